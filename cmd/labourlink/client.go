@@ -1,0 +1,97 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/eastwest/labourlink/services/daemon"
+	"github.com/eastwest/labourlink/services/peers"
+)
+
+// dialer holds the connection flags every client command shares.
+type dialer struct {
+	addr    string
+	caFile  string
+	cert    string
+	keyFile string
+}
+
+// addDialFlags adds -addr (defaulting to the local federation's port for kind) and the TLS flags.
+func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
+	d := &dialer{}
+	def := daemon.DefaultAddr(kind)
+	if v := os.Getenv("LABOURLINK_" + strings.ToUpper(string(kind)) + "_ADDR"); v != "" {
+		def = v
+	}
+	fs.StringVar(&d.addr, "addr", def, "address of the "+string(kind)+" service (env LABOURLINK_"+strings.ToUpper(string(kind))+"_ADDR)")
+	fs.StringVar(&d.caFile, "tls-ca", os.Getenv("LABOURLINK_TLS_CA"), "federation CA certificate for mTLS (env LABOURLINK_TLS_CA)")
+	fs.StringVar(&d.cert, "tls-cert", os.Getenv("LABOURLINK_TLS_CERT"), "client certificate (env LABOURLINK_TLS_CERT)")
+	fs.StringVar(&d.keyFile, "tls-key", os.Getenv("LABOURLINK_TLS_KEY"), "client private key (env LABOURLINK_TLS_KEY)")
+	return d
+}
+
+// dial connects to the service.
+func (d *dialer) dial() (*grpc.ClientConn, error) {
+	var o peers.Options
+	if d.caFile != "" || d.cert != "" || d.keyFile != "" {
+		creds, err := clientTLS(d.caFile, d.cert, d.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		o.Creds = creds
+	}
+	return peers.Dial(d.addr, o)
+}
+
+func clientTLS(caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
+	if caFile == "" || certFile == "" || keyFile == "" {
+		return nil, errors.New("mTLS needs -tls-ca, -tls-cert and -tls-key")
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS13}), nil
+}
+
+// describeError renders an error for a person: a gRPC status with its code, message and field
+// violations, one per line.
+func describeError(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", st.Code(), st.Message())
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				fmt.Fprintf(&b, "\n  %s: %s", v.GetField(), v.GetDescription())
+			}
+		case *errdetails.ErrorInfo:
+			if d.GetReason() != "" {
+				fmt.Fprintf(&b, " [%s]", d.GetReason())
+			}
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,126 @@
+// Package apierror holds the domain error sentinels of labourlink, the field
+// violation builder used by request validation, and the one mapping from
+// domain errors to gRPC status codes (Status).
+//
+// Domain code returns sentinels wrapped with %w (directly or through the
+// helpers NotFound, FailedPrecondition, ...). The gRPC edge calls Status once;
+// nothing else in the suite chooses gRPC codes.
+package apierror
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Domain is the google.rpc.ErrorInfo domain of every error the suite returns.
+const Domain = "labourlink.eastwest"
+
+// Domain sentinels. Wrap them with %w (or use the helpers below); compare with
+// errors.Is.
+var (
+	ErrNotFound           = errors.New("not found")
+	ErrAlreadyExists      = errors.New("already exists")
+	ErrFailedPrecondition = errors.New("failed precondition")
+	ErrInvalidArgument    = errors.New("invalid argument")
+	// ErrAborted is a concurrency conflict: the caller may retry the whole
+	// read-modify-write sequence.
+	ErrAborted           = errors.New("aborted")
+	ErrPermissionDenied  = errors.New("permission denied")
+	ErrUnavailable       = errors.New("unavailable")
+	ErrResourceExhausted = errors.New("resource exhausted")
+)
+
+// Error is a domain error with a human-readable message, an optional
+// machine-readable reason (UPPER_SNAKE, sent as google.rpc.ErrorInfo.reason)
+// and optional metadata. It wraps one of the sentinels.
+type Error struct {
+	kind     error
+	msg      string
+	reason   string
+	metadata map[string]string
+}
+
+// Error returns the message.
+func (e *Error) Error() string { return e.msg }
+
+// Unwrap returns the sentinel the error wraps.
+func (e *Error) Unwrap() error { return e.kind }
+
+// Reason returns the ErrorInfo reason, or "" if none was given.
+func (e *Error) Reason() string { return e.reason }
+
+// Metadata returns a copy of the ErrorInfo metadata (nil if none).
+func (e *Error) Metadata() map[string]string {
+	if len(e.metadata) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(e.metadata))
+	for k, v := range e.metadata {
+		m[k] = v
+	}
+	return m
+}
+
+// WithMetadata returns a copy of e with key=value added to its ErrorInfo
+// metadata. Never put personal data (identity numbers, phones, names) here.
+func (e *Error) WithMetadata(key, value string) *Error {
+	c := *e
+	c.metadata = make(map[string]string, len(e.metadata)+1)
+	for k, v := range e.metadata {
+		c.metadata[k] = v
+	}
+	c.metadata[key] = value
+	return &c
+}
+
+func newError(kind error, reason, format string, args []any) *Error {
+	return &Error{kind: kind, reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+// New returns an error wrapping the sentinel kind with the given reason
+// (may be "") and message.
+func New(kind error, reason, format string, args ...any) *Error {
+	return newError(kind, reason, format, args)
+}
+
+// NotFound returns an error wrapping ErrNotFound.
+func NotFound(format string, args ...any) *Error {
+	return newError(ErrNotFound, "", format, args)
+}
+
+// AlreadyExists returns an error wrapping ErrAlreadyExists.
+func AlreadyExists(format string, args ...any) *Error {
+	return newError(ErrAlreadyExists, "", format, args)
+}
+
+// FailedPrecondition returns an error wrapping ErrFailedPrecondition with an
+// ErrorInfo reason such as "VACANCY_CLOSED".
+func FailedPrecondition(reason, format string, args ...any) *Error {
+	return newError(ErrFailedPrecondition, reason, format, args)
+}
+
+// InvalidArgument returns an error wrapping ErrInvalidArgument without field
+// violations. Prefer Violations when the bad field is known.
+func InvalidArgument(format string, args ...any) *Error {
+	return newError(ErrInvalidArgument, "", format, args)
+}
+
+// Aborted returns an error wrapping ErrAborted (conflict; retry may succeed).
+func Aborted(reason, format string, args ...any) *Error {
+	return newError(ErrAborted, reason, format, args)
+}
+
+// PermissionDenied returns an error wrapping ErrPermissionDenied.
+func PermissionDenied(reason, format string, args ...any) *Error {
+	return newError(ErrPermissionDenied, reason, format, args)
+}
+
+// Unavailable returns an error wrapping ErrUnavailable.
+func Unavailable(format string, args ...any) *Error {
+	return newError(ErrUnavailable, "", format, args)
+}
+
+// ResourceExhausted returns an error wrapping ErrResourceExhausted.
+func ResourceExhausted(reason, format string, args ...any) *Error {
+	return newError(ErrResourceExhausted, reason, format, args)
+}

@@ -1,0 +1,244 @@
+package daemon
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/eastwest/labourlink/services/regions"
+)
+
+// Kind names one of the three services.
+type Kind string
+
+// The three services.
+const (
+	Coordination Kind = "coordination"
+	Sending      Kind = "sending"
+	Receiving    Kind = "receiving"
+)
+
+// Kinds lists the services in start order.
+var Kinds = []Kind{Coordination, Sending, Receiving}
+
+// The fixed loopback ports of the local federation; they are also each binary's default.
+const (
+	DefaultCoordinationAddr = "127.0.0.1:50051"
+	DefaultSendingAddr      = "127.0.0.1:50052"
+	DefaultReceivingAddr    = "127.0.0.1:50053"
+)
+
+// DefaultAddr is the default listen address of a kind.
+func DefaultAddr(k Kind) string {
+	switch k {
+	case Sending:
+		return DefaultSendingAddr
+	case Receiving:
+		return DefaultReceivingAddr
+	default:
+		return DefaultCoordinationAddr
+	}
+}
+
+// Config is everything a service process is started with.
+type Config struct {
+	Kind Kind
+	// Listen is the gRPC listen address.
+	Listen string
+	// Advertise is the endpoint registered with the coordination service (default Listen).
+	Advertise string
+	// DataDir holds the service's bbolt file.
+	DataDir string
+	// Region is the province code (sending and receiving only).
+	Region string
+	// Coordination is the coordination service's address (sending and receiving only).
+	Coordination string
+	// Receiving maps receiving province codes to endpoints (sending only; overrides the registry).
+	Receiving map[string]string
+	// GracePeriod before a missing arrival is unaccounted (coordination only).
+	GracePeriod time.Duration
+	// LoadDefaultPairings adds the default pairings when the registry has none (coordination).
+	LoadDefaultPairings bool
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// ShutdownTimeout bounds the graceful stop.
+	ShutdownTimeout time.Duration
+	// TLS holds the certificate settings; empty runs plaintext.
+	TLS TLSConfig
+}
+
+// TLSConfig names the files of a service's identity in the federation (mTLS).
+type TLSConfig struct {
+	// CAFile is the federation CA certificate (PEM).
+	CAFile string
+	// CertFile is this service's certificate (PEM).
+	CertFile string
+	// KeyFile is this service's private key (PEM).
+	KeyFile string
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
+
+// DataFile is the path of the service's bbolt file.
+func (c Config) DataFile() string {
+	return filepath.Join(c.DataDir, string(c.Kind)+".db")
+}
+
+// envName is the environment variable that sets a flag.
+func envName(flagName string) string {
+	return "LABOURLINK_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ParseFlags reads the configuration of a service of kind k from args (without the program
+// name) and, for flags not given, from LABOURLINK_* environment variables. It validates what it
+// reads; -h prints the help to out and returns flag.ErrHelp.
+func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, error) {
+	c := Config{Kind: k}
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.Listen, "listen", DefaultAddr(k), "gRPC listen address `host:port`")
+	fs.StringVar(&c.Advertise, "advertise", "", "endpoint other services use to reach this one (default: the listen address)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take before open calls are cut")
+	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "federation CA certificate (PEM); with -tls-cert and -tls-key enables mTLS")
+	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "this service's certificate (PEM)")
+	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "this service's private key (PEM)")
+	var receiving string
+	switch k {
+	case Sending, Receiving:
+		fs.StringVar(&c.Region, "region", "", "GB/T 2260 code of this `province`, e.g. 520000 (Guizhou) or 440000 (Guangdong); required")
+		fs.StringVar(&c.Coordination, "coordination", DefaultCoordinationAddr, "address of the coordination service (empty: run without it)")
+		fs.StringVar(&c.DataDir, "data", "", "directory for the service's bbolt file (default ./data/"+string(k)+"-REGION)")
+		if k == Sending {
+			fs.StringVar(&receiving, "receiving", "", "static endpoints of receiving services, `code=host:port,...` (default: from the coordination registry)")
+		}
+	case Coordination:
+		fs.StringVar(&c.DataDir, "data", "./data/coordination", "directory for the service's bbolt file")
+		fs.DurationVar(&c.GracePeriod, "grace-period", 72*time.Hour, "time after a batch departs before a worker not confirmed arrived is unaccounted")
+		fs.BoolVar(&c.LoadDefaultPairings, "load-default-pairings", true, "add the default east-west pairings (2021) when the registry has none")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: %s [flags]\n\nRuns the labourlink %s service.\nEvery flag can also be set with an environment variable LABOURLINK_<FLAG> (e.g. %s).\n\nFlags:\n", program, k, envName("listen"))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return Config{}, envErr
+	}
+	if receiving != "" {
+		m, err := parseEndpoints(receiving)
+		if err != nil {
+			return Config{}, fmt.Errorf("-receiving: %w", err)
+		}
+		c.Receiving = m
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	t := regions.Default()
+	if c.Kind != Coordination {
+		if c.Region == "" {
+			return fmt.Errorf("-region is required (for example -region 520000 for Guizhou)")
+		}
+		if !t.IsProvince(c.Region) {
+			if err := t.CheckCode(c.Region); err != nil {
+				return fmt.Errorf("-region: %w", err)
+			}
+			return fmt.Errorf("-region: %s (%s) is not a province: use the 6-digit province code such as %s0000", c.Region, t.Name(c.Region), c.Region[:2])
+		}
+		if c.DataDir == "" {
+			c.DataDir = filepath.Join("data", string(c.Kind)+"-"+c.Region)
+		}
+	}
+	for code := range c.Receiving {
+		if !t.IsProvince(code) {
+			return fmt.Errorf("-receiving: %s is not a province code", code)
+		}
+	}
+	if c.Advertise == "" {
+		c.Advertise = c.Listen
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("-log-level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		return fmt.Errorf("TLS needs all of -tls-ca, -tls-cert and -tls-key")
+	}
+	return nil
+}
+
+func parseEndpoints(s string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		code, addr, ok := strings.Cut(part, "=")
+		if !ok || code == "" || addr == "" {
+			return nil, fmt.Errorf("%q is not code=host:port", part)
+		}
+		m[code] = addr
+	}
+	return m, nil
+}
+
+// Args renders c back into flags (used by the federation to start child processes).
+func (c Config) Args() []string {
+	args := []string{"-listen", c.Listen, "-data", c.DataDir, "-log-level", c.LogLevel}
+	if c.Advertise != "" && c.Advertise != c.Listen {
+		args = append(args, "-advertise", c.Advertise)
+	}
+	if c.TLS.Enabled() {
+		args = append(args, "-tls-ca", c.TLS.CAFile, "-tls-cert", c.TLS.CertFile, "-tls-key", c.TLS.KeyFile)
+	}
+	switch c.Kind {
+	case Sending, Receiving:
+		args = append(args, "-region", c.Region, "-coordination", c.Coordination)
+		if len(c.Receiving) > 0 {
+			codes := make([]string, 0, len(c.Receiving))
+			for code := range c.Receiving {
+				codes = append(codes, code)
+			}
+			sort.Strings(codes)
+			parts := make([]string, len(codes))
+			for i, code := range codes {
+				parts[i] = code + "=" + c.Receiving[code]
+			}
+			args = append(args, "-receiving", strings.Join(parts, ","))
+		}
+	case Coordination:
+		args = append(args, "-grace-period", c.GracePeriod.String(), fmt.Sprintf("-load-default-pairings=%t", c.LoadDefaultPairings))
+	}
+	return args
+}

@@ -1,0 +1,213 @@
+// Package daemon runs one labourlink service as a process: it reads the configuration (flags
+// and LABOURLINK_* environment variables), opens the service's bbolt file, builds the gRPC
+// server, registers the region with the coordination service, and stops gracefully when its
+// context ends (SIGINT/SIGTERM in the binaries). The three binaries in cmd/ and
+// `labourlink serve` are thin wrappers around Main.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/coordination"
+	"github.com/eastwest/labourlink/services/grpcserver"
+	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/receiving"
+	"github.com/eastwest/labourlink/services/sending"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// service is what the three service packages provide to the daemon.
+type service interface {
+	// ServiceNames are the gRPC service names, for health.
+	ServiceNames() []string
+	// Register registers the gRPC services.
+	Register(gs *grpc.Server)
+	// Run does background work until ctx ends.
+	Run(ctx context.Context) error
+}
+
+// Main parses args for a service of kind k and runs it until ctx ends. Logs go to logOut as
+// JSON lines.
+func Main(ctx context.Context, k Kind, program string, args []string, logOut io.Writer) error {
+	cfg, err := ParseFlags(k, program, args, logOut)
+	if err != nil {
+		return err
+	}
+	lg, err := NewLogger(cfg.LogLevel, logOut)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lg.Sync() }()
+	return Run(ctx, cfg, lg)
+}
+
+// NewLogger returns a JSON logger at level writing to w.
+func NewLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core, zap.AddCaller()), nil
+}
+
+// Run runs the service described by cfg until ctx ends, then stops it gracefully.
+func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
+	lg = lg.With(zap.String("service", string(cfg.Kind)))
+	if cfg.Region != "" {
+		lg = lg.With(zap.String("region", cfg.Region))
+	}
+	peerOpts, serverOpts, err := transportSecurity(cfg.TLS)
+	if err != nil {
+		return err
+	}
+	db, svc, err := openService(cfg, peerOpts, lg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			lg.Error("close data file", zap.Error(err))
+		}
+	}()
+
+	srv := grpcserver.New(grpcserver.Config{
+		ServiceName:     string(cfg.Kind),
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		ServerOptions:   serverOpts,
+	}, lg)
+	svc.Register(srv.GRPC())
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv.SetServing(svc.ServiceNames()...)
+	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()))
+
+	bgCtx, cancelBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := svc.Run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+			lg.Error("background work stopped", zap.Error(err))
+		}
+	}()
+	if cfg.Kind != Coordination && cfg.Coordination != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			registerLoop(bgCtx, cfg, peerOpts, lg)
+		}()
+	}
+	err = srv.Run(ctx, lis)
+	cancelBG()
+	wg.Wait()
+	lg.Info("stopped")
+	return err
+}
+
+// openService opens the data file and builds the service of cfg.Kind.
+func openService(cfg Config, peerOpts peers.Options, lg *zap.Logger) (*store.DB, service, error) {
+	var schema store.Schema
+	switch cfg.Kind {
+	case Sending:
+		schema = sending.Schema
+	case Receiving:
+		schema = receiving.Schema
+	case Coordination:
+		schema = coordination.Schema
+	default:
+		return nil, nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
+	}
+	db, err := store.Open(cfg.DataFile(), schema, lg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var svc service
+	switch cfg.Kind {
+	case Sending:
+		svc, err = sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts})
+	case Receiving:
+		svc, err = receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts})
+	case Coordination:
+		svc, err = coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings})
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return db, svc, nil
+}
+
+// registerInterval is how often a regional service refreshes its registry entry.
+const registerInterval = time.Minute
+
+// registerLoop registers the region's endpoint with the coordination service at start (retrying
+// until it succeeds) and refreshes it every registerInterval.
+func registerLoop(ctx context.Context, cfg Config, po peers.Options, lg *zap.Logger) {
+	cc, err := peers.Dial(cfg.Coordination, po)
+	if err != nil {
+		lg.Error("cannot reach the coordination service", zap.Error(err))
+		return
+	}
+	defer cc.Close()
+	client := coordinationv1.NewRegistryServiceClient(cc)
+	role := commonv1.RegionRole_REGION_ROLE_SENDING
+	if cfg.Kind == Receiving {
+		role = commonv1.RegionRole_REGION_ROLE_RECEIVING
+	}
+	backoff := 200 * time.Millisecond
+	registered := false
+	for {
+		callCtx, cancel := peers.WithTimeout(ctx)
+		_, err := client.RegisterRegion(callCtx, &coordinationv1.RegisterRegionRequest{
+			Region: &coordinationv1.Region{Code: cfg.Region, Role: role, Endpoint: cfg.Advertise},
+		})
+		cancel()
+		wait := registerInterval
+		switch {
+		case err == nil && !registered:
+			registered = true
+			lg.Info("registered with the coordination service", zap.String("endpoint", cfg.Advertise))
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			lg.Warn("register with the coordination service failed; retrying", zap.Error(err), zap.Duration("retry_in", backoff))
+			wait = backoff
+			backoff = min(backoff*2, 30*time.Second)
+		}
+		if err == nil {
+			backoff = 200 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// transportSecurity returns the client and server options for the TLS configuration; an empty
+// configuration is plaintext.
+func transportSecurity(t TLSConfig) (peers.Options, []grpc.ServerOption, error) {
+	if !t.Enabled() {
+		return peers.Options{}, nil, nil
+	}
+	return peers.Options{}, nil, errors.New("mTLS is not available in this build yet")
+}

@@ -1,0 +1,258 @@
+// Package grpcserver is the one way labourlink builds and runs a gRPC server
+// (model: etcd server/etcdserver/api/v3rpc/grpc.go): message size and stream
+// limits, keepalive enforcement, the interceptor chain (recovery, one log line
+// per RPC, error mapping through apierror.Status, request validation), health
+// per service, reflection, and graceful stop.
+//
+//	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
+//	sendingv1.RegisterSendingServiceServer(srv.GRPC(), impl)
+//	srv.SetServing()
+//	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+//	defer stop()
+//	err := srv.Run(ctx, lis)
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+)
+
+// Defaults used for zero Config fields.
+const (
+	DefaultMaxRecvBytes         = 16 << 20
+	DefaultMaxSendBytes         = 16 << 20
+	DefaultMaxConcurrentStreams = 256
+	DefaultShutdownTimeout      = 10 * time.Second
+)
+
+// DefaultKeepaliveEnforcement is the keepalive policy clients must follow
+// when Config.KeepaliveEnforcement is nil: pings at most every 10s, allowed
+// without active streams.
+var DefaultKeepaliveEnforcement = keepalive.EnforcementPolicy{
+	MinTime:             10 * time.Second,
+	PermitWithoutStream: true,
+}
+
+// DefaultKeepaliveParams are the server-side keepalive parameters used when
+// Config.KeepaliveParams is nil: ping an idle client after 1 minute, drop it
+// if it does not answer within 20s.
+var DefaultKeepaliveParams = keepalive.ServerParameters{
+	Time:    time.Minute,
+	Timeout: 20 * time.Second,
+}
+
+// Config configures a Server. Zero fields take the defaults above.
+type Config struct {
+	// ServiceName names the server in its logs, e.g. "sending".
+	ServiceName string
+	// MaxRecvBytes is the largest request message accepted; larger ones get
+	// RESOURCE_EXHAUSTED. Default 16 MiB.
+	MaxRecvBytes int
+	// MaxSendBytes is the largest response message sent. Default 16 MiB.
+	MaxSendBytes int
+	// MaxConcurrentStreams per client connection. Default 256.
+	MaxConcurrentStreams uint32
+	// KeepaliveEnforcement is the policy clients' pings must follow.
+	// Default DefaultKeepaliveEnforcement.
+	KeepaliveEnforcement *keepalive.EnforcementPolicy
+	// KeepaliveParams are the server's own keepalive parameters.
+	// Default DefaultKeepaliveParams.
+	KeepaliveParams *keepalive.ServerParameters
+	// ShutdownTimeout bounds the graceful part of Stop; in-flight RPCs still
+	// running after it are cancelled. Default 10s.
+	ShutdownTimeout time.Duration
+	// ServerOptions are added after the built-in options (e.g. TLS
+	// credentials). Do not pass interceptors here: use the fields below.
+	ServerOptions []grpc.ServerOption
+	// UnaryInterceptors and StreamInterceptors run after the built-in ones
+	// (recovery, logging, error mapping, validation), nearest the handler.
+	UnaryInterceptors  []grpc.UnaryServerInterceptor
+	StreamInterceptors []grpc.StreamServerInterceptor
+	// AuthUnaryInterceptor and AuthStreamInterceptor, when set, authorise
+	// every call (services/authz). They run after error mapping, so a refusal
+	// is mapped by apierror and logged once by the log interceptor, and before
+	// validation, so a caller who may not call a method learns nothing from
+	// the validity of its request. A stream interceptor that checks request
+	// messages wraps the stream's RecvMsg; validation then sees only
+	// authorised messages.
+	AuthUnaryInterceptor  grpc.UnaryServerInterceptor
+	AuthStreamInterceptor grpc.StreamServerInterceptor
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxRecvBytes <= 0 {
+		c.MaxRecvBytes = DefaultMaxRecvBytes
+	}
+	if c.MaxSendBytes <= 0 {
+		c.MaxSendBytes = DefaultMaxSendBytes
+	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if c.KeepaliveEnforcement == nil {
+		kep := DefaultKeepaliveEnforcement
+		c.KeepaliveEnforcement = &kep
+	}
+	if c.KeepaliveParams == nil {
+		kp := DefaultKeepaliveParams
+		c.KeepaliveParams = &kp
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return c
+}
+
+// Validator is implemented by a service implementation that checks requests
+// before its handlers run. The returned error (normally from
+// apierror.Violations.Err) is sent as INVALID_ARGUMENT with its field
+// violations, and the handler is not called. For streams, every received
+// message is checked and the error is returned from RecvMsg.
+type Validator interface {
+	ValidateRequest(fullMethod string, req any) error
+}
+
+// Server is a gRPC server with health and reflection registered.
+type Server struct {
+	cfg      Config
+	lg       *zap.Logger
+	grpc     *grpc.Server
+	health   *health.Server
+	draining chan struct{}
+	stopOnce sync.Once
+}
+
+// New builds a server. Register services on GRPC(), then call SetServing
+// and Run (or Serve and Stop).
+func New(cfg Config, lg *zap.Logger) *Server {
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	if cfg.ServiceName != "" {
+		lg = lg.With(zap.String("service", cfg.ServiceName))
+	}
+	s := &Server{
+		cfg:      cfg,
+		lg:       lg,
+		health:   health.NewServer(),
+		draining: make(chan struct{}),
+	}
+	ic := &interceptors{lg: lg}
+	unary := []grpc.UnaryServerInterceptor{ic.unaryRecover, ic.unaryLog, ic.unaryMapError}
+	if cfg.AuthUnaryInterceptor != nil {
+		unary = append(unary, cfg.AuthUnaryInterceptor)
+	}
+	unary = append(append(unary, ic.unaryValidate), cfg.UnaryInterceptors...)
+	streams := []grpc.StreamServerInterceptor{ic.streamRecover, ic.streamLog, ic.streamMapError}
+	if cfg.AuthStreamInterceptor != nil {
+		streams = append(streams, cfg.AuthStreamInterceptor)
+	}
+	streams = append(append(streams, ic.streamValidate), cfg.StreamInterceptors...)
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
+		grpc.MaxSendMsgSize(cfg.MaxSendBytes),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(*cfg.KeepaliveEnforcement),
+		grpc.KeepaliveParams(*cfg.KeepaliveParams),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(streams...),
+	}
+	opts = append(opts, cfg.ServerOptions...)
+	s.grpc = grpc.NewServer(opts...)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s
+}
+
+// GRPC returns the underlying server, to register services on.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Health returns the server's health service, to serve it on a second
+// listener as well (Kubernetes gRPC probes cannot present a client
+// certificate to an mTLS port). It follows SetServing and Stop.
+func (s *Server) Health() *health.Server { return s.health }
+
+// SetServing marks the given services, and the whole server (""), SERVING
+// in the health service. With no arguments it marks every service
+// registered on GRPC(). It has no effect once Stop has begun.
+func (s *Server) SetServing(services ...string) {
+	if len(services) == 0 {
+		for name := range s.grpc.GetServiceInfo() {
+			services = append(services, name)
+		}
+	}
+	for _, name := range append(services, "") {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+}
+
+// Draining is closed when Stop begins. Long-lived streaming handlers should
+// select on it and return (e.g. UNAVAILABLE), so that the graceful stop does
+// not wait for them until ShutdownTimeout.
+func (s *Server) Draining() <-chan struct{} { return s.draining }
+
+// Serve accepts connections on lis until Stop. It returns nil after Stop.
+func (s *Server) Serve(lis net.Listener) error {
+	s.lg.Info("serving grpc", zap.String("address", lis.Addr().String()))
+	return s.grpc.Serve(lis)
+}
+
+// Stop stops the server: health turns NOT_SERVING for every service (so
+// load balancers and watchers move away), Draining is closed, no new RPCs
+// are accepted and in-flight ones may finish until ctx is done or
+// ShutdownTimeout passes, whichever is first; then remaining RPCs are
+// cancelled and connections closed. Stop is safe to call more than once and
+// concurrently; later calls wait for the first to finish.
+func (s *Server) Stop(ctx context.Context) {
+	s.stopOnce.Do(func() {
+		start := time.Now()
+		s.health.Shutdown()
+		close(s.draining)
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+		defer cancel()
+		done := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(done)
+		}()
+		select {
+		case <-done:
+			s.lg.Info("stopped grpc server", zap.Duration("duration", time.Since(start)))
+		case <-ctx.Done():
+			s.grpc.Stop()
+			<-done
+			s.lg.Warn("graceful stop timed out, cancelled remaining rpcs",
+				zap.Duration("duration", time.Since(start)))
+		}
+	})
+}
+
+// Run serves on lis until ctx is cancelled, then stops gracefully (see Stop)
+// and returns nil. If serving fails first, Run returns that error.
+func (s *Server) Run(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(lis) }()
+	select {
+	case err := <-errc:
+		s.Stop(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	s.Stop(context.WithoutCancel(ctx))
+	if err := <-errc; !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	// Stopped before Serve started: not a failure.
+	return nil
+}

@@ -1,0 +1,212 @@
+// Package outbox is a transactional outbox: a service stores a message for a
+// peer in the same bbolt transaction as the change that caused it (Put), and
+// a Relay delivers stored messages in order, retrying with backoff until the
+// peer acknowledges them. A message committed to the outbox is never lost
+// while the peer is down; it may be delivered more than once (after a crash
+// between delivery and deletion), so receivers deduplicate by Entry.ID.
+//
+// Layout: in the store.BucketOutbox bucket, one nested bucket per
+// destination, keyed by store.Uint64Key(seq) where seq comes from the outbox
+// bucket's own sequence (unique across destinations).
+package outbox
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// Entry is one stored message.
+type Entry struct {
+	// Seq is the entry's sequence number, unique within the data file and
+	// increasing in Put order.
+	Seq uint64
+	// ID is "<prefix>-<seq>", stable across restarts; receivers use it as the
+	// request or event id to deduplicate.
+	ID          string
+	Destination string
+	Payload     *anypb.Any
+	CreatedAt   time.Time
+	// Attempts is the number of failed deliveries so far.
+	Attempts uint32
+}
+
+// UnmarshalPayload unmarshals the payload into m, which must be of the type
+// given to Put.
+func (e Entry) UnmarshalPayload(m proto.Message) error {
+	return e.Payload.UnmarshalTo(m)
+}
+
+// Put stores payload for destination in tx, which must be read-write, and
+// returns the entry's sequence number. The entry exists only if tx commits.
+// Call Relay.Notify after the commit to deliver it without waiting.
+func Put(tx *bbolt.Tx, destination string, payload proto.Message) (uint64, error) {
+	if destination == "" {
+		return 0, errors.New("outbox: empty destination")
+	}
+	top, err := tx.CreateBucketIfNotExists(store.BucketOutbox)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
+	b, err := top.CreateBucketIfNotExists([]byte(destination))
+	if err != nil {
+		return 0, fmt.Errorf("outbox %s: %w", destination, err)
+	}
+	seq, err := store.NextSeq(top)
+	if err != nil {
+		return 0, fmt.Errorf("outbox %s: %w", destination, err)
+	}
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, payload, proto.MarshalOptions{Deterministic: true}); err != nil {
+		return 0, fmt.Errorf("outbox %s: encode payload: %w", destination, err)
+	}
+	v, err := encodeEnvelope(envelope{destination: destination, payload: a, createdAt: time.Now()})
+	if err != nil {
+		return 0, fmt.Errorf("outbox %s: %w", destination, err)
+	}
+	if err := b.Put(store.Uint64Key(seq), v); err != nil {
+		return 0, fmt.Errorf("outbox %s: %w", destination, err)
+	}
+	return seq, nil
+}
+
+// Pending returns the number of entries stored for destination.
+func Pending(db *store.DB, destination string) (int, error) {
+	n := 0
+	err := db.View(func(tx *bbolt.Tx) error {
+		b := destBucket(tx, destination)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+func destBucket(tx *bbolt.Tx, destination string) *bbolt.Bucket {
+	top := tx.Bucket(store.BucketOutbox)
+	if top == nil {
+		return nil
+	}
+	return top.Bucket([]byte(destination))
+}
+
+func entryID(prefix string, seq uint64) string {
+	return prefix + "-" + strconv.FormatUint(seq, 10)
+}
+
+// envelope is the stored value of an entry, wire-compatible with
+//
+//	message OutboxEntry {
+//	  string destination = 1;
+//	  google.protobuf.Any payload = 2;
+//	  google.protobuf.Timestamp created_at = 3;
+//	  uint32 attempts = 4;
+//	}
+//
+// encoded by hand so that this package does not depend on the project's
+// generated protos.
+type envelope struct {
+	destination string
+	payload     *anypb.Any
+	createdAt   time.Time
+	attempts    uint32
+}
+
+const (
+	fieldDestination protowire.Number = 1
+	fieldPayload     protowire.Number = 2
+	fieldCreatedAt   protowire.Number = 3
+	fieldAttempts    protowire.Number = 4
+)
+
+func encodeEnvelope(e envelope) ([]byte, error) {
+	opts := proto.MarshalOptions{Deterministic: true}
+	pb, err := opts.Marshal(e.payload)
+	if err != nil {
+		return nil, err
+	}
+	tb, err := opts.Marshal(timestamppb.New(e.createdAt))
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	out = protowire.AppendTag(out, fieldDestination, protowire.BytesType)
+	out = protowire.AppendString(out, e.destination)
+	out = protowire.AppendTag(out, fieldPayload, protowire.BytesType)
+	out = protowire.AppendBytes(out, pb)
+	out = protowire.AppendTag(out, fieldCreatedAt, protowire.BytesType)
+	out = protowire.AppendBytes(out, tb)
+	if e.attempts != 0 {
+		out = protowire.AppendTag(out, fieldAttempts, protowire.VarintType)
+		out = protowire.AppendVarint(out, uint64(e.attempts))
+	}
+	return out, nil
+}
+
+// decodeEnvelope decodes v; the result does not alias v.
+func decodeEnvelope(v []byte) (envelope, error) {
+	e := envelope{payload: &anypb.Any{}}
+	ts := &timestamppb.Timestamp{}
+	for len(v) > 0 {
+		num, typ, n := protowire.ConsumeTag(v)
+		if n < 0 {
+			return e, protowire.ParseError(n)
+		}
+		v = v[n:]
+		switch {
+		case num == fieldDestination && typ == protowire.BytesType:
+			s, n := protowire.ConsumeString(v)
+			if n < 0 {
+				return e, protowire.ParseError(n)
+			}
+			e.destination = s // string conversion copies
+			v = v[n:]
+		case (num == fieldPayload || num == fieldCreatedAt) && typ == protowire.BytesType:
+			b, n := protowire.ConsumeBytes(v)
+			if n < 0 {
+				return e, protowire.ParseError(n)
+			}
+			var m proto.Message = e.payload
+			if num == fieldCreatedAt {
+				m = ts
+			}
+			// proto.Unmarshal copies; Merge as for a repeated message field.
+			if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(b, m); err != nil {
+				return e, err
+			}
+			v = v[n:]
+		case num == fieldAttempts && typ == protowire.VarintType:
+			x, n := protowire.ConsumeVarint(v)
+			if n < 0 {
+				return e, protowire.ParseError(n)
+			}
+			e.attempts = uint32(x)
+			v = v[n:]
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, v)
+			if n < 0 {
+				return e, protowire.ParseError(n)
+			}
+			v = v[n:]
+		}
+	}
+	if e.payload.GetTypeUrl() == "" {
+		return e, errors.New("entry has no payload")
+	}
+	e.createdAt = ts.AsTime()
+	return e, nil
+}

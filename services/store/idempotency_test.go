@@ -1,0 +1,201 @@
+package store_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/eastwest/labourlink/services/store"
+)
+
+const method = "/labour.sending.v1.SendingService/ImportWorkers"
+
+// handle is a handler in the recommended shape: one Update transaction, Recall
+// first, else change data and Remember.
+func handle(db *store.DB, requestID, value string) (*wrapperspb.StringValue, error) {
+	resp := &wrapperspb.StringValue{}
+	err := db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, requestID, resp); err != nil || ok {
+			return err
+		}
+		b := tx.Bucket(store.BucketWorkers)
+		seq, err := store.NextSeq(b)
+		if err != nil {
+			return err
+		}
+		if err := store.PutProto(b, store.Uint64Key(seq), wrapperspb.String(value)); err != nil {
+			return err
+		}
+		resp.Value = value
+		return store.Remember(tx, method, requestID, resp)
+	})
+	return resp, err
+}
+
+func countWorkers(t *testing.T, db *store.DB) int {
+	t.Helper()
+	n := 0
+	if err := db.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(store.BucketWorkers).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestIdempotencyRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	db := openTest(t, path, testSchema)
+
+	first, err := handle(db, "req-1", "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := handle(db, "req-1", "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetValue() != "first" || again.GetValue() != "first" {
+		t.Fatalf("responses = %q, %q; want the first response twice", first.GetValue(), again.GetValue())
+	}
+	if n := countWorkers(t, db); n != 1 {
+		t.Fatalf("repeat changed data: %d workers, want 1", n)
+	}
+
+	// Survives a restart.
+	db.Close()
+	db = openTest(t, path, testSchema)
+	defer db.Close()
+	again, err = handle(db, "req-1", "third")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.GetValue() != "first" || countWorkers(t, db) != 1 {
+		t.Fatalf("after reopen: response %q, %d workers", again.GetValue(), countWorkers(t, db))
+	}
+
+	// Another request id is a new request.
+	other, err := handle(db, "req-2", "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.GetValue() != "other" || countWorkers(t, db) != 2 {
+		t.Fatalf("new request id: response %q, %d workers", other.GetValue(), countWorkers(t, db))
+	}
+
+	// Recall also works in a read-only transaction.
+	var got wrapperspb.StringValue
+	if err := db.View(func(tx *bbolt.Tx) error {
+		ok, err := store.Recall(tx, method, "req-2", &got)
+		if !ok {
+			t.Error("Recall in View: not found")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got.GetValue() != "other" {
+		t.Errorf("Recall in View = %q", got.GetValue())
+	}
+}
+
+func TestIdempotencyEmptyRequestID(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
+	defer db.Close()
+	for _, v := range []string{"a", "b"} {
+		resp, err := handle(db, "", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetValue() != v {
+			t.Errorf("response = %q, want %q", resp.GetValue(), v)
+		}
+	}
+	if n := countWorkers(t, db); n != 2 {
+		t.Errorf("%d workers, want 2 (no request id: no deduplication)", n)
+	}
+	if err := db.View(func(tx *bbolt.Tx) error {
+		if n := tx.Bucket(store.BucketIdempotency).Stats().KeyN; n != 0 {
+			t.Errorf("%d idempotency entries for empty request ids", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIdempotencyKeyedByMethod(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
+	defer db.Close()
+	err := db.Update(func(tx *bbolt.Tx) error {
+		if err := store.Remember(tx, "/a/A", "r", wrapperspb.String("from A")); err != nil {
+			return err
+		}
+		var got wrapperspb.StringValue
+		if ok, err := store.Recall(tx, "/a/B", "r", &got); ok || err != nil {
+			t.Errorf("Recall other method = %v, %v; want false, nil", ok, err)
+		}
+		// A different response type for the same key is an error, not garbage.
+		if _, err := store.Recall(tx, "/a/A", "r", &wrapperspb.Int64Value{}); err == nil {
+			t.Error("Recall into another type: no error")
+		}
+		if err := store.Remember(tx, "bad\x00method", "r", &emptypb.Empty{}); err == nil {
+			t.Error("Remember with NUL in method: no error")
+		}
+		// An empty response is remembered too.
+		if err := store.Remember(tx, "/a/E", "r", &emptypb.Empty{}); err != nil {
+			return err
+		}
+		if ok, err := store.Recall(tx, "/a/E", "r", &emptypb.Empty{}); !ok || err != nil {
+			t.Errorf("Recall empty response = %v, %v; want true, nil", ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRememberInRolledBackTransaction(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
+	defer db.Close()
+	boom := errors.New("boom")
+	err := db.Update(func(tx *bbolt.Tx) error {
+		if err := store.Remember(tx, method, "req-1", wrapperspb.String("lost")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update = %v", err)
+	}
+	resp, err := handle(db, "req-1", "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetValue() != "real" {
+		t.Errorf("response = %q, want real (rolled-back Remember must not count)", resp.GetValue())
+	}
+}
+
+func TestRecallCorruptValue(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
+	defer db.Close()
+	err := db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(store.BucketIdempotency).Put([]byte(method+"\x00r"), []byte{0x0a, 0xff}); err != nil {
+			return err
+		}
+		if _, err := store.Recall(tx, method, "r", &wrapperspb.StringValue{}); err == nil {
+			t.Error("Recall of corrupt value: no error")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
