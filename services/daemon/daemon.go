@@ -98,7 +98,10 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	srv.SetServing(svc.ServiceNames()...)
 	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()))
 
-	bgCtx, cancelBG := context.WithCancel(context.Background())
+	// Background work ends with ctx too, at the same time as the server begins its graceful
+	// stop: long-lived streams (feed watches) that select on the service's context end at once
+	// instead of holding the stop until its timeout.
+	bgCtx, cancelBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
