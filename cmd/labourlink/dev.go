@@ -32,6 +32,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&c.SendingAddr, "sending-addr", c.SendingAddr, "listen address of the sending service (Guizhou)")
 	fs.StringVar(&c.ReceivingAddr, "receiving-addr", c.ReceivingAddr, "listen address of the receiving service (Guangdong)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the services")
+	fs.DurationVar(&c.GracePeriod, "grace-period", c.GracePeriod, "time after a batch departs before a worker not confirmed arrived is unaccounted (short values help when trying the scenario)")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink dev [flags]\n\nStarts the local federation on loopback and runs until Ctrl-C. Each service is its own\nprocess; its log is DATA/KIND.log.\n\nFlags:")
 		fs.PrintDefaults()

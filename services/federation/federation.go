@@ -40,6 +40,9 @@ type Config struct {
 	TLS func(k daemon.Kind) daemon.TLSConfig
 	// LogLevel of the services.
 	LogLevel string
+	// GracePeriod is the coordination service's time before a departed worker not confirmed
+	// arrived is unaccounted.
+	GracePeriod time.Duration
 	// ReadyTimeout bounds the wait for every service to answer SERVING.
 	ReadyTimeout time.Duration
 	// StopTimeout bounds the graceful stop of each service before it is killed.
@@ -55,6 +58,7 @@ func Defaults(binary string) Config {
 		SendingAddr:      daemon.DefaultSendingAddr,
 		ReceivingAddr:    daemon.DefaultReceivingAddr,
 		LogLevel:         "info",
+		GracePeriod:      72 * time.Hour,
 		ReadyTimeout:     60 * time.Second,
 		StopTimeout:      15 * time.Second,
 	}
@@ -64,7 +68,7 @@ func Defaults(binary string) Config {
 func (c Config) Services() []daemon.Config {
 	svc := []daemon.Config{
 		{Kind: daemon.Coordination, Listen: c.CoordinationAddr, DataDir: filepath.Join(c.DataDir, "coordination"),
-			GracePeriod: 72 * time.Hour, LoadDefaultPairings: true},
+			GracePeriod: c.GracePeriod, LoadDefaultPairings: true},
 		{Kind: daemon.Sending, Listen: c.SendingAddr, DataDir: filepath.Join(c.DataDir, "sending-"+SendingRegion),
 			Region: SendingRegion, Coordination: c.CoordinationAddr},
 		{Kind: daemon.Receiving, Listen: c.ReceivingAddr, DataDir: filepath.Join(c.DataDir, "receiving-"+ReceivingRegion),
