@@ -35,6 +35,9 @@ const (
 	DiscrepancyKind_DISCREPANCY_KIND_UNEXPECTED DiscrepancyKind = 2
 	// Onboarded with no arrival reported.
 	DiscrepancyKind_DISCREPANCY_KIND_UNVERIFIED DiscrepancyKind = 3
+	// Departed according to the sending side, reported as a no-show by the receiving side: the two
+	// sides disagree on where the worker is. Closes when the worker is confirmed arrived.
+	DiscrepancyKind_DISCREPANCY_KIND_NO_SHOW DiscrepancyKind = 4
 )
 
 // Enum value maps for DiscrepancyKind.
@@ -44,12 +47,14 @@ var (
 		1: "DISCREPANCY_KIND_UNACCOUNTED",
 		2: "DISCREPANCY_KIND_UNEXPECTED",
 		3: "DISCREPANCY_KIND_UNVERIFIED",
+		4: "DISCREPANCY_KIND_NO_SHOW",
 	}
 	DiscrepancyKind_value = map[string]int32{
 		"DISCREPANCY_KIND_UNSPECIFIED": 0,
 		"DISCREPANCY_KIND_UNACCOUNTED": 1,
 		"DISCREPANCY_KIND_UNEXPECTED":  2,
 		"DISCREPANCY_KIND_UNVERIFIED":  3,
+		"DISCREPANCY_KIND_NO_SHOW":     4,
 	}
 )
 
@@ -203,7 +208,8 @@ type BatchReconciliation struct {
 	Departed int64 `protobuf:"varint,6,opt,name=departed,proto3" json:"departed,omitempty"`
 	// Workers confirmed arrived by the receiving side.
 	Arrived int64 `protobuf:"varint,7,opt,name=arrived,proto3" json:"arrived,omitempty"`
-	// Workers reported as no-show by the receiving side.
+	// Workers reported as no-show by the receiving side and not confirmed arrived (a later
+	// arrival overrides a no-show).
 	NoShow int64 `protobuf:"varint,8,opt,name=no_show,json=noShow,proto3" json:"no_show,omitempty"`
 	// Departed, neither arrived nor no-show, past the grace deadline.
 	Unaccounted int64 `protobuf:"varint,9,opt,name=unaccounted,proto3" json:"unaccounted,omitempty"`
@@ -1749,12 +1755,13 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x16ListAssessmentsRequest\x12\x12\n" +
 	"\x04year\x18\x01 \x01(\x05R\x04year\"_\n" +
 	"\x17ListAssessmentsResponse\x12D\n" +
-	"\vassessments\x18\x01 \x03(\v2\".labour.coordination.v1.AssessmentR\vassessments*\x97\x01\n" +
+	"\vassessments\x18\x01 \x03(\v2\".labour.coordination.v1.AssessmentR\vassessments*\xb5\x01\n" +
 	"\x0fDiscrepancyKind\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNACCOUNTED\x10\x01\x12\x1f\n" +
 	"\x1bDISCREPANCY_KIND_UNEXPECTED\x10\x02\x12\x1f\n" +
-	"\x1bDISCREPANCY_KIND_UNVERIFIED\x10\x03*o\n" +
+	"\x1bDISCREPANCY_KIND_UNVERIFIED\x10\x03\x12\x1c\n" +
+	"\x18DISCREPANCY_KIND_NO_SHOW\x10\x04*o\n" +
 	"\x10DiscrepancyState\x12!\n" +
 	"\x1dDISCREPANCY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DISCREPANCY_STATE_OPEN\x10\x01\x12\x1c\n" +

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/daemon"
+	"github.com/eastwest/labourlink/services/peers"
+)
+
+func init() {
+	register(&command{
+		name:    "assess show",
+		summary: "show the assessment of provinces for a year: registered-poor workers sent out or onboarded against the baseline",
+		run:     runAssessShow,
+	})
+}
+
+func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("labourlink assess show", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	d := addDialFlags(fs, daemon.Coordination)
+	year := fs.Int("year", time.Now().In(chinaTime).Year(), "calendar year (China Standard Time)")
+	region := fs.String("region", "", "only this province (default: every registered or paired province)")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "Usage: labourlink assess show [flags]\n\nShows, per province and calendar year, the distinct registered-poor workers sent out (sending\n"+
+			"province) or onboarded (receiving province) in the year (numerator), against the baseline\n"+
+			"(denominator): set by an operator (SetBaseline), or else the province's count of the year before\n"+
+			"from the ledger. Provinces without a baseline are marked.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	cc, err := d.dial()
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	ac := coordinationv1.NewAssessmentServiceClient(cc)
+	callCtx, cancel := peers.WithTimeout(ctx)
+	defer cancel()
+	var list []*coordinationv1.Assessment
+	if *region != "" {
+		resp, err := ac.GetAssessment(callCtx, &coordinationv1.GetAssessmentRequest{Region: *region, Year: int32(*year)})
+		if err != nil {
+			return err
+		}
+		list = append(list, resp.GetAssessment())
+	} else {
+		resp, err := ac.ListAssessments(callCtx, &coordinationv1.ListAssessmentsRequest{Year: int32(*year)})
+		if err != nil {
+			return err
+		}
+		list = resp.GetAssessments()
+	}
+	w := env.stdout
+	fmt.Fprintf(w, "Assessment %d (distinct registered-poor workers)\n", *year)
+	t := newTable("province", "role", "counted", "numerator", "denominator", "baseline source", "percentage").alignRight(3, 4, 6)
+	for _, a := range list {
+		counted := "sent out"
+		if a.GetRole() == commonv1.RegionRole_REGION_ROLE_RECEIVING {
+			counted = "onboarded"
+		}
+		den, pct := "-", "-"
+		if a.GetHasBaseline() {
+			den, pct = strconv.FormatInt(a.GetDenominator(), 10), strconv.FormatFloat(a.GetPercentage(), 'f', 1, 64)+"%"
+		}
+		t.add(!a.GetHasBaseline(), regionLabel(a.GetRegion()), roleText(a.GetRole()), counted, a.GetNumerator(), den, sourceText(a.GetBaselineSource()), pct)
+	}
+	t.render(w, env.interactive)
+	return nil
+}
+
+func roleText(r commonv1.RegionRole) string {
+	switch r {
+	case commonv1.RegionRole_REGION_ROLE_SENDING:
+		return "sending"
+	case commonv1.RegionRole_REGION_ROLE_RECEIVING:
+		return "receiving"
+	default:
+		return "-"
+	}
+}
+
+func sourceText(s coordinationv1.BaselineSource) string {
+	switch s {
+	case coordinationv1.BaselineSource_BASELINE_SOURCE_OPERATOR:
+		return "operator"
+	case coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR:
+		return "ledger, previous year"
+	default:
+		return "none"
+	}
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/daemon"
+	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/regions"
+)
+
+func init() {
+	register(&command{
+		name:    "reconcile show",
+		summary: "show the reconciliation of the ledger: counts per pairing and per batch, and the open discrepancies",
+		run:     runReconcileShow,
+	})
+}
+
+// chinaTime is China Standard Time, in which the ledger's dates are counted.
+var chinaTime = time.FixedZone("CST", 8*60*60)
+
+// parseDay parses YYYY-MM-DD ("" gives nil).
+func parseDay(flagName, s string) (*commonv1.Date, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return nil, fmt.Errorf("-%s: %q is not a date YYYY-MM-DD", flagName, s)
+	}
+	return &commonv1.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}, nil
+}
+
+// regionLabel is "440000 广东省".
+func regionLabel(code string) string {
+	if name := regions.Default().Name(code); name != "" {
+		return code + " " + name
+	}
+	return code
+}
+
+func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("labourlink reconcile show", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	d := addDialFlags(fs, daemon.Coordination)
+	region := fs.String("region", "", "only this province (sending or receiving side), e.g. 520000")
+	from := fs.String("from", "", "first day of the period, YYYY-MM-DD in China Standard Time (default: the beginning)")
+	to := fs.String("to", "", "last day of the period, YYYY-MM-DD (default: today)")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile show [flags]\n\nShows, from the coordination service's ledger:\n"+
+			"  1. per pairing, the distinct workers departed, arrived, no-show, onboarded, still employed at\n"+
+			"     3 and 6 months, left the job and returned home in the period (by event date), and the\n"+
+			"     open discrepancies of the pairing;\n"+
+			"  2. per transport batch (departed in the period), departed against arrived and no-show, awaiting\n"+
+			"     (within the grace period), unaccounted (past it), unexpected and unverified;\n"+
+			"  3. the open discrepancies worker by worker.\n"+
+			"Rows that need attention are red on a terminal and marked '!' otherwise.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	start, err := parseDay("from", *from)
+	if err != nil {
+		return err
+	}
+	end, err := parseDay("to", *to)
+	if err != nil {
+		return err
+	}
+	cc, err := d.dial()
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	rc := coordinationv1.NewReconciliationServiceClient(cc)
+	w := env.stdout
+
+	callCtx, cancel := peers.WithTimeout(ctx)
+	sums, err := rc.ListPairingSummaries(callCtx, &coordinationv1.ListPairingSummariesRequest{PeriodStart: start, PeriodEnd: end, Region: *region})
+	cancel()
+	if err != nil {
+		return err
+	}
+	period := "all time"
+	if *from != "" || *to != "" {
+		period = fmt.Sprintf("%s to %s", orText(*from, "the beginning"), orText(*to, "today"))
+	}
+	fmt.Fprintf(w, "Pairings (%s, distinct workers)\n", period)
+	pt := newTable("receiving", "sending", "departed", "arrived", "no-show", "onboarded", "employed 3m", "employed 6m", "left job", "returned", "open discrepancies").
+		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10)
+	for _, s := range sums.GetSummaries() {
+		pt.add(s.GetOpenDiscrepancies() > 0, regionLabel(s.GetReceivingRegion()), regionLabel(s.GetSendingRegion()),
+			s.GetDeparted(), s.GetArrived(), s.GetNoShow(), s.GetOnboarded(), s.GetEmployed_3Months(), s.GetEmployed_6Months(),
+			s.GetLeftJob(), s.GetReturnedHome(), s.GetOpenDiscrepancies())
+	}
+	pt.render(w, env.interactive)
+
+	var lo, hi time.Time
+	if start != nil {
+		lo = time.Date(int(start.GetYear()), time.Month(start.GetMonth()), int(start.GetDay()), 0, 0, 0, 0, chinaTime)
+	}
+	if end != nil {
+		hi = time.Date(int(end.GetYear()), time.Month(end.GetMonth()), int(end.GetDay())+1, 0, 0, 0, 0, chinaTime)
+	}
+	fmt.Fprintln(w, "\nBatches")
+	bt := newTable("batch", "sending", "receiving", "departure (CST)", "departed", "arrived", "no-show", "awaiting", "unaccounted", "unexpected", "unverified").
+		alignRight(4, 5, 6, 7, 8, 9, 10)
+	token := ""
+	for {
+		callCtx, cancel := peers.WithTimeout(ctx)
+		resp, err := rc.ListBatchReconciliations(callCtx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token})
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, b := range resp.GetReconciliations() {
+			if *region != "" && b.GetSendingRegion() != *region && b.GetReceivingRegion() != *region {
+				continue
+			}
+			dep := "-"
+			if b.GetDepartureTime() != nil {
+				t := b.GetDepartureTime().AsTime()
+				if (!lo.IsZero() && t.Before(lo)) || (!hi.IsZero() && !t.Before(hi)) {
+					continue
+				}
+				dep = t.In(chinaTime).Format("2006-01-02 15:04")
+			}
+			bt.add(len(b.GetDiscrepancies()) > 0 || b.GetUnaccounted()+b.GetUnexpected()+b.GetUnverified() > 0,
+				b.GetBatchId(), b.GetSendingRegion(), b.GetReceivingRegion(), dep,
+				b.GetDeparted(), b.GetArrived(), b.GetNoShow(), b.GetAwaiting(), b.GetUnaccounted(), b.GetUnexpected(), b.GetUnverified())
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	bt.render(w, env.interactive)
+
+	fmt.Fprintln(w, "\nOpen discrepancies")
+	dt := newTable("kind", "batch", "worker", "sending", "receiving", "opened (CST)", "what is missing")
+	n := 0
+	token = ""
+	for {
+		callCtx, cancel := peers.WithTimeout(ctx)
+		resp, err := rc.ListDiscrepancies(callCtx, &coordinationv1.ListDiscrepanciesRequest{Region: *region, PageSize: 1000, PageToken: token})
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, x := range resp.GetDiscrepancies() {
+			n++
+			opened := "-"
+			if x.GetOpenTime() != nil {
+				opened = x.GetOpenTime().AsTime().In(chinaTime).Format("2006-01-02 15:04")
+			}
+			dt.add(true, discrepancyWord(x.GetKind()), x.GetBatchId(), x.GetWorkerId(), x.GetSendingRegion(), x.GetReceivingRegion(), opened, x.GetDetail())
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "none")
+		return nil
+	}
+	dt.render(w, env.interactive)
+	fmt.Fprintf(w, "%d open discrepancies\n", n)
+	return nil
+}
+
+func discrepancyWord(k coordinationv1.DiscrepancyKind) string {
+	switch k {
+	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNACCOUNTED:
+		return "unaccounted"
+	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNEXPECTED:
+		return "unexpected"
+	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNVERIFIED:
+		return "unverified"
+	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_NO_SHOW:
+		return "no-show"
+	default:
+		return k.String()
+	}
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,192 @@
+package coordination
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+)
+
+// Keys of the coordination buckets. Ids (event, worker, batch) never contain a NUL byte
+// (validation refuses control characters), so NUL separates an id from what follows it and keeps
+// prefix scans exact.
+
+// chinaTime is China Standard Time (UTC+8, no daylight saving): years and dates of the ledger are
+// counted in it.
+var chinaTime = time.FixedZone("CST", 8*60*60)
+
+// Page sizes of every List call.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// pageSize returns the effective page size of a request (validated to be 0..maxPageSize).
+func pageSize(n int32) int {
+	if n <= 0 {
+		return defaultPageSize
+	}
+	return int(min(n, maxPageSize))
+}
+
+// checkPageSize adds a violation for a negative or too large page size.
+func checkPageSize(v *apierror.Violations, n int32) {
+	if n < 0 || n > maxPageSize {
+		v.Add("page_size", fmt.Sprintf("must be 0 (default %d) to %d", defaultPageSize, maxPageSize))
+	}
+}
+
+// Page tokens are the last key returned, base64url-encoded: opaque to clients and cheap to resume
+// from.
+func encodeToken(key []byte) string { return base64.RawURLEncoding.EncodeToString(key) }
+
+func decodeToken(tok string) ([]byte, error) {
+	if tok == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("not a page token of this call")
+	}
+	return b, nil
+}
+
+// checkPageToken adds a violation for a token that is not ours.
+func checkPageToken(v *apierror.Violations, tok string) {
+	if _, err := decodeToken(tok); err != nil {
+		v.Add("page_token", err.Error())
+	}
+}
+
+// seekAfter positions c at the first key after `after` (or at the first key with prefix when after
+// is nil) and returns it.
+func seekAfter(c *bbolt.Cursor, prefix, after []byte) ([]byte, []byte) {
+	if after == nil {
+		if len(prefix) == 0 {
+			return c.First()
+		}
+		return c.Seek(prefix)
+	}
+	k, v := c.Seek(after)
+	if k != nil && bytes.Equal(k, after) {
+		k, v = c.Next()
+	}
+	return k, v
+}
+
+// idKey is id NUL seq.
+func idKey(id string, seq uint64) []byte {
+	k := make([]byte, 0, len(id)+9)
+	k = append(k, id...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// idPrefix is id NUL.
+func idPrefix(id string) []byte {
+	return append([]byte(id), 0)
+}
+
+// Categories of counted events (pairing summaries and assessment).
+const (
+	catDeparted     byte = 1
+	catArrived      byte = 2
+	catNoShow       byte = 3
+	catOnboarded    byte = 4
+	catEmployed3    byte = 5
+	catEmployed6    byte = 6
+	catLeftJob      byte = 7
+	catReturnedHome byte = 8
+)
+
+// timeKey encodes t for keys: nanoseconds since 1970, big-endian (validation keeps ledger times
+// between 2000 and 2200, so the value is positive and fits).
+func timeKey(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(t.UnixNano()))
+}
+
+func keyTime(b []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC()
+}
+
+// pairingPrefix is receiving(6) sending(6).
+func pairingPrefix(receiving, sending string) []byte {
+	k := make([]byte, 0, 12)
+	return append(append(k, receiving...), sending...)
+}
+
+// pairingKey is receiving(6) sending(6) category(1) time(8) worker.
+func pairingKey(receiving, sending string, cat byte, t time.Time, worker string) []byte {
+	k := append(pairingPrefix(receiving, sending), cat)
+	k = append(k, timeKey(t)...)
+	return append(k, worker...)
+}
+
+// assessmentPrefix is province(6) year(2) category(1).
+func assessmentPrefix(province string, year int, cat byte) []byte {
+	k := make([]byte, 0, 9+32)
+	k = append(k, province...)
+	k = binary.BigEndian.AppendUint16(k, uint16(year))
+	return append(k, cat)
+}
+
+// deadlineKey is deadline(8) batch.
+func deadlineKey(deadline time.Time, batch string) []byte {
+	return append(timeKey(deadline), batch...)
+}
+
+// discrepancyKey is batch NUL worker NUL kind(1): the (batch, worker, kind) order of
+// ListDiscrepancies.
+func discrepancyKey(batch, worker string, kind byte) []byte {
+	k := make([]byte, 0, len(batch)+len(worker)+3)
+	k = append(k, batch...)
+	k = append(k, 0)
+	k = append(k, worker...)
+	k = append(k, 0)
+	return append(k, kind)
+}
+
+// cstYear is the calendar year of t in China Standard Time.
+func cstYear(t time.Time) int { return t.In(chinaTime).Year() }
+
+// dayStart returns 00:00 CST of d.
+func dayStart(d *commonv1.Date) time.Time {
+	return time.Date(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()), 0, 0, 0, 0, chinaTime)
+}
+
+// checkDate adds a violation unless d is a real calendar date (or unset when optional).
+func checkDate(v *apierror.Violations, field string, d *commonv1.Date) {
+	if d == nil {
+		return
+	}
+	y, m, day := int(d.GetYear()), int(d.GetMonth()), int(d.GetDay())
+	if y < 1900 || y > 9999 || m < 1 || m > 12 || day < 1 {
+		v.Add(field, "must be a real date (year 1900-9999, month 1-12, day 1-31)")
+		return
+	}
+	t := time.Date(y, time.Month(m), day, 0, 0, 0, 0, time.UTC)
+	if t.Day() != day {
+		v.Add(field, fmt.Sprintf("%04d-%02d-%02d is not a real date", y, m, day))
+	}
+}
+
+// formatCST renders t as a CST minute, for details people read.
+func formatCST(t time.Time) string { return t.In(chinaTime).Format("2006-01-02 15:04 CST") }
+
+// putEmpty stores an index key with an empty value.
+func putEmpty(b *bbolt.Bucket, k []byte) error { return b.Put(k, []byte{}) }
+
+// unmarshal decodes a stored value into m (copying out of the transaction's memory).
+func unmarshal(v []byte, m proto.Message) error {
+	if err := proto.Unmarshal(v, m); err != nil {
+		return fmt.Errorf("decode stored %s: %w", m.ProtoReflect().Descriptor().FullName(), err)
+	}
+	return nil
+}

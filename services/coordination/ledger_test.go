@@ -1,0 +1,280 @@
+package coordination
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/regions"
+)
+
+func regionsTable() *regions.Table { return regions.Default() }
+
+func TestReportEventsValidation(t *testing.T) {
+	h := startHarness(t, Config{})
+	good := func() *coordinationv1.LedgerEvent { return ev("e1", departed, "B1", "w1", t0) }
+	tests := []struct {
+		name   string
+		change func(e *coordinationv1.LedgerEvent)
+		field  string
+	}{
+		{"no event id", func(e *coordinationv1.LedgerEvent) { e.EventId = "" }, "events[0].event_id"},
+		{"space in event id", func(e *coordinationv1.LedgerEvent) { e.EventId = "a b" }, "events[0].event_id"},
+		{"no kind", func(e *coordinationv1.LedgerEvent) { e.Kind = 0 }, "events[0].kind"},
+		{"unknown kind", func(e *coordinationv1.LedgerEvent) { e.Kind = 99 }, "events[0].kind"},
+		{"no worker", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "" }, "events[0].worker_id"},
+		{"identity number as worker id", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "11010519491231002X" }, "events[0].worker_id"},
+		{"identity number with a wrong check digit", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "110105194912310021" }, "events[0].worker_id"},
+		{"old 15-digit identity number", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "110105491231002" }, "events[0].worker_id"},
+		{"slash in worker id", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "workers/1" }, "events[0].worker_id"},
+		{"sending region a county", func(e *coordinationv1.LedgerEvent) { e.SendingRegion, e.ReporterRegion = "520102", "520102" }, "events[0].sending_region"},
+		{"receiving region unknown", func(e *coordinationv1.LedgerEvent) { e.ReceivingRegion = "990000" }, "events[0].receiving_region"},
+		{"same region both sides", func(e *coordinationv1.LedgerEvent) { e.ReceivingRegion = "520000" }, "events[0].receiving_region"},
+		{"departure reported by the receiving side", func(e *coordinationv1.LedgerEvent) { e.ReporterRegion = "440000" }, "events[0].reporter_region"},
+		{"arrival reported by the sending side", func(e *coordinationv1.LedgerEvent) { e.Kind = arrived }, "events[0].reporter_region"},
+		{"departure without batch", func(e *coordinationv1.LedgerEvent) { e.BatchId = "" }, "events[0].batch_id"},
+		{"no time", func(e *coordinationv1.LedgerEvent) { e.OccurTime = nil }, "events[0].occur_time"},
+		{"time before 2000", func(e *coordinationv1.LedgerEvent) {
+			e.OccurTime = timestamppb.New(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC))
+		}, "events[0].occur_time"},
+		{"time two days ahead", func(e *coordinationv1.LedgerEvent) { e.OccurTime = timestamppb.New(t0.Add(48 * time.Hour)) }, "events[0].occur_time"},
+		{"months on a departure", func(e *coordinationv1.LedgerEvent) { e.Months = 3 }, "events[0].months"},
+		{"checkpoint without months", func(e *coordinationv1.LedgerEvent) {
+			e.Kind, e.ReporterRegion = checkpoint, "440000"
+		}, "events[0].months"},
+		{"long detail", func(e *coordinationv1.LedgerEvent) { e.Detail = strings.Repeat("x", 3000) }, "events[0].detail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := good()
+			tt.change(e)
+			_, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{ev("ok", departed, "B0", "w0", t0), e}})
+			tt.field = strings.Replace(tt.field, "events[0]", "events[1]", 1)
+			fv := fieldViolations(t, err)
+			if _, ok := fv[tt.field]; !ok {
+				t.Fatalf("violations %v, want %s", fv, tt.field)
+			}
+			if strings.Contains(tt.name, "identity number") && strings.Contains(err.Error(), e.GetWorkerId()) {
+				t.Fatalf("the error repeats the identity number: %v", err)
+			}
+		})
+	}
+	// Nothing of a refused call is recorded.
+	resp, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{})
+	if err != nil || len(resp.GetEvents()) != 0 {
+		t.Fatalf("after refused calls: %v, %v", resp, err)
+	}
+
+	_, err = h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{})
+	if _, ok := fieldViolations(t, err)["events"]; !ok {
+		t.Fatalf("empty report: %v", err)
+	}
+	many := make([]*coordinationv1.LedgerEvent, MaxEventsPerReport+1)
+	for i := range many {
+		many[i] = ev(fmt.Sprintf("m%d", i), departed, "B1", fmt.Sprintf("w%d", i), t0)
+	}
+	_, err = h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: many})
+	if _, ok := fieldViolations(t, err)["events"]; !ok {
+		t.Fatalf("1001 events: %v", err)
+	}
+	resp2, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: many[:MaxEventsPerReport]})
+	if err != nil || resp2.GetRecorded() != MaxEventsPerReport {
+		t.Fatalf("1000 events: %v, %v", resp2, err)
+	}
+	if got := h.batch(t, "B1").GetDeparted(); got != MaxEventsPerReport {
+		t.Fatalf("departed %d", got)
+	}
+}
+
+func TestReportEventsDuplicatesCountOnce(t *testing.T) {
+	h := startHarness(t, Config{})
+	e1 := ev("520000:departed:B1:w1", departed, "B1", "w1", t0)
+	e2 := ev("520000:departed:B1:w2", departed, "B1", "w2", t0)
+	if resp := h.report(t, e1, e2, e1); resp.GetRecorded() != 2 || resp.GetDuplicates() != 1 {
+		t.Fatalf("first report: %v", resp)
+	}
+	// The output-only fields a client might echo back do not make an event different.
+	echo := proto.Clone(e2).(*coordinationv1.LedgerEvent)
+	echo.RecordTime = timestamppb.New(t0.Add(time.Hour))
+	echo.ReporterRole = commonv1.RegionRole_REGION_ROLE_SENDING
+	if resp := h.report(t, echo, e1); resp.GetRecorded() != 0 || resp.GetDuplicates() != 2 {
+		t.Fatalf("repeat: %v", resp)
+	}
+	if got := h.batch(t, "B1").GetDeparted(); got != 2 {
+		t.Fatalf("departed %d, want 2", got)
+	}
+	list, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetEvents()) != 2 {
+		t.Fatalf("%d events stored", len(list.GetEvents()))
+	}
+	got := list.GetEvents()[0]
+	if got.GetReporterRole() != commonv1.RegionRole_REGION_ROLE_SENDING || !got.GetRecordTime().AsTime().Equal(t0) {
+		t.Fatalf("output fields: %v", got)
+	}
+
+	// A request id returns the first response.
+	req := &coordinationv1.ReportEventsRequest{RequestId: "r1", Events: []*coordinationv1.LedgerEvent{ev("a1", arrived, "B1", "w1", t0)}}
+	for range 2 {
+		resp, err := h.ledger.ReportEvents(ctxT(t), req)
+		if err != nil || resp.GetRecorded() != 1 {
+			t.Fatalf("request id repeat: %v, %v", resp, err)
+		}
+	}
+}
+
+func TestReportEventsRefusesReusedEventID(t *testing.T) {
+	h := startHarness(t, Config{})
+	h.report(t, ev("e1", departed, "B1", "w1", t0))
+	tests := []struct {
+		name   string
+		change func(e *coordinationv1.LedgerEvent)
+	}{
+		{"other worker", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "w2" }},
+		{"other time", func(e *coordinationv1.LedgerEvent) { e.OccurTime = timestamppb.New(t0.Add(time.Second)) }},
+		{"registered poor", func(e *coordinationv1.LedgerEvent) { e.RegisteredPoor = true }},
+		{"detail", func(e *coordinationv1.LedgerEvent) { e.Detail = "x" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := ev("e1", departed, "B1", "w1", t0)
+			tt.change(e)
+			_, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{
+				ev("e9", departed, "B1", "w9", t0), e,
+			}})
+			fv := fieldViolations(t, err)
+			if _, ok := fv["events[1].event_id"]; !ok {
+				t.Fatalf("violations %v", fv)
+			}
+			info := errorInfo(err)
+			if info.GetReason() != "EVENT_ID_REUSED" || info.GetMetadata()["event_id"] != "e1" {
+				t.Fatalf("error info %v", info)
+			}
+		})
+	}
+	// Nothing of the refused calls was recorded, the first event is unchanged.
+	list, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetEvents()) != 1 || list.GetEvents()[0].GetWorkerId() != "w1" {
+		t.Fatalf("events %v", list.GetEvents())
+	}
+	if got := h.batch(t, "B1").GetDeparted(); got != 1 {
+		t.Fatalf("departed %d", got)
+	}
+}
+
+func TestReportEventsRefusesBatchOfOtherRegions(t *testing.T) {
+	h := startHarness(t, Config{})
+	h.report(t, ev("e1", departed, "B1", "w1", t0))
+	e := ev("e2", departed, "B1", "w2", t0)
+	e.SendingRegion, e.ReporterRegion = "450000", "450000"
+	_, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{e}})
+	if _, ok := fieldViolations(t, err)["events[0].batch_id"]; !ok || errorInfo(err).GetReason() != "BATCH_REGIONS_DIFFER" {
+		t.Fatalf("error %v", err)
+	}
+	// Within one call too.
+	a := ev("e3", departed, "B2", "w1", t0)
+	b := ev("e4", arrived, "B2", "w1", t0)
+	b.ReceivingRegion, b.ReporterRegion = "330000", "330000"
+	_, err = h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{a, b}})
+	if _, ok := fieldViolations(t, err)["events[1].batch_id"]; !ok {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestListEventsFilters(t *testing.T) {
+	h := startHarness(t, Config{})
+	other := ev("x1", departed, "C1", "w1", t0)
+	other.SendingRegion, other.ReporterRegion = "450000", "450000"
+	cp := ev("e4", checkpoint, "", "w1", t0)
+	cp.Months, cp.StillEmployed = 3, true
+	h.report(t,
+		ev("e1", departed, "B1", "w1", t0),
+		ev("e2", departed, "B1", "w2", t0),
+		ev("e3", arrived, "B1", "w1", t0),
+		other,
+		cp,
+	)
+	h.report(t, ev("e5", arrived, "B1", "w2", t0))
+	ids := func(req *coordinationv1.ListEventsRequest) string {
+		t.Helper()
+		var out []string
+		for {
+			resp, err := h.ledger.ListEvents(ctxT(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range resp.GetEvents() {
+				out = append(out, e.GetEventId())
+			}
+			if resp.GetNextPageToken() == "" {
+				return fmt.Sprint(out)
+			}
+			req = proto.Clone(req).(*coordinationv1.ListEventsRequest)
+			req.PageToken = resp.GetNextPageToken()
+		}
+	}
+	tests := []struct {
+		name string
+		req  *coordinationv1.ListEventsRequest
+		want string
+	}{
+		{"all in order recorded", &coordinationv1.ListEventsRequest{PageSize: 2}, "[e1 e2 e3 x1 e4 e5]"},
+		{"worker", &coordinationv1.ListEventsRequest{WorkerId: "w1", PageSize: 1}, "[e1 e3 x1 e4]"},
+		{"batch", &coordinationv1.ListEventsRequest{BatchId: "B1", PageSize: 3}, "[e1 e2 e3 e5]"},
+		{"kind", &coordinationv1.ListEventsRequest{Kind: arrived}, "[e3 e5]"},
+		{"region", &coordinationv1.ListEventsRequest{Region: "450000"}, "[x1]"},
+		{"worker and kind", &coordinationv1.ListEventsRequest{WorkerId: "w1", Kind: departed}, "[e1 x1]"},
+		{"unknown worker", &coordinationv1.ListEventsRequest{WorkerId: "nobody"}, "[]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ids(tt.req); got != tt.want {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+	_, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 1001})
+	if _, ok := fieldViolations(t, err)["page_size"]; !ok {
+		t.Fatalf("page size: %v", err)
+	}
+	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: "AAAA"})
+	wantCode(t, err, codes.InvalidArgument)
+}
+
+// FuzzValidateEvent feeds arbitrary events (outside input) to the validation: it must not
+// panic, and an event it accepts has what reconciliation relies on.
+func FuzzValidateEvent(f *testing.F) {
+	seed, _ := proto.Marshal(ev("e1", departed, "B1", "w1", t0))
+	f.Add(seed)
+	idn, _ := proto.Marshal(ev("e2", arrived, "B1", "11010519491231002X", t0))
+	f.Add(idn)
+	s := &Service{regions: regionsTable(), cfg: Config{Now: func() time.Time { return t0 }}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := &coordinationv1.LedgerEvent{}
+		if proto.Unmarshal(data, e) != nil {
+			return
+		}
+		var v apierror.Violations
+		s.validateEvent(&v, "events[0]", e, t0)
+		if v.Len() > 0 {
+			return
+		}
+		if looksLikeIDNumber(e.GetWorkerId()) || e.GetOccurTime() == nil || e.GetKind() == 0 ||
+			(needsBatch(e.GetKind()) && e.GetBatchId() == "") || e.GetSendingRegion() == e.GetReceivingRegion() {
+			t.Fatalf("accepted %v", e)
+		}
+	})
+}
