@@ -1,0 +1,188 @@
+package receiving
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/regions"
+)
+
+func goodRow(t testing.TB, n int64) *receivingv1.VacancyRow {
+	return &receivingv1.VacancyRow{
+		RowNumber: n, EmployerName: "东莞市长安五金制品厂", EmployerCreditCode: creditCode(t, "MA5FN1234"),
+		WorkCounty: workCounty, Occupation: "8212", Headcount: "12", WageMin: "4,200", WageMax: "5800",
+		StartDate: "2025/4/1", ValidThrough: "2025-06-30", MinAge: "", MaxAge: "50",
+		HousingProvided: "是", MealsProvided: "false", Contact: "0769-85000000",
+	}
+}
+
+func (e *env) importRows(id string, chunks ...[]*receivingv1.VacancyRow) (*commonv1.ImportSummary, error) {
+	e.t.Helper()
+	stream, err := e.vac.ImportVacancies(ctx(e.t))
+	if err != nil {
+		return nil, err
+	}
+	for _, rows := range chunks {
+		if err := stream.Send(&receivingv1.ImportVacanciesRequest{ImportId: id, Rows: rows}); err != nil {
+			break // the server ended the stream; CloseAndRecv has its error
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	return resp.GetSummary(), err
+}
+
+func TestImportVacanciesRowByRow(t *testing.T) {
+	e := newEnv(t)
+	bad := func(n int64, edit func(r *receivingv1.VacancyRow)) *receivingv1.VacancyRow {
+		r := goodRow(t, n)
+		edit(r)
+		return r
+	}
+	chunk1 := []*receivingv1.VacancyRow{
+		goodRow(t, 2),
+		bad(3, func(r *receivingv1.VacancyRow) { r.Headcount = "twelve" }),
+		bad(4, func(r *receivingv1.VacancyRow) { r.EmployerCreditCode = "91440300MA5FN12340" }),
+		goodRow(t, 5),
+	}
+	chunk2 := []*receivingv1.VacancyRow{
+		bad(6, func(r *receivingv1.VacancyRow) { r.WageMin, r.WageMax = "6000", "5000" }),
+		bad(7, func(r *receivingv1.VacancyRow) { r.StartDate = "2025-13-01" }),
+		bad(8, func(r *receivingv1.VacancyRow) { r.WorkCounty = homeCounty; r.MinAge = "14" }),
+		bad(9, func(r *receivingv1.VacancyRow) { r.HousingProvided = "maybe" }),
+		bad(10, func(r *receivingv1.VacancyRow) { r.Contact = "李四 " + idNumber("44030119851231001") }),
+		goodRow(t, 11),
+	}
+	sum, err := e.importRows("vac-2025-03", chunk1, chunk2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFields := map[int64]string{3: "headcount", 4: "employer_credit_code", 6: "wage_max", 7: "start_date", 8: "work_county", 9: "housing_provided", 10: "contact"}
+	if sum.GetRowsReceived() != 10 || sum.GetCreated() != 3 || sum.GetRejected() != 7 || len(sum.GetRejections()) != 7 {
+		t.Fatalf("summary = %v", sum)
+	}
+	for _, r := range sum.GetRejections() {
+		if wantFields[r.GetRowNumber()] != r.GetField() || r.GetReason() == "" {
+			t.Errorf("row %d rejected on %q (%s), want %q", r.GetRowNumber(), r.GetField(), r.GetReason(), wantFields[r.GetRowNumber()])
+		}
+	}
+	if r := sum.GetRejections()[4]; !strings.Contains(r.GetReason(), "also min_age") {
+		t.Errorf("row 8: every problem should be named, got %q", r.GetReason())
+	}
+	list, err := e.vac.ListVacancies(ctx(t), &receivingv1.ListVacanciesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetVacancies()) != 3 || list.GetRevision() != 3 {
+		t.Fatalf("%d vacancies at revision %d, want 3 at 3", len(list.GetVacancies()), list.GetRevision())
+	}
+	v := list.GetVacancies()[0]
+	if v.GetWageMin() != 4200 || !v.GetHousingProvided() || v.GetMealsProvided() || v.GetMinAge() != 0 || v.GetMaxAge() != 50 || formatDate(v.GetStartDate()) != "2025-04-01" {
+		t.Errorf("imported vacancy = %v", v)
+	}
+
+	// Re-sending the import changes nothing and returns the same summary.
+	again, err := e.importRows("vac-2025-03", append(chunk1, chunk2...), []*receivingv1.VacancyRow{goodRow(t, 12)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(again) != fmt.Sprint(sum) {
+		t.Errorf("re-sent import summary = %v, want %v", again, sum)
+	}
+	if h := e.head(); h != 3 {
+		t.Errorf("head = %d after re-sending, want 3", h)
+	}
+}
+
+// An import whose stream was cut after some chunks is completed by sending it again, without
+// duplicates.
+func TestImportVacanciesResumesCutImport(t *testing.T) {
+	e := newEnv(t)
+	var rows []*receivingv1.VacancyRow
+	for n := int64(2); n < 30; n++ {
+		rows = append(rows, goodRow(t, n))
+	}
+	rows[5].Occupation = "0000"
+	// The first 10 rows arrived and were committed, then the connection broke.
+	if err := e.svc.importChunk("cut", rows[:10]); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := e.importRows("cut", rows[:15], rows[15:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.GetRowsReceived() != 28 || sum.GetCreated() != 27 || sum.GetRejected() != 1 {
+		t.Errorf("summary = %v, want 28 rows: 27 created, 1 rejected", sum)
+	}
+	if h := e.head(); h != 27 {
+		t.Errorf("head = %d, want 27 (no duplicates)", h)
+	}
+}
+
+func TestImportVacanciesStreamErrors(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.importRows("", []*receivingv1.VacancyRow{goodRow(t, 2)})
+	violations(t, err)
+	_, err = e.importRows("a", []*receivingv1.VacancyRow{goodRow(t, 2)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := e.vac.ImportVacancies(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(&receivingv1.ImportVacanciesRequest{ImportId: "b", Rows: []*receivingv1.VacancyRow{goodRow(t, 2)}})
+	_ = stream.Send(&receivingv1.ImportVacanciesRequest{ImportId: "c", Rows: []*receivingv1.VacancyRow{goodRow(t, 3)}})
+	_, err = stream.CloseAndRecv()
+	if _, ok := violations(t, err)["import_id"]; !ok {
+		t.Errorf("changing import id: %v", err)
+	}
+	big := make([]*receivingv1.VacancyRow, maxImportChunk+1)
+	for i := range big {
+		big[i] = goodRow(t, int64(i+2))
+	}
+	_, err = e.importRows("big", big)
+	wantCode(t, err, codes.InvalidArgument, "")
+	// An empty stream.
+	stream, err = e.vac.ImportVacancies(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.CloseAndRecv()
+	violations(t, err)
+}
+
+// FuzzParseVacancyRow: any row text is either rejected with a field and a reason or gives a
+// vacancy that passes the vacancy checks.
+func FuzzParseVacancyRow(f *testing.F) {
+	f.Add("东莞市长安五金制品厂", "91440300MA5FN1234X", "440305", "8212", "12", "4200", "5800", "2025-04-01", "2025-06-30", "", "50", "是", "0")
+	f.Add("", "x", "", "general", "-1", "1e3", "", "2025/2/30", "9999-99-99", "abc", "0", "maybe", "")
+	now := time.Date(2025, 3, 1, 10, 0, 0, 0, chinaTime)
+	s := &Service{cfg: Config{Region: region, Now: func() time.Time { return now }}, regions: regions.Default()}
+	f.Fuzz(func(t *testing.T, name, code, county, occ, head, wmin, wmax, start, end, minAge, maxAge, housing, meals string) {
+		row := &receivingv1.VacancyRow{RowNumber: 2, EmployerName: name, EmployerCreditCode: code, WorkCounty: county,
+			Occupation: occ, Headcount: head, WageMin: wmin, WageMax: wmax, StartDate: start, ValidThrough: end,
+			MinAge: minAge, MaxAge: maxAge, HousingProvided: housing, MealsProvided: meals}
+		v, rej := s.parseVacancyRow(row)
+		if (v == nil) == (rej == nil) {
+			t.Fatalf("vacancy %v and rejection %v", v, rej)
+		}
+		if rej != nil {
+			if rej.GetField() == "" || rej.GetReason() == "" || rej.GetRowNumber() != 2 {
+				t.Fatalf("rejection without field or reason: %v", rej)
+			}
+			return
+		}
+		var vs apierror.Violations
+		s.checkVacancy(&vs, "", v, true)
+		if vs.Len() != 0 {
+			t.Fatalf("accepted row fails the vacancy checks: %v", vs.List())
+		}
+	})
+}
