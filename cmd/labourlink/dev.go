@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/eastwest/labourlink/services/federation"
+	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/regions"
 )
 
@@ -33,6 +34,8 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&c.ReceivingAddr, "receiving-addr", c.ReceivingAddr, "listen address of the receiving service (Guangdong)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the services")
 	fs.DurationVar(&c.GracePeriod, "grace-period", c.GracePeriod, "time after a batch departs before a worker not confirmed arrived is unaccounted (short values help when trying the scenario)")
+	useTLS := fs.Bool("tls", false, "run with mTLS and authorisation, with the certificates in -certs (made there by 'labourlink certs init' if missing)")
+	certsDir := fs.String("certs", "", "certificate folder for -tls (default DATA/certs)")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink dev [flags]\n\nStarts the local federation on loopback and runs until Ctrl-C. Each service is its own\nprocess; its log is DATA/KIND.log.\n\nFlags:")
 		fs.PrintDefaults()
@@ -40,11 +43,31 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *certsDir == "" {
+		*certsDir = filepath.Join(c.DataDir, "certs")
+	}
+	if *useTLS {
+		if c, err = federation.WithTLS(c, *certsDir); err != nil {
+			return err
+		}
+	} else {
+		*certsDir = ""
+	}
 	fmt.Fprintf(env.stdout, "starting the labourlink federation (data in %s)...\n", c.DataDir)
-	return federation.Run(ctx, c, func(c federation.Config) { printWelcome(env, c) }, env.stdout)
+	return federation.Run(ctx, c, func(c federation.Config) { printWelcome(env, c, *certsDir) }, env.stdout)
 }
 
-func printWelcome(env *cliEnv, c federation.Config) {
+// grpcurlAuth is the grpcurl transport flags of party: -plaintext without TLS, else its CA,
+// certificate and key in certsDir.
+func grpcurlAuth(certsDir string, party identity.Identity) string {
+	if certsDir == "" {
+		return "-plaintext"
+	}
+	cert, key := identity.Paths(certsDir, party)
+	return fmt.Sprintf("-cacert %s -cert %s -key %s", filepath.Join(certsDir, identity.CAFile), cert, key)
+}
+
+func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 	t := regions.Default()
 	w := env.stdout
 	abs, _ := filepath.Abs(c.DataDir)
@@ -54,12 +77,24 @@ func printWelcome(env *cliEnv, c federation.Config) {
 	tb.add(false, "sending", federation.SendingRegion+" "+t.Name(federation.SendingRegion), c.SendingAddr, filepath.Join(c.DataDir, "sending.log"))
 	tb.add(false, "receiving", federation.ReceivingRegion+" "+t.Name(federation.ReceivingRegion), c.ReceivingAddr, filepath.Join(c.DataDir, "receiving.log"))
 	tb.render(w, false)
-	grpcurl := "go run github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 -plaintext"
+	grpcurl := "go run github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4"
+	sys520 := grpcurlAuth(certsDir, identity.System(federation.SendingRegion))
+	sys440 := grpcurlAuth(certsDir, identity.System(federation.ReceivingRegion))
+	national := grpcurlAuth(certsDir, identity.Operator("", false))
+	if certsDir != "" {
+		fmt.Fprintf(w, "\nmTLS is on: every caller needs a certificate from %s (the CA is %s).\n",
+			certsDir, filepath.Join(certsDir, identity.CAFile))
+	}
 	fmt.Fprintf(w, "\nTry (grpcurl; `go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4` once, then drop the `go run`):\n")
-	fmt.Fprintf(w, "  %s %s list\n", grpcurl, c.SendingAddr)
-	fmt.Fprintf(w, "  %s %s describe labour.sending.v1.RosterService\n", grpcurl, c.SendingAddr)
-	fmt.Fprintf(w, "  %s %s grpc.health.v1.Health/Check\n", grpcurl, c.ReceivingAddr)
-	fmt.Fprintf(w, "  %s -d '{\"region\":\"%s\"}' %s labour.coordination.v1.RegistryService/ListPairings\n", grpcurl, federation.SendingRegion, c.CoordinationAddr)
-	fmt.Fprintf(w, "  %s -d '{\"page_size\":5}' %s labour.sending.v1.RosterService/ListWorkers\n", grpcurl, c.SendingAddr)
+	fmt.Fprintf(w, "  %s %s %s list\n", grpcurl, sys520, c.SendingAddr)
+	fmt.Fprintf(w, "  %s %s %s describe labour.sending.v1.RosterService\n", grpcurl, sys520, c.SendingAddr)
+	fmt.Fprintf(w, "  %s %s %s grpc.health.v1.Health/Check\n", grpcurl, sys440, c.ReceivingAddr)
+	fmt.Fprintf(w, "  %s %s -d '{\"region\":\"%s\"}' %s labour.coordination.v1.RegistryService/ListPairings\n", grpcurl, national, federation.SendingRegion, c.CoordinationAddr)
+	fmt.Fprintf(w, "  %s %s -d '{\"page_size\":5}' %s labour.sending.v1.RosterService/ListWorkers\n", grpcurl, sys520, c.SendingAddr)
+	if certsDir != "" {
+		cert, key := identity.Paths(certsDir, identity.System(federation.SendingRegion))
+		fmt.Fprintf(w, "\nThe CLI as Guizhou's system:\n  export LABOURLINK_TLS_CA=%s LABOURLINK_TLS_CERT=%s LABOURLINK_TLS_KEY=%s\n",
+			filepath.Join(certsDir, identity.CAFile), cert, key)
+	}
 	fmt.Fprintf(w, "\nOr the CLI: go run ./cmd/labourlink help\n\nPress Ctrl-C to stop.\n")
 }

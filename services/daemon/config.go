@@ -70,6 +70,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// TLS holds the certificate settings; empty runs plaintext.
 	TLS TLSConfig
+	// HealthListen, when set, serves the health service alone in plaintext on this address
+	// (for Kubernetes gRPC probes, which cannot present a client certificate).
+	HealthListen string
 }
 
 // TLSConfig names the files of a service's identity in the federation (mTLS).
@@ -109,6 +112,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "federation CA certificate (PEM); with -tls-cert and -tls-key enables mTLS")
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "this service's certificate (PEM)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "this service's private key (PEM)")
+	fs.StringVar(&c.HealthListen, "health-listen", "", "also serve gRPC health checks alone, in plaintext, on this `host:port` (Kubernetes probes; empty: off)")
 	var receiving string
 	switch k {
 	case Sending, Receiving:
@@ -221,6 +225,9 @@ func (c Config) Args() []string {
 	}
 	if c.TLS.Enabled() {
 		args = append(args, "-tls-ca", c.TLS.CAFile, "-tls-cert", c.TLS.CertFile, "-tls-key", c.TLS.KeyFile)
+	}
+	if c.HealthListen != "" {
+		args = append(args, "-health-listen", c.HealthListen)
 	}
 	switch c.Kind {
 	case Sending, Receiving:

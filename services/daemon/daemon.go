@@ -71,10 +71,12 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	if cfg.Region != "" {
 		lg = lg.With(zap.String("region", cfg.Region))
 	}
-	peerOpts, serverOpts, err := transportSecurity(cfg.TLS)
+	sec, err := transportSecurity(cfg, lg)
 	if err != nil {
 		return err
 	}
+	defer sec.close()
+	peerOpts := sec.peers
 	db, svc, err := openService(cfg, peerOpts, lg)
 	if err != nil {
 		return err
@@ -85,16 +87,25 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		}
 	}()
 
+	// lg already names the service; grpcserver.Config.ServiceName stays empty so that log lines
+	// do not carry the field twice.
 	srv := grpcserver.New(grpcserver.Config{
-		ServiceName:     string(cfg.Kind),
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		ServerOptions:   serverOpts,
+		ShutdownTimeout:       cfg.ShutdownTimeout,
+		ServerOptions:         sec.serverOptions,
+		AuthUnaryInterceptor:  sec.unary,
+		AuthStreamInterceptor: sec.stream,
 	}, lg)
 	svc.Register(srv.GRPC())
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	stopHealth, err := serveHealth(cfg, srv, lg)
+	if err != nil {
+		_ = lis.Close()
+		return err
+	}
+	defer stopHealth()
 	srv.SetServing(svc.ServiceNames()...)
 	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()))
 
@@ -204,13 +215,4 @@ func registerLoop(ctx context.Context, cfg Config, po peers.Options, lg *zap.Log
 		case <-time.After(wait):
 		}
 	}
-}
-
-// transportSecurity returns the client and server options for the TLS configuration; an empty
-// configuration is plaintext.
-func transportSecurity(t TLSConfig) (peers.Options, []grpc.ServerOption, error) {
-	if !t.Enabled() {
-		return peers.Options{}, nil, nil
-	}
-	return peers.Options{}, nil, errors.New("mTLS is not available in this build yet")
 }

@@ -15,9 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/eastwest/labourlink/services/daemon"
+	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/peers"
 )
 
@@ -81,6 +83,32 @@ func (c Config) Services() []daemon.Config {
 		}
 	}
 	return svc
+}
+
+// WithTLS returns c running with mTLS from the certificate folder dir: it makes the local
+// federation's CA and certificates there unless they exist (see `labourlink certs init`), and
+// gives each service its own certificate.
+func WithTLS(c Config, dir string) (Config, error) {
+	if _, err := identity.Init(dir, identity.LocalFederation()); err != nil {
+		return c, fmt.Errorf("certificates in %s: %w", dir, err)
+	}
+	c.TLS = CertsIn(dir)
+	return c, nil
+}
+
+// CertsIn gives each service of the local federation its certificate in folder dir.
+func CertsIn(dir string) func(k daemon.Kind) daemon.TLSConfig {
+	return func(k daemon.Kind) daemon.TLSConfig {
+		id := identity.Coordination()
+		switch k {
+		case daemon.Sending:
+			id = identity.Sending(SendingRegion)
+		case daemon.Receiving:
+			id = identity.Receiving(ReceivingRegion)
+		}
+		cert, key := identity.Paths(dir, id)
+		return daemon.TLSConfig{CAFile: filepath.Join(dir, identity.CAFile), CertFile: cert, KeyFile: key}
+	}
 }
 
 // process is one running service.
@@ -157,9 +185,18 @@ func start(c Config, sc daemon.Config) (*process, error) {
 	return p, nil
 }
 
-// waitServing polls the service's health until it answers SERVING.
+// waitServing polls the service's health until it answers SERVING. With TLS it asks with the
+// service's own certificate (health is open to every party of the federation).
 func waitServing(ctx context.Context, p *process, timeout time.Duration) error {
-	cc, err := peers.Dial(p.cfg.Listen, peers.Options{})
+	var o peers.Options
+	if t := p.cfg.TLS; t.Enabled() {
+		cfg, err := identity.ClientTLS(t.CAFile, t.CertFile, t.KeyFile)
+		if err != nil {
+			return fmt.Errorf("the %s service's certificate: %w", p.cfg.Kind, err)
+		}
+		o.Creds = credentials.NewTLS(cfg)
+	}
+	cc, err := peers.Dial(p.cfg.Listen, o)
 	if err != nil {
 		return err
 	}

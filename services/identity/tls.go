@@ -1,0 +1,165 @@
+package identity
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+)
+
+// ServerTLS is the TLS configuration of a labourlink server: TLS 1.3 only, the server's
+// certificate from certFile and keyFile, and a client certificate required and verified
+// against the federation CA in caFile. A client without a certificate, or with one from
+// another CA, fails the handshake.
+//
+// The key pair is read again when either file changes (a renewed certificate is used for new
+// connections without a restart); the CA is read once.
+func ServerTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	pool, err := loadPool(caFile)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := newKeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs:  pool,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return kp.get()
+		},
+	}, nil
+}
+
+// ClientTLS is the TLS configuration of a labourlink client (a service calling another, a
+// provincial system, an operator's CLI): TLS 1.3 only, the server verified against the
+// federation CA in caFile (its name or address as dialled must be in its certificate), and the
+// client's certificate from certFile and keyFile, re-read when either file changes.
+func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	pool, err := loadPool(caFile)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := newKeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		RootCAs:    pool,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return kp.get()
+		},
+	}, nil
+}
+
+func loadPool(caFile string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("federation CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return pool, nil
+}
+
+// keyPair is a certificate and key read from files, read again when a file's modification time
+// or size changes. A failed re-read keeps the pair read before (a half-written renewal must not
+// take a service down).
+type keyPair struct {
+	certFile, keyFile string
+
+	mu      sync.Mutex
+	pair    *tls.Certificate
+	stamp   [2]fileStamp
+	checked time.Time
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+// recheckEvery bounds how often the files are looked at.
+const recheckEvery = time.Second
+
+func newKeyPair(certFile, keyFile string) (*keyPair, error) {
+	kp := &keyPair{certFile: certFile, keyFile: keyFile}
+	if err := kp.load(); err != nil {
+		return nil, err
+	}
+	return kp, nil
+}
+
+func (kp *keyPair) stamps() ([2]fileStamp, error) {
+	var s [2]fileStamp
+	for i, name := range []string{kp.certFile, kp.keyFile} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return s, err
+		}
+		s[i] = fileStamp{mod: fi.ModTime(), size: fi.Size()}
+	}
+	return s, nil
+}
+
+func (kp *keyPair) load() error {
+	st, err := kp.stamps()
+	if err != nil {
+		return err
+	}
+	pair, err := tls.LoadX509KeyPair(kp.certFile, kp.keyFile)
+	if err != nil {
+		return fmt.Errorf("load %s and %s: %w", kp.certFile, kp.keyFile, err)
+	}
+	if pair.Leaf == nil {
+		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return err
+		}
+	}
+	if _, err := Parse(pair.Leaf); err != nil {
+		return fmt.Errorf("%s: %w", kp.certFile, err)
+	}
+	kp.pair, kp.stamp, kp.checked = &pair, st, time.Now()
+	return nil
+}
+
+func (kp *keyPair) get() (*tls.Certificate, error) {
+	kp.mu.Lock()
+	defer kp.mu.Unlock()
+	if time.Since(kp.checked) >= recheckEvery {
+		kp.checked = time.Now()
+		if st, err := kp.stamps(); err == nil && st != kp.stamp {
+			_ = kp.load() // on failure keep the old pair; the next check tries again
+		}
+	}
+	return kp.pair, nil
+}
+
+// Peer returns the verified identity of the caller of an RPC: the labourlink URI of the
+// first certificate of the chain the TLS handshake verified. It fails when the connection is
+// not TLS, when no client certificate was verified, or when the certificate names no identity.
+func Peer(ctx context.Context) (Identity, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.AuthInfo == nil {
+		return Identity{}, fmt.Errorf("%w: the connection is not TLS", ErrNoIdentity)
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return Identity{}, fmt.Errorf("%w: the connection is not TLS", ErrNoIdentity)
+	}
+	if len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return Identity{}, fmt.Errorf("%w: no verified client certificate", ErrNoIdentity)
+	}
+	return Parse(info.State.VerifiedChains[0][0])
+}
