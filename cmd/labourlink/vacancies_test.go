@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/eastwest/labourlink/services/creditcode"
+	"github.com/eastwest/labourlink/services/grpcserver"
+	"github.com/eastwest/labourlink/services/receiving"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// vacancyTestService runs a receiving service for Guangdong in this process and returns its
+// address.
+func vacancyTestService(t *testing.T) string {
+	t.Helper()
+	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	db, err := store.Open(filepath.Join(t.TempDir(), "receiving.db"), receiving.Schema, lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := receiving.New(db, lg, receiving.Config{Region: "440000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpcserver.New(grpcserver.Config{ServiceName: "receiving"}, lg)
+	svc.Register(srv.GRPC())
+	srv.SetServing()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		srv.Stop(context.Background())
+		<-done
+		db.Close()
+	})
+	return lis.Addr().String()
+}
+
+func runVacancyCLI(t *testing.T, addr string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env := &cliEnv{stdout: &out, stderr: &errOut}
+	code := runCLI(context.Background(), env, append(args, "-addr", addr))
+	return out.String(), errOut.String(), code
+}
+
+func TestVacanciesImportAndList(t *testing.T) {
+	addr := vacancyTestService(t)
+	first := "91440300MA5FN1234"
+	c, err := creditcode.CheckChar(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := first + string(c)
+	start := time.Now().AddDate(0, 1, 0).Format("2006-01-02")
+	end := time.Now().AddDate(0, 4, 0).Format("2006/1/2")
+	csvText := "\ufeff用人单位,统一社会信用代码,工作地点,职业,招聘人数,最低月薪,最高月薪,开始日期,截止日期,最高年龄,包住,包吃,联系方式\r\n" +
+		fmt.Sprintf("深圳南山电子厂,%s,440305,8212,30,4500,6000,%s,%s,45,是,是,0755-26000000\r\n", code, start, end) +
+		fmt.Sprintf("东莞物流,%s,441900,9333,12,5000,7000,%s,%s,,否,是,\r\n", code, start, end) +
+		fmt.Sprintf("坏行,%s,520102,8212,0,4500,6000,%s,%s,,,,\r\n", code, start, end) +
+		fmt.Sprintf("广州建筑,%s,440106,9313,8,6000,8000,%s,%s,55,是,否,\r\n", code, start, end)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vacancies.csv")
+	if err := os.WriteFile(path, []byte(csvText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, exit := runVacancyCLI(t, addr, "vacancies", "import", path)
+	if exit != 0 {
+		t.Fatalf("import exit %d\n%s\n%s", exit, out, errOut)
+	}
+	for _, want := range []string{"created", "rejected", "vacancies.rejects.csv"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("import output lacks %q:\n%s", want, out)
+		}
+	}
+	rejects, err := os.ReadFile(filepath.Join(dir, "vacancies.rejects.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(rejects)), "\r\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "坏行") || !strings.Contains(lines[1], ",4,work_county,") {
+		t.Errorf("rejects file:\n%s", rejects)
+	}
+	// Importing the same file again changes nothing.
+	out2, _, exit := runVacancyCLI(t, addr, "vacancies", "import", path)
+	if exit != 0 || out2 != out {
+		t.Errorf("second import (exit %d):\n%s\nwant the same summary:\n%s", exit, out2, out)
+	}
+	out, errOut, exit = runVacancyCLI(t, addr, "vacancies", "list", "-status", "open")
+	if exit != 0 {
+		t.Fatalf("list exit %d: %s", exit, errOut)
+	}
+	for _, want := range []string{"深圳南山电子厂", "440305 南山区", "8212", "4500-6000", "open", "3 vacancies (feed revision 3)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = runVacancyCLI(t, addr, "vacancies", "list", "-occupation", "9313")
+	if !strings.Contains(out, "广州建筑") || strings.Contains(out, "深圳南山电子厂") {
+		t.Errorf("list -occupation 9313:\n%s", out)
+	}
+	_, errOut, exit = runVacancyCLI(t, addr, "vacancies", "list", "-status", "gone")
+	if exit == 0 || !strings.Contains(errOut, "open, filled, closed, expired") {
+		t.Errorf("bad -status: exit %d, %s", exit, errOut)
+	}
+}

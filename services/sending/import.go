@@ -1,0 +1,755 @@
+package sending
+
+// Bulk import of worker rows (RosterService.ImportWorkers).
+//
+// The handler receives chunks, validates each row (validateRow) and hands batches of
+// importBatchRows rows to a committer goroutine, so that decoding and validation of the next
+// batch overlap with the bbolt commit of the previous one. Each batch is ONE bbolt transaction
+// that holds, together:
+//   - the workers created or updated by the batch's good rows (and their index entries),
+//   - the rejections of its bad rows (store.BucketImportRejections, key import id + row),
+//   - the import record (store.BucketImports): counts so far, the last row number done and,
+//     for the batch that ends the stream, complete = true.
+//
+// So a stream cut anywhere leaves the import at a batch boundary: the rows it counts are exactly
+// the rows on disk. Re-sending the import skips the rows up to the record's last row number and
+// carries on; re-sending a complete import returns the stored summary at once and changes
+// nothing. The reply is sent after the final transaction commits.
+//
+// A person is identified by the identity number. Two rows of one import with the same identity
+// number: the later row wins. It is applied after the earlier one like a row of a later import
+// (counted as updated, or unchanged if it says the same), which needs no memory of the rows seen
+// so far and gives the same roster however the stream was cut and resumed.
+//
+// Memory does not grow with the roster or with the number of rejected rows: at most two batches
+// are held, and rejections go to disk with their batch; the reply carries the first
+// rejectionsInReply of them (the rest are read with ListImportRejections).
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/idnumber"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// Import limits.
+const (
+	// importBatchRows is how many rows one bbolt transaction commits.
+	importBatchRows = 5000
+	// maxChunkRows is the most rows one ImportWorkersRequest may carry.
+	maxChunkRows = 5000
+	// maxImportIDRunes is the longest import id.
+	maxImportIDRunes = 100
+	// rejectionsInReply is how many rejections an import's summary lists at most.
+	rejectionsInReply = 1000
+)
+
+// WorkerRow field names, as used in rejections.
+const (
+	fieldIDNumber              = "id_number"
+	fieldFullName              = "full_name"
+	fieldPhone                 = "phone"
+	fieldHomeCounty            = "home_county"
+	fieldRegisteredPoor        = "registered_poor"
+	fieldOccupations           = "occupations"
+	fieldEducation             = "education"
+	fieldPreferredDestinations = "preferred_destinations"
+	fieldAvailableFrom         = "available_from"
+	fieldHealthCheckPassed     = "health_check_passed"
+	fieldHealthCheckDate       = "health_check_date"
+	fieldSex                   = "sex"
+	fieldBirthDate             = "birth_date"
+)
+
+// errImportComplete is returned by commitBatch when the import was completed (by another
+// stream with the same import id) before this batch.
+var errImportComplete = errors.New("import already complete")
+
+// checkImportID returns a reason if id is not a usable import id.
+func checkImportID(id string) string {
+	switch {
+	case id == "":
+		return "is required: the client's id of this import, the same on every message"
+	case !utf8.ValidString(id):
+		return "is not valid UTF-8"
+	case utf8.RuneCountInString(id) > maxImportIDRunes:
+		return fmt.Sprintf("is longer than %d characters", maxImportIDRunes)
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return "has a control character"
+	}
+	return ""
+}
+
+// --- row validation ---
+
+// rowResult is one validated row: a worker to store, or the reasons it was rejected.
+type rowResult struct {
+	number     int64
+	idNumber   string            // normalised identity number; "" when rejected
+	worker     *sendingv1.Worker // fields from the row; nil when rejected
+	rejections []*commonv1.RowRejection
+	// createdID and created are the id and encoding of the new worker, should the identity
+	// number be new: prepared (fresh worker id, AVAILABLE, timestamps) outside the transaction,
+	// so that the commit of a batch only looks up and writes.
+	createdID string
+	created   []byte
+}
+
+// prepareCreate fills row.created for a good row: the worker as it is stored if no worker has its
+// identity number yet.
+func (s *Service) prepareCreate(row *rowResult, now *timestamppb.Timestamp) error {
+	id, err := newWorkerID(s.cfg.Region)
+	if err != nil {
+		return err
+	}
+	w := proto.Clone(row.worker).(*sendingv1.Worker)
+	w.WorkerId = id
+	w.Status = stAvailable
+	w.CreateTime = now
+	w.UpdateTime = now
+	row.createdID = id
+	row.created, err = deterministic.Marshal(w)
+	return err
+}
+
+// validateRow checks every field of row and returns the worker it describes, or one rejection
+// per bad field in column order. importDate is the date on which the age limit is judged (the
+// day the import began). Reasons never contain the identity number or the phone number.
+func (c checker) validateRow(row *sendingv1.WorkerRow, importDate *commonv1.Date) rowResult {
+	res := rowResult{number: row.GetRowNumber()}
+	reject := func(field, reason string) {
+		res.rejections = append(res.rejections, &commonv1.RowRejection{RowNumber: res.number, Field: field, Reason: reason})
+	}
+	w := &sendingv1.Worker{}
+
+	id := idnumber.Normalize(strings.TrimSpace(row.GetIdNumber()))
+	if id == "" {
+		reject(fieldIDNumber, "is required: the 18-character resident identity number")
+	} else if info, err := idnumber.Parse(id); err != nil {
+		reject(fieldIDNumber, err.Error())
+	} else {
+		w.IdNumber = id
+		w.Sex = sexFromInfo(info.Sex)
+		y, m, d := info.BirthDate.Date()
+		w.BirthDate = &commonv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
+		if age := idnumber.AgeOn(info.BirthDate, dateTime(importDate)); age < minWorkerAge {
+			reject(fieldIDNumber, fmt.Sprintf("the worker must be at least %d on the import date %s; the birth date in the identity number gives age %d",
+				minWorkerAge, formatDate(importDate), age))
+		}
+	}
+
+	var reason string
+	if w.FullName, reason = checkFullName(row.GetFullName()); reason != "" {
+		reject(fieldFullName, reason)
+	}
+	if w.Phone, reason = checkPhone(row.GetPhone()); reason != "" {
+		reject(fieldPhone, reason)
+	}
+	if w.HomeCounty, reason = c.homeCounty(row.GetHomeCounty()); reason != "" {
+		reject(fieldHomeCounty, reason)
+	}
+	if w.RegisteredPoor, reason = parseFlag(row.GetRegisteredPoor()); reason != "" {
+		reject(fieldRegisteredPoor, reason)
+	}
+	if w.Occupations, reason = checkOccupations(splitList(row.GetOccupations())); reason != "" {
+		reject(fieldOccupations, reason)
+	}
+	if w.Education, reason = parseEducation(row.GetEducation()); reason != "" {
+		reject(fieldEducation, reason)
+	}
+	if w.PreferredDestinations, reason = c.destinations(splitList(row.GetPreferredDestinations())); reason != "" {
+		reject(fieldPreferredDestinations, reason)
+	}
+	if w.AvailableFrom, reason = parseDate(row.GetAvailableFrom()); reason != "" {
+		reject(fieldAvailableFrom, reason)
+	}
+	passedOK := true
+	if w.HealthCheckPassed, reason = parseFlag(row.GetHealthCheckPassed()); reason != "" {
+		reject(fieldHealthCheckPassed, reason)
+		passedOK = false
+	}
+	dateOK := true
+	if w.HealthCheckDate, reason = parseDate(row.GetHealthCheckDate()); reason != "" {
+		reject(fieldHealthCheckDate, reason)
+		dateOK = false
+	}
+	if passedOK && dateOK {
+		if reason = checkHealth(w.HealthCheckPassed, w.HealthCheckDate, importDate); reason != "" {
+			reject(fieldHealthCheckDate, reason)
+		}
+	}
+
+	if s := strings.TrimSpace(row.GetSex()); s != "" {
+		sex, ok := parseSex(s)
+		switch {
+		case !ok:
+			reject(fieldSex, fmt.Sprintf("%q is not a sex: use M or F (男 or 女), or leave it empty", s))
+		case w.Sex != commonv1.Sex_SEX_UNSPECIFIED && sex != w.Sex:
+			reject(fieldSex, fmt.Sprintf("says %s but the identity number is a %s's", sexWord(sex), sexWord(w.Sex)))
+		}
+	}
+	if s := strings.TrimSpace(row.GetBirthDate()); s != "" {
+		d, reason := parseDate(s)
+		switch {
+		case reason != "":
+			reject(fieldBirthDate, reason)
+		case w.BirthDate != nil && !proto.Equal(d, w.BirthDate):
+			reject(fieldBirthDate, "does not agree with the birth date in the identity number")
+		}
+	}
+
+	if len(res.rejections) > 0 {
+		return res
+	}
+	res.idNumber = id
+	res.worker = w
+	return res
+}
+
+func sexWord(s commonv1.Sex) string {
+	if s == commonv1.Sex_SEX_FEMALE {
+		return "woman"
+	}
+	return "man"
+}
+
+// --- the import record ---
+
+// importRecord is the progress and outcome of one import, stored under its import id in
+// store.BucketImports. It is a protobuf message, encoded by hand (the storage layout is private
+// to this file and wire-compatible with
+//
+//	message ImportRecord {
+//	  labour.common.v1.ImportSummary summary = 1; // counts; rejections are in their own bucket
+//	  bool complete = 2;
+//	  int64 last_row = 3;                         // row number of the last row committed
+//	  labour.common.v1.Date import_date = 4;      // the day the import began (age limit)
+//	  int64 rejection_entries = 5;                // rejections stored (a row may have several)
+//	  google.protobuf.Timestamp update_time = 6;
+//	}
+//
+// ) so that no storage-only message appears in the public API.
+type importRecord struct {
+	summary    *commonv1.ImportSummary
+	complete   bool
+	lastRow    int64
+	importDate *commonv1.Date
+	entries    int64
+	updateTime time.Time
+}
+
+const (
+	recSummary    protowire.Number = 1
+	recComplete   protowire.Number = 2
+	recLastRow    protowire.Number = 3
+	recImportDate protowire.Number = 4
+	recEntries    protowire.Number = 5
+	recUpdateTime protowire.Number = 6
+)
+
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+func (r *importRecord) marshal() ([]byte, error) {
+	var out []byte
+	appendMsg := func(num protowire.Number, m proto.Message) error {
+		b, err := deterministic.Marshal(m)
+		if err != nil {
+			return err
+		}
+		out = protowire.AppendTag(out, num, protowire.BytesType)
+		out = protowire.AppendBytes(out, b)
+		return nil
+	}
+	if err := appendMsg(recSummary, r.summary); err != nil {
+		return nil, err
+	}
+	if r.complete {
+		out = protowire.AppendTag(out, recComplete, protowire.VarintType)
+		out = protowire.AppendVarint(out, 1)
+	}
+	out = protowire.AppendTag(out, recLastRow, protowire.VarintType)
+	out = protowire.AppendVarint(out, uint64(r.lastRow))
+	if err := appendMsg(recImportDate, r.importDate); err != nil {
+		return nil, err
+	}
+	out = protowire.AppendTag(out, recEntries, protowire.VarintType)
+	out = protowire.AppendVarint(out, uint64(r.entries))
+	if err := appendMsg(recUpdateTime, timestamppb.New(r.updateTime)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func unmarshalImportRecord(v []byte) (importRecord, error) {
+	r := importRecord{summary: &commonv1.ImportSummary{}, importDate: &commonv1.Date{}}
+	for len(v) > 0 {
+		num, typ, n := protowire.ConsumeTag(v)
+		if n < 0 {
+			return r, protowire.ParseError(n)
+		}
+		v = v[n:]
+		switch {
+		case typ == protowire.BytesType && (num == recSummary || num == recImportDate || num == recUpdateTime):
+			b, m := protowire.ConsumeBytes(v)
+			if m < 0 {
+				return r, protowire.ParseError(m)
+			}
+			v = v[m:]
+			var err error
+			switch num {
+			case recSummary:
+				err = proto.Unmarshal(b, r.summary)
+			case recImportDate:
+				err = proto.Unmarshal(b, r.importDate)
+			default:
+				ts := &timestamppb.Timestamp{}
+				err = proto.Unmarshal(b, ts)
+				r.updateTime = ts.AsTime()
+			}
+			if err != nil {
+				return r, err
+			}
+		case typ == protowire.VarintType && (num == recComplete || num == recLastRow || num == recEntries):
+			x, m := protowire.ConsumeVarint(v)
+			if m < 0 {
+				return r, protowire.ParseError(m)
+			}
+			v = v[m:]
+			switch num {
+			case recComplete:
+				r.complete = x != 0
+			case recLastRow:
+				r.lastRow = int64(x)
+			default:
+				r.entries = int64(x)
+			}
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, v)
+			if m < 0 {
+				return r, protowire.ParseError(m)
+			}
+			v = v[m:]
+		}
+	}
+	return r, nil
+}
+
+// getImportRecord reads the record of import id in tx.
+func getImportRecord(tx *bbolt.Tx, id string) (importRecord, bool, error) {
+	v := tx.Bucket(store.BucketImports).Get([]byte(id))
+	if v == nil {
+		return importRecord{}, false, nil
+	}
+	r, err := unmarshalImportRecord(v)
+	if err != nil {
+		return importRecord{}, false, fmt.Errorf("decode import record: %w", err)
+	}
+	return r, true, nil
+}
+
+func putImportRecord(tx *bbolt.Tx, id string, r importRecord) error {
+	v, err := r.marshal()
+	if err != nil {
+		return fmt.Errorf("encode import record: %w", err)
+	}
+	return tx.Bucket(store.BucketImports).Put([]byte(id), v)
+}
+
+// rejectionPrefix is the key prefix of an import's rejections: the import id and a NUL (import
+// ids have no control characters, so no id's prefix is another's).
+func rejectionPrefix(importID string) []byte {
+	return append([]byte(importID), 0)
+}
+
+// rejectionKey is rejectionPrefix + big-endian row number + big-endian index of the rejection in
+// its row, so that a cursor reads rejections in row order.
+func rejectionKey(importID string, row int64, index int) []byte {
+	k := rejectionPrefix(importID)
+	k = binary.BigEndian.AppendUint64(k, uint64(row))
+	return binary.BigEndian.AppendUint16(k, uint16(index))
+}
+
+// rejectionCursorLen is the length of the part of a rejection key after the prefix.
+const rejectionCursorLen = 8 + 2
+
+// readRejections returns up to limit rejections of import id after the key suffix after (nil for
+// the start), and the key suffix of the last one returned if more follow.
+func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*commonv1.RowRejection, []byte, error) {
+	prefix := rejectionPrefix(importID)
+	c := tx.Bucket(store.BucketImportRejections).Cursor()
+	var k, v []byte
+	if after == nil {
+		k, v = c.Seek(prefix)
+	} else {
+		seek := append(append([]byte(nil), prefix...), after...)
+		k, v = c.Seek(seek)
+		if k != nil && bytes.Equal(k, seek) {
+			k, v = c.Next()
+		}
+	}
+	var out []*commonv1.RowRejection
+	var last []byte
+	for ; k != nil && hasPrefixKey(k, prefix); k, v = c.Next() {
+		if len(out) == limit {
+			return out, last, nil
+		}
+		rj := &commonv1.RowRejection{}
+		if err := proto.Unmarshal(v, rj); err != nil {
+			return nil, nil, fmt.Errorf("decode rejection: %w", err)
+		}
+		out = append(out, rj)
+		last = append([]byte(nil), k[len(prefix):]...)
+	}
+	return out, nil, nil
+}
+
+// summaryOf returns the summary of an import as a reply gives it: the counts and the first
+// rejectionsInReply rejections.
+func summaryOf(tx *bbolt.Tx, importID string, r importRecord) (*commonv1.ImportSummary, error) {
+	sum := proto.Clone(r.summary).(*commonv1.ImportSummary)
+	sum.ImportId = importID
+	rjs, more, err := readRejections(tx, importID, nil, rejectionsInReply)
+	if err != nil {
+		return nil, err
+	}
+	sum.Rejections = rjs
+	sum.RejectionsTruncated = more != nil
+	return sum, nil
+}
+
+// --- the import stream ---
+
+// importBatch is a run of validated rows for one transaction; final ends the import.
+type importBatch struct {
+	rows  []rowResult
+	final bool
+}
+
+// commitOutcome is what the committer reports when it stops.
+type commitOutcome struct {
+	rec importRecord
+	err error
+}
+
+func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.ImportWorkersRequest, sendingv1.ImportWorkersResponse]) error {
+	first, err := stream.Recv()
+	if err == io.EOF {
+		var v apierror.Violations
+		v.Add("import_id", "is required: the stream carried no message")
+		return v.Err()
+	}
+	if err != nil {
+		return err
+	}
+	importID := first.GetImportId()
+	if reason := checkImportID(importID); reason != "" {
+		var v apierror.Violations
+		v.Add("import_id", reason)
+		return v.Err()
+	}
+
+	var rec importRecord
+	var found bool
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		rec, found, err = getImportRecord(tx, importID)
+		return err
+	}); err != nil {
+		return err
+	}
+	if found && rec.complete {
+		// A completed import sent again: the stored outcome, nothing changed. The rest of the
+		// stream is not read; the client's next Send ends with io.EOF and CloseAndRecv returns
+		// this reply.
+		return s.replyStored(stream, importID)
+	}
+	importDate := dateOf(s.cfg.Now())
+	var resumeAfter int64
+	if found {
+		importDate, resumeAfter = rec.importDate, rec.lastRow
+	}
+	ck := s.checker()
+
+	in := make(chan importBatch, 1)
+	stop := make(chan struct{})
+	done := make(chan commitOutcome, 1)
+	go func() {
+		var out commitOutcome
+		for b := range in {
+			if out.err != nil {
+				continue // drain after a failure; the receiver stops soon
+			}
+			rec, err := s.commitBatch(importID, importDate, b)
+			switch {
+			case err != nil:
+				out.err = err
+				close(stop)
+			case len(b.rows) > 0 || b.final:
+				out.rec = rec
+			}
+		}
+		done <- out
+	}()
+
+	pending := make([]rowResult, 0, importBatchRows)
+	flush := func(final bool) bool {
+		select {
+		case in <- importBatch{rows: pending, final: final}:
+			pending = make([]rowResult, 0, importBatchRows)
+			return true
+		case <-stop:
+			return false
+		}
+	}
+
+	var streamErr error
+	prev := int64(0)
+	msg := first
+	for {
+		if err := checkChunk(msg, importID, &prev); err != nil {
+			streamErr = err
+			break
+		}
+		now := timestamppb.New(s.cfg.Now())
+		for _, row := range msg.GetRows() {
+			if row.GetRowNumber() <= resumeAfter {
+				continue // committed by an earlier stream of this import
+			}
+			res := ck.validateRow(row, importDate)
+			if res.worker != nil {
+				if err := s.prepareCreate(&res, now); err != nil {
+					streamErr = err
+					break
+				}
+			}
+			pending = append(pending, res)
+		}
+		if streamErr != nil {
+			break
+		}
+		if len(pending) >= importBatchRows && !flush(false) {
+			break
+		}
+		select {
+		case <-s.cfg.Draining: // nil (never ready) unless the server is stopping
+			streamErr = apierror.Unavailable("the sending service is stopping; rows received so far are kept: send the import again to finish it")
+		default:
+		}
+		if streamErr != nil {
+			break
+		}
+		msg, err = stream.Recv()
+		if err == io.EOF {
+			flush(true)
+			break
+		}
+		if err != nil {
+			streamErr = err
+			break
+		}
+	}
+	if streamErr != nil && len(pending) > 0 {
+		// Keep what arrived whole: the rows before the break are valid input of this import.
+		flush(false)
+	}
+	close(in)
+	out := <-done
+
+	switch {
+	case errors.Is(out.err, errImportComplete):
+		return s.replyStored(stream, importID)
+	case out.err != nil:
+		return out.err
+	case streamErr != nil:
+		s.lg.Info("import stream ended early; committed rows kept",
+			zap.String("import_id", importID), zap.Int64("last_row", out.rec.lastRow), zap.Error(streamErr))
+		return streamErr
+	}
+	var sum *commonv1.ImportSummary
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		sum, err = summaryOf(tx, importID, out.rec)
+		return err
+	}); err != nil {
+		return err
+	}
+	s.lg.Info("import complete", zap.String("import_id", importID),
+		zap.Int64("rows", sum.GetRowsReceived()), zap.Int64("created", sum.GetCreated()),
+		zap.Int64("updated", sum.GetUpdated()), zap.Int64("unchanged", sum.GetUnchanged()),
+		zap.Int64("rejected", sum.GetRejected()))
+	return stream.SendAndClose(&sendingv1.ImportWorkersResponse{Summary: sum})
+}
+
+// checkChunk checks a message of the stream: the import id is the stream's, and row numbers
+// start at 1 and increase (also across messages; prev is the last row number seen).
+func checkChunk(msg *sendingv1.ImportWorkersRequest, importID string, prev *int64) error {
+	var v apierror.Violations
+	if msg.GetImportId() != importID {
+		v.Add("import_id", "changed within the stream: every message of an import carries the same import_id")
+		return v.Err()
+	}
+	if n := len(msg.GetRows()); n > maxChunkRows {
+		v.Add("rows", fmt.Sprintf("has %d rows; at most %d per message", n, maxChunkRows))
+		return v.Err()
+	}
+	for i, row := range msg.GetRows() {
+		n := row.GetRowNumber()
+		switch {
+		case n < 1:
+			v.Add(fmt.Sprintf("rows[%d].row_number", i), "must be 1 or more")
+		case n <= *prev:
+			v.Add(fmt.Sprintf("rows[%d].row_number", i), fmt.Sprintf("must increase within an import: %d follows %d", n, *prev))
+		}
+		if v.Len() > 0 {
+			return v.Err()
+		}
+		*prev = n
+	}
+	return nil
+}
+
+// replyStored sends the stored summary of a complete import.
+func (s *Service) replyStored(stream grpc.ClientStreamingServer[sendingv1.ImportWorkersRequest, sendingv1.ImportWorkersResponse], importID string) error {
+	var sum *commonv1.ImportSummary
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		rec, found, err := getImportRecord(tx, importID)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("import record vanished")
+		}
+		sum, err = summaryOf(tx, importID, rec)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.lg.Info("import already complete; returned the stored summary", zap.String("import_id", importID))
+	return stream.SendAndClose(&sendingv1.ImportWorkersResponse{Summary: sum})
+}
+
+// commitBatch applies a batch in one transaction together with the import record. Rows at or
+// before the record's last row are skipped (another stream of the same import committed them).
+func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b importBatch) (importRecord, error) {
+	if len(b.rows) == 0 && !b.final {
+		return importRecord{}, nil
+	}
+	var rec importRecord
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		r, found, err := getImportRecord(tx, importID)
+		if err != nil {
+			return err
+		}
+		if !found {
+			r = importRecord{summary: &commonv1.ImportSummary{ImportId: importID}, importDate: importDate}
+		}
+		if r.complete {
+			return errImportComplete
+		}
+		now := s.cfg.Now()
+		ts := timestamppb.New(now)
+		workers := tx.Bucket(store.BucketWorkers)
+		index := tx.Bucket(store.BucketWorkerByIDNumber)
+		rejections := tx.Bucket(store.BucketImportRejections)
+		for i := range b.rows {
+			row := &b.rows[i]
+			if row.number <= r.lastRow {
+				continue
+			}
+			if row.worker == nil {
+				for j, rj := range row.rejections {
+					v, err := deterministic.Marshal(rj)
+					if err != nil {
+						return err
+					}
+					if err := rejections.Put(rejectionKey(importID, row.number, j), v); err != nil {
+						return err
+					}
+				}
+				r.summary.Rejected++
+				r.entries += int64(len(row.rejections))
+			} else {
+				created, changed, err := s.applyRow(workers, index, row, ts)
+				if err != nil {
+					return err
+				}
+				switch {
+				case created:
+					r.summary.Created++
+				case changed:
+					r.summary.Updated++
+				default:
+					r.summary.Unchanged++
+				}
+			}
+			r.summary.RowsReceived++
+			r.lastRow = row.number
+		}
+		r.complete = b.final
+		r.updateTime = now
+		rec = r
+		return putImportRecord(tx, importID, r)
+	})
+	if err != nil {
+		return importRecord{}, err
+	}
+	s.lg.Debug("import batch committed", zap.String("import_id", importID),
+		zap.Int("rows", len(b.rows)), zap.Int64("last_row", rec.lastRow), zap.Bool("final", b.final))
+	return rec, nil
+}
+
+// applyRow creates the worker of a good row, or updates the worker with its identity number.
+func (s *Service) applyRow(workers, index *bbolt.Bucket, row *rowResult, now *timestamppb.Timestamp) (created, changed bool, err error) {
+	if existing := index.Get([]byte(row.idNumber)); existing != nil {
+		id := string(existing)
+		old := &sendingv1.Worker{}
+		ok, err := store.GetProto(workers, []byte(id), old)
+		if err != nil {
+			return false, false, err
+		}
+		if !ok {
+			return false, false, fmt.Errorf("identity index points to missing worker %s", id)
+		}
+		if sameImportedFields(old, row.worker) {
+			return false, false, nil
+		}
+		copyImportedFields(old, row.worker)
+		old.UpdateTime = now
+		return false, true, store.PutProto(workers, []byte(id), old)
+	}
+	id, value := row.createdID, row.created
+	for workers.Get([]byte(id)) != nil {
+		// 80 random bits: a clash is next to impossible, but never overwrite a worker.
+		w := proto.Clone(row.worker).(*sendingv1.Worker)
+		if w.WorkerId, err = newWorkerID(s.cfg.Region); err != nil {
+			return false, false, err
+		}
+		w.Status, w.CreateTime, w.UpdateTime = stAvailable, now, now
+		if value, err = deterministic.Marshal(w); err != nil {
+			return false, false, err
+		}
+		id = w.WorkerId
+	}
+	if err := workers.Put([]byte(id), value); err != nil {
+		return false, false, err
+	}
+	return true, false, index.Put([]byte(row.idNumber), []byte(id))
+}

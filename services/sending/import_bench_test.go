@@ -1,0 +1,208 @@
+package sending
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// BenchmarkImportWorkers imports N generated workers through the real gRPC stream (client and
+// server in this process, on a loopback TCP listener, with the real grpcserver) into a real bbolt
+// file, in chunks of 5000 rows. Then, in the same run, it writes the same keys and values (read
+// back from the imported file, in the import's order) into a fresh bbolt file with plain Puts,
+// 5000 rows per transaction plus the import record, as the raw rate.
+//
+// N is fixed, not b.N: run with -benchtime 1x.
+//
+//	go test ./services/sending -run '^$' -bench ImportWorkers -benchtime 1x -timeout 60m
+//
+// Metrics: workers/s (import), raw-workers/s (bbolt alone), ratio (import/raw), peak-heap-MB
+// (in-use heap spans sampled every 20 ms during the import, client and server together; it must
+// not grow with N) and raw-peak-heap-MB (the same during the raw writes: what bbolt itself holds
+// for a transaction of 5000 random inserts, which grows with the tree's depth).
+func BenchmarkImportWorkers(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			if n > 100_000 && testing.Short() {
+				b.Skip("1,000,000 workers: not in -short")
+			}
+			for range b.N {
+				benchImport(b, n)
+			}
+		})
+	}
+}
+
+const benchChunk = 5000
+
+func benchImport(b *testing.B, n int) {
+	b.StopTimer()
+	dir := b.TempDir()
+	path := filepath.Join(dir, "sending.db")
+	env := startRoster(b, zap.NewNop(), path)
+
+	runtime.GC()
+	peak := startHeapSampler()
+	b.StartTimer()
+	start := time.Now()
+	stream, err := env.client.ImportWorkers(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := make([]*sendingv1.WorkerRow, 0, benchChunk)
+	for i := 0; i < n; i++ {
+		rows = append(rows, genRow(i))
+		if len(rows) == benchChunk || i == n-1 {
+			if err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: "bench", Rows: rows}); err != nil {
+				b.Fatal(err)
+			}
+			rows = make([]*sendingv1.WorkerRow, 0, benchChunk)
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	importTime := time.Since(start)
+	b.StopTimer()
+	peakHeap := peak()
+	if resp.GetSummary().GetCreated() != int64(n) {
+		b.Fatalf("summary %v", resp.GetSummary())
+	}
+	env.stop()
+
+	runtime.GC()
+	rawPeak := startHeapSampler()
+	rawTime := rawBoltWrite(b, path, filepath.Join(dir, "raw.db"), n)
+	rawPeakHeap := rawPeak()
+
+	b.ReportMetric(float64(n)/importTime.Seconds(), "workers/s")
+	b.ReportMetric(float64(n)/rawTime.Seconds(), "raw-workers/s")
+	b.ReportMetric(rawTime.Seconds()/importTime.Seconds(), "ratio")
+	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(rawPeakHeap)/(1<<20), "raw-peak-heap-MB")
+	b.StartTimer()
+}
+
+// rawBoltWrite writes the workers and index entries of the imported file at from into a new
+// bbolt file at to, in the import's order and transactions of benchChunk rows (plus the import
+// record, as the import writes it), and returns the time spent in the write transactions.
+func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
+	src, err := bbolt.Open(from, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := bbolt.Open(to, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dst.Close()
+	if err := dst.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{store.BucketWorkers, store.BucketWorkerByIDNumber, store.BucketImports} {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	type kv struct{ id, idNumber, value []byte }
+	var record []byte
+	var spent time.Duration
+	batch := make([]kv, 0, benchChunk)
+	for i := 0; i < n; i += benchChunk {
+		batch = batch[:0]
+		if err := src.View(func(tx *bbolt.Tx) error {
+			record = append([]byte(nil), tx.Bucket(store.BucketImports).Get([]byte("bench"))...)
+			for j := i; j < min(i+benchChunk, n); j++ {
+				idn := []byte(genRow(j).IdNumber)
+				id := append([]byte(nil), tx.Bucket(store.BucketWorkerByIDNumber).Get(idn)...)
+				v := append([]byte(nil), tx.Bucket(store.BucketWorkers).Get(id)...)
+				if len(id) == 0 || len(v) == 0 {
+					return fmt.Errorf("row %d not in the imported file", j)
+				}
+				batch = append(batch, kv{id, idn, v})
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := dst.Update(func(tx *bbolt.Tx) error {
+			workers, index := tx.Bucket(store.BucketWorkers), tx.Bucket(store.BucketWorkerByIDNumber)
+			for _, e := range batch {
+				if err := workers.Put(e.id, e.value); err != nil {
+					return err
+				}
+				if err := index.Put(e.idNumber, e.id); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(store.BucketImports).Put([]byte("bench"), record)
+		}); err != nil {
+			b.Fatal(err)
+		}
+		spent += time.Since(start)
+	}
+	return spent
+}
+
+// startHeapSampler samples the in-use heap (objects plus unused parts of in-use spans: what
+// MemStats calls HeapInuse) every 20 ms until the returned function is called, which returns the
+// peak in bytes.
+func startHeapSampler() func() uint64 {
+	names := []string{"/memory/classes/heap/objects:bytes", "/memory/classes/heap/unused:bytes"}
+	samples := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		samples[i].Name = n
+	}
+	var peak atomic.Uint64
+	read := func() {
+		metrics.Read(samples)
+		var v uint64
+		for _, s := range samples {
+			if s.Value.Kind() == metrics.KindUint64 {
+				v += s.Value.Uint64()
+			}
+		}
+		if v > peak.Load() {
+			peak.Store(v)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			read()
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		wg.Wait()
+		read()
+		return peak.Load()
+	}
+}

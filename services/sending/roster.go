@@ -1,0 +1,536 @@
+package sending
+
+// RosterService: thin handlers over the roster (workers.go), the lifecycle (lifecycle.go) and
+// the bulk import (import.go). Requests are checked once, by ValidateRequest, which the
+// grpcserver interceptor calls before each handler (and on every message of the import
+// stream); handlers then read or change the store in one transaction each.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/occupation"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// Page sizes.
+const (
+	defaultWorkersPage    = 100
+	maxWorkersPage        = 1000
+	defaultRejectionsPage = 1000
+	maxRejectionsPage     = 10000
+	// listScanBudget bounds the records one ListWorkers call reads: a page with filters that
+	// match few workers may come back short (even empty) with a next_page_token to go on from.
+	listScanBudget    = 100_000
+	maxRequestIDRunes = 100
+)
+
+// updatablePaths are the field mask paths UpdateWorker accepts.
+var updatablePaths = []string{
+	fieldFullName, fieldPhone, fieldHomeCounty, fieldRegisteredPoor, fieldOccupations, fieldEducation,
+	fieldPreferredDestinations, fieldAvailableFrom, fieldHealthCheckPassed, fieldHealthCheckDate,
+}
+
+// ValidateRequest checks a request before its handler runs (called by the grpcserver
+// interceptor; for the import stream, on every message). It checks what can be checked without
+// the store and returns field violations as an apierror.Violations error.
+func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
+	var v apierror.Violations
+	switch r := req.(type) {
+	case *sendingv1.ImportWorkersRequest:
+		if reason := checkImportID(r.GetImportId()); reason != "" {
+			v.Add("import_id", reason)
+		}
+		if n := len(r.GetRows()); n > maxChunkRows {
+			v.Add("rows", fmt.Sprintf("has %d rows; at most %d per message", n, maxChunkRows))
+		}
+	case *sendingv1.GetImportRequest:
+		if reason := checkImportID(r.GetImportId()); reason != "" {
+			v.Add("import_id", reason)
+		}
+	case *sendingv1.ListImportRejectionsRequest:
+		if reason := checkImportID(r.GetImportId()); reason != "" {
+			v.Add("import_id", reason)
+		}
+		if r.GetPageSize() < 0 {
+			v.Add("page_size", "must not be negative")
+		}
+		if _, ok := decodeRejectionsToken(r.GetPageToken()); !ok {
+			v.Add("page_token", "is not a token from a previous response")
+		}
+	case *sendingv1.GetWorkerRequest:
+		if _, reason := parseWorkerName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+		if _, ok := sendingv1.WorkerView_name[int32(r.GetView())]; !ok {
+			v.Add("view", "is not a WorkerView")
+		}
+	case *sendingv1.ListWorkersRequest:
+		x.validateList(r, &v)
+	case *sendingv1.UpdateWorkerRequest:
+		x.validateUpdate(r, &v)
+	case *sendingv1.ChangeWorkerStatusRequest:
+		if _, reason := parseWorkerName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+		if !isRealStatus(r.GetStatus()) {
+			v.Add("status", "is required: the new status, such as WORKER_STATUS_WITHDRAWN")
+		}
+		if len(r.GetReason()) > maxStatusReasonLen {
+			v.Add("reason", fmt.Sprintf("is longer than %d bytes", maxStatusReasonLen))
+		}
+		checkRequestID(r.GetRequestId(), &v)
+	case *sendingv1.DeleteWorkerRequest:
+		if _, reason := parseWorkerName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+		checkRequestID(r.GetRequestId(), &v)
+	}
+	return v.Err()
+}
+
+func checkRequestID(id string, v *apierror.Violations) {
+	switch {
+	case !utf8.ValidString(id):
+		v.Add("request_id", "is not valid UTF-8")
+	case utf8.RuneCountInString(id) > maxRequestIDRunes:
+		v.Add("request_id", fmt.Sprintf("is longer than %d characters", maxRequestIDRunes))
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		v.Add("request_id", "has a control character")
+	}
+}
+
+// --- imports ---
+
+// ImportWorkers imports a roster in chunks (see import.go).
+func (x *rosterServer) ImportWorkers(stream grpc.ClientStreamingServer[sendingv1.ImportWorkersRequest, sendingv1.ImportWorkersResponse]) error {
+	return x.s.importWorkers(stream)
+}
+
+// GetImport returns the summary of an import and whether it completed.
+func (x *rosterServer) GetImport(ctx context.Context, req *sendingv1.GetImportRequest) (*sendingv1.GetImportResponse, error) {
+	resp := &sendingv1.GetImportResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		rec, found, err := getImportRecord(tx, req.GetImportId())
+		if err != nil {
+			return err
+		}
+		if !found {
+			return apierror.NotFound("import %q not found", req.GetImportId())
+		}
+		resp.Complete = rec.complete
+		resp.Summary, err = summaryOf(tx, req.GetImportId(), rec)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ListImportRejections pages through every rejected row of an import in row order.
+func (x *rosterServer) ListImportRejections(ctx context.Context, req *sendingv1.ListImportRejectionsRequest) (*sendingv1.ListImportRejectionsResponse, error) {
+	size := int(req.GetPageSize())
+	if size <= 0 {
+		size = defaultRejectionsPage
+	}
+	size = min(size, maxRejectionsPage)
+	after, ok := decodeRejectionsToken(req.GetPageToken())
+	if !ok {
+		return nil, apierror.InvalidArgument("page_token is not a token from a previous response")
+	}
+	resp := &sendingv1.ListImportRejectionsResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		if _, found, err := getImportRecord(tx, req.GetImportId()); err != nil {
+			return err
+		} else if !found {
+			return apierror.NotFound("import %q not found", req.GetImportId())
+		}
+		rjs, last, err := readRejections(tx, req.GetImportId(), after, size)
+		if err != nil {
+			return err
+		}
+		resp.Rejections = rjs
+		if last != nil {
+			resp.NextPageToken = base64.RawURLEncoding.EncodeToString(last)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// decodeRejectionsToken decodes a ListImportRejections page token ("" is the start, nil).
+func decodeRejectionsToken(tok string) ([]byte, bool) {
+	if tok == "" {
+		return nil, true
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) != rejectionCursorLen {
+		return nil, false
+	}
+	return b, true
+}
+
+// --- workers ---
+
+// GetWorker returns one worker, masked unless the full view is asked for.
+func (x *rosterServer) GetWorker(ctx context.Context, req *sendingv1.GetWorkerRequest) (*sendingv1.GetWorkerResponse, error) {
+	id, reason := parseWorkerName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	var w *sendingv1.Worker
+	if err := x.s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		w, err = readWorker(tx, id)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return &sendingv1.GetWorkerResponse{Worker: maskedWorker(w, req.GetView())}, nil
+}
+
+// listToken is the decoded ListWorkers page token: the worker id to continue after, and a hash
+// of the filters it was issued for.
+type listToken struct {
+	after   string
+	filters uint64
+}
+
+const listTokenVersion = 1
+
+func (t listToken) encode() string {
+	b := []byte{listTokenVersion}
+	b = binary.BigEndian.AppendUint64(b, t.filters)
+	b = append(b, t.after...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeListToken(s string) (listToken, bool) {
+	if s == "" {
+		return listToken{}, true
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 9 || b[0] != listTokenVersion || !validWorkerID(string(b[9:])) {
+		return listToken{}, false
+	}
+	return listToken{filters: binary.BigEndian.Uint64(b[1:9]), after: string(b[9:])}, true
+}
+
+// filterHash identifies the filters of a ListWorkers request (not the page size, which may
+// change between pages).
+func filterHash(r *sendingv1.ListWorkersRequest) uint64 {
+	h := fnv.New64a()
+	poor := "any"
+	if r.RegisteredPoor != nil {
+		poor = fmt.Sprint(r.GetRegisteredPoor())
+	}
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s", r.GetStatus(), r.GetHomeCounty(), r.GetOccupation(), poor)
+	return h.Sum64()
+}
+
+func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror.Violations) {
+	if r.GetPageSize() < 0 {
+		v.Add("page_size", "must not be negative")
+	}
+	if st := r.GetStatus(); st != sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED && !isRealStatus(st) {
+		v.Add("status", "is not a WorkerStatus")
+	}
+	if c := r.GetHomeCounty(); c != "" {
+		if _, reason := x.s.checker().homeCounty(c); reason != "" {
+			v.Add("home_county", reason)
+		}
+	}
+	if o := r.GetOccupation(); o != "" && (!occupation.Known(o) || o == occupation.General) {
+		v.Add("occupation", fmt.Sprintf("%q is not an ISCO-08 unit group code (4 digits, such as 8212)", o))
+	}
+	tok, ok := decodeListToken(r.GetPageToken())
+	switch {
+	case !ok:
+		v.Add("page_token", "is not a token from a previous response")
+	case r.GetPageToken() != "" && tok.filters != filterHash(r):
+		v.Add("page_token", "was issued for other filters: send the same status, home_county, occupation and registered_poor as the first request")
+	}
+}
+
+// ListWorkers lists workers (not erased ones) in worker-id order, masked. The page token holds
+// the last worker id read, so each page continues after it: a worker that exists for the whole
+// listing is returned exactly once, whatever imports add meanwhile (new workers whose id sorts
+// before the position are not seen, the ones after it are).
+func (x *rosterServer) ListWorkers(ctx context.Context, req *sendingv1.ListWorkersRequest) (*sendingv1.ListWorkersResponse, error) {
+	size := int(req.GetPageSize())
+	if size <= 0 {
+		size = defaultWorkersPage
+	}
+	size = min(size, maxWorkersPage)
+	tok, ok := decodeListToken(req.GetPageToken())
+	if !ok || (req.GetPageToken() != "" && tok.filters != filterHash(req)) {
+		return nil, apierror.InvalidArgument("page_token is not a token from a previous response with these filters")
+	}
+	resp := &sendingv1.ListWorkersResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(store.BucketWorkers).Cursor()
+		var k, v []byte
+		if tok.after == "" {
+			k, v = c.First()
+		} else {
+			k, v = c.Seek([]byte(tok.after))
+			if k != nil && string(k) == tok.after {
+				k, v = c.Next()
+			}
+		}
+		h := filterHash(req)
+		lastRead, scanned := "", 0
+		for ; k != nil; k, v = c.Next() {
+			if len(resp.Workers) == size || scanned == listScanBudget {
+				// More records follow: the next page continues after the last one read.
+				resp.NextPageToken = listToken{after: lastRead, filters: h}.encode()
+				return nil
+			}
+			scanned++
+			lastRead = string(k)
+			st, erased := peekStatus(v)
+			if erased || (req.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED && st != req.GetStatus()) {
+				continue
+			}
+			w := &sendingv1.Worker{}
+			if err := proto.Unmarshal(v, w); err != nil {
+				return fmt.Errorf("decode worker %s: %w", k, err)
+			}
+			if !matchesList(w, req) {
+				continue
+			}
+			w.Name = workerName(lastRead)
+			resp.Workers = append(resp.Workers, maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func matchesList(w *sendingv1.Worker, r *sendingv1.ListWorkersRequest) bool {
+	if c := r.GetHomeCounty(); c != "" && w.GetHomeCounty() != c {
+		return false
+	}
+	if o := r.GetOccupation(); o != "" && !slices.Contains(w.GetOccupations(), o) {
+		return false
+	}
+	if r.RegisteredPoor != nil && w.GetRegisteredPoor() != r.GetRegisteredPoor() {
+		return false
+	}
+	return true
+}
+
+// --- UpdateWorker ---
+
+// applyMask sets the fields named by paths from src on dst, each checked and normalised, and
+// records a violation (field "worker.<path>") for each bad one. Unknown and immutable paths are
+// violations of "update_mask".
+func (c checker) applyMask(dst, src *sendingv1.Worker, paths []string, v *apierror.Violations) {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		field := "worker." + p
+		if seen[p] {
+			v.Add("update_mask", fmt.Sprintf("names %s twice", p))
+			continue
+		}
+		seen[p] = true
+		var reason string
+		switch p {
+		case fieldFullName:
+			dst.FullName, reason = checkFullName(src.GetFullName())
+		case fieldPhone:
+			dst.Phone, reason = checkPhone(src.GetPhone())
+		case fieldHomeCounty:
+			dst.HomeCounty, reason = c.homeCounty(src.GetHomeCounty())
+		case fieldRegisteredPoor:
+			dst.RegisteredPoor = src.GetRegisteredPoor()
+		case fieldOccupations:
+			dst.Occupations, reason = checkOccupations(src.GetOccupations())
+		case fieldEducation:
+			if _, ok := sendingv1.Education_name[int32(src.GetEducation())]; !ok {
+				reason = "is not an Education value"
+			}
+			dst.Education = src.GetEducation()
+		case fieldPreferredDestinations:
+			dst.PreferredDestinations, reason = c.destinations(src.GetPreferredDestinations())
+		case fieldAvailableFrom:
+			dst.AvailableFrom, reason = cloneDate(src.GetAvailableFrom()), checkDate(src.GetAvailableFrom())
+		case fieldHealthCheckPassed:
+			dst.HealthCheckPassed = src.GetHealthCheckPassed()
+		case fieldHealthCheckDate:
+			dst.HealthCheckDate, reason = cloneDate(src.GetHealthCheckDate()), checkDate(src.GetHealthCheckDate())
+		case "id_number":
+			v.Add("update_mask", "id_number cannot be changed: delete the worker and import the row again")
+			continue
+		case "status":
+			v.Add("update_mask", "status is changed with ChangeWorkerStatus")
+			continue
+		default:
+			v.Add("update_mask", fmt.Sprintf("%q cannot be updated; updatable fields: %s", p, strings.Join(updatablePaths, ", ")))
+			continue
+		}
+		if reason != "" {
+			v.Add(field, reason)
+		}
+	}
+}
+
+func (x *rosterServer) validateUpdate(r *sendingv1.UpdateWorkerRequest, v *apierror.Violations) {
+	if r.GetWorker() == nil {
+		v.Add("worker", "is required: the worker with name and the new values")
+		return
+	}
+	if _, reason := parseWorkerName(r.GetWorker().GetName()); reason != "" {
+		v.Add("worker.name", reason)
+	}
+	if len(r.GetUpdateMask().GetPaths()) == 0 {
+		v.Add("update_mask", "is required: the fields to change, such as phone,home_county")
+	}
+	x.s.checker().applyMask(&sendingv1.Worker{}, r.GetWorker(), r.GetUpdateMask().GetPaths(), v)
+	checkRequestID(r.GetRequestId(), v)
+}
+
+// UpdateWorker changes the fields in the update mask. Erased workers cannot be updated.
+func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWorkerRequest) (*sendingv1.UpdateWorkerResponse, error) {
+	id, reason := parseWorkerName(req.GetWorker().GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("worker.name %s", reason)
+	}
+	method := sendingv1.RosterService_UpdateWorker_FullMethodName
+	resp := &sendingv1.UpdateWorkerResponse{}
+	err := x.s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+			return err
+		}
+		w, err := readWorker(tx, id)
+		if err != nil {
+			return err
+		}
+		if w.GetErased() {
+			return apierror.FailedPrecondition(reasonWorkerErased, "worker %s was erased and cannot be updated", w.GetName())
+		}
+		before := importedFields(w)
+		var v apierror.Violations
+		x.s.checker().applyMask(w, req.GetWorker(), req.GetUpdateMask().GetPaths(), &v)
+		if err := v.Err(); err != nil {
+			return err
+		}
+		if reason := checkHealth(w.GetHealthCheckPassed(), w.GetHealthCheckDate(), dateOf(x.s.cfg.Now())); reason != "" {
+			v.Add("worker.health_check_date", reason)
+			return v.Err()
+		}
+		if !proto.Equal(before, importedFields(w)) {
+			w.UpdateTime = timestamppb.New(x.s.cfg.Now())
+			if err := putWorker(tx, w); err != nil {
+				return err
+			}
+		}
+		resp.Worker = maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
+		return store.Remember(tx, method, req.GetRequestId(), resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ChangeWorkerStatus moves a worker along the lifecycle (lifecycle.go).
+func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.ChangeWorkerStatusRequest) (*sendingv1.ChangeWorkerStatusResponse, error) {
+	id, reason := parseWorkerName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	method := sendingv1.RosterService_ChangeWorkerStatus_FullMethodName
+	resp := &sendingv1.ChangeWorkerStatusResponse{}
+	err := x.s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+			return err
+		}
+		w, err := x.s.changeStatus(tx, id, req.GetStatus(), req.GetReason())
+		if err != nil {
+			return err
+		}
+		resp.Worker = maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
+		return store.Remember(tx, method, req.GetRequestId(), resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DeleteWorker erases a worker's personal data: the identity number (and its index entry), name,
+// phone, sex, birth date and every other field an import set. What stays is a tombstone with the
+// worker id, status, create time and erased = true, so that ledger events that name the worker
+// id still name a known, anonymous worker. Deleting an erased worker returns the tombstone.
+//
+// The data is gone from the roster at once; bbolt may keep the old bytes in free pages of the
+// file until they are reused.
+func (x *rosterServer) DeleteWorker(ctx context.Context, req *sendingv1.DeleteWorkerRequest) (*sendingv1.DeleteWorkerResponse, error) {
+	id, reason := parseWorkerName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	method := sendingv1.RosterService_DeleteWorker_FullMethodName
+	resp := &sendingv1.DeleteWorkerResponse{}
+	err := x.s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+			return err
+		}
+		w, err := readWorker(tx, id)
+		if err != nil {
+			return err
+		}
+		if !w.GetErased() {
+			index := tx.Bucket(store.BucketWorkerByIDNumber)
+			if idn := w.GetIdNumber(); idn != "" && string(index.Get([]byte(idn))) == id {
+				if err := index.Delete([]byte(idn)); err != nil {
+					return err
+				}
+			}
+			w = tombstone(w, timestamppb.New(x.s.cfg.Now()))
+			if err := putWorker(tx, w); err != nil {
+				return err
+			}
+		}
+		resp.Worker = maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
+		return store.Remember(tx, method, req.GetRequestId(), resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// tombstone returns what is kept of an erased worker.
+func tombstone(w *sendingv1.Worker, now *timestamppb.Timestamp) *sendingv1.Worker {
+	return &sendingv1.Worker{
+		Name:       w.GetName(),
+		WorkerId:   w.GetWorkerId(),
+		Status:     w.GetStatus(),
+		Erased:     true,
+		CreateTime: w.GetCreateTime(),
+		UpdateTime: now,
+	}
+}

@@ -1,0 +1,183 @@
+package sending
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/grpcserver"
+	"github.com/eastwest/labourlink/services/idnumber"
+	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// rosterRegion is the sending province of the roster tests (Guizhou).
+const rosterRegion = "520000"
+
+// rosterEnv is a sending service on a real listener with a real bbolt file.
+type rosterEnv struct {
+	svc    *Service
+	db     *store.DB
+	path   string
+	client sendingv1.RosterServiceClient
+	stop   func()
+}
+
+// startRoster opens (or reopens) the data file at path and serves the sending service on
+// 127.0.0.1:0 with the real grpcserver. An empty path makes a new file in t.TempDir().
+func startRoster(t testing.TB, lg *zap.Logger, path string) *rosterEnv {
+	t.Helper()
+	if lg == nil {
+		lg = zaptest.NewLogger(t)
+	}
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "sending.db")
+	}
+	db, err := store.Open(path, Schema, lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(db, lg, Config{Region: rosterRegion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
+	svc.Register(srv.GRPC())
+	srv.SetServing()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(lis)
+	}()
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &rosterEnv{svc: svc, db: db, path: path, client: sendingv1.NewRosterServiceClient(cc)}
+	stopped := false
+	env.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cc.Close()
+		srv.Stop(context.Background())
+		<-served
+		db.Close()
+	}
+	t.Cleanup(env.stop)
+	return env
+}
+
+// testCounties are county codes of Guizhou.
+var testCounties = regions.Default().CountiesOf(rosterRegion)
+
+// makeIDNumber returns a valid identity number issued in county for someone born on birth.
+func makeIDNumber(county string, birth time.Time, seq int) string {
+	first17 := fmt.Sprintf("%s%s%03d", county, birth.Format("20060102"), seq%1000)
+	return first17 + string(idnumber.CheckChar(first17))
+}
+
+// genRow returns the i-th generated good row (row number i+2, as after a CSV header). Every i
+// gives a distinct identity number and phone.
+func genRow(i int) *sendingv1.WorkerRow {
+	birth := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i/1000)
+	county := testCounties[i%len(testCounties)]
+	poor := "否"
+	if i%3 == 0 {
+		poor = "是"
+	}
+	return &sendingv1.WorkerRow{
+		RowNumber:             int64(i + 2),
+		IdNumber:              makeIDNumber(county, birth, i),
+		FullName:              fmt.Sprintf("工人%d", i),
+		Phone:                 fmt.Sprintf("139%08d", i),
+		HomeCounty:            county,
+		RegisteredPoor:        poor,
+		Occupations:           []string{"8212", "9313;8153", "", "9333"}[i%4],
+		Education:             []string{"初中", "junior_secondary", "高中", ""}[i%4],
+		PreferredDestinations: []string{"440000", "", "330000;440000"}[i%3],
+		AvailableFrom:         "2026-04-01",
+		HealthCheckPassed:     "是",
+		HealthCheckDate:       "2025-12-01",
+	}
+}
+
+// importRows sends rows in chunks of chunk rows with the given import id and returns the reply.
+func importRows(ctx context.Context, c sendingv1.RosterServiceClient, importID string, rows []*sendingv1.WorkerRow, chunk int) (*sendingv1.ImportWorkersResponse, error) {
+	stream, err := c.ImportWorkers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for start := 0; start < len(rows) || start == 0; start += chunk {
+		end := min(start+chunk, len(rows))
+		err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows[start:end]})
+		if errors.Is(err, io.EOF) {
+			break // the server replied early (a complete import); CloseAndRecv has the reply
+		}
+		if err != nil {
+			return nil, err
+		}
+		if end == len(rows) {
+			break
+		}
+	}
+	return stream.CloseAndRecv()
+}
+
+// rosterSnapshot returns every stored worker (unmasked) keyed by identity number, and the
+// number of index entries.
+func rosterSnapshot(t testing.TB, db *store.DB) (map[string]*sendingv1.Worker, int) {
+	t.Helper()
+	out := map[string]*sendingv1.Worker{}
+	indexN := 0
+	err := db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(store.BucketWorkers).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			w, err := readWorker(tx, string(k))
+			if err != nil {
+				return err
+			}
+			if !w.GetErased() {
+				if _, dup := out[w.GetIdNumber()]; dup {
+					return fmt.Errorf("two workers with one identity number")
+				}
+				out[w.GetIdNumber()] = w
+			}
+		}
+		indexN = tx.Bucket(store.BucketWorkerByIDNumber).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, indexN
+}
+
+// wantCode fails the test unless err is a gRPC status with code.
+func wantCode(t testing.TB, err error, code codes.Code) *status.Status {
+	t.Helper()
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != code {
+		t.Fatalf("error = %v, want code %s", err, code)
+	}
+	return st
+}

@@ -1,0 +1,644 @@
+package sending
+
+// The worker records of the roster: how they are stored, identified, read, masked and checked.
+//
+// Storage (buckets in services/store/buckets.go):
+//   - store.BucketWorkers: worker id -> sendingv1.Worker, unmasked (the resource name is not
+//     stored; it is derived from the id on the way out).
+//   - store.BucketWorkerByIDNumber: identity number -> worker id. Only live workers have an
+//     entry: DeleteWorker removes it, so the same person imported again gets a new worker id.
+//
+// Functions for the rest of the package (matching, transport):
+//   - readWorker(tx, id): one worker, unmasked, or an apierror.ErrNotFound error.
+//   - s.changeStatus(tx, id, to, reason) in lifecycle.go: the one way to move a worker's status.
+//   - forEachAvailableWorker(tx, fn): every worker in the pool, in worker-id order.
+//   - maskedWorker(w, view): the copy of a worker that may leave the service.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/idnumber"
+	"github.com/eastwest/labourlink/services/occupation"
+	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// workerNamePrefix starts every worker resource name: `workers/{worker_id}`.
+const workerNamePrefix = "workers/"
+
+// workerIDRandomChars is the number of base32 characters after the province code and the dash
+// in a worker id: 16 characters carry the 80 random bits of 10 bytes.
+const workerIDRandomChars = 16
+
+// workerIDEncoding is base32 (RFC 4648 alphabet A-Z, 2-7) without padding.
+var workerIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newWorkerID returns a fresh worker id for a worker of province, such as
+// `520000-K3Q7ZC2M4XJ5R6TA`: the province code and 80 bits from crypto/rand. It is opaque: it
+// reveals nothing of the person (it is never derived from the identity number), and is unique in
+// the federation because the province code prefixes it.
+func newWorkerID(province string) (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("worker id: %w", err)
+	}
+	return province + "-" + workerIDEncoding.EncodeToString(b[:]), nil
+}
+
+// validWorkerID reports whether id has the shape of a worker id (6 digits, a dash, 16 base32
+// characters). It does not say the worker exists.
+func validWorkerID(id string) bool {
+	if len(id) != 6+1+workerIDRandomChars || id[6] != '-' {
+		return false
+	}
+	for i := 0; i < 6; i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	for i := 7; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// workerName returns the resource name of a worker id.
+func workerName(id string) string { return workerNamePrefix + id }
+
+// parseWorkerName returns the worker id of a resource name `workers/{worker_id}`, or a reason
+// the name is wrong.
+func parseWorkerName(name string) (string, string) {
+	if name == "" {
+		return "", "is required: workers/{worker_id}"
+	}
+	id, ok := strings.CutPrefix(name, workerNamePrefix)
+	if !ok || !validWorkerID(id) {
+		return "", "must be workers/{worker_id}, such as workers/520000-K3Q7ZC2M4XJ5R6TA"
+	}
+	return id, ""
+}
+
+// errWorkerNotFound is returned for a worker id with no record.
+func errWorkerNotFound(id string) error {
+	return apierror.NotFound("worker %s not found", workerName(id))
+}
+
+// readWorker reads the worker with id in tx (read-only or read-write). The worker is unmasked
+// and has its resource name set; it does not alias the transaction's memory. A missing worker is
+// an error wrapping apierror.ErrNotFound. Erased workers (tombstones) are returned with
+// Erased set and no personal data.
+func readWorker(tx *bbolt.Tx, id string) (*sendingv1.Worker, error) {
+	w := &sendingv1.Worker{}
+	ok, err := store.GetProto(tx.Bucket(store.BucketWorkers), []byte(id), w)
+	if err != nil {
+		return nil, fmt.Errorf("read worker %s: %w", id, err)
+	}
+	if !ok {
+		return nil, errWorkerNotFound(id)
+	}
+	w.Name = workerName(id)
+	return w, nil
+}
+
+// putWorker stores w (its WorkerId must be set). The resource name is not stored.
+func putWorker(tx *bbolt.Tx, w *sendingv1.Worker) error {
+	if w.GetWorkerId() == "" {
+		return errors.New("put worker: no worker id")
+	}
+	c := proto.Clone(w).(*sendingv1.Worker)
+	c.Name = ""
+	return store.PutProto(tx.Bucket(store.BucketWorkers), []byte(w.GetWorkerId()), c)
+}
+
+// forEachAvailableWorker calls fn with every worker whose status is AVAILABLE and who is not
+// erased, in worker-id order, inside tx. The worker passed to fn is unmasked and fn may keep it.
+// fn returning an error stops the iteration and returns that error. Other statuses are skipped
+// without decoding the whole record, so a scan of a large roster is cheap; fn must not change the
+// workers bucket (collect ids and call changeStatus after the iteration).
+func forEachAvailableWorker(tx *bbolt.Tx, fn func(*sendingv1.Worker) error) error {
+	c := tx.Bucket(store.BucketWorkers).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		st, erased := peekStatus(v)
+		if st != sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE || erased {
+			continue
+		}
+		w := &sendingv1.Worker{}
+		if err := proto.Unmarshal(v, w); err != nil {
+			return fmt.Errorf("decode worker %s: %w", k, err)
+		}
+		w.Name = workerName(string(k))
+		if err := fn(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Field numbers of Worker read by peekStatus.
+const (
+	workerStatusField = 16
+	workerErasedField = 17
+)
+
+// peekStatus reads the status and erased fields of a stored Worker without decoding the rest.
+// A malformed value gives UNSPECIFIED (never matched by a filter on a real status).
+func peekStatus(v []byte) (sendingv1.WorkerStatus, bool) {
+	var st sendingv1.WorkerStatus
+	erased := false
+	for len(v) > 0 {
+		num, typ, n := protowire.ConsumeTag(v)
+		if n < 0 {
+			return sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED, false
+		}
+		v = v[n:]
+		if typ == protowire.VarintType && (num == workerStatusField || num == workerErasedField) {
+			x, m := protowire.ConsumeVarint(v)
+			if m < 0 {
+				return sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED, false
+			}
+			if num == workerStatusField {
+				st = sendingv1.WorkerStatus(int32(x))
+			} else {
+				erased = x != 0
+			}
+			v = v[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, v)
+		if m < 0 {
+			return sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED, false
+		}
+		v = v[m:]
+	}
+	return st, erased
+}
+
+// maskedWorker returns a copy of w for a response: with WORKER_VIEW_FULL the identity number and
+// phone in full, otherwise (BASIC, UNSPECIFIED) masked as 5201**********123X and 138****5678.
+func maskedWorker(w *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Worker {
+	c := proto.Clone(w).(*sendingv1.Worker)
+	if c.Name == "" && c.WorkerId != "" {
+		c.Name = workerName(c.WorkerId)
+	}
+	if view != sendingv1.WorkerView_WORKER_VIEW_FULL {
+		if c.IdNumber != "" {
+			c.IdNumber = idnumber.Mask(c.IdNumber)
+		}
+		c.Phone = maskPhone(c.Phone)
+	}
+	return c
+}
+
+// maskPhone keeps the first 3 and last 4 digits of a phone number: 138****5678. Shorter values
+// are masked entirely.
+func maskPhone(p string) string {
+	r := []rune(p)
+	if len(r) < 8 {
+		return strings.Repeat("*", len(r))
+	}
+	return string(r[:3]) + strings.Repeat("*", len(r)-7) + string(r[len(r)-4:])
+}
+
+// sameImportedFields reports whether a and b agree on every field an import or UpdateWorker can
+// set (the fields of importedFields).
+func sameImportedFields(a, b *sendingv1.Worker) bool {
+	return proto.Equal(importedFields(a), importedFields(b))
+}
+
+// importedFields returns the fields of w that an import row sets.
+func importedFields(w *sendingv1.Worker) *sendingv1.Worker {
+	return &sendingv1.Worker{
+		FullName:              w.GetFullName(),
+		Phone:                 w.GetPhone(),
+		HomeCounty:            w.GetHomeCounty(),
+		RegisteredPoor:        w.GetRegisteredPoor(),
+		Occupations:           w.GetOccupations(),
+		Education:             w.GetEducation(),
+		PreferredDestinations: w.GetPreferredDestinations(),
+		AvailableFrom:         w.GetAvailableFrom(),
+		HealthCheckPassed:     w.GetHealthCheckPassed(),
+		HealthCheckDate:       w.GetHealthCheckDate(),
+	}
+}
+
+// copyImportedFields sets the importable fields of dst from src.
+func copyImportedFields(dst, src *sendingv1.Worker) {
+	dst.FullName = src.GetFullName()
+	dst.Phone = src.GetPhone()
+	dst.HomeCounty = src.GetHomeCounty()
+	dst.RegisteredPoor = src.GetRegisteredPoor()
+	dst.Occupations = slices.Clone(src.GetOccupations())
+	dst.Education = src.GetEducation()
+	dst.PreferredDestinations = slices.Clone(src.GetPreferredDestinations())
+	dst.AvailableFrom = cloneDate(src.GetAvailableFrom())
+	dst.HealthCheckPassed = src.GetHealthCheckPassed()
+	dst.HealthCheckDate = cloneDate(src.GetHealthCheckDate())
+}
+
+func cloneDate(d *commonv1.Date) *commonv1.Date {
+	if d == nil {
+		return nil
+	}
+	return &commonv1.Date{Year: d.Year, Month: d.Month, Day: d.Day}
+}
+
+// --- field checks shared by the import row validator and UpdateWorker ---
+//
+// Each check returns the normalised value and a reason; an empty reason means the value is good.
+// Reasons are plain English for an operator and never repeat an identity number or a phone.
+
+// Limits of free-text fields.
+const (
+	maxNameRunes       = 50
+	maxOccupations     = 20
+	maxDestinations    = 34 // every province
+	minWorkerAge       = 16
+	minDateYear        = 1900
+	maxDateYear        = 9999
+	maxStatusReasonLen = 500
+)
+
+// chinaTime is UTC+8, the zone in which dates of the programme are judged (no daylight saving).
+var chinaTime = time.FixedZone("UTC+8", 8*60*60)
+
+// checker holds what field checks need to know about this service.
+type checker struct {
+	regions  *regions.Table
+	province string // this sending province
+}
+
+// checker returns the field checker of this service's province.
+func (s *Service) checker() checker {
+	return checker{regions: s.regions, province: s.cfg.Region}
+}
+
+// checkFullName trims s and checks it is present, not too long and printable.
+func checkFullName(s string) (string, string) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", "is required"
+	case !utf8.ValidString(s):
+		return "", "is not valid UTF-8 text"
+	case utf8.RuneCountInString(s) > maxNameRunes:
+		return "", fmt.Sprintf("is longer than %d characters", maxNameRunes)
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return "", "has a control character"
+	}
+	return s, ""
+}
+
+// checkPhone normalises a mobile number (spaces and dashes removed, a +86 or 86 country prefix
+// dropped) and checks it is 11 digits matching 1[3-9]NNNNNNNNN. The reason never repeats it.
+func checkPhone(s string) (string, string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", "is required: an 11-digit mobile number"
+	}
+	if looksScientific(s) {
+		return "", "looks like a number a spreadsheet turned into scientific notation, which loses digits: format the column as text and enter the number again"
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == ' ' || r == '-' || r == '\u3000':
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && b.Len() == 0:
+		default:
+			return "", "must be an 11-digit mobile number (digits only; spaces, dashes and a +86 prefix are allowed)"
+		}
+	}
+	p := b.String()
+	if len(p) == 13 && strings.HasPrefix(p, "86") {
+		p = p[2:]
+	}
+	if len(p) != 11 {
+		return "", fmt.Sprintf("must be an 11-digit mobile number, got %d digits", len(p))
+	}
+	if p[0] != '1' || p[1] < '3' || p[1] > '9' {
+		return "", "must be a mobile number: 11 digits starting with 13 to 19"
+	}
+	return p, ""
+}
+
+// looksScientific reports whether s looks like a spreadsheet's scientific notation of a long
+// number, e.g. "1.38001E+10".
+func looksScientific(s string) bool {
+	i := strings.IndexAny(s, "Ee")
+	if i < 1 || i+2 > len(s) || s[i+1] != '+' {
+		return false
+	}
+	for _, c := range s[:i] + s[i+2:] {
+		if (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// homeCounty checks a county-level code of this province.
+func (c checker) homeCounty(s string) (string, string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", fmt.Sprintf("is required: the 6-digit code of a county of %s (%s)", c.province, c.regions.Name(c.province))
+	}
+	if err := c.regions.CheckCountyIn(s, c.province); err != nil {
+		return "", err.Error()
+	}
+	return s, ""
+}
+
+// checkOccupations checks ISCO-08 unit group codes and returns them sorted without repeats.
+// GENERAL is refused: it is a vacancy's "any worker" and says nothing about a worker, who fits
+// every general-labour vacancy anyway.
+func checkOccupations(codes []string) ([]string, string) {
+	out := make([]string, 0, len(codes))
+	for _, code := range codes {
+		code = strings.TrimSpace(code)
+		switch {
+		case code == "":
+			continue
+		case strings.EqualFold(code, occupation.General):
+			return nil, "GENERAL is for vacancies (every worker fits a general-labour vacancy); list the worker's ISCO-08 codes such as 8212, or leave the field empty"
+		case !occupation.Known(code):
+			return nil, fmt.Sprintf("%q is not an ISCO-08 unit group code (4 digits, such as 8212 or 9313)", code)
+		}
+		out = append(out, code)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > maxOccupations {
+		return nil, fmt.Sprintf("lists %d occupations; at most %d", len(out), maxOccupations)
+	}
+	if len(out) == 0 {
+		return nil, ""
+	}
+	return out, ""
+}
+
+// provinceByName returns the code of the province whose Chinese name is s or starts with s (at
+// least two characters: 广东 for 广东省, 广西 for 广西壮族自治区), if exactly one does. Codes
+// (digits) are not names.
+func (c checker) provinceByName(s string) (string, bool) {
+	if utf8.RuneCountInString(s) < 2 || s[0] < utf8.RuneSelf {
+		return "", false // Chinese names only; codes and Latin text are checked as codes
+	}
+	found := ""
+	for _, p := range c.provinces() {
+		if p.Name == s {
+			return p.Code, true
+		}
+		if strings.HasPrefix(p.Name, s) {
+			if found != "" {
+				return "", false
+			}
+			found = p.Code
+		}
+	}
+	return found, found != ""
+}
+
+// defaultProvinces is the province list of regions.Default(), read once.
+var defaultProvinces = sync.OnceValue(func() []regions.Region { return regions.Default().Provinces() })
+
+func (c checker) provinces() []regions.Region {
+	if c.regions == regions.Default() {
+		return defaultProvinces()
+	}
+	return c.regions.Provinces()
+}
+
+// destinations checks receiving provinces, given by code (440000) or Chinese name (广东省, 广东),
+// and returns their codes sorted without repeats.
+func (c checker) destinations(codes []string) ([]string, string) {
+	out := make([]string, 0, len(codes))
+	for _, code := range codes {
+		code = strings.TrimSpace(code)
+		if p, ok := c.provinceByName(code); ok {
+			code = p
+		}
+		switch {
+		case code == "":
+			continue
+		case !c.regions.IsProvince(code):
+			if err := c.regions.CheckCode(code); err != nil {
+				return nil, err.Error() + " (a destination must be a province code such as 440000)"
+			}
+			return nil, fmt.Sprintf("%s (%s) is not a province: use the province code, such as %s0000", code, c.regions.Name(code), code[:2])
+		case code == c.province:
+			return nil, fmt.Sprintf("%s is this sending province; destinations are the provinces the worker would go to", code)
+		}
+		out = append(out, code)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > maxDestinations {
+		return nil, fmt.Sprintf("lists %d provinces; at most %d", len(out), maxDestinations)
+	}
+	if len(out) == 0 {
+		return nil, ""
+	}
+	return out, ""
+}
+
+// checkDate returns a reason if d is not a real calendar date between 1900 and 9999.
+func checkDate(d *commonv1.Date) string {
+	if d == nil {
+		return ""
+	}
+	if d.Year < minDateYear || d.Year > maxDateYear {
+		return fmt.Sprintf("year must be between %d and %d", minDateYear, maxDateYear)
+	}
+	t := time.Date(int(d.Year), time.Month(d.Month), int(d.Day), 0, 0, 0, 0, time.UTC)
+	if d.Month < 1 || d.Month > 12 || d.Day < 1 || t.Day() != int(d.Day) {
+		return fmt.Sprintf("%04d-%02d-%02d is not a real date", d.Year, d.Month, d.Day)
+	}
+	return ""
+}
+
+// dateTime returns d as midnight UTC of the date (d must be valid).
+func dateTime(d *commonv1.Date) time.Time {
+	return time.Date(int(d.Year), time.Month(d.Month), int(d.Day), 0, 0, 0, 0, time.UTC)
+}
+
+// dateOf returns the calendar date of t in China.
+func dateOf(t time.Time) *commonv1.Date {
+	y, m, d := t.In(chinaTime).Date()
+	return &commonv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
+}
+
+// formatDate renders d as YYYY-MM-DD ("" for nil).
+func formatDate(d *commonv1.Date) string {
+	if d == nil {
+		return ""
+	}
+	return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day)
+}
+
+// dateAfter reports whether a is a later day than b.
+func dateAfter(a, b *commonv1.Date) bool {
+	return dateTime(a).After(dateTime(b))
+}
+
+// checkHealth checks the health-check pair: a date is required when the check passed, is not in
+// the future, and is not given when the check did not pass. The reason is about the date field.
+func checkHealth(passed bool, date, today *commonv1.Date) string {
+	switch {
+	case passed && date == nil:
+		return "is required when health_check_passed is true (YYYY-MM-DD)"
+	case !passed && date != nil:
+		return "is given but health_check_passed is not true: set health_check_passed or clear the date"
+	case date != nil:
+		if r := checkDate(date); r != "" {
+			return r
+		}
+		if dateAfter(date, today) {
+			return fmt.Sprintf("%s is in the future", formatDate(date))
+		}
+	}
+	return ""
+}
+
+// educationNames maps accepted spellings (lower case) to education levels: the proto names with
+// or without the EDUCATION_ prefix, and the usual Chinese names.
+var educationNames = map[string]sendingv1.Education{}
+
+func init() {
+	for v, name := range sendingv1.Education_name {
+		if v == 0 {
+			continue
+		}
+		lower := strings.ToLower(name)
+		educationNames[lower] = sendingv1.Education(v)
+		educationNames[strings.TrimPrefix(lower, "education_")] = sendingv1.Education(v)
+	}
+	for _, e := range []struct {
+		names []string
+		level sendingv1.Education
+	}{
+		{[]string{"无", "文盲", "未上学", "小学以下"}, sendingv1.Education_EDUCATION_NONE},
+		{[]string{"小学"}, sendingv1.Education_EDUCATION_PRIMARY},
+		{[]string{"初中"}, sendingv1.Education_EDUCATION_JUNIOR_SECONDARY},
+		{[]string{"高中"}, sendingv1.Education_EDUCATION_SENIOR_SECONDARY},
+		{[]string{"中专", "技校", "职高", "中职", "中专/技校"}, sendingv1.Education_EDUCATION_VOCATIONAL},
+		{[]string{"大专", "专科"}, sendingv1.Education_EDUCATION_JUNIOR_COLLEGE},
+		{[]string{"本科", "本科及以上", "研究生", "硕士", "博士"}, sendingv1.Education_EDUCATION_BACHELOR_OR_HIGHER},
+	} {
+		for _, n := range e.names {
+			educationNames[n] = e.level
+		}
+	}
+}
+
+// parseEducation reads an education level; empty is EDUCATION_UNSPECIFIED (not recorded).
+func parseEducation(s string) (sendingv1.Education, string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return sendingv1.Education_EDUCATION_UNSPECIFIED, ""
+	}
+	if e, ok := educationNames[strings.ToLower(s)]; ok {
+		return e, ""
+	}
+	return 0, fmt.Sprintf("%q is not an education level: use none, primary, junior_secondary, senior_secondary, vocational, junior_college, bachelor_or_higher (or 无, 小学, 初中, 高中, 中专, 大专, 本科)", s)
+}
+
+// parseFlag reads a yes/no cell: true/false, 1/0, yes/no, y/n, 是/否; empty is false.
+func parseFlag(s string) (bool, string) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "false", "0", "no", "n", "否", "f":
+		return false, ""
+	case "true", "1", "yes", "y", "是", "t":
+		return true, ""
+	}
+	return false, fmt.Sprintf("%q is not yes or no: use true/false, 1/0, yes/no or 是/否", s)
+}
+
+// parseDate reads YYYY-MM-DD; YYYY/M/D and YYYY-M-D (as spreadsheets write dates) are accepted
+// too. Empty gives nil.
+func parseDate(s string) (*commonv1.Date, string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, ""
+	}
+	bad := fmt.Sprintf("must be a date YYYY-MM-DD, got %q", s)
+	sep := "-"
+	if strings.Contains(s, "/") {
+		sep = "/"
+	}
+	parts := strings.Split(s, sep)
+	if len(parts) != 3 || len(parts[0]) != 4 || len(parts[1]) < 1 || len(parts[1]) > 2 || len(parts[2]) < 1 || len(parts[2]) > 2 {
+		return nil, bad
+	}
+	var n [3]int32
+	for i, p := range parts {
+		for j := 0; j < len(p); j++ {
+			if p[j] < '0' || p[j] > '9' {
+				return nil, bad
+			}
+			n[i] = n[i]*10 + int32(p[j]-'0')
+		}
+	}
+	d := &commonv1.Date{Year: n[0], Month: n[1], Day: n[2]}
+	if r := checkDate(d); r != "" {
+		return nil, r
+	}
+	return d, ""
+}
+
+// splitList splits a cell listing codes separated by ';', ',', the Chinese '；', '，', '、', or
+// white space.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		switch r {
+		case ';', ',', '；', '，', '、', '|':
+			return true
+		}
+		return unicode.IsSpace(r)
+	})
+}
+
+// sexFromInfo converts the identity number's sex.
+func sexFromInfo(s idnumber.Sex) commonv1.Sex {
+	switch s {
+	case idnumber.Male:
+		return commonv1.Sex_SEX_MALE
+	case idnumber.Female:
+		return commonv1.Sex_SEX_FEMALE
+	}
+	return commonv1.Sex_SEX_UNSPECIFIED
+}
+
+// parseSex reads an optional sex cell: M/F, male/female, 男/女.
+func parseSex(s string) (commonv1.Sex, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "m", "male", "男", "sex_male":
+		return commonv1.Sex_SEX_MALE, true
+	case "f", "female", "女", "sex_female":
+		return commonv1.Sex_SEX_FEMALE, true
+	}
+	return commonv1.Sex_SEX_UNSPECIFIED, false
+}
+
+// hasPrefixKey reports whether k starts with prefix (bytes.HasPrefix, named for cursor loops).
+func hasPrefixKey(k, prefix []byte) bool { return bytes.HasPrefix(k, prefix) }
