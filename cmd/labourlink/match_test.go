@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/creditcode"
+	"github.com/eastwest/labourlink/services/grpcserver"
+	"github.com/eastwest/labourlink/services/idnumber"
+	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/receiving"
+	"github.com/eastwest/labourlink/services/sending"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// bgService is a service with background work (sending, receiving).
+type bgService interface {
+	Register(*grpc.Server)
+	ServiceNames() []string
+	Run(context.Context) error
+}
+
+// serveInProcess runs a service on a loopback listener with its background work, until the test
+// ends, and returns its address.
+func serveInProcess(t *testing.T, name string, schema store.Schema, build func(*store.DB) (bgService, error)) string {
+	t.Helper()
+	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named(name)
+	db, err := store.Open(filepath.Join(t.TempDir(), name+".db"), schema, lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := build(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpcserver.New(grpcserver.Config{ServiceName: name, ShutdownTimeout: time.Second}, lg)
+	svc.Register(srv.GRPC())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	srv.SetServing(svc.ServiceNames()...)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		_ = svc.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+		srv.Stop(context.Background())
+		db.Close()
+	})
+	return lis.Addr().String()
+}
+
+// waitFor polls cond until it holds (a wait for background work, with a generous deadline).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMatchAndBatchCommands walks `match run`, `match follow`, `batches plan`, `batches list`,
+// `batches show` and `batches depart` against in-process sending and receiving services.
+func TestMatchAndBatchCommands(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	recvAddr := serveInProcess(t, "receiving", receiving.Schema, func(db *store.DB) (bgService, error) {
+		return receiving.New(db, nil, receiving.Config{Region: "440000"})
+	})
+	sendAddr := serveInProcess(t, "sending", sending.Schema, func(db *store.DB) (bgService, error) {
+		return sending.New(db, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), sending.Config{
+			Region: "520000", Receiving: map[string]string{"440000": recvAddr},
+			MinBackoff: 20 * time.Millisecond, Outbox: outbox.Options{MinBackoff: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond},
+		})
+	})
+	rc, err := peers.Dial(recvAddr, peers.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	sc, err := peers.Dial(sendAddr, peers.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+
+	first17 := "91440300MA5FN1234"
+	check, err := creditcode.CheckChar(first17)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vac, err := receivingv1.NewVacancyServiceClient(rc).CreateVacancy(ctx, &receivingv1.CreateVacancyRequest{Vacancy: &receivingv1.Vacancy{
+		EmployerName: "深圳市南山电子装配有限公司", EmployerCreditCode: first17 + string(check), WorkCounty: "440305",
+		Occupation: "GENERAL", Headcount: 5, WageMin: 4500, WageMax: 6000,
+		StartDate: &commonv1.Date{Year: 2027, Month: 3, Day: 1}, ValidThrough: &commonv1.Date{Year: 2027, Month: 6, Day: 30},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := sendingv1.NewRosterServiceClient(sc).ImportWorkers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []*sendingv1.WorkerRow
+	for i, name := range []string{"王春梅", "李秋菊", "张建国"} {
+		first := fmt.Sprintf("5201021995050100%d", i)
+		rows = append(rows, &sendingv1.WorkerRow{
+			RowNumber: int64(i + 2), IdNumber: first + string(idnumber.CheckChar(first)), FullName: name,
+			Phone: fmt.Sprintf("1380013800%d", i), HomeCounty: "520102", RegisteredPoor: "是",
+			HealthCheckPassed: "是", HealthCheckDate: "2026-10-01",
+		})
+	}
+	if err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: "cli-test", Rows: rows}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.CloseAndRecv(); err != nil {
+		t.Fatal(err)
+	}
+	matching := sendingv1.NewMatchingServiceClient(sc)
+	waitFor(t, "the vacancy replicated", func() bool {
+		resp, err := matching.ListDemand(ctx, &sendingv1.ListDemandRequest{})
+		return err == nil && len(resp.GetVacancies()) == 1
+	})
+
+	code, out, errOut := runRoster(t, sendAddr, "match", "follow")
+	if code != 0 || !strings.Contains(out, "440000 广东省") || !strings.Contains(out, "true") {
+		t.Fatalf("match follow: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runRoster(t, sendAddr, "match", "run", "-poll", "10ms")
+	if code != 0 || !strings.Contains(out, "proposed:         3 (60.0% of the open positions)") ||
+		!strings.Contains(out, vac.GetVacancy().GetName()) || !strings.Contains(out, "! 440000 广东省") {
+		t.Fatalf("match run: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "matching [") {
+		t.Fatalf("match run showed no progress:\n%s", errOut)
+	}
+
+	cands := receivingv1.NewCandidateServiceClient(rc)
+	var pending []*receivingv1.Candidate
+	waitFor(t, "the candidates", func() bool {
+		resp, err := cands.ListCandidates(ctx, &receivingv1.ListCandidatesRequest{PageSize: 10})
+		pending = resp.GetCandidates()
+		return err == nil && len(pending) == 3
+	})
+	for _, c := range pending {
+		if _, err := cands.DecideCandidate(ctx, &receivingv1.DecideCandidateRequest{Name: c.GetName(), Decision: receivingv1.Decision_DECISION_ACCEPT}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the acceptances", func() bool {
+		resp, err := matching.ListProposals(ctx, &sendingv1.ListProposalsRequest{State: sendingv1.ProposalState_PROPOSAL_STATE_ACCEPTED})
+		return err == nil && len(resp.GetProposals()) == 3
+	})
+
+	code, out, errOut = runRoster(t, sendAddr, "batches", "plan", "-mode", "bus", "-seats", "2", "-escort-name", "李卫国")
+	if code != 0 || !strings.Contains(out, "Planned 2 batches") {
+		t.Fatalf("batches plan: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runRoster(t, sendAddr, "batches", "list", "-state", "planned")
+	if code != 0 || strings.Count(out, "520000-B0000000") != 2 {
+		t.Fatalf("batches list: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runRoster(t, sendAddr, "batches", "show", "520000-B00000001")
+	ids := regexp.MustCompile(`(?m)^520000-[A-Z2-7]{16}`).FindAllString(out, -1)
+	if code != 0 || len(ids) != 2 {
+		t.Fatalf("batches show: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runRoster(t, sendAddr, "batches", "depart", "520000-B00000001", "-boarded", ids[0], "-no-show-to", "available")
+	if code != 0 || !strings.Contains(out, "1 of 2 boarded; no-shows back to available") || !strings.Contains(out, "! "+ids[1]) {
+		t.Fatalf("batches depart: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runRoster(t, sendAddr, "batches", "depart", "520000-B00000001", "-boarded", ids[0])
+	if code != 1 || !strings.Contains(errOut, "FailedPrecondition") {
+		t.Fatalf("departing twice: exit %d\n%s", code, errOut)
+	}
+	code, _, errOut = runRoster(t, sendAddr, "batches", "depart", "520000-B00000002")
+	if code != 1 || !strings.Contains(errOut, "-boarded is required") {
+		t.Fatalf("depart without -boarded: exit %d\n%s", code, errOut)
+	}
+}

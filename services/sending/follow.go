@@ -1,0 +1,883 @@
+package sending
+
+// Following the feeds of the paired receiving provinces (started per province by
+// relay_receiving.go):
+//
+//   - The demand follower keeps the replica of the province's vacancies in
+//     store.BucketDemandReplica (key "<receiving region>/<vacancy id>" -> sendingv1.DemandVacancy)
+//     and its position, the last demand-feed revision applied, in store.BucketFeedPositions
+//     (key "demand/<receiving region>" -> sendingv1.FollowPosition).
+//   - The decision follower applies the employers' decisions to proposals and workers and keeps
+//     its position under "decision/<receiving region>".
+//
+// Every batch of changes is applied together with the new position in ONE transaction, so after
+// a crash, a restart or a broken stream the follower resumes exactly after the last change it
+// applied: nothing is missed and nothing is applied twice. A change is applied to the replica
+// only if its revision is newer than the revision the replica holds for that vacancy, which
+// makes the replay that follows a re-listing harmless.
+//
+// Starting without a position, or after REVISION_COMPACTED (the feed no longer keeps the
+// changes after our position), the demand follower re-lists: it reads ListOpenDemand page by
+// page, writes each vacancy with its own revision, marks replica entries that a page's key range
+// no longer holds as not open (status UNSPECIFIED: filled, closed or expired, at the page's
+// revision; the data is kept for transport planning), and only with the
+// last page records the position: the revision of the FIRST page, from which WatchDemand then
+// replays whatever changed during the listing. The decision follower re-reads this province's
+// candidates (ListCandidates) and follows from the head revision ListDecisions gave just before.
+//
+// Counters in store.BucketCounters, per receiving region, show what the followers did:
+// "follow/<code>/demand.applied" (feed changes applied to the replica), "demand.stale" (older
+// than the replica, skipped after a re-listing), "demand.repeated" (at or below the position:
+// a change delivered twice, skipped), "demand.listed" (vacancies written by re-listings), and
+// "decision.applied" / "decision.repeated".
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// Page and batch sizes of the followers.
+const (
+	relistPageSize  = 1000
+	applyBatchLimit = 500
+	// healthyStream is how long a stream must have lasted for its end to count as a fresh
+	// failure (the backoff starts again from MinBackoff).
+	healthyStream = 30 * time.Second
+)
+
+// Error reasons of the feeds (see receiving/v1/vacancy.proto).
+const (
+	reasonRevisionCompacted = "REVISION_COMPACTED"
+	reasonRevisionAhead     = "REVISION_AHEAD"
+)
+
+type feedKind int
+
+const (
+	feedDemand feedKind = iota
+	feedDecisions
+)
+
+func (k feedKind) String() string {
+	if k == feedDemand {
+		return "demand"
+	}
+	return "decision"
+}
+
+// positionKey is the key of a feed position in BucketFeedPositions.
+func positionKey(k feedKind, code string) []byte { return []byte(k.String() + "/" + code) }
+
+// replicaKey is the key of a replicated vacancy in BucketDemandReplica.
+func replicaKey(code, vacancyID string) []byte { return []byte(code + "/" + vacancyID) }
+
+// counterKey is the key of a follower counter in BucketCounters.
+func counterKey(code, name string) []byte { return []byte("follow/" + code + "/" + name) }
+
+// followInfo is what is known in memory of following one receiving province.
+type followInfo struct {
+	endpoint  string
+	connected [2]bool
+	lastErr   string
+}
+
+// followState is the in-memory state of the followers, for GetFollowStatus.
+type followState struct {
+	mu sync.Mutex
+	m  map[string]*followInfo
+}
+
+func (f *followState) get(code string) *followInfo {
+	if f.m == nil {
+		f.m = map[string]*followInfo{}
+	}
+	fi := f.m[code]
+	if fi == nil {
+		fi = &followInfo{}
+		f.m[code] = fi
+	}
+	return fi
+}
+
+func (f *followState) track(code, endpoint string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.get(code).endpoint = endpoint
+}
+
+func (f *followState) forget(code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m, code)
+}
+
+func (f *followState) setConnected(code string, k feedKind, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.get(code).connected[k] = on
+}
+
+func (f *followState) setError(code string, err error) {
+	if err == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.get(code).lastErr = err.Error()
+}
+
+// snapshot returns a copy of the state by province.
+func (f *followState) snapshot() map[string]followInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]followInfo, len(f.m))
+	for k, v := range f.m {
+		out[k] = *v
+	}
+	return out
+}
+
+// backoff returns the wait after the n-th consecutive failure: MinBackoff doubled n-1 times,
+// capped at MaxBackoff, jittered into [d/2, d].
+func (s *Service) backoff(n int) time.Duration {
+	d := s.cfg.MinBackoff
+	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.MaxBackoff)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// sleepCtx waits d or until ctx ends; it reports false if ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// errorInfo returns the ErrorInfo of a gRPC error (nil if none).
+func errorInfo(err error) *errdetails.ErrorInfo {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
+}
+
+// receiveBatches reads messages with recv in a goroutine and calls apply, in order, with
+// batches of whatever has arrived (at most limit at a time), until recv or apply fails or ctx
+// ends. cancel must cancel the context recv reads under (the stream's); it is called before
+// receiveBatches returns, and the reading goroutine has ended by then.
+func receiveBatches[T any](ctx context.Context, cancel context.CancelFunc, recv func() (T, error), limit int, apply func([]T) error) error {
+	type item struct {
+		v   T
+		err error
+	}
+	items := make(chan item, limit)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			v, err := recv()
+			select {
+			case items <- item{v, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for {
+		var it item
+		select {
+		case it = <-items:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if it.err != nil {
+			return it.err
+		}
+		batch := []T{it.v}
+		var tailErr error
+	drain:
+		for len(batch) < limit {
+			select {
+			case it := <-items:
+				if it.err != nil {
+					tailErr = it.err
+					break drain
+				}
+				batch = append(batch, it.v)
+			default:
+				break drain
+			}
+		}
+		if err := apply(batch); err != nil {
+			return err
+		}
+		if tailErr != nil {
+			return tailErr
+		}
+	}
+}
+
+// followLoop runs once until ctx ends, retrying with backoff; once returns when its stream
+// ends. A stream that lasted healthyStream resets the backoff.
+func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once func(ctx context.Context) error) {
+	lg := s.lg.With(zap.String("receiving_region", code), zap.String("feed", k.String()))
+	failures := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := once(ctx)
+		s.follow.setConnected(code, k, false)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("the feed stream ended")
+		}
+		s.follow.setError(code, err)
+		if time.Since(start) >= healthyStream {
+			failures = 0
+		}
+		if info := errorInfo(err); info != nil && info.GetReason() == reasonRevisionCompacted {
+			// Expected after a long absence: re-list at once (once already set up by once).
+			lg.Info("feed compacted past our position; re-listing", zap.Error(err))
+			if !sleepCtx(ctx, s.cfg.MinBackoff) {
+				return
+			}
+			continue
+		}
+		failures++
+		wait := s.backoff(failures)
+		lg.Warn("following the feed failed; will reconnect", zap.Error(err), zap.Duration("retry_in", wait))
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+	}
+}
+
+// --- demand ---
+
+// followDemand follows the demand feed of receiving province code until ctx ends.
+func (s *Service) followDemand(ctx context.Context, code string, client receivingv1.DemandFeedServiceClient) {
+	relist := false
+	s.followLoop(ctx, code, feedDemand, func(ctx context.Context) error {
+		err := s.followDemandOnce(ctx, code, client, &relist)
+		if info := errorInfo(err); info != nil {
+			switch info.GetReason() {
+			case reasonRevisionCompacted:
+				relist = true
+			case reasonRevisionAhead:
+				s.lg.Warn("our demand position is ahead of the receiving service's feed (its data was replaced?): dropping the replica and re-listing",
+					zap.String("receiving_region", code))
+				if rerr := s.dropReplica(code); rerr != nil {
+					return errors.Join(err, rerr)
+				}
+				relist = true
+			}
+		}
+		return err
+	})
+}
+
+func (s *Service) followDemandOnce(ctx context.Context, code string, client receivingv1.DemandFeedServiceClient, relist *bool) error {
+	pos, found, err := s.readPosition(feedDemand, code)
+	if err != nil {
+		return err
+	}
+	after := pos.GetDemandRevision()
+	if !found || *relist {
+		after, err = s.relistDemand(ctx, code, client)
+		if err != nil {
+			return err
+		}
+		*relist = false
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	stream, err := client.WatchDemand(sctx, &receivingv1.WatchDemandRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
+	if err != nil {
+		cancel()
+		return err
+	}
+	s.follow.setConnected(code, feedDemand, true)
+	return receiveBatches(sctx, cancel, func() (*receivingv1.DemandChange, error) {
+		resp, err := stream.Recv()
+		return resp.GetChange(), err
+	}, applyBatchLimit, func(changes []*receivingv1.DemandChange) error {
+		return s.applyDemandChanges(code, changes)
+	})
+}
+
+func getPosition(tx *bbolt.Tx, k feedKind, code string) (*sendingv1.FollowPosition, bool, error) {
+	p := &sendingv1.FollowPosition{}
+	ok, err := store.GetProto(tx.Bucket(store.BucketFeedPositions), positionKey(k, code), p)
+	if err != nil {
+		return nil, false, err
+	}
+	return p, ok, nil
+}
+
+func putPosition(tx *bbolt.Tx, k feedKind, code string, p *sendingv1.FollowPosition) error {
+	return store.PutProto(tx.Bucket(store.BucketFeedPositions), positionKey(k, code), p)
+}
+
+// readPosition reads the stored position of feed k of province code.
+func (s *Service) readPosition(k feedKind, code string) (*sendingv1.FollowPosition, bool, error) {
+	var p *sendingv1.FollowPosition
+	var found bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		p, found, err = getPosition(tx, k, code)
+		return err
+	})
+	return p, found, err
+}
+
+func addCounter(tx *bbolt.Tx, key []byte, n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	b := tx.Bucket(store.BucketCounters)
+	return b.Put(key, store.Uint64Key(store.KeyUint64(b.Get(key))+n))
+}
+
+// feedCounters returns the follower counters of province code (see the file comment).
+func (s *Service) feedCounters(code string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		prefix := counterKey(code, "")
+		c := tx.Bucket(store.BucketCounters).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			out[string(k[len(prefix):])] = store.KeyUint64(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// putReplica stores vacancy v of province code at revision rev unless the replica already
+// holds that vacancy at rev or later; it reports whether it stored it.
+func putReplica(tx *bbolt.Tx, code string, v *receivingv1.Vacancy, rev int64) (bool, error) {
+	if v.GetVacancyId() == "" {
+		return false, nil
+	}
+	b := tx.Bucket(store.BucketDemandReplica)
+	key := replicaKey(code, v.GetVacancyId())
+	old := &sendingv1.DemandVacancy{}
+	found, err := store.GetProto(b, key, old)
+	if err != nil {
+		return false, err
+	}
+	if found && old.GetRevision() >= rev {
+		return false, nil
+	}
+	return true, store.PutProto(b, key, &sendingv1.DemandVacancy{ReceivingRegion: code, Vacancy: v, Revision: rev})
+}
+
+// applyDemandChanges applies feed changes of province code to the replica and records the new
+// position, in one transaction.
+func (s *Service) applyDemandChanges(code string, changes []*receivingv1.DemandChange) error {
+	now := s.cfg.Now()
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		pos, _, err := getPosition(tx, feedDemand, code)
+		if err != nil {
+			return err
+		}
+		var applied, stale, repeated uint64
+		for _, c := range changes {
+			rev := c.GetRevision()
+			if rev <= pos.GetDemandRevision() {
+				repeated++
+				continue
+			}
+			ok, err := putReplica(tx, code, c.GetVacancy(), rev)
+			if err != nil {
+				return err
+			}
+			if ok {
+				applied++
+			} else {
+				stale++
+			}
+			pos.DemandRevision = rev
+		}
+		pos.ReceivingRegion = code
+		pos.LastChangeTime = tsOf(now)
+		if err := putPosition(tx, feedDemand, code, pos); err != nil {
+			return err
+		}
+		return errors.Join(
+			addCounter(tx, counterKey(code, "demand.applied"), applied),
+			addCounter(tx, counterKey(code, "demand.stale"), stale),
+			addCounter(tx, counterKey(code, "demand.repeated"), repeated))
+	})
+}
+
+// relistDemand reads the open demand of province code page by page into the replica and, with
+// the last page, records the position: the revision of the first page. It returns it.
+func (s *Service) relistDemand(ctx context.Context, code string, client receivingv1.DemandFeedServiceClient) (int64, error) {
+	token := ""
+	first := int64(-1)
+	prev := []byte(code + "/") // the key range still to list starts after prev
+	for {
+		callCtx, cancel := peers.WithTimeout(ctx)
+		resp, err := client.ListOpenDemand(callCtx, &receivingv1.ListOpenDemandRequest{
+			SendingRegion: s.cfg.Region, PageSize: relistPageSize, PageToken: token,
+		})
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("list open demand of %s: %w", code, err)
+		}
+		if first < 0 {
+			first = resp.GetRevision()
+		}
+		lastPage := resp.GetNextPageToken() == ""
+		var hi []byte
+		err = s.db.Update(func(tx *bbolt.Tx) error {
+			seen := map[string]bool{}
+			var listed uint64
+			for _, v := range resp.GetVacancies() {
+				key := replicaKey(code, v.GetVacancyId())
+				seen[string(key)] = true
+				hi = key
+				ok, err := putReplica(tx, code, v, v.GetRevision())
+				if err != nil {
+					return err
+				}
+				if ok {
+					listed++
+				}
+			}
+			// Entries in this page's key range that it does not hold were not open when it was
+			// read: they become tombstones at the page's revision.
+			b := tx.Bucket(store.BucketDemandReplica)
+			regionPrefix := []byte(code + "/")
+			gone := map[string]*sendingv1.DemandVacancy{}
+			c := b.Cursor()
+			k, v := c.Seek(prev)
+			if k != nil && bytes.Equal(k, prev) {
+				k, v = c.Next()
+			}
+			for ; k != nil && bytes.HasPrefix(k, regionPrefix) && (lastPage || (hi != nil && bytes.Compare(k, hi) <= 0)); k, v = c.Next() {
+				if seen[string(k)] {
+					continue
+				}
+				dv := &sendingv1.DemandVacancy{}
+				if err := proto.Unmarshal(v, dv); err != nil {
+					return fmt.Errorf("decode replica %s: %w", k, err)
+				}
+				if dv.GetRevision() < resp.GetRevision() {
+					gone[string(k)] = dv
+				}
+			}
+			for k, dv := range gone {
+				// The vacancy's data is kept (transport still needs the work county and start
+				// date of accepted workers); its status is unknown: filled, closed or expired.
+				if dv.Vacancy != nil {
+					dv.Vacancy.Status = receivingv1.VacancyStatus_VACANCY_STATUS_UNSPECIFIED
+				}
+				dv.Revision = resp.GetRevision()
+				if err := store.PutProto(b, []byte(k), dv); err != nil {
+					return err
+				}
+			}
+			if err := addCounter(tx, counterKey(code, "demand.listed"), listed); err != nil {
+				return err
+			}
+			if !lastPage {
+				return nil
+			}
+			pos, _, err := getPosition(tx, feedDemand, code)
+			if err != nil {
+				return err
+			}
+			pos.ReceivingRegion = code
+			pos.DemandRevision = first
+			pos.LastChangeTime = tsOf(s.cfg.Now())
+			return putPosition(tx, feedDemand, code, pos)
+		})
+		if err != nil {
+			return 0, err
+		}
+		if hi != nil {
+			prev = hi
+		}
+		if lastPage {
+			s.lg.Info("re-listed open demand", zap.String("receiving_region", code), zap.Int64("revision", first))
+			return first, nil
+		}
+		token = resp.GetNextPageToken()
+	}
+}
+
+// dropReplica removes the replica and the demand position of province code (its receiving
+// service's data was replaced: the revisions we hold mean nothing there any more).
+func (s *Service) dropReplica(code string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(store.BucketDemandReplica)
+		prefix := []byte(code + "/")
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(store.BucketFeedPositions).Delete(positionKey(feedDemand, code))
+	})
+}
+
+// --- decisions ---
+
+// followDecisions follows the decision feed of receiving province code until ctx ends.
+func (s *Service) followDecisions(ctx context.Context, code string, client receivingv1.CandidateServiceClient) {
+	relistFrom := int64(-1)
+	s.followLoop(ctx, code, feedDecisions, func(ctx context.Context) error {
+		err := s.followDecisionsOnce(ctx, code, client, &relistFrom)
+		if info := errorInfo(err); info != nil {
+			switch info.GetReason() {
+			case reasonRevisionCompacted:
+				n, perr := strconv.ParseInt(info.GetMetadata()["compacted_revision"], 10, 64)
+				if perr != nil {
+					n = 0
+				}
+				relistFrom = n
+			case reasonRevisionAhead:
+				s.lg.Warn("our decision position is ahead of the receiving service's feed: re-reading our candidates", zap.String("receiving_region", code))
+				relistFrom = 0
+			}
+		}
+		return err
+	})
+}
+
+func (s *Service) followDecisionsOnce(ctx context.Context, code string, client receivingv1.CandidateServiceClient, relistFrom *int64) error {
+	pos, _, err := s.readPosition(feedDecisions, code)
+	if err != nil {
+		return err
+	}
+	after := pos.GetDecisionRevision()
+	if *relistFrom >= 0 {
+		after, err = s.relistDecisions(ctx, code, client, *relistFrom)
+		if err != nil {
+			return err
+		}
+		*relistFrom = -1
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	stream, err := client.WatchDecisions(sctx, &receivingv1.WatchDecisionsRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
+	if err != nil {
+		cancel()
+		return err
+	}
+	s.follow.setConnected(code, feedDecisions, true)
+	return receiveBatches(sctx, cancel, func() (*receivingv1.Candidate, error) {
+		resp, err := stream.Recv()
+		return resp.GetCandidate(), err
+	}, applyBatchLimit, func(cands []*receivingv1.Candidate) error {
+		return s.applyDecisions(code, cands)
+	})
+}
+
+// applyDecisions applies decisions of province code and records the new position, in one
+// transaction.
+func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate) error {
+	now := s.cfg.Now()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		pos, _, err := getPosition(tx, feedDecisions, code)
+		if err != nil {
+			return err
+		}
+		var applied, repeated uint64
+		for _, c := range cands {
+			if c.GetRevision() <= pos.GetDecisionRevision() {
+				repeated++
+				continue
+			}
+			if err := s.applyDecision(tx, code, c); err != nil {
+				return err
+			}
+			applied++
+			pos.DecisionRevision = c.GetRevision()
+		}
+		pos.ReceivingRegion = code
+		pos.LastChangeTime = tsOf(now)
+		if err := putPosition(tx, feedDecisions, code, pos); err != nil {
+			return err
+		}
+		return errors.Join(
+			addCounter(tx, counterKey(code, "decision.applied"), applied),
+			addCounter(tx, counterKey(code, "decision.repeated"), repeated))
+	})
+	return err
+}
+
+// applyDecision applies the state of candidate c of province code to its proposal and worker:
+// ACCEPTED makes an undecided proposal ACCEPTED and its worker PROPOSED -> ACCEPTED; REJECTED
+// makes it REJECTED and the worker PROPOSED -> AVAILABLE; WITHDRAWN (always asked for by this
+// side) ends a proposal still live, its worker going back to AVAILABLE if it is still PROPOSED
+// or ACCEPTED. Anything else, or a repeat, changes nothing.
+func (s *Service) applyDecision(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
+	id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+	p, ok, err := getProposal(tx, id)
+	if err != nil {
+		return err
+	}
+	if !ok || p.GetReceivingRegion() != code {
+		s.lg.Debug("decision on a candidate without a proposal here", zap.String("receiving_region", code),
+			zap.String("candidate", c.GetName()))
+		return nil
+	}
+	if err := putCandidateName(tx, id, c.GetName()); err != nil {
+		return err
+	}
+	now := tsOf(s.cfg.Now())
+	switch c.GetState() {
+	case receivingv1.CandidateState_CANDIDATE_STATE_ACCEPTED:
+		if !isUndecided(p.GetState()) {
+			return nil
+		}
+		p.State, p.Reason, p.UpdateTime = proposalAccepted, clip(c.GetReason(), maxStatusReasonLen), now
+		if err := putProposal(tx, p); err != nil {
+			return err
+		}
+		return s.moveIfIn(tx, p.GetWorkerId(), stProposed, stAccepted, "accepted for "+p.GetVacancy())
+	case receivingv1.CandidateState_CANDIDATE_STATE_REJECTED:
+		if !isUndecided(p.GetState()) {
+			return nil
+		}
+		return s.closeProposal(tx, p, rejectionReason(c.GetReason()), stProposed)
+	case receivingv1.CandidateState_CANDIDATE_STATE_WITHDRAWN:
+		from := stProposed
+		if p.GetState() == proposalAccepted {
+			from = stAccepted
+		}
+		return s.closeProposal(tx, p, "withdrawn: "+c.GetReason(), from)
+	}
+	return nil
+}
+
+func rejectionReason(r string) string {
+	if r == "" {
+		return "rejected by the employer"
+	}
+	return r
+}
+
+// relistDecisions re-reads this province's candidates at province code after the decision feed
+// was compacted past our position (after is the compacted revision): it takes the feed's head
+// from ListDecisions first, applies every decided candidate of ListCandidates, and records the
+// head as the position. It returns the head.
+func (s *Service) relistDecisions(ctx context.Context, code string, client receivingv1.CandidateServiceClient, after int64) (int64, error) {
+	callCtx, cancel := peers.WithTimeout(ctx)
+	head, err := client.ListDecisions(callCtx, &receivingv1.ListDecisionsRequest{SendingRegion: s.cfg.Region, AfterRevision: after, PageSize: 1})
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("read the decision feed head of %s: %w", code, err)
+	}
+	token := ""
+	for {
+		callCtx, cancel := peers.WithTimeout(ctx)
+		resp, err := client.ListCandidates(callCtx, &receivingv1.ListCandidatesRequest{SendingRegion: s.cfg.Region, PageSize: relistPageSize, PageToken: token})
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("list candidates at %s: %w", code, err)
+		}
+		err = s.db.Update(func(tx *bbolt.Tx) error {
+			for _, c := range resp.GetCandidates() {
+				if c.GetState() == receivingv1.CandidateState_CANDIDATE_STATE_PENDING {
+					continue
+				}
+				if err := s.applyDecision(tx, code, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		token = resp.GetNextPageToken()
+		if token == "" {
+			break
+		}
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		pos, _, err := getPosition(tx, feedDecisions, code)
+		if err != nil {
+			return err
+		}
+		pos.ReceivingRegion = code
+		pos.DecisionRevision = head.GetHeadRevision()
+		pos.LastChangeTime = tsOf(s.cfg.Now())
+		return putPosition(tx, feedDecisions, code, pos)
+	})
+	return head.GetHeadRevision(), err
+}
+
+// --- RPCs ---
+
+// GetFollowStatus shows, per receiving province followed now or before, the positions on its
+// feeds, whether both watch streams are open and the last error.
+func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatusRequest) (*sendingv1.GetFollowStatusResponse, error) {
+	mem := x.s.follow.snapshot()
+	byCode := map[string]*sendingv1.FollowPosition{}
+	at := func(code string) *sendingv1.FollowPosition {
+		p := byCode[code]
+		if p == nil {
+			p = &sendingv1.FollowPosition{ReceivingRegion: code}
+			byCode[code] = p
+		}
+		return p
+	}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(store.BucketFeedPositions).ForEach(func(k, v []byte) error {
+			kind, code, ok := bytes.Cut(k, []byte("/"))
+			if !ok {
+				return nil
+			}
+			pos := &sendingv1.FollowPosition{}
+			if err := proto.Unmarshal(v, pos); err != nil {
+				return fmt.Errorf("decode feed position %s: %w", k, err)
+			}
+			p := at(string(code))
+			switch string(kind) {
+			case feedDemand.String():
+				p.DemandRevision = pos.GetDemandRevision()
+			case feedDecisions.String():
+				p.DecisionRevision = pos.GetDecisionRevision()
+			}
+			if t := pos.GetLastChangeTime(); t != nil && (p.LastChangeTime == nil || t.AsTime().After(p.LastChangeTime.AsTime())) {
+				p.LastChangeTime = t
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for code, fi := range mem {
+		p := at(code)
+		p.Endpoint = fi.endpoint
+		p.Connected = fi.connected[feedDemand] && fi.connected[feedDecisions]
+		p.LastError = fi.lastErr
+	}
+	if ep := x.s.cfg.Receiving; len(ep) > 0 {
+		for code, e := range ep {
+			if p := at(code); p.Endpoint == "" {
+				p.Endpoint = e
+			}
+		}
+	}
+	resp := &sendingv1.GetFollowStatusResponse{}
+	for _, p := range byCode {
+		resp.Positions = append(resp.Positions, p)
+	}
+	slices.SortFunc(resp.Positions, func(a, b *sendingv1.FollowPosition) int {
+		switch {
+		case a.GetReceivingRegion() < b.GetReceivingRegion():
+			return -1
+		case a.GetReceivingRegion() > b.GetReceivingRegion():
+			return 1
+		}
+		return 0
+	})
+	return resp, nil
+}
+
+// Page sizes of ListDemand.
+const (
+	defaultDemandPage = 100
+	maxDemandPage     = 1000
+)
+
+// ListDemand lists the replicated OPEN vacancies in (receiving region, vacancy id) order.
+func (x *matchingServer) ListDemand(_ context.Context, req *sendingv1.ListDemandRequest) (*sendingv1.ListDemandResponse, error) {
+	filters := hashFilters("demand", req.GetReceivingRegion())
+	tok, ok := decodePageToken(req.GetPageToken(), filters)
+	if !ok {
+		return nil, apierror.InvalidArgument("page_token is not a token from a previous response with these filters")
+	}
+	size := pageSize(req.GetPageSize(), defaultDemandPage, maxDemandPage)
+	var prefix []byte
+	if r := req.GetReceivingRegion(); r != "" {
+		prefix = []byte(r + "/")
+	}
+	resp := &sendingv1.ListDemandResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(store.BucketDemandReplica).Cursor()
+		var k, v []byte
+		switch {
+		case tok.after != nil:
+			k, v = c.Seek(tok.after)
+			if k != nil && bytes.Equal(k, tok.after) {
+				k, v = c.Next()
+			}
+		case prefix != nil:
+			k, v = c.Seek(prefix)
+		default:
+			k, v = c.First()
+		}
+		var last []byte
+		for ; k != nil && (prefix == nil || bytes.HasPrefix(k, prefix)); k, v = c.Next() {
+			dv := &sendingv1.DemandVacancy{}
+			if err := proto.Unmarshal(v, dv); err != nil {
+				return fmt.Errorf("decode replica %s: %w", k, err)
+			}
+			if dv.GetVacancy().GetStatus() != receivingv1.VacancyStatus_VACANCY_STATUS_OPEN {
+				continue
+			}
+			if len(resp.Vacancies) == size {
+				resp.NextPageToken = pageToken{after: last, filters: filters}.encode()
+				return nil
+			}
+			resp.Vacancies = append(resp.Vacancies, dv)
+			last = append(last[:0], k...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

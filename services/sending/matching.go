@@ -1,0 +1,708 @@
+package sending
+
+// Match runs: MatchingService.StartMatchRun starts one in a goroutine; it reads the AVAILABLE
+// workers and the replica's OPEN vacancies with remaining openings, calls the matcher
+// (services/sending/matcher: a two-phase maximum flow, optimal for "most registered-poor
+// workers, then most workers"; see its package comment) and proposes the result.
+//
+// Remaining openings of a vacancy = headcount - reserved - this province's proposals for it that
+// wait for a decision (PENDING_SUBMISSION or SUBMITTED). Vacancies past their valid-through
+// date are left out even before the receiving service's sweep records them EXPIRED.
+//
+// Proposing is ONE transaction: every proposal (PENDING_SUBMISSION), every worker's move
+// AVAILABLE -> PROPOSED, the outbox entries of the candidates for each receiving province
+// (SubmitCandidatesRequest, at most 1000 candidates each, destination "receiving/<code>") and
+// the run's final record (SUCCEEDED with its result). A crash before that commit leaves nothing
+// proposed and the run RUNNING on disk; New marks such runs FAILED. Inside the transaction each
+// assignment is checked again (the worker still AVAILABLE, the vacancy still OPEN with room,
+// the pair never proposed before) since the feeds kept changing the store while the matcher
+// worked; assignments that fail the check are left out.
+//
+// Progress (stage and percent) is written to store.BucketMatchRuns as the run goes, so
+// GetMatchRun reads it back during the run and after.
+//
+// A candidate carries what an employer needs: worker id, vacancy, name, sex, age on the start
+// date, occupations, home county and the registered-poor flag; never the identity number or
+// the phone.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/sending/matcher"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+const (
+	runRunning   = sendingv1.MatchRunState_MATCH_RUN_STATE_RUNNING
+	runSucceeded = sendingv1.MatchRunState_MATCH_RUN_STATE_SUCCEEDED
+	runFailed    = sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED
+
+	matchRunNamePrefix = "matchRuns/"
+	// maxCandidatesPerSubmission is the receiving service's limit per SubmitCandidatesRequest.
+	maxCandidatesPerSubmission = 1000
+
+	defaultRunsPage = 20
+	maxRunsPage     = 100
+
+	// Progress percentages at which the stages begin.
+	pctReadWorkers = 0
+	pctReadDemand  = 10
+	pctSolve       = 15
+	pctPropose     = 85
+)
+
+// matchState is the match run in progress in this process.
+type matchState struct {
+	mu      sync.Mutex
+	running bool
+	closed  bool // Run has returned: no new runs
+}
+
+func runName(seq uint64) string { return matchRunNamePrefix + strconv.FormatUint(seq, 10) }
+
+// parseRunName returns the sequence number of `matchRuns/{run_id}`, or a reason it is wrong.
+func parseRunName(name string) (uint64, string) {
+	id, ok := strings.CutPrefix(name, matchRunNamePrefix)
+	if !ok || id == "" {
+		return 0, "must be matchRuns/{run_id}, such as matchRuns/1"
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || n == 0 {
+		return 0, "must be matchRuns/{run_id} with a positive whole number, such as matchRuns/1"
+	}
+	return n, ""
+}
+
+// ValidateRequest checks MatchingService requests before their handlers run.
+func (x *matchingServer) ValidateRequest(_ string, req any) error {
+	var v apierror.Violations
+	switch r := req.(type) {
+	case *sendingv1.StartMatchRunRequest:
+		checkRequestID(r.GetRequestId(), &v)
+	case *sendingv1.GetMatchRunRequest:
+		if _, reason := parseRunName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+	case *sendingv1.ListMatchRunsRequest:
+		checkPageSize(&v, r.GetPageSize())
+		if _, ok := decodePageToken(r.GetPageToken(), hashFilters("runs")); !ok {
+			v.Add("page_token", "is not a token from a previous response")
+		}
+	case *sendingv1.ListDemandRequest:
+		x.s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
+		checkPageSize(&v, r.GetPageSize())
+		if _, ok := decodePageToken(r.GetPageToken(), hashFilters("demand", r.GetReceivingRegion())); !ok {
+			v.Add("page_token", "is not a token from a previous response with this receiving_region")
+		}
+	case *sendingv1.ListProposalsRequest:
+		if n := r.GetVacancy(); n != "" {
+			if id, ok := strings.CutPrefix(n, vacancyNamePrefix); !ok || id == "" || strings.Contains(id, "/") {
+				v.Add("vacancy", "must be vacancies/{vacancy_id}, such as vacancies/440000-V0000000001")
+			}
+		}
+		x.s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
+		if _, ok := sendingv1.ProposalState_name[int32(r.GetState())]; !ok {
+			v.Add("state", "is not a ProposalState")
+		}
+		checkPageSize(&v, r.GetPageSize())
+		if _, ok := decodePageToken(r.GetPageToken(), proposalFilters(r)); !ok {
+			v.Add("page_token", "is not a token from a previous response with these filters")
+		}
+	}
+	return v.Err()
+}
+
+func checkPageSize(v *apierror.Violations, n int32) {
+	if n < 0 {
+		v.Add("page_size", "must not be negative")
+	}
+}
+
+// checkReceivingRegion adds a violation unless code is a province code other than this one
+// (or empty, when not required).
+func (s *Service) checkReceivingRegion(v *apierror.Violations, field, code string, required bool) {
+	switch {
+	case code == "":
+		if required {
+			v.Add(field, "is required: the 6-digit code of a receiving province, such as 440000")
+		}
+	case !s.regions.IsProvince(code):
+		v.Add(field, fmt.Sprintf("%q is not a province code (6 digits ending in 0000, such as 440000)", code))
+	case code == s.cfg.Region:
+		v.Add(field, fmt.Sprintf("%s is this sending province, not a receiving one", code))
+	}
+}
+
+func getRun(tx *bbolt.Tx, seq uint64) (*sendingv1.MatchRun, error) {
+	r := &sendingv1.MatchRun{}
+	ok, err := store.GetProto(tx.Bucket(store.BucketMatchRuns), store.Uint64Key(seq), r)
+	if err != nil {
+		return nil, fmt.Errorf("read match run %d: %w", seq, err)
+	}
+	if !ok {
+		return nil, apierror.NotFound("match run %s not found", runName(seq))
+	}
+	return r, nil
+}
+
+func putRun(tx *bbolt.Tx, seq uint64, r *sendingv1.MatchRun) error {
+	return store.PutProto(tx.Bucket(store.BucketMatchRuns), store.Uint64Key(seq), r)
+}
+
+// updateRun changes the stored record of run seq.
+func (s *Service) updateRun(seq uint64, fn func(*sendingv1.MatchRun)) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		r, err := getRun(tx, seq)
+		if err != nil {
+			return err
+		}
+		fn(r)
+		return putRun(tx, seq, r)
+	})
+}
+
+// failInterruptedRuns marks FAILED the runs stored as RUNNING: the process that ran them ended.
+func (s *Service) failInterruptedRuns() error {
+	now := tsOf(s.cfg.Now())
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(store.BucketMatchRuns)
+		type stuck struct {
+			seq uint64
+			run *sendingv1.MatchRun
+		}
+		var found []stuck
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			r := &sendingv1.MatchRun{}
+			if err := proto.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("decode match run: %w", err)
+			}
+			if r.GetState() == runRunning {
+				found = append(found, stuck{store.KeyUint64(k), r})
+			}
+		}
+		for _, f := range found {
+			f.run.State = runFailed
+			f.run.Error = "interrupted: the service stopped while the run was working; nothing was proposed"
+			f.run.EndTime = now
+			if err := putRun(tx, f.seq, f.run); err != nil {
+				return err
+			}
+			s.lg.Warn("match run interrupted by a restart marked failed", zap.String("run", f.run.GetName()))
+		}
+		return nil
+	})
+}
+
+// StartMatchRun records a new run and starts it in the background. A repeat of the request id
+// returns the first response; a run already working is FAILED_PRECONDITION.
+func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMatchRunRequest) (*sendingv1.StartMatchRunResponse, error) {
+	s := x.s
+	method := sendingv1.MatchingService_StartMatchRun_FullMethodName
+	s.match.mu.Lock()
+	defer s.match.mu.Unlock()
+	resp := &sendingv1.StartMatchRunResponse{}
+	var started uint64
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+			return err
+		}
+		if s.match.closed {
+			return apierror.Unavailable("the service is stopping; start the run again later")
+		}
+		if s.match.running {
+			return apierror.FailedPrecondition("MATCH_RUN_IN_PROGRESS",
+				"a match run is still working: wait for it to end (ListMatchRuns shows it) and start again")
+		}
+		seq, err := store.NextSeq(tx.Bucket(store.BucketMatchRuns))
+		if err != nil {
+			return err
+		}
+		run := &sendingv1.MatchRun{
+			Name:       runName(seq),
+			State:      runRunning,
+			DryRun:     req.GetDryRun(),
+			Stage:      "starting",
+			Algorithm:  matcher.Algorithm,
+			CreateTime: tsOf(s.cfg.Now()),
+		}
+		if err := putRun(tx, seq, run); err != nil {
+			return err
+		}
+		resp.MatchRun = run
+		started = seq
+		return store.Remember(tx, method, req.GetRequestId(), resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if started != 0 {
+		s.match.running = true
+		s.bgWork.Add(1)
+		go func() {
+			defer s.bgWork.Done()
+			s.executeRun(s.bg, started, req.GetDryRun())
+		}()
+	}
+	return resp, nil
+}
+
+// GetMatchRun reads a run: its progress while it works, its result when done.
+func (x *matchingServer) GetMatchRun(_ context.Context, req *sendingv1.GetMatchRunRequest) (*sendingv1.GetMatchRunResponse, error) {
+	seq, reason := parseRunName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	var r *sendingv1.MatchRun
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		r, err = getRun(tx, seq)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &sendingv1.GetMatchRunResponse{MatchRun: r}, nil
+}
+
+// ListMatchRuns lists runs newest first, without their per-vacancy results.
+func (x *matchingServer) ListMatchRuns(_ context.Context, req *sendingv1.ListMatchRunsRequest) (*sendingv1.ListMatchRunsResponse, error) {
+	filters := hashFilters("runs")
+	tok, ok := decodePageToken(req.GetPageToken(), filters)
+	if !ok || (tok.after != nil && len(tok.after) != 8) {
+		return nil, apierror.InvalidArgument("page_token is not a token from a previous response")
+	}
+	size := pageSize(req.GetPageSize(), defaultRunsPage, maxRunsPage)
+	resp := &sendingv1.ListMatchRunsResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(store.BucketMatchRuns).Cursor()
+		var k, v []byte
+		if tok.after != nil {
+			c.Seek(tok.after)
+			k, v = c.Prev()
+		} else {
+			k, v = c.Last()
+		}
+		var last []byte
+		for ; k != nil; k, v = c.Prev() {
+			if len(resp.MatchRuns) == size {
+				resp.NextPageToken = pageToken{after: last, filters: filters}.encode()
+				return nil
+			}
+			r := &sendingv1.MatchRun{}
+			if err := proto.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("decode match run: %w", err)
+			}
+			r.Vacancies = nil
+			resp.MatchRuns = append(resp.MatchRuns, r)
+			last = append(last[:0], k...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// runProgress writes a run's stage and percentage, at most every progressEvery unless the
+// stage changes.
+type runProgress struct {
+	s       *Service
+	seq     uint64
+	stage   string
+	percent int32
+	written time.Time
+}
+
+const progressEvery = 250 * time.Millisecond
+
+func (p *runProgress) set(stage string, percent int) {
+	pct := int32(min(max(percent, 0), 100))
+	if stage == p.stage && (pct == p.percent || time.Since(p.written) < progressEvery) {
+		return
+	}
+	p.stage, p.percent, p.written = stage, pct, time.Now()
+	if err := p.s.updateRun(p.seq, func(r *sendingv1.MatchRun) {
+		r.Stage, r.ProgressPercent = stage, pct
+	}); err != nil {
+		p.s.lg.Warn("record match run progress", zap.Error(err))
+	}
+	if p.s.progressHook != nil {
+		p.s.progressHook(stage)
+	}
+}
+
+// executeRun does run seq and records how it ended.
+func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool) {
+	defer func() {
+		s.match.mu.Lock()
+		s.match.running = false
+		s.match.mu.Unlock()
+	}()
+	lg := s.lg.With(zap.String("run", runName(seq)), zap.Bool("dry_run", dryRun))
+	start := time.Now()
+	lg.Info("match run started")
+	run, err := s.matchAndPropose(ctx, seq, dryRun, &runProgress{s: s, seq: seq})
+	if err != nil {
+		lg.Error("match run failed", zap.Error(err))
+		msg := err.Error()
+		if !apierror.IsKnown(err) {
+			msg = "internal error: " + msg
+		}
+		if uerr := s.updateRun(seq, func(r *sendingv1.MatchRun) {
+			r.State, r.Stage, r.Error, r.EndTime = runFailed, "failed", clip(msg, 500), tsOf(s.cfg.Now())
+		}); uerr != nil {
+			lg.Error("record failed match run", zap.Error(uerr))
+		}
+		return
+	}
+	lg.Info("match run succeeded", zap.Int64("proposed", run.GetProposed()),
+		zap.Int64("proposed_registered_poor", run.GetProposedRegisteredPoor()),
+		zap.Int64("workers_eligible", run.GetWorkersEligible()), zap.Int64("openings", run.GetOpenings()),
+		zap.Duration("duration", time.Since(start)))
+}
+
+// matchDate converts a calendar date for the matcher.
+func matchDate(d *commonv1.Date) matcher.Date {
+	return matcher.DateOf(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()))
+}
+
+// demandInfo is what a run keeps of one vacancy.
+type demandInfo struct {
+	region   string
+	vacancy  *receivingv1.Vacancy
+	openings int
+	pending  int // undecided proposals of ours when the run read the demand
+}
+
+// matchInput is what a run reads.
+type matchInput struct {
+	workers []matcher.Worker // in worker-id order
+	vacs    []matcher.Vacancy
+	demand  map[string]*demandInfo // by replica key
+}
+
+// followedRegions returns the receiving provinces whose demand a run uses: the configured or
+// currently followed ones, or every province in the replica when none is known yet.
+func (s *Service) followedRegions() map[string]bool {
+	out := map[string]bool{}
+	for code := range s.cfg.Receiving {
+		out[code] = true
+	}
+	for code := range s.follow.snapshot() {
+		out[code] = true
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// readMatchInput reads the available workers and the demand with room.
+func (s *Service) readMatchInput(ctx context.Context, p *runProgress) (*matchInput, error) {
+	in := &matchInput{demand: map[string]*demandInfo{}}
+	p.set("reading workers", pctReadWorkers)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		n := 0
+		return forEachAvailableWorker(tx, func(w *sendingv1.Worker) error {
+			if n++; n%10000 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if w.GetBirthDate() == nil {
+				return nil
+			}
+			mw := matcher.Worker{
+				ID:           w.GetWorkerId(),
+				County:       w.GetHomeCounty(),
+				Poor:         w.GetRegisteredPoor(),
+				Occupations:  w.GetOccupations(),
+				BirthDate:    matchDate(w.GetBirthDate()),
+				Destinations: w.GetPreferredDestinations(),
+				HealthOK:     w.GetHealthCheckPassed(),
+			}
+			if af := w.GetAvailableFrom(); af != nil {
+				mw.AvailableFrom = matchDate(af)
+			}
+			in.workers = append(in.workers, mw)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.set("reading demand", pctReadDemand)
+	regions := s.followedRegions()
+	today := matchDate(dateOf(s.cfg.Now()))
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		pending := map[string]int{}
+		if err := forEachProposal(tx, func(pr *sendingv1.Proposal) error {
+			if isUndecided(pr.GetState()) {
+				pending[string(replicaKey(pr.GetReceivingRegion(), vacancyIDOf(pr.GetVacancy())))]++
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(store.BucketDemandReplica).ForEach(func(k, v []byte) error {
+			dv := &sendingv1.DemandVacancy{}
+			if err := proto.Unmarshal(v, dv); err != nil {
+				return fmt.Errorf("decode replica %s: %w", k, err)
+			}
+			vac := dv.GetVacancy()
+			if vac.GetStatus() != receivingv1.VacancyStatus_VACANCY_STATUS_OPEN || vac.GetStartDate() == nil ||
+				(regions != nil && !regions[dv.GetReceivingRegion()]) {
+				return nil
+			}
+			if vt := vac.GetValidThrough(); vt != nil && matchDate(vt) < today {
+				return nil
+			}
+			key := string(k)
+			open := int(vac.GetHeadcount()) - int(vac.GetReserved()) - pending[key]
+			if open <= 0 {
+				return nil
+			}
+			in.demand[key] = &demandInfo{region: dv.GetReceivingRegion(), vacancy: vac, openings: open, pending: pending[key]}
+			in.vacs = append(in.vacs, matcher.Vacancy{
+				Key:        key,
+				Province:   dv.GetReceivingRegion(),
+				County:     vac.GetWorkCounty(),
+				Occupation: vac.GetOccupation(),
+				StartDate:  matchDate(vac.GetStartDate()),
+				MinAge:     int(vac.GetMinAge()),
+				MaxAge:     int(vac.GetMaxAge()),
+				Openings:   open,
+			})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// matchAndPropose does the work of run seq and returns its final record.
+func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, p *runProgress) (*sendingv1.MatchRun, error) {
+	in, err := s.readMatchInput(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	p.set("solving", pctSolve)
+	res, err := matcher.Match(in.workers, in.vacs, matcher.Options{Progress: func(stage string, percent int) {
+		p.set("solving: "+stage, pctSolve+percent*(pctPropose-pctSolve)/100)
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w", err)
+	}
+	if dryRun {
+		var run *sendingv1.MatchRun
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			r, err := getRun(tx, seq)
+			if err != nil {
+				return err
+			}
+			var placed []placement
+			for _, a := range res.Assignments {
+				w := in.worker(a.WorkerID)
+				placed = append(placed, placement{key: a.VacancyKey, county: w.County, poor: w.Poor})
+			}
+			s.finishRun(r, res, in, placed)
+			run = r
+			return putRun(tx, seq, r)
+		})
+		return run, err
+	}
+	p.set("proposing", pctPropose)
+	var run *sendingv1.MatchRun
+	var dests []string
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		r, err := getRun(tx, seq)
+		if err != nil {
+			return err
+		}
+		placed, d, err := s.propose(tx, runName(seq), res.Assignments, in)
+		if err != nil {
+			return err
+		}
+		dests = d
+		s.finishRun(r, res, in, placed)
+		run = r
+		return putRun(tx, seq, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.relays.notify(dests...)
+	return run, nil
+}
+
+// worker returns the input worker with id (the matcher only returns ids it was given).
+func (in *matchInput) worker(id string) *matcher.Worker {
+	i, ok := slices.BinarySearchFunc(in.workers, id, func(w matcher.Worker, id string) int { return strings.Compare(w.ID, id) })
+	if !ok {
+		return &matcher.Worker{ID: id}
+	}
+	return &in.workers[i]
+}
+
+// placement is one proposal of a run, for its summary.
+type placement struct {
+	key    string
+	county string
+	poor   bool
+}
+
+// finishRun fills the result of run r: counts and the per-vacancy summary in vacancy order.
+func (s *Service) finishRun(r *sendingv1.MatchRun, res matcher.Result, in *matchInput, placed []placement) {
+	r.State, r.Stage, r.ProgressPercent, r.EndTime = runSucceeded, "done", 100, tsOf(s.cfg.Now())
+	r.WorkersEligible = int64(res.EligibleWorkers)
+	r.Openings = int64(res.Openings)
+	r.Algorithm = res.Algorithm
+	r.Proposed, r.ProposedRegisteredPoor = 0, 0
+	r.Vacancies = nil
+	slices.SortStableFunc(placed, func(a, b placement) int { return strings.Compare(a.key, b.key) })
+	for i := 0; i < len(placed); {
+		j := i
+		counties := map[string]bool{}
+		var poor int64
+		for j < len(placed) && placed[j].key == placed[i].key {
+			counties[placed[j].county] = true
+			if placed[j].poor {
+				poor++
+			}
+			j++
+		}
+		d := in.demand[placed[i].key]
+		r.Vacancies = append(r.Vacancies, &sendingv1.VacancyMatch{
+			ReceivingRegion:        d.region,
+			Vacancy:                vacancyName(d.vacancy.GetVacancyId()),
+			EmployerName:           d.vacancy.GetEmployerName(),
+			Occupation:             d.vacancy.GetOccupation(),
+			Openings:               int64(d.openings),
+			Proposed:               int64(j - i),
+			ProposedRegisteredPoor: poor,
+			HomeCounties:           int64(len(counties)),
+		})
+		r.Proposed += int64(j - i)
+		r.ProposedRegisteredPoor += poor
+		i = j
+	}
+}
+
+// propose commits the assignments of a run in tx (see the file comment) and returns what it
+// proposed and the outbox destinations it wrote to.
+func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assignment, in *matchInput) ([]placement, []string, error) {
+	now := tsOf(s.cfg.Now())
+	replica := tx.Bucket(store.BucketDemandReplica)
+	proposedNow := map[string]int{}
+	chunks := map[string][]*receivingv1.Candidate{}
+	var regions []string
+	flush := func(region string) error {
+		if len(chunks[region]) == 0 {
+			return nil
+		}
+		_, err := outbox.Put(tx, receivingDestination(region), &receivingv1.SubmitCandidatesRequest{
+			SendingRegion: s.cfg.Region, Candidates: chunks[region],
+		})
+		chunks[region] = nil
+		return err
+	}
+	var placed []placement
+	skipped := 0
+	for _, a := range assignments {
+		d := in.demand[a.VacancyKey]
+		if d == nil {
+			return nil, nil, fmt.Errorf("matcher returned unknown vacancy %q", a.VacancyKey)
+		}
+		dv := &sendingv1.DemandVacancy{}
+		if _, err := store.GetProto(replica, []byte(a.VacancyKey), dv); err != nil {
+			return nil, nil, err
+		}
+		vac := dv.GetVacancy()
+		room := int(vac.GetHeadcount()) - int(vac.GetReserved()) - d.pending - proposedNow[a.VacancyKey]
+		if vac.GetStatus() != receivingv1.VacancyStatus_VACANCY_STATUS_OPEN || room <= 0 {
+			skipped++
+			continue
+		}
+		pid := proposalID(vac.GetVacancyId(), a.WorkerID)
+		if _, exists, err := getProposal(tx, pid); err != nil {
+			return nil, nil, err
+		} else if exists {
+			skipped++ // proposed before: the receiving service would only return its first answer
+			continue
+		}
+		w, err := readWorker(tx, a.WorkerID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if w.GetStatus() != stAvailable || w.GetErased() {
+			skipped++
+			continue
+		}
+		if _, err := s.changeStatus(tx, a.WorkerID, stProposed, "proposed for "+vacancyName(vac.GetVacancyId())+" by "+run); err != nil {
+			return nil, nil, err
+		}
+		if err := putProposal(tx, &sendingv1.Proposal{
+			Name:            proposalNamePrefix + pid,
+			WorkerId:        a.WorkerID,
+			ReceivingRegion: d.region,
+			Vacancy:         vacancyName(vac.GetVacancyId()),
+			MatchRun:        run,
+			State:           proposalPending,
+			CreateTime:      now,
+			UpdateTime:      now,
+		}); err != nil {
+			return nil, nil, err
+		}
+		proposedNow[a.VacancyKey]++
+		placed = append(placed, placement{key: a.VacancyKey, county: w.GetHomeCounty(), poor: w.GetRegisteredPoor()})
+		if _, ok := chunks[d.region]; !ok {
+			regions = append(regions, d.region)
+		}
+		chunks[d.region] = append(chunks[d.region], &receivingv1.Candidate{
+			Vacancy:        vacancyName(vac.GetVacancyId()),
+			WorkerId:       a.WorkerID,
+			FullName:       w.GetFullName(),
+			Sex:            w.GetSex(),
+			Age:            int32(matcher.AgeOn(matchDate(w.GetBirthDate()), matchDate(vac.GetStartDate()))),
+			Occupations:    w.GetOccupations(),
+			HomeCounty:     w.GetHomeCounty(),
+			RegisteredPoor: w.GetRegisteredPoor(),
+		})
+		if len(chunks[d.region]) == maxCandidatesPerSubmission {
+			if err := flush(d.region); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	var dests []string
+	for _, region := range regions {
+		if err := flush(region); err != nil {
+			return nil, nil, err
+		}
+		dests = append(dests, receivingDestination(region))
+	}
+	if skipped > 0 {
+		s.lg.Info("match run left out assignments that no longer hold", zap.String("run", run), zap.Int("skipped", skipped))
+	}
+	return placed, dests, nil
+}

@@ -1,0 +1,295 @@
+package sending
+
+// Proposals: workers proposed for vacancies of paired receiving provinces, and what became of
+// them.
+//
+// Storage (store.BucketProposals): proposal id -> sendingv1.Proposal. The proposal id is
+// "<vacancy_id>~<worker_id>": a worker is proposed for a vacancy at most once (the receiving
+// service keeps one candidate per sending province, worker and vacancy, so a second proposal
+// would only get the first answer back), the decision feed's candidates find their proposal
+// without an index, and the proposals of one vacancy are one key range. The nested bucket
+// "candidateNames" maps a proposal id to the candidate's resource name in the receiving service
+// (known once the submission or a decision came back), which a withdrawal needs.
+//
+// States: PENDING_SUBMISSION (committed, in the outbox) -> SUBMITTED (delivered) -> ACCEPTED or
+// REJECTED (decision feed). A proposal given up by this side (a no-show who goes back to the
+// pool, a refused submission, a withdrawal) becomes REJECTED with the reason.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+const (
+	proposalPending   = sendingv1.ProposalState_PROPOSAL_STATE_PENDING_SUBMISSION
+	proposalSubmitted = sendingv1.ProposalState_PROPOSAL_STATE_SUBMITTED
+	proposalAccepted  = sendingv1.ProposalState_PROPOSAL_STATE_ACCEPTED
+	proposalRejected  = sendingv1.ProposalState_PROPOSAL_STATE_REJECTED
+
+	proposalNamePrefix = "proposals/"
+	vacancyNamePrefix  = "vacancies/"
+	// proposalIDSep separates the vacancy id from the worker id in a proposal id.
+	proposalIDSep = "~"
+
+	defaultProposalsPage = 100
+	maxProposalsPage     = 1000
+)
+
+// candidateNamesBucket is the nested bucket of BucketProposals with the candidates' names.
+var candidateNamesBucket = []byte("candidateNames")
+
+// proposalID is the id of the proposal of workerID for vacancyID.
+func proposalID(vacancyID, workerID string) string {
+	return vacancyID + proposalIDSep + workerID
+}
+
+// vacancyIDOf returns the id of a vacancy resource name `vacancies/{id}` (or the name itself
+// when it has no prefix).
+func vacancyIDOf(name string) string { return strings.TrimPrefix(name, vacancyNamePrefix) }
+
+// vacancyName returns the resource name of a vacancy id.
+func vacancyName(id string) string { return vacancyNamePrefix + id }
+
+func tsOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// isLive reports whether a proposal still holds its worker: waiting for submission or a
+// decision, or accepted.
+func isLive(st sendingv1.ProposalState) bool {
+	return st == proposalPending || st == proposalSubmitted || st == proposalAccepted
+}
+
+// isUndecided reports whether a proposal waits for a decision (it counts against the vacancy's
+// remaining openings).
+func isUndecided(st sendingv1.ProposalState) bool {
+	return st == proposalPending || st == proposalSubmitted
+}
+
+func getProposal(tx *bbolt.Tx, id string) (*sendingv1.Proposal, bool, error) {
+	p := &sendingv1.Proposal{}
+	ok, err := store.GetProto(tx.Bucket(store.BucketProposals), []byte(id), p)
+	if err != nil {
+		return nil, false, fmt.Errorf("read proposal %s: %w", id, err)
+	}
+	return p, ok, nil
+}
+
+func putProposal(tx *bbolt.Tx, p *sendingv1.Proposal) error {
+	id := strings.TrimPrefix(p.GetName(), proposalNamePrefix)
+	return store.PutProto(tx.Bucket(store.BucketProposals), []byte(id), p)
+}
+
+// forEachProposal calls fn with every proposal, in id order (fn may keep it).
+func forEachProposal(tx *bbolt.Tx, fn func(*sendingv1.Proposal) error) error {
+	c := tx.Bucket(store.BucketProposals).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil {
+			continue // the nested candidateNames bucket
+		}
+		p := &sendingv1.Proposal{}
+		if err := proto.Unmarshal(v, p); err != nil {
+			return fmt.Errorf("decode proposal %s: %w", k, err)
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putCandidateName records the receiving service's name of the candidate of proposal id.
+func putCandidateName(tx *bbolt.Tx, id, name string) error {
+	if name == "" {
+		return nil
+	}
+	b, err := tx.Bucket(store.BucketProposals).CreateBucketIfNotExists(candidateNamesBucket)
+	if err != nil {
+		return err
+	}
+	if old := b.Get([]byte(id)); old != nil {
+		cur := &wrapperspb.StringValue{}
+		if proto.Unmarshal(old, cur) == nil && cur.GetValue() == name {
+			return nil
+		}
+	}
+	return store.PutProto(b, []byte(id), wrapperspb.String(name))
+}
+
+// candidateName returns the receiving service's name of the candidate of proposal id, or "".
+func candidateName(tx *bbolt.Tx, id string) (string, error) {
+	b := tx.Bucket(store.BucketProposals).Bucket(candidateNamesBucket)
+	if b == nil {
+		return "", nil
+	}
+	v := &wrapperspb.StringValue{}
+	if _, err := store.GetProto(b, []byte(id), v); err != nil {
+		return "", err
+	}
+	return v.GetValue(), nil
+}
+
+// closeProposal ends a live proposal p: it becomes REJECTED with reason, and its worker, if
+// still in status from (PROPOSED or ACCEPTED), goes back to AVAILABLE. A worker who moved on
+// meanwhile (an operator changed the status) or was erased is left as is.
+func (s *Service) closeProposal(tx *bbolt.Tx, p *sendingv1.Proposal, reason string, from workerStatus) error {
+	if !isLive(p.GetState()) {
+		return nil
+	}
+	p.State, p.Reason, p.UpdateTime = proposalRejected, clip(reason, maxStatusReasonLen), tsOf(s.cfg.Now())
+	if err := putProposal(tx, p); err != nil {
+		return err
+	}
+	return s.moveIfIn(tx, p.GetWorkerId(), from, stAvailable, reason)
+}
+
+// moveIfIn moves worker id from status from to status to when it is in from; a worker in
+// another status, missing or erased is left as is (logged), since feeds and relays must not
+// stop on what an operator did meanwhile.
+func (s *Service) moveIfIn(tx *bbolt.Tx, id string, from, to workerStatus, reason string) error {
+	w, err := readWorker(tx, id)
+	if err != nil {
+		if errors.Is(err, apierror.ErrNotFound) {
+			s.lg.Warn("worker of a proposal not found", zap.String("worker_id", id))
+			return nil
+		}
+		return err
+	}
+	if w.GetStatus() != from {
+		s.lg.Info("worker not moved: status changed meanwhile", zap.String("worker_id", id),
+			zap.String("status", w.GetStatus().String()), zap.String("expected", from.String()), zap.String("to", to.String()))
+		return nil
+	}
+	if err := checkMove(w, to); err != nil {
+		s.lg.Info("worker not moved", zap.String("worker_id", id), zap.Error(err))
+		return nil
+	}
+	_, err = s.changeStatus(tx, id, to, clip(reason, maxStatusReasonLen))
+	return err
+}
+
+// --- ListProposals ---
+
+// pageToken is a List page token: the last key returned and a hash of the filters.
+type pageToken struct {
+	after   []byte
+	filters uint64
+}
+
+func hashFilters(parts ...string) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+func (t pageToken) encode() string {
+	b := make([]byte, 0, 9+len(t.after))
+	b = append(b, 1)
+	for i := 7; i >= 0; i-- {
+		b = append(b, byte(t.filters>>(8*i)))
+	}
+	b = append(b, t.after...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodePageToken reads a token issued for filters; "" is the first page.
+func decodePageToken(s string, filters uint64) (pageToken, bool) {
+	if s == "" {
+		return pageToken{}, true
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 10 || b[0] != 1 {
+		return pageToken{}, false
+	}
+	var f uint64
+	for _, c := range b[1:9] {
+		f = f<<8 | uint64(c)
+	}
+	if f != filters {
+		return pageToken{}, false
+	}
+	return pageToken{after: b[9:], filters: f}, true
+}
+
+// pageSize returns n bounded to (0, maxSize], def when n is 0.
+func pageSize(n int32, def, maxSize int) int {
+	if n <= 0 {
+		return def
+	}
+	return min(int(n), maxSize)
+}
+
+func proposalFilters(r *sendingv1.ListProposalsRequest) uint64 {
+	return hashFilters("proposals", r.GetVacancy(), r.GetReceivingRegion(), r.GetState().String())
+}
+
+// ListProposals lists proposals in id order (the proposals of one vacancy are one key range).
+func (x *matchingServer) ListProposals(_ context.Context, req *sendingv1.ListProposalsRequest) (*sendingv1.ListProposalsResponse, error) {
+	tok, ok := decodePageToken(req.GetPageToken(), proposalFilters(req))
+	if !ok {
+		return nil, apierror.InvalidArgument("page_token is not a token from a previous response with these filters")
+	}
+	size := pageSize(req.GetPageSize(), defaultProposalsPage, maxProposalsPage)
+	var prefix []byte
+	if req.GetVacancy() != "" {
+		prefix = []byte(vacancyIDOf(req.GetVacancy()) + proposalIDSep)
+	}
+	resp := &sendingv1.ListProposalsResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(store.BucketProposals).Cursor()
+		var k, v []byte
+		switch {
+		case tok.after != nil:
+			k, v = c.Seek(tok.after)
+			if k != nil && bytes.Equal(k, tok.after) {
+				k, v = c.Next()
+			}
+		case prefix != nil:
+			k, v = c.Seek(prefix)
+		default:
+			k, v = c.First()
+		}
+		var last []byte
+		for ; k != nil && (prefix == nil || bytes.HasPrefix(k, prefix)); k, v = c.Next() {
+			if v == nil {
+				continue
+			}
+			p := &sendingv1.Proposal{}
+			if err := proto.Unmarshal(v, p); err != nil {
+				return fmt.Errorf("decode proposal %s: %w", k, err)
+			}
+			if (req.GetReceivingRegion() != "" && p.GetReceivingRegion() != req.GetReceivingRegion()) ||
+				(req.GetState() != 0 && p.GetState() != req.GetState()) {
+				continue
+			}
+			if len(resp.Proposals) == size {
+				resp.NextPageToken = pageToken{after: last, filters: proposalFilters(req)}.encode()
+				return nil
+			}
+			resp.Proposals = append(resp.Proposals, p)
+			last = append(last[:0], k...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

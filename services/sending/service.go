@@ -1,0 +1,190 @@
+// Package sending is the sending service: one instance per sending province. It owns the
+// province's worker roster, its replica of paired demand, proposals, transport batches and the
+// outbox of messages to the receiving services and to the coordination service.
+package sending
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/ledger"
+	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// Schema is what a sending service keeps in its bbolt file.
+var Schema = store.Schema{
+	Name:    "sending",
+	Version: 1,
+	Buckets: [][]byte{
+		store.BucketWorkers, store.BucketWorkerByIDNumber, store.BucketImports,
+		store.BucketImportRejections, store.BucketDemandReplica, store.BucketFeedPositions,
+		store.BucketProposals, store.BucketMatchRuns, store.BucketBatches, store.BucketOutbox,
+		store.BucketCounters,
+	},
+}
+
+// Config configures a sending service.
+type Config struct {
+	// Region is the 6-digit code of this sending province, such as 520000.
+	Region string
+	// Coordination is the address of the coordination service; empty runs without one (tests).
+	Coordination string
+	// Receiving maps receiving province codes to endpoints, overriding the registry (optional).
+	Receiving map[string]string
+	// Peers says how to connect to other services.
+	Peers peers.Options
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+
+	// Seats are the default seats per vehicle of each transport mode for PlanBatches; zero
+	// fields take DefaultSeats (bus 45, train coach 118, charter flight 180).
+	Seats Seats
+	// MinBackoff and MaxBackoff bound the wait before a feed follower reconnects after an
+	// error, doubling from MinBackoff with jitter. Defaults 200ms and 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// RefreshInterval is how often the paired receiving provinces and their endpoints are
+	// looked up again in the coordination registry. Default 10s.
+	RefreshInterval time.Duration
+	// Outbox tunes the relays that deliver messages to the receiving services.
+	Outbox outbox.Options
+	// Draining, when not nil, is closed when the gRPC server begins its graceful stop
+	// (grpcserver.Server.Draining): the background loops then end as when Run's ctx ends.
+	Draining <-chan struct{}
+}
+
+// Service is a sending service.
+type Service struct {
+	db      *store.DB
+	lg      *zap.Logger
+	cfg     Config
+	regions *regions.Table
+
+	// follow is the in-memory state of the feed followers (follow.go).
+	follow followState
+	// relays are the running outbox relays by destination (relay_receiving.go).
+	relays relaySet
+	// match is the match run in progress, if any (matching.go).
+	match matchState
+	// bg is cancelled when Run returns; match runs started by RPC work under it.
+	bg       context.Context
+	bgCancel context.CancelFunc
+	bgWork   sync.WaitGroup
+	// progressHook, when set (tests), is called after a match run records a new stage.
+	progressHook func(stage string)
+}
+
+// New returns the sending service for cfg.Region over db.
+func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
+	t := regions.Default()
+	if !t.IsProvince(cfg.Region) {
+		return nil, fmt.Errorf("sending region %q is not a GB/T 2260 province code", cfg.Region)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	cfg.Seats = cfg.Seats.withDefaults()
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 200 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = 10 * time.Second
+	}
+	s := &Service{db: db, lg: lg, cfg: cfg, regions: t}
+	s.bg, s.bgCancel = context.WithCancel(context.Background())
+	// A match run that was working when the process ended can never finish: record it failed.
+	if err := s.failInterruptedRuns(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ServiceNames are the gRPC services this service registers (for health checks).
+func (s *Service) ServiceNames() []string {
+	return []string{
+		sendingv1.RosterService_ServiceDesc.ServiceName,
+		sendingv1.MatchingService_ServiceDesc.ServiceName,
+		sendingv1.TransportService_ServiceDesc.ServiceName,
+	}
+}
+
+// Register registers the gRPC services on gs.
+func (s *Service) Register(gs *grpc.Server) {
+	sendingv1.RegisterRosterServiceServer(gs, &rosterServer{s: s})
+	sendingv1.RegisterMatchingServiceServer(gs, &matchingServer{s: s})
+	sendingv1.RegisterTransportServiceServer(gs, &transportServer{s: s})
+}
+
+// Run does the service's background work until ctx is done (or Config.Draining closes): it
+// follows the demand and decision feeds of every paired receiving province and delivers the
+// outbox to them (relay_receiving.go), and delivers the ledger events of the outbox to the
+// coordination service (services/ledger). When Run returns, match runs in progress are stopped.
+func (s *Service) Run(ctx context.Context) error {
+	defer func() {
+		s.match.mu.Lock()
+		s.match.closed = true
+		s.match.mu.Unlock()
+		s.bgCancel()
+		s.bgWork.Wait()
+	}()
+	ctx, cancel := s.untilDrained(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.superviseReceiving(ctx)
+	}()
+	if s.cfg.Coordination != "" {
+		// Deliver the outbox's ledger events to the coordination service (services/ledger).
+		cc, err := peers.Dial(s.cfg.Coordination, s.cfg.Peers)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		defer cc.Close()
+		relay := outbox.NewRelay(s.db, ledger.Destination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), s.lg, s.cfg.Outbox)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := relay.Run(ctx); err != nil {
+				s.lg.Error("ledger relay stopped", zap.Error(err))
+			}
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+type rosterServer struct {
+	sendingv1.UnimplementedRosterServiceServer
+	s *Service
+}
+
+type matchingServer struct {
+	sendingv1.UnimplementedMatchingServiceServer
+	s *Service
+}
+
+type transportServer struct {
+	sendingv1.UnimplementedTransportServiceServer
+	s *Service
+}

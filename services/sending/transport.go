@@ -1,0 +1,791 @@
+package sending
+
+// TransportService: point-to-point transport batches for accepted workers.
+//
+// Storage: store.BucketBatches, batch id -> sendingv1.Batch. A batch id is
+// "<sending region>-B<8-digit sequence>", unique in the federation.
+//
+// Every change is one transaction with its worker moves and outbox entries:
+//   - PlanBatches / CreateBatch: batches PLANNED, workers ACCEPTED -> SCHEDULED, and per batch an
+//     AnnounceBatchRequest (the manifest) to "receiving/<code>".
+//   - RecordDeparture: boarded workers SCHEDULED -> DEPARTED, each with one DEPARTED ledger
+//     event to "coordination" (event id "<region>:departed:<batch_id>:<worker_id>", so the same
+//     fact is one event however often it is reported); no-shows back to ACCEPTED (the place is
+//     kept) or AVAILABLE (the place is given up: the proposal becomes REJECTED and a
+//     WithdrawCandidateRequest goes to the receiving service); and a ReportBatchDepartureRequest
+//     with who boarded.
+//   - CancelBatch: PLANNED -> CANCELLED, workers SCHEDULED -> ACCEPTED. The receiving API has no
+//     call to cancel an announced batch: the receiving side keeps the announcement until the
+//     workers are announced again on another batch.
+//
+// Planning groups accepted workers by destination (receiving province, work county) and start
+// date, and lets services/sending/batchplan fill vehicles: as few as possible (ceil(n/seats) per
+// group), home counties kept together where that costs no extra vehicle.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/sending/batchplan"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// Seats are the seats per vehicle of each transport mode.
+type Seats struct {
+	Bus, Train, Flight int
+}
+
+// DefaultSeats: a coach bus, one train coach (hard-seat car), a chartered narrow-body flight.
+var DefaultSeats = Seats{Bus: 45, Train: 118, Flight: 180}
+
+func (s Seats) withDefaults() Seats {
+	if s.Bus <= 0 {
+		s.Bus = DefaultSeats.Bus
+	}
+	if s.Train <= 0 {
+		s.Train = DefaultSeats.Train
+	}
+	if s.Flight <= 0 {
+		s.Flight = DefaultSeats.Flight
+	}
+	return s
+}
+
+// of returns the seats of mode (a bus for UNSPECIFIED).
+func (s Seats) of(mode commonv1.TransportMode) int {
+	switch mode {
+	case commonv1.TransportMode_TRANSPORT_MODE_TRAIN:
+		return s.Train
+	case commonv1.TransportMode_TRANSPORT_MODE_FLIGHT:
+		return s.Flight
+	}
+	return s.Bus
+}
+
+// travelTime is the planning estimate from departure to arrival, sent to the receiving service
+// as the expected arrival: door to door, with the transfers at both ends.
+var travelTime = map[commonv1.TransportMode]time.Duration{
+	commonv1.TransportMode_TRANSPORT_MODE_BUS:    36 * time.Hour,
+	commonv1.TransportMode_TRANSPORT_MODE_TRAIN:  30 * time.Hour,
+	commonv1.TransportMode_TRANSPORT_MODE_FLIGHT: 8 * time.Hour,
+}
+
+const (
+	batchPlanned   = sendingv1.BatchState_BATCH_STATE_PLANNED
+	batchDeparted  = sendingv1.BatchState_BATCH_STATE_DEPARTED
+	batchCancelled = sendingv1.BatchState_BATCH_STATE_CANCELLED
+
+	batchNamePrefix = "batches/"
+	// maxSeats is the largest vehicle (and manifest) accepted: the receiving service's limit.
+	maxSeats = 1000
+	// ledgerDestination is the outbox destination of ledger events (the coordination service).
+	ledgerDestination = "coordination"
+
+	defaultBatchesPage = 100
+	maxBatchesPage     = 1000
+
+	maxEscortName    = 50
+	maxEscortContact = 100
+
+	reasonBatchNotPlanned   = "BATCH_NOT_PLANNED"
+	reasonWorkerNotAccepted = "WORKER_NOT_ACCEPTED"
+	reasonMixedDestinations = "MIXED_DESTINATIONS"
+)
+
+func batchName(id string) string { return batchNamePrefix + id }
+
+// parseBatchName returns the batch id of `batches/{batch_id}`, or a reason it is wrong.
+func parseBatchName(name string) (string, string) {
+	id, ok := strings.CutPrefix(name, batchNamePrefix)
+	if !ok || id == "" || strings.ContainsAny(id, "/ ") {
+		return "", "must be batches/{batch_id}, such as batches/520000-B00000001"
+	}
+	return id, ""
+}
+
+// --- validation ---
+
+// ValidateRequest checks TransportService requests before their handlers run.
+func (x *transportServer) ValidateRequest(_ string, req any) error {
+	s := x.s
+	var v apierror.Violations
+	switch r := req.(type) {
+	case *sendingv1.PlanBatchesRequest:
+		checkRequestID(r.GetRequestId(), &v)
+		s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
+		if d := r.GetStartDate(); d != nil {
+			if reason := checkDate(d); reason != "" {
+				v.Add("start_date", reason)
+			}
+		}
+		checkMode(&v, "mode", r.GetMode())
+		checkSeats(&v, "seats", r.GetSeats())
+		checkTime(&v, "departure_time", r.GetDepartureTime())
+		checkEscort(&v, "", r.GetEscortName(), r.GetEscortContact())
+	case *sendingv1.CreateBatchRequest:
+		checkRequestID(r.GetRequestId(), &v)
+		b := r.GetBatch()
+		if b == nil {
+			v.Add("batch", "is required")
+			break
+		}
+		checkMode(&v, "batch.mode", b.GetMode())
+		checkSeats(&v, "batch.seats", b.GetSeats())
+		checkTime(&v, "batch.departure_time", b.GetDepartureTime())
+		checkEscort(&v, "batch.", b.GetEscortName(), b.GetEscortContact())
+		if o := b.GetOrigin(); o != "" && o != s.cfg.Region {
+			if err := s.regions.CheckCountyIn(o, s.cfg.Region); err != nil {
+				v.Add("batch.origin", err.Error()+" (or give the province code "+s.cfg.Region+")")
+			}
+		}
+		switch n := len(b.GetManifest()); {
+		case n == 0:
+			v.Add("batch.manifest", "must list at least one worker (worker_id of each entry)")
+		case b.GetSeats() > 0 && n > int(b.GetSeats()):
+			v.Add("batch.manifest", fmt.Sprintf("lists %d workers for %d seats", n, b.GetSeats()))
+		case n > maxSeats:
+			v.Add("batch.manifest", fmt.Sprintf("lists %d workers; at most %d", n, maxSeats))
+		}
+		seen := map[string]bool{}
+		for i, e := range b.GetManifest() {
+			field := fmt.Sprintf("batch.manifest[%d].worker_id", i)
+			checkWorkerIDField(&v, field, e.GetWorkerId(), seen)
+		}
+	case *sendingv1.GetBatchRequest:
+		if _, reason := parseBatchName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+	case *sendingv1.ListBatchesRequest:
+		if _, ok := sendingv1.BatchState_name[int32(r.GetState())]; !ok {
+			v.Add("state", "is not a BatchState")
+		}
+		s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
+		checkPageSize(&v, r.GetPageSize())
+		if _, ok := decodePageToken(r.GetPageToken(), batchFilters(r)); !ok {
+			v.Add("page_token", "is not a token from a previous response with these filters")
+		}
+	case *sendingv1.RecordDepartureRequest:
+		checkRequestID(r.GetRequestId(), &v)
+		if _, reason := parseBatchName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+		seen := map[string]bool{}
+		for i, id := range r.GetBoardedWorkerIds() {
+			checkWorkerIDField(&v, fmt.Sprintf("boarded_worker_ids[%d]", i), id, seen)
+		}
+		if _, ok := sendingv1.NoShowDisposition_name[int32(r.GetNoShowDisposition())]; !ok {
+			v.Add("no_show_disposition", "is not a NoShowDisposition")
+		}
+		checkTime(&v, "departure_time", r.GetDepartureTime())
+		if t := r.GetDepartureTime(); t != nil && t.CheckValid() == nil && t.AsTime().After(s.cfg.Now().Add(time.Hour)) {
+			v.Add("departure_time", "is in the future: record the departure when the batch has left")
+		}
+	case *sendingv1.CancelBatchRequest:
+		checkRequestID(r.GetRequestId(), &v)
+		if _, reason := parseBatchName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+	}
+	return v.Err()
+}
+
+func checkMode(v *apierror.Violations, field string, m commonv1.TransportMode) {
+	if _, ok := commonv1.TransportMode_name[int32(m)]; !ok {
+		v.Add(field, fmt.Sprintf("%d is not a transport mode (TRANSPORT_MODE_BUS, _TRAIN or _FLIGHT)", m))
+	}
+}
+
+func checkSeats(v *apierror.Violations, field string, n int32) {
+	if n < 0 || n > maxSeats {
+		v.Add(field, fmt.Sprintf("must be 0 (the default of the mode) to %d, got %d", maxSeats, n))
+	}
+}
+
+func checkTime(v *apierror.Violations, field string, t *timestamppb.Timestamp) {
+	if t == nil {
+		return
+	}
+	if err := t.CheckValid(); err != nil {
+		v.Add(field, err.Error())
+	}
+}
+
+func checkEscort(v *apierror.Violations, prefix, name, contact string) {
+	if name != "" {
+		if _, reason := checkFullName(name); reason != "" {
+			v.Add(prefix+"escort_name", reason)
+		} else if utf8.RuneCountInString(name) > maxEscortName {
+			v.Add(prefix+"escort_name", fmt.Sprintf("is longer than %d characters", maxEscortName))
+		}
+	}
+	if utf8.RuneCountInString(contact) > maxEscortContact || !utf8.ValidString(contact) {
+		v.Add(prefix+"escort_contact", fmt.Sprintf("must be text of at most %d characters", maxEscortContact))
+	}
+}
+
+func checkWorkerIDField(v *apierror.Violations, field, id string, seen map[string]bool) {
+	switch {
+	case !validWorkerID(id):
+		v.Add(field, "must be a worker id such as 520000-K3Q7ZC2M4XJ5R6TA")
+	case seen[id]:
+		v.Add(field, "is listed twice")
+	}
+	seen[id] = true
+}
+
+// --- storage ---
+
+func getBatch(tx *bbolt.Tx, id string) (*sendingv1.Batch, error) {
+	b := &sendingv1.Batch{}
+	ok, err := store.GetProto(tx.Bucket(store.BucketBatches), []byte(id), b)
+	if err != nil {
+		return nil, fmt.Errorf("read batch %s: %w", id, err)
+	}
+	if !ok {
+		return nil, apierror.NotFound("batch %s not found", batchName(id))
+	}
+	return b, nil
+}
+
+func putBatch(tx *bbolt.Tx, b *sendingv1.Batch) error {
+	return store.PutProto(tx.Bucket(store.BucketBatches), []byte(b.GetBatchId()), b)
+}
+
+// acceptedWorker is an ACCEPTED worker with the proposal that was accepted and where it goes.
+type acceptedWorker struct {
+	worker   *sendingv1.Worker
+	proposal *sendingv1.Proposal
+	region   string
+	county   string
+	start    *commonv1.Date
+}
+
+// destination is the planning group of an accepted worker.
+func (a *acceptedWorker) destination() string {
+	return a.region + "/" + a.county + "/" + formatDate(a.start)
+}
+
+// acceptedWorkers returns the ACCEPTED workers (only those in only, when not nil) whose
+// accepted proposal and its vacancy are known, by worker id. A worker with more than one
+// ACCEPTED proposal (given back to the pool and placed again) goes with the newest.
+func (s *Service) acceptedWorkers(tx *bbolt.Tx, only map[string]bool) (map[string]*acceptedWorker, error) {
+	ids := map[string]bool{}
+	c := tx.Bucket(store.BucketWorkers).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if only != nil && !only[string(k)] {
+			continue
+		}
+		if st, _ := peekStatus(v); st == stAccepted {
+			ids[string(k)] = true
+		}
+	}
+	props := map[string]*sendingv1.Proposal{}
+	err := forEachProposal(tx, func(p *sendingv1.Proposal) error {
+		if p.GetState() != proposalAccepted || !ids[p.GetWorkerId()] {
+			return nil
+		}
+		if old := props[p.GetWorkerId()]; old == nil || p.GetCreateTime().AsTime().After(old.GetCreateTime().AsTime()) {
+			props[p.GetWorkerId()] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*acceptedWorker{}
+	replica := tx.Bucket(store.BucketDemandReplica)
+	for id, p := range props {
+		dv := &sendingv1.DemandVacancy{}
+		if _, err := store.GetProto(replica, replicaKey(p.GetReceivingRegion(), vacancyIDOf(p.GetVacancy())), dv); err != nil {
+			return nil, err
+		}
+		vac := dv.GetVacancy()
+		if vac == nil || vac.GetWorkCounty() == "" || vac.GetStartDate() == nil {
+			continue
+		}
+		w, err := readWorker(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = &acceptedWorker{worker: w, proposal: p, region: p.GetReceivingRegion(), county: vac.GetWorkCounty(), start: vac.GetStartDate()}
+	}
+	return out, nil
+}
+
+// defaultDeparture is 08:00 (China) two days before the start date.
+func defaultDeparture(start *commonv1.Date) *timestamppb.Timestamp {
+	return timestamppb.New(time.Date(int(start.GetYear()), time.Month(start.GetMonth()), int(start.GetDay())-2, 8, 0, 0, 0, chinaTime))
+}
+
+// batchSpec is what a new batch is made of.
+type batchSpec struct {
+	mode          commonv1.TransportMode
+	seats         int
+	origin        string
+	departure     *timestamppb.Timestamp
+	escortName    string
+	escortContact string
+	workers       []*acceptedWorker // all to one destination
+}
+
+// createBatch stores a new PLANNED batch, moves its workers ACCEPTED -> SCHEDULED and puts its
+// announcement in the outbox, in tx. It returns the batch and the outbox destination.
+func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, string, error) {
+	seq, err := store.NextSeq(tx.Bucket(store.BucketBatches))
+	if err != nil {
+		return nil, "", err
+	}
+	id := fmt.Sprintf("%s-B%08d", s.cfg.Region, seq)
+	first := spec.workers[0]
+	ws := slices.Clone(spec.workers)
+	slices.SortFunc(ws, func(a, b *acceptedWorker) int {
+		if c := strings.Compare(a.worker.GetHomeCounty(), b.worker.GetHomeCounty()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.worker.GetWorkerId(), b.worker.GetWorkerId())
+	})
+	origin := spec.origin
+	if origin == "" {
+		origin = ws[0].worker.GetHomeCounty()
+		for _, w := range ws {
+			if w.worker.GetHomeCounty() != origin {
+				origin = s.cfg.Region
+				break
+			}
+		}
+	}
+	mode := spec.mode
+	if mode == commonv1.TransportMode_TRANSPORT_MODE_UNSPECIFIED {
+		mode = commonv1.TransportMode_TRANSPORT_MODE_BUS
+	}
+	departure := spec.departure
+	if departure == nil {
+		departure = defaultDeparture(first.start)
+	}
+	b := &sendingv1.Batch{
+		Name:              batchName(id),
+		BatchId:           id,
+		Mode:              mode,
+		Seats:             int32(spec.seats),
+		Origin:            origin,
+		ReceivingRegion:   first.region,
+		DestinationCounty: first.county,
+		StartDate:         cloneDate(first.start),
+		DepartureTime:     departure,
+		EscortName:        spec.escortName,
+		EscortContact:     spec.escortContact,
+		State:             batchPlanned,
+		CreateTime:        tsOf(s.cfg.Now()),
+	}
+	intake := &receivingv1.IntakeBatch{
+		BatchId:             id,
+		SendingRegion:       s.cfg.Region,
+		Mode:                mode,
+		Origin:              origin,
+		DestinationCounty:   first.county,
+		DepartureTime:       departure,
+		ExpectedArrivalTime: timestamppb.New(departure.AsTime().Add(travelTime[mode])),
+		EscortName:          spec.escortName,
+		EscortContact:       spec.escortContact,
+	}
+	for _, a := range ws {
+		w := a.worker
+		b.Manifest = append(b.Manifest, &sendingv1.ManifestEntry{
+			WorkerId: w.GetWorkerId(), HomeCounty: w.GetHomeCounty(), Vacancy: a.proposal.GetVacancy(), RegisteredPoor: w.GetRegisteredPoor(),
+		})
+		intake.Entries = append(intake.Entries, &receivingv1.IntakeEntry{
+			WorkerId: w.GetWorkerId(), Vacancy: a.proposal.GetVacancy(), RegisteredPoor: w.GetRegisteredPoor(),
+		})
+		if _, err := s.changeStatus(tx, w.GetWorkerId(), stScheduled, "on the manifest of "+b.GetName()); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := putBatch(tx, b); err != nil {
+		return nil, "", err
+	}
+	dest := receivingDestination(first.region)
+	if _, err := outbox.Put(tx, dest, &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
+		return nil, "", err
+	}
+	return b, dest, nil
+}
+
+// --- RPCs ---
+
+// PlanBatches plans batches for the accepted workers not yet on one (see the file comment).
+func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatchesRequest) (*sendingv1.PlanBatchesResponse, error) {
+	s := x.s
+	method := sendingv1.TransportService_PlanBatches_FullMethodName
+	seats := int(req.GetSeats())
+	if seats == 0 {
+		seats = s.cfg.Seats.of(req.GetMode())
+	}
+	resp := &sendingv1.PlanBatchesResponse{}
+	var dests []string
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+			return err
+		}
+		acc, err := s.acceptedWorkers(tx, nil)
+		if err != nil {
+			return err
+		}
+		groups := map[string]*batchplan.Group{}
+		for _, a := range acc {
+			if (req.GetReceivingRegion() != "" && a.region != req.GetReceivingRegion()) ||
+				(req.GetStartDate() != nil && formatDate(req.GetStartDate()) != formatDate(a.start)) {
+				continue
+			}
+			g := groups[a.destination()]
+			if g == nil {
+				g = &batchplan.Group{Province: a.region, County: a.county, StartDate: formatDate(a.start)}
+				groups[a.destination()] = g
+			}
+			g.Workers = append(g.Workers, batchplan.Worker{ID: a.worker.GetWorkerId(), HomeCounty: a.worker.GetHomeCounty()})
+		}
+		var list []batchplan.Group
+		for _, g := range groups {
+			list = append(list, *g)
+		}
+		vehicles, err := batchplan.Plan(list, seats)
+		if err != nil {
+			return err
+		}
+		for _, v := range vehicles {
+			spec := batchSpec{
+				mode: req.GetMode(), seats: seats, departure: req.GetDepartureTime(),
+				escortName: req.GetEscortName(), escortContact: req.GetEscortContact(),
+			}
+			for _, w := range v.Workers {
+				spec.workers = append(spec.workers, acc[w.ID])
+			}
+			b, dest, err := s.createBatch(tx, spec)
+			if err != nil {
+				return err
+			}
+			resp.Batches = append(resp.Batches, b)
+			if !slices.Contains(dests, dest) {
+				dests = append(dests, dest)
+			}
+		}
+		return store.Remember(tx, method, req.GetRequestId(), resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.relays.notify(dests...)
+	return resp, nil
+}
+
+// CreateBatch creates one batch by hand from accepted workers going to one destination on one
+// start date.
+func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBatchRequest) (*sendingv1.CreateBatchResponse, error) {
+	s := x.s
+	method := sendingv1.TransportService_CreateBatch_FullMethodName
+	in := req.GetBatch()
+	seats := int(in.GetSeats())
+	if seats == 0 {
+		seats = s.cfg.Seats.of(in.GetMode())
+	}
+	resp := &sendingv1.CreateBatchResponse{}
+	var dest string
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+			return err
+		}
+		if len(in.GetManifest()) > seats {
+			var v apierror.Violations
+			v.Add("batch.manifest", fmt.Sprintf("lists %d workers for %d seats", len(in.GetManifest()), seats))
+			return v.Err()
+		}
+		only := map[string]bool{}
+		for _, e := range in.GetManifest() {
+			only[e.GetWorkerId()] = true
+		}
+		acc, err := s.acceptedWorkers(tx, only)
+		if err != nil {
+			return err
+		}
+		spec := batchSpec{
+			mode: in.GetMode(), seats: seats, origin: in.GetOrigin(), departure: in.GetDepartureTime(),
+			escortName: in.GetEscortName(), escortContact: in.GetEscortContact(),
+		}
+		for i, e := range in.GetManifest() {
+			a := acc[e.GetWorkerId()]
+			if a == nil {
+				return apierror.FailedPrecondition(reasonWorkerNotAccepted,
+					"batch.manifest[%d]: worker %s is not an accepted worker waiting for a batch (status ACCEPTED with an accepted proposal)",
+					i, e.GetWorkerId())
+			}
+			if len(spec.workers) > 0 && a.destination() != spec.workers[0].destination() {
+				return apierror.FailedPrecondition(reasonMixedDestinations,
+					"batch.manifest[%d]: worker %s goes to %s, not %s like the first worker: one batch carries workers to one work county and start date",
+					i, e.GetWorkerId(), a.destination(), spec.workers[0].destination())
+			}
+			spec.workers = append(spec.workers, a)
+		}
+		b, d, err := s.createBatch(tx, spec)
+		if err != nil {
+			return err
+		}
+		dest = d
+		resp.Batch = b
+		return store.Remember(tx, method, req.GetRequestId(), resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.relays.notify(dest)
+	return resp, nil
+}
+
+// GetBatch reads a batch.
+func (x *transportServer) GetBatch(_ context.Context, req *sendingv1.GetBatchRequest) (*sendingv1.GetBatchResponse, error) {
+	id, reason := parseBatchName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	var b *sendingv1.Batch
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		b, err = getBatch(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &sendingv1.GetBatchResponse{Batch: b}, nil
+}
+
+func batchFilters(r *sendingv1.ListBatchesRequest) uint64 {
+	return hashFilters("batches", r.GetState().String(), r.GetReceivingRegion())
+}
+
+// ListBatches lists batches in batch-id order.
+func (x *transportServer) ListBatches(_ context.Context, req *sendingv1.ListBatchesRequest) (*sendingv1.ListBatchesResponse, error) {
+	filters := batchFilters(req)
+	tok, ok := decodePageToken(req.GetPageToken(), filters)
+	if !ok {
+		return nil, apierror.InvalidArgument("page_token is not a token from a previous response with these filters")
+	}
+	size := pageSize(req.GetPageSize(), defaultBatchesPage, maxBatchesPage)
+	resp := &sendingv1.ListBatchesResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(store.BucketBatches).Cursor()
+		k, v := c.First()
+		if tok.after != nil {
+			k, v = c.Seek(tok.after)
+			if k != nil && bytes.Equal(k, tok.after) {
+				k, v = c.Next()
+			}
+		}
+		var last []byte
+		for ; k != nil; k, v = c.Next() {
+			b := &sendingv1.Batch{}
+			if err := proto.Unmarshal(v, b); err != nil {
+				return fmt.Errorf("decode batch %s: %w", k, err)
+			}
+			if (req.GetState() != 0 && b.GetState() != req.GetState()) ||
+				(req.GetReceivingRegion() != "" && b.GetReceivingRegion() != req.GetReceivingRegion()) {
+				continue
+			}
+			if len(resp.Batches) == size {
+				resp.NextPageToken = pageToken{after: last, filters: filters}.encode()
+				return nil
+			}
+			resp.Batches = append(resp.Batches, b)
+			last = append(last[:0], k...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// RecordDeparture records who boarded a planned batch (see the file comment).
+func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.RecordDepartureRequest) (*sendingv1.RecordDepartureResponse, error) {
+	s := x.s
+	id, reason := parseBatchName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	method := sendingv1.TransportService_RecordDeparture_FullMethodName
+	resp := &sendingv1.RecordDepartureResponse{}
+	var dests []string
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+			return err
+		}
+		b, err := getBatch(tx, id)
+		if err != nil {
+			return err
+		}
+		if b.GetState() != batchPlanned {
+			return apierror.FailedPrecondition(reasonBatchNotPlanned, "batch %s is %s: only a planned batch can depart",
+				b.GetName(), strings.TrimPrefix(b.GetState().String(), "BATCH_STATE_"))
+		}
+		onManifest := map[string]*sendingv1.ManifestEntry{}
+		for _, e := range b.GetManifest() {
+			onManifest[e.GetWorkerId()] = e
+		}
+		boarded := map[string]bool{}
+		var v apierror.Violations
+		for i, w := range req.GetBoardedWorkerIds() {
+			if onManifest[w] == nil {
+				v.Add(fmt.Sprintf("boarded_worker_ids[%d]", i), fmt.Sprintf("worker %s is not on the manifest of %s", w, b.GetName()))
+			}
+			boarded[w] = true
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		now := s.cfg.Now()
+		departed := req.GetDepartureTime()
+		if departed == nil {
+			departed = tsOf(now)
+		}
+		for _, e := range b.GetManifest() {
+			if !boarded[e.GetWorkerId()] {
+				continue
+			}
+			if _, err := s.changeStatus(tx, e.GetWorkerId(), stDeparted, "boarded "+b.GetName()); err != nil {
+				return err
+			}
+			b.BoardedWorkerIds = append(b.BoardedWorkerIds, e.GetWorkerId())
+			if _, err := outbox.Put(tx, ledgerDestination, &coordinationv1.LedgerEvent{
+				EventId:         s.cfg.Region + ":departed:" + b.GetBatchId() + ":" + e.GetWorkerId(),
+				Kind:            coordinationv1.EventKind_EVENT_KIND_DEPARTED,
+				ReporterRegion:  s.cfg.Region,
+				SendingRegion:   s.cfg.Region,
+				ReceivingRegion: b.GetReceivingRegion(),
+				WorkerId:        e.GetWorkerId(),
+				BatchId:         b.GetBatchId(),
+				Vacancy:         e.GetVacancy(),
+				OccurTime:       departed,
+				RegisteredPoor:  e.GetRegisteredPoor(),
+			}); err != nil {
+				return err
+			}
+		}
+		dest := receivingDestination(b.GetReceivingRegion())
+		if _, err := outbox.Put(tx, dest, &receivingv1.ReportBatchDepartureRequest{
+			BatchId: b.GetBatchId(), SendingRegion: s.cfg.Region, BoardedWorkerIds: b.GetBoardedWorkerIds(), DepartureTime: departed,
+		}); err != nil {
+			return err
+		}
+		giveUp := req.GetNoShowDisposition() == sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_AVAILABLE
+		for _, e := range b.GetManifest() {
+			if boarded[e.GetWorkerId()] {
+				continue
+			}
+			why := "did not board " + b.GetName()
+			if !giveUp {
+				if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, why+": keeps the place"); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stAvailable, why+": back to the pool"); err != nil {
+				return err
+			}
+			pid := proposalID(vacancyIDOf(e.GetVacancy()), e.GetWorkerId())
+			p, ok, err := getProposal(tx, pid)
+			if err != nil {
+				return err
+			}
+			if !ok || !isLive(p.GetState()) {
+				continue
+			}
+			p.State, p.Reason, p.UpdateTime = proposalRejected, "withdrawn by the sending side: "+why, tsOf(now)
+			if err := putProposal(tx, p); err != nil {
+				return err
+			}
+			name, err := candidateName(tx, pid)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				continue // never delivered as a candidate: nothing to withdraw
+			}
+			if _, err := outbox.Put(tx, dest, &receivingv1.WithdrawCandidateRequest{
+				Name: name, SendingRegion: s.cfg.Region, Reason: "the worker " + why,
+			}); err != nil {
+				return err
+			}
+		}
+		b.State = batchDeparted
+		b.DepartTime = departed
+		if err := putBatch(tx, b); err != nil {
+			return err
+		}
+		dests = []string{dest, ledgerDestination}
+		resp.Batch = b
+		return store.Remember(tx, method, req.GetRequestId(), resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.relays.notify(dests...)
+	return resp, nil
+}
+
+// CancelBatch cancels a planned batch; its workers go back to ACCEPTED. Cancelling a cancelled
+// batch returns it unchanged.
+func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBatchRequest) (*sendingv1.CancelBatchResponse, error) {
+	s := x.s
+	id, reason := parseBatchName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	method := sendingv1.TransportService_CancelBatch_FullMethodName
+	resp := &sendingv1.CancelBatchResponse{}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+			return err
+		}
+		b, err := getBatch(tx, id)
+		if err != nil {
+			return err
+		}
+		switch b.GetState() {
+		case batchCancelled:
+			resp.Batch = b
+			return store.Remember(tx, method, req.GetRequestId(), resp)
+		case batchPlanned:
+		default:
+			return apierror.FailedPrecondition(reasonBatchNotPlanned, "batch %s has departed and cannot be cancelled", b.GetName())
+		}
+		for _, e := range b.GetManifest() {
+			if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, b.GetName()+" cancelled"); err != nil {
+				return err
+			}
+		}
+		b.State = batchCancelled
+		if err := putBatch(tx, b); err != nil {
+			return err
+		}
+		resp.Batch = b
+		return store.Remember(tx, method, req.GetRequestId(), resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

@@ -1,0 +1,371 @@
+package sending
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/outbox"
+)
+
+// acceptAll places the rows (see placeAll), accepts every candidate and waits until every
+// worker is ACCEPTED.
+func acceptAll(t *testing.T, r *recvNode, n *sendNode, rows []*sendingv1.WorkerRow) []*sendingv1.Worker {
+	t.Helper()
+	workers, cands := placeAll(t, r, n, rows)
+	if len(cands) != len(workers) {
+		t.Fatalf("%d candidates for %d workers", len(cands), len(workers))
+	}
+	for _, c := range cands {
+		r.decide(c, true, "")
+	}
+	eventually(t, "every worker accepted", func() (bool, string) {
+		got := countStatus(n.statuses(workers), stAccepted)
+		return got == len(workers), fmt.Sprintf("%d of %d accepted", got, len(workers))
+	})
+	return workers
+}
+
+// TestPlanBatchesMinimumVehicles: accepted workers are grouped by destination and start date
+// and carried in the minimum number of vehicles, ceil(n / seats) per group; each worker is on
+// exactly one manifest and SCHEDULED; a repeat of the request plans nothing new; the receiving
+// service gets every manifest.
+func TestPlanBatchesMinimumVehicles(t *testing.T) {
+	r := startReceiving(t)
+	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 9))
+	r.createVacancy(testVacancy(t, 2, flowCounty2, "8212", 5))
+	n := startSending(t, "", fastConfig(r.addr), true)
+	rows := make([]*sendingv1.WorkerRow, 14)
+	for i := range rows {
+		rows[i] = testWorkerRow(i, testCounties[i%3], "8212", i%2 == 0)
+	}
+	workers := acceptAll(t, r, n, rows)
+	ctx := testCtx(t)
+
+	req := &sendingv1.PlanBatchesRequest{RequestId: "plan-1", Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS, Seats: 4, EscortName: "李卫国", EscortContact: "0851-86000000"}
+	plan, err := n.transport.PlanBatches(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 9 workers to 440305 and 5 to 440104, all starting 2027-03-01: ceil(9/4) + ceil(5/4) = 5.
+	if got := len(plan.GetBatches()); got != 5 {
+		t.Fatalf("%d batches, want the minimum 5", got)
+	}
+	perCounty := map[string]int{}
+	seen := map[string]bool{}
+	for _, b := range plan.GetBatches() {
+		if len(b.GetManifest()) > 4 || b.GetSeats() != 4 || b.GetState() != sendingv1.BatchState_BATCH_STATE_PLANNED {
+			t.Fatalf("batch %v breaks the plan", b)
+		}
+		if want := defaultDeparture(cdate(2027, 3, 1)); !proto.Equal(b.GetDepartureTime(), want) {
+			t.Fatalf("departure %v, want %v (08:00 two days before the start)", b.GetDepartureTime().AsTime(), want.AsTime())
+		}
+		perCounty[b.GetDestinationCounty()] += len(b.GetManifest())
+		for _, e := range b.GetManifest() {
+			if seen[e.GetWorkerId()] {
+				t.Fatalf("worker %s on two manifests", e.GetWorkerId())
+			}
+			seen[e.GetWorkerId()] = true
+		}
+	}
+	if perCounty[flowCounty] != 9 || perCounty[flowCounty2] != 5 {
+		t.Fatalf("workers per destination %v, want 9 and 5", perCounty)
+	}
+	if got := countStatus(n.statuses(workers), stScheduled); got != len(workers) {
+		t.Fatalf("%d workers SCHEDULED, want %d", got, len(workers))
+	}
+	again, err := n.transport.PlanBatches(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(again, plan) {
+		t.Fatal("a repeat of the request returned another plan")
+	}
+	list, err := n.transport.ListBatches(ctx, &sendingv1.ListBatchesRequest{PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetBatches()) != 2 || list.GetNextPageToken() == "" {
+		t.Fatalf("first page of batches = %d, token %q", len(list.GetBatches()), list.GetNextPageToken())
+	}
+	all, err := n.transport.ListBatches(ctx, &sendingv1.ListBatchesRequest{State: sendingv1.BatchState_BATCH_STATE_PLANNED})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.GetBatches()) != 5 {
+		t.Fatalf("%d planned batches listed, want 5", len(all.GetBatches()))
+	}
+	eventually(t, "the receiving service to get every manifest", func() (bool, string) {
+		resp, err := r.intake.ListIntakeBatches(ctx, &receivingv1.ListIntakeBatchesRequest{SendingRegion: rosterRegion})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(resp.GetBatches()) == 5, fmt.Sprintf("%d intake batches", len(resp.GetBatches()))
+	})
+
+	// Cancelling a batch puts its workers back to ACCEPTED; planning again carries them.
+	b := plan.GetBatches()[0]
+	if _, err := n.transport.CancelBatch(ctx, &sendingv1.CancelBatchRequest{Name: b.GetName()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range b.GetManifest() {
+		if st := n.worker(e.GetWorkerId()).GetStatus(); st != stAccepted {
+			t.Fatalf("worker of a cancelled batch is %s", st)
+		}
+	}
+	replan, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{Mode: commonv1.TransportMode_TRANSPORT_MODE_TRAIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replan.GetBatches()) != 1 || len(replan.GetBatches()[0].GetManifest()) != len(b.GetManifest()) ||
+		replan.GetBatches()[0].GetSeats() != int32(DefaultSeats.Train) {
+		t.Fatalf("re-plan = %v, want one train coach with the cancelled batch's workers", replan.GetBatches())
+	}
+}
+
+// TestRecordDepartureLedgerEntries: recording a departure moves the boarded workers to
+// DEPARTED with exactly one DEPARTED ledger event each in the outbox for the coordination
+// service; no-shows given up go back to AVAILABLE and are withdrawn at the receiving service;
+// the receiving service learns who boarded; a repeat of the request changes nothing.
+func TestRecordDepartureLedgerEntries(t *testing.T) {
+	r := startReceiving(t)
+	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 6))
+	clock := &testClock{t: time.Now()}
+	cfg := fastConfig(r.addr)
+	cfg.Now = clock.now
+	n := startSending(t, "", cfg, true)
+	rows := make([]*sendingv1.WorkerRow, 5)
+	for i := range rows {
+		rows[i] = testWorkerRow(i, testCounties[i%2], "8212", i < 2)
+	}
+	acceptAll(t, r, n, rows)
+	ctx := testCtx(t)
+	plan, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.GetBatches()) != 1 {
+		t.Fatalf("%d batches for 5 workers in a bus, want 1", len(plan.GetBatches()))
+	}
+	b := plan.GetBatches()[0]
+	eventually(t, "the batch announced", func() (bool, string) {
+		_, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + b.GetBatchId()})
+		return err == nil, fmt.Sprint(err)
+	})
+
+	var boarded, noShows []*sendingv1.ManifestEntry
+	for i, e := range b.GetManifest() {
+		if i < 3 {
+			boarded = append(boarded, e)
+		} else {
+			noShows = append(noShows, e)
+		}
+	}
+	left := time.Date(2027, 2, 27, 8, 5, 0, 0, chinaTime)
+	clock.set(left.Add(2 * time.Hour))
+	req := &sendingv1.RecordDepartureRequest{
+		Name:              b.GetName(),
+		NoShowDisposition: sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_AVAILABLE,
+		DepartureTime:     timestamppb.New(left),
+		RequestId:         "depart-1",
+	}
+	for _, e := range boarded {
+		req.BoardedWorkerIds = append(req.BoardedWorkerIds, e.GetWorkerId())
+	}
+	ledgerBefore := len(outboxPayloads(t, n.db, ledgerDestination))
+	dep, err := n.transport.RecordDeparture(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dep.GetBatch().GetState() != sendingv1.BatchState_BATCH_STATE_DEPARTED || len(dep.GetBatch().GetBoardedWorkerIds()) != 3 {
+		t.Fatalf("departed batch = %v", dep.GetBatch())
+	}
+
+	// Exactly one DEPARTED event per boarded worker, with a deterministic id.
+	var want []*coordinationv1.LedgerEvent
+	for _, e := range boarded {
+		want = append(want, &coordinationv1.LedgerEvent{
+			EventId:         fmt.Sprintf("%s:departed:%s:%s", rosterRegion, b.GetBatchId(), e.GetWorkerId()),
+			Kind:            coordinationv1.EventKind_EVENT_KIND_DEPARTED,
+			ReporterRegion:  rosterRegion,
+			SendingRegion:   rosterRegion,
+			ReceivingRegion: flowReceiving,
+			WorkerId:        e.GetWorkerId(),
+			BatchId:         b.GetBatchId(),
+			Vacancy:         e.GetVacancy(),
+			OccurTime:       timestamppb.New(left),
+			RegisteredPoor:  e.GetRegisteredPoor(),
+		})
+	}
+	checkLedger := func() {
+		t.Helper()
+		got := ledgerEvents(t, outboxPayloads(t, n.db, ledgerDestination))
+		if ledgerBefore != 0 || len(got) != len(want) {
+			t.Fatalf("%d ledger entries (%d before), want %d", len(got), ledgerBefore, len(want))
+		}
+		for i := range want {
+			if !proto.Equal(got[i], want[i]) {
+				t.Fatalf("ledger entry %d = %v, want %v", i, got[i], want[i])
+			}
+		}
+	}
+	checkLedger()
+	for _, e := range boarded {
+		if st := n.worker(e.GetWorkerId()).GetStatus(); st != stDeparted {
+			t.Fatalf("boarded worker is %s, want DEPARTED", st)
+		}
+	}
+	for _, e := range noShows {
+		if st := n.worker(e.GetWorkerId()).GetStatus(); st != stAvailable {
+			t.Fatalf("no-show given up is %s, want AVAILABLE", st)
+		}
+	}
+	rejected, err := n.proposals(ctx, &sendingv1.ListProposalsRequest{State: sendingv1.ProposalState_PROPOSAL_STATE_REJECTED})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rejected) != len(noShows) {
+		t.Fatalf("%d proposals given up, want %d", len(rejected), len(noShows))
+	}
+
+	// The repeat returns the first response and writes nothing more.
+	again, err := n.transport.RecordDeparture(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(again, dep) {
+		t.Fatal("a repeat of the request returned another response")
+	}
+	checkLedger()
+	req.RequestId = "depart-2"
+	if _, err := n.transport.RecordDeparture(ctx, req); !hasCode(err, codes.FailedPrecondition) {
+		t.Fatalf("departing a departed batch again: %v, want FAILED_PRECONDITION", err)
+	}
+
+	// The receiving side learns who boarded and that the no-shows gave their places up.
+	eventually(t, "the receiving service to record the departure and the withdrawals", func() (bool, string) {
+		ib, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + b.GetBatchId()})
+		if err != nil {
+			return false, err.Error()
+		}
+		if !ib.GetBatch().GetDeparted() {
+			return false, "batch not departed yet"
+		}
+		for _, e := range ib.GetBatch().GetEntries() {
+			if e.GetDeparted() != slices.Contains(req.GetBoardedWorkerIds(), e.GetWorkerId()) {
+				return false, fmt.Sprintf("entry %v", e)
+			}
+		}
+		withdrawn := 0
+		for _, c := range r.candidates() {
+			if c.GetState() == receivingv1.CandidateState_CANDIDATE_STATE_WITHDRAWN {
+				withdrawn++
+			}
+		}
+		return withdrawn == len(noShows), fmt.Sprintf("%d withdrawn", withdrawn)
+	})
+	eventually(t, "the receiving outbox to empty", func() (bool, string) {
+		left, err := outbox.Pending(n.db, receivingDestination(flowReceiving))
+		return err == nil && left == 0, fmt.Sprint(left, err)
+	})
+	// The withdrawals come back on the decision feed (5 acceptances, then 2 withdrawals) and
+	// change nothing more.
+	eventually(t, "the withdrawals to come back on the decision feed", func() (bool, string) {
+		pos, err := n.followPosition(ctx)
+		return err == nil && pos.GetDecisionRevision() == 7, fmt.Sprint(pos, err)
+	})
+	for _, e := range noShows {
+		if st := n.worker(e.GetWorkerId()).GetStatus(); st != stAvailable {
+			t.Fatalf("no-show is %s after the withdrawal came back, want AVAILABLE", st)
+		}
+	}
+}
+
+// testClock is a settable clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// ledgerEvents decodes ledger event payloads.
+func ledgerEvents(t *testing.T, payloads []*anypb.Any) []*coordinationv1.LedgerEvent {
+	t.Helper()
+	out := make([]*coordinationv1.LedgerEvent, len(payloads))
+	for i, p := range payloads {
+		out[i] = &coordinationv1.LedgerEvent{}
+		if err := p.UnmarshalTo(out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestCreateBatchChecksWorkers: a hand-made batch takes only accepted workers going to one
+// destination and start date.
+func TestCreateBatchChecksWorkers(t *testing.T) {
+	r := startReceiving(t)
+	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 2))
+	r.createVacancy(testVacancy(t, 2, flowCounty2, "9313", 2))
+	n := startSending(t, "", fastConfig(r.addr), true)
+	rows := []*sendingv1.WorkerRow{
+		testWorkerRow(0, testCounties[0], "8212", true),
+		testWorkerRow(1, testCounties[1], "9313", false),
+	}
+	workers := acceptAll(t, r, n, rows)
+	ctx := testCtx(t)
+	manifest := func(ws ...*sendingv1.Worker) []*sendingv1.ManifestEntry {
+		var out []*sendingv1.ManifestEntry
+		for _, w := range ws {
+			out = append(out, &sendingv1.ManifestEntry{WorkerId: w.GetWorkerId()})
+		}
+		return out
+	}
+	_, err := n.transport.CreateBatch(ctx, &sendingv1.CreateBatchRequest{Batch: &sendingv1.Batch{Manifest: manifest(workers...)}})
+	if !hasCode(err, codes.FailedPrecondition) {
+		t.Fatalf("batch to two destinations: %v, want FAILED_PRECONDITION", err)
+	}
+	created, err := n.transport.CreateBatch(ctx, &sendingv1.CreateBatchRequest{RequestId: "one", Batch: &sendingv1.Batch{
+		Mode: commonv1.TransportMode_TRANSPORT_MODE_FLIGHT, Manifest: manifest(workers[0]),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := created.GetBatch()
+	if got.GetSeats() != int32(DefaultSeats.Flight) || got.GetOrigin() != workers[0].GetHomeCounty() ||
+		got.GetDestinationCounty() != flowCounty || got.GetManifest()[0].GetHomeCounty() != workers[0].GetHomeCounty() {
+		t.Fatalf("created batch = %v", got)
+	}
+	if _, err := n.transport.CreateBatch(ctx, &sendingv1.CreateBatchRequest{Batch: &sendingv1.Batch{Manifest: manifest(workers[0])}}); !hasCode(err, codes.FailedPrecondition) {
+		t.Fatalf("a scheduled worker on a second batch: %v, want FAILED_PRECONDITION", err)
+	}
+	read, err := n.transport.GetBatch(ctx, &sendingv1.GetBatchRequest{Name: got.GetName()})
+	if err != nil || !proto.Equal(read.GetBatch(), got) {
+		t.Fatalf("GetBatch = %v, %v", read, err)
+	}
+	if _, err := n.transport.GetBatch(ctx, &sendingv1.GetBatchRequest{Name: "batches/x/y"}); !hasCode(err, codes.InvalidArgument) {
+		t.Fatalf("bad batch name: %v, want INVALID_ARGUMENT", err)
+	}
+}
