@@ -11,6 +11,7 @@ import (
 
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/idnumber"
+	"github.com/eastwest/labourlink/services/personname"
 )
 
 // No resident identity number may reach this service: workers are known here only by the
@@ -148,26 +149,11 @@ func checkText(v *apierror.Violations, field, s string, maxRunes int, required b
 	}
 }
 
-// personNameProblem returns why s is not a plain person name, or "": letters (any script),
-// spaces and the marks names use (· • . ' -), no digits or other symbols, at most 50
-// characters.
+// personNameProblem returns why s is not a plain person name, or "" (services/personname: the
+// same rule the sending service applies on import).
 func personNameProblem(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "is required"
-	}
-	if p := textProblem(s, 50); p != "" {
-		return p
-	}
-	for _, r := range s {
-		switch {
-		case unicode.IsLetter(r), unicode.Is(unicode.Mn, r), r == ' ', r == '·', r == '•', r == '.', r == '\'', r == '-', r == '\u3000':
-		case unicode.IsDigit(r):
-			return "must be a name: digits are not allowed"
-		default:
-			return fmt.Sprintf("must be a name: %q is not allowed", r)
-		}
-	}
-	return ""
+	_, problem := personname.Check(s)
+	return problem
 }
 
 // idProblem returns why s is not an acceptable opaque id (ours or a peer's), or "": 1 to 100

@@ -108,7 +108,7 @@ func genRow(i int) *sendingv1.WorkerRow {
 	return &sendingv1.WorkerRow{
 		RowNumber:             int64(i + 2),
 		IdNumber:              makeIDNumber(county, birth, i),
-		FullName:              fmt.Sprintf("工人%d", i),
+		FullName:              testName(i),
 		Phone:                 fmt.Sprintf("139%08d", i),
 		HomeCounty:            county,
 		RegisteredPoor:        poor,
@@ -180,4 +180,16 @@ func wantCode(t testing.TB, err error, code codes.Code) *status.Status {
 		t.Fatalf("error = %v, want code %s", err, code)
 	}
 	return st
+}
+
+// testName is a plain, distinct name for the i-th test worker: names carry no digits
+// (services/personname), so i is written with Chinese numerals.
+func testName(i int) string {
+	const numerals = "零一二三四五六七八九"
+	digits := []rune(numerals)
+	name := []rune("工人")
+	for _, c := range fmt.Sprint(i) {
+		name = append(name, digits[c-'0'])
+	}
+	return string(name)
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/idnumber"
 	"github.com/eastwest/labourlink/services/occupation"
+	"github.com/eastwest/labourlink/services/personname"
 	"github.com/eastwest/labourlink/services/regions"
 	"github.com/eastwest/labourlink/services/store"
 )
@@ -269,7 +270,6 @@ func cloneDate(d *commonv1.Date) *commonv1.Date {
 
 // Limits of free-text fields.
 const (
-	maxNameRunes       = 50
 	maxOccupations     = 20
 	maxDestinations    = 34 // every province
 	minWorkerAge       = 16
@@ -292,21 +292,9 @@ func (s *Service) checker() checker {
 	return checker{regions: s.regions, province: s.cfg.Region}
 }
 
-// checkFullName trims s and checks it is present, not too long and printable.
-func checkFullName(s string) (string, string) {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		return "", "is required"
-	case !utf8.ValidString(s):
-		return "", "is not valid UTF-8 text"
-	case utf8.RuneCountInString(s) > maxNameRunes:
-		return "", fmt.Sprintf("is longer than %d characters", maxNameRunes)
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return "", "has a control character"
-	}
-	return s, ""
-}
+// checkFullName trims s and checks it is a plain person name (services/personname: the same
+// rule the receiving service applies to candidates).
+func checkFullName(s string) (string, string) { return personname.Check(s) }
 
 // checkPhone normalises a mobile number (spaces and dashes removed, a +86 or 86 country prefix
 // dropped) and checks it is 11 digits matching 1[3-9]NNNNNNNNN. The reason never repeats it.

@@ -1,0 +1,54 @@
+package personname
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+
+	"pgregory.net/rapid"
+)
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		in, want, problem string
+	}{
+		{"张伟", "张伟", ""},
+		{"  阿依古丽·买买提 ", "阿依古丽·买买提", ""},
+		{"O'Neil-Smith", "O'Neil-Smith", ""},
+		{"", "", "is required"},
+		{"   ", "", "is required"},
+		{"示例工人1", "", "must be a name: digits are not allowed"},
+		{"张\x00伟", "", "has a control character"},
+		{"张伟@", "", `must be a name: '@' is not allowed`},
+		{strings.Repeat("张", MaxRunes), strings.Repeat("张", MaxRunes), ""},
+		{strings.Repeat("张", MaxRunes+1), "", "is longer than 50 characters"},
+		{"\xff", "", "is not valid UTF-8 text"},
+	}
+	for _, tt := range tests {
+		got, problem := Check(tt.in)
+		if got != tt.want || problem != tt.problem {
+			t.Errorf("Check(%q) = %q, %q; want %q, %q", tt.in, got, problem, tt.want, tt.problem)
+		}
+	}
+}
+
+// TestCheckNeverAcceptsDigitsOrRepeatsTheName: whatever the input, an accepted name has no
+// digit and a reason never contains the input.
+func TestCheckNeverAcceptsDigitsOrRepeatsTheName(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.String().Draw(t, "s")
+		got, problem := Check(s)
+		if problem == "" {
+			if strings.IndexFunc(got, unicode.IsDigit) >= 0 || got == "" || got != strings.TrimSpace(s) {
+				t.Fatalf("accepted %q as %q", s, got)
+			}
+			return
+		}
+		if got != "" {
+			t.Fatalf("rejected %q but returned %q", s, got)
+		}
+		if trimmed := strings.TrimSpace(s); len(trimmed) > 3 && strings.Contains(problem, trimmed) {
+			t.Fatalf("reason %q repeats the name", problem)
+		}
+	})
+}
