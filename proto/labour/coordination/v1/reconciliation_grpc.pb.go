@@ -33,11 +33,11 @@ const (
 // Reconciliation of what the two sides report, per batch and per pairing and period. All counts
 // are of distinct workers, computed from the ledger.
 //
-// Per batch: a worker who departed and is not confirmed arrived (nor no-show) when the grace
-// period after departure has passed (default 72 h) is UNACCOUNTED; a worker who departed and is
-// reported as a no-show is NO_SHOW; a worker confirmed arrived with no departure is UNEXPECTED; a
-// worker onboarded with no arrival is UNVERIFIED. A discrepancy closes by itself when the missing
-// event arrives.
+// Per batch: a worker who departed and is neither confirmed arrived nor reported as a no-show
+// when the grace period after departure has passed (default 72 h) is UNACCOUNTED; a worker who
+// departed and is reported as a no-show is NO_SHOW (the sides disagree on where the worker is);
+// a worker confirmed arrived with no departure is UNEXPECTED; a worker onboarded with no arrival
+// is UNVERIFIED. A discrepancy closes by itself when the missing event arrives.
 type ReconciliationServiceClient interface {
 	// Reconciles one batch.
 	GetBatchReconciliation(ctx context.Context, in *GetBatchReconciliationRequest, opts ...grpc.CallOption) (*GetBatchReconciliationResponse, error)
@@ -116,11 +116,11 @@ func (c *reconciliationServiceClient) ListDiscrepancyChanges(ctx context.Context
 // Reconciliation of what the two sides report, per batch and per pairing and period. All counts
 // are of distinct workers, computed from the ledger.
 //
-// Per batch: a worker who departed and is not confirmed arrived (nor no-show) when the grace
-// period after departure has passed (default 72 h) is UNACCOUNTED; a worker who departed and is
-// reported as a no-show is NO_SHOW; a worker confirmed arrived with no departure is UNEXPECTED; a
-// worker onboarded with no arrival is UNVERIFIED. A discrepancy closes by itself when the missing
-// event arrives.
+// Per batch: a worker who departed and is neither confirmed arrived nor reported as a no-show
+// when the grace period after departure has passed (default 72 h) is UNACCOUNTED; a worker who
+// departed and is reported as a no-show is NO_SHOW (the sides disagree on where the worker is);
+// a worker confirmed arrived with no departure is UNEXPECTED; a worker onboarded with no arrival
+// is UNVERIFIED. A discrepancy closes by itself when the missing event arrives.
 type ReconciliationServiceServer interface {
 	// Reconciles one batch.
 	GetBatchReconciliation(context.Context, *GetBatchReconciliationRequest) (*GetBatchReconciliationResponse, error)
