@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 
+	"github.com/eastwest/labourlink/proto/labour"
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination"
@@ -89,7 +90,12 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 
 	// lg already names the service; grpcserver.Config.ServiceName stays empty so that log lines
 	// do not carry the field twice.
+	docs, err := labour.Files()
+	if err != nil {
+		return err
+	}
 	srv := grpcserver.New(grpcserver.Config{
+		ReflectionDescriptors: docs,
 		ShutdownTimeout:       cfg.ShutdownTimeout,
 		ServerOptions:         sec.serverOptions,
 		AuthUnaryInterceptor:  sec.unary,
