@@ -3,31 +3,19 @@ package main
 // The roster commands: `labourlink roster import FILE.csv`, `labourlink roster get NAME`,
 // `labourlink roster list`.
 //
-// `roster import` reads the file three times, streaming each time (a roster of a million rows is
-// never held in memory):
-//  1. check: parse the whole file (encoding, header, CSV syntax) and hash its bytes, so that a
-//     broken file sends nothing and the default import id is the content hash (re-running the
-//     same file is a no-op);
-//  2. send: stream the rows in chunks to RosterService.ImportWorkers with a progress bar;
-//  3. rejects: if rows were rejected, merge the file's rows with ListImportRejections (both in
-//     row order) into FILE.rejects.csv: the original columns plus row_number, field and reason.
+// `roster import` is a CSV import (see csvimport.go) to RosterService.ImportWorkers; rejected
+// rows are read back with ListImportRejections, and an import cut short is resumed (GetImport).
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/csv"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
@@ -45,20 +33,17 @@ func init() {
 }
 
 // Keys of the columns that are not WorkerRow fields and are ignored on import: a serial number
-// and a note column, as spreadsheet templates often have, and the three columns a rejects file
-// adds (dropped when a rejects file is written again).
+// and a note column, as spreadsheet templates often have (and the three columns a rejects file
+// adds, rejectsColumns).
 const (
-	rosterColSerial    = "serial_number"
-	rosterColNote      = "note"
-	rosterColRowNumber = "row_number"
-	rosterColField     = "field"
-	rosterColReason    = "reason"
+	rosterColSerial = "serial_number"
+	rosterColNote   = "note"
 )
 
 // rosterColumns is the CSV layout of a roster file: key (the WorkerRow field) and the header
 // names accepted for it. Header names are matched ignoring case, full-/half-width forms and
 // surrounding spaces. Keep README text (notes/readme-3.md) in step.
-var rosterColumns = []csvimport.Column{
+var rosterColumns = append([]csvimport.Column{
 	{Key: "id_number", Aliases: []string{"身份证号", "身份证号码", "公民身份号码", "证件号码", "identity_number", "id_no"}, Required: true},
 	{Key: "full_name", Aliases: []string{"姓名", "name"}, Required: true},
 	{Key: "phone", Aliases: []string{"手机号", "手机号码", "联系电话", "电话", "mobile"}, Required: true},
@@ -74,10 +59,7 @@ var rosterColumns = []csvimport.Column{
 	{Key: "birth_date", Aliases: []string{"出生日期"}},
 	{Key: rosterColSerial, Aliases: []string{"序号", "编号", "no."}},
 	{Key: rosterColNote, Aliases: []string{"备注", "remarks", "notes"}},
-	{Key: rosterColRowNumber, Aliases: []string{"行号", "原行号"}},
-	{Key: rosterColField, Aliases: []string{"错误字段"}},
-	{Key: rosterColReason, Aliases: []string{"错误原因", "原因"}},
-}
+}, rejectsColumns...)
 
 // rosterMaxChunk is the most rows one message may carry (RosterService limit).
 const rosterMaxChunk = 5000
@@ -103,60 +85,15 @@ func workerRowFrom(r csvimport.Row) *sendingv1.WorkerRow {
 	}
 }
 
-// rosterFileCheck is what the check pass learned about a file.
-type rosterFileCheck struct {
-	hash       string // hex SHA-256 of the file's bytes
-	rows       int    // data rows
-	unreadable int    // rows csvimport refused on their own (sent nowhere, listed in the rejects file)
-	encoding   csvimport.Encoding
-}
-
-// checkRosterFile parses the whole file with the roster columns and hashes it. A file that
-// cannot be read as a roster (encoding, header, CSV syntax) is an error: nothing is sent.
-func checkRosterFile(path string) (rosterFileCheck, error) {
-	var c rosterFileCheck
-	f, err := os.Open(path)
-	if err != nil {
-		return c, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	r, err := csvimport.Open(io.TeeReader(f, h), rosterColumns...)
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
-	for {
-		_, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		var rowErr *csvimport.RowError
-		if errors.As(err, &rowErr) {
-			c.unreadable++
-			continue
-		}
-		if err != nil {
-			return c, fmt.Errorf("%s: %w; nothing was imported", path, err)
-		}
-		c.rows++
-	}
-	if _, err := io.Copy(h, f); err != nil {
-		return c, err
-	}
-	c.hash = hex.EncodeToString(h.Sum(nil))
-	c.encoding = r.Encoding()
-	return c, nil
-}
-
-func runRosterImport(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink roster import", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	d := addDialFlags(fs, daemon.Sending)
-	importID := fs.String("import-id", "", "import id (default: derived from the file's content, so that importing the same file again changes nothing)")
-	rejectsPath := fs.String("rejects", "", "where to write the rejected rows with their reasons (default FILE.rejects.csv)")
-	chunk := fs.Int("chunk", 2000, fmt.Sprintf("rows per message (1 to %d)", rosterMaxChunk))
-	fs.Usage = func() {
-		fmt.Fprint(env.stderr, `Usage: labourlink roster import [flags] FILE.csv
+// rosterImport is `labourlink roster import`.
+var rosterImport = &csvImport[*sendingv1.WorkerRow]{
+	name:     "roster import",
+	kind:     daemon.Sending,
+	chunk:    2000,
+	maxChunk: rosterMaxChunk,
+	columns:  rosterColumns,
+	rowFrom:  workerRowFrom,
+	usage: `Usage: labourlink roster import [flags] FILE.csv
 
 Imports the workers of a CSV file (saved from Excel, WPS or LibreOffice; UTF-8 with or without
 BOM, or GBK) into the sending service. The first row names the columns, in English or Chinese:
@@ -169,80 +106,41 @@ Rejected rows are written with their reasons to FILE.rejects.csv: fix them there
 file. Importing the same file again changes nothing.
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("give exactly one CSV file")
-	}
-	if *chunk < 1 || *chunk > rosterMaxChunk {
-		return fmt.Errorf("-chunk must be between 1 and %d", rosterMaxChunk)
-	}
-	path := fs.Arg(0)
-	if *rejectsPath == "" {
-		*rejectsPath = strings.TrimSuffix(path, filepath.Ext(path)) + ".rejects.csv"
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-
-	fmt.Fprintf(env.stderr, "checking %s ...\n", path)
-	check, err := checkRosterFile(path)
-	if err != nil {
-		return err
-	}
-	if *importID == "" {
-		*importID = "csv-" + check.hash[:32]
-	}
-	fmt.Fprintf(env.stderr, "%d rows (%s); import id %s\n", check.rows+check.unreadable, check.encoding, *importID)
-
-	cc, err := d.dial()
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	client := sendingv1.NewRosterServiceClient(cc)
-
-	callCtx, cancel := peers.WithTimeout(ctx)
-	prior, err := client.GetImport(callCtx, &sendingv1.GetImportRequest{ImportId: *importID})
-	cancel()
-	var sum *commonv1.ImportSummary
-	switch {
-	case err == nil && prior.GetComplete():
-		fmt.Fprintf(env.stdout, "This file was imported before (import id %s); nothing changed.\n", *importID)
-		sum = prior.GetSummary()
-	case err == nil:
-		fmt.Fprintf(env.stderr, "resuming: %d rows of this import were committed before\n", prior.GetSummary().GetRowsReceived())
-		fallthrough
-	case status.Code(err) == codes.NotFound:
-		sum, err = sendRosterFile(ctx, env, client, path, info.Size(), *importID, *chunk)
-		if err != nil {
-			if ctx.Err() != nil || status.Code(err) == codes.Canceled || status.Code(err) == codes.Unavailable {
-				fmt.Fprintf(env.stderr, "\nThe import was interrupted. Rows already committed are kept; run the same command again to finish it.\n")
-			}
-			return err
+`,
+	waitNote:           "%d rows sent, waiting for the last commit",
+	doneNote:           "%d rows sent and committed",
+	waitOnTerminalOnly: true,
+	connect: func(cc grpc.ClientConnInterface) importService[*sendingv1.WorkerRow] {
+		client := sendingv1.NewRosterServiceClient(cc)
+		return importService[*sendingv1.WorkerRow]{
+			prior: func(ctx context.Context, importID string) (*commonv1.ImportSummary, bool, error) {
+				callCtx, cancel := peers.WithTimeout(ctx)
+				defer cancel()
+				resp, err := client.GetImport(callCtx, &sendingv1.GetImportRequest{ImportId: importID})
+				return resp.GetSummary(), resp.GetComplete(), err
+			},
+			open: func(ctx context.Context, importID string) (importStream[*sendingv1.WorkerRow], error) {
+				stream, err := client.ImportWorkers(ctx)
+				return importStream[*sendingv1.WorkerRow]{
+					send: func(rows []*sendingv1.WorkerRow) error {
+						return stream.Send(&sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows})
+					},
+					closeAndRecv: func() (*commonv1.ImportSummary, error) {
+						resp, err := stream.CloseAndRecv()
+						return resp.GetSummary(), err
+					},
+				}, err
+			},
+			listRejections: func(ctx context.Context, importID, pageToken string) ([]*commonv1.RowRejection, string, error) {
+				resp, err := client.ListImportRejections(ctx, &sendingv1.ListImportRejectionsRequest{ImportId: importID, PageSize: 10000, PageToken: pageToken})
+				return resp.GetRejections(), resp.GetNextPageToken(), err
+			},
 		}
-	default:
-		return err
-	}
+	},
+}
 
-	printImportSummary(env.stdout, sum, check.unreadable)
-	if sum.GetRejected() == 0 && check.unreadable == 0 {
-		return nil
-	}
-	n, err := writeRosterRejects(ctx, client, path, *rejectsPath, *importID)
-	if err != nil {
-		return fmt.Errorf("write rejected rows: %w", err)
-	}
-	fmt.Fprintf(env.stdout, "\n%d rejected rows, with the reason in the last columns, are in %s.\n", n, *rejectsPath)
-	fmt.Fprintf(env.stdout, "Fix them there (the row_number, field and reason columns are ignored) and import that file:\n")
-	fmt.Fprintf(env.stdout, "  labourlink roster import %s\n", *rejectsPath)
-	return nil
+func runRosterImport(ctx context.Context, env *cliEnv, args []string) error {
+	return runCSVImport(ctx, env, args, rosterImport)
 }
 
 // parseInterspersed parses flags that may come before or after the positional arguments.
@@ -260,241 +158,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) error {
 		args = args[1:]
 	}
 	return fs.Parse(append([]string{"--"}, pos...))
-}
-
-// sendRosterFile streams the file's rows and returns the service's summary.
-func sendRosterFile(ctx context.Context, env *cliEnv, client sendingv1.RosterServiceClient, path string, size int64, importID string, chunk int) (*commonv1.ImportSummary, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, err := csvimport.Open(f, rosterColumns...)
-	if err != nil {
-		return nil, err
-	}
-	// No deadline: a large roster takes minutes. Ctrl-C cancels the stream without ending it
-	// cleanly, so the service keeps what it committed and the import can be resumed.
-	stream, err := client.ImportWorkers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bar := newProgress(env.stderr, env.interactive, "sending", size, "bytes")
-	sent := 0
-	rows := make([]*sendingv1.WorkerRow, 0, chunk)
-	flush := func() (bool, error) {
-		err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows})
-		sent += len(rows)
-		rows = make([]*sendingv1.WorkerRow, 0, chunk)
-		bar.Set(r.Offset(), fmt.Sprintf("%d rows sent", sent))
-		if errors.Is(err, io.EOF) {
-			return false, nil // the service answered early; CloseAndRecv has its reply or error
-		}
-		return err == nil, err
-	}
-	more := true
-	for more {
-		row, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		var rowErr *csvimport.RowError
-		if errors.As(err, &rowErr) {
-			continue // reported in the rejects file
-		}
-		if err != nil {
-			return nil, err // the check pass read the same file: it changed meanwhile
-		}
-		rows = append(rows, workerRowFrom(row))
-		if len(rows) == chunk {
-			if more, err = flush(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if more && (len(rows) > 0 || sent == 0) {
-		if _, err := flush(); err != nil {
-			return nil, err
-		}
-	}
-	if env.interactive {
-		bar.Set(size, fmt.Sprintf("%d rows sent, waiting for the last commit", sent))
-	}
-	resp, err := stream.CloseAndRecv()
-	if err != nil {
-		return nil, err
-	}
-	bar.Finish(fmt.Sprintf("%d rows sent and committed", sent))
-	return resp.GetSummary(), nil
-}
-
-func printImportSummary(w io.Writer, s *commonv1.ImportSummary, unreadable int) {
-	tb := newTable("rows", "count").alignRight(1)
-	tb.add(false, "received", s.GetRowsReceived())
-	tb.add(false, "created", s.GetCreated())
-	tb.add(false, "updated", s.GetUpdated())
-	tb.add(false, "unchanged", s.GetUnchanged())
-	tb.add(s.GetRejected() > 0, "rejected", s.GetRejected())
-	if unreadable > 0 {
-		tb.add(true, "unreadable (not sent)", unreadable)
-	}
-	fmt.Fprintf(w, "Import %s:\n", s.GetImportId())
-	tb.render(w, false)
-	if len(s.GetRejections()) == 0 {
-		return
-	}
-	const show = 10
-	fmt.Fprintln(w, "\nFirst rejected rows:")
-	rt := newTable("row", "field", "reason").alignRight(0)
-	for i, rj := range s.GetRejections() {
-		if i == show {
-			break
-		}
-		rt.add(false, rj.GetRowNumber(), rj.GetField(), rj.GetReason())
-	}
-	rt.render(w, false)
-}
-
-// isRosterMetaColumn reports whether a header name is one of the columns a rejects file adds.
-func isRosterMetaColumn(name string) bool {
-	n := strings.ToLower(strings.TrimSpace(name))
-	for _, c := range rosterColumns {
-		if c.Key != rosterColRowNumber && c.Key != rosterColField && c.Key != rosterColReason {
-			continue
-		}
-		for _, a := range append([]string{c.Key}, c.Aliases...) {
-			if n == strings.ToLower(a) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// writeRosterRejects writes the rejected rows of the import to out: the file's own columns (its
-// header as it was, without earlier row_number/field/reason columns), then row_number, field and
-// reason. A row rejected for several fields is one line, fields and reasons joined by "; ". Rows
-// the file reader could not read are listed too. The file is UTF-8 with BOM and CRLF line ends,
-// so that Excel opens it with the Chinese text intact. It returns the number of rows written.
-func writeRosterRejects(ctx context.Context, client sendingv1.RosterServiceClient, in, out, importID string) (int, error) {
-	f, err := os.Open(in)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	r, err := csvimport.Open(f) // no columns: every header name is a key, to copy the cells as they are
-	if err != nil {
-		return 0, err
-	}
-	var keep []string
-	for _, h := range r.Header() {
-		if !isRosterMetaColumn(h) {
-			keep = append(keep, h)
-		}
-	}
-
-	tmp := out + ".tmp"
-	o, err := os.Create(tmp)
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmp)
-	if _, err := o.WriteString("\ufeff"); err != nil {
-		o.Close()
-		return 0, err
-	}
-	w := csv.NewWriter(o)
-	w.UseCRLF = true
-	if err := w.Write(append(append([]string(nil), keep...), rosterColRowNumber, rosterColField, rosterColReason)); err != nil {
-		o.Close()
-		return 0, err
-	}
-
-	rejections := &rejectionPager{ctx: ctx, client: client, importID: importID}
-	written := 0
-	writeRow := func(cells []string, number int, fields, reasons []string) error {
-		written++
-		return w.Write(append(cells, fmt.Sprint(number), strings.Join(fields, "; "), strings.Join(reasons, "; ")))
-	}
-	for {
-		row, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		var rowErr *csvimport.RowError
-		if errors.As(err, &rowErr) {
-			if err := writeRow(make([]string, len(keep)), rowErr.Row, []string{"(row)"}, []string{rowErr.Reason}); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		if err != nil {
-			o.Close()
-			return 0, err
-		}
-		fields, reasons, err := rejections.forRow(int64(row.Number))
-		if err != nil {
-			o.Close()
-			return 0, err
-		}
-		if len(fields) == 0 {
-			continue
-		}
-		cells := make([]string, len(keep))
-		for i, h := range keep {
-			cells[i] = row.Get(h)
-		}
-		if err := writeRow(cells, row.Number, fields, reasons); err != nil {
-			o.Close()
-			return 0, err
-		}
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		o.Close()
-		return 0, err
-	}
-	if err := o.Close(); err != nil {
-		return 0, err
-	}
-	return written, os.Rename(tmp, out)
-}
-
-// rejectionPager walks the rejections of an import in row order, a page at a time.
-type rejectionPager struct {
-	ctx      context.Context
-	client   sendingv1.RosterServiceClient
-	importID string
-	page     []*commonv1.RowRejection
-	token    string
-	done     bool
-}
-
-// forRow returns the fields and reasons of the rejections of row number n (none if the row was
-// not rejected). Rows must be asked for in increasing order.
-func (p *rejectionPager) forRow(n int64) ([]string, []string, error) {
-	var fields, reasons []string
-	for {
-		for len(p.page) > 0 && p.page[0].GetRowNumber() < n {
-			p.page = p.page[1:]
-		}
-		for len(p.page) > 0 && p.page[0].GetRowNumber() == n {
-			fields = append(fields, p.page[0].GetField())
-			reasons = append(reasons, p.page[0].GetReason())
-			p.page = p.page[1:]
-		}
-		if len(p.page) > 0 || p.done {
-			return fields, reasons, nil
-		}
-		ctx, cancel := peers.WithTimeout(p.ctx)
-		resp, err := p.client.ListImportRejections(ctx, &sendingv1.ListImportRejectionsRequest{ImportId: p.importID, PageSize: 10000, PageToken: p.token})
-		cancel()
-		if err != nil {
-			return nil, nil, err
-		}
-		p.page, p.token = resp.GetRejections(), resp.GetNextPageToken()
-		p.done = p.token == ""
-	}
 }
 
 // --- get and list ---

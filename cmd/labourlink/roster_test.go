@@ -13,9 +13,11 @@ import (
 	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/unicode"
+	"google.golang.org/grpc"
 
 	"github.com/eastwest/labourlink/services/csvimport"
 	"github.com/eastwest/labourlink/services/grpcserver"
@@ -25,20 +27,23 @@ import (
 	"github.com/eastwest/labourlink/services/store"
 )
 
-// rosterTestService runs a sending service for Guizhou in this process and returns its address
-// and data file.
-func rosterTestService(t *testing.T) (string, *store.DB) {
+// registrar is a service that adds its gRPC services to a server.
+type registrar interface{ Register(*grpc.Server) }
+
+// serveForTest runs, in this process on a loopback listener, the service build makes on a fresh
+// store (bbolt file NAME.db in a temporary directory) until the test ends; it returns the
+// address and the store. Background work (Run) is not started.
+func serveForTest(t *testing.T, lg *zap.Logger, name string, schema store.Schema, build func(*store.DB) (registrar, error)) (string, *store.DB) {
 	t.Helper()
-	lg := zaptest.NewLogger(t)
-	db, err := store.Open(filepath.Join(t.TempDir(), "sending.db"), sending.Schema, lg)
+	db, err := store.Open(filepath.Join(t.TempDir(), name+".db"), schema, lg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := sending.New(db, lg, sending.Config{Region: "520000"})
+	svc, err := build(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
+	srv := grpcserver.New(grpcserver.Config{ServiceName: name}, lg)
 	svc.Register(srv.GRPC())
 	srv.SetServing()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -56,6 +61,16 @@ func rosterTestService(t *testing.T) (string, *store.DB) {
 		db.Close()
 	})
 	return lis.Addr().String(), db
+}
+
+// rosterTestService runs a sending service for Guizhou in this process and returns its address
+// and data file.
+func rosterTestService(t *testing.T) (string, *store.DB) {
+	t.Helper()
+	lg := zaptest.NewLogger(t)
+	return serveForTest(t, lg, "sending", sending.Schema, func(db *store.DB) (registrar, error) {
+		return sending.New(db, lg, sending.Config{Region: "520000"})
+	})
 }
 
 // runRoster runs `labourlink ARGS... -addr addr` and returns the exit code, stdout and stderr.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/eastwest/labourlink/services/creditcode"
-	"github.com/eastwest/labourlink/services/grpcserver"
 	"github.com/eastwest/labourlink/services/receiving"
 	"github.com/eastwest/labourlink/services/store"
 )
@@ -25,32 +23,10 @@ import (
 func vacancyTestService(t *testing.T) string {
 	t.Helper()
 	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	db, err := store.Open(filepath.Join(t.TempDir(), "receiving.db"), receiving.Schema, lg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := receiving.New(db, lg, receiving.Config{Region: "440000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpcserver.New(grpcserver.Config{ServiceName: "receiving"}, lg)
-	svc.Register(srv.GRPC())
-	srv.SetServing()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop(context.Background())
-		<-done
-		db.Close()
+	addr, _ := serveForTest(t, lg, "receiving", receiving.Schema, func(db *store.DB) (registrar, error) {
+		return receiving.New(db, lg, receiving.Config{Region: "440000"})
 	})
-	return lis.Addr().String()
+	return addr
 }
 
 func runVacancyCLI(t *testing.T, addr string, args ...string) (string, string, int) {

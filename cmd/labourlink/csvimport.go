@@ -1,0 +1,472 @@
+package main
+
+// The driver of the CSV import commands (`labourlink roster import FILE.csv`, `labourlink
+// vacancies import FILE.csv`): a csvImport says what differs between them (columns, row type,
+// service), runCSVImport does the rest.
+//
+// An import reads the file three times, streaming each time (a file of a million rows is never
+// held in memory):
+//  1. check: parse the whole file (encoding, header, CSV syntax) and hash its bytes, so that a
+//     broken file sends nothing and the default import id is the content hash (re-running the
+//     same file is a no-op);
+//  2. send: stream the rows in chunks to the service with a progress bar;
+//  3. rejects: if rows were rejected, merge the file's rows with the service's rejections (both
+//     in row order) into FILE.rejects.csv: the original columns plus row_number, field and
+//     reason, which can be fixed and imported as it is.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	"github.com/eastwest/labourlink/services/csvimport"
+	"github.com/eastwest/labourlink/services/daemon"
+	"github.com/eastwest/labourlink/services/peers"
+)
+
+// Keys of the three columns a rejects file adds; on import they are ignored, and dropped when a
+// rejects file is written again.
+const (
+	importColRowNumber = "row_number"
+	importColField     = "field"
+	importColReason    = "reason"
+)
+
+// rejectsColumns are the columns a rejects file adds, with the header names accepted for them;
+// every import's columns end with them.
+var rejectsColumns = []csvimport.Column{
+	{Key: importColRowNumber, Aliases: []string{"行号", "原行号"}},
+	{Key: importColField, Aliases: []string{"错误字段"}},
+	{Key: importColReason, Aliases: []string{"错误原因", "原因"}},
+}
+
+// csvImport describes one `labourlink NAME FILE.csv` import command; R is the proto row type
+// the service takes.
+type csvImport[R any] struct {
+	name     string      // command name, such as "roster import"
+	kind     daemon.Kind // the service it talks to
+	usage    string      // help text, printed before the flags
+	chunk    int         // default rows per message
+	maxChunk int         // the most rows one message may carry (service limit)
+	columns  []csvimport.Column
+	rowFrom  func(csvimport.Row) R
+	// Progress notes (formats of the number of rows sent): while waiting for the service's
+	// reply, and when it came.
+	waitNote, doneNote string
+	// waitOnTerminalOnly shows waitNote only on an interactive terminal.
+	waitOnTerminalOnly bool
+	// connect returns the service's side of the import over cc.
+	connect func(cc grpc.ClientConnInterface) importService[R]
+}
+
+// importService is what an import needs of the service.
+type importService[R any] struct {
+	// prior, when set, asks for an earlier import with the same id: a complete one is not sent
+	// again, an incomplete one is resumed. A NotFound error means there is none. Set, an import
+	// cut by a lost connection can be resumed.
+	prior func(ctx context.Context, importID string) (sum *commonv1.ImportSummary, complete bool, err error)
+	// open starts the stream of one import.
+	open func(ctx context.Context, importID string) (importStream[R], error)
+	// listRejections, when set, reads a page of the import's rejections in row order (next
+	// token "" at the end); when nil, the rejects file has the rejections the summary lists.
+	listRejections func(ctx context.Context, importID, pageToken string) ([]*commonv1.RowRejection, string, error)
+}
+
+// importStream is one open import stream.
+type importStream[R any] struct {
+	send         func(rows []R) error
+	closeAndRecv func() (*commonv1.ImportSummary, error)
+}
+
+// runCSVImport parses the command line of c and runs the import.
+func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csvImport[R]) error {
+	fs := flag.NewFlagSet("labourlink "+c.name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	d := addDialFlags(fs, c.kind)
+	importID := fs.String("import-id", "", "import id (default: derived from the file's content, so that importing the same file again changes nothing)")
+	rejectsPath := fs.String("rejects", "", "where to write the rejected rows with their reasons (default FILE.rejects.csv)")
+	chunk := fs.Int("chunk", c.chunk, fmt.Sprintf("rows per message (1 to %d)", c.maxChunk))
+	fs.Usage = func() {
+		fmt.Fprint(env.stderr, c.usage)
+		fs.PrintDefaults()
+	}
+	if err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("give exactly one CSV file")
+	}
+	if *chunk < 1 || *chunk > c.maxChunk {
+		return fmt.Errorf("-chunk must be between 1 and %d", c.maxChunk)
+	}
+	path := fs.Arg(0)
+	if *rejectsPath == "" {
+		*rejectsPath = strings.TrimSuffix(path, filepath.Ext(path)) + ".rejects.csv"
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(env.stderr, "checking %s ...\n", path)
+	check, err := checkImportFile(path, c.columns)
+	if err != nil {
+		return err
+	}
+	if *importID == "" {
+		*importID = "csv-" + check.hash[:32]
+	}
+	fmt.Fprintf(env.stderr, "%d rows (%s); import id %s\n", check.rows+check.unreadable, check.encoding, *importID)
+
+	cc, err := d.dial()
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	svc := c.connect(cc)
+
+	var sum *commonv1.ImportSummary
+	send := true
+	if svc.prior != nil {
+		prior, complete, err := svc.prior(ctx, *importID)
+		switch {
+		case err == nil && complete:
+			fmt.Fprintf(env.stdout, "This file was imported before (import id %s); nothing changed.\n", *importID)
+			sum, send = prior, false
+		case err == nil:
+			fmt.Fprintf(env.stderr, "resuming: %d rows of this import were committed before\n", prior.GetRowsReceived())
+		case status.Code(err) == codes.NotFound:
+		default:
+			return err
+		}
+	}
+	if send {
+		sum, err = c.send(ctx, env, svc, path, info.Size(), *importID, *chunk)
+		if err != nil {
+			cut := svc.prior != nil && (status.Code(err) == codes.Canceled || status.Code(err) == codes.Unavailable)
+			if ctx.Err() != nil || cut {
+				fmt.Fprintf(env.stderr, "\nThe import was interrupted. Rows already committed are kept; run the same command again to finish it.\n")
+			}
+			return err
+		}
+	}
+
+	printImportSummary(env.stdout, sum, check.unreadable)
+	if sum.GetRejected() == 0 && check.unreadable == 0 {
+		return nil
+	}
+	var rejected rowRejections
+	if svc.listRejections != nil {
+		rejected = (&rejectionPager{ctx: ctx, importID: *importID, list: svc.listRejections}).forRow
+	} else {
+		rejected = summaryRejections(sum)
+	}
+	n, err := writeImportRejects(path, *rejectsPath, rejected)
+	if err != nil {
+		return fmt.Errorf("write rejected rows: %w", err)
+	}
+	fmt.Fprintf(env.stdout, "\n%d rejected rows, with the reason in the last columns, are in %s.\n", n, *rejectsPath)
+	if svc.listRejections == nil && sum.GetRejectionsTruncated() {
+		fmt.Fprintf(env.stdout, "(The service listed only the first %d rejected rows; import the fixed file, then the rest show up.)\n", len(sum.GetRejections()))
+	}
+	fmt.Fprintf(env.stdout, "Fix them there (the row_number, field and reason columns are ignored) and import that file:\n")
+	fmt.Fprintf(env.stdout, "  labourlink %s %s\n", c.name, *rejectsPath)
+	return nil
+}
+
+// importFileCheck is what the check pass learned about a file.
+type importFileCheck struct {
+	hash       string // hex SHA-256 of the file's bytes
+	rows       int    // data rows
+	unreadable int    // rows csvimport refused on their own (sent nowhere, listed in the rejects file)
+	encoding   csvimport.Encoding
+}
+
+// checkImportFile parses the whole file with columns and hashes it. A file that cannot be read
+// with those columns (encoding, header, CSV syntax) is an error: nothing is sent.
+func checkImportFile(path string, columns []csvimport.Column) (importFileCheck, error) {
+	var c importFileCheck
+	f, err := os.Open(path)
+	if err != nil {
+		return c, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	r, err := csvimport.Open(io.TeeReader(f, h), columns...)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var rowErr *csvimport.RowError
+		if errors.As(err, &rowErr) {
+			c.unreadable++
+			continue
+		}
+		if err != nil {
+			return c, fmt.Errorf("%s: %w; nothing was imported", path, err)
+		}
+		c.rows++
+	}
+	if _, err := io.Copy(h, f); err != nil {
+		return c, err
+	}
+	c.hash = hex.EncodeToString(h.Sum(nil))
+	c.encoding = r.Encoding()
+	return c, nil
+}
+
+// send streams the file's rows and returns the service's summary.
+func (c *csvImport[R]) send(ctx context.Context, env *cliEnv, svc importService[R], path string, size int64, importID string, chunk int) (*commonv1.ImportSummary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := csvimport.Open(f, c.columns...)
+	if err != nil {
+		return nil, err
+	}
+	// No deadline: a large file takes minutes. Ctrl-C cancels the stream without ending it
+	// cleanly, so the service keeps what it committed and the import can be resumed.
+	stream, err := svc.open(ctx, importID)
+	if err != nil {
+		return nil, err
+	}
+	bar := newProgress(env.stderr, env.interactive, "sending", size, "bytes")
+	sent := 0
+	rows := make([]R, 0, chunk)
+	flush := func() (bool, error) {
+		err := stream.send(rows)
+		sent += len(rows)
+		rows = make([]R, 0, chunk)
+		bar.Set(r.Offset(), fmt.Sprintf("%d rows sent", sent))
+		if errors.Is(err, io.EOF) {
+			return false, nil // the service answered early; closeAndRecv has its reply or error
+		}
+		return err == nil, err
+	}
+	more := true
+	for more {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var rowErr *csvimport.RowError
+		if errors.As(err, &rowErr) {
+			continue // reported in the rejects file
+		}
+		if err != nil {
+			return nil, err // the check pass read the same file: it changed meanwhile
+		}
+		rows = append(rows, c.rowFrom(row))
+		if len(rows) == chunk {
+			if more, err = flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if more && (len(rows) > 0 || sent == 0) {
+		if _, err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	if env.interactive || !c.waitOnTerminalOnly {
+		bar.Set(size, fmt.Sprintf(c.waitNote, sent))
+	}
+	sum, err := stream.closeAndRecv()
+	if err != nil {
+		return nil, err
+	}
+	bar.Finish(fmt.Sprintf(c.doneNote, sent))
+	return sum, nil
+}
+
+func printImportSummary(w io.Writer, s *commonv1.ImportSummary, unreadable int) {
+	tb := newTable("rows", "count").alignRight(1)
+	tb.add(false, "received", s.GetRowsReceived())
+	tb.add(false, "created", s.GetCreated())
+	tb.add(false, "updated", s.GetUpdated())
+	tb.add(false, "unchanged", s.GetUnchanged())
+	tb.add(s.GetRejected() > 0, "rejected", s.GetRejected())
+	if unreadable > 0 {
+		tb.add(true, "unreadable (not sent)", unreadable)
+	}
+	fmt.Fprintf(w, "Import %s:\n", s.GetImportId())
+	tb.render(w, false)
+	if len(s.GetRejections()) == 0 {
+		return
+	}
+	const show = 10
+	fmt.Fprintln(w, "\nFirst rejected rows:")
+	rt := newTable("row", "field", "reason").alignRight(0)
+	for i, rj := range s.GetRejections() {
+		if i == show {
+			break
+		}
+		rt.add(false, rj.GetRowNumber(), rj.GetField(), rj.GetReason())
+	}
+	rt.render(w, false)
+}
+
+// isRejectsColumn reports whether a header name is one of the columns a rejects file adds.
+func isRejectsColumn(name string) bool {
+	n := strings.ToLower(strings.TrimSpace(name))
+	for _, c := range rejectsColumns {
+		for _, a := range append([]string{c.Key}, c.Aliases...) {
+			if n == strings.ToLower(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rowRejections returns the fields and reasons of the rejections of row number n (none if the
+// row was not rejected). Rows are asked for in increasing order.
+type rowRejections func(n int64) (fields, reasons []string, err error)
+
+// summaryRejections returns the rejections a summary lists, one per row (the last listed).
+func summaryRejections(sum *commonv1.ImportSummary) rowRejections {
+	byRow := map[int64]*commonv1.RowRejection{}
+	for _, r := range sum.GetRejections() {
+		byRow[r.GetRowNumber()] = r
+	}
+	return func(n int64) ([]string, []string, error) {
+		rj := byRow[n]
+		if rj == nil {
+			return nil, nil, nil
+		}
+		return []string{rj.GetField()}, []string{rj.GetReason()}, nil
+	}
+}
+
+// writeImportRejects writes the rejected rows of the file in to out: the file's own columns (its
+// header as it was, without earlier row_number/field/reason columns), then row_number, field and
+// reason. A row rejected for several fields is one line, fields and reasons joined by "; ". Rows
+// the file reader could not read are listed too. The file is UTF-8 with BOM and CRLF line ends,
+// so that Excel opens it with the Chinese text intact. It returns the number of rows written.
+func writeImportRejects(in, out string, rejected rowRejections) (int, error) {
+	f, err := os.Open(in)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, err := csvimport.Open(f) // no columns: every header name is a key, to copy the cells as they are
+	if err != nil {
+		return 0, err
+	}
+	var keep []string
+	for _, h := range r.Header() {
+		if !isRejectsColumn(h) {
+			keep = append(keep, h)
+		}
+	}
+
+	tmp := out + ".tmp"
+	o, err := os.Create(tmp)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp)
+	w := csv.NewWriter(o)
+	w.UseCRLF = true
+	_, err = o.WriteString("\ufeff")
+	if err == nil {
+		err = w.Write(append(append([]string(nil), keep...), importColRowNumber, importColField, importColReason))
+	}
+	written := 0
+	writeRow := func(cells []string, number int, fields, reasons []string) error {
+		written++
+		return w.Write(append(cells, fmt.Sprint(number), strings.Join(fields, "; "), strings.Join(reasons, "; ")))
+	}
+	for err == nil {
+		row, rerr := r.Next()
+		if rerr == io.EOF {
+			break
+		}
+		var rowErr *csvimport.RowError
+		if errors.As(rerr, &rowErr) {
+			err = writeRow(make([]string, len(keep)), rowErr.Row, []string{"(row)"}, []string{rowErr.Reason})
+			continue
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		var fields, reasons []string
+		fields, reasons, err = rejected(int64(row.Number))
+		if err != nil || len(fields) == 0 {
+			continue
+		}
+		cells := make([]string, len(keep))
+		for i, h := range keep {
+			cells[i] = row.Get(h)
+		}
+		err = writeRow(cells, row.Number, fields, reasons)
+	}
+	w.Flush()
+	if err == nil {
+		err = w.Error()
+	}
+	if cerr := o.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	return written, os.Rename(tmp, out)
+}
+
+// rejectionPager walks the rejections of an import in row order, a page at a time.
+type rejectionPager struct {
+	ctx      context.Context
+	importID string
+	list     func(ctx context.Context, importID, pageToken string) ([]*commonv1.RowRejection, string, error)
+	page     []*commonv1.RowRejection
+	token    string
+	done     bool
+}
+
+// forRow is a rowRejections.
+func (p *rejectionPager) forRow(n int64) ([]string, []string, error) {
+	var fields, reasons []string
+	for {
+		for len(p.page) > 0 && p.page[0].GetRowNumber() < n {
+			p.page = p.page[1:]
+		}
+		for len(p.page) > 0 && p.page[0].GetRowNumber() == n {
+			fields = append(fields, p.page[0].GetField())
+			reasons = append(reasons, p.page[0].GetReason())
+			p.page = p.page[1:]
+		}
+		if len(p.page) > 0 || p.done {
+			return fields, reasons, nil
+		}
+		ctx, cancel := peers.WithTimeout(p.ctx)
+		page, token, err := p.list(ctx, p.importID, p.token)
+		cancel()
+		if err != nil {
+			return nil, nil, err
+		}
+		p.page, p.token = page, token
+		p.done = p.token == ""
+	}
+}
