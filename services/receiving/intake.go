@@ -455,23 +455,36 @@ func (x *intakeServer) GetIntakeBatch(_ context.Context, req *receivingv1.GetInt
 func (x *intakeServer) ListIntakeBatches(_ context.Context, req *receivingv1.ListIntakeBatchesRequest) (*receivingv1.ListIntakeBatchesResponse, error) {
 	resp := &receivingv1.ListIntakeBatchesResponse{}
 	var err error
-	resp.NextPageToken, err = listPage(x.s.db, store.BucketIntakeBatches, req.GetPageToken(), pageSize(req.GetPageSize(), 100, 1000),
-		[]string{"batches", req.GetSendingRegion()},
-		func(data []byte) (bool, error) {
-			b := &receivingv1.IntakeBatch{}
-			if err := proto.Unmarshal(data, b); err != nil {
-				return false, fmt.Errorf("decode batch: %w", err)
-			}
-			if req.GetSendingRegion() != "" && b.GetSendingRegion() != req.GetSendingRegion() {
-				return false, nil
-			}
-			resp.Batches = append(resp.Batches, b)
-			return true, nil
+	resp.Batches, resp.NextPageToken, err = listProtos(x.s.db, store.BucketIntakeBatches, req.GetPageToken(), pageSize(req.GetPageSize(), 100, 1000),
+		[]string{"batches", req.GetSendingRegion()}, "batch",
+		func(b *receivingv1.IntakeBatch) bool {
+			return req.GetSendingRegion() == "" || b.GetSendingRegion() == req.GetSendingRegion()
 		})
 	if err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// listProtos is listPage for values of type *T: it returns the values keep accepts, what names
+// the type in decoding errors.
+func listProtos[T any, P interface {
+	*T
+	proto.Message
+}](db *store.DB, bucket []byte, token string, size int, filters []string, what string, keep func(P) bool) ([]P, string, error) {
+	var page []P
+	next, err := listPage(db, bucket, token, size, filters, func(data []byte) (bool, error) {
+		v := P(new(T))
+		if err := proto.Unmarshal(data, v); err != nil {
+			return false, fmt.Errorf("decode %s: %w", what, err)
+		}
+		if !keep(v) {
+			return false, nil
+		}
+		page = append(page, v)
+		return true, nil
+	})
+	return page, next, err
 }
 
 // listPage walks bucket from the page token, calling add for each value until size values were
@@ -592,15 +605,21 @@ func (x *intakeServer) ConfirmArrivals(_ context.Context, req *receivingv1.Confi
 	return resp, nil
 }
 
-// recordChange runs change on a worker's record in one transaction with request-id
-// idempotency; change returns the ledger event to write, or nil when the fact was recorded
-// before (then nothing is written).
-func (s *Service) recordChange(method, requestID, workerID string, resp proto.Message, set func(*receivingv1.EmploymentRecord), change func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error)) error {
-	return s.update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, requestID, resp); err != nil || ok {
+// workerRequest is a request about one worker's record, with a request id.
+type workerRequest interface {
+	GetRequestId() string
+	GetWorkerId() string
+}
+
+// recordChange runs change on the record of req's worker in one transaction with request-id
+// idempotency, and returns resp after set put the record in it; change returns the ledger event
+// to write, or nil when the fact was recorded before (then nothing is written).
+func recordChange[Resp proto.Message](s *Service, method string, req workerRequest, resp Resp, set func(*receivingv1.EmploymentRecord), change func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error)) (Resp, error) {
+	err := s.update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
 			return err
 		}
-		r, err := mustGetRecord(tx, workerID)
+		r, err := mustGetRecord(tx, req.GetWorkerId())
 		if err != nil {
 			return err
 		}
@@ -617,8 +636,13 @@ func (s *Service) recordChange(method, requestID, workerID string, resp proto.Me
 			}
 		}
 		set(r)
-		return store.Remember(tx, method, requestID, resp)
+		return store.Remember(tx, method, req.GetRequestId(), resp)
 	})
+	if err != nil {
+		var none Resp
+		return none, err
+	}
+	return resp, nil
 }
 
 // RecordOnboarding records that an arrived worker started work; the vacancy's filled count goes
@@ -627,7 +651,7 @@ func (x *intakeServer) RecordOnboarding(_ context.Context, req *receivingv1.Reco
 	s := x.s
 	resp := &receivingv1.RecordOnboardingResponse{}
 	d := req.GetOnboardDate()
-	err := s.recordChange("/labour.receiving.v1.IntakeService/RecordOnboarding", req.GetRequestId(), req.GetWorkerId(), resp,
+	return recordChange(s, "/labour.receiving.v1.IntakeService/RecordOnboarding", req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error) {
 			switch r.GetStatus() {
@@ -660,10 +684,6 @@ func (x *intakeServer) RecordOnboarding(_ context.Context, req *receivingv1.Reco
 				OccurTime: timestamppb.New(dateStart(d)),
 			}, nil
 		})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 // wholeMonths returns the whole months from a to b (dates, b not before a).
@@ -682,7 +702,7 @@ func (x *intakeServer) RecordCheckpoint(_ context.Context, req *receivingv1.Reco
 	s := x.s
 	resp := &receivingv1.RecordCheckpointResponse{}
 	cp := req.GetCheckpoint()
-	err := s.recordChange("/labour.receiving.v1.IntakeService/RecordCheckpoint", req.GetRequestId(), req.GetWorkerId(), resp,
+	return recordChange(s, "/labour.receiving.v1.IntakeService/RecordCheckpoint", req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		func(_ *bbolt.Tx, r *receivingv1.EmploymentRecord, _ time.Time) (*coordinationv1.LedgerEvent, error) {
 			if r.GetStatus() != employed && r.GetStatus() != leftJob {
@@ -716,10 +736,6 @@ func (x *intakeServer) RecordCheckpoint(_ context.Context, req *receivingv1.Reco
 				StillEmployed: cp.GetStillEmployed(),
 			}, nil
 		})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 // RecordJobLeft records that an employed worker left the job.
@@ -727,7 +743,7 @@ func (x *intakeServer) RecordJobLeft(_ context.Context, req *receivingv1.RecordJ
 	s := x.s
 	resp := &receivingv1.RecordJobLeftResponse{}
 	d := req.GetLeftDate()
-	err := s.recordChange("/labour.receiving.v1.IntakeService/RecordJobLeft", req.GetRequestId(), req.GetWorkerId(), resp,
+	return recordChange(s, "/labour.receiving.v1.IntakeService/RecordJobLeft", req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		func(_ *bbolt.Tx, r *receivingv1.EmploymentRecord, _ time.Time) (*coordinationv1.LedgerEvent, error) {
 			switch r.GetStatus() {
@@ -753,10 +769,6 @@ func (x *intakeServer) RecordJobLeft(_ context.Context, req *receivingv1.RecordJ
 				Detail:    req.GetReason(),
 			}, nil
 		})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 // RecordIncident records an incident concerning a worker with a record here. The same incident
@@ -765,7 +777,7 @@ func (x *intakeServer) RecordIncident(_ context.Context, req *receivingv1.Record
 	s := x.s
 	resp := &receivingv1.RecordIncidentResponse{}
 	in := req.GetIncident()
-	err := s.recordChange("/labour.receiving.v1.IntakeService/RecordIncident", req.GetRequestId(), req.GetWorkerId(), resp,
+	return recordChange(s, "/labour.receiving.v1.IntakeService/RecordIncident", req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		func(_ *bbolt.Tx, r *receivingv1.EmploymentRecord, _ time.Time) (*coordinationv1.LedgerEvent, error) {
 			for _, old := range r.GetIncidents() {
@@ -783,10 +795,6 @@ func (x *intakeServer) RecordIncident(_ context.Context, req *receivingv1.Record
 				Detail:    in.GetKind(),
 			}, nil
 		})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 // GetEmploymentRecord reads a worker's record.
@@ -807,19 +815,11 @@ func (x *intakeServer) GetEmploymentRecord(_ context.Context, req *receivingv1.G
 func (x *intakeServer) ListEmploymentRecords(_ context.Context, req *receivingv1.ListEmploymentRecordsRequest) (*receivingv1.ListEmploymentRecordsResponse, error) {
 	resp := &receivingv1.ListEmploymentRecordsResponse{}
 	var err error
-	resp.NextPageToken, err = listPage(x.s.db, store.BucketEmployment, req.GetPageToken(), pageSize(req.GetPageSize(), 100, 1000),
-		[]string{"records", req.GetStatus().String(), req.GetSendingRegion()},
-		func(data []byte) (bool, error) {
-			r := &receivingv1.EmploymentRecord{}
-			if err := proto.Unmarshal(data, r); err != nil {
-				return false, fmt.Errorf("decode employment record: %w", err)
-			}
-			if (req.GetStatus() != 0 && r.GetStatus() != req.GetStatus()) ||
-				(req.GetSendingRegion() != "" && r.GetSendingRegion() != req.GetSendingRegion()) {
-				return false, nil
-			}
-			resp.Records = append(resp.Records, r)
-			return true, nil
+	resp.Records, resp.NextPageToken, err = listProtos(x.s.db, store.BucketEmployment, req.GetPageToken(), pageSize(req.GetPageSize(), 100, 1000),
+		[]string{"records", req.GetStatus().String(), req.GetSendingRegion()}, "employment record",
+		func(r *receivingv1.EmploymentRecord) bool {
+			return (req.GetStatus() == 0 || r.GetStatus() == req.GetStatus()) &&
+				(req.GetSendingRegion() == "" || r.GetSendingRegion() == req.GetSendingRegion())
 		})
 	if err != nil {
 		return nil, err
