@@ -1,14 +1,10 @@
 package federation_test
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +20,6 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/federation"
 	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/proctest"
 )
 
 // TestDevWithTLS runs `labourlink dev -tls`: the certificates are made in DATA/certs, the three
@@ -32,52 +27,9 @@ import (
 // welcome text prints grpcurl lines with certificates, a province's certificate opens its own
 // service and not the other's, plaintext is refused, and Ctrl-C stops everything.
 func TestDevWithTLS(t *testing.T) {
-	bin := proctest.Binary(t)
-	data := t.TempDir()
-	addrs := map[string]string{
-		"coordination": proctest.FreeAddr(t),
-		"sending":      proctest.FreeAddr(t),
-		"receiving":    proctest.FreeAddr(t),
-	}
-	cmd := exec.Command(bin, "dev", "-tls", "-data", data,
-		"-coordination-addr", addrs["coordination"], "-sending-addr", addrs["sending"], "-receiving-addr", addrs["receiving"])
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var printed strings.Builder
-	deadline := time.After(90 * time.Second)
-wait:
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("dev -tls exited before the federation was up:\n%s\nstderr:\n%s", printed.String(), stderr.String())
-			}
-			printed.WriteString(l + "\n")
-			if strings.Contains(l, "Press Ctrl-C to stop") {
-				break wait
-			}
-		case <-deadline:
-			t.Fatalf("federation not up after 90s:\n%s\nstderr:\n%s", printed.String(), stderr.String())
-		}
-	}
-	out := printed.String()
-	dir := filepath.Join(data, "certs")
+	d := startDev(t, "-tls")
+	addrs, out := d.addrs, d.out
+	dir := filepath.Join(d.data, "certs")
 	for _, want := range []string{"mTLS is on", "-cacert " + filepath.Join(dir, "ca.pem"), "-cert " + filepath.Join(dir, "system-520000.pem"), "LABOURLINK_TLS_CERT="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("welcome text lacks %q:\n%s", want, out)
@@ -122,6 +74,7 @@ wait:
 	// The regional services registered with the coordination service over mTLS, as themselves.
 	reg := coordinationv1.NewRegistryServiceClient(conn(addrs["coordination"], identity.Operator("", false)))
 	for _, code := range []string{federation.SendingRegion, federation.ReceivingRegion} {
+		var err error
 		for i := 0; ; i++ {
 			_, err = reg.GetRegion(ctx, &coordinationv1.GetRegionRequest{Name: "regions/" + code})
 			if err == nil || i == 100 {
@@ -144,25 +97,12 @@ wait:
 		t.Errorf("plaintext health check: %v, want Unavailable", err)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("dev -tls exited with %v after SIGINT; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("dev -tls did not stop within 60s of SIGINT")
-	}
+	d.interrupt()
 
 	// No call between the services was refused: the services' own identities are enough for
 	// everything they do to each other. (The refusals this test provoked are the only ones.)
 	for _, f := range []string{"coordination.log", "sending.log", "receiving.log"} {
-		b, err := os.ReadFile(filepath.Join(data, f))
+		b, err := os.ReadFile(filepath.Join(d.data, f))
 		if err != nil {
 			t.Fatal(err)
 		}
