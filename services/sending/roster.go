@@ -417,40 +417,55 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 	if reason != "" {
 		return nil, apierror.InvalidArgument("worker.name %s", reason)
 	}
-	method := sendingv1.RosterService_UpdateWorker_FullMethodName
 	resp := &sendingv1.UpdateWorkerResponse{}
-	err := x.s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+	return changeWorker(x.s, sendingv1.RosterService_UpdateWorker_FullMethodName, req.GetRequestId(), resp,
+		func(w *sendingv1.Worker) { resp.Worker = w },
+		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
+			w, err := readWorker(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			if w.GetErased() {
+				return nil, apierror.FailedPrecondition(reasonWorkerErased, "worker %s was erased and cannot be updated", w.GetName())
+			}
+			before := importedFields(w)
+			var v apierror.Violations
+			x.s.checker().applyMask(w, req.GetWorker(), req.GetUpdateMask().GetPaths(), &v)
+			if err := v.Err(); err != nil {
+				return nil, err
+			}
+			if reason := checkHealth(w.GetHealthCheckPassed(), w.GetHealthCheckDate(), dateOf(x.s.cfg.Now())); reason != "" {
+				v.Add("worker.health_check_date", reason)
+				return nil, v.Err()
+			}
+			if !proto.Equal(before, importedFields(w)) {
+				w.UpdateTime = timestamppb.New(x.s.cfg.Now())
+				if err := putWorker(tx, w); err != nil {
+					return nil, err
+				}
+			}
+			return w, nil
+		})
+}
+
+// changeWorker runs change in one transaction with request-id idempotency: change returns the
+// worker it changed (or found unchanged), and set puts that worker, in the basic view, into
+// resp, which is remembered for the request id and returned.
+func changeWorker[Resp proto.Message](s *Service, method, requestID string, resp Resp, set func(*sendingv1.Worker), change func(tx *bbolt.Tx) (*sendingv1.Worker, error)) (Resp, error) {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, requestID, resp); err != nil || ok {
 			return err
 		}
-		w, err := readWorker(tx, id)
+		w, err := change(tx)
 		if err != nil {
 			return err
 		}
-		if w.GetErased() {
-			return apierror.FailedPrecondition(reasonWorkerErased, "worker %s was erased and cannot be updated", w.GetName())
-		}
-		before := importedFields(w)
-		var v apierror.Violations
-		x.s.checker().applyMask(w, req.GetWorker(), req.GetUpdateMask().GetPaths(), &v)
-		if err := v.Err(); err != nil {
-			return err
-		}
-		if reason := checkHealth(w.GetHealthCheckPassed(), w.GetHealthCheckDate(), dateOf(x.s.cfg.Now())); reason != "" {
-			v.Add("worker.health_check_date", reason)
-			return v.Err()
-		}
-		if !proto.Equal(before, importedFields(w)) {
-			w.UpdateTime = timestamppb.New(x.s.cfg.Now())
-			if err := putWorker(tx, w); err != nil {
-				return err
-			}
-		}
-		resp.Worker = maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		set(maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+		return store.Remember(tx, method, requestID, resp)
 	})
 	if err != nil {
-		return nil, err
+		var none Resp
+		return none, err
 	}
 	return resp, nil
 }
@@ -461,23 +476,12 @@ func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.Ch
 	if reason != "" {
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
-	method := sendingv1.RosterService_ChangeWorkerStatus_FullMethodName
 	resp := &sendingv1.ChangeWorkerStatusResponse{}
-	err := x.s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
-		w, err := x.s.changeStatus(tx, id, req.GetStatus(), req.GetReason())
-		if err != nil {
-			return err
-		}
-		resp.Worker = maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
-		return store.Remember(tx, method, req.GetRequestId(), resp)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return changeWorker(x.s, sendingv1.RosterService_ChangeWorkerStatus_FullMethodName, req.GetRequestId(), resp,
+		func(w *sendingv1.Worker) { resp.Worker = w },
+		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
+			return x.s.changeStatus(tx, id, req.GetStatus(), req.GetReason())
+		})
 }
 
 // DeleteWorker erases a worker's personal data: the identity number (and its index entry), name,
@@ -492,35 +496,26 @@ func (x *rosterServer) DeleteWorker(ctx context.Context, req *sendingv1.DeleteWo
 	if reason != "" {
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
-	method := sendingv1.RosterService_DeleteWorker_FullMethodName
 	resp := &sendingv1.DeleteWorkerResponse{}
-	err := x.s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
-		w, err := readWorker(tx, id)
-		if err != nil {
-			return err
-		}
-		if !w.GetErased() {
+	return changeWorker(x.s, sendingv1.RosterService_DeleteWorker_FullMethodName, req.GetRequestId(), resp,
+		func(w *sendingv1.Worker) { resp.Worker = w },
+		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
+			w, err := readWorker(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			if w.GetErased() {
+				return w, nil
+			}
 			index := tx.Bucket(store.BucketWorkerByIDNumber)
 			if idn := w.GetIdNumber(); idn != "" && string(index.Get([]byte(idn))) == id {
 				if err := index.Delete([]byte(idn)); err != nil {
-					return err
+					return nil, err
 				}
 			}
 			w = tombstone(w, timestamppb.New(x.s.cfg.Now()))
-			if err := putWorker(tx, w); err != nil {
-				return err
-			}
-		}
-		resp.Worker = maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
-		return store.Remember(tx, method, req.GetRequestId(), resp)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+			return w, putWorker(tx, w)
+		})
 }
 
 // tombstone returns what is kept of an erased worker.
