@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/outbox"
@@ -288,43 +289,32 @@ func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv
 		}
 		return err
 	}
-	switch {
-	case e.Payload.MessageIs((*receivingv1.SubmitCandidatesRequest)(nil)):
-		req := &receivingv1.SubmitCandidatesRequest{}
-		if err := e.UnmarshalPayload(req); err != nil {
+	m, err := e.Payload.UnmarshalNew()
+	if err != nil {
+		if errors.Is(err, protoregistry.NotFound) {
+			lg.Error("outbox entry of an unknown type dropped", zap.String("type", e.Payload.GetTypeUrl()))
+		} else {
 			lg.Error("undecodable outbox entry dropped", zap.Error(err))
-			return nil
 		}
+		return nil
+	}
+	switch req := m.(type) {
+	case *receivingv1.SubmitCandidatesRequest:
 		req.RequestId = e.ID
 		return s.submitCandidates(ctx, lg, code, cand, req)
-	case e.Payload.MessageIs((*receivingv1.AnnounceBatchRequest)(nil)):
-		req := &receivingv1.AnnounceBatchRequest{}
-		if err := e.UnmarshalPayload(req); err != nil {
-			lg.Error("undecodable outbox entry dropped", zap.Error(err))
-			return nil
-		}
+	case *receivingv1.AnnounceBatchRequest:
 		req.RequestId = e.ID
 		return call("announce batch "+req.GetBatch().GetBatchId(), func(ctx context.Context) error {
 			_, err := intake.AnnounceBatch(ctx, req)
 			return err
 		})
-	case e.Payload.MessageIs((*receivingv1.ReportBatchDepartureRequest)(nil)):
-		req := &receivingv1.ReportBatchDepartureRequest{}
-		if err := e.UnmarshalPayload(req); err != nil {
-			lg.Error("undecodable outbox entry dropped", zap.Error(err))
-			return nil
-		}
+	case *receivingv1.ReportBatchDepartureRequest:
 		req.RequestId = e.ID
 		return call("report departure of batch "+req.GetBatchId(), func(ctx context.Context) error {
 			_, err := intake.ReportBatchDeparture(ctx, req)
 			return err
 		})
-	case e.Payload.MessageIs((*receivingv1.WithdrawCandidateRequest)(nil)):
-		req := &receivingv1.WithdrawCandidateRequest{}
-		if err := e.UnmarshalPayload(req); err != nil {
-			lg.Error("undecodable outbox entry dropped", zap.Error(err))
-			return nil
-		}
+	case *receivingv1.WithdrawCandidateRequest:
 		req.RequestId = e.ID
 		return call("withdraw "+req.GetName(), func(ctx context.Context) error {
 			_, err := cand.WithdrawCandidate(ctx, req)
