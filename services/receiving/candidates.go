@@ -450,13 +450,10 @@ func (x *candidateServer) WatchDecisions(req *receivingv1.WatchDecisionsRequest,
 	if err := x.s.requirePaired(ctx, req.GetSendingRegion()); err != nil {
 		return err
 	}
-	return x.s.watch(ctx, x.s.decisions, uint64(req.GetAfterRevision()), keepRegion(req.GetSendingRegion()), func(e feedEntry) error {
-		c, err := decodeCandidate(e.data)
-		if err != nil {
-			return err
-		}
-		return stream.Send(&receivingv1.WatchDecisionsResponse{Candidate: c})
-	})
+	return x.s.watch(ctx, x.s.decisions, uint64(req.GetAfterRevision()), keepRegion(req.GetSendingRegion()),
+		decoded(decodeCandidate, func(c *receivingv1.Candidate) error {
+			return stream.Send(&receivingv1.WatchDecisionsResponse{Candidate: c})
+		}))
 }
 
 // ListDecisions returns a page of the region's decisions after the request's revision. A
@@ -466,23 +463,12 @@ func (x *candidateServer) ListDecisions(ctx context.Context, req *receivingv1.Li
 	if err := x.s.requirePaired(ctx, req.GetSendingRegion()); err != nil {
 		return nil, err
 	}
-	var entries []feedEntry
-	var head uint64
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		entries, head, _, err = x.s.decisions.read(tx, uint64(req.GetAfterRevision()), pageSize(req.GetPageSize(), 500, 5000), keepRegion(req.GetSendingRegion()))
-		return err
-	})
+	resp := &receivingv1.ListDecisionsResponse{}
+	var err error
+	resp.Candidates, resp.HeadRevision, err = listFeed(x.s, x.s.decisions, req.GetAfterRevision(), pageSize(req.GetPageSize(), 500, 5000),
+		keepRegion(req.GetSendingRegion()), decodeCandidate)
 	if err != nil {
 		return nil, err
-	}
-	resp := &receivingv1.ListDecisionsResponse{HeadRevision: int64(head)}
-	for _, e := range entries {
-		c, err := decodeCandidate(e.data)
-		if err != nil {
-			return nil, err
-		}
-		resp.Candidates = append(resp.Candidates, c)
 	}
 	return resp, nil
 }

@@ -204,6 +204,41 @@ func (s *Service) watch(ctx context.Context, f *feed, after uint64, keep func([]
 	}
 }
 
+// decoded returns a watch callback that decodes each entry's value and passes it to send.
+func decoded[T any](decode func([]byte) (T, error), send func(T) error) func(feedEntry) error {
+	return func(e feedEntry) error {
+		v, err := decode(e.data)
+		if err != nil {
+			return err
+		}
+		return send(v)
+	}
+}
+
+// listFeed reads a page of up to size entries of f after revision after (keep as for read) and
+// returns their decoded values and the feed's head revision.
+func listFeed[T any](s *Service, f *feed, after int64, size int, keep func([]byte) (bool, error), decode func([]byte) (T, error)) ([]T, int64, error) {
+	var entries []feedEntry
+	var head uint64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		entries, head, _, err = f.read(tx, uint64(after), size, keep)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var values []T
+	for _, e := range entries {
+		v, err := decode(e.data)
+		if err != nil {
+			return nil, 0, err
+		}
+		values = append(values, v)
+	}
+	return values, int64(head), nil
+}
+
 // compact removes the oldest entries of f beyond cfg.FeedRetention, at most compactChunk per
 // transaction, and returns how many it removed.
 func (s *Service) compact(ctx context.Context, f *feed) (int, error) {
@@ -284,13 +319,10 @@ func (x *feedServer) WatchDemand(req *receivingv1.WatchDemandRequest, stream rec
 	if err := x.s.requirePaired(ctx, req.GetSendingRegion()); err != nil {
 		return err
 	}
-	return x.s.watch(ctx, x.s.demand, uint64(req.GetAfterRevision()), nil, func(e feedEntry) error {
-		c, err := decodeChange(e.data)
-		if err != nil {
-			return err
-		}
-		return stream.Send(&receivingv1.WatchDemandResponse{Change: c})
-	})
+	return x.s.watch(ctx, x.s.demand, uint64(req.GetAfterRevision()), nil,
+		decoded(decodeChange, func(c *receivingv1.DemandChange) error {
+			return stream.Send(&receivingv1.WatchDemandResponse{Change: c})
+		}))
 }
 
 // ListDemandChanges returns a page of demand changes after the request's revision.
@@ -298,23 +330,11 @@ func (x *feedServer) ListDemandChanges(ctx context.Context, req *receivingv1.Lis
 	if err := x.s.requirePaired(ctx, req.GetSendingRegion()); err != nil {
 		return nil, err
 	}
-	var entries []feedEntry
-	var head uint64
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		entries, head, _, err = x.s.demand.read(tx, uint64(req.GetAfterRevision()), pageSize(req.GetPageSize(), 500, 5000), nil)
-		return err
-	})
+	resp := &receivingv1.ListDemandChangesResponse{}
+	var err error
+	resp.Changes, resp.HeadRevision, err = listFeed(x.s, x.s.demand, req.GetAfterRevision(), pageSize(req.GetPageSize(), 500, 5000), nil, decodeChange)
 	if err != nil {
 		return nil, err
-	}
-	resp := &receivingv1.ListDemandChangesResponse{HeadRevision: int64(head)}
-	for _, e := range entries {
-		c, err := decodeChange(e.data)
-		if err != nil {
-			return nil, err
-		}
-		resp.Changes = append(resp.Changes, c)
 	}
 	return resp, nil
 }
