@@ -164,11 +164,7 @@ func (x *candidateServer) SubmitCandidates(ctx context.Context, req *receivingv1
 		return nil, err
 	}
 	resp := &receivingv1.SubmitCandidatesResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.CandidateService/SubmitCandidates"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.CandidateService/SubmitCandidates", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		now := s.now()
 		day := today(now)
 		index := tx.Bucket(store.BucketCandidateIndex)
@@ -227,7 +223,7 @@ func (x *candidateServer) SubmitCandidates(ctx context.Context, req *receivingv1
 			}
 			resp.Candidates = append(resp.Candidates, c)
 		}
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -291,11 +287,7 @@ func (x *candidateServer) ListCandidates(_ context.Context, req *receivingv1.Lis
 func (x *candidateServer) DecideCandidate(_ context.Context, req *receivingv1.DecideCandidateRequest) (*receivingv1.DecideCandidateResponse, error) {
 	s := x.s
 	resp := &receivingv1.DecideCandidateResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.CandidateService/DecideCandidate"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.CandidateService/DecideCandidate", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		c, err := getCandidate(tx, resourceID(req.GetName(), candidatesCollection))
 		if err != nil {
 			return err
@@ -306,7 +298,7 @@ func (x *candidateServer) DecideCandidate(_ context.Context, req *receivingv1.De
 		case stateAccepted, stateRejected:
 			if (c.GetState() == stateAccepted) == accept {
 				resp.Candidate = c
-				return store.Remember(tx, method, req.GetRequestId(), resp)
+				return nil
 			}
 			return apierror.FailedPrecondition("CANDIDATE_ALREADY_DECIDED", "candidate %s is already %s",
 				c.GetName(), stateWord(c.GetState()))
@@ -341,7 +333,7 @@ func (x *candidateServer) DecideCandidate(_ context.Context, req *receivingv1.De
 			return err
 		}
 		resp.Candidate = c
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -372,11 +364,7 @@ func (x *candidateServer) WithdrawCandidate(ctx context.Context, req *receivingv
 		return nil, err
 	}
 	resp := &receivingv1.WithdrawCandidateResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.CandidateService/WithdrawCandidate"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.CandidateService/WithdrawCandidate", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		c, err := getCandidate(tx, resourceID(req.GetName(), candidatesCollection))
 		if err != nil {
 			return err
@@ -388,7 +376,7 @@ func (x *candidateServer) WithdrawCandidate(ctx context.Context, req *receivingv
 		switch c.GetState() {
 		case stateWithdrawn, stateRejected:
 			resp.Candidate = c
-			return store.Remember(tx, method, req.GetRequestId(), resp)
+			return nil
 		}
 		now := s.now()
 		if c.GetState() == stateAccepted {
@@ -416,7 +404,7 @@ func (x *candidateServer) WithdrawCandidate(ctx context.Context, req *receivingv
 			return err
 		}
 		resp.Candidate = c
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -90,6 +90,21 @@ func (s *Service) update(fn func(tx *bbolt.Tx) error) error {
 	return nil
 }
 
+// updateOnce is update with request-id idempotency: for a request id seen before, resp gets the
+// response stored for it and fn does not run; otherwise fn makes the change and fills resp, which
+// is stored for the request id in the same transaction. An error from fn stores nothing.
+func (s *Service) updateOnce(method, requestID string, resp proto.Message, fn func(tx *bbolt.Tx) error) error {
+	return s.update(func(tx *bbolt.Tx) error {
+		if ok, err := store.Recall(tx, method, requestID, resp); err != nil || ok {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return store.Remember(tx, method, requestID, resp)
+	})
+}
+
 // counter reads a named counter (0 when unset).
 func counter(tx *bbolt.Tx, key []byte) uint64 {
 	return store.KeyUint64(tx.Bucket(store.BucketCounters).Get(key))

@@ -307,11 +307,7 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 		return nil, err
 	}
 	resp := &receivingv1.AnnounceBatchResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.IntakeService/AnnounceBatch"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.IntakeService/AnnounceBatch", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		if old, ok, err := getBatch(tx, in.GetBatchId()); err != nil {
 			return err
 		} else if ok {
@@ -319,7 +315,7 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 				return apierror.AlreadyExists("batch id %s is already used by a batch from %s", in.GetBatchId(), old.GetSendingRegion())
 			}
 			resp.Batch = old
-			return store.Remember(tx, method, req.GetRequestId(), resp)
+			return nil
 		}
 		b := &receivingv1.IntakeBatch{
 			Name:                batchesCollection + "/" + in.GetBatchId(),
@@ -376,7 +372,7 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 			return err
 		}
 		resp.Batch = b
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -392,11 +388,7 @@ func (x *intakeServer) ReportBatchDeparture(ctx context.Context, req *receivingv
 		return nil, err
 	}
 	resp := &receivingv1.ReportBatchDepartureResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.IntakeService/ReportBatchDeparture"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.IntakeService/ReportBatchDeparture", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		b, err := mustGetBatch(tx, req.GetBatchId())
 		if err != nil {
 			return err
@@ -429,7 +421,7 @@ func (x *intakeServer) ReportBatchDeparture(ctx context.Context, req *receivingv
 			}
 		}
 		resp.Batch = b
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -522,11 +514,7 @@ func listPage(db *store.DB, bucket []byte, token string, size int, filters []str
 func (x *intakeServer) ConfirmArrivals(_ context.Context, req *receivingv1.ConfirmArrivalsRequest) (*receivingv1.ConfirmArrivalsResponse, error) {
 	s := x.s
 	resp := &receivingv1.ConfirmArrivalsResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.IntakeService/ConfirmArrivals"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.IntakeService/ConfirmArrivals", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		b, err := mustGetBatch(tx, resourceID(req.GetName(), batchesCollection))
 		if err != nil {
 			return err
@@ -597,7 +585,7 @@ func (x *intakeServer) ConfirmArrivals(_ context.Context, req *receivingv1.Confi
 			return err
 		}
 		resp.Batch = b
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -615,10 +603,7 @@ type workerRequest interface {
 // idempotency, and returns resp after set put the record in it; change returns the ledger event
 // to write, or nil when the fact was recorded before (then nothing is written).
 func recordChange[Resp proto.Message](s *Service, method string, req workerRequest, resp Resp, set func(*receivingv1.EmploymentRecord), change func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error)) (Resp, error) {
-	err := s.update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce(method, req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		r, err := mustGetRecord(tx, req.GetWorkerId())
 		if err != nil {
 			return err
@@ -636,7 +621,7 @@ func recordChange[Resp proto.Message](s *Service, method string, req workerReque
 			}
 		}
 		set(r)
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		var none Resp

@@ -274,17 +274,13 @@ func (x *vacancyServer) CreateVacancy(_ context.Context, req *receivingv1.Create
 	in := proto.Clone(req.GetVacancy()).(*receivingv1.Vacancy)
 	normalizeVacancy(in)
 	resp := &receivingv1.CreateVacancyResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.VacancyService/CreateVacancy"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.VacancyService/CreateVacancy", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		v, err := s.createVacancy(tx, in, s.now())
 		if err != nil {
 			return err
 		}
 		resp.Vacancy = v
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -427,11 +423,7 @@ func (x *vacancyServer) UpdateVacancy(_ context.Context, req *receivingv1.Update
 	paths := req.GetUpdateMask().GetPaths()
 	id := resourceID(in.GetName(), vacanciesCollection)
 	resp := &receivingv1.UpdateVacancyResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.VacancyService/UpdateVacancy"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.VacancyService/UpdateVacancy", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		old, err := getVacancy(tx, id)
 		if err != nil {
 			return err
@@ -463,7 +455,7 @@ func (x *vacancyServer) UpdateVacancy(_ context.Context, req *receivingv1.Update
 			}
 			resp.Vacancy = v
 		}
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -476,11 +468,7 @@ func (x *vacancyServer) UpdateVacancy(_ context.Context, req *receivingv1.Update
 func (x *vacancyServer) CloseVacancy(_ context.Context, req *receivingv1.CloseVacancyRequest) (*receivingv1.CloseVacancyResponse, error) {
 	s := x.s
 	resp := &receivingv1.CloseVacancyResponse{}
-	err := s.update(func(tx *bbolt.Tx) error {
-		const method = "/labour.receiving.v1.VacancyService/CloseVacancy"
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
-			return err
-		}
+	err := s.updateOnce("/labour.receiving.v1.VacancyService/CloseVacancy", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
 		v, err := getVacancy(tx, resourceID(req.GetName(), vacanciesCollection))
 		if err != nil {
 			return err
@@ -492,7 +480,7 @@ func (x *vacancyServer) CloseVacancy(_ context.Context, req *receivingv1.CloseVa
 			}
 		}
 		resp.Vacancy = v
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
