@@ -74,7 +74,7 @@ func fmtTime(ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return ""
 	}
-	return ts.AsTime().In(time.FixedZone("UTC+8", 8*3600)).Format("2006-01-02 15:04")
+	return ts.AsTime().In(chinaTime).Format("2006-01-02 15:04")
 }
 
 // batchName accepts `batches/ID` or the bare id.
@@ -92,7 +92,7 @@ func printBatches(w io.Writer, bs []*sendingv1.Batch) {
 		return
 	}
 	t := regions.Default()
-	tb := newTable("batch", "state", "mode", "seats", "workers", "poor", "boarded", "from", "to", "start", "departure (UTC+8)").alignRight(3, 4, 5, 6)
+	tb := newTable("batch", "state", "mode", "seats", "workers", "poor", "boarded", "from", "to", "start", "departure (CST)").alignRight(3, 4, 5, 6)
 	var workers, poor int
 	for _, b := range bs {
 		p := 0

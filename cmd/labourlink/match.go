@@ -170,11 +170,11 @@ func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 		return nil
 	}
 	t := regions.Default()
-	tb := newTable("receiving", "endpoint", "demand rev", "decision rev", "connected", "last change", "last error").alignRight(2, 3)
+	tb := newTable("receiving", "endpoint", "demand rev", "decision rev", "connected", "last change (CST)", "last error").alignRight(2, 3)
 	for _, p := range resp.GetPositions() {
 		last := ""
 		if p.GetLastChangeTime() != nil {
-			last = p.GetLastChangeTime().AsTime().Local().Format(time.DateTime)
+			last = p.GetLastChangeTime().AsTime().In(chinaTime).Format(time.DateTime)
 		}
 		tb.add(!p.GetConnected(), p.GetReceivingRegion()+" "+t.Name(p.GetReceivingRegion()), p.GetEndpoint(),
 			p.GetDemandRevision(), p.GetDecisionRevision(), p.GetConnected(), last, p.GetLastError())
