@@ -68,6 +68,9 @@ type Config struct {
 	LogLevel string
 	// ShutdownTimeout bounds the graceful stop.
 	ShutdownTimeout time.Duration
+	// RequestIDRetention is how long the first response to a request id is kept for repeats;
+	// 0 keeps them for ever.
+	RequestIDRetention time.Duration
 	// TLS holds the certificate settings; empty runs plaintext.
 	TLS TLSConfig
 	// HealthListen, when set, serves the health service alone in plaintext on this address
@@ -109,6 +112,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	fs.StringVar(&c.Advertise, "advertise", "", "endpoint other services use to reach this one (default: the listen address)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take before open calls are cut")
+	fs.DurationVar(&c.RequestIDRetention, "request-id-retention", 30*24*time.Hour, "how long a repeated request id returns the first response (older ones are pruned hourly; 0: never prune)")
 	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "federation CA certificate (PEM); with -tls-cert and -tls-key enables mTLS")
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "this service's certificate (PEM)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "this service's private key (PEM)")

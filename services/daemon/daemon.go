@@ -127,6 +127,13 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 			lg.Error("background work stopped", zap.Error(err))
 		}
 	}()
+	if cfg.RequestIDRetention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pruneLoop(bgCtx, db, cfg.RequestIDRetention, lg)
+		}()
+	}
 	if cfg.Kind != Coordination && cfg.Coordination != "" {
 		wg.Add(1)
 		go func() {
@@ -172,6 +179,28 @@ func openService(cfg Config, peerOpts peers.Options, lg *zap.Logger) (*store.DB,
 		return nil, nil, err
 	}
 	return db, svc, nil
+}
+
+// pruneInterval is how often the remembered responses of old request ids are pruned.
+const pruneInterval = time.Hour
+
+// pruneLoop deletes the responses remembered for request ids older than retention, at start and
+// every pruneInterval, until ctx ends.
+func pruneLoop(ctx context.Context, db *store.DB, retention time.Duration, lg *zap.Logger) {
+	for {
+		n, err := store.PruneIdempotency(db, time.Now().Add(-retention))
+		switch {
+		case err != nil:
+			lg.Error("prune request ids", zap.Error(err))
+		case n > 0:
+			lg.Info("pruned request ids", zap.Int("count", n), zap.Duration("retention", retention))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pruneInterval):
+		}
+	}
 }
 
 // registerInterval is how often a regional service refreshes its registry entry.

@@ -153,3 +153,62 @@ func decodeRemembered(v []byte) (*anypb.Any, time.Time, error) {
 	}
 	return a, ts.AsTime(), nil
 }
+
+// pruneChunk bounds the records one PruneIdempotency transaction examines, keeping write
+// transactions short.
+const pruneChunk = 10000
+
+// PruneIdempotency deletes the responses remembered before cutoff and returns how many it
+// deleted. A request id older than the retention is then treated as new: callers choose a
+// retention far longer than any client retries (the daemon's default is 30 days).
+func PruneIdempotency(db *DB, cutoff time.Time) (int, error) {
+	total := 0
+	var from []byte // nil: from the first key
+	for {
+		n, next, err := pruneIdempotencyChunk(db, cutoff, from)
+		total += n
+		if err != nil || next == nil {
+			return total, err
+		}
+		from = next
+	}
+}
+
+// pruneIdempotencyChunk examines at most pruneChunk records from key `from` (inclusive; nil
+// for the first), deletes those remembered before cutoff, and returns the first key it did not
+// examine (nil at the end).
+func pruneIdempotencyChunk(db *DB, cutoff time.Time, from []byte) (int, []byte, error) {
+	var old [][]byte
+	var next []byte
+	err := db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(BucketIdempotency)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		k, v := c.First()
+		if from != nil {
+			k, v = c.Seek(from)
+		}
+		for examined := 0; k != nil; k, v = c.Next() {
+			if examined == pruneChunk {
+				next = append([]byte(nil), k...)
+				break
+			}
+			examined++
+			if _, at, err := decodeRemembered(v); err == nil && at.Before(cutoff) {
+				old = append(old, append([]byte(nil), k...))
+			}
+		}
+		for _, key := range old {
+			if err := b.Delete(key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return len(old), next, nil
+}

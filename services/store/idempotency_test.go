@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -197,5 +199,71 @@ func TestRecallCorruptValue(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPruneIdempotency: records remembered before the cutoff are deleted, later ones kept,
+// across several pruning transactions (more records than one chunk), and a pruned request id is
+// then treated as new.
+func TestPruneIdempotency(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "sending.db"), testSchema)
+	defer db.Close()
+	remember := func(parity int) {
+		t.Helper()
+		if err := db.Update(func(tx *bbolt.Tx) error {
+			for i := parity; i < 24000; i += 2 {
+				if err := store.Remember(tx, method, fmt.Sprintf("r-%05d", i), wrapperspb.String("x")); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remember(0) // the even ids: old
+	time.Sleep(20 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	remember(1) // the odd ids: new
+
+	n, err := store.PruneIdempotency(db, cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 12000 {
+		t.Fatalf("pruned %d records, want 12000", n)
+	}
+	if err := db.View(func(tx *bbolt.Tx) error {
+		for i := 0; i < 24000; i++ {
+			ok, err := store.Recall(tx, method, fmt.Sprintf("r-%05d", i), &wrapperspb.StringValue{})
+			if err != nil {
+				return err
+			}
+			if ok != (i%2 == 1) {
+				t.Fatalf("request r-%05d remembered=%v after pruning", i, ok)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.PruneIdempotency(db, cutoff); err != nil || n != 0 {
+		t.Fatalf("second prune: %d, %v; want 0", n, err)
+	}
+
+	// A pruned request id runs again: the handler changes data a second time.
+	if _, err := handle(db, "late", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.PruneIdempotency(db, time.Now().Add(time.Hour)); err != nil || n != 12001 {
+		t.Fatalf("prune everything: %d, %v; want 12001", n, err)
+	}
+	before := countWorkers(t, db)
+	if _, err := handle(db, "late", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if countWorkers(t, db) != before+1 {
+		t.Fatal("a pruned request id was not treated as new")
 	}
 }
