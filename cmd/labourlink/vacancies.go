@@ -3,8 +3,9 @@ package main
 // The vacancy commands of the receiving service: `labourlink vacancies import FILE.csv` and
 // `labourlink vacancies list`.
 //
-// `vacancies import` is a CSV import (see csvimport.go) to VacancyService.ImportVacancies; the
-// rejects file lists the rejections of the import's summary.
+// `vacancies import` is a CSV import (see csvimport.go) to VacancyService.ImportVacancies;
+// rejected rows are read back with ListVacancyImportRejections (every one, also when the
+// summary lists only the first of them).
 
 import (
 	"context"
@@ -111,6 +112,10 @@ Flags:
 						return resp.GetSummary(), err
 					},
 				}, err
+			},
+			listRejections: func(ctx context.Context, importID, pageToken string) ([]*commonv1.RowRejection, string, error) {
+				resp, err := client.ListVacancyImportRejections(ctx, &receivingv1.ListVacancyImportRejectionsRequest{ImportId: importID, PageSize: 10000, PageToken: pageToken})
+				return resp.GetRejections(), resp.GetNextPageToken(), err
 			},
 		}
 	},

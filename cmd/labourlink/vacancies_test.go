@@ -21,10 +21,15 @@ import (
 // vacancyTestService runs a receiving service for Guangdong in this process and returns its
 // address.
 func vacancyTestService(t *testing.T) string {
+	return vacancyTestServiceWith(t, receiving.Config{Region: "440000"})
+}
+
+// vacancyTestServiceWith is vacancyTestService with a configuration of its own.
+func vacancyTestServiceWith(t *testing.T, cfg receiving.Config) string {
 	t.Helper()
 	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	addr, _ := serveForTest(t, lg, "receiving", receiving.Schema, func(db *store.DB) (registrar, error) {
-		return receiving.New(db, lg, receiving.Config{Region: "440000"})
+		return receiving.New(db, lg, cfg)
 	})
 	return addr
 }
@@ -95,5 +100,59 @@ func TestVacanciesImportAndList(t *testing.T) {
 	_, errOut, exit = runVacancyCLI(t, addr, "vacancies", "list", "-status", "gone")
 	if exit == 0 || !strings.Contains(errOut, "open, filled, closed, expired") {
 		t.Errorf("bad -status: exit %d, %s", exit, errOut)
+	}
+}
+
+// When the service's summary lists only the first rejected rows, the rejects file still has
+// every one: the CLI reads them with ListVacancyImportRejections.
+func TestVacanciesImportWritesEveryRejectedRow(t *testing.T) {
+	addr := vacancyTestServiceWith(t, receiving.Config{Region: "440000", ImportReplyRejections: 2})
+	first := "91440300MA5FN1234"
+	c, err := creditcode.CheckChar(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := first + string(c)
+	start := time.Now().AddDate(0, 1, 0).Format("2006-01-02")
+	end := time.Now().AddDate(0, 4, 0).Format("2006-01-02")
+	var b strings.Builder
+	b.WriteString("employer_name,employer_credit_code,work_county,occupation,headcount,wage_min,wage_max,start_date,valid_through\r\n")
+	var wantRows []string
+	for i := range 9 {
+		headcount := "10"
+		if i%3 != 0 {
+			headcount = "lots"
+			wantRows = append(wantRows, fmt.Sprint(i+2)) // the header is row 1
+		}
+		fmt.Fprintf(&b, "厂%d,%s,440305,8212,%s,4500,6000,%s,%s\r\n", i, code, headcount, start, end)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "many.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, exit := runVacancyCLI(t, addr, "vacancies", "import", "-chunk", "4", path)
+	if exit != 0 {
+		t.Fatalf("import exit %d\n%s\n%s", exit, out, errOut)
+	}
+	if !strings.Contains(out, "6 rejected rows") || strings.Contains(out, "listed only the first") {
+		t.Errorf("import output:\n%s", out)
+	}
+	rejects, err := os.ReadFile(filepath.Join(dir, "many.rejects.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(rejects)), "\r\n")
+	var gotRows []string
+	for _, l := range lines[1:] {
+		cells := strings.Split(l, ",")
+		if len(cells) < 3 || cells[len(cells)-2] != "headcount" {
+			t.Errorf("rejects line %q: want the headcount rejection", l)
+			continue
+		}
+		gotRows = append(gotRows, cells[len(cells)-3])
+	}
+	if fmt.Sprint(gotRows) != fmt.Sprint(wantRows) {
+		t.Errorf("rejects file rows %v, want %v:\n%s", gotRows, wantRows, rejects)
 	}
 }

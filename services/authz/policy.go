@@ -160,10 +160,14 @@ var policy = map[string]rule{
 	// follow the feeds and deliver candidates and batches for their own region ---
 	receivingv1.VacancyService_CreateVacancy_FullMethodName:   ownerWrite,
 	receivingv1.VacancyService_ImportVacancies_FullMethodName: ownerWrite,
-	receivingv1.VacancyService_GetVacancy_FullMethodName:      ownerRead.plus(grant{who: pairedSending}),
-	receivingv1.VacancyService_ListVacancies_FullMethodName:   ownerRead.plus(grant{who: pairedSending}),
-	receivingv1.VacancyService_UpdateVacancy_FullMethodName:   ownerWrite,
-	receivingv1.VacancyService_CloseVacancy_FullMethodName:    ownerWrite,
+	// An import's summary and rejected rows are the province's own: the importers (ownerWrite)
+	// and its readers, not the paired sending services.
+	receivingv1.VacancyService_GetVacancyImport_FullMethodName:            ownerRead,
+	receivingv1.VacancyService_ListVacancyImportRejections_FullMethodName: ownerRead,
+	receivingv1.VacancyService_GetVacancy_FullMethodName:                  ownerRead.plus(grant{who: pairedSending}),
+	receivingv1.VacancyService_ListVacancies_FullMethodName:               ownerRead.plus(grant{who: pairedSending}),
+	receivingv1.VacancyService_UpdateVacancy_FullMethodName:               ownerWrite,
+	receivingv1.VacancyService_CloseVacancy_FullMethodName:                ownerWrite,
 
 	receivingv1.DemandFeedService_WatchDemand_FullMethodName:       ownerRead.plus(peer("sending_region")),
 	receivingv1.DemandFeedService_ListDemandChanges_FullMethodName: ownerRead.plus(peer("sending_region")),

@@ -69,6 +69,10 @@ type Config struct {
 	// EXPIRED (recording the change in the feed) and compacts the feeds. 0 means
 	// DefaultMaintenanceInterval.
 	MaintenanceInterval time.Duration
+	// ImportReplyRejections is the most rejected rows the summary of a vacancy import lists
+	// (ImportVacancies, GetVacancyImport); the rest are counted (rejections_truncated) and read
+	// with ListVacancyImportRejections. 0 means DefaultImportReplyRejections.
+	ImportReplyRejections int
 }
 
 // Service is a receiving service.
@@ -104,6 +108,9 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	if cfg.MaintenanceInterval <= 0 {
 		cfg.MaintenanceInterval = DefaultMaintenanceInterval
+	}
+	if cfg.ImportReplyRejections <= 0 {
+		cfg.ImportReplyRejections = DefaultImportReplyRejections
 	}
 	if lg == nil {
 		lg = zap.NewNop()

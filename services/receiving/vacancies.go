@@ -178,6 +178,15 @@ func (x *vacancyServer) ValidateRequest(_ string, req any) error {
 		if n := len(r.GetRows()); n > maxImportChunk {
 			v.Add("rows", fmt.Sprintf("has %d rows, at most %d are allowed per message", n, maxImportChunk))
 		}
+	case *receivingv1.GetVacancyImportRequest:
+		if p := idProblem(r.GetImportId()); p != "" {
+			v.Add("import_id", p)
+		}
+	case *receivingv1.ListVacancyImportRejectionsRequest:
+		if p := idProblem(r.GetImportId()); p != "" {
+			v.Add("import_id", p)
+		}
+		checkPageSize(&v, r.GetPageSize())
 	case *receivingv1.GetVacancyRequest:
 		checkName(&v, "name", r.GetName(), vacanciesCollection)
 	case *receivingv1.ListVacanciesRequest:

@@ -1,6 +1,8 @@
 package receiving
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,19 +30,27 @@ import (
 //	"c" + import_id                      -> present once the stream ended with a reply
 //	"r" + import_id + 0x00 + row_number  -> the vacancy id the row created ("" if rejected)
 //
-// and the rejections in BucketImportRejections under import_id + 0x00 + row_number. A row
+// and the rejections in BucketImportRejections under import_id + 0x00 + row_number (read in row
+// order by GetVacancyImport and ListVacancyImportRejections). A row
 // number already seen in the import is skipped, so re-sending an import whose stream was cut
 // completes it without duplicates, and re-sending a completed import changes nothing and
 // returns the same summary. Row numbers must therefore be unique within an import (the CLI
 // sends the spreadsheet row numbers).
 
+// maxImportChunk is the most rows one ImportVacancies message may carry.
+const maxImportChunk = 5000
+
+// Page sizes of ListVacancyImportRejections.
 const (
-	// maxImportChunk is the most rows one ImportVacancies message may carry.
-	maxImportChunk = 5000
-	// maxReplyRejections is the most rejections listed in the reply; the rest are counted
-	// (rejections_truncated).
-	maxReplyRejections = 10000
+	defaultRejectionsPage = 1000
+	maxRejectionsPage     = 10000
 )
+
+// DefaultImportReplyRejections is the most rejections a vacancy import summary lists (the
+// ImportVacancies reply and GetVacancyImport) unless Config.ImportReplyRejections says
+// otherwise; the rest are counted (rejections_truncated) and read with
+// ListVacancyImportRejections.
+const DefaultImportReplyRejections = 10000
 
 func importKey(kind byte, id string) []byte {
 	return append([]byte{kind}, id...)
@@ -152,22 +162,100 @@ func (s *Service) finishImport(importID string) (*commonv1.ImportSummary, error)
 		if err := imports.Put(importKey('c', importID), []byte{}); err != nil {
 			return err
 		}
-		prefix := append([]byte(importID), 0)
-		c := tx.Bucket(store.BucketImportRejections).Cursor()
-		for k, data := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, data = c.Next() {
-			if len(sum.Rejections) == maxReplyRejections {
-				sum.RejectionsTruncated = true
-				break
-			}
-			r := &commonv1.RowRejection{}
-			if err := proto.Unmarshal(data, r); err != nil {
-				return fmt.Errorf("decode rejection: %w", err)
-			}
-			sum.Rejections = append(sum.Rejections, r)
+		var more []byte
+		var err error
+		sum.Rejections, more, err = readRejections(tx, importID, nil, s.cfg.ImportReplyRejections)
+		sum.RejectionsTruncated = more != nil
+		return err
+	})
+	return sum, err
+}
+
+// readRejections returns up to limit rejections of import importID in row order, starting
+// after the row key suffix after (nil for the first), and the key suffix of the last one
+// returned when more follow (nil on the last page).
+func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*commonv1.RowRejection, []byte, error) {
+	prefix := append([]byte(importID), 0)
+	c := tx.Bucket(store.BucketImportRejections).Cursor()
+	var out []*commonv1.RowRejection
+	var last []byte
+	for k, data := c.Seek(append(bytes.Clone(prefix), startAfter(after)...)); k != nil && len(k) == len(prefix)+8 && bytes.HasPrefix(k, prefix); k, data = c.Next() {
+		if len(out) == limit {
+			return out, last, nil
+		}
+		r := &commonv1.RowRejection{}
+		if err := proto.Unmarshal(data, r); err != nil {
+			return nil, nil, fmt.Errorf("decode rejection: %w", err)
+		}
+		out = append(out, r)
+		last = append(last[:0], k[len(prefix):]...)
+	}
+	return out, nil, nil
+}
+
+// rejectionsFilters bind a ListVacancyImportRejections page token to its import.
+func rejectionsFilters(importID string) []string { return []string{"import rejections", importID} }
+
+// GetVacancyImport returns the summary of an import (also of one whose stream was cut) and
+// whether it completed.
+func (x *vacancyServer) GetVacancyImport(_ context.Context, req *receivingv1.GetVacancyImportRequest) (*receivingv1.GetVacancyImportResponse, error) {
+	id := req.GetImportId()
+	resp := &receivingv1.GetVacancyImportResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		imports := tx.Bucket(store.BucketImports)
+		sum := &commonv1.ImportSummary{}
+		if ok, err := store.GetProto(imports, importKey('s', id), sum); err != nil {
+			return err
+		} else if !ok {
+			return apierror.NotFound("vacancy import %q not found", id)
+		}
+		sum.ImportId = id
+		var more []byte
+		var err error
+		if sum.Rejections, more, err = readRejections(tx, id, nil, x.s.cfg.ImportReplyRejections); err != nil {
+			return err
+		}
+		sum.RejectionsTruncated = more != nil
+		resp.Summary = sum
+		resp.Complete = imports.Get(importKey('c', id)) != nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ListVacancyImportRejections pages through every rejected row of an import in row order.
+func (x *vacancyServer) ListVacancyImportRejections(_ context.Context, req *receivingv1.ListVacancyImportRejectionsRequest) (*receivingv1.ListVacancyImportRejectionsResponse, error) {
+	id := req.GetImportId()
+	after, err := decodePageToken(req.GetPageToken(), rejectionsFilters(id)...)
+	if err != nil {
+		return nil, err
+	}
+	if after != nil && len(after) != 8 {
+		return nil, pageTokenError("is not a token returned by this service")
+	}
+	size := pageSize(req.GetPageSize(), defaultRejectionsPage, maxRejectionsPage)
+	resp := &receivingv1.ListVacancyImportRejectionsResponse{}
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(store.BucketImports).Get(importKey('s', id)) == nil {
+			return apierror.NotFound("vacancy import %q not found", id)
+		}
+		rjs, last, err := readRejections(tx, id, after, size)
+		if err != nil {
+			return err
+		}
+		resp.Rejections = rjs
+		if last != nil {
+			resp.NextPageToken = encodePageToken(last, rejectionsFilters(id)...)
 		}
 		return nil
 	})
-	return sum, err
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // parseVacancyRow turns a text row into a vacancy, or returns the row's rejection: the first

@@ -186,3 +186,130 @@ func FuzzParseVacancyRow(f *testing.F) {
 		}
 	})
 }
+
+// An import with more rejected rows than a summary lists: the reply and GetVacancyImport say
+// so (rejections_truncated), and ListVacancyImportRejections pages through every one, in row
+// order, whatever order the rows were sent in.
+func TestListVacancyImportRejectionsPagesEveryRow(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.ImportReplyRejections = 5 })
+
+	// Rows 2..40, sent from the last to the first in two chunks; every third row is good.
+	var rows []*receivingv1.VacancyRow
+	var wantRejected []int64
+	for n := int64(40); n >= 2; n-- {
+		r := goodRow(t, n)
+		if n%3 != 0 {
+			r.Headcount = "many"
+		}
+		rows = append(rows, r)
+	}
+	for n := int64(2); n <= 40; n++ {
+		if n%3 != 0 {
+			wantRejected = append(wantRejected, n)
+		}
+	}
+	sum, err := e.importRows("vac-many-bad", rows[:20], rows[20:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.GetRejected() != int64(len(wantRejected)) || len(sum.GetRejections()) != 5 || !sum.GetRejectionsTruncated() {
+		t.Fatalf("summary: %d rejected, %d listed, truncated %v; want %d, 5, true",
+			sum.GetRejected(), len(sum.GetRejections()), sum.GetRejectionsTruncated(), len(wantRejected))
+	}
+	got, err := e.vac.GetVacancyImport(ctx(t), &receivingv1.GetVacancyImportRequest{ImportId: "vac-many-bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.GetComplete() || fmt.Sprint(got.GetSummary()) != fmt.Sprint(sum) {
+		t.Errorf("GetVacancyImport = complete %v, %v; want complete, %v", got.GetComplete(), got.GetSummary(), sum)
+	}
+
+	var listed []int64
+	token, pages := "", 0
+	for {
+		page, err := e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{
+			ImportId: "vac-many-bad", PageSize: 4, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if len(page.GetRejections()) > 4 {
+			t.Fatalf("page %d has %d rejections, asked for 4", pages, len(page.GetRejections()))
+		}
+		for _, r := range page.GetRejections() {
+			if r.GetField() != "headcount" || r.GetReason() == "" {
+				t.Errorf("row %d rejected on %q (%s), want headcount", r.GetRowNumber(), r.GetField(), r.GetReason())
+			}
+			listed = append(listed, r.GetRowNumber())
+		}
+		if token = page.GetNextPageToken(); token == "" {
+			break
+		}
+		if pages > len(wantRejected) {
+			t.Fatal("paging does not end")
+		}
+	}
+	if fmt.Sprint(listed) != fmt.Sprint(wantRejected) {
+		t.Errorf("listed rows %v, want %v", listed, wantRejected)
+	}
+	if want := (len(wantRejected) + 3) / 4; pages != want {
+		t.Errorf("%d pages of 4, want %d", pages, want)
+	}
+}
+
+func TestVacancyImportLookupErrors(t *testing.T) {
+	e := newEnv(t)
+	// A cut import is known, not complete.
+	bad := goodRow(t, 2)
+	bad.WageMin = "x"
+	if err := e.svc.importChunk("cut", []*receivingv1.VacancyRow{bad, goodRow(t, 3), goodRow(t, 4)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.vac.GetVacancyImport(ctx(t), &receivingv1.GetVacancyImportRequest{ImportId: "cut"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetComplete() || got.GetSummary().GetRowsReceived() != 3 || len(got.GetSummary().GetRejections()) != 1 {
+		t.Errorf("cut import = complete %v, %v; want not complete, 3 rows, 1 rejection", got.GetComplete(), got.GetSummary())
+	}
+	page, err := e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{ImportId: "cut", PageSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.GetRejections()) != 1 || page.GetNextPageToken() != "" {
+		t.Errorf("rejections of cut = %v, want row 2 and no next page", page)
+	}
+
+	_, err = e.vac.GetVacancyImport(ctx(t), &receivingv1.GetVacancyImportRequest{ImportId: "never"})
+	wantCode(t, err, codes.NotFound, "")
+	_, err = e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{ImportId: "never"})
+	wantCode(t, err, codes.NotFound, "")
+	_, err = e.vac.GetVacancyImport(ctx(t), &receivingv1.GetVacancyImportRequest{})
+	violations(t, err)
+	_, err = e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{ImportId: "cut", PageSize: -1})
+	if _, ok := violations(t, err)["page_size"]; !ok {
+		t.Errorf("negative page size: %v", err)
+	}
+
+	// A token of one import is refused for another.
+	var rows []*receivingv1.VacancyRow
+	for n := int64(2); n < 6; n++ {
+		r := goodRow(t, n)
+		r.Occupation = "0000"
+		rows = append(rows, r)
+	}
+	if _, err := e.importRows("other", rows); err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{ImportId: "other", PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetNextPageToken() == "" {
+		t.Fatalf("first page of 2 of 4 rejections has no next page token")
+	}
+	_, err = e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{ImportId: "cut", PageToken: first.GetNextPageToken()})
+	if _, ok := violations(t, err)["page_token"]; !ok {
+		t.Errorf("token of another import: %v", err)
+	}
+}

@@ -697,6 +697,227 @@ func (x *ImportVacanciesResponse) GetSummary() *v1.ImportSummary {
 	return nil
 }
 
+// Request to read the summary of a vacancy import.
+type GetVacancyImportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The import id given when the import was sent.
+	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetVacancyImportRequest) Reset() {
+	*x = GetVacancyImportRequest{}
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetVacancyImportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetVacancyImportRequest) ProtoMessage() {}
+
+func (x *GetVacancyImportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetVacancyImportRequest.ProtoReflect.Descriptor instead.
+func (*GetVacancyImportRequest) Descriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetVacancyImportRequest) GetImportId() string {
+	if x != nil {
+		return x.ImportId
+	}
+	return ""
+}
+
+// A vacancy import's summary.
+type GetVacancyImportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Counts and the first rejected rows (rejections_truncated when there are more: see
+	// ListVacancyImportRejections).
+	Summary *v1.ImportSummary `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	// True when the import's stream ended with a reply; false when it was cut and can be resent.
+	Complete      bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetVacancyImportResponse) Reset() {
+	*x = GetVacancyImportResponse{}
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetVacancyImportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetVacancyImportResponse) ProtoMessage() {}
+
+func (x *GetVacancyImportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetVacancyImportResponse.ProtoReflect.Descriptor instead.
+func (*GetVacancyImportResponse) Descriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetVacancyImportResponse) GetSummary() *v1.ImportSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *GetVacancyImportResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
+// Request to list the rejected rows of a vacancy import.
+type ListVacancyImportRejectionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The import id.
+	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
+	// Maximum rows to return (default 1000, at most 10000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVacancyImportRejectionsRequest) Reset() {
+	*x = ListVacancyImportRejectionsRequest{}
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVacancyImportRejectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVacancyImportRejectionsRequest) ProtoMessage() {}
+
+func (x *ListVacancyImportRejectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVacancyImportRejectionsRequest.ProtoReflect.Descriptor instead.
+func (*ListVacancyImportRejectionsRequest) Descriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListVacancyImportRejectionsRequest) GetImportId() string {
+	if x != nil {
+		return x.ImportId
+	}
+	return ""
+}
+
+func (x *ListVacancyImportRejectionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListVacancyImportRejectionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// A page of rejected rows of a vacancy import.
+type ListVacancyImportRejectionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rejected rows in row order.
+	Rejections []*v1.RowRejection `protobuf:"bytes,1,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVacancyImportRejectionsResponse) Reset() {
+	*x = ListVacancyImportRejectionsResponse{}
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVacancyImportRejectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVacancyImportRejectionsResponse) ProtoMessage() {}
+
+func (x *ListVacancyImportRejectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVacancyImportRejectionsResponse.ProtoReflect.Descriptor instead.
+func (*ListVacancyImportRejectionsResponse) Descriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListVacancyImportRejectionsResponse) GetRejections() []*v1.RowRejection {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
+func (x *ListVacancyImportRejectionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // Request to read a vacancy.
 type GetVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -708,7 +929,7 @@ type GetVacancyRequest struct {
 
 func (x *GetVacancyRequest) Reset() {
 	*x = GetVacancyRequest{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[6]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +941,7 @@ func (x *GetVacancyRequest) String() string {
 func (*GetVacancyRequest) ProtoMessage() {}
 
 func (x *GetVacancyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[6]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +954,7 @@ func (x *GetVacancyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVacancyRequest.ProtoReflect.Descriptor instead.
 func (*GetVacancyRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{6}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetVacancyRequest) GetName() string {
@@ -754,7 +975,7 @@ type GetVacancyResponse struct {
 
 func (x *GetVacancyResponse) Reset() {
 	*x = GetVacancyResponse{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[7]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +987,7 @@ func (x *GetVacancyResponse) String() string {
 func (*GetVacancyResponse) ProtoMessage() {}
 
 func (x *GetVacancyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[7]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +1000,7 @@ func (x *GetVacancyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVacancyResponse.ProtoReflect.Descriptor instead.
 func (*GetVacancyResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{7}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetVacancyResponse) GetVacancy() *Vacancy {
@@ -810,7 +1031,7 @@ type ListVacanciesRequest struct {
 
 func (x *ListVacanciesRequest) Reset() {
 	*x = ListVacanciesRequest{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[8]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1043,7 @@ func (x *ListVacanciesRequest) String() string {
 func (*ListVacanciesRequest) ProtoMessage() {}
 
 func (x *ListVacanciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[8]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1056,7 @@ func (x *ListVacanciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVacanciesRequest.ProtoReflect.Descriptor instead.
 func (*ListVacanciesRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{8}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListVacanciesRequest) GetPageSize() int32 {
@@ -897,7 +1118,7 @@ type ListVacanciesResponse struct {
 
 func (x *ListVacanciesResponse) Reset() {
 	*x = ListVacanciesResponse{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[9]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1130,7 @@ func (x *ListVacanciesResponse) String() string {
 func (*ListVacanciesResponse) ProtoMessage() {}
 
 func (x *ListVacanciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[9]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1143,7 @@ func (x *ListVacanciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVacanciesResponse.ProtoReflect.Descriptor instead.
 func (*ListVacanciesResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{9}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListVacanciesResponse) GetVacancies() []*Vacancy {
@@ -962,7 +1183,7 @@ type UpdateVacancyRequest struct {
 
 func (x *UpdateVacancyRequest) Reset() {
 	*x = UpdateVacancyRequest{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[10]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1195,7 @@ func (x *UpdateVacancyRequest) String() string {
 func (*UpdateVacancyRequest) ProtoMessage() {}
 
 func (x *UpdateVacancyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[10]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1208,7 @@ func (x *UpdateVacancyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVacancyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVacancyRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{10}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateVacancyRequest) GetVacancy() *Vacancy {
@@ -1022,7 +1243,7 @@ type UpdateVacancyResponse struct {
 
 func (x *UpdateVacancyResponse) Reset() {
 	*x = UpdateVacancyResponse{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[11]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1255,7 @@ func (x *UpdateVacancyResponse) String() string {
 func (*UpdateVacancyResponse) ProtoMessage() {}
 
 func (x *UpdateVacancyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[11]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1268,7 @@ func (x *UpdateVacancyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVacancyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVacancyResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{11}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateVacancyResponse) GetVacancy() *Vacancy {
@@ -1070,7 +1291,7 @@ type CloseVacancyRequest struct {
 
 func (x *CloseVacancyRequest) Reset() {
 	*x = CloseVacancyRequest{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[12]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1303,7 @@ func (x *CloseVacancyRequest) String() string {
 func (*CloseVacancyRequest) ProtoMessage() {}
 
 func (x *CloseVacancyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[12]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1316,7 @@ func (x *CloseVacancyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseVacancyRequest.ProtoReflect.Descriptor instead.
 func (*CloseVacancyRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{12}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CloseVacancyRequest) GetName() string {
@@ -1123,7 +1344,7 @@ type CloseVacancyResponse struct {
 
 func (x *CloseVacancyResponse) Reset() {
 	*x = CloseVacancyResponse{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[13]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1356,7 @@ func (x *CloseVacancyResponse) String() string {
 func (*CloseVacancyResponse) ProtoMessage() {}
 
 func (x *CloseVacancyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[13]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1369,7 @@ func (x *CloseVacancyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseVacancyResponse.ProtoReflect.Descriptor instead.
 func (*CloseVacancyResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{13}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CloseVacancyResponse) GetVacancy() *Vacancy {
@@ -1173,7 +1394,7 @@ type DemandChange struct {
 
 func (x *DemandChange) Reset() {
 	*x = DemandChange{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[14]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1406,7 @@ func (x *DemandChange) String() string {
 func (*DemandChange) ProtoMessage() {}
 
 func (x *DemandChange) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[14]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1419,7 @@ func (x *DemandChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemandChange.ProtoReflect.Descriptor instead.
 func (*DemandChange) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{14}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DemandChange) GetRevision() int64 {
@@ -1235,7 +1456,7 @@ type WatchDemandRequest struct {
 
 func (x *WatchDemandRequest) Reset() {
 	*x = WatchDemandRequest{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[15]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1468,7 @@ func (x *WatchDemandRequest) String() string {
 func (*WatchDemandRequest) ProtoMessage() {}
 
 func (x *WatchDemandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[15]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1481,7 @@ func (x *WatchDemandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDemandRequest.ProtoReflect.Descriptor instead.
 func (*WatchDemandRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{15}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchDemandRequest) GetSendingRegion() string {
@@ -1288,7 +1509,7 @@ type WatchDemandResponse struct {
 
 func (x *WatchDemandResponse) Reset() {
 	*x = WatchDemandResponse{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[16]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1521,7 @@ func (x *WatchDemandResponse) String() string {
 func (*WatchDemandResponse) ProtoMessage() {}
 
 func (x *WatchDemandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[16]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1534,7 @@ func (x *WatchDemandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDemandResponse.ProtoReflect.Descriptor instead.
 func (*WatchDemandResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{16}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchDemandResponse) GetChange() *DemandChange {
@@ -1338,7 +1559,7 @@ type ListDemandChangesRequest struct {
 
 func (x *ListDemandChangesRequest) Reset() {
 	*x = ListDemandChangesRequest{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[17]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1571,7 @@ func (x *ListDemandChangesRequest) String() string {
 func (*ListDemandChangesRequest) ProtoMessage() {}
 
 func (x *ListDemandChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[17]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1584,7 @@ func (x *ListDemandChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDemandChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListDemandChangesRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{17}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDemandChangesRequest) GetSendingRegion() string {
@@ -1400,7 +1621,7 @@ type ListDemandChangesResponse struct {
 
 func (x *ListDemandChangesResponse) Reset() {
 	*x = ListDemandChangesResponse{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[18]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1633,7 @@ func (x *ListDemandChangesResponse) String() string {
 func (*ListDemandChangesResponse) ProtoMessage() {}
 
 func (x *ListDemandChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[18]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1646,7 @@ func (x *ListDemandChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDemandChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListDemandChangesResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{18}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListDemandChangesResponse) GetChanges() []*DemandChange {
@@ -1457,7 +1678,7 @@ type ListOpenDemandRequest struct {
 
 func (x *ListOpenDemandRequest) Reset() {
 	*x = ListOpenDemandRequest{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[19]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1690,7 @@ func (x *ListOpenDemandRequest) String() string {
 func (*ListOpenDemandRequest) ProtoMessage() {}
 
 func (x *ListOpenDemandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[19]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1703,7 @@ func (x *ListOpenDemandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOpenDemandRequest.ProtoReflect.Descriptor instead.
 func (*ListOpenDemandRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{19}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListOpenDemandRequest) GetSendingRegion() string {
@@ -1521,7 +1742,7 @@ type ListOpenDemandResponse struct {
 
 func (x *ListOpenDemandResponse) Reset() {
 	*x = ListOpenDemandResponse{}
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[20]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1754,7 @@ func (x *ListOpenDemandResponse) String() string {
 func (*ListOpenDemandResponse) ProtoMessage() {}
 
 func (x *ListOpenDemandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[20]
+	mi := &file_labour_receiving_v1_vacancy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1767,7 @@ func (x *ListOpenDemandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOpenDemandResponse.ProtoReflect.Descriptor instead.
 func (*ListOpenDemandResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{20}
+	return file_labour_receiving_v1_vacancy_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListOpenDemandResponse) GetVacancies() []*Vacancy {
@@ -1639,7 +1860,22 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\timport_id\x18\x01 \x01(\tR\bimportId\x123\n" +
 	"\x04rows\x18\x02 \x03(\v2\x1f.labour.receiving.v1.VacancyRowR\x04rows\"T\n" +
 	"\x17ImportVacanciesResponse\x129\n" +
-	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\"'\n" +
+	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\"6\n" +
+	"\x17GetVacancyImportRequest\x12\x1b\n" +
+	"\timport_id\x18\x01 \x01(\tR\bimportId\"q\n" +
+	"\x18GetVacancyImportResponse\x129\n" +
+	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\x12\x1a\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\"}\n" +
+	"\"ListVacancyImportRejectionsRequest\x12\x1b\n" +
+	"\timport_id\x18\x01 \x01(\tR\bimportId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8d\x01\n" +
+	"#ListVacancyImportRejectionsResponse\x12>\n" +
+	"\n" +
+	"rejections\x18\x01 \x03(\v2\x1e.labour.common.v1.RowRejectionR\n" +
+	"rejections\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"'\n" +
 	"\x11GetVacancyRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"L\n" +
 	"\x12GetVacancyResponse\x126\n" +
@@ -1704,10 +1940,12 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\x13VACANCY_STATUS_OPEN\x10\x01\x12\x19\n" +
 	"\x15VACANCY_STATUS_FILLED\x10\x02\x12\x19\n" +
 	"\x15VACANCY_STATUS_CLOSED\x10\x03\x12\x1a\n" +
-	"\x16VACANCY_STATUS_EXPIRED\x10\x042\xfc\x04\n" +
+	"\x16VACANCY_STATUS_EXPIRED\x10\x042\x80\a\n" +
 	"\x0eVacancyService\x12f\n" +
 	"\rCreateVacancy\x12).labour.receiving.v1.CreateVacancyRequest\x1a*.labour.receiving.v1.CreateVacancyResponse\x12n\n" +
-	"\x0fImportVacancies\x12+.labour.receiving.v1.ImportVacanciesRequest\x1a,.labour.receiving.v1.ImportVacanciesResponse(\x01\x12]\n" +
+	"\x0fImportVacancies\x12+.labour.receiving.v1.ImportVacanciesRequest\x1a,.labour.receiving.v1.ImportVacanciesResponse(\x01\x12o\n" +
+	"\x10GetVacancyImport\x12,.labour.receiving.v1.GetVacancyImportRequest\x1a-.labour.receiving.v1.GetVacancyImportResponse\x12\x90\x01\n" +
+	"\x1bListVacancyImportRejections\x127.labour.receiving.v1.ListVacancyImportRejectionsRequest\x1a8.labour.receiving.v1.ListVacancyImportRejectionsResponse\x12]\n" +
 	"\n" +
 	"GetVacancy\x12&.labour.receiving.v1.GetVacancyRequest\x1a'.labour.receiving.v1.GetVacancyResponse\x12f\n" +
 	"\rListVacancies\x12).labour.receiving.v1.ListVacanciesRequest\x1a*.labour.receiving.v1.ListVacanciesResponse\x12f\n" +
@@ -1731,80 +1969,91 @@ func file_labour_receiving_v1_vacancy_proto_rawDescGZIP() []byte {
 }
 
 var file_labour_receiving_v1_vacancy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_labour_receiving_v1_vacancy_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_labour_receiving_v1_vacancy_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_labour_receiving_v1_vacancy_proto_goTypes = []any{
-	(VacancyStatus)(0),                // 0: labour.receiving.v1.VacancyStatus
-	(*Vacancy)(nil),                   // 1: labour.receiving.v1.Vacancy
-	(*CreateVacancyRequest)(nil),      // 2: labour.receiving.v1.CreateVacancyRequest
-	(*CreateVacancyResponse)(nil),     // 3: labour.receiving.v1.CreateVacancyResponse
-	(*VacancyRow)(nil),                // 4: labour.receiving.v1.VacancyRow
-	(*ImportVacanciesRequest)(nil),    // 5: labour.receiving.v1.ImportVacanciesRequest
-	(*ImportVacanciesResponse)(nil),   // 6: labour.receiving.v1.ImportVacanciesResponse
-	(*GetVacancyRequest)(nil),         // 7: labour.receiving.v1.GetVacancyRequest
-	(*GetVacancyResponse)(nil),        // 8: labour.receiving.v1.GetVacancyResponse
-	(*ListVacanciesRequest)(nil),      // 9: labour.receiving.v1.ListVacanciesRequest
-	(*ListVacanciesResponse)(nil),     // 10: labour.receiving.v1.ListVacanciesResponse
-	(*UpdateVacancyRequest)(nil),      // 11: labour.receiving.v1.UpdateVacancyRequest
-	(*UpdateVacancyResponse)(nil),     // 12: labour.receiving.v1.UpdateVacancyResponse
-	(*CloseVacancyRequest)(nil),       // 13: labour.receiving.v1.CloseVacancyRequest
-	(*CloseVacancyResponse)(nil),      // 14: labour.receiving.v1.CloseVacancyResponse
-	(*DemandChange)(nil),              // 15: labour.receiving.v1.DemandChange
-	(*WatchDemandRequest)(nil),        // 16: labour.receiving.v1.WatchDemandRequest
-	(*WatchDemandResponse)(nil),       // 17: labour.receiving.v1.WatchDemandResponse
-	(*ListDemandChangesRequest)(nil),  // 18: labour.receiving.v1.ListDemandChangesRequest
-	(*ListDemandChangesResponse)(nil), // 19: labour.receiving.v1.ListDemandChangesResponse
-	(*ListOpenDemandRequest)(nil),     // 20: labour.receiving.v1.ListOpenDemandRequest
-	(*ListOpenDemandResponse)(nil),    // 21: labour.receiving.v1.ListOpenDemandResponse
-	(*v1.Date)(nil),                   // 22: labour.common.v1.Date
-	(*timestamppb.Timestamp)(nil),     // 23: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),          // 24: labour.common.v1.ImportSummary
-	(*fieldmaskpb.FieldMask)(nil),     // 25: google.protobuf.FieldMask
+	(VacancyStatus)(0),                          // 0: labour.receiving.v1.VacancyStatus
+	(*Vacancy)(nil),                             // 1: labour.receiving.v1.Vacancy
+	(*CreateVacancyRequest)(nil),                // 2: labour.receiving.v1.CreateVacancyRequest
+	(*CreateVacancyResponse)(nil),               // 3: labour.receiving.v1.CreateVacancyResponse
+	(*VacancyRow)(nil),                          // 4: labour.receiving.v1.VacancyRow
+	(*ImportVacanciesRequest)(nil),              // 5: labour.receiving.v1.ImportVacanciesRequest
+	(*ImportVacanciesResponse)(nil),             // 6: labour.receiving.v1.ImportVacanciesResponse
+	(*GetVacancyImportRequest)(nil),             // 7: labour.receiving.v1.GetVacancyImportRequest
+	(*GetVacancyImportResponse)(nil),            // 8: labour.receiving.v1.GetVacancyImportResponse
+	(*ListVacancyImportRejectionsRequest)(nil),  // 9: labour.receiving.v1.ListVacancyImportRejectionsRequest
+	(*ListVacancyImportRejectionsResponse)(nil), // 10: labour.receiving.v1.ListVacancyImportRejectionsResponse
+	(*GetVacancyRequest)(nil),                   // 11: labour.receiving.v1.GetVacancyRequest
+	(*GetVacancyResponse)(nil),                  // 12: labour.receiving.v1.GetVacancyResponse
+	(*ListVacanciesRequest)(nil),                // 13: labour.receiving.v1.ListVacanciesRequest
+	(*ListVacanciesResponse)(nil),               // 14: labour.receiving.v1.ListVacanciesResponse
+	(*UpdateVacancyRequest)(nil),                // 15: labour.receiving.v1.UpdateVacancyRequest
+	(*UpdateVacancyResponse)(nil),               // 16: labour.receiving.v1.UpdateVacancyResponse
+	(*CloseVacancyRequest)(nil),                 // 17: labour.receiving.v1.CloseVacancyRequest
+	(*CloseVacancyResponse)(nil),                // 18: labour.receiving.v1.CloseVacancyResponse
+	(*DemandChange)(nil),                        // 19: labour.receiving.v1.DemandChange
+	(*WatchDemandRequest)(nil),                  // 20: labour.receiving.v1.WatchDemandRequest
+	(*WatchDemandResponse)(nil),                 // 21: labour.receiving.v1.WatchDemandResponse
+	(*ListDemandChangesRequest)(nil),            // 22: labour.receiving.v1.ListDemandChangesRequest
+	(*ListDemandChangesResponse)(nil),           // 23: labour.receiving.v1.ListDemandChangesResponse
+	(*ListOpenDemandRequest)(nil),               // 24: labour.receiving.v1.ListOpenDemandRequest
+	(*ListOpenDemandResponse)(nil),              // 25: labour.receiving.v1.ListOpenDemandResponse
+	(*v1.Date)(nil),                             // 26: labour.common.v1.Date
+	(*timestamppb.Timestamp)(nil),               // 27: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),                    // 28: labour.common.v1.ImportSummary
+	(*v1.RowRejection)(nil),                     // 29: labour.common.v1.RowRejection
+	(*fieldmaskpb.FieldMask)(nil),               // 30: google.protobuf.FieldMask
 }
 var file_labour_receiving_v1_vacancy_proto_depIdxs = []int32{
-	22, // 0: labour.receiving.v1.Vacancy.start_date:type_name -> labour.common.v1.Date
-	22, // 1: labour.receiving.v1.Vacancy.valid_through:type_name -> labour.common.v1.Date
+	26, // 0: labour.receiving.v1.Vacancy.start_date:type_name -> labour.common.v1.Date
+	26, // 1: labour.receiving.v1.Vacancy.valid_through:type_name -> labour.common.v1.Date
 	0,  // 2: labour.receiving.v1.Vacancy.status:type_name -> labour.receiving.v1.VacancyStatus
-	23, // 3: labour.receiving.v1.Vacancy.create_time:type_name -> google.protobuf.Timestamp
-	23, // 4: labour.receiving.v1.Vacancy.update_time:type_name -> google.protobuf.Timestamp
+	27, // 3: labour.receiving.v1.Vacancy.create_time:type_name -> google.protobuf.Timestamp
+	27, // 4: labour.receiving.v1.Vacancy.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: labour.receiving.v1.CreateVacancyRequest.vacancy:type_name -> labour.receiving.v1.Vacancy
 	1,  // 6: labour.receiving.v1.CreateVacancyResponse.vacancy:type_name -> labour.receiving.v1.Vacancy
 	4,  // 7: labour.receiving.v1.ImportVacanciesRequest.rows:type_name -> labour.receiving.v1.VacancyRow
-	24, // 8: labour.receiving.v1.ImportVacanciesResponse.summary:type_name -> labour.common.v1.ImportSummary
-	1,  // 9: labour.receiving.v1.GetVacancyResponse.vacancy:type_name -> labour.receiving.v1.Vacancy
-	0,  // 10: labour.receiving.v1.ListVacanciesRequest.status:type_name -> labour.receiving.v1.VacancyStatus
-	1,  // 11: labour.receiving.v1.ListVacanciesResponse.vacancies:type_name -> labour.receiving.v1.Vacancy
-	1,  // 12: labour.receiving.v1.UpdateVacancyRequest.vacancy:type_name -> labour.receiving.v1.Vacancy
-	25, // 13: labour.receiving.v1.UpdateVacancyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 14: labour.receiving.v1.UpdateVacancyResponse.vacancy:type_name -> labour.receiving.v1.Vacancy
-	1,  // 15: labour.receiving.v1.CloseVacancyResponse.vacancy:type_name -> labour.receiving.v1.Vacancy
-	1,  // 16: labour.receiving.v1.DemandChange.vacancy:type_name -> labour.receiving.v1.Vacancy
-	23, // 17: labour.receiving.v1.DemandChange.change_time:type_name -> google.protobuf.Timestamp
-	15, // 18: labour.receiving.v1.WatchDemandResponse.change:type_name -> labour.receiving.v1.DemandChange
-	15, // 19: labour.receiving.v1.ListDemandChangesResponse.changes:type_name -> labour.receiving.v1.DemandChange
-	1,  // 20: labour.receiving.v1.ListOpenDemandResponse.vacancies:type_name -> labour.receiving.v1.Vacancy
-	2,  // 21: labour.receiving.v1.VacancyService.CreateVacancy:input_type -> labour.receiving.v1.CreateVacancyRequest
-	5,  // 22: labour.receiving.v1.VacancyService.ImportVacancies:input_type -> labour.receiving.v1.ImportVacanciesRequest
-	7,  // 23: labour.receiving.v1.VacancyService.GetVacancy:input_type -> labour.receiving.v1.GetVacancyRequest
-	9,  // 24: labour.receiving.v1.VacancyService.ListVacancies:input_type -> labour.receiving.v1.ListVacanciesRequest
-	11, // 25: labour.receiving.v1.VacancyService.UpdateVacancy:input_type -> labour.receiving.v1.UpdateVacancyRequest
-	13, // 26: labour.receiving.v1.VacancyService.CloseVacancy:input_type -> labour.receiving.v1.CloseVacancyRequest
-	16, // 27: labour.receiving.v1.DemandFeedService.WatchDemand:input_type -> labour.receiving.v1.WatchDemandRequest
-	18, // 28: labour.receiving.v1.DemandFeedService.ListDemandChanges:input_type -> labour.receiving.v1.ListDemandChangesRequest
-	20, // 29: labour.receiving.v1.DemandFeedService.ListOpenDemand:input_type -> labour.receiving.v1.ListOpenDemandRequest
-	3,  // 30: labour.receiving.v1.VacancyService.CreateVacancy:output_type -> labour.receiving.v1.CreateVacancyResponse
-	6,  // 31: labour.receiving.v1.VacancyService.ImportVacancies:output_type -> labour.receiving.v1.ImportVacanciesResponse
-	8,  // 32: labour.receiving.v1.VacancyService.GetVacancy:output_type -> labour.receiving.v1.GetVacancyResponse
-	10, // 33: labour.receiving.v1.VacancyService.ListVacancies:output_type -> labour.receiving.v1.ListVacanciesResponse
-	12, // 34: labour.receiving.v1.VacancyService.UpdateVacancy:output_type -> labour.receiving.v1.UpdateVacancyResponse
-	14, // 35: labour.receiving.v1.VacancyService.CloseVacancy:output_type -> labour.receiving.v1.CloseVacancyResponse
-	17, // 36: labour.receiving.v1.DemandFeedService.WatchDemand:output_type -> labour.receiving.v1.WatchDemandResponse
-	19, // 37: labour.receiving.v1.DemandFeedService.ListDemandChanges:output_type -> labour.receiving.v1.ListDemandChangesResponse
-	21, // 38: labour.receiving.v1.DemandFeedService.ListOpenDemand:output_type -> labour.receiving.v1.ListOpenDemandResponse
-	30, // [30:39] is the sub-list for method output_type
-	21, // [21:30] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	28, // 8: labour.receiving.v1.ImportVacanciesResponse.summary:type_name -> labour.common.v1.ImportSummary
+	28, // 9: labour.receiving.v1.GetVacancyImportResponse.summary:type_name -> labour.common.v1.ImportSummary
+	29, // 10: labour.receiving.v1.ListVacancyImportRejectionsResponse.rejections:type_name -> labour.common.v1.RowRejection
+	1,  // 11: labour.receiving.v1.GetVacancyResponse.vacancy:type_name -> labour.receiving.v1.Vacancy
+	0,  // 12: labour.receiving.v1.ListVacanciesRequest.status:type_name -> labour.receiving.v1.VacancyStatus
+	1,  // 13: labour.receiving.v1.ListVacanciesResponse.vacancies:type_name -> labour.receiving.v1.Vacancy
+	1,  // 14: labour.receiving.v1.UpdateVacancyRequest.vacancy:type_name -> labour.receiving.v1.Vacancy
+	30, // 15: labour.receiving.v1.UpdateVacancyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 16: labour.receiving.v1.UpdateVacancyResponse.vacancy:type_name -> labour.receiving.v1.Vacancy
+	1,  // 17: labour.receiving.v1.CloseVacancyResponse.vacancy:type_name -> labour.receiving.v1.Vacancy
+	1,  // 18: labour.receiving.v1.DemandChange.vacancy:type_name -> labour.receiving.v1.Vacancy
+	27, // 19: labour.receiving.v1.DemandChange.change_time:type_name -> google.protobuf.Timestamp
+	19, // 20: labour.receiving.v1.WatchDemandResponse.change:type_name -> labour.receiving.v1.DemandChange
+	19, // 21: labour.receiving.v1.ListDemandChangesResponse.changes:type_name -> labour.receiving.v1.DemandChange
+	1,  // 22: labour.receiving.v1.ListOpenDemandResponse.vacancies:type_name -> labour.receiving.v1.Vacancy
+	2,  // 23: labour.receiving.v1.VacancyService.CreateVacancy:input_type -> labour.receiving.v1.CreateVacancyRequest
+	5,  // 24: labour.receiving.v1.VacancyService.ImportVacancies:input_type -> labour.receiving.v1.ImportVacanciesRequest
+	7,  // 25: labour.receiving.v1.VacancyService.GetVacancyImport:input_type -> labour.receiving.v1.GetVacancyImportRequest
+	9,  // 26: labour.receiving.v1.VacancyService.ListVacancyImportRejections:input_type -> labour.receiving.v1.ListVacancyImportRejectionsRequest
+	11, // 27: labour.receiving.v1.VacancyService.GetVacancy:input_type -> labour.receiving.v1.GetVacancyRequest
+	13, // 28: labour.receiving.v1.VacancyService.ListVacancies:input_type -> labour.receiving.v1.ListVacanciesRequest
+	15, // 29: labour.receiving.v1.VacancyService.UpdateVacancy:input_type -> labour.receiving.v1.UpdateVacancyRequest
+	17, // 30: labour.receiving.v1.VacancyService.CloseVacancy:input_type -> labour.receiving.v1.CloseVacancyRequest
+	20, // 31: labour.receiving.v1.DemandFeedService.WatchDemand:input_type -> labour.receiving.v1.WatchDemandRequest
+	22, // 32: labour.receiving.v1.DemandFeedService.ListDemandChanges:input_type -> labour.receiving.v1.ListDemandChangesRequest
+	24, // 33: labour.receiving.v1.DemandFeedService.ListOpenDemand:input_type -> labour.receiving.v1.ListOpenDemandRequest
+	3,  // 34: labour.receiving.v1.VacancyService.CreateVacancy:output_type -> labour.receiving.v1.CreateVacancyResponse
+	6,  // 35: labour.receiving.v1.VacancyService.ImportVacancies:output_type -> labour.receiving.v1.ImportVacanciesResponse
+	8,  // 36: labour.receiving.v1.VacancyService.GetVacancyImport:output_type -> labour.receiving.v1.GetVacancyImportResponse
+	10, // 37: labour.receiving.v1.VacancyService.ListVacancyImportRejections:output_type -> labour.receiving.v1.ListVacancyImportRejectionsResponse
+	12, // 38: labour.receiving.v1.VacancyService.GetVacancy:output_type -> labour.receiving.v1.GetVacancyResponse
+	14, // 39: labour.receiving.v1.VacancyService.ListVacancies:output_type -> labour.receiving.v1.ListVacanciesResponse
+	16, // 40: labour.receiving.v1.VacancyService.UpdateVacancy:output_type -> labour.receiving.v1.UpdateVacancyResponse
+	18, // 41: labour.receiving.v1.VacancyService.CloseVacancy:output_type -> labour.receiving.v1.CloseVacancyResponse
+	21, // 42: labour.receiving.v1.DemandFeedService.WatchDemand:output_type -> labour.receiving.v1.WatchDemandResponse
+	23, // 43: labour.receiving.v1.DemandFeedService.ListDemandChanges:output_type -> labour.receiving.v1.ListDemandChangesResponse
+	25, // 44: labour.receiving.v1.DemandFeedService.ListOpenDemand:output_type -> labour.receiving.v1.ListOpenDemandResponse
+	34, // [34:45] is the sub-list for method output_type
+	23, // [23:34] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_labour_receiving_v1_vacancy_proto_init() }
@@ -1818,7 +2067,7 @@ func file_labour_receiving_v1_vacancy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_receiving_v1_vacancy_proto_rawDesc), len(file_labour_receiving_v1_vacancy_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -22,12 +22,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	VacancyService_CreateVacancy_FullMethodName   = "/labour.receiving.v1.VacancyService/CreateVacancy"
-	VacancyService_ImportVacancies_FullMethodName = "/labour.receiving.v1.VacancyService/ImportVacancies"
-	VacancyService_GetVacancy_FullMethodName      = "/labour.receiving.v1.VacancyService/GetVacancy"
-	VacancyService_ListVacancies_FullMethodName   = "/labour.receiving.v1.VacancyService/ListVacancies"
-	VacancyService_UpdateVacancy_FullMethodName   = "/labour.receiving.v1.VacancyService/UpdateVacancy"
-	VacancyService_CloseVacancy_FullMethodName    = "/labour.receiving.v1.VacancyService/CloseVacancy"
+	VacancyService_CreateVacancy_FullMethodName               = "/labour.receiving.v1.VacancyService/CreateVacancy"
+	VacancyService_ImportVacancies_FullMethodName             = "/labour.receiving.v1.VacancyService/ImportVacancies"
+	VacancyService_GetVacancyImport_FullMethodName            = "/labour.receiving.v1.VacancyService/GetVacancyImport"
+	VacancyService_ListVacancyImportRejections_FullMethodName = "/labour.receiving.v1.VacancyService/ListVacancyImportRejections"
+	VacancyService_GetVacancy_FullMethodName                  = "/labour.receiving.v1.VacancyService/GetVacancy"
+	VacancyService_ListVacancies_FullMethodName               = "/labour.receiving.v1.VacancyService/ListVacancies"
+	VacancyService_UpdateVacancy_FullMethodName               = "/labour.receiving.v1.VacancyService/UpdateVacancy"
+	VacancyService_CloseVacancy_FullMethodName                = "/labour.receiving.v1.VacancyService/CloseVacancy"
 )
 
 // VacancyServiceClient is the client API for VacancyService service.
@@ -44,6 +46,11 @@ type VacancyServiceClient interface {
 	// Imports vacancies in chunks, row by row; bad rows are rejected with their reason and the
 	// good ones kept. Re-sending an import with the same id changes nothing.
 	ImportVacancies(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportVacanciesRequest, ImportVacanciesResponse], error)
+	// Reads the summary of a vacancy import (counts and the first rejected rows), also of an
+	// import whose stream was cut.
+	GetVacancyImport(ctx context.Context, in *GetVacancyImportRequest, opts ...grpc.CallOption) (*GetVacancyImportResponse, error)
+	// Lists every rejected row of a vacancy import, in row order.
+	ListVacancyImportRejections(ctx context.Context, in *ListVacancyImportRejectionsRequest, opts ...grpc.CallOption) (*ListVacancyImportRejectionsResponse, error)
 	// Reads a vacancy.
 	GetVacancy(ctx context.Context, in *GetVacancyRequest, opts ...grpc.CallOption) (*GetVacancyResponse, error)
 	// Lists vacancies with filters, in vacancy-id order.
@@ -84,6 +91,26 @@ func (c *vacancyServiceClient) ImportVacancies(ctx context.Context, opts ...grpc
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type VacancyService_ImportVacanciesClient = grpc.ClientStreamingClient[ImportVacanciesRequest, ImportVacanciesResponse]
+
+func (c *vacancyServiceClient) GetVacancyImport(ctx context.Context, in *GetVacancyImportRequest, opts ...grpc.CallOption) (*GetVacancyImportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetVacancyImportResponse)
+	err := c.cc.Invoke(ctx, VacancyService_GetVacancyImport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vacancyServiceClient) ListVacancyImportRejections(ctx context.Context, in *ListVacancyImportRejectionsRequest, opts ...grpc.CallOption) (*ListVacancyImportRejectionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListVacancyImportRejectionsResponse)
+	err := c.cc.Invoke(ctx, VacancyService_ListVacancyImportRejections_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *vacancyServiceClient) GetVacancy(ctx context.Context, in *GetVacancyRequest, opts ...grpc.CallOption) (*GetVacancyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -139,6 +166,11 @@ type VacancyServiceServer interface {
 	// Imports vacancies in chunks, row by row; bad rows are rejected with their reason and the
 	// good ones kept. Re-sending an import with the same id changes nothing.
 	ImportVacancies(grpc.ClientStreamingServer[ImportVacanciesRequest, ImportVacanciesResponse]) error
+	// Reads the summary of a vacancy import (counts and the first rejected rows), also of an
+	// import whose stream was cut.
+	GetVacancyImport(context.Context, *GetVacancyImportRequest) (*GetVacancyImportResponse, error)
+	// Lists every rejected row of a vacancy import, in row order.
+	ListVacancyImportRejections(context.Context, *ListVacancyImportRejectionsRequest) (*ListVacancyImportRejectionsResponse, error)
 	// Reads a vacancy.
 	GetVacancy(context.Context, *GetVacancyRequest) (*GetVacancyResponse, error)
 	// Lists vacancies with filters, in vacancy-id order.
@@ -162,6 +194,12 @@ func (UnimplementedVacancyServiceServer) CreateVacancy(context.Context, *CreateV
 }
 func (UnimplementedVacancyServiceServer) ImportVacancies(grpc.ClientStreamingServer[ImportVacanciesRequest, ImportVacanciesResponse]) error {
 	return status.Error(codes.Unimplemented, "method ImportVacancies not implemented")
+}
+func (UnimplementedVacancyServiceServer) GetVacancyImport(context.Context, *GetVacancyImportRequest) (*GetVacancyImportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetVacancyImport not implemented")
+}
+func (UnimplementedVacancyServiceServer) ListVacancyImportRejections(context.Context, *ListVacancyImportRejectionsRequest) (*ListVacancyImportRejectionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVacancyImportRejections not implemented")
 }
 func (UnimplementedVacancyServiceServer) GetVacancy(context.Context, *GetVacancyRequest) (*GetVacancyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetVacancy not implemented")
@@ -220,6 +258,42 @@ func _VacancyService_ImportVacancies_Handler(srv interface{}, stream grpc.Server
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type VacancyService_ImportVacanciesServer = grpc.ClientStreamingServer[ImportVacanciesRequest, ImportVacanciesResponse]
+
+func _VacancyService_GetVacancyImport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetVacancyImportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VacancyServiceServer).GetVacancyImport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VacancyService_GetVacancyImport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VacancyServiceServer).GetVacancyImport(ctx, req.(*GetVacancyImportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VacancyService_ListVacancyImportRejections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListVacancyImportRejectionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VacancyServiceServer).ListVacancyImportRejections(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VacancyService_ListVacancyImportRejections_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VacancyServiceServer).ListVacancyImportRejections(ctx, req.(*ListVacancyImportRejectionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 func _VacancyService_GetVacancy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetVacancyRequest)
@@ -303,6 +377,14 @@ var VacancyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateVacancy",
 			Handler:    _VacancyService_CreateVacancy_Handler,
+		},
+		{
+			MethodName: "GetVacancyImport",
+			Handler:    _VacancyService_GetVacancyImport_Handler,
+		},
+		{
+			MethodName: "ListVacancyImportRejections",
+			Handler:    _VacancyService_ListVacancyImportRejections_Handler,
 		},
 		{
 			MethodName: "GetVacancy",
