@@ -23,6 +23,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination"
 	"github.com/eastwest/labourlink/services/grpcserver"
+	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/receiving"
 	"github.com/eastwest/labourlink/services/sending"
@@ -209,7 +210,7 @@ const registerInterval = time.Minute
 // registerLoop registers the region's endpoint with the coordination service at start (retrying
 // until it succeeds) and refreshes it every registerInterval.
 func registerLoop(ctx context.Context, cfg Config, po peers.Options, lg *zap.Logger) {
-	cc, err := peers.Dial(cfg.Coordination, po)
+	cc, err := peers.Dial(cfg.Coordination, po.Expecting(identity.Coordination()))
 	if err != nil {
 		lg.Error("cannot reach the coordination service", zap.Error(err))
 		return

@@ -72,14 +72,14 @@ func transportSecurity(cfg Config, lg *zap.Logger) (security, error) {
 		return security{}, err
 	}
 	sec := security{
-		peers:         peers.Options{Creds: credentials.NewTLS(clientTLS)},
+		peers:         peers.Options{TLS: clientTLS},
 		serverOptions: []grpc.ServerOption{grpc.Creds(credentials.NewTLS(serverTLS))},
 		close:         func() {},
 	}
 	var pairings authz.Pairings
 	source := "default pairing table"
 	if cfg.Kind == Receiving && cfg.Coordination != "" {
-		cc, err := peers.Dial(cfg.Coordination, sec.peers)
+		cc, err := peers.Dial(cfg.Coordination, sec.peers.Expecting(identity.Coordination()))
 		if err != nil {
 			return security{}, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -162,4 +163,48 @@ func Peer(ctx context.Context) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: no verified client certificate", ErrNoIdentity)
 	}
 	return Parse(info.State.VerifiedChains[0][0])
+}
+
+// ErrUnexpectedServer is the error of a connection whose server presents a certificate of the
+// federation that names another party than the one the client meant to reach.
+var ErrUnexpectedServer = errors.New("the server is not the expected party")
+
+// ExpectServer returns a copy of the client configuration cfg (see ClientTLS) whose handshake
+// also checks that the server's verified certificate names want (CheckServer). Without it a
+// client accepts any certificate of the federation's CA for the address it dials: another
+// province's service, or a misused operator certificate. The check runs before the client
+// presents its own certificate.
+func ExpectServer(cfg *tls.Config, want Identity) *tls.Config {
+	c := cfg.Clone()
+	verify := c.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		return CheckServer(cs, want)
+	}
+	return c
+}
+
+// CheckServer checks, on the client side of a TLS connection, that the server's verified
+// certificate names want. The error (ErrUnexpectedServer) names the expected and the
+// presented identity.
+func CheckServer(cs tls.ConnectionState, want Identity) error {
+	at := ""
+	if cs.ServerName != "" {
+		at = " at " + cs.ServerName
+	}
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return fmt.Errorf("%w: expected %s, but the certificate of the server%s was not verified", ErrUnexpectedServer, want, at)
+	}
+	got, err := Parse(cs.VerifiedChains[0][0])
+	if err != nil {
+		return fmt.Errorf("%w: expected %s, but the server%s presents no valid identity: %v", ErrUnexpectedServer, want, at, err)
+	}
+	if got != want {
+		return fmt.Errorf("%w: expected %s, but the server%s presents %s", ErrUnexpectedServer, want, at, got)
+	}
+	return nil
 }

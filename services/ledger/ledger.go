@@ -1,7 +1,7 @@
 // Package ledger is the client side of the coordination service's ledger: the delivery function
 // the outbox relays of the sending and receiving services use to report their ledger events.
 //
-//	cc, _ := peers.Dial(cfg.Coordination, cfg.Peers)
+//	cc, _ := peers.Dial(cfg.Coordination, cfg.Peers.Expecting(identity.Coordination()))
 //	relay := outbox.NewRelay(db, ledger.Destination,
 //		ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), lg, outbox.Options{})
 //	go relay.Run(ctx)

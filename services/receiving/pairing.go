@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/regions"
 	"github.com/eastwest/labourlink/services/registry"
@@ -34,7 +35,7 @@ func (p registryPairing) paired(ctx context.Context, receiving, sending string) 
 // services/regions when cfg.Paired is nil.
 func newPairingChecker(cfg Config, t *regions.Table) (pairingChecker, func() error, error) {
 	if cfg.Coordination != "" {
-		cc, err := peers.Dial(cfg.Coordination, cfg.Peers)
+		cc, err := peers.Dial(cfg.Coordination, cfg.Peers.Expecting(identity.Coordination()))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -19,6 +19,7 @@ import (
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/ledger"
 	"github.com/eastwest/labourlink/services/outbox"
 	"github.com/eastwest/labourlink/services/peers"
@@ -157,7 +158,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	if s.cfg.Coordination != "" {
 		// Deliver the outbox's ledger events to the coordination service (services/ledger).
-		cc, err := peers.Dial(s.cfg.Coordination, s.cfg.Peers)
+		cc, err := peers.Dial(s.cfg.Coordination, s.cfg.Peers.Expecting(identity.Coordination()))
 		if err != nil {
 			return err
 		}

@@ -38,6 +38,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/outbox"
 	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/registry"
@@ -151,7 +152,7 @@ func (l *receivingLink) stop() {
 func (s *Service) superviseReceiving(ctx context.Context) {
 	var reg *registry.Client
 	if len(s.cfg.Receiving) == 0 && s.cfg.Coordination != "" {
-		cc, err := peers.Dial(s.cfg.Coordination, s.cfg.Peers)
+		cc, err := peers.Dial(s.cfg.Coordination, s.cfg.Peers.Expecting(identity.Coordination()))
 		if err != nil {
 			s.lg.Error("cannot reach the coordination registry; not following any receiving province", zap.Error(err))
 		} else {
@@ -228,7 +229,7 @@ func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivi
 	s.lg.Info("following receiving province", zap.String("receiving_region", code), zap.String("endpoint", endpoint))
 	go func() {
 		defer close(l.done)
-		cc, err := peers.Dial(endpoint, s.cfg.Peers)
+		cc, err := peers.Dial(endpoint, s.cfg.Peers.Expecting(identity.Receiving(code)))
 		if err != nil {
 			s.follow.setError(code, err)
 			s.lg.Error("cannot connect to receiving province", zap.String("receiving_region", code), zap.Error(err))
