@@ -252,6 +252,7 @@ var expectations = map[string]expectation{
 	receivingv1.CandidateService_ListDecisions_FullMethodName:             {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
 	receivingv1.IntakeService_AnnounceBatch_FullMethodName:                {allowed: "snd520", fields: []string{"batch.sending_region"}, scoped: "snd520"},
 	receivingv1.IntakeService_ReportBatchDeparture_FullMethodName:         {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
+	receivingv1.IntakeService_CancelIntakeBatch_FullMethodName:            {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
 	receivingv1.IntakeService_GetIntakeBatch_FullMethodName:               {allowed: recvRead},
 	receivingv1.IntakeService_ListIntakeBatches_FullMethodName:            {allowed: recvRead, fields: []string{"sending_region"}},
 	receivingv1.IntakeService_ConfirmArrivals_FullMethodName:              {allowed: recvWrite},

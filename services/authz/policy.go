@@ -185,6 +185,7 @@ var policy = map[string]rule{
 
 	receivingv1.IntakeService_AnnounceBatch_FullMethodName:         {peer("batch.sending_region")},
 	receivingv1.IntakeService_ReportBatchDeparture_FullMethodName:  {peer("sending_region")},
+	receivingv1.IntakeService_CancelIntakeBatch_FullMethodName:     {peer("sending_region")},
 	receivingv1.IntakeService_GetIntakeBatch_FullMethodName:        ownerRead,
 	receivingv1.IntakeService_ListIntakeBatches_FullMethodName:     ownerRead,
 	receivingv1.IntakeService_ConfirmArrivals_FullMethodName:       ownerWrite,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -33,6 +34,11 @@ import (
 // Recording the same fact again (same request id, or the same content) changes nothing and
 // writes no second entry.
 //
+// A batch whose departure was not reported yet may be cancelled by its sending service
+// (CancelIntakeBatch): it stays, marked cancelled, takes no departure report or arrival, and
+// the employment records it created (still EXPECTED) are removed, so its workers are no longer
+// expected here and may be announced again on another batch.
+//
 // Arrivals are confirmed worker by worker for workers on the batch manifest (a worker not on
 // it is INVALID_ARGUMENT). A manifest worker the sending side did not report as boarded may
 // still be confirmed ARRIVED: the ledger then holds an arrival without a departure, which the
@@ -47,6 +53,12 @@ const (
 	maxManifest      = 1000
 	maxConfirmations = 1000
 	maxIncidentText  = 1000
+)
+
+// Reasons of FAILED_PRECONDITION about a batch's state.
+const (
+	reasonBatchCancelled = "BATCH_CANCELLED"
+	reasonBatchDeparted  = "BATCH_DEPARTED"
 )
 
 const (
@@ -89,6 +101,13 @@ func (x *intakeServer) ValidateRequest(_ string, req any) error {
 			}
 			seen[w] = true
 		}
+	case *receivingv1.CancelIntakeBatchRequest:
+		if p := idProblem(r.GetBatchId()); p != "" {
+			v.Add("batch_id", p)
+		}
+		s.checkSendingRegion(&v, "sending_region", r.GetSendingRegion())
+		checkText(&v, "reason", r.GetReason(), maxReason, false)
+		checkRequestID(&v, "request_id", r.GetRequestId())
 	case *receivingv1.GetIntakeBatchRequest:
 		checkName(&v, "name", r.GetName(), batchesCollection)
 	case *receivingv1.ListIntakeBatchesRequest:
@@ -396,6 +415,9 @@ func (x *intakeServer) ReportBatchDeparture(ctx context.Context, req *receivingv
 		if b.GetSendingRegion() != req.GetSendingRegion() {
 			return apierror.PermissionDenied("NOT_OWNER", "batch %s belongs to %s, not %s", b.GetBatchId(), b.GetSendingRegion(), req.GetSendingRegion())
 		}
+		if b.GetCancelled() {
+			return apierror.FailedPrecondition(reasonBatchCancelled, "batch %s was cancelled; its departure cannot be reported", b.GetBatchId())
+		}
 		if !b.GetDeparted() {
 			onManifest := map[string]*receivingv1.IntakeEntry{}
 			for _, e := range b.GetEntries() {
@@ -426,6 +448,56 @@ func (x *intakeServer) ReportBatchDeparture(ctx context.Context, req *receivingv
 	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+// CancelIntakeBatch cancels a batch its sending service cancelled before departure: the batch
+// is marked cancelled and the EXPECTED employment records it created are removed. Cancelling a
+// cancelled batch returns it unchanged; a batch whose departure was reported is
+// FAILED_PRECONDITION.
+func (x *intakeServer) CancelIntakeBatch(ctx context.Context, req *receivingv1.CancelIntakeBatchRequest) (*receivingv1.CancelIntakeBatchResponse, error) {
+	s := x.s
+	if err := s.requirePaired(ctx, req.GetSendingRegion()); err != nil {
+		return nil, err
+	}
+	resp := &receivingv1.CancelIntakeBatchResponse{}
+	err := s.updateOnce("/labour.receiving.v1.IntakeService/CancelIntakeBatch", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+		b, err := mustGetBatch(tx, req.GetBatchId())
+		if err != nil {
+			return err
+		}
+		if b.GetSendingRegion() != req.GetSendingRegion() {
+			return apierror.PermissionDenied("NOT_OWNER", "batch %s belongs to %s, not %s", b.GetBatchId(), b.GetSendingRegion(), req.GetSendingRegion())
+		}
+		resp.Batch = b
+		switch {
+		case b.GetCancelled():
+			return nil
+		case b.GetDeparted():
+			return apierror.FailedPrecondition(reasonBatchDeparted, "batch %s has departed and cannot be cancelled", b.GetBatchId())
+		}
+		employment := tx.Bucket(store.BucketEmployment)
+		for _, e := range b.GetEntries() {
+			rec, found, err := getRecord(tx, e.GetWorkerId())
+			if err != nil {
+				return err
+			}
+			// A worker announced again on a later batch has that batch's record: left alone.
+			if found && rec.GetBatchId() == b.GetBatchId() && rec.GetStatus() == expected {
+				if err := employment.Delete([]byte(e.GetWorkerId())); err != nil {
+					return err
+				}
+			}
+		}
+		b.Cancelled = true
+		b.CancelReason = req.GetReason()
+		return putBatch(tx, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.lg.Info("intake batch cancelled by its sending service", zap.String("batch_id", req.GetBatchId()),
+		zap.String("sending_region", req.GetSendingRegion()))
 	return resp, nil
 }
 
@@ -518,6 +590,9 @@ func (x *intakeServer) ConfirmArrivals(_ context.Context, req *receivingv1.Confi
 		b, err := mustGetBatch(tx, resourceID(req.GetName(), batchesCollection))
 		if err != nil {
 			return err
+		}
+		if b.GetCancelled() {
+			return apierror.FailedPrecondition(reasonBatchCancelled, "batch %s was cancelled by its sending province; nobody arrives on it", b.GetBatchId())
 		}
 		entries := map[string]*receivingv1.IntakeEntry{}
 		for _, e := range b.GetEntries() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -378,5 +379,101 @@ func TestNoIdentityNumberInDataFile(t *testing.T) {
 	}
 	if found := identityNumbersIn(data); len(found) > 0 {
 		t.Fatalf("the data file holds identity numbers: %v", found)
+	}
+}
+
+// A batch cancelled by its sending service before departure: marked cancelled, its workers no
+// longer expected, no departure or arrival taken; the same workers may come on a new batch. A
+// batch whose departure was reported cannot be cancelled.
+func TestCancelIntakeBatch(t *testing.T) {
+	e := newEnv(t)
+	v := e.createVacancy(goodVacancy(t))
+	var entries []*receivingv1.IntakeEntry
+	for i := 1; i <= 3; i++ {
+		c := candidate(v.GetName(), fmt.Sprintf("cx-w-%d", i))
+		e.accept(e.submit(c)[0].GetName())
+		entries = append(entries, &receivingv1.IntakeEntry{WorkerId: c.GetWorkerId(), Vacancy: v.GetName()})
+	}
+	announce := func(batchID string) *receivingv1.IntakeBatch {
+		t.Helper()
+		dep := e.clock.Now()
+		resp, err := e.intake.AnnounceBatch(ctx(t), &receivingv1.AnnounceBatchRequest{RequestId: "announce-" + batchID, Batch: &receivingv1.IntakeBatch{
+			BatchId: batchID, SendingRegion: sending, Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS,
+			DestinationCounty: workCounty, DepartureTime: timestamppb.New(dep), ExpectedArrivalTime: timestamppb.New(dep.Add(20 * time.Hour)),
+			Entries: entries,
+		}})
+		if err != nil {
+			t.Fatalf("AnnounceBatch %s: %v", batchID, err)
+		}
+		return resp.GetBatch()
+	}
+	expectedOn := func() map[string]string {
+		t.Helper()
+		resp, err := e.intake.ListEmploymentRecords(ctx(t), &receivingv1.ListEmploymentRecordsRequest{Status: expected})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range resp.GetRecords() {
+			out[r.GetWorkerId()] = r.GetBatchId()
+		}
+		return out
+	}
+	cancel := func(batchID, region, requestID string) (*receivingv1.IntakeBatch, error) {
+		resp, err := e.intake.CancelIntakeBatch(ctx(t), &receivingv1.CancelIntakeBatchRequest{
+			BatchId: batchID, SendingRegion: region, Reason: "车辆故障", RequestId: requestID})
+		return resp.GetBatch(), err
+	}
+
+	b := announce("cx-1")
+	if got := expectedOn(); len(got) != 3 {
+		t.Fatalf("expected workers after the announcement: %v", got)
+	}
+	_, err := cancel("cx-1", "450000", "c-other")
+	wantCode(t, err, codes.PermissionDenied, "NOT_OWNER")
+	_, err = cancel("nope", sending, "c-nope")
+	wantCode(t, err, codes.NotFound, "")
+	_, err = cancel("cx-1", sending, "c-"+strings.Repeat("x", 200))
+	if _, ok := violations(t, err)["request_id"]; !ok {
+		t.Errorf("a long request id: %v", err)
+	}
+
+	got, err := cancel("cx-1", sending, "c-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.GetCancelled() || got.GetCancelReason() != "车辆故障" || got.GetDeparted() || len(got.GetEntries()) != 3 {
+		t.Fatalf("cancelled batch = %v", got)
+	}
+	if left := expectedOn(); len(left) != 0 {
+		t.Errorf("workers still expected after the cancellation: %v", left)
+	}
+	again, err := cancel("cx-1", sending, "c-2")
+	if err != nil || !proto.Equal(again, got) {
+		t.Errorf("cancelling again = %v, %v; want the batch unchanged", again, err)
+	}
+	_, err = e.intake.ReportBatchDeparture(ctx(t), &receivingv1.ReportBatchDepartureRequest{
+		BatchId: "cx-1", SendingRegion: sending, BoardedWorkerIds: []string{"cx-w-1"}, RequestId: "dep-cx-1"})
+	wantCode(t, err, codes.FailedPrecondition, "BATCH_CANCELLED")
+	_, err = e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(),
+		Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: "cx-w-1", Outcome: outcomeArrived}}})
+	wantCode(t, err, codes.FailedPrecondition, "BATCH_CANCELLED")
+
+	// The same workers on a new batch: expected there; that batch departs and cannot be
+	// cancelled any more.
+	announce("cx-2")
+	for _, en := range entries {
+		if got := expectedOn()[en.GetWorkerId()]; got != "cx-2" {
+			t.Errorf("worker %s expected on %q, want cx-2", en.GetWorkerId(), got)
+		}
+	}
+	if _, err := e.intake.ReportBatchDeparture(ctx(t), &receivingv1.ReportBatchDepartureRequest{
+		BatchId: "cx-2", SendingRegion: sending, BoardedWorkerIds: []string{"cx-w-1", "cx-w-2", "cx-w-3"}, RequestId: "dep-cx-2"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cancel("cx-2", sending, "c-3")
+	wantCode(t, err, codes.FailedPrecondition, "BATCH_DEPARTED")
+	if n := len(expectedOn()); n != 3 {
+		t.Errorf("%d workers expected after a refused cancellation, want 3", n)
 	}
 }

@@ -7,7 +7,8 @@ package sending
 //   - the demand-feed follower and the decision-feed follower (follow.go);
 //   - the outbox relay of destination "receiving/<code>" (this file), which delivers what the
 //     matching and transport flows committed to the outbox: SubmitCandidatesRequest,
-//     AnnounceBatchRequest, ReportBatchDepartureRequest and WithdrawCandidateRequest, each with
+//     AnnounceBatchRequest, ReportBatchDepartureRequest, CancelIntakeBatchRequest and
+//     WithdrawCandidateRequest, each with
 //     the outbox entry's ID as request_id, so that a redelivery after a crash or a lost reply
 //     returns the first result instead of acting twice.
 //
@@ -313,6 +314,12 @@ func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv
 		req.RequestId = e.ID
 		return call("report departure of batch "+req.GetBatchId(), func(ctx context.Context) error {
 			_, err := intake.ReportBatchDeparture(ctx, req)
+			return err
+		})
+	case *receivingv1.CancelIntakeBatchRequest:
+		req.RequestId = e.ID
+		return call("cancel batch "+req.GetBatchId(), func(ctx context.Context) error {
+			_, err := intake.CancelIntakeBatch(ctx, req)
 			return err
 		})
 	case *receivingv1.WithdrawCandidateRequest:

@@ -14,9 +14,9 @@ package sending
 //     kept) or AVAILABLE (the place is given up: the proposal becomes REJECTED and a
 //     WithdrawCandidateRequest goes to the receiving service); and a ReportBatchDepartureRequest
 //     with who boarded.
-//   - CancelBatch: PLANNED -> CANCELLED, workers SCHEDULED -> ACCEPTED. The receiving API has no
-//     call to cancel an announced batch: the receiving side keeps the announcement until the
-//     workers are announced again on another batch.
+//   - CancelBatch: PLANNED -> CANCELLED, workers SCHEDULED -> ACCEPTED, and a
+//     CancelIntakeBatchRequest to "receiving/<code>" (after the batch's AnnounceBatchRequest in
+//     the same outbox), so that the receiving side no longer expects the workers.
 //
 // Planning groups accepted workers by destination (receiving province, work county) and start
 // date, and lets services/sending/batchplan fill vehicles: as few as possible (ceil(n/seats) per
@@ -746,8 +746,8 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 	return resp, nil
 }
 
-// CancelBatch cancels a planned batch; its workers go back to ACCEPTED. Cancelling a cancelled
-// batch returns it unchanged.
+// CancelBatch cancels a planned batch; its workers go back to ACCEPTED and the receiving
+// service is told (through the outbox). Cancelling a cancelled batch returns it unchanged.
 func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBatchRequest) (*sendingv1.CancelBatchResponse, error) {
 	s := x.s
 	id, reason := parseBatchName(req.GetName())
@@ -756,6 +756,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 	}
 	method := sendingv1.TransportService_CancelBatch_FullMethodName
 	resp := &sendingv1.CancelBatchResponse{}
+	dest := "" // the receiving destination told of the cancellation, if any
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
 			return err
@@ -781,11 +782,22 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 		if err := putBatch(tx, b); err != nil {
 			return err
 		}
+		dest = receivingDestination(b.GetReceivingRegion())
+		if _, err := outbox.Put(tx, dest, &receivingv1.CancelIntakeBatchRequest{
+			BatchId:       id,
+			SendingRegion: s.cfg.Region,
+			Reason:        "cancelled by the sending province before departure",
+		}); err != nil {
+			return err
+		}
 		resp.Batch = b
 		return store.Remember(tx, method, req.GetRequestId(), resp)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if dest != "" {
+		s.relays.notify(dest)
 	}
 	return resp, nil
 }

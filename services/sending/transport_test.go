@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -367,5 +368,125 @@ func TestCreateBatchChecksWorkers(t *testing.T) {
 	}
 	if _, err := n.transport.GetBatch(ctx, &sendingv1.GetBatchRequest{Name: "batches/x/y"}); !hasCode(err, codes.InvalidArgument) {
 		t.Fatalf("bad batch name: %v, want INVALID_ARGUMENT", err)
+	}
+}
+
+// TestCancelBatchTellsReceiving: cancelling an announced batch reaches the receiving service
+// through the outbox relay (the intake batch is marked cancelled and its workers are no longer
+// expected); the workers are planned again and the new batch is announced with them; a batch
+// whose departure was reported cannot be cancelled at the receiving service.
+func TestCancelBatchTellsReceiving(t *testing.T) {
+	r := startReceiving(t)
+	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 4))
+	clock := &testClock{t: time.Now()}
+	cfg := fastConfig(r.addr)
+	cfg.Now = clock.now
+	n := startSending(t, "", cfg, true)
+	rows := make([]*sendingv1.WorkerRow, 3)
+	for i := range rows {
+		rows[i] = testWorkerRow(i, testCounties[i%2], "8212", i == 0)
+	}
+	workers := acceptAll(t, r, n, rows)
+	ctx := testCtx(t)
+	intakeBatch := func(id string) (*receivingv1.IntakeBatch, error) {
+		resp, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + id})
+		return resp.GetBatch(), err
+	}
+	expectedHere := func() map[string]string {
+		resp, err := r.intake.ListEmploymentRecords(ctx, &receivingv1.ListEmploymentRecordsRequest{
+			Status: receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_EXPECTED})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, rec := range resp.GetRecords() {
+			out[rec.GetWorkerId()] = rec.GetBatchId()
+		}
+		return out
+	}
+
+	plan, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.GetBatches()) != 1 {
+		t.Fatalf("%d batches for 3 workers in a bus, want 1", len(plan.GetBatches()))
+	}
+	first := plan.GetBatches()[0]
+	eventually(t, "the batch announced", func() (bool, string) {
+		_, err := intakeBatch(first.GetBatchId())
+		return err == nil, fmt.Sprint(err)
+	})
+	if got := expectedHere(); len(got) != len(workers) {
+		t.Fatalf("%d workers expected at the receiving service after the announcement, want %d", len(got), len(workers))
+	}
+
+	if _, err := n.transport.CancelBatch(ctx, &sendingv1.CancelBatchRequest{Name: first.GetName(), RequestId: "cancel-1"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the receiving service to see the batch cancelled", func() (bool, string) {
+		b, err := intakeBatch(first.GetBatchId())
+		if err != nil {
+			return false, err.Error()
+		}
+		return b.GetCancelled(), fmt.Sprintf("cancelled %v", b.GetCancelled())
+	})
+	if got := expectedHere(); len(got) != 0 {
+		t.Fatalf("workers still expected after the cancellation: %v", got)
+	}
+	if got := outboxPayloads(t, n.db, receivingDestination(flowReceiving)); len(got) != 0 {
+		t.Fatalf("%d entries left in the receiving outbox", len(got))
+	}
+
+	// The workers are planned again; the new batch is announced with the same workers.
+	replan, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replan.GetBatches()) != 1 || len(replan.GetBatches()[0].GetManifest()) != len(workers) {
+		t.Fatalf("re-plan = %v, want one batch with the %d workers", replan.GetBatches(), len(workers))
+	}
+	second := replan.GetBatches()[0]
+	eventually(t, "the new batch announced", func() (bool, string) {
+		b, err := intakeBatch(second.GetBatchId())
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(b.GetEntries()) == len(workers) && !b.GetCancelled(), fmt.Sprintf("%d entries, cancelled %v", len(b.GetEntries()), b.GetCancelled())
+	})
+	for _, w := range workers {
+		if got := expectedHere()[w.GetWorkerId()]; got != second.GetBatchId() {
+			t.Errorf("worker %s expected on batch %q, want %s", w.GetWorkerId(), got, second.GetBatchId())
+		}
+	}
+	if b, err := intakeBatch(first.GetBatchId()); err != nil || !b.GetCancelled() {
+		t.Errorf("the cancelled batch after the re-plan: %v, %v", b, err)
+	}
+
+	// After the departure is reported, the receiving service refuses a cancellation.
+	left := time.Date(2027, 2, 27, 8, 5, 0, 0, chinaTime)
+	clock.set(left.Add(2 * time.Hour))
+	dep := &sendingv1.RecordDepartureRequest{Name: second.GetName(), DepartureTime: timestamppb.New(left), RequestId: "depart-1",
+		NoShowDisposition: sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_ACCEPTED}
+	for _, e := range second.GetManifest() {
+		dep.BoardedWorkerIds = append(dep.BoardedWorkerIds, e.GetWorkerId())
+	}
+	if _, err := n.transport.RecordDeparture(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the departure reported", func() (bool, string) {
+		b, err := intakeBatch(second.GetBatchId())
+		if err != nil {
+			return false, err.Error()
+		}
+		return b.GetDeparted(), fmt.Sprintf("departed %v", b.GetDeparted())
+	})
+	_, err = r.intake.CancelIntakeBatch(ctx, &receivingv1.CancelIntakeBatchRequest{
+		BatchId: second.GetBatchId(), SendingRegion: rosterRegion, Reason: "too late", RequestId: "late-cancel"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("cancelling a departed batch: %v, want FAILED_PRECONDITION", err)
+	}
+	if b, err := intakeBatch(second.GetBatchId()); err != nil || b.GetCancelled() {
+		t.Errorf("the departed batch after a refused cancellation: %v, %v", b, err)
 	}
 }

@@ -249,7 +249,12 @@ type IntakeBatch struct {
 	// The manifest, with departure and arrival per worker.
 	Entries []*IntakeEntry `protobuf:"bytes,11,rep,name=entries,proto3" json:"entries,omitempty"`
 	// True once the sending side reported the departure.
-	Departed      bool `protobuf:"varint,12,opt,name=departed,proto3" json:"departed,omitempty"`
+	Departed bool `protobuf:"varint,12,opt,name=departed,proto3" json:"departed,omitempty"`
+	// True once the sending side cancelled the batch (before its departure): its workers are no
+	// longer expected on it.
+	Cancelled bool `protobuf:"varint,13,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	// The sending side's reason for the cancellation, when it gave one.
+	CancelReason  string `protobuf:"bytes,14,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -366,6 +371,20 @@ func (x *IntakeBatch) GetDeparted() bool {
 		return x.Departed
 	}
 	return false
+}
+
+func (x *IntakeBatch) GetCancelled() bool {
+	if x != nil {
+		return x.Cancelled
+	}
+	return false
+}
+
+func (x *IntakeBatch) GetCancelReason() string {
+	if x != nil {
+		return x.CancelReason
+	}
+	return ""
 }
 
 // Request to record an announced batch.
@@ -597,6 +616,125 @@ func (x *ReportBatchDepartureResponse) GetBatch() *IntakeBatch {
 	return nil
 }
 
+// Request to cancel an announced batch.
+type CancelIntakeBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch id.
+	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// The sending province (the batch's own).
+	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
+	// Why the batch was cancelled (free text, at most 500 characters; may be empty).
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Idempotency key.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelIntakeBatchRequest) Reset() {
+	*x = CancelIntakeBatchRequest{}
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelIntakeBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelIntakeBatchRequest) ProtoMessage() {}
+
+func (x *CancelIntakeBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelIntakeBatchRequest.ProtoReflect.Descriptor instead.
+func (*CancelIntakeBatchRequest) Descriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CancelIntakeBatchRequest) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *CancelIntakeBatchRequest) GetSendingRegion() string {
+	if x != nil {
+		return x.SendingRegion
+	}
+	return ""
+}
+
+func (x *CancelIntakeBatchRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CancelIntakeBatchRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// The cancelled batch.
+type CancelIntakeBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch, with `cancelled` set.
+	Batch         *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelIntakeBatchResponse) Reset() {
+	*x = CancelIntakeBatchResponse{}
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelIntakeBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelIntakeBatchResponse) ProtoMessage() {}
+
+func (x *CancelIntakeBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelIntakeBatchResponse.ProtoReflect.Descriptor instead.
+func (*CancelIntakeBatchResponse) Descriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CancelIntakeBatchResponse) GetBatch() *IntakeBatch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
 // Request to read an intake batch.
 type GetIntakeBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -608,7 +746,7 @@ type GetIntakeBatchRequest struct {
 
 func (x *GetIntakeBatchRequest) Reset() {
 	*x = GetIntakeBatchRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[6]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +758,7 @@ func (x *GetIntakeBatchRequest) String() string {
 func (*GetIntakeBatchRequest) ProtoMessage() {}
 
 func (x *GetIntakeBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[6]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +771,7 @@ func (x *GetIntakeBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntakeBatchRequest.ProtoReflect.Descriptor instead.
 func (*GetIntakeBatchRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{6}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetIntakeBatchRequest) GetName() string {
@@ -654,7 +792,7 @@ type GetIntakeBatchResponse struct {
 
 func (x *GetIntakeBatchResponse) Reset() {
 	*x = GetIntakeBatchResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[7]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +804,7 @@ func (x *GetIntakeBatchResponse) String() string {
 func (*GetIntakeBatchResponse) ProtoMessage() {}
 
 func (x *GetIntakeBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[7]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +817,7 @@ func (x *GetIntakeBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntakeBatchResponse.ProtoReflect.Descriptor instead.
 func (*GetIntakeBatchResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{7}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetIntakeBatchResponse) GetBatch() *IntakeBatch {
@@ -704,7 +842,7 @@ type ListIntakeBatchesRequest struct {
 
 func (x *ListIntakeBatchesRequest) Reset() {
 	*x = ListIntakeBatchesRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[8]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +854,7 @@ func (x *ListIntakeBatchesRequest) String() string {
 func (*ListIntakeBatchesRequest) ProtoMessage() {}
 
 func (x *ListIntakeBatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[8]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +867,7 @@ func (x *ListIntakeBatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntakeBatchesRequest.ProtoReflect.Descriptor instead.
 func (*ListIntakeBatchesRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{8}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListIntakeBatchesRequest) GetSendingRegion() string {
@@ -766,7 +904,7 @@ type ListIntakeBatchesResponse struct {
 
 func (x *ListIntakeBatchesResponse) Reset() {
 	*x = ListIntakeBatchesResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[9]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +916,7 @@ func (x *ListIntakeBatchesResponse) String() string {
 func (*ListIntakeBatchesResponse) ProtoMessage() {}
 
 func (x *ListIntakeBatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[9]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +929,7 @@ func (x *ListIntakeBatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntakeBatchesResponse.ProtoReflect.Descriptor instead.
 func (*ListIntakeBatchesResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{9}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListIntakeBatchesResponse) GetBatches() []*IntakeBatch {
@@ -823,7 +961,7 @@ type ArrivalConfirmation struct {
 
 func (x *ArrivalConfirmation) Reset() {
 	*x = ArrivalConfirmation{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[10]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +973,7 @@ func (x *ArrivalConfirmation) String() string {
 func (*ArrivalConfirmation) ProtoMessage() {}
 
 func (x *ArrivalConfirmation) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[10]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +986,7 @@ func (x *ArrivalConfirmation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArrivalConfirmation.ProtoReflect.Descriptor instead.
 func (*ArrivalConfirmation) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{10}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ArrivalConfirmation) GetWorkerId() string {
@@ -887,7 +1025,7 @@ type ConfirmArrivalsRequest struct {
 
 func (x *ConfirmArrivalsRequest) Reset() {
 	*x = ConfirmArrivalsRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[11]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1037,7 @@ func (x *ConfirmArrivalsRequest) String() string {
 func (*ConfirmArrivalsRequest) ProtoMessage() {}
 
 func (x *ConfirmArrivalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[11]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1050,7 @@ func (x *ConfirmArrivalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmArrivalsRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmArrivalsRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{11}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ConfirmArrivalsRequest) GetName() string {
@@ -947,7 +1085,7 @@ type ConfirmArrivalsResponse struct {
 
 func (x *ConfirmArrivalsResponse) Reset() {
 	*x = ConfirmArrivalsResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[12]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1097,7 @@ func (x *ConfirmArrivalsResponse) String() string {
 func (*ConfirmArrivalsResponse) ProtoMessage() {}
 
 func (x *ConfirmArrivalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[12]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1110,7 @@ func (x *ConfirmArrivalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmArrivalsResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmArrivalsResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{12}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConfirmArrivalsResponse) GetBatch() *IntakeBatch {
@@ -997,7 +1135,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[13]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1147,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[13]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1160,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{13}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Checkpoint) GetCheckDate() *v1.Date {
@@ -1061,7 +1199,7 @@ type Incident struct {
 
 func (x *Incident) Reset() {
 	*x = Incident{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[14]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1211,7 @@ func (x *Incident) String() string {
 func (*Incident) ProtoMessage() {}
 
 func (x *Incident) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[14]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1224,7 @@ func (x *Incident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Incident.ProtoReflect.Descriptor instead.
 func (*Incident) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{14}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Incident) GetIncidentDate() *v1.Date {
@@ -1147,7 +1285,7 @@ type EmploymentRecord struct {
 
 func (x *EmploymentRecord) Reset() {
 	*x = EmploymentRecord{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[15]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1297,7 @@ func (x *EmploymentRecord) String() string {
 func (*EmploymentRecord) ProtoMessage() {}
 
 func (x *EmploymentRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[15]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1310,7 @@ func (x *EmploymentRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmploymentRecord.ProtoReflect.Descriptor instead.
 func (*EmploymentRecord) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{15}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EmploymentRecord) GetName() string {
@@ -1288,7 +1426,7 @@ type RecordOnboardingRequest struct {
 
 func (x *RecordOnboardingRequest) Reset() {
 	*x = RecordOnboardingRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[16]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1438,7 @@ func (x *RecordOnboardingRequest) String() string {
 func (*RecordOnboardingRequest) ProtoMessage() {}
 
 func (x *RecordOnboardingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[16]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1451,7 @@ func (x *RecordOnboardingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOnboardingRequest.ProtoReflect.Descriptor instead.
 func (*RecordOnboardingRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{16}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecordOnboardingRequest) GetWorkerId() string {
@@ -1348,7 +1486,7 @@ type RecordOnboardingResponse struct {
 
 func (x *RecordOnboardingResponse) Reset() {
 	*x = RecordOnboardingResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[17]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1498,7 @@ func (x *RecordOnboardingResponse) String() string {
 func (*RecordOnboardingResponse) ProtoMessage() {}
 
 func (x *RecordOnboardingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[17]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1511,7 @@ func (x *RecordOnboardingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOnboardingResponse.ProtoReflect.Descriptor instead.
 func (*RecordOnboardingResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{17}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RecordOnboardingResponse) GetRecord() *EmploymentRecord {
@@ -1398,7 +1536,7 @@ type RecordCheckpointRequest struct {
 
 func (x *RecordCheckpointRequest) Reset() {
 	*x = RecordCheckpointRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[18]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1548,7 @@ func (x *RecordCheckpointRequest) String() string {
 func (*RecordCheckpointRequest) ProtoMessage() {}
 
 func (x *RecordCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[18]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1561,7 @@ func (x *RecordCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*RecordCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{18}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecordCheckpointRequest) GetWorkerId() string {
@@ -1458,7 +1596,7 @@ type RecordCheckpointResponse struct {
 
 func (x *RecordCheckpointResponse) Reset() {
 	*x = RecordCheckpointResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[19]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1608,7 @@ func (x *RecordCheckpointResponse) String() string {
 func (*RecordCheckpointResponse) ProtoMessage() {}
 
 func (x *RecordCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[19]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1621,7 @@ func (x *RecordCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*RecordCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{19}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecordCheckpointResponse) GetRecord() *EmploymentRecord {
@@ -1510,7 +1648,7 @@ type RecordJobLeftRequest struct {
 
 func (x *RecordJobLeftRequest) Reset() {
 	*x = RecordJobLeftRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[20]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1660,7 @@ func (x *RecordJobLeftRequest) String() string {
 func (*RecordJobLeftRequest) ProtoMessage() {}
 
 func (x *RecordJobLeftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[20]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1673,7 @@ func (x *RecordJobLeftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordJobLeftRequest.ProtoReflect.Descriptor instead.
 func (*RecordJobLeftRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{20}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RecordJobLeftRequest) GetWorkerId() string {
@@ -1577,7 +1715,7 @@ type RecordJobLeftResponse struct {
 
 func (x *RecordJobLeftResponse) Reset() {
 	*x = RecordJobLeftResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[21]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1727,7 @@ func (x *RecordJobLeftResponse) String() string {
 func (*RecordJobLeftResponse) ProtoMessage() {}
 
 func (x *RecordJobLeftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[21]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1740,7 @@ func (x *RecordJobLeftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordJobLeftResponse.ProtoReflect.Descriptor instead.
 func (*RecordJobLeftResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{21}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RecordJobLeftResponse) GetRecord() *EmploymentRecord {
@@ -1627,7 +1765,7 @@ type RecordIncidentRequest struct {
 
 func (x *RecordIncidentRequest) Reset() {
 	*x = RecordIncidentRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[22]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1777,7 @@ func (x *RecordIncidentRequest) String() string {
 func (*RecordIncidentRequest) ProtoMessage() {}
 
 func (x *RecordIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[22]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1790,7 @@ func (x *RecordIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordIncidentRequest.ProtoReflect.Descriptor instead.
 func (*RecordIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{22}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RecordIncidentRequest) GetWorkerId() string {
@@ -1687,7 +1825,7 @@ type RecordIncidentResponse struct {
 
 func (x *RecordIncidentResponse) Reset() {
 	*x = RecordIncidentResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[23]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1837,7 @@ func (x *RecordIncidentResponse) String() string {
 func (*RecordIncidentResponse) ProtoMessage() {}
 
 func (x *RecordIncidentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[23]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1850,7 @@ func (x *RecordIncidentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordIncidentResponse.ProtoReflect.Descriptor instead.
 func (*RecordIncidentResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{23}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RecordIncidentResponse) GetRecord() *EmploymentRecord {
@@ -1733,7 +1871,7 @@ type GetEmploymentRecordRequest struct {
 
 func (x *GetEmploymentRecordRequest) Reset() {
 	*x = GetEmploymentRecordRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[24]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1883,7 @@ func (x *GetEmploymentRecordRequest) String() string {
 func (*GetEmploymentRecordRequest) ProtoMessage() {}
 
 func (x *GetEmploymentRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[24]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1896,7 @@ func (x *GetEmploymentRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEmploymentRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetEmploymentRecordRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{24}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetEmploymentRecordRequest) GetName() string {
@@ -1779,7 +1917,7 @@ type GetEmploymentRecordResponse struct {
 
 func (x *GetEmploymentRecordResponse) Reset() {
 	*x = GetEmploymentRecordResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[25]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1929,7 @@ func (x *GetEmploymentRecordResponse) String() string {
 func (*GetEmploymentRecordResponse) ProtoMessage() {}
 
 func (x *GetEmploymentRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[25]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1942,7 @@ func (x *GetEmploymentRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEmploymentRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetEmploymentRecordResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{25}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetEmploymentRecordResponse) GetRecord() *EmploymentRecord {
@@ -1831,7 +1969,7 @@ type ListEmploymentRecordsRequest struct {
 
 func (x *ListEmploymentRecordsRequest) Reset() {
 	*x = ListEmploymentRecordsRequest{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[26]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +1981,7 @@ func (x *ListEmploymentRecordsRequest) String() string {
 func (*ListEmploymentRecordsRequest) ProtoMessage() {}
 
 func (x *ListEmploymentRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[26]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +1994,7 @@ func (x *ListEmploymentRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEmploymentRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListEmploymentRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{26}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListEmploymentRecordsRequest) GetStatus() EmploymentStatus {
@@ -1900,7 +2038,7 @@ type ListEmploymentRecordsResponse struct {
 
 func (x *ListEmploymentRecordsResponse) Reset() {
 	*x = ListEmploymentRecordsResponse{}
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[27]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2050,7 @@ func (x *ListEmploymentRecordsResponse) String() string {
 func (*ListEmploymentRecordsResponse) ProtoMessage() {}
 
 func (x *ListEmploymentRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_receiving_v1_intake_proto_msgTypes[27]
+	mi := &file_labour_receiving_v1_intake_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2063,7 @@ func (x *ListEmploymentRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEmploymentRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListEmploymentRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{27}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListEmploymentRecordsResponse) GetRecords() []*EmploymentRecord {
@@ -1952,7 +2090,7 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\avacancy\x18\x02 \x01(\tR\avacancy\x12'\n" +
 	"\x0fregistered_poor\x18\x03 \x01(\bR\x0eregisteredPoor\x12\x1a\n" +
 	"\bdeparted\x18\x04 \x01(\bR\bdeparted\x12=\n" +
-	"\aoutcome\x18\x05 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeR\aoutcome\"\x92\x04\n" +
+	"\aoutcome\x18\x05 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeR\aoutcome\"\xd5\x04\n" +
 	"\vIntakeBatch\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12%\n" +
@@ -1967,7 +2105,9 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\x0eescort_contact\x18\n" +
 	" \x01(\tR\rescortContact\x12:\n" +
 	"\aentries\x18\v \x03(\v2 .labour.receiving.v1.IntakeEntryR\aentries\x12\x1a\n" +
-	"\bdeparted\x18\f \x01(\bR\bdeparted\"m\n" +
+	"\bdeparted\x18\f \x01(\bR\bdeparted\x12\x1c\n" +
+	"\tcancelled\x18\r \x01(\bR\tcancelled\x12#\n" +
+	"\rcancel_reason\x18\x0e \x01(\tR\fcancelReason\"m\n" +
 	"\x14AnnounceBatchRequest\x126\n" +
 	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\x12\x1d\n" +
 	"\n" +
@@ -1982,6 +2122,14 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tR\trequestId\"V\n" +
 	"\x1cReportBatchDepartureResponse\x126\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\"\x93\x01\n" +
+	"\x18CancelIntakeBatchRequest\x12\x19\n" +
+	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12%\n" +
+	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"S\n" +
+	"\x19CancelIntakeBatchResponse\x126\n" +
 	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\"+\n" +
 	"\x15GetIntakeBatchRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"P\n" +
@@ -2087,10 +2235,12 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\x19EMPLOYMENT_STATUS_ARRIVED\x10\x02\x12\x1d\n" +
 	"\x19EMPLOYMENT_STATUS_NO_SHOW\x10\x03\x12\x1e\n" +
 	"\x1aEMPLOYMENT_STATUS_EMPLOYED\x10\x04\x12\x1e\n" +
-	"\x1aEMPLOYMENT_STATUS_LEFT_JOB\x10\x052\xf0\t\n" +
+	"\x1aEMPLOYMENT_STATUS_LEFT_JOB\x10\x052\xe4\n" +
+	"\n" +
 	"\rIntakeService\x12f\n" +
 	"\rAnnounceBatch\x12).labour.receiving.v1.AnnounceBatchRequest\x1a*.labour.receiving.v1.AnnounceBatchResponse\x12{\n" +
-	"\x14ReportBatchDeparture\x120.labour.receiving.v1.ReportBatchDepartureRequest\x1a1.labour.receiving.v1.ReportBatchDepartureResponse\x12i\n" +
+	"\x14ReportBatchDeparture\x120.labour.receiving.v1.ReportBatchDepartureRequest\x1a1.labour.receiving.v1.ReportBatchDepartureResponse\x12r\n" +
+	"\x11CancelIntakeBatch\x12-.labour.receiving.v1.CancelIntakeBatchRequest\x1a..labour.receiving.v1.CancelIntakeBatchResponse\x12i\n" +
 	"\x0eGetIntakeBatch\x12*.labour.receiving.v1.GetIntakeBatchRequest\x1a+.labour.receiving.v1.GetIntakeBatchResponse\x12r\n" +
 	"\x11ListIntakeBatches\x12-.labour.receiving.v1.ListIntakeBatchesRequest\x1a..labour.receiving.v1.ListIntakeBatchesResponse\x12l\n" +
 	"\x0fConfirmArrivals\x12+.labour.receiving.v1.ConfirmArrivalsRequest\x1a,.labour.receiving.v1.ConfirmArrivalsResponse\x12o\n" +
@@ -2114,7 +2264,7 @@ func file_labour_receiving_v1_intake_proto_rawDescGZIP() []byte {
 }
 
 var file_labour_receiving_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_labour_receiving_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_labour_receiving_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_labour_receiving_v1_intake_proto_goTypes = []any{
 	(ArrivalOutcome)(0),                   // 0: labour.receiving.v1.ArrivalOutcome
 	(EmploymentStatus)(0),                 // 1: labour.receiving.v1.EmploymentStatus
@@ -2124,94 +2274,99 @@ var file_labour_receiving_v1_intake_proto_goTypes = []any{
 	(*AnnounceBatchResponse)(nil),         // 5: labour.receiving.v1.AnnounceBatchResponse
 	(*ReportBatchDepartureRequest)(nil),   // 6: labour.receiving.v1.ReportBatchDepartureRequest
 	(*ReportBatchDepartureResponse)(nil),  // 7: labour.receiving.v1.ReportBatchDepartureResponse
-	(*GetIntakeBatchRequest)(nil),         // 8: labour.receiving.v1.GetIntakeBatchRequest
-	(*GetIntakeBatchResponse)(nil),        // 9: labour.receiving.v1.GetIntakeBatchResponse
-	(*ListIntakeBatchesRequest)(nil),      // 10: labour.receiving.v1.ListIntakeBatchesRequest
-	(*ListIntakeBatchesResponse)(nil),     // 11: labour.receiving.v1.ListIntakeBatchesResponse
-	(*ArrivalConfirmation)(nil),           // 12: labour.receiving.v1.ArrivalConfirmation
-	(*ConfirmArrivalsRequest)(nil),        // 13: labour.receiving.v1.ConfirmArrivalsRequest
-	(*ConfirmArrivalsResponse)(nil),       // 14: labour.receiving.v1.ConfirmArrivalsResponse
-	(*Checkpoint)(nil),                    // 15: labour.receiving.v1.Checkpoint
-	(*Incident)(nil),                      // 16: labour.receiving.v1.Incident
-	(*EmploymentRecord)(nil),              // 17: labour.receiving.v1.EmploymentRecord
-	(*RecordOnboardingRequest)(nil),       // 18: labour.receiving.v1.RecordOnboardingRequest
-	(*RecordOnboardingResponse)(nil),      // 19: labour.receiving.v1.RecordOnboardingResponse
-	(*RecordCheckpointRequest)(nil),       // 20: labour.receiving.v1.RecordCheckpointRequest
-	(*RecordCheckpointResponse)(nil),      // 21: labour.receiving.v1.RecordCheckpointResponse
-	(*RecordJobLeftRequest)(nil),          // 22: labour.receiving.v1.RecordJobLeftRequest
-	(*RecordJobLeftResponse)(nil),         // 23: labour.receiving.v1.RecordJobLeftResponse
-	(*RecordIncidentRequest)(nil),         // 24: labour.receiving.v1.RecordIncidentRequest
-	(*RecordIncidentResponse)(nil),        // 25: labour.receiving.v1.RecordIncidentResponse
-	(*GetEmploymentRecordRequest)(nil),    // 26: labour.receiving.v1.GetEmploymentRecordRequest
-	(*GetEmploymentRecordResponse)(nil),   // 27: labour.receiving.v1.GetEmploymentRecordResponse
-	(*ListEmploymentRecordsRequest)(nil),  // 28: labour.receiving.v1.ListEmploymentRecordsRequest
-	(*ListEmploymentRecordsResponse)(nil), // 29: labour.receiving.v1.ListEmploymentRecordsResponse
-	(v1.TransportMode)(0),                 // 30: labour.common.v1.TransportMode
-	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
-	(*v1.Date)(nil),                       // 32: labour.common.v1.Date
+	(*CancelIntakeBatchRequest)(nil),      // 8: labour.receiving.v1.CancelIntakeBatchRequest
+	(*CancelIntakeBatchResponse)(nil),     // 9: labour.receiving.v1.CancelIntakeBatchResponse
+	(*GetIntakeBatchRequest)(nil),         // 10: labour.receiving.v1.GetIntakeBatchRequest
+	(*GetIntakeBatchResponse)(nil),        // 11: labour.receiving.v1.GetIntakeBatchResponse
+	(*ListIntakeBatchesRequest)(nil),      // 12: labour.receiving.v1.ListIntakeBatchesRequest
+	(*ListIntakeBatchesResponse)(nil),     // 13: labour.receiving.v1.ListIntakeBatchesResponse
+	(*ArrivalConfirmation)(nil),           // 14: labour.receiving.v1.ArrivalConfirmation
+	(*ConfirmArrivalsRequest)(nil),        // 15: labour.receiving.v1.ConfirmArrivalsRequest
+	(*ConfirmArrivalsResponse)(nil),       // 16: labour.receiving.v1.ConfirmArrivalsResponse
+	(*Checkpoint)(nil),                    // 17: labour.receiving.v1.Checkpoint
+	(*Incident)(nil),                      // 18: labour.receiving.v1.Incident
+	(*EmploymentRecord)(nil),              // 19: labour.receiving.v1.EmploymentRecord
+	(*RecordOnboardingRequest)(nil),       // 20: labour.receiving.v1.RecordOnboardingRequest
+	(*RecordOnboardingResponse)(nil),      // 21: labour.receiving.v1.RecordOnboardingResponse
+	(*RecordCheckpointRequest)(nil),       // 22: labour.receiving.v1.RecordCheckpointRequest
+	(*RecordCheckpointResponse)(nil),      // 23: labour.receiving.v1.RecordCheckpointResponse
+	(*RecordJobLeftRequest)(nil),          // 24: labour.receiving.v1.RecordJobLeftRequest
+	(*RecordJobLeftResponse)(nil),         // 25: labour.receiving.v1.RecordJobLeftResponse
+	(*RecordIncidentRequest)(nil),         // 26: labour.receiving.v1.RecordIncidentRequest
+	(*RecordIncidentResponse)(nil),        // 27: labour.receiving.v1.RecordIncidentResponse
+	(*GetEmploymentRecordRequest)(nil),    // 28: labour.receiving.v1.GetEmploymentRecordRequest
+	(*GetEmploymentRecordResponse)(nil),   // 29: labour.receiving.v1.GetEmploymentRecordResponse
+	(*ListEmploymentRecordsRequest)(nil),  // 30: labour.receiving.v1.ListEmploymentRecordsRequest
+	(*ListEmploymentRecordsResponse)(nil), // 31: labour.receiving.v1.ListEmploymentRecordsResponse
+	(v1.TransportMode)(0),                 // 32: labour.common.v1.TransportMode
+	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
+	(*v1.Date)(nil),                       // 34: labour.common.v1.Date
 }
 var file_labour_receiving_v1_intake_proto_depIdxs = []int32{
 	0,  // 0: labour.receiving.v1.IntakeEntry.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	30, // 1: labour.receiving.v1.IntakeBatch.mode:type_name -> labour.common.v1.TransportMode
-	31, // 2: labour.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
-	31, // 3: labour.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
+	32, // 1: labour.receiving.v1.IntakeBatch.mode:type_name -> labour.common.v1.TransportMode
+	33, // 2: labour.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
+	33, // 3: labour.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
 	2,  // 4: labour.receiving.v1.IntakeBatch.entries:type_name -> labour.receiving.v1.IntakeEntry
 	3,  // 5: labour.receiving.v1.AnnounceBatchRequest.batch:type_name -> labour.receiving.v1.IntakeBatch
 	3,  // 6: labour.receiving.v1.AnnounceBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	31, // 7: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
+	33, // 7: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
 	3,  // 8: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 9: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 10: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
-	0,  // 11: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	31, // 12: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
-	12, // 13: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
-	3,  // 14: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	32, // 15: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
-	32, // 16: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
-	1,  // 17: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
-	31, // 18: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
-	32, // 19: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
-	15, // 20: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
-	32, // 21: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
-	16, // 22: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
-	32, // 23: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
-	17, // 24: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	15, // 25: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
-	17, // 26: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	32, // 27: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
-	17, // 28: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	16, // 29: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
-	17, // 30: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	17, // 31: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	1,  // 32: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
-	17, // 33: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
-	4,  // 34: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
-	6,  // 35: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
-	8,  // 36: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
-	10, // 37: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
-	13, // 38: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
-	18, // 39: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
-	20, // 40: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
-	22, // 41: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
-	24, // 42: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
-	26, // 43: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
-	28, // 44: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
-	5,  // 45: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
-	7,  // 46: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
-	9,  // 47: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
-	11, // 48: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
-	14, // 49: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
-	19, // 50: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
-	21, // 51: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
-	23, // 52: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
-	25, // 53: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
-	27, // 54: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
-	29, // 55: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
-	45, // [45:56] is the sub-list for method output_type
-	34, // [34:45] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	3,  // 9: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	3,  // 10: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	3,  // 11: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
+	0,  // 12: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
+	33, // 13: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
+	14, // 14: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
+	3,  // 15: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	34, // 16: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
+	34, // 17: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
+	1,  // 18: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
+	33, // 19: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
+	34, // 20: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
+	17, // 21: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
+	34, // 22: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
+	18, // 23: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
+	34, // 24: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
+	19, // 25: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	17, // 26: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
+	19, // 27: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	34, // 28: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
+	19, // 29: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	18, // 30: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
+	19, // 31: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	19, // 32: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	1,  // 33: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
+	19, // 34: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
+	4,  // 35: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
+	6,  // 36: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
+	8,  // 37: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
+	10, // 38: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
+	12, // 39: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
+	15, // 40: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
+	20, // 41: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
+	22, // 42: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
+	24, // 43: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
+	26, // 44: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
+	28, // 45: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
+	30, // 46: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
+	5,  // 47: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
+	7,  // 48: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
+	9,  // 49: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
+	11, // 50: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
+	13, // 51: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
+	16, // 52: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
+	21, // 53: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
+	23, // 54: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
+	25, // 55: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
+	27, // 56: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
+	29, // 57: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
+	31, // 58: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
+	47, // [47:59] is the sub-list for method output_type
+	35, // [35:47] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_labour_receiving_v1_intake_proto_init() }
@@ -2225,7 +2380,7 @@ func file_labour_receiving_v1_intake_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_receiving_v1_intake_proto_rawDesc), len(file_labour_receiving_v1_intake_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	IntakeService_AnnounceBatch_FullMethodName         = "/labour.receiving.v1.IntakeService/AnnounceBatch"
 	IntakeService_ReportBatchDeparture_FullMethodName  = "/labour.receiving.v1.IntakeService/ReportBatchDeparture"
+	IntakeService_CancelIntakeBatch_FullMethodName     = "/labour.receiving.v1.IntakeService/CancelIntakeBatch"
 	IntakeService_GetIntakeBatch_FullMethodName        = "/labour.receiving.v1.IntakeService/GetIntakeBatch"
 	IntakeService_ListIntakeBatches_FullMethodName     = "/labour.receiving.v1.IntakeService/ListIntakeBatches"
 	IntakeService_ConfirmArrivals_FullMethodName       = "/labour.receiving.v1.IntakeService/ConfirmArrivals"
@@ -48,6 +49,12 @@ type IntakeServiceClient interface {
 	AnnounceBatch(ctx context.Context, in *AnnounceBatchRequest, opts ...grpc.CallOption) (*AnnounceBatchResponse, error)
 	// Records who boarded an announced batch (sent by the sending service at departure).
 	ReportBatchDeparture(ctx context.Context, in *ReportBatchDepartureRequest, opts ...grpc.CallOption) (*ReportBatchDepartureResponse, error)
+	// Cancels an announced batch before its departure is reported (sent by the sending service
+	// when it cancels the batch): the batch is kept, marked cancelled, and its workers are no
+	// longer expected; they may be announced again on another batch. Cancelling a cancelled batch
+	// returns it unchanged; a batch whose departure was reported cannot be cancelled
+	// (FAILED_PRECONDITION).
+	CancelIntakeBatch(ctx context.Context, in *CancelIntakeBatchRequest, opts ...grpc.CallOption) (*CancelIntakeBatchResponse, error)
 	// Reads an intake batch.
 	GetIntakeBatch(ctx context.Context, in *GetIntakeBatchRequest, opts ...grpc.CallOption) (*GetIntakeBatchResponse, error)
 	// Lists intake batches.
@@ -90,6 +97,16 @@ func (c *intakeServiceClient) ReportBatchDeparture(ctx context.Context, in *Repo
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReportBatchDepartureResponse)
 	err := c.cc.Invoke(ctx, IntakeService_ReportBatchDeparture_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *intakeServiceClient) CancelIntakeBatch(ctx context.Context, in *CancelIntakeBatchRequest, opts ...grpc.CallOption) (*CancelIntakeBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelIntakeBatchResponse)
+	err := c.cc.Invoke(ctx, IntakeService_CancelIntakeBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -202,6 +219,12 @@ type IntakeServiceServer interface {
 	AnnounceBatch(context.Context, *AnnounceBatchRequest) (*AnnounceBatchResponse, error)
 	// Records who boarded an announced batch (sent by the sending service at departure).
 	ReportBatchDeparture(context.Context, *ReportBatchDepartureRequest) (*ReportBatchDepartureResponse, error)
+	// Cancels an announced batch before its departure is reported (sent by the sending service
+	// when it cancels the batch): the batch is kept, marked cancelled, and its workers are no
+	// longer expected; they may be announced again on another batch. Cancelling a cancelled batch
+	// returns it unchanged; a batch whose departure was reported cannot be cancelled
+	// (FAILED_PRECONDITION).
+	CancelIntakeBatch(context.Context, *CancelIntakeBatchRequest) (*CancelIntakeBatchResponse, error)
 	// Reads an intake batch.
 	GetIntakeBatch(context.Context, *GetIntakeBatchRequest) (*GetIntakeBatchResponse, error)
 	// Lists intake batches.
@@ -235,6 +258,9 @@ func (UnimplementedIntakeServiceServer) AnnounceBatch(context.Context, *Announce
 }
 func (UnimplementedIntakeServiceServer) ReportBatchDeparture(context.Context, *ReportBatchDepartureRequest) (*ReportBatchDepartureResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportBatchDeparture not implemented")
+}
+func (UnimplementedIntakeServiceServer) CancelIntakeBatch(context.Context, *CancelIntakeBatchRequest) (*CancelIntakeBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelIntakeBatch not implemented")
 }
 func (UnimplementedIntakeServiceServer) GetIntakeBatch(context.Context, *GetIntakeBatchRequest) (*GetIntakeBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetIntakeBatch not implemented")
@@ -316,6 +342,24 @@ func _IntakeService_ReportBatchDeparture_Handler(srv interface{}, ctx context.Co
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(IntakeServiceServer).ReportBatchDeparture(ctx, req.(*ReportBatchDepartureRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntakeService_CancelIntakeBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelIntakeBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntakeServiceServer).CancelIntakeBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntakeService_CancelIntakeBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntakeServiceServer).CancelIntakeBatch(ctx, req.(*CancelIntakeBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -496,6 +540,10 @@ var IntakeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportBatchDeparture",
 			Handler:    _IntakeService_ReportBatchDeparture_Handler,
+		},
+		{
+			MethodName: "CancelIntakeBatch",
+			Handler:    _IntakeService_CancelIntakeBatch_Handler,
 		},
 		{
 			MethodName: "GetIntakeBatch",
