@@ -79,7 +79,7 @@ func (x *assessmentServer) SetBaseline(ctx context.Context, req *coordinationv1.
 	s := x.s
 	resp := &coordinationv1.SetBaselineResponse{}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		role := s.roleOf(tx, req.GetRegion())
@@ -94,7 +94,7 @@ func (x *assessmentServer) SetBaseline(ctx context.Context, req *coordinationv1.
 			return err
 		}
 		resp.Assessment = a
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return store.Remember(tx, method, req, resp)
 	})
 	if err != nil {
 		return nil, err

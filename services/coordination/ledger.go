@@ -254,7 +254,7 @@ func (s *Service) report(req *coordinationv1.ReportEventsRequest) (*coordination
 	resp := &coordinationv1.ReportEventsResponse{}
 	now := s.cfg.Now()
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		ing := &ingest{s: s, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
@@ -293,7 +293,7 @@ func (s *Service) report(req *coordinationv1.ReportEventsRequest) (*coordination
 		if err := ing.reconcileTouched(); err != nil {
 			return err
 		}
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return store.Remember(tx, method, req, resp)
 	})
 	if err != nil {
 		return nil, err

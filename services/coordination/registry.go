@@ -154,7 +154,7 @@ func (x *registryServer) RegisterRegion(ctx context.Context, req *coordinationv1
 	in := req.GetRegion()
 	resp := &coordinationv1.RegisterRegionResponse{}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, coordinationv1.RegistryService_RegisterRegion_FullMethodName, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, coordinationv1.RegistryService_RegisterRegion_FullMethodName, req, resp); err != nil || ok {
 			return err
 		}
 		if err := checkRoleAgainstPairings(tx, in.GetCode(), in.GetRole()); err != nil {
@@ -172,7 +172,7 @@ func (x *registryServer) RegisterRegion(ctx context.Context, req *coordinationv1
 			return err
 		}
 		resp.Region = reg
-		return store.Remember(tx, coordinationv1.RegistryService_RegisterRegion_FullMethodName, req.GetRequestId(), resp)
+		return store.Remember(tx, coordinationv1.RegistryService_RegisterRegion_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -272,7 +272,7 @@ func (x *registryServer) CreatePairing(ctx context.Context, req *coordinationv1.
 	p := regions.Pairing{Receiving: req.GetPairing().GetReceivingRegion(), Sending: req.GetPairing().GetSendingRegion()}
 	resp := &coordinationv1.CreatePairingResponse{}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, coordinationv1.RegistryService_CreatePairing_FullMethodName, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, coordinationv1.RegistryService_CreatePairing_FullMethodName, req, resp); err != nil || ok {
 			return err
 		}
 		b := tx.Bucket(store.BucketPairings)
@@ -287,7 +287,7 @@ func (x *registryServer) CreatePairing(ctx context.Context, req *coordinationv1.
 			return err
 		}
 		resp.Pairing = msg
-		return store.Remember(tx, coordinationv1.RegistryService_CreatePairing_FullMethodName, req.GetRequestId(), resp)
+		return store.Remember(tx, coordinationv1.RegistryService_CreatePairing_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -325,7 +325,7 @@ func (x *registryServer) DeletePairing(ctx context.Context, req *coordinationv1.
 	p, _ := parsePairingName(s.regions, req.GetName())
 	resp := &coordinationv1.DeletePairingResponse{}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, coordinationv1.RegistryService_DeletePairing_FullMethodName, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, coordinationv1.RegistryService_DeletePairing_FullMethodName, req, resp); err != nil || ok {
 			return err
 		}
 		b := tx.Bucket(store.BucketPairings)
@@ -339,7 +339,7 @@ func (x *registryServer) DeletePairing(ctx context.Context, req *coordinationv1.
 			return err
 		}
 		resp.Pairing = msg
-		return store.Remember(tx, coordinationv1.RegistryService_DeletePairing_FullMethodName, req.GetRequestId(), resp)
+		return store.Remember(tx, coordinationv1.RegistryService_DeletePairing_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -385,7 +385,7 @@ func (x *registryServer) ListPairings(ctx context.Context, req *coordinationv1.L
 func (x *registryServer) LoadDefaultPairings(ctx context.Context, req *coordinationv1.LoadDefaultPairingsRequest) (*coordinationv1.LoadDefaultPairingsResponse, error) {
 	resp := &coordinationv1.LoadDefaultPairingsResponse{}
 	err := x.s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, req, resp); err != nil || ok {
 			return err
 		}
 		added, present, err := x.s.loadDefaultPairings(tx)
@@ -393,7 +393,7 @@ func (x *registryServer) LoadDefaultPairings(ctx context.Context, req *coordinat
 			return err
 		}
 		resp.Added, resp.AlreadyPresent = int32(added), int32(present)
-		return store.Remember(tx, coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, req.GetRequestId(), resp)
+		return store.Remember(tx, coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err

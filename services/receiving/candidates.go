@@ -164,7 +164,7 @@ func (x *candidateServer) SubmitCandidates(ctx context.Context, req *receivingv1
 		return nil, err
 	}
 	resp := &receivingv1.SubmitCandidatesResponse{}
-	err := s.updateOnce("/labour.receiving.v1.CandidateService/SubmitCandidates", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.CandidateService/SubmitCandidates", req, resp, func(tx *bbolt.Tx) error {
 		now := s.now()
 		day := today(now)
 		index := tx.Bucket(store.BucketCandidateIndex)
@@ -287,7 +287,7 @@ func (x *candidateServer) ListCandidates(_ context.Context, req *receivingv1.Lis
 func (x *candidateServer) DecideCandidate(_ context.Context, req *receivingv1.DecideCandidateRequest) (*receivingv1.DecideCandidateResponse, error) {
 	s := x.s
 	resp := &receivingv1.DecideCandidateResponse{}
-	err := s.updateOnce("/labour.receiving.v1.CandidateService/DecideCandidate", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.CandidateService/DecideCandidate", req, resp, func(tx *bbolt.Tx) error {
 		c, err := getCandidate(tx, resourceID(req.GetName(), candidatesCollection))
 		if err != nil {
 			return err
@@ -364,7 +364,7 @@ func (x *candidateServer) WithdrawCandidate(ctx context.Context, req *receivingv
 		return nil, err
 	}
 	resp := &receivingv1.WithdrawCandidateResponse{}
-	err := s.updateOnce("/labour.receiving.v1.CandidateService/WithdrawCandidate", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.CandidateService/WithdrawCandidate", req, resp, func(tx *bbolt.Tx) error {
 		c, err := getCandidate(tx, resourceID(req.GetName(), candidatesCollection))
 		if err != nil {
 			return err

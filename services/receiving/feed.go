@@ -93,15 +93,15 @@ func (s *Service) update(fn func(tx *bbolt.Tx) error) error {
 // updateOnce is update with request-id idempotency: for a request id seen before, resp gets the
 // response stored for it and fn does not run; otherwise fn makes the change and fills resp, which
 // is stored for the request id in the same transaction. An error from fn stores nothing.
-func (s *Service) updateOnce(method, requestID string, resp proto.Message, fn func(tx *bbolt.Tx) error) error {
+func (s *Service) updateOnce(method string, req, resp proto.Message, fn func(tx *bbolt.Tx) error) error {
 	return s.update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, requestID, resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return store.Remember(tx, method, requestID, resp)
+		return store.Remember(tx, method, req, resp)
 	})
 }
 

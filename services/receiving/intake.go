@@ -326,7 +326,7 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 		return nil, err
 	}
 	resp := &receivingv1.AnnounceBatchResponse{}
-	err := s.updateOnce("/labour.receiving.v1.IntakeService/AnnounceBatch", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.IntakeService/AnnounceBatch", req, resp, func(tx *bbolt.Tx) error {
 		if old, ok, err := getBatch(tx, in.GetBatchId()); err != nil {
 			return err
 		} else if ok {
@@ -407,7 +407,7 @@ func (x *intakeServer) ReportBatchDeparture(ctx context.Context, req *receivingv
 		return nil, err
 	}
 	resp := &receivingv1.ReportBatchDepartureResponse{}
-	err := s.updateOnce("/labour.receiving.v1.IntakeService/ReportBatchDeparture", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.IntakeService/ReportBatchDeparture", req, resp, func(tx *bbolt.Tx) error {
 		b, err := mustGetBatch(tx, req.GetBatchId())
 		if err != nil {
 			return err
@@ -461,7 +461,7 @@ func (x *intakeServer) CancelIntakeBatch(ctx context.Context, req *receivingv1.C
 		return nil, err
 	}
 	resp := &receivingv1.CancelIntakeBatchResponse{}
-	err := s.updateOnce("/labour.receiving.v1.IntakeService/CancelIntakeBatch", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.IntakeService/CancelIntakeBatch", req, resp, func(tx *bbolt.Tx) error {
 		b, err := mustGetBatch(tx, req.GetBatchId())
 		if err != nil {
 			return err
@@ -586,7 +586,7 @@ func listPage(db *store.DB, bucket []byte, token string, size int, filters []str
 func (x *intakeServer) ConfirmArrivals(_ context.Context, req *receivingv1.ConfirmArrivalsRequest) (*receivingv1.ConfirmArrivalsResponse, error) {
 	s := x.s
 	resp := &receivingv1.ConfirmArrivalsResponse{}
-	err := s.updateOnce("/labour.receiving.v1.IntakeService/ConfirmArrivals", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.IntakeService/ConfirmArrivals", req, resp, func(tx *bbolt.Tx) error {
 		b, err := mustGetBatch(tx, resourceID(req.GetName(), batchesCollection))
 		if err != nil {
 			return err
@@ -670,6 +670,7 @@ func (x *intakeServer) ConfirmArrivals(_ context.Context, req *receivingv1.Confi
 
 // workerRequest is a request about one worker's record, with a request id.
 type workerRequest interface {
+	proto.Message
 	GetRequestId() string
 	GetWorkerId() string
 }
@@ -678,7 +679,7 @@ type workerRequest interface {
 // idempotency, and returns resp after set put the record in it; change returns the ledger event
 // to write, or nil when the fact was recorded before (then nothing is written).
 func recordChange[Resp proto.Message](s *Service, method string, req workerRequest, resp Resp, set func(*receivingv1.EmploymentRecord), change func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error)) (Resp, error) {
-	err := s.updateOnce(method, req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce(method, req, resp, func(tx *bbolt.Tx) error {
 		r, err := mustGetRecord(tx, req.GetWorkerId())
 		if err != nil {
 			return err

@@ -89,7 +89,7 @@ func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 	}
 	steps := []step{
 		{"w1 arrived, w2 no-show", confirm("arr-1", arrivedC(w1), &receivingv1.ArrivalConfirmation{WorkerId: w2, Outcome: outcomeNoShow}), 2},
-		{"same request again", confirm("arr-1", arrivedC(w1)), 0},
+		{"same request again", confirm("arr-1", arrivedC(w1), &receivingv1.ArrivalConfirmation{WorkerId: w2, Outcome: outcomeNoShow}), 0},
 		{"same outcomes, new request id", confirm("arr-2", arrivedC(w1), &receivingv1.ArrivalConfirmation{WorkerId: w2, Outcome: outcomeNoShow}), 0},
 		{"w3 arrived without departure (unexpected)", confirm("", arrivedC(w3)), 1},
 		{"w2 arrives late", confirm("arr-3", arrivedC(w2)), 1},
@@ -193,7 +193,7 @@ func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 		}
 	}
 	run([]step{
-		{"arrivals again after restart", confirm("arr-1", arrivedC(w1)), 0},
+		{"arrivals again after restart", confirm("arr-1", arrivedC(w1), &receivingv1.ArrivalConfirmation{WorkerId: w2, Outcome: outcomeNoShow}), 0},
 		{"onboarding again after restart", onboard("", w1), 0},
 		{"checkpoint again after restart", checkpoint("", w1, 3, true), 0},
 		{"job left again after restart", left("", w3), 0},

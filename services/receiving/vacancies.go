@@ -283,7 +283,7 @@ func (x *vacancyServer) CreateVacancy(_ context.Context, req *receivingv1.Create
 	in := proto.Clone(req.GetVacancy()).(*receivingv1.Vacancy)
 	normalizeVacancy(in)
 	resp := &receivingv1.CreateVacancyResponse{}
-	err := s.updateOnce("/labour.receiving.v1.VacancyService/CreateVacancy", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.VacancyService/CreateVacancy", req, resp, func(tx *bbolt.Tx) error {
 		v, err := s.createVacancy(tx, in, s.now())
 		if err != nil {
 			return err
@@ -432,7 +432,7 @@ func (x *vacancyServer) UpdateVacancy(_ context.Context, req *receivingv1.Update
 	paths := req.GetUpdateMask().GetPaths()
 	id := resourceID(in.GetName(), vacanciesCollection)
 	resp := &receivingv1.UpdateVacancyResponse{}
-	err := s.updateOnce("/labour.receiving.v1.VacancyService/UpdateVacancy", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.VacancyService/UpdateVacancy", req, resp, func(tx *bbolt.Tx) error {
 		old, err := getVacancy(tx, id)
 		if err != nil {
 			return err
@@ -477,7 +477,7 @@ func (x *vacancyServer) UpdateVacancy(_ context.Context, req *receivingv1.Update
 func (x *vacancyServer) CloseVacancy(_ context.Context, req *receivingv1.CloseVacancyRequest) (*receivingv1.CloseVacancyResponse, error) {
 	s := x.s
 	resp := &receivingv1.CloseVacancyResponse{}
-	err := s.updateOnce("/labour.receiving.v1.VacancyService/CloseVacancy", req.GetRequestId(), resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce("/labour.receiving.v1.VacancyService/CloseVacancy", req, resp, func(tx *bbolt.Tx) error {
 		v, err := getVacancy(tx, resourceID(req.GetName(), vacanciesCollection))
 		if err != nil {
 			return err

@@ -219,7 +219,7 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 	resp := &sendingv1.StartMatchRunResponse{}
 	var started uint64
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		if s.match.closed {
@@ -246,7 +246,7 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 		}
 		resp.MatchRun = run
 		started = seq
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return store.Remember(tx, method, req, resp)
 	})
 	if err != nil {
 		return nil, err

@@ -418,7 +418,7 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 		return nil, apierror.InvalidArgument("worker.name %s", reason)
 	}
 	resp := &sendingv1.UpdateWorkerResponse{}
-	return changeWorker(x.s, sendingv1.RosterService_UpdateWorker_FullMethodName, req.GetRequestId(), resp,
+	return changeWorker(x.s, sendingv1.RosterService_UpdateWorker_FullMethodName, req, resp,
 		func(w *sendingv1.Worker) { resp.Worker = w },
 		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
 			w, err := readWorker(tx, id)
@@ -450,10 +450,10 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 
 // changeWorker runs change in one transaction with request-id idempotency: change returns the
 // worker it changed (or found unchanged), and set puts that worker, in the basic view, into
-// resp, which is remembered for the request id and returned.
-func changeWorker[Resp proto.Message](s *Service, method, requestID string, resp Resp, set func(*sendingv1.Worker), change func(tx *bbolt.Tx) (*sendingv1.Worker, error)) (Resp, error) {
+// resp, which is remembered for req (by its request id) and returned.
+func changeWorker[Resp proto.Message](s *Service, method string, req proto.Message, resp Resp, set func(*sendingv1.Worker), change func(tx *bbolt.Tx) (*sendingv1.Worker, error)) (Resp, error) {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, requestID, resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		w, err := change(tx)
@@ -461,7 +461,7 @@ func changeWorker[Resp proto.Message](s *Service, method, requestID string, resp
 			return err
 		}
 		set(maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
-		return store.Remember(tx, method, requestID, resp)
+		return store.Remember(tx, method, req, resp)
 	})
 	if err != nil {
 		var none Resp
@@ -477,7 +477,7 @@ func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.Ch
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
 	resp := &sendingv1.ChangeWorkerStatusResponse{}
-	return changeWorker(x.s, sendingv1.RosterService_ChangeWorkerStatus_FullMethodName, req.GetRequestId(), resp,
+	return changeWorker(x.s, sendingv1.RosterService_ChangeWorkerStatus_FullMethodName, req, resp,
 		func(w *sendingv1.Worker) { resp.Worker = w },
 		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
 			return x.s.changeStatus(tx, id, req.GetStatus(), req.GetReason())
@@ -497,7 +497,7 @@ func (x *rosterServer) DeleteWorker(ctx context.Context, req *sendingv1.DeleteWo
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
 	resp := &sendingv1.DeleteWorkerResponse{}
-	return changeWorker(x.s, sendingv1.RosterService_DeleteWorker_FullMethodName, req.GetRequestId(), resp,
+	return changeWorker(x.s, sendingv1.RosterService_DeleteWorker_FullMethodName, req, resp,
 		func(w *sendingv1.Worker) { resp.Worker = w },
 		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
 			w, err := readWorker(tx, id)

@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -346,12 +347,19 @@ func TestUpdateWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := update(&sendingv1.Worker{FullName: "别的名字"}, "u-1", "full_name")
+	r2, err := update(&sendingv1.Worker{FullName: "新名字"}, "u-1", "full_name")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !proto.Equal(r1, r2) || stored().GetFullName() != "新名字" {
 		t.Errorf("repeat of u-1 = %v (stored %q), want the first reply", r2, stored().GetFullName())
+	}
+	// The same request id with another request is refused and changes nothing.
+	if _, err := update(&sendingv1.Worker{FullName: "别的名字"}, "u-1", "full_name"); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("u-1 reused for another request: %v, want INVALID_ARGUMENT", err)
+	}
+	if stored().GetFullName() != "新名字" {
+		t.Errorf("a refused reuse of u-1 changed the name to %q", stored().GetFullName())
 	}
 
 	_, err = env.client.UpdateWorker(ctx, &sendingv1.UpdateWorkerRequest{

@@ -438,7 +438,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 	resp := &sendingv1.PlanBatchesResponse{}
 	var dests []string
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		acc, err := s.acceptedWorkers(tx, nil)
@@ -483,7 +483,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 				dests = append(dests, dest)
 			}
 		}
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return store.Remember(tx, method, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -505,7 +505,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 	resp := &sendingv1.CreateBatchResponse{}
 	var dest string
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		if len(in.GetManifest()) > seats {
@@ -545,7 +545,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 		}
 		dest = d
 		resp.Batch = b
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return store.Remember(tx, method, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -630,7 +630,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 	resp := &sendingv1.RecordDepartureResponse{}
 	var dests []string
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		b, err := getBatch(tx, id)
@@ -737,7 +737,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 		}
 		dests = []string{dest, ledgerDestination}
 		resp.Batch = b
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return store.Remember(tx, method, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -758,7 +758,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 	resp := &sendingv1.CancelBatchResponse{}
 	dest := "" // the receiving destination told of the cancellation, if any
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		b, err := getBatch(tx, id)
@@ -768,7 +768,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 		switch b.GetState() {
 		case batchCancelled:
 			resp.Batch = b
-			return store.Remember(tx, method, req.GetRequestId(), resp)
+			return store.Remember(tx, method, req, resp)
 		case batchPlanned:
 		default:
 			return apierror.FailedPrecondition(reasonBatchNotPlanned, "batch %s has departed and cannot be cancelled", b.GetName())
@@ -791,7 +791,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return err
 		}
 		resp.Batch = b
-		return store.Remember(tx, method, req.GetRequestId(), resp)
+		return store.Remember(tx, method, req, resp)
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,31 +11,59 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/eastwest/labourlink/services/apierror"
 )
 
 // Request-id idempotency (AIP-155). A mutating handler does, inside ONE
 // Update transaction:
 //
-//	if ok, err := store.Recall(tx, method, req.GetRequestId(), resp); err != nil || ok {
+//	if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 //		return err // resp holds the first response
 //	}
 //	... change data, fill resp ...
-//	return store.Remember(tx, method, req.GetRequestId(), resp)
+//	return store.Remember(tx, method, req, resp)
 //
-// An empty request id disables both (Recall reports false, Remember stores
-// nothing).
+// The request id is the request's `request_id` field; a request without one
+// (empty, or no such field) is not idempotent: Recall reports false and
+// Remember stores nothing. A request id used again with a different request
+// (another body under the same id) is refused with INVALID_ARGUMENT on
+// `request_id` rather than answered with the first response of another
+// request.
 //
 // The stored value is a protobuf message (wire-compatible with
 // `message Remembered { google.protobuf.Any response = 1;
-// google.protobuf.Timestamp stored_at = 2; }`) so that old entries can later
-// be pruned by age.
+// google.protobuf.Timestamp stored_at = 2; bytes request_sha256 = 3; }`) so
+// that old entries can be pruned by age (PruneIdempotency).
 
 const (
-	rememberedResponse protowire.Number = 1
-	rememberedStoredAt protowire.Number = 2
+	rememberedResponse    protowire.Number = 1
+	rememberedStoredAt    protowire.Number = 2
+	rememberedFingerprint protowire.Number = 3
 )
+
+// RequestID returns the `request_id` field of req, or "" when it has none.
+func RequestID(req proto.Message) string {
+	m := req.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName("request_id")
+	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
+		return ""
+	}
+	return m.Get(fd).String()
+}
+
+// fingerprint identifies the content of a request.
+func fingerprint(req proto.Message) ([]byte, error) {
+	b, err := marshalOpts.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], nil
+}
 
 func idempotencyKey(method, requestID string) ([]byte, error) {
 	if strings.IndexByte(method, 0) >= 0 {
@@ -46,10 +76,12 @@ func idempotencyKey(method, requestID string) ([]byte, error) {
 	return k, nil
 }
 
-// Recall looks up the response remembered for (method, requestID) and, if
-// there is one, unmarshals it into resp and reports true. It works in
+// Recall looks up the response remembered for req's request id under method
+// and, if there is one, unmarshals it into resp and reports true. A request id
+// remembered for a different request is an INVALID_ARGUMENT error. It works in
 // read-only and read-write transactions.
-func Recall(tx *bbolt.Tx, method, requestID string, resp proto.Message) (bool, error) {
+func Recall(tx *bbolt.Tx, method string, req, resp proto.Message) (bool, error) {
+	requestID := RequestID(req)
 	if requestID == "" {
 		return false, nil
 	}
@@ -65,19 +97,31 @@ func Recall(tx *bbolt.Tx, method, requestID string, resp proto.Message) (bool, e
 	if v == nil {
 		return false, nil
 	}
-	anyResp, _, err := decodeRemembered(v)
+	rec, err := decodeRemembered(v)
 	if err != nil {
 		return false, fmt.Errorf("idempotency: decode remembered response of %s: %w", method, err)
 	}
-	if err := anyResp.UnmarshalTo(resp); err != nil {
+	if rec.fingerprint != nil {
+		fp, err := fingerprint(req)
+		if err != nil {
+			return false, fmt.Errorf("idempotency: %w", err)
+		}
+		if !bytes.Equal(fp, rec.fingerprint) {
+			var v apierror.Violations
+			v.Add("request_id", "was already used for a different request; use a new request id for a new request")
+			return false, v.Err()
+		}
+	}
+	if err := rec.response.UnmarshalTo(resp); err != nil {
 		return false, fmt.Errorf("idempotency: remembered response of %s: %w", method, err)
 	}
 	return true, nil
 }
 
-// Remember stores resp as the response to (method, requestID). tx must be
-// read-write.
-func Remember(tx *bbolt.Tx, method, requestID string, resp proto.Message) error {
+// Remember stores resp as the response to req (by its request id) under
+// method. tx must be read-write.
+func Remember(tx *bbolt.Tx, method string, req, resp proto.Message) error {
+	requestID := RequestID(req)
 	if requestID == "" {
 		return nil
 	}
@@ -89,14 +133,18 @@ func Remember(tx *bbolt.Tx, method, requestID string, resp proto.Message) error 
 	if err != nil {
 		return fmt.Errorf("idempotency: %w", err)
 	}
-	v, err := encodeRemembered(resp, time.Now())
+	fp, err := fingerprint(req)
+	if err != nil {
+		return fmt.Errorf("idempotency: fingerprint request of %s: %w", method, err)
+	}
+	v, err := encodeRemembered(resp, fp, time.Now())
 	if err != nil {
 		return fmt.Errorf("idempotency: encode response of %s: %w", method, err)
 	}
 	return b.Put(key, v)
 }
 
-func encodeRemembered(resp proto.Message, at time.Time) ([]byte, error) {
+func encodeRemembered(resp proto.Message, fp []byte, at time.Time) ([]byte, error) {
 	a := &anypb.Any{}
 	if err := anypb.MarshalFrom(a, resp, marshalOpts); err != nil {
 		return nil, err
@@ -114,44 +162,59 @@ func encodeRemembered(resp proto.Message, at time.Time) ([]byte, error) {
 	out = protowire.AppendBytes(out, ab)
 	out = protowire.AppendTag(out, rememberedStoredAt, protowire.BytesType)
 	out = protowire.AppendBytes(out, tb)
+	out = protowire.AppendTag(out, rememberedFingerprint, protowire.BytesType)
+	out = protowire.AppendBytes(out, fp)
 	return out, nil
 }
 
-func decodeRemembered(v []byte) (*anypb.Any, time.Time, error) {
+// remembered is a decoded idempotency record.
+type remembered struct {
+	response    *anypb.Any
+	storedAt    time.Time
+	fingerprint []byte // nil in records written before fingerprints were kept
+}
+
+func decodeRemembered(v []byte) (remembered, error) {
 	a := &anypb.Any{}
 	ts := &timestamppb.Timestamp{}
+	var fp []byte
 	for len(v) > 0 {
 		num, typ, n := protowire.ConsumeTag(v)
 		if n < 0 {
-			return nil, time.Time{}, protowire.ParseError(n)
+			return remembered{}, protowire.ParseError(n)
 		}
 		v = v[n:]
-		if typ != protowire.BytesType || (num != rememberedResponse && num != rememberedStoredAt) {
+		known := num == rememberedResponse || num == rememberedStoredAt || num == rememberedFingerprint
+		if typ != protowire.BytesType || !known {
 			n = protowire.ConsumeFieldValue(num, typ, v)
 			if n < 0 {
-				return nil, time.Time{}, protowire.ParseError(n)
+				return remembered{}, protowire.ParseError(n)
 			}
 			v = v[n:]
 			continue
 		}
 		b, n := protowire.ConsumeBytes(v)
 		if n < 0 {
-			return nil, time.Time{}, protowire.ParseError(n)
+			return remembered{}, protowire.ParseError(n)
 		}
 		v = v[n:]
+		if num == rememberedFingerprint {
+			fp = append([]byte(nil), b...)
+			continue
+		}
 		var m proto.Message = a
 		if num == rememberedStoredAt {
 			m = ts
 		}
 		// Merge semantics, as for a repeated occurrence of a message field.
 		if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(b, m); err != nil {
-			return nil, time.Time{}, err
+			return remembered{}, err
 		}
 	}
 	if a.GetTypeUrl() == "" {
-		return nil, time.Time{}, errors.New("no response recorded")
+		return remembered{}, errors.New("no response recorded")
 	}
-	return a, ts.AsTime(), nil
+	return remembered{response: a, storedAt: ts.AsTime(), fingerprint: fp}, nil
 }
 
 // pruneChunk bounds the records one PruneIdempotency transaction examines, keeping write
@@ -196,7 +259,7 @@ func pruneIdempotencyChunk(db *DB, cutoff time.Time, from []byte) (int, []byte, 
 				break
 			}
 			examined++
-			if _, at, err := decodeRemembered(v); err == nil && at.Before(cutoff) {
+			if rec, err := decodeRemembered(v); err == nil && rec.storedAt.Before(cutoff) {
 				old = append(old, append([]byte(nil), k...))
 			}
 		}

@@ -4,13 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -19,9 +23,10 @@ const method = "/labour.sending.v1.SendingService/ImportWorkers"
 // handle is a handler in the recommended shape: one Update transaction, Recall
 // first, else change data and Remember.
 func handle(db *store.DB, requestID, value string) (*wrapperspb.StringValue, error) {
+	req := &sendingv1.ChangeWorkerStatusRequest{RequestId: requestID, Reason: value}
 	resp := &wrapperspb.StringValue{}
 	err := db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, requestID, resp); err != nil || ok {
+		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
 		b := tx.Bucket(store.BucketWorkers)
@@ -32,8 +37,8 @@ func handle(db *store.DB, requestID, value string) (*wrapperspb.StringValue, err
 		if err := store.PutProto(b, store.Uint64Key(seq), wrapperspb.String(value)); err != nil {
 			return err
 		}
-		resp.Value = value
-		return store.Remember(tx, method, requestID, resp)
+		resp.Value = fmt.Sprintf("%s#%d", value, seq)
+		return store.Remember(tx, method, req, resp)
 	})
 	return resp, err
 }
@@ -58,11 +63,11 @@ func TestIdempotencyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := handle(db, "req-1", "second")
+	again, err := handle(db, "req-1", "first")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.GetValue() != "first" || again.GetValue() != "first" {
+	if first.GetValue() != "first#1" || again.GetValue() != "first#1" {
 		t.Fatalf("responses = %q, %q; want the first response twice", first.GetValue(), again.GetValue())
 	}
 	if n := countWorkers(t, db); n != 1 {
@@ -73,11 +78,11 @@ func TestIdempotencyRoundTrip(t *testing.T) {
 	db.Close()
 	db = openTest(t, path, testSchema)
 	defer db.Close()
-	again, err = handle(db, "req-1", "third")
+	again, err = handle(db, "req-1", "first")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.GetValue() != "first" || countWorkers(t, db) != 1 {
+	if again.GetValue() != "first#1" || countWorkers(t, db) != 1 {
 		t.Fatalf("after reopen: response %q, %d workers", again.GetValue(), countWorkers(t, db))
 	}
 
@@ -86,14 +91,24 @@ func TestIdempotencyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if other.GetValue() != "other" || countWorkers(t, db) != 2 {
+	if other.GetValue() != "other#2" || countWorkers(t, db) != 2 {
 		t.Fatalf("new request id: response %q, %d workers", other.GetValue(), countWorkers(t, db))
+	}
+
+	// The same request id with another request is refused, and changes nothing.
+	_, err = handle(db, "req-1", "something else")
+	st := apierror.Status(err)
+	if st.Code() != codes.InvalidArgument || !strings.Contains(fmt.Sprint(st.Details()), "request_id") {
+		t.Fatalf("request id reused for another request: %v, want INVALID_ARGUMENT on request_id", err)
+	}
+	if countWorkers(t, db) != 2 {
+		t.Fatal("a refused reuse changed data")
 	}
 
 	// Recall also works in a read-only transaction.
 	var got wrapperspb.StringValue
 	if err := db.View(func(tx *bbolt.Tx) error {
-		ok, err := store.Recall(tx, method, "req-2", &got)
+		ok, err := store.Recall(tx, method, &sendingv1.ChangeWorkerStatusRequest{RequestId: "req-2", Reason: "other"}, &got)
 		if !ok {
 			t.Error("Recall in View: not found")
 		}
@@ -101,7 +116,7 @@ func TestIdempotencyRoundTrip(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got.GetValue() != "other" {
+	if got.GetValue() != "other#2" {
 		t.Errorf("Recall in View = %q", got.GetValue())
 	}
 }
@@ -114,8 +129,8 @@ func TestIdempotencyEmptyRequestID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.GetValue() != v {
-			t.Errorf("response = %q, want %q", resp.GetValue(), v)
+		if !strings.HasPrefix(resp.GetValue(), v+"#") {
+			t.Errorf("response = %q, want %q#seq", resp.GetValue(), v)
 		}
 	}
 	if n := countWorkers(t, db); n != 2 {
@@ -135,25 +150,25 @@ func TestIdempotencyKeyedByMethod(t *testing.T) {
 	db := openTest(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
 	defer db.Close()
 	err := db.Update(func(tx *bbolt.Tx) error {
-		if err := store.Remember(tx, "/a/A", "r", wrapperspb.String("from A")); err != nil {
+		if err := store.Remember(tx, "/a/A", rq("r"), wrapperspb.String("from A")); err != nil {
 			return err
 		}
 		var got wrapperspb.StringValue
-		if ok, err := store.Recall(tx, "/a/B", "r", &got); ok || err != nil {
+		if ok, err := store.Recall(tx, "/a/B", rq("r"), &got); ok || err != nil {
 			t.Errorf("Recall other method = %v, %v; want false, nil", ok, err)
 		}
 		// A different response type for the same key is an error, not garbage.
-		if _, err := store.Recall(tx, "/a/A", "r", &wrapperspb.Int64Value{}); err == nil {
+		if _, err := store.Recall(tx, "/a/A", rq("r"), &wrapperspb.Int64Value{}); err == nil {
 			t.Error("Recall into another type: no error")
 		}
-		if err := store.Remember(tx, "bad\x00method", "r", &emptypb.Empty{}); err == nil {
+		if err := store.Remember(tx, "bad\x00method", rq("r"), &emptypb.Empty{}); err == nil {
 			t.Error("Remember with NUL in method: no error")
 		}
 		// An empty response is remembered too.
-		if err := store.Remember(tx, "/a/E", "r", &emptypb.Empty{}); err != nil {
+		if err := store.Remember(tx, "/a/E", rq("r"), &emptypb.Empty{}); err != nil {
 			return err
 		}
-		if ok, err := store.Recall(tx, "/a/E", "r", &emptypb.Empty{}); !ok || err != nil {
+		if ok, err := store.Recall(tx, "/a/E", rq("r"), &emptypb.Empty{}); !ok || err != nil {
 			t.Errorf("Recall empty response = %v, %v; want true, nil", ok, err)
 		}
 		return nil
@@ -168,7 +183,7 @@ func TestRememberInRolledBackTransaction(t *testing.T) {
 	defer db.Close()
 	boom := errors.New("boom")
 	err := db.Update(func(tx *bbolt.Tx) error {
-		if err := store.Remember(tx, method, "req-1", wrapperspb.String("lost")); err != nil {
+		if err := store.Remember(tx, method, rq("req-1"), wrapperspb.String("lost")); err != nil {
 			return err
 		}
 		return boom
@@ -180,7 +195,7 @@ func TestRememberInRolledBackTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.GetValue() != "real" {
+	if resp.GetValue() != "real#1" {
 		t.Errorf("response = %q, want real (rolled-back Remember must not count)", resp.GetValue())
 	}
 }
@@ -192,7 +207,7 @@ func TestRecallCorruptValue(t *testing.T) {
 		if err := tx.Bucket(store.BucketIdempotency).Put([]byte(method+"\x00r"), []byte{0x0a, 0xff}); err != nil {
 			return err
 		}
-		if _, err := store.Recall(tx, method, "r", &wrapperspb.StringValue{}); err == nil {
+		if _, err := store.Recall(tx, method, rq("r"), &wrapperspb.StringValue{}); err == nil {
 			t.Error("Recall of corrupt value: no error")
 		}
 		return nil
@@ -212,7 +227,7 @@ func TestPruneIdempotency(t *testing.T) {
 		t.Helper()
 		if err := db.Update(func(tx *bbolt.Tx) error {
 			for i := parity; i < 24000; i += 2 {
-				if err := store.Remember(tx, method, fmt.Sprintf("r-%05d", i), wrapperspb.String("x")); err != nil {
+				if err := store.Remember(tx, method, rq(fmt.Sprintf("r-%05d", i)), wrapperspb.String("x")); err != nil {
 					return err
 				}
 			}
@@ -236,7 +251,7 @@ func TestPruneIdempotency(t *testing.T) {
 	}
 	if err := db.View(func(tx *bbolt.Tx) error {
 		for i := 0; i < 24000; i++ {
-			ok, err := store.Recall(tx, method, fmt.Sprintf("r-%05d", i), &wrapperspb.StringValue{})
+			ok, err := store.Recall(tx, method, rq(fmt.Sprintf("r-%05d", i)), &wrapperspb.StringValue{})
 			if err != nil {
 				return err
 			}
@@ -266,4 +281,9 @@ func TestPruneIdempotency(t *testing.T) {
 	if countWorkers(t, db) != before+1 {
 		t.Fatal("a pruned request id was not treated as new")
 	}
+}
+
+// rq is a request carrying requestID.
+func rq(requestID string) *sendingv1.ChangeWorkerStatusRequest {
+	return &sendingv1.ChangeWorkerStatusRequest{RequestId: requestID}
 }
