@@ -151,8 +151,11 @@ func (s *Service) changeStatus(tx *bbolt.Tx, workerID string, to workerStatus, r
 		return nil, apierror.InvalidArgument("status change reason is longer than %d bytes", maxStatusReasonLen)
 	}
 	from := w.Status
+	now := timestamppb.New(s.cfg.Now())
 	w.Status = to
-	w.UpdateTime = timestamppb.New(s.cfg.Now())
+	w.StatusReason = reason
+	w.StatusChangeTime = now
+	w.UpdateTime = now
 	if err := putWorker(tx, w); err != nil {
 		return nil, fmt.Errorf("change status of worker %s: %w", workerID, err)
 	}

@@ -98,6 +98,10 @@ func TestChangeWorkerStatus(t *testing.T) {
 	if got.GetWorker().GetStatus() != stAvailable {
 		t.Fatalf("refused moves changed the status to %s", got.GetWorker().GetStatus())
 	}
+	// The last move's reason and time are kept with the worker.
+	if got.GetWorker().GetStatusReason() != "test" || got.GetWorker().GetStatusChangeTime() == nil {
+		t.Errorf("status reason %q, change time %v; want the last move's", got.GetWorker().GetStatusReason(), got.GetWorker().GetStatusChangeTime())
+	}
 
 	// UNSPECIFIED is a bad request, not a transition.
 	_, err = move(sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED, "")

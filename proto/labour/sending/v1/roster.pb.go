@@ -287,9 +287,14 @@ type Worker struct {
 	// When the worker was first imported. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the worker last changed. Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Why the worker last changed status: the reason given to ChangeWorkerStatus, or what the
+	// flow recorded (proposed, accepted, departed on a batch, ...). Output only.
+	StatusReason string `protobuf:"bytes,20,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
+	// When the worker last changed status. Output only.
+	StatusChangeTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=status_change_time,json=statusChangeTime,proto3" json:"status_change_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -451,6 +456,20 @@ func (x *Worker) GetCreateTime() *timestamppb.Timestamp {
 func (x *Worker) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Worker) GetStatusReason() string {
+	if x != nil {
+		return x.StatusReason
+	}
+	return ""
+}
+
+func (x *Worker) GetStatusChangeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StatusChangeTime
 	}
 	return nil
 }
@@ -1525,7 +1544,7 @@ var File_labour_sending_v1_roster_proto protoreflect.FileDescriptor
 
 const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
-	"\x1elabour/sending/v1/roster.proto\x12\x11labour.sending.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xc6\x06\n" +
+	"\x1elabour/sending/v1/roster.proto\x12\x11labour.sending.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb5\a\n" +
 	"\x06Worker\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x1b\n" +
@@ -1550,7 +1569,9 @@ const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\vcreate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xef\x03\n" +
+	"updateTime\x12#\n" +
+	"\rstatus_reason\x18\x14 \x01(\tR\fstatusReason\x12H\n" +
+	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x10statusChangeTime\"\xef\x03\n" +
 	"\tWorkerRow\x12\x1d\n" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03R\trowNumber\x12\x1b\n" +
@@ -1721,41 +1742,42 @@ var file_labour_sending_v1_roster_proto_depIdxs = []int32{
 	0,  // 5: labour.sending.v1.Worker.status:type_name -> labour.sending.v1.WorkerStatus
 	23, // 6: labour.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
 	23, // 7: labour.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 8: labour.sending.v1.ImportWorkersRequest.rows:type_name -> labour.sending.v1.WorkerRow
-	24, // 9: labour.sending.v1.ImportWorkersResponse.summary:type_name -> labour.common.v1.ImportSummary
-	24, // 10: labour.sending.v1.GetImportResponse.summary:type_name -> labour.common.v1.ImportSummary
-	25, // 11: labour.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labour.common.v1.RowRejection
-	2,  // 12: labour.sending.v1.GetWorkerRequest.view:type_name -> labour.sending.v1.WorkerView
-	3,  // 13: labour.sending.v1.GetWorkerResponse.worker:type_name -> labour.sending.v1.Worker
-	0,  // 14: labour.sending.v1.ListWorkersRequest.status:type_name -> labour.sending.v1.WorkerStatus
-	3,  // 15: labour.sending.v1.ListWorkersResponse.workers:type_name -> labour.sending.v1.Worker
-	3,  // 16: labour.sending.v1.UpdateWorkerRequest.worker:type_name -> labour.sending.v1.Worker
-	26, // 17: labour.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 18: labour.sending.v1.UpdateWorkerResponse.worker:type_name -> labour.sending.v1.Worker
-	0,  // 19: labour.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labour.sending.v1.WorkerStatus
-	3,  // 20: labour.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labour.sending.v1.Worker
-	3,  // 21: labour.sending.v1.DeleteWorkerResponse.worker:type_name -> labour.sending.v1.Worker
-	5,  // 22: labour.sending.v1.RosterService.ImportWorkers:input_type -> labour.sending.v1.ImportWorkersRequest
-	7,  // 23: labour.sending.v1.RosterService.GetImport:input_type -> labour.sending.v1.GetImportRequest
-	9,  // 24: labour.sending.v1.RosterService.ListImportRejections:input_type -> labour.sending.v1.ListImportRejectionsRequest
-	11, // 25: labour.sending.v1.RosterService.GetWorker:input_type -> labour.sending.v1.GetWorkerRequest
-	13, // 26: labour.sending.v1.RosterService.ListWorkers:input_type -> labour.sending.v1.ListWorkersRequest
-	15, // 27: labour.sending.v1.RosterService.UpdateWorker:input_type -> labour.sending.v1.UpdateWorkerRequest
-	17, // 28: labour.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labour.sending.v1.ChangeWorkerStatusRequest
-	19, // 29: labour.sending.v1.RosterService.DeleteWorker:input_type -> labour.sending.v1.DeleteWorkerRequest
-	6,  // 30: labour.sending.v1.RosterService.ImportWorkers:output_type -> labour.sending.v1.ImportWorkersResponse
-	8,  // 31: labour.sending.v1.RosterService.GetImport:output_type -> labour.sending.v1.GetImportResponse
-	10, // 32: labour.sending.v1.RosterService.ListImportRejections:output_type -> labour.sending.v1.ListImportRejectionsResponse
-	12, // 33: labour.sending.v1.RosterService.GetWorker:output_type -> labour.sending.v1.GetWorkerResponse
-	14, // 34: labour.sending.v1.RosterService.ListWorkers:output_type -> labour.sending.v1.ListWorkersResponse
-	16, // 35: labour.sending.v1.RosterService.UpdateWorker:output_type -> labour.sending.v1.UpdateWorkerResponse
-	18, // 36: labour.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labour.sending.v1.ChangeWorkerStatusResponse
-	20, // 37: labour.sending.v1.RosterService.DeleteWorker:output_type -> labour.sending.v1.DeleteWorkerResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	23, // 8: labour.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
+	4,  // 9: labour.sending.v1.ImportWorkersRequest.rows:type_name -> labour.sending.v1.WorkerRow
+	24, // 10: labour.sending.v1.ImportWorkersResponse.summary:type_name -> labour.common.v1.ImportSummary
+	24, // 11: labour.sending.v1.GetImportResponse.summary:type_name -> labour.common.v1.ImportSummary
+	25, // 12: labour.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labour.common.v1.RowRejection
+	2,  // 13: labour.sending.v1.GetWorkerRequest.view:type_name -> labour.sending.v1.WorkerView
+	3,  // 14: labour.sending.v1.GetWorkerResponse.worker:type_name -> labour.sending.v1.Worker
+	0,  // 15: labour.sending.v1.ListWorkersRequest.status:type_name -> labour.sending.v1.WorkerStatus
+	3,  // 16: labour.sending.v1.ListWorkersResponse.workers:type_name -> labour.sending.v1.Worker
+	3,  // 17: labour.sending.v1.UpdateWorkerRequest.worker:type_name -> labour.sending.v1.Worker
+	26, // 18: labour.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 19: labour.sending.v1.UpdateWorkerResponse.worker:type_name -> labour.sending.v1.Worker
+	0,  // 20: labour.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labour.sending.v1.WorkerStatus
+	3,  // 21: labour.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labour.sending.v1.Worker
+	3,  // 22: labour.sending.v1.DeleteWorkerResponse.worker:type_name -> labour.sending.v1.Worker
+	5,  // 23: labour.sending.v1.RosterService.ImportWorkers:input_type -> labour.sending.v1.ImportWorkersRequest
+	7,  // 24: labour.sending.v1.RosterService.GetImport:input_type -> labour.sending.v1.GetImportRequest
+	9,  // 25: labour.sending.v1.RosterService.ListImportRejections:input_type -> labour.sending.v1.ListImportRejectionsRequest
+	11, // 26: labour.sending.v1.RosterService.GetWorker:input_type -> labour.sending.v1.GetWorkerRequest
+	13, // 27: labour.sending.v1.RosterService.ListWorkers:input_type -> labour.sending.v1.ListWorkersRequest
+	15, // 28: labour.sending.v1.RosterService.UpdateWorker:input_type -> labour.sending.v1.UpdateWorkerRequest
+	17, // 29: labour.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labour.sending.v1.ChangeWorkerStatusRequest
+	19, // 30: labour.sending.v1.RosterService.DeleteWorker:input_type -> labour.sending.v1.DeleteWorkerRequest
+	6,  // 31: labour.sending.v1.RosterService.ImportWorkers:output_type -> labour.sending.v1.ImportWorkersResponse
+	8,  // 32: labour.sending.v1.RosterService.GetImport:output_type -> labour.sending.v1.GetImportResponse
+	10, // 33: labour.sending.v1.RosterService.ListImportRejections:output_type -> labour.sending.v1.ListImportRejectionsResponse
+	12, // 34: labour.sending.v1.RosterService.GetWorker:output_type -> labour.sending.v1.GetWorkerResponse
+	14, // 35: labour.sending.v1.RosterService.ListWorkers:output_type -> labour.sending.v1.ListWorkersResponse
+	16, // 36: labour.sending.v1.RosterService.UpdateWorker:output_type -> labour.sending.v1.UpdateWorkerResponse
+	18, // 37: labour.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labour.sending.v1.ChangeWorkerStatusResponse
+	20, // 38: labour.sending.v1.RosterService.DeleteWorker:output_type -> labour.sending.v1.DeleteWorkerResponse
+	31, // [31:39] is the sub-list for method output_type
+	23, // [23:31] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_labour_sending_v1_roster_proto_init() }
