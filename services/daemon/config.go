@@ -62,6 +62,11 @@ type Config struct {
 	Receiving map[string]string
 	// GracePeriod before a missing arrival is unaccounted (coordination only).
 	GracePeriod time.Duration
+	// SeatsBus, SeatsTrain and SeatsFlight are the default seats per vehicle for batch planning
+	// (sending only).
+	SeatsBus, SeatsTrain, SeatsFlight int
+	// FeedRetention is how many changes each feed keeps (receiving only).
+	FeedRetention int
 	// LoadDefaultPairings adds the default pairings when the registry has none (coordination).
 	LoadDefaultPairings bool
 	// LogLevel is debug, info, warn or error.
@@ -125,6 +130,12 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 		fs.StringVar(&c.DataDir, "data", "", "directory for the service's bbolt file (default ./data/"+string(k)+"-REGION)")
 		if k == Sending {
 			fs.StringVar(&receiving, "receiving", "", "static endpoints of receiving services, `code=host:port,...` (default: from the coordination registry)")
+			fs.IntVar(&c.SeatsBus, "seats-bus", 45, "seats of a bus when planning batches")
+			fs.IntVar(&c.SeatsTrain, "seats-train", 118, "seats of a train coach when planning batches")
+			fs.IntVar(&c.SeatsFlight, "seats-flight", 180, "seats of a charter flight when planning batches")
+		}
+		if k == Receiving {
+			fs.IntVar(&c.FeedRetention, "feed-retention", 100000, "changes each feed (demand, decisions) keeps; a consumer further behind must re-list")
 		}
 	case Coordination:
 		fs.StringVar(&c.DataDir, "data", "./data/coordination", "directory for the service's bbolt file")
@@ -190,6 +201,14 @@ func (c *Config) validate() error {
 		if !t.IsProvince(code) {
 			return fmt.Errorf("-receiving: %s is not a province code", code)
 		}
+	}
+	for name, n := range map[string]int{"-seats-bus": c.SeatsBus, "-seats-train": c.SeatsTrain, "-seats-flight": c.SeatsFlight} {
+		if c.Kind == Sending && (n < 1 || n > 1000) {
+			return fmt.Errorf("%s must be between 1 and 1000, not %d", name, n)
+		}
+	}
+	if c.Kind == Receiving && c.FeedRetention < 1000 {
+		return fmt.Errorf("-feed-retention must be at least 1000, not %d", c.FeedRetention)
 	}
 	if c.Advertise == "" {
 		c.Advertise = c.Listen

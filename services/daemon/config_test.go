@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		kind    Kind
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "sending defaults", kind: Sending, args: []string{"-region", "520000"}, check: func(t *testing.T, c Config) {
+			if c.Listen != DefaultSendingAddr || c.Coordination != DefaultCoordinationAddr || c.DataDir != "data/sending-520000" || c.Advertise != c.Listen {
+				t.Errorf("defaults: %+v", c)
+			}
+			if c.SeatsBus != 45 || c.SeatsTrain != 118 || c.SeatsFlight != 180 || c.RequestIDRetention != 30*24*time.Hour {
+				t.Errorf("defaults: %+v", c)
+			}
+			if c.DataFile() != "data/sending-520000/sending.db" {
+				t.Errorf("data file %s", c.DataFile())
+			}
+		}},
+		{name: "environment fills flags not given", kind: Receiving, args: []string{"-listen", "127.0.0.1:9"},
+			env: map[string]string{"LABOURLINK_REGION": "440000", "LABOURLINK_LISTEN": "127.0.0.1:7", "LABOURLINK_FEED_RETENTION": "5000"},
+			check: func(t *testing.T, c Config) {
+				if c.Region != "440000" || c.Listen != "127.0.0.1:9" || c.FeedRetention != 5000 {
+					t.Errorf("flag must win over env, env must fill the rest: %+v", c)
+				}
+			}},
+		{name: "static receiving endpoints", kind: Sending, args: []string{"-region", "520000", "-receiving", "440000=127.0.0.1:1, 330000=127.0.0.1:2"},
+			check: func(t *testing.T, c Config) {
+				if len(c.Receiving) != 2 || c.Receiving["330000"] != "127.0.0.1:2" {
+					t.Errorf("receiving: %v", c.Receiving)
+				}
+			}},
+		{name: "coordination", kind: Coordination, args: []string{"-grace-period", "1h"}, check: func(t *testing.T, c Config) {
+			if c.GracePeriod != time.Hour || !c.LoadDefaultPairings || c.DataDir != "./data/coordination" {
+				t.Errorf("coordination: %+v", c)
+			}
+		}},
+		{name: "region required", kind: Sending, wantErr: "-region is required"},
+		{name: "region must be a province", kind: Receiving, args: []string{"-region", "440100"}, wantErr: "is not a province"},
+		{name: "region must exist", kind: Receiving, args: []string{"-region", "990000"}, wantErr: "-region"},
+		{name: "bad env value", kind: Sending, args: []string{"-region", "520000"}, env: map[string]string{"LABOURLINK_SEATS_BUS": "many"}, wantErr: "LABOURLINK_SEATS_BUS"},
+		{name: "seats bounded", kind: Sending, args: []string{"-region", "520000", "-seats-bus", "0"}, wantErr: "-seats-bus must be between 1 and 1000"},
+		{name: "feed retention bounded", kind: Receiving, args: []string{"-region", "440000", "-feed-retention", "10"}, wantErr: "-feed-retention"},
+		{name: "tls needs all three files", kind: Coordination, args: []string{"-tls-cert", "x.pem"}, wantErr: "TLS needs all of"},
+		{name: "bad receiving list", kind: Sending, args: []string{"-region", "520000", "-receiving", "440000"}, wantErr: "not code=host:port"},
+		{name: "log level", kind: Coordination, args: []string{"-log-level", "loud"}, wantErr: "-log-level"},
+		{name: "stray arguments", kind: Coordination, args: []string{"extra"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			c, err := ParseFlags(tt.kind, "test", tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+// TestHelpExplainsEveryFlag: -h lists every flag with its environment variable form.
+func TestHelpExplainsEveryFlag(t *testing.T) {
+	for _, k := range Kinds {
+		var out strings.Builder
+		_, err := ParseFlags(k, string(k), []string{"-h"}, &out)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%s -h: %v", k, err)
+		}
+		for _, want := range []string{"-listen", "-data", "-log-level", "LABOURLINK_LISTEN"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%s -h does not mention %s:\n%s", k, want, out.String())
+			}
+		}
+	}
+}
+
+// TestArgsRoundTrip: the flags the federation renders for a child process parse back to the
+// same configuration.
+func TestArgsRoundTrip(t *testing.T) {
+	c, err := ParseFlags(Sending, "t", []string{"-region", "520000", "-receiving", "440000=127.0.0.1:1", "-listen", "127.0.0.1:5"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseFlags(Sending, "t", c.Args(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Region != c.Region || back.Listen != c.Listen || back.DataDir != c.DataDir || back.Receiving["440000"] != "127.0.0.1:1" {
+		t.Errorf("round trip: %+v, want %+v", back, c)
+	}
+}
