@@ -399,6 +399,18 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 	return resp, nil
 }
 
+// ownBatch reads batch id for its sending region: another region's batch is PERMISSION_DENIED.
+func ownBatch(tx *bbolt.Tx, id, sendingRegion string) (*receivingv1.IntakeBatch, error) {
+	b, err := mustGetBatch(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if b.GetSendingRegion() != sendingRegion {
+		return nil, apierror.PermissionDenied("NOT_OWNER", "batch %s belongs to %s, not %s", b.GetBatchId(), b.GetSendingRegion(), sendingRegion)
+	}
+	return b, nil
+}
+
 // ReportBatchDeparture records who boarded. The first report counts; a later one returns the
 // batch unchanged.
 func (x *intakeServer) ReportBatchDeparture(ctx context.Context, req *receivingv1.ReportBatchDepartureRequest) (*receivingv1.ReportBatchDepartureResponse, error) {
@@ -408,12 +420,9 @@ func (x *intakeServer) ReportBatchDeparture(ctx context.Context, req *receivingv
 	}
 	resp := &receivingv1.ReportBatchDepartureResponse{}
 	err := s.updateOnce("/labour.receiving.v1.IntakeService/ReportBatchDeparture", req, resp, func(tx *bbolt.Tx) error {
-		b, err := mustGetBatch(tx, req.GetBatchId())
+		b, err := ownBatch(tx, req.GetBatchId(), req.GetSendingRegion())
 		if err != nil {
 			return err
-		}
-		if b.GetSendingRegion() != req.GetSendingRegion() {
-			return apierror.PermissionDenied("NOT_OWNER", "batch %s belongs to %s, not %s", b.GetBatchId(), b.GetSendingRegion(), req.GetSendingRegion())
 		}
 		if b.GetCancelled() {
 			return apierror.FailedPrecondition(reasonBatchCancelled, "batch %s was cancelled; its departure cannot be reported", b.GetBatchId())
@@ -462,12 +471,9 @@ func (x *intakeServer) CancelIntakeBatch(ctx context.Context, req *receivingv1.C
 	}
 	resp := &receivingv1.CancelIntakeBatchResponse{}
 	err := s.updateOnce("/labour.receiving.v1.IntakeService/CancelIntakeBatch", req, resp, func(tx *bbolt.Tx) error {
-		b, err := mustGetBatch(tx, req.GetBatchId())
+		b, err := ownBatch(tx, req.GetBatchId(), req.GetSendingRegion())
 		if err != nil {
 			return err
-		}
-		if b.GetSendingRegion() != req.GetSendingRegion() {
-			return apierror.PermissionDenied("NOT_OWNER", "batch %s belongs to %s, not %s", b.GetBatchId(), b.GetSendingRegion(), req.GetSendingRegion())
 		}
 		resp.Batch = b
 		switch {
