@@ -438,7 +438,7 @@ func (x *candidateServer) WatchDecisions(req *receivingv1.WatchDecisionsRequest,
 	if err := x.s.requirePaired(ctx, req.GetSendingRegion()); err != nil {
 		return err
 	}
-	return x.s.watch(ctx, x.s.decisions, uint64(req.GetAfterRevision()), keepRegion(req.GetSendingRegion()),
+	return x.s.watch(ctx, x.s.decisions, req.GetSendingRegion(), uint64(req.GetAfterRevision()), keepRegion(req.GetSendingRegion()),
 		decoded(decodeCandidate, func(c *receivingv1.Candidate) error {
 			return stream.Send(&receivingv1.WatchDecisionsResponse{Candidate: c})
 		}))

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
@@ -186,8 +188,13 @@ func (f *feed) read(tx *bbolt.Tx, after uint64, limit int, keep func([]byte) (bo
 const watchPage = 500
 
 // watch sends every entry after revision after, then every new one as it is committed, until
-// ctx ends or send fails. keep filters entries (nil: all).
-func (s *Service) watch(ctx context.Context, f *feed, after uint64, keep func([]byte) (bool, error), send func(feedEntry) error) error {
+// ctx ends or send fails, for the sending province sending. keep filters entries (nil: all).
+// Every PairingRecheck it checks that sending is still paired: a province unpaired meanwhile
+// gets PERMISSION_DENIED and no further changes (a registry that cannot be asked leaves the
+// stream open; the next check tries again).
+func (s *Service) watch(ctx context.Context, f *feed, sending string, after uint64, keep func([]byte) (bool, error), send func(feedEntry) error) error {
+	recheck := time.NewTicker(s.cfg.PairingRecheck)
+	defer recheck.Stop()
 	for {
 		wake := f.bc.wait()
 		var entries []feedEntry
@@ -214,6 +221,10 @@ func (s *Service) watch(ctx context.Context, f *feed, after uint64, keep func([]
 			return ctx.Err()
 		case <-s.stopping:
 			return apierror.Unavailable("the receiving service is stopping; resume from revision %d", after)
+		case <-recheck.C:
+			if err := s.requirePaired(ctx, sending); apierror.Code(err) == codes.PermissionDenied {
+				return err
+			}
 		case <-wake:
 		}
 	}
@@ -334,7 +345,7 @@ func (x *feedServer) WatchDemand(req *receivingv1.WatchDemandRequest, stream rec
 	if err := x.s.requirePaired(ctx, req.GetSendingRegion()); err != nil {
 		return err
 	}
-	return x.s.watch(ctx, x.s.demand, uint64(req.GetAfterRevision()), nil,
+	return x.s.watch(ctx, x.s.demand, req.GetSendingRegion(), uint64(req.GetAfterRevision()), nil,
 		decoded(decodeChange, func(c *receivingv1.DemandChange) error {
 			return stream.Send(&receivingv1.WatchDemandResponse{Change: c})
 		}))

@@ -128,6 +128,9 @@ func (e *env) stop() {
 	}
 	e.conn.Close()
 	e.srv.Stop(context.Background())
+	if e.svc.closePairing != nil { // Run closes it; these tests do not start Run
+		_ = e.svc.closePairing()
+	}
 	if err := e.db.Close(); err != nil {
 		e.t.Errorf("close store: %v", err)
 	}

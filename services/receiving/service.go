@@ -45,6 +45,9 @@ const (
 	DefaultFeedRetention = 100000
 	// DefaultMaintenanceInterval is how often Run sweeps expired vacancies and compacts feeds.
 	DefaultMaintenanceInterval = time.Minute
+	// DefaultPairingRecheck is how often an open feed watch checks that its sending province is
+	// still paired.
+	DefaultPairingRecheck = 30 * time.Second
 )
 
 // Config configures a receiving service.
@@ -74,6 +77,10 @@ type Config struct {
 	// (ImportVacancies, GetVacancyImport); the rest are counted (rejections_truncated) and read
 	// with ListVacancyImportRejections. 0 means DefaultImportReplyRejections.
 	ImportReplyRejections int
+	// PairingRecheck is how often an open WatchDemand or WatchDecisions stream checks that its
+	// sending province is still paired; a province unpaired meanwhile has its stream ended with
+	// PERMISSION_DENIED. 0 means DefaultPairingRecheck.
+	PairingRecheck time.Duration
 }
 
 // Service is a receiving service.
@@ -106,6 +113,9 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	if cfg.FeedRetention <= 0 {
 		cfg.FeedRetention = DefaultFeedRetention
+	}
+	if cfg.PairingRecheck <= 0 {
+		cfg.PairingRecheck = DefaultPairingRecheck
 	}
 	if cfg.MaintenanceInterval <= 0 {
 		cfg.MaintenanceInterval = DefaultMaintenanceInterval
