@@ -169,9 +169,7 @@ func start(c Config, sc daemon.Config) (*process, error) {
 	cmd := exec.Command(c.Binary, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	// Own process group: a Ctrl-C in the terminal reaches only the federation, which then stops
-	// the services in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start the %s service: %w", sc.Kind, err)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,33 @@ func TestDevStartsAndStopsTheFederation(t *testing.T) {
 	for _, f := range []string{"coordination.log", "sending.log", "receiving.log"} {
 		if fi, err := os.Stat(filepath.Join(d.data, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("log file %s missing or empty: %v", f, err)
+		}
+	}
+}
+
+// TestServicesStopWhenDevIsKilled: when `labourlink dev` itself is killed with SIGKILL (it cannot
+// stop the services in order), the services are told to stop by the kernel and do not keep
+// running on their own.
+func TestServicesStopWhenDevIsKilled(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("relies on the Linux parent-death signal")
+	}
+	d := startDev(t)
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for kind, addr := range d.addrs {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				break // closed
+			}
+			c.Close()
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still listening on %s 30s after dev was killed", kind, addr)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 }

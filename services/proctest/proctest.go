@@ -96,6 +96,7 @@ func Start(t testing.TB, kind, addr string, args ...string) *Process {
 	}
 	cmd := exec.Command(bin, append([]string{"serve", kind, "-listen", addr}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
