@@ -14,9 +14,18 @@ package sending
 // (SubmitCandidatesRequest, at most 1000 candidates each, destination "receiving/<code>") and
 // the run's final record (SUCCEEDED with its result). A crash before that commit leaves nothing
 // proposed and the run RUNNING on disk; New marks such runs FAILED. Inside the transaction each
-// assignment is checked again (the worker still AVAILABLE, the vacancy still OPEN with room,
-// the pair never proposed before) since the feeds kept changing the store while the matcher
-// worked; assignments that fail the check are left out.
+// assignment is checked again (the worker still AVAILABLE, the vacancy still OPEN with room)
+// since the feeds kept changing the store while the matcher worked; assignments that fail the
+// check are left out.
+//
+// A worker is proposed for a vacancy at most once (see proposals.go). The vacancies each
+// available worker was proposed for before (in any state: a rejected worker comes back
+// AVAILABLE) are given to the matcher as the worker's exclusions, a hard constraint of the
+// optimisation, so the optimum it returns never needs a pair dropped afterwards (dropping
+// would leave the worker unplaced and the opening unfilled although the optimum without the
+// pair may place both elsewhere). Only match runs create proposals and one runs at a time, so
+// an assignment naming a pair proposed before is a bug: the run fails rather than overwrite
+// the earlier proposal.
 //
 // Progress (stage and percent) is written to store.BucketMatchRuns as the run goes, so
 // GetMatchRun reads it back during the run and after.
@@ -451,9 +460,17 @@ func (s *Service) readMatchInput(ctx context.Context, p *runProgress) (*matchInp
 	today := matchDate(dateOf(s.cfg.Now()))
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		pending := map[string]int{}
+		// proposedFor[vacancy id] are the input workers proposed for the vacancy before, in
+		// any state: the proposal id is "<vacancy_id>~<worker_id>", so a pair is proposed at
+		// most once, and the matcher gets them as exclusions (a hard constraint).
+		proposedFor := map[string][]int{}
 		if err := forEachProposal(tx, func(pr *sendingv1.Proposal) error {
 			if isUndecided(pr.GetState()) {
 				pending[string(replicaKey(pr.GetReceivingRegion(), vacancyIDOf(pr.GetVacancy())))]++
+			}
+			if i, ok := in.workerIndex(pr.GetWorkerId()); ok {
+				id := vacancyIDOf(pr.GetVacancy())
+				proposedFor[id] = append(proposedFor[id], i)
 			}
 			return nil
 		}); err != nil {
@@ -478,6 +495,9 @@ func (s *Service) readMatchInput(ctx context.Context, p *runProgress) (*matchInp
 				return nil
 			}
 			in.demand[key] = &demandInfo{region: dv.GetReceivingRegion(), vacancy: vac, openings: open, pending: pending[key]}
+			for _, i := range proposedFor[vac.GetVacancyId()] {
+				in.workers[i].Excluded = append(in.workers[i].Excluded, key)
+			}
 			in.vacs = append(in.vacs, matcher.Vacancy{
 				Key:        key,
 				Province:   dv.GetReceivingRegion(),
@@ -557,11 +577,16 @@ func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, 
 
 // worker returns the input worker with id (the matcher only returns ids it was given).
 func (in *matchInput) worker(id string) *matcher.Worker {
-	i, ok := slices.BinarySearchFunc(in.workers, id, func(w matcher.Worker, id string) int { return strings.Compare(w.ID, id) })
+	i, ok := in.workerIndex(id)
 	if !ok {
 		return &matcher.Worker{ID: id}
 	}
 	return &in.workers[i]
+}
+
+// workerIndex returns the position of the input worker with id.
+func (in *matchInput) workerIndex(id string) (int, bool) {
+	return slices.BinarySearchFunc(in.workers, id, func(w matcher.Worker, id string) int { return strings.Compare(w.ID, id) })
 }
 
 // placement is one proposal of a run, for its summary.
@@ -647,8 +672,8 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 		if _, exists, err := getProposal(tx, pid); err != nil {
 			return nil, nil, err
 		} else if exists {
-			skipped++ // proposed before: the receiving service would only return its first answer
-			continue
+			return nil, nil, fmt.Errorf("matcher assigned worker %s to vacancy %s although it was proposed before and excluded",
+				a.WorkerID, vac.GetVacancyId())
 		}
 		w, err := readWorker(tx, a.WorkerID)
 		if err != nil {

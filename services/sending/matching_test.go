@@ -470,3 +470,61 @@ func TestDecisionFeedRelistAfterCompaction(t *testing.T) {
 	})
 	waitReplica(t, r, n)
 }
+
+// TestRejectedWorkerPlacedElsewhere: a worker the employer rejected for vacancy A comes back
+// AVAILABLE, and the next run must not propose that pair again. The pair is an exclusion the
+// matcher optimises under, so the run places the worker on B and another worker on A: two
+// proposals. Dropping the pair after solving instead would lose one: both workers fit both
+// vacancies, and the matcher's tie-break (lowest home county first) puts the rejected worker,
+// of the lower county, on A again.
+func TestRejectedWorkerPlacedElsewhere(t *testing.T) {
+	r := startReceiving(t)
+	vacA := r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 1))
+	n := startSending(t, "", fastConfig(r.addr), true)
+	counties := slices.Sorted(slices.Values(testCounties[:2]))
+	rowX := testWorkerRow(0, counties[0], "8212", false)
+	rowX.Occupations = "8212;9313"
+	rowY := testWorkerRow(1, counties[1], "8212", false)
+	rowY.Occupations = "8212;9313"
+
+	placed, cands := placeAll(t, r, n, []*sendingv1.WorkerRow{rowX})
+	x := placed[0]
+	if len(cands) != 1 || cands[0].GetWorkerId() != x.GetWorkerId() || cands[0].GetVacancy() != vacancyName(vacA.GetVacancyId()) {
+		t.Fatalf("first run's candidates = %v, want worker %s for %s", cands, x.GetWorkerId(), vacA.GetVacancyId())
+	}
+	r.decide(cands[0], false, "岗位不匹配")
+	eventually(t, "the rejected worker back in the pool", func() (bool, string) {
+		st := n.worker(x.GetWorkerId()).GetStatus()
+		return st == stAvailable, st.String()
+	})
+
+	vacB := r.createVacancy(testVacancy(t, 2, flowCounty, "9313", 1))
+	y := n.importWorkers([]*sendingv1.WorkerRow{rowY})[0]
+	waitReplica(t, r, n)
+	run := n.runMatch(false)
+	if run.GetWorkersEligible() != 2 || run.GetOpenings() != 2 || run.GetProposed() != 2 {
+		t.Fatalf("second run: eligible %d, openings %d, proposed %d; want 2, 2, 2",
+			run.GetWorkersEligible(), run.GetOpenings(), run.GetProposed())
+	}
+	ps, err := n.proposals(testCtx(t), &sendingv1.ListProposalsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{} // "worker vacancy" -> state
+	for _, p := range ps {
+		got[p.GetWorkerId()+" "+p.GetVacancy()] = p.GetState().String()
+	}
+	want := map[string]string{
+		x.GetWorkerId() + " " + vacancyName(vacA.GetVacancyId()): proposalRejected.String(),
+		x.GetWorkerId() + " " + vacancyName(vacB.GetVacancyId()): proposalPending.String(),
+		y.GetWorkerId() + " " + vacancyName(vacA.GetVacancyId()): proposalPending.String(),
+	}
+	if len(got) != len(want) {
+		t.Fatalf("proposals %v, want %v", got, want)
+	}
+	for k, st := range want {
+		if got[k] != st && !(st == proposalPending.String() && got[k] == proposalSubmitted.String()) {
+			t.Fatalf("proposals %v, want %v", got, want)
+		}
+	}
+}

@@ -74,7 +74,11 @@ func Match(workers []Worker, vacancies []Vacancy, opts Options) (Result, error) 
 		byPos[mi] = idx
 	}
 
-	g := newFlowGraph(n, len(classes)+nEntries+int(n-ladderBase)*3+int(nv))
+	nDirect := 0
+	for ci := range classes {
+		nDirect += len(p.direct(&classes[ci]))
+	}
+	g := newFlowGraph(n, len(classes)+nEntries+nDirect+int(n-ladderBase)*3+int(nv))
 	srcArc := make([]int32, len(classes))
 	for ci := range classes {
 		c := int32(0)
@@ -89,6 +93,13 @@ func Match(workers []Worker, vacancies []Vacancy, opts Options) (Result, error) 
 		for _, e := range classes[ci].entries {
 			l := ladders[ladderOf[e.market][e.bucket]]
 			entryArc = append(entryArc, g.addArc(classBase+int32(ci), l.base+e.pos-l.first, size))
+		}
+	}
+	directArc := make([]int32, 0, nDirect) // class by class, vacancy by vacancy
+	for ci := range classes {
+		size := int32(len(classes[ci].workers))
+		for _, v := range p.direct(&classes[ci]) {
+			directArc = append(directArc, g.addArc(classBase+int32(ci), vacBase+v, size))
 		}
 	}
 	for _, l := range ladders {
@@ -124,6 +135,9 @@ func Match(workers []Worker, vacancies []Vacancy, opts Options) (Result, error) 
 	for i := range entryArc {
 		entryArc[i] = fwd[entryArc[i]]
 	}
+	for i := range directArc {
+		directArc[i] = fwd[directArc[i]]
+	}
 
 	// Phase 1: registered-poor workers only. Phase 2: everyone, from the phase-1 flow.
 	progress("solving registered-poor", 20)
@@ -146,9 +160,15 @@ func Match(workers []Worker, vacancies []Vacancy, opts Options) (Result, error) 
 	// or before a start date may go to any of that date's vacancies (flow conservation keeps
 	// enough of them), so each vacancy takes its workers county by county: first counties it
 	// already has, then the county with the most workers waiting.
+	assign := make([]int32, len(p.workers))
+	for i := range assign {
+		assign[i] = -1
+	}
+	type countyCount struct{ county, n int32 }
+	vacCounties := make([][]countyCount, nv)
 	type token struct{ pos, worker int32 }
 	ladderTokens := make([][]token, len(ladders))
-	k := 0
+	k, kd := 0, 0
 	for ci := range classes {
 		ws := classes[ci].workers
 		for _, e := range classes[ci].entries {
@@ -160,13 +180,24 @@ func Match(workers []Worker, vacancies []Vacancy, opts Options) (Result, error) 
 				ws = ws[1:]
 			}
 		}
+		// The flow on the class's direct arcs (markets where it has exclusions) goes straight
+		// to their vacancies.
+		for _, v := range p.direct(&classes[ci]) {
+			f := g.flow(directArc[kd])
+			kd++
+			for ; f > 0; f-- {
+				x := ws[0]
+				ws = ws[1:]
+				assign[x] = v
+				i := slices.IndexFunc(vacCounties[v], func(cc countyCount) bool { return cc.county == p.wCounty[x] })
+				if i < 0 {
+					vacCounties[v] = append(vacCounties[v], countyCount{p.wCounty[x], 1})
+				} else {
+					vacCounties[v][i].n++
+				}
+			}
+		}
 	}
-	assign := make([]int32, len(p.workers))
-	for i := range assign {
-		assign[i] = -1
-	}
-	type countyCount struct{ county, n int32 }
-	vacCounties := make([][]countyCount, nv)
 	type waiting struct {
 		county  int32
 		workers []int32
@@ -279,8 +310,8 @@ func (p *problem) consolidate(classes []class, assign []int32) {
 		if ci < 0 {
 			continue
 		}
-		for _, e := range classes[ci].entries {
-			poolStart[poolKey(p.wCounty[w], classes[ci].poor, e.market)+1]++
+		for m := range p.marketsOf(&classes[ci]) {
+			poolStart[poolKey(p.wCounty[w], classes[ci].poor, m)+1]++
 		}
 	}
 	for k := int32(0); k < nKeys; k++ {
@@ -292,8 +323,8 @@ func (p *problem) consolidate(classes []class, assign []int32) {
 		if ci < 0 {
 			continue
 		}
-		for _, e := range classes[ci].entries {
-			k := poolKey(p.wCounty[w], classes[ci].poor, e.market)
+		for m := range p.marketsOf(&classes[ci]) {
+			k := poolKey(p.wCounty[w], classes[ci].poor, m)
 			pool[fill[k]] = int32(w)
 			fill[k]++
 		}

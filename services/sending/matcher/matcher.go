@@ -11,8 +11,11 @@
 // The constraints (see Eligible): health check passed; the vacancy's occupation is one the
 // worker lists, or the vacancy is General; the worker's age in whole years on the start date is
 // within the vacancy's limits; the vacancy's province is among the worker's destinations (or
-// the worker has none); the worker is available by the start date; no vacancy gets more
-// workers than its openings; no worker goes to two vacancies.
+// the worker has none); the worker is available by the start date; the vacancy is not among
+// the worker's exclusions (Worker.Excluded, for example vacancies the worker was proposed for
+// before); no vacancy gets more workers than its openings; no worker goes to two vacancies.
+// All of them, exclusions included, are hard constraints: no assignment breaks one, and the
+// optimality below is among the assignments that keep all of them.
 //
 // # Algorithm
 //
@@ -20,12 +23,16 @@
 // in two phases on an aggregated network:
 //
 //	source -> worker class -> ladder nodes (market, age bucket, start date) -> vacancy -> sink
+//	source -> worker class -> vacancy -> sink   (markets where the class has exclusions)
 //
 // where:
 //   - A worker class is a set of workers with the same occupations, destinations,
-//     registered-poor flag, age bucket and availability bucket; they are interchangeable for
-//     every constraint. Its source arc has the class size as capacity. Home county is not
-//     part of the class (it matters only for objective 3), which keeps classes few.
+//     registered-poor flag, age bucket, availability bucket and exclusions (only those from
+//     vacancies they would otherwise be eligible for count; sorted, so the class does not
+//     depend on their order); they are interchangeable for every constraint. Its source arc
+//     has the class size as capacity. Home county is not part of the class (it matters only
+//     for objective 3), which keeps classes few; few workers have exclusions, so those add
+//     few classes.
 //   - A market is the (occupation, province) of a vacancy. A class enters, for each market it
 //     fits (its occupations plus General, times its destinations), the ladder of that market
 //     and of its age bucket, at the first start date it is available for. The age buckets of
@@ -38,6 +45,10 @@
 //   - A ladder node has an arc to each vacancy of its market that starts that day and whose
 //     age limits its age bucket meets; a vacancy's arc to the sink has its openings as
 //     capacity.
+//   - A ladder is shared by every class entering it, so it cannot keep a class away from one
+//     of its vacancies. A class excluded from some vacancy of a market therefore does not
+//     enter that market's ladder: it gets direct arcs to the market's other vacancies whose
+//     age limits and start date it meets.
 //
 // Every source-to-sink path therefore joins a class to a vacancy all its workers are eligible
 // for, and every eligible (worker, vacancy) pair has such a path, so integral flows are exactly
@@ -58,23 +69,26 @@
 // by two deterministic steps that keep the flow's counts:
 //
 //  1. Turning the flow into workers: a class hands its workers, in (county, id) order, to its
-//     ladder entries; inside a ladder every worker who entered at or before a start date may go
-//     to any vacancy of that date (flow conservation guarantees there are enough), so each
-//     vacancy takes its workers county by county: counties already on the vacancy first, then
-//     the county with the most workers waiting.
+//     ladder entries and then to its direct arcs (as many as each arc's flow); inside a ladder
+//     every worker who entered at or before a start date may go to any vacancy of that date
+//     (flow conservation guarantees there are enough), so each vacancy takes its workers
+//     county by county: counties already on the vacancy first, then the county with the most
+//     workers waiting.
 //  2. Consolidation: each vacancy then tries to replace all the workers of one of its smaller
 //     county groups by unplaced workers with the same registered-poor flag, eligible for it,
 //     from a county already on the vacancy (largest group first). A group is replaced whole
 //     or not at all, so every replacement removes one (vacancy, county) pair and leaves
 //     Placed and PlacedPoor unchanged.
 //
-// The output depends only on the set of workers and vacancies: inputs are sorted by worker id
-// and vacancy key first, and every later step visits them in a fixed order.
+// The output depends only on the set of workers and vacancies (and each worker's set of
+// exclusions): inputs are sorted by worker id and vacancy key first, exclusions by vacancy,
+// and every later step visits them in a fixed order.
 package matcher
 
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -121,6 +135,12 @@ type problem struct {
 	vacs     []*Vacancy // by Key
 	counties []string   // distinct worker counties, sorted
 	wCounty  []int32
+	// wExcl[w] are the indices of the vacancies worker w is excluded from, ascending; nil
+	// when no worker has exclusions.
+	wExcl [][]int32
+	// directs are the direct arcs of the classes that have some (see class.direct); set by
+	// classify.
+	directs [][]int32
 
 	provs []string // distinct vacancy provinces, sorted
 	occs  []string // distinct vacancy occupations other than General, sorted; General = len(occs)
@@ -147,12 +167,28 @@ type market struct {
 	lastFit []int32
 }
 
+// fits reports whether worker w meets vacancy v's availability and age limits and is not
+// excluded from it; occupation, destination and health are the caller's (market) business.
 func (p *problem) fits(w int32, v int32) bool {
+	return p.fitsDates(w, v) && !p.excluded(w, v)
+}
+
+// fitsDates is fits without the exclusions.
+func (p *problem) fitsDates(w int32, v int32) bool {
 	b := p.workers[w].BirthDate
 	if p.workers[w].AvailableFrom > p.vStart[v] || b > p.vThMin[v] {
 		return false
 	}
 	return !p.vHasMax[v] || b > p.vThMax1[v]
+}
+
+// excluded reports whether worker w is excluded from vacancy v.
+func (p *problem) excluded(w int32, v int32) bool {
+	if p.wExcl == nil || len(p.wExcl[w]) == 0 {
+		return false
+	}
+	_, found := slices.BinarySearch(p.wExcl[w], v)
+	return found
 }
 
 func newProblem(workers []Worker, vacancies []Vacancy) (*problem, error) {
@@ -175,6 +211,23 @@ func newProblem(workers []Worker, vacancies []Vacancy) (*problem, error) {
 	for i := 1; i < len(p.vacs); i++ {
 		if p.vacs[i].Key == p.vacs[i-1].Key {
 			return nil, fmt.Errorf("matcher: duplicate vacancy key %q", p.vacs[i].Key)
+		}
+	}
+
+	for wi, w := range p.workers {
+		var excl []int32
+		for _, key := range w.Excluded {
+			i, found := slices.BinarySearchFunc(p.vacs, key, func(v *Vacancy, k string) int { return strings.Compare(v.Key, k) })
+			if found {
+				excl = append(excl, int32(i))
+			}
+		}
+		if len(excl) > 0 {
+			if p.wExcl == nil {
+				p.wExcl = make([][]int32, len(p.workers))
+			}
+			slices.Sort(excl)
+			p.wExcl[wi] = slices.Compact(excl)
 		}
 	}
 
@@ -288,7 +341,40 @@ func index(sorted []string, s string) int {
 type class struct {
 	workers []int32 // worker indices, in (county, id) order
 	poor    bool
+	// direct indexes problem.directs when the class has direct arcs (see problem.direct),
+	// 0 when not; an index, not a slice, keeps the many classes small.
+	direct  int32
 	entries []entry
+}
+
+// direct returns the vacancies class c reaches by arcs of its own instead of a ladder: those
+// it fits in the markets where it is excluded from some vacancy. Ascending by market, then key.
+func (p *problem) direct(c *class) []int32 {
+	if c.direct == 0 {
+		return nil
+	}
+	return p.directs[c.direct]
+}
+
+// marketsOf yields each market class c reaches, once: those of its ladder entries, then those
+// of its direct arcs.
+func (p *problem) marketsOf(c *class) iter.Seq[int32] {
+	return func(yield func(int32) bool) {
+		for _, e := range c.entries {
+			if !yield(e.market) {
+				return
+			}
+		}
+		last := int32(-1)
+		for _, v := range p.direct(c) {
+			if m := p.vMarket[v]; m != last {
+				if !yield(m) {
+					return
+				}
+				last = m
+			}
+		}
+	}
 }
 
 // entry is where a class enters a market's ladder.
@@ -317,13 +403,22 @@ func (p *problem) classify() []class {
 		poor   bool
 		ab, ai int32
 	}
+	// Workers with exclusions that matter have classes of their own, found by the key and
+	// the exclusions (4 bytes per vacancy index); the others keep the smaller key.
+	type exclKey struct {
+		key
+		excl string
+	}
 	allDest := uint64(1)<<len(p.provs) - 1
 	if len(p.provs) == 64 {
 		allDest = ^uint64(0)
 	}
 	ids := map[key]int32{}
+	exclIDs := map[exclKey]int32{}
+	p.directs = nil
 	var classes []class
-	var occBuf []byte
+	var occBuf, exclBuf []byte
+	var excl []int32
 	for wi, w := range p.workers {
 		if !w.HealthOK {
 			continue
@@ -348,12 +443,36 @@ func (p *problem) classify() []class {
 				}
 			}
 		}
+		// Only the exclusions from vacancies the worker would otherwise be eligible for are
+		// part of the class: the others change nothing, and leaving them out keeps such
+		// workers in the classes of their peers. Workers of one class meet the same age
+		// limits and start dates, so they agree on which exclusions matter.
+		excl, exclBuf = excl[:0], exclBuf[:0]
+		if p.wExcl != nil {
+			for _, v := range p.wExcl[wi] {
+				occ := int(p.vMarket[v]) / len(p.provs)
+				pi := int(p.vMarket[v]) % len(p.provs)
+				if p.vOpen[v] > 0 && dest&(1<<pi) != 0 && (occ == len(p.occs) || slices.Contains(occIDs, occ)) &&
+					p.fitsDates(int32(wi), v) {
+					excl = append(excl, v)
+					exclBuf = append(exclBuf, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+				}
+			}
+		}
 		k := key{string(occBuf), dest, w.Poor, int32(lowerBound(gBps, w.BirthDate)), int32(lowerBound(gStarts, w.AvailableFrom))}
-		id, ok := ids[k]
+		var ek exclKey
+		var id int32
+		var ok bool
+		if len(excl) == 0 {
+			id, ok = ids[k]
+		} else {
+			ek = exclKey{k, string(exclBuf)}
+			id, ok = exclIDs[ek]
+		}
 		if !ok {
 			id = int32(len(classes))
-			ids[k] = id
 			c := class{poor: w.Poor}
+			var direct []int32
 			occIDs = append(occIDs, len(p.occs)) // General
 			for _, o := range occIDs {
 				for pi := range p.provs {
@@ -367,16 +486,38 @@ func (p *problem) classify() []class {
 					}
 					b := int32(lowerBound(m.bps, w.BirthDate))
 					pos := int32(lowerBound(m.starts, w.AvailableFrom))
-					if pos <= m.lastFit[b] {
-						c.entries = append(c.entries, entry{mi, b, pos})
+					if !slices.ContainsFunc(excl, func(v int32) bool { return p.vMarket[v] == mi }) {
+						if pos <= m.lastFit[b] {
+							c.entries = append(c.entries, entry{mi, b, pos})
+						}
+						continue
+					}
+					// Excluded from a vacancy of this market: the ladder would lead there
+					// too, so the class gets arcs of its own to the market's other
+					// vacancies it fits.
+					for i, v := range m.vacs {
+						if m.vPos[i] >= pos && b >= m.vLo[i] && b <= m.vHi[i] && !slices.Contains(excl, v) {
+							direct = append(direct, v)
+						}
 					}
 				}
 			}
-			if len(c.entries) == 0 {
-				ids[k] = -1
+			if len(direct) > 0 {
+				if p.directs == nil {
+					p.directs = [][]int32{nil} // index 0: none
+				}
+				c.direct = int32(len(p.directs))
+				p.directs = append(p.directs, direct)
+			}
+			if len(c.entries) == 0 && len(direct) == 0 {
 				id = -1
 			} else {
 				classes = append(classes, c)
+			}
+			if len(excl) == 0 {
+				ids[k] = id
+			} else {
+				exclIDs[ek] = id
 			}
 		}
 		if id >= 0 {

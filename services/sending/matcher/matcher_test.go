@@ -54,8 +54,32 @@ func genInstance(t *rapid.T, maxWorkers, maxVacancies, maxOpenings int) ([]Worke
 		w.BirthDate = DateOf(2026-age, time.March, 1) + Date(rapid.IntRange(-2, 3).Draw(t, "birthShift"))
 		w.AvailableFrom = day0 + Date(rapid.IntRange(-1, 4).Draw(t, "avail"))
 		w.HealthOK = rapid.IntRange(0, 9).Draw(t, "health") > 0
+		// Exclusions: about a third of the workers have some, now and then of a vacancy that
+		// is not in the input.
+		if rapid.IntRange(0, 2).Draw(t, "hasExclusions") == 0 {
+			for j := range vacs {
+				if rapid.Bool().Draw(t, "excluded") {
+					w.Excluded = append(w.Excluded, vacs[j].Key)
+				}
+			}
+			if rapid.IntRange(0, 4).Draw(t, "unknownExclusion") == 0 {
+				w.Excluded = append(w.Excluded, "440000/vacancies/440000-V999")
+			}
+		}
 	}
 	return workers, vacs
+}
+
+// withShuffledExclusions returns a copy of workers whose exclusion lists are in another
+// order (drawn from t).
+func withShuffledExclusions(t *rapid.T, workers []Worker) []Worker {
+	out := slices.Clone(workers)
+	for i := range out {
+		if len(out[i].Excluded) > 1 {
+			out[i].Excluded = rapid.Permutation(out[i].Excluded).Draw(t, "exclusionOrder")
+		}
+	}
+	return out
 }
 
 // bruteForce returns the lexicographic optimum (registered-poor placed, placed) by trying
@@ -193,16 +217,33 @@ func TestMatchAndGreedyFeasible(t *testing.T) {
 	})
 }
 
+// addExclusions excludes every 50th worker from up to three vacancies it is eligible for.
+func addExclusions(r *rand.Rand, workers []Worker, vacs []Vacancy) {
+	for i := 0; i < len(workers); i += 50 {
+		w := &workers[i]
+		for j, k := r.IntN(len(vacs)), 0; k < len(vacs) && len(w.Excluded) < 3; j, k = (j+1)%len(vacs), k+1 {
+			if Eligible(w, &vacs[j]) {
+				w.Excluded = append(w.Excluded, vacs[j].Key)
+			}
+		}
+	}
+}
+
 func TestMatchDeterministic(t *testing.T) {
 	workers, vacs := generate(7, 20_000, 400)
+	r := rand.New(rand.NewPCG(1, 2))
+	addExclusions(r, workers, vacs)
 	want, err := Match(workers, vacs, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantJSON, _ := json.Marshal(want)
-	r := rand.New(rand.NewPCG(1, 2))
 	for range 2 {
 		ws, vs := slices.Clone(workers), slices.Clone(vacs)
+		for i := range ws {
+			ws[i].Excluded = slices.Clone(ws[i].Excluded)
+			r.Shuffle(len(ws[i].Excluded), func(a, b int) { ws[i].Excluded[a], ws[i].Excluded[b] = ws[i].Excluded[b], ws[i].Excluded[a] })
+		}
 		r.Shuffle(len(ws), func(i, j int) { ws[i], ws[j] = ws[j], ws[i] })
 		r.Shuffle(len(vs), func(i, j int) { vs[i], vs[j] = vs[j], vs[i] })
 		got, err := Match(ws, vs, Options{})
@@ -224,7 +265,7 @@ func TestMatchDeterministicSmall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ws := rapid.Permutation(workers).Draw(t, "workerOrder")
+		ws := withShuffledExclusions(t, rapid.Permutation(workers).Draw(t, "workerOrder"))
 		vs := rapid.Permutation(vacs).Draw(t, "vacancyOrder")
 		got, err := Match(ws, vs, Options{})
 		if err != nil {
@@ -285,6 +326,8 @@ func TestConstraintBoundaries(t *testing.T) {
 		{"destination listed", func(w *Worker) { w.Destinations = []string{"330000", "440000"} }, nil, true},
 		{"destination not listed", func(w *Worker) { w.Destinations = []string{"330000"} }, nil, false},
 		{"health check not passed", func(w *Worker) { w.HealthOK = false }, nil, false},
+		{"excluded from the vacancy", func(w *Worker) { w.Excluded = []string{"440000/vacancies/440000-V0", vac.Key} }, nil, false},
+		{"excluded from other vacancies only", func(w *Worker) { w.Excluded = []string{"440000/vacancies/440000-V0", "V9"} }, nil, true},
 		{"no openings left", nil, func(v *Vacancy) { v.Openings = 0 }, false},
 	}
 	for _, tc := range tests {
@@ -352,6 +395,50 @@ func TestPoorFirstThenMost(t *testing.T) {
 	}
 	if res.PlacedPoor != 1 || res.Placed != 2 {
 		t.Fatalf("placed poor %d all %d, want 1 and 2", res.PlacedPoor, res.Placed)
+	}
+}
+
+// TestExclusionsAreConstraints: an exclusion is part of the problem solved, not a filter of
+// its solution. Worker x, excluded from A, goes to B so that y can take A; dropping the
+// pair (x, A) from the unconstrained optimum instead would place one worker, not two.
+func TestExclusionsAreConstraints(t *testing.T) {
+	start := DateOf(2026, time.March, 10)
+	mk := func(id, county string, excluded ...string) Worker {
+		return Worker{ID: id, County: county, Occupations: []string{"8212", "9313"}, BirthDate: DateOf(1990, time.January, 2),
+			AvailableFrom: start, HealthOK: true, Excluded: excluded}
+	}
+	vacs := []Vacancy{
+		{Key: "A", Province: "440000", Occupation: "8212", StartDate: start, Openings: 1},
+		{Key: "B", Province: "440000", Occupation: "9313", StartDate: start, Openings: 1},
+	}
+	want := []Assignment{{"y", "A"}, {"x", "B"}}
+	for _, workers := range [][]Worker{
+		{mk("x", "520102", "A"), mk("y", "522301")},
+		{mk("x", "522301", "A"), mk("y", "520102")},
+		{mk("x", "520102", "A", "gone"), mk("y", "520102")},
+	} {
+		res, err := Match(workers, vacs, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkValid(t, workers, vacs, res)
+		if !slices.Equal(res.Assignments, want) || res.EligibleWorkers != 2 {
+			t.Fatalf("Match = %+v (eligible %d), want %+v", res.Assignments, res.EligibleWorkers, want)
+		}
+		greedy, err := Greedy(workers, vacs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkValid(t, workers, vacs, greedy)
+	}
+	// Excluded from the only vacancy it fits, a worker is not eligible at all.
+	workers := []Worker{mk("x", "520102", "A", "B")}
+	res, err := Match(workers, vacs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Placed != 0 || res.EligibleWorkers != 0 {
+		t.Fatalf("worker excluded from every vacancy: placed %d, eligible %d", res.Placed, res.EligibleWorkers)
 	}
 }
 
@@ -473,6 +560,9 @@ func randomInstance(r *rand.Rand, nWorkers, nVacancies int) ([]Worker, []Vacancy
 		}
 		w.BirthDate = DateOf(2026-16-r.IntN(5), time.March, 1) + Date(r.IntN(5)-2)
 		w.AvailableFrom = day0 + Date(r.IntN(4)-1)
+		if r.IntN(4) == 0 {
+			w.Excluded = append(w.Excluded, vacs[r.IntN(len(vacs))].Key)
+		}
 		workers[i] = w
 	}
 	return workers, vacs

@@ -24,6 +24,10 @@ type Worker struct {
 	AvailableFrom Date
 	// HealthOK says the health check was passed.
 	HealthOK bool
+	// Excluded are the keys of vacancies the worker must not be placed on (for example ones
+	// the worker was proposed for before). They are a hard constraint like the others; keys
+	// of vacancies not in the input are ignored, and the order does not matter.
+	Excluded []string
 }
 
 // Vacancy is open demand as the matcher sees it.
@@ -48,10 +52,11 @@ type Vacancy struct {
 }
 
 // Eligible reports whether w may be placed on v under every matching constraint: health check
-// passed, occupation fits (or v is General), v's province among w's destinations (or w has
-// none), w available by v's start date, and w's age on the start date within v's limits.
+// passed, v not among w's exclusions, occupation fits (or v is General), v's province among
+// w's destinations (or w has none), w available by v's start date, and w's age on the start
+// date within v's limits.
 func Eligible(w *Worker, v *Vacancy) bool {
-	if !w.HealthOK || w.AvailableFrom > v.StartDate {
+	if !w.HealthOK || w.AvailableFrom > v.StartDate || contains(w.Excluded, v.Key) {
 		return false
 	}
 	if v.Occupation != General && !contains(w.Occupations, v.Occupation) {
