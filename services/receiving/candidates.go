@@ -233,11 +233,8 @@ func (x *candidateServer) SubmitCandidates(ctx context.Context, req *receivingv1
 
 // GetCandidate reads a candidate.
 func (x *candidateServer) GetCandidate(_ context.Context, req *receivingv1.GetCandidateRequest) (*receivingv1.GetCandidateResponse, error) {
-	var c *receivingv1.Candidate
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		c, err = getCandidate(tx, resourceID(req.GetName(), candidatesCollection))
-		return err
+	c, err := viewOne(x.s.db, func(tx *bbolt.Tx) (*receivingv1.Candidate, error) {
+		return getCandidate(tx, resourceID(req.GetName(), candidatesCollection))
 	})
 	if err != nil {
 		return nil, err

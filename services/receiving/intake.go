@@ -509,11 +509,8 @@ func (x *intakeServer) CancelIntakeBatch(ctx context.Context, req *receivingv1.C
 
 // GetIntakeBatch reads a batch.
 func (x *intakeServer) GetIntakeBatch(_ context.Context, req *receivingv1.GetIntakeBatchRequest) (*receivingv1.GetIntakeBatchResponse, error) {
-	var b *receivingv1.IntakeBatch
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		b, err = mustGetBatch(tx, resourceID(req.GetName(), batchesCollection))
-		return err
+	b, err := viewOne(x.s.db, func(tx *bbolt.Tx) (*receivingv1.IntakeBatch, error) {
+		return mustGetBatch(tx, resourceID(req.GetName(), batchesCollection))
 	})
 	if err != nil {
 		return nil, err
@@ -534,6 +531,17 @@ func (x *intakeServer) ListIntakeBatches(_ context.Context, req *receivingv1.Lis
 		return nil, err
 	}
 	return resp, nil
+}
+
+// viewOne reads one value in a read-only transaction (the Get handlers).
+func viewOne[T any](db *store.DB, get func(tx *bbolt.Tx) (T, error)) (T, error) {
+	var v T
+	err := db.View(func(tx *bbolt.Tx) error {
+		var err error
+		v, err = get(tx)
+		return err
+	})
+	return v, err
 }
 
 // listProtos is listPage for values of type *T: it returns the values keep accepts, what names
@@ -866,11 +874,8 @@ func (x *intakeServer) RecordIncident(_ context.Context, req *receivingv1.Record
 
 // GetEmploymentRecord reads a worker's record.
 func (x *intakeServer) GetEmploymentRecord(_ context.Context, req *receivingv1.GetEmploymentRecordRequest) (*receivingv1.GetEmploymentRecordResponse, error) {
-	var r *receivingv1.EmploymentRecord
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		r, err = mustGetRecord(tx, resourceID(req.GetName(), recordsCollection))
-		return err
+	r, err := viewOne(x.s.db, func(tx *bbolt.Tx) (*receivingv1.EmploymentRecord, error) {
+		return mustGetRecord(tx, resourceID(req.GetName(), recordsCollection))
 	})
 	if err != nil {
 		return nil, err

@@ -300,11 +300,8 @@ func (x *vacancyServer) CreateVacancy(_ context.Context, req *receivingv1.Create
 
 // GetVacancy reads a vacancy.
 func (x *vacancyServer) GetVacancy(_ context.Context, req *receivingv1.GetVacancyRequest) (*receivingv1.GetVacancyResponse, error) {
-	var v *receivingv1.Vacancy
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		v, err = getVacancy(tx, resourceID(req.GetName(), vacanciesCollection))
-		return err
+	v, err := viewOne(x.s.db, func(tx *bbolt.Tx) (*receivingv1.Vacancy, error) {
+		return getVacancy(tx, resourceID(req.GetName(), vacanciesCollection))
 	})
 	if err != nil {
 		return nil, err
