@@ -306,23 +306,15 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	county := fs.String("county", "", "only workers from this home county (6-digit code)")
 	occ := fs.String("occupation", "", "only workers who can do this occupation (ISCO-08 code, such as 8212)")
 	poor := fs.String("poor", "", "yes: only registered-poor workers; no: only the others")
-	pageSize := fs.Int("page-size", 50, "workers to show (1 to 1000)")
-	pageToken := fs.String("page-token", "", "continue a previous listing (printed at its end)")
+	lf := addListFlags(fs, "workers")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink roster list [flags]\n\nLists workers in worker-id order, identity numbers and phones masked.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := parseInterspersed(fs, args); err != nil {
+	if err := parseListArgs(fs, args, lf); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if *pageSize < 1 || *pageSize > 1000 {
-		return errors.New("-page-size must be between 1 and 1000")
-	}
-	req := &sendingv1.ListWorkersRequest{HomeCounty: *county, Occupation: *occ, PageToken: *pageToken}
+	req := &sendingv1.ListWorkersRequest{HomeCounty: *county, Occupation: *occ, PageToken: *lf.pageToken}
 	if *statusFlag != "" {
 		st, err := parseRosterStatus(*statusFlag)
 		if err != nil {
@@ -351,8 +343,8 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	// A page may come back short when filters match few workers; keep reading until the page is
 	// full or the roster ends.
 	var workers []*sendingv1.Worker
-	for len(workers) < *pageSize {
-		req.PageSize = int32(*pageSize - len(workers))
+	for len(workers) < *lf.pageSize {
+		req.PageSize = int32(*lf.pageSize - len(workers))
 		callCtx, cancel := peers.WithTimeout(ctx)
 		resp, err := client.ListWorkers(callCtx, req)
 		cancel()

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -151,23 +150,15 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 	occ := fs.String("occupation", "", "only vacancies for this occupation (ISCO-08 code such as 8212, or GENERAL)")
 	county := fs.String("county", "", "only vacancies in this work county (6-digit code)")
 	employer := fs.String("employer", "", "only vacancies of this employer (unified social credit code)")
-	pageSize := fs.Int("page-size", 50, "vacancies to show (1 to 1000)")
-	pageToken := fs.String("page-token", "", "continue a previous listing (printed at its end)")
+	lf := addListFlags(fs, "vacancies")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink vacancies list [flags]\n\nLists vacancies in vacancy-id order.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := parseInterspersed(fs, args); err != nil {
+	if err := parseListArgs(fs, args, lf); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	if *pageSize < 1 || *pageSize > 1000 {
-		return errors.New("-page-size must be between 1 and 1000")
-	}
-	req := &receivingv1.ListVacanciesRequest{Occupation: *occ, WorkCounty: *county, EmployerCreditCode: *employer, PageToken: *pageToken}
+	req := &receivingv1.ListVacanciesRequest{Occupation: *occ, WorkCounty: *county, EmployerCreditCode: *employer, PageToken: *lf.pageToken}
 	if *statusFlag != "" {
 		st, err := parseVacancyStatus(*statusFlag)
 		if err != nil {
@@ -183,8 +174,8 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 	client := receivingv1.NewVacancyServiceClient(cc)
 	var vacancies []*receivingv1.Vacancy
 	var revision int64
-	for len(vacancies) < *pageSize {
-		req.PageSize = int32(*pageSize - len(vacancies))
+	for len(vacancies) < *lf.pageSize {
+		req.PageSize = int32(*lf.pageSize - len(vacancies))
 		callCtx, cancel := peers.WithTimeout(ctx)
 		resp, err := client.ListVacancies(callCtx, req)
 		cancel()
