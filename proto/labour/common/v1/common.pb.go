@@ -315,6 +315,102 @@ func (x *RowRejection) GetReason() string {
 	return ""
 }
 
+// Why one item of a message that carries several (candidates of a submission, workers of a batch
+// manifest, ledger events of a report) was refused. The message's other items are not affected:
+// they are taken, and the response lists one refusal per item that was not.
+type ItemRefusal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Index of the item in the request's list (0-based).
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The item's own id, for logs and operators: a worker id, an event id, a vacancy name.
+	Item string `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
+	// The `google.rpc.Code` the item alone would have been refused with (for example 3
+	// INVALID_ARGUMENT, 9 FAILED_PRECONDITION, 5 NOT_FOUND). A refused item is refused for good:
+	// sending it again unchanged gets the same answer.
+	Code int32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	// Machine-readable reason, UPPER_SNAKE, as in `google.rpc.ErrorInfo.reason` (for example
+	// VACANCY_CLOSED, WORKER_ALREADY_ARRIVED, INVALID_ARGUMENT).
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The field of the item at fault, when one is (for example `age` or `detail`).
+	Field string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
+	// What is wrong, in plain English words. Never contains personal data.
+	Message       string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemRefusal) Reset() {
+	*x = ItemRefusal{}
+	mi := &file_labour_common_v1_common_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemRefusal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemRefusal) ProtoMessage() {}
+
+func (x *ItemRefusal) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_common_v1_common_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemRefusal.ProtoReflect.Descriptor instead.
+func (*ItemRefusal) Descriptor() ([]byte, []int) {
+	return file_labour_common_v1_common_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ItemRefusal) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ItemRefusal) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
+}
+
+func (x *ItemRefusal) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ItemRefusal) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ItemRefusal) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *ItemRefusal) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // The outcome of a bulk import. Every row received is counted in exactly one of created,
 // updated, unchanged and rejected.
 type ImportSummary struct {
@@ -343,7 +439,7 @@ type ImportSummary struct {
 
 func (x *ImportSummary) Reset() {
 	*x = ImportSummary{}
-	mi := &file_labour_common_v1_common_proto_msgTypes[2]
+	mi := &file_labour_common_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +451,7 @@ func (x *ImportSummary) String() string {
 func (*ImportSummary) ProtoMessage() {}
 
 func (x *ImportSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_common_v1_common_proto_msgTypes[2]
+	mi := &file_labour_common_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +464,7 @@ func (x *ImportSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportSummary.ProtoReflect.Descriptor instead.
 func (*ImportSummary) Descriptor() ([]byte, []int) {
-	return file_labour_common_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_labour_common_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ImportSummary) GetImportId() string {
@@ -440,7 +536,14 @@ const file_labour_common_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03R\trowNumber\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xb2\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x93\x01\n" +
+	"\vItemRefusal\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x12\n" +
+	"\x04item\x18\x02 \x01(\tR\x04item\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\xb2\x02\n" +
 	"\rImportSummary\x12\x1b\n" +
 	"\timport_id\x18\x01 \x01(\tR\bimportId\x12#\n" +
 	"\rrows_received\x18\x02 \x01(\x03R\frowsReceived\x12\x18\n" +
@@ -481,14 +584,15 @@ func file_labour_common_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_labour_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_labour_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_labour_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_labour_common_v1_common_proto_goTypes = []any{
 	(Sex)(0),              // 0: labour.common.v1.Sex
 	(TransportMode)(0),    // 1: labour.common.v1.TransportMode
 	(RegionRole)(0),       // 2: labour.common.v1.RegionRole
 	(*Date)(nil),          // 3: labour.common.v1.Date
 	(*RowRejection)(nil),  // 4: labour.common.v1.RowRejection
-	(*ImportSummary)(nil), // 5: labour.common.v1.ImportSummary
+	(*ItemRefusal)(nil),   // 5: labour.common.v1.ItemRefusal
+	(*ImportSummary)(nil), // 6: labour.common.v1.ImportSummary
 }
 var file_labour_common_v1_common_proto_depIdxs = []int32{
 	4, // 0: labour.common.v1.ImportSummary.rejections:type_name -> labour.common.v1.RowRejection
@@ -510,7 +614,7 @@ func file_labour_common_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_common_v1_common_proto_rawDesc), len(file_labour_common_v1_common_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

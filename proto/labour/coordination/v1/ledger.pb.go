@@ -334,7 +334,12 @@ type ReportEventsResponse struct {
 	// Events recorded now.
 	Recorded int32 `protobuf:"varint,1,opt,name=recorded,proto3" json:"recorded,omitempty"`
 	// Events already recorded before.
-	Duplicates    int32 `protobuf:"varint,2,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	Duplicates int32 `protobuf:"varint,2,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	// One per event that was refused (not recorded), with its index in the request and the
+	// reason: for example INVALID_ARGUMENT with the field, EVENT_ID_REUSED (the same id with other
+	// content), NOT_PAIRED. The other events are recorded; a refused event is refused for good,
+	// and the reporter keeps it in quarantine for an operator.
+	Refusals      []*v1.ItemRefusal `protobuf:"bytes,3,rep,name=refusals,proto3" json:"refusals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -381,6 +386,13 @@ func (x *ReportEventsResponse) GetDuplicates() int32 {
 		return x.Duplicates
 	}
 	return 0
+}
+
+func (x *ReportEventsResponse) GetRefusals() []*v1.ItemRefusal {
+	if x != nil {
+		return x.Refusals
+	}
+	return nil
 }
 
 // Request to list events.
@@ -556,12 +568,13 @@ const file_labour_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x13ReportEventsRequest\x12;\n" +
 	"\x06events\x18\x01 \x03(\v2#.labour.coordination.v1.LedgerEventR\x06events\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"R\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x8d\x01\n" +
 	"\x14ReportEventsResponse\x12\x1a\n" +
 	"\brecorded\x18\x01 \x01(\x05R\brecorded\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x02 \x01(\x05R\n" +
-	"duplicates\"\xd6\x01\n" +
+	"duplicates\x129\n" +
+	"\brefusals\x18\x03 \x03(\v2\x1d.labour.common.v1.ItemRefusalR\brefusals\"\xd6\x01\n" +
 	"\x11ListEventsRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x125\n" +
@@ -611,24 +624,26 @@ var file_labour_coordination_v1_ledger_proto_goTypes = []any{
 	(*ListEventsResponse)(nil),    // 5: labour.coordination.v1.ListEventsResponse
 	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 	(v1.RegionRole)(0),            // 7: labour.common.v1.RegionRole
+	(*v1.ItemRefusal)(nil),        // 8: labour.common.v1.ItemRefusal
 }
 var file_labour_coordination_v1_ledger_proto_depIdxs = []int32{
-	0, // 0: labour.coordination.v1.LedgerEvent.kind:type_name -> labour.coordination.v1.EventKind
-	6, // 1: labour.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
-	6, // 2: labour.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
-	7, // 3: labour.coordination.v1.LedgerEvent.reporter_role:type_name -> labour.common.v1.RegionRole
-	1, // 4: labour.coordination.v1.ReportEventsRequest.events:type_name -> labour.coordination.v1.LedgerEvent
-	0, // 5: labour.coordination.v1.ListEventsRequest.kind:type_name -> labour.coordination.v1.EventKind
-	1, // 6: labour.coordination.v1.ListEventsResponse.events:type_name -> labour.coordination.v1.LedgerEvent
-	2, // 7: labour.coordination.v1.LedgerService.ReportEvents:input_type -> labour.coordination.v1.ReportEventsRequest
-	4, // 8: labour.coordination.v1.LedgerService.ListEvents:input_type -> labour.coordination.v1.ListEventsRequest
-	3, // 9: labour.coordination.v1.LedgerService.ReportEvents:output_type -> labour.coordination.v1.ReportEventsResponse
-	5, // 10: labour.coordination.v1.LedgerService.ListEvents:output_type -> labour.coordination.v1.ListEventsResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	0,  // 0: labour.coordination.v1.LedgerEvent.kind:type_name -> labour.coordination.v1.EventKind
+	6,  // 1: labour.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
+	6,  // 2: labour.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
+	7,  // 3: labour.coordination.v1.LedgerEvent.reporter_role:type_name -> labour.common.v1.RegionRole
+	1,  // 4: labour.coordination.v1.ReportEventsRequest.events:type_name -> labour.coordination.v1.LedgerEvent
+	8,  // 5: labour.coordination.v1.ReportEventsResponse.refusals:type_name -> labour.common.v1.ItemRefusal
+	0,  // 6: labour.coordination.v1.ListEventsRequest.kind:type_name -> labour.coordination.v1.EventKind
+	1,  // 7: labour.coordination.v1.ListEventsResponse.events:type_name -> labour.coordination.v1.LedgerEvent
+	2,  // 8: labour.coordination.v1.LedgerService.ReportEvents:input_type -> labour.coordination.v1.ReportEventsRequest
+	4,  // 9: labour.coordination.v1.LedgerService.ListEvents:input_type -> labour.coordination.v1.ListEventsRequest
+	3,  // 10: labour.coordination.v1.LedgerService.ReportEvents:output_type -> labour.coordination.v1.ReportEventsResponse
+	5,  // 11: labour.coordination.v1.LedgerService.ListEvents:output_type -> labour.coordination.v1.ListEventsResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_labour_coordination_v1_ledger_proto_init() }

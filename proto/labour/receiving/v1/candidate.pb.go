@@ -386,8 +386,14 @@ func (x *SubmitCandidatesRequest) GetRequestId() string {
 // The submitted candidates.
 type SubmitCandidatesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One per submitted candidate, in request order.
-	Candidates    []*Candidate `protobuf:"bytes,1,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	// The candidates taken, in request order (a candidate submitted before with the same vacancy
+	// and worker is returned as it is).
+	Candidates []*Candidate `protobuf:"bytes,1,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	// One per candidate that was not taken, with its index in the request and the reason (for
+	// example VACANCY_CLOSED, NOT_PAIRED, WORKER_NOT_OF_REGION, or INVALID_ARGUMENT with the
+	// field). Refusing one candidate never loses the others. The whole answer, refusals included,
+	// is what a repeat with the same request_id returns.
+	Refusals      []*v1.ItemRefusal `protobuf:"bytes,2,rep,name=refusals,proto3" json:"refusals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,6 +431,13 @@ func (*SubmitCandidatesResponse) Descriptor() ([]byte, []int) {
 func (x *SubmitCandidatesResponse) GetCandidates() []*Candidate {
 	if x != nil {
 		return x.Candidates
+	}
+	return nil
+}
+
+func (x *SubmitCandidatesResponse) GetRefusals() []*v1.ItemRefusal {
+	if x != nil {
+		return x.Refusals
 	}
 	return nil
 }
@@ -1148,11 +1161,12 @@ const file_labour_receiving_v1_candidate_proto_rawDesc = "" +
 	"candidates\x18\x02 \x03(\v2\x1e.labour.receiving.v1.CandidateR\n" +
 	"candidates\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"Z\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\x95\x01\n" +
 	"\x18SubmitCandidatesResponse\x12>\n" +
 	"\n" +
 	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateR\n" +
-	"candidates\")\n" +
+	"candidates\x129\n" +
+	"\brefusals\x18\x02 \x03(\v2\x1d.labour.common.v1.ItemRefusalR\brefusals\")\n" +
 	"\x13GetCandidateRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"T\n" +
 	"\x14GetCandidateResponse\x12<\n" +
@@ -1252,6 +1266,7 @@ var file_labour_receiving_v1_candidate_proto_goTypes = []any{
 	(*ListDecisionsResponse)(nil),     // 16: labour.receiving.v1.ListDecisionsResponse
 	(v1.Sex)(0),                       // 17: labour.common.v1.Sex
 	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
+	(*v1.ItemRefusal)(nil),            // 19: labour.common.v1.ItemRefusal
 }
 var file_labour_receiving_v1_candidate_proto_depIdxs = []int32{
 	17, // 0: labour.receiving.v1.Candidate.sex:type_name -> labour.common.v1.Sex
@@ -1260,33 +1275,34 @@ var file_labour_receiving_v1_candidate_proto_depIdxs = []int32{
 	18, // 3: labour.receiving.v1.Candidate.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 4: labour.receiving.v1.SubmitCandidatesRequest.candidates:type_name -> labour.receiving.v1.Candidate
 	2,  // 5: labour.receiving.v1.SubmitCandidatesResponse.candidates:type_name -> labour.receiving.v1.Candidate
-	2,  // 6: labour.receiving.v1.GetCandidateResponse.candidate:type_name -> labour.receiving.v1.Candidate
-	0,  // 7: labour.receiving.v1.ListCandidatesRequest.state:type_name -> labour.receiving.v1.CandidateState
-	2,  // 8: labour.receiving.v1.ListCandidatesResponse.candidates:type_name -> labour.receiving.v1.Candidate
-	1,  // 9: labour.receiving.v1.DecideCandidateRequest.decision:type_name -> labour.receiving.v1.Decision
-	2,  // 10: labour.receiving.v1.DecideCandidateResponse.candidate:type_name -> labour.receiving.v1.Candidate
-	2,  // 11: labour.receiving.v1.WithdrawCandidateResponse.candidate:type_name -> labour.receiving.v1.Candidate
-	2,  // 12: labour.receiving.v1.WatchDecisionsResponse.candidate:type_name -> labour.receiving.v1.Candidate
-	2,  // 13: labour.receiving.v1.ListDecisionsResponse.candidates:type_name -> labour.receiving.v1.Candidate
-	3,  // 14: labour.receiving.v1.CandidateService.SubmitCandidates:input_type -> labour.receiving.v1.SubmitCandidatesRequest
-	5,  // 15: labour.receiving.v1.CandidateService.GetCandidate:input_type -> labour.receiving.v1.GetCandidateRequest
-	7,  // 16: labour.receiving.v1.CandidateService.ListCandidates:input_type -> labour.receiving.v1.ListCandidatesRequest
-	9,  // 17: labour.receiving.v1.CandidateService.DecideCandidate:input_type -> labour.receiving.v1.DecideCandidateRequest
-	11, // 18: labour.receiving.v1.CandidateService.WithdrawCandidate:input_type -> labour.receiving.v1.WithdrawCandidateRequest
-	13, // 19: labour.receiving.v1.CandidateService.WatchDecisions:input_type -> labour.receiving.v1.WatchDecisionsRequest
-	15, // 20: labour.receiving.v1.CandidateService.ListDecisions:input_type -> labour.receiving.v1.ListDecisionsRequest
-	4,  // 21: labour.receiving.v1.CandidateService.SubmitCandidates:output_type -> labour.receiving.v1.SubmitCandidatesResponse
-	6,  // 22: labour.receiving.v1.CandidateService.GetCandidate:output_type -> labour.receiving.v1.GetCandidateResponse
-	8,  // 23: labour.receiving.v1.CandidateService.ListCandidates:output_type -> labour.receiving.v1.ListCandidatesResponse
-	10, // 24: labour.receiving.v1.CandidateService.DecideCandidate:output_type -> labour.receiving.v1.DecideCandidateResponse
-	12, // 25: labour.receiving.v1.CandidateService.WithdrawCandidate:output_type -> labour.receiving.v1.WithdrawCandidateResponse
-	14, // 26: labour.receiving.v1.CandidateService.WatchDecisions:output_type -> labour.receiving.v1.WatchDecisionsResponse
-	16, // 27: labour.receiving.v1.CandidateService.ListDecisions:output_type -> labour.receiving.v1.ListDecisionsResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	19, // 6: labour.receiving.v1.SubmitCandidatesResponse.refusals:type_name -> labour.common.v1.ItemRefusal
+	2,  // 7: labour.receiving.v1.GetCandidateResponse.candidate:type_name -> labour.receiving.v1.Candidate
+	0,  // 8: labour.receiving.v1.ListCandidatesRequest.state:type_name -> labour.receiving.v1.CandidateState
+	2,  // 9: labour.receiving.v1.ListCandidatesResponse.candidates:type_name -> labour.receiving.v1.Candidate
+	1,  // 10: labour.receiving.v1.DecideCandidateRequest.decision:type_name -> labour.receiving.v1.Decision
+	2,  // 11: labour.receiving.v1.DecideCandidateResponse.candidate:type_name -> labour.receiving.v1.Candidate
+	2,  // 12: labour.receiving.v1.WithdrawCandidateResponse.candidate:type_name -> labour.receiving.v1.Candidate
+	2,  // 13: labour.receiving.v1.WatchDecisionsResponse.candidate:type_name -> labour.receiving.v1.Candidate
+	2,  // 14: labour.receiving.v1.ListDecisionsResponse.candidates:type_name -> labour.receiving.v1.Candidate
+	3,  // 15: labour.receiving.v1.CandidateService.SubmitCandidates:input_type -> labour.receiving.v1.SubmitCandidatesRequest
+	5,  // 16: labour.receiving.v1.CandidateService.GetCandidate:input_type -> labour.receiving.v1.GetCandidateRequest
+	7,  // 17: labour.receiving.v1.CandidateService.ListCandidates:input_type -> labour.receiving.v1.ListCandidatesRequest
+	9,  // 18: labour.receiving.v1.CandidateService.DecideCandidate:input_type -> labour.receiving.v1.DecideCandidateRequest
+	11, // 19: labour.receiving.v1.CandidateService.WithdrawCandidate:input_type -> labour.receiving.v1.WithdrawCandidateRequest
+	13, // 20: labour.receiving.v1.CandidateService.WatchDecisions:input_type -> labour.receiving.v1.WatchDecisionsRequest
+	15, // 21: labour.receiving.v1.CandidateService.ListDecisions:input_type -> labour.receiving.v1.ListDecisionsRequest
+	4,  // 22: labour.receiving.v1.CandidateService.SubmitCandidates:output_type -> labour.receiving.v1.SubmitCandidatesResponse
+	6,  // 23: labour.receiving.v1.CandidateService.GetCandidate:output_type -> labour.receiving.v1.GetCandidateResponse
+	8,  // 24: labour.receiving.v1.CandidateService.ListCandidates:output_type -> labour.receiving.v1.ListCandidatesResponse
+	10, // 25: labour.receiving.v1.CandidateService.DecideCandidate:output_type -> labour.receiving.v1.DecideCandidateResponse
+	12, // 26: labour.receiving.v1.CandidateService.WithdrawCandidate:output_type -> labour.receiving.v1.WithdrawCandidateResponse
+	14, // 27: labour.receiving.v1.CandidateService.WatchDecisions:output_type -> labour.receiving.v1.WatchDecisionsResponse
+	16, // 28: labour.receiving.v1.CandidateService.ListDecisions:output_type -> labour.receiving.v1.ListDecisionsResponse
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_labour_receiving_v1_candidate_proto_init() }

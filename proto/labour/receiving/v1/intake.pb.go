@@ -445,8 +445,13 @@ func (x *AnnounceBatchRequest) GetRequestId() string {
 // The recorded batch.
 type AnnounceBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch.
-	Batch         *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// The batch, with the manifest entries that were taken.
+	Batch *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// One per manifest entry that was not taken (for example WORKER_ALREADY_ARRIVED: the worker
+	// is already in this province on an earlier batch), with its index in the request's
+	// `batch.entries`. The rest of the batch is recorded; the sending side takes refused workers
+	// off its manifest.
+	Refusals      []*v1.ItemRefusal `protobuf:"bytes,2,rep,name=refusals,proto3" json:"refusals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -484,6 +489,13 @@ func (*AnnounceBatchResponse) Descriptor() ([]byte, []int) {
 func (x *AnnounceBatchResponse) GetBatch() *IntakeBatch {
 	if x != nil {
 		return x.Batch
+	}
+	return nil
+}
+
+func (x *AnnounceBatchResponse) GetRefusals() []*v1.ItemRefusal {
+	if x != nil {
+		return x.Refusals
 	}
 	return nil
 }
@@ -2111,9 +2123,10 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\x14AnnounceBatchRequest\x126\n" +
 	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"O\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x8a\x01\n" +
 	"\x15AnnounceBatchResponse\x126\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\"\xef\x01\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\x129\n" +
+	"\brefusals\x18\x02 \x03(\v2\x1d.labour.common.v1.ItemRefusalR\brefusals\"\xef\x01\n" +
 	"\x1bReportBatchDepartureRequest\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12%\n" +
 	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12,\n" +
@@ -2300,7 +2313,8 @@ var file_labour_receiving_v1_intake_proto_goTypes = []any{
 	(*ListEmploymentRecordsResponse)(nil), // 31: labour.receiving.v1.ListEmploymentRecordsResponse
 	(v1.TransportMode)(0),                 // 32: labour.common.v1.TransportMode
 	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
-	(*v1.Date)(nil),                       // 34: labour.common.v1.Date
+	(*v1.ItemRefusal)(nil),                // 34: labour.common.v1.ItemRefusal
+	(*v1.Date)(nil),                       // 35: labour.common.v1.Date
 }
 var file_labour_receiving_v1_intake_proto_depIdxs = []int32{
 	0,  // 0: labour.receiving.v1.IntakeEntry.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
@@ -2310,63 +2324,64 @@ var file_labour_receiving_v1_intake_proto_depIdxs = []int32{
 	2,  // 4: labour.receiving.v1.IntakeBatch.entries:type_name -> labour.receiving.v1.IntakeEntry
 	3,  // 5: labour.receiving.v1.AnnounceBatchRequest.batch:type_name -> labour.receiving.v1.IntakeBatch
 	3,  // 6: labour.receiving.v1.AnnounceBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	33, // 7: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
-	3,  // 8: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 9: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 10: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 11: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
-	0,  // 12: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	33, // 13: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
-	14, // 14: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
-	3,  // 15: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	34, // 16: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
-	34, // 17: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
-	1,  // 18: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
-	33, // 19: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
-	34, // 20: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
-	17, // 21: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
-	34, // 22: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
-	18, // 23: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
-	34, // 24: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
-	19, // 25: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	17, // 26: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
-	19, // 27: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	34, // 28: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
-	19, // 29: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	18, // 30: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
-	19, // 31: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	19, // 32: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	1,  // 33: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
-	19, // 34: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
-	4,  // 35: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
-	6,  // 36: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
-	8,  // 37: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
-	10, // 38: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
-	12, // 39: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
-	15, // 40: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
-	20, // 41: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
-	22, // 42: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
-	24, // 43: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
-	26, // 44: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
-	28, // 45: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
-	30, // 46: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
-	5,  // 47: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
-	7,  // 48: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
-	9,  // 49: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
-	11, // 50: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
-	13, // 51: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
-	16, // 52: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
-	21, // 53: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
-	23, // 54: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
-	25, // 55: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
-	27, // 56: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
-	29, // 57: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
-	31, // 58: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
-	47, // [47:59] is the sub-list for method output_type
-	35, // [35:47] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	34, // 7: labour.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labour.common.v1.ItemRefusal
+	33, // 8: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
+	3,  // 9: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	3,  // 10: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	3,  // 11: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	3,  // 12: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
+	0,  // 13: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
+	33, // 14: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
+	14, // 15: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
+	3,  // 16: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	35, // 17: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
+	35, // 18: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
+	1,  // 19: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
+	33, // 20: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
+	35, // 21: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
+	17, // 22: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
+	35, // 23: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
+	18, // 24: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
+	35, // 25: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
+	19, // 26: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	17, // 27: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
+	19, // 28: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	35, // 29: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
+	19, // 30: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	18, // 31: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
+	19, // 32: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	19, // 33: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	1,  // 34: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
+	19, // 35: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
+	4,  // 36: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
+	6,  // 37: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
+	8,  // 38: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
+	10, // 39: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
+	12, // 40: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
+	15, // 41: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
+	20, // 42: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
+	22, // 43: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
+	24, // 44: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
+	26, // 45: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
+	28, // 46: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
+	30, // 47: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
+	5,  // 48: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
+	7,  // 49: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
+	9,  // 50: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
+	11, // 51: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
+	13, // 52: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
+	16, // 53: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
+	21, // 54: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
+	23, // 55: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
+	25, // 56: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
+	27, // 57: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
+	29, // 58: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
+	31, // 59: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
+	48, // [48:60] is the sub-list for method output_type
+	36, // [36:48] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_labour_receiving_v1_intake_proto_init() }

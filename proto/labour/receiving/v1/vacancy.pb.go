@@ -602,7 +602,14 @@ type ImportVacanciesRequest struct {
 	// The client's id for this import, the same on every message. Required.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
-	Rows          []*VacancyRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	Rows []*VacancyRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	// True on the last message of the import (it may carry rows too, or none). Without it the
+	// import is not complete, whatever else happens to the stream.
+	Final bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	// With `final`: how many rows the whole import has (counted once, also over resumed streams).
+	// The import completes only if the service received exactly that many rows; otherwise the
+	// final message is refused (INVALID_ARGUMENT on `total_rows`) and the import stays incomplete.
+	TotalRows     int64 `protobuf:"varint,4,opt,name=total_rows,json=totalRows,proto3" json:"total_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -649,6 +656,20 @@ func (x *ImportVacanciesRequest) GetRows() []*VacancyRow {
 		return x.Rows
 	}
 	return nil
+}
+
+func (x *ImportVacanciesRequest) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+func (x *ImportVacanciesRequest) GetTotalRows() int64 {
+	if x != nil {
+		return x.TotalRows
+	}
+	return 0
 }
 
 // The outcome of a vacancy import.
@@ -749,8 +770,11 @@ type GetVacancyImportResponse struct {
 	// Counts and the first rejected rows (rejections_truncated when there are more: see
 	// ListVacancyImportRejections).
 	Summary *v1.ImportSummary `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
-	// True when the import's stream ended with a reply; false when it was cut and can be resent.
-	Complete      bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	// True when the import's final message was received and every row is on disk; false when its
+	// stream ended any other way: send the import again with the same id to finish it.
+	Complete bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	// The row number of the last row on disk: a resumed stream may start after it.
+	LastRowNumber int64 `protobuf:"varint,3,opt,name=last_row_number,json=lastRowNumber,proto3" json:"last_row_number,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -797,6 +821,13 @@ func (x *GetVacancyImportResponse) GetComplete() bool {
 		return x.Complete
 	}
 	return false
+}
+
+func (x *GetVacancyImportResponse) GetLastRowNumber() int64 {
+	if x != nil {
+		return x.LastRowNumber
+	}
+	return 0
 }
 
 // Request to list the rejected rows of a vacancy import.
@@ -1855,17 +1886,21 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\amax_age\x18\f \x01(\tR\x06maxAge\x12)\n" +
 	"\x10housing_provided\x18\r \x01(\tR\x0fhousingProvided\x12%\n" +
 	"\x0emeals_provided\x18\x0e \x01(\tR\rmealsProvided\x12\x18\n" +
-	"\acontact\x18\x0f \x01(\tR\acontact\"j\n" +
+	"\acontact\x18\x0f \x01(\tR\acontact\"\x9f\x01\n" +
 	"\x16ImportVacanciesRequest\x12\x1b\n" +
 	"\timport_id\x18\x01 \x01(\tR\bimportId\x123\n" +
-	"\x04rows\x18\x02 \x03(\v2\x1f.labour.receiving.v1.VacancyRowR\x04rows\"T\n" +
+	"\x04rows\x18\x02 \x03(\v2\x1f.labour.receiving.v1.VacancyRowR\x04rows\x12\x14\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\x12\x1d\n" +
+	"\n" +
+	"total_rows\x18\x04 \x01(\x03R\ttotalRows\"T\n" +
 	"\x17ImportVacanciesResponse\x129\n" +
 	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\"6\n" +
 	"\x17GetVacancyImportRequest\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\"q\n" +
+	"\timport_id\x18\x01 \x01(\tR\bimportId\"\x99\x01\n" +
 	"\x18GetVacancyImportResponse\x129\n" +
 	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\x12\x1a\n" +
-	"\bcomplete\x18\x02 \x01(\bR\bcomplete\"}\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12&\n" +
+	"\x0flast_row_number\x18\x03 \x01(\x03R\rlastRowNumber\"}\n" +
 	"\"ListVacancyImportRejectionsRequest\x12\x1b\n" +
 	"\timport_id\x18\x01 \x01(\tR\bimportId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -171,7 +172,12 @@ type MatchRun struct {
 	// When the run started.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the run ended.
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// How current the demand replica of each paired receiving province was when the run read it.
+	Replicas []*ReplicaFreshness `protobuf:"bytes,15,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// Warnings an operator should read: for example a replica that is behind (its link is down)
+	// but within the run's `max_replica_staleness`.
+	Warnings      []string `protobuf:"bytes,16,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -304,6 +310,94 @@ func (x *MatchRun) GetEndTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *MatchRun) GetReplicas() []*ReplicaFreshness {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *MatchRun) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+// How current this service's replica of one receiving province's demand is.
+type ReplicaFreshness struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The receiving province.
+	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
+	// The last time the replica was known to be current: the last message (a change or a
+	// progress notice) received on an open demand watch. Unset if it never was.
+	CurrentAsOf *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=current_as_of,json=currentAsOf,proto3" json:"current_as_of,omitempty"`
+	// How long ago that was, when the run read the replica (or the status was asked for).
+	Staleness *durationpb.Duration `protobuf:"bytes,3,opt,name=staleness,proto3" json:"staleness,omitempty"`
+	// True while the demand watch is open and answering.
+	Connected     bool `protobuf:"varint,4,opt,name=connected,proto3" json:"connected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaFreshness) Reset() {
+	*x = ReplicaFreshness{}
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaFreshness) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaFreshness) ProtoMessage() {}
+
+func (x *ReplicaFreshness) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaFreshness.ProtoReflect.Descriptor instead.
+func (*ReplicaFreshness) Descriptor() ([]byte, []int) {
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReplicaFreshness) GetReceivingRegion() string {
+	if x != nil {
+		return x.ReceivingRegion
+	}
+	return ""
+}
+
+func (x *ReplicaFreshness) GetCurrentAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CurrentAsOf
+	}
+	return nil
+}
+
+func (x *ReplicaFreshness) GetStaleness() *durationpb.Duration {
+	if x != nil {
+		return x.Staleness
+	}
+	return nil
+}
+
+func (x *ReplicaFreshness) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
 // What a match run proposed for one vacancy.
 type VacancyMatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -329,7 +423,7 @@ type VacancyMatch struct {
 
 func (x *VacancyMatch) Reset() {
 	*x = VacancyMatch{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[1]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +435,7 @@ func (x *VacancyMatch) String() string {
 func (*VacancyMatch) ProtoMessage() {}
 
 func (x *VacancyMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[1]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +448,7 @@ func (x *VacancyMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VacancyMatch.ProtoReflect.Descriptor instead.
 func (*VacancyMatch) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{1}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *VacancyMatch) GetReceivingRegion() string {
@@ -419,14 +513,19 @@ type StartMatchRunRequest struct {
 	// Idempotency key: a repeat returns the run the first request started.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Compute the result without proposing anyone.
-	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Refuse the run (FAILED_PRECONDITION, reason REPLICA_STALE, naming the provinces) when the
+	// demand replica of a paired province with open demand has not been known current for longer
+	// than this: its vacancies may have closed meanwhile. Default 5 minutes; a replica behind by
+	// less than this but more than 30 seconds gives a warning on the run.
+	MaxReplicaStaleness *durationpb.Duration `protobuf:"bytes,3,opt,name=max_replica_staleness,json=maxReplicaStaleness,proto3" json:"max_replica_staleness,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *StartMatchRunRequest) Reset() {
 	*x = StartMatchRunRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[2]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +537,7 @@ func (x *StartMatchRunRequest) String() string {
 func (*StartMatchRunRequest) ProtoMessage() {}
 
 func (x *StartMatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[2]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +550,7 @@ func (x *StartMatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartMatchRunRequest.ProtoReflect.Descriptor instead.
 func (*StartMatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{2}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StartMatchRunRequest) GetRequestId() string {
@@ -468,6 +567,13 @@ func (x *StartMatchRunRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *StartMatchRunRequest) GetMaxReplicaStaleness() *durationpb.Duration {
+	if x != nil {
+		return x.MaxReplicaStaleness
+	}
+	return nil
+}
+
 // The started run.
 type StartMatchRunResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -479,7 +585,7 @@ type StartMatchRunResponse struct {
 
 func (x *StartMatchRunResponse) Reset() {
 	*x = StartMatchRunResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[3]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +597,7 @@ func (x *StartMatchRunResponse) String() string {
 func (*StartMatchRunResponse) ProtoMessage() {}
 
 func (x *StartMatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[3]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +610,7 @@ func (x *StartMatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartMatchRunResponse.ProtoReflect.Descriptor instead.
 func (*StartMatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{3}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StartMatchRunResponse) GetMatchRun() *MatchRun {
@@ -525,7 +631,7 @@ type GetMatchRunRequest struct {
 
 func (x *GetMatchRunRequest) Reset() {
 	*x = GetMatchRunRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[4]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +643,7 @@ func (x *GetMatchRunRequest) String() string {
 func (*GetMatchRunRequest) ProtoMessage() {}
 
 func (x *GetMatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[4]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +656,7 @@ func (x *GetMatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMatchRunRequest.ProtoReflect.Descriptor instead.
 func (*GetMatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{4}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetMatchRunRequest) GetName() string {
@@ -571,7 +677,7 @@ type GetMatchRunResponse struct {
 
 func (x *GetMatchRunResponse) Reset() {
 	*x = GetMatchRunResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[5]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +689,7 @@ func (x *GetMatchRunResponse) String() string {
 func (*GetMatchRunResponse) ProtoMessage() {}
 
 func (x *GetMatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[5]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +702,7 @@ func (x *GetMatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMatchRunResponse.ProtoReflect.Descriptor instead.
 func (*GetMatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{5}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetMatchRunResponse) GetMatchRun() *MatchRun {
@@ -619,7 +725,7 @@ type ListMatchRunsRequest struct {
 
 func (x *ListMatchRunsRequest) Reset() {
 	*x = ListMatchRunsRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[6]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +737,7 @@ func (x *ListMatchRunsRequest) String() string {
 func (*ListMatchRunsRequest) ProtoMessage() {}
 
 func (x *ListMatchRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[6]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +750,7 @@ func (x *ListMatchRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMatchRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListMatchRunsRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{6}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListMatchRunsRequest) GetPageSize() int32 {
@@ -674,7 +780,7 @@ type ListMatchRunsResponse struct {
 
 func (x *ListMatchRunsResponse) Reset() {
 	*x = ListMatchRunsResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[7]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +792,7 @@ func (x *ListMatchRunsResponse) String() string {
 func (*ListMatchRunsResponse) ProtoMessage() {}
 
 func (x *ListMatchRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[7]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +805,7 @@ func (x *ListMatchRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMatchRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListMatchRunsResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{7}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListMatchRunsResponse) GetMatchRuns() []*MatchRun {
@@ -731,7 +837,7 @@ type DemandVacancy struct {
 
 func (x *DemandVacancy) Reset() {
 	*x = DemandVacancy{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[8]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +849,7 @@ func (x *DemandVacancy) String() string {
 func (*DemandVacancy) ProtoMessage() {}
 
 func (x *DemandVacancy) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[8]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +862,7 @@ func (x *DemandVacancy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemandVacancy.ProtoReflect.Descriptor instead.
 func (*DemandVacancy) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{8}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DemandVacancy) GetReceivingRegion() string {
@@ -795,7 +901,7 @@ type ListDemandRequest struct {
 
 func (x *ListDemandRequest) Reset() {
 	*x = ListDemandRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[9]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +913,7 @@ func (x *ListDemandRequest) String() string {
 func (*ListDemandRequest) ProtoMessage() {}
 
 func (x *ListDemandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[9]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +926,7 @@ func (x *ListDemandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDemandRequest.ProtoReflect.Descriptor instead.
 func (*ListDemandRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{9}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListDemandRequest) GetReceivingRegion() string {
@@ -857,7 +963,7 @@ type ListDemandResponse struct {
 
 func (x *ListDemandResponse) Reset() {
 	*x = ListDemandResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[10]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +975,7 @@ func (x *ListDemandResponse) String() string {
 func (*ListDemandResponse) ProtoMessage() {}
 
 func (x *ListDemandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[10]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +988,7 @@ func (x *ListDemandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDemandResponse.ProtoReflect.Descriptor instead.
 func (*ListDemandResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{10}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListDemandResponse) GetVacancies() []*DemandVacancy {
@@ -926,7 +1032,7 @@ type Proposal struct {
 
 func (x *Proposal) Reset() {
 	*x = Proposal{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[11]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1044,7 @@ func (x *Proposal) String() string {
 func (*Proposal) ProtoMessage() {}
 
 func (x *Proposal) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[11]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1057,7 @@ func (x *Proposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proposal.ProtoReflect.Descriptor instead.
 func (*Proposal) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{11}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Proposal) GetName() string {
@@ -1036,7 +1142,7 @@ type ListProposalsRequest struct {
 
 func (x *ListProposalsRequest) Reset() {
 	*x = ListProposalsRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[12]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1154,7 @@ func (x *ListProposalsRequest) String() string {
 func (*ListProposalsRequest) ProtoMessage() {}
 
 func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[12]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1167,7 @@ func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsRequest.ProtoReflect.Descriptor instead.
 func (*ListProposalsRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{12}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListProposalsRequest) GetVacancy() string {
@@ -1112,7 +1218,7 @@ type ListProposalsResponse struct {
 
 func (x *ListProposalsResponse) Reset() {
 	*x = ListProposalsResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[13]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1230,7 @@ func (x *ListProposalsResponse) String() string {
 func (*ListProposalsResponse) ProtoMessage() {}
 
 func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[13]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1243,7 @@ func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsResponse.ProtoReflect.Descriptor instead.
 func (*ListProposalsResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{13}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListProposalsResponse) GetProposals() []*Proposal {
@@ -1163,7 +1269,7 @@ type GetFollowStatusRequest struct {
 
 func (x *GetFollowStatusRequest) Reset() {
 	*x = GetFollowStatusRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[14]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1281,7 @@ func (x *GetFollowStatusRequest) String() string {
 func (*GetFollowStatusRequest) ProtoMessage() {}
 
 func (x *GetFollowStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[14]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1294,7 @@ func (x *GetFollowStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFollowStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetFollowStatusRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{14}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{15}
 }
 
 // How far the feeds of each paired receiving province have been followed.
@@ -1202,7 +1308,7 @@ type GetFollowStatusResponse struct {
 
 func (x *GetFollowStatusResponse) Reset() {
 	*x = GetFollowStatusResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[15]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1320,7 @@ func (x *GetFollowStatusResponse) String() string {
 func (*GetFollowStatusResponse) ProtoMessage() {}
 
 func (x *GetFollowStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[15]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1333,7 @@ func (x *GetFollowStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFollowStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetFollowStatusResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{15}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetFollowStatusResponse) GetPositions() []*FollowPosition {
@@ -1250,17 +1356,23 @@ type FollowPosition struct {
 	DecisionRevision int64 `protobuf:"varint,4,opt,name=decision_revision,json=decisionRevision,proto3" json:"decision_revision,omitempty"`
 	// True while a watch stream is open.
 	Connected bool `protobuf:"varint,5,opt,name=connected,proto3" json:"connected,omitempty"`
-	// The last error while following, if any.
+	// The last error while following, if any; cleared once the feeds answer again.
 	LastError string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// When a change was last applied.
 	LastChangeTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_change_time,json=lastChangeTime,proto3" json:"last_change_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When `last_error` happened.
+	LastErrorTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_error_time,json=lastErrorTime,proto3" json:"last_error_time,omitempty"`
+	// When the last message (a change or a progress notice) was received on either feed.
+	LastMessageTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_message_time,json=lastMessageTime,proto3" json:"last_message_time,omitempty"`
+	// How current the demand replica is.
+	DemandFreshness *ReplicaFreshness `protobuf:"bytes,10,opt,name=demand_freshness,json=demandFreshness,proto3" json:"demand_freshness,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *FollowPosition) Reset() {
 	*x = FollowPosition{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[16]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1384,7 @@ func (x *FollowPosition) String() string {
 func (*FollowPosition) ProtoMessage() {}
 
 func (x *FollowPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[16]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1397,7 @@ func (x *FollowPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FollowPosition.ProtoReflect.Descriptor instead.
 func (*FollowPosition) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{16}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FollowPosition) GetReceivingRegion() string {
@@ -1337,11 +1449,32 @@ func (x *FollowPosition) GetLastChangeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *FollowPosition) GetLastErrorTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastErrorTime
+	}
+	return nil
+}
+
+func (x *FollowPosition) GetLastMessageTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastMessageTime
+	}
+	return nil
+}
+
+func (x *FollowPosition) GetDemandFreshness() *ReplicaFreshness {
+	if x != nil {
+		return x.DemandFreshness
+	}
+	return nil
+}
+
 var File_labour_sending_v1_matching_proto protoreflect.FileDescriptor
 
 const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\n" +
-	" labour/sending/v1/matching.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labour/receiving/v1/vacancy.proto\"\xb4\x04\n" +
+	" labour/sending/v1/matching.proto\x12\x11labour.sending.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labour/receiving/v1/vacancy.proto\"\x91\x05\n" +
 	"\bMatchRun\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\x05state\x18\x02 \x01(\x0e2 .labour.sending.v1.MatchRunStateR\x05state\x12\x17\n" +
@@ -1358,7 +1491,14 @@ const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\x05error\x18\f \x01(\tR\x05error\x12;\n" +
 	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x125\n" +
-	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xaf\x02\n" +
+	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12?\n" +
+	"\breplicas\x18\x0f \x03(\v2#.labour.sending.v1.ReplicaFreshnessR\breplicas\x12\x1a\n" +
+	"\bwarnings\x18\x10 \x03(\tR\bwarnings\"\xd4\x01\n" +
+	"\x10ReplicaFreshness\x12)\n" +
+	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12>\n" +
+	"\rcurrent_as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcurrentAsOf\x127\n" +
+	"\tstaleness\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\tstaleness\x12\x1c\n" +
+	"\tconnected\x18\x04 \x01(\bR\tconnected\"\xaf\x02\n" +
 	"\fVacancyMatch\x12)\n" +
 	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12\x18\n" +
 	"\avacancy\x18\x02 \x01(\tR\avacancy\x12#\n" +
@@ -1369,11 +1509,12 @@ const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\bopenings\x18\x05 \x01(\x03R\bopenings\x12\x1a\n" +
 	"\bproposed\x18\x06 \x01(\x03R\bproposed\x128\n" +
 	"\x18proposed_registered_poor\x18\a \x01(\x03R\x16proposedRegisteredPoor\x12#\n" +
-	"\rhome_counties\x18\b \x01(\x03R\fhomeCounties\"N\n" +
+	"\rhome_counties\x18\b \x01(\x03R\fhomeCounties\"\x9d\x01\n" +
 	"\x14StartMatchRunRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"Q\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12M\n" +
+	"\x15max_replica_staleness\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x13maxReplicaStaleness\"Q\n" +
 	"\x15StartMatchRunResponse\x128\n" +
 	"\tmatch_run\x18\x01 \x01(\v2\x1b.labour.sending.v1.MatchRunR\bmatchRun\"(\n" +
 	"\x12GetMatchRunRequest\x12\x12\n" +
@@ -1424,7 +1565,7 @@ const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x18\n" +
 	"\x16GetFollowStatusRequest\"Z\n" +
 	"\x17GetFollowStatusResponse\x12?\n" +
-	"\tpositions\x18\x01 \x03(\v2!.labour.sending.v1.FollowPositionR\tpositions\"\xb0\x02\n" +
+	"\tpositions\x18\x01 \x03(\v2!.labour.sending.v1.FollowPositionR\tpositions\"\x8c\x04\n" +
 	"\x0eFollowPosition\x12)\n" +
 	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12'\n" +
@@ -1433,7 +1574,11 @@ const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\tconnected\x18\x05 \x01(\bR\tconnected\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x06 \x01(\tR\tlastError\x12D\n" +
-	"\x10last_change_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0elastChangeTime*\x88\x01\n" +
+	"\x10last_change_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0elastChangeTime\x12B\n" +
+	"\x0flast_error_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\x12F\n" +
+	"\x11last_message_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0flastMessageTime\x12N\n" +
+	"\x10demand_freshness\x18\n" +
+	" \x01(\v2#.labour.sending.v1.ReplicaFreshnessR\x0fdemandFreshness*\x88\x01\n" +
 	"\rMatchRunState\x12\x1f\n" +
 	"\x1bMATCH_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MATCH_RUN_STATE_RUNNING\x10\x01\x12\x1d\n" +
@@ -1467,64 +1612,73 @@ func file_labour_sending_v1_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_labour_sending_v1_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_labour_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_labour_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_labour_sending_v1_matching_proto_goTypes = []any{
 	(MatchRunState)(0),              // 0: labour.sending.v1.MatchRunState
 	(ProposalState)(0),              // 1: labour.sending.v1.ProposalState
 	(*MatchRun)(nil),                // 2: labour.sending.v1.MatchRun
-	(*VacancyMatch)(nil),            // 3: labour.sending.v1.VacancyMatch
-	(*StartMatchRunRequest)(nil),    // 4: labour.sending.v1.StartMatchRunRequest
-	(*StartMatchRunResponse)(nil),   // 5: labour.sending.v1.StartMatchRunResponse
-	(*GetMatchRunRequest)(nil),      // 6: labour.sending.v1.GetMatchRunRequest
-	(*GetMatchRunResponse)(nil),     // 7: labour.sending.v1.GetMatchRunResponse
-	(*ListMatchRunsRequest)(nil),    // 8: labour.sending.v1.ListMatchRunsRequest
-	(*ListMatchRunsResponse)(nil),   // 9: labour.sending.v1.ListMatchRunsResponse
-	(*DemandVacancy)(nil),           // 10: labour.sending.v1.DemandVacancy
-	(*ListDemandRequest)(nil),       // 11: labour.sending.v1.ListDemandRequest
-	(*ListDemandResponse)(nil),      // 12: labour.sending.v1.ListDemandResponse
-	(*Proposal)(nil),                // 13: labour.sending.v1.Proposal
-	(*ListProposalsRequest)(nil),    // 14: labour.sending.v1.ListProposalsRequest
-	(*ListProposalsResponse)(nil),   // 15: labour.sending.v1.ListProposalsResponse
-	(*GetFollowStatusRequest)(nil),  // 16: labour.sending.v1.GetFollowStatusRequest
-	(*GetFollowStatusResponse)(nil), // 17: labour.sending.v1.GetFollowStatusResponse
-	(*FollowPosition)(nil),          // 18: labour.sending.v1.FollowPosition
-	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
-	(*v1.Vacancy)(nil),              // 20: labour.receiving.v1.Vacancy
+	(*ReplicaFreshness)(nil),        // 3: labour.sending.v1.ReplicaFreshness
+	(*VacancyMatch)(nil),            // 4: labour.sending.v1.VacancyMatch
+	(*StartMatchRunRequest)(nil),    // 5: labour.sending.v1.StartMatchRunRequest
+	(*StartMatchRunResponse)(nil),   // 6: labour.sending.v1.StartMatchRunResponse
+	(*GetMatchRunRequest)(nil),      // 7: labour.sending.v1.GetMatchRunRequest
+	(*GetMatchRunResponse)(nil),     // 8: labour.sending.v1.GetMatchRunResponse
+	(*ListMatchRunsRequest)(nil),    // 9: labour.sending.v1.ListMatchRunsRequest
+	(*ListMatchRunsResponse)(nil),   // 10: labour.sending.v1.ListMatchRunsResponse
+	(*DemandVacancy)(nil),           // 11: labour.sending.v1.DemandVacancy
+	(*ListDemandRequest)(nil),       // 12: labour.sending.v1.ListDemandRequest
+	(*ListDemandResponse)(nil),      // 13: labour.sending.v1.ListDemandResponse
+	(*Proposal)(nil),                // 14: labour.sending.v1.Proposal
+	(*ListProposalsRequest)(nil),    // 15: labour.sending.v1.ListProposalsRequest
+	(*ListProposalsResponse)(nil),   // 16: labour.sending.v1.ListProposalsResponse
+	(*GetFollowStatusRequest)(nil),  // 17: labour.sending.v1.GetFollowStatusRequest
+	(*GetFollowStatusResponse)(nil), // 18: labour.sending.v1.GetFollowStatusResponse
+	(*FollowPosition)(nil),          // 19: labour.sending.v1.FollowPosition
+	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 21: google.protobuf.Duration
+	(*v1.Vacancy)(nil),              // 22: labour.receiving.v1.Vacancy
 }
 var file_labour_sending_v1_matching_proto_depIdxs = []int32{
 	0,  // 0: labour.sending.v1.MatchRun.state:type_name -> labour.sending.v1.MatchRunState
-	3,  // 1: labour.sending.v1.MatchRun.vacancies:type_name -> labour.sending.v1.VacancyMatch
-	19, // 2: labour.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
-	19, // 3: labour.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
-	2,  // 4: labour.sending.v1.StartMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
-	2,  // 5: labour.sending.v1.GetMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
-	2,  // 6: labour.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labour.sending.v1.MatchRun
-	20, // 7: labour.sending.v1.DemandVacancy.vacancy:type_name -> labour.receiving.v1.Vacancy
-	10, // 8: labour.sending.v1.ListDemandResponse.vacancies:type_name -> labour.sending.v1.DemandVacancy
-	1,  // 9: labour.sending.v1.Proposal.state:type_name -> labour.sending.v1.ProposalState
-	19, // 10: labour.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
-	19, // 11: labour.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 12: labour.sending.v1.ListProposalsRequest.state:type_name -> labour.sending.v1.ProposalState
-	13, // 13: labour.sending.v1.ListProposalsResponse.proposals:type_name -> labour.sending.v1.Proposal
-	18, // 14: labour.sending.v1.GetFollowStatusResponse.positions:type_name -> labour.sending.v1.FollowPosition
-	19, // 15: labour.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
-	4,  // 16: labour.sending.v1.MatchingService.StartMatchRun:input_type -> labour.sending.v1.StartMatchRunRequest
-	6,  // 17: labour.sending.v1.MatchingService.GetMatchRun:input_type -> labour.sending.v1.GetMatchRunRequest
-	8,  // 18: labour.sending.v1.MatchingService.ListMatchRuns:input_type -> labour.sending.v1.ListMatchRunsRequest
-	11, // 19: labour.sending.v1.MatchingService.ListDemand:input_type -> labour.sending.v1.ListDemandRequest
-	14, // 20: labour.sending.v1.MatchingService.ListProposals:input_type -> labour.sending.v1.ListProposalsRequest
-	16, // 21: labour.sending.v1.MatchingService.GetFollowStatus:input_type -> labour.sending.v1.GetFollowStatusRequest
-	5,  // 22: labour.sending.v1.MatchingService.StartMatchRun:output_type -> labour.sending.v1.StartMatchRunResponse
-	7,  // 23: labour.sending.v1.MatchingService.GetMatchRun:output_type -> labour.sending.v1.GetMatchRunResponse
-	9,  // 24: labour.sending.v1.MatchingService.ListMatchRuns:output_type -> labour.sending.v1.ListMatchRunsResponse
-	12, // 25: labour.sending.v1.MatchingService.ListDemand:output_type -> labour.sending.v1.ListDemandResponse
-	15, // 26: labour.sending.v1.MatchingService.ListProposals:output_type -> labour.sending.v1.ListProposalsResponse
-	17, // 27: labour.sending.v1.MatchingService.GetFollowStatus:output_type -> labour.sending.v1.GetFollowStatusResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 1: labour.sending.v1.MatchRun.vacancies:type_name -> labour.sending.v1.VacancyMatch
+	20, // 2: labour.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
+	20, // 3: labour.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 4: labour.sending.v1.MatchRun.replicas:type_name -> labour.sending.v1.ReplicaFreshness
+	20, // 5: labour.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
+	21, // 6: labour.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
+	21, // 7: labour.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
+	2,  // 8: labour.sending.v1.StartMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
+	2,  // 9: labour.sending.v1.GetMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
+	2,  // 10: labour.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labour.sending.v1.MatchRun
+	22, // 11: labour.sending.v1.DemandVacancy.vacancy:type_name -> labour.receiving.v1.Vacancy
+	11, // 12: labour.sending.v1.ListDemandResponse.vacancies:type_name -> labour.sending.v1.DemandVacancy
+	1,  // 13: labour.sending.v1.Proposal.state:type_name -> labour.sending.v1.ProposalState
+	20, // 14: labour.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
+	20, // 15: labour.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 16: labour.sending.v1.ListProposalsRequest.state:type_name -> labour.sending.v1.ProposalState
+	14, // 17: labour.sending.v1.ListProposalsResponse.proposals:type_name -> labour.sending.v1.Proposal
+	19, // 18: labour.sending.v1.GetFollowStatusResponse.positions:type_name -> labour.sending.v1.FollowPosition
+	20, // 19: labour.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
+	20, // 20: labour.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
+	20, // 21: labour.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
+	3,  // 22: labour.sending.v1.FollowPosition.demand_freshness:type_name -> labour.sending.v1.ReplicaFreshness
+	5,  // 23: labour.sending.v1.MatchingService.StartMatchRun:input_type -> labour.sending.v1.StartMatchRunRequest
+	7,  // 24: labour.sending.v1.MatchingService.GetMatchRun:input_type -> labour.sending.v1.GetMatchRunRequest
+	9,  // 25: labour.sending.v1.MatchingService.ListMatchRuns:input_type -> labour.sending.v1.ListMatchRunsRequest
+	12, // 26: labour.sending.v1.MatchingService.ListDemand:input_type -> labour.sending.v1.ListDemandRequest
+	15, // 27: labour.sending.v1.MatchingService.ListProposals:input_type -> labour.sending.v1.ListProposalsRequest
+	17, // 28: labour.sending.v1.MatchingService.GetFollowStatus:input_type -> labour.sending.v1.GetFollowStatusRequest
+	6,  // 29: labour.sending.v1.MatchingService.StartMatchRun:output_type -> labour.sending.v1.StartMatchRunResponse
+	8,  // 30: labour.sending.v1.MatchingService.GetMatchRun:output_type -> labour.sending.v1.GetMatchRunResponse
+	10, // 31: labour.sending.v1.MatchingService.ListMatchRuns:output_type -> labour.sending.v1.ListMatchRunsResponse
+	13, // 32: labour.sending.v1.MatchingService.ListDemand:output_type -> labour.sending.v1.ListDemandResponse
+	16, // 33: labour.sending.v1.MatchingService.ListProposals:output_type -> labour.sending.v1.ListProposalsResponse
+	18, // 34: labour.sending.v1.MatchingService.GetFollowStatus:output_type -> labour.sending.v1.GetFollowStatusResponse
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_labour_sending_v1_matching_proto_init() }
@@ -1538,7 +1692,7 @@ func file_labour_sending_v1_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_sending_v1_matching_proto_rawDesc), len(file_labour_sending_v1_matching_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

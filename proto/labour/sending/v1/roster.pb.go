@@ -647,7 +647,14 @@ type ImportWorkersRequest struct {
 	// Re-sending an import with the same id is safe. Required, at most 100 characters.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
-	Rows          []*WorkerRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	Rows []*WorkerRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	// True on the last message of the import (it may carry rows too, or none). Without it the
+	// import is not complete, whatever else happens to the stream.
+	Final bool `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	// With `final`: how many rows the whole import has (counted once, also over resumed streams).
+	// The import completes only if the service received exactly that many rows; otherwise the
+	// final message is refused (INVALID_ARGUMENT on `total_rows`) and the import stays incomplete.
+	TotalRows     int64 `protobuf:"varint,4,opt,name=total_rows,json=totalRows,proto3" json:"total_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -694,6 +701,20 @@ func (x *ImportWorkersRequest) GetRows() []*WorkerRow {
 		return x.Rows
 	}
 	return nil
+}
+
+func (x *ImportWorkersRequest) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+func (x *ImportWorkersRequest) GetTotalRows() int64 {
+	if x != nil {
+		return x.TotalRows
+	}
+	return 0
 }
 
 // The outcome of an import, sent once every accepted row is on disk.
@@ -793,8 +814,12 @@ type GetImportResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Counts and the first rejected rows.
 	Summary *v1.ImportSummary `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
-	// True when the import's stream ended with a reply; false when it was cut and can be resent.
-	Complete      bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	// True when the import's final message was received and every row is on disk; false when its
+	// stream ended any other way: send the import again with the same id to finish it.
+	Complete bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	// The row number of the last row on disk: a resumed stream may start after it (rows up to it
+	// are skipped when sent again).
+	LastRowNumber int64 `protobuf:"varint,3,opt,name=last_row_number,json=lastRowNumber,proto3" json:"last_row_number,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -841,6 +866,13 @@ func (x *GetImportResponse) GetComplete() bool {
 		return x.Complete
 	}
 	return false
+}
+
+func (x *GetImportResponse) GetLastRowNumber() int64 {
+	if x != nil {
+		return x.LastRowNumber
+	}
+	return 0
 }
 
 // Request to list the rejected rows of an import.
@@ -1590,17 +1622,21 @@ const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\x11health_check_date\x18\f \x01(\tR\x0fhealthCheckDate\x12\x10\n" +
 	"\x03sex\x18\r \x01(\tR\x03sex\x12\x1d\n" +
 	"\n" +
-	"birth_date\x18\x0e \x01(\tR\tbirthDate\"e\n" +
+	"birth_date\x18\x0e \x01(\tR\tbirthDate\"\x9a\x01\n" +
 	"\x14ImportWorkersRequest\x12\x1b\n" +
 	"\timport_id\x18\x01 \x01(\tR\bimportId\x120\n" +
-	"\x04rows\x18\x02 \x03(\v2\x1c.labour.sending.v1.WorkerRowR\x04rows\"R\n" +
+	"\x04rows\x18\x02 \x03(\v2\x1c.labour.sending.v1.WorkerRowR\x04rows\x12\x14\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\x12\x1d\n" +
+	"\n" +
+	"total_rows\x18\x04 \x01(\x03R\ttotalRows\"R\n" +
 	"\x15ImportWorkersResponse\x129\n" +
 	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\"/\n" +
 	"\x10GetImportRequest\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\"j\n" +
+	"\timport_id\x18\x01 \x01(\tR\bimportId\"\x92\x01\n" +
 	"\x11GetImportResponse\x129\n" +
 	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\x12\x1a\n" +
-	"\bcomplete\x18\x02 \x01(\bR\bcomplete\"v\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12&\n" +
+	"\x0flast_row_number\x18\x03 \x01(\x03R\rlastRowNumber\"v\n" +
 	"\x1bListImportRejectionsRequest\x12\x1b\n" +
 	"\timport_id\x18\x01 \x01(\tR\bimportId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +

@@ -44,8 +44,12 @@ const (
 // number and phone; the full view (`WORKER_VIEW_FULL`) is for this province's own operators.
 type RosterServiceClient interface {
 	// Imports worker rows in chunks. Every message carries the same `import_id` and a chunk of
-	// rows. Rows are validated one by one; good rows are committed in batches while the stream
-	// runs, and the reply is sent only after the last batch is on disk. Re-sending an import with
+	// rows; the last message says `final = true` and gives `total_rows`. Rows are validated one by
+	// one; good rows are committed in batches while the stream runs, and the reply is sent only
+	// after the last batch is on disk. An import is complete only when its final message arrived
+	// and the row count agrees: a stream that ends any other way (half-close without the final
+	// message, cancel, reset, deadline, server stop) leaves the rows received so far on disk and
+	// the import incomplete (`GetImport` says so, and where to resume). Re-sending an import with
 	// the same id changes nothing and returns the same summary; re-sending an import whose stream
 	// was cut completes it without duplicates.
 	ImportWorkers(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportWorkersRequest, ImportWorkersResponse], error)
@@ -171,8 +175,12 @@ func (c *rosterServiceClient) DeleteWorker(ctx context.Context, in *DeleteWorker
 // number and phone; the full view (`WORKER_VIEW_FULL`) is for this province's own operators.
 type RosterServiceServer interface {
 	// Imports worker rows in chunks. Every message carries the same `import_id` and a chunk of
-	// rows. Rows are validated one by one; good rows are committed in batches while the stream
-	// runs, and the reply is sent only after the last batch is on disk. Re-sending an import with
+	// rows; the last message says `final = true` and gives `total_rows`. Rows are validated one by
+	// one; good rows are committed in batches while the stream runs, and the reply is sent only
+	// after the last batch is on disk. An import is complete only when its final message arrived
+	// and the row count agrees: a stream that ends any other way (half-close without the final
+	// message, cancel, reset, deadline, server stop) leaves the rows received so far on disk and
+	// the import incomplete (`GetImport` says so, and where to resume). Re-sending an import with
 	// the same id changes nothing and returns the same summary; re-sending an import whose stream
 	// was cut completes it without duplicates.
 	ImportWorkers(grpc.ClientStreamingServer[ImportWorkersRequest, ImportWorkersResponse]) error
