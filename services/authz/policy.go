@@ -11,6 +11,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/identity"
@@ -195,6 +196,14 @@ var policy = map[string]rule{
 	receivingv1.IntakeService_RecordIncident_FullMethodName:        ownerWrite,
 	receivingv1.IntakeService_GetEmploymentRecord_FullMethodName:   ownerRead,
 	receivingv1.IntakeService_ListEmploymentRecords_FullMethodName: ownerRead,
+
+	// --- the outboxes of a regional service (sending and receiving): its own operators see
+	// them; only operators with full rights decide on quarantined messages ---
+	outboxv1.OutboxService_ListOutboxes_FullMethodName:            ownerRead,
+	outboxv1.OutboxService_ListQuarantinedEntries_FullMethodName:  ownerRead,
+	outboxv1.OutboxService_GetQuarantinedEntry_FullMethodName:     ownerRead,
+	outboxv1.OutboxService_RetryQuarantinedEntry_FullMethodName:   {{who: operatorFull}},
+	outboxv1.OutboxService_DiscardQuarantinedEntry_FullMethodName: {{who: operatorFull}},
 
 	// --- coordination service ---
 	coordinationv1.RegistryService_RegisterRegion_FullMethodName: {

@@ -16,6 +16,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
@@ -29,6 +30,7 @@ var serviceDescs = []grpc.ServiceDesc{
 	receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc,
 	coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
 	coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc,
+	outboxv1.OutboxService_ServiceDesc,
 	healthpb.Health_ServiceDesc, reflectionv1.ServerReflection_ServiceDesc, reflectionv1alpha.ServerReflection_ServiceDesc,
 }
 

@@ -55,7 +55,7 @@ func TestWorkerOutTwiceInYearCountsOnce(t *testing.T) {
 }
 
 func TestBaselineFromPreviousYearOrOperator(t *testing.T) {
-	h := startHarness(t, Config{})
+	h := startHarness(t, Config{LoadDefaultPairings: true})
 	if _, err := h.registry.RegisterRegion(ctxT(t), &coordinationv1.RegisterRegionRequest{
 		Region: &coordinationv1.Region{Code: "520000", Role: sendingRole, Endpoint: "127.0.0.1:50052"},
 	}); err != nil {

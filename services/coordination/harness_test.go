@@ -21,6 +21,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/grpcserver"
 	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/regions"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -160,7 +161,23 @@ func (h *harness) report(t tb, events ...*coordinationv1.LedgerEvent) *coordinat
 	if err != nil {
 		t.Fatalf("ReportEvents: %v", err)
 	}
+	if len(resp.GetRefusals()) > 0 {
+		t.Fatalf("ReportEvents refused %v", resp.GetRefusals())
+	}
 	return resp
+}
+
+// pair registers pairings (the ledger takes events of registered pairings only).
+func (h *harness) pair(t tb, ps ...regions.Pairing) {
+	t.Helper()
+	for _, p := range ps {
+		_, err := h.registry.CreatePairing(ctxT(t), &coordinationv1.CreatePairingRequest{
+			Pairing: &coordinationv1.Pairing{ReceivingRegion: p.Receiving, SendingRegion: p.Sending},
+		})
+		if err != nil {
+			t.Fatalf("CreatePairing %v: %v", p, err)
+		}
+	}
 }
 
 func (h *harness) batch(t tb, id string) *coordinationv1.BatchReconciliation {

@@ -90,10 +90,7 @@ func (x *ledgerServer) ValidateRequest(method string, req any) error {
 		if len(r.GetRequestId()) > maxEventIDLen {
 			v.Add("request_id", fmt.Sprintf("at most %d characters", maxEventIDLen))
 		}
-		now := x.s.cfg.Now()
-		for i, ev := range r.GetEvents() {
-			x.s.validateEvent(&v, fmt.Sprintf("events[%d]", i), ev, now)
-		}
+		// Each event is checked by the handler and refused on its own (report).
 	case *coordinationv1.ListEventsRequest:
 		if r.GetWorkerId() != "" {
 			checkID(&v, "worker_id", r.GetWorkerId(), maxIDLen)
@@ -236,15 +233,15 @@ type conflictError struct {
 func (e *conflictError) Error() string   { return e.violations.Error() }
 func (e *conflictError) Unwrap() []error { return []error{e.info, e.violations} }
 
-// ReportEvents records a batch of events.
+// ReportEvents records a batch of events, answering each on its own.
 //
 // Idempotency: an event whose event_id is recorded already, with the same content, is a
-// duplicate (counted in `duplicates`, changes nothing). An event_id recorded with different
-// content is refused: the whole call fails with INVALID_ARGUMENT (reason EVENT_ID_REUSED, the id
-// in the ErrorInfo metadata and a field violation events[i].event_id) and nothing of it is
-// recorded. INVALID_ARGUMENT, not ALREADY_EXISTS: a retry never gets it (a retry is a
-// duplicate), so it always means a reporter bug, and clients tend to read ALREADY_EXISTS as
-// "done", which would drop the second fact silently.
+// duplicate (counted in `duplicates`, changes nothing). An event refused (see refuseEvent) is
+// listed in the response's refusals with its index and reason, and the others are recorded: one
+// bad event never holds back the facts reported with it. An event_id recorded with different
+// content is refused with reason EVENT_ID_REUSED (INVALID_ARGUMENT, not ALREADY_EXISTS: a retry
+// never gets it, since a retry is a duplicate, so it always means a reporter bug, and clients
+// tend to read ALREADY_EXISTS as "done", which would drop the second fact silently).
 func (x *ledgerServer) ReportEvents(ctx context.Context, req *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
 	return x.s.report(req)
 }
@@ -257,28 +254,20 @@ func (s *Service) report(req *coordinationv1.ReportEventsRequest) (*coordination
 		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
+		resp.Recorded, resp.Duplicates, resp.Refusals = 0, 0, nil
 		ing := &ingest{s: s, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
-		var v apierror.Violations
-		var info *apierror.Error
 		for i, ev := range req.GetEvents() {
-			field := fmt.Sprintf("events[%d]", i)
-			dup, reason, err := ing.add(ev)
-			if err != nil {
-				return err
+			prefix := fmt.Sprintf("events[%d]", i)
+			dup, err := ing.check(prefix, ev)
+			if err == nil && !dup {
+				dup, err = ing.add(prefix, ev)
 			}
-			switch {
-			case reason == "":
-			case reason == "EVENT_ID_REUSED":
-				v.Add(field+".event_id", fmt.Sprintf("event %s was recorded with different content; a new fact needs a new event id", ev.GetEventId()))
-				if info == nil || info.Reason() != reason {
-					info = apierror.New(apierror.ErrInvalidArgument, reason, "event id reused with different content").WithMetadata("event_id", ev.GetEventId())
+			if err != nil {
+				r, ok := apierror.Refusal(i, ev.GetEventId(), prefix+".", err)
+				if !ok {
+					return err
 				}
-				continue
-			default:
-				v.Add(field+".batch_id", reason)
-				if info == nil {
-					info = apierror.New(apierror.ErrInvalidArgument, "BATCH_REGIONS_DIFFER", "batch has other regions").WithMetadata("batch_id", ev.GetBatchId())
-				}
+				resp.Refusals = append(resp.Refusals, r)
 				continue
 			}
 			if dup {
@@ -286,9 +275,6 @@ func (s *Service) report(req *coordinationv1.ReportEventsRequest) (*coordination
 			} else {
 				resp.Recorded++
 			}
-		}
-		if v.Len() > 0 {
-			return &conflictError{info: info, violations: v.Err()}
 		}
 		if err := ing.reconcileTouched(); err != nil {
 			return err
@@ -322,38 +308,78 @@ func withoutOutputFields(ev *coordinationv1.LedgerEvent) *coordinationv1.LedgerE
 	return c
 }
 
-// add records ev unless its id is known. It returns dup for a duplicate, or a non-empty refusal
-// reason ("EVENT_ID_REUSED" or a sentence about the batch's regions).
-func (g *ingest) add(ev *coordinationv1.LedgerEvent) (dup bool, refusal string, err error) {
+// check validates ev on its own (field by field, then against the ledger) and reports whether
+// it is a duplicate of a recorded event. The error is the event's refusal:
+//   - INVALID_ARGUMENT with the field violations (paths start with prefix, "events[3]");
+//   - EVENT_ID_REUSED: the event id was recorded with other content;
+//   - BATCH_REGIONS_DIFFER: the batch goes between other provinces in the ledger;
+//   - NOT_PAIRED: the two provinces are not paired in the registry, and the batch is not one the
+//     ledger already has from them (facts about a trip that began while they were paired are
+//     still taken after the pairing ends).
+func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
+	var v apierror.Violations
+	g.s.validateEvent(&v, prefix, ev, g.now)
+	if err := v.Err(); err != nil {
+		return false, err
+	}
 	ids := g.tx.Bucket(store.BucketLedgerEventIDs)
-	events := g.tx.Bucket(store.BucketLedgerEvents)
 	if seqKey := ids.Get([]byte(ev.GetEventId())); seqKey != nil {
 		old := &coordinationv1.LedgerEvent{}
-		if ok, err := store.GetProto(events, seqKey, old); err != nil {
-			return false, "", err
+		if ok, err := store.GetProto(g.tx.Bucket(store.BucketLedgerEvents), seqKey, old); err != nil {
+			return false, err
 		} else if !ok {
-			return false, "", fmt.Errorf("ledger index names event %d, which is missing", store.KeyUint64(seqKey))
+			return false, fmt.Errorf("ledger index names event %d, which is missing", store.KeyUint64(seqKey))
 		}
 		if proto.Equal(withoutOutputFields(old), withoutOutputFields(ev)) {
-			return true, "", nil
+			return true, nil
 		}
-		return false, "EVENT_ID_REUSED", nil
+		var v apierror.Violations
+		v.Add(prefix+".event_id", fmt.Sprintf("event %s was recorded with different content; a new fact needs a new event id", ev.GetEventId()))
+		return false, &conflictError{
+			info:       apierror.New(apierror.ErrInvalidArgument, "EVENT_ID_REUSED", "event id reused with different content").WithMetadata("event_id", ev.GetEventId()),
+			violations: v.Err(),
+		}
 	}
 	pair := regions.Pairing{Receiving: ev.GetReceivingRegion(), Sending: ev.GetSendingRegion()}
+	known := false // the batch is in the ledger already, between these provinces
 	if batch := ev.GetBatchId(); batch != "" {
 		have, ok := g.batches[batch]
 		if !ok {
 			rec := &coordinationv1.BatchReconciliation{}
 			if found, err := store.GetProto(g.tx.Bucket(store.BucketLedgerBatches), []byte(batch), rec); err != nil {
-				return false, "", err
+				return false, err
 			} else if found {
 				have, ok = regions.Pairing{Receiving: rec.GetReceivingRegion(), Sending: rec.GetSendingRegion()}, true
 			}
 		}
 		if ok && have != pair {
-			return false, fmt.Sprintf("batch %s goes from %s to %s in the ledger; this event says from %s to %s",
-				batch, have.Sending, have.Receiving, pair.Sending, pair.Receiving), nil
+			var v apierror.Violations
+			v.Add(prefix+".batch_id", fmt.Sprintf("batch %s goes from %s to %s in the ledger; this event says from %s to %s",
+				batch, have.Sending, have.Receiving, pair.Sending, pair.Receiving))
+			return false, &conflictError{
+				info:       apierror.New(apierror.ErrInvalidArgument, "BATCH_REGIONS_DIFFER", "batch has other regions").WithMetadata("batch_id", batch),
+				violations: v.Err(),
+			}
 		}
+		known = ok
+	}
+	if !known && g.tx.Bucket(store.BucketPairings).Get(pairingKeyOf(pair)) == nil {
+		return false, apierror.FailedPrecondition("NOT_PAIRED", "%s and %s are not paired in the registry: the ledger takes events of registered pairings only",
+			pair.Receiving, pair.Sending)
+	}
+	return false, nil
+}
+
+// add records ev, which check found new and acceptable.
+func (g *ingest) add(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
+	ids := g.tx.Bucket(store.BucketLedgerEventIDs)
+	events := g.tx.Bucket(store.BucketLedgerEvents)
+	if ids.Get([]byte(ev.GetEventId())) != nil {
+		// The same id earlier in this report: check again against the recorded one.
+		return g.check(prefix, ev)
+	}
+	pair := regions.Pairing{Receiving: ev.GetReceivingRegion(), Sending: ev.GetSendingRegion()}
+	if batch := ev.GetBatchId(); batch != "" {
 		g.batches[batch] = pair
 	}
 
@@ -362,27 +388,27 @@ func (g *ingest) add(ev *coordinationv1.LedgerEvent) (dup bool, refusal string, 
 	rec.ReporterRole = reporterRole(ev.GetKind())
 	seq, err := store.NextSeq(events)
 	if err != nil {
-		return false, "", err
+		return false, err
 	}
 	if err := store.PutProto(events, store.Uint64Key(seq), rec); err != nil {
-		return false, "", err
+		return false, err
 	}
 	if err := ids.Put([]byte(ev.GetEventId()), store.Uint64Key(seq)); err != nil {
-		return false, "", err
+		return false, err
 	}
 	if err := putEmpty(g.tx.Bucket(store.BucketLedgerByWorker), idKey(ev.GetWorkerId(), seq)); err != nil {
-		return false, "", err
+		return false, err
 	}
 	if batch := ev.GetBatchId(); batch != "" {
 		if err := putEmpty(g.tx.Bucket(store.BucketLedgerByBatch), idKey(batch, seq)); err != nil {
-			return false, "", err
+			return false, err
 		}
 		g.touched[batch] = true
 	}
 	occur := ev.GetOccurTime().AsTime()
 	if cat := category(ev); cat != 0 {
 		if err := putEmpty(g.tx.Bucket(store.BucketLedgerByPairing), pairingKey(pair.Receiving, pair.Sending, cat, occur, ev.GetWorkerId())); err != nil {
-			return false, "", err
+			return false, err
 		}
 	}
 	if ev.GetRegisteredPoor() {
@@ -395,11 +421,11 @@ func (g *ingest) add(ev *coordinationv1.LedgerEvent) (dup bool, refusal string, 
 		}
 		if k != nil {
 			if err := putEmpty(g.tx.Bucket(store.BucketLedgerAssessment), append(k, ev.GetWorkerId()...)); err != nil {
-				return false, "", err
+				return false, err
 			}
 		}
 	}
-	return false, "", nil
+	return false, nil
 }
 
 // reconcileTouched reconciles every batch the report added events to, in batch order.

@@ -19,7 +19,7 @@ import (
 func regionsTable() *regions.Table { return regions.Default() }
 
 func TestReportEventsValidation(t *testing.T) {
-	h := startHarness(t, Config{})
+	h := startHarness(t, Config{LoadDefaultPairings: true})
 	good := func() *coordinationv1.LedgerEvent { return ev("e1", departed, "B1", "w1", t0) }
 	tests := []struct {
 		name   string
@@ -56,21 +56,26 @@ func TestReportEventsValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := good()
 			tt.change(e)
-			_, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{ev("ok", departed, "B0", "w0", t0), e}})
-			tt.field = strings.Replace(tt.field, "events[0]", "events[1]", 1)
-			fv := fieldViolations(t, err)
-			if _, ok := fv[tt.field]; !ok {
-				t.Fatalf("violations %v, want %s", fv, tt.field)
+			resp, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{ev("ok", departed, "B0", "w0", t0), e}})
+			if err != nil {
+				t.Fatalf("a bad event failed the whole report: %v", err)
 			}
-			if strings.Contains(tt.name, "identity number") && strings.Contains(err.Error(), e.GetWorkerId()) {
-				t.Fatalf("the error repeats the identity number: %v", err)
+			r := refusalAt(t, resp, 1)
+			if want := strings.TrimPrefix(tt.field, "events[0]."); r.GetField() != want || r.GetCode() != int32(codes.InvalidArgument) {
+				t.Fatalf("refusal %v, want INVALID_ARGUMENT on %s", r, want)
+			}
+			if resp.GetRecorded()+resp.GetDuplicates() != 1 || len(resp.GetRefusals()) != 1 {
+				t.Fatalf("response %v: the good event must be taken, the bad one refused", resp)
+			}
+			if strings.Contains(tt.name, "identity number") && strings.Contains(r.GetMessage(), e.GetWorkerId()) {
+				t.Fatalf("the refusal repeats the identity number: %v", r)
 			}
 		})
 	}
-	// Nothing of a refused call is recorded.
+	// Nothing of a refused event is recorded; the good event beside it is, once.
 	resp, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{})
-	if err != nil || len(resp.GetEvents()) != 0 {
-		t.Fatalf("after refused calls: %v, %v", resp, err)
+	if err != nil || len(resp.GetEvents()) != 1 || resp.GetEvents()[0].GetEventId() != "ok" {
+		t.Fatalf("after refused events: %v, %v", resp, err)
 	}
 
 	_, err = h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{})
@@ -95,7 +100,7 @@ func TestReportEventsValidation(t *testing.T) {
 }
 
 func TestReportEventsDuplicatesCountOnce(t *testing.T) {
-	h := startHarness(t, Config{})
+	h := startHarness(t, Config{LoadDefaultPairings: true})
 	e1 := ev("520000:departed:B1:w1", departed, "B1", "w1", t0)
 	e2 := ev("520000:departed:B1:w2", departed, "B1", "w2", t0)
 	if resp := h.report(t, e1, e2, e1); resp.GetRecorded() != 2 || resp.GetDuplicates() != 1 {
@@ -134,7 +139,7 @@ func TestReportEventsDuplicatesCountOnce(t *testing.T) {
 }
 
 func TestReportEventsRefusesReusedEventID(t *testing.T) {
-	h := startHarness(t, Config{})
+	h := startHarness(t, Config{LoadDefaultPairings: true})
 	h.report(t, ev("e1", departed, "B1", "w1", t0))
 	tests := []struct {
 		name   string
@@ -149,53 +154,98 @@ func TestReportEventsRefusesReusedEventID(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := ev("e1", departed, "B1", "w1", t0)
 			tt.change(e)
-			_, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{
+			resp, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{
 				ev("e9", departed, "B1", "w9", t0), e,
 			}})
-			fv := fieldViolations(t, err)
-			if _, ok := fv["events[1].event_id"]; !ok {
-				t.Fatalf("violations %v", fv)
+			if err != nil {
+				t.Fatal(err)
 			}
-			info := errorInfo(err)
-			if info.GetReason() != "EVENT_ID_REUSED" || info.GetMetadata()["event_id"] != "e1" {
-				t.Fatalf("error info %v", info)
+			r := refusalAt(t, resp, 1)
+			if r.GetReason() != "EVENT_ID_REUSED" || r.GetField() != "event_id" || r.GetItem() != "e1" || r.GetCode() != int32(codes.InvalidArgument) {
+				t.Fatalf("refusal %v", r)
 			}
 		})
 	}
-	// Nothing of the refused calls was recorded, the first event is unchanged.
+	// The refused events were not recorded, the first event is unchanged; e9 beside them was.
 	list, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.GetEvents()) != 1 || list.GetEvents()[0].GetWorkerId() != "w1" {
+	if len(list.GetEvents()) != 2 || list.GetEvents()[0].GetWorkerId() != "w1" || list.GetEvents()[1].GetEventId() != "e9" {
 		t.Fatalf("events %v", list.GetEvents())
 	}
-	if got := h.batch(t, "B1").GetDeparted(); got != 1 {
+	if got := h.batch(t, "B1").GetDeparted(); got != 2 {
 		t.Fatalf("departed %d", got)
 	}
 }
 
 func TestReportEventsRefusesBatchOfOtherRegions(t *testing.T) {
-	h := startHarness(t, Config{})
+	h := startHarness(t, Config{LoadDefaultPairings: true})
 	h.report(t, ev("e1", departed, "B1", "w1", t0))
 	e := ev("e2", departed, "B1", "w2", t0)
 	e.SendingRegion, e.ReporterRegion = "450000", "450000"
-	_, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{e}})
-	if _, ok := fieldViolations(t, err)["events[0].batch_id"]; !ok || errorInfo(err).GetReason() != "BATCH_REGIONS_DIFFER" {
-		t.Fatalf("error %v", err)
+	resp, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{e}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := refusalAt(t, resp, 0); r.GetField() != "batch_id" || r.GetReason() != "BATCH_REGIONS_DIFFER" {
+		t.Fatalf("refusal %v", r)
 	}
 	// Within one call too.
 	a := ev("e3", departed, "B2", "w1", t0)
 	b := ev("e4", arrived, "B2", "w1", t0)
 	b.ReceivingRegion, b.ReporterRegion = "330000", "330000"
-	_, err = h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{a, b}})
-	if _, ok := fieldViolations(t, err)["events[1].batch_id"]; !ok {
-		t.Fatalf("error %v", err)
+	resp, err = h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{a, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := refusalAt(t, resp, 1); r.GetField() != "batch_id" || resp.GetRecorded() != 1 {
+		t.Fatalf("response %v", resp)
 	}
 }
 
+func TestReportEventsRefusesUnpairedProvinces(t *testing.T) {
+	h := startHarness(t, Config{LoadDefaultPairings: true})
+	// 110000 (Beijing) sends to nobody: not a pairing of the registry.
+	unpaired := ev("u1", departed, "U1", "w1", t0)
+	unpaired.SendingRegion, unpaired.ReporterRegion = "110000", "110000"
+	paired := ev("p1", departed, "P1", "w2", t0)
+	resp, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{unpaired, paired}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := refusalAt(t, resp, 0); r.GetReason() != "NOT_PAIRED" || r.GetCode() != int32(codes.FailedPrecondition) || resp.GetRecorded() != 1 {
+		t.Fatalf("response %v, want u1 refused NOT_PAIRED and p1 recorded", resp)
+	}
+	// Facts of a batch the ledger has keep coming after the pairing ends.
+	if _, err := h.registry.DeletePairing(ctxT(t), &coordinationv1.DeletePairingRequest{Name: "pairings/440000-520000"}); err != nil {
+		t.Fatal(err)
+	}
+	later := ev("p2", arrived, "P1", "w2", t0.Add(time.Hour))
+	fresh := ev("p3", departed, "P2", "w3", t0)
+	resp, err = h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{later, fresh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetRecorded() != 1 || len(resp.GetRefusals()) != 1 || resp.GetRefusals()[0].GetIndex() != 1 || resp.GetRefusals()[0].GetReason() != "NOT_PAIRED" {
+		t.Fatalf("after unpairing: %v, want the arrival of known batch P1 recorded and the new batch P2 refused", resp)
+	}
+}
+
+// refusalAt returns the refusal of event i in resp.
+func refusalAt(t *testing.T, resp *coordinationv1.ReportEventsResponse, i int) *commonv1.ItemRefusal {
+	t.Helper()
+	for _, r := range resp.GetRefusals() {
+		if int(r.GetIndex()) == i {
+			return r
+		}
+	}
+	t.Fatalf("no refusal of event %d in %v", i, resp)
+	return nil
+}
+
 func TestListEventsFilters(t *testing.T) {
-	h := startHarness(t, Config{})
+	h := startHarness(t, Config{LoadDefaultPairings: true})
 	other := ev("x1", departed, "C1", "w1", t0)
 	other.SendingRegion, other.ReporterRegion = "450000", "450000"
 	cp := ev("e4", checkpoint, "", "w1", t0)

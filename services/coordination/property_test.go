@@ -192,6 +192,7 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 
 		h := newHarness(rt, t.TempDir(), zap.NewNop(), Config{GracePeriod: propGrace}, propBase.Add(10*24*time.Hour+time.Hour))
 		defer h.close()
+		h.pair(rt, propPairings...)
 		var recorded, duplicates int32
 		for len(deliveries) > 0 {
 			n := min(rapid.IntRange(1, 15).Draw(rt, "callSize"), len(deliveries))
@@ -308,7 +309,11 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 			if req.GetPeriodStart() == nil {
 				lo, hi = earliestOccur, now.AddDate(0, 0, 2)
 			}
+			// Every registered pairing has a summary (zeros when it has no events).
 			pairsWithEvents := map[regions.Pairing]bool{}
+			for _, p := range propPairings {
+				pairsWithEvents[p] = true
+			}
 			for _, e := range events {
 				if refCategory(e) != "" {
 					pairsWithEvents[regions.Pairing{Receiving: e.GetReceivingRegion(), Sending: e.GetSendingRegion()}] = true

@@ -49,7 +49,7 @@ func openOf(r *coordinationv1.BatchReconciliation) []string {
 }
 
 func TestGracePeriodTurnsMissingArrivalIntoUnaccountedAndLateArrivalClosesIt(t *testing.T) {
-	h := startHarness(t, Config{GracePeriod: 72 * time.Hour})
+	h := startHarness(t, Config{GracePeriod: 72 * time.Hour, LoadDefaultPairings: true})
 	dep := t0.Add(-time.Hour)
 	h.report(t,
 		ev("d1", departed, "B1", "w1", dep),
@@ -134,7 +134,7 @@ func TestGracePeriodTurnsMissingArrivalIntoUnaccountedAndLateArrivalClosesIt(t *
 // TestRunOpensDiscrepancyWhenDeadlinePasses checks the background timer: with an injected clock
 // moved past the grace deadline, Run reconciles the batch by itself.
 func TestRunOpensDiscrepancyWhenDeadlinePasses(t *testing.T) {
-	h := startHarness(t, Config{GracePeriod: time.Hour, CheckInterval: 5 * time.Millisecond})
+	h := startHarness(t, Config{GracePeriod: time.Hour, CheckInterval: 5 * time.Millisecond, LoadDefaultPairings: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- h.s.Run(ctx) }()
@@ -168,7 +168,7 @@ func TestRunOpensDiscrepancyWhenDeadlinePasses(t *testing.T) {
 }
 
 func TestDiscrepancyKinds(t *testing.T) {
-	h := startHarness(t, Config{})
+	h := startHarness(t, Config{LoadDefaultPairings: true})
 	base := t0.Add(-50 * time.Hour)
 	h.report(t,
 		ev("d1", departed, "B1", "w1", base),
@@ -252,7 +252,7 @@ func TestIssueScenarioEndsWithTwoDiscrepancies(t *testing.T) {
 }
 
 func TestReconciliationReads(t *testing.T) {
-	h := startHarness(t, Config{})
+	h := startHarness(t, Config{LoadDefaultPairings: true})
 	h.report(t,
 		ev("d1", departed, "B1", "w1", t0),
 		ev("d2", departed, "B2", "w2", t0),

@@ -14,6 +14,9 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/outbox"
@@ -26,51 +29,111 @@ const Destination = "coordination"
 // MaxEventsPerCall is the most events one ReportEvents call carries (the ledger's limit).
 const MaxEventsPerCall = 1000
 
-// Events returns the ledger events of outbox entries, in order. An entry whose event has no
-// event_id gets the entry's ID, which is stable across restarts; a writer normally sets a
-// deterministic key of the fact (such as `440000:arrived:<batch>:<worker>`), so that the same fact
-// written twice is one event.
-func Events(entries []outbox.Entry) ([]*coordinationv1.LedgerEvent, error) {
-	out := make([]*coordinationv1.LedgerEvent, 0, len(entries))
-	for _, e := range entries {
-		ev := &coordinationv1.LedgerEvent{}
-		if err := e.UnmarshalPayload(ev); err != nil {
-			return nil, fmt.Errorf("outbox entry %s for %s is not a ledger event (%s): %w", e.ID, e.Destination, e.Payload.GetTypeUrl(), err)
-		}
-		if ev.GetEventId() == "" {
-			ev.EventId = e.ID
-		}
-		out = append(out, ev)
+// eventOf returns the ledger event of an outbox entry. An entry whose event has no event_id gets
+// the entry's ID, which is stable across restarts; a writer normally sets a deterministic key of
+// the fact (such as `440000:arrived:<batch>:<worker>`), so that the same fact written twice is one
+// event.
+func eventOf(e outbox.Entry) (*coordinationv1.LedgerEvent, error) {
+	ev := &coordinationv1.LedgerEvent{}
+	if err := e.UnmarshalPayload(ev); err != nil {
+		return nil, fmt.Errorf("outbox entry %s for %s is not a ledger event (%s): %w", e.ID, e.Destination, e.Payload.GetTypeUrl(), err)
 	}
-	return out, nil
+	if ev.GetEventId() == "" {
+		ev.EventId = e.ID
+	}
+	return ev, nil
+}
+
+// Describe says what the ledger event of an outbox entry is, for logs and the quarantine: kind,
+// batch and worker id (never personal data).
+func Describe(e outbox.Entry) string {
+	ev, err := eventOf(e)
+	if err != nil {
+		return "not a ledger event: " + e.Payload.GetTypeUrl()
+	}
+	s := strings.ToLower(strings.TrimPrefix(ev.GetKind().String(), "EVENT_KIND_")) + " event " + ev.GetEventId()
+	if b := ev.GetBatchId(); b != "" {
+		s += ", batch " + b
+	}
+	return s + ", worker " + ev.GetWorkerId()
 }
 
 // Deliver returns an outbox delivery function that reports the entries' LedgerEvent payloads to
-// the ledger, in one ReportEvents call (or several of at most MaxEventsPerCall), each with a
-// deadline (peers.WithTimeout).
+// the ledger in ReportEvents calls of at most MaxEventsPerCall, each with a deadline
+// (peers.WithTimeout).
 //
-// It returns nil only when the ledger has recorded every event (or had it already); any error
-// makes the relay keep the entries and retry after a backoff. That includes a refusal
-// (INVALID_ARGUMENT: an event the ledger will never take, such as an event id reused with other
-// content): the entries are kept, not dropped, and the relay's log names the first entry and the
-// field violations, because a lost ledger event would make the reconciliation and the assessment
-// wrong without anyone noticing.
+// The ledger answers event by event: an event it refuses (an event id reused with other content,
+// a pairing that is not in the registry, a field it will never take) is listed in the response's
+// refusals, and its entry goes to the outbox quarantine with the reason, for an operator; the
+// others are recorded. A lost ledger event would make the reconciliation and the assessment wrong
+// without anyone noticing, so nothing is dropped: a refused event waits in the quarantine, and it
+// never holds back the events behind it. A call refused as a whole (for example personal data in
+// one event, refused before the handler) is sent again event by event, so that each refusal
+// belongs to the one event it is about. Any other error (the ledger is down or slow) keeps the
+// entries for a retry after a backoff.
 func Deliver(client coordinationv1.LedgerServiceClient) outbox.DeliverFunc {
-	return func(ctx context.Context, entries []outbox.Entry) error {
-		events, err := Events(entries)
-		if err != nil {
-			return err
+	return func(ctx context.Context, entries []outbox.Entry) (outbox.Result, error) {
+		var res outbox.Result
+		events := make([]*coordinationv1.LedgerEvent, len(entries))
+		for i, e := range entries {
+			ev, err := eventOf(e)
+			if err != nil {
+				res.Refuse(i, outbox.Refusal{Code: codes.InvalidArgument, Reason: "NOT_A_LEDGER_EVENT", Message: err.Error()})
+				continue
+			}
+			events[i] = ev
 		}
-		for len(events) > 0 {
-			n := min(len(events), MaxEventsPerCall)
+		// report sends events[from:to] (nil ones skipped) in one call.
+		report := func(from, to int) error {
+			var batch []*coordinationv1.LedgerEvent
+			var at []int // entry index of each event in batch
+			for i := from; i < to; i++ {
+				if events[i] != nil {
+					batch = append(batch, events[i])
+					at = append(at, i)
+				}
+			}
+			if len(batch) == 0 {
+				return nil
+			}
 			callCtx, cancel := peers.WithTimeout(ctx)
-			_, err := client.ReportEvents(callCtx, &coordinationv1.ReportEventsRequest{Events: events[:n]})
+			resp, err := client.ReportEvents(callCtx, &coordinationv1.ReportEventsRequest{Events: batch})
 			cancel()
 			if err != nil {
-				return fmt.Errorf("report %d ledger events (first %s): %w", n, events[0].GetEventId(), err)
+				return err
 			}
-			events = events[n:]
+			for _, r := range resp.GetRefusals() {
+				if j := int(r.GetIndex()); j >= 0 && j < len(at) {
+					res.Refuse(at[j], outbox.ItemRefusal(r))
+				}
+			}
+			return nil
 		}
-		return nil
+		for from := 0; from < len(entries); from += MaxEventsPerCall {
+			to := min(from+MaxEventsPerCall, len(entries))
+			err := report(from, to)
+			if err != nil && outbox.RefusedForGood(err) {
+				// Refused as a whole: one event at a time, to find the one(s) at fault.
+				err = nil
+				for i := from; i < to && err == nil; i++ {
+					if events[i] == nil {
+						res.Done = i + 1
+						continue
+					}
+					if err = report(i, i+1); err != nil && outbox.RefusedForGood(err) {
+						res.Refuse(i, outbox.RefusalOf(err))
+						err = nil
+					}
+					if err == nil {
+						res.Done = i + 1
+					}
+				}
+			}
+			if err != nil {
+				return res, fmt.Errorf("report %d ledger events (first %s): %w", to-from, entries[res.Done].ID, err)
+			}
+			res.Done = to
+		}
+		return res, nil
 	}
 }

@@ -14,11 +14,15 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/coordination"
 	"github.com/eastwest/labourlink/services/grpcserver"
 	"github.com/eastwest/labourlink/services/ledger"
@@ -56,7 +60,7 @@ func putEvents(t *testing.T, db *store.DB, events ...*coordinationv1.LedgerEvent
 	t.Helper()
 	for _, ev := range events {
 		if err := db.Update(func(tx *bbolt.Tx) error {
-			_, err := outbox.Put(tx, ledger.Destination, ev)
+			_, err := outbox.Put(tx, ledger.Destination, "", ev)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -228,7 +232,8 @@ func TestRelayDeliversOnceWhenLedgerStartsLate(t *testing.T) {
 // fakeLedger records ReportEvents calls.
 type fakeLedger struct {
 	coordinationv1.LedgerServiceClient
-	calls []int
+	calls  []int
+	answer func(*coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error)
 }
 
 func (f *fakeLedger) ReportEvents(ctx context.Context, in *coordinationv1.ReportEventsRequest, _ ...grpc.CallOption) (*coordinationv1.ReportEventsResponse, error) {
@@ -236,6 +241,9 @@ func (f *fakeLedger) ReportEvents(ctx context.Context, in *coordinationv1.Report
 		return nil, fmt.Errorf("call without a deadline")
 	}
 	f.calls = append(f.calls, len(in.GetEvents()))
+	if f.answer != nil {
+		return f.answer(in)
+	}
 	return &coordinationv1.ReportEventsResponse{Recorded: int32(len(in.GetEvents()))}, nil
 }
 
@@ -254,27 +262,90 @@ func entries(t *testing.T, n int) []outbox.Entry {
 
 func TestDeliverSplitsAtTheLedgerLimit(t *testing.T) {
 	f := &fakeLedger{}
-	if err := ledger.Deliver(f)(context.Background(), entries(t, 2500)); err != nil {
+	res, err := ledger.Deliver(f)(context.Background(), entries(t, 2500))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(f.calls) != "[1000 1000 500]" {
-		t.Fatalf("calls %v", f.calls)
+	if fmt.Sprint(f.calls) != "[1000 1000 500]" || res.Done != 2500 || len(res.Refused) != 0 {
+		t.Fatalf("calls %v, result %+v", f.calls, res)
 	}
 }
 
-func TestDeliverRefusesOtherPayloads(t *testing.T) {
+func TestDeliverQuarantinesOtherPayloads(t *testing.T) {
 	f := &fakeLedger{}
-	es := entries(t, 2)
+	es := entries(t, 3)
 	p, err := anypb.New(wrapperspb.String("not an event"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	es[1].Payload = p
-	err = ledger.Deliver(f)(context.Background(), es)
-	if err == nil || !strings.Contains(err.Error(), "x-2") {
-		t.Fatalf("error %v, want one naming entry x-2", err)
+	res, err := ledger.Deliver(f)(context.Background(), es)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(f.calls) != 0 {
-		t.Fatalf("reported %v despite the bad entry", f.calls)
+	if res.Done != 3 || len(res.Refused) != 1 || res.Refused[1].Reason != "NOT_A_LEDGER_EVENT" {
+		t.Fatalf("result %+v, want entry 1 refused and the others delivered", res)
 	}
+	if fmt.Sprint(f.calls) != "[2]" {
+		t.Fatalf("calls %v, want the two events in one call", f.calls)
+	}
+}
+
+func TestDeliverRefusalsBelongToTheirEntries(t *testing.T) {
+	t.Run("refused item by item", func(t *testing.T) {
+		f := &fakeLedger{answer: func(in *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
+			resp := &coordinationv1.ReportEventsResponse{}
+			for i, ev := range in.GetEvents() {
+				if ev.GetWorkerId() == "w2" || ev.GetWorkerId() == "w4" {
+					resp.Refusals = append(resp.Refusals, &commonv1.ItemRefusal{Index: int32(i), Item: ev.GetEventId(), Code: int32(codes.FailedPrecondition), Reason: "NOT_PAIRED", Message: "not paired"})
+				} else {
+					resp.Recorded++
+				}
+			}
+			return resp, nil
+		}}
+		res, err := ledger.Deliver(f)(context.Background(), entries(t, 6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Done != 6 || len(res.Refused) != 2 || res.Refused[2].Reason != "NOT_PAIRED" || res.Refused[4].Code != codes.FailedPrecondition {
+			t.Fatalf("result %+v, want entries 2 and 4 refused", res)
+		}
+	})
+	t.Run("refused as a whole", func(t *testing.T) {
+		// A call refused before the handler (personal data in one event): sent again one by
+		// one, only the event at fault is refused.
+		f := &fakeLedger{answer: func(in *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
+			for i, ev := range in.GetEvents() {
+				if ev.GetWorkerId() == "w1" {
+					var v apierror.Violations
+					v.Add(fmt.Sprintf("events[%d].detail", i), "must not contain a resident identity number")
+					return nil, apierror.Status(v.Err()).Err()
+				}
+			}
+			return &coordinationv1.ReportEventsResponse{Recorded: int32(len(in.GetEvents()))}, nil
+		}}
+		res, err := ledger.Deliver(f)(context.Background(), entries(t, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Done != 3 || len(res.Refused) != 1 || res.Refused[1].Code != codes.InvalidArgument {
+			t.Fatalf("result %+v, want only entry 1 refused", res)
+		}
+		if fmt.Sprint(f.calls) != "[3 1 1 1]" {
+			t.Errorf("calls %v, want the whole report then one event at a time", f.calls)
+		}
+	})
+	t.Run("ledger down", func(t *testing.T) {
+		f := &fakeLedger{answer: func(*coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
+			return nil, status.Error(codes.Unavailable, "down")
+		}}
+		res, err := ledger.Deliver(f)(context.Background(), entries(t, 3))
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("err %v, want the ledger's UNAVAILABLE", err)
+		}
+		if res.Done != 0 || len(res.Refused) != 0 {
+			t.Fatalf("result %+v, want nothing dealt with", res)
+		}
+	})
 }

@@ -158,7 +158,7 @@ func TestReceivingOutboxReachesLedgerExactlyOnceAcrossKills(t *testing.T) {
 	var workers []string
 	var entries []*receivingv1.IntakeEntry
 	for i := range n {
-		w := fmt.Sprintf("gz-e2e-%02d", i)
+		w := fmt.Sprintf("520000-gz-e2e-%02d", i)
 		workers = append(workers, w)
 		sub, err := cand.SubmitCandidates(callCtx(t), &receivingv1.SubmitCandidatesRequest{SendingRegion: "520000", Candidates: []*receivingv1.Candidate{{
 			Vacancy: v.GetVacancy().GetName(), WorkerId: w, FullName: "王 小明", Sex: commonv1.Sex_SEX_MALE, Age: 28,

@@ -1,13 +1,25 @@
 // Package outbox is a transactional outbox: a service stores a message for a
 // peer in the same bbolt transaction as the change that caused it (Put), and
-// a Relay delivers stored messages in order, retrying with backoff until the
-// peer acknowledges them. A message committed to the outbox is never lost
-// while the peer is down; it may be delivered more than once (after a crash
-// between delivery and deletion), so receivers deduplicate by Entry.ID.
+// a Relay delivers stored messages, retrying with backoff until the peer
+// answers. A message committed to the outbox is never lost while the peer is
+// down; it may be delivered more than once (after a crash between delivery
+// and deletion), so receivers deduplicate by Entry.ID.
+//
+// Order: messages of one destination with the same ordering key are
+// delivered in commit order, and one that fails holds back only the messages
+// of its key; messages with other keys, or none, go on (no head-of-line
+// stall of unrelated messages).
+//
+// Refusals: a message the peer refuses for good (Refusal) is moved to the
+// destination's quarantine with the peer's reason, in the same transaction
+// that removes it from the queue; it never blocks the messages behind it and
+// is never dropped. An operator retries it (it goes back to the end of the
+// queue under a new id) or discards it (Server, labour.outbox.v1).
 //
 // Layout: in the store.BucketOutbox bucket, one nested bucket per
 // destination, keyed by store.Uint64Key(seq) where seq comes from the outbox
-// bucket's own sequence (unique across destinations).
+// bucket's own sequence (unique across destinations); quarantined messages in
+// store.BucketOutboxQuarantine under the same key.
 package outbox
 
 import (
@@ -36,6 +48,8 @@ type Entry struct {
 	Destination string
 	Payload     *anypb.Any
 	CreatedAt   time.Time
+	// Key is the ordering key given to Put ("" for none).
+	Key string
 	// Attempts is the number of failed deliveries so far.
 	Attempts uint32
 }
@@ -49,32 +63,43 @@ func (e Entry) UnmarshalPayload(m proto.Message) error {
 // Put stores payload for destination in tx, which must be read-write, and
 // returns the entry's sequence number. The entry exists only if tx commits.
 // Call Relay.Notify after the commit to deliver it without waiting.
-func Put(tx *bbolt.Tx, destination string, payload proto.Message) (uint64, error) {
+//
+// key orders the entry: entries of one destination with the same non-empty
+// key are delivered in Put order, and a failed one holds back the later ones
+// of its key only. Give the key of what the message is about when a later
+// message depends on it (a batch's announcement and then its departure);
+// give "" for a message that depends on no other (a ledger event).
+func Put(tx *bbolt.Tx, destination, key string, payload proto.Message) (uint64, error) {
 	if destination == "" {
 		return 0, errors.New("outbox: empty destination")
-	}
-	top, err := tx.CreateBucketIfNotExists(store.BucketOutbox)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: %w", err)
-	}
-	b, err := top.CreateBucketIfNotExists([]byte(destination))
-	if err != nil {
-		return 0, fmt.Errorf("outbox %s: %w", destination, err)
-	}
-	seq, err := store.NextSeq(top)
-	if err != nil {
-		return 0, fmt.Errorf("outbox %s: %w", destination, err)
 	}
 	a := &anypb.Any{}
 	if err := anypb.MarshalFrom(a, payload, proto.MarshalOptions{Deterministic: true}); err != nil {
 		return 0, fmt.Errorf("outbox %s: encode payload: %w", destination, err)
 	}
-	v, err := encodeEnvelope(envelope{destination: destination, payload: a, createdAt: time.Now()})
+	return putEnvelope(tx, envelope{destination: destination, key: key, payload: a, createdAt: time.Now()})
+}
+
+// putEnvelope stores e at the end of its destination's queue.
+func putEnvelope(tx *bbolt.Tx, e envelope) (uint64, error) {
+	top, err := tx.CreateBucketIfNotExists(store.BucketOutbox)
 	if err != nil {
-		return 0, fmt.Errorf("outbox %s: %w", destination, err)
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
+	b, err := top.CreateBucketIfNotExists([]byte(e.destination))
+	if err != nil {
+		return 0, fmt.Errorf("outbox %s: %w", e.destination, err)
+	}
+	seq, err := store.NextSeq(top)
+	if err != nil {
+		return 0, fmt.Errorf("outbox %s: %w", e.destination, err)
+	}
+	v, err := encodeEnvelope(e)
+	if err != nil {
+		return 0, fmt.Errorf("outbox %s: %w", e.destination, err)
 	}
 	if err := b.Put(store.Uint64Key(seq), v); err != nil {
-		return 0, fmt.Errorf("outbox %s: %w", destination, err)
+		return 0, fmt.Errorf("outbox %s: %w", e.destination, err)
 	}
 	return seq, nil
 }
@@ -115,12 +140,14 @@ func entryID(prefix string, seq uint64) string {
 //	  google.protobuf.Any payload = 2;
 //	  google.protobuf.Timestamp created_at = 3;
 //	  uint32 attempts = 4;
+//	  string key = 5;
 //	}
 //
 // encoded by hand so that this package does not depend on the project's
 // generated protos.
 type envelope struct {
 	destination string
+	key         string
 	payload     *anypb.Any
 	createdAt   time.Time
 	attempts    uint32
@@ -131,6 +158,7 @@ const (
 	fieldPayload     protowire.Number = 2
 	fieldCreatedAt   protowire.Number = 3
 	fieldAttempts    protowire.Number = 4
+	fieldKey         protowire.Number = 5
 )
 
 func encodeEnvelope(e envelope) ([]byte, error) {
@@ -154,6 +182,10 @@ func encodeEnvelope(e envelope) ([]byte, error) {
 		out = protowire.AppendTag(out, fieldAttempts, protowire.VarintType)
 		out = protowire.AppendVarint(out, uint64(e.attempts))
 	}
+	if e.key != "" {
+		out = protowire.AppendTag(out, fieldKey, protowire.BytesType)
+		out = protowire.AppendString(out, e.key)
+	}
 	return out, nil
 }
 
@@ -168,12 +200,16 @@ func decodeEnvelope(v []byte) (envelope, error) {
 		}
 		v = v[n:]
 		switch {
-		case num == fieldDestination && typ == protowire.BytesType:
+		case (num == fieldDestination || num == fieldKey) && typ == protowire.BytesType:
 			s, n := protowire.ConsumeString(v)
 			if n < 0 {
 				return e, protowire.ParseError(n)
 			}
-			e.destination = s // string conversion copies
+			if num == fieldKey {
+				e.key = s
+			} else {
+				e.destination = s // string conversion copies
+			}
 			v = v[n:]
 		case (num == fieldPayload || num == fieldCreatedAt) && typ == protowire.BytesType:
 			b, n := protowire.ConsumeBytes(v)

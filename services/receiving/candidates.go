@@ -3,6 +3,7 @@ package receiving
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -64,9 +65,7 @@ func (x *candidateServer) ValidateRequest(_ string, req any) error {
 		case n > maxCandidatesPerRequest:
 			v.Add("candidates", fmt.Sprintf("has %d candidates, at most %d are allowed", n, maxCandidatesPerRequest))
 		}
-		for i, c := range r.GetCandidates() {
-			x.s.checkCandidate(&v, fmt.Sprintf("candidates[%d].", i), r.GetSendingRegion(), c)
-		}
+		// Each candidate is checked by the handler and refused on its own (SubmitCandidates).
 	case *receivingv1.GetCandidateRequest:
 		checkName(&v, "name", r.GetName(), candidatesCollection)
 	case *receivingv1.ListCandidatesRequest:
@@ -155,7 +154,25 @@ func (s *Service) recordDecision(tx *bbolt.Tx, c *receivingv1.Candidate, now tim
 	return store.PutProto(tx.Bucket(store.BucketCandidates), []byte(c.GetCandidateId()), c)
 }
 
-// SubmitCandidates records candidates; a (sending region, worker, vacancy) already submitted
+// checkSubmitted checks candidate i of a submission on its own: its fields, and that its worker
+// is one of the submitting province's (a worker id starts with its province's code).
+func (s *Service) checkSubmitted(i int, sending string, c *receivingv1.Candidate) error {
+	var v apierror.Violations
+	prefix := fmt.Sprintf("candidates[%d].", i)
+	s.checkCandidate(&v, prefix, sending, c)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(c.GetWorkerId(), sending+"-") {
+		return apierror.InvalidField("WORKER_NOT_OF_REGION", prefix+"worker_id",
+			"worker %s is not a worker of %s: a province submits only its own workers", c.GetWorkerId(), sending)
+	}
+	return nil
+}
+
+// SubmitCandidates records candidates, answering each on its own: a candidate that is refused
+// (bad fields, a worker of another province, an unknown vacancy) is listed in the response's
+// refusals and the others are taken. A (sending region, worker, vacancy) already submitted
 // returns the existing candidate.
 func (x *candidateServer) SubmitCandidates(ctx context.Context, req *receivingv1.SubmitCandidatesRequest) (*receivingv1.SubmitCandidatesResponse, error) {
 	s := x.s
@@ -164,15 +181,33 @@ func (x *candidateServer) SubmitCandidates(ctx context.Context, req *receivingv1
 		return nil, err
 	}
 	resp := &receivingv1.SubmitCandidatesResponse{}
-	err := s.updateOnce("/labour.receiving.v1.CandidateService/SubmitCandidates", req, resp, func(tx *bbolt.Tx) error {
+	err := s.updateOnce(receivingv1.CandidateService_SubmitCandidates_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
 		now := s.now()
 		day := today(now)
 		index := tx.Bucket(store.BucketCandidateIndex)
+		resp.Candidates, resp.Refusals = nil, nil
 		for i, in := range req.GetCandidates() {
+			refuse := func(err error) error {
+				r, ok := apierror.Refusal(i, in.GetWorkerId(), fmt.Sprintf("candidates[%d].", i), err)
+				if !ok {
+					return err
+				}
+				resp.Refusals = append(resp.Refusals, r)
+				return nil
+			}
+			if err := s.checkSubmitted(i, sending, in); err != nil {
+				if err := refuse(err); err != nil {
+					return err
+				}
+				continue
+			}
 			vid := resourceID(in.GetVacancy(), vacanciesCollection)
 			vac, err := getVacancy(tx, vid)
 			if err != nil {
-				return fmt.Errorf("candidates[%d]: %w", i, err)
+				if err := refuse(err); err != nil {
+					return fmt.Errorf("candidates[%d]: %w", i, err)
+				}
+				continue
 			}
 			key := candidateIndexKey(sending, in.GetWorkerId(), vid)
 			if id := index.Get(key); id != nil {

@@ -133,10 +133,22 @@ func TestSubmitCandidatesIdempotent(t *testing.T) {
 	if len(list.GetCandidates()) != 3 {
 		t.Errorf("%d candidates stored, want 3", len(list.GetCandidates()))
 	}
-	// An unknown vacancy fails the whole request and stores nothing.
-	_, err = e.cand.SubmitCandidates(ctx(t), &receivingv1.SubmitCandidatesRequest{SendingRegion: sending,
-		Candidates: []*receivingv1.Candidate{candidate(v.GetName(), "520000-W9"), candidate("vacancies/440000-V0000000099", "520000-W9")}})
-	wantCode(t, err, codes.NotFound, "")
+	// An unknown vacancy refuses its candidate only; a worker of another province is refused; the
+	// others are taken.
+	mixed, err := e.cand.SubmitCandidates(ctx(t), &receivingv1.SubmitCandidatesRequest{SendingRegion: sending,
+		Candidates: []*receivingv1.Candidate{candidate("vacancies/440000-V0000000099", "520000-W9"), candidate(v.GetName(), "450000-W1"), candidate(v.GetName(), "520000-W9")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mixed.GetCandidates()) != 1 || mixed.GetCandidates()[0].GetWorkerId() != "520000-W9" || len(mixed.GetRefusals()) != 2 ||
+		mixed.GetRefusals()[0].GetIndex() != 0 || mixed.GetRefusals()[0].GetCode() != int32(codes.NotFound) ||
+		mixed.GetRefusals()[1].GetIndex() != 1 || mixed.GetRefusals()[1].GetReason() != "WORKER_NOT_OF_REGION" || mixed.GetRefusals()[1].GetField() != "worker_id" {
+		t.Fatalf("mixed submission %v", mixed)
+	}
+	list, err = e.cand.ListCandidates(ctx(t), &receivingv1.ListCandidatesRequest{})
+	if err != nil || len(list.GetCandidates()) != 4 {
+		t.Fatalf("after the mixed submission: %d candidates, %v; want 4", len(list.GetCandidates()), err)
+	}
 	got, err := e.cand.GetCandidate(ctx(t), &receivingv1.GetCandidateRequest{Name: c.GetName()})
 	if err != nil || got.GetCandidate().GetState() != stateAccepted {
 		t.Fatalf("GetCandidate = %v, %v", got, err)
@@ -146,7 +158,7 @@ func TestSubmitCandidatesIdempotent(t *testing.T) {
 func TestDecideCandidate(t *testing.T) {
 	e := newEnv(t)
 	v := e.createVacancy(goodVacancy(t))
-	cs := e.submit(candidate(v.GetName(), "w-1"), candidate(v.GetName(), "w-2"), candidate(v.GetName(), "w-3"))
+	cs := e.submit(candidate(v.GetName(), "520000-w-1"), candidate(v.GetName(), "520000-w-2"), candidate(v.GetName(), "520000-w-3"))
 	_, err := e.cand.DecideCandidate(ctx(t), &receivingv1.DecideCandidateRequest{Name: cs[0].GetName(), Decision: receivingv1.Decision_DECISION_REJECT})
 	if _, ok := violations(t, err)["reason"]; !ok {
 		t.Error("reject without reason accepted")
@@ -194,8 +206,8 @@ func TestDecisionFeedResumable(t *testing.T) {
 	big := e.createVacancy(in)
 	var mine, theirs []*receivingv1.Candidate
 	for i := range 40 {
-		mine = append(mine, candidate(big.GetName(), fmt.Sprintf("gz-%d", i)))
-		c := candidate(big.GetName(), fmt.Sprintf("gx-%d", i))
+		mine = append(mine, candidate(big.GetName(), fmt.Sprintf("520000-gz-%d", i)))
+		c := candidate(big.GetName(), fmt.Sprintf("450000-gx-%d", i))
 		c.HomeCounty = "450102"
 		theirs = append(theirs, c)
 	}
@@ -299,7 +311,7 @@ func TestCandidatesRefuseIdentityNumbers(t *testing.T) {
 		{"worker id is an identity number", "candidates[0].worker_id", workerIDMessage, func(c *receivingv1.Candidate) { c.WorkerId = id }},
 		{"worker id lower-case x", "candidates[0].worker_id", workerIDMessage, func(c *receivingv1.Candidate) { c.WorkerId = idNumber("11010519491231002")[:17] + "x" }},
 		{"worker id with a wrong check character", "candidates[0].worker_id", workerIDMessage, func(c *receivingv1.Candidate) { c.WorkerId = badCheck }},
-		{"worker id embeds an identity number", "candidates[0].worker_id", workerIDMessage, func(c *receivingv1.Candidate) { c.WorkerId = "gz-" + id }},
+		{"worker id embeds an identity number", "candidates[0].worker_id", workerIDMessage, func(c *receivingv1.Candidate) { c.WorkerId = "520000-gz-" + id }},
 		{"identity number as name", "candidates[0].full_name", "", func(c *receivingv1.Candidate) { c.FullName = id }},
 		{"name with digits", "candidates[0].full_name", "", func(c *receivingv1.Candidate) { c.FullName = "王小明 1990" }},
 		{"name empty", "candidates[0].full_name", "", func(c *receivingv1.Candidate) { c.FullName = " " }},
@@ -316,7 +328,19 @@ func TestCandidatesRefuseIdentityNumbers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := candidate(v.GetName(), "520000-W1")
 			tt.edit(c)
-			_, err := e.cand.SubmitCandidates(ctx(t), &receivingv1.SubmitCandidatesRequest{SendingRegion: sending, Candidates: []*receivingv1.Candidate{c}})
+			resp, err := e.cand.SubmitCandidates(ctx(t), &receivingv1.SubmitCandidatesRequest{SendingRegion: sending, Candidates: []*receivingv1.Candidate{c}})
+			if err == nil {
+				// A bad field is the candidate's own refusal; an identity number anywhere refuses
+				// the whole request before it is read (below).
+				if len(resp.GetRefusals()) != 1 || len(resp.GetCandidates()) != 0 {
+					t.Fatalf("response %v, want the candidate refused", resp)
+				}
+				r := resp.GetRefusals()[0]
+				if "candidates[0]."+r.GetField() != tt.field || r.GetCode() != int32(codes.InvalidArgument) || tt.want != "" {
+					t.Fatalf("refusal %v, want INVALID_ARGUMENT on %s", r, tt.field)
+				}
+				return
+			}
 			got := violations(t, err)
 			desc, ok := got[tt.field]
 			if !ok {

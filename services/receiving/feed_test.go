@@ -289,7 +289,7 @@ func TestOnlyPairedProvinces(t *testing.T) {
 				_, out["ListOpenDemand"] = e.feed.ListOpenDemand(c, &receivingv1.ListOpenDemandRequest{SendingRegion: region})
 				_, out["ListDecisions"] = e.cand.ListDecisions(c, &receivingv1.ListDecisionsRequest{SendingRegion: region})
 				_, out["SubmitCandidates"] = e.cand.SubmitCandidates(c, &receivingv1.SubmitCandidatesRequest{SendingRegion: region,
-					Candidates: []*receivingv1.Candidate{candidate("vacancies/440000-V0000000001", "w-1")}})
+					Candidates: []*receivingv1.Candidate{candidate("vacancies/440000-V0000000001", "520000-w-1")}})
 				_, out["WithdrawCandidate"] = e.cand.WithdrawCandidate(c, &receivingv1.WithdrawCandidateRequest{SendingRegion: region, Name: "candidates/x"})
 				_, out["ReportBatchDeparture"] = e.intake.ReportBatchDeparture(c, &receivingv1.ReportBatchDepartureRequest{SendingRegion: region, BatchId: "b"})
 				return out

@@ -312,7 +312,7 @@ func (s *Service) putLedgerEvent(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, 
 	ev.BatchId = r.GetBatchId()
 	ev.Vacancy = r.GetVacancy()
 	ev.RegisteredPoor = r.GetRegisteredPoor()
-	_, err := outbox.Put(tx, LedgerDestination, ev)
+	_, err := outbox.Put(tx, LedgerDestination, "", ev)
 	return err
 }
 
@@ -349,28 +349,48 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 			EscortContact:       in.GetEscortContact(),
 		}
 		index := tx.Bucket(store.BucketCandidateIndex)
+		resp.Refusals = nil
 		for i, e := range in.GetEntries() {
+			// An entry that cannot be taken is refused on its own; the batch goes on with the
+			// others (the sending side takes refused workers off its manifest).
+			refuse := func(err error) error {
+				r, ok := apierror.Refusal(i, e.GetWorkerId(), fmt.Sprintf("batch.entries[%d]: ", i), err)
+				if !ok {
+					return err
+				}
+				resp.Refusals = append(resp.Refusals, r)
+				return nil
+			}
 			vid := resourceID(e.GetVacancy(), vacanciesCollection)
 			cid := index.Get(candidateIndexKey(b.GetSendingRegion(), e.GetWorkerId(), vid))
 			if cid == nil {
-				return apierror.FailedPrecondition("CANDIDATE_NOT_ACCEPTED", "batch.entries[%d]: worker %s is not a candidate of %s for %s",
-					i, e.GetWorkerId(), b.GetSendingRegion(), e.GetVacancy())
+				if err := refuse(apierror.FailedPrecondition("CANDIDATE_NOT_ACCEPTED", "batch.entries[%d]: worker %s is not a candidate of %s for %s",
+					i, e.GetWorkerId(), b.GetSendingRegion(), e.GetVacancy())); err != nil {
+					return err
+				}
+				continue
 			}
 			c, err := getCandidate(tx, string(cid))
 			if err != nil {
 				return err
 			}
 			if c.GetState() != stateAccepted {
-				return apierror.FailedPrecondition("CANDIDATE_NOT_ACCEPTED", "batch.entries[%d]: candidate %s (worker %s) is %s, not accepted",
-					i, c.GetName(), e.GetWorkerId(), stateWord(c.GetState()))
+				if err := refuse(apierror.FailedPrecondition("CANDIDATE_NOT_ACCEPTED", "batch.entries[%d]: candidate %s (worker %s) is %s, not accepted",
+					i, c.GetName(), e.GetWorkerId(), stateWord(c.GetState()))); err != nil {
+					return err
+				}
+				continue
 			}
 			rec, found, err := getRecord(tx, e.GetWorkerId())
 			if err != nil {
 				return err
 			}
 			if found && (rec.GetStatus() == arrived || rec.GetStatus() == employed) {
-				return apierror.FailedPrecondition("WORKER_ALREADY_HERE", "batch.entries[%d]: worker %s is already in this province (batch %s)",
-					i, e.GetWorkerId(), rec.GetBatchId())
+				if err := refuse(apierror.FailedPrecondition("WORKER_ALREADY_HERE", "batch.entries[%d]: worker %s is already in this province (batch %s)",
+					i, e.GetWorkerId(), rec.GetBatchId())); err != nil {
+					return err
+				}
+				continue
 			}
 			b.Entries = append(b.Entries, &receivingv1.IntakeEntry{
 				WorkerId: e.GetWorkerId(), Vacancy: vacancyName(vid), RegisteredPoor: c.GetRegisteredPoor(),

@@ -56,14 +56,14 @@ func (e *env) intakeScenario(batchID string, n int) *receivingv1.IntakeBatch {
 // are kept across a restart, and repeats after the restart still leave none.
 func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 	e := newEnv(t)
-	b := e.intakeScenario("gz-bus-1", 3)
+	b := e.intakeScenario("520000-gz-bus-1", 3)
 	if b.GetEntries()[0].GetRegisteredPoor() != true || b.GetEntries()[1].GetRegisteredPoor() != false {
 		t.Errorf("registered_poor is taken from the candidates: %v", b.GetEntries())
 	}
 	if n := len(e.ledgerEvents()); n != 0 {
 		t.Fatalf("announce and departure left %d outbox entries, want 0 (the sending side reports departures)", n)
 	}
-	w1, w2, w3 := "gz-bus-1-w-1", "gz-bus-1-w-2", "gz-bus-1-w-3"
+	w1, w2, w3 := "520000-gz-bus-1-w-1", "520000-gz-bus-1-w-2", "520000-gz-bus-1-w-3"
 	e.clock.Add(20 * time.Hour)
 	day := today(e.clock.Now())
 
@@ -174,7 +174,7 @@ func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 		if fmt.Sprint(kinds) != fmt.Sprint(wantKinds) {
 			t.Errorf("event kinds %v, want %v", kinds, wantKinds)
 		}
-		if !ids[region+":arrived:gz-bus-1:"+w1] || !ids[region+":checkpoint:gz-bus-1:"+w1+":3"] {
+		if !ids[region+":arrived:520000-gz-bus-1:"+w1] || !ids[region+":checkpoint:520000-gz-bus-1:"+w1+":3"] {
 			t.Errorf("event ids %v", ids)
 		}
 	}
@@ -234,8 +234,8 @@ func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 
 func TestIntakeRefusals(t *testing.T) {
 	e := newEnv(t)
-	b := e.intakeScenario("gz-bus-2", 2)
-	w1, w2 := "gz-bus-2-w-1", "gz-bus-2-w-2"
+	b := e.intakeScenario("520000-gz-bus-2", 2)
+	w1, w2 := "520000-gz-bus-2-w-1", "520000-gz-bus-2-w-2"
 	day := today(e.clock.Now())
 	_, err := e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(),
 		Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: "stranger", Outcome: outcomeArrived}}})
@@ -287,11 +287,24 @@ func TestIntakeRefusals(t *testing.T) {
 	if err != nil || again.GetBatch().GetMode() != commonv1.TransportMode_TRANSPORT_MODE_BUS {
 		t.Errorf("announce again = %v, %v; want the recorded batch", again, err)
 	}
-	_, err = e.intake.AnnounceBatch(ctx(t), &receivingv1.AnnounceBatchRequest{Batch: &receivingv1.IntakeBatch{
-		BatchId: "gz-bus-3", SendingRegion: sending, Mode: commonv1.TransportMode_TRANSPORT_MODE_TRAIN, DestinationCounty: workCounty,
-		ExpectedArrivalTime: timestamppb.Now(), Entries: []*receivingv1.IntakeEntry{{WorkerId: "other", Vacancy: b.GetEntries()[0].GetVacancy()}},
+	// A worker who is not an accepted candidate is refused on their own; a worker already here
+	// (arrived on the earlier batch) too; the batch is recorded with the others.
+	extra := candidate(b.GetEntries()[0].GetVacancy(), "520000-gz-bus-3-w-1")
+	e.accept(e.submit(extra)[0].GetName())
+	third, err := e.intake.AnnounceBatch(ctx(t), &receivingv1.AnnounceBatchRequest{Batch: &receivingv1.IntakeBatch{
+		BatchId: "520000-gz-bus-3", SendingRegion: sending, Mode: commonv1.TransportMode_TRANSPORT_MODE_TRAIN, DestinationCounty: workCounty,
+		ExpectedArrivalTime: timestamppb.Now(), Entries: []*receivingv1.IntakeEntry{
+			{WorkerId: "other", Vacancy: b.GetEntries()[0].GetVacancy()},
+			{WorkerId: extra.GetWorkerId(), Vacancy: extra.GetVacancy()},
+		},
 	}})
-	wantCode(t, err, codes.FailedPrecondition, "CANDIDATE_NOT_ACCEPTED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(third.GetRefusals()) != 1 || third.GetRefusals()[0].GetIndex() != 0 || third.GetRefusals()[0].GetReason() != "CANDIDATE_NOT_ACCEPTED" ||
+		len(third.GetBatch().GetEntries()) != 1 || third.GetBatch().GetEntries()[0].GetWorkerId() != extra.GetWorkerId() {
+		t.Fatalf("announce with a stranger: %v, want the stranger refused and the accepted worker taken", third)
+	}
 	_, err = e.intake.AnnounceBatch(ctx(t), &receivingv1.AnnounceBatchRequest{Batch: &receivingv1.IntakeBatch{BatchId: "x"}})
 	got := violations(t, err)
 	for _, f := range []string{"batch.sending_region", "batch.mode", "batch.destination_county", "batch.expected_arrival_time", "batch.entries"} {
@@ -304,8 +317,8 @@ func TestIntakeRefusals(t *testing.T) {
 		t.Errorf("a second departure report changes nothing: %v", err)
 	}
 	batches, err := e.intake.ListIntakeBatches(ctx(t), &receivingv1.ListIntakeBatchesRequest{SendingRegion: sending})
-	if err != nil || len(batches.GetBatches()) != 1 {
-		t.Errorf("ListIntakeBatches = %v, %v", batches, err)
+	if err != nil || len(batches.GetBatches()) != 2 {
+		t.Errorf("ListIntakeBatches = %v, %v; want the first batch and the third (with its accepted worker)", batches, err)
 	}
 }
 
@@ -334,13 +347,13 @@ func TestNoIdentityNumberInDataFile(t *testing.T) {
 	if len(identityNumbersIn([]byte("xx"+id+"yy"))) != 1 {
 		t.Fatal("the scan does not find an identity number")
 	}
-	b := e.intakeScenario("gz-bus-9", 2)
+	b := e.intakeScenario("520000-gz-bus-9", 2)
 	v := b.GetEntries()[0].GetVacancy()
 	attempts := []error{}
 	try := func(err error) { attempts = append(attempts, err) }
 	_, err := e.cand.SubmitCandidates(ctx(t), &receivingv1.SubmitCandidatesRequest{SendingRegion: sending, Candidates: []*receivingv1.Candidate{candidate(v, id)}})
 	try(err)
-	c := candidate(v, "w-ok")
+	c := candidate(v, "520000-w-ok")
 	c.FullName = id2
 	_, err = e.cand.SubmitCandidates(ctx(t), &receivingv1.SubmitCandidatesRequest{SendingRegion: sending, Candidates: []*receivingv1.Candidate{c}, RequestId: id})
 	try(err)
@@ -356,7 +369,7 @@ func TestNoIdentityNumberInDataFile(t *testing.T) {
 	}
 	_, err = e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(), Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: id, Outcome: outcomeArrived}}})
 	try(err)
-	_, err = e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: "gz-bus-9-w-1", Incident: &receivingv1.Incident{IncidentDate: today(e.clock.Now()), Kind: "injury", Description: "工友 " + id2 + " 受伤"}})
+	_, err = e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: "520000-gz-bus-9-w-1", Incident: &receivingv1.Incident{IncidentDate: today(e.clock.Now()), Kind: "injury", Description: "工友 " + id2 + " 受伤"}})
 	try(err)
 	_, err = e.cand.DecideCandidate(ctx(t), &receivingv1.DecideCandidateRequest{Name: "candidates/x", Decision: receivingv1.Decision_DECISION_REJECT, Reason: id})
 	try(err)
@@ -366,10 +379,10 @@ func TestNoIdentityNumberInDataFile(t *testing.T) {
 		}
 	}
 	// The rest of the flow, so that every kind of record is in the file.
-	if _, err := e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(), Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: "gz-bus-9-w-1", Outcome: outcomeArrived}}}); err != nil {
+	if _, err := e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(), Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: "520000-gz-bus-9-w-1", Outcome: outcomeArrived}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.intake.RecordOnboarding(ctx(t), &receivingv1.RecordOnboardingRequest{WorkerId: "gz-bus-9-w-1", OnboardDate: today(e.clock.Now())}); err != nil {
+	if _, err := e.intake.RecordOnboarding(ctx(t), &receivingv1.RecordOnboardingRequest{WorkerId: "520000-gz-bus-9-w-1", OnboardDate: today(e.clock.Now())}); err != nil {
 		t.Fatal(err)
 	}
 	e.stop()
@@ -390,7 +403,7 @@ func TestCancelIntakeBatch(t *testing.T) {
 	v := e.createVacancy(goodVacancy(t))
 	var entries []*receivingv1.IntakeEntry
 	for i := 1; i <= 3; i++ {
-		c := candidate(v.GetName(), fmt.Sprintf("cx-w-%d", i))
+		c := candidate(v.GetName(), fmt.Sprintf("520000-cx-w-%d", i))
 		e.accept(e.submit(c)[0].GetName())
 		entries = append(entries, &receivingv1.IntakeEntry{WorkerId: c.GetWorkerId(), Vacancy: v.GetName()})
 	}
@@ -453,10 +466,10 @@ func TestCancelIntakeBatch(t *testing.T) {
 		t.Errorf("cancelling again = %v, %v; want the batch unchanged", again, err)
 	}
 	_, err = e.intake.ReportBatchDeparture(ctx(t), &receivingv1.ReportBatchDepartureRequest{
-		BatchId: "cx-1", SendingRegion: sending, BoardedWorkerIds: []string{"cx-w-1"}, RequestId: "dep-cx-1"})
+		BatchId: "cx-1", SendingRegion: sending, BoardedWorkerIds: []string{"520000-cx-w-1"}, RequestId: "dep-cx-1"})
 	wantCode(t, err, codes.FailedPrecondition, "BATCH_CANCELLED")
 	_, err = e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(),
-		Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: "cx-w-1", Outcome: outcomeArrived}}})
+		Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: "520000-cx-w-1", Outcome: outcomeArrived}}})
 	wantCode(t, err, codes.FailedPrecondition, "BATCH_CANCELLED")
 
 	// The same workers on a new batch: expected there; that batch departs and cannot be
@@ -468,7 +481,7 @@ func TestCancelIntakeBatch(t *testing.T) {
 		}
 	}
 	if _, err := e.intake.ReportBatchDeparture(ctx(t), &receivingv1.ReportBatchDepartureRequest{
-		BatchId: "cx-2", SendingRegion: sending, BoardedWorkerIds: []string{"cx-w-1", "cx-w-2", "cx-w-3"}, RequestId: "dep-cx-2"}); err != nil {
+		BatchId: "cx-2", SendingRegion: sending, BoardedWorkerIds: []string{"520000-cx-w-1", "520000-cx-w-2", "520000-cx-w-3"}, RequestId: "dep-cx-2"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = cancel("cx-2", sending, "c-3")

@@ -38,7 +38,7 @@ func TestOutboxSurvivesProcessKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	var entries []*receivingv1.IntakeEntry
-	for _, w := range []string{"gz-k-1", "gz-k-2"} {
+	for _, w := range []string{"520000-gz-k-1", "520000-gz-k-2"} {
 		sub, err := cand.SubmitCandidates(c, &receivingv1.SubmitCandidatesRequest{SendingRegion: sending, Candidates: []*receivingv1.Candidate{candidate(v.GetVacancy().GetName(), w)}})
 		if err != nil {
 			t.Fatal(err)
@@ -49,17 +49,17 @@ func TestOutboxSurvivesProcessKill(t *testing.T) {
 		entries = append(entries, &receivingv1.IntakeEntry{WorkerId: w, Vacancy: v.GetVacancy().GetName()})
 	}
 	if _, err := intake.AnnounceBatch(c, &receivingv1.AnnounceBatchRequest{Batch: &receivingv1.IntakeBatch{
-		BatchId: "gz-kill", SendingRegion: sending, Mode: commonv1.TransportMode_TRANSPORT_MODE_TRAIN, DestinationCounty: workCounty,
+		BatchId: "520000-gz-kill", SendingRegion: sending, Mode: commonv1.TransportMode_TRANSPORT_MODE_TRAIN, DestinationCounty: workCounty,
 		ExpectedArrivalTime: timestamppb.New(now), Entries: entries,
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	confirm := &receivingv1.ConfirmArrivalsRequest{Name: "intakeBatches/gz-kill", RequestId: "arr-kill", Confirmations: []*receivingv1.ArrivalConfirmation{
-		{WorkerId: "gz-k-1", Outcome: outcomeArrived}, {WorkerId: "gz-k-2", Outcome: outcomeNoShow}}}
+	confirm := &receivingv1.ConfirmArrivalsRequest{Name: "intakeBatches/520000-gz-kill", RequestId: "arr-kill", Confirmations: []*receivingv1.ArrivalConfirmation{
+		{WorkerId: "520000-gz-k-1", Outcome: outcomeArrived}, {WorkerId: "520000-gz-k-2", Outcome: outcomeNoShow}}}
 	if _, err := intake.ConfirmArrivals(c, confirm); err != nil {
 		t.Fatal(err)
 	}
-	onboard := &receivingv1.RecordOnboardingRequest{WorkerId: "gz-k-1", OnboardDate: today(now)}
+	onboard := &receivingv1.RecordOnboardingRequest{WorkerId: "520000-gz-k-1", OnboardDate: today(now)}
 	if _, err := intake.RecordOnboarding(c, onboard); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ var Schema = store.Schema{
 		store.BucketVacancies, store.BucketVacancyChanges, store.BucketCandidates,
 		store.BucketCandidateIndex, store.BucketDecisions, store.BucketIntakeBatches,
 		store.BucketArrivals, store.BucketEmployment, store.BucketImports,
-		store.BucketImportRejections, store.BucketOutbox, store.BucketCounters,
+		store.BucketImportRejections, store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters,
 	},
 }
 
@@ -100,6 +100,8 @@ type Service struct {
 	// process's graceful stop instead of holding it until its timeout.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
+	// relays are the running outbox relays (the ledger's), for the OutboxService.
+	relays outbox.Set
 }
 
 // New returns the receiving service for cfg.Region over db.
@@ -142,6 +144,7 @@ func (s *Service) ServiceNames() []string {
 		receivingv1.DemandFeedService_ServiceDesc.ServiceName,
 		receivingv1.CandidateService_ServiceDesc.ServiceName,
 		receivingv1.IntakeService_ServiceDesc.ServiceName,
+		outbox.ServiceName,
 	}
 }
 
@@ -151,6 +154,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	receivingv1.RegisterDemandFeedServiceServer(gs, &feedServer{s: s})
 	receivingv1.RegisterCandidateServiceServer(gs, &candidateServer{s: s})
 	receivingv1.RegisterIntakeServiceServer(gs, &intakeServer{s: s})
+	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{Now: s.cfg.Now}).Register(gs)
 }
 
 // Run does the service's background work until ctx is done: every MaintenanceInterval it
@@ -173,7 +177,10 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.db, LedgerDestination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), s.lg, outbox.Options{})
+		relay := outbox.NewRelay(s.db, LedgerDestination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), s.lg,
+			outbox.Options{Describe: ledger.Describe, Now: s.cfg.Now})
+		s.relays.Add(relay)
+		defer s.relays.Remove(relay)
 		relayDone := make(chan struct{})
 		go func() {
 			defer close(relayDone)

@@ -571,7 +571,7 @@ func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, 
 	if err != nil {
 		return nil, err
 	}
-	s.relays.notify(dests...)
+	s.relays.Notify(dests...)
 	return run, nil
 }
 
@@ -645,7 +645,7 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 		if len(chunks[region]) == 0 {
 			return nil
 		}
-		_, err := outbox.Put(tx, receivingDestination(region), &receivingv1.SubmitCandidatesRequest{
+		_, err := outbox.Put(tx, receivingDestination(region), candidatesKey, &receivingv1.SubmitCandidatesRequest{
 			SendingRegion: s.cfg.Region, Candidates: chunks[region],
 		})
 		chunks[region] = nil

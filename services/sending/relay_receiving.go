@@ -13,33 +13,38 @@ package sending
 //     returns the first result instead of acting twice.
 //
 // Entries stay in the outbox until the receiving service answers, so nothing is lost while it
-// is down; they are retried with backoff. An entry the receiving service refuses for good
-// (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS) is logged and dropped so
-// that it does not block the entries behind it; refused candidates are taken back (their
-// proposals are REJECTED and the workers return to AVAILABLE).
+// is down; they are retried with backoff. Messages about one batch share the ordering key
+// batch/<id> (announcement, departure, cancellation, in that order), candidate submissions and
+// withdrawals share "candidates"; messages with different keys do not wait for each other.
+//
+// The receiving service answers submissions and announcements item by item: a refused candidate
+// is taken back (its proposal REJECTED with the reason, the worker AVAILABLE again), a refused
+// manifest entry is taken off the batch (refuseManifestEntries). A message refused as a whole
+// for good (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS) goes to the
+// outbox quarantine with the reason, for an operator (labour.outbox.v1.OutboxService, `labourlink
+// outbox`); the messages behind it keep flowing. Discarding a quarantined submission takes its
+// proposals back (onDiscard).
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/identity"
+	"github.com/eastwest/labourlink/services/ledger"
 	"github.com/eastwest/labourlink/services/outbox"
 	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/registry"
@@ -50,41 +55,6 @@ const receivingDestPrefix = "receiving/"
 
 // receivingDestination is the outbox destination of receiving province code.
 func receivingDestination(code string) string { return receivingDestPrefix + code }
-
-// relaySet holds the running relays by destination, so that a flow can wake the relay of a
-// destination right after committing an entry for it.
-type relaySet struct {
-	mu sync.Mutex
-	m  map[string]*outbox.Relay
-}
-
-func (r *relaySet) set(dest string, rl *outbox.Relay) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m == nil {
-		r.m = map[string]*outbox.Relay{}
-	}
-	r.m[dest] = rl
-}
-
-func (r *relaySet) remove(dest string, rl *outbox.Relay) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m[dest] == rl {
-		delete(r.m, dest)
-	}
-}
-
-// notify wakes the relays of the given destinations (those not running are skipped).
-func (r *relaySet) notify(dests ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, d := range dests {
-		if rl := r.m[d]; rl != nil {
-			rl.Notify()
-		}
-	}
-}
 
 // untilDrained returns ctx, also cancelled when Config.Draining closes.
 func (s *Service) untilDrained(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -239,9 +209,9 @@ func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivi
 		}
 		defer cc.Close()
 		dest := receivingDestination(code)
-		relay := outbox.NewRelay(s.db, dest, s.deliverReceiving(code, cc), s.lg, s.cfg.Outbox)
-		s.relays.set(dest, relay)
-		defer s.relays.remove(dest, relay)
+		relay := outbox.NewRelay(s.db, dest, s.deliverReceiving(code, cc), s.lg, s.outboxOptions())
+		s.relays.Add(relay)
+		defer s.relays.Remove(relay)
 		var wg sync.WaitGroup
 		wg.Add(3)
 		go func() {
@@ -263,152 +233,189 @@ func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivi
 	return l
 }
 
-// deliverReceiving returns the outbox delivery function of receiving province code.
-func (s *Service) deliverReceiving(code string, cc grpc.ClientConnInterface) outbox.DeliverFunc {
-	cand := receivingv1.NewCandidateServiceClient(cc)
-	intake := receivingv1.NewIntakeServiceClient(cc)
-	return func(ctx context.Context, entries []outbox.Entry) error {
-		for _, e := range entries {
-			if err := s.deliverEntry(ctx, code, cand, intake, e); err != nil {
-				return fmt.Errorf("deliver outbox entry %s: %w", e.ID, err)
-			}
-		}
-		return nil
+// Ordering keys of the messages to a receiving province (outbox.Put).
+const candidatesKey = "candidates"
+
+func batchKey(id string) string { return "batch/" + id }
+
+// outboxOptions are the relays' options: Config.Outbox with this service's descriptions.
+func (s *Service) outboxOptions() outbox.Options {
+	o := s.cfg.Outbox
+	if o.Describe == nil {
+		o.Describe = describeEntry
 	}
+	if o.Now == nil {
+		o.Now = s.cfg.Now
+	}
+	return o
 }
 
-// deliverEntry delivers one entry; nil means done with it (delivered, or refused for good and
-// logged).
-func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv1.CandidateServiceClient, intake receivingv1.IntakeServiceClient, e outbox.Entry) error {
-	lg := s.lg.With(zap.String("destination", e.Destination), zap.String("entry", e.ID))
-	call := func(what string, fn func(ctx context.Context) error) error {
-		callCtx, cancel := peers.WithTimeout(ctx)
-		defer cancel()
-		err := fn(callCtx)
-		if err != nil && refusedForGood(err) {
-			lg.Error("receiving service refused a message for good; dropped", zap.String("message", what), zap.Error(err))
-			return nil
-		}
-		return err
+// describeEntry says what an outbox entry of this service is, for logs and the quarantine
+// (worker ids and batch ids only).
+func describeEntry(e outbox.Entry) string {
+	if e.Destination == ledger.Destination {
+		return ledger.Describe(e)
 	}
 	m, err := e.Payload.UnmarshalNew()
 	if err != nil {
-		if errors.Is(err, protoregistry.NotFound) {
-			lg.Error("outbox entry of an unknown type dropped", zap.String("type", e.Payload.GetTypeUrl()))
-		} else {
-			lg.Error("undecodable outbox entry dropped", zap.Error(err))
+		return "undecodable " + e.Payload.GetTypeUrl()
+	}
+	switch req := m.(type) {
+	case *receivingv1.SubmitCandidatesRequest:
+		return fmt.Sprintf("submission of %d candidates", len(req.GetCandidates()))
+	case *receivingv1.AnnounceBatchRequest:
+		return fmt.Sprintf("announcement of batch %s (%d workers)", req.GetBatch().GetBatchId(), len(req.GetBatch().GetEntries()))
+	case *receivingv1.ReportBatchDepartureRequest:
+		return fmt.Sprintf("departure of batch %s (%d boarded)", req.GetBatchId(), len(req.GetBoardedWorkerIds()))
+	case *receivingv1.CancelIntakeBatchRequest:
+		return "cancellation of batch " + req.GetBatchId()
+	case *receivingv1.WithdrawCandidateRequest:
+		return "withdrawal of " + req.GetName()
+	}
+	return string(m.ProtoReflect().Descriptor().FullName())
+}
+
+// deliverReceiving returns the outbox delivery function of receiving province code: entries one
+// by one, each a call with the entry's ID as request id.
+func (s *Service) deliverReceiving(code string, cc grpc.ClientConnInterface) outbox.DeliverFunc {
+	cand := receivingv1.NewCandidateServiceClient(cc)
+	intake := receivingv1.NewIntakeServiceClient(cc)
+	return func(ctx context.Context, entries []outbox.Entry) (outbox.Result, error) {
+		var res outbox.Result
+		for i, e := range entries {
+			refusal, err := s.deliverEntry(ctx, code, cand, intake, e)
+			if err != nil {
+				return res, fmt.Errorf("deliver outbox entry %s: %w", e.ID, err)
+			}
+			if refusal != nil {
+				res.Refuse(i, *refusal)
+			}
+			res.Done++
 		}
-		return nil
+		return res, nil
+	}
+}
+
+// deliverEntry delivers one entry. It returns a refusal when the receiving service refused the
+// message for good (the entry goes to the quarantine), an error when it should be tried again.
+func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv1.CandidateServiceClient, intake receivingv1.IntakeServiceClient, e outbox.Entry) (*outbox.Refusal, error) {
+	call := func(fn func(ctx context.Context) error) (*outbox.Refusal, error) {
+		callCtx, cancel := peers.WithTimeout(ctx)
+		defer cancel()
+		err := fn(callCtx)
+		if err != nil && outbox.RefusedForGood(err) {
+			r := outbox.RefusalOf(err)
+			return &r, nil
+		}
+		return nil, err
+	}
+	m, err := e.Payload.UnmarshalNew()
+	if err != nil {
+		return &outbox.Refusal{Code: codes.Internal, Reason: "UNDECODABLE", Message: err.Error()}, nil
 	}
 	switch req := m.(type) {
 	case *receivingv1.SubmitCandidatesRequest:
 		req.RequestId = e.ID
-		return s.submitCandidates(ctx, lg, code, cand, req)
-	case *receivingv1.AnnounceBatchRequest:
-		req.RequestId = e.ID
-		return call("announce batch "+req.GetBatch().GetBatchId(), func(ctx context.Context) error {
-			_, err := intake.AnnounceBatch(ctx, req)
+		var resp *receivingv1.SubmitCandidatesResponse
+		refusal, err := call(func(ctx context.Context) (err error) {
+			resp, err = cand.SubmitCandidates(ctx, req)
 			return err
 		})
+		if refusal != nil || err != nil {
+			return refusal, err
+		}
+		return nil, s.recordSubmission(code, req, resp)
+	case *receivingv1.AnnounceBatchRequest:
+		req.RequestId = e.ID
+		var resp *receivingv1.AnnounceBatchResponse
+		refusal, err := call(func(ctx context.Context) (err error) {
+			resp, err = intake.AnnounceBatch(ctx, req)
+			return err
+		})
+		if refusal != nil || err != nil {
+			return refusal, err
+		}
+		return nil, s.refuseManifestEntries(code, req.GetBatch(), resp.GetRefusals())
 	case *receivingv1.ReportBatchDepartureRequest:
 		req.RequestId = e.ID
-		return call("report departure of batch "+req.GetBatchId(), func(ctx context.Context) error {
+		return call(func(ctx context.Context) error {
 			_, err := intake.ReportBatchDeparture(ctx, req)
 			return err
 		})
 	case *receivingv1.CancelIntakeBatchRequest:
 		req.RequestId = e.ID
-		return call("cancel batch "+req.GetBatchId(), func(ctx context.Context) error {
+		refusal, err := call(func(ctx context.Context) error {
 			_, err := intake.CancelIntakeBatch(ctx, req)
 			return err
 		})
+		if refusal != nil && refusal.Code == codes.NotFound {
+			// The receiving side never had the batch (its announcement was refused): there is
+			// nothing to cancel, which is what was asked.
+			return nil, nil
+		}
+		return refusal, err
 	case *receivingv1.WithdrawCandidateRequest:
 		req.RequestId = e.ID
-		return call("withdraw "+req.GetName(), func(ctx context.Context) error {
+		return call(func(ctx context.Context) error {
 			_, err := cand.WithdrawCandidate(ctx, req)
 			return err
 		})
 	}
-	lg.Error("outbox entry of an unknown type dropped", zap.String("type", e.Payload.GetTypeUrl()))
+	return &outbox.Refusal{Code: codes.Internal, Reason: "UNKNOWN_MESSAGE_TYPE", Message: "no delivery for " + e.Payload.GetTypeUrl()}, nil
+}
+
+// recordSubmission records the receiving service's answer to a submission: taken candidates
+// become SUBMITTED (markSubmitted); refused ones are taken back with the reason.
+func (s *Service) recordSubmission(code string, req *receivingv1.SubmitCandidatesRequest, resp *receivingv1.SubmitCandidatesResponse) error {
+	if err := s.markSubmitted(code, resp.GetCandidates()); err != nil {
+		return err
+	}
+	if len(resp.GetRefusals()) == 0 {
+		return nil
+	}
+	reasons := map[int]string{}
+	var refused []*receivingv1.Candidate
+	for _, r := range resp.GetRefusals() {
+		i := int(r.GetIndex())
+		if i < 0 || i >= len(req.GetCandidates()) {
+			continue
+		}
+		refused = append(refused, req.GetCandidates()[i])
+		reasons[len(refused)-1] = outbox.ItemRefusal(r).String()
+	}
+	s.lg.Warn("receiving service refused some candidates; their proposals are taken back",
+		zap.String("receiving_region", code), zap.Int("refused", len(refused)), zap.Int("taken", len(resp.GetCandidates())))
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for i, c := range refused {
+			if err := s.refuseProposal(tx, code, c, reasons[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// onDiscard takes back what a discarded quarantined message stood for: the proposals of a
+// submission that will never reach the receiving province.
+func (s *Service) onDiscard(tx *bbolt.Tx, q *outboxv1.QuarantinedEntry) error {
+	if !strings.HasPrefix(q.GetDestination(), receivingDestPrefix) {
+		return nil
+	}
+	code := strings.TrimPrefix(q.GetDestination(), receivingDestPrefix)
+	req := &receivingv1.SubmitCandidatesRequest{}
+	if !q.GetPayload().MessageIs(req) {
+		return nil
+	}
+	if err := q.GetPayload().UnmarshalTo(req); err != nil {
+		return err
+	}
+	why := "the submission was refused (" + q.GetReason() + ") and discarded by an operator: " + q.GetDecisions()[len(q.GetDecisions())-1].GetNote()
+	for _, c := range req.GetCandidates() {
+		if err := s.refuseProposal(tx, code, c, why); err != nil {
+			return err
+		}
+	}
 	return nil
-}
-
-// refusedForGood reports whether err is an answer that a retry cannot change.
-func refusedForGood(err error) bool {
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition, codes.OutOfRange:
-		return true
-	}
-	return false
-}
-
-// submitCandidates delivers one SubmitCandidatesRequest. On success the proposals become
-// SUBMITTED. When the receiving service refuses some candidates for good (their field
-// violations or a "candidates[i]: ..." message name them), those proposals are taken back and
-// the rest are sent again under the same request id (a refused request is not remembered);
-// when it names none, the whole request is taken back.
-func (s *Service) submitCandidates(ctx context.Context, lg *zap.Logger, code string, cand receivingv1.CandidateServiceClient, req *receivingv1.SubmitCandidatesRequest) error {
-	for attempt := 0; ; attempt++ {
-		callCtx, cancel := peers.WithTimeout(ctx)
-		resp, err := cand.SubmitCandidates(callCtx, req)
-		cancel()
-		if err == nil {
-			return s.markSubmitted(code, resp.GetCandidates())
-		}
-		if !refusedForGood(err) {
-			return err
-		}
-		reason := status.Convert(err).Message()
-		bad := refusedIndexes(err, len(req.GetCandidates()))
-		if len(bad) == 0 || attempt >= 3 {
-			lg.Error("receiving service refused candidates; taking the proposals back",
-				zap.Int("candidates", len(req.GetCandidates())), zap.Error(err))
-			return s.refuseProposals(code, req.GetCandidates(), reason)
-		}
-		var refused, rest []*receivingv1.Candidate
-		for i, c := range req.GetCandidates() {
-			if slices.Contains(bad, i) {
-				refused = append(refused, c)
-			} else {
-				rest = append(rest, c)
-			}
-		}
-		lg.Warn("receiving service refused some candidates; taking them back and sending the others",
-			zap.Int("refused", len(refused)), zap.Int("others", len(rest)), zap.Error(err))
-		if err := s.refuseProposals(code, refused, reason); err != nil {
-			return err
-		}
-		if len(rest) == 0 {
-			return nil
-		}
-		req.Candidates = rest
-	}
-}
-
-var candidateIndexRE = regexp.MustCompile(`^candidates\[(\d+)\]`)
-
-// refusedIndexes returns the indexes of the candidates an error names: in BadRequest field
-// violations (candidates[3].age) or at the start of the message (candidates[3]: ...).
-func refusedIndexes(err error, n int) []int {
-	st := status.Convert(err)
-	var out []int
-	add := func(s string) {
-		if m := candidateIndexRE.FindStringSubmatch(s); m != nil {
-			if i, err := strconv.Atoi(m[1]); err == nil && i < n && !slices.Contains(out, i) {
-				out = append(out, i)
-			}
-		}
-	}
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				add(v.GetField())
-			}
-		}
-	}
-	add(strings.TrimSpace(st.Message()))
-	slices.Sort(out)
-	return out
 }
 
 // markSubmitted records the receiving service's answer to a submission: proposals still
@@ -441,26 +448,20 @@ func (s *Service) markSubmitted(code string, cands []*receivingv1.Candidate) err
 	})
 }
 
-// refuseProposals takes back proposals the receiving service refused: each live one becomes
-// REJECTED with the refusal as reason, and its worker goes back from PROPOSED to AVAILABLE.
-func (s *Service) refuseProposals(code string, cands []*receivingv1.Candidate, reason string) error {
+// refuseProposal takes back a proposal the receiving service refused (or that will never reach
+// it): if still live it becomes REJECTED with the reason, and its worker goes back from PROPOSED
+// to AVAILABLE.
+func (s *Service) refuseProposal(tx *bbolt.Tx, code string, c *receivingv1.Candidate, reason string) error {
 	reason = "refused by the receiving service: " + clip(reason, 300)
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		for _, c := range cands {
-			id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
-			p, ok, err := getProposal(tx, id)
-			if err != nil {
-				return err
-			}
-			if !ok || p.GetReceivingRegion() != code {
-				continue
-			}
-			if err := s.closeProposal(tx, p, reason, stProposed); err != nil {
-				return err
-			}
-		}
+	id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+	p, ok, err := getProposal(tx, id)
+	if err != nil {
+		return err
+	}
+	if !ok || p.GetReceivingRegion() != code {
 		return nil
-	})
+	}
+	return s.closeProposal(tx, p, reason, stProposed)
 }
 
 // clip shortens s to at most n bytes at a rune boundary.
@@ -475,3 +476,51 @@ func clip(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// refuseManifestEntries takes the manifest entries the receiving service refused off the batch
+// (kept in the batch's refused_entries), so that the batch goes on with the others. A refused
+// worker who is still SCHEDULED becomes WITHDRAWN with the reason: planning must not put them on
+// the next bus (the receiving side may have them already); an operator checks with the
+// receiving province and makes them AVAILABLE again, or records what happened.
+func (s *Service) refuseManifestEntries(code string, sent *receivingv1.IntakeBatch, refusals []*commonv1.ItemRefusal) error {
+	if len(refusals) == 0 {
+		return nil
+	}
+	refused := map[string]*commonv1.ItemRefusal{}
+	for _, r := range refusals {
+		if i := int(r.GetIndex()); i >= 0 && i < len(sent.GetEntries()) {
+			refused[sent.GetEntries()[i].GetWorkerId()] = r
+		}
+	}
+	now := s.cfg.Now()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := getBatch(tx, sent.GetBatchId())
+		if err != nil {
+			return err
+		}
+		var keep []*sendingv1.ManifestEntry
+		for _, e := range b.GetManifest() {
+			r, ok := refused[e.GetWorkerId()]
+			if !ok {
+				keep = append(keep, e)
+				continue
+			}
+			b.RefusedEntries = append(b.RefusedEntries, &sendingv1.RefusedManifestEntry{
+				WorkerId: e.GetWorkerId(), Vacancy: e.GetVacancy(), Reason: r.GetReason(), Message: clip(r.GetMessage(), 500), RefuseTime: tsOf(now),
+			})
+			why := fmt.Sprintf("taken off %s: receiving province %s refused the worker (%s): %s; check with them, then make the worker AVAILABLE again",
+				b.GetName(), code, r.GetReason(), clip(r.GetMessage(), 200))
+			if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stWithdrawn, why); err != nil {
+				return err
+			}
+		}
+		b.Manifest = keep
+		return putBatch(tx, b)
+	})
+	if err != nil {
+		return err
+	}
+	s.lg.Warn("receiving service refused workers of a batch; taken off its manifest",
+		zap.String("receiving_region", code), zap.String("batch", sent.GetBatchId()), zap.Int("refused", len(refused)))
+	return nil
+}

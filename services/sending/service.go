@@ -30,7 +30,7 @@ var Schema = store.Schema{
 		store.BucketWorkers, store.BucketWorkerByIDNumber, store.BucketImports,
 		store.BucketImportRejections, store.BucketDemandReplica, store.BucketFeedPositions,
 		store.BucketProposals, store.BucketMatchRuns, store.BucketBatches, store.BucketOutbox,
-		store.BucketCounters,
+		store.BucketOutboxQuarantine, store.BucketCounters,
 	},
 }
 
@@ -73,7 +73,7 @@ type Service struct {
 	// follow is the in-memory state of the feed followers (follow.go).
 	follow followState
 	// relays are the running outbox relays by destination (relay_receiving.go).
-	relays relaySet
+	relays outbox.Set
 	// match is the match run in progress, if any (matching.go).
 	match matchState
 	// bg is cancelled when Run returns; match runs started by RPC work under it.
@@ -122,6 +122,7 @@ func (s *Service) ServiceNames() []string {
 		sendingv1.RosterService_ServiceDesc.ServiceName,
 		sendingv1.MatchingService_ServiceDesc.ServiceName,
 		sendingv1.TransportService_ServiceDesc.ServiceName,
+		outbox.ServiceName,
 	}
 }
 
@@ -130,6 +131,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	sendingv1.RegisterRosterServiceServer(gs, &rosterServer{s: s})
 	sendingv1.RegisterMatchingServiceServer(gs, &matchingServer{s: s})
 	sendingv1.RegisterTransportServiceServer(gs, &transportServer{s: s})
+	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
 }
 
 // Run does the service's background work until ctx is done (or Config.Draining closes): it
@@ -161,7 +163,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.db, ledger.Destination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), s.lg, s.cfg.Outbox)
+		relay := outbox.NewRelay(s.db, ledger.Destination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), s.lg, s.outboxOptions())
+		s.relays.Add(relay)
+		defer s.relays.Remove(relay)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -419,7 +419,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 		return nil, "", err
 	}
 	dest := receivingDestination(first.region)
-	if _, err := outbox.Put(tx, dest, &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
+	if _, err := outbox.Put(tx, dest, batchKey(id), &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
 		return nil, "", err
 	}
 	return b, dest, nil
@@ -488,7 +488,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 	if err != nil {
 		return nil, err
 	}
-	s.relays.notify(dests...)
+	s.relays.Notify(dests...)
 	return resp, nil
 }
 
@@ -550,7 +550,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 	if err != nil {
 		return nil, err
 	}
-	s.relays.notify(dest)
+	s.relays.Notify(dest)
 	return resp, nil
 }
 
@@ -669,7 +669,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 				return err
 			}
 			b.BoardedWorkerIds = append(b.BoardedWorkerIds, e.GetWorkerId())
-			if _, err := outbox.Put(tx, ledgerDestination, &coordinationv1.LedgerEvent{
+			if _, err := outbox.Put(tx, ledgerDestination, "", &coordinationv1.LedgerEvent{
 				EventId:         s.cfg.Region + ":departed:" + b.GetBatchId() + ":" + e.GetWorkerId(),
 				Kind:            coordinationv1.EventKind_EVENT_KIND_DEPARTED,
 				ReporterRegion:  s.cfg.Region,
@@ -685,7 +685,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			}
 		}
 		dest := receivingDestination(b.GetReceivingRegion())
-		if _, err := outbox.Put(tx, dest, &receivingv1.ReportBatchDepartureRequest{
+		if _, err := outbox.Put(tx, dest, batchKey(b.GetBatchId()), &receivingv1.ReportBatchDepartureRequest{
 			BatchId: b.GetBatchId(), SendingRegion: s.cfg.Region, BoardedWorkerIds: b.GetBoardedWorkerIds(), DepartureTime: departed,
 		}); err != nil {
 			return err
@@ -724,7 +724,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			if name == "" {
 				continue // never delivered as a candidate: nothing to withdraw
 			}
-			if _, err := outbox.Put(tx, dest, &receivingv1.WithdrawCandidateRequest{
+			if _, err := outbox.Put(tx, dest, candidatesKey, &receivingv1.WithdrawCandidateRequest{
 				Name: name, SendingRegion: s.cfg.Region, Reason: "the worker " + why,
 			}); err != nil {
 				return err
@@ -742,7 +742,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 	if err != nil {
 		return nil, err
 	}
-	s.relays.notify(dests...)
+	s.relays.Notify(dests...)
 	return resp, nil
 }
 
@@ -783,7 +783,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return err
 		}
 		dest = receivingDestination(b.GetReceivingRegion())
-		if _, err := outbox.Put(tx, dest, &receivingv1.CancelIntakeBatchRequest{
+		if _, err := outbox.Put(tx, dest, batchKey(id), &receivingv1.CancelIntakeBatchRequest{
 			BatchId:       id,
 			SendingRegion: s.cfg.Region,
 			Reason:        "cancelled by the sending province before departure",
@@ -797,7 +797,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 		return nil, err
 	}
 	if dest != "" {
-		s.relays.notify(dest)
+		s.relays.Notify(dest)
 	}
 	return resp, nil
 }

@@ -26,6 +26,8 @@ var (
 
 	// Shared by the services that send messages to peers (services/outbox).
 	BucketOutbox = []byte("outbox")
+	// BucketOutboxQuarantine holds the messages peers refused for good (seq -> outboxv1.QuarantinedEntry).
+	BucketOutboxQuarantine = []byte("outboxQuarantine")
 
 	// Receiving service.
 	BucketVacancies      = []byte("vacancies")

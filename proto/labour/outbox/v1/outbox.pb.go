@@ -392,7 +392,11 @@ type QuarantinedEntry struct {
 	// The operators' decisions, oldest first.
 	Decisions []*QuarantineDecision `protobuf:"bytes,14,rep,name=decisions,proto3" json:"decisions,omitempty"`
 	// The message itself (GetQuarantinedEntry only).
-	Payload       *anypb.Any `protobuf:"bytes,15,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload *anypb.Any `protobuf:"bytes,15,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Messages of one destination with the same ordering key are delivered in the order they
+	// were committed (for example `batch/520000-B00000001`: its announcement before its
+	// departure); messages with different keys, or none, do not wait for each other.
+	OrderingKey   string `protobuf:"bytes,16,opt,name=ordering_key,json=orderingKey,proto3" json:"ordering_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -530,6 +534,13 @@ func (x *QuarantinedEntry) GetPayload() *anypb.Any {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *QuarantinedEntry) GetOrderingKey() string {
+	if x != nil {
+		return x.OrderingKey
+	}
+	return ""
 }
 
 // Request to list quarantined messages.
@@ -997,7 +1008,7 @@ const file_labour_outbox_v1_outbox_proto_rawDesc = "" +
 	"decided_by\x18\x02 \x01(\tR\tdecidedBy\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x12;\n" +
 	"\vdecide_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"decideTime\"\xc1\x04\n" +
+	"decideTime\"\xe4\x04\n" +
 	"\x10QuarantinedEntry\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bentry_id\x18\x02 \x01(\tR\aentryId\x12 \n" +
@@ -1016,7 +1027,8 @@ const file_labour_outbox_v1_outbox_proto_rawDesc = "" +
 	"\n" +
 	"retried_as\x18\r \x01(\tR\tretriedAs\x12B\n" +
 	"\tdecisions\x18\x0e \x03(\v2$.labour.outbox.v1.QuarantineDecisionR\tdecisions\x12.\n" +
-	"\apayload\x18\x0f \x01(\v2\x14.google.protobuf.AnyR\apayload\"\xb6\x01\n" +
+	"\apayload\x18\x0f \x01(\v2\x14.google.protobuf.AnyR\apayload\x12!\n" +
+	"\fordering_key\x18\x10 \x01(\tR\vorderingKey\"\xb6\x01\n" +
 	"\x1dListQuarantinedEntriesRequest\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x127\n" +
 	"\x05state\x18\x02 \x01(\x0e2!.labour.outbox.v1.QuarantineStateR\x05state\x12\x1b\n" +

@@ -240,9 +240,13 @@ type Batch struct {
 	// When the batch was planned.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the departure was recorded.
-	DepartTime    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=depart_time,json=departTime,proto3" json:"depart_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DepartTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=depart_time,json=departTime,proto3" json:"depart_time,omitempty"`
+	// Manifest entries the receiving province refused when the batch was announced (for example
+	// a worker it already has from an earlier batch): taken off the manifest, kept here for the
+	// record. Their workers are WITHDRAWN with the reason until an operator decides.
+	RefusedEntries []*RefusedManifestEntry `protobuf:"bytes,17,rep,name=refused_entries,json=refusedEntries,proto3" json:"refused_entries,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
@@ -387,6 +391,95 @@ func (x *Batch) GetDepartTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Batch) GetRefusedEntries() []*RefusedManifestEntry {
+	if x != nil {
+		return x.RefusedEntries
+	}
+	return nil
+}
+
+// A worker taken off a batch's manifest because the receiving province refused them.
+type RefusedManifestEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker's opaque id.
+	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// The vacancy the worker was accepted for.
+	Vacancy string `protobuf:"bytes,2,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
+	// The receiving province's reason, UPPER_SNAKE (for example WORKER_ALREADY_HERE).
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The receiving province's message.
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// When the refusal was recorded.
+	RefuseTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=refuse_time,json=refuseTime,proto3" json:"refuse_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefusedManifestEntry) Reset() {
+	*x = RefusedManifestEntry{}
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefusedManifestEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefusedManifestEntry) ProtoMessage() {}
+
+func (x *RefusedManifestEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefusedManifestEntry.ProtoReflect.Descriptor instead.
+func (*RefusedManifestEntry) Descriptor() ([]byte, []int) {
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RefusedManifestEntry) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *RefusedManifestEntry) GetVacancy() string {
+	if x != nil {
+		return x.Vacancy
+	}
+	return ""
+}
+
+func (x *RefusedManifestEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RefusedManifestEntry) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RefusedManifestEntry) GetRefuseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefuseTime
+	}
+	return nil
+}
+
 // Request to plan batches.
 type PlanBatchesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -412,7 +505,7 @@ type PlanBatchesRequest struct {
 
 func (x *PlanBatchesRequest) Reset() {
 	*x = PlanBatchesRequest{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[2]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +517,7 @@ func (x *PlanBatchesRequest) String() string {
 func (*PlanBatchesRequest) ProtoMessage() {}
 
 func (x *PlanBatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[2]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +530,7 @@ func (x *PlanBatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanBatchesRequest.ProtoReflect.Descriptor instead.
 func (*PlanBatchesRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{2}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PlanBatchesRequest) GetRequestId() string {
@@ -507,7 +600,7 @@ type PlanBatchesResponse struct {
 
 func (x *PlanBatchesResponse) Reset() {
 	*x = PlanBatchesResponse{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[3]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +612,7 @@ func (x *PlanBatchesResponse) String() string {
 func (*PlanBatchesResponse) ProtoMessage() {}
 
 func (x *PlanBatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[3]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +625,7 @@ func (x *PlanBatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanBatchesResponse.ProtoReflect.Descriptor instead.
 func (*PlanBatchesResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{3}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PlanBatchesResponse) GetBatches() []*Batch {
@@ -556,7 +649,7 @@ type CreateBatchRequest struct {
 
 func (x *CreateBatchRequest) Reset() {
 	*x = CreateBatchRequest{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[4]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +661,7 @@ func (x *CreateBatchRequest) String() string {
 func (*CreateBatchRequest) ProtoMessage() {}
 
 func (x *CreateBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[4]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +674,7 @@ func (x *CreateBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBatchRequest.ProtoReflect.Descriptor instead.
 func (*CreateBatchRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{4}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateBatchRequest) GetBatch() *Batch {
@@ -609,7 +702,7 @@ type CreateBatchResponse struct {
 
 func (x *CreateBatchResponse) Reset() {
 	*x = CreateBatchResponse{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[5]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +714,7 @@ func (x *CreateBatchResponse) String() string {
 func (*CreateBatchResponse) ProtoMessage() {}
 
 func (x *CreateBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[5]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +727,7 @@ func (x *CreateBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBatchResponse.ProtoReflect.Descriptor instead.
 func (*CreateBatchResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{5}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateBatchResponse) GetBatch() *Batch {
@@ -655,7 +748,7 @@ type GetBatchRequest struct {
 
 func (x *GetBatchRequest) Reset() {
 	*x = GetBatchRequest{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[6]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +760,7 @@ func (x *GetBatchRequest) String() string {
 func (*GetBatchRequest) ProtoMessage() {}
 
 func (x *GetBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[6]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +773,7 @@ func (x *GetBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBatchRequest.ProtoReflect.Descriptor instead.
 func (*GetBatchRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{6}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetBatchRequest) GetName() string {
@@ -701,7 +794,7 @@ type GetBatchResponse struct {
 
 func (x *GetBatchResponse) Reset() {
 	*x = GetBatchResponse{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[7]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +806,7 @@ func (x *GetBatchResponse) String() string {
 func (*GetBatchResponse) ProtoMessage() {}
 
 func (x *GetBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[7]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +819,7 @@ func (x *GetBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBatchResponse.ProtoReflect.Descriptor instead.
 func (*GetBatchResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{7}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetBatchResponse) GetBatch() *Batch {
@@ -753,7 +846,7 @@ type ListBatchesRequest struct {
 
 func (x *ListBatchesRequest) Reset() {
 	*x = ListBatchesRequest{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[8]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +858,7 @@ func (x *ListBatchesRequest) String() string {
 func (*ListBatchesRequest) ProtoMessage() {}
 
 func (x *ListBatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[8]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +871,7 @@ func (x *ListBatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBatchesRequest.ProtoReflect.Descriptor instead.
 func (*ListBatchesRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{8}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListBatchesRequest) GetState() BatchState {
@@ -822,7 +915,7 @@ type ListBatchesResponse struct {
 
 func (x *ListBatchesResponse) Reset() {
 	*x = ListBatchesResponse{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[9]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +927,7 @@ func (x *ListBatchesResponse) String() string {
 func (*ListBatchesResponse) ProtoMessage() {}
 
 func (x *ListBatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[9]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +940,7 @@ func (x *ListBatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBatchesResponse.ProtoReflect.Descriptor instead.
 func (*ListBatchesResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{9}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListBatchesResponse) GetBatches() []*Batch {
@@ -883,7 +976,7 @@ type RecordDepartureRequest struct {
 
 func (x *RecordDepartureRequest) Reset() {
 	*x = RecordDepartureRequest{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[10]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +988,7 @@ func (x *RecordDepartureRequest) String() string {
 func (*RecordDepartureRequest) ProtoMessage() {}
 
 func (x *RecordDepartureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[10]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1001,7 @@ func (x *RecordDepartureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordDepartureRequest.ProtoReflect.Descriptor instead.
 func (*RecordDepartureRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{10}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RecordDepartureRequest) GetName() string {
@@ -957,7 +1050,7 @@ type RecordDepartureResponse struct {
 
 func (x *RecordDepartureResponse) Reset() {
 	*x = RecordDepartureResponse{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[11]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1062,7 @@ func (x *RecordDepartureResponse) String() string {
 func (*RecordDepartureResponse) ProtoMessage() {}
 
 func (x *RecordDepartureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[11]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1075,7 @@ func (x *RecordDepartureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordDepartureResponse.ProtoReflect.Descriptor instead.
 func (*RecordDepartureResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{11}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RecordDepartureResponse) GetBatch() *Batch {
@@ -1005,7 +1098,7 @@ type CancelBatchRequest struct {
 
 func (x *CancelBatchRequest) Reset() {
 	*x = CancelBatchRequest{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[12]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1110,7 @@ func (x *CancelBatchRequest) String() string {
 func (*CancelBatchRequest) ProtoMessage() {}
 
 func (x *CancelBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[12]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1123,7 @@ func (x *CancelBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelBatchRequest.ProtoReflect.Descriptor instead.
 func (*CancelBatchRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{12}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelBatchRequest) GetName() string {
@@ -1058,7 +1151,7 @@ type CancelBatchResponse struct {
 
 func (x *CancelBatchResponse) Reset() {
 	*x = CancelBatchResponse{}
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[13]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1163,7 @@ func (x *CancelBatchResponse) String() string {
 func (*CancelBatchResponse) ProtoMessage() {}
 
 func (x *CancelBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_transport_proto_msgTypes[13]
+	mi := &file_labour_sending_v1_transport_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1176,7 @@ func (x *CancelBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelBatchResponse.ProtoReflect.Descriptor instead.
 func (*CancelBatchResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{13}
+	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelBatchResponse) GetBatch() *Batch {
@@ -1103,7 +1196,7 @@ const file_labour_sending_v1_transport_proto_rawDesc = "" +
 	"\vhome_county\x18\x02 \x01(\tR\n" +
 	"homeCounty\x12\x18\n" +
 	"\avacancy\x18\x03 \x01(\tR\avacancy\x12'\n" +
-	"\x0fregistered_poor\x18\x04 \x01(\bR\x0eregisteredPoor\"\xd0\x05\n" +
+	"\x0fregistered_poor\x18\x04 \x01(\bR\x0eregisteredPoor\"\xa2\x06\n" +
 	"\x05Batch\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x123\n" +
@@ -1125,7 +1218,15 @@ const file_labour_sending_v1_transport_proto_rawDesc = "" +
 	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vdepart_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"departTime\"\xeb\x02\n" +
+	"departTime\x12P\n" +
+	"\x0frefused_entries\x18\x11 \x03(\v2'.labour.sending.v1.RefusedManifestEntryR\x0erefusedEntries\"\xbc\x01\n" +
+	"\x14RefusedManifestEntry\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x18\n" +
+	"\avacancy\x18\x02 \x01(\tR\avacancy\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12;\n" +
+	"\vrefuse_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"refuseTime\"\xeb\x02\n" +
 	"\x12PlanBatchesRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12)\n" +
@@ -1205,66 +1306,69 @@ func file_labour_sending_v1_transport_proto_rawDescGZIP() []byte {
 }
 
 var file_labour_sending_v1_transport_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_labour_sending_v1_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_labour_sending_v1_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_labour_sending_v1_transport_proto_goTypes = []any{
 	(BatchState)(0),                 // 0: labour.sending.v1.BatchState
 	(NoShowDisposition)(0),          // 1: labour.sending.v1.NoShowDisposition
 	(*ManifestEntry)(nil),           // 2: labour.sending.v1.ManifestEntry
 	(*Batch)(nil),                   // 3: labour.sending.v1.Batch
-	(*PlanBatchesRequest)(nil),      // 4: labour.sending.v1.PlanBatchesRequest
-	(*PlanBatchesResponse)(nil),     // 5: labour.sending.v1.PlanBatchesResponse
-	(*CreateBatchRequest)(nil),      // 6: labour.sending.v1.CreateBatchRequest
-	(*CreateBatchResponse)(nil),     // 7: labour.sending.v1.CreateBatchResponse
-	(*GetBatchRequest)(nil),         // 8: labour.sending.v1.GetBatchRequest
-	(*GetBatchResponse)(nil),        // 9: labour.sending.v1.GetBatchResponse
-	(*ListBatchesRequest)(nil),      // 10: labour.sending.v1.ListBatchesRequest
-	(*ListBatchesResponse)(nil),     // 11: labour.sending.v1.ListBatchesResponse
-	(*RecordDepartureRequest)(nil),  // 12: labour.sending.v1.RecordDepartureRequest
-	(*RecordDepartureResponse)(nil), // 13: labour.sending.v1.RecordDepartureResponse
-	(*CancelBatchRequest)(nil),      // 14: labour.sending.v1.CancelBatchRequest
-	(*CancelBatchResponse)(nil),     // 15: labour.sending.v1.CancelBatchResponse
-	(v1.TransportMode)(0),           // 16: labour.common.v1.TransportMode
-	(*v1.Date)(nil),                 // 17: labour.common.v1.Date
-	(*timestamppb.Timestamp)(nil),   // 18: google.protobuf.Timestamp
+	(*RefusedManifestEntry)(nil),    // 4: labour.sending.v1.RefusedManifestEntry
+	(*PlanBatchesRequest)(nil),      // 5: labour.sending.v1.PlanBatchesRequest
+	(*PlanBatchesResponse)(nil),     // 6: labour.sending.v1.PlanBatchesResponse
+	(*CreateBatchRequest)(nil),      // 7: labour.sending.v1.CreateBatchRequest
+	(*CreateBatchResponse)(nil),     // 8: labour.sending.v1.CreateBatchResponse
+	(*GetBatchRequest)(nil),         // 9: labour.sending.v1.GetBatchRequest
+	(*GetBatchResponse)(nil),        // 10: labour.sending.v1.GetBatchResponse
+	(*ListBatchesRequest)(nil),      // 11: labour.sending.v1.ListBatchesRequest
+	(*ListBatchesResponse)(nil),     // 12: labour.sending.v1.ListBatchesResponse
+	(*RecordDepartureRequest)(nil),  // 13: labour.sending.v1.RecordDepartureRequest
+	(*RecordDepartureResponse)(nil), // 14: labour.sending.v1.RecordDepartureResponse
+	(*CancelBatchRequest)(nil),      // 15: labour.sending.v1.CancelBatchRequest
+	(*CancelBatchResponse)(nil),     // 16: labour.sending.v1.CancelBatchResponse
+	(v1.TransportMode)(0),           // 17: labour.common.v1.TransportMode
+	(*v1.Date)(nil),                 // 18: labour.common.v1.Date
+	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
 }
 var file_labour_sending_v1_transport_proto_depIdxs = []int32{
-	16, // 0: labour.sending.v1.Batch.mode:type_name -> labour.common.v1.TransportMode
-	17, // 1: labour.sending.v1.Batch.start_date:type_name -> labour.common.v1.Date
-	18, // 2: labour.sending.v1.Batch.departure_time:type_name -> google.protobuf.Timestamp
+	17, // 0: labour.sending.v1.Batch.mode:type_name -> labour.common.v1.TransportMode
+	18, // 1: labour.sending.v1.Batch.start_date:type_name -> labour.common.v1.Date
+	19, // 2: labour.sending.v1.Batch.departure_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: labour.sending.v1.Batch.manifest:type_name -> labour.sending.v1.ManifestEntry
 	0,  // 4: labour.sending.v1.Batch.state:type_name -> labour.sending.v1.BatchState
-	18, // 5: labour.sending.v1.Batch.create_time:type_name -> google.protobuf.Timestamp
-	18, // 6: labour.sending.v1.Batch.depart_time:type_name -> google.protobuf.Timestamp
-	17, // 7: labour.sending.v1.PlanBatchesRequest.start_date:type_name -> labour.common.v1.Date
-	16, // 8: labour.sending.v1.PlanBatchesRequest.mode:type_name -> labour.common.v1.TransportMode
-	18, // 9: labour.sending.v1.PlanBatchesRequest.departure_time:type_name -> google.protobuf.Timestamp
-	3,  // 10: labour.sending.v1.PlanBatchesResponse.batches:type_name -> labour.sending.v1.Batch
-	3,  // 11: labour.sending.v1.CreateBatchRequest.batch:type_name -> labour.sending.v1.Batch
-	3,  // 12: labour.sending.v1.CreateBatchResponse.batch:type_name -> labour.sending.v1.Batch
-	3,  // 13: labour.sending.v1.GetBatchResponse.batch:type_name -> labour.sending.v1.Batch
-	0,  // 14: labour.sending.v1.ListBatchesRequest.state:type_name -> labour.sending.v1.BatchState
-	3,  // 15: labour.sending.v1.ListBatchesResponse.batches:type_name -> labour.sending.v1.Batch
-	1,  // 16: labour.sending.v1.RecordDepartureRequest.no_show_disposition:type_name -> labour.sending.v1.NoShowDisposition
-	18, // 17: labour.sending.v1.RecordDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
-	3,  // 18: labour.sending.v1.RecordDepartureResponse.batch:type_name -> labour.sending.v1.Batch
-	3,  // 19: labour.sending.v1.CancelBatchResponse.batch:type_name -> labour.sending.v1.Batch
-	4,  // 20: labour.sending.v1.TransportService.PlanBatches:input_type -> labour.sending.v1.PlanBatchesRequest
-	6,  // 21: labour.sending.v1.TransportService.CreateBatch:input_type -> labour.sending.v1.CreateBatchRequest
-	8,  // 22: labour.sending.v1.TransportService.GetBatch:input_type -> labour.sending.v1.GetBatchRequest
-	10, // 23: labour.sending.v1.TransportService.ListBatches:input_type -> labour.sending.v1.ListBatchesRequest
-	12, // 24: labour.sending.v1.TransportService.RecordDeparture:input_type -> labour.sending.v1.RecordDepartureRequest
-	14, // 25: labour.sending.v1.TransportService.CancelBatch:input_type -> labour.sending.v1.CancelBatchRequest
-	5,  // 26: labour.sending.v1.TransportService.PlanBatches:output_type -> labour.sending.v1.PlanBatchesResponse
-	7,  // 27: labour.sending.v1.TransportService.CreateBatch:output_type -> labour.sending.v1.CreateBatchResponse
-	9,  // 28: labour.sending.v1.TransportService.GetBatch:output_type -> labour.sending.v1.GetBatchResponse
-	11, // 29: labour.sending.v1.TransportService.ListBatches:output_type -> labour.sending.v1.ListBatchesResponse
-	13, // 30: labour.sending.v1.TransportService.RecordDeparture:output_type -> labour.sending.v1.RecordDepartureResponse
-	15, // 31: labour.sending.v1.TransportService.CancelBatch:output_type -> labour.sending.v1.CancelBatchResponse
-	26, // [26:32] is the sub-list for method output_type
-	20, // [20:26] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	19, // 5: labour.sending.v1.Batch.create_time:type_name -> google.protobuf.Timestamp
+	19, // 6: labour.sending.v1.Batch.depart_time:type_name -> google.protobuf.Timestamp
+	4,  // 7: labour.sending.v1.Batch.refused_entries:type_name -> labour.sending.v1.RefusedManifestEntry
+	19, // 8: labour.sending.v1.RefusedManifestEntry.refuse_time:type_name -> google.protobuf.Timestamp
+	18, // 9: labour.sending.v1.PlanBatchesRequest.start_date:type_name -> labour.common.v1.Date
+	17, // 10: labour.sending.v1.PlanBatchesRequest.mode:type_name -> labour.common.v1.TransportMode
+	19, // 11: labour.sending.v1.PlanBatchesRequest.departure_time:type_name -> google.protobuf.Timestamp
+	3,  // 12: labour.sending.v1.PlanBatchesResponse.batches:type_name -> labour.sending.v1.Batch
+	3,  // 13: labour.sending.v1.CreateBatchRequest.batch:type_name -> labour.sending.v1.Batch
+	3,  // 14: labour.sending.v1.CreateBatchResponse.batch:type_name -> labour.sending.v1.Batch
+	3,  // 15: labour.sending.v1.GetBatchResponse.batch:type_name -> labour.sending.v1.Batch
+	0,  // 16: labour.sending.v1.ListBatchesRequest.state:type_name -> labour.sending.v1.BatchState
+	3,  // 17: labour.sending.v1.ListBatchesResponse.batches:type_name -> labour.sending.v1.Batch
+	1,  // 18: labour.sending.v1.RecordDepartureRequest.no_show_disposition:type_name -> labour.sending.v1.NoShowDisposition
+	19, // 19: labour.sending.v1.RecordDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
+	3,  // 20: labour.sending.v1.RecordDepartureResponse.batch:type_name -> labour.sending.v1.Batch
+	3,  // 21: labour.sending.v1.CancelBatchResponse.batch:type_name -> labour.sending.v1.Batch
+	5,  // 22: labour.sending.v1.TransportService.PlanBatches:input_type -> labour.sending.v1.PlanBatchesRequest
+	7,  // 23: labour.sending.v1.TransportService.CreateBatch:input_type -> labour.sending.v1.CreateBatchRequest
+	9,  // 24: labour.sending.v1.TransportService.GetBatch:input_type -> labour.sending.v1.GetBatchRequest
+	11, // 25: labour.sending.v1.TransportService.ListBatches:input_type -> labour.sending.v1.ListBatchesRequest
+	13, // 26: labour.sending.v1.TransportService.RecordDeparture:input_type -> labour.sending.v1.RecordDepartureRequest
+	15, // 27: labour.sending.v1.TransportService.CancelBatch:input_type -> labour.sending.v1.CancelBatchRequest
+	6,  // 28: labour.sending.v1.TransportService.PlanBatches:output_type -> labour.sending.v1.PlanBatchesResponse
+	8,  // 29: labour.sending.v1.TransportService.CreateBatch:output_type -> labour.sending.v1.CreateBatchResponse
+	10, // 30: labour.sending.v1.TransportService.GetBatch:output_type -> labour.sending.v1.GetBatchResponse
+	12, // 31: labour.sending.v1.TransportService.ListBatches:output_type -> labour.sending.v1.ListBatchesResponse
+	14, // 32: labour.sending.v1.TransportService.RecordDeparture:output_type -> labour.sending.v1.RecordDepartureResponse
+	16, // 33: labour.sending.v1.TransportService.CancelBatch:output_type -> labour.sending.v1.CancelBatchResponse
+	28, // [28:34] is the sub-list for method output_type
+	22, // [22:28] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_labour_sending_v1_transport_proto_init() }
@@ -1278,7 +1382,7 @@ func file_labour_sending_v1_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_sending_v1_transport_proto_rawDesc), len(file_labour_sending_v1_transport_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
