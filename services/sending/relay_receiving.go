@@ -411,6 +411,14 @@ func (s *Service) onDiscard(tx *bbolt.Tx, q *outboxv1.QuarantinedEntry) error {
 	}
 	why := "the submission was refused (" + q.GetReason() + ") and discarded by an operator: " + q.GetDecisions()[len(q.GetDecisions())-1].GetNote()
 	for _, c := range req.GetCandidates() {
+		id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+		p, ok, err := getProposal(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok || p.GetState() != proposalPending {
+			continue // delivered by another message meanwhile, or decided: not this message's
+		}
 		if err := s.refuseProposal(tx, code, c, why); err != nil {
 			return err
 		}
