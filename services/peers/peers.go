@@ -145,6 +145,23 @@ const retryServiceConfig = `{
   }]
 }`
 
+// LinkHealthPrefix starts the health service names of links (LinkHealthName).
+const LinkHealthPrefix = "labourlink.link."
+
+// LinkHealthName is the health service name under which a service reports its link to peer:
+// labourlink.link.<role>[.<province>], such as labourlink.link.receiving.440000 (a sending
+// service's link to Guangdong's receiving service) or labourlink.link.coordination. It is
+// SERVING while the link answers and NOT_SERVING once it has been down for a few seconds; the
+// service's own names (labour.sending.v1.MatchingService, ...) stay SERVING meanwhile, because
+// the service itself still answers. Load balancers check the service names, operators' alerts
+// the link names.
+func LinkHealthName(peer identity.Identity) string {
+	if peer.Region == "" {
+		return LinkHealthPrefix + string(peer.Role)
+	}
+	return LinkHealthPrefix + string(peer.Role) + "." + peer.Region
+}
+
 // Options says how to reach peers.
 type Options struct {
 	// TLS is the client configuration of the federation (identity.ClientTLS): the way services
