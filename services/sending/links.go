@@ -10,7 +10,8 @@ package sending
 //   - The demand replica is known current as of the last message received on an open demand
 //     watch (ReplicaFreshness.current_as_of), taken when that message's changes are committed.
 //     A change replayed before the stream's first notice does not count (it is history being
-//     caught up on), unless the receiving service sends no notices at all (an older one).
+//     caught up on), unless no notice has come from that feed since this process started (an
+//     older receiving service sends none; on the very first stream a replay therefore counts).
 //     The time is also written to the stored demand position (with every change, and at most
 //     every persistEvery for notices alone), so that it survives a restart.
 //   - A watch of a receiving service that sends notices and is silent for FeedSilence (default
