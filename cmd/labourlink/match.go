@@ -8,7 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/daemon"
@@ -43,8 +49,9 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	dry := fs.Bool("dry-run", false, "compute the result and show it without proposing anyone")
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same run back instead of starting another (default: a new one)")
 	poll := fs.Duration("poll", 500*time.Millisecond, "how often to read the run's progress")
+	maxStale := fs.Duration("max-replica-staleness", 0, "refuse the run when the demand replica of a province with open demand has not been known current for longer than this (0: the service's default, 5m)")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink match run [-dry-run] [flags]\n\nStarts a match run on the sending service: the available workers against the open demand\nreplicated from the paired receiving provinces. Shows the run's progress, then what it\nproposed for each vacancy. Without -dry-run the proposals are committed and the candidates\nsent to the receiving services.\n\nFlags:")
+		fmt.Fprintln(env.stderr, "Usage: labourlink match run [-dry-run] [flags]\n\nStarts a match run on the sending service: the available workers against the open demand\nreplicated from the paired receiving provinces. Shows the run's progress, then what it\nproposed for each vacancy. Without -dry-run the proposals are committed and the candidates\nsent to the receiving services.\n\nThe service refuses a run on a replica known to be behind (its link down: vacancies may have\nclosed meanwhile); -max-replica-staleness sets how far behind is too far.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -53,8 +60,15 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if *maxStale < 0 {
+		return errors.New("-max-replica-staleness must not be negative")
+	}
 	if *requestID == "" {
 		*requestID = newRequestID()
+	}
+	req := &sendingv1.StartMatchRunRequest{RequestId: *requestID, DryRun: *dry}
+	if *maxStale > 0 {
+		req.MaxReplicaStaleness = durationpb.New(*maxStale)
 	}
 	cc, err := d.dial()
 	if err != nil {
@@ -63,9 +77,12 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	defer cc.Close()
 	client := sendingv1.NewMatchingServiceClient(cc)
 	callCtx, cancel := peers.WithTimeout(ctx)
-	started, err := client.StartMatchRun(callCtx, &sendingv1.StartMatchRunRequest{RequestId: *requestID, DryRun: *dry})
+	started, err := client.StartMatchRun(callCtx, req)
 	cancel()
 	if err != nil {
+		if errorReason(err) == "REPLICA_STALE" {
+			fmt.Fprintln(env.stderr, "The demand replica is behind: see `labourlink match follow`. To run on it anyway, give -max-replica-staleness longer than it is behind.")
+		}
 		return err
 	}
 	name := started.GetMatchRun().GetName()
@@ -123,7 +140,21 @@ func printRunSummary(w io.Writer, run *sendingv1.MatchRun) {
 	fmt.Fprintf(w, "  eligible workers: %d\n", run.GetWorkersEligible())
 	fmt.Fprintf(w, "  open positions:   %d\n", run.GetOpenings())
 	fmt.Fprintf(w, "  proposed:         %d (%s of the open positions)\n", run.GetProposed(), pct(run.GetProposed(), run.GetOpenings()))
-	fmt.Fprintf(w, "  registered-poor:  %d (%s of the proposed)\n\n", run.GetProposedRegisteredPoor(), pct(run.GetProposedRegisteredPoor(), run.GetProposed()))
+	fmt.Fprintf(w, "  registered-poor:  %d (%s of the proposed)\n", run.GetProposedRegisteredPoor(), pct(run.GetProposedRegisteredPoor(), run.GetProposed()))
+	for i, f := range run.GetReplicas() {
+		label := "  demand replicas:  "
+		if i > 0 {
+			label = "                    "
+		}
+		fmt.Fprintf(w, "%s%s %s: %s\n", label, f.GetReceivingRegion(), t.Name(f.GetReceivingRegion()), describeFreshness(f))
+	}
+	fmt.Fprintln(w)
+	for _, warning := range run.GetWarnings() {
+		fmt.Fprintf(w, "! warning: %s\n", warning)
+	}
+	if len(run.GetWarnings()) > 0 {
+		fmt.Fprintln(w)
+	}
 	if len(run.GetVacancies()) == 0 {
 		fmt.Fprintln(w, "No vacancy received a proposal.")
 		return
@@ -169,16 +200,84 @@ func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stdout, "Not following any receiving province (no pairing found yet).")
 		return nil
 	}
-	t := regions.Default()
-	tb := newTable("receiving", "endpoint", "demand rev", "decision rev", "connected", "last change (CST)", "last error").alignRight(2, 3)
-	for _, p := range resp.GetPositions() {
-		last := ""
-		if p.GetLastChangeTime() != nil {
-			last = p.GetLastChangeTime().AsTime().In(chinaTime).Format(time.DateTime)
-		}
-		tb.add(!p.GetConnected(), p.GetReceivingRegion()+" "+t.Name(p.GetReceivingRegion()), p.GetEndpoint(),
-			p.GetDemandRevision(), p.GetDecisionRevision(), p.GetConnected(), last, p.GetLastError())
-	}
-	tb.render(env.stdout, false)
+	printFollowStatus(env.stdout, resp.GetPositions())
 	return nil
+}
+
+// staleAfter is how far behind a replica is marked (the match run's warning threshold).
+const staleAfter = 30 * time.Second
+
+// printFollowStatus writes one block per receiving province: whether its watches answer, how
+// current the demand replica is, the feed positions, the times (CST) and the last error. A
+// province whose link is down or whose replica is behind is marked with "!".
+func printFollowStatus(w io.Writer, positions []*sendingv1.FollowPosition) {
+	t := regions.Default()
+	for i, p := range positions {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		f := p.GetDemandFreshness()
+		behind := f.GetCurrentAsOf() == nil || f.GetStaleness().AsDuration() > staleAfter
+		mark := "  "
+		if !p.GetConnected() || behind {
+			mark = "! "
+		}
+		fmt.Fprintf(w, "%s%s %s  %s\n", mark, p.GetReceivingRegion(), t.Name(p.GetReceivingRegion()), p.GetEndpoint())
+		connected := "yes, both feeds answer"
+		if !p.GetConnected() {
+			connected = "NO: a watch is down or has not answered yet"
+		}
+		fmt.Fprintf(w, "    connected:     %s\n", connected)
+		fmt.Fprintf(w, "    demand:        %s\n", describeFreshness(f))
+		fmt.Fprintf(w, "    positions:     demand revision %d, decision revision %d\n", p.GetDemandRevision(), p.GetDecisionRevision())
+		fmt.Fprintf(w, "    last message:  %s\n", cstOr(p.GetLastMessageTime(), "none"))
+		fmt.Fprintf(w, "    last change:   %s\n", cstOr(p.GetLastChangeTime(), "none"))
+		if p.GetLastError() != "" {
+			fmt.Fprintf(w, "    last error:    %s  %s\n", cstOr(p.GetLastErrorTime(), "(time unknown)"), p.GetLastError())
+		} else {
+			fmt.Fprintf(w, "    last error:    none since the feeds last answered\n")
+		}
+	}
+}
+
+// describeFreshness says how current a demand replica is: "current as of 2026-12-01 10:32:05
+// CST (6m12s behind), watch down".
+func describeFreshness(f *sendingv1.ReplicaFreshness) string {
+	var b strings.Builder
+	if f.GetCurrentAsOf() == nil {
+		b.WriteString("never known current")
+	} else {
+		fmt.Fprintf(&b, "current as of %s (%s behind)", cstOr(f.GetCurrentAsOf(), ""), f.GetStaleness().AsDuration().Round(time.Second))
+		if f.GetStaleness().AsDuration() > staleAfter {
+			b.WriteString(" BEHIND")
+		}
+	}
+	if f.GetConnected() {
+		b.WriteString(", watch open")
+	} else {
+		b.WriteString(", watch DOWN")
+	}
+	return b.String()
+}
+
+// cstOr formats ts in China Standard Time, or returns none for an unset time.
+func cstOr(ts *timestamppb.Timestamp, none string) string {
+	if ts == nil {
+		return none
+	}
+	return ts.AsTime().In(chinaTime).Format(time.DateTime) + " CST"
+}
+
+// errorReason returns the ErrorInfo reason of a gRPC error ("" if none).
+func errorReason(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
 }

@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
@@ -144,13 +146,20 @@ func TestMatchAndBatchCommands(t *testing.T) {
 		resp, err := matching.ListDemand(ctx, &sendingv1.ListDemandRequest{})
 		return err == nil && len(resp.GetVacancies()) == 1
 	})
+	waitFor(t, "the replica known current", func() bool {
+		resp, err := matching.GetFollowStatus(ctx, &sendingv1.GetFollowStatusRequest{})
+		return err == nil && len(resp.GetPositions()) == 1 && resp.GetPositions()[0].GetConnected() &&
+			resp.GetPositions()[0].GetDemandFreshness().GetCurrentAsOf() != nil
+	})
 
 	code, out, errOut := runRoster(t, sendAddr, "match", "follow")
-	if code != 0 || !strings.Contains(out, "440000 广东省") || !strings.Contains(out, "true") {
+	if code != 0 || !strings.Contains(out, "  440000 广东省") || !strings.Contains(out, "connected:     yes") ||
+		!strings.Contains(out, "watch open") {
 		t.Fatalf("match follow: exit %d\n%s%s", code, out, errOut)
 	}
-	code, out, errOut = runRoster(t, sendAddr, "match", "run", "-poll", "10ms")
+	code, out, errOut = runRoster(t, sendAddr, "match", "run", "-poll", "10ms", "-max-replica-staleness", "10m")
 	if code != 0 || !strings.Contains(out, "proposed:         3 (60.0% of the open positions)") ||
+		!strings.Contains(out, "demand replicas:  440000 广东省: current as of") ||
 		!strings.Contains(out, vac.GetVacancy().GetName()) || !strings.Contains(out, "! 440000 广东省") {
 		t.Fatalf("match run: exit %d\n%s%s", code, out, errOut)
 	}
@@ -199,5 +208,66 @@ func TestMatchAndBatchCommands(t *testing.T) {
 	code, _, errOut = runRoster(t, sendAddr, "batches", "depart", "520000-B00000002")
 	if code != 1 || !strings.Contains(errOut, "-boarded is required") {
 		t.Fatalf("depart without -boarded: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestFollowStatusLayout: match follow shows one block per province, times in CST, a link
+// down or a replica behind marked with "!", and the last error with its time.
+func TestFollowStatusLayout(t *testing.T) {
+	at := time.Date(2026, 12, 1, 2, 32, 5, 0, time.UTC) // 10:32:05 CST
+	var out strings.Builder
+	printFollowStatus(&out, []*sendingv1.FollowPosition{
+		{
+			ReceivingRegion: "440000", Endpoint: "10.0.0.2:50053", DemandRevision: 1234, DecisionRevision: 56,
+			LastChangeTime: timestamppb.New(at.Add(-time.Minute)), LastMessageTime: timestamppb.New(at),
+			LastError: "demand feed: nothing received on the demand feed for 8s", LastErrorTime: timestamppb.New(at.Add(8 * time.Second)),
+			DemandFreshness: &sendingv1.ReplicaFreshness{ReceivingRegion: "440000", CurrentAsOf: timestamppb.New(at), Staleness: durationpb.New(6*time.Minute + 12*time.Second)},
+		},
+		{
+			ReceivingRegion: "330000", Endpoint: "10.0.0.3:50053", Connected: true, LastMessageTime: timestamppb.New(at),
+			DemandFreshness: &sendingv1.ReplicaFreshness{ReceivingRegion: "330000", CurrentAsOf: timestamppb.New(at), Staleness: durationpb.New(time.Second), Connected: true},
+		},
+	})
+	want := `! 440000 广东省  10.0.0.2:50053
+    connected:     NO: a watch is down or has not answered yet
+    demand:        current as of 2026-12-01 10:32:05 CST (6m12s behind) BEHIND, watch DOWN
+    positions:     demand revision 1234, decision revision 56
+    last message:  2026-12-01 10:32:05 CST
+    last change:   2026-12-01 10:31:05 CST
+    last error:    2026-12-01 10:32:13 CST  demand feed: nothing received on the demand feed for 8s
+
+  330000 浙江省  10.0.0.3:50053
+    connected:     yes, both feeds answer
+    demand:        current as of 2026-12-01 10:32:05 CST (1s behind), watch open
+    positions:     demand revision 0, decision revision 0
+    last message:  2026-12-01 10:32:05 CST
+    last change:   none
+    last error:    none since the feeds last answered
+`
+	if out.String() != want {
+		t.Fatalf("match follow output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestRunSummaryShowsReplicasAndWarnings: a finished run's summary says how current each
+// replica was and shows the run's warnings.
+func TestRunSummaryShowsReplicasAndWarnings(t *testing.T) {
+	var out strings.Builder
+	printRunSummary(&out, &sendingv1.MatchRun{
+		Name: "matchRuns/7", Algorithm: "test",
+		Replicas: []*sendingv1.ReplicaFreshness{
+			{ReceivingRegion: "440000", CurrentAsOf: timestamppb.New(time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)), Staleness: durationpb.New(2 * time.Minute)},
+			{ReceivingRegion: "330000"},
+		},
+		Warnings: []string{"the demand replica of 440000 广东省 (last known current 2m0s ago): its vacancies may have been filled or closed since"},
+	})
+	for _, want := range []string{
+		"  demand replicas:  440000 广东省: current as of 2026-12-01 10:00:00 CST (2m0s behind) BEHIND, watch DOWN\n",
+		"                    330000 浙江省: never known current, watch DOWN\n",
+		"! warning: the demand replica of 440000 广东省 (last known current 2m0s ago)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
 	}
 }

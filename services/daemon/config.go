@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/regions"
 )
 
@@ -81,6 +82,15 @@ type Config struct {
 	// HealthListen, when set, serves the health service alone in plaintext on this address
 	// (for Kubernetes gRPC probes, which cannot present a client certificate).
 	HealthListen string
+	// CallDeadline and CallDeadlinePerItem are the deadline of a call to another service: the
+	// base, plus the allowance per item the call carries or asks for (peers.Deadlines).
+	// Sending and receiving only.
+	CallDeadline, CallDeadlinePerItem time.Duration
+}
+
+// Deadlines are the deadlines of calls to other services of c (zero fields: the defaults).
+func (c Config) Deadlines() peers.Deadlines {
+	return peers.Deadlines{Base: c.CallDeadline, PerItem: c.CallDeadlinePerItem}
 }
 
 // TLSConfig names the files of a service's identity in the federation (mTLS).
@@ -128,6 +138,8 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 		fs.StringVar(&c.Region, "region", "", "GB/T 2260 code of this `province`, e.g. 520000 (Guizhou) or 440000 (Guangdong); required")
 		fs.StringVar(&c.Coordination, "coordination", DefaultCoordinationAddr, "address of the coordination service (empty: run without it)")
 		fs.StringVar(&c.DataDir, "data", "", "directory for the service's bbolt file (default ./data/"+string(k)+"-REGION)")
+		fs.DurationVar(&c.CallDeadline, "call-deadline", peers.DefaultCallBase, "deadline of a call to another service, before the allowance per item: several round trips of the slowest link")
+		fs.DurationVar(&c.CallDeadlinePerItem, "call-deadline-per-item", peers.DefaultCallPerItem, "added to a call's deadline for each item it carries or asks for (candidates, events, page size)")
 		if k == Sending {
 			fs.StringVar(&receiving, "receiving", "", "static endpoints of receiving services, `code=host:port,...` (default: from the coordination registry)")
 			fs.IntVar(&c.SeatsBus, "seats-bus", 45, "seats of a bus when planning batches")
@@ -210,6 +222,9 @@ func (c *Config) validate() error {
 	if c.Kind == Receiving && c.FeedRetention < 1000 {
 		return fmt.Errorf("-feed-retention must be at least 1000, not %d", c.FeedRetention)
 	}
+	if c.CallDeadline < 0 || c.CallDeadlinePerItem < 0 {
+		return fmt.Errorf("-call-deadline and -call-deadline-per-item must not be negative")
+	}
 	if c.Advertise == "" {
 		c.Advertise = c.Listen
 	}
@@ -254,7 +269,8 @@ func (c Config) Args() []string {
 	}
 	switch c.Kind {
 	case Sending, Receiving:
-		args = append(args, "-region", c.Region, "-coordination", c.Coordination)
+		args = append(args, "-region", c.Region, "-coordination", c.Coordination,
+			"-call-deadline", c.CallDeadline.String(), "-call-deadline-per-item", c.CallDeadlinePerItem.String())
 		if len(c.Receiving) > 0 {
 			codes := make([]string, 0, len(c.Receiving))
 			for code := range c.Receiving {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eastwest/labourlink/services/peers"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -47,6 +49,19 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("coordination: %+v", c)
 			}
 		}},
+		{name: "call deadlines", kind: Receiving, args: []string{"-region", "440000", "-call-deadline-per-item", "20ms"},
+			env: map[string]string{"LABOURLINK_CALL_DEADLINE": "90s"},
+			check: func(t *testing.T, c Config) {
+				if got := c.Deadlines().For(100); got != 92*time.Second {
+					t.Errorf("deadline of a call of 100 items = %v, want 92s", got)
+				}
+			}},
+		{name: "default call deadlines", kind: Sending, args: []string{"-region", "520000"}, check: func(t *testing.T, c Config) {
+			if got, want := c.Deadlines().For(1000), peers.CallTimeout(1000); got != want {
+				t.Errorf("default deadline of 1000 items = %v, want %v", got, want)
+			}
+		}},
+		{name: "call deadline not negative", kind: Sending, args: []string{"-region", "520000", "-call-deadline", "-1s"}, wantErr: "-call-deadline"},
 		{name: "region required", kind: Sending, wantErr: "-region is required"},
 		{name: "region must be a province", kind: Receiving, args: []string{"-region", "440100"}, wantErr: "is not a province"},
 		{name: "region must exist", kind: Receiving, args: []string{"-region", "990000"}, wantErr: "-region"},
@@ -97,7 +112,7 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 // TestArgsRoundTrip: the flags the federation renders for a child process parse back to the
 // same configuration.
 func TestArgsRoundTrip(t *testing.T) {
-	c, err := ParseFlags(Sending, "t", []string{"-region", "520000", "-receiving", "440000=127.0.0.1:1", "-listen", "127.0.0.1:5"}, io.Discard)
+	c, err := ParseFlags(Sending, "t", []string{"-region", "520000", "-receiving", "440000=127.0.0.1:1", "-listen", "127.0.0.1:5", "-call-deadline", "2m"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +120,8 @@ func TestArgsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Region != c.Region || back.Listen != c.Listen || back.DataDir != c.DataDir || back.Receiving["440000"] != "127.0.0.1:1" {
+	if back.Region != c.Region || back.Listen != c.Listen || back.DataDir != c.DataDir || back.Receiving["440000"] != "127.0.0.1:1" ||
+		back.Deadlines() != c.Deadlines() {
 		t.Errorf("round trip: %+v, want %+v", back, c)
 	}
 }

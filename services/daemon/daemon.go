@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/eastwest/labourlink/proto/labour"
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -79,15 +80,6 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	}
 	defer sec.close()
 	peerOpts := sec.peers
-	db, svc, err := openService(cfg, peerOpts, lg)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			lg.Error("close data file", zap.Error(err))
-		}
-	}()
 
 	// lg already names the service; grpcserver.Config.ServiceName stays empty so that log lines
 	// do not carry the field twice.
@@ -102,6 +94,15 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		AuthUnaryInterceptor:  sec.unary,
 		AuthStreamInterceptor: sec.stream,
 	}, lg)
+	db, svc, err := openService(cfg, peerOpts, linkHealth(srv), lg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			lg.Error("close data file", zap.Error(err))
+		}
+	}()
 	svc.Register(srv.GRPC())
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -149,8 +150,24 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	return err
 }
 
-// openService opens the data file and builds the service of cfg.Kind.
-func openService(cfg Config, peerOpts peers.Options, lg *zap.Logger) (*store.DB, service, error) {
+// linkHealth returns the function with which background loops publish the health of a link
+// to another service under its own name (peers.LinkHealthName) in the health service of srv.
+// The service's own names are not touched: a service whose peer is down still serves, and a
+// load balancer must not take it out (the link names are for operators' alerts). After Stop
+// begins, the health service ignores the updates: everything stays NOT_SERVING.
+func linkHealth(srv *grpcserver.Server) func(name string, serving bool) {
+	return func(name string, serving bool) {
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if serving {
+			st = healthpb.HealthCheckResponse_SERVING
+		}
+		srv.Health().SetServingStatus(name, st)
+	}
+}
+
+// openService opens the data file and builds the service of cfg.Kind; health publishes the
+// health of its links (sending).
+func openService(cfg Config, peerOpts peers.Options, health func(name string, serving bool), lg *zap.Logger) (*store.DB, service, error) {
 	var schema store.Schema
 	switch cfg.Kind {
 	case Sending:
@@ -170,7 +187,7 @@ func openService(cfg Config, peerOpts peers.Options, lg *zap.Logger) (*store.DB,
 	switch cfg.Kind {
 	case Sending:
 		svc, err = sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
-			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}})
+			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}, Health: health})
 	case Receiving:
 		svc, err = receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention})
 	case Coordination:
@@ -225,7 +242,7 @@ func registerLoop(ctx context.Context, cfg Config, po peers.Options, lg *zap.Log
 	backoff := 200 * time.Millisecond
 	registered := false
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := po.WithTimeoutFor(ctx, 1)
 		_, err := client.RegisterRegion(callCtx, &coordinationv1.RegisterRegionRequest{
 			Region: &coordinationv1.Region{Code: cfg.Region, Role: role, Endpoint: cfg.Advertise},
 		})

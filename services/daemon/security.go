@@ -52,7 +52,7 @@ func Self(cfg Config) identity.Identity {
 func transportSecurity(cfg Config, lg *zap.Logger) (security, error) {
 	if !cfg.TLS.Enabled() {
 		lg.Warn("tls is off: every caller may call every method (authorisation needs -tls-ca, -tls-cert and -tls-key)")
-		return security{close: func() {}}, nil
+		return security{peers: peers.Options{Deadlines: cfg.Deadlines()}, close: func() {}}, nil
 	}
 	t := cfg.TLS
 	self := Self(cfg)
@@ -72,7 +72,7 @@ func transportSecurity(cfg Config, lg *zap.Logger) (security, error) {
 		return security{}, err
 	}
 	sec := security{
-		peers:         peers.Options{TLS: clientTLS},
+		peers:         peers.Options{TLS: clientTLS, Deadlines: cfg.Deadlines()},
 		serverOptions: []grpc.ServerOption{grpc.Creds(credentials.NewTLS(serverTLS))},
 		close:         func() {},
 	}
@@ -84,7 +84,7 @@ func transportSecurity(cfg Config, lg *zap.Logger) (security, error) {
 			return security{}, err
 		}
 		sec.close = func() { _ = cc.Close() }
-		pairings = registry.New(cc)
+		pairings = registry.New(cc).WithDeadlines(sec.peers.Deadlines)
 		source = "coordination registry"
 	}
 	az, err := authz.New(self, pairings)

@@ -16,6 +16,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/eastwest/labourlink/services/faultproxy"
+	"github.com/eastwest/labourlink/services/grpcserver"
 	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/peers"
 )
@@ -150,5 +152,105 @@ func TestExpectNeedsTLSConfig(t *testing.T) {
 			cc.Close()
 			t.Errorf("%s: Dial succeeded", name)
 		}
+	}
+}
+
+// TestDeadlinesFitTheWork: a call's deadline is the base plus an allowance per item, capped,
+// and configurable; the defaults give a call over a slow link (5 s each way) several round
+// trips.
+func TestDeadlinesFitTheWork(t *testing.T) {
+	custom := peers.Deadlines{Base: 2 * time.Second, PerItem: time.Millisecond, Max: 3 * time.Second}
+	tests := []struct {
+		name  string
+		d     peers.Deadlines
+		items int
+		want  time.Duration
+	}{
+		{"default, no items", peers.Deadlines{}, 0, peers.DefaultCallBase},
+		{"default, 1000 candidates", peers.Deadlines{}, 1000, peers.DefaultCallBase + 1000*peers.DefaultCallPerItem},
+		{"default, capped", peers.Deadlines{}, 1 << 30, peers.DefaultCallMax},
+		{"negative items count as none", peers.Deadlines{}, -5, peers.DefaultCallBase},
+		{"custom", custom, 500, 2500 * time.Millisecond},
+		{"custom, capped", custom, 5000, 3 * time.Second},
+		{"max below base is raised to base", peers.Deadlines{Base: 4 * time.Second, Max: time.Second}, 10, 4 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.d.For(tt.items); got != tt.want {
+				t.Errorf("For(%d) = %v, want %v", tt.items, got, tt.want)
+			}
+		})
+	}
+	if peers.CallTimeout(0) < 40*time.Second {
+		t.Errorf("default deadline %v: a call on a new TLS connection over a link with 5 s latency each way needs four round trips (40 s)", peers.CallTimeout(0))
+	}
+	if got, want := (peers.Options{Deadlines: custom}).CallTimeout(100), 2100*time.Millisecond; got != want {
+		t.Errorf("Options.CallTimeout(100) = %v, want %v", got, want)
+	}
+
+	// A caller's own deadline is kept.
+	parent, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	ctx, cancel2 := peers.WithTimeoutFor(parent, 10)
+	defer cancel2()
+	if d, _ := ctx.Deadline(); time.Until(d) < 59*time.Minute {
+		t.Errorf("WithTimeoutFor replaced the caller's deadline: %v left", time.Until(d))
+	}
+	ctx, cancel3 := peers.WithTimeoutFor(context.Background(), 10)
+	defer cancel3()
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > peers.CallTimeout(10) {
+		t.Errorf("WithTimeoutFor without a caller's deadline: %v, %v", d, ok)
+	}
+}
+
+// TestKeepaliveFindsBlackholedPeer: when the link to a peer goes silent (a blackhole: the
+// connection stays open, nothing gets through), an open stream fails UNAVAILABLE within the
+// keepalive window (10 s + 5 s), not after 40 s or never. The server enforces the labourlink
+// keepalive policy, which the client's pings respect.
+func TestKeepaliveFindsBlackholedPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for keepalive (about 15 s)")
+	}
+	srv := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(grpcserver.DefaultKeepaliveEnforcement))
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	proxy := faultproxy.Start(t, lis.Addr().String())
+
+	cc, err := peers.Dial(proxy.Addr(), peers.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := healthpb.NewHealthClient(cc).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Blackhole()
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := stream.Recv()
+		errc <- err
+	}()
+	window := peers.DefaultKeepaliveTime + peers.DefaultKeepaliveTimeout
+	select {
+	case err := <-errc:
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("stream over the blackholed link ended with %v, want UNAVAILABLE", err)
+		}
+		t.Logf("dead link found after %v (keepalive window %v): %v", time.Since(start).Round(100*time.Millisecond), window, err)
+	case <-time.After(2 * window):
+		t.Fatalf("the stream over a blackholed link was still open after %v: keepalive does not find a dead peer", 2*window)
 	}
 }

@@ -473,7 +473,8 @@ func (x *candidateServer) WatchDecisions(req *receivingv1.WatchDecisionsRequest,
 	return x.s.watch(ctx, x.s.decisions, req.GetSendingRegion(), uint64(req.GetAfterRevision()), keepRegion(req.GetSendingRegion()),
 		decoded(decodeCandidate, func(c *receivingv1.Candidate) error {
 			return stream.Send(&receivingv1.WatchDecisionsResponse{Candidate: c})
-		}))
+		}),
+		func() error { return stream.Send(&receivingv1.WatchDecisionsResponse{}) })
 }
 
 // ListDecisions returns a page of the region's decisions after the request's revision. A

@@ -242,7 +242,7 @@ func TestDecisionFeedResumable(t *testing.T) {
 			t.Fatal(err)
 		}
 		for n := rng.IntN(6); n > 0 && len(seen) < len(mineSub); n-- {
-			r, err := stream.Recv()
+			r, err := nextDecision(stream)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,6 +29,15 @@ import (
 //   - Compaction keeps the newest FeedRetention entries and records the highest removed
 //     revision; asking for changes after an older revision is FAILED_PRECONDITION with reason
 //     REVISION_COMPACTED.
+//   - Progress notices (as etcd's progress_notify): a watch stream sends a response without an
+//     entry (WatchDemandResponse without `change`, WatchDecisionsResponse without `candidate`)
+//     as soon as it has replayed everything up to the head, and then every ProgressInterval
+//     (default 2 s), each time right after a read that found nothing more to send. A notice
+//     tells the consumer "you have every change up to now" (the sending service's replica is
+//     known current as of the notice) and "this stream answers": a consumer that hears nothing
+//     for several intervals knows within seconds that the link is down or stalled, also
+//     behind a proxy that answers keepalive pings itself. A consumer that predates notices
+//     reads one as a change at revision 0 and skips it as a repeat.
 
 // feed describes one of the two feeds.
 type feed struct {
@@ -189,12 +198,16 @@ const watchPage = 500
 
 // watch sends every entry after revision after, then every new one as it is committed, until
 // ctx ends or send fails, for the sending province sending. keep filters entries (nil: all).
-// Every PairingRecheck it checks that sending is still paired: a province unpaired meanwhile
-// gets PERMISSION_DENIED and no further changes (a registry that cannot be asked leaves the
-// stream open; the next check tries again).
-func (s *Service) watch(ctx context.Context, f *feed, sending string, after uint64, keep func([]byte) (bool, error), send func(feedEntry) error) error {
+// Once it has sent everything up to the head, and then every ProgressInterval, it calls
+// progress (a progress notice; see the file comment). Every PairingRecheck it checks that
+// sending is still paired: a province unpaired meanwhile gets PERMISSION_DENIED and no further
+// changes (a registry that cannot be asked leaves the stream open; the next check tries again).
+func (s *Service) watch(ctx context.Context, f *feed, sending string, after uint64, keep func([]byte) (bool, error), send func(feedEntry) error, progress func() error) error {
 	recheck := time.NewTicker(s.cfg.PairingRecheck)
 	defer recheck.Stop()
+	notice := time.NewTicker(s.cfg.ProgressInterval)
+	defer notice.Stop()
+	noticeDue := true // the first notice says that the replay is done
 	for {
 		wake := f.bc.wait()
 		var entries []feedEntry
@@ -216,6 +229,14 @@ func (s *Service) watch(ctx context.Context, f *feed, sending string, after uint
 		if after < head {
 			continue // more to replay
 		}
+		if noticeDue {
+			// Sent only right after a read that found nothing more: everything up to the head
+			// of that read has been sent.
+			if err := progress(); err != nil {
+				return err
+			}
+			noticeDue = false
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -225,6 +246,8 @@ func (s *Service) watch(ctx context.Context, f *feed, sending string, after uint
 			if err := s.requirePaired(ctx, sending); apierror.Code(err) == codes.PermissionDenied {
 				return err
 			}
+		case <-notice.C:
+			noticeDue = true // read again first: the notice must follow whatever was committed
 		case <-wake:
 		}
 	}
@@ -348,7 +371,8 @@ func (x *feedServer) WatchDemand(req *receivingv1.WatchDemandRequest, stream rec
 	return x.s.watch(ctx, x.s.demand, req.GetSendingRegion(), uint64(req.GetAfterRevision()), nil,
 		decoded(decodeChange, func(c *receivingv1.DemandChange) error {
 			return stream.Send(&receivingv1.WatchDemandResponse{Change: c})
-		}))
+		}),
+		func() error { return stream.Send(&receivingv1.WatchDemandResponse{}) })
 }
 
 // ListDemandChanges returns a page of demand changes after the request's revision.

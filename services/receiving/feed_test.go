@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -72,7 +74,7 @@ func TestWatchDemandResumesExactlyOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 				for got := 0; got < want && last < total; got++ {
-					resp, err := stream.Recv()
+					resp, err := nextChange(stream)
 					if err != nil {
 						cancel()
 						t.Fatalf("session %d: Recv: %v", sessions, err)
@@ -136,17 +138,68 @@ func TestWatchDemandLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := stream.Recv()
+	first, err := nextChange(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := e.createVacancy(goodVacancy(t))
-	second, err := stream.Recv()
+	second, err := nextChange(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if first.GetChange().GetRevision() != 1 || second.GetChange().GetRevision() != 2 || second.GetChange().GetVacancy().GetName() != v.GetName() {
 		t.Fatalf("got %v then %v", first.GetChange(), second.GetChange())
+	}
+}
+
+// A watch sends a progress notice (a response without a change) as soon as it has replayed
+// everything up to the head, not before, and then every ProgressInterval while it has nothing
+// else to send; a change committed later comes as a change. The decision watch does the same.
+func TestWatchSendsProgressNotices(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.ProgressInterval = time.Hour })
+	e.createVacancy(goodVacancy(t))
+	e.createVacancy(goodVacancy(t))
+	sctx, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	stream, err := e.feed.WatchDemand(sctx, &receivingv1.WatchDemandRequest{SendingRegion: sending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64 // revisions; -1 for a notice
+	next := func() {
+		t.Helper()
+		r, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetChange() == nil {
+			got = append(got, -1)
+		} else {
+			got = append(got, r.GetChange().GetRevision())
+		}
+	}
+	next()
+	next()
+	next() // the notice after the replay: sent at once, not after the hour
+	e.createVacancy(goodVacancy(t))
+	next()
+	if want := []int64{1, 2, -1, 3}; !slices.Equal(got, want) {
+		t.Fatalf("watch sent %v, want %v (-1: progress notice)", got, want)
+	}
+
+	fast := newEnv(t, func(c *Config) { c.ProgressInterval = 10 * time.Millisecond })
+	ds, err := fast.cand.WatchDecisions(sctx, &receivingv1.WatchDecisionsRequest{SendingRegion: sending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // no decisions: only notices, again and again
+		r, err := ds.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetCandidate() != nil {
+			t.Fatalf("message %d: %v, want a progress notice", i, r)
+		}
 	}
 }
 
@@ -170,7 +223,7 @@ func TestFeedCompaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = stream.Recv()
+		_, err = nextChange(stream)
 		st := wantCode(t, err, codes.FailedPrecondition, "REVISION_COMPACTED")
 		if !strings.Contains(st.Message(), "ListOpenDemand") {
 			t.Errorf("message %q does not say to re-list with ListOpenDemand", st.Message())
@@ -203,7 +256,7 @@ func TestFeedCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.createVacancy(goodVacancy(t))
-	resp, err := stream.Recv()
+	resp, err := nextChange(stream)
 	if err != nil {
 		t.Fatal(err)
 	}

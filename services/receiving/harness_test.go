@@ -351,3 +351,25 @@ func violations(t *testing.T, err error) map[string]string {
 var errStop = errors.New("stop")
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// nextChange returns the next response of a demand watch that carries a change, skipping
+// progress notices.
+func nextChange(s receivingv1.DemandFeedService_WatchDemandClient) (*receivingv1.WatchDemandResponse, error) {
+	for {
+		r, err := s.Recv()
+		if err != nil || r.GetChange() != nil {
+			return r, err
+		}
+	}
+}
+
+// nextDecision returns the next response of a decision watch that carries a candidate, skipping
+// progress notices.
+func nextDecision(s receivingv1.CandidateService_WatchDecisionsClient) (*receivingv1.WatchDecisionsResponse, error) {
+	for {
+		r, err := s.Recv()
+		if err != nil || r.GetCandidate() != nil {
+			return r, err
+		}
+	}
+}

@@ -39,7 +39,7 @@ func newPairingChecker(cfg Config, t *regions.Table) (pairingChecker, func() err
 		if err != nil {
 			return nil, nil, err
 		}
-		return registryPairing{c: registry.New(cc)}, cc.Close, nil
+		return registryPairing{c: registry.New(cc).WithDeadlines(cfg.Peers.Deadlines)}, cc.Close, nil
 	}
 	allow := staticPairing{}
 	if cfg.Paired != nil {

@@ -48,6 +48,10 @@ const (
 	// DefaultPairingRecheck is how often an open feed watch checks that its sending province is
 	// still paired.
 	DefaultPairingRecheck = 30 * time.Second
+	// DefaultProgressInterval is how often an open feed watch that has nothing to send sends a
+	// progress notice (feed.go). Sending services take a watch silent for several intervals as
+	// a link down (sending.DefaultFeedSilence).
+	DefaultProgressInterval = 2 * time.Second
 )
 
 // Config configures a receiving service.
@@ -81,6 +85,10 @@ type Config struct {
 	// sending province is still paired; a province unpaired meanwhile has its stream ended with
 	// PERMISSION_DENIED. 0 means DefaultPairingRecheck.
 	PairingRecheck time.Duration
+	// ProgressInterval is how often an open WatchDemand or WatchDecisions stream sends a
+	// progress notice (a response without a change: "you have everything up to now"). 0 means
+	// DefaultProgressInterval.
+	ProgressInterval time.Duration
 }
 
 // Service is a receiving service.
@@ -118,6 +126,9 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	if cfg.PairingRecheck <= 0 {
 		cfg.PairingRecheck = DefaultPairingRecheck
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
 	}
 	if cfg.MaintenanceInterval <= 0 {
 		cfg.MaintenanceInterval = DefaultMaintenanceInterval

@@ -21,9 +21,10 @@ const DefaultTTL = 10 * time.Second
 
 // Client reads pairings and endpoints from the coordination service.
 type Client struct {
-	rc  coordinationv1.RegistryServiceClient
-	ttl time.Duration
-	now func() time.Time
+	rc        coordinationv1.RegistryServiceClient
+	ttl       time.Duration
+	now       func() time.Time
+	deadlines peers.Deadlines
 
 	mu       sync.Mutex
 	pairings map[string]cached[[]regions.Pairing]
@@ -46,6 +47,16 @@ func New(cc grpc.ClientConnInterface) *Client {
 	}
 }
 
+// WithDeadlines makes c's calls use the deadlines d (the process's peers.Options.Deadlines)
+// instead of the defaults, and returns c.
+func (c *Client) WithDeadlines(d peers.Deadlines) *Client {
+	c.deadlines = d
+	return c
+}
+
+// pairingsPage is the page size of ListPairings calls.
+const pairingsPage = 1000
+
 // Pairings returns the pairings involving province code (either side).
 func (c *Client) Pairings(ctx context.Context, code string) ([]regions.Pairing, error) {
 	c.mu.Lock()
@@ -57,8 +68,8 @@ func (c *Client) Pairings(ctx context.Context, code string) ([]regions.Pairing, 
 	var out []regions.Pairing
 	token := ""
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
-		resp, err := c.rc.ListPairings(callCtx, &coordinationv1.ListPairingsRequest{Region: code, PageSize: 1000, PageToken: token})
+		callCtx, cancel := c.deadlines.WithTimeoutFor(ctx, pairingsPage)
+		resp, err := c.rc.ListPairings(callCtx, &coordinationv1.ListPairingsRequest{Region: code, PageSize: pairingsPage, PageToken: token})
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("list pairings of %s: %w", code, err)
@@ -99,7 +110,7 @@ func (c *Client) Region(ctx context.Context, code string) (*coordinationv1.Regio
 		return e.value, nil
 	}
 	c.mu.Unlock()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := c.deadlines.WithTimeoutFor(ctx, 1)
 	defer cancel()
 	resp, err := c.rc.GetRegion(callCtx, &coordinationv1.GetRegionRequest{Name: "regions/" + code})
 	if err != nil {

@@ -25,6 +25,10 @@ package sending
 // replays whatever changed during the listing. The decision follower re-reads this province's
 // candidates (ListCandidates) and follows from the head revision ListDecisions gave just before.
 //
+// Every message of a watch, a change or a progress notice, shows that the link answers, and
+// tells until when the replica is known current: links.go says how, and how that is stored in
+// the positions (last_message_time; for the demand feed, demand_freshness.current_as_of).
+//
 // Counters in store.BucketCounters, per receiving region, show what the followers did:
 // "follow/<code>/demand.applied" (feed changes applied to the replica), "demand.stale" (older
 // than the replica, skipped after a re-listing), "demand.repeated" (at or below the position:
@@ -47,11 +51,11 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -62,6 +66,10 @@ const (
 	// healthyStream is how long a stream must have lasted for its end to count as a fresh
 	// failure (the backoff starts again from MinBackoff).
 	healthyStream = 30 * time.Second
+	// persistEvery is how often the time of the last progress notice is written to the stored
+	// position when nothing else changes (so that after a restart the replica's freshness is
+	// known from disk).
+	persistEvery = 30 * time.Second
 )
 
 // Error reasons of the feeds (see receiving/v1/vacancy.proto).
@@ -93,17 +101,37 @@ func replicaKey(code, vacancyID string) []byte { return []byte(code + "/" + vaca
 // counterKey is the key of a follower counter in BucketCounters.
 func counterKey(code, name string) []byte { return []byte("follow/" + code + "/" + name) }
 
-// followInfo is what is known in memory of following one receiving province.
-type followInfo struct {
-	endpoint  string
-	connected [2]bool
-	lastErr   string
+// feedState is what is known in memory of following one feed of one receiving province.
+type feedState struct {
+	// open: a watch stream is open and has answered (its first message arrived).
+	open bool
+	// notices: the receiving service sends progress notices on this feed (one was seen).
+	notices bool
+	// lastMessage is when the last message (a change or a progress notice) arrived.
+	lastMessage time.Time
+	// currentAsOf is when the replica was last known current (demand; see watchReader).
+	currentAsOf time.Time
+	// persistedMessage and persistedCurrent are the times last written to the stored position.
+	persistedMessage, persistedCurrent time.Time
+	// err and errTime are the last error, until the feed answers again.
+	err     string
+	errTime time.Time
 }
 
-// followState is the in-memory state of the followers, for GetFollowStatus.
+// followInfo is what is known in memory of following one receiving province.
+type followInfo struct {
+	endpoint string
+	// since is when this process began to follow the province.
+	since time.Time
+	feeds [2]feedState
+}
+
+// followState is the in-memory state of the followers, for GetFollowStatus, the link health
+// and the match runs' freshness check.
 type followState struct {
-	mu sync.Mutex
-	m  map[string]*followInfo
+	now func() time.Time // the service's clock
+	mu  sync.Mutex
+	m   map[string]*followInfo
 }
 
 func (f *followState) get(code string) *followInfo {
@@ -112,7 +140,7 @@ func (f *followState) get(code string) *followInfo {
 	}
 	fi := f.m[code]
 	if fi == nil {
-		fi = &followInfo{}
+		fi = &followInfo{since: f.now()}
 		f.m[code] = fi
 	}
 	return fi
@@ -130,19 +158,82 @@ func (f *followState) forget(code string) {
 	delete(f.m, code)
 }
 
-func (f *followState) setConnected(code string, k feedKind, on bool) {
+// closed records that the watch stream of feed k has ended.
+func (f *followState) closed(code string, k feedKind) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.get(code).connected[k] = on
+	f.get(code).feeds[k].open = false
 }
 
+// answered records a message received at `at` on the watch of feed k (a progress notice if
+// notice): the stream is open and answers, and the feed's last error is cleared.
+func (f *followState) answered(code string, k feedKind, at time.Time, notice bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fs := &f.get(code).feeds[k]
+	fs.open = true
+	fs.notices = fs.notices || notice
+	fs.lastMessage = later(fs.lastMessage, at)
+	fs.err, fs.errTime = "", time.Time{}
+}
+
+// sendsNotices reports whether feed k of province code has sent progress notices.
+func (f *followState) sendsNotices(code string, k feedKind) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.get(code).feeds[k].notices
+}
+
+// persistDue reports whether the times of a batch (last message, current as of) should be
+// written to the stored position although the batch changed nothing: the first time, then at
+// most every persistEvery.
+func (f *followState) persistDue(code string, k feedKind, last, current time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fs := f.get(code).feeds[k]
+	due := func(t, persisted time.Time) bool {
+		return !t.IsZero() && (persisted.IsZero() || t.Sub(persisted) >= persistEvery)
+	}
+	return due(last, fs.persistedMessage) || due(current, fs.persistedCurrent)
+}
+
+// noted records, once the entries of a batch are committed, when its last message arrived and
+// until when the replica is known current (zero: not known from this batch); persisted says
+// the times were written to the stored position.
+func (f *followState) noted(code string, k feedKind, last, current time.Time, persisted bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fs := &f.get(code).feeds[k]
+	fs.currentAsOf = later(fs.currentAsOf, current)
+	if persisted {
+		fs.persistedMessage = later(fs.persistedMessage, last)
+		fs.persistedCurrent = later(fs.persistedCurrent, current)
+	}
+}
+
+// forgetCurrent forgets when the demand replica of code was known current (it was dropped).
+func (f *followState) forgetCurrent(code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fs := &f.get(code).feeds[feedDemand]
+	fs.currentAsOf, fs.persistedCurrent = time.Time{}, time.Time{}
+}
+
+// setError records a failure of the whole link (both feeds).
 func (f *followState) setError(code string, err error) {
+	f.setFeedError(code, feedDemand, err)
+	f.setFeedError(code, feedDecisions, err)
+}
+
+// setFeedError records a failure of feed k.
+func (f *followState) setFeedError(code string, k feedKind, err error) {
 	if err == nil {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.get(code).lastErr = err.Error()
+	fs := &f.get(code).feeds[k]
+	fs.err, fs.errTime = err.Error(), f.now()
 }
 
 // snapshot returns a copy of the state by province.
@@ -154,6 +245,14 @@ func (f *followState) snapshot() map[string]followInfo {
 		out[k] = *v
 	}
 	return out
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // backoff returns the wait after the n-th consecutive failure: MinBackoff doubled n-1 times,
@@ -265,14 +364,14 @@ func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once 
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := once(ctx)
-		s.follow.setConnected(code, k, false)
+		s.follow.closed(code, k)
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
 			err = errors.New("the feed stream ended")
 		}
-		s.follow.setError(code, err)
+		s.follow.setFeedError(code, k, err)
 		if time.Since(start) >= healthyStream {
 			failures = 0
 		}
@@ -310,6 +409,7 @@ func (s *Service) followDemand(ctx context.Context, code string, client receivin
 				if rerr := s.dropReplica(code); rerr != nil {
 					return errors.Join(err, rerr)
 				}
+				s.follow.forgetCurrent(code)
 				relist = true
 			}
 		}
@@ -330,19 +430,27 @@ func (s *Service) followDemandOnce(ctx context.Context, code string, client rece
 		}
 		*relist = false
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancelCause(ctx)
 	stream, err := client.WatchDemand(sctx, &receivingv1.WatchDemandRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
 	if err != nil {
-		cancel()
+		cancel(nil)
 		return err
 	}
-	s.follow.setConnected(code, feedDemand, true)
-	return receiveBatches(sctx, cancel, func() (*receivingv1.DemandChange, error) {
-		resp, err := stream.Recv()
-		return resp.GetChange(), err
-	}, applyBatchLimit, func(changes []*receivingv1.DemandChange) error {
-		return s.applyDemandChanges(code, changes)
-	})
+	wd := s.newWatchdog(code, feedDemand, cancel)
+	defer wd.disarm()
+	err = receiveBatches(sctx, func() { cancel(nil) },
+		watchReader(s, code, feedDemand, wd, stream.Recv, (*receivingv1.WatchDemandResponse).GetChange),
+		applyBatchLimit, func(msgs []watchMsg[*receivingv1.DemandChange]) error {
+			changes, last, current := splitBatch(msgs)
+			written := len(changes) > 0
+			if written {
+				if err := s.applyDemandChanges(code, changes, last, current); err != nil {
+					return err
+				}
+			}
+			return s.noteBatch(code, feedDemand, last, current, written)
+		})
+	return watchError(ctx, sctx, err)
 }
 
 func getPosition(tx *bbolt.Tx, k feedKind, code string) (*sendingv1.FollowPosition, bool, error) {
@@ -412,8 +520,8 @@ func putReplica(tx *bbolt.Tx, code string, v *receivingv1.Vacancy, rev int64) (b
 }
 
 // applyDemandChanges applies feed changes of province code to the replica and records the new
-// position, in one transaction.
-func (s *Service) applyDemandChanges(code string, changes []*receivingv1.DemandChange) error {
+// position, with the times of the batch (stampPosition), in one transaction.
+func (s *Service) applyDemandChanges(code string, changes []*receivingv1.DemandChange, last, current time.Time) error {
 	now := s.cfg.Now()
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		pos, _, err := getPosition(tx, feedDemand, code)
@@ -440,6 +548,7 @@ func (s *Service) applyDemandChanges(code string, changes []*receivingv1.DemandC
 		}
 		pos.ReceivingRegion = code
 		pos.LastChangeTime = tsOf(now)
+		stampPosition(pos, feedDemand, last, current)
 		if err := putPosition(tx, feedDemand, code, pos); err != nil {
 			return err
 		}
@@ -457,7 +566,7 @@ func (s *Service) relistDemand(ctx context.Context, code string, client receivin
 	first := int64(-1)
 	prev := []byte(code + "/") // the key range still to list starts after prev
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := s.cfg.Peers.WithTimeoutFor(ctx, relistPageSize)
 		resp, err := client.ListOpenDemand(callCtx, &receivingv1.ListOpenDemandRequest{
 			SendingRegion: s.cfg.Region, PageSize: relistPageSize, PageToken: token,
 		})
@@ -604,24 +713,32 @@ func (s *Service) followDecisionsOnce(ctx context.Context, code string, client r
 		}
 		*relistFrom = -1
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancelCause(ctx)
 	stream, err := client.WatchDecisions(sctx, &receivingv1.WatchDecisionsRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
 	if err != nil {
-		cancel()
+		cancel(nil)
 		return err
 	}
-	s.follow.setConnected(code, feedDecisions, true)
-	return receiveBatches(sctx, cancel, func() (*receivingv1.Candidate, error) {
-		resp, err := stream.Recv()
-		return resp.GetCandidate(), err
-	}, applyBatchLimit, func(cands []*receivingv1.Candidate) error {
-		return s.applyDecisions(code, cands)
-	})
+	wd := s.newWatchdog(code, feedDecisions, cancel)
+	defer wd.disarm()
+	err = receiveBatches(sctx, func() { cancel(nil) },
+		watchReader(s, code, feedDecisions, wd, stream.Recv, (*receivingv1.WatchDecisionsResponse).GetCandidate),
+		applyBatchLimit, func(msgs []watchMsg[*receivingv1.Candidate]) error {
+			cands, last, _ := splitBatch(msgs)
+			written := len(cands) > 0
+			if written {
+				if err := s.applyDecisions(code, cands, last); err != nil {
+					return err
+				}
+			}
+			return s.noteBatch(code, feedDecisions, last, time.Time{}, written)
+		})
+	return watchError(ctx, sctx, err)
 }
 
-// applyDecisions applies decisions of province code and records the new position, in one
-// transaction.
-func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate) error {
+// applyDecisions applies decisions of province code and records the new position, with the
+// time of the batch's last message, in one transaction.
+func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate, last time.Time) error {
 	now := s.cfg.Now()
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		pos, _, err := getPosition(tx, feedDecisions, code)
@@ -642,6 +759,7 @@ func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate) er
 		}
 		pos.ReceivingRegion = code
 		pos.LastChangeTime = tsOf(now)
+		stampPosition(pos, feedDecisions, last, time.Time{})
 		if err := putPosition(tx, feedDecisions, code, pos); err != nil {
 			return err
 		}
@@ -709,7 +827,7 @@ func rejectionReason(r string) string {
 // from ListDecisions first, applies every decided candidate of ListCandidates, and records the
 // head as the position. It returns the head.
 func (s *Service) relistDecisions(ctx context.Context, code string, client receivingv1.CandidateServiceClient, after int64) (int64, error) {
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := s.cfg.Peers.WithTimeoutFor(ctx, 1)
 	head, err := client.ListDecisions(callCtx, &receivingv1.ListDecisionsRequest{SendingRegion: s.cfg.Region, AfterRevision: after, PageSize: 1})
 	cancel()
 	if err != nil {
@@ -717,7 +835,7 @@ func (s *Service) relistDecisions(ctx context.Context, code string, client recei
 	}
 	token := ""
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := s.cfg.Peers.WithTimeoutFor(ctx, relistPageSize)
 		resp, err := client.ListCandidates(callCtx, &receivingv1.ListCandidatesRequest{SendingRegion: s.cfg.Region, PageSize: relistPageSize, PageToken: token})
 		cancel()
 		if err != nil {
@@ -758,9 +876,12 @@ func (s *Service) relistDecisions(ctx context.Context, code string, client recei
 // --- RPCs ---
 
 // GetFollowStatus shows, per receiving province followed now or before, the positions on its
-// feeds, whether both watch streams are open and the last error.
+// feeds, whether both watch streams are open and answer, the last error (until the feeds
+// answer again) and how current the demand replica is.
 func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatusRequest) (*sendingv1.GetFollowStatusResponse, error) {
+	now := x.s.cfg.Now()
 	mem := x.s.follow.snapshot()
+	storedDemand := map[string]*sendingv1.FollowPosition{}
 	byCode := map[string]*sendingv1.FollowPosition{}
 	at := func(code string) *sendingv1.FollowPosition {
 		p := byCode[code]
@@ -784,12 +905,12 @@ func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFoll
 			switch string(kind) {
 			case feedDemand.String():
 				p.DemandRevision = pos.GetDemandRevision()
+				storedDemand[string(code)] = pos
 			case feedDecisions.String():
 				p.DecisionRevision = pos.GetDecisionRevision()
 			}
-			if t := pos.GetLastChangeTime(); t != nil && (p.LastChangeTime == nil || t.AsTime().After(p.LastChangeTime.AsTime())) {
-				p.LastChangeTime = t
-			}
+			p.LastChangeTime = laterTS(p.LastChangeTime, pos.GetLastChangeTime())
+			p.LastMessageTime = laterTS(p.LastMessageTime, pos.GetLastMessageTime())
 			return nil
 		})
 	})
@@ -799,8 +920,16 @@ func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFoll
 	for code, fi := range mem {
 		p := at(code)
 		p.Endpoint = fi.endpoint
-		p.Connected = fi.connected[feedDemand] && fi.connected[feedDecisions]
-		p.LastError = fi.lastErr
+		p.Connected = fi.feeds[feedDemand].open && fi.feeds[feedDecisions].open
+		for k, fs := range fi.feeds {
+			if fs.err != "" && (p.LastErrorTime == nil || fs.errTime.After(p.LastErrorTime.AsTime())) {
+				p.LastError = feedKind(k).String() + " feed: " + fs.err
+				p.LastErrorTime = tsOf(fs.errTime)
+			}
+			if !fs.lastMessage.IsZero() {
+				p.LastMessageTime = laterTS(p.LastMessageTime, tsOf(fs.lastMessage))
+			}
+		}
 	}
 	if ep := x.s.cfg.Receiving; len(ep) > 0 {
 		for code, e := range ep {
@@ -808,6 +937,9 @@ func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFoll
 				p.Endpoint = e
 			}
 		}
+	}
+	for code, p := range byCode {
+		p.DemandFreshness = freshness(code, mem[code], storedDemand[code], now)
 	}
 	resp := &sendingv1.GetFollowStatusResponse{}
 	for _, p := range byCode {
@@ -823,6 +955,14 @@ func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFoll
 		return 0
 	})
 	return resp, nil
+}
+
+// laterTS returns the later of two timestamps (nil: unset).
+func laterTS(a, b *timestamppb.Timestamp) *timestamppb.Timestamp {
+	if b == nil || (a != nil && !b.AsTime().After(a.AsTime())) {
+		return a
+	}
+	return b
 }
 
 // Page sizes of ListDemand.

@@ -17,7 +17,8 @@ import (
 )
 
 // waitReplica waits until the sending service's replica equals the receiving service's open
-// demand and its demand position is the feed's head.
+// demand, its demand position is the feed's head and the demand watch has answered (the replica
+// is known current).
 func waitReplica(t *testing.T, r *recvNode, n *sendNode) {
 	t.Helper()
 	ctx := testCtx(t)
@@ -29,6 +30,9 @@ func waitReplica(t *testing.T, r *recvNode, n *sendNode) {
 		}
 		if pos.GetDemandRevision() != head {
 			return false, fmt.Sprintf("demand position %d, head %d (last error %q)", pos.GetDemandRevision(), head, pos.GetLastError())
+		}
+		if f := pos.GetDemandFreshness(); !f.GetConnected() || f.GetCurrentAsOf() == nil {
+			return false, fmt.Sprintf("demand watch not answering yet: %v", f)
 		}
 		got, err := n.replica(ctx)
 		if err != nil {

@@ -30,6 +30,15 @@ package sending
 // Progress (stage and percent) is written to store.BucketMatchRuns as the run goes, so
 // GetMatchRun reads it back during the run and after.
 //
+// A run does not work on a replica known to be behind (links.go): StartMatchRun refuses it
+// (FAILED_PRECONDITION, reason REPLICA_STALE, metadata receiving_regions) when a province whose
+// demand the run would use has open demand in the replica and has not been known current for
+// longer than the request's max_replica_staleness (default 5 minutes); a vacancy may have
+// closed during a partition, and proposing workers to it helps no one. A replica behind by
+// more than 30 seconds but within the limit gives the run a warning. The check is made again
+// in the same read as the demand; the run records how current each replica was then
+// (MatchRun.replicas) and the warnings.
+//
 // A candidate carries what an employer needs: worker id, vacancy, name, sex, age on the start
 // date, occupations, home county and the registered-poor flag; never the identity number or
 // the phone.
@@ -103,6 +112,13 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 	switch r := req.(type) {
 	case *sendingv1.StartMatchRunRequest:
 		checkRequestID(r.GetRequestId(), &v)
+		if d := r.GetMaxReplicaStaleness(); d != nil {
+			if err := d.CheckValid(); err != nil {
+				v.Add("max_replica_staleness", "is not a valid duration: "+err.Error())
+			} else if d.AsDuration() < 0 {
+				v.Add("max_replica_staleness", "must not be negative (unset or 0: the default, "+defaultMaxReplicaStaleness.String()+")")
+			}
+		}
 	case *sendingv1.GetMatchRunRequest:
 		if _, reason := parseRunName(r.GetName()); reason != "" {
 			v.Add("name", reason)
@@ -218,10 +234,20 @@ func (s *Service) failInterruptedRuns() error {
 	})
 }
 
+// maxStaleness returns the replica staleness a run started by req allows.
+func maxStaleness(req *sendingv1.StartMatchRunRequest) time.Duration {
+	if d := req.GetMaxReplicaStaleness().AsDuration(); d > 0 {
+		return d
+	}
+	return defaultMaxReplicaStaleness
+}
+
 // StartMatchRun records a new run and starts it in the background. A repeat of the request id
-// returns the first response; a run already working is FAILED_PRECONDITION.
+// returns the first response; a run already working is FAILED_PRECONDITION, and so is a run on
+// a replica known to be behind (REPLICA_STALE; see the file comment).
 func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMatchRunRequest) (*sendingv1.StartMatchRunResponse, error) {
 	s := x.s
+	limit := maxStaleness(req)
 	method := sendingv1.MatchingService_StartMatchRun_FullMethodName
 	s.match.mu.Lock()
 	defer s.match.mu.Unlock()
@@ -238,6 +264,14 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 			return apierror.FailedPrecondition("MATCH_RUN_IN_PROGRESS",
 				"a match run is still working: wait for it to end (ListMatchRuns shows it) and start again")
 		}
+		now := s.cfg.Now()
+		rc, err := s.checkReplicas(tx, s.followedRegions(), limit, now)
+		if err != nil {
+			return err
+		}
+		if err := rc.err(limit); err != nil {
+			return err
+		}
 		seq, err := store.NextSeq(tx.Bucket(store.BucketMatchRuns))
 		if err != nil {
 			return err
@@ -248,7 +282,9 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 			DryRun:     req.GetDryRun(),
 			Stage:      "starting",
 			Algorithm:  matcher.Algorithm,
-			CreateTime: tsOf(s.cfg.Now()),
+			CreateTime: tsOf(now),
+			Replicas:   rc.replicas,
+			Warnings:   rc.warnings,
 		}
 		if err := putRun(tx, seq, run); err != nil {
 			return err
@@ -265,7 +301,7 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 		s.bgWork.Add(1)
 		go func() {
 			defer s.bgWork.Done()
-			s.executeRun(s.bg, started, req.GetDryRun())
+			s.executeRun(s.bg, started, req.GetDryRun(), limit)
 		}()
 	}
 	return resp, nil
@@ -357,8 +393,9 @@ func (p *runProgress) set(stage string, percent int) {
 	}
 }
 
-// executeRun does run seq and records how it ended.
-func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool) {
+// executeRun does run seq, which allows replicas behind by up to limit, and records how it
+// ended.
+func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool, limit time.Duration) {
 	defer func() {
 		s.match.mu.Lock()
 		s.match.running = false
@@ -367,7 +404,7 @@ func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool) {
 	lg := s.lg.With(zap.String("run", runName(seq)), zap.Bool("dry_run", dryRun))
 	start := time.Now()
 	lg.Info("match run started")
-	run, err := s.matchAndPropose(ctx, seq, dryRun, &runProgress{s: s, seq: seq})
+	run, err := s.matchAndPropose(ctx, seq, dryRun, limit, &runProgress{s: s, seq: seq})
 	if err != nil {
 		lg.Error("match run failed", zap.Error(err))
 		msg := err.Error()
@@ -380,6 +417,9 @@ func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool) {
 			lg.Error("record failed match run", zap.Error(uerr))
 		}
 		return
+	}
+	for _, w := range run.GetWarnings() {
+		lg.Warn("match run warning", zap.String("warning", w))
 	}
 	lg.Info("match run succeeded", zap.Int64("proposed", run.GetProposed()),
 		zap.Int64("proposed_registered_poor", run.GetProposedRegisteredPoor()),
@@ -405,6 +445,8 @@ type matchInput struct {
 	workers []matcher.Worker // in worker-id order
 	vacs    []matcher.Vacancy
 	demand  map[string]*demandInfo // by replica key
+	// replicas is how current the replicas were when the demand was read (checkReplicas).
+	replicas *replicaCheck
 }
 
 // followedRegions returns the receiving provinces whose demand a run uses: the configured or
@@ -423,8 +465,9 @@ func (s *Service) followedRegions() map[string]bool {
 	return out
 }
 
-// readMatchInput reads the available workers and the demand with room.
-func (s *Service) readMatchInput(ctx context.Context, p *runProgress) (*matchInput, error) {
+// readMatchInput reads the available workers and the demand with room, refusing replicas
+// behind by more than limit.
+func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *runProgress) (*matchInput, error) {
 	in := &matchInput{demand: map[string]*demandInfo{}}
 	p.set("reading workers", pctReadWorkers)
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -457,8 +500,17 @@ func (s *Service) readMatchInput(ctx context.Context, p *runProgress) (*matchInp
 	}
 	p.set("reading demand", pctReadDemand)
 	regions := s.followedRegions()
-	today := matchDate(dateOf(s.cfg.Now()))
+	now := s.cfg.Now()
+	today := matchDate(dateOf(now))
 	err = s.db.View(func(tx *bbolt.Tx) error {
+		rc, err := s.checkReplicas(tx, regions, limit, now)
+		if err != nil {
+			return err
+		}
+		if err := rc.err(limit); err != nil {
+			return err
+		}
+		in.replicas = rc
 		pending := map[string]int{}
 		// proposedFor[vacancy id] are the input workers proposed for the vacancy before, in
 		// any state: the proposal id is "<vacancy_id>~<worker_id>", so a pair is proposed at
@@ -518,8 +570,8 @@ func (s *Service) readMatchInput(ctx context.Context, p *runProgress) (*matchInp
 }
 
 // matchAndPropose does the work of run seq and returns its final record.
-func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, p *runProgress) (*sendingv1.MatchRun, error) {
-	in, err := s.readMatchInput(ctx, p)
+func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, limit time.Duration, p *runProgress) (*sendingv1.MatchRun, error) {
+	in, err := s.readMatchInput(ctx, limit, p)
 	if err != nil {
 		return nil, err
 	}
@@ -604,6 +656,9 @@ func (s *Service) finishRun(r *sendingv1.MatchRun, res matcher.Result, in *match
 	r.Algorithm = res.Algorithm
 	r.Proposed, r.ProposedRegisteredPoor = 0, 0
 	r.Vacancies = nil
+	if in.replicas != nil {
+		r.Replicas, r.Warnings = in.replicas.replicas, in.replicas.warnings
+	}
 	slices.SortStableFunc(placed, func(a, b placement) int { return strings.Compare(a.key, b.key) })
 	for i := 0; i < len(placed); {
 		j := i

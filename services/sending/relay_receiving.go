@@ -128,7 +128,7 @@ func (s *Service) superviseReceiving(ctx context.Context) {
 			s.lg.Error("cannot reach the coordination registry; not following any receiving province", zap.Error(err))
 		} else {
 			defer cc.Close()
-			reg = registry.New(cc)
+			reg = registry.New(cc).WithDeadlines(s.cfg.Peers.Deadlines)
 		}
 	}
 	if len(s.cfg.Receiving) == 0 && reg == nil {

@@ -61,6 +61,18 @@ type Config struct {
 	// Draining, when not nil, is closed when the gRPC server begins its graceful stop
 	// (grpcserver.Server.Draining): the background loops then end as when Run's ctx ends.
 	Draining <-chan struct{}
+	// Health, when set, is told the health of each link to a receiving province while Run
+	// runs: Health(peers.LinkHealthName(identity.Receiving(code)), serving), as
+	// Health("labourlink.link.receiving.440000", false) when Guangdong's link is down (see
+	// links.go). The daemon sets it to the gRPC server's health service.
+	Health func(name string, serving bool)
+	// FeedSilence is how long a watch of a receiving service that sends progress notices may
+	// be silent before it is taken as dead, closed and reopened. Default DefaultFeedSilence
+	// (8 s); keep it several times the receiving services' progress interval (2 s).
+	FeedSilence time.Duration
+	// LinkGrace is how long a link with a closed watch may be silent before its health turns
+	// NOT_SERVING. Default DefaultLinkGrace (5 s).
+	LinkGrace time.Duration
 }
 
 // Service is a sending service.
@@ -107,7 +119,14 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = 10 * time.Second
 	}
+	if cfg.FeedSilence <= 0 {
+		cfg.FeedSilence = DefaultFeedSilence
+	}
+	if cfg.LinkGrace <= 0 {
+		cfg.LinkGrace = DefaultLinkGrace
+	}
 	s := &Service{db: db, lg: lg, cfg: cfg, regions: t}
+	s.follow.now = cfg.Now
 	s.bg, s.bgCancel = context.WithCancel(context.Background())
 	// A match run that was working when the process ended can never finish: record it failed.
 	if err := s.failInterruptedRuns(); err != nil {
@@ -136,8 +155,9 @@ func (s *Service) Register(gs *grpc.Server) {
 
 // Run does the service's background work until ctx is done (or Config.Draining closes): it
 // follows the demand and decision feeds of every paired receiving province and delivers the
-// outbox to them (relay_receiving.go), and delivers the ledger events of the outbox to the
-// coordination service (services/ledger). When Run returns, match runs in progress are stopped.
+// outbox to them (relay_receiving.go), publishes the health of those links (links.go), and
+// delivers the ledger events of the outbox to the coordination service (services/ledger).
+// When Run returns, match runs in progress are stopped.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
 		s.match.mu.Lock()
@@ -153,6 +173,11 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.superviseReceiving(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.publishLinkHealth(ctx)
 	}()
 	if s.cfg.Coordination != "" {
 		// Deliver the outbox's ledger events to the coordination service (services/ledger).

@@ -1,0 +1,398 @@
+package sending
+
+// How this service knows, and says, whether its links to the receiving provinces answer and how
+// current its demand replica is.
+//
+//   - The receiving service sends a progress notice on each watch stream once it has replayed
+//     everything up to the head and then every few seconds (receiving/feed.go). Every message
+//     of a watch, a change or a notice, shows that the stream answers: it marks the feed open
+//     (FollowPosition.connected) and clears its last error.
+//   - The demand replica is known current as of the last message received on an open demand
+//     watch (ReplicaFreshness.current_as_of), taken when that message's changes are committed.
+//     A change replayed before the stream's first notice does not count (it is history being
+//     caught up on), unless no notice has come from that feed since this process started (an
+//     older receiving service sends none; on the very first stream a replay therefore counts).
+//     The time is also written to the stored demand position (with every change, and at most
+//     every persistEvery for notices alone), so that it survives a restart.
+//   - A watch of a receiving service that sends notices and is silent for FeedSilence (default
+//     8 s; four of the receiving services' 2 s) is taken as dead: the stream is cancelled with
+//     an error saying so, and reopened with backoff. A blackholed link is seen within seconds,
+//     also behind a proxy that answers keepalive pings itself; keepalive (services/peers) is
+//     the second line, after 10 s + 5 s of silence.
+//   - Health: with Config.Health set, each receiving province followed has the health service
+//     name peers.LinkHealthName (labourlink.link.receiving.<code>): SERVING while both of its
+//     watches answer, NOT_SERVING once one has been closed and silent for LinkGrace (default
+//     5 s), so that a reconnection does not flap. These names say nothing about this service
+//     itself: its own service names stay SERVING while a peer is down, because this service
+//     still answers (the outbox keeps what it sends until the peer is back). A load balancer
+//     checks the service names; an operator's alert watches the link names.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/identity"
+	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/sending/matcher"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+// Defaults of the link settings of Config.
+const (
+	// DefaultFeedSilence is how long a watch that sends progress notices may be silent.
+	DefaultFeedSilence = 8 * time.Second
+	// DefaultLinkGrace is how long a closed link may be silent before its health turns
+	// NOT_SERVING.
+	DefaultLinkGrace = 5 * time.Second
+	// linkHealthEvery is how often the links' health is published.
+	linkHealthEvery = time.Second
+)
+
+// watchMsg is one message of a watch stream.
+type watchMsg[T any] struct {
+	entry   T         // the change or candidate; nil for a progress notice
+	notice  bool      // a progress notice
+	at      time.Time // when it arrived (Config.Now)
+	current bool      // it shows the replica current as of at (see the file comment)
+}
+
+// watchReader returns the read function of a watch stream of feed k of province code, for
+// receiveBatches: recv under the watchdog, each message stamped with its arrival and recorded
+// as an answer of the feed.
+func watchReader[R any, T comparable](s *Service, code string, k feedKind, wd *watchdog, recv func() (R, error), entry func(R) T) func() (watchMsg[T], error) {
+	replayed := false // the stream has sent its first notice: what follows is live
+	first := true
+	return func() (watchMsg[T], error) {
+		wd.arm(first)
+		r, err := recv()
+		wd.disarm()
+		if err != nil {
+			return watchMsg[T]{}, err
+		}
+		first = false
+		var zero T
+		m := watchMsg[T]{entry: entry(r), at: s.cfg.Now()}
+		m.notice = m.entry == zero
+		m.current = m.notice || replayed || !s.follow.sendsNotices(code, k)
+		replayed = replayed || m.notice
+		s.follow.answered(code, k, m.at, m.notice)
+		return m, nil
+	}
+}
+
+// splitBatch returns the entries of a batch of messages, when its last message arrived and
+// the last time it shows the replica current (zero if none does).
+func splitBatch[T any](msgs []watchMsg[T]) (entries []T, last, current time.Time) {
+	for _, m := range msgs {
+		if !m.notice {
+			entries = append(entries, m.entry)
+		}
+		last = m.at
+		if m.current {
+			current = m.at
+		}
+	}
+	return entries, last, current
+}
+
+// stampPosition records the times of a batch in a stored position: the last message, and for
+// the demand feed when the replica was known current.
+func stampPosition(p *sendingv1.FollowPosition, k feedKind, last, current time.Time) {
+	if !last.IsZero() {
+		p.LastMessageTime = tsOf(last)
+	}
+	if k == feedDemand && !current.IsZero() {
+		p.DemandFreshness = &sendingv1.ReplicaFreshness{ReceivingRegion: p.GetReceivingRegion(), CurrentAsOf: tsOf(current)}
+	}
+}
+
+// noteBatch records the times of a batch whose entries are committed (written: with the stored
+// position). A batch of notices alone writes them to the stored position when persistDue.
+func (s *Service) noteBatch(code string, k feedKind, last, current time.Time, written bool) error {
+	if !written && s.follow.persistDue(code, k, last, current) {
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			pos, _, err := getPosition(tx, k, code)
+			if err != nil {
+				return err
+			}
+			pos.ReceivingRegion = code
+			stampPosition(pos, k, last, current)
+			return putPosition(tx, k, code, pos)
+		})
+		if err != nil {
+			return err
+		}
+		written = true
+	}
+	s.follow.noted(code, k, last, current, written)
+	return nil
+}
+
+// errFeedSilent ends a watch stream that was silent for too long.
+var errFeedSilent = errors.New("the link is down or stalled")
+
+// watchdog cancels a watch stream that stays silent: while the reader waits in Recv on a feed
+// that sends progress notices, FeedSilence without a message cancels the stream's context with
+// errFeedSilent. For a stream's first message, which needs a round trip and the receiving
+// service's pairing check, it allows a call's deadline instead.
+type watchdog struct {
+	t              *time.Timer
+	silence, first time.Duration
+	armed          func() bool
+	waited         atomic.Int64 // the duration armed last, for the error
+}
+
+func (s *Service) newWatchdog(code string, k feedKind, cancel context.CancelCauseFunc) *watchdog {
+	w := &watchdog{
+		silence: s.cfg.FeedSilence,
+		first:   max(s.cfg.Peers.CallTimeout(0), s.cfg.FeedSilence),
+		armed:   func() bool { return s.follow.sendsNotices(code, k) },
+	}
+	w.t = time.AfterFunc(time.Hour, func() {
+		cancel(fmt.Errorf("nothing received on the %s feed for %v, although the receiving service sends progress notices every few seconds: %w",
+			k, time.Duration(w.waited.Load()), errFeedSilent))
+	})
+	w.t.Stop()
+	return w
+}
+
+// arm starts the watch before a Recv (the first of a stream if first).
+func (w *watchdog) arm(first bool) {
+	if !w.armed() {
+		return
+	}
+	d := w.silence
+	if first {
+		d = w.first
+	}
+	w.waited.Store(int64(d))
+	w.t.Reset(d)
+}
+
+// disarm stops the watch after a Recv.
+func (w *watchdog) disarm() { w.t.Stop() }
+
+// watchError returns the error that ended a watch stream: the watchdog's if it cancelled the
+// stream (sctx), else err.
+func watchError(ctx, sctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		if cause := context.Cause(sctx); errors.Is(cause, errFeedSilent) {
+			return cause
+		}
+	}
+	return err
+}
+
+// --- health ---
+
+// linkServing reports, per receiving province followed, whether its link answers (see the
+// file comment).
+func (s *Service) linkServing(now time.Time) map[string]bool {
+	out := map[string]bool{}
+	for code, fi := range s.follow.snapshot() {
+		ok := true
+		for _, fs := range fi.feeds {
+			ok = ok && (fs.open || (!fs.lastMessage.IsZero() && now.Sub(fs.lastMessage) < s.cfg.LinkGrace))
+		}
+		out[code] = ok
+	}
+	return out
+}
+
+// publishLinkHealth publishes the links' health with Config.Health every linkHealthEvery until
+// ctx ends.
+func (s *Service) publishLinkHealth(ctx context.Context) {
+	if s.cfg.Health == nil {
+		return
+	}
+	published := map[string]bool{}
+	t := time.NewTicker(linkHealthEvery)
+	defer t.Stop()
+	for {
+		s.publishLinkHealthOnce(published)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// publishLinkHealthOnce publishes what changed since published (name -> serving), which it
+// updates; a province no longer followed is published NOT_SERVING once and forgotten.
+func (s *Service) publishLinkHealthOnce(published map[string]bool) {
+	now := map[string]bool{}
+	for code, ok := range s.linkServing(s.cfg.Now()) {
+		now[peers.LinkHealthName(identity.Receiving(code))] = ok
+	}
+	for name, ok := range now {
+		if was, seen := published[name]; !seen || was != ok {
+			s.cfg.Health(name, ok)
+			published[name] = ok
+		}
+	}
+	for name := range published {
+		if _, ok := now[name]; !ok {
+			s.cfg.Health(name, false)
+			delete(published, name)
+		}
+	}
+}
+
+// --- freshness ---
+
+// freshness returns how current the replica of province code is at now, from what is in
+// memory (fi, the zero value if the province is not followed now) and its stored demand
+// position.
+func freshness(code string, fi followInfo, stored *sendingv1.FollowPosition, now time.Time) *sendingv1.ReplicaFreshness {
+	demand := fi.feeds[feedDemand]
+	f := &sendingv1.ReplicaFreshness{ReceivingRegion: code, Connected: demand.open}
+	at := demand.currentAsOf
+	if t := stored.GetDemandFreshness().GetCurrentAsOf(); t != nil {
+		at = later(at, t.AsTime())
+	}
+	if !at.IsZero() {
+		f.CurrentAsOf = tsOf(at)
+		f.Staleness = durationpb.New(max(now.Sub(at), 0))
+	}
+	return f
+}
+
+// Freshness limits of match runs (StartMatchRunRequest.max_replica_staleness).
+const (
+	defaultMaxReplicaStaleness = 5 * time.Minute
+	replicaWarnStaleness       = 30 * time.Second
+	reasonReplicaStale         = "REPLICA_STALE"
+)
+
+// replicaCheck is how current the replicas a match run uses are.
+type replicaCheck struct {
+	replicas []*sendingv1.ReplicaFreshness // per province, in code order
+	warnings []string
+	stale    []string // provinces with open demand behind by more than the limit
+	reasons  []string // what is wrong with each stale province
+}
+
+// checkReplicas returns how current, at now, the replicas of the provinces whose demand a
+// match run uses are (regions, or every province in the replica if nil), against limit.
+func (s *Service) checkReplicas(tx *bbolt.Tx, regions map[string]bool, limit time.Duration, now time.Time) (*replicaCheck, error) {
+	codes := slices.Sorted(func(yield func(string) bool) {
+		for code := range regions {
+			if !yield(code) {
+				return
+			}
+		}
+	})
+	if regions == nil {
+		codes = replicaRegions(tx)
+	}
+	mem := s.follow.snapshot()
+	today := matchDate(dateOf(now))
+	rc := &replicaCheck{}
+	for _, code := range codes {
+		pos, _, err := getPosition(tx, feedDemand, code)
+		if err != nil {
+			return nil, err
+		}
+		f := freshness(code, mem[code], pos, now)
+		rc.replicas = append(rc.replicas, f)
+		behind := time.Duration(1<<63 - 1)
+		if f.GetCurrentAsOf() != nil {
+			behind = f.GetStaleness().AsDuration()
+		}
+		if behind <= replicaWarnStaleness {
+			continue
+		}
+		open, err := hasOpenDemand(tx, code, today)
+		if err != nil {
+			return nil, err
+		}
+		what := s.describeBehind(f)
+		switch {
+		case open && behind > limit:
+			rc.stale = append(rc.stale, code)
+			rc.reasons = append(rc.reasons, what)
+		case open:
+			rc.warnings = append(rc.warnings, "the demand replica of "+what+": its vacancies may have been filled or closed since")
+		default:
+			rc.warnings = append(rc.warnings, "the demand replica of "+what+": it holds no open demand, but new vacancies may be missing")
+		}
+	}
+	return rc, nil
+}
+
+// err returns the refusal of a run for the stale provinces (nil if none).
+func (rc *replicaCheck) err(limit time.Duration) error {
+	if len(rc.stale) == 0 {
+		return nil
+	}
+	return apierror.FailedPrecondition(reasonReplicaStale,
+		"the demand replica is behind for %s, with open demand: its vacancies may have been filled or closed meanwhile. "+
+			"Wait until `labourlink match follow` shows the link connected and current, or allow an older replica with max_replica_staleness (now %v)",
+		strings.Join(rc.reasons, "; "), limit).
+		WithMetadata("receiving_regions", strings.Join(rc.stale, ",")).
+		WithMetadata("max_replica_staleness", limit.String())
+}
+
+// describeBehind says how far behind replica f is, for messages.
+func (s *Service) describeBehind(f *sendingv1.ReplicaFreshness) string {
+	code := f.GetReceivingRegion()
+	what := code + " " + s.regions.Name(code)
+	if f.GetCurrentAsOf() == nil {
+		what += " (never known current"
+	} else {
+		what += fmt.Sprintf(" (last known current %v ago, at %s",
+			f.GetStaleness().AsDuration().Round(time.Second), f.GetCurrentAsOf().AsTime().In(chinaTime).Format("2006-01-02 15:04:05 MST"))
+	}
+	if f.GetConnected() {
+		return what + ")"
+	}
+	return what + "; its demand watch is down)"
+}
+
+// replicaRegions returns the provinces that have vacancies in the replica, in code order.
+func replicaRegions(tx *bbolt.Tx) []string {
+	var out []string
+	c := tx.Bucket(store.BucketDemandReplica).Cursor()
+	for k, _ := c.First(); k != nil; {
+		code, _, _ := strings.Cut(string(k), "/")
+		out = append(out, code)
+		k, _ = c.Seek([]byte(code + "0")) // '0' follows '/': the first key after "<code>/..."
+	}
+	return out
+}
+
+// hasOpenDemand reports whether the replica holds a vacancy of province code that a match run
+// would use: OPEN and not past its valid-through date.
+func hasOpenDemand(tx *bbolt.Tx, code string, today matcher.Date) (bool, error) {
+	prefix := []byte(code + "/")
+	c := tx.Bucket(store.BucketDemandReplica).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		dv := &sendingv1.DemandVacancy{}
+		if err := proto.Unmarshal(v, dv); err != nil {
+			return false, fmt.Errorf("decode replica %s: %w", k, err)
+		}
+		vac := dv.GetVacancy()
+		if vac.GetStatus() != receivingv1.VacancyStatus_VACANCY_STATUS_OPEN {
+			continue
+		}
+		if vt := vac.GetValidThrough(); vt != nil && matchDate(vt) < today {
+			continue
+		}
+		return true, nil
+	}
+	return false, nil
+}
