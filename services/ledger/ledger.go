@@ -3,7 +3,7 @@
 //
 //	cc, _ := peers.Dial(cfg.Coordination, cfg.Peers.Expecting(identity.Coordination()))
 //	relay := outbox.NewRelay(db, ledger.Destination,
-//		ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), lg, outbox.Options{})
+//		ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc), cfg.Peers.Deadlines), lg, outbox.Options{})
 //	go relay.Run(ctx)
 //
 // Delivery is exactly-once in effect: the relay delivers at least once (again after a crash
@@ -59,8 +59,7 @@ func Describe(e outbox.Entry) string {
 }
 
 // Deliver returns an outbox delivery function that reports the entries' LedgerEvent payloads to
-// the ledger in ReportEvents calls of at most MaxEventsPerCall, each with a deadline
-// (peers.WithTimeout).
+// the ledger in ReportEvents calls of at most MaxEventsPerCall, each with a deadline.
 //
 // The ledger answers event by event: an event it refuses (an event id reused with other content,
 // a pairing that is not in the registry, a field it will never take) is listed in the response's
@@ -71,7 +70,10 @@ func Describe(e outbox.Entry) string {
 // one event, refused before the handler) is sent again event by event, so that each refusal
 // belongs to the one event it is about. Any other error (the ledger is down or slow) keeps the
 // entries for a retry after a backoff.
-func Deliver(client coordinationv1.LedgerServiceClient) outbox.DeliverFunc {
+//
+// Each call's deadline is d.For(number of events): it allows for the link's round trips and the
+// size of the report (peers.Deadlines; the zero value takes the defaults).
+func Deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines) outbox.DeliverFunc {
 	return func(ctx context.Context, entries []outbox.Entry) (outbox.Result, error) {
 		var res outbox.Result
 		events := make([]*coordinationv1.LedgerEvent, len(entries))
@@ -96,7 +98,7 @@ func Deliver(client coordinationv1.LedgerServiceClient) outbox.DeliverFunc {
 			if len(batch) == 0 {
 				return nil
 			}
-			callCtx, cancel := peers.WithTimeout(ctx)
+			callCtx, cancel := d.WithTimeoutFor(ctx, len(batch))
 			resp, err := client.ReportEvents(callCtx, &coordinationv1.ReportEventsRequest{Events: batch})
 			cancel()
 			if err != nil {

@@ -75,7 +75,7 @@ func startRelay(t *testing.T, db *store.DB, addr string, lg *zap.Logger) (stop f
 	if err != nil {
 		t.Fatal(err)
 	}
-	relay := outbox.NewRelay(db, ledger.Destination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), lg,
+	relay := outbox.NewRelay(db, ledger.Destination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc), peers.Deadlines{}), lg,
 		outbox.Options{BatchSize: 40, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -262,7 +262,7 @@ func entries(t *testing.T, n int) []outbox.Entry {
 
 func TestDeliverSplitsAtTheLedgerLimit(t *testing.T) {
 	f := &fakeLedger{}
-	res, err := ledger.Deliver(f)(context.Background(), entries(t, 2500))
+	res, err := ledger.Deliver(f, peers.Deadlines{})(context.Background(), entries(t, 2500))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestDeliverQuarantinesOtherPayloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	es[1].Payload = p
-	res, err := ledger.Deliver(f)(context.Background(), es)
+	res, err := ledger.Deliver(f, peers.Deadlines{})(context.Background(), es)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestDeliverRefusalsBelongToTheirEntries(t *testing.T) {
 			}
 			return resp, nil
 		}}
-		res, err := ledger.Deliver(f)(context.Background(), entries(t, 6))
+		res, err := ledger.Deliver(f, peers.Deadlines{})(context.Background(), entries(t, 6))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,7 +325,7 @@ func TestDeliverRefusalsBelongToTheirEntries(t *testing.T) {
 			}
 			return &coordinationv1.ReportEventsResponse{Recorded: int32(len(in.GetEvents()))}, nil
 		}}
-		res, err := ledger.Deliver(f)(context.Background(), entries(t, 3))
+		res, err := ledger.Deliver(f, peers.Deadlines{})(context.Background(), entries(t, 3))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -340,7 +340,7 @@ func TestDeliverRefusalsBelongToTheirEntries(t *testing.T) {
 		f := &fakeLedger{answer: func(*coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
 			return nil, status.Error(codes.Unavailable, "down")
 		}}
-		res, err := ledger.Deliver(f)(context.Background(), entries(t, 3))
+		res, err := ledger.Deliver(f, peers.Deadlines{})(context.Background(), entries(t, 3))
 		if status.Code(err) != codes.Unavailable {
 			t.Fatalf("err %v, want the ledger's UNAVAILABLE", err)
 		}

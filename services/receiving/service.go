@@ -188,7 +188,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.db, LedgerDestination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), s.lg,
+		relay := outbox.NewRelay(s.db, LedgerDestination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg,
 			outbox.Options{Describe: ledger.Describe, Now: s.cfg.Now})
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)

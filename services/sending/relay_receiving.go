@@ -299,8 +299,10 @@ func (s *Service) deliverReceiving(code string, cc grpc.ClientConnInterface) out
 // deliverEntry delivers one entry. It returns a refusal when the receiving service refused the
 // message for good (the entry goes to the quarantine), an error when it should be tried again.
 func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv1.CandidateServiceClient, intake receivingv1.IntakeServiceClient, e outbox.Entry) (*outbox.Refusal, error) {
+	// call makes one call with a deadline that fits the link and the message's items.
+	items := 1
 	call := func(fn func(ctx context.Context) error) (*outbox.Refusal, error) {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := s.cfg.Peers.WithTimeoutFor(ctx, items)
 		defer cancel()
 		err := fn(callCtx)
 		if err != nil && outbox.RefusedForGood(err) {
@@ -316,6 +318,7 @@ func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv
 	switch req := m.(type) {
 	case *receivingv1.SubmitCandidatesRequest:
 		req.RequestId = e.ID
+		items = len(req.GetCandidates())
 		var resp *receivingv1.SubmitCandidatesResponse
 		refusal, err := call(func(ctx context.Context) (err error) {
 			resp, err = cand.SubmitCandidates(ctx, req)
@@ -327,6 +330,7 @@ func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv
 		return nil, s.recordSubmission(code, req, resp)
 	case *receivingv1.AnnounceBatchRequest:
 		req.RequestId = e.ID
+		items = len(req.GetBatch().GetEntries())
 		var resp *receivingv1.AnnounceBatchResponse
 		refusal, err := call(func(ctx context.Context) (err error) {
 			resp, err = intake.AnnounceBatch(ctx, req)

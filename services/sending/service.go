@@ -188,7 +188,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.db, ledger.Destination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc)), s.lg, s.outboxOptions())
+		relay := outbox.NewRelay(s.db, ledger.Destination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg, s.outboxOptions())
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
 		wg.Add(1)
