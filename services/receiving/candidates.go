@@ -48,11 +48,6 @@ func candidateIndexKey(sending, workerID, vacancyID string) []byte {
 
 // ValidateRequest checks CandidateService requests before their handlers run.
 func (x *candidateServer) ValidateRequest(_ string, req any) error {
-	if m, ok := req.(proto.Message); ok {
-		if err := identityNumberError(m); err != nil {
-			return err
-		}
-	}
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *receivingv1.SubmitCandidatesRequest:

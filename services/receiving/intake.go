@@ -75,11 +75,6 @@ const (
 // ValidateRequest checks IntakeService requests before their handlers run.
 func (x *intakeServer) ValidateRequest(_ string, req any) error {
 	s := x.s
-	if m, ok := req.(proto.Message); ok {
-		if err := identityNumberError(m); err != nil {
-			return err
-		}
-	}
 	var v apierror.Violations
 	day := today(s.now())
 	switch r := req.(type) {

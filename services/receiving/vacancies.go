@@ -154,13 +154,6 @@ func (s *Service) checkVacancy(vs *apierror.Violations, prefix string, v *receiv
 // ValidateRequest checks VacancyService requests before their handlers run. The rows of
 // ImportVacancies are checked one by one in the handler (a bad row is rejected, not the stream).
 func (x *vacancyServer) ValidateRequest(_ string, req any) error {
-	if m, ok := req.(proto.Message); ok {
-		if _, isImport := req.(*receivingv1.ImportVacanciesRequest); !isImport {
-			if err := identityNumberError(m); err != nil {
-				return err
-			}
-		}
-	}
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *receivingv1.CreateVacancyRequest:
