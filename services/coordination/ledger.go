@@ -106,7 +106,7 @@ func (x *ledgerServer) ValidateRequest(method string, req any) error {
 		}
 		checkProvince(&v, x.s.regions, "region", r.GetRegion(), false)
 		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken())
+		checkPageToken(&v, r.GetPageToken(), isSeqKey)
 	}
 	return v.Err()
 }

@@ -69,6 +69,7 @@ func (x *candidateServer) ValidateRequest(_ string, req any) error {
 			checkName(&v, "vacancy", r.GetVacancy(), vacanciesCollection)
 		}
 		checkPageSize(&v, r.GetPageSize())
+		x.s.checkListFilters(&v, r)
 	case *receivingv1.DecideCandidateRequest:
 		checkName(&v, "name", r.GetName(), candidatesCollection)
 		checkRequestID(&v, "request_id", r.GetRequestId())

@@ -107,6 +107,7 @@ func (x *intakeServer) ValidateRequest(_ string, req any) error {
 		checkName(&v, "name", r.GetName(), batchesCollection)
 	case *receivingv1.ListIntakeBatchesRequest:
 		checkPageSize(&v, r.GetPageSize())
+		s.checkListFilters(&v, r)
 	case *receivingv1.ConfirmArrivalsRequest:
 		checkName(&v, "name", r.GetName(), batchesCollection)
 		checkRequestID(&v, "request_id", r.GetRequestId())
@@ -169,6 +170,7 @@ func (x *intakeServer) ValidateRequest(_ string, req any) error {
 		checkName(&v, "name", r.GetName(), recordsCollection)
 	case *receivingv1.ListEmploymentRecordsRequest:
 		checkPageSize(&v, r.GetPageSize())
+		s.checkListFilters(&v, r)
 	}
 	return v.Err()
 }

@@ -184,6 +184,7 @@ func (x *vacancyServer) ValidateRequest(_ string, req any) error {
 		checkName(&v, "name", r.GetName(), vacanciesCollection)
 	case *receivingv1.ListVacanciesRequest:
 		checkPageSize(&v, r.GetPageSize())
+		x.s.checkListFilters(&v, r)
 	case *receivingv1.UpdateVacancyRequest:
 		checkRequestID(&v, "request_id", r.GetRequestId())
 		checkName(&v, "vacancy.name", r.GetVacancy().GetName(), vacanciesCollection)
