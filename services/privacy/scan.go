@@ -1,7 +1,7 @@
 package privacy
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -56,54 +56,70 @@ func Scan(v *apierror.Violations, prefix string, m proto.Message, allow Allow) {
 		return
 	}
 	if pm := m.ProtoReflect(); pm.IsValid() {
-		scanMessage(v, prefix, pm, allow)
+		sc := scanner{v: v, allow: allow, path: append(make([]byte, 0, 64), prefix...)}
+		sc.message(pm)
 	}
 }
 
-func scanMessage(v *apierror.Violations, prefix string, m protoreflect.Message, allow Allow) {
+// scanner walks one message. path is the path of the value being looked at, built in place so
+// that a clean request (the common case) costs no allocation per field.
+type scanner struct {
+	v     *apierror.Violations
+	allow Allow
+	path  []byte
+}
+
+func (sc *scanner) message(m protoreflect.Message) {
 	fields := m.Descriptor().Fields()
+	base := len(sc.path)
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
-		if !m.Has(fd) {
+		if (fd.Kind() != protoreflect.StringKind && fd.Message() == nil) || !m.Has(fd) {
 			continue
 		}
-		allowed := allow[fd.FullName()]
+		allowed := sc.allow[fd.FullName()]
 		if allowed&CheckedPerItem != 0 {
 			continue
 		}
-		path := prefix + string(fd.Name())
+		sc.path = append(sc.path[:base], fd.Name()...)
 		val := m.Get(fd)
 		switch {
 		case fd.IsMap():
 			val.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
 				if fd.MapKey().Kind() == protoreflect.StringKind {
-					checkString(v, path, fd, k.String(), allowed)
+					sc.check(fd, k.String(), allowed)
 				}
-				scanValue(v, path, fd.MapValue(), mv, allowed, allow)
+				sc.value(fd.MapValue(), mv, allowed)
 				return true
 			})
 		case fd.IsList():
 			l := val.List()
+			named := len(sc.path)
 			for j := 0; j < l.Len(); j++ {
-				scanValue(v, fmt.Sprintf("%s[%d]", path, j), fd, l.Get(j), allowed, allow)
+				sc.path = append(strconv.AppendInt(append(sc.path[:named], '['), int64(j), 10), ']')
+				sc.value(fd, l.Get(j), allowed)
 			}
 		default:
-			scanValue(v, path, fd, val, allowed, allow)
+			sc.value(fd, val, allowed)
 		}
 	}
+	sc.path = sc.path[:base]
 }
 
-func scanValue(v *apierror.Violations, path string, fd protoreflect.FieldDescriptor, val protoreflect.Value, allowed Kind, allow Allow) {
+func (sc *scanner) value(fd protoreflect.FieldDescriptor, val protoreflect.Value, allowed Kind) {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
-		checkString(v, path, fd, val.String(), allowed)
+		sc.check(fd, val.String(), allowed)
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		scanMessage(v, path+".", val.Message(), allow)
+		here := len(sc.path)
+		sc.path = append(sc.path, '.')
+		sc.message(val.Message())
+		sc.path = sc.path[:here]
 	}
 }
 
-// checkString adds the violation, if any, of one string value of field fd.
-func checkString(v *apierror.Violations, path string, fd protoreflect.FieldDescriptor, s string, allowed Kind) {
+// check adds the violation, if any, of one string value of field fd.
+func (sc *scanner) check(fd protoreflect.FieldDescriptor, s string, allowed Kind) {
 	look := Any &^ allowed
 	if look == 0 || s == "" {
 		return
@@ -112,7 +128,7 @@ func checkString(v *apierror.Violations, path string, fd protoreflect.FieldDescr
 	switch {
 	case isWorkerIDField(name):
 		if (look&IDNumber != 0 && LooksLikeIDNumber(s)) || Find(s, look) != 0 {
-			v.Add(path, WorkerIDMessage)
+			sc.v.Add(string(sc.path), WorkerIDMessage)
 		}
 		return
 	case isIdentifierField(name):
@@ -120,9 +136,9 @@ func checkString(v *apierror.Violations, path string, fd protoreflect.FieldDescr
 	}
 	switch found := Find(s, look); {
 	case found&IDNumber != 0:
-		v.Add(path, IDNumberMessage)
+		sc.v.Add(string(sc.path), IDNumberMessage)
 	case found&Phone != 0:
-		v.Add(path, PhoneMessage)
+		sc.v.Add(string(sc.path), PhoneMessage)
 	}
 }
 

@@ -151,10 +151,13 @@ func isCheckX(r rune) bool { return r == 'X' || r == 'x' || r == 'Ｘ' || r == '
 // run is a maximal run of digits in a text (a trailing check X included when it follows exactly
 // 17 digits and no digit follows it).
 type run struct {
-	start, end int    // byte offsets in the text
-	units      int    // digits (and X) in the run
-	digits     []byte // the first 18 units as ASCII ('X' for the check character)
+	start, end int      // byte offsets in the text
+	units      int      // digits (and X) in the run
+	digits     [18]byte // the first 18 units as ASCII ('X' for the check character)
 }
+
+// ascii returns the run's digits (at most 18) as ASCII.
+func (r *run) ascii() []byte { return r.digits[:min(r.units, len(r.digits))] }
 
 // scanText calls found for every identity number or phone number of the kinds in look that s
 // holds, in order, with its byte span; it stops when found returns false.
@@ -162,8 +165,8 @@ func scanText(s string, look Kind, found func(k Kind, start, end int, r run) boo
 	if look&Any == 0 || !mayHold(s) {
 		return
 	}
-	var runs []run
-	var buf [18]byte
+	var stack [8]run // most texts have few runs of digits
+	runs := stack[:0]
 	for i := 0; i < len(s); {
 		c, w := utf8.DecodeRuneInString(s[i:])
 		d, ok := digitOf(c)
@@ -174,8 +177,8 @@ func scanText(s string, look Kind, found func(k Kind, start, end int, r run) boo
 		r := run{start: i}
 		n := 0
 		for ok {
-			if n < len(buf) {
-				buf[n] = d
+			if n < len(r.digits) {
+				r.digits[n] = d
 			}
 			n++
 			i += w
@@ -190,20 +193,19 @@ func scanText(s string, look Kind, found func(k Kind, start, end int, r run) boo
 			next := i + w
 			nc, _ := utf8.DecodeRuneInString(s[next:])
 			if _, digitAfter := digitOf(nc); next >= len(s) || !digitAfter {
-				buf[n] = 'X'
+				r.digits[n] = 'X'
 				n++
 				i = next
 			}
 		}
 		r.end, r.units = i, n
-		r.digits = append([]byte(nil), buf[:min(n, len(buf))]...)
 		runs = append(runs, r)
 	}
 	for j := 0; j < len(runs); j++ {
 		r := runs[j]
 		switch {
 		case look&IDNumber != 0 && r.units == idnumber.Length:
-			if _, err := idnumber.Parse(string(r.digits)); err == nil {
+			if _, err := idnumber.Parse(string(r.ascii())); err == nil {
 				if !found(IDNumber, r.start, r.end, r) {
 					return
 				}
@@ -248,13 +250,14 @@ func mobile(d []byte) bool {
 
 // isMobile reports whether a run is a mobile number, alone or after the country code.
 func isMobile(r run) bool {
+	d := r.ascii()
 	switch r.units {
 	case 11:
-		return mobile(r.digits)
+		return mobile(d)
 	case 13:
-		return string(r.digits[:2]) == "86" && mobile(r.digits[2:])
+		return string(d[:2]) == "86" && mobile(d[2:])
 	case 15:
-		return string(r.digits[:4]) == "0086" && mobile(r.digits[4:])
+		return string(d[:4]) == "0086" && mobile(d[4:])
 	}
 	return false
 }
@@ -269,6 +272,9 @@ func isGroupedMobile(s string, rs []run) bool {
 	if sep1 != sep2 || (sep1 != " " && sep1 != "-") {
 		return false
 	}
-	d := append(append(append([]byte(nil), rs[0].digits...), rs[1].digits...), rs[2].digits...)
-	return mobile(d)
+	var d [11]byte
+	copy(d[7:], rs[2].ascii())
+	copy(d[3:], rs[1].ascii())
+	copy(d[:], rs[0].ascii())
+	return mobile(d[:])
 }
