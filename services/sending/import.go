@@ -428,6 +428,9 @@ func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*
 		if err := proto.Unmarshal(v, rj); err != nil {
 			return nil, nil, fmt.Errorf("decode rejection: %w", err)
 		}
+		// A reason stored before the privacy guard checked rows may quote a value that holds an
+		// identity number or a phone (the sex check quotes what it refuses).
+		rj.Reason = privacy.Mask(rj.GetReason())
 		out = append(out, rj)
 		last = append([]byte(nil), k[len(prefix):]...)
 	}

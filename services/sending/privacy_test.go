@@ -10,9 +10,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/idnumber"
 	"github.com/eastwest/labourlink/services/privacy"
+	"github.com/eastwest/labourlink/services/store"
 )
 
 // fieldViolations returns the field -> description of an INVALID_ARGUMENT error.
@@ -160,5 +162,29 @@ func TestImportRejectsPersonalDataInOtherColumns(t *testing.T) {
 		if w := want[rj.GetRowNumber()]; rj.GetField() != w[0] || rj.GetReason() != w[1] {
 			t.Errorf("row %d rejected on %s: %q, want %v", rj.GetRowNumber(), rj.GetField(), rj.GetReason(), w)
 		}
+	}
+}
+
+// A rejection reason stored before the guard checked rows (here written directly) is masked
+// when read back.
+func TestStoredRejectionReasonsMasked(t *testing.T) {
+	env := startRoster(t, nil, "")
+	ctx := context.Background()
+	if _, err := importRows(ctx, env.client, "imp-old", []*sendingv1.WorkerRow{genRow(0)}, 1); err != nil {
+		t.Fatal(err)
+	}
+	old := &commonv1.RowRejection{RowNumber: 9, Field: "sex", Reason: `"` + otherID + `" is not a sex`}
+	if err := env.db.Update(func(tx *bbolt.Tx) error {
+		return store.PutProto(tx.Bucket(store.BucketImportRejections), rejectionKey("imp-old", 9, 0), old)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := env.client.ListImportRejections(ctx, &sendingv1.ListImportRejectionsRequest{ImportId: "imp-old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"` + idnumber.Mask(otherID) + `" is not a sex`
+	if len(resp.GetRejections()) != 1 || resp.GetRejections()[0].GetReason() != want {
+		t.Fatalf("rejections %v, want the reason %q", resp.GetRejections(), want)
 	}
 }
