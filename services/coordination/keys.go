@@ -58,11 +58,70 @@ func decodeToken(tok string) ([]byte, error) {
 	return b, nil
 }
 
-// checkPageToken adds a violation for a token that is not ours.
-func checkPageToken(v *apierror.Violations, tok string) {
-	if _, err := decodeToken(tok); err != nil {
-		v.Add("page_token", err.Error())
+// checkPageToken adds a violation on page_token unless tok is empty or decodes to a key that
+// isKey accepts: the key shape of the List it is given to. Garbage, and a token of another List,
+// are refused here, before the handler, instead of being read as a position.
+func checkPageToken(v *apierror.Violations, tok string, isKey func(key []byte) bool) {
+	if tok == "" {
+		return
 	}
+	if key, err := decodeToken(tok); err != nil || !isKey(key) {
+		v.Add("page_token", "is not a page token of this call: send the next_page_token of the previous page, with the same filters")
+	}
+}
+
+// Key shapes of the List calls' page tokens.
+
+// isSeqKey: ListEvents, a sequence number.
+func isSeqKey(k []byte) bool { return len(k) == 8 }
+
+// isRegionKey: ListRegions, a 6-digit region code.
+func isRegionKey(k []byte) bool { return isCode(k) }
+
+// isPairingKey: ListPairings, receiving-sending ("440000-520000").
+func isPairingKey(k []byte) bool {
+	recv, send, ok := bytes.Cut(k, []byte("-"))
+	return ok && isCode(recv) && isCode(send)
+}
+
+// isBatchKey: ListBatchReconciliations, a batch id.
+func isBatchKey(k []byte) bool { return isIDKey(k) }
+
+// discrepancyKeyOf returns the check of a ListDiscrepancies token (batch NUL worker NUL kind),
+// which with a batch filter must be of that batch.
+func discrepancyKeyOf(batch string) func([]byte) bool {
+	return func(k []byte) bool {
+		parts := bytes.Split(k, []byte{0})
+		if len(parts) != 3 || !isIDKey(parts[0]) || !isIDKey(parts[1]) || len(parts[2]) != 1 {
+			return false
+		}
+		return batch == "" || string(parts[0]) == batch
+	}
+}
+
+func isCode(k []byte) bool {
+	if len(k) != 6 {
+		return false
+	}
+	for _, c := range k {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isIDKey reports whether k is an id as checkID accepts them.
+func isIDKey(k []byte) bool {
+	if len(k) == 0 || len(k) > maxEventIDLen {
+		return false
+	}
+	for _, c := range k {
+		if c <= ' ' || c > '~' || c == '/' {
+			return false
+		}
+	}
+	return true
 }
 
 // seekAfter positions c at the first key after `after` (or at the first key with prefix when after

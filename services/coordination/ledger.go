@@ -14,7 +14,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/idnumber"
+	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/regions"
 	"github.com/eastwest/labourlink/services/store"
 )
@@ -103,7 +103,7 @@ func (x *ledgerServer) ValidateRequest(method string, req any) error {
 		}
 		checkProvince(&v, x.s.regions, "region", r.GetRegion(), false)
 		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken())
+		checkPageToken(&v, r.GetPageToken(), isSeqKey)
 	}
 	return v.Err()
 }
@@ -137,7 +137,7 @@ func (s *Service) validateEvent(v *apierror.Violations, prefix string, ev *coord
 		}
 	}
 	if checkID(v, f("worker_id"), ev.GetWorkerId(), maxIDLen) {
-		if looksLikeIDNumber(ev.GetWorkerId()) {
+		if privacy.LooksLikeIDNumber(ev.GetWorkerId()) {
 			// The value itself is never repeated: it may be personal data.
 			v.Add(f("worker_id"), "must be the opaque worker id, not a resident identity number")
 		}
@@ -192,29 +192,6 @@ func checkID(v *apierror.Violations, field, id string, max int) bool {
 			v.Add(field, "only printable ASCII characters without spaces or '/'")
 			return false
 		}
-	}
-	return true
-}
-
-// looksLikeIDNumber reports whether a worker id is (or looks like) a resident identity number:
-// a valid one (idnumber.Parse succeeds), or 15 or 18 characters of digits (the last may be X), as
-// old and mistyped numbers are personal data too.
-func looksLikeIDNumber(s string) bool {
-	if _, err := idnumber.Parse(s); err == nil {
-		return true
-	}
-	if len(s) != 15 && len(s) != 18 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= '0' && c <= '9' {
-			continue
-		}
-		if i == len(s)-1 && (c == 'X' || c == 'x') {
-			continue
-		}
-		return false
 	}
 	return true
 }
@@ -550,6 +527,8 @@ func (x *ledgerServer) ListEvents(ctx context.Context, req *coordinationv1.ListE
 			}
 			after = seq
 			if match(ev) {
+				// A detail recorded before the privacy guard refused personal data is masked.
+				ev.Detail = privacy.Mask(ev.GetDetail())
 				resp.Events = append(resp.Events, ev)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/regions"
 )
 
@@ -322,7 +323,7 @@ func FuzzValidateEvent(f *testing.F) {
 		if v.Len() > 0 {
 			return
 		}
-		if looksLikeIDNumber(e.GetWorkerId()) || e.GetOccurTime() == nil || e.GetKind() == 0 ||
+		if privacy.LooksLikeIDNumber(e.GetWorkerId()) || e.GetOccurTime() == nil || e.GetKind() == 0 ||
 			(needsBatch(e.GetKind()) && e.GetBatchId() == "") || e.GetSendingRegion() == e.GetReceivingRegion() {
 			t.Fatalf("accepted %v", e)
 		}

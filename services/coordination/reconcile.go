@@ -322,7 +322,7 @@ func (x *reconciliationServer) ValidateRequest(method string, req any) error {
 		checkProvince(&v, t, "receiving_region", r.GetReceivingRegion(), false)
 		checkProvince(&v, t, "sending_region", r.GetSendingRegion(), false)
 		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken())
+		checkPageToken(&v, r.GetPageToken(), isBatchKey)
 	case *coordinationv1.ListPairingSummariesRequest:
 		checkDate(&v, "period_start", r.GetPeriodStart())
 		checkDate(&v, "period_end", r.GetPeriodEnd())
@@ -339,7 +339,7 @@ func (x *reconciliationServer) ValidateRequest(method string, req any) error {
 			v.Add("kind", "unknown discrepancy kind")
 		}
 		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken())
+		checkPageToken(&v, r.GetPageToken(), discrepancyKeyOf(r.GetBatchId()))
 	case *coordinationv1.ListDiscrepancyChangesRequest:
 		if r.GetAfterRevision() < 0 {
 			v.Add("after_revision", "must be 0 (from the start) or a revision seen before")

@@ -58,7 +58,7 @@ func (x *registryServer) ValidateRequest(method string, req any) error {
 			v.Add("role", "unknown role")
 		}
 		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken())
+		checkPageToken(&v, r.GetPageToken(), isRegionKey)
 	case *coordinationv1.CreatePairingRequest:
 		p := r.GetPairing()
 		if p == nil {
@@ -77,7 +77,7 @@ func (x *registryServer) ValidateRequest(method string, req any) error {
 	case *coordinationv1.ListPairingsRequest:
 		checkProvince(&v, t, "region", r.GetRegion(), false)
 		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken())
+		checkPageToken(&v, r.GetPageToken(), isPairingKey)
 	}
 	return v.Err()
 }

@@ -22,7 +22,8 @@ import (
 )
 
 // The built-in chain, outermost first: recover -> log -> map error ->
-// [Config auth interceptor] -> validate -> Config interceptors -> handler.
+// [Config auth interceptor] -> privacy guard (privacy.go) -> validate -> Config interceptors ->
+// handler.
 //
 // Exactly one log line is written per RPC: by the log interceptor when the
 // handler returns, or by the recover interceptor when it panicked (the
@@ -48,7 +49,7 @@ type rpcRecord struct {
 }
 
 func (r *rpcRecord) setRequestID(m any) {
-	id := requestID(m)
+	id := loggableRequestID(requestID(m))
 	if id == "" {
 		return
 	}

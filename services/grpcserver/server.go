@@ -162,12 +162,12 @@ func New(cfg Config, lg *zap.Logger) *Server {
 	if cfg.AuthUnaryInterceptor != nil {
 		unary = append(unary, cfg.AuthUnaryInterceptor)
 	}
-	unary = append(append(unary, ic.unaryValidate), cfg.UnaryInterceptors...)
+	unary = append(append(unary, ic.unaryPrivacy, ic.unaryValidate), cfg.UnaryInterceptors...)
 	streams := []grpc.StreamServerInterceptor{ic.streamRecover, ic.streamLog, ic.streamMapError}
 	if cfg.AuthStreamInterceptor != nil {
 		streams = append(streams, cfg.AuthStreamInterceptor)
 	}
-	streams = append(append(streams, ic.streamValidate), cfg.StreamInterceptors...)
+	streams = append(append(streams, ic.streamPrivacy, ic.streamValidate), cfg.StreamInterceptors...)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxSendMsgSize(cfg.MaxSendBytes),

@@ -49,11 +49,6 @@ func candidateIndexKey(sending, workerID, vacancyID string) []byte {
 
 // ValidateRequest checks CandidateService requests before their handlers run.
 func (x *candidateServer) ValidateRequest(_ string, req any) error {
-	if m, ok := req.(proto.Message); ok {
-		if err := identityNumberError(m); err != nil {
-			return err
-		}
-	}
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *receivingv1.SubmitCandidatesRequest:
@@ -73,6 +68,7 @@ func (x *candidateServer) ValidateRequest(_ string, req any) error {
 			checkName(&v, "vacancy", r.GetVacancy(), vacanciesCollection)
 		}
 		checkPageSize(&v, r.GetPageSize())
+		x.s.checkListFilters(&v, r)
 	case *receivingv1.DecideCandidateRequest:
 		checkName(&v, "name", r.GetName(), candidatesCollection)
 		checkRequestID(&v, "request_id", r.GetRequestId())

@@ -327,11 +327,6 @@ func (s *Service) compact(ctx context.Context, f *feed) (int, error) {
 
 // ValidateRequest checks DemandFeedService requests before their handlers run.
 func (x *feedServer) ValidateRequest(_ string, req any) error {
-	if m, ok := req.(proto.Message); ok {
-		if err := identityNumberError(m); err != nil {
-			return err
-		}
-	}
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *receivingv1.WatchDemandRequest:

@@ -75,11 +75,6 @@ const (
 // ValidateRequest checks IntakeService requests before their handlers run.
 func (x *intakeServer) ValidateRequest(_ string, req any) error {
 	s := x.s
-	if m, ok := req.(proto.Message); ok {
-		if err := identityNumberError(m); err != nil {
-			return err
-		}
-	}
 	var v apierror.Violations
 	day := today(s.now())
 	switch r := req.(type) {
@@ -112,6 +107,7 @@ func (x *intakeServer) ValidateRequest(_ string, req any) error {
 		checkName(&v, "name", r.GetName(), batchesCollection)
 	case *receivingv1.ListIntakeBatchesRequest:
 		checkPageSize(&v, r.GetPageSize())
+		s.checkListFilters(&v, r)
 	case *receivingv1.ConfirmArrivalsRequest:
 		checkName(&v, "name", r.GetName(), batchesCollection)
 		checkRequestID(&v, "request_id", r.GetRequestId())
@@ -174,6 +170,7 @@ func (x *intakeServer) ValidateRequest(_ string, req any) error {
 		checkName(&v, "name", r.GetName(), recordsCollection)
 	case *receivingv1.ListEmploymentRecordsRequest:
 		checkPageSize(&v, r.GetPageSize())
+		s.checkListFilters(&v, r)
 	}
 	return v.Err()
 }

@@ -16,6 +16,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/idnumber"
+	"github.com/eastwest/labourlink/services/privacy"
 )
 
 // intakeScenario prepares a vacancy with accepted candidates w-1..w-n (w-1 registered poor) and
@@ -327,7 +328,7 @@ func identityNumbersIn(data []byte) []string {
 	var found []string
 	for i := 0; i+idnumber.Length <= len(data); i++ {
 		w := data[i : i+idnumber.Length]
-		if !looksLikeIDNumber(string(w)) {
+		if !privacy.LooksLikeIDNumber(string(w)) {
 			continue
 		}
 		if _, err := idnumber.Parse(string(w)); err == nil {

@@ -154,13 +154,6 @@ func (s *Service) checkVacancy(vs *apierror.Violations, prefix string, v *receiv
 // ValidateRequest checks VacancyService requests before their handlers run. The rows of
 // ImportVacancies are checked one by one in the handler (a bad row is rejected, not the stream).
 func (x *vacancyServer) ValidateRequest(_ string, req any) error {
-	if m, ok := req.(proto.Message); ok {
-		if _, isImport := req.(*receivingv1.ImportVacanciesRequest); !isImport {
-			if err := identityNumberError(m); err != nil {
-				return err
-			}
-		}
-	}
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *receivingv1.CreateVacancyRequest:
@@ -191,6 +184,7 @@ func (x *vacancyServer) ValidateRequest(_ string, req any) error {
 		checkName(&v, "name", r.GetName(), vacanciesCollection)
 	case *receivingv1.ListVacanciesRequest:
 		checkPageSize(&v, r.GetPageSize())
+		x.s.checkListFilters(&v, r)
 	case *receivingv1.UpdateVacancyRequest:
 		checkRequestID(&v, "request_id", r.GetRequestId())
 		checkName(&v, "vacancy.name", r.GetVacancy().GetName(), vacanciesCollection)

@@ -16,6 +16,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -268,7 +269,7 @@ func (s *Service) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vac
 	// A row holding an identity number is rejected for that alone: the other checks quote the
 	// values they refuse, and rejections are stored and sent back.
 	var ids apierror.Violations
-	scanIdentityNumbers(&ids, row)
+	privacy.Scan(&ids, "", row, personalData)
 	if ids.Len() > 0 {
 		return nil, rejection(row.GetRowNumber(), ids.List())
 	}

@@ -47,6 +47,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/idnumber"
+	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -137,6 +138,18 @@ func (c checker) validateRow(row *sendingv1.WorkerRow, importDate *commonv1.Date
 	res := rowResult{number: row.GetRowNumber()}
 	reject := func(field, reason string) {
 		res.rejections = append(res.rejections, &commonv1.RowRejection{RowNumber: res.number, Field: field, Reason: reason})
+	}
+	// Personal data in a column that may not hold it (an identity number as the sex, a phone in
+	// the name) rejects the row for that alone: the checks below quote the values they refuse,
+	// and rejections are stored and sent back. The grpcserver guard leaves rows to this check
+	// (privacy.CheckedPerItem), so that one bad row does not refuse the whole chunk.
+	var pd apierror.Violations
+	privacy.Scan(&pd, "", row, personalData)
+	if pd.Len() > 0 {
+		for _, fv := range pd.List() {
+			reject(fv.Field, fv.Description)
+		}
+		return res
 	}
 	w := &sendingv1.Worker{}
 
@@ -415,6 +428,9 @@ func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*
 		if err := proto.Unmarshal(v, rj); err != nil {
 			return nil, nil, fmt.Errorf("decode rejection: %w", err)
 		}
+		// A reason stored before the privacy guard checked rows may quote a value that holds an
+		// identity number or a phone (the sex check quotes what it refuses).
+		rj.Reason = privacy.Mask(rj.GetReason())
 		out = append(out, rj)
 		last = append([]byte(nil), k[len(prefix):]...)
 	}

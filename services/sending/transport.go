@@ -153,11 +153,15 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 				v.Add("batch.origin", err.Error()+" (or give the province code "+s.cfg.Region+")")
 			}
 		}
+		seats := int(b.GetSeats())
+		if seats == 0 {
+			seats = s.cfg.Seats.of(b.GetMode()) // as the handler will; the arguments are checked here, before the request id
+		}
 		switch n := len(b.GetManifest()); {
 		case n == 0:
 			v.Add("batch.manifest", "must list at least one worker (worker_id of each entry)")
-		case b.GetSeats() > 0 && n > int(b.GetSeats()):
-			v.Add("batch.manifest", fmt.Sprintf("lists %d workers for %d seats", n, b.GetSeats()))
+		case seats > 0 && n > seats:
+			v.Add("batch.manifest", fmt.Sprintf("lists %d workers for %d seats", n, seats))
 		case n > maxSeats:
 			v.Add("batch.manifest", fmt.Sprintf("lists %d workers; at most %d", n, maxSeats))
 		}

@@ -37,6 +37,7 @@ import (
 	"github.com/eastwest/labourlink/services/idnumber"
 	"github.com/eastwest/labourlink/services/occupation"
 	"github.com/eastwest/labourlink/services/personname"
+	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/regions"
 	"github.com/eastwest/labourlink/services/store"
 )
@@ -195,7 +196,10 @@ func peekStatus(v []byte) (sendingv1.WorkerStatus, bool) {
 }
 
 // maskedWorker returns a copy of w for a response: with WORKER_VIEW_FULL the identity number and
-// phone in full, otherwise (BASIC, UNSPECIFIED) masked as 5201**********123X and 138****5678.
+// phone in full, otherwise (BASIC, UNSPECIFIED) masked as 5201**********123X and 138****5678,
+// and any identity number or phone number in the free text (status_reason, full_name) masked the
+// same way by the privacy guard's own rule: text stored before the guard refused it at the edge
+// may hold one.
 func maskedWorker(w *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Worker {
 	c := proto.Clone(w).(*sendingv1.Worker)
 	if c.Name == "" && c.WorkerId != "" {
@@ -206,6 +210,8 @@ func maskedWorker(w *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Wor
 			c.IdNumber = idnumber.Mask(c.IdNumber)
 		}
 		c.Phone = maskPhone(c.Phone)
+		c.StatusReason = privacy.Mask(c.StatusReason)
+		c.FullName = privacy.Mask(c.FullName)
 	}
 	return c
 }

@@ -30,9 +30,17 @@ import (
 // The request id is the request's `request_id` field; a request without one
 // (empty, or no such field) is not idempotent: Recall reports false and
 // Remember stores nothing. A request id used again with a different request
-// (another body under the same id) is refused with INVALID_ARGUMENT on
-// `request_id` rather than answered with the first response of another
-// request.
+// (another body under the same id, or the same id under another method of
+// the same service) is refused with INVALID_ARGUMENT on `request_id` rather
+// than answered with the first response of another request, or, worse, run
+// as a new request.
+//
+// Order of checks: every mutation validates its arguments first (at the
+// edge, grpcserver's validation step), then calls Recall first thing in its
+// transaction, before it reads any state: a repeat returns the first answer
+// and a reused id is refused whatever state the data is in now (a worker
+// DEPARTED since is not FAILED_PRECONDITION for a request that was never
+// going to run); only then come the state rules.
 //
 // The stored value is a protobuf message (wire-compatible with
 // `message Remembered { google.protobuf.Any response = 1;
@@ -95,6 +103,11 @@ func Recall(tx *bbolt.Tx, method string, req, resp proto.Message) (bool, error) 
 	}
 	v := b.Get(key)
 	if v == nil {
+		if other, ok := usedByOtherMethod(b, method, requestID); ok {
+			var v apierror.Violations
+			v.Add("request_id", fmt.Sprintf("was already used for another call (%s); use a new request id for a new request", other))
+			return false, v.Err()
+		}
 		return false, nil
 	}
 	rec, err := decodeRemembered(v)
@@ -116,6 +129,32 @@ func Recall(tx *bbolt.Tx, method string, req, resp proto.Message) (bool, error) 
 		return false, fmt.Errorf("idempotency: remembered response of %s: %w", method, err)
 	}
 	return true, nil
+}
+
+// usedByOtherMethod reports the method, other than method, under which requestID is remembered.
+// Keys are method NUL request id, so the keys of one method are contiguous: it seeks once per
+// method remembered (a few dozen at most), not once per key.
+func usedByOtherMethod(b *bbolt.Bucket, method, requestID string) (string, bool) {
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next() // not an idempotency key
+			continue
+		}
+		m := k[:i]
+		if string(m) != method {
+			probe := make([]byte, 0, i+1+len(requestID))
+			probe = append(append(append(probe, m...), 0), requestID...)
+			if got, _ := c.Seek(probe); got != nil && bytes.Equal(got, probe) {
+				return string(m), true
+			}
+		}
+		// Every key of method m sorts below m followed by byte 1.
+		next := append(append(make([]byte, 0, i+1), m...), 1)
+		k, _ = c.Seek(next)
+	}
+	return "", false
 }
 
 // Remember stores resp as the response to req (by its request id) under

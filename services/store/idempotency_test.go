@@ -154,8 +154,12 @@ func TestIdempotencyKeyedByMethod(t *testing.T) {
 			return err
 		}
 		var got wrapperspb.StringValue
-		if ok, err := store.Recall(tx, "/a/B", rq("r"), &got); ok || err != nil {
-			t.Errorf("Recall other method = %v, %v; want false, nil", ok, err)
+		// The same id under another method is another request: refused (see below).
+		if ok, err := store.Recall(tx, "/a/B", rq("r"), &got); ok || !errors.Is(err, apierror.ErrInvalidArgument) {
+			t.Errorf("Recall other method = %v, %v; want false, INVALID_ARGUMENT", ok, err)
+		}
+		if ok, err := store.Recall(tx, "/a/B", rq("r2"), &got); ok || err != nil {
+			t.Errorf("Recall of a new id = %v, %v; want false, nil", ok, err)
 		}
 		// A different response type for the same key is an error, not garbage.
 		if _, err := store.Recall(tx, "/a/A", rq("r"), &wrapperspb.Int64Value{}); err == nil {
@@ -175,6 +179,77 @@ func TestIdempotencyKeyedByMethod(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A request id is one request of the service: used under one method, it is refused under any
+// other (INVALID_ARGUMENT on request_id, naming the first method), before the handler looks at
+// any state; a new id, or the same id under its own method, is not.
+func TestRecallRefusesRequestIDOfAnotherMethod(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
+	defer db.Close()
+	remembered := map[string]string{ // request id -> method it was used for
+		"r-1": "/labour.sending.v1.RosterService/ChangeWorkerStatus",
+		"r-2": "/labour.sending.v1.RosterService/UpdateWorker",
+		"r-3": "/labour.sending.v1.TransportService/RecordDeparture",
+		"r-4": "/a/B",  // a method whose name is a prefix of another's
+		"r-5": "/a/BC", // and that other
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		for id, m := range remembered {
+			if err := store.Remember(tx, m, rq(id), wrapperspb.String(m)); err != nil {
+				return err
+			}
+		}
+		// Filler under many methods, so that the search crosses them.
+		for i := range 50 {
+			if err := store.Remember(tx, fmt.Sprintf("/z/M%02d", i), rq(fmt.Sprintf("f-%d", i)), wrapperspb.String("f")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, id string
+		wantOK           bool
+		wantRefusedAs    string // the method named in the refusal
+	}{
+		{"repeat under its own method", "/labour.sending.v1.RosterService/ChangeWorkerStatus", "r-1", true, ""},
+		{"status change with an update's id", "/labour.sending.v1.RosterService/ChangeWorkerStatus", "r-2", false, "UpdateWorker"},
+		{"status change with a departure's id", "/labour.sending.v1.RosterService/ChangeWorkerStatus", "r-3", false, "RecordDeparture"},
+		{"deletion with a status change's id", "/labour.sending.v1.RosterService/DeleteWorker", "r-1", false, "ChangeWorkerStatus"},
+		{"prefix method, other's id", "/a/B", "r-5", false, "/a/BC"},
+		{"longer method, prefix's id", "/a/BC", "r-4", false, "/a/B"},
+		{"filler id under another method", "/a/B", "f-49", false, "/z/M49"},
+		{"new id", "/labour.sending.v1.RosterService/DeleteWorker", "r-9", false, ""},
+		{"new method, new id", "/b/New", "r-0", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := db.View(func(tx *bbolt.Tx) error {
+				var got wrapperspb.StringValue
+				ok, err := store.Recall(tx, tt.method, rq(tt.id), &got)
+				if ok != tt.wantOK {
+					t.Errorf("Recall = %v, want %v", ok, tt.wantOK)
+				}
+				return err
+			})
+			if tt.wantRefusedAs == "" {
+				if err != nil {
+					t.Fatalf("Recall: %v", err)
+				}
+				return
+			}
+			var ve *apierror.ViolationsError
+			if !errors.As(err, &ve) || len(ve.Violations()) != 1 || ve.Violations()[0].Field != "request_id" {
+				t.Fatalf("Recall: %v, want a violation on request_id", err)
+			}
+			if d := ve.Violations()[0].Description; !strings.Contains(d, tt.wantRefusedAs) {
+				t.Errorf("description %q does not name %s", d, tt.wantRefusedAs)
+			}
+		})
 	}
 }
 
