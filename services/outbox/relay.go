@@ -102,6 +102,8 @@ type Status struct {
 	LastErrorTime time.Time
 	// ConsecutiveFailures counts failed deliveries since the last success.
 	ConsecutiveFailures int
+	// FailingSince is when the first of those failures happened (zero while none).
+	FailingSince time.Time
 	// Quarantined counts the entries this relay moved to the quarantine since it started.
 	Quarantined int
 }
@@ -231,7 +233,9 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.lg.Info("outbox delivery works again", zap.Int("after_failures", failures))
 			}
 			failures = 0
-			r.setStatus(func(s *Status) { s.LastError, s.LastErrorTime, s.ConsecutiveFailures = "", time.Time{}, 0 })
+			r.setStatus(func(s *Status) {
+				s.LastError, s.LastErrorTime, s.ConsecutiveFailures, s.FailingSince = "", time.Time{}, 0, time.Time{}
+			})
 			continue
 		}
 		if ctx.Err() != nil {
@@ -255,6 +259,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		r.setStatus(func(s *Status) {
 			s.LastError, s.LastErrorTime, s.ConsecutiveFailures = derr.Error(), now, failures
+			if s.FailingSince.IsZero() {
+				s.FailingSince = now
+			}
 		})
 		r.lg.Warn("outbox delivery failed, will retry",
 			zap.String("id", failed.ID),

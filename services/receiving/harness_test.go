@@ -209,6 +209,9 @@ func (e *env) submit(cs ...*receivingv1.Candidate) []*receivingv1.Candidate {
 	if err != nil {
 		e.t.Fatalf("SubmitCandidates: %v", err)
 	}
+	if len(resp.GetRefusals()) > 0 {
+		e.t.Fatalf("SubmitCandidates refused %v", resp.GetRefusals())
+	}
 	return resp.GetCandidates()
 }
 

@@ -23,8 +23,8 @@ const (
 // ledger. The fields that carry a phone on purpose (a vacancy's recruiting contact) take one.
 func TestFreeTextRefusesPersonalData(t *testing.T) {
 	e := newEnv(t)
-	b := e.intakeScenario("gz-bus-p", 2)
-	const worker = "gz-bus-p-w-1"
+	b := e.intakeScenario("520000-gz-bus-p", 2)
+	const worker = "520000-gz-bus-p-w-1"
 	if _, err := e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(), Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: worker, Outcome: outcomeArrived}}}); err != nil {
 		t.Fatal(err)
 	}

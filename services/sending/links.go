@@ -45,6 +45,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/identity"
+	"github.com/eastwest/labourlink/services/ledger"
 	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/sending/matcher"
 	"github.com/eastwest/labourlink/services/store"
@@ -235,8 +236,15 @@ func (s *Service) publishLinkHealth(ctx context.Context) {
 // updates; a province no longer followed is published NOT_SERVING once and forgotten.
 func (s *Service) publishLinkHealthOnce(published map[string]bool) {
 	now := map[string]bool{}
-	for code, ok := range s.linkServing(s.cfg.Now()) {
+	at := s.cfg.Now()
+	for code, ok := range s.linkServing(at) {
 		now[peers.LinkHealthName(identity.Receiving(code))] = ok
+	}
+	// The link to the coordination service carries the ledger relay: down once its deliveries
+	// have been failing for LinkGrace (it says nothing while there is nothing to deliver).
+	if rl := s.relays.Get(ledger.Destination); rl != nil {
+		st := rl.Status()
+		now[peers.LinkHealthName(identity.Coordination())] = st.FailingSince.IsZero() || at.Sub(st.FailingSince) < s.cfg.LinkGrace
 	}
 	for name, ok := range now {
 		if was, seen := published[name]; !seen || was != ok {

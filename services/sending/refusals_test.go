@@ -143,8 +143,7 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 		return err == nil, fmt.Sprint(err)
 	})
 	noShow := first[3].GetWorkerId()
-	left := time.Date(2027, 2, 27, 8, 5, 0, 0, chinaTime)
-	clock.set(left.Add(time.Hour))
+	left := clock.now()
 	dep := &sendingv1.RecordDepartureRequest{Name: b1.GetName(), DepartureTime: timestamppb.New(left), RequestId: "depart-1",
 		NoShowDisposition: sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_ACCEPTED}
 	for _, w := range first[:3] {
