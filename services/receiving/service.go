@@ -81,6 +81,10 @@ type Config struct {
 	// sending province is still paired; a province unpaired meanwhile has its stream ended with
 	// PERMISSION_DENIED. 0 means DefaultPairingRecheck.
 	PairingRecheck time.Duration
+	// Draining, when not nil, is closed when the gRPC server begins its graceful stop
+	// (grpcserver.Server.Draining): open ImportVacancies streams then end with UNAVAILABLE,
+	// keeping the rows they committed, instead of holding the stop until its timeout.
+	Draining <-chan struct{}
 }
 
 // Service is a receiving service.
@@ -100,6 +104,11 @@ type Service struct {
 	// process's graceful stop instead of holding it until its timeout.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
+
+	// importHook, when set (tests), is called with importMessage when an ImportVacancies stream
+	// has committed a message that does not end it and is about to wait for the next, and with
+	// importEnd when the handler returns.
+	importHook func(importID, event string)
 }
 
 // New returns the receiving service for cfg.Region over db.
