@@ -79,15 +79,6 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	}
 	defer sec.close()
 	peerOpts := sec.peers
-	db, svc, err := openService(cfg, peerOpts, lg)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			lg.Error("close data file", zap.Error(err))
-		}
-	}()
 
 	// lg already names the service; grpcserver.Config.ServiceName stays empty so that log lines
 	// do not carry the field twice.
@@ -102,6 +93,17 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		AuthUnaryInterceptor:  sec.unary,
 		AuthStreamInterceptor: sec.stream,
 	}, lg)
+	// The service is told when the graceful stop begins (srv.Draining), so that streams waiting
+	// for their clients (imports) end at once instead of holding the stop until its timeout.
+	db, svc, err := openService(cfg, peerOpts, srv.Draining(), lg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			lg.Error("close data file", zap.Error(err))
+		}
+	}()
 	svc.Register(srv.GRPC())
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -149,8 +151,9 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	return err
 }
 
-// openService opens the data file and builds the service of cfg.Kind.
-func openService(cfg Config, peerOpts peers.Options, lg *zap.Logger) (*store.DB, service, error) {
+// openService opens the data file and builds the service of cfg.Kind; draining is closed when
+// the gRPC server begins its graceful stop.
+func openService(cfg Config, peerOpts peers.Options, draining <-chan struct{}, lg *zap.Logger) (*store.DB, service, error) {
 	var schema store.Schema
 	switch cfg.Kind {
 	case Sending:
@@ -170,9 +173,10 @@ func openService(cfg Config, peerOpts peers.Options, lg *zap.Logger) (*store.DB,
 	switch cfg.Kind {
 	case Sending:
 		svc, err = sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
-			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}})
+			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}, Draining: draining})
 	case Receiving:
-		svc, err = receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention})
+		svc, err = receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention,
+			Draining: draining})
 	case Coordination:
 		svc, err = coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings})
 	}
