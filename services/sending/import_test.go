@@ -368,8 +368,8 @@ func TestImportCutStreamThenResend(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		// Cut without half-closing: a half-close (CloseSend) would tell the server the import
-		// is over. A client that dies or cancels never sends one.
+		// Cut by a cancel, as a client that dies or is interrupted does (a half-close without
+		// the final message would leave the import incomplete too).
 		cancel()
 		if err := stream.RecvMsg(&sendingv1.ImportWorkersResponse{}); err == nil {
 			t.Fatal("cut stream got a reply")
