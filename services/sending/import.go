@@ -673,7 +673,7 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 		s.lg.Info("import stream ended before its final message",
 			zap.String("import_id", importID), zap.Bool("complete", false), zap.Int64("rows_kept", rec.summary.GetRowsReceived()),
 			zap.Int64("last_row", rec.lastRow), zap.Error(streamErr))
-		if streamErr == io.EOF {
+		if errors.Is(streamErr, io.EOF) {
 			var v apierror.Violations
 			v.Add("final", fmt.Sprintf("the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it",
 				rec.summary.GetRowsReceived()))
