@@ -9,7 +9,10 @@ package main
 //  1. check: parse the whole file (encoding, header, CSV syntax) and hash its bytes, so that a
 //     broken file sends nothing and the default import id is the content hash (re-running the
 //     same file is a no-op);
-//  2. send: stream the rows in chunks to the service with a progress bar;
+//  2. send: stream the rows in chunks to the service with a progress bar, the last chunk (empty
+//     if need be) marked final with the number of rows sent: only that completes the import,
+//     and an import cut before it is finished by running the same command again (the service
+//     skips the rows it has);
 //  3. rejects: if rows were rejected, merge the file's rows with the service's rejections (both
 //     in row order) into FILE.rejects.csv: the original columns plus row_number, field and
 //     reason, which can be fixed and imported as it is.
@@ -27,6 +30,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -87,7 +91,9 @@ type importService[R any] struct {
 
 // importStream is one open import stream.
 type importStream[R any] struct {
-	send         func(rows []R) error
+	// send sends a chunk of rows; the last chunk (possibly empty) says final, with the number of
+	// rows of the whole import: without it the service never takes the import as complete.
+	send         func(rows []R, final bool, totalRows int64) error
 	closeAndRecv func() (*commonv1.ImportSummary, error)
 }
 
@@ -157,9 +163,8 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	if send {
 		sum, err = c.send(ctx, env, svc, path, info.Size(), *importID, *chunk)
 		if err != nil {
-			cut := svc.prior != nil && (status.Code(err) == codes.Canceled || status.Code(err) == codes.Unavailable)
-			if ctx.Err() != nil || cut {
-				fmt.Fprintf(env.stderr, "\nThe import was interrupted. Rows already committed are kept; run the same command again to finish it.\n")
+			if ctx.Err() != nil || resumable(err) {
+				fmt.Fprintf(env.stderr, "\nThe import is incomplete (import id %s): the rows the service committed are kept. Run the same command again to finish it; rows already committed are skipped.\n", *importID)
 			}
 			return err
 		}
@@ -253,9 +258,11 @@ func (c *csvImport[R]) send(ctx context.Context, env *cliEnv, svc importService[
 	bar := newProgress(env.stderr, env.interactive, "sending", size, "bytes")
 	sent := 0
 	rows := make([]R, 0, chunk)
-	flush := func() (bool, error) {
-		err := stream.send(rows)
+	// flush sends the rows read since the last chunk; final marks the end of the file, where
+	// sent is the number of rows of the import.
+	flush := func(final bool) (bool, error) {
 		sent += len(rows)
+		err := stream.send(rows, final, int64(sent))
 		rows = make([]R, 0, chunk)
 		bar.Set(r.Offset(), fmt.Sprintf("%d rows sent", sent))
 		if errors.Is(err, io.EOF) {
@@ -278,13 +285,13 @@ func (c *csvImport[R]) send(ctx context.Context, env *cliEnv, svc importService[
 		}
 		rows = append(rows, c.rowFrom(row))
 		if len(rows) == chunk {
-			if more, err = flush(); err != nil {
+			if more, err = flush(false); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if more && (len(rows) > 0 || sent == 0) {
-		if _, err := flush(); err != nil {
+	if more { // the last rows, or none, with the final mark
+		if _, err := flush(true); err != nil {
 			return nil, err
 		}
 	}
@@ -297,6 +304,32 @@ func (c *csvImport[R]) send(ctx context.Context, env *cliEnv, svc importService[
 	}
 	bar.Finish(fmt.Sprintf(c.doneNote, sent))
 	return sum, nil
+}
+
+// resumable reports whether an import that failed with err can be finished by running the same
+// command again: the stream broke off (cancelled, cut, the service stopping or failing), or the
+// service said the import stays incomplete (INVALID_ARGUMENT on final or total_rows).
+func resumable(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.Canceled, codes.Unknown, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted,
+		codes.Internal, codes.Unavailable, codes.DataLoss:
+		return true
+	case codes.InvalidArgument:
+		for _, d := range st.Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok {
+				for _, fv := range br.GetFieldViolations() {
+					if fv.GetField() == "final" || fv.GetField() == "total_rows" {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 func printImportSummary(w io.Writer, s *commonv1.ImportSummary, unreadable int) {

@@ -135,7 +135,7 @@ func TestMatchAndBatchCommands(t *testing.T) {
 			HealthCheckPassed: "是", HealthCheckDate: "2026-10-01",
 		})
 	}
-	if err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: "cli-test", Rows: rows}); err != nil {
+	if err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: "cli-test", Rows: rows, Final: true, TotalRows: int64(len(rows))}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := stream.CloseAndRecv(); err != nil {

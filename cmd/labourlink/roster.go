@@ -122,8 +122,12 @@ Flags:
 			open: func(ctx context.Context, importID string) (importStream[*sendingv1.WorkerRow], error) {
 				stream, err := client.ImportWorkers(ctx)
 				return importStream[*sendingv1.WorkerRow]{
-					send: func(rows []*sendingv1.WorkerRow) error {
-						return stream.Send(&sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows})
+					send: func(rows []*sendingv1.WorkerRow, final bool, totalRows int64) error {
+						req := &sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows, Final: final}
+						if final {
+							req.TotalRows = totalRows
+						}
+						return stream.Send(req)
 					},
 					closeAndRecv: func() (*commonv1.ImportSummary, error) {
 						resp, err := stream.CloseAndRecv()

@@ -103,8 +103,12 @@ Flags:
 			open: func(ctx context.Context, importID string) (importStream[*receivingv1.VacancyRow], error) {
 				stream, err := client.ImportVacancies(ctx)
 				return importStream[*receivingv1.VacancyRow]{
-					send: func(rows []*receivingv1.VacancyRow) error {
-						return stream.Send(&receivingv1.ImportVacanciesRequest{ImportId: importID, Rows: rows})
+					send: func(rows []*receivingv1.VacancyRow, final bool, totalRows int64) error {
+						req := &receivingv1.ImportVacanciesRequest{ImportId: importID, Rows: rows, Final: final}
+						if final {
+							req.TotalRows = totalRows
+						}
+						return stream.Send(req)
 					},
 					closeAndRecv: func() (*commonv1.ImportSummary, error) {
 						resp, err := stream.CloseAndRecv()

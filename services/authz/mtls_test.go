@@ -497,7 +497,7 @@ func TestGuizhouCannotActAsAnotherProvince(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_ = st.Send(&sendingv1.ImportWorkersRequest{ImportId: "guizhou-into-sichuan", Rows: []*sendingv1.WorkerRow{{RowNumber: 2, FullName: "张三"}}})
+		_ = st.Send(&sendingv1.ImportWorkersRequest{ImportId: "guizhou-into-sichuan", Rows: []*sendingv1.WorkerRow{{RowNumber: 2, FullName: "张三"}}, Final: true, TotalRows: 1})
 		_, err = st.CloseAndRecv()
 		return err
 	}

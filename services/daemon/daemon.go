@@ -94,7 +94,10 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		AuthUnaryInterceptor:  sec.unary,
 		AuthStreamInterceptor: sec.stream,
 	}, lg)
-	db, svc, err := openService(cfg, peerOpts, linkHealth(srv), lg)
+	// The service is told when the graceful stop begins (srv.Draining), so that streams waiting
+	// for their clients (imports) end at once instead of holding the stop until its timeout, and
+	// publishes the health of its links in srv's health service.
+	db, svc, err := openService(cfg, peerOpts, linkHealth(srv), srv.Draining(), lg)
 	if err != nil {
 		return err
 	}
@@ -166,8 +169,9 @@ func linkHealth(srv *grpcserver.Server) func(name string, serving bool) {
 }
 
 // openService opens the data file and builds the service of cfg.Kind; health publishes the
-// health of its links (sending).
-func openService(cfg Config, peerOpts peers.Options, health func(name string, serving bool), lg *zap.Logger) (*store.DB, service, error) {
+// health of its links (sending); draining is closed when the gRPC server begins its graceful
+// stop.
+func openService(cfg Config, peerOpts peers.Options, health func(name string, serving bool), draining <-chan struct{}, lg *zap.Logger) (*store.DB, service, error) {
 	var schema store.Schema
 	switch cfg.Kind {
 	case Sending:
@@ -187,9 +191,10 @@ func openService(cfg Config, peerOpts peers.Options, health func(name string, se
 	switch cfg.Kind {
 	case Sending:
 		svc, err = sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
-			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}, Health: health})
+			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}, Health: health, Draining: draining})
 	case Receiving:
-		svc, err = receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention})
+		svc, err = receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention,
+			Draining: draining})
 	case Coordination:
 		svc, err = coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings})
 	}

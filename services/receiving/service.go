@@ -89,6 +89,10 @@ type Config struct {
 	// progress notice (a response without a change: "you have everything up to now"). 0 means
 	// DefaultProgressInterval.
 	ProgressInterval time.Duration
+	// Draining, when not nil, is closed when the gRPC server begins its graceful stop
+	// (grpcserver.Server.Draining): open ImportVacancies streams then end with UNAVAILABLE,
+	// keeping the rows they committed, instead of holding the stop until its timeout.
+	Draining <-chan struct{}
 }
 
 // Service is a receiving service.
@@ -110,6 +114,11 @@ type Service struct {
 	stoppingOnce sync.Once
 	// relays are the running outbox relays (the ledger's), for the OutboxService.
 	relays outbox.Set
+
+	// importHook, when set (tests), is called with importMessage when an ImportVacancies stream
+	// has committed a message that does not end it and is about to wait for the next, and with
+	// importEnd when the handler returns.
+	importHook func(importID, event string)
 }
 
 // New returns the receiving service for cfg.Region over db.

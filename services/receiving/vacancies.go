@@ -171,6 +171,9 @@ func (x *vacancyServer) ValidateRequest(_ string, req any) error {
 		if n := len(r.GetRows()); n > maxImportChunk {
 			v.Add("rows", fmt.Sprintf("has %d rows, at most %d are allowed per message", n, maxImportChunk))
 		}
+		if p := totalRowsProblem(r); p != "" {
+			v.Add("total_rows", p)
+		}
 	case *receivingv1.GetVacancyImportRequest:
 		if p := idProblem(r.GetImportId()); p != "" {
 			v.Add("import_id", p)

@@ -3,6 +3,7 @@ package receiving
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +11,14 @@ import (
 	"strings"
 
 	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
 	"golang.org/x/text/width"
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/clientstream"
 	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/store"
 )
@@ -28,15 +31,25 @@ import (
 // BucketImports:
 //
 //	"s" + import_id                      -> ImportSummary (counts so far, no rejections)
-//	"c" + import_id                      -> present once the stream ended with a reply
+//	"c" + import_id                      -> present once the import is complete
+//	"l" + import_id                      -> big-endian row number of the last row committed
 //	"r" + import_id + 0x00 + row_number  -> the vacancy id the row created ("" if rejected)
 //
 // and the rejections in BucketImportRejections under import_id + 0x00 + row_number (read in row
-// order by GetVacancyImport and ListVacancyImportRejections). A row
-// number already seen in the import is skipped, so re-sending an import whose stream was cut
-// completes it without duplicates, and re-sending a completed import changes nothing and
-// returns the same summary. Row numbers must therefore be unique within an import (the CLI
-// sends the spreadsheet row numbers).
+// order by GetVacancyImport and ListVacancyImportRejections). A row number already seen in the
+// import is skipped, so re-sending an import whose stream was cut completes it without
+// duplicates, and re-sending a completed import changes nothing and returns the same summary
+// (the rest of that stream is not read). Row numbers must therefore be unique within an import
+// (the CLI sends the spreadsheet row numbers).
+//
+// Only the message marked final completes an import, in the transaction of its rows, and only
+// if the import's rows_received (each row counted once over all its streams) is its total_rows;
+// otherwise the rows are kept and the message is refused (INVALID_ARGUMENT on total_rows).
+// Messages after the final one are not read. A stream that ends any other way (a half-close
+// without a final message, a cancel, reset or deadline, the server draining) keeps the chunks it
+// committed and leaves the import incomplete and resumable. Messages are received in a goroutine
+// of their own (services/clientstream), so that a stream waiting for its client ends at once when
+// the server begins its graceful stop.
 
 // maxImportChunk is the most rows one ImportVacancies message may carry.
 const maxImportChunk = 5000
@@ -68,17 +81,71 @@ func rejectionKey(id string, row int64) []byte {
 	return append(k, store.Uint64Key(uint64(row))...)
 }
 
+// vacancyImport is where an import stands.
+type vacancyImport struct {
+	summary  *commonv1.ImportSummary // counts, without rejections
+	lastRow  int64                   // row number of the last row committed (0: none)
+	complete bool
+}
+
+// readVacancyImport reads import id in tx; found is false if no chunk of it was committed.
+func readVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, bool, error) {
+	imports := tx.Bucket(store.BucketImports)
+	im := vacancyImport{summary: &commonv1.ImportSummary{}}
+	found, err := store.GetProto(imports, importKey('s', id), im.summary)
+	if err != nil || !found {
+		return im, found, err
+	}
+	im.summary.ImportId = id
+	if v := imports.Get(importKey('l', id)); len(v) == 8 {
+		im.lastRow = int64(binary.BigEndian.Uint64(v))
+	}
+	im.complete = imports.Get(importKey('c', id)) != nil
+	return im, true, nil
+}
+
+// Events of Service.importHook (tests).
+const (
+	importMessage = "message"
+	importEnd     = "end"
+)
+
+var errVacancyImportDraining = apierror.Unavailable("the receiving service is stopping; rows received so far are kept: send the import again with the same import_id to finish it")
+
+// nextImportMessage waits for the stream's next message. When the server begins its graceful
+// stop first (or had begun it when the previous message was done), it returns UNAVAILABLE.
+func (s *Service) nextImportMessage(msgs *clientstream.Reader[*receivingv1.ImportVacanciesRequest]) (*receivingv1.ImportVacanciesRequest, error) {
+	select {
+	case <-s.cfg.Draining: // nil (never ready) unless the server is stopping
+		return nil, errVacancyImportDraining
+	default:
+	}
+	select {
+	case r := <-msgs.C():
+		return r.Msg, r.Err
+	case <-s.cfg.Draining:
+		return nil, errVacancyImportDraining
+	}
+}
+
 // ImportVacancies imports vacancy rows chunk by chunk.
 func (x *vacancyServer) ImportVacancies(stream receivingv1.VacancyService_ImportVacanciesServer) error {
 	s := x.s
+	msgs := clientstream.Start(stream.Recv, (*receivingv1.ImportVacanciesRequest).GetFinal)
+	defer msgs.Stop()
 	importID := ""
+	if s.importHook != nil {
+		defer func() { s.importHook(importID, importEnd) }()
+	}
 	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		req, err := s.nextImportMessage(msgs)
 		if err != nil {
-			return err
+			if importID == "" && errors.Is(err, io.EOF) {
+				var v apierror.Violations
+				v.Add("import_id", "is required: the stream sent no message")
+				return v.Err()
+			}
+			return s.importEndedEarly(importID, err)
 		}
 		if importID == "" {
 			importID = req.GetImportId()
@@ -87,33 +154,86 @@ func (x *vacancyServer) ImportVacancies(stream receivingv1.VacancyService_Import
 			v.Add("import_id", fmt.Sprintf("must be the same on every message of the stream (%q, then %q)", importID, req.GetImportId()))
 			return v.Err()
 		}
-		if err := s.importChunk(importID, req.GetRows()); err != nil {
+		if p := totalRowsProblem(req); p != "" {
+			var v apierror.Violations
+			v.Add("total_rows", p)
+			return v.Err()
+		}
+		im, err := s.importChunk(importID, req.GetRows(), req.GetFinal(), req.GetTotalRows())
+		if err != nil {
 			return err
 		}
+		if im.complete {
+			// Complete with this message, or before it (a completed import sent again).
+			summary, err := s.importReply(importID)
+			if err != nil {
+				return err
+			}
+			return stream.SendAndClose(&receivingv1.ImportVacanciesResponse{Summary: summary})
+		}
+		if req.GetFinal() {
+			s.lg.Info("vacancy import final message refused: total_rows differs from the rows received",
+				zap.String("import_id", importID), zap.Bool("complete", false), zap.Int64("total_rows", req.GetTotalRows()),
+				zap.Int64("rows_kept", im.summary.GetRowsReceived()), zap.Int64("last_row", im.lastRow))
+			var v apierror.Violations
+			v.Add("total_rows", fmt.Sprintf("is %d but the service has received %d rows of this import (counted once over all its streams); the import stays incomplete and the rows are kept: send the missing rows with the same import_id, and the right total_rows on the final message",
+				req.GetTotalRows(), im.summary.GetRowsReceived()))
+			return v.Err()
+		}
+		if s.importHook != nil {
+			s.importHook(importID, importMessage)
+		}
 	}
-	if importID == "" {
-		var v apierror.Violations
-		v.Add("import_id", "is required: the stream sent no message")
-		return v.Err()
-	}
-	summary, err := s.finishImport(importID)
-	if err != nil {
-		return err
-	}
-	return stream.SendAndClose(&receivingv1.ImportVacanciesResponse{Summary: summary})
 }
 
-// importChunk validates and stores one chunk of rows in one transaction.
-func (s *Service) importChunk(importID string, rows []*receivingv1.VacancyRow) error {
-	return s.update(func(tx *bbolt.Tx) error {
-		imports := tx.Bucket(store.BucketImports)
-		if imports.Get(importKey('c', importID)) != nil {
-			return nil // a completed import: the rows change nothing
+// importEndedEarly logs a stream of import importID (empty if it sent no message) that ended
+// with err before its final message, and returns the error for the client: for a half-close
+// (io.EOF), INVALID_ARGUMENT on final saying how many rows are kept.
+func (s *Service) importEndedEarly(importID string, err error) error {
+	var im vacancyImport
+	if importID != "" {
+		if verr := s.db.View(func(tx *bbolt.Tx) error {
+			var err error
+			im, _, err = readVacancyImport(tx, importID)
+			return err
+		}); verr != nil {
+			return verr
 		}
-		sum := &commonv1.ImportSummary{}
-		if _, err := store.GetProto(imports, importKey('s', importID), sum); err != nil {
+	}
+	s.lg.Info("import stream ended before its final message", zap.String("import_id", importID),
+		zap.Bool("complete", false), zap.Int64("rows_kept", im.summary.GetRowsReceived()),
+		zap.Int64("last_row", im.lastRow), zap.Error(err))
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	var v apierror.Violations
+	v.Add("final", fmt.Sprintf("the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it",
+		im.summary.GetRowsReceived()))
+	return v.Err()
+}
+
+// totalRowsProblem returns a reason if the total_rows of a final message cannot be a row count.
+// Without final, total_rows means nothing and is not looked at.
+func totalRowsProblem(req *receivingv1.ImportVacanciesRequest) string {
+	if req.GetFinal() && req.GetTotalRows() < 0 {
+		return fmt.Sprintf("is %d: with final it is the number of rows of the whole import, 0 or more", req.GetTotalRows())
+	}
+	return ""
+}
+
+// importChunk validates and stores one chunk of rows in one transaction. With final, the
+// import completes in the same transaction if its rows_received, after the chunk, is
+// totalRows. It returns the import as the transaction left it; a completed import is returned
+// as it is, the rows changing nothing.
+func (s *Service) importChunk(importID string, rows []*receivingv1.VacancyRow, final bool, totalRows int64) (vacancyImport, error) {
+	var im vacancyImport
+	err := s.update(func(tx *bbolt.Tx) error {
+		var err error
+		if im, _, err = readVacancyImport(tx, importID); err != nil || im.complete {
 			return err
 		}
+		imports := tx.Bucket(store.BucketImports)
+		sum := im.summary
 		sum.ImportId = importID
 		now := s.now()
 		for _, row := range rows {
@@ -122,6 +242,9 @@ func (s *Service) importChunk(importID string, rows []*receivingv1.VacancyRow) e
 				continue // sent before (a resumed import)
 			}
 			sum.RowsReceived++
+			if n >= 1 {
+				im.lastRow = n
+			}
 			in, rej := s.parseVacancyRow(row)
 			if rej != nil {
 				sum.Rejected++
@@ -144,27 +267,31 @@ func (s *Service) importChunk(importID string, rows []*receivingv1.VacancyRow) e
 				return err
 			}
 		}
-		return store.PutProto(imports, importKey('s', importID), sum)
-	})
-}
-
-// finishImport marks the import complete and returns its summary with the first rejections.
-func (s *Service) finishImport(importID string) (*commonv1.ImportSummary, error) {
-	sum := &commonv1.ImportSummary{ImportId: importID}
-	err := s.update(func(tx *bbolt.Tx) error {
-		imports := tx.Bucket(store.BucketImports)
-		if _, err := store.GetProto(imports, importKey('s', importID), sum); err != nil {
-			return err
-		}
-		sum.ImportId = importID
 		if err := store.PutProto(imports, importKey('s', importID), sum); err != nil {
 			return err
 		}
-		if err := imports.Put(importKey('c', importID), []byte{}); err != nil {
+		if err := imports.Put(importKey('l', importID), binary.BigEndian.AppendUint64(nil, uint64(im.lastRow))); err != nil {
 			return err
 		}
+		if final && sum.RowsReceived == totalRows {
+			im.complete = true
+			return imports.Put(importKey('c', importID), []byte{})
+		}
+		return nil
+	})
+	return im, err
+}
+
+// importReply returns the summary of an import with its first rejections.
+func (s *Service) importReply(importID string) (*commonv1.ImportSummary, error) {
+	var sum *commonv1.ImportSummary
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		im, _, err := readVacancyImport(tx, importID)
+		if err != nil {
+			return err
+		}
+		sum = im.summary
 		var more []byte
-		var err error
 		sum.Rejections, more, err = readRejections(tx, importID, nil, s.cfg.ImportReplyRejections)
 		sum.RejectionsTruncated = more != nil
 		return err
@@ -197,28 +324,28 @@ func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*
 // rejectionsFilters bind a ListVacancyImportRejections page token to its import.
 func rejectionsFilters(importID string) []string { return []string{"import rejections", importID} }
 
-// GetVacancyImport returns the summary of an import (also of one whose stream was cut) and
-// whether it completed.
+// GetVacancyImport returns the summary of an import (also of one whose stream was cut), whether
+// it completed and the last row committed.
 func (x *vacancyServer) GetVacancyImport(_ context.Context, req *receivingv1.GetVacancyImportRequest) (*receivingv1.GetVacancyImportResponse, error) {
 	id := req.GetImportId()
 	resp := &receivingv1.GetVacancyImportResponse{}
 	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		imports := tx.Bucket(store.BucketImports)
-		sum := &commonv1.ImportSummary{}
-		if ok, err := store.GetProto(imports, importKey('s', id), sum); err != nil {
+		im, found, err := readVacancyImport(tx, id)
+		if err != nil {
 			return err
-		} else if !ok {
+		}
+		if !found {
 			return apierror.NotFound("vacancy import %q not found", id)
 		}
-		sum.ImportId = id
+		sum := im.summary
 		var more []byte
-		var err error
 		if sum.Rejections, more, err = readRejections(tx, id, nil, x.s.cfg.ImportReplyRejections); err != nil {
 			return err
 		}
 		sum.RejectionsTruncated = more != nil
 		resp.Summary = sum
-		resp.Complete = imports.Get(importKey('c', id)) != nil
+		resp.Complete = im.complete
+		resp.LastRowNumber = im.lastRow
 		return nil
 	})
 	if err != nil {

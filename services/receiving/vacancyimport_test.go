@@ -23,14 +23,25 @@ func goodRow(t testing.TB, n int64) *receivingv1.VacancyRow {
 	}
 }
 
+// importRows sends an import of the given chunks, the last one marked final with the total
+// number of rows of all the chunks, and returns the reply's summary.
 func (e *env) importRows(id string, chunks ...[]*receivingv1.VacancyRow) (*commonv1.ImportSummary, error) {
 	e.t.Helper()
 	stream, err := e.vac.ImportVacancies(ctx(e.t))
 	if err != nil {
 		return nil, err
 	}
+	total := 0
 	for _, rows := range chunks {
-		if err := stream.Send(&receivingv1.ImportVacanciesRequest{ImportId: id, Rows: rows}); err != nil {
+		total += len(rows)
+	}
+	for i, rows := range chunks {
+		final := i == len(chunks)-1
+		req := &receivingv1.ImportVacanciesRequest{ImportId: id, Rows: rows, Final: final}
+		if final {
+			req.TotalRows = int64(total)
+		}
+		if err := stream.Send(req); err != nil {
 			break // the server ended the stream; CloseAndRecv has its error
 		}
 	}
@@ -110,7 +121,7 @@ func TestImportVacanciesResumesCutImport(t *testing.T) {
 	}
 	rows[5].Occupation = "0000"
 	// The first 10 rows arrived and were committed, then the connection broke.
-	if err := e.svc.importChunk("cut", rows[:10]); err != nil {
+	if _, err := e.svc.importChunk("cut", rows[:10], false, 0); err != nil {
 		t.Fatal(err)
 	}
 	sum, err := e.importRows("cut", rows[:15], rows[15:])
@@ -262,7 +273,7 @@ func TestVacancyImportLookupErrors(t *testing.T) {
 	// A cut import is known, not complete.
 	bad := goodRow(t, 2)
 	bad.WageMin = "x"
-	if err := e.svc.importChunk("cut", []*receivingv1.VacancyRow{bad, goodRow(t, 3), goodRow(t, 4)}); err != nil {
+	if _, err := e.svc.importChunk("cut", []*receivingv1.VacancyRow{bad, goodRow(t, 3), goodRow(t, 4)}, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.vac.GetVacancyImport(ctx(t), &receivingv1.GetVacancyImportRequest{ImportId: "cut"})

@@ -359,7 +359,8 @@ func (r *runner) importRoster(ctx context.Context, today time.Time) error {
 			HealthCheckDate:       today.AddDate(0, 0, -7).Format("2006-01-02"),
 		})
 	}
-	if err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: r.id("roster"), Rows: rows}); err != nil {
+	// One message, marked final with the row count: only that completes the import.
+	if err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: r.id("roster"), Rows: rows, Final: true, TotalRows: int64(len(rows))}); err != nil {
 		return err
 	}
 	resp, err := stream.CloseAndRecv()

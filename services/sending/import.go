@@ -9,12 +9,21 @@ package sending
 //   - the workers created or updated by the batch's good rows (and their index entries),
 //   - the rejections of its bad rows (store.BucketImportRejections, key import id + row),
 //   - the import record (store.BucketImports): counts so far, the last row number done and,
-//     for the batch that ends the stream, complete = true.
+//     for the batch of the message marked final, complete = true if the import's row count
+//     (rows_received, each row counted once over all the import's streams) is the message's
+//     total_rows.
+//
+// Only that message completes an import. A stream that ends any other way (a half-close
+// without it, as grpc-js does before it cancels; a cancel, reset or deadline; the server
+// draining) commits the rows it received and leaves the import incomplete: GetImport says so,
+// and where to resume. A final message whose total_rows disagrees is refused the same way
+// (INVALID_ARGUMENT on total_rows), after its rows are committed. Messages after the final one
+// are not read; the reply is sent after the final transaction commits.
 //
 // So a stream cut anywhere leaves the import at a batch boundary: the rows it counts are exactly
 // the rows on disk. Re-sending the import skips the rows up to the record's last row number and
 // carries on; re-sending a complete import returns the stored summary at once and changes
-// nothing. The reply is sent after the final transaction commits.
+// nothing.
 //
 // A person is identified by the identity number. Two rows of one import with the same identity
 // number: the later row wins. It is applied after the earlier one like a row of a later import
@@ -23,7 +32,10 @@ package sending
 //
 // Memory does not grow with the roster or with the number of rejected rows: at most two batches
 // are held, and rejections go to disk with their batch; the reply carries the first
-// rejectionsInReply of them (the rest are read with ListImportRejections).
+// rejectionsInReply of them (the rest are read with ListImportRejections). An idle stream holds
+// no batch and no committer: both are made when rows arrive. Messages are received in a
+// goroutine of their own (services/clientstream) so that a stream waiting for its client ends
+// at once when the server begins its graceful stop.
 
 import (
 	"bytes"
@@ -31,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -46,6 +59,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/clientstream"
 	"github.com/eastwest/labourlink/services/idnumber"
 	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/store"
@@ -453,20 +467,118 @@ func summaryOf(tx *bbolt.Tx, importID string, r importRecord) (*commonv1.ImportS
 
 // --- the import stream ---
 
-// importBatch is a run of validated rows for one transaction; final ends the import.
+// importBatch is a run of validated rows for one transaction. final marks the batch of the
+// message marked final: the import completes with it if the import's rows, counted once over
+// all its streams, number totalRows.
 type importBatch struct {
-	rows  []rowResult
-	final bool
+	rows      []rowResult
+	final     bool
+	totalRows int64
 }
 
-// commitOutcome is what the committer reports when it stops.
+// commitOutcome is what the committer reports when it stops: the record as its last commit left
+// it (zero if it committed nothing) or the error that stopped it.
 type commitOutcome struct {
 	rec importRecord
 	err error
 }
 
+// workerImport is the state of one import stream: the validated rows not yet handed over and
+// the committer. Both are made when they are first needed, so an idle stream holds neither.
+type workerImport struct {
+	s    *Service
+	id   string
+	date *commonv1.Date
+
+	pending []rowResult        // validated rows of the next batch; nil until rows arrive
+	in      chan importBatch   // to the committer; nil until it starts
+	stop    chan struct{}      // closed by the committer when a commit fails
+	done    chan commitOutcome // the committer's outcome
+}
+
+// flush hands the pending rows to the committer (starting it if need be). It reports false if
+// the committer has stopped on an error.
+func (w *workerImport) flush(final bool, totalRows int64) bool {
+	if w.in == nil {
+		w.startCommitter()
+	}
+	select {
+	case w.in <- importBatch{rows: w.pending, final: final, totalRows: totalRows}:
+		w.pending = nil
+		return true
+	case <-w.stop:
+		return false
+	}
+}
+
+// startCommitter starts the goroutine that commits batches in order, one transaction each, so
+// that the next batch is validated while the previous one is written.
+func (w *workerImport) startCommitter() {
+	w.in = make(chan importBatch, 1)
+	w.stop = make(chan struct{})
+	w.done = make(chan commitOutcome, 1)
+	go func() {
+		var out commitOutcome
+		for b := range w.in {
+			if out.err != nil {
+				continue // drain after a failure; the receiver stops soon
+			}
+			rec, err := w.s.commitBatch(w.id, w.date, b)
+			switch {
+			case err != nil:
+				out.err = err
+				close(w.stop)
+			case len(b.rows) > 0 || b.final:
+				out.rec = rec
+			}
+		}
+		w.done <- out
+	}()
+}
+
+// finish waits for the committer to commit what it was given and returns its outcome (zero if
+// it never started).
+func (w *workerImport) finish() commitOutcome {
+	if w.in == nil {
+		return commitOutcome{}
+	}
+	close(w.in)
+	return <-w.done
+}
+
+// importMessages reads the messages of an import stream; it stops after the message marked
+// final, so that messages after it are never read.
+type importMessages = clientstream.Reader[*sendingv1.ImportWorkersRequest]
+
+// nextImportMessage waits for the stream's next message. When the server begins its graceful stop first (or
+// had begun it when the previous message was done), it returns UNAVAILABLE: a stream waiting
+// for a client would otherwise hold the stop until its timeout.
+func (s *Service) nextImportMessage(msgs *importMessages) (*sendingv1.ImportWorkersRequest, error) {
+	select {
+	case <-s.cfg.Draining: // nil (never ready) unless the server is stopping
+		return nil, errImportDraining
+	default:
+	}
+	select {
+	case r := <-msgs.C():
+		return r.Msg, r.Err
+	case <-s.cfg.Draining:
+		return nil, errImportDraining
+	}
+}
+
+// Events of Service.importHook (tests).
+const (
+	importMessage = "message"
+	importEnd     = "end"
+)
+
+var errImportDraining = apierror.Unavailable("the sending service is stopping; rows received so far are kept: send the import again with the same import_id to finish it")
+
 func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.ImportWorkersRequest, sendingv1.ImportWorkersResponse]) error {
-	first, err := stream.Recv()
+	msgs := clientstream.Start(stream.Recv, (*sendingv1.ImportWorkersRequest).GetFinal)
+	defer msgs.Stop()
+	first, err := s.nextImportMessage(msgs)
 	if err == io.EOF {
 		var v apierror.Violations
 		v.Add("import_id", "is required: the stream carried no message")
@@ -476,10 +588,16 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 		return err
 	}
 	importID := first.GetImportId()
+	if s.importHook != nil {
+		defer s.importHook(importID, importEnd)
+	}
 	if reason := checkImportID(importID); reason != "" {
 		var v apierror.Violations
 		v.Add("import_id", reason)
 		return v.Err()
+	}
+	if err := checkFinal(first); err != nil {
+		return err
 	}
 
 	var rec importRecord
@@ -496,46 +614,15 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 		// this reply.
 		return s.replyStored(stream, importID)
 	}
-	importDate := dateOf(s.cfg.Now())
+	w := &workerImport{s: s, id: importID, date: dateOf(s.cfg.Now())}
 	var resumeAfter int64
 	if found {
-		importDate, resumeAfter = rec.importDate, rec.lastRow
+		w.date, resumeAfter = rec.importDate, rec.lastRow
 	}
 	ck := s.checker()
 
-	in := make(chan importBatch, 1)
-	stop := make(chan struct{})
-	done := make(chan commitOutcome, 1)
-	go func() {
-		var out commitOutcome
-		for b := range in {
-			if out.err != nil {
-				continue // drain after a failure; the receiver stops soon
-			}
-			rec, err := s.commitBatch(importID, importDate, b)
-			switch {
-			case err != nil:
-				out.err = err
-				close(stop)
-			case len(b.rows) > 0 || b.final:
-				out.rec = rec
-			}
-		}
-		done <- out
-	}()
-
-	pending := make([]rowResult, 0, importBatchRows)
-	flush := func(final bool) bool {
-		select {
-		case in <- importBatch{rows: pending, final: final}:
-			pending = make([]rowResult, 0, importBatchRows)
-			return true
-		case <-stop:
-			return false
-		}
-	}
-
 	var streamErr error
+	var final *sendingv1.ImportWorkersRequest // the message marked final, once read
 	prev := int64(0)
 	msg := first
 	for {
@@ -544,49 +631,54 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 			break
 		}
 		now := timestamppb.New(s.cfg.Now())
+		// The pending batch grows with what arrives: an idle stream holds no buffer.
+		w.pending = slices.Grow(w.pending, len(msg.GetRows()))
 		for _, row := range msg.GetRows() {
 			if row.GetRowNumber() <= resumeAfter {
 				continue // committed by an earlier stream of this import
 			}
-			res := ck.validateRow(row, importDate)
+			res := ck.validateRow(row, w.date)
 			if res.worker != nil {
 				if err := s.prepareCreate(&res, now); err != nil {
 					streamErr = err
 					break
 				}
 			}
-			pending = append(pending, res)
+			w.pending = append(w.pending, res)
 		}
 		if streamErr != nil {
 			break
 		}
-		if len(pending) >= importBatchRows && !flush(false) {
+		if msg.GetFinal() {
+			final = msg
 			break
 		}
-		select {
-		case <-s.cfg.Draining: // nil (never ready) unless the server is stopping
-			streamErr = apierror.Unavailable("the sending service is stopping; rows received so far are kept: send the import again to finish it")
-		default:
-		}
-		if streamErr != nil {
+		if len(w.pending) >= importBatchRows && !w.flush(false, 0) {
 			break
 		}
-		msg, err = stream.Recv()
-		if err == io.EOF {
-			flush(true)
-			break
+		if s.importHook != nil {
+			s.importHook(importID, importMessage)
 		}
+		msg, err = s.nextImportMessage(msgs)
 		if err != nil {
-			streamErr = err
+			streamErr = err // io.EOF: a half-close without the final message
 			break
 		}
 	}
-	if streamErr != nil && len(pending) > 0 {
+	switch {
+	case final != nil:
+		w.flush(true, final.GetTotalRows())
+	case len(w.pending) > 0:
 		// Keep what arrived whole: the rows before the break are valid input of this import.
-		flush(false)
+		w.flush(false, 0)
 	}
-	close(in)
-	out := <-done
+	out := w.finish()
+	if out.rec.summary != nil {
+		rec = out.rec
+	}
+	if rec.summary == nil {
+		rec.summary = &commonv1.ImportSummary{}
+	}
 
 	switch {
 	case errors.Is(out.err, errImportComplete):
@@ -594,14 +686,29 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 	case out.err != nil:
 		return out.err
 	case streamErr != nil:
-		s.lg.Info("import stream ended early; committed rows kept",
-			zap.String("import_id", importID), zap.Int64("last_row", out.rec.lastRow), zap.Error(streamErr))
+		s.lg.Info("import stream ended before its final message",
+			zap.String("import_id", importID), zap.Bool("complete", false), zap.Int64("rows_kept", rec.summary.GetRowsReceived()),
+			zap.Int64("last_row", rec.lastRow), zap.Error(streamErr))
+		if errors.Is(streamErr, io.EOF) {
+			var v apierror.Violations
+			v.Add("final", fmt.Sprintf("the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it",
+				rec.summary.GetRowsReceived()))
+			return v.Err()
+		}
 		return streamErr
+	case !rec.complete:
+		s.lg.Info("import final message refused: total_rows differs from the rows received",
+			zap.String("import_id", importID), zap.Bool("complete", false), zap.Int64("total_rows", final.GetTotalRows()),
+			zap.Int64("rows_kept", rec.summary.GetRowsReceived()), zap.Int64("last_row", rec.lastRow))
+		var v apierror.Violations
+		v.Add("total_rows", fmt.Sprintf("is %d but the service has received %d rows of this import (counted once over all its streams); the import stays incomplete and the rows are kept: send the missing rows with the same import_id, and the right total_rows on the final message",
+			final.GetTotalRows(), rec.summary.GetRowsReceived()))
+		return v.Err()
 	}
 	var sum *commonv1.ImportSummary
 	if err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		sum, err = summaryOf(tx, importID, out.rec)
+		sum, err = summaryOf(tx, importID, rec)
 		return err
 	}); err != nil {
 		return err
@@ -613,8 +720,28 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 	return stream.SendAndClose(&sendingv1.ImportWorkersResponse{Summary: sum})
 }
 
-// checkChunk checks a message of the stream: the import id is the stream's, and row numbers
-// start at 1 and increase (also across messages; prev is the last row number seen).
+// totalRowsProblem returns a reason if the total_rows of a final message cannot be a row count.
+// Without final, total_rows means nothing and is not looked at.
+func totalRowsProblem(msg *sendingv1.ImportWorkersRequest) string {
+	if msg.GetFinal() && msg.GetTotalRows() < 0 {
+		return fmt.Sprintf("is %d: with final it is the number of rows of the whole import, 0 or more", msg.GetTotalRows())
+	}
+	return ""
+}
+
+// checkFinal checks the end-of-import fields of a message.
+func checkFinal(msg *sendingv1.ImportWorkersRequest) error {
+	if reason := totalRowsProblem(msg); reason != "" {
+		var v apierror.Violations
+		v.Add("total_rows", reason)
+		return v.Err()
+	}
+	return nil
+}
+
+// checkChunk checks a message of the stream: the import id is the stream's, row numbers start
+// at 1 and increase (also across messages; prev is the last row number seen), and total_rows of
+// a final message is not negative.
 func checkChunk(msg *sendingv1.ImportWorkersRequest, importID string, prev *int64) error {
 	var v apierror.Violations
 	if msg.GetImportId() != importID {
@@ -624,6 +751,9 @@ func checkChunk(msg *sendingv1.ImportWorkersRequest, importID string, prev *int6
 	if n := len(msg.GetRows()); n > maxChunkRows {
 		v.Add("rows", fmt.Sprintf("has %d rows; at most %d per message", n, maxChunkRows))
 		return v.Err()
+	}
+	if err := checkFinal(msg); err != nil {
+		return err
 	}
 	for i, row := range msg.GetRows() {
 		n := row.GetRowNumber()
@@ -719,7 +849,9 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 			r.summary.RowsReceived++
 			r.lastRow = row.number
 		}
-		r.complete = b.final
+		// Complete only on the final message, and only if every row of the import has arrived:
+		// rows_received counts each row once, however many streams it took.
+		r.complete = b.final && r.summary.RowsReceived == b.totalRows
 		r.updateTime = now
 		rec = r
 		return putImportRecord(tx, importID, r)
@@ -728,7 +860,8 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 		return importRecord{}, err
 	}
 	s.lg.Debug("import batch committed", zap.String("import_id", importID),
-		zap.Int("rows", len(b.rows)), zap.Int64("last_row", rec.lastRow), zap.Bool("final", b.final))
+		zap.Int("rows", len(b.rows)), zap.Int64("last_row", rec.lastRow), zap.Bool("final", b.final),
+		zap.Bool("complete", rec.complete))
 	return rec, nil
 }
 

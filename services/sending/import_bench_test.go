@@ -65,7 +65,11 @@ func benchImport(b *testing.B, n int) {
 	for i := 0; i < n; i++ {
 		rows = append(rows, genRow(i))
 		if len(rows) == benchChunk || i == n-1 {
-			if err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: "bench", Rows: rows}); err != nil {
+			req := &sendingv1.ImportWorkersRequest{ImportId: "bench", Rows: rows}
+			if i == n-1 {
+				req.Final, req.TotalRows = true, int64(n)
+			}
+			if err := stream.Send(req); err != nil {
 				b.Fatal(err)
 			}
 			rows = make([]*sendingv1.WorkerRow, 0, benchChunk)

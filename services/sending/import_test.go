@@ -368,8 +368,8 @@ func TestImportCutStreamThenResend(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		// Cut without half-closing: a half-close (CloseSend) would tell the server the import
-		// is over. A client that dies or cancels never sends one.
+		// Cut by a cancel, as a client that dies or is interrupted does (a half-close without
+		// the final message would leave the import incomplete too).
 		cancel()
 		if err := stream.RecvMsg(&sendingv1.ImportWorkersResponse{}); err == nil {
 			t.Fatal("cut stream got a reply")
@@ -588,26 +588,45 @@ func TestImportNeverOverwritesOnWorkerIDClash(t *testing.T) {
 }
 
 // When the server begins its graceful stop, an import stream ends after the message in hand with
-// UNAVAILABLE, keeping what it received; sending the import again finishes it.
+// UNAVAILABLE, keeping what it received; sending the import again finishes it. A stream that is
+// waiting for its client (idle) ends at once, without another message.
 func TestImportEndsWhenServerDrains(t *testing.T) {
 	env := startRoster(t, nil, "")
 	draining := make(chan struct{})
-	close(draining)
 	env.svc.cfg.Draining = draining
+	inHand := make(chan string, 10)
+	env.svc.importHook = func(id, event string) {
+		if event == importMessage {
+			inHand <- id
+		}
+	}
 	var rows []*sendingv1.WorkerRow
 	for i := range 3000 {
 		rows = append(rows, genRow(i))
 	}
 	ctx := context.Background()
-	_, err := importRows(ctx, env.client, "drain", rows, 1000)
-	wantCode(t, err, codes.Unavailable)
+	stream, err := env.client.ImportWorkers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: "drain", Rows: rows[:1000]}); err != nil {
+		t.Fatal(err)
+	}
+	<-inHand // the first 1000 rows are in hand; the stream now waits for its client
+	close(draining)
+	// RecvMsg, not CloseAndRecv: the client does not half-close, the server ends the stream.
+	wantCode(t, stream.RecvMsg(&sendingv1.ImportWorkersResponse{}), codes.Unavailable)
 	gi, err := env.client.GetImport(ctx, &sendingv1.GetImportRequest{ImportId: "drain"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gi.GetComplete() || gi.GetSummary().GetCreated() != 1000 {
+	if gi.GetComplete() || gi.GetSummary().GetCreated() != 1000 || gi.GetLastRowNumber() != rows[999].GetRowNumber() {
 		t.Fatalf("after the drain: %v; want the first 1000 rows kept", gi)
 	}
+	// A stream opened while draining ends before its first message is read.
+	_, err = importRows(ctx, env.client, "drain", rows, 1000)
+	wantCode(t, err, codes.Unavailable)
+
 	env.svc.cfg.Draining = nil // a restarted server
 	resp, err := importRows(ctx, env.client, "drain", rows, 1000)
 	if err != nil {

@@ -58,6 +58,9 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 		if n := len(r.GetRows()); n > maxChunkRows {
 			v.Add("rows", fmt.Sprintf("has %d rows; at most %d per message", n, maxChunkRows))
 		}
+		if reason := totalRowsProblem(r); reason != "" {
+			v.Add("total_rows", reason)
+		}
 	case *sendingv1.GetImportRequest:
 		if reason := checkImportID(r.GetImportId()); reason != "" {
 			v.Add("import_id", reason)
@@ -121,7 +124,7 @@ func (x *rosterServer) ImportWorkers(stream grpc.ClientStreamingServer[sendingv1
 	return x.s.importWorkers(stream)
 }
 
-// GetImport returns the summary of an import and whether it completed.
+// GetImport returns the summary of an import, whether it completed and the last row on disk.
 func (x *rosterServer) GetImport(ctx context.Context, req *sendingv1.GetImportRequest) (*sendingv1.GetImportResponse, error) {
 	resp := &sendingv1.GetImportResponse{}
 	err := x.s.db.View(func(tx *bbolt.Tx) error {
@@ -133,6 +136,7 @@ func (x *rosterServer) GetImport(ctx context.Context, req *sendingv1.GetImportRe
 			return apierror.NotFound("import %q not found", req.GetImportId())
 		}
 		resp.Complete = rec.complete
+		resp.LastRowNumber = rec.lastRow
 		resp.Summary, err = summaryOf(tx, req.GetImportId(), rec)
 		return err
 	})

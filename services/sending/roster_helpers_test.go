@@ -121,22 +121,27 @@ func genRow(i int) *sendingv1.WorkerRow {
 	}
 }
 
-// importRows sends rows in chunks of chunk rows with the given import id and returns the reply.
+// importRows sends rows in chunks of chunk rows with the given import id, the last chunk marked
+// final with the number of rows, and returns the reply.
 func importRows(ctx context.Context, c sendingv1.RosterServiceClient, importID string, rows []*sendingv1.WorkerRow, chunk int) (*sendingv1.ImportWorkersResponse, error) {
 	stream, err := c.ImportWorkers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for start := 0; start < len(rows) || start == 0; start += chunk {
+	for start := 0; ; start += chunk {
 		end := min(start+chunk, len(rows))
-		err := stream.Send(&sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows[start:end]})
+		req := &sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows[start:end]}
+		if end == len(rows) {
+			req.Final, req.TotalRows = true, int64(len(rows))
+		}
+		err := stream.Send(req)
 		if errors.Is(err, io.EOF) {
 			break // the server replied early (a complete import); CloseAndRecv has the reply
 		}
 		if err != nil {
 			return nil, err
 		}
-		if end == len(rows) {
+		if req.Final {
 			break
 		}
 	}

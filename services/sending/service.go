@@ -59,7 +59,8 @@ type Config struct {
 	// Outbox tunes the relays that deliver messages to the receiving services.
 	Outbox outbox.Options
 	// Draining, when not nil, is closed when the gRPC server begins its graceful stop
-	// (grpcserver.Server.Draining): the background loops then end as when Run's ctx ends.
+	// (grpcserver.Server.Draining): the background loops then end as when Run's ctx ends, and
+	// open ImportWorkers streams end with UNAVAILABLE, keeping the rows they received.
 	Draining <-chan struct{}
 	// Health, when set, is told the health of each link to a receiving province while Run
 	// runs: Health(peers.LinkHealthName(identity.Receiving(code)), serving), as
@@ -94,6 +95,10 @@ type Service struct {
 	bgWork   sync.WaitGroup
 	// progressHook, when set (tests), is called after a match run records a new stage.
 	progressHook func(stage string)
+	// importHook, when set (tests), is called with importMessage when an import stream has a
+	// message in hand (its rows validated) and is about to wait for the next, and with importEnd
+	// when the handler returns (its commits done).
+	importHook func(importID, event string)
 }
 
 // New returns the sending service for cfg.Region over db.
