@@ -81,6 +81,9 @@ type Config struct {
 	// HealthListen, when set, serves the health service alone in plaintext on this address
 	// (for Kubernetes gRPC probes, which cannot present a client certificate).
 	HealthListen string
+	// ReadyFile, when set, is written once the service serves (services/readiness), for
+	// the process that started it.
+	ReadyFile string
 }
 
 // TLSConfig names the files of a service's identity in the federation (mTLS).
@@ -121,6 +124,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "federation CA certificate (PEM); with -tls-cert and -tls-key enables mTLS")
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "this service's certificate (PEM)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "this service's private key (PEM)")
+	fs.StringVar(&c.ReadyFile, "ready-file", "", "write this `file` (JSON: pid, listen address, data file instance id) once serving, for the process that started the service")
 	fs.StringVar(&c.HealthListen, "health-listen", "", "also serve gRPC health checks alone, in plaintext, on this `host:port` (Kubernetes probes; empty: off)")
 	var receiving string
 	switch k {
@@ -251,6 +255,9 @@ func (c Config) Args() []string {
 	}
 	if c.HealthListen != "" {
 		args = append(args, "-health-listen", c.HealthListen)
+	}
+	if c.ReadyFile != "" {
+		args = append(args, "-ready-file", c.ReadyFile)
 	}
 	switch c.Kind {
 	case Sending, Receiving:

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/eastwest/labourlink/services/grpcserver"
 	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/readiness"
 	"github.com/eastwest/labourlink/services/receiving"
 	"github.com/eastwest/labourlink/services/sending"
 	"github.com/eastwest/labourlink/services/store"
@@ -101,6 +103,7 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		ServerOptions:         sec.serverOptions,
 		AuthUnaryInterceptor:  sec.unary,
 		AuthStreamInterceptor: sec.stream,
+		UnaryInterceptors:     []grpc.UnaryServerInterceptor{readiness.Interceptor(db.InstanceID())},
 	}, lg)
 	svc.Register(srv.GRPC())
 	lis, err := net.Listen("tcp", cfg.Listen)
@@ -113,8 +116,20 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		return err
 	}
 	defer stopHealth()
+	if cfg.Advertise == cfg.Listen && portZero(cfg.Listen) {
+		cfg.Advertise = lis.Addr().String() // register the port the kernel chose
+	}
 	srv.SetServing(svc.ServiceNames()...)
-	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()))
+	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()),
+		zap.String("instance", db.InstanceID()))
+	if cfg.ReadyFile != "" {
+		if err := readiness.Write(cfg.ReadyFile, readiness.Ready{PID: os.Getpid(), Kind: string(cfg.Kind), Listen: lis.Addr().String(),
+			Instance: db.InstanceID(), DataFile: db.Path()}); err != nil {
+			_ = lis.Close()
+			return err
+		}
+		defer os.Remove(cfg.ReadyFile)
+	}
 
 	// Background work ends with ctx too, at the same time as the server begins its graceful
 	// stop: long-lived streams (feed watches) that select on the service's context end at once
@@ -147,6 +162,12 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	wg.Wait()
 	lg.Info("stopped")
 	return err
+}
+
+// portZero reports whether addr asks the kernel for a port (host:0).
+func portZero(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "0"
 }
 
 // openService opens the data file and builds the service of cfg.Kind.
