@@ -10,6 +10,7 @@ import (
 	bberrors "go.etcd.io/bbolt/errors"
 	"go.uber.org/zap"
 
+	"github.com/eastwest/labourlink/services/failpoint"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -146,6 +147,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		failpoint.Inject(failpoint.RelayAfterDeliver)
 		// Delivered: delete even if ctx is done meanwhile, so that a
 		// delivered batch is not sent again after a restart.
 		if err := r.remove(entries); err != nil {

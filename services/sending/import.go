@@ -46,6 +46,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/failpoint"
 	"github.com/eastwest/labourlink/services/idnumber"
 	"github.com/eastwest/labourlink/services/store"
 )
@@ -503,6 +504,7 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 				close(stop)
 			case len(b.rows) > 0 || b.final:
 				out.rec = rec
+				failpoint.Inject(failpoint.ImportAfterBatchCommit)
 			}
 		}
 		done <- out
@@ -594,6 +596,7 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 		zap.Int64("rows", sum.GetRowsReceived()), zap.Int64("created", sum.GetCreated()),
 		zap.Int64("updated", sum.GetUpdated()), zap.Int64("unchanged", sum.GetUnchanged()),
 		zap.Int64("rejected", sum.GetRejected()))
+	failpoint.Inject(failpoint.ImportBeforeReply)
 	return stream.SendAndClose(&sendingv1.ImportWorkersResponse{Summary: sum})
 }
 
