@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"sort"
@@ -126,6 +127,23 @@ func (c *tally) String() string {
 		c.cycles, c.crashes(), c.kills, list(c.pointKills), list(c.pointPanics), c.recovered, c.earlyExits, c.checks)
 }
 
+// fixedAddr returns a loopback address, free a moment ago, for a node that restarts on the same
+// address after every crash. Its port is below Linux's ephemeral range (32768 and up by
+// default), so that while the node is down the port is not handed to another test's listener on
+// port 0 or to an outgoing connection, which would make its restart fail.
+func fixedAddr(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port found between 20000 and 32000")
+	return ""
+}
+
 // node is one service whose process the test starts, crashes and starts again on the same data
 // and address.
 type node struct {
@@ -134,7 +152,7 @@ type node struct {
 	args   []string // flags after -listen (data folder, region, ...)
 	file   string   // the data file
 	schema store.Schema
-	addr   string // "" until the first start; then fixed
+	addr   string // the listen address, the same at every start (fixedAddr)
 	p      *proctest.Process
 	plan   plan
 	killed bool // the test sent SIGKILL to p

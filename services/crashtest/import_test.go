@@ -82,9 +82,9 @@ func (w *importWorkload) current() *rosterImport {
 	if n := len(w.imports); n > 0 && w.imports[n-1].acked == nil {
 		return w.imports[n-1]
 	}
-	size := 1 + w.rng.IntN(3000)
-	if w.rng.IntN(10) < 3 {
-		size = 5001 + w.rng.IntN(7000)
+	size := 1 + w.rng.IntN(2500)
+	if w.rng.IntN(4) == 0 {
+		size = 5001 + w.rng.IntN(5000)
 	}
 	imp := &rosterImport{id: fmt.Sprintf("crash-import-%d", len(w.imports))}
 	for k := range size {
@@ -202,7 +202,7 @@ func TestCrashDuringImport(t *testing.T) {
 	}
 	rng := newRand(t)
 	dir := t.TempDir()
-	send := &node{t: t, kind: "sending", file: filepath.Join(dir, "sending.db"), schema: sending.Schema,
+	send := &node{t: t, kind: "sending", file: filepath.Join(dir, "sending.db"), schema: sending.Schema, addr: fixedAddr(t),
 		args: []string{"-region", importRegion, "-data", dir, "-coordination", "", "-log-level", "warn"}}
 	w := &importWorkload{rng: rng}
 	c := newTally()
@@ -224,7 +224,7 @@ func TestCrashDuringImport(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- w.run(ctx, send.addr, false) }()
 		select {
-		case <-time.After(time.Duration(rng.IntN(400)) * time.Millisecond):
+		case <-time.After(time.Duration(rng.IntN(1200)) * time.Millisecond): // a large import takes some 300 ms
 		case <-send.p.Done(): // a crash point fired
 		}
 		send.kill()
