@@ -86,6 +86,9 @@ type Config struct {
 	// base, plus the allowance per item the call carries or asks for (peers.Deadlines).
 	// Sending and receiving only.
 	CallDeadline, CallDeadlinePerItem time.Duration
+	// ReadyFile, when set, is written once the service serves (services/readiness), for
+	// the process that started it.
+	ReadyFile string
 }
 
 // Deadlines are the deadlines of calls to other services of c (zero fields: the defaults).
@@ -131,6 +134,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	fs.StringVar(&c.TLS.CAFile, "tls-ca", "", "federation CA certificate (PEM); with -tls-cert and -tls-key enables mTLS")
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "this service's certificate (PEM)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "this service's private key (PEM)")
+	fs.StringVar(&c.ReadyFile, "ready-file", "", "write this `file` (JSON: pid, listen address, data file instance id) once serving, for the process that started the service")
 	fs.StringVar(&c.HealthListen, "health-listen", "", "also serve gRPC health checks alone, in plaintext, on this `host:port` (Kubernetes probes; empty: off)")
 	var receiving string
 	switch k {
@@ -266,6 +270,9 @@ func (c Config) Args() []string {
 	}
 	if c.HealthListen != "" {
 		args = append(args, "-health-listen", c.HealthListen)
+	}
+	if c.ReadyFile != "" {
+		args = append(args, "-ready-file", c.ReadyFile)
 	}
 	switch c.Kind {
 	case Sending, Receiving:

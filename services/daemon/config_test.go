@@ -112,7 +112,7 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 // TestArgsRoundTrip: the flags the federation renders for a child process parse back to the
 // same configuration.
 func TestArgsRoundTrip(t *testing.T) {
-	c, err := ParseFlags(Sending, "t", []string{"-region", "520000", "-receiving", "440000=127.0.0.1:1", "-listen", "127.0.0.1:5", "-call-deadline", "2m"}, io.Discard)
+	c, err := ParseFlags(Sending, "t", []string{"-region", "520000", "-receiving", "440000=127.0.0.1:1", "-listen", "127.0.0.1:5", "-call-deadline", "2m", "-ready-file", "d/sending.ready"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestArgsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.Region != c.Region || back.Listen != c.Listen || back.DataDir != c.DataDir || back.Receiving["440000"] != "127.0.0.1:1" ||
-		back.Deadlines() != c.Deadlines() {
+		back.Deadlines() != c.Deadlines() || back.ReadyFile != "d/sending.ready" {
 		t.Errorf("round trip: %+v, want %+v", back, c)
 	}
 }

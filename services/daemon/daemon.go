@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/eastwest/labourlink/services/grpcserver"
 	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/readiness"
 	"github.com/eastwest/labourlink/services/receiving"
 	"github.com/eastwest/labourlink/services/sending"
 	"github.com/eastwest/labourlink/services/store"
@@ -87,17 +89,7 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(grpcserver.Config{
-		ReflectionDescriptors: docs,
-		ShutdownTimeout:       cfg.ShutdownTimeout,
-		ServerOptions:         sec.serverOptions,
-		AuthUnaryInterceptor:  sec.unary,
-		AuthStreamInterceptor: sec.stream,
-	}, lg)
-	// The service is told when the graceful stop begins (srv.Draining), so that streams waiting
-	// for their clients (imports) end at once instead of holding the stop until its timeout, and
-	// publishes the health of its links in srv's health service.
-	db, svc, err := openService(cfg, peerOpts, linkHealth(srv), srv.Draining(), lg)
+	db, err := openStore(cfg, lg)
 	if err != nil {
 		return err
 	}
@@ -106,6 +98,21 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 			lg.Error("close data file", zap.Error(err))
 		}
 	}()
+	srv := grpcserver.New(grpcserver.Config{
+		ReflectionDescriptors: docs,
+		ShutdownTimeout:       cfg.ShutdownTimeout,
+		ServerOptions:         sec.serverOptions,
+		AuthUnaryInterceptor:  sec.unary,
+		AuthStreamInterceptor: sec.stream,
+		UnaryInterceptors:     []grpc.UnaryServerInterceptor{readiness.Interceptor(db.InstanceID())},
+	}, lg)
+	// The service is told when the graceful stop begins (srv.Draining), so that streams waiting
+	// for their clients (imports) end at once instead of holding the stop until its timeout, and
+	// publishes the health of its links in srv's health service.
+	svc, err := newService(db, cfg, peerOpts, linkHealth(srv), srv.Draining(), lg)
+	if err != nil {
+		return err
+	}
 	svc.Register(srv.GRPC())
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -117,8 +124,20 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		return err
 	}
 	defer stopHealth()
+	if cfg.Advertise == cfg.Listen && portZero(cfg.Listen) {
+		cfg.Advertise = lis.Addr().String() // register the port the kernel chose
+	}
 	srv.SetServing(svc.ServiceNames()...)
-	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()))
+	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()),
+		zap.String("instance", db.InstanceID()))
+	if cfg.ReadyFile != "" {
+		if err := readiness.Write(cfg.ReadyFile, readiness.Ready{PID: os.Getpid(), Kind: string(cfg.Kind), Listen: lis.Addr().String(),
+			Instance: db.InstanceID(), DataFile: db.Path()}); err != nil {
+			_ = lis.Close()
+			return err
+		}
+		defer os.Remove(cfg.ReadyFile)
+	}
 
 	// Background work ends with ctx too, at the same time as the server begins its graceful
 	// stop: long-lived streams (feed watches) that select on the service's context end at once
@@ -153,6 +172,12 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	return err
 }
 
+// portZero reports whether addr asks the kernel for a port (host:0).
+func portZero(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "0"
+}
+
 // linkHealth returns the function with which background loops publish the health of a link
 // to another service under its own name (peers.LinkHealthName) in the health service of srv.
 // The service's own names are not touched: a service whose peer is down still serves, and a
@@ -168,10 +193,8 @@ func linkHealth(srv *grpcserver.Server) func(name string, serving bool) {
 	}
 }
 
-// openService opens the data file and builds the service of cfg.Kind; health publishes the
-// health of its links (sending); draining is closed when the gRPC server begins its graceful
-// stop.
-func openService(cfg Config, peerOpts peers.Options, health func(name string, serving bool), draining <-chan struct{}, lg *zap.Logger) (*store.DB, service, error) {
+// openStore opens the data file of the service of cfg.Kind.
+func openStore(cfg Config, lg *zap.Logger) (*store.DB, error) {
 	var schema store.Schema
 	switch cfg.Kind {
 	case Sending:
@@ -181,28 +204,25 @@ func openService(cfg Config, peerOpts peers.Options, health func(name string, se
 	case Coordination:
 		schema = coordination.Schema
 	default:
-		return nil, nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
+		return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
 	}
-	db, err := store.Open(cfg.DataFile(), schema, lg)
-	if err != nil {
-		return nil, nil, err
-	}
-	var svc service
+	return store.Open(cfg.DataFile(), schema, lg)
+}
+
+// newService builds the service of cfg.Kind over db; health publishes the health of its links
+// (sending); draining is closed when the gRPC server begins its graceful stop.
+func newService(db *store.DB, cfg Config, peerOpts peers.Options, health func(name string, serving bool), draining <-chan struct{}, lg *zap.Logger) (service, error) {
 	switch cfg.Kind {
 	case Sending:
-		svc, err = sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
+		return sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
 			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}, Health: health, Draining: draining})
 	case Receiving:
-		svc, err = receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention,
+		return receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention,
 			Draining: draining})
 	case Coordination:
-		svc, err = coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings})
+		return coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings})
 	}
-	if err != nil {
-		_ = db.Close()
-		return nil, nil, err
-	}
-	return db, svc, nil
+	return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
 }
 
 // pruneInterval is how often the remembered responses of old request ids are pruned.

@@ -6,21 +6,23 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/readiness"
 )
 
 // The provinces of the local federation: Guangdong receives workers from Guizhou, one of the
@@ -116,13 +118,28 @@ type process struct {
 	cfg  daemon.Config
 	cmd  *exec.Cmd
 	log  string
-	done chan error
+	from int64         // size of the log file when the process started: its own lines follow
+	done chan struct{} // closed when the process has exited; err is then set
+	err  error
 }
 
-// Run starts the three services, waits until each answers SERVING, calls ready, and then waits
-// until ctx ends or a service exits; it then stops the services (SIGTERM, the receiving and
-// sending services first, then coordination) and returns. A service that exits on its own is an
-// error naming its log file.
+// exited reports whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run starts the three services, waits until each is ready (it reported, through its ready
+// file, that it holds its listener and serves, and a health check at that address answers
+// SERVING with the instance id of its data file), calls ready, and then waits until ctx ends or
+// a service exits; it then stops the services (SIGTERM, the receiving and sending services
+// first, then coordination) and returns. A service that exits on its own is an error quoting its
+// last log line and naming its log file; one that exits before it is ready (its port taken by
+// another program, its data file held by another federation) fails Run at once.
 func Run(ctx context.Context, c Config, ready func(c Config), out io.Writer) error {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
@@ -135,7 +152,7 @@ func Run(ctx context.Context, c Config, ready func(c Config), out io.Writer) err
 			return err
 		}
 		procs = append(procs, p)
-		if err := waitServing(ctx, p, c.ReadyTimeout); err != nil {
+		if err := waitReady(ctx, p, c.ReadyTimeout); err != nil {
 			return err
 		}
 	}
@@ -145,8 +162,7 @@ func Run(ctx context.Context, c Config, ready func(c Config), out io.Writer) err
 	exited := make(chan *process, len(procs))
 	for _, p := range procs {
 		go func(p *process) {
-			err := <-p.done
-			p.done <- err // keep it for stopAll
+			<-p.done
 			exited <- p
 		}(p)
 	}
@@ -155,14 +171,29 @@ func Run(ctx context.Context, c Config, ready func(c Config), out io.Writer) err
 		fmt.Fprintln(out, "stopping the federation...")
 		return nil
 	case p := <-exited:
-		return fmt.Errorf("the %s service exited unexpectedly; see %s", p.cfg.Kind, p.log)
+		return fmt.Errorf("the %s service exited unexpectedly (%v)%s; see %s", p.cfg.Kind, p.err, quoteLog(p), p.log)
 	}
+}
+
+// readyFile is where the service of kind k reports that it serves.
+func readyFile(c Config, k daemon.Kind) string {
+	return filepath.Join(c.DataDir, string(k)+".ready")
 }
 
 func start(c Config, sc daemon.Config) (*process, error) {
 	logPath := filepath.Join(c.DataDir, string(sc.Kind)+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
+		return nil, err
+	}
+	var from int64
+	if fi, err := logFile.Stat(); err == nil {
+		from = fi.Size()
+	}
+	// A ready file left by a service that was killed must not be taken for the new one's.
+	sc.ReadyFile = readyFile(c, sc.Kind)
+	if err := os.Remove(sc.ReadyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		logFile.Close()
 		return nil, err
 	}
 	args := append([]string{"serve", string(sc.Kind)}, sc.Args()...)
@@ -174,18 +205,18 @@ func start(c Config, sc daemon.Config) (*process, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("start the %s service: %w", sc.Kind, err)
 	}
-	p := &process{cfg: sc, cmd: cmd, log: logPath, done: make(chan error, 1)}
+	p := &process{cfg: sc, cmd: cmd, log: logPath, from: from, done: make(chan struct{})}
 	go func() {
-		err := cmd.Wait()
+		p.err = cmd.Wait()
 		logFile.Close()
-		p.done <- err
+		close(p.done)
 	}()
 	return p, nil
 }
 
-// waitServing polls the service's health until it answers SERVING. With TLS it asks with the
+// waitReady waits until the service is ready (readiness.Wait). With TLS it asks with the
 // service's own certificate (health is open to every party of the federation).
-func waitServing(ctx context.Context, p *process, timeout time.Duration) error {
+func waitReady(ctx context.Context, p *process, timeout time.Duration) error {
 	var o peers.Options
 	if t := p.cfg.TLS; t.Enabled() {
 		cfg, err := identity.ClientTLS(t.CAFile, t.CertFile, t.KeyFile)
@@ -194,52 +225,87 @@ func waitServing(ctx context.Context, p *process, timeout time.Duration) error {
 		}
 		o.Creds = credentials.NewTLS(cfg)
 	}
-	cc, err := peers.Dial(p.cfg.Listen, o)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := readiness.Wait(wctx, p.cfg.ReadyFile, p.cmd.Process.Pid, p.done, o)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, readiness.ErrExited):
+		<-p.done
+		hint := ""
+		if l := lastLogLine(p); strings.Contains(l, "address already in use") {
+			hint = fmt.Sprintf("; another program (another 'labourlink dev'?) holds %s: stop it or choose other addresses", p.cfg.Listen)
+		} else if strings.Contains(l, "in use by another process") {
+			hint = fmt.Sprintf("; another federation uses the data folder %s: stop it or choose another -data", p.cfg.DataDir)
+		}
+		return fmt.Errorf("the %s service did not start (%v)%s%s; see %s", p.cfg.Kind, p.err, quoteLog(p), hint, p.log)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the %s service was not ready on %s within %s (%v); see %s", p.cfg.Kind, p.cfg.Listen, timeout, err, p.log)
+	default:
+		return fmt.Errorf("the %s service: %w; see %s", p.cfg.Kind, err, p.log)
+	}
+}
+
+// quoteLog is ": \"LAST LOG LINE\"" of the process, or "" if it wrote nothing.
+func quoteLog(p *process) string {
+	if l := lastLogLine(p); l != "" {
+		return fmt.Sprintf(": %q", l)
+	}
+	return ""
+}
+
+// lastLogLine returns the last line the process wrote to its log: the error it exited with, as
+// `labourlink serve` prints it (JSON log lines are shortened to their message and error).
+func lastLogLine(p *process) string {
+	f, err := os.Open(p.log)
 	if err != nil {
-		return err
+		return ""
 	}
-	defer cc.Close()
-	health := grpc_health_v1.NewHealthClient(cc)
-	deadline := time.Now().Add(timeout)
-	for {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("the %s service did not start (%v); see %s", p.cfg.Kind, err, p.log)
-		default:
-		}
-		callCtx, cancel := context.WithTimeout(ctx, time.Second)
-		resp, err := health.Check(callCtx, &grpc_health_v1.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == grpc_health_v1.HealthCheckResponse_SERVING {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the %s service did not answer SERVING on %s within %s; see %s", p.cfg.Kind, p.cfg.Listen, timeout, p.log)
-		}
-		time.Sleep(100 * time.Millisecond)
+	defer f.Close()
+	const tail = 16 << 10
+	from := p.from
+	if fi, err := f.Stat(); err == nil && fi.Size()-from > tail {
+		from = fi.Size() - tail
 	}
+	b, err := io.ReadAll(io.NewSectionReader(f, from, tail))
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	var entry struct {
+		Msg   string `json:"msg"`
+		Error string `json:"error"`
+	}
+	if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &entry) == nil && entry.Msg != "" {
+		l = entry.Msg
+		if entry.Error != "" {
+			l += ": " + entry.Error
+		}
+	}
+	const most = 300
+	if len(l) > most {
+		l = l[:most] + "..."
+	}
+	return l
 }
 
 // stopAll stops the services in reverse start order: SIGTERM, then SIGKILL after timeout.
 func stopAll(procs []*process, timeout time.Duration, out io.Writer) {
 	for i := len(procs) - 1; i >= 0; i-- {
 		p := procs[i]
-		select {
-		case err := <-p.done:
-			p.done <- err
-			continue // already exited
-		default:
+		if p.exited() {
+			continue
 		}
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-p.done:
+		case <-p.done:
 			var ee *exec.ExitError
-			if err != nil && !errors.As(err, &ee) {
-				fmt.Fprintf(out, "%s: %v\n", p.cfg.Kind, err)
+			if p.err != nil && !errors.As(p.err, &ee) {
+				fmt.Fprintf(out, "%s: %v\n", p.cfg.Kind, p.err)
 			}
 			fmt.Fprintf(out, "stopped %s\n", p.cfg.Kind)
 		case <-time.After(timeout):

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/eastwest/labourlink/services/failpoint"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -207,6 +208,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		res, derr := r.deliver(ctx, entries)
 		// Entries after Done that were not attempted (no error) are read again at once.
 		res.Done = min(max(res.Done, 0), len(entries))
+		failpoint.Inject(failpoint.RelayAfterDeliver)
 		if res.Done > 0 {
 			// Settle even if ctx is done meanwhile, so that a delivered entry is not sent again
 			// after a restart.

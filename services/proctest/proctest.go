@@ -1,11 +1,15 @@
 // Package proctest runs labourlink services as real processes for end-to-end tests: it builds
 // the labourlink binary once per test binary, starts `labourlink serve KIND` on free loopback
 // ports with data in a test's temporary folder, waits until the service answers SERVING, and
-// stops (or kills) it.
+// stops (or kills) it. A service counts as started only when it has reported, through its ready
+// file, that it holds its listener, and a health check there answers SERVING with the instance id
+// of its data file (readiness.Wait): a port taken by some other process fails the test with the
+// service's own error instead of being mistaken for it.
 package proctest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -18,9 +22,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/readiness"
 )
 
 var (
@@ -71,36 +75,72 @@ func FreeAddr(t testing.TB) string {
 
 // Process is a running service.
 type Process struct {
-	// Addr is the service's listen address.
+	// Addr is the service's listen address (known once it is ready when it was started on a
+	// free port).
 	Addr string
 	// Log is the path of its log file (stdout and stderr).
-	Log  string
-	t    testing.TB
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	Log string
+	// Ready is what the service reported once it served (zero until then).
+	Ready readiness.Ready
+	t     testing.TB
+	cmd   *exec.Cmd
+	ready string // path of the ready file
+	done  chan struct{}
+	err   error
 }
 
-// Start runs `labourlink serve KIND -listen ADDR ARGS...` and waits until it answers SERVING.
-// addr may be "" for a free port. The process is killed when the test ends if still running.
+// Spec describes a service to launch.
+type Spec struct {
+	// Kind is coordination, sending or receiving.
+	Kind string
+	// Addr is the listen address; "" listens on a free loopback port the kernel chooses, which
+	// Process.Addr holds once the process is ready.
+	Addr string
+	// Args are more flags of `labourlink serve KIND`.
+	Args []string
+	// Env is added to the test's environment (e.g. GOFAIL_FAILPOINTS=..., see
+	// services/failpoint).
+	Env []string
+}
+
+// Start runs `labourlink serve KIND -listen ADDR ARGS...` and waits until it is ready (it
+// reported serving through its ready file and answers SERVING itself). addr may be "" for a
+// free port. The process is killed when the test ends if still running.
 func Start(t testing.TB, kind, addr string, args ...string) *Process {
 	t.Helper()
+	p := Launch(t, Spec{Kind: kind, Addr: addr, Args: args})
+	p.WaitServing()
+	return p
+}
+
+// Launch starts the service described by s and returns at once; WaitReady or WaitServing wait
+// until it serves. The process is killed when the test ends if still running.
+func Launch(t testing.TB, s Spec) *Process {
+	t.Helper()
+	addr := s.Addr
 	if addr == "" {
-		addr = FreeAddr(t)
+		addr = "127.0.0.1:0"
 	}
 	bin := Binary(t)
-	logPath := filepath.Join(t.TempDir(), kind+".log")
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, s.Kind+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"serve", kind, "-listen", addr}, args...)...)
+	readyPath := filepath.Join(dir, s.Kind+".ready")
+	args := append([]string{"serve", s.Kind, "-listen", addr, "-ready-file", readyPath}, s.Args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = childAttr()
+	if len(s.Env) > 0 {
+		cmd.Env = append(os.Environ(), s.Env...)
+	}
 	if err := cmd.Start(); err != nil {
+		logFile.Close()
 		t.Fatal(err)
 	}
-	p := &Process{Addr: addr, Log: logPath, t: t, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Addr: s.Addr, Log: logPath, t: t, cmd: cmd, ready: readyPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
@@ -114,35 +154,33 @@ func Start(t testing.TB, kind, addr string, args ...string) *Process {
 			<-p.done
 		}
 	})
-	p.WaitServing()
 	return p
 }
 
-// WaitServing waits up to 60 s for the process to answer SERVING.
+// WaitReady waits up to timeout until the process is ready (readiness.Wait) and sets Addr
+// and Ready. It returns an error wrapping readiness.ErrExited if the process exits first.
+func (p *Process) WaitReady(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := readiness.Wait(ctx, p.ready, p.cmd.Process.Pid, p.done, peers.Options{})
+	if err != nil {
+		return err
+	}
+	p.Ready, p.Addr = r, r.Listen
+	return nil
+}
+
+// WaitServing waits up to 60 s for the process to be ready, and fails the test with its log
+// if it is not.
 func (p *Process) WaitServing() {
 	p.t.Helper()
-	cc := p.Conn()
-	defer cc.Close()
-	h := grpc_health_v1.NewHealthClient(cc)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-p.done:
-			log, _ := os.ReadFile(p.Log)
-			p.t.Fatalf("service exited before serving: %v\n%s", p.err, log)
-		default:
+	if err := p.WaitReady(60 * time.Second); err != nil {
+		if errors.Is(err, readiness.ErrExited) {
+			<-p.done
+			err = fmt.Errorf("%w: %v", err, p.err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		resp, err := h.Check(ctx, &grpc_health_v1.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == grpc_health_v1.HealthCheckResponse_SERVING {
-			return
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(p.Log)
-			p.t.Fatalf("service on %s not serving after 60s: %v\n%s", p.Addr, err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
+		log, _ := os.ReadFile(p.Log)
+		p.t.Fatalf("%s service not serving: %v\n%s", p.cmd.Args[1], err, log)
 	}
 }
 
@@ -189,3 +227,16 @@ func (p *Process) Exited() bool {
 		return false
 	}
 }
+
+// Wait waits for the process to exit and returns how it ended (an *exec.ExitError unless it
+// exited with status 0).
+func (p *Process) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }

@@ -60,6 +60,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/clientstream"
+	"github.com/eastwest/labourlink/services/failpoint"
 	"github.com/eastwest/labourlink/services/idnumber"
 	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/store"
@@ -530,6 +531,7 @@ func (w *workerImport) startCommitter() {
 				close(w.stop)
 			case len(b.rows) > 0 || b.final:
 				out.rec = rec
+				failpoint.Inject(failpoint.ImportAfterBatchCommit)
 			}
 		}
 		w.done <- out
@@ -717,6 +719,7 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 		zap.Int64("rows", sum.GetRowsReceived()), zap.Int64("created", sum.GetCreated()),
 		zap.Int64("updated", sum.GetUpdated()), zap.Int64("unchanged", sum.GetUnchanged()),
 		zap.Int64("rejected", sum.GetRejected()))
+	failpoint.Inject(failpoint.ImportBeforeReply)
 	return stream.SendAndClose(&sendingv1.ImportWorkersResponse{Summary: sum})
 }
 

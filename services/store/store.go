@@ -19,6 +19,8 @@ import (
 	"go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
 	"go.uber.org/zap"
+
+	"github.com/eastwest/labourlink/services/failpoint"
 )
 
 // DefaultOpenTimeout is how long Open waits for the file lock.
@@ -190,7 +192,25 @@ func (db *DB) prepare(tx *bbolt.Tx) error {
 
 // Update runs fn in a read-write transaction, committed if fn returns nil.
 // When Update returns nil the change is on disk.
-func (db *DB) Update(fn func(*bbolt.Tx) error) error { return db.bolt.Update(fn) }
+//
+// Every commit of the suite passes here, so the crash points before and after a commit are
+// here too (services/failpoint; they cost nothing unless a test arms them).
+func (db *DB) Update(fn func(*bbolt.Tx) error) error {
+	if !failpoint.Enabled() {
+		return db.bolt.Update(fn)
+	}
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		failpoint.Inject(failpoint.StoreBeforeCommit)
+		return nil
+	})
+	if err == nil {
+		failpoint.Inject(failpoint.StoreAfterCommit)
+	}
+	return err
+}
 
 // View runs fn in a read-only transaction. Byte slices read inside fn are
 // valid only until fn returns: copy them out (GetProto does).
