@@ -95,13 +95,14 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(grpcserver.Config{
+	srv := grpcserver.New(cfg.withLimits(grpcserver.Config{
 		ReflectionDescriptors: docs,
 		ShutdownTimeout:       cfg.ShutdownTimeout,
 		ServerOptions:         sec.serverOptions,
 		AuthUnaryInterceptor:  sec.unary,
 		AuthStreamInterceptor: sec.stream,
-	}, lg)
+		Storage:               db, // health "labourlink.storage" follows a full disk
+	}), lg)
 	svc.Register(srv.GRPC())
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
