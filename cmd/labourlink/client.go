@@ -72,14 +72,23 @@ func clientTLS(caFile, certFile, keyFile string) (credentials.TransportCredentia
 	return credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS13}), nil
 }
 
+// reasonHints says in plain words what to do about an error with one of these ErrorInfo reasons.
+var reasonHints = map[string]string{
+	"STORAGE_FULL": "the service's disk is full, so nothing was written; ask its operator to free disk space " +
+		"(the service's data folder), then run the same command again: repeating it is safe",
+	"TOO_MANY_STREAMS": "the service is at its limit of open imports and watches; try again in a minute",
+	"TOO_MANY_CALLS":   "the service is at its limit of calls in progress; try again in a moment",
+}
+
 // describeError renders an error for a person: a gRPC status with its code, message and field
-// violations, one per line.
+// violations, one per line, and a hint for reasons a person can act on.
 func describeError(err error) string {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err.Error()
 	}
 	var b strings.Builder
+	var hint string
 	fmt.Fprintf(&b, "%s: %s", st.Code(), st.Message())
 	for _, d := range st.Details() {
 		switch d := d.(type) {
@@ -91,7 +100,11 @@ func describeError(err error) string {
 			if d.GetReason() != "" {
 				fmt.Fprintf(&b, " [%s]", d.GetReason())
 			}
+			hint = reasonHints[d.GetReason()]
 		}
+	}
+	if hint != "" {
+		fmt.Fprintf(&b, "\n  %s", hint)
 	}
 	return b.String()
 }

@@ -28,6 +28,16 @@ var (
 	ErrPermissionDenied  = errors.New("permission denied")
 	ErrUnavailable       = errors.New("unavailable")
 	ErrResourceExhausted = errors.New("resource exhausted")
+	// ErrDeadlineExceeded is a time limit of the server's own that ran out (for example a
+	// stream that sent no message for too long); a caller's deadline is context.DeadlineExceeded.
+	ErrDeadlineExceeded = errors.New("deadline exceeded")
+	// ErrStorageFull is a write refused because the service's disk (or its quota) has no space
+	// left: nothing was written. It maps to UNAVAILABLE with reason STORAGE_FULL, not to
+	// RESOURCE_EXHAUSTED: no caller can change it by asking for less (RESOURCE_EXHAUSTED says
+	// "you asked for too much"), it passes once an operator frees space, and UNAVAILABLE is
+	// what every client of the suite already retries with backoff (services/peers' retry
+	// policy, the outbox). services/store wraps it (store.ErrStorageFull).
+	ErrStorageFull = errors.New("storage full")
 )
 
 // Error is a domain error with a human-readable message, an optional
@@ -123,4 +133,9 @@ func Unavailable(format string, args ...any) *Error {
 // ResourceExhausted returns an error wrapping ErrResourceExhausted.
 func ResourceExhausted(reason, format string, args ...any) *Error {
 	return newError(ErrResourceExhausted, reason, format, args)
+}
+
+// DeadlineExceeded returns an error wrapping ErrDeadlineExceeded.
+func DeadlineExceeded(reason, format string, args ...any) *Error {
+	return newError(ErrDeadlineExceeded, reason, format, args)
 }

@@ -14,19 +14,24 @@ import (
 // a known domain error. The real cause is logged by the server interceptor.
 const InternalMessage = "internal error"
 
-// kinds maps each sentinel to its gRPC code, in the order Status tries them.
+// kinds maps each sentinel to its gRPC code, in the order Status tries them, and, where the
+// code's name would not say enough, to the ErrorInfo reason used when the error gives none.
 var kinds = []struct {
 	sentinel error
 	code     codes.Code
+	reason   string
 }{
-	{ErrInvalidArgument, codes.InvalidArgument},
-	{ErrNotFound, codes.NotFound},
-	{ErrAlreadyExists, codes.AlreadyExists},
-	{ErrFailedPrecondition, codes.FailedPrecondition},
-	{ErrAborted, codes.Aborted},
-	{ErrPermissionDenied, codes.PermissionDenied},
-	{ErrResourceExhausted, codes.ResourceExhausted},
-	{ErrUnavailable, codes.Unavailable},
+	// Before ErrUnavailable, so that an error wrapping both keeps the STORAGE_FULL reason.
+	{ErrStorageFull, codes.Unavailable, "STORAGE_FULL"},
+	{ErrInvalidArgument, codes.InvalidArgument, ""},
+	{ErrNotFound, codes.NotFound, ""},
+	{ErrAlreadyExists, codes.AlreadyExists, ""},
+	{ErrFailedPrecondition, codes.FailedPrecondition, ""},
+	{ErrAborted, codes.Aborted, ""},
+	{ErrPermissionDenied, codes.PermissionDenied, ""},
+	{ErrResourceExhausted, codes.ResourceExhausted, ""},
+	{ErrUnavailable, codes.Unavailable, ""},
+	{ErrDeadlineExceeded, codes.DeadlineExceeded, ""},
 }
 
 // defaultReason is the ErrorInfo reason used when the error gives none:
@@ -40,6 +45,7 @@ var defaultReason = map[codes.Code]string{
 	codes.PermissionDenied:   "PERMISSION_DENIED",
 	codes.ResourceExhausted:  "RESOURCE_EXHAUSTED",
 	codes.Unavailable:        "UNAVAILABLE",
+	codes.DeadlineExceeded:   "DEADLINE_EXCEEDED",
 }
 
 // Status is the one mapping from errors to gRPC status in the suite.
@@ -47,8 +53,8 @@ var defaultReason = map[codes.Code]string{
 //   - nil gives nil (an OK status).
 //   - An error wrapping a domain sentinel (at any depth, through %w) gets the
 //     sentinel's code, err.Error() as message and a google.rpc.ErrorInfo
-//     (reason from the *Error in the chain, else the code name; domain
-//     Domain). Invalid arguments also carry google.rpc.BadRequest with the
+//     (reason from the *Error in the chain, else the sentinel's own reason
+//     (STORAGE_FULL for ErrStorageFull), else the code name; domain Domain). Invalid arguments also carry google.rpc.BadRequest with the
 //     field violations of a *ViolationsError in the chain.
 //   - context.Canceled and context.DeadlineExceeded give Canceled and
 //     DeadlineExceeded.
@@ -61,7 +67,7 @@ func Status(err error) *status.Status {
 	}
 	for _, k := range kinds {
 		if errors.Is(err, k.sentinel) {
-			return domainStatus(k.code, err)
+			return domainStatus(k.code, k.reason, err)
 		}
 	}
 	switch {
@@ -101,10 +107,13 @@ func IsKnown(err error) bool {
 	return ok
 }
 
-func domainStatus(code codes.Code, err error) *status.Status {
+func domainStatus(code codes.Code, reason string, err error) *status.Status {
 	st := status.New(code, err.Error())
 
-	info := &errdetails.ErrorInfo{Reason: defaultReason[code], Domain: Domain}
+	if reason == "" {
+		reason = defaultReason[code]
+	}
+	info := &errdetails.ErrorInfo{Reason: reason, Domain: Domain}
 	var e *Error
 	if errors.As(err, &e) {
 		if e.reason != "" {

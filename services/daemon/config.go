@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eastwest/labourlink/services/grpcserver"
 	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/regions"
 )
@@ -89,6 +90,11 @@ type Config struct {
 	// ReadyFile, when set, is written once the service serves (services/readiness), for
 	// the process that started it.
 	ReadyFile string
+	// MaxStreams, MaxUnaryCalls and MaxConnections bound what the gRPC server holds at once;
+	// StreamFirstMessageTimeout and StreamIdleTimeout end streams whose client stops sending
+	// (grpcserver.Config; 0 takes grpcserver's default).
+	MaxStreams, MaxUnaryCalls, MaxConnections    int
+	StreamFirstMessageTimeout, StreamIdleTimeout time.Duration
 }
 
 // Deadlines are the deadlines of calls to other services of c (zero fields: the defaults).
@@ -108,6 +114,13 @@ type TLSConfig struct {
 
 // Enabled reports whether TLS is configured.
 func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
+
+// withLimits returns gc with the server limits of c.
+func (c Config) withLimits(gc grpcserver.Config) grpcserver.Config {
+	gc.MaxStreams, gc.MaxUnaryCalls, gc.MaxConnections = c.MaxStreams, c.MaxUnaryCalls, c.MaxConnections
+	gc.StreamFirstMessageTimeout, gc.StreamIdleTimeout = c.StreamFirstMessageTimeout, c.StreamIdleTimeout
+	return gc
+}
 
 // DataFile is the path of the service's bbolt file.
 func (c Config) DataFile() string {
@@ -136,6 +149,11 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "this service's private key (PEM)")
 	fs.StringVar(&c.ReadyFile, "ready-file", "", "write this `file` (JSON: pid, listen address, data file instance id) once serving, for the process that started the service")
 	fs.StringVar(&c.HealthListen, "health-listen", "", "also serve gRPC health checks alone, in plaintext, on this `host:port` (Kubernetes probes; empty: off)")
+	fs.IntVar(&c.MaxStreams, "max-streams", grpcserver.DefaultMaxStreams, "streaming calls (imports, feed watches) the server holds at once, over all connections; more are refused with RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.MaxUnaryCalls, "max-unary-calls", grpcserver.DefaultMaxUnaryCalls, "unary calls the server handles at once (health checks not counted); more are refused with RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.MaxConnections, "max-connections", grpcserver.DefaultMaxConnections, "client connections the server keeps open at once; more are closed as soon as they are accepted")
+	fs.DurationVar(&c.StreamFirstMessageTimeout, "stream-first-message-timeout", grpcserver.DefaultStreamFirstMessageTimeout, "a stream whose first message does not arrive within this ends with DEADLINE_EXCEEDED")
+	fs.DurationVar(&c.StreamIdleTimeout, "stream-idle-timeout", grpcserver.DefaultStreamIdleTimeout, "a stream that sends no further message for this long ends with DEADLINE_EXCEEDED")
 	var receiving string
 	switch k {
 	case Sending, Receiving:
@@ -236,6 +254,19 @@ func (c *Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("-log-level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	for _, lim := range []struct {
+		name string
+		n    int
+	}{{"-max-streams", c.MaxStreams}, {"-max-unary-calls", c.MaxUnaryCalls}, {"-max-connections", c.MaxConnections}} {
+		if lim.n < 1 {
+			return fmt.Errorf("%s must be at least 1, not %d", lim.name, lim.n)
+		}
+	}
+	for name, d := range map[string]time.Duration{"-stream-first-message-timeout": c.StreamFirstMessageTimeout, "-stream-idle-timeout": c.StreamIdleTimeout} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be above 0, not %s", name, d)
+		}
 	}
 	if c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
 		return fmt.Errorf("TLS needs all of -tls-ca, -tls-cert and -tls-key")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eastwest/labourlink/services/grpcserver"
 	"github.com/eastwest/labourlink/services/peers"
 )
 
@@ -62,6 +63,24 @@ func TestParseFlags(t *testing.T) {
 			}
 		}},
 		{name: "call deadline not negative", kind: Sending, args: []string{"-region", "520000", "-call-deadline", "-1s"}, wantErr: "-call-deadline"},
+		{name: "server limits default to grpcserver's", kind: Coordination, check: func(t *testing.T, c Config) {
+			gc := c.withLimits(grpcserver.Config{ServiceName: "x"})
+			if gc.ServiceName != "x" || gc.MaxStreams != grpcserver.DefaultMaxStreams || gc.MaxUnaryCalls != grpcserver.DefaultMaxUnaryCalls ||
+				gc.MaxConnections != grpcserver.DefaultMaxConnections || gc.StreamFirstMessageTimeout != grpcserver.DefaultStreamFirstMessageTimeout ||
+				gc.StreamIdleTimeout != grpcserver.DefaultStreamIdleTimeout {
+				t.Errorf("server config %+v", gc)
+			}
+		}},
+		{name: "server limits from flags and environment", kind: Sending, args: []string{"-region", "520000", "-max-streams", "64", "-stream-first-message-timeout", "5s"},
+			env: map[string]string{"LABOURLINK_MAX_CONNECTIONS": "100", "LABOURLINK_STREAM_IDLE_TIMEOUT": "1m", "LABOURLINK_MAX_UNARY_CALLS": "300"},
+			check: func(t *testing.T, c Config) {
+				if c.MaxStreams != 64 || c.MaxConnections != 100 || c.MaxUnaryCalls != 300 || c.StreamFirstMessageTimeout != 5*time.Second || c.StreamIdleTimeout != time.Minute {
+					t.Errorf("limits: %+v", c)
+				}
+			}},
+		{name: "max streams bounded", kind: Coordination, args: []string{"-max-streams", "0"}, wantErr: "-max-streams must be at least 1"},
+		{name: "max connections bounded", kind: Coordination, env: map[string]string{"LABOURLINK_MAX_CONNECTIONS": "-1"}, wantErr: "-max-connections must be at least 1"},
+		{name: "idle timeout bounded", kind: Receiving, args: []string{"-region", "440000", "-stream-idle-timeout", "0s"}, wantErr: "-stream-idle-timeout must be above 0"},
 		{name: "region required", kind: Sending, wantErr: "-region is required"},
 		{name: "region must be a province", kind: Receiving, args: []string{"-region", "440100"}, wantErr: "is not a province"},
 		{name: "region must exist", kind: Receiving, args: []string{"-region", "990000"}, wantErr: "-region"},

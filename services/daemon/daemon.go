@@ -98,14 +98,15 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 			lg.Error("close data file", zap.Error(err))
 		}
 	}()
-	srv := grpcserver.New(grpcserver.Config{
+	srv := grpcserver.New(cfg.withLimits(grpcserver.Config{
 		ReflectionDescriptors: docs,
 		ShutdownTimeout:       cfg.ShutdownTimeout,
 		ServerOptions:         sec.serverOptions,
 		AuthUnaryInterceptor:  sec.unary,
 		AuthStreamInterceptor: sec.stream,
 		UnaryInterceptors:     []grpc.UnaryServerInterceptor{readiness.Interceptor(db.InstanceID())},
-	}, lg)
+		Storage:               db, // health "labourlink.storage" follows a full disk
+	}), lg)
 	// The service is told when the graceful stop begins (srv.Draining), so that streams waiting
 	// for their clients (imports) end at once instead of holding the stop until its timeout, and
 	// publishes the health of its links in srv's health service.

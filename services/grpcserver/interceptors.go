@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -22,8 +23,8 @@ import (
 )
 
 // The built-in chain, outermost first: recover -> log -> map error ->
-// [Config auth interceptor] -> privacy guard (privacy.go) -> validate -> Config interceptors ->
-// handler.
+// limits (limits.go) -> [Config auth interceptor] -> privacy guard (privacy.go) -> validate ->
+// Config interceptors -> handler.
 //
 // Exactly one log line is written per RPC: by the log interceptor when the
 // handler returns, or by the recover interceptor when it panicked (the
@@ -56,6 +57,17 @@ func (r *rpcRecord) setRequestID(m any) {
 	r.mu.Lock()
 	if r.requestID == "" {
 		r.requestID = id
+	}
+	r.mu.Unlock()
+}
+
+// forgetRequestID drops the logged request id if it is id: the id field was not
+// valid UTF-8, and what was read is the codec's repair of a value that is not
+// to be logged.
+func (r *rpcRecord) forgetRequestID(id string) {
+	r.mu.Lock()
+	if r.requestID == id {
+		r.requestID = ""
 	}
 	r.mu.Unlock()
 }
@@ -243,25 +255,35 @@ func invalid(err error) error {
 	return fmt.Errorf("%w: %w", apierror.ErrInvalidArgument, err)
 }
 
-func (ic *interceptors) unaryValidate(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if v, ok := info.Server.(Validator); ok {
-		if err := v.ValidateRequest(info.FullMethod, req); err != nil {
-			return nil, invalid(err)
+// validate checks one request message: first the strings the codec found not
+// valid UTF-8 (codec.go), for every service, then the service's Validator.
+func validate(ctx context.Context, srv any, fullMethod string, req any) error {
+	if err := utf8Violations(req); err != nil {
+		if rec := recordFrom(ctx); rec != nil {
+			if id := requestID(req); id != "" && strings.ContainsRune(id, utf8.RuneError) {
+				rec.forgetRequestID(id)
+			}
 		}
+		return err
+	}
+	if v, ok := srv.(Validator); ok {
+		if err := v.ValidateRequest(fullMethod, req); err != nil {
+			return invalid(err)
+		}
+	}
+	return nil
+}
+
+func (ic *interceptors) unaryValidate(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := validate(ctx, info.Server, info.FullMethod, req); err != nil {
+		return nil, err
 	}
 	return handler(ctx, req)
 }
 
 func (ic *interceptors) streamValidate(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	v, ok := srv.(Validator)
-	if !ok {
-		return handler(srv, ss)
-	}
 	return handler(srv, &stream{ServerStream: ss, ctx: ss.Context(), validate: func(m any) error {
-		if err := v.ValidateRequest(info.FullMethod, m); err != nil {
-			return invalid(err)
-		}
-		return nil
+		return validate(ss.Context(), srv, info.FullMethod, m)
 	}})
 }
 

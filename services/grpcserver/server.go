@@ -1,8 +1,10 @@
 // Package grpcserver is the one way labourlink builds and runs a gRPC server
-// (model: etcd server/etcdserver/api/v3rpc/grpc.go): message size and stream
-// limits, keepalive enforcement, the interceptor chain (recovery, one log line
-// per RPC, error mapping through apierror.Status, request validation), health
-// per service, reflection, and graceful stop.
+// (model: etcd server/etcdserver/api/v3rpc/grpc.go): message size limits,
+// per-server bounds on connections, streams and calls, stream idle timeouts,
+// keepalive enforcement, the interceptor chain (recovery, one log line per
+// RPC, error mapping through apierror.Status, limits, request validation,
+// including strings that are not valid UTF-8), health per service and for the
+// data file, reflection, and graceful stop.
 //
 //	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
 //	sendingv1.RegisterSendingServiceServer(srv.GRPC(), impl)
@@ -15,6 +17,7 @@ package grpcserver
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -38,7 +41,34 @@ const (
 	DefaultMaxSendBytes         = 16 << 20
 	DefaultMaxConcurrentStreams = 256
 	DefaultShutdownTimeout      = 10 * time.Second
+
+	// A province's server sees a few peer services (each with a few feed watches), its
+	// operators and its import jobs: these bounds leave room for ten times that, and keep
+	// the worst case in memory to a few hundred MB (an import stream holding its first
+	// batch takes about 0.5 MB).
+	DefaultMaxStreams                = 512
+	DefaultMaxUnaryCalls             = 1024
+	DefaultMaxConnections            = 512
+	DefaultStreamFirstMessageTimeout = 10 * time.Second
+	DefaultStreamIdleTimeout         = 30 * time.Second
 )
+
+// StorageHealthService is the health service name that reports the data file
+// (Config.Storage): NOT_SERVING while writes fail because the disk is full,
+// SERVING otherwise. The services' own names stay SERVING meanwhile: reads
+// still work and each write is refused quickly with UNAVAILABLE (reason
+// STORAGE_FULL), which clients retry, and a service runs as one instance per
+// province, so a load balancer that took it out of rotation would only cut the
+// reads too, and a probe that restarted it would not free any space. Monitoring
+// should alert on this name (grpc-health-probe -service labourlink.storage).
+const StorageHealthService = "labourlink.storage"
+
+// StorageState is what the server reads of the service's data file
+// (*store.DB): whether writes fail for want of space, and its changes.
+type StorageState interface {
+	Full() bool
+	NotifyFull(fn func(full bool))
+}
 
 // DefaultKeepaliveEnforcement is the keepalive policy clients must follow
 // when Config.KeepaliveEnforcement is nil: pings at most every 10s, allowed
@@ -67,6 +97,31 @@ type Config struct {
 	MaxSendBytes int
 	// MaxConcurrentStreams per client connection. Default 256.
 	MaxConcurrentStreams uint32
+	// MaxStreams bounds the streaming RPCs open at once on the whole server,
+	// all connections and streaming methods together (health Watch included).
+	// One more is refused at once with RESOURCE_EXHAUSTED, reason
+	// TOO_MANY_STREAMS; it does not wait. Default 512.
+	MaxStreams int
+	// MaxUnaryCalls bounds the unary calls being handled at once on the whole
+	// server; one more is refused at once with RESOURCE_EXHAUSTED, reason
+	// TOO_MANY_CALLS. Health checks are not counted. Default 1024.
+	MaxUnaryCalls int
+	// MaxConnections bounds the client connections open at once. A connection
+	// over it is closed as soon as it is accepted (the client sees UNAVAILABLE
+	// and retries with backoff); see connLimitListener. Default 512.
+	MaxConnections int
+	// StreamFirstMessageTimeout ends a stream whose first message has not
+	// arrived this long after the handler began waiting for it, with
+	// DEADLINE_EXCEEDED, reason STREAM_IDLE_TIMEOUT. Default 10s.
+	StreamFirstMessageTimeout time.Duration
+	// StreamIdleTimeout ends a stream whose next message (or half-close) has
+	// not arrived this long after the handler began waiting for it, likewise
+	// ("no message for 30s"). Time the handler spends between messages does
+	// not count. Default 30s.
+	StreamIdleTimeout time.Duration
+	// Storage, when set, is the service's data file: its state is reported as
+	// the health of StorageHealthService.
+	Storage StorageState
 	// KeepaliveEnforcement is the policy clients' pings must follow.
 	// Default DefaultKeepaliveEnforcement.
 	KeepaliveEnforcement *keepalive.EnforcementPolicy
@@ -96,6 +151,11 @@ type Config struct {
 	// authorised messages.
 	AuthUnaryInterceptor  grpc.UnaryServerInterceptor
 	AuthStreamInterceptor grpc.StreamServerInterceptor
+
+	// Test hooks (export_test.go): the timers of stream timeouts, and a call
+	// each time a connection's slot is freed.
+	timer      newTimer
+	connClosed func()
 }
 
 func (c Config) withDefaults() Config {
@@ -119,6 +179,24 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = DefaultMaxStreams
+	}
+	if c.MaxUnaryCalls <= 0 {
+		c.MaxUnaryCalls = DefaultMaxUnaryCalls
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.StreamFirstMessageTimeout <= 0 {
+		c.StreamFirstMessageTimeout = DefaultStreamFirstMessageTimeout
+	}
+	if c.StreamIdleTimeout <= 0 {
+		c.StreamIdleTimeout = DefaultStreamIdleTimeout
+	}
+	if c.timer == nil {
+		c.timer = realTimer
+	}
 	return c
 }
 
@@ -139,6 +217,11 @@ type Server struct {
 	health   *health.Server
 	draining chan struct{}
 	stopOnce sync.Once
+
+	// mu orders the health of StorageHealthService: SetServing and changes of
+	// the storage state.
+	mu      sync.Mutex
+	serving bool
 }
 
 // New builds a server. Register services on GRPC(), then call SetServing
@@ -158,12 +241,21 @@ func New(cfg Config, lg *zap.Logger) *Server {
 		draining: make(chan struct{}),
 	}
 	ic := &interceptors{lg: lg}
-	unary := []grpc.UnaryServerInterceptor{ic.unaryRecover, ic.unaryLog, ic.unaryMapError}
+	lim := &limiter{
+		maxStreams:   int64(cfg.MaxStreams),
+		maxUnary:     int64(cfg.MaxUnaryCalls),
+		firstMessage: cfg.StreamFirstMessageTimeout,
+		idle:         cfg.StreamIdleTimeout,
+		timer:        cfg.timer,
+	}
+	// Limits come after error mapping (a refusal carries its ErrorInfo and is
+	// logged once, like any failed RPC) and before everything that costs.
+	unary := []grpc.UnaryServerInterceptor{ic.unaryRecover, ic.unaryLog, ic.unaryMapError, lim.unaryLimit}
 	if cfg.AuthUnaryInterceptor != nil {
 		unary = append(unary, cfg.AuthUnaryInterceptor)
 	}
 	unary = append(append(unary, ic.unaryPrivacy, ic.unaryValidate), cfg.UnaryInterceptors...)
-	streams := []grpc.StreamServerInterceptor{ic.streamRecover, ic.streamLog, ic.streamMapError}
+	streams := []grpc.StreamServerInterceptor{ic.streamRecover, ic.streamLog, ic.streamMapError, lim.streamLimit}
 	if cfg.AuthStreamInterceptor != nil {
 		streams = append(streams, cfg.AuthStreamInterceptor)
 	}
@@ -176,12 +268,34 @@ func New(cfg Config, lg *zap.Logger) *Server {
 		grpc.KeepaliveParams(*cfg.KeepaliveParams),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(streams...),
+		// The proto codec, but a string that is not valid UTF-8 reaches the
+		// validation interceptor instead of failing as INTERNAL (codec.go).
+		grpc.ForceServerCodecV2(newServerCodec()),
 	}
 	opts = append(opts, cfg.ServerOptions...)
 	s.grpc = grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	registerReflection(s.grpc, cfg.ReflectionDescriptors)
+	if cfg.Storage != nil {
+		cfg.Storage.NotifyFull(s.storageChanged)
+	}
 	return s
+}
+
+func storageStatus(full bool) healthpb.HealthCheckResponse_ServingStatus {
+	if full {
+		return healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	return healthpb.HealthCheckResponse_SERVING
+}
+
+// storageChanged reports a change of the storage state, once SetServing was called.
+func (s *Server) storageChanged(full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving {
+		s.health.SetServingStatus(StorageHealthService, storageStatus(full))
+	}
 }
 
 // GRPC returns the underlying server, to register services on.
@@ -194,7 +308,8 @@ func (s *Server) Health() *health.Server { return s.health }
 
 // SetServing marks the given services, and the whole server (""), SERVING
 // in the health service. With no arguments it marks every service
-// registered on GRPC(). It has no effect once Stop has begun.
+// registered on GRPC(). With Config.Storage it also starts reporting
+// StorageHealthService. It has no effect once Stop has begun.
 func (s *Server) SetServing(services ...string) {
 	if len(services) == 0 {
 		for name := range s.grpc.GetServiceInfo() {
@@ -204,6 +319,12 @@ func (s *Server) SetServing(services ...string) {
 	for _, name := range append(services, "") {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
+	if s.cfg.Storage != nil {
+		s.mu.Lock()
+		s.serving = true
+		s.health.SetServingStatus(StorageHealthService, storageStatus(s.cfg.Storage.Full()))
+		s.mu.Unlock()
+	}
 }
 
 // Draining is closed when Stop begins. Long-lived streaming handlers should
@@ -211,10 +332,31 @@ func (s *Server) SetServing(services ...string) {
 // not wait for them until ShutdownTimeout.
 func (s *Server) Draining() <-chan struct{} { return s.draining }
 
-// Serve accepts connections on lis until Stop. It returns nil after Stop.
+// Serve accepts connections on lis, at most Config.MaxConnections at once,
+// until Stop. It returns nil after Stop.
 func (s *Server) Serve(lis net.Listener) error {
-	s.lg.Info("serving grpc", zap.String("address", lis.Addr().String()))
-	return s.grpc.Serve(lis)
+	s.lg.Info("serving grpc", zap.String("address", lis.Addr().String()),
+		zap.Int("max_connections", s.cfg.MaxConnections), zap.Int("max_streams", s.cfg.MaxStreams),
+		zap.Int("max_unary_calls", s.cfg.MaxUnaryCalls))
+	return s.grpc.Serve(&connLimitListener{
+		Listener:    lis,
+		max:         int64(s.cfg.MaxConnections),
+		userTimeout: userTimeout(*s.cfg.KeepaliveParams),
+		lg:          s.lg,
+		closed:      s.cfg.connClosed,
+	})
+}
+
+// userTimeout is the TCP_USER_TIMEOUT grpc-go gives its connections for kp
+// (http2_server.go: the keepalive timeout, default 20s, unless keepalive is off).
+func userTimeout(kp keepalive.ServerParameters) time.Duration {
+	if kp.Time == time.Duration(math.MaxInt64) {
+		return 0
+	}
+	if kp.Timeout == 0 {
+		return 20 * time.Second
+	}
+	return kp.Timeout
 }
 
 // Stop stops the server: health turns NOT_SERVING for every service (so

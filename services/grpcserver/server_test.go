@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -41,20 +42,27 @@ func TestMain(m *testing.M) {
 // The test service uses a request message with a request_id field, built at
 // run time, so that the package does not depend on the project's protos.
 //
-//	message MutateRequest { string request_id = 1; string value = 2; }
+//	message MutateRequest { string request_id = 1; string value = 2; repeated Row rows = 3; }
+//	message Row { string full_name = 1; bytes photo = 2; }
 //	service TestService {
 //	  rpc Do(MutateRequest) returns (google.protobuf.StringValue);
 //	  rpc Collect(stream MutateRequest) returns (google.protobuf.StringValue);
+//	  // Sends the header "held: 1" at once, then reads until the stream ends.
+//	  rpc Hold(stream MutateRequest) returns (google.protobuf.StringValue);
 //	}
 const (
 	serviceName   = "labourlink.grpcservertest.TestService"
 	methodDo      = "/" + serviceName + "/Do"
 	methodCollect = "/" + serviceName + "/Collect"
+	methodHold    = "/" + serviceName + "/Hold"
 )
 
 var reqDesc = func() protoreflect.MessageDescriptor {
 	str := descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
+	byt := descriptorpb.FieldDescriptorProto_TYPE_BYTES.Enum()
+	msg := descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum()
 	opt := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()
+	rep := descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
 	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
 		Name:    proto.String("labourlink/grpcservertest/test.proto"),
 		Package: proto.String("labourlink.grpcservertest"),
@@ -64,6 +72,14 @@ var reqDesc = func() protoreflect.MessageDescriptor {
 			Field: []*descriptorpb.FieldDescriptorProto{
 				{Name: proto.String("request_id"), JsonName: proto.String("requestId"), Number: proto.Int32(1), Type: str, Label: opt},
 				{Name: proto.String("value"), JsonName: proto.String("value"), Number: proto.Int32(2), Type: str, Label: opt},
+				{Name: proto.String("rows"), JsonName: proto.String("rows"), Number: proto.Int32(3), Type: msg, Label: rep,
+					TypeName: proto.String(".labourlink.grpcservertest.Row")},
+			},
+		}, {
+			Name: proto.String("Row"),
+			Field: []*descriptorpb.FieldDescriptorProto{
+				{Name: proto.String("full_name"), JsonName: proto.String("fullName"), Number: proto.Int32(1), Type: str, Label: opt},
+				{Name: proto.String("photo"), JsonName: proto.String("photo"), Number: proto.Int32(2), Type: byt, Label: opt},
 			},
 		}},
 	}, nil)
@@ -131,6 +147,22 @@ var testServiceDesc = grpc.ServiceDesc{
 				vals = append(vals, v)
 			}
 		},
+	}, {
+		StreamName:    "Hold",
+		ClientStreams: true,
+		Handler: func(srv any, ss grpc.ServerStream) error {
+			if err := ss.SendHeader(metadata.Pairs("held", "1")); err != nil {
+				return err
+			}
+			for {
+				in := dynamicpb.NewMessage(reqDesc)
+				if err := ss.RecvMsg(in); err == io.EOF {
+					return ss.SendMsg(wrapperspb.String("released"))
+				} else if err != nil {
+					return err
+				}
+			}
+		},
 	}},
 	Metadata: "labourlink/grpcservertest/test.proto",
 }
@@ -185,6 +217,7 @@ type fixture struct {
 	conn *grpc.ClientConn
 	logs *observer.ObservedLogs
 	svc  *testService
+	addr string
 	// serveErr receives Serve's result.
 	serveErr chan error
 }
@@ -192,7 +225,13 @@ type fixture struct {
 func start(t *testing.T, cfg grpcserver.Config) *fixture {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	lg := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
+	return serve(t, cfg, zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core())), logs)
+}
+
+// serve starts a server with the test service on a loopback listener, logging to lg (and
+// logs, where lg writes to it).
+func serve(t *testing.T, cfg grpcserver.Config, lg *zap.Logger, logs *observer.ObservedLogs) *fixture {
+	t.Helper()
 	srv := grpcserver.New(cfg, lg)
 	svc := newTestService()
 	srv.GRPC().RegisterService(&testServiceDesc, svc)
@@ -202,7 +241,7 @@ func start(t *testing.T, cfg grpcserver.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{srv: srv, logs: logs, svc: svc, serveErr: make(chan error, 1)}
+	f := &fixture{srv: srv, logs: logs, svc: svc, addr: lis.Addr().String(), serveErr: make(chan error, 1)}
 	go func() { f.serveErr <- srv.Serve(lis) }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -2,7 +2,8 @@
 // file: a lock timeout instead of a hang when another process holds the file,
 // a schema name and version recorded in the file and checked at open, every
 // bucket name of the suite in one place (buckets.go), protobuf value helpers
-// with copy semantics, and request-id idempotency (AIP-155).
+// with copy semantics, request-id idempotency (AIP-155), and a clear error
+// (ErrStorageFull) and state (Full) when the disk has no space left.
 package store
 
 import (
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -78,6 +80,10 @@ type DB struct {
 	schema   Schema
 	instance string
 	lg       *zap.Logger
+	// fullState and fullFlag follow whether writes fail for want of space (full.go); the flag
+	// lets a successful write check it without taking the lock.
+	fullState fullState
+	fullFlag  atomic.Bool
 }
 
 // Open opens (creating it and its directory if needed) the data file at path
@@ -111,7 +117,7 @@ func Open(path string, schema Schema, lg *zap.Logger, opts ...Option) (*DB, erro
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
 	db := &DB{bolt: bdb, path: path, schema: schema, lg: lg.With(zap.String("data_file", path))}
-	if err := bdb.Update(db.prepare); err != nil {
+	if err := db.Update(db.prepare); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
@@ -191,13 +197,14 @@ func (db *DB) prepare(tx *bbolt.Tx) error {
 }
 
 // Update runs fn in a read-write transaction, committed if fn returns nil.
-// When Update returns nil the change is on disk.
+// When Update returns nil the change is on disk. When the disk or the quota is
+// full the error wraps ErrStorageFull (see Full).
 //
 // Every commit of the suite passes here, so the crash points before and after a commit are
 // here too (services/failpoint; they cost nothing unless a test arms them).
 func (db *DB) Update(fn func(*bbolt.Tx) error) error {
 	if !failpoint.Enabled() {
-		return db.bolt.Update(fn)
+		return db.checkWrite(db.bolt.Update(fn))
 	}
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		if err := fn(tx); err != nil {
@@ -209,7 +216,7 @@ func (db *DB) Update(fn func(*bbolt.Tx) error) error {
 	if err == nil {
 		failpoint.Inject(failpoint.StoreAfterCommit)
 	}
-	return err
+	return db.checkWrite(err)
 }
 
 // View runs fn in a read-only transaction. Byte slices read inside fn are

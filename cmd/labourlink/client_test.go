@@ -1,0 +1,22 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/store"
+)
+
+func TestDescribeErrorExplainsStorageFull(t *testing.T) {
+	err := apierror.Status(apierror.New(store.ErrStorageFull, "", "%s", store.StorageFullMessage)).Err()
+	got := describeError(err)
+	for _, want := range []string{"Unavailable: storage full", "[STORAGE_FULL]", "free disk space", "run the same command again"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("describeError = %q, want it to contain %q", got, want)
+		}
+	}
+	if got := describeError(apierror.Status(apierror.NotFound("worker w-1 not found")).Err()); strings.Contains(got, "\n") {
+		t.Errorf("hint for an error without one: %q", got)
+	}
+}
