@@ -5,6 +5,11 @@
 // Domain code returns sentinels wrapped with %w (directly or through the
 // helpers NotFound, FailedPrecondition, ...). The gRPC edge calls Status once;
 // nothing else in the suite chooses gRPC codes.
+//
+// Every ErrorInfo (and ItemRefusal) reason is a labour.common.v1.ErrorReason value, the stable
+// set documented in proto/labour/common/v1/common.proto: the helpers take the enum, Reason gives
+// its wire form ("VACANCY_CLOSED") and ParseReason reads one back. A new reason is a new enum
+// value, never a string literal (TestNoLiteralReasons).
 package apierror
 
 import (
