@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/peers"
 )
@@ -73,11 +75,11 @@ func clientTLS(caFile, certFile, keyFile string) (credentials.TransportCredentia
 }
 
 // reasonHints says in plain words what to do about an error with one of these ErrorInfo reasons.
-var reasonHints = map[string]string{
-	"STORAGE_FULL": "the service's disk is full, so nothing was written; ask its operator to free disk space " +
+var reasonHints = map[commonv1.ErrorReason]string{
+	commonv1.ErrorReason_ERROR_REASON_STORAGE_FULL: "the service's disk is full, so nothing was written; ask its operator to free disk space " +
 		"(the service's data folder), then run the same command again: repeating it is safe",
-	"TOO_MANY_STREAMS": "the service is at its limit of open imports and watches; try again in a minute",
-	"TOO_MANY_CALLS":   "the service is at its limit of calls in progress; try again in a moment",
+	commonv1.ErrorReason_ERROR_REASON_TOO_MANY_STREAMS: "the service is at its limit of open imports and watches; try again in a minute",
+	commonv1.ErrorReason_ERROR_REASON_TOO_MANY_CALLS:   "the service is at its limit of calls in progress; try again in a moment",
 }
 
 // describeError renders an error for a person: a gRPC status with its code, message and field
@@ -100,7 +102,7 @@ func describeError(err error) string {
 			if d.GetReason() != "" {
 				fmt.Fprintf(&b, " [%s]", d.GetReason())
 			}
-			hint = reasonHints[d.GetReason()]
+			hint = reasonHints[apierror.ParseReason(d.GetReason())]
 		}
 	}
 	if hint != "" {

@@ -4,12 +4,13 @@ import (
 	"strings"
 	"testing"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/store"
 )
 
 func TestDescribeErrorExplainsStorageFull(t *testing.T) {
-	err := apierror.Status(apierror.New(store.ErrStorageFull, "", "%s", store.StorageFullMessage)).Err()
+	err := apierror.Status(apierror.New(store.ErrStorageFull, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "%s", store.StorageFullMessage)).Err()
 	got := describeError(err)
 	for _, want := range []string{"Unavailable: storage full", "[STORAGE_FULL]", "free disk space", "run the same command again"} {
 		if !strings.Contains(got, want) {

@@ -16,7 +16,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/peers"
 	"github.com/eastwest/labourlink/services/regions"
@@ -80,7 +82,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	started, err := client.StartMatchRun(callCtx, req)
 	cancel()
 	if err != nil {
-		if errorReason(err) == "REPLICA_STALE" {
+		if apierror.ParseReason(errorReason(err)) == commonv1.ErrorReason_ERROR_REASON_REPLICA_STALE {
 			fmt.Fprintln(env.stderr, "The demand replica is behind: see `labourlink match follow`. To run on it anyway, give -max-replica-staleness longer than it is behind.")
 		}
 		return err

@@ -5,11 +5,18 @@
 // Domain code returns sentinels wrapped with %w (directly or through the
 // helpers NotFound, FailedPrecondition, ...). The gRPC edge calls Status once;
 // nothing else in the suite chooses gRPC codes.
+//
+// Every ErrorInfo (and ItemRefusal) reason is a labour.common.v1.ErrorReason value, the stable
+// set documented in proto/labour/common/v1/common.proto: the helpers take the enum, Reason gives
+// its wire form ("VACANCY_CLOSED") and ParseReason reads one back. A new reason is a new enum
+// value, never a string literal (TestNoLiteralReasons).
 package apierror
 
 import (
 	"errors"
 	"fmt"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of every error the suite returns.
@@ -41,12 +48,13 @@ var (
 )
 
 // Error is a domain error with a human-readable message, an optional
-// machine-readable reason (UPPER_SNAKE, sent as google.rpc.ErrorInfo.reason)
+// machine-readable reason (the wire form of a commonv1.ErrorReason, UPPER_SNAKE, sent as
+// google.rpc.ErrorInfo.reason)
 // and optional metadata. It wraps one of the sentinels.
 type Error struct {
 	kind     error
 	msg      string
-	reason   string
+	reason   commonv1.ErrorReason
 	metadata map[string]string
 }
 
@@ -56,8 +64,12 @@ func (e *Error) Error() string { return e.msg }
 // Unwrap returns the sentinel the error wraps.
 func (e *Error) Unwrap() error { return e.kind }
 
-// Reason returns the ErrorInfo reason, or "" if none was given.
-func (e *Error) Reason() string { return e.reason }
+// Reason returns the ErrorInfo reason in its wire form ("VACANCY_CLOSED"), or "" if none was
+// given.
+func (e *Error) Reason() string { return Reason(e.reason) }
+
+// ErrorReason returns the reason, or ERROR_REASON_UNSPECIFIED if none was given.
+func (e *Error) ErrorReason() commonv1.ErrorReason { return e.reason }
 
 // Metadata returns a copy of the ErrorInfo metadata (nil if none).
 func (e *Error) Metadata() map[string]string {
@@ -83,59 +95,59 @@ func (e *Error) WithMetadata(key, value string) *Error {
 	return &c
 }
 
-func newError(kind error, reason, format string, args []any) *Error {
+func newError(kind error, reason commonv1.ErrorReason, format string, args []any) *Error {
 	return &Error{kind: kind, reason: reason, msg: fmt.Sprintf(format, args...)}
 }
 
 // New returns an error wrapping the sentinel kind with the given reason
-// (may be "") and message.
-func New(kind error, reason, format string, args ...any) *Error {
+// (may be ERROR_REASON_UNSPECIFIED) and message.
+func New(kind error, reason commonv1.ErrorReason, format string, args ...any) *Error {
 	return newError(kind, reason, format, args)
 }
 
 // NotFound returns an error wrapping ErrNotFound.
 func NotFound(format string, args ...any) *Error {
-	return newError(ErrNotFound, "", format, args)
+	return newError(ErrNotFound, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED, format, args)
 }
 
 // AlreadyExists returns an error wrapping ErrAlreadyExists.
 func AlreadyExists(format string, args ...any) *Error {
-	return newError(ErrAlreadyExists, "", format, args)
+	return newError(ErrAlreadyExists, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED, format, args)
 }
 
 // FailedPrecondition returns an error wrapping ErrFailedPrecondition with an
-// ErrorInfo reason such as "VACANCY_CLOSED".
-func FailedPrecondition(reason, format string, args ...any) *Error {
+// ErrorInfo reason such as commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED ("VACANCY_CLOSED").
+func FailedPrecondition(reason commonv1.ErrorReason, format string, args ...any) *Error {
 	return newError(ErrFailedPrecondition, reason, format, args)
 }
 
 // InvalidArgument returns an error wrapping ErrInvalidArgument without field
 // violations. Prefer Violations when the bad field is known.
 func InvalidArgument(format string, args ...any) *Error {
-	return newError(ErrInvalidArgument, "", format, args)
+	return newError(ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED, format, args)
 }
 
 // Aborted returns an error wrapping ErrAborted (conflict; retry may succeed).
-func Aborted(reason, format string, args ...any) *Error {
+func Aborted(reason commonv1.ErrorReason, format string, args ...any) *Error {
 	return newError(ErrAborted, reason, format, args)
 }
 
 // PermissionDenied returns an error wrapping ErrPermissionDenied.
-func PermissionDenied(reason, format string, args ...any) *Error {
+func PermissionDenied(reason commonv1.ErrorReason, format string, args ...any) *Error {
 	return newError(ErrPermissionDenied, reason, format, args)
 }
 
 // Unavailable returns an error wrapping ErrUnavailable.
 func Unavailable(format string, args ...any) *Error {
-	return newError(ErrUnavailable, "", format, args)
+	return newError(ErrUnavailable, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED, format, args)
 }
 
 // ResourceExhausted returns an error wrapping ErrResourceExhausted.
-func ResourceExhausted(reason, format string, args ...any) *Error {
+func ResourceExhausted(reason commonv1.ErrorReason, format string, args ...any) *Error {
 	return newError(ErrResourceExhausted, reason, format, args)
 }
 
 // DeadlineExceeded returns an error wrapping ErrDeadlineExceeded.
-func DeadlineExceeded(reason, format string, args ...any) *Error {
+func DeadlineExceeded(reason commonv1.ErrorReason, format string, args ...any) *Error {
 	return newError(ErrDeadlineExceeded, reason, format, args)
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 )
 
@@ -38,23 +39,23 @@ func TestStatus(t *testing.T) {
 		{"not found wrapped twice", fmt.Errorf("get batch: %w", fmt.Errorf("load: %w", apierror.NotFound("batch %d", 7))), codes.NotFound, "get batch: load: batch 7", "NOT_FOUND", nil},
 		{"bare sentinel wrapped", fmt.Errorf("worker w-2: %w", apierror.ErrNotFound), codes.NotFound, "worker w-2: not found", "NOT_FOUND", nil},
 		{"already exists", apierror.AlreadyExists("pairing exists"), codes.AlreadyExists, "pairing exists", "ALREADY_EXISTS", nil},
-		{"failed precondition with reason", apierror.FailedPrecondition("VACANCY_CLOSED", "vacancy %s is closed", "v-1"), codes.FailedPrecondition, "vacancy v-1 is closed", "VACANCY_CLOSED", nil},
-		{"failed precondition wrapped keeps reason", fmt.Errorf("accept: %w", apierror.FailedPrecondition("HEADCOUNT_FULL", "full")), codes.FailedPrecondition, "accept: full", "HEADCOUNT_FULL", nil},
-		{"aborted", apierror.Aborted("REVISION_MISMATCH", "stale revision"), codes.Aborted, "stale revision", "REVISION_MISMATCH", nil},
-		{"permission denied", apierror.PermissionDenied("NOT_OWNER", "region 440000 cannot change 520000"), codes.PermissionDenied, "region 440000 cannot change 520000", "NOT_OWNER", nil},
+		{"failed precondition with reason", apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "vacancy %s is closed", "v-1"), codes.FailedPrecondition, "vacancy v-1 is closed", "VACANCY_CLOSED", nil},
+		{"failed precondition wrapped keeps reason", fmt.Errorf("accept: %w", apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_HEADCOUNT_FULL, "full")), codes.FailedPrecondition, "accept: full", "HEADCOUNT_FULL", nil},
+		{"aborted", apierror.Aborted(commonv1.ErrorReason_ERROR_REASON_REVISION_AHEAD, "stale revision"), codes.Aborted, "stale revision", "REVISION_AHEAD", nil},
+		{"permission denied", apierror.PermissionDenied(commonv1.ErrorReason_ERROR_REASON_NOT_OWNER, "region 440000 cannot change 520000"), codes.PermissionDenied, "region 440000 cannot change 520000", "NOT_OWNER", nil},
 		{"unavailable", apierror.Unavailable("peer down"), codes.Unavailable, "peer down", "UNAVAILABLE", nil},
-		{"resource exhausted", apierror.ResourceExhausted("TOO_MANY_ROWS", "too many rows"), codes.ResourceExhausted, "too many rows", "TOO_MANY_ROWS", nil},
+		{"resource exhausted", apierror.ResourceExhausted(commonv1.ErrorReason_ERROR_REASON_TOO_MANY_CALLS, "too many rows"), codes.ResourceExhausted, "too many rows", "TOO_MANY_CALLS", nil},
 		{"resource exhausted bare", apierror.ErrResourceExhausted, codes.ResourceExhausted, "resource exhausted", "RESOURCE_EXHAUSTED", nil},
 		{"storage full", fmt.Errorf("commit batch: %w", fmt.Errorf("storage full: nothing was written: %w", apierror.ErrStorageFull)), codes.Unavailable,
 			"commit batch: storage full: nothing was written: storage full", "STORAGE_FULL", nil},
 		{"storage full joined with unavailable keeps its reason", errors.Join(apierror.ErrUnavailable, apierror.ErrStorageFull), codes.Unavailable, "unavailable\nstorage full", "STORAGE_FULL", nil},
-		{"deadline exceeded with reason", apierror.DeadlineExceeded("STREAM_IDLE_TIMEOUT", "no message for 30s"), codes.DeadlineExceeded, "no message for 30s", "STREAM_IDLE_TIMEOUT", nil},
+		{"deadline exceeded with reason", apierror.DeadlineExceeded(commonv1.ErrorReason_ERROR_REASON_STREAM_IDLE_TIMEOUT, "no message for 30s"), codes.DeadlineExceeded, "no message for 30s", "STREAM_IDLE_TIMEOUT", nil},
 		{"invalid argument no fields", apierror.InvalidArgument("page_token is malformed"), codes.InvalidArgument, "page_token is malformed", "INVALID_ARGUMENT", nil},
 		{"violations", violationsErr("worker.phone", "must be an 11-digit mobile number", "worker.name", "must not be empty"), codes.InvalidArgument,
 			"invalid argument: worker.phone: must be an 11-digit mobile number; worker.name: must not be empty", "INVALID_ARGUMENT", []string{"worker.phone", "worker.name"}},
 		{"violations wrapped", fmt.Errorf("create worker: %w", violationsErr("worker.id_number", "bad check character")), codes.InvalidArgument,
 			"create worker: invalid argument: worker.id_number: bad check character", "INVALID_ARGUMENT", []string{"worker.id_number"}},
-		{"new with custom sentinel and reason", apierror.New(apierror.ErrInvalidArgument, "BAD_ROW", "row %d", 3), codes.InvalidArgument, "row 3", "BAD_ROW", nil},
+		{"new with custom sentinel and reason", apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_EVENT_ID_REUSED, "row %d", 3), codes.InvalidArgument, "row 3", "EVENT_ID_REUSED", nil},
 		{"context canceled", context.Canceled, codes.Canceled, "context canceled", "", nil},
 		{"context deadline wrapped", fmt.Errorf("commit: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "commit: context deadline exceeded", "", nil},
 		{"grpc status passes through", peerStatus.Err(), codes.NotFound, "vacancy v-9 not found", "PEER", nil},
@@ -186,12 +187,12 @@ func TestHelpersWrapSentinel(t *testing.T) {
 	}{
 		{apierror.NotFound("x"), apierror.ErrNotFound},
 		{apierror.AlreadyExists("x"), apierror.ErrAlreadyExists},
-		{apierror.FailedPrecondition("R", "x"), apierror.ErrFailedPrecondition},
+		{apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "x"), apierror.ErrFailedPrecondition},
 		{apierror.InvalidArgument("x"), apierror.ErrInvalidArgument},
-		{apierror.Aborted("R", "x"), apierror.ErrAborted},
-		{apierror.PermissionDenied("R", "x"), apierror.ErrPermissionDenied},
+		{apierror.Aborted(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "x"), apierror.ErrAborted},
+		{apierror.PermissionDenied(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "x"), apierror.ErrPermissionDenied},
 		{apierror.Unavailable("x"), apierror.ErrUnavailable},
-		{apierror.ResourceExhausted("R", "x"), apierror.ErrResourceExhausted},
+		{apierror.ResourceExhausted(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "x"), apierror.ErrResourceExhausted},
 	}
 	all := []error{apierror.ErrNotFound, apierror.ErrAlreadyExists, apierror.ErrFailedPrecondition,
 		apierror.ErrInvalidArgument, apierror.ErrAborted, apierror.ErrPermissionDenied,
@@ -206,7 +207,7 @@ func TestHelpersWrapSentinel(t *testing.T) {
 }
 
 func TestMetadata(t *testing.T) {
-	base := apierror.FailedPrecondition("VACANCY_CLOSED", "closed")
+	base := apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "closed")
 	err := base.WithMetadata("vacancy", "v-1")
 	if base.Metadata() != nil {
 		t.Fatalf("WithMetadata changed the original: %v", base.Metadata())

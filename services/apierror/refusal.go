@@ -24,7 +24,7 @@ func Refusal(index int, item, prefix string, err error) (r *commonv1.ItemRefusal
 	case codes.Canceled, codes.DeadlineExceeded, codes.Unavailable, codes.Internal, codes.Unknown:
 		return nil, false
 	}
-	r = &commonv1.ItemRefusal{Index: int32(index), Item: item, Code: int32(st.Code()), Reason: defaultReason[st.Code()], Message: st.Message()}
+	r = &commonv1.ItemRefusal{Index: int32(index), Item: item, Code: int32(st.Code()), Reason: Reason(defaultReason[st.Code()]), Message: st.Message()}
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
@@ -43,10 +43,10 @@ func Refusal(index int, item, prefix string, err error) (r *commonv1.ItemRefusal
 	return r, true
 }
 
-// InvalidField is an INVALID_ARGUMENT error with a reason of its own (UPPER_SNAKE) that also
+// InvalidField is an INVALID_ARGUMENT error with a reason of its own that also
 // names the field at fault: Status gives both the ErrorInfo reason and a BadRequest field
 // violation (field, the message).
-func InvalidField(reason, field, format string, args ...any) error {
+func InvalidField(reason commonv1.ErrorReason, field, format string, args ...any) error {
 	e := newError(ErrInvalidArgument, reason, format, args)
 	var v Violations
 	v.Add(field, e.msg)

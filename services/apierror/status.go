@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 )
 
 // InternalMessage is the only message a client sees for an error that is not
@@ -19,33 +21,33 @@ const InternalMessage = "internal error"
 var kinds = []struct {
 	sentinel error
 	code     codes.Code
-	reason   string
+	reason   commonv1.ErrorReason
 }{
 	// Before ErrUnavailable, so that an error wrapping both keeps the STORAGE_FULL reason.
-	{ErrStorageFull, codes.Unavailable, "STORAGE_FULL"},
-	{ErrInvalidArgument, codes.InvalidArgument, ""},
-	{ErrNotFound, codes.NotFound, ""},
-	{ErrAlreadyExists, codes.AlreadyExists, ""},
-	{ErrFailedPrecondition, codes.FailedPrecondition, ""},
-	{ErrAborted, codes.Aborted, ""},
-	{ErrPermissionDenied, codes.PermissionDenied, ""},
-	{ErrResourceExhausted, codes.ResourceExhausted, ""},
-	{ErrUnavailable, codes.Unavailable, ""},
-	{ErrDeadlineExceeded, codes.DeadlineExceeded, ""},
+	{ErrStorageFull, codes.Unavailable, commonv1.ErrorReason_ERROR_REASON_STORAGE_FULL},
+	{ErrInvalidArgument, codes.InvalidArgument, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrNotFound, codes.NotFound, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrAlreadyExists, codes.AlreadyExists, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrFailedPrecondition, codes.FailedPrecondition, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrAborted, codes.Aborted, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrPermissionDenied, codes.PermissionDenied, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrResourceExhausted, codes.ResourceExhausted, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrUnavailable, codes.Unavailable, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
+	{ErrDeadlineExceeded, codes.DeadlineExceeded, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED},
 }
 
 // defaultReason is the ErrorInfo reason used when the error gives none:
 // the code's name in UPPER_SNAKE ("NOT_FOUND", ...).
-var defaultReason = map[codes.Code]string{
-	codes.InvalidArgument:    "INVALID_ARGUMENT",
-	codes.NotFound:           "NOT_FOUND",
-	codes.AlreadyExists:      "ALREADY_EXISTS",
-	codes.FailedPrecondition: "FAILED_PRECONDITION",
-	codes.Aborted:            "ABORTED",
-	codes.PermissionDenied:   "PERMISSION_DENIED",
-	codes.ResourceExhausted:  "RESOURCE_EXHAUSTED",
-	codes.Unavailable:        "UNAVAILABLE",
-	codes.DeadlineExceeded:   "DEADLINE_EXCEEDED",
+var defaultReason = map[codes.Code]commonv1.ErrorReason{
+	codes.InvalidArgument:    commonv1.ErrorReason_ERROR_REASON_INVALID_ARGUMENT,
+	codes.NotFound:           commonv1.ErrorReason_ERROR_REASON_NOT_FOUND,
+	codes.AlreadyExists:      commonv1.ErrorReason_ERROR_REASON_ALREADY_EXISTS,
+	codes.FailedPrecondition: commonv1.ErrorReason_ERROR_REASON_FAILED_PRECONDITION,
+	codes.Aborted:            commonv1.ErrorReason_ERROR_REASON_ABORTED,
+	codes.PermissionDenied:   commonv1.ErrorReason_ERROR_REASON_PERMISSION_DENIED,
+	codes.ResourceExhausted:  commonv1.ErrorReason_ERROR_REASON_RESOURCE_EXHAUSTED,
+	codes.Unavailable:        commonv1.ErrorReason_ERROR_REASON_UNAVAILABLE,
+	codes.DeadlineExceeded:   commonv1.ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED,
 }
 
 // Status is the one mapping from errors to gRPC status in the suite.
@@ -107,17 +109,17 @@ func IsKnown(err error) bool {
 	return ok
 }
 
-func domainStatus(code codes.Code, reason string, err error) *status.Status {
+func domainStatus(code codes.Code, reason commonv1.ErrorReason, err error) *status.Status {
 	st := status.New(code, err.Error())
 
-	if reason == "" {
+	if reason == commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
 		reason = defaultReason[code]
 	}
-	info := &errdetails.ErrorInfo{Reason: reason, Domain: Domain}
+	info := &errdetails.ErrorInfo{Reason: Reason(reason), Domain: Domain}
 	var e *Error
 	if errors.As(err, &e) {
-		if e.reason != "" {
-			info.Reason = e.reason
+		if e.reason != commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+			info.Reason = Reason(e.reason)
 		}
 		info.Metadata = e.Metadata()
 	}

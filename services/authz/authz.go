@@ -38,6 +38,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/regions"
@@ -87,7 +88,7 @@ func New(self identity.Identity, pairings Pairings) (*Authorizer, error) {
 }
 
 // refusal is a PERMISSION_DENIED error with an ErrorInfo reason.
-func refusal(reason, format string, args ...any) error {
+func refusal(reason commonv1.ErrorReason, format string, args ...any) error {
 	return apierror.PermissionDenied(reason, format, args...)
 }
 
@@ -101,7 +102,7 @@ func (a *Authorizer) deny(method string, caller identity.Identity, err error) er
 	if caller.Role != "" {
 		who = caller.String()
 	}
-	out := apierror.PermissionDenied(e.Reason(), "%s may not call %s on %s: %s", who, method, a.self, e.Error()).
+	out := apierror.PermissionDenied(e.ErrorReason(), "%s may not call %s on %s: %s", who, method, a.self, e.Error()).
 		WithMetadata("method", method).WithMetadata("service", a.self.String())
 	if caller.Role != "" {
 		out = out.WithMetadata("caller", caller.String())
@@ -131,7 +132,7 @@ func (a *Authorizer) is(ctx context.Context, p party, caller identity.Identity) 
 			return false, apierror.Unavailable("cannot check the pairing of %s with %s: %v", caller.Region, a.self.Region, err)
 		}
 		if !ok {
-			return false, refusal("NOT_PAIRED", "sending province %s is not paired with receiving province %s", caller.Region, a.self.Region)
+			return false, refusal(commonv1.ErrorReason_ERROR_REASON_NOT_PAIRED, "sending province %s is not paired with receiving province %s", caller.Region, a.self.Region)
 		}
 		return true, nil
 	case regionalService:
@@ -152,7 +153,7 @@ func (a *Authorizer) is(ctx context.Context, p party, caller identity.Identity) 
 func (a *Authorizer) admit(ctx context.Context, method string, caller identity.Identity) ([]grant, error) {
 	r, ok := policy[method]
 	if !ok {
-		return nil, refusal("NO_RULE", "the method has no authorisation rule")
+		return nil, refusal(commonv1.ErrorReason_ERROR_REASON_NO_RULE, "the method has no authorisation rule")
 	}
 	var pending []grant
 	var partyErr error
@@ -179,7 +180,7 @@ func (a *Authorizer) admit(ctx context.Context, method string, caller identity.I
 	if partyErr != nil {
 		return nil, partyErr
 	}
-	return nil, refusal("CALLER_NOT_ALLOWED", "allowed are %s", r.allowed())
+	return nil, refusal(commonv1.ErrorReason_ERROR_REASON_CALLER_NOT_ALLOWED, "allowed are %s", r.allowed())
 }
 
 // check decides a request against the grants admit left pending.
@@ -209,9 +210,9 @@ func (g grant) check(caller identity.Identity, m proto.Message) error {
 		}
 		if !ok {
 			if len(g.fields) == 1 {
-				return refusal("REGION_MISMATCH", "%s must be %s: the caller acts only for its own region", g.fields[0], caller.Region)
+				return refusal(commonv1.ErrorReason_ERROR_REASON_REGION_MISMATCH, "%s must be %s: the caller acts only for its own region", g.fields[0], caller.Region)
 			}
-			return refusal("REGION_MISMATCH", "one of %v must be %s: the caller acts only for its own region", g.fields, caller.Region)
+			return refusal(commonv1.ErrorReason_ERROR_REASON_REGION_MISMATCH, "one of %v must be %s: the caller acts only for its own region", g.fields, caller.Region)
 		}
 	}
 	if g.when != nil {
@@ -264,7 +265,7 @@ func splitPath(p string) []string {
 func (a *Authorizer) caller(ctx context.Context) (identity.Identity, error) {
 	id, err := identity.Peer(ctx)
 	if err != nil {
-		return identity.Identity{}, refusal("NO_IDENTITY", "%v", err)
+		return identity.Identity{}, refusal(commonv1.ErrorReason_ERROR_REASON_NO_IDENTITY, "%v", err)
 	}
 	return id, nil
 }

@@ -237,7 +237,7 @@ var policy = map[string]rule{
 // basicView refuses the full identity-number view of a worker (for read-only operators).
 func basicView(_ identity.Identity, req proto.Message) error {
 	if r, ok := req.(*sendingv1.GetWorkerRequest); ok && r.GetView() == sendingv1.WorkerView_WORKER_VIEW_FULL {
-		return refusal("FULL_VIEW_NOT_ALLOWED",
+		return refusal(commonv1.ErrorReason_ERROR_REASON_FULL_VIEW_NOT_ALLOWED,
 			"the full view (WORKER_VIEW_FULL) needs an operator with full rights or the province's own system")
 	}
 	return nil
@@ -251,7 +251,7 @@ func candidatesOfCaller(caller identity.Identity, req proto.Message) error {
 	}
 	for i, c := range r.GetCandidates() {
 		if c.GetSendingRegion() != "" && c.GetSendingRegion() != caller.Region {
-			return refusal("REGION_MISMATCH", "candidates[%d].sending_region must be %s, the caller's region", i, caller.Region)
+			return refusal(commonv1.ErrorReason_ERROR_REASON_REGION_MISMATCH, "candidates[%d].sending_region must be %s, the caller's region", i, caller.Region)
 		}
 	}
 	return nil
@@ -268,7 +268,7 @@ func registersOwnRole(caller identity.Identity, req proto.Message) error {
 		want = commonv1.RegionRole_REGION_ROLE_RECEIVING
 	}
 	if r.GetRegion().GetRole() != want {
-		return refusal("ROLE_MISMATCH", "region.role must be %s: a %s service registers only as what it is", want, caller.Role)
+		return refusal(commonv1.ErrorReason_ERROR_REASON_ROLE_MISMATCH, "region.role must be %s: a %s service registers only as what it is", want, caller.Role)
 	}
 	return nil
 }
@@ -289,12 +289,12 @@ func eventsOfCaller(caller identity.Identity, req proto.Message) error {
 	}
 	for i, e := range r.GetEvents() {
 		if e.GetReporterRegion() != caller.Region {
-			return refusal("REGION_MISMATCH", "events[%d].reporter_region must be %s: a region reports only its own events", i, caller.Region)
+			return refusal(commonv1.ErrorReason_ERROR_REASON_REGION_MISMATCH, "events[%d].reporter_region must be %s: a region reports only its own events", i, caller.Region)
 		}
 		if e.GetKind() != coordinationv1.EventKind_EVENT_KIND_UNSPECIFIED {
 			sending := sendingSide(e.GetKind())
 			if sending != (caller.Role == identity.RoleSending) {
-				return refusal("ROLE_MISMATCH", "events[%d]: %s is not reported by a %s service", i, e.GetKind(), caller.Role)
+				return refusal(commonv1.ErrorReason_ERROR_REASON_ROLE_MISMATCH, "events[%d]: %s is not reported by a %s service", i, e.GetKind(), caller.Role)
 			}
 		}
 		own := e.GetReceivingRegion()
@@ -303,7 +303,7 @@ func eventsOfCaller(caller identity.Identity, req proto.Message) error {
 			own, field = e.GetSendingRegion(), "sending_region"
 		}
 		if own != "" && own != caller.Region {
-			return refusal("REGION_MISMATCH", "events[%d].%s must be %s, the caller's region", i, field, caller.Region)
+			return refusal(commonv1.ErrorReason_ERROR_REASON_REGION_MISMATCH, "events[%d].%s must be %s, the caller's region", i, field, caller.Region)
 		}
 	}
 	return nil
@@ -318,7 +318,7 @@ func batchOfCaller(caller identity.Identity, req proto.Message) error {
 		return nil
 	}
 	if !strings.HasPrefix(r.GetBatchId(), caller.Region) {
-		return refusal("REGION_MISMATCH", "a province reads the reconciliation of its own batches only (batch ids of %s start with %s); use ListBatchReconciliations with its region", caller.Region, caller.Region)
+		return refusal(commonv1.ErrorReason_ERROR_REASON_REGION_MISMATCH, "a province reads the reconciliation of its own batches only (batch ids of %s start with %s); use ListBatchReconciliations with its region", caller.Region, caller.Region)
 	}
 	return nil
 }

@@ -160,7 +160,7 @@ func (x *assessmentServer) ListAssessments(ctx context.Context, req *coordinatio
 }
 
 func (s *Service) roleUnknown(code string) error {
-	return apierror.FailedPrecondition("ROLE_UNKNOWN",
+	return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ROLE_UNKNOWN,
 		"province %s (%s) is neither registered nor in a pairing, so whether it sends or receives is not known",
 		code, s.regions.Name(code)).WithMetadata("region", code)
 }

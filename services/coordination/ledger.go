@@ -313,7 +313,7 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 		var v apierror.Violations
 		v.Add(prefix+".event_id", fmt.Sprintf("event %s was recorded with different content; a new fact needs a new event id", ev.GetEventId()))
 		return false, &conflictError{
-			info:       apierror.New(apierror.ErrInvalidArgument, "EVENT_ID_REUSED", "event id reused with different content").WithMetadata("event_id", ev.GetEventId()),
+			info:       apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_EVENT_ID_REUSED, "event id reused with different content").WithMetadata("event_id", ev.GetEventId()),
 			violations: v.Err(),
 		}
 	}
@@ -334,14 +334,14 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 			v.Add(prefix+".batch_id", fmt.Sprintf("batch %s goes from %s to %s in the ledger; this event says from %s to %s",
 				batch, have.Sending, have.Receiving, pair.Sending, pair.Receiving))
 			return false, &conflictError{
-				info:       apierror.New(apierror.ErrInvalidArgument, "BATCH_REGIONS_DIFFER", "batch has other regions").WithMetadata("batch_id", batch),
+				info:       apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_BATCH_REGIONS_DIFFER, "batch has other regions").WithMetadata("batch_id", batch),
 				violations: v.Err(),
 			}
 		}
 		known = ok
 	}
 	if !known && g.tx.Bucket(store.BucketPairings).Get(pairingKeyOf(pair)) == nil {
-		return false, apierror.FailedPrecondition("NOT_PAIRED", "%s and %s are not paired in the registry: the ledger takes events of registered pairings only",
+		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_PAIRED, "%s and %s are not paired in the registry: the ledger takes events of registered pairings only",
 			pair.Receiving, pair.Sending)
 	}
 	return false, nil

@@ -184,7 +184,7 @@ func (x *registryServer) RegisterRegion(ctx context.Context, req *coordinationv1
 // pairing cannot register as sending, and the other way round.
 func checkRoleAgainstPairings(tx *bbolt.Tx, code string, role commonv1.RegionRole) error {
 	if r := roleFromPairings(tx, code); r != commonv1.RegionRole_REGION_ROLE_UNSPECIFIED && r != role {
-		return apierror.FailedPrecondition("ROLE_CONFLICT", "province %s is %s in the registered pairings and cannot register as %s",
+		return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ROLE_CONFLICT, "province %s is %s in the registered pairings and cannot register as %s",
 			code, roleWord(r), roleWord(role)).WithMetadata("region", code)
 	}
 	return nil
@@ -312,7 +312,7 @@ func (s *Service) checkPairingRoles(tx *bbolt.Tx, p regions.Pairing) error {
 			}
 		}
 		if have != commonv1.RegionRole_REGION_ROLE_UNSPECIFIED && have != side.role {
-			return apierror.FailedPrecondition("ROLE_CONFLICT", "province %s (%s) is %s and cannot be the %s side of a pairing",
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ROLE_CONFLICT, "province %s (%s) is %s and cannot be the %s side of a pairing",
 				side.code, s.regions.Name(side.code), roleWord(have), roleWord(side.role)).WithMetadata("region", side.code)
 		}
 	}

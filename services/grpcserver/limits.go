@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 )
 
@@ -18,13 +19,6 @@ import (
 // streams held about 1 GB. These interceptors refuse the excess at once, with
 // RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS or TOO_MANY_CALLS), instead of queueing it, and
 // end a stream whose client stops sending.
-
-// ErrorInfo reasons of the limits.
-const (
-	ReasonTooManyStreams    = "TOO_MANY_STREAMS"
-	ReasonTooManyCalls      = "TOO_MANY_CALLS"
-	ReasonStreamIdleTimeout = "STREAM_IDLE_TIMEOUT"
-)
 
 // healthPrefix is the method prefix of the health service. Its unary Check is not counted
 // against MaxUnaryCalls: a probe must see a busy server as alive (it is; restarting it would
@@ -52,7 +46,7 @@ func (l *limiter) unaryLimit(ctx context.Context, req any, info *grpc.UnaryServe
 	}
 	if l.unary.Add(1) > l.maxUnary {
 		l.unary.Add(-1)
-		return nil, apierror.ResourceExhausted(ReasonTooManyCalls,
+		return nil, apierror.ResourceExhausted(commonv1.ErrorReason_ERROR_REASON_TOO_MANY_CALLS,
 			"too many calls in flight: this server handles at most %d at once; retry with backoff", l.maxUnary).
 			WithMetadata("limit", strconv.FormatInt(l.maxUnary, 10))
 	}
@@ -63,7 +57,7 @@ func (l *limiter) unaryLimit(ctx context.Context, req any, info *grpc.UnaryServe
 func (l *limiter) streamLimit(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if l.streams.Add(1) > l.maxStreams {
 		l.streams.Add(-1)
-		return apierror.ResourceExhausted(ReasonTooManyStreams,
+		return apierror.ResourceExhausted(commonv1.ErrorReason_ERROR_REASON_TOO_MANY_STREAMS,
 			"too many open streams: this server holds at most %d at once; retry with backoff", l.maxStreams).
 			WithMetadata("limit", strconv.FormatInt(l.maxStreams, 10))
 	}
@@ -117,6 +111,6 @@ func (s *idleStream) RecvMsg(m any) error {
 	if s.received {
 		msg = "no message for %s: the server ended the idle stream; send again when ready (a repeat with the same id is safe)"
 	}
-	s.err = apierror.DeadlineExceeded(ReasonStreamIdleTimeout, msg, d).WithMetadata("timeout", d.String())
+	s.err = apierror.DeadlineExceeded(commonv1.ErrorReason_ERROR_REASON_STREAM_IDLE_TIMEOUT, msg, d).WithMetadata("timeout", d.String())
 	return s.err
 }

@@ -95,7 +95,7 @@ func TestStreamLimit(t *testing.T) {
 	if ok {
 		t.Fatal("third stream held, limit is 2")
 	}
-	wantRefusal(t, err, codes.ResourceExhausted, grpcserver.ReasonTooManyStreams, "2")
+	wantRefusal(t, err, codes.ResourceExhausted, "TOO_MANY_STREAMS", "2")
 	checkLine(t, rpcLines(f.logs), methodHold, codes.ResourceExhausted, zapcore.WarnLevel, "")
 
 	if _, err := f.do(ctx, "u1", "unary"); err != nil {
@@ -129,7 +129,7 @@ func TestUnaryCallLimit(t *testing.T) {
 	<-f.svc.entered
 	calls := f.svc.calls.Load()
 	_, err := f.do(ctx, "r2", "second")
-	wantRefusal(t, err, codes.ResourceExhausted, grpcserver.ReasonTooManyCalls, "1")
+	wantRefusal(t, err, codes.ResourceExhausted, "TOO_MANY_CALLS", "1")
 	if f.svc.calls.Load() != calls {
 		t.Error("handler called for a refused call")
 	}
@@ -192,7 +192,7 @@ func TestStreamTimeouts(t *testing.T) {
 			if msg := status.Convert(err).Message(); !strings.Contains(msg, tt.wantMsg) {
 				t.Errorf("message %q, want it to say %q", msg, tt.wantMsg)
 			}
-			if info := errorInfo(err); info.GetReason() != grpcserver.ReasonStreamIdleTimeout || info.GetMetadata()["timeout"] != tt.wantTimeout.String() {
+			if info := errorInfo(err); info.GetReason() != "STREAM_IDLE_TIMEOUT" || info.GetMetadata()["timeout"] != tt.wantTimeout.String() {
 				t.Errorf("ErrorInfo = %v", info)
 			}
 			for i, tm := range waited {
@@ -349,7 +349,7 @@ func TestManyStreamsKeepMemoryBounded(t *testing.T) {
 				switch {
 				case ok:
 					held = append(held, cs)
-				case status.Code(err) == codes.ResourceExhausted && errorInfo(err).GetReason() == grpcserver.ReasonTooManyStreams:
+				case status.Code(err) == codes.ResourceExhausted && errorInfo(err).GetReason() == "TOO_MANY_STREAMS":
 					refused.Add(1)
 				case firstBad == nil:
 					firstBad = err

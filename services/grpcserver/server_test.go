@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/grpcserver"
 )
@@ -614,7 +615,7 @@ func TestExtraInterceptorsRunAfterBuiltins(t *testing.T) {
 	deny := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		seen.Add(1)
 		if valueOf(req) == "deny" {
-			return nil, apierror.PermissionDenied("NOT_OWNER", "region 440000 cannot change this")
+			return nil, apierror.PermissionDenied(commonv1.ErrorReason_ERROR_REASON_NOT_OWNER, "region 440000 cannot change this")
 		}
 		return handler(ctx, req)
 	}

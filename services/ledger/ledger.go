@@ -18,7 +18,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/outbox"
 	"github.com/eastwest/labourlink/services/peers"
 )
@@ -80,7 +82,7 @@ func Deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines) outbo
 		for i, e := range entries {
 			ev, err := eventOf(e)
 			if err != nil {
-				res.Refuse(i, outbox.Refusal{Code: codes.InvalidArgument, Reason: "NOT_A_LEDGER_EVENT", Message: err.Error()})
+				res.Refuse(i, outbox.Refusal{Code: codes.InvalidArgument, Reason: apierror.Reason(commonv1.ErrorReason_ERROR_REASON_NOT_A_LEDGER_EVENT), Message: err.Error()})
 				continue
 			}
 			events[i] = ev

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/store"
@@ -88,7 +89,7 @@ func getQuarantined(tx *bbolt.Tx, name string) ([]byte, *outboxv1.QuarantinedEnt
 
 // errDecided is returned for a decision on an entry that was decided already.
 func errDecided(q *outboxv1.QuarantinedEntry) error {
-	return apierror.FailedPrecondition("ALREADY_DECIDED", "quarantined entry %s was %s already", q.GetName(),
+	return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ALREADY_DECIDED, "quarantined entry %s was %s already", q.GetName(),
 		strings.ToLower(strings.TrimPrefix(q.GetState().String(), "QUARANTINE_STATE_")))
 }
 

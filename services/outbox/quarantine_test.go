@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/outbox"
@@ -107,7 +108,7 @@ func TestRefusedEntryIsQuarantinedAndTheRestFlows(t *testing.T) {
 	}
 	p := newPeer(func(v string, _ int) error {
 		if v == "poison" {
-			return apierror.Status(apierror.FailedPrecondition("NOT_PAIRED", "440000 and 520000 are not paired")).Err()
+			return apierror.Status(apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_PAIRED, "440000 and 520000 are not paired")).Err()
 		}
 		return nil
 	})
@@ -320,7 +321,7 @@ func TestRefusalOf(t *testing.T) {
 		msgContain string
 	}{
 		{apierror.Status(v.Err()).Err(), true, codes.InvalidArgument, "INVALID_ARGUMENT", "events[0].detail"},
-		{apierror.Status(apierror.FailedPrecondition("VACANCY_CLOSED", "closed")).Err(), true, codes.FailedPrecondition, "VACANCY_CLOSED", "closed"},
+		{apierror.Status(apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "closed")).Err(), true, codes.FailedPrecondition, "VACANCY_CLOSED", "closed"},
 		{status.Error(codes.NotFound, "gone"), true, codes.NotFound, "NOT_FOUND", "gone"},
 		{status.Error(codes.Unavailable, "down"), false, codes.Unavailable, "UNAVAILABLE", "down"},
 		{status.Error(codes.DeadlineExceeded, "slow"), false, codes.DeadlineExceeded, "DEADLINE_EXCEEDED", "slow"},

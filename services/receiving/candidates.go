@@ -160,7 +160,7 @@ func (s *Service) checkSubmitted(i int, sending string, c *receivingv1.Candidate
 		return err
 	}
 	if !strings.HasPrefix(c.GetWorkerId(), sending+"-") {
-		return apierror.InvalidField("WORKER_NOT_OF_REGION", prefix+"worker_id",
+		return apierror.InvalidField(commonv1.ErrorReason_ERROR_REASON_WORKER_NOT_OF_REGION, prefix+"worker_id",
 			"worker %s is not a worker of %s: a province submits only its own workers", c.GetWorkerId(), sending)
 	}
 	return nil
@@ -328,10 +328,10 @@ func (x *candidateServer) DecideCandidate(_ context.Context, req *receivingv1.De
 				resp.Candidate = c
 				return nil
 			}
-			return apierror.FailedPrecondition("CANDIDATE_ALREADY_DECIDED", "candidate %s is already %s",
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_CANDIDATE_ALREADY_DECIDED, "candidate %s is already %s",
 				c.GetName(), stateWord(c.GetState()))
 		default:
-			return apierror.FailedPrecondition("CANDIDATE_WITHDRAWN", "candidate %s was withdrawn by the sending side", c.GetName())
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_CANDIDATE_WITHDRAWN, "candidate %s was withdrawn by the sending side", c.GetName())
 		}
 		now := s.now()
 		if accept {
@@ -341,12 +341,12 @@ func (x *candidateServer) DecideCandidate(_ context.Context, req *receivingv1.De
 			}
 			switch deriveStatus(vac, today(now)) {
 			case statusClosed:
-				return apierror.FailedPrecondition("VACANCY_CLOSED", "vacancy %s is closed", vac.GetName())
+				return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "vacancy %s is closed", vac.GetName())
 			case statusExpired:
-				return apierror.FailedPrecondition("VACANCY_EXPIRED", "vacancy %s expired after %s", vac.GetName(), formatDate(vac.GetValidThrough()))
+				return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_VACANCY_EXPIRED, "vacancy %s expired after %s", vac.GetName(), formatDate(vac.GetValidThrough()))
 			}
 			if vac.GetReserved() >= vac.GetHeadcount() {
-				return apierror.FailedPrecondition("HEADCOUNT_FULL", "every position of vacancy %s is reserved (%d of %d)",
+				return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_HEADCOUNT_FULL, "every position of vacancy %s is reserved (%d of %d)",
 					vac.GetName(), vac.GetReserved(), vac.GetHeadcount()).WithMetadata("vacancy", vac.GetName())
 			}
 			vac.Reserved++
@@ -398,7 +398,7 @@ func (x *candidateServer) WithdrawCandidate(ctx context.Context, req *receivingv
 			return err
 		}
 		if c.GetSendingRegion() != req.GetSendingRegion() {
-			return apierror.PermissionDenied("NOT_OWNER", "candidate %s was submitted by %s, not %s",
+			return apierror.PermissionDenied(commonv1.ErrorReason_ERROR_REASON_NOT_OWNER, "candidate %s was submitted by %s, not %s",
 				c.GetName(), c.GetSendingRegion(), req.GetSendingRegion())
 		}
 		switch c.GetState() {
@@ -413,7 +413,7 @@ func (x *candidateServer) WithdrawCandidate(ctx context.Context, req *receivingv
 				return err
 			}
 			if found && rec.GetVacancy() == c.GetVacancy() && (rec.GetStatus() == employed || rec.GetStatus() == leftJob) {
-				return apierror.FailedPrecondition("ALREADY_ONBOARDED", "worker %s of candidate %s is already onboarded; record that the job was left instead",
+				return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ALREADY_ONBOARDED, "worker %s of candidate %s is already onboarded; record that the job was left instead",
 					c.GetWorkerId(), c.GetName())
 			}
 			vac, err := getVacancy(tx, resourceID(c.GetVacancy(), vacanciesCollection))

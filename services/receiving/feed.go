@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/store"
@@ -145,7 +146,7 @@ func (f *feed) appendEntry(tx *bbolt.Tx, fill func(rev int64) proto.Message) (in
 
 // compactedError is the error for a consumer whose position is no longer kept.
 func (f *feed) compactedError(after, compacted uint64) error {
-	return apierror.FailedPrecondition("REVISION_COMPACTED",
+	return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_REVISION_COMPACTED,
 		"the %s feed no longer keeps the changes after revision %d (changes up to revision %d are compacted): %s",
 		f.name, after, compacted, f.relist).
 		WithMetadata("after_revision", fmt.Sprint(after)).
@@ -168,7 +169,7 @@ func (f *feed) read(tx *bbolt.Tx, after uint64, limit int, keep func([]byte) (bo
 		return nil, head, after, f.compactedError(after, compacted)
 	}
 	if after > head {
-		return nil, head, after, apierror.FailedPrecondition("REVISION_AHEAD",
+		return nil, head, after, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_REVISION_AHEAD,
 			"revision %d is ahead of the %s feed, whose newest revision is %d: this service's data is not the one the revision came from; %s",
 			after, f.name, head, f.relist)
 	}

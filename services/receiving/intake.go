@@ -55,12 +55,6 @@ const (
 	maxIncidentText  = 1000
 )
 
-// Reasons of FAILED_PRECONDITION about a batch's state.
-const (
-	reasonBatchCancelled = "BATCH_CANCELLED"
-	reasonBatchDeparted  = "BATCH_DEPARTED"
-)
-
 const (
 	expected = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_EXPECTED
 	arrived  = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_ARRIVED
@@ -361,7 +355,7 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 			vid := resourceID(e.GetVacancy(), vacanciesCollection)
 			cid := index.Get(candidateIndexKey(b.GetSendingRegion(), e.GetWorkerId(), vid))
 			if cid == nil {
-				if err := refuse(apierror.FailedPrecondition("CANDIDATE_NOT_ACCEPTED", "batch.entries[%d]: worker %s is not a candidate of %s for %s",
+				if err := refuse(apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_CANDIDATE_NOT_ACCEPTED, "batch.entries[%d]: worker %s is not a candidate of %s for %s",
 					i, e.GetWorkerId(), b.GetSendingRegion(), e.GetVacancy())); err != nil {
 					return err
 				}
@@ -372,7 +366,7 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 				return err
 			}
 			if c.GetState() != stateAccepted {
-				if err := refuse(apierror.FailedPrecondition("CANDIDATE_NOT_ACCEPTED", "batch.entries[%d]: candidate %s (worker %s) is %s, not accepted",
+				if err := refuse(apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_CANDIDATE_NOT_ACCEPTED, "batch.entries[%d]: candidate %s (worker %s) is %s, not accepted",
 					i, c.GetName(), e.GetWorkerId(), stateWord(c.GetState()))); err != nil {
 					return err
 				}
@@ -383,7 +377,7 @@ func (x *intakeServer) AnnounceBatch(ctx context.Context, req *receivingv1.Annou
 				return err
 			}
 			if found && (rec.GetStatus() == arrived || rec.GetStatus() == employed) {
-				if err := refuse(apierror.FailedPrecondition("WORKER_ALREADY_HERE", "batch.entries[%d]: worker %s is already in this province (batch %s)",
+				if err := refuse(apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_WORKER_ALREADY_HERE, "batch.entries[%d]: worker %s is already in this province (batch %s)",
 					i, e.GetWorkerId(), rec.GetBatchId())); err != nil {
 					return err
 				}
@@ -423,7 +417,7 @@ func ownBatch(tx *bbolt.Tx, id, sendingRegion string) (*receivingv1.IntakeBatch,
 		return nil, err
 	}
 	if b.GetSendingRegion() != sendingRegion {
-		return nil, apierror.PermissionDenied("NOT_OWNER", "batch %s belongs to %s, not %s", b.GetBatchId(), b.GetSendingRegion(), sendingRegion)
+		return nil, apierror.PermissionDenied(commonv1.ErrorReason_ERROR_REASON_NOT_OWNER, "batch %s belongs to %s, not %s", b.GetBatchId(), b.GetSendingRegion(), sendingRegion)
 	}
 	return b, nil
 }
@@ -442,7 +436,7 @@ func (x *intakeServer) ReportBatchDeparture(ctx context.Context, req *receivingv
 			return err
 		}
 		if b.GetCancelled() {
-			return apierror.FailedPrecondition(reasonBatchCancelled, "batch %s was cancelled; its departure cannot be reported", b.GetBatchId())
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, "batch %s was cancelled; its departure cannot be reported", b.GetBatchId())
 		}
 		if !b.GetDeparted() {
 			onManifest := map[string]*receivingv1.IntakeEntry{}
@@ -497,7 +491,7 @@ func (x *intakeServer) CancelIntakeBatch(ctx context.Context, req *receivingv1.C
 		case b.GetCancelled():
 			return nil
 		case b.GetDeparted():
-			return apierror.FailedPrecondition(reasonBatchDeparted, "batch %s has departed and cannot be cancelled", b.GetBatchId())
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_DEPARTED, "batch %s has departed and cannot be cancelled", b.GetBatchId())
 		}
 		employment := tx.Bucket(store.BucketEmployment)
 		for _, e := range b.GetEntries() {
@@ -623,7 +617,7 @@ func (x *intakeServer) ConfirmArrivals(_ context.Context, req *receivingv1.Confi
 			return err
 		}
 		if b.GetCancelled() {
-			return apierror.FailedPrecondition(reasonBatchCancelled, "batch %s was cancelled by its sending province; nobody arrives on it", b.GetBatchId())
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, "batch %s was cancelled by its sending province; nobody arrives on it", b.GetBatchId())
 		}
 		entries := map[string]*receivingv1.IntakeEntry{}
 		for _, e := range b.GetEntries() {
@@ -645,7 +639,7 @@ func (x *intakeServer) ConfirmArrivals(_ context.Context, req *receivingv1.Confi
 			case e.GetOutcome() == c.GetOutcome():
 				continue // confirmed before: nothing new
 			case e.GetOutcome() == outcomeArrived:
-				return apierror.FailedPrecondition("ARRIVAL_ALREADY_CONFIRMED", "confirmations[%d]: worker %s is already confirmed arrived on batch %s",
+				return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED, "confirmations[%d]: worker %s is already confirmed arrived on batch %s",
 					i, c.GetWorkerId(), b.GetBatchId())
 			}
 			e.Outcome = c.GetOutcome()
@@ -752,9 +746,9 @@ func (x *intakeServer) RecordOnboarding(_ context.Context, req *receivingv1.Reco
 				if dateCmp(r.GetOnboardDate(), d) == 0 {
 					return nil, nil
 				}
-				return nil, apierror.FailedPrecondition("ALREADY_ONBOARDED", "worker %s was onboarded on %s", r.GetWorkerId(), formatDate(r.GetOnboardDate()))
+				return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ALREADY_ONBOARDED, "worker %s was onboarded on %s", r.GetWorkerId(), formatDate(r.GetOnboardDate()))
 			default:
-				return nil, apierror.FailedPrecondition("NOT_ARRIVED", "worker %s is not confirmed arrived (status %s)", r.GetWorkerId(), r.GetStatus())
+				return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_ARRIVED, "worker %s is not confirmed arrived (status %s)", r.GetWorkerId(), r.GetStatus())
 			}
 			if r.GetArrivalTime() != nil && dateCmp(d, today(r.GetArrivalTime().AsTime())) < 0 {
 				var vs apierror.Violations
@@ -798,14 +792,14 @@ func (x *intakeServer) RecordCheckpoint(_ context.Context, req *receivingv1.Reco
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		func(_ *bbolt.Tx, r *receivingv1.EmploymentRecord, _ time.Time) (*coordinationv1.LedgerEvent, error) {
 			if r.GetStatus() != employed && r.GetStatus() != leftJob {
-				return nil, apierror.FailedPrecondition("NOT_ONBOARDED", "worker %s is not onboarded (status %s)", r.GetWorkerId(), r.GetStatus())
+				return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_ONBOARDED, "worker %s is not onboarded (status %s)", r.GetWorkerId(), r.GetStatus())
 			}
 			for _, old := range r.GetCheckpoints() {
 				if old.GetMonths() == cp.GetMonths() {
 					if proto.Equal(old, cp) {
 						return nil, nil
 					}
-					return nil, apierror.FailedPrecondition("CHECKPOINT_ALREADY_RECORDED", "the %d-month checkpoint of worker %s is already recorded (%s, still employed %t)",
+					return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_CHECKPOINT_ALREADY_RECORDED, "the %d-month checkpoint of worker %s is already recorded (%s, still employed %t)",
 						cp.GetMonths(), r.GetWorkerId(), formatDate(old.GetCheckDate()), old.GetStillEmployed())
 				}
 			}
@@ -844,9 +838,9 @@ func (x *intakeServer) RecordJobLeft(_ context.Context, req *receivingv1.RecordJ
 				if dateCmp(r.GetLeftDate(), d) == 0 && r.GetLeftReason() == req.GetReason() {
 					return nil, nil
 				}
-				return nil, apierror.FailedPrecondition("ALREADY_LEFT", "worker %s left the job on %s", r.GetWorkerId(), formatDate(r.GetLeftDate()))
+				return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ALREADY_LEFT, "worker %s left the job on %s", r.GetWorkerId(), formatDate(r.GetLeftDate()))
 			default:
-				return nil, apierror.FailedPrecondition("NOT_ONBOARDED", "worker %s is not onboarded (status %s)", r.GetWorkerId(), r.GetStatus())
+				return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_ONBOARDED, "worker %s is not onboarded (status %s)", r.GetWorkerId(), r.GetStatus())
 			}
 			if dateCmp(d, r.GetOnboardDate()) < 0 {
 				var vs apierror.Violations

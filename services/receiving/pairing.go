@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/peers"
@@ -86,7 +87,7 @@ func (s *Service) requirePaired(ctx context.Context, sending string) error {
 			sending, s.cfg.Region, err)
 	}
 	if !ok {
-		return apierror.PermissionDenied("NOT_PAIRED", "sending province %s (%s) is not paired with %s (%s)",
+		return apierror.PermissionDenied(commonv1.ErrorReason_ERROR_REASON_NOT_PAIRED, "sending province %s (%s) is not paired with %s (%s)",
 			sending, s.regions.Name(sending), s.cfg.Region, s.regions.Name(s.cfg.Region)).
 			WithMetadata("sending_region", sending).WithMetadata("receiving_region", s.cfg.Region)
 	}

@@ -432,7 +432,7 @@ func (x *vacancyServer) UpdateVacancy(_ context.Context, req *receivingv1.Update
 			return err
 		}
 		if old.GetStatus() == statusClosed {
-			return apierror.FailedPrecondition("VACANCY_CLOSED", "vacancy %s is closed and cannot change", old.GetName())
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, "vacancy %s is closed and cannot change", old.GetName())
 		}
 		v := proto.Clone(old).(*receivingv1.Vacancy)
 		applyMask(v, in, paths)
@@ -446,7 +446,7 @@ func (x *vacancyServer) UpdateVacancy(_ context.Context, req *receivingv1.Update
 			return err
 		}
 		if v.GetHeadcount() < v.GetReserved() {
-			return apierror.FailedPrecondition("HEADCOUNT_BELOW_RESERVED",
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_HEADCOUNT_BELOW_RESERVED,
 				"headcount %d is below the %d positions already reserved by accepted candidates of %s", v.GetHeadcount(), v.GetReserved(), v.GetName())
 		}
 		now := s.now()

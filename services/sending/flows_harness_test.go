@@ -316,7 +316,7 @@ func (r *recvNode) head() int64 {
 	after := int64(0)
 	for {
 		resp, err := r.feed.ListDemandChanges(testCtx(r.t), &receivingv1.ListDemandChangesRequest{SendingRegion: rosterRegion, AfterRevision: after, PageSize: 1})
-		if info := errorInfo(err); info != nil && info.GetReason() == reasonRevisionCompacted {
+		if info := errorInfo(err); info != nil && info.GetReason() == "REVISION_COMPACTED" {
 			after, _ = strconv.ParseInt(info.GetMetadata()["compacted_revision"], 10, 64)
 			continue
 		}

@@ -53,6 +53,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
@@ -70,12 +71,6 @@ const (
 	// position when nothing else changes (so that after a restart the replica's freshness is
 	// known from disk).
 	persistEvery = 30 * time.Second
-)
-
-// Error reasons of the feeds (see receiving/v1/vacancy.proto).
-const (
-	reasonRevisionCompacted = "REVISION_COMPACTED"
-	reasonRevisionAhead     = "REVISION_AHEAD"
 )
 
 type feedKind int
@@ -375,7 +370,7 @@ func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once 
 		if time.Since(start) >= healthyStream {
 			failures = 0
 		}
-		if info := errorInfo(err); info != nil && info.GetReason() == reasonRevisionCompacted {
+		if info := errorInfo(err); info != nil && apierror.ParseReason(info.GetReason()) == commonv1.ErrorReason_ERROR_REASON_REVISION_COMPACTED {
 			// Expected after a long absence: re-list at once (once already set up by once).
 			lg.Info("feed compacted past our position; re-listing", zap.Error(err))
 			if !sleepCtx(ctx, s.cfg.MinBackoff) {
@@ -400,10 +395,10 @@ func (s *Service) followDemand(ctx context.Context, code string, client receivin
 	s.followLoop(ctx, code, feedDemand, func(ctx context.Context) error {
 		err := s.followDemandOnce(ctx, code, client, &relist)
 		if info := errorInfo(err); info != nil {
-			switch info.GetReason() {
-			case reasonRevisionCompacted:
+			switch apierror.ParseReason(info.GetReason()) {
+			case commonv1.ErrorReason_ERROR_REASON_REVISION_COMPACTED:
 				relist = true
-			case reasonRevisionAhead:
+			case commonv1.ErrorReason_ERROR_REASON_REVISION_AHEAD:
 				s.lg.Warn("our demand position is ahead of the receiving service's feed (its data was replaced?): dropping the replica and re-listing",
 					zap.String("receiving_region", code))
 				if rerr := s.dropReplica(code); rerr != nil {
@@ -684,14 +679,14 @@ func (s *Service) followDecisions(ctx context.Context, code string, client recei
 	s.followLoop(ctx, code, feedDecisions, func(ctx context.Context) error {
 		err := s.followDecisionsOnce(ctx, code, client, &relistFrom)
 		if info := errorInfo(err); info != nil {
-			switch info.GetReason() {
-			case reasonRevisionCompacted:
+			switch apierror.ParseReason(info.GetReason()) {
+			case commonv1.ErrorReason_ERROR_REASON_REVISION_COMPACTED:
 				n, perr := strconv.ParseInt(info.GetMetadata()["compacted_revision"], 10, 64)
 				if perr != nil {
 					n = 0
 				}
 				relistFrom = n
-			case reasonRevisionAhead:
+			case commonv1.ErrorReason_ERROR_REASON_REVISION_AHEAD:
 				s.lg.Warn("our decision position is ahead of the receiving service's feed: re-reading our candidates", zap.String("receiving_region", code))
 				relistFrom = 0
 			}

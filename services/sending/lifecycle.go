@@ -27,14 +27,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
-)
-
-// Reasons (google.rpc.ErrorInfo) of refused status changes.
-const (
-	reasonIllegalTransition = "ILLEGAL_STATUS_TRANSITION"
-	reasonWorkerErased      = "WORKER_ERASED"
 )
 
 type workerStatus = sendingv1.WorkerStatus
@@ -117,13 +112,13 @@ func checkMove(w *sendingv1.Worker, to workerStatus) error {
 		if len(allowed) > 0 {
 			next = strings.Join(allowed, ", ")
 		}
-		return apierror.FailedPrecondition(reasonIllegalTransition,
+		return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ILLEGAL_STATUS_TRANSITION,
 			"worker %s is %s and cannot move to %s (allowed from %s: %s)",
 			w.GetWorkerId(), statusWord(from), statusWord(to), statusWord(from), next).
 			WithMetadata("from", from.String()).WithMetadata("to", to.String())
 	}
 	if w.GetErased() && (to == stAvailable || to == stProposed) {
-		return apierror.FailedPrecondition(reasonWorkerErased,
+		return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_WORKER_ERASED,
 			"worker %s was erased and cannot return to the pool (%s)", w.GetWorkerId(), statusWord(to))
 	}
 	return nil

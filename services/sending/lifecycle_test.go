@@ -87,8 +87,8 @@ func TestChangeWorkerStatus(t *testing.T) {
 				reason = info.GetReason()
 			}
 		}
-		if reason != reasonIllegalTransition {
-			t.Errorf("AVAILABLE -> %s: reason %q, want %s", to, reason, reasonIllegalTransition)
+		if reason != "ILLEGAL_STATUS_TRANSITION" {
+			t.Errorf("AVAILABLE -> %s: reason %q, want %s", to, reason, "ILLEGAL_STATUS_TRANSITION")
 		}
 	}
 	got, err := env.client.GetWorker(ctx, &sendingv1.GetWorkerRequest{Name: name})

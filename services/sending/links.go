@@ -41,6 +41,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
@@ -283,7 +284,6 @@ func freshness(code string, fi followInfo, stored *sendingv1.FollowPosition, now
 const (
 	defaultMaxReplicaStaleness = 5 * time.Minute
 	replicaWarnStaleness       = 30 * time.Second
-	reasonReplicaStale         = "REPLICA_STALE"
 )
 
 // replicaCheck is how current the replicas a match run uses are.
@@ -347,7 +347,7 @@ func (rc *replicaCheck) err(limit time.Duration) error {
 	if len(rc.stale) == 0 {
 		return nil
 	}
-	return apierror.FailedPrecondition(reasonReplicaStale,
+	return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_REPLICA_STALE,
 		"the demand replica is behind for %s, with open demand: its vacancies may have been filled or closed meanwhile. "+
 			"Wait until `labourlink match follow` shows the link connected and current, or allow an older replica with max_replica_staleness (now %v)",
 		strings.Join(rc.reasons, "; "), limit).

@@ -226,7 +226,7 @@ func TestMatchRunOnStaleReplica(t *testing.T) {
 	_, err = n.startMatch(&sendingv1.StartMatchRunRequest{})
 	st := wantCode(t, err, codes.FailedPrecondition)
 	info := errorInfo(err)
-	if info.GetReason() != reasonReplicaStale || info.GetMetadata()["receiving_regions"] != flowReceiving ||
+	if info.GetReason() != "REPLICA_STALE" || info.GetMetadata()["receiving_regions"] != flowReceiving ||
 		!strings.Contains(st.Message(), "440000") || !strings.Contains(st.Message(), "6m0s ago") {
 		t.Fatalf("run on a replica behind by 6m: %v (%v), want REPLICA_STALE naming 440000", err, info)
 	}

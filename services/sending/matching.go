@@ -261,7 +261,7 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 			return apierror.Unavailable("the service is stopping; start the run again later")
 		}
 		if s.match.running {
-			return apierror.FailedPrecondition("MATCH_RUN_IN_PROGRESS",
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_MATCH_RUN_IN_PROGRESS,
 				"a match run is still working: wait for it to end (ListMatchRuns shows it) and start again")
 		}
 		now := s.cfg.Now()

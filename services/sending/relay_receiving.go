@@ -43,6 +43,7 @@ import (
 	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/identity"
 	"github.com/eastwest/labourlink/services/ledger"
 	"github.com/eastwest/labourlink/services/outbox"
@@ -313,7 +314,7 @@ func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv
 	}
 	m, err := e.Payload.UnmarshalNew()
 	if err != nil {
-		return &outbox.Refusal{Code: codes.Internal, Reason: "UNDECODABLE", Message: err.Error()}, nil
+		return &outbox.Refusal{Code: codes.Internal, Reason: apierror.Reason(commonv1.ErrorReason_ERROR_REASON_UNDECODABLE), Message: err.Error()}, nil
 	}
 	switch req := m.(type) {
 	case *receivingv1.SubmitCandidatesRequest:
@@ -365,7 +366,7 @@ func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv
 			return err
 		})
 	}
-	return &outbox.Refusal{Code: codes.Internal, Reason: "UNKNOWN_MESSAGE_TYPE", Message: "no delivery for " + e.Payload.GetTypeUrl()}, nil
+	return &outbox.Refusal{Code: codes.Internal, Reason: apierror.Reason(commonv1.ErrorReason_ERROR_REASON_UNKNOWN_MESSAGE_TYPE), Message: "no delivery for " + e.Payload.GetTypeUrl()}, nil
 }
 
 // recordSubmission records the receiving service's answer to a submission: taken candidates

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/occupation"
@@ -430,7 +431,7 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 				return nil, err
 			}
 			if w.GetErased() {
-				return nil, apierror.FailedPrecondition(reasonWorkerErased, "worker %s was erased and cannot be updated", w.GetName())
+				return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_WORKER_ERASED, "worker %s was erased and cannot be updated", w.GetName())
 			}
 			before := importedFields(w)
 			var v apierror.Violations

@@ -101,10 +101,6 @@ const (
 
 	maxEscortName    = 50
 	maxEscortContact = 100
-
-	reasonBatchNotPlanned   = "BATCH_NOT_PLANNED"
-	reasonWorkerNotAccepted = "WORKER_NOT_ACCEPTED"
-	reasonMixedDestinations = "MIXED_DESTINATIONS"
 )
 
 func batchName(id string) string { return batchNamePrefix + id }
@@ -532,12 +528,12 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 		for i, e := range in.GetManifest() {
 			a := acc[e.GetWorkerId()]
 			if a == nil {
-				return apierror.FailedPrecondition(reasonWorkerNotAccepted,
+				return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_WORKER_NOT_ACCEPTED,
 					"batch.manifest[%d]: worker %s is not an accepted worker waiting for a batch (status ACCEPTED with an accepted proposal)",
 					i, e.GetWorkerId())
 			}
 			if len(spec.workers) > 0 && a.destination() != spec.workers[0].destination() {
-				return apierror.FailedPrecondition(reasonMixedDestinations,
+				return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_MIXED_DESTINATIONS,
 					"batch.manifest[%d]: worker %s goes to %s, not %s like the first worker: one batch carries workers to one work county and start date",
 					i, e.GetWorkerId(), a.destination(), spec.workers[0].destination())
 			}
@@ -642,7 +638,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			return err
 		}
 		if b.GetState() != batchPlanned {
-			return apierror.FailedPrecondition(reasonBatchNotPlanned, "batch %s is %s: only a planned batch can depart",
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_NOT_PLANNED, "batch %s is %s: only a planned batch can depart",
 				b.GetName(), strings.TrimPrefix(b.GetState().String(), "BATCH_STATE_"))
 		}
 		onManifest := map[string]*sendingv1.ManifestEntry{}
@@ -775,7 +771,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return store.Remember(tx, method, req, resp)
 		case batchPlanned:
 		default:
-			return apierror.FailedPrecondition(reasonBatchNotPlanned, "batch %s has departed and cannot be cancelled", b.GetName())
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_NOT_PLANNED, "batch %s has departed and cannot be cancelled", b.GetName())
 		}
 		for _, e := range b.GetManifest() {
 			if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, b.GetName()+" cancelled"); err != nil {

@@ -186,6 +186,325 @@ func (RegionRole) EnumDescriptor() ([]byte, []int) {
 	return file_labour_common_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
+// The machine-readable reasons of labourlink's errors: the `google.rpc.ErrorInfo.reason` of every
+// error a service returns (domain `labourlink.eastwest`) and the `reason` of an `ItemRefusal`.
+// This is the stable, documented set of AIP-193: a client may switch on it.
+//
+// On the wire a reason is the value's name without the `ERROR_REASON_` prefix, in UPPER_SNAKE
+// (ERROR_REASON_VACANCY_CLOSED is sent as the string "VACANCY_CLOSED"); the enum itself never
+// travels in an error. A reason is never renamed or reused for another meaning; a new one is added
+// as a new value. A client that meets a reason it does not know acts on the gRPC code.
+type ErrorReason int32
+
+const (
+	// No reason; never sent.
+	ErrorReason_ERROR_REASON_UNSPECIFIED ErrorReason = 0
+	// INVALID_ARGUMENT without a more precise reason: the request is wrong; the BadRequest field
+	// violations name the fields. Fix the request; sending it unchanged gets the same answer.
+	ErrorReason_ERROR_REASON_INVALID_ARGUMENT ErrorReason = 1
+	// NOT_FOUND: the named resource does not exist (or no longer does). Check the name; list the
+	// collection to find it.
+	ErrorReason_ERROR_REASON_NOT_FOUND ErrorReason = 2
+	// ALREADY_EXISTS: a resource with that id exists already. Use another id, or get the existing one.
+	ErrorReason_ERROR_REASON_ALREADY_EXISTS ErrorReason = 3
+	// FAILED_PRECONDITION without a more precise reason: the resource is not in a state that allows
+	// the call. Read it again and decide; retrying unchanged does not help.
+	ErrorReason_ERROR_REASON_FAILED_PRECONDITION ErrorReason = 4
+	// ABORTED: a concurrent change conflicted with the call. Read again and retry the whole
+	// read-modify-write sequence.
+	ErrorReason_ERROR_REASON_ABORTED ErrorReason = 5
+	// PERMISSION_DENIED without a more precise reason: the caller may not make this call.
+	ErrorReason_ERROR_REASON_PERMISSION_DENIED ErrorReason = 6
+	// RESOURCE_EXHAUSTED without a more precise reason: the request asks for more than the service
+	// allows. Ask for less, or retry later with backoff.
+	ErrorReason_ERROR_REASON_RESOURCE_EXHAUSTED ErrorReason = 7
+	// UNAVAILABLE: the service (or a peer it needs) cannot answer now. Retry with backoff.
+	ErrorReason_ERROR_REASON_UNAVAILABLE ErrorReason = 8
+	// DEADLINE_EXCEEDED given by the server itself without a more precise reason. Retry with
+	// backoff; a caller's own deadline carries no ErrorInfo.
+	ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED ErrorReason = 9
+	// UNAVAILABLE: the service's disk (or its quota) is full; nothing was written. Retry with
+	// backoff; an operator of that service must free disk space.
+	ErrorReason_ERROR_REASON_STORAGE_FULL ErrorReason = 10
+	// RESOURCE_EXHAUSTED: the service has as many streams (imports, watches) open as it allows.
+	// Retry in a minute, or close streams the client no longer needs.
+	ErrorReason_ERROR_REASON_TOO_MANY_STREAMS ErrorReason = 11
+	// RESOURCE_EXHAUSTED: the service has as many calls in progress as it allows. Retry with backoff.
+	ErrorReason_ERROR_REASON_TOO_MANY_CALLS ErrorReason = 12
+	// DEADLINE_EXCEEDED: a stream sent no message for longer than the server waits (metadata
+	// `timeout`). Open the stream again and keep sending, or send sooner.
+	ErrorReason_ERROR_REASON_STREAM_IDLE_TIMEOUT ErrorReason = 13
+	// The sending and receiving provinces are not paired: PERMISSION_DENIED for a call between
+	// them, FAILED_PRECONDITION (an item of a ledger report) for an event between them. Ask the
+	// coordination office to register the pairing.
+	ErrorReason_ERROR_REASON_NOT_PAIRED ErrorReason = 14
+	// The method has no authorisation rule, so nobody may call it. A server fault: report it.
+	ErrorReason_ERROR_REASON_NO_RULE ErrorReason = 15
+	// The caller's role (province system, operator, coordination) may not call this method. Call
+	// it with an identity that may (the message lists who may).
+	ErrorReason_ERROR_REASON_CALLER_NOT_ALLOWED ErrorReason = 16
+	// A region field of the request is not the caller's own region: a caller acts only for its own
+	// region. Fix the field (the message names it).
+	ErrorReason_ERROR_REASON_REGION_MISMATCH ErrorReason = 17
+	// The caller presented no usable identity (no verified client certificate). Call with the
+	// certificate the federation issued.
+	ErrorReason_ERROR_REASON_NO_IDENTITY ErrorReason = 18
+	// The full view of a worker (WORKER_VIEW_FULL) was asked by a caller that may see the basic
+	// view only. Ask for the basic view, or call as an operator with full rights.
+	ErrorReason_ERROR_REASON_FULL_VIEW_NOT_ALLOWED ErrorReason = 19
+	// The caller's role does not fit the request: a service registers only as what it is, and
+	// reports only the ledger events of its own side. Fix the request.
+	ErrorReason_ERROR_REASON_ROLE_MISMATCH ErrorReason = 20
+	// PERMISSION_DENIED: the resource (batch, candidate) belongs to another province than the
+	// caller. A province changes only what it submitted.
+	ErrorReason_ERROR_REASON_NOT_OWNER ErrorReason = 21
+	// FAILED_PRECONDITION: the vacancy is closed: it cannot change and takes no candidates.
+	// Choose another vacancy.
+	ErrorReason_ERROR_REASON_VACANCY_CLOSED ErrorReason = 22
+	// FAILED_PRECONDITION: the vacancy's valid-through date has passed: it takes no candidates.
+	// Choose another vacancy.
+	ErrorReason_ERROR_REASON_VACANCY_EXPIRED ErrorReason = 23
+	// FAILED_PRECONDITION: every position of the vacancy is reserved by accepted candidates.
+	// Choose another vacancy, or wait until a position is freed.
+	ErrorReason_ERROR_REASON_HEADCOUNT_FULL ErrorReason = 24
+	// FAILED_PRECONDITION: the new headcount of a vacancy is below the positions already reserved
+	// by accepted candidates. Ask for at least that many.
+	ErrorReason_ERROR_REASON_HEADCOUNT_BELOW_RESERVED ErrorReason = 25
+	// INVALID_ARGUMENT: a submitted worker is not a worker of the submitting province (its id has
+	// another region prefix). A province submits only its own workers.
+	ErrorReason_ERROR_REASON_WORKER_NOT_OF_REGION ErrorReason = 26
+	// FAILED_PRECONDITION: the candidate is already accepted or declined. Read it for the decision.
+	ErrorReason_ERROR_REASON_CANDIDATE_ALREADY_DECIDED ErrorReason = 27
+	// FAILED_PRECONDITION: the candidate was withdrawn by its sending province and cannot be
+	// decided.
+	ErrorReason_ERROR_REASON_CANDIDATE_WITHDRAWN ErrorReason = 28
+	// FAILED_PRECONDITION (an item of a batch manifest): the worker is not an accepted candidate
+	// of the vacancy. Take the worker off the batch.
+	ErrorReason_ERROR_REASON_CANDIDATE_NOT_ACCEPTED ErrorReason = 29
+	// FAILED_PRECONDITION (an item of a batch manifest): the worker is already in the receiving
+	// province on another batch. Take the worker off the batch.
+	ErrorReason_ERROR_REASON_WORKER_ALREADY_HERE ErrorReason = 30
+	// FAILED_PRECONDITION: the batch was cancelled by its sending province: its departure cannot be
+	// reported and nobody arrives on it.
+	ErrorReason_ERROR_REASON_BATCH_CANCELLED ErrorReason = 31
+	// FAILED_PRECONDITION: the batch has departed and can no longer be cancelled.
+	ErrorReason_ERROR_REASON_BATCH_DEPARTED ErrorReason = 32
+	// FAILED_PRECONDITION: the worker's arrival on the batch is confirmed already. Nothing to do.
+	ErrorReason_ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED ErrorReason = 33
+	// FAILED_PRECONDITION: the worker is onboarded already; record that the job was left instead
+	// of a second onboarding.
+	ErrorReason_ERROR_REASON_ALREADY_ONBOARDED ErrorReason = 34
+	// FAILED_PRECONDITION: the worker's arrival is not confirmed, so the worker cannot be
+	// onboarded. Confirm the arrival first.
+	ErrorReason_ERROR_REASON_NOT_ARRIVED ErrorReason = 35
+	// FAILED_PRECONDITION: the worker is not onboarded, so no checkpoint or departure from the job
+	// can be recorded. Onboard the worker first.
+	ErrorReason_ERROR_REASON_NOT_ONBOARDED ErrorReason = 36
+	// FAILED_PRECONDITION: this retention checkpoint of the worker is recorded already.
+	ErrorReason_ERROR_REASON_CHECKPOINT_ALREADY_RECORDED ErrorReason = 37
+	// FAILED_PRECONDITION: the worker left the job already; nothing more can be recorded.
+	ErrorReason_ERROR_REASON_ALREADY_LEFT ErrorReason = 38
+	// FAILED_PRECONDITION: the feed no longer keeps the changes after the consumer's revision
+	// (metadata `after_revision`, `compacted_revision`). List again from the start and watch from
+	// the revision of that list.
+	ErrorReason_ERROR_REASON_REVISION_COMPACTED ErrorReason = 39
+	// FAILED_PRECONDITION: the consumer's revision is ahead of the feed's newest: the feed's data is
+	// not the data the revision came from (the service was restored or replaced). List again.
+	ErrorReason_ERROR_REASON_REVISION_AHEAD ErrorReason = 40
+	// FAILED_PRECONDITION: the demand replica of a receiving province is behind while it has open
+	// demand, so a match run could use filled or closed vacancies. Wait until the link is
+	// connected and current, or allow an older replica (max_replica_staleness).
+	ErrorReason_ERROR_REASON_REPLICA_STALE ErrorReason = 41
+	// FAILED_PRECONDITION: a match run is still working. Wait for it to end (ListMatchRuns) and
+	// start again.
+	ErrorReason_ERROR_REASON_MATCH_RUN_IN_PROGRESS ErrorReason = 42
+	// FAILED_PRECONDITION: the worker's status cannot move to the one asked (the message lists the
+	// statuses allowed next).
+	ErrorReason_ERROR_REASON_ILLEGAL_STATUS_TRANSITION ErrorReason = 43
+	// FAILED_PRECONDITION: the worker's personal data was erased; the worker cannot change.
+	ErrorReason_ERROR_REASON_WORKER_ERASED ErrorReason = 44
+	// FAILED_PRECONDITION: a worker of the batch manifest is not an accepted worker waiting for a
+	// batch. Take the worker off the manifest.
+	ErrorReason_ERROR_REASON_WORKER_NOT_ACCEPTED ErrorReason = 45
+	// FAILED_PRECONDITION: the workers of a batch manifest go to different destinations; a batch
+	// goes to one. Split the batch.
+	ErrorReason_ERROR_REASON_MIXED_DESTINATIONS ErrorReason = 46
+	// FAILED_PRECONDITION: the batch is not planned (it departed or was cancelled), so it can
+	// neither depart nor be cancelled.
+	ErrorReason_ERROR_REASON_BATCH_NOT_PLANNED ErrorReason = 47
+	// A quarantined outbox message whose payload type has no delivery: nothing can send it. Given in
+	// a quarantined entry, not by a call. A server fault: report it.
+	ErrorReason_ERROR_REASON_UNKNOWN_MESSAGE_TYPE ErrorReason = 48
+	// A quarantined outbox message whose payload cannot be decoded: nothing can send it. Given in
+	// a quarantined entry, not by a call. A server fault: report it.
+	ErrorReason_ERROR_REASON_UNDECODABLE ErrorReason = 55
+	// FAILED_PRECONDITION: the province plays the other role (sending or receiving) in the
+	// registered pairings. Register it with the role it has.
+	ErrorReason_ERROR_REASON_ROLE_CONFLICT ErrorReason = 49
+	// FAILED_PRECONDITION: the province is neither registered nor in a pairing, so its role is not
+	// known. Register it first.
+	ErrorReason_ERROR_REASON_ROLE_UNKNOWN ErrorReason = 50
+	// INVALID_ARGUMENT (an item of a ledger report): the event id was recorded with different
+	// content (metadata `event_id`). A new fact needs a new event id.
+	ErrorReason_ERROR_REASON_EVENT_ID_REUSED ErrorReason = 51
+	// INVALID_ARGUMENT (an item of a ledger report): the ledger has the batch between other
+	// provinces (metadata `batch_id`). Fix the event's regions or batch id.
+	ErrorReason_ERROR_REASON_BATCH_REGIONS_DIFFER ErrorReason = 52
+	// INVALID_ARGUMENT: a quarantined outbox message that is not a ledger event. Given in a
+	// quarantined entry, not by a call. A server fault: report it.
+	ErrorReason_ERROR_REASON_NOT_A_LEDGER_EVENT ErrorReason = 53
+	// FAILED_PRECONDITION: the quarantined entry was decided already (retried or discarded).
+	// Read it for the decision.
+	ErrorReason_ERROR_REASON_ALREADY_DECIDED ErrorReason = 54
+)
+
+// Enum value maps for ErrorReason.
+var (
+	ErrorReason_name = map[int32]string{
+		0:  "ERROR_REASON_UNSPECIFIED",
+		1:  "ERROR_REASON_INVALID_ARGUMENT",
+		2:  "ERROR_REASON_NOT_FOUND",
+		3:  "ERROR_REASON_ALREADY_EXISTS",
+		4:  "ERROR_REASON_FAILED_PRECONDITION",
+		5:  "ERROR_REASON_ABORTED",
+		6:  "ERROR_REASON_PERMISSION_DENIED",
+		7:  "ERROR_REASON_RESOURCE_EXHAUSTED",
+		8:  "ERROR_REASON_UNAVAILABLE",
+		9:  "ERROR_REASON_DEADLINE_EXCEEDED",
+		10: "ERROR_REASON_STORAGE_FULL",
+		11: "ERROR_REASON_TOO_MANY_STREAMS",
+		12: "ERROR_REASON_TOO_MANY_CALLS",
+		13: "ERROR_REASON_STREAM_IDLE_TIMEOUT",
+		14: "ERROR_REASON_NOT_PAIRED",
+		15: "ERROR_REASON_NO_RULE",
+		16: "ERROR_REASON_CALLER_NOT_ALLOWED",
+		17: "ERROR_REASON_REGION_MISMATCH",
+		18: "ERROR_REASON_NO_IDENTITY",
+		19: "ERROR_REASON_FULL_VIEW_NOT_ALLOWED",
+		20: "ERROR_REASON_ROLE_MISMATCH",
+		21: "ERROR_REASON_NOT_OWNER",
+		22: "ERROR_REASON_VACANCY_CLOSED",
+		23: "ERROR_REASON_VACANCY_EXPIRED",
+		24: "ERROR_REASON_HEADCOUNT_FULL",
+		25: "ERROR_REASON_HEADCOUNT_BELOW_RESERVED",
+		26: "ERROR_REASON_WORKER_NOT_OF_REGION",
+		27: "ERROR_REASON_CANDIDATE_ALREADY_DECIDED",
+		28: "ERROR_REASON_CANDIDATE_WITHDRAWN",
+		29: "ERROR_REASON_CANDIDATE_NOT_ACCEPTED",
+		30: "ERROR_REASON_WORKER_ALREADY_HERE",
+		31: "ERROR_REASON_BATCH_CANCELLED",
+		32: "ERROR_REASON_BATCH_DEPARTED",
+		33: "ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED",
+		34: "ERROR_REASON_ALREADY_ONBOARDED",
+		35: "ERROR_REASON_NOT_ARRIVED",
+		36: "ERROR_REASON_NOT_ONBOARDED",
+		37: "ERROR_REASON_CHECKPOINT_ALREADY_RECORDED",
+		38: "ERROR_REASON_ALREADY_LEFT",
+		39: "ERROR_REASON_REVISION_COMPACTED",
+		40: "ERROR_REASON_REVISION_AHEAD",
+		41: "ERROR_REASON_REPLICA_STALE",
+		42: "ERROR_REASON_MATCH_RUN_IN_PROGRESS",
+		43: "ERROR_REASON_ILLEGAL_STATUS_TRANSITION",
+		44: "ERROR_REASON_WORKER_ERASED",
+		45: "ERROR_REASON_WORKER_NOT_ACCEPTED",
+		46: "ERROR_REASON_MIXED_DESTINATIONS",
+		47: "ERROR_REASON_BATCH_NOT_PLANNED",
+		48: "ERROR_REASON_UNKNOWN_MESSAGE_TYPE",
+		55: "ERROR_REASON_UNDECODABLE",
+		49: "ERROR_REASON_ROLE_CONFLICT",
+		50: "ERROR_REASON_ROLE_UNKNOWN",
+		51: "ERROR_REASON_EVENT_ID_REUSED",
+		52: "ERROR_REASON_BATCH_REGIONS_DIFFER",
+		53: "ERROR_REASON_NOT_A_LEDGER_EVENT",
+		54: "ERROR_REASON_ALREADY_DECIDED",
+	}
+	ErrorReason_value = map[string]int32{
+		"ERROR_REASON_UNSPECIFIED":                 0,
+		"ERROR_REASON_INVALID_ARGUMENT":            1,
+		"ERROR_REASON_NOT_FOUND":                   2,
+		"ERROR_REASON_ALREADY_EXISTS":              3,
+		"ERROR_REASON_FAILED_PRECONDITION":         4,
+		"ERROR_REASON_ABORTED":                     5,
+		"ERROR_REASON_PERMISSION_DENIED":           6,
+		"ERROR_REASON_RESOURCE_EXHAUSTED":          7,
+		"ERROR_REASON_UNAVAILABLE":                 8,
+		"ERROR_REASON_DEADLINE_EXCEEDED":           9,
+		"ERROR_REASON_STORAGE_FULL":                10,
+		"ERROR_REASON_TOO_MANY_STREAMS":            11,
+		"ERROR_REASON_TOO_MANY_CALLS":              12,
+		"ERROR_REASON_STREAM_IDLE_TIMEOUT":         13,
+		"ERROR_REASON_NOT_PAIRED":                  14,
+		"ERROR_REASON_NO_RULE":                     15,
+		"ERROR_REASON_CALLER_NOT_ALLOWED":          16,
+		"ERROR_REASON_REGION_MISMATCH":             17,
+		"ERROR_REASON_NO_IDENTITY":                 18,
+		"ERROR_REASON_FULL_VIEW_NOT_ALLOWED":       19,
+		"ERROR_REASON_ROLE_MISMATCH":               20,
+		"ERROR_REASON_NOT_OWNER":                   21,
+		"ERROR_REASON_VACANCY_CLOSED":              22,
+		"ERROR_REASON_VACANCY_EXPIRED":             23,
+		"ERROR_REASON_HEADCOUNT_FULL":              24,
+		"ERROR_REASON_HEADCOUNT_BELOW_RESERVED":    25,
+		"ERROR_REASON_WORKER_NOT_OF_REGION":        26,
+		"ERROR_REASON_CANDIDATE_ALREADY_DECIDED":   27,
+		"ERROR_REASON_CANDIDATE_WITHDRAWN":         28,
+		"ERROR_REASON_CANDIDATE_NOT_ACCEPTED":      29,
+		"ERROR_REASON_WORKER_ALREADY_HERE":         30,
+		"ERROR_REASON_BATCH_CANCELLED":             31,
+		"ERROR_REASON_BATCH_DEPARTED":              32,
+		"ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED":   33,
+		"ERROR_REASON_ALREADY_ONBOARDED":           34,
+		"ERROR_REASON_NOT_ARRIVED":                 35,
+		"ERROR_REASON_NOT_ONBOARDED":               36,
+		"ERROR_REASON_CHECKPOINT_ALREADY_RECORDED": 37,
+		"ERROR_REASON_ALREADY_LEFT":                38,
+		"ERROR_REASON_REVISION_COMPACTED":          39,
+		"ERROR_REASON_REVISION_AHEAD":              40,
+		"ERROR_REASON_REPLICA_STALE":               41,
+		"ERROR_REASON_MATCH_RUN_IN_PROGRESS":       42,
+		"ERROR_REASON_ILLEGAL_STATUS_TRANSITION":   43,
+		"ERROR_REASON_WORKER_ERASED":               44,
+		"ERROR_REASON_WORKER_NOT_ACCEPTED":         45,
+		"ERROR_REASON_MIXED_DESTINATIONS":          46,
+		"ERROR_REASON_BATCH_NOT_PLANNED":           47,
+		"ERROR_REASON_UNKNOWN_MESSAGE_TYPE":        48,
+		"ERROR_REASON_UNDECODABLE":                 55,
+		"ERROR_REASON_ROLE_CONFLICT":               49,
+		"ERROR_REASON_ROLE_UNKNOWN":                50,
+		"ERROR_REASON_EVENT_ID_REUSED":             51,
+		"ERROR_REASON_BATCH_REGIONS_DIFFER":        52,
+		"ERROR_REASON_NOT_A_LEDGER_EVENT":          53,
+		"ERROR_REASON_ALREADY_DECIDED":             54,
+	}
+)
+
+func (x ErrorReason) Enum() *ErrorReason {
+	p := new(ErrorReason)
+	*p = x
+	return p
+}
+
+func (x ErrorReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrorReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_labour_common_v1_common_proto_enumTypes[3].Descriptor()
+}
+
+func (ErrorReason) Type() protoreflect.EnumType {
+	return &file_labour_common_v1_common_proto_enumTypes[3]
+}
+
+func (x ErrorReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrorReason.Descriptor instead.
+func (ErrorReason) EnumDescriptor() ([]byte, []int) {
+	return file_labour_common_v1_common_proto_rawDescGZIP(), []int{3}
+}
+
 // A calendar date with no time zone (dates in labourlink are dates in China Standard Time).
 type Date struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -328,8 +647,9 @@ type ItemRefusal struct {
 	// INVALID_ARGUMENT, 9 FAILED_PRECONDITION, 5 NOT_FOUND). A refused item is refused for good:
 	// sending it again unchanged gets the same answer.
 	Code int32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
-	// Machine-readable reason, UPPER_SNAKE, as in `google.rpc.ErrorInfo.reason` (for example
-	// VACANCY_CLOSED, WORKER_ALREADY_ARRIVED, INVALID_ARGUMENT).
+	// Machine-readable reason, UPPER_SNAKE, as in `google.rpc.ErrorInfo.reason`: the name of an
+	// `ErrorReason` value without its `ERROR_REASON_` prefix (for example VACANCY_CLOSED,
+	// WORKER_ALREADY_HERE, INVALID_ARGUMENT).
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The field of the item at fault, when one is (for example `age` or `detail`).
 	Field string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
@@ -569,7 +889,65 @@ const file_labour_common_v1_common_proto_rawDesc = "" +
 	"RegionRole\x12\x1b\n" +
 	"\x17REGION_ROLE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REGION_ROLE_SENDING\x10\x01\x12\x19\n" +
-	"\x15REGION_ROLE_RECEIVING\x10\x02B@Z>github.com/eastwest/labourlink/proto/labour/common/v1;commonv1b\x06proto3"
+	"\x15REGION_ROLE_RECEIVING\x10\x02*\xb1\x0f\n" +
+	"\vErrorReason\x12\x1c\n" +
+	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1a\n" +
+	"\x16ERROR_REASON_NOT_FOUND\x10\x02\x12\x1f\n" +
+	"\x1bERROR_REASON_ALREADY_EXISTS\x10\x03\x12$\n" +
+	" ERROR_REASON_FAILED_PRECONDITION\x10\x04\x12\x18\n" +
+	"\x14ERROR_REASON_ABORTED\x10\x05\x12\"\n" +
+	"\x1eERROR_REASON_PERMISSION_DENIED\x10\x06\x12#\n" +
+	"\x1fERROR_REASON_RESOURCE_EXHAUSTED\x10\a\x12\x1c\n" +
+	"\x18ERROR_REASON_UNAVAILABLE\x10\b\x12\"\n" +
+	"\x1eERROR_REASON_DEADLINE_EXCEEDED\x10\t\x12\x1d\n" +
+	"\x19ERROR_REASON_STORAGE_FULL\x10\n" +
+	"\x12!\n" +
+	"\x1dERROR_REASON_TOO_MANY_STREAMS\x10\v\x12\x1f\n" +
+	"\x1bERROR_REASON_TOO_MANY_CALLS\x10\f\x12$\n" +
+	" ERROR_REASON_STREAM_IDLE_TIMEOUT\x10\r\x12\x1b\n" +
+	"\x17ERROR_REASON_NOT_PAIRED\x10\x0e\x12\x18\n" +
+	"\x14ERROR_REASON_NO_RULE\x10\x0f\x12#\n" +
+	"\x1fERROR_REASON_CALLER_NOT_ALLOWED\x10\x10\x12 \n" +
+	"\x1cERROR_REASON_REGION_MISMATCH\x10\x11\x12\x1c\n" +
+	"\x18ERROR_REASON_NO_IDENTITY\x10\x12\x12&\n" +
+	"\"ERROR_REASON_FULL_VIEW_NOT_ALLOWED\x10\x13\x12\x1e\n" +
+	"\x1aERROR_REASON_ROLE_MISMATCH\x10\x14\x12\x1a\n" +
+	"\x16ERROR_REASON_NOT_OWNER\x10\x15\x12\x1f\n" +
+	"\x1bERROR_REASON_VACANCY_CLOSED\x10\x16\x12 \n" +
+	"\x1cERROR_REASON_VACANCY_EXPIRED\x10\x17\x12\x1f\n" +
+	"\x1bERROR_REASON_HEADCOUNT_FULL\x10\x18\x12)\n" +
+	"%ERROR_REASON_HEADCOUNT_BELOW_RESERVED\x10\x19\x12%\n" +
+	"!ERROR_REASON_WORKER_NOT_OF_REGION\x10\x1a\x12*\n" +
+	"&ERROR_REASON_CANDIDATE_ALREADY_DECIDED\x10\x1b\x12$\n" +
+	" ERROR_REASON_CANDIDATE_WITHDRAWN\x10\x1c\x12'\n" +
+	"#ERROR_REASON_CANDIDATE_NOT_ACCEPTED\x10\x1d\x12$\n" +
+	" ERROR_REASON_WORKER_ALREADY_HERE\x10\x1e\x12 \n" +
+	"\x1cERROR_REASON_BATCH_CANCELLED\x10\x1f\x12\x1f\n" +
+	"\x1bERROR_REASON_BATCH_DEPARTED\x10 \x12*\n" +
+	"&ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED\x10!\x12\"\n" +
+	"\x1eERROR_REASON_ALREADY_ONBOARDED\x10\"\x12\x1c\n" +
+	"\x18ERROR_REASON_NOT_ARRIVED\x10#\x12\x1e\n" +
+	"\x1aERROR_REASON_NOT_ONBOARDED\x10$\x12,\n" +
+	"(ERROR_REASON_CHECKPOINT_ALREADY_RECORDED\x10%\x12\x1d\n" +
+	"\x19ERROR_REASON_ALREADY_LEFT\x10&\x12#\n" +
+	"\x1fERROR_REASON_REVISION_COMPACTED\x10'\x12\x1f\n" +
+	"\x1bERROR_REASON_REVISION_AHEAD\x10(\x12\x1e\n" +
+	"\x1aERROR_REASON_REPLICA_STALE\x10)\x12&\n" +
+	"\"ERROR_REASON_MATCH_RUN_IN_PROGRESS\x10*\x12*\n" +
+	"&ERROR_REASON_ILLEGAL_STATUS_TRANSITION\x10+\x12\x1e\n" +
+	"\x1aERROR_REASON_WORKER_ERASED\x10,\x12$\n" +
+	" ERROR_REASON_WORKER_NOT_ACCEPTED\x10-\x12#\n" +
+	"\x1fERROR_REASON_MIXED_DESTINATIONS\x10.\x12\"\n" +
+	"\x1eERROR_REASON_BATCH_NOT_PLANNED\x10/\x12%\n" +
+	"!ERROR_REASON_UNKNOWN_MESSAGE_TYPE\x100\x12\x1c\n" +
+	"\x18ERROR_REASON_UNDECODABLE\x107\x12\x1e\n" +
+	"\x1aERROR_REASON_ROLE_CONFLICT\x101\x12\x1d\n" +
+	"\x19ERROR_REASON_ROLE_UNKNOWN\x102\x12 \n" +
+	"\x1cERROR_REASON_EVENT_ID_REUSED\x103\x12%\n" +
+	"!ERROR_REASON_BATCH_REGIONS_DIFFER\x104\x12#\n" +
+	"\x1fERROR_REASON_NOT_A_LEDGER_EVENT\x105\x12 \n" +
+	"\x1cERROR_REASON_ALREADY_DECIDED\x106B@Z>github.com/eastwest/labourlink/proto/labour/common/v1;commonv1b\x06proto3"
 
 var (
 	file_labour_common_v1_common_proto_rawDescOnce sync.Once
@@ -583,19 +961,20 @@ func file_labour_common_v1_common_proto_rawDescGZIP() []byte {
 	return file_labour_common_v1_common_proto_rawDescData
 }
 
-var file_labour_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_labour_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_labour_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_labour_common_v1_common_proto_goTypes = []any{
 	(Sex)(0),              // 0: labour.common.v1.Sex
 	(TransportMode)(0),    // 1: labour.common.v1.TransportMode
 	(RegionRole)(0),       // 2: labour.common.v1.RegionRole
-	(*Date)(nil),          // 3: labour.common.v1.Date
-	(*RowRejection)(nil),  // 4: labour.common.v1.RowRejection
-	(*ItemRefusal)(nil),   // 5: labour.common.v1.ItemRefusal
-	(*ImportSummary)(nil), // 6: labour.common.v1.ImportSummary
+	(ErrorReason)(0),      // 3: labour.common.v1.ErrorReason
+	(*Date)(nil),          // 4: labour.common.v1.Date
+	(*RowRejection)(nil),  // 5: labour.common.v1.RowRejection
+	(*ItemRefusal)(nil),   // 6: labour.common.v1.ItemRefusal
+	(*ImportSummary)(nil), // 7: labour.common.v1.ImportSummary
 }
 var file_labour_common_v1_common_proto_depIdxs = []int32{
-	4, // 0: labour.common.v1.ImportSummary.rejections:type_name -> labour.common.v1.RowRejection
+	5, // 0: labour.common.v1.ImportSummary.rejections:type_name -> labour.common.v1.RowRejection
 	1, // [1:1] is the sub-list for method output_type
 	1, // [1:1] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
@@ -613,7 +992,7 @@ func file_labour_common_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_common_v1_common_proto_rawDesc), len(file_labour_common_v1_common_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
