@@ -97,7 +97,8 @@ type Status struct {
 	Running bool
 	// LastDelivery is when a delivery last succeeded (zero: not since the relay started).
 	LastDelivery time.Time
-	// LastError is the last delivery error, "" once a delivery succeeds again.
+	// LastError is the last delivery error, "" once deliveries succeed again and no entry waits
+	// after a failure of its own.
 	LastError string
 	// LastErrorTime is when LastError happened.
 	LastErrorTime time.Time
@@ -235,8 +236,14 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.lg.Info("outbox delivery works again", zap.Int("after_failures", failures))
 			}
 			failures = 0
+			// The link works again; the last error is cleared once no entry waits after a
+			// failure of its own (one that keeps failing stays visible while others get through).
+			clear := len(r.notBefore) == 0
 			r.setStatus(func(s *Status) {
-				s.LastError, s.LastErrorTime, s.ConsecutiveFailures, s.FailingSince = "", time.Time{}, 0, time.Time{}
+				s.ConsecutiveFailures, s.FailingSince = 0, time.Time{}
+				if clear {
+					s.LastError, s.LastErrorTime = "", time.Time{}
+				}
 			})
 			continue
 		}

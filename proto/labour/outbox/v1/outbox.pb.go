@@ -99,11 +99,12 @@ type Outbox struct {
 	Quarantined int64 `protobuf:"varint,4,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
 	// When a delivery to this destination last succeeded (since the service started).
 	LastDeliveryTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_delivery_time,json=lastDeliveryTime,proto3" json:"last_delivery_time,omitempty"`
-	// The last delivery error, cleared by the next successful delivery.
+	// The last delivery error. Cleared once deliveries succeed again and no message waits after a
+	// failure of its own (a message that keeps failing stays visible while others get through).
 	LastError string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// When `last_error` happened.
 	LastErrorTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_error_time,json=lastErrorTime,proto3" json:"last_error_time,omitempty"`
-	// Failed deliveries in a row (0 once one succeeds).
+	// Failed deliveries in a row (0 once one succeeds, of any message).
 	ConsecutiveFailures int32 `protobuf:"varint,8,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
 	// True while a relay delivers this destination in this process.
 	RelayRunning  bool `protobuf:"varint,9,opt,name=relay_running,json=relayRunning,proto3" json:"relay_running,omitempty"`
