@@ -79,9 +79,7 @@ func (l Listing) Token(last []byte) string {
 func (l Listing) Decode(tok string) ([]byte, error) {
 	after, reason := l.decode(tok)
 	if reason != "" {
-		var v apierror.Violations
-		v.Add(TokenField, reason)
-		return nil, v.Err()
+		return nil, refusal(reason)
 	}
 	return after, nil
 }
@@ -92,6 +90,18 @@ func (l Listing) Check(v *apierror.Violations, tok string) {
 	if _, reason := l.decode(tok); reason != "" {
 		v.Add(TokenField, reason)
 	}
+}
+
+// Refused is the error of a token that decodes but does not hold a key of the listing (a key of
+// the wrong shape): INVALID_ARGUMENT with the violation on page_token of a garbage token.
+func Refused() error {
+	return refusal(reasonGarbage)
+}
+
+func refusal(reason string) error {
+	var v apierror.Violations
+	v.Add(TokenField, reason)
+	return v.Err()
 }
 
 func (l Listing) decode(tok string) ([]byte, string) {
