@@ -48,6 +48,7 @@ const (
 // Listing is one List call with its filters: what a token is bound to.
 type Listing struct {
 	digest [digestLen]byte
+	isKey  func(key []byte) bool
 }
 
 // For returns the listing of collection (a method or collection name, unique per List) with
@@ -61,6 +62,13 @@ func For(collection string, filters ...string) Listing {
 	}
 	var l Listing
 	copy(l.digest[:], h.Sum(nil))
+	return l
+}
+
+// Keys returns l refusing, as garbage, a token whose key isKey rejects: a key of another shape
+// than the keys of the List, which only a forged token holds.
+func (l Listing) Keys(isKey func(key []byte) bool) Listing {
+	l.isKey = isKey
 	return l
 }
 
@@ -92,12 +100,6 @@ func (l Listing) Check(v *apierror.Violations, tok string) {
 	}
 }
 
-// Refused is the error of a token that decodes but does not hold a key of the listing (a key of
-// the wrong shape): INVALID_ARGUMENT with the violation on page_token of a garbage token.
-func Refused() error {
-	return refusal(reasonGarbage)
-}
-
 func refusal(reason string) error {
 	var v apierror.Violations
 	v.Add(TokenField, reason)
@@ -115,7 +117,11 @@ func (l Listing) decode(tok string) ([]byte, string) {
 	if !bytes.Equal(b[1:1+digestLen], l.digest[:]) {
 		return nil, reasonOther
 	}
-	return slices.Clone(b[1+digestLen:]), ""
+	key := b[1+digestLen:]
+	if l.isKey != nil && !l.isKey(key) {
+		return nil, reasonGarbage
+	}
+	return slices.Clone(key), ""
 }
 
 // Size is the page size policy of a List: the size of a request that asks for none, and the

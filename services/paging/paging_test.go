@@ -30,6 +30,8 @@ func tokenViolation(t *testing.T, err error) string {
 	return ""
 }
 
+func eightBytes(k []byte) bool { return len(k) == 8 }
+
 func TestDecode(t *testing.T) {
 	workers := paging.For("workers", "520100", "ACTIVE")
 	b64 := base64.RawURLEncoding.EncodeToString
@@ -52,6 +54,8 @@ func TestDecode(t *testing.T) {
 		{"filters moved between fields", paging.For("workers", "520100A", "CTIVE"), workers.Token([]byte("k1")), nil, true},
 		{"other collection", workers, paging.For("batches", "520100", "ACTIVE").Token([]byte("k1")), nil, true},
 		{"no filters for filters", paging.For("workers"), workers.Token([]byte("k1")), nil, true},
+		{"a key of the listing's shape", workers.Keys(eightBytes), workers.Token([]byte("12345678")), []byte("12345678"), false},
+		{"a key of another shape", workers.Keys(eightBytes), workers.Token([]byte("k1")), nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -316,9 +316,10 @@ func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*
 	return out, nil, nil
 }
 
-// rejectionsListing binds a ListVacancyImportRejections page token to its import.
+// rejectionsListing binds a ListVacancyImportRejections page token to its import; its keys are
+// row numbers (8 bytes).
 func rejectionsListing(importID string) paging.Listing {
-	return paging.For("import rejections", importID)
+	return paging.For("import rejections", importID).Keys(func(k []byte) bool { return len(k) == 8 })
 }
 
 // GetVacancyImport returns the summary of an import (also of one whose stream was cut), whether
@@ -357,9 +358,6 @@ func (x *vacancyServer) ListVacancyImportRejections(_ context.Context, req *rece
 	after, err := rejectionsListing(id).Decode(req.GetPageToken())
 	if err != nil {
 		return nil, err
-	}
-	if after != nil && len(after) != 8 {
-		return nil, paging.Refused()
 	}
 	size := rejectionsSize.Of(req.GetPageSize())
 	resp := &receivingv1.ListVacancyImportRejectionsResponse{}
