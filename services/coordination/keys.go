@@ -2,7 +2,6 @@ package coordination
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -11,7 +10,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/paging"
 )
 
 // Keys of the coordination buckets. Ids (event, worker, batch) never contain a NUL byte
@@ -22,52 +23,32 @@ import (
 // counted in it.
 var chinaTime = time.FixedZone("CST", 8*60*60)
 
-// Page sizes of every List call.
-const (
-	defaultPageSize = 100
-	maxPageSize     = 1000
-)
+// pageSize is the page size of every List call; a size above the maximum is refused.
+var pageSize = paging.Size{Default: 100, Max: 1000}
 
-// pageSize returns the effective page size of a request (validated to be 0..maxPageSize).
-func pageSize(n int32) int {
-	if n <= 0 {
-		return defaultPageSize
-	}
-	return int(min(n, maxPageSize))
+// Page tokens (services/paging) are bound to their List and the request's filters, and hold a
+// key of the List's shape: garbage, a token of another List and one of other filters are refused
+// before the handler instead of being read as a position.
+
+func eventsListing(r *coordinationv1.ListEventsRequest) paging.Listing {
+	return paging.For("events", r.GetWorkerId(), r.GetBatchId(), r.GetKind().String(), r.GetRegion()).Keys(isSeqKey)
 }
 
-// checkPageSize adds a violation for a negative or too large page size.
-func checkPageSize(v *apierror.Violations, n int32) {
-	if n < 0 || n > maxPageSize {
-		v.Add("page_size", fmt.Sprintf("must be 0 (default %d) to %d", defaultPageSize, maxPageSize))
-	}
+func batchReconciliationsListing(r *coordinationv1.ListBatchReconciliationsRequest) paging.Listing {
+	return paging.For("batch reconciliations", r.GetReceivingRegion(), r.GetSendingRegion()).Keys(isBatchKey)
 }
 
-// Page tokens are the last key returned, base64url-encoded: opaque to clients and cheap to resume
-// from.
-func encodeToken(key []byte) string { return base64.RawURLEncoding.EncodeToString(key) }
-
-func decodeToken(tok string) ([]byte, error) {
-	if tok == "" {
-		return nil, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) == 0 {
-		return nil, fmt.Errorf("not a page token of this call")
-	}
-	return b, nil
+func discrepanciesListing(r *coordinationv1.ListDiscrepanciesRequest) paging.Listing {
+	return paging.For("discrepancies", r.GetBatchId(), r.GetRegion(), r.GetKind().String(), fmt.Sprint(r.GetIncludeClosed())).
+		Keys(discrepancyKeyOf(r.GetBatchId()))
 }
 
-// checkPageToken adds a violation on page_token unless tok is empty or decodes to a key that
-// isKey accepts: the key shape of the List it is given to. Garbage, and a token of another List,
-// are refused here, before the handler, instead of being read as a position.
-func checkPageToken(v *apierror.Violations, tok string, isKey func(key []byte) bool) {
-	if tok == "" {
-		return
-	}
-	if key, err := decodeToken(tok); err != nil || !isKey(key) {
-		v.Add("page_token", "is not a page token of this call: send the next_page_token of the previous page, with the same filters")
-	}
+func regionsListing(r *coordinationv1.ListRegionsRequest) paging.Listing {
+	return paging.For("regions", r.GetRole().String()).Keys(isRegionKey)
+}
+
+func pairingsListing(r *coordinationv1.ListPairingsRequest) paging.Listing {
+	return paging.For("pairings", r.GetRegion()).Keys(isPairingKey)
 }
 
 // Key shapes of the List calls' page tokens.

@@ -102,8 +102,8 @@ func (x *ledgerServer) ValidateRequest(method string, req any) error {
 			v.Add("kind", "unknown event kind")
 		}
 		checkProvince(&v, x.s.regions, "region", r.GetRegion(), false)
-		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken(), isSeqKey)
+		pageSize.CheckBounded(&v, r.GetPageSize())
+		eventsListing(r).Check(&v, r.GetPageToken())
 	}
 	return v.Err()
 }
@@ -451,14 +451,16 @@ func category(ev *coordinationv1.LedgerEvent) byte {
 
 // ListEvents lists recorded events in the order recorded, with filters.
 func (x *ledgerServer) ListEvents(ctx context.Context, req *coordinationv1.ListEventsRequest) (*coordinationv1.ListEventsResponse, error) {
-	tok, _ := decodeToken(req.GetPageToken())
-	var after uint64
-	if len(tok) == 8 {
-		after = store.KeyUint64(tok)
-	} else if tok != nil {
-		return nil, apierror.InvalidArgument("page_token is not a page token of ListEvents")
+	listing := eventsListing(req)
+	tok, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	n := pageSize(req.GetPageSize())
+	var after uint64
+	if tok != nil {
+		after = store.KeyUint64(tok)
+	}
+	n := pageSize.Of(req.GetPageSize())
 	resp := &coordinationv1.ListEventsResponse{}
 	match := func(ev *coordinationv1.LedgerEvent) bool {
 		if req.GetWorkerId() != "" && ev.GetWorkerId() != req.GetWorkerId() {
@@ -475,7 +477,7 @@ func (x *ledgerServer) ListEvents(ctx context.Context, req *coordinationv1.ListE
 		}
 		return true
 	}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		events := tx.Bucket(store.BucketLedgerEvents)
 		// next returns the next candidate sequence number after `after`, or false at the end.
 		var next func() (uint64, bool)
@@ -516,7 +518,7 @@ func (x *ledgerServer) ListEvents(ctx context.Context, req *coordinationv1.ListE
 				return nil
 			}
 			if len(resp.Events) == n {
-				resp.NextPageToken = encodeToken(store.Uint64Key(after))
+				resp.NextPageToken = listing.Token(store.Uint64Key(after))
 				return nil
 			}
 			ev := &coordinationv1.LedgerEvent{}

@@ -64,14 +64,24 @@ func TestListsRefuseGarbagePageTokens(t *testing.T) {
 			})
 		}
 	}
-	// A discrepancies token of one batch is not one of another batch's listing.
-	tok := b64(discrepancyKey("B1", "w1", 1))
+	// A discrepancies token of one batch is not one of another batch's listing, nor of the
+	// listing of every batch.
+	tok := discrepanciesListing(&coordinationv1.ListDiscrepanciesRequest{BatchId: "B1"}).Token(discrepancyKey("B1", "w1", 1))
 	if _, err := h.recon.ListDiscrepancies(ctxT(t), &coordinationv1.ListDiscrepanciesRequest{PageToken: tok, BatchId: "B1"}); err != nil {
 		t.Errorf("a well-formed token of batch B1: %v", err)
 	}
 	_, err = h.recon.ListDiscrepancies(ctxT(t), &coordinationv1.ListDiscrepanciesRequest{PageToken: tok, BatchId: "B2"})
 	if v := fieldViolations(t, err); v["page_token"] == "" {
 		t.Errorf("token of batch B1 for batch B2: violations %v, want one on page_token", v)
+	}
+	_, err = h.recon.ListDiscrepancies(ctxT(t), &coordinationv1.ListDiscrepanciesRequest{PageToken: tok})
+	if v := fieldViolations(t, err); v["page_token"] == "" {
+		t.Errorf("token of batch B1 without the batch filter: violations %v, want one on page_token", v)
+	}
+	// A ListEvents token is bound to its filters too.
+	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: eventsToken, WorkerId: "w1"})
+	if v := fieldViolations(t, err); v["page_token"] == "" {
+		t.Errorf("ListEvents token with another worker_id: violations %v, want one on page_token", v)
 	}
 	// Real tokens still page.
 	next, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 1, PageToken: eventsToken})

@@ -321,8 +321,8 @@ func (x *reconciliationServer) ValidateRequest(method string, req any) error {
 	case *coordinationv1.ListBatchReconciliationsRequest:
 		checkProvince(&v, t, "receiving_region", r.GetReceivingRegion(), false)
 		checkProvince(&v, t, "sending_region", r.GetSendingRegion(), false)
-		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken(), isBatchKey)
+		pageSize.CheckBounded(&v, r.GetPageSize())
+		batchReconciliationsListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.ListPairingSummariesRequest:
 		checkDate(&v, "period_start", r.GetPeriodStart())
 		checkDate(&v, "period_end", r.GetPeriodEnd())
@@ -338,13 +338,13 @@ func (x *reconciliationServer) ValidateRequest(method string, req any) error {
 		if _, ok := coordinationv1.DiscrepancyKind_name[int32(r.GetKind())]; !ok {
 			v.Add("kind", "unknown discrepancy kind")
 		}
-		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken(), discrepancyKeyOf(r.GetBatchId()))
+		pageSize.CheckBounded(&v, r.GetPageSize())
+		discrepanciesListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.ListDiscrepancyChangesRequest:
 		if r.GetAfterRevision() < 0 {
 			v.Add("after_revision", "must be 0 (from the start) or a revision seen before")
 		}
-		checkPageSize(&v, r.GetPageSize())
+		pageSize.CheckBounded(&v, r.GetPageSize())
 	}
 	return v.Err()
 }
@@ -389,14 +389,18 @@ func (x *reconciliationServer) GetBatchReconciliation(ctx context.Context, req *
 
 // ListBatchReconciliations reconciles batches in batch-id order.
 func (x *reconciliationServer) ListBatchReconciliations(ctx context.Context, req *coordinationv1.ListBatchReconciliationsRequest) (*coordinationv1.ListBatchReconciliationsResponse, error) {
-	after, _ := decodeToken(req.GetPageToken())
-	n := pageSize(req.GetPageSize())
+	listing := batchReconciliationsListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := pageSize.Of(req.GetPageSize())
 	resp := &coordinationv1.ListBatchReconciliationsResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketLedgerBatches).Cursor()
 		for k, v := seekAfter(c, nil, after); k != nil; k, v = c.Next() {
 			if len(resp.Reconciliations) == n {
-				resp.NextPageToken = encodeToken(after)
+				resp.NextPageToken = listing.Token(after)
 				return nil
 			}
 			after = append([]byte(nil), k...)
@@ -521,18 +525,22 @@ func (x *reconciliationServer) ListPairingSummaries(ctx context.Context, req *co
 
 // ListDiscrepancies lists discrepancies in (batch, worker, kind) order.
 func (x *reconciliationServer) ListDiscrepancies(ctx context.Context, req *coordinationv1.ListDiscrepanciesRequest) (*coordinationv1.ListDiscrepanciesResponse, error) {
-	after, _ := decodeToken(req.GetPageToken())
-	n := pageSize(req.GetPageSize())
+	listing := discrepanciesListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := pageSize.Of(req.GetPageSize())
 	var prefix []byte
 	if req.GetBatchId() != "" {
 		prefix = idPrefix(req.GetBatchId())
 	}
 	resp := &coordinationv1.ListDiscrepanciesResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketDiscrepancies).Cursor()
 		for k, v := seekAfter(c, prefix, after); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(resp.Discrepancies) == n {
-				resp.NextPageToken = encodeToken(after)
+				resp.NextPageToken = listing.Token(after)
 				return nil
 			}
 			after = append([]byte(nil), k...)
@@ -561,7 +569,7 @@ func (x *reconciliationServer) ListDiscrepancies(ctx context.Context, req *coord
 
 // ListDiscrepancyChanges returns discrepancies as they opened and closed, after a revision.
 func (x *reconciliationServer) ListDiscrepancyChanges(ctx context.Context, req *coordinationv1.ListDiscrepancyChangesRequest) (*coordinationv1.ListDiscrepancyChangesResponse, error) {
-	n := pageSize(req.GetPageSize())
+	n := pageSize.Of(req.GetPageSize())
 	resp := &coordinationv1.ListDiscrepancyChangesResponse{}
 	err := x.s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(store.BucketDiscrepancyChanges)

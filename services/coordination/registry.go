@@ -57,8 +57,8 @@ func (x *registryServer) ValidateRequest(method string, req any) error {
 		default:
 			v.Add("role", "unknown role")
 		}
-		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken(), isRegionKey)
+		pageSize.CheckBounded(&v, r.GetPageSize())
+		regionsListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.CreatePairingRequest:
 		p := r.GetPairing()
 		if p == nil {
@@ -76,8 +76,8 @@ func (x *registryServer) ValidateRequest(method string, req any) error {
 		}
 	case *coordinationv1.ListPairingsRequest:
 		checkProvince(&v, t, "region", r.GetRegion(), false)
-		checkPageSize(&v, r.GetPageSize())
-		checkPageToken(&v, r.GetPageToken(), isPairingKey)
+		pageSize.CheckBounded(&v, r.GetPageSize())
+		pairingsListing(r).Check(&v, r.GetPageToken())
 	}
 	return v.Err()
 }
@@ -238,14 +238,18 @@ func (x *registryServer) GetRegion(ctx context.Context, req *coordinationv1.GetR
 
 // ListRegions lists regions in code order.
 func (x *registryServer) ListRegions(ctx context.Context, req *coordinationv1.ListRegionsRequest) (*coordinationv1.ListRegionsResponse, error) {
-	after, _ := decodeToken(req.GetPageToken())
-	n := pageSize(req.GetPageSize())
+	listing := regionsListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := pageSize.Of(req.GetPageSize())
 	resp := &coordinationv1.ListRegionsResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketRegions).Cursor()
 		for k, v := seekAfter(c, nil, after); k != nil; k, v = c.Next() {
 			if len(resp.Regions) == n {
-				resp.NextPageToken = encodeToken(after)
+				resp.NextPageToken = listing.Token(after)
 				return nil
 			}
 			reg := &coordinationv1.Region{}
@@ -349,15 +353,19 @@ func (x *registryServer) DeletePairing(ctx context.Context, req *coordinationv1.
 
 // ListPairings lists pairings in (receiving, sending) order, optionally of one province.
 func (x *registryServer) ListPairings(ctx context.Context, req *coordinationv1.ListPairingsRequest) (*coordinationv1.ListPairingsResponse, error) {
-	after, _ := decodeToken(req.GetPageToken())
-	n := pageSize(req.GetPageSize())
+	listing := pairingsListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := pageSize.Of(req.GetPageSize())
 	region := req.GetRegion()
 	resp := &coordinationv1.ListPairingsResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketPairings).Cursor()
 		for k, v := seekAfter(c, nil, after); k != nil; k, v = c.Next() {
 			if len(resp.Pairings) == n {
-				resp.NextPageToken = encodeToken(after)
+				resp.NextPageToken = listing.Token(after)
 				return nil
 			}
 			after = append([]byte(nil), k...)

@@ -3,7 +3,6 @@ package outbox
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/identity"
+	"github.com/eastwest/labourlink/services/paging"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -126,9 +126,10 @@ const ServiceName = "labour.outbox.v1.OutboxService"
 const (
 	maxNoteRunes      = 500
 	maxRequestIDRunes = 200
-	defaultPageSize   = 100
-	maxPageSize       = 1000
 )
+
+// pageSize is the page size of ListQuarantinedEntries.
+var pageSize = paging.Size{Default: 100, Max: 1000}
 
 // ValidateRequest checks OutboxService requests before their handlers run
 // (grpcserver.Validator).
@@ -162,12 +163,8 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		if _, ok := outboxv1.QuarantineState_name[int32(r.GetState())]; !ok {
 			v.Add("state", "must be one of the QUARANTINE_STATE values")
 		}
-		if r.GetPageSize() < 0 {
-			v.Add("page_size", "must not be negative")
-		}
-		if _, err := decodeToken(r.GetPageToken(), listFilters(r)); err != nil {
-			v.Add("page_token", err.Error())
-		}
+		pageSize.Check(&v, r.GetPageSize())
+		quarantinedListing(r).Check(&v, r.GetPageToken())
 	case *outboxv1.GetQuarantinedEntryRequest:
 		name(r.GetName())
 	case *outboxv1.RetryQuarantinedEntryRequest:
@@ -242,44 +239,21 @@ func (x *Server) ListOutboxes(context.Context, *outboxv1.ListOutboxesRequest) (*
 	return resp, nil
 }
 
-func listFilters(r *outboxv1.ListQuarantinedEntriesRequest) string {
-	return r.GetDestination() + "\x00" + r.GetState().String()
-}
-
-// encodeToken is the page token after key k for the filters: base64url(filters NUL k). The
-// filters are in the token so that a token used with other filters is refused (AIP-158).
-func encodeToken(k []byte, filters string) string {
-	return base64.RawURLEncoding.EncodeToString(append([]byte(filters+"\x00"), k...))
-}
-
-func decodeToken(tok, filters string) ([]byte, error) {
-	if tok == "" {
-		return nil, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return nil, fmt.Errorf("is not a token returned by this service")
-	}
-	f, k, ok := bytes.Cut(b, []byte(filters+"\x00"))
-	if !ok || len(f) != 0 || len(k) != 8 {
-		return nil, fmt.Errorf("was returned for other filters, or not by this service: keep the filters of the first page")
-	}
-	return k, nil
+// quarantinedListing binds a ListQuarantinedEntries page token to the destination and state
+// filters (AIP-158); its keys are quarantine keys (8 bytes).
+func quarantinedListing(r *outboxv1.ListQuarantinedEntriesRequest) paging.Listing {
+	return paging.For("quarantined entries", r.GetDestination(), r.GetState().String()).
+		Keys(func(k []byte) bool { return len(k) == 8 })
 }
 
 // ListQuarantinedEntries lists quarantined entries in the order they were committed.
 func (x *Server) ListQuarantinedEntries(_ context.Context, req *outboxv1.ListQuarantinedEntriesRequest) (*outboxv1.ListQuarantinedEntriesResponse, error) {
-	after, err := decodeToken(req.GetPageToken(), listFilters(req))
+	listing := quarantinedListing(req)
+	after, err := listing.Decode(req.GetPageToken())
 	if err != nil {
-		var v apierror.Violations
-		v.Add("page_token", err.Error())
-		return nil, v.Err()
+		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size <= 0 {
-		size = defaultPageSize
-	}
-	size = min(size, maxPageSize)
+	size := pageSize.Of(req.GetPageSize())
 	resp := &outboxv1.ListQuarantinedEntriesResponse{}
 	err = x.db.View(func(tx *bbolt.Tx) error {
 		var last []byte
@@ -289,7 +263,7 @@ func (x *Server) ListQuarantinedEntries(_ context.Context, req *outboxv1.ListQua
 				return true, nil
 			}
 			if len(resp.Entries) == size {
-				resp.NextPageToken = encodeToken(last, listFilters(req))
+				resp.NextPageToken = listing.Token(last)
 				return false, nil
 			}
 			q.Payload = nil

@@ -14,6 +14,7 @@ import (
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/occupation"
+	"github.com/eastwest/labourlink/services/paging"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -67,7 +68,7 @@ func (x *candidateServer) ValidateRequest(_ string, req any) error {
 		if r.GetVacancy() != "" {
 			checkName(&v, "vacancy", r.GetVacancy(), vacanciesCollection)
 		}
-		checkPageSize(&v, r.GetPageSize())
+		listSize.Check(&v, r.GetPageSize())
 		x.s.checkListFilters(&v, r)
 	case *receivingv1.DecideCandidateRequest:
 		checkName(&v, "name", r.GetName(), candidatesCollection)
@@ -93,7 +94,7 @@ func (x *candidateServer) ValidateRequest(_ string, req any) error {
 	case *receivingv1.ListDecisionsRequest:
 		x.s.checkSendingRegion(&v, "sending_region", r.GetSendingRegion())
 		checkRevision(&v, r.GetAfterRevision())
-		checkPageSize(&v, r.GetPageSize())
+		feedSize.Check(&v, r.GetPageSize())
 	}
 	return v.Err()
 }
@@ -275,12 +276,12 @@ func (x *candidateServer) GetCandidate(_ context.Context, req *receivingv1.GetCa
 
 // ListCandidates lists candidates with filters, in id order.
 func (x *candidateServer) ListCandidates(_ context.Context, req *receivingv1.ListCandidatesRequest) (*receivingv1.ListCandidatesResponse, error) {
-	filters := []string{"candidates", req.GetVacancy(), req.GetState().String(), req.GetSendingRegion()}
-	after, err := decodePageToken(req.GetPageToken(), filters...)
+	listing := paging.For("candidates", req.GetVacancy(), req.GetState().String(), req.GetSendingRegion())
+	after, err := listing.Decode(req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	size := pageSize(req.GetPageSize(), 100, 1000)
+	size := listSize.Of(req.GetPageSize())
 	resp := &receivingv1.ListCandidatesResponse{}
 	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketCandidates).Cursor()
@@ -296,7 +297,7 @@ func (x *candidateServer) ListCandidates(_ context.Context, req *receivingv1.Lis
 				continue
 			}
 			if len(resp.Candidates) == size {
-				resp.NextPageToken = encodePageToken(last, filters...)
+				resp.NextPageToken = listing.Token(last)
 				return nil
 			}
 			resp.Candidates = append(resp.Candidates, cand)
@@ -482,7 +483,7 @@ func (x *candidateServer) ListDecisions(ctx context.Context, req *receivingv1.Li
 	}
 	resp := &receivingv1.ListDecisionsResponse{}
 	var err error
-	resp.Candidates, resp.HeadRevision, err = listFeed(x.s, x.s.decisions, req.GetAfterRevision(), pageSize(req.GetPageSize(), 500, 5000),
+	resp.Candidates, resp.HeadRevision, err = listFeed(x.s, x.s.decisions, req.GetAfterRevision(), feedSize.Of(req.GetPageSize()),
 		keepRegion(req.GetSendingRegion()), decodeCandidate)
 	if err != nil {
 		return nil, err

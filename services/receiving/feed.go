@@ -336,10 +336,10 @@ func (x *feedServer) ValidateRequest(_ string, req any) error {
 	case *receivingv1.ListDemandChangesRequest:
 		x.s.checkSendingRegion(&v, "sending_region", r.GetSendingRegion())
 		checkRevision(&v, r.GetAfterRevision())
-		checkPageSize(&v, r.GetPageSize())
+		feedSize.Check(&v, r.GetPageSize())
 	case *receivingv1.ListOpenDemandRequest:
 		x.s.checkSendingRegion(&v, "sending_region", r.GetSendingRegion())
-		checkPageSize(&v, r.GetPageSize())
+		feedSize.Check(&v, r.GetPageSize())
 	}
 	return v.Err()
 }
@@ -378,7 +378,7 @@ func (x *feedServer) ListDemandChanges(ctx context.Context, req *receivingv1.Lis
 	}
 	resp := &receivingv1.ListDemandChangesResponse{}
 	var err error
-	resp.Changes, resp.HeadRevision, err = listFeed(x.s, x.s.demand, req.GetAfterRevision(), pageSize(req.GetPageSize(), 500, 5000), nil, decodeChange)
+	resp.Changes, resp.HeadRevision, err = listFeed(x.s, x.s.demand, req.GetAfterRevision(), feedSize.Of(req.GetPageSize()), nil, decodeChange)
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +391,7 @@ func (x *feedServer) ListOpenDemand(ctx context.Context, req *receivingv1.ListOp
 		return nil, err
 	}
 	page, err := x.s.listVacancies(vacancyFilter{status: receivingv1.VacancyStatus_VACANCY_STATUS_OPEN},
-		req.GetPageToken(), pageSize(req.GetPageSize(), 500, 5000))
+		req.GetPageToken(), feedSize.Of(req.GetPageSize()))
 	if err != nil {
 		return nil, err
 	}

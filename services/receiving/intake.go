@@ -19,6 +19,7 @@ import (
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/ledger"
 	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/paging"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -100,7 +101,7 @@ func (x *intakeServer) ValidateRequest(_ string, req any) error {
 	case *receivingv1.GetIntakeBatchRequest:
 		checkName(&v, "name", r.GetName(), batchesCollection)
 	case *receivingv1.ListIntakeBatchesRequest:
-		checkPageSize(&v, r.GetPageSize())
+		listSize.Check(&v, r.GetPageSize())
 		s.checkListFilters(&v, r)
 	case *receivingv1.ConfirmArrivalsRequest:
 		checkName(&v, "name", r.GetName(), batchesCollection)
@@ -163,7 +164,7 @@ func (x *intakeServer) ValidateRequest(_ string, req any) error {
 	case *receivingv1.GetEmploymentRecordRequest:
 		checkName(&v, "name", r.GetName(), recordsCollection)
 	case *receivingv1.ListEmploymentRecordsRequest:
-		checkPageSize(&v, r.GetPageSize())
+		listSize.Check(&v, r.GetPageSize())
 		s.checkListFilters(&v, r)
 	}
 	return v.Err()
@@ -533,8 +534,8 @@ func (x *intakeServer) GetIntakeBatch(_ context.Context, req *receivingv1.GetInt
 func (x *intakeServer) ListIntakeBatches(_ context.Context, req *receivingv1.ListIntakeBatchesRequest) (*receivingv1.ListIntakeBatchesResponse, error) {
 	resp := &receivingv1.ListIntakeBatchesResponse{}
 	var err error
-	resp.Batches, resp.NextPageToken, err = listProtos(x.s.db, store.BucketIntakeBatches, req.GetPageToken(), pageSize(req.GetPageSize(), 100, 1000),
-		[]string{"batches", req.GetSendingRegion()}, "batch",
+	resp.Batches, resp.NextPageToken, err = listProtos(x.s.db, store.BucketIntakeBatches, req.GetPageToken(), listSize.Of(req.GetPageSize()),
+		paging.For("batches", req.GetSendingRegion()), "batch",
 		func(b *receivingv1.IntakeBatch) bool {
 			return req.GetSendingRegion() == "" || b.GetSendingRegion() == req.GetSendingRegion()
 		})
@@ -560,9 +561,9 @@ func viewOne[T any](db *store.DB, get func(tx *bbolt.Tx) (T, error)) (T, error) 
 func listProtos[T any, P interface {
 	*T
 	proto.Message
-}](db *store.DB, bucket []byte, token string, size int, filters []string, what string, keep func(P) bool) ([]P, string, error) {
+}](db *store.DB, bucket []byte, token string, size int, listing paging.Listing, what string, keep func(P) bool) ([]P, string, error) {
 	var page []P
-	next, err := listPage(db, bucket, token, size, filters, func(data []byte) (bool, error) {
+	next, err := listPage(db, bucket, token, size, listing, func(data []byte) (bool, error) {
 		v := P(new(T))
 		if err := proto.Unmarshal(data, v); err != nil {
 			return false, fmt.Errorf("decode %s: %w", what, err)
@@ -578,8 +579,8 @@ func listProtos[T any, P interface {
 
 // listPage walks bucket from the page token, calling add for each value until size values were
 // added; it returns the next page token.
-func listPage(db *store.DB, bucket []byte, token string, size int, filters []string, add func([]byte) (bool, error)) (string, error) {
-	after, err := decodePageToken(token, filters...)
+func listPage(db *store.DB, bucket []byte, token string, size int, listing paging.Listing, add func([]byte) (bool, error)) (string, error) {
+	after, err := listing.Decode(token)
 	if err != nil {
 		return "", err
 	}
@@ -590,7 +591,7 @@ func listPage(db *store.DB, bucket []byte, token string, size int, filters []str
 		n := 0
 		for k, data := c.Seek(startAfter(after)); k != nil; k, data = c.Next() {
 			if n == size {
-				next = encodePageToken(last, filters...)
+				next = listing.Token(last)
 				return nil
 			}
 			ok, err := add(data)
@@ -898,8 +899,8 @@ func (x *intakeServer) GetEmploymentRecord(_ context.Context, req *receivingv1.G
 func (x *intakeServer) ListEmploymentRecords(_ context.Context, req *receivingv1.ListEmploymentRecordsRequest) (*receivingv1.ListEmploymentRecordsResponse, error) {
 	resp := &receivingv1.ListEmploymentRecordsResponse{}
 	var err error
-	resp.Records, resp.NextPageToken, err = listProtos(x.s.db, store.BucketEmployment, req.GetPageToken(), pageSize(req.GetPageSize(), 100, 1000),
-		[]string{"records", req.GetStatus().String(), req.GetSendingRegion()}, "employment record",
+	resp.Records, resp.NextPageToken, err = listProtos(x.s.db, store.BucketEmployment, req.GetPageToken(), listSize.Of(req.GetPageSize()),
+		paging.For("records", req.GetStatus().String(), req.GetSendingRegion()), "employment record",
 		func(r *receivingv1.EmploymentRecord) bool {
 			return (req.GetStatus() == 0 || r.GetStatus() == req.GetStatus()) &&
 				(req.GetSendingRegion() == "" || r.GetSendingRegion() == req.GetSendingRegion())

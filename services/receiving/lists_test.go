@@ -88,6 +88,11 @@ func TestListsRefuseBadFiltersAndTokens(t *testing.T) {
 			_, err := e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{ImportId: "imp-1", PageToken: "garbage"})
 			return err
 		}, "page_token"},
+		{"import rejections: a token of another import", func() error {
+			tok := rejectionsListing("imp-0").Token(make([]byte, 8))
+			_, err := e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{ImportId: "imp-1", PageToken: tok})
+			return err
+		}, "page_token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

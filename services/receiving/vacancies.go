@@ -15,6 +15,7 @@ import (
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/creditcode"
 	"github.com/eastwest/labourlink/services/occupation"
+	"github.com/eastwest/labourlink/services/paging"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -182,11 +183,11 @@ func (x *vacancyServer) ValidateRequest(_ string, req any) error {
 		if p := idProblem(r.GetImportId()); p != "" {
 			v.Add("import_id", p)
 		}
-		checkPageSize(&v, r.GetPageSize())
+		rejectionsSize.Check(&v, r.GetPageSize())
 	case *receivingv1.GetVacancyRequest:
 		checkName(&v, "name", r.GetName(), vacanciesCollection)
 	case *receivingv1.ListVacanciesRequest:
-		checkPageSize(&v, r.GetPageSize())
+		listSize.Check(&v, r.GetPageSize())
 		x.s.checkListFilters(&v, r)
 	case *receivingv1.UpdateVacancyRequest:
 		checkRequestID(&v, "request_id", r.GetRequestId())
@@ -314,8 +315,9 @@ type vacancyFilter struct {
 	employer   string
 }
 
-func (f vacancyFilter) key() []string {
-	return []string{"vacancies", f.status.String(), f.occupation, f.county, f.employer}
+// listing is what a page token of vacancies is bound to.
+func (f vacancyFilter) listing() paging.Listing {
+	return paging.For("vacancies", f.status.String(), f.occupation, f.county, f.employer)
 }
 
 func (f vacancyFilter) match(v *receivingv1.Vacancy) bool {
@@ -334,7 +336,7 @@ type vacancyPage struct {
 // listVacancies reads one page of vacancies matching f (status derived at read time) in id
 // order, with the demand feed's head revision of the same snapshot.
 func (s *Service) listVacancies(f vacancyFilter, token string, size int) (vacancyPage, error) {
-	after, err := decodePageToken(token, f.key()...)
+	after, err := f.listing().Decode(token)
 	if err != nil {
 		return vacancyPage{}, err
 	}
@@ -355,7 +357,7 @@ func (s *Service) listVacancies(f vacancyFilter, token string, size int) (vacanc
 				continue
 			}
 			if len(page.vacancies) == size {
-				page.next = encodePageToken(last, f.key()...)
+				page.next = f.listing().Token(last)
 				return nil
 			}
 			page.vacancies = append(page.vacancies, v)
@@ -374,7 +376,7 @@ func (x *vacancyServer) ListVacancies(_ context.Context, req *receivingv1.ListVa
 		county:     strings.TrimSpace(req.GetWorkCounty()),
 		employer:   creditcode.Normalize(strings.TrimSpace(req.GetEmployerCreditCode())),
 	}
-	page, err := x.s.listVacancies(f, req.GetPageToken(), pageSize(req.GetPageSize(), 100, 1000))
+	page, err := x.s.listVacancies(f, req.GetPageToken(), listSize.Of(req.GetPageSize()))
 	if err != nil {
 		return nil, err
 	}

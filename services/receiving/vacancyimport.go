@@ -19,6 +19,7 @@ import (
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/clientstream"
+	"github.com/eastwest/labourlink/services/paging"
 	"github.com/eastwest/labourlink/services/privacy"
 	"github.com/eastwest/labourlink/services/store"
 )
@@ -53,12 +54,6 @@ import (
 
 // maxImportChunk is the most rows one ImportVacancies message may carry.
 const maxImportChunk = 5000
-
-// Page sizes of ListVacancyImportRejections.
-const (
-	defaultRejectionsPage = 1000
-	maxRejectionsPage     = 10000
-)
 
 // DefaultImportReplyRejections is the most rejections a vacancy import summary lists (the
 // ImportVacancies reply and GetVacancyImport) unless Config.ImportReplyRejections says
@@ -321,8 +316,11 @@ func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*
 	return out, nil, nil
 }
 
-// rejectionsFilters bind a ListVacancyImportRejections page token to its import.
-func rejectionsFilters(importID string) []string { return []string{"import rejections", importID} }
+// rejectionsListing binds a ListVacancyImportRejections page token to its import; its keys are
+// row numbers (8 bytes).
+func rejectionsListing(importID string) paging.Listing {
+	return paging.For("import rejections", importID).Keys(func(k []byte) bool { return len(k) == 8 })
+}
 
 // GetVacancyImport returns the summary of an import (also of one whose stream was cut), whether
 // it completed and the last row committed.
@@ -357,14 +355,11 @@ func (x *vacancyServer) GetVacancyImport(_ context.Context, req *receivingv1.Get
 // ListVacancyImportRejections pages through every rejected row of an import in row order.
 func (x *vacancyServer) ListVacancyImportRejections(_ context.Context, req *receivingv1.ListVacancyImportRejectionsRequest) (*receivingv1.ListVacancyImportRejectionsResponse, error) {
 	id := req.GetImportId()
-	after, err := decodePageToken(req.GetPageToken(), rejectionsFilters(id)...)
+	after, err := rejectionsListing(id).Decode(req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	if after != nil && len(after) != 8 {
-		return nil, pageTokenError("is not a token returned by this service")
-	}
-	size := pageSize(req.GetPageSize(), defaultRejectionsPage, maxRejectionsPage)
+	size := rejectionsSize.Of(req.GetPageSize())
 	resp := &receivingv1.ListVacancyImportRejectionsResponse{}
 	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		if tx.Bucket(store.BucketImports).Get(importKey('s', id)) == nil {
@@ -376,7 +371,7 @@ func (x *vacancyServer) ListVacancyImportRejections(_ context.Context, req *rece
 		}
 		resp.Rejections = rjs
 		if last != nil {
-			resp.NextPageToken = encodePageToken(last, rejectionsFilters(id)...)
+			resp.NextPageToken = rejectionsListing(id).Token(last)
 		}
 		return nil
 	})

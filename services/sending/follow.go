@@ -56,7 +56,6 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -960,32 +959,26 @@ func laterTS(a, b *timestamppb.Timestamp) *timestamppb.Timestamp {
 	return b
 }
 
-// Page sizes of ListDemand.
-const (
-	defaultDemandPage = 100
-	maxDemandPage     = 1000
-)
-
 // ListDemand lists the replicated OPEN vacancies in (receiving region, vacancy id) order.
 func (x *matchingServer) ListDemand(_ context.Context, req *sendingv1.ListDemandRequest) (*sendingv1.ListDemandResponse, error) {
-	filters := hashFilters("demand", req.GetReceivingRegion())
-	tok, ok := decodePageToken(req.GetPageToken(), filters)
-	if !ok {
-		return nil, apierror.InvalidArgument("page_token is not a token from a previous response with these filters")
+	listing := demandListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	size := pageSize(req.GetPageSize(), defaultDemandPage, maxDemandPage)
+	size := demandSize.Of(req.GetPageSize())
 	var prefix []byte
 	if r := req.GetReceivingRegion(); r != "" {
 		prefix = []byte(r + "/")
 	}
 	resp := &sendingv1.ListDemandResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketDemandReplica).Cursor()
 		var k, v []byte
 		switch {
-		case tok.after != nil:
-			k, v = c.Seek(tok.after)
-			if k != nil && bytes.Equal(k, tok.after) {
+		case after != nil:
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
 				k, v = c.Next()
 			}
 		case prefix != nil:
@@ -1003,7 +996,7 @@ func (x *matchingServer) ListDemand(_ context.Context, req *sendingv1.ListDemand
 				continue
 			}
 			if len(resp.Vacancies) == size {
-				resp.NextPageToken = pageToken{after: last, filters: filters}.encode()
+				resp.NextPageToken = listing.Token(last)
 				return nil
 			}
 			resp.Vacancies = append(resp.Vacancies, dv)

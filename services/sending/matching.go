@@ -74,9 +74,6 @@ const (
 	// maxCandidatesPerSubmission is the receiving service's limit per SubmitCandidatesRequest.
 	maxCandidatesPerSubmission = 1000
 
-	defaultRunsPage = 20
-	maxRunsPage     = 100
-
 	// Progress percentages at which the stages begin.
 	pctReadWorkers = 0
 	pctReadDemand  = 10
@@ -124,16 +121,12 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 			v.Add("name", reason)
 		}
 	case *sendingv1.ListMatchRunsRequest:
-		checkPageSize(&v, r.GetPageSize())
-		if _, ok := decodePageToken(r.GetPageToken(), hashFilters("runs")); !ok {
-			v.Add("page_token", "is not a token from a previous response")
-		}
+		runsSize.Check(&v, r.GetPageSize())
+		runsListing.Check(&v, r.GetPageToken())
 	case *sendingv1.ListDemandRequest:
 		x.s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
-		checkPageSize(&v, r.GetPageSize())
-		if _, ok := decodePageToken(r.GetPageToken(), hashFilters("demand", r.GetReceivingRegion())); !ok {
-			v.Add("page_token", "is not a token from a previous response with this receiving_region")
-		}
+		demandSize.Check(&v, r.GetPageSize())
+		demandListing(r).Check(&v, r.GetPageToken())
 	case *sendingv1.ListProposalsRequest:
 		if n := r.GetVacancy(); n != "" {
 			if id, ok := strings.CutPrefix(n, vacancyNamePrefix); !ok || id == "" || strings.Contains(id, "/") {
@@ -144,18 +137,10 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 		if _, ok := sendingv1.ProposalState_name[int32(r.GetState())]; !ok {
 			v.Add("state", "is not a ProposalState")
 		}
-		checkPageSize(&v, r.GetPageSize())
-		if _, ok := decodePageToken(r.GetPageToken(), proposalFilters(r)); !ok {
-			v.Add("page_token", "is not a token from a previous response with these filters")
-		}
+		proposalsSize.Check(&v, r.GetPageSize())
+		proposalsListing(r).Check(&v, r.GetPageToken())
 	}
 	return v.Err()
-}
-
-func checkPageSize(v *apierror.Violations, n int32) {
-	if n < 0 {
-		v.Add("page_size", "must not be negative")
-	}
 }
 
 // checkReceivingRegion adds a violation unless code is a province code other than this one
@@ -327,18 +312,17 @@ func (x *matchingServer) GetMatchRun(_ context.Context, req *sendingv1.GetMatchR
 
 // ListMatchRuns lists runs newest first, without their per-vacancy results.
 func (x *matchingServer) ListMatchRuns(_ context.Context, req *sendingv1.ListMatchRunsRequest) (*sendingv1.ListMatchRunsResponse, error) {
-	filters := hashFilters("runs")
-	tok, ok := decodePageToken(req.GetPageToken(), filters)
-	if !ok || (tok.after != nil && len(tok.after) != 8) {
-		return nil, apierror.InvalidArgument("page_token is not a token from a previous response")
+	after, err := runsListing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	size := pageSize(req.GetPageSize(), defaultRunsPage, maxRunsPage)
+	size := runsSize.Of(req.GetPageSize())
 	resp := &sendingv1.ListMatchRunsResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketMatchRuns).Cursor()
 		var k, v []byte
-		if tok.after != nil {
-			c.Seek(tok.after)
+		if after != nil {
+			c.Seek(after)
 			k, v = c.Prev()
 		} else {
 			k, v = c.Last()
@@ -346,7 +330,7 @@ func (x *matchingServer) ListMatchRuns(_ context.Context, req *sendingv1.ListMat
 		var last []byte
 		for ; k != nil; k, v = c.Prev() {
 			if len(resp.MatchRuns) == size {
-				resp.NextPageToken = pageToken{after: last, filters: filters}.encode()
+				resp.NextPageToken = runsListing.Token(last)
 				return nil
 			}
 			r := &sendingv1.MatchRun{}

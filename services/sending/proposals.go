@@ -18,10 +18,8 @@ package sending
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -46,9 +44,6 @@ const (
 	vacancyNamePrefix  = "vacancies/"
 	// proposalIDSep separates the vacancy id from the worker id in a proposal id.
 	proposalIDSep = "~"
-
-	defaultProposalsPage = 100
-	maxProposalsPage     = 1000
 )
 
 // candidateNamesBucket is the nested bucket of BucketProposals with the candidates' names.
@@ -184,81 +179,26 @@ func (s *Service) moveIfIn(tx *bbolt.Tx, id string, from, to workerStatus, reaso
 
 // --- ListProposals ---
 
-// pageToken is a List page token: the last key returned and a hash of the filters.
-type pageToken struct {
-	after   []byte
-	filters uint64
-}
-
-func hashFilters(parts ...string) uint64 {
-	h := fnv.New64a()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return h.Sum64()
-}
-
-func (t pageToken) encode() string {
-	b := make([]byte, 0, 9+len(t.after))
-	b = append(b, 1)
-	for i := 7; i >= 0; i-- {
-		b = append(b, byte(t.filters>>(8*i)))
-	}
-	b = append(b, t.after...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// decodePageToken reads a token issued for filters; "" is the first page.
-func decodePageToken(s string, filters uint64) (pageToken, bool) {
-	if s == "" {
-		return pageToken{}, true
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 10 || b[0] != 1 {
-		return pageToken{}, false
-	}
-	var f uint64
-	for _, c := range b[1:9] {
-		f = f<<8 | uint64(c)
-	}
-	if f != filters {
-		return pageToken{}, false
-	}
-	return pageToken{after: b[9:], filters: f}, true
-}
-
-// pageSize returns n bounded to (0, maxSize], def when n is 0.
-func pageSize(n int32, def, maxSize int) int {
-	if n <= 0 {
-		return def
-	}
-	return min(int(n), maxSize)
-}
-
-func proposalFilters(r *sendingv1.ListProposalsRequest) uint64 {
-	return hashFilters("proposals", r.GetVacancy(), r.GetReceivingRegion(), r.GetState().String())
-}
-
 // ListProposals lists proposals in id order (the proposals of one vacancy are one key range).
 func (x *matchingServer) ListProposals(_ context.Context, req *sendingv1.ListProposalsRequest) (*sendingv1.ListProposalsResponse, error) {
-	tok, ok := decodePageToken(req.GetPageToken(), proposalFilters(req))
-	if !ok {
-		return nil, apierror.InvalidArgument("page_token is not a token from a previous response with these filters")
+	listing := proposalsListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	size := pageSize(req.GetPageSize(), defaultProposalsPage, maxProposalsPage)
+	size := proposalsSize.Of(req.GetPageSize())
 	var prefix []byte
 	if req.GetVacancy() != "" {
 		prefix = []byte(vacancyIDOf(req.GetVacancy()) + proposalIDSep)
 	}
 	resp := &sendingv1.ListProposalsResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketProposals).Cursor()
 		var k, v []byte
 		switch {
-		case tok.after != nil:
-			k, v = c.Seek(tok.after)
-			if k != nil && bytes.Equal(k, tok.after) {
+		case after != nil:
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
 				k, v = c.Next()
 			}
 		case prefix != nil:
@@ -280,7 +220,7 @@ func (x *matchingServer) ListProposals(_ context.Context, req *sendingv1.ListPro
 				continue
 			}
 			if len(resp.Proposals) == size {
-				resp.NextPageToken = pageToken{after: last, filters: proposalFilters(req)}.encode()
+				resp.NextPageToken = listing.Token(last)
 				return nil
 			}
 			resp.Proposals = append(resp.Proposals, p)

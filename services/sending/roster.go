@@ -7,10 +7,7 @@ package sending
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"unicode"
@@ -28,12 +25,7 @@ import (
 	"github.com/eastwest/labourlink/services/store"
 )
 
-// Page sizes.
 const (
-	defaultWorkersPage    = 100
-	maxWorkersPage        = 1000
-	defaultRejectionsPage = 1000
-	maxRejectionsPage     = 10000
 	// listScanBudget bounds the records one ListWorkers call reads: a page with filters that
 	// match few workers may come back short (even empty) with a next_page_token to go on from.
 	listScanBudget    = 100_000
@@ -70,12 +62,8 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 		if reason := checkImportID(r.GetImportId()); reason != "" {
 			v.Add("import_id", reason)
 		}
-		if r.GetPageSize() < 0 {
-			v.Add("page_size", "must not be negative")
-		}
-		if _, ok := decodeRejectionsToken(r.GetPageToken()); !ok {
-			v.Add("page_token", "is not a token from a previous response")
-		}
+		rejectionsSize.Check(&v, r.GetPageSize())
+		rejectionsListing(r.GetImportId()).Check(&v, r.GetPageToken())
 	case *sendingv1.GetWorkerRequest:
 		if _, reason := parseWorkerName(r.GetName()); reason != "" {
 			v.Add("name", reason)
@@ -149,17 +137,14 @@ func (x *rosterServer) GetImport(ctx context.Context, req *sendingv1.GetImportRe
 
 // ListImportRejections pages through every rejected row of an import in row order.
 func (x *rosterServer) ListImportRejections(ctx context.Context, req *sendingv1.ListImportRejectionsRequest) (*sendingv1.ListImportRejectionsResponse, error) {
-	size := int(req.GetPageSize())
-	if size <= 0 {
-		size = defaultRejectionsPage
-	}
-	size = min(size, maxRejectionsPage)
-	after, ok := decodeRejectionsToken(req.GetPageToken())
-	if !ok {
-		return nil, apierror.InvalidArgument("page_token is not a token from a previous response")
+	size := rejectionsSize.Of(req.GetPageSize())
+	listing := rejectionsListing(req.GetImportId())
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
 	resp := &sendingv1.ListImportRejectionsResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		if _, found, err := getImportRecord(tx, req.GetImportId()); err != nil {
 			return err
 		} else if !found {
@@ -171,7 +156,7 @@ func (x *rosterServer) ListImportRejections(ctx context.Context, req *sendingv1.
 		}
 		resp.Rejections = rjs
 		if last != nil {
-			resp.NextPageToken = base64.RawURLEncoding.EncodeToString(last)
+			resp.NextPageToken = listing.Token(last)
 		}
 		return nil
 	})
@@ -179,18 +164,6 @@ func (x *rosterServer) ListImportRejections(ctx context.Context, req *sendingv1.
 		return nil, err
 	}
 	return resp, nil
-}
-
-// decodeRejectionsToken decodes a ListImportRejections page token ("" is the start, nil).
-func decodeRejectionsToken(tok string) ([]byte, bool) {
-	if tok == "" {
-		return nil, true
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) != rejectionCursorLen {
-		return nil, false
-	}
-	return b, true
 }
 
 // --- workers ---
@@ -212,49 +185,8 @@ func (x *rosterServer) GetWorker(ctx context.Context, req *sendingv1.GetWorkerRe
 	return &sendingv1.GetWorkerResponse{Worker: maskedWorker(w, req.GetView())}, nil
 }
 
-// listToken is the decoded ListWorkers page token: the worker id to continue after, and a hash
-// of the filters it was issued for.
-type listToken struct {
-	after   string
-	filters uint64
-}
-
-const listTokenVersion = 1
-
-func (t listToken) encode() string {
-	b := []byte{listTokenVersion}
-	b = binary.BigEndian.AppendUint64(b, t.filters)
-	b = append(b, t.after...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeListToken(s string) (listToken, bool) {
-	if s == "" {
-		return listToken{}, true
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 9 || b[0] != listTokenVersion || !validWorkerID(string(b[9:])) {
-		return listToken{}, false
-	}
-	return listToken{filters: binary.BigEndian.Uint64(b[1:9]), after: string(b[9:])}, true
-}
-
-// filterHash identifies the filters of a ListWorkers request (not the page size, which may
-// change between pages).
-func filterHash(r *sendingv1.ListWorkersRequest) uint64 {
-	h := fnv.New64a()
-	poor := "any"
-	if r.RegisteredPoor != nil {
-		poor = fmt.Sprint(r.GetRegisteredPoor())
-	}
-	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s", r.GetStatus(), r.GetHomeCounty(), r.GetOccupation(), poor)
-	return h.Sum64()
-}
-
 func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror.Violations) {
-	if r.GetPageSize() < 0 {
-		v.Add("page_size", "must not be negative")
-	}
+	workersSize.Check(v, r.GetPageSize())
 	if st := r.GetStatus(); st != sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED && !isRealStatus(st) {
 		v.Add("status", "is not a WorkerStatus")
 	}
@@ -266,13 +198,7 @@ func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror
 	if o := r.GetOccupation(); o != "" && (!occupation.Known(o) || o == occupation.General) {
 		v.Add("occupation", fmt.Sprintf("%q is not an ISCO-08 unit group code (4 digits, such as 8212)", o))
 	}
-	tok, ok := decodeListToken(r.GetPageToken())
-	switch {
-	case !ok:
-		v.Add("page_token", "is not a token from a previous response")
-	case r.GetPageToken() != "" && tok.filters != filterHash(r):
-		v.Add("page_token", "was issued for other filters: send the same status, home_county, occupation and registered_poor as the first request")
-	}
+	workersListing(r).Check(v, r.GetPageToken())
 }
 
 // ListWorkers lists workers (not erased ones) in worker-id order, masked. The page token holds
@@ -280,33 +206,29 @@ func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror
 // listing is returned exactly once, whatever imports add meanwhile (new workers whose id sorts
 // before the position are not seen, the ones after it are).
 func (x *rosterServer) ListWorkers(ctx context.Context, req *sendingv1.ListWorkersRequest) (*sendingv1.ListWorkersResponse, error) {
-	size := int(req.GetPageSize())
-	if size <= 0 {
-		size = defaultWorkersPage
+	size := workersSize.Of(req.GetPageSize())
+	afterKey, err := workersListing(req).Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	size = min(size, maxWorkersPage)
-	tok, ok := decodeListToken(req.GetPageToken())
-	if !ok || (req.GetPageToken() != "" && tok.filters != filterHash(req)) {
-		return nil, apierror.InvalidArgument("page_token is not a token from a previous response with these filters")
-	}
+	after := string(afterKey)
 	resp := &sendingv1.ListWorkersResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketWorkers).Cursor()
 		var k, v []byte
-		if tok.after == "" {
+		if after == "" {
 			k, v = c.First()
 		} else {
-			k, v = c.Seek([]byte(tok.after))
-			if k != nil && string(k) == tok.after {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
 				k, v = c.Next()
 			}
 		}
-		h := filterHash(req)
 		lastRead, scanned := "", 0
 		for ; k != nil; k, v = c.Next() {
 			if len(resp.Workers) == size || scanned == listScanBudget {
 				// More records follow: the next page continues after the last one read.
-				resp.NextPageToken = listToken{after: lastRead, filters: h}.encode()
+				resp.NextPageToken = workersListing(req).Token([]byte(lastRead))
 				return nil
 			}
 			scanned++

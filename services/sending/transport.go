@@ -96,9 +96,6 @@ const (
 	// ledgerDestination is the outbox destination of ledger events (the coordination service).
 	ledgerDestination = "coordination"
 
-	defaultBatchesPage = 100
-	maxBatchesPage     = 1000
-
 	maxEscortName    = 50
 	maxEscortContact = 100
 )
@@ -175,10 +172,8 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 			v.Add("state", "is not a BatchState")
 		}
 		s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
-		checkPageSize(&v, r.GetPageSize())
-		if _, ok := decodePageToken(r.GetPageToken(), batchFilters(r)); !ok {
-			v.Add("page_token", "is not a token from a previous response with these filters")
-		}
+		batchesSize.Check(&v, r.GetPageSize())
+		batchesListing(r).Check(&v, r.GetPageToken())
 	case *sendingv1.RecordDepartureRequest:
 		checkRequestID(r.GetRequestId(), &v)
 		if _, reason := parseBatchName(r.GetName()); reason != "" {
@@ -572,25 +567,21 @@ func (x *transportServer) GetBatch(_ context.Context, req *sendingv1.GetBatchReq
 	return &sendingv1.GetBatchResponse{Batch: b}, nil
 }
 
-func batchFilters(r *sendingv1.ListBatchesRequest) uint64 {
-	return hashFilters("batches", r.GetState().String(), r.GetReceivingRegion())
-}
-
 // ListBatches lists batches in batch-id order.
 func (x *transportServer) ListBatches(_ context.Context, req *sendingv1.ListBatchesRequest) (*sendingv1.ListBatchesResponse, error) {
-	filters := batchFilters(req)
-	tok, ok := decodePageToken(req.GetPageToken(), filters)
-	if !ok {
-		return nil, apierror.InvalidArgument("page_token is not a token from a previous response with these filters")
+	listing := batchesListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	size := pageSize(req.GetPageSize(), defaultBatchesPage, maxBatchesPage)
+	size := batchesSize.Of(req.GetPageSize())
 	resp := &sendingv1.ListBatchesResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
+	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(store.BucketBatches).Cursor()
 		k, v := c.First()
-		if tok.after != nil {
-			k, v = c.Seek(tok.after)
-			if k != nil && bytes.Equal(k, tok.after) {
+		if after != nil {
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
 				k, v = c.Next()
 			}
 		}
@@ -605,7 +596,7 @@ func (x *transportServer) ListBatches(_ context.Context, req *sendingv1.ListBatc
 				continue
 			}
 			if len(resp.Batches) == size {
-				resp.NextPageToken = pageToken{after: last, filters: filters}.encode()
+				resp.NextPageToken = listing.Token(last)
 				return nil
 			}
 			resp.Batches = append(resp.Batches, b)

@@ -1,0 +1,52 @@
+package sending
+
+import (
+	"fmt"
+
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/paging"
+)
+
+// Page sizes and page tokens of the Lists (services/paging): a token is bound to its List and
+// the request's filters, never to the page size, which may change between pages.
+
+var (
+	workersSize    = paging.Size{Default: 100, Max: 1000}
+	rejectionsSize = paging.Size{Default: 1000, Max: 10000}
+	proposalsSize  = paging.Size{Default: 100, Max: 1000}
+	runsSize       = paging.Size{Default: 20, Max: 100}
+	demandSize     = paging.Size{Default: 100, Max: 1000}
+	batchesSize    = paging.Size{Default: 100, Max: 1000}
+)
+
+// runsListing: ListMatchRuns has no filters; its keys are run numbers (8 bytes).
+var runsListing = paging.For("runs").Keys(func(k []byte) bool { return len(k) == 8 })
+
+func proposalsListing(r *sendingv1.ListProposalsRequest) paging.Listing {
+	return paging.For("proposals", r.GetVacancy(), r.GetReceivingRegion(), r.GetState().String())
+}
+
+func demandListing(r *sendingv1.ListDemandRequest) paging.Listing {
+	return paging.For("demand", r.GetReceivingRegion())
+}
+
+func batchesListing(r *sendingv1.ListBatchesRequest) paging.Listing {
+	return paging.For("batches", r.GetState().String(), r.GetReceivingRegion())
+}
+
+// rejectionsListing binds a ListImportRejections token to its import; its keys are rejection
+// cursors.
+func rejectionsListing(importID string) paging.Listing {
+	return paging.For("import rejections", importID).Keys(func(k []byte) bool { return len(k) == rejectionCursorLen })
+}
+
+// workersListing binds a ListWorkers token to the status, home_county, occupation and
+// registered_poor (unset is not false) of the request; its keys are worker ids.
+func workersListing(r *sendingv1.ListWorkersRequest) paging.Listing {
+	poor := "any"
+	if r.RegisteredPoor != nil {
+		poor = fmt.Sprint(r.GetRegisteredPoor())
+	}
+	return paging.For("workers", r.GetStatus().String(), r.GetHomeCounty(), r.GetOccupation(), poor).
+		Keys(func(k []byte) bool { return validWorkerID(string(k)) })
+}
