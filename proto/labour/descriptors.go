@@ -2,6 +2,11 @@
 // server reflection: the generated Go code embeds descriptors without comments, so without these
 // `grpcurl describe` would show no documentation. descriptors.binpb is written by `bash .ci/gen`
 // (`buf build`) and checked for freshness by CI like the generated code.
+//
+// The storage-only records of labour/storage/v1 are left out (`buf build --exclude-path`): they
+// are not API and hold no service, so no served service leads to them. (grpcserver falls back to
+// the descriptors linked into the binary, so a client naming one of them still gets its
+// descriptor, without comments.)
 package labour
 
 import (

@@ -29,11 +29,11 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
 	"github.com/eastwest/labourlink/services/store"
 )
 
@@ -133,18 +133,11 @@ func entryID(prefix string, seq uint64) string {
 	return prefix + "-" + strconv.FormatUint(seq, 10)
 }
 
-// envelope is the stored value of an entry, wire-compatible with
-//
-//	message OutboxEntry {
-//	  string destination = 1;
-//	  google.protobuf.Any payload = 2;
-//	  google.protobuf.Timestamp created_at = 3;
-//	  uint32 attempts = 4;
-//	  string key = 5;
-//	}
-//
-// encoded by hand so that this package does not depend on the project's
-// generated protos.
+// envelope is the stored value of an entry: a labour.storage.v1.OutboxEntry
+// (storagev1.OutboxEntry), the storage-only record of this package. Until
+// that message was defined it was encoded by hand with protowire; the message
+// keeps those field numbers and types, so entries written then read back the
+// same (TestEnvelopeGolden).
 type envelope struct {
 	destination string
 	key         string
@@ -153,96 +146,30 @@ type envelope struct {
 	attempts    uint32
 }
 
-const (
-	fieldDestination protowire.Number = 1
-	fieldPayload     protowire.Number = 2
-	fieldCreatedAt   protowire.Number = 3
-	fieldAttempts    protowire.Number = 4
-	fieldKey         protowire.Number = 5
-)
-
 func encodeEnvelope(e envelope) ([]byte, error) {
-	opts := proto.MarshalOptions{Deterministic: true}
-	pb, err := opts.Marshal(e.payload)
-	if err != nil {
-		return nil, err
-	}
-	tb, err := opts.Marshal(timestamppb.New(e.createdAt))
-	if err != nil {
-		return nil, err
-	}
-	var out []byte
-	out = protowire.AppendTag(out, fieldDestination, protowire.BytesType)
-	out = protowire.AppendString(out, e.destination)
-	out = protowire.AppendTag(out, fieldPayload, protowire.BytesType)
-	out = protowire.AppendBytes(out, pb)
-	out = protowire.AppendTag(out, fieldCreatedAt, protowire.BytesType)
-	out = protowire.AppendBytes(out, tb)
-	if e.attempts != 0 {
-		out = protowire.AppendTag(out, fieldAttempts, protowire.VarintType)
-		out = protowire.AppendVarint(out, uint64(e.attempts))
-	}
-	if e.key != "" {
-		out = protowire.AppendTag(out, fieldKey, protowire.BytesType)
-		out = protowire.AppendString(out, e.key)
-	}
-	return out, nil
+	return proto.MarshalOptions{Deterministic: true}.Marshal(&storagev1.OutboxEntry{
+		Destination: e.destination,
+		Payload:     e.payload,
+		CreatedAt:   timestamppb.New(e.createdAt),
+		Attempts:    e.attempts,
+		Key:         e.key,
+	})
 }
 
 // decodeEnvelope decodes v; the result does not alias v.
 func decodeEnvelope(v []byte) (envelope, error) {
-	e := envelope{payload: &anypb.Any{}}
-	ts := &timestamppb.Timestamp{}
-	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
-		if n < 0 {
-			return e, protowire.ParseError(n)
-		}
-		v = v[n:]
-		switch {
-		case (num == fieldDestination || num == fieldKey) && typ == protowire.BytesType:
-			s, n := protowire.ConsumeString(v)
-			if n < 0 {
-				return e, protowire.ParseError(n)
-			}
-			if num == fieldKey {
-				e.key = s
-			} else {
-				e.destination = s // string conversion copies
-			}
-			v = v[n:]
-		case (num == fieldPayload || num == fieldCreatedAt) && typ == protowire.BytesType:
-			b, n := protowire.ConsumeBytes(v)
-			if n < 0 {
-				return e, protowire.ParseError(n)
-			}
-			var m proto.Message = e.payload
-			if num == fieldCreatedAt {
-				m = ts
-			}
-			// proto.Unmarshal copies; Merge as for a repeated message field.
-			if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(b, m); err != nil {
-				return e, err
-			}
-			v = v[n:]
-		case num == fieldAttempts && typ == protowire.VarintType:
-			x, n := protowire.ConsumeVarint(v)
-			if n < 0 {
-				return e, protowire.ParseError(n)
-			}
-			e.attempts = uint32(x)
-			v = v[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, v)
-			if n < 0 {
-				return e, protowire.ParseError(n)
-			}
-			v = v[n:]
-		}
+	var m storagev1.OutboxEntry
+	if err := proto.Unmarshal(v, &m); err != nil {
+		return envelope{}, err
 	}
-	if e.payload.GetTypeUrl() == "" {
-		return e, errors.New("entry has no payload")
+	if m.GetPayload().GetTypeUrl() == "" {
+		return envelope{}, errors.New("entry has no payload")
 	}
-	e.createdAt = ts.AsTime()
-	return e, nil
+	return envelope{
+		destination: m.GetDestination(),
+		key:         m.GetKey(),
+		payload:     m.GetPayload(),
+		createdAt:   m.GetCreatedAt().AsTime(), // 1970 when absent, as before
+		attempts:    m.GetAttempts(),
+	}, nil
 }

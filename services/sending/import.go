@@ -52,12 +52,12 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/clientstream"
 	"github.com/eastwest/labourlink/services/failpoint"
@@ -262,19 +262,12 @@ func sexWord(s commonv1.Sex) string {
 // --- the import record ---
 
 // importRecord is the progress and outcome of one import, stored under its import id in
-// store.BucketImports. It is a protobuf message, encoded by hand (the storage layout is private
-// to this file and wire-compatible with
-//
-//	message ImportRecord {
-//	  labour.common.v1.ImportSummary summary = 1; // counts; rejections are in their own bucket
-//	  bool complete = 2;
-//	  int64 last_row = 3;                         // row number of the last row committed
-//	  labour.common.v1.Date import_date = 4;      // the day the import began (age limit)
-//	  int64 rejection_entries = 5;                // rejections stored (a row may have several)
-//	  google.protobuf.Timestamp update_time = 6;
-//	}
-//
-// ) so that no storage-only message appears in the public API.
+// store.BucketImports as a labour.storage.v1.ImportRecord (storagev1.ImportRecord): the counts
+// (rejections are in their own bucket), whether the import is complete, the row number of the
+// last row committed, the day the import began (age limits), the rejections stored (a row may
+// have several) and the time of the last write. The message is storage-only, never part of the
+// public API. It was encoded by hand with protowire before it was defined; the message keeps
+// those field numbers and types (TestImportRecordGolden).
 type importRecord struct {
 	summary    *commonv1.ImportSummary
 	complete   bool
@@ -284,98 +277,41 @@ type importRecord struct {
 	updateTime time.Time
 }
 
-const (
-	recSummary    protowire.Number = 1
-	recComplete   protowire.Number = 2
-	recLastRow    protowire.Number = 3
-	recImportDate protowire.Number = 4
-	recEntries    protowire.Number = 5
-	recUpdateTime protowire.Number = 6
-)
-
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
 func (r *importRecord) marshal() ([]byte, error) {
-	var out []byte
-	appendMsg := func(num protowire.Number, m proto.Message) error {
-		b, err := deterministic.Marshal(m)
-		if err != nil {
-			return err
-		}
-		out = protowire.AppendTag(out, num, protowire.BytesType)
-		out = protowire.AppendBytes(out, b)
-		return nil
-	}
-	if err := appendMsg(recSummary, r.summary); err != nil {
-		return nil, err
-	}
-	if r.complete {
-		out = protowire.AppendTag(out, recComplete, protowire.VarintType)
-		out = protowire.AppendVarint(out, 1)
-	}
-	out = protowire.AppendTag(out, recLastRow, protowire.VarintType)
-	out = protowire.AppendVarint(out, uint64(r.lastRow))
-	if err := appendMsg(recImportDate, r.importDate); err != nil {
-		return nil, err
-	}
-	out = protowire.AppendTag(out, recEntries, protowire.VarintType)
-	out = protowire.AppendVarint(out, uint64(r.entries))
-	if err := appendMsg(recUpdateTime, timestamppb.New(r.updateTime)); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return deterministic.Marshal(&storagev1.ImportRecord{
+		Summary:          r.summary,
+		Complete:         r.complete,
+		LastRow:          r.lastRow,
+		ImportDate:       r.importDate,
+		RejectionEntries: r.entries,
+		UpdateTime:       timestamppb.New(r.updateTime),
+	})
 }
 
+// unmarshalImportRecord decodes v. summary and importDate are never nil; updateTime is the zero
+// time when the record has none.
 func unmarshalImportRecord(v []byte) (importRecord, error) {
-	r := importRecord{summary: &commonv1.ImportSummary{}, importDate: &commonv1.Date{}}
-	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
-		if n < 0 {
-			return r, protowire.ParseError(n)
-		}
-		v = v[n:]
-		switch {
-		case typ == protowire.BytesType && (num == recSummary || num == recImportDate || num == recUpdateTime):
-			b, m := protowire.ConsumeBytes(v)
-			if m < 0 {
-				return r, protowire.ParseError(m)
-			}
-			v = v[m:]
-			var err error
-			switch num {
-			case recSummary:
-				err = proto.Unmarshal(b, r.summary)
-			case recImportDate:
-				err = proto.Unmarshal(b, r.importDate)
-			default:
-				ts := &timestamppb.Timestamp{}
-				err = proto.Unmarshal(b, ts)
-				r.updateTime = ts.AsTime()
-			}
-			if err != nil {
-				return r, err
-			}
-		case typ == protowire.VarintType && (num == recComplete || num == recLastRow || num == recEntries):
-			x, m := protowire.ConsumeVarint(v)
-			if m < 0 {
-				return r, protowire.ParseError(m)
-			}
-			v = v[m:]
-			switch num {
-			case recComplete:
-				r.complete = x != 0
-			case recLastRow:
-				r.lastRow = int64(x)
-			default:
-				r.entries = int64(x)
-			}
-		default:
-			m := protowire.ConsumeFieldValue(num, typ, v)
-			if m < 0 {
-				return r, protowire.ParseError(m)
-			}
-			v = v[m:]
-		}
+	var m storagev1.ImportRecord
+	if err := proto.Unmarshal(v, &m); err != nil {
+		return importRecord{summary: &commonv1.ImportSummary{}, importDate: &commonv1.Date{}}, err
+	}
+	r := importRecord{
+		summary:    m.GetSummary(),
+		complete:   m.GetComplete(),
+		lastRow:    m.GetLastRow(),
+		importDate: m.GetImportDate(),
+		entries:    m.GetRejectionEntries(),
+	}
+	if r.summary == nil {
+		r.summary = &commonv1.ImportSummary{}
+	}
+	if r.importDate == nil {
+		r.importDate = &commonv1.Date{}
+	}
+	if m.GetUpdateTime() != nil {
+		r.updateTime = m.GetUpdateTime().AsTime()
 	}
 	return r, nil
 }

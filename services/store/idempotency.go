@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
 	"github.com/eastwest/labourlink/services/apierror"
 )
 
@@ -42,16 +42,11 @@ import (
 // DEPARTED since is not FAILED_PRECONDITION for a request that was never
 // going to run); only then come the state rules.
 //
-// The stored value is a protobuf message (wire-compatible with
-// `message Remembered { google.protobuf.Any response = 1;
-// google.protobuf.Timestamp stored_at = 2; bytes request_sha256 = 3; }`) so
-// that old entries can be pruned by age (PruneIdempotency).
-
-const (
-	rememberedResponse    protowire.Number = 1
-	rememberedStoredAt    protowire.Number = 2
-	rememberedFingerprint protowire.Number = 3
-)
+// The stored value is a labour.storage.v1.RememberedResponse (the response,
+// when it was stored, the request's fingerprint), so that old entries can be
+// pruned by age (PruneIdempotency). It was encoded by hand with protowire
+// before that message was defined; the message keeps those field numbers and
+// types (TestRememberedGolden).
 
 // RequestID returns the `request_id` field of req, or "" when it has none.
 func RequestID(req proto.Message) string {
@@ -188,22 +183,11 @@ func encodeRemembered(resp proto.Message, fp []byte, at time.Time) ([]byte, erro
 	if err := anypb.MarshalFrom(a, resp, marshalOpts); err != nil {
 		return nil, err
 	}
-	ab, err := marshalOpts.Marshal(a)
-	if err != nil {
-		return nil, err
-	}
-	tb, err := marshalOpts.Marshal(timestamppb.New(at))
-	if err != nil {
-		return nil, err
-	}
-	var out []byte
-	out = protowire.AppendTag(out, rememberedResponse, protowire.BytesType)
-	out = protowire.AppendBytes(out, ab)
-	out = protowire.AppendTag(out, rememberedStoredAt, protowire.BytesType)
-	out = protowire.AppendBytes(out, tb)
-	out = protowire.AppendTag(out, rememberedFingerprint, protowire.BytesType)
-	out = protowire.AppendBytes(out, fp)
-	return out, nil
+	return marshalOpts.Marshal(&storagev1.RememberedResponse{
+		Response:      a,
+		StoredAt:      timestamppb.New(at),
+		RequestSha256: fp,
+	})
 }
 
 // remembered is a decoded idempotency record.
@@ -213,47 +197,20 @@ type remembered struct {
 	fingerprint []byte // nil in records written before fingerprints were kept
 }
 
+// decodeRemembered decodes v; the result does not alias v.
 func decodeRemembered(v []byte) (remembered, error) {
-	a := &anypb.Any{}
-	ts := &timestamppb.Timestamp{}
-	var fp []byte
-	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
-		if n < 0 {
-			return remembered{}, protowire.ParseError(n)
-		}
-		v = v[n:]
-		known := num == rememberedResponse || num == rememberedStoredAt || num == rememberedFingerprint
-		if typ != protowire.BytesType || !known {
-			n = protowire.ConsumeFieldValue(num, typ, v)
-			if n < 0 {
-				return remembered{}, protowire.ParseError(n)
-			}
-			v = v[n:]
-			continue
-		}
-		b, n := protowire.ConsumeBytes(v)
-		if n < 0 {
-			return remembered{}, protowire.ParseError(n)
-		}
-		v = v[n:]
-		if num == rememberedFingerprint {
-			fp = append([]byte(nil), b...)
-			continue
-		}
-		var m proto.Message = a
-		if num == rememberedStoredAt {
-			m = ts
-		}
-		// Merge semantics, as for a repeated occurrence of a message field.
-		if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(b, m); err != nil {
-			return remembered{}, err
-		}
+	var m storagev1.RememberedResponse
+	if err := proto.Unmarshal(v, &m); err != nil {
+		return remembered{}, err
 	}
-	if a.GetTypeUrl() == "" {
+	if m.GetResponse().GetTypeUrl() == "" {
 		return remembered{}, errors.New("no response recorded")
 	}
-	return remembered{response: a, storedAt: ts.AsTime(), fingerprint: fp}, nil
+	fp := m.GetRequestSha256()
+	if len(fp) == 0 {
+		fp = nil // absent (or empty): no fingerprint to check
+	}
+	return remembered{response: m.GetResponse(), storedAt: m.GetStoredAt().AsTime(), fingerprint: fp}, nil
 }
 
 // pruneChunk bounds the records one PruneIdempotency transaction examines, keeping write
