@@ -59,13 +59,15 @@ func TestOutboxCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- r.Run(ctx) }()
-	defer func() { cancel(); <-runDone }()
+	// Once the refusal is answered, stop the relay: Run settles what it delivered (the refused
+	// entry goes to the quarantine) before it returns.
 	<-refused
-	for {
-		if n, _ := outbox.Quarantined(db, ""); n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := outbox.Quarantined(db, ""); err != nil || n != 1 {
+		t.Fatalf("quarantined %d, %v; want 1", n, err)
 	}
 
 	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
@@ -87,7 +89,7 @@ func TestOutboxCommands(t *testing.T) {
 		return out.String(), errOut.String(), code
 	}
 	out, errOut, code := cli("outbox", "list")
-	if code != 0 || !strings.Contains(out, "coordination") || !strings.Contains(out, "quarantined") || !strings.Contains(out, "running") {
+	if code != 0 || !strings.Contains(out, "coordination") || !strings.Contains(out, "quarantined") || !strings.Contains(out, "stopped") {
 		t.Fatalf("outbox list (%d): %s%s", code, out, errOut)
 	}
 	out, errOut, code = cli("outbox", "quarantine")
