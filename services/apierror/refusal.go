@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 )
@@ -25,22 +26,36 @@ func Refusal(index int, item, prefix string, err error) (r *commonv1.ItemRefusal
 		return nil, false
 	}
 	r = &commonv1.ItemRefusal{Index: int32(index), Item: item, Code: int32(st.Code()), Reason: Reason(defaultReason[st.Code()]), Message: st.Message()}
-	for _, d := range st.Details() {
-		switch d := d.(type) {
-		case *errdetails.ErrorInfo:
-			if d.GetReason() != "" {
-				r.Reason = d.GetReason()
-			}
-		case *errdetails.BadRequest:
-			if vs := d.GetFieldViolations(); len(vs) > 0 && r.Field == "" {
-				r.Field = strings.TrimPrefix(vs[0].GetField(), prefix)
-			}
-		}
+	reason, fields := DetailsOf(st)
+	if reason != "" {
+		r.Reason = reason
+	}
+	if len(fields) > 0 {
+		r.Field = strings.TrimPrefix(fields[0].Field, prefix)
 	}
 	if prefix != "" {
 		r.Message = strings.ReplaceAll(r.Message, prefix, "")
 	}
 	return r, true
+}
+
+// DetailsOf reads the details this package attaches to a status: the ErrorInfo reason ("" if
+// none) and the BadRequest field violations. Both sides use it: the edge that builds a status,
+// and a peer that reads one it was answered.
+func DetailsOf(st *status.Status) (reason string, fields []FieldViolation) {
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			if d.GetReason() != "" {
+				reason = d.GetReason()
+			}
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				fields = append(fields, FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		}
+	}
+	return reason, fields
 }
 
 // InvalidField is an INVALID_ARGUMENT error with a reason of its own that also

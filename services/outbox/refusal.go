@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	"github.com/eastwest/labourlink/services/apierror"
 )
 
 // Refusal is a peer's answer that sending the same message again cannot change: the message
@@ -44,18 +44,13 @@ func RefusedForGood(err error) bool {
 func RefusalOf(err error) Refusal {
 	st := status.Convert(err)
 	r := Refusal{Code: st.Code(), Reason: codeReason(st.Code()), Message: st.Message()}
+	reason, violations := apierror.DetailsOf(st)
+	if reason != "" {
+		r.Reason = reason
+	}
 	var fields []string
-	for _, d := range st.Details() {
-		switch d := d.(type) {
-		case *errdetails.ErrorInfo:
-			if d.GetReason() != "" {
-				r.Reason = d.GetReason()
-			}
-		case *errdetails.BadRequest:
-			for _, v := range d.GetFieldViolations() {
-				fields = append(fields, v.GetField()+": "+v.GetDescription())
-			}
-		}
+	for _, v := range violations {
+		fields = append(fields, v.Field+": "+v.Description)
 	}
 	if len(fields) > 0 && !strings.Contains(r.Message, fields[0]) {
 		r.Message += " [" + strings.Join(fields, "; ") + "]"
