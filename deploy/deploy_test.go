@@ -17,9 +17,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/platform/identity"
 )
 
 // --- settings: LABOURLINK_* variables against the services' flags ---

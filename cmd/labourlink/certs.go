@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/identity"
 )
 
 func init() {

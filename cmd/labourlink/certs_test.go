@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/identity"
+	"github.com/eastwest/labourlink/services/platform/identity"
 )
 
 // cli runs `labourlink ARGS...` and returns the exit code, stdout and stderr.

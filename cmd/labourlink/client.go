@@ -15,9 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	"github.com/eastwest/labourlink/services/apierror"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // dialer holds the connection flags every client command shares.

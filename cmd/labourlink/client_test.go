@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 func TestDescribeErrorExplainsStorageFull(t *testing.T) {

@@ -36,9 +36,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	"github.com/eastwest/labourlink/services/csvimport"
+	"github.com/eastwest/labourlink/services/codes/csvimport"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // Keys of the three columns a rejects file adds; on import they are ignored, and dropped when a

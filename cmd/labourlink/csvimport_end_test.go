@@ -17,11 +17,11 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
 	"github.com/eastwest/labourlink/services/sending"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // sentChunk is what one send of an import stream carried.
@@ -125,7 +125,7 @@ func serveTwice(t *testing.T, lg *zap.Logger, schema store.Schema, build func(db
 
 // An import the service could not finish (here: the service is stopping) says that the import
 // is incomplete and that the same command finishes it; it does. (The CLI retries UNAVAILABLE a
-// few times with backoff, services/peers: each case takes about 3 s.)
+// few times with backoff, services/platform/peers: each case takes about 3 s.)
 func TestImportInterruptedSaysHowToResume(t *testing.T) {
 	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	content, _ := spreadsheetCSV()

@@ -7,9 +7,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/eastwest/labourlink/services/federation"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/devtools/federation"
+	"github.com/eastwest/labourlink/services/platform/identity"
 )
 
 func init() {

@@ -12,7 +12,7 @@ import (
 
 	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {

@@ -15,11 +15,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/ledger"
-	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // An operator sees the outbox and its quarantine, reads a refused message and retries it.
@@ -54,7 +54,7 @@ func TestOutboxCommands(t *testing.T) {
 			close(refused)
 		}
 		return res, nil
-	}, lg, outbox.Options{IDPrefix: "gz", PollInterval: time.Millisecond, Describe: ledger.Describe})
+	}, lg, outbox.Options{IDPrefix: "gz", PollInterval: time.Millisecond, Describe: ledgerclient.Describe})
 	relays.Add(r)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)

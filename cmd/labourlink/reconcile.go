@@ -8,9 +8,9 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {

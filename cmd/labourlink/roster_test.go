@@ -19,12 +19,12 @@ import (
 	"golang.org/x/text/encoding/unicode"
 	"google.golang.org/grpc"
 
-	"github.com/eastwest/labourlink/services/csvimport"
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/idnumber"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/codes/csvimport"
+	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // registrar is a service that adds its gRPC services to a server.

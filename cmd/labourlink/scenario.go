@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/scenario"
+	"github.com/eastwest/labourlink/services/devtools/scenario"
 )
 
 func init() {

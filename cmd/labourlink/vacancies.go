@@ -17,11 +17,11 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/csvimport"
+	"github.com/eastwest/labourlink/services/codes/csvimport"
+	"github.com/eastwest/labourlink/services/codes/occupation"
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/occupation"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {

@@ -13,9 +13,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/eastwest/labourlink/services/creditcode"
+	"github.com/eastwest/labourlink/services/codes/creditcode"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // vacancyTestService runs a receiving service for Guangdong in this process and returns its

@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // benchEvents returns the i-th call's 1000 new events: departures and arrivals of 500 workers in

@@ -19,10 +19,10 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/regions"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // tb is what the helpers need of a *testing.T or a *rapid.T.

@@ -11,8 +11,8 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/paging"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/paging"
 )
 
 // Keys of the coordination buckets. Ids (event, worker, batch) never contain a NUL byte
@@ -26,7 +26,7 @@ var chinaTime = time.FixedZone("CST", 8*60*60)
 // pageSize is the page size of every List call; a size above the maximum is refused.
 var pageSize = paging.Size{Default: 100, Max: 1000}
 
-// Page tokens (services/paging) are bound to their List and the request's filters, and hold a
+// Page tokens (services/platform/paging) are bound to their List and the request's filters, and hold a
 // key of the List's shape: garbage, a token of another List and one of other filters are refused
 // before the handler instead of being read as a position.
 

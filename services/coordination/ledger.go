@@ -13,10 +13,10 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/privacy"
-	"github.com/eastwest/labourlink/services/regions"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/privacy"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // The ledger. Every event is stored once under a sequence number (BucketLedgerEvents, seq ->

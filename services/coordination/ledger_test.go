@@ -12,9 +12,9 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/privacy"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/privacy"
 )
 
 func regionsTable() *regions.Table { return regions.Default() }
@@ -59,7 +59,7 @@ func TestReportEventsValidation(t *testing.T) {
 			tt.change(e)
 			resp, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{ev("ok", departed, "B0", "w0", t0), e}})
 			if strings.Contains(tt.name, "identity number") {
-				// Personal data refuses the whole request at the edge (services/privacy), before
+				// Personal data refuses the whole request at the edge (services/platform/privacy), before
 				// any event is read; the reporter's relay then sends its events one by one.
 				if _, ok := fieldViolations(t, err)[strings.Replace(tt.field, "events[0]", "events[1]", 1)]; !ok || strings.Contains(err.Error(), e.GetWorkerId()) {
 					t.Fatalf("error %v, want INVALID_ARGUMENT on events[1].worker_id without the value", err)

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/idnumber"
-	"github.com/eastwest/labourlink/services/privacy"
+	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/platform/privacy"
 )
 
 // testIDNumber is a valid identity number.

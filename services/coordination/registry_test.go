@@ -9,7 +9,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/codes/regions"
 )
 
 const (

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/regions"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // Schema is what the coordination service keeps in its bbolt file.

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // Kind names one of the three services.
@@ -87,7 +87,7 @@ type Config struct {
 	// base, plus the allowance per item the call carries or asks for (peers.Deadlines).
 	// Sending and receiving only.
 	CallDeadline, CallDeadlinePerItem time.Duration
-	// ReadyFile, when set, is written once the service serves (services/readiness), for
+	// ReadyFile, when set, is written once the service serves (services/platform/readiness), for
 	// the process that started it.
 	ReadyFile string
 	// MaxStreams, MaxUnaryCalls and MaxConnections bound what the gRPC server holds at once;

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func TestParseFlags(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/proctest"
+	"github.com/eastwest/labourlink/services/devtools/proctest"
 )
 
 // importClient is what the test needs of one service's import API.

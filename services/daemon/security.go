@@ -10,11 +10,11 @@ import (
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/eastwest/labourlink/services/authz"
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/registry"
+	"github.com/eastwest/labourlink/services/coordination/registryclient"
+	"github.com/eastwest/labourlink/services/platform/authz"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // security is what the TLS configuration gives a process: credentials for its server and for
@@ -46,7 +46,7 @@ func Self(cfg Config) identity.Identity {
 // transportSecurity returns the credentials and authorisation of cfg. Without TLS everything
 // is plaintext and authorisation is off, which it says in the log. With TLS the server
 // requires a client certificate of the federation's CA (TLS 1.3), outgoing calls present the
-// service's own certificate, and every call is authorised by services/authz; the certificate
+// service's own certificate, and every call is authorised by services/platform/authz; the certificate
 // must name this service (`labourlink://region/520000/sending` for the sending service of
 // 520000), so that a service cannot start with another party's identity.
 func transportSecurity(cfg Config, lg *zap.Logger) (security, error) {
@@ -84,7 +84,7 @@ func transportSecurity(cfg Config, lg *zap.Logger) (security, error) {
 			return security{}, err
 		}
 		sec.close = func() { _ = cc.Close() }
-		pairings = registry.New(cc).WithDeadlines(sec.peers.Deadlines)
+		pairings = registryclient.New(cc).WithDeadlines(sec.peers.Deadlines)
 		source = "coordination registry"
 	}
 	az, err := authz.New(self, pairings)

@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/proctest"
+	"github.com/eastwest/labourlink/services/devtools/proctest"
+	"github.com/eastwest/labourlink/services/platform/identity"
 )
 
 // run starts daemon.Run for cfg and stops it at the end of the test.

@@ -25,10 +25,10 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/creditcode"
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/idnumber"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/creditcode"
+	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // The test federation: Guangdong receives from Guizhou (paired by default), not from Yunnan.

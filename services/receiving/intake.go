@@ -16,11 +16,11 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/ledger"
-	"github.com/eastwest/labourlink/services/outbox"
-	"github.com/eastwest/labourlink/services/paging"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/paging"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // Intake: batches announced by the sending side, arrivals, onboarding and follow-up.
@@ -48,8 +48,8 @@ import (
 
 const (
 	// LedgerDestination is the outbox destination of ledger events (delivered by an outbox
-	// relay with services/ledger).
-	LedgerDestination = ledger.Destination
+	// relay with services/coordination/ledgerclient).
+	LedgerDestination = ledgerclient.Destination
 
 	maxManifest      = 1000
 	maxConfirmations = 1000

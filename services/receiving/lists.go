@@ -5,9 +5,9 @@ import (
 	"strings"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/creditcode"
-	"github.com/eastwest/labourlink/services/occupation"
+	"github.com/eastwest/labourlink/services/codes/creditcode"
+	"github.com/eastwest/labourlink/services/codes/occupation"
+	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
 // checkListFilters adds a violation for every filter of a List request that names nothing that

@@ -3,10 +3,10 @@ package receiving
 import (
 	"bytes"
 
-	"github.com/eastwest/labourlink/services/paging"
+	"github.com/eastwest/labourlink/services/platform/paging"
 )
 
-// Page tokens are paging tokens (services/paging), bound to the List and its filters. Page sizes:
+// Page tokens are paging tokens (services/platform/paging), bound to the List and its filters. Page sizes:
 var (
 	// listSize: the Lists of vacancies, candidates, intake batches and employment records.
 	listSize = paging.Size{Default: 100, Max: 1000}

@@ -5,11 +5,11 @@ import (
 	"fmt"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/regions"
-	"github.com/eastwest/labourlink/services/registry"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/registryclient"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // pairingChecker says whether a sending province is paired with this receiving province.
@@ -24,8 +24,8 @@ func (p staticPairing) paired(_ context.Context, _, sending string) (bool, error
 	return p[sending], nil
 }
 
-// registryPairing asks the coordination registry (cached by services/registry).
-type registryPairing struct{ c *registry.Client }
+// registryPairing asks the coordination registry (cached by services/coordination/registryclient).
+type registryPairing struct{ c *registryclient.Client }
 
 func (p registryPairing) paired(ctx context.Context, receiving, sending string) (bool, error) {
 	return p.c.Paired(ctx, receiving, sending)
@@ -33,14 +33,14 @@ func (p registryPairing) paired(ctx context.Context, receiving, sending string) 
 
 // newPairingChecker chooses the source of pairings: the coordination registry when
 // cfg.Coordination is set; otherwise cfg.Paired, or the default pairings table of
-// services/regions when cfg.Paired is nil.
+// services/codes/regions when cfg.Paired is nil.
 func newPairingChecker(cfg Config, t *regions.Table) (pairingChecker, func() error, error) {
 	if cfg.Coordination != "" {
 		cc, err := peers.Dial(cfg.Coordination, cfg.Peers.Expecting(identity.Coordination()))
 		if err != nil {
 			return nil, nil, err
 		}
-		return registryPairing{c: registry.New(cc).WithDeadlines(cfg.Peers.Deadlines)}, cc.Close, nil
+		return registryPairing{c: registryclient.New(cc).WithDeadlines(cfg.Peers.Deadlines)}, cc.Close, nil
 	}
 	allow := staticPairing{}
 	if cfg.Paired != nil {

@@ -1,9 +1,9 @@
 package receiving
 
-import "github.com/eastwest/labourlink/services/privacy"
+import "github.com/eastwest/labourlink/services/platform/privacy"
 
 // No resident identity number reaches this service: workers are known here only by the opaque
-// worker id of their sending province. The grpcserver privacy guard (services/privacy) scans
+// worker id of their sending province. The grpcserver privacy guard (services/platform/privacy) scans
 // every request before its handler runs, and refuses an identity number or a phone number in
 // any field but those below; a worker id with the shape of an identity number is refused even
 // with a wrong check character (a typo in a real number is still personal data).

@@ -8,10 +8,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/privacy"
+	"github.com/eastwest/labourlink/services/platform/privacy"
 )
 
-// The descriptions the privacy guard gives (services/privacy), as the tests expect them.
+// The descriptions the privacy guard gives (services/platform/privacy), as the tests expect them.
 const (
 	workerIDMessage = privacy.WorkerIDMessage
 	identityMessage = privacy.IDNumberMessage

@@ -10,8 +10,8 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/proctest"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/devtools/proctest"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // A real receiving process killed with SIGKILL right after confirming arrivals keeps the

@@ -19,12 +19,12 @@ import (
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/ledger"
-	"github.com/eastwest/labourlink/services/outbox"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/regions"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
+	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // Schema is what a receiving service keeps in its bbolt file.
@@ -63,7 +63,7 @@ type Config struct {
 	// and announce batches are the ones paired with Region in the coordination registry.
 	Coordination string
 	// Paired lists the sending provinces allowed when Coordination is empty. nil means the
-	// default pairings of services/regions for Region (440000 pairs with 450000 and 520000);
+	// default pairings of services/codes/regions for Region (440000 pairs with 450000 and 520000);
 	// an empty non-nil list allows no one. Ignored when Coordination is set.
 	Paired []string
 	// Peers says how to connect to other services.
@@ -191,14 +191,14 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 	if s.cfg.Coordination != "" {
-		// Deliver the outbox's ledger events to the coordination service (services/ledger).
+		// Deliver the outbox's ledger events to the coordination service (services/coordination/ledgerclient).
 		cc, err := peers.Dial(s.cfg.Coordination, s.cfg.Peers.Expecting(identity.Coordination()))
 		if err != nil {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.db, LedgerDestination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg,
-			outbox.Options{Describe: ledger.Describe, Now: s.cfg.Now})
+		relay := outbox.NewRelay(s.db, LedgerDestination, ledgerclient.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg,
+			outbox.Options{Describe: ledgerclient.Describe, Now: s.cfg.Now})
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
 		relayDone := make(chan struct{})

@@ -6,8 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/personname"
+	"github.com/eastwest/labourlink/services/codes/personname"
+	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
 // textProblem returns why s is not acceptable plain text of at most maxRunes characters, or "".
@@ -35,7 +35,7 @@ func checkText(v *apierror.Violations, field, s string, maxRunes int, required b
 	}
 }
 
-// personNameProblem returns why s is not a plain person name, or "" (services/personname: the
+// personNameProblem returns why s is not a plain person name, or "" (services/codes/personname: the
 // same rule the sending service applies on import).
 func personNameProblem(s string) string {
 	_, problem := personname.Check(s)

@@ -12,11 +12,11 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/creditcode"
-	"github.com/eastwest/labourlink/services/occupation"
-	"github.com/eastwest/labourlink/services/paging"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/creditcode"
+	"github.com/eastwest/labourlink/services/codes/occupation"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/paging"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // Plausibility limits of a vacancy. Wages are monthly, in CNY: the lowest is below every

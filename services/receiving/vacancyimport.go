@@ -17,11 +17,11 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/clientstream"
-	"github.com/eastwest/labourlink/services/paging"
-	"github.com/eastwest/labourlink/services/privacy"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/clientstream"
+	"github.com/eastwest/labourlink/services/platform/paging"
+	"github.com/eastwest/labourlink/services/platform/privacy"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // Vacancy imports (ImportVacancies).
@@ -49,7 +49,7 @@ import (
 // Messages after the final one are not read. A stream that ends any other way (a half-close
 // without a final message, a cancel, reset or deadline, the server draining) keeps the chunks it
 // committed and leaves the import incomplete and resumable. Messages are received in a goroutine
-// of their own (services/clientstream), so that a stream waiting for its client ends at once when
+// of their own (services/platform/clientstream), so that a stream waiting for its client ends at once when
 // the server begins its graceful stop.
 
 // maxImportChunk is the most rows one ImportVacancies message may carry.

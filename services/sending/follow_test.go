@@ -12,8 +12,8 @@ import (
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // waitReplica waits until the sending service's replica equals the receiving service's open

@@ -34,7 +34,7 @@ package sending
 // are held, and rejections go to disk with their batch; the reply carries the first
 // rejectionsInReply of them (the rest are read with ListImportRejections). An idle stream holds
 // no batch and no committer: both are made when rows arrive. Messages are received in a
-// goroutine of their own (services/clientstream) so that a stream waiting for its client ends
+// goroutine of their own (services/platform/clientstream) so that a stream waiting for its client ends
 // at once when the server begins its graceful stop.
 
 import (
@@ -58,12 +58,12 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/clientstream"
-	"github.com/eastwest/labourlink/services/failpoint"
-	"github.com/eastwest/labourlink/services/idnumber"
-	"github.com/eastwest/labourlink/services/privacy"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/clientstream"
+	"github.com/eastwest/labourlink/services/platform/failpoint"
+	"github.com/eastwest/labourlink/services/platform/privacy"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // Import limits.

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // BenchmarkImportWorkers imports N generated workers through the real gRPC stream (client and

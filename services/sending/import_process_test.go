@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/proctest"
+	"github.com/eastwest/labourlink/services/devtools/proctest"
 )
 
 // A real sending process is killed with SIGKILL right after it acknowledged imports, and again in

@@ -12,8 +12,8 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/idnumber"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/codes/regions"
 )
 
 var (

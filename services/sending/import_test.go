@@ -17,8 +17,8 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/occupation"
-	"github.com/eastwest/labourlink/services/regions"
+	"github.com/eastwest/labourlink/services/codes/occupation"
+	"github.com/eastwest/labourlink/services/codes/regions"
 )
 
 // badRow is a generated good row with one or more fields spoiled, and what the import must say.

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/platform/outbox"
 )
 
 // The link to the coordination service is the ledger relay's: its health name turns

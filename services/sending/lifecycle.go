@@ -29,7 +29,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
 type workerStatus = sendingv1.WorkerStatus

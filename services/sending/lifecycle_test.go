@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
+	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
 // The lifecycle of roster.proto's WorkerStatus comment, written out as the full table of legal

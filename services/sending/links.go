@@ -17,7 +17,7 @@ package sending
 //   - A watch of a receiving service that sends notices and is silent for FeedSilence (default
 //     8 s; four of the receiving services' 2 s) is taken as dead: the stream is cancelled with
 //     an error saying so, and reopened with backoff. A blackholed link is seen within seconds,
-//     also behind a proxy that answers keepalive pings itself; keepalive (services/peers) is
+//     also behind a proxy that answers keepalive pings itself; keepalive (services/platform/peers) is
 //     the second line, after 10 s + 5 s of silence.
 //   - Health: with Config.Health set, each receiving province followed has the health service
 //     name peers.LinkHealthName (labourlink.link.receiving.<code>): SERVING while both of its
@@ -44,12 +44,12 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/ledger"
-	"github.com/eastwest/labourlink/services/peers"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/matcher"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // Defaults of the link settings of Config.
@@ -243,7 +243,7 @@ func (s *Service) publishLinkHealthOnce(published map[string]bool) {
 	}
 	// The link to the coordination service carries the ledger relay: down once its deliveries
 	// have been failing for LinkGrace (it says nothing while there is nothing to deliver).
-	if rl := s.relays.Get(ledger.Destination); rl != nil {
+	if rl := s.relays.Get(ledgerclient.Destination); rl != nil {
 		st := rl.Status()
 		now[peers.LinkHealthName(identity.Coordination())] = st.FailingSince.IsZero() || at.Sub(st.FailingSince) < s.cfg.LinkGrace
 	}

@@ -14,9 +14,9 @@ import (
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/faultproxy"
+	"github.com/eastwest/labourlink/services/devtools/faultproxy"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // healthLog records what a sending service publishes with Config.Health.

@@ -59,10 +59,10 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/matcher"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 const (

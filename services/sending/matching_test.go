@@ -17,9 +17,9 @@ import (
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // mixedRows returns n roster rows: occupations 8212 and 9313 alternating, home counties of

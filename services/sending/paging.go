@@ -4,10 +4,10 @@ import (
 	"fmt"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/paging"
+	"github.com/eastwest/labourlink/services/platform/paging"
 )
 
-// Page sizes and page tokens of the Lists (services/paging): a token is bound to its List and
+// Page sizes and page tokens of the Lists (services/platform/paging): a token is bound to its List and
 // the request's filters, never to the page size, which may change between pages.
 
 var (

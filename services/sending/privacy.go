@@ -1,6 +1,6 @@
 package sending
 
-import "github.com/eastwest/labourlink/services/privacy"
+import "github.com/eastwest/labourlink/services/platform/privacy"
 
 // personalData lists the request fields of the sending service that carry personal data on
 // purpose (grpcserver.PersonalDataFields): the roster's identity numbers and phones, and an

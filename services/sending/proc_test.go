@@ -13,8 +13,8 @@ import (
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/proctest"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/devtools/proctest"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // TestFeedConsumerKilledMissesAndRepeatsNothing runs a receiving and a sending service as real

@@ -15,7 +15,7 @@ import (
 	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/platform/outbox"
 )
 
 // A submission of which the receiving service refuses one candidate, delivered any number of

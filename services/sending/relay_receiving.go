@@ -43,12 +43,12 @@ import (
 	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/ledger"
-	"github.com/eastwest/labourlink/services/outbox"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/registry"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
+	"github.com/eastwest/labourlink/services/coordination/registryclient"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // receivingDestPrefix starts the outbox destination of every receiving province.
@@ -75,7 +75,7 @@ func (s *Service) untilDrained(ctx context.Context) (context.Context, context.Ca
 // findReceiving returns the paired receiving provinces and their endpoints: Config.Receiving
 // when set, else the registry's pairings of this province. An error means the answer may be
 // incomplete (the provinces it holds are right).
-func (s *Service) findReceiving(ctx context.Context, reg *registry.Client) (map[string]string, error) {
+func (s *Service) findReceiving(ctx context.Context, reg *registryclient.Client) (map[string]string, error) {
 	if len(s.cfg.Receiving) > 0 {
 		return maps.Clone(s.cfg.Receiving), nil
 	}
@@ -122,14 +122,14 @@ func (l *receivingLink) stop() {
 // for new provinces, restarts links whose endpoint changed and stops links of provinces no
 // longer paired.
 func (s *Service) superviseReceiving(ctx context.Context) {
-	var reg *registry.Client
+	var reg *registryclient.Client
 	if len(s.cfg.Receiving) == 0 && s.cfg.Coordination != "" {
 		cc, err := peers.Dial(s.cfg.Coordination, s.cfg.Peers.Expecting(identity.Coordination()))
 		if err != nil {
 			s.lg.Error("cannot reach the coordination registry; not following any receiving province", zap.Error(err))
 		} else {
 			defer cc.Close()
-			reg = registry.New(cc).WithDeadlines(s.cfg.Peers.Deadlines)
+			reg = registryclient.New(cc).WithDeadlines(s.cfg.Peers.Deadlines)
 		}
 	}
 	if len(s.cfg.Receiving) == 0 && reg == nil {
@@ -254,8 +254,8 @@ func (s *Service) outboxOptions() outbox.Options {
 // describeEntry says what an outbox entry of this service is, for logs and the quarantine
 // (worker ids and batch ids only).
 func describeEntry(e outbox.Entry) string {
-	if e.Destination == ledger.Destination {
-		return ledger.Describe(e)
+	if e.Destination == ledgerclient.Destination {
+		return ledgerclient.Describe(e)
 	}
 	m, err := e.Payload.UnmarshalNew()
 	if err != nil {

@@ -19,10 +19,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/grpcserver"
-	"github.com/eastwest/labourlink/services/idnumber"
-	"github.com/eastwest/labourlink/services/regions"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // rosterRegion is the sending province of the roster tests (Guizhou).
@@ -188,7 +188,7 @@ func wantCode(t testing.TB, err error, code codes.Code) *status.Status {
 }
 
 // testName is a plain, distinct name for the i-th test worker: names carry no digits
-// (services/personname), so i is written with Chinese numerals.
+// (services/codes/personname), so i is written with Chinese numerals.
 func testName(i int) string {
 	const numerals = "零一二三四五六七八九"
 	digits := []rune(numerals)

@@ -18,7 +18,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // importGenerated imports generated rows [from, to) under importID and fails the test on error.

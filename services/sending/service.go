@@ -14,12 +14,12 @@ import (
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/identity"
-	"github.com/eastwest/labourlink/services/ledger"
-	"github.com/eastwest/labourlink/services/outbox"
-	"github.com/eastwest/labourlink/services/peers"
-	"github.com/eastwest/labourlink/services/regions"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
+	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // Schema is what a sending service keeps in its bbolt file.
@@ -161,7 +161,7 @@ func (s *Service) Register(gs *grpc.Server) {
 // Run does the service's background work until ctx is done (or Config.Draining closes): it
 // follows the demand and decision feeds of every paired receiving province and delivers the
 // outbox to them (relay_receiving.go), publishes the health of those links (links.go), and
-// delivers the ledger events of the outbox to the coordination service (services/ledger).
+// delivers the ledger events of the outbox to the coordination service (services/coordination/ledgerclient).
 // When Run returns, match runs in progress are stopped.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
@@ -185,7 +185,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.publishLinkHealth(ctx)
 	}()
 	if s.cfg.Coordination != "" {
-		// Deliver the outbox's ledger events to the coordination service (services/ledger).
+		// Deliver the outbox's ledger events to the coordination service (services/coordination/ledgerclient).
 		cc, err := peers.Dial(s.cfg.Coordination, s.cfg.Peers.Expecting(identity.Coordination()))
 		if err != nil {
 			cancel()
@@ -193,7 +193,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.db, ledger.Destination, ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg, s.outboxOptions())
+		relay := outbox.NewRelay(s.db, ledgerclient.Destination, ledgerclient.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg, s.outboxOptions())
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
 		wg.Add(1)

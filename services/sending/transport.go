@@ -39,10 +39,10 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/outbox"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/batchplan"
-	"github.com/eastwest/labourlink/services/store"
 )
 
 // Seats are the seats per vehicle of each transport mode.

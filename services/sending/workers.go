@@ -2,7 +2,7 @@ package sending
 
 // The worker records of the roster: how they are stored, identified, read, masked and checked.
 //
-// Storage (buckets in services/store/buckets.go):
+// Storage (buckets in services/platform/store/buckets.go):
 //   - store.BucketWorkers: worker id -> sendingv1.Worker, unmasked (the resource name is not
 //     stored; it is derived from the id on the way out).
 //   - store.BucketWorkerByIDNumber: identity number -> worker id. Only live workers have an
@@ -33,13 +33,13 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/apierror"
-	"github.com/eastwest/labourlink/services/idnumber"
-	"github.com/eastwest/labourlink/services/occupation"
-	"github.com/eastwest/labourlink/services/personname"
-	"github.com/eastwest/labourlink/services/privacy"
-	"github.com/eastwest/labourlink/services/regions"
-	"github.com/eastwest/labourlink/services/store"
+	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/codes/occupation"
+	"github.com/eastwest/labourlink/services/codes/personname"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/privacy"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // workerNamePrefix starts every worker resource name: `workers/{worker_id}`.
@@ -298,7 +298,7 @@ func (s *Service) checker() checker {
 	return checker{regions: s.regions, province: s.cfg.Region}
 }
 
-// checkFullName trims s and checks it is a plain person name (services/personname: the same
+// checkFullName trims s and checks it is a plain person name (services/codes/personname: the same
 // rule the receiving service applies to candidates).
 func checkFullName(s string) (string, string) { return personname.Check(s) }
 

@@ -38,7 +38,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// A message in a service's transactional outbox (services/outbox), stored in the outbox bucket
+// A message in a service's transactional outbox (services/platform/outbox), stored in the outbox bucket
 // under its destination and sequence number.
 type OutboxEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -121,7 +121,7 @@ func (x *OutboxEntry) GetKey() string {
 	return ""
 }
 
-// A response remembered under a request id (AIP-155, services/store), so that a repeat of the
+// A response remembered under a request id (AIP-155, services/platform/store), so that a repeat of the
 // request returns the first response.
 type RememberedResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`

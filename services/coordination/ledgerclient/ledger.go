@@ -1,0 +1,143 @@
+// Package ledgerclient is the client side of the coordination service's ledger: the delivery function
+// the outbox relays of the sending and receiving services use to report their ledger events.
+//
+//	cc, _ := peers.Dial(cfg.Coordination, cfg.Peers.Expecting(identity.Coordination()))
+//	relay := outbox.NewRelay(db, ledger.Destination,
+//		ledger.Deliver(coordinationv1.NewLedgerServiceClient(cc), cfg.Peers.Deadlines), lg, outbox.Options{})
+//	go relay.Run(ctx)
+//
+// Delivery is exactly-once in effect: the relay delivers at least once (again after a crash
+// between the report and the deletion of the entries), and the ledger records each event id once,
+// counting repeats as duplicates.
+package ledgerclient
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/peers"
+)
+
+// Destination is the outbox destination of ledger events.
+const Destination = "coordination"
+
+// MaxEventsPerCall is the most events one ReportEvents call carries (the ledger's limit).
+const MaxEventsPerCall = 1000
+
+// eventOf returns the ledger event of an outbox entry. An entry whose event has no event_id gets
+// the entry's ID, which is stable across restarts; a writer normally sets a deterministic key of
+// the fact (such as `440000:arrived:<batch>:<worker>`), so that the same fact written twice is one
+// event.
+func eventOf(e outbox.Entry) (*coordinationv1.LedgerEvent, error) {
+	ev := &coordinationv1.LedgerEvent{}
+	if err := e.UnmarshalPayload(ev); err != nil {
+		return nil, fmt.Errorf("outbox entry %s for %s is not a ledger event (%s): %w", e.ID, e.Destination, e.Payload.GetTypeUrl(), err)
+	}
+	if ev.GetEventId() == "" {
+		ev.EventId = e.ID
+	}
+	return ev, nil
+}
+
+// Describe says what the ledger event of an outbox entry is, for logs and the quarantine: kind,
+// batch and worker id (never personal data).
+func Describe(e outbox.Entry) string {
+	ev, err := eventOf(e)
+	if err != nil {
+		return "not a ledger event: " + e.Payload.GetTypeUrl()
+	}
+	s := strings.ToLower(strings.TrimPrefix(ev.GetKind().String(), "EVENT_KIND_")) + " event " + ev.GetEventId()
+	if b := ev.GetBatchId(); b != "" {
+		s += ", batch " + b
+	}
+	return s + ", worker " + ev.GetWorkerId()
+}
+
+// Deliver returns an outbox delivery function that reports the entries' LedgerEvent payloads to
+// the ledger in ReportEvents calls of at most MaxEventsPerCall, each with a deadline.
+//
+// The ledger answers event by event: an event it refuses (an event id reused with other content,
+// a pairing that is not in the registry, a field it will never take) is listed in the response's
+// refusals, and its entry goes to the outbox quarantine with the reason, for an operator; the
+// others are recorded. A lost ledger event would make the reconciliation and the assessment wrong
+// without anyone noticing, so nothing is dropped: a refused event waits in the quarantine, and it
+// never holds back the events behind it. A call refused as a whole (for example personal data in
+// one event, refused before the handler) is sent again event by event, so that each refusal
+// belongs to the one event it is about. Any other error (the ledger is down or slow) keeps the
+// entries for a retry after a backoff.
+//
+// Each call's deadline is d.For(number of events): it allows for the link's round trips and the
+// size of the report (peers.Deadlines; the zero value takes the defaults).
+func Deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines) outbox.DeliverFunc {
+	return func(ctx context.Context, entries []outbox.Entry) (outbox.Result, error) {
+		var res outbox.Result
+		events := make([]*coordinationv1.LedgerEvent, len(entries))
+		for i, e := range entries {
+			ev, err := eventOf(e)
+			if err != nil {
+				res.Refuse(i, outbox.Refusal{Code: codes.InvalidArgument, Reason: apierror.Reason(commonv1.ErrorReason_ERROR_REASON_NOT_A_LEDGER_EVENT), Message: err.Error()})
+				continue
+			}
+			events[i] = ev
+		}
+		// report sends events[from:to] (nil ones skipped) in one call.
+		report := func(from, to int) error {
+			var batch []*coordinationv1.LedgerEvent
+			var at []int // entry index of each event in batch
+			for i := from; i < to; i++ {
+				if events[i] != nil {
+					batch = append(batch, events[i])
+					at = append(at, i)
+				}
+			}
+			if len(batch) == 0 {
+				return nil
+			}
+			callCtx, cancel := d.WithTimeoutFor(ctx, len(batch))
+			resp, err := client.ReportEvents(callCtx, &coordinationv1.ReportEventsRequest{Events: batch})
+			cancel()
+			if err != nil {
+				return err
+			}
+			for _, r := range resp.GetRefusals() {
+				if j := int(r.GetIndex()); j >= 0 && j < len(at) {
+					res.Refuse(at[j], outbox.ItemRefusal(r))
+				}
+			}
+			return nil
+		}
+		for from := 0; from < len(entries); from += MaxEventsPerCall {
+			to := min(from+MaxEventsPerCall, len(entries))
+			err := report(from, to)
+			if err != nil && outbox.RefusedForGood(err) {
+				// Refused as a whole: one event at a time, to find the one(s) at fault.
+				err = nil
+				for i := from; i < to && err == nil; i++ {
+					if events[i] == nil {
+						res.Done = i + 1
+						continue
+					}
+					if err = report(i, i+1); err != nil && outbox.RefusedForGood(err) {
+						res.Refuse(i, outbox.RefusalOf(err))
+						err = nil
+					}
+					if err == nil {
+						res.Done = i + 1
+					}
+				}
+			}
+			if err != nil {
+				return res, fmt.Errorf("report %d ledger events (first %s): %w", to-from, entries[res.Done].ID, err)
+			}
+			res.Done = to
+		}
+		return res, nil
+	}
+}

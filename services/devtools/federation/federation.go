@@ -1,0 +1,317 @@
+// Package federation starts the local federation a newcomer tries labourlink with: the
+// coordination service, a sending service for Guizhou (520000) and a receiving service for
+// Guangdong (440000), paired, each a real process on a fixed loopback port, with data under one
+// folder that is reused on restart.
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+
+	"github.com/eastwest/labourlink/services/daemon"
+	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/platform/readiness"
+)
+
+// The provinces of the local federation: Guangdong receives workers from Guizhou, one of the
+// east–west pairs.
+const (
+	SendingRegion   = "520000"
+	ReceivingRegion = "440000"
+)
+
+// Config describes the federation to start.
+type Config struct {
+	// Binary is the executable that runs `serve KIND` (the labourlink binary itself).
+	Binary string
+	// DataDir holds one folder per service and the services' log files.
+	DataDir string
+	// CoordinationAddr, SendingAddr and ReceivingAddr are the listen addresses.
+	CoordinationAddr, SendingAddr, ReceivingAddr string
+	// TLS, when set, gives each service its certificate (see the certs command).
+	TLS func(k daemon.Kind) daemon.TLSConfig
+	// LogLevel of the services.
+	LogLevel string
+	// GracePeriod is the coordination service's time before a departed worker not confirmed
+	// arrived is unaccounted.
+	GracePeriod time.Duration
+	// ReadyTimeout bounds the wait for every service to answer SERVING.
+	ReadyTimeout time.Duration
+	// StopTimeout bounds the graceful stop of each service before it is killed.
+	StopTimeout time.Duration
+}
+
+// Defaults returns the configuration of the local federation.
+func Defaults(binary string) Config {
+	return Config{
+		Binary:           binary,
+		DataDir:          "data",
+		CoordinationAddr: daemon.DefaultCoordinationAddr,
+		SendingAddr:      daemon.DefaultSendingAddr,
+		ReceivingAddr:    daemon.DefaultReceivingAddr,
+		LogLevel:         "info",
+		GracePeriod:      72 * time.Hour,
+		ReadyTimeout:     60 * time.Second,
+		StopTimeout:      15 * time.Second,
+	}
+}
+
+// Services returns the configuration of each service, in start order.
+func (c Config) Services() []daemon.Config {
+	svc := []daemon.Config{
+		{Kind: daemon.Coordination, Listen: c.CoordinationAddr, DataDir: filepath.Join(c.DataDir, "coordination"),
+			GracePeriod: c.GracePeriod, LoadDefaultPairings: true},
+		{Kind: daemon.Sending, Listen: c.SendingAddr, DataDir: filepath.Join(c.DataDir, "sending-"+SendingRegion),
+			Region: SendingRegion, Coordination: c.CoordinationAddr},
+		{Kind: daemon.Receiving, Listen: c.ReceivingAddr, DataDir: filepath.Join(c.DataDir, "receiving-"+ReceivingRegion),
+			Region: ReceivingRegion, Coordination: c.CoordinationAddr},
+	}
+	for i := range svc {
+		svc[i].LogLevel = c.LogLevel
+		if c.TLS != nil {
+			svc[i].TLS = c.TLS(svc[i].Kind)
+		}
+	}
+	return svc
+}
+
+// WithTLS returns c running with mTLS from the certificate folder dir: it makes the local
+// federation's CA and certificates there unless they exist (see `labourlink certs init`), and
+// gives each service its own certificate.
+func WithTLS(c Config, dir string) (Config, error) {
+	if _, err := identity.Init(dir, identity.LocalFederation()); err != nil {
+		return c, fmt.Errorf("certificates in %s: %w", dir, err)
+	}
+	c.TLS = CertsIn(dir)
+	return c, nil
+}
+
+// CertsIn gives each service of the local federation its certificate in folder dir.
+func CertsIn(dir string) func(k daemon.Kind) daemon.TLSConfig {
+	return func(k daemon.Kind) daemon.TLSConfig {
+		id := identity.Coordination()
+		switch k {
+		case daemon.Sending:
+			id = identity.Sending(SendingRegion)
+		case daemon.Receiving:
+			id = identity.Receiving(ReceivingRegion)
+		}
+		cert, key := identity.Paths(dir, id)
+		return daemon.TLSConfig{CAFile: filepath.Join(dir, identity.CAFile), CertFile: cert, KeyFile: key}
+	}
+}
+
+// process is one running service.
+type process struct {
+	cfg  daemon.Config
+	cmd  *exec.Cmd
+	log  string
+	from int64         // size of the log file when the process started: its own lines follow
+	done chan struct{} // closed when the process has exited; err is then set
+	err  error
+}
+
+// exited reports whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run starts the three services, waits until each is ready (it reported, through its ready
+// file, that it holds its listener and serves, and a health check at that address answers
+// SERVING with the instance id of its data file), calls ready, and then waits until ctx ends or
+// a service exits; it then stops the services (SIGTERM, the receiving and sending services
+// first, then coordination) and returns. A service that exits on its own is an error quoting its
+// last log line and naming its log file; one that exits before it is ready (its port taken by
+// another program, its data file held by another federation) fails Run at once.
+func Run(ctx context.Context, c Config, ready func(c Config), out io.Writer) error {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return err
+	}
+	var procs []*process
+	defer func() { stopAll(procs, c.StopTimeout, out) }()
+	for _, sc := range c.Services() {
+		p, err := start(c, sc)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		if err := waitReady(ctx, p, c.ReadyTimeout); err != nil {
+			return err
+		}
+	}
+	if ready != nil {
+		ready(c)
+	}
+	exited := make(chan *process, len(procs))
+	for _, p := range procs {
+		go func(p *process) {
+			<-p.done
+			exited <- p
+		}(p)
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "stopping the federation...")
+		return nil
+	case p := <-exited:
+		return fmt.Errorf("the %s service exited unexpectedly (%v)%s; see %s", p.cfg.Kind, p.err, quoteLog(p), p.log)
+	}
+}
+
+// readyFile is where the service of kind k reports that it serves.
+func readyFile(c Config, k daemon.Kind) string {
+	return filepath.Join(c.DataDir, string(k)+".ready")
+}
+
+func start(c Config, sc daemon.Config) (*process, error) {
+	logPath := filepath.Join(c.DataDir, string(sc.Kind)+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	var from int64
+	if fi, err := logFile.Stat(); err == nil {
+		from = fi.Size()
+	}
+	// A ready file left by a service that was killed must not be taken for the new one's.
+	sc.ReadyFile = readyFile(c, sc.Kind)
+	if err := os.Remove(sc.ReadyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		logFile.Close()
+		return nil, err
+	}
+	args := append([]string{"serve", string(sc.Kind)}, sc.Args()...)
+	cmd := exec.Command(c.Binary, args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start the %s service: %w", sc.Kind, err)
+	}
+	p := &process{cfg: sc, cmd: cmd, log: logPath, from: from, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// waitReady waits until the service is ready (readiness.Wait). With TLS it asks with the
+// service's own certificate (health is open to every party of the federation).
+func waitReady(ctx context.Context, p *process, timeout time.Duration) error {
+	var o peers.Options
+	if t := p.cfg.TLS; t.Enabled() {
+		cfg, err := identity.ClientTLS(t.CAFile, t.CertFile, t.KeyFile)
+		if err != nil {
+			return fmt.Errorf("the %s service's certificate: %w", p.cfg.Kind, err)
+		}
+		o.Creds = credentials.NewTLS(cfg)
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := readiness.Wait(wctx, p.cfg.ReadyFile, p.cmd.Process.Pid, p.done, o)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, readiness.ErrExited):
+		<-p.done
+		hint := ""
+		if l := lastLogLine(p); strings.Contains(l, "address already in use") {
+			hint = fmt.Sprintf("; another program (another 'labourlink dev'?) holds %s: stop it or choose other addresses", p.cfg.Listen)
+		} else if strings.Contains(l, "in use by another process") {
+			hint = fmt.Sprintf("; another federation uses the data folder %s: stop it or choose another -data", p.cfg.DataDir)
+		}
+		return fmt.Errorf("the %s service did not start (%v)%s%s; see %s", p.cfg.Kind, p.err, quoteLog(p), hint, p.log)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the %s service was not ready on %s within %s (%v); see %s", p.cfg.Kind, p.cfg.Listen, timeout, err, p.log)
+	default:
+		return fmt.Errorf("the %s service: %w; see %s", p.cfg.Kind, err, p.log)
+	}
+}
+
+// quoteLog is ": \"LAST LOG LINE\"" of the process, or "" if it wrote nothing.
+func quoteLog(p *process) string {
+	if l := lastLogLine(p); l != "" {
+		return fmt.Sprintf(": %q", l)
+	}
+	return ""
+}
+
+// lastLogLine returns the last line the process wrote to its log: the error it exited with, as
+// `labourlink serve` prints it (JSON log lines are shortened to their message and error).
+func lastLogLine(p *process) string {
+	f, err := os.Open(p.log)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const tail = 16 << 10
+	from := p.from
+	if fi, err := f.Stat(); err == nil && fi.Size()-from > tail {
+		from = fi.Size() - tail
+	}
+	b, err := io.ReadAll(io.NewSectionReader(f, from, tail))
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	var entry struct {
+		Msg   string `json:"msg"`
+		Error string `json:"error"`
+	}
+	if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &entry) == nil && entry.Msg != "" {
+		l = entry.Msg
+		if entry.Error != "" {
+			l += ": " + entry.Error
+		}
+	}
+	const most = 300
+	if len(l) > most {
+		l = l[:most] + "..."
+	}
+	return l
+}
+
+// stopAll stops the services in reverse start order: SIGTERM, then SIGKILL after timeout.
+func stopAll(procs []*process, timeout time.Duration, out io.Writer) {
+	for i := len(procs) - 1; i >= 0; i-- {
+		p := procs[i]
+		if p.exited() {
+			continue
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+			var ee *exec.ExitError
+			if p.err != nil && !errors.As(p.err, &ee) {
+				fmt.Fprintf(out, "%s: %v\n", p.cfg.Kind, p.err)
+			}
+			fmt.Fprintf(out, "stopped %s\n", p.cfg.Kind)
+		case <-time.After(timeout):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			fmt.Fprintf(out, "killed %s after %s (see %s)\n", p.cfg.Kind, timeout, p.log)
+		}
+	}
+}

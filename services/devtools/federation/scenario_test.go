@@ -1,0 +1,122 @@
+package federation_test
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/eastwest/labourlink/services/devtools/proctest"
+	"github.com/eastwest/labourlink/services/devtools/scenario"
+	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/peers"
+)
+
+// TestScenarioEndsWithExactlyTwoDiscrepancies runs the whole flow in the local federation (real
+// processes): roster, vacancy, matching, acceptance, batch, departure, arrival with one no-show
+// and one worker who never arrives, onboarding. Once the grace period has passed, reconciliation
+// shows exactly those two discrepancies, and `labourlink reconcile show` lists them.
+func TestScenarioEndsWithExactlyTwoDiscrepancies(t *testing.T) {
+	runScenario(t, false)
+}
+
+// TestScenarioWithTLS is the same scenario in `labourlink dev -tls`: every call between the
+// services goes over mTLS and through authorisation, and the operator drives it with the
+// national full-rights certificate.
+func TestScenarioWithTLS(t *testing.T) {
+	runScenario(t, true)
+}
+
+func runScenario(t *testing.T, withTLS bool) {
+	const grace = 5 * time.Second
+	args := []string{"-grace-period", grace.String()}
+	if withTLS {
+		args = append(args, "-tls")
+	}
+	d := startDev(t, args...)
+	var po peers.Options
+	var cliTLS []string
+	if withTLS {
+		dir := filepath.Join(d.data, "certs")
+		ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "operator-national-full.pem"), filepath.Join(dir, "operator-national-full-key.pem")
+		cfg, err := identity.ClientTLS(ca, cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		po.Creds = credentials.NewTLS(cfg)
+		cliTLS = []string{"-tls-ca", ca, "-tls-cert", cert, "-tls-key", key}
+	}
+	conn := func(kind string) *grpc.ClientConn {
+		cc, err := peers.Dial(d.addrs[kind], po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		return cc
+	}
+	coord, sending, receiving := conn("coordination"), conn("sending"), conn("receiving")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := scenario.Run(ctx, scenario.Conns{Coordination: coord, Sending: sending, Receiving: receiving}, scenario.Options{
+		Workers: 6,
+		Step:    func(msg string) { t.Log(msg) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	recon := coordinationv1.NewReconciliationServiceClient(coord)
+	want := map[string]coordinationv1.DiscrepancyKind{
+		res.NoShow:  coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_NO_SHOW,
+		res.Missing: coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNACCOUNTED,
+	}
+	var got []*coordinationv1.Discrepancy
+	deadline := time.Now().Add(grace + 60*time.Second)
+	for {
+		resp, err := recon.ListDiscrepancies(ctx, &coordinationv1.ListDiscrepanciesRequest{PageSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = resp.GetDiscrepancies()
+		if len(got) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if len(got) != 2 {
+		t.Fatalf("want exactly 2 open discrepancies, got %d: %v", len(got), got)
+	}
+	for _, dsc := range got {
+		if k, ok := want[dsc.GetWorkerId()]; !ok || k != dsc.GetKind() || dsc.GetBatchId() != res.BatchID ||
+			dsc.GetState() != coordinationv1.DiscrepancyState_DISCREPANCY_STATE_OPEN {
+			t.Errorf("unexpected discrepancy %v (want no-show %s and unaccounted %s on batch %s)", dsc, res.NoShow, res.Missing, res.BatchID)
+		}
+	}
+	batch, err := recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := batch.GetReconciliation()
+	if b.GetDeparted() != 6 || b.GetArrived() != 4 || b.GetNoShow() != 1 || b.GetUnaccounted() != 1 || b.GetUnexpected() != 0 || b.GetUnverified() != 0 {
+		t.Errorf("batch reconciliation: %v", b)
+	}
+
+	// The CLI shows the same, laid out for reading.
+	out, err := exec.Command(proctest.Binary(t), append([]string{"reconcile", "show", "-addr", d.addrs["coordination"]}, cliTLS...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("reconcile show: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, w := range []string{res.BatchID, res.NoShow, res.Missing} {
+		if !strings.Contains(text, w) {
+			t.Errorf("reconcile show does not mention %s:\n%s", w, text)
+		}
+	}
+	t.Logf("reconcile show:\n%s", text)
+}

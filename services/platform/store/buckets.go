@@ -1,0 +1,67 @@
+package store
+
+// All bbolt bucket names of the suite live in this file, so that no two
+// services or packages pick the same name for different data (model:
+// etcd server/storage/schema/bucket.go). Add new buckets here.
+//
+// Keys are big-endian uint64 (Uint64Key) or resource ids; values are
+// protobuf messages (PutProto/GetProto) unless stated.
+var (
+	// BucketMeta holds the schema name and version of the file (see Open).
+	BucketMeta = []byte("meta")
+	// BucketIdempotency holds first responses of mutating RPCs by
+	// method+"\x00"+request_id (AIP-155; see Recall and Remember).
+	BucketIdempotency = []byte("idempotency")
+
+	// Sending service.
+	BucketWorkers          = []byte("workers")
+	BucketWorkerByIDNumber = []byte("workerByIDNumber")
+	BucketImports          = []byte("imports")
+	BucketImportRejections = []byte("importRejections")
+	BucketDemandReplica    = []byte("demandReplica")
+	BucketFeedPositions    = []byte("feedPositions")
+	BucketProposals        = []byte("proposals")
+	BucketMatchRuns        = []byte("matchRuns")
+	BucketBatches          = []byte("batches")
+
+	// Shared by the services that send messages to peers (services/platform/outbox).
+	BucketOutbox = []byte("outbox")
+	// BucketOutboxQuarantine holds the messages peers refused for good (seq -> outboxv1.QuarantinedEntry).
+	BucketOutboxQuarantine = []byte("outboxQuarantine")
+
+	// Receiving service.
+	BucketVacancies      = []byte("vacancies")
+	BucketVacancyChanges = []byte("vacancyChanges")
+	BucketCandidates     = []byte("candidates")
+	// BucketCandidateIndex maps sending_region+"\x00"+worker_id+"\x00"+vacancy_id to the
+	// candidate id, so that a resubmitted candidate is found (receiving service).
+	BucketCandidateIndex = []byte("candidateIndex")
+	BucketDecisions      = []byte("decisions")
+	BucketIntakeBatches  = []byte("intakeBatches")
+	BucketArrivals       = []byte("arrivals")
+	BucketEmployment     = []byte("employment")
+
+	// Coordination service.
+	BucketRegions            = []byte("regions")
+	BucketPairings           = []byte("pairings")
+	BucketLedgerEvents       = []byte("ledgerEvents")
+	BucketLedgerByWorker     = []byte("ledgerByWorker")
+	BucketBaselines          = []byte("baselines")
+	BucketDiscrepancies      = []byte("discrepancies")
+	BucketDiscrepancyChanges = []byte("discrepancyChanges")
+	// BucketLedgerEventIDs maps an event id to its key in BucketLedgerEvents.
+	BucketLedgerEventIDs = []byte("ledgerEventIDs")
+	// BucketLedgerByBatch indexes events by batch id (batch_id NUL seq -> empty).
+	BucketLedgerByBatch = []byte("ledgerByBatch")
+	// BucketLedgerByPairing indexes counted events by pairing, category, time and worker.
+	BucketLedgerByPairing = []byte("ledgerByPairing")
+	// BucketLedgerAssessment indexes registered-poor workers by province, year and category.
+	BucketLedgerAssessment = []byte("ledgerAssessment")
+	// BucketLedgerBatches holds the reconciliation of each batch (batch_id -> BatchReconciliation).
+	BucketLedgerBatches = []byte("ledgerBatches")
+	// BucketLedgerDeadlines orders batches with unconfirmed departures by grace deadline.
+	BucketLedgerDeadlines = []byte("ledgerDeadlines")
+
+	// Any service: named counters.
+	BucketCounters = []byte("counters")
+)

@@ -1,0 +1,147 @@
+package store_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	"pgregory.net/rapid"
+
+	"github.com/eastwest/labourlink/services/platform/store"
+)
+
+var things = store.NewTable[*wrapperspb.StringValue]([]byte("things"))
+
+func openTable(t *testing.T) *store.DB {
+	t.Helper()
+	return openTest(t, filepath.Join(t.TempDir(), "t.db"), store.Schema{Name: "t", Version: 1, Buckets: [][]byte{things.Name()}})
+}
+
+func TestTableGetPutDelete(t *testing.T) {
+	db := openTable(t)
+	key := []byte("k1")
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		return things.Put(tx, key, wrapperspb.String("one"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key[0] = 'x' // Put copied the key
+	var got *wrapperspb.StringValue
+	if err := db.View(func(tx *bbolt.Tx) error {
+		var ok bool
+		var err error
+		got, ok, err = things.Get(tx, []byte("k1"))
+		if !ok {
+			t.Error("k1 not found after Put")
+		}
+		if has, _ := things.Has(tx, []byte("x1")); has {
+			t.Error("the caller's reuse of the key buffer changed the stored key")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got.GetValue() != "one" { // read after the transaction ended: no aliasing
+		t.Fatalf("Get = %q, want one", got.GetValue())
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { return things.Delete(tx, []byte("k1")) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(func(tx *bbolt.Tx) error {
+		if _, ok, _ := things.Get(tx, []byte("k1")); ok {
+			t.Error("k1 still there after Delete")
+		}
+		return nil
+	})
+}
+
+func TestTableOutsideSchemaIsAnError(t *testing.T) {
+	db := openTable(t)
+	other := store.NewTable[*wrapperspb.StringValue]([]byte("other"))
+	err := db.View(func(tx *bbolt.Tx) error {
+		_, _, err := other.Get(tx, []byte("k"))
+		return err
+	})
+	if err == nil {
+		t.Fatal("Get on a bucket that is not in the schema succeeded")
+	}
+}
+
+func TestTableUndecodableValueIsAnError(t *testing.T) {
+	db := openTable(t)
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(things.Name()).Put([]byte("bad"), []byte{0xff, 0xff})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := db.View(func(tx *bbolt.Tx) error {
+		_, _, err := things.Get(tx, []byte("bad"))
+		return err
+	})
+	if err == nil || bytes.Contains([]byte(err.Error()), []byte("bad")) {
+		t.Fatalf("Get of a malformed value: err = %v, want an error that does not quote the key", err)
+	}
+}
+
+// TestTablePagesMatchModel: walking a range page by page with a filter returns exactly the
+// filtered keys of the range in order, each once, and only the last page has no Last.
+func TestTablePagesMatchModel(t *testing.T) {
+	db := openTable(t)
+	rapid.Check(t, func(rt *rapid.T) {
+		keys := rapid.SliceOfDistinct(rapid.StringMatching(`[ab]{1,4}`), rapid.ID[string]).Draw(rt, "keys")
+		prefix := rapid.StringMatching(`[ab]{0,2}`).Draw(rt, "prefix")
+		size := rapid.IntRange(1, 5).Draw(rt, "size")
+		if err := db.Update(func(tx *bbolt.Tx) error {
+			if err := tx.DeleteBucket(things.Name()); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(things.Name()); err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := things.Put(tx, []byte(k), wrapperspb.String(k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			rt.Fatal(err)
+		}
+		keep := func(_ []byte, m *wrapperspb.StringValue) bool { return len(m.GetValue())%2 == 1 }
+		var want []string
+		for _, k := range keys {
+			if len(k)%2 == 1 && bytes.HasPrefix([]byte(k), []byte(prefix)) {
+				want = append(want, k)
+			}
+		}
+		slices.Sort(want)
+		var got []string
+		var after []byte
+		for range len(keys) + 2 {
+			var p store.Page[*wrapperspb.StringValue]
+			if err := db.View(func(tx *bbolt.Tx) error {
+				var err error
+				p, err = things.Page(tx, store.Range{Prefix: []byte(prefix), After: after}, size, keep)
+				return err
+			}); err != nil {
+				rt.Fatal(err)
+			}
+			if len(p.Items) > size || (p.Last != nil && len(p.Items) != size) {
+				rt.Fatalf("page of %d items (size %d) with Last %q", len(p.Items), size, p.Last)
+			}
+			for _, m := range p.Items {
+				got = append(got, m.GetValue())
+			}
+			if p.Last == nil {
+				break
+			}
+			after = p.Last
+		}
+		if !slices.Equal(got, want) {
+			rt.Fatalf("pages gave %q, want %q", got, want)
+		}
+	})
+}
