@@ -61,14 +61,14 @@ func (x *assessmentServer) ValidateRequest(method string, req any) error {
 		if r.GetCount() < 1 || r.GetCount() > maxBaseline {
 			v.Add("count", fmt.Sprintf("must be 1 to %d workers", maxBaseline))
 		}
-		if len(r.GetRequestId()) > maxEventIDLen {
-			v.Add("request_id", fmt.Sprintf("at most %d characters", maxEventIDLen))
-		}
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 	case *coordinationv1.GetAssessmentRequest:
 		checkProvince(&v, t, "region", r.GetRegion(), true)
 		year(r.GetYear())
 	case *coordinationv1.ListAssessmentsRequest:
 		year(r.GetYear())
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }
@@ -94,7 +94,7 @@ func (x *assessmentServer) SetBaseline(ctx context.Context, req *coordinationv1.
 			return err
 		}
 		resp.Assessment = a
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
 		return nil, err

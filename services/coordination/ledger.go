@@ -87,9 +87,7 @@ func (x *ledgerServer) ValidateRequest(method string, req any) error {
 			v.Add("events", fmt.Sprintf("at most %d events per call, got %d: split the report", MaxEventsPerReport, n))
 			break
 		}
-		if len(r.GetRequestId()) > maxEventIDLen {
-			v.Add("request_id", fmt.Sprintf("at most %d characters", maxEventIDLen))
-		}
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		// Each event is checked by the handler and refused on its own (report).
 	case *coordinationv1.ListEventsRequest:
 		if r.GetWorkerId() != "" {
@@ -104,6 +102,8 @@ func (x *ledgerServer) ValidateRequest(method string, req any) error {
 		checkProvince(&v, x.s.regions, "region", r.GetRegion(), false)
 		pageSize.CheckBounded(&v, r.GetPageSize())
 		eventsListing(r).Check(&v, r.GetPageToken())
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }
@@ -256,7 +256,7 @@ func (s *Service) report(req *coordinationv1.ReportEventsRequest) (*coordination
 		if err := ing.reconcileTouched(); err != nil {
 			return err
 		}
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
 		return nil, err

@@ -345,6 +345,8 @@ func (x *reconciliationServer) ValidateRequest(method string, req any) error {
 			v.Add("after_revision", "must be 0 (from the start) or a revision seen before")
 		}
 		pageSize.CheckBounded(&v, r.GetPageSize())
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }

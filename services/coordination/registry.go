@@ -33,6 +33,7 @@ func (x *registryServer) ValidateRequest(method string, req any) error {
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *coordinationv1.RegisterRegionRequest:
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		reg := r.GetRegion()
 		if reg == nil {
 			v.Add("region", "is required")
@@ -60,6 +61,7 @@ func (x *registryServer) ValidateRequest(method string, req any) error {
 		pageSize.CheckBounded(&v, r.GetPageSize())
 		regionsListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.CreatePairingRequest:
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		p := r.GetPairing()
 		if p == nil {
 			v.Add("pairing", "is required")
@@ -71,6 +73,7 @@ func (x *registryServer) ValidateRequest(method string, req any) error {
 			v.Add("pairing.sending_region", "must differ from the receiving region")
 		}
 	case *coordinationv1.DeletePairingRequest:
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		if _, err := parsePairingName(t, r.GetName()); err != nil {
 			v.Add("name", err.Error())
 		}
@@ -78,6 +81,10 @@ func (x *registryServer) ValidateRequest(method string, req any) error {
 		checkProvince(&v, t, "region", r.GetRegion(), false)
 		pageSize.CheckBounded(&v, r.GetPageSize())
 		pairingsListing(r).Check(&v, r.GetPageToken())
+	case *coordinationv1.LoadDefaultPairingsRequest:
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }
@@ -172,7 +179,7 @@ func (x *registryServer) RegisterRegion(ctx context.Context, req *coordinationv1
 			return err
 		}
 		resp.Region = reg
-		return store.Remember(tx, coordinationv1.RegistryService_RegisterRegion_FullMethodName, req, resp)
+		return store.Remember(tx, s.cfg.Now(), coordinationv1.RegistryService_RegisterRegion_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -291,7 +298,7 @@ func (x *registryServer) CreatePairing(ctx context.Context, req *coordinationv1.
 			return err
 		}
 		resp.Pairing = msg
-		return store.Remember(tx, coordinationv1.RegistryService_CreatePairing_FullMethodName, req, resp)
+		return store.Remember(tx, s.cfg.Now(), coordinationv1.RegistryService_CreatePairing_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -343,7 +350,7 @@ func (x *registryServer) DeletePairing(ctx context.Context, req *coordinationv1.
 			return err
 		}
 		resp.Pairing = msg
-		return store.Remember(tx, coordinationv1.RegistryService_DeletePairing_FullMethodName, req, resp)
+		return store.Remember(tx, s.cfg.Now(), coordinationv1.RegistryService_DeletePairing_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -401,7 +408,7 @@ func (x *registryServer) LoadDefaultPairings(ctx context.Context, req *coordinat
 			return err
 		}
 		resp.Added, resp.AlreadyPresent = int32(added), int32(present)
-		return store.Remember(tx, coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, req, resp)
+		return store.Remember(tx, x.s.cfg.Now(), coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err

@@ -95,6 +95,8 @@ func (x *candidateServer) ValidateRequest(_ string, req any) error {
 		x.s.checkSendingRegion(&v, "sending_region", r.GetSendingRegion())
 		checkRevision(&v, r.GetAfterRevision())
 		feedSize.Check(&v, r.GetPageSize())
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }

@@ -113,7 +113,7 @@ func (s *Service) updateOnce(method string, req, resp proto.Message, fn func(tx 
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.now(), method, req, resp)
 	})
 }
 
@@ -340,6 +340,8 @@ func (x *feedServer) ValidateRequest(_ string, req any) error {
 	case *receivingv1.ListOpenDemandRequest:
 		x.s.checkSendingRegion(&v, "sending_region", r.GetSendingRegion())
 		feedSize.Check(&v, r.GetPageSize())
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }

@@ -166,6 +166,8 @@ func (x *intakeServer) ValidateRequest(_ string, req any) error {
 	case *receivingv1.ListEmploymentRecordsRequest:
 		listSize.Check(&v, r.GetPageSize())
 		s.checkListFilters(&v, r)
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }
@@ -304,7 +306,7 @@ func (s *Service) putLedgerEvent(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, 
 	ev.BatchId = r.GetBatchId()
 	ev.Vacancy = r.GetVacancy()
 	ev.RegisteredPoor = r.GetRegisteredPoor()
-	_, err := outbox.Put(tx, LedgerDestination, "", ev)
+	_, err := outbox.Put(tx, s.now(), LedgerDestination, "", ev)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eastwest/labourlink/services/codes/personname"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // textProblem returns why s is not acceptable plain text of at most maxRunes characters, or "".
@@ -90,10 +91,5 @@ func checkName(v *apierror.Violations, field, name, collection string) {
 // checkRequestID adds a violation for an unusable request id (empty is allowed): at most 200
 // characters of text without control characters.
 func checkRequestID(v *apierror.Violations, field, id string) {
-	if id == "" {
-		return
-	}
-	if p := textProblem(id, 200); p != "" {
-		v.Add(field, p)
-	}
+	store.CheckRequestID(v, field, id)
 }

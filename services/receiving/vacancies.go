@@ -204,6 +204,8 @@ func (x *vacancyServer) ValidateRequest(_ string, req any) error {
 	case *receivingv1.CloseVacancyRequest:
 		checkName(&v, "name", r.GetName(), vacanciesCollection)
 		checkRequestID(&v, "request_id", r.GetRequestId())
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }

@@ -58,6 +58,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/clientstream"
@@ -171,7 +172,7 @@ func (c checker) validateRow(row *sendingv1.WorkerRow, importDate *commonv1.Date
 	id := idnumber.Normalize(strings.TrimSpace(row.GetIdNumber()))
 	if id == "" {
 		reject(fieldIDNumber, "is required: the 18-character resident identity number")
-	} else if info, err := idnumber.Parse(id); err != nil {
+	} else if info, err := idnumber.ParseAt(id, civil.Start(importDate)); err != nil {
 		reject(fieldIDNumber, err.Error())
 	} else {
 		w.IdNumber = id

@@ -139,6 +139,10 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 		}
 		proposalsSize.Check(&v, r.GetPageSize())
 		proposalsListing(r).Check(&v, r.GetPageToken())
+	case *sendingv1.GetFollowStatusRequest:
+		// No fields.
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }
@@ -276,7 +280,7 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 		}
 		resp.MatchRun = run
 		started = seq
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -684,7 +688,7 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 		if len(chunks[region]) == 0 {
 			return nil
 		}
-		_, err := outbox.Put(tx, receivingDestination(region), candidatesKey, &receivingv1.SubmitCandidatesRequest{
+		_, err := outbox.Put(tx, s.cfg.Now(), receivingDestination(region), candidatesKey, &receivingv1.SubmitCandidatesRequest{
 			SendingRegion: s.cfg.Region, Candidates: chunks[region],
 		})
 		chunks[region] = nil

@@ -278,10 +278,10 @@ func TestQuarantinedSubmissionDiscarded(t *testing.T) {
 	}
 	bad.Candidates = bad.Candidates[1:]
 	err = n.db.Update(func(tx *bbolt.Tx) error {
-		if _, err := outbox.Put(tx, dest, candidatesKey, tooMany); err != nil {
+		if _, err := outbox.Put(tx, time.Now(), dest, candidatesKey, tooMany); err != nil {
 			return err
 		}
-		_, err := outbox.Put(tx, dest, candidatesKey, bad)
+		_, err := outbox.Put(tx, time.Now(), dest, candidatesKey, bad)
 		return err
 	})
 	if err != nil {

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/grpc"
@@ -28,8 +26,7 @@ import (
 const (
 	// listScanBudget bounds the records one ListWorkers call reads: a page with filters that
 	// match few workers may come back short (even empty) with a next_page_token to go on from.
-	listScanBudget    = 100_000
-	maxRequestIDRunes = 100
+	listScanBudget = 100_000
 )
 
 // updatablePaths are the field mask paths UpdateWorker accepts.
@@ -91,19 +88,14 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 			v.Add("name", reason)
 		}
 		checkRequestID(r.GetRequestId(), &v)
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }
 
 func checkRequestID(id string, v *apierror.Violations) {
-	switch {
-	case !utf8.ValidString(id):
-		v.Add("request_id", "is not valid UTF-8")
-	case utf8.RuneCountInString(id) > maxRequestIDRunes:
-		v.Add("request_id", fmt.Sprintf("is longer than %d characters", maxRequestIDRunes))
-	case strings.IndexFunc(id, unicode.IsControl) >= 0:
-		v.Add("request_id", "has a control character")
-	}
+	store.CheckRequestID(v, "request_id", id)
 }
 
 // --- imports ---
@@ -388,7 +380,7 @@ func changeWorker[Resp proto.Message](s *Service, method string, req proto.Messa
 			return err
 		}
 		set(maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
 		var none Resp

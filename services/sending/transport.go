@@ -195,6 +195,8 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 		if _, reason := parseBatchName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }
@@ -414,7 +416,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 		return nil, "", err
 	}
 	dest := receivingDestination(first.region)
-	if _, err := outbox.Put(tx, dest, batchKey(id), &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
+	if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(id), &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
 		return nil, "", err
 	}
 	return b, dest, nil
@@ -478,7 +480,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 				dests = append(dests, dest)
 			}
 		}
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -540,7 +542,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 		}
 		dest = d
 		resp.Batch = b
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -660,7 +662,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 				return err
 			}
 			b.BoardedWorkerIds = append(b.BoardedWorkerIds, e.GetWorkerId())
-			if _, err := outbox.Put(tx, ledgerDestination, "", &coordinationv1.LedgerEvent{
+			if _, err := outbox.Put(tx, s.cfg.Now(), ledgerDestination, "", &coordinationv1.LedgerEvent{
 				EventId:         s.cfg.Region + ":departed:" + b.GetBatchId() + ":" + e.GetWorkerId(),
 				Kind:            coordinationv1.EventKind_EVENT_KIND_DEPARTED,
 				ReporterRegion:  s.cfg.Region,
@@ -676,7 +678,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			}
 		}
 		dest := receivingDestination(b.GetReceivingRegion())
-		if _, err := outbox.Put(tx, dest, batchKey(b.GetBatchId()), &receivingv1.ReportBatchDepartureRequest{
+		if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(b.GetBatchId()), &receivingv1.ReportBatchDepartureRequest{
 			BatchId: b.GetBatchId(), SendingRegion: s.cfg.Region, BoardedWorkerIds: b.GetBoardedWorkerIds(), DepartureTime: departed,
 		}); err != nil {
 			return err
@@ -715,7 +717,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			if name == "" {
 				continue // never delivered as a candidate: nothing to withdraw
 			}
-			if _, err := outbox.Put(tx, dest, candidatesKey, &receivingv1.WithdrawCandidateRequest{
+			if _, err := outbox.Put(tx, s.cfg.Now(), dest, candidatesKey, &receivingv1.WithdrawCandidateRequest{
 				Name: name, SendingRegion: s.cfg.Region, Reason: "the worker " + why,
 			}); err != nil {
 				return err
@@ -728,7 +730,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 		}
 		dests = []string{dest, ledgerDestination}
 		resp.Batch = b
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -759,7 +761,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 		switch b.GetState() {
 		case batchCancelled:
 			resp.Batch = b
-			return store.Remember(tx, method, req, resp)
+			return store.Remember(tx, s.cfg.Now(), method, req, resp)
 		case batchPlanned:
 		default:
 			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_NOT_PLANNED, "batch %s has departed and cannot be cancelled", b.GetName())
@@ -774,7 +776,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return err
 		}
 		dest = receivingDestination(b.GetReceivingRegion())
-		if _, err := outbox.Put(tx, dest, batchKey(id), &receivingv1.CancelIntakeBatchRequest{
+		if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(id), &receivingv1.CancelIntakeBatchRequest{
 			BatchId:       id,
 			SendingRegion: s.cfg.Region,
 			Reason:        "cancelled by the sending province before departure",
@@ -782,7 +784,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return err
 		}
 		resp.Batch = b
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ package idnumber
 import (
 	"errors"
 	"fmt"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -74,10 +75,6 @@ const checkChars = "10X98765432"
 // minYear is the earliest accepted birth year.
 const minYear = 1900
 
-// chinaTime is UTC+8, the zone in which "today" is judged. China has no
-// daylight saving time, so a fixed zone needs no time zone database.
-var chinaTime = time.FixedZone("UTC+8", 8*60*60)
-
 // CheckChar returns the check character ('0'-'9' or 'X') for the first 17
 // characters of an identity number, or 0 if first17 is not exactly 17 ASCII
 // digits.
@@ -112,11 +109,15 @@ func Normalize(s string) string {
 // date from 1900 up to today (in China); first two digits naming a province
 // of regions.Default() (only two: old numbers carry retired county codes);
 // and the ISO 7064 MOD 11-2 check character. Errors wrap ErrInvalid.
+//
+// Parse judges "today" by the machine's clock; a service whose clock decides behaviour calls
+// ParseAt with it.
 func Parse(s string) (Info, error) {
-	return parse(s, time.Now())
+	return ParseAt(s, time.Now())
 }
 
-func parse(s string, now time.Time) (Info, error) {
+// ParseAt is Parse with today judged at now (in China: services/codes/civil).
+func ParseAt(s string, now time.Time) (Info, error) {
 	s = Normalize(s)
 	if len(s) != Length {
 		n := utf8.RuneCountInString(s)
@@ -145,7 +146,7 @@ func parse(s string, now time.Time) (Info, error) {
 	if birth.Year() < minYear {
 		return Info{}, invalidf("birth date %s is before %d", date, minYear)
 	}
-	ty, tm, td := now.In(chinaTime).Date()
+	ty, tm, td := now.In(civil.Zone).Date()
 	if birth.After(time.Date(ty, tm, td, 0, 0, 0, 0, time.UTC)) {
 		return Info{}, invalidf("birth date %s is in the future", date)
 	}

@@ -60,14 +60,14 @@ func TestParseKnownGood(t *testing.T) {
 		{withCheck("52212119800101123"), date(1980, 1, 1), Male, "520000"},
 	}
 	for _, tt := range tests {
-		info, err := parse(tt.in, fixedNow)
+		info, err := ParseAt(tt.in, fixedNow)
 		if err != nil {
-			t.Errorf("parse(%s): %v", tt.in, err)
+			t.Errorf("ParseAt(%s): %v", tt.in, err)
 			continue
 		}
 		want := Info{BirthDate: tt.birth, Sex: tt.sex, ProvinceCode: tt.province}
 		if info != want {
-			t.Errorf("parse(%s) = %+v, want %+v", tt.in, info, want)
+			t.Errorf("ParseAt(%s) = %+v, want %+v", tt.in, info, want)
 		}
 	}
 }
@@ -75,10 +75,10 @@ func TestParseKnownGood(t *testing.T) {
 func TestParseNowIsChinaDate(t *testing.T) {
 	// At 2025-06-29 17:00 UTC it is already 30 June in China.
 	now := time.Date(2025, 6, 29, 17, 0, 0, 0, time.UTC)
-	if _, err := parse(withCheck("45010220250630005"), now); err != nil {
+	if _, err := ParseAt(withCheck("45010220250630005"), now); err != nil {
 		t.Errorf("born today in China: %v", err)
 	}
-	if _, err := parse(withCheck("45010220250701005"), now); err == nil {
+	if _, err := ParseAt(withCheck("45010220250701005"), now); err == nil {
 		t.Error("born tomorrow in China accepted")
 	}
 }
@@ -109,13 +109,13 @@ func TestParseErrors(t *testing.T) {
 		{"check brief", "52010219900101123" + "3", "check character should be X, got 3"},
 	}
 	for _, tt := range tests {
-		_, err := parse(tt.in, fixedNow)
+		_, err := ParseAt(tt.in, fixedNow)
 		if err == nil {
-			t.Errorf("%s: parse(%q) accepted", tt.name, tt.in)
+			t.Errorf("%s: ParseAt(%q) accepted", tt.name, tt.in)
 			continue
 		}
 		if !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: parse(%q) = %q, want containing %q", tt.name, tt.in, err, tt.want)
+			t.Errorf("%s: ParseAt(%q) = %q, want containing %q", tt.name, tt.in, err, tt.want)
 		}
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: error does not wrap ErrInvalid", tt.name)
@@ -252,15 +252,15 @@ func genValid(t *rapid.T) (string, Info) {
 func TestPropertyValidParses(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s, want := genValid(t)
-		got, err := parse(s, fixedNow)
+		got, err := ParseAt(s, fixedNow)
 		if err != nil {
-			t.Fatalf("parse(%s): %v", s, err)
+			t.Fatalf("ParseAt(%s): %v", s, err)
 		}
 		if got != want {
-			t.Fatalf("parse(%s) = %+v, want %+v", s, got, want)
+			t.Fatalf("ParseAt(%s) = %+v, want %+v", s, got, want)
 		}
 		if s[17] == 'X' {
-			if got2, err := parse(s[:17]+"x", fixedNow); err != nil || got2 != want {
+			if got2, err := ParseAt(s[:17]+"x", fixedNow); err != nil || got2 != want {
 				t.Fatalf("lower-case x: %+v, %v", got2, err)
 			}
 		}
@@ -283,8 +283,8 @@ func TestPropertySingleChangeFails(t *testing.T) {
 		}
 		c := rapid.SampledFrom(choices).Draw(t, "replacement")
 		changed := s[:pos] + string(c) + s[pos+1:]
-		if _, err := parse(changed, fixedNow); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("parse(%s), one change from %s at %d, = %v, want ErrInvalid", changed, s, pos+1, err)
+		if _, err := ParseAt(changed, fixedNow); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("ParseAt(%s), one change from %s at %d, = %v, want ErrInvalid", changed, s, pos+1, err)
 		}
 	})
 }
@@ -302,8 +302,8 @@ func TestEverySingleChangeFailsExhaustively(t *testing.T) {
 					continue
 				}
 				changed := s[:pos] + string(c) + s[pos+1:]
-				if _, err := parse(changed, fixedNow); err == nil {
-					t.Errorf("parse(%s) accepted: one change from %s", changed, s)
+				if _, err := ParseAt(changed, fixedNow); err == nil {
+					t.Errorf("ParseAt(%s) accepted: one change from %s", changed, s)
 				}
 			}
 		}
@@ -318,7 +318,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		info, err := parse(s, fixedNow)
+		info, err := ParseAt(s, fixedNow)
 		_ = Mask(s)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
@@ -330,7 +330,7 @@ func FuzzParse(f *testing.F) {
 		if len(n) != Length || Normalize(n) != n {
 			t.Fatalf("Normalize(%q) = %q", s, n)
 		}
-		again, err := parse(n, fixedNow)
+		again, err := ParseAt(n, fixedNow)
 		if err != nil || again != info {
 			t.Fatalf("re-parse of %q = %+v, %v; first %+v", n, again, err, info)
 		}

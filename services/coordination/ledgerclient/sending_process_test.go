@@ -33,7 +33,7 @@ func putSendingEvents(t *testing.T, dir string, round, n int) []*coordinationv1.
 	// One transaction, so that the test does not spend its time in 20,000 fsyncs.
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		for _, ev := range evs {
-			if _, err := outbox.Put(tx, ledgerclient.Destination, "", ev); err != nil {
+			if _, err := outbox.Put(tx, time.Now(), ledgerclient.Destination, "", ev); err != nil {
 				return err
 			}
 		}

@@ -151,3 +151,14 @@ func ResourceExhausted(reason commonv1.ErrorReason, format string, args ...any) 
 func DeadlineExceeded(reason commonv1.ErrorReason, format string, args ...any) *Error {
 	return newError(ErrDeadlineExceeded, reason, format, args)
 }
+
+// ErrNotValidated is wrapped by the error a ValidateRequest returns for a request type its
+// switch does not name (NotValidated): a method added to the API without validation. The server
+// refuses such a request (INTERNAL) instead of running its handler on unchecked input, and the
+// test of every method (services/daemon) fails.
+var ErrNotValidated = errors.New("no request validation")
+
+// NotValidated returns the error of a ValidateRequest's default case.
+func NotValidated(req any) error {
+	return fmt.Errorf("%w for %T", ErrNotValidated, req)
+}

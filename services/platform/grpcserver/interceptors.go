@@ -266,12 +266,27 @@ func validate(ctx context.Context, srv any, fullMethod string, req any) error {
 		}
 		return err
 	}
-	if v, ok := srv.(Validator); ok {
-		if err := v.ValidateRequest(fullMethod, req); err != nil {
-			return invalid(err)
+	v, ok := srv.(Validator)
+	if !ok {
+		if strings.HasPrefix(fullMethod, "/labour.") {
+			return notValidated(fullMethod, fmt.Errorf("%w: the service has no ValidateRequest", apierror.ErrNotValidated))
 		}
+		return nil // health, reflection: not ours
+	}
+	if err := v.ValidateRequest(fullMethod, req); err != nil {
+		if errors.Is(err, apierror.ErrNotValidated) {
+			return notValidated(fullMethod, err)
+		}
+		return invalid(err)
 	}
 	return nil
+}
+
+// notValidated refuses a request of a method that has no validation: a programming error, not
+// the caller's, so INTERNAL (logged at error level by the logging interceptor), and the handler
+// does not run on unchecked input.
+func notValidated(fullMethod string, err error) error {
+	return status.Errorf(codes.Internal, "%s has no request validation (%v): the request was not run", fullMethod, err)
 }
 
 func (ic *interceptors) unaryValidate(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -61,7 +61,8 @@ func (e Entry) UnmarshalPayload(m proto.Message) error {
 }
 
 // Put stores payload for destination in tx, which must be read-write, and
-// returns the entry's sequence number. The entry exists only if tx commits.
+// returns the entry's sequence number; at is when it was queued (the service's clock).
+// The entry exists only if tx commits.
 // Call Relay.Notify after the commit to deliver it without waiting.
 //
 // key orders the entry: entries of one destination with the same non-empty
@@ -69,7 +70,7 @@ func (e Entry) UnmarshalPayload(m proto.Message) error {
 // of its key only. Give the key of what the message is about when a later
 // message depends on it (a batch's announcement and then its departure);
 // give "" for a message that depends on no other (a ledger event).
-func Put(tx *bbolt.Tx, destination, key string, payload proto.Message) (uint64, error) {
+func Put(tx *bbolt.Tx, at time.Time, destination, key string, payload proto.Message) (uint64, error) {
 	if destination == "" {
 		return 0, errors.New("outbox: empty destination")
 	}
@@ -77,7 +78,7 @@ func Put(tx *bbolt.Tx, destination, key string, payload proto.Message) (uint64, 
 	if err := anypb.MarshalFrom(a, payload, proto.MarshalOptions{Deterministic: true}); err != nil {
 		return 0, fmt.Errorf("outbox %s: encode payload: %w", destination, err)
 	}
-	return putEnvelope(tx, envelope{destination: destination, key: key, payload: a, createdAt: time.Now()})
+	return putEnvelope(tx, envelope{destination: destination, key: key, payload: a, createdAt: at})
 }
 
 // putEnvelope stores e at the end of its destination's queue.

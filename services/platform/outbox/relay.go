@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/eastwest/labourlink/services/platform/backoff"
 	"github.com/eastwest/labourlink/services/platform/failpoint"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
@@ -67,15 +67,8 @@ func (o Options) withDefaults(db *store.DB) Options {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 100
 	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = 200 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 30 * time.Second
-	}
-	if o.MaxBackoff < o.MinBackoff {
-		o.MaxBackoff = o.MinBackoff
-	}
+	b := backoff.Policy{Min: o.MinBackoff, Max: o.MaxBackoff}.WithDefaults(200*time.Millisecond, 30*time.Second)
+	o.MinBackoff, o.MaxBackoff = b.Min, b.Max
 	if o.PollInterval <= 0 {
 		o.PollInterval = 500 * time.Millisecond
 	}
@@ -404,16 +397,9 @@ func (r *Relay) countAttempt(e Entry) error {
 	})
 }
 
-// backoff returns the wait after the n-th consecutive failure: MinBackoff
-// doubled n-1 times, capped at MaxBackoff, then jittered into [d/2, d].
+// backoff returns the wait after the n-th consecutive failure (services/platform/backoff).
 func (r *Relay) backoff(n int) time.Duration {
-	d := r.opts.MinBackoff
-	for i := 1; i < n && d < r.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, r.opts.MaxBackoff)
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return backoff.Policy{Min: r.opts.MinBackoff, Max: r.opts.MaxBackoff}.Delay(n)
 }
 
 // sleep waits for d, ctx or (if wakeable) Notify. It reports false if ctx

@@ -124,8 +124,7 @@ const ServiceName = "labour.outbox.v1.OutboxService"
 
 // Limits of the operators' requests.
 const (
-	maxNoteRunes      = 500
-	maxRequestIDRunes = 200
+	maxNoteRunes = 500
 )
 
 // pageSize is the page size of ListQuarantinedEntries.
@@ -153,11 +152,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 			v.Add("note", "must not contain control characters (line breaks, tabs)")
 		}
 	}
-	requestID := func(s string) {
-		if utf8.RuneCountInString(s) > maxRequestIDRunes || strings.IndexFunc(s, unicode.IsControl) >= 0 {
-			v.Add("request_id", fmt.Sprintf("must be at most %d characters without control characters", maxRequestIDRunes))
-		}
-	}
+	requestID := func(s string) { store.CheckRequestID(&v, "request_id", s) }
 	switch r := req.(type) {
 	case *outboxv1.ListQuarantinedEntriesRequest:
 		if _, ok := outboxv1.QuarantineState_name[int32(r.GetState())]; !ok {
@@ -175,6 +170,10 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		name(r.GetName())
 		note(r.GetNote())
 		requestID(r.GetRequestId())
+	case *outboxv1.ListOutboxesRequest:
+		// No fields.
+	default:
+		return apierror.NotValidated(req)
 	}
 	return v.Err()
 }
@@ -317,7 +316,7 @@ func (x *Server) RetryQuarantinedEntry(ctx context.Context, req *outboxv1.RetryQ
 		dest = q.GetDestination()
 		q.Payload = nil
 		resp.Entry = q
-		return store.Remember(tx, outboxv1.OutboxService_RetryQuarantinedEntry_FullMethodName, req, resp)
+		return store.Remember(tx, x.cfg.Now(), outboxv1.OutboxService_RetryQuarantinedEntry_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err
@@ -351,7 +350,7 @@ func (x *Server) DiscardQuarantinedEntry(ctx context.Context, req *outboxv1.Disc
 		decided = true
 		q.Payload = nil
 		resp.Entry = q
-		return store.Remember(tx, outboxv1.OutboxService_DiscardQuarantinedEntry_FullMethodName, req, resp)
+		return store.Remember(tx, x.cfg.Now(), outboxv1.OutboxService_DiscardQuarantinedEntry_FullMethodName, req, resp)
 	})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -18,14 +20,22 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
-// Request-id idempotency (AIP-155). A mutating handler does, inside ONE
-// Update transaction:
+// Request-id idempotency (AIP-155). A mutating handler runs its change with
+//
+//	err := db.UpdateOnce(now, method, req, resp, func(tx *bbolt.Tx) error {
+//		... load, apply the rule, save, fill resp ...
+//	})
+//
+// which does, inside ONE Update transaction:
 //
 //	if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 //		return err // resp holds the first response
 //	}
 //	... change data, fill resp ...
-//	return store.Remember(tx, method, req, resp)
+//	return store.Remember(tx, now, method, req, resp)
+//
+// method is the generated full method name (sendingv1.RosterService_AddWorker_FullMethodName):
+// it is part of the idempotency key, so it is never typed by hand.
 //
 // The request id is the request's `request_id` field; a request without one
 // (empty, or no such field) is not idempotent: Recall reports false and
@@ -47,6 +57,23 @@ import (
 // pruned by age (PruneIdempotency). It was encoded by hand with protowire
 // before that message was defined; the message keeps those field numbers and
 // types (TestRememberedGolden).
+
+// UpdateOnce runs fn in one read-write transaction with request-id
+// idempotency: a repeat of req (same method and request id, same body) gets
+// the first response in resp without running fn; a reused id with another
+// body is refused; otherwise fn changes the data and fills resp, which is
+// remembered at time now in the same transaction.
+func (db *DB) UpdateOnce(now time.Time, method string, req, resp proto.Message, fn func(tx *bbolt.Tx) error) error {
+	return db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := Recall(tx, method, req, resp); err != nil || ok {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return Remember(tx, now, method, req, resp)
+	})
+}
 
 // RequestID returns the `request_id` field of req, or "" when it has none.
 func RequestID(req proto.Message) string {
@@ -153,8 +180,9 @@ func usedByOtherMethod(b *bbolt.Bucket, method, requestID string) (string, bool)
 }
 
 // Remember stores resp as the response to req (by its request id) under
-// method. tx must be read-write.
-func Remember(tx *bbolt.Tx, method string, req, resp proto.Message) error {
+// method, recorded at time at (the service's clock: PruneIdempotency removes
+// records by that time). tx must be read-write.
+func Remember(tx *bbolt.Tx, at time.Time, method string, req, resp proto.Message) error {
 	requestID := RequestID(req)
 	if requestID == "" {
 		return nil
@@ -171,7 +199,7 @@ func Remember(tx *bbolt.Tx, method string, req, resp proto.Message) error {
 	if err != nil {
 		return fmt.Errorf("idempotency: fingerprint request of %s: %w", method, err)
 	}
-	v, err := encodeRemembered(resp, fp, time.Now())
+	v, err := encodeRemembered(resp, fp, at)
 	if err != nil {
 		return fmt.Errorf("idempotency: encode response of %s: %w", method, err)
 	}
@@ -270,4 +298,22 @@ func pruneIdempotencyChunk(db *DB, cutoff time.Time, from []byte) (int, []byte, 
 		return 0, nil, err
 	}
 	return len(old), next, nil
+}
+
+// MaxRequestIDLen is the longest request id accepted, in characters.
+const MaxRequestIDLen = 200
+
+// CheckRequestID adds a violation on field (request_id) to v unless id is empty (the request is
+// then not idempotent) or UTF-8 text of at most MaxRequestIDLen characters without control
+// characters: the one rule of request ids of every service.
+func CheckRequestID(v *apierror.Violations, field, id string) {
+	switch {
+	case id == "":
+	case !utf8.ValidString(id):
+		v.Add(field, "is not valid UTF-8")
+	case utf8.RuneCountInString(id) > MaxRequestIDLen:
+		v.Add(field, fmt.Sprintf("is longer than %d characters", MaxRequestIDLen))
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		v.Add(field, "has a control character")
+	}
 }

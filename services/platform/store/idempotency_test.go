@@ -38,7 +38,7 @@ func handle(db *store.DB, requestID, value string) (*wrapperspb.StringValue, err
 			return err
 		}
 		resp.Value = fmt.Sprintf("%s#%d", value, seq)
-		return store.Remember(tx, method, req, resp)
+		return store.Remember(tx, time.Now(), method, req, resp)
 	})
 	return resp, err
 }
@@ -150,7 +150,7 @@ func TestIdempotencyKeyedByMethod(t *testing.T) {
 	db := openTest(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
 	defer db.Close()
 	err := db.Update(func(tx *bbolt.Tx) error {
-		if err := store.Remember(tx, "/a/A", rq("r"), wrapperspb.String("from A")); err != nil {
+		if err := store.Remember(tx, time.Now(), "/a/A", rq("r"), wrapperspb.String("from A")); err != nil {
 			return err
 		}
 		var got wrapperspb.StringValue
@@ -165,11 +165,11 @@ func TestIdempotencyKeyedByMethod(t *testing.T) {
 		if _, err := store.Recall(tx, "/a/A", rq("r"), &wrapperspb.Int64Value{}); err == nil {
 			t.Error("Recall into another type: no error")
 		}
-		if err := store.Remember(tx, "bad\x00method", rq("r"), &emptypb.Empty{}); err == nil {
+		if err := store.Remember(tx, time.Now(), "bad\x00method", rq("r"), &emptypb.Empty{}); err == nil {
 			t.Error("Remember with NUL in method: no error")
 		}
 		// An empty response is remembered too.
-		if err := store.Remember(tx, "/a/E", rq("r"), &emptypb.Empty{}); err != nil {
+		if err := store.Remember(tx, time.Now(), "/a/E", rq("r"), &emptypb.Empty{}); err != nil {
 			return err
 		}
 		if ok, err := store.Recall(tx, "/a/E", rq("r"), &emptypb.Empty{}); !ok || err != nil {
@@ -197,13 +197,13 @@ func TestRecallRefusesRequestIDOfAnotherMethod(t *testing.T) {
 	}
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		for id, m := range remembered {
-			if err := store.Remember(tx, m, rq(id), wrapperspb.String(m)); err != nil {
+			if err := store.Remember(tx, time.Now(), m, rq(id), wrapperspb.String(m)); err != nil {
 				return err
 			}
 		}
 		// Filler under many methods, so that the search crosses them.
 		for i := range 50 {
-			if err := store.Remember(tx, fmt.Sprintf("/z/M%02d", i), rq(fmt.Sprintf("f-%d", i)), wrapperspb.String("f")); err != nil {
+			if err := store.Remember(tx, time.Now(), fmt.Sprintf("/z/M%02d", i), rq(fmt.Sprintf("f-%d", i)), wrapperspb.String("f")); err != nil {
 				return err
 			}
 		}
@@ -258,7 +258,7 @@ func TestRememberInRolledBackTransaction(t *testing.T) {
 	defer db.Close()
 	boom := errors.New("boom")
 	err := db.Update(func(tx *bbolt.Tx) error {
-		if err := store.Remember(tx, method, rq("req-1"), wrapperspb.String("lost")); err != nil {
+		if err := store.Remember(tx, time.Now(), method, rq("req-1"), wrapperspb.String("lost")); err != nil {
 			return err
 		}
 		return boom
@@ -302,7 +302,7 @@ func TestPruneIdempotency(t *testing.T) {
 		t.Helper()
 		if err := db.Update(func(tx *bbolt.Tx) error {
 			for i := parity; i < 24000; i += 2 {
-				if err := store.Remember(tx, method, rq(fmt.Sprintf("r-%05d", i)), wrapperspb.String("x")); err != nil {
+				if err := store.Remember(tx, time.Now(), method, rq(fmt.Sprintf("r-%05d", i)), wrapperspb.String("x")); err != nil {
 					return err
 				}
 			}
