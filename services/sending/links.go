@@ -49,7 +49,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
-	"github.com/eastwest/labourlink/services/sending/matcher"
+	"github.com/eastwest/labourlink/services/sending/matching/matcher"
 )
 
 // Defaults of the link settings of Config.

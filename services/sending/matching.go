@@ -2,7 +2,7 @@ package sending
 
 // Match runs: MatchingService.StartMatchRun starts one in a goroutine; it reads the AVAILABLE
 // workers and the replica's OPEN vacancies with remaining openings, calls the matcher
-// (services/sending/matcher: a two-phase maximum flow, optimal for "most registered-poor
+// (services/sending/matching/matcher: a two-phase maximum flow, optimal for "most registered-poor
 // workers, then most workers"; see its package comment) and proposes the result.
 //
 // Remaining openings of a vacancy = headcount - reserved - this province's proposals for it that
@@ -62,7 +62,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
-	"github.com/eastwest/labourlink/services/sending/matcher"
+	"github.com/eastwest/labourlink/services/sending/matching/matcher"
 )
 
 const (

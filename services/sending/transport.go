@@ -19,7 +19,7 @@ package sending
 //     the same outbox), so that the receiving side no longer expects the workers.
 //
 // Planning groups accepted workers by destination (receiving province, work county) and start
-// date, and lets services/sending/batchplan fill vehicles: as few as possible (ceil(n/seats) per
+// date, and lets services/sending/transport/batchplan fill vehicles: as few as possible (ceil(n/seats) per
 // group), home counties kept together where that costs no extra vehicle.
 
 import (
@@ -42,7 +42,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
-	"github.com/eastwest/labourlink/services/sending/batchplan"
+	"github.com/eastwest/labourlink/services/sending/transport/batchplan"
 )
 
 // Seats are the seats per vehicle of each transport mode.
