@@ -25,6 +25,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending"
+	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 // registrar is a service that adds its gRPC services to a server.
@@ -86,7 +87,7 @@ func workerCount(t *testing.T, db *store.DB) int {
 	t.Helper()
 	n := 0
 	if err := db.View(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(store.BucketWorkers).Stats().KeyN
+		n = tx.Bucket(roster.BucketWorkers).Stats().KeyN
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
+	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 // The test federation of the flow tests: Guizhou (520000) sends to Guangdong (440000), which
@@ -430,9 +431,9 @@ func (n *sendNode) importWorkers(rows []*sendingv1.WorkerRow) []*sendingv1.Worke
 	}
 	byID := map[string]*sendingv1.Worker{}
 	err = n.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(store.BucketWorkers).Cursor()
+		c := tx.Bucket(roster.BucketWorkers).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			w, err := readWorker(tx, string(k))
+			w, err := roster.Read(tx, string(k))
 			if err != nil {
 				return err
 			}
@@ -456,7 +457,7 @@ func (n *sendNode) worker(id string) *sendingv1.Worker {
 	var w *sendingv1.Worker
 	err := n.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		w, err = readWorker(tx, id)
+		w, err = roster.Read(tx, id)
 		return err
 	})
 	if err != nil {

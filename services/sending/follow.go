@@ -58,6 +58,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 // Page and batch sizes of the followers.
@@ -790,7 +791,7 @@ func (s *Service) applyDecision(tx *bbolt.Tx, code string, c *receivingv1.Candid
 		if !isUndecided(p.GetState()) {
 			return nil
 		}
-		p.State, p.Reason, p.UpdateTime = proposalAccepted, clip(c.GetReason(), maxStatusReasonLen), now
+		p.State, p.Reason, p.UpdateTime = proposalAccepted, clip(c.GetReason(), roster.MaxStatusReasonLen), now
 		if err := putProposal(tx, p); err != nil {
 			return err
 		}

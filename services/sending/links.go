@@ -44,6 +44,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/identity"
@@ -308,7 +309,7 @@ func (s *Service) checkReplicas(tx *bbolt.Tx, regions map[string]bool, limit tim
 		codes = replicaRegions(tx)
 	}
 	mem := s.follow.snapshot()
-	today := matchDate(dateOf(now))
+	today := matchDate(civil.Today(now))
 	rc := &replicaCheck{}
 	for _, code := range codes {
 		pos, _, err := getPosition(tx, feedDemand, code)
@@ -363,7 +364,7 @@ func (s *Service) describeBehind(f *sendingv1.ReplicaFreshness) string {
 		what += " (never known current"
 	} else {
 		what += fmt.Sprintf(" (last known current %v ago, at %s",
-			f.GetStaleness().AsDuration().Round(time.Second), f.GetCurrentAsOf().AsTime().In(chinaTime).Format("2006-01-02 15:04:05 MST"))
+			f.GetStaleness().AsDuration().Round(time.Second), f.GetCurrentAsOf().AsTime().In(civil.Zone).Format("2006-01-02 15:04:05 MST"))
 	}
 	if f.GetConnected() {
 		return what + ")"

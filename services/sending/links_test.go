@@ -14,6 +14,7 @@ import (
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/devtools/faultproxy"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
@@ -184,7 +185,7 @@ func TestMatchRunOnStaleReplica(t *testing.T) {
 	r := startReceiving(t, fastFeeds)
 	vac := r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 20))
 	proxy := faultproxy.Start(t, r.addr)
-	clock := &testClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, chinaTime)}
+	clock := &testClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, civil.Zone)}
 	cfg := linkConfig(proxy, nil)
 	cfg.Now = clock.now
 	n := startSending(t, "", cfg, true)

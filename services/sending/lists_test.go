@@ -35,16 +35,7 @@ func TestSendingListsRefuseBadTokensAndFilters(t *testing.T) {
 			_, err := n.roster.ListImportRejections(ctx, &sendingv1.ListImportRejectionsRequest{ImportId: "i1", PageToken: "garbage"})
 			return err
 		}, "page_token"},
-		{"import rejections token of another import", func(ctx context.Context) error {
-			tok := rejectionsListing("i0").Token(make([]byte, rejectionCursorLen))
-			_, err := n.roster.ListImportRejections(ctx, &sendingv1.ListImportRejectionsRequest{ImportId: "i1", PageToken: tok})
-			return err
-		}, "page_token"},
-		{"workers token of other filters", func(ctx context.Context) error {
-			tok := workersListing(&sendingv1.ListWorkersRequest{HomeCounty: "520102"}).Token([]byte("520000-AAAAAAAAAAAAAAAA"))
-			_, err := n.roster.ListWorkers(ctx, &sendingv1.ListWorkersRequest{PageToken: tok})
-			return err
-		}, "page_token"},
+		// Tokens of other filters and other imports: roster.TestRosterListsRefuseOtherTokens.
 		{"runs token", func(ctx context.Context) error {
 			_, err := n.matching.ListMatchRuns(ctx, &sendingv1.ListMatchRunsRequest{PageToken: "garbage"})
 			return err

@@ -59,10 +59,12 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/matching/matcher"
+	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 const (
@@ -108,7 +110,7 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *sendingv1.StartMatchRunRequest:
-		checkRequestID(r.GetRequestId(), &v)
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		if d := r.GetMaxReplicaStaleness(); d != nil {
 			if err := d.CheckValid(); err != nil {
 				v.Add("max_replica_staleness", "is not a valid duration: "+err.Error())
@@ -460,7 +462,7 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 	p.set("reading workers", pctReadWorkers)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		n := 0
-		return forEachAvailableWorker(tx, func(w *sendingv1.Worker) error {
+		return roster.ForEachAvailable(tx, func(w *sendingv1.Worker) error {
 			if n++; n%10000 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -489,7 +491,7 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 	p.set("reading demand", pctReadDemand)
 	regions := s.followedRegions()
 	now := s.cfg.Now()
-	today := matchDate(dateOf(now))
+	today := matchDate(civil.Today(now))
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		rc, err := s.checkReplicas(tx, regions, limit, now)
 		if err != nil {
@@ -718,7 +720,7 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 			return nil, nil, fmt.Errorf("matcher assigned worker %s to vacancy %s although it was proposed before and excluded",
 				a.WorkerID, vac.GetVacancyId())
 		}
-		w, err := readWorker(tx, a.WorkerID)
+		w, err := roster.Read(tx, a.WorkerID)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -726,7 +728,7 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 			skipped++
 			continue
 		}
-		if _, err := s.changeStatus(tx, a.WorkerID, stProposed, "proposed for "+vacancyName(vac.GetVacancyId())+" by "+run); err != nil {
+		if _, err := s.roster.ChangeStatus(tx, a.WorkerID, stProposed, "proposed for "+vacancyName(vac.GetVacancyId())+" by "+run); err != nil {
 			return nil, nil, err
 		}
 		if err := putProposal(tx, &sendingv1.Proposal{

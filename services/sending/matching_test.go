@@ -17,6 +17,7 @@ import (
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
@@ -215,7 +216,7 @@ func TestDecisionsMoveWorkers(t *testing.T) {
 }
 
 // fixedClock is a sending clock that never moves, so that two services write the same times.
-func fixedClock() time.Time { return time.Date(2026, 11, 20, 9, 0, 0, 0, chinaTime) }
+func fixedClock() time.Time { return time.Date(2026, 11, 20, 9, 0, 0, 0, civil.Zone) }
 
 // copyFile copies a closed bbolt file.
 func copyFile(t *testing.T, from, to string) {

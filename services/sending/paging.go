@@ -1,8 +1,6 @@
 package sending
 
 import (
-	"fmt"
-
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/paging"
 )
@@ -11,12 +9,10 @@ import (
 // the request's filters, never to the page size, which may change between pages.
 
 var (
-	workersSize    = paging.Size{Default: 100, Max: 1000}
-	rejectionsSize = paging.Size{Default: 1000, Max: 10000}
-	proposalsSize  = paging.Size{Default: 100, Max: 1000}
-	runsSize       = paging.Size{Default: 20, Max: 100}
-	demandSize     = paging.Size{Default: 100, Max: 1000}
-	batchesSize    = paging.Size{Default: 100, Max: 1000}
+	proposalsSize = paging.Size{Default: 100, Max: 1000}
+	runsSize      = paging.Size{Default: 20, Max: 100}
+	demandSize    = paging.Size{Default: 100, Max: 1000}
+	batchesSize   = paging.Size{Default: 100, Max: 1000}
 )
 
 // runsListing: ListMatchRuns has no filters; its keys are run numbers (8 bytes).
@@ -32,21 +28,4 @@ func demandListing(r *sendingv1.ListDemandRequest) paging.Listing {
 
 func batchesListing(r *sendingv1.ListBatchesRequest) paging.Listing {
 	return paging.For("batches", r.GetState().String(), r.GetReceivingRegion())
-}
-
-// rejectionsListing binds a ListImportRejections token to its import; its keys are rejection
-// cursors.
-func rejectionsListing(importID string) paging.Listing {
-	return paging.For("import rejections", importID).Keys(func(k []byte) bool { return len(k) == rejectionCursorLen })
-}
-
-// workersListing binds a ListWorkers token to the status, home_county, occupation and
-// registered_poor (unset is not false) of the request; its keys are worker ids.
-func workersListing(r *sendingv1.ListWorkersRequest) paging.Listing {
-	poor := "any"
-	if r.RegisteredPoor != nil {
-		poor = fmt.Sprint(r.GetRegisteredPoor())
-	}
-	return paging.For("workers", r.GetStatus().String(), r.GetHomeCounty(), r.GetOccupation(), poor).
-		Keys(func(k []byte) bool { return validWorkerID(string(k)) })
 }

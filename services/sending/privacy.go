@@ -2,24 +2,14 @@ package sending
 
 import "github.com/eastwest/labourlink/services/platform/privacy"
 
-// personalData lists the request fields of the sending service that carry personal data on
-// purpose (grpcserver.PersonalDataFields): the roster's identity numbers and phones, and an
-// escort's work phone. The grpcserver privacy guard refuses an identity number or a phone number
-// in any other field of any request. The rows of an import are checked one by one instead
-// (validateRow), so that a bad row is rejected and the others kept.
-var personalData = privacy.Allow{
-	"labour.sending.v1.ImportWorkersRequest.rows":         privacy.CheckedPerItem,
-	"labour.sending.v1.WorkerRow.id_number":               privacy.IDNumber,
-	"labour.sending.v1.WorkerRow.phone":                   privacy.Phone,
-	"labour.sending.v1.Worker.id_number":                  privacy.IDNumber, // a worker sent back to UpdateWorker as read
-	"labour.sending.v1.Worker.phone":                      privacy.Phone,
+// transportPersonalData lists the request fields of the TransportService that carry personal
+// data on purpose (grpcserver.PersonalDataFields): an escort's work phone. The grpcserver privacy
+// guard refuses an identity number or a phone number in any other field of any request.
+var transportPersonalData = privacy.Allow{
 	"labour.sending.v1.PlanBatchesRequest.escort_contact": privacy.Phone,
 	"labour.sending.v1.Batch.escort_contact":              privacy.Phone,
 }
 
-// PersonalDataFields gives the grpcserver privacy guard the roster's allow-list.
-func (x *rosterServer) PersonalDataFields() privacy.Allow { return personalData }
-
 // PersonalDataFields gives the grpcserver privacy guard the transport allow-list (escorts'
 // phones).
-func (x *transportServer) PersonalDataFields() privacy.Allow { return personalData }
+func (x *transportServer) PersonalDataFields() privacy.Allow { return transportPersonalData }

@@ -32,6 +32,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 const (
@@ -145,7 +146,7 @@ func (s *Service) closeProposal(tx *bbolt.Tx, p *sendingv1.Proposal, reason stri
 	if !isLive(p.GetState()) {
 		return nil
 	}
-	p.State, p.Reason, p.UpdateTime = proposalRejected, clip(reason, maxStatusReasonLen), tsOf(s.cfg.Now())
+	p.State, p.Reason, p.UpdateTime = proposalRejected, clip(reason, roster.MaxStatusReasonLen), tsOf(s.cfg.Now())
 	if err := putProposal(tx, p); err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func (s *Service) closeProposal(tx *bbolt.Tx, p *sendingv1.Proposal, reason stri
 // another status, missing or erased is left as is (logged), since feeds and relays must not
 // stop on what an operator did meanwhile.
 func (s *Service) moveIfIn(tx *bbolt.Tx, id string, from, to workerStatus, reason string) error {
-	w, err := readWorker(tx, id)
+	w, err := roster.Read(tx, id)
 	if err != nil {
 		if errors.Is(err, apierror.ErrNotFound) {
 			s.lg.Warn("worker of a proposal not found", zap.String("worker_id", id))
@@ -169,11 +170,11 @@ func (s *Service) moveIfIn(tx *bbolt.Tx, id string, from, to workerStatus, reaso
 			zap.String("status", w.GetStatus().String()), zap.String("expected", from.String()), zap.String("to", to.String()))
 		return nil
 	}
-	if err := checkMove(w, to); err != nil {
+	if err := roster.CheckMove(w, to); err != nil {
 		s.lg.Info("worker not moved", zap.String("worker_id", id), zap.Error(err))
 		return nil
 	}
-	_, err = s.changeStatus(tx, id, to, clip(reason, maxStatusReasonLen))
+	_, err = s.roster.ChangeStatus(tx, id, to, clip(reason, roster.MaxStatusReasonLen))
 	return err
 }
 

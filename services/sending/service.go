@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
@@ -20,18 +21,33 @@ import (
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 // Schema is what a sending service keeps in its bbolt file.
 var Schema = store.Schema{
 	Name:    "sending",
-	Version: 1,
+	Version: 2,
 	Buckets: [][]byte{
-		store.BucketWorkers, store.BucketWorkerByIDNumber, store.BucketImports,
-		store.BucketImportRejections, store.BucketDemandReplica, store.BucketFeedPositions,
+		roster.BucketWorkers, roster.BucketWorkerByIDNumber, roster.BucketAvailableWorkers, roster.BucketImports,
+		roster.BucketImportRejections, store.BucketDemandReplica, store.BucketFeedPositions,
 		store.BucketProposals, store.BucketMatchRuns, store.BucketBatches, store.BucketOutbox,
 		store.BucketOutboxQuarantine, store.BucketCounters,
 	},
+	Migrate: migrate,
+}
+
+// migrate upgrades a file of an older version of the sending schema.
+//
+// Version 2 added roster.BucketAvailableWorkers, the index of the workers matching reads: it is
+// built from the workers of the file.
+func migrate(tx *bbolt.Tx, from uint64) error {
+	if from < 2 {
+		if err := roster.BuildAvailableIndex(tx); err != nil {
+			return fmt.Errorf("index of available workers: %w", err)
+		}
+	}
+	return nil
 }
 
 // Config configures a sending service.
@@ -83,6 +99,9 @@ type Service struct {
 	cfg     Config
 	regions *regions.Table
 
+	// roster is the worker roster (services/sending/roster).
+	roster *roster.Service
+
 	// follow is the in-memory state of the feed followers (follow.go).
 	follow followState
 	// relays are the running outbox relays by destination (relay_receiving.go).
@@ -95,10 +114,6 @@ type Service struct {
 	bgWork   sync.WaitGroup
 	// progressHook, when set (tests), is called after a match run records a new stage.
 	progressHook func(stage string)
-	// importHook, when set (tests), is called with importMessage when an import stream has a
-	// message in hand (its rows validated) and is about to wait for the next, and with importEnd
-	// when the handler returns (its commits done).
-	importHook func(importID, event string)
 }
 
 // New returns the sending service for cfg.Region over db.
@@ -131,6 +146,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		cfg.LinkGrace = DefaultLinkGrace
 	}
 	s := &Service{db: db, lg: lg, cfg: cfg, regions: t}
+	s.roster = roster.New(db, lg, roster.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Draining: cfg.Draining})
 	s.follow.now = cfg.Now
 	s.bg, s.bgCancel = context.WithCancel(context.Background())
 	// A match run that was working when the process ended can never finish: record it failed.
@@ -152,7 +168,7 @@ func (s *Service) ServiceNames() []string {
 
 // Register registers the gRPC services on gs.
 func (s *Service) Register(gs *grpc.Server) {
-	sendingv1.RegisterRosterServiceServer(gs, &rosterServer{s: s})
+	s.roster.Register(gs)
 	sendingv1.RegisterMatchingServiceServer(gs, &matchingServer{s: s})
 	sendingv1.RegisterTransportServiceServer(gs, &transportServer{s: s})
 	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
@@ -207,11 +223,6 @@ func (s *Service) Run(ctx context.Context) error {
 	<-ctx.Done()
 	wg.Wait()
 	return nil
-}
-
-type rosterServer struct {
-	sendingv1.UnimplementedRosterServiceServer
-	s *Service
 }
 
 type matchingServer struct {

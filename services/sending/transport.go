@@ -35,13 +35,17 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"errors"
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/codes/personname"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/roster"
 	"github.com/eastwest/labourlink/services/sending/transport/batchplan"
 )
 
@@ -119,10 +123,10 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *sendingv1.PlanBatchesRequest:
-		checkRequestID(r.GetRequestId(), &v)
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
 		if d := r.GetStartDate(); d != nil {
-			if reason := checkDate(d); reason != "" {
+			if reason := roster.CheckDate(d); reason != "" {
 				v.Add("start_date", reason)
 			}
 		}
@@ -131,7 +135,7 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 		checkTime(&v, "departure_time", r.GetDepartureTime())
 		checkEscort(&v, "", r.GetEscortName(), r.GetEscortContact())
 	case *sendingv1.CreateBatchRequest:
-		checkRequestID(r.GetRequestId(), &v)
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		b := r.GetBatch()
 		if b == nil {
 			v.Add("batch", "is required")
@@ -175,7 +179,7 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 		batchesSize.Check(&v, r.GetPageSize())
 		batchesListing(r).Check(&v, r.GetPageToken())
 	case *sendingv1.RecordDepartureRequest:
-		checkRequestID(r.GetRequestId(), &v)
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		if _, reason := parseBatchName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
@@ -191,7 +195,7 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 			v.Add("departure_time", "is in the future: record the departure when the batch has left")
 		}
 	case *sendingv1.CancelBatchRequest:
-		checkRequestID(r.GetRequestId(), &v)
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		if _, reason := parseBatchName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
@@ -224,7 +228,7 @@ func checkTime(v *apierror.Violations, field string, t *timestamppb.Timestamp) {
 
 func checkEscort(v *apierror.Violations, prefix, name, contact string) {
 	if name != "" {
-		if _, reason := checkFullName(name); reason != "" {
+		if _, reason := personname.Check(name); reason != "" {
 			v.Add(prefix+"escort_name", reason)
 		} else if utf8.RuneCountInString(name) > maxEscortName {
 			v.Add(prefix+"escort_name", fmt.Sprintf("is longer than %d characters", maxEscortName))
@@ -237,7 +241,7 @@ func checkEscort(v *apierror.Violations, prefix, name, contact string) {
 
 func checkWorkerIDField(v *apierror.Violations, field, id string, seen map[string]bool) {
 	switch {
-	case !validWorkerID(id):
+	case !roster.ValidWorkerID(id):
 		v.Add(field, "must be a worker id such as 520000-K3Q7ZC2M4XJ5R6TA")
 	case seen[id]:
 		v.Add(field, "is listed twice")
@@ -274,30 +278,37 @@ type acceptedWorker struct {
 
 // destination is the planning group of an accepted worker.
 func (a *acceptedWorker) destination() string {
-	return a.region + "/" + a.county + "/" + formatDate(a.start)
+	return a.region + "/" + a.county + "/" + civil.Format(a.start)
 }
 
 // acceptedWorkers returns the ACCEPTED workers (only those in only, when not nil) whose
 // accepted proposal and its vacancy are known, by worker id. A worker with more than one
 // ACCEPTED proposal (given back to the pool and placed again) goes with the newest.
 func (s *Service) acceptedWorkers(tx *bbolt.Tx, only map[string]bool) (map[string]*acceptedWorker, error) {
-	ids := map[string]bool{}
-	c := tx.Bucket(store.BucketWorkers).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if only != nil && !only[string(k)] {
-			continue
-		}
-		if st, _ := peekStatus(v); st == stAccepted {
-			ids[string(k)] = true
-		}
-	}
 	props := map[string]*sendingv1.Proposal{}
+	workers := map[string]*sendingv1.Worker{}
 	err := forEachProposal(tx, func(p *sendingv1.Proposal) error {
-		if p.GetState() != proposalAccepted || !ids[p.GetWorkerId()] {
+		id := p.GetWorkerId()
+		if p.GetState() != proposalAccepted || (only != nil && !only[id]) {
 			return nil
 		}
-		if old := props[p.GetWorkerId()]; old == nil || p.GetCreateTime().AsTime().After(old.GetCreateTime().AsTime()) {
-			props[p.GetWorkerId()] = p
+		w, seen := workers[id]
+		if !seen {
+			var err error
+			w, err = roster.Read(tx, id)
+			if errors.Is(err, apierror.ErrNotFound) {
+				w, err = nil, nil
+			}
+			if err != nil {
+				return err
+			}
+			workers[id] = w
+		}
+		if w.GetStatus() != stAccepted {
+			return nil
+		}
+		if old := props[id]; old == nil || p.GetCreateTime().AsTime().After(old.GetCreateTime().AsTime()) {
+			props[id] = p
 		}
 		return nil
 	})
@@ -315,18 +326,21 @@ func (s *Service) acceptedWorkers(tx *bbolt.Tx, only map[string]bool) (map[strin
 		if vac == nil || vac.GetWorkCounty() == "" || vac.GetStartDate() == nil {
 			continue
 		}
-		w, err := readWorker(tx, id)
-		if err != nil {
-			return nil, err
-		}
-		out[id] = &acceptedWorker{worker: w, proposal: p, region: p.GetReceivingRegion(), county: vac.GetWorkCounty(), start: vac.GetStartDate()}
+		out[id] = &acceptedWorker{worker: workers[id], proposal: p, region: p.GetReceivingRegion(), county: vac.GetWorkCounty(), start: vac.GetStartDate()}
 	}
 	return out, nil
 }
 
+func cloneDate(d *commonv1.Date) *commonv1.Date {
+	if d == nil {
+		return nil
+	}
+	return &commonv1.Date{Year: d.Year, Month: d.Month, Day: d.Day}
+}
+
 // defaultDeparture is 08:00 (China) two days before the start date.
 func defaultDeparture(start *commonv1.Date) *timestamppb.Timestamp {
-	return timestamppb.New(time.Date(int(start.GetYear()), time.Month(start.GetMonth()), int(start.GetDay())-2, 8, 0, 0, 0, chinaTime))
+	return timestamppb.New(time.Date(int(start.GetYear()), time.Month(start.GetMonth()), int(start.GetDay())-2, 8, 0, 0, 0, civil.Zone))
 }
 
 // batchSpec is what a new batch is made of.
@@ -408,7 +422,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 		intake.Entries = append(intake.Entries, &receivingv1.IntakeEntry{
 			WorkerId: w.GetWorkerId(), Vacancy: a.proposal.GetVacancy(), RegisteredPoor: w.GetRegisteredPoor(),
 		})
-		if _, err := s.changeStatus(tx, w.GetWorkerId(), stScheduled, "on the manifest of "+b.GetName()); err != nil {
+		if _, err := s.roster.ChangeStatus(tx, w.GetWorkerId(), stScheduled, "on the manifest of "+b.GetName()); err != nil {
 			return nil, "", err
 		}
 	}
@@ -445,12 +459,12 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 		groups := map[string]*batchplan.Group{}
 		for _, a := range acc {
 			if (req.GetReceivingRegion() != "" && a.region != req.GetReceivingRegion()) ||
-				(req.GetStartDate() != nil && formatDate(req.GetStartDate()) != formatDate(a.start)) {
+				(req.GetStartDate() != nil && civil.Format(req.GetStartDate()) != civil.Format(a.start)) {
 				continue
 			}
 			g := groups[a.destination()]
 			if g == nil {
-				g = &batchplan.Group{Province: a.region, County: a.county, StartDate: formatDate(a.start)}
+				g = &batchplan.Group{Province: a.region, County: a.county, StartDate: civil.Format(a.start)}
 				groups[a.destination()] = g
 			}
 			g.Workers = append(g.Workers, batchplan.Worker{ID: a.worker.GetWorkerId(), HomeCounty: a.worker.GetHomeCounty()})
@@ -658,7 +672,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			if !boarded[e.GetWorkerId()] {
 				continue
 			}
-			if _, err := s.changeStatus(tx, e.GetWorkerId(), stDeparted, "boarded "+b.GetName()); err != nil {
+			if _, err := s.roster.ChangeStatus(tx, e.GetWorkerId(), stDeparted, "boarded "+b.GetName()); err != nil {
 				return err
 			}
 			b.BoardedWorkerIds = append(b.BoardedWorkerIds, e.GetWorkerId())

@@ -17,6 +17,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 )
 
@@ -173,7 +174,7 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 			noShows = append(noShows, e)
 		}
 	}
-	left := time.Date(2027, 2, 27, 8, 5, 0, 0, chinaTime)
+	left := time.Date(2027, 2, 27, 8, 5, 0, 0, civil.Zone)
 	clock.set(left.Add(2 * time.Hour))
 	req := &sendingv1.RecordDepartureRequest{
 		Name:              b.GetName(),
@@ -466,7 +467,7 @@ func TestCancelBatchTellsReceiving(t *testing.T) {
 	}
 
 	// After the departure is reported, the receiving service refuses a cancellation.
-	left := time.Date(2027, 2, 27, 8, 5, 0, 0, chinaTime)
+	left := time.Date(2027, 2, 27, 8, 5, 0, 0, civil.Zone)
 	clock.set(left.Add(2 * time.Hour))
 	dep := &sendingv1.RecordDepartureRequest{Name: second.GetName(), DepartureTime: timestamppb.New(left), RequestId: "depart-1",
 		NoShowDisposition: sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_ACCEPTED}

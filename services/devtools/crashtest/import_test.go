@@ -21,6 +21,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending"
+	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 // importRegion is the sending province of the import test (Guizhou).
@@ -266,7 +267,7 @@ func TestCrashDuringImport(t *testing.T) {
 	send.checkFile(c, func(db *store.DB) {
 		checkRowsOnDisk(t, db, all)
 		if err := db.View(func(tx *bbolt.Tx) error {
-			workers, index := tx.Bucket(store.BucketWorkers).Stats().KeyN, tx.Bucket(store.BucketWorkerByIDNumber).Stats().KeyN
+			workers, index := tx.Bucket(roster.BucketWorkers).Stats().KeyN, tx.Bucket(roster.BucketWorkerByIDNumber).Stats().KeyN
 			if workers != good || index != good {
 				t.Errorf("%d workers and %d identity index entries on disk, want %d (one per good row sent)", workers, index, good)
 			}
@@ -308,7 +309,7 @@ func checkSummaries(t *testing.T, addr string, imps []*rosterImport) {
 func checkRowsOnDisk(t *testing.T, db *store.DB, imps []*rosterImport) {
 	t.Helper()
 	if err := db.View(func(tx *bbolt.Tx) error {
-		index, workers := tx.Bucket(store.BucketWorkerByIDNumber), tx.Bucket(store.BucketWorkers)
+		index, workers := tx.Bucket(roster.BucketWorkerByIDNumber), tx.Bucket(roster.BucketWorkers)
 		for _, imp := range imps {
 			for k, id := range imp.good {
 				wid := index.Get([]byte(id))

@@ -1,4 +1,4 @@
-package sending
+package roster
 
 // The worker lifecycle (DESIGN.md, and the WorkerStatus comment in roster.proto):
 //
@@ -101,7 +101,7 @@ func statusWord(s workerStatus) string {
 
 // checkMove returns nil if w may move to status to, else a FAILED_PRECONDITION error with reason
 // ILLEGAL_STATUS_TRANSITION (or WORKER_ERASED).
-func checkMove(w *sendingv1.Worker, to workerStatus) error {
+func CheckMove(w *sendingv1.Worker, to workerStatus) error {
 	from := w.GetStatus()
 	if !canMove(from, to) {
 		var allowed []string
@@ -134,16 +134,16 @@ func checkMove(w *sendingv1.Worker, to workerStatus) error {
 // DEPARTED, no-shows) all call it, in the same transaction as their own change and outbox
 // entries. reason is why, in words (for example "employer accepted"); it may hold what an
 // operator typed, so it is not logged.
-func (s *Service) changeStatus(tx *bbolt.Tx, workerID string, to workerStatus, reason string) (*sendingv1.Worker, error) {
-	w, err := readWorker(tx, workerID)
+func (s *Service) ChangeStatus(tx *bbolt.Tx, workerID string, to workerStatus, reason string) (*sendingv1.Worker, error) {
+	w, err := Read(tx, workerID)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkMove(w, to); err != nil {
+	if err := CheckMove(w, to); err != nil {
 		return nil, err
 	}
-	if len(reason) > maxStatusReasonLen {
-		return nil, apierror.InvalidArgument("status change reason is longer than %d bytes", maxStatusReasonLen)
+	if len(reason) > MaxStatusReasonLen {
+		return nil, apierror.InvalidArgument("status change reason is longer than %d bytes", MaxStatusReasonLen)
 	}
 	from := w.Status
 	now := timestamppb.New(s.cfg.Now())

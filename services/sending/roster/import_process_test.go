@@ -1,4 +1,4 @@
-package sending
+package roster
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package sending
+package roster
 
 // RosterService: thin handlers over the roster (workers.go), the lifecycle (lifecycle.go) and
 // the bulk import (import.go). Requests are checked once, by ValidateRequest, which the
@@ -62,7 +62,7 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 		rejectionsSize.Check(&v, r.GetPageSize())
 		rejectionsListing(r.GetImportId()).Check(&v, r.GetPageToken())
 	case *sendingv1.GetWorkerRequest:
-		if _, reason := parseWorkerName(r.GetName()); reason != "" {
+		if _, reason := ParseWorkerName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
 		if _, ok := sendingv1.WorkerView_name[int32(r.GetView())]; !ok {
@@ -73,18 +73,18 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 	case *sendingv1.UpdateWorkerRequest:
 		x.validateUpdate(r, &v)
 	case *sendingv1.ChangeWorkerStatusRequest:
-		if _, reason := parseWorkerName(r.GetName()); reason != "" {
+		if _, reason := ParseWorkerName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
 		if !isRealStatus(r.GetStatus()) {
 			v.Add("status", "is required: the new status, such as WORKER_STATUS_WITHDRAWN")
 		}
-		if len(r.GetReason()) > maxStatusReasonLen {
-			v.Add("reason", fmt.Sprintf("is longer than %d bytes", maxStatusReasonLen))
+		if len(r.GetReason()) > MaxStatusReasonLen {
+			v.Add("reason", fmt.Sprintf("is longer than %d bytes", MaxStatusReasonLen))
 		}
 		checkRequestID(r.GetRequestId(), &v)
 	case *sendingv1.DeleteWorkerRequest:
-		if _, reason := parseWorkerName(r.GetName()); reason != "" {
+		if _, reason := ParseWorkerName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
 		checkRequestID(r.GetRequestId(), &v)
@@ -162,19 +162,19 @@ func (x *rosterServer) ListImportRejections(ctx context.Context, req *sendingv1.
 
 // GetWorker returns one worker, masked unless the full view is asked for.
 func (x *rosterServer) GetWorker(ctx context.Context, req *sendingv1.GetWorkerRequest) (*sendingv1.GetWorkerResponse, error) {
-	id, reason := parseWorkerName(req.GetName())
+	id, reason := ParseWorkerName(req.GetName())
 	if reason != "" {
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
 	var w *sendingv1.Worker
 	if err := x.s.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		w, err = readWorker(tx, id)
+		w, err = Read(tx, id)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	return &sendingv1.GetWorkerResponse{Worker: maskedWorker(w, req.GetView())}, nil
+	return &sendingv1.GetWorkerResponse{Worker: Masked(w, req.GetView())}, nil
 }
 
 func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror.Violations) {
@@ -203,48 +203,39 @@ func (x *rosterServer) ListWorkers(ctx context.Context, req *sendingv1.ListWorke
 	if err != nil {
 		return nil, err
 	}
-	after := string(afterKey)
 	resp := &sendingv1.ListWorkersResponse{}
 	err = x.s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(store.BucketWorkers).Cursor()
-		var k, v []byte
-		if after == "" {
-			k, v = c.First()
-		} else {
-			k, v = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, v = c.Next()
-			}
-		}
-		lastRead, scanned := "", 0
-		for ; k != nil; k, v = c.Next() {
+		scanned := 0
+		var lastRead []byte
+		return workers.Scan(tx, store.Range{After: afterKey}, func(k []byte, w *sendingv1.Worker) (bool, error) {
 			if len(resp.Workers) == size || scanned == listScanBudget {
 				// More records follow: the next page continues after the last one read.
-				resp.NextPageToken = workersListing(req).Token([]byte(lastRead))
-				return nil
+				resp.NextPageToken = workersListing(req).Token(lastRead)
+				return false, nil
 			}
 			scanned++
-			lastRead = string(k)
-			st, erased := peekStatus(v)
-			if erased || (req.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED && st != req.GetStatus()) {
-				continue
+			lastRead = append(lastRead[:0], k...)
+			if !listed(w, req) {
+				return true, nil
 			}
-			w := &sendingv1.Worker{}
-			if err := proto.Unmarshal(v, w); err != nil {
-				return fmt.Errorf("decode worker %s: %w", k, err)
-			}
-			if !matchesList(w, req) {
-				continue
-			}
-			w.Name = workerName(lastRead)
-			resp.Workers = append(resp.Workers, maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
-		}
-		return nil
+			w.Name = WorkerName(string(k))
+			resp.Workers = append(resp.Workers, Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// listed reports whether ListWorkers returns w for r: not erased, and with the status (when r
+// has one) and the other filters of r.
+func listed(w *sendingv1.Worker, r *sendingv1.ListWorkersRequest) bool {
+	if w.GetErased() || (r.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED && w.GetStatus() != r.GetStatus()) {
+		return false
+	}
+	return matchesList(w, r)
 }
 
 func matchesList(w *sendingv1.Worker, r *sendingv1.ListWorkersRequest) bool {
@@ -294,11 +285,11 @@ func (c checker) applyMask(dst, src *sendingv1.Worker, paths []string, v *apierr
 		case fieldPreferredDestinations:
 			dst.PreferredDestinations, reason = c.destinations(src.GetPreferredDestinations())
 		case fieldAvailableFrom:
-			dst.AvailableFrom, reason = cloneDate(src.GetAvailableFrom()), checkDate(src.GetAvailableFrom())
+			dst.AvailableFrom, reason = cloneDate(src.GetAvailableFrom()), CheckDate(src.GetAvailableFrom())
 		case fieldHealthCheckPassed:
 			dst.HealthCheckPassed = src.GetHealthCheckPassed()
 		case fieldHealthCheckDate:
-			dst.HealthCheckDate, reason = cloneDate(src.GetHealthCheckDate()), checkDate(src.GetHealthCheckDate())
+			dst.HealthCheckDate, reason = cloneDate(src.GetHealthCheckDate()), CheckDate(src.GetHealthCheckDate())
 		case "id_number":
 			v.Add("update_mask", "id_number cannot be changed: delete the worker and import the row again")
 			continue
@@ -320,7 +311,7 @@ func (x *rosterServer) validateUpdate(r *sendingv1.UpdateWorkerRequest, v *apier
 		v.Add("worker", "is required: the worker with name and the new values")
 		return
 	}
-	if _, reason := parseWorkerName(r.GetWorker().GetName()); reason != "" {
+	if _, reason := ParseWorkerName(r.GetWorker().GetName()); reason != "" {
 		v.Add("worker.name", reason)
 	}
 	if len(r.GetUpdateMask().GetPaths()) == 0 {
@@ -332,7 +323,7 @@ func (x *rosterServer) validateUpdate(r *sendingv1.UpdateWorkerRequest, v *apier
 
 // UpdateWorker changes the fields in the update mask. Erased workers cannot be updated.
 func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWorkerRequest) (*sendingv1.UpdateWorkerResponse, error) {
-	id, reason := parseWorkerName(req.GetWorker().GetName())
+	id, reason := ParseWorkerName(req.GetWorker().GetName())
 	if reason != "" {
 		return nil, apierror.InvalidArgument("worker.name %s", reason)
 	}
@@ -340,7 +331,7 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 	return changeWorker(x.s, sendingv1.RosterService_UpdateWorker_FullMethodName, req, resp,
 		func(w *sendingv1.Worker) { resp.Worker = w },
 		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
-			w, err := readWorker(tx, id)
+			w, err := Read(tx, id)
 			if err != nil {
 				return nil, err
 			}
@@ -379,7 +370,7 @@ func changeWorker[Resp proto.Message](s *Service, method string, req proto.Messa
 		if err != nil {
 			return err
 		}
-		set(maskedWorker(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+		set(Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
 		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
 	if err != nil {
@@ -391,7 +382,7 @@ func changeWorker[Resp proto.Message](s *Service, method string, req proto.Messa
 
 // ChangeWorkerStatus moves a worker along the lifecycle (lifecycle.go).
 func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.ChangeWorkerStatusRequest) (*sendingv1.ChangeWorkerStatusResponse, error) {
-	id, reason := parseWorkerName(req.GetName())
+	id, reason := ParseWorkerName(req.GetName())
 	if reason != "" {
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
@@ -399,7 +390,7 @@ func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.Ch
 	return changeWorker(x.s, sendingv1.RosterService_ChangeWorkerStatus_FullMethodName, req, resp,
 		func(w *sendingv1.Worker) { resp.Worker = w },
 		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
-			return x.s.changeStatus(tx, id, req.GetStatus(), req.GetReason())
+			return x.s.ChangeStatus(tx, id, req.GetStatus(), req.GetReason())
 		})
 }
 
@@ -411,7 +402,7 @@ func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.Ch
 // The data is gone from the roster at once; bbolt may keep the old bytes in free pages of the
 // file until they are reused.
 func (x *rosterServer) DeleteWorker(ctx context.Context, req *sendingv1.DeleteWorkerRequest) (*sendingv1.DeleteWorkerResponse, error) {
-	id, reason := parseWorkerName(req.GetName())
+	id, reason := ParseWorkerName(req.GetName())
 	if reason != "" {
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
@@ -419,14 +410,14 @@ func (x *rosterServer) DeleteWorker(ctx context.Context, req *sendingv1.DeleteWo
 	return changeWorker(x.s, sendingv1.RosterService_DeleteWorker_FullMethodName, req, resp,
 		func(w *sendingv1.Worker) { resp.Worker = w },
 		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
-			w, err := readWorker(tx, id)
+			w, err := Read(tx, id)
 			if err != nil {
 				return nil, err
 			}
 			if w.GetErased() {
 				return w, nil
 			}
-			index := tx.Bucket(store.BucketWorkerByIDNumber)
+			index := tx.Bucket(BucketWorkerByIDNumber)
 			if idn := w.GetIdNumber(); idn != "" && string(index.Get([]byte(idn))) == id {
 				if err := index.Delete([]byte(idn)); err != nil {
 					return nil, err

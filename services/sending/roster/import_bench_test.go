@@ -1,4 +1,4 @@
-package sending
+package roster
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // BenchmarkImportWorkers imports N generated workers through the real gRPC stream (client and
@@ -115,7 +114,7 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 	}
 	defer dst.Close()
 	if err := dst.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{store.BucketWorkers, store.BucketWorkerByIDNumber, store.BucketImports} {
+		for _, name := range [][]byte{BucketWorkers, BucketWorkerByIDNumber, BucketAvailableWorkers, BucketImports} {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
@@ -131,11 +130,11 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 	for i := 0; i < n; i += benchChunk {
 		batch = batch[:0]
 		if err := src.View(func(tx *bbolt.Tx) error {
-			record = append([]byte(nil), tx.Bucket(store.BucketImports).Get([]byte("bench"))...)
+			record = append([]byte(nil), tx.Bucket(BucketImports).Get([]byte("bench"))...)
 			for j := i; j < min(i+benchChunk, n); j++ {
 				idn := []byte(genRow(j).IdNumber)
-				id := append([]byte(nil), tx.Bucket(store.BucketWorkerByIDNumber).Get(idn)...)
-				v := append([]byte(nil), tx.Bucket(store.BucketWorkers).Get(id)...)
+				id := append([]byte(nil), tx.Bucket(BucketWorkerByIDNumber).Get(idn)...)
+				v := append([]byte(nil), tx.Bucket(BucketWorkers).Get(id)...)
 				if len(id) == 0 || len(v) == 0 {
 					return fmt.Errorf("row %d not in the imported file", j)
 				}
@@ -147,16 +146,19 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 		}
 		start := time.Now()
 		if err := dst.Update(func(tx *bbolt.Tx) error {
-			workers, index := tx.Bucket(store.BucketWorkers), tx.Bucket(store.BucketWorkerByIDNumber)
+			workers, index, available := tx.Bucket(BucketWorkers), tx.Bucket(BucketWorkerByIDNumber), tx.Bucket(BucketAvailableWorkers)
 			for _, e := range batch {
 				if err := workers.Put(e.id, e.value); err != nil {
+					return err
+				}
+				if err := available.Put(e.id, []byte{}); err != nil {
 					return err
 				}
 				if err := index.Put(e.idNumber, e.id); err != nil {
 					return err
 				}
 			}
-			return tx.Bucket(store.BucketImports).Put([]byte("bench"), record)
+			return tx.Bucket(BucketImports).Put([]byte("bench"), record)
 		}); err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package sending
+package roster
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
@@ -27,6 +28,14 @@ import (
 
 // rosterRegion is the sending province of the roster tests (Guizhou).
 const rosterRegion = "520000"
+
+// testSchema holds the roster's buckets, as the sending service's schema does.
+var testSchema = store.Schema{Name: "sending", Version: 2, Buckets: Buckets(), Migrate: func(tx *bbolt.Tx, _ uint64) error {
+	return BuildAvailableIndex(tx)
+}}
+
+// fixedClock is a Friday morning in China.
+func fixedClock() time.Time { return time.Date(2026, 11, 20, 9, 0, 0, 0, civil.Zone) }
 
 // rosterEnv is a sending service on a real listener with a real bbolt file.
 type rosterEnv struct {
@@ -47,14 +56,11 @@ func startRoster(t testing.TB, lg *zap.Logger, path string) *rosterEnv {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "sending.db")
 	}
-	db, err := store.Open(path, Schema, lg)
+	db, err := store.Open(path, testSchema, lg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(db, lg, Config{Region: rosterRegion})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := New(db, lg, Config{Region: rosterRegion})
 	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
 	svc.Register(srv.GRPC())
 	srv.SetServing()
@@ -155,9 +161,9 @@ func rosterSnapshot(t testing.TB, db *store.DB) (map[string]*sendingv1.Worker, i
 	out := map[string]*sendingv1.Worker{}
 	indexN := 0
 	err := db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(store.BucketWorkers).Cursor()
+		c := tx.Bucket(BucketWorkers).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			w, err := readWorker(tx, string(k))
+			w, err := Read(tx, string(k))
 			if err != nil {
 				return err
 			}
@@ -168,7 +174,7 @@ func rosterSnapshot(t testing.TB, db *store.DB) (map[string]*sendingv1.Worker, i
 				out[w.GetIdNumber()] = w
 			}
 		}
-		indexN = tx.Bucket(store.BucketWorkerByIDNumber).Stats().KeyN
+		indexN = tx.Bucket(BucketWorkerByIDNumber).Stats().KeyN
 		return nil
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package sending
+package roster
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // importGenerated imports generated rows [from, to) under importID and fails the test on error.
@@ -398,11 +397,11 @@ func TestDeleteWorkerErasesPersonalData(t *testing.T) {
 	// Nothing of the person is left in the worker record or the index.
 	err = env.db.View(func(tx *bbolt.Tx) error {
 		id := strings.TrimPrefix(name, "workers/")
-		v := tx.Bucket(store.BucketWorkers).Get([]byte(id))
+		v := tx.Bucket(BucketWorkers).Get([]byte(id))
 		if bytes.Contains(v, []byte(row.IdNumber)) || bytes.Contains(v, []byte(row.Phone)) || bytes.Contains(v, []byte(row.FullName)) {
 			t.Error("worker record still holds personal data")
 		}
-		if tx.Bucket(store.BucketWorkerByIDNumber).Get([]byte(row.IdNumber)) != nil {
+		if tx.Bucket(BucketWorkerByIDNumber).Get([]byte(row.IdNumber)) != nil {
 			t.Error("identity index entry kept")
 		}
 		return nil
@@ -446,34 +445,34 @@ func TestNewWorkerIDIsOpaque(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !validWorkerID(id) || !strings.HasPrefix(id, rosterRegion+"-") || seen[id] {
+		if !ValidWorkerID(id) || !strings.HasPrefix(id, rosterRegion+"-") || seen[id] {
 			t.Fatalf("bad or repeated worker id %q", id)
 		}
 		seen[id] = true
 	}
 	for _, bad := range []string{"", "520000", "520000-AAAAAAAAAAAAAAA", "520000-AAAAAAAAAAAAAAA1", "52000A-AAAAAAAAAAAAAAAA", "520000_AAAAAAAAAAAAAAAA"} {
-		if validWorkerID(bad) {
-			t.Errorf("validWorkerID(%q) = true", bad)
+		if ValidWorkerID(bad) {
+			t.Errorf("ValidWorkerID(%q) = true", bad)
 		}
 	}
 }
 
-func TestPeekStatus(t *testing.T) {
-	for _, w := range []*sendingv1.Worker{
-		{Status: stEmployed, Erased: true, FullName: "x", Occupations: []string{"8212"}},
-		{Status: stAvailable, BirthDate: &commonv1.Date{Year: 1990, Month: 1, Day: 1}},
-		{},
+// InPool is the rule of the index of available workers: AVAILABLE and not erased, whatever
+// else the worker holds.
+func TestInPool(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		w    *sendingv1.Worker
+		want bool
+	}{
+		{&sendingv1.Worker{Status: stEmployed, Erased: true, FullName: "x", Occupations: []string{"8212"}}, false},
+		{&sendingv1.Worker{Status: stAvailable, BirthDate: &commonv1.Date{Year: 1990, Month: 1, Day: 1}}, true},
+		{&sendingv1.Worker{Status: stAvailable, Erased: true}, false},
+		{&sendingv1.Worker{Status: stProposed}, false},
+		{&sendingv1.Worker{}, false},
 	} {
-		b, err := proto.Marshal(w)
-		if err != nil {
-			t.Fatal(err)
+		if got := InPool(tt.w); got != tt.want {
+			t.Errorf("InPool(%v) = %v, want %v", tt.w, got, tt.want)
 		}
-		st, erased := peekStatus(b)
-		if st != w.GetStatus() || erased != w.GetErased() {
-			t.Errorf("peekStatus(%v) = %s, %v", w, st, erased)
-		}
-	}
-	if st, _ := peekStatus([]byte{0xff}); st != sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED {
-		t.Errorf("peekStatus(garbage) = %s", st)
 	}
 }

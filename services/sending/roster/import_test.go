@@ -1,4 +1,4 @@
-package sending
+package roster
 
 import (
 	"context"
@@ -147,7 +147,7 @@ func TestImportKeepsGoodRowsAndNamesBadOnes(t *testing.T) {
 			t.Fatalf("good row %d not stored", r.RowNumber)
 		}
 		if w.GetFullName() != r.FullName || w.GetPhone() != r.Phone || w.GetHomeCounty() != r.HomeCounty ||
-			w.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE || !validWorkerID(w.GetWorkerId()) ||
+			w.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE || !ValidWorkerID(w.GetWorkerId()) ||
 			!strings.HasPrefix(w.GetWorkerId(), rosterRegion+"-") || strings.Contains(w.GetWorkerId(), id[6:14]) {
 			t.Errorf("row %d stored as %v", r.RowNumber, w)
 		}
@@ -582,7 +582,7 @@ func TestImportNeverOverwritesOnWorkerIDClash(t *testing.T) {
 	if !proto.Equal(after[genRow(0).IdNumber], first) {
 		t.Fatal("the existing worker was overwritten")
 	}
-	if w := after[genRow(1).IdNumber]; w.GetWorkerId() == first.GetWorkerId() || !validWorkerID(w.GetWorkerId()) {
+	if w := after[genRow(1).IdNumber]; w.GetWorkerId() == first.GetWorkerId() || !ValidWorkerID(w.GetWorkerId()) {
 		t.Fatalf("new worker got id %q", w.GetWorkerId())
 	}
 }

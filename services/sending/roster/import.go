@@ -1,4 +1,4 @@
-package sending
+package roster
 
 // Bulk import of worker rows (RosterService.ImportWorkers).
 //
@@ -7,8 +7,8 @@ package sending
 // batch overlap with the bbolt commit of the previous one. Each batch is ONE bbolt transaction
 // that holds, together:
 //   - the workers created or updated by the batch's good rows (and their index entries),
-//   - the rejections of its bad rows (store.BucketImportRejections, key import id + row),
-//   - the import record (store.BucketImports): counts so far, the last row number done and,
+//   - the rejections of its bad rows (BucketImportRejections, key import id + row),
+//   - the import record (BucketImports): counts so far, the last row number done and,
 //     for the batch of the message marked final, complete = true if the import's row count
 //     (rows_received, each row counted once over all the import's streams) is the message's
 //     total_rows.
@@ -38,7 +38,6 @@ package sending
 // at once when the server begins its graceful stop.
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -263,7 +262,7 @@ func sexWord(s commonv1.Sex) string {
 // --- the import record ---
 
 // importRecord is the progress and outcome of one import, stored under its import id in
-// store.BucketImports as a labour.storage.v1.ImportRecord (storagev1.ImportRecord): the counts
+// BucketImports as a labour.storage.v1.ImportRecord (storagev1.ImportRecord): the counts
 // (rejections are in their own bucket), whether the import is complete, the row number of the
 // last row committed, the day the import began (age limits), the rejections stored (a row may
 // have several) and the time of the last write. The message is storage-only, never part of the
@@ -280,24 +279,25 @@ type importRecord struct {
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
-func (r *importRecord) marshal() ([]byte, error) {
-	return deterministic.Marshal(&storagev1.ImportRecord{
+// stored returns r as it is stored.
+func (r *importRecord) stored() *storagev1.ImportRecord {
+	return &storagev1.ImportRecord{
 		Summary:          r.summary,
 		Complete:         r.complete,
 		LastRow:          r.lastRow,
 		ImportDate:       r.importDate,
 		RejectionEntries: r.entries,
 		UpdateTime:       timestamppb.New(r.updateTime),
-	})
+	}
 }
 
-// unmarshalImportRecord decodes v. summary and importDate are never nil; updateTime is the zero
-// time when the record has none.
-func unmarshalImportRecord(v []byte) (importRecord, error) {
-	var m storagev1.ImportRecord
-	if err := proto.Unmarshal(v, &m); err != nil {
-		return importRecord{summary: &commonv1.ImportSummary{}, importDate: &commonv1.Date{}}, err
-	}
+func (r *importRecord) marshal() ([]byte, error) {
+	return deterministic.Marshal(r.stored())
+}
+
+// recordOf returns the import record of a stored one. summary and importDate are never nil;
+// updateTime is the zero time when the record has none.
+func recordOf(m *storagev1.ImportRecord) importRecord {
 	r := importRecord{
 		summary:    m.GetSummary(),
 		complete:   m.GetComplete(),
@@ -314,28 +314,29 @@ func unmarshalImportRecord(v []byte) (importRecord, error) {
 	if m.GetUpdateTime() != nil {
 		r.updateTime = m.GetUpdateTime().AsTime()
 	}
-	return r, nil
+	return r
+}
+
+// unmarshalImportRecord decodes v (see recordOf).
+func unmarshalImportRecord(v []byte) (importRecord, error) {
+	var m storagev1.ImportRecord
+	if err := proto.Unmarshal(v, &m); err != nil {
+		return importRecord{summary: &commonv1.ImportSummary{}, importDate: &commonv1.Date{}}, err
+	}
+	return recordOf(&m), nil
 }
 
 // getImportRecord reads the record of import id in tx.
 func getImportRecord(tx *bbolt.Tx, id string) (importRecord, bool, error) {
-	v := tx.Bucket(store.BucketImports).Get([]byte(id))
-	if v == nil {
-		return importRecord{}, false, nil
+	m, ok, err := imports.Get(tx, []byte(id))
+	if err != nil || !ok {
+		return importRecord{}, false, err
 	}
-	r, err := unmarshalImportRecord(v)
-	if err != nil {
-		return importRecord{}, false, fmt.Errorf("decode import record: %w", err)
-	}
-	return r, true, nil
+	return recordOf(m), true, nil
 }
 
 func putImportRecord(tx *bbolt.Tx, id string, r importRecord) error {
-	v, err := r.marshal()
-	if err != nil {
-		return fmt.Errorf("encode import record: %w", err)
-	}
-	return tx.Bucket(store.BucketImports).Put([]byte(id), v)
+	return imports.Put(tx, []byte(id), r.stored())
 }
 
 // rejectionPrefix is the key prefix of an import's rejections: the import id and a NUL (import
@@ -359,34 +360,24 @@ const rejectionCursorLen = 8 + 2
 // the start), and the key suffix of the last one returned if more follow.
 func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*commonv1.RowRejection, []byte, error) {
 	prefix := rejectionPrefix(importID)
-	c := tx.Bucket(store.BucketImportRejections).Cursor()
-	var k, v []byte
-	if after == nil {
-		k, v = c.Seek(prefix)
-	} else {
-		seek := append(append([]byte(nil), prefix...), after...)
-		k, v = c.Seek(seek)
-		if k != nil && bytes.Equal(k, seek) {
-			k, v = c.Next()
-		}
+	r := store.Range{Prefix: prefix}
+	if after != nil {
+		r.After = append(slices.Clip(prefix), after...)
 	}
-	var out []*commonv1.RowRejection
-	var last []byte
-	for ; k != nil && hasPrefixKey(k, prefix); k, v = c.Next() {
-		if len(out) == limit {
-			return out, last, nil
-		}
-		rj := &commonv1.RowRejection{}
-		if err := proto.Unmarshal(v, rj); err != nil {
-			return nil, nil, fmt.Errorf("decode rejection: %w", err)
-		}
+	p, err := rejections.Page(tx, r, limit, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rj := range p.Items {
 		// A reason stored before the privacy guard checked rows may quote a value that holds an
 		// identity number or a phone (the sex check quotes what it refuses).
 		rj.Reason = privacy.Mask(rj.GetReason())
-		out = append(out, rj)
-		last = append([]byte(nil), k[len(prefix):]...)
 	}
-	return out, nil, nil
+	var last []byte
+	if p.Last != nil {
+		last = p.Last[len(prefix):]
+	}
+	return p.Items, last, nil
 }
 
 // summaryOf returns the summary of an import as a reply gives it: the counts and the first
@@ -752,9 +743,12 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 		}
 		now := s.cfg.Now()
 		ts := timestamppb.New(now)
-		workers := tx.Bucket(store.BucketWorkers)
-		index := tx.Bucket(store.BucketWorkerByIDNumber)
-		rejections := tx.Bucket(store.BucketImportRejections)
+		rb := rowBuckets{
+			workers:   tx.Bucket(BucketWorkers),
+			index:     tx.Bucket(BucketWorkerByIDNumber),
+			available: tx.Bucket(BucketAvailableWorkers),
+		}
+		rejections := tx.Bucket(BucketImportRejections)
 		for i := range b.rows {
 			row := &b.rows[i]
 			if row.number <= r.lastRow {
@@ -773,7 +767,7 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 				r.summary.Rejected++
 				r.entries += int64(len(row.rejections))
 			} else {
-				created, changed, err := s.applyRow(workers, index, row, ts)
+				created, changed, err := s.applyRow(rb, row, ts)
 				if err != nil {
 					return err
 				}
@@ -805,8 +799,15 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 	return rec, nil
 }
 
-// applyRow creates the worker of a good row, or updates the worker with its identity number.
-func (s *Service) applyRow(workers, index *bbolt.Bucket, row *rowResult, now *timestamppb.Timestamp) (created, changed bool, err error) {
+// rowBuckets are the buckets an import row writes, opened once per batch.
+type rowBuckets struct {
+	workers, index, available *bbolt.Bucket
+}
+
+// applyRow creates the worker of a good row, or updates the worker with its identity number. An
+// update changes no status; a new worker is AVAILABLE and enters the index of available workers.
+func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timestamp) (created, changed bool, err error) {
+	workers, index := b.workers, b.index
 	if existing := index.Get([]byte(row.idNumber)); existing != nil {
 		id := string(existing)
 		old := &sendingv1.Worker{}
@@ -838,6 +839,9 @@ func (s *Service) applyRow(workers, index *bbolt.Bucket, row *rowResult, now *ti
 		id = w.WorkerId
 	}
 	if err := workers.Put([]byte(id), value); err != nil {
+		return false, false, err
+	}
+	if err := b.available.Put([]byte(id), []byte{}); err != nil {
 		return false, false, err
 	}
 	return true, false, index.Put([]byte(row.idNumber), []byte(id))

@@ -1,4 +1,4 @@
-package sending
+package roster
 
 import (
 	"context"
@@ -133,32 +133,32 @@ func TestChangeStatusInTransaction(t *testing.T) {
 		names = append(names, importOne(t, env, i))
 	}
 	s := env.svc
-	// Propose every available worker found by forEachAvailableWorker, in one transaction.
+	// Propose every available worker found by ForEachAvailable, in one transaction.
 	err := env.db.Update(func(tx *bbolt.Tx) error {
 		var ids []string
-		if err := forEachAvailableWorker(tx, func(w *sendingv1.Worker) error {
+		if err := ForEachAvailable(tx, func(w *sendingv1.Worker) error {
 			ids = append(ids, w.GetWorkerId())
 			return nil
 		}); err != nil {
 			return err
 		}
 		if len(ids) != 5 {
-			t.Errorf("forEachAvailableWorker found %d workers, want 5", len(ids))
+			t.Errorf("ForEachAvailable found %d workers, want 5", len(ids))
 		}
 		for i, id := range ids {
 			if i > 0 && ids[i-1] >= id {
 				t.Errorf("not in worker-id order: %s then %s", ids[i-1], id)
 			}
-			if _, err := s.changeStatus(tx, id, stProposed, "matched"); err != nil {
+			if _, err := s.ChangeStatus(tx, id, stProposed, "matched"); err != nil {
 				return err
 			}
 		}
 		// Proposing again is illegal.
-		_, err := s.changeStatus(tx, ids[0], stProposed, "matched")
+		_, err := s.ChangeStatus(tx, ids[0], stProposed, "matched")
 		if !errors.Is(err, apierror.ErrFailedPrecondition) {
 			t.Errorf("second proposal: %v, want failed precondition", err)
 		}
-		_, err = s.changeStatus(tx, "520000-AAAAAAAAAAAAAAAA", stProposed, "")
+		_, err = s.ChangeStatus(tx, "520000-AAAAAAAAAAAAAAAA", stProposed, "")
 		if !errors.Is(err, apierror.ErrNotFound) {
 			t.Errorf("missing worker: %v, want not found", err)
 		}
@@ -169,7 +169,7 @@ func TestChangeStatusInTransaction(t *testing.T) {
 	}
 	n := 0
 	if err := env.db.View(func(tx *bbolt.Tx) error {
-		return forEachAvailableWorker(tx, func(*sendingv1.Worker) error { n++; return nil })
+		return ForEachAvailable(tx, func(*sendingv1.Worker) error { n++; return nil })
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -182,10 +182,10 @@ func TestChangeStatusInTransaction(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	err = env.db.View(func(tx *bbolt.Tx) error {
-		return forEachAvailableWorker(tx, func(*sendingv1.Worker) error { return stop })
+		return ForEachAvailable(tx, func(*sendingv1.Worker) error { return stop })
 	})
 	if !errors.Is(err, stop) {
-		t.Errorf("forEachAvailableWorker returned %v, want fn's error", err)
+		t.Errorf("ForEachAvailable returned %v, want fn's error", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package sending
+package roster
 
 import (
 	"context"
@@ -99,11 +99,11 @@ func TestBasicViewMasksStoredFreeText(t *testing.T) {
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	name := importOne(t, env, 1)
-	id, _ := parseWorkerName(name)
+	id, _ := ParseWorkerName(name)
 	const reason = "withdrawn: 身份证 %s, 电话 13912345678"
 	stored := strings.Replace(reason, "%s", otherID, 1)
 	if err := env.db.Update(func(tx *bbolt.Tx) error {
-		w, err := readWorker(tx, id)
+		w, err := Read(tx, id)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func TestStoredRejectionReasonsMasked(t *testing.T) {
 	}
 	old := &commonv1.RowRejection{RowNumber: 9, Field: "sex", Reason: `"` + otherID + `" is not a sex`}
 	if err := env.db.Update(func(tx *bbolt.Tx) error {
-		return store.PutProto(tx.Bucket(store.BucketImportRejections), rejectionKey("imp-old", 9, 0), old)
+		return store.PutProto(tx.Bucket(BucketImportRejections), rejectionKey("imp-old", 9, 0), old)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,24 +1,19 @@
-package sending
+package roster
 
 // The worker records of the roster: how they are stored, identified, read, masked and checked.
 //
-// Storage (buckets in services/platform/store/buckets.go):
-//   - store.BucketWorkers: worker id -> sendingv1.Worker, unmasked (the resource name is not
-//     stored; it is derived from the id on the way out).
-//   - store.BucketWorkerByIDNumber: identity number -> worker id. Only live workers have an
-//     entry: DeleteWorker removes it, so the same person imported again gets a new worker id.
+// Storage: store.go.
 //
-// Functions for the rest of the package (matching, transport):
-//   - readWorker(tx, id): one worker, unmasked, or an apierror.ErrNotFound error.
-//   - s.changeStatus(tx, id, to, reason) in lifecycle.go: the one way to move a worker's status.
-//   - forEachAvailableWorker(tx, fn): every worker in the pool, in worker-id order.
-//   - maskedWorker(w, view): the copy of a worker that may leave the service.
+// Functions for the other subsystems (matching, transport, the relays):
+//   - Read(tx, id): one worker, unmasked, or an apierror.ErrNotFound error.
+//   - s.ChangeStatus(tx, id, to, reason) in lifecycle.go: the one way to move a worker's status.
+//   - ForEachAvailable(tx, fn): every worker in the pool, in worker-id order.
+//   - Masked(w, view): the copy of a worker that may leave the service.
 
 import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,8 +22,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"go.etcd.io/bbolt"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -39,7 +32,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/privacy"
-	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // workerNamePrefix starts every worker resource name: `workers/{worker_id}`.
@@ -64,9 +56,9 @@ func newWorkerID(province string) (string, error) {
 	return province + "-" + workerIDEncoding.EncodeToString(b[:]), nil
 }
 
-// validWorkerID reports whether id has the shape of a worker id (6 digits, a dash, 16 base32
+// ValidWorkerID reports whether id has the shape of a worker id (6 digits, a dash, 16 base32
 // characters). It does not say the worker exists.
-func validWorkerID(id string) bool {
+func ValidWorkerID(id string) bool {
 	if len(id) != 6+1+workerIDRandomChars || id[6] != '-' {
 		return false
 	}
@@ -84,17 +76,17 @@ func validWorkerID(id string) bool {
 	return true
 }
 
-// workerName returns the resource name of a worker id.
-func workerName(id string) string { return workerNamePrefix + id }
+// WorkerName returns the resource name of a worker id.
+func WorkerName(id string) string { return workerNamePrefix + id }
 
-// parseWorkerName returns the worker id of a resource name `workers/{worker_id}`, or a reason
+// ParseWorkerName returns the worker id of a resource name `workers/{worker_id}`, or a reason
 // the name is wrong.
-func parseWorkerName(name string) (string, string) {
+func ParseWorkerName(name string) (string, string) {
 	if name == "" {
 		return "", "is required: workers/{worker_id}"
 	}
 	id, ok := strings.CutPrefix(name, workerNamePrefix)
-	if !ok || !validWorkerID(id) {
+	if !ok || !ValidWorkerID(id) {
 		return "", "must be workers/{worker_id}, such as workers/520000-K3Q7ZC2M4XJ5R6TA"
 	}
 	return id, ""
@@ -102,108 +94,18 @@ func parseWorkerName(name string) (string, string) {
 
 // errWorkerNotFound is returned for a worker id with no record.
 func errWorkerNotFound(id string) error {
-	return apierror.NotFound("worker %s not found", workerName(id))
+	return apierror.NotFound("worker %s not found", WorkerName(id))
 }
 
-// readWorker reads the worker with id in tx (read-only or read-write). The worker is unmasked
-// and has its resource name set; it does not alias the transaction's memory. A missing worker is
-// an error wrapping apierror.ErrNotFound. Erased workers (tombstones) are returned with
-// Erased set and no personal data.
-func readWorker(tx *bbolt.Tx, id string) (*sendingv1.Worker, error) {
-	w := &sendingv1.Worker{}
-	ok, err := store.GetProto(tx.Bucket(store.BucketWorkers), []byte(id), w)
-	if err != nil {
-		return nil, fmt.Errorf("read worker %s: %w", id, err)
-	}
-	if !ok {
-		return nil, errWorkerNotFound(id)
-	}
-	w.Name = workerName(id)
-	return w, nil
-}
-
-// putWorker stores w (its WorkerId must be set). The resource name is not stored.
-func putWorker(tx *bbolt.Tx, w *sendingv1.Worker) error {
-	if w.GetWorkerId() == "" {
-		return errors.New("put worker: no worker id")
-	}
-	c := proto.Clone(w).(*sendingv1.Worker)
-	c.Name = ""
-	return store.PutProto(tx.Bucket(store.BucketWorkers), []byte(w.GetWorkerId()), c)
-}
-
-// forEachAvailableWorker calls fn with every worker whose status is AVAILABLE and who is not
-// erased, in worker-id order, inside tx. The worker passed to fn is unmasked and fn may keep it.
-// fn returning an error stops the iteration and returns that error. Other statuses are skipped
-// without decoding the whole record, so a scan of a large roster is cheap; fn must not change the
-// workers bucket (collect ids and call changeStatus after the iteration).
-func forEachAvailableWorker(tx *bbolt.Tx, fn func(*sendingv1.Worker) error) error {
-	c := tx.Bucket(store.BucketWorkers).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		st, erased := peekStatus(v)
-		if st != sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE || erased {
-			continue
-		}
-		w := &sendingv1.Worker{}
-		if err := proto.Unmarshal(v, w); err != nil {
-			return fmt.Errorf("decode worker %s: %w", k, err)
-		}
-		w.Name = workerName(string(k))
-		if err := fn(w); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Field numbers of Worker read by peekStatus.
-const (
-	workerStatusField = 16
-	workerErasedField = 17
-)
-
-// peekStatus reads the status and erased fields of a stored Worker without decoding the rest.
-// A malformed value gives UNSPECIFIED (never matched by a filter on a real status).
-func peekStatus(v []byte) (sendingv1.WorkerStatus, bool) {
-	var st sendingv1.WorkerStatus
-	erased := false
-	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
-		if n < 0 {
-			return sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED, false
-		}
-		v = v[n:]
-		if typ == protowire.VarintType && (num == workerStatusField || num == workerErasedField) {
-			x, m := protowire.ConsumeVarint(v)
-			if m < 0 {
-				return sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED, false
-			}
-			if num == workerStatusField {
-				st = sendingv1.WorkerStatus(int32(x))
-			} else {
-				erased = x != 0
-			}
-			v = v[m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(num, typ, v)
-		if m < 0 {
-			return sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED, false
-		}
-		v = v[m:]
-	}
-	return st, erased
-}
-
-// maskedWorker returns a copy of w for a response: with WORKER_VIEW_FULL the identity number and
+// Masked returns a copy of w for a response: with WORKER_VIEW_FULL the identity number and
 // phone in full, otherwise (BASIC, UNSPECIFIED) masked as 5201**********123X and 138****5678,
 // and any identity number or phone number in the free text (status_reason, full_name) masked the
 // same way by the privacy guard's own rule: text stored before the guard refused it at the edge
 // may hold one.
-func maskedWorker(w *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Worker {
+func Masked(w *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Worker {
 	c := proto.Clone(w).(*sendingv1.Worker)
 	if c.Name == "" && c.WorkerId != "" {
-		c.Name = workerName(c.WorkerId)
+		c.Name = WorkerName(c.WorkerId)
 	}
 	if view != sendingv1.WorkerView_WORKER_VIEW_FULL {
 		if c.IdNumber != "" {
@@ -281,7 +183,7 @@ const (
 	minWorkerAge       = 16
 	minDateYear        = 1900
 	maxDateYear        = 9999
-	maxStatusReasonLen = 500
+	MaxStatusReasonLen = 500
 )
 
 // chinaTime is UTC+8, the zone in which dates of the programme are judged (no daylight saving).
@@ -457,7 +359,7 @@ func (c checker) destinations(codes []string) ([]string, string) {
 }
 
 // checkDate returns a reason if d is not a real calendar date between 1900 and 9999.
-func checkDate(d *commonv1.Date) string {
+func CheckDate(d *commonv1.Date) string {
 	if d == nil {
 		return ""
 	}
@@ -504,7 +406,7 @@ func checkHealth(passed bool, date, today *commonv1.Date) string {
 	case !passed && date != nil:
 		return "is given but health_check_passed is not true: set health_check_passed or clear the date"
 	case date != nil:
-		if r := checkDate(date); r != "" {
+		if r := CheckDate(date); r != "" {
 			return r
 		}
 		if dateAfter(date, today) {
@@ -594,7 +496,7 @@ func parseDate(s string) (*commonv1.Date, string) {
 		}
 	}
 	d := &commonv1.Date{Year: n[0], Month: n[1], Day: n[2]}
-	if r := checkDate(d); r != "" {
+	if r := CheckDate(d); r != "" {
 		return nil, r
 	}
 	return d, ""

@@ -1,4 +1,4 @@
-package sending
+package roster
 
 // How an import ends: only a message marked final with the right total_rows completes it;
 // every other end of a stream keeps the rows received and leaves the import resumable.

@@ -1,4 +1,4 @@
-package sending
+package roster
 
 import (
 	"fmt"
@@ -209,7 +209,7 @@ func TestParseDateProperties(t *testing.T) {
 			}
 		}
 		s := rapid.String().Draw(t, "any")
-		if d, reason := parseDate(s); reason == "" && d != nil && checkDate(d) != "" {
+		if d, reason := parseDate(s); reason == "" && d != nil && CheckDate(d) != "" {
 			t.Fatalf("parseDate(%q) accepted an impossible date %v", s, d)
 		}
 	})

@@ -1,0 +1,109 @@
+package sending
+
+// Test helpers shared with the roster's tests (services/sending/roster/roster_helpers_test.go).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/codes/regions"
+)
+
+// testCounties are county codes of Guizhou.
+var testCounties = regions.Default().CountiesOf(rosterRegion)
+
+// rosterRegion is the sending province of the tests (Guizhou).
+const rosterRegion = "520000"
+
+// makeIDNumber returns a valid identity number issued in county for someone born on birth.
+func makeIDNumber(county string, birth time.Time, seq int) string {
+	first17 := fmt.Sprintf("%s%s%03d", county, birth.Format("20060102"), seq%1000)
+	return first17 + string(idnumber.CheckChar(first17))
+}
+
+// importRows sends rows in chunks of chunk rows with the given import id, the last chunk marked
+// final with the number of rows, and returns the reply.
+func importRows(ctx context.Context, c sendingv1.RosterServiceClient, importID string, rows []*sendingv1.WorkerRow, chunk int) (*sendingv1.ImportWorkersResponse, error) {
+	stream, err := c.ImportWorkers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for start := 0; ; start += chunk {
+		end := min(start+chunk, len(rows))
+		req := &sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows[start:end]}
+		if end == len(rows) {
+			req.Final, req.TotalRows = true, int64(len(rows))
+		}
+		err := stream.Send(req)
+		if errors.Is(err, io.EOF) {
+			break // the server replied early (a complete import); CloseAndRecv has the reply
+		}
+		if err != nil {
+			return nil, err
+		}
+		if req.Final {
+			break
+		}
+	}
+	return stream.CloseAndRecv()
+}
+
+// wantCode fails the test unless err is a gRPC status with code.
+func wantCode(t testing.TB, err error, code codes.Code) *status.Status {
+	t.Helper()
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != code {
+		t.Fatalf("error = %v, want code %s", err, code)
+	}
+	return st
+}
+
+// testName is a plain, distinct name for the i-th test worker: names carry no digits
+// (services/codes/personname), so i is written with Chinese numerals.
+func testName(i int) string {
+	const numerals = "零一二三四五六七八九"
+	digits := []rune(numerals)
+	name := []rune("工人")
+	for _, c := range fmt.Sprint(i) {
+		name = append(name, digits[c-'0'])
+	}
+	return string(name)
+}
+
+func violationFields(t *testing.T, err error) []string {
+	t.Helper()
+	st := wantCode(t, err, codes.InvalidArgument)
+	var fields []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, fv := range br.GetFieldViolations() {
+				fields = append(fields, fv.GetField())
+			}
+		}
+	}
+	return fields
+}
+
+func fieldViolations(t *testing.T, err error) map[string]string {
+	t.Helper()
+	st := wantCode(t, err, codes.InvalidArgument)
+	out := map[string]string{}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, fv := range br.GetFieldViolations() {
+				out[fv.GetField()] = fv.GetDescription()
+			}
+		}
+	}
+	return out
+}

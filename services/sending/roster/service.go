@@ -1,0 +1,67 @@
+// Package roster is the worker roster of a sending province (RosterService): the workers, their
+// lifecycle and the bulk import of rows. Its storage (store.go) is the workers and their
+// indexes, the imports and their rejected rows; the other subsystems of the sending service read
+// workers and move their status through the exported functions of this package (Read,
+// ForEachAvailable, Masked, Service.ChangeStatus), in their own transactions.
+package roster
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/store"
+)
+
+// Config configures the roster.
+type Config struct {
+	// Region is the 6-digit code of this sending province, such as 520000.
+	Region string
+	// Regions is the code table (regions.Default() when nil).
+	Regions *regions.Table
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+	// Draining, when not nil, is closed when the gRPC server begins its graceful stop: open
+	// ImportWorkers streams then end with UNAVAILABLE, keeping the rows they received.
+	Draining <-chan struct{}
+}
+
+// Service is the roster of one sending province.
+type Service struct {
+	db      *store.DB
+	lg      *zap.Logger
+	cfg     Config
+	regions *regions.Table
+
+	// importHook, when set (tests), is called with importMessage when an import stream has a
+	// message in hand (its rows validated) and is about to wait for the next, and with importEnd
+	// when the handler returns (its commits done).
+	importHook func(importID, event string)
+}
+
+// New returns the roster of cfg.Region over db (whose schema holds Buckets()).
+func New(db *store.DB, lg *zap.Logger, cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Regions == nil {
+		cfg.Regions = regions.Default()
+	}
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	return &Service{db: db, lg: lg, cfg: cfg, regions: cfg.Regions}
+}
+
+// Register registers the RosterService on gs.
+func (s *Service) Register(gs *grpc.Server) {
+	sendingv1.RegisterRosterServiceServer(gs, &rosterServer{s: s})
+}
+
+type rosterServer struct {
+	sendingv1.UnimplementedRosterServiceServer
+	s *Service
+}
