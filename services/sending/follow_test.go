@@ -12,8 +12,8 @@ import (
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
+	"github.com/eastwest/labourlink/services/sending/demand"
 )
 
 // waitReplica waits until the sending service's replica equals the receiving service's open
@@ -100,7 +100,7 @@ func TestFollowDemandListsWatchesAndResumes(t *testing.T) {
 		}
 		return pos.GetConnected(), fmt.Sprintf("%+v", pos)
 	})
-	counts, err := n.svc.feedCounters(flowReceiving)
+	counts, err := n.svc.demand.FeedCounters(flowReceiving)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,16 +146,17 @@ func TestFollowDemandRelistsAfterCompaction(t *testing.T) {
 
 	n.start(true)
 	waitReplica(t, r, n)
-	counts, err := n.svc.feedCounters(flowReceiving)
+	counts, err := n.svc.demand.FeedCounters(flowReceiving)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if counts["demand.listed"] < 7 {
 		t.Errorf("vacancies listed = %d, want at least 7 (2 at the start, then the re-listing)", counts["demand.listed"])
 	}
-	var dv sendingv1.DemandVacancy
+	var dv *sendingv1.DemandVacancy
 	err = n.db.View(func(tx *bbolt.Tx) error {
-		_, err := store.GetProto(tx.Bucket(store.BucketDemandReplica), replicaKey(flowReceiving, v0.GetVacancyId()), &dv)
+		var err error
+		dv, _, err = demand.Vacancy(tx, flowReceiving, v0.GetVacancyId())
 		return err
 	})
 	if err != nil {

@@ -107,3 +107,17 @@ func fieldViolations(t *testing.T, err error) map[string]string {
 	}
 	return out
 }
+
+// errorInfo returns the ErrorInfo of a gRPC error (nil if none).
+func errorInfo(err error) *errdetails.ErrorInfo {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
+}

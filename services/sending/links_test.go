@@ -16,8 +16,8 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/devtools/faultproxy"
-	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
+	"github.com/eastwest/labourlink/services/sending/demand"
 )
 
 // healthLog records what a sending service publishes with Config.Health.
@@ -287,9 +287,11 @@ func TestMatchRunOnStaleReplica(t *testing.T) {
 // mustReplica reads the replica's record of a vacancy of the test's receiving province.
 func mustReplica(t *testing.T, n *sendNode, vacancyID string) *sendingv1.DemandVacancy {
 	t.Helper()
-	dv := &sendingv1.DemandVacancy{}
+	var dv *sendingv1.DemandVacancy
 	err := n.db.View(func(tx *bbolt.Tx) error {
-		ok, err := store.GetProto(tx.Bucket(store.BucketDemandReplica), replicaKey(flowReceiving, vacancyID), dv)
+		var ok bool
+		var err error
+		dv, ok, err = demand.Vacancy(tx, flowReceiving, vacancyID)
 		if err == nil && !ok {
 			err = fmt.Errorf("vacancy %s not in the replica", vacancyID)
 		}

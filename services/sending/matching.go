@@ -63,6 +63,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/demand"
 	"github.com/eastwest/labourlink/services/sending/matching/matcher"
 	"github.com/eastwest/labourlink/services/sending/roster"
 )
@@ -115,7 +116,7 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 			if err := d.CheckValid(); err != nil {
 				v.Add("max_replica_staleness", "is not a valid duration: "+err.Error())
 			} else if d.AsDuration() < 0 {
-				v.Add("max_replica_staleness", "must not be negative (unset or 0: the default, "+defaultMaxReplicaStaleness.String()+")")
+				v.Add("max_replica_staleness", "must not be negative (unset or 0: the default, "+demand.DefaultMaxReplicaStaleness.String()+")")
 			}
 		}
 	case *sendingv1.GetMatchRunRequest:
@@ -127,8 +128,7 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 		runsListing.Check(&v, r.GetPageToken())
 	case *sendingv1.ListDemandRequest:
 		x.s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
-		demandSize.Check(&v, r.GetPageSize())
-		demandListing(r).Check(&v, r.GetPageToken())
+		demand.ValidateListDemand(r, &v)
 	case *sendingv1.ListProposalsRequest:
 		if n := r.GetVacancy(); n != "" {
 			if id, ok := strings.CutPrefix(n, vacancyNamePrefix); !ok || id == "" || strings.Contains(id, "/") {
@@ -230,7 +230,7 @@ func maxStaleness(req *sendingv1.StartMatchRunRequest) time.Duration {
 	if d := req.GetMaxReplicaStaleness().AsDuration(); d > 0 {
 		return d
 	}
-	return defaultMaxReplicaStaleness
+	return demand.DefaultMaxReplicaStaleness
 }
 
 // StartMatchRun records a new run and starts it in the background. A repeat of the request id
@@ -256,11 +256,11 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 				"a match run is still working: wait for it to end (ListMatchRuns shows it) and start again")
 		}
 		now := s.cfg.Now()
-		rc, err := s.checkReplicas(tx, s.followedRegions(), limit, now)
+		rc, err := s.demand.CheckReplicas(tx, s.followedRegions(), limit, now)
 		if err != nil {
 			return err
 		}
-		if err := rc.err(limit); err != nil {
+		if err := rc.Err(limit); err != nil {
 			return err
 		}
 		seq, err := store.NextSeq(tx.Bucket(store.BucketMatchRuns))
@@ -274,8 +274,8 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 			Stage:      "starting",
 			Algorithm:  matcher.Algorithm,
 			CreateTime: tsOf(now),
-			Replicas:   rc.replicas,
-			Warnings:   rc.warnings,
+			Replicas:   rc.Replicas,
+			Warnings:   rc.Warnings,
 		}
 		if err := putRun(tx, seq, run); err != nil {
 			return err
@@ -436,7 +436,7 @@ type matchInput struct {
 	vacs    []matcher.Vacancy
 	demand  map[string]*demandInfo // by replica key
 	// replicas is how current the replicas were when the demand was read (checkReplicas).
-	replicas *replicaCheck
+	replicas *demand.ReplicaCheck
 }
 
 // followedRegions returns the receiving provinces whose demand a run uses: the configured or
@@ -446,7 +446,7 @@ func (s *Service) followedRegions() map[string]bool {
 	for code := range s.cfg.Receiving {
 		out[code] = true
 	}
-	for code := range s.follow.snapshot() {
+	for code := range s.demand.Followed() {
 		out[code] = true
 	}
 	if len(out) == 0 {
@@ -493,11 +493,11 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 	now := s.cfg.Now()
 	today := matchDate(civil.Today(now))
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		rc, err := s.checkReplicas(tx, regions, limit, now)
+		rc, err := s.demand.CheckReplicas(tx, regions, limit, now)
 		if err != nil {
 			return err
 		}
-		if err := rc.err(limit); err != nil {
+		if err := rc.Err(limit); err != nil {
 			return err
 		}
 		in.replicas = rc
@@ -508,7 +508,7 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 		proposedFor := map[string][]int{}
 		if err := forEachProposal(tx, func(pr *sendingv1.Proposal) error {
 			if isUndecided(pr.GetState()) {
-				pending[string(replicaKey(pr.GetReceivingRegion(), vacancyIDOf(pr.GetVacancy())))]++
+				pending[demand.Key(pr.GetReceivingRegion(), vacancyIDOf(pr.GetVacancy()))]++
 			}
 			if i, ok := in.workerIndex(pr.GetWorkerId()); ok {
 				id := vacancyIDOf(pr.GetVacancy())
@@ -518,11 +518,7 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(store.BucketDemandReplica).ForEach(func(k, v []byte) error {
-			dv := &sendingv1.DemandVacancy{}
-			if err := proto.Unmarshal(v, dv); err != nil {
-				return fmt.Errorf("decode replica %s: %w", k, err)
-			}
+		return demand.ForEachVacancy(tx, func(key string, dv *sendingv1.DemandVacancy) error {
 			vac := dv.GetVacancy()
 			if vac.GetStatus() != receivingv1.VacancyStatus_VACANCY_STATUS_OPEN || vac.GetStartDate() == nil ||
 				(regions != nil && !regions[dv.GetReceivingRegion()]) {
@@ -531,7 +527,6 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 			if vt := vac.GetValidThrough(); vt != nil && matchDate(vt) < today {
 				return nil
 			}
-			key := string(k)
 			open := int(vac.GetHeadcount()) - int(vac.GetReserved()) - pending[key]
 			if open <= 0 {
 				return nil
@@ -647,7 +642,7 @@ func (s *Service) finishRun(r *sendingv1.MatchRun, res matcher.Result, in *match
 	r.Proposed, r.ProposedRegisteredPoor = 0, 0
 	r.Vacancies = nil
 	if in.replicas != nil {
-		r.Replicas, r.Warnings = in.replicas.replicas, in.replicas.warnings
+		r.Replicas, r.Warnings = in.replicas.Replicas, in.replicas.Warnings
 	}
 	slices.SortStableFunc(placed, func(a, b placement) int { return strings.Compare(a.key, b.key) })
 	for i := 0; i < len(placed); {
@@ -682,7 +677,6 @@ func (s *Service) finishRun(r *sendingv1.MatchRun, res matcher.Result, in *match
 // proposed and the outbox destinations it wrote to.
 func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assignment, in *matchInput) ([]placement, []string, error) {
 	now := tsOf(s.cfg.Now())
-	replica := tx.Bucket(store.BucketDemandReplica)
 	proposedNow := map[string]int{}
 	chunks := map[string][]*receivingv1.Candidate{}
 	var regions []string
@@ -703,8 +697,8 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 		if d == nil {
 			return nil, nil, fmt.Errorf("matcher returned unknown vacancy %q", a.VacancyKey)
 		}
-		dv := &sendingv1.DemandVacancy{}
-		if _, err := store.GetProto(replica, []byte(a.VacancyKey), dv); err != nil {
+		dv, _, err := demand.VacancyByKey(tx, a.VacancyKey)
+		if err != nil {
 			return nil, nil, err
 		}
 		vac := dv.GetVacancy()
@@ -775,4 +769,15 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 		s.lg.Info("match run left out assignments that no longer hold", zap.String("run", run), zap.Int("skipped", skipped))
 	}
 	return placed, dests, nil
+}
+
+// GetFollowStatus shows how the feeds of the receiving provinces are followed
+// (services/sending/demand).
+func (x *matchingServer) GetFollowStatus(ctx context.Context, req *sendingv1.GetFollowStatusRequest) (*sendingv1.GetFollowStatusResponse, error) {
+	return x.s.demand.GetFollowStatus(ctx, req)
+}
+
+// ListDemand lists the replicated open vacancies (services/sending/demand).
+func (x *matchingServer) ListDemand(ctx context.Context, req *sendingv1.ListDemandRequest) (*sendingv1.ListDemandResponse, error) {
+	return x.s.demand.ListDemand(ctx, req)
 }

@@ -206,7 +206,7 @@ func TestDecisionsMoveWorkers(t *testing.T) {
 	if ok, msg := check(); !ok {
 		t.Fatal(msg)
 	}
-	counts, err := n.svc.feedCounters(flowReceiving)
+	counts, err := n.svc.demand.FeedCounters(flowReceiving)
 	if err != nil {
 		t.Fatal(err)
 	}

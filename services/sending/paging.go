@@ -11,7 +11,6 @@ import (
 var (
 	proposalsSize = paging.Size{Default: 100, Max: 1000}
 	runsSize      = paging.Size{Default: 20, Max: 100}
-	demandSize    = paging.Size{Default: 100, Max: 1000}
 	batchesSize   = paging.Size{Default: 100, Max: 1000}
 )
 
@@ -20,10 +19,6 @@ var runsListing = paging.For("runs").Keys(func(k []byte) bool { return len(k) ==
 
 func proposalsListing(r *sendingv1.ListProposalsRequest) paging.Listing {
 	return paging.For("proposals", r.GetVacancy(), r.GetReceivingRegion(), r.GetState().String())
-}
-
-func demandListing(r *sendingv1.ListDemandRequest) paging.Listing {
-	return paging.For("demand", r.GetReceivingRegion())
 }
 
 func batchesListing(r *sendingv1.ListBatchesRequest) paging.Listing {

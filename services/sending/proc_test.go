@@ -15,6 +15,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/demand"
 )
 
 // TestFeedConsumerKilledMissesAndRepeatsNothing runs a receiving and a sending service as real
@@ -131,7 +132,7 @@ func TestFeedConsumerKilledMissesAndRepeatsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	counts, err := (&Service{db: db}).feedCounters(flowReceiving)
+	counts, err := demand.New(db, nil, demand.Config{}).FeedCounters(flowReceiving)
 	if err != nil {
 		t.Fatal(err)
 	}

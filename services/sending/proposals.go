@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -233,4 +234,56 @@ func (x *matchingServer) ListProposals(_ context.Context, req *sendingv1.ListPro
 		return nil, err
 	}
 	return resp, nil
+}
+
+// applyDecision applies the state of candidate c of province code to its proposal and worker:
+// ACCEPTED makes an undecided proposal ACCEPTED and its worker PROPOSED -> ACCEPTED; REJECTED
+// makes it REJECTED and the worker PROPOSED -> AVAILABLE; WITHDRAWN (always asked for by this
+// side) ends a proposal still live, its worker going back to AVAILABLE if it is still PROPOSED
+// or ACCEPTED. Anything else, or a repeat, changes nothing.
+func (s *Service) applyDecision(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
+	id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+	p, ok, err := getProposal(tx, id)
+	if err != nil {
+		return err
+	}
+	if !ok || p.GetReceivingRegion() != code {
+		s.lg.Debug("decision on a candidate without a proposal here", zap.String("receiving_region", code),
+			zap.String("candidate", c.GetName()))
+		return nil
+	}
+	if err := putCandidateName(tx, id, c.GetName()); err != nil {
+		return err
+	}
+	now := tsOf(s.cfg.Now())
+	switch c.GetState() {
+	case receivingv1.CandidateState_CANDIDATE_STATE_ACCEPTED:
+		if !isUndecided(p.GetState()) {
+			return nil
+		}
+		p.State, p.Reason, p.UpdateTime = proposalAccepted, clip(c.GetReason(), roster.MaxStatusReasonLen), now
+		if err := putProposal(tx, p); err != nil {
+			return err
+		}
+		return s.moveIfIn(tx, p.GetWorkerId(), stProposed, stAccepted, "accepted for "+p.GetVacancy())
+	case receivingv1.CandidateState_CANDIDATE_STATE_REJECTED:
+		if !isUndecided(p.GetState()) {
+			return nil
+		}
+		return s.closeProposal(tx, p, rejectionReason(c.GetReason()), stProposed)
+	case receivingv1.CandidateState_CANDIDATE_STATE_WITHDRAWN:
+		from := stProposed
+		if p.GetState() == proposalAccepted {
+			from = stAccepted
+		}
+		return s.closeProposal(tx, p, "withdrawn: "+c.GetReason(), from)
+	}
+	return nil
+}
+
+func rejectionReason(r string) string {
+	if r == "" {
+		return "rejected by the employer"
+	}
+	return r
 }

@@ -176,7 +176,7 @@ func (s *Service) superviseReceiving(ctx context.Context) {
 					s.lg.Info("receiving province no longer paired: stop following it", zap.String("receiving_region", code))
 					l.stop()
 					delete(links, code)
-					s.follow.forget(code)
+					s.demand.Forget(code)
 				}
 			}
 		}
@@ -197,13 +197,13 @@ func (s *Service) superviseReceiving(ctx context.Context) {
 func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivingLink {
 	lctx, cancel := context.WithCancel(ctx)
 	l := &receivingLink{endpoint: endpoint, cancel: cancel, done: make(chan struct{})}
-	s.follow.track(code, endpoint)
+	s.demand.Track(code, endpoint)
 	s.lg.Info("following receiving province", zap.String("receiving_region", code), zap.String("endpoint", endpoint))
 	go func() {
 		defer close(l.done)
 		cc, err := peers.Dial(endpoint, s.cfg.Peers.Expecting(identity.Receiving(code)))
 		if err != nil {
-			s.follow.setError(code, err)
+			s.demand.SetError(code, err)
 			s.lg.Error("cannot connect to receiving province", zap.String("receiving_region", code), zap.Error(err))
 			<-lctx.Done()
 			return
@@ -217,11 +217,11 @@ func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivi
 		wg.Add(3)
 		go func() {
 			defer wg.Done()
-			s.followDemand(lctx, code, receivingv1.NewDemandFeedServiceClient(cc))
+			s.demand.FollowDemand(lctx, code, receivingv1.NewDemandFeedServiceClient(cc))
 		}()
 		go func() {
 			defer wg.Done()
-			s.followDecisions(lctx, code, receivingv1.NewCandidateServiceClient(cc))
+			s.demand.FollowDecisions(lctx, code, receivingv1.NewCandidateServiceClient(cc))
 		}()
 		go func() {
 			defer wg.Done()

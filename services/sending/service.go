@@ -17,10 +17,12 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
+	"github.com/eastwest/labourlink/services/platform/backoff"
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/demand"
 	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
@@ -30,7 +32,7 @@ var Schema = store.Schema{
 	Version: 2,
 	Buckets: [][]byte{
 		roster.BucketWorkers, roster.BucketWorkerByIDNumber, roster.BucketAvailableWorkers, roster.BucketImports,
-		roster.BucketImportRejections, store.BucketDemandReplica, store.BucketFeedPositions,
+		roster.BucketImportRejections, demand.BucketDemandReplica, demand.BucketFeedPositions,
 		store.BucketProposals, store.BucketMatchRuns, store.BucketBatches, store.BucketOutbox,
 		store.BucketOutboxQuarantine, store.BucketCounters,
 	},
@@ -92,6 +94,12 @@ type Config struct {
 	LinkGrace time.Duration
 }
 
+// Defaults of the link settings of Config (services/sending/demand/links.go).
+const (
+	DefaultFeedSilence = demand.DefaultFeedSilence
+	DefaultLinkGrace   = demand.DefaultLinkGrace
+)
+
 // Service is a sending service.
 type Service struct {
 	db      *store.DB
@@ -102,8 +110,8 @@ type Service struct {
 	// roster is the worker roster (services/sending/roster).
 	roster *roster.Service
 
-	// follow is the in-memory state of the feed followers (follow.go).
-	follow followState
+	// demand follows the receiving provinces' feeds (services/sending/demand).
+	demand *demand.Service
 	// relays are the running outbox relays by destination (relay_receiving.go).
 	relays outbox.Set
 	// match is the match run in progress, if any (matching.go).
@@ -147,7 +155,12 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	s := &Service{db: db, lg: lg, cfg: cfg, regions: t}
 	s.roster = roster.New(db, lg, roster.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Draining: cfg.Draining})
-	s.follow.now = cfg.Now
+	s.demand = demand.New(db, lg, demand.Config{
+		Region: cfg.Region, Regions: t, Receiving: cfg.Receiving, Peers: cfg.Peers, Now: cfg.Now,
+		Backoff:     backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff},
+		FeedSilence: cfg.FeedSilence, LinkGrace: cfg.LinkGrace, Health: cfg.Health, Relays: &s.relays,
+		ApplyDecision: s.applyDecision,
+	})
 	s.bg, s.bgCancel = context.WithCancel(context.Background())
 	// A match run that was working when the process ended can never finish: record it failed.
 	if err := s.failInterruptedRuns(); err != nil {
@@ -198,7 +211,7 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.publishLinkHealth(ctx)
+		s.demand.PublishLinkHealth(ctx)
 	}()
 	if s.cfg.Coordination != "" {
 		// Deliver the outbox's ledger events to the coordination service (services/coordination/ledgerclient).

@@ -45,6 +45,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/demand"
 	"github.com/eastwest/labourlink/services/sending/roster"
 	"github.com/eastwest/labourlink/services/sending/transport/batchplan"
 )
@@ -316,10 +317,9 @@ func (s *Service) acceptedWorkers(tx *bbolt.Tx, only map[string]bool) (map[strin
 		return nil, err
 	}
 	out := map[string]*acceptedWorker{}
-	replica := tx.Bucket(store.BucketDemandReplica)
 	for id, p := range props {
-		dv := &sendingv1.DemandVacancy{}
-		if _, err := store.GetProto(replica, replicaKey(p.GetReceivingRegion(), vacancyIDOf(p.GetVacancy())), dv); err != nil {
+		dv, _, err := demand.Vacancy(tx, p.GetReceivingRegion(), vacancyIDOf(p.GetVacancy()))
+		if err != nil {
 			return nil, err
 		}
 		vac := dv.GetVacancy()

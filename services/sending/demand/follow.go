@@ -1,11 +1,11 @@
-package sending
+package demand
 
 // Following the feeds of the paired receiving provinces (started per province by
-// relay_receiving.go):
+// services/sending/relay_receiving.go):
 //
 //   - The demand follower keeps the replica of the province's vacancies in
-//     store.BucketDemandReplica (key "<receiving region>/<vacancy id>" -> sendingv1.DemandVacancy)
-//     and its position, the last demand-feed revision applied, in store.BucketFeedPositions
+//     BucketDemandReplica (key "<receiving region>/<vacancy id>" -> sendingv1.DemandVacancy)
+//     and its position, the last demand-feed revision applied, in BucketFeedPositions
 //     (key "demand/<receiving region>" -> sendingv1.FollowPosition).
 //   - The decision follower applies the employers' decisions to proposals and workers and keeps
 //     its position under "decision/<receiving region>".
@@ -40,7 +40,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -50,15 +49,15 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/backoff"
+	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
-	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 // Page and batch sizes of the followers.
@@ -87,15 +86,6 @@ func (k feedKind) String() string {
 	}
 	return "decision"
 }
-
-// positionKey is the key of a feed position in BucketFeedPositions.
-func positionKey(k feedKind, code string) []byte { return []byte(k.String() + "/" + code) }
-
-// replicaKey is the key of a replicated vacancy in BucketDemandReplica.
-func replicaKey(code, vacancyID string) []byte { return []byte(code + "/" + vacancyID) }
-
-// counterKey is the key of a follower counter in BucketCounters.
-func counterKey(code, name string) []byte { return []byte("follow/" + code + "/" + name) }
 
 // feedState is what is known in memory of following one feed of one receiving province.
 type feedState struct {
@@ -251,30 +241,6 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// backoff returns the wait after the n-th consecutive failure: MinBackoff doubled n-1 times,
-// capped at MaxBackoff, jittered into [d/2, d].
-func (s *Service) backoff(n int) time.Duration {
-	d := s.cfg.MinBackoff
-	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, s.cfg.MaxBackoff)
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// sleepCtx waits d or until ctx ends; it reports false if ctx ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // errorInfo returns the ErrorInfo of a gRPC error (nil if none).
 func errorInfo(err error) *errdetails.ErrorInfo {
 	st, ok := status.FromError(err)
@@ -374,15 +340,15 @@ func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once 
 		if info := errorInfo(err); info != nil && apierror.ParseReason(info.GetReason()) == commonv1.ErrorReason_ERROR_REASON_REVISION_COMPACTED {
 			// Expected after a long absence: re-list at once (once already set up by once).
 			lg.Info("feed compacted past our position; re-listing", zap.Error(err))
-			if !sleepCtx(ctx, s.cfg.MinBackoff) {
+			if !backoff.Sleep(ctx, s.cfg.Backoff.Min) {
 				return
 			}
 			continue
 		}
 		failures++
-		wait := s.backoff(failures)
+		wait := s.cfg.Backoff.Delay(failures)
 		lg.Warn("following the feed failed; will reconnect", zap.Error(err), zap.Duration("retry_in", wait))
-		if !sleepCtx(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
 	}
@@ -390,8 +356,8 @@ func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once 
 
 // --- demand ---
 
-// followDemand follows the demand feed of receiving province code until ctx ends.
-func (s *Service) followDemand(ctx context.Context, code string, client receivingv1.DemandFeedServiceClient) {
+// FollowDemand follows the demand feed of receiving province code until ctx ends.
+func (s *Service) FollowDemand(ctx context.Context, code string, client receivingv1.DemandFeedServiceClient) {
 	relist := false
 	s.followLoop(ctx, code, feedDemand, func(ctx context.Context) error {
 		err := s.followDemandOnce(ctx, code, client, &relist)
@@ -449,19 +415,6 @@ func (s *Service) followDemandOnce(ctx context.Context, code string, client rece
 	return watchError(ctx, sctx, err)
 }
 
-func getPosition(tx *bbolt.Tx, k feedKind, code string) (*sendingv1.FollowPosition, bool, error) {
-	p := &sendingv1.FollowPosition{}
-	ok, err := store.GetProto(tx.Bucket(store.BucketFeedPositions), positionKey(k, code), p)
-	if err != nil {
-		return nil, false, err
-	}
-	return p, ok, nil
-}
-
-func putPosition(tx *bbolt.Tx, k feedKind, code string, p *sendingv1.FollowPosition) error {
-	return store.PutProto(tx.Bucket(store.BucketFeedPositions), positionKey(k, code), p)
-}
-
 // readPosition reads the stored position of feed k of province code.
 func (s *Service) readPosition(k feedKind, code string) (*sendingv1.FollowPosition, bool, error) {
 	var p *sendingv1.FollowPosition
@@ -474,16 +427,8 @@ func (s *Service) readPosition(k feedKind, code string) (*sendingv1.FollowPositi
 	return p, found, err
 }
 
-func addCounter(tx *bbolt.Tx, key []byte, n uint64) error {
-	if n == 0 {
-		return nil
-	}
-	b := tx.Bucket(store.BucketCounters)
-	return b.Put(key, store.Uint64Key(store.KeyUint64(b.Get(key))+n))
-}
-
-// feedCounters returns the follower counters of province code (see the file comment).
-func (s *Service) feedCounters(code string) (map[string]uint64, error) {
+// FeedCounters returns the follower counters of province code (see the file comment).
+func (s *Service) FeedCounters(code string) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		prefix := counterKey(code, "")
@@ -494,25 +439,6 @@ func (s *Service) feedCounters(code string) (map[string]uint64, error) {
 		return nil
 	})
 	return out, err
-}
-
-// putReplica stores vacancy v of province code at revision rev unless the replica already
-// holds that vacancy at rev or later; it reports whether it stored it.
-func putReplica(tx *bbolt.Tx, code string, v *receivingv1.Vacancy, rev int64) (bool, error) {
-	if v.GetVacancyId() == "" {
-		return false, nil
-	}
-	b := tx.Bucket(store.BucketDemandReplica)
-	key := replicaKey(code, v.GetVacancyId())
-	old := &sendingv1.DemandVacancy{}
-	found, err := store.GetProto(b, key, old)
-	if err != nil {
-		return false, err
-	}
-	if found && old.GetRevision() >= rev {
-		return false, nil
-	}
-	return true, store.PutProto(b, key, &sendingv1.DemandVacancy{ReceivingRegion: code, Vacancy: v, Revision: rev})
 }
 
 // applyDemandChanges applies feed changes of province code to the replica and records the new
@@ -543,7 +469,7 @@ func (s *Service) applyDemandChanges(code string, changes []*receivingv1.DemandC
 			pos.DemandRevision = rev
 		}
 		pos.ReceivingRegion = code
-		pos.LastChangeTime = tsOf(now)
+		pos.LastChangeTime = timestamppb.New(now)
 		stampPosition(pos, feedDemand, last, current)
 		if err := putPosition(tx, feedDemand, code, pos); err != nil {
 			return err
@@ -592,25 +518,18 @@ func (s *Service) relistDemand(ctx context.Context, code string, client receivin
 			}
 			// Entries in this page's key range that it does not hold were not open when it was
 			// read: they become tombstones at the page's revision.
-			b := tx.Bucket(store.BucketDemandReplica)
-			regionPrefix := []byte(code + "/")
 			gone := map[string]*sendingv1.DemandVacancy{}
-			c := b.Cursor()
-			k, v := c.Seek(prev)
-			if k != nil && bytes.Equal(k, prev) {
-				k, v = c.Next()
-			}
-			for ; k != nil && bytes.HasPrefix(k, regionPrefix) && (lastPage || (hi != nil && bytes.Compare(k, hi) <= 0)); k, v = c.Next() {
-				if seen[string(k)] {
-					continue
+			err := replica.Scan(tx, store.Range{Prefix: []byte(code + "/"), After: prev}, func(k []byte, dv *sendingv1.DemandVacancy) (bool, error) {
+				if !lastPage && (hi == nil || bytes.Compare(k, hi) > 0) {
+					return false, nil
 				}
-				dv := &sendingv1.DemandVacancy{}
-				if err := proto.Unmarshal(v, dv); err != nil {
-					return fmt.Errorf("decode replica %s: %w", k, err)
-				}
-				if dv.GetRevision() < resp.GetRevision() {
+				if !seen[string(k)] && dv.GetRevision() < resp.GetRevision() {
 					gone[string(k)] = dv
 				}
+				return true, nil
+			})
+			if err != nil {
+				return err
 			}
 			for k, dv := range gone {
 				// The vacancy's data is kept (transport still needs the work county and start
@@ -619,7 +538,7 @@ func (s *Service) relistDemand(ctx context.Context, code string, client receivin
 					dv.Vacancy.Status = receivingv1.VacancyStatus_VACANCY_STATUS_UNSPECIFIED
 				}
 				dv.Revision = resp.GetRevision()
-				if err := store.PutProto(b, []byte(k), dv); err != nil {
+				if err := replica.Put(tx, []byte(k), dv); err != nil {
 					return err
 				}
 			}
@@ -635,7 +554,7 @@ func (s *Service) relistDemand(ctx context.Context, code string, client receivin
 			}
 			pos.ReceivingRegion = code
 			pos.DemandRevision = first
-			pos.LastChangeTime = tsOf(s.cfg.Now())
+			pos.LastChangeTime = timestamppb.New(s.cfg.Now())
 			return putPosition(tx, feedDemand, code, pos)
 		})
 		if err != nil {
@@ -655,27 +574,13 @@ func (s *Service) relistDemand(ctx context.Context, code string, client receivin
 // dropReplica removes the replica and the demand position of province code (its receiving
 // service's data was replaced: the revisions we hold mean nothing there any more).
 func (s *Service) dropReplica(code string) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketDemandReplica)
-		prefix := []byte(code + "/")
-		var keys [][]byte
-		c := b.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			keys = append(keys, bytes.Clone(k))
-		}
-		for _, k := range keys {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(store.BucketFeedPositions).Delete(positionKey(feedDemand, code))
-	})
+	return s.db.Update(func(tx *bbolt.Tx) error { return dropReplica(tx, code) })
 }
 
 // --- decisions ---
 
-// followDecisions follows the decision feed of receiving province code until ctx ends.
-func (s *Service) followDecisions(ctx context.Context, code string, client receivingv1.CandidateServiceClient) {
+// FollowDecisions follows the decision feed of receiving province code until ctx ends.
+func (s *Service) FollowDecisions(ctx context.Context, code string, client receivingv1.CandidateServiceClient) {
 	relistFrom := int64(-1)
 	s.followLoop(ctx, code, feedDecisions, func(ctx context.Context) error {
 		err := s.followDecisionsOnce(ctx, code, client, &relistFrom)
@@ -747,14 +652,14 @@ func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate, la
 				repeated++
 				continue
 			}
-			if err := s.applyDecision(tx, code, c); err != nil {
+			if err := s.cfg.ApplyDecision(tx, code, c); err != nil {
 				return err
 			}
 			applied++
 			pos.DecisionRevision = c.GetRevision()
 		}
 		pos.ReceivingRegion = code
-		pos.LastChangeTime = tsOf(now)
+		pos.LastChangeTime = timestamppb.New(now)
 		stampPosition(pos, feedDecisions, last, time.Time{})
 		if err := putPosition(tx, feedDecisions, code, pos); err != nil {
 			return err
@@ -764,58 +669,6 @@ func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate, la
 			addCounter(tx, counterKey(code, "decision.repeated"), repeated))
 	})
 	return err
-}
-
-// applyDecision applies the state of candidate c of province code to its proposal and worker:
-// ACCEPTED makes an undecided proposal ACCEPTED and its worker PROPOSED -> ACCEPTED; REJECTED
-// makes it REJECTED and the worker PROPOSED -> AVAILABLE; WITHDRAWN (always asked for by this
-// side) ends a proposal still live, its worker going back to AVAILABLE if it is still PROPOSED
-// or ACCEPTED. Anything else, or a repeat, changes nothing.
-func (s *Service) applyDecision(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
-	id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
-	p, ok, err := getProposal(tx, id)
-	if err != nil {
-		return err
-	}
-	if !ok || p.GetReceivingRegion() != code {
-		s.lg.Debug("decision on a candidate without a proposal here", zap.String("receiving_region", code),
-			zap.String("candidate", c.GetName()))
-		return nil
-	}
-	if err := putCandidateName(tx, id, c.GetName()); err != nil {
-		return err
-	}
-	now := tsOf(s.cfg.Now())
-	switch c.GetState() {
-	case receivingv1.CandidateState_CANDIDATE_STATE_ACCEPTED:
-		if !isUndecided(p.GetState()) {
-			return nil
-		}
-		p.State, p.Reason, p.UpdateTime = proposalAccepted, clip(c.GetReason(), roster.MaxStatusReasonLen), now
-		if err := putProposal(tx, p); err != nil {
-			return err
-		}
-		return s.moveIfIn(tx, p.GetWorkerId(), stProposed, stAccepted, "accepted for "+p.GetVacancy())
-	case receivingv1.CandidateState_CANDIDATE_STATE_REJECTED:
-		if !isUndecided(p.GetState()) {
-			return nil
-		}
-		return s.closeProposal(tx, p, rejectionReason(c.GetReason()), stProposed)
-	case receivingv1.CandidateState_CANDIDATE_STATE_WITHDRAWN:
-		from := stProposed
-		if p.GetState() == proposalAccepted {
-			from = stAccepted
-		}
-		return s.closeProposal(tx, p, "withdrawn: "+c.GetReason(), from)
-	}
-	return nil
-}
-
-func rejectionReason(r string) string {
-	if r == "" {
-		return "rejected by the employer"
-	}
-	return r
 }
 
 // relistDecisions re-reads this province's candidates at province code after the decision feed
@@ -842,7 +695,7 @@ func (s *Service) relistDecisions(ctx context.Context, code string, client recei
 				if c.GetState() == receivingv1.CandidateState_CANDIDATE_STATE_PENDING {
 					continue
 				}
-				if err := s.applyDecision(tx, code, c); err != nil {
+				if err := s.cfg.ApplyDecision(tx, code, c); err != nil {
 					return err
 				}
 			}
@@ -863,20 +716,20 @@ func (s *Service) relistDecisions(ctx context.Context, code string, client recei
 		}
 		pos.ReceivingRegion = code
 		pos.DecisionRevision = head.GetHeadRevision()
-		pos.LastChangeTime = tsOf(s.cfg.Now())
+		pos.LastChangeTime = timestamppb.New(s.cfg.Now())
 		return putPosition(tx, feedDecisions, code, pos)
 	})
 	return head.GetHeadRevision(), err
 }
 
-// --- RPCs ---
+// --- RPCs (of the MatchingService, which hands them here) ---
 
 // GetFollowStatus shows, per receiving province followed now or before, the positions on its
 // feeds, whether both watch streams are open and answer, the last error (until the feeds
 // answer again) and how current the demand replica is.
-func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatusRequest) (*sendingv1.GetFollowStatusResponse, error) {
-	now := x.s.cfg.Now()
-	mem := x.s.follow.snapshot()
+func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatusRequest) (*sendingv1.GetFollowStatusResponse, error) {
+	now := s.cfg.Now()
+	mem := s.follow.snapshot()
 	storedDemand := map[string]*sendingv1.FollowPosition{}
 	byCode := map[string]*sendingv1.FollowPosition{}
 	at := func(code string) *sendingv1.FollowPosition {
@@ -887,15 +740,11 @@ func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFoll
 		}
 		return p
 	}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(store.BucketFeedPositions).ForEach(func(k, v []byte) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return positions.Scan(tx, store.Range{}, func(k []byte, pos *sendingv1.FollowPosition) (bool, error) {
 			kind, code, ok := bytes.Cut(k, []byte("/"))
 			if !ok {
-				return nil
-			}
-			pos := &sendingv1.FollowPosition{}
-			if err := proto.Unmarshal(v, pos); err != nil {
-				return fmt.Errorf("decode feed position %s: %w", k, err)
+				return true, nil
 			}
 			p := at(string(code))
 			switch string(kind) {
@@ -907,7 +756,7 @@ func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFoll
 			}
 			p.LastChangeTime = laterTS(p.LastChangeTime, pos.GetLastChangeTime())
 			p.LastMessageTime = laterTS(p.LastMessageTime, pos.GetLastMessageTime())
-			return nil
+			return true, nil
 		})
 	})
 	if err != nil {
@@ -920,14 +769,14 @@ func (x *matchingServer) GetFollowStatus(_ context.Context, _ *sendingv1.GetFoll
 		for k, fs := range fi.feeds {
 			if fs.err != "" && (p.LastErrorTime == nil || fs.errTime.After(p.LastErrorTime.AsTime())) {
 				p.LastError = feedKind(k).String() + " feed: " + fs.err
-				p.LastErrorTime = tsOf(fs.errTime)
+				p.LastErrorTime = timestamppb.New(fs.errTime)
 			}
 			if !fs.lastMessage.IsZero() {
-				p.LastMessageTime = laterTS(p.LastMessageTime, tsOf(fs.lastMessage))
+				p.LastMessageTime = laterTS(p.LastMessageTime, timestamppb.New(fs.lastMessage))
 			}
 		}
 	}
-	if ep := x.s.cfg.Receiving; len(ep) > 0 {
+	if ep := s.cfg.Receiving; len(ep) > 0 {
 		for code, e := range ep {
 			if p := at(code); p.Endpoint == "" {
 				p.Endpoint = e
@@ -961,8 +810,22 @@ func laterTS(a, b *timestamppb.Timestamp) *timestamppb.Timestamp {
 	return b
 }
 
+// demandSize and demandListing page ListDemand (services/platform/paging).
+var demandSize = paging.Size{Default: 100, Max: 1000}
+
+func demandListing(r *sendingv1.ListDemandRequest) paging.Listing {
+	return paging.For("demand", r.GetReceivingRegion())
+}
+
+// ValidateListDemand adds the violations of a ListDemand request's paging to v (the matching
+// service's ValidateRequest checks its region).
+func ValidateListDemand(r *sendingv1.ListDemandRequest, v *apierror.Violations) {
+	demandSize.Check(v, r.GetPageSize())
+	demandListing(r).Check(v, r.GetPageToken())
+}
+
 // ListDemand lists the replicated OPEN vacancies in (receiving region, vacancy id) order.
-func (x *matchingServer) ListDemand(_ context.Context, req *sendingv1.ListDemandRequest) (*sendingv1.ListDemandResponse, error) {
+func (s *Service) ListDemand(_ context.Context, req *sendingv1.ListDemandRequest) (*sendingv1.ListDemandResponse, error) {
 	listing := demandListing(req)
 	after, err := listing.Decode(req.GetPageToken())
 	if err != nil {
@@ -973,41 +836,20 @@ func (x *matchingServer) ListDemand(_ context.Context, req *sendingv1.ListDemand
 	if r := req.GetReceivingRegion(); r != "" {
 		prefix = []byte(r + "/")
 	}
-	resp := &sendingv1.ListDemandResponse{}
-	err = x.s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(store.BucketDemandReplica).Cursor()
-		var k, v []byte
-		switch {
-		case after != nil:
-			k, v = c.Seek(after)
-			if k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
-		case prefix != nil:
-			k, v = c.Seek(prefix)
-		default:
-			k, v = c.First()
-		}
-		var last []byte
-		for ; k != nil && (prefix == nil || bytes.HasPrefix(k, prefix)); k, v = c.Next() {
-			dv := &sendingv1.DemandVacancy{}
-			if err := proto.Unmarshal(v, dv); err != nil {
-				return fmt.Errorf("decode replica %s: %w", k, err)
-			}
-			if dv.GetVacancy().GetStatus() != receivingv1.VacancyStatus_VACANCY_STATUS_OPEN {
-				continue
-			}
-			if len(resp.Vacancies) == size {
-				resp.NextPageToken = listing.Token(last)
-				return nil
-			}
-			resp.Vacancies = append(resp.Vacancies, dv)
-			last = append(last[:0], k...)
-		}
-		return nil
+	var page store.Page[*sendingv1.DemandVacancy]
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		page, err = replica.Page(tx, store.Range{Prefix: prefix, After: after}, size, func(_ []byte, dv *sendingv1.DemandVacancy) bool {
+			return dv.GetVacancy().GetStatus() == receivingv1.VacancyStatus_VACANCY_STATUS_OPEN
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	resp := &sendingv1.ListDemandResponse{Vacancies: page.Items}
+	if page.Last != nil {
+		resp.NextPageToken = listing.Token(page.Last)
 	}
 	return resp, nil
 }

@@ -1,4 +1,4 @@
-package sending
+package demand
 
 // How this service knows, and says, whether its links to the receiving provinces answer and how
 // current its demand replica is.
@@ -28,7 +28,6 @@ package sending
 //     checks the service names; an operator's alert watches the link names.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,7 +37,6 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -51,6 +49,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/matching/matcher"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Defaults of the link settings of Config.
@@ -115,10 +114,10 @@ func splitBatch[T any](msgs []watchMsg[T]) (entries []T, last, current time.Time
 // the demand feed when the replica was known current.
 func stampPosition(p *sendingv1.FollowPosition, k feedKind, last, current time.Time) {
 	if !last.IsZero() {
-		p.LastMessageTime = tsOf(last)
+		p.LastMessageTime = timestamppb.New(last)
 	}
 	if k == feedDemand && !current.IsZero() {
-		p.DemandFreshness = &sendingv1.ReplicaFreshness{ReceivingRegion: p.GetReceivingRegion(), CurrentAsOf: tsOf(current)}
+		p.DemandFreshness = &sendingv1.ReplicaFreshness{ReceivingRegion: p.GetReceivingRegion(), CurrentAsOf: timestamppb.New(current)}
 	}
 }
 
@@ -215,9 +214,9 @@ func (s *Service) linkServing(now time.Time) map[string]bool {
 	return out
 }
 
-// publishLinkHealth publishes the links' health with Config.Health every linkHealthEvery until
+// PublishLinkHealth publishes the links' health with Config.Health every linkHealthEvery until
 // ctx ends.
-func (s *Service) publishLinkHealth(ctx context.Context) {
+func (s *Service) PublishLinkHealth(ctx context.Context) {
 	if s.cfg.Health == nil {
 		return
 	}
@@ -244,7 +243,7 @@ func (s *Service) publishLinkHealthOnce(published map[string]bool) {
 	}
 	// The link to the coordination service carries the ledger relay: down once its deliveries
 	// have been failing for LinkGrace (it says nothing while there is nothing to deliver).
-	if rl := s.relays.Get(ledgerclient.Destination); rl != nil {
+	if rl := s.cfg.Relays.Get(ledgerclient.Destination); rl != nil {
 		st := rl.Status()
 		now[peers.LinkHealthName(identity.Coordination())] = st.FailingSince.IsZero() || at.Sub(st.FailingSince) < s.cfg.LinkGrace
 	}
@@ -275,7 +274,7 @@ func freshness(code string, fi followInfo, stored *sendingv1.FollowPosition, now
 		at = later(at, t.AsTime())
 	}
 	if !at.IsZero() {
-		f.CurrentAsOf = tsOf(at)
+		f.CurrentAsOf = timestamppb.New(at)
 		f.Staleness = durationpb.New(max(now.Sub(at), 0))
 	}
 	return f
@@ -283,21 +282,21 @@ func freshness(code string, fi followInfo, stored *sendingv1.FollowPosition, now
 
 // Freshness limits of match runs (StartMatchRunRequest.max_replica_staleness).
 const (
-	defaultMaxReplicaStaleness = 5 * time.Minute
+	DefaultMaxReplicaStaleness = 5 * time.Minute
 	replicaWarnStaleness       = 30 * time.Second
 )
 
-// replicaCheck is how current the replicas a match run uses are.
-type replicaCheck struct {
-	replicas []*sendingv1.ReplicaFreshness // per province, in code order
-	warnings []string
+// ReplicaCheck is how current the replicas a match run uses are.
+type ReplicaCheck struct {
+	Replicas []*sendingv1.ReplicaFreshness // per province, in code order
+	Warnings []string
 	stale    []string // provinces with open demand behind by more than the limit
 	reasons  []string // what is wrong with each stale province
 }
 
-// checkReplicas returns how current, at now, the replicas of the provinces whose demand a
+// CheckReplicas returns how current, at now, the replicas of the provinces whose demand a
 // match run uses are (regions, or every province in the replica if nil), against limit.
-func (s *Service) checkReplicas(tx *bbolt.Tx, regions map[string]bool, limit time.Duration, now time.Time) (*replicaCheck, error) {
+func (s *Service) CheckReplicas(tx *bbolt.Tx, regions map[string]bool, limit time.Duration, now time.Time) (*ReplicaCheck, error) {
 	codes := slices.Sorted(func(yield func(string) bool) {
 		for code := range regions {
 			if !yield(code) {
@@ -310,14 +309,14 @@ func (s *Service) checkReplicas(tx *bbolt.Tx, regions map[string]bool, limit tim
 	}
 	mem := s.follow.snapshot()
 	today := matchDate(civil.Today(now))
-	rc := &replicaCheck{}
+	rc := &ReplicaCheck{}
 	for _, code := range codes {
 		pos, _, err := getPosition(tx, feedDemand, code)
 		if err != nil {
 			return nil, err
 		}
 		f := freshness(code, mem[code], pos, now)
-		rc.replicas = append(rc.replicas, f)
+		rc.Replicas = append(rc.Replicas, f)
 		behind := time.Duration(1<<63 - 1)
 		if f.GetCurrentAsOf() != nil {
 			behind = f.GetStaleness().AsDuration()
@@ -335,16 +334,16 @@ func (s *Service) checkReplicas(tx *bbolt.Tx, regions map[string]bool, limit tim
 			rc.stale = append(rc.stale, code)
 			rc.reasons = append(rc.reasons, what)
 		case open:
-			rc.warnings = append(rc.warnings, "the demand replica of "+what+": its vacancies may have been filled or closed since")
+			rc.Warnings = append(rc.Warnings, "the demand replica of "+what+": its vacancies may have been filled or closed since")
 		default:
-			rc.warnings = append(rc.warnings, "the demand replica of "+what+": it holds no open demand, but new vacancies may be missing")
+			rc.Warnings = append(rc.Warnings, "the demand replica of "+what+": it holds no open demand, but new vacancies may be missing")
 		}
 	}
 	return rc, nil
 }
 
-// err returns the refusal of a run for the stale provinces (nil if none).
-func (rc *replicaCheck) err(limit time.Duration) error {
+// Err returns the refusal of a run for the stale provinces (nil if none).
+func (rc *ReplicaCheck) Err(limit time.Duration) error {
 	if len(rc.stale) == 0 {
 		return nil
 	}
@@ -375,7 +374,7 @@ func (s *Service) describeBehind(f *sendingv1.ReplicaFreshness) string {
 // replicaRegions returns the provinces that have vacancies in the replica, in code order.
 func replicaRegions(tx *bbolt.Tx) []string {
 	var out []string
-	c := tx.Bucket(store.BucketDemandReplica).Cursor()
+	c := tx.Bucket(BucketDemandReplica).Cursor()
 	for k, _ := c.First(); k != nil; {
 		code, _, _ := strings.Cut(string(k), "/")
 		out = append(out, code)
@@ -387,21 +386,22 @@ func replicaRegions(tx *bbolt.Tx) []string {
 // hasOpenDemand reports whether the replica holds a vacancy of province code that a match run
 // would use: OPEN and not past its valid-through date.
 func hasOpenDemand(tx *bbolt.Tx, code string, today matcher.Date) (bool, error) {
-	prefix := []byte(code + "/")
-	c := tx.Bucket(store.BucketDemandReplica).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		dv := &sendingv1.DemandVacancy{}
-		if err := proto.Unmarshal(v, dv); err != nil {
-			return false, fmt.Errorf("decode replica %s: %w", k, err)
-		}
+	found := false
+	err := replica.Scan(tx, store.Range{Prefix: []byte(code + "/")}, func(_ []byte, dv *sendingv1.DemandVacancy) (bool, error) {
 		vac := dv.GetVacancy()
 		if vac.GetStatus() != receivingv1.VacancyStatus_VACANCY_STATUS_OPEN {
-			continue
+			return true, nil
 		}
 		if vt := vac.GetValidThrough(); vt != nil && matchDate(vt) < today {
-			continue
+			return true, nil
 		}
-		return true, nil
-	}
-	return false, nil
+		found = true
+		return false, nil
+	})
+	return found, err
+}
+
+// matchDate is d as the matcher counts days.
+func matchDate(d *commonv1.Date) matcher.Date {
+	return matcher.DateOf(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()))
 }
