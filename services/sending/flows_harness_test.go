@@ -215,8 +215,7 @@ func (n *sendNode) stop() {
 	n.conn.Close()
 	n.srv.Stop(context.Background())
 	// A match run started without Run works under the service's own context.
-	n.svc.bgCancel()
-	n.svc.bgWork.Wait()
+	n.svc.matching.Stop()
 	if err := n.db.Close(); err != nil {
 		n.t.Errorf("close sending store: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
+	"github.com/eastwest/labourlink/services/sending/matching"
 )
 
 // mixedRows returns n roster rows: occupations 8212 and 9313 alternating, home counties of
@@ -62,7 +63,7 @@ func TestSubmissionSurvivesReceivingDown(t *testing.T) {
 	if len(pending) != len(workers) {
 		t.Fatalf("%d proposals pending submission while the receiving service is down, want %d", len(pending), len(workers))
 	}
-	payloads := outboxPayloads(t, n.db, receivingDestination(flowReceiving))
+	payloads := outboxPayloads(t, n.db, matching.ReceivingDestination(flowReceiving))
 	if len(payloads) != 2 { // 1050 candidates: 1000 + 50
 		t.Fatalf("%d outbox entries, want 2 (at most 1000 candidates each)", len(payloads))
 	}
@@ -105,7 +106,7 @@ func TestSubmissionSurvivesReceivingDown(t *testing.T) {
 		}
 	}
 	eventually(t, "the outbox to empty", func() (bool, string) {
-		left, err := outbox.Pending(n.db, receivingDestination(flowReceiving))
+		left, err := outbox.Pending(n.db, matching.ReceivingDestination(flowReceiving))
 		return err == nil && left == 0, fmt.Sprint(left, err)
 	})
 }
@@ -297,8 +298,8 @@ func TestMatchOutputByteIdentical(t *testing.T) {
 			t.Fatalf("proposal %d differs:\n%v\n%v", i, pa[i], pb[i])
 		}
 	}
-	oa := outboxPayloads(t, a.db, receivingDestination(flowReceiving))
-	ob := outboxPayloads(t, b.db, receivingDestination(flowReceiving))
+	oa := outboxPayloads(t, a.db, matching.ReceivingDestination(flowReceiving))
+	ob := outboxPayloads(t, b.db, matching.ReceivingDestination(flowReceiving))
 	if len(oa) == 0 || len(oa) != len(ob) {
 		t.Fatalf("outbox entries: %d and %d", len(oa), len(ob))
 	}
@@ -325,21 +326,24 @@ func TestMatchRunLifecycle(t *testing.T) {
 	waitReplica(t, r, n)
 	ctx := testCtx(t)
 
-	// Hold the "run in progress" flag as a working run does.
-	n.svc.match.mu.Lock()
-	n.svc.match.running = true
-	n.svc.match.mu.Unlock()
-	_, err := n.matching.StartMatchRun(ctx, &sendingv1.StartMatchRunRequest{RequestId: "busy"})
-	if !hasCode(err, codes.FailedPrecondition) {
-		t.Fatalf("StartMatchRun while a run works: %v, want FAILED_PRECONDITION", err)
-	}
-	n.svc.match.mu.Lock()
-	n.svc.match.running = false
-	n.svc.match.mu.Unlock()
-
+	// The first run is held at the start of "solving" by a hook, so that it is still working
+	// when another is started.
+	reached, release := make(chan struct{}), make(chan struct{})
+	n.svc.matching.OnProgress(func(stage string) {
+		if stage == "solving" {
+			close(reached)
+			<-release
+		}
+	})
 	first, err := n.matching.StartMatchRun(ctx, &sendingv1.StartMatchRunRequest{RequestId: "once"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	<-reached
+	_, err = n.matching.StartMatchRun(ctx, &sendingv1.StartMatchRunRequest{RequestId: "busy"})
+	close(release)
+	if !hasCode(err, codes.FailedPrecondition) {
+		t.Fatalf("StartMatchRun while a run works: %v, want FAILED_PRECONDITION", err)
 	}
 	var done *sendingv1.MatchRun
 	eventually(t, "the run to end", func() (bool, string) {
@@ -368,11 +372,12 @@ func TestMatchRunLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		seq, err := store.NextSeq(tx.Bucket(store.BucketMatchRuns))
+		b := tx.Bucket(matching.BucketMatchRuns)
+		seq, err := store.NextSeq(b)
 		if err != nil {
 			return err
 		}
-		return putRun(tx, seq, &sendingv1.MatchRun{Name: runName(seq), State: runRunning, Stage: "solving", ProgressPercent: 40})
+		return store.PutProto(b, store.Uint64Key(seq), &sendingv1.MatchRun{Name: matching.RunName(seq), State: sendingv1.MatchRunState_MATCH_RUN_STATE_RUNNING, Stage: "solving", ProgressPercent: 40})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +388,7 @@ func TestMatchRunLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.GetMatchRuns()) != 1 || list.GetMatchRuns()[0].GetState() != runFailed || !strings.Contains(list.GetMatchRuns()[0].GetError(), "interrupted") {
+	if len(list.GetMatchRuns()) != 1 || list.GetMatchRuns()[0].GetState() != sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED || !strings.Contains(list.GetMatchRuns()[0].GetError(), "interrupted") {
 		t.Fatalf("newest run after the restart = %v, want FAILED (interrupted)", list.GetMatchRuns())
 	}
 	next, err := n.matching.ListMatchRuns(ctx, &sendingv1.ListMatchRunsRequest{PageSize: 5, PageToken: list.GetNextPageToken()})
@@ -404,12 +409,12 @@ func TestMatchRunProgressReadBack(t *testing.T) {
 	n.importWorkers(mixedRows(30))
 	waitReplica(t, r, n)
 	reached, release := make(chan struct{}), make(chan struct{})
-	n.svc.progressHook = func(stage string) {
+	n.svc.matching.OnProgress(func(stage string) {
 		if stage == "solving" {
 			close(reached)
 			<-release
 		}
-	}
+	})
 	ctx := testCtx(t)
 	started, err := n.matching.StartMatchRun(ctx, &sendingv1.StartMatchRunRequest{})
 	if err != nil {
@@ -421,8 +426,8 @@ func TestMatchRunProgressReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run := got.GetMatchRun(); run.GetState() != runRunning || run.GetStage() != "solving" || run.GetProgressPercent() != pctSolve {
-		t.Fatalf("run during solving = %v, want RUNNING at stage solving, %d%%", run, pctSolve)
+	if run := got.GetMatchRun(); run.GetState() != runRunning || run.GetStage() != "solving" || run.GetProgressPercent() != matching.PctSolve {
+		t.Fatalf("run during solving = %v, want RUNNING at stage solving, %d%%", run, matching.PctSolve)
 	}
 	eventually(t, "the run to end", func() (bool, string) {
 		got, err := n.matching.GetMatchRun(ctx, &sendingv1.GetMatchRunRequest{Name: started.GetMatchRun().GetName()})
@@ -490,7 +495,7 @@ func TestRejectedWorkerPlacedElsewhere(t *testing.T) {
 
 	placed, cands := placeAll(t, r, n, []*sendingv1.WorkerRow{rowX})
 	x := placed[0]
-	if len(cands) != 1 || cands[0].GetWorkerId() != x.GetWorkerId() || cands[0].GetVacancy() != vacancyName(vacA.GetVacancyId()) {
+	if len(cands) != 1 || cands[0].GetWorkerId() != x.GetWorkerId() || cands[0].GetVacancy() != matching.VacancyName(vacA.GetVacancyId()) {
 		t.Fatalf("first run's candidates = %v, want worker %s for %s", cands, x.GetWorkerId(), vacA.GetVacancyId())
 	}
 	r.decide(cands[0], false, "岗位不匹配")
@@ -516,9 +521,9 @@ func TestRejectedWorkerPlacedElsewhere(t *testing.T) {
 		got[p.GetWorkerId()+" "+p.GetVacancy()] = p.GetState().String()
 	}
 	want := map[string]string{
-		x.GetWorkerId() + " " + vacancyName(vacA.GetVacancyId()): proposalRejected.String(),
-		x.GetWorkerId() + " " + vacancyName(vacB.GetVacancyId()): proposalPending.String(),
-		y.GetWorkerId() + " " + vacancyName(vacA.GetVacancyId()): proposalPending.String(),
+		x.GetWorkerId() + " " + matching.VacancyName(vacA.GetVacancyId()): proposalRejected.String(),
+		x.GetWorkerId() + " " + matching.VacancyName(vacB.GetVacancyId()): proposalPending.String(),
+		y.GetWorkerId() + " " + matching.VacancyName(vacA.GetVacancyId()): proposalPending.String(),
 	}
 	if len(got) != len(want) {
 		t.Fatalf("proposals %v, want %v", got, want)

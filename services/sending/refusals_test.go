@@ -16,6 +16,7 @@ import (
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/sending/matching"
 )
 
 // A submission of which the receiving service refuses one candidate, delivered any number of
@@ -37,7 +38,7 @@ func TestPartlyRefusedSubmissionDeliveredAgain(t *testing.T) {
 	if run.GetProposed() != 3 {
 		t.Fatalf("proposed %d, want 3", run.GetProposed())
 	}
-	payloads := outboxPayloads(t, n.db, receivingDestination(flowReceiving))
+	payloads := outboxPayloads(t, n.db, matching.ReceivingDestination(flowReceiving))
 	if len(payloads) != 1 {
 		t.Fatalf("%d outbox entries, want 1", len(payloads))
 	}
@@ -52,7 +53,7 @@ func TestPartlyRefusedSubmissionDeliveredAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entry := outbox.Entry{Seq: 1, ID: "test-submission-1", Destination: receivingDestination(flowReceiving), Key: candidatesKey, Payload: payload}
+	entry := outbox.Entry{Seq: 1, ID: "test-submission-1", Destination: matching.ReceivingDestination(flowReceiving), Key: matching.CandidatesKey, Payload: payload}
 
 	cc, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -223,7 +224,7 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 		t.Errorf("third plan = %v, %v; want nothing to plan", plan3.GetBatches(), err)
 	}
 	eventually(t, "the outbox to empty", func() (bool, string) {
-		left, err := outbox.Pending(n.db, receivingDestination(flowReceiving))
+		left, err := outbox.Pending(n.db, matching.ReceivingDestination(flowReceiving))
 		return err == nil && left == 0, fmt.Sprint(left, err)
 	})
 	if q, err := outbox.Quarantined(n.db, ""); err != nil || q != 0 {
@@ -248,7 +249,7 @@ func TestQuarantinedSubmissionDiscarded(t *testing.T) {
 	n.runMatch(false)
 	// Spoil the stored submission as a bug would (a sending region the receiving side refuses
 	// as a whole), then put a good message behind it.
-	dest := receivingDestination(flowReceiving)
+	dest := matching.ReceivingDestination(flowReceiving)
 	err := n.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte("outbox")).Bucket([]byte(dest))
 		k, _ := b.Cursor().First()
@@ -278,10 +279,10 @@ func TestQuarantinedSubmissionDiscarded(t *testing.T) {
 	}
 	bad.Candidates = bad.Candidates[1:]
 	err = n.db.Update(func(tx *bbolt.Tx) error {
-		if _, err := outbox.Put(tx, time.Now(), dest, candidatesKey, tooMany); err != nil {
+		if _, err := outbox.Put(tx, time.Now(), dest, matching.CandidatesKey, tooMany); err != nil {
 			return err
 		}
-		_, err := outbox.Put(tx, time.Now(), dest, candidatesKey, bad)
+		_, err := outbox.Put(tx, time.Now(), dest, matching.CandidatesKey, bad)
 		return err
 	})
 	if err != nil {
@@ -305,7 +306,7 @@ func TestQuarantinedSubmissionDiscarded(t *testing.T) {
 		t.Fatalf("quarantine = %v, %v; want the refused submission", list, err)
 	}
 	q := list.GetEntries()[0]
-	if q.GetReason() != "INVALID_ARGUMENT" || q.GetDestination() != dest || !strings.Contains(q.GetSummary(), "1001 candidates") || q.GetOrderingKey() != candidatesKey {
+	if q.GetReason() != "INVALID_ARGUMENT" || q.GetDestination() != dest || !strings.Contains(q.GetSummary(), "1001 candidates") || q.GetOrderingKey() != matching.CandidatesKey {
 		t.Errorf("quarantined entry %v", q)
 	}
 	boxes, err := admin.ListOutboxes(testCtx(t), &outboxv1.ListOutboxesRequest{})

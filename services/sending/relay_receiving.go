@@ -49,13 +49,9 @@ import (
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/sending/matching"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-// receivingDestPrefix starts the outbox destination of every receiving province.
-const receivingDestPrefix = "receiving/"
-
-// receivingDestination is the outbox destination of receiving province code.
-func receivingDestination(code string) string { return receivingDestPrefix + code }
 
 // untilDrained returns ctx, also cancelled when Config.Draining closes.
 func (s *Service) untilDrained(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -209,7 +205,7 @@ func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivi
 			return
 		}
 		defer cc.Close()
-		dest := receivingDestination(code)
+		dest := matching.ReceivingDestination(code)
 		relay := outbox.NewRelay(s.db, dest, s.deliverReceiving(code, cc), s.lg, s.outboxOptions())
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
@@ -234,9 +230,8 @@ func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivi
 	return l
 }
 
-// Ordering keys of the messages to a receiving province (outbox.Put).
-const candidatesKey = "candidates"
-
+// batchKey is the ordering key of the messages about one batch to a receiving province
+// (outbox.Put; the candidates' key is matching.CandidatesKey).
 func batchKey(id string) string { return "batch/" + id }
 
 // outboxOptions are the relays' options: Config.Outbox with this service's descriptions.
@@ -403,10 +398,10 @@ func (s *Service) recordSubmission(code string, req *receivingv1.SubmitCandidate
 // onDiscard takes back what a discarded quarantined message stood for: the proposals of a
 // submission that will never reach the receiving province.
 func (s *Service) onDiscard(tx *bbolt.Tx, q *outboxv1.QuarantinedEntry) error {
-	if !strings.HasPrefix(q.GetDestination(), receivingDestPrefix) {
+	if !strings.HasPrefix(q.GetDestination(), matching.ReceivingDestPrefix) {
 		return nil
 	}
-	code := strings.TrimPrefix(q.GetDestination(), receivingDestPrefix)
+	code := strings.TrimPrefix(q.GetDestination(), matching.ReceivingDestPrefix)
 	req := &receivingv1.SubmitCandidatesRequest{}
 	if !q.GetPayload().MessageIs(req) {
 		return nil
@@ -416,8 +411,8 @@ func (s *Service) onDiscard(tx *bbolt.Tx, q *outboxv1.QuarantinedEntry) error {
 	}
 	why := "the submission was refused (" + q.GetReason() + ") and discarded by an operator: " + q.GetDecisions()[len(q.GetDecisions())-1].GetNote()
 	for _, c := range req.GetCandidates() {
-		id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
-		p, ok, err := getProposal(tx, id)
+		id := matching.ProposalID(matching.VacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+		p, ok, err := matching.GetProposal(tx, id)
 		if err != nil {
 			return err
 		}
@@ -438,21 +433,21 @@ func (s *Service) markSubmitted(code string, cands []*receivingv1.Candidate) err
 	now := s.cfg.Now()
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		for _, c := range cands {
-			id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
-			p, ok, err := getProposal(tx, id)
+			id := matching.ProposalID(matching.VacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+			p, ok, err := matching.GetProposal(tx, id)
 			if err != nil {
 				return err
 			}
 			if !ok || p.GetReceivingRegion() != code {
 				continue
 			}
-			if err := putCandidateName(tx, id, c.GetName()); err != nil {
+			if err := matching.PutCandidateName(tx, id, c.GetName()); err != nil {
 				return err
 			}
 			if p.GetState() == proposalPending {
 				p.State = proposalSubmitted
-				p.UpdateTime = tsOf(now)
-				if err := putProposal(tx, p); err != nil {
+				p.UpdateTime = timestamppb.New(now)
+				if err := matching.PutProposal(tx, p); err != nil {
 					return err
 				}
 			}
@@ -465,30 +460,17 @@ func (s *Service) markSubmitted(code string, cands []*receivingv1.Candidate) err
 // it): if still live it becomes REJECTED with the reason, and its worker goes back from PROPOSED
 // to AVAILABLE.
 func (s *Service) refuseProposal(tx *bbolt.Tx, code string, c *receivingv1.Candidate, reason string) error {
-	reason = "refused by the receiving service: " + clip(reason, 300)
-	id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
-	p, ok, err := getProposal(tx, id)
+	reason = "refused by the receiving service: " + matching.Clip(reason, 300)
+	id := matching.ProposalID(matching.VacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+	p, ok, err := matching.GetProposal(tx, id)
 	if err != nil {
 		return err
 	}
 	if !ok || p.GetReceivingRegion() != code {
 		return nil
 	}
-	return s.closeProposal(tx, p, reason, stProposed)
+	return s.matching.CloseProposal(tx, p, reason, stProposed)
 }
-
-// clip shortens s to at most n bytes at a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // refuseManifestEntries takes the manifest entries the receiving service refused off the batch
 // (kept in the batch's refused_entries), so that the batch goes on with the others. A refused
@@ -519,11 +501,11 @@ func (s *Service) refuseManifestEntries(code string, sent *receivingv1.IntakeBat
 				continue
 			}
 			b.RefusedEntries = append(b.RefusedEntries, &sendingv1.RefusedManifestEntry{
-				WorkerId: e.GetWorkerId(), Vacancy: e.GetVacancy(), Reason: r.GetReason(), Message: clip(r.GetMessage(), 500), RefuseTime: tsOf(now),
+				WorkerId: e.GetWorkerId(), Vacancy: e.GetVacancy(), Reason: r.GetReason(), Message: matching.Clip(r.GetMessage(), 500), RefuseTime: timestamppb.New(now),
 			})
 			why := fmt.Sprintf("taken off %s: receiving province %s refused the worker (%s): %s; check with them, then make the worker AVAILABLE again",
-				b.GetName(), code, r.GetReason(), clip(r.GetMessage(), 200))
-			if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stWithdrawn, why); err != nil {
+				b.GetName(), code, r.GetReason(), matching.Clip(r.GetMessage(), 200))
+			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stWithdrawn, why); err != nil {
 				return err
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
@@ -23,6 +24,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/demand"
+	"github.com/eastwest/labourlink/services/sending/matching"
 	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
@@ -33,7 +35,7 @@ var Schema = store.Schema{
 	Buckets: [][]byte{
 		roster.BucketWorkers, roster.BucketWorkerByIDNumber, roster.BucketAvailableWorkers, roster.BucketImports,
 		roster.BucketImportRejections, demand.BucketDemandReplica, demand.BucketFeedPositions,
-		store.BucketProposals, store.BucketMatchRuns, store.BucketBatches, store.BucketOutbox,
+		matching.BucketProposals, matching.BucketMatchRuns, store.BucketBatches, store.BucketOutbox,
 		store.BucketOutboxQuarantine, store.BucketCounters,
 	},
 	Migrate: migrate,
@@ -114,14 +116,8 @@ type Service struct {
 	demand *demand.Service
 	// relays are the running outbox relays by destination (relay_receiving.go).
 	relays outbox.Set
-	// match is the match run in progress, if any (matching.go).
-	match matchState
-	// bg is cancelled when Run returns; match runs started by RPC work under it.
-	bg       context.Context
-	bgCancel context.CancelFunc
-	bgWork   sync.WaitGroup
-	// progressHook, when set (tests), is called after a match run records a new stage.
-	progressHook func(stage string)
+	// matching is the match runs and proposals (services/sending/matching).
+	matching *matching.Service
 }
 
 // New returns the sending service for cfg.Region over db.
@@ -159,11 +155,14 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		Region: cfg.Region, Regions: t, Receiving: cfg.Receiving, Peers: cfg.Peers, Now: cfg.Now,
 		Backoff:     backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff},
 		FeedSilence: cfg.FeedSilence, LinkGrace: cfg.LinkGrace, Health: cfg.Health, Relays: &s.relays,
-		ApplyDecision: s.applyDecision,
+		ApplyDecision: func(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
+			return s.matching.ApplyDecision(tx, code, c)
+		},
 	})
-	s.bg, s.bgCancel = context.WithCancel(context.Background())
-	// A match run that was working when the process ended can never finish: record it failed.
-	if err := s.failInterruptedRuns(); err != nil {
+	var err error
+	s.matching, err = matching.New(db, lg, matching.Config{Region: cfg.Region, Regions: t, Receiving: cfg.Receiving, Now: cfg.Now},
+		s.roster, s.demand, &s.relays)
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -182,7 +181,7 @@ func (s *Service) ServiceNames() []string {
 // Register registers the gRPC services on gs.
 func (s *Service) Register(gs *grpc.Server) {
 	s.roster.Register(gs)
-	sendingv1.RegisterMatchingServiceServer(gs, &matchingServer{s: s})
+	s.matching.Register(gs)
 	sendingv1.RegisterTransportServiceServer(gs, &transportServer{s: s})
 	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
 }
@@ -193,13 +192,7 @@ func (s *Service) Register(gs *grpc.Server) {
 // delivers the ledger events of the outbox to the coordination service (services/coordination/ledgerclient).
 // When Run returns, match runs in progress are stopped.
 func (s *Service) Run(ctx context.Context) error {
-	defer func() {
-		s.match.mu.Lock()
-		s.match.closed = true
-		s.match.mu.Unlock()
-		s.bgCancel()
-		s.bgWork.Wait()
-	}()
+	defer s.matching.Close()
 	ctx, cancel := s.untilDrained(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -236,11 +229,6 @@ func (s *Service) Run(ctx context.Context) error {
 	<-ctx.Done()
 	wg.Wait()
 	return nil
-}
-
-type matchingServer struct {
-	sendingv1.UnimplementedMatchingServiceServer
-	s *Service
 }
 
 type transportServer struct {

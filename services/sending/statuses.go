@@ -15,3 +15,18 @@ const (
 	stEmployed  = sendingv1.WorkerStatus_WORKER_STATUS_EMPLOYED
 	stWithdrawn = sendingv1.WorkerStatus_WORKER_STATUS_WITHDRAWN
 )
+
+// Short names of the proposal states (services/sending/matching/proposals.go).
+const (
+	proposalPending   = sendingv1.ProposalState_PROPOSAL_STATE_PENDING_SUBMISSION
+	proposalSubmitted = sendingv1.ProposalState_PROPOSAL_STATE_SUBMITTED
+	proposalAccepted  = sendingv1.ProposalState_PROPOSAL_STATE_ACCEPTED
+	proposalRejected  = sendingv1.ProposalState_PROPOSAL_STATE_REJECTED
+)
+
+// Short names of the match run states.
+const (
+	runRunning   = sendingv1.MatchRunState_MATCH_RUN_STATE_RUNNING
+	runSucceeded = sendingv1.MatchRunState_MATCH_RUN_STATE_SUCCEEDED
+	runFailed    = sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED
+)

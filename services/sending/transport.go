@@ -46,6 +46,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/demand"
+	"github.com/eastwest/labourlink/services/sending/matching"
 	"github.com/eastwest/labourlink/services/sending/roster"
 	"github.com/eastwest/labourlink/services/sending/transport/batchplan"
 )
@@ -125,7 +126,7 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 	switch r := req.(type) {
 	case *sendingv1.PlanBatchesRequest:
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
-		s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
+		s.matching.CheckReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
 		if d := r.GetStartDate(); d != nil {
 			if reason := roster.CheckDate(d); reason != "" {
 				v.Add("start_date", reason)
@@ -176,7 +177,7 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 		if _, ok := sendingv1.BatchState_name[int32(r.GetState())]; !ok {
 			v.Add("state", "is not a BatchState")
 		}
-		s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
+		s.matching.CheckReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
 		batchesSize.Check(&v, r.GetPageSize())
 		batchesListing(r).Check(&v, r.GetPageToken())
 	case *sendingv1.RecordDepartureRequest:
@@ -288,7 +289,7 @@ func (a *acceptedWorker) destination() string {
 func (s *Service) acceptedWorkers(tx *bbolt.Tx, only map[string]bool) (map[string]*acceptedWorker, error) {
 	props := map[string]*sendingv1.Proposal{}
 	workers := map[string]*sendingv1.Worker{}
-	err := forEachProposal(tx, func(p *sendingv1.Proposal) error {
+	err := matching.ForEachProposal(tx, func(p *sendingv1.Proposal) error {
 		id := p.GetWorkerId()
 		if p.GetState() != proposalAccepted || (only != nil && !only[id]) {
 			return nil
@@ -318,7 +319,7 @@ func (s *Service) acceptedWorkers(tx *bbolt.Tx, only map[string]bool) (map[strin
 	}
 	out := map[string]*acceptedWorker{}
 	for id, p := range props {
-		dv, _, err := demand.Vacancy(tx, p.GetReceivingRegion(), vacancyIDOf(p.GetVacancy()))
+		dv, _, err := demand.Vacancy(tx, p.GetReceivingRegion(), matching.VacancyIDOf(p.GetVacancy()))
 		if err != nil {
 			return nil, err
 		}
@@ -401,7 +402,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 		EscortName:        spec.escortName,
 		EscortContact:     spec.escortContact,
 		State:             batchPlanned,
-		CreateTime:        tsOf(s.cfg.Now()),
+		CreateTime:        timestamppb.New(s.cfg.Now()),
 	}
 	intake := &receivingv1.IntakeBatch{
 		BatchId:             id,
@@ -429,7 +430,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 	if err := putBatch(tx, b); err != nil {
 		return nil, "", err
 	}
-	dest := receivingDestination(first.region)
+	dest := matching.ReceivingDestination(first.region)
 	if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(id), &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
 		return nil, "", err
 	}
@@ -666,7 +667,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 		now := s.cfg.Now()
 		departed := req.GetDepartureTime()
 		if departed == nil {
-			departed = tsOf(now)
+			departed = timestamppb.New(now)
 		}
 		for _, e := range b.GetManifest() {
 			if !boarded[e.GetWorkerId()] {
@@ -691,7 +692,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 				return err
 			}
 		}
-		dest := receivingDestination(b.GetReceivingRegion())
+		dest := matching.ReceivingDestination(b.GetReceivingRegion())
 		if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(b.GetBatchId()), &receivingv1.ReportBatchDepartureRequest{
 			BatchId: b.GetBatchId(), SendingRegion: s.cfg.Region, BoardedWorkerIds: b.GetBoardedWorkerIds(), DepartureTime: departed,
 		}); err != nil {
@@ -704,34 +705,34 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			}
 			why := "did not board " + b.GetName()
 			if !giveUp {
-				if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, why+": keeps the place"); err != nil {
+				if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, why+": keeps the place"); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stAvailable, why+": back to the pool"); err != nil {
+			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stAvailable, why+": back to the pool"); err != nil {
 				return err
 			}
-			pid := proposalID(vacancyIDOf(e.GetVacancy()), e.GetWorkerId())
-			p, ok, err := getProposal(tx, pid)
+			pid := matching.ProposalID(matching.VacancyIDOf(e.GetVacancy()), e.GetWorkerId())
+			p, ok, err := matching.GetProposal(tx, pid)
 			if err != nil {
 				return err
 			}
-			if !ok || !isLive(p.GetState()) {
+			if !ok || !matching.IsLive(p.GetState()) {
 				continue
 			}
-			p.State, p.Reason, p.UpdateTime = proposalRejected, "withdrawn by the sending side: "+why, tsOf(now)
-			if err := putProposal(tx, p); err != nil {
+			p.State, p.Reason, p.UpdateTime = proposalRejected, "withdrawn by the sending side: "+why, timestamppb.New(now)
+			if err := matching.PutProposal(tx, p); err != nil {
 				return err
 			}
-			name, err := candidateName(tx, pid)
+			name, err := matching.CandidateName(tx, pid)
 			if err != nil {
 				return err
 			}
 			if name == "" {
 				continue // never delivered as a candidate: nothing to withdraw
 			}
-			if _, err := outbox.Put(tx, s.cfg.Now(), dest, candidatesKey, &receivingv1.WithdrawCandidateRequest{
+			if _, err := outbox.Put(tx, s.cfg.Now(), dest, matching.CandidatesKey, &receivingv1.WithdrawCandidateRequest{
 				Name: name, SendingRegion: s.cfg.Region, Reason: "the worker " + why,
 			}); err != nil {
 				return err
@@ -781,7 +782,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_NOT_PLANNED, "batch %s has departed and cannot be cancelled", b.GetName())
 		}
 		for _, e := range b.GetManifest() {
-			if err := s.moveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, b.GetName()+" cancelled"); err != nil {
+			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, b.GetName()+" cancelled"); err != nil {
 				return err
 			}
 		}
@@ -789,7 +790,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 		if err := putBatch(tx, b); err != nil {
 			return err
 		}
-		dest = receivingDestination(b.GetReceivingRegion())
+		dest = matching.ReceivingDestination(b.GetReceivingRegion())
 		if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(id), &receivingv1.CancelIntakeBatchRequest{
 			BatchId:       id,
 			SendingRegion: s.cfg.Region,

@@ -19,6 +19,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/sending/matching"
 )
 
 // acceptAll places the rows (see placeAll), accepts every candidate and waits until every
@@ -278,7 +279,7 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 		return withdrawn == len(noShows), fmt.Sprintf("%d withdrawn", withdrawn)
 	})
 	eventually(t, "the receiving outbox to empty", func() (bool, string) {
-		left, err := outbox.Pending(n.db, receivingDestination(flowReceiving))
+		left, err := outbox.Pending(n.db, matching.ReceivingDestination(flowReceiving))
 		return err == nil && left == 0, fmt.Sprint(left, err)
 	})
 	// The withdrawals come back on the decision feed (5 acceptances, then 2 withdrawals) and
@@ -437,7 +438,7 @@ func TestCancelBatchTellsReceiving(t *testing.T) {
 	}
 	// The relay removes an entry right after the receiving service answered it.
 	eventually(t, "the receiving outbox to empty", func() (bool, string) {
-		got := outboxPayloads(t, n.db, receivingDestination(flowReceiving))
+		got := outboxPayloads(t, n.db, matching.ReceivingDestination(flowReceiving))
 		return len(got) == 0, fmt.Sprintf("%d entries left in the receiving outbox", len(got))
 	})
 

@@ -1,4 +1,4 @@
-package sending
+package matching
 
 // Match runs: MatchingService.StartMatchRun starts one in a goroutine; it reads the AVAILABLE
 // workers and the replica's OPEN vacancies with remaining openings, calls the matcher
@@ -27,10 +27,10 @@ package sending
 // an assignment naming a pair proposed before is a bug: the run fails rather than overwrite
 // the earlier proposal.
 //
-// Progress (stage and percent) is written to store.BucketMatchRuns as the run goes, so
+// Progress (stage and percent) is written to BucketMatchRuns as the run goes, so
 // GetMatchRun reads it back during the run and after.
 //
-// A run does not work on a replica known to be behind (links.go): StartMatchRun refuses it
+// A run does not work on a replica known to be behind (services/sending/demand/links.go): StartMatchRun refuses it
 // (FAILED_PRECONDITION, reason REPLICA_STALE, metadata receiving_regions) when a province whose
 // demand the run would use has open demand in the replica and has not been known current for
 // longer than the request's max_replica_staleness (default 5 minutes); a vacancy may have
@@ -80,7 +80,7 @@ const (
 	// Progress percentages at which the stages begin.
 	pctReadWorkers = 0
 	pctReadDemand  = 10
-	pctSolve       = 15
+	PctSolve       = 15
 	pctPropose     = 85
 )
 
@@ -91,7 +91,7 @@ type matchState struct {
 	closed  bool // Run has returned: no new runs
 }
 
-func runName(seq uint64) string { return matchRunNamePrefix + strconv.FormatUint(seq, 10) }
+func RunName(seq uint64) string { return matchRunNamePrefix + strconv.FormatUint(seq, 10) }
 
 // parseRunName returns the sequence number of `matchRuns/{run_id}`, or a reason it is wrong.
 func parseRunName(name string) (uint64, string) {
@@ -127,7 +127,7 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 		runsSize.Check(&v, r.GetPageSize())
 		runsListing.Check(&v, r.GetPageToken())
 	case *sendingv1.ListDemandRequest:
-		x.s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
+		x.s.CheckReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
 		demand.ValidateListDemand(r, &v)
 	case *sendingv1.ListProposalsRequest:
 		if n := r.GetVacancy(); n != "" {
@@ -135,7 +135,7 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 				v.Add("vacancy", "must be vacancies/{vacancy_id}, such as vacancies/440000-V0000000001")
 			}
 		}
-		x.s.checkReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
+		x.s.CheckReceivingRegion(&v, "receiving_region", r.GetReceivingRegion(), false)
 		if _, ok := sendingv1.ProposalState_name[int32(r.GetState())]; !ok {
 			v.Add("state", "is not a ProposalState")
 		}
@@ -151,7 +151,7 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 
 // checkReceivingRegion adds a violation unless code is a province code other than this one
 // (or empty, when not required).
-func (s *Service) checkReceivingRegion(v *apierror.Violations, field, code string, required bool) {
+func (s *Service) CheckReceivingRegion(v *apierror.Violations, field, code string, required bool) {
 	switch {
 	case code == "":
 		if required {
@@ -162,22 +162,6 @@ func (s *Service) checkReceivingRegion(v *apierror.Violations, field, code strin
 	case code == s.cfg.Region:
 		v.Add(field, fmt.Sprintf("%s is this sending province, not a receiving one", code))
 	}
-}
-
-func getRun(tx *bbolt.Tx, seq uint64) (*sendingv1.MatchRun, error) {
-	r := &sendingv1.MatchRun{}
-	ok, err := store.GetProto(tx.Bucket(store.BucketMatchRuns), store.Uint64Key(seq), r)
-	if err != nil {
-		return nil, fmt.Errorf("read match run %d: %w", seq, err)
-	}
-	if !ok {
-		return nil, apierror.NotFound("match run %s not found", runName(seq))
-	}
-	return r, nil
-}
-
-func putRun(tx *bbolt.Tx, seq uint64, r *sendingv1.MatchRun) error {
-	return store.PutProto(tx.Bucket(store.BucketMatchRuns), store.Uint64Key(seq), r)
 }
 
 // updateRun changes the stored record of run seq.
@@ -196,21 +180,18 @@ func (s *Service) updateRun(seq uint64, fn func(*sendingv1.MatchRun)) error {
 func (s *Service) failInterruptedRuns() error {
 	now := tsOf(s.cfg.Now())
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketMatchRuns)
 		type stuck struct {
 			seq uint64
 			run *sendingv1.MatchRun
 		}
 		var found []stuck
-		c := b.Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			r := &sendingv1.MatchRun{}
-			if err := proto.Unmarshal(v, r); err != nil {
-				return fmt.Errorf("decode match run: %w", err)
-			}
+		if err := runs.Scan(tx, store.Range{}, func(k []byte, r *sendingv1.MatchRun) (bool, error) {
 			if r.GetState() == runRunning {
 				found = append(found, stuck{store.KeyUint64(k), r})
 			}
+			return true, nil
+		}); err != nil {
+			return err
 		}
 		for _, f := range found {
 			f.run.State = runFailed
@@ -263,12 +244,12 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 		if err := rc.Err(limit); err != nil {
 			return err
 		}
-		seq, err := store.NextSeq(tx.Bucket(store.BucketMatchRuns))
+		seq, err := runs.NextSeq(tx)
 		if err != nil {
 			return err
 		}
 		run := &sendingv1.MatchRun{
-			Name:       runName(seq),
+			Name:       RunName(seq),
 			State:      runRunning,
 			DryRun:     req.GetDryRun(),
 			Stage:      "starting",
@@ -325,7 +306,7 @@ func (x *matchingServer) ListMatchRuns(_ context.Context, req *sendingv1.ListMat
 	size := runsSize.Of(req.GetPageSize())
 	resp := &sendingv1.ListMatchRunsResponse{}
 	err = x.s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(store.BucketMatchRuns).Cursor()
+		c := tx.Bucket(BucketMatchRuns).Cursor() // newest first: Table scans go forward only
 		var k, v []byte
 		if after != nil {
 			c.Seek(after)
@@ -378,8 +359,8 @@ func (p *runProgress) set(stage string, percent int) {
 	}); err != nil {
 		p.s.lg.Warn("record match run progress", zap.Error(err))
 	}
-	if p.s.progressHook != nil {
-		p.s.progressHook(stage)
+	if p.s.cfg.Progress != nil {
+		p.s.cfg.Progress(stage)
 	}
 }
 
@@ -391,7 +372,7 @@ func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool, limit
 		s.match.running = false
 		s.match.mu.Unlock()
 	}()
-	lg := s.lg.With(zap.String("run", runName(seq)), zap.Bool("dry_run", dryRun))
+	lg := s.lg.With(zap.String("run", RunName(seq)), zap.Bool("dry_run", dryRun))
 	start := time.Now()
 	lg.Info("match run started")
 	run, err := s.matchAndPropose(ctx, seq, dryRun, limit, &runProgress{s: s, seq: seq})
@@ -402,7 +383,7 @@ func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool, limit
 			msg = "internal error: " + msg
 		}
 		if uerr := s.updateRun(seq, func(r *sendingv1.MatchRun) {
-			r.State, r.Stage, r.Error, r.EndTime = runFailed, "failed", clip(msg, 500), tsOf(s.cfg.Now())
+			r.State, r.Stage, r.Error, r.EndTime = runFailed, "failed", Clip(msg, 500), tsOf(s.cfg.Now())
 		}); uerr != nil {
 			lg.Error("record failed match run", zap.Error(uerr))
 		}
@@ -506,12 +487,12 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 		// any state: the proposal id is "<vacancy_id>~<worker_id>", so a pair is proposed at
 		// most once, and the matcher gets them as exclusions (a hard constraint).
 		proposedFor := map[string][]int{}
-		if err := forEachProposal(tx, func(pr *sendingv1.Proposal) error {
-			if isUndecided(pr.GetState()) {
-				pending[demand.Key(pr.GetReceivingRegion(), vacancyIDOf(pr.GetVacancy()))]++
+		if err := ForEachProposal(tx, func(pr *sendingv1.Proposal) error {
+			if IsUndecided(pr.GetState()) {
+				pending[demand.Key(pr.GetReceivingRegion(), VacancyIDOf(pr.GetVacancy()))]++
 			}
 			if i, ok := in.workerIndex(pr.GetWorkerId()); ok {
-				id := vacancyIDOf(pr.GetVacancy())
+				id := VacancyIDOf(pr.GetVacancy())
 				proposedFor[id] = append(proposedFor[id], i)
 			}
 			return nil
@@ -560,9 +541,9 @@ func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, 
 	if err != nil {
 		return nil, err
 	}
-	p.set("solving", pctSolve)
+	p.set("solving", PctSolve)
 	res, err := matcher.Match(in.workers, in.vacs, matcher.Options{Progress: func(stage string, percent int) {
-		p.set("solving: "+stage, pctSolve+percent*(pctPropose-pctSolve)/100)
+		p.set("solving: "+stage, PctSolve+percent*(pctPropose-PctSolve)/100)
 	}})
 	if err != nil {
 		return nil, err
@@ -596,7 +577,7 @@ func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, 
 		if err != nil {
 			return err
 		}
-		placed, d, err := s.propose(tx, runName(seq), res.Assignments, in)
+		placed, d, err := s.propose(tx, RunName(seq), res.Assignments, in)
 		if err != nil {
 			return err
 		}
@@ -659,7 +640,7 @@ func (s *Service) finishRun(r *sendingv1.MatchRun, res matcher.Result, in *match
 		d := in.demand[placed[i].key]
 		r.Vacancies = append(r.Vacancies, &sendingv1.VacancyMatch{
 			ReceivingRegion:        d.region,
-			Vacancy:                vacancyName(d.vacancy.GetVacancyId()),
+			Vacancy:                VacancyName(d.vacancy.GetVacancyId()),
 			EmployerName:           d.vacancy.GetEmployerName(),
 			Occupation:             d.vacancy.GetOccupation(),
 			Openings:               int64(d.openings),
@@ -684,7 +665,7 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 		if len(chunks[region]) == 0 {
 			return nil
 		}
-		_, err := outbox.Put(tx, s.cfg.Now(), receivingDestination(region), candidatesKey, &receivingv1.SubmitCandidatesRequest{
+		_, err := outbox.Put(tx, s.cfg.Now(), ReceivingDestination(region), CandidatesKey, &receivingv1.SubmitCandidatesRequest{
 			SendingRegion: s.cfg.Region, Candidates: chunks[region],
 		})
 		chunks[region] = nil
@@ -707,8 +688,8 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 			skipped++
 			continue
 		}
-		pid := proposalID(vac.GetVacancyId(), a.WorkerID)
-		if _, exists, err := getProposal(tx, pid); err != nil {
+		pid := ProposalID(vac.GetVacancyId(), a.WorkerID)
+		if _, exists, err := GetProposal(tx, pid); err != nil {
 			return nil, nil, err
 		} else if exists {
 			return nil, nil, fmt.Errorf("matcher assigned worker %s to vacancy %s although it was proposed before and excluded",
@@ -722,14 +703,14 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 			skipped++
 			continue
 		}
-		if _, err := s.roster.ChangeStatus(tx, a.WorkerID, stProposed, "proposed for "+vacancyName(vac.GetVacancyId())+" by "+run); err != nil {
+		if _, err := s.roster.ChangeStatus(tx, a.WorkerID, stProposed, "proposed for "+VacancyName(vac.GetVacancyId())+" by "+run); err != nil {
 			return nil, nil, err
 		}
-		if err := putProposal(tx, &sendingv1.Proposal{
+		if err := PutProposal(tx, &sendingv1.Proposal{
 			Name:            proposalNamePrefix + pid,
 			WorkerId:        a.WorkerID,
 			ReceivingRegion: d.region,
-			Vacancy:         vacancyName(vac.GetVacancyId()),
+			Vacancy:         VacancyName(vac.GetVacancyId()),
 			MatchRun:        run,
 			State:           proposalPending,
 			CreateTime:      now,
@@ -743,7 +724,7 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 			regions = append(regions, d.region)
 		}
 		chunks[d.region] = append(chunks[d.region], &receivingv1.Candidate{
-			Vacancy:        vacancyName(vac.GetVacancyId()),
+			Vacancy:        VacancyName(vac.GetVacancyId()),
 			WorkerId:       a.WorkerID,
 			FullName:       w.GetFullName(),
 			Sex:            w.GetSex(),
@@ -763,7 +744,7 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 		if err := flush(region); err != nil {
 			return nil, nil, err
 		}
-		dests = append(dests, receivingDestination(region))
+		dests = append(dests, ReceivingDestination(region))
 	}
 	if skipped > 0 {
 		s.lg.Info("match run left out assignments that no longer hold", zap.String("run", run), zap.Int("skipped", skipped))

@@ -1,9 +1,9 @@
-package sending
+package matching
 
 // Proposals: workers proposed for vacancies of paired receiving provinces, and what became of
 // them.
 //
-// Storage (store.BucketProposals): proposal id -> sendingv1.Proposal. The proposal id is
+// Storage (BucketProposals, store.go): proposal id -> sendingv1.Proposal. The proposal id is
 // "<vacancy_id>~<worker_id>": a worker is proposed for a vacancy at most once (the receiving
 // service keeps one candidate per sending province, worker and vacancy, so a second proposal
 // would only get the first answer back), the decision feed's candidates find their proposal
@@ -19,7 +19,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -36,6 +35,14 @@ import (
 	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
+type workerStatus = sendingv1.WorkerStatus
+
+const (
+	stAvailable = sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE
+	stProposed  = sendingv1.WorkerStatus_WORKER_STATUS_PROPOSED
+	stAccepted  = sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED
+)
+
 const (
 	proposalPending   = sendingv1.ProposalState_PROPOSAL_STATE_PENDING_SUBMISSION
 	proposalSubmitted = sendingv1.ProposalState_PROPOSAL_STATE_SUBMITTED
@@ -48,73 +55,38 @@ const (
 	proposalIDSep = "~"
 )
 
-// candidateNamesBucket is the nested bucket of BucketProposals with the candidates' names.
-var candidateNamesBucket = []byte("candidateNames")
-
 // proposalID is the id of the proposal of workerID for vacancyID.
-func proposalID(vacancyID, workerID string) string {
+func ProposalID(vacancyID, workerID string) string {
 	return vacancyID + proposalIDSep + workerID
 }
 
 // vacancyIDOf returns the id of a vacancy resource name `vacancies/{id}` (or the name itself
 // when it has no prefix).
-func vacancyIDOf(name string) string { return strings.TrimPrefix(name, vacancyNamePrefix) }
+func VacancyIDOf(name string) string { return strings.TrimPrefix(name, vacancyNamePrefix) }
 
 // vacancyName returns the resource name of a vacancy id.
-func vacancyName(id string) string { return vacancyNamePrefix + id }
+func VacancyName(id string) string { return vacancyNamePrefix + id }
 
 func tsOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 // isLive reports whether a proposal still holds its worker: waiting for submission or a
 // decision, or accepted.
-func isLive(st sendingv1.ProposalState) bool {
+func IsLive(st sendingv1.ProposalState) bool {
 	return st == proposalPending || st == proposalSubmitted || st == proposalAccepted
 }
 
 // isUndecided reports whether a proposal waits for a decision (it counts against the vacancy's
 // remaining openings).
-func isUndecided(st sendingv1.ProposalState) bool {
+func IsUndecided(st sendingv1.ProposalState) bool {
 	return st == proposalPending || st == proposalSubmitted
 }
 
-func getProposal(tx *bbolt.Tx, id string) (*sendingv1.Proposal, bool, error) {
-	p := &sendingv1.Proposal{}
-	ok, err := store.GetProto(tx.Bucket(store.BucketProposals), []byte(id), p)
-	if err != nil {
-		return nil, false, fmt.Errorf("read proposal %s: %w", id, err)
-	}
-	return p, ok, nil
-}
-
-func putProposal(tx *bbolt.Tx, p *sendingv1.Proposal) error {
-	id := strings.TrimPrefix(p.GetName(), proposalNamePrefix)
-	return store.PutProto(tx.Bucket(store.BucketProposals), []byte(id), p)
-}
-
-// forEachProposal calls fn with every proposal, in id order (fn may keep it).
-func forEachProposal(tx *bbolt.Tx, fn func(*sendingv1.Proposal) error) error {
-	c := tx.Bucket(store.BucketProposals).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if v == nil {
-			continue // the nested candidateNames bucket
-		}
-		p := &sendingv1.Proposal{}
-		if err := proto.Unmarshal(v, p); err != nil {
-			return fmt.Errorf("decode proposal %s: %w", k, err)
-		}
-		if err := fn(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // putCandidateName records the receiving service's name of the candidate of proposal id.
-func putCandidateName(tx *bbolt.Tx, id, name string) error {
+func PutCandidateName(tx *bbolt.Tx, id, name string) error {
 	if name == "" {
 		return nil
 	}
-	b, err := tx.Bucket(store.BucketProposals).CreateBucketIfNotExists(candidateNamesBucket)
+	b, err := tx.Bucket(BucketProposals).CreateBucketIfNotExists(candidateNamesBucket)
 	if err != nil {
 		return err
 	}
@@ -128,8 +100,8 @@ func putCandidateName(tx *bbolt.Tx, id, name string) error {
 }
 
 // candidateName returns the receiving service's name of the candidate of proposal id, or "".
-func candidateName(tx *bbolt.Tx, id string) (string, error) {
-	b := tx.Bucket(store.BucketProposals).Bucket(candidateNamesBucket)
+func CandidateName(tx *bbolt.Tx, id string) (string, error) {
+	b := tx.Bucket(BucketProposals).Bucket(candidateNamesBucket)
 	if b == nil {
 		return "", nil
 	}
@@ -143,21 +115,21 @@ func candidateName(tx *bbolt.Tx, id string) (string, error) {
 // closeProposal ends a live proposal p: it becomes REJECTED with reason, and its worker, if
 // still in status from (PROPOSED or ACCEPTED), goes back to AVAILABLE. A worker who moved on
 // meanwhile (an operator changed the status) or was erased is left as is.
-func (s *Service) closeProposal(tx *bbolt.Tx, p *sendingv1.Proposal, reason string, from workerStatus) error {
-	if !isLive(p.GetState()) {
+func (s *Service) CloseProposal(tx *bbolt.Tx, p *sendingv1.Proposal, reason string, from workerStatus) error {
+	if !IsLive(p.GetState()) {
 		return nil
 	}
-	p.State, p.Reason, p.UpdateTime = proposalRejected, clip(reason, roster.MaxStatusReasonLen), tsOf(s.cfg.Now())
-	if err := putProposal(tx, p); err != nil {
+	p.State, p.Reason, p.UpdateTime = proposalRejected, Clip(reason, roster.MaxStatusReasonLen), tsOf(s.cfg.Now())
+	if err := PutProposal(tx, p); err != nil {
 		return err
 	}
-	return s.moveIfIn(tx, p.GetWorkerId(), from, stAvailable, reason)
+	return s.MoveIfIn(tx, p.GetWorkerId(), from, stAvailable, reason)
 }
 
 // moveIfIn moves worker id from status from to status to when it is in from; a worker in
 // another status, missing or erased is left as is (logged), since feeds and relays must not
 // stop on what an operator did meanwhile.
-func (s *Service) moveIfIn(tx *bbolt.Tx, id string, from, to workerStatus, reason string) error {
+func (s *Service) MoveIfIn(tx *bbolt.Tx, id string, from, to workerStatus, reason string) error {
 	w, err := roster.Read(tx, id)
 	if err != nil {
 		if errors.Is(err, apierror.ErrNotFound) {
@@ -175,7 +147,7 @@ func (s *Service) moveIfIn(tx *bbolt.Tx, id string, from, to workerStatus, reaso
 		s.lg.Info("worker not moved", zap.String("worker_id", id), zap.Error(err))
 		return nil
 	}
-	_, err = s.roster.ChangeStatus(tx, id, to, clip(reason, roster.MaxStatusReasonLen))
+	_, err = s.roster.ChangeStatus(tx, id, to, Clip(reason, roster.MaxStatusReasonLen))
 	return err
 }
 
@@ -191,47 +163,24 @@ func (x *matchingServer) ListProposals(_ context.Context, req *sendingv1.ListPro
 	size := proposalsSize.Of(req.GetPageSize())
 	var prefix []byte
 	if req.GetVacancy() != "" {
-		prefix = []byte(vacancyIDOf(req.GetVacancy()) + proposalIDSep)
+		prefix = []byte(VacancyIDOf(req.GetVacancy()) + proposalIDSep)
 	}
-	resp := &sendingv1.ListProposalsResponse{}
+	var page store.Page[*sendingv1.Proposal]
 	err = x.s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(store.BucketProposals).Cursor()
-		var k, v []byte
-		switch {
-		case after != nil:
-			k, v = c.Seek(after)
-			if k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
-		case prefix != nil:
-			k, v = c.Seek(prefix)
-		default:
-			k, v = c.First()
-		}
-		var last []byte
-		for ; k != nil && (prefix == nil || bytes.HasPrefix(k, prefix)); k, v = c.Next() {
-			if v == nil {
-				continue
-			}
-			p := &sendingv1.Proposal{}
-			if err := proto.Unmarshal(v, p); err != nil {
-				return fmt.Errorf("decode proposal %s: %w", k, err)
-			}
-			if (req.GetReceivingRegion() != "" && p.GetReceivingRegion() != req.GetReceivingRegion()) ||
-				(req.GetState() != 0 && p.GetState() != req.GetState()) {
-				continue
-			}
-			if len(resp.Proposals) == size {
-				resp.NextPageToken = listing.Token(last)
-				return nil
-			}
-			resp.Proposals = append(resp.Proposals, p)
-			last = append(last[:0], k...)
-		}
-		return nil
+		var err error
+		page, err = proposals.Page(tx, store.Range{Prefix: prefix, After: after}, size, func(k []byte, p *sendingv1.Proposal) bool {
+			return !bytes.Equal(k, candidateNamesBucket) &&
+				(req.GetReceivingRegion() == "" || p.GetReceivingRegion() == req.GetReceivingRegion()) &&
+				(req.GetState() == 0 || p.GetState() == req.GetState())
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	resp := &sendingv1.ListProposalsResponse{Proposals: page.Items}
+	if page.Last != nil {
+		resp.NextPageToken = listing.Token(page.Last)
 	}
 	return resp, nil
 }
@@ -241,9 +190,9 @@ func (x *matchingServer) ListProposals(_ context.Context, req *sendingv1.ListPro
 // makes it REJECTED and the worker PROPOSED -> AVAILABLE; WITHDRAWN (always asked for by this
 // side) ends a proposal still live, its worker going back to AVAILABLE if it is still PROPOSED
 // or ACCEPTED. Anything else, or a repeat, changes nothing.
-func (s *Service) applyDecision(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
-	id := proposalID(vacancyIDOf(c.GetVacancy()), c.GetWorkerId())
-	p, ok, err := getProposal(tx, id)
+func (s *Service) ApplyDecision(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
+	id := ProposalID(VacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+	p, ok, err := GetProposal(tx, id)
 	if err != nil {
 		return err
 	}
@@ -252,31 +201,31 @@ func (s *Service) applyDecision(tx *bbolt.Tx, code string, c *receivingv1.Candid
 			zap.String("candidate", c.GetName()))
 		return nil
 	}
-	if err := putCandidateName(tx, id, c.GetName()); err != nil {
+	if err := PutCandidateName(tx, id, c.GetName()); err != nil {
 		return err
 	}
 	now := tsOf(s.cfg.Now())
 	switch c.GetState() {
 	case receivingv1.CandidateState_CANDIDATE_STATE_ACCEPTED:
-		if !isUndecided(p.GetState()) {
+		if !IsUndecided(p.GetState()) {
 			return nil
 		}
-		p.State, p.Reason, p.UpdateTime = proposalAccepted, clip(c.GetReason(), roster.MaxStatusReasonLen), now
-		if err := putProposal(tx, p); err != nil {
+		p.State, p.Reason, p.UpdateTime = proposalAccepted, Clip(c.GetReason(), roster.MaxStatusReasonLen), now
+		if err := PutProposal(tx, p); err != nil {
 			return err
 		}
-		return s.moveIfIn(tx, p.GetWorkerId(), stProposed, stAccepted, "accepted for "+p.GetVacancy())
+		return s.MoveIfIn(tx, p.GetWorkerId(), stProposed, stAccepted, "accepted for "+p.GetVacancy())
 	case receivingv1.CandidateState_CANDIDATE_STATE_REJECTED:
-		if !isUndecided(p.GetState()) {
+		if !IsUndecided(p.GetState()) {
 			return nil
 		}
-		return s.closeProposal(tx, p, rejectionReason(c.GetReason()), stProposed)
+		return s.CloseProposal(tx, p, rejectionReason(c.GetReason()), stProposed)
 	case receivingv1.CandidateState_CANDIDATE_STATE_WITHDRAWN:
 		from := stProposed
 		if p.GetState() == proposalAccepted {
 			from = stAccepted
 		}
-		return s.closeProposal(tx, p, "withdrawn: "+c.GetReason(), from)
+		return s.CloseProposal(tx, p, "withdrawn: "+c.GetReason(), from)
 	}
 	return nil
 }
