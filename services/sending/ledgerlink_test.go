@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 )
 
@@ -33,7 +34,7 @@ func TestCoordinationLinkHealthFollowsTheLedgerRelay(t *testing.T) {
 	n := startSending(t, "", cfg, true)
 	const link = "labourlink.link.coordination"
 	err = n.db.Update(func(tx *bbolt.Tx) error {
-		_, err := outbox.Put(tx, time.Now(), ledgerDestination, "", &coordinationv1.LedgerEvent{EventId: "e1", Kind: coordinationv1.EventKind_EVENT_KIND_DEPARTED,
+		_, err := outbox.Put(tx, time.Now(), ledgerclient.Destination, "", &coordinationv1.LedgerEvent{EventId: "e1", Kind: coordinationv1.EventKind_EVENT_KIND_DEPARTED,
 			ReporterRegion: rosterRegion, SendingRegion: rosterRegion, ReceivingRegion: flowReceiving, WorkerId: "520000-W1", BatchId: "B1",
 			OccurTime: timestamppb.Now()})
 		return err
@@ -45,7 +46,7 @@ func TestCoordinationLinkHealthFollowsTheLedgerRelay(t *testing.T) {
 		v, ok := health.serving(link)
 		return ok && !v, fmt.Sprintf("published %v: %v", ok, v)
 	})
-	if st := n.svc.relays.Get(ledgerDestination).Status(); st.FailingSince.IsZero() || st.LastError == "" {
+	if st := n.svc.relays.Get(ledgerclient.Destination).Status(); st.FailingSince.IsZero() || st.LastError == "" {
 		t.Errorf("relay status %+v, want failing since a time, with the error", st)
 	}
 }

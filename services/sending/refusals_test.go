@@ -211,7 +211,7 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 	if re.GetWorkerId() != noShow || re.GetReason() != "WORKER_ALREADY_HERE" || re.GetRefuseTime() == nil {
 		t.Errorf("refused entry %v", re)
 	}
-	if got.GetBatch().GetManifest()[0].GetWorkerId() != more[0].GetWorkerId() || got.GetBatch().GetState() != batchPlanned {
+	if got.GetBatch().GetManifest()[0].GetWorkerId() != more[0].GetWorkerId() || got.GetBatch().GetState() != sendingv1.BatchState_BATCH_STATE_PLANNED {
 		t.Errorf("B2 after the refusal: %v", got.GetBatch())
 	}
 	w := n.worker(noShow)

@@ -50,6 +50,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/sending/matching"
+	"github.com/eastwest/labourlink/services/sending/transport"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -229,10 +230,6 @@ func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivi
 	}()
 	return l
 }
-
-// batchKey is the ordering key of the messages about one batch to a receiving province
-// (outbox.Put; the candidates' key is matching.CandidatesKey).
-func batchKey(id string) string { return "batch/" + id }
 
 // outboxOptions are the relays' options: Config.Outbox with this service's descriptions.
 func (s *Service) outboxOptions() outbox.Options {
@@ -489,7 +486,7 @@ func (s *Service) refuseManifestEntries(code string, sent *receivingv1.IntakeBat
 	}
 	now := s.cfg.Now()
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b, err := getBatch(tx, sent.GetBatchId())
+		b, err := transport.GetBatch(tx, sent.GetBatchId())
 		if err != nil {
 			return err
 		}
@@ -510,7 +507,7 @@ func (s *Service) refuseManifestEntries(code string, sent *receivingv1.IntakeBat
 			}
 		}
 		b.Manifest = keep
-		return putBatch(tx, b)
+		return transport.PutBatch(tx, b)
 	})
 	if err != nil {
 		return err

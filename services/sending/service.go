@@ -26,6 +26,7 @@ import (
 	"github.com/eastwest/labourlink/services/sending/demand"
 	"github.com/eastwest/labourlink/services/sending/matching"
 	"github.com/eastwest/labourlink/services/sending/roster"
+	"github.com/eastwest/labourlink/services/sending/transport"
 )
 
 // Schema is what a sending service keeps in its bbolt file.
@@ -35,7 +36,7 @@ var Schema = store.Schema{
 	Buckets: [][]byte{
 		roster.BucketWorkers, roster.BucketWorkerByIDNumber, roster.BucketAvailableWorkers, roster.BucketImports,
 		roster.BucketImportRejections, demand.BucketDemandReplica, demand.BucketFeedPositions,
-		matching.BucketProposals, matching.BucketMatchRuns, store.BucketBatches, store.BucketOutbox,
+		matching.BucketProposals, matching.BucketMatchRuns, transport.BucketBatches, store.BucketOutbox,
 		store.BucketOutboxQuarantine, store.BucketCounters,
 	},
 	Migrate: migrate,
@@ -96,6 +97,12 @@ type Config struct {
 	LinkGrace time.Duration
 }
 
+// Seats are the default seats per vehicle of each transport mode (services/sending/transport).
+type Seats = transport.Seats
+
+// DefaultSeats are the seats of a vehicle when neither the request nor Config.Seats gives them.
+var DefaultSeats = transport.DefaultSeats
+
 // Defaults of the link settings of Config (services/sending/demand/links.go).
 const (
 	DefaultFeedSilence = demand.DefaultFeedSilence
@@ -118,6 +125,8 @@ type Service struct {
 	relays outbox.Set
 	// matching is the match runs and proposals (services/sending/matching).
 	matching *matching.Service
+	// transport is the transport batches (services/sending/transport).
+	transport *transport.Service
 }
 
 // New returns the sending service for cfg.Region over db.
@@ -132,7 +141,6 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	cfg.Seats = cfg.Seats.withDefaults()
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 200 * time.Millisecond
 	}
@@ -165,6 +173,8 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.transport = transport.New(db, lg, transport.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Seats: cfg.Seats},
+		s.roster, s.matching, &s.relays)
 	return s, nil
 }
 
@@ -182,7 +192,7 @@ func (s *Service) ServiceNames() []string {
 func (s *Service) Register(gs *grpc.Server) {
 	s.roster.Register(gs)
 	s.matching.Register(gs)
-	sendingv1.RegisterTransportServiceServer(gs, &transportServer{s: s})
+	s.transport.Register(gs)
 	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
 }
 
@@ -229,9 +239,4 @@ func (s *Service) Run(ctx context.Context) error {
 	<-ctx.Done()
 	wg.Wait()
 	return nil
-}
-
-type transportServer struct {
-	sendingv1.UnimplementedTransportServiceServer
-	s *Service
 }

@@ -18,8 +18,10 @@ import (
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/sending/matching"
+	"github.com/eastwest/labourlink/services/sending/transport"
 )
 
 // acceptAll places the rows (see placeAll), accepts every candidate and waits until every
@@ -71,7 +73,7 @@ func TestPlanBatchesMinimumVehicles(t *testing.T) {
 		if len(b.GetManifest()) > 4 || b.GetSeats() != 4 || b.GetState() != sendingv1.BatchState_BATCH_STATE_PLANNED {
 			t.Fatalf("batch %v breaks the plan", b)
 		}
-		if want := defaultDeparture(cdate(2027, 3, 1)); !proto.Equal(b.GetDepartureTime(), want) {
+		if want := transport.DefaultDeparture(cdate(2027, 3, 1)); !proto.Equal(b.GetDepartureTime(), want) {
 			t.Fatalf("departure %v, want %v (08:00 two days before the start)", b.GetDepartureTime().AsTime(), want.AsTime())
 		}
 		perCounty[b.GetDestinationCounty()] += len(b.GetManifest())
@@ -186,7 +188,7 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 	for _, e := range boarded {
 		req.BoardedWorkerIds = append(req.BoardedWorkerIds, e.GetWorkerId())
 	}
-	ledgerBefore := len(outboxPayloads(t, n.db, ledgerDestination))
+	ledgerBefore := len(outboxPayloads(t, n.db, ledgerclient.Destination))
 	dep, err := n.transport.RecordDeparture(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +215,7 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 	}
 	checkLedger := func() {
 		t.Helper()
-		got := ledgerEvents(t, outboxPayloads(t, n.db, ledgerDestination))
+		got := ledgerEvents(t, outboxPayloads(t, n.db, ledgerclient.Destination))
 		if ledgerBefore != 0 || len(got) != len(want) {
 			t.Fatalf("%d ledger entries (%d before), want %d", len(got), ledgerBefore, len(want))
 		}

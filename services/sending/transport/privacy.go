@@ -1,4 +1,4 @@
-package sending
+package transport
 
 import "github.com/eastwest/labourlink/services/platform/privacy"
 

@@ -1,8 +1,8 @@
-package sending
+package transport
 
 // TransportService: point-to-point transport batches for accepted workers.
 //
-// Storage: store.BucketBatches, batch id -> sendingv1.Batch. A batch id is
+// Storage (store.go): BucketBatches, batch id -> sendingv1.Batch. A batch id is
 // "<sending region>-B<8-digit sequence>", unique in the federation.
 //
 // Every change is one transaction with its worker moves and outbox entries:
@@ -23,7 +23,6 @@ package sending
 // group), home counties kept together where that costs no extra vehicle.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -32,7 +31,6 @@ import (
 	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"errors"
@@ -42,6 +40,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/personname"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -99,8 +98,6 @@ const (
 	batchNamePrefix = "batches/"
 	// maxSeats is the largest vehicle (and manifest) accepted: the receiving service's limit.
 	maxSeats = 1000
-	// ledgerDestination is the outbox destination of ledger events (the coordination service).
-	ledgerDestination = "coordination"
 
 	maxEscortName    = 50
 	maxEscortContact = 100
@@ -251,24 +248,6 @@ func checkWorkerIDField(v *apierror.Violations, field, id string, seen map[strin
 	seen[id] = true
 }
 
-// --- storage ---
-
-func getBatch(tx *bbolt.Tx, id string) (*sendingv1.Batch, error) {
-	b := &sendingv1.Batch{}
-	ok, err := store.GetProto(tx.Bucket(store.BucketBatches), []byte(id), b)
-	if err != nil {
-		return nil, fmt.Errorf("read batch %s: %w", id, err)
-	}
-	if !ok {
-		return nil, apierror.NotFound("batch %s not found", batchName(id))
-	}
-	return b, nil
-}
-
-func putBatch(tx *bbolt.Tx, b *sendingv1.Batch) error {
-	return store.PutProto(tx.Bucket(store.BucketBatches), []byte(b.GetBatchId()), b)
-}
-
 // acceptedWorker is an ACCEPTED worker with the proposal that was accepted and where it goes.
 type acceptedWorker struct {
 	worker   *sendingv1.Worker
@@ -339,8 +318,8 @@ func cloneDate(d *commonv1.Date) *commonv1.Date {
 	return &commonv1.Date{Year: d.Year, Month: d.Month, Day: d.Day}
 }
 
-// defaultDeparture is 08:00 (China) two days before the start date.
-func defaultDeparture(start *commonv1.Date) *timestamppb.Timestamp {
+// DefaultDeparture is 08:00 (China) two days before the start date.
+func DefaultDeparture(start *commonv1.Date) *timestamppb.Timestamp {
 	return timestamppb.New(time.Date(int(start.GetYear()), time.Month(start.GetMonth()), int(start.GetDay())-2, 8, 0, 0, 0, civil.Zone))
 }
 
@@ -358,7 +337,7 @@ type batchSpec struct {
 // createBatch stores a new PLANNED batch, moves its workers ACCEPTED -> SCHEDULED and puts its
 // announcement in the outbox, in tx. It returns the batch and the outbox destination.
 func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, string, error) {
-	seq, err := store.NextSeq(tx.Bucket(store.BucketBatches))
+	seq, err := batches.NextSeq(tx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -387,7 +366,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 	}
 	departure := spec.departure
 	if departure == nil {
-		departure = defaultDeparture(first.start)
+		departure = DefaultDeparture(first.start)
 	}
 	b := &sendingv1.Batch{
 		Name:              batchName(id),
@@ -427,11 +406,11 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 			return nil, "", err
 		}
 	}
-	if err := putBatch(tx, b); err != nil {
+	if err := PutBatch(tx, b); err != nil {
 		return nil, "", err
 	}
 	dest := matching.ReceivingDestination(first.region)
-	if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(id), &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
+	if _, err := outbox.Put(tx, s.cfg.Now(), dest, BatchKey(id), &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
 		return nil, "", err
 	}
 	return b, dest, nil
@@ -575,7 +554,7 @@ func (x *transportServer) GetBatch(_ context.Context, req *sendingv1.GetBatchReq
 	var b *sendingv1.Batch
 	err := x.s.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		b, err = getBatch(tx, id)
+		b, err = GetBatch(tx, id)
 		return err
 	})
 	if err != nil {
@@ -592,37 +571,21 @@ func (x *transportServer) ListBatches(_ context.Context, req *sendingv1.ListBatc
 		return nil, err
 	}
 	size := batchesSize.Of(req.GetPageSize())
-	resp := &sendingv1.ListBatchesResponse{}
+	var page store.Page[*sendingv1.Batch]
 	err = x.s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(store.BucketBatches).Cursor()
-		k, v := c.First()
-		if after != nil {
-			k, v = c.Seek(after)
-			if k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
-		}
-		var last []byte
-		for ; k != nil; k, v = c.Next() {
-			b := &sendingv1.Batch{}
-			if err := proto.Unmarshal(v, b); err != nil {
-				return fmt.Errorf("decode batch %s: %w", k, err)
-			}
-			if (req.GetState() != 0 && b.GetState() != req.GetState()) ||
-				(req.GetReceivingRegion() != "" && b.GetReceivingRegion() != req.GetReceivingRegion()) {
-				continue
-			}
-			if len(resp.Batches) == size {
-				resp.NextPageToken = listing.Token(last)
-				return nil
-			}
-			resp.Batches = append(resp.Batches, b)
-			last = append(last[:0], k...)
-		}
-		return nil
+		var err error
+		page, err = batches.Page(tx, store.Range{After: after}, size, func(_ []byte, b *sendingv1.Batch) bool {
+			return (req.GetState() == 0 || b.GetState() == req.GetState()) &&
+				(req.GetReceivingRegion() == "" || b.GetReceivingRegion() == req.GetReceivingRegion())
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	resp := &sendingv1.ListBatchesResponse{Batches: page.Items}
+	if page.Last != nil {
+		resp.NextPageToken = listing.Token(page.Last)
 	}
 	return resp, nil
 }
@@ -641,7 +604,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
-		b, err := getBatch(tx, id)
+		b, err := GetBatch(tx, id)
 		if err != nil {
 			return err
 		}
@@ -677,7 +640,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 				return err
 			}
 			b.BoardedWorkerIds = append(b.BoardedWorkerIds, e.GetWorkerId())
-			if _, err := outbox.Put(tx, s.cfg.Now(), ledgerDestination, "", &coordinationv1.LedgerEvent{
+			if _, err := outbox.Put(tx, s.cfg.Now(), ledgerclient.Destination, "", &coordinationv1.LedgerEvent{
 				EventId:         s.cfg.Region + ":departed:" + b.GetBatchId() + ":" + e.GetWorkerId(),
 				Kind:            coordinationv1.EventKind_EVENT_KIND_DEPARTED,
 				ReporterRegion:  s.cfg.Region,
@@ -693,7 +656,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			}
 		}
 		dest := matching.ReceivingDestination(b.GetReceivingRegion())
-		if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(b.GetBatchId()), &receivingv1.ReportBatchDepartureRequest{
+		if _, err := outbox.Put(tx, s.cfg.Now(), dest, BatchKey(b.GetBatchId()), &receivingv1.ReportBatchDepartureRequest{
 			BatchId: b.GetBatchId(), SendingRegion: s.cfg.Region, BoardedWorkerIds: b.GetBoardedWorkerIds(), DepartureTime: departed,
 		}); err != nil {
 			return err
@@ -740,10 +703,10 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 		}
 		b.State = batchDeparted
 		b.DepartTime = departed
-		if err := putBatch(tx, b); err != nil {
+		if err := PutBatch(tx, b); err != nil {
 			return err
 		}
-		dests = []string{dest, ledgerDestination}
+		dests = []string{dest, ledgerclient.Destination}
 		resp.Batch = b
 		return store.Remember(tx, s.cfg.Now(), method, req, resp)
 	})
@@ -769,7 +732,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
-		b, err := getBatch(tx, id)
+		b, err := GetBatch(tx, id)
 		if err != nil {
 			return err
 		}
@@ -787,11 +750,11 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			}
 		}
 		b.State = batchCancelled
-		if err := putBatch(tx, b); err != nil {
+		if err := PutBatch(tx, b); err != nil {
 			return err
 		}
 		dest = matching.ReceivingDestination(b.GetReceivingRegion())
-		if _, err := outbox.Put(tx, s.cfg.Now(), dest, batchKey(id), &receivingv1.CancelIntakeBatchRequest{
+		if _, err := outbox.Put(tx, s.cfg.Now(), dest, BatchKey(id), &receivingv1.CancelIntakeBatchRequest{
 			BatchId:       id,
 			SendingRegion: s.cfg.Region,
 			Reason:        "cancelled by the sending province before departure",
