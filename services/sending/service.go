@@ -29,32 +29,6 @@ import (
 	"github.com/eastwest/labourlink/services/sending/transport"
 )
 
-// Schema is what a sending service keeps in its bbolt file.
-var Schema = store.Schema{
-	Name:    "sending",
-	Version: 2,
-	Buckets: [][]byte{
-		roster.BucketWorkers, roster.BucketWorkerByIDNumber, roster.BucketAvailableWorkers, roster.BucketImports,
-		roster.BucketImportRejections, demand.BucketDemandReplica, demand.BucketFeedPositions,
-		matching.BucketProposals, matching.BucketMatchRuns, transport.BucketBatches, store.BucketOutbox,
-		store.BucketOutboxQuarantine, store.BucketCounters,
-	},
-	Migrate: migrate,
-}
-
-// migrate upgrades a file of an older version of the sending schema.
-//
-// Version 2 added roster.BucketAvailableWorkers, the index of the workers matching reads: it is
-// built from the workers of the file.
-func migrate(tx *bbolt.Tx, from uint64) error {
-	if from < 2 {
-		if err := roster.BuildAvailableIndex(tx); err != nil {
-			return fmt.Errorf("index of available workers: %w", err)
-		}
-	}
-	return nil
-}
-
 // Config configures a sending service.
 type Config struct {
 	// Region is the 6-digit code of this sending province, such as 520000.

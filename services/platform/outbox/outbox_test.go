@@ -21,11 +21,14 @@ import (
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
+// bucketWorkers is a bucket of the tests besides the outbox's.
+var bucketWorkers = []byte("workers")
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var schema = store.Schema{Name: "sending", Version: 1, Buckets: [][]byte{store.BucketOutbox, store.BucketWorkers}}
+var schema = store.Schema{Name: "sending", Version: 1, Buckets: [][]byte{store.BucketOutbox, bucketWorkers}}
 
 // fast makes tests quick without asserting anything about time.
 var fast = outbox.Options{MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, PollInterval: time.Millisecond}
@@ -46,7 +49,7 @@ func put(t *testing.T, db *store.DB, dest string, values ...string) []uint64 {
 	var seqs []uint64
 	for _, v := range values {
 		err := db.Update(func(tx *bbolt.Tx) error {
-			if err := store.PutProto(tx.Bucket(store.BucketWorkers), []byte(v), wrapperspb.String(v)); err != nil {
+			if err := store.PutProto(tx.Bucket(bucketWorkers), []byte(v), wrapperspb.String(v)); err != nil {
 				return err
 			}
 			seq, err := outbox.Put(tx, time.Now(), dest, "", wrapperspb.String(v))

@@ -13,16 +13,11 @@ var (
 	// method+"\x00"+request_id (AIP-155; see Recall and Remember).
 	BucketIdempotency = []byte("idempotency")
 
-	// Sending service.
-	BucketWorkers          = []byte("workers")
-	BucketWorkerByIDNumber = []byte("workerByIDNumber")
+	// The sending service's buckets are in its subsystems (services/sending/roster/store.go,
+	// demand/store.go, matching/store.go, transport/store.go). The receiving service uses the
+	// same names for its vacancy imports:
 	BucketImports          = []byte("imports")
 	BucketImportRejections = []byte("importRejections")
-	BucketDemandReplica    = []byte("demandReplica")
-	BucketFeedPositions    = []byte("feedPositions")
-	BucketProposals        = []byte("proposals")
-	BucketMatchRuns        = []byte("matchRuns")
-	BucketBatches          = []byte("batches")
 
 	// Shared by the services that send messages to peers (services/platform/outbox).
 	BucketOutbox = []byte("outbox")

@@ -77,7 +77,7 @@ func TestFullStateChangesOncePerTransition(t *testing.T) {
 	var changes []bool
 	db.NotifyFull(func(full bool) { changes = append(changes, full) })
 	enospc := func(*bbolt.Tx) error { return &os.PathError{Op: "write", Path: db.Path(), Err: syscall.ENOSPC} }
-	put := func(tx *bbolt.Tx) error { return tx.Bucket(store.BucketWorkers).Put([]byte("k"), []byte("v")) }
+	put := func(tx *bbolt.Tx) error { return tx.Bucket(bucketWorkers).Put([]byte("k"), []byte("v")) }
 
 	for range 5 {
 		if err := db.Update(enospc); !errors.Is(err, store.ErrStorageFull) {
@@ -161,7 +161,7 @@ func TestFullDiskOnTmpfs(t *testing.T) {
 	value := make([]byte, 1000)
 	putN := func(prefix string, n int) error {
 		return db.Update(func(tx *bbolt.Tx) error {
-			b := tx.Bucket(store.BucketWorkers)
+			b := tx.Bucket(bucketWorkers)
 			for i := range n {
 				if err := b.Put(fmt.Appendf(nil, "%s-%06d", prefix, i), value); err != nil {
 					return err
@@ -184,7 +184,7 @@ func TestFullDiskOnTmpfs(t *testing.T) {
 	count := func(db *store.DB) (kept, lost int) {
 		t.Helper()
 		if err := db.View(func(tx *bbolt.Tx) error {
-			return tx.Bucket(store.BucketWorkers).ForEach(func(k, _ []byte) error {
+			return tx.Bucket(bucketWorkers).ForEach(func(k, _ []byte) error {
 				if string(k[:4]) == "kept" {
 					kept++
 				} else {

@@ -29,7 +29,7 @@ func handle(db *store.DB, requestID, value string) (*wrapperspb.StringValue, err
 		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
 			return err
 		}
-		b := tx.Bucket(store.BucketWorkers)
+		b := tx.Bucket(bucketWorkers)
 		seq, err := store.NextSeq(b)
 		if err != nil {
 			return err
@@ -47,7 +47,7 @@ func countWorkers(t *testing.T, db *store.DB) int {
 	t.Helper()
 	n := 0
 	if err := db.View(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(store.BucketWorkers).Stats().KeyN
+		n = tx.Bucket(bucketWorkers).Stats().KeyN
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -19,10 +19,16 @@ import (
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
+// Buckets of the tests (the names the sending service uses for its workers and batches).
+var (
+	bucketWorkers = []byte("workers")
+	bucketBatches = []byte("batches")
+)
+
 var testSchema = store.Schema{
 	Name:    "sending",
 	Version: 2,
-	Buckets: [][]byte{store.BucketWorkers, store.BucketOutbox},
+	Buckets: [][]byte{bucketWorkers, store.BucketOutbox},
 }
 
 func openTest(t *testing.T, path string, s store.Schema, opts ...store.Option) *store.DB {
@@ -45,7 +51,7 @@ func TestOpenCreatesDirectoryAndBuckets(t *testing.T) {
 		t.Fatalf("data file not created: %v", err)
 	}
 	err := db.View(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{store.BucketMeta, store.BucketIdempotency, store.BucketWorkers, store.BucketOutbox} {
+		for _, name := range [][]byte{store.BucketMeta, store.BucketIdempotency, bucketWorkers, store.BucketOutbox} {
 			if tx.Bucket(name) == nil {
 				t.Errorf("bucket %s not created", name)
 			}
@@ -65,7 +71,7 @@ func TestReopenKeepsData(t *testing.T) {
 	db := openTest(t, path, testSchema)
 	var seq uint64
 	err := db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketWorkers)
+		b := tx.Bucket(bucketWorkers)
 		var err error
 		if seq, err = store.NextSeq(b); err != nil {
 			return err
@@ -84,7 +90,7 @@ func TestReopenKeepsData(t *testing.T) {
 	var got wrapperspb.StringValue
 	var next uint64
 	err = db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketWorkers)
+		b := tx.Bucket(bucketWorkers)
 		ok, err := store.GetProto(b, store.Uint64Key(seq), &got)
 		if err != nil {
 			return err
@@ -179,24 +185,24 @@ func TestSchemaChecks(t *testing.T) {
 
 func TestMigrate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.db")
-	v1 := store.Schema{Name: "sending", Version: 1, Buckets: [][]byte{store.BucketWorkers}}
+	v1 := store.Schema{Name: "sending", Version: 1, Buckets: [][]byte{bucketWorkers}}
 	openTest(t, path, v1).Close()
 
 	var from uint64
-	v2 := store.Schema{Name: "sending", Version: 2, Buckets: [][]byte{store.BucketWorkers, store.BucketBatches},
+	v2 := store.Schema{Name: "sending", Version: 2, Buckets: [][]byte{bucketWorkers, bucketBatches},
 		Migrate: func(tx *bbolt.Tx, f uint64) error {
 			from = f
-			return store.PutProto(tx.Bucket(store.BucketWorkers), []byte("migrated"), &emptypb.Empty{})
+			return store.PutProto(tx.Bucket(bucketWorkers), []byte("migrated"), &emptypb.Empty{})
 		}}
 	db := openTest(t, path, v2)
 	if from != 1 {
 		t.Errorf("Migrate called with from = %d, want 1", from)
 	}
 	err := db.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket(store.BucketBatches) == nil {
+		if tx.Bucket(bucketBatches) == nil {
 			t.Error("new bucket not created")
 		}
-		ok, err := store.GetProto(tx.Bucket(store.BucketWorkers), []byte("migrated"), &emptypb.Empty{})
+		ok, err := store.GetProto(tx.Bucket(bucketWorkers), []byte("migrated"), &emptypb.Empty{})
 		if !ok {
 			t.Error("migration change not committed")
 		}
@@ -289,7 +295,7 @@ func TestProtoHelpers(t *testing.T) {
 	key := []byte("k")
 	var got wrapperspb.StringValue
 	err := db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketWorkers)
+		b := tx.Bucket(bucketWorkers)
 		if err := store.PutProto(b, key, wrapperspb.String("first")); err != nil {
 			return err
 		}
@@ -301,7 +307,7 @@ func TestProtoHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *bbolt.Tx) error {
-		ok, err := store.GetProto(tx.Bucket(store.BucketWorkers), []byte("k"), &got)
+		ok, err := store.GetProto(tx.Bucket(bucketWorkers), []byte("k"), &got)
 		if !ok {
 			t.Error("key k not found: PutProto did not copy the key")
 		}
@@ -313,7 +319,7 @@ func TestProtoHelpers(t *testing.T) {
 	// Grow the file (remapping memory) after the read transaction ended; the
 	// message read must not alias the old mapping.
 	err = db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketWorkers)
+		b := tx.Bucket(bucketWorkers)
 		big := wrapperspb.Bytes(bytes.Repeat([]byte{1}, 1<<16))
 		for i := range uint64(40) {
 			if err := store.PutProto(b, store.Uint64Key(i), big); err != nil {
@@ -330,7 +336,7 @@ func TestProtoHelpers(t *testing.T) {
 	}
 
 	err = db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketWorkers)
+		b := tx.Bucket(bucketWorkers)
 		if ok, err := store.GetProto(b, []byte("missing"), &got); ok || err != nil {
 			t.Errorf("GetProto(missing) = %v, %v; want false, nil", ok, err)
 		}
@@ -365,7 +371,7 @@ func TestPutProtoIsDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(store.BucketWorkers)
+		b := tx.Bucket(bucketWorkers)
 		if err := store.PutProto(b, []byte("a"), m); err != nil {
 			return err
 		}

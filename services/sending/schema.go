@@ -1,0 +1,42 @@
+package sending
+
+import (
+	"fmt"
+	"slices"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/demand"
+	"github.com/eastwest/labourlink/services/sending/matching"
+	"github.com/eastwest/labourlink/services/sending/roster"
+	"github.com/eastwest/labourlink/services/sending/transport"
+)
+
+// Schema is what a sending service keeps in its bbolt file: the buckets of its subsystems
+// (each declares its own, next to its tables: roster/store.go, demand/store.go,
+// matching/store.go, transport/store.go) and the shared outbox and counters.
+//
+// Versions: 1, the first; 2 added roster.BucketAvailableWorkers (see migrate).
+var Schema = store.Schema{
+	Name:    "sending",
+	Version: 2,
+	Buckets: slices.Concat(
+		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(),
+		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters},
+	),
+	Migrate: migrate,
+}
+
+// migrate upgrades a file of an older version of the sending schema.
+//
+// Version 2 added roster.BucketAvailableWorkers, the index of the workers matching reads: it is
+// built from the workers of the file.
+func migrate(tx *bbolt.Tx, from uint64) error {
+	if from < 2 {
+		if err := roster.BuildAvailableIndex(tx); err != nil {
+			return fmt.Errorf("index of available workers: %w", err)
+		}
+	}
+	return nil
+}
