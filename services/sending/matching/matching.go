@@ -225,10 +225,7 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 	defer s.match.mu.Unlock()
 	resp := &sendingv1.StartMatchRunResponse{}
 	var started uint64
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
-			return err
-		}
+	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
 		if s.match.closed {
 			return apierror.Unavailable("the service is stopping; start the run again later")
 		}
@@ -263,7 +260,7 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 		}
 		resp.MatchRun = run
 		started = seq
-		return store.Remember(tx, s.cfg.Now(), method, req, resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err

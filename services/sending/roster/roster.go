@@ -362,16 +362,13 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 // worker it changed (or found unchanged), and set puts that worker, in the basic view, into
 // resp, which is remembered for req (by its request id) and returned.
 func changeWorker[Resp proto.Message](s *Service, method string, req proto.Message, resp Resp, set func(*sendingv1.Worker), change func(tx *bbolt.Tx) (*sendingv1.Worker, error)) (Resp, error) {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
-			return err
-		}
+	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
 		w, err := change(tx)
 		if err != nil {
 			return err
 		}
 		set(Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
-		return store.Remember(tx, s.cfg.Now(), method, req, resp)
+		return nil
 	})
 	if err != nil {
 		var none Resp

@@ -428,10 +428,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 	}
 	resp := &sendingv1.PlanBatchesResponse{}
 	var dests []string
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
-			return err
-		}
+	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
 		acc, err := s.acceptedWorkers(tx, nil)
 		if err != nil {
 			return err
@@ -474,7 +471,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 				dests = append(dests, dest)
 			}
 		}
-		return store.Remember(tx, s.cfg.Now(), method, req, resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -495,10 +492,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 	}
 	resp := &sendingv1.CreateBatchResponse{}
 	var dest string
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
-			return err
-		}
+	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
 		if len(in.GetManifest()) > seats {
 			var v apierror.Violations
 			v.Add("batch.manifest", fmt.Sprintf("lists %d workers for %d seats", len(in.GetManifest()), seats))
@@ -536,7 +530,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 		}
 		dest = d
 		resp.Batch = b
-		return store.Remember(tx, s.cfg.Now(), method, req, resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -600,10 +594,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 	method := sendingv1.TransportService_RecordDeparture_FullMethodName
 	resp := &sendingv1.RecordDepartureResponse{}
 	var dests []string
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
-			return err
-		}
+	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
 		b, err := GetBatch(tx, id)
 		if err != nil {
 			return err
@@ -708,7 +699,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 		}
 		dests = []string{dest, ledgerclient.Destination}
 		resp.Batch = b
-		return store.Remember(tx, s.cfg.Now(), method, req, resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -728,10 +719,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 	method := sendingv1.TransportService_CancelBatch_FullMethodName
 	resp := &sendingv1.CancelBatchResponse{}
 	dest := "" // the receiving destination told of the cancellation, if any
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if ok, err := store.Recall(tx, method, req, resp); err != nil || ok {
-			return err
-		}
+	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
 		b, err := GetBatch(tx, id)
 		if err != nil {
 			return err
@@ -739,7 +727,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 		switch b.GetState() {
 		case batchCancelled:
 			resp.Batch = b
-			return store.Remember(tx, s.cfg.Now(), method, req, resp)
+			return nil
 		case batchPlanned:
 		default:
 			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_NOT_PLANNED, "batch %s has departed and cannot be cancelled", b.GetName())
@@ -762,7 +750,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return err
 		}
 		resp.Batch = b
-		return store.Remember(tx, s.cfg.Now(), method, req, resp)
+		return nil
 	})
 	if err != nil {
 		return nil, err
