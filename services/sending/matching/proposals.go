@@ -204,30 +204,59 @@ func (s *Service) ApplyDecision(tx *bbolt.Tx, code string, c *receivingv1.Candid
 	if err := PutCandidateName(tx, id, c.GetName()); err != nil {
 		return err
 	}
-	now := tsOf(s.cfg.Now())
-	switch c.GetState() {
-	case receivingv1.CandidateState_CANDIDATE_STATE_ACCEPTED:
-		if !IsUndecided(p.GetState()) {
-			return nil
-		}
-		p.State, p.Reason, p.UpdateTime = proposalAccepted, Clip(c.GetReason(), roster.MaxStatusReasonLen), now
+	switch d := decide(p, c); d.effect {
+	case decisionAccepts:
+		p.State, p.Reason, p.UpdateTime = proposalAccepted, d.reason, tsOf(s.cfg.Now())
 		if err := PutProposal(tx, p); err != nil {
 			return err
 		}
 		return s.MoveIfIn(tx, p.GetWorkerId(), stProposed, stAccepted, "accepted for "+p.GetVacancy())
-	case receivingv1.CandidateState_CANDIDATE_STATE_REJECTED:
-		if !IsUndecided(p.GetState()) {
-			return nil
-		}
-		return s.CloseProposal(tx, p, rejectionReason(c.GetReason()), stProposed)
-	case receivingv1.CandidateState_CANDIDATE_STATE_WITHDRAWN:
-		from := stProposed
-		if p.GetState() == proposalAccepted {
-			from = stAccepted
-		}
-		return s.CloseProposal(tx, p, "withdrawn: "+c.GetReason(), from)
+	case decisionCloses:
+		return s.CloseProposal(tx, p, d.reason, d.from)
 	}
 	return nil
+}
+
+// decisionEffect is what a candidate's state does to its proposal.
+type decisionEffect int
+
+const (
+	decisionNone    decisionEffect = iota // nothing (undecided, or a repeat)
+	decisionAccepts                       // the proposal becomes ACCEPTED, its worker PROPOSED -> ACCEPTED
+	decisionCloses                        // the proposal ends (CloseProposal), its worker from `from` back to AVAILABLE
+)
+
+// decision is the outcome of decide.
+type decision struct {
+	effect decisionEffect
+	reason string       // the proposal's reason
+	from   workerStatus // decisionCloses: the status the worker returns to the pool from
+}
+
+// decide is the rule of ApplyDecision: what the state of candidate c does to proposal p.
+// ACCEPTED accepts an undecided proposal; REJECTED closes an undecided one (its worker was
+// PROPOSED); WITHDRAWN closes one still live, its worker PROPOSED or, if it was accepted,
+// ACCEPTED. A decision on a decided proposal, or any other state, does nothing.
+func decide(p *sendingv1.Proposal, c *receivingv1.Candidate) decision {
+	switch c.GetState() {
+	case receivingv1.CandidateState_CANDIDATE_STATE_ACCEPTED:
+		if IsUndecided(p.GetState()) {
+			return decision{effect: decisionAccepts, reason: Clip(c.GetReason(), roster.MaxStatusReasonLen)}
+		}
+	case receivingv1.CandidateState_CANDIDATE_STATE_REJECTED:
+		if IsUndecided(p.GetState()) {
+			return decision{effect: decisionCloses, reason: rejectionReason(c.GetReason()), from: stProposed}
+		}
+	case receivingv1.CandidateState_CANDIDATE_STATE_WITHDRAWN:
+		if IsLive(p.GetState()) {
+			from := stProposed
+			if p.GetState() == proposalAccepted {
+				from = stAccepted
+			}
+			return decision{effect: decisionCloses, reason: "withdrawn: " + c.GetReason(), from: from}
+		}
+	}
+	return decision{}
 }
 
 func rejectionReason(r string) string {

@@ -23,10 +23,3 @@ const (
 	proposalAccepted  = sendingv1.ProposalState_PROPOSAL_STATE_ACCEPTED
 	proposalRejected  = sendingv1.ProposalState_PROPOSAL_STATE_REJECTED
 )
-
-// Short names of the match run states.
-const (
-	runRunning   = sendingv1.MatchRunState_MATCH_RUN_STATE_RUNNING
-	runSucceeded = sendingv1.MatchRunState_MATCH_RUN_STATE_SUCCEEDED
-	runFailed    = sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED
-)
