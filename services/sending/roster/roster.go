@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/grpc"
@@ -327,54 +328,54 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 	if reason != "" {
 		return nil, apierror.InvalidArgument("worker.name %s", reason)
 	}
+	now := x.s.cfg.Now()
 	resp := &sendingv1.UpdateWorkerResponse{}
-	return changeWorker(x.s, sendingv1.RosterService_UpdateWorker_FullMethodName, req, resp,
-		func(w *sendingv1.Worker) { resp.Worker = w },
-		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
-			w, err := Read(tx, id)
-			if err != nil {
-				return nil, err
-			}
-			if w.GetErased() {
-				return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_WORKER_ERASED, "worker %s was erased and cannot be updated", w.GetName())
-			}
-			before := importedFields(w)
-			var v apierror.Violations
-			x.s.checker().applyMask(w, req.GetWorker(), req.GetUpdateMask().GetPaths(), &v)
-			if err := v.Err(); err != nil {
-				return nil, err
-			}
-			if reason := checkHealth(w.GetHealthCheckPassed(), w.GetHealthCheckDate(), dateOf(x.s.cfg.Now())); reason != "" {
-				v.Add("worker.health_check_date", reason)
-				return nil, v.Err()
-			}
-			if !proto.Equal(before, importedFields(w)) {
-				w.UpdateTime = timestamppb.New(x.s.cfg.Now())
-				if err := putWorker(tx, w); err != nil {
-					return nil, err
-				}
-			}
-			return w, nil
-		})
-}
-
-// changeWorker runs change in one transaction with request-id idempotency: change returns the
-// worker it changed (or found unchanged), and set puts that worker, in the basic view, into
-// resp, which is remembered for req (by its request id) and returned.
-func changeWorker[Resp proto.Message](s *Service, method string, req proto.Message, resp Resp, set func(*sendingv1.Worker), change func(tx *bbolt.Tx) (*sendingv1.Worker, error)) (Resp, error) {
-	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
-		w, err := change(tx)
+	err := x.s.db.UpdateOnce(now, sendingv1.RosterService_UpdateWorker_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		w, err := Read(tx, id)
 		if err != nil {
 			return err
 		}
-		set(Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+		changed, err := x.s.checker().update(w, req.GetWorker(), req.GetUpdateMask().GetPaths(), now)
+		if err != nil {
+			return err
+		}
+		if changed {
+			if err := putWorker(tx, w); err != nil {
+				return err
+			}
+		}
+		resp.Worker = Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
 		return nil
 	})
 	if err != nil {
-		var none Resp
-		return none, err
+		return nil, err
 	}
 	return resp, nil
+}
+
+// update is the rule of UpdateWorker: it sets the fields of paths in w from src, checked as an
+// import row's are, and reports whether any changed (then with a new update time, at now). An
+// erased worker is refused (WORKER_ERASED), and so is a health check date that the change
+// leaves without a passed check or in the future.
+func (c checker) update(w, src *sendingv1.Worker, paths []string, now time.Time) (bool, error) {
+	if w.GetErased() {
+		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_WORKER_ERASED, "worker %s was erased and cannot be updated", w.GetName())
+	}
+	before := importedFields(w)
+	var v apierror.Violations
+	c.applyMask(w, src, paths, &v)
+	if err := v.Err(); err != nil {
+		return false, err
+	}
+	if reason := checkHealth(w.GetHealthCheckPassed(), w.GetHealthCheckDate(), dateOf(now)); reason != "" {
+		v.Add("worker.health_check_date", reason)
+		return false, v.Err()
+	}
+	if proto.Equal(before, importedFields(w)) {
+		return false, nil
+	}
+	w.UpdateTime = timestamppb.New(now)
+	return true, nil
 }
 
 // ChangeWorkerStatus moves a worker along the lifecycle (lifecycle.go).
@@ -384,11 +385,18 @@ func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.Ch
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
 	resp := &sendingv1.ChangeWorkerStatusResponse{}
-	return changeWorker(x.s, sendingv1.RosterService_ChangeWorkerStatus_FullMethodName, req, resp,
-		func(w *sendingv1.Worker) { resp.Worker = w },
-		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
-			return x.s.ChangeStatus(tx, id, req.GetStatus(), req.GetReason())
-		})
+	err := x.s.db.UpdateOnce(x.s.cfg.Now(), sendingv1.RosterService_ChangeWorkerStatus_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		w, err := x.s.ChangeStatus(tx, id, req.GetStatus(), req.GetReason())
+		if err != nil {
+			return err
+		}
+		resp.Worker = Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // DeleteWorker erases a worker's personal data: the identity number (and its index entry), name,
@@ -403,26 +411,37 @@ func (x *rosterServer) DeleteWorker(ctx context.Context, req *sendingv1.DeleteWo
 	if reason != "" {
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
+	now := x.s.cfg.Now()
 	resp := &sendingv1.DeleteWorkerResponse{}
-	return changeWorker(x.s, sendingv1.RosterService_DeleteWorker_FullMethodName, req, resp,
-		func(w *sendingv1.Worker) { resp.Worker = w },
-		func(tx *bbolt.Tx) (*sendingv1.Worker, error) {
-			w, err := Read(tx, id)
-			if err != nil {
-				return nil, err
-			}
-			if w.GetErased() {
-				return w, nil
-			}
-			index := tx.Bucket(BucketWorkerByIDNumber)
-			if idn := w.GetIdNumber(); idn != "" && string(index.Get([]byte(idn))) == id {
-				if err := index.Delete([]byte(idn)); err != nil {
-					return nil, err
-				}
-			}
-			w = tombstone(w, timestamppb.New(x.s.cfg.Now()))
-			return w, putWorker(tx, w)
-		})
+	err := x.s.db.UpdateOnce(now, sendingv1.RosterService_DeleteWorker_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		w, err := erase(tx, id, now)
+		if err != nil {
+			return err
+		}
+		resp.Worker = Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// erase replaces worker id by its tombstone and removes its identity number from the index
+// (nothing if it was erased before), and returns the tombstone.
+func erase(tx *bbolt.Tx, id string, now time.Time) (*sendingv1.Worker, error) {
+	w, err := Read(tx, id)
+	if err != nil || w.GetErased() {
+		return w, err
+	}
+	index := tx.Bucket(BucketWorkerByIDNumber)
+	if idn := w.GetIdNumber(); idn != "" && string(index.Get([]byte(idn))) == id {
+		if err := index.Delete([]byte(idn)); err != nil {
+			return nil, err
+		}
+	}
+	w = tombstone(w, timestamppb.New(now))
+	return w, putWorker(tx, w)
 }
 
 // tombstone returns what is kept of an erased worker.
