@@ -118,6 +118,7 @@ func checkCompleted(t *testing.T, env *rosterEnv, importID string, resp *sending
 // old service took a half-close for the end of the import (issue 10: grpc-js half-closes before
 // it cancels).
 func TestImportIncompleteWithoutFinal(t *testing.T) {
+	t.Parallel()
 	rows, good := endRows()
 	const chunk = 300
 	tests := []struct {
@@ -205,6 +206,7 @@ func TestImportIncompleteWithoutFinal(t *testing.T) {
 // A client cancels after some chunks: the rows it sent are kept, GetImport says where to resume,
 // and a resumed stream that starts after last_row_number completes the import.
 func TestImportCancelledThenResumedFromLastRow(t *testing.T) {
+	t.Parallel()
 	rows, good := endRows()
 	env := startRoster(t, nil, "")
 	events := importEvents(env)
@@ -256,6 +258,7 @@ func TestImportCancelledThenResumedFromLastRow(t *testing.T) {
 // The final message's total_rows must be the import's row count; otherwise the rows are kept,
 // the import stays incomplete, and INVALID_ARGUMENT on total_rows says how many rows arrived.
 func TestImportFinalTotalRowsMustAgree(t *testing.T) {
+	t.Parallel()
 	rows := []*sendingv1.WorkerRow{genRow(0), genRow(1), genRow(2), genRow(3), genRow(4)}
 	tests := []struct {
 		name  string
@@ -315,6 +318,7 @@ func TestImportFinalTotalRowsMustAgree(t *testing.T) {
 // The final mark may come on the last chunk, alone after the rows, on an import of no rows, or
 // alone on a stream that resumes an import whose rows all arrived before.
 func TestImportFinalMessageForms(t *testing.T) {
+	t.Parallel()
 	rows, good := endRows()
 	tests := []struct {
 		name string
@@ -383,6 +387,7 @@ func TestImportFinalMessageForms(t *testing.T) {
 // Messages after the final one are not read: the reply is the import as the final message
 // completed it, and rows sent after it are not imported.
 func TestImportIgnoresMessagesAfterFinal(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	rows := []*sendingv1.WorkerRow{genRow(0), genRow(1), genRow(2)}
 	stream, err := env.client.ImportWorkers(context.Background())
@@ -418,6 +423,7 @@ func TestImportIgnoresMessagesAfterFinal(t *testing.T) {
 // is a small fraction of one batch (importBatchRows rows) each. The
 // old service allocated a batch of 5000 rows per stream at once (2,000 idle streams held 1 GB).
 func TestIdleImportStreamsHoldNoBatch(t *testing.T) {
+	// Not parallel: it measures the process's heap.
 	env := startRoster(t, zap.NewNop(), "")
 	const streams = 200
 	events := make(chan string, streams+1)

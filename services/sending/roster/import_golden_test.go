@@ -129,6 +129,7 @@ const goldenImportRecordHex = "0a1a0a0e726f737465722d323032362d30331009180520012
 // codec. The bytes are the same but where the hand encoder wrote a zero last_row or
 // rejection_entries, or an empty summary or import date, which the message leaves out.
 func TestImportRecordGolden(t *testing.T) {
+	t.Parallel()
 	full := importRecord{
 		summary:    &commonv1.ImportSummary{ImportId: "roster-2026-03", RowsReceived: 9, Created: 5, Updated: 1, Unchanged: 1, Rejected: 2},
 		complete:   true,

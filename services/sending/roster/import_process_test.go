@@ -19,6 +19,7 @@ import (
 // same rows under a new id finds all of them unchanged), the acknowledged imports report the
 // same summaries, and the interrupted import completes when sent again.
 func TestImportSurvivesKillAfterReply(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the labourlink binary")
 	}

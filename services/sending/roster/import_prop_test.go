@@ -79,6 +79,7 @@ func genValidRow(t *rapid.T) *sendingv1.WorkerRow {
 
 // Every generated valid row is accepted, and the worker holds the row's values normalised.
 func TestValidateRowAcceptsValidRows(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		row := genValidRow(t)
 		res := propChecker.validateRow(row, propImportDay)
@@ -114,6 +115,7 @@ func TestValidateRowAcceptsValidRows(t *testing.T) {
 // Any single-character change of a valid identity number makes the row rejected on id_number:
 // MOD 11-2 catches every single substitution, and other characters are not digits.
 func TestValidateRowRejectsAnySingleCharacterChange(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		row := genValidRow(t)
 		id := strings.ToUpper(row.IdNumber)
@@ -140,6 +142,7 @@ func TestValidateRowRejectsAnySingleCharacterChange(t *testing.T) {
 // Whatever the cells hold, validation never panics, and each rejection names the row, a
 // WorkerRow field and a reason; reasons about identity numbers and phones never repeat them.
 func TestValidateRowArbitraryInput(t *testing.T) {
+	t.Parallel()
 	fields := []string{fieldIDNumber, fieldFullName, fieldPhone, fieldHomeCounty, fieldRegisteredPoor, fieldOccupations,
 		fieldEducation, fieldPreferredDestinations, fieldAvailableFrom, fieldHealthCheckPassed, fieldHealthCheckDate, fieldSex, fieldBirthDate}
 	rapid.Check(t, func(t *rapid.T) {
@@ -175,6 +178,7 @@ func TestValidateRowArbitraryInput(t *testing.T) {
 }
 
 func TestCheckPhoneProperties(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		p := "1" + rapid.StringMatching(`[3-9][0-9]{9}`).Draw(t, "mobile")
 		if got, reason := checkPhone(p); reason != "" || got != p {
@@ -199,6 +203,7 @@ func TestCheckPhoneProperties(t *testing.T) {
 }
 
 func TestParseDateProperties(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
 		day := time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, rapid.IntRange(0, 200*366).Draw(t, "day"))
 		want := &commonv1.Date{Year: int32(day.Year()), Month: int32(day.Month()), Day: int32(day.Day())}
@@ -222,6 +227,7 @@ func TestParseDateProperties(t *testing.T) {
 
 // The reasons an operator reads, for a row with three bad cells.
 func TestValidateRowReasonsExample(t *testing.T) {
+	t.Parallel()
 	row := &sendingv1.WorkerRow{RowNumber: 7, IdNumber: "52010219900101123", FullName: "张三", Phone: "1380013800", HomeCounty: "440103"}
 	var got []string
 	for _, rj := range propChecker.validateRow(row, propImportDay).rejections {
@@ -238,6 +244,7 @@ func TestValidateRowReasonsExample(t *testing.T) {
 }
 
 func TestDestinationsByCodeOrName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in     string
 		want   []string

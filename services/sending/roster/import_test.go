@@ -79,6 +79,7 @@ func badRows() []badRow {
 }
 
 func TestImportKeepsGoodRowsAndNamesBadOnes(t *testing.T) {
+	t.Parallel()
 	if occupation.Known("9999") {
 		t.Fatal("test assumes 9999 is not an ISCO-08 unit group")
 	}
@@ -189,6 +190,7 @@ func TestImportKeepsGoodRowsAndNamesBadOnes(t *testing.T) {
 }
 
 func TestImportResendIsNoOp(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	var rows []*sendingv1.WorkerRow
@@ -245,6 +247,7 @@ func TestImportResendIsNoOp(t *testing.T) {
 }
 
 func TestImportUpdatesKnownWorkers(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	rows := []*sendingv1.WorkerRow{genRow(0), genRow(1), genRow(2), genRow(3)}
@@ -288,6 +291,7 @@ func TestImportUpdatesKnownWorkers(t *testing.T) {
 // Two rows of one import with the same identity number: the later row wins, counted like a row
 // of a later import.
 func TestImportSameIdentityTwiceLaterRowWins(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	a, b, c := genRow(0), genRow(1), genRow(2)
 	b.IdNumber = a.IdNumber
@@ -316,6 +320,7 @@ func TestImportSameIdentityTwiceLaterRowWins(t *testing.T) {
 // A client cuts the stream after some chunks (some batches committed), then sends the whole import
 // again: the roster and the summary are exactly those of an import that was never cut.
 func TestImportCutStreamThenResend(t *testing.T) {
+	t.Parallel()
 	var rows []*sendingv1.WorkerRow
 	for i := range 23000 {
 		r := genRow(i)
@@ -399,6 +404,7 @@ func TestImportCutStreamThenResend(t *testing.T) {
 }
 
 func TestImportProtocolErrors(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	r1, r2 := genRow(0), genRow(1)
@@ -445,6 +451,7 @@ func TestImportProtocolErrors(t *testing.T) {
 
 // No identity number or phone reaches a log line, whatever the rows, the outcome or the RPC.
 func TestImportLogsNoPersonalData(t *testing.T) {
+	t.Parallel()
 	core, logs := observer.New(zapcore.DebugLevel)
 	env := startRoster(t, zap.New(core), "")
 	ctx := context.Background()
@@ -515,6 +522,7 @@ func TestImportLogsNoPersonalData(t *testing.T) {
 }
 
 func TestImportRowReasonsHaveNoPersonalData(t *testing.T) {
+	t.Parallel()
 	ck := checker{regions: regions.Default(), province: rosterRegion}
 	today := dateOf(time.Now())
 	for i, b := range badRows() {
@@ -533,6 +541,7 @@ func TestImportRowReasonsHaveNoPersonalData(t *testing.T) {
 }
 
 func TestImportRecordRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := importRecord{
 		summary:    &commonv1.ImportSummary{ImportId: "x", RowsReceived: 9, Created: 5, Updated: 1, Unchanged: 1, Rejected: 2},
 		complete:   true,
@@ -561,6 +570,7 @@ func TestImportRecordRoundTrip(t *testing.T) {
 // A new worker's id is drawn before the transaction; if it were taken (80 random bits: next to
 // impossible), another is drawn and no worker is overwritten.
 func TestImportNeverOverwritesOnWorkerIDClash(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	name := importOne(t, env, 0)
 	before, _ := rosterSnapshot(t, env.db)
@@ -591,6 +601,7 @@ func TestImportNeverOverwritesOnWorkerIDClash(t *testing.T) {
 // UNAVAILABLE, keeping what it received; sending the import again finishes it. A stream that is
 // waiting for its client (idle) ends at once, without another message.
 func TestImportEndsWhenServerDrains(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	draining := make(chan struct{})
 	env.svc.cfg.Draining = draining

@@ -18,6 +18,7 @@ import (
 // The lifecycle of roster.proto's WorkerStatus comment, written out as the full table of legal
 // moves (from -> to); every other pair is illegal.
 func TestCanMoveMatchesTheLifecycle(t *testing.T) {
+	t.Parallel()
 	legal := map[workerStatus][]workerStatus{
 		stAvailable:    {stProposed, stWithdrawn},
 		stProposed:     {stAccepted, stAvailable, stWithdrawn},
@@ -57,6 +58,7 @@ func importOne(t *testing.T, env *rosterEnv, i int) string {
 }
 
 func TestChangeWorkerStatus(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	name := importOne(t, env, 0)
@@ -127,6 +129,7 @@ func TestChangeWorkerStatus(t *testing.T) {
 
 // changeStatus is what matching and transport call inside their own transactions.
 func TestChangeStatusInTransaction(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	var names []string
 	for i := range 5 {
@@ -191,6 +194,7 @@ func TestChangeStatusInTransaction(t *testing.T) {
 
 // An erased worker keeps its status and can finish the programme, but never returns to the pool.
 func TestErasedWorkerLifecycle(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	name := importOne(t, env, 0)

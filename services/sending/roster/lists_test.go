@@ -10,6 +10,7 @@ import (
 // The roster's Lists refuse a page token issued for another import or other filters, with one
 // violation on page_token (the other refusals: sending.TestSendingListsRefuseBadTokensAndFilters).
 func TestRosterListsRefuseOtherTokens(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	tests := []struct {

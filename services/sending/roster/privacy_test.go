@@ -38,6 +38,7 @@ var otherID = makeIDNumber("520102", fixedClock().AddDate(-30, 0, 0), 77)
 // ChangeWorkerStatus takes no identity number or phone in its reason (the BASIC view shows the
 // reason to read-only operators), and UpdateWorker takes a phone only as the phone.
 func TestRosterRequestsRefusePersonalData(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	name := importOne(t, env, 0)
@@ -96,6 +97,7 @@ func TestRosterRequestsRefusePersonalData(t *testing.T) {
 // Text stored before the guard existed may hold an identity number or a phone: the BASIC view
 // masks it with the guard's rule; the FULL view, for the province's own operators, shows it.
 func TestBasicViewMasksStoredFreeText(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	name := importOne(t, env, 1)
@@ -142,6 +144,7 @@ func TestBasicViewMasksStoredFreeText(t *testing.T) {
 // An import row with an identity number or a phone in a column that may not hold one is
 // rejected, for that alone and without repeating the value; the other rows are kept.
 func TestImportRejectsPersonalDataInOtherColumns(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	rows := []*sendingv1.WorkerRow{genRow(0), genRow(1), genRow(2)}
 	rows[1].Sex = otherID                   // the sex check would quote the value
@@ -168,6 +171,7 @@ func TestImportRejectsPersonalDataInOtherColumns(t *testing.T) {
 // A rejection reason stored before the guard checked rows (here written directly) is masked
 // when read back.
 func TestStoredRejectionReasonsMasked(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	if _, err := importRows(ctx, env.client, "imp-old", []*sendingv1.WorkerRow{genRow(0)}, 1); err != nil {

@@ -19,6 +19,7 @@ import (
 // error (a worker DEPARTED since is not FAILED_PRECONDITION for a request that will not run),
 // and never runs as a new request.
 func TestRequestIDCheckedBeforeState(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	a, b, c := importOne(t, env, 0), importOne(t, env, 1), importOne(t, env, 2)

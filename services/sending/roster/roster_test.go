@@ -41,6 +41,7 @@ func isMaskedPhone(masked, full string) bool {
 }
 
 func TestGetWorkerMasksPersonalData(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	row := genRow(0)
@@ -83,6 +84,7 @@ func TestGetWorkerMasksPersonalData(t *testing.T) {
 }
 
 func TestMaskPhone(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"13800138000": "138****8000", "": "", "1234567": "*******", "12345678": "123*5678"} {
 		if got := maskPhone(in); got != want {
 			t.Errorf("maskPhone(%q) = %q, want %q", in, got, want)
@@ -91,6 +93,7 @@ func TestMaskPhone(t *testing.T) {
 }
 
 func TestListWorkersFilters(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	importGenerated(t, env, "f", 0, 400)
@@ -181,6 +184,7 @@ func listAll(t testing.TB, env *rosterEnv, req *sendingv1.ListWorkersRequest, pa
 // before the listing began is listed. Imports run in the background and, to be sure they land
 // between pages, one more runs after each of the first pages.
 func TestListWorkersPaginationWithConcurrentImports(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	importGenerated(t, env, "base", 0, 3000)
 	before, _ := rosterSnapshot(t, env.db)
@@ -239,6 +243,7 @@ func TestListWorkersPaginationWithConcurrentImports(t *testing.T) {
 }
 
 func TestListWorkersScanBudget(t *testing.T) {
+	t.Parallel()
 	// A filter that matches nothing still ends: pages may be empty but carry a token, until the
 	// end of the roster.
 	env := startRoster(t, nil, "")
@@ -264,6 +269,7 @@ func violationFields(t *testing.T, err error) []string {
 }
 
 func TestUpdateWorker(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	row := genRow(0)
@@ -369,6 +375,7 @@ func TestUpdateWorker(t *testing.T) {
 }
 
 func TestDeleteWorkerErasesPersonalData(t *testing.T) {
+	t.Parallel()
 	env := startRoster(t, nil, "")
 	ctx := context.Background()
 	row := genRow(0)
@@ -439,6 +446,7 @@ func TestDeleteWorkerErasesPersonalData(t *testing.T) {
 }
 
 func TestNewWorkerIDIsOpaque(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for range 1000 {
 		id, err := newWorkerID(rosterRegion)
