@@ -16,6 +16,7 @@ import (
 // TestFlowRequestsValidated: bad matching and transport requests are INVALID_ARGUMENT with the
 // offending field named in the BadRequest details, and change nothing.
 func TestFlowRequestsValidated(t *testing.T) {
+	t.Parallel()
 	n := startSending(t, "", fastConfig("127.0.0.1:1"), false)
 	ctx := testCtx(t)
 	goodWorker := "520000-K3Q7ZC2M4XJ5R6TA"

@@ -12,6 +12,7 @@ import (
 // page_token, and filters that name nothing (an undefined enum value, a region of the wrong
 // kind).
 func TestSendingListsRefuseBadTokensAndFilters(t *testing.T) {
+	t.Parallel()
 	n := startSending(t, "", fastConfig("127.0.0.1:1"), false)
 	ctx := testCtx(t)
 	tests := []struct {
@@ -75,6 +76,7 @@ func TestSendingListsRefuseBadTokensAndFilters(t *testing.T) {
 // is 0) with its other arguments, before the request id and the state: more workers than a bus
 // has seats is batch.manifest, even with a request id used before.
 func TestCreateBatchArgumentsBeforeRequestID(t *testing.T) {
+	t.Parallel()
 	n := startSending(t, "", fastConfig("127.0.0.1:1"), false)
 	ctx := testCtx(t)
 	// An escort's mobile is a phone the transport requests carry on purpose.

@@ -403,6 +403,7 @@ func TestMatchRunLifecycle(t *testing.T) {
 // TestMatchRunProgressReadBack: while a run works, GetMatchRun reads the stage and percentage
 // it wrote (the run is held at the start of "solving" by a hook), and after it the result.
 func TestMatchRunProgressReadBack(t *testing.T) {
+	t.Parallel()
 	r := startReceiving(t)
 	r.createVacancy(testVacancy(t, 1, flowCounty, "GENERAL", 30))
 	n := startSending(t, "", fastConfig(r.addr), true)
@@ -484,6 +485,7 @@ func TestDecisionFeedRelistAfterCompaction(t *testing.T) {
 // vacancies, and the matcher's tie-break (lowest home county first) puts the rejected worker,
 // of the lower county, on A again.
 func TestRejectedWorkerPlacedElsewhere(t *testing.T) {
+	t.Parallel()
 	r := startReceiving(t)
 	vacA := r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 1))
 	n := startSending(t, "", fastConfig(r.addr), true)

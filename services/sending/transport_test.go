@@ -47,6 +47,7 @@ func acceptAll(t *testing.T, r *recvNode, n *sendNode, rows []*sendingv1.WorkerR
 // exactly one manifest and SCHEDULED; a repeat of the request plans nothing new; the receiving
 // service gets every manifest.
 func TestPlanBatchesMinimumVehicles(t *testing.T) {
+	t.Parallel()
 	r := startReceiving(t)
 	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 9))
 	r.createVacancy(testVacancy(t, 2, flowCounty2, "8212", 5))
@@ -331,6 +332,7 @@ func ledgerEvents(t *testing.T, payloads []*anypb.Any) []*coordinationv1.LedgerE
 // TestCreateBatchChecksWorkers: a hand-made batch takes only accepted workers going to one
 // destination and start date.
 func TestCreateBatchChecksWorkers(t *testing.T) {
+	t.Parallel()
 	r := startReceiving(t)
 	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 2))
 	r.createVacancy(testVacancy(t, 2, flowCounty2, "9313", 2))
