@@ -4,7 +4,7 @@ package sending
 // finding them (Config.Receiving, or the coordination registry), one client connection per
 // receiving province, and per province three loops that live as long as the pairing does:
 //
-//   - the demand-feed follower and the decision-feed follower (follow.go);
+//   - the demand-feed follower and the decision-feed follower (services/sending/demand);
 //   - the outbox relay of destination "receiving/<code>" (this file), which delivers what the
 //     matching and transport flows committed to the outbox: SubmitCandidatesRequest,
 //     AnnounceBatchRequest, ReportBatchDepartureRequest, CancelIntakeBatchRequest and

@@ -60,7 +60,7 @@ type Config struct {
 	// Health, when set, is told the health of each link to a receiving province while Run
 	// runs: Health(peers.LinkHealthName(identity.Receiving(code)), serving), as
 	// Health("labourlink.link.receiving.440000", false) when Guangdong's link is down (see
-	// links.go). The daemon sets it to the gRPC server's health service.
+	// services/sending/demand/links.go). The daemon sets it to the gRPC server's health service.
 	Health func(name string, serving bool)
 	// FeedSilence is how long a watch of a receiving service that sends progress notices may
 	// be silent before it is taken as dead, closed and reopened. Default DefaultFeedSilence
@@ -172,7 +172,7 @@ func (s *Service) Register(gs *grpc.Server) {
 
 // Run does the service's background work until ctx is done (or Config.Draining closes): it
 // follows the demand and decision feeds of every paired receiving province and delivers the
-// outbox to them (relay_receiving.go), publishes the health of those links (links.go), and
+// outbox to them (relay_receiving.go), publishes the health of those links (services/sending/demand/links.go), and
 // delivers the ledger events of the outbox to the coordination service (services/coordination/ledgerclient).
 // When Run returns, match runs in progress are stopped.
 func (s *Service) Run(ctx context.Context) error {
