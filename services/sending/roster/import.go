@@ -180,7 +180,7 @@ func (c checker) validateRow(row *sendingv1.WorkerRow, importDate *commonv1.Date
 		w.BirthDate = &commonv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
 		if age := idnumber.AgeOn(info.BirthDate, dateTime(importDate)); age < minWorkerAge {
 			reject(fieldIDNumber, fmt.Sprintf("the worker must be at least %d on the import date %s; the birth date in the identity number gives age %d",
-				minWorkerAge, formatDate(importDate), age))
+				minWorkerAge, civil.Format(importDate), age))
 		}
 	}
 
@@ -544,7 +544,7 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 		// this reply.
 		return s.replyStored(stream, importID)
 	}
-	w := &workerImport{s: s, id: importID, date: dateOf(s.cfg.Now())}
+	w := &workerImport{s: s, id: importID, date: civil.Today(s.cfg.Now())}
 	var resumeAfter int64
 	if found {
 		w.date, resumeAfter = rec.importDate, rec.lastRow

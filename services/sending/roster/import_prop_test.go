@@ -12,6 +12,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
 	"github.com/eastwest/labourlink/services/codes/regions"
 )
@@ -92,7 +93,7 @@ func TestValidateRowAcceptsValidRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		if w.GetIdNumber() != strings.ToUpper(row.IdNumber) || res.idNumber != w.GetIdNumber() ||
-			w.GetSex() != sexFromInfo(info.Sex) || formatDate(w.GetBirthDate()) != info.BirthDate.Format("2006-01-02") {
+			w.GetSex() != sexFromInfo(info.Sex) || civil.Format(w.GetBirthDate()) != info.BirthDate.Format("2006-01-02") {
 			t.Fatalf("identity fields: %v", w)
 		}
 		if w.GetPhone() != row.Phone || w.GetHomeCounty() != row.HomeCounty || w.GetFullName() != row.FullName {

@@ -17,6 +17,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
 )
@@ -524,7 +525,7 @@ func TestImportLogsNoPersonalData(t *testing.T) {
 func TestImportRowReasonsHaveNoPersonalData(t *testing.T) {
 	t.Parallel()
 	ck := checker{regions: regions.Default(), province: rosterRegion}
-	today := dateOf(time.Now())
+	today := civil.Today(time.Now())
 	for i, b := range badRows() {
 		r := genRow(i)
 		b.spoil(r)
@@ -576,12 +577,12 @@ func TestImportNeverOverwritesOnWorkerIDClash(t *testing.T) {
 	before, _ := rosterSnapshot(t, env.db)
 
 	ck := env.svc.checker()
-	res := ck.validateRow(genRow(1), dateOf(time.Now()))
+	res := ck.validateRow(genRow(1), civil.Today(time.Now()))
 	if err := env.svc.prepareCreate(&res, timestamppb.Now()); err != nil {
 		t.Fatal(err)
 	}
 	res.createdID = strings.TrimPrefix(name, "workers/") // force the clash
-	if _, err := env.svc.commitBatch("clash", dateOf(time.Now()), importBatch{rows: []rowResult{res}, final: true}); err != nil {
+	if _, err := env.svc.commitBatch("clash", civil.Today(time.Now()), importBatch{rows: []rowResult{res}, final: true}); err != nil {
 		t.Fatal(err)
 	}
 	after, indexN := rosterSnapshot(t, env.db)

@@ -19,6 +19,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -367,7 +368,7 @@ func (c checker) update(w, src *sendingv1.Worker, paths []string, now time.Time)
 	if err := v.Err(); err != nil {
 		return false, err
 	}
-	if reason := checkHealth(w.GetHealthCheckPassed(), w.GetHealthCheckDate(), dateOf(now)); reason != "" {
+	if reason := checkHealth(w.GetHealthCheckPassed(), w.GetHealthCheckDate(), civil.Today(now)); reason != "" {
 		v.Add("worker.health_check_date", reason)
 		return false, v.Err()
 	}

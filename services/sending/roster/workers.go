@@ -11,7 +11,6 @@ package roster
 //   - Masked(w, view): the copy of a worker that may leave the service.
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/personname"
@@ -185,9 +185,6 @@ const (
 	maxDateYear        = 9999
 	MaxStatusReasonLen = 500
 )
-
-// chinaTime is UTC+8, the zone in which dates of the programme are judged (no daylight saving).
-var chinaTime = time.FixedZone("UTC+8", 8*60*60)
 
 // checker holds what field checks need to know about this service.
 type checker struct {
@@ -378,25 +375,6 @@ func dateTime(d *commonv1.Date) time.Time {
 	return time.Date(int(d.Year), time.Month(d.Month), int(d.Day), 0, 0, 0, 0, time.UTC)
 }
 
-// dateOf returns the calendar date of t in China.
-func dateOf(t time.Time) *commonv1.Date {
-	y, m, d := t.In(chinaTime).Date()
-	return &commonv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
-}
-
-// formatDate renders d as YYYY-MM-DD ("" for nil).
-func formatDate(d *commonv1.Date) string {
-	if d == nil {
-		return ""
-	}
-	return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day)
-}
-
-// dateAfter reports whether a is a later day than b.
-func dateAfter(a, b *commonv1.Date) bool {
-	return dateTime(a).After(dateTime(b))
-}
-
 // checkHealth checks the health-check pair: a date is required when the check passed, is not in
 // the future, and is not given when the check did not pass. The reason is about the date field.
 func checkHealth(passed bool, date, today *commonv1.Date) string {
@@ -409,8 +387,8 @@ func checkHealth(passed bool, date, today *commonv1.Date) string {
 		if r := CheckDate(date); r != "" {
 			return r
 		}
-		if dateAfter(date, today) {
-			return fmt.Sprintf("%s is in the future", formatDate(date))
+		if civil.Compare(date, today) > 0 {
+			return fmt.Sprintf("%s is in the future", civil.Format(date))
 		}
 	}
 	return ""
@@ -535,6 +513,3 @@ func parseSex(s string) (commonv1.Sex, bool) {
 	}
 	return commonv1.Sex_SEX_UNSPECIFIED, false
 }
-
-// hasPrefixKey reports whether k starts with prefix (bytes.HasPrefix, named for cursor loops).
-func hasPrefixKey(k, prefix []byte) bool { return bytes.HasPrefix(k, prefix) }
