@@ -19,7 +19,7 @@ package sending
 //
 // The receiving service answers submissions and announcements item by item: a refused candidate
 // is taken back (its proposal REJECTED with the reason, the worker AVAILABLE again), a refused
-// manifest entry is taken off the batch (refuseManifestEntries). A message refused as a whole
+// manifest entry is taken off the batch (transport.Service.RefuseManifestEntries). A message refused as a whole
 // for good (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS) goes to the
 // outbox quarantine with the reason, for an operator (labour.outbox.v1.OutboxService, `labourlink
 // outbox`); the messages behind it keep flowing. Discarding a quarantined submission takes its
@@ -42,7 +42,6 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/coordination/registryclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -50,8 +49,6 @@ import (
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/sending/matching"
-	"github.com/eastwest/labourlink/services/sending/transport"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // untilDrained returns ctx, also cancelled when Config.Draining closes.
@@ -332,7 +329,7 @@ func (s *Service) deliverEntry(ctx context.Context, code string, cand receivingv
 		if refusal != nil || err != nil {
 			return refusal, err
 		}
-		return nil, s.refuseManifestEntries(code, req.GetBatch(), resp.GetRefusals())
+		return nil, s.transport.RefuseManifestEntries(code, req.GetBatch(), resp.GetRefusals())
 	case *receivingv1.ReportBatchDepartureRequest:
 		req.RequestId = e.ID
 		return call(func(ctx context.Context) error {
@@ -384,7 +381,7 @@ func (s *Service) recordSubmission(code string, req *receivingv1.SubmitCandidate
 		zap.String("receiving_region", code), zap.Int("refused", len(refused)), zap.Int("taken", len(resp.GetCandidates())))
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		for i, c := range refused {
-			if err := s.refuseProposal(tx, code, c, reasons[i]); err != nil {
+			if err := s.matching.RefuseProposal(tx, code, c, reasons[i]); err != nil {
 				return err
 			}
 		}
@@ -416,103 +413,15 @@ func (s *Service) onDiscard(tx *bbolt.Tx, q *outboxv1.QuarantinedEntry) error {
 		if !ok || p.GetState() != proposalPending {
 			continue // delivered by another message meanwhile, or decided: not this message's
 		}
-		if err := s.refuseProposal(tx, code, c, why); err != nil {
+		if err := s.matching.RefuseProposal(tx, code, c, why); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// markSubmitted records the receiving service's answer to a submission: proposals still
-// PENDING_SUBMISSION become SUBMITTED, and each candidate's name is kept for a later
-// withdrawal.
+// markSubmitted records the receiving service's answer to a submission (matching.MarkSubmitted).
 func (s *Service) markSubmitted(code string, cands []*receivingv1.Candidate) error {
 	now := s.cfg.Now()
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		for _, c := range cands {
-			id := matching.ProposalID(matching.VacancyIDOf(c.GetVacancy()), c.GetWorkerId())
-			p, ok, err := matching.GetProposal(tx, id)
-			if err != nil {
-				return err
-			}
-			if !ok || p.GetReceivingRegion() != code {
-				continue
-			}
-			if err := matching.PutCandidateName(tx, id, c.GetName()); err != nil {
-				return err
-			}
-			if p.GetState() == proposalPending {
-				p.State = proposalSubmitted
-				p.UpdateTime = timestamppb.New(now)
-				if err := matching.PutProposal(tx, p); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// refuseProposal takes back a proposal the receiving service refused (or that will never reach
-// it): if still live it becomes REJECTED with the reason, and its worker goes back from PROPOSED
-// to AVAILABLE.
-func (s *Service) refuseProposal(tx *bbolt.Tx, code string, c *receivingv1.Candidate, reason string) error {
-	reason = "refused by the receiving service: " + matching.Clip(reason, 300)
-	id := matching.ProposalID(matching.VacancyIDOf(c.GetVacancy()), c.GetWorkerId())
-	p, ok, err := matching.GetProposal(tx, id)
-	if err != nil {
-		return err
-	}
-	if !ok || p.GetReceivingRegion() != code {
-		return nil
-	}
-	return s.matching.CloseProposal(tx, p, reason, stProposed)
-}
-
-// refuseManifestEntries takes the manifest entries the receiving service refused off the batch
-// (kept in the batch's refused_entries), so that the batch goes on with the others. A refused
-// worker who is still SCHEDULED becomes WITHDRAWN with the reason: planning must not put them on
-// the next bus (the receiving side may have them already); an operator checks with the
-// receiving province and makes them AVAILABLE again, or records what happened.
-func (s *Service) refuseManifestEntries(code string, sent *receivingv1.IntakeBatch, refusals []*commonv1.ItemRefusal) error {
-	if len(refusals) == 0 {
-		return nil
-	}
-	refused := map[string]*commonv1.ItemRefusal{}
-	for _, r := range refusals {
-		if i := int(r.GetIndex()); i >= 0 && i < len(sent.GetEntries()) {
-			refused[sent.GetEntries()[i].GetWorkerId()] = r
-		}
-	}
-	now := s.cfg.Now()
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b, err := transport.GetBatch(tx, sent.GetBatchId())
-		if err != nil {
-			return err
-		}
-		var keep []*sendingv1.ManifestEntry
-		for _, e := range b.GetManifest() {
-			r, ok := refused[e.GetWorkerId()]
-			if !ok {
-				keep = append(keep, e)
-				continue
-			}
-			b.RefusedEntries = append(b.RefusedEntries, &sendingv1.RefusedManifestEntry{
-				WorkerId: e.GetWorkerId(), Vacancy: e.GetVacancy(), Reason: r.GetReason(), Message: matching.Clip(r.GetMessage(), 500), RefuseTime: timestamppb.New(now),
-			})
-			why := fmt.Sprintf("taken off %s: receiving province %s refused the worker (%s): %s; check with them, then make the worker AVAILABLE again",
-				b.GetName(), code, r.GetReason(), matching.Clip(r.GetMessage(), 200))
-			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stWithdrawn, why); err != nil {
-				return err
-			}
-		}
-		b.Manifest = keep
-		return transport.PutBatch(tx, b)
-	})
-	if err != nil {
-		return err
-	}
-	s.lg.Warn("receiving service refused workers of a batch; taken off its manifest",
-		zap.String("receiving_region", code), zap.String("batch", sent.GetBatchId()), zap.Int("refused", len(refused)))
-	return nil
+	return s.db.Update(func(tx *bbolt.Tx) error { return matching.MarkSubmitted(tx, code, cands, now) })
 }

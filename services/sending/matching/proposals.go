@@ -265,3 +265,46 @@ func rejectionReason(r string) string {
 	}
 	return r
 }
+
+// MarkSubmitted records in tx the receiving service's answer to a submission to province code:
+// proposals still PENDING_SUBMISSION become SUBMITTED (at now), and each candidate's name is
+// kept for a later withdrawal.
+func MarkSubmitted(tx *bbolt.Tx, code string, cands []*receivingv1.Candidate, now time.Time) error {
+	for _, c := range cands {
+		id := ProposalID(VacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+		p, ok, err := GetProposal(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok || p.GetReceivingRegion() != code {
+			continue
+		}
+		if err := PutCandidateName(tx, id, c.GetName()); err != nil {
+			return err
+		}
+		if p.GetState() == proposalPending {
+			p.State = proposalSubmitted
+			p.UpdateTime = timestamppb.New(now)
+			if err := PutProposal(tx, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RefuseProposal takes back a proposal the receiving service refused (or that will never reach
+// it): if still live it becomes REJECTED with the reason, and its worker goes back from PROPOSED
+// to AVAILABLE.
+func (s *Service) RefuseProposal(tx *bbolt.Tx, code string, c *receivingv1.Candidate, reason string) error {
+	reason = "refused by the receiving service: " + Clip(reason, 300)
+	id := ProposalID(VacancyIDOf(c.GetVacancy()), c.GetWorkerId())
+	p, ok, err := GetProposal(tx, id)
+	if err != nil {
+		return err
+	}
+	if !ok || p.GetReceivingRegion() != code {
+		return nil
+	}
+	return s.CloseProposal(tx, p, reason, stProposed)
+}

@@ -48,6 +48,7 @@ import (
 	"github.com/eastwest/labourlink/services/sending/matching"
 	"github.com/eastwest/labourlink/services/sending/roster"
 	"github.com/eastwest/labourlink/services/sending/transport/batchplan"
+	"go.uber.org/zap"
 )
 
 // Seats are the seats per vehicle of each transport mode.
@@ -759,4 +760,52 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 		s.relays.Notify(dest)
 	}
 	return resp, nil
+}
+
+// RefuseManifestEntries takes the manifest entries the receiving service refused off the batch
+// (kept in the batch's refused_entries), so that the batch goes on with the others. A refused
+// worker who is still SCHEDULED becomes WITHDRAWN with the reason: planning must not put them on
+// the next bus (the receiving side may have them already); an operator checks with the
+// receiving province and makes them AVAILABLE again, or records what happened.
+func (s *Service) RefuseManifestEntries(code string, sent *receivingv1.IntakeBatch, refusals []*commonv1.ItemRefusal) error {
+	if len(refusals) == 0 {
+		return nil
+	}
+	refused := map[string]*commonv1.ItemRefusal{}
+	for _, r := range refusals {
+		if i := int(r.GetIndex()); i >= 0 && i < len(sent.GetEntries()) {
+			refused[sent.GetEntries()[i].GetWorkerId()] = r
+		}
+	}
+	now := s.cfg.Now()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := GetBatch(tx, sent.GetBatchId())
+		if err != nil {
+			return err
+		}
+		var keep []*sendingv1.ManifestEntry
+		for _, e := range b.GetManifest() {
+			r, ok := refused[e.GetWorkerId()]
+			if !ok {
+				keep = append(keep, e)
+				continue
+			}
+			b.RefusedEntries = append(b.RefusedEntries, &sendingv1.RefusedManifestEntry{
+				WorkerId: e.GetWorkerId(), Vacancy: e.GetVacancy(), Reason: r.GetReason(), Message: matching.Clip(r.GetMessage(), 500), RefuseTime: timestamppb.New(now),
+			})
+			why := fmt.Sprintf("taken off %s: receiving province %s refused the worker (%s): %s; check with them, then make the worker AVAILABLE again",
+				b.GetName(), code, r.GetReason(), matching.Clip(r.GetMessage(), 200))
+			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stWithdrawn, why); err != nil {
+				return err
+			}
+		}
+		b.Manifest = keep
+		return PutBatch(tx, b)
+	})
+	if err != nil {
+		return err
+	}
+	s.lg.Warn("receiving service refused workers of a batch; taken off its manifest",
+		zap.String("receiving_region", code), zap.String("batch", sent.GetBatchId()), zap.Int("refused", len(refused)))
+	return nil
 }
