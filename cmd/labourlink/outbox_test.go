@@ -25,6 +25,7 @@ import (
 
 // An operator sees the outbox and its quarantine, reads a refused message and retries it.
 func TestOutboxCommands(t *testing.T) {
+	t.Parallel()
 	lg := zaptest.NewLogger(t)
 	db, err := store.Open(filepath.Join(t.TempDir(), "sending.db"), sending.Schema, lg)
 	if err != nil {
