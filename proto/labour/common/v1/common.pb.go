@@ -24,10 +24,12 @@ const (
 )
 
 // Sex as recorded in the resident identity number (its 17th digit: odd male, even female).
+// A client that meets a value it does not know (a later version may add values) treats it as
+// SEX_UNSPECIFIED and shows its number; it does not fail.
 type Sex int32
 
 const (
-	// Not known or not given.
+	// Not known: sent only for an erased worker (DeleteWorker), whose personal data is gone.
 	Sex_SEX_UNSPECIFIED Sex = 0
 	// Male.
 	Sex_SEX_MALE Sex = 1
@@ -77,10 +79,13 @@ func (Sex) EnumDescriptor() ([]byte, []int) {
 }
 
 // How a transport batch travels.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// TRANSPORT_MODE_UNSPECIFIED and shows its number; it does not fail.
 type TransportMode int32
 
 const (
-	// Not given; never valid on a batch.
+	// Not given: PlanBatches and CreateBatch then plan a bus; AnnounceBatch refuses it. Never sent
+	// by the server.
 	TransportMode_TRANSPORT_MODE_UNSPECIFIED TransportMode = 0
 	// Chartered bus (default 45 seats).
 	TransportMode_TRANSPORT_MODE_BUS TransportMode = 1
@@ -134,10 +139,12 @@ func (TransportMode) EnumDescriptor() ([]byte, []int) {
 }
 
 // The role a region's service plays in the federation.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// REGION_ROLE_UNSPECIFIED and shows its number; it does not fail.
 type RegionRole int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListRegions), every role. Never sent by the server.
 	RegionRole_REGION_ROLE_UNSPECIFIED RegionRole = 0
 	// A sending province (western or central China): owns worker rosters.
 	RegionRole_REGION_ROLE_SENDING RegionRole = 1
@@ -735,8 +742,8 @@ func (x *ItemRefusal) GetMessage() string {
 // updated, unchanged and rejected.
 type ImportSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id the client chose; re-sending an import with the same id changes nothing and
-	// returns the same summary.
+	// The import id the client chose. Sending a complete import again under the same id changes
+	// nothing and returns the same summary; sending an incomplete one again resumes it.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// Rows received in total.
 	RowsReceived int64 `protobuf:"varint,2,opt,name=rows_received,json=rowsReceived,proto3" json:"rows_received,omitempty"`

@@ -24,10 +24,13 @@ const (
 )
 
 // What a ledger event says happened.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// EVENT_KIND_UNSPECIFIED and shows its number; it does not fail.
 type EventKind int32
 
 const (
-	// Not given; never valid.
+	// Not given: as a filter (ListEvents), every kind; never valid in an event, so never sent by
+	// the server.
 	EventKind_EVENT_KIND_UNSPECIFIED EventKind = 0
 	// The worker boarded a batch and left (reported by the sending side).
 	EventKind_EVENT_KIND_DEPARTED EventKind = 1
@@ -278,7 +281,12 @@ type ReportEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The events, at most 1000.
 	Events []*LedgerEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
-	// Idempotency key (optional: events are idempotent by event id anyway).
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// Events are idempotent by event id anyway: a request id only saves the ledger the work.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

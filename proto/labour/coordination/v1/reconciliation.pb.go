@@ -24,10 +24,12 @@ const (
 )
 
 // The kind of a discrepancy.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// DISCREPANCY_KIND_UNSPECIFIED and shows its number; it does not fail.
 type DiscrepancyKind int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListDiscrepancies), every kind. Never sent by the server.
 	DiscrepancyKind_DISCREPANCY_KIND_UNSPECIFIED DiscrepancyKind = 0
 	// Departed, not confirmed arrived nor no-show after the grace period.
 	DiscrepancyKind_DISCREPANCY_KIND_UNACCOUNTED DiscrepancyKind = 1
@@ -86,10 +88,12 @@ func (DiscrepancyKind) EnumDescriptor() ([]byte, []int) {
 }
 
 // The state of a discrepancy.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// DISCREPANCY_STATE_UNSPECIFIED and shows its number; it does not fail.
 type DiscrepancyState int32
 
 const (
-	// Not given.
+	// Not given. Never sent by the server.
 	DiscrepancyState_DISCREPANCY_STATE_UNSPECIFIED DiscrepancyState = 0
 	// Open: the records of the two sides disagree.
 	DiscrepancyState_DISCREPANCY_STATE_OPEN DiscrepancyState = 1
@@ -139,10 +143,12 @@ func (DiscrepancyState) EnumDescriptor() ([]byte, []int) {
 }
 
 // Where a baseline comes from.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// BASELINE_SOURCE_UNSPECIFIED and shows its number; it does not fail.
 type BaselineSource int32
 
 const (
-	// No baseline: the percentage cannot be computed.
+	// No baseline: the percentage cannot be computed (sent as such).
 	BaselineSource_BASELINE_SOURCE_UNSPECIFIED BaselineSource = 0
 	// Entered by an operator.
 	BaselineSource_BASELINE_SOURCE_OPERATOR BaselineSource = 1
@@ -1331,7 +1337,11 @@ type SetBaselineRequest struct {
 	Year int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
 	// The baseline count, at least 1.
 	Count int64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

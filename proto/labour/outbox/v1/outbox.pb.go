@@ -29,10 +29,12 @@ const (
 )
 
 // What became of a quarantined message.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// QUARANTINE_STATE_UNSPECIFIED and shows its number; it does not fail.
 type QuarantineState int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListQuarantinedEntries), every state. Never sent by the server.
 	QuarantineState_QUARANTINE_STATE_UNSPECIFIED QuarantineState = 0
 	// Refused for good by the peer; waiting for an operator.
 	QuarantineState_QUARANTINE_STATE_QUARANTINED QuarantineState = 1
@@ -771,7 +773,11 @@ type RetryQuarantinedEntryRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Why it can go now (what was fixed). Required, at most 500 characters.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -881,7 +887,11 @@ type DiscardQuarantinedEntryRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Why it is given up. Required, at most 500 characters.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -24,10 +24,12 @@ const (
 )
 
 // The state of a candidate.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// CANDIDATE_STATE_UNSPECIFIED and shows its number; it does not fail.
 type CandidateState int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListCandidates), every state. Never sent by the server.
 	CandidateState_CANDIDATE_STATE_UNSPECIFIED CandidateState = 0
 	// Waiting for the employer's decision.
 	CandidateState_CANDIDATE_STATE_PENDING CandidateState = 1
@@ -84,7 +86,8 @@ func (CandidateState) EnumDescriptor() ([]byte, []int) {
 	return file_labour_receiving_v1_candidate_proto_rawDescGZIP(), []int{0}
 }
 
-// The employer's decision.
+// The employer's decision. Sent by clients only: the server refuses any value but ACCEPT and
+// REJECT with INVALID_ARGUMENT on `decision`.
 type Decision int32
 
 const (
@@ -142,13 +145,17 @@ type Candidate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `candidates/{candidate_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Id of the candidate. Output only.
+	// Id of the candidate, unique in the federation. A client may rely on its start: the 6-digit
+	// code of this receiving province and a `-` (for example `440000-C0000000001`); the rest is
+	// opaque: do not parse it. Output only.
 	CandidateId string `protobuf:"bytes,2,opt,name=candidate_id,json=candidateId,proto3" json:"candidate_id,omitempty"`
 	// The vacancy: `vacancies/{vacancy_id}`.
 	Vacancy string `protobuf:"bytes,3,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// The sending province that proposed the worker.
 	SendingRegion string `protobuf:"bytes,4,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// The worker's opaque id in the sending province.
+	// The worker's id in the sending province (labour.sending.v1.Worker.worker_id). It must start
+	// with `sending_region` and a `-`: a worker of another province is refused
+	// (WORKER_NOT_OF_REGION). The rest is opaque.
 	WorkerId string `protobuf:"bytes,5,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The worker's name.
 	FullName string `protobuf:"bytes,6,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
@@ -326,7 +333,12 @@ type SubmitCandidatesRequest struct {
 	// The candidates: vacancy, worker_id, full_name, sex, age, occupations, home_county and
 	// registered_poor are set; at most 1000.
 	Candidates []*Candidate `protobuf:"bytes,2,rep,name=candidates,proto3" json:"candidates,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// The first response includes its refusals.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -680,7 +692,11 @@ type DecideCandidateRequest struct {
 	Decision Decision `protobuf:"varint,2,opt,name=decision,proto3,enum=labour.receiving.v1.Decision" json:"decision,omitempty"`
 	// Required for a rejection.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -799,7 +815,11 @@ type WithdrawCandidateRequest struct {
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Why.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -24,10 +24,12 @@ const (
 )
 
 // An arrival outcome.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// ARRIVAL_OUTCOME_UNSPECIFIED and shows its number; it does not fail.
 type ArrivalOutcome int32
 
 const (
-	// Not confirmed yet.
+	// Not confirmed yet (sent as such on an IntakeEntry); refused in an ArrivalConfirmation.
 	ArrivalOutcome_ARRIVAL_OUTCOME_UNSPECIFIED ArrivalOutcome = 0
 	// The worker arrived and was handed over.
 	ArrivalOutcome_ARRIVAL_OUTCOME_ARRIVED ArrivalOutcome = 1
@@ -77,10 +79,12 @@ func (ArrivalOutcome) EnumDescriptor() ([]byte, []int) {
 }
 
 // Where a worker stands in this province.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// EMPLOYMENT_STATUS_UNSPECIFIED and shows its number; it does not fail.
 type EmploymentStatus int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListEmploymentRecords), every status. Never sent by the server.
 	EmploymentStatus_EMPLOYMENT_STATUS_UNSPECIFIED EmploymentStatus = 0
 	// On an announced batch, not yet arrived.
 	EmploymentStatus_EMPLOYMENT_STATUS_EXPECTED EmploymentStatus = 1
@@ -228,7 +232,9 @@ type IntakeBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `intakeBatches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The batch id given by the sending service.
+	// The batch id given by the sending service (labour.sending.v1.Batch.batch_id: its sending
+	// province code, a `-`, then opaque). Batch ids are unique in this service: a batch id already
+	// announced by another sending province is refused (ALREADY_EXISTS).
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The sending province.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
@@ -392,7 +398,11 @@ type AnnounceBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch (name is ignored; batch_id and sending_region identify it).
 	Batch *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -447,7 +457,7 @@ type AnnounceBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch, with the manifest entries that were taken.
 	Batch *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// One per manifest entry that was not taken (for example WORKER_ALREADY_ARRIVED: the worker
+	// One per manifest entry that was not taken (for example WORKER_ALREADY_HERE: the worker
 	// is already in this province on an earlier batch), with its index in the request's
 	// `batch.entries`. The rest of the batch is recorded; the sending side takes refused workers
 	// off its manifest.
@@ -511,7 +521,11 @@ type ReportBatchDepartureRequest struct {
 	BoardedWorkerIds []string `protobuf:"bytes,3,rep,name=boarded_worker_ids,json=boardedWorkerIds,proto3" json:"boarded_worker_ids,omitempty"`
 	// Actual departure time.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -637,7 +651,11 @@ type CancelIntakeBatchRequest struct {
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Why the batch was cancelled (free text, at most 500 characters; may be empty).
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1029,7 +1047,11 @@ type ConfirmArrivalsRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Outcomes, one per worker.
 	Confirmations []*ArrivalConfirmation `protobuf:"bytes,2,rep,name=confirmations,proto3" json:"confirmations,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1430,7 +1452,11 @@ type RecordOnboardingRequest struct {
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// First working day.
 	OnboardDate *v1.Date `protobuf:"bytes,2,opt,name=onboard_date,json=onboardDate,proto3" json:"onboard_date,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1540,7 +1566,11 @@ type RecordCheckpointRequest struct {
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The checkpoint.
 	Checkpoint *Checkpoint `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1652,7 +1682,11 @@ type RecordJobLeftRequest struct {
 	LeftDate *v1.Date `protobuf:"bytes,2,opt,name=left_date,json=leftDate,proto3" json:"left_date,omitempty"`
 	// Why.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1769,7 +1803,11 @@ type RecordIncidentRequest struct {
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The incident.
 	Incident *Incident `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

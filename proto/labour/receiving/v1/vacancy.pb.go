@@ -28,10 +28,14 @@ const (
 )
 
 // The lifecycle of a vacancy.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// VACANCY_STATUS_UNSPECIFIED and shows its number; it does not fail.
 type VacancyStatus int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListVacancies), every status. The receiving service never sends it;
+	// the sending service's replica (MatchingService.ListDemand) gives it for a vacancy that left
+	// the open demand, whose status (filled, closed or expired) it does not know.
 	VacancyStatus_VACANCY_STATUS_UNSPECIFIED VacancyStatus = 0
 	// Taking candidates.
 	VacancyStatus_VACANCY_STATUS_OPEN VacancyStatus = 1
@@ -93,7 +97,9 @@ type Vacancy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `vacancies/{vacancy_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Opaque id, unique in the federation (it starts with the receiving province code). Output only.
+	// The vacancy's id, unique in the federation. A client may rely on its start: the 6-digit code
+	// of this receiving province and a `-` (for example `440000-V0000000001`); the rest is opaque:
+	// do not parse it. Output only.
 	VacancyId string `protobuf:"bytes,2,opt,name=vacancy_id,json=vacancyId,proto3" json:"vacancy_id,omitempty"`
 	// Employer's registered name.
 	EmployerName string `protobuf:"bytes,3,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
@@ -328,7 +334,12 @@ type CreateVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The vacancy; output-only fields are ignored.
 	Vacancy *Vacancy `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// Idempotency key: a repeat returns the vacancy the first request created.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// The first response is the vacancy as the first request created it.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -427,7 +438,9 @@ func (x *CreateVacancyResponse) GetVacancy() *Vacancy {
 // One vacancy row from a spreadsheet; every field is text so each can be reported if wrong.
 type VacancyRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Row number in the source (for a CSV file the line, header = 1).
+	// Row number in the source (for a CSV file the line, header = 1): 1 or more (a row numbered
+	// 0 or less is rejected), and unique within the import, since a resumed import skips the row
+	// numbers it has already.
 	RowNumber int64 `protobuf:"varint,1,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
 	// Employer name.
 	EmployerName string `protobuf:"bytes,2,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
@@ -599,7 +612,13 @@ func (x *VacancyRow) GetContact() string {
 // A chunk of vacancy rows of one import.
 type ImportVacanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The client's id for this import, the same on every message. Required.
+	// The client's id for this import, the same on every message of the stream. Required: 1 to
+	// 100 printable ASCII characters without spaces or `/`. It is the import's idempotency key,
+	// kept for good (import ids are not pruned like request ids). Sending an import again under
+	// the id of an incomplete one resumes it: rows whose row_number the import has already are
+	// skipped, the others are imported. Sending it under the id of a complete import changes
+	// nothing and returns that import's summary. The rows are not compared with the first
+	// sending's: a new set of vacancies needs a new import id.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
 	Rows []*VacancyRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -721,7 +740,8 @@ func (x *ImportVacanciesResponse) GetSummary() *v1.ImportSummary {
 // Request to read the summary of a vacancy import.
 type GetVacancyImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id given when the import was sent.
+	// The import id given when the import was sent (same rules as
+	// ImportVacanciesRequest.import_id).
 	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1206,7 +1226,11 @@ type UpdateVacancyRequest struct {
 	// Fields to change: employer_name, work_county, occupation, headcount, wage_min, wage_max,
 	// start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1314,7 +1338,11 @@ type CloseVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `vacancies/{vacancy_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

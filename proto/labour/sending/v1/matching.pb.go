@@ -25,10 +25,12 @@ const (
 )
 
 // The lifecycle of a match run.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// MATCH_RUN_STATE_UNSPECIFIED and shows its number; it does not fail.
 type MatchRunState int32
 
 const (
-	// Not given.
+	// Not given. Never sent by the server.
 	MatchRunState_MATCH_RUN_STATE_UNSPECIFIED MatchRunState = 0
 	// Working; `progress_percent` and `stage` say how far.
 	MatchRunState_MATCH_RUN_STATE_RUNNING MatchRunState = 1
@@ -82,10 +84,12 @@ func (MatchRunState) EnumDescriptor() ([]byte, []int) {
 }
 
 // What became of a proposal.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// PROPOSAL_STATE_UNSPECIFIED and shows its number; it does not fail.
 type ProposalState int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListProposals), every state. Never sent by the server.
 	ProposalState_PROPOSAL_STATE_UNSPECIFIED ProposalState = 0
 	// Committed and waiting in the outbox for delivery to the receiving service.
 	ProposalState_PROPOSAL_STATE_PENDING_SUBMISSION ProposalState = 1
@@ -510,7 +514,13 @@ func (x *VacancyMatch) GetHomeCounties() int64 {
 // Request to start a match run.
 type StartMatchRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key: a repeat returns the run the first request started.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// The first response is the run as it started (state RUNNING): read it with GetMatchRun for
+	// its state now.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Compute the result without proposing anyone.
 	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`

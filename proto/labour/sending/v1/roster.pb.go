@@ -34,10 +34,14 @@ const (
 // ACCEPTED / AVAILABLE (no-show) -> ARRIVED -> EMPLOYED -> LEFT_JOB -> AVAILABLE or
 // RETURNED_HOME; EMPLOYED -> RETURNED_HOME; RETURNED_HOME -> AVAILABLE; any status but DEPARTED
 // and ARRIVED -> WITHDRAWN; WITHDRAWN -> AVAILABLE.
+//
+// A client that meets a value it does not know (a later version may add values) treats it as
+// WORKER_STATUS_UNSPECIFIED and shows its number; it does not fail.
 type WorkerStatus int32
 
 const (
-	// Not given; never the status of a stored worker.
+	// Not given: as a filter (ListWorkers), every status. Never the status of a stored worker, so
+	// never sent by the server.
 	WorkerStatus_WORKER_STATUS_UNSPECIFIED WorkerStatus = 0
 	// In the pool, free to be matched.
 	WorkerStatus_WORKER_STATUS_AVAILABLE WorkerStatus = 1
@@ -119,10 +123,12 @@ func (WorkerStatus) EnumDescriptor() ([]byte, []int) {
 }
 
 // Highest completed level of education.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// EDUCATION_UNSPECIFIED and shows its number; it does not fail.
 type Education int32
 
 const (
-	// Not recorded.
+	// Not recorded (sent as such).
 	Education_EDUCATION_UNSPECIFIED Education = 0
 	// No schooling or incomplete primary school.
 	Education_EDUCATION_NONE Education = 1
@@ -191,7 +197,8 @@ func (Education) EnumDescriptor() ([]byte, []int) {
 	return file_labour_sending_v1_roster_proto_rawDescGZIP(), []int{1}
 }
 
-// How much of a worker a response shows.
+// How much of a worker a response shows. Sent by clients only: the server refuses a value it
+// does not know with INVALID_ARGUMENT on `view`.
 type WorkerView int32
 
 const (
@@ -250,8 +257,10 @@ type Worker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `workers/{worker_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Opaque id, unique in the federation, that reveals nothing of the person. Other services
-	// know the worker only by this id. Output only.
+	// The worker's id, unique in the federation, that reveals nothing of the person (never derived
+	// from the identity number). Other services know the worker only by this id. A client may rely
+	// on its start: the 6-digit code of the worker's sending province and a `-` (for example
+	// `520000-K3Q7ZC2M4XJ5R6TA`); the rest is opaque: do not parse it. Output only.
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Resident identity number (GB 11643), masked as `5201**********123X` unless the full view
 	// was asked for. Set on import only.
@@ -478,8 +487,9 @@ func (x *Worker) GetStatusChangeTime() *timestamppb.Timestamp {
 // that each one can be validated and, if wrong, reported with its row number.
 type WorkerRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Row number in the source (for a CSV file: the line, header = 1). Must increase within an
-	// import; used in rejections and to resume an interrupted import.
+	// Row number in the source (for a CSV file: the line, header = 1): 1 or more, increasing
+	// within a stream. Used in rejections and to resume an interrupted import (rows up to the
+	// import's last_row_number are skipped).
 	RowNumber int64 `protobuf:"varint,1,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
 	// Resident identity number, 18 characters (a lower-case `x` is accepted).
 	IdNumber string `protobuf:"bytes,2,opt,name=id_number,json=idNumber,proto3" json:"id_number,omitempty"`
@@ -643,8 +653,13 @@ func (x *WorkerRow) GetBirthDate() string {
 // A chunk of rows of one import.
 type ImportWorkersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The client's id for this import (a request id): the same on every message of the stream.
-	// Re-sending an import with the same id is safe. Required, at most 100 characters.
+	// The client's id for this import, the same on every message of the stream. Required: 1 to
+	// 100 characters of UTF-8 text without control characters. It is the import's idempotency key,
+	// kept for good (import ids are not pruned like request ids). Sending an import again under
+	// the id of an incomplete one resumes it: rows up to GetImport's last_row_number are skipped,
+	// later rows are imported. Sending it under the id of a complete import changes nothing and
+	// returns that import's summary. The rows are not compared with the first sending's: a new
+	// roster needs a new import id.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
 	Rows []*WorkerRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -766,7 +781,7 @@ func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
 // Request to read an import's summary.
 type GetImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id given when the import was sent.
+	// The import id given when the import was sent (same rules as ImportWorkersRequest.import_id).
 	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1249,7 +1264,11 @@ type UpdateWorkerRequest struct {
 	// Fields to change: full_name, phone, home_county, registered_poor, occupations, education,
 	// preferred_destinations, available_from, health_check_passed, health_check_date.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key: a repeat with the same id returns the first response.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1361,7 +1380,11 @@ type ChangeWorkerStatusRequest struct {
 	Status WorkerStatus `protobuf:"varint,2,opt,name=status,proto3,enum=labour.sending.v1.WorkerStatus" json:"status,omitempty"`
 	// Why, for the record (for example "withdrawn at own request").
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1476,7 +1499,11 @@ type DeleteWorkerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `workers/{worker_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -24,10 +24,12 @@ const (
 )
 
 // The lifecycle of a batch.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// BATCH_STATE_UNSPECIFIED and shows its number; it does not fail.
 type BatchState int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListBatches), every state. Never sent by the server.
 	BatchState_BATCH_STATE_UNSPECIFIED BatchState = 0
 	// Planned: manifest fixed, not yet left.
 	BatchState_BATCH_STATE_PLANNED BatchState = 1
@@ -80,7 +82,8 @@ func (BatchState) EnumDescriptor() ([]byte, []int) {
 	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{0}
 }
 
-// What happens to manifest workers who did not board.
+// What happens to manifest workers who did not board. Sent by clients only: the server refuses
+// a value it does not know with INVALID_ARGUMENT on `no_show_disposition`.
 type NoShowDisposition int32
 
 const (
@@ -211,7 +214,9 @@ type Batch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `batches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Opaque id, unique in the federation (it starts with the sending province code).
+	// The batch's id, unique in the federation. A client may rely on its start: the 6-digit code
+	// of this sending province and a `-` (for example `520000-B00000001`); the rest is opaque: do
+	// not parse it.
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Vehicle type.
 	Mode v1.TransportMode `protobuf:"varint,3,opt,name=mode,proto3,enum=labour.common.v1.TransportMode" json:"mode,omitempty"`
@@ -483,7 +488,12 @@ func (x *RefusedManifestEntry) GetRefuseTime() *timestamppb.Timestamp {
 // Request to plan batches.
 type PlanBatchesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key: a repeat returns the batches the first request planned.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// The first response lists the batches the first request planned.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Only workers going to this receiving province; empty for all.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
@@ -641,7 +651,11 @@ type CreateBatchRequest struct {
 	// The batch: mode, seats, origin, departure_time, escort and the workers' ids in `manifest`
 	// (each must be ACCEPTED for a vacancy of the same receiving province, county and start date).
 	Batch *Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -968,7 +982,11 @@ type RecordDepartureRequest struct {
 	NoShowDisposition NoShowDisposition `protobuf:"varint,3,opt,name=no_show_disposition,json=noShowDisposition,proto3,enum=labour.sending.v1.NoShowDisposition" json:"no_show_disposition,omitempty"`
 	// Actual departure time; unset for now.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1090,7 +1108,11 @@ type CancelBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `batches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
