@@ -284,7 +284,7 @@ func TestDecisionFeedResumable(t *testing.T) {
 	}
 	// Compaction of the decision feed: REVISION_COMPACTED with a re-list hint.
 	e.svc.cfg.FeedRetention = 10
-	if _, err := e.svc.compact(ctx(t), e.svc.decisions); err != nil {
+	if _, err := e.svc.compactDecisions(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.cand.ListDecisions(ctx(t), &receivingv1.ListDecisionsRequest{SendingRegion: sending})

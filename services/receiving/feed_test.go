@@ -211,7 +211,7 @@ func TestFeedCompaction(t *testing.T) {
 	for range 12 {
 		e.createVacancy(goodVacancy(t))
 	}
-	n, err := e.svc.compact(ctx(t), e.svc.demand)
+	n, err := e.svc.compactDemand(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestFeedCompaction(t *testing.T) {
 	}
 	// Compaction again keeps 5 and is idempotent.
 	for range 2 {
-		if _, err := e.svc.compact(ctx(t), e.svc.demand); err != nil {
+		if _, err := e.svc.compactDemand(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 	}

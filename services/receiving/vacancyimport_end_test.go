@@ -41,7 +41,7 @@ func endRows(t *testing.T) (chunks [][]*receivingv1.VacancyRow, rows, good int) 
 // importEvents records e's import hook: each event is sent on the returned channel.
 func (e *env) importEvents() <-chan string {
 	c := make(chan string, 1000)
-	e.svc.importHook = func(_, event string) { c <- event }
+	e.svc.vacancies.ImportHook = func(_, event string) { c <- event }
 	return c
 }
 
@@ -298,7 +298,7 @@ func TestVacancyImportIgnoresMessagesAfterFinal(t *testing.T) {
 func TestVacancyImportEndsWhenServerDrains(t *testing.T) {
 	chunks, rows, good := endRows(t)
 	e := newEnv(t)
-	e.svc.cfg.Draining = e.srv.Draining()
+	e.svc.vacancies.Draining = e.srv.Draining()
 	events := e.importEvents()
 	stream, err := e.vac.ImportVacancies(ctx(t))
 	if err != nil {

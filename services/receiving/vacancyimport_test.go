@@ -4,14 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/codes/regions"
-	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
 func goodRow(t testing.TB, n int64) *receivingv1.VacancyRow {
@@ -121,7 +118,7 @@ func TestImportVacanciesResumesCutImport(t *testing.T) {
 	}
 	rows[5].Occupation = "0000"
 	// The first 10 rows arrived and were committed, then the connection broke.
-	if _, err := e.svc.importChunk("cut", rows[:10], false, 0); err != nil {
+	if _, err := e.svc.vacancies.ImportChunk("cut", rows[:10], false, 0); err != nil {
 		t.Fatal(err)
 	}
 	sum, err := e.importRows("cut", rows[:15], rows[15:])
@@ -167,35 +164,6 @@ func TestImportVacanciesStreamErrors(t *testing.T) {
 	}
 	_, err = stream.CloseAndRecv()
 	violations(t, err)
-}
-
-// FuzzParseVacancyRow: any row text is either rejected with a field and a reason or gives a
-// vacancy that passes the vacancy checks.
-func FuzzParseVacancyRow(f *testing.F) {
-	f.Add("东莞市长安五金制品厂", "91440300MA5FN1234X", "440305", "8212", "12", "4200", "5800", "2025-04-01", "2025-06-30", "", "50", "是", "0")
-	f.Add("", "x", "", "general", "-1", "1e3", "", "2025/2/30", "9999-99-99", "abc", "0", "maybe", "")
-	now := time.Date(2025, 3, 1, 10, 0, 0, 0, chinaTime)
-	s := &Service{cfg: Config{Region: region, Now: func() time.Time { return now }}, regions: regions.Default()}
-	f.Fuzz(func(t *testing.T, name, code, county, occ, head, wmin, wmax, start, end, minAge, maxAge, housing, meals string) {
-		row := &receivingv1.VacancyRow{RowNumber: 2, EmployerName: name, EmployerCreditCode: code, WorkCounty: county,
-			Occupation: occ, Headcount: head, WageMin: wmin, WageMax: wmax, StartDate: start, ValidThrough: end,
-			MinAge: minAge, MaxAge: maxAge, HousingProvided: housing, MealsProvided: meals}
-		v, rej := s.parseVacancyRow(row)
-		if (v == nil) == (rej == nil) {
-			t.Fatalf("vacancy %v and rejection %v", v, rej)
-		}
-		if rej != nil {
-			if rej.GetField() == "" || rej.GetReason() == "" || rej.GetRowNumber() != 2 {
-				t.Fatalf("rejection without field or reason: %v", rej)
-			}
-			return
-		}
-		var vs apierror.Violations
-		s.checkVacancy(&vs, "", v, true)
-		if vs.Len() != 0 {
-			t.Fatalf("accepted row fails the vacancy checks: %v", vs.List())
-		}
-	})
 }
 
 // An import with more rejected rows than a summary lists: the reply and GetVacancyImport say
@@ -273,7 +241,7 @@ func TestVacancyImportLookupErrors(t *testing.T) {
 	// A cut import is known, not complete.
 	bad := goodRow(t, 2)
 	bad.WageMin = "x"
-	if _, err := e.svc.importChunk("cut", []*receivingv1.VacancyRow{bad, goodRow(t, 3), goodRow(t, 4)}, false, 0); err != nil {
+	if _, err := e.svc.vacancies.ImportChunk("cut", []*receivingv1.VacancyRow{bad, goodRow(t, 3), goodRow(t, 4)}, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.vac.GetVacancyImport(ctx(t), &receivingv1.GetVacancyImportRequest{ImportId: "cut"})
