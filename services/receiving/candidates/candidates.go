@@ -173,11 +173,7 @@ func (x *Server) submit(tx *bbolt.Tx, now time.Time, i int, sending string, in *
 
 // GetCandidate reads a candidate.
 func (x *Server) GetCandidate(_ context.Context, req *receivingv1.GetCandidateRequest) (*receivingv1.GetCandidateResponse, error) {
-	var c *receivingv1.Candidate
-	err := x.cfg.DB.View(func(tx *bbolt.Tx) (err error) {
-		c, err = Get(tx, check.ResourceID(req.GetName(), check.Candidates))
-		return err
-	})
+	c, err := feedlog.Load(x.cfg.DB, Get, check.ResourceID(req.GetName(), check.Candidates))
 	if err != nil {
 		return nil, err
 	}
@@ -187,27 +183,15 @@ func (x *Server) GetCandidate(_ context.Context, req *receivingv1.GetCandidateRe
 // ListCandidates lists candidates with filters, in id order.
 func (x *Server) ListCandidates(_ context.Context, req *receivingv1.ListCandidatesRequest) (*receivingv1.ListCandidatesResponse, error) {
 	listing := paging.For("candidates", req.GetVacancy(), req.GetState().String(), req.GetSendingRegion())
-	after, err := listing.Decode(req.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	var page store.Page[*receivingv1.Candidate]
-	err = x.cfg.DB.View(func(tx *bbolt.Tx) (err error) {
-		page, err = candidateTable.Page(tx, store.Range{After: after}, check.ListSize.Of(req.GetPageSize()), func(_ []byte, c *receivingv1.Candidate) bool {
-			return (req.GetVacancy() == "" || c.GetVacancy() == req.GetVacancy()) &&
-				(req.GetState() == 0 || c.GetState() == req.GetState()) &&
-				(req.GetSendingRegion() == "" || c.GetSendingRegion() == req.GetSendingRegion())
-		})
-		return err
+	cs, next, err := feedlog.List(x.cfg.DB, candidateTable, listing, req.GetPageToken(), check.ListSize.Of(req.GetPageSize()), func(c *receivingv1.Candidate) bool {
+		return (req.GetVacancy() == "" || c.GetVacancy() == req.GetVacancy()) &&
+			(req.GetState() == 0 || c.GetState() == req.GetState()) &&
+			(req.GetSendingRegion() == "" || c.GetSendingRegion() == req.GetSendingRegion())
 	})
 	if err != nil {
 		return nil, err
 	}
-	resp := &receivingv1.ListCandidatesResponse{Candidates: page.Items}
-	if page.Last != nil {
-		resp.NextPageToken = listing.Token(page.Last)
-	}
-	return resp, nil
+	return &receivingv1.ListCandidatesResponse{Candidates: cs, NextPageToken: next}, nil
 }
 
 // DecideCandidate accepts or rejects a pending candidate (the rules: decides and

@@ -409,11 +409,7 @@ func (x *Server) CancelIntakeBatch(ctx context.Context, req *receivingv1.CancelI
 
 // GetIntakeBatch reads a batch.
 func (x *Server) GetIntakeBatch(_ context.Context, req *receivingv1.GetIntakeBatchRequest) (*receivingv1.GetIntakeBatchResponse, error) {
-	var b *receivingv1.IntakeBatch
-	err := x.cfg.DB.View(func(tx *bbolt.Tx) (err error) {
-		b, err = getBatch(tx, check.ResourceID(req.GetName(), check.Batches))
-		return err
-	})
+	b, err := feedlog.Load(x.cfg.DB, getBatch, check.ResourceID(req.GetName(), check.Batches))
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +418,7 @@ func (x *Server) GetIntakeBatch(_ context.Context, req *receivingv1.GetIntakeBat
 
 // ListIntakeBatches lists batches in batch-id order.
 func (x *Server) ListIntakeBatches(_ context.Context, req *receivingv1.ListIntakeBatchesRequest) (*receivingv1.ListIntakeBatchesResponse, error) {
-	items, next, err := list(x.cfg.DB, batchTable, paging.For("batches", req.GetSendingRegion()), req.GetPageToken(), req.GetPageSize(),
+	items, next, err := feedlog.List(x.cfg.DB, batchTable, paging.For("batches", req.GetSendingRegion()), req.GetPageToken(), check.ListSize.Of(req.GetPageSize()),
 		func(b *receivingv1.IntakeBatch) bool {
 			return req.GetSendingRegion() == "" || b.GetSendingRegion() == req.GetSendingRegion()
 		})
@@ -430,23 +426,6 @@ func (x *Server) ListIntakeBatches(_ context.Context, req *receivingv1.ListIntak
 		return nil, err
 	}
 	return &receivingv1.ListIntakeBatchesResponse{Batches: items, NextPageToken: next}, nil
-}
-
-// list reads the page of t after the page token that keep accepts, and the next page token.
-func list[M proto.Message](db *feedlog.DB, t store.Table[M], listing paging.Listing, token string, size int32, keep func(M) bool) ([]M, string, error) {
-	after, err := listing.Decode(token)
-	if err != nil {
-		return nil, "", err
-	}
-	var page store.Page[M]
-	err = db.View(func(tx *bbolt.Tx) (err error) {
-		page, err = t.Page(tx, store.Range{After: after}, check.ListSize.Of(size), func(_ []byte, m M) bool { return keep(m) })
-		return err
-	})
-	if err != nil || page.Last == nil {
-		return page.Items, "", err
-	}
-	return page.Items, listing.Token(page.Last), nil
 }
 
 // ConfirmArrivals records, worker by worker, who arrived and who did not (the rules: manifest,
@@ -597,11 +576,7 @@ func (x *Server) RecordIncident(_ context.Context, req *receivingv1.RecordIncide
 
 // GetEmploymentRecord reads a worker's record.
 func (x *Server) GetEmploymentRecord(_ context.Context, req *receivingv1.GetEmploymentRecordRequest) (*receivingv1.GetEmploymentRecordResponse, error) {
-	var r *receivingv1.EmploymentRecord
-	err := x.cfg.DB.View(func(tx *bbolt.Tx) (err error) {
-		r, err = getRecord(tx, check.ResourceID(req.GetName(), check.Records))
-		return err
-	})
+	r, err := feedlog.Load(x.cfg.DB, getRecord, check.ResourceID(req.GetName(), check.Records))
 	if err != nil {
 		return nil, err
 	}
@@ -610,7 +585,7 @@ func (x *Server) GetEmploymentRecord(_ context.Context, req *receivingv1.GetEmpl
 
 // ListEmploymentRecords lists records in worker-id order.
 func (x *Server) ListEmploymentRecords(_ context.Context, req *receivingv1.ListEmploymentRecordsRequest) (*receivingv1.ListEmploymentRecordsResponse, error) {
-	items, next, err := list(x.cfg.DB, recordTable, paging.For("records", req.GetStatus().String(), req.GetSendingRegion()), req.GetPageToken(), req.GetPageSize(),
+	items, next, err := feedlog.List(x.cfg.DB, recordTable, paging.For("records", req.GetStatus().String(), req.GetSendingRegion()), req.GetPageToken(), check.ListSize.Of(req.GetPageSize()),
 		func(r *receivingv1.EmploymentRecord) bool {
 			return (req.GetStatus() == 0 || r.GetStatus() == req.GetStatus()) &&
 				(req.GetSendingRegion() == "" || r.GetSendingRegion() == req.GetSendingRegion())

@@ -169,11 +169,7 @@ func (x *Server) CreateVacancy(_ context.Context, req *receivingv1.CreateVacancy
 
 // GetVacancy reads a vacancy.
 func (x *Server) GetVacancy(_ context.Context, req *receivingv1.GetVacancyRequest) (*receivingv1.GetVacancyResponse, error) {
-	var v *receivingv1.Vacancy
-	err := x.cfg.DB.View(func(tx *bbolt.Tx) (err error) {
-		v, err = Get(tx, check.ResourceID(req.GetName(), check.Vacancies))
-		return err
-	})
+	v, err := feedlog.Load(x.cfg.DB, Get, check.ResourceID(req.GetName(), check.Vacancies))
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/privacy"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
+	"github.com/eastwest/labourlink/services/receiving/internal/feedlog"
 )
 
 // Vacancy imports (ImportVacancies).
@@ -101,7 +102,13 @@ func readVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, bool, error) {
 	return im, true, nil
 }
 
-// Events of Service.importHook (tests).
+// loadVacancyImport is readVacancyImport without found (an import never committed is empty).
+func loadVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, error) {
+	im, _, err := readVacancyImport(tx, id)
+	return im, err
+}
+
+// Events of Server.ImportHook (tests).
 const (
 	ImportMessage = "message"
 	ImportEnd     = "end"
@@ -188,11 +195,8 @@ func (x *Server) ImportVacancies(stream receivingv1.VacancyService_ImportVacanci
 func (x *Server) importEndedEarly(importID string, err error) error {
 	var im vacancyImport
 	if importID != "" {
-		if verr := x.cfg.DB.View(func(tx *bbolt.Tx) error {
-			var err error
-			im, _, err = readVacancyImport(tx, importID)
-			return err
-		}); verr != nil {
+		var verr error
+		if im, verr = feedlog.Load(x.cfg.DB, loadVacancyImport, importID); verr != nil {
 			return verr
 		}
 	}
@@ -280,19 +284,27 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 
 // importReply returns the summary of an import with its first rejections.
 func (x *Server) importReply(importID string) (*commonv1.ImportSummary, error) {
-	var sum *commonv1.ImportSummary
-	err := x.cfg.DB.View(func(tx *bbolt.Tx) error {
-		im, _, err := readVacancyImport(tx, importID)
-		if err != nil {
-			return err
-		}
-		sum = im.summary
-		var more []byte
-		sum.Rejections, more, err = readRejections(tx, importID, nil, x.cfg.ImportReplyRejections)
-		sum.RejectionsTruncated = more != nil
-		return err
-	})
-	return sum, err
+	r, err := feedlog.Load(x.cfg.DB, x.report, importID)
+	return r.GetSummary(), err
+}
+
+// report reads import id with its first rejections in tx (NOT_FOUND if no chunk of it was
+// committed).
+func (x *Server) report(tx *bbolt.Tx, id string) (*receivingv1.GetVacancyImportResponse, error) {
+	im, found, err := readVacancyImport(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, apierror.NotFound("vacancy import %q not found", id)
+	}
+	sum := im.summary
+	var more []byte
+	if sum.Rejections, more, err = readRejections(tx, id, nil, x.cfg.ImportReplyRejections); err != nil {
+		return nil, err
+	}
+	sum.RejectionsTruncated = more != nil
+	return &receivingv1.GetVacancyImportResponse{Summary: sum, Complete: im.complete, LastRowNumber: im.lastRow}, nil
 }
 
 // readRejections returns up to limit rejections of import importID in row order, starting
@@ -320,31 +332,7 @@ func rejectionsListing(importID string) paging.Listing {
 // GetVacancyImport returns the summary of an import (also of one whose stream was cut), whether
 // it completed and the last row committed.
 func (x *Server) GetVacancyImport(_ context.Context, req *receivingv1.GetVacancyImportRequest) (*receivingv1.GetVacancyImportResponse, error) {
-	id := req.GetImportId()
-	resp := &receivingv1.GetVacancyImportResponse{}
-	err := x.cfg.DB.View(func(tx *bbolt.Tx) error {
-		im, found, err := readVacancyImport(tx, id)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return apierror.NotFound("vacancy import %q not found", id)
-		}
-		sum := im.summary
-		var more []byte
-		if sum.Rejections, more, err = readRejections(tx, id, nil, x.cfg.ImportReplyRejections); err != nil {
-			return err
-		}
-		sum.RejectionsTruncated = more != nil
-		resp.Summary = sum
-		resp.Complete = im.complete
-		resp.LastRowNumber = im.lastRow
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return feedlog.Load(x.cfg.DB, x.report, req.GetImportId())
 }
 
 // ListVacancyImportRejections pages through every rejected row of an import in row order.

@@ -37,6 +37,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -282,4 +283,39 @@ func (d *DB) UpdateOnce(now time.Time, method string, req, resp proto.Message, f
 	}
 	d.notify()
 	return nil
+}
+
+// Load reads one value in a read-only transaction with get, a store function of a subsystem
+// (the Get handlers: feedlog.Load(db, vacancies.Get, id)).
+func Load[K, T any](db *DB, get func(*bbolt.Tx, K) (T, error), key K) (T, error) {
+	var v T
+	err := db.View(func(tx *bbolt.Tx) error {
+		var err error
+		v, err = get(tx, key)
+		return err
+	})
+	return v, err
+}
+
+// List reads the page of up to size values of t after the page token of listing that keep
+// accepts (all when nil), and the token of the next page ("" on the last page).
+func List[M proto.Message](db *DB, t store.Table[M], listing paging.Listing, token string, size int, keep func(M) bool) ([]M, string, error) {
+	after, err := listing.Decode(token)
+	if err != nil {
+		return nil, "", err
+	}
+	var accept func([]byte, M) bool
+	if keep != nil {
+		accept = func(_ []byte, m M) bool { return keep(m) }
+	}
+	var page store.Page[M]
+	err = db.View(func(tx *bbolt.Tx) error {
+		var err error
+		page, err = t.Page(tx, store.Range{After: after}, size, accept)
+		return err
+	})
+	if err != nil || page.Last == nil {
+		return page.Items, "", err
+	}
+	return page.Items, listing.Token(page.Last), nil
 }
