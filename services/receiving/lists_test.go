@@ -10,6 +10,7 @@ import (
 // Every List refuses filters that name nothing that can exist here (the field named), and a page
 // token it did not issue (a violation on page_token), instead of answering an empty page.
 func TestListsRefuseBadFiltersAndTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.createVacancy(goodVacancy(t))
 	const beijingCounty = "110101"

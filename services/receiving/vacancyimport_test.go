@@ -47,6 +47,7 @@ func (e *env) importRows(id string, chunks ...[]*receivingv1.VacancyRow) (*commo
 }
 
 func TestImportVacanciesRowByRow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bad := func(n int64, edit func(r *receivingv1.VacancyRow)) *receivingv1.VacancyRow {
 		r := goodRow(t, n)
@@ -111,6 +112,7 @@ func TestImportVacanciesRowByRow(t *testing.T) {
 // An import whose stream was cut after some chunks is completed by sending it again, without
 // duplicates.
 func TestImportVacanciesResumesCutImport(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var rows []*receivingv1.VacancyRow
 	for n := int64(2); n < 30; n++ {
@@ -134,6 +136,7 @@ func TestImportVacanciesResumesCutImport(t *testing.T) {
 }
 
 func TestImportVacanciesStreamErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, err := e.importRows("", []*receivingv1.VacancyRow{goodRow(t, 2)})
 	violations(t, err)
@@ -170,6 +173,7 @@ func TestImportVacanciesStreamErrors(t *testing.T) {
 // so (rejections_truncated), and ListVacancyImportRejections pages through every one, in row
 // order, whatever order the rows were sent in.
 func TestListVacancyImportRejectionsPagesEveryRow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.ImportReplyRejections = 5 })
 
 	// Rows 2..40, sent from the last to the first in two chunks; every third row is good.
@@ -237,6 +241,7 @@ func TestListVacancyImportRejectionsPagesEveryRow(t *testing.T) {
 }
 
 func TestVacancyImportLookupErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// A cut import is known, not complete.
 	bad := goodRow(t, 2)

@@ -21,6 +21,7 @@ func reason(err error) commonv1.ErrorReason {
 }
 
 func TestDecides(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		state  receivingv1.CandidateState
 		accept bool
@@ -45,6 +46,7 @@ func TestDecides(t *testing.T) {
 }
 
 func TestWithdraws(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		state   receivingv1.CandidateState
 		sending string
@@ -68,6 +70,7 @@ func TestWithdraws(t *testing.T) {
 // A candidate for a closed or expired vacancy is recorded rejected at once; a filled one takes
 // pending candidates.
 func TestSubmittedState(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, civil.Zone)
 	open := &commonv1.Date{Year: 2025, Month: 6, Day: 30}
 	tests := []struct {

@@ -20,6 +20,7 @@ import (
 func date(y, m, d int32) *commonv1.Date { return &commonv1.Date{Year: y, Month: m, Day: d} }
 
 func TestWholeMonths(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b [3]int32
 		want int32
@@ -60,6 +61,7 @@ func wantErr(t *testing.T, name string, err error, want commonv1.ErrorReason, in
 }
 
 func TestAdmit(t *testing.T) {
+	t.Parallel()
 	b := &receivingv1.IntakeBatch{BatchId: "b1", SendingRegion: "520000"}
 	e := &receivingv1.IntakeEntry{WorkerId: "520000-w", Vacancy: "vacancies/v1"}
 	accepted := &receivingv1.Candidate{Name: "candidates/c1", State: candidates.Accepted}
@@ -83,6 +85,7 @@ func TestAdmit(t *testing.T) {
 }
 
 func TestDepartAndCancel(t *testing.T) {
+	t.Parallel()
 	manifest := func() *receivingv1.IntakeBatch {
 		return &receivingv1.IntakeBatch{BatchId: "b1", Entries: []*receivingv1.IntakeEntry{{WorkerId: "w1"}, {WorkerId: "w2"}}}
 	}
@@ -120,6 +123,7 @@ func TestDepartAndCancel(t *testing.T) {
 }
 
 func TestArrive(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, civil.Zone)
 	b := &receivingv1.IntakeBatch{BatchId: "b1", SendingRegion: "520000"}
 	arrivedC := &receivingv1.ArrivalConfirmation{WorkerId: "w1", Outcome: outcomeArrived}
@@ -158,6 +162,7 @@ func TestArrive(t *testing.T) {
 }
 
 func TestFollowUpRules(t *testing.T) {
+	t.Parallel()
 	onboarded := func() *receivingv1.EmploymentRecord {
 		return &receivingv1.EmploymentRecord{WorkerId: "w1", BatchId: "b1", Status: employed, OnboardDate: date(2025, 1, 15),
 			Checkpoints: []*receivingv1.Checkpoint{{CheckDate: date(2025, 2, 15), Months: 1, StillEmployed: true}}}
@@ -246,6 +251,7 @@ func TestFollowUpRules(t *testing.T) {
 
 // The same fact always has the same event id; different facts have different ones.
 func TestEventIDs(t *testing.T) {
+	t.Parallel()
 	r := &receivingv1.EmploymentRecord{WorkerId: "w1", BatchId: "b1", Status: employed, OnboardDate: date(2025, 1, 15)}
 	a := incident("440000", proto.Clone(r).(*receivingv1.EmploymentRecord), &receivingv1.Incident{IncidentDate: date(2025, 3, 1), Kind: "injury", Description: "a"})
 	b := incident("440000", proto.Clone(r).(*receivingv1.EmploymentRecord), &receivingv1.Incident{IncidentDate: date(2025, 3, 1), Kind: "injury", Description: "a"})

@@ -8,6 +8,7 @@ import (
 
 // The dates of import rows are read with civil.Parse.
 func TestParseDate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in, want string
 	}{

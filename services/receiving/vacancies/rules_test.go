@@ -27,6 +27,7 @@ func reason(err error) commonv1.ErrorReason {
 }
 
 func TestDeriveStatus(t *testing.T) {
+	t.Parallel()
 	day := date(2025, 3, 1)
 	tests := []struct {
 		name string
@@ -48,6 +49,7 @@ func TestDeriveStatus(t *testing.T) {
 }
 
 func TestReserveAndRelease(t *testing.T) {
+	t.Parallel()
 	day := date(2025, 3, 1)
 	tests := []struct {
 		name         string
@@ -78,6 +80,7 @@ func TestReserveAndRelease(t *testing.T) {
 }
 
 func TestUpdateRule(t *testing.T) {
+	t.Parallel()
 	here, _, err := province.New("440000", regions.Default(), "", nil, peers.Options{})
 	if err != nil {
 		t.Fatal(err)

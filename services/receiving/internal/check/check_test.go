@@ -6,6 +6,7 @@ import (
 )
 
 func TestPersonName(t *testing.T) {
+	t.Parallel()
 	for _, ok := range []string{"王小明", "阿依古丽·买买提", "Li Wei", "O'Neil", "张　三"} {
 		if p := PersonNameProblem(ok); p != "" {
 			t.Errorf("%q: %s", ok, p)
