@@ -67,8 +67,8 @@ const (
 	// still paired.
 	DefaultPairingRecheck = 30 * time.Second
 	// DefaultProgressInterval is how often an open feed watch that has nothing to send sends a
-	// progress notice (feed.go). Sending services take a watch silent for several intervals as
-	// a link down (sending.DefaultFeedSilence).
+	// progress notice (services/receiving/internal/feedlog). Sending services take a watch
+	// silent for several intervals as a link down (sending.DefaultFeedSilence).
 	DefaultProgressInterval = 2 * time.Second
 )
 
