@@ -102,6 +102,40 @@ func readVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, bool, error) {
 	return im, true, nil
 }
 
+// saveVacancyImport stores where import id stands, in tx.
+func saveVacancyImport(tx *bbolt.Tx, id string, im vacancyImport) error {
+	if err := importSummaries.Put(tx, importKey('s', id), im.summary); err != nil {
+		return err
+	}
+	imports := tx.Bucket(importsBucket)
+	if err := imports.Put(importKey('l', id), binary.BigEndian.AppendUint64(nil, uint64(im.lastRow))); err != nil {
+		return err
+	}
+	if im.complete {
+		return imports.Put(importKey('c', id), []byte{})
+	}
+	return nil
+}
+
+// rowTaken reports whether row n of import id was committed before (rows numbered below 1 are
+// never recorded: they are rejected).
+func rowTaken(tx *bbolt.Tx, id string, n int64) bool {
+	return n >= 1 && tx.Bucket(importsBucket).Get(importRowKey(id, n)) != nil
+}
+
+// takeRow records row n of import id in tx: the vacancy id it created, or its rejection.
+func takeRow(tx *bbolt.Tx, id string, n int64, vacancyID string, rej *commonv1.RowRejection) error {
+	if rej != nil {
+		if n >= 1 {
+			if err := tx.Bucket(importsBucket).Put(importRowKey(id, n), []byte{}); err != nil {
+				return err
+			}
+		}
+		return importRejections.Put(tx, rejectionKey(id, n), rej)
+	}
+	return tx.Bucket(importsBucket).Put(importRowKey(id, n), []byte(vacancyID))
+}
+
 // loadVacancyImport is readVacancyImport without found (an import never committed is empty).
 func loadVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, error) {
 	im, _, err := readVacancyImport(tx, id)
@@ -232,13 +266,12 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 		if im, _, err = readVacancyImport(tx, importID); err != nil || im.complete {
 			return err
 		}
-		imports := tx.Bucket(importsBucket)
 		sum := im.summary
 		sum.ImportId = importID
 		now := x.now()
 		for _, row := range rows {
 			n := row.GetRowNumber()
-			if n >= 1 && imports.Get(importRowKey(importID, n)) != nil {
+			if rowTaken(tx, importID, n) {
 				continue // sent before (a resumed import)
 			}
 			sum.RowsReceived++
@@ -246,38 +279,23 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 				im.lastRow = n
 			}
 			in, rej := x.parseVacancyRow(row)
+			vacancyID := ""
 			if rej != nil {
 				sum.Rejected++
-				if n >= 1 {
-					if err := imports.Put(importRowKey(importID, n), []byte{}); err != nil {
-						return err
-					}
-				}
-				if err := importRejections.Put(tx, rejectionKey(importID, n), rej); err != nil {
+			} else {
+				v, err := create(tx, x.cfg.Province.Code, in, now)
+				if err != nil {
 					return err
 				}
-				continue
+				sum.Created++
+				vacancyID = v.GetVacancyId()
 			}
-			v, err := create(tx, x.cfg.Province.Code, in, now)
-			if err != nil {
-				return err
-			}
-			sum.Created++
-			if err := imports.Put(importRowKey(importID, n), []byte(v.GetVacancyId())); err != nil {
+			if err := takeRow(tx, importID, n, vacancyID, rej); err != nil {
 				return err
 			}
 		}
-		if err := importSummaries.Put(tx, importKey('s', importID), sum); err != nil {
-			return err
-		}
-		if err := imports.Put(importKey('l', importID), binary.BigEndian.AppendUint64(nil, uint64(im.lastRow))); err != nil {
-			return err
-		}
-		if final && sum.RowsReceived == totalRows {
-			im.complete = true
-			return imports.Put(importKey('c', importID), []byte{})
-		}
-		return nil
+		im.complete = final && sum.RowsReceived == totalRows
+		return saveVacancyImport(tx, importID, im)
 	})
 	return im, err
 }
@@ -345,7 +363,9 @@ func (x *Server) ListVacancyImportRejections(_ context.Context, req *receivingv1
 	size := check.RejectionsSize.Of(req.GetPageSize())
 	resp := &receivingv1.ListVacancyImportRejectionsResponse{}
 	err = x.cfg.DB.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket(importsBucket).Get(importKey('s', id)) == nil {
+		if ok, err := importSummaries.Has(tx, importKey('s', id)); err != nil {
+			return err
+		} else if !ok {
 			return apierror.NotFound("vacancy import %q not found", id)
 		}
 		rjs, last, err := readRejections(tx, id, after, size)
