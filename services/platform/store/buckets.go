@@ -29,18 +29,6 @@ var (
 	// BucketOutboxQuarantine holds the messages peers refused for good (seq -> outboxv1.QuarantinedEntry).
 	BucketOutboxQuarantine = []byte("outboxQuarantine")
 
-	// Receiving service.
-	BucketVacancies      = []byte("vacancies")
-	BucketVacancyChanges = []byte("vacancyChanges")
-	BucketCandidates     = []byte("candidates")
-	// BucketCandidateIndex maps sending_region+"\x00"+worker_id+"\x00"+vacancy_id to the
-	// candidate id, so that a resubmitted candidate is found (receiving service).
-	BucketCandidateIndex = []byte("candidateIndex")
-	BucketDecisions      = []byte("decisions")
-	BucketIntakeBatches  = []byte("intakeBatches")
-	BucketArrivals       = []byte("arrivals")
-	BucketEmployment     = []byte("employment")
-
 	// Coordination service.
 	BucketRegions            = []byte("regions")
 	BucketPairings           = []byte("pairings")
