@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/peers"
 )
@@ -17,8 +18,8 @@ import (
 // benchEvents returns the i-th call's 1000 new events: departures and arrivals of 500 workers in
 // 45-worker batches.
 func benchEvents(call int) []*coordinationv1.LedgerEvent {
-	events := make([]*coordinationv1.LedgerEvent, 0, MaxEventsPerReport)
-	for n := call * MaxEventsPerReport / 2; len(events) < MaxEventsPerReport; n++ {
+	events := make([]*coordinationv1.LedgerEvent, 0, ledger.MaxEventsPerReport)
+	for n := call * ledger.MaxEventsPerReport / 2; len(events) < ledger.MaxEventsPerReport; n++ {
 		batch, worker := fmt.Sprintf("520000-b%d", n/45), fmt.Sprintf("w%d", n)
 		events = append(events,
 			ev("d"+worker, departed, batch, worker, t0.Add(-48*time.Hour)),
@@ -71,7 +72,7 @@ func BenchmarkReportEvents(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	noopRate := float64(b.N*MaxEventsPerReport) / time.Since(start).Seconds()
+	noopRate := float64(b.N*ledger.MaxEventsPerReport) / time.Since(start).Seconds()
 
 	b.ResetTimer()
 	b.StartTimer()
@@ -79,7 +80,7 @@ func BenchmarkReportEvents(b *testing.B) {
 		h.report(b, calls[i]...)
 	}
 	b.StopTimer()
-	rate := float64(b.N*MaxEventsPerReport) / b.Elapsed().Seconds()
+	rate := float64(b.N*ledger.MaxEventsPerReport) / b.Elapsed().Seconds()
 	b.ReportMetric(rate, "events/s")
 	b.ReportMetric(noopRate, "noop_events/s")
 	b.ReportMetric(rate/noopRate, "ratio_to_noop")

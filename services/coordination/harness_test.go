@@ -19,7 +19,9 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -68,7 +70,7 @@ type harness struct {
 }
 
 // t0 is the default start of test clocks: 2025-03-01 08:00 CST.
-var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, chinaTime)
+var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, civil.Zone)
 
 // newHarness starts a service in dir. cfg.Now is replaced by the harness clock (starting at
 // start) unless set.
@@ -149,7 +151,7 @@ func ev(id string, kind coordinationv1.EventKind, batch, worker string, at time.
 		OccurTime:       timestamppb.New(at),
 	}
 	e.ReporterRegion = e.ReceivingRegion
-	if sendingSide(kind) {
+	if ledger.SendingSide(kind) {
 		e.ReporterRegion = e.SendingRegion
 	}
 	return e

@@ -65,7 +65,7 @@ func TestListEventsMasksStoredDetail(t *testing.T) {
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	e := ev("440000:incident:B1:w1:y", incident, "", "w1", t0)
 	e.Detail = "injured, 身份证" + testIDNumber + ", 电话13912345678"
-	if _, err := h.s.report(&coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{e}}); err != nil {
+	if _, err := h.s.ledger.LedgerServer().ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{e}}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{})

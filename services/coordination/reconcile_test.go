@@ -70,7 +70,7 @@ func TestGracePeriodTurnsMissingArrivalIntoUnaccountedAndLateArrivalClosesIt(t *
 
 	// One minute before the deadline nothing changes.
 	h.clock.Advance(72*time.Hour - time.Hour - time.Minute)
-	if _, err := h.s.expireDue(); err != nil {
+	if _, err := h.s.ledger.ExpireDue(); err != nil {
 		t.Fatal(err)
 	}
 	if got := countsOf(h.batch(t, "B1")); got.Awaiting != 2 || got.Unaccounted != 0 {
@@ -79,7 +79,7 @@ func TestGracePeriodTurnsMissingArrivalIntoUnaccountedAndLateArrivalClosesIt(t *
 
 	// At the deadline the timer opens the two missing arrivals.
 	h.clock.Advance(time.Minute)
-	if _, err := h.s.expireDue(); err != nil {
+	if _, err := h.s.ledger.ExpireDue(); err != nil {
 		t.Fatal(err)
 	}
 	r = h.batch(t, "B1")
@@ -228,7 +228,7 @@ func TestIssueScenarioEndsWithTwoDiscrepancies(t *testing.T) {
 	events = append(events, ev("440000:no_show:B1:w4", noShow, "B1", "w4", base.Add(30*time.Hour)))
 	h.report(t, events...)
 	h.clock.Advance(24 * time.Hour)
-	if _, err := h.s.expireDue(); err != nil {
+	if _, err := h.s.ledger.ExpireDue(); err != nil {
 		t.Fatal(err)
 	}
 	r := h.batch(t, "B1")
