@@ -27,6 +27,7 @@ func (h *harness) assessment(t *testing.T, region string, year int32) *coordinat
 }
 
 func TestWorkerOutTwiceInYearCountsOnce(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	jan := time.Date(2025, 1, 10, 9, 0, 0, 0, civil.Zone)
 	feb := time.Date(2025, 2, 10, 9, 0, 0, 0, civil.Zone)
@@ -57,6 +58,7 @@ func TestWorkerOutTwiceInYearCountsOnce(t *testing.T) {
 }
 
 func TestBaselineFromPreviousYearOrOperator(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	if _, err := h.registry.RegisterRegion(ctxT(t), &coordinationv1.RegisterRegionRequest{
 		Region: &coordinationv1.Region{Code: "520000", Role: sendingRole, Endpoint: "127.0.0.1:50052"},
@@ -124,6 +126,7 @@ func TestBaselineFromPreviousYearOrOperator(t *testing.T) {
 }
 
 func TestAssessmentRoles(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{})
 	// Hebei is in no default pairing: no role until it registers.
 	_, err := h.assess.GetAssessment(ctxT(t), &coordinationv1.GetAssessmentRequest{Region: "130000", Year: 2025})

@@ -3,16 +3,15 @@ package coordination
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc/test/bufconn"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // benchEvents returns the i-th call's 1000 new events: departures and arrivals of 500 workers in
@@ -34,11 +33,14 @@ type noopLedger struct {
 	coordinationv1.UnimplementedLedgerServiceServer
 }
 
+// ValidateRequest accepts every request (the server refuses a service without validation).
+func (noopLedger) ValidateRequest(string, any) error { return nil }
+
 func (noopLedger) ReportEvents(context.Context, *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
 	return &coordinationv1.ReportEventsResponse{}, nil
 }
 
-// BenchmarkReportEvents reports calls of 1000 new events over gRPC on loopback: the ledger's
+// BenchmarkReportEvents reports calls of 1000 new events over gRPC in process (bufconn): the ledger's
 // ingest rate (one bbolt commit per call, reconciliation of the touched batches included), and in
 // the same run the rate of the same calls to a no-op ledger behind the same server scaffolding,
 // with their ratio.
@@ -46,20 +48,17 @@ func BenchmarkReportEvents(b *testing.B) {
 	// Baseline first, untimed by the framework: the same calls to a no-op server.
 	srv := grpcserver.New(grpcserver.Config{}, zap.NewNop())
 	coordinationv1.RegisterLedgerServiceServer(srv.GRPC(), noopLedger{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	lis := bufconn.Listen(bufSize)
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop(context.Background())
-	cc, err := peers.Dial(lis.Addr().String(), peers.Options{})
+	cc, err := dialBufconn(lis)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cc.Close()
 	noop := coordinationv1.NewLedgerServiceClient(cc)
 
-	h := newHarness(b, b.TempDir(), zap.NewNop(), Config{}, t0)
+	h := newHarness(b, b.TempDir(), zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
 	defer h.close()
 	calls := make([][]*coordinationv1.LedgerEvent, b.N)
 	for i := range calls {

@@ -14,7 +14,9 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -23,7 +25,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
-	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -55,8 +56,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// harness is a coordination service on a real bbolt file and a real loopback listener, with
-// clients of its four gRPC services.
+// harness is a coordination service on a real bbolt file, served in process over bufconn (the
+// whole gRPC stack, interceptors included, without a port), with clients of its four gRPC
+// services.
 type harness struct {
 	s        *Service
 	db       *store.DB
@@ -91,14 +93,11 @@ func newHarness(t tb, dir string, lg *zap.Logger, cfg Config, start time.Time) *
 	}
 	srv := grpcserver.New(grpcserver.Config{ServiceName: "coordination"}, lg)
 	s.Register(srv.GRPC())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := bufconn.Listen(bufSize)
 	srv.SetServing(s.ServiceNames()...)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
-	cc, err := peers.Dial(lis.Addr().String(), peers.Options{})
+	cc, err := dialBufconn(lis)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +118,16 @@ func newHarness(t tb, dir string, lg *zap.Logger, cfg Config, start time.Time) *
 		})
 	}
 	return h
+}
+
+// bufSize is the buffer of an in-process connection.
+const bufSize = 1 << 20
+
+// dialBufconn returns a client connection to the server listening on lis.
+func dialBufconn(lis *bufconn.Listener) (*grpc.ClientConn, error) {
+	return grpc.NewClient("passthrough:///coordination",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
 }
 
 // startHarness is newHarness in t.TempDir(), closed when the test ends.

@@ -16,6 +16,7 @@ import (
 )
 
 func TestReportEventsValidation(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	good := func() *coordinationv1.LedgerEvent { return ev("e1", departed, "B1", "w1", t0) }
 	tests := []struct {
@@ -105,6 +106,7 @@ func TestReportEventsValidation(t *testing.T) {
 }
 
 func TestReportEventsDuplicatesCountOnce(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	e1 := ev("520000:departed:B1:w1", departed, "B1", "w1", t0)
 	e2 := ev("520000:departed:B1:w2", departed, "B1", "w2", t0)
@@ -144,6 +146,7 @@ func TestReportEventsDuplicatesCountOnce(t *testing.T) {
 }
 
 func TestReportEventsRefusesReusedEventID(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	h.report(t, ev("e1", departed, "B1", "w1", t0))
 	tests := []struct {
@@ -185,6 +188,7 @@ func TestReportEventsRefusesReusedEventID(t *testing.T) {
 }
 
 func TestReportEventsRefusesBatchOfOtherRegions(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	h.report(t, ev("e1", departed, "B1", "w1", t0))
 	e := ev("e2", departed, "B1", "w2", t0)
@@ -210,6 +214,7 @@ func TestReportEventsRefusesBatchOfOtherRegions(t *testing.T) {
 }
 
 func TestReportEventsRefusesUnpairedProvinces(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	// 110000 (Beijing) sends to nobody: not a pairing of the registry.
 	unpaired := ev("u1", departed, "U1", "w1", t0)
@@ -250,6 +255,7 @@ func refusalAt(t *testing.T, resp *coordinationv1.ReportEventsResponse, i int) *
 }
 
 func TestListEventsFilters(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	other := ev("x1", departed, "C1", "w1", t0)
 	other.SendingRegion, other.ReporterRegion = "450000", "450000"

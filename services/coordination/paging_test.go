@@ -13,6 +13,7 @@ import (
 // Every List refuses a page token it did not issue (garbage, or a token of another List) with
 // INVALID_ARGUMENT and a field violation on page_token, instead of reading it as a position.
 func TestListsRefuseGarbagePageTokens(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	h.report(t, ev("520000:departed:B1:w1", departed, "B1", "w1", t0), ev("520000:departed:B1:w2", departed, "B1", "w2", t0))
 	// A real token of ListEvents, to hand to the other Lists.

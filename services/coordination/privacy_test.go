@@ -20,6 +20,7 @@ var testIDNumber = func() string {
 // personal data in any item is not a fact to record, and refusing the message means nothing of
 // it is recorded, the good events included (the reporter sends them again without the number).
 func TestReportEventsRefusesPersonalData(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	tests := []struct {
 		name  string
@@ -62,6 +63,7 @@ func TestReportEventsRefusesPersonalData(t *testing.T) {
 // A detail recorded before the guard existed (here: through the handler, past the guard) is
 // masked when listed.
 func TestListEventsMasksStoredDetail(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	e := ev("440000:incident:B1:w1:y", incident, "", "w1", t0)
 	e.Detail = "injured, 身份证" + testIDNumber + ", 电话13912345678"

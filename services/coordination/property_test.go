@@ -182,6 +182,7 @@ func refNumerator(events []*coordinationv1.LedgerEvent, province string, year in
 }
 
 func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		events := genEvents(rt)
 		// Every event 1 to 3 times, in random order, in calls of 1 to 15 events.
