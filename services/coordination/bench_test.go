@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/grpc/test/bufconn"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
@@ -40,7 +39,7 @@ func (noopLedger) ReportEvents(context.Context, *coordinationv1.ReportEventsRequ
 	return &coordinationv1.ReportEventsResponse{}, nil
 }
 
-// BenchmarkReportEvents reports calls of 1000 new events over gRPC in process (bufconn): the ledger's
+// BenchmarkReportEvents reports calls of 1000 new events over gRPC on loopback: the ledger's
 // ingest rate (one bbolt commit per call, reconciliation of the touched batches included), and in
 // the same run the rate of the same calls to a no-op ledger behind the same server scaffolding,
 // with their ratio.
@@ -48,17 +47,20 @@ func BenchmarkReportEvents(b *testing.B) {
 	// Baseline first, untimed by the framework: the same calls to a no-op server.
 	srv := grpcserver.New(grpcserver.Config{}, zap.NewNop())
 	coordinationv1.RegisterLedgerServiceServer(srv.GRPC(), noopLedger{})
-	lis := bufconn.Listen(bufSize)
+	lis, dial, err := listenLoopback()
+	if err != nil {
+		b.Fatal(err)
+	}
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop(context.Background())
-	cc, err := dialBufconn(lis)
+	cc, err := dial()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cc.Close()
 	noop := coordinationv1.NewLedgerServiceClient(cc)
 
-	h := newHarness(b, b.TempDir(), zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
+	h := newHarnessOn(b, listenLoopback, b.TempDir(), zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
 	defer h.close()
 	calls := make([][]*coordinationv1.LedgerEvent, b.N)
 	for i := range calls {

@@ -25,6 +25,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -78,6 +79,31 @@ var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, civil.Zone)
 // start) unless set.
 func newHarness(t tb, dir string, lg *zap.Logger, cfg Config, start time.Time) *harness {
 	t.Helper()
+	return newHarnessOn(t, listenInProcess, dir, lg, cfg, start)
+}
+
+// listener returns a listener and how to dial it.
+type listener func() (net.Listener, func() (*grpc.ClientConn, error), error)
+
+// listenInProcess listens over bufconn.
+func listenInProcess() (net.Listener, func() (*grpc.ClientConn, error), error) {
+	lis := bufconn.Listen(bufSize)
+	return lis, func() (*grpc.ClientConn, error) { return dialBufconn(lis) }, nil
+}
+
+// listenLoopback listens on a loopback port (the benchmark: the cost of the network stack
+// included).
+func listenLoopback() (net.Listener, func() (*grpc.ClientConn, error), error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	return lis, func() (*grpc.ClientConn, error) { return peers.Dial(lis.Addr().String(), peers.Options{}) }, nil
+}
+
+// newHarnessOn is newHarness served on the listener of listen.
+func newHarnessOn(t tb, listen listener, dir string, lg *zap.Logger, cfg Config, start time.Time) *harness {
+	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "coordination.db"), Schema, lg)
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +119,15 @@ func newHarness(t tb, dir string, lg *zap.Logger, cfg Config, start time.Time) *
 	}
 	srv := grpcserver.New(grpcserver.Config{ServiceName: "coordination"}, lg)
 	s.Register(srv.GRPC())
-	lis := bufconn.Listen(bufSize)
+	lis, dial, err := listen()
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
 	srv.SetServing(s.ServiceNames()...)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
-	cc, err := dialBufconn(lis)
+	cc, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
