@@ -293,10 +293,10 @@ func (x *Server) LoadDefaultPairings(ctx context.Context, req *coordinationv1.Lo
 func (x *Server) LoadDefaultPairingsIfEmpty() error {
 	added := 0
 	err := x.db.Update(func(tx *bbolt.Tx) error {
-		if k, _ := tx.Bucket(pairingsTable.Name()).Cursor().First(); k != nil {
-			return nil
+		pairings, err := Pairings(tx)
+		if err != nil || len(pairings) > 0 {
+			return err
 		}
-		var err error
 		added, _, err = x.loadDefaultPairings(tx)
 		return err
 	})

@@ -39,13 +39,12 @@ func Paired(tx *bbolt.Tx, p regions.Pairing) (bool, error) {
 // Pairings returns the registered pairings in (receiving, sending) order.
 func Pairings(tx *bbolt.Tx) ([]regions.Pairing, error) {
 	var out []regions.Pairing
-	b := tx.Bucket(pairingsTable.Name())
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	err := pairingsTable.Scan(tx, store.Range{}, func(k []byte, _ *coordinationv1.Pairing) (bool, error) {
 		p, _ := parsePairingKey(k)
 		out = append(out, p)
-	}
-	return out, nil
+		return true, nil
+	})
+	return out, err
 }
 
 // registered returns the region registered under code, if any.
@@ -75,9 +74,12 @@ func Role(tx *bbolt.Tx, code string) (commonv1.RegionRole, error) {
 // pairing.
 func Provinces(tx *bbolt.Tx) ([]string, error) {
 	set := map[string]bool{}
-	c := tx.Bucket(regionsTable.Name()).Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	err := regionsTable.Scan(tx, store.Range{}, func(k []byte, _ *coordinationv1.Region) (bool, error) {
 		set[string(k)] = true
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	pairings, err := Pairings(tx)
 	if err != nil {
