@@ -243,26 +243,11 @@ func (x *ReconciliationServer) ListBatchReconciliations(ctx context.Context, req
 	if err != nil {
 		return nil, err
 	}
-	keep := func(_ []byte, rec *coordinationv1.BatchReconciliation) bool {
-		if r := req.GetReceivingRegion(); r != "" && rec.GetReceivingRegion() != r {
-			return false
-		}
-		if r := req.GetSendingRegion(); r != "" && rec.GetSendingRegion() != r {
-			return false
-		}
-		return true
-	}
+	keep := func(_ []byte, rec *coordinationv1.BatchReconciliation) bool { return batchMatches(req, rec) }
 	var page store.Page[*coordinationv1.BatchReconciliation]
-	err = x.l.db.View(func(tx *bbolt.Tx) error {
-		if page, err = batches.Page(tx, store.Range{After: after}, check.PageSize.Of(req.GetPageSize()), keep); err != nil {
-			return err
-		}
-		for _, rec := range page.Items {
-			if rec.Discrepancies, err = openDiscrepancies(tx, rec.GetBatchId()); err != nil {
-				return err
-			}
-		}
-		return nil
+	err = x.l.db.View(func(tx *bbolt.Tx) (err error) {
+		page, err = batchesWithDiscrepancies(tx, store.Range{After: after}, check.PageSize.Of(req.GetPageSize()), keep)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -274,45 +259,60 @@ func (x *ReconciliationServer) ListBatchReconciliations(ctx context.Context, req
 	return resp, nil
 }
 
+// batchesWithDiscrepancies is a page of stored reconciliations, each with its open
+// discrepancies.
+func batchesWithDiscrepancies(tx *bbolt.Tx, r store.Range, size int, keep func([]byte, *coordinationv1.BatchReconciliation) bool) (store.Page[*coordinationv1.BatchReconciliation], error) {
+	page, err := batches.Page(tx, r, size, keep)
+	if err != nil {
+		return page, err
+	}
+	for _, rec := range page.Items {
+		if rec.Discrepancies, err = openDiscrepancies(tx, rec.GetBatchId()); err != nil {
+			return page, err
+		}
+	}
+	return page, nil
+}
+
 // ListPairingSummaries counts distinct workers per pairing and category over a period: a worker
 // counts in a category when the pairing has an event of it about the worker whose occur_time
 // falls in the period (dates in China Standard Time, both days included). Every registered
 // pairing and every pairing with counted events has a summary.
 func (x *ReconciliationServer) ListPairingSummaries(ctx context.Context, req *coordinationv1.ListPairingSummariesRequest) (*coordinationv1.ListPairingSummariesResponse, error) {
-	from := EarliestOccur
-	if d := req.GetPeriodStart(); d != nil {
-		from = civil.Start(d)
-	}
-	end := req.GetPeriodEnd()
-	if end == nil {
-		end = civil.Today(x.l.cfg.Now())
-	}
-	until := civil.Start(civil.AddDays(end, 1)) // exclusive
+	from, until := summaryPeriod(req, x.l.cfg.Now())
 	resp := &coordinationv1.ListPairingSummariesResponse{}
-	err := x.l.db.View(func(tx *bbolt.Tx) error {
-		pairs, err := summaryPairings(tx, req.GetRegion())
-		if err != nil {
-			return err
-		}
-		open, err := openPerPairing(tx)
-		if err != nil {
-			return err
-		}
-		for _, p := range pairs {
-			count := map[byte]int64{}
-			for _, cat := range summaryCategories {
-				if count[cat], err = countWorkers(tx, p, cat, from, until); err != nil {
-					return err
-				}
-			}
-			resp.Summaries = append(resp.Summaries, pairingSummary(p, count, open[p]))
-		}
-		return nil
+	err := x.l.db.View(func(tx *bbolt.Tx) (err error) {
+		resp.Summaries, err = pairingSummaries(tx, req.GetRegion(), from, until)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// pairingSummaries returns the summaries of the pairings that involve region (all when "") over
+// [from, until), in (receiving, sending) order.
+func pairingSummaries(tx *bbolt.Tx, region string, from, until time.Time) ([]*coordinationv1.PairingSummary, error) {
+	pairs, err := summaryPairings(tx, region)
+	if err != nil {
+		return nil, err
+	}
+	open, err := openPerPairing(tx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*coordinationv1.PairingSummary
+	for _, p := range pairs {
+		count := map[byte]int64{}
+		for _, cat := range summaryCategories {
+			if count[cat], err = countWorkers(tx, p, cat, from, until); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, pairingSummary(p, count, open[p]))
+	}
+	return out, nil
 }
 
 // summaryPairings returns, in (receiving, sending) order, the registered pairings and the

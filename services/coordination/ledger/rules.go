@@ -347,3 +347,29 @@ func discrepancyMatches(req *coordinationv1.ListDiscrepanciesRequest, d *coordin
 	}
 	return true
 }
+
+// batchMatches reports whether rec passes the filters of a ListBatchReconciliations request.
+func batchMatches(req *coordinationv1.ListBatchReconciliationsRequest, rec *coordinationv1.BatchReconciliation) bool {
+	if r := req.GetReceivingRegion(); r != "" && rec.GetReceivingRegion() != r {
+		return false
+	}
+	if r := req.GetSendingRegion(); r != "" && rec.GetSendingRegion() != r {
+		return false
+	}
+	return true
+}
+
+// summaryPeriod is the period [from, until) of a ListPairingSummaries request at time now: from
+// 00:00 China time of period_start (the ledger's earliest time when unset) to 00:00 of the day
+// after period_end (after today when unset), both days included.
+func summaryPeriod(req *coordinationv1.ListPairingSummariesRequest, now time.Time) (from, until time.Time) {
+	from = EarliestOccur
+	if d := req.GetPeriodStart(); d != nil {
+		from = civil.Start(d)
+	}
+	end := req.GetPeriodEnd()
+	if end == nil {
+		end = civil.Today(now)
+	}
+	return from, civil.Start(civil.AddDays(end, 1))
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -249,6 +250,82 @@ func TestListingTokens(t *testing.T) {
 	for _, tt := range tests {
 		if got := check(tt.listing, tt.tok); got != tt.ok {
 			t.Errorf("%s: accepted %v, want %v", tt.name, got, tt.ok)
+		}
+	}
+}
+
+// The period of a pairing summary: China-time days, both included; to the end of today (China
+// time) when it has no end.
+func TestSummaryPeriod(t *testing.T) {
+	t.Parallel()
+	day := func(y, m, d int32) *commonv1.Date { return &commonv1.Date{Year: y, Month: m, Day: d} }
+	cst := func(y int, m time.Month, d, h int) time.Time { return time.Date(y, m, d, h, 0, 0, 0, civil.Zone) }
+	// 20:00 UTC on 28 February is already 1 March in China.
+	lateUTC := time.Date(2025, 2, 28, 20, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name        string
+		req         *coordinationv1.ListPairingSummariesRequest
+		now         time.Time
+		from, until time.Time
+	}{
+		{"both days", &coordinationv1.ListPairingSummariesRequest{PeriodStart: day(2025, 2, 27), PeriodEnd: day(2025, 2, 28)}, t0,
+			cst(2025, 2, 27, 0), cst(2025, 3, 1, 0)},
+		{"one day", &coordinationv1.ListPairingSummariesRequest{PeriodStart: day(2024, 12, 31), PeriodEnd: day(2024, 12, 31)}, t0,
+			cst(2024, 12, 31, 0), cst(2025, 1, 1, 0)},
+		{"no start", &coordinationv1.ListPairingSummariesRequest{PeriodEnd: day(2025, 2, 28)}, t0, EarliestOccur, cst(2025, 3, 1, 0)},
+		{"no end: to the end of today in China", &coordinationv1.ListPairingSummariesRequest{}, lateUTC, EarliestOccur, cst(2025, 3, 2, 0)},
+	}
+	for _, tt := range tests {
+		from, until := summaryPeriod(tt.req, tt.now)
+		if !from.Equal(tt.from) || !until.Equal(tt.until) {
+			t.Errorf("%s: [%v, %v), want [%v, %v)", tt.name, from, until, tt.from, tt.until)
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	t.Parallel()
+	rec := &coordinationv1.BatchReconciliation{SendingRegion: "520000", ReceivingRegion: "440000"}
+	for req, want := range map[*coordinationv1.ListBatchReconciliationsRequest]bool{
+		{}: true, {SendingRegion: "520000"}: true, {ReceivingRegion: "440000", SendingRegion: "520000"}: true,
+		{SendingRegion: "450000"}: false, {ReceivingRegion: "520000"}: false,
+	} {
+		if got := batchMatches(req, rec); got != want {
+			t.Errorf("batchMatches(%v) = %v, want %v", req, got, want)
+		}
+	}
+	open := &coordinationv1.Discrepancy{State: coordinationv1.DiscrepancyState_DISCREPANCY_STATE_OPEN, Kind: coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_NO_SHOW, SendingRegion: "520000", ReceivingRegion: "440000"}
+	closed := &coordinationv1.Discrepancy{State: coordinationv1.DiscrepancyState_DISCREPANCY_STATE_CLOSED}
+	for _, tt := range []struct {
+		req  *coordinationv1.ListDiscrepanciesRequest
+		d    *coordinationv1.Discrepancy
+		want bool
+	}{
+		{&coordinationv1.ListDiscrepanciesRequest{}, open, true},
+		{&coordinationv1.ListDiscrepanciesRequest{}, closed, false},
+		{&coordinationv1.ListDiscrepanciesRequest{IncludeClosed: true}, closed, true},
+		{&coordinationv1.ListDiscrepanciesRequest{Kind: coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNEXPECTED}, open, false},
+		{&coordinationv1.ListDiscrepanciesRequest{Region: "440000"}, open, true},
+		{&coordinationv1.ListDiscrepanciesRequest{Region: "450000"}, open, false},
+	} {
+		if got := discrepancyMatches(tt.req, tt.d); got != tt.want {
+			t.Errorf("discrepancyMatches(%v, %v) = %v, want %v", tt.req, tt.d, got, tt.want)
+		}
+	}
+	e := ev("e1", departed, "B1", "w1", t0)
+	for _, tt := range []struct {
+		req  *coordinationv1.ListEventsRequest
+		want bool
+	}{
+		{&coordinationv1.ListEventsRequest{}, true},
+		{&coordinationv1.ListEventsRequest{WorkerId: "w1", BatchId: "B1", Kind: departed, Region: "520000"}, true},
+		{&coordinationv1.ListEventsRequest{WorkerId: "w2"}, false},
+		{&coordinationv1.ListEventsRequest{BatchId: "B2"}, false},
+		{&coordinationv1.ListEventsRequest{Kind: arrived}, false},
+		{&coordinationv1.ListEventsRequest{Region: "450000"}, false},
+	} {
+		if got := eventMatches(tt.req, e); got != tt.want {
+			t.Errorf("eventMatches(%v) = %v, want %v", tt.req, got, tt.want)
 		}
 	}
 }
