@@ -29,27 +29,6 @@ var (
 	// BucketOutboxQuarantine holds the messages peers refused for good (seq -> outboxv1.QuarantinedEntry).
 	BucketOutboxQuarantine = []byte("outboxQuarantine")
 
-	// Coordination service.
-	BucketRegions            = []byte("regions")
-	BucketPairings           = []byte("pairings")
-	BucketLedgerEvents       = []byte("ledgerEvents")
-	BucketLedgerByWorker     = []byte("ledgerByWorker")
-	BucketBaselines          = []byte("baselines")
-	BucketDiscrepancies      = []byte("discrepancies")
-	BucketDiscrepancyChanges = []byte("discrepancyChanges")
-	// BucketLedgerEventIDs maps an event id to its key in BucketLedgerEvents.
-	BucketLedgerEventIDs = []byte("ledgerEventIDs")
-	// BucketLedgerByBatch indexes events by batch id (batch_id NUL seq -> empty).
-	BucketLedgerByBatch = []byte("ledgerByBatch")
-	// BucketLedgerByPairing indexes counted events by pairing, category, time and worker.
-	BucketLedgerByPairing = []byte("ledgerByPairing")
-	// BucketLedgerAssessment indexes registered-poor workers by province, year and category.
-	BucketLedgerAssessment = []byte("ledgerAssessment")
-	// BucketLedgerBatches holds the reconciliation of each batch (batch_id -> BatchReconciliation).
-	BucketLedgerBatches = []byte("ledgerBatches")
-	// BucketLedgerDeadlines orders batches with unconfirmed departures by grace deadline.
-	BucketLedgerDeadlines = []byte("ledgerDeadlines")
-
 	// Any service: named counters.
 	BucketCounters = []byte("counters")
 )
