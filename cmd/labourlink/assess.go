@@ -9,6 +9,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/platform/peers"
 )
@@ -25,7 +26,7 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink assess show", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Coordination)
-	year := fs.Int("year", time.Now().In(chinaTime).Year(), "calendar year (China Standard Time)")
+	year := fs.Int("year", civil.Year(time.Now()), "calendar year (China Standard Time)")
 	region := fs.String("region", "", "only this province (default: every registered or paired province)")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink assess show [flags]\n\nShows, per province and calendar year, the distinct registered-poor workers sent out (sending\n"+

@@ -12,6 +12,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/platform/peers"
@@ -74,7 +75,7 @@ func fmtTime(ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return ""
 	}
-	return ts.AsTime().In(chinaTime).Format("2006-01-02 15:04")
+	return ts.AsTime().In(civil.Zone).Format("2006-01-02 15:04")
 }
 
 // batchName accepts `batches/ID` or the bare id.

@@ -10,6 +10,7 @@ import (
 )
 
 func TestDescribeErrorExplainsStorageFull(t *testing.T) {
+	t.Parallel()
 	err := apierror.Status(apierror.New(store.ErrStorageFull, commonv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "%s", store.StorageFullMessage)).Err()
 	got := describeError(err)
 	for _, want := range []string{"Unavailable: storage full", "[STORAGE_FULL]", "free disk space", "run the same command again"} {

@@ -34,6 +34,7 @@ type sentChunk struct {
 // The last message of an import says final with the number of rows sent, also when the rows end
 // on a chunk boundary (then it carries no rows) and when the file has no rows.
 func TestImportSendsFinalWithTotalRows(t *testing.T) {
+	t.Parallel()
 	content, _ := spreadsheetCSV() // 5 data rows and a blank one
 	tests := []struct {
 		name  string
@@ -127,6 +128,7 @@ func serveTwice(t *testing.T, lg *zap.Logger, schema store.Schema, build func(db
 // is incomplete and that the same command finishes it; it does. (The CLI retries UNAVAILABLE a
 // few times with backoff, services/platform/peers: each case takes about 3 s.)
 func TestImportInterruptedSaysHowToResume(t *testing.T) {
+	t.Parallel()
 	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	content, _ := spreadsheetCSV()
 	vacancies := "用人单位,统一社会信用代码,工作地点,职业,招聘人数,最低月薪,最高月薪,开始日期,截止日期\r\n" +
@@ -167,6 +169,7 @@ func TestImportInterruptedSaysHowToResume(t *testing.T) {
 
 // resumable: the errors after which running the same command again finishes the import.
 func TestResumable(t *testing.T) {
+	t.Parallel()
 	violation := func(field string) error {
 		var v apierror.Violations
 		v.Add(field, "…")

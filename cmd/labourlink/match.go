@@ -18,6 +18,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -267,7 +268,7 @@ func cstOr(ts *timestamppb.Timestamp, none string) string {
 	if ts == nil {
 		return none
 	}
-	return ts.AsTime().In(chinaTime).Format(time.DateTime) + " CST"
+	return ts.AsTime().In(civil.Zone).Format(time.DateTime) + " CST"
 }
 
 // errorReason returns the ErrorInfo reason of a gRPC error ("" if none).

@@ -87,6 +87,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestMatchAndBatchCommands walks `match run`, `match follow`, `batches plan`, `batches list`,
 // `batches show` and `batches depart` against in-process sending and receiving services.
 func TestMatchAndBatchCommands(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	recvAddr := serveInProcess(t, "receiving", receiving.Schema, func(db *store.DB) (bgService, error) {
@@ -214,6 +215,7 @@ func TestMatchAndBatchCommands(t *testing.T) {
 // TestFollowStatusLayout: match follow shows one block per province, times in CST, a link
 // down or a replica behind marked with "!", and the last error with its time.
 func TestFollowStatusLayout(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 12, 1, 2, 32, 5, 0, time.UTC) // 10:32:05 CST
 	var out strings.Builder
 	printFollowStatus(&out, []*sendingv1.FollowPosition{
@@ -252,6 +254,7 @@ func TestFollowStatusLayout(t *testing.T) {
 // TestRunSummaryShowsReplicasAndWarnings: a finished run's summary says how current each
 // replica was and shows the run's warnings.
 func TestRunSummaryShowsReplicasAndWarnings(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	printRunSummary(&out, &sendingv1.MatchRun{
 		Name: "matchRuns/7", Algorithm: "test",

@@ -8,6 +8,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/platform/peers"
@@ -20,9 +21,6 @@ func init() {
 		run:     runReconcileShow,
 	})
 }
-
-// chinaTime is China Standard Time, in which the ledger's dates are counted.
-var chinaTime = time.FixedZone("CST", 8*60*60)
 
 // parseDay parses YYYY-MM-DD ("" gives nil).
 func parseDay(flagName, s string) (*commonv1.Date, error) {
@@ -106,10 +104,10 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 
 	var lo, hi time.Time
 	if start != nil {
-		lo = time.Date(int(start.GetYear()), time.Month(start.GetMonth()), int(start.GetDay()), 0, 0, 0, 0, chinaTime)
+		lo = civil.Start(start)
 	}
 	if end != nil {
-		hi = time.Date(int(end.GetYear()), time.Month(end.GetMonth()), int(end.GetDay())+1, 0, 0, 0, 0, chinaTime)
+		hi = civil.Start(civil.AddDays(end, 1))
 	}
 	fmt.Fprintln(w, "\nBatches")
 	bt := newTable("batch", "sending", "receiving", "departure (CST)", "departed", "arrived", "no-show", "awaiting", "unaccounted", "unexpected", "unverified").
@@ -132,7 +130,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 				if (!lo.IsZero() && t.Before(lo)) || (!hi.IsZero() && !t.Before(hi)) {
 					continue
 				}
-				dep = t.In(chinaTime).Format("2006-01-02 15:04")
+				dep = t.In(civil.Zone).Format("2006-01-02 15:04")
 			}
 			bt.add(len(b.GetDiscrepancies()) > 0 || b.GetUnaccounted()+b.GetUnexpected()+b.GetUnverified() > 0,
 				b.GetBatchId(), b.GetSendingRegion(), b.GetReceivingRegion(), dep,
@@ -159,7 +157,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 			n++
 			opened := "-"
 			if x.GetOpenTime() != nil {
-				opened = x.GetOpenTime().AsTime().In(chinaTime).Format("2006-01-02 15:04")
+				opened = x.GetOpenTime().AsTime().In(civil.Zone).Format("2006-01-02 15:04")
 			}
 			dt.add(true, discrepancyWord(x.GetKind()), x.GetBatchId(), x.GetWorkerId(), x.GetSendingRegion(), x.GetReceivingRegion(), opened, x.GetDetail())
 		}

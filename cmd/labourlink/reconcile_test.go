@@ -50,6 +50,7 @@ func startCoordination(t *testing.T, now func() time.Time) string {
 }
 
 func TestReconcileAndAssessShow(t *testing.T) {
+	t.Parallel()
 	cst := time.FixedZone("CST", 8*3600)
 	dep := time.Date(2025, 3, 1, 8, 0, 0, 0, cst)
 	clock := dep.Add(time.Hour)

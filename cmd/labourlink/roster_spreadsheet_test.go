@@ -12,6 +12,7 @@ import (
 // stored, the two bad ones are named with their row and reason, and after the operator fixes
 // the phone in the rejects file, importing that file creates the worker.
 func TestRosterImportLibreOfficeExports(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ file, encoding string }{
 		{"libreoffice-utf8.csv", "UTF-8"},
 		{"libreoffice-gbk.csv", "GBK"},

@@ -159,6 +159,7 @@ func readRejects(t *testing.T, path string) ([]string, []csvimport.Row) {
 // A new user's path: import a spreadsheet export, read the rejects file, fix it, import it, and
 // run the first import again by mistake.
 func TestRosterImportSpreadsheetCSV(t *testing.T) {
+	t.Parallel()
 	addr, db := rosterTestService(t)
 	dir := t.TempDir()
 	content, ids := spreadsheetCSV()
@@ -261,6 +262,7 @@ func TestRosterImportSpreadsheetCSV(t *testing.T) {
 // Excel on Chinese Windows saves "CSV (逗号分隔)" in GBK: accepted. UTF-16 ("Unicode Text") and a
 // file without the required columns are refused before anything is sent.
 func TestRosterImportEncodings(t *testing.T) {
+	t.Parallel()
 	addr, db := rosterTestService(t)
 	dir := t.TempDir()
 	content, _ := spreadsheetCSV()
@@ -307,6 +309,7 @@ func TestRosterImportEncodings(t *testing.T) {
 }
 
 func TestRosterImportFlags(t *testing.T) {
+	t.Parallel()
 	addr, _ := rosterTestService(t)
 	for _, args := range [][]string{
 		{"roster", "import"},

@@ -43,6 +43,7 @@ func runVacancyCLI(t *testing.T, addr string, args ...string) (string, string, i
 }
 
 func TestVacanciesImportAndList(t *testing.T) {
+	t.Parallel()
 	addr := vacancyTestService(t)
 	first := "91440300MA5FN1234"
 	c, err := creditcode.CheckChar(first)
@@ -106,6 +107,7 @@ func TestVacanciesImportAndList(t *testing.T) {
 // When the service's summary lists only the first rejected rows, the rejects file still has
 // every one: the CLI reads them with ListVacancyImportRejections.
 func TestVacanciesImportWritesEveryRejectedRow(t *testing.T) {
+	t.Parallel()
 	addr := vacancyTestServiceWith(t, receiving.Config{Region: "440000", ImportReplyRejections: 2})
 	first := "91440300MA5FN1234"
 	c, err := creditcode.CheckChar(first)

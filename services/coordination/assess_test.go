@@ -2,12 +2,14 @@ package coordination
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 )
 
 func poor(e *coordinationv1.LedgerEvent) *coordinationv1.LedgerEvent {
@@ -25,9 +27,10 @@ func (h *harness) assessment(t *testing.T, region string, year int32) *coordinat
 }
 
 func TestWorkerOutTwiceInYearCountsOnce(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
-	jan := time.Date(2025, 1, 10, 9, 0, 0, 0, chinaTime)
-	feb := time.Date(2025, 2, 10, 9, 0, 0, 0, chinaTime)
+	jan := time.Date(2025, 1, 10, 9, 0, 0, 0, civil.Zone)
+	feb := time.Date(2025, 2, 10, 9, 0, 0, 0, civil.Zone)
 	h.report(t,
 		// w1 goes out twice (two batches) and is onboarded twice; w2 is not registered-poor; w3
 		// goes out once.
@@ -55,6 +58,7 @@ func TestWorkerOutTwiceInYearCountsOnce(t *testing.T) {
 }
 
 func TestBaselineFromPreviousYearOrOperator(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	if _, err := h.registry.RegisterRegion(ctxT(t), &coordinationv1.RegisterRegionRequest{
 		Region: &coordinationv1.Region{Code: "520000", Role: sendingRole, Endpoint: "127.0.0.1:50052"},
@@ -63,10 +67,10 @@ func TestBaselineFromPreviousYearOrOperator(t *testing.T) {
 	}
 	var events []*coordinationv1.LedgerEvent
 	for i := range 4 {
-		events = append(events, poor(ev(fmt.Sprintf("a%d", i), departed, "B2024", fmt.Sprintf("w%d", i), time.Date(2024, 6, 1, 0, 0, 0, 0, chinaTime))))
+		events = append(events, poor(ev(fmt.Sprintf("a%d", i), departed, "B2024", fmt.Sprintf("w%d", i), time.Date(2024, 6, 1, 0, 0, 0, 0, civil.Zone))))
 	}
 	for i := range 3 {
-		events = append(events, poor(ev(fmt.Sprintf("b%d", i), departed, "B2025", fmt.Sprintf("w%d", i), time.Date(2025, 2, 1, 0, 0, 0, 0, chinaTime))))
+		events = append(events, poor(ev(fmt.Sprintf("b%d", i), departed, "B2025", fmt.Sprintf("w%d", i), time.Date(2025, 2, 1, 0, 0, 0, 0, civil.Zone))))
 	}
 	h.report(t, events...)
 
@@ -122,6 +126,7 @@ func TestBaselineFromPreviousYearOrOperator(t *testing.T) {
 }
 
 func TestAssessmentRoles(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{})
 	// Hebei is in no default pairing: no role until it registers.
 	_, err := h.assess.GetAssessment(ctxT(t), &coordinationv1.GetAssessmentRequest{Region: "130000", Year: 2025})
@@ -152,32 +157,11 @@ func TestAssessmentRoles(t *testing.T) {
 	}
 	var got []string
 	for _, a := range list.GetAssessments() {
-		got = append(got, fmt.Sprintf("%s:%s", a.GetRegion(), roleWord(a.GetRole())))
+		got = append(got, fmt.Sprintf("%s:%s", a.GetRegion(), strings.ToLower(strings.TrimPrefix(a.GetRole().String(), "REGION_ROLE_"))))
 	}
 	if fmt.Sprint(got) != "[130000:sending 440000:receiving 520000:sending]" {
 		t.Fatalf("ListAssessments = %v", got)
 	}
 	_, err = h.assess.ListAssessments(ctxT(t), &coordinationv1.ListAssessmentsRequest{})
 	wantCode(t, err, codes.InvalidArgument)
-}
-
-func TestPercentage(t *testing.T) {
-	tests := []struct {
-		num, den int64
-		want     float64
-	}{
-		{954, 1000, 95.4},
-		{2, 3, 66.7},
-		{1, 3, 33.3},
-		{1, 8, 12.5},
-		{1, 16, 6.3}, // 6.25 rounds half up
-		{0, 5, 0},
-		{5, 4, 125},
-		{1_000_000, 1, 100_000_000},
-	}
-	for _, tt := range tests {
-		if got := percentage(tt.num, tt.den); got != tt.want {
-			t.Errorf("percentage(%d, %d) = %v, want %v", tt.num, tt.den, got, tt.want)
-		}
-	}
 }

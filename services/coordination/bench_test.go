@@ -3,22 +3,21 @@ package coordination
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // benchEvents returns the i-th call's 1000 new events: departures and arrivals of 500 workers in
 // 45-worker batches.
 func benchEvents(call int) []*coordinationv1.LedgerEvent {
-	events := make([]*coordinationv1.LedgerEvent, 0, MaxEventsPerReport)
-	for n := call * MaxEventsPerReport / 2; len(events) < MaxEventsPerReport; n++ {
+	events := make([]*coordinationv1.LedgerEvent, 0, ledger.MaxEventsPerReport)
+	for n := call * ledger.MaxEventsPerReport / 2; len(events) < ledger.MaxEventsPerReport; n++ {
 		batch, worker := fmt.Sprintf("520000-b%d", n/45), fmt.Sprintf("w%d", n)
 		events = append(events,
 			ev("d"+worker, departed, batch, worker, t0.Add(-48*time.Hour)),
@@ -33,6 +32,9 @@ type noopLedger struct {
 	coordinationv1.UnimplementedLedgerServiceServer
 }
 
+// ValidateRequest accepts every request (the server refuses a service without validation).
+func (noopLedger) ValidateRequest(string, any) error { return nil }
+
 func (noopLedger) ReportEvents(context.Context, *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
 	return &coordinationv1.ReportEventsResponse{}, nil
 }
@@ -45,20 +47,20 @@ func BenchmarkReportEvents(b *testing.B) {
 	// Baseline first, untimed by the framework: the same calls to a no-op server.
 	srv := grpcserver.New(grpcserver.Config{}, zap.NewNop())
 	coordinationv1.RegisterLedgerServiceServer(srv.GRPC(), noopLedger{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, dial, err := listenLoopback()
 	if err != nil {
 		b.Fatal(err)
 	}
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop(context.Background())
-	cc, err := peers.Dial(lis.Addr().String(), peers.Options{})
+	cc, err := dial()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cc.Close()
 	noop := coordinationv1.NewLedgerServiceClient(cc)
 
-	h := newHarness(b, b.TempDir(), zap.NewNop(), Config{}, t0)
+	h := newHarnessOn(b, listenLoopback, b.TempDir(), zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
 	defer h.close()
 	calls := make([][]*coordinationv1.LedgerEvent, b.N)
 	for i := range calls {
@@ -71,7 +73,7 @@ func BenchmarkReportEvents(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	noopRate := float64(b.N*MaxEventsPerReport) / time.Since(start).Seconds()
+	noopRate := float64(b.N*ledger.MaxEventsPerReport) / time.Since(start).Seconds()
 
 	b.ResetTimer()
 	b.StartTimer()
@@ -79,7 +81,7 @@ func BenchmarkReportEvents(b *testing.B) {
 		h.report(b, calls[i]...)
 	}
 	b.StopTimer()
-	rate := float64(b.N*MaxEventsPerReport) / b.Elapsed().Seconds()
+	rate := float64(b.N*ledger.MaxEventsPerReport) / b.Elapsed().Seconds()
 	b.ReportMetric(rate, "events/s")
 	b.ReportMetric(noopRate, "noop_events/s")
 	b.ReportMetric(rate/noopRate, "ratio_to_noop")

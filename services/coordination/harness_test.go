@@ -14,12 +14,16 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -53,8 +57,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// harness is a coordination service on a real bbolt file and a real loopback listener, with
-// clients of its four gRPC services.
+// harness is a coordination service on a real bbolt file, served in process over bufconn (the
+// whole gRPC stack, interceptors included, without a port), with clients of its four gRPC
+// services.
 type harness struct {
 	s        *Service
 	db       *store.DB
@@ -68,11 +73,36 @@ type harness struct {
 }
 
 // t0 is the default start of test clocks: 2025-03-01 08:00 CST.
-var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, chinaTime)
+var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, civil.Zone)
 
 // newHarness starts a service in dir. cfg.Now is replaced by the harness clock (starting at
 // start) unless set.
 func newHarness(t tb, dir string, lg *zap.Logger, cfg Config, start time.Time) *harness {
+	t.Helper()
+	return newHarnessOn(t, listenInProcess, dir, lg, cfg, start)
+}
+
+// listener returns a listener and how to dial it.
+type listener func() (net.Listener, func() (*grpc.ClientConn, error), error)
+
+// listenInProcess listens over bufconn.
+func listenInProcess() (net.Listener, func() (*grpc.ClientConn, error), error) {
+	lis := bufconn.Listen(bufSize)
+	return lis, func() (*grpc.ClientConn, error) { return dialBufconn(lis) }, nil
+}
+
+// listenLoopback listens on a loopback port (the benchmark: the cost of the network stack
+// included).
+func listenLoopback() (net.Listener, func() (*grpc.ClientConn, error), error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	return lis, func() (*grpc.ClientConn, error) { return peers.Dial(lis.Addr().String(), peers.Options{}) }, nil
+}
+
+// newHarnessOn is newHarness served on the listener of listen.
+func newHarnessOn(t tb, listen listener, dir string, lg *zap.Logger, cfg Config, start time.Time) *harness {
 	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "coordination.db"), Schema, lg)
 	if err != nil {
@@ -89,14 +119,15 @@ func newHarness(t tb, dir string, lg *zap.Logger, cfg Config, start time.Time) *
 	}
 	srv := grpcserver.New(grpcserver.Config{ServiceName: "coordination"}, lg)
 	s.Register(srv.GRPC())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, dial, err := listen()
 	if err != nil {
+		db.Close()
 		t.Fatal(err)
 	}
 	srv.SetServing(s.ServiceNames()...)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
-	cc, err := peers.Dial(lis.Addr().String(), peers.Options{})
+	cc, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +148,16 @@ func newHarness(t tb, dir string, lg *zap.Logger, cfg Config, start time.Time) *
 		})
 	}
 	return h
+}
+
+// bufSize is the buffer of an in-process connection.
+const bufSize = 1 << 20
+
+// dialBufconn returns a client connection to the server listening on lis.
+func dialBufconn(lis *bufconn.Listener) (*grpc.ClientConn, error) {
+	return grpc.NewClient("passthrough:///coordination",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
 }
 
 // startHarness is newHarness in t.TempDir(), closed when the test ends.
@@ -149,7 +190,7 @@ func ev(id string, kind coordinationv1.EventKind, batch, worker string, at time.
 		OccurTime:       timestamppb.New(at),
 	}
 	e.ReporterRegion = e.ReceivingRegion
-	if sendingSide(kind) {
+	if ledger.SendingSide(kind) {
 		e.ReporterRegion = e.SendingRegion
 	}
 	return e

@@ -13,6 +13,7 @@ import (
 // Every List refuses a page token it did not issue (garbage, or a token of another List) with
 // INVALID_ARGUMENT and a field violation on page_token, instead of reading it as a position.
 func TestListsRefuseGarbagePageTokens(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	h.report(t, ev("520000:departed:B1:w1", departed, "B1", "w1", t0), ev("520000:departed:B1:w2", departed, "B1", "w2", t0))
 	// A real token of ListEvents, to hand to the other Lists.
@@ -66,7 +67,14 @@ func TestListsRefuseGarbagePageTokens(t *testing.T) {
 	}
 	// A discrepancies token of one batch is not one of another batch's listing, nor of the
 	// listing of every batch.
-	tok := discrepanciesListing(&coordinationv1.ListDiscrepanciesRequest{BatchId: "B1"}).Token(discrepancyKey("B1", "w1", 1))
+	// (Two arrivals without departure give batch B1 two discrepancies, so that a page of one has a
+	// token; the token's key shape is checked in the ledger package, TestListingTokens.)
+	h.report(t, ev("440000:arrived:B1:w3", arrived, "B1", "w3", t0), ev("440000:arrived:B1:w4", arrived, "B1", "w4", t0))
+	first, err := h.recon.ListDiscrepancies(ctxT(t), &coordinationv1.ListDiscrepanciesRequest{BatchId: "B1", PageSize: 1})
+	if err != nil || first.GetNextPageToken() == "" {
+		t.Fatalf("ListDiscrepancies of B1: %v, %v", first, err)
+	}
+	tok := first.GetNextPageToken()
 	if _, err := h.recon.ListDiscrepancies(ctxT(t), &coordinationv1.ListDiscrepanciesRequest{PageToken: tok, BatchId: "B1"}); err != nil {
 		t.Errorf("a well-formed token of batch B1: %v", err)
 	}
@@ -87,5 +95,83 @@ func TestListsRefuseGarbagePageTokens(t *testing.T) {
 	next, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 1, PageToken: eventsToken})
 	if err != nil || len(next.GetEvents()) != 1 {
 		t.Fatalf("second page: %v, %v", next, err)
+	}
+}
+
+// Every List with a page token binds it to the request's filters (AIP-158): a token used with
+// other filters is refused with INVALID_ARGUMENT on page_token, and with the same filters it
+// pages on.
+func TestPageTokensBoundToFilters(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, Config{LoadDefaultPairings: true})
+	for _, r := range []*coordinationv1.Region{
+		{Code: "520000", Role: sendingRole, Endpoint: "h:1"},
+		{Code: "450000", Role: sendingRole, Endpoint: "h:2"},
+		{Code: "440000", Role: receivingRole, Endpoint: "h:3"},
+	} {
+		if _, err := h.registry.RegisterRegion(ctxT(t), &coordinationv1.RegisterRegionRequest{Region: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.report(t, ev("520000:departed:B1:w1", departed, "B1", "w1", t0), ev("520000:departed:B2:w2", departed, "B2", "w2", t0))
+	tests := []struct {
+		name string
+		// list calls the List with the filters of the first page (same) or other ones, and
+		// returns the number of items and the next page token.
+		list func(tok string, same bool) (int, string, error)
+	}{
+		{"ListRegions", func(tok string, same bool) (int, string, error) {
+			role := sendingRole
+			if !same {
+				role = receivingRole
+			}
+			resp, err := h.registry.ListRegions(ctxT(t), &coordinationv1.ListRegionsRequest{Role: role, PageSize: 1, PageToken: tok})
+			return len(resp.GetRegions()), resp.GetNextPageToken(), err
+		}},
+		{"ListPairings", func(tok string, same bool) (int, string, error) {
+			region := "440000"
+			if !same {
+				region = "520000"
+			}
+			resp, err := h.registry.ListPairings(ctxT(t), &coordinationv1.ListPairingsRequest{Region: region, PageSize: 1, PageToken: tok})
+			return len(resp.GetPairings()), resp.GetNextPageToken(), err
+		}},
+		{"ListBatchReconciliations", func(tok string, same bool) (int, string, error) {
+			region := "520000"
+			if !same {
+				region = "450000"
+			}
+			resp, err := h.recon.ListBatchReconciliations(ctxT(t), &coordinationv1.ListBatchReconciliationsRequest{SendingRegion: region, PageSize: 1, PageToken: tok})
+			return len(resp.GetReconciliations()), resp.GetNextPageToken(), err
+		}},
+		{"ListEvents", func(tok string, same bool) (int, string, error) {
+			kind := departed
+			if !same {
+				kind = arrived
+			}
+			resp, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{Kind: kind, PageSize: 1, PageToken: tok})
+			return len(resp.GetEvents()), resp.GetNextPageToken(), err
+		}},
+		{"ListDiscrepancies", func(tok string, same bool) (int, string, error) {
+			resp, err := h.recon.ListDiscrepancies(ctxT(t), &coordinationv1.ListDiscrepanciesRequest{IncludeClosed: same, PageSize: 1, PageToken: tok})
+			return len(resp.GetDiscrepancies()), resp.GetNextPageToken(), err
+		}},
+	}
+	// Two discrepancies (arrivals without departure) for ListDiscrepancies.
+	h.report(t, ev("440000:arrived:B1:w3", arrived, "B1", "w3", t0), ev("440000:arrived:B2:w4", arrived, "B2", "w4", t0))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, tok, err := tt.list("", true)
+			if err != nil || n != 1 || tok == "" {
+				t.Fatalf("first page: %d items, token %q, %v", n, tok, err)
+			}
+			_, _, err = tt.list(tok, false)
+			if v := fieldViolations(t, err); v["page_token"] == "" {
+				t.Fatalf("token with other filters: violations %v, want one on page_token", v)
+			}
+			if n, _, err := tt.list(tok, true); err != nil || n != 1 {
+				t.Fatalf("second page with the same filters: %d items, %v", n, err)
+			}
+		})
 	}
 }

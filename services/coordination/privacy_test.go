@@ -20,6 +20,7 @@ var testIDNumber = func() string {
 // personal data in any item is not a fact to record, and refusing the message means nothing of
 // it is recorded, the good events included (the reporter sends them again without the number).
 func TestReportEventsRefusesPersonalData(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	tests := []struct {
 		name  string
@@ -62,10 +63,11 @@ func TestReportEventsRefusesPersonalData(t *testing.T) {
 // A detail recorded before the guard existed (here: through the handler, past the guard) is
 // masked when listed.
 func TestListEventsMasksStoredDetail(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	e := ev("440000:incident:B1:w1:y", incident, "", "w1", t0)
 	e.Detail = "injured, 身份证" + testIDNumber + ", 电话13912345678"
-	if _, err := h.s.report(&coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{e}}); err != nil {
+	if _, err := h.s.ledger.LedgerServer().ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{e}}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{})

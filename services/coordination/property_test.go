@@ -12,7 +12,10 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/assessment"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
 )
 
 // The property test: a random scenario of distinct events is reported in random order, with
@@ -29,7 +32,7 @@ var propPairings = []regions.Pairing{
 var propKinds = []coordinationv1.EventKind{departed, arrived, noShow, onboarded, checkpoint, leftJob, returned, incident}
 
 // propBase is shortly before a new year (CST), so that assessments span two years.
-var propBase = time.Date(2024, 12, 27, 0, 0, 0, 0, chinaTime)
+var propBase = time.Date(2024, 12, 27, 0, 0, 0, 0, civil.Zone)
 
 const propGrace = 72 * time.Hour
 
@@ -53,7 +56,7 @@ func genEvents(t *rapid.T) []*coordinationv1.LedgerEvent {
 		kind := rapid.SampledFrom(propKinds).Draw(t, "kind")
 		batch := ""
 		pair := rapid.SampledFrom(propPairings).Draw(t, "pairing")
-		if needsBatch(kind) || rapid.Bool().Draw(t, "withBatch") {
+		if ledger.NeedsBatch(kind) || rapid.Bool().Draw(t, "withBatch") {
 			b := rapid.IntRange(0, nBatches-1).Draw(t, "batch")
 			batch, pair = fmt.Sprintf("%s-B%d", batchPair[b].Sending, b), batchPair[b]
 		}
@@ -69,7 +72,7 @@ func genEvents(t *rapid.T) []*coordinationv1.LedgerEvent {
 			RegisteredPoor:  rapid.Bool().Draw(t, "poor"),
 		}
 		e.ReporterRegion = e.ReceivingRegion
-		if sendingSide(kind) {
+		if ledger.SendingSide(kind) {
 			e.ReporterRegion = e.SendingRegion
 		}
 		if kind == checkpoint {
@@ -168,7 +171,7 @@ func refSummary(events []*coordinationv1.LedgerEvent, p regions.Pairing, from, u
 func refNumerator(events []*coordinationv1.LedgerEvent, province string, year int) int64 {
 	ws := map[string]bool{}
 	for _, e := range events {
-		if !e.GetRegisteredPoor() || cstYear(e.GetOccurTime().AsTime()) != year {
+		if !e.GetRegisteredPoor() || civil.Year(e.GetOccurTime().AsTime()) != year {
 			continue
 		}
 		if (e.GetKind() == departed && e.GetSendingRegion() == province) || (e.GetKind() == onboarded && e.GetReceivingRegion() == province) {
@@ -179,6 +182,7 @@ func refNumerator(events []*coordinationv1.LedgerEvent, province string, year in
 }
 
 func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
+	t.Parallel()
 	rapid.Check(t, func(rt *rapid.T) {
 		events := genEvents(rt)
 		// Every event 1 to 3 times, in random order, in calls of 1 to 15 events.
@@ -202,12 +206,12 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 			deliveries = deliveries[n:]
 			h.clock.Advance(time.Duration(rapid.IntRange(0, 20).Draw(rt, "hoursLater")) * time.Hour)
 			if rapid.Bool().Draw(rt, "timer") {
-				if _, err := h.s.expireDue(); err != nil {
+				if _, err := h.s.ledger.ExpireDue(); err != nil {
 					rt.Fatal(err)
 				}
 			}
 		}
-		if _, err := h.s.expireDue(); err != nil {
+		if _, err := h.s.ledger.ExpireDue(); err != nil {
 			rt.Fatal(err)
 		}
 		now := h.clock.Now()
@@ -307,7 +311,7 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 			}
 			lo, hi := from, until
 			if req.GetPeriodStart() == nil {
-				lo, hi = earliestOccur, now.AddDate(0, 0, 2)
+				lo, hi = ledger.EarliestOccur, now.AddDate(0, 0, 2)
 			}
 			// Every registered pairing has a summary (zeros when it has no events).
 			pairsWithEvents := map[regions.Pairing]bool{}
@@ -354,7 +358,7 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 				if a.GetNumerator() != num || a.GetDenominator() != prev || a.GetHasBaseline() != (prev > 0) {
 					rt.Fatalf("%s %d: %v, want numerator %d denominator %d", p, year, a, num, prev)
 				}
-				if prev > 0 && (a.GetBaselineSource() != coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR || a.GetPercentage() != percentage(num, prev)) {
+				if prev > 0 && (a.GetBaselineSource() != coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR || a.GetPercentage() != assessment.Percentage(num, prev)) {
 					rt.Fatalf("%s %d: %v", p, year, a)
 				}
 			}
@@ -398,6 +402,6 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 }
 
 func dateOf(t time.Time) *commonv1.Date {
-	y, m, d := t.In(chinaTime).Date()
+	y, m, d := t.In(civil.Zone).Date()
 	return &commonv1.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
 }

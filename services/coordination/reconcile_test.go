@@ -49,6 +49,7 @@ func openOf(r *coordinationv1.BatchReconciliation) []string {
 }
 
 func TestGracePeriodTurnsMissingArrivalIntoUnaccountedAndLateArrivalClosesIt(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{GracePeriod: 72 * time.Hour, LoadDefaultPairings: true})
 	dep := t0.Add(-time.Hour)
 	h.report(t,
@@ -70,7 +71,7 @@ func TestGracePeriodTurnsMissingArrivalIntoUnaccountedAndLateArrivalClosesIt(t *
 
 	// One minute before the deadline nothing changes.
 	h.clock.Advance(72*time.Hour - time.Hour - time.Minute)
-	if _, err := h.s.expireDue(); err != nil {
+	if _, err := h.s.ledger.ExpireDue(); err != nil {
 		t.Fatal(err)
 	}
 	if got := countsOf(h.batch(t, "B1")); got.Awaiting != 2 || got.Unaccounted != 0 {
@@ -79,7 +80,7 @@ func TestGracePeriodTurnsMissingArrivalIntoUnaccountedAndLateArrivalClosesIt(t *
 
 	// At the deadline the timer opens the two missing arrivals.
 	h.clock.Advance(time.Minute)
-	if _, err := h.s.expireDue(); err != nil {
+	if _, err := h.s.ledger.ExpireDue(); err != nil {
 		t.Fatal(err)
 	}
 	r = h.batch(t, "B1")
@@ -134,6 +135,7 @@ func TestGracePeriodTurnsMissingArrivalIntoUnaccountedAndLateArrivalClosesIt(t *
 // TestRunOpensDiscrepancyWhenDeadlinePasses checks the background timer: with an injected clock
 // moved past the grace deadline, Run reconciles the batch by itself.
 func TestRunOpensDiscrepancyWhenDeadlinePasses(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{GracePeriod: time.Hour, CheckInterval: 5 * time.Millisecond, LoadDefaultPairings: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
@@ -168,6 +170,7 @@ func TestRunOpensDiscrepancyWhenDeadlinePasses(t *testing.T) {
 }
 
 func TestDiscrepancyKinds(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	base := t0.Add(-50 * time.Hour)
 	h.report(t,
@@ -214,6 +217,7 @@ func TestDiscrepancyKinds(t *testing.T) {
 // five workers depart, three arrive and are onboarded, one is a no-show on arrival and one never
 // arrives. After the grace period exactly two discrepancies are open.
 func TestIssueScenarioEndsWithTwoDiscrepancies(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	base := t0.Add(-48 * time.Hour)
 	var events []*coordinationv1.LedgerEvent
@@ -228,7 +232,7 @@ func TestIssueScenarioEndsWithTwoDiscrepancies(t *testing.T) {
 	events = append(events, ev("440000:no_show:B1:w4", noShow, "B1", "w4", base.Add(30*time.Hour)))
 	h.report(t, events...)
 	h.clock.Advance(24 * time.Hour)
-	if _, err := h.s.expireDue(); err != nil {
+	if _, err := h.s.ledger.ExpireDue(); err != nil {
 		t.Fatal(err)
 	}
 	r := h.batch(t, "B1")
@@ -252,6 +256,7 @@ func TestIssueScenarioEndsWithTwoDiscrepancies(t *testing.T) {
 }
 
 func TestReconciliationReads(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	h.report(t,
 		ev("d1", departed, "B1", "w1", t0),

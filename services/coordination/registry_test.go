@@ -18,6 +18,7 @@ const (
 )
 
 func TestRegisterRegion(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{})
 	tests := []struct {
 		name   string
@@ -104,6 +105,7 @@ func TestRegisterRegion(t *testing.T) {
 }
 
 func TestPairings(t *testing.T) {
+	t.Parallel()
 	h := startHarness(t, Config{})
 	create := func(recv, send string) error {
 		_, err := h.registry.CreatePairing(ctxT(t), &coordinationv1.CreatePairingRequest{
@@ -204,6 +206,7 @@ func TestPairings(t *testing.T) {
 }
 
 func TestDefaultPairingsLoadedAtStartWhenNone(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	h := newHarness(t, dir, zapLogger(t), Config{LoadDefaultPairings: true}, t0)
 	resp, err := h.registry.ListPairings(ctxT(t), &coordinationv1.ListPairingsRequest{Region: "520000"})

@@ -1,32 +1,36 @@
-// Package coordination is the coordination service, one for the nation: the region registry and
-// pairings, the ledger of events both sides report, reconciliation and assessment.
+// Package coordination is the coordination service, one for the nation. This package is its
+// wiring; the subsystems are
+//
+//	registry    the region registry and the pairings (RegistryService)
+//	ledger      the ledger of events both sides report, and their reconciliation per batch
+//	            (LedgerService, ReconciliationService)
+//	assessment  baselines and assessments (AssessmentService), over the ledger's counts
+//
+// each with its handlers, rules and storage; check holds the request checks they share.
 package coordination
 
 import (
 	"context"
-	"fmt"
+	"slices"
 	"time"
 
-	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/assessment"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
+	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
-// Schema is what the coordination service keeps in its bbolt file.
+// Schema is what the coordination service keeps in its bbolt file: the buckets of its
+// subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
 	Version: 1,
-	Buckets: [][]byte{
-		store.BucketRegions, store.BucketPairings, store.BucketLedgerEvents,
-		store.BucketLedgerByWorker, store.BucketBaselines, store.BucketDiscrepancies,
-		store.BucketDiscrepancyChanges, store.BucketCounters, store.BucketLedgerEventIDs,
-		store.BucketLedgerByBatch, store.BucketLedgerByPairing, store.BucketLedgerAssessment,
-		store.BucketLedgerBatches, store.BucketLedgerDeadlines,
-	},
+	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, [][]byte{store.BucketCounters}),
 }
 
 // DefaultGracePeriod is how long after a batch's departure a worker not confirmed arrived
@@ -52,12 +56,9 @@ type Config struct {
 
 // Service is the coordination service.
 type Service struct {
-	db      *store.DB
-	lg      *zap.Logger
-	cfg     Config
-	regions *regions.Table
-	// wake nudges the deadline timer after a report (a new deadline may be sooner).
-	wake chan struct{}
+	registry   *registry.Server
+	ledger     *ledger.Ledger
+	assessment *assessment.Server
 }
 
 // New returns the coordination service over db.
@@ -71,33 +72,20 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = DefaultCheckInterval
 	}
-	s := &Service{db: db, lg: lg, cfg: cfg, regions: regions.Default(), wake: make(chan struct{}, 1)}
+	t := regions.Default()
+	s := &Service{
+		registry: registry.New(db, lg, t, cfg.Now),
+		ledger: ledger.New(db, lg, ledger.Config{
+			Regions: t, Now: cfg.Now, GracePeriod: cfg.GracePeriod, CheckInterval: cfg.CheckInterval,
+		}),
+		assessment: assessment.New(db, t, cfg.Now),
+	}
 	if cfg.LoadDefaultPairings {
-		if err := s.loadDefaultPairingsIfEmpty(); err != nil {
+		if err := s.registry.LoadDefaultPairingsIfEmpty(); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
-}
-
-// loadDefaultPairingsIfEmpty adds the default pairings when the registry has none.
-func (s *Service) loadDefaultPairingsIfEmpty() error {
-	added := 0
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if k, _ := tx.Bucket(store.BucketPairings).Cursor().First(); k != nil {
-			return nil
-		}
-		var err error
-		added, _, err = s.loadDefaultPairings(tx)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("load the default pairings: %w", err)
-	}
-	if added > 0 {
-		s.lg.Info("loaded the default pairings", zap.Int("pairings", added))
-	}
-	return nil
 }
 
 // ServiceNames are the gRPC services this service registers (for health checks).
@@ -112,61 +100,14 @@ func (s *Service) ServiceNames() []string {
 
 // Register registers the gRPC services on gs.
 func (s *Service) Register(gs *grpc.Server) {
-	coordinationv1.RegisterRegistryServiceServer(gs, &registryServer{s: s})
-	coordinationv1.RegisterLedgerServiceServer(gs, &ledgerServer{s: s})
-	coordinationv1.RegisterReconciliationServiceServer(gs, &reconciliationServer{s: s})
-	coordinationv1.RegisterAssessmentServiceServer(gs, &assessmentServer{s: s})
+	coordinationv1.RegisterRegistryServiceServer(gs, s.registry)
+	coordinationv1.RegisterLedgerServiceServer(gs, s.ledger.LedgerServer())
+	coordinationv1.RegisterReconciliationServiceServer(gs, s.ledger.ReconciliationServer())
+	coordinationv1.RegisterAssessmentServiceServer(gs, s.assessment)
 }
 
-// Run does the service's background work until ctx is done: when a batch's grace deadline
-// passes, it reconciles the batch again, which opens the discrepancies of its workers still not
-// confirmed (UNACCOUNTED). It looks at once at start (deadlines that passed while the service was
-// down), then at each next deadline, after each report, and at least every CheckInterval.
+// Run does the service's background work until ctx is done: the ledger's deadline timer, which
+// reconciles each batch again when its grace deadline passes (ledger.Ledger.Run).
 func (s *Service) Run(ctx context.Context) error {
-	for {
-		next, err := s.expireDue()
-		wait := s.cfg.CheckInterval
-		if err != nil {
-			s.lg.Error("reconcile batches past their grace deadline", zap.Error(err))
-		} else if !next.IsZero() {
-			wait = min(wait, max(next.Sub(s.cfg.Now()), time.Millisecond))
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-timer.C:
-		case <-s.wake:
-			timer.Stop()
-		}
-	}
-}
-
-// wakeTimer nudges Run's timer without blocking.
-func (s *Service) wakeTimer() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-type registryServer struct {
-	coordinationv1.UnimplementedRegistryServiceServer
-	s *Service
-}
-
-type ledgerServer struct {
-	coordinationv1.UnimplementedLedgerServiceServer
-	s *Service
-}
-
-type reconciliationServer struct {
-	coordinationv1.UnimplementedReconciliationServiceServer
-	s *Service
-}
-
-type assessmentServer struct {
-	coordinationv1.UnimplementedAssessmentServiceServer
-	s *Service
+	return s.ledger.Run(ctx)
 }

@@ -71,6 +71,7 @@ var receivingImports = importClient{
 // UNAVAILABLE as soon as the graceful stop begins: the stop does not wait for its timeout (a
 // minute here), and the rows committed are still there, the import incomplete, after a restart.
 func TestStopEndsIdleImportStreams(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		kind    daemon.Kind

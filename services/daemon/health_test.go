@@ -15,6 +15,7 @@ import (
 // touching the service's own names (a service whose peer is down still serves); once the server
 // stops, every name stays NOT_SERVING.
 func TestLinkHealth(t *testing.T) {
+	t.Parallel()
 	srv := grpcserver.New(grpcserver.Config{}, nil)
 	const own = "labour.sending.v1.MatchingService"
 	srv.SetServing(own)

@@ -65,6 +65,7 @@ func healthy(t *testing.T, addr string, creds credentials.TransportCredentials) 
 }
 
 func TestPlaintextSaysAuthorisationIsOff(t *testing.T) {
+	t.Parallel()
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := sendingConfig(t)
 	run(t, cfg, zap.New(core))
@@ -94,6 +95,7 @@ func tlsOf(dir string, id identity.Identity) daemon.TLSConfig {
 
 // A service does not start with another party's certificate.
 func TestCertificateMustNameTheService(t *testing.T) {
+	t.Parallel()
 	dir := certs(t)
 	for _, id := range []identity.Identity{identity.Receiving("440000"), identity.System("520000"), identity.Coordination()} {
 		cfg := sendingConfig(t)
@@ -108,6 +110,7 @@ func TestCertificateMustNameTheService(t *testing.T) {
 // With TLS the gRPC port refuses plaintext, and -health-listen serves health alone in
 // plaintext for probes.
 func TestHealthListenServesProbesInPlaintext(t *testing.T) {
+	t.Parallel()
 	dir := certs(t)
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := sendingConfig(t)

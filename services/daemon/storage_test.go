@@ -137,6 +137,7 @@ func importRows(ctx context.Context, c sendingv1.RosterServiceClient, importID s
 // reads still work), "storage full" is logged once for several refused writes, the same
 // import succeeds once space is freed, and everything acknowledged is there after a restart.
 func TestFullDiskThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	disk := mountTmpfs(t, "12m")
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := sendingConfig(t)

@@ -29,6 +29,7 @@ import (
 // validation"): an RPC added to the API without validation fails here instead of running on
 // unchecked input. It also fails when a served method is not implemented.
 func TestEveryMethodIsValidated(t *testing.T) {
+	t.Parallel()
 	served := map[daemon.Kind][]string{
 		daemon.Sending:      {"labour.sending.v1.RosterService", "labour.sending.v1.MatchingService", "labour.sending.v1.TransportService", "labour.outbox.v1.OutboxService"},
 		daemon.Receiving:    {"labour.receiving.v1.VacancyService", "labour.receiving.v1.DemandFeedService", "labour.receiving.v1.CandidateService", "labour.receiving.v1.IntakeService", "labour.outbox.v1.OutboxService"},

@@ -19,6 +19,7 @@ import (
 // Concurrent accepts over gRPC never reserve more positions than the headcount: exactly
 // headcount of them succeed, the others get HEADCOUNT_FULL.
 func TestConcurrentAcceptsNeverExceedHeadcount(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, headcount := range []int32{1, 5, 17} {
 		t.Run(fmt.Sprintf("headcount%d", headcount), func(t *testing.T) {
@@ -97,6 +98,7 @@ func TestConcurrentAcceptsNeverExceedHeadcount(t *testing.T) {
 }
 
 func TestSubmitCandidatesIdempotent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.createVacancy(goodVacancy(t))
 	req := &receivingv1.SubmitCandidatesRequest{SendingRegion: sending, RequestId: "outbox-7",
@@ -156,6 +158,7 @@ func TestSubmitCandidatesIdempotent(t *testing.T) {
 }
 
 func TestDecideCandidate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.createVacancy(goodVacancy(t))
 	cs := e.submit(candidate(v.GetName(), "520000-w-1"), candidate(v.GetName(), "520000-w-2"), candidate(v.GetName(), "520000-w-3"))
@@ -200,6 +203,7 @@ func TestDecideCandidate(t *testing.T) {
 // The decision feed holds every state change with a revision, per sending province, and a
 // consumer that disconnects at random points and resumes sees each of its decisions once.
 func TestDecisionFeedResumable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.Paired = []string{sending, "450000"} })
 	in := goodVacancy(t)
 	in.Headcount = 1000
@@ -284,7 +288,7 @@ func TestDecisionFeedResumable(t *testing.T) {
 	}
 	// Compaction of the decision feed: REVISION_COMPACTED with a re-list hint.
 	e.svc.cfg.FeedRetention = 10
-	if _, err := e.svc.compact(ctx(t), e.svc.decisions); err != nil {
+	if _, err := e.svc.compactDecisions(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.cand.ListDecisions(ctx(t), &receivingv1.ListDecisionsRequest{SendingRegion: sending})
@@ -298,6 +302,7 @@ func TestDecisionFeedResumable(t *testing.T) {
 // worker id that parses as (or has the shape of) an identity number, a name with digits, or an
 // identity number in any text field is refused.
 func TestCandidatesRefuseIdentityNumbers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.createVacancy(goodVacancy(t))
 	id := idNumber("52010219900307123")

@@ -25,6 +25,7 @@ import (
 // applied sees every change exactly once, in revision order, while writers change vacancies
 // concurrently; what it saw is what the feed stored.
 func TestWatchDemandResumesExactlyOnce(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			e := newEnv(t)
@@ -130,6 +131,7 @@ func TestWatchDemandResumesExactlyOnce(t *testing.T) {
 
 // A watcher at the head receives changes committed later (live, after the replay).
 func TestWatchDemandLive(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.createVacancy(goodVacancy(t))
 	sctx, cancel := context.WithCancel(ctx(t))
@@ -156,6 +158,7 @@ func TestWatchDemandLive(t *testing.T) {
 // everything up to the head, not before, and then every ProgressInterval while it has nothing
 // else to send; a change committed later comes as a change. The decision watch does the same.
 func TestWatchSendsProgressNotices(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.ProgressInterval = time.Hour })
 	e.createVacancy(goodVacancy(t))
 	e.createVacancy(goodVacancy(t))
@@ -207,11 +210,12 @@ func TestWatchSendsProgressNotices(t *testing.T) {
 // message telling the consumer to re-list; re-listing and following from the listing's
 // revision works.
 func TestFeedCompaction(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.FeedRetention = 5 })
 	for range 12 {
 		e.createVacancy(goodVacancy(t))
 	}
-	n, err := e.svc.compact(ctx(t), e.svc.demand)
+	n, err := e.svc.compactDemand(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +269,7 @@ func TestFeedCompaction(t *testing.T) {
 	}
 	// Compaction again keeps 5 and is idempotent.
 	for range 2 {
-		if _, err := e.svc.compact(ctx(t), e.svc.demand); err != nil {
+		if _, err := e.svc.compactDemand(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -296,6 +300,7 @@ func (f *fakeRegistry) ListPairings(_ context.Context, req *coordinationv1.ListP
 // Only paired sending provinces read the feeds, submit and withdraw candidates and announce
 // batches; others get PERMISSION_DENIED (NOT_PAIRED).
 func TestOnlyPairedProvinces(t *testing.T) {
+	t.Parallel()
 	// A coordination registry that pairs 440000 with 530000 only.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

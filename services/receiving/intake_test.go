@@ -56,6 +56,7 @@ func (e *env) intakeScenario(batchID string, n int) *receivingv1.IntakeBatch {
 // deterministic id); repeating a record, by request id or by content, leaves none; the entries
 // are kept across a restart, and repeats after the restart still leave none.
 func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.intakeScenario("520000-gz-bus-1", 3)
 	if b.GetEntries()[0].GetRegisteredPoor() != true || b.GetEntries()[1].GetRegisteredPoor() != false {
@@ -234,6 +235,7 @@ func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 }
 
 func TestIntakeRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.intakeScenario("520000-gz-bus-2", 2)
 	w1, w2 := "520000-gz-bus-2-w-1", "520000-gz-bus-2-w-2"
@@ -342,6 +344,7 @@ func identityNumbersIn(data []byte) []string {
 // After a whole scenario, including requests that tried to pass identity numbers in every
 // place, the data file holds no valid identity number anywhere in its bytes.
 func TestNoIdentityNumberInDataFile(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := idNumber("52010219900307123")
 	id2 := idNumber("52242719850615002")
@@ -400,6 +403,7 @@ func TestNoIdentityNumberInDataFile(t *testing.T) {
 // longer expected, no departure or arrival taken; the same workers may come on a new batch. A
 // batch whose departure was reported cannot be cancelled.
 func TestCancelIntakeBatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.createVacancy(goodVacancy(t))
 	var entries []*receivingv1.IntakeEntry

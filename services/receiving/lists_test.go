@@ -4,11 +4,13 @@ import (
 	"testing"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	"github.com/eastwest/labourlink/services/platform/paging"
 )
 
 // Every List refuses filters that name nothing that can exist here (the field named), and a page
 // token it did not issue (a violation on page_token), instead of answering an empty page.
 func TestListsRefuseBadFiltersAndTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.createVacancy(goodVacancy(t))
 	const beijingCounty = "110101"
@@ -89,7 +91,7 @@ func TestListsRefuseBadFiltersAndTokens(t *testing.T) {
 			return err
 		}, "page_token"},
 		{"import rejections: a token of another import", func() error {
-			tok := rejectionsListing("imp-0").Token(make([]byte, 8))
+			tok := paging.For("import rejections", "imp-0").Token(make([]byte, 8))
 			_, err := e.vac.ListVacancyImportRejections(ctx(t), &receivingv1.ListVacancyImportRejectionsRequest{ImportId: "imp-1", PageToken: tok})
 			return err
 		}, "page_token"},

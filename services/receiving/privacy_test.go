@@ -22,6 +22,7 @@ const (
 // edge, names the field, does not repeat the value, and nothing is recorded or sent on to the
 // ledger. The fields that carry a phone on purpose (a vacancy's recruiting contact) take one.
 func TestFreeTextRefusesPersonalData(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.intakeScenario("520000-gz-bus-p", 2)
 	const worker = "520000-gz-bus-p-w-1"

@@ -18,6 +18,7 @@ import (
 // outbox entries of every acknowledged record; after a restart, repeating the records adds
 // none.
 func TestOutboxSurvivesProcessKill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the labourlink binary")
 	}

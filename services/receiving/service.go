@@ -2,15 +2,21 @@
 // province's vacancies and their change feed, candidates and decisions, intake batches, arrivals
 // and employment records, and the outbox of ledger events for the coordination service.
 //
-// Files: vacancies.go (VacancyService), vacancyimport.go (ImportVacancies), feed.go (the demand
-// and decision feeds, DemandFeedService, compaction, expiry sweep), candidates.go
-// (CandidateService), intake.go (IntakeService and its ledger events), pairing.go (who may read
-// the feeds), text.go (identity-number guard and text checks), paging.go, dates.go.
+// This package only composes the subsystems, each with its handlers, rules and storage:
+//
+//	vacancies/   VacancyService: vacancies, vacancy imports, the demand feed's entries
+//	feed/        DemandFeedService: the demand change feed and ListOpenDemand
+//	candidates/  CandidateService: candidates, decisions and the decision feed
+//	intake/      IntakeService: batches, arrivals, employment records, ledger events
+//	internal/feedlog   the change log behind both feeds (revisions, watch, compaction)
+//	internal/province  this province, its code table and its pairings
+//	internal/check     request checks the subsystems share
 package receiving
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,19 +31,31 @@ import (
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/receiving/candidates"
+	"github.com/eastwest/labourlink/services/receiving/feed"
+	"github.com/eastwest/labourlink/services/receiving/intake"
+	"github.com/eastwest/labourlink/services/receiving/internal/feedlog"
+	"github.com/eastwest/labourlink/services/receiving/internal/province"
+	"github.com/eastwest/labourlink/services/receiving/vacancies"
 )
 
-// Schema is what a receiving service keeps in its bbolt file.
+// Schema is what a receiving service keeps in its bbolt file: the buckets of its subsystems
+// (their names are those of the files written before the split), the outbox and the counters.
 var Schema = store.Schema{
 	Name:    "receiving",
 	Version: 1,
-	Buckets: [][]byte{
-		store.BucketVacancies, store.BucketVacancyChanges, store.BucketCandidates,
-		store.BucketCandidateIndex, store.BucketDecisions, store.BucketIntakeBatches,
-		store.BucketArrivals, store.BucketEmployment, store.BucketImports,
-		store.BucketImportRejections, store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters,
-	},
+	Buckets: slices.Concat(vacancies.Buckets(), candidates.Buckets(), intake.Buckets(),
+		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters}),
 }
+
+// LedgerDestination is the outbox destination of ledger events (intake.LedgerDestination).
+const LedgerDestination = intake.LedgerDestination
+
+// DefaultImportReplyRejections is the most rejections a vacancy import summary lists (the
+// ImportVacancies reply and GetVacancyImport) unless Config.ImportReplyRejections says
+// otherwise; the rest are counted (rejections_truncated) and read with
+// ListVacancyImportRejections.
+const DefaultImportReplyRejections = 10000
 
 // Defaults for zero Config fields.
 const (
@@ -49,8 +67,8 @@ const (
 	// still paired.
 	DefaultPairingRecheck = 30 * time.Second
 	// DefaultProgressInterval is how often an open feed watch that has nothing to send sends a
-	// progress notice (feed.go). Sending services take a watch silent for several intervals as
-	// a link down (sending.DefaultFeedSilence).
+	// progress notice (services/receiving/internal/feedlog). Sending services take a watch
+	// silent for several intervals as a link down (sending.DefaultFeedSilence).
 	DefaultProgressInterval = 2 * time.Second
 )
 
@@ -97,16 +115,13 @@ type Config struct {
 
 // Service is a receiving service.
 type Service struct {
-	db      *store.DB
-	lg      *zap.Logger
-	cfg     Config
-	regions *regions.Table
-	pairing pairingChecker
+	raw  *store.DB
+	db   *feedlog.DB
+	lg   *zap.Logger
+	cfg  Config
+	here *province.Province
 	// closePairing releases the registry connection (nil without one).
 	closePairing func() error
-
-	demand    *feed
-	decisions *feed
 
 	// stopping is closed when Run's context ends, so that open feed watches end with the
 	// process's graceful stop instead of holding it until its timeout.
@@ -115,10 +130,10 @@ type Service struct {
 	// relays are the running outbox relays (the ledger's), for the OutboxService.
 	relays outbox.Set
 
-	// importHook, when set (tests), is called with importMessage when an ImportVacancies stream
-	// has committed a message that does not end it and is about to wait for the next, and with
-	// importEnd when the handler returns.
-	importHook func(importID, event string)
+	vacancies  *vacancies.Server
+	feed       *feed.Server
+	candidates *candidates.Server
+	intake     *intake.Server
 }
 
 // New returns the receiving service for cfg.Region over db.
@@ -148,12 +163,17 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	s := &Service{db: db, lg: lg, cfg: cfg, regions: t, demand: demandFeed(), decisions: decisionFeed(), stopping: make(chan struct{})}
-	pc, closer, err := newPairingChecker(cfg, t)
+	here, closer, err := province.New(cfg.Region, t, cfg.Coordination, cfg.Paired, cfg.Peers)
 	if err != nil {
 		return nil, err
 	}
-	s.pairing, s.closePairing = pc, closer
+	s := &Service{raw: db, db: feedlog.NewDB(db), lg: lg, cfg: cfg, here: here, closePairing: closer, stopping: make(chan struct{})}
+	watching := feedlog.Watching{PairingRecheck: cfg.PairingRecheck, ProgressInterval: cfg.ProgressInterval, Stopping: s.stopping}
+	s.vacancies = vacancies.New(vacancies.Config{DB: s.db, Log: lg, Now: cfg.Now, Province: here,
+		ImportReplyRejections: cfg.ImportReplyRejections, Draining: cfg.Draining})
+	s.feed = feed.New(feed.Config{DB: s.db, Now: cfg.Now, Province: here, Watching: watching})
+	s.candidates = candidates.New(candidates.Config{DB: s.db, Now: cfg.Now, Province: here, Watching: watching, Onboarded: intake.Onboarded})
+	s.intake = intake.New(intake.Config{DB: s.db, Log: lg, Now: cfg.Now, Province: here})
 	return s, nil
 }
 
@@ -170,11 +190,11 @@ func (s *Service) ServiceNames() []string {
 
 // Register registers the gRPC services on gs.
 func (s *Service) Register(gs *grpc.Server) {
-	receivingv1.RegisterVacancyServiceServer(gs, &vacancyServer{s: s})
-	receivingv1.RegisterDemandFeedServiceServer(gs, &feedServer{s: s})
-	receivingv1.RegisterCandidateServiceServer(gs, &candidateServer{s: s})
-	receivingv1.RegisterIntakeServiceServer(gs, &intakeServer{s: s})
-	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{Now: s.cfg.Now}).Register(gs)
+	receivingv1.RegisterVacancyServiceServer(gs, s.vacancies)
+	receivingv1.RegisterDemandFeedServiceServer(gs, s.feed)
+	receivingv1.RegisterCandidateServiceServer(gs, s.candidates)
+	receivingv1.RegisterIntakeServiceServer(gs, s.intake)
+	outbox.NewServer(s.raw, &s.relays, s.lg, outbox.ServerConfig{Now: s.cfg.Now}).Register(gs)
 }
 
 // Run does the service's background work until ctx is done: every MaintenanceInterval it
@@ -197,7 +217,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.db, LedgerDestination, ledgerclient.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg,
+		relay := outbox.NewRelay(s.raw, LedgerDestination, ledgerclient.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg,
 			outbox.Options{Describe: ledgerclient.Describe, Now: s.cfg.Now})
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
@@ -229,8 +249,11 @@ func (s *Service) maintain(ctx context.Context) {
 	} else if n > 0 {
 		s.lg.Info("vacancies expired", zap.Int("count", n))
 	}
-	for _, f := range []*feed{s.demand, s.decisions} {
-		if n, err := s.compact(ctx, f); err != nil {
+	for _, f := range []struct {
+		name    string
+		compact func(context.Context) (int, error)
+	}{{vacancies.Demand.Name, s.compactDemand}, {candidates.Decisions.Name, s.compactDecisions}} {
+		if n, err := f.compact(ctx); err != nil {
 			s.lg.Error("feed compaction failed", zap.String("feed", f.name), zap.Error(err))
 		} else if n > 0 {
 			s.lg.Info("feed compacted", zap.String("feed", f.name), zap.Int("removed", n))
@@ -238,25 +261,16 @@ func (s *Service) maintain(ctx context.Context) {
 	}
 }
 
-// now returns the service clock's time.
-func (s *Service) now() time.Time { return s.cfg.Now() }
-
-type vacancyServer struct {
-	receivingv1.UnimplementedVacancyServiceServer
-	s *Service
+// sweepExpired records EXPIRED for every vacancy past its valid-through date.
+func (s *Service) sweepExpired(ctx context.Context) (int, error) {
+	return vacancies.SweepExpired(ctx, s.db, s.cfg.Now())
 }
 
-type feedServer struct {
-	receivingv1.UnimplementedDemandFeedServiceServer
-	s *Service
+// compactDemand and compactDecisions keep the newest FeedRetention entries of the feeds.
+func (s *Service) compactDemand(ctx context.Context) (int, error) {
+	return vacancies.Demand.Compact(ctx, s.db, s.cfg.FeedRetention)
 }
 
-type candidateServer struct {
-	receivingv1.UnimplementedCandidateServiceServer
-	s *Service
-}
-
-type intakeServer struct {
-	receivingv1.UnimplementedIntakeServiceServer
-	s *Service
+func (s *Service) compactDecisions(ctx context.Context) (int, error) {
+	return candidates.Decisions.Compact(ctx, s.db, s.cfg.FeedRetention)
 }

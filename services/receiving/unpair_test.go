@@ -23,6 +23,7 @@ import (
 // unpaired in the (real) coordination registry while its stream is open; the stream ends with
 // PERMISSION_DENIED instead of going on sending the province's vacancies.
 func TestUnpairedProvinceLosesItsOpenWatch(t *testing.T) {
+	t.Parallel()
 	// A real coordination service with the default pairings (Guangdong <- Guizhou among them).
 	lg := zaptest.NewLogger(t)
 	db, err := store.Open(filepath.Join(t.TempDir(), "coordination.db"), coordination.Schema, lg)

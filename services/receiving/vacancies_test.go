@@ -15,6 +15,7 @@ import (
 // Each bad field of a vacancy is refused with a violation on that field, and nothing is
 // stored: no vacancy, and the demand feed stays at revision 0.
 func TestCreateVacancyRefusesEachBadField(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id18 := idNumber("52010219900307123")
 	tests := []struct {
@@ -97,6 +98,7 @@ func TestCreateVacancyRefusesEachBadField(t *testing.T) {
 }
 
 func TestCreateVacancy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	in := goodVacancy(t)
 	in.EmployerCreditCode = strings.ToLower(in.EmployerCreditCode)
@@ -140,6 +142,7 @@ func TestCreateVacancy(t *testing.T) {
 }
 
 func TestListVacanciesFiltersAndPages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var ids []string
 	for i := range 7 {
@@ -217,6 +220,7 @@ func TestListVacanciesFiltersAndPages(t *testing.T) {
 }
 
 func TestUpdateVacancy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.createVacancy(goodVacancy(t))
 	mask := func(p ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: p} }
@@ -275,6 +279,7 @@ func TestUpdateVacancy(t *testing.T) {
 }
 
 func TestCloseVacancy(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.createVacancy(goodVacancy(t))
 	for i := range 2 {
@@ -296,6 +301,7 @@ func TestCloseVacancy(t *testing.T) {
 // A vacancy past its valid-through date reads as EXPIRED at once; the sweep records the change
 // in the feed, once.
 func TestVacancyExpiry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.createVacancy(goodVacancy(t)) // valid through 2025-06-30
 	e.clock.Add(24 * 125 * 60 * 60e9)    // 2025-07-04

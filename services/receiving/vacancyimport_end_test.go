@@ -41,7 +41,7 @@ func endRows(t *testing.T) (chunks [][]*receivingv1.VacancyRow, rows, good int) 
 // importEvents records e's import hook: each event is sent on the returned channel.
 func (e *env) importEvents() <-chan string {
 	c := make(chan string, 1000)
-	e.svc.importHook = func(_, event string) { c <- event }
+	e.svc.vacancies.ImportHook = func(_, event string) { c <- event }
 	return c
 }
 
@@ -84,6 +84,7 @@ func (e *env) checkCompleted(id string, sum *commonv1.ImportSummary, rows, good 
 // A stream that ends without the final message, however it ends, leaves the import incomplete
 // with its committed chunks kept; sending the import again with final completes it exactly.
 func TestVacancyImportIncompleteWithoutFinal(t *testing.T) {
+	t.Parallel()
 	chunks, rows, good := endRows(t)
 	tests := []struct {
 		name  string
@@ -159,6 +160,7 @@ func TestVacancyImportIncompleteWithoutFinal(t *testing.T) {
 // streams; otherwise its rows are kept, the import stays incomplete, and INVALID_ARGUMENT on
 // total_rows says how many rows arrived.
 func TestVacancyImportFinalTotalRowsMustAgree(t *testing.T) {
+	t.Parallel()
 	rows := []*receivingv1.VacancyRow{goodRow(t, 2), goodRow(t, 3), goodRow(t, 4)}
 	tests := []struct {
 		name  string
@@ -209,6 +211,7 @@ func TestVacancyImportFinalTotalRowsMustAgree(t *testing.T) {
 // The final mark may come on the last chunk, alone after the rows, on an import of no rows, or
 // alone on a stream that resumes an import.
 func TestVacancyImportFinalMessageForms(t *testing.T) {
+	t.Parallel()
 	chunks, rows, good := endRows(t)
 	final := func(total int) *receivingv1.ImportVacanciesRequest {
 		return &receivingv1.ImportVacanciesRequest{Final: true, TotalRows: int64(total)}
@@ -268,6 +271,7 @@ func TestVacancyImportFinalMessageForms(t *testing.T) {
 // Messages after the final one are not read: the reply is the import as the final message
 // completed it, and rows sent after it create nothing.
 func TestVacancyImportIgnoresMessagesAfterFinal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rows := []*receivingv1.VacancyRow{goodRow(t, 2), goodRow(t, 3)}
 	stream, err := e.vac.ImportVacancies(ctx(t))
@@ -296,9 +300,10 @@ func TestVacancyImportIgnoresMessagesAfterFinal(t *testing.T) {
 // UNAVAILABLE at once (the stop does not wait for its timeout); the committed rows are kept and
 // the import is incomplete after a restart; sending it again completes it.
 func TestVacancyImportEndsWhenServerDrains(t *testing.T) {
+	t.Parallel()
 	chunks, rows, good := endRows(t)
 	e := newEnv(t)
-	e.svc.cfg.Draining = e.srv.Draining()
+	e.svc.vacancies.Draining = e.srv.Draining()
 	events := e.importEvents()
 	stream, err := e.vac.ImportVacancies(ctx(t))
 	if err != nil {
@@ -332,6 +337,7 @@ func TestVacancyImportEndsWhenServerDrains(t *testing.T) {
 // A stream cancelled by its client keeps the chunks committed; GetVacancyImport says the last
 // row on disk; a resumed stream that starts after it completes the import.
 func TestVacancyImportCancelledThenResumedFromLastRow(t *testing.T) {
+	t.Parallel()
 	chunks, rows, good := endRows(t)
 	e := newEnv(t)
 	events := e.importEvents()

@@ -4,14 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	"github.com/eastwest/labourlink/services/codes/regions"
-	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
 func goodRow(t testing.TB, n int64) *receivingv1.VacancyRow {
@@ -50,6 +47,7 @@ func (e *env) importRows(id string, chunks ...[]*receivingv1.VacancyRow) (*commo
 }
 
 func TestImportVacanciesRowByRow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bad := func(n int64, edit func(r *receivingv1.VacancyRow)) *receivingv1.VacancyRow {
 		r := goodRow(t, n)
@@ -114,6 +112,7 @@ func TestImportVacanciesRowByRow(t *testing.T) {
 // An import whose stream was cut after some chunks is completed by sending it again, without
 // duplicates.
 func TestImportVacanciesResumesCutImport(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var rows []*receivingv1.VacancyRow
 	for n := int64(2); n < 30; n++ {
@@ -121,7 +120,7 @@ func TestImportVacanciesResumesCutImport(t *testing.T) {
 	}
 	rows[5].Occupation = "0000"
 	// The first 10 rows arrived and were committed, then the connection broke.
-	if _, err := e.svc.importChunk("cut", rows[:10], false, 0); err != nil {
+	if _, err := e.svc.vacancies.ImportChunk("cut", rows[:10], false, 0); err != nil {
 		t.Fatal(err)
 	}
 	sum, err := e.importRows("cut", rows[:15], rows[15:])
@@ -137,6 +136,7 @@ func TestImportVacanciesResumesCutImport(t *testing.T) {
 }
 
 func TestImportVacanciesStreamErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, err := e.importRows("", []*receivingv1.VacancyRow{goodRow(t, 2)})
 	violations(t, err)
@@ -169,39 +169,11 @@ func TestImportVacanciesStreamErrors(t *testing.T) {
 	violations(t, err)
 }
 
-// FuzzParseVacancyRow: any row text is either rejected with a field and a reason or gives a
-// vacancy that passes the vacancy checks.
-func FuzzParseVacancyRow(f *testing.F) {
-	f.Add("东莞市长安五金制品厂", "91440300MA5FN1234X", "440305", "8212", "12", "4200", "5800", "2025-04-01", "2025-06-30", "", "50", "是", "0")
-	f.Add("", "x", "", "general", "-1", "1e3", "", "2025/2/30", "9999-99-99", "abc", "0", "maybe", "")
-	now := time.Date(2025, 3, 1, 10, 0, 0, 0, chinaTime)
-	s := &Service{cfg: Config{Region: region, Now: func() time.Time { return now }}, regions: regions.Default()}
-	f.Fuzz(func(t *testing.T, name, code, county, occ, head, wmin, wmax, start, end, minAge, maxAge, housing, meals string) {
-		row := &receivingv1.VacancyRow{RowNumber: 2, EmployerName: name, EmployerCreditCode: code, WorkCounty: county,
-			Occupation: occ, Headcount: head, WageMin: wmin, WageMax: wmax, StartDate: start, ValidThrough: end,
-			MinAge: minAge, MaxAge: maxAge, HousingProvided: housing, MealsProvided: meals}
-		v, rej := s.parseVacancyRow(row)
-		if (v == nil) == (rej == nil) {
-			t.Fatalf("vacancy %v and rejection %v", v, rej)
-		}
-		if rej != nil {
-			if rej.GetField() == "" || rej.GetReason() == "" || rej.GetRowNumber() != 2 {
-				t.Fatalf("rejection without field or reason: %v", rej)
-			}
-			return
-		}
-		var vs apierror.Violations
-		s.checkVacancy(&vs, "", v, true)
-		if vs.Len() != 0 {
-			t.Fatalf("accepted row fails the vacancy checks: %v", vs.List())
-		}
-	})
-}
-
 // An import with more rejected rows than a summary lists: the reply and GetVacancyImport say
 // so (rejections_truncated), and ListVacancyImportRejections pages through every one, in row
 // order, whatever order the rows were sent in.
 func TestListVacancyImportRejectionsPagesEveryRow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.ImportReplyRejections = 5 })
 
 	// Rows 2..40, sent from the last to the first in two chunks; every third row is good.
@@ -269,11 +241,12 @@ func TestListVacancyImportRejectionsPagesEveryRow(t *testing.T) {
 }
 
 func TestVacancyImportLookupErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// A cut import is known, not complete.
 	bad := goodRow(t, 2)
 	bad.WageMin = "x"
-	if _, err := e.svc.importChunk("cut", []*receivingv1.VacancyRow{bad, goodRow(t, 3), goodRow(t, 4)}, false, 0); err != nil {
+	if _, err := e.svc.vacancies.ImportChunk("cut", []*receivingv1.VacancyRow{bad, goodRow(t, 3), goodRow(t, 4)}, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.vac.GetVacancyImport(ctx(t), &receivingv1.GetVacancyImportRequest{ImportId: "cut"})

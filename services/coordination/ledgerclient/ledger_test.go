@@ -177,6 +177,7 @@ func ledgerEventIDs(t *testing.T, cc grpc.ClientConnInterface) map[string]*coord
 // not running reach the ledger once it starts; an event written twice (same fact, same id) and
 // an event without an id (it gets the entry id) are each recorded once.
 func TestRelayDeliversOnceWhenLedgerStartsLate(t *testing.T) {
+	t.Parallel()
 	lg := zaptest.NewLogger(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -261,6 +262,7 @@ func entries(t *testing.T, n int) []outbox.Entry {
 }
 
 func TestDeliverSplitsAtTheLedgerLimit(t *testing.T) {
+	t.Parallel()
 	f := &fakeLedger{}
 	res, err := ledgerclient.Deliver(f, peers.Deadlines{})(context.Background(), entries(t, 2500))
 	if err != nil {
@@ -272,6 +274,7 @@ func TestDeliverSplitsAtTheLedgerLimit(t *testing.T) {
 }
 
 func TestDeliverQuarantinesOtherPayloads(t *testing.T) {
+	t.Parallel()
 	f := &fakeLedger{}
 	es := entries(t, 3)
 	p, err := anypb.New(wrapperspb.String("not an event"))
@@ -292,6 +295,7 @@ func TestDeliverQuarantinesOtherPayloads(t *testing.T) {
 }
 
 func TestDeliverRefusalsBelongToTheirEntries(t *testing.T) {
+	t.Parallel()
 	t.Run("refused item by item", func(t *testing.T) {
 		f := &fakeLedger{answer: func(in *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
 			resp := &coordinationv1.ReportEventsResponse{}

@@ -49,6 +49,7 @@ func waitLedger(t *testing.T, cc grpc.ClientConnInterface, want int) map[string]
 // delivering and started again on the same data; the relay is restarted too. Every event
 // reaches the ledger, once, and the batches count each worker once.
 func TestRelayExactlyOnceAcrossCoordinationKills(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the labourlink binary")
 	}
@@ -113,6 +114,7 @@ func TestRelayExactlyOnceAcrossCoordinationKills(t *testing.T) {
 // are killed with SIGKILL and restarted on their data while events are pending. In the end the
 // ledger has every event the receiving service acknowledged, once, and the outbox is empty.
 func TestReceivingOutboxReachesLedgerExactlyOnceAcrossKills(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the labourlink binary")
 	}

@@ -64,6 +64,7 @@ func sendingPending(t *testing.T, dir string) int {
 // too, and both restart on their data. In the end the ledger has every event once and the
 // sending outbox is empty.
 func TestSendingProcessOutboxReachesLedgerExactlyOnceAcrossKills(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the labourlink binary")
 	}

@@ -317,6 +317,7 @@ func sendingPlan(rng *rand.Rand) plan {
 // combination, while ledger events flow from both outboxes to the ledger, and checks that every
 // acknowledged event reaches the ledger exactly once.
 func TestCrashDuringDelivery(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and crashes real processes")
 	}

@@ -202,6 +202,7 @@ func importPlan(rng *rand.Rand) plan {
 // TestCrashDuringImport crashes a sending process again and again while it imports rosters,
 // and checks after every crash that every acknowledged import is on disk, row by row.
 func TestCrashDuringImport(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and crashes real processes")
 	}

@@ -21,6 +21,7 @@ import (
 // three services answer SERVING on the printed addresses, that Guizhou and Guangdong are paired
 // and registered, and that Ctrl-C (SIGINT) stops all three cleanly.
 func TestDevStartsAndStopsTheFederation(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	if !strings.Contains(d.out, "grpcurl") {
 		t.Errorf("welcome text has no grpcurl command:\n%s", d.out)
@@ -93,6 +94,7 @@ func TestDevStartsAndStopsTheFederation(t *testing.T) {
 // stop the services in order), the services are told to stop by the kernel and do not keep
 // running on their own.
 func TestServicesStopWhenDevIsKilled(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("relies on the Linux parent-death signal")
 	}

@@ -27,6 +27,7 @@ import (
 // welcome text prints grpcurl lines with certificates, a province's certificate opens its own
 // service and not the other's, plaintext is refused, and Ctrl-C stops everything.
 func TestDevWithTLS(t *testing.T) {
+	t.Parallel()
 	d := startDev(t, "-tls")
 	addrs, out := d.addrs, d.out
 	dir := filepath.Join(d.data, "certs")

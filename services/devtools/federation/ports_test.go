@@ -40,6 +40,7 @@ func runDevUntilExit(t *testing.T, addrs map[string]string, data string) (stdout
 // which service could not start and quoting the service's own error, instead of saying the
 // federation is up. (Item 9 of issue 10: dev said "up" while another federation held its ports.)
 func TestDevFailsWhenAPortIsTaken(t *testing.T) {
+	t.Parallel()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +82,7 @@ func TestDevFailsWhenAPortIsTaken(t *testing.T) {
 // TestSecondDevOnTheSamePortsFails: a second `labourlink dev` (another data folder) on the ports
 // of a running one fails with the port named, and the first federation keeps serving.
 func TestSecondDevOnTheSamePortsFails(t *testing.T) {
+	t.Parallel()
 	first := startDev(t)
 	stdout, stderr, err := runDevUntilExit(t, first.addrs, t.TempDir())
 	if err == nil || strings.Contains(stdout, "is up") {

@@ -53,6 +53,7 @@ func describeComments(t *testing.T, addr, symbol string) string {
 // TestReflectionServesDocComments: operators read the API's documentation through
 // `grpcurl describe`, which needs the doc comments in the descriptors served by reflection.
 func TestReflectionServesDocComments(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	for _, tc := range []struct{ kind, symbol, want string }{
 		{"sending", "labour.sending.v1.RosterService", "The worker roster of this sending province"},

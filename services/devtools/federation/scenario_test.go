@@ -23,6 +23,7 @@ import (
 // and one worker who never arrives, onboarding. Once the grace period has passed, reconciliation
 // shows exactly those two discrepancies, and `labourlink reconcile show` lists them.
 func TestScenarioEndsWithExactlyTwoDiscrepancies(t *testing.T) {
+	t.Parallel()
 	runScenario(t, false)
 }
 
@@ -30,6 +31,7 @@ func TestScenarioEndsWithExactlyTwoDiscrepancies(t *testing.T) {
 // services goes over mTLS and through authorisation, and the operator drives it with the
 // national full-rights certificate.
 func TestScenarioWithTLS(t *testing.T) {
+	t.Parallel()
 	runScenario(t, true)
 }
 

@@ -18,6 +18,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/creditcode"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
 )
@@ -137,7 +138,7 @@ func (r *runner) until(ctx context.Context, what string, check func(ctx context.
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
 	res := &Result{}
-	today := r.o.Now().In(cst)
+	today := r.o.Now().In(civil.Zone)
 	start := today.AddDate(0, 0, 14)
 	startDate := date(start)
 
@@ -336,7 +337,7 @@ func (r *runner) importRoster(ctx context.Context, today time.Time) error {
 	var rows []*sendingv1.WorkerRow
 	counties := []string{"520102", "520103"}
 	for i := 0; i < r.o.Workers; i++ {
-		birth := time.Date(1985+int(r.nonce/7%10), time.Month(1+i%12), 1+int(r.nonce%28), 0, 0, 0, 0, cst)
+		birth := time.Date(1985+int(r.nonce/7%10), time.Month(1+i%12), 1+int(r.nonce%28), 0, 0, 0, 0, civil.Zone)
 		seq := fmt.Sprintf("%03d", (int(r.nonce/1000)+i*37)%1000)
 		first17 := counties[i%2] + birth.Format("20060102") + seq
 		id := first17 + string(idnumber.CheckChar(first17))
@@ -383,9 +384,6 @@ func workerName(i int) string {
 	given := []string{"伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "军", "杰", "强", "霞"}
 	return string(surnames[i%len(surnames)]) + given[(i/len(surnames)+i)%len(given)]
 }
-
-// cst is China Standard Time.
-var cst = time.FixedZone("CST", 8*3600)
 
 func date(t time.Time) *commonv1.Date {
 	return &commonv1.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}

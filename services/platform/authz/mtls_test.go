@@ -410,6 +410,7 @@ func invoke(ctx context.Context, cc *grpc.ClientConn, r rpc, req, resp proto.Mes
 // every party of the federation: the allowed ones get anything but PERMISSION_DENIED (their
 // request may well be invalid), all others get PERMISSION_DENIED.
 func TestEveryRPCOverMTLS(t *testing.T) {
+	t.Parallel()
 	f := startFederation(t)
 	names := callerNames()
 	for server, descs := range served {
@@ -489,6 +490,7 @@ func permissionDenied(t *testing.T, err error, reason string) {
 // Guizhou's certificates cannot write Sichuan's roster, nor read Guangdong's intake as if they
 // were Guangdong's; Sichuan's own system can.
 func TestGuizhouCannotActAsAnotherProvince(t *testing.T) {
+	t.Parallel()
 	f := startFederation(t)
 	importInto := func(server, caller string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -555,6 +557,7 @@ func TestGuizhouCannotActAsAnotherProvince(t *testing.T) {
 
 // A refused call is logged once, by the log interceptor, with the reason and no personal data.
 func TestRefusalIsLoggedOnceWithoutPersonalData(t *testing.T) {
+	t.Parallel()
 	f := startFederation(t)
 	const idNumber, phone = "52010219900307123X", "13812345678"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -591,6 +594,7 @@ func TestRefusalIsLoggedOnceWithoutPersonalData(t *testing.T) {
 // A client without a certificate, with a certificate of another CA, or in plaintext cannot
 // connect at all.
 func TestStrangersCannotConnect(t *testing.T) {
+	t.Parallel()
 	f := startFederation(t)
 	caPEM, err := os.ReadFile(filepath.Join(f.dir, identity.CAFile))
 	if err != nil {

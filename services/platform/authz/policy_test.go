@@ -46,6 +46,7 @@ func methodsOf(d grpc.ServiceDesc) []string {
 }
 
 func TestPolicyCoversEveryMethod(t *testing.T) {
+	t.Parallel()
 	known := map[string]bool{}
 	for _, d := range serviceDescs {
 		for _, m := range methodsOf(d) {
@@ -100,6 +101,7 @@ func inputOf(t *testing.T, method string) proto.Message {
 // Every field a rule names is a string field of the method's request, and every grant to a
 // paired sending service on a request with a sending_region checks it.
 func TestRuleFieldsExist(t *testing.T) {
+	t.Parallel()
 	for method, r := range policy {
 		req := inputOf(t, method)
 		hasSendingRegion := req.ProtoReflect().Descriptor().Fields().ByName("sending_region") != nil
@@ -133,6 +135,7 @@ type pairingsFunc func(ctx context.Context, receiving, sending string) (bool, er
 func (f pairingsFunc) Paired(ctx context.Context, r, s string) (bool, error) { return f(ctx, r, s) }
 
 func TestDecisions(t *testing.T) {
+	t.Parallel()
 	snd := mustNew(t, identity.Sending("520000"), nil)
 	rcv := mustNew(t, identity.Receiving("440000"), nil)
 	crd := mustNew(t, identity.Coordination(), nil)
@@ -268,6 +271,7 @@ func mustNew(t *testing.T, self identity.Identity, p Pairings) *Authorizer {
 }
 
 func TestPairingsFromTheRegistry(t *testing.T) {
+	t.Parallel()
 	var asked [][2]string
 	reg := pairingsFunc(func(_ context.Context, r, s string) (bool, error) {
 		asked = append(asked, [2]string{r, s})
@@ -298,6 +302,7 @@ func TestPairingsFromTheRegistry(t *testing.T) {
 }
 
 func TestNewRejectsNonServices(t *testing.T) {
+	t.Parallel()
 	for _, id := range []identity.Identity{identity.System("520000"), identity.Operator("", true), {Role: identity.RoleSending}} {
 		if _, err := New(id, nil); err == nil {
 			t.Errorf("New(%v) succeeded", id)

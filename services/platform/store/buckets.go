@@ -13,49 +13,10 @@ var (
 	// method+"\x00"+request_id (AIP-155; see Recall and Remember).
 	BucketIdempotency = []byte("idempotency")
 
-	// The sending service's buckets are in its subsystems (services/sending/roster/store.go,
-	// demand/store.go, matching/store.go, transport/store.go). The receiving service uses the
-	// same names for its vacancy imports:
-	BucketImports          = []byte("imports")
-	BucketImportRejections = []byte("importRejections")
-
 	// Shared by the services that send messages to peers (services/platform/outbox).
 	BucketOutbox = []byte("outbox")
 	// BucketOutboxQuarantine holds the messages peers refused for good (seq -> outboxv1.QuarantinedEntry).
 	BucketOutboxQuarantine = []byte("outboxQuarantine")
-
-	// Receiving service.
-	BucketVacancies      = []byte("vacancies")
-	BucketVacancyChanges = []byte("vacancyChanges")
-	BucketCandidates     = []byte("candidates")
-	// BucketCandidateIndex maps sending_region+"\x00"+worker_id+"\x00"+vacancy_id to the
-	// candidate id, so that a resubmitted candidate is found (receiving service).
-	BucketCandidateIndex = []byte("candidateIndex")
-	BucketDecisions      = []byte("decisions")
-	BucketIntakeBatches  = []byte("intakeBatches")
-	BucketArrivals       = []byte("arrivals")
-	BucketEmployment     = []byte("employment")
-
-	// Coordination service.
-	BucketRegions            = []byte("regions")
-	BucketPairings           = []byte("pairings")
-	BucketLedgerEvents       = []byte("ledgerEvents")
-	BucketLedgerByWorker     = []byte("ledgerByWorker")
-	BucketBaselines          = []byte("baselines")
-	BucketDiscrepancies      = []byte("discrepancies")
-	BucketDiscrepancyChanges = []byte("discrepancyChanges")
-	// BucketLedgerEventIDs maps an event id to its key in BucketLedgerEvents.
-	BucketLedgerEventIDs = []byte("ledgerEventIDs")
-	// BucketLedgerByBatch indexes events by batch id (batch_id NUL seq -> empty).
-	BucketLedgerByBatch = []byte("ledgerByBatch")
-	// BucketLedgerByPairing indexes counted events by pairing, category, time and worker.
-	BucketLedgerByPairing = []byte("ledgerByPairing")
-	// BucketLedgerAssessment indexes registered-poor workers by province, year and category.
-	BucketLedgerAssessment = []byte("ledgerAssessment")
-	// BucketLedgerBatches holds the reconciliation of each batch (batch_id -> BatchReconciliation).
-	BucketLedgerBatches = []byte("ledgerBatches")
-	// BucketLedgerDeadlines orders batches with unconfirmed departures by grace deadline.
-	BucketLedgerDeadlines = []byte("ledgerDeadlines")
 
 	// Any service: named counters.
 	BucketCounters = []byte("counters")

@@ -9,6 +9,7 @@
 package commonv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -24,10 +25,12 @@ const (
 )
 
 // Sex as recorded in the resident identity number (its 17th digit: odd male, even female).
+// A client that meets a value it does not know (a later version may add values) treats it as
+// SEX_UNSPECIFIED and shows its number; it does not fail.
 type Sex int32
 
 const (
-	// Not known or not given.
+	// Not known: sent only for an erased worker (DeleteWorker), whose personal data is gone.
 	Sex_SEX_UNSPECIFIED Sex = 0
 	// Male.
 	Sex_SEX_MALE Sex = 1
@@ -77,10 +80,13 @@ func (Sex) EnumDescriptor() ([]byte, []int) {
 }
 
 // How a transport batch travels.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// TRANSPORT_MODE_UNSPECIFIED and shows its number; it does not fail.
 type TransportMode int32
 
 const (
-	// Not given; never valid on a batch.
+	// Not given: PlanBatches and CreateBatch then plan a bus; AnnounceBatch refuses it. Never sent
+	// by the server.
 	TransportMode_TRANSPORT_MODE_UNSPECIFIED TransportMode = 0
 	// Chartered bus (default 45 seats).
 	TransportMode_TRANSPORT_MODE_BUS TransportMode = 1
@@ -134,10 +140,12 @@ func (TransportMode) EnumDescriptor() ([]byte, []int) {
 }
 
 // The role a region's service plays in the federation.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// REGION_ROLE_UNSPECIFIED and shows its number; it does not fail.
 type RegionRole int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListRegions), every role. Never sent by the server.
 	RegionRole_REGION_ROLE_UNSPECIFIED RegionRole = 0
 	// A sending province (western or central China): owns worker rosters.
 	RegionRole_REGION_ROLE_SENDING RegionRole = 1
@@ -735,8 +743,8 @@ func (x *ItemRefusal) GetMessage() string {
 // updated, unchanged and rejected.
 type ImportSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id the client chose; re-sending an import with the same id changes nothing and
-	// returns the same summary.
+	// The import id the client chose. Sending a complete import again under the same id changes
+	// nothing and returns the same summary; sending an incomplete one again resumes it.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// Rows received in total.
 	RowsReceived int64 `protobuf:"varint,2,opt,name=rows_received,json=rowsReceived,proto3" json:"rows_received,omitempty"`
@@ -847,34 +855,34 @@ var File_labour_common_v1_common_proto protoreflect.FileDescriptor
 
 const file_labour_common_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x1dlabour/common/v1/common.proto\x12\x10labour.common.v1\"B\n" +
-	"\x04Date\x12\x12\n" +
-	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x14\n" +
-	"\x05month\x18\x02 \x01(\x05R\x05month\x12\x10\n" +
-	"\x03day\x18\x03 \x01(\x05R\x03day\"[\n" +
-	"\fRowRejection\x12\x1d\n" +
+	"\x1dlabour/common/v1/common.proto\x12\x10labour.common.v1\x1a\x1fgoogle/api/field_behavior.proto\"Q\n" +
+	"\x04Date\x12\x17\n" +
+	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\x12\x19\n" +
+	"\x05month\x18\x02 \x01(\x05B\x03\xe0A\x02R\x05month\x12\x15\n" +
+	"\x03day\x18\x03 \x01(\x05B\x03\xe0A\x02R\x03day\"j\n" +
+	"\fRowRejection\x12\"\n" +
 	"\n" +
-	"row_number\x18\x01 \x01(\x03R\trowNumber\x12\x14\n" +
-	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x93\x01\n" +
-	"\vItemRefusal\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x12\n" +
-	"\x04item\x18\x02 \x01(\tR\x04item\x12\x12\n" +
-	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05field\x18\x05 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage\"\xb2\x02\n" +
-	"\rImportSummary\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\x12#\n" +
-	"\rrows_received\x18\x02 \x01(\x03R\frowsReceived\x12\x18\n" +
-	"\acreated\x18\x03 \x01(\x03R\acreated\x12\x18\n" +
-	"\aupdated\x18\x04 \x01(\x03R\aupdated\x12\x1c\n" +
-	"\tunchanged\x18\x05 \x01(\x03R\tunchanged\x12\x1a\n" +
-	"\brejected\x18\x06 \x01(\x03R\brejected\x12>\n" +
+	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x03R\trowNumber\x12\x19\n" +
+	"\x05field\x18\x02 \x01(\tB\x03\xe0A\x03R\x05field\x12\x1b\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x03R\x06reason\"\xb1\x01\n" +
+	"\vItemRefusal\x12\x19\n" +
+	"\x05index\x18\x01 \x01(\x05B\x03\xe0A\x03R\x05index\x12\x17\n" +
+	"\x04item\x18\x02 \x01(\tB\x03\xe0A\x03R\x04item\x12\x17\n" +
+	"\x04code\x18\x03 \x01(\x05B\x03\xe0A\x03R\x04code\x12\x1b\n" +
+	"\x06reason\x18\x04 \x01(\tB\x03\xe0A\x03R\x06reason\x12\x19\n" +
+	"\x05field\x18\x05 \x01(\tB\x03\xe0A\x03R\x05field\x12\x1d\n" +
+	"\amessage\x18\x06 \x01(\tB\x03\xe0A\x03R\amessage\"\xda\x02\n" +
+	"\rImportSummary\x12 \n" +
+	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x03R\bimportId\x12(\n" +
+	"\rrows_received\x18\x02 \x01(\x03B\x03\xe0A\x03R\frowsReceived\x12\x1d\n" +
+	"\acreated\x18\x03 \x01(\x03B\x03\xe0A\x03R\acreated\x12\x1d\n" +
+	"\aupdated\x18\x04 \x01(\x03B\x03\xe0A\x03R\aupdated\x12!\n" +
+	"\tunchanged\x18\x05 \x01(\x03B\x03\xe0A\x03R\tunchanged\x12\x1f\n" +
+	"\brejected\x18\x06 \x01(\x03B\x03\xe0A\x03R\brejected\x12C\n" +
 	"\n" +
-	"rejections\x18\a \x03(\v2\x1e.labour.common.v1.RowRejectionR\n" +
-	"rejections\x121\n" +
-	"\x14rejections_truncated\x18\b \x01(\bR\x13rejectionsTruncated*8\n" +
+	"rejections\x18\a \x03(\v2\x1e.labour.common.v1.RowRejectionB\x03\xe0A\x03R\n" +
+	"rejections\x126\n" +
+	"\x14rejections_truncated\x18\b \x01(\bB\x03\xe0A\x03R\x13rejectionsTruncated*8\n" +
 	"\x03Sex\x12\x13\n" +
 	"\x0fSEX_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bSEX_MALE\x10\x01\x12\x0e\n" +

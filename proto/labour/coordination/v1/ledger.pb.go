@@ -8,6 +8,7 @@ package coordinationv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -24,10 +25,13 @@ const (
 )
 
 // What a ledger event says happened.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// EVENT_KIND_UNSPECIFIED and shows its number; it does not fail.
 type EventKind int32
 
 const (
-	// Not given; never valid.
+	// Not given: as a filter (ListEvents), every kind; never valid in an event, so never sent by
+	// the server.
 	EventKind_EVENT_KIND_UNSPECIFIED EventKind = 0
 	// The worker boarded a batch and left (reported by the sending side).
 	EventKind_EVENT_KIND_DEPARTED EventKind = 1
@@ -130,9 +134,9 @@ type LedgerEvent struct {
 	StillEmployed bool `protobuf:"varint,12,opt,name=still_employed,json=stillEmployed,proto3" json:"still_employed,omitempty"`
 	// Free text: the reason for LEFT_JOB, the kind of INCIDENT.
 	Detail string `protobuf:"bytes,13,opt,name=detail,proto3" json:"detail,omitempty"`
-	// When the ledger recorded it. Output only.
+	// When the ledger recorded it.
 	RecordTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=record_time,json=recordTime,proto3" json:"record_time,omitempty"`
-	// The reporter's role. Output only (derived from the event kind).
+	// The reporter's role. Derived from the event kind.
 	ReporterRole  v1.RegionRole `protobuf:"varint,15,opt,name=reporter_role,json=reporterRole,proto3,enum=labour.common.v1.RegionRole" json:"reporter_role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -278,7 +282,12 @@ type ReportEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The events, at most 1000.
 	Events []*LedgerEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
-	// Idempotency key (optional: events are idempotent by event id anyway).
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// Events are idempotent by event id anyway: a request id only saves the ledger the work.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -545,47 +554,47 @@ var File_labour_coordination_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_labour_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
-	"#labour/coordination/v1/ledger.proto\x12\x16labour.coordination.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xe7\x04\n" +
-	"\vLedgerEvent\x12\x19\n" +
-	"\bevent_id\x18\x01 \x01(\tR\aeventId\x125\n" +
-	"\x04kind\x18\x02 \x01(\x0e2!.labour.coordination.v1.EventKindR\x04kind\x12'\n" +
-	"\x0freporter_region\x18\x03 \x01(\tR\x0ereporterRegion\x12%\n" +
-	"\x0esending_region\x18\x04 \x01(\tR\rsendingRegion\x12)\n" +
-	"\x10receiving_region\x18\x05 \x01(\tR\x0freceivingRegion\x12\x1b\n" +
-	"\tworker_id\x18\x06 \x01(\tR\bworkerId\x12\x19\n" +
-	"\bbatch_id\x18\a \x01(\tR\abatchId\x12\x18\n" +
-	"\avacancy\x18\b \x01(\tR\avacancy\x129\n" +
+	"#labour/coordination/v1/ledger.proto\x12\x16labour.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb2\x05\n" +
+	"\vLedgerEvent\x12\x1e\n" +
+	"\bevent_id\x18\x01 \x01(\tB\x03\xe0A\x02R\aeventId\x12:\n" +
+	"\x04kind\x18\x02 \x01(\x0e2!.labour.coordination.v1.EventKindB\x03\xe0A\x02R\x04kind\x12,\n" +
+	"\x0freporter_region\x18\x03 \x01(\tB\x03\xe0A\x02R\x0ereporterRegion\x12*\n" +
+	"\x0esending_region\x18\x04 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12.\n" +
+	"\x10receiving_region\x18\x05 \x01(\tB\x03\xe0A\x02R\x0freceivingRegion\x12 \n" +
+	"\tworker_id\x18\x06 \x01(\tB\x03\xe0A\x02R\bworkerId\x12\x1e\n" +
+	"\bbatch_id\x18\a \x01(\tB\x03\xe0A\x01R\abatchId\x12\x1d\n" +
+	"\avacancy\x18\b \x01(\tB\x03\xe0A\x01R\avacancy\x12>\n" +
 	"\n" +
-	"occur_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\toccurTime\x12'\n" +
+	"occur_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\toccurTime\x12,\n" +
 	"\x0fregistered_poor\x18\n" +
-	" \x01(\bR\x0eregisteredPoor\x12\x16\n" +
-	"\x06months\x18\v \x01(\x05R\x06months\x12%\n" +
-	"\x0estill_employed\x18\f \x01(\bR\rstillEmployed\x12\x16\n" +
-	"\x06detail\x18\r \x01(\tR\x06detail\x12;\n" +
-	"\vrecord_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"recordTime\x12A\n" +
-	"\rreporter_role\x18\x0f \x01(\x0e2\x1c.labour.common.v1.RegionRoleR\freporterRole\"q\n" +
-	"\x13ReportEventsRequest\x12;\n" +
-	"\x06events\x18\x01 \x03(\v2#.labour.coordination.v1.LedgerEventR\x06events\x12\x1d\n" +
+	" \x01(\bB\x03\xe0A\x01R\x0eregisteredPoor\x12\x1b\n" +
+	"\x06months\x18\v \x01(\x05B\x03\xe0A\x01R\x06months\x12*\n" +
+	"\x0estill_employed\x18\f \x01(\bB\x03\xe0A\x01R\rstillEmployed\x12\x1b\n" +
+	"\x06detail\x18\r \x01(\tB\x03\xe0A\x01R\x06detail\x12@\n" +
+	"\vrecord_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"recordTime\x12F\n" +
+	"\rreporter_role\x18\x0f \x01(\x0e2\x1c.labour.common.v1.RegionRoleB\x03\xe0A\x03R\freporterRole\"{\n" +
+	"\x13ReportEventsRequest\x12@\n" +
+	"\x06events\x18\x01 \x03(\v2#.labour.coordination.v1.LedgerEventB\x03\xe0A\x02R\x06events\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"\x8d\x01\n" +
-	"\x14ReportEventsResponse\x12\x1a\n" +
-	"\brecorded\x18\x01 \x01(\x05R\brecorded\x12\x1e\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"\x9c\x01\n" +
+	"\x14ReportEventsResponse\x12\x1f\n" +
+	"\brecorded\x18\x01 \x01(\x05B\x03\xe0A\x03R\brecorded\x12#\n" +
 	"\n" +
-	"duplicates\x18\x02 \x01(\x05R\n" +
-	"duplicates\x129\n" +
-	"\brefusals\x18\x03 \x03(\v2\x1d.labour.common.v1.ItemRefusalR\brefusals\"\xd6\x01\n" +
-	"\x11ListEventsRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x19\n" +
-	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x125\n" +
-	"\x04kind\x18\x03 \x01(\x0e2!.labour.coordination.v1.EventKindR\x04kind\x12\x16\n" +
-	"\x06region\x18\x04 \x01(\tR\x06region\x12\x1b\n" +
-	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"duplicates\x18\x02 \x01(\x05B\x03\xe0A\x03R\n" +
+	"duplicates\x12>\n" +
+	"\brefusals\x18\x03 \x03(\v2\x1d.labour.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\"\xf4\x01\n" +
+	"\x11ListEventsRequest\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x01R\bworkerId\x12\x1e\n" +
+	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x01R\abatchId\x12:\n" +
+	"\x04kind\x18\x03 \x01(\x0e2!.labour.coordination.v1.EventKindB\x03\xe0A\x01R\x04kind\x12\x1b\n" +
+	"\x06region\x18\x04 \x01(\tB\x03\xe0A\x01R\x06region\x12 \n" +
+	"\tpage_size\x18\x05 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"y\n" +
-	"\x12ListEventsResponse\x12;\n" +
-	"\x06events\x18\x01 \x03(\v2#.labour.coordination.v1.LedgerEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x80\x02\n" +
+	"page_token\x18\x06 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x83\x01\n" +
+	"\x12ListEventsResponse\x12@\n" +
+	"\x06events\x18\x01 \x03(\v2#.labour.coordination.v1.LedgerEventB\x03\xe0A\x03R\x06events\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\x80\x02\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13EVENT_KIND_DEPARTED\x10\x01\x12\x16\n" +

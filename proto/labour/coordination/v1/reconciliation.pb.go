@@ -8,6 +8,7 @@ package coordinationv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -24,10 +25,12 @@ const (
 )
 
 // The kind of a discrepancy.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// DISCREPANCY_KIND_UNSPECIFIED and shows its number; it does not fail.
 type DiscrepancyKind int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListDiscrepancies), every kind. Never sent by the server.
 	DiscrepancyKind_DISCREPANCY_KIND_UNSPECIFIED DiscrepancyKind = 0
 	// Departed, not confirmed arrived nor no-show after the grace period.
 	DiscrepancyKind_DISCREPANCY_KIND_UNACCOUNTED DiscrepancyKind = 1
@@ -86,10 +89,12 @@ func (DiscrepancyKind) EnumDescriptor() ([]byte, []int) {
 }
 
 // The state of a discrepancy.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// DISCREPANCY_STATE_UNSPECIFIED and shows its number; it does not fail.
 type DiscrepancyState int32
 
 const (
-	// Not given.
+	// Not given. Never sent by the server.
 	DiscrepancyState_DISCREPANCY_STATE_UNSPECIFIED DiscrepancyState = 0
 	// Open: the records of the two sides disagree.
 	DiscrepancyState_DISCREPANCY_STATE_OPEN DiscrepancyState = 1
@@ -139,10 +144,12 @@ func (DiscrepancyState) EnumDescriptor() ([]byte, []int) {
 }
 
 // Where a baseline comes from.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// BASELINE_SOURCE_UNSPECIFIED and shows its number; it does not fail.
 type BaselineSource int32
 
 const (
-	// No baseline: the percentage cannot be computed.
+	// No baseline: the percentage cannot be computed (sent as such).
 	BaselineSource_BASELINE_SOURCE_UNSPECIFIED BaselineSource = 0
 	// Entered by an operator.
 	BaselineSource_BASELINE_SOURCE_OPERATOR BaselineSource = 1
@@ -1331,7 +1338,11 @@ type SetBaselineRequest struct {
 	Year int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
 	// The baseline count, at least 1.
 	Count int64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1638,124 +1649,124 @@ var File_labour_coordination_v1_reconciliation_proto protoreflect.FileDescriptor
 
 const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\n" +
-	"+labour/coordination/v1/reconciliation.proto\x12\x16labour.coordination.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xa0\x04\n" +
-	"\x13BatchReconciliation\x12\x19\n" +
-	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12%\n" +
-	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12)\n" +
-	"\x10receiving_region\x18\x03 \x01(\tR\x0freceivingRegion\x12A\n" +
-	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rdepartureTime\x12A\n" +
-	"\x0egrace_deadline\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rgraceDeadline\x12\x1a\n" +
-	"\bdeparted\x18\x06 \x01(\x03R\bdeparted\x12\x18\n" +
-	"\aarrived\x18\a \x01(\x03R\aarrived\x12\x17\n" +
-	"\ano_show\x18\b \x01(\x03R\x06noShow\x12 \n" +
-	"\vunaccounted\x18\t \x01(\x03R\vunaccounted\x12\x1a\n" +
+	"+labour/coordination/v1/reconciliation.proto\x12\x16labour.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xe1\x04\n" +
+	"\x13BatchReconciliation\x12\x1e\n" +
+	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x03R\abatchId\x12*\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12.\n" +
+	"\x10receiving_region\x18\x03 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12F\n" +
+	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rdepartureTime\x12F\n" +
+	"\x0egrace_deadline\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rgraceDeadline\x12\x1f\n" +
+	"\bdeparted\x18\x06 \x01(\x03B\x03\xe0A\x03R\bdeparted\x12\x1d\n" +
+	"\aarrived\x18\a \x01(\x03B\x03\xe0A\x03R\aarrived\x12\x1c\n" +
+	"\ano_show\x18\b \x01(\x03B\x03\xe0A\x03R\x06noShow\x12%\n" +
+	"\vunaccounted\x18\t \x01(\x03B\x03\xe0A\x03R\vunaccounted\x12\x1f\n" +
 	"\bawaiting\x18\n" +
-	" \x01(\x03R\bawaiting\x12\x1e\n" +
+	" \x01(\x03B\x03\xe0A\x03R\bawaiting\x12#\n" +
 	"\n" +
-	"unexpected\x18\v \x01(\x03R\n" +
-	"unexpected\x12\x1e\n" +
+	"unexpected\x18\v \x01(\x03B\x03\xe0A\x03R\n" +
+	"unexpected\x12#\n" +
 	"\n" +
-	"unverified\x18\f \x01(\x03R\n" +
-	"unverified\x12I\n" +
-	"\rdiscrepancies\x18\r \x03(\v2#.labour.coordination.v1.DiscrepancyR\rdiscrepancies\"\xd0\x03\n" +
-	"\vDiscrepancy\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
-	"\x04kind\x18\x02 \x01(\x0e2'.labour.coordination.v1.DiscrepancyKindR\x04kind\x12>\n" +
-	"\x05state\x18\x03 \x01(\x0e2(.labour.coordination.v1.DiscrepancyStateR\x05state\x12\x1b\n" +
-	"\tworker_id\x18\x04 \x01(\tR\bworkerId\x12\x19\n" +
-	"\bbatch_id\x18\x05 \x01(\tR\abatchId\x12%\n" +
-	"\x0esending_region\x18\x06 \x01(\tR\rsendingRegion\x12)\n" +
-	"\x10receiving_region\x18\a \x01(\tR\x0freceivingRegion\x12\x16\n" +
-	"\x06detail\x18\b \x01(\tR\x06detail\x127\n" +
-	"\topen_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bopenTime\x129\n" +
+	"unverified\x18\f \x01(\x03B\x03\xe0A\x03R\n" +
+	"unverified\x12N\n" +
+	"\rdiscrepancies\x18\r \x03(\v2#.labour.coordination.v1.DiscrepancyB\x03\xe0A\x03R\rdiscrepancies\"\x87\x04\n" +
+	"\vDiscrepancy\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12@\n" +
+	"\x04kind\x18\x02 \x01(\x0e2'.labour.coordination.v1.DiscrepancyKindB\x03\xe0A\x03R\x04kind\x12C\n" +
+	"\x05state\x18\x03 \x01(\x0e2(.labour.coordination.v1.DiscrepancyStateB\x03\xe0A\x03R\x05state\x12 \n" +
+	"\tworker_id\x18\x04 \x01(\tB\x03\xe0A\x03R\bworkerId\x12\x1e\n" +
+	"\bbatch_id\x18\x05 \x01(\tB\x03\xe0A\x03R\abatchId\x12*\n" +
+	"\x0esending_region\x18\x06 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12.\n" +
+	"\x10receiving_region\x18\a \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1b\n" +
+	"\x06detail\x18\b \x01(\tB\x03\xe0A\x03R\x06detail\x12<\n" +
+	"\topen_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\bopenTime\x12>\n" +
 	"\n" +
 	"close_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12\x1a\n" +
-	"\brevision\x18\v \x01(\x03R\brevision\":\n" +
-	"\x1dGetBatchReconciliationRequest\x12\x19\n" +
-	"\bbatch_id\x18\x01 \x01(\tR\abatchId\"u\n" +
-	"\x1eGetBatchReconciliationResponse\x12S\n" +
-	"\x0ereconciliation\x18\x01 \x01(\v2+.labour.coordination.v1.BatchReconciliationR\x0ereconciliation\"\xaf\x01\n" +
-	"\x1fListBatchReconciliationsRequest\x12)\n" +
-	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12%\n" +
-	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tcloseTime\x12\x1f\n" +
+	"\brevision\x18\v \x01(\x03B\x03\xe0A\x03R\brevision\"?\n" +
+	"\x1dGetBatchReconciliationRequest\x12\x1e\n" +
+	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x02R\abatchId\"z\n" +
+	"\x1eGetBatchReconciliationResponse\x12X\n" +
+	"\x0ereconciliation\x18\x01 \x01(\v2+.labour.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0ereconciliation\"\xc3\x01\n" +
+	"\x1fListBatchReconciliationsRequest\x12.\n" +
+	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x01R\x0freceivingRegion\x12*\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
+	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"\xa1\x01\n" +
-	" ListBatchReconciliationsResponse\x12U\n" +
-	"\x0freconciliations\x18\x01 \x03(\v2+.labour.coordination.v1.BatchReconciliationR\x0freconciliations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x96\x03\n" +
-	"\x0ePairingSummary\x12)\n" +
-	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12%\n" +
-	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12\x1a\n" +
-	"\bdeparted\x18\x03 \x01(\x03R\bdeparted\x12\x18\n" +
-	"\aarrived\x18\x04 \x01(\x03R\aarrived\x12\x17\n" +
-	"\ano_show\x18\x05 \x01(\x03R\x06noShow\x12\x1c\n" +
-	"\tonboarded\x18\x06 \x01(\x03R\tonboarded\x12*\n" +
-	"\x11employed_3_months\x18\a \x01(\x03R\x0femployed3Months\x12*\n" +
-	"\x11employed_6_months\x18\b \x01(\x03R\x0femployed6Months\x12\x19\n" +
-	"\bleft_job\x18\t \x01(\x03R\aleftJob\x12#\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"\xab\x01\n" +
+	" ListBatchReconciliationsResponse\x12Z\n" +
+	"\x0freconciliations\x18\x01 \x03(\v2+.labour.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0freconciliations\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xcd\x03\n" +
+	"\x0ePairingSummary\x12.\n" +
+	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12*\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12\x1f\n" +
+	"\bdeparted\x18\x03 \x01(\x03B\x03\xe0A\x03R\bdeparted\x12\x1d\n" +
+	"\aarrived\x18\x04 \x01(\x03B\x03\xe0A\x03R\aarrived\x12\x1c\n" +
+	"\ano_show\x18\x05 \x01(\x03B\x03\xe0A\x03R\x06noShow\x12!\n" +
+	"\tonboarded\x18\x06 \x01(\x03B\x03\xe0A\x03R\tonboarded\x12/\n" +
+	"\x11employed_3_months\x18\a \x01(\x03B\x03\xe0A\x03R\x0femployed3Months\x12/\n" +
+	"\x11employed_6_months\x18\b \x01(\x03B\x03\xe0A\x03R\x0femployed6Months\x12\x1e\n" +
+	"\bleft_job\x18\t \x01(\x03B\x03\xe0A\x03R\aleftJob\x12(\n" +
 	"\rreturned_home\x18\n" +
-	" \x01(\x03R\freturnedHome\x12-\n" +
-	"\x12open_discrepancies\x18\v \x01(\x03R\x11openDiscrepancies\"\xa7\x01\n" +
-	"\x1bListPairingSummariesRequest\x129\n" +
-	"\fperiod_start\x18\x01 \x01(\v2\x16.labour.common.v1.DateR\vperiodStart\x125\n" +
+	" \x01(\x03B\x03\xe0A\x03R\freturnedHome\x122\n" +
+	"\x12open_discrepancies\x18\v \x01(\x03B\x03\xe0A\x03R\x11openDiscrepancies\"\xb6\x01\n" +
+	"\x1bListPairingSummariesRequest\x12>\n" +
+	"\fperiod_start\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\vperiodStart\x12:\n" +
 	"\n" +
-	"period_end\x18\x02 \x01(\v2\x16.labour.common.v1.DateR\tperiodEnd\x12\x16\n" +
-	"\x06region\x18\x03 \x01(\tR\x06region\"d\n" +
-	"\x1cListPairingSummariesResponse\x12D\n" +
-	"\tsummaries\x18\x01 \x03(\v2&.labour.coordination.v1.PairingSummaryR\tsummaries\"\xed\x01\n" +
-	"\x18ListDiscrepanciesRequest\x12\x19\n" +
-	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x16\n" +
-	"\x06region\x18\x02 \x01(\tR\x06region\x12;\n" +
-	"\x04kind\x18\x03 \x01(\x0e2'.labour.coordination.v1.DiscrepancyKindR\x04kind\x12%\n" +
-	"\x0einclude_closed\x18\x04 \x01(\bR\rincludeClosed\x12\x1b\n" +
-	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"period_end\x18\x02 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\tperiodEnd\x12\x1b\n" +
+	"\x06region\x18\x03 \x01(\tB\x03\xe0A\x01R\x06region\"i\n" +
+	"\x1cListPairingSummariesResponse\x12I\n" +
+	"\tsummaries\x18\x01 \x03(\v2&.labour.coordination.v1.PairingSummaryB\x03\xe0A\x03R\tsummaries\"\x8b\x02\n" +
+	"\x18ListDiscrepanciesRequest\x12\x1e\n" +
+	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x01R\abatchId\x12\x1b\n" +
+	"\x06region\x18\x02 \x01(\tB\x03\xe0A\x01R\x06region\x12@\n" +
+	"\x04kind\x18\x03 \x01(\x0e2'.labour.coordination.v1.DiscrepancyKindB\x03\xe0A\x01R\x04kind\x12*\n" +
+	"\x0einclude_closed\x18\x04 \x01(\bB\x03\xe0A\x01R\rincludeClosed\x12 \n" +
+	"\tpage_size\x18\x05 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"\x8e\x01\n" +
-	"\x19ListDiscrepanciesResponse\x12I\n" +
-	"\rdiscrepancies\x18\x01 \x03(\v2#.labour.coordination.v1.DiscrepancyR\rdiscrepancies\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"c\n" +
-	"\x1dListDiscrepancyChangesRequest\x12%\n" +
-	"\x0eafter_revision\x18\x01 \x01(\x03R\rafterRevision\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"\x84\x01\n" +
-	"\x1eListDiscrepancyChangesResponse\x12=\n" +
-	"\achanges\x18\x01 \x03(\v2#.labour.coordination.v1.DiscrepancyR\achanges\x12#\n" +
-	"\rhead_revision\x18\x02 \x01(\x03R\fheadRevision\"\xe1\x02\n" +
+	"page_token\x18\x06 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x98\x01\n" +
+	"\x19ListDiscrepanciesResponse\x12N\n" +
+	"\rdiscrepancies\x18\x01 \x03(\v2#.labour.coordination.v1.DiscrepancyB\x03\xe0A\x03R\rdiscrepancies\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"m\n" +
+	"\x1dListDiscrepancyChangesRequest\x12*\n" +
+	"\x0eafter_revision\x18\x01 \x01(\x03B\x03\xe0A\x01R\rafterRevision\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\"\x8e\x01\n" +
+	"\x1eListDiscrepancyChangesResponse\x12B\n" +
+	"\achanges\x18\x01 \x03(\v2#.labour.coordination.v1.DiscrepancyB\x03\xe0A\x03R\achanges\x12(\n" +
+	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevision\"\x8e\x03\n" +
 	"\n" +
-	"Assessment\x12\x16\n" +
-	"\x06region\x18\x01 \x01(\tR\x06region\x12!\n" +
-	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x120\n" +
-	"\x04role\x18\x03 \x01(\x0e2\x1c.labour.common.v1.RegionRoleR\x04role\x12\x12\n" +
-	"\x04year\x18\x04 \x01(\x05R\x04year\x12\x1c\n" +
-	"\tnumerator\x18\x05 \x01(\x03R\tnumerator\x12 \n" +
-	"\vdenominator\x18\x06 \x01(\x03R\vdenominator\x12O\n" +
-	"\x0fbaseline_source\x18\a \x01(\x0e2&.labour.coordination.v1.BaselineSourceR\x0ebaselineSource\x12\x1e\n" +
+	"Assessment\x12\x1b\n" +
+	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x03R\x06region\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x125\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x1c.labour.common.v1.RegionRoleB\x03\xe0A\x03R\x04role\x12\x17\n" +
+	"\x04year\x18\x04 \x01(\x05B\x03\xe0A\x03R\x04year\x12!\n" +
+	"\tnumerator\x18\x05 \x01(\x03B\x03\xe0A\x03R\tnumerator\x12%\n" +
+	"\vdenominator\x18\x06 \x01(\x03B\x03\xe0A\x03R\vdenominator\x12T\n" +
+	"\x0fbaseline_source\x18\a \x01(\x0e2&.labour.coordination.v1.BaselineSourceB\x03\xe0A\x03R\x0ebaselineSource\x12#\n" +
 	"\n" +
-	"percentage\x18\b \x01(\x01R\n" +
-	"percentage\x12!\n" +
-	"\fhas_baseline\x18\t \x01(\bR\vhasBaseline\"u\n" +
-	"\x12SetBaselineRequest\x12\x16\n" +
-	"\x06region\x18\x01 \x01(\tR\x06region\x12\x12\n" +
-	"\x04year\x18\x02 \x01(\x05R\x04year\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\x03R\x05count\x12\x1d\n" +
+	"percentage\x18\b \x01(\x01B\x03\xe0A\x03R\n" +
+	"percentage\x12&\n" +
+	"\fhas_baseline\x18\t \x01(\bB\x03\xe0A\x03R\vhasBaseline\"\x89\x01\n" +
+	"\x12SetBaselineRequest\x12\x1b\n" +
+	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12\x17\n" +
+	"\x04year\x18\x02 \x01(\x05B\x03\xe0A\x02R\x04year\x12\x19\n" +
+	"\x05count\x18\x03 \x01(\x03B\x03\xe0A\x02R\x05count\x12\"\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"Y\n" +
-	"\x13SetBaselineResponse\x12B\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"^\n" +
+	"\x13SetBaselineResponse\x12G\n" +
 	"\n" +
-	"assessment\x18\x01 \x01(\v2\".labour.coordination.v1.AssessmentR\n" +
-	"assessment\"B\n" +
-	"\x14GetAssessmentRequest\x12\x16\n" +
-	"\x06region\x18\x01 \x01(\tR\x06region\x12\x12\n" +
-	"\x04year\x18\x02 \x01(\x05R\x04year\"[\n" +
-	"\x15GetAssessmentResponse\x12B\n" +
+	"assessment\x18\x01 \x01(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\n" +
+	"assessment\"L\n" +
+	"\x14GetAssessmentRequest\x12\x1b\n" +
+	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12\x17\n" +
+	"\x04year\x18\x02 \x01(\x05B\x03\xe0A\x02R\x04year\"`\n" +
+	"\x15GetAssessmentResponse\x12G\n" +
 	"\n" +
-	"assessment\x18\x01 \x01(\v2\".labour.coordination.v1.AssessmentR\n" +
-	"assessment\",\n" +
-	"\x16ListAssessmentsRequest\x12\x12\n" +
-	"\x04year\x18\x01 \x01(\x05R\x04year\"_\n" +
-	"\x17ListAssessmentsResponse\x12D\n" +
-	"\vassessments\x18\x01 \x03(\v2\".labour.coordination.v1.AssessmentR\vassessments*\xb5\x01\n" +
+	"assessment\x18\x01 \x01(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\n" +
+	"assessment\"1\n" +
+	"\x16ListAssessmentsRequest\x12\x17\n" +
+	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\"d\n" +
+	"\x17ListAssessmentsResponse\x12I\n" +
+	"\vassessments\x18\x01 \x03(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\vassessments*\xb5\x01\n" +
 	"\x0fDiscrepancyKind\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNACCOUNTED\x10\x01\x12\x1f\n" +

@@ -11,6 +11,7 @@ package coordinationv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -33,13 +34,13 @@ type Region struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// GB/T 2260 province code, such as `520000`.
 	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
-	// The province's name from the division table, such as `贵州省`. Output only.
+	// The province's name from the division table, such as `贵州省`.
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// Sending or receiving.
 	Role v1.RegionRole `protobuf:"varint,4,opt,name=role,proto3,enum=labour.common.v1.RegionRole" json:"role,omitempty"`
 	// The gRPC endpoint of the region's service, `host:port`.
 	Endpoint string `protobuf:"bytes,5,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	// When the service last registered. Output only.
+	// When the service last registered.
 	RegisterTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=register_time,json=registerTime,proto3" json:"register_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -126,9 +127,9 @@ type Pairing struct {
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The sending province code.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Names from the division table. Output only.
+	// Names from the division table.
 	ReceivingDisplayName string `protobuf:"bytes,4,opt,name=receiving_display_name,json=receivingDisplayName,proto3" json:"receiving_display_name,omitempty"`
-	// Names from the division table. Output only.
+	// Names from the division table.
 	SendingDisplayName string `protobuf:"bytes,5,opt,name=sending_display_name,json=sendingDisplayName,proto3" json:"sending_display_name,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
@@ -204,7 +205,11 @@ type RegisterRegionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The region: code, role and endpoint.
 	Region *Region `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -516,7 +521,11 @@ type CreatePairingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The pairing: receiving_region and sending_region.
 	Pairing *Pairing `protobuf:"bytes,1,opt,name=pairing,proto3" json:"pairing,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -617,7 +626,11 @@ type DeletePairingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `pairings/{receiving_code}-{sending_code}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -835,7 +848,11 @@ func (x *ListPairingsResponse) GetNextPageToken() string {
 // Request to load the default pairings.
 type LoadDefaultPairingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -937,64 +954,64 @@ var File_labour_coordination_v1_registry_proto protoreflect.FileDescriptor
 
 const file_labour_coordination_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"%labour/coordination/v1/registry.proto\x12\x16labour.coordination.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xe2\x01\n" +
-	"\x06Region\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12!\n" +
-	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x120\n" +
-	"\x04role\x18\x04 \x01(\x0e2\x1c.labour.common.v1.RegionRoleR\x04role\x12\x1a\n" +
-	"\bendpoint\x18\x05 \x01(\tR\bendpoint\x12?\n" +
-	"\rregister_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fregisterTime\"\xd7\x01\n" +
-	"\aPairing\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
-	"\x10receiving_region\x18\x02 \x01(\tR\x0freceivingRegion\x12%\n" +
-	"\x0esending_region\x18\x03 \x01(\tR\rsendingRegion\x124\n" +
-	"\x16receiving_display_name\x18\x04 \x01(\tR\x14receivingDisplayName\x120\n" +
-	"\x14sending_display_name\x18\x05 \x01(\tR\x12sendingDisplayName\"n\n" +
-	"\x15RegisterRegionRequest\x126\n" +
-	"\x06region\x18\x01 \x01(\v2\x1e.labour.coordination.v1.RegionR\x06region\x12\x1d\n" +
+	"%labour/coordination/v1/registry.proto\x12\x16labour.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x80\x02\n" +
+	"\x06Region\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
+	"\x04code\x18\x02 \x01(\tB\x03\xe0A\x02R\x04code\x12&\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\x03\xe0A\x03R\vdisplayName\x125\n" +
+	"\x04role\x18\x04 \x01(\x0e2\x1c.labour.common.v1.RegionRoleB\x03\xe0A\x02R\x04role\x12\x1f\n" +
+	"\bendpoint\x18\x05 \x01(\tB\x03\xe0A\x02R\bendpoint\x12D\n" +
+	"\rregister_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fregisterTime\"\xf0\x01\n" +
+	"\aPairing\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
+	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x02R\x0freceivingRegion\x12*\n" +
+	"\x0esending_region\x18\x03 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x129\n" +
+	"\x16receiving_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x14receivingDisplayName\x125\n" +
+	"\x14sending_display_name\x18\x05 \x01(\tB\x03\xe0A\x03R\x12sendingDisplayName\"x\n" +
+	"\x15RegisterRegionRequest\x12;\n" +
+	"\x06region\x18\x01 \x01(\v2\x1e.labour.coordination.v1.RegionB\x03\xe0A\x02R\x06region\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"P\n" +
-	"\x16RegisterRegionResponse\x126\n" +
-	"\x06region\x18\x01 \x01(\v2\x1e.labour.coordination.v1.RegionR\x06region\"&\n" +
-	"\x10GetRegionRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"K\n" +
-	"\x11GetRegionResponse\x126\n" +
-	"\x06region\x18\x01 \x01(\v2\x1e.labour.coordination.v1.RegionR\x06region\"\x82\x01\n" +
-	"\x12ListRegionsRequest\x120\n" +
-	"\x04role\x18\x01 \x01(\x0e2\x1c.labour.common.v1.RegionRoleR\x04role\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"U\n" +
+	"\x16RegisterRegionResponse\x12;\n" +
+	"\x06region\x18\x01 \x01(\v2\x1e.labour.coordination.v1.RegionB\x03\xe0A\x03R\x06region\"+\n" +
+	"\x10GetRegionRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"P\n" +
+	"\x11GetRegionResponse\x12;\n" +
+	"\x06region\x18\x01 \x01(\v2\x1e.labour.coordination.v1.RegionB\x03\xe0A\x03R\x06region\"\x91\x01\n" +
+	"\x12ListRegionsRequest\x125\n" +
+	"\x04role\x18\x01 \x01(\x0e2\x1c.labour.common.v1.RegionRoleB\x03\xe0A\x01R\x04role\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"w\n" +
-	"\x13ListRegionsResponse\x128\n" +
-	"\aregions\x18\x01 \x03(\v2\x1e.labour.coordination.v1.RegionR\aregions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"p\n" +
-	"\x14CreatePairingRequest\x129\n" +
-	"\apairing\x18\x01 \x01(\v2\x1f.labour.coordination.v1.PairingR\apairing\x12\x1d\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x81\x01\n" +
+	"\x13ListRegionsResponse\x12=\n" +
+	"\aregions\x18\x01 \x03(\v2\x1e.labour.coordination.v1.RegionB\x03\xe0A\x03R\aregions\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"z\n" +
+	"\x14CreatePairingRequest\x12>\n" +
+	"\apairing\x18\x01 \x01(\v2\x1f.labour.coordination.v1.PairingB\x03\xe0A\x02R\apairing\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"R\n" +
-	"\x15CreatePairingResponse\x129\n" +
-	"\apairing\x18\x01 \x01(\v2\x1f.labour.coordination.v1.PairingR\apairing\"I\n" +
-	"\x14DeletePairingRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"W\n" +
+	"\x15CreatePairingResponse\x12>\n" +
+	"\apairing\x18\x01 \x01(\v2\x1f.labour.coordination.v1.PairingB\x03\xe0A\x03R\apairing\"S\n" +
+	"\x14DeletePairingRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"R\n" +
-	"\x15DeletePairingResponse\x129\n" +
-	"\apairing\x18\x01 \x01(\v2\x1f.labour.coordination.v1.PairingR\apairing\"i\n" +
-	"\x13ListPairingsRequest\x12\x16\n" +
-	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"W\n" +
+	"\x15DeletePairingResponse\x12>\n" +
+	"\apairing\x18\x01 \x01(\v2\x1f.labour.coordination.v1.PairingB\x03\xe0A\x03R\apairing\"x\n" +
+	"\x13ListPairingsRequest\x12\x1b\n" +
+	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x01R\x06region\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"{\n" +
-	"\x14ListPairingsResponse\x12;\n" +
-	"\bpairings\x18\x01 \x03(\v2\x1f.labour.coordination.v1.PairingR\bpairings\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\";\n" +
-	"\x1aLoadDefaultPairingsRequest\x12\x1d\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x85\x01\n" +
+	"\x14ListPairingsResponse\x12@\n" +
+	"\bpairings\x18\x01 \x03(\v2\x1f.labour.coordination.v1.PairingB\x03\xe0A\x03R\bpairings\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"@\n" +
+	"\x1aLoadDefaultPairingsRequest\x12\"\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\"\\\n" +
-	"\x1bLoadDefaultPairingsResponse\x12\x14\n" +
-	"\x05added\x18\x01 \x01(\x05R\x05added\x12'\n" +
-	"\x0falready_present\x18\x02 \x01(\x05R\x0ealreadyPresent2\x93\x06\n" +
+	"request_id\x18\x01 \x01(\tB\x03\xe0A\x01R\trequestId\"f\n" +
+	"\x1bLoadDefaultPairingsResponse\x12\x19\n" +
+	"\x05added\x18\x01 \x01(\x05B\x03\xe0A\x03R\x05added\x12,\n" +
+	"\x0falready_present\x18\x02 \x01(\x05B\x03\xe0A\x03R\x0ealreadyPresent2\x93\x06\n" +
 	"\x0fRegistryService\x12o\n" +
 	"\x0eRegisterRegion\x12-.labour.coordination.v1.RegisterRegionRequest\x1a..labour.coordination.v1.RegisterRegionResponse\x12`\n" +
 	"\tGetRegion\x12(.labour.coordination.v1.GetRegionRequest\x1a).labour.coordination.v1.GetRegionResponse\x12f\n" +

@@ -12,6 +12,7 @@
 package outboxv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
@@ -29,10 +30,12 @@ const (
 )
 
 // What became of a quarantined message.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// QUARANTINE_STATE_UNSPECIFIED and shows its number; it does not fail.
 type QuarantineState int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListQuarantinedEntries), every state. Never sent by the server.
 	QuarantineState_QUARANTINE_STATE_UNSPECIFIED QuarantineState = 0
 	// Refused for good by the peer; waiting for an operator.
 	QuarantineState_QUARANTINE_STATE_QUARANTINED QuarantineState = 1
@@ -769,9 +772,13 @@ type RetryQuarantinedEntryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `quarantinedEntries/{entry_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Why it can go now (what was fixed). Required, at most 500 characters.
+	// Why it can go now (what was fixed), at most 500 characters.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -879,9 +886,13 @@ type DiscardQuarantinedEntryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `quarantinedEntries/{entry_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Why it is given up. Required, at most 500 characters.
+	// Why it is given up, at most 500 characters.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -988,75 +999,75 @@ var File_labour_outbox_v1_outbox_proto protoreflect.FileDescriptor
 
 const file_labour_outbox_v1_outbox_proto_rawDesc = "" +
 	"\n" +
-	"\x1dlabour/outbox/v1/outbox.proto\x12\x10labour.outbox.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x03\n" +
-	"\x06Outbox\x12 \n" +
-	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x18\n" +
-	"\apending\x18\x02 \x01(\x03R\apending\x12H\n" +
-	"\x12oldest_create_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x10oldestCreateTime\x12 \n" +
-	"\vquarantined\x18\x04 \x01(\x03R\vquarantined\x12H\n" +
-	"\x12last_delivery_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastDeliveryTime\x12\x1d\n" +
+	"\x1dlabour/outbox/v1/outbox.proto\x12\x10labour.outbox.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x03\n" +
+	"\x06Outbox\x12%\n" +
+	"\vdestination\x18\x01 \x01(\tB\x03\xe0A\x03R\vdestination\x12\x1d\n" +
+	"\apending\x18\x02 \x01(\x03B\x03\xe0A\x03R\apending\x12M\n" +
+	"\x12oldest_create_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10oldestCreateTime\x12%\n" +
+	"\vquarantined\x18\x04 \x01(\x03B\x03\xe0A\x03R\vquarantined\x12M\n" +
+	"\x12last_delivery_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10lastDeliveryTime\x12\"\n" +
 	"\n" +
-	"last_error\x18\x06 \x01(\tR\tlastError\x12B\n" +
-	"\x0flast_error_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\x121\n" +
-	"\x14consecutive_failures\x18\b \x01(\x05R\x13consecutiveFailures\x12#\n" +
-	"\rrelay_running\x18\t \x01(\bR\frelayRunning\"\x15\n" +
-	"\x13ListOutboxesRequest\"L\n" +
-	"\x14ListOutboxesResponse\x124\n" +
-	"\boutboxes\x18\x01 \x03(\v2\x18.labour.outbox.v1.OutboxR\boutboxes\"\xbf\x01\n" +
-	"\x12QuarantineDecision\x129\n" +
-	"\x06action\x18\x01 \x01(\x0e2!.labour.outbox.v1.QuarantineStateR\x06action\x12\x1d\n" +
+	"last_error\x18\x06 \x01(\tB\x03\xe0A\x03R\tlastError\x12G\n" +
+	"\x0flast_error_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rlastErrorTime\x126\n" +
+	"\x14consecutive_failures\x18\b \x01(\x05B\x03\xe0A\x03R\x13consecutiveFailures\x12(\n" +
+	"\rrelay_running\x18\t \x01(\bB\x03\xe0A\x03R\frelayRunning\"\x15\n" +
+	"\x13ListOutboxesRequest\"Q\n" +
+	"\x14ListOutboxesResponse\x129\n" +
+	"\boutboxes\x18\x01 \x03(\v2\x18.labour.outbox.v1.OutboxB\x03\xe0A\x03R\boutboxes\"\xd3\x01\n" +
+	"\x12QuarantineDecision\x12>\n" +
+	"\x06action\x18\x01 \x01(\x0e2!.labour.outbox.v1.QuarantineStateB\x03\xe0A\x03R\x06action\x12\"\n" +
 	"\n" +
-	"decided_by\x18\x02 \x01(\tR\tdecidedBy\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\x12;\n" +
-	"\vdecide_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"decideTime\"\xe4\x04\n" +
-	"\x10QuarantinedEntry\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
-	"\bentry_id\x18\x02 \x01(\tR\aentryId\x12 \n" +
-	"\vdestination\x18\x03 \x01(\tR\vdestination\x12\x12\n" +
-	"\x04type\x18\x04 \x01(\tR\x04type\x12\x18\n" +
-	"\asummary\x18\x05 \x01(\tR\asummary\x12\x12\n" +
-	"\x04code\x18\x06 \x01(\x05R\x04code\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\b \x01(\tR\amessage\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12C\n" +
+	"decided_by\x18\x02 \x01(\tB\x03\xe0A\x03R\tdecidedBy\x12\x17\n" +
+	"\x04note\x18\x03 \x01(\tB\x03\xe0A\x03R\x04note\x12@\n" +
+	"\vdecide_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"decideTime\"\xb4\x05\n" +
+	"\x10QuarantinedEntry\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1e\n" +
+	"\bentry_id\x18\x02 \x01(\tB\x03\xe0A\x03R\aentryId\x12%\n" +
+	"\vdestination\x18\x03 \x01(\tB\x03\xe0A\x03R\vdestination\x12\x17\n" +
+	"\x04type\x18\x04 \x01(\tB\x03\xe0A\x03R\x04type\x12\x1d\n" +
+	"\asummary\x18\x05 \x01(\tB\x03\xe0A\x03R\asummary\x12\x17\n" +
+	"\x04code\x18\x06 \x01(\x05B\x03\xe0A\x03R\x04code\x12\x1b\n" +
+	"\x06reason\x18\a \x01(\tB\x03\xe0A\x03R\x06reason\x12\x1d\n" +
+	"\amessage\x18\b \x01(\tB\x03\xe0A\x03R\amessage\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12H\n" +
 	"\x0fquarantine_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x0equarantineTime\x12\x1a\n" +
-	"\battempts\x18\v \x01(\rR\battempts\x127\n" +
-	"\x05state\x18\f \x01(\x0e2!.labour.outbox.v1.QuarantineStateR\x05state\x12\x1d\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0equarantineTime\x12\x1f\n" +
+	"\battempts\x18\v \x01(\rB\x03\xe0A\x03R\battempts\x12<\n" +
+	"\x05state\x18\f \x01(\x0e2!.labour.outbox.v1.QuarantineStateB\x03\xe0A\x03R\x05state\x12\"\n" +
 	"\n" +
-	"retried_as\x18\r \x01(\tR\tretriedAs\x12B\n" +
-	"\tdecisions\x18\x0e \x03(\v2$.labour.outbox.v1.QuarantineDecisionR\tdecisions\x12.\n" +
-	"\apayload\x18\x0f \x01(\v2\x14.google.protobuf.AnyR\apayload\x12!\n" +
-	"\fordering_key\x18\x10 \x01(\tR\vorderingKey\"\xb6\x01\n" +
-	"\x1dListQuarantinedEntriesRequest\x12 \n" +
-	"\vdestination\x18\x01 \x01(\tR\vdestination\x127\n" +
-	"\x05state\x18\x02 \x01(\x0e2!.labour.outbox.v1.QuarantineStateR\x05state\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"retried_as\x18\r \x01(\tB\x03\xe0A\x03R\tretriedAs\x12G\n" +
+	"\tdecisions\x18\x0e \x03(\v2$.labour.outbox.v1.QuarantineDecisionB\x03\xe0A\x03R\tdecisions\x123\n" +
+	"\apayload\x18\x0f \x01(\v2\x14.google.protobuf.AnyB\x03\xe0A\x03R\apayload\x12&\n" +
+	"\fordering_key\x18\x10 \x01(\tB\x03\xe0A\x03R\vorderingKey\"\xca\x01\n" +
+	"\x1dListQuarantinedEntriesRequest\x12%\n" +
+	"\vdestination\x18\x01 \x01(\tB\x03\xe0A\x01R\vdestination\x12<\n" +
+	"\x05state\x18\x02 \x01(\x0e2!.labour.outbox.v1.QuarantineStateB\x03\xe0A\x01R\x05state\x12 \n" +
+	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"\x86\x01\n" +
-	"\x1eListQuarantinedEntriesResponse\x12<\n" +
-	"\aentries\x18\x01 \x03(\v2\".labour.outbox.v1.QuarantinedEntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n" +
-	"\x1aGetQuarantinedEntryRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"W\n" +
-	"\x1bGetQuarantinedEntryResponse\x128\n" +
-	"\x05entry\x18\x01 \x01(\v2\".labour.outbox.v1.QuarantinedEntryR\x05entry\"e\n" +
-	"\x1cRetryQuarantinedEntryRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\x12\x1d\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x90\x01\n" +
+	"\x1eListQuarantinedEntriesResponse\x12A\n" +
+	"\aentries\x18\x01 \x03(\v2\".labour.outbox.v1.QuarantinedEntryB\x03\xe0A\x03R\aentries\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"5\n" +
+	"\x1aGetQuarantinedEntryRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\\\n" +
+	"\x1bGetQuarantinedEntryResponse\x12=\n" +
+	"\x05entry\x18\x01 \x01(\v2\".labour.outbox.v1.QuarantinedEntryB\x03\xe0A\x03R\x05entry\"t\n" +
+	"\x1cRetryQuarantinedEntryRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
+	"\x04note\x18\x02 \x01(\tB\x03\xe0A\x02R\x04note\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"Y\n" +
-	"\x1dRetryQuarantinedEntryResponse\x128\n" +
-	"\x05entry\x18\x01 \x01(\v2\".labour.outbox.v1.QuarantinedEntryR\x05entry\"g\n" +
-	"\x1eDiscardQuarantinedEntryRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\x12\x1d\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"^\n" +
+	"\x1dRetryQuarantinedEntryResponse\x12=\n" +
+	"\x05entry\x18\x01 \x01(\v2\".labour.outbox.v1.QuarantinedEntryB\x03\xe0A\x03R\x05entry\"v\n" +
+	"\x1eDiscardQuarantinedEntryRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
+	"\x04note\x18\x02 \x01(\tB\x03\xe0A\x02R\x04note\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"[\n" +
-	"\x1fDiscardQuarantinedEntryResponse\x128\n" +
-	"\x05entry\x18\x01 \x01(\v2\".labour.outbox.v1.QuarantinedEntryR\x05entry*\x93\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"`\n" +
+	"\x1fDiscardQuarantinedEntryResponse\x12=\n" +
+	"\x05entry\x18\x01 \x01(\v2\".labour.outbox.v1.QuarantinedEntryB\x03\xe0A\x03R\x05entry*\x93\x01\n" +
 	"\x0fQuarantineState\x12 \n" +
 	"\x1cQUARANTINE_STATE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cQUARANTINE_STATE_QUARANTINED\x10\x01\x12\x1c\n" +

@@ -8,6 +8,7 @@ package receivingv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -24,10 +25,12 @@ const (
 )
 
 // The state of a candidate.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// CANDIDATE_STATE_UNSPECIFIED and shows its number; it does not fail.
 type CandidateState int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListCandidates), every state. Never sent by the server.
 	CandidateState_CANDIDATE_STATE_UNSPECIFIED CandidateState = 0
 	// Waiting for the employer's decision.
 	CandidateState_CANDIDATE_STATE_PENDING CandidateState = 1
@@ -84,7 +87,8 @@ func (CandidateState) EnumDescriptor() ([]byte, []int) {
 	return file_labour_receiving_v1_candidate_proto_rawDescGZIP(), []int{0}
 }
 
-// The employer's decision.
+// The employer's decision. Sent by clients only: the server refuses any value but ACCEPT and
+// REJECT with INVALID_ARGUMENT on `decision`.
 type Decision int32
 
 const (
@@ -142,13 +146,17 @@ type Candidate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `candidates/{candidate_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Id of the candidate. Output only.
+	// Id of the candidate, unique in the federation. A client may rely on its start: the 6-digit
+	// code of this receiving province and a `-` (for example `440000-C0000000001`); the rest is
+	// opaque: do not parse it.
 	CandidateId string `protobuf:"bytes,2,opt,name=candidate_id,json=candidateId,proto3" json:"candidate_id,omitempty"`
 	// The vacancy: `vacancies/{vacancy_id}`.
 	Vacancy string `protobuf:"bytes,3,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// The sending province that proposed the worker.
 	SendingRegion string `protobuf:"bytes,4,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// The worker's opaque id in the sending province.
+	// The worker's id in the sending province (labour.sending.v1.Worker.worker_id). It must start
+	// with `sending_region` and a `-`: a worker of another province is refused
+	// (WORKER_NOT_OF_REGION). The rest is opaque.
 	WorkerId string `protobuf:"bytes,5,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The worker's name.
 	FullName string `protobuf:"bytes,6,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
@@ -166,11 +174,11 @@ type Candidate struct {
 	State CandidateState `protobuf:"varint,12,opt,name=state,proto3,enum=labour.receiving.v1.CandidateState" json:"state,omitempty"`
 	// The employer's reason for a rejection, or the sending side's for a withdrawal.
 	Reason string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Decision-feed revision of the last state change (0 while pending). Output only.
+	// Decision-feed revision of the last state change (0 while pending).
 	Revision int64 `protobuf:"varint,14,opt,name=revision,proto3" json:"revision,omitempty"`
-	// When submitted. Output only.
+	// When submitted.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// When last changed. Output only.
+	// When last changed.
 	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -326,7 +334,12 @@ type SubmitCandidatesRequest struct {
 	// The candidates: vacancy, worker_id, full_name, sex, age, occupations, home_county and
 	// registered_poor are set; at most 1000.
 	Candidates []*Candidate `protobuf:"bytes,2,rep,name=candidates,proto3" json:"candidates,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// The first response includes its refusals.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -680,7 +693,11 @@ type DecideCandidateRequest struct {
 	Decision Decision `protobuf:"varint,2,opt,name=decision,proto3,enum=labour.receiving.v1.Decision" json:"decision,omitempty"`
 	// Required for a rejection.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -799,7 +816,11 @@ type WithdrawCandidateRequest struct {
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Why.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1133,86 +1154,86 @@ var File_labour_receiving_v1_candidate_proto protoreflect.FileDescriptor
 
 const file_labour_receiving_v1_candidate_proto_rawDesc = "" +
 	"\n" +
-	"#labour/receiving/v1/candidate.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xcd\x04\n" +
-	"\tCandidate\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
-	"\fcandidate_id\x18\x02 \x01(\tR\vcandidateId\x12\x18\n" +
-	"\avacancy\x18\x03 \x01(\tR\avacancy\x12%\n" +
-	"\x0esending_region\x18\x04 \x01(\tR\rsendingRegion\x12\x1b\n" +
-	"\tworker_id\x18\x05 \x01(\tR\bworkerId\x12\x1b\n" +
-	"\tfull_name\x18\x06 \x01(\tR\bfullName\x12'\n" +
-	"\x03sex\x18\a \x01(\x0e2\x15.labour.common.v1.SexR\x03sex\x12\x10\n" +
-	"\x03age\x18\b \x01(\x05R\x03age\x12 \n" +
-	"\voccupations\x18\t \x03(\tR\voccupations\x12\x1f\n" +
+	"#labour/receiving/v1/candidate.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x9d\x05\n" +
+	"\tCandidate\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
+	"\fcandidate_id\x18\x02 \x01(\tB\x03\xe0A\x03R\vcandidateId\x12\x1d\n" +
+	"\avacancy\x18\x03 \x01(\tB\x03\xe0A\x02R\avacancy\x12*\n" +
+	"\x0esending_region\x18\x04 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12 \n" +
+	"\tworker_id\x18\x05 \x01(\tB\x03\xe0A\x02R\bworkerId\x12 \n" +
+	"\tfull_name\x18\x06 \x01(\tB\x03\xe0A\x02R\bfullName\x12,\n" +
+	"\x03sex\x18\a \x01(\x0e2\x15.labour.common.v1.SexB\x03\xe0A\x02R\x03sex\x12\x15\n" +
+	"\x03age\x18\b \x01(\x05B\x03\xe0A\x02R\x03age\x12%\n" +
+	"\voccupations\x18\t \x03(\tB\x03\xe0A\x01R\voccupations\x12$\n" +
 	"\vhome_county\x18\n" +
-	" \x01(\tR\n" +
-	"homeCounty\x12'\n" +
-	"\x0fregistered_poor\x18\v \x01(\bR\x0eregisteredPoor\x129\n" +
-	"\x05state\x18\f \x01(\x0e2#.labour.receiving.v1.CandidateStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\r \x01(\tR\x06reason\x12\x1a\n" +
-	"\brevision\x18\x0e \x01(\x03R\brevision\x12;\n" +
-	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x9f\x01\n" +
-	"\x17SubmitCandidatesRequest\x12%\n" +
-	"\x0esending_region\x18\x01 \x01(\tR\rsendingRegion\x12>\n" +
+	" \x01(\tB\x03\xe0A\x02R\n" +
+	"homeCounty\x12,\n" +
+	"\x0fregistered_poor\x18\v \x01(\bB\x03\xe0A\x01R\x0eregisteredPoor\x12>\n" +
+	"\x05state\x18\f \x01(\x0e2#.labour.receiving.v1.CandidateStateB\x03\xe0A\x03R\x05state\x12\x1b\n" +
+	"\x06reason\x18\r \x01(\tB\x03\xe0A\x03R\x06reason\x12\x1f\n" +
+	"\brevision\x18\x0e \x01(\x03B\x03\xe0A\x03R\brevision\x12@\n" +
+	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\"\xae\x01\n" +
+	"\x17SubmitCandidatesRequest\x12*\n" +
+	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12C\n" +
 	"\n" +
-	"candidates\x18\x02 \x03(\v2\x1e.labour.receiving.v1.CandidateR\n" +
-	"candidates\x12\x1d\n" +
+	"candidates\x18\x02 \x03(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x02R\n" +
+	"candidates\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"\x95\x01\n" +
-	"\x18SubmitCandidatesResponse\x12>\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"\x9f\x01\n" +
+	"\x18SubmitCandidatesResponse\x12C\n" +
 	"\n" +
-	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateR\n" +
-	"candidates\x129\n" +
-	"\brefusals\x18\x02 \x03(\v2\x1d.labour.common.v1.ItemRefusalR\brefusals\")\n" +
-	"\x13GetCandidateRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"T\n" +
-	"\x14GetCandidateResponse\x12<\n" +
-	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateR\tcandidate\"\xcf\x01\n" +
-	"\x15ListCandidatesRequest\x12\x18\n" +
-	"\avacancy\x18\x01 \x01(\tR\avacancy\x129\n" +
-	"\x05state\x18\x02 \x01(\x0e2#.labour.receiving.v1.CandidateStateR\x05state\x12%\n" +
-	"\x0esending_region\x18\x03 \x01(\tR\rsendingRegion\x12\x1b\n" +
-	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\n" +
+	"candidates\x12>\n" +
+	"\brefusals\x18\x02 \x03(\v2\x1d.labour.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\".\n" +
+	"\x13GetCandidateRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"Y\n" +
+	"\x14GetCandidateResponse\x12A\n" +
+	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"\xe8\x01\n" +
+	"\x15ListCandidatesRequest\x12\x1d\n" +
+	"\avacancy\x18\x01 \x01(\tB\x03\xe0A\x01R\avacancy\x12>\n" +
+	"\x05state\x18\x02 \x01(\x0e2#.labour.receiving.v1.CandidateStateB\x03\xe0A\x01R\x05state\x12*\n" +
+	"\x0esending_region\x18\x03 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
+	"\tpage_size\x18\x04 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"\x80\x01\n" +
-	"\x16ListCandidatesResponse\x12>\n" +
+	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x8a\x01\n" +
+	"\x16ListCandidatesResponse\x12C\n" +
 	"\n" +
-	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateR\n" +
-	"candidates\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9e\x01\n" +
-	"\x16DecideCandidateRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
-	"\bdecision\x18\x02 \x01(\x0e2\x1d.labour.receiving.v1.DecisionR\bdecision\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\n" +
+	"candidates\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xb2\x01\n" +
+	"\x16DecideCandidateRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12>\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x1d.labour.receiving.v1.DecisionB\x03\xe0A\x02R\bdecision\x12\x1b\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x01R\x06reason\x12\"\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"W\n" +
-	"\x17DecideCandidateResponse\x12<\n" +
-	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateR\tcandidate\"\x8c\x01\n" +
-	"\x18WithdrawCandidateRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
-	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"\\\n" +
+	"\x17DecideCandidateResponse\x12A\n" +
+	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"\xa0\x01\n" +
+	"\x18WithdrawCandidateRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12*\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12\x1b\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x01R\x06reason\x12\"\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"Y\n" +
-	"\x19WithdrawCandidateResponse\x12<\n" +
-	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateR\tcandidate\"e\n" +
-	"\x15WatchDecisionsRequest\x12%\n" +
-	"\x0esending_region\x18\x01 \x01(\tR\rsendingRegion\x12%\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x03R\rafterRevision\"V\n" +
-	"\x16WatchDecisionsResponse\x12<\n" +
-	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateR\tcandidate\"\x81\x01\n" +
-	"\x14ListDecisionsRequest\x12%\n" +
-	"\x0esending_region\x18\x01 \x01(\tR\rsendingRegion\x12%\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x03R\rafterRevision\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\"|\n" +
-	"\x15ListDecisionsResponse\x12>\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"^\n" +
+	"\x19WithdrawCandidateResponse\x12A\n" +
+	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"o\n" +
+	"\x15WatchDecisionsRequest\x12*\n" +
+	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12*\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\"[\n" +
+	"\x16WatchDecisionsResponse\x12A\n" +
+	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"\x90\x01\n" +
+	"\x14ListDecisionsRequest\x12*\n" +
+	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12*\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\x12 \n" +
+	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\"\x86\x01\n" +
+	"\x15ListDecisionsResponse\x12C\n" +
 	"\n" +
-	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateR\n" +
-	"candidates\x12#\n" +
-	"\rhead_revision\x18\x02 \x01(\x03R\fheadRevision*\xa9\x01\n" +
+	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\n" +
+	"candidates\x12(\n" +
+	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevision*\xa9\x01\n" +
 	"\x0eCandidateState\x12\x1f\n" +
 	"\x1bCANDIDATE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17CANDIDATE_STATE_PENDING\x10\x01\x12\x1c\n" +

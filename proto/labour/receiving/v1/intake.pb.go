@@ -8,6 +8,7 @@ package receivingv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -24,10 +25,12 @@ const (
 )
 
 // An arrival outcome.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// ARRIVAL_OUTCOME_UNSPECIFIED and shows its number; it does not fail.
 type ArrivalOutcome int32
 
 const (
-	// Not confirmed yet.
+	// Not confirmed yet (sent as such on an IntakeEntry); refused in an ArrivalConfirmation.
 	ArrivalOutcome_ARRIVAL_OUTCOME_UNSPECIFIED ArrivalOutcome = 0
 	// The worker arrived and was handed over.
 	ArrivalOutcome_ARRIVAL_OUTCOME_ARRIVED ArrivalOutcome = 1
@@ -77,10 +80,12 @@ func (ArrivalOutcome) EnumDescriptor() ([]byte, []int) {
 }
 
 // Where a worker stands in this province.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// EMPLOYMENT_STATUS_UNSPECIFIED and shows its number; it does not fail.
 type EmploymentStatus int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListEmploymentRecords), every status. Never sent by the server.
 	EmploymentStatus_EMPLOYMENT_STATUS_UNSPECIFIED EmploymentStatus = 0
 	// On an announced batch, not yet arrived.
 	EmploymentStatus_EMPLOYMENT_STATUS_EXPECTED EmploymentStatus = 1
@@ -228,7 +233,9 @@ type IntakeBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `intakeBatches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The batch id given by the sending service.
+	// The batch id given by the sending service (labour.sending.v1.Batch.batch_id: its sending
+	// province code, a `-`, then opaque). Batch ids are unique in this service: a batch id already
+	// announced by another sending province is refused (ALREADY_EXISTS).
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The sending province.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
@@ -390,9 +397,13 @@ func (x *IntakeBatch) GetCancelReason() string {
 // Request to record an announced batch.
 type AnnounceBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch (name is ignored; batch_id and sending_region identify it).
+	// The batch; batch_id and sending_region identify it.
 	Batch *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -447,7 +458,7 @@ type AnnounceBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch, with the manifest entries that were taken.
 	Batch *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// One per manifest entry that was not taken (for example WORKER_ALREADY_ARRIVED: the worker
+	// One per manifest entry that was not taken (for example WORKER_ALREADY_HERE: the worker
 	// is already in this province on an earlier batch), with its index in the request's
 	// `batch.entries`. The rest of the batch is recorded; the sending side takes refused workers
 	// off its manifest.
@@ -511,7 +522,11 @@ type ReportBatchDepartureRequest struct {
 	BoardedWorkerIds []string `protobuf:"bytes,3,rep,name=boarded_worker_ids,json=boardedWorkerIds,proto3" json:"boarded_worker_ids,omitempty"`
 	// Actual departure time.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -637,7 +652,11 @@ type CancelIntakeBatchRequest struct {
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Why the batch was cancelled (free text, at most 500 characters; may be empty).
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1029,7 +1048,11 @@ type ConfirmArrivalsRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Outcomes, one per worker.
 	Confirmations []*ArrivalConfirmation `protobuf:"bytes,2,rep,name=confirmations,proto3" json:"confirmations,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1430,7 +1453,11 @@ type RecordOnboardingRequest struct {
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// First working day.
 	OnboardDate *v1.Date `protobuf:"bytes,2,opt,name=onboard_date,json=onboardDate,proto3" json:"onboard_date,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1540,7 +1567,11 @@ type RecordCheckpointRequest struct {
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The checkpoint.
 	Checkpoint *Checkpoint `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1652,7 +1683,11 @@ type RecordJobLeftRequest struct {
 	LeftDate *v1.Date `protobuf:"bytes,2,opt,name=left_date,json=leftDate,proto3" json:"left_date,omitempty"`
 	// Why.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1769,7 +1804,11 @@ type RecordIncidentRequest struct {
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The incident.
 	Incident *Incident `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2096,148 +2135,148 @@ var File_labour_receiving_v1_intake_proto protoreflect.FileDescriptor
 
 const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\n" +
-	" labour/receiving/v1/intake.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xc8\x01\n" +
-	"\vIntakeEntry\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x18\n" +
-	"\avacancy\x18\x02 \x01(\tR\avacancy\x12'\n" +
-	"\x0fregistered_poor\x18\x03 \x01(\bR\x0eregisteredPoor\x12\x1a\n" +
-	"\bdeparted\x18\x04 \x01(\bR\bdeparted\x12=\n" +
-	"\aoutcome\x18\x05 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeR\aoutcome\"\xd5\x04\n" +
-	"\vIntakeBatch\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
-	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12%\n" +
-	"\x0esending_region\x18\x03 \x01(\tR\rsendingRegion\x123\n" +
-	"\x04mode\x18\x04 \x01(\x0e2\x1f.labour.common.v1.TransportModeR\x04mode\x12\x16\n" +
-	"\x06origin\x18\x05 \x01(\tR\x06origin\x12-\n" +
-	"\x12destination_county\x18\x06 \x01(\tR\x11destinationCounty\x12A\n" +
-	"\x0edeparture_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rdepartureTime\x12N\n" +
-	"\x15expected_arrival_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x13expectedArrivalTime\x12\x1f\n" +
-	"\vescort_name\x18\t \x01(\tR\n" +
-	"escortName\x12%\n" +
+	" labour/receiving/v1/intake.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xe1\x01\n" +
+	"\vIntakeEntry\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12\x1d\n" +
+	"\avacancy\x18\x02 \x01(\tB\x03\xe0A\x02R\avacancy\x12,\n" +
+	"\x0fregistered_poor\x18\x03 \x01(\bB\x03\xe0A\x03R\x0eregisteredPoor\x12\x1f\n" +
+	"\bdeparted\x18\x04 \x01(\bB\x03\xe0A\x03R\bdeparted\x12B\n" +
+	"\aoutcome\x18\x05 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeB\x03\xe0A\x03R\aoutcome\"\x9b\x05\n" +
+	"\vIntakeBatch\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1e\n" +
+	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x02R\abatchId\x12*\n" +
+	"\x0esending_region\x18\x03 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x128\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x1f.labour.common.v1.TransportModeB\x03\xe0A\x02R\x04mode\x12\x1b\n" +
+	"\x06origin\x18\x05 \x01(\tB\x03\xe0A\x01R\x06origin\x122\n" +
+	"\x12destination_county\x18\x06 \x01(\tB\x03\xe0A\x02R\x11destinationCounty\x12F\n" +
+	"\x0edeparture_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\rdepartureTime\x12S\n" +
+	"\x15expected_arrival_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\x13expectedArrivalTime\x12$\n" +
+	"\vescort_name\x18\t \x01(\tB\x03\xe0A\x01R\n" +
+	"escortName\x12*\n" +
 	"\x0eescort_contact\x18\n" +
-	" \x01(\tR\rescortContact\x12:\n" +
-	"\aentries\x18\v \x03(\v2 .labour.receiving.v1.IntakeEntryR\aentries\x12\x1a\n" +
-	"\bdeparted\x18\f \x01(\bR\bdeparted\x12\x1c\n" +
-	"\tcancelled\x18\r \x01(\bR\tcancelled\x12#\n" +
-	"\rcancel_reason\x18\x0e \x01(\tR\fcancelReason\"m\n" +
-	"\x14AnnounceBatchRequest\x126\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\x12\x1d\n" +
+	" \x01(\tB\x03\xe0A\x01R\rescortContact\x12?\n" +
+	"\aentries\x18\v \x03(\v2 .labour.receiving.v1.IntakeEntryB\x03\xe0A\x02R\aentries\x12\x1f\n" +
+	"\bdeparted\x18\f \x01(\bB\x03\xe0A\x03R\bdeparted\x12!\n" +
+	"\tcancelled\x18\r \x01(\bB\x03\xe0A\x03R\tcancelled\x12(\n" +
+	"\rcancel_reason\x18\x0e \x01(\tB\x03\xe0A\x03R\fcancelReason\"w\n" +
+	"\x14AnnounceBatchRequest\x12;\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x02R\x05batch\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"\x8a\x01\n" +
-	"\x15AnnounceBatchResponse\x126\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\x129\n" +
-	"\brefusals\x18\x02 \x03(\v2\x1d.labour.common.v1.ItemRefusalR\brefusals\"\xef\x01\n" +
-	"\x1bReportBatchDepartureRequest\x12\x19\n" +
-	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12%\n" +
-	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12,\n" +
-	"\x12boarded_worker_ids\x18\x03 \x03(\tR\x10boardedWorkerIds\x12A\n" +
-	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rdepartureTime\x12\x1d\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"\x94\x01\n" +
+	"\x15AnnounceBatchResponse\x12;\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\x12>\n" +
+	"\brefusals\x18\x02 \x03(\v2\x1d.labour.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\"\x88\x02\n" +
+	"\x1bReportBatchDepartureRequest\x12\x1e\n" +
+	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x02R\abatchId\x12*\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x121\n" +
+	"\x12boarded_worker_ids\x18\x03 \x03(\tB\x03\xe0A\x01R\x10boardedWorkerIds\x12F\n" +
+	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\rdepartureTime\x12\"\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"V\n" +
-	"\x1cReportBatchDepartureResponse\x126\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\"\x93\x01\n" +
-	"\x18CancelIntakeBatchRequest\x12\x19\n" +
-	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12%\n" +
-	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"request_id\x18\x05 \x01(\tB\x03\xe0A\x01R\trequestId\"[\n" +
+	"\x1cReportBatchDepartureResponse\x12;\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\"\xa7\x01\n" +
+	"\x18CancelIntakeBatchRequest\x12\x1e\n" +
+	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x02R\abatchId\x12*\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12\x1b\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x01R\x06reason\x12\"\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"S\n" +
-	"\x19CancelIntakeBatchResponse\x126\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\"+\n" +
-	"\x15GetIntakeBatchRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"P\n" +
-	"\x16GetIntakeBatchResponse\x126\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\"}\n" +
-	"\x18ListIntakeBatchesRequest\x12%\n" +
-	"\x0esending_region\x18\x01 \x01(\tR\rsendingRegion\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"X\n" +
+	"\x19CancelIntakeBatchResponse\x12;\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\"0\n" +
+	"\x15GetIntakeBatchRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"U\n" +
+	"\x16GetIntakeBatchResponse\x12;\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\"\x8c\x01\n" +
+	"\x18ListIntakeBatchesRequest\x12*\n" +
+	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x7f\n" +
-	"\x19ListIntakeBatchesResponse\x12:\n" +
-	"\abatches\x18\x01 \x03(\v2 .labour.receiving.v1.IntakeBatchR\abatches\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa1\x01\n" +
-	"\x13ArrivalConfirmation\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12=\n" +
-	"\aoutcome\x18\x02 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeR\aoutcome\x12.\n" +
-	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x9b\x01\n" +
-	"\x16ConfirmArrivalsRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12N\n" +
-	"\rconfirmations\x18\x02 \x03(\v2(.labour.receiving.v1.ArrivalConfirmationR\rconfirmations\x12\x1d\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x89\x01\n" +
+	"\x19ListIntakeBatchesResponse\x12?\n" +
+	"\abatches\x18\x01 \x03(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\abatches\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xb0\x01\n" +
+	"\x13ArrivalConfirmation\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12B\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeB\x03\xe0A\x02R\aoutcome\x123\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x04time\"\xaa\x01\n" +
+	"\x16ConfirmArrivalsRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12S\n" +
+	"\rconfirmations\x18\x02 \x03(\v2(.labour.receiving.v1.ArrivalConfirmationB\x03\xe0A\x02R\rconfirmations\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"Q\n" +
-	"\x17ConfirmArrivalsResponse\x126\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchR\x05batch\"\x82\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"V\n" +
+	"\x17ConfirmArrivalsResponse\x12;\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\"\x91\x01\n" +
 	"\n" +
-	"Checkpoint\x125\n" +
+	"Checkpoint\x12:\n" +
 	"\n" +
-	"check_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateR\tcheckDate\x12\x16\n" +
-	"\x06months\x18\x02 \x01(\x05R\x06months\x12%\n" +
-	"\x0estill_employed\x18\x03 \x01(\bR\rstillEmployed\"}\n" +
-	"\bIncident\x12;\n" +
-	"\rincident_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateR\fincidentDate\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription\"\xfc\x04\n" +
-	"\x10EmploymentRecord\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12%\n" +
-	"\x0esending_region\x18\x03 \x01(\tR\rsendingRegion\x12\x18\n" +
-	"\avacancy\x18\x04 \x01(\tR\avacancy\x12\x19\n" +
-	"\bbatch_id\x18\x05 \x01(\tR\abatchId\x12'\n" +
-	"\x0fregistered_poor\x18\x06 \x01(\bR\x0eregisteredPoor\x12=\n" +
-	"\x06status\x18\a \x01(\x0e2%.labour.receiving.v1.EmploymentStatusR\x06status\x12=\n" +
-	"\farrival_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\varrivalTime\x12#\n" +
-	"\remployer_name\x18\t \x01(\tR\femployerName\x129\n" +
+	"check_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\tcheckDate\x12\x1b\n" +
+	"\x06months\x18\x02 \x01(\x05B\x03\xe0A\x02R\x06months\x12*\n" +
+	"\x0estill_employed\x18\x03 \x01(\bB\x03\xe0A\x01R\rstillEmployed\"\x8c\x01\n" +
+	"\bIncident\x12@\n" +
+	"\rincident_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fincidentDate\x12\x17\n" +
+	"\x04kind\x18\x02 \x01(\tB\x03\xe0A\x02R\x04kind\x12%\n" +
+	"\vdescription\x18\x03 \x01(\tB\x03\xe0A\x01R\vdescription\"\xc2\x05\n" +
+	"\x10EmploymentRecord\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
+	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12*\n" +
+	"\x0esending_region\x18\x03 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12\x1d\n" +
+	"\avacancy\x18\x04 \x01(\tB\x03\xe0A\x03R\avacancy\x12\x1e\n" +
+	"\bbatch_id\x18\x05 \x01(\tB\x03\xe0A\x03R\abatchId\x12,\n" +
+	"\x0fregistered_poor\x18\x06 \x01(\bB\x03\xe0A\x03R\x0eregisteredPoor\x12B\n" +
+	"\x06status\x18\a \x01(\x0e2%.labour.receiving.v1.EmploymentStatusB\x03\xe0A\x03R\x06status\x12B\n" +
+	"\farrival_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\varrivalTime\x12(\n" +
+	"\remployer_name\x18\t \x01(\tB\x03\xe0A\x03R\femployerName\x12>\n" +
 	"\fonboard_date\x18\n" +
-	" \x01(\v2\x16.labour.common.v1.DateR\vonboardDate\x12A\n" +
-	"\vcheckpoints\x18\v \x03(\v2\x1f.labour.receiving.v1.CheckpointR\vcheckpoints\x123\n" +
-	"\tleft_date\x18\f \x01(\v2\x16.labour.common.v1.DateR\bleftDate\x12\x1f\n" +
-	"\vleft_reason\x18\r \x01(\tR\n" +
-	"leftReason\x12;\n" +
-	"\tincidents\x18\x0e \x03(\v2\x1d.labour.receiving.v1.IncidentR\tincidents\"\x90\x01\n" +
-	"\x17RecordOnboardingRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x129\n" +
-	"\fonboard_date\x18\x02 \x01(\v2\x16.labour.common.v1.DateR\vonboardDate\x12\x1d\n" +
+	" \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x03R\vonboardDate\x12F\n" +
+	"\vcheckpoints\x18\v \x03(\v2\x1f.labour.receiving.v1.CheckpointB\x03\xe0A\x03R\vcheckpoints\x128\n" +
+	"\tleft_date\x18\f \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x03R\bleftDate\x12$\n" +
+	"\vleft_reason\x18\r \x01(\tB\x03\xe0A\x03R\n" +
+	"leftReason\x12@\n" +
+	"\tincidents\x18\x0e \x03(\v2\x1d.labour.receiving.v1.IncidentB\x03\xe0A\x03R\tincidents\"\x9f\x01\n" +
+	"\x17RecordOnboardingRequest\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12>\n" +
+	"\fonboard_date\x18\x02 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\vonboardDate\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"Y\n" +
-	"\x18RecordOnboardingResponse\x12=\n" +
-	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordR\x06record\"\x96\x01\n" +
-	"\x17RecordCheckpointRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12?\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"^\n" +
+	"\x18RecordOnboardingResponse\x12B\n" +
+	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xa5\x01\n" +
+	"\x17RecordCheckpointRequest\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12D\n" +
 	"\n" +
-	"checkpoint\x18\x02 \x01(\v2\x1f.labour.receiving.v1.CheckpointR\n" +
-	"checkpoint\x12\x1d\n" +
+	"checkpoint\x18\x02 \x01(\v2\x1f.labour.receiving.v1.CheckpointB\x03\xe0A\x02R\n" +
+	"checkpoint\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"Y\n" +
-	"\x18RecordCheckpointResponse\x12=\n" +
-	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordR\x06record\"\x9f\x01\n" +
-	"\x14RecordJobLeftRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x123\n" +
-	"\tleft_date\x18\x02 \x01(\v2\x16.labour.common.v1.DateR\bleftDate\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"^\n" +
+	"\x18RecordCheckpointResponse\x12B\n" +
+	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xb3\x01\n" +
+	"\x14RecordJobLeftRequest\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x128\n" +
+	"\tleft_date\x18\x02 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\bleftDate\x12\x1b\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x02R\x06reason\x12\"\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"V\n" +
-	"\x15RecordJobLeftResponse\x12=\n" +
-	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordR\x06record\"\x8e\x01\n" +
-	"\x15RecordIncidentRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x129\n" +
-	"\bincident\x18\x02 \x01(\v2\x1d.labour.receiving.v1.IncidentR\bincident\x12\x1d\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"[\n" +
+	"\x15RecordJobLeftResponse\x12B\n" +
+	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\x9d\x01\n" +
+	"\x15RecordIncidentRequest\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12>\n" +
+	"\bincident\x18\x02 \x01(\v2\x1d.labour.receiving.v1.IncidentB\x03\xe0A\x02R\bincident\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"W\n" +
-	"\x16RecordIncidentResponse\x12=\n" +
-	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordR\x06record\"0\n" +
-	"\x1aGetEmploymentRecordRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\\\n" +
-	"\x1bGetEmploymentRecordResponse\x12=\n" +
-	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordR\x06record\"\xc0\x01\n" +
-	"\x1cListEmploymentRecordsRequest\x12=\n" +
-	"\x06status\x18\x01 \x01(\x0e2%.labour.receiving.v1.EmploymentStatusR\x06status\x12%\n" +
-	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"\\\n" +
+	"\x16RecordIncidentResponse\x12B\n" +
+	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"5\n" +
+	"\x1aGetEmploymentRecordRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"a\n" +
+	"\x1bGetEmploymentRecordResponse\x12B\n" +
+	"\x06record\x18\x01 \x01(\v2%.labour.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xd4\x01\n" +
+	"\x1cListEmploymentRecordsRequest\x12B\n" +
+	"\x06status\x18\x01 \x01(\x0e2%.labour.receiving.v1.EmploymentStatusB\x03\xe0A\x01R\x06status\x12*\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
+	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"\x88\x01\n" +
-	"\x1dListEmploymentRecordsResponse\x12?\n" +
-	"\arecords\x18\x01 \x03(\v2%.labour.receiving.v1.EmploymentRecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*k\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x92\x01\n" +
+	"\x1dListEmploymentRecordsResponse\x12D\n" +
+	"\arecords\x18\x01 \x03(\v2%.labour.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\arecords\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*k\n" +
 	"\x0eArrivalOutcome\x12\x1f\n" +
 	"\x1bARRIVAL_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ARRIVAL_OUTCOME_ARRIVED\x10\x01\x12\x1b\n" +

@@ -11,6 +11,7 @@ package receivingv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -28,10 +29,14 @@ const (
 )
 
 // The lifecycle of a vacancy.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// VACANCY_STATUS_UNSPECIFIED and shows its number; it does not fail.
 type VacancyStatus int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListVacancies), every status. The receiving service never sends it;
+	// the sending service's replica (MatchingService.ListDemand) gives it for a vacancy that left
+	// the open demand, whose status (filled, closed or expired) it does not know.
 	VacancyStatus_VACANCY_STATUS_UNSPECIFIED VacancyStatus = 0
 	// Taking candidates.
 	VacancyStatus_VACANCY_STATUS_OPEN VacancyStatus = 1
@@ -93,7 +98,9 @@ type Vacancy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `vacancies/{vacancy_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Opaque id, unique in the federation (it starts with the receiving province code). Output only.
+	// The vacancy's id, unique in the federation. A client may rely on its start: the 6-digit code
+	// of this receiving province and a `-` (for example `440000-V0000000001`); the rest is opaque:
+	// do not parse it.
 	VacancyId string `protobuf:"bytes,2,opt,name=vacancy_id,json=vacancyId,proto3" json:"vacancy_id,omitempty"`
 	// Employer's registered name.
 	EmployerName string `protobuf:"bytes,3,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
@@ -105,9 +112,9 @@ type Vacancy struct {
 	Occupation string `protobuf:"bytes,6,opt,name=occupation,proto3" json:"occupation,omitempty"`
 	// Positions wanted, at least 1.
 	Headcount int32 `protobuf:"varint,7,opt,name=headcount,proto3" json:"headcount,omitempty"`
-	// Positions reserved by accepted candidates (not withdrawn). Output only.
+	// Positions reserved by accepted candidates (not withdrawn).
 	Reserved int32 `protobuf:"varint,8,opt,name=reserved,proto3" json:"reserved,omitempty"`
-	// Positions filled by onboarded workers. Output only.
+	// Positions filled by onboarded workers.
 	Filled int32 `protobuf:"varint,9,opt,name=filled,proto3" json:"filled,omitempty"`
 	// Lowest monthly wage offered, CNY.
 	WageMin int32 `protobuf:"varint,10,opt,name=wage_min,json=wageMin,proto3" json:"wage_min,omitempty"`
@@ -127,13 +134,13 @@ type Vacancy struct {
 	MealsProvided bool `protobuf:"varint,17,opt,name=meals_provided,json=mealsProvided,proto3" json:"meals_provided,omitempty"`
 	// The employer's recruiting contact (office line or name), not a worker's personal data.
 	Contact string `protobuf:"bytes,18,opt,name=contact,proto3" json:"contact,omitempty"`
-	// Status. Output only (see CloseVacancy).
+	// Status: derived from the reservations and dates; CLOSED once CloseVacancy closed it.
 	Status VacancyStatus `protobuf:"varint,19,opt,name=status,proto3,enum=labour.receiving.v1.VacancyStatus" json:"status,omitempty"`
-	// Feed revision of the last change to this vacancy. Output only.
+	// Feed revision of the last change to this vacancy.
 	Revision int64 `protobuf:"varint,20,opt,name=revision,proto3" json:"revision,omitempty"`
-	// When the vacancy was published. Output only.
+	// When the vacancy was published.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// When it last changed. Output only.
+	// When it last changed.
 	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -326,9 +333,14 @@ func (x *Vacancy) GetUpdateTime() *timestamppb.Timestamp {
 // Request to publish a vacancy.
 type CreateVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The vacancy; output-only fields are ignored.
+	// The vacancy.
 	Vacancy *Vacancy `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// Idempotency key: a repeat returns the vacancy the first request created.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// The first response is the vacancy as the first request created it.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -427,7 +439,9 @@ func (x *CreateVacancyResponse) GetVacancy() *Vacancy {
 // One vacancy row from a spreadsheet; every field is text so each can be reported if wrong.
 type VacancyRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Row number in the source (for a CSV file the line, header = 1).
+	// Row number in the source (for a CSV file the line, header = 1): 1 or more (a row numbered
+	// 0 or less is rejected), and unique within the import, since a resumed import skips the row
+	// numbers it has already.
 	RowNumber int64 `protobuf:"varint,1,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
 	// Employer name.
 	EmployerName string `protobuf:"bytes,2,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
@@ -599,7 +613,13 @@ func (x *VacancyRow) GetContact() string {
 // A chunk of vacancy rows of one import.
 type ImportVacanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The client's id for this import, the same on every message. Required.
+	// The client's id for this import, the same on every message of the stream. Required: 1 to
+	// 100 printable ASCII characters without spaces or `/`. It is the import's idempotency key,
+	// kept for good (import ids are not pruned like request ids). Sending an import again under
+	// the id of an incomplete one resumes it: rows whose row_number the import has already are
+	// skipped, the others are imported. Sending it under the id of a complete import changes
+	// nothing and returns that import's summary. The rows are not compared with the first
+	// sending's: a new set of vacancies needs a new import id.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
 	Rows []*VacancyRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -721,7 +741,8 @@ func (x *ImportVacanciesResponse) GetSummary() *v1.ImportSummary {
 // Request to read the summary of a vacancy import.
 type GetVacancyImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id given when the import was sent.
+	// The import id given when the import was sent (same rules as
+	// ImportVacanciesRequest.import_id).
 	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1206,7 +1227,11 @@ type UpdateVacancyRequest struct {
 	// Fields to change: employer_name, work_county, occupation, headcount, wage_min, wage_max,
 	// start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1314,7 +1339,11 @@ type CloseVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `vacancies/{vacancy_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1826,150 +1855,150 @@ var File_labour_receiving_v1_vacancy_proto protoreflect.FileDescriptor
 
 const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\n" +
-	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xc0\x06\n" +
-	"\aVacancy\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb1\a\n" +
+	"\aVacancy\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\"\n" +
 	"\n" +
-	"vacancy_id\x18\x02 \x01(\tR\tvacancyId\x12#\n" +
-	"\remployer_name\x18\x03 \x01(\tR\femployerName\x120\n" +
-	"\x14employer_credit_code\x18\x04 \x01(\tR\x12employerCreditCode\x12\x1f\n" +
-	"\vwork_county\x18\x05 \x01(\tR\n" +
-	"workCounty\x12\x1e\n" +
+	"vacancy_id\x18\x02 \x01(\tB\x03\xe0A\x03R\tvacancyId\x12(\n" +
+	"\remployer_name\x18\x03 \x01(\tB\x03\xe0A\x02R\femployerName\x128\n" +
+	"\x14employer_credit_code\x18\x04 \x01(\tB\x06\xe0A\x02\xe0A\x05R\x12employerCreditCode\x12$\n" +
+	"\vwork_county\x18\x05 \x01(\tB\x03\xe0A\x02R\n" +
+	"workCounty\x12#\n" +
 	"\n" +
-	"occupation\x18\x06 \x01(\tR\n" +
-	"occupation\x12\x1c\n" +
-	"\theadcount\x18\a \x01(\x05R\theadcount\x12\x1a\n" +
-	"\breserved\x18\b \x01(\x05R\breserved\x12\x16\n" +
-	"\x06filled\x18\t \x01(\x05R\x06filled\x12\x19\n" +
+	"occupation\x18\x06 \x01(\tB\x03\xe0A\x02R\n" +
+	"occupation\x12!\n" +
+	"\theadcount\x18\a \x01(\x05B\x03\xe0A\x02R\theadcount\x12\x1f\n" +
+	"\breserved\x18\b \x01(\x05B\x03\xe0A\x03R\breserved\x12\x1b\n" +
+	"\x06filled\x18\t \x01(\x05B\x03\xe0A\x03R\x06filled\x12\x1e\n" +
 	"\bwage_min\x18\n" +
-	" \x01(\x05R\awageMin\x12\x19\n" +
-	"\bwage_max\x18\v \x01(\x05R\awageMax\x125\n" +
+	" \x01(\x05B\x03\xe0A\x02R\awageMin\x12\x1e\n" +
+	"\bwage_max\x18\v \x01(\x05B\x03\xe0A\x02R\awageMax\x12:\n" +
 	"\n" +
-	"start_date\x18\f \x01(\v2\x16.labour.common.v1.DateR\tstartDate\x12;\n" +
-	"\rvalid_through\x18\r \x01(\v2\x16.labour.common.v1.DateR\fvalidThrough\x12\x17\n" +
-	"\amin_age\x18\x0e \x01(\x05R\x06minAge\x12\x17\n" +
-	"\amax_age\x18\x0f \x01(\x05R\x06maxAge\x12)\n" +
-	"\x10housing_provided\x18\x10 \x01(\bR\x0fhousingProvided\x12%\n" +
-	"\x0emeals_provided\x18\x11 \x01(\bR\rmealsProvided\x12\x18\n" +
-	"\acontact\x18\x12 \x01(\tR\acontact\x12:\n" +
-	"\x06status\x18\x13 \x01(\x0e2\".labour.receiving.v1.VacancyStatusR\x06status\x12\x1a\n" +
-	"\brevision\x18\x14 \x01(\x03R\brevision\x12;\n" +
-	"\vcreate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"m\n" +
-	"\x14CreateVacancyRequest\x126\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyR\avacancy\x12\x1d\n" +
+	"start_date\x18\f \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\tstartDate\x12@\n" +
+	"\rvalid_through\x18\r \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fvalidThrough\x12\x1c\n" +
+	"\amin_age\x18\x0e \x01(\x05B\x03\xe0A\x01R\x06minAge\x12\x1c\n" +
+	"\amax_age\x18\x0f \x01(\x05B\x03\xe0A\x01R\x06maxAge\x12.\n" +
+	"\x10housing_provided\x18\x10 \x01(\bB\x03\xe0A\x01R\x0fhousingProvided\x12*\n" +
+	"\x0emeals_provided\x18\x11 \x01(\bB\x03\xe0A\x01R\rmealsProvided\x12\x1d\n" +
+	"\acontact\x18\x12 \x01(\tB\x03\xe0A\x01R\acontact\x12?\n" +
+	"\x06status\x18\x13 \x01(\x0e2\".labour.receiving.v1.VacancyStatusB\x03\xe0A\x03R\x06status\x12\x1f\n" +
+	"\brevision\x18\x14 \x01(\x03B\x03\xe0A\x03R\brevision\x12@\n" +
+	"\vcreate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\"w\n" +
+	"\x14CreateVacancyRequest\x12;\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x02R\avacancy\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"O\n" +
-	"\x15CreateVacancyResponse\x126\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyR\avacancy\"\xf9\x03\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"T\n" +
+	"\x15CreateVacancyResponse\x12;\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\xc4\x04\n" +
 	"\n" +
-	"VacancyRow\x12\x1d\n" +
+	"VacancyRow\x12\"\n" +
 	"\n" +
-	"row_number\x18\x01 \x01(\x03R\trowNumber\x12#\n" +
-	"\remployer_name\x18\x02 \x01(\tR\femployerName\x120\n" +
-	"\x14employer_credit_code\x18\x03 \x01(\tR\x12employerCreditCode\x12\x1f\n" +
-	"\vwork_county\x18\x04 \x01(\tR\n" +
-	"workCounty\x12\x1e\n" +
+	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x02R\trowNumber\x12(\n" +
+	"\remployer_name\x18\x02 \x01(\tB\x03\xe0A\x02R\femployerName\x125\n" +
+	"\x14employer_credit_code\x18\x03 \x01(\tB\x03\xe0A\x02R\x12employerCreditCode\x12$\n" +
+	"\vwork_county\x18\x04 \x01(\tB\x03\xe0A\x02R\n" +
+	"workCounty\x12#\n" +
 	"\n" +
-	"occupation\x18\x05 \x01(\tR\n" +
-	"occupation\x12\x1c\n" +
-	"\theadcount\x18\x06 \x01(\tR\theadcount\x12\x19\n" +
-	"\bwage_min\x18\a \x01(\tR\awageMin\x12\x19\n" +
-	"\bwage_max\x18\b \x01(\tR\awageMax\x12\x1d\n" +
+	"occupation\x18\x05 \x01(\tB\x03\xe0A\x02R\n" +
+	"occupation\x12!\n" +
+	"\theadcount\x18\x06 \x01(\tB\x03\xe0A\x02R\theadcount\x12\x1e\n" +
+	"\bwage_min\x18\a \x01(\tB\x03\xe0A\x02R\awageMin\x12\x1e\n" +
+	"\bwage_max\x18\b \x01(\tB\x03\xe0A\x02R\awageMax\x12\"\n" +
 	"\n" +
-	"start_date\x18\t \x01(\tR\tstartDate\x12#\n" +
+	"start_date\x18\t \x01(\tB\x03\xe0A\x02R\tstartDate\x12(\n" +
 	"\rvalid_through\x18\n" +
-	" \x01(\tR\fvalidThrough\x12\x17\n" +
-	"\amin_age\x18\v \x01(\tR\x06minAge\x12\x17\n" +
-	"\amax_age\x18\f \x01(\tR\x06maxAge\x12)\n" +
-	"\x10housing_provided\x18\r \x01(\tR\x0fhousingProvided\x12%\n" +
-	"\x0emeals_provided\x18\x0e \x01(\tR\rmealsProvided\x12\x18\n" +
-	"\acontact\x18\x0f \x01(\tR\acontact\"\x9f\x01\n" +
-	"\x16ImportVacanciesRequest\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\x123\n" +
-	"\x04rows\x18\x02 \x03(\v2\x1f.labour.receiving.v1.VacancyRowR\x04rows\x12\x14\n" +
-	"\x05final\x18\x03 \x01(\bR\x05final\x12\x1d\n" +
+	" \x01(\tB\x03\xe0A\x02R\fvalidThrough\x12\x1c\n" +
+	"\amin_age\x18\v \x01(\tB\x03\xe0A\x01R\x06minAge\x12\x1c\n" +
+	"\amax_age\x18\f \x01(\tB\x03\xe0A\x01R\x06maxAge\x12.\n" +
+	"\x10housing_provided\x18\r \x01(\tB\x03\xe0A\x01R\x0fhousingProvided\x12*\n" +
+	"\x0emeals_provided\x18\x0e \x01(\tB\x03\xe0A\x01R\rmealsProvided\x12\x1d\n" +
+	"\acontact\x18\x0f \x01(\tB\x03\xe0A\x01R\acontact\"\xb3\x01\n" +
+	"\x16ImportVacanciesRequest\x12 \n" +
+	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bimportId\x128\n" +
+	"\x04rows\x18\x02 \x03(\v2\x1f.labour.receiving.v1.VacancyRowB\x03\xe0A\x01R\x04rows\x12\x19\n" +
+	"\x05final\x18\x03 \x01(\bB\x03\xe0A\x01R\x05final\x12\"\n" +
 	"\n" +
-	"total_rows\x18\x04 \x01(\x03R\ttotalRows\"T\n" +
-	"\x17ImportVacanciesResponse\x129\n" +
-	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\"6\n" +
-	"\x17GetVacancyImportRequest\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\"\x99\x01\n" +
-	"\x18GetVacancyImportResponse\x129\n" +
-	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\x12\x1a\n" +
-	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12&\n" +
-	"\x0flast_row_number\x18\x03 \x01(\x03R\rlastRowNumber\"}\n" +
-	"\"ListVacancyImportRejectionsRequest\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"total_rows\x18\x04 \x01(\x03B\x03\xe0A\x01R\ttotalRows\"Y\n" +
+	"\x17ImportVacanciesResponse\x12>\n" +
+	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryB\x03\xe0A\x03R\asummary\";\n" +
+	"\x17GetVacancyImportRequest\x12 \n" +
+	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bimportId\"\xa8\x01\n" +
+	"\x18GetVacancyImportResponse\x12>\n" +
+	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryB\x03\xe0A\x03R\asummary\x12\x1f\n" +
+	"\bcomplete\x18\x02 \x01(\bB\x03\xe0A\x03R\bcomplete\x12+\n" +
+	"\x0flast_row_number\x18\x03 \x01(\x03B\x03\xe0A\x03R\rlastRowNumber\"\x8c\x01\n" +
+	"\"ListVacancyImportRejectionsRequest\x12 \n" +
+	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bimportId\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8d\x01\n" +
-	"#ListVacancyImportRejectionsResponse\x12>\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x97\x01\n" +
+	"#ListVacancyImportRejectionsResponse\x12C\n" +
 	"\n" +
-	"rejections\x18\x01 \x03(\v2\x1e.labour.common.v1.RowRejectionR\n" +
-	"rejections\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"'\n" +
-	"\x11GetVacancyRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"L\n" +
-	"\x12GetVacancyResponse\x126\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyR\avacancy\"\x81\x02\n" +
-	"\x14ListVacanciesRequest\x12\x1b\n" +
-	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"rejections\x18\x01 \x03(\v2\x1e.labour.common.v1.RowRejectionB\x03\xe0A\x03R\n" +
+	"rejections\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\",\n" +
+	"\x11GetVacancyRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"Q\n" +
+	"\x12GetVacancyResponse\x12;\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\x9f\x02\n" +
+	"\x14ListVacanciesRequest\x12 \n" +
+	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\x12:\n" +
-	"\x06status\x18\x03 \x01(\x0e2\".labour.receiving.v1.VacancyStatusR\x06status\x12\x1e\n" +
+	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\x12?\n" +
+	"\x06status\x18\x03 \x01(\x0e2\".labour.receiving.v1.VacancyStatusB\x03\xe0A\x01R\x06status\x12#\n" +
 	"\n" +
-	"occupation\x18\x04 \x01(\tR\n" +
-	"occupation\x12\x1f\n" +
-	"\vwork_county\x18\x05 \x01(\tR\n" +
-	"workCounty\x120\n" +
-	"\x14employer_credit_code\x18\x06 \x01(\tR\x12employerCreditCode\"\x97\x01\n" +
-	"\x15ListVacanciesResponse\x12:\n" +
-	"\tvacancies\x18\x01 \x03(\v2\x1c.labour.receiving.v1.VacancyR\tvacancies\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x03R\brevision\"\xaa\x01\n" +
-	"\x14UpdateVacancyRequest\x126\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyR\avacancy\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\x12\x1d\n" +
+	"occupation\x18\x04 \x01(\tB\x03\xe0A\x01R\n" +
+	"occupation\x12$\n" +
+	"\vwork_county\x18\x05 \x01(\tB\x03\xe0A\x01R\n" +
+	"workCounty\x125\n" +
+	"\x14employer_credit_code\x18\x06 \x01(\tB\x03\xe0A\x01R\x12employerCreditCode\"\xa6\x01\n" +
+	"\x15ListVacanciesResponse\x12?\n" +
+	"\tvacancies\x18\x01 \x03(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\tvacancies\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\x12\x1f\n" +
+	"\brevision\x18\x03 \x01(\x03B\x03\xe0A\x03R\brevision\"\xb9\x01\n" +
+	"\x14UpdateVacancyRequest\x12;\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x02R\avacancy\x12@\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x02R\n" +
+	"updateMask\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"O\n" +
-	"\x15UpdateVacancyResponse\x126\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyR\avacancy\"H\n" +
-	"\x13CloseVacancyRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"T\n" +
+	"\x15UpdateVacancyResponse\x12;\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"R\n" +
+	"\x13CloseVacancyRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"N\n" +
-	"\x14CloseVacancyResponse\x126\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyR\avacancy\"\x9f\x01\n" +
-	"\fDemandChange\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\x126\n" +
-	"\avacancy\x18\x02 \x01(\v2\x1c.labour.receiving.v1.VacancyR\avacancy\x12;\n" +
-	"\vchange_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime\"b\n" +
-	"\x12WatchDemandRequest\x12%\n" +
-	"\x0esending_region\x18\x01 \x01(\tR\rsendingRegion\x12%\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x03R\rafterRevision\"P\n" +
-	"\x13WatchDemandResponse\x129\n" +
-	"\x06change\x18\x01 \x01(\v2!.labour.receiving.v1.DemandChangeR\x06change\"\x85\x01\n" +
-	"\x18ListDemandChangesRequest\x12%\n" +
-	"\x0esending_region\x18\x01 \x01(\tR\rsendingRegion\x12%\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x03R\rafterRevision\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\"}\n" +
-	"\x19ListDemandChangesResponse\x12;\n" +
-	"\achanges\x18\x01 \x03(\v2!.labour.receiving.v1.DemandChangeR\achanges\x12#\n" +
-	"\rhead_revision\x18\x02 \x01(\x03R\fheadRevision\"z\n" +
-	"\x15ListOpenDemandRequest\x12%\n" +
-	"\x0esending_region\x18\x01 \x01(\tR\rsendingRegion\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"S\n" +
+	"\x14CloseVacancyResponse\x12;\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\xae\x01\n" +
+	"\fDemandChange\x12\x1f\n" +
+	"\brevision\x18\x01 \x01(\x03B\x03\xe0A\x03R\brevision\x12;\n" +
+	"\avacancy\x18\x02 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\x12@\n" +
+	"\vchange_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"changeTime\"l\n" +
+	"\x12WatchDemandRequest\x12*\n" +
+	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12*\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\"U\n" +
+	"\x13WatchDemandResponse\x12>\n" +
+	"\x06change\x18\x01 \x01(\v2!.labour.receiving.v1.DemandChangeB\x03\xe0A\x03R\x06change\"\x94\x01\n" +
+	"\x18ListDemandChangesRequest\x12*\n" +
+	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12*\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\x12 \n" +
+	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\"\x87\x01\n" +
+	"\x19ListDemandChangesResponse\x12@\n" +
+	"\achanges\x18\x01 \x03(\v2!.labour.receiving.v1.DemandChangeB\x03\xe0A\x03R\achanges\x12(\n" +
+	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevision\"\x89\x01\n" +
+	"\x15ListOpenDemandRequest\x12*\n" +
+	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x98\x01\n" +
-	"\x16ListOpenDemandResponse\x12:\n" +
-	"\tvacancies\x18\x01 \x03(\v2\x1c.labour.receiving.v1.VacancyR\tvacancies\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x03R\brevision*\x9a\x01\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\xa7\x01\n" +
+	"\x16ListOpenDemandResponse\x12?\n" +
+	"\tvacancies\x18\x01 \x03(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\tvacancies\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\x12\x1f\n" +
+	"\brevision\x18\x03 \x01(\x03B\x03\xe0A\x03R\brevision*\x9a\x01\n" +
 	"\rVacancyStatus\x12\x1e\n" +
 	"\x1aVACANCY_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13VACANCY_STATUS_OPEN\x10\x01\x12\x19\n" +

@@ -8,6 +8,7 @@ package sendingv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -25,10 +26,12 @@ const (
 )
 
 // The lifecycle of a match run.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// MATCH_RUN_STATE_UNSPECIFIED and shows its number; it does not fail.
 type MatchRunState int32
 
 const (
-	// Not given.
+	// Not given. Never sent by the server.
 	MatchRunState_MATCH_RUN_STATE_UNSPECIFIED MatchRunState = 0
 	// Working; `progress_percent` and `stage` say how far.
 	MatchRunState_MATCH_RUN_STATE_RUNNING MatchRunState = 1
@@ -82,10 +85,12 @@ func (MatchRunState) EnumDescriptor() ([]byte, []int) {
 }
 
 // What became of a proposal.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// PROPOSAL_STATE_UNSPECIFIED and shows its number; it does not fail.
 type ProposalState int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListProposals), every state. Never sent by the server.
 	ProposalState_PROPOSAL_STATE_UNSPECIFIED ProposalState = 0
 	// Committed and waiting in the outbox for delivery to the receiving service.
 	ProposalState_PROPOSAL_STATE_PENDING_SUBMISSION ProposalState = 1
@@ -510,7 +515,13 @@ func (x *VacancyMatch) GetHomeCounties() int64 {
 // Request to start a match run.
 type StartMatchRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key: a repeat returns the run the first request started.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// The first response is the run as it started (state RUNNING): read it with GetMatchRun for
+	// its state now.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Compute the result without proposing anyone.
 	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
@@ -1474,111 +1485,111 @@ var File_labour_sending_v1_matching_proto protoreflect.FileDescriptor
 
 const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\n" +
-	" labour/sending/v1/matching.proto\x12\x11labour.sending.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labour/receiving/v1/vacancy.proto\"\x91\x05\n" +
-	"\bMatchRun\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
-	"\x05state\x18\x02 \x01(\x0e2 .labour.sending.v1.MatchRunStateR\x05state\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
-	"\x05stage\x18\x04 \x01(\tR\x05stage\x12)\n" +
-	"\x10progress_percent\x18\x05 \x01(\x05R\x0fprogressPercent\x12)\n" +
-	"\x10workers_eligible\x18\x06 \x01(\x03R\x0fworkersEligible\x12\x1a\n" +
-	"\bopenings\x18\a \x01(\x03R\bopenings\x12\x1a\n" +
-	"\bproposed\x18\b \x01(\x03R\bproposed\x128\n" +
-	"\x18proposed_registered_poor\x18\t \x01(\x03R\x16proposedRegisteredPoor\x12=\n" +
+	" labour/sending/v1/matching.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labour/receiving/v1/vacancy.proto\"\xe1\x05\n" +
+	"\bMatchRun\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12;\n" +
+	"\x05state\x18\x02 \x01(\x0e2 .labour.sending.v1.MatchRunStateB\x03\xe0A\x03R\x05state\x12\x1c\n" +
+	"\adry_run\x18\x03 \x01(\bB\x03\xe0A\x03R\x06dryRun\x12\x19\n" +
+	"\x05stage\x18\x04 \x01(\tB\x03\xe0A\x03R\x05stage\x12.\n" +
+	"\x10progress_percent\x18\x05 \x01(\x05B\x03\xe0A\x03R\x0fprogressPercent\x12.\n" +
+	"\x10workers_eligible\x18\x06 \x01(\x03B\x03\xe0A\x03R\x0fworkersEligible\x12\x1f\n" +
+	"\bopenings\x18\a \x01(\x03B\x03\xe0A\x03R\bopenings\x12\x1f\n" +
+	"\bproposed\x18\b \x01(\x03B\x03\xe0A\x03R\bproposed\x12=\n" +
+	"\x18proposed_registered_poor\x18\t \x01(\x03B\x03\xe0A\x03R\x16proposedRegisteredPoor\x12B\n" +
 	"\tvacancies\x18\n" +
-	" \x03(\v2\x1f.labour.sending.v1.VacancyMatchR\tvacancies\x12\x1c\n" +
-	"\talgorithm\x18\v \x01(\tR\talgorithm\x12\x14\n" +
-	"\x05error\x18\f \x01(\tR\x05error\x12;\n" +
-	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x125\n" +
-	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12?\n" +
-	"\breplicas\x18\x0f \x03(\v2#.labour.sending.v1.ReplicaFreshnessR\breplicas\x12\x1a\n" +
-	"\bwarnings\x18\x10 \x03(\tR\bwarnings\"\xd4\x01\n" +
-	"\x10ReplicaFreshness\x12)\n" +
-	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12>\n" +
-	"\rcurrent_as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcurrentAsOf\x127\n" +
-	"\tstaleness\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\tstaleness\x12\x1c\n" +
-	"\tconnected\x18\x04 \x01(\bR\tconnected\"\xaf\x02\n" +
-	"\fVacancyMatch\x12)\n" +
-	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12\x18\n" +
-	"\avacancy\x18\x02 \x01(\tR\avacancy\x12#\n" +
-	"\remployer_name\x18\x03 \x01(\tR\femployerName\x12\x1e\n" +
+	" \x03(\v2\x1f.labour.sending.v1.VacancyMatchB\x03\xe0A\x03R\tvacancies\x12!\n" +
+	"\talgorithm\x18\v \x01(\tB\x03\xe0A\x03R\talgorithm\x12\x19\n" +
+	"\x05error\x18\f \x01(\tB\x03\xe0A\x03R\x05error\x12@\n" +
+	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12:\n" +
+	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12D\n" +
+	"\breplicas\x18\x0f \x03(\v2#.labour.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\breplicas\x12\x1f\n" +
+	"\bwarnings\x18\x10 \x03(\tB\x03\xe0A\x03R\bwarnings\"\xe8\x01\n" +
+	"\x10ReplicaFreshness\x12.\n" +
+	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12C\n" +
+	"\rcurrent_as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\vcurrentAsOf\x12<\n" +
+	"\tstaleness\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x03\xe0A\x03R\tstaleness\x12!\n" +
+	"\tconnected\x18\x04 \x01(\bB\x03\xe0A\x03R\tconnected\"\xd7\x02\n" +
+	"\fVacancyMatch\x12.\n" +
+	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1d\n" +
+	"\avacancy\x18\x02 \x01(\tB\x03\xe0A\x03R\avacancy\x12(\n" +
+	"\remployer_name\x18\x03 \x01(\tB\x03\xe0A\x03R\femployerName\x12#\n" +
 	"\n" +
-	"occupation\x18\x04 \x01(\tR\n" +
-	"occupation\x12\x1a\n" +
-	"\bopenings\x18\x05 \x01(\x03R\bopenings\x12\x1a\n" +
-	"\bproposed\x18\x06 \x01(\x03R\bproposed\x128\n" +
-	"\x18proposed_registered_poor\x18\a \x01(\x03R\x16proposedRegisteredPoor\x12#\n" +
-	"\rhome_counties\x18\b \x01(\x03R\fhomeCounties\"\x9d\x01\n" +
-	"\x14StartMatchRunRequest\x12\x1d\n" +
+	"occupation\x18\x04 \x01(\tB\x03\xe0A\x03R\n" +
+	"occupation\x12\x1f\n" +
+	"\bopenings\x18\x05 \x01(\x03B\x03\xe0A\x03R\bopenings\x12\x1f\n" +
+	"\bproposed\x18\x06 \x01(\x03B\x03\xe0A\x03R\bproposed\x12=\n" +
+	"\x18proposed_registered_poor\x18\a \x01(\x03B\x03\xe0A\x03R\x16proposedRegisteredPoor\x12(\n" +
+	"\rhome_counties\x18\b \x01(\x03B\x03\xe0A\x03R\fhomeCounties\"\xac\x01\n" +
+	"\x14StartMatchRunRequest\x12\"\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12M\n" +
-	"\x15max_replica_staleness\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x13maxReplicaStaleness\"Q\n" +
-	"\x15StartMatchRunResponse\x128\n" +
-	"\tmatch_run\x18\x01 \x01(\v2\x1b.labour.sending.v1.MatchRunR\bmatchRun\"(\n" +
-	"\x12GetMatchRunRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"O\n" +
-	"\x13GetMatchRunResponse\x128\n" +
-	"\tmatch_run\x18\x01 \x01(\v2\x1b.labour.sending.v1.MatchRunR\bmatchRun\"R\n" +
-	"\x14ListMatchRunsRequest\x12\x1b\n" +
-	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"request_id\x18\x01 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x1c\n" +
+	"\adry_run\x18\x02 \x01(\bB\x03\xe0A\x01R\x06dryRun\x12R\n" +
+	"\x15max_replica_staleness\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x03\xe0A\x01R\x13maxReplicaStaleness\"V\n" +
+	"\x15StartMatchRunResponse\x12=\n" +
+	"\tmatch_run\x18\x01 \x01(\v2\x1b.labour.sending.v1.MatchRunB\x03\xe0A\x03R\bmatchRun\"-\n" +
+	"\x12GetMatchRunRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"T\n" +
+	"\x13GetMatchRunResponse\x12=\n" +
+	"\tmatch_run\x18\x01 \x01(\v2\x1b.labour.sending.v1.MatchRunB\x03\xe0A\x03R\bmatchRun\"\\\n" +
+	"\x14ListMatchRunsRequest\x12 \n" +
+	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"{\n" +
-	"\x15ListMatchRunsResponse\x12:\n" +
+	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x85\x01\n" +
+	"\x15ListMatchRunsResponse\x12?\n" +
 	"\n" +
-	"match_runs\x18\x01 \x03(\v2\x1b.labour.sending.v1.MatchRunR\tmatchRuns\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n" +
-	"\rDemandVacancy\x12)\n" +
-	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x126\n" +
-	"\avacancy\x18\x02 \x01(\v2\x1c.labour.receiving.v1.VacancyR\avacancy\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x03R\brevision\"z\n" +
-	"\x11ListDemandRequest\x12)\n" +
-	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"match_runs\x18\x01 \x03(\v2\x1b.labour.sending.v1.MatchRunB\x03\xe0A\x03R\tmatchRuns\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x9d\x01\n" +
+	"\rDemandVacancy\x12.\n" +
+	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12;\n" +
+	"\avacancy\x18\x02 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\x12\x1f\n" +
+	"\brevision\x18\x03 \x01(\x03B\x03\xe0A\x03R\brevision\"\x89\x01\n" +
+	"\x11ListDemandRequest\x12.\n" +
+	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x01R\x0freceivingRegion\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"|\n" +
-	"\x12ListDemandResponse\x12>\n" +
-	"\tvacancies\x18\x01 \x03(\v2 .labour.sending.v1.DemandVacancyR\tvacancies\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe7\x02\n" +
-	"\bProposal\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12)\n" +
-	"\x10receiving_region\x18\x03 \x01(\tR\x0freceivingRegion\x12\x18\n" +
-	"\avacancy\x18\x04 \x01(\tR\avacancy\x12\x1b\n" +
-	"\tmatch_run\x18\x05 \x01(\tR\bmatchRun\x126\n" +
-	"\x05state\x18\x06 \x01(\x0e2 .labour.sending.v1.ProposalStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\x12;\n" +
-	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xcf\x01\n" +
-	"\x14ListProposalsRequest\x12\x18\n" +
-	"\avacancy\x18\x01 \x01(\tR\avacancy\x12)\n" +
-	"\x10receiving_region\x18\x02 \x01(\tR\x0freceivingRegion\x126\n" +
-	"\x05state\x18\x03 \x01(\x0e2 .labour.sending.v1.ProposalStateR\x05state\x12\x1b\n" +
-	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x86\x01\n" +
+	"\x12ListDemandResponse\x12C\n" +
+	"\tvacancies\x18\x01 \x03(\v2 .labour.sending.v1.DemandVacancyB\x03\xe0A\x03R\tvacancies\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x94\x03\n" +
+	"\bProposal\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
+	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12.\n" +
+	"\x10receiving_region\x18\x03 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1d\n" +
+	"\avacancy\x18\x04 \x01(\tB\x03\xe0A\x03R\avacancy\x12 \n" +
+	"\tmatch_run\x18\x05 \x01(\tB\x03\xe0A\x03R\bmatchRun\x12;\n" +
+	"\x05state\x18\x06 \x01(\x0e2 .labour.sending.v1.ProposalStateB\x03\xe0A\x03R\x05state\x12\x1b\n" +
+	"\x06reason\x18\a \x01(\tB\x03\xe0A\x03R\x06reason\x12@\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\"\xe8\x01\n" +
+	"\x14ListProposalsRequest\x12\x1d\n" +
+	"\avacancy\x18\x01 \x01(\tB\x03\xe0A\x01R\avacancy\x12.\n" +
+	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x01R\x0freceivingRegion\x12;\n" +
+	"\x05state\x18\x03 \x01(\x0e2 .labour.sending.v1.ProposalStateB\x03\xe0A\x01R\x05state\x12 \n" +
+	"\tpage_size\x18\x04 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"z\n" +
-	"\x15ListProposalsResponse\x129\n" +
-	"\tproposals\x18\x01 \x03(\v2\x1b.labour.sending.v1.ProposalR\tproposals\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x18\n" +
-	"\x16GetFollowStatusRequest\"Z\n" +
-	"\x17GetFollowStatusResponse\x12?\n" +
-	"\tpositions\x18\x01 \x03(\v2!.labour.sending.v1.FollowPositionR\tpositions\"\x8c\x04\n" +
-	"\x0eFollowPosition\x12)\n" +
-	"\x10receiving_region\x18\x01 \x01(\tR\x0freceivingRegion\x12\x1a\n" +
-	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12'\n" +
-	"\x0fdemand_revision\x18\x03 \x01(\x03R\x0edemandRevision\x12+\n" +
-	"\x11decision_revision\x18\x04 \x01(\x03R\x10decisionRevision\x12\x1c\n" +
-	"\tconnected\x18\x05 \x01(\bR\tconnected\x12\x1d\n" +
+	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x84\x01\n" +
+	"\x15ListProposalsResponse\x12>\n" +
+	"\tproposals\x18\x01 \x03(\v2\x1b.labour.sending.v1.ProposalB\x03\xe0A\x03R\tproposals\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x18\n" +
+	"\x16GetFollowStatusRequest\"_\n" +
+	"\x17GetFollowStatusResponse\x12D\n" +
+	"\tpositions\x18\x01 \x03(\v2!.labour.sending.v1.FollowPositionB\x03\xe0A\x03R\tpositions\"\xbe\x04\n" +
+	"\x0eFollowPosition\x12.\n" +
+	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1f\n" +
+	"\bendpoint\x18\x02 \x01(\tB\x03\xe0A\x03R\bendpoint\x12,\n" +
+	"\x0fdemand_revision\x18\x03 \x01(\x03B\x03\xe0A\x03R\x0edemandRevision\x120\n" +
+	"\x11decision_revision\x18\x04 \x01(\x03B\x03\xe0A\x03R\x10decisionRevision\x12!\n" +
+	"\tconnected\x18\x05 \x01(\bB\x03\xe0A\x03R\tconnected\x12\"\n" +
 	"\n" +
-	"last_error\x18\x06 \x01(\tR\tlastError\x12D\n" +
-	"\x10last_change_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0elastChangeTime\x12B\n" +
-	"\x0flast_error_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\x12F\n" +
-	"\x11last_message_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0flastMessageTime\x12N\n" +
+	"last_error\x18\x06 \x01(\tB\x03\xe0A\x03R\tlastError\x12I\n" +
+	"\x10last_change_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0elastChangeTime\x12G\n" +
+	"\x0flast_error_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rlastErrorTime\x12K\n" +
+	"\x11last_message_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0flastMessageTime\x12S\n" +
 	"\x10demand_freshness\x18\n" +
-	" \x01(\v2#.labour.sending.v1.ReplicaFreshnessR\x0fdemandFreshness*\x88\x01\n" +
+	" \x01(\v2#.labour.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\x0fdemandFreshness*\x88\x01\n" +
 	"\rMatchRunState\x12\x1f\n" +
 	"\x1bMATCH_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MATCH_RUN_STATE_RUNNING\x10\x01\x12\x1d\n" +

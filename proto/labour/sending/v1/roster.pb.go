@@ -11,6 +11,7 @@ package sendingv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -34,10 +35,14 @@ const (
 // ACCEPTED / AVAILABLE (no-show) -> ARRIVED -> EMPLOYED -> LEFT_JOB -> AVAILABLE or
 // RETURNED_HOME; EMPLOYED -> RETURNED_HOME; RETURNED_HOME -> AVAILABLE; any status but DEPARTED
 // and ARRIVED -> WITHDRAWN; WITHDRAWN -> AVAILABLE.
+//
+// A client that meets a value it does not know (a later version may add values) treats it as
+// WORKER_STATUS_UNSPECIFIED and shows its number; it does not fail.
 type WorkerStatus int32
 
 const (
-	// Not given; never the status of a stored worker.
+	// Not given: as a filter (ListWorkers), every status. Never the status of a stored worker, so
+	// never sent by the server.
 	WorkerStatus_WORKER_STATUS_UNSPECIFIED WorkerStatus = 0
 	// In the pool, free to be matched.
 	WorkerStatus_WORKER_STATUS_AVAILABLE WorkerStatus = 1
@@ -119,10 +124,12 @@ func (WorkerStatus) EnumDescriptor() ([]byte, []int) {
 }
 
 // Highest completed level of education.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// EDUCATION_UNSPECIFIED and shows its number; it does not fail.
 type Education int32
 
 const (
-	// Not recorded.
+	// Not recorded (sent as such).
 	Education_EDUCATION_UNSPECIFIED Education = 0
 	// No schooling or incomplete primary school.
 	Education_EDUCATION_NONE Education = 1
@@ -191,7 +198,8 @@ func (Education) EnumDescriptor() ([]byte, []int) {
 	return file_labour_sending_v1_roster_proto_rawDescGZIP(), []int{1}
 }
 
-// How much of a worker a response shows.
+// How much of a worker a response shows. Sent by clients only: the server refuses a value it
+// does not know with INVALID_ARGUMENT on `view`.
 type WorkerView int32
 
 const (
@@ -250,17 +258,19 @@ type Worker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `workers/{worker_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Opaque id, unique in the federation, that reveals nothing of the person. Other services
-	// know the worker only by this id. Output only.
+	// The worker's id, unique in the federation, that reveals nothing of the person (never derived
+	// from the identity number). Other services know the worker only by this id. A client may rely
+	// on its start: the 6-digit code of the worker's sending province and a `-` (for example
+	// `520000-K3Q7ZC2M4XJ5R6TA`); the rest is opaque: do not parse it.
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Resident identity number (GB 11643), masked as `5201**********123X` unless the full view
 	// was asked for. Set on import only.
 	IdNumber string `protobuf:"bytes,3,opt,name=id_number,json=idNumber,proto3" json:"id_number,omitempty"`
 	// The worker's name.
 	FullName string `protobuf:"bytes,4,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
-	// Sex, derived from the identity number. Output only.
+	// Sex, derived from the identity number.
 	Sex v1.Sex `protobuf:"varint,5,opt,name=sex,proto3,enum=labour.common.v1.Sex" json:"sex,omitempty"`
-	// Birth date, derived from the identity number. Output only.
+	// Birth date, derived from the identity number.
 	BirthDate *v1.Date `protobuf:"bytes,6,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
 	// Mobile phone number (11 digits), masked as `138****5678` unless the full view was asked for.
 	Phone string `protobuf:"bytes,7,opt,name=phone,proto3" json:"phone,omitempty"`
@@ -280,18 +290,18 @@ type Worker struct {
 	HealthCheckPassed bool `protobuf:"varint,14,opt,name=health_check_passed,json=healthCheckPassed,proto3" json:"health_check_passed,omitempty"`
 	// Date of the health check, if passed.
 	HealthCheckDate *v1.Date `protobuf:"bytes,15,opt,name=health_check_date,json=healthCheckDate,proto3" json:"health_check_date,omitempty"`
-	// Where the worker stands in the programme. Output only (see ChangeWorkerStatus).
+	// Where the worker stands in the programme. Changed with ChangeWorkerStatus.
 	Status WorkerStatus `protobuf:"varint,16,opt,name=status,proto3,enum=labour.sending.v1.WorkerStatus" json:"status,omitempty"`
-	// True when the worker's personal data was erased by DeleteWorker. Output only.
+	// True when the worker's personal data was erased by DeleteWorker.
 	Erased bool `protobuf:"varint,17,opt,name=erased,proto3" json:"erased,omitempty"`
-	// When the worker was first imported. Output only.
+	// When the worker was first imported.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// When the worker last changed. Output only.
+	// When the worker last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Why the worker last changed status: the reason given to ChangeWorkerStatus, or what the
-	// flow recorded (proposed, accepted, departed on a batch, ...). Output only.
+	// flow recorded (proposed, accepted, departed on a batch, ...).
 	StatusReason string `protobuf:"bytes,20,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
-	// When the worker last changed status. Output only.
+	// When the worker last changed status.
 	StatusChangeTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=status_change_time,json=statusChangeTime,proto3" json:"status_change_time,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -478,8 +488,9 @@ func (x *Worker) GetStatusChangeTime() *timestamppb.Timestamp {
 // that each one can be validated and, if wrong, reported with its row number.
 type WorkerRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Row number in the source (for a CSV file: the line, header = 1). Must increase within an
-	// import; used in rejections and to resume an interrupted import.
+	// Row number in the source (for a CSV file: the line, header = 1): 1 or more, increasing
+	// within a stream. Used in rejections and to resume an interrupted import (rows up to the
+	// import's last_row_number are skipped).
 	RowNumber int64 `protobuf:"varint,1,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
 	// Resident identity number, 18 characters (a lower-case `x` is accepted).
 	IdNumber string `protobuf:"bytes,2,opt,name=id_number,json=idNumber,proto3" json:"id_number,omitempty"`
@@ -643,8 +654,13 @@ func (x *WorkerRow) GetBirthDate() string {
 // A chunk of rows of one import.
 type ImportWorkersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The client's id for this import (a request id): the same on every message of the stream.
-	// Re-sending an import with the same id is safe. Required, at most 100 characters.
+	// The client's id for this import, the same on every message of the stream. Required: 1 to
+	// 100 characters of UTF-8 text without control characters. It is the import's idempotency key,
+	// kept for good (import ids are not pruned like request ids). Sending an import again under
+	// the id of an incomplete one resumes it: rows up to GetImport's last_row_number are skipped,
+	// later rows are imported. Sending it under the id of a complete import changes nothing and
+	// returns that import's summary. The rows are not compared with the first sending's: a new
+	// roster needs a new import id.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
 	Rows []*WorkerRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -766,7 +782,7 @@ func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
 // Request to read an import's summary.
 type GetImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id given when the import was sent.
+	// The import id given when the import was sent (same rules as ImportWorkersRequest.import_id).
 	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1249,7 +1265,11 @@ type UpdateWorkerRequest struct {
 	// Fields to change: full_name, phone, home_county, registered_poor, occupations, education,
 	// preferred_destinations, available_from, health_check_passed, health_check_date.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key: a repeat with the same id returns the first response.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1361,7 +1381,11 @@ type ChangeWorkerStatusRequest struct {
 	Status WorkerStatus `protobuf:"varint,2,opt,name=status,proto3,enum=labour.sending.v1.WorkerStatus" json:"status,omitempty"`
 	// Why, for the record (for example "withdrawn at own request").
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1476,7 +1500,11 @@ type DeleteWorkerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `workers/{worker_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1576,119 +1604,119 @@ var File_labour_sending_v1_roster_proto protoreflect.FileDescriptor
 
 const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
-	"\x1elabour/sending/v1/roster.proto\x12\x11labour.sending.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb5\a\n" +
-	"\x06Worker\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x1b\n" +
-	"\tid_number\x18\x03 \x01(\tR\bidNumber\x12\x1b\n" +
-	"\tfull_name\x18\x04 \x01(\tR\bfullName\x12'\n" +
-	"\x03sex\x18\x05 \x01(\x0e2\x15.labour.common.v1.SexR\x03sex\x125\n" +
+	"\x1elabour/sending/v1/roster.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x9e\b\n" +
+	"\x06Worker\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
+	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12 \n" +
+	"\tid_number\x18\x03 \x01(\tB\x03\xe0A\x05R\bidNumber\x12 \n" +
+	"\tfull_name\x18\x04 \x01(\tB\x03\xe0A\x01R\bfullName\x12,\n" +
+	"\x03sex\x18\x05 \x01(\x0e2\x15.labour.common.v1.SexB\x03\xe0A\x03R\x03sex\x12:\n" +
 	"\n" +
-	"birth_date\x18\x06 \x01(\v2\x16.labour.common.v1.DateR\tbirthDate\x12\x14\n" +
-	"\x05phone\x18\a \x01(\tR\x05phone\x12\x1f\n" +
-	"\vhome_county\x18\b \x01(\tR\n" +
-	"homeCounty\x12'\n" +
-	"\x0fregistered_poor\x18\t \x01(\bR\x0eregisteredPoor\x12 \n" +
+	"birth_date\x18\x06 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x03R\tbirthDate\x12\x19\n" +
+	"\x05phone\x18\a \x01(\tB\x03\xe0A\x01R\x05phone\x12$\n" +
+	"\vhome_county\x18\b \x01(\tB\x03\xe0A\x01R\n" +
+	"homeCounty\x12,\n" +
+	"\x0fregistered_poor\x18\t \x01(\bB\x03\xe0A\x01R\x0eregisteredPoor\x12%\n" +
 	"\voccupations\x18\n" +
-	" \x03(\tR\voccupations\x12:\n" +
-	"\teducation\x18\v \x01(\x0e2\x1c.labour.sending.v1.EducationR\teducation\x125\n" +
-	"\x16preferred_destinations\x18\f \x03(\tR\x15preferredDestinations\x12=\n" +
-	"\x0eavailable_from\x18\r \x01(\v2\x16.labour.common.v1.DateR\ravailableFrom\x12.\n" +
-	"\x13health_check_passed\x18\x0e \x01(\bR\x11healthCheckPassed\x12B\n" +
-	"\x11health_check_date\x18\x0f \x01(\v2\x16.labour.common.v1.DateR\x0fhealthCheckDate\x127\n" +
-	"\x06status\x18\x10 \x01(\x0e2\x1f.labour.sending.v1.WorkerStatusR\x06status\x12\x16\n" +
-	"\x06erased\x18\x11 \x01(\bR\x06erased\x12;\n" +
-	"\vcreate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12#\n" +
-	"\rstatus_reason\x18\x14 \x01(\tR\fstatusReason\x12H\n" +
-	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x10statusChangeTime\"\xef\x03\n" +
-	"\tWorkerRow\x12\x1d\n" +
+	" \x03(\tB\x03\xe0A\x01R\voccupations\x12?\n" +
+	"\teducation\x18\v \x01(\x0e2\x1c.labour.sending.v1.EducationB\x03\xe0A\x01R\teducation\x12:\n" +
+	"\x16preferred_destinations\x18\f \x03(\tB\x03\xe0A\x01R\x15preferredDestinations\x12B\n" +
+	"\x0eavailable_from\x18\r \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\ravailableFrom\x123\n" +
+	"\x13health_check_passed\x18\x0e \x01(\bB\x03\xe0A\x01R\x11healthCheckPassed\x12G\n" +
+	"\x11health_check_date\x18\x0f \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\x0fhealthCheckDate\x12<\n" +
+	"\x06status\x18\x10 \x01(\x0e2\x1f.labour.sending.v1.WorkerStatusB\x03\xe0A\x03R\x06status\x12\x1b\n" +
+	"\x06erased\x18\x11 \x01(\bB\x03\xe0A\x03R\x06erased\x12@\n" +
+	"\vcreate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12(\n" +
+	"\rstatus_reason\x18\x14 \x01(\tB\x03\xe0A\x03R\fstatusReason\x12M\n" +
+	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10statusChangeTime\"\xb5\x04\n" +
+	"\tWorkerRow\x12\"\n" +
 	"\n" +
-	"row_number\x18\x01 \x01(\x03R\trowNumber\x12\x1b\n" +
-	"\tid_number\x18\x02 \x01(\tR\bidNumber\x12\x1b\n" +
-	"\tfull_name\x18\x03 \x01(\tR\bfullName\x12\x14\n" +
-	"\x05phone\x18\x04 \x01(\tR\x05phone\x12\x1f\n" +
-	"\vhome_county\x18\x05 \x01(\tR\n" +
-	"homeCounty\x12'\n" +
-	"\x0fregistered_poor\x18\x06 \x01(\tR\x0eregisteredPoor\x12 \n" +
-	"\voccupations\x18\a \x01(\tR\voccupations\x12\x1c\n" +
-	"\teducation\x18\b \x01(\tR\teducation\x125\n" +
-	"\x16preferred_destinations\x18\t \x01(\tR\x15preferredDestinations\x12%\n" +
+	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x02R\trowNumber\x12 \n" +
+	"\tid_number\x18\x02 \x01(\tB\x03\xe0A\x02R\bidNumber\x12 \n" +
+	"\tfull_name\x18\x03 \x01(\tB\x03\xe0A\x02R\bfullName\x12\x19\n" +
+	"\x05phone\x18\x04 \x01(\tB\x03\xe0A\x02R\x05phone\x12$\n" +
+	"\vhome_county\x18\x05 \x01(\tB\x03\xe0A\x02R\n" +
+	"homeCounty\x12,\n" +
+	"\x0fregistered_poor\x18\x06 \x01(\tB\x03\xe0A\x01R\x0eregisteredPoor\x12%\n" +
+	"\voccupations\x18\a \x01(\tB\x03\xe0A\x01R\voccupations\x12!\n" +
+	"\teducation\x18\b \x01(\tB\x03\xe0A\x01R\teducation\x12:\n" +
+	"\x16preferred_destinations\x18\t \x01(\tB\x03\xe0A\x01R\x15preferredDestinations\x12*\n" +
 	"\x0eavailable_from\x18\n" +
-	" \x01(\tR\ravailableFrom\x12.\n" +
-	"\x13health_check_passed\x18\v \x01(\tR\x11healthCheckPassed\x12*\n" +
-	"\x11health_check_date\x18\f \x01(\tR\x0fhealthCheckDate\x12\x10\n" +
-	"\x03sex\x18\r \x01(\tR\x03sex\x12\x1d\n" +
+	" \x01(\tB\x03\xe0A\x01R\ravailableFrom\x123\n" +
+	"\x13health_check_passed\x18\v \x01(\tB\x03\xe0A\x01R\x11healthCheckPassed\x12/\n" +
+	"\x11health_check_date\x18\f \x01(\tB\x03\xe0A\x01R\x0fhealthCheckDate\x12\x15\n" +
+	"\x03sex\x18\r \x01(\tB\x03\xe0A\x01R\x03sex\x12\"\n" +
 	"\n" +
-	"birth_date\x18\x0e \x01(\tR\tbirthDate\"\x9a\x01\n" +
-	"\x14ImportWorkersRequest\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\x120\n" +
-	"\x04rows\x18\x02 \x03(\v2\x1c.labour.sending.v1.WorkerRowR\x04rows\x12\x14\n" +
-	"\x05final\x18\x03 \x01(\bR\x05final\x12\x1d\n" +
+	"birth_date\x18\x0e \x01(\tB\x03\xe0A\x01R\tbirthDate\"\xae\x01\n" +
+	"\x14ImportWorkersRequest\x12 \n" +
+	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bimportId\x125\n" +
+	"\x04rows\x18\x02 \x03(\v2\x1c.labour.sending.v1.WorkerRowB\x03\xe0A\x01R\x04rows\x12\x19\n" +
+	"\x05final\x18\x03 \x01(\bB\x03\xe0A\x01R\x05final\x12\"\n" +
 	"\n" +
-	"total_rows\x18\x04 \x01(\x03R\ttotalRows\"R\n" +
-	"\x15ImportWorkersResponse\x129\n" +
-	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\"/\n" +
-	"\x10GetImportRequest\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\"\x92\x01\n" +
-	"\x11GetImportResponse\x129\n" +
-	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryR\asummary\x12\x1a\n" +
-	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12&\n" +
-	"\x0flast_row_number\x18\x03 \x01(\x03R\rlastRowNumber\"v\n" +
-	"\x1bListImportRejectionsRequest\x12\x1b\n" +
-	"\timport_id\x18\x01 \x01(\tR\bimportId\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"total_rows\x18\x04 \x01(\x03B\x03\xe0A\x01R\ttotalRows\"W\n" +
+	"\x15ImportWorkersResponse\x12>\n" +
+	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryB\x03\xe0A\x03R\asummary\"4\n" +
+	"\x10GetImportRequest\x12 \n" +
+	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bimportId\"\xa1\x01\n" +
+	"\x11GetImportResponse\x12>\n" +
+	"\asummary\x18\x01 \x01(\v2\x1f.labour.common.v1.ImportSummaryB\x03\xe0A\x03R\asummary\x12\x1f\n" +
+	"\bcomplete\x18\x02 \x01(\bB\x03\xe0A\x03R\bcomplete\x12+\n" +
+	"\x0flast_row_number\x18\x03 \x01(\x03B\x03\xe0A\x03R\rlastRowNumber\"\x85\x01\n" +
+	"\x1bListImportRejectionsRequest\x12 \n" +
+	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bimportId\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x86\x01\n" +
-	"\x1cListImportRejectionsResponse\x12>\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x90\x01\n" +
+	"\x1cListImportRejectionsResponse\x12C\n" +
 	"\n" +
-	"rejections\x18\x01 \x03(\v2\x1e.labour.common.v1.RowRejectionR\n" +
-	"rejections\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +
-	"\x10GetWorkerRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
-	"\x04view\x18\x02 \x01(\x0e2\x1d.labour.sending.v1.WorkerViewR\x04view\"F\n" +
-	"\x11GetWorkerResponse\x121\n" +
-	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerR\x06worker\"\x8c\x02\n" +
-	"\x12ListWorkersRequest\x12\x1b\n" +
-	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"rejections\x18\x01 \x03(\v2\x1e.labour.common.v1.RowRejectionB\x03\xe0A\x03R\n" +
+	"rejections\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"c\n" +
+	"\x10GetWorkerRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x126\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x1d.labour.sending.v1.WorkerViewB\x03\xe0A\x01R\x04view\"K\n" +
+	"\x11GetWorkerResponse\x126\n" +
+	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xaa\x02\n" +
+	"\x12ListWorkersRequest\x12 \n" +
+	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\x127\n" +
-	"\x06status\x18\x03 \x01(\x0e2\x1f.labour.sending.v1.WorkerStatusR\x06status\x12\x1f\n" +
-	"\vhome_county\x18\x04 \x01(\tR\n" +
-	"homeCounty\x12\x1e\n" +
+	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\x12<\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1f.labour.sending.v1.WorkerStatusB\x03\xe0A\x01R\x06status\x12$\n" +
+	"\vhome_county\x18\x04 \x01(\tB\x03\xe0A\x01R\n" +
+	"homeCounty\x12#\n" +
 	"\n" +
-	"occupation\x18\x05 \x01(\tR\n" +
-	"occupation\x12,\n" +
-	"\x0fregistered_poor\x18\x06 \x01(\bH\x00R\x0eregisteredPoor\x88\x01\x01B\x12\n" +
-	"\x10_registered_poor\"r\n" +
-	"\x13ListWorkersResponse\x123\n" +
-	"\aworkers\x18\x01 \x03(\v2\x19.labour.sending.v1.WorkerR\aworkers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa4\x01\n" +
-	"\x13UpdateWorkerRequest\x121\n" +
-	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerR\x06worker\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\x12\x1d\n" +
+	"occupation\x18\x05 \x01(\tB\x03\xe0A\x01R\n" +
+	"occupation\x121\n" +
+	"\x0fregistered_poor\x18\x06 \x01(\bB\x03\xe0A\x01H\x00R\x0eregisteredPoor\x88\x01\x01B\x12\n" +
+	"\x10_registered_poor\"|\n" +
+	"\x13ListWorkersResponse\x128\n" +
+	"\aworkers\x18\x01 \x03(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\aworkers\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xb3\x01\n" +
+	"\x13UpdateWorkerRequest\x126\n" +
+	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x02R\x06worker\x12@\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x02R\n" +
+	"updateMask\x12\"\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"I\n" +
-	"\x14UpdateWorkerResponse\x121\n" +
-	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerR\x06worker\"\x9f\x01\n" +
-	"\x19ChangeWorkerStatusRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x127\n" +
-	"\x06status\x18\x02 \x01(\x0e2\x1f.labour.sending.v1.WorkerStatusR\x06status\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"N\n" +
+	"\x14UpdateWorkerResponse\x126\n" +
+	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xb3\x01\n" +
+	"\x19ChangeWorkerStatusRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12<\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1f.labour.sending.v1.WorkerStatusB\x03\xe0A\x02R\x06status\x12\x1b\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x01R\x06reason\x12\"\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"O\n" +
-	"\x1aChangeWorkerStatusResponse\x121\n" +
-	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerR\x06worker\"H\n" +
-	"\x13DeleteWorkerRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"T\n" +
+	"\x1aChangeWorkerStatusResponse\x126\n" +
+	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"R\n" +
+	"\x13DeleteWorkerRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"I\n" +
-	"\x14DeleteWorkerResponse\x121\n" +
-	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerR\x06worker*\xcc\x02\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"N\n" +
+	"\x14DeleteWorkerResponse\x126\n" +
+	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker*\xcc\x02\n" +
 	"\fWorkerStatus\x12\x1d\n" +
 	"\x19WORKER_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17WORKER_STATUS_AVAILABLE\x10\x01\x12\x1a\n" +

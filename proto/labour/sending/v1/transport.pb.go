@@ -8,6 +8,7 @@ package sendingv1
 
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -24,10 +25,12 @@ const (
 )
 
 // The lifecycle of a batch.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// BATCH_STATE_UNSPECIFIED and shows its number; it does not fail.
 type BatchState int32
 
 const (
-	// Not given.
+	// Not given: as a filter (ListBatches), every state. Never sent by the server.
 	BatchState_BATCH_STATE_UNSPECIFIED BatchState = 0
 	// Planned: manifest fixed, not yet left.
 	BatchState_BATCH_STATE_PLANNED BatchState = 1
@@ -80,7 +83,8 @@ func (BatchState) EnumDescriptor() ([]byte, []int) {
 	return file_labour_sending_v1_transport_proto_rawDescGZIP(), []int{0}
 }
 
-// What happens to manifest workers who did not board.
+// What happens to manifest workers who did not board. Sent by clients only: the server refuses
+// a value it does not know with INVALID_ARGUMENT on `no_show_disposition`.
 type NoShowDisposition int32
 
 const (
@@ -211,7 +215,9 @@ type Batch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `batches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Opaque id, unique in the federation (it starts with the sending province code).
+	// The batch's id, unique in the federation. A client may rely on its start: the 6-digit code
+	// of this sending province and a `-` (for example `520000-B00000001`); the rest is opaque: do
+	// not parse it.
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Vehicle type.
 	Mode v1.TransportMode `protobuf:"varint,3,opt,name=mode,proto3,enum=labour.common.v1.TransportMode" json:"mode,omitempty"`
@@ -483,7 +489,12 @@ func (x *RefusedManifestEntry) GetRefuseTime() *timestamppb.Timestamp {
 // Request to plan batches.
 type PlanBatchesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key: a repeat returns the batches the first request planned.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	// The first response lists the batches the first request planned.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Only workers going to this receiving province; empty for all.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
@@ -641,7 +652,11 @@ type CreateBatchRequest struct {
 	// The batch: mode, seats, origin, departure_time, escort and the workers' ids in `manifest`
 	// (each must be ACCEPTED for a vacancy of the same receiving province, county and start date).
 	Batch *Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -968,7 +983,11 @@ type RecordDepartureRequest struct {
 	NoShowDisposition NoShowDisposition `protobuf:"varint,3,opt,name=no_show_disposition,json=noShowDisposition,proto3,enum=labour.sending.v1.NoShowDisposition" json:"no_show_disposition,omitempty"`
 	// Actual departure time; unset for now.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1090,7 +1109,11 @@ type CancelBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `batches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key.
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1190,91 +1213,91 @@ var File_labour_sending_v1_transport_proto protoreflect.FileDescriptor
 
 const file_labour_sending_v1_transport_proto_rawDesc = "" +
 	"\n" +
-	"!labour/sending/v1/transport.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x90\x01\n" +
-	"\rManifestEntry\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1f\n" +
-	"\vhome_county\x18\x02 \x01(\tR\n" +
-	"homeCounty\x12\x18\n" +
-	"\avacancy\x18\x03 \x01(\tR\avacancy\x12'\n" +
-	"\x0fregistered_poor\x18\x04 \x01(\bR\x0eregisteredPoor\"\xa2\x06\n" +
-	"\x05Batch\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
-	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x123\n" +
-	"\x04mode\x18\x03 \x01(\x0e2\x1f.labour.common.v1.TransportModeR\x04mode\x12\x14\n" +
-	"\x05seats\x18\x04 \x01(\x05R\x05seats\x12\x16\n" +
-	"\x06origin\x18\x05 \x01(\tR\x06origin\x12)\n" +
-	"\x10receiving_region\x18\x06 \x01(\tR\x0freceivingRegion\x12-\n" +
-	"\x12destination_county\x18\a \x01(\tR\x11destinationCounty\x125\n" +
+	"!labour/sending/v1/transport.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xa4\x01\n" +
+	"\rManifestEntry\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12$\n" +
+	"\vhome_county\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
+	"homeCounty\x12\x1d\n" +
+	"\avacancy\x18\x03 \x01(\tB\x03\xe0A\x03R\avacancy\x12,\n" +
+	"\x0fregistered_poor\x18\x04 \x01(\bB\x03\xe0A\x03R\x0eregisteredPoor\"\xf7\x06\n" +
+	"\x05Batch\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1e\n" +
+	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x03R\abatchId\x128\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x1f.labour.common.v1.TransportModeB\x03\xe0A\x01R\x04mode\x12\x19\n" +
+	"\x05seats\x18\x04 \x01(\x05B\x03\xe0A\x01R\x05seats\x12\x1b\n" +
+	"\x06origin\x18\x05 \x01(\tB\x03\xe0A\x01R\x06origin\x12.\n" +
+	"\x10receiving_region\x18\x06 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x122\n" +
+	"\x12destination_county\x18\a \x01(\tB\x03\xe0A\x03R\x11destinationCounty\x12:\n" +
 	"\n" +
-	"start_date\x18\b \x01(\v2\x16.labour.common.v1.DateR\tstartDate\x12A\n" +
-	"\x0edeparture_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\rdepartureTime\x12\x1f\n" +
+	"start_date\x18\b \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x03R\tstartDate\x12F\n" +
+	"\x0edeparture_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\rdepartureTime\x12$\n" +
 	"\vescort_name\x18\n" +
-	" \x01(\tR\n" +
-	"escortName\x12%\n" +
-	"\x0eescort_contact\x18\v \x01(\tR\rescortContact\x12<\n" +
-	"\bmanifest\x18\f \x03(\v2 .labour.sending.v1.ManifestEntryR\bmanifest\x12,\n" +
-	"\x12boarded_worker_ids\x18\r \x03(\tR\x10boardedWorkerIds\x123\n" +
-	"\x05state\x18\x0e \x01(\x0e2\x1d.labour.sending.v1.BatchStateR\x05state\x12;\n" +
-	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vdepart_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"departTime\x12P\n" +
-	"\x0frefused_entries\x18\x11 \x03(\v2'.labour.sending.v1.RefusedManifestEntryR\x0erefusedEntries\"\xbc\x01\n" +
-	"\x14RefusedManifestEntry\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x18\n" +
-	"\avacancy\x18\x02 \x01(\tR\avacancy\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\x12;\n" +
-	"\vrefuse_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"refuseTime\"\xeb\x02\n" +
-	"\x12PlanBatchesRequest\x12\x1d\n" +
+	" \x01(\tB\x03\xe0A\x01R\n" +
+	"escortName\x12*\n" +
+	"\x0eescort_contact\x18\v \x01(\tB\x03\xe0A\x01R\rescortContact\x12A\n" +
+	"\bmanifest\x18\f \x03(\v2 .labour.sending.v1.ManifestEntryB\x03\xe0A\x02R\bmanifest\x121\n" +
+	"\x12boarded_worker_ids\x18\r \x03(\tB\x03\xe0A\x03R\x10boardedWorkerIds\x128\n" +
+	"\x05state\x18\x0e \x01(\x0e2\x1d.labour.sending.v1.BatchStateB\x03\xe0A\x03R\x05state\x12@\n" +
+	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vdepart_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"departTime\x12U\n" +
+	"\x0frefused_entries\x18\x11 \x03(\v2'.labour.sending.v1.RefusedManifestEntryB\x03\xe0A\x03R\x0erefusedEntries\"\xd5\x01\n" +
+	"\x14RefusedManifestEntry\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x03R\bworkerId\x12\x1d\n" +
+	"\avacancy\x18\x02 \x01(\tB\x03\xe0A\x03R\avacancy\x12\x1b\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x03R\x06reason\x12\x1d\n" +
+	"\amessage\x18\x04 \x01(\tB\x03\xe0A\x03R\amessage\x12@\n" +
+	"\vrefuse_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"refuseTime\"\x93\x03\n" +
+	"\x12PlanBatchesRequest\x12\"\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\x12)\n" +
-	"\x10receiving_region\x18\x02 \x01(\tR\x0freceivingRegion\x125\n" +
+	"request_id\x18\x01 \x01(\tB\x03\xe0A\x01R\trequestId\x12.\n" +
+	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x01R\x0freceivingRegion\x12:\n" +
 	"\n" +
-	"start_date\x18\x03 \x01(\v2\x16.labour.common.v1.DateR\tstartDate\x123\n" +
-	"\x04mode\x18\x04 \x01(\x0e2\x1f.labour.common.v1.TransportModeR\x04mode\x12\x14\n" +
-	"\x05seats\x18\x05 \x01(\x05R\x05seats\x12A\n" +
-	"\x0edeparture_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rdepartureTime\x12\x1f\n" +
-	"\vescort_name\x18\a \x01(\tR\n" +
-	"escortName\x12%\n" +
-	"\x0eescort_contact\x18\b \x01(\tR\rescortContact\"I\n" +
-	"\x13PlanBatchesResponse\x122\n" +
-	"\abatches\x18\x01 \x03(\v2\x18.labour.sending.v1.BatchR\abatches\"c\n" +
-	"\x12CreateBatchRequest\x12.\n" +
-	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchR\x05batch\x12\x1d\n" +
+	"start_date\x18\x03 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\tstartDate\x128\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x1f.labour.common.v1.TransportModeB\x03\xe0A\x01R\x04mode\x12\x19\n" +
+	"\x05seats\x18\x05 \x01(\x05B\x03\xe0A\x01R\x05seats\x12F\n" +
+	"\x0edeparture_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\rdepartureTime\x12$\n" +
+	"\vescort_name\x18\a \x01(\tB\x03\xe0A\x01R\n" +
+	"escortName\x12*\n" +
+	"\x0eescort_contact\x18\b \x01(\tB\x03\xe0A\x01R\rescortContact\"N\n" +
+	"\x13PlanBatchesResponse\x127\n" +
+	"\abatches\x18\x01 \x03(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x03R\abatches\"m\n" +
+	"\x12CreateBatchRequest\x123\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x02R\x05batch\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"E\n" +
-	"\x13CreateBatchResponse\x12.\n" +
-	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchR\x05batch\"%\n" +
-	"\x0fGetBatchRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"B\n" +
-	"\x10GetBatchResponse\x12.\n" +
-	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchR\x05batch\"\xb0\x01\n" +
-	"\x12ListBatchesRequest\x123\n" +
-	"\x05state\x18\x01 \x01(\x0e2\x1d.labour.sending.v1.BatchStateR\x05state\x12)\n" +
-	"\x10receiving_region\x18\x02 \x01(\tR\x0freceivingRegion\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"J\n" +
+	"\x13CreateBatchResponse\x123\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x03R\x05batch\"*\n" +
+	"\x0fGetBatchRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"G\n" +
+	"\x10GetBatchResponse\x123\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x03R\x05batch\"\xc4\x01\n" +
+	"\x12ListBatchesRequest\x128\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1d.labour.sending.v1.BatchStateB\x03\xe0A\x01R\x05state\x12.\n" +
+	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x01R\x0freceivingRegion\x12 \n" +
+	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"q\n" +
-	"\x13ListBatchesResponse\x122\n" +
-	"\abatches\x18\x01 \x03(\v2\x18.labour.sending.v1.BatchR\abatches\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x92\x02\n" +
-	"\x16RecordDepartureRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
-	"\x12boarded_worker_ids\x18\x02 \x03(\tR\x10boardedWorkerIds\x12T\n" +
-	"\x13no_show_disposition\x18\x03 \x01(\x0e2$.labour.sending.v1.NoShowDispositionR\x11noShowDisposition\x12A\n" +
-	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rdepartureTime\x12\x1d\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"{\n" +
+	"\x13ListBatchesResponse\x127\n" +
+	"\abatches\x18\x01 \x03(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x03R\abatches\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xab\x02\n" +
+	"\x16RecordDepartureRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x121\n" +
+	"\x12boarded_worker_ids\x18\x02 \x03(\tB\x03\xe0A\x01R\x10boardedWorkerIds\x12Y\n" +
+	"\x13no_show_disposition\x18\x03 \x01(\x0e2$.labour.sending.v1.NoShowDispositionB\x03\xe0A\x01R\x11noShowDisposition\x12F\n" +
+	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\rdepartureTime\x12\"\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"I\n" +
-	"\x17RecordDepartureResponse\x12.\n" +
-	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchR\x05batch\"G\n" +
-	"\x12CancelBatchRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"request_id\x18\x05 \x01(\tB\x03\xe0A\x01R\trequestId\"N\n" +
+	"\x17RecordDepartureResponse\x123\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x03R\x05batch\"Q\n" +
+	"\x12CancelBatchRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"E\n" +
-	"\x13CancelBatchResponse\x12.\n" +
-	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchR\x05batch*w\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"J\n" +
+	"\x13CancelBatchResponse\x123\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x03R\x05batch*w\n" +
 	"\n" +
 	"BatchState\x12\x1b\n" +
 	"\x17BATCH_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +

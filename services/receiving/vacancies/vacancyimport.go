@@ -1,4 +1,4 @@
-package receiving
+package vacancies
 
 import (
 	"bytes"
@@ -13,20 +13,22 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"golang.org/x/text/width"
-	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/clientstream"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/privacy"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/receiving/internal/check"
+	"github.com/eastwest/labourlink/services/receiving/internal/feedlog"
 )
 
 // Vacancy imports (ImportVacancies).
 //
-// Each message of the stream (a chunk of at most maxImportChunk rows) is validated row by row
+// Each message of the stream (a chunk of at most MaxImportChunk rows) is validated row by row
 // and committed in one transaction: good rows become vacancies (each a change in the demand
 // feed), bad rows are recorded as rejections. The import is keyed by its import id in
 // BucketImports:
@@ -52,8 +54,8 @@ import (
 // of their own (services/platform/clientstream), so that a stream waiting for its client ends at once when
 // the server begins its graceful stop.
 
-// maxImportChunk is the most rows one ImportVacancies message may carry.
-const maxImportChunk = 5000
+// MaxImportChunk is the most rows one ImportVacancies message may carry.
+const MaxImportChunk = 5000
 
 // DefaultImportReplyRejections is the most rejections a vacancy import summary lists (the
 // ImportVacancies reply and GetVacancyImport) unless Config.ImportReplyRejections says
@@ -85,12 +87,13 @@ type vacancyImport struct {
 
 // readVacancyImport reads import id in tx; found is false if no chunk of it was committed.
 func readVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, bool, error) {
-	imports := tx.Bucket(store.BucketImports)
+	imports := tx.Bucket(importsBucket)
 	im := vacancyImport{summary: &commonv1.ImportSummary{}}
-	found, err := store.GetProto(imports, importKey('s', id), im.summary)
+	sum, found, err := importSummaries.Get(tx, importKey('s', id))
 	if err != nil || !found {
 		return im, found, err
 	}
+	im.summary = sum
 	im.summary.ImportId = id
 	if v := imports.Get(importKey('l', id)); len(v) == 8 {
 		im.lastRow = int64(binary.BigEndian.Uint64(v))
@@ -99,48 +102,87 @@ func readVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, bool, error) {
 	return im, true, nil
 }
 
-// Events of Service.importHook (tests).
+// saveVacancyImport stores where import id stands, in tx.
+func saveVacancyImport(tx *bbolt.Tx, id string, im vacancyImport) error {
+	if err := importSummaries.Put(tx, importKey('s', id), im.summary); err != nil {
+		return err
+	}
+	imports := tx.Bucket(importsBucket)
+	if err := imports.Put(importKey('l', id), binary.BigEndian.AppendUint64(nil, uint64(im.lastRow))); err != nil {
+		return err
+	}
+	if im.complete {
+		return imports.Put(importKey('c', id), []byte{})
+	}
+	return nil
+}
+
+// rowTaken reports whether row n of import id was committed before (rows numbered below 1 are
+// never recorded: they are rejected).
+func rowTaken(tx *bbolt.Tx, id string, n int64) bool {
+	return n >= 1 && tx.Bucket(importsBucket).Get(importRowKey(id, n)) != nil
+}
+
+// takeRow records row n of import id in tx: the vacancy id it created, or its rejection.
+func takeRow(tx *bbolt.Tx, id string, n int64, vacancyID string, rej *commonv1.RowRejection) error {
+	if rej != nil {
+		if n >= 1 {
+			if err := tx.Bucket(importsBucket).Put(importRowKey(id, n), []byte{}); err != nil {
+				return err
+			}
+		}
+		return importRejections.Put(tx, rejectionKey(id, n), rej)
+	}
+	return tx.Bucket(importsBucket).Put(importRowKey(id, n), []byte(vacancyID))
+}
+
+// loadVacancyImport is readVacancyImport without found (an import never committed is empty).
+func loadVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, error) {
+	im, _, err := readVacancyImport(tx, id)
+	return im, err
+}
+
+// Events of Server.ImportHook (tests).
 const (
-	importMessage = "message"
-	importEnd     = "end"
+	ImportMessage = "message"
+	ImportEnd     = "end"
 )
 
 var errVacancyImportDraining = apierror.Unavailable("the receiving service is stopping; rows received so far are kept: send the import again with the same import_id to finish it")
 
 // nextImportMessage waits for the stream's next message. When the server begins its graceful
 // stop first (or had begun it when the previous message was done), it returns UNAVAILABLE.
-func (s *Service) nextImportMessage(msgs *clientstream.Reader[*receivingv1.ImportVacanciesRequest]) (*receivingv1.ImportVacanciesRequest, error) {
+func (x *Server) nextImportMessage(msgs *clientstream.Reader[*receivingv1.ImportVacanciesRequest]) (*receivingv1.ImportVacanciesRequest, error) {
 	select {
-	case <-s.cfg.Draining: // nil (never ready) unless the server is stopping
+	case <-x.Draining: // nil (never ready) unless the server is stopping
 		return nil, errVacancyImportDraining
 	default:
 	}
 	select {
 	case r := <-msgs.C():
 		return r.Msg, r.Err
-	case <-s.cfg.Draining:
+	case <-x.Draining:
 		return nil, errVacancyImportDraining
 	}
 }
 
 // ImportVacancies imports vacancy rows chunk by chunk.
-func (x *vacancyServer) ImportVacancies(stream receivingv1.VacancyService_ImportVacanciesServer) error {
-	s := x.s
+func (x *Server) ImportVacancies(stream receivingv1.VacancyService_ImportVacanciesServer) error {
 	msgs := clientstream.Start(stream.Recv, (*receivingv1.ImportVacanciesRequest).GetFinal)
 	defer msgs.Stop()
 	importID := ""
-	if s.importHook != nil {
-		defer func() { s.importHook(importID, importEnd) }()
+	if x.ImportHook != nil {
+		defer func() { x.ImportHook(importID, ImportEnd) }()
 	}
 	for {
-		req, err := s.nextImportMessage(msgs)
+		req, err := x.nextImportMessage(msgs)
 		if err != nil {
 			if importID == "" && errors.Is(err, io.EOF) {
 				var v apierror.Violations
 				v.Add("import_id", "is required: the stream sent no message")
 				return v.Err()
 			}
-			return s.importEndedEarly(importID, err)
+			return x.importEndedEarly(importID, err)
 		}
 		if importID == "" {
 			importID = req.GetImportId()
@@ -154,20 +196,20 @@ func (x *vacancyServer) ImportVacancies(stream receivingv1.VacancyService_Import
 			v.Add("total_rows", p)
 			return v.Err()
 		}
-		im, err := s.importChunk(importID, req.GetRows(), req.GetFinal(), req.GetTotalRows())
+		im, err := x.ImportChunk(importID, req.GetRows(), req.GetFinal(), req.GetTotalRows())
 		if err != nil {
 			return err
 		}
 		if im.complete {
 			// Complete with this message, or before it (a completed import sent again).
-			summary, err := s.importReply(importID)
+			summary, err := x.importReply(importID)
 			if err != nil {
 				return err
 			}
 			return stream.SendAndClose(&receivingv1.ImportVacanciesResponse{Summary: summary})
 		}
 		if req.GetFinal() {
-			s.lg.Info("vacancy import final message refused: total_rows differs from the rows received",
+			x.cfg.Log.Info("vacancy import final message refused: total_rows differs from the rows received",
 				zap.String("import_id", importID), zap.Bool("complete", false), zap.Int64("total_rows", req.GetTotalRows()),
 				zap.Int64("rows_kept", im.summary.GetRowsReceived()), zap.Int64("last_row", im.lastRow))
 			var v apierror.Violations
@@ -175,8 +217,8 @@ func (x *vacancyServer) ImportVacancies(stream receivingv1.VacancyService_Import
 				req.GetTotalRows(), im.summary.GetRowsReceived()))
 			return v.Err()
 		}
-		if s.importHook != nil {
-			s.importHook(importID, importMessage)
+		if x.ImportHook != nil {
+			x.ImportHook(importID, ImportMessage)
 		}
 	}
 }
@@ -184,18 +226,15 @@ func (x *vacancyServer) ImportVacancies(stream receivingv1.VacancyService_Import
 // importEndedEarly logs a stream of import importID (empty if it sent no message) that ended
 // with err before its final message, and returns the error for the client: for a half-close
 // (io.EOF), INVALID_ARGUMENT on final saying how many rows are kept.
-func (s *Service) importEndedEarly(importID string, err error) error {
+func (x *Server) importEndedEarly(importID string, err error) error {
 	var im vacancyImport
 	if importID != "" {
-		if verr := s.db.View(func(tx *bbolt.Tx) error {
-			var err error
-			im, _, err = readVacancyImport(tx, importID)
-			return err
-		}); verr != nil {
+		var verr error
+		if im, verr = feedlog.Load(x.cfg.DB, loadVacancyImport, importID); verr != nil {
 			return verr
 		}
 	}
-	s.lg.Info("import stream ended before its final message", zap.String("import_id", importID),
+	x.cfg.Log.Info("import stream ended before its final message", zap.String("import_id", importID),
 		zap.Bool("complete", false), zap.Int64("rows_kept", im.summary.GetRowsReceived()),
 		zap.Int64("last_row", im.lastRow), zap.Error(err))
 	if !errors.Is(err, io.EOF) {
@@ -216,82 +255,74 @@ func totalRowsProblem(req *receivingv1.ImportVacanciesRequest) string {
 	return ""
 }
 
-// importChunk validates and stores one chunk of rows in one transaction. With final, the
+// ImportChunk validates and stores one chunk of rows in one transaction. With final, the
 // import completes in the same transaction if its rows_received, after the chunk, is
 // totalRows. It returns the import as the transaction left it; a completed import is returned
 // as it is, the rows changing nothing.
-func (s *Service) importChunk(importID string, rows []*receivingv1.VacancyRow, final bool, totalRows int64) (vacancyImport, error) {
+func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, final bool, totalRows int64) (vacancyImport, error) {
 	var im vacancyImport
-	err := s.update(func(tx *bbolt.Tx) error {
+	err := x.cfg.DB.Update(func(tx *bbolt.Tx) error {
 		var err error
 		if im, _, err = readVacancyImport(tx, importID); err != nil || im.complete {
 			return err
 		}
-		imports := tx.Bucket(store.BucketImports)
 		sum := im.summary
 		sum.ImportId = importID
-		now := s.now()
+		now := x.now()
 		for _, row := range rows {
 			n := row.GetRowNumber()
-			if n >= 1 && imports.Get(importRowKey(importID, n)) != nil {
+			if rowTaken(tx, importID, n) {
 				continue // sent before (a resumed import)
 			}
 			sum.RowsReceived++
 			if n >= 1 {
 				im.lastRow = n
 			}
-			in, rej := s.parseVacancyRow(row)
+			in, rej := x.parseVacancyRow(row)
+			vacancyID := ""
 			if rej != nil {
 				sum.Rejected++
-				if n >= 1 {
-					if err := imports.Put(importRowKey(importID, n), []byte{}); err != nil {
-						return err
-					}
-				}
-				if err := store.PutProto(tx.Bucket(store.BucketImportRejections), rejectionKey(importID, n), rej); err != nil {
+			} else {
+				v, err := create(tx, x.cfg.Province.Code, in, now)
+				if err != nil {
 					return err
 				}
-				continue
+				sum.Created++
+				vacancyID = v.GetVacancyId()
 			}
-			v, err := s.createVacancy(tx, in, now)
-			if err != nil {
-				return err
-			}
-			sum.Created++
-			if err := imports.Put(importRowKey(importID, n), []byte(v.GetVacancyId())); err != nil {
+			if err := takeRow(tx, importID, n, vacancyID, rej); err != nil {
 				return err
 			}
 		}
-		if err := store.PutProto(imports, importKey('s', importID), sum); err != nil {
-			return err
-		}
-		if err := imports.Put(importKey('l', importID), binary.BigEndian.AppendUint64(nil, uint64(im.lastRow))); err != nil {
-			return err
-		}
-		if final && sum.RowsReceived == totalRows {
-			im.complete = true
-			return imports.Put(importKey('c', importID), []byte{})
-		}
-		return nil
+		im.complete = final && sum.RowsReceived == totalRows
+		return saveVacancyImport(tx, importID, im)
 	})
 	return im, err
 }
 
 // importReply returns the summary of an import with its first rejections.
-func (s *Service) importReply(importID string) (*commonv1.ImportSummary, error) {
-	var sum *commonv1.ImportSummary
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		im, _, err := readVacancyImport(tx, importID)
-		if err != nil {
-			return err
-		}
-		sum = im.summary
-		var more []byte
-		sum.Rejections, more, err = readRejections(tx, importID, nil, s.cfg.ImportReplyRejections)
-		sum.RejectionsTruncated = more != nil
-		return err
-	})
-	return sum, err
+func (x *Server) importReply(importID string) (*commonv1.ImportSummary, error) {
+	r, err := feedlog.Load(x.cfg.DB, x.report, importID)
+	return r.GetSummary(), err
+}
+
+// report reads import id with its first rejections in tx (NOT_FOUND if no chunk of it was
+// committed).
+func (x *Server) report(tx *bbolt.Tx, id string) (*receivingv1.GetVacancyImportResponse, error) {
+	im, found, err := readVacancyImport(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, apierror.NotFound("vacancy import %q not found", id)
+	}
+	sum := im.summary
+	var more []byte
+	if sum.Rejections, more, err = readRejections(tx, id, nil, x.cfg.ImportReplyRejections); err != nil {
+		return nil, err
+	}
+	sum.RejectionsTruncated = more != nil
+	return &receivingv1.GetVacancyImportResponse{Summary: sum, Complete: im.complete, LastRowNumber: im.lastRow}, nil
 }
 
 // readRejections returns up to limit rejections of import importID in row order, starting
@@ -299,21 +330,15 @@ func (s *Service) importReply(importID string) (*commonv1.ImportSummary, error) 
 // returned when more follow (nil on the last page).
 func readRejections(tx *bbolt.Tx, importID string, after []byte, limit int) ([]*commonv1.RowRejection, []byte, error) {
 	prefix := append([]byte(importID), 0)
-	c := tx.Bucket(store.BucketImportRejections).Cursor()
-	var out []*commonv1.RowRejection
-	var last []byte
-	for k, data := c.Seek(append(bytes.Clone(prefix), startAfter(after)...)); k != nil && len(k) == len(prefix)+8 && bytes.HasPrefix(k, prefix); k, data = c.Next() {
-		if len(out) == limit {
-			return out, last, nil
-		}
-		r := &commonv1.RowRejection{}
-		if err := proto.Unmarshal(data, r); err != nil {
-			return nil, nil, fmt.Errorf("decode rejection: %w", err)
-		}
-		out = append(out, r)
-		last = append(last[:0], k[len(prefix):]...)
+	r := store.Range{Prefix: prefix}
+	if after != nil {
+		r.After = append(bytes.Clone(prefix), after...)
 	}
-	return out, nil, nil
+	p, err := importRejections.Page(tx, r, limit, func(k []byte, _ *commonv1.RowRejection) bool { return len(k) == len(prefix)+8 })
+	if err != nil || p.Last == nil {
+		return p.Items, nil, err
+	}
+	return p.Items, p.Last[len(prefix):], nil
 }
 
 // rejectionsListing binds a ListVacancyImportRejections page token to its import; its keys are
@@ -324,45 +349,23 @@ func rejectionsListing(importID string) paging.Listing {
 
 // GetVacancyImport returns the summary of an import (also of one whose stream was cut), whether
 // it completed and the last row committed.
-func (x *vacancyServer) GetVacancyImport(_ context.Context, req *receivingv1.GetVacancyImportRequest) (*receivingv1.GetVacancyImportResponse, error) {
-	id := req.GetImportId()
-	resp := &receivingv1.GetVacancyImportResponse{}
-	err := x.s.db.View(func(tx *bbolt.Tx) error {
-		im, found, err := readVacancyImport(tx, id)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return apierror.NotFound("vacancy import %q not found", id)
-		}
-		sum := im.summary
-		var more []byte
-		if sum.Rejections, more, err = readRejections(tx, id, nil, x.s.cfg.ImportReplyRejections); err != nil {
-			return err
-		}
-		sum.RejectionsTruncated = more != nil
-		resp.Summary = sum
-		resp.Complete = im.complete
-		resp.LastRowNumber = im.lastRow
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+func (x *Server) GetVacancyImport(_ context.Context, req *receivingv1.GetVacancyImportRequest) (*receivingv1.GetVacancyImportResponse, error) {
+	return feedlog.Load(x.cfg.DB, x.report, req.GetImportId())
 }
 
 // ListVacancyImportRejections pages through every rejected row of an import in row order.
-func (x *vacancyServer) ListVacancyImportRejections(_ context.Context, req *receivingv1.ListVacancyImportRejectionsRequest) (*receivingv1.ListVacancyImportRejectionsResponse, error) {
+func (x *Server) ListVacancyImportRejections(_ context.Context, req *receivingv1.ListVacancyImportRejectionsRequest) (*receivingv1.ListVacancyImportRejectionsResponse, error) {
 	id := req.GetImportId()
 	after, err := rejectionsListing(id).Decode(req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	size := rejectionsSize.Of(req.GetPageSize())
+	size := check.RejectionsSize.Of(req.GetPageSize())
 	resp := &receivingv1.ListVacancyImportRejectionsResponse{}
-	err = x.s.db.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket(store.BucketImports).Get(importKey('s', id)) == nil {
+	err = x.cfg.DB.View(func(tx *bbolt.Tx) error {
+		if ok, err := importSummaries.Has(tx, importKey('s', id)); err != nil {
+			return err
+		} else if !ok {
 			return apierror.NotFound("vacancy import %q not found", id)
 		}
 		rjs, last, err := readRejections(tx, id, after, size)
@@ -383,7 +386,7 @@ func (x *vacancyServer) ListVacancyImportRejections(_ context.Context, req *rece
 
 // parseVacancyRow turns a text row into a vacancy, or returns the row's rejection: the first
 // bad field, with every other problem of the row appended to the reason.
-func (s *Service) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vacancy, *commonv1.RowRejection) {
+func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vacancy, *commonv1.RowRejection) {
 	var vs apierror.Violations
 	if row.GetRowNumber() < 1 {
 		vs.Add("row_number", fmt.Sprintf("must be 1 or more (the spreadsheet row), got %d", row.GetRowNumber()))
@@ -391,7 +394,7 @@ func (s *Service) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vac
 	// A row holding an identity number is rejected for that alone: the other checks quote the
 	// values they refuse, and rejections are stored and sent back.
 	var ids apierror.Violations
-	privacy.Scan(&ids, "", row, personalData)
+	privacy.Scan(&ids, "", row, check.PersonalData)
 	if ids.Len() > 0 {
 		return nil, rejection(row.GetRowNumber(), ids.List())
 	}
@@ -402,7 +405,7 @@ func (s *Service) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vac
 		Occupation:         row.GetOccupation(),
 		Contact:            row.GetContact(),
 	}
-	normalizeVacancy(v)
+	normalize(v)
 	bad := map[string]bool{}
 	num := func(field, text string, optional bool, dst *int32) {
 		t := strings.ReplaceAll(width.Narrow.String(strings.TrimSpace(text)), ",", "")
@@ -433,7 +436,7 @@ func (s *Service) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vac
 			bad[field] = true
 			return
 		}
-		d, err := parseDate(t)
+		d, err := civil.Parse(t)
 		if err != nil {
 			vs.Add(field, err.Error())
 			bad[field] = true
@@ -456,7 +459,7 @@ func (s *Service) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vac
 
 	// The vacancy checks, skipping fields that could not be parsed (already reported).
 	var checks apierror.Violations
-	s.checkVacancy(&checks, "", v, true)
+	checkVacancy(&checks, x.cfg.Province, civil.Today(x.now()), "", v, true)
 	for _, fv := range checks.List() {
 		if !bad[fv.Field] && !(fv.Field == "valid_through" && (bad["start_date"] || bad["valid_through"])) &&
 			!(fv.Field == "wage_max" && bad["wage_min"]) && !(fv.Field == "max_age" && bad["min_age"]) {

@@ -1,0 +1,517 @@
+// Package ledger is the coordination service's ledger: the events both sides report
+// (LedgerService) and the reconciliation of each transport batch from them, with the
+// discrepancies it opens and closes and the pairing summaries (ReconciliationService).
+//
+// A report is one transaction: the events, their indexes, the reconciliation of every batch they
+// touch and the discrepancies that open or close. Because every derived figure is a function of
+// the set of distinct events (never of their order), reporting the same events in any order, any
+// number of times, gives the same figures.
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/check"
+	"github.com/eastwest/labourlink/services/coordination/registry"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/paging"
+	"github.com/eastwest/labourlink/services/platform/privacy"
+	"github.com/eastwest/labourlink/services/platform/store"
+)
+
+// MaxEventsPerReport is the most events one ReportEvents call may carry.
+const MaxEventsPerReport = 1000
+
+// Limits of ids and texts in ledger events.
+const (
+	maxEventIDLen = 256
+	maxIDLen      = 128
+	maxTextLen    = 2000
+)
+
+// EarliestOccur is the earliest occur_time the ledger accepts, LatestOccur the first it refuses
+// after it; maxFutureSkew is how far in the future (reporter clock ahead of ours) it still
+// accepts.
+var (
+	EarliestOccur = time.Date(2000, 1, 1, 0, 0, 0, 0, civil.Zone)
+	LatestOccur   = time.Date(2200, 1, 1, 0, 0, 0, 0, civil.Zone)
+)
+
+const maxFutureSkew = 24 * time.Hour
+
+// Config configures the ledger.
+type Config struct {
+	// Regions is the region table.
+	Regions *regions.Table
+	// Now is the clock.
+	Now func() time.Time
+	// GracePeriod after departure before a missing arrival is unaccounted.
+	GracePeriod time.Duration
+	// CheckInterval is the longest the deadline timer in Run sleeps between looks at the clock.
+	CheckInterval time.Duration
+}
+
+// Ledger is the ledger and its reconciliation, over the service's store.
+type Ledger struct {
+	db  *store.DB
+	lg  *zap.Logger
+	cfg Config
+	// wake nudges the deadline timer after a report (a new deadline may be sooner).
+	wake chan struct{}
+}
+
+// New returns the ledger over db.
+func New(db *store.DB, lg *zap.Logger, cfg Config) *Ledger {
+	return &Ledger{db: db, lg: lg, cfg: cfg, wake: make(chan struct{}, 1)}
+}
+
+// LedgerServer is the LedgerService.
+type LedgerServer struct {
+	coordinationv1.UnimplementedLedgerServiceServer
+	l *Ledger
+}
+
+// ReconciliationServer is the ReconciliationService.
+type ReconciliationServer struct {
+	coordinationv1.UnimplementedReconciliationServiceServer
+	l *Ledger
+}
+
+// LedgerServer returns the LedgerService of l.
+func (l *Ledger) LedgerServer() *LedgerServer { return &LedgerServer{l: l} }
+
+// ReconciliationServer returns the ReconciliationService of l.
+func (l *Ledger) ReconciliationServer() *ReconciliationServer { return &ReconciliationServer{l: l} }
+
+// Run does the ledger's background work until ctx is done: when a batch's grace deadline
+// passes, it reconciles the batch again, which opens the discrepancies of its workers still not
+// confirmed (UNACCOUNTED). It looks at once at start (deadlines that passed while the service was
+// down), then at each next deadline, after each report, and at least every CheckInterval.
+func (l *Ledger) Run(ctx context.Context) error {
+	for {
+		next, err := l.ExpireDue()
+		wait := l.cfg.CheckInterval
+		if err != nil {
+			l.lg.Error("reconcile batches past their grace deadline", zap.Error(err))
+		} else if !next.IsZero() {
+			wait = min(wait, max(next.Sub(l.cfg.Now()), time.Millisecond))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		case <-l.wake:
+			timer.Stop()
+		}
+	}
+}
+
+// wakeTimer nudges Run's timer without blocking.
+func (l *Ledger) wakeTimer() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func eventsListing(r *coordinationv1.ListEventsRequest) paging.Listing {
+	return paging.For("events", r.GetWorkerId(), r.GetBatchId(), r.GetKind().String(), r.GetRegion()).Keys(isSeqKey)
+}
+
+// isSeqKey: ListEvents, a sequence number.
+func isSeqKey(k []byte) bool { return len(k) == 8 }
+
+// ValidateRequest checks ledger requests before the handlers run (grpcserver.Validator).
+func (x *LedgerServer) ValidateRequest(method string, req any) error {
+	var v apierror.Violations
+	switch r := req.(type) {
+	case *coordinationv1.ReportEventsRequest:
+		n := len(r.GetEvents())
+		if n == 0 {
+			v.Add("events", "at least one event is required")
+		}
+		if n > MaxEventsPerReport {
+			v.Add("events", fmt.Sprintf("at most %d events per call, got %d: split the report", MaxEventsPerReport, n))
+			break
+		}
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		// Each event is checked by the handler and refused on its own (report).
+	case *coordinationv1.ListEventsRequest:
+		if r.GetWorkerId() != "" {
+			checkID(&v, "worker_id", r.GetWorkerId(), maxIDLen)
+		}
+		if r.GetBatchId() != "" {
+			checkID(&v, "batch_id", r.GetBatchId(), maxIDLen)
+		}
+		if _, ok := coordinationv1.EventKind_name[int32(r.GetKind())]; !ok {
+			v.Add("kind", "unknown event kind")
+		}
+		check.Province(&v, x.l.cfg.Regions, "region", r.GetRegion(), false)
+		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		eventsListing(r).Check(&v, r.GetPageToken())
+	default:
+		return apierror.NotValidated(req)
+	}
+	return v.Err()
+}
+
+// validateEvent checks one event; field paths start with prefix ("events[3]").
+func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *coordinationv1.LedgerEvent, now time.Time) {
+	f := func(name string) string { return prefix + "." + name }
+	if ev == nil {
+		v.Add(prefix, "is empty")
+		return
+	}
+	checkID(v, f("event_id"), ev.GetEventId(), maxEventIDLen)
+	kind := ev.GetKind()
+	if _, ok := coordinationv1.EventKind_name[int32(kind)]; !ok || kind == coordinationv1.EventKind_EVENT_KIND_UNSPECIFIED {
+		v.Add(f("kind"), "must be one of the EVENT_KIND values (not UNSPECIFIED)")
+	}
+	check.Province(v, t, f("sending_region"), ev.GetSendingRegion(), true)
+	check.Province(v, t, f("receiving_region"), ev.GetReceivingRegion(), true)
+	if ev.GetSendingRegion() != "" && ev.GetSendingRegion() == ev.GetReceivingRegion() {
+		v.Add(f("receiving_region"), "must differ from the sending region")
+	}
+	check.Province(v, t, f("reporter_region"), ev.GetReporterRegion(), true)
+	if kind != coordinationv1.EventKind_EVENT_KIND_UNSPECIFIED && ev.GetReporterRegion() != "" {
+		want, side := ev.GetReceivingRegion(), "receiving"
+		if SendingSide(kind) {
+			want, side = ev.GetSendingRegion(), "sending"
+		}
+		if ev.GetReporterRegion() != want {
+			v.Add(f("reporter_region"), fmt.Sprintf("%s is reported by the %s province (%s), not %s",
+				kindWord(kind), side, want, ev.GetReporterRegion()))
+		}
+	}
+	if checkID(v, f("worker_id"), ev.GetWorkerId(), maxIDLen) {
+		if privacy.LooksLikeIDNumber(ev.GetWorkerId()) {
+			// The value itself is never repeated: it may be personal data.
+			v.Add(f("worker_id"), "must be the opaque worker id, not a resident identity number")
+		}
+	}
+	switch {
+	case ev.GetBatchId() != "":
+		checkID(v, f("batch_id"), ev.GetBatchId(), maxIDLen)
+	case NeedsBatch(kind):
+		v.Add(f("batch_id"), fmt.Sprintf("is required for %s: reconciliation is per transport batch", kindWord(kind)))
+	}
+	if len(ev.GetVacancy()) > maxEventIDLen {
+		v.Add(f("vacancy"), fmt.Sprintf("at most %d characters", maxEventIDLen))
+	}
+	if len(ev.GetDetail()) > maxTextLen {
+		v.Add(f("detail"), fmt.Sprintf("at most %d bytes", maxTextLen))
+	}
+	switch ts := ev.GetOccurTime(); {
+	case ts == nil:
+		v.Add(f("occur_time"), "is required")
+	case ts.CheckValid() != nil:
+		v.Add(f("occur_time"), "is not a valid timestamp")
+	default:
+		t := ts.AsTime()
+		if t.Before(EarliestOccur) || !t.Before(LatestOccur) {
+			v.Add(f("occur_time"), "must be between 2000 and 2200")
+		} else if t.After(now.Add(maxFutureSkew)) {
+			v.Add(f("occur_time"), "is more than a day in the future")
+		}
+	}
+	if kind == coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT {
+		if ev.GetMonths() < 1 || ev.GetMonths() > 120 {
+			v.Add(f("months"), "must be 1 to 120 whole months since onboarding")
+		}
+	} else if ev.GetMonths() != 0 || ev.GetStillEmployed() {
+		v.Add(f("months"), "months and still_employed are only for EMPLOYMENT_CHECKPOINT events")
+	}
+}
+
+// checkID adds a violation unless id is 1..max printable ASCII characters without spaces or '/'
+// (ids appear in resource names and index keys). It reports whether id is well-formed.
+func checkID(v *apierror.Violations, field, id string, max int) bool {
+	switch {
+	case id == "":
+		v.Add(field, "is required")
+		return false
+	case len(id) > max:
+		v.Add(field, fmt.Sprintf("at most %d characters", max))
+		return false
+	}
+	if !isID([]byte(id), max) {
+		v.Add(field, "only printable ASCII characters without spaces or '/'")
+		return false
+	}
+	return true
+}
+
+// isID reports whether k is an id as checkID accepts them.
+func isID(k []byte, max int) bool {
+	if len(k) == 0 || len(k) > max {
+		return false
+	}
+	for _, c := range k {
+		if c <= ' ' || c > '~' || c == '/' {
+			return false
+		}
+	}
+	return true
+}
+
+// conflictError is a refused report: INVALID_ARGUMENT with the field violations and an ErrorInfo
+// reason (EVENT_ID_REUSED or BATCH_REGIONS_DIFFER) naming the first id concerned.
+type conflictError struct {
+	info       *apierror.Error
+	violations error
+}
+
+func (e *conflictError) Error() string   { return e.violations.Error() }
+func (e *conflictError) Unwrap() []error { return []error{e.info, e.violations} }
+
+// ReportEvents records a batch of events, answering each on its own.
+//
+// Idempotency: an event whose event_id is recorded already, with the same content, is a
+// duplicate (counted in `duplicates`, changes nothing). An event refused (see check) is listed
+// in the response's refusals with its index and reason, and the others are recorded: one bad
+// event never holds back the facts reported with it. An event_id recorded with different
+// content is refused with reason EVENT_ID_REUSED (INVALID_ARGUMENT, not ALREADY_EXISTS: a retry
+// never gets it, since a retry is a duplicate, so it always means a reporter bug, and clients
+// tend to read ALREADY_EXISTS as "done", which would drop the second fact silently).
+func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
+	l := x.l
+	now := l.cfg.Now()
+	resp := &coordinationv1.ReportEventsResponse{}
+	err := l.db.UpdateOnce(now, coordinationv1.LedgerService_ReportEvents_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		resp.Recorded, resp.Duplicates, resp.Refusals = 0, 0, nil
+		ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
+		for i, ev := range req.GetEvents() {
+			prefix := fmt.Sprintf("events[%d]", i)
+			dup, err := ing.check(prefix, ev)
+			if err == nil && !dup {
+				dup, err = ing.add(prefix, ev)
+			}
+			if err != nil {
+				r, ok := apierror.Refusal(i, ev.GetEventId(), prefix+".", err)
+				if !ok {
+					return err
+				}
+				resp.Refusals = append(resp.Refusals, r)
+				continue
+			}
+			if dup {
+				resp.Duplicates++
+			} else {
+				resp.Recorded++
+			}
+		}
+		return ing.reconcileTouched()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetRecorded() > 0 {
+		l.wakeTimer()
+	}
+	return resp, nil
+}
+
+// ingest is one report's write transaction.
+type ingest struct {
+	l       *Ledger
+	tx      *bbolt.Tx
+	now     time.Time
+	touched map[string]bool
+	// batches are the regions of batches seen in this report.
+	batches map[string]regions.Pairing
+}
+
+// check validates ev on its own (field by field, then against the ledger) and reports whether
+// it is a duplicate of a recorded event. The error is the event's refusal:
+//   - INVALID_ARGUMENT with the field violations (paths start with prefix, "events[3]");
+//   - EVENT_ID_REUSED: the event id was recorded with other content;
+//   - BATCH_REGIONS_DIFFER: the batch goes between other provinces in the ledger;
+//   - NOT_PAIRED: the two provinces are not paired in the registry, and the batch is not one the
+//     ledger already has from them (facts about a trip that began while they were paired are
+//     still taken after the pairing ends).
+func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
+	var v apierror.Violations
+	validateEvent(&v, g.l.cfg.Regions, prefix, ev, g.now)
+	if err := v.Err(); err != nil {
+		return false, err
+	}
+	if seq, ok := eventSeq(g.tx, ev.GetEventId()); ok {
+		old, err := event(g.tx, seq)
+		if err != nil {
+			return false, err
+		}
+		if sameFact(old, ev) {
+			return true, nil
+		}
+		var v apierror.Violations
+		v.Add(prefix+".event_id", fmt.Sprintf("event %s was recorded with different content; a new fact needs a new event id", ev.GetEventId()))
+		return false, &conflictError{
+			info:       apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_EVENT_ID_REUSED, "event id reused with different content").WithMetadata("event_id", ev.GetEventId()),
+			violations: v.Err(),
+		}
+	}
+	pair := pairingOf(ev)
+	known := false // the batch is in the ledger already, between these provinces
+	if batch := ev.GetBatchId(); batch != "" {
+		have, ok := g.batches[batch]
+		if !ok {
+			rec, found, err := batches.Get(g.tx, []byte(batch))
+			if err != nil {
+				return false, err
+			} else if found {
+				have, ok = regions.Pairing{Receiving: rec.GetReceivingRegion(), Sending: rec.GetSendingRegion()}, true
+			}
+		}
+		if ok && have != pair {
+			var v apierror.Violations
+			v.Add(prefix+".batch_id", fmt.Sprintf("batch %s goes from %s to %s in the ledger; this event says from %s to %s",
+				batch, have.Sending, have.Receiving, pair.Sending, pair.Receiving))
+			return false, &conflictError{
+				info:       apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_BATCH_REGIONS_DIFFER, "batch has other regions").WithMetadata("batch_id", batch),
+				violations: v.Err(),
+			}
+		}
+		known = ok
+	}
+	if !known {
+		paired, err := registry.Paired(g.tx, pair)
+		if err != nil {
+			return false, err
+		}
+		if !paired {
+			return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_PAIRED, "%s and %s are not paired in the registry: the ledger takes events of registered pairings only",
+				pair.Receiving, pair.Sending)
+		}
+	}
+	return false, nil
+}
+
+// add records ev, which check found new and acceptable.
+func (g *ingest) add(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
+	if _, ok := eventSeq(g.tx, ev.GetEventId()); ok {
+		// The same id earlier in this report: check again against the recorded one.
+		return g.check(prefix, ev)
+	}
+	if batch := ev.GetBatchId(); batch != "" {
+		g.batches[batch] = pairingOf(ev)
+		g.touched[batch] = true
+	}
+	return false, putEvent(g.tx, record(ev, g.now))
+}
+
+// reconcileTouched reconciles every batch the report added events to, in batch order.
+func (g *ingest) reconcileTouched() error {
+	touched := make([]string, 0, len(g.touched))
+	for b := range g.touched {
+		touched = append(touched, b)
+	}
+	sort.Strings(touched)
+	for _, b := range touched {
+		if err := g.l.reconcileBatch(g.tx, b, g.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListEvents lists recorded events in the order recorded, with filters.
+func (x *LedgerServer) ListEvents(ctx context.Context, req *coordinationv1.ListEventsRequest) (*coordinationv1.ListEventsResponse, error) {
+	listing := eventsListing(req)
+	tok, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	var after uint64
+	if tok != nil {
+		after = store.KeyUint64(tok)
+	}
+	var page []*coordinationv1.LedgerEvent
+	var last uint64
+	err = x.l.db.View(func(tx *bbolt.Tx) (err error) {
+		page, last, err = listEvents(tx, req, after, check.PageSize.Of(req.GetPageSize()))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &coordinationv1.ListEventsResponse{Events: page}
+	for _, ev := range resp.Events {
+		// A detail recorded before the privacy guard refused personal data is masked.
+		ev.Detail = privacy.Mask(ev.GetDetail())
+	}
+	if last != 0 {
+		resp.NextPageToken = listing.Token(store.Uint64Key(last))
+	}
+	return resp, nil
+}
+
+// listEvents returns up to n events after the sequence number after that match req's filters,
+// through the worker or batch index when the request names one; last is the sequence number of
+// the last one when more follow, else 0.
+func listEvents(tx *bbolt.Tx, req *coordinationv1.ListEventsRequest, after uint64, n int) (page []*coordinationv1.LedgerEvent, last uint64, err error) {
+	// take adds ev (recorded under seq) to the page if it matches, and says whether to go on.
+	take := func(seq uint64, ev *coordinationv1.LedgerEvent) bool {
+		if !eventMatches(req, ev) {
+			return true
+		}
+		if len(page) == n {
+			return false
+		}
+		page, last = append(page, ev), seq
+		return true
+	}
+	more := false
+	var index keyIndex
+	var id string
+	switch {
+	case req.GetWorkerId() != "":
+		index, id = byWorker, req.GetWorkerId()
+	case req.GetBatchId() != "":
+		index, id = byBatch, req.GetBatchId()
+	default:
+		r := store.Range{}
+		if after > 0 {
+			r.After = store.Uint64Key(after)
+		}
+		err = events.Scan(tx, r, func(k []byte, ev *coordinationv1.LedgerEvent) (bool, error) {
+			more = !take(store.KeyUint64(k), ev)
+			return !more, nil
+		})
+		if !more {
+			last = 0
+		}
+		return page, last, err
+	}
+	r := store.Range{Prefix: idPrefix(id)}
+	if after > 0 {
+		r.After = idKey(id, after)
+	}
+	err = index.scan(tx, r, func(k []byte) (bool, error) {
+		kid, seq, ok := parseIDKey(k)
+		if !ok || kid != id {
+			return true, nil
+		}
+		ev, err := event(tx, seq)
+		if err != nil {
+			return false, err
+		}
+		more = !take(seq, ev)
+		return !more, nil
+	})
+	if !more {
+		last = 0
+	}
+	return page, last, err
+}

@@ -1,0 +1,597 @@
+// Package intake is the IntakeService of the receiving service: batches announced by the
+// sending side, arrivals, onboarding and follow-up, and the ledger events they report to the
+// coordination service.
+//
+// Batches are stored under their batch id, employment records under the worker id (one record
+// per worker: the latest stay in this province; a worker announced again after a no-show or
+// after leaving a job starts a new record).
+//
+// Every arrival outcome, onboarding, checkpoint, job leaving and incident is committed in the
+// same transaction as exactly one outbox entry for the coordination service, a
+// coordinationv1.LedgerEvent whose event id is a deterministic key of the fact (eventID).
+// Recording the same fact again (same request id, or the same content) changes nothing and
+// writes no second entry.
+//
+// A batch whose departure was not reported yet may be cancelled by its sending service
+// (CancelIntakeBatch): it stays, marked cancelled, takes no departure report or arrival, and
+// the employment records it created (still EXPECTED) are removed, so its workers are no longer
+// expected here and may be announced again on another batch.
+//
+// Arrivals are confirmed worker by worker for workers on the batch manifest (a worker not on
+// it is INVALID_ARGUMENT). A manifest worker the sending side did not report as boarded may
+// still be confirmed ARRIVED: the ledger then holds an arrival without a departure, which the
+// coordination service reports as "unexpected". A NO_SHOW may later become ARRIVED (a late
+// arrival; both events stay in the ledger); an ARRIVED worker cannot become a NO_SHOW.
+//
+// Files: rules.go (the facts and their ledger events), store.go (tables), intake.go (handlers).
+package intake
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/paging"
+	"github.com/eastwest/labourlink/services/platform/privacy"
+	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/receiving/candidates"
+	"github.com/eastwest/labourlink/services/receiving/internal/check"
+	"github.com/eastwest/labourlink/services/receiving/internal/feedlog"
+	"github.com/eastwest/labourlink/services/receiving/internal/province"
+	"github.com/eastwest/labourlink/services/receiving/vacancies"
+)
+
+const (
+	// LedgerDestination is the outbox destination of ledger events (delivered by an outbox
+	// relay with services/coordination/ledgerclient).
+	LedgerDestination = ledgerclient.Destination
+
+	maxManifest      = 1000
+	maxConfirmations = 1000
+	maxIncidentText  = 1000
+)
+
+// Config configures the IntakeService.
+type Config struct {
+	DB       *feedlog.DB
+	Log      *zap.Logger
+	Now      func() time.Time
+	Province *province.Province
+}
+
+// Server is the IntakeService.
+type Server struct {
+	receivingv1.UnimplementedIntakeServiceServer
+	cfg Config
+}
+
+// New returns the IntakeService.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Server{cfg: cfg}
+}
+
+func (x *Server) now() time.Time { return x.cfg.Now() }
+
+// PersonalDataFields gives the grpcserver privacy guard the intake allow-list (escorts' phones).
+func (x *Server) PersonalDataFields() privacy.Allow { return check.PersonalData }
+
+// ValidateRequest checks IntakeService requests before their handlers run.
+func (x *Server) ValidateRequest(_ string, req any) error {
+	var v apierror.Violations
+	day := civil.Today(x.now())
+	switch r := req.(type) {
+	case *receivingv1.AnnounceBatchRequest:
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		x.checkBatch(&v, r.GetBatch())
+	case *receivingv1.ReportBatchDepartureRequest:
+		if p := check.IDProblem(r.GetBatchId()); p != "" {
+			v.Add("batch_id", p)
+		}
+		x.cfg.Province.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		seen := map[string]bool{}
+		for i, w := range r.GetBoardedWorkerIds() {
+			field := fmt.Sprintf("boarded_worker_ids[%d]", i)
+			check.WorkerID(&v, field, w)
+			if seen[w] {
+				v.Add(field, "is listed twice")
+			}
+			seen[w] = true
+		}
+	case *receivingv1.CancelIntakeBatchRequest:
+		if p := check.IDProblem(r.GetBatchId()); p != "" {
+			v.Add("batch_id", p)
+		}
+		x.cfg.Province.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
+		check.Text(&v, "reason", r.GetReason(), check.MaxReason, false)
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+	case *receivingv1.GetIntakeBatchRequest:
+		check.Name(&v, "name", r.GetName(), check.Batches)
+	case *receivingv1.ListIntakeBatchesRequest:
+		check.ListSize.Check(&v, r.GetPageSize())
+		x.checkListFilters(&v, r)
+	case *receivingv1.ConfirmArrivalsRequest:
+		check.Name(&v, "name", r.GetName(), check.Batches)
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		switch n := len(r.GetConfirmations()); {
+		case n == 0:
+			v.Add("confirmations", "must hold at least one worker's outcome")
+		case n > maxConfirmations:
+			v.Add("confirmations", fmt.Sprintf("has %d outcomes, at most %d are allowed", n, maxConfirmations))
+		}
+		seen := map[string]bool{}
+		for i, c := range r.GetConfirmations() {
+			p := fmt.Sprintf("confirmations[%d].", i)
+			check.WorkerID(&v, p+"worker_id", c.GetWorkerId())
+			if seen[c.GetWorkerId()] {
+				v.Add(p+"worker_id", "is listed twice")
+			}
+			seen[c.GetWorkerId()] = true
+			if c.GetOutcome() != outcomeArrived && c.GetOutcome() != outcomeNoShow {
+				v.Add(p+"outcome", "must be ARRIVAL_OUTCOME_ARRIVED or ARRIVAL_OUTCOME_NO_SHOW")
+			}
+			if c.GetTime() != nil {
+				if err := c.GetTime().CheckValid(); err != nil {
+					v.Add(p+"time", err.Error())
+				} else if c.GetTime().AsTime().After(x.now().Add(time.Hour)) {
+					v.Add(p+"time", "is in the future")
+				}
+			}
+		}
+	case *receivingv1.RecordOnboardingRequest:
+		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		check.PastDate(&v, "onboard_date", r.GetOnboardDate(), day)
+	case *receivingv1.RecordCheckpointRequest:
+		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		if r.GetCheckpoint() == nil {
+			v.Add("checkpoint", "is required")
+			break
+		}
+		check.PastDate(&v, "checkpoint.check_date", r.GetCheckpoint().GetCheckDate(), day)
+		if m := r.GetCheckpoint().GetMonths(); m < 1 || m > 120 {
+			v.Add("checkpoint.months", fmt.Sprintf("must be 1 to 120 (whole months since onboarding), got %d", m))
+		}
+	case *receivingv1.RecordJobLeftRequest:
+		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		check.PastDate(&v, "left_date", r.GetLeftDate(), day)
+		check.Text(&v, "reason", r.GetReason(), check.MaxReason, true)
+	case *receivingv1.RecordIncidentRequest:
+		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		if r.GetIncident() == nil {
+			v.Add("incident", "is required")
+			break
+		}
+		check.PastDate(&v, "incident.incident_date", r.GetIncident().GetIncidentDate(), day)
+		check.Text(&v, "incident.kind", r.GetIncident().GetKind(), 50, true)
+		check.Text(&v, "incident.description", r.GetIncident().GetDescription(), maxIncidentText, false)
+	case *receivingv1.GetEmploymentRecordRequest:
+		check.Name(&v, "name", r.GetName(), check.Records)
+	case *receivingv1.ListEmploymentRecordsRequest:
+		check.ListSize.Check(&v, r.GetPageSize())
+		x.checkListFilters(&v, r)
+	default:
+		return apierror.NotValidated(req)
+	}
+	return v.Err()
+}
+
+// checkBatch checks an announced batch.
+func (x *Server) checkBatch(v *apierror.Violations, b *receivingv1.IntakeBatch) {
+	if b == nil {
+		v.Add("batch", "is required")
+		return
+	}
+	if p := check.IDProblem(b.GetBatchId()); p != "" {
+		v.Add("batch.batch_id", p)
+	}
+	x.cfg.Province.CheckSendingRegion(v, "batch.sending_region", b.GetSendingRegion())
+	if b.GetMode() == commonv1.TransportMode_TRANSPORT_MODE_UNSPECIFIED {
+		v.Add("batch.mode", "is required: TRANSPORT_MODE_BUS, TRANSPORT_MODE_TRAIN or TRANSPORT_MODE_FLIGHT")
+	} else if _, ok := commonv1.TransportMode_name[int32(b.GetMode())]; !ok {
+		v.Add("batch.mode", fmt.Sprintf("%d is not a transport mode", b.GetMode()))
+	}
+	check.Text(v, "batch.origin", b.GetOrigin(), 100, false)
+	if c := b.GetDestinationCounty(); c == "" {
+		v.Add("batch.destination_county", "is required: a county-level code of "+x.cfg.Province.Code)
+	} else if err := x.cfg.Province.Regions.CheckCountyIn(c, x.cfg.Province.Code); err != nil {
+		v.Add("batch.destination_county", err.Error())
+	}
+	if b.GetExpectedArrivalTime() == nil {
+		v.Add("batch.expected_arrival_time", "is required")
+	} else if err := b.GetExpectedArrivalTime().CheckValid(); err != nil {
+		v.Add("batch.expected_arrival_time", err.Error())
+	} else if b.GetDepartureTime() != nil && b.GetExpectedArrivalTime().AsTime().Before(b.GetDepartureTime().AsTime()) {
+		v.Add("batch.expected_arrival_time", "is before the departure time")
+	}
+	if b.GetDepartureTime() != nil {
+		if err := b.GetDepartureTime().CheckValid(); err != nil {
+			v.Add("batch.departure_time", err.Error())
+		}
+	}
+	if b.GetEscortName() != "" {
+		if p := check.PersonNameProblem(b.GetEscortName()); p != "" {
+			v.Add("batch.escort_name", p)
+		}
+	}
+	check.Text(v, "batch.escort_contact", b.GetEscortContact(), 100, false)
+	switch n := len(b.GetEntries()); {
+	case n == 0:
+		v.Add("batch.entries", "must list at least one worker")
+	case n > maxManifest:
+		v.Add("batch.entries", fmt.Sprintf("has %d workers, at most %d are allowed", n, maxManifest))
+	}
+	seen := map[string]bool{}
+	for i, e := range b.GetEntries() {
+		p := fmt.Sprintf("batch.entries[%d].", i)
+		check.WorkerID(v, p+"worker_id", e.GetWorkerId())
+		if seen[e.GetWorkerId()] {
+			v.Add(p+"worker_id", "is listed twice on the manifest")
+		}
+		seen[e.GetWorkerId()] = true
+		check.Name(v, p+"vacancy", e.GetVacancy(), check.Vacancies)
+	}
+}
+
+// checkListFilters adds a violation for every filter of ListIntakeBatches and
+// ListEmploymentRecords that names nothing that can exist here.
+func (x *Server) checkListFilters(v *apierror.Violations, req any) {
+	switch r := req.(type) {
+	case *receivingv1.ListIntakeBatchesRequest:
+		x.cfg.Province.CheckSendingRegionFilter(v, r.GetSendingRegion())
+	case *receivingv1.ListEmploymentRecordsRequest:
+		if _, ok := receivingv1.EmploymentStatus_name[int32(r.GetStatus())]; !ok {
+			v.Add("status", fmt.Sprintf("%d is not an EmploymentStatus", r.GetStatus()))
+		}
+		x.cfg.Province.CheckSendingRegionFilter(v, r.GetSendingRegion())
+	}
+}
+
+// putLedgerEvent stores ev, about the worker of record r, in the outbox, in tx.
+func (x *Server) putLedgerEvent(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, ev *coordinationv1.LedgerEvent, now time.Time) error {
+	_, err := outbox.Put(tx, now, LedgerDestination, "", ledgerEvent(x.cfg.Province.Code, r, ev))
+	return err
+}
+
+// AnnounceBatch records a batch announced by its sending service. Every manifest worker must
+// be an accepted candidate of the batch's sending province for the entry's vacancy (the rule:
+// admit); an entry that cannot be taken is refused on its own, the batch goes on with the others
+// (the sending side takes refused workers off its manifest). Announcing a recorded batch again
+// returns it as recorded.
+func (x *Server) AnnounceBatch(ctx context.Context, req *receivingv1.AnnounceBatchRequest) (*receivingv1.AnnounceBatchResponse, error) {
+	in := req.GetBatch()
+	if err := x.cfg.Province.RequirePaired(ctx, in.GetSendingRegion()); err != nil {
+		return nil, err
+	}
+	resp := &receivingv1.AnnounceBatchResponse{}
+	err := x.cfg.DB.UpdateOnce(x.now(), receivingv1.IntakeService_AnnounceBatch_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		if old, ok, err := batchTable.Get(tx, []byte(in.GetBatchId())); err != nil {
+			return err
+		} else if ok {
+			if old.GetSendingRegion() != in.GetSendingRegion() {
+				return apierror.AlreadyExists("batch id %s is already used by a batch from %s", in.GetBatchId(), old.GetSendingRegion())
+			}
+			resp.Batch = old
+			return nil
+		}
+		b := newBatch(in)
+		resp.Refusals = nil
+		for i, e := range in.GetEntries() {
+			vid := check.ResourceID(e.GetVacancy(), check.Vacancies)
+			c, _, err := candidates.Find(tx, b.GetSendingRegion(), e.GetWorkerId(), vid)
+			if err != nil {
+				return err
+			}
+			rec, _, err := recordTable.Get(tx, []byte(e.GetWorkerId()))
+			if err != nil {
+				return err
+			}
+			if err := admit(i, b, e, c, rec); err != nil {
+				r, ok := apierror.Refusal(i, e.GetWorkerId(), fmt.Sprintf("batch.entries[%d]: ", i), err)
+				if !ok {
+					return err
+				}
+				resp.Refusals = append(resp.Refusals, r)
+				continue
+			}
+			b.Entries = append(b.Entries, &receivingv1.IntakeEntry{
+				WorkerId: e.GetWorkerId(), Vacancy: vacancies.Name(vid), RegisteredPoor: c.GetRegisteredPoor(),
+			})
+			if err := putRecord(tx, expectedRecord(b, e.GetWorkerId(), vacancies.Name(vid), c.GetRegisteredPoor())); err != nil {
+				return err
+			}
+		}
+		resp.Batch = b
+		return putBatch(tx, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ownBatch reads batch id for its sending region: another region's batch is PERMISSION_DENIED.
+func ownBatch(tx *bbolt.Tx, id, sendingRegion string) (*receivingv1.IntakeBatch, error) {
+	b, err := getBatch(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if b.GetSendingRegion() != sendingRegion {
+		return nil, apierror.PermissionDenied(commonv1.ErrorReason_ERROR_REASON_NOT_OWNER, "batch %s belongs to %s, not %s", b.GetBatchId(), b.GetSendingRegion(), sendingRegion)
+	}
+	return b, nil
+}
+
+// ReportBatchDeparture records who boarded (the rule: depart). The first report counts; a later
+// one returns the batch unchanged.
+func (x *Server) ReportBatchDeparture(ctx context.Context, req *receivingv1.ReportBatchDepartureRequest) (*receivingv1.ReportBatchDepartureResponse, error) {
+	if err := x.cfg.Province.RequirePaired(ctx, req.GetSendingRegion()); err != nil {
+		return nil, err
+	}
+	resp := &receivingv1.ReportBatchDepartureResponse{}
+	err := x.cfg.DB.UpdateOnce(x.now(), receivingv1.IntakeService_ReportBatchDeparture_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		b, err := ownBatch(tx, req.GetBatchId(), req.GetSendingRegion())
+		if err != nil {
+			return err
+		}
+		changed, err := depart(b, req.GetBoardedWorkerIds(), req.GetDepartureTime())
+		if err != nil || !changed {
+			resp.Batch = b
+			return err
+		}
+		resp.Batch = b
+		return putBatch(tx, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// CancelIntakeBatch cancels a batch its sending service cancelled before departure (the rule:
+// cancels): the batch is marked cancelled and the EXPECTED employment records it created are
+// removed. Cancelling a cancelled batch returns it unchanged; a batch whose departure was
+// reported is FAILED_PRECONDITION.
+func (x *Server) CancelIntakeBatch(ctx context.Context, req *receivingv1.CancelIntakeBatchRequest) (*receivingv1.CancelIntakeBatchResponse, error) {
+	if err := x.cfg.Province.RequirePaired(ctx, req.GetSendingRegion()); err != nil {
+		return nil, err
+	}
+	resp := &receivingv1.CancelIntakeBatchResponse{}
+	err := x.cfg.DB.UpdateOnce(x.now(), receivingv1.IntakeService_CancelIntakeBatch_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		b, err := ownBatch(tx, req.GetBatchId(), req.GetSendingRegion())
+		if err != nil {
+			return err
+		}
+		resp.Batch = b
+		if ok, err := cancels(b); err != nil || !ok {
+			return err
+		}
+		for _, e := range b.GetEntries() {
+			rec, found, err := recordTable.Get(tx, []byte(e.GetWorkerId()))
+			if err != nil {
+				return err
+			}
+			// A worker announced again on a later batch has that batch's record: left alone.
+			if found && rec.GetBatchId() == b.GetBatchId() && rec.GetStatus() == expected {
+				if err := recordTable.Delete(tx, []byte(e.GetWorkerId())); err != nil {
+					return err
+				}
+			}
+		}
+		b.Cancelled = true
+		b.CancelReason = req.GetReason()
+		return putBatch(tx, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	x.cfg.Log.Info("intake batch cancelled by its sending service", zap.String("batch_id", req.GetBatchId()),
+		zap.String("sending_region", req.GetSendingRegion()))
+	return resp, nil
+}
+
+// GetIntakeBatch reads a batch.
+func (x *Server) GetIntakeBatch(_ context.Context, req *receivingv1.GetIntakeBatchRequest) (*receivingv1.GetIntakeBatchResponse, error) {
+	b, err := feedlog.Load(x.cfg.DB, getBatch, check.ResourceID(req.GetName(), check.Batches))
+	if err != nil {
+		return nil, err
+	}
+	return &receivingv1.GetIntakeBatchResponse{Batch: b}, nil
+}
+
+// ListIntakeBatches lists batches in batch-id order.
+func (x *Server) ListIntakeBatches(_ context.Context, req *receivingv1.ListIntakeBatchesRequest) (*receivingv1.ListIntakeBatchesResponse, error) {
+	items, next, err := feedlog.List(x.cfg.DB, batchTable, paging.For("batches", req.GetSendingRegion()), req.GetPageToken(), check.ListSize.Of(req.GetPageSize()),
+		func(b *receivingv1.IntakeBatch) bool {
+			return req.GetSendingRegion() == "" || b.GetSendingRegion() == req.GetSendingRegion()
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &receivingv1.ListIntakeBatchesResponse{Batches: items, NextPageToken: next}, nil
+}
+
+// ConfirmArrivals records, worker by worker, who arrived and who did not (the rules: manifest,
+// arrive).
+func (x *Server) ConfirmArrivals(_ context.Context, req *receivingv1.ConfirmArrivalsRequest) (*receivingv1.ConfirmArrivalsResponse, error) {
+	resp := &receivingv1.ConfirmArrivalsResponse{}
+	now := x.now()
+	err := x.cfg.DB.UpdateOnce(now, receivingv1.IntakeService_ConfirmArrivals_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		b, err := getBatch(tx, check.ResourceID(req.GetName(), check.Batches))
+		if err != nil {
+			return err
+		}
+		entries, err := manifest(b, req.GetConfirmations())
+		if err != nil {
+			return err
+		}
+		for i, c := range req.GetConfirmations() {
+			stored, _, err := recordTable.Get(tx, []byte(c.GetWorkerId()))
+			if err != nil {
+				return err
+			}
+			rec, keep, ev, err := arrive(x.cfg.Province.Code, i, b, entries[c.GetWorkerId()], c, stored, now)
+			if err != nil {
+				return err
+			}
+			if ev == nil {
+				continue
+			}
+			if keep {
+				if err := putRecord(tx, rec); err != nil {
+					return err
+				}
+			}
+			if _, err := outbox.Put(tx, now, LedgerDestination, "", ev); err != nil {
+				return err
+			}
+		}
+		resp.Batch = b
+		return putBatch(tx, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// workerRequest is a request about one worker's record, with a request id.
+type workerRequest interface {
+	proto.Message
+	GetRequestId() string
+	GetWorkerId() string
+}
+
+// recordChange runs change on the record of req's worker in one transaction with request-id
+// idempotency, and returns resp after set put the record in it; change returns the ledger event
+// to write, or nil when the fact was recorded before (then nothing is written).
+func recordChange[Resp proto.Message](x *Server, method string, req workerRequest, resp Resp, set func(*receivingv1.EmploymentRecord),
+	change func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error)) (Resp, error) {
+	now := x.now()
+	err := x.cfg.DB.UpdateOnce(now, method, req, resp, func(tx *bbolt.Tx) error {
+		r, err := getRecord(tx, req.GetWorkerId())
+		if err != nil {
+			return err
+		}
+		ev, err := change(tx, r, now)
+		if err != nil {
+			return err
+		}
+		if ev != nil {
+			if err := putRecord(tx, r); err != nil {
+				return err
+			}
+			if err := x.putLedgerEvent(tx, r, ev, now); err != nil {
+				return err
+			}
+		}
+		set(r)
+		return nil
+	})
+	if err != nil {
+		var none Resp
+		return none, err
+	}
+	return resp, nil
+}
+
+// ruleOnly adapts a rule that needs nothing but the record to recordChange.
+func ruleOnly(rule func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error)) func(*bbolt.Tx, *receivingv1.EmploymentRecord, time.Time) (*coordinationv1.LedgerEvent, error) {
+	return func(_ *bbolt.Tx, r *receivingv1.EmploymentRecord, _ time.Time) (*coordinationv1.LedgerEvent, error) {
+		return rule(r)
+	}
+}
+
+// RecordOnboarding records that an arrived worker started work (the rules: onboards, onboard);
+// the vacancy's filled count goes up by one (a change in the demand feed).
+func (x *Server) RecordOnboarding(_ context.Context, req *receivingv1.RecordOnboardingRequest) (*receivingv1.RecordOnboardingResponse, error) {
+	resp := &receivingv1.RecordOnboardingResponse{}
+	d := req.GetOnboardDate()
+	return recordChange(x, receivingv1.IntakeService_RecordOnboarding_FullMethodName, req, resp,
+		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
+		func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error) {
+			if ok, err := onboards(r, d); err != nil || !ok {
+				return nil, err
+			}
+			vac, err := vacancies.Get(tx, check.ResourceID(r.GetVacancy(), check.Vacancies))
+			if err != nil {
+				return nil, err
+			}
+			vac.Filled++
+			if err := vacancies.Save(tx, vac, now); err != nil {
+				return nil, err
+			}
+			return onboard(x.cfg.Province.Code, r, d, vac.GetEmployerName()), nil
+		})
+}
+
+// RecordCheckpoint records whether an onboarded worker was still employed at a date (the rule:
+// checkpoint).
+func (x *Server) RecordCheckpoint(_ context.Context, req *receivingv1.RecordCheckpointRequest) (*receivingv1.RecordCheckpointResponse, error) {
+	resp := &receivingv1.RecordCheckpointResponse{}
+	return recordChange(x, receivingv1.IntakeService_RecordCheckpoint_FullMethodName, req, resp,
+		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
+		ruleOnly(func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error) {
+			return checkpoint(x.cfg.Province.Code, r, req.GetCheckpoint())
+		}))
+}
+
+// RecordJobLeft records that an employed worker left the job (the rule: leave).
+func (x *Server) RecordJobLeft(_ context.Context, req *receivingv1.RecordJobLeftRequest) (*receivingv1.RecordJobLeftResponse, error) {
+	resp := &receivingv1.RecordJobLeftResponse{}
+	return recordChange(x, receivingv1.IntakeService_RecordJobLeft_FullMethodName, req, resp,
+		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
+		ruleOnly(func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error) {
+			return leave(x.cfg.Province.Code, r, req.GetLeftDate(), req.GetReason())
+		}))
+}
+
+// RecordIncident records an incident concerning a worker with a record here (the rule:
+// incident).
+func (x *Server) RecordIncident(_ context.Context, req *receivingv1.RecordIncidentRequest) (*receivingv1.RecordIncidentResponse, error) {
+	resp := &receivingv1.RecordIncidentResponse{}
+	return recordChange(x, receivingv1.IntakeService_RecordIncident_FullMethodName, req, resp,
+		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
+		ruleOnly(func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error) {
+			return incident(x.cfg.Province.Code, r, req.GetIncident()), nil
+		}))
+}
+
+// GetEmploymentRecord reads a worker's record.
+func (x *Server) GetEmploymentRecord(_ context.Context, req *receivingv1.GetEmploymentRecordRequest) (*receivingv1.GetEmploymentRecordResponse, error) {
+	r, err := feedlog.Load(x.cfg.DB, getRecord, check.ResourceID(req.GetName(), check.Records))
+	if err != nil {
+		return nil, err
+	}
+	return &receivingv1.GetEmploymentRecordResponse{Record: r}, nil
+}
+
+// ListEmploymentRecords lists records in worker-id order.
+func (x *Server) ListEmploymentRecords(_ context.Context, req *receivingv1.ListEmploymentRecordsRequest) (*receivingv1.ListEmploymentRecordsResponse, error) {
+	items, next, err := feedlog.List(x.cfg.DB, recordTable, paging.For("records", req.GetStatus().String(), req.GetSendingRegion()), req.GetPageToken(), check.ListSize.Of(req.GetPageSize()),
+		func(r *receivingv1.EmploymentRecord) bool {
+			return (req.GetStatus() == 0 || r.GetStatus() == req.GetStatus()) &&
+				(req.GetSendingRegion() == "" || r.GetSendingRegion() == req.GetSendingRegion())
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &receivingv1.ListEmploymentRecordsResponse{Records: items, NextPageToken: next}, nil
+}

@@ -1,0 +1,326 @@
+package intake
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/receiving/candidates"
+	"github.com/eastwest/labourlink/services/receiving/internal/check"
+)
+
+// The rules of intake: plain functions over messages, without gRPC or bbolt. A rule that
+// records a fact returns the ledger event of the fact (without the fields the worker's record
+// gives, see ledgerEvent), or nil when the fact was recorded before.
+
+const (
+	expected = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_EXPECTED
+	arrived  = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_ARRIVED
+	noShow   = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_NO_SHOW
+	employed = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_EMPLOYED
+	leftJob  = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_LEFT_JOB
+
+	outcomeArrived = receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_ARRIVED
+	outcomeNoShow  = receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_NO_SHOW
+)
+
+// eventID is the deterministic id of a ledger fact of province region: the same fact always
+// gets the same id, so the ledger counts it once however often it is reported.
+func eventID(region, kind, batchID, workerID string, extra ...string) string {
+	id := region + ":" + kind + ":" + batchID + ":" + workerID
+	for _, e := range extra {
+		id += ":" + e
+	}
+	return id
+}
+
+// ledgerEvent fills the common fields of ev from the worker's record r, for province region.
+func ledgerEvent(region string, r *receivingv1.EmploymentRecord, ev *coordinationv1.LedgerEvent) *coordinationv1.LedgerEvent {
+	ev.ReporterRegion = region
+	ev.ReceivingRegion = region
+	ev.SendingRegion = r.GetSendingRegion()
+	ev.WorkerId = r.GetWorkerId()
+	ev.BatchId = r.GetBatchId()
+	ev.Vacancy = r.GetVacancy()
+	ev.RegisteredPoor = r.GetRegisteredPoor()
+	return ev
+}
+
+// newBatch is the batch recorded from an announced one, without its entries.
+func newBatch(in *receivingv1.IntakeBatch) *receivingv1.IntakeBatch {
+	return &receivingv1.IntakeBatch{
+		Name:                check.Batches + "/" + in.GetBatchId(),
+		BatchId:             in.GetBatchId(),
+		SendingRegion:       in.GetSendingRegion(),
+		Mode:                in.GetMode(),
+		Origin:              in.GetOrigin(),
+		DestinationCounty:   in.GetDestinationCounty(),
+		DepartureTime:       in.GetDepartureTime(),
+		ExpectedArrivalTime: in.GetExpectedArrivalTime(),
+		EscortName:          in.GetEscortName(),
+		EscortContact:       in.GetEscortContact(),
+	}
+}
+
+// admit says why manifest entry i, e, cannot go on batch b, or nil: its worker must be an
+// accepted candidate c of the batch's sending province for the entry's vacancy (c is nil when
+// there is none) and not already in this province (rec is its record, nil when none).
+func admit(i int, b *receivingv1.IntakeBatch, e *receivingv1.IntakeEntry, c *receivingv1.Candidate, rec *receivingv1.EmploymentRecord) error {
+	switch {
+	case c == nil:
+		return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_CANDIDATE_NOT_ACCEPTED, "batch.entries[%d]: worker %s is not a candidate of %s for %s",
+			i, e.GetWorkerId(), b.GetSendingRegion(), e.GetVacancy())
+	case c.GetState() != candidates.Accepted:
+		return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_CANDIDATE_NOT_ACCEPTED, "batch.entries[%d]: candidate %s (worker %s) is %s, not accepted",
+			i, c.GetName(), e.GetWorkerId(), candidates.StateWord(c.GetState()))
+	case rec != nil && (rec.GetStatus() == arrived || rec.GetStatus() == employed):
+		return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_WORKER_ALREADY_HERE, "batch.entries[%d]: worker %s is already in this province (batch %s)",
+			i, e.GetWorkerId(), rec.GetBatchId())
+	}
+	return nil
+}
+
+// expectedRecord is the record of a worker expected on batch b for vacancy (a resource name).
+func expectedRecord(b *receivingv1.IntakeBatch, workerID, vacancy string, registeredPoor bool) *receivingv1.EmploymentRecord {
+	return &receivingv1.EmploymentRecord{
+		Name:           check.Records + "/" + workerID,
+		WorkerId:       workerID,
+		SendingRegion:  b.GetSendingRegion(),
+		Vacancy:        vacancy,
+		BatchId:        b.GetBatchId(),
+		RegisteredPoor: registeredPoor,
+		Status:         expected,
+	}
+}
+
+// depart records the departure report of b: the first report counts (the workers boarded are
+// marked departed, each must be on the manifest), a later one changes nothing (false). A
+// cancelled batch takes no report.
+func depart(b *receivingv1.IntakeBatch, boarded []string, at *timestamppb.Timestamp) (bool, error) {
+	if b.GetCancelled() {
+		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, "batch %s was cancelled; its departure cannot be reported", b.GetBatchId())
+	}
+	if b.GetDeparted() {
+		return false, nil
+	}
+	onManifest := map[string]*receivingv1.IntakeEntry{}
+	for _, e := range b.GetEntries() {
+		onManifest[e.GetWorkerId()] = e
+	}
+	var vs apierror.Violations
+	for i, w := range boarded {
+		if e, ok := onManifest[w]; ok {
+			e.Departed = true
+		} else {
+			vs.Add(fmt.Sprintf("boarded_worker_ids[%d]", i), fmt.Sprintf("worker %s is not on the manifest of batch %s", w, b.GetBatchId()))
+		}
+	}
+	if err := vs.Err(); err != nil {
+		return false, err
+	}
+	b.Departed = true
+	if at != nil {
+		b.DepartureTime = at
+	}
+	return true, nil
+}
+
+// cancels says whether b can be cancelled and it changes anything: a cancelled batch stays as
+// it is (false, nil); a batch whose departure was reported is FAILED_PRECONDITION.
+func cancels(b *receivingv1.IntakeBatch) (bool, error) {
+	switch {
+	case b.GetCancelled():
+		return false, nil
+	case b.GetDeparted():
+		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_DEPARTED, "batch %s has departed and cannot be cancelled", b.GetBatchId())
+	}
+	return true, nil
+}
+
+// manifest returns the entries of b by worker id, after checking that b takes arrivals and that
+// every confirmed worker is on it.
+func manifest(b *receivingv1.IntakeBatch, confs []*receivingv1.ArrivalConfirmation) (map[string]*receivingv1.IntakeEntry, error) {
+	if b.GetCancelled() {
+		return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, "batch %s was cancelled by its sending province; nobody arrives on it", b.GetBatchId())
+	}
+	entries := map[string]*receivingv1.IntakeEntry{}
+	for _, e := range b.GetEntries() {
+		entries[e.GetWorkerId()] = e
+	}
+	var vs apierror.Violations
+	for i, c := range confs {
+		if entries[c.GetWorkerId()] == nil {
+			vs.Add(fmt.Sprintf("confirmations[%d].worker_id", i), fmt.Sprintf("worker %s is not on the manifest of batch %s", c.GetWorkerId(), b.GetBatchId()))
+		}
+	}
+	return entries, vs.Err()
+}
+
+// arrive records confirmation i, c, of manifest entry e of batch b at now: it returns the
+// worker's record after it, whether that record is to be stored, and the ledger event (nil
+// when the outcome was confirmed before). rec is the stored record (nil when none): it is this
+// batch's unless the worker was announced again on a later batch; then the fact is still
+// reported, about this batch, and the newer record is left alone. A NO_SHOW may become ARRIVED
+// (a late arrival); an ARRIVED worker cannot become a NO_SHOW.
+func arrive(region string, i int, b *receivingv1.IntakeBatch, e *receivingv1.IntakeEntry, c *receivingv1.ArrivalConfirmation,
+	rec *receivingv1.EmploymentRecord, now time.Time) (*receivingv1.EmploymentRecord, bool, *coordinationv1.LedgerEvent, error) {
+	switch {
+	case e.GetOutcome() == c.GetOutcome():
+		return nil, false, nil, nil // confirmed before: nothing new
+	case e.GetOutcome() == outcomeArrived:
+		return nil, false, nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED, "confirmations[%d]: worker %s is already confirmed arrived on batch %s",
+			i, c.GetWorkerId(), b.GetBatchId())
+	}
+	e.Outcome = c.GetOutcome()
+	at := now
+	if c.GetTime() != nil {
+		at = c.GetTime().AsTime()
+	}
+	keep := rec == nil || rec.GetBatchId() == b.GetBatchId()
+	if !keep || rec == nil {
+		rec = expectedRecord(b, c.GetWorkerId(), e.GetVacancy(), e.GetRegisteredPoor())
+	}
+	ev := &coordinationv1.LedgerEvent{OccurTime: timestamppb.New(at)}
+	if c.GetOutcome() == outcomeArrived {
+		ev.EventId = eventID(region, "arrived", b.GetBatchId(), c.GetWorkerId())
+		ev.Kind = coordinationv1.EventKind_EVENT_KIND_ARRIVED
+		rec.Status, rec.ArrivalTime = arrived, timestamppb.New(at)
+	} else {
+		ev.EventId = eventID(region, "no_show", b.GetBatchId(), c.GetWorkerId())
+		ev.Kind = coordinationv1.EventKind_EVENT_KIND_NO_SHOW
+		rec.Status = noShow
+	}
+	return rec, keep, ledgerEvent(region, rec, ev), nil
+}
+
+// onboards says whether r can be onboarded on day d: an arrived worker can, on or after the day
+// of arrival; onboarding again on the same day changes nothing (false, nil).
+func onboards(r *receivingv1.EmploymentRecord, d *commonv1.Date) (bool, error) {
+	switch r.GetStatus() {
+	case arrived:
+	case employed, leftJob:
+		if civil.Compare(r.GetOnboardDate(), d) == 0 {
+			return false, nil
+		}
+		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ALREADY_ONBOARDED, "worker %s was onboarded on %s", r.GetWorkerId(), civil.Format(r.GetOnboardDate()))
+	default:
+		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_ARRIVED, "worker %s is not confirmed arrived (status %s)", r.GetWorkerId(), r.GetStatus())
+	}
+	if r.GetArrivalTime() != nil && civil.Compare(d, civil.Today(r.GetArrivalTime().AsTime())) < 0 {
+		var vs apierror.Violations
+		vs.Add("onboard_date", fmt.Sprintf("%s is before the worker arrived (%s)", civil.Format(d), civil.Format(civil.Today(r.GetArrivalTime().AsTime()))))
+		return false, vs.Err()
+	}
+	return true, nil
+}
+
+// onboard records that r started work on day d for employer.
+func onboard(region string, r *receivingv1.EmploymentRecord, d *commonv1.Date, employer string) *coordinationv1.LedgerEvent {
+	r.Status, r.OnboardDate, r.EmployerName = employed, d, employer
+	return &coordinationv1.LedgerEvent{
+		EventId:   eventID(region, "onboarded", r.GetBatchId(), r.GetWorkerId()),
+		Kind:      coordinationv1.EventKind_EVENT_KIND_ONBOARDED,
+		OccurTime: timestamppb.New(civil.Start(d)),
+	}
+}
+
+// wholeMonths returns the whole months from a to b (dates, b not before a).
+func wholeMonths(a, b *commonv1.Date) int32 {
+	m := (b.GetYear()-a.GetYear())*12 + b.GetMonth() - a.GetMonth()
+	if b.GetDay() < a.GetDay() {
+		m--
+	}
+	return m
+}
+
+// checkpoint records whether onboarded worker r was still employed at a date. A checkpoint for
+// the same number of months is recorded once: the same one again changes nothing, a different
+// one is FAILED_PRECONDITION.
+func checkpoint(region string, r *receivingv1.EmploymentRecord, cp *receivingv1.Checkpoint) (*coordinationv1.LedgerEvent, error) {
+	if r.GetStatus() != employed && r.GetStatus() != leftJob {
+		return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_ONBOARDED, "worker %s is not onboarded (status %s)", r.GetWorkerId(), r.GetStatus())
+	}
+	for _, old := range r.GetCheckpoints() {
+		if old.GetMonths() == cp.GetMonths() {
+			if proto.Equal(old, cp) {
+				return nil, nil
+			}
+			return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_CHECKPOINT_ALREADY_RECORDED, "the %d-month checkpoint of worker %s is already recorded (%s, still employed %t)",
+				cp.GetMonths(), r.GetWorkerId(), civil.Format(old.GetCheckDate()), old.GetStillEmployed())
+		}
+	}
+	var vs apierror.Violations
+	if civil.Compare(cp.GetCheckDate(), r.GetOnboardDate()) < 0 {
+		vs.Add("checkpoint.check_date", fmt.Sprintf("%s is before onboarding (%s)", civil.Format(cp.GetCheckDate()), civil.Format(r.GetOnboardDate())))
+	} else if m := wholeMonths(r.GetOnboardDate(), cp.GetCheckDate()); cp.GetMonths() > m {
+		vs.Add("checkpoint.months", fmt.Sprintf("is %d, but only %d whole months passed from onboarding (%s) to the check", cp.GetMonths(), m, civil.Format(r.GetOnboardDate())))
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	r.Checkpoints = append(r.Checkpoints, proto.Clone(cp).(*receivingv1.Checkpoint))
+	slices.SortStableFunc(r.Checkpoints, func(a, b *receivingv1.Checkpoint) int { return civil.Compare(a.GetCheckDate(), b.GetCheckDate()) })
+	return &coordinationv1.LedgerEvent{
+		EventId:       eventID(region, "checkpoint", r.GetBatchId(), r.GetWorkerId(), fmt.Sprint(cp.GetMonths())),
+		Kind:          coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT,
+		OccurTime:     timestamppb.New(civil.Start(cp.GetCheckDate())),
+		Months:        cp.GetMonths(),
+		StillEmployed: cp.GetStillEmployed(),
+	}, nil
+}
+
+// leave records that employed worker r left the job on day d for reason; the same again
+// changes nothing.
+func leave(region string, r *receivingv1.EmploymentRecord, d *commonv1.Date, reason string) (*coordinationv1.LedgerEvent, error) {
+	switch r.GetStatus() {
+	case employed:
+	case leftJob:
+		if civil.Compare(r.GetLeftDate(), d) == 0 && r.GetLeftReason() == reason {
+			return nil, nil
+		}
+		return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ALREADY_LEFT, "worker %s left the job on %s", r.GetWorkerId(), civil.Format(r.GetLeftDate()))
+	default:
+		return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_ONBOARDED, "worker %s is not onboarded (status %s)", r.GetWorkerId(), r.GetStatus())
+	}
+	if civil.Compare(d, r.GetOnboardDate()) < 0 {
+		var vs apierror.Violations
+		vs.Add("left_date", fmt.Sprintf("%s is before onboarding (%s)", civil.Format(d), civil.Format(r.GetOnboardDate())))
+		return nil, vs.Err()
+	}
+	r.Status, r.LeftDate, r.LeftReason = leftJob, d, reason
+	return &coordinationv1.LedgerEvent{
+		EventId:   eventID(region, "left_job", r.GetBatchId(), r.GetWorkerId()),
+		Kind:      coordinationv1.EventKind_EVENT_KIND_LEFT_JOB,
+		OccurTime: timestamppb.New(civil.Start(d)),
+		Detail:    reason,
+	}, nil
+}
+
+// incident records an incident concerning r. The same incident (date, kind and description)
+// recorded again changes nothing.
+func incident(region string, r *receivingv1.EmploymentRecord, in *receivingv1.Incident) *coordinationv1.LedgerEvent {
+	for _, old := range r.GetIncidents() {
+		if proto.Equal(old, in) {
+			return nil
+		}
+	}
+	r.Incidents = append(r.Incidents, proto.Clone(in).(*receivingv1.Incident))
+	slices.SortStableFunc(r.Incidents, func(a, b *receivingv1.Incident) int { return civil.Compare(a.GetIncidentDate(), b.GetIncidentDate()) })
+	h := sha256.Sum256([]byte(in.GetKind() + "\x00" + in.GetDescription()))
+	return &coordinationv1.LedgerEvent{
+		EventId:   eventID(region, "incident", r.GetBatchId(), r.GetWorkerId(), civil.Format(in.GetIncidentDate()), hex.EncodeToString(h[:6])),
+		Kind:      coordinationv1.EventKind_EVENT_KIND_INCIDENT,
+		OccurTime: timestamppb.New(civil.Start(in.GetIncidentDate())),
+		Detail:    in.GetKind(),
+	}
+}
