@@ -45,6 +45,7 @@ import (
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/coordination/registryclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/backoff"
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
@@ -135,7 +136,8 @@ func (s *Service) superviseReceiving(ctx context.Context) {
 			l.stop()
 		}
 	}()
-	retry := s.cfg.MinBackoff
+	retry := backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}
+	failures := 0
 	lastErr := ""
 	for {
 		targets, err := s.findReceiving(ctx, reg)
@@ -148,10 +150,10 @@ func (s *Service) superviseReceiving(ctx context.Context) {
 				lastErr = msg
 				s.lg.Warn("looking up the paired receiving provinces failed; will retry", zap.Error(err))
 			}
-			wait = min(retry, wait)
-			retry = min(retry*2, s.cfg.MaxBackoff)
+			failures++
+			wait = min(retry.Ceiling(failures), wait)
 		} else {
-			lastErr, retry = "", s.cfg.MinBackoff
+			lastErr, failures = "", 0
 		}
 		for code, endpoint := range targets {
 			if l, ok := links[code]; ok {

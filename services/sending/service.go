@@ -1,6 +1,20 @@
 // Package sending is the sending service: one instance per sending province. It owns the
 // province's worker roster, its replica of paired demand, proposals, transport batches and the
 // outbox of messages to the receiving services and to the coordination service.
+//
+// This package is the wiring: Config, New (which composes the subsystems), Register, Run, the
+// schema of the data file (schema.go) and the links to the receiving provinces with their
+// outbox relays (relay_receiving.go). The subsystems, each with its handlers, rules and storage:
+//
+//   - roster: workers, their lifecycle and the bulk import (RosterService);
+//   - demand: following the receiving provinces' demand and decision feeds, the demand replica,
+//     the links' health;
+//   - matching: match runs and proposals (MatchingService), with the pure solver in
+//     matching/matcher;
+//   - transport: transport batches (TransportService), with the planner in transport/batchplan.
+//
+// Dependencies run one way: transport -> matching -> demand, roster; the decision follower
+// reaches matching through demand.Config.ApplyDecision.
 package sending
 
 import (
@@ -14,7 +28,7 @@ import (
 	"google.golang.org/grpc"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	"github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
@@ -115,13 +129,8 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = 200 * time.Millisecond
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 30 * time.Second
-	}
-	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	feeds := backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff}.WithDefaults(200*time.Millisecond, 30*time.Second)
+	cfg.MinBackoff, cfg.MaxBackoff = feeds.Min, feeds.Max
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = 10 * time.Second
 	}
@@ -135,7 +144,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	s.roster = roster.New(db, lg, roster.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Draining: cfg.Draining})
 	s.demand = demand.New(db, lg, demand.Config{
 		Region: cfg.Region, Regions: t, Receiving: cfg.Receiving, Peers: cfg.Peers, Now: cfg.Now,
-		Backoff:     backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff},
+		Backoff:     feeds,
 		FeedSilence: cfg.FeedSilence, LinkGrace: cfg.LinkGrace, Health: cfg.Health, Relays: &s.relays,
 		ApplyDecision: func(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
 			return s.matching.ApplyDecision(tx, code, c)
