@@ -1,11 +1,15 @@
 package store
 
-// All bbolt bucket names of the suite live in this file, so that no two
-// services or packages pick the same name for different data (model:
-// etcd server/storage/schema/bucket.go). Add new buckets here.
+// The buckets every service's file has, or that the shared machinery keeps
+// (meta, request-id records, outbox, counters). Each service declares its own
+// buckets beside its tables (model: etcd server/storage/schema/bucket.go):
+// services/sending/{roster,demand,matching,transport}/store.go,
+// services/receiving/{vacancies,candidates,intake}, services/coordination/
+// {registry,ledger,assessment}; the service's Schema is their union with
+// these, and Open refuses a schema that names one bucket twice.
 //
 // Keys are big-endian uint64 (Uint64Key) or resource ids; values are
-// protobuf messages (PutProto/GetProto) unless stated.
+// protobuf messages (Table, PutProto/GetProto) unless stated.
 var (
 	// BucketMeta holds the schema name and version of the file (see Open).
 	BucketMeta = []byte("meta")

@@ -52,7 +52,8 @@ type Schema struct {
 	// Version of the schema, 1 or more. A file with a newer version is
 	// refused; a file with an older version is refused unless Migrate is set.
 	Version uint64
-	// Buckets created at open (from buckets.go). BucketMeta and
+	// Buckets created at open: the service's own and the shared ones of buckets.go it uses;
+	// no name may appear twice. BucketMeta and
 	// BucketIdempotency are always created.
 	Buckets [][]byte
 	// Migrate, if set, upgrades a file written with version from (older than
@@ -103,6 +104,14 @@ func Open(path string, schema Schema, lg *zap.Logger, opts ...Option) (*DB, erro
 	}
 	if schema.Name == "" || schema.Version == 0 {
 		return nil, fmt.Errorf("open data file %s: schema needs a name and a version above 0", path)
+	}
+	seen := map[string]bool{string(BucketMeta): true}
+	for _, b := range schema.Buckets {
+		if seen[string(b)] && !bytes.Equal(b, BucketMeta) {
+			// Two tables of the service over one bucket would read each other's values.
+			return nil, fmt.Errorf("open data file %s: schema %s names bucket %q twice", path, schema.Name, b)
+		}
+		seen[string(b)] = true
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -429,3 +429,14 @@ func TestInstanceID(t *testing.T) {
 		t.Errorf("two files share InstanceID %q", id)
 	}
 }
+
+// TestOpenRefusesABucketNamedTwice: each service declares its buckets beside its tables; two
+// tables over one bucket would read each other's values, so a schema naming one twice does not
+// open.
+func TestOpenRefusesABucketNamedTwice(t *testing.T) {
+	s := store.Schema{Name: "dup", Version: 1, Buckets: [][]byte{[]byte("a"), []byte("b"), []byte("a")}}
+	_, err := store.Open(filepath.Join(t.TempDir(), "dup.db"), s, nil)
+	if err == nil || !strings.Contains(err.Error(), `bucket "a" twice`) {
+		t.Fatalf("Open with bucket a twice: err = %v, want it refused", err)
+	}
+}
