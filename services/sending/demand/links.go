@@ -4,7 +4,7 @@ package demand
 // current its demand replica is.
 //
 //   - The receiving service sends a progress notice on each watch stream once it has replayed
-//     everything up to the head and then every few seconds (receiving/feed.go). Every message
+//     everything up to the head and then every few seconds (services/receiving/internal/feedlog). Every message
 //     of a watch, a change or a notice, shows that the stream answers: it marks the feed open
 //     (FollowPosition.connected) and clears its last error.
 //   - The demand replica is known current as of the last message received on an open demand
