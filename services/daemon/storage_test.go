@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/eastwest/labourlink/services/sending/roster/rostertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,21 +115,7 @@ func rosterRows(from, to int) []*sendingv1.WorkerRow {
 }
 
 func importRows(ctx context.Context, c sendingv1.RosterServiceClient, importID string, rows []*sendingv1.WorkerRow) (*sendingv1.ImportWorkersResponse, error) {
-	stream, err := c.ImportWorkers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for start := 0; start < len(rows); start += 2000 {
-		end := min(start+2000, len(rows))
-		msg := &sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows[start:end]}
-		if end == len(rows) {
-			msg.Final, msg.TotalRows = true, int64(len(rows))
-		}
-		if err := stream.Send(msg); err != nil {
-			break // the server ended the stream: CloseAndRecv has its status
-		}
-	}
-	return stream.CloseAndRecv()
+	return rostertest.ImportRows(ctx, c, importID, rows, 2000)
 }
 
 // A full disk, reached through the real API of a real sending service on a real (tmpfs) file

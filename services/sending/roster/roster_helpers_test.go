@@ -2,9 +2,8 @@ package roster
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
+	"github.com/eastwest/labourlink/services/sending/roster/rostertest"
 	"net"
 	"path/filepath"
 	"testing"
@@ -20,7 +19,6 @@ import (
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
-	"github.com/eastwest/labourlink/services/codes/idnumber"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -98,8 +96,7 @@ var testCounties = regions.Default().CountiesOf(rosterRegion)
 
 // makeIDNumber returns a valid identity number issued in county for someone born on birth.
 func makeIDNumber(county string, birth time.Time, seq int) string {
-	first17 := fmt.Sprintf("%s%s%03d", county, birth.Format("20060102"), seq%1000)
-	return first17 + string(idnumber.CheckChar(first17))
+	return rostertest.IDNumber(county, birth, seq)
 }
 
 // genRow returns the i-th generated good row (row number i+2, as after a CSV header). Every i
@@ -127,31 +124,9 @@ func genRow(i int) *sendingv1.WorkerRow {
 	}
 }
 
-// importRows sends rows in chunks of chunk rows with the given import id, the last chunk marked
-// final with the number of rows, and returns the reply.
+// importRows sends rows in chunks of chunk rows, the last marked final (rostertest.ImportRows).
 func importRows(ctx context.Context, c sendingv1.RosterServiceClient, importID string, rows []*sendingv1.WorkerRow, chunk int) (*sendingv1.ImportWorkersResponse, error) {
-	stream, err := c.ImportWorkers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for start := 0; ; start += chunk {
-		end := min(start+chunk, len(rows))
-		req := &sendingv1.ImportWorkersRequest{ImportId: importID, Rows: rows[start:end]}
-		if end == len(rows) {
-			req.Final, req.TotalRows = true, int64(len(rows))
-		}
-		err := stream.Send(req)
-		if errors.Is(err, io.EOF) {
-			break // the server replied early (a complete import); CloseAndRecv has the reply
-		}
-		if err != nil {
-			return nil, err
-		}
-		if req.Final {
-			break
-		}
-	}
-	return stream.CloseAndRecv()
+	return rostertest.ImportRows(ctx, c, importID, rows, chunk)
 }
 
 // rosterSnapshot returns every stored worker (unmasked) keyed by identity number, and the

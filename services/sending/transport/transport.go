@@ -271,7 +271,7 @@ func (s *Service) acceptedWorkers(tx *bbolt.Tx, only map[string]bool) (map[strin
 	workers := map[string]*sendingv1.Worker{}
 	err := matching.ForEachProposal(tx, func(p *sendingv1.Proposal) error {
 		id := p.GetWorkerId()
-		if p.GetState() != proposalAccepted || (only != nil && !only[id]) {
+		if p.GetState() != sendingv1.ProposalState_PROPOSAL_STATE_ACCEPTED || (only != nil && !only[id]) {
 			return nil
 		}
 		w, seen := workers[id]
@@ -286,7 +286,7 @@ func (s *Service) acceptedWorkers(tx *bbolt.Tx, only map[string]bool) (map[strin
 			}
 			workers[id] = w
 		}
-		if w.GetStatus() != stAccepted {
+		if w.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED {
 			return nil
 		}
 		if old := props[id]; old == nil || p.GetCreateTime().AsTime().After(old.GetCreateTime().AsTime()) {
@@ -403,7 +403,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 		intake.Entries = append(intake.Entries, &receivingv1.IntakeEntry{
 			WorkerId: w.GetWorkerId(), Vacancy: a.proposal.GetVacancy(), RegisteredPoor: w.GetRegisteredPoor(),
 		})
-		if _, err := s.roster.ChangeStatus(tx, w.GetWorkerId(), stScheduled, "on the manifest of "+b.GetName()); err != nil {
+		if _, err := s.roster.ChangeStatus(tx, w.GetWorkerId(), sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED, "on the manifest of "+b.GetName()); err != nil {
 			return nil, "", err
 		}
 	}
@@ -628,7 +628,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			if !boarded[e.GetWorkerId()] {
 				continue
 			}
-			if _, err := s.roster.ChangeStatus(tx, e.GetWorkerId(), stDeparted, "boarded "+b.GetName()); err != nil {
+			if _, err := s.roster.ChangeStatus(tx, e.GetWorkerId(), sendingv1.WorkerStatus_WORKER_STATUS_DEPARTED, "boarded "+b.GetName()); err != nil {
 				return err
 			}
 			b.BoardedWorkerIds = append(b.BoardedWorkerIds, e.GetWorkerId())
@@ -660,12 +660,12 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			}
 			why := "did not board " + b.GetName()
 			if !giveUp {
-				if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, why+": keeps the place"); err != nil {
+				if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED, sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED, why+": keeps the place"); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stAvailable, why+": back to the pool"); err != nil {
+			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED, sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE, why+": back to the pool"); err != nil {
 				return err
 			}
 			pid := matching.ProposalID(matching.VacancyIDOf(e.GetVacancy()), e.GetWorkerId())
@@ -676,7 +676,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			if !ok || !matching.IsLive(p.GetState()) {
 				continue
 			}
-			p.State, p.Reason, p.UpdateTime = proposalRejected, "withdrawn by the sending side: "+why, timestamppb.New(now)
+			p.State, p.Reason, p.UpdateTime = sendingv1.ProposalState_PROPOSAL_STATE_REJECTED, "withdrawn by the sending side: "+why, timestamppb.New(now)
 			if err := matching.PutProposal(tx, p); err != nil {
 				return err
 			}
@@ -734,7 +734,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_NOT_PLANNED, "batch %s has departed and cannot be cancelled", b.GetName())
 		}
 		for _, e := range b.GetManifest() {
-			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stAccepted, b.GetName()+" cancelled"); err != nil {
+			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED, sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED, b.GetName()+" cancelled"); err != nil {
 				return err
 			}
 		}
@@ -795,7 +795,7 @@ func (s *Service) RefuseManifestEntries(code string, sent *receivingv1.IntakeBat
 			})
 			why := fmt.Sprintf("taken off %s: receiving province %s refused the worker (%s): %s; check with them, then make the worker AVAILABLE again",
 				b.GetName(), code, r.GetReason(), matching.Clip(r.GetMessage(), 200))
-			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), stScheduled, stWithdrawn, why); err != nil {
+			if err := s.matching.MoveIfIn(tx, e.GetWorkerId(), sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED, sendingv1.WorkerStatus_WORKER_STATUS_WITHDRAWN, why); err != nil {
 				return err
 			}
 		}
