@@ -181,8 +181,6 @@ const (
 	maxOccupations     = 20
 	maxDestinations    = 34 // every province
 	minWorkerAge       = 16
-	minDateYear        = 1900
-	maxDateYear        = 9999
 	MaxStatusReasonLen = 500
 )
 
@@ -355,22 +353,17 @@ func (c checker) destinations(codes []string) ([]string, string) {
 	return out, ""
 }
 
-// checkDate returns a reason if d is not a real calendar date between 1900 and 9999.
+// CheckDate returns why an optional date d is not a real calendar date from 1900 to 9999
+// (services/codes/civil), or "" when it is one or is not given.
 func CheckDate(d *commonv1.Date) string {
 	if d == nil {
 		return ""
 	}
-	if d.Year < minDateYear || d.Year > maxDateYear {
-		return fmt.Sprintf("year must be between %d and %d", minDateYear, maxDateYear)
-	}
-	t := time.Date(int(d.Year), time.Month(d.Month), int(d.Day), 0, 0, 0, 0, time.UTC)
-	if d.Month < 1 || d.Month > 12 || d.Day < 1 || t.Day() != int(d.Day) {
-		return fmt.Sprintf("%04d-%02d-%02d is not a real date", d.Year, d.Month, d.Day)
-	}
-	return ""
+	return civil.Problem(d)
 }
 
-// dateTime returns d as midnight UTC of the date (d must be valid).
+// dateTime returns d as midnight UTC of the date (d must be valid): idnumber.AgeOn compares
+// calendar dates, and the identity number's birth date is midnight UTC too.
 func dateTime(d *commonv1.Date) time.Time {
 	return time.Date(int(d.Year), time.Month(d.Month), int(d.Day), 0, 0, 0, 0, time.UTC)
 }
