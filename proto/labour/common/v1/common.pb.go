@@ -754,10 +754,12 @@ type ImportSummary struct {
 	Updated int64 `protobuf:"varint,4,opt,name=updated,proto3" json:"updated,omitempty"`
 	// Rows identical to the existing record.
 	Unchanged int64 `protobuf:"varint,5,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
-	// Rows rejected; each is listed in `rejections` (up to `rejections_limit`).
+	// Rows rejected; the first of them are listed in `rejections`, all in the import's list of
+	// rejections.
 	Rejected int64 `protobuf:"varint,6,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	// The rejected rows in row order. When more rows were rejected than fit in one reply
-	// (`rejections_truncated`), the full list is read with the import's ListImportRejections call.
+	// (`rejections_truncated`), the full list is read with ListImportRejections (roster imports)
+	// or ListVacancyImportRejections (vacancy imports).
 	Rejections []*RowRejection `protobuf:"bytes,7,rep,name=rejections,proto3" json:"rejections,omitempty"`
 	// True when `rejections` lists only the first rejected rows.
 	RejectionsTruncated bool `protobuf:"varint,8,opt,name=rejections_truncated,json=rejectionsTruncated,proto3" json:"rejections_truncated,omitempty"`
