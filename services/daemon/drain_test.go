@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"strings"
 	"testing"
 	"time"
@@ -153,14 +154,8 @@ func TestStopEndsIdleImportStreams(t *testing.T) {
 	}
 }
 
-// waitFor waits until cond holds, checking every 10ms for at most a minute.
+// waitFor waits until cond holds (services/devtools/wait).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 6000 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("gave up waiting for %s", what)
+	wait.For(t, what, cond)
 }

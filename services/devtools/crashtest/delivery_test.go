@@ -3,6 +3,7 @@ package crashtest
 import (
 	"context"
 	"fmt"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
@@ -520,20 +521,17 @@ func TestCrashDuringDelivery(t *testing.T) {
 // what it lists.
 func waitLedger(t *testing.T, cc grpc.ClientConnInterface, want map[string]bool) map[string]*coordinationv1.LedgerEvent {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		got := listLedger(t, cc)
-		missing := 0
+	var got map[string]*coordinationv1.LedgerEvent
+	wait.Until(3*time.Minute, func() bool {
+		got = listLedger(t, cc)
 		for id := range want {
 			if got[id] == nil {
-				missing++
+				return false
 			}
 		}
-		if missing == 0 || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return true
+	})
+	return got // the caller reports what is missing
 }
 
 // listLedger lists every event in the ledger, failing on an event id listed twice.

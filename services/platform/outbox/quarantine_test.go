@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -87,16 +88,10 @@ func (p *peer) got() []string {
 	return slices.Clone(p.delivered)
 }
 
-// waitFor polls cond (the relay runs in another goroutine) until it holds.
+// waitFor waits until cond holds (services/devtools/wait).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, what, cond)
 }
 
 func TestRefusedEntryIsQuarantinedAndTheRestFlows(t *testing.T) {

@@ -298,11 +298,11 @@ func TestRecallCorruptValue(t *testing.T) {
 func TestPruneIdempotency(t *testing.T) {
 	db := openTest(t, filepath.Join(t.TempDir(), "sending.db"), testSchema)
 	defer db.Close()
-	remember := func(parity int) {
+	remember := func(parity int, at time.Time) {
 		t.Helper()
 		if err := db.Update(func(tx *bbolt.Tx) error {
 			for i := parity; i < 24000; i += 2 {
-				if err := store.Remember(tx, time.Now(), method, rq(fmt.Sprintf("r-%05d", i)), wrapperspb.String("x")); err != nil {
+				if err := store.Remember(tx, at, method, rq(fmt.Sprintf("r-%05d", i)), wrapperspb.String("x")); err != nil {
 					return err
 				}
 			}
@@ -311,11 +311,9 @@ func TestPruneIdempotency(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	remember(0) // the even ids: old
-	time.Sleep(20 * time.Millisecond)
-	cutoff := time.Now()
-	time.Sleep(20 * time.Millisecond)
-	remember(1) // the odd ids: new
+	cutoff := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	remember(0, cutoff.Add(-time.Millisecond)) // the even ids: old
+	remember(1, cutoff.Add(time.Millisecond))  // the odd ids: new
 
 	n, err := store.PruneIdempotency(db, cutoff)
 	if err != nil {
