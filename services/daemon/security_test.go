@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,17 +52,15 @@ func healthy(t *testing.T, addr string, creds credentials.TransportCredentials) 
 	}
 	defer cc.Close()
 	var last error
-	for i := 0; i < 300; i++ {
+	if !wait.Until(wait.Limit, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
 		last = err
-		time.Sleep(50 * time.Millisecond)
+		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	}) {
+		t.Fatalf("%s not SERVING: %v", addr, last)
 	}
-	t.Fatalf("%s not SERVING: %v", addr, last)
 }
 
 func TestPlaintextSaysAuthorisationIsOff(t *testing.T) {

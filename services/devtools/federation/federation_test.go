@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"context"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"net"
 	"os"
 	"path/filepath"
@@ -64,13 +65,10 @@ func TestDevStartsAndStopsTheFederation(t *testing.T) {
 		t.Errorf("pairing 440000-520000 not in the registry: %v", pairs.GetPairings())
 	}
 	for _, code := range []string{federation.SendingRegion, federation.ReceivingRegion} {
-		for i := 0; ; i++ { // registration happens right after start; allow it a moment
+		wait.Until(10*time.Second, func() bool { // registration happens right after start; allow it a moment
 			_, err = reg.GetRegion(ctx, &coordinationv1.GetRegionRequest{Name: "regions/" + code})
-			if err == nil || i == 100 {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return err == nil
+		})
 		if err != nil {
 			t.Errorf("region %s not registered: %v", code, err)
 		}
@@ -102,18 +100,16 @@ func TestServicesStopWhenDevIsKilled(t *testing.T) {
 	if err := d.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	for kind, addr := range d.addrs {
-		for {
+		if !wait.Until(30*time.Second, func() bool {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err != nil {
-				break // closed
+				return true // closed
 			}
 			c.Close()
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still listening on %s 30s after dev was killed", kind, addr)
-			}
-			time.Sleep(100 * time.Millisecond)
+			return false
+		}) {
+			t.Fatalf("%s still listening on %s 30s after dev was killed", kind, addr)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"context"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,13 +77,10 @@ func TestDevWithTLS(t *testing.T) {
 	reg := coordinationv1.NewRegistryServiceClient(conn(addrs["coordination"], identity.Operator("", false)))
 	for _, code := range []string{federation.SendingRegion, federation.ReceivingRegion} {
 		var err error
-		for i := 0; ; i++ {
+		wait.Until(10*time.Second, func() bool {
 			_, err = reg.GetRegion(ctx, &coordinationv1.GetRegionRequest{Name: "regions/" + code})
-			if err == nil || i == 100 {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return err == nil
+		})
 		if err != nil {
 			t.Errorf("region %s not registered over mTLS: %v", code, err)
 		}

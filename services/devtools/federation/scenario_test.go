@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"context"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -79,18 +80,14 @@ func runScenario(t *testing.T, withTLS bool) {
 		res.Missing: coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNACCOUNTED,
 	}
 	var got []*coordinationv1.Discrepancy
-	deadline := time.Now().Add(grace + 60*time.Second)
-	for {
+	wait.Until(grace+60*time.Second, func() bool {
 		resp, err := recon.ListDiscrepancies(ctx, &coordinationv1.ListDiscrepanciesRequest{PageSize: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = resp.GetDiscrepancies()
-		if len(got) >= 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return len(got) >= 2
+	})
 	if len(got) != 2 {
 		t.Fatalf("want exactly 2 open discrepancies, got %d: %v", len(got), got)
 	}

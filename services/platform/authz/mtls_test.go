@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"io"
 	"os"
 	"path/filepath"
@@ -166,17 +167,15 @@ func (f *fixture) waitServing(t *testing.T, server string) {
 	t.Helper()
 	hc := healthpb.NewHealthClient(f.conn(t, server, "natr"))
 	var last error
-	for i := 0; i < 300; i++ {
+	if !wait.Until(wait.Limit, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
 		last = err
-		time.Sleep(50 * time.Millisecond)
+		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	}) {
+		t.Fatalf("%s did not answer SERVING: %v", server, last)
 	}
-	t.Fatalf("%s did not answer SERVING: %v", server, last)
 }
 
 // expectation is who may call one method on the test server that serves it, written out here

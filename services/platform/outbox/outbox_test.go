@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -152,15 +153,11 @@ func TestEntriesSurviveReopen(t *testing.T) {
 	down := newRecorder(1<<30, 0)
 	r := outbox.NewRelay(db, "coordination", down.deliver, zaptest.NewLogger(t), fast)
 	stop := run(t, r)
-	for {
+	wait.For(t, "a failed delivery", func() bool {
 		down.mu.Lock()
-		n := len(down.failedIDs)
-		down.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer down.mu.Unlock()
+		return len(down.failedIDs) > 0
+	})
 	stop()
 	firstIDs := down.failedIDs[0]
 	if err := db.Close(); err != nil {
@@ -316,12 +313,10 @@ func TestNotifyWakesIdleRelay(t *testing.T) {
 	r := outbox.NewRelay(db, "coordination", rec.deliver, zaptest.NewLogger(t), opts)
 	stop := run(t, r)
 	defer stop()
-	for {
-		if n, _ := r.Pending(); n == 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, "the first entry delivered", func() bool {
+		n, _ := r.Pending()
+		return n == 0
+	})
 	put(t, db, "coordination", "second")
 	r.Notify()
 	r.Notify() // never blocks
