@@ -44,11 +44,22 @@ func TestReportEventsValidation(t *testing.T) {
 			e.OccurTime = timestamppb.New(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC))
 		}, "events[0].occur_time"},
 		{"time two days ahead", func(e *coordinationv1.LedgerEvent) { e.OccurTime = timestamppb.New(t0.Add(48 * time.Hour)) }, "events[0].occur_time"},
-		{"months on a departure", func(e *coordinationv1.LedgerEvent) { e.Months = 3 }, "events[0].months"},
+		{"months on a departure", func(e *coordinationv1.LedgerEvent) {
+			e.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: 3, StillEmployed: false}}
+		}, "events[0].employment_checkpoint"},
+		{"a reason on a departure", func(e *coordinationv1.LedgerEvent) {
+			e.Details = &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: "x"}}
+		}, "events[0].left_job"},
 		{"checkpoint without months", func(e *coordinationv1.LedgerEvent) {
 			e.Kind, e.ReporterRegion = checkpoint, "440000"
-		}, "events[0].months"},
-		{"long detail", func(e *coordinationv1.LedgerEvent) { e.Detail = strings.Repeat("x", 3000) }, "events[0].detail"},
+		}, "events[0].employment_checkpoint"},
+		{"checkpoint of 0 months", func(e *coordinationv1.LedgerEvent) {
+			e.Kind, e.ReporterRegion, e.Details = checkpoint, "440000", &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: 0, StillEmployed: true}}
+		}, "events[0].employment_checkpoint.months"},
+		{"long incident kind", func(e *coordinationv1.LedgerEvent) {
+			e.Kind, e.ReporterRegion = incident, "440000"
+			e.Details = &coordinationv1.LedgerEvent_Incident{Incident: &coordinationv1.IncidentDetails{Kind: strings.Repeat("x", 3000)}}
+		}, "events[0].incident.kind"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,7 +167,7 @@ func TestReportEventsRefusesReusedEventID(t *testing.T) {
 		{"other worker", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "w2" }},
 		{"other time", func(e *coordinationv1.LedgerEvent) { e.OccurTime = timestamppb.New(t0.Add(time.Second)) }},
 		{"registered poor", func(e *coordinationv1.LedgerEvent) { e.RegisteredPoor = true }},
-		{"detail", func(e *coordinationv1.LedgerEvent) { e.Detail = "x" }},
+		{"vacancy", func(e *coordinationv1.LedgerEvent) { e.Vacancy = "x" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,7 +271,7 @@ func TestListEventsFilters(t *testing.T) {
 	other := ev("x1", departed, "C1", "w1", t0)
 	other.SendingRegion, other.ReporterRegion = "450000", "450000"
 	cp := ev("e4", checkpoint, "", "w1", t0)
-	cp.Months, cp.StillEmployed = 3, true
+	cp.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: 3, StillEmployed: true}}
 	h.report(t,
 		ev("e1", departed, "B1", "w1", t0),
 		ev("e2", departed, "B1", "w2", t0),

@@ -22,6 +22,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/check"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/paging"
@@ -210,9 +211,6 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 	if len(ev.GetVacancy()) > maxEventIDLen {
 		v.Add(f("vacancy"), fmt.Sprintf("at most %d characters", maxEventIDLen))
 	}
-	if len(ev.GetDetail()) > maxTextLen {
-		v.Add(f("detail"), fmt.Sprintf("at most %d bytes", maxTextLen))
-	}
 	switch ts := ev.GetOccurTime(); {
 	case ts == nil:
 		v.Add(f("occur_time"), "is required")
@@ -226,12 +224,43 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 			v.Add(f("occur_time"), "is more than a day in the future")
 		}
 	}
-	if kind == coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT {
-		if ev.GetMonths() < 1 || ev.GetMonths() > 120 {
-			v.Add(f("months"), "must be 1 to 120 whole months since onboarding")
+	validateDetails(v, f, kind, ev)
+}
+
+// validateDetails checks that ev's details are those of its kind: employment_checkpoint required
+// for EMPLOYMENT_CHECKPOINT, left_job only for LEFT_JOB, incident only for INCIDENT.
+func validateDetails(v *apierror.Violations, f func(string) string, kind coordinationv1.EventKind, ev *coordinationv1.LedgerEvent) {
+	only := func(field string, want coordinationv1.EventKind) bool {
+		if kind != want {
+			v.Add(f(field), fmt.Sprintf("is only for %s events, not %s", want, kindWord(kind)))
+			return false
 		}
-	} else if ev.GetMonths() != 0 || ev.GetStillEmployed() {
-		v.Add(f("months"), "months and still_employed are only for EMPLOYMENT_CHECKPOINT events")
+		return true
+	}
+	text := func(field, s string) {
+		if len(s) > maxTextLen {
+			v.Add(f(field), fmt.Sprintf("at most %d bytes", maxTextLen))
+		}
+	}
+	switch d := ev.GetDetails().(type) {
+	case *coordinationv1.LedgerEvent_EmploymentCheckpoint:
+		if only("employment_checkpoint", coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT) {
+			if m := d.EmploymentCheckpoint.GetMonths(); m < 1 || m > 120 {
+				v.Add(f("employment_checkpoint.months"), "must be 1 to 120 whole months since onboarding")
+			}
+		}
+	case *coordinationv1.LedgerEvent_LeftJob:
+		if only("left_job", coordinationv1.EventKind_EVENT_KIND_LEFT_JOB) {
+			text("left_job.reason", d.LeftJob.GetReason())
+		}
+	case *coordinationv1.LedgerEvent_Incident:
+		if only("incident", coordinationv1.EventKind_EVENT_KIND_INCIDENT) {
+			text("incident.kind", d.Incident.GetKind())
+		}
+	case nil:
+		if kind == coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT {
+			v.Add(f("employment_checkpoint"), "is required for EMPLOYMENT_CHECKPOINT events (months since onboarding, still employed)")
+		}
 	}
 }
 
@@ -293,6 +322,8 @@ func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.Rep
 		resp.Recorded, resp.Duplicates, resp.Refusals = 0, 0, nil
 		ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
 		for i, ev := range req.GetEvents() {
+			// A reporter not yet upgraded sends the old flat fields: taken as the details.
+			ev = ledgerclient.Upgraded(ev)
 			prefix := fmt.Sprintf("events[%d]", i)
 			dup, err := ing.check(prefix, ev)
 			if err == nil && !dup {
@@ -449,12 +480,22 @@ func (x *LedgerServer) ListEvents(ctx context.Context, req *coordinationv1.ListE
 	resp := &coordinationv1.ListEventsResponse{Events: page}
 	for _, ev := range resp.Events {
 		// A detail recorded before the privacy guard refused personal data is masked.
-		ev.Detail = privacy.Mask(ev.GetDetail())
+		maskDetails(ev)
 	}
 	if last != 0 {
 		resp.NextPageToken = listing.Token(store.Uint64Key(last))
 	}
 	return resp, nil
+}
+
+// maskDetails masks personal data in the free texts of ev's details.
+func maskDetails(ev *coordinationv1.LedgerEvent) {
+	switch d := ev.GetDetails().(type) {
+	case *coordinationv1.LedgerEvent_LeftJob:
+		d.LeftJob.Reason = privacy.Mask(d.LeftJob.GetReason())
+	case *coordinationv1.LedgerEvent_Incident:
+		d.Incident.Kind = privacy.Mask(d.Incident.GetKind())
+	}
 }
 
 // listEvents returns up to n events after the sequence number after that match req's filters,

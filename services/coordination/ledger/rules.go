@@ -80,10 +80,11 @@ func category(ev *coordinationv1.LedgerEvent) byte {
 	case coordinationv1.EventKind_EVENT_KIND_ONBOARDED:
 		return catOnboarded
 	case coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT:
-		if !ev.GetStillEmployed() {
+		cp := ev.GetEmploymentCheckpoint()
+		if !cp.GetStillEmployed() {
 			return 0
 		}
-		switch ev.GetMonths() {
+		switch cp.GetMonths() {
 		case 3:
 			return catEmployed3
 		case 6:
