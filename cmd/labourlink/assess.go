@@ -72,10 +72,11 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 			counted = "onboarded"
 		}
 		den, pct := "-", "-"
-		if a.GetHasBaseline() {
+		none := a.GetBaselineSource() == coordinationv1.BaselineSource_BASELINE_SOURCE_NONE || a.Denominator == nil
+		if !none {
 			den, pct = strconv.FormatInt(a.GetDenominator(), 10), strconv.FormatFloat(a.GetPercentage(), 'f', 1, 64)+"%"
 		}
-		t.add(!a.GetHasBaseline(), regionLabel(a.GetRegion()), roleText(a.GetRole()), counted, a.GetNumerator(), den, sourceText(a.GetBaselineSource()), pct)
+		t.add(none, regionLabel(a.GetRegion()), roleText(a.GetRole()), counted, a.GetNumerator(), den, sourceText(a.GetBaselineSource()), pct)
 	}
 	t.render(w, env.interactive)
 	return nil
@@ -98,7 +99,9 @@ func sourceText(s coordinationv1.BaselineSource) string {
 		return "operator"
 	case coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR:
 		return "ledger, previous year"
-	default:
+	case coordinationv1.BaselineSource_BASELINE_SOURCE_NONE:
 		return "none"
+	default:
+		return fmt.Sprintf("unknown (%d)", int32(s))
 	}
 }

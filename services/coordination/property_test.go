@@ -357,7 +357,8 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 				}
 				a := resp.GetAssessment()
 				num, prev := refNumerator(events, p, year), refNumerator(events, p, year-1)
-				if a.GetNumerator() != num || a.GetDenominator() != prev || a.GetHasBaseline() != (prev > 0) {
+				if a.GetNumerator() != num || a.GetDenominator() != prev || (a.Denominator != nil) != (prev > 0) ||
+					(a.GetBaselineSource() == coordinationv1.BaselineSource_BASELINE_SOURCE_NONE) != (prev == 0) {
 					rt.Fatalf("%s %d: %v, want numerator %d denominator %d", p, year, a, num, prev)
 				}
 				if prev > 0 && (a.GetBaselineSource() != coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR || a.GetPercentage() != assessment.Percentage(num, prev)) {

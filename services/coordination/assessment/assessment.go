@@ -9,7 +9,7 @@
 //
 // Denominator: the operator's baseline for the province and year, else the province's numerator
 // of the year before when it is at least 1 (BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR), else none
-// (has_baseline false, percentage 0).
+// (BASELINE_SOURCE_NONE, denominator and percentage not set).
 //
 // The province's role comes from the registry (registry.Role); a province with no role cannot be
 // assessed (FAILED_PRECONDITION, reason ROLE_UNKNOWN).
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -218,16 +219,18 @@ func assessmentOf(code, name string, role commonv1.RegionRole, year int, num, pr
 		Year:        int32(year),
 		Numerator:   num,
 	}
+	var den int64
 	switch {
 	case baseline > 0:
-		a.Denominator, a.BaselineSource = baseline, coordinationv1.BaselineSource_BASELINE_SOURCE_OPERATOR
+		den, a.BaselineSource = baseline, coordinationv1.BaselineSource_BASELINE_SOURCE_OPERATOR
 	case prev > 0:
-		a.Denominator, a.BaselineSource = prev, coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR
+		den, a.BaselineSource = prev, coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR
+	default:
+		a.BaselineSource = coordinationv1.BaselineSource_BASELINE_SOURCE_NONE
+		return a
 	}
-	if a.Denominator > 0 {
-		a.HasBaseline = true
-		a.Percentage = Percentage(a.Numerator, a.Denominator)
-	}
+	a.Denominator = proto.Int64(den)
+	a.Percentage = proto.Float64(Percentage(num, den))
 	return a
 }
 

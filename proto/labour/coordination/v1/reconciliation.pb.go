@@ -143,18 +143,22 @@ func (DiscrepancyState) EnumDescriptor() ([]byte, []int) {
 	return file_labour_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{1}
 }
 
-// Where a baseline comes from.
+// Where a baseline comes from. The one way an assessment says it has no baseline is
+// BASELINE_SOURCE_NONE; its denominator and percentage are then not set.
 // A client that meets a value it does not know (a later version may add values) treats it as
 // BASELINE_SOURCE_UNSPECIFIED and shows its number; it does not fail.
 type BaselineSource int32
 
 const (
-	// No baseline: the percentage cannot be computed (sent as such).
+	// Not given; never sent by the server.
 	BaselineSource_BASELINE_SOURCE_UNSPECIFIED BaselineSource = 0
 	// Entered by an operator.
 	BaselineSource_BASELINE_SOURCE_OPERATOR BaselineSource = 1
 	// The province's count for the previous year, from the ledger.
 	BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR BaselineSource = 2
+	// No baseline: no operator's baseline for the year and a count of 0 the year before, so the
+	// percentage cannot be computed.
+	BaselineSource_BASELINE_SOURCE_NONE BaselineSource = 3
 )
 
 // Enum value maps for BaselineSource.
@@ -163,11 +167,13 @@ var (
 		0: "BASELINE_SOURCE_UNSPECIFIED",
 		1: "BASELINE_SOURCE_OPERATOR",
 		2: "BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR",
+		3: "BASELINE_SOURCE_NONE",
 	}
 	BaselineSource_value = map[string]int32{
 		"BASELINE_SOURCE_UNSPECIFIED":          0,
 		"BASELINE_SOURCE_OPERATOR":             1,
 		"BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR": 2,
+		"BASELINE_SOURCE_NONE":                 3,
 	}
 )
 
@@ -1214,7 +1220,7 @@ func (x *ListDiscrepancyChangesResponse) GetHeadRevision() int64 {
 // A province's assessment for a year.
 type Assessment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The province code.
+	// The province code (6 digits, a province of the region table).
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// The province's name.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
@@ -1224,14 +1230,12 @@ type Assessment struct {
 	Year int32 `protobuf:"varint,4,opt,name=year,proto3" json:"year,omitempty"`
 	// Distinct registered-poor workers sent out (sending) or onboarded (receiving) in the year.
 	Numerator int64 `protobuf:"varint,5,opt,name=numerator,proto3" json:"numerator,omitempty"`
-	// The baseline.
-	Denominator int64 `protobuf:"varint,6,opt,name=denominator,proto3" json:"denominator,omitempty"`
-	// Where the baseline comes from.
+	// The baseline, at least 1; not set when baseline_source is BASELINE_SOURCE_NONE.
+	Denominator *int64 `protobuf:"varint,6,opt,name=denominator,proto3,oneof" json:"denominator,omitempty"`
+	// Where the baseline comes from; BASELINE_SOURCE_NONE when there is none.
 	BaselineSource BaselineSource `protobuf:"varint,7,opt,name=baseline_source,json=baselineSource,proto3,enum=labour.coordination.v1.BaselineSource" json:"baseline_source,omitempty"`
-	// numerator / denominator * 100, rounded to one decimal; 0 when there is no baseline.
-	Percentage float64 `protobuf:"fixed64,8,opt,name=percentage,proto3" json:"percentage,omitempty"`
-	// True when there is a baseline and the percentage means something.
-	HasBaseline   bool `protobuf:"varint,9,opt,name=has_baseline,json=hasBaseline,proto3" json:"has_baseline,omitempty"`
+	// numerator / denominator * 100, rounded to one decimal; not set when there is no baseline.
+	Percentage    *float64 `protobuf:"fixed64,8,opt,name=percentage,proto3,oneof" json:"percentage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1302,8 +1306,8 @@ func (x *Assessment) GetNumerator() int64 {
 }
 
 func (x *Assessment) GetDenominator() int64 {
-	if x != nil {
-		return x.Denominator
+	if x != nil && x.Denominator != nil {
+		return *x.Denominator
 	}
 	return 0
 }
@@ -1316,17 +1320,10 @@ func (x *Assessment) GetBaselineSource() BaselineSource {
 }
 
 func (x *Assessment) GetPercentage() float64 {
-	if x != nil {
-		return x.Percentage
+	if x != nil && x.Percentage != nil {
+		return *x.Percentage
 	}
 	return 0
-}
-
-func (x *Assessment) GetHasBaseline() bool {
-	if x != nil {
-		return x.HasBaseline
-	}
-	return false
 }
 
 // Request to set a baseline.
@@ -1732,20 +1729,22 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\"\x8e\x01\n" +
 	"\x1eListDiscrepancyChangesResponse\x12B\n" +
 	"\achanges\x18\x01 \x03(\v2#.labour.coordination.v1.DiscrepancyB\x03\xe0A\x03R\achanges\x12(\n" +
-	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevision\"\x8e\x03\n" +
+	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevision\"\xa3\x03\n" +
 	"\n" +
 	"Assessment\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x03R\x06region\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x125\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x1c.labour.common.v1.RegionRoleB\x03\xe0A\x03R\x04role\x12\x17\n" +
 	"\x04year\x18\x04 \x01(\x05B\x03\xe0A\x03R\x04year\x12!\n" +
-	"\tnumerator\x18\x05 \x01(\x03B\x03\xe0A\x03R\tnumerator\x12%\n" +
-	"\vdenominator\x18\x06 \x01(\x03B\x03\xe0A\x03R\vdenominator\x12T\n" +
-	"\x0fbaseline_source\x18\a \x01(\x0e2&.labour.coordination.v1.BaselineSourceB\x03\xe0A\x03R\x0ebaselineSource\x12#\n" +
+	"\tnumerator\x18\x05 \x01(\x03B\x03\xe0A\x03R\tnumerator\x12*\n" +
+	"\vdenominator\x18\x06 \x01(\x03B\x03\xe0A\x03H\x00R\vdenominator\x88\x01\x01\x12T\n" +
+	"\x0fbaseline_source\x18\a \x01(\x0e2&.labour.coordination.v1.BaselineSourceB\x03\xe0A\x03R\x0ebaselineSource\x12(\n" +
 	"\n" +
-	"percentage\x18\b \x01(\x01B\x03\xe0A\x03R\n" +
-	"percentage\x12&\n" +
-	"\fhas_baseline\x18\t \x01(\bB\x03\xe0A\x03R\vhasBaseline\"\x89\x01\n" +
+	"percentage\x18\b \x01(\x01B\x03\xe0A\x03H\x01R\n" +
+	"percentage\x88\x01\x01B\x0e\n" +
+	"\f_denominatorB\r\n" +
+	"\v_percentageJ\x04\b\t\x10\n" +
+	"R\fhas_baseline\"\x89\x01\n" +
 	"\x12SetBaselineRequest\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12\x17\n" +
 	"\x04year\x18\x02 \x01(\x05B\x03\xe0A\x02R\x04year\x12\x19\n" +
@@ -1776,11 +1775,12 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x10DiscrepancyState\x12!\n" +
 	"\x1dDISCREPANCY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DISCREPANCY_STATE_OPEN\x10\x01\x12\x1c\n" +
-	"\x18DISCREPANCY_STATE_CLOSED\x10\x02*y\n" +
+	"\x18DISCREPANCY_STATE_CLOSED\x10\x02*\x93\x01\n" +
 	"\x0eBaselineSource\x12\x1f\n" +
 	"\x1bBASELINE_SOURCE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18BASELINE_SOURCE_OPERATOR\x10\x01\x12(\n" +
-	"$BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR\x10\x022\xb9\x05\n" +
+	"$BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR\x10\x02\x12\x18\n" +
+	"\x14BASELINE_SOURCE_NONE\x10\x032\xb9\x05\n" +
 	"\x15ReconciliationService\x12\x87\x01\n" +
 	"\x16GetBatchReconciliation\x125.labour.coordination.v1.GetBatchReconciliationRequest\x1a6.labour.coordination.v1.GetBatchReconciliationResponse\x12\x8d\x01\n" +
 	"\x18ListBatchReconciliations\x127.labour.coordination.v1.ListBatchReconciliationsRequest\x1a8.labour.coordination.v1.ListBatchReconciliationsResponse\x12\x81\x01\n" +
@@ -1883,6 +1883,7 @@ func file_labour_coordination_v1_reconciliation_proto_init() {
 	if File_labour_coordination_v1_reconciliation_proto != nil {
 		return
 	}
+	file_labour_coordination_v1_reconciliation_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
