@@ -57,11 +57,17 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		list = append(list, resp.GetAssessment())
 	} else {
-		resp, err := ac.ListAssessments(callCtx, &coordinationv1.ListAssessmentsRequest{Year: int32(*year)})
-		if err != nil {
-			return err
+		req := &coordinationv1.ListAssessmentsRequest{Year: int32(*year), PageSize: 1000}
+		for {
+			resp, err := ac.ListAssessments(callCtx, req)
+			if err != nil {
+				return err
+			}
+			list = append(list, resp.GetAssessments()...)
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				break
+			}
 		}
-		list = resp.GetAssessments()
 	}
 	w := env.stdout
 	fmt.Fprintf(w, "Assessment %d (distinct registered-poor workers)\n", *year)

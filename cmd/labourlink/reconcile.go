@@ -82,11 +82,19 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	rc := coordinationv1.NewReconciliationServiceClient(cc)
 	w := env.stdout
 
-	callCtx, cancel := peers.WithTimeout(ctx)
-	sums, err := rc.ListPairingSummaries(callCtx, &coordinationv1.ListPairingSummariesRequest{PeriodStart: start, PeriodEnd: end, Region: *region})
-	cancel()
-	if err != nil {
-		return err
+	var sums []*coordinationv1.PairingSummary
+	sumReq := &coordinationv1.ListPairingSummariesRequest{PeriodStart: start, PeriodEnd: end, Region: *region, PageSize: 1000}
+	for {
+		callCtx, cancel := peers.WithTimeout(ctx)
+		resp, err := rc.ListPairingSummaries(callCtx, sumReq)
+		cancel()
+		if err != nil {
+			return err
+		}
+		sums = append(sums, resp.GetSummaries()...)
+		if sumReq.PageToken = resp.GetNextPageToken(); sumReq.PageToken == "" {
+			break
+		}
 	}
 	period := "all time"
 	if *from != "" || *to != "" {
@@ -95,7 +103,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(w, "Pairings (%s, distinct workers)\n", period)
 	pt := newTable("receiving", "sending", "departed", "arrived", "no-show", "onboarded", "employed 3m", "employed 6m", "left job", "returned", "open discrepancies").
 		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10)
-	for _, s := range sums.GetSummaries() {
+	for _, s := range sums {
 		pt.add(s.GetOpenDiscrepancies() > 0, regionLabel(s.GetReceivingRegion()), regionLabel(s.GetSendingRegion()),
 			s.GetDeparted(), s.GetArrived(), s.GetNoShow(), s.GetOnboarded(), s.GetEmployed_3Months(), s.GetEmployed_6Months(),
 			s.GetLeftJob(), s.GetReturnedHome(), s.GetOpenDiscrepancies())

@@ -19,6 +19,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -32,6 +33,7 @@ import (
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -91,6 +93,8 @@ func (x *Server) ValidateRequest(method string, req any) error {
 		year(r.GetYear())
 	case *coordinationv1.ListAssessmentsRequest:
 		year(r.GetYear())
+		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		assessmentsListing(r).Check(&v, r.GetPageToken())
 	default:
 		return apierror.NotValidated(req)
 	}
@@ -134,22 +138,51 @@ func (x *Server) GetAssessment(ctx context.Context, req *coordinationv1.GetAsses
 	return resp, nil
 }
 
+// assessmentsListing is the listing of ListAssessments, bound to the year; a token holds the
+// last province code returned.
+func assessmentsListing(r *coordinationv1.ListAssessmentsRequest) paging.Listing {
+	return paging.For("assessments", strconv.Itoa(int(r.GetYear()))).Keys(func(k []byte) bool {
+		if len(k) != 6 {
+			return false
+		}
+		for _, c := range k {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // ListAssessments assesses, in code order, every province in the region registry or in a
-// registered pairing.
+// registered pairing, a page at a time.
 func (x *Server) ListAssessments(ctx context.Context, req *coordinationv1.ListAssessmentsRequest) (*coordinationv1.ListAssessmentsResponse, error) {
+	listing := assessmentsListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := check.PageSize.Of(req.GetPageSize())
 	resp := &coordinationv1.ListAssessmentsResponse{}
-	err := x.db.View(func(tx *bbolt.Tx) error {
+	err = x.db.View(func(tx *bbolt.Tx) error {
 		codes, err := registry.Provinces(tx)
 		if err != nil {
 			return err
 		}
 		for _, code := range codes {
+			if code <= string(after) {
+				continue
+			}
 			role, err := registry.Role(tx, code)
 			if err != nil {
 				return err
 			}
 			if role == commonv1.RegionRole_REGION_ROLE_UNSPECIFIED {
 				continue
+			}
+			if len(resp.Assessments) == n {
+				resp.NextPageToken = listing.Token([]byte(resp.Assessments[n-1].GetRegion()))
+				return nil
 			}
 			a, err := x.assess(tx, code, int(req.GetYear()), role)
 			if err != nil {

@@ -859,7 +859,12 @@ type ListPairingSummariesRequest struct {
 	// Last day of the period (inclusive); unset for today.
 	PeriodEnd *v1.Date `protobuf:"bytes,2,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
 	// Only pairings involving this province.
-	Region        string `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
+	Region string `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
+	// Maximum summaries to return (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response, with the same filters (a token of other filters is refused
+	// with INVALID_ARGUMENT on page_token).
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -915,11 +920,27 @@ func (x *ListPairingSummariesRequest) GetRegion() string {
 	return ""
 }
 
+func (x *ListPairingSummariesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPairingSummariesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // Pairing summaries.
 type ListPairingSummariesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per registered pairing (and per pairing with events), in (receiving, sending) order.
-	Summaries     []*PairingSummary `protobuf:"bytes,1,rep,name=summaries,proto3" json:"summaries,omitempty"`
+	Summaries []*PairingSummary `protobuf:"bytes,1,rep,name=summaries,proto3" json:"summaries,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -959,6 +980,13 @@ func (x *ListPairingSummariesResponse) GetSummaries() []*PairingSummary {
 		return x.Summaries
 	}
 	return nil
+}
+
+func (x *ListPairingSummariesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // Request to list discrepancies.
@@ -1554,7 +1582,12 @@ func (x *GetAssessmentResponse) GetAssessment() *Assessment {
 type ListAssessmentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The calendar year.
-	Year          int32 `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	Year int32 `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	// Maximum assessments to return (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response, with the same filters (a token of other filters is refused
+	// with INVALID_ARGUMENT on page_token).
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1596,11 +1629,27 @@ func (x *ListAssessmentsRequest) GetYear() int32 {
 	return 0
 }
 
+func (x *ListAssessmentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAssessmentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // The assessments.
 type ListAssessmentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per registered province, in code order.
-	Assessments   []*Assessment `protobuf:"bytes,1,rep,name=assessments,proto3" json:"assessments,omitempty"`
+	Assessments []*Assessment `protobuf:"bytes,1,rep,name=assessments,proto3" json:"assessments,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1640,6 +1689,13 @@ func (x *ListAssessmentsResponse) GetAssessments() []*Assessment {
 		return x.Assessments
 	}
 	return nil
+}
+
+func (x *ListAssessmentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 var File_labour_coordination_v1_reconciliation_proto protoreflect.FileDescriptor
@@ -1705,14 +1761,18 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\bleft_job\x18\t \x01(\x03B\x03\xe0A\x03R\aleftJob\x12(\n" +
 	"\rreturned_home\x18\n" +
 	" \x01(\x03B\x03\xe0A\x03R\freturnedHome\x122\n" +
-	"\x12open_discrepancies\x18\v \x01(\x03B\x03\xe0A\x03R\x11openDiscrepancies\"\xb6\x01\n" +
+	"\x12open_discrepancies\x18\v \x01(\x03B\x03\xe0A\x03R\x11openDiscrepancies\"\xfc\x01\n" +
 	"\x1bListPairingSummariesRequest\x12>\n" +
 	"\fperiod_start\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\vperiodStart\x12:\n" +
 	"\n" +
 	"period_end\x18\x02 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\tperiodEnd\x12\x1b\n" +
-	"\x06region\x18\x03 \x01(\tB\x03\xe0A\x01R\x06region\"i\n" +
+	"\x06region\x18\x03 \x01(\tB\x03\xe0A\x01R\x06region\x12 \n" +
+	"\tpage_size\x18\x04 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x96\x01\n" +
 	"\x1cListPairingSummariesResponse\x12I\n" +
-	"\tsummaries\x18\x01 \x03(\v2&.labour.coordination.v1.PairingSummaryB\x03\xe0A\x03R\tsummaries\"\x8b\x02\n" +
+	"\tsummaries\x18\x01 \x03(\v2&.labour.coordination.v1.PairingSummaryB\x03\xe0A\x03R\tsummaries\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x8b\x02\n" +
 	"\x18ListDiscrepanciesRequest\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x01R\abatchId\x12\x1b\n" +
 	"\x06region\x18\x02 \x01(\tB\x03\xe0A\x01R\x06region\x12@\n" +
@@ -1761,11 +1821,15 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x15GetAssessmentResponse\x12G\n" +
 	"\n" +
 	"assessment\x18\x01 \x01(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\n" +
-	"assessment\"1\n" +
+	"assessment\"w\n" +
 	"\x16ListAssessmentsRequest\x12\x17\n" +
-	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\"d\n" +
+	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x91\x01\n" +
 	"\x17ListAssessmentsResponse\x12I\n" +
-	"\vassessments\x18\x01 \x03(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\vassessments*\xb5\x01\n" +
+	"\vassessments\x18\x01 \x03(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\vassessments\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\xb5\x01\n" +
 	"\x0fDiscrepancyKind\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNACCOUNTED\x10\x01\x12\x1f\n" +
