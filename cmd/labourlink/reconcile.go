@@ -49,6 +49,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	region := fs.String("region", "", "only this province (sending or receiving side), e.g. 520000")
 	from := fs.String("from", "", "first day of the period, YYYY-MM-DD in China Standard Time (default: the beginning)")
 	to := fs.String("to", "", "last day of the period, YYYY-MM-DD (default: today)")
+	openOnly := fs.Bool("open", false, "list only the batches with open discrepancies")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile show [flags]\n\nShows, from the coordination service's ledger:\n"+
 			"  1. per pairing, the distinct workers departed, arrived, no-show, onboarded, still employed at\n"+
@@ -123,7 +124,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	token := ""
 	for {
 		callCtx, cancel := peers.WithTimeout(ctx)
-		resp, err := rc.ListBatchReconciliations(callCtx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token})
+		resp, err := rc.ListBatchReconciliations(callCtx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token, WithOpenDiscrepancies: *openOnly})
 		cancel()
 		if err != nil {
 			return err

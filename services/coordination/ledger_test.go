@@ -275,11 +275,12 @@ func TestListEventsFilters(t *testing.T) {
 	h.report(t,
 		ev("e1", departed, "B1", "w1", t0),
 		ev("e2", departed, "B1", "w2", t0),
-		ev("e3", arrived, "B1", "w1", t0),
+		ev("e3", arrived, "B1", "w1", t0.Add(time.Hour)),
 		other,
 		cp,
 	)
-	h.report(t, ev("e5", arrived, "B1", "w2", t0))
+	h.report(t, ev("e5", arrived, "B1", "w2", t0.Add(2*time.Hour)))
+	at := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(t0.Add(d)) }
 	ids := func(req *coordinationv1.ListEventsRequest) string {
 		t.Helper()
 		var out []string
@@ -310,6 +311,10 @@ func TestListEventsFilters(t *testing.T) {
 		{"region", &coordinationv1.ListEventsRequest{Region: "450000"}, "[x1]"},
 		{"worker and kind", &coordinationv1.ListEventsRequest{WorkerId: "w1", Kind: departed}, "[e1 x1]"},
 		{"unknown worker", &coordinationv1.ListEventsRequest{WorkerId: "nobody"}, "[]"},
+		{"from a time on (included)", &coordinationv1.ListEventsRequest{OccurTimeFrom: at(time.Hour), PageSize: 1}, "[e3 e5]"},
+		{"before a time (excluded)", &coordinationv1.ListEventsRequest{OccurTimeBefore: at(time.Hour)}, "[e1 e2 x1 e4]"},
+		{"time range and batch", &coordinationv1.ListEventsRequest{BatchId: "B1", OccurTimeFrom: at(time.Minute), OccurTimeBefore: at(3 * time.Hour), PageSize: 1}, "[e3 e5]"},
+		{"time range and worker", &coordinationv1.ListEventsRequest{WorkerId: "w2", OccurTimeFrom: at(0), OccurTimeBefore: at(time.Hour)}, "[e2]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -324,4 +329,12 @@ func TestListEventsFilters(t *testing.T) {
 	}
 	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: "AAAA"})
 	wantCode(t, err, codes.InvalidArgument)
+	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{OccurTimeFrom: at(time.Hour), OccurTimeBefore: at(time.Hour)})
+	if _, ok := fieldViolations(t, err)["occur_time_before"]; !ok {
+		t.Fatalf("empty time range: %v", err)
+	}
+	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{OccurTimeFrom: &timestamppb.Timestamp{Nanos: -1}})
+	if _, ok := fieldViolations(t, err)["occur_time_from"]; !ok {
+		t.Fatalf("invalid time: %v", err)
+	}
 }

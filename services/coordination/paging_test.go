@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
@@ -103,6 +104,10 @@ func TestListsRefuseGarbagePageTokens(t *testing.T) {
 	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: eventsToken, WorkerId: "w1"})
 	if v := fieldViolations(t, err); v["page_token"] == "" {
 		t.Errorf("ListEvents token with another worker_id: violations %v, want one on page_token", v)
+	}
+	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: eventsToken, OccurTimeFrom: timestamppb.New(t0)})
+	if v := fieldViolations(t, err); v["page_token"] == "" {
+		t.Errorf("ListEvents token with a time range: violations %v, want one on page_token", v)
 	}
 	// Real tokens still page.
 	next, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 1, PageToken: eventsToken})

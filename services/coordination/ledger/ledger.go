@@ -16,6 +16,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
@@ -128,7 +129,20 @@ func (l *Ledger) wakeTimer() {
 }
 
 func eventsListing(r *coordinationv1.ListEventsRequest) paging.Listing {
-	return paging.For("events", r.GetWorkerId(), r.GetBatchId(), r.GetKind().String(), r.GetRegion()).Keys(isSeqKey)
+	filters := []string{r.GetWorkerId(), r.GetBatchId(), r.GetKind().String(), r.GetRegion()}
+	if r.GetOccurTimeFrom() != nil || r.GetOccurTimeBefore() != nil {
+		// Only then, so that the tokens of listings without a time range stay those of before.
+		filters = append(filters, timeFilter(r.GetOccurTimeFrom()), timeFilter(r.GetOccurTimeBefore()))
+	}
+	return paging.For("events", filters...).Keys(isSeqKey)
+}
+
+// timeFilter is a time filter as a listing's filter value ("" when unset).
+func timeFilter(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d.%09d", ts.GetSeconds(), ts.GetNanos())
 }
 
 // isSeqKey: ListEvents, a sequence number.
@@ -160,6 +174,16 @@ func (x *LedgerServer) ValidateRequest(method string, req any) error {
 			v.Add("kind", "unknown event kind")
 		}
 		check.Province(&v, x.l.cfg.Regions, "region", r.GetRegion(), false)
+		from, before := r.GetOccurTimeFrom(), r.GetOccurTimeBefore()
+		if from != nil && from.CheckValid() != nil {
+			v.Add("occur_time_from", "is not a valid timestamp")
+		}
+		if before != nil && before.CheckValid() != nil {
+			v.Add("occur_time_before", "is not a valid timestamp")
+		}
+		if v.Len() == 0 && from != nil && before != nil && !before.AsTime().After(from.AsTime()) {
+			v.Add("occur_time_before", "must be later than occur_time_from")
+		}
 		check.PageSize.CheckBounded(&v, r.GetPageSize())
 		eventsListing(r).Check(&v, r.GetPageToken())
 	default:

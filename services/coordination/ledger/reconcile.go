@@ -136,7 +136,12 @@ func (l *Ledger) ExpireDue() (time.Time, error) {
 // Page tokens are bound to the List and its filters, and hold a key of the List's shape.
 
 func batchReconciliationsListing(r *coordinationv1.ListBatchReconciliationsRequest) paging.Listing {
-	return paging.For("batch reconciliations", r.GetReceivingRegion(), r.GetSendingRegion()).Keys(isBatchKey)
+	filters := []string{r.GetReceivingRegion(), r.GetSendingRegion()}
+	if r.GetWithOpenDiscrepancies() {
+		// Only then, so that the tokens of listings without it stay those of before.
+		filters = append(filters, "with open discrepancies")
+	}
+	return paging.For("batch reconciliations", filters...).Keys(isBatchKey)
 }
 
 func discrepanciesListing(r *coordinationv1.ListDiscrepanciesRequest) paging.Listing {
@@ -262,10 +267,24 @@ func (x *ReconciliationServer) ListBatchReconciliations(ctx context.Context, req
 	if err != nil {
 		return nil, err
 	}
-	keep := func(_ []byte, rec *coordinationv1.BatchReconciliation) bool { return batchMatches(req, rec) }
 	var page store.Page[*coordinationv1.BatchReconciliation]
 	err = x.l.db.View(func(tx *bbolt.Tx) (err error) {
+		var openErr error
+		keep := func(_ []byte, rec *coordinationv1.BatchReconciliation) bool {
+			if !batchMatches(req, rec) || openErr != nil {
+				return false
+			}
+			if !req.GetWithOpenDiscrepancies() {
+				return true
+			}
+			open, err := hasOpenDiscrepancy(tx, rec.GetBatchId())
+			openErr = err
+			return open
+		}
 		page, err = batchesWithDiscrepancies(tx, store.Range{After: after}, check.PageSize.Of(req.GetPageSize()), keep)
+		if openErr != nil {
+			return openErr
+		}
 		return err
 	})
 	if err != nil {

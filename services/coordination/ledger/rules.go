@@ -129,6 +129,13 @@ func eventMatches(req *coordinationv1.ListEventsRequest, ev *coordinationv1.Ledg
 	if r := req.GetRegion(); r != "" && ev.GetSendingRegion() != r && ev.GetReceivingRegion() != r {
 		return false
 	}
+	at := ev.GetOccurTime().AsTime()
+	if from := req.GetOccurTimeFrom(); from != nil && at.Before(from.AsTime()) {
+		return false
+	}
+	if before := req.GetOccurTimeBefore(); before != nil && !at.Before(before.AsTime()) {
+		return false
+	}
 	return true
 }
 

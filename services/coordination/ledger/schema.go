@@ -189,6 +189,16 @@ func batchDiscrepancies(tx *bbolt.Tx, batch string) (map[string]*coordinationv1.
 	return out, err
 }
 
+// hasOpenDiscrepancy reports whether batch has an open discrepancy.
+func hasOpenDiscrepancy(tx *bbolt.Tx, batch string) (bool, error) {
+	open := false
+	err := discrepancies.Scan(tx, store.Range{Prefix: idPrefix(batch)}, func(_ []byte, d *coordinationv1.Discrepancy) (bool, error) {
+		open = d.GetState() == coordinationv1.DiscrepancyState_DISCREPANCY_STATE_OPEN
+		return !open, nil
+	})
+	return open, err
+}
+
 // openDiscrepancies returns the open discrepancies of batch in (worker, kind) order.
 func openDiscrepancies(tx *bbolt.Tx, batch string) ([]*coordinationv1.Discrepancy, error) {
 	var out []*coordinationv1.Discrepancy

@@ -608,10 +608,16 @@ type ListEventsRequest struct {
 	Region string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
 	// Maximum events to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Token from a previous response, with the same filters (a token of other filters is refused
+	// with INVALID_ARGUMENT on page_token).
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only events that happened at or after this time (occur_time >= occur_time_from).
+	OccurTimeFrom *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occur_time_from,json=occurTimeFrom,proto3" json:"occur_time_from,omitempty"`
+	// Only events that happened before this time (occur_time < occur_time_before); with
+	// occur_time_from, it must be later.
+	OccurTimeBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occur_time_before,json=occurTimeBefore,proto3" json:"occur_time_before,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ListEventsRequest) Reset() {
@@ -684,6 +690,20 @@ func (x *ListEventsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListEventsRequest) GetOccurTimeFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTimeFrom
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetOccurTimeBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTimeBefore
+	}
+	return nil
 }
 
 // A page of events.
@@ -782,7 +802,7 @@ const file_labour_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x02 \x01(\x05B\x03\xe0A\x03R\n" +
 	"duplicates\x12>\n" +
-	"\brefusals\x18\x03 \x03(\v2\x1d.labour.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\"\xf4\x01\n" +
+	"\brefusals\x18\x03 \x03(\v2\x1d.labour.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\"\x8a\x03\n" +
 	"\x11ListEventsRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x01R\bworkerId\x12\x1e\n" +
 	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x01R\abatchId\x12:\n" +
@@ -790,7 +810,9 @@ const file_labour_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x06region\x18\x04 \x01(\tB\x03\xe0A\x01R\x06region\x12 \n" +
 	"\tpage_size\x18\x05 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x83\x01\n" +
+	"page_token\x18\x06 \x01(\tB\x03\xe0A\x01R\tpageToken\x12G\n" +
+	"\x0foccur_time_from\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\roccurTimeFrom\x12K\n" +
+	"\x11occur_time_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x0foccurTimeBefore\"\x83\x01\n" +
 	"\x12ListEventsResponse\x12@\n" +
 	"\x06events\x18\x01 \x03(\v2#.labour.coordination.v1.LedgerEventB\x03\xe0A\x03R\x06events\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\x80\x02\n" +
@@ -848,16 +870,18 @@ var file_labour_coordination_v1_ledger_proto_depIdxs = []int32{
 	1,  // 7: labour.coordination.v1.ReportEventsRequest.events:type_name -> labour.coordination.v1.LedgerEvent
 	11, // 8: labour.coordination.v1.ReportEventsResponse.refusals:type_name -> labour.common.v1.ItemRefusal
 	0,  // 9: labour.coordination.v1.ListEventsRequest.kind:type_name -> labour.coordination.v1.EventKind
-	1,  // 10: labour.coordination.v1.ListEventsResponse.events:type_name -> labour.coordination.v1.LedgerEvent
-	5,  // 11: labour.coordination.v1.LedgerService.ReportEvents:input_type -> labour.coordination.v1.ReportEventsRequest
-	7,  // 12: labour.coordination.v1.LedgerService.ListEvents:input_type -> labour.coordination.v1.ListEventsRequest
-	6,  // 13: labour.coordination.v1.LedgerService.ReportEvents:output_type -> labour.coordination.v1.ReportEventsResponse
-	8,  // 14: labour.coordination.v1.LedgerService.ListEvents:output_type -> labour.coordination.v1.ListEventsResponse
-	13, // [13:15] is the sub-list for method output_type
-	11, // [11:13] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	9,  // 10: labour.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
+	9,  // 11: labour.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
+	1,  // 12: labour.coordination.v1.ListEventsResponse.events:type_name -> labour.coordination.v1.LedgerEvent
+	5,  // 13: labour.coordination.v1.LedgerService.ReportEvents:input_type -> labour.coordination.v1.ReportEventsRequest
+	7,  // 14: labour.coordination.v1.LedgerService.ListEvents:input_type -> labour.coordination.v1.ListEventsRequest
+	6,  // 15: labour.coordination.v1.LedgerService.ReportEvents:output_type -> labour.coordination.v1.ReportEventsResponse
+	8,  // 16: labour.coordination.v1.LedgerService.ListEvents:output_type -> labour.coordination.v1.ListEventsResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_labour_coordination_v1_ledger_proto_init() }

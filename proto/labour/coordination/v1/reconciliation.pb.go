@@ -596,10 +596,13 @@ type ListBatchReconciliationsRequest struct {
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum batches to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Token from a previous response, with the same filters (a token of other filters is refused
+	// with INVALID_ARGUMENT on page_token).
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only batches with at least one open discrepancy (those listed in `discrepancies`).
+	WithOpenDiscrepancies bool `protobuf:"varint,5,opt,name=with_open_discrepancies,json=withOpenDiscrepancies,proto3" json:"with_open_discrepancies,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ListBatchReconciliationsRequest) Reset() {
@@ -658,6 +661,13 @@ func (x *ListBatchReconciliationsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListBatchReconciliationsRequest) GetWithOpenDiscrepancies() bool {
+	if x != nil {
+		return x.WithOpenDiscrepancies
+	}
+	return false
 }
 
 // A page of batch reconciliations.
@@ -1739,13 +1749,14 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x1dGetBatchReconciliationRequest\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x02R\abatchId\"z\n" +
 	"\x1eGetBatchReconciliationResponse\x12X\n" +
-	"\x0ereconciliation\x18\x01 \x01(\v2+.labour.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0ereconciliation\"\xc3\x01\n" +
+	"\x0ereconciliation\x18\x01 \x01(\v2+.labour.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0ereconciliation\"\x80\x02\n" +
 	"\x1fListBatchReconciliationsRequest\x12.\n" +
 	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x01R\x0freceivingRegion\x12*\n" +
 	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
 	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"\xab\x01\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\x12;\n" +
+	"\x17with_open_discrepancies\x18\x05 \x01(\bB\x03\xe0A\x01R\x15withOpenDiscrepancies\"\xab\x01\n" +
 	" ListBatchReconciliationsResponse\x12Z\n" +
 	"\x0freconciliations\x18\x01 \x03(\v2+.labour.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0freconciliations\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xcd\x03\n" +
