@@ -114,10 +114,13 @@ type LedgerEvent struct {
 	// What happened.
 	Kind EventKind `protobuf:"varint,2,opt,name=kind,proto3,enum=labour.coordination.v1.EventKind" json:"kind,omitempty"`
 	// The province reporting (the region the event is about).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReporterRegion string `protobuf:"bytes,3,opt,name=reporter_region,json=reporterRegion,proto3" json:"reporter_region,omitempty"`
 	// The sending province of the worker.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,4,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,5,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The worker's opaque id (never an identity number).
 	WorkerId string `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -604,7 +607,9 @@ type ListEventsRequest struct {
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Only events of this kind.
 	Kind EventKind `protobuf:"varint,3,opt,name=kind,proto3,enum=labour.coordination.v1.EventKind" json:"kind,omitempty"`
-	// Only events involving this province (sending or receiving).
+	// The province the listing is about: only events involving it (as sending or receiving
+	// province).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
 	// Maximum events to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`

@@ -210,8 +210,10 @@ type BatchReconciliation struct {
 	// The batch id.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,3,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Earliest reported departure of the batch.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
@@ -373,8 +375,10 @@ type Discrepancy struct {
 	// The batch.
 	BatchId string `protobuf:"bytes,5,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,6,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,7,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// What is missing, in plain words.
 	Detail string `protobuf:"bytes,8,opt,name=detail,proto3" json:"detail,omitempty"`
@@ -591,8 +595,10 @@ func (x *GetBatchReconciliationResponse) GetReconciliation() *BatchReconciliatio
 type ListBatchReconciliationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only batches of this receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Only batches of this sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum batches to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -729,8 +735,10 @@ func (x *ListBatchReconciliationsResponse) GetNextPageToken() string {
 type PairingSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Departed in the period.
 	Departed int64 `protobuf:"varint,3,opt,name=departed,proto3" json:"departed,omitempty"`
@@ -868,7 +876,8 @@ type ListPairingSummariesRequest struct {
 	PeriodStart *v1.Date `protobuf:"bytes,1,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
 	// Last day of the period (inclusive); unset for today.
 	PeriodEnd *v1.Date `protobuf:"bytes,2,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
-	// Only pairings involving this province.
+	// The province the listing is about: only pairings involving it (either side).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
 	// Maximum summaries to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -1004,7 +1013,8 @@ type ListDiscrepanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only discrepancies of this batch.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// Only discrepancies involving this province.
+	// The province the listing is about: only discrepancies involving it (either side).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
 	// Only discrepancies of this kind.
 	Kind DiscrepancyKind `protobuf:"varint,3,opt,name=kind,proto3,enum=labour.coordination.v1.DiscrepancyKind" json:"kind,omitempty"`
@@ -1258,7 +1268,8 @@ func (x *ListDiscrepancyChangesResponse) GetHeadRevision() int64 {
 // A province's assessment for a year.
 type Assessment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The province code (6 digits, a province of the region table).
+	// The province the assessment is about.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// The province's name.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
@@ -1367,7 +1378,8 @@ func (x *Assessment) GetPercentage() float64 {
 // Request to set a baseline.
 type SetBaselineRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The province code.
+	// The province the request is about.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// The calendar year.
 	Year int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
@@ -1490,7 +1502,8 @@ func (x *SetBaselineResponse) GetAssessment() *Assessment {
 // Request to assess a province.
 type GetAssessmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The province code.
+	// The province the request is about.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// The calendar year.
 	Year          int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
