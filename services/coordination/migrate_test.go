@@ -2,6 +2,7 @@ package coordination
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +173,26 @@ func TestReportEventsTakesOldFlatFields(t *testing.T) {
 	want := &coordinationv1.EmploymentCheckpointDetails{Months: 3, StillEmployed: true}
 	if len(list.GetEvents()) != 1 || !proto.Equal(list.GetEvents()[0].GetEmploymentCheckpoint(), want) {
 		t.Fatalf("listed %v, want the checkpoint with %v", list.GetEvents(), want)
+	}
+}
+
+// The privacy guard at the edge cannot see the old flat detail (an unknown field to it): the
+// ledger scans the converted event, and refuses that event alone.
+func TestReportEventsScansOldFlatDetail(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, Config{LoadDefaultPairings: true})
+	old := ev("440000:incident:B1:w1:x", incident, "", "w1", t0)
+	old.ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 13, protowire.BytesType), "injured, 身份证"+testIDNumber))
+	good := ev("440000:incident:B1:w2:x", incident, "", "w2", t0)
+	resp, err := h.ledger.ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{old, good}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetRecorded() != 1 || len(resp.GetRefusals()) != 1 {
+		t.Fatalf("report %v, want the good event recorded and the old one refused", resp)
+	}
+	r := resp.GetRefusals()[0]
+	if r.GetIndex() != 0 || r.GetField() != "incident.kind" || strings.Contains(r.GetMessage(), testIDNumber[:17]) {
+		t.Fatalf("refusal %v, want one on incident.kind without the number", r)
 	}
 }

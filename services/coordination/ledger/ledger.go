@@ -346,10 +346,20 @@ func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.Rep
 		resp.Recorded, resp.Duplicates, resp.Refusals = 0, 0, nil
 		ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
 		for i, ev := range req.GetEvents() {
-			// A reporter not yet upgraded sends the old flat fields: taken as the details.
-			ev = ledgerclient.Upgraded(ev)
 			prefix := fmt.Sprintf("events[%d]", i)
-			dup, err := ing.check(prefix, ev)
+			// A reporter not yet upgraded sends the old flat fields: taken as the details. The
+			// privacy guard did not see them (unknown fields), so the converted event is scanned.
+			var err error
+			if up := ledgerclient.Upgraded(ev); up != ev {
+				ev = up
+				var pv apierror.Violations
+				privacy.Scan(&pv, prefix+".", ev, nil)
+				err = pv.Err()
+			}
+			var dup bool
+			if err == nil {
+				dup, err = ing.check(prefix, ev)
+			}
 			if err == nil && !dup {
 				dup, err = ing.add(prefix, ev)
 			}
