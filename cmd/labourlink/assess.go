@@ -57,11 +57,17 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		list = append(list, resp.GetAssessment())
 	} else {
-		resp, err := ac.ListAssessments(callCtx, &coordinationv1.ListAssessmentsRequest{Year: int32(*year)})
-		if err != nil {
-			return err
+		req := &coordinationv1.ListAssessmentsRequest{Year: int32(*year), PageSize: 1000}
+		for {
+			resp, err := ac.ListAssessments(callCtx, req)
+			if err != nil {
+				return err
+			}
+			list = append(list, resp.GetAssessments()...)
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				break
+			}
 		}
-		list = resp.GetAssessments()
 	}
 	w := env.stdout
 	fmt.Fprintf(w, "Assessment %d (distinct registered-poor workers)\n", *year)
@@ -72,10 +78,11 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 			counted = "onboarded"
 		}
 		den, pct := "-", "-"
-		if a.GetHasBaseline() {
+		none := a.GetBaselineSource() == coordinationv1.BaselineSource_BASELINE_SOURCE_NONE || a.Denominator == nil
+		if !none {
 			den, pct = strconv.FormatInt(a.GetDenominator(), 10), strconv.FormatFloat(a.GetPercentage(), 'f', 1, 64)+"%"
 		}
-		t.add(!a.GetHasBaseline(), regionLabel(a.GetRegion()), roleText(a.GetRole()), counted, a.GetNumerator(), den, sourceText(a.GetBaselineSource()), pct)
+		t.add(none, regionLabel(a.GetRegion()), roleText(a.GetRole()), counted, a.GetNumerator(), den, sourceText(a.GetBaselineSource()), pct)
 	}
 	t.render(w, env.interactive)
 	return nil
@@ -98,7 +105,9 @@ func sourceText(s coordinationv1.BaselineSource) string {
 		return "operator"
 	case coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR:
 		return "ledger, previous year"
-	default:
+	case coordinationv1.BaselineSource_BASELINE_SOURCE_NONE:
 		return "none"
+	default:
+		return fmt.Sprintf("unknown (%d)", int32(s))
 	}
 }

@@ -49,6 +49,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	region := fs.String("region", "", "only this province (sending or receiving side), e.g. 520000")
 	from := fs.String("from", "", "first day of the period, YYYY-MM-DD in China Standard Time (default: the beginning)")
 	to := fs.String("to", "", "last day of the period, YYYY-MM-DD (default: today)")
+	openOnly := fs.Bool("open", false, "list only the batches with open discrepancies")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile show [flags]\n\nShows, from the coordination service's ledger:\n"+
 			"  1. per pairing, the distinct workers departed, arrived, no-show, onboarded, still employed at\n"+
@@ -82,11 +83,19 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	rc := coordinationv1.NewReconciliationServiceClient(cc)
 	w := env.stdout
 
-	callCtx, cancel := peers.WithTimeout(ctx)
-	sums, err := rc.ListPairingSummaries(callCtx, &coordinationv1.ListPairingSummariesRequest{PeriodStart: start, PeriodEnd: end, Region: *region})
-	cancel()
-	if err != nil {
-		return err
+	var sums []*coordinationv1.PairingSummary
+	sumReq := &coordinationv1.ListPairingSummariesRequest{PeriodStart: start, PeriodEnd: end, Region: *region, PageSize: 1000}
+	for {
+		callCtx, cancel := peers.WithTimeout(ctx)
+		resp, err := rc.ListPairingSummaries(callCtx, sumReq)
+		cancel()
+		if err != nil {
+			return err
+		}
+		sums = append(sums, resp.GetSummaries()...)
+		if sumReq.PageToken = resp.GetNextPageToken(); sumReq.PageToken == "" {
+			break
+		}
 	}
 	period := "all time"
 	if *from != "" || *to != "" {
@@ -95,7 +104,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(w, "Pairings (%s, distinct workers)\n", period)
 	pt := newTable("receiving", "sending", "departed", "arrived", "no-show", "onboarded", "employed 3m", "employed 6m", "left job", "returned", "open discrepancies").
 		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10)
-	for _, s := range sums.GetSummaries() {
+	for _, s := range sums {
 		pt.add(s.GetOpenDiscrepancies() > 0, regionLabel(s.GetReceivingRegion()), regionLabel(s.GetSendingRegion()),
 			s.GetDeparted(), s.GetArrived(), s.GetNoShow(), s.GetOnboarded(), s.GetEmployed_3Months(), s.GetEmployed_6Months(),
 			s.GetLeftJob(), s.GetReturnedHome(), s.GetOpenDiscrepancies())
@@ -115,7 +124,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	token := ""
 	for {
 		callCtx, cancel := peers.WithTimeout(ctx)
-		resp, err := rc.ListBatchReconciliations(callCtx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token})
+		resp, err := rc.ListBatchReconciliations(callCtx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token, WithOpenDiscrepancies: *openOnly})
 		cancel()
 		if err != nil {
 			return err

@@ -52,7 +52,7 @@ func TestWorkerOutTwiceInYearCountsOnce(t *testing.T) {
 	if r := h.assessment(t, "440000", 2025); r.GetNumerator() != 1 || r.GetRole() != receivingRole {
 		t.Fatalf("440000 2025: %v", r)
 	}
-	if a := h.assessment(t, "520000", 2024); a.GetNumerator() != 1 || a.GetHasBaseline() {
+	if a := h.assessment(t, "520000", 2024); a.GetNumerator() != 1 || a.GetBaselineSource() != coordinationv1.BaselineSource_BASELINE_SOURCE_NONE {
 		t.Fatalf("520000 2024: %v", a)
 	}
 }
@@ -76,11 +76,11 @@ func TestBaselineFromPreviousYearOrOperator(t *testing.T) {
 
 	a := h.assessment(t, "520000", 2025)
 	if a.GetNumerator() != 3 || a.GetDenominator() != 4 || a.GetBaselineSource() != coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR ||
-		!a.GetHasBaseline() || a.GetPercentage() != 75 {
+		a.Percentage == nil || a.GetPercentage() != 75 {
 		t.Fatalf("from the ledger: %v", a)
 	}
-	if a := h.assessment(t, "520000", 2024); a.GetHasBaseline() || a.GetDenominator() != 0 || a.GetPercentage() != 0 ||
-		a.GetBaselineSource() != coordinationv1.BaselineSource_BASELINE_SOURCE_UNSPECIFIED {
+	if a := h.assessment(t, "520000", 2024); a.Denominator != nil || a.Percentage != nil ||
+		a.GetBaselineSource() != coordinationv1.BaselineSource_BASELINE_SOURCE_NONE {
 		t.Fatalf("no previous year: %v", a)
 	}
 

@@ -44,11 +44,22 @@ func TestReportEventsValidation(t *testing.T) {
 			e.OccurTime = timestamppb.New(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC))
 		}, "events[0].occur_time"},
 		{"time two days ahead", func(e *coordinationv1.LedgerEvent) { e.OccurTime = timestamppb.New(t0.Add(48 * time.Hour)) }, "events[0].occur_time"},
-		{"months on a departure", func(e *coordinationv1.LedgerEvent) { e.Months = 3 }, "events[0].months"},
+		{"months on a departure", func(e *coordinationv1.LedgerEvent) {
+			e.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: 3, StillEmployed: false}}
+		}, "events[0].employment_checkpoint"},
+		{"a reason on a departure", func(e *coordinationv1.LedgerEvent) {
+			e.Details = &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: "x"}}
+		}, "events[0].left_job"},
 		{"checkpoint without months", func(e *coordinationv1.LedgerEvent) {
 			e.Kind, e.ReporterRegion = checkpoint, "440000"
-		}, "events[0].months"},
-		{"long detail", func(e *coordinationv1.LedgerEvent) { e.Detail = strings.Repeat("x", 3000) }, "events[0].detail"},
+		}, "events[0].employment_checkpoint"},
+		{"checkpoint of 0 months", func(e *coordinationv1.LedgerEvent) {
+			e.Kind, e.ReporterRegion, e.Details = checkpoint, "440000", &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: 0, StillEmployed: true}}
+		}, "events[0].employment_checkpoint.months"},
+		{"long incident kind", func(e *coordinationv1.LedgerEvent) {
+			e.Kind, e.ReporterRegion = incident, "440000"
+			e.Details = &coordinationv1.LedgerEvent_Incident{Incident: &coordinationv1.IncidentDetails{Kind: strings.Repeat("x", 3000)}}
+		}, "events[0].incident.kind"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,7 +167,7 @@ func TestReportEventsRefusesReusedEventID(t *testing.T) {
 		{"other worker", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "w2" }},
 		{"other time", func(e *coordinationv1.LedgerEvent) { e.OccurTime = timestamppb.New(t0.Add(time.Second)) }},
 		{"registered poor", func(e *coordinationv1.LedgerEvent) { e.RegisteredPoor = true }},
-		{"detail", func(e *coordinationv1.LedgerEvent) { e.Detail = "x" }},
+		{"vacancy", func(e *coordinationv1.LedgerEvent) { e.Vacancy = "x" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,15 +271,16 @@ func TestListEventsFilters(t *testing.T) {
 	other := ev("x1", departed, "C1", "w1", t0)
 	other.SendingRegion, other.ReporterRegion = "450000", "450000"
 	cp := ev("e4", checkpoint, "", "w1", t0)
-	cp.Months, cp.StillEmployed = 3, true
+	cp.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: 3, StillEmployed: true}}
 	h.report(t,
 		ev("e1", departed, "B1", "w1", t0),
 		ev("e2", departed, "B1", "w2", t0),
-		ev("e3", arrived, "B1", "w1", t0),
+		ev("e3", arrived, "B1", "w1", t0.Add(time.Hour)),
 		other,
 		cp,
 	)
-	h.report(t, ev("e5", arrived, "B1", "w2", t0))
+	h.report(t, ev("e5", arrived, "B1", "w2", t0.Add(2*time.Hour)))
+	at := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(t0.Add(d)) }
 	ids := func(req *coordinationv1.ListEventsRequest) string {
 		t.Helper()
 		var out []string
@@ -299,6 +311,10 @@ func TestListEventsFilters(t *testing.T) {
 		{"region", &coordinationv1.ListEventsRequest{Region: "450000"}, "[x1]"},
 		{"worker and kind", &coordinationv1.ListEventsRequest{WorkerId: "w1", Kind: departed}, "[e1 x1]"},
 		{"unknown worker", &coordinationv1.ListEventsRequest{WorkerId: "nobody"}, "[]"},
+		{"from a time on (included)", &coordinationv1.ListEventsRequest{OccurTimeFrom: at(time.Hour), PageSize: 1}, "[e3 e5]"},
+		{"before a time (excluded)", &coordinationv1.ListEventsRequest{OccurTimeBefore: at(time.Hour)}, "[e1 e2 x1 e4]"},
+		{"time range and batch", &coordinationv1.ListEventsRequest{BatchId: "B1", OccurTimeFrom: at(time.Minute), OccurTimeBefore: at(3 * time.Hour), PageSize: 1}, "[e3 e5]"},
+		{"time range and worker", &coordinationv1.ListEventsRequest{WorkerId: "w2", OccurTimeFrom: at(0), OccurTimeBefore: at(time.Hour)}, "[e2]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,4 +329,12 @@ func TestListEventsFilters(t *testing.T) {
 	}
 	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: "AAAA"})
 	wantCode(t, err, codes.InvalidArgument)
+	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{OccurTimeFrom: at(time.Hour), OccurTimeBefore: at(time.Hour)})
+	if _, ok := fieldViolations(t, err)["occur_time_before"]; !ok {
+		t.Fatalf("empty time range: %v", err)
+	}
+	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{OccurTimeFrom: &timestamppb.Timestamp{Nanos: -1}})
+	if _, ok := fieldViolations(t, err)["occur_time_from"]; !ok {
+		t.Fatalf("invalid time: %v", err)
+	}
 }

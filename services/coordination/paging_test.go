@@ -2,11 +2,15 @@ package coordination
 
 import (
 	"encoding/base64"
+	"fmt"
+	"slices"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 )
 
@@ -44,6 +48,14 @@ func TestListsRefuseGarbagePageTokens(t *testing.T) {
 			_, err := h.registry.ListPairings(ctxT(t), &coordinationv1.ListPairingsRequest{PageToken: tok})
 			return err
 		},
+		"ListPairingSummaries": func(tok string) error {
+			_, err := h.recon.ListPairingSummaries(ctxT(t), &coordinationv1.ListPairingSummariesRequest{PageToken: tok})
+			return err
+		},
+		"ListAssessments": func(tok string) error {
+			_, err := h.assess.ListAssessments(ctxT(t), &coordinationv1.ListAssessmentsRequest{Year: 2025, PageToken: tok})
+			return err
+		},
 	}
 	garbage := map[string][]string{
 		"ListEvents":               {"garbage", "!!!", b64([]byte("B1"))},
@@ -51,6 +63,8 @@ func TestListsRefuseGarbagePageTokens(t *testing.T) {
 		"ListDiscrepancies":        {"garbage", "!!!", eventsToken, b64([]byte("B1\x00w1"))},
 		"ListRegions":              {"garbage", "!!!", eventsToken, b64([]byte("52000"))},
 		"ListPairings":             {"garbage", "!!!", eventsToken, b64([]byte("440000520000"))},
+		"ListPairingSummaries":     {"garbage", "!!!", eventsToken, b64([]byte("44000052000x"))},
+		"ListAssessments":          {"garbage", "!!!", eventsToken, b64([]byte("52000"))},
 	}
 	for name, call := range lists {
 		for _, tok := range garbage[name] {
@@ -90,6 +104,10 @@ func TestListsRefuseGarbagePageTokens(t *testing.T) {
 	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: eventsToken, WorkerId: "w1"})
 	if v := fieldViolations(t, err); v["page_token"] == "" {
 		t.Errorf("ListEvents token with another worker_id: violations %v, want one on page_token", v)
+	}
+	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: eventsToken, OccurTimeFrom: timestamppb.New(t0)})
+	if v := fieldViolations(t, err); v["page_token"] == "" {
+		t.Errorf("ListEvents token with a time range: violations %v, want one on page_token", v)
 	}
 	// Real tokens still page.
 	next, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 1, PageToken: eventsToken})
@@ -156,6 +174,22 @@ func TestPageTokensBoundToFilters(t *testing.T) {
 			resp, err := h.recon.ListDiscrepancies(ctxT(t), &coordinationv1.ListDiscrepanciesRequest{IncludeClosed: same, PageSize: 1, PageToken: tok})
 			return len(resp.GetDiscrepancies()), resp.GetNextPageToken(), err
 		}},
+		{"ListPairingSummaries", func(tok string, same bool) (int, string, error) {
+			req := &coordinationv1.ListPairingSummariesRequest{PeriodStart: &commonv1.Date{Year: 2020, Month: 1, Day: 1}, PageSize: 1, PageToken: tok}
+			if !same {
+				req.PeriodStart.Year = 2021
+			}
+			resp, err := h.recon.ListPairingSummaries(ctxT(t), req)
+			return len(resp.GetSummaries()), resp.GetNextPageToken(), err
+		}},
+		{"ListAssessments", func(tok string, same bool) (int, string, error) {
+			year := int32(2025)
+			if !same {
+				year = 2024
+			}
+			resp, err := h.assess.ListAssessments(ctxT(t), &coordinationv1.ListAssessmentsRequest{Year: year, PageSize: 1, PageToken: tok})
+			return len(resp.GetAssessments()), resp.GetNextPageToken(), err
+		}},
 	}
 	// Two discrepancies (arrivals without departure) for ListDiscrepancies.
 	h.report(t, ev("440000:arrived:B1:w3", arrived, "B1", "w3", t0), ev("440000:arrived:B2:w4", arrived, "B2", "w4", t0))
@@ -173,5 +207,63 @@ func TestPageTokensBoundToFilters(t *testing.T) {
 				t.Fatalf("second page with the same filters: %d items, %v", n, err)
 			}
 		})
+	}
+}
+
+// ListPairingSummaries and ListAssessments page: the pages of any size join up into the whole
+// list, in order, each item once.
+func TestSummariesAndAssessmentsPagesJoinUp(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, Config{LoadDefaultPairings: true})
+	h.report(t, ev("520000:departed:B1:w1", departed, "B1", "w1", t0))
+	summaries := func(size int32) (names []string, pages int) {
+		req := &coordinationv1.ListPairingSummariesRequest{Region: "", PageSize: size}
+		for {
+			resp, err := h.recon.ListPairingSummaries(ctxT(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, s := range resp.GetSummaries() {
+				names = append(names, fmt.Sprintf("%s-%s:%d", s.GetReceivingRegion(), s.GetSendingRegion(), s.GetDeparted()))
+			}
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				return names, pages
+			}
+		}
+	}
+	assessments := func(size int32) (names []string, pages int) {
+		req := &coordinationv1.ListAssessmentsRequest{Year: 2025, PageSize: size}
+		for {
+			resp, err := h.assess.ListAssessments(ctxT(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, a := range resp.GetAssessments() {
+				names = append(names, fmt.Sprintf("%s:%d", a.GetRegion(), a.GetNumerator()))
+			}
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				return names, pages
+			}
+		}
+	}
+	for name, list := range map[string]func(int32) ([]string, int){"summaries": summaries, "assessments": assessments} {
+		all, pages := list(1000)
+		if len(all) < 3 || pages != 1 {
+			t.Fatalf("%s: %d in %d pages, want at least 3 in one page", name, len(all), pages)
+		}
+		if !slices.IsSorted(all) {
+			t.Errorf("%s out of order: %v", name, all)
+		}
+		for _, size := range []int32{1, 2, int32(len(all)) - 1, int32(len(all))} {
+			got, pages := list(size)
+			if !slices.Equal(got, all) {
+				t.Errorf("%s in pages of %d: %v, want %v", name, size, got, all)
+			}
+			if want := (len(all) + int(size) - 1) / int(size); pages != want {
+				t.Errorf("%s in pages of %d: %d pages, want %d", name, size, pages, want)
+			}
+		}
 	}
 }

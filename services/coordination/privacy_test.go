@@ -28,8 +28,8 @@ func TestReportEventsRefusesPersonalData(t *testing.T) {
 		field string
 		want  string
 	}{
-		{"identity number in an incident detail", func(e *coordinationv1.LedgerEvent) { e.Detail = "injured, 身份证" + testIDNumber }, "events[0].detail", privacy.IDNumberMessage},
-		{"phone in an incident detail", func(e *coordinationv1.LedgerEvent) { e.Detail = "family: 139 1234 5678" }, "events[0].detail", privacy.PhoneMessage},
+		{"identity number in an incident detail", func(e *coordinationv1.LedgerEvent) { setIncident(e, "injured, 身份证"+testIDNumber) }, "events[0].incident.kind", privacy.IDNumberMessage},
+		{"phone in an incident detail", func(e *coordinationv1.LedgerEvent) { setIncident(e, "family: 139 1234 5678") }, "events[0].incident.kind", privacy.PhoneMessage},
 		{"worker id of an old 15-digit number", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "520102900307123" }, "events[0].worker_id", privacy.WorkerIDMessage},
 		{"worker id with a wrong check character", func(e *coordinationv1.LedgerEvent) {
 			e.WorkerId = testIDNumber[:17] + map[bool]string{true: "1", false: "0"}[testIDNumber[17] == '0']
@@ -66,7 +66,7 @@ func TestListEventsMasksStoredDetail(t *testing.T) {
 	t.Parallel()
 	h := startHarness(t, Config{LoadDefaultPairings: true})
 	e := ev("440000:incident:B1:w1:y", incident, "", "w1", t0)
-	e.Detail = "injured, 身份证" + testIDNumber + ", 电话13912345678"
+	setIncident(e, "injured, 身份证"+testIDNumber+", 电话13912345678")
 	if _, err := h.s.ledger.LedgerServer().ReportEvents(ctxT(t), &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{e}}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,12 @@ func TestListEventsMasksStoredDetail(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "injured, 身份证" + idnumber.Mask(testIDNumber) + ", 电话139****5678"
-	if len(list.GetEvents()) != 1 || list.GetEvents()[0].GetDetail() != want {
+	if len(list.GetEvents()) != 1 || list.GetEvents()[0].GetIncident().GetKind() != want {
 		t.Fatalf("listed %v, want the detail %q", list.GetEvents(), want)
 	}
+}
+
+// setIncident sets the incident details of e.
+func setIncident(e *coordinationv1.LedgerEvent, kind string) {
+	e.Details = &coordinationv1.LedgerEvent_Incident{Incident: &coordinationv1.IncidentDetails{Kind: kind}}
 }

@@ -76,8 +76,10 @@ func genEvents(t *rapid.T) []*coordinationv1.LedgerEvent {
 			e.ReporterRegion = e.SendingRegion
 		}
 		if kind == checkpoint {
-			e.Months = rapid.SampledFrom([]int32{1, 3, 6}).Draw(t, "months")
-			e.StillEmployed = rapid.Bool().Draw(t, "still")
+			e.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{
+				Months:        rapid.SampledFrom([]int32{1, 3, 6}).Draw(t, "months"),
+				StillEmployed: rapid.Bool().Draw(t, "still"),
+			}}
 		}
 		events[i] = e
 	}
@@ -138,8 +140,8 @@ func refBatch(events []*coordinationv1.LedgerEvent, batch string, now time.Time)
 func refCategory(e *coordinationv1.LedgerEvent) string {
 	switch e.GetKind() {
 	case checkpoint:
-		if e.GetStillEmployed() && (e.GetMonths() == 3 || e.GetMonths() == 6) {
-			return fmt.Sprintf("employed%d", e.GetMonths())
+		if cp := e.GetEmploymentCheckpoint(); cp.GetStillEmployed() && (cp.GetMonths() == 3 || cp.GetMonths() == 6) {
+			return fmt.Sprintf("employed%d", cp.GetMonths())
 		}
 		return ""
 	case incident:
@@ -355,7 +357,8 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 				}
 				a := resp.GetAssessment()
 				num, prev := refNumerator(events, p, year), refNumerator(events, p, year-1)
-				if a.GetNumerator() != num || a.GetDenominator() != prev || a.GetHasBaseline() != (prev > 0) {
+				if a.GetNumerator() != num || a.GetDenominator() != prev || (a.Denominator != nil) != (prev > 0) ||
+					(a.GetBaselineSource() == coordinationv1.BaselineSource_BASELINE_SOURCE_NONE) != (prev == 0) {
 					rt.Fatalf("%s %d: %v, want numerator %d denominator %d", p, year, a, num, prev)
 				}
 				if prev > 0 && (a.GetBaselineSource() != coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR || a.GetPercentage() != assessment.Percentage(num, prev)) {

@@ -325,3 +325,54 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// ListBatchReconciliations with_open_discrepancies lists only the batches that have an open
+// discrepancy, and a batch leaves the list when its last one closes.
+func TestListBatchesWithOpenDiscrepancies(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, Config{LoadDefaultPairings: true})
+	h.report(t,
+		ev("520000:departed:B1:w1", departed, "B1", "w1", t0), ev("440000:arrived:B1:w1", arrived, "B1", "w1", t0),
+		ev("440000:arrived:B2:w2", arrived, "B2", "w2", t0), // unexpected: open
+		ev("440000:arrived:B3:w3", arrived, "B3", "w3", t0), // unexpected: open
+	)
+	list := func(open bool) string {
+		t.Helper()
+		var out []string
+		req := &coordinationv1.ListBatchReconciliationsRequest{WithOpenDiscrepancies: open, PageSize: 1}
+		for {
+			resp, err := h.recon.ListBatchReconciliations(ctxT(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range resp.GetReconciliations() {
+				if open && len(r.GetDiscrepancies()) == 0 {
+					t.Errorf("batch %s listed without open discrepancies", r.GetBatchId())
+				}
+				out = append(out, r.GetBatchId())
+			}
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				return fmt.Sprint(out)
+			}
+		}
+	}
+	if got := list(false); got != "[B1 B2 B3]" {
+		t.Fatalf("all batches %s", got)
+	}
+	if got := list(true); got != "[B2 B3]" {
+		t.Fatalf("batches with open discrepancies %s, want [B2 B3]", got)
+	}
+	h.report(t, ev("520000:departed:B2:w2", departed, "B2", "w2", t0)) // closes B2's
+	if got := list(true); got != "[B3]" {
+		t.Fatalf("after B2 closed: %s, want [B3]", got)
+	}
+	// A token of the filtered listing is not one of the whole list.
+	first, err := h.recon.ListBatchReconciliations(ctxT(t), &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1})
+	if err != nil || first.GetNextPageToken() == "" {
+		t.Fatalf("first page: %v, %v", first, err)
+	}
+	_, err = h.recon.ListBatchReconciliations(ctxT(t), &coordinationv1.ListBatchReconciliationsRequest{WithOpenDiscrepancies: true, PageToken: first.GetNextPageToken()})
+	if v := fieldViolations(t, err); v["page_token"] == "" {
+		t.Fatalf("token of another listing: violations %v", v)
+	}
+}

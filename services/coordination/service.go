@@ -11,9 +11,11 @@ package coordination
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
+	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
@@ -29,8 +31,22 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 1,
+	Version: 2,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, [][]byte{store.BucketCounters}),
+	Migrate: migrate,
+}
+
+// migrate upgrades a file of an older version of the coordination schema.
+//
+// Version 2 gave ledger events per-kind details: the events recorded with the flat months,
+// still_employed and detail fields are converted (ledger.MigrateDetails).
+func migrate(tx *bbolt.Tx, from uint64) error {
+	if from < 2 {
+		if err := ledger.MigrateDetails(tx); err != nil {
+			return fmt.Errorf("ledger event details: %w", err)
+		}
+	}
+	return nil
 }
 
 // DefaultGracePeriod is how long after a batch's departure a worker not confirmed arrived

@@ -9,7 +9,7 @@
 //
 // Denominator: the operator's baseline for the province and year, else the province's numerator
 // of the year before when it is at least 1 (BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR), else none
-// (has_baseline false, percentage 0).
+// (BASELINE_SOURCE_NONE, denominator and percentage not set).
 //
 // The province's role comes from the registry (registry.Role); a province with no role cannot be
 // assessed (FAILED_PRECONDITION, reason ROLE_UNKNOWN).
@@ -19,9 +19,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -31,6 +33,7 @@ import (
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -90,6 +93,8 @@ func (x *Server) ValidateRequest(method string, req any) error {
 		year(r.GetYear())
 	case *coordinationv1.ListAssessmentsRequest:
 		year(r.GetYear())
+		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		assessmentsListing(r).Check(&v, r.GetPageToken())
 	default:
 		return apierror.NotValidated(req)
 	}
@@ -133,22 +138,51 @@ func (x *Server) GetAssessment(ctx context.Context, req *coordinationv1.GetAsses
 	return resp, nil
 }
 
+// assessmentsListing is the listing of ListAssessments, bound to the year; a token holds the
+// last province code returned.
+func assessmentsListing(r *coordinationv1.ListAssessmentsRequest) paging.Listing {
+	return paging.For("assessments", strconv.Itoa(int(r.GetYear()))).Keys(func(k []byte) bool {
+		if len(k) != 6 {
+			return false
+		}
+		for _, c := range k {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // ListAssessments assesses, in code order, every province in the region registry or in a
-// registered pairing.
+// registered pairing, a page at a time.
 func (x *Server) ListAssessments(ctx context.Context, req *coordinationv1.ListAssessmentsRequest) (*coordinationv1.ListAssessmentsResponse, error) {
+	listing := assessmentsListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	n := check.PageSize.Of(req.GetPageSize())
 	resp := &coordinationv1.ListAssessmentsResponse{}
-	err := x.db.View(func(tx *bbolt.Tx) error {
+	err = x.db.View(func(tx *bbolt.Tx) error {
 		codes, err := registry.Provinces(tx)
 		if err != nil {
 			return err
 		}
 		for _, code := range codes {
+			if code <= string(after) {
+				continue
+			}
 			role, err := registry.Role(tx, code)
 			if err != nil {
 				return err
 			}
 			if role == commonv1.RegionRole_REGION_ROLE_UNSPECIFIED {
 				continue
+			}
+			if len(resp.Assessments) == n {
+				resp.NextPageToken = listing.Token([]byte(resp.Assessments[n-1].GetRegion()))
+				return nil
 			}
 			a, err := x.assess(tx, code, int(req.GetYear()), role)
 			if err != nil {
@@ -218,16 +252,18 @@ func assessmentOf(code, name string, role commonv1.RegionRole, year int, num, pr
 		Year:        int32(year),
 		Numerator:   num,
 	}
+	var den int64
 	switch {
 	case baseline > 0:
-		a.Denominator, a.BaselineSource = baseline, coordinationv1.BaselineSource_BASELINE_SOURCE_OPERATOR
+		den, a.BaselineSource = baseline, coordinationv1.BaselineSource_BASELINE_SOURCE_OPERATOR
 	case prev > 0:
-		a.Denominator, a.BaselineSource = prev, coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR
+		den, a.BaselineSource = prev, coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR
+	default:
+		a.BaselineSource = coordinationv1.BaselineSource_BASELINE_SOURCE_NONE
+		return a
 	}
-	if a.Denominator > 0 {
-		a.HasBaseline = true
-		a.Percentage = Percentage(a.Numerator, a.Denominator)
-	}
+	a.Denominator = proto.Int64(den)
+	a.Percentage = proto.Float64(Percentage(num, den))
 	return a
 }
 

@@ -34,7 +34,7 @@ func TestPercentage(t *testing.T) {
 func TestAssessmentOf(t *testing.T) {
 	t.Parallel()
 	const (
-		none     = coordinationv1.BaselineSource_BASELINE_SOURCE_UNSPECIFIED
+		none     = coordinationv1.BaselineSource_BASELINE_SOURCE_NONE
 		operator = coordinationv1.BaselineSource_BASELINE_SOURCE_OPERATOR
 		previous = coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR
 	)
@@ -54,7 +54,7 @@ func TestAssessmentOf(t *testing.T) {
 	for _, tt := range tests {
 		a := assessmentOf("520000", "贵州省", commonv1.RegionRole_REGION_ROLE_SENDING, 2025, tt.num, tt.prev, tt.baseline)
 		if a.GetNumerator() != tt.num || a.GetDenominator() != tt.den || a.GetBaselineSource() != tt.source ||
-			a.GetHasBaseline() != tt.hasBaseline || a.GetPercentage() != tt.percentage {
+			(a.Denominator != nil) != tt.hasBaseline || (a.Percentage != nil) != tt.hasBaseline || a.GetPercentage() != tt.percentage {
 			t.Errorf("%s: %v", tt.name, a)
 		}
 		if a.GetRegion() != "520000" || a.GetDisplayName() != "贵州省" || a.GetYear() != 2025 || a.GetRole() != commonv1.RegionRole_REGION_ROLE_SENDING {

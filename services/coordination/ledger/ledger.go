@@ -16,12 +16,14 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/check"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/paging"
@@ -127,7 +129,20 @@ func (l *Ledger) wakeTimer() {
 }
 
 func eventsListing(r *coordinationv1.ListEventsRequest) paging.Listing {
-	return paging.For("events", r.GetWorkerId(), r.GetBatchId(), r.GetKind().String(), r.GetRegion()).Keys(isSeqKey)
+	filters := []string{r.GetWorkerId(), r.GetBatchId(), r.GetKind().String(), r.GetRegion()}
+	if r.GetOccurTimeFrom() != nil || r.GetOccurTimeBefore() != nil {
+		// Only then, so that the tokens of listings without a time range stay those of before.
+		filters = append(filters, timeFilter(r.GetOccurTimeFrom()), timeFilter(r.GetOccurTimeBefore()))
+	}
+	return paging.For("events", filters...).Keys(isSeqKey)
+}
+
+// timeFilter is a time filter as a listing's filter value ("" when unset).
+func timeFilter(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d.%09d", ts.GetSeconds(), ts.GetNanos())
 }
 
 // isSeqKey: ListEvents, a sequence number.
@@ -159,6 +174,16 @@ func (x *LedgerServer) ValidateRequest(method string, req any) error {
 			v.Add("kind", "unknown event kind")
 		}
 		check.Province(&v, x.l.cfg.Regions, "region", r.GetRegion(), false)
+		from, before := r.GetOccurTimeFrom(), r.GetOccurTimeBefore()
+		if from != nil && from.CheckValid() != nil {
+			v.Add("occur_time_from", "is not a valid timestamp")
+		}
+		if before != nil && before.CheckValid() != nil {
+			v.Add("occur_time_before", "is not a valid timestamp")
+		}
+		if v.Len() == 0 && from != nil && before != nil && !before.AsTime().After(from.AsTime()) {
+			v.Add("occur_time_before", "must be later than occur_time_from")
+		}
 		check.PageSize.CheckBounded(&v, r.GetPageSize())
 		eventsListing(r).Check(&v, r.GetPageToken())
 	default:
@@ -210,9 +235,6 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 	if len(ev.GetVacancy()) > maxEventIDLen {
 		v.Add(f("vacancy"), fmt.Sprintf("at most %d characters", maxEventIDLen))
 	}
-	if len(ev.GetDetail()) > maxTextLen {
-		v.Add(f("detail"), fmt.Sprintf("at most %d bytes", maxTextLen))
-	}
 	switch ts := ev.GetOccurTime(); {
 	case ts == nil:
 		v.Add(f("occur_time"), "is required")
@@ -226,12 +248,43 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 			v.Add(f("occur_time"), "is more than a day in the future")
 		}
 	}
-	if kind == coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT {
-		if ev.GetMonths() < 1 || ev.GetMonths() > 120 {
-			v.Add(f("months"), "must be 1 to 120 whole months since onboarding")
+	validateDetails(v, f, kind, ev)
+}
+
+// validateDetails checks that ev's details are those of its kind: employment_checkpoint required
+// for EMPLOYMENT_CHECKPOINT, left_job only for LEFT_JOB, incident only for INCIDENT.
+func validateDetails(v *apierror.Violations, f func(string) string, kind coordinationv1.EventKind, ev *coordinationv1.LedgerEvent) {
+	only := func(field string, want coordinationv1.EventKind) bool {
+		if kind != want {
+			v.Add(f(field), fmt.Sprintf("is only for %s events, not %s", want, kindWord(kind)))
+			return false
 		}
-	} else if ev.GetMonths() != 0 || ev.GetStillEmployed() {
-		v.Add(f("months"), "months and still_employed are only for EMPLOYMENT_CHECKPOINT events")
+		return true
+	}
+	text := func(field, s string) {
+		if len(s) > maxTextLen {
+			v.Add(f(field), fmt.Sprintf("at most %d bytes", maxTextLen))
+		}
+	}
+	switch d := ev.GetDetails().(type) {
+	case *coordinationv1.LedgerEvent_EmploymentCheckpoint:
+		if only("employment_checkpoint", coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT) {
+			if m := d.EmploymentCheckpoint.GetMonths(); m < 1 || m > 120 {
+				v.Add(f("employment_checkpoint.months"), "must be 1 to 120 whole months since onboarding")
+			}
+		}
+	case *coordinationv1.LedgerEvent_LeftJob:
+		if only("left_job", coordinationv1.EventKind_EVENT_KIND_LEFT_JOB) {
+			text("left_job.reason", d.LeftJob.GetReason())
+		}
+	case *coordinationv1.LedgerEvent_Incident:
+		if only("incident", coordinationv1.EventKind_EVENT_KIND_INCIDENT) {
+			text("incident.kind", d.Incident.GetKind())
+		}
+	case nil:
+		if kind == coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT {
+			v.Add(f("employment_checkpoint"), "is required for EMPLOYMENT_CHECKPOINT events (months since onboarding, still employed)")
+		}
 	}
 }
 
@@ -294,7 +347,19 @@ func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.Rep
 		ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
 		for i, ev := range req.GetEvents() {
 			prefix := fmt.Sprintf("events[%d]", i)
-			dup, err := ing.check(prefix, ev)
+			// A reporter not yet upgraded sends the old flat fields: taken as the details. The
+			// privacy guard did not see them (unknown fields), so the converted event is scanned.
+			var err error
+			if up := ledgerclient.Upgraded(ev); up != ev {
+				ev = up
+				var pv apierror.Violations
+				privacy.Scan(&pv, prefix+".", ev, nil)
+				err = pv.Err()
+			}
+			var dup bool
+			if err == nil {
+				dup, err = ing.check(prefix, ev)
+			}
 			if err == nil && !dup {
 				dup, err = ing.add(prefix, ev)
 			}
@@ -449,12 +514,22 @@ func (x *LedgerServer) ListEvents(ctx context.Context, req *coordinationv1.ListE
 	resp := &coordinationv1.ListEventsResponse{Events: page}
 	for _, ev := range resp.Events {
 		// A detail recorded before the privacy guard refused personal data is masked.
-		ev.Detail = privacy.Mask(ev.GetDetail())
+		maskDetails(ev)
 	}
 	if last != 0 {
 		resp.NextPageToken = listing.Token(store.Uint64Key(last))
 	}
 	return resp, nil
+}
+
+// maskDetails masks personal data in the free texts of ev's details.
+func maskDetails(ev *coordinationv1.LedgerEvent) {
+	switch d := ev.GetDetails().(type) {
+	case *coordinationv1.LedgerEvent_LeftJob:
+		d.LeftJob.Reason = privacy.Mask(d.LeftJob.GetReason())
+	case *coordinationv1.LedgerEvent_Incident:
+		d.Incident.Kind = privacy.Mask(d.Incident.GetKind())
+	}
 }
 
 // listEvents returns up to n events after the sequence number after that match req's filters,

@@ -136,12 +136,34 @@ func (l *Ledger) ExpireDue() (time.Time, error) {
 // Page tokens are bound to the List and its filters, and hold a key of the List's shape.
 
 func batchReconciliationsListing(r *coordinationv1.ListBatchReconciliationsRequest) paging.Listing {
-	return paging.For("batch reconciliations", r.GetReceivingRegion(), r.GetSendingRegion()).Keys(isBatchKey)
+	filters := []string{r.GetReceivingRegion(), r.GetSendingRegion()}
+	if r.GetWithOpenDiscrepancies() {
+		// Only then, so that the tokens of listings without it stay those of before.
+		filters = append(filters, "with open discrepancies")
+	}
+	return paging.For("batch reconciliations", filters...).Keys(isBatchKey)
 }
 
 func discrepanciesListing(r *coordinationv1.ListDiscrepanciesRequest) paging.Listing {
 	return paging.For("discrepancies", r.GetBatchId(), r.GetRegion(), r.GetKind().String(), strconv.FormatBool(r.GetIncludeClosed())).
 		Keys(discrepancyKeyOf(r.GetBatchId()))
+}
+
+func pairingSummariesListing(r *coordinationv1.ListPairingSummariesRequest) paging.Listing {
+	return paging.For("pairing summaries", civil.Format(r.GetPeriodStart()), civil.Format(r.GetPeriodEnd()), r.GetRegion()).Keys(isPairingKey)
+}
+
+// isPairingKey: ListPairingSummaries, receiving(6) sending(6) province codes.
+func isPairingKey(k []byte) bool {
+	if len(k) != 12 {
+		return false
+	}
+	for _, c := range k {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isBatchKey: ListBatchReconciliations, a batch id.
@@ -178,6 +200,8 @@ func (x *ReconciliationServer) ValidateRequest(method string, req any) error {
 			v.Add("period_end", "must not be before period_start")
 		}
 		check.Province(&v, t, "region", r.GetRegion(), false)
+		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		pairingSummariesListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.ListDiscrepanciesRequest:
 		if r.GetBatchId() != "" {
 			checkID(&v, "batch_id", r.GetBatchId(), maxIDLen)
@@ -243,10 +267,24 @@ func (x *ReconciliationServer) ListBatchReconciliations(ctx context.Context, req
 	if err != nil {
 		return nil, err
 	}
-	keep := func(_ []byte, rec *coordinationv1.BatchReconciliation) bool { return batchMatches(req, rec) }
 	var page store.Page[*coordinationv1.BatchReconciliation]
 	err = x.l.db.View(func(tx *bbolt.Tx) (err error) {
+		var openErr error
+		keep := func(_ []byte, rec *coordinationv1.BatchReconciliation) bool {
+			if !batchMatches(req, rec) || openErr != nil {
+				return false
+			}
+			if !req.GetWithOpenDiscrepancies() {
+				return true
+			}
+			open, err := hasOpenDiscrepancy(tx, rec.GetBatchId())
+			openErr = err
+			return open
+		}
 		page, err = batchesWithDiscrepancies(tx, store.Range{After: after}, check.PageSize.Of(req.GetPageSize()), keep)
+		if openErr != nil {
+			return openErr
+		}
 		return err
 	})
 	if err != nil {
@@ -277,42 +315,64 @@ func batchesWithDiscrepancies(tx *bbolt.Tx, r store.Range, size int, keep func([
 // ListPairingSummaries counts distinct workers per pairing and category over a period: a worker
 // counts in a category when the pairing has an event of it about the worker whose occur_time
 // falls in the period (dates in China Standard Time, both days included). Every registered
-// pairing and every pairing with counted events has a summary.
+// pairing and every pairing with counted events has a summary. Pages follow the (receiving,
+// sending) order; the token holds the last pairing returned.
 func (x *ReconciliationServer) ListPairingSummaries(ctx context.Context, req *coordinationv1.ListPairingSummariesRequest) (*coordinationv1.ListPairingSummariesResponse, error) {
+	listing := pairingSummariesListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
 	from, until := summaryPeriod(req, x.l.cfg.Now())
 	resp := &coordinationv1.ListPairingSummariesResponse{}
-	err := x.l.db.View(func(tx *bbolt.Tx) (err error) {
-		resp.Summaries, err = pairingSummaries(tx, req.GetRegion(), from, until)
+	var more bool
+	err = x.l.db.View(func(tx *bbolt.Tx) (err error) {
+		resp.Summaries, more, err = pairingSummaries(tx, req.GetRegion(), from, until, string(after), check.PageSize.Of(req.GetPageSize()))
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if more {
+		last := resp.Summaries[len(resp.Summaries)-1]
+		resp.NextPageToken = listing.Token([]byte(last.GetReceivingRegion() + last.GetSendingRegion()))
+	}
 	return resp, nil
 }
 
-// pairingSummaries returns the summaries of the pairings that involve region (all when "") over
-// [from, until), in (receiving, sending) order.
-func pairingSummaries(tx *bbolt.Tx, region string, from, until time.Time) ([]*coordinationv1.PairingSummary, error) {
-	pairs, err := summaryPairings(tx, region)
+// pairingSummaries returns the summaries of up to n pairings after the pairing key after
+// (receiving then sending code; "" for the first) that involve region (all when "") over
+// [from, until), in (receiving, sending) order, and whether more follow.
+func pairingSummaries(tx *bbolt.Tx, region string, from, until time.Time, after string, n int) ([]*coordinationv1.PairingSummary, bool, error) {
+	all, err := summaryPairings(tx, region)
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	var pairs []regions.Pairing
+	for _, p := range all {
+		if p.Receiving+p.Sending > after {
+			pairs = append(pairs, p)
+		}
+	}
+	more := len(pairs) > n
+	if more {
+		pairs = pairs[:n]
 	}
 	open, err := openPerPairing(tx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var out []*coordinationv1.PairingSummary
 	for _, p := range pairs {
 		count := map[byte]int64{}
 		for _, cat := range summaryCategories {
 			if count[cat], err = countWorkers(tx, p, cat, from, until); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		out = append(out, pairingSummary(p, count, open[p]))
 	}
-	return out, nil
+	return out, more, nil
 }
 
 // summaryPairings returns, in (receiving, sending) order, the registered pairings and the

@@ -80,10 +80,11 @@ func category(ev *coordinationv1.LedgerEvent) byte {
 	case coordinationv1.EventKind_EVENT_KIND_ONBOARDED:
 		return catOnboarded
 	case coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT:
-		if !ev.GetStillEmployed() {
+		cp := ev.GetEmploymentCheckpoint()
+		if !cp.GetStillEmployed() {
 			return 0
 		}
-		switch ev.GetMonths() {
+		switch cp.GetMonths() {
 		case 3:
 			return catEmployed3
 		case 6:
@@ -126,6 +127,13 @@ func eventMatches(req *coordinationv1.ListEventsRequest, ev *coordinationv1.Ledg
 		return false
 	}
 	if r := req.GetRegion(); r != "" && ev.GetSendingRegion() != r && ev.GetReceivingRegion() != r {
+		return false
+	}
+	at := ev.GetOccurTime().AsTime()
+	if from := req.GetOccurTimeFrom(); from != nil && at.Before(from.AsTime()) {
+		return false
+	}
+	if before := req.GetOccurTimeBefore(); before != nil && !at.Before(before.AsTime()) {
 		return false
 	}
 	return true

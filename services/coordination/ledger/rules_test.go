@@ -140,7 +140,7 @@ func TestCategory(t *testing.T) {
 	t.Parallel()
 	checkpoint := func(months int32, still bool) *coordinationv1.LedgerEvent {
 		e := ev("c", coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT, "", "w1", t0)
-		e.Months, e.StillEmployed = months, still
+		e.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: months, StillEmployed: still}}
 		return e
 	}
 	tests := []struct {
@@ -161,7 +161,7 @@ func TestCategory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got := category(tt.ev); got != tt.want {
-			t.Errorf("category of %s (months %d, still %v) = %d, want %d", tt.ev.GetKind(), tt.ev.GetMonths(), tt.ev.GetStillEmployed(), got, tt.want)
+			t.Errorf("category of %s (months %d, still %v) = %d, want %d", tt.ev.GetKind(), tt.ev.GetEmploymentCheckpoint().GetMonths(), tt.ev.GetEmploymentCheckpoint().GetStillEmployed(), got, tt.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -188,6 +189,16 @@ func batchDiscrepancies(tx *bbolt.Tx, batch string) (map[string]*coordinationv1.
 	return out, err
 }
 
+// hasOpenDiscrepancy reports whether batch has an open discrepancy.
+func hasOpenDiscrepancy(tx *bbolt.Tx, batch string) (bool, error) {
+	open := false
+	err := discrepancies.Scan(tx, store.Range{Prefix: idPrefix(batch)}, func(_ []byte, d *coordinationv1.Discrepancy) (bool, error) {
+		open = d.GetState() == coordinationv1.DiscrepancyState_DISCREPANCY_STATE_OPEN
+		return !open, nil
+	})
+	return open, err
+}
+
 // openDiscrepancies returns the open discrepancies of batch in (worker, kind) order.
 func openDiscrepancies(tx *bbolt.Tx, batch string) ([]*coordinationv1.Discrepancy, error) {
 	var out []*coordinationv1.Discrepancy
@@ -214,4 +225,33 @@ func CountRegisteredPoor(tx *bbolt.Tx, province string, year int, kind coordinat
 		return 0, nil
 	}
 	return assessed.count(tx, assessmentPrefix(province, year, cat))
+}
+
+// MigrateDetails converts the events recorded before the per-kind details (coordination schema
+// version 2): the flat months, still_employed and detail fields become the event's details
+// (ledgerclient.UpgradeEvent). The indexes do not change: they were built from the same facts.
+func MigrateDetails(tx *bbolt.Tx) error {
+	if tx.Bucket(events.Name()) == nil {
+		return nil
+	}
+	type change struct {
+		key []byte
+		ev  *coordinationv1.LedgerEvent
+	}
+	var changed []change
+	err := events.Scan(tx, store.Range{}, func(k []byte, ev *coordinationv1.LedgerEvent) (bool, error) {
+		if ledgerclient.UpgradeEvent(ev) {
+			changed = append(changed, change{bytes.Clone(k), ev})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range changed {
+		if err := events.Put(tx, c.key, c.ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }

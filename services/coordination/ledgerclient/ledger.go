@@ -43,6 +43,8 @@ func eventOf(e outbox.Entry) (*coordinationv1.LedgerEvent, error) {
 	if ev.GetEventId() == "" {
 		ev.EventId = e.ID
 	}
+	// An event put in the outbox before the per-kind details is sent in the new shape.
+	UpgradeEvent(ev)
 	return ev, nil
 }
 

@@ -53,11 +53,11 @@ func TestCheck(t *testing.T) {
 		allow Allow
 		want  map[string]string
 	}{
-		{"clean ledger report", &coordinationv1.ReportEventsRequest{RequestId: "r1", Events: []*coordinationv1.LedgerEvent{{EventId: "e1", WorkerId: "520000-K3Q7ZC2M4XJ5R6TA", Detail: "fell ill"}}}, nil, nil},
-		{"identity number in an event detail", &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{{EventId: "e1"}, {EventId: "e2", Detail: "worker " + idA}}}, nil,
-			map[string]string{"events[1].detail": IDNumberMessage}},
-		{"phone in an event detail", &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{{Detail: "call " + phone}}}, nil,
-			map[string]string{"events[0].detail": PhoneMessage}},
+		{"clean ledger report", &coordinationv1.ReportEventsRequest{RequestId: "r1", Events: []*coordinationv1.LedgerEvent{{EventId: "e1", WorkerId: "520000-K3Q7ZC2M4XJ5R6TA", Details: &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: "fell ill"}}}}}, nil, nil},
+		{"identity number in an event detail", &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{{EventId: "e1"}, {EventId: "e2", Details: &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: "worker " + idA}}}}}, nil,
+			map[string]string{"events[1].left_job.reason": IDNumberMessage}},
+		{"phone in an event detail", &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{{Details: &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: "call " + phone}}}}}, nil,
+			map[string]string{"events[0].left_job.reason": PhoneMessage}},
 		{"worker id with a wrong check character", &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{{WorkerId: wrongCheck(idA)}}}, nil,
 			map[string]string{"events[0].worker_id": WorkerIDMessage}},
 		{"worker id of an old 15-digit number", &coordinationv1.ReportEventsRequest{Events: []*coordinationv1.LedgerEvent{{WorkerId: "110105491231002"}}}, nil,
@@ -115,15 +115,15 @@ func TestPropertyCheckNamesTheField(t *testing.T) {
 		text := genText(t, "before") + id + genText(t, "after")
 		n := rapid.IntRange(1, 4).Draw(t, "events")
 		at := rapid.IntRange(0, n-1).Draw(t, "at")
-		field := rapid.SampledFrom([]string{"detail", "vacancy", "batch_id", "worker_id", "event_id"}).Draw(t, "field")
+		field := rapid.SampledFrom([]string{"left_job.reason", "vacancy", "batch_id", "worker_id", "event_id"}).Draw(t, "field")
 		req := &coordinationv1.ReportEventsRequest{}
 		for i := 0; i < n; i++ {
-			req.Events = append(req.Events, &coordinationv1.LedgerEvent{EventId: fmt.Sprint("e", i), Detail: "ok"})
+			req.Events = append(req.Events, &coordinationv1.LedgerEvent{EventId: fmt.Sprint("e", i), Details: &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: "ok"}}})
 		}
 		e := req.Events[at]
 		switch field {
-		case "detail":
-			e.Detail = text
+		case "left_job.reason":
+			e.Details = &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: text}}
 		case "vacancy":
 			e.Vacancy = text
 		case "batch_id":

@@ -271,11 +271,12 @@ func checkpoint(region string, r *receivingv1.EmploymentRecord, cp *receivingv1.
 	r.Checkpoints = append(r.Checkpoints, proto.Clone(cp).(*receivingv1.Checkpoint))
 	slices.SortStableFunc(r.Checkpoints, func(a, b *receivingv1.Checkpoint) int { return civil.Compare(a.GetCheckDate(), b.GetCheckDate()) })
 	return &coordinationv1.LedgerEvent{
-		EventId:       eventID(region, "checkpoint", r.GetBatchId(), r.GetWorkerId(), fmt.Sprint(cp.GetMonths())),
-		Kind:          coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT,
-		OccurTime:     timestamppb.New(civil.Start(cp.GetCheckDate())),
-		Months:        cp.GetMonths(),
-		StillEmployed: cp.GetStillEmployed(),
+		EventId:   eventID(region, "checkpoint", r.GetBatchId(), r.GetWorkerId(), fmt.Sprint(cp.GetMonths())),
+		Kind:      coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT,
+		OccurTime: timestamppb.New(civil.Start(cp.GetCheckDate())),
+		Details: &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{
+			Months: cp.GetMonths(), StillEmployed: cp.GetStillEmployed(),
+		}},
 	}, nil
 }
 
@@ -302,7 +303,7 @@ func leave(region string, r *receivingv1.EmploymentRecord, d *commonv1.Date, rea
 		EventId:   eventID(region, "left_job", r.GetBatchId(), r.GetWorkerId()),
 		Kind:      coordinationv1.EventKind_EVENT_KIND_LEFT_JOB,
 		OccurTime: timestamppb.New(civil.Start(d)),
-		Detail:    reason,
+		Details:   &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: reason}},
 	}, nil
 }
 
@@ -321,6 +322,6 @@ func incident(region string, r *receivingv1.EmploymentRecord, in *receivingv1.In
 		EventId:   eventID(region, "incident", r.GetBatchId(), r.GetWorkerId(), civil.Format(in.GetIncidentDate()), hex.EncodeToString(h[:6])),
 		Kind:      coordinationv1.EventKind_EVENT_KIND_INCIDENT,
 		OccurTime: timestamppb.New(civil.Start(in.GetIncidentDate())),
-		Detail:    in.GetKind(),
+		Details:   &coordinationv1.LedgerEvent_Incident{Incident: &coordinationv1.IncidentDetails{Kind: in.GetKind()}},
 	}
 }

@@ -41,7 +41,8 @@ const (
 	EventKind_EVENT_KIND_NO_SHOW EventKind = 3
 	// The worker started work (receiving side).
 	EventKind_EVENT_KIND_ONBOARDED EventKind = 4
-	// The worker was still employed (or not) `months` after onboarding (receiving side).
+	// The worker was still employed (or not) some whole months after onboarding (receiving side;
+	// details in `employment_checkpoint`).
 	EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT EventKind = 5
 	// The worker left the job (receiving side).
 	EventKind_EVENT_KIND_LEFT_JOB EventKind = 6
@@ -113,10 +114,13 @@ type LedgerEvent struct {
 	// What happened.
 	Kind EventKind `protobuf:"varint,2,opt,name=kind,proto3,enum=labour.coordination.v1.EventKind" json:"kind,omitempty"`
 	// The province reporting (the region the event is about).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReporterRegion string `protobuf:"bytes,3,opt,name=reporter_region,json=reporterRegion,proto3" json:"reporter_region,omitempty"`
 	// The sending province of the worker.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,4,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,5,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The worker's opaque id (never an identity number).
 	WorkerId string `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -128,12 +132,16 @@ type LedgerEvent struct {
 	OccurTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
 	// The worker is registered-poor.
 	RegisteredPoor bool `protobuf:"varint,10,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
-	// For EMPLOYMENT_CHECKPOINT: whole months since onboarding.
-	Months int32 `protobuf:"varint,11,opt,name=months,proto3" json:"months,omitempty"`
-	// For EMPLOYMENT_CHECKPOINT: still employed.
-	StillEmployed bool `protobuf:"varint,12,opt,name=still_employed,json=stillEmployed,proto3" json:"still_employed,omitempty"`
-	// Free text: the reason for LEFT_JOB, the kind of INCIDENT.
-	Detail string `protobuf:"bytes,13,opt,name=detail,proto3" json:"detail,omitempty"`
+	// What only some kinds say: set for the kinds named on each field, never for the others.
+	// EMPLOYMENT_CHECKPOINT events carry `employment_checkpoint` (required); LEFT_JOB events may
+	// carry `left_job`, INCIDENT events `incident`; the other kinds carry none.
+	//
+	// Types that are valid to be assigned to Details:
+	//
+	//	*LedgerEvent_EmploymentCheckpoint
+	//	*LedgerEvent_LeftJob
+	//	*LedgerEvent_Incident
+	Details isLedgerEvent_Details `protobuf_oneof:"details"`
 	// When the ledger recorded it.
 	RecordTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=record_time,json=recordTime,proto3" json:"record_time,omitempty"`
 	// The reporter's role. Derived from the event kind.
@@ -242,25 +250,38 @@ func (x *LedgerEvent) GetRegisteredPoor() bool {
 	return false
 }
 
-func (x *LedgerEvent) GetMonths() int32 {
+func (x *LedgerEvent) GetDetails() isLedgerEvent_Details {
 	if x != nil {
-		return x.Months
+		return x.Details
 	}
-	return 0
+	return nil
 }
 
-func (x *LedgerEvent) GetStillEmployed() bool {
+func (x *LedgerEvent) GetEmploymentCheckpoint() *EmploymentCheckpointDetails {
 	if x != nil {
-		return x.StillEmployed
+		if x, ok := x.Details.(*LedgerEvent_EmploymentCheckpoint); ok {
+			return x.EmploymentCheckpoint
+		}
 	}
-	return false
+	return nil
 }
 
-func (x *LedgerEvent) GetDetail() string {
+func (x *LedgerEvent) GetLeftJob() *LeftJobDetails {
 	if x != nil {
-		return x.Detail
+		if x, ok := x.Details.(*LedgerEvent_LeftJob); ok {
+			return x.LeftJob
+		}
 	}
-	return ""
+	return nil
+}
+
+func (x *LedgerEvent) GetIncident() *IncidentDetails {
+	if x != nil {
+		if x, ok := x.Details.(*LedgerEvent_Incident); ok {
+			return x.Incident
+		}
+	}
+	return nil
 }
 
 func (x *LedgerEvent) GetRecordTime() *timestamppb.Timestamp {
@@ -275,6 +296,179 @@ func (x *LedgerEvent) GetReporterRole() v1.RegionRole {
 		return x.ReporterRole
 	}
 	return v1.RegionRole(0)
+}
+
+type isLedgerEvent_Details interface {
+	isLedgerEvent_Details()
+}
+
+type LedgerEvent_EmploymentCheckpoint struct {
+	// For EMPLOYMENT_CHECKPOINT (required there).
+	EmploymentCheckpoint *EmploymentCheckpointDetails `protobuf:"bytes,16,opt,name=employment_checkpoint,json=employmentCheckpoint,proto3,oneof"`
+}
+
+type LedgerEvent_LeftJob struct {
+	// For LEFT_JOB.
+	LeftJob *LeftJobDetails `protobuf:"bytes,17,opt,name=left_job,json=leftJob,proto3,oneof"`
+}
+
+type LedgerEvent_Incident struct {
+	// For INCIDENT.
+	Incident *IncidentDetails `protobuf:"bytes,18,opt,name=incident,proto3,oneof"`
+}
+
+func (*LedgerEvent_EmploymentCheckpoint) isLedgerEvent_Details() {}
+
+func (*LedgerEvent_LeftJob) isLedgerEvent_Details() {}
+
+func (*LedgerEvent_Incident) isLedgerEvent_Details() {}
+
+// What an EMPLOYMENT_CHECKPOINT event says.
+type EmploymentCheckpointDetails struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whole months since onboarding, 1 to 120.
+	Months int32 `protobuf:"varint,1,opt,name=months,proto3" json:"months,omitempty"`
+	// The worker was still employed at the check.
+	StillEmployed bool `protobuf:"varint,2,opt,name=still_employed,json=stillEmployed,proto3" json:"still_employed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmploymentCheckpointDetails) Reset() {
+	*x = EmploymentCheckpointDetails{}
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmploymentCheckpointDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmploymentCheckpointDetails) ProtoMessage() {}
+
+func (x *EmploymentCheckpointDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmploymentCheckpointDetails.ProtoReflect.Descriptor instead.
+func (*EmploymentCheckpointDetails) Descriptor() ([]byte, []int) {
+	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EmploymentCheckpointDetails) GetMonths() int32 {
+	if x != nil {
+		return x.Months
+	}
+	return 0
+}
+
+func (x *EmploymentCheckpointDetails) GetStillEmployed() bool {
+	if x != nil {
+		return x.StillEmployed
+	}
+	return false
+}
+
+// What a LEFT_JOB event says.
+type LeftJobDetails struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why the worker left, free text of at most 2000 bytes (no personal data).
+	Reason        string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeftJobDetails) Reset() {
+	*x = LeftJobDetails{}
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeftJobDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeftJobDetails) ProtoMessage() {}
+
+func (x *LeftJobDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeftJobDetails.ProtoReflect.Descriptor instead.
+func (*LeftJobDetails) Descriptor() ([]byte, []int) {
+	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeftJobDetails) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// What an INCIDENT event says.
+type IncidentDetails struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind of incident, free text of at most 2000 bytes (no personal data); the description
+	// stays in the receiving province.
+	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncidentDetails) Reset() {
+	*x = IncidentDetails{}
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncidentDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncidentDetails) ProtoMessage() {}
+
+func (x *IncidentDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncidentDetails.ProtoReflect.Descriptor instead.
+func (*IncidentDetails) Descriptor() ([]byte, []int) {
+	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *IncidentDetails) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
 }
 
 // Request to report events.
@@ -295,7 +489,7 @@ type ReportEventsRequest struct {
 
 func (x *ReportEventsRequest) Reset() {
 	*x = ReportEventsRequest{}
-	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[1]
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +501,7 @@ func (x *ReportEventsRequest) String() string {
 func (*ReportEventsRequest) ProtoMessage() {}
 
 func (x *ReportEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[1]
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +514,7 @@ func (x *ReportEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportEventsRequest.ProtoReflect.Descriptor instead.
 func (*ReportEventsRequest) Descriptor() ([]byte, []int) {
-	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{1}
+	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReportEventsRequest) GetEvents() []*LedgerEvent {
@@ -355,7 +549,7 @@ type ReportEventsResponse struct {
 
 func (x *ReportEventsResponse) Reset() {
 	*x = ReportEventsResponse{}
-	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[2]
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +561,7 @@ func (x *ReportEventsResponse) String() string {
 func (*ReportEventsResponse) ProtoMessage() {}
 
 func (x *ReportEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[2]
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +574,7 @@ func (x *ReportEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportEventsResponse.ProtoReflect.Descriptor instead.
 func (*ReportEventsResponse) Descriptor() ([]byte, []int) {
-	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{2}
+	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReportEventsResponse) GetRecorded() int32 {
@@ -413,19 +607,27 @@ type ListEventsRequest struct {
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Only events of this kind.
 	Kind EventKind `protobuf:"varint,3,opt,name=kind,proto3,enum=labour.coordination.v1.EventKind" json:"kind,omitempty"`
-	// Only events involving this province (sending or receiving).
+	// The province the listing is about: only events involving it (as sending or receiving
+	// province).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
 	// Maximum events to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Token from a previous response, with the same filters (a token of other filters is refused
+	// with INVALID_ARGUMENT on page_token).
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only events that happened at or after this time (occur_time >= occur_time_from).
+	OccurTimeFrom *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occur_time_from,json=occurTimeFrom,proto3" json:"occur_time_from,omitempty"`
+	// Only events that happened before this time (occur_time < occur_time_before); with
+	// occur_time_from, it must be later.
+	OccurTimeBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occur_time_before,json=occurTimeBefore,proto3" json:"occur_time_before,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[3]
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +639,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[3]
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +652,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{3}
+	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListEventsRequest) GetWorkerId() string {
@@ -495,6 +697,20 @@ func (x *ListEventsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListEventsRequest) GetOccurTimeFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTimeFrom
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetOccurTimeBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurTimeBefore
+	}
+	return nil
+}
+
 // A page of events.
 type ListEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -508,7 +724,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[4]
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +736,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[4]
+	mi := &file_labour_coordination_v1_ledger_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +749,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{4}
+	return file_labour_coordination_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListEventsResponse) GetEvents() []*LedgerEvent {
@@ -554,7 +770,7 @@ var File_labour_coordination_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_labour_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
-	"#labour/coordination/v1/ledger.proto\x12\x16labour.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb2\x05\n" +
+	"#labour/coordination/v1/ledger.proto\x12\x16labour.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x90\a\n" +
 	"\vLedgerEvent\x12\x1e\n" +
 	"\bevent_id\x18\x01 \x01(\tB\x03\xe0A\x02R\aeventId\x12:\n" +
 	"\x04kind\x18\x02 \x01(\x0e2!.labour.coordination.v1.EventKindB\x03\xe0A\x02R\x04kind\x12,\n" +
@@ -567,13 +783,21 @@ const file_labour_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"occur_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\toccurTime\x12,\n" +
 	"\x0fregistered_poor\x18\n" +
-	" \x01(\bB\x03\xe0A\x01R\x0eregisteredPoor\x12\x1b\n" +
-	"\x06months\x18\v \x01(\x05B\x03\xe0A\x01R\x06months\x12*\n" +
-	"\x0estill_employed\x18\f \x01(\bB\x03\xe0A\x01R\rstillEmployed\x12\x1b\n" +
-	"\x06detail\x18\r \x01(\tB\x03\xe0A\x01R\x06detail\x12@\n" +
+	" \x01(\bB\x03\xe0A\x01R\x0eregisteredPoor\x12o\n" +
+	"\x15employment_checkpoint\x18\x10 \x01(\v23.labour.coordination.v1.EmploymentCheckpointDetailsB\x03\xe0A\x01H\x00R\x14employmentCheckpoint\x12H\n" +
+	"\bleft_job\x18\x11 \x01(\v2&.labour.coordination.v1.LeftJobDetailsB\x03\xe0A\x01H\x00R\aleftJob\x12J\n" +
+	"\bincident\x18\x12 \x01(\v2'.labour.coordination.v1.IncidentDetailsB\x03\xe0A\x01H\x00R\bincident\x12@\n" +
 	"\vrecord_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"recordTime\x12F\n" +
-	"\rreporter_role\x18\x0f \x01(\x0e2\x1c.labour.common.v1.RegionRoleB\x03\xe0A\x03R\freporterRole\"{\n" +
+	"\rreporter_role\x18\x0f \x01(\x0e2\x1c.labour.common.v1.RegionRoleB\x03\xe0A\x03R\freporterRoleB\t\n" +
+	"\adetailsJ\x04\b\v\x10\fJ\x04\b\f\x10\rJ\x04\b\r\x10\x0eR\x06monthsR\x0estill_employedR\x06detail\"f\n" +
+	"\x1bEmploymentCheckpointDetails\x12\x1b\n" +
+	"\x06months\x18\x01 \x01(\x05B\x03\xe0A\x02R\x06months\x12*\n" +
+	"\x0estill_employed\x18\x02 \x01(\bB\x03\xe0A\x01R\rstillEmployed\"-\n" +
+	"\x0eLeftJobDetails\x12\x1b\n" +
+	"\x06reason\x18\x01 \x01(\tB\x03\xe0A\x01R\x06reason\"*\n" +
+	"\x0fIncidentDetails\x12\x17\n" +
+	"\x04kind\x18\x01 \x01(\tB\x03\xe0A\x01R\x04kind\"{\n" +
 	"\x13ReportEventsRequest\x12@\n" +
 	"\x06events\x18\x01 \x03(\v2#.labour.coordination.v1.LedgerEventB\x03\xe0A\x02R\x06events\x12\"\n" +
 	"\n" +
@@ -583,7 +807,7 @@ const file_labour_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x02 \x01(\x05B\x03\xe0A\x03R\n" +
 	"duplicates\x12>\n" +
-	"\brefusals\x18\x03 \x03(\v2\x1d.labour.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\"\xf4\x01\n" +
+	"\brefusals\x18\x03 \x03(\v2\x1d.labour.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\"\x8a\x03\n" +
 	"\x11ListEventsRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x01R\bworkerId\x12\x1e\n" +
 	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x01R\abatchId\x12:\n" +
@@ -591,7 +815,9 @@ const file_labour_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x06region\x18\x04 \x01(\tB\x03\xe0A\x01R\x06region\x12 \n" +
 	"\tpage_size\x18\x05 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x83\x01\n" +
+	"page_token\x18\x06 \x01(\tB\x03\xe0A\x01R\tpageToken\x12G\n" +
+	"\x0foccur_time_from\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\roccurTimeFrom\x12K\n" +
+	"\x11occur_time_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x0foccurTimeBefore\"\x83\x01\n" +
 	"\x12ListEventsResponse\x12@\n" +
 	"\x06events\x18\x01 \x03(\v2#.labour.coordination.v1.LedgerEventB\x03\xe0A\x03R\x06events\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\x80\x02\n" +
@@ -623,36 +849,44 @@ func file_labour_coordination_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_labour_coordination_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_labour_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_labour_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_labour_coordination_v1_ledger_proto_goTypes = []any{
-	(EventKind)(0),                // 0: labour.coordination.v1.EventKind
-	(*LedgerEvent)(nil),           // 1: labour.coordination.v1.LedgerEvent
-	(*ReportEventsRequest)(nil),   // 2: labour.coordination.v1.ReportEventsRequest
-	(*ReportEventsResponse)(nil),  // 3: labour.coordination.v1.ReportEventsResponse
-	(*ListEventsRequest)(nil),     // 4: labour.coordination.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),    // 5: labour.coordination.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(v1.RegionRole)(0),            // 7: labour.common.v1.RegionRole
-	(*v1.ItemRefusal)(nil),        // 8: labour.common.v1.ItemRefusal
+	(EventKind)(0),                      // 0: labour.coordination.v1.EventKind
+	(*LedgerEvent)(nil),                 // 1: labour.coordination.v1.LedgerEvent
+	(*EmploymentCheckpointDetails)(nil), // 2: labour.coordination.v1.EmploymentCheckpointDetails
+	(*LeftJobDetails)(nil),              // 3: labour.coordination.v1.LeftJobDetails
+	(*IncidentDetails)(nil),             // 4: labour.coordination.v1.IncidentDetails
+	(*ReportEventsRequest)(nil),         // 5: labour.coordination.v1.ReportEventsRequest
+	(*ReportEventsResponse)(nil),        // 6: labour.coordination.v1.ReportEventsResponse
+	(*ListEventsRequest)(nil),           // 7: labour.coordination.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),          // 8: labour.coordination.v1.ListEventsResponse
+	(*timestamppb.Timestamp)(nil),       // 9: google.protobuf.Timestamp
+	(v1.RegionRole)(0),                  // 10: labour.common.v1.RegionRole
+	(*v1.ItemRefusal)(nil),              // 11: labour.common.v1.ItemRefusal
 }
 var file_labour_coordination_v1_ledger_proto_depIdxs = []int32{
 	0,  // 0: labour.coordination.v1.LedgerEvent.kind:type_name -> labour.coordination.v1.EventKind
-	6,  // 1: labour.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
-	6,  // 2: labour.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
-	7,  // 3: labour.coordination.v1.LedgerEvent.reporter_role:type_name -> labour.common.v1.RegionRole
-	1,  // 4: labour.coordination.v1.ReportEventsRequest.events:type_name -> labour.coordination.v1.LedgerEvent
-	8,  // 5: labour.coordination.v1.ReportEventsResponse.refusals:type_name -> labour.common.v1.ItemRefusal
-	0,  // 6: labour.coordination.v1.ListEventsRequest.kind:type_name -> labour.coordination.v1.EventKind
-	1,  // 7: labour.coordination.v1.ListEventsResponse.events:type_name -> labour.coordination.v1.LedgerEvent
-	2,  // 8: labour.coordination.v1.LedgerService.ReportEvents:input_type -> labour.coordination.v1.ReportEventsRequest
-	4,  // 9: labour.coordination.v1.LedgerService.ListEvents:input_type -> labour.coordination.v1.ListEventsRequest
-	3,  // 10: labour.coordination.v1.LedgerService.ReportEvents:output_type -> labour.coordination.v1.ReportEventsResponse
-	5,  // 11: labour.coordination.v1.LedgerService.ListEvents:output_type -> labour.coordination.v1.ListEventsResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 1: labour.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
+	2,  // 2: labour.coordination.v1.LedgerEvent.employment_checkpoint:type_name -> labour.coordination.v1.EmploymentCheckpointDetails
+	3,  // 3: labour.coordination.v1.LedgerEvent.left_job:type_name -> labour.coordination.v1.LeftJobDetails
+	4,  // 4: labour.coordination.v1.LedgerEvent.incident:type_name -> labour.coordination.v1.IncidentDetails
+	9,  // 5: labour.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
+	10, // 6: labour.coordination.v1.LedgerEvent.reporter_role:type_name -> labour.common.v1.RegionRole
+	1,  // 7: labour.coordination.v1.ReportEventsRequest.events:type_name -> labour.coordination.v1.LedgerEvent
+	11, // 8: labour.coordination.v1.ReportEventsResponse.refusals:type_name -> labour.common.v1.ItemRefusal
+	0,  // 9: labour.coordination.v1.ListEventsRequest.kind:type_name -> labour.coordination.v1.EventKind
+	9,  // 10: labour.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
+	9,  // 11: labour.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
+	1,  // 12: labour.coordination.v1.ListEventsResponse.events:type_name -> labour.coordination.v1.LedgerEvent
+	5,  // 13: labour.coordination.v1.LedgerService.ReportEvents:input_type -> labour.coordination.v1.ReportEventsRequest
+	7,  // 14: labour.coordination.v1.LedgerService.ListEvents:input_type -> labour.coordination.v1.ListEventsRequest
+	6,  // 15: labour.coordination.v1.LedgerService.ReportEvents:output_type -> labour.coordination.v1.ReportEventsResponse
+	8,  // 16: labour.coordination.v1.LedgerService.ListEvents:output_type -> labour.coordination.v1.ListEventsResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_labour_coordination_v1_ledger_proto_init() }
@@ -660,13 +894,18 @@ func file_labour_coordination_v1_ledger_proto_init() {
 	if File_labour_coordination_v1_ledger_proto != nil {
 		return
 	}
+	file_labour_coordination_v1_ledger_proto_msgTypes[0].OneofWrappers = []any{
+		(*LedgerEvent_EmploymentCheckpoint)(nil),
+		(*LedgerEvent_LeftJob)(nil),
+		(*LedgerEvent_Incident)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_coordination_v1_ledger_proto_rawDesc), len(file_labour_coordination_v1_ledger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -143,18 +143,22 @@ func (DiscrepancyState) EnumDescriptor() ([]byte, []int) {
 	return file_labour_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{1}
 }
 
-// Where a baseline comes from.
+// Where a baseline comes from. The one way an assessment says it has no baseline is
+// BASELINE_SOURCE_NONE; its denominator and percentage are then not set.
 // A client that meets a value it does not know (a later version may add values) treats it as
 // BASELINE_SOURCE_UNSPECIFIED and shows its number; it does not fail.
 type BaselineSource int32
 
 const (
-	// No baseline: the percentage cannot be computed (sent as such).
+	// Not given; never sent by the server.
 	BaselineSource_BASELINE_SOURCE_UNSPECIFIED BaselineSource = 0
 	// Entered by an operator.
 	BaselineSource_BASELINE_SOURCE_OPERATOR BaselineSource = 1
 	// The province's count for the previous year, from the ledger.
 	BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR BaselineSource = 2
+	// No baseline: no operator's baseline for the year and a count of 0 the year before, so the
+	// percentage cannot be computed.
+	BaselineSource_BASELINE_SOURCE_NONE BaselineSource = 3
 )
 
 // Enum value maps for BaselineSource.
@@ -163,11 +167,13 @@ var (
 		0: "BASELINE_SOURCE_UNSPECIFIED",
 		1: "BASELINE_SOURCE_OPERATOR",
 		2: "BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR",
+		3: "BASELINE_SOURCE_NONE",
 	}
 	BaselineSource_value = map[string]int32{
 		"BASELINE_SOURCE_UNSPECIFIED":          0,
 		"BASELINE_SOURCE_OPERATOR":             1,
 		"BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR": 2,
+		"BASELINE_SOURCE_NONE":                 3,
 	}
 )
 
@@ -204,8 +210,10 @@ type BatchReconciliation struct {
 	// The batch id.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,3,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Earliest reported departure of the batch.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
@@ -367,8 +375,10 @@ type Discrepancy struct {
 	// The batch.
 	BatchId string `protobuf:"bytes,5,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,6,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,7,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// What is missing, in plain words.
 	Detail string `protobuf:"bytes,8,opt,name=detail,proto3" json:"detail,omitempty"`
@@ -585,15 +595,20 @@ func (x *GetBatchReconciliationResponse) GetReconciliation() *BatchReconciliatio
 type ListBatchReconciliationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only batches of this receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Only batches of this sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum batches to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Token from a previous response, with the same filters (a token of other filters is refused
+	// with INVALID_ARGUMENT on page_token).
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only batches with at least one open discrepancy (those listed in `discrepancies`).
+	WithOpenDiscrepancies bool `protobuf:"varint,5,opt,name=with_open_discrepancies,json=withOpenDiscrepancies,proto3" json:"with_open_discrepancies,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ListBatchReconciliationsRequest) Reset() {
@@ -652,6 +667,13 @@ func (x *ListBatchReconciliationsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListBatchReconciliationsRequest) GetWithOpenDiscrepancies() bool {
+	if x != nil {
+		return x.WithOpenDiscrepancies
+	}
+	return false
 }
 
 // A page of batch reconciliations.
@@ -713,8 +735,10 @@ func (x *ListBatchReconciliationsResponse) GetNextPageToken() string {
 type PairingSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Departed in the period.
 	Departed int64 `protobuf:"varint,3,opt,name=departed,proto3" json:"departed,omitempty"`
@@ -852,8 +876,14 @@ type ListPairingSummariesRequest struct {
 	PeriodStart *v1.Date `protobuf:"bytes,1,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
 	// Last day of the period (inclusive); unset for today.
 	PeriodEnd *v1.Date `protobuf:"bytes,2,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
-	// Only pairings involving this province.
-	Region        string `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
+	// The province the listing is about: only pairings involving it (either side).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
+	Region string `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
+	// Maximum summaries to return (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response, with the same filters (a token of other filters is refused
+	// with INVALID_ARGUMENT on page_token).
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -909,11 +939,27 @@ func (x *ListPairingSummariesRequest) GetRegion() string {
 	return ""
 }
 
+func (x *ListPairingSummariesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPairingSummariesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // Pairing summaries.
 type ListPairingSummariesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per registered pairing (and per pairing with events), in (receiving, sending) order.
-	Summaries     []*PairingSummary `protobuf:"bytes,1,rep,name=summaries,proto3" json:"summaries,omitempty"`
+	Summaries []*PairingSummary `protobuf:"bytes,1,rep,name=summaries,proto3" json:"summaries,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -955,12 +1001,20 @@ func (x *ListPairingSummariesResponse) GetSummaries() []*PairingSummary {
 	return nil
 }
 
+func (x *ListPairingSummariesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // Request to list discrepancies.
 type ListDiscrepanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only discrepancies of this batch.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// Only discrepancies involving this province.
+	// The province the listing is about: only discrepancies involving it (either side).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
 	// Only discrepancies of this kind.
 	Kind DiscrepancyKind `protobuf:"varint,3,opt,name=kind,proto3,enum=labour.coordination.v1.DiscrepancyKind" json:"kind,omitempty"`
@@ -1214,7 +1268,8 @@ func (x *ListDiscrepancyChangesResponse) GetHeadRevision() int64 {
 // A province's assessment for a year.
 type Assessment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The province code.
+	// The province the assessment is about.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// The province's name.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
@@ -1224,14 +1279,12 @@ type Assessment struct {
 	Year int32 `protobuf:"varint,4,opt,name=year,proto3" json:"year,omitempty"`
 	// Distinct registered-poor workers sent out (sending) or onboarded (receiving) in the year.
 	Numerator int64 `protobuf:"varint,5,opt,name=numerator,proto3" json:"numerator,omitempty"`
-	// The baseline.
-	Denominator int64 `protobuf:"varint,6,opt,name=denominator,proto3" json:"denominator,omitempty"`
-	// Where the baseline comes from.
+	// The baseline, at least 1; not set when baseline_source is BASELINE_SOURCE_NONE.
+	Denominator *int64 `protobuf:"varint,6,opt,name=denominator,proto3,oneof" json:"denominator,omitempty"`
+	// Where the baseline comes from; BASELINE_SOURCE_NONE when there is none.
 	BaselineSource BaselineSource `protobuf:"varint,7,opt,name=baseline_source,json=baselineSource,proto3,enum=labour.coordination.v1.BaselineSource" json:"baseline_source,omitempty"`
-	// numerator / denominator * 100, rounded to one decimal; 0 when there is no baseline.
-	Percentage float64 `protobuf:"fixed64,8,opt,name=percentage,proto3" json:"percentage,omitempty"`
-	// True when there is a baseline and the percentage means something.
-	HasBaseline   bool `protobuf:"varint,9,opt,name=has_baseline,json=hasBaseline,proto3" json:"has_baseline,omitempty"`
+	// numerator / denominator * 100, rounded to one decimal; not set when there is no baseline.
+	Percentage    *float64 `protobuf:"fixed64,8,opt,name=percentage,proto3,oneof" json:"percentage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1302,8 +1355,8 @@ func (x *Assessment) GetNumerator() int64 {
 }
 
 func (x *Assessment) GetDenominator() int64 {
-	if x != nil {
-		return x.Denominator
+	if x != nil && x.Denominator != nil {
+		return *x.Denominator
 	}
 	return 0
 }
@@ -1316,23 +1369,17 @@ func (x *Assessment) GetBaselineSource() BaselineSource {
 }
 
 func (x *Assessment) GetPercentage() float64 {
-	if x != nil {
-		return x.Percentage
+	if x != nil && x.Percentage != nil {
+		return *x.Percentage
 	}
 	return 0
-}
-
-func (x *Assessment) GetHasBaseline() bool {
-	if x != nil {
-		return x.HasBaseline
-	}
-	return false
 }
 
 // Request to set a baseline.
 type SetBaselineRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The province code.
+	// The province the request is about.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// The calendar year.
 	Year int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
@@ -1455,7 +1502,8 @@ func (x *SetBaselineResponse) GetAssessment() *Assessment {
 // Request to assess a province.
 type GetAssessmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The province code.
+	// The province the request is about.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// The calendar year.
 	Year          int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
@@ -1557,7 +1605,12 @@ func (x *GetAssessmentResponse) GetAssessment() *Assessment {
 type ListAssessmentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The calendar year.
-	Year          int32 `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	Year int32 `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	// Maximum assessments to return (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response, with the same filters (a token of other filters is refused
+	// with INVALID_ARGUMENT on page_token).
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1599,11 +1652,27 @@ func (x *ListAssessmentsRequest) GetYear() int32 {
 	return 0
 }
 
+func (x *ListAssessmentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAssessmentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // The assessments.
 type ListAssessmentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One per registered province, in code order.
-	Assessments   []*Assessment `protobuf:"bytes,1,rep,name=assessments,proto3" json:"assessments,omitempty"`
+	Assessments []*Assessment `protobuf:"bytes,1,rep,name=assessments,proto3" json:"assessments,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1643,6 +1712,13 @@ func (x *ListAssessmentsResponse) GetAssessments() []*Assessment {
 		return x.Assessments
 	}
 	return nil
+}
+
+func (x *ListAssessmentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 var File_labour_coordination_v1_reconciliation_proto protoreflect.FileDescriptor
@@ -1686,13 +1762,14 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x1dGetBatchReconciliationRequest\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x02R\abatchId\"z\n" +
 	"\x1eGetBatchReconciliationResponse\x12X\n" +
-	"\x0ereconciliation\x18\x01 \x01(\v2+.labour.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0ereconciliation\"\xc3\x01\n" +
+	"\x0ereconciliation\x18\x01 \x01(\v2+.labour.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0ereconciliation\"\x80\x02\n" +
 	"\x1fListBatchReconciliationsRequest\x12.\n" +
 	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x01R\x0freceivingRegion\x12*\n" +
 	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
 	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"\xab\x01\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\x12;\n" +
+	"\x17with_open_discrepancies\x18\x05 \x01(\bB\x03\xe0A\x01R\x15withOpenDiscrepancies\"\xab\x01\n" +
 	" ListBatchReconciliationsResponse\x12Z\n" +
 	"\x0freconciliations\x18\x01 \x03(\v2+.labour.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0freconciliations\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xcd\x03\n" +
@@ -1708,14 +1785,18 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\bleft_job\x18\t \x01(\x03B\x03\xe0A\x03R\aleftJob\x12(\n" +
 	"\rreturned_home\x18\n" +
 	" \x01(\x03B\x03\xe0A\x03R\freturnedHome\x122\n" +
-	"\x12open_discrepancies\x18\v \x01(\x03B\x03\xe0A\x03R\x11openDiscrepancies\"\xb6\x01\n" +
+	"\x12open_discrepancies\x18\v \x01(\x03B\x03\xe0A\x03R\x11openDiscrepancies\"\xfc\x01\n" +
 	"\x1bListPairingSummariesRequest\x12>\n" +
 	"\fperiod_start\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\vperiodStart\x12:\n" +
 	"\n" +
 	"period_end\x18\x02 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\tperiodEnd\x12\x1b\n" +
-	"\x06region\x18\x03 \x01(\tB\x03\xe0A\x01R\x06region\"i\n" +
+	"\x06region\x18\x03 \x01(\tB\x03\xe0A\x01R\x06region\x12 \n" +
+	"\tpage_size\x18\x04 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x96\x01\n" +
 	"\x1cListPairingSummariesResponse\x12I\n" +
-	"\tsummaries\x18\x01 \x03(\v2&.labour.coordination.v1.PairingSummaryB\x03\xe0A\x03R\tsummaries\"\x8b\x02\n" +
+	"\tsummaries\x18\x01 \x03(\v2&.labour.coordination.v1.PairingSummaryB\x03\xe0A\x03R\tsummaries\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x8b\x02\n" +
 	"\x18ListDiscrepanciesRequest\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x01R\abatchId\x12\x1b\n" +
 	"\x06region\x18\x02 \x01(\tB\x03\xe0A\x01R\x06region\x12@\n" +
@@ -1732,20 +1813,22 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\"\x8e\x01\n" +
 	"\x1eListDiscrepancyChangesResponse\x12B\n" +
 	"\achanges\x18\x01 \x03(\v2#.labour.coordination.v1.DiscrepancyB\x03\xe0A\x03R\achanges\x12(\n" +
-	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevision\"\x8e\x03\n" +
+	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevision\"\xa3\x03\n" +
 	"\n" +
 	"Assessment\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x03R\x06region\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x125\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x1c.labour.common.v1.RegionRoleB\x03\xe0A\x03R\x04role\x12\x17\n" +
 	"\x04year\x18\x04 \x01(\x05B\x03\xe0A\x03R\x04year\x12!\n" +
-	"\tnumerator\x18\x05 \x01(\x03B\x03\xe0A\x03R\tnumerator\x12%\n" +
-	"\vdenominator\x18\x06 \x01(\x03B\x03\xe0A\x03R\vdenominator\x12T\n" +
-	"\x0fbaseline_source\x18\a \x01(\x0e2&.labour.coordination.v1.BaselineSourceB\x03\xe0A\x03R\x0ebaselineSource\x12#\n" +
+	"\tnumerator\x18\x05 \x01(\x03B\x03\xe0A\x03R\tnumerator\x12*\n" +
+	"\vdenominator\x18\x06 \x01(\x03B\x03\xe0A\x03H\x00R\vdenominator\x88\x01\x01\x12T\n" +
+	"\x0fbaseline_source\x18\a \x01(\x0e2&.labour.coordination.v1.BaselineSourceB\x03\xe0A\x03R\x0ebaselineSource\x12(\n" +
 	"\n" +
-	"percentage\x18\b \x01(\x01B\x03\xe0A\x03R\n" +
-	"percentage\x12&\n" +
-	"\fhas_baseline\x18\t \x01(\bB\x03\xe0A\x03R\vhasBaseline\"\x89\x01\n" +
+	"percentage\x18\b \x01(\x01B\x03\xe0A\x03H\x01R\n" +
+	"percentage\x88\x01\x01B\x0e\n" +
+	"\f_denominatorB\r\n" +
+	"\v_percentageJ\x04\b\t\x10\n" +
+	"R\fhas_baseline\"\x89\x01\n" +
 	"\x12SetBaselineRequest\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12\x17\n" +
 	"\x04year\x18\x02 \x01(\x05B\x03\xe0A\x02R\x04year\x12\x19\n" +
@@ -1762,11 +1845,15 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x15GetAssessmentResponse\x12G\n" +
 	"\n" +
 	"assessment\x18\x01 \x01(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\n" +
-	"assessment\"1\n" +
+	"assessment\"w\n" +
 	"\x16ListAssessmentsRequest\x12\x17\n" +
-	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\"d\n" +
+	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\x12 \n" +
+	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x91\x01\n" +
 	"\x17ListAssessmentsResponse\x12I\n" +
-	"\vassessments\x18\x01 \x03(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\vassessments*\xb5\x01\n" +
+	"\vassessments\x18\x01 \x03(\v2\".labour.coordination.v1.AssessmentB\x03\xe0A\x03R\vassessments\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\xb5\x01\n" +
 	"\x0fDiscrepancyKind\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNACCOUNTED\x10\x01\x12\x1f\n" +
@@ -1776,11 +1863,12 @@ const file_labour_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x10DiscrepancyState\x12!\n" +
 	"\x1dDISCREPANCY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DISCREPANCY_STATE_OPEN\x10\x01\x12\x1c\n" +
-	"\x18DISCREPANCY_STATE_CLOSED\x10\x02*y\n" +
+	"\x18DISCREPANCY_STATE_CLOSED\x10\x02*\x93\x01\n" +
 	"\x0eBaselineSource\x12\x1f\n" +
 	"\x1bBASELINE_SOURCE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18BASELINE_SOURCE_OPERATOR\x10\x01\x12(\n" +
-	"$BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR\x10\x022\xb9\x05\n" +
+	"$BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR\x10\x02\x12\x18\n" +
+	"\x14BASELINE_SOURCE_NONE\x10\x032\xb9\x05\n" +
 	"\x15ReconciliationService\x12\x87\x01\n" +
 	"\x16GetBatchReconciliation\x125.labour.coordination.v1.GetBatchReconciliationRequest\x1a6.labour.coordination.v1.GetBatchReconciliationResponse\x12\x8d\x01\n" +
 	"\x18ListBatchReconciliations\x127.labour.coordination.v1.ListBatchReconciliationsRequest\x1a8.labour.coordination.v1.ListBatchReconciliationsResponse\x12\x81\x01\n" +
@@ -1883,6 +1971,7 @@ func file_labour_coordination_v1_reconciliation_proto_init() {
 	if File_labour_coordination_v1_reconciliation_proto != nil {
 		return
 	}
+	file_labour_coordination_v1_reconciliation_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -124,8 +124,10 @@ type Pairing struct {
 	// Resource name: `pairings/{receiving_code}-{sending_code}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The receiving province code.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The sending province code.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Names from the division table.
 	ReceivingDisplayName string `protobuf:"bytes,4,opt,name=receiving_display_name,json=receivingDisplayName,proto3" json:"receiving_display_name,omitempty"`
@@ -729,7 +731,8 @@ func (x *DeletePairingResponse) GetPairing() *Pairing {
 // Request to list pairings.
 type ListPairingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only pairings involving this province (either side).
+	// The province the listing is about: only pairings involving it (either side).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// Maximum pairings to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
