@@ -336,6 +336,9 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 		if err != nil {
 			return err
 		}
+		if err := checkEtag(w, req.GetWorker().GetEtag()); err != nil {
+			return err
+		}
 		changed, err := x.s.checker().update(w, req.GetWorker(), req.GetUpdateMask().GetPaths(), now)
 		if err != nil {
 			return err
@@ -387,6 +390,15 @@ func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.Ch
 	}
 	resp := &sendingv1.ChangeWorkerStatusResponse{}
 	err := x.s.db.UpdateOnce(x.s.cfg.Now(), sendingv1.RosterService_ChangeWorkerStatus_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		if etag := req.GetEtag(); etag != "" {
+			w, err := Read(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := checkEtag(w, etag); err != nil {
+				return err
+			}
+		}
 		w, err := x.s.ChangeStatus(tx, id, req.GetStatus(), req.GetReason())
 		if err != nil {
 			return err

@@ -303,8 +303,14 @@ type Worker struct {
 	StatusReason string `protobuf:"bytes,20,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
 	// When the worker last changed status.
 	StatusChangeTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=status_change_time,json=statusChangeTime,proto3" json:"status_change_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The version of the worker the response shows (AIP-154): opaque, the same while the worker
+	// does not change, another after any change (UpdateWorker, a status change, an import row, an
+	// erasure). Set by the server. UpdateWorker reads it from `worker.etag` (the one place a
+	// request uses this output field) and ChangeWorkerStatus from its `etag`: given, the call is
+	// made only if the worker is still at that version, else ABORTED with reason ETAG_MISMATCH.
+	Etag          string `protobuf:"bytes,22,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -482,6 +488,13 @@ func (x *Worker) GetStatusChangeTime() *timestamppb.Timestamp {
 		return x.StatusChangeTime
 	}
 	return nil
+}
+
+func (x *Worker) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
 }
 
 // One roster row as it comes from a spreadsheet or a provincial database. Every field is text so
@@ -1260,7 +1273,11 @@ func (x *ListWorkersResponse) GetNextPageToken() string {
 // Request to change some fields of a worker.
 type UpdateWorkerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker with `name` set and the new values of the fields in `update_mask`.
+	// The worker with `name` set and the new values of the fields in `update_mask`. Its `etag`,
+	// optional, is the etag of the version the client read: given, the update is made only if
+	// the worker is still at that version, otherwise it is refused with ABORTED, reason
+	// ETAG_MISMATCH (read the worker again and redo the change); empty, the update overwrites
+	// whatever version the worker is at.
 	Worker *Worker `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
 	// Fields to change: full_name, phone, home_county, registered_poor, occupations, education,
 	// preferred_destinations, available_from, health_check_passed, health_check_date.
@@ -1386,7 +1403,12 @@ type ChangeWorkerStatusRequest struct {
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
 	// INVALID_ARGUMENT on request_id.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The etag of the version of the worker the client read (`Worker.etag`) when it chose the new
+	// status: given, the status changes only if the worker is still at that version, otherwise
+	// the call is refused with ABORTED, reason ETAG_MISMATCH (read the worker again and decide
+	// again). Empty: no check.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1445,6 +1467,13 @@ func (x *ChangeWorkerStatusRequest) GetReason() string {
 func (x *ChangeWorkerStatusRequest) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ChangeWorkerStatusRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1604,7 +1633,7 @@ var File_labour_sending_v1_roster_proto protoreflect.FileDescriptor
 
 const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
-	"\x1elabour/sending/v1/roster.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x9e\b\n" +
+	"\x1elabour/sending/v1/roster.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb7\b\n" +
 	"\x06Worker\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
 	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12 \n" +
@@ -1631,7 +1660,8 @@ const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12(\n" +
 	"\rstatus_reason\x18\x14 \x01(\tB\x03\xe0A\x03R\fstatusReason\x12M\n" +
-	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10statusChangeTime\"\xb5\x04\n" +
+	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10statusChangeTime\x12\x17\n" +
+	"\x04etag\x18\x16 \x01(\tB\x03\xe0A\x03R\x04etag\"\xb5\x04\n" +
 	"\tWorkerRow\x12\"\n" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x02R\trowNumber\x12 \n" +
@@ -1702,13 +1732,14 @@ const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"N\n" +
 	"\x14UpdateWorkerResponse\x126\n" +
-	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xb3\x01\n" +
+	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xcc\x01\n" +
 	"\x19ChangeWorkerStatusRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12<\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1f.labour.sending.v1.WorkerStatusB\x03\xe0A\x02R\x06status\x12\x1b\n" +
 	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x01R\x06reason\x12\"\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"T\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x17\n" +
+	"\x04etag\x18\x05 \x01(\tB\x03\xe0A\x01R\x04etag\"T\n" +
 	"\x1aChangeWorkerStatusResponse\x126\n" +
 	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"R\n" +
 	"\x13DeleteWorkerRequest\x12\x17\n" +
