@@ -199,7 +199,7 @@ func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, "Usage: labourlink match cancel [flags] <run>\n\nCancels a running match run (<run> is its number or matchRuns/<number>): it is recorded\nCANCELLED at once, stops at its next stage and proposes nobody. A run that has ended\nalready is refused (cancelling a cancelled run again is fine).\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

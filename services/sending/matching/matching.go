@@ -479,7 +479,8 @@ func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool, limit
 	start := time.Now()
 	lg.Info("match run started")
 	run, err := s.matchAndPropose(ctx, seq, dryRun, limit, &runProgress{s: s, seq: seq})
-	if errors.Is(err, errRunCancelled) {
+	if err != nil && (errors.Is(err, errRunCancelled) || errors.Is(s.checkRun(context.Background(), seq), errRunCancelled)) {
+		// Stopped by CancelMatchRun (at a stage boundary, or by the cancel of its context).
 		lg.Info("match run cancelled", zap.Duration("duration", time.Since(start)))
 		return
 	}
