@@ -108,7 +108,7 @@ func printBatches(w io.Writer, bs []*sendingv1.Batch) {
 		}
 		tb.add(false, b.GetBatchId(), stateWord(b.GetState()), modeWord(b.GetMode()), b.GetSeats(), len(b.GetManifest()), p, boarded,
 			b.GetOrigin()+" "+t.Name(b.GetOrigin()), b.GetDestinationCounty()+" "+t.Name(b.GetDestinationCounty()),
-			fmtDate(b.GetStartDate()), fmtTime(b.GetDepartureTime()))
+			fmtDate(b.GetStartDate()), fmtTime(b.GetPlannedDepartureTime()))
 		workers += len(b.GetManifest())
 		poor += p
 	}
@@ -144,7 +144,10 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 	if !ok {
 		return fmt.Errorf("-mode must be bus, train or flight, not %q", *mode)
 	}
-	req := &sendingv1.PlanBatchesRequest{Mode: m, Seats: int32(*seats), ReceivingRegion: *region, EscortName: *escort, EscortContact: *contact, RequestId: *requestID}
+	req := &sendingv1.PlanBatchesRequest{Mode: m, ReceivingRegion: *region, EscortName: *escort, EscortContact: *contact, RequestId: *requestID}
+	if *seats != 0 { // 0, the flag's default, leaves seats unset: the service's default for the mode
+		req.Seats = new(int32(*seats))
+	}
 	if req.RequestId == "" {
 		req.RequestId = newRequestID()
 	}
@@ -160,7 +163,7 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return fmt.Errorf("-departure: %q is not an RFC 3339 time such as 2027-02-27T08:00:00+08:00", *departure)
 		}
-		req.DepartureTime = timestamppb.New(t)
+		req.PlannedDepartureTime = timestamppb.New(t)
 	}
 	cc, err := d.dial()
 	if err != nil {
@@ -335,7 +338,7 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return fmt.Errorf("-time: %q is not an RFC 3339 time such as 2027-02-27T08:05:00+08:00", *at)
 		}
-		req.DepartureTime = timestamppb.New(t)
+		req.ActualDepartureTime = timestamppb.New(t)
 	}
 	if req.RequestId == "" {
 		req.RequestId = newRequestID()
@@ -352,7 +355,7 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	b := resp.GetBatch()
-	fmt.Fprintf(env.stdout, "%s departed at %s: %d of %d boarded; no-shows back to %s.\n\n", b.GetBatchId(), fmtTime(b.GetDepartTime()),
+	fmt.Fprintf(env.stdout, "%s departed at %s: %d of %d boarded; no-shows back to %s.\n\n", b.GetBatchId(), fmtTime(b.GetActualDepartureTime()),
 		len(b.GetBoardedWorkerIds()), len(b.GetManifest()), strings.ToLower(*noShowTo))
 	printBatch(env.stdout, b)
 	return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,6 +31,11 @@ func init() {
 		name:    "match run",
 		summary: "match available workers to the replicated demand, show the progress, then a summary by vacancy",
 		run:     runMatchRun,
+	})
+	register(&command{
+		name:    "match cancel",
+		summary: "cancel a running match run: it stops at its next stage and proposes nobody",
+		run:     runMatchCancel,
 	})
 	register(&command{
 		name:    "match follow",
@@ -115,8 +121,11 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	if env.interactive {
 		bar.Finish(run.GetStage()) // ends the line redrawn in place
 	}
-	if run.GetState() == sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED {
-		return errors.New(name + " failed: " + run.GetError())
+	switch run.GetState() {
+	case sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED:
+		return fmt.Errorf("%s failed (%s): %s", name, codes.Code(run.GetError().GetCode()), run.GetError().GetMessage())
+	case sendingv1.MatchRunState_MATCH_RUN_STATE_CANCELLED:
+		return fmt.Errorf("%s was cancelled: nobody was proposed", name)
 	}
 	printRunSummary(env.stdout, run)
 	return nil
@@ -179,6 +188,45 @@ func printRunSummary(w io.Writer, run *sendingv1.MatchRun) {
 	if short {
 		fmt.Fprintln(w, "\nRows marked ! still have open positions after the run.")
 	}
+}
+
+func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("labourlink match cancel", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	d := addDialFlags(fs, daemon.Sending)
+	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "Usage: labourlink match cancel [flags] <run>\n\nCancels a running match run (<run> is its number or matchRuns/<number>): it is recorded\nCANCELLED at once, stops at its next stage and proposes nobody. A run that has ended\nalready is refused (cancelling a cancelled run again is fine).\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("give one run: its number or matchRuns/<number>")
+	}
+	name := fs.Arg(0)
+	if !strings.HasPrefix(name, "matchRuns/") {
+		name = "matchRuns/" + name
+	}
+	if *requestID == "" {
+		*requestID = newRequestID()
+	}
+	cc, err := d.dial()
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	callCtx, cancel := peers.WithTimeout(ctx)
+	defer cancel()
+	resp, err := sendingv1.NewMatchingServiceClient(cc).CancelMatchRun(callCtx, &sendingv1.CancelMatchRunRequest{Name: name, RequestId: *requestID})
+	if err != nil {
+		return err
+	}
+	run := resp.GetMatchRun()
+	fmt.Fprintf(env.stdout, "%s cancelled at %s: nobody is proposed by it.\n", run.GetName(), fmtTime(run.GetEndTime()))
+	return nil
 }
 
 func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {

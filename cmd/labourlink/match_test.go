@@ -167,6 +167,11 @@ func TestMatchAndBatchCommands(t *testing.T) {
 	if !strings.Contains(errOut, "matching [") {
 		t.Fatalf("match run showed no progress:\n%s", errOut)
 	}
+	// The run has ended: it cannot be cancelled any more.
+	code, out, errOut = runRoster(t, sendAddr, "match", "cancel", "1")
+	if code == 0 || !strings.Contains(out+errOut, "FailedPrecondition") && !strings.Contains(out+errOut, "FAILED_PRECONDITION") {
+		t.Fatalf("match cancel of an ended run: exit %d\n%s%s", code, out, errOut)
+	}
 
 	cands := receivingv1.NewCandidateServiceClient(rc)
 	var pending []*receivingv1.Candidate

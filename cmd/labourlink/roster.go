@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
@@ -310,6 +311,10 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	county := fs.String("county", "", "only workers from this home county (6-digit code)")
 	occ := fs.String("occupation", "", "only workers who can do this occupation (ISCO-08 code, such as 8212)")
 	poor := fs.String("poor", "", "yes: only registered-poor workers; no: only the others")
+	dest := fs.String("destination", "", "only workers willing to go to this province (code, such as 440000: in their preferences, or no preference)")
+	health := fs.String("health-check", "", "yes: only workers who passed the health check; no: only the others")
+	availBy := fs.String("available-by", "", "only workers who can start work by this date (YYYY-MM-DD)")
+	updatedAfter := fs.String("updated-after", "", "only workers changed after this time, RFC 3339 such as 2027-02-27T08:00:00+08:00 (erased ones too, as tombstones)")
 	lf := addListFlags(fs, "workers")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink roster list [flags]\n\nLists workers in worker-id order, identity numbers and phones masked.\n\nFlags:")
@@ -318,7 +323,30 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parseListArgs(fs, args, lf); err != nil {
 		return err
 	}
-	req := &sendingv1.ListWorkersRequest{HomeCounty: *county, Occupation: *occ, PageToken: *lf.pageToken}
+	req := &sendingv1.ListWorkersRequest{HomeCounty: *county, Occupation: *occ, DestinationProvince: *dest, PageToken: *lf.pageToken}
+	switch strings.ToLower(*health) {
+	case "":
+	case "yes", "true", "1", "是":
+		req.HealthCheckPassed = new(true)
+	case "no", "false", "0", "否":
+		req.HealthCheckPassed = new(false)
+	default:
+		return fmt.Errorf("-health-check must be yes or no, not %q", *health)
+	}
+	if *availBy != "" {
+		date, err := parseCLIDate(*availBy)
+		if err != nil {
+			return fmt.Errorf("-available-by: %w", err)
+		}
+		req.AvailableBy = date
+	}
+	if *updatedAfter != "" {
+		t, err := time.Parse(time.RFC3339, *updatedAfter)
+		if err != nil {
+			return fmt.Errorf("-updated-after: %q is not an RFC 3339 time such as 2027-02-27T08:00:00+08:00", *updatedAfter)
+		}
+		req.UpdatedAfter = timestamppb.New(t)
+	}
 	if *statusFlag != "" {
 		st, err := parseRosterStatus(*statusFlag)
 		if err != nil {

@@ -50,9 +50,17 @@ func TestFlowRequestsValidated(t *testing.T) {
 			return err
 		}, "page_token"},
 		{"plan seats", func(ctx context.Context) error {
-			_, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{Seats: 5000})
+			_, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{Seats: new(int32(5000))})
 			return err
 		}, "seats"},
+		{"plan seats zero", func(ctx context.Context) error { // unset is the default; a set 0 is wrong
+			_, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{Seats: new(int32(0))})
+			return err
+		}, "seats"},
+		{"create batch seats zero", func(ctx context.Context) error {
+			_, err := n.transport.CreateBatch(ctx, &sendingv1.CreateBatchRequest{Batch: &sendingv1.Batch{Seats: new(int32(0)), Manifest: []*sendingv1.ManifestEntry{{WorkerId: goodWorker}}}})
+			return err
+		}, "batch.seats"},
 		{"plan start date", func(ctx context.Context) error {
 			_, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{StartDate: cdate(2027, 2, 30)})
 			return err
@@ -70,7 +78,7 @@ func TestFlowRequestsValidated(t *testing.T) {
 			return err
 		}, "batch.manifest[1].worker_id"},
 		{"create over the seats", func(ctx context.Context) error {
-			_, err := n.transport.CreateBatch(ctx, &sendingv1.CreateBatchRequest{Batch: &sendingv1.Batch{Seats: 1, Manifest: []*sendingv1.ManifestEntry{{WorkerId: goodWorker}, {WorkerId: "520000-K3Q7ZC2M4XJ5R6TB"}}}})
+			_, err := n.transport.CreateBatch(ctx, &sendingv1.CreateBatchRequest{Batch: &sendingv1.Batch{Seats: new(int32(1)), Manifest: []*sendingv1.ManifestEntry{{WorkerId: goodWorker}, {WorkerId: "520000-K3Q7ZC2M4XJ5R6TB"}}}})
 			return err
 		}, "batch.manifest"},
 		{"create origin elsewhere", func(ctx context.Context) error {
@@ -82,9 +90,9 @@ func TestFlowRequestsValidated(t *testing.T) {
 			return err
 		}, "boarded_worker_ids[0]"},
 		{"depart in the future", func(ctx context.Context) error {
-			_, err := n.transport.RecordDeparture(ctx, &sendingv1.RecordDepartureRequest{Name: "batches/520000-B00000001", DepartureTime: timestamppb.New(fixedClock().AddDate(5, 0, 0))})
+			_, err := n.transport.RecordDeparture(ctx, &sendingv1.RecordDepartureRequest{Name: "batches/520000-B00000001", ActualDepartureTime: timestamppb.New(fixedClock().AddDate(5, 0, 0))})
 			return err
-		}, "departure_time"},
+		}, "actual_departure_time"},
 		{"cancel name", func(ctx context.Context) error {
 			_, err := n.transport.CancelBatch(ctx, &sendingv1.CancelBatchRequest{Name: "520000-B00000001"})
 			return err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,9 +16,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving"
@@ -388,7 +391,7 @@ func TestMatchRunLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.GetMatchRuns()) != 1 || list.GetMatchRuns()[0].GetState() != sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED || !strings.Contains(list.GetMatchRuns()[0].GetError(), "interrupted") {
+	if len(list.GetMatchRuns()) != 1 || list.GetMatchRuns()[0].GetState() != sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED || !strings.Contains(list.GetMatchRuns()[0].GetError().GetMessage(), "interrupted") || codes.Code(list.GetMatchRuns()[0].GetError().GetCode()) != codes.Unavailable {
 		t.Fatalf("newest run after the restart = %v, want FAILED (interrupted)", list.GetMatchRuns())
 	}
 	next, err := n.matching.ListMatchRuns(ctx, &sendingv1.ListMatchRunsRequest{PageSize: 5, PageToken: list.GetNextPageToken()})
@@ -534,5 +537,93 @@ func TestRejectedWorkerPlacedElsewhere(t *testing.T) {
 		if got[k] != st && !(st == proposalPending.String() && got[k] == proposalSubmitted.String()) {
 			t.Fatalf("proposals %v, want %v", got, want)
 		}
+	}
+}
+
+// TestCancelMatchRun: a run cancelled while it works is recorded CANCELLED at once, stops at
+// its next stage boundary and proposes nobody (no proposal, every worker still AVAILABLE);
+// cancelling it again returns it unchanged, a retry of the request id gets the first response,
+// and cancelling a run that succeeded is FAILED_PRECONDITION. A new run starts once the
+// cancelled one has stopped and proposes as usual.
+func TestCancelMatchRun(t *testing.T) {
+	t.Parallel()
+	r := startReceiving(t)
+	r.createVacancy(testVacancy(t, 1, flowCounty, "GENERAL", 3))
+	n := startSending(t, "", fastConfig(r.addr), true)
+	n.importWorkers(mixedRows(5))
+	waitReplica(t, r, n)
+	ctx := testCtx(t)
+
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	n.svc.matching.OnProgress(func(stage string) {
+		if stage == "solving" {
+			once.Do(func() { close(reached); <-release })
+		}
+	})
+	started, err := n.matching.StartMatchRun(ctx, &sendingv1.StartMatchRunRequest{RequestId: "to-cancel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := started.GetMatchRun().GetName()
+	<-reached
+	cancelled, err := n.matching.CancelMatchRun(ctx, &sendingv1.CancelMatchRunRequest{Name: name, RequestId: "cancel-1"})
+	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run := cancelled.GetMatchRun(); run.GetState() != sendingv1.MatchRunState_MATCH_RUN_STATE_CANCELLED || run.GetEndTime() == nil || run.GetError() != nil {
+		t.Fatalf("cancelled run = %v, want CANCELLED with an end time and no error", run)
+	}
+	// The run stops: a new run can start (until then: MATCH_RUN_IN_PROGRESS).
+	eventually(t, "the cancelled run to stop", func() (bool, string) {
+		_, err := n.matching.StartMatchRun(ctx, &sendingv1.StartMatchRunRequest{DryRun: true, RequestId: fmt.Sprintf("probe-%d", time.Now().UnixNano())})
+		return err == nil, fmt.Sprint(err)
+	})
+	eventually(t, "the dry run to end", func() (bool, string) {
+		list, err := n.matching.ListMatchRuns(ctx, &sendingv1.ListMatchRunsRequest{PageSize: 1})
+		if err != nil {
+			return false, err.Error()
+		}
+		return list.GetMatchRuns()[0].GetState() != runRunning, list.String()
+	})
+	got, err := n.matching.GetMatchRun(ctx, &sendingv1.GetMatchRunRequest{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run := got.GetMatchRun(); run.GetState() != sendingv1.MatchRunState_MATCH_RUN_STATE_CANCELLED || run.GetProposed() != 0 ||
+		len(run.GetVacancies()) != 0 || run.GetStage() != "cancelled" || run.GetError() != nil {
+		t.Fatalf("cancelled run after it stopped = %v, want CANCELLED with nothing proposed", run)
+	}
+	if ps, err := n.proposals(ctx, &sendingv1.ListProposalsRequest{}); err != nil || len(ps) != 0 {
+		t.Fatalf("proposals after the cancelled run: %v, %v; want none", ps, err)
+	}
+	avail, err := n.roster.ListWorkers(ctx, &sendingv1.ListWorkersRequest{Status: stAvailable, PageSize: 100})
+	if err != nil || len(avail.GetWorkers()) != 5 {
+		t.Fatalf("available workers after the cancelled run: %d, %v; want 5", len(avail.GetWorkers()), err)
+	}
+
+	// Idempotent: again with another id returns the run unchanged; the same id the first response.
+	again, err := n.matching.CancelMatchRun(ctx, &sendingv1.CancelMatchRunRequest{Name: name, RequestId: "cancel-2"})
+	if err != nil || !proto.Equal(again.GetMatchRun(), got.GetMatchRun()) {
+		t.Fatalf("second cancel = %v, %v; want the cancelled run %v", again, err, got.GetMatchRun())
+	}
+	retry, err := n.matching.CancelMatchRun(ctx, &sendingv1.CancelMatchRunRequest{Name: name, RequestId: "cancel-1"})
+	if err != nil || !proto.Equal(retry, cancelled) {
+		t.Fatalf("retry of the cancel = %v, %v; want the first response %v", retry, err, cancelled)
+	}
+
+	// A run that ended otherwise cannot be cancelled; the real run proposes as usual.
+	done := n.runMatch(false)
+	if done.GetProposed() != 3 {
+		t.Fatalf("run after the cancelled one proposed %d, want 3", done.GetProposed())
+	}
+	_, err = n.matching.CancelMatchRun(ctx, &sendingv1.CancelMatchRunRequest{Name: done.GetName()})
+	if !hasCode(err, codes.FailedPrecondition) || errorInfo(err).GetReason() != apierror.Reason(commonv1.ErrorReason_ERROR_REASON_FAILED_PRECONDITION) {
+		t.Fatalf("cancel of a succeeded run: %v, want FAILED_PRECONDITION", err)
+	}
+	_, err = n.matching.CancelMatchRun(ctx, &sendingv1.CancelMatchRunRequest{Name: "matchRuns/999"})
+	if !hasCode(err, codes.NotFound) {
+		t.Fatalf("cancel of a missing run: %v, want NOT_FOUND", err)
 	}
 }

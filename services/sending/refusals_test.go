@@ -145,7 +145,7 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 	})
 	noShow := first[3].GetWorkerId()
 	left := clock.now()
-	dep := &sendingv1.RecordDepartureRequest{Name: b1.GetName(), DepartureTime: timestamppb.New(left), RequestId: "depart-1",
+	dep := &sendingv1.RecordDepartureRequest{Name: b1.GetName(), ActualDepartureTime: timestamppb.New(left), RequestId: "depart-1",
 		NoShowDisposition: sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_ACCEPTED}
 	for _, w := range first[:3] {
 		dep.BoardedWorkerIds = append(dep.BoardedWorkerIds, w.GetWorkerId())

@@ -17,10 +17,11 @@ import (
 // (each declares its own, next to its tables: roster/store.go, demand/store.go,
 // matching/store.go, transport/store.go) and the shared outbox and counters.
 //
-// Versions: 1, the first; 2 added roster.BucketAvailableWorkers (see migrate).
+// Versions: 1, the first; 2 added roster.BucketAvailableWorkers; 3 replaced MatchRun's string
+// error (field 12) by a google.rpc.Status (field 17) (see migrate).
 var Schema = store.Schema{
 	Name:    "sending",
-	Version: 2,
+	Version: 3,
 	Buckets: slices.Concat(
 		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters},
@@ -32,10 +33,18 @@ var Schema = store.Schema{
 //
 // Version 2 added roster.BucketAvailableWorkers, the index of the workers matching reads: it is
 // built from the workers of the file.
+//
+// Version 3 replaced the message of a failed match run (MatchRun field 12, a string) by a
+// google.rpc.Status (field 17): matching.MigrateRunErrors converts the stored runs.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := roster.BuildAvailableIndex(tx); err != nil {
 			return fmt.Errorf("index of available workers: %w", err)
+		}
+	}
+	if from < 3 {
+		if err := matching.MigrateRunErrors(tx); err != nil {
+			return fmt.Errorf("errors of match runs: %w", err)
 		}
 	}
 	return nil

@@ -59,7 +59,7 @@ func TestPlanBatchesMinimumVehicles(t *testing.T) {
 	workers := acceptAll(t, r, n, rows)
 	ctx := testCtx(t)
 
-	req := &sendingv1.PlanBatchesRequest{RequestId: "plan-1", Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS, Seats: 4, EscortName: "李卫国", EscortContact: "0851-86000000"}
+	req := &sendingv1.PlanBatchesRequest{RequestId: "plan-1", Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS, Seats: new(int32(4)), EscortName: "李卫国", EscortContact: "0851-86000000"}
 	plan, err := n.transport.PlanBatches(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -74,8 +74,8 @@ func TestPlanBatchesMinimumVehicles(t *testing.T) {
 		if len(b.GetManifest()) > 4 || b.GetSeats() != 4 || b.GetState() != sendingv1.BatchState_BATCH_STATE_PLANNED {
 			t.Fatalf("batch %v breaks the plan", b)
 		}
-		if want := transport.DefaultDeparture(cdate(2027, 3, 1)); !proto.Equal(b.GetDepartureTime(), want) {
-			t.Fatalf("departure %v, want %v (08:00 two days before the start)", b.GetDepartureTime().AsTime(), want.AsTime())
+		if want := transport.DefaultDeparture(cdate(2027, 3, 1)); !proto.Equal(b.GetPlannedDepartureTime(), want) {
+			t.Fatalf("departure %v, want %v (08:00 two days before the start)", b.GetPlannedDepartureTime().AsTime(), want.AsTime())
 		}
 		perCounty[b.GetDestinationCounty()] += len(b.GetManifest())
 		for _, e := range b.GetManifest() {
@@ -181,10 +181,10 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 	left := time.Date(2027, 2, 27, 8, 5, 0, 0, civil.Zone)
 	clock.set(left.Add(2 * time.Hour))
 	req := &sendingv1.RecordDepartureRequest{
-		Name:              b.GetName(),
-		NoShowDisposition: sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_AVAILABLE,
-		DepartureTime:     timestamppb.New(left),
-		RequestId:         "depart-1",
+		Name:                b.GetName(),
+		NoShowDisposition:   sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_AVAILABLE,
+		ActualDepartureTime: timestamppb.New(left),
+		RequestId:           "depart-1",
 	}
 	for _, e := range boarded {
 		req.BoardedWorkerIds = append(req.BoardedWorkerIds, e.GetWorkerId())
@@ -474,7 +474,7 @@ func TestCancelBatchTellsReceiving(t *testing.T) {
 	// After the departure is reported, the receiving service refuses a cancellation.
 	left := time.Date(2027, 2, 27, 8, 5, 0, 0, civil.Zone)
 	clock.set(left.Add(2 * time.Hour))
-	dep := &sendingv1.RecordDepartureRequest{Name: second.GetName(), DepartureTime: timestamppb.New(left), RequestId: "depart-1",
+	dep := &sendingv1.RecordDepartureRequest{Name: second.GetName(), ActualDepartureTime: timestamppb.New(left), RequestId: "depart-1",
 		NoShowDisposition: sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_ACCEPTED}
 	for _, e := range second.GetManifest() {
 		dep.BoardedWorkerIds = append(dep.BoardedWorkerIds, e.GetWorkerId())

@@ -219,6 +219,7 @@ var expectations = map[string]expectation{
 	sendingv1.RosterService_ChangeWorkerStatus_FullMethodName:   {allowed: sendingWrite},
 	sendingv1.RosterService_DeleteWorker_FullMethodName:         {allowed: sendingWrite},
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:      {allowed: sendingWrite},
+	sendingv1.MatchingService_CancelMatchRun_FullMethodName:     {allowed: sendingWrite},
 	sendingv1.MatchingService_GetMatchRun_FullMethodName:        {allowed: sendingRead},
 	sendingv1.MatchingService_ListMatchRuns_FullMethodName:      {allowed: sendingRead},
 	sendingv1.MatchingService_ListDemand_FullMethodName:         {allowed: sendingRead},

@@ -144,6 +144,7 @@ var policy = map[string]rule{
 	sendingv1.RosterService_DeleteWorker_FullMethodName:       ownerWrite,
 
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:   ownerWrite,
+	sendingv1.MatchingService_CancelMatchRun_FullMethodName:  ownerWrite,
 	sendingv1.MatchingService_GetMatchRun_FullMethodName:     ownerRead,
 	sendingv1.MatchingService_ListMatchRuns_FullMethodName:   ownerRead,
 	sendingv1.MatchingService_ListDemand_FullMethodName:      ownerRead,

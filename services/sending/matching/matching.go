@@ -27,6 +27,12 @@ package matching
 // an assignment naming a pair proposed before is a bug: the run fails rather than overwrite
 // the earlier proposal.
 //
+// CancelMatchRun records a RUNNING run CANCELLED in one transaction and cancels its context.
+// The run checks its stored record at each stage boundary (after reading the workers, after
+// reading the demand, after solving) and in the transaction that would commit its result: a
+// run no longer RUNNING stops there and writes nothing more, so a cancelled run never proposes
+// anyone, also when the cancel comes while it solves.
+//
 // Progress (stage and percent) is written to BucketMatchRuns as the run goes, so
 // GetMatchRun reads it back during the run and after.
 //
@@ -45,6 +51,7 @@ package matching
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -54,6 +61,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -72,6 +81,7 @@ const (
 	runRunning   = sendingv1.MatchRunState_MATCH_RUN_STATE_RUNNING
 	runSucceeded = sendingv1.MatchRunState_MATCH_RUN_STATE_SUCCEEDED
 	runFailed    = sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED
+	runCancelled = sendingv1.MatchRunState_MATCH_RUN_STATE_CANCELLED
 
 	matchRunNamePrefix = "matchRuns/"
 	// maxCandidatesPerSubmission is the receiving service's limit per SubmitCandidatesRequest.
@@ -89,7 +99,14 @@ type matchState struct {
 	mu      sync.Mutex
 	running bool
 	closed  bool // Run has returned: no new runs
+	// seq and cancel are the run in progress and the cancel of its context (CancelMatchRun).
+	seq    uint64
+	cancel context.CancelFunc
 }
+
+// errRunCancelled stops a run whose stored record is no longer RUNNING (CancelMatchRun
+// recorded it CANCELLED): it commits nothing more.
+var errRunCancelled = errors.New("match run cancelled")
 
 func RunName(seq uint64) string { return matchRunNamePrefix + strconv.FormatUint(seq, 10) }
 
@@ -120,6 +137,11 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 			}
 		}
 	case *sendingv1.GetMatchRunRequest:
+		if _, reason := parseRunName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+	case *sendingv1.CancelMatchRunRequest:
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		if _, reason := parseRunName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
@@ -164,10 +186,14 @@ func (s *Service) CheckReceivingRegion(v *apierror.Violations, field, code strin
 	}
 }
 
-// updateRun changes the stored record of run seq.
+// updateRun changes the stored record of run seq while it is RUNNING; a run that was
+// cancelled meanwhile is left as it is.
 func (s *Service) updateRun(seq uint64, fn func(*sendingv1.MatchRun)) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		r, err := getRun(tx, seq)
+		r, err := runningRun(tx, seq)
+		if errors.Is(err, errRunCancelled) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -195,7 +221,7 @@ func (s *Service) failInterruptedRuns() error {
 		}
 		for _, f := range found {
 			f.run.State = runFailed
-			f.run.Error = "interrupted: the service stopped while the run was working; nothing was proposed"
+			f.run.Error = failure(apierror.Unavailable("interrupted: the service stopped while the run was working; nothing was proposed"))
 			f.run.EndTime = now
 			if err := putRun(tx, f.seq, f.run); err != nil {
 				return err
@@ -266,14 +292,94 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 		return nil, err
 	}
 	if started != 0 {
-		s.match.running = true
+		ctx, cancel := context.WithCancel(s.bg)
+		s.match.running, s.match.seq, s.match.cancel = true, started, cancel
 		s.bgWork.Add(1)
 		go func() {
 			defer s.bgWork.Done()
-			s.executeRun(s.bg, started, req.GetDryRun(), limit)
+			defer cancel()
+			s.executeRun(ctx, started, req.GetDryRun(), limit)
 		}()
 	}
 	return resp, nil
+}
+
+// CancelMatchRun records a RUNNING run CANCELLED and stops it at its next stage boundary
+// (checkRun): it commits nothing after that. A CANCELLED run is returned unchanged; a run that
+// ended otherwise is FAILED_PRECONDITION.
+func (x *matchingServer) CancelMatchRun(_ context.Context, req *sendingv1.CancelMatchRunRequest) (*sendingv1.CancelMatchRunResponse, error) {
+	s := x.s
+	seq, _ := parseRunName(req.GetName()) // checked by ValidateRequest
+	method := sendingv1.MatchingService_CancelMatchRun_FullMethodName
+	resp := &sendingv1.CancelMatchRunResponse{}
+	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
+		r, err := getRun(tx, seq)
+		if err != nil {
+			return err
+		}
+		switch r.GetState() {
+		case runRunning:
+			r.State, r.Stage, r.EndTime = runCancelled, "cancelled", tsOf(s.cfg.Now())
+			if err := putRun(tx, seq, r); err != nil {
+				return err
+			}
+		case runCancelled:
+		default:
+			return apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_FAILED_PRECONDITION,
+				"match run %s has ended (%s): only a running run can be cancelled", r.GetName(), r.GetState())
+		}
+		resp.MatchRun = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.match.mu.Lock()
+	if s.match.running && s.match.seq == seq && s.match.cancel != nil {
+		s.match.cancel()
+	}
+	s.match.mu.Unlock()
+	return resp, nil
+}
+
+// runningRun reads run seq for a change by the run itself: errRunCancelled when it is no longer
+// RUNNING (CancelMatchRun recorded it CANCELLED).
+func runningRun(tx *bbolt.Tx, seq uint64) (*sendingv1.MatchRun, error) {
+	r, err := getRun(tx, seq)
+	if err != nil {
+		return nil, err
+	}
+	if r.GetState() != runRunning {
+		return nil, errRunCancelled
+	}
+	return r, nil
+}
+
+// checkRun is a stage boundary of run seq: errRunCancelled when the run was cancelled, the
+// context's error when the service stops.
+func (s *Service) checkRun(ctx context.Context, seq uint64) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		_, err := runningRun(tx, seq)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	return nil
+}
+
+// failure is the google.rpc.Status recorded on a run that failed with err: the status the
+// service would give for err, or INTERNAL with the message of an error it did not expect.
+func failure(err error) *rpcstatus.Status {
+	if !apierror.IsKnown(err) {
+		return &rpcstatus.Status{Code: int32(grpccodes.Internal), Message: Clip("internal error: "+err.Error(), 500)}
+	}
+	st := apierror.Status(err).Proto()
+	st.Message = Clip(st.GetMessage(), 500)
+	return st
 }
 
 // GetMatchRun reads a run: its progress while it works, its result when done.
@@ -366,21 +472,22 @@ func (p *runProgress) set(stage string, percent int) {
 func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool, limit time.Duration) {
 	defer func() {
 		s.match.mu.Lock()
-		s.match.running = false
+		s.match.running, s.match.seq, s.match.cancel = false, 0, nil
 		s.match.mu.Unlock()
 	}()
 	lg := s.lg.With(zap.String("run", RunName(seq)), zap.Bool("dry_run", dryRun))
 	start := time.Now()
 	lg.Info("match run started")
 	run, err := s.matchAndPropose(ctx, seq, dryRun, limit, &runProgress{s: s, seq: seq})
+	if err != nil && (errors.Is(err, errRunCancelled) || errors.Is(s.checkRun(context.Background(), seq), errRunCancelled)) {
+		// Stopped by CancelMatchRun (at a stage boundary, or by the cancel of its context).
+		lg.Info("match run cancelled", zap.Duration("duration", time.Since(start)))
+		return
+	}
 	if err != nil {
 		lg.Error("match run failed", zap.Error(err))
-		msg := err.Error()
-		if !apierror.IsKnown(err) {
-			msg = "internal error: " + msg
-		}
-		if uerr := s.updateRun(seq, func(r *sendingv1.MatchRun) {
-			r.State, r.Stage, r.Error, r.EndTime = runFailed, "failed", Clip(msg, 500), tsOf(s.cfg.Now())
+		if uerr := s.updateRun(seq, func(r *sendingv1.MatchRun) { // left CANCELLED if it was cancelled meanwhile
+			r.State, r.Stage, r.Error, r.EndTime = runFailed, "failed", failure(err), tsOf(s.cfg.Now())
 		}); uerr != nil {
 			lg.Error("record failed match run", zap.Error(uerr))
 		}
@@ -435,7 +542,7 @@ func (s *Service) followedRegions() map[string]bool {
 
 // readMatchInput reads the available workers and the demand with room, refusing replicas
 // behind by more than limit.
-func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *runProgress) (*matchInput, error) {
+func (s *Service) readMatchInput(ctx context.Context, seq uint64, limit time.Duration, p *runProgress) (*matchInput, error) {
 	in := &matchInput{demand: map[string]*demandInfo{}}
 	p.set("reading workers", pctReadWorkers)
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -464,6 +571,9 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 		})
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRun(ctx, seq); err != nil {
 		return nil, err
 	}
 	p.set("reading demand", pctReadDemand)
@@ -534,8 +644,11 @@ func (s *Service) readMatchInput(ctx context.Context, limit time.Duration, p *ru
 
 // matchAndPropose does the work of run seq and returns its final record.
 func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, limit time.Duration, p *runProgress) (*sendingv1.MatchRun, error) {
-	in, err := s.readMatchInput(ctx, limit, p)
+	in, err := s.readMatchInput(ctx, seq, limit, p)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRun(ctx, seq); err != nil {
 		return nil, err
 	}
 	p.set("solving", PctSolve)
@@ -545,13 +658,13 @@ func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, 
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("interrupted: %w", err)
+	if err := s.checkRun(ctx, seq); err != nil {
+		return nil, err
 	}
 	if dryRun {
 		var run *sendingv1.MatchRun
 		err := s.db.Update(func(tx *bbolt.Tx) error {
-			r, err := getRun(tx, seq)
+			r, err := runningRun(tx, seq)
 			if err != nil {
 				return err
 			}
@@ -570,7 +683,7 @@ func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, 
 	var run *sendingv1.MatchRun
 	var dests []string
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		r, err := getRun(tx, seq)
+		r, err := runningRun(tx, seq) // a run cancelled meanwhile proposes nothing
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,10 @@ import (
 	"strings"
 
 	"go.etcd.io/bbolt"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -97,4 +101,74 @@ func scanProposals(tx *bbolt.Tx, r store.Range, fn func(k []byte, p *sendingv1.P
 		}
 		return fn(k, p)
 	})
+}
+
+// oldRunErrorField is the number of MatchRun's `string error` before version 3 of the sending
+// schema (now reserved): the message of a failed run.
+const oldRunErrorField = 12
+
+// MigrateRunErrors converts the stored runs of a file older than version 3 of the sending
+// schema: the message of a failed run in the old field 12 (`string error`) becomes the run's
+// `error` status with code UNKNOWN (the code was not recorded) and that message, and field 12
+// is dropped. Runs without it are left as they are.
+func MigrateRunErrors(tx *bbolt.Tx) error {
+	b := tx.Bucket(BucketMatchRuns)
+	if b == nil {
+		return nil
+	}
+	type conv struct {
+		key []byte
+		run *sendingv1.MatchRun
+	}
+	var todo []conv
+	err := b.ForEach(func(k, v []byte) error {
+		rest, msg, found, err := cutStringField(v, oldRunErrorField)
+		if err != nil {
+			return fmt.Errorf("match run %x: %w", k, err)
+		}
+		if !found {
+			return nil
+		}
+		r := &sendingv1.MatchRun{}
+		if err := proto.Unmarshal(rest, r); err != nil {
+			return fmt.Errorf("decode match run %x: %w", k, err)
+		}
+		if msg != "" && r.GetError() == nil {
+			r.Error = &rpcstatus.Status{Code: int32(codes.Unknown), Message: msg}
+		}
+		todo = append(todo, conv{bytes.Clone(k), r})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range todo {
+		if err := runs.Put(tx, c.key, c.run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutStringField returns the encoded message m without its field num (a string; the last one
+// wins, as in decoding), and that field's value.
+func cutStringField(m []byte, num protowire.Number) (rest []byte, value string, found bool, err error) {
+	for len(m) > 0 {
+		n, typ, l := protowire.ConsumeTag(m)
+		if l < 0 {
+			return nil, "", false, protowire.ParseError(l)
+		}
+		fl := protowire.ConsumeFieldValue(n, typ, m[l:])
+		if fl < 0 {
+			return nil, "", false, protowire.ParseError(fl)
+		}
+		if n == num && typ == protowire.BytesType {
+			s, _ := protowire.ConsumeBytes(m[l:])
+			value, found = string(s), true
+		} else {
+			rest = append(rest, m[:l+fl]...)
+		}
+		m = m[l+fl:]
+	}
+	return rest, value, found, nil
 }

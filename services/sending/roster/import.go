@@ -823,6 +823,9 @@ func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timest
 		}
 		copyImportedFields(old, row.worker)
 		old.UpdateTime = now
+		if old.Etag, err = nextEtag(workers); err != nil {
+			return false, false, err
+		}
 		return false, true, store.PutProto(workers, []byte(id), old)
 	}
 	id, value := row.createdID, row.created

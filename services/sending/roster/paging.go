@@ -2,8 +2,10 @@ package roster
 
 import (
 	"fmt"
+	"time"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/paging"
 )
 
@@ -20,13 +22,25 @@ func rejectionsListing(importID string) paging.Listing {
 	return paging.For("import rejections", importID).Keys(func(k []byte) bool { return len(k) == rejectionCursorLen })
 }
 
-// workersListing binds a ListWorkers token to the status, home_county, occupation and
-// registered_poor (unset is not false) of the request; its keys are worker ids.
+// workersListing binds a ListWorkers token to every filter of the request: status,
+// home_county, occupation, registered_poor and health_check_passed (unset is not false),
+// destination_province, available_by and updated_after; its keys are worker ids.
 func workersListing(r *sendingv1.ListWorkersRequest) paging.Listing {
-	poor := "any"
-	if r.RegisteredPoor != nil {
-		poor = fmt.Sprint(r.GetRegisteredPoor())
+	optBool := func(b *bool) string {
+		if b == nil {
+			return "any"
+		}
+		return fmt.Sprint(*b)
 	}
-	return paging.For("workers", r.GetStatus().String(), r.GetHomeCounty(), r.GetOccupation(), poor).
+	by := ""
+	if d := r.GetAvailableBy(); d != nil {
+		by = civil.Format(d)
+	}
+	after := ""
+	if t := r.GetUpdatedAfter(); t != nil {
+		after = t.AsTime().UTC().Format(time.RFC3339Nano)
+	}
+	return paging.For("workers", r.GetStatus().String(), r.GetHomeCounty(), r.GetOccupation(), optBool(r.RegisteredPoor),
+		r.GetDestinationProvince(), optBool(r.HealthCheckPassed), by, after).
 		Keys(func(k []byte) bool { return ValidWorkerID(string(k)) })
 }

@@ -192,6 +192,24 @@ func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror
 	if o := r.GetOccupation(); o != "" && (!occupation.Known(o) || o == occupation.General) {
 		v.Add("occupation", fmt.Sprintf("%q is not an ISCO-08 unit group code (4 digits, such as 8212)", o))
 	}
+	if p := r.GetDestinationProvince(); p != "" {
+		switch {
+		case !x.s.cfg.Regions.IsProvince(p):
+			v.Add("destination_province", fmt.Sprintf("%q is not a province code (6 digits ending in 0000, such as 440000)", p))
+		case p == x.s.cfg.Region:
+			v.Add("destination_province", p+" is this sending province, not a destination")
+		}
+	}
+	if d := r.GetAvailableBy(); d != nil {
+		if reason := CheckDate(d); reason != "" {
+			v.Add("available_by", reason)
+		}
+	}
+	if t := r.GetUpdatedAfter(); t != nil {
+		if err := t.CheckValid(); err != nil {
+			v.Add("updated_after", "is not a valid time: "+err.Error())
+		}
+	}
 	workersListing(r).Check(v, r.GetPageToken())
 }
 
@@ -231,16 +249,36 @@ func (x *rosterServer) ListWorkers(ctx context.Context, req *sendingv1.ListWorke
 	return resp, nil
 }
 
-// listed reports whether ListWorkers returns w for r: not erased, and with the status (when r
-// has one) and the other filters of r.
+// listed reports whether ListWorkers returns w for r: changed after r's updated_after (when r
+// has one); not erased, with the status (when r has one) and the other filters of r, or, when
+// r has updated_after, erased (a tombstone) whatever the other filters.
 func listed(w *sendingv1.Worker, r *sendingv1.ListWorkersRequest) bool {
-	if w.GetErased() || (r.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED && w.GetStatus() != r.GetStatus()) {
+	if after := r.GetUpdatedAfter(); after != nil && !w.GetUpdateTime().AsTime().After(after.AsTime()) {
+		return false
+	}
+	if w.GetErased() {
+		return r.GetUpdatedAfter() != nil
+	}
+	if r.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED && w.GetStatus() != r.GetStatus() {
 		return false
 	}
 	return matchesList(w, r)
 }
 
+// matchesList reports whether w has the filters of r on its data (home county, occupation,
+// registered-poor, destination, health check, availability).
 func matchesList(w *sendingv1.Worker, r *sendingv1.ListWorkersRequest) bool {
+	if p := r.GetDestinationProvince(); p != "" && len(w.GetPreferredDestinations()) > 0 && !slices.Contains(w.GetPreferredDestinations(), p) {
+		return false
+	}
+	if r.HealthCheckPassed != nil && w.GetHealthCheckPassed() != r.GetHealthCheckPassed() {
+		return false
+	}
+	if by := r.GetAvailableBy(); by != nil {
+		if af := w.GetAvailableFrom(); af != nil && civil.Format(af) > civil.Format(by) {
+			return false
+		}
+	}
 	if c := r.GetHomeCounty(); c != "" && w.GetHomeCounty() != c {
 		return false
 	}
@@ -336,6 +374,9 @@ func (x *rosterServer) UpdateWorker(ctx context.Context, req *sendingv1.UpdateWo
 		if err != nil {
 			return err
 		}
+		if err := checkEtag(w, req.GetWorker().GetEtag()); err != nil {
+			return err
+		}
 		changed, err := x.s.checker().update(w, req.GetWorker(), req.GetUpdateMask().GetPaths(), now)
 		if err != nil {
 			return err
@@ -387,6 +428,15 @@ func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.Ch
 	}
 	resp := &sendingv1.ChangeWorkerStatusResponse{}
 	err := x.s.db.UpdateOnce(x.s.cfg.Now(), sendingv1.RosterService_ChangeWorkerStatus_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		if etag := req.GetEtag(); etag != "" {
+			w, err := Read(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := checkEtag(w, etag); err != nil {
+				return err
+			}
+		}
 		w, err := x.s.ChangeStatus(tx, id, req.GetStatus(), req.GetReason())
 		if err != nil {
 			return err

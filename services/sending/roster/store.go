@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -25,6 +26,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
 	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
+	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -70,12 +72,53 @@ func putWorker(tx *bbolt.Tx, w *sendingv1.Worker) error {
 	if w.GetWorkerId() == "" {
 		return errors.New("put worker: no worker id")
 	}
+	etag, err := nextEtag(tx.Bucket(BucketWorkers))
+	if err != nil {
+		return err
+	}
+	w.Etag = etag
 	c := proto.Clone(w).(*sendingv1.Worker)
 	c.Name = ""
 	if err := workers.Put(tx, []byte(w.GetWorkerId()), c); err != nil {
 		return err
 	}
 	return indexAvailable(tx.Bucket(BucketAvailableWorkers), w)
+}
+
+// The etag of a worker (AIP-154) is stored in its record: the workers bucket's sequence when the
+// record was last written (putWorker, an import row that changed it), in decimal. A record
+// written before etags existed, or created by an import and not changed since, has none stored:
+// its etag is initialEtag until its first change. The etag says nothing of the worker's data.
+const initialEtag = "0"
+
+// nextEtag returns a new etag from the workers bucket b's sequence.
+func nextEtag(b *bbolt.Bucket) (string, error) {
+	if b == nil {
+		return "", fmt.Errorf("bucket %s does not exist", BucketWorkers)
+	}
+	n, err := b.NextSequence()
+	if err != nil {
+		return "", fmt.Errorf("next worker etag: %w", err)
+	}
+	return strconv.FormatUint(n, 10), nil
+}
+
+// Etag returns the etag of the stored worker w.
+func Etag(w *sendingv1.Worker) string {
+	if w.GetEtag() == "" {
+		return initialEtag
+	}
+	return w.GetEtag()
+}
+
+// checkEtag refuses a change of w made from another version than the one with the given etag
+// (ABORTED, ETAG_MISMATCH); an empty etag asks for no check.
+func checkEtag(w *sendingv1.Worker, etag string) error {
+	if etag == "" || etag == Etag(w) {
+		return nil
+	}
+	return apierror.Aborted(commonv1.ErrorReason_ERROR_REASON_ETAG_MISMATCH,
+		"worker %s changed since it was read (etag %q, now %q): read it again and redo the change", w.GetName(), etag, Etag(w))
 }
 
 // InPool reports whether w belongs in the pool that matching reads: AVAILABLE and not erased.

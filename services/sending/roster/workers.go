@@ -107,6 +107,7 @@ func Masked(w *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Worker {
 	if c.Name == "" && c.WorkerId != "" {
 		c.Name = WorkerName(c.WorkerId)
 	}
+	c.Etag = Etag(w)
 	if view != sendingv1.WorkerView_WORKER_VIEW_FULL {
 		if c.IdNumber != "" {
 			c.IdNumber = idnumber.Mask(c.IdNumber)

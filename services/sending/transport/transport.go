@@ -131,8 +131,8 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 			}
 		}
 		checkMode(&v, "mode", r.GetMode())
-		checkSeats(&v, "seats", r.GetSeats())
-		checkTime(&v, "departure_time", r.GetDepartureTime())
+		checkSeats(&v, "seats", r.Seats)
+		checkTime(&v, "planned_departure_time", r.GetPlannedDepartureTime())
 		checkEscort(&v, "", r.GetEscortName(), r.GetEscortContact())
 	case *sendingv1.CreateBatchRequest:
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
@@ -142,18 +142,15 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 			break
 		}
 		checkMode(&v, "batch.mode", b.GetMode())
-		checkSeats(&v, "batch.seats", b.GetSeats())
-		checkTime(&v, "batch.departure_time", b.GetDepartureTime())
+		checkSeats(&v, "batch.seats", b.Seats)
+		checkTime(&v, "batch.planned_departure_time", b.GetPlannedDepartureTime())
 		checkEscort(&v, "batch.", b.GetEscortName(), b.GetEscortContact())
 		if o := b.GetOrigin(); o != "" && o != s.cfg.Region {
 			if err := s.regions.CheckCountyIn(o, s.cfg.Region); err != nil {
 				v.Add("batch.origin", err.Error()+" (or give the province code "+s.cfg.Region+")")
 			}
 		}
-		seats := int(b.GetSeats())
-		if seats == 0 {
-			seats = s.cfg.Seats.of(b.GetMode()) // as the handler will; the arguments are checked here, before the request id
-		}
+		seats := s.seatsOr(b.Seats, b.GetMode()) // as the handler will; the arguments are checked here, before the request id
 		switch n := len(b.GetManifest()); {
 		case n == 0:
 			v.Add("batch.manifest", "must list at least one worker (worker_id of each entry)")
@@ -190,9 +187,9 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 		if _, ok := sendingv1.NoShowDisposition_name[int32(r.GetNoShowDisposition())]; !ok {
 			v.Add("no_show_disposition", "is not a NoShowDisposition")
 		}
-		checkTime(&v, "departure_time", r.GetDepartureTime())
-		if t := r.GetDepartureTime(); t != nil && t.CheckValid() == nil && t.AsTime().After(s.cfg.Now().Add(time.Hour)) {
-			v.Add("departure_time", "is in the future: record the departure when the batch has left")
+		checkTime(&v, "actual_departure_time", r.GetActualDepartureTime())
+		if t := r.GetActualDepartureTime(); t != nil && t.CheckValid() == nil && t.AsTime().After(s.cfg.Now().Add(time.Hour)) {
+			v.Add("actual_departure_time", "is in the future: record the departure when the batch has left")
 		}
 	case *sendingv1.CancelBatchRequest:
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
@@ -211,10 +208,20 @@ func checkMode(v *apierror.Violations, field string, m commonv1.TransportMode) {
 	}
 }
 
-func checkSeats(v *apierror.Violations, field string, n int32) {
-	if n < 0 || n > maxSeats {
-		v.Add(field, fmt.Sprintf("must be 0 (the default of the mode) to %d, got %d", maxSeats, n))
+// checkSeats checks an optional seat count: unset is the mode's default, a set value is 1 to
+// maxSeats.
+func checkSeats(v *apierror.Violations, field string, n *int32) {
+	if n != nil && (*n < 1 || *n > maxSeats) {
+		v.Add(field, fmt.Sprintf("must be 1 to %d (or unset for the default of the mode), got %d", maxSeats, *n))
 	}
+}
+
+// seatsOr is the seat count asked for, or the mode's default when none was.
+func (s *Service) seatsOr(n *int32, mode commonv1.TransportMode) int {
+	if n == nil {
+		return s.cfg.Seats.of(mode)
+	}
+	return int(*n)
 }
 
 func checkTime(v *apierror.Violations, field string, t *timestamppb.Timestamp) {
@@ -370,19 +377,19 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 		departure = DefaultDeparture(first.start)
 	}
 	b := &sendingv1.Batch{
-		Name:              batchName(id),
-		BatchId:           id,
-		Mode:              mode,
-		Seats:             int32(spec.seats),
-		Origin:            origin,
-		ReceivingRegion:   first.region,
-		DestinationCounty: first.county,
-		StartDate:         cloneDate(first.start),
-		DepartureTime:     departure,
-		EscortName:        spec.escortName,
-		EscortContact:     spec.escortContact,
-		State:             batchPlanned,
-		CreateTime:        timestamppb.New(s.cfg.Now()),
+		Name:                 batchName(id),
+		BatchId:              id,
+		Mode:                 mode,
+		Seats:                new(int32(spec.seats)),
+		Origin:               origin,
+		ReceivingRegion:      first.region,
+		DestinationCounty:    first.county,
+		StartDate:            cloneDate(first.start),
+		PlannedDepartureTime: departure,
+		EscortName:           spec.escortName,
+		EscortContact:        spec.escortContact,
+		State:                batchPlanned,
+		CreateTime:           timestamppb.New(s.cfg.Now()),
 	}
 	intake := &receivingv1.IntakeBatch{
 		BatchId:             id,
@@ -423,10 +430,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatchesRequest) (*sendingv1.PlanBatchesResponse, error) {
 	s := x.s
 	method := sendingv1.TransportService_PlanBatches_FullMethodName
-	seats := int(req.GetSeats())
-	if seats == 0 {
-		seats = s.cfg.Seats.of(req.GetMode())
-	}
+	seats := s.seatsOr(req.Seats, req.GetMode())
 	resp := &sendingv1.PlanBatchesResponse{}
 	var dests []string
 	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
@@ -457,7 +461,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 		}
 		for _, v := range vehicles {
 			spec := batchSpec{
-				mode: req.GetMode(), seats: seats, departure: req.GetDepartureTime(),
+				mode: req.GetMode(), seats: seats, departure: req.GetPlannedDepartureTime(),
 				escortName: req.GetEscortName(), escortContact: req.GetEscortContact(),
 			}
 			for _, w := range v.Workers {
@@ -487,10 +491,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 	s := x.s
 	method := sendingv1.TransportService_CreateBatch_FullMethodName
 	in := req.GetBatch()
-	seats := int(in.GetSeats())
-	if seats == 0 {
-		seats = s.cfg.Seats.of(in.GetMode())
-	}
+	seats := s.seatsOr(in.Seats, in.GetMode())
 	resp := &sendingv1.CreateBatchResponse{}
 	var dest string
 	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
@@ -508,7 +509,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 			return err
 		}
 		spec := batchSpec{
-			mode: in.GetMode(), seats: seats, origin: in.GetOrigin(), departure: in.GetDepartureTime(),
+			mode: in.GetMode(), seats: seats, origin: in.GetOrigin(), departure: in.GetPlannedDepartureTime(),
 			escortName: in.GetEscortName(), escortContact: in.GetEscortContact(),
 		}
 		for i, e := range in.GetManifest() {
@@ -620,7 +621,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			return err
 		}
 		now := s.cfg.Now()
-		departed := req.GetDepartureTime()
+		departed := req.GetActualDepartureTime()
 		if departed == nil {
 			departed = timestamppb.New(now)
 		}
@@ -694,7 +695,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			}
 		}
 		b.State = batchDeparted
-		b.DepartTime = departed
+		b.ActualDepartureTime = departed
 		if err := PutBatch(tx, b); err != nil {
 			return err
 		}

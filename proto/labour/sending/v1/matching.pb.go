@@ -9,6 +9,7 @@ package sendingv1
 import (
 	v1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -37,8 +38,10 @@ const (
 	MatchRunState_MATCH_RUN_STATE_RUNNING MatchRunState = 1
 	// Finished; the proposals are committed (unless it was a dry run).
 	MatchRunState_MATCH_RUN_STATE_SUCCEEDED MatchRunState = 2
-	// Stopped with an error; nothing was proposed.
+	// Stopped with an error (`error`); nothing was proposed.
 	MatchRunState_MATCH_RUN_STATE_FAILED MatchRunState = 3
+	// Cancelled by CancelMatchRun before it finished; nothing was proposed.
+	MatchRunState_MATCH_RUN_STATE_CANCELLED MatchRunState = 4
 )
 
 // Enum value maps for MatchRunState.
@@ -48,12 +51,14 @@ var (
 		1: "MATCH_RUN_STATE_RUNNING",
 		2: "MATCH_RUN_STATE_SUCCEEDED",
 		3: "MATCH_RUN_STATE_FAILED",
+		4: "MATCH_RUN_STATE_CANCELLED",
 	}
 	MatchRunState_value = map[string]int32{
 		"MATCH_RUN_STATE_UNSPECIFIED": 0,
 		"MATCH_RUN_STATE_RUNNING":     1,
 		"MATCH_RUN_STATE_SUCCEEDED":   2,
 		"MATCH_RUN_STATE_FAILED":      3,
+		"MATCH_RUN_STATE_CANCELLED":   4,
 	}
 )
 
@@ -172,8 +177,6 @@ type MatchRun struct {
 	Vacancies []*VacancyMatch `protobuf:"bytes,10,rep,name=vacancies,proto3" json:"vacancies,omitempty"`
 	// The algorithm used, for the record.
 	Algorithm string `protobuf:"bytes,11,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
-	// Why the run failed, when it did.
-	Error string `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"`
 	// When the run started.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the run ended.
@@ -182,7 +185,13 @@ type MatchRun struct {
 	Replicas []*ReplicaFreshness `protobuf:"bytes,15,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	// Warnings an operator should read: for example a replica that is behind (its link is down)
 	// but within the run's `max_replica_staleness`.
-	Warnings      []string `protobuf:"bytes,16,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Warnings []string `protobuf:"bytes,16,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// Why the run failed: set when (and only when) `state` is FAILED. `code` is the gRPC code of
+	// the failure (for example 9 FAILED_PRECONDITION with the ErrorInfo reason REPLICA_STALE in
+	// `details`, 14 UNAVAILABLE for a run interrupted by a restart of the service, 13 INTERNAL for
+	// a fault of the service) and `message` says what happened. Runs that failed before this
+	// field existed carry code 2 UNKNOWN and their message.
+	Error         *status.Status `protobuf:"bytes,17,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,13 +303,6 @@ func (x *MatchRun) GetAlgorithm() string {
 	return ""
 }
 
-func (x *MatchRun) GetError() string {
-	if x != nil {
-		return x.Error
-	}
-	return ""
-}
-
 func (x *MatchRun) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreateTime
@@ -325,6 +327,13 @@ func (x *MatchRun) GetReplicas() []*ReplicaFreshness {
 func (x *MatchRun) GetWarnings() []string {
 	if x != nil {
 		return x.Warnings
+	}
+	return nil
+}
+
+func (x *MatchRun) GetError() *status.Status {
+	if x != nil {
+		return x.Error
 	}
 	return nil
 }
@@ -631,6 +640,111 @@ func (x *StartMatchRunResponse) GetMatchRun() *MatchRun {
 	return nil
 }
 
+// Request to cancel a running match run.
+type CancelMatchRunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Resource name of the run: `matchRuns/{run_id}`.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMatchRunRequest) Reset() {
+	*x = CancelMatchRunRequest{}
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMatchRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMatchRunRequest) ProtoMessage() {}
+
+func (x *CancelMatchRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMatchRunRequest.ProtoReflect.Descriptor instead.
+func (*CancelMatchRunRequest) Descriptor() ([]byte, []int) {
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CancelMatchRunRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CancelMatchRunRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// The cancelled run.
+type CancelMatchRunResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run, in state CANCELLED.
+	MatchRun      *MatchRun `protobuf:"bytes,1,opt,name=match_run,json=matchRun,proto3" json:"match_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMatchRunResponse) Reset() {
+	*x = CancelMatchRunResponse{}
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMatchRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMatchRunResponse) ProtoMessage() {}
+
+func (x *CancelMatchRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMatchRunResponse.ProtoReflect.Descriptor instead.
+func (*CancelMatchRunResponse) Descriptor() ([]byte, []int) {
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CancelMatchRunResponse) GetMatchRun() *MatchRun {
+	if x != nil {
+		return x.MatchRun
+	}
+	return nil
+}
+
 // Request to read a match run.
 type GetMatchRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -642,7 +756,7 @@ type GetMatchRunRequest struct {
 
 func (x *GetMatchRunRequest) Reset() {
 	*x = GetMatchRunRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[5]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +768,7 @@ func (x *GetMatchRunRequest) String() string {
 func (*GetMatchRunRequest) ProtoMessage() {}
 
 func (x *GetMatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[5]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +781,7 @@ func (x *GetMatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMatchRunRequest.ProtoReflect.Descriptor instead.
 func (*GetMatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{5}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetMatchRunRequest) GetName() string {
@@ -688,7 +802,7 @@ type GetMatchRunResponse struct {
 
 func (x *GetMatchRunResponse) Reset() {
 	*x = GetMatchRunResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[6]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +814,7 @@ func (x *GetMatchRunResponse) String() string {
 func (*GetMatchRunResponse) ProtoMessage() {}
 
 func (x *GetMatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[6]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +827,7 @@ func (x *GetMatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMatchRunResponse.ProtoReflect.Descriptor instead.
 func (*GetMatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{6}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetMatchRunResponse) GetMatchRun() *MatchRun {
@@ -736,7 +850,7 @@ type ListMatchRunsRequest struct {
 
 func (x *ListMatchRunsRequest) Reset() {
 	*x = ListMatchRunsRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[7]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +862,7 @@ func (x *ListMatchRunsRequest) String() string {
 func (*ListMatchRunsRequest) ProtoMessage() {}
 
 func (x *ListMatchRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[7]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +875,7 @@ func (x *ListMatchRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMatchRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListMatchRunsRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{7}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListMatchRunsRequest) GetPageSize() int32 {
@@ -791,7 +905,7 @@ type ListMatchRunsResponse struct {
 
 func (x *ListMatchRunsResponse) Reset() {
 	*x = ListMatchRunsResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[8]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +917,7 @@ func (x *ListMatchRunsResponse) String() string {
 func (*ListMatchRunsResponse) ProtoMessage() {}
 
 func (x *ListMatchRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[8]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +930,7 @@ func (x *ListMatchRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMatchRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListMatchRunsResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{8}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListMatchRunsResponse) GetMatchRuns() []*MatchRun {
@@ -848,7 +962,7 @@ type DemandVacancy struct {
 
 func (x *DemandVacancy) Reset() {
 	*x = DemandVacancy{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[9]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +974,7 @@ func (x *DemandVacancy) String() string {
 func (*DemandVacancy) ProtoMessage() {}
 
 func (x *DemandVacancy) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[9]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +987,7 @@ func (x *DemandVacancy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemandVacancy.ProtoReflect.Descriptor instead.
 func (*DemandVacancy) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{9}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DemandVacancy) GetReceivingRegion() string {
@@ -912,7 +1026,7 @@ type ListDemandRequest struct {
 
 func (x *ListDemandRequest) Reset() {
 	*x = ListDemandRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[10]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1038,7 @@ func (x *ListDemandRequest) String() string {
 func (*ListDemandRequest) ProtoMessage() {}
 
 func (x *ListDemandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[10]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1051,7 @@ func (x *ListDemandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDemandRequest.ProtoReflect.Descriptor instead.
 func (*ListDemandRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{10}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListDemandRequest) GetReceivingRegion() string {
@@ -974,7 +1088,7 @@ type ListDemandResponse struct {
 
 func (x *ListDemandResponse) Reset() {
 	*x = ListDemandResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[11]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1100,7 @@ func (x *ListDemandResponse) String() string {
 func (*ListDemandResponse) ProtoMessage() {}
 
 func (x *ListDemandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[11]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1113,7 @@ func (x *ListDemandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDemandResponse.ProtoReflect.Descriptor instead.
 func (*ListDemandResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{11}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDemandResponse) GetVacancies() []*DemandVacancy {
@@ -1043,7 +1157,7 @@ type Proposal struct {
 
 func (x *Proposal) Reset() {
 	*x = Proposal{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[12]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1169,7 @@ func (x *Proposal) String() string {
 func (*Proposal) ProtoMessage() {}
 
 func (x *Proposal) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[12]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1182,7 @@ func (x *Proposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proposal.ProtoReflect.Descriptor instead.
 func (*Proposal) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{12}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Proposal) GetName() string {
@@ -1153,7 +1267,7 @@ type ListProposalsRequest struct {
 
 func (x *ListProposalsRequest) Reset() {
 	*x = ListProposalsRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[13]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1279,7 @@ func (x *ListProposalsRequest) String() string {
 func (*ListProposalsRequest) ProtoMessage() {}
 
 func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[13]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1292,7 @@ func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsRequest.ProtoReflect.Descriptor instead.
 func (*ListProposalsRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{13}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListProposalsRequest) GetVacancy() string {
@@ -1229,7 +1343,7 @@ type ListProposalsResponse struct {
 
 func (x *ListProposalsResponse) Reset() {
 	*x = ListProposalsResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[14]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1355,7 @@ func (x *ListProposalsResponse) String() string {
 func (*ListProposalsResponse) ProtoMessage() {}
 
 func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[14]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1368,7 @@ func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsResponse.ProtoReflect.Descriptor instead.
 func (*ListProposalsResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{14}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListProposalsResponse) GetProposals() []*Proposal {
@@ -1280,7 +1394,7 @@ type GetFollowStatusRequest struct {
 
 func (x *GetFollowStatusRequest) Reset() {
 	*x = GetFollowStatusRequest{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[15]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1406,7 @@ func (x *GetFollowStatusRequest) String() string {
 func (*GetFollowStatusRequest) ProtoMessage() {}
 
 func (x *GetFollowStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[15]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1419,7 @@ func (x *GetFollowStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFollowStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetFollowStatusRequest) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{15}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{17}
 }
 
 // How far the feeds of each paired receiving province have been followed.
@@ -1319,7 +1433,7 @@ type GetFollowStatusResponse struct {
 
 func (x *GetFollowStatusResponse) Reset() {
 	*x = GetFollowStatusResponse{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[16]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1445,7 @@ func (x *GetFollowStatusResponse) String() string {
 func (*GetFollowStatusResponse) ProtoMessage() {}
 
 func (x *GetFollowStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[16]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1458,7 @@ func (x *GetFollowStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFollowStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetFollowStatusResponse) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{16}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetFollowStatusResponse) GetPositions() []*FollowPosition {
@@ -1383,7 +1497,7 @@ type FollowPosition struct {
 
 func (x *FollowPosition) Reset() {
 	*x = FollowPosition{}
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[17]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1509,7 @@ func (x *FollowPosition) String() string {
 func (*FollowPosition) ProtoMessage() {}
 
 func (x *FollowPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_labour_sending_v1_matching_proto_msgTypes[17]
+	mi := &file_labour_sending_v1_matching_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1522,7 @@ func (x *FollowPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FollowPosition.ProtoReflect.Descriptor instead.
 func (*FollowPosition) Descriptor() ([]byte, []int) {
-	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{17}
+	return file_labour_sending_v1_matching_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FollowPosition) GetReceivingRegion() string {
@@ -1485,7 +1599,7 @@ var File_labour_sending_v1_matching_proto protoreflect.FileDescriptor
 
 const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\n" +
-	" labour/sending/v1/matching.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labour/receiving/v1/vacancy.proto\"\xe1\x05\n" +
+	" labour/sending/v1/matching.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a!labour/receiving/v1/vacancy.proto\"\xfb\x05\n" +
 	"\bMatchRun\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12;\n" +
 	"\x05state\x18\x02 \x01(\x0e2 .labour.sending.v1.MatchRunStateB\x03\xe0A\x03R\x05state\x12\x1c\n" +
@@ -1498,13 +1612,13 @@ const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\x18proposed_registered_poor\x18\t \x01(\x03B\x03\xe0A\x03R\x16proposedRegisteredPoor\x12B\n" +
 	"\tvacancies\x18\n" +
 	" \x03(\v2\x1f.labour.sending.v1.VacancyMatchB\x03\xe0A\x03R\tvacancies\x12!\n" +
-	"\talgorithm\x18\v \x01(\tB\x03\xe0A\x03R\talgorithm\x12\x19\n" +
-	"\x05error\x18\f \x01(\tB\x03\xe0A\x03R\x05error\x12@\n" +
+	"\talgorithm\x18\v \x01(\tB\x03\xe0A\x03R\talgorithm\x12@\n" +
 	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12:\n" +
 	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12D\n" +
 	"\breplicas\x18\x0f \x03(\v2#.labour.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\breplicas\x12\x1f\n" +
-	"\bwarnings\x18\x10 \x03(\tB\x03\xe0A\x03R\bwarnings\"\xe8\x01\n" +
+	"\bwarnings\x18\x10 \x03(\tB\x03\xe0A\x03R\bwarnings\x12-\n" +
+	"\x05error\x18\x11 \x01(\v2\x12.google.rpc.StatusB\x03\xe0A\x03R\x05errorJ\x04\b\f\x10\r\"\xe8\x01\n" +
 	"\x10ReplicaFreshness\x12.\n" +
 	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12C\n" +
 	"\rcurrent_as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\vcurrentAsOf\x12<\n" +
@@ -1527,6 +1641,12 @@ const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\adry_run\x18\x02 \x01(\bB\x03\xe0A\x01R\x06dryRun\x12R\n" +
 	"\x15max_replica_staleness\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x03\xe0A\x01R\x13maxReplicaStaleness\"V\n" +
 	"\x15StartMatchRunResponse\x12=\n" +
+	"\tmatch_run\x18\x01 \x01(\v2\x1b.labour.sending.v1.MatchRunB\x03\xe0A\x03R\bmatchRun\"T\n" +
+	"\x15CancelMatchRunRequest\x12\"\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tB\x03\xe0A\x02R\x04name\"W\n" +
+	"\x16CancelMatchRunResponse\x12=\n" +
 	"\tmatch_run\x18\x01 \x01(\v2\x1b.labour.sending.v1.MatchRunB\x03\xe0A\x03R\bmatchRun\"-\n" +
 	"\x12GetMatchRunRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"T\n" +
@@ -1589,20 +1709,22 @@ const file_labour_sending_v1_matching_proto_rawDesc = "" +
 	"\x0flast_error_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rlastErrorTime\x12K\n" +
 	"\x11last_message_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0flastMessageTime\x12S\n" +
 	"\x10demand_freshness\x18\n" +
-	" \x01(\v2#.labour.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\x0fdemandFreshness*\x88\x01\n" +
+	" \x01(\v2#.labour.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\x0fdemandFreshness*\xa7\x01\n" +
 	"\rMatchRunState\x12\x1f\n" +
 	"\x1bMATCH_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MATCH_RUN_STATE_RUNNING\x10\x01\x12\x1d\n" +
 	"\x19MATCH_RUN_STATE_SUCCEEDED\x10\x02\x12\x1a\n" +
-	"\x16MATCH_RUN_STATE_FAILED\x10\x03*\xae\x01\n" +
+	"\x16MATCH_RUN_STATE_FAILED\x10\x03\x12\x1d\n" +
+	"\x19MATCH_RUN_STATE_CANCELLED\x10\x04*\xae\x01\n" +
 	"\rProposalState\x12\x1e\n" +
 	"\x1aPROPOSAL_STATE_UNSPECIFIED\x10\x00\x12%\n" +
 	"!PROPOSAL_STATE_PENDING_SUBMISSION\x10\x01\x12\x1c\n" +
 	"\x18PROPOSAL_STATE_SUBMITTED\x10\x02\x12\x1b\n" +
 	"\x17PROPOSAL_STATE_ACCEPTED\x10\x03\x12\x1b\n" +
-	"\x17PROPOSAL_STATE_REJECTED\x10\x042\xe0\x04\n" +
+	"\x17PROPOSAL_STATE_REJECTED\x10\x042\xc7\x05\n" +
 	"\x0fMatchingService\x12b\n" +
-	"\rStartMatchRun\x12'.labour.sending.v1.StartMatchRunRequest\x1a(.labour.sending.v1.StartMatchRunResponse\x12\\\n" +
+	"\rStartMatchRun\x12'.labour.sending.v1.StartMatchRunRequest\x1a(.labour.sending.v1.StartMatchRunResponse\x12e\n" +
+	"\x0eCancelMatchRun\x12(.labour.sending.v1.CancelMatchRunRequest\x1a).labour.sending.v1.CancelMatchRunResponse\x12\\\n" +
 	"\vGetMatchRun\x12%.labour.sending.v1.GetMatchRunRequest\x1a&.labour.sending.v1.GetMatchRunResponse\x12b\n" +
 	"\rListMatchRuns\x12'.labour.sending.v1.ListMatchRunsRequest\x1a(.labour.sending.v1.ListMatchRunsResponse\x12Y\n" +
 	"\n" +
@@ -1623,7 +1745,7 @@ func file_labour_sending_v1_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_labour_sending_v1_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_labour_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_labour_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_labour_sending_v1_matching_proto_goTypes = []any{
 	(MatchRunState)(0),              // 0: labour.sending.v1.MatchRunState
 	(ProposalState)(0),              // 1: labour.sending.v1.ProposalState
@@ -1632,64 +1754,71 @@ var file_labour_sending_v1_matching_proto_goTypes = []any{
 	(*VacancyMatch)(nil),            // 4: labour.sending.v1.VacancyMatch
 	(*StartMatchRunRequest)(nil),    // 5: labour.sending.v1.StartMatchRunRequest
 	(*StartMatchRunResponse)(nil),   // 6: labour.sending.v1.StartMatchRunResponse
-	(*GetMatchRunRequest)(nil),      // 7: labour.sending.v1.GetMatchRunRequest
-	(*GetMatchRunResponse)(nil),     // 8: labour.sending.v1.GetMatchRunResponse
-	(*ListMatchRunsRequest)(nil),    // 9: labour.sending.v1.ListMatchRunsRequest
-	(*ListMatchRunsResponse)(nil),   // 10: labour.sending.v1.ListMatchRunsResponse
-	(*DemandVacancy)(nil),           // 11: labour.sending.v1.DemandVacancy
-	(*ListDemandRequest)(nil),       // 12: labour.sending.v1.ListDemandRequest
-	(*ListDemandResponse)(nil),      // 13: labour.sending.v1.ListDemandResponse
-	(*Proposal)(nil),                // 14: labour.sending.v1.Proposal
-	(*ListProposalsRequest)(nil),    // 15: labour.sending.v1.ListProposalsRequest
-	(*ListProposalsResponse)(nil),   // 16: labour.sending.v1.ListProposalsResponse
-	(*GetFollowStatusRequest)(nil),  // 17: labour.sending.v1.GetFollowStatusRequest
-	(*GetFollowStatusResponse)(nil), // 18: labour.sending.v1.GetFollowStatusResponse
-	(*FollowPosition)(nil),          // 19: labour.sending.v1.FollowPosition
-	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 21: google.protobuf.Duration
-	(*v1.Vacancy)(nil),              // 22: labour.receiving.v1.Vacancy
+	(*CancelMatchRunRequest)(nil),   // 7: labour.sending.v1.CancelMatchRunRequest
+	(*CancelMatchRunResponse)(nil),  // 8: labour.sending.v1.CancelMatchRunResponse
+	(*GetMatchRunRequest)(nil),      // 9: labour.sending.v1.GetMatchRunRequest
+	(*GetMatchRunResponse)(nil),     // 10: labour.sending.v1.GetMatchRunResponse
+	(*ListMatchRunsRequest)(nil),    // 11: labour.sending.v1.ListMatchRunsRequest
+	(*ListMatchRunsResponse)(nil),   // 12: labour.sending.v1.ListMatchRunsResponse
+	(*DemandVacancy)(nil),           // 13: labour.sending.v1.DemandVacancy
+	(*ListDemandRequest)(nil),       // 14: labour.sending.v1.ListDemandRequest
+	(*ListDemandResponse)(nil),      // 15: labour.sending.v1.ListDemandResponse
+	(*Proposal)(nil),                // 16: labour.sending.v1.Proposal
+	(*ListProposalsRequest)(nil),    // 17: labour.sending.v1.ListProposalsRequest
+	(*ListProposalsResponse)(nil),   // 18: labour.sending.v1.ListProposalsResponse
+	(*GetFollowStatusRequest)(nil),  // 19: labour.sending.v1.GetFollowStatusRequest
+	(*GetFollowStatusResponse)(nil), // 20: labour.sending.v1.GetFollowStatusResponse
+	(*FollowPosition)(nil),          // 21: labour.sending.v1.FollowPosition
+	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
+	(*status.Status)(nil),           // 23: google.rpc.Status
+	(*durationpb.Duration)(nil),     // 24: google.protobuf.Duration
+	(*v1.Vacancy)(nil),              // 25: labour.receiving.v1.Vacancy
 }
 var file_labour_sending_v1_matching_proto_depIdxs = []int32{
 	0,  // 0: labour.sending.v1.MatchRun.state:type_name -> labour.sending.v1.MatchRunState
 	4,  // 1: labour.sending.v1.MatchRun.vacancies:type_name -> labour.sending.v1.VacancyMatch
-	20, // 2: labour.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
-	20, // 3: labour.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
+	22, // 2: labour.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
+	22, // 3: labour.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 4: labour.sending.v1.MatchRun.replicas:type_name -> labour.sending.v1.ReplicaFreshness
-	20, // 5: labour.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
-	21, // 6: labour.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
-	21, // 7: labour.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
-	2,  // 8: labour.sending.v1.StartMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
-	2,  // 9: labour.sending.v1.GetMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
-	2,  // 10: labour.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labour.sending.v1.MatchRun
-	22, // 11: labour.sending.v1.DemandVacancy.vacancy:type_name -> labour.receiving.v1.Vacancy
-	11, // 12: labour.sending.v1.ListDemandResponse.vacancies:type_name -> labour.sending.v1.DemandVacancy
-	1,  // 13: labour.sending.v1.Proposal.state:type_name -> labour.sending.v1.ProposalState
-	20, // 14: labour.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
-	20, // 15: labour.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 16: labour.sending.v1.ListProposalsRequest.state:type_name -> labour.sending.v1.ProposalState
-	14, // 17: labour.sending.v1.ListProposalsResponse.proposals:type_name -> labour.sending.v1.Proposal
-	19, // 18: labour.sending.v1.GetFollowStatusResponse.positions:type_name -> labour.sending.v1.FollowPosition
-	20, // 19: labour.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
-	20, // 20: labour.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
-	20, // 21: labour.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
-	3,  // 22: labour.sending.v1.FollowPosition.demand_freshness:type_name -> labour.sending.v1.ReplicaFreshness
-	5,  // 23: labour.sending.v1.MatchingService.StartMatchRun:input_type -> labour.sending.v1.StartMatchRunRequest
-	7,  // 24: labour.sending.v1.MatchingService.GetMatchRun:input_type -> labour.sending.v1.GetMatchRunRequest
-	9,  // 25: labour.sending.v1.MatchingService.ListMatchRuns:input_type -> labour.sending.v1.ListMatchRunsRequest
-	12, // 26: labour.sending.v1.MatchingService.ListDemand:input_type -> labour.sending.v1.ListDemandRequest
-	15, // 27: labour.sending.v1.MatchingService.ListProposals:input_type -> labour.sending.v1.ListProposalsRequest
-	17, // 28: labour.sending.v1.MatchingService.GetFollowStatus:input_type -> labour.sending.v1.GetFollowStatusRequest
-	6,  // 29: labour.sending.v1.MatchingService.StartMatchRun:output_type -> labour.sending.v1.StartMatchRunResponse
-	8,  // 30: labour.sending.v1.MatchingService.GetMatchRun:output_type -> labour.sending.v1.GetMatchRunResponse
-	10, // 31: labour.sending.v1.MatchingService.ListMatchRuns:output_type -> labour.sending.v1.ListMatchRunsResponse
-	13, // 32: labour.sending.v1.MatchingService.ListDemand:output_type -> labour.sending.v1.ListDemandResponse
-	16, // 33: labour.sending.v1.MatchingService.ListProposals:output_type -> labour.sending.v1.ListProposalsResponse
-	18, // 34: labour.sending.v1.MatchingService.GetFollowStatus:output_type -> labour.sending.v1.GetFollowStatusResponse
-	29, // [29:35] is the sub-list for method output_type
-	23, // [23:29] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	23, // 5: labour.sending.v1.MatchRun.error:type_name -> google.rpc.Status
+	22, // 6: labour.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
+	24, // 7: labour.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
+	24, // 8: labour.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
+	2,  // 9: labour.sending.v1.StartMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
+	2,  // 10: labour.sending.v1.CancelMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
+	2,  // 11: labour.sending.v1.GetMatchRunResponse.match_run:type_name -> labour.sending.v1.MatchRun
+	2,  // 12: labour.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labour.sending.v1.MatchRun
+	25, // 13: labour.sending.v1.DemandVacancy.vacancy:type_name -> labour.receiving.v1.Vacancy
+	13, // 14: labour.sending.v1.ListDemandResponse.vacancies:type_name -> labour.sending.v1.DemandVacancy
+	1,  // 15: labour.sending.v1.Proposal.state:type_name -> labour.sending.v1.ProposalState
+	22, // 16: labour.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
+	22, // 17: labour.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 18: labour.sending.v1.ListProposalsRequest.state:type_name -> labour.sending.v1.ProposalState
+	16, // 19: labour.sending.v1.ListProposalsResponse.proposals:type_name -> labour.sending.v1.Proposal
+	21, // 20: labour.sending.v1.GetFollowStatusResponse.positions:type_name -> labour.sending.v1.FollowPosition
+	22, // 21: labour.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
+	22, // 22: labour.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
+	22, // 23: labour.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
+	3,  // 24: labour.sending.v1.FollowPosition.demand_freshness:type_name -> labour.sending.v1.ReplicaFreshness
+	5,  // 25: labour.sending.v1.MatchingService.StartMatchRun:input_type -> labour.sending.v1.StartMatchRunRequest
+	7,  // 26: labour.sending.v1.MatchingService.CancelMatchRun:input_type -> labour.sending.v1.CancelMatchRunRequest
+	9,  // 27: labour.sending.v1.MatchingService.GetMatchRun:input_type -> labour.sending.v1.GetMatchRunRequest
+	11, // 28: labour.sending.v1.MatchingService.ListMatchRuns:input_type -> labour.sending.v1.ListMatchRunsRequest
+	14, // 29: labour.sending.v1.MatchingService.ListDemand:input_type -> labour.sending.v1.ListDemandRequest
+	17, // 30: labour.sending.v1.MatchingService.ListProposals:input_type -> labour.sending.v1.ListProposalsRequest
+	19, // 31: labour.sending.v1.MatchingService.GetFollowStatus:input_type -> labour.sending.v1.GetFollowStatusRequest
+	6,  // 32: labour.sending.v1.MatchingService.StartMatchRun:output_type -> labour.sending.v1.StartMatchRunResponse
+	8,  // 33: labour.sending.v1.MatchingService.CancelMatchRun:output_type -> labour.sending.v1.CancelMatchRunResponse
+	10, // 34: labour.sending.v1.MatchingService.GetMatchRun:output_type -> labour.sending.v1.GetMatchRunResponse
+	12, // 35: labour.sending.v1.MatchingService.ListMatchRuns:output_type -> labour.sending.v1.ListMatchRunsResponse
+	15, // 36: labour.sending.v1.MatchingService.ListDemand:output_type -> labour.sending.v1.ListDemandResponse
+	18, // 37: labour.sending.v1.MatchingService.ListProposals:output_type -> labour.sending.v1.ListProposalsResponse
+	20, // 38: labour.sending.v1.MatchingService.GetFollowStatus:output_type -> labour.sending.v1.GetFollowStatusResponse
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_labour_sending_v1_matching_proto_init() }
@@ -1703,7 +1832,7 @@ func file_labour_sending_v1_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_sending_v1_matching_proto_rawDesc), len(file_labour_sending_v1_matching_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	MatchingService_StartMatchRun_FullMethodName   = "/labour.sending.v1.MatchingService/StartMatchRun"
+	MatchingService_CancelMatchRun_FullMethodName  = "/labour.sending.v1.MatchingService/CancelMatchRun"
 	MatchingService_GetMatchRun_FullMethodName     = "/labour.sending.v1.MatchingService/GetMatchRun"
 	MatchingService_ListMatchRuns_FullMethodName   = "/labour.sending.v1.MatchingService/ListMatchRuns"
 	MatchingService_ListDemand_FullMethodName      = "/labour.sending.v1.MatchingService/ListDemand"
@@ -41,6 +42,13 @@ type MatchingServiceClient interface {
 	// Starts a match run in the background and returns it at once (state RUNNING). Only one run
 	// works at a time; starting another while one runs is FAILED_PRECONDITION.
 	StartMatchRun(ctx context.Context, in *StartMatchRunRequest, opts ...grpc.CallOption) (*StartMatchRunResponse, error)
+	// Cancels a RUNNING match run. The run is recorded CANCELLED at once and stops working at its
+	// next stage boundary; nothing it would have proposed is kept (its proposals are committed in
+	// one transaction at its end, which a cancelled run never makes). Cancelling a CANCELLED run
+	// returns it unchanged; cancelling a run that SUCCEEDED or FAILED is FAILED_PRECONDITION. A new
+	// run can start once the cancelled one has stopped (until then StartMatchRun is
+	// FAILED_PRECONDITION, reason MATCH_RUN_IN_PROGRESS).
+	CancelMatchRun(ctx context.Context, in *CancelMatchRunRequest, opts ...grpc.CallOption) (*CancelMatchRunResponse, error)
 	// Reads a match run: its progress while it runs, its result when done.
 	GetMatchRun(ctx context.Context, in *GetMatchRunRequest, opts ...grpc.CallOption) (*GetMatchRunResponse, error)
 	// Lists match runs, newest first.
@@ -65,6 +73,16 @@ func (c *matchingServiceClient) StartMatchRun(ctx context.Context, in *StartMatc
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StartMatchRunResponse)
 	err := c.cc.Invoke(ctx, MatchingService_StartMatchRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matchingServiceClient) CancelMatchRun(ctx context.Context, in *CancelMatchRunRequest, opts ...grpc.CallOption) (*CancelMatchRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelMatchRunResponse)
+	err := c.cc.Invoke(ctx, MatchingService_CancelMatchRun_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +153,13 @@ type MatchingServiceServer interface {
 	// Starts a match run in the background and returns it at once (state RUNNING). Only one run
 	// works at a time; starting another while one runs is FAILED_PRECONDITION.
 	StartMatchRun(context.Context, *StartMatchRunRequest) (*StartMatchRunResponse, error)
+	// Cancels a RUNNING match run. The run is recorded CANCELLED at once and stops working at its
+	// next stage boundary; nothing it would have proposed is kept (its proposals are committed in
+	// one transaction at its end, which a cancelled run never makes). Cancelling a CANCELLED run
+	// returns it unchanged; cancelling a run that SUCCEEDED or FAILED is FAILED_PRECONDITION. A new
+	// run can start once the cancelled one has stopped (until then StartMatchRun is
+	// FAILED_PRECONDITION, reason MATCH_RUN_IN_PROGRESS).
+	CancelMatchRun(context.Context, *CancelMatchRunRequest) (*CancelMatchRunResponse, error)
 	// Reads a match run: its progress while it runs, its result when done.
 	GetMatchRun(context.Context, *GetMatchRunRequest) (*GetMatchRunResponse, error)
 	// Lists match runs, newest first.
@@ -157,6 +182,9 @@ type UnimplementedMatchingServiceServer struct{}
 
 func (UnimplementedMatchingServiceServer) StartMatchRun(context.Context, *StartMatchRunRequest) (*StartMatchRunResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StartMatchRun not implemented")
+}
+func (UnimplementedMatchingServiceServer) CancelMatchRun(context.Context, *CancelMatchRunRequest) (*CancelMatchRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelMatchRun not implemented")
 }
 func (UnimplementedMatchingServiceServer) GetMatchRun(context.Context, *GetMatchRunRequest) (*GetMatchRunResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMatchRun not implemented")
@@ -208,6 +236,24 @@ func _MatchingService_StartMatchRun_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MatchingServiceServer).StartMatchRun(ctx, req.(*StartMatchRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatchingService_CancelMatchRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelMatchRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).CancelMatchRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_CancelMatchRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).CancelMatchRun(ctx, req.(*CancelMatchRunRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -312,6 +358,10 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StartMatchRun",
 			Handler:    _MatchingService_StartMatchRun_Handler,
+		},
+		{
+			MethodName: "CancelMatchRun",
+			Handler:    _MatchingService_CancelMatchRun_Handler,
 		},
 		{
 			MethodName: "GetMatchRun",

@@ -303,8 +303,14 @@ type Worker struct {
 	StatusReason string `protobuf:"bytes,20,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
 	// When the worker last changed status.
 	StatusChangeTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=status_change_time,json=statusChangeTime,proto3" json:"status_change_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The version of the worker the response shows (AIP-154): opaque, the same while the worker
+	// does not change, another after any change (UpdateWorker, a status change, an import row, an
+	// erasure). Set by the server. UpdateWorker reads it from `worker.etag` (the one place a
+	// request uses this output field) and ChangeWorkerStatus from its `etag`: given, the call is
+	// made only if the worker is still at that version, else ABORTED with reason ETAG_MISMATCH.
+	Etag          string `protobuf:"bytes,22,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -482,6 +488,13 @@ func (x *Worker) GetStatusChangeTime() *timestamppb.Timestamp {
 		return x.StatusChangeTime
 	}
 	return nil
+}
+
+func (x *Worker) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
 }
 
 // One roster row as it comes from a spreadsheet or a provincial database. Every field is text so
@@ -1118,7 +1131,8 @@ type ListWorkersRequest struct {
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response. The other fields must be the same as in that request.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// Only workers with this status.
+	// Only workers with this status (WORKER_STATUS_AVAILABLE: the workers in the pool); unset for
+	// every status.
 	Status WorkerStatus `protobuf:"varint,3,opt,name=status,proto3,enum=labour.sending.v1.WorkerStatus" json:"status,omitempty"`
 	// Only workers from this home county.
 	HomeCounty string `protobuf:"bytes,4,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
@@ -1126,8 +1140,25 @@ type ListWorkersRequest struct {
 	Occupation string `protobuf:"bytes,5,opt,name=occupation,proto3" json:"occupation,omitempty"`
 	// Only registered-poor workers (true) or only others (false); unset for both.
 	RegisteredPoor *bool `protobuf:"varint,6,opt,name=registered_poor,json=registeredPoor,proto3,oneof" json:"registered_poor,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Only workers willing to go to this province (a province code such as `440000`, not this
+	// sending province): it is one of their `preferred_destinations`, or they have none (any).
+	DestinationProvince string `protobuf:"bytes,7,opt,name=destination_province,json=destinationProvince,proto3" json:"destination_province,omitempty"`
+	// Only workers who passed the health check (true) or only others (false); unset for both.
+	HealthCheckPassed *bool `protobuf:"varint,8,opt,name=health_check_passed,json=healthCheckPassed,proto3,oneof" json:"health_check_passed,omitempty"`
+	// Only workers who can start work by this date: their `available_from` is on or before it,
+	// or unset. Unset for every worker.
+	AvailableBy *v1.Date `protobuf:"bytes,9,opt,name=available_by,json=availableBy,proto3" json:"available_by,omitempty"`
+	// Only workers changed after this time (`update_time` later than it), for an incremental
+	// sync of a copy of the roster. Workers erased after it are listed too, as tombstones
+	// (`erased` true, whatever the other filters), so that the copy drops their data. The order
+	// stays by worker id, not by time: a sync pages through the whole listing with the page
+	// tokens, and starts its next sync from the time it started this one (by the server's
+	// clock, less a margin for clock differences and for changes being written meanwhile, a
+	// minute or more); a worker changed during the listing may come in this sync and the next,
+	// never in neither. Unset for every worker (erased ones left out).
+	UpdatedAfter  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_after,json=updatedAfter,proto3" json:"updated_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListWorkersRequest) Reset() {
@@ -1202,6 +1233,34 @@ func (x *ListWorkersRequest) GetRegisteredPoor() bool {
 	return false
 }
 
+func (x *ListWorkersRequest) GetDestinationProvince() string {
+	if x != nil {
+		return x.DestinationProvince
+	}
+	return ""
+}
+
+func (x *ListWorkersRequest) GetHealthCheckPassed() bool {
+	if x != nil && x.HealthCheckPassed != nil {
+		return *x.HealthCheckPassed
+	}
+	return false
+}
+
+func (x *ListWorkersRequest) GetAvailableBy() *v1.Date {
+	if x != nil {
+		return x.AvailableBy
+	}
+	return nil
+}
+
+func (x *ListWorkersRequest) GetUpdatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAfter
+	}
+	return nil
+}
+
 // A page of workers, masked.
 type ListWorkersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1260,7 +1319,11 @@ func (x *ListWorkersResponse) GetNextPageToken() string {
 // Request to change some fields of a worker.
 type UpdateWorkerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker with `name` set and the new values of the fields in `update_mask`.
+	// The worker with `name` set and the new values of the fields in `update_mask`. Its `etag`,
+	// optional, is the etag of the version the client read: given, the update is made only if
+	// the worker is still at that version, otherwise it is refused with ABORTED, reason
+	// ETAG_MISMATCH (read the worker again and redo the change); empty, the update overwrites
+	// whatever version the worker is at.
 	Worker *Worker `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
 	// Fields to change: full_name, phone, home_county, registered_poor, occupations, education,
 	// preferred_destinations, available_from, health_check_passed, health_check_date.
@@ -1386,7 +1449,12 @@ type ChangeWorkerStatusRequest struct {
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
 	// INVALID_ARGUMENT on request_id.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The etag of the version of the worker the client read (`Worker.etag`) when it chose the new
+	// status: given, the status changes only if the worker is still at that version, otherwise
+	// the call is refused with ABORTED, reason ETAG_MISMATCH (read the worker again and decide
+	// again). Empty: no check.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1445,6 +1513,13 @@ func (x *ChangeWorkerStatusRequest) GetReason() string {
 func (x *ChangeWorkerStatusRequest) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ChangeWorkerStatusRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1604,7 +1679,7 @@ var File_labour_sending_v1_roster_proto protoreflect.FileDescriptor
 
 const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
-	"\x1elabour/sending/v1/roster.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x9e\b\n" +
+	"\x1elabour/sending/v1/roster.proto\x12\x11labour.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb7\b\n" +
 	"\x06Worker\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
 	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12 \n" +
@@ -1631,7 +1706,8 @@ const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12(\n" +
 	"\rstatus_reason\x18\x14 \x01(\tB\x03\xe0A\x03R\fstatusReason\x12M\n" +
-	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10statusChangeTime\"\xb5\x04\n" +
+	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10statusChangeTime\x12\x17\n" +
+	"\x04etag\x18\x16 \x01(\tB\x03\xe0A\x03R\x04etag\"\xb5\x04\n" +
 	"\tWorkerRow\x12\"\n" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x02R\trowNumber\x12 \n" +
@@ -1679,7 +1755,7 @@ const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x126\n" +
 	"\x04view\x18\x02 \x01(\x0e2\x1d.labour.sending.v1.WorkerViewB\x03\xe0A\x01R\x04view\"K\n" +
 	"\x11GetWorkerResponse\x126\n" +
-	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xaa\x02\n" +
+	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xba\x04\n" +
 	"\x12ListWorkersRequest\x12 \n" +
 	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
@@ -1690,8 +1766,14 @@ const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
 	"occupation\x18\x05 \x01(\tB\x03\xe0A\x01R\n" +
 	"occupation\x121\n" +
-	"\x0fregistered_poor\x18\x06 \x01(\bB\x03\xe0A\x01H\x00R\x0eregisteredPoor\x88\x01\x01B\x12\n" +
-	"\x10_registered_poor\"|\n" +
+	"\x0fregistered_poor\x18\x06 \x01(\bB\x03\xe0A\x01H\x00R\x0eregisteredPoor\x88\x01\x01\x126\n" +
+	"\x14destination_province\x18\a \x01(\tB\x03\xe0A\x01R\x13destinationProvince\x128\n" +
+	"\x13health_check_passed\x18\b \x01(\bB\x03\xe0A\x01H\x01R\x11healthCheckPassed\x88\x01\x01\x12>\n" +
+	"\favailable_by\x18\t \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\vavailableBy\x12D\n" +
+	"\rupdated_after\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\fupdatedAfterB\x12\n" +
+	"\x10_registered_poorB\x16\n" +
+	"\x14_health_check_passed\"|\n" +
 	"\x13ListWorkersResponse\x128\n" +
 	"\aworkers\x18\x01 \x03(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\aworkers\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xb3\x01\n" +
@@ -1702,13 +1784,14 @@ const file_labour_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"N\n" +
 	"\x14UpdateWorkerResponse\x126\n" +
-	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xb3\x01\n" +
+	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xcc\x01\n" +
 	"\x19ChangeWorkerStatusRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12<\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1f.labour.sending.v1.WorkerStatusB\x03\xe0A\x02R\x06status\x12\x1b\n" +
 	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x01R\x06reason\x12\"\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"T\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x17\n" +
+	"\x04etag\x18\x05 \x01(\tB\x03\xe0A\x01R\x04etag\"T\n" +
 	"\x1aChangeWorkerStatusResponse\x126\n" +
 	"\x06worker\x18\x01 \x01(\v2\x19.labour.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"R\n" +
 	"\x13DeleteWorkerRequest\x12\x17\n" +
@@ -1814,34 +1897,36 @@ var file_labour_sending_v1_roster_proto_depIdxs = []int32{
 	2,  // 13: labour.sending.v1.GetWorkerRequest.view:type_name -> labour.sending.v1.WorkerView
 	3,  // 14: labour.sending.v1.GetWorkerResponse.worker:type_name -> labour.sending.v1.Worker
 	0,  // 15: labour.sending.v1.ListWorkersRequest.status:type_name -> labour.sending.v1.WorkerStatus
-	3,  // 16: labour.sending.v1.ListWorkersResponse.workers:type_name -> labour.sending.v1.Worker
-	3,  // 17: labour.sending.v1.UpdateWorkerRequest.worker:type_name -> labour.sending.v1.Worker
-	26, // 18: labour.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 19: labour.sending.v1.UpdateWorkerResponse.worker:type_name -> labour.sending.v1.Worker
-	0,  // 20: labour.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labour.sending.v1.WorkerStatus
-	3,  // 21: labour.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labour.sending.v1.Worker
-	3,  // 22: labour.sending.v1.DeleteWorkerResponse.worker:type_name -> labour.sending.v1.Worker
-	5,  // 23: labour.sending.v1.RosterService.ImportWorkers:input_type -> labour.sending.v1.ImportWorkersRequest
-	7,  // 24: labour.sending.v1.RosterService.GetImport:input_type -> labour.sending.v1.GetImportRequest
-	9,  // 25: labour.sending.v1.RosterService.ListImportRejections:input_type -> labour.sending.v1.ListImportRejectionsRequest
-	11, // 26: labour.sending.v1.RosterService.GetWorker:input_type -> labour.sending.v1.GetWorkerRequest
-	13, // 27: labour.sending.v1.RosterService.ListWorkers:input_type -> labour.sending.v1.ListWorkersRequest
-	15, // 28: labour.sending.v1.RosterService.UpdateWorker:input_type -> labour.sending.v1.UpdateWorkerRequest
-	17, // 29: labour.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labour.sending.v1.ChangeWorkerStatusRequest
-	19, // 30: labour.sending.v1.RosterService.DeleteWorker:input_type -> labour.sending.v1.DeleteWorkerRequest
-	6,  // 31: labour.sending.v1.RosterService.ImportWorkers:output_type -> labour.sending.v1.ImportWorkersResponse
-	8,  // 32: labour.sending.v1.RosterService.GetImport:output_type -> labour.sending.v1.GetImportResponse
-	10, // 33: labour.sending.v1.RosterService.ListImportRejections:output_type -> labour.sending.v1.ListImportRejectionsResponse
-	12, // 34: labour.sending.v1.RosterService.GetWorker:output_type -> labour.sending.v1.GetWorkerResponse
-	14, // 35: labour.sending.v1.RosterService.ListWorkers:output_type -> labour.sending.v1.ListWorkersResponse
-	16, // 36: labour.sending.v1.RosterService.UpdateWorker:output_type -> labour.sending.v1.UpdateWorkerResponse
-	18, // 37: labour.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labour.sending.v1.ChangeWorkerStatusResponse
-	20, // 38: labour.sending.v1.RosterService.DeleteWorker:output_type -> labour.sending.v1.DeleteWorkerResponse
-	31, // [31:39] is the sub-list for method output_type
-	23, // [23:31] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	22, // 16: labour.sending.v1.ListWorkersRequest.available_by:type_name -> labour.common.v1.Date
+	23, // 17: labour.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
+	3,  // 18: labour.sending.v1.ListWorkersResponse.workers:type_name -> labour.sending.v1.Worker
+	3,  // 19: labour.sending.v1.UpdateWorkerRequest.worker:type_name -> labour.sending.v1.Worker
+	26, // 20: labour.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 21: labour.sending.v1.UpdateWorkerResponse.worker:type_name -> labour.sending.v1.Worker
+	0,  // 22: labour.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labour.sending.v1.WorkerStatus
+	3,  // 23: labour.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labour.sending.v1.Worker
+	3,  // 24: labour.sending.v1.DeleteWorkerResponse.worker:type_name -> labour.sending.v1.Worker
+	5,  // 25: labour.sending.v1.RosterService.ImportWorkers:input_type -> labour.sending.v1.ImportWorkersRequest
+	7,  // 26: labour.sending.v1.RosterService.GetImport:input_type -> labour.sending.v1.GetImportRequest
+	9,  // 27: labour.sending.v1.RosterService.ListImportRejections:input_type -> labour.sending.v1.ListImportRejectionsRequest
+	11, // 28: labour.sending.v1.RosterService.GetWorker:input_type -> labour.sending.v1.GetWorkerRequest
+	13, // 29: labour.sending.v1.RosterService.ListWorkers:input_type -> labour.sending.v1.ListWorkersRequest
+	15, // 30: labour.sending.v1.RosterService.UpdateWorker:input_type -> labour.sending.v1.UpdateWorkerRequest
+	17, // 31: labour.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labour.sending.v1.ChangeWorkerStatusRequest
+	19, // 32: labour.sending.v1.RosterService.DeleteWorker:input_type -> labour.sending.v1.DeleteWorkerRequest
+	6,  // 33: labour.sending.v1.RosterService.ImportWorkers:output_type -> labour.sending.v1.ImportWorkersResponse
+	8,  // 34: labour.sending.v1.RosterService.GetImport:output_type -> labour.sending.v1.GetImportResponse
+	10, // 35: labour.sending.v1.RosterService.ListImportRejections:output_type -> labour.sending.v1.ListImportRejectionsResponse
+	12, // 36: labour.sending.v1.RosterService.GetWorker:output_type -> labour.sending.v1.GetWorkerResponse
+	14, // 37: labour.sending.v1.RosterService.ListWorkers:output_type -> labour.sending.v1.ListWorkersResponse
+	16, // 38: labour.sending.v1.RosterService.UpdateWorker:output_type -> labour.sending.v1.UpdateWorkerResponse
+	18, // 39: labour.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labour.sending.v1.ChangeWorkerStatusResponse
+	20, // 40: labour.sending.v1.RosterService.DeleteWorker:output_type -> labour.sending.v1.DeleteWorkerResponse
+	33, // [33:41] is the sub-list for method output_type
+	25, // [25:33] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_labour_sending_v1_roster_proto_init() }

@@ -60,7 +60,8 @@ type RosterServiceClient interface {
 	// Reads one worker.
 	GetWorker(ctx context.Context, in *GetWorkerRequest, opts ...grpc.CallOption) (*GetWorkerResponse, error)
 	// Lists workers in a stable order (by worker id), with filters. Paging neither skips nor
-	// repeats workers while imports run.
+	// repeats workers while imports run. With `updated_after` it is the incremental sync of a
+	// copy of the roster (see that field).
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
 	// Changes the fields named in `update_mask`. The identity number cannot be changed (delete
 	// the worker and import again); status changes go through ChangeWorkerStatus.
@@ -191,7 +192,8 @@ type RosterServiceServer interface {
 	// Reads one worker.
 	GetWorker(context.Context, *GetWorkerRequest) (*GetWorkerResponse, error)
 	// Lists workers in a stable order (by worker id), with filters. Paging neither skips nor
-	// repeats workers while imports run.
+	// repeats workers while imports run. With `updated_after` it is the incremental sync of a
+	// copy of the roster (see that field).
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
 	// Changes the fields named in `update_mask`. The identity number cannot be changed (delete
 	// the worker and import again); status changes go through ChangeWorkerStatus.

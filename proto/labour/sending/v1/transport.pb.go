@@ -221,8 +221,9 @@ type Batch struct {
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Vehicle type.
 	Mode v1.TransportMode `protobuf:"varint,3,opt,name=mode,proto3,enum=labour.common.v1.TransportMode" json:"mode,omitempty"`
-	// Seats in the vehicle.
-	Seats int32 `protobuf:"varint,4,opt,name=seats,proto3" json:"seats,omitempty"`
+	// Seats in the vehicle: 1 to 1000. Always set by the server. In CreateBatch, unset for the
+	// service's default for the mode; 0 is refused (INVALID_ARGUMENT on `batch.seats`).
+	Seats *int32 `protobuf:"varint,4,opt,name=seats,proto3,oneof" json:"seats,omitempty"`
 	// Where the batch leaves from: a county (or the province) of this sending province.
 	Origin string `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
 	// The receiving province.
@@ -231,8 +232,9 @@ type Batch struct {
 	DestinationCounty string `protobuf:"bytes,7,opt,name=destination_county,json=destinationCounty,proto3" json:"destination_county,omitempty"`
 	// The start date of the jobs the workers go to.
 	StartDate *v1.Date `protobuf:"bytes,8,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
-	// Planned departure time.
-	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
+	// When the batch is planned to leave. Always set by the server; in CreateBatch, unset for
+	// 08:00 two days before the start date. The time it actually left is `actual_departure_time`.
+	PlannedDepartureTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=planned_departure_time,json=plannedDepartureTime,proto3" json:"planned_departure_time,omitempty"`
 	// Name of the escorting official.
 	EscortName string `protobuf:"bytes,10,opt,name=escort_name,json=escortName,proto3" json:"escort_name,omitempty"`
 	// Work contact of the escorting official (not a worker's personal data).
@@ -245,8 +247,8 @@ type Batch struct {
 	State BatchState `protobuf:"varint,14,opt,name=state,proto3,enum=labour.sending.v1.BatchState" json:"state,omitempty"`
 	// When the batch was planned.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// When the departure was recorded.
-	DepartTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=depart_time,json=departTime,proto3" json:"depart_time,omitempty"`
+	// When the batch actually left, as recorded by RecordDeparture; unset until it departed.
+	ActualDepartureTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=actual_departure_time,json=actualDepartureTime,proto3" json:"actual_departure_time,omitempty"`
 	// Manifest entries the receiving province refused when the batch was announced (for example
 	// a worker it already has from an earlier batch): taken off the manifest, kept here for the
 	// record. Their workers are WITHDRAWN with the reason until an operator decides.
@@ -307,8 +309,8 @@ func (x *Batch) GetMode() v1.TransportMode {
 }
 
 func (x *Batch) GetSeats() int32 {
-	if x != nil {
-		return x.Seats
+	if x != nil && x.Seats != nil {
+		return *x.Seats
 	}
 	return 0
 }
@@ -341,9 +343,9 @@ func (x *Batch) GetStartDate() *v1.Date {
 	return nil
 }
 
-func (x *Batch) GetDepartureTime() *timestamppb.Timestamp {
+func (x *Batch) GetPlannedDepartureTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.DepartureTime
+		return x.PlannedDepartureTime
 	}
 	return nil
 }
@@ -390,9 +392,9 @@ func (x *Batch) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *Batch) GetDepartTime() *timestamppb.Timestamp {
+func (x *Batch) GetActualDepartureTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.DepartTime
+		return x.ActualDepartureTime
 	}
 	return nil
 }
@@ -502,10 +504,11 @@ type PlanBatchesRequest struct {
 	StartDate *v1.Date `protobuf:"bytes,3,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// Vehicle type; BUS when unset.
 	Mode v1.TransportMode `protobuf:"varint,4,opt,name=mode,proto3,enum=labour.common.v1.TransportMode" json:"mode,omitempty"`
-	// Seats per vehicle; 0 for the service's default for the mode.
-	Seats int32 `protobuf:"varint,5,opt,name=seats,proto3" json:"seats,omitempty"`
-	// Planned departure time for the batches; unset for 08:00 two days before the start date.
-	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
+	// Seats per vehicle, 1 to 1000; unset for the service's default for the mode. 0 is refused
+	// (INVALID_ARGUMENT on `seats`).
+	Seats *int32 `protobuf:"varint,5,opt,name=seats,proto3,oneof" json:"seats,omitempty"`
+	// Planned departure time of the batches; unset for 08:00 two days before each start date.
+	PlannedDepartureTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=planned_departure_time,json=plannedDepartureTime,proto3" json:"planned_departure_time,omitempty"`
 	// Escorting official for the batches.
 	EscortName string `protobuf:"bytes,7,opt,name=escort_name,json=escortName,proto3" json:"escort_name,omitempty"`
 	// Work contact of the escort.
@@ -573,15 +576,15 @@ func (x *PlanBatchesRequest) GetMode() v1.TransportMode {
 }
 
 func (x *PlanBatchesRequest) GetSeats() int32 {
-	if x != nil {
-		return x.Seats
+	if x != nil && x.Seats != nil {
+		return *x.Seats
 	}
 	return 0
 }
 
-func (x *PlanBatchesRequest) GetDepartureTime() *timestamppb.Timestamp {
+func (x *PlanBatchesRequest) GetPlannedDepartureTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.DepartureTime
+		return x.PlannedDepartureTime
 	}
 	return nil
 }
@@ -649,8 +652,8 @@ func (x *PlanBatchesResponse) GetBatches() []*Batch {
 // Request to create one batch by hand.
 type CreateBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch: mode, seats, origin, departure_time, escort and the workers' ids in `manifest`
-	// (each must be ACCEPTED for a vacancy of the same receiving province, county and start date).
+	// The batch: mode, seats, origin, planned_departure_time, escort and the workers' ids in
+	// `manifest` (each must be ACCEPTED for a vacancy of the same receiving province, county and start date).
 	Batch *Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
@@ -981,8 +984,9 @@ type RecordDepartureRequest struct {
 	BoardedWorkerIds []string `protobuf:"bytes,2,rep,name=boarded_worker_ids,json=boardedWorkerIds,proto3" json:"boarded_worker_ids,omitempty"`
 	// What happens to the others.
 	NoShowDisposition NoShowDisposition `protobuf:"varint,3,opt,name=no_show_disposition,json=noShowDisposition,proto3,enum=labour.sending.v1.NoShowDisposition" json:"no_show_disposition,omitempty"`
-	// Actual departure time; unset for now.
-	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
+	// When the batch actually left (becomes the batch's `actual_departure_time`); unset for now.
+	// At most an hour ahead of the server's clock.
+	ActualDepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=actual_departure_time,json=actualDepartureTime,proto3" json:"actual_departure_time,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
@@ -1044,9 +1048,9 @@ func (x *RecordDepartureRequest) GetNoShowDisposition() NoShowDisposition {
 	return NoShowDisposition_NO_SHOW_DISPOSITION_UNSPECIFIED
 }
 
-func (x *RecordDepartureRequest) GetDepartureTime() *timestamppb.Timestamp {
+func (x *RecordDepartureRequest) GetActualDepartureTime() *timestamppb.Timestamp {
 	if x != nil {
-		return x.DepartureTime
+		return x.ActualDepartureTime
 	}
 	return nil
 }
@@ -1219,18 +1223,18 @@ const file_labour_sending_v1_transport_proto_rawDesc = "" +
 	"\vhome_county\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
 	"homeCounty\x12\x1d\n" +
 	"\avacancy\x18\x03 \x01(\tB\x03\xe0A\x03R\avacancy\x12,\n" +
-	"\x0fregistered_poor\x18\x04 \x01(\bB\x03\xe0A\x03R\x0eregisteredPoor\"\xf7\x06\n" +
+	"\x0fregistered_poor\x18\x04 \x01(\bB\x03\xe0A\x03R\x0eregisteredPoor\"\xa8\a\n" +
 	"\x05Batch\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1e\n" +
 	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x03R\abatchId\x128\n" +
-	"\x04mode\x18\x03 \x01(\x0e2\x1f.labour.common.v1.TransportModeB\x03\xe0A\x01R\x04mode\x12\x19\n" +
-	"\x05seats\x18\x04 \x01(\x05B\x03\xe0A\x01R\x05seats\x12\x1b\n" +
+	"\x04mode\x18\x03 \x01(\x0e2\x1f.labour.common.v1.TransportModeB\x03\xe0A\x01R\x04mode\x12\x1e\n" +
+	"\x05seats\x18\x04 \x01(\x05B\x03\xe0A\x01H\x00R\x05seats\x88\x01\x01\x12\x1b\n" +
 	"\x06origin\x18\x05 \x01(\tB\x03\xe0A\x01R\x06origin\x12.\n" +
 	"\x10receiving_region\x18\x06 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x122\n" +
 	"\x12destination_county\x18\a \x01(\tB\x03\xe0A\x03R\x11destinationCounty\x12:\n" +
 	"\n" +
-	"start_date\x18\b \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x03R\tstartDate\x12F\n" +
-	"\x0edeparture_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\rdepartureTime\x12$\n" +
+	"start_date\x18\b \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x03R\tstartDate\x12U\n" +
+	"\x16planned_departure_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x14plannedDepartureTime\x12$\n" +
 	"\vescort_name\x18\n" +
 	" \x01(\tB\x03\xe0A\x01R\n" +
 	"escortName\x12*\n" +
@@ -1239,29 +1243,30 @@ const file_labour_sending_v1_transport_proto_rawDesc = "" +
 	"\x12boarded_worker_ids\x18\r \x03(\tB\x03\xe0A\x03R\x10boardedWorkerIds\x128\n" +
 	"\x05state\x18\x0e \x01(\x0e2\x1d.labour.sending.v1.BatchStateB\x03\xe0A\x03R\x05state\x12@\n" +
 	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"createTime\x12@\n" +
-	"\vdepart_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"departTime\x12U\n" +
-	"\x0frefused_entries\x18\x11 \x03(\v2'.labour.sending.v1.RefusedManifestEntryB\x03\xe0A\x03R\x0erefusedEntries\"\xd5\x01\n" +
+	"createTime\x12S\n" +
+	"\x15actual_departure_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x13actualDepartureTime\x12U\n" +
+	"\x0frefused_entries\x18\x11 \x03(\v2'.labour.sending.v1.RefusedManifestEntryB\x03\xe0A\x03R\x0erefusedEntriesB\b\n" +
+	"\x06_seats\"\xd5\x01\n" +
 	"\x14RefusedManifestEntry\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x03R\bworkerId\x12\x1d\n" +
 	"\avacancy\x18\x02 \x01(\tB\x03\xe0A\x03R\avacancy\x12\x1b\n" +
 	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x03R\x06reason\x12\x1d\n" +
 	"\amessage\x18\x04 \x01(\tB\x03\xe0A\x03R\amessage\x12@\n" +
 	"\vrefuse_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"refuseTime\"\x93\x03\n" +
+	"refuseTime\"\xb1\x03\n" +
 	"\x12PlanBatchesRequest\x12\"\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\x03\xe0A\x01R\trequestId\x12.\n" +
 	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x01R\x0freceivingRegion\x12:\n" +
 	"\n" +
 	"start_date\x18\x03 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\tstartDate\x128\n" +
-	"\x04mode\x18\x04 \x01(\x0e2\x1f.labour.common.v1.TransportModeB\x03\xe0A\x01R\x04mode\x12\x19\n" +
-	"\x05seats\x18\x05 \x01(\x05B\x03\xe0A\x01R\x05seats\x12F\n" +
-	"\x0edeparture_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\rdepartureTime\x12$\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x1f.labour.common.v1.TransportModeB\x03\xe0A\x01R\x04mode\x12\x1e\n" +
+	"\x05seats\x18\x05 \x01(\x05B\x03\xe0A\x01H\x00R\x05seats\x88\x01\x01\x12U\n" +
+	"\x16planned_departure_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x14plannedDepartureTime\x12$\n" +
 	"\vescort_name\x18\a \x01(\tB\x03\xe0A\x01R\n" +
 	"escortName\x12*\n" +
-	"\x0eescort_contact\x18\b \x01(\tB\x03\xe0A\x01R\rescortContact\"N\n" +
+	"\x0eescort_contact\x18\b \x01(\tB\x03\xe0A\x01R\rescortContactB\b\n" +
+	"\x06_seats\"N\n" +
 	"\x13PlanBatchesResponse\x127\n" +
 	"\abatches\x18\x01 \x03(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x03R\abatches\"m\n" +
 	"\x12CreateBatchRequest\x123\n" +
@@ -1282,12 +1287,12 @@ const file_labour_sending_v1_transport_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"{\n" +
 	"\x13ListBatchesResponse\x127\n" +
 	"\abatches\x18\x01 \x03(\v2\x18.labour.sending.v1.BatchB\x03\xe0A\x03R\abatches\x12+\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xab\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xb8\x02\n" +
 	"\x16RecordDepartureRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x121\n" +
 	"\x12boarded_worker_ids\x18\x02 \x03(\tB\x03\xe0A\x01R\x10boardedWorkerIds\x12Y\n" +
-	"\x13no_show_disposition\x18\x03 \x01(\x0e2$.labour.sending.v1.NoShowDispositionB\x03\xe0A\x01R\x11noShowDisposition\x12F\n" +
-	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\rdepartureTime\x12\"\n" +
+	"\x13no_show_disposition\x18\x03 \x01(\x0e2$.labour.sending.v1.NoShowDispositionB\x03\xe0A\x01R\x11noShowDisposition\x12S\n" +
+	"\x15actual_departure_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x13actualDepartureTime\x12\"\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tB\x03\xe0A\x01R\trequestId\"N\n" +
 	"\x17RecordDepartureResponse\x123\n" +
@@ -1355,16 +1360,16 @@ var file_labour_sending_v1_transport_proto_goTypes = []any{
 var file_labour_sending_v1_transport_proto_depIdxs = []int32{
 	17, // 0: labour.sending.v1.Batch.mode:type_name -> labour.common.v1.TransportMode
 	18, // 1: labour.sending.v1.Batch.start_date:type_name -> labour.common.v1.Date
-	19, // 2: labour.sending.v1.Batch.departure_time:type_name -> google.protobuf.Timestamp
+	19, // 2: labour.sending.v1.Batch.planned_departure_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: labour.sending.v1.Batch.manifest:type_name -> labour.sending.v1.ManifestEntry
 	0,  // 4: labour.sending.v1.Batch.state:type_name -> labour.sending.v1.BatchState
 	19, // 5: labour.sending.v1.Batch.create_time:type_name -> google.protobuf.Timestamp
-	19, // 6: labour.sending.v1.Batch.depart_time:type_name -> google.protobuf.Timestamp
+	19, // 6: labour.sending.v1.Batch.actual_departure_time:type_name -> google.protobuf.Timestamp
 	4,  // 7: labour.sending.v1.Batch.refused_entries:type_name -> labour.sending.v1.RefusedManifestEntry
 	19, // 8: labour.sending.v1.RefusedManifestEntry.refuse_time:type_name -> google.protobuf.Timestamp
 	18, // 9: labour.sending.v1.PlanBatchesRequest.start_date:type_name -> labour.common.v1.Date
 	17, // 10: labour.sending.v1.PlanBatchesRequest.mode:type_name -> labour.common.v1.TransportMode
-	19, // 11: labour.sending.v1.PlanBatchesRequest.departure_time:type_name -> google.protobuf.Timestamp
+	19, // 11: labour.sending.v1.PlanBatchesRequest.planned_departure_time:type_name -> google.protobuf.Timestamp
 	3,  // 12: labour.sending.v1.PlanBatchesResponse.batches:type_name -> labour.sending.v1.Batch
 	3,  // 13: labour.sending.v1.CreateBatchRequest.batch:type_name -> labour.sending.v1.Batch
 	3,  // 14: labour.sending.v1.CreateBatchResponse.batch:type_name -> labour.sending.v1.Batch
@@ -1372,7 +1377,7 @@ var file_labour_sending_v1_transport_proto_depIdxs = []int32{
 	0,  // 16: labour.sending.v1.ListBatchesRequest.state:type_name -> labour.sending.v1.BatchState
 	3,  // 17: labour.sending.v1.ListBatchesResponse.batches:type_name -> labour.sending.v1.Batch
 	1,  // 18: labour.sending.v1.RecordDepartureRequest.no_show_disposition:type_name -> labour.sending.v1.NoShowDisposition
-	19, // 19: labour.sending.v1.RecordDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
+	19, // 19: labour.sending.v1.RecordDepartureRequest.actual_departure_time:type_name -> google.protobuf.Timestamp
 	3,  // 20: labour.sending.v1.RecordDepartureResponse.batch:type_name -> labour.sending.v1.Batch
 	3,  // 21: labour.sending.v1.CancelBatchResponse.batch:type_name -> labour.sending.v1.Batch
 	5,  // 22: labour.sending.v1.TransportService.PlanBatches:input_type -> labour.sending.v1.PlanBatchesRequest
@@ -1399,6 +1404,8 @@ func file_labour_sending_v1_transport_proto_init() {
 	if File_labour_sending_v1_transport_proto != nil {
 		return
 	}
+	file_labour_sending_v1_transport_proto_msgTypes[1].OneofWrappers = []any{}
+	file_labour_sending_v1_transport_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
