@@ -229,7 +229,7 @@ func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 		t.Fatal(err)
 	}
 	en := got.GetBatch().GetEntries()
-	if !got.GetBatch().GetDeparted() || !en[0].GetDeparted() || en[2].GetDeparted() || en[1].GetOutcome() != outcomeArrived {
+	if got.GetBatch().GetState() != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED || !en[0].GetDeparted() || en[2].GetDeparted() || en[1].GetOutcome() != outcomeArrived {
 		t.Errorf("batch = %v", got.GetBatch())
 	}
 }
@@ -460,7 +460,7 @@ func TestCancelIntakeBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.GetCancelled() || got.GetCancelReason() != "车辆故障" || got.GetDeparted() || len(got.GetEntries()) != 3 {
+	if got.GetState() != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED || got.GetCancelReason() != "车辆故障" || len(got.GetEntries()) != 3 {
 		t.Fatalf("cancelled batch = %v", got)
 	}
 	if left := expectedOn(); len(left) != 0 {

@@ -286,7 +286,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return false, nil // not announced yet
 		}
-		return resp.GetBatch().GetDeparted(), nil
+		return resp.GetBatch().GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED, nil
 	}); err != nil {
 		return nil, err
 	}

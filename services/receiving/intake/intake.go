@@ -13,7 +13,7 @@
 // writes no second entry.
 //
 // A batch whose departure was not reported yet may be cancelled by its sending service
-// (CancelIntakeBatch): it stays, marked cancelled, takes no departure report or arrival, and
+// (CancelIntakeBatch): it stays, in state CANCELLED, takes no departure report or arrival, and
 // the employment records it created (still EXPECTED) are removed, so its workers are no longer
 // expected here and may be announced again on another batch.
 //
@@ -366,7 +366,7 @@ func (x *Server) ReportBatchDeparture(ctx context.Context, req *receivingv1.Repo
 }
 
 // CancelIntakeBatch cancels a batch its sending service cancelled before departure (the rule:
-// cancels): the batch is marked cancelled and the EXPECTED employment records it created are
+// cancels): the batch goes to state CANCELLED and the EXPECTED employment records it created are
 // removed. Cancelling a cancelled batch returns it unchanged; a batch whose departure was
 // reported is FAILED_PRECONDITION.
 func (x *Server) CancelIntakeBatch(ctx context.Context, req *receivingv1.CancelIntakeBatchRequest) (*receivingv1.CancelIntakeBatchResponse, error) {
@@ -395,7 +395,7 @@ func (x *Server) CancelIntakeBatch(ctx context.Context, req *receivingv1.CancelI
 				}
 			}
 		}
-		b.Cancelled = true
+		b.State = batchCancelled
 		b.CancelReason = req.GetReason()
 		return putBatch(tx, b)
 	})

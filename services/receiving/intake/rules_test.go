@@ -101,8 +101,8 @@ func TestDepartAndCancel(t *testing.T) {
 	}{
 		{"first report", manifest, []string{"w1"}, true, 0, false, true, 0},
 		{"a worker not on the manifest", manifest, []string{"w9"}, false, 0, true, true, 0},
-		{"a later report", func() *receivingv1.IntakeBatch { b := manifest(); b.Departed = true; return b }, []string{"w2"}, false, 0, false, false, commonv1.ErrorReason_ERROR_REASON_BATCH_DEPARTED},
-		{"cancelled", func() *receivingv1.IntakeBatch { b := manifest(); b.Cancelled = true; return b }, nil, false, commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, false, false, 0},
+		{"a later report", func() *receivingv1.IntakeBatch { b := manifest(); b.State = batchDeparted; return b }, []string{"w2"}, false, 0, false, false, commonv1.ErrorReason_ERROR_REASON_BATCH_DEPARTED},
+		{"cancelled", func() *receivingv1.IntakeBatch { b := manifest(); b.State = batchCancelled; return b }, nil, false, commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, false, false, 0},
 	}
 	for _, tt := range tests {
 		b := tt.b()
@@ -111,7 +111,7 @@ func TestDepartAndCancel(t *testing.T) {
 		if changed != tt.wantChanged {
 			t.Errorf("%s: depart changed = %t, want %t", tt.name, changed, tt.wantChanged)
 		}
-		if changed && (!b.GetDeparted() || !b.GetEntries()[0].GetDeparted() || b.GetEntries()[1].GetDeparted()) {
+		if changed && (b.GetState() != batchDeparted || !b.GetEntries()[0].GetDeparted() || b.GetEntries()[1].GetDeparted()) {
 			t.Errorf("%s: departed batch %v", tt.name, b)
 		}
 		changed, err = cancels(tt.b())

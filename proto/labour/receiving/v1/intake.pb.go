@@ -79,6 +79,69 @@ func (ArrivalOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{0}
 }
 
+// Where an intake batch stands. Arrivals are confirmed per worker (IntakeEntry.outcome), not per
+// batch: a DEPARTED batch stays DEPARTED while its workers arrive.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// INTAKE_BATCH_STATE_UNSPECIFIED and shows its number; it does not fail.
+type IntakeBatchState int32
+
+const (
+	// Not given. Never sent by the server.
+	IntakeBatchState_INTAKE_BATCH_STATE_UNSPECIFIED IntakeBatchState = 0
+	// Announced by the sending side (AnnounceBatch); its departure not reported yet. It may be
+	// cancelled.
+	IntakeBatchState_INTAKE_BATCH_STATE_ANNOUNCED IntakeBatchState = 1
+	// The sending side reported the departure (ReportBatchDeparture), with who boarded. It can no
+	// longer be cancelled; arrivals are confirmed on it.
+	IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED IntakeBatchState = 2
+	// Cancelled by the sending side before its departure (CancelIntakeBatch): its workers are no
+	// longer expected on it; it takes no departure report and no arrival.
+	IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED IntakeBatchState = 3
+)
+
+// Enum value maps for IntakeBatchState.
+var (
+	IntakeBatchState_name = map[int32]string{
+		0: "INTAKE_BATCH_STATE_UNSPECIFIED",
+		1: "INTAKE_BATCH_STATE_ANNOUNCED",
+		2: "INTAKE_BATCH_STATE_DEPARTED",
+		3: "INTAKE_BATCH_STATE_CANCELLED",
+	}
+	IntakeBatchState_value = map[string]int32{
+		"INTAKE_BATCH_STATE_UNSPECIFIED": 0,
+		"INTAKE_BATCH_STATE_ANNOUNCED":   1,
+		"INTAKE_BATCH_STATE_DEPARTED":    2,
+		"INTAKE_BATCH_STATE_CANCELLED":   3,
+	}
+)
+
+func (x IntakeBatchState) Enum() *IntakeBatchState {
+	p := new(IntakeBatchState)
+	*p = x
+	return p
+}
+
+func (x IntakeBatchState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IntakeBatchState) Descriptor() protoreflect.EnumDescriptor {
+	return file_labour_receiving_v1_intake_proto_enumTypes[1].Descriptor()
+}
+
+func (IntakeBatchState) Type() protoreflect.EnumType {
+	return &file_labour_receiving_v1_intake_proto_enumTypes[1]
+}
+
+func (x IntakeBatchState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IntakeBatchState.Descriptor instead.
+func (IntakeBatchState) EnumDescriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{1}
+}
+
 // Where a worker stands in this province.
 // A client that meets a value it does not know (a later version may add values) treats it as
 // EMPLOYMENT_STATUS_UNSPECIFIED and shows its number; it does not fail.
@@ -130,11 +193,11 @@ func (x EmploymentStatus) String() string {
 }
 
 func (EmploymentStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_labour_receiving_v1_intake_proto_enumTypes[1].Descriptor()
+	return file_labour_receiving_v1_intake_proto_enumTypes[2].Descriptor()
 }
 
 func (EmploymentStatus) Type() protoreflect.EnumType {
-	return &file_labour_receiving_v1_intake_proto_enumTypes[1]
+	return &file_labour_receiving_v1_intake_proto_enumTypes[2]
 }
 
 func (x EmploymentStatus) Number() protoreflect.EnumNumber {
@@ -143,7 +206,7 @@ func (x EmploymentStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EmploymentStatus.Descriptor instead.
 func (EmploymentStatus) EnumDescriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{1}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{2}
 }
 
 // One worker expected on an intake batch.
@@ -155,7 +218,9 @@ type IntakeEntry struct {
 	Vacancy string `protobuf:"bytes,2,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// Registered-poor worker.
 	RegisteredPoor bool `protobuf:"varint,3,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
-	// True once the sending side reported the worker boarded.
+	// True once the sending side reported the worker boarded (ReportBatchDeparture). Independent
+	// of `outcome`: a worker not reported boarded may still be confirmed ARRIVED (the ledger then
+	// holds an arrival without a departure, "unexpected"), and a boarded one may be a NO_SHOW.
 	Departed bool `protobuf:"varint,4,opt,name=departed,proto3" json:"departed,omitempty"`
 	// Arrival outcome, once confirmed.
 	Outcome       ArrivalOutcome `protobuf:"varint,5,opt,name=outcome,proto3,enum=labour.receiving.v1.ArrivalOutcome" json:"outcome,omitempty"`
@@ -255,13 +320,10 @@ type IntakeBatch struct {
 	EscortContact string `protobuf:"bytes,10,opt,name=escort_contact,json=escortContact,proto3" json:"escort_contact,omitempty"`
 	// The manifest, with departure and arrival per worker.
 	Entries []*IntakeEntry `protobuf:"bytes,11,rep,name=entries,proto3" json:"entries,omitempty"`
-	// True once the sending side reported the departure.
-	Departed bool `protobuf:"varint,12,opt,name=departed,proto3" json:"departed,omitempty"`
-	// True once the sending side cancelled the batch (before its departure): its workers are no
-	// longer expected on it.
-	Cancelled bool `protobuf:"varint,13,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
-	// The sending side's reason for the cancellation, when it gave one.
-	CancelReason  string `protobuf:"bytes,14,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
+	// The sending side's reason for the cancellation, when it gave one (state CANCELLED).
+	CancelReason string `protobuf:"bytes,14,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
+	// Where the batch stands: ANNOUNCED, DEPARTED or CANCELLED.
+	State         IntakeBatchState `protobuf:"varint,15,opt,name=state,proto3,enum=labour.receiving.v1.IntakeBatchState" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -373,25 +435,18 @@ func (x *IntakeBatch) GetEntries() []*IntakeEntry {
 	return nil
 }
 
-func (x *IntakeBatch) GetDeparted() bool {
-	if x != nil {
-		return x.Departed
-	}
-	return false
-}
-
-func (x *IntakeBatch) GetCancelled() bool {
-	if x != nil {
-		return x.Cancelled
-	}
-	return false
-}
-
 func (x *IntakeBatch) GetCancelReason() string {
 	if x != nil {
 		return x.CancelReason
 	}
 	return ""
+}
+
+func (x *IntakeBatch) GetState() IntakeBatchState {
+	if x != nil {
+		return x.State
+	}
+	return IntakeBatchState_INTAKE_BATCH_STATE_UNSPECIFIED
 }
 
 // Request to record an announced batch.
@@ -723,7 +778,7 @@ func (x *CancelIntakeBatchRequest) GetRequestId() string {
 // The cancelled batch.
 type CancelIntakeBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch, with `cancelled` set.
+	// The batch, in state CANCELLED.
 	Batch         *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2141,7 +2196,7 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\avacancy\x18\x02 \x01(\tB\x03\xe0A\x02R\avacancy\x12,\n" +
 	"\x0fregistered_poor\x18\x03 \x01(\bB\x03\xe0A\x03R\x0eregisteredPoor\x12\x1f\n" +
 	"\bdeparted\x18\x04 \x01(\bB\x03\xe0A\x03R\bdeparted\x12B\n" +
-	"\aoutcome\x18\x05 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeB\x03\xe0A\x03R\aoutcome\"\x9b\x05\n" +
+	"\aoutcome\x18\x05 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeB\x03\xe0A\x03R\aoutcome\"\xba\x05\n" +
 	"\vIntakeBatch\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1e\n" +
 	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x02R\abatchId\x12*\n" +
@@ -2155,10 +2210,9 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"escortName\x12*\n" +
 	"\x0eescort_contact\x18\n" +
 	" \x01(\tB\x03\xe0A\x01R\rescortContact\x12?\n" +
-	"\aentries\x18\v \x03(\v2 .labour.receiving.v1.IntakeEntryB\x03\xe0A\x02R\aentries\x12\x1f\n" +
-	"\bdeparted\x18\f \x01(\bB\x03\xe0A\x03R\bdeparted\x12!\n" +
-	"\tcancelled\x18\r \x01(\bB\x03\xe0A\x03R\tcancelled\x12(\n" +
-	"\rcancel_reason\x18\x0e \x01(\tB\x03\xe0A\x03R\fcancelReason\"w\n" +
+	"\aentries\x18\v \x03(\v2 .labour.receiving.v1.IntakeEntryB\x03\xe0A\x02R\aentries\x12(\n" +
+	"\rcancel_reason\x18\x0e \x01(\tB\x03\xe0A\x03R\fcancelReason\x12@\n" +
+	"\x05state\x18\x0f \x01(\x0e2%.labour.receiving.v1.IntakeBatchStateB\x03\xe0A\x03R\x05stateJ\x04\b\f\x10\rJ\x04\b\r\x10\x0eR\bdepartedR\tcancelled\"w\n" +
 	"\x14AnnounceBatchRequest\x12;\n" +
 	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x02R\x05batch\x12\"\n" +
 	"\n" +
@@ -2280,7 +2334,12 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\x0eArrivalOutcome\x12\x1f\n" +
 	"\x1bARRIVAL_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ARRIVAL_OUTCOME_ARRIVED\x10\x01\x12\x1b\n" +
-	"\x17ARRIVAL_OUTCOME_NO_SHOW\x10\x02*\xd3\x01\n" +
+	"\x17ARRIVAL_OUTCOME_NO_SHOW\x10\x02*\x9b\x01\n" +
+	"\x10IntakeBatchState\x12\"\n" +
+	"\x1eINTAKE_BATCH_STATE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cINTAKE_BATCH_STATE_ANNOUNCED\x10\x01\x12\x1f\n" +
+	"\x1bINTAKE_BATCH_STATE_DEPARTED\x10\x02\x12 \n" +
+	"\x1cINTAKE_BATCH_STATE_CANCELLED\x10\x03*\xd3\x01\n" +
 	"\x10EmploymentStatus\x12!\n" +
 	"\x1dEMPLOYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEMPLOYMENT_STATUS_EXPECTED\x10\x01\x12\x1d\n" +
@@ -2315,112 +2374,114 @@ func file_labour_receiving_v1_intake_proto_rawDescGZIP() []byte {
 	return file_labour_receiving_v1_intake_proto_rawDescData
 }
 
-var file_labour_receiving_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_labour_receiving_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_labour_receiving_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_labour_receiving_v1_intake_proto_goTypes = []any{
 	(ArrivalOutcome)(0),                   // 0: labour.receiving.v1.ArrivalOutcome
-	(EmploymentStatus)(0),                 // 1: labour.receiving.v1.EmploymentStatus
-	(*IntakeEntry)(nil),                   // 2: labour.receiving.v1.IntakeEntry
-	(*IntakeBatch)(nil),                   // 3: labour.receiving.v1.IntakeBatch
-	(*AnnounceBatchRequest)(nil),          // 4: labour.receiving.v1.AnnounceBatchRequest
-	(*AnnounceBatchResponse)(nil),         // 5: labour.receiving.v1.AnnounceBatchResponse
-	(*ReportBatchDepartureRequest)(nil),   // 6: labour.receiving.v1.ReportBatchDepartureRequest
-	(*ReportBatchDepartureResponse)(nil),  // 7: labour.receiving.v1.ReportBatchDepartureResponse
-	(*CancelIntakeBatchRequest)(nil),      // 8: labour.receiving.v1.CancelIntakeBatchRequest
-	(*CancelIntakeBatchResponse)(nil),     // 9: labour.receiving.v1.CancelIntakeBatchResponse
-	(*GetIntakeBatchRequest)(nil),         // 10: labour.receiving.v1.GetIntakeBatchRequest
-	(*GetIntakeBatchResponse)(nil),        // 11: labour.receiving.v1.GetIntakeBatchResponse
-	(*ListIntakeBatchesRequest)(nil),      // 12: labour.receiving.v1.ListIntakeBatchesRequest
-	(*ListIntakeBatchesResponse)(nil),     // 13: labour.receiving.v1.ListIntakeBatchesResponse
-	(*ArrivalConfirmation)(nil),           // 14: labour.receiving.v1.ArrivalConfirmation
-	(*ConfirmArrivalsRequest)(nil),        // 15: labour.receiving.v1.ConfirmArrivalsRequest
-	(*ConfirmArrivalsResponse)(nil),       // 16: labour.receiving.v1.ConfirmArrivalsResponse
-	(*Checkpoint)(nil),                    // 17: labour.receiving.v1.Checkpoint
-	(*Incident)(nil),                      // 18: labour.receiving.v1.Incident
-	(*EmploymentRecord)(nil),              // 19: labour.receiving.v1.EmploymentRecord
-	(*RecordOnboardingRequest)(nil),       // 20: labour.receiving.v1.RecordOnboardingRequest
-	(*RecordOnboardingResponse)(nil),      // 21: labour.receiving.v1.RecordOnboardingResponse
-	(*RecordCheckpointRequest)(nil),       // 22: labour.receiving.v1.RecordCheckpointRequest
-	(*RecordCheckpointResponse)(nil),      // 23: labour.receiving.v1.RecordCheckpointResponse
-	(*RecordJobLeftRequest)(nil),          // 24: labour.receiving.v1.RecordJobLeftRequest
-	(*RecordJobLeftResponse)(nil),         // 25: labour.receiving.v1.RecordJobLeftResponse
-	(*RecordIncidentRequest)(nil),         // 26: labour.receiving.v1.RecordIncidentRequest
-	(*RecordIncidentResponse)(nil),        // 27: labour.receiving.v1.RecordIncidentResponse
-	(*GetEmploymentRecordRequest)(nil),    // 28: labour.receiving.v1.GetEmploymentRecordRequest
-	(*GetEmploymentRecordResponse)(nil),   // 29: labour.receiving.v1.GetEmploymentRecordResponse
-	(*ListEmploymentRecordsRequest)(nil),  // 30: labour.receiving.v1.ListEmploymentRecordsRequest
-	(*ListEmploymentRecordsResponse)(nil), // 31: labour.receiving.v1.ListEmploymentRecordsResponse
-	(v1.TransportMode)(0),                 // 32: labour.common.v1.TransportMode
-	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
-	(*v1.ItemRefusal)(nil),                // 34: labour.common.v1.ItemRefusal
-	(*v1.Date)(nil),                       // 35: labour.common.v1.Date
+	(IntakeBatchState)(0),                 // 1: labour.receiving.v1.IntakeBatchState
+	(EmploymentStatus)(0),                 // 2: labour.receiving.v1.EmploymentStatus
+	(*IntakeEntry)(nil),                   // 3: labour.receiving.v1.IntakeEntry
+	(*IntakeBatch)(nil),                   // 4: labour.receiving.v1.IntakeBatch
+	(*AnnounceBatchRequest)(nil),          // 5: labour.receiving.v1.AnnounceBatchRequest
+	(*AnnounceBatchResponse)(nil),         // 6: labour.receiving.v1.AnnounceBatchResponse
+	(*ReportBatchDepartureRequest)(nil),   // 7: labour.receiving.v1.ReportBatchDepartureRequest
+	(*ReportBatchDepartureResponse)(nil),  // 8: labour.receiving.v1.ReportBatchDepartureResponse
+	(*CancelIntakeBatchRequest)(nil),      // 9: labour.receiving.v1.CancelIntakeBatchRequest
+	(*CancelIntakeBatchResponse)(nil),     // 10: labour.receiving.v1.CancelIntakeBatchResponse
+	(*GetIntakeBatchRequest)(nil),         // 11: labour.receiving.v1.GetIntakeBatchRequest
+	(*GetIntakeBatchResponse)(nil),        // 12: labour.receiving.v1.GetIntakeBatchResponse
+	(*ListIntakeBatchesRequest)(nil),      // 13: labour.receiving.v1.ListIntakeBatchesRequest
+	(*ListIntakeBatchesResponse)(nil),     // 14: labour.receiving.v1.ListIntakeBatchesResponse
+	(*ArrivalConfirmation)(nil),           // 15: labour.receiving.v1.ArrivalConfirmation
+	(*ConfirmArrivalsRequest)(nil),        // 16: labour.receiving.v1.ConfirmArrivalsRequest
+	(*ConfirmArrivalsResponse)(nil),       // 17: labour.receiving.v1.ConfirmArrivalsResponse
+	(*Checkpoint)(nil),                    // 18: labour.receiving.v1.Checkpoint
+	(*Incident)(nil),                      // 19: labour.receiving.v1.Incident
+	(*EmploymentRecord)(nil),              // 20: labour.receiving.v1.EmploymentRecord
+	(*RecordOnboardingRequest)(nil),       // 21: labour.receiving.v1.RecordOnboardingRequest
+	(*RecordOnboardingResponse)(nil),      // 22: labour.receiving.v1.RecordOnboardingResponse
+	(*RecordCheckpointRequest)(nil),       // 23: labour.receiving.v1.RecordCheckpointRequest
+	(*RecordCheckpointResponse)(nil),      // 24: labour.receiving.v1.RecordCheckpointResponse
+	(*RecordJobLeftRequest)(nil),          // 25: labour.receiving.v1.RecordJobLeftRequest
+	(*RecordJobLeftResponse)(nil),         // 26: labour.receiving.v1.RecordJobLeftResponse
+	(*RecordIncidentRequest)(nil),         // 27: labour.receiving.v1.RecordIncidentRequest
+	(*RecordIncidentResponse)(nil),        // 28: labour.receiving.v1.RecordIncidentResponse
+	(*GetEmploymentRecordRequest)(nil),    // 29: labour.receiving.v1.GetEmploymentRecordRequest
+	(*GetEmploymentRecordResponse)(nil),   // 30: labour.receiving.v1.GetEmploymentRecordResponse
+	(*ListEmploymentRecordsRequest)(nil),  // 31: labour.receiving.v1.ListEmploymentRecordsRequest
+	(*ListEmploymentRecordsResponse)(nil), // 32: labour.receiving.v1.ListEmploymentRecordsResponse
+	(v1.TransportMode)(0),                 // 33: labour.common.v1.TransportMode
+	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
+	(*v1.ItemRefusal)(nil),                // 35: labour.common.v1.ItemRefusal
+	(*v1.Date)(nil),                       // 36: labour.common.v1.Date
 }
 var file_labour_receiving_v1_intake_proto_depIdxs = []int32{
 	0,  // 0: labour.receiving.v1.IntakeEntry.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	32, // 1: labour.receiving.v1.IntakeBatch.mode:type_name -> labour.common.v1.TransportMode
-	33, // 2: labour.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
-	33, // 3: labour.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
-	2,  // 4: labour.receiving.v1.IntakeBatch.entries:type_name -> labour.receiving.v1.IntakeEntry
-	3,  // 5: labour.receiving.v1.AnnounceBatchRequest.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 6: labour.receiving.v1.AnnounceBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	34, // 7: labour.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labour.common.v1.ItemRefusal
-	33, // 8: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
-	3,  // 9: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 10: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 11: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 12: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
-	0,  // 13: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	33, // 14: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
-	14, // 15: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
-	3,  // 16: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	35, // 17: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
-	35, // 18: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
-	1,  // 19: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
-	33, // 20: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
-	35, // 21: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
-	17, // 22: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
-	35, // 23: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
-	18, // 24: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
-	35, // 25: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
-	19, // 26: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	17, // 27: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
-	19, // 28: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	35, // 29: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
-	19, // 30: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	18, // 31: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
-	19, // 32: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	19, // 33: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	1,  // 34: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
-	19, // 35: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
-	4,  // 36: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
-	6,  // 37: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
-	8,  // 38: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
-	10, // 39: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
-	12, // 40: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
-	15, // 41: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
-	20, // 42: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
-	22, // 43: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
-	24, // 44: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
-	26, // 45: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
-	28, // 46: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
-	30, // 47: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
-	5,  // 48: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
-	7,  // 49: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
-	9,  // 50: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
-	11, // 51: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
-	13, // 52: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
-	16, // 53: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
-	21, // 54: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
-	23, // 55: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
-	25, // 56: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
-	27, // 57: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
-	29, // 58: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
-	31, // 59: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
-	48, // [48:60] is the sub-list for method output_type
-	36, // [36:48] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	33, // 1: labour.receiving.v1.IntakeBatch.mode:type_name -> labour.common.v1.TransportMode
+	34, // 2: labour.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
+	34, // 3: labour.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
+	3,  // 4: labour.receiving.v1.IntakeBatch.entries:type_name -> labour.receiving.v1.IntakeEntry
+	1,  // 5: labour.receiving.v1.IntakeBatch.state:type_name -> labour.receiving.v1.IntakeBatchState
+	4,  // 6: labour.receiving.v1.AnnounceBatchRequest.batch:type_name -> labour.receiving.v1.IntakeBatch
+	4,  // 7: labour.receiving.v1.AnnounceBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	35, // 8: labour.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labour.common.v1.ItemRefusal
+	34, // 9: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
+	4,  // 10: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	4,  // 11: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	4,  // 12: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	4,  // 13: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
+	0,  // 14: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
+	34, // 15: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
+	15, // 16: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
+	4,  // 17: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	36, // 18: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
+	36, // 19: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
+	2,  // 20: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
+	34, // 21: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
+	36, // 22: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
+	18, // 23: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
+	36, // 24: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
+	19, // 25: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
+	36, // 26: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
+	20, // 27: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	18, // 28: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
+	20, // 29: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	36, // 30: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
+	20, // 31: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	19, // 32: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
+	20, // 33: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	20, // 34: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	2,  // 35: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
+	20, // 36: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
+	5,  // 37: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
+	7,  // 38: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
+	9,  // 39: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
+	11, // 40: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
+	13, // 41: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
+	16, // 42: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
+	21, // 43: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
+	23, // 44: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
+	25, // 45: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
+	27, // 46: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
+	29, // 47: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
+	31, // 48: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
+	6,  // 49: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
+	8,  // 50: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
+	10, // 51: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
+	12, // 52: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
+	14, // 53: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
+	17, // 54: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
+	22, // 55: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
+	24, // 56: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
+	26, // 57: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
+	28, // 58: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
+	30, // 59: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
+	32, // 60: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
+	49, // [49:61] is the sub-list for method output_type
+	37, // [37:49] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_labour_receiving_v1_intake_proto_init() }
@@ -2433,7 +2494,7 @@ func file_labour_receiving_v1_intake_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_receiving_v1_intake_proto_rawDesc), len(file_labour_receiving_v1_intake_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
