@@ -2,6 +2,7 @@ package receiving
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,8 +20,10 @@ import (
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
-// schemaV1 is the receiving schema as version 1 wrote it (the same buckets).
-var schemaV1 = store.Schema{Name: "receiving", Version: 1, Buckets: Schema.Buckets}
+// schemaV1 is the receiving schema as version 1 wrote it: without the index of vacancy
+// references.
+var schemaV1 = store.Schema{Name: "receiving", Version: 1, Buckets: slices.DeleteFunc(slices.Clone(Schema.Buckets),
+	func(b []byte) bool { return string(b) == "vacancyByReference" })}
 
 // writeV1File writes a receiving file of schema version 1 at path, with fill's records in it.
 func writeV1File(t *testing.T, path string, fill func(tx *bbolt.Tx) error) {
@@ -166,4 +169,38 @@ func TestOpenVersion1FileConvertsBatchFlagsToState(t *testing.T) {
 	if err != nil || !proto.Equal(got.GetBatch(), want[olds[2].id]) {
 		t.Errorf("cancelled batch after a restart: %v, %v", got, err)
 	}
+}
+
+// A file of schema version 1 has vacancies (without references) and no index of references:
+// it opens with version 2, the index exists, the old vacancy reads back as it was, and a vacancy
+// created with a reference is then unique by it.
+func TestOpenVersion1FileAddsReferenceIndex(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "receiving.db")
+	old := goodVacancy(t)
+	old.VacancyId, old.Name, old.Status, old.Revision = "440000-V0000009999", "vacancies/440000-V0000009999", receivingv1.VacancyStatus_VACANCY_STATUS_OPEN, 1
+	writeV1File(t, path, func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte("vacancyByReference")) != nil {
+			t.Fatal("the version 1 file has the index already")
+		}
+		return store.PutProto(tx.Bucket([]byte("vacancies")), []byte(old.GetVacancyId()), old)
+	})
+	e := envOn(t, path)
+	if err := e.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte("vacancyByReference")) == nil {
+			t.Error("no index of references after the migration")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.vac.GetVacancy(ctx(t), &receivingv1.GetVacancyRequest{Name: old.GetName()})
+	if err != nil || !proto.Equal(got.GetVacancy(), old) {
+		t.Fatalf("the version 1 vacancy after the migration: %v, %v; want %v", got, err, old)
+	}
+	v := goodVacancy(t)
+	v.ExternalReference = "HR-1"
+	e.createVacancy(v)
+	_, err = e.vac.CreateVacancy(ctx(t), &receivingv1.CreateVacancyRequest{Vacancy: v})
+	wantCode(t, err, codes.AlreadyExists, "ALREADY_EXISTS")
 }

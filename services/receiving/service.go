@@ -42,7 +42,8 @@ import (
 // Schema is what a receiving service keeps in its bbolt file: the buckets of its subsystems
 // (their names are those of the files written before the split), the outbox and the counters.
 //
-// Versions: 1, the first; 2 replaced IntakeBatch's flags by its state (see migrate, schema.go).
+// Versions: 1, the first; 2 replaced IntakeBatch's flags by its state and added the index of
+// vacancies' external references (see migrate, schema.go).
 var Schema = store.Schema{
 	Name:    "receiving",
 	Version: 2,

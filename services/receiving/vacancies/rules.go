@@ -32,6 +32,8 @@ const (
 	MaxAge       = 100
 	maxNameRunes = 100 // employer name
 	maxContact   = 100
+	// MaxExternalReference is the longest external_reference, in characters.
+	MaxExternalReference = 100
 )
 
 // Statuses.
@@ -77,6 +79,7 @@ func normalize(v *receivingv1.Vacancy) {
 	v.WorkCounty = strings.TrimSpace(v.GetWorkCounty())
 	v.Occupation = strings.ToUpper(strings.TrimSpace(v.GetOccupation()))
 	v.Contact = strings.TrimSpace(v.GetContact())
+	v.ExternalReference = strings.TrimSpace(v.GetExternalReference())
 }
 
 // updatableFields are the fields UpdateVacancy may change: the fields a client sets, except the
@@ -150,6 +153,7 @@ func checkVacancy(vs *apierror.Violations, p *province.Province, day *commonv1.D
 		}
 	}
 	check.Text(vs, f("contact"), v.GetContact(), maxContact, false)
+	check.Text(vs, f("external_reference"), v.GetExternalReference(), MaxExternalReference, false)
 }
 
 // fromClient returns a new vacancy id of province region with the client fields of in.
@@ -171,7 +175,14 @@ func fromClient(id string, in *receivingv1.Vacancy) *receivingv1.Vacancy {
 		HousingProvided:    in.GetHousingProvided(),
 		MealsProvided:      in.GetMealsProvided(),
 		Contact:            in.GetContact(),
+		ExternalReference:  in.GetExternalReference(),
 	}
+}
+
+// referenceTaken is the error of a new vacancy whose natural key is vacancy id's.
+func referenceTaken(in *receivingv1.Vacancy, id string) error {
+	return apierror.AlreadyExists("vacancy %s of employer %s already has external_reference %q", Name(id), in.GetEmployerCreditCode(), in.GetExternalReference()).
+		WithMetadata("vacancy", Name(id))
 }
 
 // applyMask copies the masked fields of from into to.

@@ -156,6 +156,9 @@ func (x *Server) CreateVacancy(_ context.Context, req *receivingv1.CreateVacancy
 	resp := &receivingv1.CreateVacancyResponse{}
 	now := x.now()
 	err := x.cfg.DB.UpdateOnce(now, receivingv1.VacancyService_CreateVacancy_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		if id, taken := FindByReference(tx, in.GetEmployerCreditCode(), in.GetExternalReference()); taken {
+			return referenceTaken(in, id)
+		}
 		var err error
 		resp.Vacancy, err = create(tx, x.cfg.Province.Code, in, now)
 		return err

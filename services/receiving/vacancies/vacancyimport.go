@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -30,13 +31,14 @@ import (
 //
 // Each message of the stream (a chunk of at most MaxImportChunk rows) is validated row by row
 // and committed in one transaction: good rows become vacancies (each a change in the demand
-// feed), bad rows are recorded as rejections. The import is keyed by its import id in
+// feed), or update the vacancy of their (employer_credit_code, external_reference) when it
+// exists (the rule update, with every changeable field), bad rows are recorded as rejections. The import is keyed by its import id in
 // BucketImports:
 //
 //	"s" + import_id                      -> ImportSummary (counts so far, no rejections)
 //	"c" + import_id                      -> present once the import is complete
 //	"l" + import_id                      -> big-endian row number of the last row committed
-//	"r" + import_id + 0x00 + row_number  -> the vacancy id the row created ("" if rejected)
+//	"r" + import_id + 0x00 + row_number  -> the vacancy id the row created or updated ("" if rejected)
 //
 // and the rejections in BucketImportRejections under import_id + 0x00 + row_number (read in row
 // order by GetVacancyImport and ListVacancyImportRejections). A row number already seen in the
@@ -280,15 +282,14 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 			}
 			in, rej := x.parseVacancyRow(row)
 			vacancyID := ""
-			if rej != nil {
-				sum.Rejected++
-			} else {
-				v, err := create(tx, x.cfg.Province.Code, in, now)
-				if err != nil {
+			if rej == nil {
+				var err error
+				if vacancyID, rej, err = x.importRow(tx, sum, n, in, now); err != nil {
 					return err
 				}
-				sum.Created++
-				vacancyID = v.GetVacancyId()
+			}
+			if rej != nil {
+				sum.Rejected++
 			}
 			if err := takeRow(tx, importID, n, vacancyID, rej); err != nil {
 				return err
@@ -299,6 +300,61 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 	})
 	return im, err
 }
+
+// importRow stores the parsed row n, in: it updates the vacancy of its natural key if there is
+// one (counted updated, or unchanged when equal), and creates a vacancy otherwise (counted
+// created). It returns the vacancy's id, or the row's rejection when the update is refused.
+func (x *Server) importRow(tx *bbolt.Tx, sum *commonv1.ImportSummary, n int64, in *receivingv1.Vacancy, now time.Time) (string, *commonv1.RowRejection, error) {
+	id, found := FindByReference(tx, in.GetEmployerCreditCode(), in.GetExternalReference())
+	if !found {
+		v, err := create(tx, x.cfg.Province.Code, in, now)
+		if err != nil {
+			return "", nil, err
+		}
+		sum.Created++
+		return v.GetVacancyId(), nil, nil
+	}
+	old, err := Get(tx, id)
+	if err != nil {
+		return "", nil, err
+	}
+	v, changed, err := update(x.cfg.Province, civil.Today(now), old, in, importedFields)
+	if err != nil {
+		var ve *apierror.ViolationsError
+		var list []apierror.FieldViolation
+		switch {
+		case errors.As(err, &ve):
+			for _, f := range ve.Violations() {
+				list = append(list, apierror.FieldViolation{Field: strings.TrimPrefix(f.Field, "vacancy."), Description: f.Description})
+			}
+		case apierror.IsKnown(err): // the vacancy is closed, or has more positions reserved
+			field := "external_reference"
+			var ae *apierror.Error
+			if errors.As(err, &ae) && ae.ErrorReason() == commonv1.ErrorReason_ERROR_REASON_HEADCOUNT_BELOW_RESERVED {
+				field = "headcount"
+			}
+			list = append(list, apierror.FieldViolation{Field: field,
+				Description: fmt.Sprintf("names vacancy %s, which this row cannot update: %v", Name(id), err)})
+		default:
+			return "", nil, err
+		}
+		return "", rejection(n, list), nil
+	}
+	if !changed {
+		sum.Unchanged++
+		return id, nil, nil
+	}
+	if err := Save(tx, v, now); err != nil {
+		return "", nil, err
+	}
+	sum.Updated++
+	return id, nil, nil
+}
+
+// importedFields are the fields an import row sets on the vacancy of its natural key: every
+// field UpdateVacancy may change.
+var importedFields = []string{"employer_name", "work_county", "occupation", "headcount", "wage_min", "wage_max",
+	"start_date", "valid_through", "min_age", "max_age", "housing_provided", "meals_provided", "contact"}
 
 // importReply returns the summary of an import with its first rejections.
 func (x *Server) importReply(importID string) (*commonv1.ImportSummary, error) {
@@ -404,6 +460,7 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 		WorkCounty:         row.GetWorkCounty(),
 		Occupation:         row.GetOccupation(),
 		Contact:            row.GetContact(),
+		ExternalReference:  row.GetExternalReference(),
 	}
 	normalize(v)
 	bad := map[string]bool{}

@@ -141,9 +141,16 @@ type Vacancy struct {
 	// When the vacancy was published.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The employer's own reference of the post (its requisition or post number), at most 100
+	// characters of text without control characters; surrounding spaces are dropped. Unique per
+	// employer: two vacancies of this service never share (employer_credit_code,
+	// external_reference), so it is the vacancy's natural key, by which a re-imported spreadsheet
+	// updates the vacancies it created instead of creating them again. Empty: the vacancy has no
+	// reference (and is never matched by one). Set when the vacancy is created, never changed.
+	ExternalReference string `protobuf:"bytes,23,opt,name=external_reference,json=externalReference,proto3" json:"external_reference,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Vacancy) Reset() {
@@ -330,6 +337,13 @@ func (x *Vacancy) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Vacancy) GetExternalReference() string {
+	if x != nil {
+		return x.ExternalReference
+	}
+	return ""
+}
+
 // Request to publish a vacancy.
 type CreateVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -470,9 +484,15 @@ type VacancyRow struct {
 	// Meals provided: same forms.
 	MealsProvided string `protobuf:"bytes,14,opt,name=meals_provided,json=mealsProvided,proto3" json:"meals_provided,omitempty"`
 	// Recruiting contact.
-	Contact       string `protobuf:"bytes,15,opt,name=contact,proto3" json:"contact,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Contact string `protobuf:"bytes,15,opt,name=contact,proto3" json:"contact,omitempty"`
+	// The employer's reference of the post (Vacancy.external_reference); empty: the row always
+	// creates a vacancy. A row whose (employer_credit_code, external_reference) names an existing
+	// vacancy updates that vacancy's fields (the row's other columns, as UpdateVacancy would with
+	// every changeable field in the mask; a closed vacancy, or a headcount below the reserved
+	// positions, rejects the row).
+	ExternalReference string `protobuf:"bytes,16,opt,name=external_reference,json=externalReference,proto3" json:"external_reference,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *VacancyRow) Reset() {
@@ -610,6 +630,13 @@ func (x *VacancyRow) GetContact() string {
 	return ""
 }
 
+func (x *VacancyRow) GetExternalReference() string {
+	if x != nil {
+		return x.ExternalReference
+	}
+	return ""
+}
+
 // A chunk of vacancy rows of one import.
 type ImportVacanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -695,7 +722,10 @@ func (x *ImportVacanciesRequest) GetTotalRows() int64 {
 // The outcome of a vacancy import.
 type ImportVacanciesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Counts and rejected rows (a vacancy row always creates: `updated` and `unchanged` stay 0).
+	// Counts and rejected rows: `created` for rows that created a vacancy (every row without an
+	// external_reference, and rows whose reference is new), `updated` for rows that changed the
+	// vacancy of their (employer_credit_code, external_reference), `unchanged` for rows equal to
+	// it.
 	Summary       *v1.ImportSummary `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1855,7 +1885,7 @@ var File_labour_receiving_v1_vacancy_proto protoreflect.FileDescriptor
 
 const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\n" +
-	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb1\a\n" +
+	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xe8\a\n" +
 	"\aVacancy\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\"\n" +
 	"\n" +
@@ -1886,13 +1916,14 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\vcreate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\"w\n" +
+	"updateTime\x125\n" +
+	"\x12external_reference\x18\x17 \x01(\tB\x06\xe0A\x01\xe0A\x05R\x11externalReference\"w\n" +
 	"\x14CreateVacancyRequest\x12;\n" +
 	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x02R\avacancy\x12\"\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"T\n" +
 	"\x15CreateVacancyResponse\x12;\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\xc4\x04\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\xf8\x04\n" +
 	"\n" +
 	"VacancyRow\x12\"\n" +
 	"\n" +
@@ -1915,7 +1946,8 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\amax_age\x18\f \x01(\tB\x03\xe0A\x01R\x06maxAge\x12.\n" +
 	"\x10housing_provided\x18\r \x01(\tB\x03\xe0A\x01R\x0fhousingProvided\x12*\n" +
 	"\x0emeals_provided\x18\x0e \x01(\tB\x03\xe0A\x01R\rmealsProvided\x12\x1d\n" +
-	"\acontact\x18\x0f \x01(\tB\x03\xe0A\x01R\acontact\"\xb3\x01\n" +
+	"\acontact\x18\x0f \x01(\tB\x03\xe0A\x01R\acontact\x122\n" +
+	"\x12external_reference\x18\x10 \x01(\tB\x03\xe0A\x01R\x11externalReference\"\xb3\x01\n" +
 	"\x16ImportVacanciesRequest\x12 \n" +
 	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bimportId\x128\n" +
 	"\x04rows\x18\x02 \x03(\v2\x1f.labour.receiving.v1.VacancyRowB\x03\xe0A\x01R\x04rows\x12\x19\n" +
