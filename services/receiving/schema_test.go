@@ -18,6 +18,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/receiving/vacancies"
 )
 
 // schemaV1 is the receiving schema as version 1 wrote it: without the index of vacancy
@@ -194,6 +195,7 @@ func TestOpenVersion1FileAddsReferenceIndex(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	old.Etag = vacancies.Etag(old) // computed from the revision for a vacancy stored without one
 	got, err := e.vac.GetVacancy(ctx(t), &receivingv1.GetVacancyRequest{Name: old.GetName()})
 	if err != nil || !proto.Equal(got.GetVacancy(), old) {
 		t.Fatalf("the version 1 vacancy after the migration: %v, %v; want %v", got, err, old)

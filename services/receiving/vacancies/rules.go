@@ -63,7 +63,25 @@ func DeriveStatus(v *receivingv1.Vacancy, day *commonv1.Date) receivingv1.Vacanc
 // present returns v as a client sees it on day: with its status derived again (DeriveStatus).
 func present(v *receivingv1.Vacancy, day *commonv1.Date) *receivingv1.Vacancy {
 	v.Status = DeriveStatus(v, day)
+	v.Etag = Etag(v)
 	return v
+}
+
+// Etag is the etag of v (AIP-154): its revision, which every change of the vacancy advances.
+// The status derived at read time (an OPEN vacancy shown EXPIRED before the sweep) is not a
+// change: the sweep's change gives the new etag.
+func Etag(v *receivingv1.Vacancy) string {
+	return fmt.Sprintf("r%d", v.GetRevision())
+}
+
+// checkEtag refuses an update that names a version of old other than the stored one (etag
+// empty: any version).
+func checkEtag(old *receivingv1.Vacancy, etag string) error {
+	if etag == "" || etag == Etag(old) {
+		return nil
+	}
+	return apierror.Aborted(commonv1.ErrorReason_ERROR_REASON_ETAG_MISMATCH, "vacancy %s changed since etag %q was read (now %q): read it again and re-apply the change",
+		old.GetName(), etag, Etag(old)).WithMetadata("etag", Etag(old))
 }
 
 // Name returns the resource name of a vacancy id.

@@ -117,6 +117,7 @@ func Save(tx *bbolt.Tx, v *receivingv1.Vacancy, now time.Time) error {
 	v.UpdateTime = timestamppb.New(now)
 	_, err := Demand.Append(tx, func(rev int64) *receivingv1.DemandChange {
 		v.Revision = rev
+		v.Etag = Etag(v)
 		return &receivingv1.DemandChange{Revision: rev, Vacancy: v, ChangeTime: timestamppb.New(now)}
 	})
 	if err != nil {

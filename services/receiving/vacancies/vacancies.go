@@ -201,6 +201,9 @@ func (x *Server) UpdateVacancy(_ context.Context, req *receivingv1.UpdateVacancy
 		if err != nil {
 			return err
 		}
+		if err := checkEtag(old, in.GetEtag()); err != nil {
+			return err
+		}
 		v, changed, err := update(x.cfg.Province, civil.Today(now), old, in, req.GetUpdateMask().GetPaths())
 		if err != nil {
 			return err

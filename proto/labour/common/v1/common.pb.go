@@ -364,6 +364,10 @@ const (
 	// FAILED_PRECONDITION: the quarantined entry was decided already (retried or discarded).
 	// Read it for the decision.
 	ErrorReason_ERROR_REASON_ALREADY_DECIDED ErrorReason = 54
+	// ABORTED: the etag sent with an update is not the resource's current one: it changed since
+	// the client read it (metadata `etag`: the current etag). Read it again, re-apply the change,
+	// and send the new etag; or send no etag to overwrite.
+	ErrorReason_ERROR_REASON_ETAG_MISMATCH ErrorReason = 56
 )
 
 // Enum value maps for ErrorReason.
@@ -425,6 +429,7 @@ var (
 		52: "ERROR_REASON_BATCH_REGIONS_DIFFER",
 		53: "ERROR_REASON_NOT_A_LEDGER_EVENT",
 		54: "ERROR_REASON_ALREADY_DECIDED",
+		56: "ERROR_REASON_ETAG_MISMATCH",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":                 0,
@@ -483,6 +488,7 @@ var (
 		"ERROR_REASON_BATCH_REGIONS_DIFFER":        52,
 		"ERROR_REASON_NOT_A_LEDGER_EVENT":          53,
 		"ERROR_REASON_ALREADY_DECIDED":             54,
+		"ERROR_REASON_ETAG_MISMATCH":               56,
 	}
 )
 
@@ -897,7 +903,7 @@ const file_labour_common_v1_common_proto_rawDesc = "" +
 	"RegionRole\x12\x1b\n" +
 	"\x17REGION_ROLE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REGION_ROLE_SENDING\x10\x01\x12\x19\n" +
-	"\x15REGION_ROLE_RECEIVING\x10\x02*\xb1\x0f\n" +
+	"\x15REGION_ROLE_RECEIVING\x10\x02*\xd1\x0f\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1a\n" +
@@ -955,7 +961,8 @@ const file_labour_common_v1_common_proto_rawDesc = "" +
 	"\x1cERROR_REASON_EVENT_ID_REUSED\x103\x12%\n" +
 	"!ERROR_REASON_BATCH_REGIONS_DIFFER\x104\x12#\n" +
 	"\x1fERROR_REASON_NOT_A_LEDGER_EVENT\x105\x12 \n" +
-	"\x1cERROR_REASON_ALREADY_DECIDED\x106B@Z>github.com/eastwest/labourlink/proto/labour/common/v1;commonv1b\x06proto3"
+	"\x1cERROR_REASON_ALREADY_DECIDED\x106\x12\x1e\n" +
+	"\x1aERROR_REASON_ETAG_MISMATCH\x108B@Z>github.com/eastwest/labourlink/proto/labour/common/v1;commonv1b\x06proto3"
 
 var (
 	file_labour_common_v1_common_proto_rawDescOnce sync.Once

@@ -149,8 +149,13 @@ type Vacancy struct {
 	// updates the vacancies it created instead of creating them again. Empty: the vacancy has no
 	// reference (and is never matched by one). Set when the vacancy is created, never changed.
 	ExternalReference string `protobuf:"bytes,23,opt,name=external_reference,json=externalReference,proto3" json:"external_reference,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The version of the vacancy (AIP-154): opaque, computed by the server, the same as long as
+	// the vacancy does not change and different after every change. Ignored in requests, except in
+	// UpdateVacancyRequest.vacancy, where a client sends the etag of the version it read so that
+	// the update is refused (ABORTED, ETAG_MISMATCH) if the vacancy changed meanwhile.
+	Etag          string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Vacancy) Reset() {
@@ -340,6 +345,13 @@ func (x *Vacancy) GetUpdateTime() *timestamppb.Timestamp {
 func (x *Vacancy) GetExternalReference() string {
 	if x != nil {
 		return x.ExternalReference
+	}
+	return ""
+}
+
+func (x *Vacancy) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1252,7 +1264,10 @@ func (x *ListVacanciesResponse) GetRevision() int64 {
 // Request to change some fields of a vacancy.
 type UpdateVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The vacancy with `name` and the new values.
+	// The vacancy with `name` and the new values; optionally `etag`, the etag of the version the
+	// client read (GetVacancy, ListVacancies or an earlier update): if the vacancy has changed
+	// since, the update is ABORTED with reason ETAG_MISMATCH and changes nothing (read it again).
+	// Empty: the update applies to whatever version is stored (overwrites).
 	Vacancy *Vacancy `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// Fields to change: employer_name, work_county, occupation, headcount, wage_min, wage_max,
 	// start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact.
@@ -1885,7 +1900,7 @@ var File_labour_receiving_v1_vacancy_proto protoreflect.FileDescriptor
 
 const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\n" +
-	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xe8\a\n" +
+	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x81\b\n" +
 	"\aVacancy\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\"\n" +
 	"\n" +
@@ -1917,7 +1932,8 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x125\n" +
-	"\x12external_reference\x18\x17 \x01(\tB\x06\xe0A\x01\xe0A\x05R\x11externalReference\"w\n" +
+	"\x12external_reference\x18\x17 \x01(\tB\x06\xe0A\x01\xe0A\x05R\x11externalReference\x12\x17\n" +
+	"\x04etag\x18\x18 \x01(\tB\x03\xe0A\x03R\x04etag\"w\n" +
 	"\x14CreateVacancyRequest\x12;\n" +
 	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x02R\avacancy\x12\"\n" +
 	"\n" +

@@ -61,6 +61,8 @@ type VacancyServiceClient interface {
 	// Lists vacancies with filters, in vacancy-id order.
 	ListVacancies(ctx context.Context, in *ListVacanciesRequest, opts ...grpc.CallOption) (*ListVacanciesResponse, error)
 	// Changes the fields named in `update_mask`. Headcount cannot go below the reserved count.
+	// With `vacancy.etag` set, the update is made only if the vacancy is still that version;
+	// otherwise it is ABORTED with reason ETAG_MISMATCH (and the current etag in the metadata).
 	UpdateVacancy(ctx context.Context, in *UpdateVacancyRequest, opts ...grpc.CallOption) (*UpdateVacancyResponse, error)
 	// Closes a vacancy: no more candidates; accepted candidates keep their places.
 	CloseVacancy(ctx context.Context, in *CloseVacancyRequest, opts ...grpc.CallOption) (*CloseVacancyResponse, error)
@@ -186,6 +188,8 @@ type VacancyServiceServer interface {
 	// Lists vacancies with filters, in vacancy-id order.
 	ListVacancies(context.Context, *ListVacanciesRequest) (*ListVacanciesResponse, error)
 	// Changes the fields named in `update_mask`. Headcount cannot go below the reserved count.
+	// With `vacancy.etag` set, the update is made only if the vacancy is still that version;
+	// otherwise it is ABORTED with reason ETAG_MISMATCH (and the current etag in the metadata).
 	UpdateVacancy(context.Context, *UpdateVacancyRequest) (*UpdateVacancyResponse, error)
 	// Closes a vacancy: no more candidates; accepted candidates keep their places.
 	CloseVacancy(context.Context, *CloseVacancyRequest) (*CloseVacancyResponse, error)
