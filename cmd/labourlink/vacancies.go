@@ -61,8 +61,8 @@ func vacancyRowFrom(r csvimport.Row) *receivingv1.VacancyRow {
 		WorkCounty:         r.Get("work_county"),
 		Occupation:         r.Get("occupation"),
 		Headcount:          r.Get("headcount"),
-		WageMin:            r.Get("wage_min"),
-		WageMax:            r.Get("wage_max"),
+		MonthlyWageMinYuan: r.Get("wage_min"),
+		MonthlyWageMaxYuan: r.Get("wage_max"),
 		StartDate:          r.Get("start_date"),
 		ValidThrough:       r.Get("valid_through"),
 		MinAge:             r.Get("min_age"),
@@ -214,7 +214,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 		tb.add(v.GetStatus() == receivingv1.VacancyStatus_VACANCY_STATUS_EXPIRED,
 			v.GetVacancyId(), v.GetEmployerName(), v.GetWorkCounty()+" "+t.Name(v.GetWorkCounty()),
 			v.GetOccupation()+" "+occTitle, v.GetHeadcount(), v.GetReserved(), v.GetFilled(),
-			fmt.Sprintf("%d-%d", v.GetWageMin(), v.GetWageMax()), rosterDate(v.GetStartDate()), rosterDate(v.GetValidThrough()),
+			fmt.Sprintf("%d-%d", v.GetMonthlyWageMinYuan(), v.GetMonthlyWageMaxYuan()), rosterDate(v.GetStartDate()), rosterDate(v.GetValidThrough()),
 			vacancyStatusWord(v.GetStatus()))
 	}
 	tb.render(env.stdout, env.interactive)

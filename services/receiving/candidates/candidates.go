@@ -224,7 +224,7 @@ func (x *Server) DecideCandidate(_ context.Context, req *receivingv1.DecideCandi
 			}
 			state = Accepted
 		}
-		c.State, c.Reason = state, req.GetReason()
+		c.State, c.StateReason = state, req.GetReason()
 		return recordDecision(tx, c, now)
 	})
 	if err != nil {
@@ -257,7 +257,7 @@ func (x *Server) WithdrawCandidate(ctx context.Context, req *receivingv1.Withdra
 				return err
 			}
 		}
-		c.State, c.Reason = Withdrawn, req.GetReason()
+		c.State, c.StateReason = Withdrawn, req.GetReason()
 		return recordDecision(tx, c, now)
 	})
 	if err != nil {

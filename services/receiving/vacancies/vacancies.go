@@ -105,7 +105,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		}
 		for i, p := range paths {
 			if !updatableFields[p] {
-				v.Add(fmt.Sprintf("update_mask.paths[%d]", i), fmt.Sprintf("%q cannot be changed (changeable: employer_name, work_county, occupation, headcount, wage_min, wage_max, start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact)", p))
+				v.Add(fmt.Sprintf("update_mask.paths[%d]", i), fmt.Sprintf("%q cannot be changed (changeable: employer_name, work_county, occupation, headcount, monthly_wage_min_yuan, monthly_wage_max_yuan, start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact)", p))
 			}
 		}
 	case *receivingv1.CloseVacancyRequest:

@@ -325,7 +325,7 @@ func (x *Server) importRow(tx *bbolt.Tx, sum *commonv1.ImportSummary, n int64, i
 		switch {
 		case errors.As(err, &ve):
 			for _, f := range ve.Violations() {
-				list = append(list, apierror.FieldViolation{Field: strings.TrimPrefix(f.Field, "vacancy."), Description: f.Description})
+				list = append(list, apierror.FieldViolation{Field: rowColumn(strings.TrimPrefix(f.Field, "vacancy.")), Description: f.Description})
 			}
 		case apierror.IsKnown(err): // the vacancy is closed, or has more positions reserved
 			field := "external_reference"
@@ -353,7 +353,7 @@ func (x *Server) importRow(tx *bbolt.Tx, sum *commonv1.ImportSummary, n int64, i
 
 // importedFields are the fields an import row sets on the vacancy of its natural key: every
 // field UpdateVacancy may change.
-var importedFields = []string{"employer_name", "work_county", "occupation", "headcount", "wage_min", "wage_max",
+var importedFields = []string{"employer_name", "work_county", "occupation", "headcount", "monthly_wage_min_yuan", "monthly_wage_max_yuan",
 	"start_date", "valid_through", "min_age", "max_age", "housing_provided", "meals_provided", "contact"}
 
 // importReply returns the summary of an import with its first rejections.
@@ -464,10 +464,10 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 	}
 	normalize(v)
 	bad := map[string]bool{}
-	num := func(field, text string, optional bool, dst *int32) {
+	num := func(field, text string, optional bool, dst *int32) bool {
 		t := strings.ReplaceAll(width.Narrow.String(strings.TrimSpace(text)), ",", "")
 		if t == "" && optional {
-			return
+			return false
 		}
 		n, err := strconv.ParseInt(t, 10, 32)
 		if err != nil {
@@ -477,15 +477,21 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 				vs.Add(field, fmt.Sprintf("%q is not a whole number", text))
 			}
 			bad[field] = true
-			return
+			return false
 		}
 		*dst = int32(n)
+		return true
 	}
 	num("headcount", row.GetHeadcount(), false, &v.Headcount)
-	num("wage_min", row.GetWageMin(), false, &v.WageMin)
-	num("wage_max", row.GetWageMax(), false, &v.WageMax)
-	num("min_age", row.GetMinAge(), true, &v.MinAge)
-	num("max_age", row.GetMaxAge(), true, &v.MaxAge)
+	num("wage_min", row.GetMonthlyWageMinYuan(), false, &v.MonthlyWageMinYuan)
+	num("wage_max", row.GetMonthlyWageMaxYuan(), false, &v.MonthlyWageMaxYuan)
+	var minAge, maxAge int32
+	if num("min_age", row.GetMinAge(), true, &minAge) {
+		v.MinAge = &minAge
+	}
+	if num("max_age", row.GetMaxAge(), true, &maxAge) {
+		v.MaxAge = &maxAge
+	}
 	date := func(field, text string, dst **commonv1.Date) {
 		t := strings.TrimSpace(text)
 		if t == "" {
@@ -518,6 +524,7 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 	var checks apierror.Violations
 	checkVacancy(&checks, x.cfg.Province, civil.Today(x.now()), "", v, true)
 	for _, fv := range checks.List() {
+		fv.Field = rowColumn(fv.Field)
 		if !bad[fv.Field] && !(fv.Field == "valid_through" && (bad["start_date"] || bad["valid_through"])) &&
 			!(fv.Field == "wage_max" && bad["wage_min"]) && !(fv.Field == "max_age" && bad["min_age"]) {
 			vs.Add(fv.Field, fv.Description)
@@ -528,6 +535,18 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 		return v, nil
 	}
 	return nil, rejection(row.GetRowNumber(), list)
+}
+
+// rowColumn is the CSV column of a Vacancy field, as rejections name it: the wages keep their
+// column names wage_min and wage_max; the other columns are the fields' names.
+func rowColumn(field string) string {
+	switch field {
+	case "monthly_wage_min_yuan":
+		return "wage_min"
+	case "monthly_wage_max_yuan":
+		return "wage_max"
+	}
+	return field
 }
 
 // rejection names the first bad field of a row and lists every problem in the reason.

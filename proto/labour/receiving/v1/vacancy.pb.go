@@ -116,18 +116,21 @@ type Vacancy struct {
 	Reserved int32 `protobuf:"varint,8,opt,name=reserved,proto3" json:"reserved,omitempty"`
 	// Positions filled by onboarded workers.
 	Filled int32 `protobuf:"varint,9,opt,name=filled,proto3" json:"filled,omitempty"`
-	// Lowest monthly wage offered, CNY.
-	WageMin int32 `protobuf:"varint,10,opt,name=wage_min,json=wageMin,proto3" json:"wage_min,omitempty"`
-	// Highest monthly wage offered, CNY (at least wage_min).
-	WageMax int32 `protobuf:"varint,11,opt,name=wage_max,json=wageMax,proto3" json:"wage_max,omitempty"`
+	// Lowest wage offered: per month, in whole yuan (CNY), before tax.
+	MonthlyWageMinYuan int32 `protobuf:"varint,10,opt,name=monthly_wage_min_yuan,json=monthlyWageMinYuan,proto3" json:"monthly_wage_min_yuan,omitempty"`
+	// Highest wage offered: per month, in whole yuan (CNY), before tax; at least
+	// monthly_wage_min_yuan.
+	MonthlyWageMaxYuan int32 `protobuf:"varint,11,opt,name=monthly_wage_max_yuan,json=monthlyWageMaxYuan,proto3" json:"monthly_wage_max_yuan,omitempty"`
 	// First working day.
 	StartDate *v1.Date `protobuf:"bytes,12,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// Last day the vacancy takes candidates (after start_date).
 	ValidThrough *v1.Date `protobuf:"bytes,13,opt,name=valid_through,json=validThrough,proto3" json:"valid_through,omitempty"`
-	// Youngest age accepted on the start date (16 or more); 0 for 16.
-	MinAge int32 `protobuf:"varint,14,opt,name=min_age,json=minAge,proto3" json:"min_age,omitempty"`
-	// Oldest age accepted on the start date; 0 for no limit.
-	MaxAge int32 `protobuf:"varint,15,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	// Youngest age accepted on the start date, 16 to 100; unset: 16 (the legal minimum working
+	// age). 0 is refused.
+	MinAge *int32 `protobuf:"varint,14,opt,name=min_age,json=minAge,proto3,oneof" json:"min_age,omitempty"`
+	// Oldest age accepted on the start date, at least min_age (and 16), at most 100; unset: no
+	// upper limit. 0 is refused.
+	MaxAge *int32 `protobuf:"varint,15,opt,name=max_age,json=maxAge,proto3,oneof" json:"max_age,omitempty"`
 	// Housing provided by the employer.
 	HousingProvided bool `protobuf:"varint,16,opt,name=housing_provided,json=housingProvided,proto3" json:"housing_provided,omitempty"`
 	// Meals provided by the employer.
@@ -251,16 +254,16 @@ func (x *Vacancy) GetFilled() int32 {
 	return 0
 }
 
-func (x *Vacancy) GetWageMin() int32 {
+func (x *Vacancy) GetMonthlyWageMinYuan() int32 {
 	if x != nil {
-		return x.WageMin
+		return x.MonthlyWageMinYuan
 	}
 	return 0
 }
 
-func (x *Vacancy) GetWageMax() int32 {
+func (x *Vacancy) GetMonthlyWageMaxYuan() int32 {
 	if x != nil {
-		return x.WageMax
+		return x.MonthlyWageMaxYuan
 	}
 	return 0
 }
@@ -280,15 +283,15 @@ func (x *Vacancy) GetValidThrough() *v1.Date {
 }
 
 func (x *Vacancy) GetMinAge() int32 {
-	if x != nil {
-		return x.MinAge
+	if x != nil && x.MinAge != nil {
+		return *x.MinAge
 	}
 	return 0
 }
 
 func (x *Vacancy) GetMaxAge() int32 {
-	if x != nil {
-		return x.MaxAge
+	if x != nil && x.MaxAge != nil {
+		return *x.MaxAge
 	}
 	return 0
 }
@@ -479,10 +482,10 @@ type VacancyRow struct {
 	Occupation string `protobuf:"bytes,5,opt,name=occupation,proto3" json:"occupation,omitempty"`
 	// Headcount, a whole number.
 	Headcount string `protobuf:"bytes,6,opt,name=headcount,proto3" json:"headcount,omitempty"`
-	// Lowest monthly wage, CNY.
-	WageMin string `protobuf:"bytes,7,opt,name=wage_min,json=wageMin,proto3" json:"wage_min,omitempty"`
-	// Highest monthly wage, CNY.
-	WageMax string `protobuf:"bytes,8,opt,name=wage_max,json=wageMax,proto3" json:"wage_max,omitempty"`
+	// Lowest wage, per month, in yuan (CSV column `wage_min`).
+	MonthlyWageMinYuan string `protobuf:"bytes,7,opt,name=monthly_wage_min_yuan,json=monthlyWageMinYuan,proto3" json:"monthly_wage_min_yuan,omitempty"`
+	// Highest wage, per month, in yuan (CSV column `wage_max`).
+	MonthlyWageMaxYuan string `protobuf:"bytes,8,opt,name=monthly_wage_max_yuan,json=monthlyWageMaxYuan,proto3" json:"monthly_wage_max_yuan,omitempty"`
 	// Start date `YYYY-MM-DD`.
 	StartDate string `protobuf:"bytes,9,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// Valid-through date `YYYY-MM-DD`.
@@ -579,16 +582,16 @@ func (x *VacancyRow) GetHeadcount() string {
 	return ""
 }
 
-func (x *VacancyRow) GetWageMin() string {
+func (x *VacancyRow) GetMonthlyWageMinYuan() string {
 	if x != nil {
-		return x.WageMin
+		return x.MonthlyWageMinYuan
 	}
 	return ""
 }
 
-func (x *VacancyRow) GetWageMax() string {
+func (x *VacancyRow) GetMonthlyWageMaxYuan() string {
 	if x != nil {
-		return x.WageMax
+		return x.MonthlyWageMaxYuan
 	}
 	return ""
 }
@@ -1269,8 +1272,10 @@ type UpdateVacancyRequest struct {
 	// since, the update is ABORTED with reason ETAG_MISMATCH and changes nothing (read it again).
 	// Empty: the update applies to whatever version is stored (overwrites).
 	Vacancy *Vacancy `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// Fields to change: employer_name, work_county, occupation, headcount, wage_min, wage_max,
-	// start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact.
+	// Fields to change: employer_name, work_county, occupation, headcount, monthly_wage_min_yuan,
+	// monthly_wage_max_yuan, start_date, valid_through, min_age, max_age, housing_provided,
+	// meals_provided, contact. A masked min_age or max_age left unset in `vacancy` clears it
+	// (16; no limit).
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
@@ -1900,7 +1905,7 @@ var File_labour_receiving_v1_vacancy_proto protoreflect.FileDescriptor
 
 const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\n" +
-	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x81\b\n" +
+	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xd3\b\n" +
 	"\aVacancy\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\"\n" +
 	"\n" +
@@ -1914,15 +1919,15 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"occupation\x12!\n" +
 	"\theadcount\x18\a \x01(\x05B\x03\xe0A\x02R\theadcount\x12\x1f\n" +
 	"\breserved\x18\b \x01(\x05B\x03\xe0A\x03R\breserved\x12\x1b\n" +
-	"\x06filled\x18\t \x01(\x05B\x03\xe0A\x03R\x06filled\x12\x1e\n" +
-	"\bwage_min\x18\n" +
-	" \x01(\x05B\x03\xe0A\x02R\awageMin\x12\x1e\n" +
-	"\bwage_max\x18\v \x01(\x05B\x03\xe0A\x02R\awageMax\x12:\n" +
+	"\x06filled\x18\t \x01(\x05B\x03\xe0A\x03R\x06filled\x126\n" +
+	"\x15monthly_wage_min_yuan\x18\n" +
+	" \x01(\x05B\x03\xe0A\x02R\x12monthlyWageMinYuan\x126\n" +
+	"\x15monthly_wage_max_yuan\x18\v \x01(\x05B\x03\xe0A\x02R\x12monthlyWageMaxYuan\x12:\n" +
 	"\n" +
 	"start_date\x18\f \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\tstartDate\x12@\n" +
-	"\rvalid_through\x18\r \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fvalidThrough\x12\x1c\n" +
-	"\amin_age\x18\x0e \x01(\x05B\x03\xe0A\x01R\x06minAge\x12\x1c\n" +
-	"\amax_age\x18\x0f \x01(\x05B\x03\xe0A\x01R\x06maxAge\x12.\n" +
+	"\rvalid_through\x18\r \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fvalidThrough\x12!\n" +
+	"\amin_age\x18\x0e \x01(\x05B\x03\xe0A\x01H\x00R\x06minAge\x88\x01\x01\x12!\n" +
+	"\amax_age\x18\x0f \x01(\x05B\x03\xe0A\x01H\x01R\x06maxAge\x88\x01\x01\x12.\n" +
 	"\x10housing_provided\x18\x10 \x01(\bB\x03\xe0A\x01R\x0fhousingProvided\x12*\n" +
 	"\x0emeals_provided\x18\x11 \x01(\bB\x03\xe0A\x01R\rmealsProvided\x12\x1d\n" +
 	"\acontact\x18\x12 \x01(\tB\x03\xe0A\x01R\acontact\x12?\n" +
@@ -1933,13 +1938,17 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x125\n" +
 	"\x12external_reference\x18\x17 \x01(\tB\x06\xe0A\x01\xe0A\x05R\x11externalReference\x12\x17\n" +
-	"\x04etag\x18\x18 \x01(\tB\x03\xe0A\x03R\x04etag\"w\n" +
+	"\x04etag\x18\x18 \x01(\tB\x03\xe0A\x03R\x04etagB\n" +
+	"\n" +
+	"\b_min_ageB\n" +
+	"\n" +
+	"\b_max_age\"w\n" +
 	"\x14CreateVacancyRequest\x12;\n" +
 	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x02R\avacancy\x12\"\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"T\n" +
 	"\x15CreateVacancyResponse\x12;\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\xf8\x04\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\xa8\x05\n" +
 	"\n" +
 	"VacancyRow\x12\"\n" +
 	"\n" +
@@ -1951,9 +1960,9 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\n" +
 	"occupation\x18\x05 \x01(\tB\x03\xe0A\x02R\n" +
 	"occupation\x12!\n" +
-	"\theadcount\x18\x06 \x01(\tB\x03\xe0A\x02R\theadcount\x12\x1e\n" +
-	"\bwage_min\x18\a \x01(\tB\x03\xe0A\x02R\awageMin\x12\x1e\n" +
-	"\bwage_max\x18\b \x01(\tB\x03\xe0A\x02R\awageMax\x12\"\n" +
+	"\theadcount\x18\x06 \x01(\tB\x03\xe0A\x02R\theadcount\x126\n" +
+	"\x15monthly_wage_min_yuan\x18\a \x01(\tB\x03\xe0A\x02R\x12monthlyWageMinYuan\x126\n" +
+	"\x15monthly_wage_max_yuan\x18\b \x01(\tB\x03\xe0A\x02R\x12monthlyWageMaxYuan\x12\"\n" +
 	"\n" +
 	"start_date\x18\t \x01(\tB\x03\xe0A\x02R\tstartDate\x12(\n" +
 	"\rvalid_through\x18\n" +
@@ -2173,6 +2182,7 @@ func file_labour_receiving_v1_vacancy_proto_init() {
 	if File_labour_receiving_v1_vacancy_proto != nil {
 		return
 	}
+	file_labour_receiving_v1_vacancy_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
