@@ -206,3 +206,71 @@ func TestOpenVersion1FileAddsReferenceIndex(t *testing.T) {
 	_, err = e.vac.CreateVacancy(ctx(t), &receivingv1.CreateVacancyRequest{Vacancy: v})
 	wantCode(t, err, codes.AlreadyExists, "ALREADY_EXISTS")
 }
+
+// withString appends string field num = v to the encoding of a message, as version 1 wrote it.
+func withString(b []byte, num protowire.Number, v string) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, v)
+}
+
+// A file of schema version 1 holds employment records whose incidents have a free-text kind
+// (field 2): it opens with version 2, a known text becomes its IncidentKind, any other text
+// OTHER with the text in detail, the dates and descriptions are kept, and the same incident
+// recorded again in the new shape is recognised (no second ledger event).
+func TestOpenVersion1FileConvertsIncidentKinds(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "receiving.db")
+	worker := sending + "-w1"
+	day := func(d int32) *commonv1.Date { return date(2025, 2, d) }
+	olds := []struct {
+		text, description string
+		want              *receivingv1.Incident
+	}{
+		{"injury", "手指轻伤", &receivingv1.Incident{IncidentDate: day(10), Description: "手指轻伤", IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY}},
+		{"Wage Dispute", "", &receivingv1.Incident{IncidentDate: day(11), IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_WAGE_DISPUTE}},
+		{"工伤", "", &receivingv1.Incident{IncidentDate: day(12), IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY}},
+		{"宿舍失火", "无人受伤", &receivingv1.Incident{IncidentDate: day(13), Description: "无人受伤", IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_OTHER, Detail: "宿舍失火"}},
+	}
+	rec := &receivingv1.EmploymentRecord{Name: "employmentRecords/" + worker, WorkerId: worker, SendingRegion: sending,
+		Vacancy: "vacancies/440000-V0000000001", BatchId: "520000-B00000001", Status: receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_EMPLOYED,
+		EmployerName: "深圳市南山电子装配有限公司", OnboardDate: day(1)}
+	want := proto.Clone(rec).(*receivingv1.EmploymentRecord)
+	writeV1File(t, path, func(tx *bbolt.Tx) error {
+		// The record without incidents, then each incident as version 1 wrote it (field 14).
+		raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		for _, o := range olds {
+			in := &receivingv1.Incident{IncidentDate: o.want.GetIncidentDate(), Description: o.description}
+			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(in)
+			if err != nil {
+				return err
+			}
+			b = withString(b, 2, o.text)
+			raw = protowire.AppendTag(raw, 14, protowire.BytesType)
+			raw = protowire.AppendBytes(raw, b)
+			want.Incidents = append(want.Incidents, o.want)
+		}
+		return tx.Bucket([]byte("employment")).Put([]byte(worker), raw)
+	})
+
+	e := envOn(t, path)
+	got, err := e.intake.GetEmploymentRecord(ctx(t), &receivingv1.GetEmploymentRecordRequest{Name: "employmentRecords/" + worker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got.GetRecord(), want) {
+		t.Fatalf("record after the migration:\n%v\nwant\n%v", got.GetRecord(), want)
+	}
+	for i, in := range got.GetRecord().GetIncidents() {
+		if len(in.ProtoReflect().GetUnknown()) != 0 {
+			t.Errorf("incident %d keeps unknown fields %x", i, in.ProtoReflect().GetUnknown())
+		}
+	}
+	// The converted incident recorded again is the same incident: nothing new.
+	again, err := e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: worker, Incident: olds[3].want})
+	if err != nil || len(again.GetRecord().GetIncidents()) != len(olds) {
+		t.Fatalf("recording a converted incident again: %v, %v", again, err)
+	}
+}

@@ -180,7 +180,13 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 			break
 		}
 		check.PastDate(&v, "incident.incident_date", r.GetIncident().GetIncidentDate(), day)
-		check.Text(&v, "incident.kind", r.GetIncident().GetKind(), 50, true)
+		switch k := r.GetIncident().GetIncidentKind(); {
+		case k == kindUnspecified:
+			v.Add("incident.incident_kind", "is required: INCIDENT_KIND_INJURY, _ILLNESS, _WAGE_DISPUTE, _LABOUR_DISPUTE or _OTHER")
+		case receivingv1.IncidentKind_name[int32(k)] == "":
+			v.Add("incident.incident_kind", fmt.Sprintf("%d is not an IncidentKind", k))
+		}
+		check.Text(&v, "incident.detail", r.GetIncident().GetDetail(), maxIncidentDetail, r.GetIncident().GetIncidentKind() == kindOther)
 		check.Text(&v, "incident.description", r.GetIncident().GetDescription(), maxIncidentText, false)
 	case *receivingv1.GetEmploymentRecordRequest:
 		check.Name(&v, "name", r.GetName(), check.Records)

@@ -90,3 +90,78 @@ func oldBatchFlags(unknown []byte) (departed, cancelled bool, rest []byte, err e
 	}
 	return departed, cancelled, rest, nil
 }
+
+// oldIncidentKind is the field of Incident before receiving schema version 2, reserved since:
+// the kind as free text, which `incident_kind` (4) and `detail` (5) replaced.
+const oldIncidentKind protowire.Number = 2 // string kind
+
+// MigrateIncidentKinds converts the incidents of the stored employment records of a file older
+// than receiving schema version 2: the free-text kind (field 2, read from the unknown fields)
+// becomes `incident_kind` (a known text such as "injury" or "wage dispute" its kind, see
+// knownKindTexts; any other text OTHER, with the text kept in `detail`), and the old field is
+// dropped. An incident that has a kind already is left as it is. It returns how many incidents
+// it converted.
+func MigrateIncidentKinds(tx *bbolt.Tx) (int, error) {
+	if tx.Bucket(recordTable.Name()) == nil {
+		return 0, nil
+	}
+	type fix struct {
+		key []byte
+		r   *receivingv1.EmploymentRecord
+	}
+	var fixes []fix
+	converted := 0
+	err := recordTable.Scan(tx, store.Range{}, func(k []byte, r *receivingv1.EmploymentRecord) (bool, error) {
+		changed := false
+		for i, in := range r.GetIncidents() {
+			if in.GetIncidentKind() != kindUnspecified {
+				continue
+			}
+			text, rest, err := oldIncidentText(in.ProtoReflect().GetUnknown())
+			if err != nil {
+				return false, fmt.Errorf("record %s, incident %d: %w", k, i, err)
+			}
+			in.IncidentKind, in.Detail = kindOfText(text)
+			in.ProtoReflect().SetUnknown(rest)
+			changed = true
+			converted++
+		}
+		if changed {
+			fixes = append(fixes, fix{bytes.Clone(k), r})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range fixes {
+		if err := recordTable.Put(tx, f.key, f.r); err != nil {
+			return 0, err
+		}
+	}
+	return converted, nil
+}
+
+// oldIncidentText reads the old free-text kind out of the unknown fields of a stored incident
+// and returns the other unknown fields as they were.
+func oldIncidentText(unknown []byte) (text string, rest []byte, err error) {
+	for len(unknown) > 0 {
+		num, typ, n := protowire.ConsumeField(unknown)
+		if n < 0 {
+			return "", nil, fmt.Errorf("unknown fields: %w", protowire.ParseError(n))
+		}
+		field := unknown[:n]
+		unknown = unknown[n:]
+		if num == oldIncidentKind && typ == protowire.BytesType {
+			_, _, tn := protowire.ConsumeTag(field)
+			v, vn := protowire.ConsumeBytes(field[tn:])
+			if vn < 0 {
+				return "", nil, fmt.Errorf("field %d: %w", num, protowire.ParseError(vn))
+			}
+			text = string(v)
+			continue
+		}
+		rest = append(rest, field...)
+	}
+	return text, rest, nil
+}

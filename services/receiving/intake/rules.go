@@ -311,8 +311,8 @@ func leave(region string, r *receivingv1.EmploymentRecord, d *commonv1.Date, rea
 	}, nil
 }
 
-// incident records an incident concerning r. The same incident (date, kind and description)
-// recorded again changes nothing.
+// incident records an incident concerning r. The same incident (date, kind, detail and
+// description) recorded again changes nothing.
 func incident(region string, r *receivingv1.EmploymentRecord, in *receivingv1.Incident) *coordinationv1.LedgerEvent {
 	for _, old := range r.GetIncidents() {
 		if proto.Equal(old, in) {
@@ -321,11 +321,11 @@ func incident(region string, r *receivingv1.EmploymentRecord, in *receivingv1.In
 	}
 	r.Incidents = append(r.Incidents, proto.Clone(in).(*receivingv1.Incident))
 	slices.SortStableFunc(r.Incidents, func(a, b *receivingv1.Incident) int { return civil.Compare(a.GetIncidentDate(), b.GetIncidentDate()) })
-	h := sha256.Sum256([]byte(in.GetKind() + "\x00" + in.GetDescription()))
+	h := sha256.Sum256([]byte(incidentText(in) + "\x00" + in.GetDescription()))
 	return &coordinationv1.LedgerEvent{
 		EventId:   eventID(region, "incident", r.GetBatchId(), r.GetWorkerId(), civil.Format(in.GetIncidentDate()), hex.EncodeToString(h[:6])),
 		Kind:      coordinationv1.EventKind_EVENT_KIND_INCIDENT,
 		OccurTime: timestamppb.New(civil.Start(in.GetIncidentDate())),
-		Detail:    in.GetKind(),
+		Detail:    incidentText(in),
 	}
 }

@@ -209,6 +209,73 @@ func (EmploymentStatus) EnumDescriptor() ([]byte, []int) {
 	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{2}
 }
 
+// The kind of an incident.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// INCIDENT_KIND_UNSPECIFIED and shows its number; it does not fail.
+type IncidentKind int32
+
+const (
+	// Not given: refused in RecordIncident. Never sent by the server.
+	IncidentKind_INCIDENT_KIND_UNSPECIFIED IncidentKind = 0
+	// An injury at work or on the way to it.
+	IncidentKind_INCIDENT_KIND_INJURY IncidentKind = 1
+	// An illness.
+	IncidentKind_INCIDENT_KIND_ILLNESS IncidentKind = 2
+	// Wages unpaid, paid late, or below what was agreed.
+	IncidentKind_INCIDENT_KIND_WAGE_DISPUTE IncidentKind = 3
+	// Another dispute with the employer (hours, contract, dismissal, housing).
+	IncidentKind_INCIDENT_KIND_LABOUR_DISPUTE IncidentKind = 4
+	// Anything else: `detail` says what.
+	IncidentKind_INCIDENT_KIND_OTHER IncidentKind = 5
+)
+
+// Enum value maps for IncidentKind.
+var (
+	IncidentKind_name = map[int32]string{
+		0: "INCIDENT_KIND_UNSPECIFIED",
+		1: "INCIDENT_KIND_INJURY",
+		2: "INCIDENT_KIND_ILLNESS",
+		3: "INCIDENT_KIND_WAGE_DISPUTE",
+		4: "INCIDENT_KIND_LABOUR_DISPUTE",
+		5: "INCIDENT_KIND_OTHER",
+	}
+	IncidentKind_value = map[string]int32{
+		"INCIDENT_KIND_UNSPECIFIED":    0,
+		"INCIDENT_KIND_INJURY":         1,
+		"INCIDENT_KIND_ILLNESS":        2,
+		"INCIDENT_KIND_WAGE_DISPUTE":   3,
+		"INCIDENT_KIND_LABOUR_DISPUTE": 4,
+		"INCIDENT_KIND_OTHER":          5,
+	}
+)
+
+func (x IncidentKind) Enum() *IncidentKind {
+	p := new(IncidentKind)
+	*p = x
+	return p
+}
+
+func (x IncidentKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IncidentKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_labour_receiving_v1_intake_proto_enumTypes[3].Descriptor()
+}
+
+func (IncidentKind) Type() protoreflect.EnumType {
+	return &file_labour_receiving_v1_intake_proto_enumTypes[3]
+}
+
+func (x IncidentKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IncidentKind.Descriptor instead.
+func (IncidentKind) EnumDescriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{3}
+}
+
 // One worker expected on an intake batch.
 type IntakeEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1279,10 +1346,15 @@ type Incident struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Date.
 	IncidentDate *v1.Date `protobuf:"bytes,1,opt,name=incident_date,json=incidentDate,proto3" json:"incident_date,omitempty"`
-	// Kind, for example "injury", "wage dispute".
-	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	// What happened (no personal data of others).
-	Description   string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// What happened (no personal data of others), at most 1000 characters.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// The kind.
+	IncidentKind IncidentKind `protobuf:"varint,4,opt,name=incident_kind,json=incidentKind,proto3,enum=labour.receiving.v1.IncidentKind" json:"incident_kind,omitempty"`
+	// The kind in a few words, at most 50 characters: required for OTHER ("fire in the
+	// dormitory"), optional for the others (a finer kind, such as "finger cut"). The ledger event's
+	// `detail` is this text for OTHER, otherwise the kind's name in words ("wage dispute"), with
+	// this text after a colon when given.
+	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1324,16 +1396,23 @@ func (x *Incident) GetIncidentDate() *v1.Date {
 	return nil
 }
 
-func (x *Incident) GetKind() string {
+func (x *Incident) GetDescription() string {
 	if x != nil {
-		return x.Kind
+		return x.Description
 	}
 	return ""
 }
 
-func (x *Incident) GetDescription() string {
+func (x *Incident) GetIncidentKind() IncidentKind {
 	if x != nil {
-		return x.Description
+		return x.IncidentKind
+	}
+	return IncidentKind_INCIDENT_KIND_UNSPECIFIED
+}
+
+func (x *Incident) GetDetail() string {
+	if x != nil {
+		return x.Detail
 	}
 	return ""
 }
@@ -2265,11 +2344,12 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\n" +
 	"check_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\tcheckDate\x12\x1b\n" +
 	"\x06months\x18\x02 \x01(\x05B\x03\xe0A\x02R\x06months\x12*\n" +
-	"\x0estill_employed\x18\x03 \x01(\bB\x03\xe0A\x01R\rstillEmployed\"\x8c\x01\n" +
+	"\x0estill_employed\x18\x03 \x01(\bB\x03\xe0A\x01R\rstillEmployed\"\xe9\x01\n" +
 	"\bIncident\x12@\n" +
-	"\rincident_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fincidentDate\x12\x17\n" +
-	"\x04kind\x18\x02 \x01(\tB\x03\xe0A\x02R\x04kind\x12%\n" +
-	"\vdescription\x18\x03 \x01(\tB\x03\xe0A\x01R\vdescription\"\xc2\x05\n" +
+	"\rincident_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fincidentDate\x12%\n" +
+	"\vdescription\x18\x03 \x01(\tB\x03\xe0A\x01R\vdescription\x12K\n" +
+	"\rincident_kind\x18\x04 \x01(\x0e2!.labour.receiving.v1.IncidentKindB\x03\xe0A\x02R\fincidentKind\x12\x1b\n" +
+	"\x06detail\x18\x05 \x01(\tB\x03\xe0A\x01R\x06detailJ\x04\b\x02\x10\x03R\x04kind\"\xc2\x05\n" +
 	"\x10EmploymentRecord\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
 	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12*\n" +
@@ -2346,7 +2426,14 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\x19EMPLOYMENT_STATUS_ARRIVED\x10\x02\x12\x1d\n" +
 	"\x19EMPLOYMENT_STATUS_NO_SHOW\x10\x03\x12\x1e\n" +
 	"\x1aEMPLOYMENT_STATUS_EMPLOYED\x10\x04\x12\x1e\n" +
-	"\x1aEMPLOYMENT_STATUS_LEFT_JOB\x10\x052\xe4\n" +
+	"\x1aEMPLOYMENT_STATUS_LEFT_JOB\x10\x05*\xbd\x01\n" +
+	"\fIncidentKind\x12\x1d\n" +
+	"\x19INCIDENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14INCIDENT_KIND_INJURY\x10\x01\x12\x19\n" +
+	"\x15INCIDENT_KIND_ILLNESS\x10\x02\x12\x1e\n" +
+	"\x1aINCIDENT_KIND_WAGE_DISPUTE\x10\x03\x12 \n" +
+	"\x1cINCIDENT_KIND_LABOUR_DISPUTE\x10\x04\x12\x17\n" +
+	"\x13INCIDENT_KIND_OTHER\x10\x052\xe4\n" +
 	"\n" +
 	"\rIntakeService\x12f\n" +
 	"\rAnnounceBatch\x12).labour.receiving.v1.AnnounceBatchRequest\x1a*.labour.receiving.v1.AnnounceBatchResponse\x12{\n" +
@@ -2374,114 +2461,116 @@ func file_labour_receiving_v1_intake_proto_rawDescGZIP() []byte {
 	return file_labour_receiving_v1_intake_proto_rawDescData
 }
 
-var file_labour_receiving_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_labour_receiving_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_labour_receiving_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_labour_receiving_v1_intake_proto_goTypes = []any{
 	(ArrivalOutcome)(0),                   // 0: labour.receiving.v1.ArrivalOutcome
 	(IntakeBatchState)(0),                 // 1: labour.receiving.v1.IntakeBatchState
 	(EmploymentStatus)(0),                 // 2: labour.receiving.v1.EmploymentStatus
-	(*IntakeEntry)(nil),                   // 3: labour.receiving.v1.IntakeEntry
-	(*IntakeBatch)(nil),                   // 4: labour.receiving.v1.IntakeBatch
-	(*AnnounceBatchRequest)(nil),          // 5: labour.receiving.v1.AnnounceBatchRequest
-	(*AnnounceBatchResponse)(nil),         // 6: labour.receiving.v1.AnnounceBatchResponse
-	(*ReportBatchDepartureRequest)(nil),   // 7: labour.receiving.v1.ReportBatchDepartureRequest
-	(*ReportBatchDepartureResponse)(nil),  // 8: labour.receiving.v1.ReportBatchDepartureResponse
-	(*CancelIntakeBatchRequest)(nil),      // 9: labour.receiving.v1.CancelIntakeBatchRequest
-	(*CancelIntakeBatchResponse)(nil),     // 10: labour.receiving.v1.CancelIntakeBatchResponse
-	(*GetIntakeBatchRequest)(nil),         // 11: labour.receiving.v1.GetIntakeBatchRequest
-	(*GetIntakeBatchResponse)(nil),        // 12: labour.receiving.v1.GetIntakeBatchResponse
-	(*ListIntakeBatchesRequest)(nil),      // 13: labour.receiving.v1.ListIntakeBatchesRequest
-	(*ListIntakeBatchesResponse)(nil),     // 14: labour.receiving.v1.ListIntakeBatchesResponse
-	(*ArrivalConfirmation)(nil),           // 15: labour.receiving.v1.ArrivalConfirmation
-	(*ConfirmArrivalsRequest)(nil),        // 16: labour.receiving.v1.ConfirmArrivalsRequest
-	(*ConfirmArrivalsResponse)(nil),       // 17: labour.receiving.v1.ConfirmArrivalsResponse
-	(*Checkpoint)(nil),                    // 18: labour.receiving.v1.Checkpoint
-	(*Incident)(nil),                      // 19: labour.receiving.v1.Incident
-	(*EmploymentRecord)(nil),              // 20: labour.receiving.v1.EmploymentRecord
-	(*RecordOnboardingRequest)(nil),       // 21: labour.receiving.v1.RecordOnboardingRequest
-	(*RecordOnboardingResponse)(nil),      // 22: labour.receiving.v1.RecordOnboardingResponse
-	(*RecordCheckpointRequest)(nil),       // 23: labour.receiving.v1.RecordCheckpointRequest
-	(*RecordCheckpointResponse)(nil),      // 24: labour.receiving.v1.RecordCheckpointResponse
-	(*RecordJobLeftRequest)(nil),          // 25: labour.receiving.v1.RecordJobLeftRequest
-	(*RecordJobLeftResponse)(nil),         // 26: labour.receiving.v1.RecordJobLeftResponse
-	(*RecordIncidentRequest)(nil),         // 27: labour.receiving.v1.RecordIncidentRequest
-	(*RecordIncidentResponse)(nil),        // 28: labour.receiving.v1.RecordIncidentResponse
-	(*GetEmploymentRecordRequest)(nil),    // 29: labour.receiving.v1.GetEmploymentRecordRequest
-	(*GetEmploymentRecordResponse)(nil),   // 30: labour.receiving.v1.GetEmploymentRecordResponse
-	(*ListEmploymentRecordsRequest)(nil),  // 31: labour.receiving.v1.ListEmploymentRecordsRequest
-	(*ListEmploymentRecordsResponse)(nil), // 32: labour.receiving.v1.ListEmploymentRecordsResponse
-	(v1.TransportMode)(0),                 // 33: labour.common.v1.TransportMode
-	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
-	(*v1.ItemRefusal)(nil),                // 35: labour.common.v1.ItemRefusal
-	(*v1.Date)(nil),                       // 36: labour.common.v1.Date
+	(IncidentKind)(0),                     // 3: labour.receiving.v1.IncidentKind
+	(*IntakeEntry)(nil),                   // 4: labour.receiving.v1.IntakeEntry
+	(*IntakeBatch)(nil),                   // 5: labour.receiving.v1.IntakeBatch
+	(*AnnounceBatchRequest)(nil),          // 6: labour.receiving.v1.AnnounceBatchRequest
+	(*AnnounceBatchResponse)(nil),         // 7: labour.receiving.v1.AnnounceBatchResponse
+	(*ReportBatchDepartureRequest)(nil),   // 8: labour.receiving.v1.ReportBatchDepartureRequest
+	(*ReportBatchDepartureResponse)(nil),  // 9: labour.receiving.v1.ReportBatchDepartureResponse
+	(*CancelIntakeBatchRequest)(nil),      // 10: labour.receiving.v1.CancelIntakeBatchRequest
+	(*CancelIntakeBatchResponse)(nil),     // 11: labour.receiving.v1.CancelIntakeBatchResponse
+	(*GetIntakeBatchRequest)(nil),         // 12: labour.receiving.v1.GetIntakeBatchRequest
+	(*GetIntakeBatchResponse)(nil),        // 13: labour.receiving.v1.GetIntakeBatchResponse
+	(*ListIntakeBatchesRequest)(nil),      // 14: labour.receiving.v1.ListIntakeBatchesRequest
+	(*ListIntakeBatchesResponse)(nil),     // 15: labour.receiving.v1.ListIntakeBatchesResponse
+	(*ArrivalConfirmation)(nil),           // 16: labour.receiving.v1.ArrivalConfirmation
+	(*ConfirmArrivalsRequest)(nil),        // 17: labour.receiving.v1.ConfirmArrivalsRequest
+	(*ConfirmArrivalsResponse)(nil),       // 18: labour.receiving.v1.ConfirmArrivalsResponse
+	(*Checkpoint)(nil),                    // 19: labour.receiving.v1.Checkpoint
+	(*Incident)(nil),                      // 20: labour.receiving.v1.Incident
+	(*EmploymentRecord)(nil),              // 21: labour.receiving.v1.EmploymentRecord
+	(*RecordOnboardingRequest)(nil),       // 22: labour.receiving.v1.RecordOnboardingRequest
+	(*RecordOnboardingResponse)(nil),      // 23: labour.receiving.v1.RecordOnboardingResponse
+	(*RecordCheckpointRequest)(nil),       // 24: labour.receiving.v1.RecordCheckpointRequest
+	(*RecordCheckpointResponse)(nil),      // 25: labour.receiving.v1.RecordCheckpointResponse
+	(*RecordJobLeftRequest)(nil),          // 26: labour.receiving.v1.RecordJobLeftRequest
+	(*RecordJobLeftResponse)(nil),         // 27: labour.receiving.v1.RecordJobLeftResponse
+	(*RecordIncidentRequest)(nil),         // 28: labour.receiving.v1.RecordIncidentRequest
+	(*RecordIncidentResponse)(nil),        // 29: labour.receiving.v1.RecordIncidentResponse
+	(*GetEmploymentRecordRequest)(nil),    // 30: labour.receiving.v1.GetEmploymentRecordRequest
+	(*GetEmploymentRecordResponse)(nil),   // 31: labour.receiving.v1.GetEmploymentRecordResponse
+	(*ListEmploymentRecordsRequest)(nil),  // 32: labour.receiving.v1.ListEmploymentRecordsRequest
+	(*ListEmploymentRecordsResponse)(nil), // 33: labour.receiving.v1.ListEmploymentRecordsResponse
+	(v1.TransportMode)(0),                 // 34: labour.common.v1.TransportMode
+	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
+	(*v1.ItemRefusal)(nil),                // 36: labour.common.v1.ItemRefusal
+	(*v1.Date)(nil),                       // 37: labour.common.v1.Date
 }
 var file_labour_receiving_v1_intake_proto_depIdxs = []int32{
 	0,  // 0: labour.receiving.v1.IntakeEntry.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	33, // 1: labour.receiving.v1.IntakeBatch.mode:type_name -> labour.common.v1.TransportMode
-	34, // 2: labour.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
-	34, // 3: labour.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
-	3,  // 4: labour.receiving.v1.IntakeBatch.entries:type_name -> labour.receiving.v1.IntakeEntry
+	34, // 1: labour.receiving.v1.IntakeBatch.mode:type_name -> labour.common.v1.TransportMode
+	35, // 2: labour.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
+	35, // 3: labour.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
+	4,  // 4: labour.receiving.v1.IntakeBatch.entries:type_name -> labour.receiving.v1.IntakeEntry
 	1,  // 5: labour.receiving.v1.IntakeBatch.state:type_name -> labour.receiving.v1.IntakeBatchState
-	4,  // 6: labour.receiving.v1.AnnounceBatchRequest.batch:type_name -> labour.receiving.v1.IntakeBatch
-	4,  // 7: labour.receiving.v1.AnnounceBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	35, // 8: labour.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labour.common.v1.ItemRefusal
-	34, // 9: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
-	4,  // 10: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	4,  // 11: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	4,  // 12: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	4,  // 13: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
+	5,  // 6: labour.receiving.v1.AnnounceBatchRequest.batch:type_name -> labour.receiving.v1.IntakeBatch
+	5,  // 7: labour.receiving.v1.AnnounceBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	36, // 8: labour.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labour.common.v1.ItemRefusal
+	35, // 9: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
+	5,  // 10: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	5,  // 11: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	5,  // 12: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	5,  // 13: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
 	0,  // 14: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	34, // 15: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
-	15, // 16: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
-	4,  // 17: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	36, // 18: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
-	36, // 19: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
-	2,  // 20: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
-	34, // 21: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
-	36, // 22: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
-	18, // 23: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
-	36, // 24: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
-	19, // 25: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
-	36, // 26: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
-	20, // 27: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	18, // 28: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
-	20, // 29: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	36, // 30: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
-	20, // 31: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	19, // 32: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
-	20, // 33: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	20, // 34: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	2,  // 35: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
-	20, // 36: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
-	5,  // 37: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
-	7,  // 38: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
-	9,  // 39: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
-	11, // 40: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
-	13, // 41: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
-	16, // 42: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
-	21, // 43: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
-	23, // 44: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
-	25, // 45: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
-	27, // 46: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
-	29, // 47: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
-	31, // 48: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
-	6,  // 49: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
-	8,  // 50: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
-	10, // 51: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
-	12, // 52: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
-	14, // 53: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
-	17, // 54: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
-	22, // 55: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
-	24, // 56: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
-	26, // 57: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
-	28, // 58: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
-	30, // 59: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
-	32, // 60: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
-	49, // [49:61] is the sub-list for method output_type
-	37, // [37:49] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	35, // 15: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
+	16, // 16: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
+	5,  // 17: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	37, // 18: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
+	37, // 19: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
+	3,  // 20: labour.receiving.v1.Incident.incident_kind:type_name -> labour.receiving.v1.IncidentKind
+	2,  // 21: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
+	35, // 22: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
+	37, // 23: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
+	19, // 24: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
+	37, // 25: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
+	20, // 26: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
+	37, // 27: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
+	21, // 28: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	19, // 29: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
+	21, // 30: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	37, // 31: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
+	21, // 32: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	20, // 33: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
+	21, // 34: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	21, // 35: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	2,  // 36: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
+	21, // 37: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
+	6,  // 38: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
+	8,  // 39: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
+	10, // 40: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
+	12, // 41: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
+	14, // 42: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
+	17, // 43: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
+	22, // 44: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
+	24, // 45: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
+	26, // 46: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
+	28, // 47: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
+	30, // 48: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
+	32, // 49: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
+	7,  // 50: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
+	9,  // 51: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
+	11, // 52: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
+	13, // 53: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
+	15, // 54: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
+	18, // 55: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
+	23, // 56: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
+	25, // 57: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
+	27, // 58: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
+	29, // 59: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
+	31, // 60: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
+	33, // 61: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
+	50, // [50:62] is the sub-list for method output_type
+	38, // [38:50] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_labour_receiving_v1_intake_proto_init() }
@@ -2494,7 +2583,7 @@ func file_labour_receiving_v1_intake_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_receiving_v1_intake_proto_rawDesc), len(file_labour_receiving_v1_intake_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
