@@ -562,8 +562,11 @@ type ListCandidatesRequest struct {
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum candidates to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Token from a previous response; the filters must not change between pages.
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only candidates of this worker (Candidate.worker_id), for every vacancy the worker was
+	// proposed for.
+	WorkerId      string `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -629,6 +632,13 @@ func (x *ListCandidatesRequest) GetPageSize() int32 {
 func (x *ListCandidatesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListCandidatesRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
 	}
 	return ""
 }
@@ -1195,14 +1205,15 @@ const file_labour_receiving_v1_candidate_proto_rawDesc = "" +
 	"\x13GetCandidateRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"Y\n" +
 	"\x14GetCandidateResponse\x12A\n" +
-	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"\xe8\x01\n" +
+	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"\x8a\x02\n" +
 	"\x15ListCandidatesRequest\x12\x1d\n" +
 	"\avacancy\x18\x01 \x01(\tB\x03\xe0A\x01R\avacancy\x12>\n" +
 	"\x05state\x18\x02 \x01(\x0e2#.labour.receiving.v1.CandidateStateB\x03\xe0A\x01R\x05state\x12*\n" +
 	"\x0esending_region\x18\x03 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
 	"\tpage_size\x18\x04 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x8a\x01\n" +
+	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\x12 \n" +
+	"\tworker_id\x18\x06 \x01(\tB\x03\xe0A\x01R\bworkerId\"\x8a\x01\n" +
 	"\x16ListCandidatesResponse\x12C\n" +
 	"\n" +
 	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\n" +

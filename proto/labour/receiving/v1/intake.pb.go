@@ -987,10 +987,18 @@ type ListIntakeBatchesRequest struct {
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum batches to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Token from a previous response; the filters must not change between pages.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only batches in this state; UNSPECIFIED: every state.
+	State IntakeBatchState `protobuf:"varint,4,opt,name=state,proto3,enum=labour.receiving.v1.IntakeBatchState" json:"state,omitempty"`
+	// Only batches expected to arrive on this day or later (the day of expected_arrival_time in
+	// China Standard Time). Unset: no lower bound.
+	ExpectedArrivalFrom *v1.Date `protobuf:"bytes,5,opt,name=expected_arrival_from,json=expectedArrivalFrom,proto3" json:"expected_arrival_from,omitempty"`
+	// Only batches expected to arrive on this day or earlier (China Standard Time), not before
+	// expected_arrival_from. Unset: no upper bound.
+	ExpectedArrivalTo *v1.Date `protobuf:"bytes,6,opt,name=expected_arrival_to,json=expectedArrivalTo,proto3" json:"expected_arrival_to,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ListIntakeBatchesRequest) Reset() {
@@ -1042,6 +1050,27 @@ func (x *ListIntakeBatchesRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListIntakeBatchesRequest) GetState() IntakeBatchState {
+	if x != nil {
+		return x.State
+	}
+	return IntakeBatchState_INTAKE_BATCH_STATE_UNSPECIFIED
+}
+
+func (x *ListIntakeBatchesRequest) GetExpectedArrivalFrom() *v1.Date {
+	if x != nil {
+		return x.ExpectedArrivalFrom
+	}
+	return nil
+}
+
+func (x *ListIntakeBatchesRequest) GetExpectedArrivalTo() *v1.Date {
+	if x != nil {
+		return x.ExpectedArrivalTo
+	}
+	return nil
 }
 
 // A page of intake batches.
@@ -1418,9 +1447,17 @@ func (x *Incident) GetDetail() string {
 }
 
 // A worker's record in this province, from arrival to leaving the job.
+//
+// There is one record per worker: it is the worker's latest stay in this province. A worker
+// announced again on another batch (after a no-show, after leaving the job, or after a
+// cancelled batch) gets a new record under the same name, which replaces the earlier stay's;
+// `batch_id` says which stay the record is. The earlier stays' facts are kept in the
+// coordination service's ledger (each event carries its batch id). A stay in progress is not
+// replaced: announcing a worker who arrived or is employed here is refused
+// (WORKER_ALREADY_HERE).
 type EmploymentRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name: `employmentRecords/{worker_id}`.
+	// Resource name: `employmentRecords/{worker_id}`: the worker's latest stay (see above).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The worker's opaque id.
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -2319,12 +2356,15 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\x15GetIntakeBatchRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"U\n" +
 	"\x16GetIntakeBatchResponse\x12;\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\"\x8c\x01\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\"\xec\x02\n" +
 	"\x18ListIntakeBatchesRequest\x12*\n" +
 	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
 	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x89\x01\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\x12@\n" +
+	"\x05state\x18\x04 \x01(\x0e2%.labour.receiving.v1.IntakeBatchStateB\x03\xe0A\x01R\x05state\x12O\n" +
+	"\x15expected_arrival_from\x18\x05 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\x13expectedArrivalFrom\x12K\n" +
+	"\x13expected_arrival_to\x18\x06 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\x11expectedArrivalTo\"\x89\x01\n" +
 	"\x19ListIntakeBatchesResponse\x12?\n" +
 	"\abatches\x18\x01 \x03(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\abatches\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xb0\x01\n" +
@@ -2517,60 +2557,63 @@ var file_labour_receiving_v1_intake_proto_depIdxs = []int32{
 	5,  // 10: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
 	5,  // 11: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
 	5,  // 12: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	5,  // 13: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
-	0,  // 14: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	35, // 15: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
-	16, // 16: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
-	5,  // 17: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	37, // 18: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
-	37, // 19: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
-	3,  // 20: labour.receiving.v1.Incident.incident_kind:type_name -> labour.receiving.v1.IncidentKind
-	2,  // 21: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
-	35, // 22: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
-	37, // 23: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
-	19, // 24: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
-	37, // 25: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
-	20, // 26: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
-	37, // 27: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
-	21, // 28: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	19, // 29: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
-	21, // 30: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	37, // 31: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
-	21, // 32: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	20, // 33: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
-	21, // 34: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	21, // 35: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	2,  // 36: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
-	21, // 37: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
-	6,  // 38: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
-	8,  // 39: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
-	10, // 40: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
-	12, // 41: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
-	14, // 42: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
-	17, // 43: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
-	22, // 44: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
-	24, // 45: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
-	26, // 46: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
-	28, // 47: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
-	30, // 48: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
-	32, // 49: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
-	7,  // 50: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
-	9,  // 51: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
-	11, // 52: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
-	13, // 53: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
-	15, // 54: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
-	18, // 55: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
-	23, // 56: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
-	25, // 57: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
-	27, // 58: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
-	29, // 59: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
-	31, // 60: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
-	33, // 61: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
-	50, // [50:62] is the sub-list for method output_type
-	38, // [38:50] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	1,  // 13: labour.receiving.v1.ListIntakeBatchesRequest.state:type_name -> labour.receiving.v1.IntakeBatchState
+	37, // 14: labour.receiving.v1.ListIntakeBatchesRequest.expected_arrival_from:type_name -> labour.common.v1.Date
+	37, // 15: labour.receiving.v1.ListIntakeBatchesRequest.expected_arrival_to:type_name -> labour.common.v1.Date
+	5,  // 16: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
+	0,  // 17: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
+	35, // 18: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
+	16, // 19: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
+	5,  // 20: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	37, // 21: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
+	37, // 22: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
+	3,  // 23: labour.receiving.v1.Incident.incident_kind:type_name -> labour.receiving.v1.IncidentKind
+	2,  // 24: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
+	35, // 25: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
+	37, // 26: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
+	19, // 27: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
+	37, // 28: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
+	20, // 29: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
+	37, // 30: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
+	21, // 31: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	19, // 32: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
+	21, // 33: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	37, // 34: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
+	21, // 35: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	20, // 36: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
+	21, // 37: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	21, // 38: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	2,  // 39: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
+	21, // 40: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
+	6,  // 41: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
+	8,  // 42: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
+	10, // 43: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
+	12, // 44: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
+	14, // 45: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
+	17, // 46: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
+	22, // 47: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
+	24, // 48: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
+	26, // 49: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
+	28, // 50: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
+	30, // 51: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
+	32, // 52: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
+	7,  // 53: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
+	9,  // 54: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
+	11, // 55: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
+	13, // 56: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
+	15, // 57: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
+	18, // 58: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
+	23, // 59: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
+	25, // 60: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
+	27, // 61: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
+	29, // 62: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
+	31, // 63: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
+	33, // 64: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
+	53, // [53:65] is the sub-list for method output_type
+	41, // [41:53] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_labour_receiving_v1_intake_proto_init() }
