@@ -117,7 +117,7 @@ func TestMatchAndBatchCommands(t *testing.T) {
 	}
 	vac, err := receivingv1.NewVacancyServiceClient(rc).CreateVacancy(ctx, &receivingv1.CreateVacancyRequest{Vacancy: &receivingv1.Vacancy{
 		EmployerName: "深圳市南山电子装配有限公司", EmployerCreditCode: first17 + string(check), WorkCounty: "440305",
-		Occupation: "GENERAL", Headcount: 5, WageMin: 4500, WageMax: 6000,
+		Occupation: "GENERAL", Headcount: 5, MonthlyWageMinYuan: 4500, MonthlyWageMaxYuan: 6000,
 		StartDate: &commonv1.Date{Year: 2027, Month: 3, Day: 1}, ValidThrough: &commonv1.Date{Year: 2027, Month: 6, Day: 30},
 	}})
 	if err != nil {

@@ -47,6 +47,7 @@ var vacancyColumns = append([]csvimport.Column{
 	{Key: "housing_provided", Aliases: []string{"提供住宿", "包住"}},
 	{Key: "meals_provided", Aliases: []string{"提供伙食", "包吃"}},
 	{Key: "contact", Aliases: []string{"联系方式", "招聘联系人"}},
+	{Key: "external_reference", Aliases: []string{"岗位编号", "单位岗位编号", "reference"}},
 }, rejectsColumns...)
 
 // vacancyMaxChunk is the most rows one ImportVacancies message may carry.
@@ -60,8 +61,8 @@ func vacancyRowFrom(r csvimport.Row) *receivingv1.VacancyRow {
 		WorkCounty:         r.Get("work_county"),
 		Occupation:         r.Get("occupation"),
 		Headcount:          r.Get("headcount"),
-		WageMin:            r.Get("wage_min"),
-		WageMax:            r.Get("wage_max"),
+		MonthlyWageMinYuan: r.Get("wage_min"),
+		MonthlyWageMaxYuan: r.Get("wage_max"),
 		StartDate:          r.Get("start_date"),
 		ValidThrough:       r.Get("valid_through"),
 		MinAge:             r.Get("min_age"),
@@ -69,6 +70,7 @@ func vacancyRowFrom(r csvimport.Row) *receivingv1.VacancyRow {
 		HousingProvided:    r.Get("housing_provided"),
 		MealsProvided:      r.Get("meals_provided"),
 		Contact:            r.Get("contact"),
+		ExternalReference:  r.Get("external_reference"),
 	}
 }
 
@@ -90,8 +92,11 @@ names the columns, in English or Chinese:
   start_date (开始日期)  valid_through (截止日期)                          required
   min_age (最低年龄)  max_age (最高年龄)  housing_provided (提供住宿)
   meals_provided (提供伙食)  contact (联系方式)
+  external_reference (岗位编号): the employer's own reference of the post; a row whose credit
+  code and reference name an existing vacancy updates it instead of creating another one
 Rejected rows are written with their reasons to FILE.rejects.csv: fix them there and import that
-file. Importing the same file again changes nothing.
+file. Importing the same file again changes nothing; an edited file (another import id) updates
+the vacancies of the rows with a reference and creates vacancies for the rows without one.
 
 Flags:
 `,
@@ -209,7 +214,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 		tb.add(v.GetStatus() == receivingv1.VacancyStatus_VACANCY_STATUS_EXPIRED,
 			v.GetVacancyId(), v.GetEmployerName(), v.GetWorkCounty()+" "+t.Name(v.GetWorkCounty()),
 			v.GetOccupation()+" "+occTitle, v.GetHeadcount(), v.GetReserved(), v.GetFilled(),
-			fmt.Sprintf("%d-%d", v.GetWageMin(), v.GetWageMax()), rosterDate(v.GetStartDate()), rosterDate(v.GetValidThrough()),
+			fmt.Sprintf("%d-%d", v.GetMonthlyWageMinYuan(), v.GetMonthlyWageMaxYuan()), rosterDate(v.GetStartDate()), rosterDate(v.GetValidThrough()),
 			vacancyStatusWord(v.GetStatus()))
 	}
 	tb.render(env.stdout, env.interactive)

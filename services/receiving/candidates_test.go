@@ -322,7 +322,7 @@ func TestCandidatesRefuseIdentityNumbers(t *testing.T) {
 		{"name empty", "candidates[0].full_name", "", func(c *receivingv1.Candidate) { c.FullName = " " }},
 		{"identity number in an occupation", "candidates[0].occupations[1]", identityMessage, func(c *receivingv1.Candidate) { c.Occupations = append(c.Occupations, id) }},
 		{"identity number as home county", "candidates[0].home_county", identityMessage, func(c *receivingv1.Candidate) { c.HomeCounty = id }},
-		{"identity number in the reason", "candidates[0].reason", identityMessage, func(c *receivingv1.Candidate) { c.Reason = "身份证 " + id }},
+		{"identity number in the reason", "candidates[0].state_reason", identityMessage, func(c *receivingv1.Candidate) { c.StateReason = "身份证 " + id }},
 		{"sex missing", "candidates[0].sex", "", func(c *receivingv1.Candidate) { c.Sex = commonv1.Sex_SEX_UNSPECIFIED }},
 		{"age under 16", "candidates[0].age", "", func(c *receivingv1.Candidate) { c.Age = 15 }},
 		{"home county in the receiving province", "candidates[0].home_county", "", func(c *receivingv1.Candidate) { c.HomeCounty = workCounty }},

@@ -70,6 +70,7 @@ type env struct {
 	svc    *Service
 	srv    *grpcserver.Server
 	conn   *grpc.ClientConn
+	lis    *bufconn.Listener
 	vac    receivingv1.VacancyServiceClient
 	feed   receivingv1.DemandFeedServiceClient
 	cand   receivingv1.CandidateServiceClient
@@ -116,11 +117,25 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.db, e.svc, e.srv, e.conn = db, svc, srv, conn
+	e.db, e.svc, e.srv, e.conn, e.lis = db, svc, srv, conn, lis
 	e.vac = receivingv1.NewVacancyServiceClient(conn)
 	e.feed = receivingv1.NewDemandFeedServiceClient(conn)
 	e.cand = receivingv1.NewCandidateServiceClient(conn)
 	e.intake = receivingv1.NewIntakeServiceClient(conn)
+}
+
+// dial opens another client connection to the service (a second client), closed at the end of
+// the test.
+func (e *env) dial() *grpc.ClientConn {
+	e.t.Helper()
+	lis := e.lis
+	conn, err := grpc.NewClient("passthrough:///receiving", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func (e *env) stop() {
@@ -176,12 +191,12 @@ func goodVacancy(t testing.TB) *receivingv1.Vacancy {
 		WorkCounty:         workCounty,
 		Occupation:         "8212",
 		Headcount:          5,
-		WageMin:            4500,
-		WageMax:            6000,
+		MonthlyWageMinYuan: 4500,
+		MonthlyWageMaxYuan: 6000,
 		StartDate:          date(2025, 4, 1),
 		ValidThrough:       date(2025, 6, 30),
-		MinAge:             18,
-		MaxAge:             45,
+		MinAge:             proto.Int32(18),
+		MaxAge:             proto.Int32(45),
 		HousingProvided:    true,
 		MealsProvided:      true,
 		Contact:            "0755-26000000 人事部",

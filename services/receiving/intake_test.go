@@ -129,19 +129,19 @@ func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 			return err
 		}
 	}
-	incident := func(reqID, w, kind string) func() error {
+	incident := func(reqID, w string, kind receivingv1.IncidentKind) func() error {
 		return func() error {
 			_, err := e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: w, RequestId: reqID,
-				Incident: &receivingv1.Incident{IncidentDate: later, Kind: kind, Description: "手指轻伤，已就医"}})
+				Incident: &receivingv1.Incident{IncidentDate: later, IncidentKind: kind, Description: "手指轻伤，已就医"}})
 			return err
 		}
 	}
 	run([]step{
 		{"checkpoint w1 at 3 months", checkpoint("cp-1", w1, 3, true), 1},
 		{"same checkpoint again", checkpoint("cp-2", w1, 3, true), 0},
-		{"incident w1", incident("inc-1", w1, "injury"), 1},
-		{"same incident, no request id", incident("", w1, "injury"), 0},
-		{"another incident", incident("", w1, "wage dispute"), 1},
+		{"incident w1", incident("inc-1", w1, receivingv1.IncidentKind_INCIDENT_KIND_INJURY), 1},
+		{"same incident, no request id", incident("", w1, receivingv1.IncidentKind_INCIDENT_KIND_INJURY), 0},
+		{"another incident", incident("", w1, receivingv1.IncidentKind_INCIDENT_KIND_WAGE_DISPUTE), 1},
 		{"w3 left", left("left-1", w3), 1},
 		{"w3 left again", left("", w3), 0},
 		{"checkpoint w3 at 3 months, not employed", checkpoint("", w3, 3, false), 1},
@@ -229,7 +229,7 @@ func TestIntakeRecordsLeaveOneOutboxEntryEach(t *testing.T) {
 		t.Fatal(err)
 	}
 	en := got.GetBatch().GetEntries()
-	if !got.GetBatch().GetDeparted() || !en[0].GetDeparted() || en[2].GetDeparted() || en[1].GetOutcome() != outcomeArrived {
+	if got.GetBatch().GetState() != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED || !en[0].GetDeparted() || en[2].GetDeparted() || en[1].GetOutcome() != outcomeArrived {
 		t.Errorf("batch = %v", got.GetBatch())
 	}
 }
@@ -279,7 +279,7 @@ func TestIntakeRefusals(t *testing.T) {
 	}
 	_, err = e.intake.RecordJobLeft(ctx(t), &receivingv1.RecordJobLeftRequest{WorkerId: w2, LeftDate: day, Reason: "x"})
 	wantCode(t, err, codes.FailedPrecondition, "NOT_ONBOARDED")
-	_, err = e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: "nobody", Incident: &receivingv1.Incident{IncidentDate: day, Kind: "injury"}})
+	_, err = e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: "nobody", Incident: &receivingv1.Incident{IncidentDate: day, IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY}})
 	wantCode(t, err, codes.NotFound, "")
 	// Announcing: the same batch again returns it; a manifest worker who is not an accepted
 	// candidate is refused; an unpaired province is refused.
@@ -373,7 +373,7 @@ func TestNoIdentityNumberInDataFile(t *testing.T) {
 	}
 	_, err = e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(), Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: id, Outcome: outcomeArrived}}})
 	try(err)
-	_, err = e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: "520000-gz-bus-9-w-1", Incident: &receivingv1.Incident{IncidentDate: today(e.clock.Now()), Kind: "injury", Description: "工友 " + id2 + " 受伤"}})
+	_, err = e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: "520000-gz-bus-9-w-1", Incident: &receivingv1.Incident{IncidentDate: today(e.clock.Now()), IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY, Description: "工友 " + id2 + " 受伤"}})
 	try(err)
 	_, err = e.cand.DecideCandidate(ctx(t), &receivingv1.DecideCandidateRequest{Name: "candidates/x", Decision: receivingv1.Decision_DECISION_REJECT, Reason: id})
 	try(err)
@@ -460,7 +460,7 @@ func TestCancelIntakeBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.GetCancelled() || got.GetCancelReason() != "车辆故障" || got.GetDeparted() || len(got.GetEntries()) != 3 {
+	if got.GetState() != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED || got.GetCancelReason() != "车辆故障" || len(got.GetEntries()) != 3 {
 		t.Fatalf("cancelled batch = %v", got)
 	}
 	if left := expectedOn(); len(left) != 0 {
@@ -493,5 +493,28 @@ func TestCancelIntakeBatch(t *testing.T) {
 	wantCode(t, err, codes.FailedPrecondition, "BATCH_DEPARTED")
 	if n := len(expectedOn()); n != 3 {
 		t.Errorf("%d workers expected after a refused cancellation, want 3", n)
+	}
+}
+
+// RecordIncident takes a kind from IncidentKind: none, or a number that is not one, is refused;
+// OTHER needs a detail, at most 50 characters.
+func TestRecordIncidentKindChecked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	day := today(e.clock.Now())
+	for _, tt := range []struct {
+		name  string
+		in    *receivingv1.Incident
+		field string
+	}{
+		{"no kind", &receivingv1.Incident{IncidentDate: day}, "incident.incident_kind"},
+		{"unknown kind", &receivingv1.Incident{IncidentDate: day, IncidentKind: 99}, "incident.incident_kind"},
+		{"other without detail", &receivingv1.Incident{IncidentDate: day, IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_OTHER}, "incident.detail"},
+		{"detail too long", &receivingv1.Incident{IncidentDate: day, IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY, Detail: strings.Repeat("伤", 51)}, "incident.detail"},
+	} {
+		_, err := e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: sending + "-w1", Incident: tt.in})
+		if _, ok := violations(t, err)[tt.field]; !ok {
+			t.Errorf("%s: %v, want a violation on %s", tt.name, err, tt.field)
+		}
 	}
 }

@@ -1,8 +1,13 @@
 package receiving
 
 import (
+	"slices"
 	"testing"
+	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/paging"
 )
@@ -114,5 +119,97 @@ func TestListsRefuseBadFiltersAndTokens(t *testing.T) {
 	}
 	if _, err := e.cand.ListCandidates(ctx(t), &receivingv1.ListCandidatesRequest{SendingRegion: sending, State: receivingv1.CandidateState_CANDIDATE_STATE_PENDING}); err != nil {
 		t.Errorf("ListCandidates with good filters: %v", err)
+	}
+}
+
+// ListIntakeBatches filters by state and by the day of the expected arrival, ListCandidates by
+// worker; bad filters are refused on their field, and a page token is bound to the filters.
+func TestListIntakeBatchesByStateAndArrivalAndCandidatesByWorker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.intakeScenario("520000-B00000001", 2) // DEPARTED, arriving 2025-03-02 (CST)
+	e.clock.Add(72 * time.Hour)
+	b := e.intakeScenario("520000-B00000002", 2) // DEPARTED, arriving 2025-03-05
+	// An announced batch, arriving 2025-03-05 too.
+	v := e.createVacancy(goodVacancy(t))
+	c := candidate(v.GetName(), "520000-B00000003-w-1")
+	e.accept(e.submit(c)[0].GetName())
+	dep := e.clock.Now()
+	if _, err := e.intake.AnnounceBatch(ctx(t), &receivingv1.AnnounceBatchRequest{Batch: &receivingv1.IntakeBatch{
+		BatchId: "520000-B00000003", SendingRegion: sending, Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS,
+		DestinationCounty: workCounty, ExpectedArrivalTime: timestamppb.New(dep.Add(20 * time.Hour)),
+		Entries: []*receivingv1.IntakeEntry{{WorkerId: c.GetWorkerId(), Vacancy: v.GetName()}}}}); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(req *receivingv1.ListIntakeBatchesRequest) []string {
+		t.Helper()
+		resp, err := e.intake.ListIntakeBatches(ctx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, b := range resp.GetBatches() {
+			got = append(got, b.GetBatchId())
+		}
+		return got
+	}
+	departed := receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED
+	for _, tt := range []struct {
+		name string
+		req  *receivingv1.ListIntakeBatchesRequest
+		want []string
+	}{
+		{"all", &receivingv1.ListIntakeBatchesRequest{}, []string{a.GetBatchId(), b.GetBatchId(), "520000-B00000003"}},
+		{"departed", &receivingv1.ListIntakeBatchesRequest{State: departed}, []string{a.GetBatchId(), b.GetBatchId()}},
+		{"announced", &receivingv1.ListIntakeBatchesRequest{State: receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_ANNOUNCED}, []string{"520000-B00000003"}},
+		{"cancelled", &receivingv1.ListIntakeBatchesRequest{State: receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED}, nil},
+		{"arriving from 03-03", &receivingv1.ListIntakeBatchesRequest{ExpectedArrivalFrom: date(2025, 3, 3)}, []string{b.GetBatchId(), "520000-B00000003"}},
+		{"arriving on 03-02", &receivingv1.ListIntakeBatchesRequest{ExpectedArrivalFrom: date(2025, 3, 2), ExpectedArrivalTo: date(2025, 3, 2)}, []string{a.GetBatchId()}},
+		{"departed, arriving to 03-05", &receivingv1.ListIntakeBatchesRequest{State: departed, ExpectedArrivalTo: date(2025, 3, 5)}, []string{a.GetBatchId(), b.GetBatchId()}},
+	} {
+		if got := ids(tt.req); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		req   *receivingv1.ListIntakeBatchesRequest
+		field string
+	}{
+		{"unknown state", &receivingv1.ListIntakeBatchesRequest{State: 9}, "state"},
+		{"bad date", &receivingv1.ListIntakeBatchesRequest{ExpectedArrivalFrom: date(2025, 2, 30)}, "expected_arrival_from"},
+		{"to before from", &receivingv1.ListIntakeBatchesRequest{ExpectedArrivalFrom: date(2025, 3, 5), ExpectedArrivalTo: date(2025, 3, 2)}, "expected_arrival_to"},
+	} {
+		_, err := e.intake.ListIntakeBatches(ctx(t), tt.req)
+		if _, ok := violations(t, err)[tt.field]; !ok {
+			t.Errorf("%s: %v, want a violation on %s", tt.name, err, tt.field)
+		}
+	}
+	page, err := e.intake.ListIntakeBatches(ctx(t), &receivingv1.ListIntakeBatchesRequest{State: departed, PageSize: 1})
+	if err != nil || page.GetNextPageToken() == "" {
+		t.Fatalf("first page: %v, %v", page, err)
+	}
+	_, err = e.intake.ListIntakeBatches(ctx(t), &receivingv1.ListIntakeBatchesRequest{PageSize: 1, PageToken: page.GetNextPageToken(), ExpectedArrivalFrom: date(2025, 3, 3)})
+	if _, ok := violations(t, err)["page_token"]; !ok {
+		t.Errorf("a token with other filters: %v", err)
+	}
+
+	// Candidates by worker.
+	w := a.GetEntries()[0].GetWorkerId()
+	resp, err := e.cand.ListCandidates(ctx(t), &receivingv1.ListCandidatesRequest{WorkerId: w})
+	if err != nil || len(resp.GetCandidates()) != 1 || resp.GetCandidates()[0].GetWorkerId() != w {
+		t.Fatalf("candidates of %s: %v, %v", w, resp, err)
+	}
+	_, err = e.cand.ListCandidates(ctx(t), &receivingv1.ListCandidatesRequest{WorkerId: "bad id with spaces"})
+	if _, ok := violations(t, err)["worker_id"]; !ok {
+		t.Errorf("a malformed worker id: %v", err)
+	}
+	all, err := e.cand.ListCandidates(ctx(t), &receivingv1.ListCandidatesRequest{PageSize: 1})
+	if err != nil || all.GetNextPageToken() == "" {
+		t.Fatalf("candidates page: %v, %v", all, err)
+	}
+	_, err = e.cand.ListCandidates(ctx(t), &receivingv1.ListCandidatesRequest{PageSize: 1, PageToken: all.GetNextPageToken(), WorkerId: w})
+	if _, ok := violations(t, err)["page_token"]; !ok {
+		t.Errorf("a candidates token with another worker filter: %v", err)
 	}
 }

@@ -48,13 +48,13 @@ func TestFreeTextRefusesPersonalData(t *testing.T) {
 		want  string
 	}{
 		{"identity number in an incident", func() error {
-			_, err := e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: worker, Incident: &receivingv1.Incident{IncidentDate: day, Kind: "injury", Description: "工友身份证" + id + "受伤"}})
+			_, err := e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: worker, Incident: &receivingv1.Incident{IncidentDate: day, IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY, Description: "工友身份证" + id + "受伤"}})
 			return err
 		}, "incident.description", identityMessage},
-		{"phone as an incident kind", func() error {
-			_, err := e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: worker, Incident: &receivingv1.Incident{IncidentDate: day, Kind: "call " + phone}})
+		{"phone as an incident detail", func() error {
+			_, err := e.intake.RecordIncident(ctx(t), &receivingv1.RecordIncidentRequest{WorkerId: worker, Incident: &receivingv1.Incident{IncidentDate: day, IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_OTHER, Detail: "call " + phone}})
 			return err
-		}, "incident.kind", privacy.PhoneMessage},
+		}, "incident.detail", privacy.PhoneMessage},
 		{"identity number in a reason for leaving", func() error {
 			_, err := e.intake.RecordJobLeft(ctx(t), &receivingv1.RecordJobLeftRequest{WorkerId: worker, LeftDate: day, Reason: "returned home, id " + id})
 			return err

@@ -41,11 +41,15 @@ import (
 
 // Schema is what a receiving service keeps in its bbolt file: the buckets of its subsystems
 // (their names are those of the files written before the split), the outbox and the counters.
+//
+// Versions: 1, the first; 2 replaced IntakeBatch's flags by its state and added the index of
+// vacancies' external references (see migrate, schema.go).
 var Schema = store.Schema{
 	Name:    "receiving",
-	Version: 1,
+	Version: 2,
 	Buckets: slices.Concat(vacancies.Buckets(), candidates.Buckets(), intake.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters}),
+	Migrate: migrate,
 }
 
 // LedgerDestination is the outbox destination of ledger events (intake.LedgerDestination).

@@ -44,9 +44,9 @@ func TestCreateVacancyRefusesEachBadField(t *testing.T) {
 		{"zero headcount", "vacancy.headcount", func(v *receivingv1.Vacancy) { v.Headcount = 0 }},
 		{"negative headcount", "vacancy.headcount", func(v *receivingv1.Vacancy) { v.Headcount = -3 }},
 		{"huge headcount", "vacancy.headcount", func(v *receivingv1.Vacancy) { v.Headcount = 1_000_000 }},
-		{"wage min too low", "vacancy.wage_min", func(v *receivingv1.Vacancy) { v.WageMin = 300 }},
-		{"wage max too high", "vacancy.wage_max", func(v *receivingv1.Vacancy) { v.WageMax = 600000 }},
-		{"wage range reversed", "vacancy.wage_max", func(v *receivingv1.Vacancy) { v.WageMin, v.WageMax = 6000, 4500 }},
+		{"wage min too low", "vacancy.monthly_wage_min_yuan", func(v *receivingv1.Vacancy) { v.MonthlyWageMinYuan = 300 }},
+		{"wage max too high", "vacancy.monthly_wage_max_yuan", func(v *receivingv1.Vacancy) { v.MonthlyWageMaxYuan = 600000 }},
+		{"wage range reversed", "vacancy.monthly_wage_max_yuan", func(v *receivingv1.Vacancy) { v.MonthlyWageMinYuan, v.MonthlyWageMaxYuan = 6000, 4500 }},
 		{"no start date", "vacancy.start_date", func(v *receivingv1.Vacancy) { v.StartDate = nil }},
 		{"start date 31 April", "vacancy.start_date", func(v *receivingv1.Vacancy) { v.StartDate = date(2025, 4, 31) }},
 		{"no valid-through", "vacancy.valid_through", func(v *receivingv1.Vacancy) { v.ValidThrough = nil }},
@@ -55,9 +55,11 @@ func TestCreateVacancyRefusesEachBadField(t *testing.T) {
 		{"valid-through in the past", "vacancy.valid_through", func(v *receivingv1.Vacancy) {
 			v.StartDate, v.ValidThrough = date(2025, 1, 1), date(2025, 2, 1)
 		}},
-		{"min age under 16", "vacancy.min_age", func(v *receivingv1.Vacancy) { v.MinAge = 15 }},
-		{"max age below min age", "vacancy.max_age", func(v *receivingv1.Vacancy) { v.MinAge, v.MaxAge = 30, 25 }},
-		{"max age under 16", "vacancy.max_age", func(v *receivingv1.Vacancy) { v.MinAge, v.MaxAge = 0, 14 }},
+		{"min age under 16", "vacancy.min_age", func(v *receivingv1.Vacancy) { v.MinAge = proto.Int32(15) }},
+		{"min age 0 (unset is 16)", "vacancy.min_age", func(v *receivingv1.Vacancy) { v.MinAge = proto.Int32(0) }},
+		{"max age 0 (unset is no limit)", "vacancy.max_age", func(v *receivingv1.Vacancy) { v.MaxAge = proto.Int32(0) }},
+		{"max age below min age", "vacancy.max_age", func(v *receivingv1.Vacancy) { v.MinAge, v.MaxAge = proto.Int32(30), proto.Int32(25) }},
+		{"max age under 16", "vacancy.max_age", func(v *receivingv1.Vacancy) { v.MinAge, v.MaxAge = nil, proto.Int32(14) }},
 		{"contact too long", "vacancy.contact", func(v *receivingv1.Vacancy) { v.Contact = strings.Repeat("x", 101) }},
 		{"identity number in contact", "vacancy.contact", func(v *receivingv1.Vacancy) { v.Contact = "张三 " + id18 }},
 	}
@@ -230,16 +232,16 @@ func TestUpdateVacancy(t *testing.T) {
 		return resp.GetVacancy(), err
 	}
 	// Only masked fields change.
-	got, err := upd(&receivingv1.Vacancy{Headcount: 9, WageMax: 7000, Occupation: "9313"}, mask("headcount", "wage_max"))
+	got, err := upd(&receivingv1.Vacancy{Headcount: 9, MonthlyWageMaxYuan: 7000, Occupation: "9313"}, mask("headcount", "monthly_wage_max_yuan"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.GetHeadcount() != 9 || got.GetWageMax() != 7000 || got.GetOccupation() != "8212" || got.GetRevision() != 2 {
-		t.Errorf("after update: headcount %d wage_max %d occupation %s revision %d", got.GetHeadcount(), got.GetWageMax(), got.GetOccupation(), got.GetRevision())
+	if got.GetHeadcount() != 9 || got.GetMonthlyWageMaxYuan() != 7000 || got.GetOccupation() != "8212" || got.GetRevision() != 2 {
+		t.Errorf("after update: headcount %d wage_max %d occupation %s revision %d", got.GetHeadcount(), got.GetMonthlyWageMaxYuan(), got.GetOccupation(), got.GetRevision())
 	}
 	// The result is checked as a whole: wage_min above the stored wage_max.
-	_, err = upd(&receivingv1.Vacancy{WageMin: 8000}, mask("wage_min"))
-	if _, ok := violations(t, err)["vacancy.wage_max"]; !ok {
+	_, err = upd(&receivingv1.Vacancy{MonthlyWageMinYuan: 8000}, mask("monthly_wage_min_yuan"))
+	if _, ok := violations(t, err)["vacancy.monthly_wage_max_yuan"]; !ok {
 		t.Errorf("wage_min above stored wage_max: %v", err)
 	}
 	// Unknown and output-only paths, an empty mask.
@@ -350,5 +352,29 @@ func TestVacancyExpiry(t *testing.T) {
 	}
 	if resp.GetVacancy().GetStatus() != statusOpen {
 		t.Errorf("after extending valid-through: %v, want OPEN", resp.GetVacancy().GetStatus())
+	}
+}
+
+// min_age and max_age are optional: unset is 16 and no limit, and an update that masks them
+// without a value clears them.
+func TestVacancyAgesOptional(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	v := e.createVacancy(goodVacancy(t))
+	if v.MinAge == nil || v.GetMinAge() != 18 || v.MaxAge == nil || v.GetMaxAge() != 45 {
+		t.Fatalf("created ages %v, %v", v.MinAge, v.MaxAge)
+	}
+	resp, err := e.vac.UpdateVacancy(ctx(t), &receivingv1.UpdateVacancyRequest{
+		Vacancy: &receivingv1.Vacancy{Name: v.GetName()}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"min_age", "max_age"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.GetVacancy(); got.MinAge != nil || got.MaxAge != nil {
+		t.Fatalf("ages after clearing: %v, %v", got.MinAge, got.MaxAge)
+	}
+	plain := goodVacancy(t)
+	plain.MinAge, plain.MaxAge = nil, nil
+	if got := e.createVacancy(plain); got.MinAge != nil || got.MaxAge != nil {
+		t.Fatalf("ages of a vacancy created without them: %v, %v", got.MinAge, got.MaxAge)
 	}
 }

@@ -14,7 +14,7 @@ import (
 func goodRow(t testing.TB, n int64) *receivingv1.VacancyRow {
 	return &receivingv1.VacancyRow{
 		RowNumber: n, EmployerName: "东莞市长安五金制品厂", EmployerCreditCode: creditCode(t, "MA5FN1234"),
-		WorkCounty: workCounty, Occupation: "8212", Headcount: "12", WageMin: "4,200", WageMax: "5800",
+		WorkCounty: workCounty, Occupation: "8212", Headcount: "12", MonthlyWageMinYuan: "4,200", MonthlyWageMaxYuan: "5800",
 		StartDate: "2025/4/1", ValidThrough: "2025-06-30", MinAge: "", MaxAge: "50",
 		HousingProvided: "是", MealsProvided: "false", Contact: "0769-85000000",
 	}
@@ -61,7 +61,7 @@ func TestImportVacanciesRowByRow(t *testing.T) {
 		goodRow(t, 5),
 	}
 	chunk2 := []*receivingv1.VacancyRow{
-		bad(6, func(r *receivingv1.VacancyRow) { r.WageMin, r.WageMax = "6000", "5000" }),
+		bad(6, func(r *receivingv1.VacancyRow) { r.MonthlyWageMinYuan, r.MonthlyWageMaxYuan = "6000", "5000" }),
 		bad(7, func(r *receivingv1.VacancyRow) { r.StartDate = "2025-13-01" }),
 		bad(8, func(r *receivingv1.VacancyRow) { r.WorkCounty = homeCounty; r.MinAge = "14" }),
 		bad(9, func(r *receivingv1.VacancyRow) { r.HousingProvided = "maybe" }),
@@ -92,7 +92,7 @@ func TestImportVacanciesRowByRow(t *testing.T) {
 		t.Fatalf("%d vacancies at revision %d, want 3 at 3", len(list.GetVacancies()), list.GetRevision())
 	}
 	v := list.GetVacancies()[0]
-	if v.GetWageMin() != 4200 || !v.GetHousingProvided() || v.GetMealsProvided() || v.GetMinAge() != 0 || v.GetMaxAge() != 50 || formatDate(v.GetStartDate()) != "2025-04-01" {
+	if v.GetMonthlyWageMinYuan() != 4200 || !v.GetHousingProvided() || v.GetMealsProvided() || v.GetMinAge() != 0 || v.GetMaxAge() != 50 || formatDate(v.GetStartDate()) != "2025-04-01" {
 		t.Errorf("imported vacancy = %v", v)
 	}
 
@@ -245,7 +245,7 @@ func TestVacancyImportLookupErrors(t *testing.T) {
 	e := newEnv(t)
 	// A cut import is known, not complete.
 	bad := goodRow(t, 2)
-	bad.WageMin = "x"
+	bad.MonthlyWageMinYuan = "x"
 	if _, err := e.svc.vacancies.ImportChunk("cut", []*receivingv1.VacancyRow{bad, goodRow(t, 3), goodRow(t, 4)}, false, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 	}
 	eventually(t, "B1's departure reported", func() (bool, string) {
 		b, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + b1.GetBatchId()})
-		return err == nil && b.GetBatch().GetDeparted(), fmt.Sprint(err)
+		return err == nil && b.GetBatch().GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED, fmt.Sprint(err)
 	})
 	// The receiving side confirms all four arrived, the no-show too.
 	conf := &receivingv1.ConfirmArrivalsRequest{Name: "intakeBatches/" + b1.GetBatchId(), RequestId: "arrive-1"}

@@ -265,7 +265,7 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		if !ib.GetBatch().GetDeparted() {
+		if ib.GetBatch().GetState() != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED {
 			return false, "batch not departed yet"
 		}
 		for _, e := range ib.GetBatch().GetEntries() {
@@ -435,7 +435,7 @@ func TestCancelBatchTellsReceiving(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return b.GetCancelled(), fmt.Sprintf("cancelled %v", b.GetCancelled())
+		return b.GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED, fmt.Sprintf("state %v", b.GetState())
 	})
 	if got := expectedHere(); len(got) != 0 {
 		t.Fatalf("workers still expected after the cancellation: %v", got)
@@ -460,14 +460,14 @@ func TestCancelBatchTellsReceiving(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(b.GetEntries()) == len(workers) && !b.GetCancelled(), fmt.Sprintf("%d entries, cancelled %v", len(b.GetEntries()), b.GetCancelled())
+		return len(b.GetEntries()) == len(workers) && b.GetState() != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED, fmt.Sprintf("%d entries, state %v", len(b.GetEntries()), b.GetState())
 	})
 	for _, w := range workers {
 		if got := expectedHere()[w.GetWorkerId()]; got != second.GetBatchId() {
 			t.Errorf("worker %s expected on batch %q, want %s", w.GetWorkerId(), got, second.GetBatchId())
 		}
 	}
-	if b, err := intakeBatch(first.GetBatchId()); err != nil || !b.GetCancelled() {
+	if b, err := intakeBatch(first.GetBatchId()); err != nil || b.GetState() != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED {
 		t.Errorf("the cancelled batch after the re-plan: %v, %v", b, err)
 	}
 
@@ -487,14 +487,14 @@ func TestCancelBatchTellsReceiving(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return b.GetDeparted(), fmt.Sprintf("departed %v", b.GetDeparted())
+		return b.GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED, fmt.Sprintf("state %v", b.GetState())
 	})
 	_, err = r.intake.CancelIntakeBatch(ctx, &receivingv1.CancelIntakeBatchRequest{
 		BatchId: second.GetBatchId(), SendingRegion: rosterRegion, Reason: "too late", RequestId: "late-cancel"})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("cancelling a departed batch: %v, want FAILED_PRECONDITION", err)
 	}
-	if b, err := intakeBatch(second.GetBatchId()); err != nil || b.GetCancelled() {
+	if b, err := intakeBatch(second.GetBatchId()); err != nil || b.GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED {
 		t.Errorf("the departed batch after a refused cancellation: %v, %v", b, err)
 	}
 }

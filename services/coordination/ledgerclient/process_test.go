@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -145,12 +146,12 @@ func TestReceivingOutboxReachesLedgerExactlyOnceAcrossKills(t *testing.T) {
 		WorkCounty:         "440305",
 		Occupation:         "8212",
 		Headcount:          20,
-		WageMin:            4500,
-		WageMax:            6000,
+		MonthlyWageMinYuan: 4500,
+		MonthlyWageMaxYuan: 6000,
 		StartDate:          today(),
 		ValidThrough:       &commonv1.Date{Year: int32(later.Year()), Month: int32(later.Month()), Day: int32(later.Day())},
-		MinAge:             18,
-		MaxAge:             45,
+		MinAge:             proto.Int32(18),
+		MaxAge:             proto.Int32(45),
 		Contact:            "0755-26000000 人事部",
 	}})
 	if err != nil {

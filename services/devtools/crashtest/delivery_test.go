@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
@@ -184,8 +185,8 @@ func (w *deliveryWorkload) do(ctx context.Context, cc grpc.ClientConnInterface, 
 	case s == 0:
 		resp, err := vac.CreateVacancy(ctx, &receivingv1.CreateVacancyRequest{RequestId: req("vacancy"), Vacancy: &receivingv1.Vacancy{
 			EmployerName: "深圳市南山电子装配有限公司", EmployerCreditCode: w.credit, WorkCounty: workCounty, Occupation: "8212",
-			Headcount: unitWorkers, WageMin: 4500, WageMax: 6000, StartDate: civilDate(now), ValidThrough: civilDate(now.AddDate(0, 3, 0)),
-			MinAge: 18, MaxAge: 45, Contact: "0755-26000000 人事部",
+			Headcount: unitWorkers, MonthlyWageMinYuan: 4500, MonthlyWageMaxYuan: 6000, StartDate: civilDate(now), ValidThrough: civilDate(now.AddDate(0, 3, 0)),
+			MinAge: proto.Int32(18), MaxAge: proto.Int32(45), Contact: "0755-26000000 人事部",
 		}})
 		if err != nil {
 			return nil, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
@@ -160,12 +161,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			WorkCounty:         "440106",
 			Occupation:         "8212",
 			Headcount:          int32(r.o.Workers),
-			WageMin:            4500,
-			WageMax:            6500,
+			MonthlyWageMinYuan: 4500,
+			MonthlyWageMaxYuan: 6500,
 			StartDate:          startDate,
 			ValidThrough:       date(today.AddDate(0, 0, 60)),
-			MinAge:             18,
-			MaxAge:             50,
+			MinAge:             proto.Int32(18),
+			MaxAge:             proto.Int32(50),
 			HousingProvided:    true,
 			MealsProvided:      true,
 			Contact:            "人事部 020-0000-0000",
@@ -286,7 +287,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return false, nil // not announced yet
 		}
-		return resp.GetBatch().GetDeparted(), nil
+		return resp.GetBatch().GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED, nil
 	}); err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func TestCheck(t *testing.T) {
 		{"11 digits in an id are not a phone", &coordinationv1.ReportEventsRequest{RequestId: "3fa9" + phone + "ab-7", Events: []*coordinationv1.LedgerEvent{{EventId: "x:" + phone, BatchId: phone}}}, nil, nil},
 		{"status reason", &sendingv1.ChangeWorkerStatusRequest{Name: "workers/x", Reason: "身份证" + idA}, nil,
 			map[string]string{"reason": IDNumberMessage}},
-		{"nested incident description", &receivingv1.RecordIncidentRequest{WorkerId: "w1", Incident: &receivingv1.Incident{Kind: "injury", Description: "电话 138-1234-5678"}}, nil,
+		{"nested incident description", &receivingv1.RecordIncidentRequest{WorkerId: "w1", Incident: &receivingv1.Incident{IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY, Description: "电话 138-1234-5678"}}, nil,
 			map[string]string{"incident.description": PhoneMessage}},
 		{"update of a worker's phone is allowed", &sendingv1.UpdateWorkerRequest{Worker: &sendingv1.Worker{Name: "workers/x", Phone: phone, IdNumber: idA}}, rosterAllow, nil},
 		{"but not in another field", &sendingv1.UpdateWorkerRequest{Worker: &sendingv1.Worker{Name: "workers/x", FullName: phone, HomeCounty: idA}}, rosterAllow,

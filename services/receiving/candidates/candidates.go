@@ -81,6 +81,9 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 			v.Add("state", fmt.Sprintf("%d is not a CandidateState", r.GetState()))
 		}
 		p.CheckSendingRegionFilter(&v, r.GetSendingRegion())
+		if r.GetWorkerId() != "" {
+			check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		}
 	case *receivingv1.DecideCandidateRequest:
 		check.Name(&v, "name", r.GetName(), check.Candidates)
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
@@ -182,11 +185,12 @@ func (x *Server) GetCandidate(_ context.Context, req *receivingv1.GetCandidateRe
 
 // ListCandidates lists candidates with filters, in id order.
 func (x *Server) ListCandidates(_ context.Context, req *receivingv1.ListCandidatesRequest) (*receivingv1.ListCandidatesResponse, error) {
-	listing := paging.For("candidates", req.GetVacancy(), req.GetState().String(), req.GetSendingRegion())
+	listing := paging.For("candidates", req.GetVacancy(), req.GetState().String(), req.GetSendingRegion(), req.GetWorkerId())
 	cs, next, err := feedlog.List(x.cfg.DB, candidateTable, listing, req.GetPageToken(), check.ListSize.Of(req.GetPageSize()), func(c *receivingv1.Candidate) bool {
 		return (req.GetVacancy() == "" || c.GetVacancy() == req.GetVacancy()) &&
 			(req.GetState() == 0 || c.GetState() == req.GetState()) &&
-			(req.GetSendingRegion() == "" || c.GetSendingRegion() == req.GetSendingRegion())
+			(req.GetSendingRegion() == "" || c.GetSendingRegion() == req.GetSendingRegion()) &&
+			(req.GetWorkerId() == "" || c.GetWorkerId() == req.GetWorkerId())
 	})
 	if err != nil {
 		return nil, err
@@ -224,7 +228,7 @@ func (x *Server) DecideCandidate(_ context.Context, req *receivingv1.DecideCandi
 			}
 			state = Accepted
 		}
-		c.State, c.Reason = state, req.GetReason()
+		c.State, c.StateReason = state, req.GetReason()
 		return recordDecision(tx, c, now)
 	})
 	if err != nil {
@@ -257,7 +261,7 @@ func (x *Server) WithdrawCandidate(ctx context.Context, req *receivingv1.Withdra
 				return err
 			}
 		}
-		c.State, c.Reason = Withdrawn, req.GetReason()
+		c.State, c.StateReason = Withdrawn, req.GetReason()
 		return recordDecision(tx, c, now)
 	})
 	if err != nil {

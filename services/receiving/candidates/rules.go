@@ -112,9 +112,9 @@ func submitted(id, sending string, in *receivingv1.Candidate, vac *receivingv1.V
 	}
 	switch vacancies.DeriveStatus(vac, civil.Today(now)) {
 	case vacancies.Closed:
-		c.State, c.Reason = Rejected, "vacancy closed"
+		c.State, c.StateReason = Rejected, "vacancy closed"
 	case vacancies.Expired:
-		c.State, c.Reason = Rejected, "vacancy expired (valid through "+civil.Format(vac.GetValidThrough())+")"
+		c.State, c.StateReason = Rejected, "vacancy expired (valid through "+civil.Format(vac.GetValidThrough())+")"
 	}
 	return c
 }

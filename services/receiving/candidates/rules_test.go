@@ -87,7 +87,7 @@ func TestSubmittedState(t *testing.T) {
 	for _, tt := range tests {
 		tt.vac.Name = "vacancies/v1"
 		c := submitted("440000-C1", "520000", &receivingv1.Candidate{WorkerId: "520000-w"}, tt.vac, now)
-		if c.GetState() != tt.want || c.GetReason() != tt.wantReason || c.GetVacancy() != "vacancies/v1" || c.GetName() != "candidates/440000-C1" {
+		if c.GetState() != tt.want || c.GetStateReason() != tt.wantReason || c.GetVacancy() != "vacancies/v1" || c.GetName() != "candidates/440000-C1" {
 			t.Errorf("%s: submitted = %v, want state %v reason %q", tt.name, c, tt.want, tt.wantReason)
 		}
 	}

@@ -13,7 +13,7 @@
 // writes no second entry.
 //
 // A batch whose departure was not reported yet may be cancelled by its sending service
-// (CancelIntakeBatch): it stays, marked cancelled, takes no departure report or arrival, and
+// (CancelIntakeBatch): it stays, in state CANCELLED, takes no departure report or arrival, and
 // the employment records it created (still EXPECTED) are removed, so its workers are no longer
 // expected here and may be announced again on another batch.
 //
@@ -180,7 +180,13 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 			break
 		}
 		check.PastDate(&v, "incident.incident_date", r.GetIncident().GetIncidentDate(), day)
-		check.Text(&v, "incident.kind", r.GetIncident().GetKind(), 50, true)
+		switch k := r.GetIncident().GetIncidentKind(); {
+		case k == kindUnspecified:
+			v.Add("incident.incident_kind", "is required: INCIDENT_KIND_INJURY, _ILLNESS, _WAGE_DISPUTE, _LABOUR_DISPUTE or _OTHER")
+		case receivingv1.IncidentKind_name[int32(k)] == "":
+			v.Add("incident.incident_kind", fmt.Sprintf("%d is not an IncidentKind", k))
+		}
+		check.Text(&v, "incident.detail", r.GetIncident().GetDetail(), maxIncidentDetail, r.GetIncident().GetIncidentKind() == kindOther)
 		check.Text(&v, "incident.description", r.GetIncident().GetDescription(), maxIncidentText, false)
 	case *receivingv1.GetEmploymentRecordRequest:
 		check.Name(&v, "name", r.GetName(), check.Records)
@@ -256,6 +262,26 @@ func (x *Server) checkListFilters(v *apierror.Violations, req any) {
 	switch r := req.(type) {
 	case *receivingv1.ListIntakeBatchesRequest:
 		x.cfg.Province.CheckSendingRegionFilter(v, r.GetSendingRegion())
+		if _, ok := receivingv1.IntakeBatchState_name[int32(r.GetState())]; !ok {
+			v.Add("state", fmt.Sprintf("%d is not an IntakeBatchState", r.GetState()))
+		}
+		from, to := r.GetExpectedArrivalFrom(), r.GetExpectedArrivalTo()
+		fromOK, toOK := from != nil, to != nil
+		if from != nil {
+			if p := civil.Problem(from); p != "" {
+				v.Add("expected_arrival_from", p)
+				fromOK = false
+			}
+		}
+		if to != nil {
+			if p := civil.Problem(to); p != "" {
+				v.Add("expected_arrival_to", p)
+				toOK = false
+			}
+		}
+		if fromOK && toOK && civil.Compare(from, to) > 0 {
+			v.Add("expected_arrival_to", fmt.Sprintf("%s is before expected_arrival_from (%s)", civil.Format(to), civil.Format(from)))
+		}
 	case *receivingv1.ListEmploymentRecordsRequest:
 		if _, ok := receivingv1.EmploymentStatus_name[int32(r.GetStatus())]; !ok {
 			v.Add("status", fmt.Sprintf("%d is not an EmploymentStatus", r.GetStatus()))
@@ -366,7 +392,7 @@ func (x *Server) ReportBatchDeparture(ctx context.Context, req *receivingv1.Repo
 }
 
 // CancelIntakeBatch cancels a batch its sending service cancelled before departure (the rule:
-// cancels): the batch is marked cancelled and the EXPECTED employment records it created are
+// cancels): the batch goes to state CANCELLED and the EXPECTED employment records it created are
 // removed. Cancelling a cancelled batch returns it unchanged; a batch whose departure was
 // reported is FAILED_PRECONDITION.
 func (x *Server) CancelIntakeBatch(ctx context.Context, req *receivingv1.CancelIntakeBatchRequest) (*receivingv1.CancelIntakeBatchResponse, error) {
@@ -395,7 +421,7 @@ func (x *Server) CancelIntakeBatch(ctx context.Context, req *receivingv1.CancelI
 				}
 			}
 		}
-		b.Cancelled = true
+		b.State = batchCancelled
 		b.CancelReason = req.GetReason()
 		return putBatch(tx, b)
 	})
@@ -418,9 +444,30 @@ func (x *Server) GetIntakeBatch(_ context.Context, req *receivingv1.GetIntakeBat
 
 // ListIntakeBatches lists batches in batch-id order.
 func (x *Server) ListIntakeBatches(_ context.Context, req *receivingv1.ListIntakeBatchesRequest) (*receivingv1.ListIntakeBatchesResponse, error) {
-	items, next, err := feedlog.List(x.cfg.DB, batchTable, paging.For("batches", req.GetSendingRegion()), req.GetPageToken(), check.ListSize.Of(req.GetPageSize()),
+	from, to := req.GetExpectedArrivalFrom(), req.GetExpectedArrivalTo()
+	bound := func(d *commonv1.Date) string {
+		if d == nil {
+			return ""
+		}
+		return civil.Format(d)
+	}
+	listing := paging.For("batches", req.GetSendingRegion(), req.GetState().String(), bound(from), bound(to))
+	items, next, err := feedlog.List(x.cfg.DB, batchTable, listing, req.GetPageToken(), check.ListSize.Of(req.GetPageSize()),
 		func(b *receivingv1.IntakeBatch) bool {
-			return req.GetSendingRegion() == "" || b.GetSendingRegion() == req.GetSendingRegion()
+			if req.GetSendingRegion() != "" && b.GetSendingRegion() != req.GetSendingRegion() {
+				return false
+			}
+			if req.GetState() != 0 && b.GetState() != req.GetState() {
+				return false
+			}
+			if from == nil && to == nil {
+				return true
+			}
+			if b.GetExpectedArrivalTime() == nil {
+				return false
+			}
+			day := civil.Today(b.GetExpectedArrivalTime().AsTime())
+			return (from == nil || civil.Compare(day, from) >= 0) && (to == nil || civil.Compare(day, to) <= 0)
 		})
 	if err != nil {
 		return nil, err

@@ -30,6 +30,10 @@ const (
 	employed = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_EMPLOYED
 	leftJob  = receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_LEFT_JOB
 
+	batchAnnounced = receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_ANNOUNCED
+	batchDeparted  = receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED
+	batchCancelled = receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED
+
 	outcomeArrived = receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_ARRIVED
 	outcomeNoShow  = receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_NO_SHOW
 )
@@ -69,6 +73,7 @@ func newBatch(in *receivingv1.IntakeBatch) *receivingv1.IntakeBatch {
 		ExpectedArrivalTime: in.GetExpectedArrivalTime(),
 		EscortName:          in.GetEscortName(),
 		EscortContact:       in.GetEscortContact(),
+		State:               batchAnnounced,
 	}
 }
 
@@ -107,10 +112,10 @@ func expectedRecord(b *receivingv1.IntakeBatch, workerID, vacancy string, regist
 // marked departed, each must be on the manifest), a later one changes nothing (false). A
 // cancelled batch takes no report.
 func depart(b *receivingv1.IntakeBatch, boarded []string, at *timestamppb.Timestamp) (bool, error) {
-	if b.GetCancelled() {
+	switch b.GetState() {
+	case batchCancelled:
 		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, "batch %s was cancelled; its departure cannot be reported", b.GetBatchId())
-	}
-	if b.GetDeparted() {
+	case batchDeparted:
 		return false, nil
 	}
 	onManifest := map[string]*receivingv1.IntakeEntry{}
@@ -128,7 +133,7 @@ func depart(b *receivingv1.IntakeBatch, boarded []string, at *timestamppb.Timest
 	if err := vs.Err(); err != nil {
 		return false, err
 	}
-	b.Departed = true
+	b.State = batchDeparted
 	if at != nil {
 		b.DepartureTime = at
 	}
@@ -138,10 +143,10 @@ func depart(b *receivingv1.IntakeBatch, boarded []string, at *timestamppb.Timest
 // cancels says whether b can be cancelled and it changes anything: a cancelled batch stays as
 // it is (false, nil); a batch whose departure was reported is FAILED_PRECONDITION.
 func cancels(b *receivingv1.IntakeBatch) (bool, error) {
-	switch {
-	case b.GetCancelled():
+	switch b.GetState() {
+	case batchCancelled:
 		return false, nil
-	case b.GetDeparted():
+	case batchDeparted:
 		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_DEPARTED, "batch %s has departed and cannot be cancelled", b.GetBatchId())
 	}
 	return true, nil
@@ -150,7 +155,7 @@ func cancels(b *receivingv1.IntakeBatch) (bool, error) {
 // manifest returns the entries of b by worker id, after checking that b takes arrivals and that
 // every confirmed worker is on it.
 func manifest(b *receivingv1.IntakeBatch, confs []*receivingv1.ArrivalConfirmation) (map[string]*receivingv1.IntakeEntry, error) {
-	if b.GetCancelled() {
+	if b.GetState() == batchCancelled {
 		return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, "batch %s was cancelled by its sending province; nobody arrives on it", b.GetBatchId())
 	}
 	entries := map[string]*receivingv1.IntakeEntry{}
@@ -307,8 +312,8 @@ func leave(region string, r *receivingv1.EmploymentRecord, d *commonv1.Date, rea
 	}, nil
 }
 
-// incident records an incident concerning r. The same incident (date, kind and description)
-// recorded again changes nothing.
+// incident records an incident concerning r. The same incident (date, kind, detail and
+// description) recorded again changes nothing.
 func incident(region string, r *receivingv1.EmploymentRecord, in *receivingv1.Incident) *coordinationv1.LedgerEvent {
 	for _, old := range r.GetIncidents() {
 		if proto.Equal(old, in) {
@@ -317,11 +322,11 @@ func incident(region string, r *receivingv1.EmploymentRecord, in *receivingv1.In
 	}
 	r.Incidents = append(r.Incidents, proto.Clone(in).(*receivingv1.Incident))
 	slices.SortStableFunc(r.Incidents, func(a, b *receivingv1.Incident) int { return civil.Compare(a.GetIncidentDate(), b.GetIncidentDate()) })
-	h := sha256.Sum256([]byte(in.GetKind() + "\x00" + in.GetDescription()))
+	h := sha256.Sum256([]byte(incidentText(in) + "\x00" + in.GetDescription()))
 	return &coordinationv1.LedgerEvent{
 		EventId:   eventID(region, "incident", r.GetBatchId(), r.GetWorkerId(), civil.Format(in.GetIncidentDate()), hex.EncodeToString(h[:6])),
 		Kind:      coordinationv1.EventKind_EVENT_KIND_INCIDENT,
 		OccurTime: timestamppb.New(civil.Start(in.GetIncidentDate())),
-		Details:   &coordinationv1.LedgerEvent_Incident{Incident: &coordinationv1.IncidentDetails{Kind: in.GetKind()}},
+		Details:   &coordinationv1.LedgerEvent_Incident{Incident: &coordinationv1.IncidentDetails{Kind: incidentText(in)}},
 	}
 }

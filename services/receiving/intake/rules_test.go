@@ -101,8 +101,8 @@ func TestDepartAndCancel(t *testing.T) {
 	}{
 		{"first report", manifest, []string{"w1"}, true, 0, false, true, 0},
 		{"a worker not on the manifest", manifest, []string{"w9"}, false, 0, true, true, 0},
-		{"a later report", func() *receivingv1.IntakeBatch { b := manifest(); b.Departed = true; return b }, []string{"w2"}, false, 0, false, false, commonv1.ErrorReason_ERROR_REASON_BATCH_DEPARTED},
-		{"cancelled", func() *receivingv1.IntakeBatch { b := manifest(); b.Cancelled = true; return b }, nil, false, commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, false, false, 0},
+		{"a later report", func() *receivingv1.IntakeBatch { b := manifest(); b.State = batchDeparted; return b }, []string{"w2"}, false, 0, false, false, commonv1.ErrorReason_ERROR_REASON_BATCH_DEPARTED},
+		{"cancelled", func() *receivingv1.IntakeBatch { b := manifest(); b.State = batchCancelled; return b }, nil, false, commonv1.ErrorReason_ERROR_REASON_BATCH_CANCELLED, false, false, 0},
 	}
 	for _, tt := range tests {
 		b := tt.b()
@@ -111,7 +111,7 @@ func TestDepartAndCancel(t *testing.T) {
 		if changed != tt.wantChanged {
 			t.Errorf("%s: depart changed = %t, want %t", tt.name, changed, tt.wantChanged)
 		}
-		if changed && (!b.GetDeparted() || !b.GetEntries()[0].GetDeparted() || b.GetEntries()[1].GetDeparted()) {
+		if changed && (b.GetState() != batchDeparted || !b.GetEntries()[0].GetDeparted() || b.GetEntries()[1].GetDeparted()) {
 			t.Errorf("%s: departed batch %v", tt.name, b)
 		}
 		changed, err = cancels(tt.b())
@@ -233,7 +233,7 @@ func TestFollowUpRules(t *testing.T) {
 		}, result{want: commonv1.ErrorReason_ERROR_REASON_ALREADY_LEFT}},
 		{"an incident, then the same again", func() (bool, error) {
 			r := onboarded()
-			in := &receivingv1.Incident{IncidentDate: date(2025, 3, 1), Kind: "injury", Description: "手部轻伤"}
+			in := &receivingv1.Incident{IncidentDate: date(2025, 3, 1), IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY, Description: "手部轻伤"}
 			if incident("440000", r, in) == nil {
 				return false, nil
 			}
@@ -253,9 +253,9 @@ func TestFollowUpRules(t *testing.T) {
 func TestEventIDs(t *testing.T) {
 	t.Parallel()
 	r := &receivingv1.EmploymentRecord{WorkerId: "w1", BatchId: "b1", Status: employed, OnboardDate: date(2025, 1, 15)}
-	a := incident("440000", proto.Clone(r).(*receivingv1.EmploymentRecord), &receivingv1.Incident{IncidentDate: date(2025, 3, 1), Kind: "injury", Description: "a"})
-	b := incident("440000", proto.Clone(r).(*receivingv1.EmploymentRecord), &receivingv1.Incident{IncidentDate: date(2025, 3, 1), Kind: "injury", Description: "a"})
-	c := incident("440000", proto.Clone(r).(*receivingv1.EmploymentRecord), &receivingv1.Incident{IncidentDate: date(2025, 3, 1), Kind: "injury", Description: "b"})
+	a := incident("440000", proto.Clone(r).(*receivingv1.EmploymentRecord), &receivingv1.Incident{IncidentDate: date(2025, 3, 1), IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY, Description: "a"})
+	b := incident("440000", proto.Clone(r).(*receivingv1.EmploymentRecord), &receivingv1.Incident{IncidentDate: date(2025, 3, 1), IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY, Description: "a"})
+	c := incident("440000", proto.Clone(r).(*receivingv1.EmploymentRecord), &receivingv1.Incident{IncidentDate: date(2025, 3, 1), IncidentKind: receivingv1.IncidentKind_INCIDENT_KIND_INJURY, Description: "b"})
 	if a.GetEventId() != b.GetEventId() || a.GetEventId() == c.GetEventId() {
 		t.Errorf("event ids %q, %q, %q: want the first two equal and the third different", a.GetEventId(), b.GetEventId(), c.GetEventId())
 	}

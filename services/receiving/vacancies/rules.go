@@ -32,6 +32,8 @@ const (
 	MaxAge       = 100
 	maxNameRunes = 100 // employer name
 	maxContact   = 100
+	// MaxExternalReference is the longest external_reference, in characters.
+	MaxExternalReference = 100
 )
 
 // Statuses.
@@ -61,7 +63,25 @@ func DeriveStatus(v *receivingv1.Vacancy, day *commonv1.Date) receivingv1.Vacanc
 // present returns v as a client sees it on day: with its status derived again (DeriveStatus).
 func present(v *receivingv1.Vacancy, day *commonv1.Date) *receivingv1.Vacancy {
 	v.Status = DeriveStatus(v, day)
+	v.Etag = Etag(v)
 	return v
+}
+
+// Etag is the etag of v (AIP-154): its revision, which every change of the vacancy advances.
+// The status derived at read time (an OPEN vacancy shown EXPIRED before the sweep) is not a
+// change: the sweep's change gives the new etag.
+func Etag(v *receivingv1.Vacancy) string {
+	return fmt.Sprintf("r%d", v.GetRevision())
+}
+
+// checkEtag refuses an update that names a version of old other than the stored one (etag
+// empty: any version).
+func checkEtag(old *receivingv1.Vacancy, etag string) error {
+	if etag == "" || etag == Etag(old) {
+		return nil
+	}
+	return apierror.Aborted(commonv1.ErrorReason_ERROR_REASON_ETAG_MISMATCH, "vacancy %s changed since etag %q was read (now %q): read it again and re-apply the change",
+		old.GetName(), etag, Etag(old)).WithMetadata("etag", Etag(old))
 }
 
 // Name returns the resource name of a vacancy id.
@@ -77,13 +97,14 @@ func normalize(v *receivingv1.Vacancy) {
 	v.WorkCounty = strings.TrimSpace(v.GetWorkCounty())
 	v.Occupation = strings.ToUpper(strings.TrimSpace(v.GetOccupation()))
 	v.Contact = strings.TrimSpace(v.GetContact())
+	v.ExternalReference = strings.TrimSpace(v.GetExternalReference())
 }
 
 // updatableFields are the fields UpdateVacancy may change: the fields a client sets, except the
 // credit code, which identifies the employer.
 var updatableFields = map[string]bool{
 	"employer_name": true, "work_county": true, "occupation": true, "headcount": true,
-	"wage_min": true, "wage_max": true, "start_date": true, "valid_through": true,
+	"monthly_wage_min_yuan": true, "monthly_wage_max_yuan": true, "start_date": true, "valid_through": true,
 	"min_age": true, "max_age": true, "housing_provided": true, "meals_provided": true,
 	"contact": true,
 }
@@ -116,14 +137,14 @@ func checkVacancy(vs *apierror.Violations, p *province.Province, day *commonv1.D
 	for _, w := range []struct {
 		field string
 		value int32
-	}{{"wage_min", v.GetWageMin()}, {"wage_max", v.GetWageMax()}} {
+	}{{"monthly_wage_min_yuan", v.GetMonthlyWageMinYuan()}, {"monthly_wage_max_yuan", v.GetMonthlyWageMaxYuan()}} {
 		if w.value < minWage || w.value > maxWage {
 			vs.Add(f(w.field), fmt.Sprintf("must be a monthly wage of %d to %d CNY, got %d", minWage, maxWage, w.value))
 			wageOK = false
 		}
 	}
-	if wageOK && v.GetWageMax() < v.GetWageMin() {
-		vs.Add(f("wage_max"), fmt.Sprintf("must be at least wage_min (%d), got %d", v.GetWageMin(), v.GetWageMax()))
+	if wageOK && v.GetMonthlyWageMaxYuan() < v.GetMonthlyWageMinYuan() {
+		vs.Add(f("monthly_wage_max_yuan"), fmt.Sprintf("must be at least monthly_wage_min_yuan (%d), got %d", v.GetMonthlyWageMinYuan(), v.GetMonthlyWageMaxYuan()))
 	}
 	startOK, endOK := true, true
 	if p := civil.Problem(v.GetStartDate()); p != "" {
@@ -140,16 +161,17 @@ func checkVacancy(vs *apierror.Violations, p *province.Province, day *commonv1.D
 		vs.Add(f("valid_through"), fmt.Sprintf("%s is in the past", civil.Format(v.GetValidThrough())))
 	}
 	minAge := v.GetMinAge()
-	if minAge != 0 && (minAge < MinWorkAge || minAge > MaxAge) {
-		vs.Add(f("min_age"), fmt.Sprintf("must be %d to %d (or 0 for %d), got %d", MinWorkAge, MaxAge, MinWorkAge, minAge))
+	if v.MinAge != nil && (minAge < MinWorkAge || minAge > MaxAge) {
+		vs.Add(f("min_age"), fmt.Sprintf("must be %d to %d (unset for %d), got %d", MinWorkAge, MaxAge, MinWorkAge, minAge))
 	}
-	if mx := v.GetMaxAge(); mx != 0 {
-		lo := max(minAge, MinWorkAge)
+	if v.MaxAge != nil {
+		mx, lo := v.GetMaxAge(), max(minAge, MinWorkAge)
 		if mx < lo || mx > MaxAge {
-			vs.Add(f("max_age"), fmt.Sprintf("must be %d to %d (at least min_age), or 0 for no limit, got %d", lo, MaxAge, mx))
+			vs.Add(f("max_age"), fmt.Sprintf("must be %d to %d (at least min_age), or unset for no limit, got %d", lo, MaxAge, mx))
 		}
 	}
 	check.Text(vs, f("contact"), v.GetContact(), maxContact, false)
+	check.Text(vs, f("external_reference"), v.GetExternalReference(), MaxExternalReference, false)
 }
 
 // fromClient returns a new vacancy id of province region with the client fields of in.
@@ -162,16 +184,32 @@ func fromClient(id string, in *receivingv1.Vacancy) *receivingv1.Vacancy {
 		WorkCounty:         in.GetWorkCounty(),
 		Occupation:         in.GetOccupation(),
 		Headcount:          in.GetHeadcount(),
-		WageMin:            in.GetWageMin(),
-		WageMax:            in.GetWageMax(),
+		MonthlyWageMinYuan: in.GetMonthlyWageMinYuan(),
+		MonthlyWageMaxYuan: in.GetMonthlyWageMaxYuan(),
 		StartDate:          in.GetStartDate(),
 		ValidThrough:       in.GetValidThrough(),
-		MinAge:             in.GetMinAge(),
-		MaxAge:             in.GetMaxAge(),
+		MinAge:             optional(in.MinAge),
+		MaxAge:             optional(in.MaxAge),
 		HousingProvided:    in.GetHousingProvided(),
 		MealsProvided:      in.GetMealsProvided(),
 		Contact:            in.GetContact(),
+		ExternalReference:  in.GetExternalReference(),
 	}
+}
+
+// referenceTaken is the error of a new vacancy whose natural key is vacancy id's.
+func referenceTaken(in *receivingv1.Vacancy, id string) error {
+	return apierror.AlreadyExists("vacancy %s of employer %s already has external_reference %q", Name(id), in.GetEmployerCreditCode(), in.GetExternalReference()).
+		WithMetadata("vacancy", Name(id))
+}
+
+// optional returns a copy of an optional field's value (nil: unset).
+func optional(p *int32) *int32 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // applyMask copies the masked fields of from into to.
@@ -186,18 +224,18 @@ func applyMask(to, from *receivingv1.Vacancy, paths []string) {
 			to.Occupation = from.GetOccupation()
 		case "headcount":
 			to.Headcount = from.GetHeadcount()
-		case "wage_min":
-			to.WageMin = from.GetWageMin()
-		case "wage_max":
-			to.WageMax = from.GetWageMax()
+		case "monthly_wage_min_yuan":
+			to.MonthlyWageMinYuan = from.GetMonthlyWageMinYuan()
+		case "monthly_wage_max_yuan":
+			to.MonthlyWageMaxYuan = from.GetMonthlyWageMaxYuan()
 		case "start_date":
 			to.StartDate = from.GetStartDate()
 		case "valid_through":
 			to.ValidThrough = from.GetValidThrough()
 		case "min_age":
-			to.MinAge = from.GetMinAge()
+			to.MinAge = optional(from.MinAge)
 		case "max_age":
-			to.MaxAge = from.GetMaxAge()
+			to.MaxAge = optional(from.MaxAge)
 		case "housing_provided":
 			to.HousingProvided = from.GetHousingProvided()
 		case "meals_provided":
@@ -210,7 +248,7 @@ func applyMask(to, from *receivingv1.Vacancy, paths []string) {
 
 // update is the rule of UpdateVacancy: it returns old with the masked fields of in (normalized)
 // and whether that changes anything. The result is checked as a whole (so that, say, a new
-// wage_min above the stored wage_max is refused); headcount cannot go below the reserved count;
+// monthly_wage_min_yuan above the stored monthly_wage_max_yuan is refused); headcount cannot go below the reserved count;
 // a closed vacancy cannot change.
 func update(p *province.Province, day *commonv1.Date, old, in *receivingv1.Vacancy, paths []string) (*receivingv1.Vacancy, bool, error) {
 	if old.GetStatus() == Closed {

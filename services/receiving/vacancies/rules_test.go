@@ -93,7 +93,7 @@ func TestUpdateRule(t *testing.T) {
 	day := date(2025, 3, 1)
 	stored := func() *receivingv1.Vacancy {
 		return &receivingv1.Vacancy{Name: "vacancies/v1", VacancyId: "v1", EmployerName: "厂", EmployerCreditCode: code + string(c),
-			WorkCounty: "440305", Occupation: "8212", Headcount: 5, Reserved: 3, WageMin: 4000, WageMax: 5000,
+			WorkCounty: "440305", Occupation: "8212", Headcount: 5, Reserved: 3, MonthlyWageMinYuan: 4000, MonthlyWageMaxYuan: 5000,
 			StartDate: date(2025, 1, 1), ValidThrough: date(2025, 2, 1), Status: Open}
 	}
 	tests := []struct {
@@ -105,13 +105,13 @@ func TestUpdateRule(t *testing.T) {
 		wantReason  commonv1.ErrorReason
 		wantInvalid bool
 	}{
-		{"a new wage", stored, &receivingv1.Vacancy{WageMax: 6000}, []string{"wage_max"}, true, 0, false},
-		{"the same wage changes nothing", stored, &receivingv1.Vacancy{WageMax: 5000}, []string{"wage_max"}, false, 0, false},
-		{"checked as a whole", stored, &receivingv1.Vacancy{WageMin: 5500}, []string{"wage_min"}, false, 0, true},
+		{"a new wage", stored, &receivingv1.Vacancy{MonthlyWageMaxYuan: 6000}, []string{"monthly_wage_max_yuan"}, true, 0, false},
+		{"the same wage changes nothing", stored, &receivingv1.Vacancy{MonthlyWageMaxYuan: 5000}, []string{"monthly_wage_max_yuan"}, false, 0, false},
+		{"checked as a whole", stored, &receivingv1.Vacancy{MonthlyWageMinYuan: 5500}, []string{"monthly_wage_min_yuan"}, false, 0, true},
 		{"an unchanged past valid_through is kept", stored, &receivingv1.Vacancy{ValidThrough: date(2025, 2, 1), Headcount: 4}, []string{"valid_through", "headcount"}, true, 0, false},
 		{"a new past valid_through is refused", stored, &receivingv1.Vacancy{ValidThrough: date(2025, 2, 2)}, []string{"valid_through"}, false, 0, true},
 		{"headcount below reserved", stored, &receivingv1.Vacancy{Headcount: 2}, []string{"headcount"}, false, commonv1.ErrorReason_ERROR_REASON_HEADCOUNT_BELOW_RESERVED, false},
-		{"closed", func() *receivingv1.Vacancy { v := stored(); v.Status = Closed; return v }, &receivingv1.Vacancy{WageMax: 6000}, []string{"wage_max"}, false, commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, false},
+		{"closed", func() *receivingv1.Vacancy { v := stored(); v.Status = Closed; return v }, &receivingv1.Vacancy{MonthlyWageMaxYuan: 6000}, []string{"monthly_wage_max_yuan"}, false, commonv1.ErrorReason_ERROR_REASON_VACANCY_CLOSED, false},
 	}
 	for _, tt := range tests {
 		old := tt.old()

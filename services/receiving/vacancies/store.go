@@ -40,13 +40,62 @@ var (
 	// importRejections holds the rejected rows of imports under import_id + 0x00 + row number.
 	importRejections = store.NewTable[*commonv1.RowRejection]([]byte("importRejections"))
 
+	// referenceBucket maps employer_credit_code + 0x00 + external_reference to the id of the
+	// vacancy with that natural key (receiving schema version 2; vacancies without a reference
+	// are not in it).
+	referenceBucket = []byte("vacancyByReference")
+
 	// seqKey names the counter of vacancy ids.
 	seqKey = []byte("vacancy.seq")
 )
 
 // Buckets are the buckets of vacancies, their feed and their imports (for the service's Schema).
 func Buckets() [][]byte {
-	return [][]byte{vacancyTable.Name(), Demand.Table.Name(), importsBucket, importRejections.Name()}
+	return [][]byte{vacancyTable.Name(), Demand.Table.Name(), importsBucket, importRejections.Name(), referenceBucket}
+}
+
+func referenceKey(creditCode, reference string) []byte {
+	return []byte(creditCode + "\x00" + reference)
+}
+
+// FindByReference returns the id of the vacancy of employer creditCode with external reference
+// ref, if there is one (never for an empty ref).
+func FindByReference(tx *bbolt.Tx, creditCode, ref string) (string, bool) {
+	if ref == "" {
+		return "", false
+	}
+	id := tx.Bucket(referenceBucket).Get(referenceKey(creditCode, ref))
+	return string(id), id != nil
+}
+
+// BuildReferenceIndex creates the index of natural keys, if missing, and indexes every stored
+// vacancy that has an external reference (for the migration to receiving schema version 2;
+// vacancies stored before it have none, so it finds nothing to index there).
+func BuildReferenceIndex(tx *bbolt.Tx) (int, error) {
+	idx, err := tx.CreateBucketIfNotExists(referenceBucket)
+	if err != nil {
+		return 0, err
+	}
+	if tx.Bucket(vacancyTable.Name()) == nil {
+		return 0, nil
+	}
+	type entry struct{ key, id []byte }
+	var entries []entry
+	err = vacancyTable.Scan(tx, store.Range{}, func(k []byte, v *receivingv1.Vacancy) (bool, error) {
+		if v.GetExternalReference() != "" {
+			entries = append(entries, entry{referenceKey(v.GetEmployerCreditCode(), v.GetExternalReference()), []byte(v.GetVacancyId())})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		if err := idx.Put(e.key, e.id); err != nil {
+			return 0, err
+		}
+	}
+	return len(entries), nil
 }
 
 // Get reads a vacancy by id (NOT_FOUND if there is none).
@@ -68,6 +117,7 @@ func Save(tx *bbolt.Tx, v *receivingv1.Vacancy, now time.Time) error {
 	v.UpdateTime = timestamppb.New(now)
 	_, err := Demand.Append(tx, func(rev int64) *receivingv1.DemandChange {
 		v.Revision = rev
+		v.Etag = Etag(v)
 		return &receivingv1.DemandChange{Revision: rev, Vacancy: v, ChangeTime: timestamppb.New(now)}
 	})
 	if err != nil {
@@ -77,7 +127,8 @@ func Save(tx *bbolt.Tx, v *receivingv1.Vacancy, now time.Time) error {
 }
 
 // create stores a new vacancy of province region from the client fields of in (already valid),
-// in tx.
+// in tx, and indexes its external reference. The caller has checked that the reference is not
+// taken (FindByReference).
 func create(tx *bbolt.Tx, region string, in *receivingv1.Vacancy, now time.Time) (*receivingv1.Vacancy, error) {
 	seq, err := store.NextCounter(tx, seqKey)
 	if err != nil {
@@ -87,6 +138,11 @@ func create(tx *bbolt.Tx, region string, in *receivingv1.Vacancy, now time.Time)
 	v.CreateTime = timestamppb.New(now)
 	if err := Save(tx, v, now); err != nil {
 		return nil, err
+	}
+	if ref := v.GetExternalReference(); ref != "" {
+		if err := tx.Bucket(referenceBucket).Put(referenceKey(v.GetEmployerCreditCode(), ref), []byte(v.GetVacancyId())); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }

@@ -105,7 +105,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		}
 		for i, p := range paths {
 			if !updatableFields[p] {
-				v.Add(fmt.Sprintf("update_mask.paths[%d]", i), fmt.Sprintf("%q cannot be changed (changeable: employer_name, work_county, occupation, headcount, wage_min, wage_max, start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact)", p))
+				v.Add(fmt.Sprintf("update_mask.paths[%d]", i), fmt.Sprintf("%q cannot be changed (changeable: employer_name, work_county, occupation, headcount, monthly_wage_min_yuan, monthly_wage_max_yuan, start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact)", p))
 			}
 		}
 	case *receivingv1.CloseVacancyRequest:
@@ -156,6 +156,9 @@ func (x *Server) CreateVacancy(_ context.Context, req *receivingv1.CreateVacancy
 	resp := &receivingv1.CreateVacancyResponse{}
 	now := x.now()
 	err := x.cfg.DB.UpdateOnce(now, receivingv1.VacancyService_CreateVacancy_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		if id, taken := FindByReference(tx, in.GetEmployerCreditCode(), in.GetExternalReference()); taken {
+			return referenceTaken(in, id)
+		}
 		var err error
 		resp.Vacancy, err = create(tx, x.cfg.Province.Code, in, now)
 		return err
@@ -196,6 +199,9 @@ func (x *Server) UpdateVacancy(_ context.Context, req *receivingv1.UpdateVacancy
 	err := x.cfg.DB.UpdateOnce(now, receivingv1.VacancyService_UpdateVacancy_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
 		old, err := Get(tx, id)
 		if err != nil {
+			return err
+		}
+		if err := checkEtag(old, in.GetEtag()); err != nil {
 			return err
 		}
 		v, changed, err := update(x.cfg.Province, civil.Today(now), old, in, req.GetUpdateMask().GetPaths())

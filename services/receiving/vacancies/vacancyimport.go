@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -30,13 +31,14 @@ import (
 //
 // Each message of the stream (a chunk of at most MaxImportChunk rows) is validated row by row
 // and committed in one transaction: good rows become vacancies (each a change in the demand
-// feed), bad rows are recorded as rejections. The import is keyed by its import id in
+// feed), or update the vacancy of their (employer_credit_code, external_reference) when it
+// exists (the rule update, with every changeable field), bad rows are recorded as rejections. The import is keyed by its import id in
 // BucketImports:
 //
 //	"s" + import_id                      -> ImportSummary (counts so far, no rejections)
 //	"c" + import_id                      -> present once the import is complete
 //	"l" + import_id                      -> big-endian row number of the last row committed
-//	"r" + import_id + 0x00 + row_number  -> the vacancy id the row created ("" if rejected)
+//	"r" + import_id + 0x00 + row_number  -> the vacancy id the row created or updated ("" if rejected)
 //
 // and the rejections in BucketImportRejections under import_id + 0x00 + row_number (read in row
 // order by GetVacancyImport and ListVacancyImportRejections). A row number already seen in the
@@ -280,15 +282,14 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 			}
 			in, rej := x.parseVacancyRow(row)
 			vacancyID := ""
-			if rej != nil {
-				sum.Rejected++
-			} else {
-				v, err := create(tx, x.cfg.Province.Code, in, now)
-				if err != nil {
+			if rej == nil {
+				var err error
+				if vacancyID, rej, err = x.importRow(tx, sum, n, in, now); err != nil {
 					return err
 				}
-				sum.Created++
-				vacancyID = v.GetVacancyId()
+			}
+			if rej != nil {
+				sum.Rejected++
 			}
 			if err := takeRow(tx, importID, n, vacancyID, rej); err != nil {
 				return err
@@ -299,6 +300,61 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 	})
 	return im, err
 }
+
+// importRow stores the parsed row n, in: it updates the vacancy of its natural key if there is
+// one (counted updated, or unchanged when equal), and creates a vacancy otherwise (counted
+// created). It returns the vacancy's id, or the row's rejection when the update is refused.
+func (x *Server) importRow(tx *bbolt.Tx, sum *commonv1.ImportSummary, n int64, in *receivingv1.Vacancy, now time.Time) (string, *commonv1.RowRejection, error) {
+	id, found := FindByReference(tx, in.GetEmployerCreditCode(), in.GetExternalReference())
+	if !found {
+		v, err := create(tx, x.cfg.Province.Code, in, now)
+		if err != nil {
+			return "", nil, err
+		}
+		sum.Created++
+		return v.GetVacancyId(), nil, nil
+	}
+	old, err := Get(tx, id)
+	if err != nil {
+		return "", nil, err
+	}
+	v, changed, err := update(x.cfg.Province, civil.Today(now), old, in, importedFields)
+	if err != nil {
+		var ve *apierror.ViolationsError
+		var list []apierror.FieldViolation
+		switch {
+		case errors.As(err, &ve):
+			for _, f := range ve.Violations() {
+				list = append(list, apierror.FieldViolation{Field: rowColumn(strings.TrimPrefix(f.Field, "vacancy.")), Description: f.Description})
+			}
+		case apierror.IsKnown(err): // the vacancy is closed, or has more positions reserved
+			field := "external_reference"
+			var ae *apierror.Error
+			if errors.As(err, &ae) && ae.ErrorReason() == commonv1.ErrorReason_ERROR_REASON_HEADCOUNT_BELOW_RESERVED {
+				field = "headcount"
+			}
+			list = append(list, apierror.FieldViolation{Field: field,
+				Description: fmt.Sprintf("names vacancy %s, which this row cannot update: %v", Name(id), err)})
+		default:
+			return "", nil, err
+		}
+		return "", rejection(n, list), nil
+	}
+	if !changed {
+		sum.Unchanged++
+		return id, nil, nil
+	}
+	if err := Save(tx, v, now); err != nil {
+		return "", nil, err
+	}
+	sum.Updated++
+	return id, nil, nil
+}
+
+// importedFields are the fields an import row sets on the vacancy of its natural key: every
+// field UpdateVacancy may change.
+var importedFields = []string{"employer_name", "work_county", "occupation", "headcount", "monthly_wage_min_yuan", "monthly_wage_max_yuan",
+	"start_date", "valid_through", "min_age", "max_age", "housing_provided", "meals_provided", "contact"}
 
 // importReply returns the summary of an import with its first rejections.
 func (x *Server) importReply(importID string) (*commonv1.ImportSummary, error) {
@@ -404,13 +460,14 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 		WorkCounty:         row.GetWorkCounty(),
 		Occupation:         row.GetOccupation(),
 		Contact:            row.GetContact(),
+		ExternalReference:  row.GetExternalReference(),
 	}
 	normalize(v)
 	bad := map[string]bool{}
-	num := func(field, text string, optional bool, dst *int32) {
+	num := func(field, text string, optional bool, dst *int32) bool {
 		t := strings.ReplaceAll(width.Narrow.String(strings.TrimSpace(text)), ",", "")
 		if t == "" && optional {
-			return
+			return false
 		}
 		n, err := strconv.ParseInt(t, 10, 32)
 		if err != nil {
@@ -420,15 +477,21 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 				vs.Add(field, fmt.Sprintf("%q is not a whole number", text))
 			}
 			bad[field] = true
-			return
+			return false
 		}
 		*dst = int32(n)
+		return true
 	}
 	num("headcount", row.GetHeadcount(), false, &v.Headcount)
-	num("wage_min", row.GetWageMin(), false, &v.WageMin)
-	num("wage_max", row.GetWageMax(), false, &v.WageMax)
-	num("min_age", row.GetMinAge(), true, &v.MinAge)
-	num("max_age", row.GetMaxAge(), true, &v.MaxAge)
+	num("wage_min", row.GetMonthlyWageMinYuan(), false, &v.MonthlyWageMinYuan)
+	num("wage_max", row.GetMonthlyWageMaxYuan(), false, &v.MonthlyWageMaxYuan)
+	var minAge, maxAge int32
+	if num("min_age", row.GetMinAge(), true, &minAge) {
+		v.MinAge = &minAge
+	}
+	if num("max_age", row.GetMaxAge(), true, &maxAge) {
+		v.MaxAge = &maxAge
+	}
 	date := func(field, text string, dst **commonv1.Date) {
 		t := strings.TrimSpace(text)
 		if t == "" {
@@ -461,6 +524,7 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 	var checks apierror.Violations
 	checkVacancy(&checks, x.cfg.Province, civil.Today(x.now()), "", v, true)
 	for _, fv := range checks.List() {
+		fv.Field = rowColumn(fv.Field)
 		if !bad[fv.Field] && !(fv.Field == "valid_through" && (bad["start_date"] || bad["valid_through"])) &&
 			!(fv.Field == "wage_max" && bad["wage_min"]) && !(fv.Field == "max_age" && bad["min_age"]) {
 			vs.Add(fv.Field, fv.Description)
@@ -471,6 +535,18 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 		return v, nil
 	}
 	return nil, rejection(row.GetRowNumber(), list)
+}
+
+// rowColumn is the CSV column of a Vacancy field, as rejections name it: the wages keep their
+// column names wage_min and wage_max; the other columns are the fields' names.
+func rowColumn(field string) string {
+	switch field {
+	case "monthly_wage_min_yuan":
+		return "wage_min"
+	case "monthly_wage_max_yuan":
+		return "wage_max"
+	}
+	return field
 }
 
 // rejection names the first bad field of a row and lists every problem in the reason.

@@ -25,7 +25,7 @@ func FuzzParseVacancyRow(f *testing.F) {
 	s := New(Config{Province: here, Now: func() time.Time { return now }})
 	f.Fuzz(func(t *testing.T, name, code, county, occ, head, wmin, wmax, start, end, minAge, maxAge, housing, meals string) {
 		row := &receivingv1.VacancyRow{RowNumber: 2, EmployerName: name, EmployerCreditCode: code, WorkCounty: county,
-			Occupation: occ, Headcount: head, WageMin: wmin, WageMax: wmax, StartDate: start, ValidThrough: end,
+			Occupation: occ, Headcount: head, MonthlyWageMinYuan: wmin, MonthlyWageMaxYuan: wmax, StartDate: start, ValidThrough: end,
 			MinAge: minAge, MaxAge: maxAge, HousingProvided: housing, MealsProvided: meals}
 		v, rej := s.parseVacancyRow(row)
 		if (v == nil) == (rej == nil) {

@@ -241,11 +241,11 @@ func decide(p *sendingv1.Proposal, c *receivingv1.Candidate) decision {
 	switch c.GetState() {
 	case receivingv1.CandidateState_CANDIDATE_STATE_ACCEPTED:
 		if IsUndecided(p.GetState()) {
-			return decision{effect: decisionAccepts, reason: Clip(c.GetReason(), roster.MaxStatusReasonLen)}
+			return decision{effect: decisionAccepts, reason: Clip(c.GetStateReason(), roster.MaxStatusReasonLen)}
 		}
 	case receivingv1.CandidateState_CANDIDATE_STATE_REJECTED:
 		if IsUndecided(p.GetState()) {
-			return decision{effect: decisionCloses, reason: rejectionReason(c.GetReason()), from: stProposed}
+			return decision{effect: decisionCloses, reason: rejectionReason(c.GetStateReason()), from: stProposed}
 		}
 	case receivingv1.CandidateState_CANDIDATE_STATE_WITHDRAWN:
 		if IsLive(p.GetState()) {
@@ -253,7 +253,7 @@ func decide(p *sendingv1.Proposal, c *receivingv1.Candidate) decision {
 			if p.GetState() == proposalAccepted {
 				from = stAccepted
 			}
-			return decision{effect: decisionCloses, reason: "withdrawn: " + c.GetReason(), from: from}
+			return decision{effect: decisionCloses, reason: "withdrawn: " + c.GetStateReason(), from: from}
 		}
 	}
 	return decision{}

@@ -38,13 +38,13 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := decide(&sendingv1.Proposal{State: tt.proposal}, &receivingv1.Candidate{State: tt.cand, Reason: tt.reason})
+			got := decide(&sendingv1.Proposal{State: tt.proposal}, &receivingv1.Candidate{State: tt.cand, StateReason: tt.reason})
 			if got != tt.want {
 				t.Errorf("decide(%s, %s) = %+v, want %+v", tt.proposal, tt.cand, got, tt.want)
 			}
 		})
 	}
-	long := decide(&sendingv1.Proposal{State: proposalSubmitted}, &receivingv1.Candidate{State: accepted, Reason: strings.Repeat("长", 400)})
+	long := decide(&sendingv1.Proposal{State: proposalSubmitted}, &receivingv1.Candidate{State: accepted, StateReason: strings.Repeat("长", 400)})
 	if len(long.reason) > 500 || !strings.HasPrefix(strings.Repeat("长", 400), long.reason) {
 		t.Errorf("accepted reason of %d bytes, want at most 500 cut at a character", len(long.reason))
 	}

@@ -36,7 +36,7 @@ const (
 	CandidateState_CANDIDATE_STATE_PENDING CandidateState = 1
 	// Accepted: one position reserved.
 	CandidateState_CANDIDATE_STATE_ACCEPTED CandidateState = 2
-	// Rejected by the employer (see `reason`).
+	// Rejected by the employer (see `state_reason`).
 	CandidateState_CANDIDATE_STATE_REJECTED CandidateState = 3
 	// Withdrawn by the sending side.
 	CandidateState_CANDIDATE_STATE_WITHDRAWN CandidateState = 4
@@ -172,8 +172,12 @@ type Candidate struct {
 	RegisteredPoor bool `protobuf:"varint,11,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
 	// State.
 	State CandidateState `protobuf:"varint,12,opt,name=state,proto3,enum=labour.receiving.v1.CandidateState" json:"state,omitempty"`
-	// The employer's reason for a rejection, or the sending side's for a withdrawal.
-	Reason string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Why the candidate is in its state, by state: REJECTED, the employer's reason
+	// (DecideCandidateRequest.reason), or the service's when it refused the candidate on
+	// submission (the vacancy closed or expired); WITHDRAWN, the sending side's reason
+	// (WithdrawCandidateRequest.reason, may be empty). Empty in PENDING and ACCEPTED. A candidate
+	// is decided once, so the field never holds the reason of an earlier state.
+	StateReason string `protobuf:"bytes,13,opt,name=state_reason,json=stateReason,proto3" json:"state_reason,omitempty"`
 	// Decision-feed revision of the last state change (0 while pending).
 	Revision int64 `protobuf:"varint,14,opt,name=revision,proto3" json:"revision,omitempty"`
 	// When submitted.
@@ -298,9 +302,9 @@ func (x *Candidate) GetState() CandidateState {
 	return CandidateState_CANDIDATE_STATE_UNSPECIFIED
 }
 
-func (x *Candidate) GetReason() string {
+func (x *Candidate) GetStateReason() string {
 	if x != nil {
-		return x.Reason
+		return x.StateReason
 	}
 	return ""
 }
@@ -558,8 +562,11 @@ type ListCandidatesRequest struct {
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum candidates to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Token from a previous response; the filters must not change between pages.
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only candidates of this worker (Candidate.worker_id), for every vacancy the worker was
+	// proposed for.
+	WorkerId      string `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -625,6 +632,13 @@ func (x *ListCandidatesRequest) GetPageSize() int32 {
 func (x *ListCandidatesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListCandidatesRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
 	}
 	return ""
 }
@@ -1154,7 +1168,7 @@ var File_labour_receiving_v1_candidate_proto protoreflect.FileDescriptor
 
 const file_labour_receiving_v1_candidate_proto_rawDesc = "" +
 	"\n" +
-	"#labour/receiving/v1/candidate.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\x9d\x05\n" +
+	"#labour/receiving/v1/candidate.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xa8\x05\n" +
 	"\tCandidate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fcandidate_id\x18\x02 \x01(\tB\x03\xe0A\x03R\vcandidateId\x12\x1d\n" +
@@ -1169,8 +1183,8 @@ const file_labour_receiving_v1_candidate_proto_rawDesc = "" +
 	" \x01(\tB\x03\xe0A\x02R\n" +
 	"homeCounty\x12,\n" +
 	"\x0fregistered_poor\x18\v \x01(\bB\x03\xe0A\x01R\x0eregisteredPoor\x12>\n" +
-	"\x05state\x18\f \x01(\x0e2#.labour.receiving.v1.CandidateStateB\x03\xe0A\x03R\x05state\x12\x1b\n" +
-	"\x06reason\x18\r \x01(\tB\x03\xe0A\x03R\x06reason\x12\x1f\n" +
+	"\x05state\x18\f \x01(\x0e2#.labour.receiving.v1.CandidateStateB\x03\xe0A\x03R\x05state\x12&\n" +
+	"\fstate_reason\x18\r \x01(\tB\x03\xe0A\x03R\vstateReason\x12\x1f\n" +
 	"\brevision\x18\x0e \x01(\x03B\x03\xe0A\x03R\brevision\x12@\n" +
 	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
@@ -1191,14 +1205,15 @@ const file_labour_receiving_v1_candidate_proto_rawDesc = "" +
 	"\x13GetCandidateRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"Y\n" +
 	"\x14GetCandidateResponse\x12A\n" +
-	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"\xe8\x01\n" +
+	"\tcandidate\x18\x01 \x01(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"\x8a\x02\n" +
 	"\x15ListCandidatesRequest\x12\x1d\n" +
 	"\avacancy\x18\x01 \x01(\tB\x03\xe0A\x01R\avacancy\x12>\n" +
 	"\x05state\x18\x02 \x01(\x0e2#.labour.receiving.v1.CandidateStateB\x03\xe0A\x01R\x05state\x12*\n" +
 	"\x0esending_region\x18\x03 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
 	"\tpage_size\x18\x04 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x8a\x01\n" +
+	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\x12 \n" +
+	"\tworker_id\x18\x06 \x01(\tB\x03\xe0A\x01R\bworkerId\"\x8a\x01\n" +
 	"\x16ListCandidatesResponse\x12C\n" +
 	"\n" +
 	"candidates\x18\x01 \x03(\v2\x1e.labour.receiving.v1.CandidateB\x03\xe0A\x03R\n" +

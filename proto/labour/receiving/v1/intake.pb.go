@@ -79,6 +79,69 @@ func (ArrivalOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{0}
 }
 
+// Where an intake batch stands. Arrivals are confirmed per worker (IntakeEntry.outcome), not per
+// batch: a DEPARTED batch stays DEPARTED while its workers arrive.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// INTAKE_BATCH_STATE_UNSPECIFIED and shows its number; it does not fail.
+type IntakeBatchState int32
+
+const (
+	// Not given. Never sent by the server.
+	IntakeBatchState_INTAKE_BATCH_STATE_UNSPECIFIED IntakeBatchState = 0
+	// Announced by the sending side (AnnounceBatch); its departure not reported yet. It may be
+	// cancelled.
+	IntakeBatchState_INTAKE_BATCH_STATE_ANNOUNCED IntakeBatchState = 1
+	// The sending side reported the departure (ReportBatchDeparture), with who boarded. It can no
+	// longer be cancelled; arrivals are confirmed on it.
+	IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED IntakeBatchState = 2
+	// Cancelled by the sending side before its departure (CancelIntakeBatch): its workers are no
+	// longer expected on it; it takes no departure report and no arrival.
+	IntakeBatchState_INTAKE_BATCH_STATE_CANCELLED IntakeBatchState = 3
+)
+
+// Enum value maps for IntakeBatchState.
+var (
+	IntakeBatchState_name = map[int32]string{
+		0: "INTAKE_BATCH_STATE_UNSPECIFIED",
+		1: "INTAKE_BATCH_STATE_ANNOUNCED",
+		2: "INTAKE_BATCH_STATE_DEPARTED",
+		3: "INTAKE_BATCH_STATE_CANCELLED",
+	}
+	IntakeBatchState_value = map[string]int32{
+		"INTAKE_BATCH_STATE_UNSPECIFIED": 0,
+		"INTAKE_BATCH_STATE_ANNOUNCED":   1,
+		"INTAKE_BATCH_STATE_DEPARTED":    2,
+		"INTAKE_BATCH_STATE_CANCELLED":   3,
+	}
+)
+
+func (x IntakeBatchState) Enum() *IntakeBatchState {
+	p := new(IntakeBatchState)
+	*p = x
+	return p
+}
+
+func (x IntakeBatchState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IntakeBatchState) Descriptor() protoreflect.EnumDescriptor {
+	return file_labour_receiving_v1_intake_proto_enumTypes[1].Descriptor()
+}
+
+func (IntakeBatchState) Type() protoreflect.EnumType {
+	return &file_labour_receiving_v1_intake_proto_enumTypes[1]
+}
+
+func (x IntakeBatchState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IntakeBatchState.Descriptor instead.
+func (IntakeBatchState) EnumDescriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{1}
+}
+
 // Where a worker stands in this province.
 // A client that meets a value it does not know (a later version may add values) treats it as
 // EMPLOYMENT_STATUS_UNSPECIFIED and shows its number; it does not fail.
@@ -130,11 +193,11 @@ func (x EmploymentStatus) String() string {
 }
 
 func (EmploymentStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_labour_receiving_v1_intake_proto_enumTypes[1].Descriptor()
+	return file_labour_receiving_v1_intake_proto_enumTypes[2].Descriptor()
 }
 
 func (EmploymentStatus) Type() protoreflect.EnumType {
-	return &file_labour_receiving_v1_intake_proto_enumTypes[1]
+	return &file_labour_receiving_v1_intake_proto_enumTypes[2]
 }
 
 func (x EmploymentStatus) Number() protoreflect.EnumNumber {
@@ -143,7 +206,74 @@ func (x EmploymentStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EmploymentStatus.Descriptor instead.
 func (EmploymentStatus) EnumDescriptor() ([]byte, []int) {
-	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{1}
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{2}
+}
+
+// The kind of an incident.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// INCIDENT_KIND_UNSPECIFIED and shows its number; it does not fail.
+type IncidentKind int32
+
+const (
+	// Not given: refused in RecordIncident. Never sent by the server.
+	IncidentKind_INCIDENT_KIND_UNSPECIFIED IncidentKind = 0
+	// An injury at work or on the way to it.
+	IncidentKind_INCIDENT_KIND_INJURY IncidentKind = 1
+	// An illness.
+	IncidentKind_INCIDENT_KIND_ILLNESS IncidentKind = 2
+	// Wages unpaid, paid late, or below what was agreed.
+	IncidentKind_INCIDENT_KIND_WAGE_DISPUTE IncidentKind = 3
+	// Another dispute with the employer (hours, contract, dismissal, housing).
+	IncidentKind_INCIDENT_KIND_LABOUR_DISPUTE IncidentKind = 4
+	// Anything else: `detail` says what.
+	IncidentKind_INCIDENT_KIND_OTHER IncidentKind = 5
+)
+
+// Enum value maps for IncidentKind.
+var (
+	IncidentKind_name = map[int32]string{
+		0: "INCIDENT_KIND_UNSPECIFIED",
+		1: "INCIDENT_KIND_INJURY",
+		2: "INCIDENT_KIND_ILLNESS",
+		3: "INCIDENT_KIND_WAGE_DISPUTE",
+		4: "INCIDENT_KIND_LABOUR_DISPUTE",
+		5: "INCIDENT_KIND_OTHER",
+	}
+	IncidentKind_value = map[string]int32{
+		"INCIDENT_KIND_UNSPECIFIED":    0,
+		"INCIDENT_KIND_INJURY":         1,
+		"INCIDENT_KIND_ILLNESS":        2,
+		"INCIDENT_KIND_WAGE_DISPUTE":   3,
+		"INCIDENT_KIND_LABOUR_DISPUTE": 4,
+		"INCIDENT_KIND_OTHER":          5,
+	}
+)
+
+func (x IncidentKind) Enum() *IncidentKind {
+	p := new(IncidentKind)
+	*p = x
+	return p
+}
+
+func (x IncidentKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IncidentKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_labour_receiving_v1_intake_proto_enumTypes[3].Descriptor()
+}
+
+func (IncidentKind) Type() protoreflect.EnumType {
+	return &file_labour_receiving_v1_intake_proto_enumTypes[3]
+}
+
+func (x IncidentKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IncidentKind.Descriptor instead.
+func (IncidentKind) EnumDescriptor() ([]byte, []int) {
+	return file_labour_receiving_v1_intake_proto_rawDescGZIP(), []int{3}
 }
 
 // One worker expected on an intake batch.
@@ -155,7 +285,9 @@ type IntakeEntry struct {
 	Vacancy string `protobuf:"bytes,2,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// Registered-poor worker.
 	RegisteredPoor bool `protobuf:"varint,3,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
-	// True once the sending side reported the worker boarded.
+	// True once the sending side reported the worker boarded (ReportBatchDeparture). Independent
+	// of `outcome`: a worker not reported boarded may still be confirmed ARRIVED (the ledger then
+	// holds an arrival without a departure, "unexpected"), and a boarded one may be a NO_SHOW.
 	Departed bool `protobuf:"varint,4,opt,name=departed,proto3" json:"departed,omitempty"`
 	// Arrival outcome, once confirmed.
 	Outcome       ArrivalOutcome `protobuf:"varint,5,opt,name=outcome,proto3,enum=labour.receiving.v1.ArrivalOutcome" json:"outcome,omitempty"`
@@ -255,13 +387,10 @@ type IntakeBatch struct {
 	EscortContact string `protobuf:"bytes,10,opt,name=escort_contact,json=escortContact,proto3" json:"escort_contact,omitempty"`
 	// The manifest, with departure and arrival per worker.
 	Entries []*IntakeEntry `protobuf:"bytes,11,rep,name=entries,proto3" json:"entries,omitempty"`
-	// True once the sending side reported the departure.
-	Departed bool `protobuf:"varint,12,opt,name=departed,proto3" json:"departed,omitempty"`
-	// True once the sending side cancelled the batch (before its departure): its workers are no
-	// longer expected on it.
-	Cancelled bool `protobuf:"varint,13,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
-	// The sending side's reason for the cancellation, when it gave one.
-	CancelReason  string `protobuf:"bytes,14,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
+	// The sending side's reason for the cancellation, when it gave one (state CANCELLED).
+	CancelReason string `protobuf:"bytes,14,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
+	// Where the batch stands: ANNOUNCED, DEPARTED or CANCELLED.
+	State         IntakeBatchState `protobuf:"varint,15,opt,name=state,proto3,enum=labour.receiving.v1.IntakeBatchState" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -373,25 +502,18 @@ func (x *IntakeBatch) GetEntries() []*IntakeEntry {
 	return nil
 }
 
-func (x *IntakeBatch) GetDeparted() bool {
-	if x != nil {
-		return x.Departed
-	}
-	return false
-}
-
-func (x *IntakeBatch) GetCancelled() bool {
-	if x != nil {
-		return x.Cancelled
-	}
-	return false
-}
-
 func (x *IntakeBatch) GetCancelReason() string {
 	if x != nil {
 		return x.CancelReason
 	}
 	return ""
+}
+
+func (x *IntakeBatch) GetState() IntakeBatchState {
+	if x != nil {
+		return x.State
+	}
+	return IntakeBatchState_INTAKE_BATCH_STATE_UNSPECIFIED
 }
 
 // Request to record an announced batch.
@@ -723,7 +845,7 @@ func (x *CancelIntakeBatchRequest) GetRequestId() string {
 // The cancelled batch.
 type CancelIntakeBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch, with `cancelled` set.
+	// The batch, in state CANCELLED.
 	Batch         *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -865,10 +987,18 @@ type ListIntakeBatchesRequest struct {
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum batches to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Token from a previous response; the filters must not change between pages.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only batches in this state; UNSPECIFIED: every state.
+	State IntakeBatchState `protobuf:"varint,4,opt,name=state,proto3,enum=labour.receiving.v1.IntakeBatchState" json:"state,omitempty"`
+	// Only batches expected to arrive on this day or later (the day of expected_arrival_time in
+	// China Standard Time). Unset: no lower bound.
+	ExpectedArrivalFrom *v1.Date `protobuf:"bytes,5,opt,name=expected_arrival_from,json=expectedArrivalFrom,proto3" json:"expected_arrival_from,omitempty"`
+	// Only batches expected to arrive on this day or earlier (China Standard Time), not before
+	// expected_arrival_from. Unset: no upper bound.
+	ExpectedArrivalTo *v1.Date `protobuf:"bytes,6,opt,name=expected_arrival_to,json=expectedArrivalTo,proto3" json:"expected_arrival_to,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ListIntakeBatchesRequest) Reset() {
@@ -920,6 +1050,27 @@ func (x *ListIntakeBatchesRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListIntakeBatchesRequest) GetState() IntakeBatchState {
+	if x != nil {
+		return x.State
+	}
+	return IntakeBatchState_INTAKE_BATCH_STATE_UNSPECIFIED
+}
+
+func (x *ListIntakeBatchesRequest) GetExpectedArrivalFrom() *v1.Date {
+	if x != nil {
+		return x.ExpectedArrivalFrom
+	}
+	return nil
+}
+
+func (x *ListIntakeBatchesRequest) GetExpectedArrivalTo() *v1.Date {
+	if x != nil {
+		return x.ExpectedArrivalTo
+	}
+	return nil
 }
 
 // A page of intake batches.
@@ -1224,10 +1375,15 @@ type Incident struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Date.
 	IncidentDate *v1.Date `protobuf:"bytes,1,opt,name=incident_date,json=incidentDate,proto3" json:"incident_date,omitempty"`
-	// Kind, for example "injury", "wage dispute".
-	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	// What happened (no personal data of others).
-	Description   string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// What happened (no personal data of others), at most 1000 characters.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// The kind.
+	IncidentKind IncidentKind `protobuf:"varint,4,opt,name=incident_kind,json=incidentKind,proto3,enum=labour.receiving.v1.IncidentKind" json:"incident_kind,omitempty"`
+	// The kind in a few words, at most 50 characters: required for OTHER ("fire in the
+	// dormitory"), optional for the others (a finer kind, such as "finger cut"). The ledger event's
+	// `detail` is this text for OTHER, otherwise the kind's name in words ("wage dispute"), with
+	// this text after a colon when given.
+	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1269,13 +1425,6 @@ func (x *Incident) GetIncidentDate() *v1.Date {
 	return nil
 }
 
-func (x *Incident) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
 func (x *Incident) GetDescription() string {
 	if x != nil {
 		return x.Description
@@ -1283,10 +1432,32 @@ func (x *Incident) GetDescription() string {
 	return ""
 }
 
+func (x *Incident) GetIncidentKind() IncidentKind {
+	if x != nil {
+		return x.IncidentKind
+	}
+	return IncidentKind_INCIDENT_KIND_UNSPECIFIED
+}
+
+func (x *Incident) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 // A worker's record in this province, from arrival to leaving the job.
+//
+// There is one record per worker: it is the worker's latest stay in this province. A worker
+// announced again on another batch (after a no-show, after leaving the job, or after a
+// cancelled batch) gets a new record under the same name, which replaces the earlier stay's;
+// `batch_id` says which stay the record is. The earlier stays' facts are kept in the
+// coordination service's ledger (each event carries its batch id). A stay in progress is not
+// replaced: announcing a worker who arrived or is employed here is refused
+// (WORKER_ALREADY_HERE).
 type EmploymentRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name: `employmentRecords/{worker_id}`.
+	// Resource name: `employmentRecords/{worker_id}`: the worker's latest stay (see above).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The worker's opaque id.
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -2141,7 +2312,7 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\avacancy\x18\x02 \x01(\tB\x03\xe0A\x02R\avacancy\x12,\n" +
 	"\x0fregistered_poor\x18\x03 \x01(\bB\x03\xe0A\x03R\x0eregisteredPoor\x12\x1f\n" +
 	"\bdeparted\x18\x04 \x01(\bB\x03\xe0A\x03R\bdeparted\x12B\n" +
-	"\aoutcome\x18\x05 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeB\x03\xe0A\x03R\aoutcome\"\x9b\x05\n" +
+	"\aoutcome\x18\x05 \x01(\x0e2#.labour.receiving.v1.ArrivalOutcomeB\x03\xe0A\x03R\aoutcome\"\xba\x05\n" +
 	"\vIntakeBatch\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1e\n" +
 	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x02R\abatchId\x12*\n" +
@@ -2155,10 +2326,9 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"escortName\x12*\n" +
 	"\x0eescort_contact\x18\n" +
 	" \x01(\tB\x03\xe0A\x01R\rescortContact\x12?\n" +
-	"\aentries\x18\v \x03(\v2 .labour.receiving.v1.IntakeEntryB\x03\xe0A\x02R\aentries\x12\x1f\n" +
-	"\bdeparted\x18\f \x01(\bB\x03\xe0A\x03R\bdeparted\x12!\n" +
-	"\tcancelled\x18\r \x01(\bB\x03\xe0A\x03R\tcancelled\x12(\n" +
-	"\rcancel_reason\x18\x0e \x01(\tB\x03\xe0A\x03R\fcancelReason\"w\n" +
+	"\aentries\x18\v \x03(\v2 .labour.receiving.v1.IntakeEntryB\x03\xe0A\x02R\aentries\x12(\n" +
+	"\rcancel_reason\x18\x0e \x01(\tB\x03\xe0A\x03R\fcancelReason\x12@\n" +
+	"\x05state\x18\x0f \x01(\x0e2%.labour.receiving.v1.IntakeBatchStateB\x03\xe0A\x03R\x05stateJ\x04\b\f\x10\rJ\x04\b\r\x10\x0eR\bdepartedR\tcancelled\"w\n" +
 	"\x14AnnounceBatchRequest\x12;\n" +
 	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x02R\x05batch\x12\"\n" +
 	"\n" +
@@ -2186,12 +2356,15 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\x15GetIntakeBatchRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"U\n" +
 	"\x16GetIntakeBatchResponse\x12;\n" +
-	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\"\x8c\x01\n" +
+	"\x05batch\x18\x01 \x01(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\x05batch\"\xec\x02\n" +
 	"\x18ListIntakeBatchesRequest\x12*\n" +
 	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
 	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x89\x01\n" +
+	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\x12@\n" +
+	"\x05state\x18\x04 \x01(\x0e2%.labour.receiving.v1.IntakeBatchStateB\x03\xe0A\x01R\x05state\x12O\n" +
+	"\x15expected_arrival_from\x18\x05 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\x13expectedArrivalFrom\x12K\n" +
+	"\x13expected_arrival_to\x18\x06 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x01R\x11expectedArrivalTo\"\x89\x01\n" +
 	"\x19ListIntakeBatchesResponse\x12?\n" +
 	"\abatches\x18\x01 \x03(\v2 .labour.receiving.v1.IntakeBatchB\x03\xe0A\x03R\abatches\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xb0\x01\n" +
@@ -2211,11 +2384,12 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\n" +
 	"check_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\tcheckDate\x12\x1b\n" +
 	"\x06months\x18\x02 \x01(\x05B\x03\xe0A\x02R\x06months\x12*\n" +
-	"\x0estill_employed\x18\x03 \x01(\bB\x03\xe0A\x01R\rstillEmployed\"\x8c\x01\n" +
+	"\x0estill_employed\x18\x03 \x01(\bB\x03\xe0A\x01R\rstillEmployed\"\xe9\x01\n" +
 	"\bIncident\x12@\n" +
-	"\rincident_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fincidentDate\x12\x17\n" +
-	"\x04kind\x18\x02 \x01(\tB\x03\xe0A\x02R\x04kind\x12%\n" +
-	"\vdescription\x18\x03 \x01(\tB\x03\xe0A\x01R\vdescription\"\xc2\x05\n" +
+	"\rincident_date\x18\x01 \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fincidentDate\x12%\n" +
+	"\vdescription\x18\x03 \x01(\tB\x03\xe0A\x01R\vdescription\x12K\n" +
+	"\rincident_kind\x18\x04 \x01(\x0e2!.labour.receiving.v1.IncidentKindB\x03\xe0A\x02R\fincidentKind\x12\x1b\n" +
+	"\x06detail\x18\x05 \x01(\tB\x03\xe0A\x01R\x06detailJ\x04\b\x02\x10\x03R\x04kind\"\xc2\x05\n" +
 	"\x10EmploymentRecord\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
 	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12*\n" +
@@ -2280,14 +2454,26 @@ const file_labour_receiving_v1_intake_proto_rawDesc = "" +
 	"\x0eArrivalOutcome\x12\x1f\n" +
 	"\x1bARRIVAL_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ARRIVAL_OUTCOME_ARRIVED\x10\x01\x12\x1b\n" +
-	"\x17ARRIVAL_OUTCOME_NO_SHOW\x10\x02*\xd3\x01\n" +
+	"\x17ARRIVAL_OUTCOME_NO_SHOW\x10\x02*\x9b\x01\n" +
+	"\x10IntakeBatchState\x12\"\n" +
+	"\x1eINTAKE_BATCH_STATE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cINTAKE_BATCH_STATE_ANNOUNCED\x10\x01\x12\x1f\n" +
+	"\x1bINTAKE_BATCH_STATE_DEPARTED\x10\x02\x12 \n" +
+	"\x1cINTAKE_BATCH_STATE_CANCELLED\x10\x03*\xd3\x01\n" +
 	"\x10EmploymentStatus\x12!\n" +
 	"\x1dEMPLOYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEMPLOYMENT_STATUS_EXPECTED\x10\x01\x12\x1d\n" +
 	"\x19EMPLOYMENT_STATUS_ARRIVED\x10\x02\x12\x1d\n" +
 	"\x19EMPLOYMENT_STATUS_NO_SHOW\x10\x03\x12\x1e\n" +
 	"\x1aEMPLOYMENT_STATUS_EMPLOYED\x10\x04\x12\x1e\n" +
-	"\x1aEMPLOYMENT_STATUS_LEFT_JOB\x10\x052\xe4\n" +
+	"\x1aEMPLOYMENT_STATUS_LEFT_JOB\x10\x05*\xbd\x01\n" +
+	"\fIncidentKind\x12\x1d\n" +
+	"\x19INCIDENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14INCIDENT_KIND_INJURY\x10\x01\x12\x19\n" +
+	"\x15INCIDENT_KIND_ILLNESS\x10\x02\x12\x1e\n" +
+	"\x1aINCIDENT_KIND_WAGE_DISPUTE\x10\x03\x12 \n" +
+	"\x1cINCIDENT_KIND_LABOUR_DISPUTE\x10\x04\x12\x17\n" +
+	"\x13INCIDENT_KIND_OTHER\x10\x052\xe4\n" +
 	"\n" +
 	"\rIntakeService\x12f\n" +
 	"\rAnnounceBatch\x12).labour.receiving.v1.AnnounceBatchRequest\x1a*.labour.receiving.v1.AnnounceBatchResponse\x12{\n" +
@@ -2315,112 +2501,119 @@ func file_labour_receiving_v1_intake_proto_rawDescGZIP() []byte {
 	return file_labour_receiving_v1_intake_proto_rawDescData
 }
 
-var file_labour_receiving_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_labour_receiving_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_labour_receiving_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_labour_receiving_v1_intake_proto_goTypes = []any{
 	(ArrivalOutcome)(0),                   // 0: labour.receiving.v1.ArrivalOutcome
-	(EmploymentStatus)(0),                 // 1: labour.receiving.v1.EmploymentStatus
-	(*IntakeEntry)(nil),                   // 2: labour.receiving.v1.IntakeEntry
-	(*IntakeBatch)(nil),                   // 3: labour.receiving.v1.IntakeBatch
-	(*AnnounceBatchRequest)(nil),          // 4: labour.receiving.v1.AnnounceBatchRequest
-	(*AnnounceBatchResponse)(nil),         // 5: labour.receiving.v1.AnnounceBatchResponse
-	(*ReportBatchDepartureRequest)(nil),   // 6: labour.receiving.v1.ReportBatchDepartureRequest
-	(*ReportBatchDepartureResponse)(nil),  // 7: labour.receiving.v1.ReportBatchDepartureResponse
-	(*CancelIntakeBatchRequest)(nil),      // 8: labour.receiving.v1.CancelIntakeBatchRequest
-	(*CancelIntakeBatchResponse)(nil),     // 9: labour.receiving.v1.CancelIntakeBatchResponse
-	(*GetIntakeBatchRequest)(nil),         // 10: labour.receiving.v1.GetIntakeBatchRequest
-	(*GetIntakeBatchResponse)(nil),        // 11: labour.receiving.v1.GetIntakeBatchResponse
-	(*ListIntakeBatchesRequest)(nil),      // 12: labour.receiving.v1.ListIntakeBatchesRequest
-	(*ListIntakeBatchesResponse)(nil),     // 13: labour.receiving.v1.ListIntakeBatchesResponse
-	(*ArrivalConfirmation)(nil),           // 14: labour.receiving.v1.ArrivalConfirmation
-	(*ConfirmArrivalsRequest)(nil),        // 15: labour.receiving.v1.ConfirmArrivalsRequest
-	(*ConfirmArrivalsResponse)(nil),       // 16: labour.receiving.v1.ConfirmArrivalsResponse
-	(*Checkpoint)(nil),                    // 17: labour.receiving.v1.Checkpoint
-	(*Incident)(nil),                      // 18: labour.receiving.v1.Incident
-	(*EmploymentRecord)(nil),              // 19: labour.receiving.v1.EmploymentRecord
-	(*RecordOnboardingRequest)(nil),       // 20: labour.receiving.v1.RecordOnboardingRequest
-	(*RecordOnboardingResponse)(nil),      // 21: labour.receiving.v1.RecordOnboardingResponse
-	(*RecordCheckpointRequest)(nil),       // 22: labour.receiving.v1.RecordCheckpointRequest
-	(*RecordCheckpointResponse)(nil),      // 23: labour.receiving.v1.RecordCheckpointResponse
-	(*RecordJobLeftRequest)(nil),          // 24: labour.receiving.v1.RecordJobLeftRequest
-	(*RecordJobLeftResponse)(nil),         // 25: labour.receiving.v1.RecordJobLeftResponse
-	(*RecordIncidentRequest)(nil),         // 26: labour.receiving.v1.RecordIncidentRequest
-	(*RecordIncidentResponse)(nil),        // 27: labour.receiving.v1.RecordIncidentResponse
-	(*GetEmploymentRecordRequest)(nil),    // 28: labour.receiving.v1.GetEmploymentRecordRequest
-	(*GetEmploymentRecordResponse)(nil),   // 29: labour.receiving.v1.GetEmploymentRecordResponse
-	(*ListEmploymentRecordsRequest)(nil),  // 30: labour.receiving.v1.ListEmploymentRecordsRequest
-	(*ListEmploymentRecordsResponse)(nil), // 31: labour.receiving.v1.ListEmploymentRecordsResponse
-	(v1.TransportMode)(0),                 // 32: labour.common.v1.TransportMode
-	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
-	(*v1.ItemRefusal)(nil),                // 34: labour.common.v1.ItemRefusal
-	(*v1.Date)(nil),                       // 35: labour.common.v1.Date
+	(IntakeBatchState)(0),                 // 1: labour.receiving.v1.IntakeBatchState
+	(EmploymentStatus)(0),                 // 2: labour.receiving.v1.EmploymentStatus
+	(IncidentKind)(0),                     // 3: labour.receiving.v1.IncidentKind
+	(*IntakeEntry)(nil),                   // 4: labour.receiving.v1.IntakeEntry
+	(*IntakeBatch)(nil),                   // 5: labour.receiving.v1.IntakeBatch
+	(*AnnounceBatchRequest)(nil),          // 6: labour.receiving.v1.AnnounceBatchRequest
+	(*AnnounceBatchResponse)(nil),         // 7: labour.receiving.v1.AnnounceBatchResponse
+	(*ReportBatchDepartureRequest)(nil),   // 8: labour.receiving.v1.ReportBatchDepartureRequest
+	(*ReportBatchDepartureResponse)(nil),  // 9: labour.receiving.v1.ReportBatchDepartureResponse
+	(*CancelIntakeBatchRequest)(nil),      // 10: labour.receiving.v1.CancelIntakeBatchRequest
+	(*CancelIntakeBatchResponse)(nil),     // 11: labour.receiving.v1.CancelIntakeBatchResponse
+	(*GetIntakeBatchRequest)(nil),         // 12: labour.receiving.v1.GetIntakeBatchRequest
+	(*GetIntakeBatchResponse)(nil),        // 13: labour.receiving.v1.GetIntakeBatchResponse
+	(*ListIntakeBatchesRequest)(nil),      // 14: labour.receiving.v1.ListIntakeBatchesRequest
+	(*ListIntakeBatchesResponse)(nil),     // 15: labour.receiving.v1.ListIntakeBatchesResponse
+	(*ArrivalConfirmation)(nil),           // 16: labour.receiving.v1.ArrivalConfirmation
+	(*ConfirmArrivalsRequest)(nil),        // 17: labour.receiving.v1.ConfirmArrivalsRequest
+	(*ConfirmArrivalsResponse)(nil),       // 18: labour.receiving.v1.ConfirmArrivalsResponse
+	(*Checkpoint)(nil),                    // 19: labour.receiving.v1.Checkpoint
+	(*Incident)(nil),                      // 20: labour.receiving.v1.Incident
+	(*EmploymentRecord)(nil),              // 21: labour.receiving.v1.EmploymentRecord
+	(*RecordOnboardingRequest)(nil),       // 22: labour.receiving.v1.RecordOnboardingRequest
+	(*RecordOnboardingResponse)(nil),      // 23: labour.receiving.v1.RecordOnboardingResponse
+	(*RecordCheckpointRequest)(nil),       // 24: labour.receiving.v1.RecordCheckpointRequest
+	(*RecordCheckpointResponse)(nil),      // 25: labour.receiving.v1.RecordCheckpointResponse
+	(*RecordJobLeftRequest)(nil),          // 26: labour.receiving.v1.RecordJobLeftRequest
+	(*RecordJobLeftResponse)(nil),         // 27: labour.receiving.v1.RecordJobLeftResponse
+	(*RecordIncidentRequest)(nil),         // 28: labour.receiving.v1.RecordIncidentRequest
+	(*RecordIncidentResponse)(nil),        // 29: labour.receiving.v1.RecordIncidentResponse
+	(*GetEmploymentRecordRequest)(nil),    // 30: labour.receiving.v1.GetEmploymentRecordRequest
+	(*GetEmploymentRecordResponse)(nil),   // 31: labour.receiving.v1.GetEmploymentRecordResponse
+	(*ListEmploymentRecordsRequest)(nil),  // 32: labour.receiving.v1.ListEmploymentRecordsRequest
+	(*ListEmploymentRecordsResponse)(nil), // 33: labour.receiving.v1.ListEmploymentRecordsResponse
+	(v1.TransportMode)(0),                 // 34: labour.common.v1.TransportMode
+	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
+	(*v1.ItemRefusal)(nil),                // 36: labour.common.v1.ItemRefusal
+	(*v1.Date)(nil),                       // 37: labour.common.v1.Date
 }
 var file_labour_receiving_v1_intake_proto_depIdxs = []int32{
 	0,  // 0: labour.receiving.v1.IntakeEntry.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	32, // 1: labour.receiving.v1.IntakeBatch.mode:type_name -> labour.common.v1.TransportMode
-	33, // 2: labour.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
-	33, // 3: labour.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
-	2,  // 4: labour.receiving.v1.IntakeBatch.entries:type_name -> labour.receiving.v1.IntakeEntry
-	3,  // 5: labour.receiving.v1.AnnounceBatchRequest.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 6: labour.receiving.v1.AnnounceBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	34, // 7: labour.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labour.common.v1.ItemRefusal
-	33, // 8: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
-	3,  // 9: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 10: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 11: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	3,  // 12: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
-	0,  // 13: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
-	33, // 14: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
-	14, // 15: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
-	3,  // 16: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
-	35, // 17: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
-	35, // 18: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
-	1,  // 19: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
-	33, // 20: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
-	35, // 21: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
-	17, // 22: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
-	35, // 23: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
-	18, // 24: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
-	35, // 25: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
-	19, // 26: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	17, // 27: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
-	19, // 28: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	35, // 29: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
-	19, // 30: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	18, // 31: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
-	19, // 32: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	19, // 33: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
-	1,  // 34: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
-	19, // 35: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
-	4,  // 36: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
-	6,  // 37: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
-	8,  // 38: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
-	10, // 39: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
-	12, // 40: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
-	15, // 41: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
-	20, // 42: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
-	22, // 43: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
-	24, // 44: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
-	26, // 45: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
-	28, // 46: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
-	30, // 47: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
-	5,  // 48: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
-	7,  // 49: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
-	9,  // 50: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
-	11, // 51: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
-	13, // 52: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
-	16, // 53: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
-	21, // 54: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
-	23, // 55: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
-	25, // 56: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
-	27, // 57: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
-	29, // 58: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
-	31, // 59: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
-	48, // [48:60] is the sub-list for method output_type
-	36, // [36:48] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	34, // 1: labour.receiving.v1.IntakeBatch.mode:type_name -> labour.common.v1.TransportMode
+	35, // 2: labour.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
+	35, // 3: labour.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
+	4,  // 4: labour.receiving.v1.IntakeBatch.entries:type_name -> labour.receiving.v1.IntakeEntry
+	1,  // 5: labour.receiving.v1.IntakeBatch.state:type_name -> labour.receiving.v1.IntakeBatchState
+	5,  // 6: labour.receiving.v1.AnnounceBatchRequest.batch:type_name -> labour.receiving.v1.IntakeBatch
+	5,  // 7: labour.receiving.v1.AnnounceBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	36, // 8: labour.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labour.common.v1.ItemRefusal
+	35, // 9: labour.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
+	5,  // 10: labour.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	5,  // 11: labour.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	5,  // 12: labour.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	1,  // 13: labour.receiving.v1.ListIntakeBatchesRequest.state:type_name -> labour.receiving.v1.IntakeBatchState
+	37, // 14: labour.receiving.v1.ListIntakeBatchesRequest.expected_arrival_from:type_name -> labour.common.v1.Date
+	37, // 15: labour.receiving.v1.ListIntakeBatchesRequest.expected_arrival_to:type_name -> labour.common.v1.Date
+	5,  // 16: labour.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labour.receiving.v1.IntakeBatch
+	0,  // 17: labour.receiving.v1.ArrivalConfirmation.outcome:type_name -> labour.receiving.v1.ArrivalOutcome
+	35, // 18: labour.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
+	16, // 19: labour.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labour.receiving.v1.ArrivalConfirmation
+	5,  // 20: labour.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labour.receiving.v1.IntakeBatch
+	37, // 21: labour.receiving.v1.Checkpoint.check_date:type_name -> labour.common.v1.Date
+	37, // 22: labour.receiving.v1.Incident.incident_date:type_name -> labour.common.v1.Date
+	3,  // 23: labour.receiving.v1.Incident.incident_kind:type_name -> labour.receiving.v1.IncidentKind
+	2,  // 24: labour.receiving.v1.EmploymentRecord.status:type_name -> labour.receiving.v1.EmploymentStatus
+	35, // 25: labour.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
+	37, // 26: labour.receiving.v1.EmploymentRecord.onboard_date:type_name -> labour.common.v1.Date
+	19, // 27: labour.receiving.v1.EmploymentRecord.checkpoints:type_name -> labour.receiving.v1.Checkpoint
+	37, // 28: labour.receiving.v1.EmploymentRecord.left_date:type_name -> labour.common.v1.Date
+	20, // 29: labour.receiving.v1.EmploymentRecord.incidents:type_name -> labour.receiving.v1.Incident
+	37, // 30: labour.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labour.common.v1.Date
+	21, // 31: labour.receiving.v1.RecordOnboardingResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	19, // 32: labour.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labour.receiving.v1.Checkpoint
+	21, // 33: labour.receiving.v1.RecordCheckpointResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	37, // 34: labour.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labour.common.v1.Date
+	21, // 35: labour.receiving.v1.RecordJobLeftResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	20, // 36: labour.receiving.v1.RecordIncidentRequest.incident:type_name -> labour.receiving.v1.Incident
+	21, // 37: labour.receiving.v1.RecordIncidentResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	21, // 38: labour.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labour.receiving.v1.EmploymentRecord
+	2,  // 39: labour.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labour.receiving.v1.EmploymentStatus
+	21, // 40: labour.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labour.receiving.v1.EmploymentRecord
+	6,  // 41: labour.receiving.v1.IntakeService.AnnounceBatch:input_type -> labour.receiving.v1.AnnounceBatchRequest
+	8,  // 42: labour.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labour.receiving.v1.ReportBatchDepartureRequest
+	10, // 43: labour.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labour.receiving.v1.CancelIntakeBatchRequest
+	12, // 44: labour.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labour.receiving.v1.GetIntakeBatchRequest
+	14, // 45: labour.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labour.receiving.v1.ListIntakeBatchesRequest
+	17, // 46: labour.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labour.receiving.v1.ConfirmArrivalsRequest
+	22, // 47: labour.receiving.v1.IntakeService.RecordOnboarding:input_type -> labour.receiving.v1.RecordOnboardingRequest
+	24, // 48: labour.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labour.receiving.v1.RecordCheckpointRequest
+	26, // 49: labour.receiving.v1.IntakeService.RecordJobLeft:input_type -> labour.receiving.v1.RecordJobLeftRequest
+	28, // 50: labour.receiving.v1.IntakeService.RecordIncident:input_type -> labour.receiving.v1.RecordIncidentRequest
+	30, // 51: labour.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labour.receiving.v1.GetEmploymentRecordRequest
+	32, // 52: labour.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labour.receiving.v1.ListEmploymentRecordsRequest
+	7,  // 53: labour.receiving.v1.IntakeService.AnnounceBatch:output_type -> labour.receiving.v1.AnnounceBatchResponse
+	9,  // 54: labour.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labour.receiving.v1.ReportBatchDepartureResponse
+	11, // 55: labour.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labour.receiving.v1.CancelIntakeBatchResponse
+	13, // 56: labour.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labour.receiving.v1.GetIntakeBatchResponse
+	15, // 57: labour.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labour.receiving.v1.ListIntakeBatchesResponse
+	18, // 58: labour.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labour.receiving.v1.ConfirmArrivalsResponse
+	23, // 59: labour.receiving.v1.IntakeService.RecordOnboarding:output_type -> labour.receiving.v1.RecordOnboardingResponse
+	25, // 60: labour.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labour.receiving.v1.RecordCheckpointResponse
+	27, // 61: labour.receiving.v1.IntakeService.RecordJobLeft:output_type -> labour.receiving.v1.RecordJobLeftResponse
+	29, // 62: labour.receiving.v1.IntakeService.RecordIncident:output_type -> labour.receiving.v1.RecordIncidentResponse
+	31, // 63: labour.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labour.receiving.v1.GetEmploymentRecordResponse
+	33, // 64: labour.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labour.receiving.v1.ListEmploymentRecordsResponse
+	53, // [53:65] is the sub-list for method output_type
+	41, // [41:53] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_labour_receiving_v1_intake_proto_init() }
@@ -2433,7 +2626,7 @@ func file_labour_receiving_v1_intake_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labour_receiving_v1_intake_proto_rawDesc), len(file_labour_receiving_v1_intake_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      4,
 			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,

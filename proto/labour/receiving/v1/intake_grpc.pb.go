@@ -50,7 +50,7 @@ type IntakeServiceClient interface {
 	// Records who boarded an announced batch (sent by the sending service at departure).
 	ReportBatchDeparture(ctx context.Context, in *ReportBatchDepartureRequest, opts ...grpc.CallOption) (*ReportBatchDepartureResponse, error)
 	// Cancels an announced batch before its departure is reported (sent by the sending service
-	// when it cancels the batch): the batch is kept, marked cancelled, and its workers are no
+	// when it cancels the batch): the batch is kept, in state CANCELLED, and its workers are no
 	// longer expected; they may be announced again on another batch. Cancelling a cancelled batch
 	// returns it unchanged; a batch whose departure was reported cannot be cancelled
 	// (FAILED_PRECONDITION).
@@ -220,7 +220,7 @@ type IntakeServiceServer interface {
 	// Records who boarded an announced batch (sent by the sending service at departure).
 	ReportBatchDeparture(context.Context, *ReportBatchDepartureRequest) (*ReportBatchDepartureResponse, error)
 	// Cancels an announced batch before its departure is reported (sent by the sending service
-	// when it cancels the batch): the batch is kept, marked cancelled, and its workers are no
+	// when it cancels the batch): the batch is kept, in state CANCELLED, and its workers are no
 	// longer expected; they may be announced again on another batch. Cancelling a cancelled batch
 	// returns it unchanged; a batch whose departure was reported cannot be cancelled
 	// (FAILED_PRECONDITION).

@@ -116,18 +116,21 @@ type Vacancy struct {
 	Reserved int32 `protobuf:"varint,8,opt,name=reserved,proto3" json:"reserved,omitempty"`
 	// Positions filled by onboarded workers.
 	Filled int32 `protobuf:"varint,9,opt,name=filled,proto3" json:"filled,omitempty"`
-	// Lowest monthly wage offered, CNY.
-	WageMin int32 `protobuf:"varint,10,opt,name=wage_min,json=wageMin,proto3" json:"wage_min,omitempty"`
-	// Highest monthly wage offered, CNY (at least wage_min).
-	WageMax int32 `protobuf:"varint,11,opt,name=wage_max,json=wageMax,proto3" json:"wage_max,omitempty"`
+	// Lowest wage offered: per month, in whole yuan (CNY), before tax.
+	MonthlyWageMinYuan int32 `protobuf:"varint,10,opt,name=monthly_wage_min_yuan,json=monthlyWageMinYuan,proto3" json:"monthly_wage_min_yuan,omitempty"`
+	// Highest wage offered: per month, in whole yuan (CNY), before tax; at least
+	// monthly_wage_min_yuan.
+	MonthlyWageMaxYuan int32 `protobuf:"varint,11,opt,name=monthly_wage_max_yuan,json=monthlyWageMaxYuan,proto3" json:"monthly_wage_max_yuan,omitempty"`
 	// First working day.
 	StartDate *v1.Date `protobuf:"bytes,12,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// Last day the vacancy takes candidates (after start_date).
 	ValidThrough *v1.Date `protobuf:"bytes,13,opt,name=valid_through,json=validThrough,proto3" json:"valid_through,omitempty"`
-	// Youngest age accepted on the start date (16 or more); 0 for 16.
-	MinAge int32 `protobuf:"varint,14,opt,name=min_age,json=minAge,proto3" json:"min_age,omitempty"`
-	// Oldest age accepted on the start date; 0 for no limit.
-	MaxAge int32 `protobuf:"varint,15,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	// Youngest age accepted on the start date, 16 to 100; unset: 16 (the legal minimum working
+	// age). 0 is refused.
+	MinAge *int32 `protobuf:"varint,14,opt,name=min_age,json=minAge,proto3,oneof" json:"min_age,omitempty"`
+	// Oldest age accepted on the start date, at least min_age (and 16), at most 100; unset: no
+	// upper limit. 0 is refused.
+	MaxAge *int32 `protobuf:"varint,15,opt,name=max_age,json=maxAge,proto3,oneof" json:"max_age,omitempty"`
 	// Housing provided by the employer.
 	HousingProvided bool `protobuf:"varint,16,opt,name=housing_provided,json=housingProvided,proto3" json:"housing_provided,omitempty"`
 	// Meals provided by the employer.
@@ -141,7 +144,19 @@ type Vacancy struct {
 	// When the vacancy was published.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The employer's own reference of the post (its requisition or post number), at most 100
+	// characters of text without control characters; surrounding spaces are dropped. Unique per
+	// employer: two vacancies of this service never share (employer_credit_code,
+	// external_reference), so it is the vacancy's natural key, by which a re-imported spreadsheet
+	// updates the vacancies it created instead of creating them again. Empty: the vacancy has no
+	// reference (and is never matched by one). Set when the vacancy is created, never changed.
+	ExternalReference string `protobuf:"bytes,23,opt,name=external_reference,json=externalReference,proto3" json:"external_reference,omitempty"`
+	// The version of the vacancy (AIP-154): opaque, computed by the server, the same as long as
+	// the vacancy does not change and different after every change. Ignored in requests, except in
+	// UpdateVacancyRequest.vacancy, where a client sends the etag of the version it read so that
+	// the update is refused (ABORTED, ETAG_MISMATCH) if the vacancy changed meanwhile.
+	Etag          string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,16 +254,16 @@ func (x *Vacancy) GetFilled() int32 {
 	return 0
 }
 
-func (x *Vacancy) GetWageMin() int32 {
+func (x *Vacancy) GetMonthlyWageMinYuan() int32 {
 	if x != nil {
-		return x.WageMin
+		return x.MonthlyWageMinYuan
 	}
 	return 0
 }
 
-func (x *Vacancy) GetWageMax() int32 {
+func (x *Vacancy) GetMonthlyWageMaxYuan() int32 {
 	if x != nil {
-		return x.WageMax
+		return x.MonthlyWageMaxYuan
 	}
 	return 0
 }
@@ -268,15 +283,15 @@ func (x *Vacancy) GetValidThrough() *v1.Date {
 }
 
 func (x *Vacancy) GetMinAge() int32 {
-	if x != nil {
-		return x.MinAge
+	if x != nil && x.MinAge != nil {
+		return *x.MinAge
 	}
 	return 0
 }
 
 func (x *Vacancy) GetMaxAge() int32 {
-	if x != nil {
-		return x.MaxAge
+	if x != nil && x.MaxAge != nil {
+		return *x.MaxAge
 	}
 	return 0
 }
@@ -328,6 +343,20 @@ func (x *Vacancy) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Vacancy) GetExternalReference() string {
+	if x != nil {
+		return x.ExternalReference
+	}
+	return ""
+}
+
+func (x *Vacancy) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
 }
 
 // Request to publish a vacancy.
@@ -453,10 +482,10 @@ type VacancyRow struct {
 	Occupation string `protobuf:"bytes,5,opt,name=occupation,proto3" json:"occupation,omitempty"`
 	// Headcount, a whole number.
 	Headcount string `protobuf:"bytes,6,opt,name=headcount,proto3" json:"headcount,omitempty"`
-	// Lowest monthly wage, CNY.
-	WageMin string `protobuf:"bytes,7,opt,name=wage_min,json=wageMin,proto3" json:"wage_min,omitempty"`
-	// Highest monthly wage, CNY.
-	WageMax string `protobuf:"bytes,8,opt,name=wage_max,json=wageMax,proto3" json:"wage_max,omitempty"`
+	// Lowest wage, per month, in yuan (CSV column `wage_min`).
+	MonthlyWageMinYuan string `protobuf:"bytes,7,opt,name=monthly_wage_min_yuan,json=monthlyWageMinYuan,proto3" json:"monthly_wage_min_yuan,omitempty"`
+	// Highest wage, per month, in yuan (CSV column `wage_max`).
+	MonthlyWageMaxYuan string `protobuf:"bytes,8,opt,name=monthly_wage_max_yuan,json=monthlyWageMaxYuan,proto3" json:"monthly_wage_max_yuan,omitempty"`
 	// Start date `YYYY-MM-DD`.
 	StartDate string `protobuf:"bytes,9,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// Valid-through date `YYYY-MM-DD`.
@@ -470,9 +499,15 @@ type VacancyRow struct {
 	// Meals provided: same forms.
 	MealsProvided string `protobuf:"bytes,14,opt,name=meals_provided,json=mealsProvided,proto3" json:"meals_provided,omitempty"`
 	// Recruiting contact.
-	Contact       string `protobuf:"bytes,15,opt,name=contact,proto3" json:"contact,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Contact string `protobuf:"bytes,15,opt,name=contact,proto3" json:"contact,omitempty"`
+	// The employer's reference of the post (Vacancy.external_reference); empty: the row always
+	// creates a vacancy. A row whose (employer_credit_code, external_reference) names an existing
+	// vacancy updates that vacancy's fields (the row's other columns, as UpdateVacancy would with
+	// every changeable field in the mask; a closed vacancy, or a headcount below the reserved
+	// positions, rejects the row).
+	ExternalReference string `protobuf:"bytes,16,opt,name=external_reference,json=externalReference,proto3" json:"external_reference,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *VacancyRow) Reset() {
@@ -547,16 +582,16 @@ func (x *VacancyRow) GetHeadcount() string {
 	return ""
 }
 
-func (x *VacancyRow) GetWageMin() string {
+func (x *VacancyRow) GetMonthlyWageMinYuan() string {
 	if x != nil {
-		return x.WageMin
+		return x.MonthlyWageMinYuan
 	}
 	return ""
 }
 
-func (x *VacancyRow) GetWageMax() string {
+func (x *VacancyRow) GetMonthlyWageMaxYuan() string {
 	if x != nil {
-		return x.WageMax
+		return x.MonthlyWageMaxYuan
 	}
 	return ""
 }
@@ -606,6 +641,13 @@ func (x *VacancyRow) GetMealsProvided() string {
 func (x *VacancyRow) GetContact() string {
 	if x != nil {
 		return x.Contact
+	}
+	return ""
+}
+
+func (x *VacancyRow) GetExternalReference() string {
+	if x != nil {
+		return x.ExternalReference
 	}
 	return ""
 }
@@ -695,7 +737,10 @@ func (x *ImportVacanciesRequest) GetTotalRows() int64 {
 // The outcome of a vacancy import.
 type ImportVacanciesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Counts and rejected rows (a vacancy row always creates: `updated` and `unchanged` stay 0).
+	// Counts and rejected rows: `created` for rows that created a vacancy (every row without an
+	// external_reference, and rows whose reference is new), `updated` for rows that changed the
+	// vacancy of their (employer_credit_code, external_reference), `unchanged` for rows equal to
+	// it.
 	Summary       *v1.ImportSummary `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1222,10 +1267,15 @@ func (x *ListVacanciesResponse) GetRevision() int64 {
 // Request to change some fields of a vacancy.
 type UpdateVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The vacancy with `name` and the new values.
+	// The vacancy with `name` and the new values; optionally `etag`, the etag of the version the
+	// client read (GetVacancy, ListVacancies or an earlier update): if the vacancy has changed
+	// since, the update is ABORTED with reason ETAG_MISMATCH and changes nothing (read it again).
+	// Empty: the update applies to whatever version is stored (overwrites).
 	Vacancy *Vacancy `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// Fields to change: employer_name, work_county, occupation, headcount, wage_min, wage_max,
-	// start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact.
+	// Fields to change: employer_name, work_county, occupation, headcount, monthly_wage_min_yuan,
+	// monthly_wage_max_yuan, start_date, valid_through, min_age, max_age, housing_provided,
+	// meals_provided, contact. A masked min_age or max_age left unset in `vacancy` clears it
+	// (16; no limit).
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
@@ -1855,7 +1905,7 @@ var File_labour_receiving_v1_vacancy_proto protoreflect.FileDescriptor
 
 const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\n" +
-	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xb1\a\n" +
+	"!labour/receiving/v1/vacancy.proto\x12\x13labour.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlabour/common/v1/common.proto\"\xd3\b\n" +
 	"\aVacancy\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\"\n" +
 	"\n" +
@@ -1869,15 +1919,15 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"occupation\x12!\n" +
 	"\theadcount\x18\a \x01(\x05B\x03\xe0A\x02R\theadcount\x12\x1f\n" +
 	"\breserved\x18\b \x01(\x05B\x03\xe0A\x03R\breserved\x12\x1b\n" +
-	"\x06filled\x18\t \x01(\x05B\x03\xe0A\x03R\x06filled\x12\x1e\n" +
-	"\bwage_min\x18\n" +
-	" \x01(\x05B\x03\xe0A\x02R\awageMin\x12\x1e\n" +
-	"\bwage_max\x18\v \x01(\x05B\x03\xe0A\x02R\awageMax\x12:\n" +
+	"\x06filled\x18\t \x01(\x05B\x03\xe0A\x03R\x06filled\x126\n" +
+	"\x15monthly_wage_min_yuan\x18\n" +
+	" \x01(\x05B\x03\xe0A\x02R\x12monthlyWageMinYuan\x126\n" +
+	"\x15monthly_wage_max_yuan\x18\v \x01(\x05B\x03\xe0A\x02R\x12monthlyWageMaxYuan\x12:\n" +
 	"\n" +
 	"start_date\x18\f \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\tstartDate\x12@\n" +
-	"\rvalid_through\x18\r \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fvalidThrough\x12\x1c\n" +
-	"\amin_age\x18\x0e \x01(\x05B\x03\xe0A\x01R\x06minAge\x12\x1c\n" +
-	"\amax_age\x18\x0f \x01(\x05B\x03\xe0A\x01R\x06maxAge\x12.\n" +
+	"\rvalid_through\x18\r \x01(\v2\x16.labour.common.v1.DateB\x03\xe0A\x02R\fvalidThrough\x12!\n" +
+	"\amin_age\x18\x0e \x01(\x05B\x03\xe0A\x01H\x00R\x06minAge\x88\x01\x01\x12!\n" +
+	"\amax_age\x18\x0f \x01(\x05B\x03\xe0A\x01H\x01R\x06maxAge\x88\x01\x01\x12.\n" +
 	"\x10housing_provided\x18\x10 \x01(\bB\x03\xe0A\x01R\x0fhousingProvided\x12*\n" +
 	"\x0emeals_provided\x18\x11 \x01(\bB\x03\xe0A\x01R\rmealsProvided\x12\x1d\n" +
 	"\acontact\x18\x12 \x01(\tB\x03\xe0A\x01R\acontact\x12?\n" +
@@ -1886,13 +1936,19 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\vcreate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\"w\n" +
+	"updateTime\x125\n" +
+	"\x12external_reference\x18\x17 \x01(\tB\x06\xe0A\x01\xe0A\x05R\x11externalReference\x12\x17\n" +
+	"\x04etag\x18\x18 \x01(\tB\x03\xe0A\x03R\x04etagB\n" +
+	"\n" +
+	"\b_min_ageB\n" +
+	"\n" +
+	"\b_max_age\"w\n" +
 	"\x14CreateVacancyRequest\x12;\n" +
 	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x02R\avacancy\x12\"\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"T\n" +
 	"\x15CreateVacancyResponse\x12;\n" +
-	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\xc4\x04\n" +
+	"\avacancy\x18\x01 \x01(\v2\x1c.labour.receiving.v1.VacancyB\x03\xe0A\x03R\avacancy\"\xa8\x05\n" +
 	"\n" +
 	"VacancyRow\x12\"\n" +
 	"\n" +
@@ -1904,9 +1960,9 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\n" +
 	"occupation\x18\x05 \x01(\tB\x03\xe0A\x02R\n" +
 	"occupation\x12!\n" +
-	"\theadcount\x18\x06 \x01(\tB\x03\xe0A\x02R\theadcount\x12\x1e\n" +
-	"\bwage_min\x18\a \x01(\tB\x03\xe0A\x02R\awageMin\x12\x1e\n" +
-	"\bwage_max\x18\b \x01(\tB\x03\xe0A\x02R\awageMax\x12\"\n" +
+	"\theadcount\x18\x06 \x01(\tB\x03\xe0A\x02R\theadcount\x126\n" +
+	"\x15monthly_wage_min_yuan\x18\a \x01(\tB\x03\xe0A\x02R\x12monthlyWageMinYuan\x126\n" +
+	"\x15monthly_wage_max_yuan\x18\b \x01(\tB\x03\xe0A\x02R\x12monthlyWageMaxYuan\x12\"\n" +
 	"\n" +
 	"start_date\x18\t \x01(\tB\x03\xe0A\x02R\tstartDate\x12(\n" +
 	"\rvalid_through\x18\n" +
@@ -1915,7 +1971,8 @@ const file_labour_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\amax_age\x18\f \x01(\tB\x03\xe0A\x01R\x06maxAge\x12.\n" +
 	"\x10housing_provided\x18\r \x01(\tB\x03\xe0A\x01R\x0fhousingProvided\x12*\n" +
 	"\x0emeals_provided\x18\x0e \x01(\tB\x03\xe0A\x01R\rmealsProvided\x12\x1d\n" +
-	"\acontact\x18\x0f \x01(\tB\x03\xe0A\x01R\acontact\"\xb3\x01\n" +
+	"\acontact\x18\x0f \x01(\tB\x03\xe0A\x01R\acontact\x122\n" +
+	"\x12external_reference\x18\x10 \x01(\tB\x03\xe0A\x01R\x11externalReference\"\xb3\x01\n" +
 	"\x16ImportVacanciesRequest\x12 \n" +
 	"\timport_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bimportId\x128\n" +
 	"\x04rows\x18\x02 \x03(\v2\x1f.labour.receiving.v1.VacancyRowB\x03\xe0A\x01R\x04rows\x12\x19\n" +
@@ -2125,6 +2182,7 @@ func file_labour_receiving_v1_vacancy_proto_init() {
 	if File_labour_receiving_v1_vacancy_proto != nil {
 		return
 	}
+	file_labour_receiving_v1_vacancy_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

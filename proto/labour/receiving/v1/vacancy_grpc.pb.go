@@ -41,10 +41,15 @@ const (
 // Every change to a vacancy gets the next revision of this service's demand feed (see
 // DemandFeedService), without gaps.
 type VacancyServiceClient interface {
-	// Publishes a vacancy (status OPEN).
+	// Publishes a vacancy (status OPEN). A vacancy whose (employer_credit_code,
+	// external_reference) is already used by a vacancy of this service is refused with
+	// ALREADY_EXISTS (reason ALREADY_EXISTS, ErrorInfo metadata `vacancy`: the existing vacancy's
+	// name): read that one, or change it with UpdateVacancy.
 	CreateVacancy(ctx context.Context, in *CreateVacancyRequest, opts ...grpc.CallOption) (*CreateVacancyResponse, error)
 	// Imports vacancies in chunks, row by row; bad rows are rejected with their reason and the
-	// good ones kept. Re-sending an import with the same id changes nothing.
+	// good ones kept. A row whose (employer_credit_code, external_reference) names an existing
+	// vacancy updates that vacancy; the other rows create vacancies. Re-sending an import with the
+	// same id changes nothing.
 	ImportVacancies(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportVacanciesRequest, ImportVacanciesResponse], error)
 	// Reads the summary of a vacancy import (counts and the first rejected rows), also of an
 	// import whose stream was cut.
@@ -56,6 +61,8 @@ type VacancyServiceClient interface {
 	// Lists vacancies with filters, in vacancy-id order.
 	ListVacancies(ctx context.Context, in *ListVacanciesRequest, opts ...grpc.CallOption) (*ListVacanciesResponse, error)
 	// Changes the fields named in `update_mask`. Headcount cannot go below the reserved count.
+	// With `vacancy.etag` set, the update is made only if the vacancy is still that version;
+	// otherwise it is ABORTED with reason ETAG_MISMATCH (and the current etag in the metadata).
 	UpdateVacancy(ctx context.Context, in *UpdateVacancyRequest, opts ...grpc.CallOption) (*UpdateVacancyResponse, error)
 	// Closes a vacancy: no more candidates; accepted candidates keep their places.
 	CloseVacancy(ctx context.Context, in *CloseVacancyRequest, opts ...grpc.CallOption) (*CloseVacancyResponse, error)
@@ -161,10 +168,15 @@ func (c *vacancyServiceClient) CloseVacancy(ctx context.Context, in *CloseVacanc
 // Every change to a vacancy gets the next revision of this service's demand feed (see
 // DemandFeedService), without gaps.
 type VacancyServiceServer interface {
-	// Publishes a vacancy (status OPEN).
+	// Publishes a vacancy (status OPEN). A vacancy whose (employer_credit_code,
+	// external_reference) is already used by a vacancy of this service is refused with
+	// ALREADY_EXISTS (reason ALREADY_EXISTS, ErrorInfo metadata `vacancy`: the existing vacancy's
+	// name): read that one, or change it with UpdateVacancy.
 	CreateVacancy(context.Context, *CreateVacancyRequest) (*CreateVacancyResponse, error)
 	// Imports vacancies in chunks, row by row; bad rows are rejected with their reason and the
-	// good ones kept. Re-sending an import with the same id changes nothing.
+	// good ones kept. A row whose (employer_credit_code, external_reference) names an existing
+	// vacancy updates that vacancy; the other rows create vacancies. Re-sending an import with the
+	// same id changes nothing.
 	ImportVacancies(grpc.ClientStreamingServer[ImportVacanciesRequest, ImportVacanciesResponse]) error
 	// Reads the summary of a vacancy import (counts and the first rejected rows), also of an
 	// import whose stream was cut.
@@ -176,6 +188,8 @@ type VacancyServiceServer interface {
 	// Lists vacancies with filters, in vacancy-id order.
 	ListVacancies(context.Context, *ListVacanciesRequest) (*ListVacanciesResponse, error)
 	// Changes the fields named in `update_mask`. Headcount cannot go below the reserved count.
+	// With `vacancy.etag` set, the update is made only if the vacancy is still that version;
+	// otherwise it is ABORTED with reason ETAG_MISMATCH (and the current etag in the metadata).
 	UpdateVacancy(context.Context, *UpdateVacancyRequest) (*UpdateVacancyResponse, error)
 	// Closes a vacancy: no more candidates; accepted candidates keep their places.
 	CloseVacancy(context.Context, *CloseVacancyRequest) (*CloseVacancyResponse, error)

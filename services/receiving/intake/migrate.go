@@ -1,0 +1,167 @@
+package intake
+
+import (
+	"bytes"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	"github.com/eastwest/labourlink/services/platform/store"
+)
+
+// Fields of IntakeBatch before receiving schema version 2, reserved since: two flags that
+// `state` (field 15) replaced.
+const (
+	oldBatchDeparted  protowire.Number = 12 // bool departed
+	oldBatchCancelled protowire.Number = 13 // bool cancelled
+)
+
+// MigrateBatchStates converts the stored batches of a file older than receiving schema version
+// 2: the flags `departed` (12) and `cancelled` (13), read from the unknown fields, become
+// `state` (CANCELLED if cancelled, else DEPARTED if departed, else ANNOUNCED; the service never
+// set both), and the old fields are dropped. A batch that has a state already is left as it is.
+// It returns how many batches it converted.
+func MigrateBatchStates(tx *bbolt.Tx) (int, error) {
+	if tx.Bucket(batchTable.Name()) == nil {
+		return 0, nil // a file without batches: Open creates the bucket
+	}
+	type fix struct {
+		key []byte
+		b   *receivingv1.IntakeBatch
+	}
+	var fixes []fix
+	err := batchTable.Scan(tx, store.Range{}, func(k []byte, b *receivingv1.IntakeBatch) (bool, error) {
+		if b.GetState() != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_UNSPECIFIED {
+			return true, nil
+		}
+		departed, cancelled, rest, err := oldBatchFlags(b.ProtoReflect().GetUnknown())
+		if err != nil {
+			return false, fmt.Errorf("batch %s: %w", k, err)
+		}
+		switch {
+		case cancelled:
+			b.State = batchCancelled
+		case departed:
+			b.State = batchDeparted
+		default:
+			b.State = batchAnnounced
+		}
+		b.ProtoReflect().SetUnknown(rest)
+		fixes = append(fixes, fix{bytes.Clone(k), b})
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range fixes {
+		if err := batchTable.Put(tx, f.key, f.b); err != nil {
+			return 0, err
+		}
+	}
+	return len(fixes), nil
+}
+
+// oldBatchFlags reads the old flags out of the unknown fields of a stored batch and returns the
+// other unknown fields as they were.
+func oldBatchFlags(unknown []byte) (departed, cancelled bool, rest []byte, err error) {
+	for len(unknown) > 0 {
+		num, typ, n := protowire.ConsumeField(unknown)
+		if n < 0 {
+			return false, false, nil, fmt.Errorf("unknown fields: %w", protowire.ParseError(n))
+		}
+		field := unknown[:n]
+		unknown = unknown[n:]
+		if (num == oldBatchDeparted || num == oldBatchCancelled) && typ == protowire.VarintType {
+			_, _, tn := protowire.ConsumeTag(field)
+			v, vn := protowire.ConsumeVarint(field[tn:])
+			if vn < 0 {
+				return false, false, nil, fmt.Errorf("field %d: %w", num, protowire.ParseError(vn))
+			}
+			if num == oldBatchDeparted {
+				departed = v != 0
+			} else {
+				cancelled = v != 0
+			}
+			continue
+		}
+		rest = append(rest, field...)
+	}
+	return departed, cancelled, rest, nil
+}
+
+// oldIncidentKind is the field of Incident before receiving schema version 2, reserved since:
+// the kind as free text, which `incident_kind` (4) and `detail` (5) replaced.
+const oldIncidentKind protowire.Number = 2 // string kind
+
+// MigrateIncidentKinds converts the incidents of the stored employment records of a file older
+// than receiving schema version 2: the free-text kind (field 2, read from the unknown fields)
+// becomes `incident_kind` (a known text such as "injury" or "wage dispute" its kind, see
+// knownKindTexts; any other text OTHER, with the text kept in `detail`), and the old field is
+// dropped. An incident that has a kind already is left as it is. It returns how many incidents
+// it converted.
+func MigrateIncidentKinds(tx *bbolt.Tx) (int, error) {
+	if tx.Bucket(recordTable.Name()) == nil {
+		return 0, nil
+	}
+	type fix struct {
+		key []byte
+		r   *receivingv1.EmploymentRecord
+	}
+	var fixes []fix
+	converted := 0
+	err := recordTable.Scan(tx, store.Range{}, func(k []byte, r *receivingv1.EmploymentRecord) (bool, error) {
+		changed := false
+		for i, in := range r.GetIncidents() {
+			if in.GetIncidentKind() != kindUnspecified {
+				continue
+			}
+			text, rest, err := oldIncidentText(in.ProtoReflect().GetUnknown())
+			if err != nil {
+				return false, fmt.Errorf("record %s, incident %d: %w", k, i, err)
+			}
+			in.IncidentKind, in.Detail = kindOfText(text)
+			in.ProtoReflect().SetUnknown(rest)
+			changed = true
+			converted++
+		}
+		if changed {
+			fixes = append(fixes, fix{bytes.Clone(k), r})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range fixes {
+		if err := recordTable.Put(tx, f.key, f.r); err != nil {
+			return 0, err
+		}
+	}
+	return converted, nil
+}
+
+// oldIncidentText reads the old free-text kind out of the unknown fields of a stored incident
+// and returns the other unknown fields as they were.
+func oldIncidentText(unknown []byte) (text string, rest []byte, err error) {
+	for len(unknown) > 0 {
+		num, typ, n := protowire.ConsumeField(unknown)
+		if n < 0 {
+			return "", nil, fmt.Errorf("unknown fields: %w", protowire.ParseError(n))
+		}
+		field := unknown[:n]
+		unknown = unknown[n:]
+		if num == oldIncidentKind && typ == protowire.BytesType {
+			_, _, tn := protowire.ConsumeTag(field)
+			v, vn := protowire.ConsumeBytes(field[tn:])
+			if vn < 0 {
+				return "", nil, fmt.Errorf("field %d: %w", num, protowire.ParseError(vn))
+			}
+			text = string(v)
+			continue
+		}
+		rest = append(rest, field...)
+	}
+	return text, rest, nil
+}

@@ -1,0 +1,33 @@
+package receiving
+
+import (
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/eastwest/labourlink/services/receiving/intake"
+	"github.com/eastwest/labourlink/services/receiving/vacancies"
+)
+
+// migrate upgrades a file of an older version of the receiving schema (Schema).
+//
+// Version 2 replaced the flags `departed` and `cancelled` of IntakeBatch (fields 12 and 13,
+// reserved since) by `state` (field 15): the stored batches are converted
+// (intake.MigrateBatchStates); it replaced Incident's free-text `kind` (field 2, reserved) by
+// `incident_kind` and `detail` (intake.MigrateIncidentKinds); and it added the index of vacancies' natural keys
+// (employer_credit_code, external_reference), built from the stored vacancies
+// (vacancies.BuildReferenceIndex: those of version 1 have no reference, so it starts empty).
+func migrate(tx *bbolt.Tx, from uint64) error {
+	if from < 2 {
+		if _, err := intake.MigrateBatchStates(tx); err != nil {
+			return fmt.Errorf("intake batch states: %w", err)
+		}
+		if _, err := intake.MigrateIncidentKinds(tx); err != nil {
+			return fmt.Errorf("incident kinds: %w", err)
+		}
+		if _, err := vacancies.BuildReferenceIndex(tx); err != nil {
+			return fmt.Errorf("index of vacancy references: %w", err)
+		}
+	}
+	return nil
+}
