@@ -102,6 +102,8 @@ type matchState struct {
 	// seq and cancel are the run in progress and the cancel of its context (CancelMatchRun).
 	seq    uint64
 	cancel context.CancelFunc
+	// done is closed when the run in progress has returned (running is false again).
+	done chan struct{}
 }
 
 // errRunCancelled stops a run whose stored record is no longer RUNNING (CancelMatchRun
@@ -243,12 +245,26 @@ func maxStaleness(req *sendingv1.StartMatchRunRequest) time.Duration {
 // StartMatchRun records a new run and starts it in the background. A repeat of the request id
 // returns the first response; a run already working is FAILED_PRECONDITION, and so is a run on
 // a replica known to be behind (REPLICA_STALE; see the file comment).
-func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMatchRunRequest) (*sendingv1.StartMatchRunResponse, error) {
+func (x *matchingServer) StartMatchRun(ctx context.Context, req *sendingv1.StartMatchRunRequest) (*sendingv1.StartMatchRunResponse, error) {
 	s := x.s
 	limit := maxStaleness(req)
 	method := sendingv1.MatchingService_StartMatchRun_FullMethodName
 	s.match.mu.Lock()
 	defer s.match.mu.Unlock()
+	// A run whose record already says SUCCEEDED or FAILED is only returning: a client that read
+	// that record and starts the next run waits for it instead of being told a run is working.
+	for s.match.running && s.runEnded(s.match.seq) {
+		done := s.match.done
+		s.match.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		s.match.mu.Lock()
+		if ctx.Err() != nil {
+			break
+		}
+	}
 	resp := &sendingv1.StartMatchRunResponse{}
 	var started uint64
 	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
@@ -293,7 +309,7 @@ func (x *matchingServer) StartMatchRun(_ context.Context, req *sendingv1.StartMa
 	}
 	if started != 0 {
 		ctx, cancel := context.WithCancel(s.bg)
-		s.match.running, s.match.seq, s.match.cancel = true, started, cancel
+		s.match.running, s.match.seq, s.match.cancel, s.match.done = true, started, cancel, make(chan struct{})
 		s.bgWork.Add(1)
 		go func() {
 			defer s.bgWork.Done()
@@ -340,6 +356,18 @@ func (x *matchingServer) CancelMatchRun(_ context.Context, req *sendingv1.Cancel
 	}
 	s.match.mu.Unlock()
 	return resp, nil
+}
+
+// runEnded reports whether run seq is recorded SUCCEEDED or FAILED (so its goroutine is only
+// returning); a CANCELLED run may still be working up to its next stage boundary.
+func (s *Service) runEnded(seq uint64) bool {
+	var ended bool
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		r, err := getRun(tx, seq)
+		ended = err == nil && (r.GetState() == runSucceeded || r.GetState() == runFailed)
+		return nil
+	})
+	return ended
 }
 
 // runningRun reads run seq for a change by the run itself: errRunCancelled when it is no longer
@@ -472,7 +500,10 @@ func (p *runProgress) set(stage string, percent int) {
 func (s *Service) executeRun(ctx context.Context, seq uint64, dryRun bool, limit time.Duration) {
 	defer func() {
 		s.match.mu.Lock()
-		s.match.running, s.match.seq, s.match.cancel = false, 0, nil
+		if s.match.done != nil {
+			close(s.match.done)
+		}
+		s.match.running, s.match.seq, s.match.cancel, s.match.done = false, 0, nil, nil
 		s.match.mu.Unlock()
 	}()
 	lg := s.lg.With(zap.String("run", RunName(seq)), zap.Bool("dry_run", dryRun))
