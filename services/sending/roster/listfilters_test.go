@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,7 +104,10 @@ func TestListWorkersOperatorFilters(t *testing.T) {
 // worker-id order over several pages; without updated_after the erased worker is left out.
 func TestListWorkersIncrementalSync(t *testing.T) {
 	t.Parallel()
-	env := startRoster(t, nil, "")
+	var clock atomic.Int64 // the service's clock, in Unix nanoseconds
+	clock.Store(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	env := startRosterWith(t, nil, "", Config{Region: rosterRegion, Now: now})
 	ctx := context.Background()
 	importGenerated(t, env, "sync", 0, 50)
 	roster, _ := rosterSnapshot(t, env.db)
@@ -112,9 +116,8 @@ func TestListWorkersIncrementalSync(t *testing.T) {
 		all = append(all, w)
 	}
 	slices.SortFunc(all, func(a, b *sendingv1.Worker) int { return strings.Compare(a.GetWorkerId(), b.GetWorkerId()) })
-	time.Sleep(5 * time.Millisecond)
-	mark := time.Now()
-	time.Sleep(5 * time.Millisecond)
+	mark := now().Add(time.Minute)
+	clock.Store(mark.Add(time.Minute).UnixNano()) // the changes below come after the mark
 
 	if got := listAll(t, env, &sendingv1.ListWorkersRequest{UpdatedAfter: timestamppb.New(mark)}, 3); len(got) != 0 {
 		t.Fatalf("changed after the mark before any change: %v", got)

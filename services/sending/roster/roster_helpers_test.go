@@ -48,6 +48,12 @@ type rosterEnv struct {
 // 127.0.0.1:0 with the real grpcserver. An empty path makes a new file in t.TempDir().
 func startRoster(t testing.TB, lg *zap.Logger, path string) *rosterEnv {
 	t.Helper()
+	return startRosterWith(t, lg, path, Config{Region: rosterRegion})
+}
+
+// startRosterWith is startRoster with the service's Config (for example its clock).
+func startRosterWith(t testing.TB, lg *zap.Logger, path string, cfg Config) *rosterEnv {
+	t.Helper()
 	if lg == nil {
 		lg = zaptest.NewLogger(t)
 	}
@@ -58,7 +64,7 @@ func startRoster(t testing.TB, lg *zap.Logger, path string) *rosterEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(db, lg, Config{Region: rosterRegion})
+	svc := New(db, lg, cfg)
 	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
 	svc.Register(srv.GRPC())
 	srv.SetServing()
