@@ -2,13 +2,10 @@ package daemon_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/eastwest/labourlink/services/devtools/fulldisk"
 	"github.com/eastwest/labourlink/services/sending/roster/rostertest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,46 +26,6 @@ import (
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
-
-// mountTmpfs mounts a tmpfs of size (e.g. "12m") on a new folder and unmounts it at the end of
-// the test. It skips the test where mounting is not permitted (not root): the store's
-// TestWriteErrorsForWantOfSpace then still covers the mapping with an injected ENOSPC.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes zeros to a file in dir until the file system is full.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill: %v", err)
-			}
-			return path
-		}
-	}
-}
 
 // start runs the daemon for cfg until the returned stop is called (or the test ends).
 func start(t *testing.T, cfg daemon.Config, lg *zap.Logger) (stop func()) {
@@ -125,7 +82,7 @@ func importRows(ctx context.Context, c sendingv1.RosterServiceClient, importID s
 // import succeeds once space is freed, and everything acknowledged is there after a restart.
 func TestFullDiskThroughTheAPI(t *testing.T) {
 	t.Parallel()
-	disk := mountTmpfs(t, "12m")
+	disk := fulldisk.Mount(t, "12m")
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := sendingConfig(t)
 	cfg.DataDir = disk
@@ -157,7 +114,7 @@ func TestFullDiskThroughTheAPI(t *testing.T) {
 		t.Fatalf("storage health = %v, want SERVING", got)
 	}
 
-	filler := fillDisk(t, disk)
+	filler := fulldisk.Fill(t, disk)
 	big := rosterRows(1000, 4000)
 	for attempt := range 2 {
 		_, err := importRows(ctx, roster, "big", big)

@@ -3,8 +3,8 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"github.com/eastwest/labourlink/services/devtools/fulldisk"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -111,50 +111,11 @@ func TestFullStateChangesOncePerTransition(t *testing.T) {
 	}
 }
 
-// mountTmpfs mounts a tmpfs of size (e.g. "4m") on a new folder and unmounts it at the end of
-// the test. It skips the test where mounting is not permitted (not root, or no tmpfs).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v: %s; TestWriteErrorsForWantOfSpace covers the classification", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fill writes a file of zeros in dir until the disk is full and returns its path.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill: %v", err)
-			}
-			return path
-		}
-	}
-}
-
 // TestFullDiskOnTmpfs: on a real full file system a bbolt commit fails with ErrStorageFull,
 // what was committed before stays readable (also after reopening), and once space is freed the
 // same write succeeds.
 func TestFullDiskOnTmpfs(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
+	dir := fulldisk.Mount(t, "8m")
 	path := filepath.Join(dir, "s.db")
 	db := openTest(t, path, testSchema)
 	t.Cleanup(func() { _ = db.Close() }) // before the unmount, also when the test fails
@@ -173,7 +134,7 @@ func TestFullDiskOnTmpfs(t *testing.T) {
 	if err := putN("kept", 200); err != nil {
 		t.Fatal(err)
 	}
-	filler := fill(t, dir)
+	filler := fulldisk.Fill(t, dir)
 	err := putN("lost", 1000) // about 2 MB of pages
 	if !errors.Is(err, store.ErrStorageFull) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("write on a full disk: %v, want ErrStorageFull wrapping ENOSPC", err)
