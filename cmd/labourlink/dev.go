@@ -87,10 +87,10 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 	}
 	fmt.Fprintf(w, "\nTry (grpcurl; `go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4` once, then drop the `go run`):\n")
 	fmt.Fprintf(w, "  %s %s %s list\n", grpcurl, sys520, c.SendingAddr)
-	fmt.Fprintf(w, "  %s %s %s describe labour.sending.v1.RosterService\n", grpcurl, sys520, c.SendingAddr)
+	fmt.Fprintf(w, "  %s %s %s describe labourlink.sending.v1.RosterService\n", grpcurl, sys520, c.SendingAddr)
 	fmt.Fprintf(w, "  %s %s %s grpc.health.v1.Health/Check\n", grpcurl, sys440, c.ReceivingAddr)
-	fmt.Fprintf(w, "  %s %s -d '{\"region\":\"%s\"}' %s labour.coordination.v1.RegistryService/ListPairings\n", grpcurl, national, federation.SendingRegion, c.CoordinationAddr)
-	fmt.Fprintf(w, "  %s %s -d '{\"page_size\":5}' %s labour.sending.v1.RosterService/ListWorkers\n", grpcurl, sys520, c.SendingAddr)
+	fmt.Fprintf(w, "  %s %s -d '{\"region\":\"%s\"}' %s labourlink.coordination.v1.RegistryService/ListPairings\n", grpcurl, national, federation.SendingRegion, c.CoordinationAddr)
+	fmt.Fprintf(w, "  %s %s -d '{\"page_size\":5}' %s labourlink.sending.v1.RosterService/ListWorkers\n", grpcurl, sys520, c.SendingAddr)
 	if certsDir != "" {
 		cert, key := identity.Paths(certsDir, identity.System(federation.SendingRegion))
 		fmt.Fprintf(w, "\nThe CLI as Guizhou's system:\n  export LABOURLINK_TLS_CA=%s LABOURLINK_TLS_CERT=%s LABOURLINK_TLS_KEY=%s\n",

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
@@ -112,7 +112,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 		bar.Set(int64(run.GetProgressPercent()), run.GetStage())
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(env.stderr, "\nstopped watching; the run goes on: grpcurl ... labour.sending.v1.MatchingService/GetMatchRun {\"name\":%q}\n", name)
+			fmt.Fprintf(env.stderr, "\nstopped watching; the run goes on: grpcurl ... labourlink.sending.v1.MatchingService/GetMatchRun {\"name\":%q}\n", name)
 			return ctx.Err()
 		case <-time.After(*poll):
 		}

@@ -67,6 +67,6 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 		res.BatchID, len(res.Workers), len(res.Onboarded), res.NoShow, res.Missing)
 	fmt.Fprintf(env.stdout, "\nRead the result (the never-confirmed worker becomes unaccounted once the grace period has passed):\n")
 	fmt.Fprintf(env.stdout, "  labourlink reconcile show\n")
-	fmt.Fprintf(env.stdout, "  grpcurl -plaintext -d '{\"batch_id\":\"%s\"}' %s labour.coordination.v1.ReconciliationService/GetBatchReconciliation\n", res.BatchID, coord.addr)
+	fmt.Fprintf(env.stdout, "  grpcurl -plaintext -d '{\"batch_id\":\"%s\"}' %s labourlink.coordination.v1.ReconciliationService/GetBatchReconciliation\n", res.BatchID, coord.addr)
 	return nil
 }

@@ -15,8 +15,8 @@ import (
 
 	"google.golang.org/grpc"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/csvimport"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"

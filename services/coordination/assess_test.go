@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 )

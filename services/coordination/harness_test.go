@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledger"

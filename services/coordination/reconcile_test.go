@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 )
 
 const (

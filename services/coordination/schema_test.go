@@ -23,7 +23,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("buckets %q, want %q", got, want)
 	}
-	if Schema.Name != "coordination" || Schema.Version != 2 {
+	if Schema.Name != "coordination" || Schema.Version != 3 {
 		t.Fatalf("schema %s version %d", Schema.Name, Schema.Version)
 	}
 }

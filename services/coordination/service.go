@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/assessment"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
@@ -31,7 +31,7 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 2,
+	Version: 3,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -40,10 +40,18 @@ var Schema = store.Schema{
 //
 // Version 2 gave ledger events per-kind details: the events recorded with the flat months,
 // still_employed and detail fields are converted (ledger.MigrateDetails).
+//
+// Version 3 renamed the API's package root (labour.* to labourlink.*): the method names and type
+// URLs of remembered responses are rewritten (store.MigratePackageRoot).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
 			return fmt.Errorf("ledger event details: %w", err)
+		}
+	}
+	if from < 3 {
+		if _, err := store.MigratePackageRoot(tx); err != nil {
+			return fmt.Errorf("package root: %w", err)
 		}
 	}
 	return nil

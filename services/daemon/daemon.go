@@ -20,9 +20,9 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/eastwest/labourlink/proto/labour"
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	"github.com/eastwest/labourlink/proto/labourlink"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/identity"
@@ -85,7 +85,7 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 
 	// lg already names the service; grpcserver.Config.ServiceName stays empty so that log lines
 	// do not carry the field twice.
-	docs, err := labour.Files()
+	docs, err := labourlink.Files()
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 func TestLinkHealth(t *testing.T) {
 	t.Parallel()
 	srv := grpcserver.New(grpcserver.Config{}, nil)
-	const own = "labour.sending.v1.MatchingService"
+	const own = "labourlink.sending.v1.MatchingService"
 	srv.SetServing(own)
 	set := linkHealth(srv)
 	link := peers.LinkHealthName(identity.Receiving("440000"))

@@ -140,7 +140,7 @@ func TestHealthListenServesProbesInPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hc.Close()
-	err = hc.Invoke(ctx, "/labour.sending.v1.RosterService/ListWorkers", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	err = hc.Invoke(ctx, "/labourlink.sending.v1.RosterService/ListWorkers", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
 	if status.Code(err) != codes.Unimplemented {
 		t.Errorf("roster on the health port: %v, want Unimplemented", err)
 	}

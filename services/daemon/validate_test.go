@@ -15,15 +15,15 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
-	_ "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	_ "github.com/eastwest/labourlink/proto/labour/outbox/v1"
-	_ "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	_ "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	_ "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	_ "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
+	_ "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	_ "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 )
 
-// TestEveryMethodIsValidated sends an empty request to every method of every labour.* service
+// TestEveryMethodIsValidated sends an empty request to every method of every labourlink.* service
 // that each kind of process serves, and fails when one reaches a handler without its
 // ValidateRequest naming the request type (the server answers INTERNAL "no request
 // validation"): an RPC added to the API without validation fails here instead of running on
@@ -31,9 +31,9 @@ import (
 func TestEveryMethodIsValidated(t *testing.T) {
 	t.Parallel()
 	served := map[daemon.Kind][]string{
-		daemon.Sending:      {"labour.sending.v1.RosterService", "labour.sending.v1.MatchingService", "labour.sending.v1.TransportService", "labour.outbox.v1.OutboxService"},
-		daemon.Receiving:    {"labour.receiving.v1.VacancyService", "labour.receiving.v1.DemandFeedService", "labour.receiving.v1.CandidateService", "labour.receiving.v1.IntakeService", "labour.outbox.v1.OutboxService"},
-		daemon.Coordination: {"labour.coordination.v1.RegistryService", "labour.coordination.v1.LedgerService", "labour.coordination.v1.ReconciliationService", "labour.coordination.v1.AssessmentService"},
+		daemon.Sending:      {"labourlink.sending.v1.RosterService", "labourlink.sending.v1.MatchingService", "labourlink.sending.v1.TransportService", "labourlink.outbox.v1.OutboxService"},
+		daemon.Receiving:    {"labourlink.receiving.v1.VacancyService", "labourlink.receiving.v1.DemandFeedService", "labourlink.receiving.v1.CandidateService", "labourlink.receiving.v1.IntakeService", "labourlink.outbox.v1.OutboxService"},
+		daemon.Coordination: {"labourlink.coordination.v1.RegistryService", "labourlink.coordination.v1.LedgerService", "labourlink.coordination.v1.ReconciliationService", "labourlink.coordination.v1.AssessmentService"},
 	}
 	// Every service of the API is served by some kind.
 	all := map[string]bool{}
@@ -43,7 +43,7 @@ func TestEveryMethodIsValidated(t *testing.T) {
 		}
 	}
 	protoregistry.GlobalFiles.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
-		if !strings.HasPrefix(string(fd.Package()), "labour.") {
+		if !strings.HasPrefix(string(fd.Package()), "labourlink.") {
 			return true
 		}
 		for i := range fd.Services().Len() {

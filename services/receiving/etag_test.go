@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 )
 
 // Two clients read the same vacancy and both update it with the etag they read (AIP-154): the

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 )
 
 // A feed consumer that disconnects at random points and resumes from the last revision it

@@ -1,7 +1,7 @@
 package receiving
 
 import (
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/receiving/candidates"
 	"github.com/eastwest/labourlink/services/receiving/vacancies"

@@ -5,6 +5,9 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/eastwest/labourlink/services/platform/outbox"
+	"github.com/eastwest/labourlink/services/platform/store"
+
 	"github.com/eastwest/labourlink/services/receiving/intake"
 	"github.com/eastwest/labourlink/services/receiving/vacancies"
 )
@@ -17,6 +20,9 @@ import (
 // `incident_kind` and `detail` (intake.MigrateIncidentKinds); and it added the index of vacancies' natural keys
 // (employer_credit_code, external_reference), built from the stored vacancies
 // (vacancies.BuildReferenceIndex: those of version 1 have no reference, so it starts empty).
+//
+// Version 3 renamed the API's package root (labour.* to labourlink.*): the method names and type
+// URLs of remembered responses, queued and quarantined messages are rewritten.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if _, err := intake.MigrateBatchStates(tx); err != nil {
@@ -27,6 +33,14 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 		}
 		if _, err := vacancies.BuildReferenceIndex(tx); err != nil {
 			return fmt.Errorf("index of vacancy references: %w", err)
+		}
+	}
+	if from < 3 {
+		if _, err := store.MigratePackageRoot(tx); err != nil {
+			return fmt.Errorf("package root of remembered responses: %w", err)
+		}
+		if _, err := outbox.MigratePackageRoot(tx); err != nil {
+			return fmt.Errorf("package root of outbox messages: %w", err)
 		}
 	}
 	return nil

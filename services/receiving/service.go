@@ -23,8 +23,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/identity"
@@ -46,7 +46,7 @@ import (
 // vacancies' external references (see migrate, schema.go).
 var Schema = store.Schema{
 	Name:    "receiving",
-	Version: 2,
+	Version: 3,
 	Buckets: slices.Concat(vacancies.Buckets(), candidates.Buckets(), intake.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters}),
 	Migrate: migrate,

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 )
 
 // Each bad field of a vacancy is refused with a violation on that field, and nothing is

@@ -7,8 +7,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 )
 
 func goodRow(t testing.TB, n int64) *receivingv1.VacancyRow {

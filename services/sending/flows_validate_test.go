@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 )
 
 // TestFlowRequestsValidated: bad matching and transport requests are INVALID_ARGUMENT with the

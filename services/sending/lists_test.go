@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 )
 
 // Every List of the sending service refuses a page token it did not issue, with a violation on

@@ -11,8 +11,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/demand"

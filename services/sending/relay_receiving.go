@@ -21,7 +21,7 @@ package sending
 // is taken back (its proposal REJECTED with the reason, the worker AVAILABLE again), a refused
 // manifest entry is taken off the batch (transport.Service.RefuseManifestEntries). A message refused as a whole
 // for good (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS) goes to the
-// outbox quarantine with the reason, for an operator (labour.outbox.v1.OutboxService, `labourlink
+// outbox quarantine with the reason, for an operator (labourlink.outbox.v1.OutboxService, `labourlink
 // outbox`); the messages behind it keep flowing. Discarding a quarantined submission takes its
 // proposals back (onDiscard).
 
@@ -39,9 +39,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/coordination/registryclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"

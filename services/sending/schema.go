@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/demand"
 	"github.com/eastwest/labourlink/services/sending/matching"
@@ -18,10 +19,10 @@ import (
 // matching/store.go, transport/store.go) and the shared outbox and counters.
 //
 // Versions: 1, the first; 2 added roster.BucketAvailableWorkers; 3 replaced MatchRun's string
-// error (field 12) by a google.rpc.Status (field 17) (see migrate).
+// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.* (see migrate).
 var Schema = store.Schema{
 	Name:    "sending",
-	Version: 3,
+	Version: 4,
 	Buckets: slices.Concat(
 		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters},
@@ -36,6 +37,9 @@ var Schema = store.Schema{
 //
 // Version 3 replaced the message of a failed match run (MatchRun field 12, a string) by a
 // google.rpc.Status (field 17): matching.MigrateRunErrors converts the stored runs.
+//
+// Version 4 renamed the API's package root (labour.* to labourlink.*): the method names and type
+// URLs of remembered responses, queued and quarantined messages are rewritten.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := roster.BuildAvailableIndex(tx); err != nil {
@@ -45,6 +49,14 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 3 {
 		if err := matching.MigrateRunErrors(tx); err != nil {
 			return fmt.Errorf("errors of match runs: %w", err)
+		}
+	}
+	if from < 4 {
+		if _, err := store.MigratePackageRoot(tx); err != nil {
+			return fmt.Errorf("package root of remembered responses: %w", err)
+		}
+		if _, err := outbox.MigratePackageRoot(tx); err != nil {
+			return fmt.Errorf("package root of outbox messages: %w", err)
 		}
 	}
 	return nil

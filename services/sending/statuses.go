@@ -1,6 +1,6 @@
 package sending
 
-import sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+import sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 
 // Short names of the worker statuses (the lifecycle is services/sending/roster/lifecycle.go).
 const (

@@ -1,6 +1,6 @@
 // Package civil is the one place for the calendar of the programme: dates are civil dates in
 // China Standard Time (UTC+8; China has no daylight saving, so a fixed zone needs no time zone
-// database), carried on the wire as labour.common.v1.Date.
+// database), carried on the wire as labourlink.common.v1.Date.
 //
 //	today := civil.Today(now)                  // the date in China at now
 //	if p := civil.Problem(d); p != "" { ... }  // "2026-02-30 is not a real date"
@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 )
 
 // Zone is China Standard Time, UTC+8.

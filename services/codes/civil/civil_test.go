@@ -7,7 +7,7 @@ import (
 
 	"pgregory.net/rapid"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 )
 

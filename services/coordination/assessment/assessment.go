@@ -26,8 +26,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/check"
 	"github.com/eastwest/labourlink/services/coordination/ledger"

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"

@@ -4,7 +4,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 )
 
 // The LedgerEvent fields before the per-kind details (now reserved): months (11, int32),

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 )

@@ -13,7 +13,7 @@ import (
 
 	"google.golang.org/grpc/health/grpc_health_v1"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/devtools/federation"
 	"github.com/eastwest/labourlink/services/platform/peers"
 )

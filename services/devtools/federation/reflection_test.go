@@ -56,9 +56,9 @@ func TestReflectionServesDocComments(t *testing.T) {
 	t.Parallel()
 	d := startDev(t)
 	for _, tc := range []struct{ kind, symbol, want string }{
-		{"sending", "labour.sending.v1.RosterService", "The worker roster of this sending province"},
-		{"receiving", "labour.receiving.v1.DemandFeedService", "The demand change feed"},
-		{"coordination", "labour.coordination.v1.LedgerService", "The ledger: facts reported by both sides"},
+		{"sending", "labourlink.sending.v1.RosterService", "The worker roster of this sending province"},
+		{"receiving", "labourlink.receiving.v1.DemandFeedService", "The demand change feed"},
+		{"coordination", "labourlink.coordination.v1.LedgerService", "The ledger: facts reported by both sides"},
 	} {
 		if got := describeComments(t, d.addrs[tc.kind], tc.symbol); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: reflection for %s carries no doc comment %q", tc.kind, tc.symbol, tc.want)

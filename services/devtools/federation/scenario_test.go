@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 

@@ -6,8 +6,8 @@
 // helpers NotFound, FailedPrecondition, ...). The gRPC edge calls Status once;
 // nothing else in the suite chooses gRPC codes.
 //
-// Every ErrorInfo (and ItemRefusal) reason is a labour.common.v1.ErrorReason value, the stable
-// set documented in proto/labour/common/v1/common.proto: the helpers take the enum, Reason gives
+// Every ErrorInfo (and ItemRefusal) reason is a labourlink.common.v1.ErrorReason value, the stable
+// set documented in proto/labourlink/common/v1/common.proto: the helpers take the enum, Reason gives
 // its wire form ("VACANCY_CLOSED") and ParseReason reads one back. A new reason is a new enum
 // value, never a string literal (TestNoLiteralReasons).
 package apierror
@@ -16,7 +16,7 @@ import (
 	"errors"
 	"fmt"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of every error the suite returns.

@@ -3,7 +3,7 @@ package apierror
 import (
 	"strings"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 )
 
 // reasonPrefix is the prefix of every commonv1.ErrorReason value name that the wire drops.

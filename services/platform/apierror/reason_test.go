@@ -15,8 +15,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/eastwest/labourlink/proto/labour"
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	"github.com/eastwest/labourlink/proto/labourlink"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
@@ -126,7 +126,7 @@ func TestDefaultReasonsAreEnumValues(t *testing.T) {
 // TestEveryReasonDocumented checks that each value says when it is given and what to do, in the
 // descriptors server reflection serves.
 func TestEveryReasonDocumented(t *testing.T) {
-	files, err := labour.Files()
+	files, err := labourlink.Files()
 	if err != nil {
 		t.Fatal(err)
 	}

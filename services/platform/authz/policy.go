@@ -9,11 +9,11 @@ import (
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/protobuf/proto"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/identity"
 )
 

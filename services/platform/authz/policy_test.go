@@ -14,11 +14,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/identity"
 )
@@ -58,7 +58,7 @@ func TestPolicyCoversEveryMethod(t *testing.T) {
 	}
 	// Every proto service of labourlink is in serviceDescs.
 	protoregistry.GlobalFiles.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
-		if !strings.HasPrefix(string(fd.Package()), "labour.") {
+		if !strings.HasPrefix(string(fd.Package()), "labourlink.") {
 			return true
 		}
 		for i := 0; i < fd.Services().Len(); i++ {
@@ -232,7 +232,7 @@ func TestDecisions(t *testing.T) {
 		{"anyone reads the registry", crd, coordinationv1.RegistryService_ListPairings_FullMethodName, identity.Receiving("440000"), nil, ""},
 		{"coordination on a regional service: health only", snd, sendingv1.TransportService_ListBatches_FullMethodName, identity.Coordination(), nil, "CALLER_NOT_ALLOWED"},
 		{"coordination on a regional service: health", snd, healthpb.Health_Check_FullMethodName, identity.Coordination(), nil, ""},
-		{"unknown method", snd, "/labour.sending.v1.RosterService/Nope", identity.System("520000"), nil, "NO_RULE"},
+		{"unknown method", snd, "/labourlink.sending.v1.RosterService/Nope", identity.System("520000"), nil, "NO_RULE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

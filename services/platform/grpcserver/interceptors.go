@@ -268,7 +268,7 @@ func validate(ctx context.Context, srv any, fullMethod string, req any) error {
 	}
 	v, ok := srv.(Validator)
 	if !ok {
-		if strings.HasPrefix(fullMethod, "/labour.") {
+		if strings.HasPrefix(fullMethod, "/labourlink.") {
 			return notValidated(fullMethod, fmt.Errorf("%w: the service has no ValidateRequest", apierror.ErrNotValidated))
 		}
 		return nil // health, reflection: not ours

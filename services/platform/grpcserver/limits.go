@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 

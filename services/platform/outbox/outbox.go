@@ -14,7 +14,7 @@
 // destination's quarantine with the peer's reason, in the same transaction
 // that removes it from the queue; it never blocks the messages behind it and
 // is never dropped. An operator retries it (it goes back to the end of the
-// queue under a new id) or discards it (Server, labour.outbox.v1).
+// queue under a new id) or discards it (Server, labourlink.outbox.v1).
 //
 // Layout: in the store.BucketOutbox bucket, one nested bucket per
 // destination, keyed by store.Uint64Key(seq) where seq comes from the outbox
@@ -33,7 +33,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
+	storagev1 "github.com/eastwest/labourlink/proto/labourlink/storage/v1"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -134,7 +134,7 @@ func entryID(prefix string, seq uint64) string {
 	return prefix + "-" + strconv.FormatUint(seq, 10)
 }
 
-// envelope is the stored value of an entry: a labour.storage.v1.OutboxEntry
+// envelope is the stored value of an entry: a labourlink.storage.v1.OutboxEntry
 // (storagev1.OutboxEntry), the storage-only record of this package. Until
 // that message was defined it was encoded by hand with protowire; the message
 // keeps those field numbers and types, so entries written then read back the

@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
@@ -178,7 +178,7 @@ func eachQuarantined(tx *bbolt.Tx, after []byte, fn func(k []byte, q *outboxv1.Q
 	return nil
 }
 
-// typeName is the message type of a type URL ("type.googleapis.com/labour.x.v1.M" -> "labour.x.v1.M").
+// typeName is the message type of a type URL ("type.googleapis.com/labourlink.x.v1.M" -> "labourlink.x.v1.M").
 func typeName(url string) string {
 	if i := strings.LastIndexByte(url, '/'); i >= 0 {
 		return url[i+1:]

@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"

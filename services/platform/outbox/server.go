@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	outboxv1 "github.com/eastwest/labourlink/proto/labour/outbox/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/paging"
@@ -92,7 +92,7 @@ type ServerConfig struct {
 	Now func() time.Time
 }
 
-// Server is the labour.outbox.v1.OutboxService of a service's data file.
+// Server is the labourlink.outbox.v1.OutboxService of a service's data file.
 type Server struct {
 	outboxv1.UnimplementedOutboxServiceServer
 	db     *store.DB
@@ -120,7 +120,7 @@ func NewServer(db *store.DB, relays *Set, lg *zap.Logger, cfg ServerConfig) *Ser
 func (x *Server) Register(gs *grpc.Server) { outboxv1.RegisterOutboxServiceServer(gs, x) }
 
 // ServiceName is the gRPC service name, for health.
-const ServiceName = "labour.outbox.v1.OutboxService"
+const ServiceName = "labourlink.outbox.v1.OutboxService"
 
 // Limits of the operators' requests.
 const (

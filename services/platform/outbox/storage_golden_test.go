@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// The hand protowire codec of the envelope as it was before labour.storage.v1.OutboxEntry,
+// The hand protowire codec of the envelope as it was before labourlink.storage.v1.OutboxEntry,
 // copied verbatim (renamed): entries in existing data files were written by oldEncodeEnvelope.
 
 func oldEncodeEnvelope(e envelope) ([]byte, error) {

@@ -152,7 +152,7 @@ const LinkHealthPrefix = "labourlink.link."
 // labourlink.link.<role>[.<province>], such as labourlink.link.receiving.440000 (a sending
 // service's link to Guangdong's receiving service) or labourlink.link.coordination. It is
 // SERVING while the link answers and NOT_SERVING once it has been down for a few seconds; the
-// service's own names (labour.sending.v1.MatchingService, ...) stay SERVING meanwhile, because
+// service's own names (labourlink.sending.v1.MatchingService, ...) stay SERVING meanwhile, because
 // the service itself still answers. Load balancers check the service names, operators' alerts
 // the link names.
 func LinkHealthName(peer identity.Identity) string {

@@ -24,9 +24,9 @@ const (
 // Allow lists the fields that may hold personal data on purpose, by the field's full protobuf
 // name, with the kinds each may hold: for example
 //
-//	"labour.sending.v1.WorkerRow.id_number": privacy.IDNumber,
-//	"labour.sending.v1.WorkerRow.phone":     privacy.Phone,
-//	"labour.sending.v1.ImportWorkersRequest.rows": privacy.CheckedPerItem,
+//	"labourlink.sending.v1.WorkerRow.id_number": privacy.IDNumber,
+//	"labourlink.sending.v1.WorkerRow.phone":     privacy.Phone,
+//	"labourlink.sending.v1.ImportWorkersRequest.rows": privacy.CheckedPerItem,
 //
 // A field not listed may hold neither.
 type Allow map[protoreflect.FullName]Kind

@@ -9,20 +9,20 @@ import (
 	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 
-	coordinationv1 "github.com/eastwest/labourlink/proto/labour/coordination/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
 // rosterAllow is the kind of list the sending service gives (services/sending/privacy.go).
 var rosterAllow = Allow{
-	"labour.sending.v1.ImportWorkersRequest.rows": CheckedPerItem,
-	"labour.sending.v1.WorkerRow.id_number":       IDNumber,
-	"labour.sending.v1.WorkerRow.phone":           Phone,
-	"labour.sending.v1.Worker.id_number":          IDNumber,
-	"labour.sending.v1.Worker.phone":              Phone,
+	"labourlink.sending.v1.ImportWorkersRequest.rows": CheckedPerItem,
+	"labourlink.sending.v1.WorkerRow.id_number":       IDNumber,
+	"labourlink.sending.v1.WorkerRow.phone":           Phone,
+	"labourlink.sending.v1.Worker.id_number":          IDNumber,
+	"labourlink.sending.v1.Worker.phone":              Phone,
 }
 
 // violations returns the field violations of err by field.

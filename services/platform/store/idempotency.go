@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
+	storagev1 "github.com/eastwest/labourlink/proto/labourlink/storage/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
@@ -52,7 +52,7 @@ import (
 // DEPARTED since is not FAILED_PRECONDITION for a request that was never
 // going to run); only then come the state rules.
 //
-// The stored value is a labour.storage.v1.RememberedResponse (the response,
+// The stored value is a labourlink.storage.v1.RememberedResponse (the response,
 // when it was stored, the request's fingerprint), so that old entries can be
 // pruned by age (PruneIdempotency). It was encoded by hand with protowire
 // before that message was defined; the message keeps those field numbers and

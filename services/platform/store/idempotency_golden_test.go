@@ -16,7 +16,7 @@ import (
 )
 
 // The hand protowire codec of the idempotency record as it was before
-// labour.storage.v1.RememberedResponse, copied verbatim (renamed): records in existing data
+// labourlink.storage.v1.RememberedResponse, copied verbatim (renamed): records in existing data
 // files were written by oldEncodeRemembered.
 
 const (

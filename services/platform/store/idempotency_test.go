@@ -13,12 +13,12 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
-const method = "/labour.sending.v1.SendingService/ImportWorkers"
+const method = "/labourlink.sending.v1.SendingService/ImportWorkers"
 
 // handle is a handler in the recommended shape: one Update transaction, Recall
 // first, else change data and Remember.
@@ -189,9 +189,9 @@ func TestRecallRefusesRequestIDOfAnotherMethod(t *testing.T) {
 	db := openTest(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
 	defer db.Close()
 	remembered := map[string]string{ // request id -> method it was used for
-		"r-1": "/labour.sending.v1.RosterService/ChangeWorkerStatus",
-		"r-2": "/labour.sending.v1.RosterService/UpdateWorker",
-		"r-3": "/labour.sending.v1.TransportService/RecordDeparture",
+		"r-1": "/labourlink.sending.v1.RosterService/ChangeWorkerStatus",
+		"r-2": "/labourlink.sending.v1.RosterService/UpdateWorker",
+		"r-3": "/labourlink.sending.v1.TransportService/RecordDeparture",
 		"r-4": "/a/B",  // a method whose name is a prefix of another's
 		"r-5": "/a/BC", // and that other
 	}
@@ -216,14 +216,14 @@ func TestRecallRefusesRequestIDOfAnotherMethod(t *testing.T) {
 		wantOK           bool
 		wantRefusedAs    string // the method named in the refusal
 	}{
-		{"repeat under its own method", "/labour.sending.v1.RosterService/ChangeWorkerStatus", "r-1", true, ""},
-		{"status change with an update's id", "/labour.sending.v1.RosterService/ChangeWorkerStatus", "r-2", false, "UpdateWorker"},
-		{"status change with a departure's id", "/labour.sending.v1.RosterService/ChangeWorkerStatus", "r-3", false, "RecordDeparture"},
-		{"deletion with a status change's id", "/labour.sending.v1.RosterService/DeleteWorker", "r-1", false, "ChangeWorkerStatus"},
+		{"repeat under its own method", "/labourlink.sending.v1.RosterService/ChangeWorkerStatus", "r-1", true, ""},
+		{"status change with an update's id", "/labourlink.sending.v1.RosterService/ChangeWorkerStatus", "r-2", false, "UpdateWorker"},
+		{"status change with a departure's id", "/labourlink.sending.v1.RosterService/ChangeWorkerStatus", "r-3", false, "RecordDeparture"},
+		{"deletion with a status change's id", "/labourlink.sending.v1.RosterService/DeleteWorker", "r-1", false, "ChangeWorkerStatus"},
 		{"prefix method, other's id", "/a/B", "r-5", false, "/a/BC"},
 		{"longer method, prefix's id", "/a/BC", "r-4", false, "/a/B"},
 		{"filler id under another method", "/a/B", "f-49", false, "/z/M49"},
-		{"new id", "/labour.sending.v1.RosterService/DeleteWorker", "r-9", false, ""},
+		{"new id", "/labourlink.sending.v1.RosterService/DeleteWorker", "r-9", false, ""},
 		{"new method, new id", "/b/New", "r-0", false, ""},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,7 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"

@@ -8,7 +8,7 @@ import (
 	"context"
 	"time"
 
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
 	"github.com/eastwest/labourlink/services/receiving/internal/feedlog"

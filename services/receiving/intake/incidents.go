@@ -3,7 +3,7 @@ package intake
 import (
 	"strings"
 
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 )
 
 const (

@@ -7,7 +7,7 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 

@@ -3,7 +3,7 @@ package intake
 import (
 	"go.etcd.io/bbolt"
 
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"

@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/creditcode"
 	"github.com/eastwest/labourlink/services/codes/occupation"

@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/creditcode"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/apierror"

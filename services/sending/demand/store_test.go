@@ -7,9 +7,9 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap/zaptest"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	receivingv1 "github.com/eastwest/labourlink/proto/labour/receiving/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 

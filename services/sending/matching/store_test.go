@@ -8,7 +8,7 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap/zaptest"
 
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 

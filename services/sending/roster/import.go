@@ -54,9 +54,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
+	storagev1 "github.com/eastwest/labourlink/proto/labourlink/storage/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -262,7 +262,7 @@ func sexWord(s commonv1.Sex) string {
 // --- the import record ---
 
 // importRecord is the progress and outcome of one import, stored under its import id in
-// BucketImports as a labour.storage.v1.ImportRecord (storagev1.ImportRecord): the counts
+// BucketImports as a labourlink.storage.v1.ImportRecord (storagev1.ImportRecord): the counts
 // (rejections are in their own bucket), whether the import is complete, the row number of the
 // last row committed, the day the import began (age limits), the rejections stored (a row may
 // have several) and the time of the last write. The message is storage-only, never part of the

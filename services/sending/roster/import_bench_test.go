@@ -14,7 +14,7 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 )
 
 // BenchmarkImportWorkers imports N generated workers through the real gRPC stream (client and

@@ -10,11 +10,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 )
 
 // The hand protowire codec of the import record as it was before
-// labour.storage.v1.ImportRecord, copied verbatim (renamed): records in existing data files
+// labourlink.storage.v1.ImportRecord, copied verbatim (renamed): records in existing data files
 // were written by oldMarshalImportRecord.
 
 const (

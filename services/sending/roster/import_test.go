@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 )
 
 // The roster's Lists refuse a page token issued for another import or other filters, with one

@@ -23,9 +23,9 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
-	sendingv1 "github.com/eastwest/labourlink/proto/labour/sending/v1"
-	storagev1 "github.com/eastwest/labourlink/proto/labour/storage/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
+	storagev1 "github.com/eastwest/labourlink/proto/labourlink/storage/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 )

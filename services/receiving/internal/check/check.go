@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/personname"
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -144,8 +144,8 @@ func PastDate(v *apierror.Violations, field string, d, day *commonv1.Date) {
 // and an escort's work contact. The rows of a vacancy import are checked one by one instead
 // (vacancies: parseRow), so that a bad row is rejected and the others kept.
 var PersonalData = privacy.Allow{
-	"labour.receiving.v1.ImportVacanciesRequest.rows": privacy.CheckedPerItem,
-	"labour.receiving.v1.VacancyRow.contact":          privacy.Phone,
-	"labour.receiving.v1.Vacancy.contact":             privacy.Phone,
-	"labour.receiving.v1.IntakeBatch.escort_contact":  privacy.Phone,
+	"labourlink.receiving.v1.ImportVacanciesRequest.rows": privacy.CheckedPerItem,
+	"labourlink.receiving.v1.VacancyRow.contact":          privacy.Phone,
+	"labourlink.receiving.v1.Vacancy.contact":             privacy.Phone,
+	"labourlink.receiving.v1.IntakeBatch.escort_contact":  privacy.Phone,
 }

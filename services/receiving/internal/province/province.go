@@ -7,7 +7,7 @@ import (
 	"context"
 	"fmt"
 
-	commonv1 "github.com/eastwest/labourlink/proto/labour/common/v1"
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/registryclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
