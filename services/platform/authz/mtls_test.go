@@ -217,6 +217,7 @@ var expectations = map[string]expectation{
 	sendingv1.RosterService_ListWorkers_FullMethodName:          {allowed: sendingRead},
 	sendingv1.RosterService_UpdateWorker_FullMethodName:         {allowed: sendingWrite},
 	sendingv1.RosterService_ChangeWorkerStatus_FullMethodName:   {allowed: sendingWrite},
+	sendingv1.RosterService_RecordReturnHome_FullMethodName:     {allowed: sendingWrite},
 	sendingv1.RosterService_DeleteWorker_FullMethodName:         {allowed: sendingWrite},
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:      {allowed: sendingWrite},
 	sendingv1.MatchingService_CancelMatchRun_FullMethodName:     {allowed: sendingWrite},

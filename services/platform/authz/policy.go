@@ -141,6 +141,7 @@ var policy = map[string]rule{
 	sendingv1.RosterService_ListWorkers_FullMethodName:        ownerRead,
 	sendingv1.RosterService_UpdateWorker_FullMethodName:       ownerWrite,
 	sendingv1.RosterService_ChangeWorkerStatus_FullMethodName: ownerWrite,
+	sendingv1.RosterService_RecordReturnHome_FullMethodName:   ownerWrite,
 	sendingv1.RosterService_DeleteWorker_FullMethodName:       ownerWrite,
 
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:   ownerWrite,

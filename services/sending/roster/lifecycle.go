@@ -6,8 +6,8 @@ package roster
 //	PROPOSED  -> ACCEPTED | AVAILABLE        employer accepted | rejected
 //	ACCEPTED  -> SCHEDULED                   put on a transport batch manifest
 //	SCHEDULED -> DEPARTED | ACCEPTED | AVAILABLE   boarded | no-show keeps the place | gives it up
-//	DEPARTED  -> ARRIVED
-//	ARRIVED   -> EMPLOYED
+//	DEPARTED  -> ARRIVED | RETURNED_HOME     (the return may be learnt before the arrival)
+//	ARRIVED   -> EMPLOYED | RETURNED_HOME
 //	EMPLOYED  -> LEFT_JOB | RETURNED_HOME
 //	LEFT_JOB  -> AVAILABLE | RETURNED_HOME
 //	RETURNED_HOME -> AVAILABLE
@@ -22,6 +22,7 @@ package roster
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -53,8 +54,8 @@ var transitions = map[workerStatus][]workerStatus{
 	stProposed:     {stAccepted, stAvailable},
 	stAccepted:     {stScheduled},
 	stScheduled:    {stDeparted, stAccepted, stAvailable},
-	stDeparted:     {stArrived},
-	stArrived:      {stEmployed},
+	stDeparted:     {stArrived, stReturnedHome},
+	stArrived:      {stEmployed, stReturnedHome},
 	stEmployed:     {stLeftJob, stReturnedHome},
 	stLeftJob:      {stAvailable, stReturnedHome},
 	stReturnedHome: {stAvailable},
@@ -135,6 +136,13 @@ func CheckMove(w *sendingv1.Worker, to workerStatus) error {
 // entries. reason is why, in words (for example "employer accepted"); it may hold what an
 // operator typed, so it is not logged.
 func (s *Service) ChangeStatus(tx *bbolt.Tx, workerID string, to workerStatus, reason string) (*sendingv1.Worker, error) {
+	return s.move(tx, workerID, to, reason, s.cfg.Now(), tripChange{})
+}
+
+// move is ChangeStatus at time at (when it happened, which may be earlier than now), with the
+// trip side of the journey (journey.go): a move to DEPARTED adds the trip of tc, a move to
+// RETURNED_HOME ends the current trip and reports the return to the ledger.
+func (s *Service) move(tx *bbolt.Tx, workerID string, to workerStatus, reason string, at time.Time, tc tripChange) (*sendingv1.Worker, error) {
 	w, err := Read(tx, workerID)
 	if err != nil {
 		return nil, err
@@ -151,6 +159,9 @@ func (s *Service) ChangeStatus(tx *bbolt.Tx, workerID string, to workerStatus, r
 	w.StatusReason = reason
 	w.StatusChangeTime = now
 	w.UpdateTime = now
+	if err := s.journey(tx, w, to, at, tc); err != nil {
+		return nil, err
+	}
 	if err := putWorker(tx, w); err != nil {
 		return nil, fmt.Errorf("change status of worker %s: %w", workerID, err)
 	}

@@ -33,8 +33,8 @@ const (
 // Legal moves: AVAILABLE -> PROPOSED (matched) -> ACCEPTED (employer accepted) or back to
 // AVAILABLE (rejected) -> SCHEDULED (on a batch manifest) -> DEPARTED (boarded) or back to
 // ACCEPTED / AVAILABLE (no-show) -> ARRIVED -> EMPLOYED -> LEFT_JOB -> AVAILABLE or
-// RETURNED_HOME; EMPLOYED -> RETURNED_HOME; RETURNED_HOME -> AVAILABLE; any status but DEPARTED
-// and ARRIVED -> WITHDRAWN; WITHDRAWN -> AVAILABLE.
+// RETURNED_HOME; DEPARTED, ARRIVED and EMPLOYED -> RETURNED_HOME; RETURNED_HOME -> AVAILABLE;
+// any status but DEPARTED and ARRIVED -> WITHDRAWN; WITHDRAWN -> AVAILABLE.
 //
 // A client that meets a value it does not know (a later version may add values) treats it as
 // WORKER_STATUS_UNSPECIFIED and shows its number; it does not fail.
@@ -308,7 +308,12 @@ type Worker struct {
 	// erasure). Set by the server. UpdateWorker reads it from `worker.etag` (the one place a
 	// request uses this output field) and ChangeWorkerStatus from its `etag`: given, the call is
 	// made only if the worker is still at that version, else ABORTED with reason ETAG_MISMATCH.
-	Etag          string `protobuf:"bytes,22,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,22,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The worker's trips out of the province, oldest first: one per transport batch the worker
+	// boarded, added at the departure (RecordDeparture) and ended by the return home. Nothing of
+	// an earlier trip is changed by a later one. Trips hold no personal data and are kept when the
+	// worker is erased. Set in every view, by GetWorker and ListWorkers alike.
+	Trips         []*Trip `protobuf:"bytes,23,rep,name=trips,proto3" json:"trips,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -497,6 +502,106 @@ func (x *Worker) GetEtag() string {
 	return ""
 }
 
+func (x *Worker) GetTrips() []*Trip {
+	if x != nil {
+		return x.Trips
+	}
+	return nil
+}
+
+// One trip of a worker out of the sending province: from boarding a transport batch to coming
+// back home. A trip without `return_time` is the worker's current one.
+type Trip struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch the worker boarded (a batch id of this sending service, `{sending code}-B...`).
+	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// The province the batch went to: a 6-digit GB/T 2260 province code, such as `440000`.
+	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
+	// The vacancy the worker was accepted for, as the receiving service names it
+	// (`vacancies/{vacancy id}`).
+	Vacancy string `protobuf:"bytes,3,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
+	// When the batch departed (its actual departure time).
+	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
+	// When the worker came back home (RecordReturnHome); empty while the trip goes on.
+	ReturnTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=return_time,json=returnTime,proto3" json:"return_time,omitempty"`
+	// What was recorded with the return (RecordReturnHomeRequest.note), if anything.
+	ReturnNote    string `protobuf:"bytes,6,opt,name=return_note,json=returnNote,proto3" json:"return_note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Trip) Reset() {
+	*x = Trip{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Trip) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Trip) ProtoMessage() {}
+
+func (x *Trip) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Trip.ProtoReflect.Descriptor instead.
+func (*Trip) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Trip) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *Trip) GetReceivingRegion() string {
+	if x != nil {
+		return x.ReceivingRegion
+	}
+	return ""
+}
+
+func (x *Trip) GetVacancy() string {
+	if x != nil {
+		return x.Vacancy
+	}
+	return ""
+}
+
+func (x *Trip) GetDepartureTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DepartureTime
+	}
+	return nil
+}
+
+func (x *Trip) GetReturnTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReturnTime
+	}
+	return nil
+}
+
+func (x *Trip) GetReturnNote() string {
+	if x != nil {
+		return x.ReturnNote
+	}
+	return ""
+}
+
 // One roster row as it comes from a spreadsheet or a provincial database. Every field is text so
 // that each one can be validated and, if wrong, reported with its row number.
 type WorkerRow struct {
@@ -538,7 +643,7 @@ type WorkerRow struct {
 
 func (x *WorkerRow) Reset() {
 	*x = WorkerRow{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +655,7 @@ func (x *WorkerRow) String() string {
 func (*WorkerRow) ProtoMessage() {}
 
 func (x *WorkerRow) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +668,7 @@ func (x *WorkerRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRow.ProtoReflect.Descriptor instead.
 func (*WorkerRow) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{1}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WorkerRow) GetRowNumber() int64 {
@@ -690,7 +795,7 @@ type ImportWorkersRequest struct {
 
 func (x *ImportWorkersRequest) Reset() {
 	*x = ImportWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +807,7 @@ func (x *ImportWorkersRequest) String() string {
 func (*ImportWorkersRequest) ProtoMessage() {}
 
 func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +820,7 @@ func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ImportWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{2}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ImportWorkersRequest) GetImportId() string {
@@ -757,7 +862,7 @@ type ImportWorkersResponse struct {
 
 func (x *ImportWorkersResponse) Reset() {
 	*x = ImportWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +874,7 @@ func (x *ImportWorkersResponse) String() string {
 func (*ImportWorkersResponse) ProtoMessage() {}
 
 func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +887,7 @@ func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ImportWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
@@ -803,7 +908,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +920,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +933,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetImportRequest) GetImportId() string {
@@ -855,7 +960,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +972,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +985,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetImportResponse) GetSummary() *v1.ImportSummary {
@@ -919,7 +1024,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1036,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1049,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListImportRejectionsRequest) GetImportId() string {
@@ -981,7 +1086,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1098,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1111,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*v1.RowRejection {
@@ -1036,7 +1141,7 @@ type GetWorkerRequest struct {
 
 func (x *GetWorkerRequest) Reset() {
 	*x = GetWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1153,7 @@ func (x *GetWorkerRequest) String() string {
 func (*GetWorkerRequest) ProtoMessage() {}
 
 func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1166,7 @@ func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetWorkerRequest) GetName() string {
@@ -1089,7 +1194,7 @@ type GetWorkerResponse struct {
 
 func (x *GetWorkerResponse) Reset() {
 	*x = GetWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1206,7 @@ func (x *GetWorkerResponse) String() string {
 func (*GetWorkerResponse) ProtoMessage() {}
 
 func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1219,7 @@ func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetWorkerResponse) GetWorker() *Worker {
@@ -1163,7 +1268,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1280,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1293,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListWorkersRequest) GetPageSize() int32 {
@@ -1274,7 +1379,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1391,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1404,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1340,7 +1445,7 @@ type UpdateWorkerRequest struct {
 
 func (x *UpdateWorkerRequest) Reset() {
 	*x = UpdateWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1457,7 @@ func (x *UpdateWorkerRequest) String() string {
 func (*UpdateWorkerRequest) ProtoMessage() {}
 
 func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1470,7 @@ func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateWorkerRequest) GetWorker() *Worker {
@@ -1400,7 +1505,7 @@ type UpdateWorkerResponse struct {
 
 func (x *UpdateWorkerResponse) Reset() {
 	*x = UpdateWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1517,7 @@ func (x *UpdateWorkerResponse) String() string {
 func (*UpdateWorkerResponse) ProtoMessage() {}
 
 func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1530,7 @@ func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateWorkerResponse) GetWorker() *Worker {
@@ -1461,7 +1566,7 @@ type ChangeWorkerStatusRequest struct {
 
 func (x *ChangeWorkerStatusRequest) Reset() {
 	*x = ChangeWorkerStatusRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1578,7 @@ func (x *ChangeWorkerStatusRequest) String() string {
 func (*ChangeWorkerStatusRequest) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1591,7 @@ func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChangeWorkerStatusRequest) GetName() string {
@@ -1535,7 +1640,7 @@ type ChangeWorkerStatusResponse struct {
 
 func (x *ChangeWorkerStatusResponse) Reset() {
 	*x = ChangeWorkerStatusResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1652,7 @@ func (x *ChangeWorkerStatusResponse) String() string {
 func (*ChangeWorkerStatusResponse) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,10 +1665,146 @@ func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChangeWorkerStatusResponse) GetWorker() *Worker {
+	if x != nil {
+		return x.Worker
+	}
+	return nil
+}
+
+// Request to record a worker's return home.
+type RecordReturnHomeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name: `workers/{worker_id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When the worker came back; empty: now. Not in the future, and not before the departure of
+	// the worker's current trip (INVALID_ARGUMENT on `return_time`).
+	ReturnTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=return_time,json=returnTime,proto3" json:"return_time,omitempty"`
+	// What to keep with the return, in words (for example "contract ended, back for the harvest");
+	// up to 500 bytes. It is stored with the trip and is not sent to the ledger.
+	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The etag of the version of the worker the client read (`Worker.etag`): given, the return is
+	// recorded only if the worker is still at that version, otherwise ABORTED, reason
+	// ETAG_MISMATCH. Empty: no check.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordReturnHomeRequest) Reset() {
+	*x = RecordReturnHomeRequest{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordReturnHomeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordReturnHomeRequest) ProtoMessage() {}
+
+func (x *RecordReturnHomeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordReturnHomeRequest.ProtoReflect.Descriptor instead.
+func (*RecordReturnHomeRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RecordReturnHomeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RecordReturnHomeRequest) GetReturnTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReturnTime
+	}
+	return nil
+}
+
+func (x *RecordReturnHomeRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *RecordReturnHomeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RecordReturnHomeRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// The worker after the return, masked.
+type RecordReturnHomeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker, with its trips.
+	Worker        *Worker `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordReturnHomeResponse) Reset() {
+	*x = RecordReturnHomeResponse{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordReturnHomeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordReturnHomeResponse) ProtoMessage() {}
+
+func (x *RecordReturnHomeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordReturnHomeResponse.ProtoReflect.Descriptor instead.
+func (*RecordReturnHomeResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RecordReturnHomeResponse) GetWorker() *Worker {
 	if x != nil {
 		return x.Worker
 	}
@@ -1587,7 +1828,7 @@ type DeleteWorkerRequest struct {
 
 func (x *DeleteWorkerRequest) Reset() {
 	*x = DeleteWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1840,7 @@ func (x *DeleteWorkerRequest) String() string {
 func (*DeleteWorkerRequest) ProtoMessage() {}
 
 func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1853,7 @@ func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteWorkerRequest) GetName() string {
@@ -1640,7 +1881,7 @@ type DeleteWorkerResponse struct {
 
 func (x *DeleteWorkerResponse) Reset() {
 	*x = DeleteWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1893,7 @@ func (x *DeleteWorkerResponse) String() string {
 func (*DeleteWorkerResponse) ProtoMessage() {}
 
 func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1906,7 @@ func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteWorkerResponse) GetWorker() *Worker {
@@ -1679,7 +1920,7 @@ var File_labourlink_sending_v1_roster_proto protoreflect.FileDescriptor
 
 const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
-	"\"labourlink/sending/v1/roster.proto\x12\x15labourlink.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xcf\b\n" +
+	"\"labourlink/sending/v1/roster.proto\x12\x15labourlink.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\x87\t\n" +
 	"\x06Worker\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
 	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12 \n" +
@@ -1707,7 +1948,17 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"updateTime\x12(\n" +
 	"\rstatus_reason\x18\x14 \x01(\tB\x03\xe0A\x03R\fstatusReason\x12M\n" +
 	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10statusChangeTime\x12\x17\n" +
-	"\x04etag\x18\x16 \x01(\tB\x03\xe0A\x03R\x04etag\"\xb5\x04\n" +
+	"\x04etag\x18\x16 \x01(\tB\x03\xe0A\x03R\x04etag\x126\n" +
+	"\x05trips\x18\x17 \x03(\v2\x1b.labourlink.sending.v1.TripB\x03\xe0A\x03R\x05trips\"\xa5\x02\n" +
+	"\x04Trip\x12\x1e\n" +
+	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x03R\abatchId\x12.\n" +
+	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1d\n" +
+	"\avacancy\x18\x03 \x01(\tB\x03\xe0A\x03R\avacancy\x12F\n" +
+	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rdepartureTime\x12@\n" +
+	"\vreturn_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"returnTime\x12$\n" +
+	"\vreturn_note\x18\x06 \x01(\tB\x03\xe0A\x03R\n" +
+	"returnNote\"\xb5\x04\n" +
 	"\tWorkerRow\x12\"\n" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x02R\trowNumber\x12 \n" +
@@ -1793,6 +2044,16 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x17\n" +
 	"\x04etag\x18\x05 \x01(\tB\x03\xe0A\x01R\x04etag\"X\n" +
 	"\x1aChangeWorkerStatusResponse\x12:\n" +
+	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xca\x01\n" +
+	"\x17RecordReturnHomeRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12@\n" +
+	"\vreturn_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\n" +
+	"returnTime\x12\x17\n" +
+	"\x04note\x18\x03 \x01(\tB\x03\xe0A\x01R\x04note\x12\"\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x17\n" +
+	"\x04etag\x18\x05 \x01(\tB\x03\xe0A\x01R\x04etag\"V\n" +
+	"\x18RecordReturnHomeResponse\x12:\n" +
 	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"R\n" +
 	"\x13DeleteWorkerRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\"\n" +
@@ -1826,7 +2087,7 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"WorkerView\x12\x1b\n" +
 	"\x17WORKER_VIEW_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11WORKER_VIEW_BASIC\x10\x01\x12\x14\n" +
-	"\x10WORKER_VIEW_FULL\x10\x022\xf1\x06\n" +
+	"\x10WORKER_VIEW_FULL\x10\x022\xe6\a\n" +
 	"\rRosterService\x12l\n" +
 	"\rImportWorkers\x12+.labourlink.sending.v1.ImportWorkersRequest\x1a,.labourlink.sending.v1.ImportWorkersResponse(\x01\x12^\n" +
 	"\tGetImport\x12'.labourlink.sending.v1.GetImportRequest\x1a(.labourlink.sending.v1.GetImportResponse\x12\x7f\n" +
@@ -1834,7 +2095,8 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\tGetWorker\x12'.labourlink.sending.v1.GetWorkerRequest\x1a(.labourlink.sending.v1.GetWorkerResponse\x12d\n" +
 	"\vListWorkers\x12).labourlink.sending.v1.ListWorkersRequest\x1a*.labourlink.sending.v1.ListWorkersResponse\x12g\n" +
 	"\fUpdateWorker\x12*.labourlink.sending.v1.UpdateWorkerRequest\x1a+.labourlink.sending.v1.UpdateWorkerResponse\x12y\n" +
-	"\x12ChangeWorkerStatus\x120.labourlink.sending.v1.ChangeWorkerStatusRequest\x1a1.labourlink.sending.v1.ChangeWorkerStatusResponse\x12g\n" +
+	"\x12ChangeWorkerStatus\x120.labourlink.sending.v1.ChangeWorkerStatusRequest\x1a1.labourlink.sending.v1.ChangeWorkerStatusResponse\x12s\n" +
+	"\x10RecordReturnHome\x12..labourlink.sending.v1.RecordReturnHomeRequest\x1a/.labourlink.sending.v1.RecordReturnHomeResponse\x12g\n" +
 	"\fDeleteWorker\x12*.labourlink.sending.v1.DeleteWorkerRequest\x1a+.labourlink.sending.v1.DeleteWorkerResponseBFZDgithub.com/eastwest/labourlink/proto/labourlink/sending/v1;sendingv1b\x06proto3"
 
 var (
@@ -1850,83 +2112,93 @@ func file_labourlink_sending_v1_roster_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(WorkerStatus)(0),                    // 0: labourlink.sending.v1.WorkerStatus
 	(Education)(0),                       // 1: labourlink.sending.v1.Education
 	(WorkerView)(0),                      // 2: labourlink.sending.v1.WorkerView
 	(*Worker)(nil),                       // 3: labourlink.sending.v1.Worker
-	(*WorkerRow)(nil),                    // 4: labourlink.sending.v1.WorkerRow
-	(*ImportWorkersRequest)(nil),         // 5: labourlink.sending.v1.ImportWorkersRequest
-	(*ImportWorkersResponse)(nil),        // 6: labourlink.sending.v1.ImportWorkersResponse
-	(*GetImportRequest)(nil),             // 7: labourlink.sending.v1.GetImportRequest
-	(*GetImportResponse)(nil),            // 8: labourlink.sending.v1.GetImportResponse
-	(*ListImportRejectionsRequest)(nil),  // 9: labourlink.sending.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil), // 10: labourlink.sending.v1.ListImportRejectionsResponse
-	(*GetWorkerRequest)(nil),             // 11: labourlink.sending.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),            // 12: labourlink.sending.v1.GetWorkerResponse
-	(*ListWorkersRequest)(nil),           // 13: labourlink.sending.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),          // 14: labourlink.sending.v1.ListWorkersResponse
-	(*UpdateWorkerRequest)(nil),          // 15: labourlink.sending.v1.UpdateWorkerRequest
-	(*UpdateWorkerResponse)(nil),         // 16: labourlink.sending.v1.UpdateWorkerResponse
-	(*ChangeWorkerStatusRequest)(nil),    // 17: labourlink.sending.v1.ChangeWorkerStatusRequest
-	(*ChangeWorkerStatusResponse)(nil),   // 18: labourlink.sending.v1.ChangeWorkerStatusResponse
-	(*DeleteWorkerRequest)(nil),          // 19: labourlink.sending.v1.DeleteWorkerRequest
-	(*DeleteWorkerResponse)(nil),         // 20: labourlink.sending.v1.DeleteWorkerResponse
-	(v1.Sex)(0),                          // 21: labourlink.common.v1.Sex
-	(*v1.Date)(nil),                      // 22: labourlink.common.v1.Date
-	(*timestamppb.Timestamp)(nil),        // 23: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),             // 24: labourlink.common.v1.ImportSummary
-	(*v1.RowRejection)(nil),              // 25: labourlink.common.v1.RowRejection
-	(*fieldmaskpb.FieldMask)(nil),        // 26: google.protobuf.FieldMask
+	(*Trip)(nil),                         // 4: labourlink.sending.v1.Trip
+	(*WorkerRow)(nil),                    // 5: labourlink.sending.v1.WorkerRow
+	(*ImportWorkersRequest)(nil),         // 6: labourlink.sending.v1.ImportWorkersRequest
+	(*ImportWorkersResponse)(nil),        // 7: labourlink.sending.v1.ImportWorkersResponse
+	(*GetImportRequest)(nil),             // 8: labourlink.sending.v1.GetImportRequest
+	(*GetImportResponse)(nil),            // 9: labourlink.sending.v1.GetImportResponse
+	(*ListImportRejectionsRequest)(nil),  // 10: labourlink.sending.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil), // 11: labourlink.sending.v1.ListImportRejectionsResponse
+	(*GetWorkerRequest)(nil),             // 12: labourlink.sending.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),            // 13: labourlink.sending.v1.GetWorkerResponse
+	(*ListWorkersRequest)(nil),           // 14: labourlink.sending.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),          // 15: labourlink.sending.v1.ListWorkersResponse
+	(*UpdateWorkerRequest)(nil),          // 16: labourlink.sending.v1.UpdateWorkerRequest
+	(*UpdateWorkerResponse)(nil),         // 17: labourlink.sending.v1.UpdateWorkerResponse
+	(*ChangeWorkerStatusRequest)(nil),    // 18: labourlink.sending.v1.ChangeWorkerStatusRequest
+	(*ChangeWorkerStatusResponse)(nil),   // 19: labourlink.sending.v1.ChangeWorkerStatusResponse
+	(*RecordReturnHomeRequest)(nil),      // 20: labourlink.sending.v1.RecordReturnHomeRequest
+	(*RecordReturnHomeResponse)(nil),     // 21: labourlink.sending.v1.RecordReturnHomeResponse
+	(*DeleteWorkerRequest)(nil),          // 22: labourlink.sending.v1.DeleteWorkerRequest
+	(*DeleteWorkerResponse)(nil),         // 23: labourlink.sending.v1.DeleteWorkerResponse
+	(v1.Sex)(0),                          // 24: labourlink.common.v1.Sex
+	(*v1.Date)(nil),                      // 25: labourlink.common.v1.Date
+	(*timestamppb.Timestamp)(nil),        // 26: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),             // 27: labourlink.common.v1.ImportSummary
+	(*v1.RowRejection)(nil),              // 28: labourlink.common.v1.RowRejection
+	(*fieldmaskpb.FieldMask)(nil),        // 29: google.protobuf.FieldMask
 }
 var file_labourlink_sending_v1_roster_proto_depIdxs = []int32{
-	21, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
-	22, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
+	24, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
+	25, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
 	1,  // 2: labourlink.sending.v1.Worker.education:type_name -> labourlink.sending.v1.Education
-	22, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
-	22, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
+	25, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
+	25, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
 	0,  // 5: labourlink.sending.v1.Worker.status:type_name -> labourlink.sending.v1.WorkerStatus
-	23, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
-	23, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
-	23, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
-	4,  // 9: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
-	24, // 10: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	24, // 11: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	25, // 12: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
-	2,  // 13: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
-	3,  // 14: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 15: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	22, // 16: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
-	23, // 17: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
-	3,  // 18: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
-	3,  // 19: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
-	26, // 20: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 21: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 22: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	3,  // 23: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
-	3,  // 24: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	5,  // 25: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
-	7,  // 26: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
-	9,  // 27: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
-	11, // 28: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
-	13, // 29: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
-	15, // 30: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
-	17, // 31: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
-	19, // 32: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
-	6,  // 33: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
-	8,  // 34: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
-	10, // 35: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
-	12, // 36: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
-	14, // 37: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
-	16, // 38: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
-	18, // 39: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
-	20, // 40: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
-	33, // [33:41] is the sub-list for method output_type
-	25, // [25:33] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	26, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
+	26, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
+	26, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
+	4,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
+	26, // 10: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
+	26, // 11: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
+	5,  // 12: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
+	27, // 13: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	27, // 14: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	28, // 15: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
+	2,  // 16: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
+	3,  // 17: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 18: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	25, // 19: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
+	26, // 20: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
+	3,  // 21: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
+	3,  // 22: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
+	29, // 23: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 24: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 25: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	3,  // 26: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
+	26, // 27: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
+	3,  // 28: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
+	3,  // 29: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	6,  // 30: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
+	8,  // 31: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
+	10, // 32: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
+	12, // 33: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
+	14, // 34: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
+	16, // 35: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
+	18, // 36: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
+	20, // 37: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
+	22, // 38: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
+	7,  // 39: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
+	9,  // 40: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
+	11, // 41: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
+	13, // 42: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
+	15, // 43: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
+	17, // 44: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
+	19, // 45: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
+	21, // 46: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
+	23, // 47: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
+	39, // [39:48] is the sub-list for method output_type
+	30, // [30:39] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_roster_proto_init() }
@@ -1934,14 +2206,14 @@ func file_labourlink_sending_v1_roster_proto_init() {
 	if File_labourlink_sending_v1_roster_proto != nil {
 		return
 	}
-	file_labourlink_sending_v1_roster_proto_msgTypes[10].OneofWrappers = []any{}
+	file_labourlink_sending_v1_roster_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_roster_proto_rawDesc), len(file_labourlink_sending_v1_roster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
