@@ -106,3 +106,23 @@ func (s *Service) journey(tx *bbolt.Tx, w *sendingv1.Worker, to workerStatus, at
 func ReturnEventID(region, batchID, workerID string) string {
 	return region + ":returned:" + batchID + ":" + workerID
 }
+
+// RebuildTrips gives the worker with workerID the trips of the batches it boarded, for a data
+// file written before trips were kept (transport.BuildTrips, sending schema 5). trips are
+// oldest first. A worker that has trips already keeps them. If the worker is RETURNED_HOME, its
+// last trip ends at its status change (the return was set by hand, and was never reported to
+// the ledger: the upgrade does not report it now either, as the count may have been reported
+// another way).
+func RebuildTrips(tx *bbolt.Tx, workerID string, trips []*sendingv1.Trip) error {
+	w, err := Read(tx, workerID)
+	if err != nil || len(w.GetTrips()) > 0 {
+		return err
+	}
+	w.Trips = trips
+	if w.GetStatus() == stReturnedHome && w.GetStatusChangeTime() != nil {
+		if last := trips[len(trips)-1]; !w.GetStatusChangeTime().AsTime().Before(last.GetDepartureTime().AsTime()) {
+			last.ReturnTime = w.GetStatusChangeTime()
+		}
+	}
+	return putWorker(tx, w)
+}
