@@ -144,6 +144,13 @@ var policy = map[string]rule{
 	sendingv1.RosterService_RecordReturnHome_FullMethodName:   ownerWrite,
 	sendingv1.RosterService_DeleteWorker_FullMethodName:       ownerWrite,
 
+	sendingv1.ReturneeService_CreateLocalEmployer_FullMethodName:       ownerWrite,
+	sendingv1.ReturneeService_GetLocalEmployer_FullMethodName:          ownerRead,
+	sendingv1.ReturneeService_ListLocalEmployers_FullMethodName:        ownerRead,
+	sendingv1.ReturneeService_UpdateLocalEmployer_FullMethodName:       ownerWrite,
+	sendingv1.ReturneeService_PlaceWorkerLocally_FullMethodName:        ownerWrite,
+	sendingv1.ReturneeService_GetLocalEmploymentSummary_FullMethodName: ownerRead,
+
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:   ownerWrite,
 	sendingv1.MatchingService_CancelMatchRun_FullMethodName:  ownerWrite,
 	sendingv1.MatchingService_GetMatchRun_FullMethodName:     ownerRead,

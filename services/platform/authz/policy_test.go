@@ -25,7 +25,7 @@ import (
 
 // serviceDescs are every gRPC service a labourlink server registers.
 var serviceDescs = []grpc.ServiceDesc{
-	sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc, sendingv1.TransportService_ServiceDesc,
+	sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc, sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc,
 	receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,
 	receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc,
 	coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,

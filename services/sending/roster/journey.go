@@ -41,8 +41,9 @@ func (s *Service) Depart(tx *bbolt.Tx, workerID string, trip *sendingv1.Trip, re
 
 // tripChange is what a move does to the journey besides the status.
 type tripChange struct {
-	start      *sendingv1.Trip // with a move to DEPARTED: the trip that begins
-	returnNote string          // with a move to RETURNED_HOME: kept with the trip that ends
+	start      *sendingv1.Trip           // with a move to DEPARTED: the trip that begins
+	returnNote string                    // with a move to RETURNED_HOME: kept with the trip that ends
+	placement  *sendingv1.LocalPlacement // with a move to PLACED_LOCALLY: the placement that begins (local.go)
 }
 
 // ReturnHome moves the worker with workerID to RETURNED_HOME: the current trip ends at time at

@@ -10,7 +10,9 @@ package roster
 //	ARRIVED   -> EMPLOYED | RETURNED_HOME
 //	EMPLOYED  -> LEFT_JOB | RETURNED_HOME
 //	LEFT_JOB  -> AVAILABLE | RETURNED_HOME
-//	RETURNED_HOME -> AVAILABLE
+//	RETURNED_HOME -> AVAILABLE | PLACED_LOCALLY   back in the pool | taken over by a local employer
+//	AVAILABLE -> PLACED_LOCALLY
+//	PLACED_LOCALLY -> AVAILABLE                   the local placement ends
 //	any status but DEPARTED, ARRIVED (and WITHDRAWN itself) -> WITHDRAWN
 //	WITHDRAWN -> AVAILABLE
 //
@@ -36,30 +38,32 @@ import (
 type workerStatus = sendingv1.WorkerStatus
 
 const (
-	stAvailable    = sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE
-	stProposed     = sendingv1.WorkerStatus_WORKER_STATUS_PROPOSED
-	stAccepted     = sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED
-	stScheduled    = sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED
-	stDeparted     = sendingv1.WorkerStatus_WORKER_STATUS_DEPARTED
-	stArrived      = sendingv1.WorkerStatus_WORKER_STATUS_ARRIVED
-	stEmployed     = sendingv1.WorkerStatus_WORKER_STATUS_EMPLOYED
-	stLeftJob      = sendingv1.WorkerStatus_WORKER_STATUS_LEFT_JOB
-	stReturnedHome = sendingv1.WorkerStatus_WORKER_STATUS_RETURNED_HOME
-	stWithdrawn    = sendingv1.WorkerStatus_WORKER_STATUS_WITHDRAWN
+	stAvailable     = sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE
+	stProposed      = sendingv1.WorkerStatus_WORKER_STATUS_PROPOSED
+	stAccepted      = sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED
+	stScheduled     = sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED
+	stDeparted      = sendingv1.WorkerStatus_WORKER_STATUS_DEPARTED
+	stArrived       = sendingv1.WorkerStatus_WORKER_STATUS_ARRIVED
+	stEmployed      = sendingv1.WorkerStatus_WORKER_STATUS_EMPLOYED
+	stLeftJob       = sendingv1.WorkerStatus_WORKER_STATUS_LEFT_JOB
+	stReturnedHome  = sendingv1.WorkerStatus_WORKER_STATUS_RETURNED_HOME
+	stWithdrawn     = sendingv1.WorkerStatus_WORKER_STATUS_WITHDRAWN
+	stPlacedLocally = sendingv1.WorkerStatus_WORKER_STATUS_PLACED_LOCALLY
 )
 
 // transitions lists the legal moves other than withdrawal (see canWithdraw).
 var transitions = map[workerStatus][]workerStatus{
-	stAvailable:    {stProposed},
-	stProposed:     {stAccepted, stAvailable},
-	stAccepted:     {stScheduled},
-	stScheduled:    {stDeparted, stAccepted, stAvailable},
-	stDeparted:     {stArrived, stReturnedHome},
-	stArrived:      {stEmployed, stReturnedHome},
-	stEmployed:     {stLeftJob, stReturnedHome},
-	stLeftJob:      {stAvailable, stReturnedHome},
-	stReturnedHome: {stAvailable},
-	stWithdrawn:    {stAvailable},
+	stAvailable:     {stProposed, stPlacedLocally},
+	stProposed:      {stAccepted, stAvailable},
+	stAccepted:      {stScheduled},
+	stScheduled:     {stDeparted, stAccepted, stAvailable},
+	stDeparted:      {stArrived, stReturnedHome},
+	stArrived:       {stEmployed, stReturnedHome},
+	stEmployed:      {stLeftJob, stReturnedHome},
+	stLeftJob:       {stAvailable, stReturnedHome},
+	stReturnedHome:  {stAvailable, stPlacedLocally},
+	stWithdrawn:     {stAvailable},
+	stPlacedLocally: {stAvailable},
 }
 
 // canMove reports whether the lifecycle allows a worker in status from to move to status to.
@@ -162,6 +166,7 @@ func (s *Service) move(tx *bbolt.Tx, workerID string, to workerStatus, reason st
 	if err := s.journey(tx, w, to, at, tc); err != nil {
 		return nil, err
 	}
+	s.placements(w, from, to, tc)
 	if err := putWorker(tx, w); err != nil {
 		return nil, fmt.Errorf("change status of worker %s: %w", workerID, err)
 	}

@@ -79,8 +79,11 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 		if _, reason := ParseWorkerName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
-		if !isRealStatus(r.GetStatus()) {
+		switch {
+		case !isRealStatus(r.GetStatus()):
 			v.Add("status", "is required: the new status, such as WORKER_STATUS_WITHDRAWN")
+		case r.GetStatus() == stPlacedLocally:
+			v.Add("status", "PLACED_LOCALLY is set by ReturneeService.PlaceWorkerLocally, which names the local employer")
 		}
 		if len(r.GetReason()) > MaxStatusReasonLen {
 			v.Add("reason", fmt.Sprintf("is longer than %d bytes", MaxStatusReasonLen))

@@ -33,8 +33,9 @@ const (
 // Legal moves: AVAILABLE -> PROPOSED (matched) -> ACCEPTED (employer accepted) or back to
 // AVAILABLE (rejected) -> SCHEDULED (on a batch manifest) -> DEPARTED (boarded) or back to
 // ACCEPTED / AVAILABLE (no-show) -> ARRIVED -> EMPLOYED -> LEFT_JOB -> AVAILABLE or
-// RETURNED_HOME; DEPARTED, ARRIVED and EMPLOYED -> RETURNED_HOME; RETURNED_HOME -> AVAILABLE;
-// any status but DEPARTED and ARRIVED -> WITHDRAWN; WITHDRAWN -> AVAILABLE.
+// RETURNED_HOME; DEPARTED, ARRIVED and EMPLOYED -> RETURNED_HOME; RETURNED_HOME -> AVAILABLE or
+// PLACED_LOCALLY; AVAILABLE -> PLACED_LOCALLY; PLACED_LOCALLY -> AVAILABLE (the local placement
+// ends); any status but DEPARTED and ARRIVED -> WITHDRAWN; WITHDRAWN -> AVAILABLE.
 //
 // A client that meets a value it does not know (a later version may add values) treats it as
 // WORKER_STATUS_UNSPECIFIED and shows its number; it does not fail.
@@ -64,6 +65,9 @@ const (
 	WorkerStatus_WORKER_STATUS_RETURNED_HOME WorkerStatus = 9
 	// Withdrawn from the programme (by the worker or an operator).
 	WorkerStatus_WORKER_STATUS_WITHDRAWN WorkerStatus = 10
+	// Back home and placed with a local employer (a poverty-alleviation workshop, a leading
+	// enterprise, a public-welfare post: ReturneeService.PlaceWorkerLocally).
+	WorkerStatus_WORKER_STATUS_PLACED_LOCALLY WorkerStatus = 11
 )
 
 // Enum value maps for WorkerStatus.
@@ -80,19 +84,21 @@ var (
 		8:  "WORKER_STATUS_LEFT_JOB",
 		9:  "WORKER_STATUS_RETURNED_HOME",
 		10: "WORKER_STATUS_WITHDRAWN",
+		11: "WORKER_STATUS_PLACED_LOCALLY",
 	}
 	WorkerStatus_value = map[string]int32{
-		"WORKER_STATUS_UNSPECIFIED":   0,
-		"WORKER_STATUS_AVAILABLE":     1,
-		"WORKER_STATUS_PROPOSED":      2,
-		"WORKER_STATUS_ACCEPTED":      3,
-		"WORKER_STATUS_SCHEDULED":     4,
-		"WORKER_STATUS_DEPARTED":      5,
-		"WORKER_STATUS_ARRIVED":       6,
-		"WORKER_STATUS_EMPLOYED":      7,
-		"WORKER_STATUS_LEFT_JOB":      8,
-		"WORKER_STATUS_RETURNED_HOME": 9,
-		"WORKER_STATUS_WITHDRAWN":     10,
+		"WORKER_STATUS_UNSPECIFIED":    0,
+		"WORKER_STATUS_AVAILABLE":      1,
+		"WORKER_STATUS_PROPOSED":       2,
+		"WORKER_STATUS_ACCEPTED":       3,
+		"WORKER_STATUS_SCHEDULED":      4,
+		"WORKER_STATUS_DEPARTED":       5,
+		"WORKER_STATUS_ARRIVED":        6,
+		"WORKER_STATUS_EMPLOYED":       7,
+		"WORKER_STATUS_LEFT_JOB":       8,
+		"WORKER_STATUS_RETURNED_HOME":  9,
+		"WORKER_STATUS_WITHDRAWN":      10,
+		"WORKER_STATUS_PLACED_LOCALLY": 11,
 	}
 )
 
@@ -253,6 +259,65 @@ func (WorkerView) EnumDescriptor() ([]byte, []int) {
 	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{2}
 }
 
+// The kind of a local employer.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// LOCAL_EMPLOYER_KIND_UNSPECIFIED and shows its number; it does not fail.
+type LocalEmployerKind int32
+
+const (
+	// Not given: as a filter, every kind. Never the kind of a stored employer.
+	LocalEmployerKind_LOCAL_EMPLOYER_KIND_UNSPECIFIED LocalEmployerKind = 0
+	// A poverty-alleviation workshop (扶贫车间, 就业帮扶车间) in a village or township.
+	LocalEmployerKind_LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP LocalEmployerKind = 1
+	// A leading enterprise (龙头企业) of the county's industries.
+	LocalEmployerKind_LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE LocalEmployerKind = 2
+	// Public-welfare posts (公益性岗位): road upkeep, cleaning, forest ranging, care work.
+	LocalEmployerKind_LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST LocalEmployerKind = 3
+)
+
+// Enum value maps for LocalEmployerKind.
+var (
+	LocalEmployerKind_name = map[int32]string{
+		0: "LOCAL_EMPLOYER_KIND_UNSPECIFIED",
+		1: "LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP",
+		2: "LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE",
+		3: "LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST",
+	}
+	LocalEmployerKind_value = map[string]int32{
+		"LOCAL_EMPLOYER_KIND_UNSPECIFIED":                  0,
+		"LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP": 1,
+		"LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE":           2,
+		"LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST":          3,
+	}
+)
+
+func (x LocalEmployerKind) Enum() *LocalEmployerKind {
+	p := new(LocalEmployerKind)
+	*p = x
+	return p
+}
+
+func (x LocalEmployerKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LocalEmployerKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_labourlink_sending_v1_roster_proto_enumTypes[3].Descriptor()
+}
+
+func (LocalEmployerKind) Type() protoreflect.EnumType {
+	return &file_labourlink_sending_v1_roster_proto_enumTypes[3]
+}
+
+func (x LocalEmployerKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LocalEmployerKind.Descriptor instead.
+func (LocalEmployerKind) EnumDescriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+}
+
 // A registered worker (劳动力) of this sending province.
 type Worker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -313,9 +378,13 @@ type Worker struct {
 	// boarded, added at the departure (RecordDeparture) and ended by the return home. Nothing of
 	// an earlier trip is changed by a later one. Trips hold no personal data and are kept when the
 	// worker is erased. Set in every view, by GetWorker and ListWorkers alike.
-	Trips         []*Trip `protobuf:"bytes,23,rep,name=trips,proto3" json:"trips,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Trips []*Trip `protobuf:"bytes,23,rep,name=trips,proto3" json:"trips,omitempty"`
+	// The worker's placements with local employers, oldest first (ReturneeService): the last one,
+	// while it has no `end_date`, is the current one (status PLACED_LOCALLY). A placement ends
+	// when the worker leaves PLACED_LOCALLY (ChangeWorkerStatus to AVAILABLE or WITHDRAWN).
+	LocalPlacements []*LocalPlacement `protobuf:"bytes,24,rep,name=local_placements,json=localPlacements,proto3" json:"local_placements,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -509,8 +578,90 @@ func (x *Worker) GetTrips() []*Trip {
 	return nil
 }
 
+func (x *Worker) GetLocalPlacements() []*LocalPlacement {
+	if x != nil {
+		return x.LocalPlacements
+	}
+	return nil
+}
+
+// A placement of a worker with a local employer of the sending province.
+type LocalPlacement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The employer: `localEmployers/{local employer id}`.
+	LocalEmployer string `protobuf:"bytes,1,opt,name=local_employer,json=localEmployer,proto3" json:"local_employer,omitempty"`
+	// The employer's kind, as it was when the worker was placed.
+	Kind LocalEmployerKind `protobuf:"varint,2,opt,name=kind,proto3,enum=labourlink.sending.v1.LocalEmployerKind" json:"kind,omitempty"`
+	// The first day of work (China time).
+	StartDate *v1.Date `protobuf:"bytes,3,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	// The day the placement ended (China time); empty while it goes on.
+	EndDate       *v1.Date `protobuf:"bytes,4,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalPlacement) Reset() {
+	*x = LocalPlacement{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalPlacement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalPlacement) ProtoMessage() {}
+
+func (x *LocalPlacement) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalPlacement.ProtoReflect.Descriptor instead.
+func (*LocalPlacement) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LocalPlacement) GetLocalEmployer() string {
+	if x != nil {
+		return x.LocalEmployer
+	}
+	return ""
+}
+
+func (x *LocalPlacement) GetKind() LocalEmployerKind {
+	if x != nil {
+		return x.Kind
+	}
+	return LocalEmployerKind_LOCAL_EMPLOYER_KIND_UNSPECIFIED
+}
+
+func (x *LocalPlacement) GetStartDate() *v1.Date {
+	if x != nil {
+		return x.StartDate
+	}
+	return nil
+}
+
+func (x *LocalPlacement) GetEndDate() *v1.Date {
+	if x != nil {
+		return x.EndDate
+	}
+	return nil
+}
+
 // One trip of a worker out of the sending province: from boarding a transport batch to coming
-// back home. A trip without `return_time` is the worker's current one.
+// back home. The last trip, while it has no `return_time`, is the worker's current one; an
+// earlier trip without one is a trip whose return was never recorded (the worker boarded again
+// from where they were).
 type Trip struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch the worker boarded (a batch id of this sending service, `{sending code}-B...`).
@@ -532,7 +683,7 @@ type Trip struct {
 
 func (x *Trip) Reset() {
 	*x = Trip{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +695,7 @@ func (x *Trip) String() string {
 func (*Trip) ProtoMessage() {}
 
 func (x *Trip) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +708,7 @@ func (x *Trip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trip.ProtoReflect.Descriptor instead.
 func (*Trip) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{1}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Trip) GetBatchId() string {
@@ -643,7 +794,7 @@ type WorkerRow struct {
 
 func (x *WorkerRow) Reset() {
 	*x = WorkerRow{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +806,7 @@ func (x *WorkerRow) String() string {
 func (*WorkerRow) ProtoMessage() {}
 
 func (x *WorkerRow) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +819,7 @@ func (x *WorkerRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRow.ProtoReflect.Descriptor instead.
 func (*WorkerRow) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{2}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WorkerRow) GetRowNumber() int64 {
@@ -795,7 +946,7 @@ type ImportWorkersRequest struct {
 
 func (x *ImportWorkersRequest) Reset() {
 	*x = ImportWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +958,7 @@ func (x *ImportWorkersRequest) String() string {
 func (*ImportWorkersRequest) ProtoMessage() {}
 
 func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +971,7 @@ func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ImportWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ImportWorkersRequest) GetImportId() string {
@@ -862,7 +1013,7 @@ type ImportWorkersResponse struct {
 
 func (x *ImportWorkersResponse) Reset() {
 	*x = ImportWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1025,7 @@ func (x *ImportWorkersResponse) String() string {
 func (*ImportWorkersResponse) ProtoMessage() {}
 
 func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1038,7 @@ func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ImportWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
@@ -908,7 +1059,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1071,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1084,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetImportRequest) GetImportId() string {
@@ -960,7 +1111,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1123,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1136,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetImportResponse) GetSummary() *v1.ImportSummary {
@@ -1024,7 +1175,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1187,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1200,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListImportRejectionsRequest) GetImportId() string {
@@ -1086,7 +1237,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1249,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1262,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*v1.RowRejection {
@@ -1141,7 +1292,7 @@ type GetWorkerRequest struct {
 
 func (x *GetWorkerRequest) Reset() {
 	*x = GetWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1304,7 @@ func (x *GetWorkerRequest) String() string {
 func (*GetWorkerRequest) ProtoMessage() {}
 
 func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1317,7 @@ func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetWorkerRequest) GetName() string {
@@ -1194,7 +1345,7 @@ type GetWorkerResponse struct {
 
 func (x *GetWorkerResponse) Reset() {
 	*x = GetWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1357,7 @@ func (x *GetWorkerResponse) String() string {
 func (*GetWorkerResponse) ProtoMessage() {}
 
 func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1370,7 @@ func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetWorkerResponse) GetWorker() *Worker {
@@ -1268,7 +1419,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1431,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1444,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListWorkersRequest) GetPageSize() int32 {
@@ -1379,7 +1530,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1542,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1555,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1445,7 +1596,7 @@ type UpdateWorkerRequest struct {
 
 func (x *UpdateWorkerRequest) Reset() {
 	*x = UpdateWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1608,7 @@ func (x *UpdateWorkerRequest) String() string {
 func (*UpdateWorkerRequest) ProtoMessage() {}
 
 func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1621,7 @@ func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateWorkerRequest) GetWorker() *Worker {
@@ -1505,7 +1656,7 @@ type UpdateWorkerResponse struct {
 
 func (x *UpdateWorkerResponse) Reset() {
 	*x = UpdateWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1668,7 @@ func (x *UpdateWorkerResponse) String() string {
 func (*UpdateWorkerResponse) ProtoMessage() {}
 
 func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1681,7 @@ func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateWorkerResponse) GetWorker() *Worker {
@@ -1566,7 +1717,7 @@ type ChangeWorkerStatusRequest struct {
 
 func (x *ChangeWorkerStatusRequest) Reset() {
 	*x = ChangeWorkerStatusRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1729,7 @@ func (x *ChangeWorkerStatusRequest) String() string {
 func (*ChangeWorkerStatusRequest) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1742,7 @@ func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChangeWorkerStatusRequest) GetName() string {
@@ -1640,7 +1791,7 @@ type ChangeWorkerStatusResponse struct {
 
 func (x *ChangeWorkerStatusResponse) Reset() {
 	*x = ChangeWorkerStatusResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1803,7 @@ func (x *ChangeWorkerStatusResponse) String() string {
 func (*ChangeWorkerStatusResponse) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1816,7 @@ func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChangeWorkerStatusResponse) GetWorker() *Worker {
@@ -1702,7 +1853,7 @@ type RecordReturnHomeRequest struct {
 
 func (x *RecordReturnHomeRequest) Reset() {
 	*x = RecordReturnHomeRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1865,7 @@ func (x *RecordReturnHomeRequest) String() string {
 func (*RecordReturnHomeRequest) ProtoMessage() {}
 
 func (x *RecordReturnHomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1878,7 @@ func (x *RecordReturnHomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReturnHomeRequest.ProtoReflect.Descriptor instead.
 func (*RecordReturnHomeRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecordReturnHomeRequest) GetName() string {
@@ -1776,7 +1927,7 @@ type RecordReturnHomeResponse struct {
 
 func (x *RecordReturnHomeResponse) Reset() {
 	*x = RecordReturnHomeResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1939,7 @@ func (x *RecordReturnHomeResponse) String() string {
 func (*RecordReturnHomeResponse) ProtoMessage() {}
 
 func (x *RecordReturnHomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1952,7 @@ func (x *RecordReturnHomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReturnHomeResponse.ProtoReflect.Descriptor instead.
 func (*RecordReturnHomeResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{18}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RecordReturnHomeResponse) GetWorker() *Worker {
@@ -1828,7 +1979,7 @@ type DeleteWorkerRequest struct {
 
 func (x *DeleteWorkerRequest) Reset() {
 	*x = DeleteWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +1991,7 @@ func (x *DeleteWorkerRequest) String() string {
 func (*DeleteWorkerRequest) ProtoMessage() {}
 
 func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +2004,7 @@ func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{19}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteWorkerRequest) GetName() string {
@@ -1881,7 +2032,7 @@ type DeleteWorkerResponse struct {
 
 func (x *DeleteWorkerResponse) Reset() {
 	*x = DeleteWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +2044,7 @@ func (x *DeleteWorkerResponse) String() string {
 func (*DeleteWorkerResponse) ProtoMessage() {}
 
 func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +2057,7 @@ func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{20}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteWorkerResponse) GetWorker() *Worker {
@@ -1920,7 +2071,7 @@ var File_labourlink_sending_v1_roster_proto protoreflect.FileDescriptor
 
 const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
-	"\"labourlink/sending/v1/roster.proto\x12\x15labourlink.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\x87\t\n" +
+	"\"labourlink/sending/v1/roster.proto\x12\x15labourlink.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xde\t\n" +
 	"\x06Worker\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
 	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12 \n" +
@@ -1949,7 +2100,14 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\rstatus_reason\x18\x14 \x01(\tB\x03\xe0A\x03R\fstatusReason\x12M\n" +
 	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10statusChangeTime\x12\x17\n" +
 	"\x04etag\x18\x16 \x01(\tB\x03\xe0A\x03R\x04etag\x126\n" +
-	"\x05trips\x18\x17 \x03(\v2\x1b.labourlink.sending.v1.TripB\x03\xe0A\x03R\x05trips\"\xa5\x02\n" +
+	"\x05trips\x18\x17 \x03(\v2\x1b.labourlink.sending.v1.TripB\x03\xe0A\x03R\x05trips\x12U\n" +
+	"\x10local_placements\x18\x18 \x03(\v2%.labourlink.sending.v1.LocalPlacementB\x03\xe0A\x03R\x0flocalPlacements\"\xfb\x01\n" +
+	"\x0eLocalPlacement\x12*\n" +
+	"\x0elocal_employer\x18\x01 \x01(\tB\x03\xe0A\x03R\rlocalEmployer\x12A\n" +
+	"\x04kind\x18\x02 \x01(\x0e2(.labourlink.sending.v1.LocalEmployerKindB\x03\xe0A\x03R\x04kind\x12>\n" +
+	"\n" +
+	"start_date\x18\x03 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\tstartDate\x12:\n" +
+	"\bend_date\x18\x04 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\aendDate\"\xa5\x02\n" +
 	"\x04Trip\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x03R\abatchId\x12.\n" +
 	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1d\n" +
@@ -2060,7 +2218,7 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"R\n" +
 	"\x14DeleteWorkerResponse\x12:\n" +
-	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker*\xcc\x02\n" +
+	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker*\xee\x02\n" +
 	"\fWorkerStatus\x12\x1d\n" +
 	"\x19WORKER_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17WORKER_STATUS_AVAILABLE\x10\x01\x12\x1a\n" +
@@ -2073,7 +2231,8 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x16WORKER_STATUS_LEFT_JOB\x10\b\x12\x1f\n" +
 	"\x1bWORKER_STATUS_RETURNED_HOME\x10\t\x12\x1b\n" +
 	"\x17WORKER_STATUS_WITHDRAWN\x10\n" +
-	"*\xeb\x01\n" +
+	"\x12 \n" +
+	"\x1cWORKER_STATUS_PLACED_LOCALLY\x10\v*\xeb\x01\n" +
 	"\tEducation\x12\x19\n" +
 	"\x15EDUCATION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEDUCATION_NONE\x10\x01\x12\x15\n" +
@@ -2087,7 +2246,12 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"WorkerView\x12\x1b\n" +
 	"\x17WORKER_VIEW_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11WORKER_VIEW_BASIC\x10\x01\x12\x14\n" +
-	"\x10WORKER_VIEW_FULL\x10\x022\xe6\a\n" +
+	"\x10WORKER_VIEW_FULL\x10\x02*\xc7\x01\n" +
+	"\x11LocalEmployerKind\x12#\n" +
+	"\x1fLOCAL_EMPLOYER_KIND_UNSPECIFIED\x10\x00\x124\n" +
+	"0LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP\x10\x01\x12*\n" +
+	"&LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE\x10\x02\x12+\n" +
+	"'LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST\x10\x032\xe6\a\n" +
 	"\rRosterService\x12l\n" +
 	"\rImportWorkers\x12+.labourlink.sending.v1.ImportWorkersRequest\x1a,.labourlink.sending.v1.ImportWorkersResponse(\x01\x12^\n" +
 	"\tGetImport\x12'.labourlink.sending.v1.GetImportRequest\x1a(.labourlink.sending.v1.GetImportResponse\x12\x7f\n" +
@@ -2111,94 +2275,100 @@ func file_labourlink_sending_v1_roster_proto_rawDescGZIP() []byte {
 	return file_labourlink_sending_v1_roster_proto_rawDescData
 }
 
-var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(WorkerStatus)(0),                    // 0: labourlink.sending.v1.WorkerStatus
 	(Education)(0),                       // 1: labourlink.sending.v1.Education
 	(WorkerView)(0),                      // 2: labourlink.sending.v1.WorkerView
-	(*Worker)(nil),                       // 3: labourlink.sending.v1.Worker
-	(*Trip)(nil),                         // 4: labourlink.sending.v1.Trip
-	(*WorkerRow)(nil),                    // 5: labourlink.sending.v1.WorkerRow
-	(*ImportWorkersRequest)(nil),         // 6: labourlink.sending.v1.ImportWorkersRequest
-	(*ImportWorkersResponse)(nil),        // 7: labourlink.sending.v1.ImportWorkersResponse
-	(*GetImportRequest)(nil),             // 8: labourlink.sending.v1.GetImportRequest
-	(*GetImportResponse)(nil),            // 9: labourlink.sending.v1.GetImportResponse
-	(*ListImportRejectionsRequest)(nil),  // 10: labourlink.sending.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil), // 11: labourlink.sending.v1.ListImportRejectionsResponse
-	(*GetWorkerRequest)(nil),             // 12: labourlink.sending.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),            // 13: labourlink.sending.v1.GetWorkerResponse
-	(*ListWorkersRequest)(nil),           // 14: labourlink.sending.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),          // 15: labourlink.sending.v1.ListWorkersResponse
-	(*UpdateWorkerRequest)(nil),          // 16: labourlink.sending.v1.UpdateWorkerRequest
-	(*UpdateWorkerResponse)(nil),         // 17: labourlink.sending.v1.UpdateWorkerResponse
-	(*ChangeWorkerStatusRequest)(nil),    // 18: labourlink.sending.v1.ChangeWorkerStatusRequest
-	(*ChangeWorkerStatusResponse)(nil),   // 19: labourlink.sending.v1.ChangeWorkerStatusResponse
-	(*RecordReturnHomeRequest)(nil),      // 20: labourlink.sending.v1.RecordReturnHomeRequest
-	(*RecordReturnHomeResponse)(nil),     // 21: labourlink.sending.v1.RecordReturnHomeResponse
-	(*DeleteWorkerRequest)(nil),          // 22: labourlink.sending.v1.DeleteWorkerRequest
-	(*DeleteWorkerResponse)(nil),         // 23: labourlink.sending.v1.DeleteWorkerResponse
-	(v1.Sex)(0),                          // 24: labourlink.common.v1.Sex
-	(*v1.Date)(nil),                      // 25: labourlink.common.v1.Date
-	(*timestamppb.Timestamp)(nil),        // 26: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),             // 27: labourlink.common.v1.ImportSummary
-	(*v1.RowRejection)(nil),              // 28: labourlink.common.v1.RowRejection
-	(*fieldmaskpb.FieldMask)(nil),        // 29: google.protobuf.FieldMask
+	(LocalEmployerKind)(0),               // 3: labourlink.sending.v1.LocalEmployerKind
+	(*Worker)(nil),                       // 4: labourlink.sending.v1.Worker
+	(*LocalPlacement)(nil),               // 5: labourlink.sending.v1.LocalPlacement
+	(*Trip)(nil),                         // 6: labourlink.sending.v1.Trip
+	(*WorkerRow)(nil),                    // 7: labourlink.sending.v1.WorkerRow
+	(*ImportWorkersRequest)(nil),         // 8: labourlink.sending.v1.ImportWorkersRequest
+	(*ImportWorkersResponse)(nil),        // 9: labourlink.sending.v1.ImportWorkersResponse
+	(*GetImportRequest)(nil),             // 10: labourlink.sending.v1.GetImportRequest
+	(*GetImportResponse)(nil),            // 11: labourlink.sending.v1.GetImportResponse
+	(*ListImportRejectionsRequest)(nil),  // 12: labourlink.sending.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil), // 13: labourlink.sending.v1.ListImportRejectionsResponse
+	(*GetWorkerRequest)(nil),             // 14: labourlink.sending.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),            // 15: labourlink.sending.v1.GetWorkerResponse
+	(*ListWorkersRequest)(nil),           // 16: labourlink.sending.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),          // 17: labourlink.sending.v1.ListWorkersResponse
+	(*UpdateWorkerRequest)(nil),          // 18: labourlink.sending.v1.UpdateWorkerRequest
+	(*UpdateWorkerResponse)(nil),         // 19: labourlink.sending.v1.UpdateWorkerResponse
+	(*ChangeWorkerStatusRequest)(nil),    // 20: labourlink.sending.v1.ChangeWorkerStatusRequest
+	(*ChangeWorkerStatusResponse)(nil),   // 21: labourlink.sending.v1.ChangeWorkerStatusResponse
+	(*RecordReturnHomeRequest)(nil),      // 22: labourlink.sending.v1.RecordReturnHomeRequest
+	(*RecordReturnHomeResponse)(nil),     // 23: labourlink.sending.v1.RecordReturnHomeResponse
+	(*DeleteWorkerRequest)(nil),          // 24: labourlink.sending.v1.DeleteWorkerRequest
+	(*DeleteWorkerResponse)(nil),         // 25: labourlink.sending.v1.DeleteWorkerResponse
+	(v1.Sex)(0),                          // 26: labourlink.common.v1.Sex
+	(*v1.Date)(nil),                      // 27: labourlink.common.v1.Date
+	(*timestamppb.Timestamp)(nil),        // 28: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),             // 29: labourlink.common.v1.ImportSummary
+	(*v1.RowRejection)(nil),              // 30: labourlink.common.v1.RowRejection
+	(*fieldmaskpb.FieldMask)(nil),        // 31: google.protobuf.FieldMask
 }
 var file_labourlink_sending_v1_roster_proto_depIdxs = []int32{
-	24, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
-	25, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
+	26, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
+	27, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
 	1,  // 2: labourlink.sending.v1.Worker.education:type_name -> labourlink.sending.v1.Education
-	25, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
-	25, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
+	27, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
+	27, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
 	0,  // 5: labourlink.sending.v1.Worker.status:type_name -> labourlink.sending.v1.WorkerStatus
-	26, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
-	26, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
-	26, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
-	4,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
-	26, // 10: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
-	26, // 11: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
-	5,  // 12: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
-	27, // 13: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	27, // 14: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	28, // 15: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
-	2,  // 16: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
-	3,  // 17: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 18: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	25, // 19: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
-	26, // 20: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
-	3,  // 21: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
-	3,  // 22: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
-	29, // 23: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 24: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 25: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	3,  // 26: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
-	26, // 27: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
-	3,  // 28: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
-	3,  // 29: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	6,  // 30: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
-	8,  // 31: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
-	10, // 32: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
-	12, // 33: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
-	14, // 34: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
-	16, // 35: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
-	18, // 36: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
-	20, // 37: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
-	22, // 38: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
-	7,  // 39: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
-	9,  // 40: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
-	11, // 41: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
-	13, // 42: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
-	15, // 43: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
-	17, // 44: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
-	19, // 45: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
-	21, // 46: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
-	23, // 47: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
-	39, // [39:48] is the sub-list for method output_type
-	30, // [30:39] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	28, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
+	28, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
+	28, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
+	6,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
+	5,  // 10: labourlink.sending.v1.Worker.local_placements:type_name -> labourlink.sending.v1.LocalPlacement
+	3,  // 11: labourlink.sending.v1.LocalPlacement.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
+	27, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
+	27, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
+	28, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
+	28, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
+	7,  // 16: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
+	29, // 17: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	29, // 18: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	30, // 19: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
+	2,  // 20: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
+	4,  // 21: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 22: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	27, // 23: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
+	28, // 24: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
+	4,  // 25: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
+	4,  // 26: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
+	31, // 27: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 28: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 29: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	4,  // 30: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
+	28, // 31: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
+	4,  // 32: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
+	4,  // 33: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	8,  // 34: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
+	10, // 35: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
+	12, // 36: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
+	14, // 37: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
+	16, // 38: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
+	18, // 39: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
+	20, // 40: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
+	22, // 41: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
+	24, // 42: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
+	9,  // 43: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
+	11, // 44: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
+	13, // 45: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
+	15, // 46: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
+	17, // 47: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
+	19, // 48: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
+	21, // 49: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
+	23, // 50: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
+	25, // 51: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
+	43, // [43:52] is the sub-list for method output_type
+	34, // [34:43] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_roster_proto_init() }
@@ -2206,14 +2376,14 @@ func file_labourlink_sending_v1_roster_proto_init() {
 	if File_labourlink_sending_v1_roster_proto != nil {
 		return
 	}
-	file_labourlink_sending_v1_roster_proto_msgTypes[11].OneofWrappers = []any{}
+	file_labourlink_sending_v1_roster_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_roster_proto_rawDesc), len(file_labourlink_sending_v1_roster_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   21,
+			NumEnums:      4,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
