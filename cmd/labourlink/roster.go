@@ -325,7 +325,7 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink roster list", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
-	statusFlag := fs.String("status", "", "only workers with this status (available, proposed, accepted, scheduled, departed, arrived, employed, left_job, returned_home, withdrawn)")
+	statusFlag := fs.String("status", "", "only workers with this status (available, proposed, accepted, scheduled, departed, arrived, employed, left_job, returned_home, withdrawn, placed_locally)")
 	county := fs.String("county", "", "only workers from this home county (6-digit code)")
 	occ := fs.String("occupation", "", "only workers who can do this occupation (ISCO-08 code, such as 8212)")
 	poor := fs.String("poor", "", "yes: only registered-poor workers; no: only the others")
