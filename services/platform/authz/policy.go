@@ -9,6 +9,7 @@ import (
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/protobuf/proto"
 
+	backupv1 "github.com/eastwest/labourlink/proto/labourlink/backup/v1"
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
@@ -208,6 +209,10 @@ var policy = map[string]rule{
 
 	// --- the outboxes of a regional service (sending and receiving): its own operators see
 	// them; only operators with full rights decide on quarantined messages ---
+	// A backup holds the data file whole, personal data included: the province's own system (a
+	// scheduled backup) and operators with full rights.
+	backupv1.BackupService_Backup_FullMethodName: ownerWrite,
+
 	outboxv1.OutboxService_ListOutboxes_FullMethodName:            ownerRead,
 	outboxv1.OutboxService_ListQuarantinedEntries_FullMethodName:  ownerRead,
 	outboxv1.OutboxService_GetQuarantinedEntry_FullMethodName:     ownerRead,
