@@ -1763,7 +1763,8 @@ type RecordCheckpointRequest struct {
 	// The checkpoint: its check_date not before onboarding, and at least `months` whole months
 	// after it (INVALID_ARGUMENT on checkpoint.months).
 	Checkpoint *Checkpoint `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id (onboarded on it).
+	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id
+	// (onboarded on it).
 	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
 	// it to record a fact of an earlier trip after the worker was announced again.
 	Record string `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
@@ -1890,7 +1891,8 @@ type RecordJobLeftRequest struct {
 	LeftDate *v1.Date `protobuf:"bytes,2,opt,name=left_date,json=leftDate,proto3" json:"left_date,omitempty"`
 	// Why.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id (employed on it).
+	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id
+	// (employed on it).
 	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
 	// it to record a fact of an earlier trip after the worker was announced again.
 	Record string `protobuf:"bytes,5,opt,name=record,proto3" json:"record,omitempty"`
