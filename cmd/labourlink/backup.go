@@ -43,11 +43,7 @@ func runBackup(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	addrGiven := false
-	fs.Visit(func(f *flag.Flag) { addrGiven = addrGiven || f.Name == "addr" })
-	if !addrGiven { // the default address (and its environment variable) of the kind asked
-		d.addr = addDialFlags(flag.NewFlagSet("", flag.ContinueOnError), k).addr
-	}
+	d.defaultTo(fs, k)
 	if *out == "" {
 		return errors.New("-o FILE is required")
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/readiness"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/platform/version"
 	"github.com/eastwest/labourlink/services/receiving"
 	"github.com/eastwest/labourlink/services/sending"
 )
@@ -132,7 +133,7 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	}
 	srv.SetServing(append(svc.ServiceNames(), backup.ServiceName)...)
 	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()),
-		zap.String("instance", db.InstanceID()))
+		zap.String("instance", db.InstanceID()), zap.String("version", version.String()))
 	if cfg.ReadyFile != "" {
 		if err := readiness.Write(cfg.ReadyFile, readiness.Ready{PID: os.Getpid(), Kind: string(cfg.Kind), Listen: lis.Addr().String(),
 			Instance: db.InstanceID(), DataFile: db.Path()}); err != nil {
