@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"context"
+	"errors"
 	"github.com/eastwest/labourlink/services/devtools/wait"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +106,11 @@ func runScenario(t *testing.T, withTLS bool) {
 	b := batch.GetReconciliation()
 	if b.GetDeparted() != 6 || b.GetArrived() != 4 || b.GetNoShow() != 1 || b.GetUnaccounted() != 1 || b.GetUnexpected() != 0 || b.GetUnverified() != 0 {
 		t.Errorf("batch reconciliation: %v", b)
+	}
+
+	// A second run would propose the first run's workers: it is refused before it changes anything.
+	if _, err := scenario.Run(ctx, scenario.Conns{Coordination: coord, Sending: sending, Receiving: receiving}, scenario.Options{}); !errors.Is(err, scenario.ErrNotEmpty) {
+		t.Errorf("a scenario on a federation with data: %v, want ErrNotEmpty", err)
 	}
 
 	// The worker who came home: RETURNED_HOME on the sending roster, the one trip ended.

@@ -9,6 +9,7 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -62,8 +63,13 @@ type Result struct {
 	ReturnedHome string
 }
 
+// ErrNotEmpty is returned by Run on a federation that holds workers or open vacancies already:
+// the scenario's match run would propose those workers to those vacancies, changing a user's data.
+var ErrNotEmpty = errors.New("the federation is not empty")
+
 // Run performs the scenario and returns when the coordination service has recorded every event
-// of it.
+// of it. It works only on an empty federation (no worker in the sending roster, no open vacancy
+// in the receiving province), and otherwise returns ErrNotEmpty before changing anything.
 func Run(ctx context.Context, c Conns, o Options) (*Result, error) {
 	if o.Workers == 0 {
 		o.Workers = 6
@@ -97,7 +103,27 @@ func Run(ctx context.Context, c Conns, o Options) (*Result, error) {
 		ledger:    coordinationv1.NewLedgerServiceClient(c.Coordination),
 		nonce:     o.Now().UnixNano(),
 	}
+	if err := r.checkEmpty(ctx); err != nil {
+		return nil, err
+	}
 	return r.run(ctx)
+}
+
+// checkEmpty refuses a federation that holds data the scenario's match run would touch.
+func (r *runner) checkEmpty(ctx context.Context) error {
+	ws, err := r.roster.ListWorkers(ctx, &sendingv1.ListWorkersRequest{PageSize: 1})
+	if err != nil {
+		return fmt.Errorf("list workers: %w", err)
+	}
+	vs, err := r.vacancies.ListVacancies(ctx, &receivingv1.ListVacanciesRequest{Status: receivingv1.VacancyStatus_VACANCY_STATUS_OPEN, PageSize: 1})
+	if err != nil {
+		return fmt.Errorf("list vacancies: %w", err)
+	}
+	if len(ws.GetWorkers()) > 0 || len(vs.GetVacancies()) > 0 {
+		return fmt.Errorf("%w: sending %s has workers or receiving %s has open vacancies, and the scenario's match run would propose those workers; "+
+			"run it on a fresh federation (labourlink dev -data with an empty folder)", ErrNotEmpty, r.o.SendingRegion, r.o.ReceivingRegion)
+	}
+	return nil
 }
 
 type runner struct {
