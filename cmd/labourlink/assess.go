@@ -84,7 +84,7 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		t.add(none, regionLabel(a.GetRegion()), roleText(a.GetRole()), counted, a.GetNumerator(), den, sourceText(a.GetBaselineSource()), pct)
 	}
-	t.render(w, env.interactive)
+	t.render(w, env.colour)
 	return nil
 }
 

@@ -226,6 +226,6 @@ func runCertsShow(_ context.Context, env *cliEnv, args []string) error {
 		}
 		tb.add(expired, name, who, strings.Join(hostNames, ","), until, c.Issuer.CommonName)
 	}
-	tb.render(env.stdout, env.interactive)
+	tb.render(env.stdout, env.colour)
 	return failed
 }

@@ -148,7 +148,7 @@ func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
 			break
 		}
 	}
-	tb.render(env.stdout, env.interactive)
+	tb.render(env.stdout, env.colour)
 	return nil
 }
 
@@ -285,7 +285,7 @@ func runLocalSummary(ctx context.Context, env *cliEnv, args []string) error {
 	for _, k := range append(resp.GetByKind(), resp.GetTotal()) {
 		tb.add(false, localKindWord(k.GetKind()), k.GetRegistered(), k.GetResumed(), ratio(k.GetResumed(), k.GetRegistered()), k.GetCapacity(), k.GetPlaced())
 	}
-	tb.render(env.stdout, env.interactive)
+	tb.render(env.stdout, env.colour)
 	return nil
 }
 

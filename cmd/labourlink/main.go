@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/term"
 	"io"
 	"os"
 	"os/signal"
@@ -32,8 +33,12 @@ type command struct {
 type cliEnv struct {
 	stdout io.Writer
 	stderr io.Writer
-	// interactive is true when stderr is a terminal (progress bars redraw in place, colours).
+	// interactive is true when stderr is a terminal: progress bars redraw in place there.
 	interactive bool
+	// colour is true when stdout is a terminal and NO_COLOR (no-color.org) is not set: tables
+	// highlight rows in colour there, and mark them with "!" otherwise, so a redirect to a file
+	// or a pipe gets no escape codes.
+	colour bool
 }
 
 var commands = map[string]*command{}
@@ -49,7 +54,7 @@ func register(c *command) {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr, interactive: isTerminal(os.Stderr)}
+	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr, interactive: isTerminal(os.Stderr), colour: wantColour(os.Stdout)}
 	os.Exit(runCLI(ctx, env, os.Args[1:]))
 }
 
@@ -105,7 +110,11 @@ func usage(w io.Writer) {
 	}
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+// wantColour reports whether output to f may be coloured: f is a terminal and NO_COLOR is unset
+// or empty.
+func wantColour(f *os.File) bool {
+	return isTerminal(f) && os.Getenv("NO_COLOR") == ""
 }
+
+// isTerminal reports whether f is a terminal (not a file, a pipe or /dev/null).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

@@ -122,7 +122,7 @@ func runOutboxList(ctx context.Context, env *cliEnv, args []string) error {
 		t.add(b.GetQuarantined() > 0 || b.GetLastError() != "", b.GetDestination(), b.GetPending(), ago(b.GetOldestCreateTime(), now),
 			b.GetQuarantined(), relay, ago(b.GetLastDeliveryTime(), now), lastErr)
 	}
-	t.render(w, env.interactive)
+	t.render(w, env.colour)
 	return nil
 }
 
@@ -185,7 +185,7 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 		t.add(q.GetState() == outboxv1.QuarantineState_QUARANTINE_STATE_QUARANTINED, q.GetEntryId(), q.GetDestination(), q.GetSummary(),
 			fmtTime(q.GetQuarantineTime()), q.GetReason(), quarantineStateWord(q.GetState()), q.GetAttempts())
 	}
-	t.render(w, env.interactive)
+	t.render(w, env.colour)
 	fmt.Fprintf(w, "\n%d message(s). `labourlink outbox show ENTRY` shows the refusal and the message.\n", len(entries))
 	return nil
 }

@@ -109,7 +109,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 			s.GetDeparted(), s.GetArrived(), s.GetNoShow(), s.GetOnboarded(), s.GetEmployed_3Months(), s.GetEmployed_6Months(),
 			s.GetLeftJob(), s.GetReturnedHome(), s.GetOpenDiscrepancies())
 	}
-	pt.render(w, env.interactive)
+	pt.render(w, env.colour)
 
 	var lo, hi time.Time
 	if start != nil {
@@ -149,7 +149,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 			break
 		}
 	}
-	bt.render(w, env.interactive)
+	bt.render(w, env.colour)
 
 	fmt.Fprintln(w, "\nOpen discrepancies")
 	dt := newTable("kind", "batch", "worker", "sending", "receiving", "opened (CST)", "what is missing")
@@ -178,7 +178,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(w, "none")
 		return nil
 	}
-	dt.render(w, env.interactive)
+	dt.render(w, env.colour)
 	fmt.Fprintf(w, "%d open discrepancies\n", n)
 	return nil
 }

@@ -421,7 +421,7 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	if len(workers) == 0 {
 		fmt.Fprintln(env.stdout, "no workers match")
 	} else {
-		tb.render(env.stdout, env.interactive)
+		tb.render(env.stdout, env.colour)
 	}
 	if req.PageToken != "" {
 		fmt.Fprintf(env.stdout, "\nmore: add -page-token %s\n", req.PageToken)

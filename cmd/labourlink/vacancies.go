@@ -217,7 +217,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 			fmt.Sprintf("%d-%d", v.GetMonthlyWageMinYuan(), v.GetMonthlyWageMaxYuan()), rosterDate(v.GetStartDate()), rosterDate(v.GetValidThrough()),
 			vacancyStatusWord(v.GetStatus()))
 	}
-	tb.render(env.stdout, env.interactive)
+	tb.render(env.stdout, env.colour)
 	fmt.Fprintf(env.stdout, "\n%d vacancies (feed revision %d)\n", len(vacancies), revision)
 	if req.PageToken != "" {
 		fmt.Fprintf(env.stdout, "more: add -page-token %s\n", req.PageToken)
