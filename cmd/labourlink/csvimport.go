@@ -190,7 +190,7 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	}
 	fmt.Fprintf(env.stdout, "Fix them there (the row_number, field and reason columns are ignored) and import that file:\n")
 	fmt.Fprintf(env.stdout, "  labourlink %s %s\n", c.name, *rejectsPath)
-	return nil
+	return exitError{code: exitRejected}
 }
 
 // importFileCheck is what the check pass learned about a file.

@@ -160,7 +160,7 @@ func TestImportInterruptedSaysHowToResume(t *testing.T) {
 				t.Fatalf("interrupted import: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 			}
 			code, out, errOut = runRoster(t, restarted, args...)
-			if code != 0 || !strings.Contains(out, "received") || strings.Contains(errOut, "incomplete") {
+			if code != exitRejected || !strings.Contains(out, "received") || strings.Contains(errOut, "incomplete") {
 				t.Fatalf("the same command again: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 			}
 		})

@@ -41,6 +41,22 @@ type cliEnv struct {
 	colour bool
 }
 
+// Exit codes, for scripts (docs/operations.md, "The CLI in scripts").
+const (
+	exitOK       = 0 // done
+	exitFailed   = 1 // not done: the call failed or was refused (the message says why)
+	exitUsage    = 2 // not done: the command line is wrong
+	exitRejected = 3 // done, but some rows were rejected (an import: the rejects file lists them)
+)
+
+// exitError ends a command with an exit code other than exitFailed, after msg (if any) on stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d: %s", e.code, e.msg) }
+
 var commands = map[string]*command{}
 
 // register adds a command; each command file registers its commands in init.
@@ -62,7 +78,7 @@ func main() {
 func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(env.stdout)
-		return 0
+		return exitOK
 	}
 	if args[0] == "-version" || args[0] == "--version" {
 		args = append([]string{"version"}, args[1:]...)
@@ -82,16 +98,23 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 	if c == nil {
 		fmt.Fprintf(env.stderr, "labourlink: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
 		usage(env.stderr)
-		return 2
+		return exitUsage
 	}
 	if err := c.run(ctx, env, rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return exitOK
+		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			if ee.msg != "" {
+				fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, ee.msg)
+			}
+			return ee.code
 		}
 		fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, describeError(err))
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
 
 func usage(w io.Writer) {

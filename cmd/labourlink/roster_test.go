@@ -167,7 +167,7 @@ func TestRosterImportSpreadsheetCSV(t *testing.T) {
 	writeFile(t, path, []byte(content))
 
 	code, out, errOut := runRoster(t, addr, "roster", "import", path)
-	if code != 0 {
+	if code != exitRejected {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, want := range []string{"created", "rejected", "花名册.rejects.csv", "phone", "home_county", "not a county of 520000"} {
@@ -223,7 +223,7 @@ func TestRosterImportSpreadsheetCSV(t *testing.T) {
 
 	// The first file again: a no-op.
 	code, out, _ = runRoster(t, addr, "roster", "import", path)
-	if code != 0 || !strings.Contains(out, "imported before") {
+	if code != exitRejected || !strings.Contains(out, "imported before") {
 		t.Fatalf("second run of the same file: exit %d\n%s", code, out)
 	}
 	if n := workerCount(t, db); n != 5 {
@@ -275,7 +275,7 @@ func TestRosterImportEncodings(t *testing.T) {
 	gbkPath := filepath.Join(dir, "gbk.csv")
 	writeFile(t, gbkPath, []byte(gbk))
 	code, out, errOut := runRoster(t, addr, "roster", "import", "-chunk", "1", gbkPath)
-	if code != 0 || !strings.Contains(errOut, "GBK") {
+	if code != exitRejected || !strings.Contains(errOut, "GBK") {
 		t.Fatalf("GBK import: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if n := workerCount(t, db); n != 3 {

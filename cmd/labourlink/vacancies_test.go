@@ -64,7 +64,7 @@ func TestVacanciesImportAndList(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, exit := runVacancyCLI(t, addr, "vacancies", "import", path)
-	if exit != 0 {
+	if exit != exitRejected {
 		t.Fatalf("import exit %d\n%s\n%s", exit, out, errOut)
 	}
 	for _, want := range []string{"created", "rejected", "vacancies.rejects.csv"} {
@@ -82,7 +82,7 @@ func TestVacanciesImportAndList(t *testing.T) {
 	}
 	// Importing the same file again changes nothing.
 	out2, _, exit := runVacancyCLI(t, addr, "vacancies", "import", path)
-	if exit != 0 || out2 != out {
+	if exit != exitRejected || out2 != out {
 		t.Errorf("second import (exit %d):\n%s\nwant the same summary:\n%s", exit, out2, out)
 	}
 	out, errOut, exit = runVacancyCLI(t, addr, "vacancies", "list", "-status", "open")
@@ -134,7 +134,7 @@ func TestVacanciesImportWritesEveryRejectedRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, exit := runVacancyCLI(t, addr, "vacancies", "import", "-chunk", "4", path)
-	if exit != 0 {
+	if exit != exitRejected {
 		t.Fatalf("import exit %d\n%s\n%s", exit, out, errOut)
 	}
 	if !strings.Contains(out, "6 rejected rows") || strings.Contains(out, "listed only the first") {
