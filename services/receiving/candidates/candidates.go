@@ -303,10 +303,15 @@ func (x *Server) WatchDecisions(req *receivingv1.WatchDecisionsRequest, stream r
 		return err
 	}
 	return feedlog.Watch(ctx, x.cfg.DB, x.cfg.Watching, Decisions, uint64(req.GetAfterRevision()), keepRegion(sending),
-		func(c *receivingv1.Candidate) error {
-			return stream.Send(&receivingv1.WatchDecisionsResponse{Candidate: c})
+		func(m feedlog.Sent[*receivingv1.Candidate]) error {
+			r := &receivingv1.WatchDecisionsResponse{HeadRevision: m.Head}
+			if m.Progress != nil {
+				r.Event = &receivingv1.WatchDecisionsResponse_Progress{Progress: m.Progress}
+			} else {
+				r.Event = &receivingv1.WatchDecisionsResponse_Candidate{Candidate: m.Entry}
+			}
+			return stream.Send(r)
 		},
-		func() error { return stream.Send(&receivingv1.WatchDecisionsResponse{}) },
 		func(ctx context.Context) error { return x.cfg.Province.RequirePaired(ctx, sending) })
 }
 

@@ -54,6 +54,9 @@ type CandidateServiceClient interface {
 	// candidate's reservation is released.
 	WithdrawCandidate(ctx context.Context, in *WithdrawCandidateRequest, opts ...grpc.CallOption) (*WithdrawCandidateResponse, error)
 	// Streams decisions (and withdrawals) after `after_revision`, then new ones as they happen.
+	// Every message carries the feed's head revision; once the backlog is sent the stream sends a
+	// progress notice with `caught_up`, and another every progress interval while it is idle
+	// (WatchDecisionsResponse, FeedProgress).
 	WatchDecisions(ctx context.Context, in *WatchDecisionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDecisionsResponse], error)
 	// Returns a page of decisions after `after_revision`.
 	ListDecisions(ctx context.Context, in *ListDecisionsRequest, opts ...grpc.CallOption) (*ListDecisionsResponse, error)
@@ -172,6 +175,9 @@ type CandidateServiceServer interface {
 	// candidate's reservation is released.
 	WithdrawCandidate(context.Context, *WithdrawCandidateRequest) (*WithdrawCandidateResponse, error)
 	// Streams decisions (and withdrawals) after `after_revision`, then new ones as they happen.
+	// Every message carries the feed's head revision; once the backlog is sent the stream sends a
+	// progress notice with `caught_up`, and another every progress interval while it is idle
+	// (WatchDecisionsResponse, FeedProgress).
 	WatchDecisions(*WatchDecisionsRequest, grpc.ServerStreamingServer[WatchDecisionsResponse]) error
 	// Returns a page of decisions after `after_revision`.
 	ListDecisions(context.Context, *ListDecisionsRequest) (*ListDecisionsResponse, error)

@@ -446,7 +446,10 @@ const (
 // (ListOpenDemand) and follow from that listing's revision. Only sending provinces paired with
 // this province (in the coordination registry) may read the feed.
 type DemandFeedServiceClient interface {
-	// Streams every change after `after_revision`, then new changes as they happen.
+	// Streams every change after `after_revision`, then new changes as they happen. Every message
+	// carries the feed's head revision; once the backlog is sent the stream sends a progress
+	// notice with `caught_up`, and another every progress interval while it is idle
+	// (WatchDemandResponse, FeedProgress).
 	WatchDemand(ctx context.Context, in *WatchDemandRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDemandResponse], error)
 	// Returns a page of changes after `after_revision`.
 	ListDemandChanges(ctx context.Context, in *ListDemandChangesRequest, opts ...grpc.CallOption) (*ListDemandChangesResponse, error)
@@ -514,7 +517,10 @@ func (c *demandFeedServiceClient) ListOpenDemand(ctx context.Context, in *ListOp
 // (ListOpenDemand) and follow from that listing's revision. Only sending provinces paired with
 // this province (in the coordination registry) may read the feed.
 type DemandFeedServiceServer interface {
-	// Streams every change after `after_revision`, then new changes as they happen.
+	// Streams every change after `after_revision`, then new changes as they happen. Every message
+	// carries the feed's head revision; once the backlog is sent the stream sends a progress
+	// notice with `caught_up`, and another every progress interval while it is idle
+	// (WatchDemandResponse, FeedProgress).
 	WatchDemand(*WatchDemandRequest, grpc.ServerStreamingServer[WatchDemandResponse]) error
 	// Returns a page of changes after `after_revision`.
 	ListDemandChanges(context.Context, *ListDemandChangesRequest) (*ListDemandChangesResponse, error)

@@ -1491,8 +1491,12 @@ type FollowPosition struct {
 	LastMessageTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_message_time,json=lastMessageTime,proto3" json:"last_message_time,omitempty"`
 	// How current the demand replica is.
 	DemandFreshness *ReplicaFreshness `protobuf:"bytes,10,opt,name=demand_freshness,json=demandFreshness,proto3" json:"demand_freshness,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// How far behind the head of the demand feed this service is.
+	DemandLag *FeedLag `protobuf:"bytes,11,opt,name=demand_lag,json=demandLag,proto3" json:"demand_lag,omitempty"`
+	// How far behind the head of the decision feed this service is.
+	DecisionLag   *FeedLag `protobuf:"bytes,12,opt,name=decision_lag,json=decisionLag,proto3" json:"decision_lag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FollowPosition) Reset() {
@@ -1591,6 +1595,109 @@ func (x *FollowPosition) GetLastMessageTime() *timestamppb.Timestamp {
 func (x *FollowPosition) GetDemandFreshness() *ReplicaFreshness {
 	if x != nil {
 		return x.DemandFreshness
+	}
+	return nil
+}
+
+func (x *FollowPosition) GetDemandLag() *FeedLag {
+	if x != nil {
+		return x.DemandLag
+	}
+	return nil
+}
+
+func (x *FollowPosition) GetDecisionLag() *FeedLag {
+	if x != nil {
+		return x.DecisionLag
+	}
+	return nil
+}
+
+// How far this service is behind the head of one feed of a receiving province, from the head
+// revision that every message of the feed's watch carries (WatchDemandResponse.head_revision).
+// Known only while this process follows the feed: unset after a restart until the watch answers.
+type FeedLag struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The newest revision of the feed that its watch has reported (0: none reported yet).
+	HeadRevision int64 `protobuf:"varint,1,opt,name=head_revision,json=headRevision,proto3" json:"head_revision,omitempty"`
+	// The last revision applied (the feed's position: `demand_revision` or `decision_revision`).
+	// For the decision feed, a caught-up notice moves it to the head: the revisions in between
+	// hold only other provinces' decisions.
+	AppliedRevision int64 `protobuf:"varint,2,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
+	// `head_revision - applied_revision`, never negative: the changes the receiving service had
+	// that this service had not applied, when the last message arrived.
+	RevisionsBehind int64 `protobuf:"varint,3,opt,name=revisions_behind,json=revisionsBehind,proto3" json:"revisions_behind,omitempty"`
+	// True while the feed's watch is open, has sent its caught-up notice (FeedProgress) on this
+	// stream, and every change up to `head_revision` is applied. False while a backlog is
+	// replayed, while changes come faster than they are applied, and while the watch is down.
+	CaughtUp bool `protobuf:"varint,4,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
+	// When this service last was caught up on the feed (unset: not since this process started).
+	CaughtUpTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=caught_up_time,json=caughtUpTime,proto3" json:"caught_up_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedLag) Reset() {
+	*x = FeedLag{}
+	mi := &file_labourlink_sending_v1_matching_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedLag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedLag) ProtoMessage() {}
+
+func (x *FeedLag) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_matching_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedLag.ProtoReflect.Descriptor instead.
+func (*FeedLag) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *FeedLag) GetHeadRevision() int64 {
+	if x != nil {
+		return x.HeadRevision
+	}
+	return 0
+}
+
+func (x *FeedLag) GetAppliedRevision() int64 {
+	if x != nil {
+		return x.AppliedRevision
+	}
+	return 0
+}
+
+func (x *FeedLag) GetRevisionsBehind() int64 {
+	if x != nil {
+		return x.RevisionsBehind
+	}
+	return 0
+}
+
+func (x *FeedLag) GetCaughtUp() bool {
+	if x != nil {
+		return x.CaughtUp
+	}
+	return false
+}
+
+func (x *FeedLag) GetCaughtUpTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CaughtUpTime
 	}
 	return nil
 }
@@ -1696,7 +1803,7 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x18\n" +
 	"\x16GetFollowStatusRequest\"c\n" +
 	"\x17GetFollowStatusResponse\x12H\n" +
-	"\tpositions\x18\x01 \x03(\v2%.labourlink.sending.v1.FollowPositionB\x03\xe0A\x03R\tpositions\"\xc2\x04\n" +
+	"\tpositions\x18\x01 \x03(\v2%.labourlink.sending.v1.FollowPositionB\x03\xe0A\x03R\tpositions\"\xce\x05\n" +
 	"\x0eFollowPosition\x12.\n" +
 	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1f\n" +
 	"\bendpoint\x18\x02 \x01(\tB\x03\xe0A\x03R\bendpoint\x12,\n" +
@@ -1709,7 +1816,16 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	"\x0flast_error_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rlastErrorTime\x12K\n" +
 	"\x11last_message_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0flastMessageTime\x12W\n" +
 	"\x10demand_freshness\x18\n" +
-	" \x01(\v2'.labourlink.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\x0fdemandFreshness*\xa7\x01\n" +
+	" \x01(\v2'.labourlink.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\x0fdemandFreshness\x12B\n" +
+	"\n" +
+	"demand_lag\x18\v \x01(\v2\x1e.labourlink.sending.v1.FeedLagB\x03\xe0A\x03R\tdemandLag\x12F\n" +
+	"\fdecision_lag\x18\f \x01(\v2\x1e.labourlink.sending.v1.FeedLagB\x03\xe0A\x03R\vdecisionLag\"\xfc\x01\n" +
+	"\aFeedLag\x12(\n" +
+	"\rhead_revision\x18\x01 \x01(\x03B\x03\xe0A\x03R\fheadRevision\x12.\n" +
+	"\x10applied_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\x0fappliedRevision\x12.\n" +
+	"\x10revisions_behind\x18\x03 \x01(\x03B\x03\xe0A\x03R\x0frevisionsBehind\x12 \n" +
+	"\tcaught_up\x18\x04 \x01(\bB\x03\xe0A\x03R\bcaughtUp\x12E\n" +
+	"\x0ecaught_up_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fcaughtUpTime*\xa7\x01\n" +
 	"\rMatchRunState\x12\x1f\n" +
 	"\x1bMATCH_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MATCH_RUN_STATE_RUNNING\x10\x01\x12\x1d\n" +
@@ -1745,7 +1861,7 @@ func file_labourlink_sending_v1_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_sending_v1_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_labourlink_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_labourlink_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_labourlink_sending_v1_matching_proto_goTypes = []any{
 	(MatchRunState)(0),              // 0: labourlink.sending.v1.MatchRunState
 	(ProposalState)(0),              // 1: labourlink.sending.v1.ProposalState
@@ -1769,56 +1885,60 @@ var file_labourlink_sending_v1_matching_proto_goTypes = []any{
 	(*GetFollowStatusRequest)(nil),  // 19: labourlink.sending.v1.GetFollowStatusRequest
 	(*GetFollowStatusResponse)(nil), // 20: labourlink.sending.v1.GetFollowStatusResponse
 	(*FollowPosition)(nil),          // 21: labourlink.sending.v1.FollowPosition
-	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
-	(*status.Status)(nil),           // 23: google.rpc.Status
-	(*durationpb.Duration)(nil),     // 24: google.protobuf.Duration
-	(*v1.Vacancy)(nil),              // 25: labourlink.receiving.v1.Vacancy
+	(*FeedLag)(nil),                 // 22: labourlink.sending.v1.FeedLag
+	(*timestamppb.Timestamp)(nil),   // 23: google.protobuf.Timestamp
+	(*status.Status)(nil),           // 24: google.rpc.Status
+	(*durationpb.Duration)(nil),     // 25: google.protobuf.Duration
+	(*v1.Vacancy)(nil),              // 26: labourlink.receiving.v1.Vacancy
 }
 var file_labourlink_sending_v1_matching_proto_depIdxs = []int32{
 	0,  // 0: labourlink.sending.v1.MatchRun.state:type_name -> labourlink.sending.v1.MatchRunState
 	4,  // 1: labourlink.sending.v1.MatchRun.vacancies:type_name -> labourlink.sending.v1.VacancyMatch
-	22, // 2: labourlink.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
-	22, // 3: labourlink.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
+	23, // 2: labourlink.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
+	23, // 3: labourlink.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 4: labourlink.sending.v1.MatchRun.replicas:type_name -> labourlink.sending.v1.ReplicaFreshness
-	23, // 5: labourlink.sending.v1.MatchRun.error:type_name -> google.rpc.Status
-	22, // 6: labourlink.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
-	24, // 7: labourlink.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
-	24, // 8: labourlink.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
+	24, // 5: labourlink.sending.v1.MatchRun.error:type_name -> google.rpc.Status
+	23, // 6: labourlink.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
+	25, // 7: labourlink.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
+	25, // 8: labourlink.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
 	2,  // 9: labourlink.sending.v1.StartMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
 	2,  // 10: labourlink.sending.v1.CancelMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
 	2,  // 11: labourlink.sending.v1.GetMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
 	2,  // 12: labourlink.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labourlink.sending.v1.MatchRun
-	25, // 13: labourlink.sending.v1.DemandVacancy.vacancy:type_name -> labourlink.receiving.v1.Vacancy
+	26, // 13: labourlink.sending.v1.DemandVacancy.vacancy:type_name -> labourlink.receiving.v1.Vacancy
 	13, // 14: labourlink.sending.v1.ListDemandResponse.vacancies:type_name -> labourlink.sending.v1.DemandVacancy
 	1,  // 15: labourlink.sending.v1.Proposal.state:type_name -> labourlink.sending.v1.ProposalState
-	22, // 16: labourlink.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
-	22, // 17: labourlink.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
+	23, // 16: labourlink.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
+	23, // 17: labourlink.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 18: labourlink.sending.v1.ListProposalsRequest.state:type_name -> labourlink.sending.v1.ProposalState
 	16, // 19: labourlink.sending.v1.ListProposalsResponse.proposals:type_name -> labourlink.sending.v1.Proposal
 	21, // 20: labourlink.sending.v1.GetFollowStatusResponse.positions:type_name -> labourlink.sending.v1.FollowPosition
-	22, // 21: labourlink.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
-	22, // 22: labourlink.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
-	22, // 23: labourlink.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
+	23, // 21: labourlink.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
+	23, // 22: labourlink.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
+	23, // 23: labourlink.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
 	3,  // 24: labourlink.sending.v1.FollowPosition.demand_freshness:type_name -> labourlink.sending.v1.ReplicaFreshness
-	5,  // 25: labourlink.sending.v1.MatchingService.StartMatchRun:input_type -> labourlink.sending.v1.StartMatchRunRequest
-	7,  // 26: labourlink.sending.v1.MatchingService.CancelMatchRun:input_type -> labourlink.sending.v1.CancelMatchRunRequest
-	9,  // 27: labourlink.sending.v1.MatchingService.GetMatchRun:input_type -> labourlink.sending.v1.GetMatchRunRequest
-	11, // 28: labourlink.sending.v1.MatchingService.ListMatchRuns:input_type -> labourlink.sending.v1.ListMatchRunsRequest
-	14, // 29: labourlink.sending.v1.MatchingService.ListDemand:input_type -> labourlink.sending.v1.ListDemandRequest
-	17, // 30: labourlink.sending.v1.MatchingService.ListProposals:input_type -> labourlink.sending.v1.ListProposalsRequest
-	19, // 31: labourlink.sending.v1.MatchingService.GetFollowStatus:input_type -> labourlink.sending.v1.GetFollowStatusRequest
-	6,  // 32: labourlink.sending.v1.MatchingService.StartMatchRun:output_type -> labourlink.sending.v1.StartMatchRunResponse
-	8,  // 33: labourlink.sending.v1.MatchingService.CancelMatchRun:output_type -> labourlink.sending.v1.CancelMatchRunResponse
-	10, // 34: labourlink.sending.v1.MatchingService.GetMatchRun:output_type -> labourlink.sending.v1.GetMatchRunResponse
-	12, // 35: labourlink.sending.v1.MatchingService.ListMatchRuns:output_type -> labourlink.sending.v1.ListMatchRunsResponse
-	15, // 36: labourlink.sending.v1.MatchingService.ListDemand:output_type -> labourlink.sending.v1.ListDemandResponse
-	18, // 37: labourlink.sending.v1.MatchingService.ListProposals:output_type -> labourlink.sending.v1.ListProposalsResponse
-	20, // 38: labourlink.sending.v1.MatchingService.GetFollowStatus:output_type -> labourlink.sending.v1.GetFollowStatusResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	22, // 25: labourlink.sending.v1.FollowPosition.demand_lag:type_name -> labourlink.sending.v1.FeedLag
+	22, // 26: labourlink.sending.v1.FollowPosition.decision_lag:type_name -> labourlink.sending.v1.FeedLag
+	23, // 27: labourlink.sending.v1.FeedLag.caught_up_time:type_name -> google.protobuf.Timestamp
+	5,  // 28: labourlink.sending.v1.MatchingService.StartMatchRun:input_type -> labourlink.sending.v1.StartMatchRunRequest
+	7,  // 29: labourlink.sending.v1.MatchingService.CancelMatchRun:input_type -> labourlink.sending.v1.CancelMatchRunRequest
+	9,  // 30: labourlink.sending.v1.MatchingService.GetMatchRun:input_type -> labourlink.sending.v1.GetMatchRunRequest
+	11, // 31: labourlink.sending.v1.MatchingService.ListMatchRuns:input_type -> labourlink.sending.v1.ListMatchRunsRequest
+	14, // 32: labourlink.sending.v1.MatchingService.ListDemand:input_type -> labourlink.sending.v1.ListDemandRequest
+	17, // 33: labourlink.sending.v1.MatchingService.ListProposals:input_type -> labourlink.sending.v1.ListProposalsRequest
+	19, // 34: labourlink.sending.v1.MatchingService.GetFollowStatus:input_type -> labourlink.sending.v1.GetFollowStatusRequest
+	6,  // 35: labourlink.sending.v1.MatchingService.StartMatchRun:output_type -> labourlink.sending.v1.StartMatchRunResponse
+	8,  // 36: labourlink.sending.v1.MatchingService.CancelMatchRun:output_type -> labourlink.sending.v1.CancelMatchRunResponse
+	10, // 37: labourlink.sending.v1.MatchingService.GetMatchRun:output_type -> labourlink.sending.v1.GetMatchRunResponse
+	12, // 38: labourlink.sending.v1.MatchingService.ListMatchRuns:output_type -> labourlink.sending.v1.ListMatchRunsResponse
+	15, // 39: labourlink.sending.v1.MatchingService.ListDemand:output_type -> labourlink.sending.v1.ListDemandResponse
+	18, // 40: labourlink.sending.v1.MatchingService.ListProposals:output_type -> labourlink.sending.v1.ListProposalsResponse
+	20, // 41: labourlink.sending.v1.MatchingService.GetFollowStatus:output_type -> labourlink.sending.v1.GetFollowStatusResponse
+	35, // [35:42] is the sub-list for method output_type
+	28, // [28:35] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_matching_proto_init() }
@@ -1832,7 +1952,7 @@ func file_labourlink_sending_v1_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_matching_proto_rawDesc), len(file_labourlink_sending_v1_matching_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,15 +14,19 @@
 //   - Compaction keeps the newest retention entries and records the highest removed revision;
 //     asking for changes after an older revision is FAILED_PRECONDITION with reason
 //     REVISION_COMPACTED.
-//   - Progress notices (as etcd's progress_notify): a watch stream sends a response without an
-//     entry (WatchDemandResponse without `change`, WatchDecisionsResponse without `candidate`)
-//     as soon as it has replayed everything up to the head, and then every progress interval
-//     (default 2 s), each time right after a read that found nothing more to send. A notice
-//     tells the consumer "you have every change up to now" (the sending service's replica is
-//     known current as of the notice) and "this stream answers": a consumer that hears nothing
-//     for several intervals knows within seconds that the link is down or stalled, also
-//     behind a proxy that answers keepalive pings itself. A consumer that predates notices
-//     reads one as a change at revision 0 and skips it as a repeat.
+//   - Every message of a watch carries the feed's head revision (of the read the message comes
+//     from), so a follower sees how far behind it is. Messages are a oneof of what they carry
+//     (WatchDemandResponse.event, WatchDecisionsResponse.event): an entry, or a progress notice
+//     (receivingv1.FeedProgress, as etcd's progress_notify). Watch builds both through one
+//     Sent value, so a new feed's watch (the employment feed) takes the same shape by mapping
+//     Sent to its response.
+//   - Progress notices: a watch stream sends one with caught_up as soon as it has replayed
+//     everything up to the head, and then every progress interval (default 2 s), each time
+//     right after a read that found nothing more to send. A notice tells the consumer "you have
+//     every change up to head_revision" (the sending service's replica is known current as of
+//     the notice; for a filtered feed the consumer may take the head as its position) and "this
+//     stream answers": a consumer that hears nothing for several intervals knows within seconds
+//     that the link is down or stalled, also behind a proxy that answers keepalive pings itself.
 package feedlog
 
 import (
@@ -36,6 +40,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -171,25 +176,46 @@ type Watching struct {
 	PairingRecheck time.Duration
 	// ProgressInterval is how often a watch with nothing to send sends a progress notice.
 	ProgressInterval time.Duration
+	// Ticker starts the ticks of the progress notices (every ProgressInterval) and returns them
+	// with the function that stops them; nil for a time.Ticker. Tests give ticks they control.
+	Ticker func(d time.Duration) (ticks <-chan time.Time, stop func())
 	// Stopping is closed when the service stops: open watches then end with UNAVAILABLE.
 	Stopping <-chan struct{}
+}
+
+// ticker starts the progress ticks (see Ticker).
+func (w Watching) ticker() (<-chan time.Time, func()) {
+	if w.Ticker != nil {
+		return w.Ticker(w.ProgressInterval)
+	}
+	t := time.NewTicker(w.ProgressInterval)
+	return t.C, t.Stop
+}
+
+// Sent is one message of a watch stream: an entry, or a progress notice, with the feed's head
+// revision when it was read. Exactly one of Entry and Progress is set.
+type Sent[M proto.Message] struct {
+	Entry    M
+	Progress *receivingv1.FeedProgress
+	Head     int64
 }
 
 // watchPage is how many entries a watcher reads per transaction while replaying.
 const watchPage = 500
 
 // Watch sends every entry of f after revision after, then every new one as it is committed,
-// until ctx ends or send fails. keep filters entries (nil: all). Once it has sent everything up
-// to the head, and then every ProgressInterval, it calls progress (a progress notice). Every
-// PairingRecheck it calls paired: PERMISSION_DENIED from it (a province unpaired meanwhile)
-// ends the watch; any other error (a registry that cannot be asked) leaves it open, the next
-// check tries again.
+// until ctx ends or send fails. keep filters entries (nil: all). Every message carries the head
+// revision of the read it comes from. Once it has sent everything up to the head, and then
+// every ProgressInterval, it sends a progress notice with caught_up (right after a read that
+// found nothing more, so the head it gives is covered). Every PairingRecheck it calls paired:
+// PERMISSION_DENIED from it (a province unpaired meanwhile) ends the watch; any other error (a
+// registry that cannot be asked) leaves it open, the next check tries again.
 func Watch[M proto.Message](ctx context.Context, db *DB, w Watching, f Feed[M], after uint64, keep func(M) bool,
-	send func(M) error, progress func() error, paired func(context.Context) error) error {
+	send func(Sent[M]) error, paired func(context.Context) error) error {
 	recheck := time.NewTicker(w.PairingRecheck)
 	defer recheck.Stop()
-	notice := time.NewTicker(w.ProgressInterval)
-	defer notice.Stop()
+	notice, stop := w.ticker()
+	defer stop()
 	noticeDue := true // the first notice says that the replay is done
 	for {
 		wake := db.changed()
@@ -204,7 +230,7 @@ func Watch[M proto.Message](ctx context.Context, db *DB, w Watching, f Feed[M], 
 			return err
 		}
 		for _, e := range entries {
-			if err := send(e); err != nil {
+			if err := send(Sent[M]{Entry: e, Head: int64(head)}); err != nil {
 				return err
 			}
 		}
@@ -215,7 +241,7 @@ func Watch[M proto.Message](ctx context.Context, db *DB, w Watching, f Feed[M], 
 		if noticeDue {
 			// Sent only right after a read that found nothing more: everything up to the head
 			// of that read has been sent.
-			if err := progress(); err != nil {
+			if err := send(Sent[M]{Progress: &receivingv1.FeedProgress{CaughtUp: true}, Head: int64(head)}); err != nil {
 				return err
 			}
 			noticeDue = false
@@ -229,7 +255,7 @@ func Watch[M proto.Message](ctx context.Context, db *DB, w Watching, f Feed[M], 
 			if err := paired(ctx); apierror.Code(err) == codes.PermissionDenied {
 				return err
 			}
-		case <-notice.C:
+		case <-notice:
 			noticeDue = true // read again first: the notice must follow whatever was committed
 		case <-wake:
 		}
