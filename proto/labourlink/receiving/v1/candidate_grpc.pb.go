@@ -45,7 +45,8 @@ type CandidateServiceClient interface {
 	SubmitCandidates(ctx context.Context, in *SubmitCandidatesRequest, opts ...grpc.CallOption) (*SubmitCandidatesResponse, error)
 	// Reads a candidate.
 	GetCandidate(ctx context.Context, in *GetCandidateRequest, opts ...grpc.CallOption) (*GetCandidateResponse, error)
-	// Lists candidates with filters, in candidate-id order.
+	// Lists candidates with filters, in candidate-id order. Each candidate is complete, as
+	// GetCandidate returns it.
 	ListCandidates(ctx context.Context, in *ListCandidatesRequest, opts ...grpc.CallOption) (*ListCandidatesResponse, error)
 	// Accepts or rejects a pending candidate. Accepting when every position is reserved is
 	// FAILED_PRECONDITION with reason HEADCOUNT_FULL.
@@ -166,7 +167,8 @@ type CandidateServiceServer interface {
 	SubmitCandidates(context.Context, *SubmitCandidatesRequest) (*SubmitCandidatesResponse, error)
 	// Reads a candidate.
 	GetCandidate(context.Context, *GetCandidateRequest) (*GetCandidateResponse, error)
-	// Lists candidates with filters, in candidate-id order.
+	// Lists candidates with filters, in candidate-id order. Each candidate is complete, as
+	// GetCandidate returns it.
 	ListCandidates(context.Context, *ListCandidatesRequest) (*ListCandidatesResponse, error)
 	// Accepts or rejects a pending candidate. Accepting when every position is reserved is
 	// FAILED_PRECONDITION with reason HEADCOUNT_FULL.

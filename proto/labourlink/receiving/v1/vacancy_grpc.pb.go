@@ -58,7 +58,8 @@ type VacancyServiceClient interface {
 	ListVacancyImportRejections(ctx context.Context, in *ListVacancyImportRejectionsRequest, opts ...grpc.CallOption) (*ListVacancyImportRejectionsResponse, error)
 	// Reads a vacancy.
 	GetVacancy(ctx context.Context, in *GetVacancyRequest, opts ...grpc.CallOption) (*GetVacancyResponse, error)
-	// Lists vacancies with filters, in vacancy-id order.
+	// Lists vacancies with filters, in vacancy-id order. Each vacancy is complete, as GetVacancy
+	// returns it.
 	ListVacancies(ctx context.Context, in *ListVacanciesRequest, opts ...grpc.CallOption) (*ListVacanciesResponse, error)
 	// Changes the fields named in `update_mask`. Headcount cannot go below the reserved count.
 	// With `vacancy.etag` set, the update is made only if the vacancy is still that version;
@@ -185,7 +186,8 @@ type VacancyServiceServer interface {
 	ListVacancyImportRejections(context.Context, *ListVacancyImportRejectionsRequest) (*ListVacancyImportRejectionsResponse, error)
 	// Reads a vacancy.
 	GetVacancy(context.Context, *GetVacancyRequest) (*GetVacancyResponse, error)
-	// Lists vacancies with filters, in vacancy-id order.
+	// Lists vacancies with filters, in vacancy-id order. Each vacancy is complete, as GetVacancy
+	// returns it.
 	ListVacancies(context.Context, *ListVacanciesRequest) (*ListVacanciesResponse, error)
 	// Changes the fields named in `update_mask`. Headcount cannot go below the reserved count.
 	// With `vacancy.etag` set, the update is made only if the vacancy is still that version;

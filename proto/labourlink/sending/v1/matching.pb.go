@@ -26,6 +26,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// How much of a match run a List shows (AIP-157). Sent by clients only: the server refuses a
+// value it does not know with INVALID_ARGUMENT on `view`.
+type MatchRunView int32
+
+const (
+	// The default: MATCH_RUN_VIEW_BASIC.
+	MatchRunView_MATCH_RUN_VIEW_UNSPECIFIED MatchRunView = 0
+	// Every field but the per-vacancy results (`vacancies`), which can be thousands per run.
+	MatchRunView_MATCH_RUN_VIEW_BASIC MatchRunView = 1
+	// Every field: the run as GetMatchRun returns it.
+	MatchRunView_MATCH_RUN_VIEW_FULL MatchRunView = 2
+)
+
+// Enum value maps for MatchRunView.
+var (
+	MatchRunView_name = map[int32]string{
+		0: "MATCH_RUN_VIEW_UNSPECIFIED",
+		1: "MATCH_RUN_VIEW_BASIC",
+		2: "MATCH_RUN_VIEW_FULL",
+	}
+	MatchRunView_value = map[string]int32{
+		"MATCH_RUN_VIEW_UNSPECIFIED": 0,
+		"MATCH_RUN_VIEW_BASIC":       1,
+		"MATCH_RUN_VIEW_FULL":        2,
+	}
+)
+
+func (x MatchRunView) Enum() *MatchRunView {
+	p := new(MatchRunView)
+	*p = x
+	return p
+}
+
+func (x MatchRunView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MatchRunView) Descriptor() protoreflect.EnumDescriptor {
+	return file_labourlink_sending_v1_matching_proto_enumTypes[0].Descriptor()
+}
+
+func (MatchRunView) Type() protoreflect.EnumType {
+	return &file_labourlink_sending_v1_matching_proto_enumTypes[0]
+}
+
+func (x MatchRunView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MatchRunView.Descriptor instead.
+func (MatchRunView) EnumDescriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{0}
+}
+
 // The lifecycle of a match run.
 // A client that meets a value it does not know (a later version may add values) treats it as
 // MATCH_RUN_STATE_UNSPECIFIED and shows its number; it does not fail.
@@ -73,11 +127,11 @@ func (x MatchRunState) String() string {
 }
 
 func (MatchRunState) Descriptor() protoreflect.EnumDescriptor {
-	return file_labourlink_sending_v1_matching_proto_enumTypes[0].Descriptor()
+	return file_labourlink_sending_v1_matching_proto_enumTypes[1].Descriptor()
 }
 
 func (MatchRunState) Type() protoreflect.EnumType {
-	return &file_labourlink_sending_v1_matching_proto_enumTypes[0]
+	return &file_labourlink_sending_v1_matching_proto_enumTypes[1]
 }
 
 func (x MatchRunState) Number() protoreflect.EnumNumber {
@@ -86,7 +140,7 @@ func (x MatchRunState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MatchRunState.Descriptor instead.
 func (MatchRunState) EnumDescriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{0}
+	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{1}
 }
 
 // What became of a proposal.
@@ -136,11 +190,11 @@ func (x ProposalState) String() string {
 }
 
 func (ProposalState) Descriptor() protoreflect.EnumDescriptor {
-	return file_labourlink_sending_v1_matching_proto_enumTypes[1].Descriptor()
+	return file_labourlink_sending_v1_matching_proto_enumTypes[2].Descriptor()
 }
 
 func (ProposalState) Type() protoreflect.EnumType {
-	return &file_labourlink_sending_v1_matching_proto_enumTypes[1]
+	return &file_labourlink_sending_v1_matching_proto_enumTypes[2]
 }
 
 func (x ProposalState) Number() protoreflect.EnumNumber {
@@ -149,7 +203,7 @@ func (x ProposalState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProposalState.Descriptor instead.
 func (ProposalState) EnumDescriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{1}
+	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{2}
 }
 
 // A run of the matcher over the available workers and the open demand.
@@ -843,7 +897,10 @@ type ListMatchRunsRequest struct {
 	// Maximum runs to return (default 20, at most 100).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// How much of each run to show; the default (BASIC) leaves out the per-vacancy results. The
+	// view may change between pages.
+	View          MatchRunView `protobuf:"varint,3,opt,name=view,proto3,enum=labourlink.sending.v1.MatchRunView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -892,10 +949,18 @@ func (x *ListMatchRunsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListMatchRunsRequest) GetView() MatchRunView {
+	if x != nil {
+		return x.View
+	}
+	return MatchRunView_MATCH_RUN_VIEW_UNSPECIFIED
+}
+
 // A page of match runs.
 type ListMatchRunsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Runs, newest first; per-vacancy results are left out (read them with GetMatchRun).
+	// Runs, newest first, in the request's view (by default without the per-vacancy results:
+	// read them with GetMatchRun or the full view).
 	MatchRuns []*MatchRun `protobuf:"bytes,1,rep,name=match_runs,json=matchRuns,proto3" json:"match_runs,omitempty"`
 	// Token for the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1758,11 +1823,12 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	"\x12GetMatchRunRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"X\n" +
 	"\x13GetMatchRunResponse\x12A\n" +
-	"\tmatch_run\x18\x01 \x01(\v2\x1f.labourlink.sending.v1.MatchRunB\x03\xe0A\x03R\bmatchRun\"\\\n" +
+	"\tmatch_run\x18\x01 \x01(\v2\x1f.labourlink.sending.v1.MatchRunB\x03\xe0A\x03R\bmatchRun\"\x9a\x01\n" +
 	"\x14ListMatchRunsRequest\x12 \n" +
 	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x89\x01\n" +
+	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\x12<\n" +
+	"\x04view\x18\x03 \x01(\x0e2#.labourlink.sending.v1.MatchRunViewB\x03\xe0A\x01R\x04view\"\x89\x01\n" +
 	"\x15ListMatchRunsResponse\x12C\n" +
 	"\n" +
 	"match_runs\x18\x01 \x03(\v2\x1f.labourlink.sending.v1.MatchRunB\x03\xe0A\x03R\tmatchRuns\x12+\n" +
@@ -1825,7 +1891,11 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	"\x10applied_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\x0fappliedRevision\x12.\n" +
 	"\x10revisions_behind\x18\x03 \x01(\x03B\x03\xe0A\x03R\x0frevisionsBehind\x12 \n" +
 	"\tcaught_up\x18\x04 \x01(\bB\x03\xe0A\x03R\bcaughtUp\x12E\n" +
-	"\x0ecaught_up_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fcaughtUpTime*\xa7\x01\n" +
+	"\x0ecaught_up_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fcaughtUpTime*a\n" +
+	"\fMatchRunView\x12\x1e\n" +
+	"\x1aMATCH_RUN_VIEW_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14MATCH_RUN_VIEW_BASIC\x10\x01\x12\x17\n" +
+	"\x13MATCH_RUN_VIEW_FULL\x10\x02*\xa7\x01\n" +
 	"\rMatchRunState\x12\x1f\n" +
 	"\x1bMATCH_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MATCH_RUN_STATE_RUNNING\x10\x01\x12\x1d\n" +
@@ -1860,85 +1930,87 @@ func file_labourlink_sending_v1_matching_proto_rawDescGZIP() []byte {
 	return file_labourlink_sending_v1_matching_proto_rawDescData
 }
 
-var file_labourlink_sending_v1_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_labourlink_sending_v1_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_labourlink_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_labourlink_sending_v1_matching_proto_goTypes = []any{
-	(MatchRunState)(0),              // 0: labourlink.sending.v1.MatchRunState
-	(ProposalState)(0),              // 1: labourlink.sending.v1.ProposalState
-	(*MatchRun)(nil),                // 2: labourlink.sending.v1.MatchRun
-	(*ReplicaFreshness)(nil),        // 3: labourlink.sending.v1.ReplicaFreshness
-	(*VacancyMatch)(nil),            // 4: labourlink.sending.v1.VacancyMatch
-	(*StartMatchRunRequest)(nil),    // 5: labourlink.sending.v1.StartMatchRunRequest
-	(*StartMatchRunResponse)(nil),   // 6: labourlink.sending.v1.StartMatchRunResponse
-	(*CancelMatchRunRequest)(nil),   // 7: labourlink.sending.v1.CancelMatchRunRequest
-	(*CancelMatchRunResponse)(nil),  // 8: labourlink.sending.v1.CancelMatchRunResponse
-	(*GetMatchRunRequest)(nil),      // 9: labourlink.sending.v1.GetMatchRunRequest
-	(*GetMatchRunResponse)(nil),     // 10: labourlink.sending.v1.GetMatchRunResponse
-	(*ListMatchRunsRequest)(nil),    // 11: labourlink.sending.v1.ListMatchRunsRequest
-	(*ListMatchRunsResponse)(nil),   // 12: labourlink.sending.v1.ListMatchRunsResponse
-	(*DemandVacancy)(nil),           // 13: labourlink.sending.v1.DemandVacancy
-	(*ListDemandRequest)(nil),       // 14: labourlink.sending.v1.ListDemandRequest
-	(*ListDemandResponse)(nil),      // 15: labourlink.sending.v1.ListDemandResponse
-	(*Proposal)(nil),                // 16: labourlink.sending.v1.Proposal
-	(*ListProposalsRequest)(nil),    // 17: labourlink.sending.v1.ListProposalsRequest
-	(*ListProposalsResponse)(nil),   // 18: labourlink.sending.v1.ListProposalsResponse
-	(*GetFollowStatusRequest)(nil),  // 19: labourlink.sending.v1.GetFollowStatusRequest
-	(*GetFollowStatusResponse)(nil), // 20: labourlink.sending.v1.GetFollowStatusResponse
-	(*FollowPosition)(nil),          // 21: labourlink.sending.v1.FollowPosition
-	(*FeedLag)(nil),                 // 22: labourlink.sending.v1.FeedLag
-	(*timestamppb.Timestamp)(nil),   // 23: google.protobuf.Timestamp
-	(*status.Status)(nil),           // 24: google.rpc.Status
-	(*durationpb.Duration)(nil),     // 25: google.protobuf.Duration
-	(*v1.Vacancy)(nil),              // 26: labourlink.receiving.v1.Vacancy
+	(MatchRunView)(0),               // 0: labourlink.sending.v1.MatchRunView
+	(MatchRunState)(0),              // 1: labourlink.sending.v1.MatchRunState
+	(ProposalState)(0),              // 2: labourlink.sending.v1.ProposalState
+	(*MatchRun)(nil),                // 3: labourlink.sending.v1.MatchRun
+	(*ReplicaFreshness)(nil),        // 4: labourlink.sending.v1.ReplicaFreshness
+	(*VacancyMatch)(nil),            // 5: labourlink.sending.v1.VacancyMatch
+	(*StartMatchRunRequest)(nil),    // 6: labourlink.sending.v1.StartMatchRunRequest
+	(*StartMatchRunResponse)(nil),   // 7: labourlink.sending.v1.StartMatchRunResponse
+	(*CancelMatchRunRequest)(nil),   // 8: labourlink.sending.v1.CancelMatchRunRequest
+	(*CancelMatchRunResponse)(nil),  // 9: labourlink.sending.v1.CancelMatchRunResponse
+	(*GetMatchRunRequest)(nil),      // 10: labourlink.sending.v1.GetMatchRunRequest
+	(*GetMatchRunResponse)(nil),     // 11: labourlink.sending.v1.GetMatchRunResponse
+	(*ListMatchRunsRequest)(nil),    // 12: labourlink.sending.v1.ListMatchRunsRequest
+	(*ListMatchRunsResponse)(nil),   // 13: labourlink.sending.v1.ListMatchRunsResponse
+	(*DemandVacancy)(nil),           // 14: labourlink.sending.v1.DemandVacancy
+	(*ListDemandRequest)(nil),       // 15: labourlink.sending.v1.ListDemandRequest
+	(*ListDemandResponse)(nil),      // 16: labourlink.sending.v1.ListDemandResponse
+	(*Proposal)(nil),                // 17: labourlink.sending.v1.Proposal
+	(*ListProposalsRequest)(nil),    // 18: labourlink.sending.v1.ListProposalsRequest
+	(*ListProposalsResponse)(nil),   // 19: labourlink.sending.v1.ListProposalsResponse
+	(*GetFollowStatusRequest)(nil),  // 20: labourlink.sending.v1.GetFollowStatusRequest
+	(*GetFollowStatusResponse)(nil), // 21: labourlink.sending.v1.GetFollowStatusResponse
+	(*FollowPosition)(nil),          // 22: labourlink.sending.v1.FollowPosition
+	(*FeedLag)(nil),                 // 23: labourlink.sending.v1.FeedLag
+	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
+	(*status.Status)(nil),           // 25: google.rpc.Status
+	(*durationpb.Duration)(nil),     // 26: google.protobuf.Duration
+	(*v1.Vacancy)(nil),              // 27: labourlink.receiving.v1.Vacancy
 }
 var file_labourlink_sending_v1_matching_proto_depIdxs = []int32{
-	0,  // 0: labourlink.sending.v1.MatchRun.state:type_name -> labourlink.sending.v1.MatchRunState
-	4,  // 1: labourlink.sending.v1.MatchRun.vacancies:type_name -> labourlink.sending.v1.VacancyMatch
-	23, // 2: labourlink.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
-	23, // 3: labourlink.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
-	3,  // 4: labourlink.sending.v1.MatchRun.replicas:type_name -> labourlink.sending.v1.ReplicaFreshness
-	24, // 5: labourlink.sending.v1.MatchRun.error:type_name -> google.rpc.Status
-	23, // 6: labourlink.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
-	25, // 7: labourlink.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
-	25, // 8: labourlink.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
-	2,  // 9: labourlink.sending.v1.StartMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
-	2,  // 10: labourlink.sending.v1.CancelMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
-	2,  // 11: labourlink.sending.v1.GetMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
-	2,  // 12: labourlink.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labourlink.sending.v1.MatchRun
-	26, // 13: labourlink.sending.v1.DemandVacancy.vacancy:type_name -> labourlink.receiving.v1.Vacancy
-	13, // 14: labourlink.sending.v1.ListDemandResponse.vacancies:type_name -> labourlink.sending.v1.DemandVacancy
-	1,  // 15: labourlink.sending.v1.Proposal.state:type_name -> labourlink.sending.v1.ProposalState
-	23, // 16: labourlink.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
-	23, // 17: labourlink.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 18: labourlink.sending.v1.ListProposalsRequest.state:type_name -> labourlink.sending.v1.ProposalState
-	16, // 19: labourlink.sending.v1.ListProposalsResponse.proposals:type_name -> labourlink.sending.v1.Proposal
-	21, // 20: labourlink.sending.v1.GetFollowStatusResponse.positions:type_name -> labourlink.sending.v1.FollowPosition
-	23, // 21: labourlink.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
-	23, // 22: labourlink.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
-	23, // 23: labourlink.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
-	3,  // 24: labourlink.sending.v1.FollowPosition.demand_freshness:type_name -> labourlink.sending.v1.ReplicaFreshness
-	22, // 25: labourlink.sending.v1.FollowPosition.demand_lag:type_name -> labourlink.sending.v1.FeedLag
-	22, // 26: labourlink.sending.v1.FollowPosition.decision_lag:type_name -> labourlink.sending.v1.FeedLag
-	23, // 27: labourlink.sending.v1.FeedLag.caught_up_time:type_name -> google.protobuf.Timestamp
-	5,  // 28: labourlink.sending.v1.MatchingService.StartMatchRun:input_type -> labourlink.sending.v1.StartMatchRunRequest
-	7,  // 29: labourlink.sending.v1.MatchingService.CancelMatchRun:input_type -> labourlink.sending.v1.CancelMatchRunRequest
-	9,  // 30: labourlink.sending.v1.MatchingService.GetMatchRun:input_type -> labourlink.sending.v1.GetMatchRunRequest
-	11, // 31: labourlink.sending.v1.MatchingService.ListMatchRuns:input_type -> labourlink.sending.v1.ListMatchRunsRequest
-	14, // 32: labourlink.sending.v1.MatchingService.ListDemand:input_type -> labourlink.sending.v1.ListDemandRequest
-	17, // 33: labourlink.sending.v1.MatchingService.ListProposals:input_type -> labourlink.sending.v1.ListProposalsRequest
-	19, // 34: labourlink.sending.v1.MatchingService.GetFollowStatus:input_type -> labourlink.sending.v1.GetFollowStatusRequest
-	6,  // 35: labourlink.sending.v1.MatchingService.StartMatchRun:output_type -> labourlink.sending.v1.StartMatchRunResponse
-	8,  // 36: labourlink.sending.v1.MatchingService.CancelMatchRun:output_type -> labourlink.sending.v1.CancelMatchRunResponse
-	10, // 37: labourlink.sending.v1.MatchingService.GetMatchRun:output_type -> labourlink.sending.v1.GetMatchRunResponse
-	12, // 38: labourlink.sending.v1.MatchingService.ListMatchRuns:output_type -> labourlink.sending.v1.ListMatchRunsResponse
-	15, // 39: labourlink.sending.v1.MatchingService.ListDemand:output_type -> labourlink.sending.v1.ListDemandResponse
-	18, // 40: labourlink.sending.v1.MatchingService.ListProposals:output_type -> labourlink.sending.v1.ListProposalsResponse
-	20, // 41: labourlink.sending.v1.MatchingService.GetFollowStatus:output_type -> labourlink.sending.v1.GetFollowStatusResponse
-	35, // [35:42] is the sub-list for method output_type
-	28, // [28:35] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	1,  // 0: labourlink.sending.v1.MatchRun.state:type_name -> labourlink.sending.v1.MatchRunState
+	5,  // 1: labourlink.sending.v1.MatchRun.vacancies:type_name -> labourlink.sending.v1.VacancyMatch
+	24, // 2: labourlink.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
+	24, // 3: labourlink.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 4: labourlink.sending.v1.MatchRun.replicas:type_name -> labourlink.sending.v1.ReplicaFreshness
+	25, // 5: labourlink.sending.v1.MatchRun.error:type_name -> google.rpc.Status
+	24, // 6: labourlink.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
+	26, // 7: labourlink.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
+	26, // 8: labourlink.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
+	3,  // 9: labourlink.sending.v1.StartMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
+	3,  // 10: labourlink.sending.v1.CancelMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
+	3,  // 11: labourlink.sending.v1.GetMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
+	0,  // 12: labourlink.sending.v1.ListMatchRunsRequest.view:type_name -> labourlink.sending.v1.MatchRunView
+	3,  // 13: labourlink.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labourlink.sending.v1.MatchRun
+	27, // 14: labourlink.sending.v1.DemandVacancy.vacancy:type_name -> labourlink.receiving.v1.Vacancy
+	14, // 15: labourlink.sending.v1.ListDemandResponse.vacancies:type_name -> labourlink.sending.v1.DemandVacancy
+	2,  // 16: labourlink.sending.v1.Proposal.state:type_name -> labourlink.sending.v1.ProposalState
+	24, // 17: labourlink.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
+	24, // 18: labourlink.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 19: labourlink.sending.v1.ListProposalsRequest.state:type_name -> labourlink.sending.v1.ProposalState
+	17, // 20: labourlink.sending.v1.ListProposalsResponse.proposals:type_name -> labourlink.sending.v1.Proposal
+	22, // 21: labourlink.sending.v1.GetFollowStatusResponse.positions:type_name -> labourlink.sending.v1.FollowPosition
+	24, // 22: labourlink.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
+	24, // 23: labourlink.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
+	24, // 24: labourlink.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
+	4,  // 25: labourlink.sending.v1.FollowPosition.demand_freshness:type_name -> labourlink.sending.v1.ReplicaFreshness
+	23, // 26: labourlink.sending.v1.FollowPosition.demand_lag:type_name -> labourlink.sending.v1.FeedLag
+	23, // 27: labourlink.sending.v1.FollowPosition.decision_lag:type_name -> labourlink.sending.v1.FeedLag
+	24, // 28: labourlink.sending.v1.FeedLag.caught_up_time:type_name -> google.protobuf.Timestamp
+	6,  // 29: labourlink.sending.v1.MatchingService.StartMatchRun:input_type -> labourlink.sending.v1.StartMatchRunRequest
+	8,  // 30: labourlink.sending.v1.MatchingService.CancelMatchRun:input_type -> labourlink.sending.v1.CancelMatchRunRequest
+	10, // 31: labourlink.sending.v1.MatchingService.GetMatchRun:input_type -> labourlink.sending.v1.GetMatchRunRequest
+	12, // 32: labourlink.sending.v1.MatchingService.ListMatchRuns:input_type -> labourlink.sending.v1.ListMatchRunsRequest
+	15, // 33: labourlink.sending.v1.MatchingService.ListDemand:input_type -> labourlink.sending.v1.ListDemandRequest
+	18, // 34: labourlink.sending.v1.MatchingService.ListProposals:input_type -> labourlink.sending.v1.ListProposalsRequest
+	20, // 35: labourlink.sending.v1.MatchingService.GetFollowStatus:input_type -> labourlink.sending.v1.GetFollowStatusRequest
+	7,  // 36: labourlink.sending.v1.MatchingService.StartMatchRun:output_type -> labourlink.sending.v1.StartMatchRunResponse
+	9,  // 37: labourlink.sending.v1.MatchingService.CancelMatchRun:output_type -> labourlink.sending.v1.CancelMatchRunResponse
+	11, // 38: labourlink.sending.v1.MatchingService.GetMatchRun:output_type -> labourlink.sending.v1.GetMatchRunResponse
+	13, // 39: labourlink.sending.v1.MatchingService.ListMatchRuns:output_type -> labourlink.sending.v1.ListMatchRunsResponse
+	16, // 40: labourlink.sending.v1.MatchingService.ListDemand:output_type -> labourlink.sending.v1.ListDemandResponse
+	19, // 41: labourlink.sending.v1.MatchingService.ListProposals:output_type -> labourlink.sending.v1.ListProposalsResponse
+	21, // 42: labourlink.sending.v1.MatchingService.GetFollowStatus:output_type -> labourlink.sending.v1.GetFollowStatusResponse
+	36, // [36:43] is the sub-list for method output_type
+	29, // [29:36] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_matching_proto_init() }
@@ -1951,7 +2023,7 @@ func file_labourlink_sending_v1_matching_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_matching_proto_rawDesc), len(file_labourlink_sending_v1_matching_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
