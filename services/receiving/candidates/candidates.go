@@ -303,15 +303,7 @@ func (x *Server) WatchDecisions(req *receivingv1.WatchDecisionsRequest, stream r
 		return err
 	}
 	return feedlog.Watch(ctx, x.cfg.DB, x.cfg.Watching, Decisions, uint64(req.GetAfterRevision()), keepRegion(sending),
-		func(m feedlog.Sent[*receivingv1.Candidate]) error {
-			r := &receivingv1.WatchDecisionsResponse{HeadRevision: m.Head}
-			if m.Progress != nil {
-				r.Event = &receivingv1.WatchDecisionsResponse_Progress{Progress: m.Progress}
-			} else {
-				r.Event = &receivingv1.WatchDecisionsResponse_Candidate{Candidate: m.Entry}
-			}
-			return stream.Send(r)
-		},
+		feedlog.Respond[*receivingv1.Candidate](stream.Send),
 		func(ctx context.Context) error { return x.cfg.Province.RequirePaired(ctx, sending) })
 }
 

@@ -62,15 +62,7 @@ func (x *Server) WatchDemand(req *receivingv1.WatchDemandRequest, stream receivi
 		return err
 	}
 	return feedlog.Watch(ctx, x.cfg.DB, x.cfg.Watching, vacancies.Demand, uint64(req.GetAfterRevision()), nil,
-		func(m feedlog.Sent[*receivingv1.DemandChange]) error {
-			r := &receivingv1.WatchDemandResponse{HeadRevision: m.Head}
-			if m.Progress != nil {
-				r.Event = &receivingv1.WatchDemandResponse_Progress{Progress: m.Progress}
-			} else {
-				r.Event = &receivingv1.WatchDemandResponse_Change{Change: m.Entry}
-			}
-			return stream.Send(r)
-		},
+		feedlog.Respond[*receivingv1.DemandChange](stream.Send),
 		func(ctx context.Context) error { return x.cfg.Province.RequirePaired(ctx, sending) })
 }
 

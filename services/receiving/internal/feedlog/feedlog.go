@@ -17,9 +17,9 @@
 //   - Every message of a watch carries the feed's head revision (of the read the message comes
 //     from), so a follower sees how far behind it is. Messages are a oneof of what they carry
 //     (WatchDemandResponse.event, WatchDecisionsResponse.event): an entry, or a progress notice
-//     (receivingv1.FeedProgress, as etcd's progress_notify). Watch builds both through one
-//     Sent value, so a new feed's watch (the employment feed) takes the same shape by mapping
-//     Sent to its response.
+//     (receivingv1.FeedProgress, as etcd's progress_notify). Watch gives both as one Sent value,
+//     and Respond makes any response of that shape from it, so a new feed's watch (the
+//     employment feed) takes the shape with one line.
 //   - Progress notices: a watch stream sends one with caught_up as soon as it has replayed
 //     everything up to the head, and then every progress interval (default 2 s), each time
 //     right after a read that found nothing more to send. A notice tells the consumer "you have
@@ -38,6 +38,7 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
@@ -198,6 +199,43 @@ type Sent[M proto.Message] struct {
 	Entry    M
 	Progress *receivingv1.FeedProgress
 	Head     int64
+}
+
+// Respond returns the send function for Watch of a stream whose responses R have the watch
+// shape (docs/api.md "Feeds"): an int64 `head_revision` and a oneof `event` with a field of the
+// entry's type M and a FeedProgress field. send is the stream's Send. A response type without
+// that shape is a programming error: every message is then refused with it.
+func Respond[M, R proto.Message](send func(R) error) func(Sent[M]) error {
+	var r R
+	var m M
+	md := r.ProtoReflect().Descriptor()
+	head := md.Fields().ByName("head_revision")
+	var entry, progress protoreflect.FieldDescriptor
+	if event := md.Oneofs().ByName("event"); event != nil {
+		for i := range event.Fields().Len() {
+			f := event.Fields().Get(i)
+			switch f.Message().FullName() {
+			case m.ProtoReflect().Descriptor().FullName():
+				entry = f
+			case (*receivingv1.FeedProgress)(nil).ProtoReflect().Descriptor().FullName():
+				progress = f
+			}
+		}
+	}
+	if head == nil || head.Kind() != protoreflect.Int64Kind || entry == nil || progress == nil {
+		err := fmt.Errorf("%s has not the watch shape (head_revision, oneof event of %s and FeedProgress)", md.FullName(), m.ProtoReflect().Descriptor().FullName())
+		return func(Sent[M]) error { return err }
+	}
+	return func(s Sent[M]) error {
+		resp := r.ProtoReflect().New()
+		resp.Set(head, protoreflect.ValueOfInt64(s.Head))
+		if s.Progress != nil {
+			resp.Set(progress, protoreflect.ValueOfMessage(s.Progress.ProtoReflect()))
+		} else {
+			resp.Set(entry, protoreflect.ValueOfMessage(s.Entry.ProtoReflect()))
+		}
+		return send(resp.Interface().(R))
+	}
 }
 
 // watchPage is how many entries a watcher reads per transaction while replaying.
