@@ -280,7 +280,8 @@ func printFollowStatus(w io.Writer, positions []*sendingv1.FollowPosition) {
 		}
 		fmt.Fprintf(w, "    connected:     %s\n", connected)
 		fmt.Fprintf(w, "    demand:        %s\n", describeFreshness(f))
-		fmt.Fprintf(w, "    positions:     demand revision %d, decision revision %d\n", p.GetDemandRevision(), p.GetDecisionRevision())
+		fmt.Fprintf(w, "    positions:     demand revision %d%s, decision revision %d%s\n",
+			p.GetDemandRevision(), describeLag(p.GetDemandLag()), p.GetDecisionRevision(), describeLag(p.GetDecisionLag()))
 		fmt.Fprintf(w, "    last message:  %s\n", cstOr(p.GetLastMessageTime(), "none"))
 		fmt.Fprintf(w, "    last change:   %s\n", cstOr(p.GetLastChangeTime(), "none"))
 		if p.GetLastError() != "" {
@@ -289,6 +290,21 @@ func printFollowStatus(w io.Writer, positions []*sendingv1.FollowPosition) {
 			fmt.Fprintf(w, "    last error:    none since the feeds last answered\n")
 		}
 	}
+}
+
+// describeLag says how far behind its feed's head a position is: " (caught up)", " (head 1240,
+// 6 behind)", " (head 1234, catching up)" before the caught-up notice, or nothing while the
+// head is not known (the watch has not answered since the service started).
+func describeLag(l *sendingv1.FeedLag) string {
+	switch {
+	case l == nil:
+		return ""
+	case l.GetCaughtUp():
+		return " (caught up)"
+	case l.GetRevisionsBehind() > 0:
+		return fmt.Sprintf(" (head %d, %d behind)", l.GetHeadRevision(), l.GetRevisionsBehind())
+	}
+	return fmt.Sprintf(" (head %d, catching up)", l.GetHeadRevision())
 }
 
 // describeFreshness says how current a demand replica is: "current as of 2026-12-01 10:32:05

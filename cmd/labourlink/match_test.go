@@ -218,7 +218,8 @@ func TestMatchAndBatchCommands(t *testing.T) {
 }
 
 // TestFollowStatusLayout: match follow shows one block per province, times in CST, a link
-// down or a replica behind marked with "!", and the last error with its time.
+// down or a replica behind marked with "!", each feed's position with its lag (behind, catching
+// up, caught up, or nothing while the head is unknown), and the last error with its time.
 func TestFollowStatusLayout(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 12, 1, 2, 32, 5, 0, time.UTC) // 10:32:05 CST
@@ -229,16 +230,19 @@ func TestFollowStatusLayout(t *testing.T) {
 			LastChangeTime: timestamppb.New(at.Add(-time.Minute)), LastMessageTime: timestamppb.New(at),
 			LastError: "demand feed: nothing received on the demand feed for 8s", LastErrorTime: timestamppb.New(at.Add(8 * time.Second)),
 			DemandFreshness: &sendingv1.ReplicaFreshness{ReceivingRegion: "440000", CurrentAsOf: timestamppb.New(at), Staleness: durationpb.New(6*time.Minute + 12*time.Second)},
+			DemandLag:       &sendingv1.FeedLag{HeadRevision: 1240, AppliedRevision: 1234, RevisionsBehind: 6},
+			DecisionLag:     &sendingv1.FeedLag{HeadRevision: 56, AppliedRevision: 56},
 		},
 		{
 			ReceivingRegion: "330000", Endpoint: "10.0.0.3:50053", Connected: true, LastMessageTime: timestamppb.New(at),
 			DemandFreshness: &sendingv1.ReplicaFreshness{ReceivingRegion: "330000", CurrentAsOf: timestamppb.New(at), Staleness: durationpb.New(time.Second), Connected: true},
+			DemandLag:       &sendingv1.FeedLag{CaughtUp: true},
 		},
 	})
 	want := `! 440000 广东省  10.0.0.2:50053
     connected:     NO: a watch is down or has not answered yet
     demand:        current as of 2026-12-01 10:32:05 CST (6m12s behind) BEHIND, watch DOWN
-    positions:     demand revision 1234, decision revision 56
+    positions:     demand revision 1234 (head 1240, 6 behind), decision revision 56 (head 56, catching up)
     last message:  2026-12-01 10:32:05 CST
     last change:   2026-12-01 10:31:05 CST
     last error:    2026-12-01 10:32:13 CST  demand feed: nothing received on the demand feed for 8s
@@ -246,7 +250,7 @@ func TestFollowStatusLayout(t *testing.T) {
   330000 浙江省  10.0.0.3:50053
     connected:     yes, both feeds answer
     demand:        current as of 2026-12-01 10:32:05 CST (1s behind), watch open
-    positions:     demand revision 0, decision revision 0
+    positions:     demand revision 0 (caught up), decision revision 0
     last message:  2026-12-01 10:32:05 CST
     last change:   none
     last error:    none since the feeds last answered

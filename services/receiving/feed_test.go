@@ -154,13 +154,35 @@ func TestWatchDemandLive(t *testing.T) {
 	}
 }
 
-// A watch sends a progress notice (a response without a change) as soon as it has replayed
-// everything up to the head, not before, and then every ProgressInterval while it has nothing
-// else to send; a change committed later comes as a change. The decision watch does the same.
-func TestWatchSendsProgressNotices(t *testing.T) {
+// testTickers gives each watch stream progress ticks that the test sends (Config.ProgressTicker):
+// no timing involved. Each watch's ticks arrive on the channel when the watch starts.
+type testTickers chan chan time.Time
+
+func (c testTickers) ticker(time.Duration) (<-chan time.Time, func()) {
+	ticks := make(chan time.Time)
+	c <- ticks
+	return ticks, func() {}
+}
+
+// watchMsg is a watch response as the tests compare it: the entry's revision (0 for a progress
+// notice), whether it is a caught-up notice, and the head revision it carries.
+type watchMsg struct {
+	rev      int64
+	caughtUp bool
+	head     int64
+}
+
+// Every message of a watch carries the feed's head revision; the stream sends a progress notice
+// with caught_up as soon as it has replayed everything up to the head (not before, and without
+// waiting for a tick), then one at every progress tick while it has nothing else to send; a
+// change committed later comes as a change. The decision watch does the same over its filtered
+// feed: its head counts every province's decisions, and its caught-up notice covers the
+// revisions of the other provinces' decisions.
+func TestWatchSendsHeadAndProgress(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.ProgressInterval = time.Hour })
-	e.createVacancy(goodVacancy(t))
+	tickers := make(testTickers, 2)
+	e := newEnv(t, func(c *Config) { c.ProgressTicker = tickers.ticker })
+	v1 := e.createVacancy(goodVacancy(t))
 	e.createVacancy(goodVacancy(t))
 	sctx, cancel := context.WithCancel(ctx(t))
 	defer cancel()
@@ -168,41 +190,63 @@ func TestWatchSendsProgressNotices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []int64 // revisions; -1 for a notice
+	ticks := <-tickers
+	var got []watchMsg
 	next := func() {
 		t.Helper()
 		r, err := stream.Recv()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.GetChange() == nil {
-			got = append(got, -1)
-		} else {
-			got = append(got, r.GetChange().GetRevision())
-		}
+		got = append(got, watchMsg{r.GetChange().GetRevision(), r.GetProgress().GetCaughtUp(), r.GetHeadRevision()})
 	}
 	next()
 	next()
-	next() // the notice after the replay: sent at once, not after the hour
+	next() // the notice after the replay: sent at once, not at a tick
 	e.createVacancy(goodVacancy(t))
 	next()
-	if want := []int64{1, 2, -1, 3}; !slices.Equal(got, want) {
-		t.Fatalf("watch sent %v, want %v (-1: progress notice)", got, want)
+	ticks <- time.Time{}
+	next()
+	want := []watchMsg{{1, false, 2}, {2, false, 2}, {0, true, 2}, {3, false, 3}, {0, true, 3}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("demand watch sent %v, want %v ({revision caught_up head}, revision 0: progress notice)", got, want)
 	}
 
-	fast := newEnv(t, func(c *Config) { c.ProgressInterval = 10 * time.Millisecond })
-	ds, err := fast.cand.WatchDecisions(sctx, &receivingv1.WatchDecisionsRequest{SendingRegion: sending})
+	// Decisions: Guangxi's decision (revision 1) is not Guizhou's, but counts in the head.
+	const guangxi = "450000"
+	theirs := candidate(v1.GetName(), guangxi+"-W1")
+	theirs.HomeCounty = "450102" // 兴宁区, Nanning
+	other, err := e.cand.SubmitCandidates(ctx(t), &receivingv1.SubmitCandidatesRequest{SendingRegion: guangxi,
+		Candidates: []*receivingv1.Candidate{theirs}})
+	if err != nil || len(other.GetCandidates()) != 1 {
+		t.Fatalf("SubmitCandidates for %s: %v %v", guangxi, other, err)
+	}
+	e.accept(other.GetCandidates()[0].GetName())
+	ds, err := e.cand.WatchDecisions(sctx, &receivingv1.WatchDecisionsRequest{SendingRegion: sending})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 { // no decisions: only notices, again and again
+	ticks = <-tickers
+	got = nil
+	nextDecision := func() {
+		t.Helper()
 		r, err := ds.Recv()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.GetCandidate() != nil {
-			t.Fatalf("message %d: %v, want a progress notice", i, r)
-		}
+		got = append(got, watchMsg{r.GetCandidate().GetRevision(), r.GetProgress().GetCaughtUp(), r.GetHeadRevision()})
+	}
+	nextDecision() // nothing of Guizhou's: the caught-up notice at head 1
+	mine := e.submit(candidate(v1.GetName(), sending+"-W1"))
+	e.accept(mine[0].GetName())
+	nextDecision()
+	ticks <- time.Time{}
+	nextDecision()
+	ticks <- time.Time{}
+	nextDecision()
+	want = []watchMsg{{0, true, 1}, {2, false, 2}, {0, true, 2}, {0, true, 2}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("decision watch sent %v, want %v ({revision caught_up head}, revision 0: progress notice)", got, want)
 	}
 }
 

@@ -108,10 +108,14 @@ type Config struct {
 	// sending province is still paired; a province unpaired meanwhile has its stream ended with
 	// PERMISSION_DENIED. 0 means DefaultPairingRecheck.
 	PairingRecheck time.Duration
-	// ProgressInterval is how often an open WatchDemand or WatchDecisions stream sends a
-	// progress notice (a response without a change: "you have everything up to now"). 0 means
+	// ProgressInterval is how often an open WatchDemand or WatchDecisions stream that has nothing
+	// to send sends a progress notice (FeedProgress with caught_up: "you have everything up to
+	// head_revision"). 0 means
 	// DefaultProgressInterval.
 	ProgressInterval time.Duration
+	// ProgressTicker, when set, starts the ticks of the progress notices instead of a
+	// time.Ticker of ProgressInterval (tests: ticks the test sends; feedlog.Watching.Ticker).
+	ProgressTicker func(d time.Duration) (ticks <-chan time.Time, stop func())
 	// Draining, when not nil, is closed when the gRPC server begins its graceful stop
 	// (grpcserver.Server.Draining): open ImportVacancies streams then end with UNAVAILABLE,
 	// keeping the rows they committed, instead of holding the stop until its timeout.
@@ -173,7 +177,8 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{raw: db, db: feedlog.NewDB(db), lg: lg, cfg: cfg, here: here, closePairing: closer, stopping: make(chan struct{})}
-	watching := feedlog.Watching{PairingRecheck: cfg.PairingRecheck, ProgressInterval: cfg.ProgressInterval, Stopping: s.stopping}
+	watching := feedlog.Watching{PairingRecheck: cfg.PairingRecheck, ProgressInterval: cfg.ProgressInterval,
+		Ticker: cfg.ProgressTicker, Stopping: s.stopping}
 	s.vacancies = vacancies.New(vacancies.Config{DB: s.db, Log: lg, Now: cfg.Now, Province: here,
 		ImportReplyRejections: cfg.ImportReplyRejections, Draining: cfg.Draining})
 	s.feed = feed.New(feed.Config{DB: s.db, Now: cfg.Now, Province: here, Watching: watching})

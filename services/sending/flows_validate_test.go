@@ -33,6 +33,10 @@ func TestFlowRequestsValidated(t *testing.T) {
 			_, err := n.matching.ListMatchRuns(ctx, &sendingv1.ListMatchRunsRequest{PageSize: -1})
 			return err
 		}, "page_size"},
+		{"runs view", func(ctx context.Context) error {
+			_, err := n.matching.ListMatchRuns(ctx, &sendingv1.ListMatchRunsRequest{View: sendingv1.MatchRunView(3)})
+			return err
+		}, "view"},
 		{"demand region", func(ctx context.Context) error {
 			_, err := n.matching.ListDemand(ctx, &sendingv1.ListDemandRequest{ReceivingRegion: "440300"})
 			return err

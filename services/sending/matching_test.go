@@ -320,7 +320,8 @@ func TestMatchOutputByteIdentical(t *testing.T) {
 
 // TestMatchRunLifecycle: a request id starts one run however often it is sent; a second run
 // while one works is FAILED_PRECONDITION; a run left RUNNING by a crash is FAILED after a
-// restart; ListMatchRuns lists newest first without the per-vacancy results.
+// restart; ListMatchRuns lists newest first without the per-vacancy results (the BASIC view,
+// the default), or with them (FULL: the run as GetMatchRun reads it).
 func TestMatchRunLifecycle(t *testing.T) {
 	r := startReceiving(t)
 	r.createVacancy(testVacancy(t, 1, flowCounty, "GENERAL", 3))
@@ -400,6 +401,28 @@ func TestMatchRunLifecycle(t *testing.T) {
 	}
 	if len(next.GetMatchRuns()) != 1 || next.GetMatchRuns()[0].GetName() != done.GetName() || next.GetMatchRuns()[0].GetVacancies() != nil {
 		t.Fatalf("second page = %v, want the finished run without vacancies", next.GetMatchRuns())
+	}
+	full, err := n.matching.GetMatchRun(ctx, &sendingv1.GetMatchRunRequest{Name: done.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic := proto.Clone(full.GetMatchRun()).(*sendingv1.MatchRun)
+	basic.Vacancies = nil
+	for _, tt := range []struct {
+		view sendingv1.MatchRunView
+		want *sendingv1.MatchRun
+	}{
+		{sendingv1.MatchRunView_MATCH_RUN_VIEW_UNSPECIFIED, basic},
+		{sendingv1.MatchRunView_MATCH_RUN_VIEW_BASIC, basic},
+		{sendingv1.MatchRunView_MATCH_RUN_VIEW_FULL, full.GetMatchRun()},
+	} {
+		page, err := n.matching.ListMatchRuns(ctx, &sendingv1.ListMatchRunsRequest{PageSize: 5, PageToken: list.GetNextPageToken(), View: tt.view})
+		if err != nil {
+			t.Fatalf("view %v: %v", tt.view, err)
+		}
+		if len(page.GetMatchRuns()) != 1 || !proto.Equal(page.GetMatchRuns()[0], tt.want) {
+			t.Errorf("view %v listed %v, want %v", tt.view, page.GetMatchRuns(), tt.want)
+		}
 	}
 }
 

@@ -152,6 +152,8 @@ var policy = map[string]rule{
 	sendingv1.ReturneeService_PlaceWorkerLocally_FullMethodName:        ownerWrite,
 	sendingv1.ReturneeService_GetLocalEmploymentSummary_FullMethodName: ownerRead,
 
+	// A List with a view (AIP-157) shows in its FULL view what the Get shows, so it has the
+	// Get's rule (ListMatchRuns, ListQuarantinedEntries: TestFullViewsAsTheGet).
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:   ownerWrite,
 	sendingv1.MatchingService_CancelMatchRun_FullMethodName:  ownerWrite,
 	sendingv1.MatchingService_GetMatchRun_FullMethodName:     ownerRead,

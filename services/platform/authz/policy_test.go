@@ -101,6 +101,29 @@ func inputOf(t *testing.T, method string) proto.Message {
 
 // Every field a rule names is a string field of the method's request, and every grant to a
 // paired sending service on a request with a sending_region checks it.
+// fullViews pairs each List that takes a view (AIP-157) with the Get whose resource its FULL
+// view shows.
+var fullViews = map[string]string{
+	sendingv1.MatchingService_ListMatchRuns_FullMethodName:       sendingv1.MatchingService_GetMatchRun_FullMethodName,
+	outboxv1.OutboxService_ListQuarantinedEntries_FullMethodName: outboxv1.OutboxService_GetQuarantinedEntry_FullMethodName,
+}
+
+// TestFullViewsAsTheGet: a List whose FULL view shows what its Get shows is allowed to the same
+// parties as the Get, without conditions of its own, so the view gives no one more than Get.
+func TestFullViewsAsTheGet(t *testing.T) {
+	for list, get := range fullViews {
+		l, g := policy[list], policy[get]
+		if l == nil || g == nil || l.allowed() != g.allowed() {
+			t.Errorf("%s is allowed to %q, %s to %q: want the same", list, l.allowed(), get, g.allowed())
+		}
+		for _, gr := range append(append(rule(nil), l...), g...) {
+			if gr.constrained() {
+				t.Errorf("%s or %s has a conditional grant: the full view needs its own check", list, get)
+			}
+		}
+	}
+}
+
 func TestRuleFieldsExist(t *testing.T) {
 	t.Parallel()
 	for method, r := range policy {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
@@ -143,6 +144,25 @@ func TestRefusedEntryIsQuarantinedAndTheRestFlows(t *testing.T) {
 	if err := got.GetEntry().GetPayload().UnmarshalTo(&payload); err != nil || payload.GetValue() != "poison" {
 		t.Errorf("payload %v (%v), want the message itself", payload.GetValue(), err)
 	}
+	// Views: BASIC (the default) leaves out the payload; FULL is the entry as Get reads it.
+	basic := proto.Clone(got.GetEntry()).(*outboxv1.QuarantinedEntry)
+	basic.Payload = nil
+	for _, tt := range []struct {
+		view outboxv1.QuarantinedEntryView
+		want *outboxv1.QuarantinedEntry
+	}{
+		{outboxv1.QuarantinedEntryView_QUARANTINED_ENTRY_VIEW_UNSPECIFIED, basic},
+		{outboxv1.QuarantinedEntryView_QUARANTINED_ENTRY_VIEW_BASIC, basic},
+		{outboxv1.QuarantinedEntryView_QUARANTINED_ENTRY_VIEW_FULL, got.GetEntry()},
+	} {
+		list, err := srv.ListQuarantinedEntries(t.Context(), &outboxv1.ListQuarantinedEntriesRequest{View: tt.view})
+		if err != nil {
+			t.Fatalf("view %v: %v", tt.view, err)
+		}
+		if len(list.GetEntries()) != 1 || !proto.Equal(list.GetEntries()[0], tt.want) {
+			t.Errorf("view %v listed %v, want %v", tt.view, list.GetEntries(), tt.want)
+		}
+	}
 	outboxes, err := srv.ListOutboxes(t.Context(), &outboxv1.ListOutboxesRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +222,7 @@ func TestRetryAndDiscardQuarantinedEntries(t *testing.T) {
 		&outboxv1.RetryQuarantinedEntryRequest{Name: "s-1", Note: "ok"},
 		&outboxv1.ListQuarantinedEntriesRequest{PageToken: "garbage!"},
 		&outboxv1.ListQuarantinedEntriesRequest{State: 77},
+		&outboxv1.ListQuarantinedEntriesRequest{View: 3},
 	} {
 		if err := srv.ValidateRequest("", req); apierror.Code(err) != codes.InvalidArgument {
 			t.Errorf("ValidateRequest(%v) = %v, want INVALID_ARGUMENT", req, err)

@@ -162,6 +162,9 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		if _, ok := outboxv1.QuarantineState_name[int32(r.GetState())]; !ok {
 			v.Add("state", "must be one of the QUARANTINE_STATE values")
 		}
+		if _, ok := outboxv1.QuarantinedEntryView_name[int32(r.GetView())]; !ok {
+			v.Add("view", "is not a QuarantinedEntryView")
+		}
 		pageSize.Check(&v, r.GetPageSize())
 		quarantinedListing(r).Check(&v, r.GetPageToken())
 	case *outboxv1.GetQuarantinedEntryRequest:
@@ -249,7 +252,8 @@ func quarantinedListing(r *outboxv1.ListQuarantinedEntriesRequest) paging.Listin
 		Keys(func(k []byte) bool { return len(k) == 8 })
 }
 
-// ListQuarantinedEntries lists quarantined entries in the order they were committed.
+// ListQuarantinedEntries lists quarantined entries in the order they were committed, in the
+// request's view: without payloads unless it is FULL (the entry as GetQuarantinedEntry reads it).
 func (x *Server) ListQuarantinedEntries(_ context.Context, req *outboxv1.ListQuarantinedEntriesRequest) (*outboxv1.ListQuarantinedEntriesResponse, error) {
 	listing := quarantinedListing(req)
 	after, err := listing.Decode(req.GetPageToken())
@@ -269,7 +273,9 @@ func (x *Server) ListQuarantinedEntries(_ context.Context, req *outboxv1.ListQua
 				resp.NextPageToken = listing.Token(last)
 				return false, nil
 			}
-			q.Payload = nil
+			if req.GetView() != outboxv1.QuarantinedEntryView_QUARANTINED_ENTRY_VIEW_FULL {
+				q.Payload = nil
+			}
 			resp.Entries = append(resp.Entries, q)
 			last = bytes.Clone(k)
 			return true, nil

@@ -303,10 +303,7 @@ func (x *Server) WatchDecisions(req *receivingv1.WatchDecisionsRequest, stream r
 		return err
 	}
 	return feedlog.Watch(ctx, x.cfg.DB, x.cfg.Watching, Decisions, uint64(req.GetAfterRevision()), keepRegion(sending),
-		func(c *receivingv1.Candidate) error {
-			return stream.Send(&receivingv1.WatchDecisionsResponse{Candidate: c})
-		},
-		func() error { return stream.Send(&receivingv1.WatchDecisionsResponse{}) },
+		feedlog.Respond[*receivingv1.Candidate](stream.Send),
 		func(ctx context.Context) error { return x.cfg.Province.RequirePaired(ctx, sending) })
 }
 

@@ -62,10 +62,7 @@ func (x *Server) WatchDemand(req *receivingv1.WatchDemandRequest, stream receivi
 		return err
 	}
 	return feedlog.Watch(ctx, x.cfg.DB, x.cfg.Watching, vacancies.Demand, uint64(req.GetAfterRevision()), nil,
-		func(c *receivingv1.DemandChange) error {
-			return stream.Send(&receivingv1.WatchDemandResponse{Change: c})
-		},
-		func() error { return stream.Send(&receivingv1.WatchDemandResponse{}) },
+		feedlog.Respond[*receivingv1.DemandChange](stream.Send),
 		func(ctx context.Context) error { return x.cfg.Province.RequirePaired(ctx, sending) })
 }
 

@@ -25,9 +25,10 @@ package demand
 // replays whatever changed during the listing. The decision follower re-reads this province's
 // candidates (ListCandidates) and follows from the head revision ListDecisions gave just before.
 //
-// Every message of a watch, a change or a progress notice, shows that the link answers, and
-// tells until when the replica is known current: links.go says how, and how that is stored in
-// the positions (last_message_time; for the demand feed, demand_freshness.current_as_of).
+// Every message of a watch, a change or a progress notice, shows that the link answers, gives the
+// feed's head revision (so follow status shows the lag and whether the follower is caught up),
+// and tells until when the replica is known current: links.go says how, and how that is stored
+// in the positions (last_message_time; for the demand feed, demand_freshness.current_as_of).
 //
 // Counters in store.BucketCounters, per receiving region, show what the followers did:
 // "follow/<code>/demand.applied" (feed changes applied to the replica), "demand.stale" (older
@@ -102,7 +103,18 @@ type feedState struct {
 	// err and errTime are the last error, until the feed answers again.
 	err     string
 	errTime time.Time
+	// head is the feed's head revision as the last message received gave it; applied the
+	// feed's position (the last revision applied), once this process has opened a watch.
+	head, applied int64
+	// live: the open watch has sent its caught-up notice and it was applied.
+	live bool
+	// caughtUpTime is when this process last found the feed caught up (see caughtUp).
+	caughtUpTime time.Time
 }
+
+// caughtUp reports whether the follower is caught up on the feed: its watch is open, has sent
+// its caught-up notice, and every revision up to the head it last gave is applied.
+func (fs feedState) caughtUp() bool { return fs.open && fs.live && fs.applied >= fs.head }
 
 // followInfo is what is known in memory of following one receiving province.
 type followInfo struct {
@@ -148,16 +160,33 @@ func (f *followState) forget(code string) {
 func (f *followState) closed(code string, k feedKind) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.get(code).feeds[k].open = false
+	fs := &f.get(code).feeds[k]
+	fs.open, fs.live = false, false
 }
 
-// answered records a message received at `at` on the watch of feed k (a progress notice if
-// notice): the stream is open and answers, and the feed's last error is cleared.
-func (f *followState) answered(code string, k feedKind, at time.Time, notice bool) {
+// started records that a watch of feed k opens after revision applied (the feed's position).
+func (f *followState) started(code string, k feedKind, applied int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fs := &f.get(code).feeds[k]
-	fs.open = true
+	fs.applied, fs.live = applied, false
+}
+
+// applied returns the position of feed k as last recorded.
+func (f *followState) applied(code string, k feedKind) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.get(code).feeds[k].applied
+}
+
+// answered records a message received at `at` on the watch of feed k (a progress notice if
+// notice) with the feed's head revision: the stream is open and answers, and the feed's last
+// error is cleared.
+func (f *followState) answered(code string, k feedKind, at time.Time, notice bool, head int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fs := &f.get(code).feeds[k]
+	fs.open, fs.head = true, head
 	fs.notices = fs.notices || notice
 	fs.lastMessage = later(fs.lastMessage, at)
 	fs.err, fs.errTime = "", time.Time{}
@@ -183,17 +212,22 @@ func (f *followState) persistDue(code string, k feedKind, last, current time.Tim
 	return due(last, fs.persistedMessage) || due(current, fs.persistedCurrent)
 }
 
-// noted records, once the entries of a batch are committed, when its last message arrived and
-// until when the replica is known current (zero: not known from this batch); persisted says
-// the times were written to the stored position.
-func (f *followState) noted(code string, k feedKind, last, current time.Time, persisted bool) {
+// noted records, once the entries of batch b are committed, the feed's position (applied),
+// whether the stream is live, when its last message arrived and until when the replica is
+// known current (zero: not known from this batch); persisted says the times were written to the
+// stored position.
+func (f *followState) noted(code string, k feedKind, b batchInfo, persisted bool, applied int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fs := &f.get(code).feeds[k]
-	fs.currentAsOf = later(fs.currentAsOf, current)
+	fs.applied, fs.live = applied, b.live
+	if fs.caughtUp() {
+		fs.caughtUpTime = later(fs.caughtUpTime, b.last)
+	}
+	fs.currentAsOf = later(fs.currentAsOf, b.current)
 	if persisted {
-		fs.persistedMessage = later(fs.persistedMessage, last)
-		fs.persistedCurrent = later(fs.persistedCurrent, current)
+		fs.persistedMessage = later(fs.persistedMessage, b.last)
+		fs.persistedCurrent = later(fs.persistedCurrent, b.current)
 	}
 }
 
@@ -398,19 +432,24 @@ func (s *Service) followDemandOnce(ctx context.Context, code string, client rece
 		cancel(nil)
 		return err
 	}
+	s.follow.started(code, feedDemand, after)
 	wd := s.newWatchdog(code, feedDemand, cancel)
 	defer wd.disarm()
 	err = receiveBatches(sctx, func() { cancel(nil) },
-		watchReader(s, code, feedDemand, wd, stream.Recv, (*receivingv1.WatchDemandResponse).GetChange),
+		watchReader(s, code, feedDemand, wd, stream.Recv, func(r *receivingv1.WatchDemandResponse) (*receivingv1.DemandChange, *receivingv1.FeedProgress, int64) {
+			return r.GetChange(), r.GetProgress(), r.GetHeadRevision()
+		}),
 		applyBatchLimit, func(msgs []watchMsg[*receivingv1.DemandChange]) error {
-			changes, last, current := splitBatch(msgs)
-			written := len(changes) > 0
+			b := splitBatch(msgs)
+			var applied int64
+			written := len(b.entries) > 0
 			if written {
-				if err := s.applyDemandChanges(code, changes, last, current); err != nil {
+				var err error
+				if applied, err = s.applyDemandChanges(code, b.entries, b.batchInfo); err != nil {
 					return err
 				}
 			}
-			return s.noteBatch(code, feedDemand, last, current, written)
+			return s.noteBatch(code, feedDemand, b.batchInfo, written, applied)
 		})
 	return watchError(ctx, sctx, err)
 }
@@ -442,10 +481,12 @@ func (s *Service) FeedCounters(code string) (map[string]uint64, error) {
 }
 
 // applyDemandChanges applies feed changes of province code to the replica and records the new
-// position, with the times of the batch (stampPosition), in one transaction.
-func (s *Service) applyDemandChanges(code string, changes []*receivingv1.DemandChange, last, current time.Time) error {
+// position, with what else the batch says (stampPosition), in one transaction. It returns the
+// position.
+func (s *Service) applyDemandChanges(code string, changes []*receivingv1.DemandChange, b batchInfo) (int64, error) {
 	now := s.cfg.Now()
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	var position int64
+	err := s.db.Update(func(tx *bbolt.Tx) error {
 		pos, _, err := getPosition(tx, feedDemand, code)
 		if err != nil {
 			return err
@@ -470,15 +511,17 @@ func (s *Service) applyDemandChanges(code string, changes []*receivingv1.DemandC
 		}
 		pos.ReceivingRegion = code
 		pos.LastChangeTime = timestamppb.New(now)
-		stampPosition(pos, feedDemand, last, current)
+		stampPosition(pos, feedDemand, b)
 		if err := putPosition(tx, feedDemand, code, pos); err != nil {
 			return err
 		}
+		position = pos.GetDemandRevision()
 		return errors.Join(
 			addCounter(tx, counterKey(code, "demand.applied"), applied),
 			addCounter(tx, counterKey(code, "demand.stale"), stale),
 			addCounter(tx, counterKey(code, "demand.repeated"), repeated))
 	})
+	return position, err
 }
 
 // relistDemand reads the open demand of province code page by page into the replica and, with
@@ -620,27 +663,34 @@ func (s *Service) followDecisionsOnce(ctx context.Context, code string, client r
 		cancel(nil)
 		return err
 	}
+	s.follow.started(code, feedDecisions, after)
 	wd := s.newWatchdog(code, feedDecisions, cancel)
 	defer wd.disarm()
 	err = receiveBatches(sctx, func() { cancel(nil) },
-		watchReader(s, code, feedDecisions, wd, stream.Recv, (*receivingv1.WatchDecisionsResponse).GetCandidate),
+		watchReader(s, code, feedDecisions, wd, stream.Recv, func(r *receivingv1.WatchDecisionsResponse) (*receivingv1.Candidate, *receivingv1.FeedProgress, int64) {
+			return r.GetCandidate(), r.GetProgress(), r.GetHeadRevision()
+		}),
 		applyBatchLimit, func(msgs []watchMsg[*receivingv1.Candidate]) error {
-			cands, last, _ := splitBatch(msgs)
-			written := len(cands) > 0
+			b := splitBatch(msgs)
+			b.current = time.Time{} // the decision feed says nothing of the demand replica
+			var applied int64
+			written := len(b.entries) > 0
 			if written {
-				if err := s.applyDecisions(code, cands, last); err != nil {
+				var err error
+				if applied, err = s.applyDecisions(code, b.entries, b.batchInfo); err != nil {
 					return err
 				}
 			}
-			return s.noteBatch(code, feedDecisions, last, time.Time{}, written)
+			return s.noteBatch(code, feedDecisions, b.batchInfo, written, applied)
 		})
 	return watchError(ctx, sctx, err)
 }
 
-// applyDecisions applies decisions of province code and records the new position, with the
-// time of the batch's last message, in one transaction.
-func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate, last time.Time) error {
+// applyDecisions applies decisions of province code and records the new position, with what
+// else the batch says (stampPosition), in one transaction. It returns the position.
+func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate, b batchInfo) (int64, error) {
 	now := s.cfg.Now()
+	var position int64
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		pos, _, err := getPosition(tx, feedDecisions, code)
 		if err != nil {
@@ -660,15 +710,16 @@ func (s *Service) applyDecisions(code string, cands []*receivingv1.Candidate, la
 		}
 		pos.ReceivingRegion = code
 		pos.LastChangeTime = timestamppb.New(now)
-		stampPosition(pos, feedDecisions, last, time.Time{})
+		stampPosition(pos, feedDecisions, b)
 		if err := putPosition(tx, feedDecisions, code, pos); err != nil {
 			return err
 		}
+		position = pos.GetDecisionRevision()
 		return errors.Join(
 			addCounter(tx, counterKey(code, "decision.applied"), applied),
 			addCounter(tx, counterKey(code, "decision.repeated"), repeated))
 	})
-	return err
+	return position, err
 }
 
 // relistDecisions re-reads this province's candidates at province code after the decision feed
@@ -724,9 +775,24 @@ func (s *Service) relistDecisions(ctx context.Context, code string, client recei
 
 // --- RPCs (of the MatchingService, which hands them here) ---
 
+// lag returns how far behind the feed's head the follower is (nil before a watch of this
+// process has answered: the head is known only from the watch's messages).
+func (fs feedState) lag() *sendingv1.FeedLag {
+	if fs.head == 0 && fs.applied == 0 && fs.lastMessage.IsZero() {
+		return nil
+	}
+	l := &sendingv1.FeedLag{HeadRevision: fs.head, AppliedRevision: fs.applied,
+		RevisionsBehind: max(fs.head-fs.applied, 0), CaughtUp: fs.caughtUp()}
+	if !fs.caughtUpTime.IsZero() {
+		l.CaughtUpTime = timestamppb.New(fs.caughtUpTime)
+	}
+	return l
+}
+
 // GetFollowStatus shows, per receiving province followed now or before, the positions on its
-// feeds, whether both watch streams are open and answer, the last error (until the feeds
-// answer again) and how current the demand replica is.
+// feeds with their lag behind the feeds' heads (and whether each is caught up), whether both
+// watch streams are open and answer, the last error (until the feeds answer again) and how
+// current the demand replica is.
 func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatusRequest) (*sendingv1.GetFollowStatusResponse, error) {
 	now := s.cfg.Now()
 	mem := s.follow.snapshot()
@@ -775,6 +841,7 @@ func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatu
 				p.LastMessageTime = laterTS(p.LastMessageTime, timestamppb.New(fs.lastMessage))
 			}
 		}
+		p.DemandLag, p.DecisionLag = fi.feeds[feedDemand].lag(), fi.feeds[feedDecisions].lag()
 	}
 	if ep := s.cfg.Receiving; len(ep) > 0 {
 		for code, e := range ep {

@@ -3,13 +3,22 @@ package demand
 // How this service knows, and says, whether its links to the receiving provinces answer and how
 // current its demand replica is.
 //
-//   - The receiving service sends a progress notice on each watch stream once it has replayed
-//     everything up to the head and then every few seconds (services/receiving/internal/feedlog). Every message
-//     of a watch, a change or a notice, shows that the stream answers: it marks the feed open
-//     (FollowPosition.connected) and clears its last error.
+//   - The receiving service sends a progress notice (FeedProgress with caught_up) on each watch
+//     stream once it has replayed everything up to the head and then every few seconds
+//     (services/receiving/internal/feedlog). Every message of a watch, a change or a notice,
+//     shows that the stream answers: it marks the feed open (FollowPosition.connected) and
+//     clears its last error. A message of a kind this version does not know does the same and
+//     is otherwise skipped.
+//   - Every message carries the feed's head revision: the follower keeps the last one heard
+//     and its position (the last revision applied), and GetFollowStatus reports them per feed
+//     (FollowPosition.demand_lag, decision_lag): revisions behind, and caught up while the watch
+//     is open, its caught-up notice is applied and the position is at the head. A caught-up
+//     notice also moves the position up to the head it gives (stored with the next write): for
+//     the decision feed, filtered to this province, the revisions in between hold only other
+//     provinces' decisions, so the position is not left behind by them.
 //   - The demand replica is known current as of the last message received on an open demand
 //     watch (ReplicaFreshness.current_as_of), taken when that message's changes are committed.
-//     A change replayed before the stream's first notice does not count (it is history being
+//     A change replayed before the stream's first caught-up notice does not count (it is history being
 //     caught up on), unless no notice has come from that feed since this process started (an
 //     older receiving service sends none; on the very first stream a replay therefore counts).
 //     The time is also written to the stored demand position (with every change, and at most
@@ -65,17 +74,24 @@ const (
 
 // watchMsg is one message of a watch stream.
 type watchMsg[T any] struct {
-	entry   T         // the change or candidate; nil for a progress notice
-	notice  bool      // a progress notice
-	at      time.Time // when it arrived (Config.Now)
-	current bool      // it shows the replica current as of at (see the file comment)
+	entry    T         // the change or candidate (isEntry)
+	isEntry  bool      // the message carries an entry
+	notice   bool      // a progress notice (FeedProgress)
+	caughtUp bool      // a progress notice with caught_up: every entry up to head was sent
+	head     int64     // the feed's head revision the message carries
+	live     bool      // the stream has sent a caught-up notice, this message or before
+	at       time.Time // when it arrived (Config.Now)
+	current  bool      // it shows the replica current as of at (see the file comment)
 }
 
 // watchReader returns the read function of a watch stream of feed k of province code, for
 // receiveBatches: recv under the watchdog, each message stamped with its arrival and recorded
-// as an answer of the feed.
-func watchReader[R any, T comparable](s *Service, code string, k feedKind, wd *watchdog, recv func() (R, error), entry func(R) T) func() (watchMsg[T], error) {
-	replayed := false // the stream has sent its first notice: what follows is live
+// as an answer of the feed. read takes a response apart: its entry (nil for another kind), its
+// progress notice (nil for another kind) and its head revision. A message with neither (a kind
+// a later receiving service added) shows that the stream answers and is otherwise skipped.
+func watchReader[R any, T comparable](s *Service, code string, k feedKind, wd *watchdog, recv func() (R, error),
+	read func(R) (T, *receivingv1.FeedProgress, int64)) func() (watchMsg[T], error) {
+	replayed := false // the stream has sent its first caught-up notice: what follows is live
 	first := true
 	return func() (watchMsg[T], error) {
 		wd.arm(first)
@@ -86,52 +102,103 @@ func watchReader[R any, T comparable](s *Service, code string, k feedKind, wd *w
 		}
 		first = false
 		var zero T
-		m := watchMsg[T]{entry: entry(r), at: s.cfg.Now()}
-		m.notice = m.entry == zero
-		m.current = m.notice || replayed || !s.follow.sendsNotices(code, k)
-		replayed = replayed || m.notice
-		s.follow.answered(code, k, m.at, m.notice)
+		entry, progress, head := read(r)
+		m := watchMsg[T]{entry: entry, isEntry: entry != zero, notice: progress != nil, caughtUp: progress.GetCaughtUp(), head: head, at: s.cfg.Now()}
+		m.current = m.caughtUp || replayed || !s.follow.sendsNotices(code, k)
+		replayed = replayed || m.caughtUp
+		m.live = replayed
+		s.follow.answered(code, k, m.at, m.notice, head)
 		return m, nil
 	}
 }
 
-// splitBatch returns the entries of a batch of messages, when its last message arrived and
-// the last time it shows the replica current (zero if none does).
-func splitBatch[T any](msgs []watchMsg[T]) (entries []T, last, current time.Time) {
+// batchInfo is what a batch of watch messages says besides its entries.
+type batchInfo struct {
+	// last is when the batch's last message arrived; current the last time it shows the
+	// replica current (zero if none does).
+	last, current time.Time
+	// head is the feed's head revision as the last message gave it.
+	head int64
+	// covered is the head revision of the batch's last caught-up notice (0: none): every entry
+	// up to it was sent, so the feed's position may move up to it.
+	covered int64
+	// live: the stream has sent a caught-up notice, by the end of the batch.
+	live bool
+}
+
+// batch is a batch of watch messages: its entries and what else it says.
+type batch[T any] struct {
+	entries []T
+	batchInfo
+}
+
+// splitBatch returns what a batch of messages holds.
+func splitBatch[T any](msgs []watchMsg[T]) batch[T] {
+	var b batch[T]
 	for _, m := range msgs {
-		if !m.notice {
-			entries = append(entries, m.entry)
+		if m.isEntry {
+			b.entries = append(b.entries, m.entry)
 		}
-		last = m.at
+		if m.caughtUp {
+			b.covered = m.head
+		}
+		b.last, b.head, b.live = m.at, m.head, m.live
 		if m.current {
-			current = m.at
+			b.current = m.at
 		}
 	}
-	return entries, last, current
+	return b
 }
 
-// stampPosition records the times of a batch in a stored position: the last message, and for
-// the demand feed when the replica was known current.
-func stampPosition(p *sendingv1.FollowPosition, k feedKind, last, current time.Time) {
-	if !last.IsZero() {
-		p.LastMessageTime = timestamppb.New(last)
+// revision returns the revision of feed k in a stored position.
+func revision(p *sendingv1.FollowPosition, k feedKind) int64 {
+	if k == feedDemand {
+		return p.GetDemandRevision()
 	}
-	if k == feedDemand && !current.IsZero() {
-		p.DemandFreshness = &sendingv1.ReplicaFreshness{ReceivingRegion: p.GetReceivingRegion(), CurrentAsOf: timestamppb.New(current)}
+	return p.GetDecisionRevision()
+}
+
+// setRevision sets the revision of feed k in a stored position.
+func setRevision(p *sendingv1.FollowPosition, k feedKind, rev int64) {
+	if k == feedDemand {
+		p.DemandRevision = rev
+	} else {
+		p.DecisionRevision = rev
 	}
 }
 
-// noteBatch records the times of a batch whose entries are committed (written: with the stored
-// position). A batch of notices alone writes them to the stored position when persistDue.
-func (s *Service) noteBatch(code string, k feedKind, last, current time.Time, written bool) error {
-	if !written && s.follow.persistDue(code, k, last, current) {
+// stampPosition records what a batch says besides its entries in a stored position: the
+// revision its caught-up notice covers (the feed's position moves up to it: the revisions in
+// between hold nothing for this province), the last message, and for the demand feed when the
+// replica was known current.
+func stampPosition(p *sendingv1.FollowPosition, k feedKind, b batchInfo) {
+	if b.covered > revision(p, k) {
+		setRevision(p, k, b.covered)
+	}
+	if !b.last.IsZero() {
+		p.LastMessageTime = timestamppb.New(b.last)
+	}
+	if k == feedDemand && !b.current.IsZero() {
+		p.DemandFreshness = &sendingv1.ReplicaFreshness{ReceivingRegion: p.GetReceivingRegion(), CurrentAsOf: timestamppb.New(b.current)}
+	}
+}
+
+// noteBatch records a batch once its entries are committed (written: with the stored
+// position, whose revision of feed k is now applied). A batch without entries writes to the
+// stored position when its caught-up notice moves the position, or its times are persistDue.
+func (s *Service) noteBatch(code string, k feedKind, b batchInfo, written bool, applied int64) error {
+	if !written {
+		applied = s.follow.applied(code, k)
+	}
+	if !written && (b.covered > applied || s.follow.persistDue(code, k, b.last, b.current)) {
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			pos, _, err := getPosition(tx, k, code)
 			if err != nil {
 				return err
 			}
 			pos.ReceivingRegion = code
-			stampPosition(pos, k, last, current)
+			stampPosition(pos, k, b)
+			applied = revision(pos, k)
 			return putPosition(tx, k, code, pos)
 		})
 		if err != nil {
@@ -139,7 +206,7 @@ func (s *Service) noteBatch(code string, k feedKind, last, current time.Time, wr
 		}
 		written = true
 	}
-	s.follow.noted(code, k, last, current, written)
+	s.follow.noted(code, k, b, written, applied)
 	return nil
 }
 

@@ -148,6 +148,9 @@ func (x *matchingServer) ValidateRequest(_ string, req any) error {
 			v.Add("name", reason)
 		}
 	case *sendingv1.ListMatchRunsRequest:
+		if _, ok := sendingv1.MatchRunView_name[int32(r.GetView())]; !ok {
+			v.Add("view", "is not a MatchRunView")
+		}
 		runsSize.Check(&v, r.GetPageSize())
 		runsListing.Check(&v, r.GetPageToken())
 	case *sendingv1.ListDemandRequest:
@@ -428,7 +431,8 @@ func (x *matchingServer) GetMatchRun(_ context.Context, req *sendingv1.GetMatchR
 	return &sendingv1.GetMatchRunResponse{MatchRun: r}, nil
 }
 
-// ListMatchRuns lists runs newest first, without their per-vacancy results.
+// ListMatchRuns lists runs newest first, in the request's view: without their per-vacancy
+// results unless it is FULL (the run as GetMatchRun reads it).
 func (x *matchingServer) ListMatchRuns(_ context.Context, req *sendingv1.ListMatchRunsRequest) (*sendingv1.ListMatchRunsResponse, error) {
 	after, err := runsListing.Decode(req.GetPageToken())
 	if err != nil {
@@ -455,7 +459,9 @@ func (x *matchingServer) ListMatchRuns(_ context.Context, req *sendingv1.ListMat
 			if err := proto.Unmarshal(v, r); err != nil {
 				return fmt.Errorf("decode match run: %w", err)
 			}
-			r.Vacancies = nil
+			if req.GetView() != sendingv1.MatchRunView_MATCH_RUN_VIEW_FULL {
+				r.Vacancies = nil
+			}
 			resp.MatchRuns = append(resp.MatchRuns, r)
 			last = append(last[:0], k...)
 		}

@@ -41,7 +41,8 @@ const (
 type ReconciliationServiceClient interface {
 	// Reconciles one batch.
 	GetBatchReconciliation(ctx context.Context, in *GetBatchReconciliationRequest, opts ...grpc.CallOption) (*GetBatchReconciliationResponse, error)
-	// Reconciles batches, optionally of one pairing.
+	// Reconciles batches, optionally of one pairing. Each reconciliation is complete, open
+	// discrepancies included, as GetBatchReconciliation returns it.
 	ListBatchReconciliations(ctx context.Context, in *ListBatchReconciliationsRequest, opts ...grpc.CallOption) (*ListBatchReconciliationsResponse, error)
 	// Counts per pairing over a period.
 	ListPairingSummaries(ctx context.Context, in *ListPairingSummariesRequest, opts ...grpc.CallOption) (*ListPairingSummariesResponse, error)
@@ -124,7 +125,8 @@ func (c *reconciliationServiceClient) ListDiscrepancyChanges(ctx context.Context
 type ReconciliationServiceServer interface {
 	// Reconciles one batch.
 	GetBatchReconciliation(context.Context, *GetBatchReconciliationRequest) (*GetBatchReconciliationResponse, error)
-	// Reconciles batches, optionally of one pairing.
+	// Reconciles batches, optionally of one pairing. Each reconciliation is complete, open
+	// discrepancies included, as GetBatchReconciliation returns it.
 	ListBatchReconciliations(context.Context, *ListBatchReconciliationsRequest) (*ListBatchReconciliationsResponse, error)
 	// Counts per pairing over a period.
 	ListPairingSummaries(context.Context, *ListPairingSummariesRequest) (*ListPairingSummariesResponse, error)
@@ -318,7 +320,8 @@ type AssessmentServiceClient interface {
 	SetBaseline(ctx context.Context, in *SetBaselineRequest, opts ...grpc.CallOption) (*SetBaselineResponse, error)
 	// Assesses one province for one year.
 	GetAssessment(ctx context.Context, in *GetAssessmentRequest, opts ...grpc.CallOption) (*GetAssessmentResponse, error)
-	// Assesses every registered province for one year.
+	// Assesses every registered province for one year. Each assessment is complete, as
+	// GetAssessment returns it.
 	ListAssessments(ctx context.Context, in *ListAssessmentsRequest, opts ...grpc.CallOption) (*ListAssessmentsResponse, error)
 }
 
@@ -372,7 +375,8 @@ type AssessmentServiceServer interface {
 	SetBaseline(context.Context, *SetBaselineRequest) (*SetBaselineResponse, error)
 	// Assesses one province for one year.
 	GetAssessment(context.Context, *GetAssessmentRequest) (*GetAssessmentResponse, error)
-	// Assesses every registered province for one year.
+	// Assesses every registered province for one year. Each assessment is complete, as
+	// GetAssessment returns it.
 	ListAssessments(context.Context, *ListAssessmentsRequest) (*ListAssessmentsResponse, error)
 	mustEmbedUnimplementedAssessmentServiceServer()
 }

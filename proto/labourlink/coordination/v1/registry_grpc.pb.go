@@ -42,7 +42,7 @@ type RegistryServiceClient interface {
 	RegisterRegion(ctx context.Context, in *RegisterRegionRequest, opts ...grpc.CallOption) (*RegisterRegionResponse, error)
 	// Reads a region.
 	GetRegion(ctx context.Context, in *GetRegionRequest, opts ...grpc.CallOption) (*GetRegionResponse, error)
-	// Lists regions in code order.
+	// Lists regions in code order. Each region is complete, as GetRegion returns it.
 	ListRegions(ctx context.Context, in *ListRegionsRequest, opts ...grpc.CallOption) (*ListRegionsResponse, error)
 	// Pairs a receiving province with a sending province.
 	CreatePairing(ctx context.Context, in *CreatePairingRequest, opts ...grpc.CallOption) (*CreatePairingResponse, error)
@@ -143,7 +143,7 @@ type RegistryServiceServer interface {
 	RegisterRegion(context.Context, *RegisterRegionRequest) (*RegisterRegionResponse, error)
 	// Reads a region.
 	GetRegion(context.Context, *GetRegionRequest) (*GetRegionResponse, error)
-	// Lists regions in code order.
+	// Lists regions in code order. Each region is complete, as GetRegion returns it.
 	ListRegions(context.Context, *ListRegionsRequest) (*ListRegionsResponse, error)
 	// Pairs a receiving province with a sending province.
 	CreatePairing(context.Context, *CreatePairingRequest) (*CreatePairingResponse, error)

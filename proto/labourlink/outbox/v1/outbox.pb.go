@@ -29,6 +29,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// How much of a quarantined message a List shows (AIP-157). Sent by clients only: the server
+// refuses a value it does not know with INVALID_ARGUMENT on `view`.
+type QuarantinedEntryView int32
+
+const (
+	// The default: QUARANTINED_ENTRY_VIEW_BASIC.
+	QuarantinedEntryView_QUARANTINED_ENTRY_VIEW_UNSPECIFIED QuarantinedEntryView = 0
+	// Every field but `payload`: enough to see what failed, where and why.
+	QuarantinedEntryView_QUARANTINED_ENTRY_VIEW_BASIC QuarantinedEntryView = 1
+	// Every field, `payload` included: the entry as GetQuarantinedEntry returns it.
+	QuarantinedEntryView_QUARANTINED_ENTRY_VIEW_FULL QuarantinedEntryView = 2
+)
+
+// Enum value maps for QuarantinedEntryView.
+var (
+	QuarantinedEntryView_name = map[int32]string{
+		0: "QUARANTINED_ENTRY_VIEW_UNSPECIFIED",
+		1: "QUARANTINED_ENTRY_VIEW_BASIC",
+		2: "QUARANTINED_ENTRY_VIEW_FULL",
+	}
+	QuarantinedEntryView_value = map[string]int32{
+		"QUARANTINED_ENTRY_VIEW_UNSPECIFIED": 0,
+		"QUARANTINED_ENTRY_VIEW_BASIC":       1,
+		"QUARANTINED_ENTRY_VIEW_FULL":        2,
+	}
+)
+
+func (x QuarantinedEntryView) Enum() *QuarantinedEntryView {
+	p := new(QuarantinedEntryView)
+	*p = x
+	return p
+}
+
+func (x QuarantinedEntryView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (QuarantinedEntryView) Descriptor() protoreflect.EnumDescriptor {
+	return file_labourlink_outbox_v1_outbox_proto_enumTypes[0].Descriptor()
+}
+
+func (QuarantinedEntryView) Type() protoreflect.EnumType {
+	return &file_labourlink_outbox_v1_outbox_proto_enumTypes[0]
+}
+
+func (x QuarantinedEntryView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use QuarantinedEntryView.Descriptor instead.
+func (QuarantinedEntryView) EnumDescriptor() ([]byte, []int) {
+	return file_labourlink_outbox_v1_outbox_proto_rawDescGZIP(), []int{0}
+}
+
 // What became of a quarantined message.
 // A client that meets a value it does not know (a later version may add values) treats it as
 // QUARANTINE_STATE_UNSPECIFIED and shows its number; it does not fail.
@@ -72,11 +126,11 @@ func (x QuarantineState) String() string {
 }
 
 func (QuarantineState) Descriptor() protoreflect.EnumDescriptor {
-	return file_labourlink_outbox_v1_outbox_proto_enumTypes[0].Descriptor()
+	return file_labourlink_outbox_v1_outbox_proto_enumTypes[1].Descriptor()
 }
 
 func (QuarantineState) Type() protoreflect.EnumType {
-	return &file_labourlink_outbox_v1_outbox_proto_enumTypes[0]
+	return &file_labourlink_outbox_v1_outbox_proto_enumTypes[1]
 }
 
 func (x QuarantineState) Number() protoreflect.EnumNumber {
@@ -85,7 +139,7 @@ func (x QuarantineState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use QuarantineState.Descriptor instead.
 func (QuarantineState) EnumDescriptor() ([]byte, []int) {
-	return file_labourlink_outbox_v1_outbox_proto_rawDescGZIP(), []int{0}
+	return file_labourlink_outbox_v1_outbox_proto_rawDescGZIP(), []int{1}
 }
 
 // The outbox of one destination.
@@ -557,7 +611,10 @@ type ListQuarantinedEntriesRequest struct {
 	// Maximum entries to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response, with the same filters.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// How much of each entry to show; the default (BASIC) leaves out `payload`. The view may
+	// change between pages: it is not a filter.
+	View          QuarantinedEntryView `protobuf:"varint,5,opt,name=view,proto3,enum=labourlink.outbox.v1.QuarantinedEntryView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -620,10 +677,17 @@ func (x *ListQuarantinedEntriesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListQuarantinedEntriesRequest) GetView() QuarantinedEntryView {
+	if x != nil {
+		return x.View
+	}
+	return QuarantinedEntryView_QUARANTINED_ENTRY_VIEW_UNSPECIFIED
+}
+
 // A page of quarantined messages.
 type ListQuarantinedEntriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Entries, oldest quarantine first, without payloads.
+	// Entries, oldest quarantine first, in the request's view (by default without payloads).
 	Entries []*QuarantinedEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	// Token for the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1040,13 +1104,14 @@ const file_labourlink_outbox_v1_outbox_proto_rawDesc = "" +
 	"retried_as\x18\r \x01(\tB\x03\xe0A\x03R\tretriedAs\x12K\n" +
 	"\tdecisions\x18\x0e \x03(\v2(.labourlink.outbox.v1.QuarantineDecisionB\x03\xe0A\x03R\tdecisions\x123\n" +
 	"\apayload\x18\x0f \x01(\v2\x14.google.protobuf.AnyB\x03\xe0A\x03R\apayload\x12&\n" +
-	"\fordering_key\x18\x10 \x01(\tB\x03\xe0A\x03R\vorderingKey\"\xce\x01\n" +
+	"\fordering_key\x18\x10 \x01(\tB\x03\xe0A\x03R\vorderingKey\"\x93\x02\n" +
 	"\x1dListQuarantinedEntriesRequest\x12%\n" +
 	"\vdestination\x18\x01 \x01(\tB\x03\xe0A\x01R\vdestination\x12@\n" +
 	"\x05state\x18\x02 \x01(\x0e2%.labourlink.outbox.v1.QuarantineStateB\x03\xe0A\x01R\x05state\x12 \n" +
 	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x94\x01\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\x12C\n" +
+	"\x04view\x18\x05 \x01(\x0e2*.labourlink.outbox.v1.QuarantinedEntryViewB\x03\xe0A\x01R\x04view\"\x94\x01\n" +
 	"\x1eListQuarantinedEntriesResponse\x12E\n" +
 	"\aentries\x18\x01 \x03(\v2&.labourlink.outbox.v1.QuarantinedEntryB\x03\xe0A\x03R\aentries\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"5\n" +
@@ -1067,7 +1132,11 @@ const file_labourlink_outbox_v1_outbox_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"d\n" +
 	"\x1fDiscardQuarantinedEntryResponse\x12A\n" +
-	"\x05entry\x18\x01 \x01(\v2&.labourlink.outbox.v1.QuarantinedEntryB\x03\xe0A\x03R\x05entry*\x93\x01\n" +
+	"\x05entry\x18\x01 \x01(\v2&.labourlink.outbox.v1.QuarantinedEntryB\x03\xe0A\x03R\x05entry*\x81\x01\n" +
+	"\x14QuarantinedEntryView\x12&\n" +
+	"\"QUARANTINED_ENTRY_VIEW_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cQUARANTINED_ENTRY_VIEW_BASIC\x10\x01\x12\x1f\n" +
+	"\x1bQUARANTINED_ENTRY_VIEW_FULL\x10\x02*\x93\x01\n" +
 	"\x0fQuarantineState\x12 \n" +
 	"\x1cQUARANTINE_STATE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cQUARANTINE_STATE_QUARANTINED\x10\x01\x12\x1c\n" +
@@ -1092,58 +1161,60 @@ func file_labourlink_outbox_v1_outbox_proto_rawDescGZIP() []byte {
 	return file_labourlink_outbox_v1_outbox_proto_rawDescData
 }
 
-var file_labourlink_outbox_v1_outbox_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_labourlink_outbox_v1_outbox_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_labourlink_outbox_v1_outbox_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_labourlink_outbox_v1_outbox_proto_goTypes = []any{
-	(QuarantineState)(0),                    // 0: labourlink.outbox.v1.QuarantineState
-	(*Outbox)(nil),                          // 1: labourlink.outbox.v1.Outbox
-	(*ListOutboxesRequest)(nil),             // 2: labourlink.outbox.v1.ListOutboxesRequest
-	(*ListOutboxesResponse)(nil),            // 3: labourlink.outbox.v1.ListOutboxesResponse
-	(*QuarantineDecision)(nil),              // 4: labourlink.outbox.v1.QuarantineDecision
-	(*QuarantinedEntry)(nil),                // 5: labourlink.outbox.v1.QuarantinedEntry
-	(*ListQuarantinedEntriesRequest)(nil),   // 6: labourlink.outbox.v1.ListQuarantinedEntriesRequest
-	(*ListQuarantinedEntriesResponse)(nil),  // 7: labourlink.outbox.v1.ListQuarantinedEntriesResponse
-	(*GetQuarantinedEntryRequest)(nil),      // 8: labourlink.outbox.v1.GetQuarantinedEntryRequest
-	(*GetQuarantinedEntryResponse)(nil),     // 9: labourlink.outbox.v1.GetQuarantinedEntryResponse
-	(*RetryQuarantinedEntryRequest)(nil),    // 10: labourlink.outbox.v1.RetryQuarantinedEntryRequest
-	(*RetryQuarantinedEntryResponse)(nil),   // 11: labourlink.outbox.v1.RetryQuarantinedEntryResponse
-	(*DiscardQuarantinedEntryRequest)(nil),  // 12: labourlink.outbox.v1.DiscardQuarantinedEntryRequest
-	(*DiscardQuarantinedEntryResponse)(nil), // 13: labourlink.outbox.v1.DiscardQuarantinedEntryResponse
-	(*timestamppb.Timestamp)(nil),           // 14: google.protobuf.Timestamp
-	(*anypb.Any)(nil),                       // 15: google.protobuf.Any
+	(QuarantinedEntryView)(0),               // 0: labourlink.outbox.v1.QuarantinedEntryView
+	(QuarantineState)(0),                    // 1: labourlink.outbox.v1.QuarantineState
+	(*Outbox)(nil),                          // 2: labourlink.outbox.v1.Outbox
+	(*ListOutboxesRequest)(nil),             // 3: labourlink.outbox.v1.ListOutboxesRequest
+	(*ListOutboxesResponse)(nil),            // 4: labourlink.outbox.v1.ListOutboxesResponse
+	(*QuarantineDecision)(nil),              // 5: labourlink.outbox.v1.QuarantineDecision
+	(*QuarantinedEntry)(nil),                // 6: labourlink.outbox.v1.QuarantinedEntry
+	(*ListQuarantinedEntriesRequest)(nil),   // 7: labourlink.outbox.v1.ListQuarantinedEntriesRequest
+	(*ListQuarantinedEntriesResponse)(nil),  // 8: labourlink.outbox.v1.ListQuarantinedEntriesResponse
+	(*GetQuarantinedEntryRequest)(nil),      // 9: labourlink.outbox.v1.GetQuarantinedEntryRequest
+	(*GetQuarantinedEntryResponse)(nil),     // 10: labourlink.outbox.v1.GetQuarantinedEntryResponse
+	(*RetryQuarantinedEntryRequest)(nil),    // 11: labourlink.outbox.v1.RetryQuarantinedEntryRequest
+	(*RetryQuarantinedEntryResponse)(nil),   // 12: labourlink.outbox.v1.RetryQuarantinedEntryResponse
+	(*DiscardQuarantinedEntryRequest)(nil),  // 13: labourlink.outbox.v1.DiscardQuarantinedEntryRequest
+	(*DiscardQuarantinedEntryResponse)(nil), // 14: labourlink.outbox.v1.DiscardQuarantinedEntryResponse
+	(*timestamppb.Timestamp)(nil),           // 15: google.protobuf.Timestamp
+	(*anypb.Any)(nil),                       // 16: google.protobuf.Any
 }
 var file_labourlink_outbox_v1_outbox_proto_depIdxs = []int32{
-	14, // 0: labourlink.outbox.v1.Outbox.oldest_create_time:type_name -> google.protobuf.Timestamp
-	14, // 1: labourlink.outbox.v1.Outbox.last_delivery_time:type_name -> google.protobuf.Timestamp
-	14, // 2: labourlink.outbox.v1.Outbox.last_error_time:type_name -> google.protobuf.Timestamp
-	1,  // 3: labourlink.outbox.v1.ListOutboxesResponse.outboxes:type_name -> labourlink.outbox.v1.Outbox
-	0,  // 4: labourlink.outbox.v1.QuarantineDecision.action:type_name -> labourlink.outbox.v1.QuarantineState
-	14, // 5: labourlink.outbox.v1.QuarantineDecision.decide_time:type_name -> google.protobuf.Timestamp
-	14, // 6: labourlink.outbox.v1.QuarantinedEntry.create_time:type_name -> google.protobuf.Timestamp
-	14, // 7: labourlink.outbox.v1.QuarantinedEntry.quarantine_time:type_name -> google.protobuf.Timestamp
-	0,  // 8: labourlink.outbox.v1.QuarantinedEntry.state:type_name -> labourlink.outbox.v1.QuarantineState
-	4,  // 9: labourlink.outbox.v1.QuarantinedEntry.decisions:type_name -> labourlink.outbox.v1.QuarantineDecision
-	15, // 10: labourlink.outbox.v1.QuarantinedEntry.payload:type_name -> google.protobuf.Any
-	0,  // 11: labourlink.outbox.v1.ListQuarantinedEntriesRequest.state:type_name -> labourlink.outbox.v1.QuarantineState
-	5,  // 12: labourlink.outbox.v1.ListQuarantinedEntriesResponse.entries:type_name -> labourlink.outbox.v1.QuarantinedEntry
-	5,  // 13: labourlink.outbox.v1.GetQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
-	5,  // 14: labourlink.outbox.v1.RetryQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
-	5,  // 15: labourlink.outbox.v1.DiscardQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
-	2,  // 16: labourlink.outbox.v1.OutboxService.ListOutboxes:input_type -> labourlink.outbox.v1.ListOutboxesRequest
-	6,  // 17: labourlink.outbox.v1.OutboxService.ListQuarantinedEntries:input_type -> labourlink.outbox.v1.ListQuarantinedEntriesRequest
-	8,  // 18: labourlink.outbox.v1.OutboxService.GetQuarantinedEntry:input_type -> labourlink.outbox.v1.GetQuarantinedEntryRequest
-	10, // 19: labourlink.outbox.v1.OutboxService.RetryQuarantinedEntry:input_type -> labourlink.outbox.v1.RetryQuarantinedEntryRequest
-	12, // 20: labourlink.outbox.v1.OutboxService.DiscardQuarantinedEntry:input_type -> labourlink.outbox.v1.DiscardQuarantinedEntryRequest
-	3,  // 21: labourlink.outbox.v1.OutboxService.ListOutboxes:output_type -> labourlink.outbox.v1.ListOutboxesResponse
-	7,  // 22: labourlink.outbox.v1.OutboxService.ListQuarantinedEntries:output_type -> labourlink.outbox.v1.ListQuarantinedEntriesResponse
-	9,  // 23: labourlink.outbox.v1.OutboxService.GetQuarantinedEntry:output_type -> labourlink.outbox.v1.GetQuarantinedEntryResponse
-	11, // 24: labourlink.outbox.v1.OutboxService.RetryQuarantinedEntry:output_type -> labourlink.outbox.v1.RetryQuarantinedEntryResponse
-	13, // 25: labourlink.outbox.v1.OutboxService.DiscardQuarantinedEntry:output_type -> labourlink.outbox.v1.DiscardQuarantinedEntryResponse
-	21, // [21:26] is the sub-list for method output_type
-	16, // [16:21] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	15, // 0: labourlink.outbox.v1.Outbox.oldest_create_time:type_name -> google.protobuf.Timestamp
+	15, // 1: labourlink.outbox.v1.Outbox.last_delivery_time:type_name -> google.protobuf.Timestamp
+	15, // 2: labourlink.outbox.v1.Outbox.last_error_time:type_name -> google.protobuf.Timestamp
+	2,  // 3: labourlink.outbox.v1.ListOutboxesResponse.outboxes:type_name -> labourlink.outbox.v1.Outbox
+	1,  // 4: labourlink.outbox.v1.QuarantineDecision.action:type_name -> labourlink.outbox.v1.QuarantineState
+	15, // 5: labourlink.outbox.v1.QuarantineDecision.decide_time:type_name -> google.protobuf.Timestamp
+	15, // 6: labourlink.outbox.v1.QuarantinedEntry.create_time:type_name -> google.protobuf.Timestamp
+	15, // 7: labourlink.outbox.v1.QuarantinedEntry.quarantine_time:type_name -> google.protobuf.Timestamp
+	1,  // 8: labourlink.outbox.v1.QuarantinedEntry.state:type_name -> labourlink.outbox.v1.QuarantineState
+	5,  // 9: labourlink.outbox.v1.QuarantinedEntry.decisions:type_name -> labourlink.outbox.v1.QuarantineDecision
+	16, // 10: labourlink.outbox.v1.QuarantinedEntry.payload:type_name -> google.protobuf.Any
+	1,  // 11: labourlink.outbox.v1.ListQuarantinedEntriesRequest.state:type_name -> labourlink.outbox.v1.QuarantineState
+	0,  // 12: labourlink.outbox.v1.ListQuarantinedEntriesRequest.view:type_name -> labourlink.outbox.v1.QuarantinedEntryView
+	6,  // 13: labourlink.outbox.v1.ListQuarantinedEntriesResponse.entries:type_name -> labourlink.outbox.v1.QuarantinedEntry
+	6,  // 14: labourlink.outbox.v1.GetQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
+	6,  // 15: labourlink.outbox.v1.RetryQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
+	6,  // 16: labourlink.outbox.v1.DiscardQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
+	3,  // 17: labourlink.outbox.v1.OutboxService.ListOutboxes:input_type -> labourlink.outbox.v1.ListOutboxesRequest
+	7,  // 18: labourlink.outbox.v1.OutboxService.ListQuarantinedEntries:input_type -> labourlink.outbox.v1.ListQuarantinedEntriesRequest
+	9,  // 19: labourlink.outbox.v1.OutboxService.GetQuarantinedEntry:input_type -> labourlink.outbox.v1.GetQuarantinedEntryRequest
+	11, // 20: labourlink.outbox.v1.OutboxService.RetryQuarantinedEntry:input_type -> labourlink.outbox.v1.RetryQuarantinedEntryRequest
+	13, // 21: labourlink.outbox.v1.OutboxService.DiscardQuarantinedEntry:input_type -> labourlink.outbox.v1.DiscardQuarantinedEntryRequest
+	4,  // 22: labourlink.outbox.v1.OutboxService.ListOutboxes:output_type -> labourlink.outbox.v1.ListOutboxesResponse
+	8,  // 23: labourlink.outbox.v1.OutboxService.ListQuarantinedEntries:output_type -> labourlink.outbox.v1.ListQuarantinedEntriesResponse
+	10, // 24: labourlink.outbox.v1.OutboxService.GetQuarantinedEntry:output_type -> labourlink.outbox.v1.GetQuarantinedEntryResponse
+	12, // 25: labourlink.outbox.v1.OutboxService.RetryQuarantinedEntry:output_type -> labourlink.outbox.v1.RetryQuarantinedEntryResponse
+	14, // 26: labourlink.outbox.v1.OutboxService.DiscardQuarantinedEntry:output_type -> labourlink.outbox.v1.DiscardQuarantinedEntryResponse
+	22, // [22:27] is the sub-list for method output_type
+	17, // [17:22] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_outbox_v1_outbox_proto_init() }
@@ -1156,7 +1227,7 @@ func file_labourlink_outbox_v1_outbox_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_outbox_v1_outbox_proto_rawDesc), len(file_labourlink_outbox_v1_outbox_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,

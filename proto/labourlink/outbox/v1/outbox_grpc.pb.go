@@ -48,7 +48,9 @@ type OutboxServiceClient interface {
 	// Lists the outboxes: per destination, messages waiting, the oldest one's age, the last
 	// delivery and the last error with their times, and how many are quarantined.
 	ListOutboxes(ctx context.Context, in *ListOutboxesRequest, opts ...grpc.CallOption) (*ListOutboxesResponse, error)
-	// Lists quarantined messages, oldest first.
+	// Lists quarantined messages, oldest first: without their payloads unless the request asks
+	// for the full view (`view`). Whoever may read an entry with GetQuarantinedEntry may list the
+	// full view.
 	ListQuarantinedEntries(ctx context.Context, in *ListQuarantinedEntriesRequest, opts ...grpc.CallOption) (*ListQuarantinedEntriesResponse, error)
 	// Reads one quarantined message with its payload and decisions.
 	GetQuarantinedEntry(ctx context.Context, in *GetQuarantinedEntryRequest, opts ...grpc.CallOption) (*GetQuarantinedEntryResponse, error)
@@ -135,7 +137,9 @@ type OutboxServiceServer interface {
 	// Lists the outboxes: per destination, messages waiting, the oldest one's age, the last
 	// delivery and the last error with their times, and how many are quarantined.
 	ListOutboxes(context.Context, *ListOutboxesRequest) (*ListOutboxesResponse, error)
-	// Lists quarantined messages, oldest first.
+	// Lists quarantined messages, oldest first: without their payloads unless the request asks
+	// for the full view (`view`). Whoever may read an entry with GetQuarantinedEntry may list the
+	// full view.
 	ListQuarantinedEntries(context.Context, *ListQuarantinedEntriesRequest) (*ListQuarantinedEntriesResponse, error)
 	// Reads one quarantined message with its payload and decisions.
 	GetQuarantinedEntry(context.Context, *GetQuarantinedEntryRequest) (*GetQuarantinedEntryResponse, error)

@@ -999,11 +999,22 @@ func (x *WatchDecisionsRequest) GetAfterRevision() int64 {
 	return 0
 }
 
-// One decision.
+// One message of the decision watch: a decision, or a progress notice, with the feed's head.
+// The shape is WatchDemandResponse's: a client skips a message with none of the kinds it knows
+// (a later version may add some), still reading `head_revision`.
 type WatchDecisionsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The candidate after the decision, with `revision` set.
-	Candidate     *Candidate `protobuf:"bytes,1,opt,name=candidate,proto3" json:"candidate,omitempty"`
+	// What the message carries.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*WatchDecisionsResponse_Candidate
+	//	*WatchDecisionsResponse_Progress
+	Event isWatchDecisionsResponse_Event `protobuf_oneof:"event"`
+	// The newest revision of the decision feed (of every province's candidates) when the message
+	// was sent. After a progress notice with `caught_up`, a follower may keep it as its position:
+	// the revisions between its last decision and the head hold none of its candidates.
+	HeadRevision  int64 `protobuf:"varint,2,opt,name=head_revision,json=headRevision,proto3" json:"head_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1038,12 +1049,56 @@ func (*WatchDecisionsResponse) Descriptor() ([]byte, []int) {
 	return file_labourlink_receiving_v1_candidate_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *WatchDecisionsResponse) GetCandidate() *Candidate {
+func (x *WatchDecisionsResponse) GetEvent() isWatchDecisionsResponse_Event {
 	if x != nil {
-		return x.Candidate
+		return x.Event
 	}
 	return nil
 }
+
+func (x *WatchDecisionsResponse) GetCandidate() *Candidate {
+	if x != nil {
+		if x, ok := x.Event.(*WatchDecisionsResponse_Candidate); ok {
+			return x.Candidate
+		}
+	}
+	return nil
+}
+
+func (x *WatchDecisionsResponse) GetProgress() *FeedProgress {
+	if x != nil {
+		if x, ok := x.Event.(*WatchDecisionsResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *WatchDecisionsResponse) GetHeadRevision() int64 {
+	if x != nil {
+		return x.HeadRevision
+	}
+	return 0
+}
+
+type isWatchDecisionsResponse_Event interface {
+	isWatchDecisionsResponse_Event()
+}
+
+type WatchDecisionsResponse_Candidate struct {
+	// The candidate after the decision, with `revision` set.
+	Candidate *Candidate `protobuf:"bytes,1,opt,name=candidate,proto3,oneof"`
+}
+
+type WatchDecisionsResponse_Progress struct {
+	// A progress notice: the stream is alive and, with `caught_up`, has sent every decision on
+	// the asking province's candidates up to `head_revision`.
+	Progress *FeedProgress `protobuf:"bytes,3,opt,name=progress,proto3,oneof"`
+}
+
+func (*WatchDecisionsResponse_Candidate) isWatchDecisionsResponse_Event() {}
+
+func (*WatchDecisionsResponse_Progress) isWatchDecisionsResponse_Event() {}
 
 // Request for a page of decisions.
 type ListDecisionsRequest struct {
@@ -1168,7 +1223,7 @@ var File_labourlink_receiving_v1_candidate_proto protoreflect.FileDescriptor
 
 const file_labourlink_receiving_v1_candidate_proto_rawDesc = "" +
 	"\n" +
-	"'labourlink/receiving/v1/candidate.proto\x12\x17labourlink.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xb0\x05\n" +
+	"'labourlink/receiving/v1/candidate.proto\x12\x17labourlink.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\x1a\"labourlink/receiving/v1/feed.proto\"\xb0\x05\n" +
 	"\tCandidate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fcandidate_id\x18\x02 \x01(\tB\x03\xe0A\x03R\vcandidateId\x12\x1d\n" +
@@ -1237,9 +1292,12 @@ const file_labourlink_receiving_v1_candidate_proto_rawDesc = "" +
 	"\tcandidate\x18\x01 \x01(\v2\".labourlink.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"o\n" +
 	"\x15WatchDecisionsRequest\x12*\n" +
 	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12*\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\"_\n" +
-	"\x16WatchDecisionsResponse\x12E\n" +
-	"\tcandidate\x18\x01 \x01(\v2\".labourlink.receiving.v1.CandidateB\x03\xe0A\x03R\tcandidate\"\x90\x01\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\"\xde\x01\n" +
+	"\x16WatchDecisionsResponse\x12G\n" +
+	"\tcandidate\x18\x01 \x01(\v2\".labourlink.receiving.v1.CandidateB\x03\xe0A\x03H\x00R\tcandidate\x12H\n" +
+	"\bprogress\x18\x03 \x01(\v2%.labourlink.receiving.v1.FeedProgressB\x03\xe0A\x03H\x00R\bprogress\x12(\n" +
+	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevisionB\a\n" +
+	"\x05event\"\x90\x01\n" +
 	"\x14ListDecisionsRequest\x12*\n" +
 	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12*\n" +
 	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\x12 \n" +
@@ -1303,6 +1361,7 @@ var file_labourlink_receiving_v1_candidate_proto_goTypes = []any{
 	(v1.Sex)(0),                       // 17: labourlink.common.v1.Sex
 	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
 	(*v1.ItemRefusal)(nil),            // 19: labourlink.common.v1.ItemRefusal
+	(*FeedProgress)(nil),              // 20: labourlink.receiving.v1.FeedProgress
 }
 var file_labourlink_receiving_v1_candidate_proto_depIdxs = []int32{
 	17, // 0: labourlink.receiving.v1.Candidate.sex:type_name -> labourlink.common.v1.Sex
@@ -1319,32 +1378,38 @@ var file_labourlink_receiving_v1_candidate_proto_depIdxs = []int32{
 	2,  // 11: labourlink.receiving.v1.DecideCandidateResponse.candidate:type_name -> labourlink.receiving.v1.Candidate
 	2,  // 12: labourlink.receiving.v1.WithdrawCandidateResponse.candidate:type_name -> labourlink.receiving.v1.Candidate
 	2,  // 13: labourlink.receiving.v1.WatchDecisionsResponse.candidate:type_name -> labourlink.receiving.v1.Candidate
-	2,  // 14: labourlink.receiving.v1.ListDecisionsResponse.candidates:type_name -> labourlink.receiving.v1.Candidate
-	3,  // 15: labourlink.receiving.v1.CandidateService.SubmitCandidates:input_type -> labourlink.receiving.v1.SubmitCandidatesRequest
-	5,  // 16: labourlink.receiving.v1.CandidateService.GetCandidate:input_type -> labourlink.receiving.v1.GetCandidateRequest
-	7,  // 17: labourlink.receiving.v1.CandidateService.ListCandidates:input_type -> labourlink.receiving.v1.ListCandidatesRequest
-	9,  // 18: labourlink.receiving.v1.CandidateService.DecideCandidate:input_type -> labourlink.receiving.v1.DecideCandidateRequest
-	11, // 19: labourlink.receiving.v1.CandidateService.WithdrawCandidate:input_type -> labourlink.receiving.v1.WithdrawCandidateRequest
-	13, // 20: labourlink.receiving.v1.CandidateService.WatchDecisions:input_type -> labourlink.receiving.v1.WatchDecisionsRequest
-	15, // 21: labourlink.receiving.v1.CandidateService.ListDecisions:input_type -> labourlink.receiving.v1.ListDecisionsRequest
-	4,  // 22: labourlink.receiving.v1.CandidateService.SubmitCandidates:output_type -> labourlink.receiving.v1.SubmitCandidatesResponse
-	6,  // 23: labourlink.receiving.v1.CandidateService.GetCandidate:output_type -> labourlink.receiving.v1.GetCandidateResponse
-	8,  // 24: labourlink.receiving.v1.CandidateService.ListCandidates:output_type -> labourlink.receiving.v1.ListCandidatesResponse
-	10, // 25: labourlink.receiving.v1.CandidateService.DecideCandidate:output_type -> labourlink.receiving.v1.DecideCandidateResponse
-	12, // 26: labourlink.receiving.v1.CandidateService.WithdrawCandidate:output_type -> labourlink.receiving.v1.WithdrawCandidateResponse
-	14, // 27: labourlink.receiving.v1.CandidateService.WatchDecisions:output_type -> labourlink.receiving.v1.WatchDecisionsResponse
-	16, // 28: labourlink.receiving.v1.CandidateService.ListDecisions:output_type -> labourlink.receiving.v1.ListDecisionsResponse
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	20, // 14: labourlink.receiving.v1.WatchDecisionsResponse.progress:type_name -> labourlink.receiving.v1.FeedProgress
+	2,  // 15: labourlink.receiving.v1.ListDecisionsResponse.candidates:type_name -> labourlink.receiving.v1.Candidate
+	3,  // 16: labourlink.receiving.v1.CandidateService.SubmitCandidates:input_type -> labourlink.receiving.v1.SubmitCandidatesRequest
+	5,  // 17: labourlink.receiving.v1.CandidateService.GetCandidate:input_type -> labourlink.receiving.v1.GetCandidateRequest
+	7,  // 18: labourlink.receiving.v1.CandidateService.ListCandidates:input_type -> labourlink.receiving.v1.ListCandidatesRequest
+	9,  // 19: labourlink.receiving.v1.CandidateService.DecideCandidate:input_type -> labourlink.receiving.v1.DecideCandidateRequest
+	11, // 20: labourlink.receiving.v1.CandidateService.WithdrawCandidate:input_type -> labourlink.receiving.v1.WithdrawCandidateRequest
+	13, // 21: labourlink.receiving.v1.CandidateService.WatchDecisions:input_type -> labourlink.receiving.v1.WatchDecisionsRequest
+	15, // 22: labourlink.receiving.v1.CandidateService.ListDecisions:input_type -> labourlink.receiving.v1.ListDecisionsRequest
+	4,  // 23: labourlink.receiving.v1.CandidateService.SubmitCandidates:output_type -> labourlink.receiving.v1.SubmitCandidatesResponse
+	6,  // 24: labourlink.receiving.v1.CandidateService.GetCandidate:output_type -> labourlink.receiving.v1.GetCandidateResponse
+	8,  // 25: labourlink.receiving.v1.CandidateService.ListCandidates:output_type -> labourlink.receiving.v1.ListCandidatesResponse
+	10, // 26: labourlink.receiving.v1.CandidateService.DecideCandidate:output_type -> labourlink.receiving.v1.DecideCandidateResponse
+	12, // 27: labourlink.receiving.v1.CandidateService.WithdrawCandidate:output_type -> labourlink.receiving.v1.WithdrawCandidateResponse
+	14, // 28: labourlink.receiving.v1.CandidateService.WatchDecisions:output_type -> labourlink.receiving.v1.WatchDecisionsResponse
+	16, // 29: labourlink.receiving.v1.CandidateService.ListDecisions:output_type -> labourlink.receiving.v1.ListDecisionsResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_receiving_v1_candidate_proto_init() }
 func file_labourlink_receiving_v1_candidate_proto_init() {
 	if File_labourlink_receiving_v1_candidate_proto != nil {
 		return
+	}
+	file_labourlink_receiving_v1_feed_proto_init()
+	file_labourlink_receiving_v1_candidate_proto_msgTypes[12].OneofWrappers = []any{
+		(*WatchDecisionsResponse_Candidate)(nil),
+		(*WatchDecisionsResponse_Progress)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -45,7 +45,8 @@ type CandidateServiceClient interface {
 	SubmitCandidates(ctx context.Context, in *SubmitCandidatesRequest, opts ...grpc.CallOption) (*SubmitCandidatesResponse, error)
 	// Reads a candidate.
 	GetCandidate(ctx context.Context, in *GetCandidateRequest, opts ...grpc.CallOption) (*GetCandidateResponse, error)
-	// Lists candidates with filters, in candidate-id order.
+	// Lists candidates with filters, in candidate-id order. Each candidate is complete, as
+	// GetCandidate returns it.
 	ListCandidates(ctx context.Context, in *ListCandidatesRequest, opts ...grpc.CallOption) (*ListCandidatesResponse, error)
 	// Accepts or rejects a pending candidate. Accepting when every position is reserved is
 	// FAILED_PRECONDITION with reason HEADCOUNT_FULL.
@@ -54,6 +55,9 @@ type CandidateServiceClient interface {
 	// candidate's reservation is released.
 	WithdrawCandidate(ctx context.Context, in *WithdrawCandidateRequest, opts ...grpc.CallOption) (*WithdrawCandidateResponse, error)
 	// Streams decisions (and withdrawals) after `after_revision`, then new ones as they happen.
+	// Every message carries the feed's head revision; once the backlog is sent the stream sends a
+	// progress notice with `caught_up`, and another every progress interval while it is idle
+	// (WatchDecisionsResponse, FeedProgress).
 	WatchDecisions(ctx context.Context, in *WatchDecisionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDecisionsResponse], error)
 	// Returns a page of decisions after `after_revision`.
 	ListDecisions(ctx context.Context, in *ListDecisionsRequest, opts ...grpc.CallOption) (*ListDecisionsResponse, error)
@@ -163,7 +167,8 @@ type CandidateServiceServer interface {
 	SubmitCandidates(context.Context, *SubmitCandidatesRequest) (*SubmitCandidatesResponse, error)
 	// Reads a candidate.
 	GetCandidate(context.Context, *GetCandidateRequest) (*GetCandidateResponse, error)
-	// Lists candidates with filters, in candidate-id order.
+	// Lists candidates with filters, in candidate-id order. Each candidate is complete, as
+	// GetCandidate returns it.
 	ListCandidates(context.Context, *ListCandidatesRequest) (*ListCandidatesResponse, error)
 	// Accepts or rejects a pending candidate. Accepting when every position is reserved is
 	// FAILED_PRECONDITION with reason HEADCOUNT_FULL.
@@ -172,6 +177,9 @@ type CandidateServiceServer interface {
 	// candidate's reservation is released.
 	WithdrawCandidate(context.Context, *WithdrawCandidateRequest) (*WithdrawCandidateResponse, error)
 	// Streams decisions (and withdrawals) after `after_revision`, then new ones as they happen.
+	// Every message carries the feed's head revision; once the backlog is sent the stream sends a
+	// progress notice with `caught_up`, and another every progress interval while it is idle
+	// (WatchDecisionsResponse, FeedProgress).
 	WatchDecisions(*WatchDecisionsRequest, grpc.ServerStreamingServer[WatchDecisionsResponse]) error
 	// Returns a page of decisions after `after_revision`.
 	ListDecisions(context.Context, *ListDecisionsRequest) (*ListDecisionsResponse, error)

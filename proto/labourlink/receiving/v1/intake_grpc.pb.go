@@ -57,7 +57,8 @@ type IntakeServiceClient interface {
 	CancelIntakeBatch(ctx context.Context, in *CancelIntakeBatchRequest, opts ...grpc.CallOption) (*CancelIntakeBatchResponse, error)
 	// Reads an intake batch.
 	GetIntakeBatch(ctx context.Context, in *GetIntakeBatchRequest, opts ...grpc.CallOption) (*GetIntakeBatchResponse, error)
-	// Lists intake batches.
+	// Lists intake batches. Each batch is complete, entries included, as GetIntakeBatch returns
+	// it.
 	ListIntakeBatches(ctx context.Context, in *ListIntakeBatchesRequest, opts ...grpc.CallOption) (*ListIntakeBatchesResponse, error)
 	// Confirms, worker by worker, who arrived and who did not.
 	ConfirmArrivals(ctx context.Context, in *ConfirmArrivalsRequest, opts ...grpc.CallOption) (*ConfirmArrivalsResponse, error)
@@ -72,7 +73,8 @@ type IntakeServiceClient interface {
 	// Reads the employment record of one trip (`employmentRecords/{worker_id}~{batch_id}`), or
 	// the worker's current trip (`employmentRecords/{worker_id}`).
 	GetEmploymentRecord(ctx context.Context, in *GetEmploymentRecordRequest, opts ...grpc.CallOption) (*GetEmploymentRecordResponse, error)
-	// Lists employment records: every trip of every worker, or of one worker.
+	// Lists employment records: every trip of every worker, or of one worker. Each record is
+	// complete, as GetEmploymentRecord returns it.
 	ListEmploymentRecords(ctx context.Context, in *ListEmploymentRecordsRequest, opts ...grpc.CallOption) (*ListEmploymentRecordsResponse, error)
 }
 
@@ -228,7 +230,8 @@ type IntakeServiceServer interface {
 	CancelIntakeBatch(context.Context, *CancelIntakeBatchRequest) (*CancelIntakeBatchResponse, error)
 	// Reads an intake batch.
 	GetIntakeBatch(context.Context, *GetIntakeBatchRequest) (*GetIntakeBatchResponse, error)
-	// Lists intake batches.
+	// Lists intake batches. Each batch is complete, entries included, as GetIntakeBatch returns
+	// it.
 	ListIntakeBatches(context.Context, *ListIntakeBatchesRequest) (*ListIntakeBatchesResponse, error)
 	// Confirms, worker by worker, who arrived and who did not.
 	ConfirmArrivals(context.Context, *ConfirmArrivalsRequest) (*ConfirmArrivalsResponse, error)
@@ -243,7 +246,8 @@ type IntakeServiceServer interface {
 	// Reads the employment record of one trip (`employmentRecords/{worker_id}~{batch_id}`), or
 	// the worker's current trip (`employmentRecords/{worker_id}`).
 	GetEmploymentRecord(context.Context, *GetEmploymentRecordRequest) (*GetEmploymentRecordResponse, error)
-	// Lists employment records: every trip of every worker, or of one worker.
+	// Lists employment records: every trip of every worker, or of one worker. Each record is
+	// complete, as GetEmploymentRecord returns it.
 	ListEmploymentRecords(context.Context, *ListEmploymentRecordsRequest) (*ListEmploymentRecordsResponse, error)
 	mustEmbedUnimplementedIntakeServiceServer()
 }

@@ -1608,11 +1608,25 @@ func (x *WatchDemandRequest) GetAfterRevision() int64 {
 	return 0
 }
 
-// One change of the feed.
+// One message of the demand watch: a change, or a progress notice, with the feed's head.
+//
+// The shape is the one of every watch of this service (WatchDecisions too): a `oneof` of what
+// the message carries, and the head revision on every message. A later version may add kinds
+// to the `oneof` (a heartbeat, a compaction notice): a client that gets a message with none of
+// the kinds it knows skips it, still reading `head_revision`, and does not fail.
 type WatchDemandResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The change.
-	Change        *DemandChange `protobuf:"bytes,1,opt,name=change,proto3" json:"change,omitempty"`
+	// What the message carries.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*WatchDemandResponse_Change
+	//	*WatchDemandResponse_Progress
+	Event isWatchDemandResponse_Event `protobuf_oneof:"event"`
+	// The newest revision of the demand feed when the message was sent (of the read the message
+	// comes from). With a change, `head_revision - change.revision` is how many changes are still
+	// to come before the stream has caught up.
+	HeadRevision  int64 `protobuf:"varint,2,opt,name=head_revision,json=headRevision,proto3" json:"head_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1647,12 +1661,56 @@ func (*WatchDemandResponse) Descriptor() ([]byte, []int) {
 	return file_labourlink_receiving_v1_vacancy_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *WatchDemandResponse) GetChange() *DemandChange {
+func (x *WatchDemandResponse) GetEvent() isWatchDemandResponse_Event {
 	if x != nil {
-		return x.Change
+		return x.Event
 	}
 	return nil
 }
+
+func (x *WatchDemandResponse) GetChange() *DemandChange {
+	if x != nil {
+		if x, ok := x.Event.(*WatchDemandResponse_Change); ok {
+			return x.Change
+		}
+	}
+	return nil
+}
+
+func (x *WatchDemandResponse) GetProgress() *FeedProgress {
+	if x != nil {
+		if x, ok := x.Event.(*WatchDemandResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *WatchDemandResponse) GetHeadRevision() int64 {
+	if x != nil {
+		return x.HeadRevision
+	}
+	return 0
+}
+
+type isWatchDemandResponse_Event interface {
+	isWatchDemandResponse_Event()
+}
+
+type WatchDemandResponse_Change struct {
+	// A change, in revision order.
+	Change *DemandChange `protobuf:"bytes,1,opt,name=change,proto3,oneof"`
+}
+
+type WatchDemandResponse_Progress struct {
+	// A progress notice: the stream is alive and, with `caught_up`, has sent every change up to
+	// `head_revision`.
+	Progress *FeedProgress `protobuf:"bytes,3,opt,name=progress,proto3,oneof"`
+}
+
+func (*WatchDemandResponse_Change) isWatchDemandResponse_Event() {}
+
+func (*WatchDemandResponse_Progress) isWatchDemandResponse_Event() {}
 
 // Request for a page of demand changes.
 type ListDemandChangesRequest struct {
@@ -1905,7 +1963,7 @@ var File_labourlink_receiving_v1_vacancy_proto protoreflect.FileDescriptor
 
 const file_labourlink_receiving_v1_vacancy_proto_rawDesc = "" +
 	"\n" +
-	"%labourlink/receiving/v1/vacancy.proto\x12\x17labourlink.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xdf\b\n" +
+	"%labourlink/receiving/v1/vacancy.proto\x12\x17labourlink.receiving.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\x1a\"labourlink/receiving/v1/feed.proto\"\xdf\b\n" +
 	"\aVacancy\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\"\n" +
 	"\n" +
@@ -2037,9 +2095,12 @@ const file_labourlink_receiving_v1_vacancy_proto_rawDesc = "" +
 	"changeTime\"l\n" +
 	"\x12WatchDemandRequest\x12*\n" +
 	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12*\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\"Y\n" +
-	"\x13WatchDemandResponse\x12B\n" +
-	"\x06change\x18\x01 \x01(\v2%.labourlink.receiving.v1.DemandChangeB\x03\xe0A\x03R\x06change\"\x94\x01\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\"\xd8\x01\n" +
+	"\x13WatchDemandResponse\x12D\n" +
+	"\x06change\x18\x01 \x01(\v2%.labourlink.receiving.v1.DemandChangeB\x03\xe0A\x03H\x00R\x06change\x12H\n" +
+	"\bprogress\x18\x03 \x01(\v2%.labourlink.receiving.v1.FeedProgressB\x03\xe0A\x03H\x00R\bprogress\x12(\n" +
+	"\rhead_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\fheadRevisionB\a\n" +
+	"\x05event\"\x94\x01\n" +
 	"\x18ListDemandChangesRequest\x12*\n" +
 	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x12*\n" +
 	"\x0eafter_revision\x18\x02 \x01(\x03B\x03\xe0A\x01R\rafterRevision\x12 \n" +
@@ -2123,6 +2184,7 @@ var file_labourlink_receiving_v1_vacancy_proto_goTypes = []any{
 	(*v1.ImportSummary)(nil),                    // 28: labourlink.common.v1.ImportSummary
 	(*v1.RowRejection)(nil),                     // 29: labourlink.common.v1.RowRejection
 	(*fieldmaskpb.FieldMask)(nil),               // 30: google.protobuf.FieldMask
+	(*FeedProgress)(nil),                        // 31: labourlink.receiving.v1.FeedProgress
 }
 var file_labourlink_receiving_v1_vacancy_proto_depIdxs = []int32{
 	26, // 0: labourlink.receiving.v1.Vacancy.start_date:type_name -> labourlink.common.v1.Date
@@ -2146,35 +2208,36 @@ var file_labourlink_receiving_v1_vacancy_proto_depIdxs = []int32{
 	1,  // 18: labourlink.receiving.v1.DemandChange.vacancy:type_name -> labourlink.receiving.v1.Vacancy
 	27, // 19: labourlink.receiving.v1.DemandChange.change_time:type_name -> google.protobuf.Timestamp
 	19, // 20: labourlink.receiving.v1.WatchDemandResponse.change:type_name -> labourlink.receiving.v1.DemandChange
-	19, // 21: labourlink.receiving.v1.ListDemandChangesResponse.changes:type_name -> labourlink.receiving.v1.DemandChange
-	1,  // 22: labourlink.receiving.v1.ListOpenDemandResponse.vacancies:type_name -> labourlink.receiving.v1.Vacancy
-	2,  // 23: labourlink.receiving.v1.VacancyService.CreateVacancy:input_type -> labourlink.receiving.v1.CreateVacancyRequest
-	5,  // 24: labourlink.receiving.v1.VacancyService.ImportVacancies:input_type -> labourlink.receiving.v1.ImportVacanciesRequest
-	7,  // 25: labourlink.receiving.v1.VacancyService.GetVacancyImport:input_type -> labourlink.receiving.v1.GetVacancyImportRequest
-	9,  // 26: labourlink.receiving.v1.VacancyService.ListVacancyImportRejections:input_type -> labourlink.receiving.v1.ListVacancyImportRejectionsRequest
-	11, // 27: labourlink.receiving.v1.VacancyService.GetVacancy:input_type -> labourlink.receiving.v1.GetVacancyRequest
-	13, // 28: labourlink.receiving.v1.VacancyService.ListVacancies:input_type -> labourlink.receiving.v1.ListVacanciesRequest
-	15, // 29: labourlink.receiving.v1.VacancyService.UpdateVacancy:input_type -> labourlink.receiving.v1.UpdateVacancyRequest
-	17, // 30: labourlink.receiving.v1.VacancyService.CloseVacancy:input_type -> labourlink.receiving.v1.CloseVacancyRequest
-	20, // 31: labourlink.receiving.v1.DemandFeedService.WatchDemand:input_type -> labourlink.receiving.v1.WatchDemandRequest
-	22, // 32: labourlink.receiving.v1.DemandFeedService.ListDemandChanges:input_type -> labourlink.receiving.v1.ListDemandChangesRequest
-	24, // 33: labourlink.receiving.v1.DemandFeedService.ListOpenDemand:input_type -> labourlink.receiving.v1.ListOpenDemandRequest
-	3,  // 34: labourlink.receiving.v1.VacancyService.CreateVacancy:output_type -> labourlink.receiving.v1.CreateVacancyResponse
-	6,  // 35: labourlink.receiving.v1.VacancyService.ImportVacancies:output_type -> labourlink.receiving.v1.ImportVacanciesResponse
-	8,  // 36: labourlink.receiving.v1.VacancyService.GetVacancyImport:output_type -> labourlink.receiving.v1.GetVacancyImportResponse
-	10, // 37: labourlink.receiving.v1.VacancyService.ListVacancyImportRejections:output_type -> labourlink.receiving.v1.ListVacancyImportRejectionsResponse
-	12, // 38: labourlink.receiving.v1.VacancyService.GetVacancy:output_type -> labourlink.receiving.v1.GetVacancyResponse
-	14, // 39: labourlink.receiving.v1.VacancyService.ListVacancies:output_type -> labourlink.receiving.v1.ListVacanciesResponse
-	16, // 40: labourlink.receiving.v1.VacancyService.UpdateVacancy:output_type -> labourlink.receiving.v1.UpdateVacancyResponse
-	18, // 41: labourlink.receiving.v1.VacancyService.CloseVacancy:output_type -> labourlink.receiving.v1.CloseVacancyResponse
-	21, // 42: labourlink.receiving.v1.DemandFeedService.WatchDemand:output_type -> labourlink.receiving.v1.WatchDemandResponse
-	23, // 43: labourlink.receiving.v1.DemandFeedService.ListDemandChanges:output_type -> labourlink.receiving.v1.ListDemandChangesResponse
-	25, // 44: labourlink.receiving.v1.DemandFeedService.ListOpenDemand:output_type -> labourlink.receiving.v1.ListOpenDemandResponse
-	34, // [34:45] is the sub-list for method output_type
-	23, // [23:34] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	31, // 21: labourlink.receiving.v1.WatchDemandResponse.progress:type_name -> labourlink.receiving.v1.FeedProgress
+	19, // 22: labourlink.receiving.v1.ListDemandChangesResponse.changes:type_name -> labourlink.receiving.v1.DemandChange
+	1,  // 23: labourlink.receiving.v1.ListOpenDemandResponse.vacancies:type_name -> labourlink.receiving.v1.Vacancy
+	2,  // 24: labourlink.receiving.v1.VacancyService.CreateVacancy:input_type -> labourlink.receiving.v1.CreateVacancyRequest
+	5,  // 25: labourlink.receiving.v1.VacancyService.ImportVacancies:input_type -> labourlink.receiving.v1.ImportVacanciesRequest
+	7,  // 26: labourlink.receiving.v1.VacancyService.GetVacancyImport:input_type -> labourlink.receiving.v1.GetVacancyImportRequest
+	9,  // 27: labourlink.receiving.v1.VacancyService.ListVacancyImportRejections:input_type -> labourlink.receiving.v1.ListVacancyImportRejectionsRequest
+	11, // 28: labourlink.receiving.v1.VacancyService.GetVacancy:input_type -> labourlink.receiving.v1.GetVacancyRequest
+	13, // 29: labourlink.receiving.v1.VacancyService.ListVacancies:input_type -> labourlink.receiving.v1.ListVacanciesRequest
+	15, // 30: labourlink.receiving.v1.VacancyService.UpdateVacancy:input_type -> labourlink.receiving.v1.UpdateVacancyRequest
+	17, // 31: labourlink.receiving.v1.VacancyService.CloseVacancy:input_type -> labourlink.receiving.v1.CloseVacancyRequest
+	20, // 32: labourlink.receiving.v1.DemandFeedService.WatchDemand:input_type -> labourlink.receiving.v1.WatchDemandRequest
+	22, // 33: labourlink.receiving.v1.DemandFeedService.ListDemandChanges:input_type -> labourlink.receiving.v1.ListDemandChangesRequest
+	24, // 34: labourlink.receiving.v1.DemandFeedService.ListOpenDemand:input_type -> labourlink.receiving.v1.ListOpenDemandRequest
+	3,  // 35: labourlink.receiving.v1.VacancyService.CreateVacancy:output_type -> labourlink.receiving.v1.CreateVacancyResponse
+	6,  // 36: labourlink.receiving.v1.VacancyService.ImportVacancies:output_type -> labourlink.receiving.v1.ImportVacanciesResponse
+	8,  // 37: labourlink.receiving.v1.VacancyService.GetVacancyImport:output_type -> labourlink.receiving.v1.GetVacancyImportResponse
+	10, // 38: labourlink.receiving.v1.VacancyService.ListVacancyImportRejections:output_type -> labourlink.receiving.v1.ListVacancyImportRejectionsResponse
+	12, // 39: labourlink.receiving.v1.VacancyService.GetVacancy:output_type -> labourlink.receiving.v1.GetVacancyResponse
+	14, // 40: labourlink.receiving.v1.VacancyService.ListVacancies:output_type -> labourlink.receiving.v1.ListVacanciesResponse
+	16, // 41: labourlink.receiving.v1.VacancyService.UpdateVacancy:output_type -> labourlink.receiving.v1.UpdateVacancyResponse
+	18, // 42: labourlink.receiving.v1.VacancyService.CloseVacancy:output_type -> labourlink.receiving.v1.CloseVacancyResponse
+	21, // 43: labourlink.receiving.v1.DemandFeedService.WatchDemand:output_type -> labourlink.receiving.v1.WatchDemandResponse
+	23, // 44: labourlink.receiving.v1.DemandFeedService.ListDemandChanges:output_type -> labourlink.receiving.v1.ListDemandChangesResponse
+	25, // 45: labourlink.receiving.v1.DemandFeedService.ListOpenDemand:output_type -> labourlink.receiving.v1.ListOpenDemandResponse
+	35, // [35:46] is the sub-list for method output_type
+	24, // [24:35] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_receiving_v1_vacancy_proto_init() }
@@ -2182,7 +2245,12 @@ func file_labourlink_receiving_v1_vacancy_proto_init() {
 	if File_labourlink_receiving_v1_vacancy_proto != nil {
 		return
 	}
+	file_labourlink_receiving_v1_feed_proto_init()
 	file_labourlink_receiving_v1_vacancy_proto_msgTypes[0].OneofWrappers = []any{}
+	file_labourlink_receiving_v1_vacancy_proto_msgTypes[20].OneofWrappers = []any{
+		(*WatchDemandResponse_Change)(nil),
+		(*WatchDemandResponse_Progress)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

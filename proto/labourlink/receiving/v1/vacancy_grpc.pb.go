@@ -58,7 +58,8 @@ type VacancyServiceClient interface {
 	ListVacancyImportRejections(ctx context.Context, in *ListVacancyImportRejectionsRequest, opts ...grpc.CallOption) (*ListVacancyImportRejectionsResponse, error)
 	// Reads a vacancy.
 	GetVacancy(ctx context.Context, in *GetVacancyRequest, opts ...grpc.CallOption) (*GetVacancyResponse, error)
-	// Lists vacancies with filters, in vacancy-id order.
+	// Lists vacancies with filters, in vacancy-id order. Each vacancy is complete, as GetVacancy
+	// returns it.
 	ListVacancies(ctx context.Context, in *ListVacanciesRequest, opts ...grpc.CallOption) (*ListVacanciesResponse, error)
 	// Changes the fields named in `update_mask`. Headcount cannot go below the reserved count.
 	// With `vacancy.etag` set, the update is made only if the vacancy is still that version;
@@ -185,7 +186,8 @@ type VacancyServiceServer interface {
 	ListVacancyImportRejections(context.Context, *ListVacancyImportRejectionsRequest) (*ListVacancyImportRejectionsResponse, error)
 	// Reads a vacancy.
 	GetVacancy(context.Context, *GetVacancyRequest) (*GetVacancyResponse, error)
-	// Lists vacancies with filters, in vacancy-id order.
+	// Lists vacancies with filters, in vacancy-id order. Each vacancy is complete, as GetVacancy
+	// returns it.
 	ListVacancies(context.Context, *ListVacanciesRequest) (*ListVacanciesResponse, error)
 	// Changes the fields named in `update_mask`. Headcount cannot go below the reserved count.
 	// With `vacancy.etag` set, the update is made only if the vacancy is still that version;
@@ -446,7 +448,10 @@ const (
 // (ListOpenDemand) and follow from that listing's revision. Only sending provinces paired with
 // this province (in the coordination registry) may read the feed.
 type DemandFeedServiceClient interface {
-	// Streams every change after `after_revision`, then new changes as they happen.
+	// Streams every change after `after_revision`, then new changes as they happen. Every message
+	// carries the feed's head revision; once the backlog is sent the stream sends a progress
+	// notice with `caught_up`, and another every progress interval while it is idle
+	// (WatchDemandResponse, FeedProgress).
 	WatchDemand(ctx context.Context, in *WatchDemandRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDemandResponse], error)
 	// Returns a page of changes after `after_revision`.
 	ListDemandChanges(ctx context.Context, in *ListDemandChangesRequest, opts ...grpc.CallOption) (*ListDemandChangesResponse, error)
@@ -514,7 +519,10 @@ func (c *demandFeedServiceClient) ListOpenDemand(ctx context.Context, in *ListOp
 // (ListOpenDemand) and follow from that listing's revision. Only sending provinces paired with
 // this province (in the coordination registry) may read the feed.
 type DemandFeedServiceServer interface {
-	// Streams every change after `after_revision`, then new changes as they happen.
+	// Streams every change after `after_revision`, then new changes as they happen. Every message
+	// carries the feed's head revision; once the backlog is sent the stream sends a progress
+	// notice with `caught_up`, and another every progress interval while it is idle
+	// (WatchDemandResponse, FeedProgress).
 	WatchDemand(*WatchDemandRequest, grpc.ServerStreamingServer[WatchDemandResponse]) error
 	// Returns a page of changes after `after_revision`.
 	ListDemandChanges(context.Context, *ListDemandChangesRequest) (*ListDemandChangesResponse, error)

@@ -26,6 +26,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// How much of a match run a List shows (AIP-157). Sent by clients only: the server refuses a
+// value it does not know with INVALID_ARGUMENT on `view`.
+type MatchRunView int32
+
+const (
+	// The default: MATCH_RUN_VIEW_BASIC.
+	MatchRunView_MATCH_RUN_VIEW_UNSPECIFIED MatchRunView = 0
+	// Every field but the per-vacancy results (`vacancies`), which can be thousands per run.
+	MatchRunView_MATCH_RUN_VIEW_BASIC MatchRunView = 1
+	// Every field: the run as GetMatchRun returns it.
+	MatchRunView_MATCH_RUN_VIEW_FULL MatchRunView = 2
+)
+
+// Enum value maps for MatchRunView.
+var (
+	MatchRunView_name = map[int32]string{
+		0: "MATCH_RUN_VIEW_UNSPECIFIED",
+		1: "MATCH_RUN_VIEW_BASIC",
+		2: "MATCH_RUN_VIEW_FULL",
+	}
+	MatchRunView_value = map[string]int32{
+		"MATCH_RUN_VIEW_UNSPECIFIED": 0,
+		"MATCH_RUN_VIEW_BASIC":       1,
+		"MATCH_RUN_VIEW_FULL":        2,
+	}
+)
+
+func (x MatchRunView) Enum() *MatchRunView {
+	p := new(MatchRunView)
+	*p = x
+	return p
+}
+
+func (x MatchRunView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MatchRunView) Descriptor() protoreflect.EnumDescriptor {
+	return file_labourlink_sending_v1_matching_proto_enumTypes[0].Descriptor()
+}
+
+func (MatchRunView) Type() protoreflect.EnumType {
+	return &file_labourlink_sending_v1_matching_proto_enumTypes[0]
+}
+
+func (x MatchRunView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MatchRunView.Descriptor instead.
+func (MatchRunView) EnumDescriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{0}
+}
+
 // The lifecycle of a match run.
 // A client that meets a value it does not know (a later version may add values) treats it as
 // MATCH_RUN_STATE_UNSPECIFIED and shows its number; it does not fail.
@@ -73,11 +127,11 @@ func (x MatchRunState) String() string {
 }
 
 func (MatchRunState) Descriptor() protoreflect.EnumDescriptor {
-	return file_labourlink_sending_v1_matching_proto_enumTypes[0].Descriptor()
+	return file_labourlink_sending_v1_matching_proto_enumTypes[1].Descriptor()
 }
 
 func (MatchRunState) Type() protoreflect.EnumType {
-	return &file_labourlink_sending_v1_matching_proto_enumTypes[0]
+	return &file_labourlink_sending_v1_matching_proto_enumTypes[1]
 }
 
 func (x MatchRunState) Number() protoreflect.EnumNumber {
@@ -86,7 +140,7 @@ func (x MatchRunState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MatchRunState.Descriptor instead.
 func (MatchRunState) EnumDescriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{0}
+	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{1}
 }
 
 // What became of a proposal.
@@ -136,11 +190,11 @@ func (x ProposalState) String() string {
 }
 
 func (ProposalState) Descriptor() protoreflect.EnumDescriptor {
-	return file_labourlink_sending_v1_matching_proto_enumTypes[1].Descriptor()
+	return file_labourlink_sending_v1_matching_proto_enumTypes[2].Descriptor()
 }
 
 func (ProposalState) Type() protoreflect.EnumType {
-	return &file_labourlink_sending_v1_matching_proto_enumTypes[1]
+	return &file_labourlink_sending_v1_matching_proto_enumTypes[2]
 }
 
 func (x ProposalState) Number() protoreflect.EnumNumber {
@@ -149,7 +203,7 @@ func (x ProposalState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProposalState.Descriptor instead.
 func (ProposalState) EnumDescriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{1}
+	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{2}
 }
 
 // A run of the matcher over the available workers and the open demand.
@@ -843,7 +897,10 @@ type ListMatchRunsRequest struct {
 	// Maximum runs to return (default 20, at most 100).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// How much of each run to show; the default (BASIC) leaves out the per-vacancy results. The
+	// view may change between pages.
+	View          MatchRunView `protobuf:"varint,3,opt,name=view,proto3,enum=labourlink.sending.v1.MatchRunView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -892,10 +949,18 @@ func (x *ListMatchRunsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListMatchRunsRequest) GetView() MatchRunView {
+	if x != nil {
+		return x.View
+	}
+	return MatchRunView_MATCH_RUN_VIEW_UNSPECIFIED
+}
+
 // A page of match runs.
 type ListMatchRunsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Runs, newest first; per-vacancy results are left out (read them with GetMatchRun).
+	// Runs, newest first, in the request's view (by default without the per-vacancy results:
+	// read them with GetMatchRun or the full view).
 	MatchRuns []*MatchRun `protobuf:"bytes,1,rep,name=match_runs,json=matchRuns,proto3" json:"match_runs,omitempty"`
 	// Token for the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1491,8 +1556,12 @@ type FollowPosition struct {
 	LastMessageTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_message_time,json=lastMessageTime,proto3" json:"last_message_time,omitempty"`
 	// How current the demand replica is.
 	DemandFreshness *ReplicaFreshness `protobuf:"bytes,10,opt,name=demand_freshness,json=demandFreshness,proto3" json:"demand_freshness,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// How far behind the head of the demand feed this service is.
+	DemandLag *FeedLag `protobuf:"bytes,11,opt,name=demand_lag,json=demandLag,proto3" json:"demand_lag,omitempty"`
+	// How far behind the head of the decision feed this service is.
+	DecisionLag   *FeedLag `protobuf:"bytes,12,opt,name=decision_lag,json=decisionLag,proto3" json:"decision_lag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FollowPosition) Reset() {
@@ -1595,6 +1664,109 @@ func (x *FollowPosition) GetDemandFreshness() *ReplicaFreshness {
 	return nil
 }
 
+func (x *FollowPosition) GetDemandLag() *FeedLag {
+	if x != nil {
+		return x.DemandLag
+	}
+	return nil
+}
+
+func (x *FollowPosition) GetDecisionLag() *FeedLag {
+	if x != nil {
+		return x.DecisionLag
+	}
+	return nil
+}
+
+// How far this service is behind the head of one feed of a receiving province, from the head
+// revision that every message of the feed's watch carries (WatchDemandResponse.head_revision).
+// Known only while this process follows the feed: unset after a restart until the watch answers.
+type FeedLag struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The newest revision of the feed that its watch has reported (0: none reported yet).
+	HeadRevision int64 `protobuf:"varint,1,opt,name=head_revision,json=headRevision,proto3" json:"head_revision,omitempty"`
+	// The last revision applied (the feed's position: `demand_revision` or `decision_revision`).
+	// For the decision feed, a caught-up notice moves it to the head: the revisions in between
+	// hold only other provinces' decisions.
+	AppliedRevision int64 `protobuf:"varint,2,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
+	// `head_revision - applied_revision`, never negative: the changes the receiving service had
+	// that this service had not applied, when the last message arrived.
+	RevisionsBehind int64 `protobuf:"varint,3,opt,name=revisions_behind,json=revisionsBehind,proto3" json:"revisions_behind,omitempty"`
+	// True while the feed's watch is open, has sent its caught-up notice (FeedProgress) on this
+	// stream, and every change up to `head_revision` is applied. False while a backlog is
+	// replayed, while changes come faster than they are applied, and while the watch is down.
+	CaughtUp bool `protobuf:"varint,4,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
+	// When this service last was caught up on the feed (unset: not since this process started).
+	CaughtUpTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=caught_up_time,json=caughtUpTime,proto3" json:"caught_up_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedLag) Reset() {
+	*x = FeedLag{}
+	mi := &file_labourlink_sending_v1_matching_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedLag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedLag) ProtoMessage() {}
+
+func (x *FeedLag) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_matching_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedLag.ProtoReflect.Descriptor instead.
+func (*FeedLag) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_matching_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *FeedLag) GetHeadRevision() int64 {
+	if x != nil {
+		return x.HeadRevision
+	}
+	return 0
+}
+
+func (x *FeedLag) GetAppliedRevision() int64 {
+	if x != nil {
+		return x.AppliedRevision
+	}
+	return 0
+}
+
+func (x *FeedLag) GetRevisionsBehind() int64 {
+	if x != nil {
+		return x.RevisionsBehind
+	}
+	return 0
+}
+
+func (x *FeedLag) GetCaughtUp() bool {
+	if x != nil {
+		return x.CaughtUp
+	}
+	return false
+}
+
+func (x *FeedLag) GetCaughtUpTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CaughtUpTime
+	}
+	return nil
+}
+
 var File_labourlink_sending_v1_matching_proto protoreflect.FileDescriptor
 
 const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
@@ -1651,11 +1823,12 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	"\x12GetMatchRunRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"X\n" +
 	"\x13GetMatchRunResponse\x12A\n" +
-	"\tmatch_run\x18\x01 \x01(\v2\x1f.labourlink.sending.v1.MatchRunB\x03\xe0A\x03R\bmatchRun\"\\\n" +
+	"\tmatch_run\x18\x01 \x01(\v2\x1f.labourlink.sending.v1.MatchRunB\x03\xe0A\x03R\bmatchRun\"\x9a\x01\n" +
 	"\x14ListMatchRunsRequest\x12 \n" +
 	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x89\x01\n" +
+	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\x12<\n" +
+	"\x04view\x18\x03 \x01(\x0e2#.labourlink.sending.v1.MatchRunViewB\x03\xe0A\x01R\x04view\"\x89\x01\n" +
 	"\x15ListMatchRunsResponse\x12C\n" +
 	"\n" +
 	"match_runs\x18\x01 \x03(\v2\x1f.labourlink.sending.v1.MatchRunB\x03\xe0A\x03R\tmatchRuns\x12+\n" +
@@ -1696,7 +1869,7 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x18\n" +
 	"\x16GetFollowStatusRequest\"c\n" +
 	"\x17GetFollowStatusResponse\x12H\n" +
-	"\tpositions\x18\x01 \x03(\v2%.labourlink.sending.v1.FollowPositionB\x03\xe0A\x03R\tpositions\"\xc2\x04\n" +
+	"\tpositions\x18\x01 \x03(\v2%.labourlink.sending.v1.FollowPositionB\x03\xe0A\x03R\tpositions\"\xce\x05\n" +
 	"\x0eFollowPosition\x12.\n" +
 	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1f\n" +
 	"\bendpoint\x18\x02 \x01(\tB\x03\xe0A\x03R\bendpoint\x12,\n" +
@@ -1709,7 +1882,20 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	"\x0flast_error_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rlastErrorTime\x12K\n" +
 	"\x11last_message_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0flastMessageTime\x12W\n" +
 	"\x10demand_freshness\x18\n" +
-	" \x01(\v2'.labourlink.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\x0fdemandFreshness*\xa7\x01\n" +
+	" \x01(\v2'.labourlink.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\x0fdemandFreshness\x12B\n" +
+	"\n" +
+	"demand_lag\x18\v \x01(\v2\x1e.labourlink.sending.v1.FeedLagB\x03\xe0A\x03R\tdemandLag\x12F\n" +
+	"\fdecision_lag\x18\f \x01(\v2\x1e.labourlink.sending.v1.FeedLagB\x03\xe0A\x03R\vdecisionLag\"\xfc\x01\n" +
+	"\aFeedLag\x12(\n" +
+	"\rhead_revision\x18\x01 \x01(\x03B\x03\xe0A\x03R\fheadRevision\x12.\n" +
+	"\x10applied_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\x0fappliedRevision\x12.\n" +
+	"\x10revisions_behind\x18\x03 \x01(\x03B\x03\xe0A\x03R\x0frevisionsBehind\x12 \n" +
+	"\tcaught_up\x18\x04 \x01(\bB\x03\xe0A\x03R\bcaughtUp\x12E\n" +
+	"\x0ecaught_up_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fcaughtUpTime*a\n" +
+	"\fMatchRunView\x12\x1e\n" +
+	"\x1aMATCH_RUN_VIEW_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14MATCH_RUN_VIEW_BASIC\x10\x01\x12\x17\n" +
+	"\x13MATCH_RUN_VIEW_FULL\x10\x02*\xa7\x01\n" +
 	"\rMatchRunState\x12\x1f\n" +
 	"\x1bMATCH_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MATCH_RUN_STATE_RUNNING\x10\x01\x12\x1d\n" +
@@ -1744,81 +1930,87 @@ func file_labourlink_sending_v1_matching_proto_rawDescGZIP() []byte {
 	return file_labourlink_sending_v1_matching_proto_rawDescData
 }
 
-var file_labourlink_sending_v1_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_labourlink_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_labourlink_sending_v1_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_labourlink_sending_v1_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_labourlink_sending_v1_matching_proto_goTypes = []any{
-	(MatchRunState)(0),              // 0: labourlink.sending.v1.MatchRunState
-	(ProposalState)(0),              // 1: labourlink.sending.v1.ProposalState
-	(*MatchRun)(nil),                // 2: labourlink.sending.v1.MatchRun
-	(*ReplicaFreshness)(nil),        // 3: labourlink.sending.v1.ReplicaFreshness
-	(*VacancyMatch)(nil),            // 4: labourlink.sending.v1.VacancyMatch
-	(*StartMatchRunRequest)(nil),    // 5: labourlink.sending.v1.StartMatchRunRequest
-	(*StartMatchRunResponse)(nil),   // 6: labourlink.sending.v1.StartMatchRunResponse
-	(*CancelMatchRunRequest)(nil),   // 7: labourlink.sending.v1.CancelMatchRunRequest
-	(*CancelMatchRunResponse)(nil),  // 8: labourlink.sending.v1.CancelMatchRunResponse
-	(*GetMatchRunRequest)(nil),      // 9: labourlink.sending.v1.GetMatchRunRequest
-	(*GetMatchRunResponse)(nil),     // 10: labourlink.sending.v1.GetMatchRunResponse
-	(*ListMatchRunsRequest)(nil),    // 11: labourlink.sending.v1.ListMatchRunsRequest
-	(*ListMatchRunsResponse)(nil),   // 12: labourlink.sending.v1.ListMatchRunsResponse
-	(*DemandVacancy)(nil),           // 13: labourlink.sending.v1.DemandVacancy
-	(*ListDemandRequest)(nil),       // 14: labourlink.sending.v1.ListDemandRequest
-	(*ListDemandResponse)(nil),      // 15: labourlink.sending.v1.ListDemandResponse
-	(*Proposal)(nil),                // 16: labourlink.sending.v1.Proposal
-	(*ListProposalsRequest)(nil),    // 17: labourlink.sending.v1.ListProposalsRequest
-	(*ListProposalsResponse)(nil),   // 18: labourlink.sending.v1.ListProposalsResponse
-	(*GetFollowStatusRequest)(nil),  // 19: labourlink.sending.v1.GetFollowStatusRequest
-	(*GetFollowStatusResponse)(nil), // 20: labourlink.sending.v1.GetFollowStatusResponse
-	(*FollowPosition)(nil),          // 21: labourlink.sending.v1.FollowPosition
-	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
-	(*status.Status)(nil),           // 23: google.rpc.Status
-	(*durationpb.Duration)(nil),     // 24: google.protobuf.Duration
-	(*v1.Vacancy)(nil),              // 25: labourlink.receiving.v1.Vacancy
+	(MatchRunView)(0),               // 0: labourlink.sending.v1.MatchRunView
+	(MatchRunState)(0),              // 1: labourlink.sending.v1.MatchRunState
+	(ProposalState)(0),              // 2: labourlink.sending.v1.ProposalState
+	(*MatchRun)(nil),                // 3: labourlink.sending.v1.MatchRun
+	(*ReplicaFreshness)(nil),        // 4: labourlink.sending.v1.ReplicaFreshness
+	(*VacancyMatch)(nil),            // 5: labourlink.sending.v1.VacancyMatch
+	(*StartMatchRunRequest)(nil),    // 6: labourlink.sending.v1.StartMatchRunRequest
+	(*StartMatchRunResponse)(nil),   // 7: labourlink.sending.v1.StartMatchRunResponse
+	(*CancelMatchRunRequest)(nil),   // 8: labourlink.sending.v1.CancelMatchRunRequest
+	(*CancelMatchRunResponse)(nil),  // 9: labourlink.sending.v1.CancelMatchRunResponse
+	(*GetMatchRunRequest)(nil),      // 10: labourlink.sending.v1.GetMatchRunRequest
+	(*GetMatchRunResponse)(nil),     // 11: labourlink.sending.v1.GetMatchRunResponse
+	(*ListMatchRunsRequest)(nil),    // 12: labourlink.sending.v1.ListMatchRunsRequest
+	(*ListMatchRunsResponse)(nil),   // 13: labourlink.sending.v1.ListMatchRunsResponse
+	(*DemandVacancy)(nil),           // 14: labourlink.sending.v1.DemandVacancy
+	(*ListDemandRequest)(nil),       // 15: labourlink.sending.v1.ListDemandRequest
+	(*ListDemandResponse)(nil),      // 16: labourlink.sending.v1.ListDemandResponse
+	(*Proposal)(nil),                // 17: labourlink.sending.v1.Proposal
+	(*ListProposalsRequest)(nil),    // 18: labourlink.sending.v1.ListProposalsRequest
+	(*ListProposalsResponse)(nil),   // 19: labourlink.sending.v1.ListProposalsResponse
+	(*GetFollowStatusRequest)(nil),  // 20: labourlink.sending.v1.GetFollowStatusRequest
+	(*GetFollowStatusResponse)(nil), // 21: labourlink.sending.v1.GetFollowStatusResponse
+	(*FollowPosition)(nil),          // 22: labourlink.sending.v1.FollowPosition
+	(*FeedLag)(nil),                 // 23: labourlink.sending.v1.FeedLag
+	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
+	(*status.Status)(nil),           // 25: google.rpc.Status
+	(*durationpb.Duration)(nil),     // 26: google.protobuf.Duration
+	(*v1.Vacancy)(nil),              // 27: labourlink.receiving.v1.Vacancy
 }
 var file_labourlink_sending_v1_matching_proto_depIdxs = []int32{
-	0,  // 0: labourlink.sending.v1.MatchRun.state:type_name -> labourlink.sending.v1.MatchRunState
-	4,  // 1: labourlink.sending.v1.MatchRun.vacancies:type_name -> labourlink.sending.v1.VacancyMatch
-	22, // 2: labourlink.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
-	22, // 3: labourlink.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
-	3,  // 4: labourlink.sending.v1.MatchRun.replicas:type_name -> labourlink.sending.v1.ReplicaFreshness
-	23, // 5: labourlink.sending.v1.MatchRun.error:type_name -> google.rpc.Status
-	22, // 6: labourlink.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
-	24, // 7: labourlink.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
-	24, // 8: labourlink.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
-	2,  // 9: labourlink.sending.v1.StartMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
-	2,  // 10: labourlink.sending.v1.CancelMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
-	2,  // 11: labourlink.sending.v1.GetMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
-	2,  // 12: labourlink.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labourlink.sending.v1.MatchRun
-	25, // 13: labourlink.sending.v1.DemandVacancy.vacancy:type_name -> labourlink.receiving.v1.Vacancy
-	13, // 14: labourlink.sending.v1.ListDemandResponse.vacancies:type_name -> labourlink.sending.v1.DemandVacancy
-	1,  // 15: labourlink.sending.v1.Proposal.state:type_name -> labourlink.sending.v1.ProposalState
-	22, // 16: labourlink.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
-	22, // 17: labourlink.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 18: labourlink.sending.v1.ListProposalsRequest.state:type_name -> labourlink.sending.v1.ProposalState
-	16, // 19: labourlink.sending.v1.ListProposalsResponse.proposals:type_name -> labourlink.sending.v1.Proposal
-	21, // 20: labourlink.sending.v1.GetFollowStatusResponse.positions:type_name -> labourlink.sending.v1.FollowPosition
-	22, // 21: labourlink.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
-	22, // 22: labourlink.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
-	22, // 23: labourlink.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
-	3,  // 24: labourlink.sending.v1.FollowPosition.demand_freshness:type_name -> labourlink.sending.v1.ReplicaFreshness
-	5,  // 25: labourlink.sending.v1.MatchingService.StartMatchRun:input_type -> labourlink.sending.v1.StartMatchRunRequest
-	7,  // 26: labourlink.sending.v1.MatchingService.CancelMatchRun:input_type -> labourlink.sending.v1.CancelMatchRunRequest
-	9,  // 27: labourlink.sending.v1.MatchingService.GetMatchRun:input_type -> labourlink.sending.v1.GetMatchRunRequest
-	11, // 28: labourlink.sending.v1.MatchingService.ListMatchRuns:input_type -> labourlink.sending.v1.ListMatchRunsRequest
-	14, // 29: labourlink.sending.v1.MatchingService.ListDemand:input_type -> labourlink.sending.v1.ListDemandRequest
-	17, // 30: labourlink.sending.v1.MatchingService.ListProposals:input_type -> labourlink.sending.v1.ListProposalsRequest
-	19, // 31: labourlink.sending.v1.MatchingService.GetFollowStatus:input_type -> labourlink.sending.v1.GetFollowStatusRequest
-	6,  // 32: labourlink.sending.v1.MatchingService.StartMatchRun:output_type -> labourlink.sending.v1.StartMatchRunResponse
-	8,  // 33: labourlink.sending.v1.MatchingService.CancelMatchRun:output_type -> labourlink.sending.v1.CancelMatchRunResponse
-	10, // 34: labourlink.sending.v1.MatchingService.GetMatchRun:output_type -> labourlink.sending.v1.GetMatchRunResponse
-	12, // 35: labourlink.sending.v1.MatchingService.ListMatchRuns:output_type -> labourlink.sending.v1.ListMatchRunsResponse
-	15, // 36: labourlink.sending.v1.MatchingService.ListDemand:output_type -> labourlink.sending.v1.ListDemandResponse
-	18, // 37: labourlink.sending.v1.MatchingService.ListProposals:output_type -> labourlink.sending.v1.ListProposalsResponse
-	20, // 38: labourlink.sending.v1.MatchingService.GetFollowStatus:output_type -> labourlink.sending.v1.GetFollowStatusResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	1,  // 0: labourlink.sending.v1.MatchRun.state:type_name -> labourlink.sending.v1.MatchRunState
+	5,  // 1: labourlink.sending.v1.MatchRun.vacancies:type_name -> labourlink.sending.v1.VacancyMatch
+	24, // 2: labourlink.sending.v1.MatchRun.create_time:type_name -> google.protobuf.Timestamp
+	24, // 3: labourlink.sending.v1.MatchRun.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 4: labourlink.sending.v1.MatchRun.replicas:type_name -> labourlink.sending.v1.ReplicaFreshness
+	25, // 5: labourlink.sending.v1.MatchRun.error:type_name -> google.rpc.Status
+	24, // 6: labourlink.sending.v1.ReplicaFreshness.current_as_of:type_name -> google.protobuf.Timestamp
+	26, // 7: labourlink.sending.v1.ReplicaFreshness.staleness:type_name -> google.protobuf.Duration
+	26, // 8: labourlink.sending.v1.StartMatchRunRequest.max_replica_staleness:type_name -> google.protobuf.Duration
+	3,  // 9: labourlink.sending.v1.StartMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
+	3,  // 10: labourlink.sending.v1.CancelMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
+	3,  // 11: labourlink.sending.v1.GetMatchRunResponse.match_run:type_name -> labourlink.sending.v1.MatchRun
+	0,  // 12: labourlink.sending.v1.ListMatchRunsRequest.view:type_name -> labourlink.sending.v1.MatchRunView
+	3,  // 13: labourlink.sending.v1.ListMatchRunsResponse.match_runs:type_name -> labourlink.sending.v1.MatchRun
+	27, // 14: labourlink.sending.v1.DemandVacancy.vacancy:type_name -> labourlink.receiving.v1.Vacancy
+	14, // 15: labourlink.sending.v1.ListDemandResponse.vacancies:type_name -> labourlink.sending.v1.DemandVacancy
+	2,  // 16: labourlink.sending.v1.Proposal.state:type_name -> labourlink.sending.v1.ProposalState
+	24, // 17: labourlink.sending.v1.Proposal.create_time:type_name -> google.protobuf.Timestamp
+	24, // 18: labourlink.sending.v1.Proposal.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 19: labourlink.sending.v1.ListProposalsRequest.state:type_name -> labourlink.sending.v1.ProposalState
+	17, // 20: labourlink.sending.v1.ListProposalsResponse.proposals:type_name -> labourlink.sending.v1.Proposal
+	22, // 21: labourlink.sending.v1.GetFollowStatusResponse.positions:type_name -> labourlink.sending.v1.FollowPosition
+	24, // 22: labourlink.sending.v1.FollowPosition.last_change_time:type_name -> google.protobuf.Timestamp
+	24, // 23: labourlink.sending.v1.FollowPosition.last_error_time:type_name -> google.protobuf.Timestamp
+	24, // 24: labourlink.sending.v1.FollowPosition.last_message_time:type_name -> google.protobuf.Timestamp
+	4,  // 25: labourlink.sending.v1.FollowPosition.demand_freshness:type_name -> labourlink.sending.v1.ReplicaFreshness
+	23, // 26: labourlink.sending.v1.FollowPosition.demand_lag:type_name -> labourlink.sending.v1.FeedLag
+	23, // 27: labourlink.sending.v1.FollowPosition.decision_lag:type_name -> labourlink.sending.v1.FeedLag
+	24, // 28: labourlink.sending.v1.FeedLag.caught_up_time:type_name -> google.protobuf.Timestamp
+	6,  // 29: labourlink.sending.v1.MatchingService.StartMatchRun:input_type -> labourlink.sending.v1.StartMatchRunRequest
+	8,  // 30: labourlink.sending.v1.MatchingService.CancelMatchRun:input_type -> labourlink.sending.v1.CancelMatchRunRequest
+	10, // 31: labourlink.sending.v1.MatchingService.GetMatchRun:input_type -> labourlink.sending.v1.GetMatchRunRequest
+	12, // 32: labourlink.sending.v1.MatchingService.ListMatchRuns:input_type -> labourlink.sending.v1.ListMatchRunsRequest
+	15, // 33: labourlink.sending.v1.MatchingService.ListDemand:input_type -> labourlink.sending.v1.ListDemandRequest
+	18, // 34: labourlink.sending.v1.MatchingService.ListProposals:input_type -> labourlink.sending.v1.ListProposalsRequest
+	20, // 35: labourlink.sending.v1.MatchingService.GetFollowStatus:input_type -> labourlink.sending.v1.GetFollowStatusRequest
+	7,  // 36: labourlink.sending.v1.MatchingService.StartMatchRun:output_type -> labourlink.sending.v1.StartMatchRunResponse
+	9,  // 37: labourlink.sending.v1.MatchingService.CancelMatchRun:output_type -> labourlink.sending.v1.CancelMatchRunResponse
+	11, // 38: labourlink.sending.v1.MatchingService.GetMatchRun:output_type -> labourlink.sending.v1.GetMatchRunResponse
+	13, // 39: labourlink.sending.v1.MatchingService.ListMatchRuns:output_type -> labourlink.sending.v1.ListMatchRunsResponse
+	16, // 40: labourlink.sending.v1.MatchingService.ListDemand:output_type -> labourlink.sending.v1.ListDemandResponse
+	19, // 41: labourlink.sending.v1.MatchingService.ListProposals:output_type -> labourlink.sending.v1.ListProposalsResponse
+	21, // 42: labourlink.sending.v1.MatchingService.GetFollowStatus:output_type -> labourlink.sending.v1.GetFollowStatusResponse
+	36, // [36:43] is the sub-list for method output_type
+	29, // [29:36] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_matching_proto_init() }
@@ -1831,8 +2023,8 @@ func file_labourlink_sending_v1_matching_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_matching_proto_rawDesc), len(file_labourlink_sending_v1_matching_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   20,
+			NumEnums:      3,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -51,7 +51,8 @@ type MatchingServiceClient interface {
 	CancelMatchRun(ctx context.Context, in *CancelMatchRunRequest, opts ...grpc.CallOption) (*CancelMatchRunResponse, error)
 	// Reads a match run: its progress while it runs, its result when done.
 	GetMatchRun(ctx context.Context, in *GetMatchRunRequest, opts ...grpc.CallOption) (*GetMatchRunResponse, error)
-	// Lists match runs, newest first.
+	// Lists match runs, newest first: without their per-vacancy results unless the request asks
+	// for the full view (`view`). Whoever may read a run with GetMatchRun may list the full view.
 	ListMatchRuns(ctx context.Context, in *ListMatchRunsRequest, opts ...grpc.CallOption) (*ListMatchRunsResponse, error)
 	// Lists the replicated open demand of the paired receiving provinces.
 	ListDemand(ctx context.Context, in *ListDemandRequest, opts ...grpc.CallOption) (*ListDemandResponse, error)
@@ -162,7 +163,8 @@ type MatchingServiceServer interface {
 	CancelMatchRun(context.Context, *CancelMatchRunRequest) (*CancelMatchRunResponse, error)
 	// Reads a match run: its progress while it runs, its result when done.
 	GetMatchRun(context.Context, *GetMatchRunRequest) (*GetMatchRunResponse, error)
-	// Lists match runs, newest first.
+	// Lists match runs, newest first: without their per-vacancy results unless the request asks
+	// for the full view (`view`). Whoever may read a run with GetMatchRun may list the full view.
 	ListMatchRuns(context.Context, *ListMatchRunsRequest) (*ListMatchRunsResponse, error)
 	// Lists the replicated open demand of the paired receiving provinces.
 	ListDemand(context.Context, *ListDemandRequest) (*ListDemandResponse, error)

@@ -41,7 +41,8 @@ type ReturneeServiceClient interface {
 	CreateLocalEmployer(ctx context.Context, in *CreateLocalEmployerRequest, opts ...grpc.CallOption) (*CreateLocalEmployerResponse, error)
 	// Reads a local employer, with the number of workers placed there now.
 	GetLocalEmployer(ctx context.Context, in *GetLocalEmployerRequest, opts ...grpc.CallOption) (*GetLocalEmployerResponse, error)
-	// Lists local employers in id order, with filters.
+	// Lists local employers in id order, with filters. Each employer is complete, with the
+	// number of workers placed there now, as GetLocalEmployer returns it.
 	ListLocalEmployers(ctx context.Context, in *ListLocalEmployersRequest, opts ...grpc.CallOption) (*ListLocalEmployersResponse, error)
 	// Changes the fields named in `update_mask` (display_name, county, capacity, resumed); the kind
 	// cannot change. A capacity below the number of workers placed now is refused.
@@ -138,7 +139,8 @@ type ReturneeServiceServer interface {
 	CreateLocalEmployer(context.Context, *CreateLocalEmployerRequest) (*CreateLocalEmployerResponse, error)
 	// Reads a local employer, with the number of workers placed there now.
 	GetLocalEmployer(context.Context, *GetLocalEmployerRequest) (*GetLocalEmployerResponse, error)
-	// Lists local employers in id order, with filters.
+	// Lists local employers in id order, with filters. Each employer is complete, with the
+	// number of workers placed there now, as GetLocalEmployer returns it.
 	ListLocalEmployers(context.Context, *ListLocalEmployersRequest) (*ListLocalEmployersResponse, error)
 	// Changes the fields named in `update_mask` (display_name, county, capacity, resumed); the kind
 	// cannot change. A capacity below the number of workers placed now is refused.

@@ -62,7 +62,9 @@ type RosterServiceClient interface {
 	GetWorker(ctx context.Context, in *GetWorkerRequest, opts ...grpc.CallOption) (*GetWorkerResponse, error)
 	// Lists workers in a stable order (by worker id), with filters. Paging neither skips nor
 	// repeats workers while imports run. With `updated_after` it is the incremental sync of a
-	// copy of the roster (see that field).
+	// copy of the roster (see that field). Each worker is complete, as GetWorker returns it in
+	// its default view (WORKER_VIEW_BASIC: identity number and phone masked); the full view is
+	// GetWorker's only.
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
 	// Changes the fields named in `update_mask`. The identity number cannot be changed (delete
 	// the worker and import again); status changes go through ChangeWorkerStatus.
@@ -212,7 +214,9 @@ type RosterServiceServer interface {
 	GetWorker(context.Context, *GetWorkerRequest) (*GetWorkerResponse, error)
 	// Lists workers in a stable order (by worker id), with filters. Paging neither skips nor
 	// repeats workers while imports run. With `updated_after` it is the incremental sync of a
-	// copy of the roster (see that field).
+	// copy of the roster (see that field). Each worker is complete, as GetWorker returns it in
+	// its default view (WORKER_VIEW_BASIC: identity number and phone masked); the full view is
+	// GetWorker's only.
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
 	// Changes the fields named in `update_mask`. The identity number cannot be changed (delete
 	// the worker and import again); status changes go through ChangeWorkerStatus.

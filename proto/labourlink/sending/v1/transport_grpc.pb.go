@@ -44,7 +44,7 @@ type TransportServiceClient interface {
 	CreateBatch(ctx context.Context, in *CreateBatchRequest, opts ...grpc.CallOption) (*CreateBatchResponse, error)
 	// Reads a batch.
 	GetBatch(ctx context.Context, in *GetBatchRequest, opts ...grpc.CallOption) (*GetBatchResponse, error)
-	// Lists batches.
+	// Lists batches. Each batch is complete, manifest included, as GetBatch returns it.
 	ListBatches(ctx context.Context, in *ListBatchesRequest, opts ...grpc.CallOption) (*ListBatchesResponse, error)
 	// Records the departure: who actually boarded. Workers on the manifest who did not board are
 	// no-shows and go back to ACCEPTED or AVAILABLE as the operator says.
@@ -138,7 +138,7 @@ type TransportServiceServer interface {
 	CreateBatch(context.Context, *CreateBatchRequest) (*CreateBatchResponse, error)
 	// Reads a batch.
 	GetBatch(context.Context, *GetBatchRequest) (*GetBatchResponse, error)
-	// Lists batches.
+	// Lists batches. Each batch is complete, manifest included, as GetBatch returns it.
 	ListBatches(context.Context, *ListBatchesRequest) (*ListBatchesResponse, error)
 	// Records the departure: who actually boarded. Workers on the manifest who did not board are
 	// no-shows and go back to ACCEPTED or AVAILABLE as the operator says.

@@ -14,15 +14,19 @@
 //   - Compaction keeps the newest retention entries and records the highest removed revision;
 //     asking for changes after an older revision is FAILED_PRECONDITION with reason
 //     REVISION_COMPACTED.
-//   - Progress notices (as etcd's progress_notify): a watch stream sends a response without an
-//     entry (WatchDemandResponse without `change`, WatchDecisionsResponse without `candidate`)
-//     as soon as it has replayed everything up to the head, and then every progress interval
-//     (default 2 s), each time right after a read that found nothing more to send. A notice
-//     tells the consumer "you have every change up to now" (the sending service's replica is
-//     known current as of the notice) and "this stream answers": a consumer that hears nothing
-//     for several intervals knows within seconds that the link is down or stalled, also
-//     behind a proxy that answers keepalive pings itself. A consumer that predates notices
-//     reads one as a change at revision 0 and skips it as a repeat.
+//   - Every message of a watch carries the feed's head revision (of the read the message comes
+//     from), so a follower sees how far behind it is. Messages are a oneof of what they carry
+//     (WatchDemandResponse.event, WatchDecisionsResponse.event): an entry, or a progress notice
+//     (receivingv1.FeedProgress, as etcd's progress_notify). Watch gives both as one Sent value,
+//     and Respond makes any response of that shape from it, so a new feed's watch (the
+//     employment feed) takes the shape with one line.
+//   - Progress notices: a watch stream sends one with caught_up as soon as it has replayed
+//     everything up to the head, and then every progress interval (default 2 s), each time
+//     right after a read that found nothing more to send. A notice tells the consumer "you have
+//     every change up to head_revision" (the sending service's replica is known current as of
+//     the notice; for a filtered feed the consumer may take the head as its position) and "this
+//     stream answers": a consumer that hears nothing for several intervals knows within seconds
+//     that the link is down or stalled, also behind a proxy that answers keepalive pings itself.
 package feedlog
 
 import (
@@ -34,8 +38,10 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -171,25 +177,83 @@ type Watching struct {
 	PairingRecheck time.Duration
 	// ProgressInterval is how often a watch with nothing to send sends a progress notice.
 	ProgressInterval time.Duration
+	// Ticker starts the ticks of the progress notices (every ProgressInterval) and returns them
+	// with the function that stops them; nil for a time.Ticker. Tests give ticks they control.
+	Ticker func(d time.Duration) (ticks <-chan time.Time, stop func())
 	// Stopping is closed when the service stops: open watches then end with UNAVAILABLE.
 	Stopping <-chan struct{}
+}
+
+// ticker starts the progress ticks (see Ticker).
+func (w Watching) ticker() (<-chan time.Time, func()) {
+	if w.Ticker != nil {
+		return w.Ticker(w.ProgressInterval)
+	}
+	t := time.NewTicker(w.ProgressInterval)
+	return t.C, t.Stop
+}
+
+// Sent is one message of a watch stream: an entry, or a progress notice, with the feed's head
+// revision when it was read. Exactly one of Entry and Progress is set.
+type Sent[M proto.Message] struct {
+	Entry    M
+	Progress *receivingv1.FeedProgress
+	Head     int64
+}
+
+// Respond returns the send function for Watch of a stream whose responses R have the watch
+// shape (docs/api.md "Feeds"): an int64 `head_revision` and a oneof `event` with a field of the
+// entry's type M and a FeedProgress field. send is the stream's Send. A response type without
+// that shape is a programming error: every message is then refused with it.
+func Respond[M, R proto.Message](send func(R) error) func(Sent[M]) error {
+	var r R
+	var m M
+	md := r.ProtoReflect().Descriptor()
+	head := md.Fields().ByName("head_revision")
+	var entry, progress protoreflect.FieldDescriptor
+	if event := md.Oneofs().ByName("event"); event != nil {
+		for i := range event.Fields().Len() {
+			f := event.Fields().Get(i)
+			switch f.Message().FullName() {
+			case m.ProtoReflect().Descriptor().FullName():
+				entry = f
+			case (*receivingv1.FeedProgress)(nil).ProtoReflect().Descriptor().FullName():
+				progress = f
+			}
+		}
+	}
+	if head == nil || head.Kind() != protoreflect.Int64Kind || entry == nil || progress == nil {
+		err := fmt.Errorf("%s has not the watch shape (head_revision, oneof event of %s and FeedProgress)", md.FullName(), m.ProtoReflect().Descriptor().FullName())
+		return func(Sent[M]) error { return err }
+	}
+	return func(s Sent[M]) error {
+		resp := r.ProtoReflect().New()
+		resp.Set(head, protoreflect.ValueOfInt64(s.Head))
+		if s.Progress != nil {
+			resp.Set(progress, protoreflect.ValueOfMessage(s.Progress.ProtoReflect()))
+		} else {
+			resp.Set(entry, protoreflect.ValueOfMessage(s.Entry.ProtoReflect()))
+		}
+		return send(resp.Interface().(R))
+	}
 }
 
 // watchPage is how many entries a watcher reads per transaction while replaying.
 const watchPage = 500
 
 // Watch sends every entry of f after revision after, then every new one as it is committed,
-// until ctx ends or send fails. keep filters entries (nil: all). Once it has sent everything up
-// to the head, and then every ProgressInterval, it calls progress (a progress notice). Every
-// PairingRecheck it calls paired: PERMISSION_DENIED from it (a province unpaired meanwhile)
-// ends the watch; any other error (a registry that cannot be asked) leaves it open, the next
-// check tries again.
+// until ctx ends or send fails. keep filters entries (nil: all). Every message carries the head
+// revision of the read it comes from. Once it has sent everything up to the head, and then
+// every ProgressInterval, it sends a progress notice with caught_up (right after a read that
+// found nothing more, so the head it gives is covered). Every PairingRecheck it calls paired:
+// PERMISSION_DENIED from it (a province unpaired meanwhile) ends the watch; any other error (a
+// registry that cannot be asked) leaves it open, the next check tries again.
 func Watch[M proto.Message](ctx context.Context, db *DB, w Watching, f Feed[M], after uint64, keep func(M) bool,
-	send func(M) error, progress func() error, paired func(context.Context) error) error {
+	send func(Sent[M]) error, paired func(context.Context) error) error {
 	recheck := time.NewTicker(w.PairingRecheck)
 	defer recheck.Stop()
-	notice := time.NewTicker(w.ProgressInterval)
-	defer notice.Stop()
+	notice, stop := w.ticker()
+	defer stop()
 	noticeDue := true // the first notice says that the replay is done
 	for {
 		wake := db.changed()
@@ -204,7 +268,7 @@ func Watch[M proto.Message](ctx context.Context, db *DB, w Watching, f Feed[M], 
 			return err
 		}
 		for _, e := range entries {
-			if err := send(e); err != nil {
+			if err := send(Sent[M]{Entry: e, Head: int64(head)}); err != nil {
 				return err
 			}
 		}
@@ -215,7 +279,7 @@ func Watch[M proto.Message](ctx context.Context, db *DB, w Watching, f Feed[M], 
 		if noticeDue {
 			// Sent only right after a read that found nothing more: everything up to the head
 			// of that read has been sent.
-			if err := progress(); err != nil {
+			if err := send(Sent[M]{Progress: &receivingv1.FeedProgress{CaughtUp: true}, Head: int64(head)}); err != nil {
 				return err
 			}
 			noticeDue = false
@@ -229,7 +293,7 @@ func Watch[M proto.Message](ctx context.Context, db *DB, w Watching, f Feed[M], 
 			if err := paired(ctx); apierror.Code(err) == codes.PermissionDenied {
 				return err
 			}
-		case <-notice.C:
+		case <-notice:
 			noticeDue = true // read again first: the notice must follow whatever was committed
 		case <-wake:
 		}

@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
@@ -113,5 +114,49 @@ func TestAppendReadCompact(t *testing.T) {
 	}
 	if n, err := testFeed.Compact(context.Background(), db, 6); err != nil || n != 0 {
 		t.Errorf("compacting again removed %d (%v), want 0", n, err)
+	}
+}
+
+// Respond makes the responses of both watches from a Sent: the entry or the progress notice in
+// the oneof, the head on every message; a response type without the watch shape refuses.
+func TestRespond(t *testing.T) {
+	t.Parallel()
+	progress := &receivingv1.FeedProgress{CaughtUp: true}
+	change := &receivingv1.DemandChange{Revision: 4}
+	cand := &receivingv1.Candidate{Name: "candidates/440000-C0000000001", Revision: 6}
+	var demand []*receivingv1.WatchDemandResponse
+	sendDemand := Respond[*receivingv1.DemandChange](func(r *receivingv1.WatchDemandResponse) error { demand = append(demand, r); return nil })
+	var decisions []*receivingv1.WatchDecisionsResponse
+	sendDecision := Respond[*receivingv1.Candidate](func(r *receivingv1.WatchDecisionsResponse) error { decisions = append(decisions, r); return nil })
+	for _, err := range []error{
+		sendDemand(Sent[*receivingv1.DemandChange]{Entry: change, Head: 9}),
+		sendDemand(Sent[*receivingv1.DemandChange]{Progress: progress, Head: 9}),
+		sendDecision(Sent[*receivingv1.Candidate]{Entry: cand, Head: 7}),
+		sendDecision(Sent[*receivingv1.Candidate]{Progress: progress, Head: 7}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantDemand := []*receivingv1.WatchDemandResponse{
+		{HeadRevision: 9, Event: &receivingv1.WatchDemandResponse_Change{Change: change}},
+		{HeadRevision: 9, Event: &receivingv1.WatchDemandResponse_Progress{Progress: progress}},
+	}
+	wantDecisions := []*receivingv1.WatchDecisionsResponse{
+		{HeadRevision: 7, Event: &receivingv1.WatchDecisionsResponse_Candidate{Candidate: cand}},
+		{HeadRevision: 7, Event: &receivingv1.WatchDecisionsResponse_Progress{Progress: progress}},
+	}
+	for i := range wantDemand {
+		if !proto.Equal(demand[i], wantDemand[i]) {
+			t.Errorf("demand message %d = %v, want %v", i, demand[i], wantDemand[i])
+		}
+		if !proto.Equal(decisions[i], wantDecisions[i]) {
+			t.Errorf("decision message %d = %v, want %v", i, decisions[i], wantDecisions[i])
+		}
+	}
+	sent := false
+	wrong := Respond[*receivingv1.DemandChange](func(*receivingv1.ListDemandChangesResponse) error { sent = true; return nil })
+	if err := wrong(Sent[*receivingv1.DemandChange]{Entry: change, Head: 1}); err == nil || sent {
+		t.Errorf("a response without the watch shape: sent %v, error %v", sent, err)
 	}
 }
