@@ -114,6 +114,17 @@ func TestReportEventsValidation(t *testing.T) {
 	if got := h.batch(t, "B1").GetDeparted(); got != ledger.MaxEventsPerReport {
 		t.Fatalf("departed %d", got)
 	}
+
+	// 1001 events are recorded now: a page size above the maximum (1000) is served as the
+	// maximum (AIP-158), as in the sending and receiving services, and the rest follows.
+	page, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 5000})
+	if err != nil || len(page.GetEvents()) != 1000 || page.GetNextPageToken() == "" {
+		t.Fatalf("page_size 5000: %d events, next page token %q, %v; want 1000 and a token", len(page.GetEvents()), page.GetNextPageToken(), err)
+	}
+	rest, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 5000, PageToken: page.GetNextPageToken()})
+	if err != nil || len(rest.GetEvents()) != 1 || rest.GetNextPageToken() != "" {
+		t.Fatalf("second page: %d events, next page token %q, %v; want the last one", len(rest.GetEvents()), rest.GetNextPageToken(), err)
+	}
 }
 
 func TestReportEventsDuplicatesCountOnce(t *testing.T) {
@@ -323,9 +334,12 @@ func TestListEventsFilters(t *testing.T) {
 			}
 		})
 	}
-	_, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 1001})
+	if got := ids(&coordinationv1.ListEventsRequest{PageSize: 1001}); got != "[e1 e2 e3 x1 e4 e5]" {
+		t.Fatalf("page size above the maximum: got %s, want every event", got)
+	}
+	_, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: -1})
 	if _, ok := fieldViolations(t, err)["page_size"]; !ok {
-		t.Fatalf("page size: %v", err)
+		t.Fatalf("negative page size: %v", err)
 	}
 	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: "AAAA"})
 	wantCode(t, err, codes.InvalidArgument)

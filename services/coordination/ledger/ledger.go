@@ -184,7 +184,7 @@ func (x *LedgerServer) ValidateRequest(method string, req any) error {
 		if v.Len() == 0 && from != nil && before != nil && !before.AsTime().After(from.AsTime()) {
 			v.Add("occur_time_before", "must be later than occur_time_from")
 		}
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 		eventsListing(r).Check(&v, r.GetPageToken())
 	default:
 		return apierror.NotValidated(req)

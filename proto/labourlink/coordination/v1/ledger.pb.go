@@ -611,7 +611,8 @@ type ListEventsRequest struct {
 	// province).
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
-	// Maximum events to return (default 100, at most 1000).
+	// Maximum events to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response, with the same filters (a token of other filters is refused
 	// with INVALID_ARGUMENT on page_token).

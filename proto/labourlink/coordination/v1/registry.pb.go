@@ -404,7 +404,8 @@ type ListRegionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only regions with this role.
 	Role v1.RegionRole `protobuf:"varint,1,opt,name=role,proto3,enum=labourlink.common.v1.RegionRole" json:"role,omitempty"`
-	// Maximum regions to return (default 100, at most 1000).
+	// Maximum regions to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -734,7 +735,8 @@ type ListPairingsRequest struct {
 	// The province the listing is about: only pairings involving it (either side).
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	// Maximum pairings to return (default 100, at most 1000).
+	// Maximum pairings to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

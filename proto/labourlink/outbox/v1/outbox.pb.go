@@ -554,7 +554,8 @@ type ListQuarantinedEntriesRequest struct {
 	Destination string `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
 	// Only messages in this state (default: all).
 	State QuarantineState `protobuf:"varint,2,opt,name=state,proto3,enum=labourlink.outbox.v1.QuarantineState" json:"state,omitempty"`
-	// Maximum entries to return (default 100, at most 1000).
+	// Maximum entries to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response, with the same filters.
 	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

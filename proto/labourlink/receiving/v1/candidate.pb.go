@@ -560,7 +560,8 @@ type ListCandidatesRequest struct {
 	State CandidateState `protobuf:"varint,2,opt,name=state,proto3,enum=labourlink.receiving.v1.CandidateState" json:"state,omitempty"`
 	// Only candidates of this sending province.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Maximum candidates to return (default 100, at most 1000).
+	// Maximum candidates to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response; the filters must not change between pages.
 	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1052,7 +1053,8 @@ type ListDecisionsRequest struct {
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Return decisions after this revision.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
-	// Maximum decisions to return (default 500, at most 5000).
+	// Maximum decisions to return (default 500; a larger size is served as 5000, a negative one
+	// is refused).
 	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

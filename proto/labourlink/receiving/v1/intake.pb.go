@@ -985,7 +985,8 @@ type ListIntakeBatchesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only batches from this sending province.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Maximum batches to return (default 100, at most 1000).
+	// Maximum batches to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response; the filters must not change between pages.
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -2181,7 +2182,8 @@ type ListEmploymentRecordsRequest struct {
 	Status EmploymentStatus `protobuf:"varint,1,opt,name=status,proto3,enum=labourlink.receiving.v1.EmploymentStatus" json:"status,omitempty"`
 	// Only records of workers from this sending province.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Maximum records to return (default 100, at most 1000).
+	// Maximum records to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

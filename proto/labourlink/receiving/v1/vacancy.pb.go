@@ -901,7 +901,8 @@ type ListVacancyImportRejectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The import id.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
-	// Maximum rows to return (default 1000, at most 10000).
+	// Maximum rows to return (default 1000; a larger size is served as 10000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1110,7 +1111,8 @@ func (x *GetVacancyResponse) GetVacancy() *Vacancy {
 // Request to list vacancies.
 type ListVacanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum vacancies to return (default 100, at most 1000).
+	// Maximum vacancies to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response; the filters must not change between pages.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1661,7 +1663,8 @@ type ListDemandChangesRequest struct {
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Return changes after this revision.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
-	// Maximum changes to return (default 500, at most 5000).
+	// Maximum changes to return (default 500; a larger size is served as 5000, a negative one
+	// is refused).
 	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1778,7 +1781,8 @@ type ListOpenDemandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Maximum vacancies to return (default 500, at most 5000).
+	// Maximum vacancies to return (default 500; a larger size is served as 5000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

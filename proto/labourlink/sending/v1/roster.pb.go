@@ -909,7 +909,8 @@ type ListImportRejectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The import id.
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
-	// Maximum rows to return (default 1000, at most 10000).
+	// Maximum rows to return (default 1000; a larger size is served as 10000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1127,7 +1128,8 @@ func (x *GetWorkerResponse) GetWorker() *Worker {
 // Request to list workers.
 type ListWorkersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum workers to return (default 100, at most 1000).
+	// Maximum workers to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response. The other fields must be the same as in that request.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

@@ -854,7 +854,8 @@ type ListBatchesRequest struct {
 	State BatchState `protobuf:"varint,1,opt,name=state,proto3,enum=labourlink.sending.v1.BatchState" json:"state,omitempty"`
 	// Only batches to this receiving province.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
-	// Maximum batches to return (default 100, at most 1000).
+	// Maximum batches to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
