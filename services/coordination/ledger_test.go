@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -78,7 +79,7 @@ func TestReportEventsValidation(t *testing.T) {
 				t.Fatalf("a bad event failed the whole report: %v", err)
 			}
 			r := refusalAt(t, resp, 1)
-			if want := strings.TrimPrefix(tt.field, "events[0]."); r.GetField() != want || r.GetCode() != int32(codes.InvalidArgument) {
+			if want := strings.TrimPrefix(tt.field, "events[0]."); r.GetField() != want || r.GetCode() != code.Code_INVALID_ARGUMENT {
 				t.Fatalf("refusal %v, want INVALID_ARGUMENT on %s", r, want)
 			}
 			if resp.GetRecorded()+resp.GetDuplicates() != 1 || len(resp.GetRefusals()) != 1 {
@@ -191,7 +192,7 @@ func TestReportEventsRefusesReusedEventID(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := refusalAt(t, resp, 1)
-			if r.GetReason() != "EVENT_ID_REUSED" || r.GetField() != "event_id" || r.GetItem() != "e1" || r.GetCode() != int32(codes.InvalidArgument) {
+			if r.GetReason() != "EVENT_ID_REUSED" || r.GetField() != "event_id" || r.GetItem() != "e1" || r.GetCode() != code.Code_INVALID_ARGUMENT {
 				t.Fatalf("refusal %v", r)
 			}
 		})
@@ -246,7 +247,7 @@ func TestReportEventsRefusesUnpairedProvinces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := refusalAt(t, resp, 0); r.GetReason() != "NOT_PAIRED" || r.GetCode() != int32(codes.FailedPrecondition) || resp.GetRecorded() != 1 {
+	if r := refusalAt(t, resp, 0); r.GetReason() != "NOT_PAIRED" || r.GetCode() != code.Code_FAILED_PRECONDITION || resp.GetRecorded() != 1 {
 		t.Fatalf("response %v, want u1 refused NOT_PAIRED and p1 recorded", resp)
 	}
 	// Facts of a batch the ledger has keep coming after the pairing ends.
