@@ -167,14 +167,14 @@ func isPairingKey(k []byte) bool {
 }
 
 // isBatchKey: ListBatchReconciliations, a batch id.
-func isBatchKey(k []byte) bool { return isID(k, maxEventIDLen) }
+func isBatchKey(k []byte) bool { return isID(k, maxIDLen) }
 
 // discrepancyKeyOf returns the check of a ListDiscrepancies token (batch NUL worker NUL kind),
 // which with a batch filter must be of that batch.
 func discrepancyKeyOf(batch string) func([]byte) bool {
 	return func(k []byte) bool {
 		b, w, _, ok := parseDiscrepancyKey(k)
-		if !ok || !isID([]byte(b), maxEventIDLen) || !isID([]byte(w), maxEventIDLen) {
+		if !ok || !isID([]byte(b), maxIDLen) || !isID([]byte(w), maxIDLen) {
 			return false
 		}
 		return batch == "" || b == batch

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -298,22 +296,4 @@ func pruneIdempotencyChunk(db *DB, cutoff time.Time, from []byte) (int, []byte, 
 		return 0, nil, err
 	}
 	return len(old), next, nil
-}
-
-// MaxRequestIDLen is the longest request id accepted, in characters.
-const MaxRequestIDLen = 200
-
-// CheckRequestID adds a violation on field (request_id) to v unless id is empty (the request is
-// then not idempotent) or UTF-8 text of at most MaxRequestIDLen characters without control
-// characters: the one rule of request ids of every service.
-func CheckRequestID(v *apierror.Violations, field, id string) {
-	switch {
-	case id == "":
-	case !utf8.ValidString(id):
-		v.Add(field, "is not valid UTF-8")
-	case utf8.RuneCountInString(id) > MaxRequestIDLen:
-		v.Add(field, fmt.Sprintf("is longer than %d characters", MaxRequestIDLen))
-	case strings.IndexFunc(id, unicode.IsControl) >= 0:
-		v.Add(field, "has a control character")
-	}
 }

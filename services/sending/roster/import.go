@@ -45,8 +45,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -72,8 +70,6 @@ const (
 	importBatchRows = 5000
 	// maxChunkRows is the most rows one ImportWorkersRequest may carry.
 	maxChunkRows = 5000
-	// maxImportIDRunes is the longest import id.
-	maxImportIDRunes = 100
 	// rejectionsInReply is how many rejections an import's summary lists at most.
 	rejectionsInReply = 1000
 )
@@ -98,21 +94,6 @@ const (
 // errImportComplete is returned by commitBatch when the import was completed (by another
 // stream with the same import id) before this batch.
 var errImportComplete = errors.New("import already complete")
-
-// checkImportID returns a reason if id is not a usable import id.
-func checkImportID(id string) string {
-	switch {
-	case id == "":
-		return "is required: the client's id of this import, the same on every message"
-	case !utf8.ValidString(id):
-		return "is not valid UTF-8"
-	case utf8.RuneCountInString(id) > maxImportIDRunes:
-		return fmt.Sprintf("is longer than %d characters", maxImportIDRunes)
-	case strings.IndexFunc(id, unicode.IsControl) >= 0:
-		return "has a control character"
-	}
-	return ""
-}
 
 // --- row validation ---
 
@@ -521,7 +502,7 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 	if s.importHook != nil {
 		defer s.importHook(importID, importEnd)
 	}
-	if reason := checkImportID(importID); reason != "" {
+	if reason := store.ImportIDProblem(importID); reason != "" {
 		var v apierror.Violations
 		v.Add("import_id", reason)
 		return v.Err()

@@ -20,6 +20,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // badRow is a generated good row with one or more fields spoiled, and what the import must say.
@@ -416,7 +417,8 @@ func TestImportProtocolErrors(t *testing.T) {
 	}{
 		{"no import id", []*sendingv1.ImportWorkersRequest{{Rows: []*sendingv1.WorkerRow{r1}}}, "import_id"},
 		{"import id with a control character", []*sendingv1.ImportWorkersRequest{{ImportId: "a\x00b"}}, "import_id"},
-		{"import id too long", []*sendingv1.ImportWorkersRequest{{ImportId: strings.Repeat("x", 101)}}, "import_id"},
+		{"import id too long", []*sendingv1.ImportWorkersRequest{{ImportId: strings.Repeat("名", store.MaxClientIDLen+1)}}, "import_id"},
+		{"import id with a slash", []*sendingv1.ImportWorkersRequest{{ImportId: "2026/春季名单.xlsx"}}, "import_id"},
 		{"import id changes", []*sendingv1.ImportWorkersRequest{{ImportId: "p1", Rows: []*sendingv1.WorkerRow{r1}}, {ImportId: "p2", Rows: []*sendingv1.WorkerRow{r2}}}, "import_id"},
 		{"row numbers go back", []*sendingv1.ImportWorkersRequest{{ImportId: "p3", Rows: []*sendingv1.WorkerRow{r2, r1}}}, "rows[1].row_number"},
 		{"row number zero", []*sendingv1.ImportWorkersRequest{{ImportId: "p4", Rows: []*sendingv1.WorkerRow{{RowNumber: 0}}}}, "rows[0].row_number"},

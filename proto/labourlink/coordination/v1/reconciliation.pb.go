@@ -1389,7 +1389,7 @@ type SetBaselineRequest struct {
 	Year int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
 	// The baseline count, at least 1.
 	Count int64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

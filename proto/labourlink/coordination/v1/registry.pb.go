@@ -207,7 +207,7 @@ type RegisterRegionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The region: code, role and endpoint.
 	Region *Region `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -524,7 +524,7 @@ type CreatePairingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The pairing: receiving_region and sending_region.
 	Pairing *Pairing `protobuf:"bytes,1,opt,name=pairing,proto3" json:"pairing,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -629,7 +629,7 @@ type DeletePairingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `pairings/{receiving_code}-{sending_code}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -853,7 +853,7 @@ func (x *ListPairingsResponse) GetNextPageToken() string {
 // Request to load the default pairings.
 type LoadDefaultPairingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

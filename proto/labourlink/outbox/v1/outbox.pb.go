@@ -779,7 +779,7 @@ type RetryQuarantinedEntryRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Why it can go now (what was fixed), at most 500 characters.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -893,7 +893,7 @@ type DiscardQuarantinedEntryRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Why it is given up, at most 500 characters.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

@@ -338,7 +338,7 @@ type SubmitCandidatesRequest struct {
 	// The candidates: vacancy, worker_id, full_name, sex, age, occupations, home_county and
 	// registered_poor are set; at most 1000.
 	Candidates []*Candidate `protobuf:"bytes,2,rep,name=candidates,proto3" json:"candidates,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -708,7 +708,7 @@ type DecideCandidateRequest struct {
 	Decision Decision `protobuf:"varint,2,opt,name=decision,proto3,enum=labourlink.receiving.v1.Decision" json:"decision,omitempty"`
 	// Required for a rejection.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -831,7 +831,7 @@ type WithdrawCandidateRequest struct {
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Why.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

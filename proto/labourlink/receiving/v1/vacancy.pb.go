@@ -145,8 +145,9 @@ type Vacancy struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// The employer's own reference of the post (its requisition or post number), at most 100
-	// characters of text without control characters; surrounding spaces are dropped. Unique per
+	// The employer's own reference of the post (its requisition or post number), at most 256
+	// characters (the limit of every client-chosen id) of text without control characters;
+	// surrounding spaces are dropped. Unique per
 	// employer: two vacancies of this service never share (employer_credit_code,
 	// external_reference), so it is the vacancy's natural key, by which a re-imported spreadsheet
 	// updates the vacancies it created instead of creating them again. Empty: the vacancy has no
@@ -364,7 +365,7 @@ type CreateVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The vacancy.
 	Vacancy *Vacancy `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -656,7 +657,9 @@ func (x *VacancyRow) GetExternalReference() string {
 type ImportVacanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The client's id for this import, the same on every message of the stream. Required: 1 to
-	// 100 printable ASCII characters without spaces or `/`. It is the import's idempotency key,
+	// 256 characters of UTF-8 text without control characters and without `/` (the rule of every
+	// import id, ImportWorkers' too): a file name fits, such as `2026年用工需求.xlsx`. It is the
+	// import's idempotency key,
 	// kept for good (import ids are not pruned like request ids). Sending an import again under
 	// the id of an incomplete one resumes it: rows whose row_number the import has already are
 	// skipped, the others are imported. Sending it under the id of a complete import changes
@@ -786,8 +789,8 @@ func (x *ImportVacanciesResponse) GetSummary() *v1.ImportSummary {
 // Request to read the summary of a vacancy import.
 type GetVacancyImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id given when the import was sent (same rules as
-	// ImportVacanciesRequest.import_id).
+	// The import id given when the import was sent: 1 to 256 characters of UTF-8 text without
+	// control characters and without `/` (ImportVacanciesRequest.import_id).
 	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -899,7 +902,8 @@ func (x *GetVacancyImportResponse) GetLastRowNumber() int64 {
 // Request to list the rejected rows of a vacancy import.
 type ListVacancyImportRejectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id.
+	// The import id given when the import was sent: 1 to 256 characters of UTF-8 text without
+	// control characters and without `/` (ImportVacanciesRequest.import_id).
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// Maximum rows to return (default 1000; a larger size is served as 10000, a negative one
 	// is refused).
@@ -1279,7 +1283,7 @@ type UpdateVacancyRequest struct {
 	// meals_provided, contact. A masked min_age or max_age left unset in `vacancy` clears it
 	// (16; no limit).
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1391,7 +1395,7 @@ type CloseVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `vacancies/{vacancy_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

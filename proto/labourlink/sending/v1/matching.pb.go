@@ -524,7 +524,7 @@ func (x *VacancyMatch) GetHomeCounties() int64 {
 // Request to start a match run.
 type StartMatchRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -643,7 +643,7 @@ func (x *StartMatchRunResponse) GetMatchRun() *MatchRun {
 // Request to cancel a running match run.
 type CancelMatchRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

@@ -668,7 +668,9 @@ func (x *WorkerRow) GetBirthDate() string {
 type ImportWorkersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The client's id for this import, the same on every message of the stream. Required: 1 to
-	// 100 characters of UTF-8 text without control characters. It is the import's idempotency key,
+	// 256 characters of UTF-8 text without control characters and without `/` (the rule of every
+	// import id, ImportVacancies' too): a file name fits, such as `2026年春季名单.xlsx`. It is the
+	// import's idempotency key,
 	// kept for good (import ids are not pruned like request ids). Sending an import again under
 	// the id of an incomplete one resumes it: rows up to GetImport's last_row_number are skipped,
 	// later rows are imported. Sending it under the id of a complete import changes nothing and
@@ -795,7 +797,8 @@ func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
 // Request to read an import's summary.
 type GetImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id given when the import was sent (same rules as ImportWorkersRequest.import_id).
+	// The import id given when the import was sent: 1 to 256 characters of UTF-8 text without
+	// control characters and without `/` (ImportWorkersRequest.import_id).
 	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -907,7 +910,8 @@ func (x *GetImportResponse) GetLastRowNumber() int64 {
 // Request to list the rejected rows of an import.
 type ListImportRejectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id.
+	// The import id given when the import was sent: 1 to 256 characters of UTF-8 text without
+	// control characters and without `/` (ImportWorkersRequest.import_id).
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// Maximum rows to return (default 1000; a larger size is served as 10000, a negative one
 	// is refused).
@@ -1330,7 +1334,7 @@ type UpdateWorkerRequest struct {
 	// Fields to change: full_name, phone, home_county, registered_poor, occupations, education,
 	// preferred_destinations, available_from, health_check_passed, health_check_date.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1446,7 +1450,7 @@ type ChangeWorkerStatusRequest struct {
 	Status WorkerStatus `protobuf:"varint,2,opt,name=status,proto3,enum=labourlink.sending.v1.WorkerStatus" json:"status,omitempty"`
 	// Why, for the record (for example "withdrawn at own request").
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1577,7 +1581,7 @@ type DeleteWorkerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `workers/{worker_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

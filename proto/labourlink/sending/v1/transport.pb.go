@@ -491,7 +491,7 @@ func (x *RefusedManifestEntry) GetRefuseTime() *timestamppb.Timestamp {
 // Request to plan batches.
 type PlanBatchesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -655,7 +655,7 @@ type CreateBatchRequest struct {
 	// The batch: mode, seats, origin, planned_departure_time, escort and the workers' ids in
 	// `manifest` (each must be ACCEPTED for a vacancy of the same receiving province, county and start date).
 	Batch *Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -988,7 +988,7 @@ type RecordDepartureRequest struct {
 	// When the batch actually left (becomes the batch's `actual_departure_time`); unset for now.
 	// At most an hour ahead of the server's clock.
 	ActualDepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=actual_departure_time,json=actualDepartureTime,proto3" json:"actual_departure_time,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1114,7 +1114,7 @@ type CancelBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `batches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
