@@ -83,8 +83,10 @@ func RequestID(req proto.Message) string {
 	return m.Get(fd).String()
 }
 
-// fingerprint identifies the content of a request.
-func fingerprint(req proto.Message) ([]byte, error) {
+// Fingerprint identifies the content of a message: the SHA-256 of its deterministic encoding
+// (32 bytes). A request id's request is compared by it, and so are the rows an import id has on
+// disk with rows sent again under that id (services/sending/roster, services/receiving/vacancies).
+func Fingerprint(req proto.Message) ([]byte, error) {
 	b, err := marshalOpts.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -135,7 +137,7 @@ func Recall(tx *bbolt.Tx, method string, req, resp proto.Message) (bool, error) 
 		return false, fmt.Errorf("idempotency: decode remembered response of %s: %w", method, err)
 	}
 	if rec.fingerprint != nil {
-		fp, err := fingerprint(req)
+		fp, err := Fingerprint(req)
 		if err != nil {
 			return false, fmt.Errorf("idempotency: %w", err)
 		}
@@ -193,7 +195,7 @@ func Remember(tx *bbolt.Tx, at time.Time, method string, req, resp proto.Message
 	if err != nil {
 		return fmt.Errorf("idempotency: %w", err)
 	}
-	fp, err := fingerprint(req)
+	fp, err := Fingerprint(req)
 	if err != nil {
 		return fmt.Errorf("idempotency: fingerprint request of %s: %w", method, err)
 	}

@@ -212,8 +212,9 @@ func TestImportResendIsNoOp(t *testing.T) {
 	}
 	before, _ := rosterSnapshot(t, env.db)
 
-	// The same import again, whole or cut short: the stored summary, nothing changed.
-	for _, n := range []int{len(rows), 10} {
+	// The same import again, whole or as a final message alone: the stored summary, nothing
+	// changed. Its first 10 rows alone, as a whole import, are another import: refused.
+	for _, n := range []int{len(rows), 0} {
 		again, err := importRows(ctx, env.client, "roster-2026-03", rows[:n], 2000)
 		if err != nil {
 			t.Fatal(err)
@@ -222,6 +223,8 @@ func TestImportResendIsNoOp(t *testing.T) {
 			t.Fatalf("re-sent import (%d rows) replied %v, want the first reply %v", n, again.GetSummary(), first.GetSummary())
 		}
 	}
+	_, err = importRows(ctx, env.client, "roster-2026-03", rows[:10], 2000)
+	fieldViolation(t, err, "import_id")
 	after, _ := rosterSnapshot(t, env.db)
 	if len(after) != len(before) {
 		t.Fatalf("re-send changed the roster size: %d -> %d", len(before), len(after))

@@ -752,8 +752,9 @@ func (x *ItemRefusal) GetMessage() string {
 // updated, unchanged and rejected.
 type ImportSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id the client chose. Sending a complete import again under the same id changes
-	// nothing and returns the same summary; sending an incomplete one again resumes it.
+	// The import id the client chose. Sending a complete import again under the same id, with the
+	// same rows, changes nothing and returns the same summary; sending an incomplete one again
+	// resumes it. Other rows under a used id are refused (INVALID_ARGUMENT on `import_id`).
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// Rows received in total.
 	RowsReceived int64 `protobuf:"varint,2,opt,name=rows_received,json=rowsReceived,proto3" json:"rows_received,omitempty"`

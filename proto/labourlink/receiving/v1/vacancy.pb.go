@@ -659,12 +659,14 @@ type ImportVacanciesRequest struct {
 	// The client's id for this import, the same on every message of the stream. Required: 1 to
 	// 256 characters of UTF-8 text without control characters and without `/` (the rule of every
 	// import id, ImportWorkers' too): a file name fits, such as `2026年用工需求.xlsx`. It is the
-	// import's idempotency key,
-	// kept for good (import ids are not pruned like request ids). Sending an import again under
-	// the id of an incomplete one resumes it: rows whose row_number the import has already are
-	// skipped, the others are imported. Sending it under the id of a complete import changes
-	// nothing and returns that import's summary. The rows are not compared with the first
-	// sending's: a new set of vacancies needs a new import id.
+	// import's idempotency key (AIP-155), kept for good (import ids are not pruned like request
+	// ids), and compared with the content: a row sent again under a row_number the import has
+	// already must be the row it has under that number, unchanged, and is not imported again; the
+	// other rows are imported into an incomplete import, and a complete import takes none (its
+	// final message gets the import's summary). Other content under a used id is refused with
+	// INVALID_ARGUMENT on `import_id`, with the whole message that carries it: send the rows on disk
+	// before new ones (the whole file again) and nothing is taken. A new set of vacancies needs a
+	// new import id. (Imports begun before December 2026 are not compared.)
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
 	Rows []*VacancyRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -842,7 +844,8 @@ type GetVacancyImportResponse struct {
 	// True when the import's final message was received and every row is on disk; false when its
 	// stream ended any other way: send the import again with the same id to finish it.
 	Complete bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
-	// The row number of the last row on disk: a resumed stream may start after it.
+	// The row number of the last row committed: a resumed stream may leave out the rows on disk
+	// (row numbers the import has already are compared, not imported again).
 	LastRowNumber int64 `protobuf:"varint,3,opt,name=last_row_number,json=lastRowNumber,proto3" json:"last_row_number,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

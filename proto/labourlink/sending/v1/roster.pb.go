@@ -503,7 +503,7 @@ type WorkerRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Row number in the source (for a CSV file: the line, header = 1): 1 or more, increasing
 	// within a stream. Used in rejections and to resume an interrupted import (rows up to the
-	// import's last_row_number are skipped).
+	// import's last_row_number are compared with those on disk, not imported again).
 	RowNumber int64 `protobuf:"varint,1,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
 	// Resident identity number, 18 characters (a lower-case `x` is accepted).
 	IdNumber string `protobuf:"bytes,2,opt,name=id_number,json=idNumber,proto3" json:"id_number,omitempty"`
@@ -670,12 +670,16 @@ type ImportWorkersRequest struct {
 	// The client's id for this import, the same on every message of the stream. Required: 1 to
 	// 256 characters of UTF-8 text without control characters and without `/` (the rule of every
 	// import id, ImportVacancies' too): a file name fits, such as `2026年春季名单.xlsx`. It is the
-	// import's idempotency key,
-	// kept for good (import ids are not pruned like request ids). Sending an import again under
-	// the id of an incomplete one resumes it: rows up to GetImport's last_row_number are skipped,
-	// later rows are imported. Sending it under the id of a complete import changes nothing and
-	// returns that import's summary. The rows are not compared with the first sending's: a new
-	// roster needs a new import id.
+	// import's idempotency key (AIP-155), kept for good (import ids are not pruned like request
+	// ids), and compared with the content: rows sent again under it must be the rows the import
+	// has on disk. A stream under the id of an import that has rows either sends all of those
+	// rows again, from the first, unchanged (the whole file again), or starts after GetImport's
+	// last_row_number; the rows on disk are not imported again. An incomplete import then carries
+	// on with the later rows; a complete one changes nothing and its final message gets the
+	// import's summary. Other rows under a used id (a row changed, left out or renumbered, rows
+	// sent from the middle, rows after the end of a complete import) are refused with
+	// INVALID_ARGUMENT on `import_id` before anything of the stream is taken: a new roster needs a
+	// new import id. (Imports begun before December 2026 are not compared.)
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
 	Rows []*WorkerRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -849,8 +853,8 @@ type GetImportResponse struct {
 	// True when the import's final message was received and every row is on disk; false when its
 	// stream ended any other way: send the import again with the same id to finish it.
 	Complete bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
-	// The row number of the last row on disk: a resumed stream may start after it (rows up to it
-	// are skipped when sent again).
+	// The row number of the last row on disk: a resumed stream may start after it (rows up to it,
+	// when sent again, are compared with those on disk and not imported again).
 	LastRowNumber int64 `protobuf:"varint,3,opt,name=last_row_number,json=lastRowNumber,proto3" json:"last_row_number,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
