@@ -42,6 +42,16 @@ func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
 	return d
 }
 
+// defaultTo points d at the default address of a service of kind k (and its environment
+// variable) unless -addr was given: for commands that learn the kind from a flag.
+func (d *dialer) defaultTo(fs *flag.FlagSet, k daemon.Kind) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "addr" })
+	if !given {
+		d.addr = addDialFlags(flag.NewFlagSet("", flag.ContinueOnError), k).addr
+	}
+}
+
 // dial connects to the service.
 func (d *dialer) dial() (*grpc.ClientConn, error) {
 	var o peers.Options

@@ -59,6 +59,9 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 		usage(env.stdout)
 		return 0
 	}
+	if args[0] == "-version" || args[0] == "--version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	var c *command
 	var rest []string
 	if len(args) >= 2 {

@@ -20,6 +20,7 @@ import (
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/csvimport"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
@@ -31,6 +32,7 @@ func init() {
 	register(&command{name: "roster import", summary: "import a worker roster from a CSV file (UTF-8 or GBK, as spreadsheets save it)", run: runRosterImport})
 	register(&command{name: "roster get", summary: "show one worker (identity number and phone masked unless -full)", run: runRosterGet})
 	register(&command{name: "roster list", summary: "list workers as a table, with filters", run: runRosterList})
+	register(&command{name: "roster return-home", summary: "record that a worker came back home (ends the trip, reports it to the ledger)", run: runRosterReturnHome})
 }
 
 // Keys of the columns that are not WorkerRow fields and are ignored on import: a serial number
@@ -262,6 +264,22 @@ func printWorker(w io.Writer, wk *sendingv1.Worker) {
 	if ts := wk.GetCreateTime(); ts != nil {
 		line("created", ts.AsTime().In(time.Local).Format(time.DateTime))
 	}
+	if trips := wk.GetTrips(); len(trips) > 0 {
+		fmt.Fprintf(w, "\njourney (%d trips)\n", len(trips))
+		tb := newTable("#", "batch", "to", "vacancy", "departed", "came home", "note").alignRight(0)
+		for i, tr := range trips {
+			home := fmtTime(tr.GetReturnTime())
+			if home == "" {
+				home = "away"
+				if i < len(trips)-1 {
+					home = "not recorded"
+				}
+			}
+			to := tr.GetReceivingRegion() + " " + t.Name(tr.GetReceivingRegion())
+			tb.add(false, i+1, tr.GetBatchId(), to, strings.TrimPrefix(tr.GetVacancy(), "vacancies/"), fmtTime(tr.GetDepartureTime()), home, tr.GetReturnNote())
+		}
+		tb.render(w, false)
+	}
 	if ts := wk.GetUpdateTime(); ts != nil {
 		line("updated", ts.AsTime().In(time.Local).Format(time.DateTime))
 	}
@@ -307,7 +325,7 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink roster list", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
-	statusFlag := fs.String("status", "", "only workers with this status (available, proposed, accepted, scheduled, departed, arrived, employed, left_job, returned_home, withdrawn)")
+	statusFlag := fs.String("status", "", "only workers with this status (available, proposed, accepted, scheduled, departed, arrived, employed, left_job, returned_home, withdrawn, placed_locally)")
 	county := fs.String("county", "", "only workers from this home county (6-digit code)")
 	occ := fs.String("occupation", "", "only workers who can do this occupation (ISCO-08 code, such as 8212)")
 	poor := fs.String("poor", "", "yes: only registered-poor workers; no: only the others")
@@ -408,5 +426,60 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	if req.PageToken != "" {
 		fmt.Fprintf(env.stdout, "\nmore: add -page-token %s\n", req.PageToken)
 	}
+	return nil
+}
+
+func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("labourlink roster return-home", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	d := addDialFlags(fs, daemon.Sending)
+	at := fs.String("time", "", "when the worker came back, RFC 3339 (2027-07-01T18:00:00+08:00) or a day (2027-07-01, taken as noon China time); default now")
+	note := fs.String("note", "", "what to keep with the return (why, what next); not sent to the ledger")
+	requestID := fs.String("request-id", "", "idempotency key: repeat the command with the same key to retry safely (default: a new one)")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "Usage: labourlink roster return-home [flags] WORKER_ID|workers/WORKER_ID\n\n"+
+			"Ends the worker's current trip and reports RETURNED_HOME to the coordination ledger.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("give one worker id")
+	}
+	req := &sendingv1.RecordReturnHomeRequest{Name: rosterWorkerName(fs.Arg(0)), Note: *note, RequestId: *requestID}
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			day, derr := time.ParseInLocation(time.DateOnly, *at, civil.Zone)
+			if derr != nil {
+				return fmt.Errorf("-time: %q is neither an RFC 3339 time such as 2027-07-01T18:00:00+08:00 nor a day such as 2027-07-01", *at)
+			}
+			t = day.Add(12 * time.Hour)
+		}
+		req.ReturnTime = timestamppb.New(t)
+	}
+	if req.RequestId == "" {
+		req.RequestId = newRequestID()
+	}
+	cc, err := d.dial()
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	callCtx, cancel := peers.WithTimeout(ctx)
+	defer cancel()
+	resp, err := sendingv1.NewRosterServiceClient(cc).RecordReturnHome(callCtx, req)
+	if err != nil {
+		return err
+	}
+	w := resp.GetWorker()
+	if trips := w.GetTrips(); len(trips) > 0 && trips[len(trips)-1].GetReturnTime() != nil {
+		fmt.Fprintf(env.stdout, "%s is home: trip on %s ended, RETURNED_HOME queued for the coordination ledger.\n\n", w.GetWorkerId(), trips[len(trips)-1].GetBatchId())
+	} else {
+		fmt.Fprintf(env.stdout, "%s is home. No trip on record (no batch departure): nothing reported to the ledger.\n\n", w.GetWorkerId())
+	}
+	printWorker(env.stdout, w)
 	return nil
 }

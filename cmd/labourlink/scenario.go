@@ -63,10 +63,11 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "\ndone: batch %s carried %d workers; %d onboarded; no-show %s; never confirmed %s\n",
-		res.BatchID, len(res.Workers), len(res.Onboarded), res.NoShow, res.Missing)
+	fmt.Fprintf(env.stdout, "\ndone: batch %s carried %d workers; %d onboarded; no-show %s; never confirmed %s; came home %s\n",
+		res.BatchID, len(res.Workers), len(res.Onboarded), res.NoShow, res.Missing, res.ReturnedHome)
 	fmt.Fprintf(env.stdout, "\nRead the result (the never-confirmed worker becomes unaccounted once the grace period has passed):\n")
 	fmt.Fprintf(env.stdout, "  labourlink reconcile show\n")
+	fmt.Fprintf(env.stdout, "  labourlink roster get %s   # the worker's journey\n", res.ReturnedHome)
 	fmt.Fprintf(env.stdout, "  grpcurl -plaintext -d '{\"batch_id\":\"%s\"}' %s labourlink.coordination.v1.ReconciliationService/GetBatchReconciliation\n", res.BatchID, coord.addr)
 	return nil
 }

@@ -47,7 +47,7 @@ func TestOpenVersion1FileConvertsEventDetails(t *testing.T) {
 	dir := t.TempDir()
 	lg := zapLogger(t)
 	cp := func(id, worker string, months int32, still bool) *coordinationv1.LedgerEvent {
-		e := ev(id, checkpoint, "B1", worker, t0.Add(time.Duration(months)*24*time.Hour))
+		e := ev(id, checkpoint, "B1", worker, t0.AddDate(0, int(months), 0)) // N months after onboarding (the ledger refuses it sooner)
 		e.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: months, StillEmployed: still}}
 		return e
 	}

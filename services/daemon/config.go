@@ -13,6 +13,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/platform/version"
 )
 
 // Kind names one of the three services.
@@ -134,11 +135,13 @@ func envName(flagName string) string {
 
 // ParseFlags reads the configuration of a service of kind k from args (without the program
 // name) and, for flags not given, from LABOURLINK_* environment variables. It validates what it
-// reads; -h prints the help to out and returns flag.ErrHelp.
+// reads; -h prints the help to out and returns flag.ErrHelp, and so does -version after printing
+// the build.
 func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, error) {
 	c := Config{Kind: k}
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(out)
+	showVersion := fs.Bool("version", false, "print the build (version, commit, Go) and exit")
 	fs.StringVar(&c.Listen, "listen", DefaultAddr(k), "gRPC listen address `host:port`")
 	fs.StringVar(&c.Advertise, "advertise", "", "endpoint other services use to reach this one (default: the listen address)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -182,6 +185,10 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	if *showVersion {
+		fmt.Fprintln(out, version.Line(program))
+		return Config{}, flag.ErrHelp // nothing to run, as after -h
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

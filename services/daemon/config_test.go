@@ -10,6 +10,7 @@ import (
 
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/platform/version"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -142,5 +143,16 @@ func TestArgsRoundTrip(t *testing.T) {
 	if back.Region != c.Region || back.Listen != c.Listen || back.DataDir != c.DataDir || back.Receiving["440000"] != "127.0.0.1:1" ||
 		back.Deadlines() != c.Deadlines() || back.ReadyFile != "d/sending.ready" {
 		t.Errorf("round trip: %+v, want %+v", back, c)
+	}
+}
+
+// -version prints the build and asks for nothing to run, as -h does.
+func TestVersionFlag(t *testing.T) {
+	for _, k := range []Kind{Sending, Receiving, Coordination} {
+		var out strings.Builder
+		_, err := ParseFlags(k, string(k), []string{"-version"}, &out)
+		if !errors.Is(err, flag.ErrHelp) || strings.TrimSpace(out.String()) != version.Line(string(k)) {
+			t.Errorf("%s -version: %v, %q; want flag.ErrHelp and %q", k, err, out.String(), version.Line(string(k)))
+		}
 	}
 }

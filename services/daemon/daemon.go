@@ -24,11 +24,13 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination"
+	"github.com/eastwest/labourlink/services/platform/backup"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/readiness"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/platform/version"
 	"github.com/eastwest/labourlink/services/receiving"
 	"github.com/eastwest/labourlink/services/sending"
 )
@@ -115,6 +117,7 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		return err
 	}
 	svc.Register(srv.GRPC())
+	backup.NewServer(db, lg).Register(srv.GRPC())
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -128,9 +131,9 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	if cfg.Advertise == cfg.Listen && portZero(cfg.Listen) {
 		cfg.Advertise = lis.Addr().String() // register the port the kernel chose
 	}
-	srv.SetServing(svc.ServiceNames()...)
+	srv.SetServing(append(svc.ServiceNames(), backup.ServiceName)...)
 	lg.Info("serving", zap.String("listen", lis.Addr().String()), zap.String("data_file", db.Path()),
-		zap.String("instance", db.InstanceID()))
+		zap.String("instance", db.InstanceID()), zap.String("version", version.String()))
 	if cfg.ReadyFile != "" {
 		if err := readiness.Write(cfg.ReadyFile, readiness.Ready{PID: os.Getpid(), Kind: string(cfg.Kind), Listen: lis.Addr().String(),
 			Instance: db.InstanceID(), DataFile: db.Path()}); err != nil {

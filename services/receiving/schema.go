@@ -23,6 +23,11 @@ import (
 //
 // Version 3 renamed the API's package root (labour.* to labourlink.*): the method names and type
 // URLs of remembered responses, queued and quarantined messages are rewritten.
+//
+// Version 4 keeps one employment record per trip (a worker on a batch) instead of one per
+// worker: each stored record becomes the trip of its batch_id, named
+// `employmentRecords/{worker_id}~{batch_id}`, and the index of trips by worker is built
+// (intake.MigrateTrips).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if _, err := intake.MigrateBatchStates(tx); err != nil {
@@ -41,6 +46,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 		}
 		if _, err := outbox.MigratePackageRoot(tx); err != nil {
 			return fmt.Errorf("package root of outbox messages: %w", err)
+		}
+	}
+	if from < 4 {
+		if _, err := intake.MigrateTrips(tx); err != nil {
+			return fmt.Errorf("employment records per trip: %w", err)
 		}
 	}
 	return nil

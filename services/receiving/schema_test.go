@@ -235,6 +235,7 @@ func TestOpenVersion1FileConvertsIncidentKinds(t *testing.T) {
 		Vacancy: "vacancies/440000-V0000000001", BatchId: "520000-B00000001", Status: receivingv1.EmploymentStatus_EMPLOYMENT_STATUS_EMPLOYED,
 		EmployerName: "深圳市南山电子装配有限公司", OnboardDate: day(1)}
 	want := proto.Clone(rec).(*receivingv1.EmploymentRecord)
+	want.Name = "employmentRecords/" + worker + "~" + rec.GetBatchId() // version 4: a record per trip
 	writeV1File(t, path, func(tx *bbolt.Tx) error {
 		// The record without incidents, then each incident as version 1 wrote it (field 14).
 		raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)

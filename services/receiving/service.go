@@ -43,10 +43,11 @@ import (
 // (their names are those of the files written before the split), the outbox and the counters.
 //
 // Versions: 1, the first; 2 replaced IntakeBatch's flags by its state and added the index of
-// vacancies' external references (see migrate, schema.go).
+// vacancies' external references; 3 renamed the API's package root; 4 keeps one employment
+// record per trip (see migrate, schema.go).
 var Schema = store.Schema{
 	Name:    "receiving",
-	Version: 3,
+	Version: 4,
 	Buckets: slices.Concat(vacancies.Buckets(), candidates.Buckets(), intake.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters}),
 	Migrate: migrate,

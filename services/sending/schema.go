@@ -10,6 +10,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/demand"
 	"github.com/eastwest/labourlink/services/sending/matching"
+	"github.com/eastwest/labourlink/services/sending/returnees"
 	"github.com/eastwest/labourlink/services/sending/roster"
 	"github.com/eastwest/labourlink/services/sending/transport"
 )
@@ -19,12 +20,12 @@ import (
 // matching/store.go, transport/store.go) and the shared outbox and counters.
 //
 // Versions: 1, the first; 2 added roster.BucketAvailableWorkers; 3 replaced MatchRun's string
-// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.* (see migrate).
+// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY) (see migrate).
 var Schema = store.Schema{
 	Name:    "sending",
-	Version: 4,
+	Version: 6,
 	Buckets: slices.Concat(
-		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(),
+		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(), returnees.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters},
 	),
 	Migrate: migrate,
@@ -40,6 +41,13 @@ var Schema = store.Schema{
 //
 // Version 4 renamed the API's package root (labour.* to labourlink.*): the method names and type
 // URLs of remembered responses, queued and quarantined messages are rewritten.
+//
+// Version 5 keeps each worker's trips in its record (Worker.trips): transport.BuildTrips rebuilds
+// them from the departed batches.
+//
+// Version 6 added returnees.BucketLocalEmployers and roster.BucketLocalPlacements, empty in an
+// older file (no worker is PLACED_LOCALLY there), and the status PLACED_LOCALLY, which an older
+// program would not know: it refuses the file.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := roster.BuildAvailableIndex(tx); err != nil {
@@ -57,6 +65,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 		}
 		if _, err := outbox.MigratePackageRoot(tx); err != nil {
 			return fmt.Errorf("package root of outbox messages: %w", err)
+		}
+	}
+	if from < 5 {
+		if _, err := transport.BuildTrips(tx); err != nil {
+			return fmt.Errorf("trips of workers: %w", err)
 		}
 	}
 	return nil

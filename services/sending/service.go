@@ -11,9 +11,10 @@
 //     the links' health;
 //   - matching: match runs and proposals (MatchingService), with the pure solver in
 //     matching/matcher;
-//   - transport: transport batches (TransportService), with the planner in transport/batchplan.
+//   - transport: transport batches (TransportService), with the planner in transport/batchplan;
+//   - returnees: local employers and the placement of workers back home (ReturneeService).
 //
-// Dependencies run one way: transport -> matching -> demand, roster; the decision follower
+// Dependencies run one way: transport -> matching -> demand, roster; returnees -> roster; the decision follower
 // reaches matching through demand.Config.ApplyDecision.
 package sending
 
@@ -39,6 +40,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/demand"
 	"github.com/eastwest/labourlink/services/sending/matching"
+	"github.com/eastwest/labourlink/services/sending/returnees"
 	"github.com/eastwest/labourlink/services/sending/roster"
 	"github.com/eastwest/labourlink/services/sending/transport"
 )
@@ -115,6 +117,7 @@ type Service struct {
 	matching *matching.Service
 	// transport is the transport batches (services/sending/transport).
 	transport *transport.Service
+	returnees *returnees.Service
 }
 
 // New returns the sending service for cfg.Region over db.
@@ -141,7 +144,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		cfg.LinkGrace = DefaultLinkGrace
 	}
 	s := &Service{db: db, lg: lg, cfg: cfg, regions: t}
-	s.roster = roster.New(db, lg, roster.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Draining: cfg.Draining})
+	s.roster = roster.New(db, lg, roster.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Draining: cfg.Draining, Relays: &s.relays})
 	s.demand = demand.New(db, lg, demand.Config{
 		Region: cfg.Region, Regions: t, Receiving: cfg.Receiving, Peers: cfg.Peers, Now: cfg.Now,
 		Backoff:     feeds,
@@ -158,6 +161,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	s.transport = transport.New(db, lg, transport.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Seats: cfg.Seats},
 		s.roster, s.matching, &s.relays)
+	s.returnees = returnees.New(db, lg, returnees.Config{Region: cfg.Region, Regions: t, Now: cfg.Now}, s.roster)
 	return s, nil
 }
 
@@ -167,6 +171,7 @@ func (s *Service) ServiceNames() []string {
 		sendingv1.RosterService_ServiceDesc.ServiceName,
 		sendingv1.MatchingService_ServiceDesc.ServiceName,
 		sendingv1.TransportService_ServiceDesc.ServiceName,
+		sendingv1.ReturneeService_ServiceDesc.ServiceName,
 		outbox.ServiceName,
 	}
 }
@@ -176,6 +181,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	s.roster.Register(gs)
 	s.matching.Register(gs)
 	s.transport.Register(gs)
+	s.returnees.Register(gs)
 	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
 }
 

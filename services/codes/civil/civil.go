@@ -102,3 +102,13 @@ func Parse(s string) (*commonv1.Date, error) {
 }
 
 var dateRE = regexp.MustCompile(`^(\d{4})([-/.])(\d{1,2})([-/.])(\d{1,2})$`)
+
+// WholeMonths returns the whole months from a to b (b not before a): 2025-01-31 to 2025-02-28
+// is 0, to 2025-03-31 is 2.
+func WholeMonths(a, b *commonv1.Date) int32 {
+	m := (b.GetYear()-a.GetYear())*12 + b.GetMonth() - a.GetMonth()
+	if b.GetDay() < a.GetDay() {
+		m--
+	}
+	return m
+}

@@ -406,6 +406,8 @@ type ingest struct {
 //   - NOT_PAIRED: the two provinces are not paired in the registry, and the batch is not one the
 //     ledger already has from them (facts about a trip that began while they were paired are
 //     still taken after the pairing ends).
+//   - INVALID_ARGUMENT on occur_time (or employment_checkpoint.months): the event contradicts in
+//     time an event of the same worker on the same batch the ledger has (timeorder.go).
 func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
 	var v apierror.Violations
 	validateEvent(&v, g.l.cfg.Regions, prefix, ev, g.now)
@@ -460,7 +462,7 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 				pair.Receiving, pair.Sending)
 		}
 	}
-	return false, nil
+	return false, checkTimeOrder(g.tx, prefix, ev)
 }
 
 // add records ev, which check found new and acceptable.

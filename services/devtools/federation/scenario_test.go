@@ -10,6 +10,7 @@ import (
 	"time"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -104,6 +105,16 @@ func runScenario(t *testing.T, withTLS bool) {
 	b := batch.GetReconciliation()
 	if b.GetDeparted() != 6 || b.GetArrived() != 4 || b.GetNoShow() != 1 || b.GetUnaccounted() != 1 || b.GetUnexpected() != 0 || b.GetUnverified() != 0 {
 		t.Errorf("batch reconciliation: %v", b)
+	}
+
+	// The worker who came home: RETURNED_HOME on the sending roster, the one trip ended.
+	home, err := sendingv1.NewRosterServiceClient(sending).GetWorker(ctx, &sendingv1.GetWorkerRequest{Name: "workers/" + res.ReturnedHome})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := home.GetWorker(); w.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_RETURNED_HOME || len(w.GetTrips()) != 1 ||
+		w.GetTrips()[0].GetBatchId() != res.BatchID || w.GetTrips()[0].GetReturnTime() == nil {
+		t.Errorf("worker home = status %s, trips %v; want RETURNED_HOME with the trip on %s ended", w.GetStatus(), w.GetTrips(), res.BatchID)
 	}
 
 	// The CLI shows the same, laid out for reading.

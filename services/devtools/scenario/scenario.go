@@ -2,8 +2,9 @@
 // the provinces' systems and operators would: a sending province imports a roster, a receiving
 // province publishes a vacancy, the sending service matches workers to it, the employer accepts
 // them, a batch is planned and departs, the receiving side confirms arrivals (one worker is a
-// no-show and one is never confirmed) and onboards the others, and both sides' events reach the
-// coordination ledger. It is used by `labourlink scenario` and by the end-to-end tests.
+// no-show and one is never confirmed) and onboards the others, both sides' events reach the
+// coordination ledger, and one onboarded worker comes back home (the sending service records it
+// and reports it to the ledger). It is used by `labourlink scenario` and by the end-to-end tests.
 package scenario
 
 import (
@@ -57,6 +58,8 @@ type Result struct {
 	Missing string
 	// Onboarded are the workers who arrived and started work.
 	Onboarded []string
+	// ReturnedHome is the onboarded worker who came back home at the end.
+	ReturnedHome string
 }
 
 // Run performs the scenario and returns when the coordination service has recorded every event
@@ -91,6 +94,7 @@ func Run(ctx context.Context, c Conns, o Options) (*Result, error) {
 		cands:     receivingv1.NewCandidateServiceClient(c.Receiving),
 		intake:    receivingv1.NewIntakeServiceClient(c.Receiving),
 		recon:     coordinationv1.NewReconciliationServiceClient(c.Coordination),
+		ledger:    coordinationv1.NewLedgerServiceClient(c.Coordination),
 		nonce:     o.Now().UnixNano(),
 	}
 	return r.run(ctx)
@@ -105,6 +109,7 @@ type runner struct {
 	cands     receivingv1.CandidateServiceClient
 	intake    receivingv1.IntakeServiceClient
 	recon     coordinationv1.ReconciliationServiceClient
+	ledger    coordinationv1.LedgerServiceClient
 	nonce     int64
 }
 
@@ -323,6 +328,25 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 		rec := resp.GetReconciliation()
 		return rec.GetDeparted() == int64(n) && rec.GetArrived() == int64(len(arrivedIDs)) && rec.GetNoShow() == 1, nil
+	}); err != nil {
+		return nil, err
+	}
+
+	res.ReturnedHome = res.Onboarded[0]
+	r.o.Step(fmt.Sprintf("worker %s comes back home: the sending service ends the trip and reports RETURNED_HOME to the ledger", res.ReturnedHome))
+	if _, err := r.roster.RecordReturnHome(ctx, &sendingv1.RecordReturnHomeRequest{
+		Name: "workers/" + res.ReturnedHome, Note: "back for the harvest", RequestId: r.id("home"),
+	}); err != nil {
+		return nil, fmt.Errorf("record return home: %w", err)
+	}
+	if err := r.until(ctx, "record the return home in the ledger", func(ctx context.Context) (bool, error) {
+		resp, err := r.ledger.ListEvents(ctx, &coordinationv1.ListEventsRequest{
+			WorkerId: res.ReturnedHome, Kind: coordinationv1.EventKind_EVENT_KIND_RETURNED_HOME, PageSize: 10,
+		})
+		if err != nil {
+			return false, err
+		}
+		return len(resp.GetEvents()) == 1, nil
 	}); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/protobuf/proto"
 
+	backupv1 "github.com/eastwest/labourlink/proto/labourlink/backup/v1"
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
@@ -141,7 +142,15 @@ var policy = map[string]rule{
 	sendingv1.RosterService_ListWorkers_FullMethodName:        ownerRead,
 	sendingv1.RosterService_UpdateWorker_FullMethodName:       ownerWrite,
 	sendingv1.RosterService_ChangeWorkerStatus_FullMethodName: ownerWrite,
+	sendingv1.RosterService_RecordReturnHome_FullMethodName:   ownerWrite,
 	sendingv1.RosterService_DeleteWorker_FullMethodName:       ownerWrite,
+
+	sendingv1.ReturneeService_CreateLocalEmployer_FullMethodName:       ownerWrite,
+	sendingv1.ReturneeService_GetLocalEmployer_FullMethodName:          ownerRead,
+	sendingv1.ReturneeService_ListLocalEmployers_FullMethodName:        ownerRead,
+	sendingv1.ReturneeService_UpdateLocalEmployer_FullMethodName:       ownerWrite,
+	sendingv1.ReturneeService_PlaceWorkerLocally_FullMethodName:        ownerWrite,
+	sendingv1.ReturneeService_GetLocalEmploymentSummary_FullMethodName: ownerRead,
 
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:   ownerWrite,
 	sendingv1.MatchingService_CancelMatchRun_FullMethodName:  ownerWrite,
@@ -200,6 +209,10 @@ var policy = map[string]rule{
 
 	// --- the outboxes of a regional service (sending and receiving): its own operators see
 	// them; only operators with full rights decide on quarantined messages ---
+	// A backup holds the data file whole, personal data included: the province's own system (a
+	// scheduled backup) and operators with full rights.
+	backupv1.BackupService_Backup_FullMethodName: ownerWrite,
+
 	outboxv1.OutboxService_ListOutboxes_FullMethodName:            ownerRead,
 	outboxv1.OutboxService_ListQuarantinedEntries_FullMethodName:  ownerRead,
 	outboxv1.OutboxService_GetQuarantinedEntry_FullMethodName:     ownerRead,

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	backupv1 "github.com/eastwest/labourlink/proto/labourlink/backup/v1"
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
@@ -25,12 +26,12 @@ import (
 
 // serviceDescs are every gRPC service a labourlink server registers.
 var serviceDescs = []grpc.ServiceDesc{
-	sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc, sendingv1.TransportService_ServiceDesc,
+	sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc, sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc,
 	receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,
 	receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc,
 	coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
 	coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc,
-	outboxv1.OutboxService_ServiceDesc,
+	outboxv1.OutboxService_ServiceDesc, backupv1.BackupService_ServiceDesc,
 	healthpb.Health_ServiceDesc, reflectionv1.ServerReflection_ServiceDesc, reflectionv1alpha.ServerReflection_ServiceDesc,
 }
 
@@ -233,6 +234,11 @@ func TestDecisions(t *testing.T) {
 		{"coordination on a regional service: health only", snd, sendingv1.TransportService_ListBatches_FullMethodName, identity.Coordination(), nil, "CALLER_NOT_ALLOWED"},
 		{"coordination on a regional service: health", snd, healthpb.Health_Check_FullMethodName, identity.Coordination(), nil, ""},
 		{"unknown method", snd, "/labourlink.sending.v1.RosterService/Nope", identity.System("520000"), nil, "NO_RULE"},
+		{"province's full operator backs its data up", snd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("520000", true), nil, ""},
+		{"province's own system backs its data up", snd, backupv1.BackupService_Backup_FullMethodName, identity.System("520000"), nil, ""},
+		{"read-only operator cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("520000", false), nil, "CALLER_NOT_ALLOWED"},
+		{"another province cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("440000", true), nil, "CALLER_NOT_ALLOWED"},
+		{"a peer service cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Receiving("440000"), nil, "CALLER_NOT_ALLOWED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -50,8 +50,12 @@ func (s *Set) Remove(rl *Relay) {
 	}
 }
 
-// Notify wakes the relays of the given destinations (those not running are skipped).
+// Notify wakes the relays of the given destinations (those not running are skipped). A nil Set
+// has no relays.
 func (s *Set) Notify(dests ...string) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range dests {

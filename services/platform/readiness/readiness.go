@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/platform/version"
 )
 
 // Header is the response header in which every unary answer of a service carries the
@@ -86,9 +87,11 @@ func Read(path string) (Ready, error) {
 	return r, nil
 }
 
-// Interceptor sends instance (the data file's instance id) in Header with every unary answer.
+// Interceptor sends, with every unary answer, who answered: instance (the data file's instance
+// id) in Header, and the build of the binary (version.String) in version.Header, so an operator
+// sees both with `grpcurl -v`.
 func Interceptor(instance string) grpc.UnaryServerInterceptor {
-	md := metadata.Pairs(Header, instance)
+	md := metadata.Pairs(Header, instance, version.Header, version.String())
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		_ = grpc.SetHeader(ctx, md)
 		return handler(ctx, req)

@@ -2,9 +2,17 @@
 // sending side, arrivals, onboarding and follow-up, and the ledger events they report to the
 // coordination service.
 //
-// Batches are stored under their batch id, employment records under the worker id (one record
-// per worker: the latest stay in this province; a worker announced again after a no-show or
-// after leaving a job starts a new record).
+// Batches are stored under their batch id, employment records one per trip (a worker on a
+// batch) under the trip id `{worker id}~{batch id}`: a worker announced again after a no-show
+// or after leaving a job starts a new record, and no record of an earlier trip is changed by a
+// later one. An index by worker keeps the order of each worker's trips; the last is the
+// worker's current trip, which the Record* methods act on unless a request names the record.
+//
+// Facts are in time order (ledgerclient.NotBefore, DayNotBefore, StartWindowDays): an arrival
+// not before its batch's departure, onboarding not before arrival, a checkpoint at N months
+// at least N months after onboarding, the job left not before onboarding, and no arrival or
+// onboarding before the vacancy's start window opens. A fact out of order is INVALID_ARGUMENT
+// on its field, and nothing is changed.
 //
 // Every arrival outcome, onboarding, checkpoint, job leaving and incident is committed in the
 // same transaction as exactly one outbox entry for the coordination service, a
@@ -29,6 +37,7 @@ package intake
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -154,10 +163,12 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		}
 	case *receivingv1.RecordOnboardingRequest:
 		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		checkRecordOf(&v, r.GetRecord(), r.GetWorkerId())
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		check.PastDate(&v, "onboard_date", r.GetOnboardDate(), day)
 	case *receivingv1.RecordCheckpointRequest:
 		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		checkRecordOf(&v, r.GetRecord(), r.GetWorkerId())
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		if r.GetCheckpoint() == nil {
 			v.Add("checkpoint", "is required")
@@ -169,11 +180,13 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		}
 	case *receivingv1.RecordJobLeftRequest:
 		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		checkRecordOf(&v, r.GetRecord(), r.GetWorkerId())
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		check.PastDate(&v, "left_date", r.GetLeftDate(), day)
 		check.Text(&v, "reason", r.GetReason(), check.MaxReason, true)
 	case *receivingv1.RecordIncidentRequest:
 		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		checkRecordOf(&v, r.GetRecord(), r.GetWorkerId())
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		if r.GetIncident() == nil {
 			v.Add("incident", "is required")
@@ -189,7 +202,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		check.Text(&v, "incident.detail", r.GetIncident().GetDetail(), maxIncidentDetail, r.GetIncident().GetIncidentKind() == kindOther)
 		check.Text(&v, "incident.description", r.GetIncident().GetDescription(), maxIncidentText, false)
 	case *receivingv1.GetEmploymentRecordRequest:
-		check.Name(&v, "name", r.GetName(), check.Records)
+		checkRecordName(&v, "name", r.GetName())
 	case *receivingv1.ListEmploymentRecordsRequest:
 		check.ListSize.Check(&v, r.GetPageSize())
 		x.checkListFilters(&v, r)
@@ -207,6 +220,8 @@ func (x *Server) checkBatch(v *apierror.Violations, b *receivingv1.IntakeBatch) 
 	}
 	if p := check.IDProblem(b.GetBatchId()); p != "" {
 		v.Add("batch.batch_id", p)
+	} else {
+		checkNoTripSep(v, "batch.batch_id", b.GetBatchId())
 	}
 	x.cfg.Province.CheckSendingRegion(v, "batch.sending_region", b.GetSendingRegion())
 	if b.GetMode() == commonv1.TransportMode_TRANSPORT_MODE_UNSPECIFIED {
@@ -248,6 +263,7 @@ func (x *Server) checkBatch(v *apierror.Violations, b *receivingv1.IntakeBatch) 
 	for i, e := range b.GetEntries() {
 		p := fmt.Sprintf("batch.entries[%d].", i)
 		check.WorkerID(v, p+"worker_id", e.GetWorkerId())
+		checkNoTripSep(v, p+"worker_id", e.GetWorkerId())
 		if seen[e.GetWorkerId()] {
 			v.Add(p+"worker_id", "is listed twice on the manifest")
 		}
@@ -287,6 +303,43 @@ func (x *Server) checkListFilters(v *apierror.Violations, req any) {
 			v.Add("status", fmt.Sprintf("%d is not an EmploymentStatus", r.GetStatus()))
 		}
 		x.cfg.Province.CheckSendingRegionFilter(v, r.GetSendingRegion())
+		if r.GetWorkerId() != "" {
+			check.WorkerID(v, "worker_id", r.GetWorkerId())
+		}
+	}
+}
+
+// checkRecordName adds a violation unless name is `employmentRecords/{worker_id}~{batch_id}`
+// (a trip) or `employmentRecords/{worker_id}` (the worker's current trip), and returns the
+// worker id it names ("" when it is not a record name).
+func checkRecordName(v *apierror.Violations, field, name string) string {
+	check.Name(v, field, name, check.Records)
+	id := check.ResourceID(name, check.Records)
+	if id == "" {
+		return ""
+	}
+	workerID, batchID := splitTrip(id)
+	if workerID == "" || (batchID == "" && strings.Contains(id, tripSep)) || strings.Contains(batchID, tripSep) {
+		v.Add(field, fmt.Sprintf("must be %s/{worker_id}~{batch_id} or %s/{worker_id}", check.Records, check.Records))
+		return ""
+	}
+	return workerID
+}
+
+// checkRecordOf adds a violation unless record is empty or the name of a trip of workerID.
+func checkRecordOf(v *apierror.Violations, record, workerID string) {
+	if record == "" {
+		return
+	}
+	if w := checkRecordName(v, "record", record); w != "" && w != workerID {
+		v.Add("record", fmt.Sprintf("is a record of worker %s, not of worker_id %s", w, workerID))
+	}
+}
+
+// checkNoTripSep adds a violation if id holds tripSep, which joins the ids of a trip.
+func checkNoTripSep(v *apierror.Violations, field, id string) {
+	if strings.Contains(id, tripSep) {
+		v.Add(field, fmt.Sprintf("must not contain %q (employment record names join worker and batch ids with it)", tripSep))
 	}
 }
 
@@ -325,7 +378,7 @@ func (x *Server) AnnounceBatch(ctx context.Context, req *receivingv1.AnnounceBat
 			if err != nil {
 				return err
 			}
-			rec, _, err := recordTable.Get(tx, []byte(e.GetWorkerId()))
+			rec, _, err := findRecord(tx, e.GetWorkerId(), "")
 			if err != nil {
 				return err
 			}
@@ -341,6 +394,9 @@ func (x *Server) AnnounceBatch(ctx context.Context, req *receivingv1.AnnounceBat
 				WorkerId: e.GetWorkerId(), Vacancy: vacancies.Name(vid), RegisteredPoor: c.GetRegisteredPoor(),
 			})
 			if err := putRecord(tx, expectedRecord(b, e.GetWorkerId(), vacancies.Name(vid), c.GetRegisteredPoor())); err != nil {
+				return err
+			}
+			if err := addTrip(tx, e.GetWorkerId(), b.GetBatchId()); err != nil {
 				return err
 			}
 		}
@@ -410,13 +466,12 @@ func (x *Server) CancelIntakeBatch(ctx context.Context, req *receivingv1.CancelI
 			return err
 		}
 		for _, e := range b.GetEntries() {
-			rec, found, err := recordTable.Get(tx, []byte(e.GetWorkerId()))
+			rec, found, err := findRecord(tx, e.GetWorkerId(), b.GetBatchId())
 			if err != nil {
 				return err
 			}
-			// A worker announced again on a later batch has that batch's record: left alone.
-			if found && rec.GetBatchId() == b.GetBatchId() && rec.GetStatus() == expected {
-				if err := recordTable.Delete(tx, []byte(e.GetWorkerId())); err != nil {
+			if found && rec.GetStatus() == expected {
+				if err := dropTrip(tx, e.GetWorkerId(), b.GetBatchId()); err != nil {
 					return err
 				}
 			}
@@ -490,21 +545,24 @@ func (x *Server) ConfirmArrivals(_ context.Context, req *receivingv1.ConfirmArri
 			return err
 		}
 		for i, c := range req.GetConfirmations() {
-			stored, _, err := recordTable.Get(tx, []byte(c.GetWorkerId()))
+			stored, _, err := findRecord(tx, c.GetWorkerId(), b.GetBatchId())
 			if err != nil {
 				return err
 			}
-			rec, keep, ev, err := arrive(x.cfg.Province.Code, i, b, entries[c.GetWorkerId()], c, stored, now)
+			e := entries[c.GetWorkerId()]
+			vac, err := vacancies.Get(tx, check.ResourceID(e.GetVacancy(), check.Vacancies))
+			if err != nil {
+				return err
+			}
+			rec, ev, err := arrive(x.cfg.Province.Code, i, b, e, c, stored, vac, now)
 			if err != nil {
 				return err
 			}
 			if ev == nil {
 				continue
 			}
-			if keep {
-				if err := putRecord(tx, rec); err != nil {
-					return err
-				}
+			if err := putRecord(tx, rec); err != nil {
+				return err
 			}
 			if _, err := outbox.Put(tx, now, LedgerDestination, "", ev); err != nil {
 				return err
@@ -519,21 +577,32 @@ func (x *Server) ConfirmArrivals(_ context.Context, req *receivingv1.ConfirmArri
 	return resp, nil
 }
 
-// workerRequest is a request about one worker's record, with a request id.
+// workerRequest is a request about one trip's record, with a request id: the trip of
+// GetRecord, or the worker's current trip when it is empty.
 type workerRequest interface {
 	proto.Message
 	GetRequestId() string
 	GetWorkerId() string
+	GetRecord() string
 }
 
-// recordChange runs change on the record of req's worker in one transaction with request-id
-// idempotency, and returns resp after set put the record in it; change returns the ledger event
-// to write, or nil when the fact was recorded before (then nothing is written).
+// recordID is the id of the record req is about: its record's trip id, or the worker id (the
+// current trip).
+func recordID(req workerRequest) string {
+	if req.GetRecord() != "" {
+		return check.ResourceID(req.GetRecord(), check.Records)
+	}
+	return req.GetWorkerId()
+}
+
+// recordChange runs change on the record req is about (recordID) in one transaction with
+// request-id idempotency, and returns resp after set put the record in it; change returns the
+// ledger event to write, or nil when the fact was recorded before (then nothing is written).
 func recordChange[Resp proto.Message](x *Server, method string, req workerRequest, resp Resp, set func(*receivingv1.EmploymentRecord),
 	change func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error)) (Resp, error) {
 	now := x.now()
 	err := x.cfg.DB.UpdateOnce(now, method, req, resp, func(tx *bbolt.Tx) error {
-		r, err := getRecord(tx, req.GetWorkerId())
+		r, err := getRecord(tx, recordID(req))
 		if err != nil {
 			return err
 		}
@@ -574,11 +643,11 @@ func (x *Server) RecordOnboarding(_ context.Context, req *receivingv1.RecordOnbo
 	return recordChange(x, receivingv1.IntakeService_RecordOnboarding_FullMethodName, req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error) {
-			if ok, err := onboards(r, d); err != nil || !ok {
-				return nil, err
-			}
 			vac, err := vacancies.Get(tx, check.ResourceID(r.GetVacancy(), check.Vacancies))
 			if err != nil {
+				return nil, err
+			}
+			if ok, err := onboards(r, d, vac); err != nil || !ok {
 				return nil, err
 			}
 			vac.Filled++
@@ -621,7 +690,7 @@ func (x *Server) RecordIncident(_ context.Context, req *receivingv1.RecordIncide
 		}))
 }
 
-// GetEmploymentRecord reads a worker's record.
+// GetEmploymentRecord reads the record of a trip, or of the worker's current trip.
 func (x *Server) GetEmploymentRecord(_ context.Context, req *receivingv1.GetEmploymentRecordRequest) (*receivingv1.GetEmploymentRecordResponse, error) {
 	r, err := feedlog.Load(x.cfg.DB, getRecord, check.ResourceID(req.GetName(), check.Records))
 	if err != nil {
@@ -630,9 +699,15 @@ func (x *Server) GetEmploymentRecord(_ context.Context, req *receivingv1.GetEmpl
 	return &receivingv1.GetEmploymentRecordResponse{Record: r}, nil
 }
 
-// ListEmploymentRecords lists records in worker-id order.
+// ListEmploymentRecords lists records, one per trip, in trip-id order (worker id, then batch
+// id); with worker_id, that worker's trips only (one prefix of the table).
 func (x *Server) ListEmploymentRecords(_ context.Context, req *receivingv1.ListEmploymentRecordsRequest) (*receivingv1.ListEmploymentRecordsResponse, error) {
-	items, next, err := feedlog.List(x.cfg.DB, recordTable, paging.For("records", req.GetStatus().String(), req.GetSendingRegion()), req.GetPageToken(), check.ListSize.Of(req.GetPageSize()),
+	var prefix []byte
+	if w := req.GetWorkerId(); w != "" {
+		prefix = tripPrefix(w)
+	}
+	listing := paging.For("records", req.GetStatus().String(), req.GetSendingRegion(), req.GetWorkerId())
+	items, next, err := feedlog.ListIn(x.cfg.DB, recordTable, prefix, listing, req.GetPageToken(), check.ListSize.Of(req.GetPageSize()),
 		func(r *receivingv1.EmploymentRecord) bool {
 			return (req.GetStatus() == 0 || r.GetStatus() == req.GetStatus()) &&
 				(req.GetSendingRegion() == "" || r.GetSendingRegion() == req.GetSendingRegion())

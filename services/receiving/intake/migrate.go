@@ -165,3 +165,56 @@ func oldIncidentText(unknown []byte) (text string, rest []byte, err error) {
 	}
 	return text, rest, nil
 }
+
+// MigrateTrips converts the employment records of a file older than receiving schema version 4,
+// one per worker under the worker id (the worker's latest stay), to one per trip: each record
+// becomes the trip of its batch_id, stored under the trip id and named
+// `employmentRecords/{worker_id}~{batch_id}`, and the index of trips by worker gets that trip as
+// the worker's only (current) one. Nothing else of a record changes. Earlier stays that a later
+// one overwrote before version 4 are not on file (their facts are in the coordination ledger).
+// It returns how many records it converted.
+func MigrateTrips(tx *bbolt.Tx) (int, error) {
+	if tx.Bucket(recordTable.Name()) == nil {
+		return 0, nil
+	}
+	if _, err := tx.CreateBucketIfNotExists(tripsBucket); err != nil {
+		return 0, err
+	}
+	type fix struct {
+		oldKey []byte
+		r      *receivingv1.EmploymentRecord
+	}
+	var fixes []fix
+	err := recordTable.Scan(tx, store.Range{}, func(k []byte, r *receivingv1.EmploymentRecord) (bool, error) {
+		if r.GetWorkerId() == "" || r.GetBatchId() == "" {
+			return false, fmt.Errorf("employment record %s has no worker id or no batch id", k)
+		}
+		if string(k) == tripID(r.GetWorkerId(), r.GetBatchId()) {
+			return true, nil // a trip already
+		}
+		fixes = append(fixes, fix{bytes.Clone(k), r})
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range fixes {
+		key := []byte(tripID(f.r.GetWorkerId(), f.r.GetBatchId()))
+		if _, taken, err := recordTable.Get(tx, key); err != nil {
+			return 0, err
+		} else if taken {
+			return 0, fmt.Errorf("employment record %s: trip %s is on file twice", f.oldKey, key)
+		}
+		if err := recordTable.Delete(tx, f.oldKey); err != nil {
+			return 0, err
+		}
+		f.r.Name = RecordName(f.r.GetWorkerId(), f.r.GetBatchId())
+		if err := putRecord(tx, f.r); err != nil {
+			return 0, err
+		}
+		if err := addTrip(tx, f.r.GetWorkerId(), f.r.GetBatchId()); err != nil {
+			return 0, err
+		}
+	}
+	return len(fixes), nil
+}

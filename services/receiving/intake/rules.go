@@ -14,6 +14,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/receiving/candidates"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
@@ -37,6 +38,23 @@ const (
 	outcomeArrived = receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_ARRIVED
 	outcomeNoShow  = receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_NO_SHOW
 )
+
+// StartWindowDays is the start-window tolerance: how many days before its vacancy's start_date
+// a worker may arrive or be onboarded (employers take workers ahead of the planned start, and
+// workers travel early, right after the Spring Festival). A fact dated earlier contradicts the
+// vacancy and is refused. The start window of a vacancy opens StartWindowDays before its
+// start_date.
+const StartWindowDays = 92
+
+// startWindowProblem says why a fact of day about vacancy vac is too early, or "".
+func startWindowProblem(what string, day *commonv1.Date, vac *receivingv1.Vacancy) string {
+	opens := civil.AddDays(vac.GetStartDate(), -StartWindowDays)
+	if vac.GetStartDate() == nil || civil.Compare(day, opens) >= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s %s is before the start window of %s opens (%s: %d days before its start date %s)",
+		what, civil.Format(day), vac.GetName(), civil.Format(opens), StartWindowDays, civil.Format(vac.GetStartDate()))
+}
 
 // eventID is the deterministic id of a ledger fact of province region: the same fact always
 // gets the same id, so the ledger counts it once however often it is reported.
@@ -98,7 +116,7 @@ func admit(i int, b *receivingv1.IntakeBatch, e *receivingv1.IntakeEntry, c *rec
 // expectedRecord is the record of a worker expected on batch b for vacancy (a resource name).
 func expectedRecord(b *receivingv1.IntakeBatch, workerID, vacancy string, registeredPoor bool) *receivingv1.EmploymentRecord {
 	return &receivingv1.EmploymentRecord{
-		Name:           check.Records + "/" + workerID,
+		Name:           RecordName(workerID, b.GetBatchId()),
 		WorkerId:       workerID,
 		SendingRegion:  b.GetSendingRegion(),
 		Vacancy:        vacancy,
@@ -172,27 +190,40 @@ func manifest(b *receivingv1.IntakeBatch, confs []*receivingv1.ArrivalConfirmati
 }
 
 // arrive records confirmation i, c, of manifest entry e of batch b at now: it returns the
-// worker's record after it, whether that record is to be stored, and the ledger event (nil
-// when the outcome was confirmed before). rec is the stored record (nil when none): it is this
-// batch's unless the worker was announced again on a later batch; then the fact is still
-// reported, about this batch, and the newer record is left alone. A NO_SHOW may become ARRIVED
-// (a late arrival); an ARRIVED worker cannot become a NO_SHOW.
+// record of the worker's trip on b after it and the ledger event (nil when the outcome was
+// confirmed before). rec is the trip's stored record (nil when none: a trip whose record a file
+// older than schema version 4 lost to a later one). vac is the entry's vacancy. A NO_SHOW may
+// become ARRIVED (a late arrival); an ARRIVED worker cannot become a NO_SHOW. An arrival is in
+// time order: not before the batch's reported departure (less ledgerclient.ClockSkew), nor
+// before the vacancy's start window opens (StartWindowDays).
 func arrive(region string, i int, b *receivingv1.IntakeBatch, e *receivingv1.IntakeEntry, c *receivingv1.ArrivalConfirmation,
-	rec *receivingv1.EmploymentRecord, now time.Time) (*receivingv1.EmploymentRecord, bool, *coordinationv1.LedgerEvent, error) {
+	rec *receivingv1.EmploymentRecord, vac *receivingv1.Vacancy, now time.Time) (*receivingv1.EmploymentRecord, *coordinationv1.LedgerEvent, error) {
 	switch {
 	case e.GetOutcome() == c.GetOutcome():
-		return nil, false, nil, nil // confirmed before: nothing new
+		return nil, nil, nil // confirmed before: nothing new
 	case e.GetOutcome() == outcomeArrived:
-		return nil, false, nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED, "confirmations[%d]: worker %s is already confirmed arrived on batch %s",
+		return nil, nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED, "confirmations[%d]: worker %s is already confirmed arrived on batch %s",
 			i, c.GetWorkerId(), b.GetBatchId())
 	}
-	e.Outcome = c.GetOutcome()
 	at := now
 	if c.GetTime() != nil {
 		at = c.GetTime().AsTime()
 	}
-	keep := rec == nil || rec.GetBatchId() == b.GetBatchId()
-	if !keep || rec == nil {
+	if c.GetOutcome() == outcomeArrived {
+		var vs apierror.Violations
+		field := fmt.Sprintf("confirmations[%d].time", i)
+		if dep := b.GetDepartureTime(); b.GetState() == batchDeparted && dep != nil && !ledgerclient.NotBefore(at, dep.AsTime()) {
+			vs.Add(field, fmt.Sprintf("the arrival (%s) is before the departure of batch %s (%s), more than the clock-skew tolerance (%s)",
+				civil.FormatTime(at), b.GetBatchId(), civil.FormatTime(dep.AsTime()), ledgerclient.ClockSkew))
+		} else if p := startWindowProblem("the arrival on", civil.Today(at), vac); p != "" {
+			vs.Add(field, p)
+		}
+		if err := vs.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	e.Outcome = c.GetOutcome()
+	if rec == nil {
 		rec = expectedRecord(b, c.GetWorkerId(), e.GetVacancy(), e.GetRegisteredPoor())
 	}
 	ev := &coordinationv1.LedgerEvent{OccurTime: timestamppb.New(at)}
@@ -205,12 +236,13 @@ func arrive(region string, i int, b *receivingv1.IntakeBatch, e *receivingv1.Int
 		ev.Kind = coordinationv1.EventKind_EVENT_KIND_NO_SHOW
 		rec.Status = noShow
 	}
-	return rec, keep, ledgerEvent(region, rec, ev), nil
+	return rec, ledgerEvent(region, rec, ev), nil
 }
 
-// onboards says whether r can be onboarded on day d: an arrived worker can, on or after the day
-// of arrival; onboarding again on the same day changes nothing (false, nil).
-func onboards(r *receivingv1.EmploymentRecord, d *commonv1.Date) (bool, error) {
+// onboards says whether r can be onboarded on day d for vacancy vac: an arrived worker can, on
+// or after the day of arrival (ledgerclient.DayNotBefore) and not before the vacancy's start
+// window opens; onboarding again on the same day changes nothing (false, nil).
+func onboards(r *receivingv1.EmploymentRecord, d *commonv1.Date, vac *receivingv1.Vacancy) (bool, error) {
 	switch r.GetStatus() {
 	case arrived:
 	case employed, leftJob:
@@ -221,12 +253,13 @@ func onboards(r *receivingv1.EmploymentRecord, d *commonv1.Date) (bool, error) {
 	default:
 		return false, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_ARRIVED, "worker %s is not confirmed arrived (status %s)", r.GetWorkerId(), r.GetStatus())
 	}
-	if r.GetArrivalTime() != nil && civil.Compare(d, civil.Today(r.GetArrivalTime().AsTime())) < 0 {
-		var vs apierror.Violations
-		vs.Add("onboard_date", fmt.Sprintf("%s is before the worker arrived (%s)", civil.Format(d), civil.Format(civil.Today(r.GetArrivalTime().AsTime()))))
-		return false, vs.Err()
+	var vs apierror.Violations
+	if r.GetArrivalTime() != nil && !ledgerclient.DayNotBefore(d, r.GetArrivalTime().AsTime()) {
+		vs.Add("onboard_date", fmt.Sprintf("%s is before the worker arrived (%s)", civil.Format(d), civil.FormatTime(r.GetArrivalTime().AsTime())))
+	} else if p := startWindowProblem("onboarding on", d, vac); p != "" {
+		vs.Add("onboard_date", p)
 	}
-	return true, nil
+	return vs.Len() == 0, vs.Err()
 }
 
 // onboard records that r started work on day d for employer.
@@ -237,15 +270,6 @@ func onboard(region string, r *receivingv1.EmploymentRecord, d *commonv1.Date, e
 		Kind:      coordinationv1.EventKind_EVENT_KIND_ONBOARDED,
 		OccurTime: timestamppb.New(civil.Start(d)),
 	}
-}
-
-// wholeMonths returns the whole months from a to b (dates, b not before a).
-func wholeMonths(a, b *commonv1.Date) int32 {
-	m := (b.GetYear()-a.GetYear())*12 + b.GetMonth() - a.GetMonth()
-	if b.GetDay() < a.GetDay() {
-		m--
-	}
-	return m
 }
 
 // checkpoint records whether onboarded worker r was still employed at a date. A checkpoint for
@@ -267,7 +291,7 @@ func checkpoint(region string, r *receivingv1.EmploymentRecord, cp *receivingv1.
 	var vs apierror.Violations
 	if civil.Compare(cp.GetCheckDate(), r.GetOnboardDate()) < 0 {
 		vs.Add("checkpoint.check_date", fmt.Sprintf("%s is before onboarding (%s)", civil.Format(cp.GetCheckDate()), civil.Format(r.GetOnboardDate())))
-	} else if m := wholeMonths(r.GetOnboardDate(), cp.GetCheckDate()); cp.GetMonths() > m {
+	} else if m := civil.WholeMonths(r.GetOnboardDate(), cp.GetCheckDate()); cp.GetMonths() > m {
 		vs.Add("checkpoint.months", fmt.Sprintf("is %d, but only %d whole months passed from onboarding (%s) to the check", cp.GetMonths(), m, civil.Format(r.GetOnboardDate())))
 	}
 	if err := vs.Err(); err != nil {

@@ -31,7 +31,7 @@ func TestWholeMonths(t *testing.T) {
 		{[3]int32{2025, 3, 1}, [3]int32{2025, 3, 1}, 0},
 	}
 	for _, tt := range tests {
-		if got := wholeMonths(date(tt.a[0], tt.a[1], tt.a[2]), date(tt.b[0], tt.b[1], tt.b[2])); got != tt.want {
+		if got := civil.WholeMonths(date(tt.a[0], tt.a[1], tt.a[2]), date(tt.b[0], tt.b[1], tt.b[2])); got != tt.want {
 			t.Errorf("wholeMonths(%v, %v) = %d, want %d", tt.a, tt.b, got, tt.want)
 		}
 	}
@@ -58,6 +58,18 @@ func wantErr(t *testing.T, name string, err error, want commonv1.ErrorReason, in
 	case reason(err) != want || (want == 0) != (err == nil):
 		t.Errorf("%s: err = %v, want reason %v", name, err, want)
 	}
+}
+
+// wantViolation fails unless err is INVALID_ARGUMENT with a field violation on field.
+func wantViolation(t *testing.T, name string, err error, field string) {
+	t.Helper()
+	_, fields := apierror.DetailsOf(apierror.Status(err))
+	for _, f := range fields {
+		if f.Field == field {
+			return
+		}
+	}
+	t.Errorf("%s: err = %v (violations %v), want INVALID_ARGUMENT on %s", name, err, fields, field)
 }
 
 func TestAdmit(t *testing.T) {
@@ -125,35 +137,56 @@ func TestDepartAndCancel(t *testing.T) {
 func TestArrive(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, civil.Zone)
-	b := &receivingv1.IntakeBatch{BatchId: "b1", SendingRegion: "520000"}
+	left := now.Add(-5 * time.Hour)
+	b := &receivingv1.IntakeBatch{BatchId: "b1", SendingRegion: "520000", State: batchDeparted, DepartureTime: timestamppb.New(left)}
+	vac := &receivingv1.Vacancy{Name: "vacancies/v1", StartDate: date(2025, 3, 10)}
 	arrivedC := &receivingv1.ArrivalConfirmation{WorkerId: "w1", Outcome: outcomeArrived}
 	noShowC := &receivingv1.ArrivalConfirmation{WorkerId: "w1", Outcome: outcomeNoShow}
+	arrivedAt := func(at time.Time) *receivingv1.ArrivalConfirmation {
+		return &receivingv1.ArrivalConfirmation{WorkerId: "w1", Outcome: outcomeArrived, Time: timestamppb.New(at)}
+	}
 	tests := []struct {
 		name       string
 		outcome    receivingv1.ArrivalOutcome // the entry's before
 		c          *receivingv1.ArrivalConfirmation
 		rec        *receivingv1.EmploymentRecord
+		vac        *receivingv1.Vacancy
 		wantStatus receivingv1.EmploymentStatus
-		wantKeep   bool
 		wantEvent  coordinationv1.EventKind // UNSPECIFIED: no event
 		want       commonv1.ErrorReason
+		invalid    bool // INVALID_ARGUMENT on confirmations[0].time
 	}{
-		{"arrived", 0, arrivedC, &receivingv1.EmploymentRecord{BatchId: "b1", Status: expected}, arrived, true, coordinationv1.EventKind_EVENT_KIND_ARRIVED, 0},
-		{"no-show", 0, noShowC, &receivingv1.EmploymentRecord{BatchId: "b1", Status: expected}, noShow, true, coordinationv1.EventKind_EVENT_KIND_NO_SHOW, 0},
-		{"late arrival after a no-show", outcomeNoShow, arrivedC, &receivingv1.EmploymentRecord{BatchId: "b1", Status: noShow}, arrived, true, coordinationv1.EventKind_EVENT_KIND_ARRIVED, 0},
-		{"confirmed before", outcomeArrived, arrivedC, nil, 0, false, 0, 0},
-		{"arrived cannot become a no-show", outcomeArrived, noShowC, nil, 0, false, 0, commonv1.ErrorReason_ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED},
-		{"a newer batch's record is left alone", 0, arrivedC, &receivingv1.EmploymentRecord{BatchId: "b2", Status: expected}, arrived, false, coordinationv1.EventKind_EVENT_KIND_ARRIVED, 0},
+		{"arrived", 0, arrivedC, &receivingv1.EmploymentRecord{BatchId: "b1", Status: expected}, vac, arrived, coordinationv1.EventKind_EVENT_KIND_ARRIVED, 0, false},
+		{"no-show", 0, noShowC, &receivingv1.EmploymentRecord{BatchId: "b1", Status: expected}, vac, noShow, coordinationv1.EventKind_EVENT_KIND_NO_SHOW, 0, false},
+		{"late arrival after a no-show", outcomeNoShow, arrivedC, &receivingv1.EmploymentRecord{BatchId: "b1", Status: noShow}, vac, arrived, coordinationv1.EventKind_EVENT_KIND_ARRIVED, 0, false},
+		{"confirmed before", outcomeArrived, arrivedC, nil, vac, 0, 0, 0, false},
+		{"arrived cannot become a no-show", outcomeArrived, noShowC, nil, vac, 0, 0, commonv1.ErrorReason_ERROR_REASON_ARRIVAL_ALREADY_CONFIRMED, false},
+		{"a trip whose record is not on file gets one", 0, arrivedC, nil, vac, arrived, coordinationv1.EventKind_EVENT_KIND_ARRIVED, 0, false},
+		{"arrival minutes before the departure (clock skew)", 0, arrivedAt(left.Add(-40 * time.Minute)), nil, vac, arrived, coordinationv1.EventKind_EVENT_KIND_ARRIVED, 0, false},
+		{"arrival hours before the departure", 0, arrivedAt(left.Add(-2 * time.Hour)), nil, vac, 0, 0, 0, true},
+		{"arrival on the first day of the start window", 0, arrivedC, nil, &receivingv1.Vacancy{StartDate: civil.AddDays(civil.Today(now), StartWindowDays)}, arrived, coordinationv1.EventKind_EVENT_KIND_ARRIVED, 0, false},
+		{"arrival before the start window", 0, arrivedC, nil, &receivingv1.Vacancy{StartDate: civil.AddDays(civil.Today(now), StartWindowDays+1)}, 0, 0, 0, true},
+		{"a no-show is not an arrival: no time order", 0, noShowC, nil, &receivingv1.Vacancy{StartDate: date(2025, 10, 1)}, noShow, coordinationv1.EventKind_EVENT_KIND_NO_SHOW, 0, false},
 	}
 	for _, tt := range tests {
 		e := &receivingv1.IntakeEntry{WorkerId: "w1", Vacancy: "vacancies/v1", Outcome: tt.outcome}
-		rec, keep, ev, err := arrive("440000", 0, b, e, tt.c, tt.rec, now)
+		rec, ev, err := arrive("440000", 0, b, e, tt.c, tt.rec, tt.vac, now)
+		if tt.invalid {
+			wantViolation(t, tt.name, err, "confirmations[0].time")
+			if e.GetOutcome() != tt.outcome {
+				t.Errorf("%s: refused, but the entry's outcome changed to %v", tt.name, e.GetOutcome())
+			}
+			continue
+		}
 		wantErr(t, tt.name, err, tt.want, false)
 		if err != nil {
 			continue
 		}
-		if ev.GetKind() != tt.wantEvent || keep != tt.wantKeep || rec.GetStatus() != tt.wantStatus {
-			t.Errorf("%s: arrive = %v, keep %t, event %v; want status %v, keep %t, event %v", tt.name, rec, keep, ev, tt.wantStatus, tt.wantKeep, tt.wantEvent)
+		if ev.GetKind() != tt.wantEvent || rec.GetStatus() != tt.wantStatus {
+			t.Errorf("%s: arrive = %v, event %v; want status %v, event %v", tt.name, rec, ev, tt.wantStatus, tt.wantEvent)
+		}
+		if ev != nil && rec.GetName() != "employmentRecords/w1~b1" && tt.rec == nil {
+			t.Errorf("%s: new record named %q, want employmentRecords/w1~b1", tt.name, rec.GetName())
 		}
 		if ev != nil && (ev.GetBatchId() != "b1" || ev.GetEventId() == "" || ev.GetReceivingRegion() != "440000") {
 			t.Errorf("%s: event %v is not about batch b1 of 440000", tt.name, ev)
@@ -169,6 +202,11 @@ func TestFollowUpRules(t *testing.T) {
 	}
 	arrivedRec := &receivingv1.EmploymentRecord{WorkerId: "w1", Status: arrived,
 		ArrivalTime: timestamppb.New(time.Date(2025, 1, 10, 9, 0, 0, 0, civil.Zone))}
+	// Arrived 00:30 by a clock that may be up to ledgerclient.ClockSkew fast.
+	arrivedAfterMidnight := &receivingv1.EmploymentRecord{WorkerId: "w1", Status: arrived,
+		ArrivalTime: timestamppb.New(time.Date(2025, 1, 10, 0, 30, 0, 0, civil.Zone))}
+	vac := &receivingv1.Vacancy{Name: "vacancies/v1", StartDate: date(2025, 1, 15)}
+	lateVac := &receivingv1.Vacancy{Name: "vacancies/v2", StartDate: civil.AddDays(date(2025, 1, 12), StartWindowDays+1)}
 	type result struct {
 		event   bool
 		want    commonv1.ErrorReason
@@ -179,13 +217,18 @@ func TestFollowUpRules(t *testing.T) {
 		run  func() (bool, error)
 		want result
 	}{
-		{"onboard an arrived worker", func() (bool, error) { return onboards(arrivedRec, date(2025, 1, 12)) }, result{event: true}},
-		{"onboard before arrival", func() (bool, error) { return onboards(arrivedRec, date(2025, 1, 9)) }, result{invalid: true}},
-		{"onboard again the same day", func() (bool, error) { return onboards(onboarded(), date(2025, 1, 15)) }, result{}},
-		{"onboard again another day", func() (bool, error) { return onboards(onboarded(), date(2025, 1, 16)) },
+		{"onboard an arrived worker", func() (bool, error) { return onboards(arrivedRec, date(2025, 1, 12), vac) }, result{event: true}},
+		{"onboard the day of arrival", func() (bool, error) { return onboards(arrivedRec, date(2025, 1, 10), vac) }, result{event: true}},
+		{"onboard before arrival", func() (bool, error) { return onboards(arrivedRec, date(2025, 1, 9), vac) }, result{invalid: true}},
+		{"onboard the day before an arrival just after midnight (clock skew)", func() (bool, error) {
+			return onboards(arrivedAfterMidnight, date(2025, 1, 9), vac)
+		}, result{event: true}},
+		{"onboard before the vacancy's start window", func() (bool, error) { return onboards(arrivedRec, date(2025, 1, 12), lateVac) }, result{invalid: true}},
+		{"onboard again the same day", func() (bool, error) { return onboards(onboarded(), date(2025, 1, 15), vac) }, result{}},
+		{"onboard again another day", func() (bool, error) { return onboards(onboarded(), date(2025, 1, 16), vac) },
 			result{want: commonv1.ErrorReason_ERROR_REASON_ALREADY_ONBOARDED}},
 		{"onboard a worker not arrived", func() (bool, error) {
-			return onboards(&receivingv1.EmploymentRecord{Status: expected}, date(2025, 1, 16))
+			return onboards(&receivingv1.EmploymentRecord{Status: expected}, date(2025, 1, 16), vac)
 		}, result{want: commonv1.ErrorReason_ERROR_REASON_NOT_ARRIVED}},
 		{"a new checkpoint", func() (bool, error) {
 			ev, err := checkpoint("440000", onboarded(), &receivingv1.Checkpoint{CheckDate: date(2025, 4, 15), Months: 3, StillEmployed: true})

@@ -6,11 +6,13 @@ package roster
 //	PROPOSED  -> ACCEPTED | AVAILABLE        employer accepted | rejected
 //	ACCEPTED  -> SCHEDULED                   put on a transport batch manifest
 //	SCHEDULED -> DEPARTED | ACCEPTED | AVAILABLE   boarded | no-show keeps the place | gives it up
-//	DEPARTED  -> ARRIVED
-//	ARRIVED   -> EMPLOYED
+//	DEPARTED  -> ARRIVED | RETURNED_HOME     (the return may be learnt before the arrival)
+//	ARRIVED   -> EMPLOYED | RETURNED_HOME
 //	EMPLOYED  -> LEFT_JOB | RETURNED_HOME
 //	LEFT_JOB  -> AVAILABLE | RETURNED_HOME
-//	RETURNED_HOME -> AVAILABLE
+//	RETURNED_HOME -> AVAILABLE | PLACED_LOCALLY   back in the pool | taken over by a local employer
+//	AVAILABLE -> PLACED_LOCALLY
+//	PLACED_LOCALLY -> AVAILABLE                   the local placement ends
 //	any status but DEPARTED, ARRIVED (and WITHDRAWN itself) -> WITHDRAWN
 //	WITHDRAWN -> AVAILABLE
 //
@@ -22,6 +24,7 @@ package roster
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -35,30 +38,32 @@ import (
 type workerStatus = sendingv1.WorkerStatus
 
 const (
-	stAvailable    = sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE
-	stProposed     = sendingv1.WorkerStatus_WORKER_STATUS_PROPOSED
-	stAccepted     = sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED
-	stScheduled    = sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED
-	stDeparted     = sendingv1.WorkerStatus_WORKER_STATUS_DEPARTED
-	stArrived      = sendingv1.WorkerStatus_WORKER_STATUS_ARRIVED
-	stEmployed     = sendingv1.WorkerStatus_WORKER_STATUS_EMPLOYED
-	stLeftJob      = sendingv1.WorkerStatus_WORKER_STATUS_LEFT_JOB
-	stReturnedHome = sendingv1.WorkerStatus_WORKER_STATUS_RETURNED_HOME
-	stWithdrawn    = sendingv1.WorkerStatus_WORKER_STATUS_WITHDRAWN
+	stAvailable     = sendingv1.WorkerStatus_WORKER_STATUS_AVAILABLE
+	stProposed      = sendingv1.WorkerStatus_WORKER_STATUS_PROPOSED
+	stAccepted      = sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED
+	stScheduled     = sendingv1.WorkerStatus_WORKER_STATUS_SCHEDULED
+	stDeparted      = sendingv1.WorkerStatus_WORKER_STATUS_DEPARTED
+	stArrived       = sendingv1.WorkerStatus_WORKER_STATUS_ARRIVED
+	stEmployed      = sendingv1.WorkerStatus_WORKER_STATUS_EMPLOYED
+	stLeftJob       = sendingv1.WorkerStatus_WORKER_STATUS_LEFT_JOB
+	stReturnedHome  = sendingv1.WorkerStatus_WORKER_STATUS_RETURNED_HOME
+	stWithdrawn     = sendingv1.WorkerStatus_WORKER_STATUS_WITHDRAWN
+	stPlacedLocally = sendingv1.WorkerStatus_WORKER_STATUS_PLACED_LOCALLY
 )
 
 // transitions lists the legal moves other than withdrawal (see canWithdraw).
 var transitions = map[workerStatus][]workerStatus{
-	stAvailable:    {stProposed},
-	stProposed:     {stAccepted, stAvailable},
-	stAccepted:     {stScheduled},
-	stScheduled:    {stDeparted, stAccepted, stAvailable},
-	stDeparted:     {stArrived},
-	stArrived:      {stEmployed},
-	stEmployed:     {stLeftJob, stReturnedHome},
-	stLeftJob:      {stAvailable, stReturnedHome},
-	stReturnedHome: {stAvailable},
-	stWithdrawn:    {stAvailable},
+	stAvailable:     {stProposed, stPlacedLocally},
+	stProposed:      {stAccepted, stAvailable},
+	stAccepted:      {stScheduled},
+	stScheduled:     {stDeparted, stAccepted, stAvailable},
+	stDeparted:      {stArrived, stReturnedHome},
+	stArrived:       {stEmployed, stReturnedHome},
+	stEmployed:      {stLeftJob, stReturnedHome},
+	stLeftJob:       {stAvailable, stReturnedHome},
+	stReturnedHome:  {stAvailable, stPlacedLocally},
+	stWithdrawn:     {stAvailable},
+	stPlacedLocally: {stAvailable},
 }
 
 // canMove reports whether the lifecycle allows a worker in status from to move to status to.
@@ -135,6 +140,13 @@ func CheckMove(w *sendingv1.Worker, to workerStatus) error {
 // entries. reason is why, in words (for example "employer accepted"); it may hold what an
 // operator typed, so it is not logged.
 func (s *Service) ChangeStatus(tx *bbolt.Tx, workerID string, to workerStatus, reason string) (*sendingv1.Worker, error) {
+	return s.move(tx, workerID, to, reason, s.cfg.Now(), tripChange{})
+}
+
+// move is ChangeStatus at time at (when it happened, which may be earlier than now), with the
+// trip side of the journey (journey.go): a move to DEPARTED adds the trip of tc, a move to
+// RETURNED_HOME ends the current trip and reports the return to the ledger.
+func (s *Service) move(tx *bbolt.Tx, workerID string, to workerStatus, reason string, at time.Time, tc tripChange) (*sendingv1.Worker, error) {
 	w, err := Read(tx, workerID)
 	if err != nil {
 		return nil, err
@@ -151,6 +163,10 @@ func (s *Service) ChangeStatus(tx *bbolt.Tx, workerID string, to workerStatus, r
 	w.StatusReason = reason
 	w.StatusChangeTime = now
 	w.UpdateTime = now
+	if err := s.journey(tx, w, to, at, tc); err != nil {
+		return nil, err
+	}
+	s.placements(w, from, to, tc)
 	if err := putWorker(tx, w); err != nil {
 		return nil, fmt.Errorf("change status of worker %s: %w", workerID, err)
 	}

@@ -20,19 +20,20 @@ import (
 func TestCanMoveMatchesTheLifecycle(t *testing.T) {
 	t.Parallel()
 	legal := map[workerStatus][]workerStatus{
-		stAvailable:    {stProposed, stWithdrawn},
-		stProposed:     {stAccepted, stAvailable, stWithdrawn},
-		stAccepted:     {stScheduled, stWithdrawn},
-		stScheduled:    {stDeparted, stAccepted, stAvailable, stWithdrawn},
-		stDeparted:     {stArrived},
-		stArrived:      {stEmployed},
-		stEmployed:     {stLeftJob, stReturnedHome, stWithdrawn},
-		stLeftJob:      {stAvailable, stReturnedHome, stWithdrawn},
-		stReturnedHome: {stAvailable, stWithdrawn},
-		stWithdrawn:    {stAvailable},
+		stAvailable:     {stProposed, stPlacedLocally, stWithdrawn},
+		stProposed:      {stAccepted, stAvailable, stWithdrawn},
+		stAccepted:      {stScheduled, stWithdrawn},
+		stScheduled:     {stDeparted, stAccepted, stAvailable, stWithdrawn},
+		stDeparted:      {stArrived, stReturnedHome},
+		stArrived:       {stEmployed, stReturnedHome},
+		stEmployed:      {stLeftJob, stReturnedHome, stWithdrawn},
+		stLeftJob:       {stAvailable, stReturnedHome, stWithdrawn},
+		stReturnedHome:  {stAvailable, stPlacedLocally, stWithdrawn},
+		stWithdrawn:     {stAvailable},
+		stPlacedLocally: {stAvailable, stWithdrawn},
 	}
 	all := []workerStatus{sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED, stAvailable, stProposed, stAccepted,
-		stScheduled, stDeparted, stArrived, stEmployed, stLeftJob, stReturnedHome, stWithdrawn, workerStatus(99)}
+		stScheduled, stDeparted, stArrived, stEmployed, stLeftJob, stReturnedHome, stWithdrawn, stPlacedLocally, workerStatus(99)}
 	for _, from := range all {
 		for _, to := range all {
 			want := false

@@ -21,6 +21,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/occupation"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
@@ -72,11 +73,29 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 		if _, reason := ParseWorkerName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
-		if !isRealStatus(r.GetStatus()) {
+		switch {
+		case !isRealStatus(r.GetStatus()):
 			v.Add("status", "is required: the new status, such as WORKER_STATUS_WITHDRAWN")
+		case r.GetStatus() == stPlacedLocally:
+			v.Add("status", "PLACED_LOCALLY is set by ReturneeService.PlaceWorkerLocally, which names the local employer")
 		}
 		if len(r.GetReason()) > MaxStatusReasonLen {
 			v.Add("reason", fmt.Sprintf("is longer than %d bytes", MaxStatusReasonLen))
+		}
+		checkRequestID(r.GetRequestId(), &v)
+	case *sendingv1.RecordReturnHomeRequest:
+		if _, reason := ParseWorkerName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
+		if t := r.GetReturnTime(); t != nil {
+			if err := t.CheckValid(); err != nil {
+				v.Add("return_time", "is not a valid timestamp")
+			} else if t.AsTime().After(x.s.cfg.Now().Add(clockSkew)) {
+				v.Add("return_time", "is in the future: record a return once it happened")
+			}
+		}
+		if len(r.GetNote()) > MaxReturnNoteLen {
+			v.Add("note", fmt.Sprintf("is longer than %d bytes", MaxReturnNoteLen))
 		}
 		checkRequestID(r.GetRequestId(), &v)
 	case *sendingv1.DeleteWorkerRequest:
@@ -441,6 +460,44 @@ func (x *rosterServer) ChangeWorkerStatus(ctx context.Context, req *sendingv1.Ch
 	if err != nil {
 		return nil, err
 	}
+	if req.GetStatus() == stReturnedHome {
+		x.s.cfg.Relays.Notify(ledgerclient.Destination)
+	}
+	return resp, nil
+}
+
+// RecordReturnHome ends the worker's current trip and reports the return to the ledger
+// (journey.go).
+func (x *rosterServer) RecordReturnHome(ctx context.Context, req *sendingv1.RecordReturnHomeRequest) (*sendingv1.RecordReturnHomeResponse, error) {
+	id, reason := ParseWorkerName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	now := x.s.cfg.Now()
+	at := now
+	if t := req.GetReturnTime(); t != nil {
+		at = t.AsTime()
+	}
+	resp := &sendingv1.RecordReturnHomeResponse{}
+	err := x.s.db.UpdateOnce(now, sendingv1.RosterService_RecordReturnHome_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
+		w, err := Read(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkEtag(w, req.GetEtag()); err != nil {
+			return err
+		}
+		w, err = x.s.ReturnHome(tx, id, at, req.GetNote())
+		if err != nil {
+			return err
+		}
+		resp.Worker = Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	x.s.cfg.Relays.Notify(ledgerclient.Destination)
 	return resp, nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -27,6 +28,9 @@ type Config struct {
 	// Draining, when not nil, is closed when the gRPC server begins its graceful stop: open
 	// ImportWorkers streams then end with UNAVAILABLE, keeping the rows they received.
 	Draining <-chan struct{}
+	// Relays are woken when a change queues a message (a return home's ledger event); nil for
+	// none (the relays then find it on their next look).
+	Relays *outbox.Set
 }
 
 // Service is the roster of one sending province.

@@ -11,6 +11,9 @@ package roster
 //     who is not erased (the pool matching reads). Written in the same transaction as every
 //     worker (putWorker, applyRow); built for files of sending schema version 1 by
 //     BuildAvailableIndex.
+//   - BucketLocalPlacements: local employer id NUL worker id -> empty, for every worker placed
+//     with that local employer now (PLACED_LOCALLY, its last LocalPlacement open). Written by
+//     putWorker with every change of a worker (indexPlaced); counted by PlacedWith.
 //   - BucketImports: import id -> storagev1.ImportRecord.
 //   - BucketImportRejections: import id NUL row number, index -> commonv1.RowRejection.
 
@@ -37,11 +40,12 @@ var (
 	BucketAvailableWorkers = []byte("availableWorkers")
 	BucketImports          = []byte("imports")
 	BucketImportRejections = []byte("importRejections")
+	BucketLocalPlacements  = []byte("localPlacements")
 )
 
 // Buckets are the roster's buckets, for the sending service's store.Schema.
 func Buckets() [][]byte {
-	return [][]byte{BucketWorkers, BucketWorkerByIDNumber, BucketAvailableWorkers, BucketImports, BucketImportRejections}
+	return [][]byte{BucketWorkers, BucketWorkerByIDNumber, BucketAvailableWorkers, BucketImports, BucketImportRejections, BucketLocalPlacements}
 }
 
 var (
@@ -82,7 +86,10 @@ func putWorker(tx *bbolt.Tx, w *sendingv1.Worker) error {
 	if err := workers.Put(tx, []byte(w.GetWorkerId()), c); err != nil {
 		return err
 	}
-	return indexAvailable(tx.Bucket(BucketAvailableWorkers), w)
+	if err := indexAvailable(tx.Bucket(BucketAvailableWorkers), w); err != nil {
+		return err
+	}
+	return indexPlaced(tx.Bucket(BucketLocalPlacements), w)
 }
 
 // The etag of a worker (AIP-154) is stored in its record: the workers bucket's sequence when the

@@ -5,6 +5,9 @@ package transport
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/sending/roster"
 )
 
 // BucketBatches is the bucket of the batches. The string is that of the files on disk: never
@@ -45,4 +49,46 @@ func GetBatch(tx *bbolt.Tx, id string) (*sendingv1.Batch, error) {
 // PutBatch stores b under its batch id.
 func PutBatch(tx *bbolt.Tx, b *sendingv1.Batch) error {
 	return batches.Put(tx, []byte(b.GetBatchId()), b)
+}
+
+// BuildTrips rebuilds the trips of the workers (Worker.trips) from the departed batches, for a
+// data file of a sending schema older than 5, written before trips were kept: a trip per batch
+// a worker boarded, oldest first. It returns how many workers it gave trips.
+func BuildTrips(tx *bbolt.Tx) (int, error) {
+	type boarding struct {
+		at   time.Time
+		trip *sendingv1.Trip
+	}
+	byWorker := map[string][]boarding{}
+	err := batches.Scan(tx, store.Range{}, func(_ []byte, b *sendingv1.Batch) (bool, error) {
+		if b.GetState() != batchDeparted {
+			return true, nil
+		}
+		vacancy := map[string]string{}
+		for _, e := range b.GetManifest() {
+			vacancy[e.GetWorkerId()] = e.GetVacancy()
+		}
+		for _, id := range b.GetBoardedWorkerIds() {
+			byWorker[id] = append(byWorker[id], boarding{at: b.GetActualDepartureTime().AsTime(), trip: &sendingv1.Trip{
+				BatchId: b.GetBatchId(), ReceivingRegion: b.GetReceivingRegion(), Vacancy: vacancy[id],
+				DepartureTime: b.GetActualDepartureTime(),
+			}})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range slices.Sorted(maps.Keys(byWorker)) {
+		bs := byWorker[id]
+		slices.SortStableFunc(bs, func(a, b boarding) int { return a.at.Compare(b.at) })
+		trips := make([]*sendingv1.Trip, len(bs))
+		for i, b := range bs {
+			trips[i] = b.trip
+		}
+		if err := roster.RebuildTrips(tx, id, trips); err != nil {
+			return 0, fmt.Errorf("trips of worker %s: %w", id, err)
+		}
+	}
+	return len(byWorker), nil
 }

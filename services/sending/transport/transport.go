@@ -629,7 +629,8 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			if !boarded[e.GetWorkerId()] {
 				continue
 			}
-			if _, err := s.roster.ChangeStatus(tx, e.GetWorkerId(), sendingv1.WorkerStatus_WORKER_STATUS_DEPARTED, "boarded "+b.GetName()); err != nil {
+			trip := &sendingv1.Trip{BatchId: b.GetBatchId(), ReceivingRegion: b.GetReceivingRegion(), Vacancy: e.GetVacancy(), DepartureTime: departed}
+			if _, err := s.roster.Depart(tx, e.GetWorkerId(), trip, "boarded "+b.GetName()); err != nil {
 				return err
 			}
 			b.BoardedWorkerIds = append(b.BoardedWorkerIds, e.GetWorkerId())

@@ -369,6 +369,12 @@ const (
 	// changed since the client read it. Read it again, apply the change to what it is now and send
 	// the update with the new etag (or with no etag to overwrite).
 	ErrorReason_ERROR_REASON_ETAG_MISMATCH ErrorReason = 56
+	// FAILED_PRECONDITION: the local employer has as many workers placed as its capacity. Raise
+	// the capacity (UpdateLocalEmployer) or place the worker elsewhere.
+	ErrorReason_ERROR_REASON_LOCAL_EMPLOYER_FULL ErrorReason = 57
+	// FAILED_PRECONDITION: the local employer has not resumed work (`resumed` is false), so it
+	// takes no workers. Record the resumption first (UpdateLocalEmployer).
+	ErrorReason_ERROR_REASON_LOCAL_EMPLOYER_NOT_RESUMED ErrorReason = 58
 )
 
 // Enum value maps for ErrorReason.
@@ -431,6 +437,8 @@ var (
 		53: "ERROR_REASON_NOT_A_LEDGER_EVENT",
 		54: "ERROR_REASON_ALREADY_DECIDED",
 		56: "ERROR_REASON_ETAG_MISMATCH",
+		57: "ERROR_REASON_LOCAL_EMPLOYER_FULL",
+		58: "ERROR_REASON_LOCAL_EMPLOYER_NOT_RESUMED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":                 0,
@@ -490,6 +498,8 @@ var (
 		"ERROR_REASON_NOT_A_LEDGER_EVENT":          53,
 		"ERROR_REASON_ALREADY_DECIDED":             54,
 		"ERROR_REASON_ETAG_MISMATCH":               56,
+		"ERROR_REASON_LOCAL_EMPLOYER_FULL":         57,
+		"ERROR_REASON_LOCAL_EMPLOYER_NOT_RESUMED":  58,
 	}
 )
 
@@ -909,7 +919,7 @@ const file_labourlink_common_v1_common_proto_rawDesc = "" +
 	"RegionRole\x12\x1b\n" +
 	"\x17REGION_ROLE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REGION_ROLE_SENDING\x10\x01\x12\x19\n" +
-	"\x15REGION_ROLE_RECEIVING\x10\x02*\xd1\x0f\n" +
+	"\x15REGION_ROLE_RECEIVING\x10\x02*\xa4\x10\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1a\n" +
@@ -968,7 +978,9 @@ const file_labourlink_common_v1_common_proto_rawDesc = "" +
 	"!ERROR_REASON_BATCH_REGIONS_DIFFER\x104\x12#\n" +
 	"\x1fERROR_REASON_NOT_A_LEDGER_EVENT\x105\x12 \n" +
 	"\x1cERROR_REASON_ALREADY_DECIDED\x106\x12\x1e\n" +
-	"\x1aERROR_REASON_ETAG_MISMATCH\x108BDZBgithub.com/eastwest/labourlink/proto/labourlink/common/v1;commonv1b\x06proto3"
+	"\x1aERROR_REASON_ETAG_MISMATCH\x108\x12$\n" +
+	" ERROR_REASON_LOCAL_EMPLOYER_FULL\x109\x12+\n" +
+	"'ERROR_REASON_LOCAL_EMPLOYER_NOT_RESUMED\x10:BDZBgithub.com/eastwest/labourlink/proto/labourlink/common/v1;commonv1b\x06proto3"
 
 var (
 	file_labourlink_common_v1_common_proto_rawDescOnce sync.Once

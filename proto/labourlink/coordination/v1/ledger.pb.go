@@ -129,7 +129,8 @@ type LedgerEvent struct {
 	BatchId string `protobuf:"bytes,7,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The vacancy (resource name in the receiving service), where there is one.
 	Vacancy string `protobuf:"bytes,8,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// When it happened.
+	// When it happened: for ONBOARDED, EMPLOYMENT_CHECKPOINT and LEFT_JOB the start of the day
+	// (China Standard Time). In the time order of the worker's trip (see ReportEvents).
 	OccurTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=occur_time,json=occurTime,proto3" json:"occur_time,omitempty"`
 	// The worker is registered-poor.
 	RegisteredPoor bool `protobuf:"varint,10,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`

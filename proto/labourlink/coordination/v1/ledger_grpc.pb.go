@@ -33,6 +33,17 @@ const (
 type LedgerServiceClient interface {
 	// Reports a batch of events. Events already recorded (same event id) are counted as
 	// duplicates and change nothing; an event id reused with different content is rejected.
+	//
+	// Events are in the time order of a trip (a worker on a batch): an event that contradicts one
+	// the ledger has of the same worker on the same batch is refused on its own (an ItemRefusal,
+	// INVALID_ARGUMENT on `occur_time` or `employment_checkpoint.months`, with the reason), the
+	// others of the call are taken. The order: an ARRIVED not before the DEPARTED, less a
+	// clock-skew tolerance of 1 hour (two provinces' clocks); an ONBOARDED, EMPLOYMENT_CHECKPOINT
+	// or LEFT_JOB not on a China day before the departure's or the arrival's (judged 1 hour
+	// earlier), nor before the onboarding's day; an N-month EMPLOYMENT_CHECKPOINT at least N whole
+	// months after the onboarding's day. Of two contradicting events the second reported is
+	// refused. NO_SHOW, INCIDENT, RETURNED_HOME and events without a batch are not ordered. (The
+	// ledger does not know vacancies: their start window is checked by the receiving service.)
 	ReportEvents(ctx context.Context, in *ReportEventsRequest, opts ...grpc.CallOption) (*ReportEventsResponse, error)
 	// Lists recorded events with filters, in the order they were recorded.
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
@@ -76,6 +87,17 @@ func (c *ledgerServiceClient) ListEvents(ctx context.Context, in *ListEventsRequ
 type LedgerServiceServer interface {
 	// Reports a batch of events. Events already recorded (same event id) are counted as
 	// duplicates and change nothing; an event id reused with different content is rejected.
+	//
+	// Events are in the time order of a trip (a worker on a batch): an event that contradicts one
+	// the ledger has of the same worker on the same batch is refused on its own (an ItemRefusal,
+	// INVALID_ARGUMENT on `occur_time` or `employment_checkpoint.months`, with the reason), the
+	// others of the call are taken. The order: an ARRIVED not before the DEPARTED, less a
+	// clock-skew tolerance of 1 hour (two provinces' clocks); an ONBOARDED, EMPLOYMENT_CHECKPOINT
+	// or LEFT_JOB not on a China day before the departure's or the arrival's (judged 1 hour
+	// earlier), nor before the onboarding's day; an N-month EMPLOYMENT_CHECKPOINT at least N whole
+	// months after the onboarding's day. Of two contradicting events the second reported is
+	// refused. NO_SHOW, INCIDENT, RETURNED_HOME and events without a batch are not ordered. (The
+	// ledger does not know vacancies: their start window is checked by the receiving service.)
 	ReportEvents(context.Context, *ReportEventsRequest) (*ReportEventsResponse, error)
 	// Lists recorded events with filters, in the order they were recorded.
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)

@@ -279,7 +279,8 @@ func (IncidentKind) EnumDescriptor() ([]byte, []int) {
 // One worker expected on an intake batch.
 type IntakeEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id.
+	// The worker's opaque id; it must not contain `~` (employment record names join it to the
+	// batch id with `~`).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The vacancy the worker was accepted for.
 	Vacancy string `protobuf:"bytes,2,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
@@ -366,8 +367,9 @@ type IntakeBatch struct {
 	// Resource name: `intakeBatches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The batch id given by the sending service (labourlink.sending.v1.Batch.batch_id: its sending
-	// province code, a `-`, then opaque). Batch ids are unique in this service: a batch id already
-	// announced by another sending province is refused (ALREADY_EXISTS).
+	// province code, a `-`, then opaque; it must not contain `~`). Batch ids are unique in this
+	// service: a batch id already announced by another sending province is refused
+	// (ALREADY_EXISTS).
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The sending province.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
@@ -1136,7 +1138,10 @@ type ArrivalConfirmation struct {
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Arrived or no-show.
 	Outcome ArrivalOutcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=labourlink.receiving.v1.ArrivalOutcome" json:"outcome,omitempty"`
-	// When; unset for now.
+	// When; unset for now. An arrival is not before the batch's reported departure, less the
+	// clock-skew tolerance (1 hour), and its China day not more than the start-window tolerance
+	// (92 days) before the start_date of the worker's vacancy (INVALID_ARGUMENT on
+	// `confirmations[i].time`).
 	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1447,18 +1452,24 @@ func (x *Incident) GetDetail() string {
 	return ""
 }
 
-// A worker's record in this province, from arrival to leaving the job.
+// A worker's record of one trip to this province (the worker on one batch), from the
+// announcement to leaving the job.
 //
-// There is one record per worker: it is the worker's latest stay in this province. A worker
-// announced again on another batch (after a no-show, after leaving the job, or after a
-// cancelled batch) gets a new record under the same name, which replaces the earlier stay's;
-// `batch_id` says which stay the record is. The earlier stays' facts are kept in the
-// coordination service's ledger (each event carries its batch id). A stay in progress is not
-// replaced: announcing a worker who arrived or is employed here is refused
-// (WORKER_ALREADY_HERE).
+// There is one record per trip: a worker announced again on another batch (after a no-show,
+// after leaving the job) gets a new record of its own, and nothing of an earlier trip's record
+// is changed by the later one. A trip in progress is not followed by another: announcing a
+// worker who arrived or is employed here is refused (WORKER_ALREADY_HERE). A batch cancelled
+// before its departure removes the records of its trips that were still EXPECTED.
+//
+// The worker's current trip is the trip of the latest batch the worker was announced on here
+// (cancelled batches aside). RecordOnboarding, RecordCheckpoint, RecordJobLeft and
+// RecordIncident act on it unless their `record` names another trip of the worker.
 type EmploymentRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name: `employmentRecords/{worker_id}`: the worker's latest stay (see above).
+	// Resource name: `employmentRecords/{worker_id}~{batch_id}`, the worker's id and the batch's
+	// id joined by `~` (neither id contains a `~`: AnnounceBatch refuses such ids). Stable: a
+	// trip keeps its name for good. Read with GetEmploymentRecord, which also takes
+	// `employmentRecords/{worker_id}` for the worker's current trip.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The worker's opaque id.
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -1466,7 +1477,7 @@ type EmploymentRecord struct {
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The vacancy.
 	Vacancy string `protobuf:"bytes,4,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// The batch the worker came on.
+	// The batch of the trip: the one the worker came (or was expected) on.
 	BatchId string `protobuf:"bytes,5,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Registered-poor worker.
 	RegisteredPoor bool `protobuf:"varint,6,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -1623,8 +1634,14 @@ type RecordOnboardingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The worker's opaque id (must have arrived).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// First working day.
+	// First working day: not before the day of arrival, and not more than the start-window
+	// tolerance (92 days) before the vacancy's start_date (INVALID_ARGUMENT on onboard_date).
 	OnboardDate *v1.Date `protobuf:"bytes,2,opt,name=onboard_date,json=onboardDate,proto3" json:"onboard_date,omitempty"`
+	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id (the
+	// worker must have arrived on it).
+	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
+	// it to record a fact of an earlier trip after the worker was announced again.
+	Record string `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
@@ -1677,6 +1694,13 @@ func (x *RecordOnboardingRequest) GetOnboardDate() *v1.Date {
 		return x.OnboardDate
 	}
 	return nil
+}
+
+func (x *RecordOnboardingRequest) GetRecord() string {
+	if x != nil {
+		return x.Record
+	}
+	return ""
 }
 
 func (x *RecordOnboardingRequest) GetRequestId() string {
@@ -1737,8 +1761,14 @@ type RecordCheckpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The worker's opaque id (must be onboarded).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// The checkpoint.
+	// The checkpoint: its check_date not before onboarding, and at least `months` whole months
+	// after it (INVALID_ARGUMENT on checkpoint.months).
 	Checkpoint *Checkpoint `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id
+	// (onboarded on it).
+	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
+	// it to record a fact of an earlier trip after the worker was announced again.
+	Record string `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
@@ -1791,6 +1821,13 @@ func (x *RecordCheckpointRequest) GetCheckpoint() *Checkpoint {
 		return x.Checkpoint
 	}
 	return nil
+}
+
+func (x *RecordCheckpointRequest) GetRecord() string {
+	if x != nil {
+		return x.Record
+	}
+	return ""
 }
 
 func (x *RecordCheckpointRequest) GetRequestId() string {
@@ -1851,10 +1888,15 @@ type RecordJobLeftRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The worker's opaque id (must be employed).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// Last working day.
+	// Last working day, not before onboarding.
 	LeftDate *v1.Date `protobuf:"bytes,2,opt,name=left_date,json=leftDate,proto3" json:"left_date,omitempty"`
 	// Why.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id
+	// (employed on it).
+	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
+	// it to record a fact of an earlier trip after the worker was announced again.
+	Record string `protobuf:"bytes,5,opt,name=record,proto3" json:"record,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
@@ -1912,6 +1954,13 @@ func (x *RecordJobLeftRequest) GetLeftDate() *v1.Date {
 func (x *RecordJobLeftRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *RecordJobLeftRequest) GetRecord() string {
+	if x != nil {
+		return x.Record
 	}
 	return ""
 }
@@ -1976,6 +2025,10 @@ type RecordIncidentRequest struct {
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The incident.
 	Incident *Incident `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id.
+	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
+	// it to record a fact of an earlier trip after the worker was announced again.
+	Record string `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
@@ -2028,6 +2081,13 @@ func (x *RecordIncidentRequest) GetIncident() *Incident {
 		return x.Incident
 	}
 	return nil
+}
+
+func (x *RecordIncidentRequest) GetRecord() string {
+	if x != nil {
+		return x.Record
+	}
+	return ""
 }
 
 func (x *RecordIncidentRequest) GetRequestId() string {
@@ -2086,7 +2146,10 @@ func (x *RecordIncidentResponse) GetRecord() *EmploymentRecord {
 // Request to read an employment record.
 type GetEmploymentRecordRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name: `employmentRecords/{worker_id}`.
+	// Resource name of one trip, `employmentRecords/{worker_id}~{batch_id}`, or
+	// `employmentRecords/{worker_id}` for the worker's current trip (the latest batch the worker
+	// was announced on here; the record's own name then says which trip it is). NOT_FOUND when
+	// there is no such trip.
 	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2185,8 +2248,10 @@ type ListEmploymentRecordsRequest struct {
 	// Maximum records to return (default 100; a larger size is served as 1000, a negative one
 	// is refused).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Token from a previous response; the filters must not change between pages.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only the trips of this worker (every trip, earlier ones too). Empty: every worker.
+	WorkerId      string `protobuf:"bytes,5,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2249,10 +2314,17 @@ func (x *ListEmploymentRecordsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListEmploymentRecordsRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
 // A page of employment records.
 type ListEmploymentRecordsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Records in worker-id order.
+	// Records, one per trip, in worker-id order, a worker's trips in batch-id order.
 	Records []*EmploymentRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
 	// Token for the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -2408,34 +2480,38 @@ const file_labourlink_receiving_v1_intake_proto_rawDesc = "" +
 	"\tleft_date\x18\f \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\bleftDate\x12$\n" +
 	"\vleft_reason\x18\r \x01(\tB\x03\xe0A\x03R\n" +
 	"leftReason\x12D\n" +
-	"\tincidents\x18\x0e \x03(\v2!.labourlink.receiving.v1.IncidentB\x03\xe0A\x03R\tincidents\"\xa3\x01\n" +
+	"\tincidents\x18\x0e \x03(\v2!.labourlink.receiving.v1.IncidentB\x03\xe0A\x03R\tincidents\"\xc0\x01\n" +
 	"\x17RecordOnboardingRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12B\n" +
-	"\fonboard_date\x18\x02 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\vonboardDate\x12\"\n" +
+	"\fonboard_date\x18\x02 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\vonboardDate\x12\x1b\n" +
+	"\x06record\x18\x04 \x01(\tB\x03\xe0A\x01R\x06record\x12\"\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"b\n" +
 	"\x18RecordOnboardingResponse\x12F\n" +
-	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xa9\x01\n" +
+	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xc6\x01\n" +
 	"\x17RecordCheckpointRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12H\n" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\v2#.labourlink.receiving.v1.CheckpointB\x03\xe0A\x02R\n" +
-	"checkpoint\x12\"\n" +
+	"checkpoint\x12\x1b\n" +
+	"\x06record\x18\x04 \x01(\tB\x03\xe0A\x01R\x06record\x12\"\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"b\n" +
 	"\x18RecordCheckpointResponse\x12F\n" +
-	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xb7\x01\n" +
+	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xd4\x01\n" +
 	"\x14RecordJobLeftRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12<\n" +
 	"\tleft_date\x18\x02 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\bleftDate\x12\x1b\n" +
-	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x02R\x06reason\x12\"\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x1b\n" +
+	"\x06record\x18\x05 \x01(\tB\x03\xe0A\x01R\x06record\x12\"\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\"_\n" +
 	"\x15RecordJobLeftResponse\x12F\n" +
-	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xa1\x01\n" +
+	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xbe\x01\n" +
 	"\x15RecordIncidentRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12B\n" +
-	"\bincident\x18\x02 \x01(\v2!.labourlink.receiving.v1.IncidentB\x03\xe0A\x02R\bincident\x12\"\n" +
+	"\bincident\x18\x02 \x01(\v2!.labourlink.receiving.v1.IncidentB\x03\xe0A\x02R\bincident\x12\x1b\n" +
+	"\x06record\x18\x04 \x01(\tB\x03\xe0A\x01R\x06record\x12\"\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"`\n" +
 	"\x16RecordIncidentResponse\x12F\n" +
@@ -2443,13 +2519,14 @@ const file_labourlink_receiving_v1_intake_proto_rawDesc = "" +
 	"\x1aGetEmploymentRecordRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"e\n" +
 	"\x1bGetEmploymentRecordResponse\x12F\n" +
-	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xd8\x01\n" +
+	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xfa\x01\n" +
 	"\x1cListEmploymentRecordsRequest\x12F\n" +
 	"\x06status\x18\x01 \x01(\x0e2).labourlink.receiving.v1.EmploymentStatusB\x03\xe0A\x01R\x06status\x12*\n" +
 	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\x12 \n" +
 	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x96\x01\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\x12 \n" +
+	"\tworker_id\x18\x05 \x01(\tB\x03\xe0A\x01R\bworkerId\"\x96\x01\n" +
 	"\x1dListEmploymentRecordsResponse\x12H\n" +
 	"\arecords\x18\x01 \x03(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\arecords\x12+\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*k\n" +

@@ -69,9 +69,10 @@ type IntakeServiceClient interface {
 	RecordJobLeft(ctx context.Context, in *RecordJobLeftRequest, opts ...grpc.CallOption) (*RecordJobLeftResponse, error)
 	// Records an incident concerning a worker (injury, dispute, ...).
 	RecordIncident(ctx context.Context, in *RecordIncidentRequest, opts ...grpc.CallOption) (*RecordIncidentResponse, error)
-	// Reads a worker's employment record in this province.
+	// Reads the employment record of one trip (`employmentRecords/{worker_id}~{batch_id}`), or
+	// the worker's current trip (`employmentRecords/{worker_id}`).
 	GetEmploymentRecord(ctx context.Context, in *GetEmploymentRecordRequest, opts ...grpc.CallOption) (*GetEmploymentRecordResponse, error)
-	// Lists employment records.
+	// Lists employment records: every trip of every worker, or of one worker.
 	ListEmploymentRecords(ctx context.Context, in *ListEmploymentRecordsRequest, opts ...grpc.CallOption) (*ListEmploymentRecordsResponse, error)
 }
 
@@ -239,9 +240,10 @@ type IntakeServiceServer interface {
 	RecordJobLeft(context.Context, *RecordJobLeftRequest) (*RecordJobLeftResponse, error)
 	// Records an incident concerning a worker (injury, dispute, ...).
 	RecordIncident(context.Context, *RecordIncidentRequest) (*RecordIncidentResponse, error)
-	// Reads a worker's employment record in this province.
+	// Reads the employment record of one trip (`employmentRecords/{worker_id}~{batch_id}`), or
+	// the worker's current trip (`employmentRecords/{worker_id}`).
 	GetEmploymentRecord(context.Context, *GetEmploymentRecordRequest) (*GetEmploymentRecordResponse, error)
-	// Lists employment records.
+	// Lists employment records: every trip of every worker, or of one worker.
 	ListEmploymentRecords(context.Context, *ListEmploymentRecordsRequest) (*ListEmploymentRecordsResponse, error)
 	mustEmbedUnimplementedIntakeServiceServer()
 }

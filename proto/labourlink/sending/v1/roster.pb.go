@@ -33,8 +33,9 @@ const (
 // Legal moves: AVAILABLE -> PROPOSED (matched) -> ACCEPTED (employer accepted) or back to
 // AVAILABLE (rejected) -> SCHEDULED (on a batch manifest) -> DEPARTED (boarded) or back to
 // ACCEPTED / AVAILABLE (no-show) -> ARRIVED -> EMPLOYED -> LEFT_JOB -> AVAILABLE or
-// RETURNED_HOME; EMPLOYED -> RETURNED_HOME; RETURNED_HOME -> AVAILABLE; any status but DEPARTED
-// and ARRIVED -> WITHDRAWN; WITHDRAWN -> AVAILABLE.
+// RETURNED_HOME; DEPARTED, ARRIVED and EMPLOYED -> RETURNED_HOME; RETURNED_HOME -> AVAILABLE or
+// PLACED_LOCALLY; AVAILABLE -> PLACED_LOCALLY; PLACED_LOCALLY -> AVAILABLE (the local placement
+// ends); any status but DEPARTED and ARRIVED -> WITHDRAWN; WITHDRAWN -> AVAILABLE.
 //
 // A client that meets a value it does not know (a later version may add values) treats it as
 // WORKER_STATUS_UNSPECIFIED and shows its number; it does not fail.
@@ -64,6 +65,9 @@ const (
 	WorkerStatus_WORKER_STATUS_RETURNED_HOME WorkerStatus = 9
 	// Withdrawn from the programme (by the worker or an operator).
 	WorkerStatus_WORKER_STATUS_WITHDRAWN WorkerStatus = 10
+	// Back home and placed with a local employer (a poverty-alleviation workshop, a leading
+	// enterprise, a public-welfare post: ReturneeService.PlaceWorkerLocally).
+	WorkerStatus_WORKER_STATUS_PLACED_LOCALLY WorkerStatus = 11
 )
 
 // Enum value maps for WorkerStatus.
@@ -80,19 +84,21 @@ var (
 		8:  "WORKER_STATUS_LEFT_JOB",
 		9:  "WORKER_STATUS_RETURNED_HOME",
 		10: "WORKER_STATUS_WITHDRAWN",
+		11: "WORKER_STATUS_PLACED_LOCALLY",
 	}
 	WorkerStatus_value = map[string]int32{
-		"WORKER_STATUS_UNSPECIFIED":   0,
-		"WORKER_STATUS_AVAILABLE":     1,
-		"WORKER_STATUS_PROPOSED":      2,
-		"WORKER_STATUS_ACCEPTED":      3,
-		"WORKER_STATUS_SCHEDULED":     4,
-		"WORKER_STATUS_DEPARTED":      5,
-		"WORKER_STATUS_ARRIVED":       6,
-		"WORKER_STATUS_EMPLOYED":      7,
-		"WORKER_STATUS_LEFT_JOB":      8,
-		"WORKER_STATUS_RETURNED_HOME": 9,
-		"WORKER_STATUS_WITHDRAWN":     10,
+		"WORKER_STATUS_UNSPECIFIED":    0,
+		"WORKER_STATUS_AVAILABLE":      1,
+		"WORKER_STATUS_PROPOSED":       2,
+		"WORKER_STATUS_ACCEPTED":       3,
+		"WORKER_STATUS_SCHEDULED":      4,
+		"WORKER_STATUS_DEPARTED":       5,
+		"WORKER_STATUS_ARRIVED":        6,
+		"WORKER_STATUS_EMPLOYED":       7,
+		"WORKER_STATUS_LEFT_JOB":       8,
+		"WORKER_STATUS_RETURNED_HOME":  9,
+		"WORKER_STATUS_WITHDRAWN":      10,
+		"WORKER_STATUS_PLACED_LOCALLY": 11,
 	}
 )
 
@@ -253,6 +259,65 @@ func (WorkerView) EnumDescriptor() ([]byte, []int) {
 	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{2}
 }
 
+// The kind of a local employer.
+// A client that meets a value it does not know (a later version may add values) treats it as
+// LOCAL_EMPLOYER_KIND_UNSPECIFIED and shows its number; it does not fail.
+type LocalEmployerKind int32
+
+const (
+	// Not given: as a filter, every kind. Never the kind of a stored employer.
+	LocalEmployerKind_LOCAL_EMPLOYER_KIND_UNSPECIFIED LocalEmployerKind = 0
+	// A poverty-alleviation workshop (扶贫车间, 就业帮扶车间) in a village or township.
+	LocalEmployerKind_LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP LocalEmployerKind = 1
+	// A leading enterprise (龙头企业) of the county's industries.
+	LocalEmployerKind_LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE LocalEmployerKind = 2
+	// Public-welfare posts (公益性岗位): road upkeep, cleaning, forest ranging, care work.
+	LocalEmployerKind_LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST LocalEmployerKind = 3
+)
+
+// Enum value maps for LocalEmployerKind.
+var (
+	LocalEmployerKind_name = map[int32]string{
+		0: "LOCAL_EMPLOYER_KIND_UNSPECIFIED",
+		1: "LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP",
+		2: "LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE",
+		3: "LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST",
+	}
+	LocalEmployerKind_value = map[string]int32{
+		"LOCAL_EMPLOYER_KIND_UNSPECIFIED":                  0,
+		"LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP": 1,
+		"LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE":           2,
+		"LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST":          3,
+	}
+)
+
+func (x LocalEmployerKind) Enum() *LocalEmployerKind {
+	p := new(LocalEmployerKind)
+	*p = x
+	return p
+}
+
+func (x LocalEmployerKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LocalEmployerKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_labourlink_sending_v1_roster_proto_enumTypes[3].Descriptor()
+}
+
+func (LocalEmployerKind) Type() protoreflect.EnumType {
+	return &file_labourlink_sending_v1_roster_proto_enumTypes[3]
+}
+
+func (x LocalEmployerKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LocalEmployerKind.Descriptor instead.
+func (LocalEmployerKind) EnumDescriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+}
+
 // A registered worker (劳动力) of this sending province.
 type Worker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -308,9 +373,18 @@ type Worker struct {
 	// erasure). Set by the server. UpdateWorker reads it from `worker.etag` (the one place a
 	// request uses this output field) and ChangeWorkerStatus from its `etag`: given, the call is
 	// made only if the worker is still at that version, else ABORTED with reason ETAG_MISMATCH.
-	Etag          string `protobuf:"bytes,22,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,22,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The worker's trips out of the province, oldest first: one per transport batch the worker
+	// boarded, added at the departure (RecordDeparture) and ended by the return home. Nothing of
+	// an earlier trip is changed by a later one. Trips hold no personal data and are kept when the
+	// worker is erased. Set in every view, by GetWorker and ListWorkers alike.
+	Trips []*Trip `protobuf:"bytes,23,rep,name=trips,proto3" json:"trips,omitempty"`
+	// The worker's placements with local employers, oldest first (ReturneeService): the last one,
+	// while it has no `end_date`, is the current one (status PLACED_LOCALLY). A placement ends
+	// when the worker leaves PLACED_LOCALLY (ChangeWorkerStatus to AVAILABLE or WITHDRAWN).
+	LocalPlacements []*LocalPlacement `protobuf:"bytes,24,rep,name=local_placements,json=localPlacements,proto3" json:"local_placements,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Worker) Reset() {
@@ -497,6 +571,188 @@ func (x *Worker) GetEtag() string {
 	return ""
 }
 
+func (x *Worker) GetTrips() []*Trip {
+	if x != nil {
+		return x.Trips
+	}
+	return nil
+}
+
+func (x *Worker) GetLocalPlacements() []*LocalPlacement {
+	if x != nil {
+		return x.LocalPlacements
+	}
+	return nil
+}
+
+// A placement of a worker with a local employer of the sending province.
+type LocalPlacement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The employer: `localEmployers/{local employer id}`.
+	LocalEmployer string `protobuf:"bytes,1,opt,name=local_employer,json=localEmployer,proto3" json:"local_employer,omitempty"`
+	// The employer's kind, as it was when the worker was placed.
+	Kind LocalEmployerKind `protobuf:"varint,2,opt,name=kind,proto3,enum=labourlink.sending.v1.LocalEmployerKind" json:"kind,omitempty"`
+	// The first day of work (China time).
+	StartDate *v1.Date `protobuf:"bytes,3,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	// The day the placement ended (China time); empty while it goes on.
+	EndDate       *v1.Date `protobuf:"bytes,4,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalPlacement) Reset() {
+	*x = LocalPlacement{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalPlacement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalPlacement) ProtoMessage() {}
+
+func (x *LocalPlacement) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalPlacement.ProtoReflect.Descriptor instead.
+func (*LocalPlacement) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LocalPlacement) GetLocalEmployer() string {
+	if x != nil {
+		return x.LocalEmployer
+	}
+	return ""
+}
+
+func (x *LocalPlacement) GetKind() LocalEmployerKind {
+	if x != nil {
+		return x.Kind
+	}
+	return LocalEmployerKind_LOCAL_EMPLOYER_KIND_UNSPECIFIED
+}
+
+func (x *LocalPlacement) GetStartDate() *v1.Date {
+	if x != nil {
+		return x.StartDate
+	}
+	return nil
+}
+
+func (x *LocalPlacement) GetEndDate() *v1.Date {
+	if x != nil {
+		return x.EndDate
+	}
+	return nil
+}
+
+// One trip of a worker out of the sending province: from boarding a transport batch to coming
+// back home. The last trip, while it has no `return_time`, is the worker's current one; an
+// earlier trip without one is a trip whose return was never recorded (the worker boarded again
+// from where they were).
+type Trip struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch the worker boarded (a batch id of this sending service, `{sending code}-B...`).
+	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// The province the batch went to: a 6-digit GB/T 2260 province code, such as `440000`.
+	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
+	// The vacancy the worker was accepted for, as the receiving service names it
+	// (`vacancies/{vacancy id}`).
+	Vacancy string `protobuf:"bytes,3,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
+	// When the batch departed (its actual departure time).
+	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
+	// When the worker came back home (RecordReturnHome); empty while the trip goes on.
+	ReturnTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=return_time,json=returnTime,proto3" json:"return_time,omitempty"`
+	// What was recorded with the return (RecordReturnHomeRequest.note), if anything.
+	ReturnNote    string `protobuf:"bytes,6,opt,name=return_note,json=returnNote,proto3" json:"return_note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Trip) Reset() {
+	*x = Trip{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Trip) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Trip) ProtoMessage() {}
+
+func (x *Trip) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Trip.ProtoReflect.Descriptor instead.
+func (*Trip) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Trip) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *Trip) GetReceivingRegion() string {
+	if x != nil {
+		return x.ReceivingRegion
+	}
+	return ""
+}
+
+func (x *Trip) GetVacancy() string {
+	if x != nil {
+		return x.Vacancy
+	}
+	return ""
+}
+
+func (x *Trip) GetDepartureTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DepartureTime
+	}
+	return nil
+}
+
+func (x *Trip) GetReturnTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReturnTime
+	}
+	return nil
+}
+
+func (x *Trip) GetReturnNote() string {
+	if x != nil {
+		return x.ReturnNote
+	}
+	return ""
+}
+
 // One roster row as it comes from a spreadsheet or a provincial database. Every field is text so
 // that each one can be validated and, if wrong, reported with its row number.
 type WorkerRow struct {
@@ -538,7 +794,7 @@ type WorkerRow struct {
 
 func (x *WorkerRow) Reset() {
 	*x = WorkerRow{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +806,7 @@ func (x *WorkerRow) String() string {
 func (*WorkerRow) ProtoMessage() {}
 
 func (x *WorkerRow) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[1]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +819,7 @@ func (x *WorkerRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRow.ProtoReflect.Descriptor instead.
 func (*WorkerRow) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{1}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WorkerRow) GetRowNumber() int64 {
@@ -696,7 +952,7 @@ type ImportWorkersRequest struct {
 
 func (x *ImportWorkersRequest) Reset() {
 	*x = ImportWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +964,7 @@ func (x *ImportWorkersRequest) String() string {
 func (*ImportWorkersRequest) ProtoMessage() {}
 
 func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[2]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +977,7 @@ func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ImportWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{2}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ImportWorkersRequest) GetImportId() string {
@@ -763,7 +1019,7 @@ type ImportWorkersResponse struct {
 
 func (x *ImportWorkersResponse) Reset() {
 	*x = ImportWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +1031,7 @@ func (x *ImportWorkersResponse) String() string {
 func (*ImportWorkersResponse) ProtoMessage() {}
 
 func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +1044,7 @@ func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ImportWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
@@ -810,7 +1066,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1078,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1091,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetImportRequest) GetImportId() string {
@@ -862,7 +1118,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1130,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1143,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetImportResponse) GetSummary() *v1.ImportSummary {
@@ -928,7 +1184,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1196,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1209,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListImportRejectionsRequest) GetImportId() string {
@@ -990,7 +1246,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1258,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1271,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*v1.RowRejection {
@@ -1045,7 +1301,7 @@ type GetWorkerRequest struct {
 
 func (x *GetWorkerRequest) Reset() {
 	*x = GetWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1313,7 @@ func (x *GetWorkerRequest) String() string {
 func (*GetWorkerRequest) ProtoMessage() {}
 
 func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1326,7 @@ func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetWorkerRequest) GetName() string {
@@ -1098,7 +1354,7 @@ type GetWorkerResponse struct {
 
 func (x *GetWorkerResponse) Reset() {
 	*x = GetWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1366,7 @@ func (x *GetWorkerResponse) String() string {
 func (*GetWorkerResponse) ProtoMessage() {}
 
 func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1379,7 @@ func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetWorkerResponse) GetWorker() *Worker {
@@ -1173,7 +1429,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1441,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1454,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListWorkersRequest) GetPageSize() int32 {
@@ -1284,7 +1540,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1552,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1565,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1350,7 +1606,7 @@ type UpdateWorkerRequest struct {
 
 func (x *UpdateWorkerRequest) Reset() {
 	*x = UpdateWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1618,7 @@ func (x *UpdateWorkerRequest) String() string {
 func (*UpdateWorkerRequest) ProtoMessage() {}
 
 func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1631,7 @@ func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateWorkerRequest) GetWorker() *Worker {
@@ -1410,7 +1666,7 @@ type UpdateWorkerResponse struct {
 
 func (x *UpdateWorkerResponse) Reset() {
 	*x = UpdateWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1678,7 @@ func (x *UpdateWorkerResponse) String() string {
 func (*UpdateWorkerResponse) ProtoMessage() {}
 
 func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1691,7 @@ func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateWorkerResponse) GetWorker() *Worker {
@@ -1471,7 +1727,7 @@ type ChangeWorkerStatusRequest struct {
 
 func (x *ChangeWorkerStatusRequest) Reset() {
 	*x = ChangeWorkerStatusRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1739,7 @@ func (x *ChangeWorkerStatusRequest) String() string {
 func (*ChangeWorkerStatusRequest) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1752,7 @@ func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChangeWorkerStatusRequest) GetName() string {
@@ -1545,7 +1801,7 @@ type ChangeWorkerStatusResponse struct {
 
 func (x *ChangeWorkerStatusResponse) Reset() {
 	*x = ChangeWorkerStatusResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1813,7 @@ func (x *ChangeWorkerStatusResponse) String() string {
 func (*ChangeWorkerStatusResponse) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,10 +1826,146 @@ func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChangeWorkerStatusResponse) GetWorker() *Worker {
+	if x != nil {
+		return x.Worker
+	}
+	return nil
+}
+
+// Request to record a worker's return home.
+type RecordReturnHomeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name: `workers/{worker_id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When the worker came back; empty: now. Not in the future, and not before the departure of
+	// the worker's current trip (INVALID_ARGUMENT on `return_time`).
+	ReturnTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=return_time,json=returnTime,proto3" json:"return_time,omitempty"`
+	// What to keep with the return, in words (for example "contract ended, back for the harvest");
+	// up to 500 bytes. It is stored with the trip and is not sent to the ledger.
+	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The etag of the version of the worker the client read (`Worker.etag`): given, the return is
+	// recorded only if the worker is still at that version, otherwise ABORTED, reason
+	// ETAG_MISMATCH. Empty: no check.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordReturnHomeRequest) Reset() {
+	*x = RecordReturnHomeRequest{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordReturnHomeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordReturnHomeRequest) ProtoMessage() {}
+
+func (x *RecordReturnHomeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordReturnHomeRequest.ProtoReflect.Descriptor instead.
+func (*RecordReturnHomeRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RecordReturnHomeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RecordReturnHomeRequest) GetReturnTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReturnTime
+	}
+	return nil
+}
+
+func (x *RecordReturnHomeRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *RecordReturnHomeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RecordReturnHomeRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// The worker after the return, masked.
+type RecordReturnHomeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker, with its trips.
+	Worker        *Worker `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordReturnHomeResponse) Reset() {
+	*x = RecordReturnHomeResponse{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordReturnHomeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordReturnHomeResponse) ProtoMessage() {}
+
+func (x *RecordReturnHomeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordReturnHomeResponse.ProtoReflect.Descriptor instead.
+func (*RecordReturnHomeResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RecordReturnHomeResponse) GetWorker() *Worker {
 	if x != nil {
 		return x.Worker
 	}
@@ -1597,7 +1989,7 @@ type DeleteWorkerRequest struct {
 
 func (x *DeleteWorkerRequest) Reset() {
 	*x = DeleteWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +2001,7 @@ func (x *DeleteWorkerRequest) String() string {
 func (*DeleteWorkerRequest) ProtoMessage() {}
 
 func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +2014,7 @@ func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteWorkerRequest) GetName() string {
@@ -1650,7 +2042,7 @@ type DeleteWorkerResponse struct {
 
 func (x *DeleteWorkerResponse) Reset() {
 	*x = DeleteWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +2054,7 @@ func (x *DeleteWorkerResponse) String() string {
 func (*DeleteWorkerResponse) ProtoMessage() {}
 
 func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +2067,7 @@ func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteWorkerResponse) GetWorker() *Worker {
@@ -1689,7 +2081,7 @@ var File_labourlink_sending_v1_roster_proto protoreflect.FileDescriptor
 
 const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
-	"\"labourlink/sending/v1/roster.proto\x12\x15labourlink.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xcf\b\n" +
+	"\"labourlink/sending/v1/roster.proto\x12\x15labourlink.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xde\t\n" +
 	"\x06Worker\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
 	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12 \n" +
@@ -1717,7 +2109,24 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"updateTime\x12(\n" +
 	"\rstatus_reason\x18\x14 \x01(\tB\x03\xe0A\x03R\fstatusReason\x12M\n" +
 	"\x12status_change_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10statusChangeTime\x12\x17\n" +
-	"\x04etag\x18\x16 \x01(\tB\x03\xe0A\x03R\x04etag\"\xb5\x04\n" +
+	"\x04etag\x18\x16 \x01(\tB\x03\xe0A\x03R\x04etag\x126\n" +
+	"\x05trips\x18\x17 \x03(\v2\x1b.labourlink.sending.v1.TripB\x03\xe0A\x03R\x05trips\x12U\n" +
+	"\x10local_placements\x18\x18 \x03(\v2%.labourlink.sending.v1.LocalPlacementB\x03\xe0A\x03R\x0flocalPlacements\"\xfb\x01\n" +
+	"\x0eLocalPlacement\x12*\n" +
+	"\x0elocal_employer\x18\x01 \x01(\tB\x03\xe0A\x03R\rlocalEmployer\x12A\n" +
+	"\x04kind\x18\x02 \x01(\x0e2(.labourlink.sending.v1.LocalEmployerKindB\x03\xe0A\x03R\x04kind\x12>\n" +
+	"\n" +
+	"start_date\x18\x03 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\tstartDate\x12:\n" +
+	"\bend_date\x18\x04 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\aendDate\"\xa5\x02\n" +
+	"\x04Trip\x12\x1e\n" +
+	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x03R\abatchId\x12.\n" +
+	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1d\n" +
+	"\avacancy\x18\x03 \x01(\tB\x03\xe0A\x03R\avacancy\x12F\n" +
+	"\x0edeparture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rdepartureTime\x12@\n" +
+	"\vreturn_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"returnTime\x12$\n" +
+	"\vreturn_note\x18\x06 \x01(\tB\x03\xe0A\x03R\n" +
+	"returnNote\"\xb5\x04\n" +
 	"\tWorkerRow\x12\"\n" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x02R\trowNumber\x12 \n" +
@@ -1803,13 +2212,23 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x17\n" +
 	"\x04etag\x18\x05 \x01(\tB\x03\xe0A\x01R\x04etag\"X\n" +
 	"\x1aChangeWorkerStatusResponse\x12:\n" +
+	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"\xca\x01\n" +
+	"\x17RecordReturnHomeRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12@\n" +
+	"\vreturn_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\n" +
+	"returnTime\x12\x17\n" +
+	"\x04note\x18\x03 \x01(\tB\x03\xe0A\x01R\x04note\x12\"\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x17\n" +
+	"\x04etag\x18\x05 \x01(\tB\x03\xe0A\x01R\x04etag\"V\n" +
+	"\x18RecordReturnHomeResponse\x12:\n" +
 	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"R\n" +
 	"\x13DeleteWorkerRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\"\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"R\n" +
 	"\x14DeleteWorkerResponse\x12:\n" +
-	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker*\xcc\x02\n" +
+	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker*\xee\x02\n" +
 	"\fWorkerStatus\x12\x1d\n" +
 	"\x19WORKER_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17WORKER_STATUS_AVAILABLE\x10\x01\x12\x1a\n" +
@@ -1822,7 +2241,8 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x16WORKER_STATUS_LEFT_JOB\x10\b\x12\x1f\n" +
 	"\x1bWORKER_STATUS_RETURNED_HOME\x10\t\x12\x1b\n" +
 	"\x17WORKER_STATUS_WITHDRAWN\x10\n" +
-	"*\xeb\x01\n" +
+	"\x12 \n" +
+	"\x1cWORKER_STATUS_PLACED_LOCALLY\x10\v*\xeb\x01\n" +
 	"\tEducation\x12\x19\n" +
 	"\x15EDUCATION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEDUCATION_NONE\x10\x01\x12\x15\n" +
@@ -1836,7 +2256,12 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"WorkerView\x12\x1b\n" +
 	"\x17WORKER_VIEW_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11WORKER_VIEW_BASIC\x10\x01\x12\x14\n" +
-	"\x10WORKER_VIEW_FULL\x10\x022\xf1\x06\n" +
+	"\x10WORKER_VIEW_FULL\x10\x02*\xc7\x01\n" +
+	"\x11LocalEmployerKind\x12#\n" +
+	"\x1fLOCAL_EMPLOYER_KIND_UNSPECIFIED\x10\x00\x124\n" +
+	"0LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP\x10\x01\x12*\n" +
+	"&LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE\x10\x02\x12+\n" +
+	"'LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST\x10\x032\xe6\a\n" +
 	"\rRosterService\x12l\n" +
 	"\rImportWorkers\x12+.labourlink.sending.v1.ImportWorkersRequest\x1a,.labourlink.sending.v1.ImportWorkersResponse(\x01\x12^\n" +
 	"\tGetImport\x12'.labourlink.sending.v1.GetImportRequest\x1a(.labourlink.sending.v1.GetImportResponse\x12\x7f\n" +
@@ -1844,7 +2269,8 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\tGetWorker\x12'.labourlink.sending.v1.GetWorkerRequest\x1a(.labourlink.sending.v1.GetWorkerResponse\x12d\n" +
 	"\vListWorkers\x12).labourlink.sending.v1.ListWorkersRequest\x1a*.labourlink.sending.v1.ListWorkersResponse\x12g\n" +
 	"\fUpdateWorker\x12*.labourlink.sending.v1.UpdateWorkerRequest\x1a+.labourlink.sending.v1.UpdateWorkerResponse\x12y\n" +
-	"\x12ChangeWorkerStatus\x120.labourlink.sending.v1.ChangeWorkerStatusRequest\x1a1.labourlink.sending.v1.ChangeWorkerStatusResponse\x12g\n" +
+	"\x12ChangeWorkerStatus\x120.labourlink.sending.v1.ChangeWorkerStatusRequest\x1a1.labourlink.sending.v1.ChangeWorkerStatusResponse\x12s\n" +
+	"\x10RecordReturnHome\x12..labourlink.sending.v1.RecordReturnHomeRequest\x1a/.labourlink.sending.v1.RecordReturnHomeResponse\x12g\n" +
 	"\fDeleteWorker\x12*.labourlink.sending.v1.DeleteWorkerRequest\x1a+.labourlink.sending.v1.DeleteWorkerResponseBFZDgithub.com/eastwest/labourlink/proto/labourlink/sending/v1;sendingv1b\x06proto3"
 
 var (
@@ -1859,84 +2285,100 @@ func file_labourlink_sending_v1_roster_proto_rawDescGZIP() []byte {
 	return file_labourlink_sending_v1_roster_proto_rawDescData
 }
 
-var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(WorkerStatus)(0),                    // 0: labourlink.sending.v1.WorkerStatus
 	(Education)(0),                       // 1: labourlink.sending.v1.Education
 	(WorkerView)(0),                      // 2: labourlink.sending.v1.WorkerView
-	(*Worker)(nil),                       // 3: labourlink.sending.v1.Worker
-	(*WorkerRow)(nil),                    // 4: labourlink.sending.v1.WorkerRow
-	(*ImportWorkersRequest)(nil),         // 5: labourlink.sending.v1.ImportWorkersRequest
-	(*ImportWorkersResponse)(nil),        // 6: labourlink.sending.v1.ImportWorkersResponse
-	(*GetImportRequest)(nil),             // 7: labourlink.sending.v1.GetImportRequest
-	(*GetImportResponse)(nil),            // 8: labourlink.sending.v1.GetImportResponse
-	(*ListImportRejectionsRequest)(nil),  // 9: labourlink.sending.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil), // 10: labourlink.sending.v1.ListImportRejectionsResponse
-	(*GetWorkerRequest)(nil),             // 11: labourlink.sending.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),            // 12: labourlink.sending.v1.GetWorkerResponse
-	(*ListWorkersRequest)(nil),           // 13: labourlink.sending.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),          // 14: labourlink.sending.v1.ListWorkersResponse
-	(*UpdateWorkerRequest)(nil),          // 15: labourlink.sending.v1.UpdateWorkerRequest
-	(*UpdateWorkerResponse)(nil),         // 16: labourlink.sending.v1.UpdateWorkerResponse
-	(*ChangeWorkerStatusRequest)(nil),    // 17: labourlink.sending.v1.ChangeWorkerStatusRequest
-	(*ChangeWorkerStatusResponse)(nil),   // 18: labourlink.sending.v1.ChangeWorkerStatusResponse
-	(*DeleteWorkerRequest)(nil),          // 19: labourlink.sending.v1.DeleteWorkerRequest
-	(*DeleteWorkerResponse)(nil),         // 20: labourlink.sending.v1.DeleteWorkerResponse
-	(v1.Sex)(0),                          // 21: labourlink.common.v1.Sex
-	(*v1.Date)(nil),                      // 22: labourlink.common.v1.Date
-	(*timestamppb.Timestamp)(nil),        // 23: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),             // 24: labourlink.common.v1.ImportSummary
-	(*v1.RowRejection)(nil),              // 25: labourlink.common.v1.RowRejection
-	(*fieldmaskpb.FieldMask)(nil),        // 26: google.protobuf.FieldMask
+	(LocalEmployerKind)(0),               // 3: labourlink.sending.v1.LocalEmployerKind
+	(*Worker)(nil),                       // 4: labourlink.sending.v1.Worker
+	(*LocalPlacement)(nil),               // 5: labourlink.sending.v1.LocalPlacement
+	(*Trip)(nil),                         // 6: labourlink.sending.v1.Trip
+	(*WorkerRow)(nil),                    // 7: labourlink.sending.v1.WorkerRow
+	(*ImportWorkersRequest)(nil),         // 8: labourlink.sending.v1.ImportWorkersRequest
+	(*ImportWorkersResponse)(nil),        // 9: labourlink.sending.v1.ImportWorkersResponse
+	(*GetImportRequest)(nil),             // 10: labourlink.sending.v1.GetImportRequest
+	(*GetImportResponse)(nil),            // 11: labourlink.sending.v1.GetImportResponse
+	(*ListImportRejectionsRequest)(nil),  // 12: labourlink.sending.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil), // 13: labourlink.sending.v1.ListImportRejectionsResponse
+	(*GetWorkerRequest)(nil),             // 14: labourlink.sending.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),            // 15: labourlink.sending.v1.GetWorkerResponse
+	(*ListWorkersRequest)(nil),           // 16: labourlink.sending.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),          // 17: labourlink.sending.v1.ListWorkersResponse
+	(*UpdateWorkerRequest)(nil),          // 18: labourlink.sending.v1.UpdateWorkerRequest
+	(*UpdateWorkerResponse)(nil),         // 19: labourlink.sending.v1.UpdateWorkerResponse
+	(*ChangeWorkerStatusRequest)(nil),    // 20: labourlink.sending.v1.ChangeWorkerStatusRequest
+	(*ChangeWorkerStatusResponse)(nil),   // 21: labourlink.sending.v1.ChangeWorkerStatusResponse
+	(*RecordReturnHomeRequest)(nil),      // 22: labourlink.sending.v1.RecordReturnHomeRequest
+	(*RecordReturnHomeResponse)(nil),     // 23: labourlink.sending.v1.RecordReturnHomeResponse
+	(*DeleteWorkerRequest)(nil),          // 24: labourlink.sending.v1.DeleteWorkerRequest
+	(*DeleteWorkerResponse)(nil),         // 25: labourlink.sending.v1.DeleteWorkerResponse
+	(v1.Sex)(0),                          // 26: labourlink.common.v1.Sex
+	(*v1.Date)(nil),                      // 27: labourlink.common.v1.Date
+	(*timestamppb.Timestamp)(nil),        // 28: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),             // 29: labourlink.common.v1.ImportSummary
+	(*v1.RowRejection)(nil),              // 30: labourlink.common.v1.RowRejection
+	(*fieldmaskpb.FieldMask)(nil),        // 31: google.protobuf.FieldMask
 }
 var file_labourlink_sending_v1_roster_proto_depIdxs = []int32{
-	21, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
-	22, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
+	26, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
+	27, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
 	1,  // 2: labourlink.sending.v1.Worker.education:type_name -> labourlink.sending.v1.Education
-	22, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
-	22, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
+	27, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
+	27, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
 	0,  // 5: labourlink.sending.v1.Worker.status:type_name -> labourlink.sending.v1.WorkerStatus
-	23, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
-	23, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
-	23, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
-	4,  // 9: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
-	24, // 10: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	24, // 11: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	25, // 12: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
-	2,  // 13: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
-	3,  // 14: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 15: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	22, // 16: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
-	23, // 17: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
-	3,  // 18: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
-	3,  // 19: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
-	26, // 20: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 21: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 22: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	3,  // 23: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
-	3,  // 24: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	5,  // 25: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
-	7,  // 26: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
-	9,  // 27: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
-	11, // 28: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
-	13, // 29: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
-	15, // 30: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
-	17, // 31: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
-	19, // 32: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
-	6,  // 33: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
-	8,  // 34: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
-	10, // 35: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
-	12, // 36: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
-	14, // 37: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
-	16, // 38: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
-	18, // 39: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
-	20, // 40: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
-	33, // [33:41] is the sub-list for method output_type
-	25, // [25:33] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	28, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
+	28, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
+	28, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
+	6,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
+	5,  // 10: labourlink.sending.v1.Worker.local_placements:type_name -> labourlink.sending.v1.LocalPlacement
+	3,  // 11: labourlink.sending.v1.LocalPlacement.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
+	27, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
+	27, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
+	28, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
+	28, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
+	7,  // 16: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
+	29, // 17: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	29, // 18: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	30, // 19: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
+	2,  // 20: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
+	4,  // 21: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 22: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	27, // 23: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
+	28, // 24: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
+	4,  // 25: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
+	4,  // 26: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
+	31, // 27: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 28: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 29: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	4,  // 30: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
+	28, // 31: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
+	4,  // 32: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
+	4,  // 33: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	8,  // 34: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
+	10, // 35: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
+	12, // 36: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
+	14, // 37: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
+	16, // 38: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
+	18, // 39: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
+	20, // 40: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
+	22, // 41: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
+	24, // 42: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
+	9,  // 43: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
+	11, // 44: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
+	13, // 45: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
+	15, // 46: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
+	17, // 47: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
+	19, // 48: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
+	21, // 49: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
+	23, // 50: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
+	25, // 51: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
+	43, // [43:52] is the sub-list for method output_type
+	34, // [34:43] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_roster_proto_init() }
@@ -1944,14 +2386,14 @@ func file_labourlink_sending_v1_roster_proto_init() {
 	if File_labourlink_sending_v1_roster_proto != nil {
 		return
 	}
-	file_labourlink_sending_v1_roster_proto_msgTypes[10].OneofWrappers = []any{}
+	file_labourlink_sending_v1_roster_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_roster_proto_rawDesc), len(file_labourlink_sending_v1_roster_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   18,
+			NumEnums:      4,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

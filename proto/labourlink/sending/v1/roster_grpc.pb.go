@@ -29,6 +29,7 @@ const (
 	RosterService_ListWorkers_FullMethodName          = "/labourlink.sending.v1.RosterService/ListWorkers"
 	RosterService_UpdateWorker_FullMethodName         = "/labourlink.sending.v1.RosterService/UpdateWorker"
 	RosterService_ChangeWorkerStatus_FullMethodName   = "/labourlink.sending.v1.RosterService/ChangeWorkerStatus"
+	RosterService_RecordReturnHome_FullMethodName     = "/labourlink.sending.v1.RosterService/RecordReturnHome"
 	RosterService_DeleteWorker_FullMethodName         = "/labourlink.sending.v1.RosterService/DeleteWorker"
 )
 
@@ -69,6 +70,14 @@ type RosterServiceClient interface {
 	UpdateWorker(ctx context.Context, in *UpdateWorkerRequest, opts ...grpc.CallOption) (*UpdateWorkerResponse, error)
 	// Moves a worker to another status, if the lifecycle allows it; otherwise FAILED_PRECONDITION.
 	ChangeWorkerStatus(ctx context.Context, in *ChangeWorkerStatusRequest, opts ...grpc.CallOption) (*ChangeWorkerStatusResponse, error)
+	// Records that a worker who went out came back to the home county: the worker's current trip
+	// ends (`Trip.return_time`), the status becomes RETURNED_HOME, and a RETURNED_HOME event for
+	// the trip's pairing goes to the coordination ledger through the outbox, in the same
+	// transaction. Allowed from DEPARTED, ARRIVED, EMPLOYED and LEFT_JOB (the sending province
+	// may learn of the return before it learns of the arrival or the job); otherwise
+	// FAILED_PRECONDITION, reason ILLEGAL_STATUS_TRANSITION. ChangeWorkerStatus to RETURNED_HOME
+	// does the same with the current time.
+	RecordReturnHome(ctx context.Context, in *RecordReturnHomeRequest, opts ...grpc.CallOption) (*RecordReturnHomeResponse, error)
 	// Erases a worker's personal data. The worker id stays as a tombstone so that counts in past
 	// ledger events still refer to a known (anonymous) worker.
 	DeleteWorker(ctx context.Context, in *DeleteWorkerRequest, opts ...grpc.CallOption) (*DeleteWorkerResponse, error)
@@ -155,6 +164,16 @@ func (c *rosterServiceClient) ChangeWorkerStatus(ctx context.Context, in *Change
 	return out, nil
 }
 
+func (c *rosterServiceClient) RecordReturnHome(ctx context.Context, in *RecordReturnHomeRequest, opts ...grpc.CallOption) (*RecordReturnHomeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordReturnHomeResponse)
+	err := c.cc.Invoke(ctx, RosterService_RecordReturnHome_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *rosterServiceClient) DeleteWorker(ctx context.Context, in *DeleteWorkerRequest, opts ...grpc.CallOption) (*DeleteWorkerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeleteWorkerResponse)
@@ -202,6 +221,14 @@ type RosterServiceServer interface {
 	UpdateWorker(context.Context, *UpdateWorkerRequest) (*UpdateWorkerResponse, error)
 	// Moves a worker to another status, if the lifecycle allows it; otherwise FAILED_PRECONDITION.
 	ChangeWorkerStatus(context.Context, *ChangeWorkerStatusRequest) (*ChangeWorkerStatusResponse, error)
+	// Records that a worker who went out came back to the home county: the worker's current trip
+	// ends (`Trip.return_time`), the status becomes RETURNED_HOME, and a RETURNED_HOME event for
+	// the trip's pairing goes to the coordination ledger through the outbox, in the same
+	// transaction. Allowed from DEPARTED, ARRIVED, EMPLOYED and LEFT_JOB (the sending province
+	// may learn of the return before it learns of the arrival or the job); otherwise
+	// FAILED_PRECONDITION, reason ILLEGAL_STATUS_TRANSITION. ChangeWorkerStatus to RETURNED_HOME
+	// does the same with the current time.
+	RecordReturnHome(context.Context, *RecordReturnHomeRequest) (*RecordReturnHomeResponse, error)
 	// Erases a worker's personal data. The worker id stays as a tombstone so that counts in past
 	// ledger events still refer to a known (anonymous) worker.
 	DeleteWorker(context.Context, *DeleteWorkerRequest) (*DeleteWorkerResponse, error)
@@ -235,6 +262,9 @@ func (UnimplementedRosterServiceServer) UpdateWorker(context.Context, *UpdateWor
 }
 func (UnimplementedRosterServiceServer) ChangeWorkerStatus(context.Context, *ChangeWorkerStatusRequest) (*ChangeWorkerStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangeWorkerStatus not implemented")
+}
+func (UnimplementedRosterServiceServer) RecordReturnHome(context.Context, *RecordReturnHomeRequest) (*RecordReturnHomeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordReturnHome not implemented")
 }
 func (UnimplementedRosterServiceServer) DeleteWorker(context.Context, *DeleteWorkerRequest) (*DeleteWorkerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteWorker not implemented")
@@ -375,6 +405,24 @@ func _RosterService_ChangeWorkerStatus_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RosterService_RecordReturnHome_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordReturnHomeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).RecordReturnHome(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_RecordReturnHome_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).RecordReturnHome(ctx, req.(*RecordReturnHomeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RosterService_DeleteWorker_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeleteWorkerRequest)
 	if err := dec(in); err != nil {
@@ -423,6 +471,10 @@ var RosterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChangeWorkerStatus",
 			Handler:    _RosterService_ChangeWorkerStatus_Handler,
+		},
+		{
+			MethodName: "RecordReturnHome",
+			Handler:    _RosterService_RecordReturnHome_Handler,
 		},
 		{
 			MethodName: "DeleteWorker",

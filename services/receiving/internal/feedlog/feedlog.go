@@ -300,6 +300,12 @@ func Load[K, T any](db *DB, get func(*bbolt.Tx, K) (T, error), key K) (T, error)
 // List reads the page of up to size values of t after the page token of listing that keep
 // accepts (all when nil), and the token of the next page ("" on the last page).
 func List[M proto.Message](db *DB, t store.Table[M], listing paging.Listing, token string, size int, keep func(M) bool) ([]M, string, error) {
+	return ListIn(db, t, nil, listing, token, size, keep)
+}
+
+// ListIn is List over the keys of t with prefix only (all keys when nil). The listing must
+// bind the prefix (a filter of the request), so that a token is never used with another.
+func ListIn[M proto.Message](db *DB, t store.Table[M], prefix []byte, listing paging.Listing, token string, size int, keep func(M) bool) ([]M, string, error) {
 	after, err := listing.Decode(token)
 	if err != nil {
 		return nil, "", err
@@ -311,7 +317,7 @@ func List[M proto.Message](db *DB, t store.Table[M], listing paging.Listing, tok
 	var page store.Page[M]
 	err = db.View(func(tx *bbolt.Tx) error {
 		var err error
-		page, err = t.Page(tx, store.Range{After: after}, size, accept)
+		page, err = t.Page(tx, store.Range{Prefix: prefix, After: after}, size, accept)
 		return err
 	})
 	if err != nil || page.Last == nil {
