@@ -369,7 +369,8 @@ type ListLocalEmployersRequest struct {
 	County string `protobuf:"bytes,2,opt,name=county,proto3" json:"county,omitempty"`
 	// Only employers that have resumed work.
 	ResumedOnly bool `protobuf:"varint,3,opt,name=resumed_only,json=resumedOnly,proto3" json:"resumed_only,omitempty"`
-	// Maximum employers to return (default 100, at most 1000; more is served as 1000).
+	// Maximum employers to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response; the other fields must be the same.
 	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
