@@ -133,7 +133,11 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	if err != nil {
 		return err
 	}
-	if *importID == "" {
+	// An id derived from the file's content names this content only; an id the operator chose
+	// may have been used for another file, which only the service can tell (it compares the rows
+	// sent again under a used import id with those it has).
+	derivedID := *importID == ""
+	if derivedID {
 		*importID = "csv-" + check.hash[:32]
 	}
 	fmt.Fprintf(env.stderr, "%d rows (%s); import id %s\n", check.rows+check.unreadable, check.encoding, *importID)
@@ -150,9 +154,11 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	if svc.prior != nil {
 		prior, complete, err := svc.prior(ctx, *importID)
 		switch {
-		case err == nil && complete:
+		case err == nil && complete && derivedID:
 			fmt.Fprintf(env.stdout, "This file was imported before (import id %s); nothing changed.\n", *importID)
 			sum, send = prior, false
+		case err == nil && complete:
+			fmt.Fprintf(env.stderr, "import id %s was used before: sending the file for the service to compare with that import\n", *importID)
 		case err == nil:
 			fmt.Fprintf(env.stderr, "resuming: %d rows of this import were committed before\n", prior.GetRowsReceived())
 		case status.Code(err) == codes.NotFound:

@@ -180,10 +180,10 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 		fmt.Fprintf(w, "No messages in the quarantine (state %s).\n", *state)
 		return nil
 	}
-	t := newTable("entry", "destination", "message", "refused", "reason", "state", "attempts").alignRight(6)
+	t := newTable("entry", "destination", "message", "refused", "code", "reason", "state", "attempts").alignRight(7)
 	for _, q := range entries {
 		t.add(q.GetState() == outboxv1.QuarantineState_QUARANTINE_STATE_QUARANTINED, q.GetEntryId(), q.GetDestination(), q.GetSummary(),
-			fmtTime(q.GetQuarantineTime()), q.GetReason(), quarantineStateWord(q.GetState()), q.GetAttempts())
+			fmtTime(q.GetQuarantineTime()), q.GetCode(), q.GetReason(), quarantineStateWord(q.GetState()), q.GetAttempts())
 	}
 	t.render(w, env.colour)
 	fmt.Fprintf(w, "\n%d message(s). `labourlink outbox show ENTRY` shows the refusal and the message.\n", len(entries))
@@ -227,7 +227,7 @@ func runOutboxShow(ctx context.Context, env *cliEnv, args []string) error {
 		{"ordering key", q.GetOrderingKey()},
 		{"committed", fmtTime(q.GetCreateTime())},
 		{"refused", fmtTime(q.GetQuarantineTime())},
-		{"reason", fmt.Sprintf("%s (code %d)", q.GetReason(), q.GetCode())},
+		{"reason", fmt.Sprintf("%s (code %s)", q.GetReason(), q.GetCode())},
 		{"peer said", q.GetMessage()},
 		{"attempts before", fmt.Sprint(q.GetAttempts())},
 		{"state", quarantineStateWord(q.GetState())},

@@ -95,11 +95,11 @@ func TestOutboxCommands(t *testing.T) {
 		t.Fatalf("outbox list (%d): %s%s", code, out, errOut)
 	}
 	out, errOut, code = cli("outbox", "quarantine")
-	if code != 0 || !strings.Contains(out, "gz-1") || !strings.Contains(out, "NOT_PAIRED") || !strings.Contains(out, "departed event 520000:departed:B1:w1") {
+	if code != 0 || !strings.Contains(out, "gz-1") || !strings.Contains(out, "NOT_PAIRED") || !strings.Contains(out, "FAILED_PRECONDITION") || !strings.Contains(out, "departed event 520000:departed:B1:w1") {
 		t.Fatalf("outbox quarantine (%d): %s%s", code, out, errOut)
 	}
 	out, errOut, code = cli("outbox", "show", "gz-1")
-	if code != 0 || !strings.Contains(out, "110000 and 520000 are not paired") || !strings.Contains(out, `"eventId"`) || !strings.Contains(out, `"batchId"`) {
+	if code != 0 || !strings.Contains(out, "110000 and 520000 are not paired") || !strings.Contains(out, "NOT_PAIRED (code FAILED_PRECONDITION)") || !strings.Contains(out, `"eventId"`) || !strings.Contains(out, `"batchId"`) {
 		t.Fatalf("outbox show (%d): %s%s", code, out, errOut)
 	}
 	if _, errOut, code = cli("outbox", "retry", "gz-1"); code == 0 || !strings.Contains(errOut, "-note is required") {

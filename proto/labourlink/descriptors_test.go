@@ -71,3 +71,32 @@ func TestFilesMatchGeneratedCode(t *testing.T) {
 		t.Fatalf("compared %d API files, want every one (are the generated packages imported?)", checked)
 	}
 }
+
+// TestVendoredFilesMatchTheirModules: the googleapis files vendored under proto/google
+// (field_behavior.proto, status.proto, code.proto) are, field for field, the files compiled into
+// the genproto modules go.mod uses, whose Go types the generated code refers to. A vendored file
+// edited, or taken from another googleapis version, would make reflection describe a type other
+// than the one the server encodes.
+func TestVendoredFilesMatchTheirModules(t *testing.T) {
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"google/api/field_behavior.proto", "google/rpc/status.proto", "google/rpc/code.proto"} {
+		emb, err := files.FindFileByPath(path)
+		if err != nil {
+			t.Errorf("%s is not in descriptors.binpb: %v", path, err)
+			continue
+		}
+		mod, err := protoregistry.GlobalFiles.FindFileByPath(path)
+		if err != nil {
+			t.Errorf("%s is not registered by its genproto module: %v", path, err)
+			continue
+		}
+		a, b := protodesc.ToFileDescriptorProto(mod), protodesc.ToFileDescriptorProto(emb)
+		a.SourceCodeInfo, b.SourceCodeInfo = nil, nil
+		if !proto.Equal(a, b) {
+			t.Errorf("vendored %s differs from the file of its genproto module", path)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -78,7 +79,7 @@ func TestReportEventsValidation(t *testing.T) {
 				t.Fatalf("a bad event failed the whole report: %v", err)
 			}
 			r := refusalAt(t, resp, 1)
-			if want := strings.TrimPrefix(tt.field, "events[0]."); r.GetField() != want || r.GetCode() != int32(codes.InvalidArgument) {
+			if want := strings.TrimPrefix(tt.field, "events[0]."); r.GetField() != want || r.GetCode() != code.Code_INVALID_ARGUMENT {
 				t.Fatalf("refusal %v, want INVALID_ARGUMENT on %s", r, want)
 			}
 			if resp.GetRecorded()+resp.GetDuplicates() != 1 || len(resp.GetRefusals()) != 1 {
@@ -113,6 +114,17 @@ func TestReportEventsValidation(t *testing.T) {
 	}
 	if got := h.batch(t, "B1").GetDeparted(); got != ledger.MaxEventsPerReport {
 		t.Fatalf("departed %d", got)
+	}
+
+	// 1001 events are recorded now: a page size above the maximum (1000) is served as the
+	// maximum (AIP-158), as in the sending and receiving services, and the rest follows.
+	page, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 5000})
+	if err != nil || len(page.GetEvents()) != 1000 || page.GetNextPageToken() == "" {
+		t.Fatalf("page_size 5000: %d events, next page token %q, %v; want 1000 and a token", len(page.GetEvents()), page.GetNextPageToken(), err)
+	}
+	rest, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 5000, PageToken: page.GetNextPageToken()})
+	if err != nil || len(rest.GetEvents()) != 1 || rest.GetNextPageToken() != "" {
+		t.Fatalf("second page: %d events, next page token %q, %v; want the last one", len(rest.GetEvents()), rest.GetNextPageToken(), err)
 	}
 }
 
@@ -180,7 +192,7 @@ func TestReportEventsRefusesReusedEventID(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := refusalAt(t, resp, 1)
-			if r.GetReason() != "EVENT_ID_REUSED" || r.GetField() != "event_id" || r.GetItem() != "e1" || r.GetCode() != int32(codes.InvalidArgument) {
+			if r.GetReason() != "EVENT_ID_REUSED" || r.GetField() != "event_id" || r.GetItem() != "e1" || r.GetCode() != code.Code_INVALID_ARGUMENT {
 				t.Fatalf("refusal %v", r)
 			}
 		})
@@ -235,7 +247,7 @@ func TestReportEventsRefusesUnpairedProvinces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := refusalAt(t, resp, 0); r.GetReason() != "NOT_PAIRED" || r.GetCode() != int32(codes.FailedPrecondition) || resp.GetRecorded() != 1 {
+	if r := refusalAt(t, resp, 0); r.GetReason() != "NOT_PAIRED" || r.GetCode() != code.Code_FAILED_PRECONDITION || resp.GetRecorded() != 1 {
 		t.Fatalf("response %v, want u1 refused NOT_PAIRED and p1 recorded", resp)
 	}
 	// Facts of a batch the ledger has keep coming after the pairing ends.
@@ -323,9 +335,12 @@ func TestListEventsFilters(t *testing.T) {
 			}
 		})
 	}
-	_, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 1001})
+	if got := ids(&coordinationv1.ListEventsRequest{PageSize: 1001}); got != "[e1 e2 e3 x1 e4 e5]" {
+		t.Fatalf("page size above the maximum: got %s, want every event", got)
+	}
+	_, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: -1})
 	if _, ok := fieldViolations(t, err)["page_size"]; !ok {
-		t.Fatalf("page size: %v", err)
+		t.Fatalf("negative page size: %v", err)
 	}
 	_, err = h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageToken: "AAAA"})
 	wantCode(t, err, codes.InvalidArgument)

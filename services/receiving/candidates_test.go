@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -143,7 +144,7 @@ func TestSubmitCandidatesIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(mixed.GetCandidates()) != 1 || mixed.GetCandidates()[0].GetWorkerId() != "520000-W9" || len(mixed.GetRefusals()) != 2 ||
-		mixed.GetRefusals()[0].GetIndex() != 0 || mixed.GetRefusals()[0].GetCode() != int32(codes.NotFound) ||
+		mixed.GetRefusals()[0].GetIndex() != 0 || mixed.GetRefusals()[0].GetCode() != code.Code_NOT_FOUND ||
 		mixed.GetRefusals()[1].GetIndex() != 1 || mixed.GetRefusals()[1].GetReason() != "WORKER_NOT_OF_REGION" || mixed.GetRefusals()[1].GetField() != "worker_id" {
 		t.Fatalf("mixed submission %v", mixed)
 	}
@@ -341,7 +342,7 @@ func TestCandidatesRefuseIdentityNumbers(t *testing.T) {
 					t.Fatalf("response %v, want the candidate refused", resp)
 				}
 				r := resp.GetRefusals()[0]
-				if "candidates[0]."+r.GetField() != tt.field || r.GetCode() != int32(codes.InvalidArgument) || tt.want != "" {
+				if "candidates[0]."+r.GetField() != tt.field || r.GetCode() != code.Code_INVALID_ARGUMENT || tt.want != "" {
 					t.Fatalf("refusal %v, want INVALID_ARGUMENT on %s", r, tt.field)
 				}
 				return

@@ -17,6 +17,7 @@ import (
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
 	"github.com/eastwest/labourlink/services/platform/privacy"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // intakeScenario prepares a vacancy with accepted candidates w-1..w-n (w-1 registered poor) and
@@ -451,7 +452,7 @@ func TestCancelIntakeBatch(t *testing.T) {
 	wantCode(t, err, codes.PermissionDenied, "NOT_OWNER")
 	_, err = cancel("nope", sending, "c-nope")
 	wantCode(t, err, codes.NotFound, "")
-	_, err = cancel("cx-1", sending, "c-"+strings.Repeat("x", 200))
+	_, err = cancel("cx-1", sending, "c-"+strings.Repeat("x", store.MaxClientIDLen-1))
 	if _, ok := violations(t, err)["request_id"]; !ok {
 		t.Errorf("a long request id: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // CreateVacancy keeps (employer_credit_code, external_reference) unique: the same pair again is
@@ -49,10 +50,15 @@ func TestCreateVacancyExternalReferenceIsUnique(t *testing.T) {
 		t.Fatal("two vacancies without a reference are one")
 	}
 	long := goodVacancy(t)
-	long.ExternalReference = strings.Repeat("岗", 101)
+	long.ExternalReference = strings.Repeat("岗", store.MaxClientIDLen+1)
 	_, err = e.vac.CreateVacancy(ctx(t), &receivingv1.CreateVacancyRequest{Vacancy: long})
 	if _, ok := violations(t, err)["vacancy.external_reference"]; !ok {
-		t.Errorf("a 101-character reference: %v", err)
+		t.Errorf("a %d-character reference: %v", store.MaxClientIDLen+1, err)
+	}
+	// As long as any client-chosen id may be: taken.
+	long.ExternalReference = strings.Repeat("岗", store.MaxClientIDLen)
+	if _, err = e.vac.CreateVacancy(ctx(t), &receivingv1.CreateVacancyRequest{Vacancy: long}); err != nil {
+		t.Errorf("a %d-character reference: %v", store.MaxClientIDLen, err)
 	}
 	_, err = e.vac.UpdateVacancy(ctx(t), &receivingv1.UpdateVacancyRequest{
 		Vacancy:    &receivingv1.Vacancy{Name: first.GetName(), ExternalReference: "HR-2025-018"},

@@ -2,10 +2,13 @@ package receiving
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
@@ -97,16 +100,129 @@ func TestImportVacanciesRowByRow(t *testing.T) {
 	}
 
 	// Re-sending the import changes nothing and returns the same summary.
-	again, err := e.importRows("vac-2025-03", append(chunk1, chunk2...), []*receivingv1.VacancyRow{goodRow(t, 12)})
+	again, err := e.importRows("vac-2025-03", append(chunk1, chunk2...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(again) != fmt.Sprint(sum) {
 		t.Errorf("re-sent import summary = %v, want %v", again, sum)
 	}
+	// The import with one more row is another import: its id is refused, nothing changes.
+	_, err = e.importRows("vac-2025-03", append(chunk1, chunk2...), []*receivingv1.VacancyRow{goodRow(t, 12)})
+	if _, ok := violations(t, err)["import_id"]; !ok {
+		t.Errorf("a complete import sent again with a new row: %v", err)
+	}
 	if h := e.head(); h != 3 {
 		t.Errorf("head = %d after re-sending, want 3", h)
 	}
+}
+
+// importState is what a refused stream must leave as it was: the import and the demand feed.
+func (e *env) importState(id string) string {
+	e.t.Helper()
+	gi, err := e.vac.GetVacancyImport(ctx(e.t), &receivingv1.GetVacancyImportRequest{ImportId: id})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return fmt.Sprint(gi, " head ", e.head())
+}
+
+// A used import id with other content is INVALID_ARGUMENT on import_id and changes nothing, for
+// a complete import and for one whose stream was cut; the same rows again are a retry: the
+// summary of a complete import, the rest of a cut one.
+func TestImportVacanciesIDReusedWithOtherRows(t *testing.T) {
+	t.Parallel()
+	var rows []*receivingv1.VacancyRow
+	for n := int64(2); n < 30; n++ {
+		rows = append(rows, goodRow(t, n))
+	}
+	changed := func() []*receivingv1.VacancyRow {
+		out := slices.Clone(rows)
+		out[3] = proto.Clone(rows[3]).(*receivingv1.VacancyRow)
+		out[3].Headcount = "77"
+		return out
+	}
+	extra := goodRow(t, 40)
+
+	t.Run("complete", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		sum, err := e.importRows("2026年用工需求.xlsx", rows[:14], rows[14:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := e.importState("2026年用工需求.xlsx")
+		for name, again := range map[string][][]*receivingv1.VacancyRow{
+			"one row changed":         {changed()},
+			"one row added":           {rows, {extra}},
+			"one row added, no final": {{extra}, nil},
+		} {
+			_, err := e.importRows("2026年用工需求.xlsx", again...)
+			if _, ok := violations(t, err)["import_id"]; !ok {
+				t.Errorf("%s: %v", name, err)
+			}
+			if got := e.importState("2026年用工需求.xlsx"); got != before {
+				t.Fatalf("%s changed the import: %s\nwas %s", name, got, before)
+			}
+		}
+		again, err := e.importRows("2026年用工需求.xlsx", rows[:5], rows[5:])
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(sum) {
+			t.Fatalf("the same rows again: %v, %v; want %v", again, err, sum)
+		}
+	})
+
+	t.Run("cut", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		if _, err := e.svc.vacancies.ImportChunk("cut", rows[:10], false, 0); err != nil {
+			t.Fatal(err)
+		}
+		before := e.importState("cut")
+		// Row 5 (on disk) changed, sent with the rows not yet on disk: nothing of the message
+		// is taken, the new rows neither.
+		_, err := e.importRows("cut", changed())
+		if _, ok := violations(t, err)["import_id"]; !ok {
+			t.Errorf("a changed row on disk: %v", err)
+		}
+		if got := e.importState("cut"); got != before {
+			t.Fatalf("the refused stream changed the import: %s\nwas %s", got, before)
+		}
+		sum, err := e.importRows("cut", rows[:15], rows[15:])
+		if err != nil || sum.GetRowsReceived() != 28 || sum.GetCreated() != 28 {
+			t.Fatalf("resumed with its rows: %v, %v; want 28 rows created", sum, err)
+		}
+		if h := e.head(); h != 28 {
+			t.Errorf("head = %d, want 28 (no duplicates)", h)
+		}
+	})
+
+	t.Run("begun before rows were compared", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		sum, err := e.importRows("old", rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An import of an older version has no "v" key in the imports bucket (vacancyimport.go)
+		// and no row fingerprints ("h" keys): make this one such an import.
+		if err := e.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket([]byte("imports"))
+			if b.Get([]byte("vold")) == nil {
+				return fmt.Errorf("no comparison key: the imports bucket's layout changed")
+			}
+			return b.Delete([]byte("vold"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		before := e.importState("old")
+		again, err := e.importRows("old", changed(), []*receivingv1.VacancyRow{extra})
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(sum) {
+			t.Fatalf("an old complete import sent again: %v, %v; want its summary, as before", again, err)
+		}
+		if got := e.importState("old"); got != before {
+			t.Fatalf("changed: %s\nwas %s", got, before)
+		}
+	})
 }
 
 // An import whose stream was cut after some chunks is completed by sending it again, without

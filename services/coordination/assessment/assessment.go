@@ -93,7 +93,7 @@ func (x *Server) ValidateRequest(method string, req any) error {
 		year(r.GetYear())
 	case *coordinationv1.ListAssessmentsRequest:
 		year(r.GetYear())
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 		assessmentsListing(r).Check(&v, r.GetPageToken())
 	default:
 		return apierror.NotValidated(req)

@@ -11,7 +11,7 @@ import (
 )
 
 // PageSize is the page size of every coordination List call; a size above the maximum is
-// refused (CheckBounded).
+// served as the maximum, a negative one refused (paging.Size.Check), as in every service.
 var PageSize = paging.Size{Default: 100, Max: 1000}
 
 // Province adds a violation unless code is a province code (or empty and optional).

@@ -34,11 +34,11 @@ import (
 // MaxEventsPerReport is the most events one ReportEvents call may carry.
 const MaxEventsPerReport = 1000
 
-// Limits of ids and texts in ledger events.
+// Limits of ids and texts in ledger events. The event id is the reporter's choice: its length
+// limit is the one of every client-chosen id, store.MaxClientIDLen.
 const (
-	maxEventIDLen = 256
-	maxIDLen      = 128
-	maxTextLen    = 2000
+	maxIDLen   = 128 // worker and batch ids, made by the regional services
+	maxTextLen = 2000
 )
 
 // EarliestOccur is the earliest occur_time the ledger accepts, LatestOccur the first it refuses
@@ -184,7 +184,7 @@ func (x *LedgerServer) ValidateRequest(method string, req any) error {
 		if v.Len() == 0 && from != nil && before != nil && !before.AsTime().After(from.AsTime()) {
 			v.Add("occur_time_before", "must be later than occur_time_from")
 		}
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 		eventsListing(r).Check(&v, r.GetPageToken())
 	default:
 		return apierror.NotValidated(req)
@@ -199,7 +199,7 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 		v.Add(prefix, "is empty")
 		return
 	}
-	checkID(v, f("event_id"), ev.GetEventId(), maxEventIDLen)
+	checkID(v, f("event_id"), ev.GetEventId(), store.MaxClientIDLen)
 	kind := ev.GetKind()
 	if _, ok := coordinationv1.EventKind_name[int32(kind)]; !ok || kind == coordinationv1.EventKind_EVENT_KIND_UNSPECIFIED {
 		v.Add(f("kind"), "must be one of the EVENT_KIND values (not UNSPECIFIED)")
@@ -232,8 +232,8 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 	case NeedsBatch(kind):
 		v.Add(f("batch_id"), fmt.Sprintf("is required for %s: reconciliation is per transport batch", kindWord(kind)))
 	}
-	if len(ev.GetVacancy()) > maxEventIDLen {
-		v.Add(f("vacancy"), fmt.Sprintf("at most %d characters", maxEventIDLen))
+	if len(ev.GetVacancy()) > store.MaxClientIDLen {
+		v.Add(f("vacancy"), fmt.Sprintf("at most %d characters", store.MaxClientIDLen))
 	}
 	switch ts := ev.GetOccurTime(); {
 	case ts == nil:

@@ -167,14 +167,14 @@ func isPairingKey(k []byte) bool {
 }
 
 // isBatchKey: ListBatchReconciliations, a batch id.
-func isBatchKey(k []byte) bool { return isID(k, maxEventIDLen) }
+func isBatchKey(k []byte) bool { return isID(k, maxIDLen) }
 
 // discrepancyKeyOf returns the check of a ListDiscrepancies token (batch NUL worker NUL kind),
 // which with a batch filter must be of that batch.
 func discrepancyKeyOf(batch string) func([]byte) bool {
 	return func(k []byte) bool {
 		b, w, _, ok := parseDiscrepancyKey(k)
-		if !ok || !isID([]byte(b), maxEventIDLen) || !isID([]byte(w), maxEventIDLen) {
+		if !ok || !isID([]byte(b), maxIDLen) || !isID([]byte(w), maxIDLen) {
 			return false
 		}
 		return batch == "" || b == batch
@@ -191,7 +191,7 @@ func (x *ReconciliationServer) ValidateRequest(method string, req any) error {
 	case *coordinationv1.ListBatchReconciliationsRequest:
 		check.Province(&v, t, "receiving_region", r.GetReceivingRegion(), false)
 		check.Province(&v, t, "sending_region", r.GetSendingRegion(), false)
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 		batchReconciliationsListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.ListPairingSummariesRequest:
 		checkOptionalDate(&v, "period_start", r.GetPeriodStart())
@@ -200,7 +200,7 @@ func (x *ReconciliationServer) ValidateRequest(method string, req any) error {
 			v.Add("period_end", "must not be before period_start")
 		}
 		check.Province(&v, t, "region", r.GetRegion(), false)
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 		pairingSummariesListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.ListDiscrepanciesRequest:
 		if r.GetBatchId() != "" {
@@ -210,13 +210,13 @@ func (x *ReconciliationServer) ValidateRequest(method string, req any) error {
 		if _, ok := coordinationv1.DiscrepancyKind_name[int32(r.GetKind())]; !ok {
 			v.Add("kind", "unknown discrepancy kind")
 		}
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 		discrepanciesListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.ListDiscrepancyChangesRequest:
 		if r.GetAfterRevision() < 0 {
 			v.Add("after_revision", "must be 0 (from the start) or a revision seen before")
 		}
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 	default:
 		return apierror.NotValidated(req)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -301,7 +302,7 @@ func TestDeliverRefusalsBelongToTheirEntries(t *testing.T) {
 			resp := &coordinationv1.ReportEventsResponse{}
 			for i, ev := range in.GetEvents() {
 				if ev.GetWorkerId() == "w2" || ev.GetWorkerId() == "w4" {
-					resp.Refusals = append(resp.Refusals, &commonv1.ItemRefusal{Index: int32(i), Item: ev.GetEventId(), Code: int32(codes.FailedPrecondition), Reason: "NOT_PAIRED", Message: "not paired"})
+					resp.Refusals = append(resp.Refusals, &commonv1.ItemRefusal{Index: int32(i), Item: ev.GetEventId(), Code: code.Code_FAILED_PRECONDITION, Reason: "NOT_PAIRED", Message: "not paired"})
 				} else {
 					resp.Recorded++
 				}

@@ -96,7 +96,7 @@ func (x *Server) ValidateRequest(method string, req any) error {
 		default:
 			v.Add("role", "unknown role")
 		}
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 		regionsListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.CreatePairingRequest:
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
@@ -117,7 +117,7 @@ func (x *Server) ValidateRequest(method string, req any) error {
 		}
 	case *coordinationv1.ListPairingsRequest:
 		check.Province(&v, t, "region", r.GetRegion(), false)
-		check.PageSize.CheckBounded(&v, r.GetPageSize())
+		check.PageSize.Check(&v, r.GetPageSize())
 		pairingsListing(r).Check(&v, r.GetPageToken())
 	case *coordinationv1.LoadDefaultPairingsRequest:
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,7 +26,7 @@ func Refusal(index int, item, prefix string, err error) (r *commonv1.ItemRefusal
 	case codes.Canceled, codes.DeadlineExceeded, codes.Unavailable, codes.Internal, codes.Unknown:
 		return nil, false
 	}
-	r = &commonv1.ItemRefusal{Index: int32(index), Item: item, Code: int32(st.Code()), Reason: Reason(defaultReason[st.Code()]), Message: st.Message()}
+	r = &commonv1.ItemRefusal{Index: int32(index), Item: item, Code: code.Code(st.Code()), Reason: Reason(defaultReason[st.Code()]), Message: st.Message()}
 	reason, fields := DetailsOf(st)
 	if reason != "" {
 		r.Reason = reason

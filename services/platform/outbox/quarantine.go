@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -42,7 +43,7 @@ func quarantine(tx *bbolt.Tx, e Entry, why Refusal, summary string, now time.Tim
 		Destination:    e.Destination,
 		Type:           typeName(e.Payload.GetTypeUrl()),
 		Summary:        summary,
-		Code:           int32(why.Code),
+		Code:           code.Code(why.Code),
 		Reason:         why.Reason,
 		Message:        clip(why.Message, 2000),
 		CreateTime:     timestamppb.New(e.CreatedAt),

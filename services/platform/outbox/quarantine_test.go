@@ -14,6 +14,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -131,7 +132,7 @@ func TestRefusedEntryIsQuarantinedAndTheRestFlows(t *testing.T) {
 		t.Fatalf("quarantine holds %d entries, want 1", len(list.GetEntries()))
 	}
 	q := list.GetEntries()[0]
-	if q.GetEntryId() != "s-2" || q.GetReason() != "NOT_PAIRED" || q.GetCode() != int32(codes.FailedPrecondition) ||
+	if q.GetEntryId() != "s-2" || q.GetReason() != "NOT_PAIRED" || q.GetCode() != code.Code_FAILED_PRECONDITION ||
 		q.GetSummary() != "value poison" || q.GetDestination() != "coordination" ||
 		q.GetState() != outboxv1.QuarantineState_QUARANTINE_STATE_QUARANTINED || q.GetPayload() != nil {
 		t.Errorf("quarantined entry %v", q)

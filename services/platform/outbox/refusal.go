@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -71,14 +72,7 @@ func ItemRefusal(ir *commonv1.ItemRefusal) Refusal {
 	return r
 }
 
-// codeReason is the UPPER_SNAKE name of code ("FAILED_PRECONDITION").
+// codeReason is the UPPER_SNAKE name of c ("FAILED_PRECONDITION"): its google.rpc.Code name.
 func codeReason(c codes.Code) string {
-	var b strings.Builder
-	for i, r := range c.String() {
-		if i > 0 && r >= 'A' && r <= 'Z' {
-			b.WriteByte('_')
-		}
-		b.WriteRune(r)
-	}
-	return strings.ToUpper(b.String())
+	return code.Code(c).String()
 }

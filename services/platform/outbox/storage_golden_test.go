@@ -7,11 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 )
 
 // The hand protowire codec of the envelope as it was before labourlink.storage.v1.OutboxEntry,
@@ -193,6 +197,54 @@ func TestEnvelopeGolden(t *testing.T) {
 	for name, decode := range map[string]func([]byte) (envelope, error){"new": decodeEnvelope, "old": oldDecodeEnvelope} {
 		if got, err := decode(extra); err != nil || !sameEnvelope(got, cases[1]) {
 			t.Errorf("%s decoder with unknown fields: %+v, %v", name, got, err)
+		}
+	}
+}
+
+// goldenQuarantinedHex is a quarantined entry as stored while QuarantinedEntry.code was an
+// int32 (before it became a google.rpc.Code): entry id "gz-7", destination "coordination",
+// reason NOT_PAIRED, code 9 (FAILED_PRECONDITION), state QUARANTINED, written by the generated
+// code of that time.
+const goldenQuarantinedHex = "0a1771756172616e74696e6564456e74726965732f677a2d371204677a2d371a0c636f6f7264696e6174696f6e30093a0a4e4f545f5041495245446001"
+
+// TestQuarantinedCodeWireCompatible: QuarantinedEntry.code and ItemRefusal.code became
+// google.rpc.Code with the same field numbers. An enum and an int32 share the varint encoding,
+// so entries quarantined before (and remembered responses holding item refusals) read the same
+// code, and what is written now is what the int32 wrote.
+func TestQuarantinedCodeWireCompatible(t *testing.T) {
+	old, err := hex.DecodeString(goldenQuarantinedHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &outboxv1.QuarantinedEntry{}
+	if err := proto.Unmarshal(old, q); err != nil {
+		t.Fatal(err)
+	}
+	if q.GetCode() != code.Code_FAILED_PRECONDITION || q.GetEntryId() != "gz-7" || q.GetReason() != "NOT_PAIRED" ||
+		q.GetState() != outboxv1.QuarantineState_QUARANTINE_STATE_QUARANTINED {
+		t.Fatalf("old entry reads as %v", q)
+	}
+	if v, err := (proto.MarshalOptions{Deterministic: true}).Marshal(q); err != nil || !bytes.Equal(v, old) {
+		t.Fatalf("re-encoded %x, %v; stored %x", v, err, old)
+	}
+
+	// Every code an int32 could hold reads back as that number, also one no enum value names
+	// (a client treats it as UNKNOWN and shows the number).
+	for _, n := range []int64{0, 3, 9, 16, 17, 1000, -1} {
+		var int32Field []byte
+		int32Field = protowire.AppendTag(int32Field, 6, protowire.VarintType)
+		int32Field = protowire.AppendVarint(int32Field, uint64(n)) // how an int32 field encodes n
+		q := &outboxv1.QuarantinedEntry{}
+		if err := proto.Unmarshal(int32Field, q); err != nil || int64(q.GetCode()) != n {
+			t.Errorf("QuarantinedEntry code %d reads as %d, %v", n, q.GetCode(), err)
+		}
+		r := &commonv1.ItemRefusal{}
+		refusal := protowire.AppendVarint(protowire.AppendTag(nil, 3, protowire.VarintType), uint64(n))
+		if err := proto.Unmarshal(refusal, r); err != nil || int64(r.GetCode()) != n {
+			t.Errorf("ItemRefusal code %d reads as %d, %v", n, r.GetCode(), err)
+		}
+		if v, _ := proto.Marshal(r); n != 0 && !bytes.Equal(v, refusal) {
+			t.Errorf("ItemRefusal code %d encodes as %x, the int32 wrote %x", n, v, refusal)
 		}
 	}
 }

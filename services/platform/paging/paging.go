@@ -139,18 +139,10 @@ func (s Size) Of(n int32) int {
 	return min(int(n), s.Max)
 }
 
-// Check adds a violation on page_size to v when n is negative; a size above Max is served as
-// Max.
+// Check adds a violation on page_size to v when n is negative. A size above Max is not an
+// error: it is served as Max (Of), as AIP-158 asks, by every List of every service.
 func (s Size) Check(v *apierror.Violations, n int32) {
 	if n < 0 {
-		v.Add(SizeField, "must not be negative")
-	}
-}
-
-// CheckBounded adds a violation on page_size to v when n is negative or above Max, for the Lists
-// that refuse a size they would not serve.
-func (s Size) CheckBounded(v *apierror.Violations, n int32) {
-	if n < 0 || int(n) > s.Max {
-		v.Add(SizeField, fmt.Sprintf("must be 0 (default %d) to %d", s.Default, s.Max))
+		v.Add(SizeField, fmt.Sprintf("must not be negative (0 is the default %d; a size above %d is served as %d)", s.Default, s.Max, s.Max))
 	}
 }

@@ -92,28 +92,34 @@ func TestRefusalReasons(t *testing.T) {
 	}
 }
 
+// TestSize: 0 is the default, a size above Max is served as Max (not refused: AIP-158, every
+// List of every service), a negative size is refused.
 func TestSize(t *testing.T) {
 	s := paging.Size{Default: 100, Max: 1000}
 	tests := []struct {
-		n                int32
-		want             int
-		refused, bounded bool
+		n       int32
+		want    int
+		refused bool
 	}{
-		{0, 100, false, false},
-		{-1, 100, true, true},
-		{1, 1, false, false},
-		{1000, 1000, false, false},
-		{1001, 1000, false, true},
+		{0, 100, false},
+		{-1, 100, true},
+		{-1 << 31, 100, true},
+		{1, 1, false},
+		{1000, 1000, false},
+		{1001, 1000, false},
+		{1<<31 - 1, 1000, false},
 	}
 	for _, tt := range tests {
 		if got := s.Of(tt.n); got != tt.want {
 			t.Errorf("Of(%d) = %d, want %d", tt.n, got, tt.want)
 		}
-		var v, b apierror.Violations
+		var v apierror.Violations
 		s.Check(&v, tt.n)
-		s.CheckBounded(&b, tt.n)
-		if (v.Len() == 1) != tt.refused || (b.Len() == 1) != tt.bounded {
-			t.Errorf("size %d: Check %v, CheckBounded %v", tt.n, v.List(), b.List())
+		if (v.Len() == 1) != tt.refused {
+			t.Errorf("Check(%d) = %v, want refused %v", tt.n, v.List(), tt.refused)
+		}
+		if tt.refused && v.List()[0].Field != paging.SizeField {
+			t.Errorf("Check(%d) names %q, want %q", tt.n, v.List()[0].Field, paging.SizeField)
 		}
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -85,8 +83,10 @@ func RequestID(req proto.Message) string {
 	return m.Get(fd).String()
 }
 
-// fingerprint identifies the content of a request.
-func fingerprint(req proto.Message) ([]byte, error) {
+// Fingerprint identifies the content of a message: the SHA-256 of its deterministic encoding
+// (32 bytes). A request id's request is compared by it, and so are the rows an import id has on
+// disk with rows sent again under that id (services/sending/roster, services/receiving/vacancies).
+func Fingerprint(req proto.Message) ([]byte, error) {
 	b, err := marshalOpts.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func Recall(tx *bbolt.Tx, method string, req, resp proto.Message) (bool, error) 
 		return false, fmt.Errorf("idempotency: decode remembered response of %s: %w", method, err)
 	}
 	if rec.fingerprint != nil {
-		fp, err := fingerprint(req)
+		fp, err := Fingerprint(req)
 		if err != nil {
 			return false, fmt.Errorf("idempotency: %w", err)
 		}
@@ -195,7 +195,7 @@ func Remember(tx *bbolt.Tx, at time.Time, method string, req, resp proto.Message
 	if err != nil {
 		return fmt.Errorf("idempotency: %w", err)
 	}
-	fp, err := fingerprint(req)
+	fp, err := Fingerprint(req)
 	if err != nil {
 		return fmt.Errorf("idempotency: fingerprint request of %s: %w", method, err)
 	}
@@ -298,22 +298,4 @@ func pruneIdempotencyChunk(db *DB, cutoff time.Time, from []byte) (int, []byte, 
 		return 0, nil, err
 	}
 	return len(old), next, nil
-}
-
-// MaxRequestIDLen is the longest request id accepted, in characters.
-const MaxRequestIDLen = 200
-
-// CheckRequestID adds a violation on field (request_id) to v unless id is empty (the request is
-// then not idempotent) or UTF-8 text of at most MaxRequestIDLen characters without control
-// characters: the one rule of request ids of every service.
-func CheckRequestID(v *apierror.Violations, field, id string) {
-	switch {
-	case id == "":
-	case !utf8.ValidString(id):
-		v.Add(field, "is not valid UTF-8")
-	case utf8.RuneCountInString(id) > MaxRequestIDLen:
-		v.Add(field, fmt.Sprintf("is longer than %d characters", MaxRequestIDLen))
-	case strings.IndexFunc(id, unicode.IsControl) >= 0:
-		v.Add(field, "has a control character")
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/creditcode"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
 	"github.com/eastwest/labourlink/services/receiving/internal/province"
 )
@@ -32,8 +33,6 @@ const (
 	MaxAge       = 100
 	maxNameRunes = 100 // employer name
 	maxContact   = 100
-	// MaxExternalReference is the longest external_reference, in characters.
-	MaxExternalReference = 100
 )
 
 // Statuses.
@@ -171,7 +170,7 @@ func checkVacancy(vs *apierror.Violations, p *province.Province, day *commonv1.D
 		}
 	}
 	check.Text(vs, f("contact"), v.GetContact(), maxContact, false)
-	check.Text(vs, f("external_reference"), v.GetExternalReference(), MaxExternalReference, false)
+	check.Text(vs, f("external_reference"), v.GetExternalReference(), store.MaxClientIDLen, false)
 }
 
 // fromClient returns a new vacancy id of province region with the client fields of in.

@@ -79,7 +79,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		normalize(r.Vacancy)
 		checkVacancy(&v, x.cfg.Province, civil.Today(x.now()), "vacancy.", r.GetVacancy(), true)
 	case *receivingv1.ImportVacanciesRequest:
-		check.ID(&v, "import_id", r.GetImportId())
+		store.CheckImportID(&v, "import_id", r.GetImportId())
 		if n := len(r.GetRows()); n > MaxImportChunk {
 			v.Add("rows", fmt.Sprintf("has %d rows, at most %d are allowed per message", n, MaxImportChunk))
 		}
@@ -87,9 +87,9 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 			v.Add("total_rows", p)
 		}
 	case *receivingv1.GetVacancyImportRequest:
-		check.ID(&v, "import_id", r.GetImportId())
+		store.CheckImportID(&v, "import_id", r.GetImportId())
 	case *receivingv1.ListVacancyImportRejectionsRequest:
-		check.ID(&v, "import_id", r.GetImportId())
+		store.CheckImportID(&v, "import_id", r.GetImportId())
 		check.RejectionsSize.Check(&v, r.GetPageSize())
 	case *receivingv1.GetVacancyRequest:
 		check.Name(&v, "name", r.GetName(), check.Vacancies)

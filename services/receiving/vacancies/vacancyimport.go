@@ -39,13 +39,22 @@ import (
 //	"c" + import_id                      -> present once the import is complete
 //	"l" + import_id                      -> big-endian row number of the last row committed
 //	"r" + import_id + 0x00 + row_number  -> the vacancy id the row created or updated ("" if rejected)
+//	"v" + import_id                      -> present if the import compares rows sent again
+//	"h" + import_id + 0x00 + row_number  -> store.Fingerprint of the row (imports with "v")
 //
 // and the rejections in BucketImportRejections under import_id + 0x00 + row_number (read in row
 // order by GetVacancyImport and ListVacancyImportRejections). A row number already seen in the
 // import is skipped, so re-sending an import whose stream was cut completes it without
 // duplicates, and re-sending a completed import changes nothing and returns the same summary
-// (the rest of that stream is not read). Row numbers must therefore be unique within an import
+// to its final message. Row numbers must therefore be unique within an import
 // (the CLI sends the spreadsheet row numbers).
+//
+// A row sent again under a row number the import has is compared with the row committed under
+// it (its fingerprint, "h": 32 bytes a row beside the "r" key the import keeps anyway), and a
+// complete import takes no new rows: a used import id with other content is INVALID_ARGUMENT on
+// import_id, refused with the whole message (one transaction), so that a complete import, or
+// rows sent again before new ones, change nothing. Imports begun before rows were compared have
+// no "v" key and are not compared, as before.
 //
 // Only the message marked final completes an import, in the transaction of its rows, and only
 // if the import's rows_received (each row counted once over all its streams) is its total_rows;
@@ -75,6 +84,12 @@ func importRowKey(id string, row int64) []byte {
 	return append(k, store.Uint64Key(uint64(row))...)
 }
 
+func importRowDigestKey(id string, row int64) []byte {
+	k := importKey('h', id)
+	k = append(k, 0)
+	return append(k, store.Uint64Key(uint64(row))...)
+}
+
 func rejectionKey(id string, row int64) []byte {
 	k := append([]byte(id), 0)
 	return append(k, store.Uint64Key(uint64(row))...)
@@ -85,16 +100,18 @@ type vacancyImport struct {
 	summary  *commonv1.ImportSummary // counts, without rejections
 	lastRow  int64                   // row number of the last row committed (0: none)
 	complete bool
+	compared bool // rows sent again are compared with those on disk ("v"; new imports are)
 }
 
 // readVacancyImport reads import id in tx; found is false if no chunk of it was committed.
 func readVacancyImport(tx *bbolt.Tx, id string) (vacancyImport, bool, error) {
 	imports := tx.Bucket(importsBucket)
-	im := vacancyImport{summary: &commonv1.ImportSummary{}}
+	im := vacancyImport{summary: &commonv1.ImportSummary{}, compared: true}
 	sum, found, err := importSummaries.Get(tx, importKey('s', id))
 	if err != nil || !found {
 		return im, found, err
 	}
+	im.compared = imports.Get(importKey('v', id)) != nil
 	im.summary = sum
 	im.summary.ImportId = id
 	if v := imports.Get(importKey('l', id)); len(v) == 8 {
@@ -113,6 +130,11 @@ func saveVacancyImport(tx *bbolt.Tx, id string, im vacancyImport) error {
 	if err := imports.Put(importKey('l', id), binary.BigEndian.AppendUint64(nil, uint64(im.lastRow))); err != nil {
 		return err
 	}
+	if im.compared {
+		if err := imports.Put(importKey('v', id), []byte{}); err != nil {
+			return err
+		}
+	}
 	if im.complete {
 		return imports.Put(importKey('c', id), []byte{})
 	}
@@ -125,8 +147,14 @@ func rowTaken(tx *bbolt.Tx, id string, n int64) bool {
 	return n >= 1 && tx.Bucket(importsBucket).Get(importRowKey(id, n)) != nil
 }
 
-// takeRow records row n of import id in tx: the vacancy id it created, or its rejection.
-func takeRow(tx *bbolt.Tx, id string, n int64, vacancyID string, rej *commonv1.RowRejection) error {
+// takeRow records row n of import id in tx: the vacancy id it created, or its rejection, and
+// the row's fingerprint fp (nil: the import does not compare rows).
+func takeRow(tx *bbolt.Tx, id string, n int64, vacancyID string, rej *commonv1.RowRejection, fp []byte) error {
+	if fp != nil && n >= 1 {
+		if err := tx.Bucket(importsBucket).Put(importRowDigestKey(id, n), fp); err != nil {
+			return err
+		}
+	}
 	if rej != nil {
 		if n >= 1 {
 			if err := tx.Bucket(importsBucket).Put(importRowKey(id, n), []byte{}); err != nil {
@@ -202,8 +230,10 @@ func (x *Server) ImportVacancies(stream receivingv1.VacancyService_ImportVacanci
 		if err != nil {
 			return err
 		}
-		if im.complete {
-			// Complete with this message, or before it (a completed import sent again).
+		if im.complete && (req.GetFinal() || !im.compared) {
+			// Complete with this message, or before it (a completed import sent again: its rows
+			// are compared message by message up to the final one, which gets the summary; one
+			// begun before rows were compared gets it at once).
 			summary, err := x.importReply(importID)
 			if err != nil {
 				return err
@@ -243,6 +273,10 @@ func (x *Server) importEndedEarly(importID string, err error) error {
 		return err
 	}
 	var v apierror.Violations
+	if im.complete {
+		v.Add("final", fmt.Sprintf("the stream ended without a message marked final; import %q is complete and nothing was changed: its summary is the reply to a final message (GetVacancyImport reads it too)", importID))
+		return v.Err()
+	}
 	v.Add("final", fmt.Sprintf("the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it",
 		im.summary.GetRowsReceived()))
 	return v.Err()
@@ -265,16 +299,20 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 	var im vacancyImport
 	err := x.cfg.DB.Update(func(tx *bbolt.Tx) error {
 		var err error
-		if im, _, err = readVacancyImport(tx, importID); err != nil || im.complete {
+		if im, _, err = readVacancyImport(tx, importID); err != nil {
+			return err
+		}
+		fps, err := compareResent(tx, importID, im, rows)
+		if err != nil || im.complete {
 			return err
 		}
 		sum := im.summary
 		sum.ImportId = importID
 		now := x.now()
-		for _, row := range rows {
+		for i, row := range rows {
 			n := row.GetRowNumber()
 			if rowTaken(tx, importID, n) {
-				continue // sent before (a resumed import)
+				continue // sent before (a resumed import), and compared
 			}
 			sum.RowsReceived++
 			if n >= 1 {
@@ -291,7 +329,7 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 			if rej != nil {
 				sum.Rejected++
 			}
-			if err := takeRow(tx, importID, n, vacancyID, rej); err != nil {
+			if err := takeRow(tx, importID, n, vacancyID, rej, fps[i]); err != nil {
 				return err
 			}
 		}
@@ -299,6 +337,39 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 		return saveVacancyImport(tx, importID, im)
 	})
 	return im, err
+}
+
+// compareResent compares the rows of a message of import id (where im stands) that the import
+// has already with the rows committed under their numbers, and returns the fingerprint of each
+// row (nil each when the import does not compare rows). A row that differs, or a new row for a
+// complete import, is INVALID_ARGUMENT on import_id: a used import id with other content.
+func compareResent(tx *bbolt.Tx, id string, im vacancyImport, rows []*receivingv1.VacancyRow) ([][]byte, error) {
+	fps := make([][]byte, len(rows))
+	if !im.compared {
+		return fps, nil
+	}
+	imports := tx.Bucket(importsBucket)
+	for i, row := range rows {
+		fp, err := store.Fingerprint(row)
+		if err != nil {
+			return nil, err
+		}
+		fps[i] = fp
+		n := row.GetRowNumber()
+		if n < 1 {
+			continue // never recorded: rejected again, whatever the import
+		}
+		var v apierror.Violations
+		switch want := imports.Get(importRowDigestKey(id, n)); {
+		case want != nil && !bytes.Equal(want, fp):
+			v.Add("import_id", fmt.Sprintf("import %q has another row %d on disk: a row sent again under an import id must be the row committed under its number, unchanged (row numbers are unique within an import); a new set of vacancies needs a new import id. Nothing of this message was changed", id, n))
+			return nil, v.Err()
+		case want == nil && im.complete && !rowTaken(tx, id, n):
+			v.Add("import_id", fmt.Sprintf("import %q is complete and has no row %d: a complete import takes no more rows; a new set of vacancies needs a new import id. Nothing was changed", id, n))
+			return nil, v.Err()
+		}
+	}
+	return fps, nil
 }
 
 // importRow stores the parsed row n, in: it updates the vacancy of its natural key if there is

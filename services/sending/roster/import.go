@@ -22,8 +22,13 @@ package roster
 //
 // So a stream cut anywhere leaves the import at a batch boundary: the rows it counts are exactly
 // the rows on disk. Re-sending the import skips the rows up to the record's last row number and
-// carries on; re-sending a complete import returns the stored summary at once and changes
-// nothing.
+// carries on; re-sending a complete import returns the stored summary and changes nothing. The
+// rows sent again are compared with those on disk (resentRows): the record keeps a SHA-256 chain
+// over the rows committed (rows_digest, O(1) space), and a stream that sends rows at or before
+// the last row must send all of them, from the first, unchanged (or none: it starts after the
+// last row). Other rows under a used import id are INVALID_ARGUMENT on import_id before anything
+// of the stream is committed (rows increase, so the rows sent again come first). Records written
+// before the digest existed have none: their imports are not compared, as before.
 //
 // A person is identified by the identity number. Two rows of one import with the same identity
 // number: the later row wins. It is applied after the earlier one like a row of a later import
@@ -38,6 +43,8 @@ package roster
 // at once when the server begins its graceful stop.
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,8 +52,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -72,8 +77,6 @@ const (
 	importBatchRows = 5000
 	// maxChunkRows is the most rows one ImportWorkersRequest may carry.
 	maxChunkRows = 5000
-	// maxImportIDRunes is the longest import id.
-	maxImportIDRunes = 100
 	// rejectionsInReply is how many rejections an import's summary lists at most.
 	rejectionsInReply = 1000
 )
@@ -99,21 +102,6 @@ const (
 // stream with the same import id) before this batch.
 var errImportComplete = errors.New("import already complete")
 
-// checkImportID returns a reason if id is not a usable import id.
-func checkImportID(id string) string {
-	switch {
-	case id == "":
-		return "is required: the client's id of this import, the same on every message"
-	case !utf8.ValidString(id):
-		return "is not valid UTF-8"
-	case utf8.RuneCountInString(id) > maxImportIDRunes:
-		return fmt.Sprintf("is longer than %d characters", maxImportIDRunes)
-	case strings.IndexFunc(id, unicode.IsControl) >= 0:
-		return "has a control character"
-	}
-	return ""
-}
-
 // --- row validation ---
 
 // rowResult is one validated row: a worker to store, or the reasons it was rejected.
@@ -127,6 +115,9 @@ type rowResult struct {
 	// so that the commit of a batch only looks up and writes.
 	createdID string
 	created   []byte
+	// digest is the row's store.Fingerprint, chained into the import's rows digest when the
+	// row is committed.
+	digest []byte
 }
 
 // prepareCreate fills row.created for a good row: the worker as it is stored if no worker has its
@@ -275,6 +266,9 @@ type importRecord struct {
 	importDate *commonv1.Date
 	entries    int64
 	updateTime time.Time
+	// digest is the chain over the rows committed (rowsDigestStart, chainRow); nil for a record
+	// written before it existed, whose import is not compared when sent again.
+	digest []byte
 }
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
@@ -288,6 +282,7 @@ func (r *importRecord) stored() *storagev1.ImportRecord {
 		ImportDate:       r.importDate,
 		RejectionEntries: r.entries,
 		UpdateTime:       timestamppb.New(r.updateTime),
+		RowsDigest:       r.digest,
 	}
 }
 
@@ -304,6 +299,7 @@ func recordOf(m *storagev1.ImportRecord) importRecord {
 		lastRow:    m.GetLastRow(),
 		importDate: m.GetImportDate(),
 		entries:    m.GetRejectionEntries(),
+		digest:     m.GetRowsDigest(),
 	}
 	if r.summary == nil {
 		r.summary = &commonv1.ImportSummary{}
@@ -521,7 +517,7 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 	if s.importHook != nil {
 		defer s.importHook(importID, importEnd)
 	}
-	if reason := checkImportID(importID); reason != "" {
+	if reason := store.ImportIDProblem(importID); reason != "" {
 		var v apierror.Violations
 		v.Add("import_id", reason)
 		return v.Err()
@@ -538,11 +534,18 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 	}); err != nil {
 		return err
 	}
+	again := &resentRows{importID: importID}
+	if found {
+		again.want, again.lastRow, again.complete = rec.digest, rec.lastRow, rec.complete
+	}
 	if found && rec.complete {
-		// A completed import sent again: the stored outcome, nothing changed. The rest of the
-		// stream is not read; the client's next Send ends with io.EOF and CloseAndRecv returns
-		// this reply.
-		return s.replyStored(stream, importID)
+		if rec.digest == nil {
+			// A completed import of before rows were compared, sent again: the stored outcome,
+			// nothing changed. The rest of the stream is not read; the client's next Send ends
+			// with io.EOF and CloseAndRecv returns this reply.
+			return s.replyStored(stream, importID)
+		}
+		return s.importAgain(stream, msgs, first, again)
 	}
 	w := &workerImport{s: s, id: importID, date: civil.Today(s.cfg.Now())}
 	var resumeAfter int64
@@ -565,9 +568,19 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 		w.pending = slices.Grow(w.pending, len(msg.GetRows()))
 		for _, row := range msg.GetRows() {
 			if row.GetRowNumber() <= resumeAfter {
-				continue // committed by an earlier stream of this import
+				// Committed by an earlier stream of this import: compared, not imported again.
+				if streamErr = again.add(row); streamErr != nil {
+					break
+				}
+				continue
+			}
+			if streamErr = again.settle(); streamErr != nil {
+				break // a reused import id: nothing of this stream was committed
 			}
 			res := ck.validateRow(row, w.date)
+			if res.digest, streamErr = store.Fingerprint(row); streamErr != nil {
+				break
+			}
 			if res.worker != nil {
 				if err := s.prepareCreate(&res, now); err != nil {
 					streamErr = err
@@ -580,6 +593,9 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 			break
 		}
 		if msg.GetFinal() {
+			if streamErr = again.settle(); streamErr != nil {
+				break
+			}
 			final = msg
 			break
 		}
@@ -649,6 +665,121 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 		zap.Int64("rejected", sum.GetRejected()))
 	failpoint.Inject(failpoint.ImportBeforeReply)
 	return stream.SendAndClose(&sendingv1.ImportWorkersResponse{Summary: sum})
+}
+
+// --- an import id used again ---
+
+// rowsDigestStart is the rows digest of an import with no row committed.
+func rowsDigestStart() []byte {
+	d := sha256.Sum256([]byte("labourlink.ImportRecord.rows_digest"))
+	return d[:]
+}
+
+// chainRow returns the rows digest after a row with fingerprint row is committed after the rows
+// of digest prev.
+func chainRow(prev, row []byte) []byte {
+	h := sha256.New()
+	h.Write(prev)
+	h.Write(row)
+	return h.Sum(nil)
+}
+
+// resentRows compares the rows a stream sends again under the id of an import (the rows at or
+// before the import's last row on disk; row numbers increase, so they come first) with the rows
+// on disk, through the import's rows digest: they must be every row on disk, from the first,
+// unchanged. A stream that sends none of them (it starts after the last row) is not compared.
+// An import whose record has no digest (begun before it existed) is not compared either.
+type resentRows struct {
+	importID string
+	want     []byte // the record's rows digest; nil: not compared
+	lastRow  int64  // the record's last row
+	complete bool   // the import is complete
+	got      []byte // the chain over the rows sent again so far; nil: none
+	settled  bool
+}
+
+// add chains a row at or before the last row on disk.
+func (c *resentRows) add(row *sendingv1.WorkerRow) error {
+	if c.want == nil {
+		return nil
+	}
+	fp, err := store.Fingerprint(row)
+	if err != nil {
+		return err
+	}
+	if c.got == nil {
+		c.got = rowsDigestStart()
+	}
+	c.got = chainRow(c.got, fp)
+	return nil
+}
+
+// settle is called when the stream goes past the rows on disk (its first row after the last
+// one, or its final message): the rows it sent again must be those on disk. It is
+// INVALID_ARGUMENT on import_id when they are not.
+func (c *resentRows) settle() error {
+	if c.settled || c.want == nil || c.got == nil {
+		c.settled = true
+		return nil
+	}
+	c.settled = true
+	if bytes.Equal(c.got, c.want) {
+		return nil
+	}
+	var v apierror.Violations
+	if c.complete {
+		v.Add("import_id", fmt.Sprintf("import %q is complete with other rows (up to row %d): sent again under its id, an import must be the same rows, all of them from the first, unchanged; a new roster needs a new import id. Nothing was changed",
+			c.importID, c.lastRow))
+	} else {
+		v.Add("import_id", fmt.Sprintf("import %q has other rows on disk (up to row %d): the rows sent again under its id must be all of them, from the first, unchanged. To resume it, send the same rows again, or only the rows after row %d; a new roster needs a new import id. Nothing was changed",
+			c.importID, c.lastRow, c.lastRow))
+	}
+	return v.Err()
+}
+
+// importAgain reads a stream sent under the id of a complete import whose rows are compared
+// (resentRows): the same rows again (or none, only a final message) get the stored summary and
+// change nothing; other rows, or rows after the import's last row, are INVALID_ARGUMENT on
+// import_id. The stream is read up to its final message, as a new import's would be.
+func (s *Service) importAgain(stream grpc.ClientStreamingServer[sendingv1.ImportWorkersRequest, sendingv1.ImportWorkersResponse], msgs *importMessages, msg *sendingv1.ImportWorkersRequest, again *resentRows) error {
+	prev := int64(0)
+	for {
+		if err := checkChunk(msg, again.importID, &prev); err != nil {
+			return err
+		}
+		for _, row := range msg.GetRows() {
+			if row.GetRowNumber() > again.lastRow {
+				if err := again.settle(); err != nil {
+					return err
+				}
+				var v apierror.Violations
+				v.Add("import_id", fmt.Sprintf("import %q is complete (its last row is %d) and takes no more rows: a new roster needs a new import id; nothing was changed",
+					again.importID, again.lastRow))
+				return v.Err()
+			}
+			if err := again.add(row); err != nil {
+				return err
+			}
+		}
+		if msg.GetFinal() {
+			if err := again.settle(); err != nil {
+				return err
+			}
+			return s.replyStored(stream, again.importID)
+		}
+		if s.importHook != nil {
+			s.importHook(again.importID, importMessage)
+		}
+		var err error
+		if msg, err = s.nextImportMessage(msgs); err != nil {
+			if errors.Is(err, io.EOF) {
+				var v apierror.Violations
+				v.Add("final", fmt.Sprintf("the stream ended without a message marked final; import %q is complete and nothing was changed: its summary is sent in reply to a final message (GetImport reads it too)", again.importID))
+				return v.Err()
+			}
+			return err
+		}
+	}
 }
 
 // totalRowsProblem returns a reason if the total_rows of a final message cannot be a row count.
@@ -736,7 +867,7 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 			return err
 		}
 		if !found {
-			r = importRecord{summary: &commonv1.ImportSummary{ImportId: importID}, importDate: importDate}
+			r = importRecord{summary: &commonv1.ImportSummary{ImportId: importID}, importDate: importDate, digest: rowsDigestStart()}
 		}
 		if r.complete {
 			return errImportComplete
@@ -782,6 +913,9 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 			}
 			r.summary.RowsReceived++
 			r.lastRow = row.number
+			if r.digest != nil {
+				r.digest = chainRow(r.digest, row.digest)
+			}
 		}
 		// Complete only on the final message, and only if every row of the import has arrived:
 		// rows_received counts each row once, however many streams it took.

@@ -20,6 +20,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // badRow is a generated good row with one or more fields spoiled, and what the import must say.
@@ -211,8 +212,9 @@ func TestImportResendIsNoOp(t *testing.T) {
 	}
 	before, _ := rosterSnapshot(t, env.db)
 
-	// The same import again, whole or cut short: the stored summary, nothing changed.
-	for _, n := range []int{len(rows), 10} {
+	// The same import again, whole or as a final message alone: the stored summary, nothing
+	// changed. Its first 10 rows alone, as a whole import, are another import: refused.
+	for _, n := range []int{len(rows), 0} {
 		again, err := importRows(ctx, env.client, "roster-2026-03", rows[:n], 2000)
 		if err != nil {
 			t.Fatal(err)
@@ -221,6 +223,8 @@ func TestImportResendIsNoOp(t *testing.T) {
 			t.Fatalf("re-sent import (%d rows) replied %v, want the first reply %v", n, again.GetSummary(), first.GetSummary())
 		}
 	}
+	_, err = importRows(ctx, env.client, "roster-2026-03", rows[:10], 2000)
+	fieldViolation(t, err, "import_id")
 	after, _ := rosterSnapshot(t, env.db)
 	if len(after) != len(before) {
 		t.Fatalf("re-send changed the roster size: %d -> %d", len(before), len(after))
@@ -416,7 +420,8 @@ func TestImportProtocolErrors(t *testing.T) {
 	}{
 		{"no import id", []*sendingv1.ImportWorkersRequest{{Rows: []*sendingv1.WorkerRow{r1}}}, "import_id"},
 		{"import id with a control character", []*sendingv1.ImportWorkersRequest{{ImportId: "a\x00b"}}, "import_id"},
-		{"import id too long", []*sendingv1.ImportWorkersRequest{{ImportId: strings.Repeat("x", 101)}}, "import_id"},
+		{"import id too long", []*sendingv1.ImportWorkersRequest{{ImportId: strings.Repeat("名", store.MaxClientIDLen+1)}}, "import_id"},
+		{"import id with a slash", []*sendingv1.ImportWorkersRequest{{ImportId: "2026/春季名单.xlsx"}}, "import_id"},
 		{"import id changes", []*sendingv1.ImportWorkersRequest{{ImportId: "p1", Rows: []*sendingv1.WorkerRow{r1}}, {ImportId: "p2", Rows: []*sendingv1.WorkerRow{r2}}}, "import_id"},
 		{"row numbers go back", []*sendingv1.ImportWorkersRequest{{ImportId: "p3", Rows: []*sendingv1.WorkerRow{r2, r1}}}, "rows[1].row_number"},
 		{"row number zero", []*sendingv1.ImportWorkersRequest{{ImportId: "p4", Rows: []*sendingv1.WorkerRow{{RowNumber: 0}}}}, "rows[0].row_number"},

@@ -45,9 +45,7 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 	var v apierror.Violations
 	switch r := req.(type) {
 	case *sendingv1.ImportWorkersRequest:
-		if reason := checkImportID(r.GetImportId()); reason != "" {
-			v.Add("import_id", reason)
-		}
+		store.CheckImportID(&v, "import_id", r.GetImportId())
 		if n := len(r.GetRows()); n > maxChunkRows {
 			v.Add("rows", fmt.Sprintf("has %d rows; at most %d per message", n, maxChunkRows))
 		}
@@ -55,13 +53,9 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 			v.Add("total_rows", reason)
 		}
 	case *sendingv1.GetImportRequest:
-		if reason := checkImportID(r.GetImportId()); reason != "" {
-			v.Add("import_id", reason)
-		}
+		store.CheckImportID(&v, "import_id", r.GetImportId())
 	case *sendingv1.ListImportRejectionsRequest:
-		if reason := checkImportID(r.GetImportId()); reason != "" {
-			v.Add("import_id", reason)
-		}
+		store.CheckImportID(&v, "import_id", r.GetImportId())
 		rejectionsSize.Check(&v, r.GetPageSize())
 		rejectionsListing(r.GetImportId()).Check(&v, r.GetPageToken())
 	case *sendingv1.GetWorkerRequest:

@@ -10,6 +10,7 @@ package commonv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	code "google.golang.org/genproto/googleapis/rpc/code"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -667,10 +668,12 @@ type ItemRefusal struct {
 	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	// The item's own id, for logs and operators: a worker id, an event id, a vacancy name.
 	Item string `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
-	// The `google.rpc.Code` the item alone would have been refused with (for example 3
-	// INVALID_ARGUMENT, 9 FAILED_PRECONDITION, 5 NOT_FOUND). A refused item is refused for good:
-	// sending it again unchanged gets the same answer.
-	Code int32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	// The gRPC code the item alone would have been refused with (for example INVALID_ARGUMENT,
+	// FAILED_PRECONDITION, NOT_FOUND; never OK). A refused item is refused for good: sending it
+	// again unchanged gets the same answer. A code a client does not know is treated as UNKNOWN
+	// (and shown as its number). Until December 2026 the field was an int32 holding the same
+	// number: the wire format is the same.
+	Code code.Code `protobuf:"varint,3,opt,name=code,proto3,enum=google.rpc.Code" json:"code,omitempty"`
 	// Machine-readable reason, UPPER_SNAKE, as in `google.rpc.ErrorInfo.reason`: the name of an
 	// `ErrorReason` value without its `ERROR_REASON_` prefix (for example VACANCY_CLOSED,
 	// WORKER_ALREADY_HERE, INVALID_ARGUMENT).
@@ -727,11 +730,11 @@ func (x *ItemRefusal) GetItem() string {
 	return ""
 }
 
-func (x *ItemRefusal) GetCode() int32 {
+func (x *ItemRefusal) GetCode() code.Code {
 	if x != nil {
 		return x.Code
 	}
-	return 0
+	return code.Code(0)
 }
 
 func (x *ItemRefusal) GetReason() string {
@@ -759,8 +762,9 @@ func (x *ItemRefusal) GetMessage() string {
 // updated, unchanged and rejected.
 type ImportSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id the client chose. Sending a complete import again under the same id changes
-	// nothing and returns the same summary; sending an incomplete one again resumes it.
+	// The import id the client chose. Sending a complete import again under the same id, with the
+	// same rows, changes nothing and returns the same summary; sending an incomplete one again
+	// resumes it. Other rows under a used id are refused (INVALID_ARGUMENT on `import_id`).
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// Rows received in total.
 	RowsReceived int64 `protobuf:"varint,2,opt,name=rows_received,json=rowsReceived,proto3" json:"rows_received,omitempty"`
@@ -873,7 +877,7 @@ var File_labourlink_common_v1_common_proto protoreflect.FileDescriptor
 
 const file_labourlink_common_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"!labourlink/common/v1/common.proto\x12\x14labourlink.common.v1\x1a\x1fgoogle/api/field_behavior.proto\"Q\n" +
+	"!labourlink/common/v1/common.proto\x12\x14labourlink.common.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x15google/rpc/code.proto\"Q\n" +
 	"\x04Date\x12\x17\n" +
 	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\x12\x19\n" +
 	"\x05month\x18\x02 \x01(\x05B\x03\xe0A\x02R\x05month\x12\x15\n" +
@@ -882,11 +886,11 @@ const file_labourlink_common_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x03R\trowNumber\x12\x19\n" +
 	"\x05field\x18\x02 \x01(\tB\x03\xe0A\x03R\x05field\x12\x1b\n" +
-	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x03R\x06reason\"\xb1\x01\n" +
+	"\x06reason\x18\x03 \x01(\tB\x03\xe0A\x03R\x06reason\"\xc3\x01\n" +
 	"\vItemRefusal\x12\x19\n" +
 	"\x05index\x18\x01 \x01(\x05B\x03\xe0A\x03R\x05index\x12\x17\n" +
-	"\x04item\x18\x02 \x01(\tB\x03\xe0A\x03R\x04item\x12\x17\n" +
-	"\x04code\x18\x03 \x01(\x05B\x03\xe0A\x03R\x04code\x12\x1b\n" +
+	"\x04item\x18\x02 \x01(\tB\x03\xe0A\x03R\x04item\x12)\n" +
+	"\x04code\x18\x03 \x01(\x0e2\x10.google.rpc.CodeB\x03\xe0A\x03R\x04code\x12\x1b\n" +
 	"\x06reason\x18\x04 \x01(\tB\x03\xe0A\x03R\x06reason\x12\x19\n" +
 	"\x05field\x18\x05 \x01(\tB\x03\xe0A\x03R\x05field\x12\x1d\n" +
 	"\amessage\x18\x06 \x01(\tB\x03\xe0A\x03R\amessage\"\xde\x02\n" +
@@ -1001,14 +1005,16 @@ var file_labourlink_common_v1_common_proto_goTypes = []any{
 	(*RowRejection)(nil),  // 5: labourlink.common.v1.RowRejection
 	(*ItemRefusal)(nil),   // 6: labourlink.common.v1.ItemRefusal
 	(*ImportSummary)(nil), // 7: labourlink.common.v1.ImportSummary
+	(code.Code)(0),        // 8: google.rpc.Code
 }
 var file_labourlink_common_v1_common_proto_depIdxs = []int32{
-	5, // 0: labourlink.common.v1.ImportSummary.rejections:type_name -> labourlink.common.v1.RowRejection
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	8, // 0: labourlink.common.v1.ItemRefusal.code:type_name -> google.rpc.Code
+	5, // 1: labourlink.common.v1.ImportSummary.rejections:type_name -> labourlink.common.v1.RowRejection
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_common_v1_common_proto_init() }

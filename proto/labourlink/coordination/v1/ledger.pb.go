@@ -109,7 +109,8 @@ func (EventKind) EnumDescriptor() ([]byte, []int) {
 type LedgerEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique id chosen by the reporter, stable across retries (for example
-	// `440000-outbox-1234`).
+	// `440000-outbox-1234`): 1 to 256 printable ASCII characters (the length limit of every
+	// client-chosen id) without spaces or `/`.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// What happened.
 	Kind EventKind `protobuf:"varint,2,opt,name=kind,proto3,enum=labourlink.coordination.v1.EventKind" json:"kind,omitempty"`
@@ -477,7 +478,7 @@ type ReportEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The events, at most 1000.
 	Events []*LedgerEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -612,7 +613,8 @@ type ListEventsRequest struct {
 	// province).
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
-	// Maximum events to return (default 100, at most 1000).
+	// Maximum events to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response, with the same filters (a token of other filters is refused
 	// with INVALID_ARGUMENT on page_token).

@@ -600,7 +600,8 @@ type ListBatchReconciliationsRequest struct {
 	// Only batches of this sending province.
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Maximum batches to return (default 100, at most 1000).
+	// Maximum batches to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response, with the same filters (a token of other filters is refused
 	// with INVALID_ARGUMENT on page_token).
@@ -879,7 +880,8 @@ type ListPairingSummariesRequest struct {
 	// The province the listing is about: only pairings involving it (either side).
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
-	// Maximum summaries to return (default 100, at most 1000).
+	// Maximum summaries to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response, with the same filters (a token of other filters is refused
 	// with INVALID_ARGUMENT on page_token).
@@ -1020,7 +1022,8 @@ type ListDiscrepanciesRequest struct {
 	Kind DiscrepancyKind `protobuf:"varint,3,opt,name=kind,proto3,enum=labourlink.coordination.v1.DiscrepancyKind" json:"kind,omitempty"`
 	// Also list closed discrepancies.
 	IncludeClosed bool `protobuf:"varint,4,opt,name=include_closed,json=includeClosed,proto3" json:"include_closed,omitempty"`
-	// Maximum discrepancies to return (default 100, at most 1000).
+	// Maximum discrepancies to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1160,7 +1163,8 @@ type ListDiscrepancyChangesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Return changes after this revision.
 	AfterRevision int64 `protobuf:"varint,1,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
-	// Maximum changes to return (default 100, at most 1000).
+	// Maximum changes to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1385,7 +1389,7 @@ type SetBaselineRequest struct {
 	Year int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
 	// The baseline count, at least 1.
 	Count int64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1606,7 +1610,8 @@ type ListAssessmentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The calendar year.
 	Year int32 `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
-	// Maximum assessments to return (default 100, at most 1000).
+	// Maximum assessments to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response, with the same filters (a token of other filters is refused
 	// with INVALID_ARGUMENT on page_token).

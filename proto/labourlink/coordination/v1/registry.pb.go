@@ -207,7 +207,7 @@ type RegisterRegionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The region: code, role and endpoint.
 	Region *Region `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -404,7 +404,8 @@ type ListRegionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only regions with this role.
 	Role v1.RegionRole `protobuf:"varint,1,opt,name=role,proto3,enum=labourlink.common.v1.RegionRole" json:"role,omitempty"`
-	// Maximum regions to return (default 100, at most 1000).
+	// Maximum regions to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -523,7 +524,7 @@ type CreatePairingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The pairing: receiving_region and sending_region.
 	Pairing *Pairing `protobuf:"bytes,1,opt,name=pairing,proto3" json:"pairing,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -628,7 +629,7 @@ type DeletePairingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `pairings/{receiving_code}-{sending_code}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -734,7 +735,8 @@ type ListPairingsRequest struct {
 	// The province the listing is about: only pairings involving it (either side).
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	// Maximum pairings to return (default 100, at most 1000).
+	// Maximum pairings to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -851,7 +853,7 @@ func (x *ListPairingsResponse) GetNextPageToken() string {
 // Request to load the default pairings.
 type LoadDefaultPairingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

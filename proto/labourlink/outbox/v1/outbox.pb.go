@@ -13,6 +13,7 @@ package outboxv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	code "google.golang.org/genproto/googleapis/rpc/code"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
@@ -431,8 +432,11 @@ type QuarantinedEntry struct {
 	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
 	// What the message is, in a few words (batch, event kind, worker ids; never personal data).
 	Summary string `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
-	// The peer's refusal: its `google.rpc.Code`.
-	Code int32 `protobuf:"varint,6,opt,name=code,proto3" json:"code,omitempty"`
+	// The gRPC code of the peer's refusal (for example INVALID_ARGUMENT, FAILED_PRECONDITION). A
+	// code a client does not know is treated as UNKNOWN (and shown as its number). Until December
+	// 2026 the field was an int32 holding the same number: the wire format is the same, and
+	// entries quarantined before read the same.
+	Code code.Code `protobuf:"varint,6,opt,name=code,proto3,enum=google.rpc.Code" json:"code,omitempty"`
 	// The peer's reason, UPPER_SNAKE (ErrorInfo reason, or the code's name).
 	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The peer's message, with the field at fault when it named one.
@@ -524,11 +528,11 @@ func (x *QuarantinedEntry) GetSummary() string {
 	return ""
 }
 
-func (x *QuarantinedEntry) GetCode() int32 {
+func (x *QuarantinedEntry) GetCode() code.Code {
 	if x != nil {
 		return x.Code
 	}
-	return 0
+	return code.Code(0)
 }
 
 func (x *QuarantinedEntry) GetReason() string {
@@ -608,7 +612,8 @@ type ListQuarantinedEntriesRequest struct {
 	Destination string `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
 	// Only messages in this state (default: all).
 	State QuarantineState `protobuf:"varint,2,opt,name=state,proto3,enum=labourlink.outbox.v1.QuarantineState" json:"state,omitempty"`
-	// Maximum entries to return (default 100, at most 1000).
+	// Maximum entries to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response, with the same filters.
 	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -838,7 +843,7 @@ type RetryQuarantinedEntryRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Why it can go now (what was fixed), at most 500 characters.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -952,7 +957,7 @@ type DiscardQuarantinedEntryRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Why it is given up, at most 500 characters.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1063,7 +1068,7 @@ var File_labourlink_outbox_v1_outbox_proto protoreflect.FileDescriptor
 
 const file_labourlink_outbox_v1_outbox_proto_rawDesc = "" +
 	"\n" +
-	"!labourlink/outbox/v1/outbox.proto\x12\x14labourlink.outbox.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x03\n" +
+	"!labourlink/outbox/v1/outbox.proto\x12\x14labourlink.outbox.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15google/rpc/code.proto\"\xe2\x03\n" +
 	"\x06Outbox\x12%\n" +
 	"\vdestination\x18\x01 \x01(\tB\x03\xe0A\x03R\vdestination\x12\x1d\n" +
 	"\apending\x18\x02 \x01(\x03B\x03\xe0A\x03R\apending\x12M\n" +
@@ -1084,14 +1089,14 @@ const file_labourlink_outbox_v1_outbox_proto_rawDesc = "" +
 	"decided_by\x18\x02 \x01(\tB\x03\xe0A\x03R\tdecidedBy\x12\x17\n" +
 	"\x04note\x18\x03 \x01(\tB\x03\xe0A\x03R\x04note\x12@\n" +
 	"\vdecide_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"decideTime\"\xbc\x05\n" +
+	"decideTime\"\xce\x05\n" +
 	"\x10QuarantinedEntry\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1e\n" +
 	"\bentry_id\x18\x02 \x01(\tB\x03\xe0A\x03R\aentryId\x12%\n" +
 	"\vdestination\x18\x03 \x01(\tB\x03\xe0A\x03R\vdestination\x12\x17\n" +
 	"\x04type\x18\x04 \x01(\tB\x03\xe0A\x03R\x04type\x12\x1d\n" +
-	"\asummary\x18\x05 \x01(\tB\x03\xe0A\x03R\asummary\x12\x17\n" +
-	"\x04code\x18\x06 \x01(\x05B\x03\xe0A\x03R\x04code\x12\x1b\n" +
+	"\asummary\x18\x05 \x01(\tB\x03\xe0A\x03R\asummary\x12)\n" +
+	"\x04code\x18\x06 \x01(\x0e2\x10.google.rpc.CodeB\x03\xe0A\x03R\x04code\x12\x1b\n" +
 	"\x06reason\x18\a \x01(\tB\x03\xe0A\x03R\x06reason\x12\x1d\n" +
 	"\amessage\x18\b \x01(\tB\x03\xe0A\x03R\amessage\x12@\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
@@ -1180,7 +1185,8 @@ var file_labourlink_outbox_v1_outbox_proto_goTypes = []any{
 	(*DiscardQuarantinedEntryRequest)(nil),  // 13: labourlink.outbox.v1.DiscardQuarantinedEntryRequest
 	(*DiscardQuarantinedEntryResponse)(nil), // 14: labourlink.outbox.v1.DiscardQuarantinedEntryResponse
 	(*timestamppb.Timestamp)(nil),           // 15: google.protobuf.Timestamp
-	(*anypb.Any)(nil),                       // 16: google.protobuf.Any
+	(code.Code)(0),                          // 16: google.rpc.Code
+	(*anypb.Any)(nil),                       // 17: google.protobuf.Any
 }
 var file_labourlink_outbox_v1_outbox_proto_depIdxs = []int32{
 	15, // 0: labourlink.outbox.v1.Outbox.oldest_create_time:type_name -> google.protobuf.Timestamp
@@ -1189,32 +1195,33 @@ var file_labourlink_outbox_v1_outbox_proto_depIdxs = []int32{
 	2,  // 3: labourlink.outbox.v1.ListOutboxesResponse.outboxes:type_name -> labourlink.outbox.v1.Outbox
 	1,  // 4: labourlink.outbox.v1.QuarantineDecision.action:type_name -> labourlink.outbox.v1.QuarantineState
 	15, // 5: labourlink.outbox.v1.QuarantineDecision.decide_time:type_name -> google.protobuf.Timestamp
-	15, // 6: labourlink.outbox.v1.QuarantinedEntry.create_time:type_name -> google.protobuf.Timestamp
-	15, // 7: labourlink.outbox.v1.QuarantinedEntry.quarantine_time:type_name -> google.protobuf.Timestamp
-	1,  // 8: labourlink.outbox.v1.QuarantinedEntry.state:type_name -> labourlink.outbox.v1.QuarantineState
-	5,  // 9: labourlink.outbox.v1.QuarantinedEntry.decisions:type_name -> labourlink.outbox.v1.QuarantineDecision
-	16, // 10: labourlink.outbox.v1.QuarantinedEntry.payload:type_name -> google.protobuf.Any
-	1,  // 11: labourlink.outbox.v1.ListQuarantinedEntriesRequest.state:type_name -> labourlink.outbox.v1.QuarantineState
-	0,  // 12: labourlink.outbox.v1.ListQuarantinedEntriesRequest.view:type_name -> labourlink.outbox.v1.QuarantinedEntryView
-	6,  // 13: labourlink.outbox.v1.ListQuarantinedEntriesResponse.entries:type_name -> labourlink.outbox.v1.QuarantinedEntry
-	6,  // 14: labourlink.outbox.v1.GetQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
-	6,  // 15: labourlink.outbox.v1.RetryQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
-	6,  // 16: labourlink.outbox.v1.DiscardQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
-	3,  // 17: labourlink.outbox.v1.OutboxService.ListOutboxes:input_type -> labourlink.outbox.v1.ListOutboxesRequest
-	7,  // 18: labourlink.outbox.v1.OutboxService.ListQuarantinedEntries:input_type -> labourlink.outbox.v1.ListQuarantinedEntriesRequest
-	9,  // 19: labourlink.outbox.v1.OutboxService.GetQuarantinedEntry:input_type -> labourlink.outbox.v1.GetQuarantinedEntryRequest
-	11, // 20: labourlink.outbox.v1.OutboxService.RetryQuarantinedEntry:input_type -> labourlink.outbox.v1.RetryQuarantinedEntryRequest
-	13, // 21: labourlink.outbox.v1.OutboxService.DiscardQuarantinedEntry:input_type -> labourlink.outbox.v1.DiscardQuarantinedEntryRequest
-	4,  // 22: labourlink.outbox.v1.OutboxService.ListOutboxes:output_type -> labourlink.outbox.v1.ListOutboxesResponse
-	8,  // 23: labourlink.outbox.v1.OutboxService.ListQuarantinedEntries:output_type -> labourlink.outbox.v1.ListQuarantinedEntriesResponse
-	10, // 24: labourlink.outbox.v1.OutboxService.GetQuarantinedEntry:output_type -> labourlink.outbox.v1.GetQuarantinedEntryResponse
-	12, // 25: labourlink.outbox.v1.OutboxService.RetryQuarantinedEntry:output_type -> labourlink.outbox.v1.RetryQuarantinedEntryResponse
-	14, // 26: labourlink.outbox.v1.OutboxService.DiscardQuarantinedEntry:output_type -> labourlink.outbox.v1.DiscardQuarantinedEntryResponse
-	22, // [22:27] is the sub-list for method output_type
-	17, // [17:22] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	16, // 6: labourlink.outbox.v1.QuarantinedEntry.code:type_name -> google.rpc.Code
+	15, // 7: labourlink.outbox.v1.QuarantinedEntry.create_time:type_name -> google.protobuf.Timestamp
+	15, // 8: labourlink.outbox.v1.QuarantinedEntry.quarantine_time:type_name -> google.protobuf.Timestamp
+	1,  // 9: labourlink.outbox.v1.QuarantinedEntry.state:type_name -> labourlink.outbox.v1.QuarantineState
+	5,  // 10: labourlink.outbox.v1.QuarantinedEntry.decisions:type_name -> labourlink.outbox.v1.QuarantineDecision
+	17, // 11: labourlink.outbox.v1.QuarantinedEntry.payload:type_name -> google.protobuf.Any
+	1,  // 12: labourlink.outbox.v1.ListQuarantinedEntriesRequest.state:type_name -> labourlink.outbox.v1.QuarantineState
+	0,  // 13: labourlink.outbox.v1.ListQuarantinedEntriesRequest.view:type_name -> labourlink.outbox.v1.QuarantinedEntryView
+	6,  // 14: labourlink.outbox.v1.ListQuarantinedEntriesResponse.entries:type_name -> labourlink.outbox.v1.QuarantinedEntry
+	6,  // 15: labourlink.outbox.v1.GetQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
+	6,  // 16: labourlink.outbox.v1.RetryQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
+	6,  // 17: labourlink.outbox.v1.DiscardQuarantinedEntryResponse.entry:type_name -> labourlink.outbox.v1.QuarantinedEntry
+	3,  // 18: labourlink.outbox.v1.OutboxService.ListOutboxes:input_type -> labourlink.outbox.v1.ListOutboxesRequest
+	7,  // 19: labourlink.outbox.v1.OutboxService.ListQuarantinedEntries:input_type -> labourlink.outbox.v1.ListQuarantinedEntriesRequest
+	9,  // 20: labourlink.outbox.v1.OutboxService.GetQuarantinedEntry:input_type -> labourlink.outbox.v1.GetQuarantinedEntryRequest
+	11, // 21: labourlink.outbox.v1.OutboxService.RetryQuarantinedEntry:input_type -> labourlink.outbox.v1.RetryQuarantinedEntryRequest
+	13, // 22: labourlink.outbox.v1.OutboxService.DiscardQuarantinedEntry:input_type -> labourlink.outbox.v1.DiscardQuarantinedEntryRequest
+	4,  // 23: labourlink.outbox.v1.OutboxService.ListOutboxes:output_type -> labourlink.outbox.v1.ListOutboxesResponse
+	8,  // 24: labourlink.outbox.v1.OutboxService.ListQuarantinedEntries:output_type -> labourlink.outbox.v1.ListQuarantinedEntriesResponse
+	10, // 25: labourlink.outbox.v1.OutboxService.GetQuarantinedEntry:output_type -> labourlink.outbox.v1.GetQuarantinedEntryResponse
+	12, // 26: labourlink.outbox.v1.OutboxService.RetryQuarantinedEntry:output_type -> labourlink.outbox.v1.RetryQuarantinedEntryResponse
+	14, // 27: labourlink.outbox.v1.OutboxService.DiscardQuarantinedEntry:output_type -> labourlink.outbox.v1.DiscardQuarantinedEntryResponse
+	23, // [23:28] is the sub-list for method output_type
+	18, // [18:23] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_outbox_v1_outbox_proto_init() }

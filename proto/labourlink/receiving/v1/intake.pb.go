@@ -523,7 +523,7 @@ type AnnounceBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch; batch_id and sending_region identify it.
 	Batch *IntakeBatch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -646,7 +646,7 @@ type ReportBatchDepartureRequest struct {
 	BoardedWorkerIds []string `protobuf:"bytes,3,rep,name=boarded_worker_ids,json=boardedWorkerIds,proto3" json:"boarded_worker_ids,omitempty"`
 	// Actual departure time.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -776,7 +776,7 @@ type CancelIntakeBatchRequest struct {
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Why the batch was cancelled (free text, at most 500 characters; may be empty).
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -987,7 +987,8 @@ type ListIntakeBatchesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only batches from this sending province.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Maximum batches to return (default 100, at most 1000).
+	// Maximum batches to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response; the filters must not change between pages.
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1204,7 +1205,7 @@ type ConfirmArrivalsRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Outcomes, one per worker.
 	Confirmations []*ArrivalConfirmation `protobuf:"bytes,2,rep,name=confirmations,proto3" json:"confirmations,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1641,7 +1642,7 @@ type RecordOnboardingRequest struct {
 	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
 	// it to record a fact of an earlier trip after the worker was announced again.
 	Record string `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1768,7 +1769,7 @@ type RecordCheckpointRequest struct {
 	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
 	// it to record a fact of an earlier trip after the worker was announced again.
 	Record string `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1896,7 +1897,7 @@ type RecordJobLeftRequest struct {
 	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
 	// it to record a fact of an earlier trip after the worker was announced again.
 	Record string `protobuf:"bytes,5,opt,name=record,proto3" json:"record,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -2028,7 +2029,7 @@ type RecordIncidentRequest struct {
 	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
 	// it to record a fact of an earlier trip after the worker was announced again.
 	Record string `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -2244,7 +2245,8 @@ type ListEmploymentRecordsRequest struct {
 	Status EmploymentStatus `protobuf:"varint,1,opt,name=status,proto3,enum=labourlink.receiving.v1.EmploymentStatus" json:"status,omitempty"`
 	// Only records of workers from this sending province.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Maximum records to return (default 100, at most 1000).
+	// Maximum records to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response; the filters must not change between pages.
 	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

@@ -145,8 +145,9 @@ type Vacancy struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// The employer's own reference of the post (its requisition or post number), at most 100
-	// characters of text without control characters; surrounding spaces are dropped. Unique per
+	// The employer's own reference of the post (its requisition or post number), at most 256
+	// characters (the limit of every client-chosen id) of text without control characters;
+	// surrounding spaces are dropped. Unique per
 	// employer: two vacancies of this service never share (employer_credit_code,
 	// external_reference), so it is the vacancy's natural key, by which a re-imported spreadsheet
 	// updates the vacancies it created instead of creating them again. Empty: the vacancy has no
@@ -364,7 +365,7 @@ type CreateVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The vacancy.
 	Vacancy *Vacancy `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -656,12 +657,16 @@ func (x *VacancyRow) GetExternalReference() string {
 type ImportVacanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The client's id for this import, the same on every message of the stream. Required: 1 to
-	// 100 printable ASCII characters without spaces or `/`. It is the import's idempotency key,
-	// kept for good (import ids are not pruned like request ids). Sending an import again under
-	// the id of an incomplete one resumes it: rows whose row_number the import has already are
-	// skipped, the others are imported. Sending it under the id of a complete import changes
-	// nothing and returns that import's summary. The rows are not compared with the first
-	// sending's: a new set of vacancies needs a new import id.
+	// 256 characters of UTF-8 text without control characters and without `/` (the rule of every
+	// import id, ImportWorkers' too): a file name fits, such as `2026年用工需求.xlsx`. It is the
+	// import's idempotency key (AIP-155), kept for good (import ids are not pruned like request
+	// ids), and compared with the content: a row sent again under a row_number the import has
+	// already must be the row it has under that number, unchanged, and is not imported again; the
+	// other rows are imported into an incomplete import, and a complete import takes none (its
+	// final message gets the import's summary). Other content under a used id is refused with
+	// INVALID_ARGUMENT on `import_id`, with the whole message that carries it: send the rows on disk
+	// before new ones (the whole file again) and nothing is taken. A new set of vacancies needs a
+	// new import id. (Imports begun before December 2026 are not compared.)
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
 	Rows []*VacancyRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -786,8 +791,8 @@ func (x *ImportVacanciesResponse) GetSummary() *v1.ImportSummary {
 // Request to read the summary of a vacancy import.
 type GetVacancyImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id given when the import was sent (same rules as
-	// ImportVacanciesRequest.import_id).
+	// The import id given when the import was sent: 1 to 256 characters of UTF-8 text without
+	// control characters and without `/` (ImportVacanciesRequest.import_id).
 	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -839,7 +844,8 @@ type GetVacancyImportResponse struct {
 	// True when the import's final message was received and every row is on disk; false when its
 	// stream ended any other way: send the import again with the same id to finish it.
 	Complete bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
-	// The row number of the last row on disk: a resumed stream may start after it.
+	// The row number of the last row committed: a resumed stream may leave out the rows on disk
+	// (row numbers the import has already are compared, not imported again).
 	LastRowNumber int64 `protobuf:"varint,3,opt,name=last_row_number,json=lastRowNumber,proto3" json:"last_row_number,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -899,9 +905,11 @@ func (x *GetVacancyImportResponse) GetLastRowNumber() int64 {
 // Request to list the rejected rows of a vacancy import.
 type ListVacancyImportRejectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id.
+	// The import id given when the import was sent: 1 to 256 characters of UTF-8 text without
+	// control characters and without `/` (ImportVacanciesRequest.import_id).
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
-	// Maximum rows to return (default 1000, at most 10000).
+	// Maximum rows to return (default 1000; a larger size is served as 10000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1110,7 +1118,8 @@ func (x *GetVacancyResponse) GetVacancy() *Vacancy {
 // Request to list vacancies.
 type ListVacanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum vacancies to return (default 100, at most 1000).
+	// Maximum vacancies to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response; the filters must not change between pages.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1277,7 +1286,7 @@ type UpdateVacancyRequest struct {
 	// meals_provided, contact. A masked min_age or max_age left unset in `vacancy` clears it
 	// (16; no limit).
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1389,7 +1398,7 @@ type CloseVacancyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `vacancies/{vacancy_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1719,7 +1728,8 @@ type ListDemandChangesRequest struct {
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Return changes after this revision.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
-	// Maximum changes to return (default 500, at most 5000).
+	// Maximum changes to return (default 500; a larger size is served as 5000, a negative one
+	// is refused).
 	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1836,7 +1846,8 @@ type ListOpenDemandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Maximum vacancies to return (default 500, at most 5000).
+	// Maximum vacancies to return (default 500; a larger size is served as 5000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

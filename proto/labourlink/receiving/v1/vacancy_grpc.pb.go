@@ -49,7 +49,8 @@ type VacancyServiceClient interface {
 	// Imports vacancies in chunks, row by row; bad rows are rejected with their reason and the
 	// good ones kept. A row whose (employer_credit_code, external_reference) names an existing
 	// vacancy updates that vacancy; the other rows create vacancies. Re-sending an import with the
-	// same id changes nothing.
+	// same id and the same rows changes nothing; other rows under a used id are refused
+	// (INVALID_ARGUMENT on `import_id`, see ImportVacanciesRequest.import_id).
 	ImportVacancies(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportVacanciesRequest, ImportVacanciesResponse], error)
 	// Reads the summary of a vacancy import (counts and the first rejected rows), also of an
 	// import whose stream was cut.
@@ -177,7 +178,8 @@ type VacancyServiceServer interface {
 	// Imports vacancies in chunks, row by row; bad rows are rejected with their reason and the
 	// good ones kept. A row whose (employer_credit_code, external_reference) names an existing
 	// vacancy updates that vacancy; the other rows create vacancies. Re-sending an import with the
-	// same id changes nothing.
+	// same id and the same rows changes nothing; other rows under a used id are refused
+	// (INVALID_ARGUMENT on `import_id`, see ImportVacanciesRequest.import_id).
 	ImportVacancies(grpc.ClientStreamingServer[ImportVacanciesRequest, ImportVacanciesResponse]) error
 	// Reads the summary of a vacancy import (counts and the first rejected rows), also of an
 	// import whose stream was cut.

@@ -578,7 +578,7 @@ func (x *VacancyMatch) GetHomeCounties() int64 {
 // Request to start a match run.
 type StartMatchRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -697,7 +697,7 @@ func (x *StartMatchRunResponse) GetMatchRun() *MatchRun {
 // Request to cancel a running match run.
 type CancelMatchRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -894,7 +894,8 @@ func (x *GetMatchRunResponse) GetMatchRun() *MatchRun {
 // Request to list match runs.
 type ListMatchRunsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum runs to return (default 20, at most 100).
+	// Maximum runs to return (default 20; a larger size is served as 100, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1081,7 +1082,8 @@ type ListDemandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only demand of this receiving province.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
-	// Maximum vacancies to return (default 100, at most 1000).
+	// Maximum vacancies to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1322,7 +1324,8 @@ type ListProposalsRequest struct {
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Only proposals in this state.
 	State ProposalState `protobuf:"varint,3,opt,name=state,proto3,enum=labourlink.sending.v1.ProposalState" json:"state,omitempty"`
-	// Maximum proposals to return (default 100, at most 1000).
+	// Maximum proposals to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

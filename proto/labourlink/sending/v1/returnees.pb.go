@@ -168,7 +168,7 @@ type CreateLocalEmployerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The employer: display_name, kind, county, capacity and resumed.
 	LocalEmployer *LocalEmployer `protobuf:"bytes,1,opt,name=local_employer,json=localEmployer,proto3" json:"local_employer,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -369,7 +369,8 @@ type ListLocalEmployersRequest struct {
 	County string `protobuf:"bytes,2,opt,name=county,proto3" json:"county,omitempty"`
 	// Only employers that have resumed work.
 	ResumedOnly bool `protobuf:"varint,3,opt,name=resumed_only,json=resumedOnly,proto3" json:"resumed_only,omitempty"`
-	// Maximum employers to return (default 100, at most 1000; more is served as 1000).
+	// Maximum employers to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response; the other fields must be the same.
 	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -504,7 +505,7 @@ type UpdateLocalEmployerRequest struct {
 	LocalEmployer *LocalEmployer `protobuf:"bytes,1,opt,name=local_employer,json=localEmployer,proto3" json:"local_employer,omitempty"`
 	// The fields to change: display_name, county, capacity, resumed.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -620,7 +621,7 @@ type PlaceWorkerLocallyRequest struct {
 	LocalEmployer string `protobuf:"bytes,2,opt,name=local_employer,json=localEmployer,proto3" json:"local_employer,omitempty"`
 	// The first day of work (China time); empty: today. At most 30 days ahead.
 	StartDate *v1.Date `protobuf:"bytes,3,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

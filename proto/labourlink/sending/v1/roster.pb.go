@@ -759,7 +759,7 @@ type WorkerRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Row number in the source (for a CSV file: the line, header = 1): 1 or more, increasing
 	// within a stream. Used in rejections and to resume an interrupted import (rows up to the
-	// import's last_row_number are skipped).
+	// import's last_row_number are compared with those on disk, not imported again).
 	RowNumber int64 `protobuf:"varint,1,opt,name=row_number,json=rowNumber,proto3" json:"row_number,omitempty"`
 	// Resident identity number, 18 characters (a lower-case `x` is accepted).
 	IdNumber string `protobuf:"bytes,2,opt,name=id_number,json=idNumber,proto3" json:"id_number,omitempty"`
@@ -924,12 +924,18 @@ func (x *WorkerRow) GetBirthDate() string {
 type ImportWorkersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The client's id for this import, the same on every message of the stream. Required: 1 to
-	// 100 characters of UTF-8 text without control characters. It is the import's idempotency key,
-	// kept for good (import ids are not pruned like request ids). Sending an import again under
-	// the id of an incomplete one resumes it: rows up to GetImport's last_row_number are skipped,
-	// later rows are imported. Sending it under the id of a complete import changes nothing and
-	// returns that import's summary. The rows are not compared with the first sending's: a new
-	// roster needs a new import id.
+	// 256 characters of UTF-8 text without control characters and without `/` (the rule of every
+	// import id, ImportVacancies' too): a file name fits, such as `2026年春季名单.xlsx`. It is the
+	// import's idempotency key (AIP-155), kept for good (import ids are not pruned like request
+	// ids), and compared with the content: rows sent again under it must be the rows the import
+	// has on disk. A stream under the id of an import that has rows either sends all of those
+	// rows again, from the first, unchanged (the whole file again), or starts after GetImport's
+	// last_row_number; the rows on disk are not imported again. An incomplete import then carries
+	// on with the later rows; a complete one changes nothing and its final message gets the
+	// import's summary. Other rows under a used id (a row changed, left out or renumbered, rows
+	// sent from the middle, rows after the end of a complete import) are refused with
+	// INVALID_ARGUMENT on `import_id` before anything of the stream is taken: a new roster needs a
+	// new import id. (Imports begun before December 2026 are not compared.)
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	// The rows of this chunk, at most 5000 per message.
 	Rows []*WorkerRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
@@ -1051,7 +1057,8 @@ func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
 // Request to read an import's summary.
 type GetImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id given when the import was sent (same rules as ImportWorkersRequest.import_id).
+	// The import id given when the import was sent: 1 to 256 characters of UTF-8 text without
+	// control characters and without `/` (ImportWorkersRequest.import_id).
 	ImportId      string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1102,8 +1109,8 @@ type GetImportResponse struct {
 	// True when the import's final message was received and every row is on disk; false when its
 	// stream ended any other way: send the import again with the same id to finish it.
 	Complete bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
-	// The row number of the last row on disk: a resumed stream may start after it (rows up to it
-	// are skipped when sent again).
+	// The row number of the last row on disk: a resumed stream may start after it (rows up to it,
+	// when sent again, are compared with those on disk and not imported again).
 	LastRowNumber int64 `protobuf:"varint,3,opt,name=last_row_number,json=lastRowNumber,proto3" json:"last_row_number,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1163,9 +1170,11 @@ func (x *GetImportResponse) GetLastRowNumber() int64 {
 // Request to list the rejected rows of an import.
 type ListImportRejectionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The import id.
+	// The import id given when the import was sent: 1 to 256 characters of UTF-8 text without
+	// control characters and without `/` (ImportWorkersRequest.import_id).
 	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
-	// Maximum rows to return (default 1000, at most 10000).
+	// Maximum rows to return (default 1000; a larger size is served as 10000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1383,7 +1392,8 @@ func (x *GetWorkerResponse) GetWorker() *Worker {
 // Request to list workers.
 type ListWorkersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum workers to return (default 100, at most 1000).
+	// Maximum workers to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response. The other fields must be the same as in that request.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1584,7 +1594,7 @@ type UpdateWorkerRequest struct {
 	// Fields to change: full_name, phone, home_county, registered_poor, occupations, education,
 	// preferred_destinations, available_from, health_check_passed, health_check_date.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1700,7 +1710,7 @@ type ChangeWorkerStatusRequest struct {
 	Status WorkerStatus `protobuf:"varint,2,opt,name=status,proto3,enum=labourlink.sending.v1.WorkerStatus" json:"status,omitempty"`
 	// Why, for the record (for example "withdrawn at own request").
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1837,7 +1847,7 @@ type RecordReturnHomeRequest struct {
 	// What to keep with the return, in words (for example "contract ended, back for the harvest");
 	// up to 500 bytes. It is stored with the trip and is not sent to the ledger.
 	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1967,7 +1977,7 @@ type DeleteWorkerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `workers/{worker_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

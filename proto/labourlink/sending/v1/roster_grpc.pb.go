@@ -51,8 +51,9 @@ type RosterServiceClient interface {
 	// and the row count agrees: a stream that ends any other way (half-close without the final
 	// message, cancel, reset, deadline, server stop) leaves the rows received so far on disk and
 	// the import incomplete (`GetImport` says so, and where to resume). Re-sending an import with
-	// the same id changes nothing and returns the same summary; re-sending an import whose stream
-	// was cut completes it without duplicates.
+	// the same id and the same rows changes nothing and returns the same summary; re-sending an
+	// import whose stream was cut completes it without duplicates; other rows under a used id are
+	// refused (INVALID_ARGUMENT on `import_id`, see ImportWorkersRequest.import_id).
 	ImportWorkers(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportWorkersRequest, ImportWorkersResponse], error)
 	// Reads the summary of an earlier import.
 	GetImport(ctx context.Context, in *GetImportRequest, opts ...grpc.CallOption) (*GetImportResponse, error)
@@ -203,8 +204,9 @@ type RosterServiceServer interface {
 	// and the row count agrees: a stream that ends any other way (half-close without the final
 	// message, cancel, reset, deadline, server stop) leaves the rows received so far on disk and
 	// the import incomplete (`GetImport` says so, and where to resume). Re-sending an import with
-	// the same id changes nothing and returns the same summary; re-sending an import whose stream
-	// was cut completes it without duplicates.
+	// the same id and the same rows changes nothing and returns the same summary; re-sending an
+	// import whose stream was cut completes it without duplicates; other rows under a used id are
+	// refused (INVALID_ARGUMENT on `import_id`, see ImportWorkersRequest.import_id).
 	ImportWorkers(grpc.ClientStreamingServer[ImportWorkersRequest, ImportWorkersResponse]) error
 	// Reads the summary of an earlier import.
 	GetImport(context.Context, *GetImportRequest) (*GetImportResponse, error)

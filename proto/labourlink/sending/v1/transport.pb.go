@@ -491,7 +491,7 @@ func (x *RefusedManifestEntry) GetRefuseTime() *timestamppb.Timestamp {
 // Request to plan batches.
 type PlanBatchesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -655,7 +655,7 @@ type CreateBatchRequest struct {
 	// The batch: mode, seats, origin, planned_departure_time, escort and the workers' ids in
 	// `manifest` (each must be ACCEPTED for a vacancy of the same receiving province, county and start date).
 	Batch *Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -854,7 +854,8 @@ type ListBatchesRequest struct {
 	State BatchState `protobuf:"varint,1,opt,name=state,proto3,enum=labourlink.sending.v1.BatchState" json:"state,omitempty"`
 	// Only batches to this receiving province.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
-	// Maximum batches to return (default 100, at most 1000).
+	// Maximum batches to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Token from a previous response.
 	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -987,7 +988,7 @@ type RecordDepartureRequest struct {
 	// When the batch actually left (becomes the batch's `actual_departure_time`); unset for now.
 	// At most an hour ahead of the server's clock.
 	ActualDepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=actual_departure_time,json=actualDepartureTime,proto3" json:"actual_departure_time,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with
@@ -1113,7 +1114,7 @@ type CancelBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `batches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 200 characters of UTF-8
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
 	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
 	// a different request, or on another method of the same server, is refused with

@@ -202,7 +202,13 @@ type ImportRecord struct {
 	// Rejections stored (a row may have several).
 	RejectionEntries int64 `protobuf:"varint,5,opt,name=rejection_entries,json=rejectionEntries" json:"rejection_entries,omitempty"`
 	// When the record was last written.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime" json:"update_time,omitempty"`
+	// What the rows on disk were: a SHA-256 chain over the rows committed, in row order
+	// (SHA-256(previous || store.Fingerprint(row)), starting from SHA-256 of
+	// "labourlink.ImportRecord.rows_digest"), so that rows sent again under the import id are
+	// compared with them in O(1) space. Empty in records written before it existed: those imports
+	// are not compared.
+	RowsDigest    []byte `protobuf:"bytes,7,opt,name=rows_digest,json=rowsDigest" json:"rows_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -279,6 +285,13 @@ func (x *ImportRecord) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ImportRecord) GetRowsDigest() []byte {
+	if x != nil {
+		return x.RowsDigest
+	}
+	return nil
+}
+
 var File_labourlink_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
@@ -294,7 +307,7 @@ const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
 	"\x12RememberedResponse\x120\n" +
 	"\bresponse\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\bresponse\x127\n" +
 	"\tstored_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bstoredAt\x12%\n" +
-	"\x0erequest_sha256\x18\x03 \x01(\fR\rrequestSha256\"\xab\x02\n" +
+	"\x0erequest_sha256\x18\x03 \x01(\fR\rrequestSha256\"\xcc\x02\n" +
 	"\fImportRecord\x12=\n" +
 	"\asummary\x18\x01 \x01(\v2#.labourlink.common.v1.ImportSummaryR\asummary\x12\x1a\n" +
 	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12\x19\n" +
@@ -303,7 +316,9 @@ const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
 	"importDate\x12+\n" +
 	"\x11rejection_entries\x18\x05 \x01(\x03R\x10rejectionEntries\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTimeBMZDgithub.com/eastwest/labourlink/proto/labourlink/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"updateTime\x12\x1f\n" +
+	"\vrows_digest\x18\a \x01(\fR\n" +
+	"rowsDigestBMZDgithub.com/eastwest/labourlink/proto/labourlink/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_labourlink_storage_v1_storage_proto_rawDescOnce sync.Once
