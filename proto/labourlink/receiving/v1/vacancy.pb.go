@@ -98,9 +98,10 @@ type Vacancy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `vacancies/{vacancy_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The vacancy's id, unique in the federation. A client may rely on its start: the 6-digit code
-	// of this receiving province and a `-` (for example `440000-V0000000001`); the rest is opaque:
-	// do not parse it.
+	// The vacancy's id, unique in the federation. A client may rely on its start: the 6-digit code of
+	// this receiving province and a `-` (for example `440000-V0000000001`); the rest is opaque: do
+	// not parse it. In all it is at most 64 characters, upper-case ASCII letters, digits and `-`
+	// (docs/api.md, "Ids and references").
 	VacancyId string `protobuf:"bytes,2,opt,name=vacancy_id,json=vacancyId,proto3" json:"vacancy_id,omitempty"`
 	// Employer's registered name.
 	EmployerName string `protobuf:"bytes,3,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
@@ -1557,6 +1558,7 @@ func (x *DemandChange) GetChangeTime() *timestamppb.Timestamp {
 type WatchDemandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking (must be paired with this province).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Send changes after this revision; 0 for all kept changes from the start.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
@@ -1658,6 +1660,7 @@ func (x *WatchDemandResponse) GetChange() *DemandChange {
 type ListDemandChangesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Return changes after this revision.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
@@ -1777,6 +1780,7 @@ func (x *ListDemandChangesResponse) GetHeadRevision() int64 {
 type ListOpenDemandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum vacancies to return (default 500, at most 5000).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`

@@ -324,9 +324,10 @@ type Worker struct {
 	// Resource name: `workers/{worker_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The worker's id, unique in the federation, that reveals nothing of the person (never derived
-	// from the identity number). Other services know the worker only by this id. A client may rely
-	// on its start: the 6-digit code of the worker's sending province and a `-` (for example
-	// `520000-K3Q7ZC2M4XJ5R6TA`); the rest is opaque: do not parse it.
+	// from the identity number). Other services know the worker only by this id. A client may rely on
+	// its start: the 6-digit code of the worker's sending province and a `-` (for example
+	// `520000-K3Q7ZC2M4XJ5R6TA`); the rest is opaque: do not parse it. In all it is at most 64
+	// characters, upper-case ASCII letters, digits and `-` (docs/api.md, "Ids and references").
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Resident identity number (GB 11643), masked as `5201**********123X` unless the full view
 	// was asked for. Set on import only.
@@ -347,7 +348,8 @@ type Worker struct {
 	Occupations []string `protobuf:"bytes,10,rep,name=occupations,proto3" json:"occupations,omitempty"`
 	// Highest completed education.
 	Education Education `protobuf:"varint,11,opt,name=education,proto3,enum=labourlink.sending.v1.Education" json:"education,omitempty"`
-	// Province codes (`440000`) the worker is willing to go to; empty means any.
+	// The receiving provinces the worker is willing to go to, each a 6-digit GB/T 2260 province
+	// code such as `440000`; empty means any.
 	PreferredDestinations []string `protobuf:"bytes,12,rep,name=preferred_destinations,json=preferredDestinations,proto3" json:"preferred_destinations,omitempty"`
 	// First day the worker can start work.
 	AvailableFrom *v1.Date `protobuf:"bytes,13,opt,name=available_from,json=availableFrom,proto3" json:"available_from,omitempty"`
