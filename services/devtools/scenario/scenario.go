@@ -24,6 +24,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/creditcode"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/codes/regions"
 )
 
 // Conns are connections to the three services of a federation.
@@ -348,7 +349,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 
 	r.o.Step("both sides' events reach the coordination ledger")
 	if err := r.until(ctx, "record every event in the ledger", func(ctx context.Context) (bool, error) {
-		resp, err := r.recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID})
+		resp, err := r.recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID, SendingRegion: regions.IDOwner(res.BatchID)})
 		if err != nil {
 			return false, nil // no event of the batch yet
 		}

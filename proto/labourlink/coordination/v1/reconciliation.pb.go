@@ -506,12 +506,13 @@ func (x *Discrepancy) GetRevision() int64 {
 // its id (docs/api.md, "Ids and references").
 type GetBatchReconciliationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch's id (labourlink.sending.v1.Batch.batch_id): it must start with `sending_region`
-	// and a `-` (INVALID_ARGUMENT on `batch_id` otherwise), at most 128 printable ASCII
-	// characters without spaces or `/`.
+	// The batch's id as reported in the ledger (LedgerEvent.batch_id; the sending services make it
+	// start with their code and a `-`): at most 128 printable ASCII characters without spaces or
+	// `/`.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// The batch's sending province. A province's own callers may read only the batches they
-	// sent.
+	// The batch's sending province, its owner: a batch the ledger has from another sending
+	// province is NOT_FOUND. A province's own callers read only the batches they sent (national
+	// operators any).
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	unknownFields protoimpl.UnknownFields
