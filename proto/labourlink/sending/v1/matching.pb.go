@@ -1148,7 +1148,7 @@ type Proposal struct {
 	// The vacancy's resource name in the service of `receiving_region`:
 	// `vacancies/{vacancy_id}` (such as `vacancies/440000-V0000000001`).
 	Vacancy string `protobuf:"bytes,4,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// The match run that made the proposal.
+	// The match run that made the proposal: its resource name, `matchRuns/{run_id}`.
 	MatchRun string `protobuf:"bytes,5,opt,name=match_run,json=matchRun,proto3" json:"match_run,omitempty"`
 	// What became of it.
 	State ProposalState `protobuf:"varint,6,opt,name=state,proto3,enum=labourlink.sending.v1.ProposalState" json:"state,omitempty"`
