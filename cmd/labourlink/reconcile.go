@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
@@ -28,14 +26,6 @@ func init() {
 		summary: "show one discrepancy (open or closed) by its number, as `reconcile show` lists them",
 		run:     runReconcileDiscrepancy,
 	})
-}
-
-// discrepancyName is the resource name of a discrepancy given as `discrepancies/12` or `12`.
-func discrepancyName(arg string) string {
-	if strings.HasPrefix(arg, "discrepancies/") {
-		return arg
-	}
-	return "discrepancies/" + arg
 }
 
 func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) error {
@@ -64,7 +54,7 @@ func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) er
 	callCtx, cancel := peers.WithTimeout(ctx)
 	defer cancel()
 	resp, err := coordinationv1.NewReconciliationServiceClient(cc).GetDiscrepancy(callCtx,
-		&coordinationv1.GetDiscrepancyRequest{Name: discrepancyName(fs.Arg(0)), Region: *region})
+		&coordinationv1.GetDiscrepancyRequest{Name: resourceName("discrepancies", fs.Arg(0)), Region: *region})
 	if err != nil {
 		return err
 	}
@@ -82,22 +72,14 @@ func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) er
 		{"sending", regionLabel(x.GetSendingRegion())},
 		{"receiving", regionLabel(x.GetReceivingRegion())},
 		{"what is missing", x.GetDetail()},
-		{"opened (CST)", cstTime(x.GetOpenTime())},
-		{"closed (CST)", cstTime(x.GetCloseTime())},
+		{"opened (CST)", orText(fmtTime(x.GetOpenTime()), "-")},
+		{"closed (CST)", orText(fmtTime(x.GetCloseTime()), "-")},
 		{"revision", fmt.Sprint(x.GetRevision())},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(env.stdout, "%-16s %s\n", r[0]+":", r[1])
 	}
 	return nil
-}
-
-// cstTime is a time in China Standard Time to the minute, "-" when unset.
-func cstTime(ts *timestamppb.Timestamp) string {
-	if ts == nil {
-		return "-"
-	}
-	return ts.AsTime().In(civil.Zone).Format("2006-01-02 15:04")
 }
 
 // parseDay parses YYYY-MM-DD ("" gives nil).
@@ -242,7 +224,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		for _, x := range resp.GetDiscrepancies() {
 			n++
-			dt.add(true, strings.TrimPrefix(x.GetName(), "discrepancies/"), discrepancyWord(x.GetKind()), x.GetBatchId(), x.GetWorkerId(), x.GetSendingRegion(), x.GetReceivingRegion(), cstTime(x.GetOpenTime()), x.GetDetail())
+			dt.add(true, strings.TrimPrefix(x.GetName(), "discrepancies/"), discrepancyWord(x.GetKind()), x.GetBatchId(), x.GetWorkerId(), x.GetSendingRegion(), x.GetReceivingRegion(), orText(fmtTime(x.GetOpenTime()), "-"), x.GetDetail())
 		}
 		if token = resp.GetNextPageToken(); token == "" {
 			break
