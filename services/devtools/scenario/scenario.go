@@ -24,7 +24,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/creditcode"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
-	"github.com/eastwest/labourlink/services/codes/regions"
 )
 
 // Conns are connections to the three services of a federation.
@@ -349,7 +348,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 
 	r.o.Step("both sides' events reach the coordination ledger")
 	if err := r.until(ctx, "record every event in the ledger", func(ctx context.Context) (bool, error) {
-		resp, err := r.recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID, SendingRegion: regions.IDOwner(res.BatchID)})
+		resp, err := r.recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID, SendingRegion: r.o.SendingRegion})
 		if err != nil {
 			return false, nil // no event of the batch yet
 		}
