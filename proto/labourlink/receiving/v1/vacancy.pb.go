@@ -107,7 +107,8 @@ type Vacancy struct {
 	EmployerName string `protobuf:"bytes,3,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
 	// Employer's unified social credit code (GB 32100, 18 characters).
 	EmployerCreditCode string `protobuf:"bytes,4,opt,name=employer_credit_code,json=employerCreditCode,proto3" json:"employer_credit_code,omitempty"`
-	// Work county: a county-level GB/T 2260 code of this receiving province.
+	// Work county: a county-level 6-digit GB/T 2260 code of this receiving province, such as
+	// `440306`.
 	WorkCounty string `protobuf:"bytes,5,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
 	// ISCO-08 unit group (4 digits), or `GENERAL` for general labour, no experience required.
 	Occupation string `protobuf:"bytes,6,opt,name=occupation,proto3" json:"occupation,omitempty"`
@@ -477,7 +478,7 @@ type VacancyRow struct {
 	EmployerName string `protobuf:"bytes,2,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
 	// Unified social credit code.
 	EmployerCreditCode string `protobuf:"bytes,3,opt,name=employer_credit_code,json=employerCreditCode,proto3" json:"employer_credit_code,omitempty"`
-	// Work county code.
+	// Work county: a county-level 6-digit GB/T 2260 code of this province, such as `440306`.
 	WorkCounty string `protobuf:"bytes,4,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
 	// Occupation: ISCO-08 code or `GENERAL`.
 	Occupation string `protobuf:"bytes,5,opt,name=occupation,proto3" json:"occupation,omitempty"`
@@ -1119,7 +1120,7 @@ type ListVacanciesRequest struct {
 	Status VacancyStatus `protobuf:"varint,3,opt,name=status,proto3,enum=labourlink.receiving.v1.VacancyStatus" json:"status,omitempty"`
 	// Only vacancies for this occupation code.
 	Occupation string `protobuf:"bytes,4,opt,name=occupation,proto3" json:"occupation,omitempty"`
-	// Only vacancies in this work county.
+	// Only vacancies in this work county: a county-level 6-digit GB/T 2260 code, such as `440306`.
 	WorkCounty string `protobuf:"bytes,5,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
 	// Only vacancies of this employer (credit code).
 	EmployerCreditCode string `protobuf:"bytes,6,opt,name=employer_credit_code,json=employerCreditCode,proto3" json:"employer_credit_code,omitempty"`

@@ -340,7 +340,7 @@ type Worker struct {
 	BirthDate *v1.Date `protobuf:"bytes,6,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
 	// Mobile phone number (11 digits), masked as `138****5678` unless the full view was asked for.
 	Phone string `protobuf:"bytes,7,opt,name=phone,proto3" json:"phone,omitempty"`
-	// Home county: a county-level GB/T 2260 code of this sending province, such as `520102`.
+	// Home county: a county-level 6-digit GB/T 2260 code of this sending province, such as `520102`.
 	HomeCounty string `protobuf:"bytes,8,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
 	// Registered-poor household member (建档立卡).
 	RegisteredPoor bool `protobuf:"varint,9,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -769,7 +769,7 @@ type WorkerRow struct {
 	FullName string `protobuf:"bytes,3,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
 	// Mobile phone, 11 digits starting with 1.
 	Phone string `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
-	// Home county code (6 digits) in this province.
+	// Home county: a county-level 6-digit GB/T 2260 code of this province, such as `520102`.
 	HomeCounty string `protobuf:"bytes,5,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
 	// Registered-poor flag: `true`/`false`, `1`/`0`, `是`/`否` or `yes`/`no`; empty is false.
 	RegisteredPoor string `protobuf:"bytes,6,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -1392,7 +1392,7 @@ type ListWorkersRequest struct {
 	// Only workers with this status (WORKER_STATUS_AVAILABLE: the workers in the pool); unset for
 	// every status.
 	Status WorkerStatus `protobuf:"varint,3,opt,name=status,proto3,enum=labourlink.sending.v1.WorkerStatus" json:"status,omitempty"`
-	// Only workers from this home county.
+	// Only workers from this home county: a county-level 6-digit GB/T 2260 code, such as `520102`.
 	HomeCounty string `protobuf:"bytes,4,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
 	// Only workers who can do this occupation (ISCO-08 code).
 	Occupation string `protobuf:"bytes,5,opt,name=occupation,proto3" json:"occupation,omitempty"`
