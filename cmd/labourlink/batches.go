@@ -79,11 +79,15 @@ func fmtTime(ts *timestamppb.Timestamp) string {
 }
 
 // batchName accepts `batches/ID` or the bare id.
-func batchName(s string) string {
-	if strings.HasPrefix(s, "batches/") {
+func batchName(s string) string { return resourceName("batches", s) }
+
+// resourceName is the resource name `collection/ID` of an argument given as the name or as the
+// bare ID.
+func resourceName(collection, s string) string {
+	if strings.HasPrefix(s, collection+"/") {
 		return s
 	}
-	return "batches/" + s
+	return collection + "/" + s
 }
 
 // printBatches writes one row per batch.

@@ -191,12 +191,7 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 }
 
 // quarantineName accepts `quarantinedEntries/ID` or the bare entry id.
-func quarantineName(s string) string {
-	if strings.HasPrefix(s, "quarantinedEntries/") {
-		return s
-	}
-	return "quarantinedEntries/" + s
-}
+func quarantineName(s string) string { return resourceName("quarantinedEntries", s) }
 
 func runOutboxShow(ctx context.Context, env *cliEnv, args []string) error {
 	o := newOutboxFlags(env, "outbox show", "Usage: labourlink outbox show [-service sending|receiving] [flags] ENTRY\n\n"+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
@@ -20,6 +21,65 @@ func init() {
 		summary: "show the reconciliation of the ledger: counts per pairing and per batch, and the open discrepancies",
 		run:     runReconcileShow,
 	})
+	register(&command{
+		name:    "reconcile discrepancy",
+		summary: "show one discrepancy (open or closed) by its number, as `reconcile show` lists them",
+		run:     runReconcileDiscrepancy,
+	})
+}
+
+func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("labourlink reconcile discrepancy", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	d := addDialFlags(fs, daemon.Coordination)
+	region := fs.String("region", "", "the province asking (a province's callers give their own code, e.g. 520000); empty for national operators")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile discrepancy [flags] NUMBER\n\n"+
+			"Shows one discrepancy of the coordination service, open or closed, as it is now: its kind, batch,\n"+
+			"worker, the two provinces, what is missing, when it opened and closed. NUMBER is the number\n"+
+			"`labourlink reconcile show` lists (or the name discrepancies/NUMBER).\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("give one discrepancy number (see `labourlink reconcile show`)")
+	}
+	cc, err := d.dial()
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	callCtx, cancel := peers.WithTimeout(ctx)
+	defer cancel()
+	resp, err := coordinationv1.NewReconciliationServiceClient(cc).GetDiscrepancy(callCtx,
+		&coordinationv1.GetDiscrepancyRequest{Name: resourceName("discrepancies", fs.Arg(0)), Region: *region})
+	if err != nil {
+		return err
+	}
+	x := resp.GetDiscrepancy()
+	state := "open"
+	if x.GetState() == coordinationv1.DiscrepancyState_DISCREPANCY_STATE_CLOSED {
+		state = "closed"
+	}
+	rows := [][2]string{
+		{"discrepancy", x.GetName()},
+		{"kind", discrepancyWord(x.GetKind())},
+		{"state", state},
+		{"batch", x.GetBatchId()},
+		{"worker", x.GetWorkerId()},
+		{"sending", regionLabel(x.GetSendingRegion())},
+		{"receiving", regionLabel(x.GetReceivingRegion())},
+		{"what is missing", x.GetDetail()},
+		{"opened (CST)", orText(fmtTime(x.GetOpenTime()), "-")},
+		{"closed (CST)", orText(fmtTime(x.GetCloseTime()), "-")},
+		{"revision", fmt.Sprint(x.GetRevision())},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(env.stdout, "%-16s %s\n", r[0]+":", r[1])
+	}
+	return nil
 }
 
 // parseDay parses YYYY-MM-DD ("" gives nil).
@@ -152,7 +212,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	bt.render(w, env.colour)
 
 	fmt.Fprintln(w, "\nOpen discrepancies")
-	dt := newTable("kind", "batch", "worker", "sending", "receiving", "opened (CST)", "what is missing")
+	dt := newTable("number", "kind", "batch", "worker", "sending", "receiving", "opened (CST)", "what is missing")
 	n := 0
 	token = ""
 	for {
@@ -164,11 +224,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		for _, x := range resp.GetDiscrepancies() {
 			n++
-			opened := "-"
-			if x.GetOpenTime() != nil {
-				opened = x.GetOpenTime().AsTime().In(civil.Zone).Format("2006-01-02 15:04")
-			}
-			dt.add(true, discrepancyWord(x.GetKind()), x.GetBatchId(), x.GetWorkerId(), x.GetSendingRegion(), x.GetReceivingRegion(), opened, x.GetDetail())
+			dt.add(true, strings.TrimPrefix(x.GetName(), "discrepancies/"), discrepancyWord(x.GetKind()), x.GetBatchId(), x.GetWorkerId(), x.GetSendingRegion(), x.GetReceivingRegion(), orText(fmtTime(x.GetOpenTime()), "-"), x.GetDetail())
 		}
 		if token = resp.GetNextPageToken(); token == "" {
 			break

@@ -98,12 +98,32 @@ func TestReconcileAndAssessShow(t *testing.T) {
 		// The pairing has open discrepancies: highlighted ('!' without a terminal).
 		{"440000 广东省", "! 440000 广东省 520000 贵州省 5 3 1 3 0 0 0 0 1"},
 		{"520000-B1  520000", "! 520000-B1 520000 440000 2025-03-01 08:00 5 3 1 1 0 0 0"},
-		{"no-show  520000-B1", "! no-show 520000-B1 w4 520000 440000 2025-03-01 09:00 departed 2025-03-01 08:00 CST according to 520000; reported as a no-show by 440000"},
+		{"no-show  520000-B1", "! 1 no-show 520000-B1 w4 520000 440000 2025-03-01 09:00 departed 2025-03-01 08:00 CST according to 520000; reported as a no-show by 440000"},
 		{"1 open discrepancies", "1 open discrepancies"},
 	} {
 		if got := row(out, tt.key); got != tt.want {
 			t.Errorf("row %q = %q, want %q", tt.key, got, tt.want)
 		}
+	}
+
+	// The number listed reads the one discrepancy; asked for by another province, it is not found.
+	out = run("reconcile", "discrepancy", "1")
+	t.Log("\n" + out)
+	for _, want := range []string{
+		"discrepancy:     discrepancies/1\n", "kind:            no-show\n", "state:           open\n",
+		"batch:           520000-B1\n", "worker:          w4\n", "sending:         520000 贵州省\n",
+		"opened (CST):    2025-03-01 09:00\n", "closed (CST):    -\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reconcile discrepancy 1: no line %q", want)
+		}
+	}
+	if got := run("reconcile", "discrepancy", "-region", "440000", "discrepancies/1"); !strings.Contains(got, "worker:          w4\n") {
+		t.Errorf("reconcile discrepancy for the receiving province:\n%s", got)
+	}
+	var errOut bytes.Buffer
+	if code := runCLI(context.Background(), &cliEnv{stdout: &bytes.Buffer{}, stderr: &errOut}, []string{"reconcile", "discrepancy", "-region", "450000", "1", "-addr", addr}); code == 0 || !strings.Contains(errOut.String(), "NotFound") {
+		t.Errorf("reconcile discrepancy of another province: exit %d, %s", code, errOut.String())
 	}
 
 	_, err = coordinationv1.NewAssessmentServiceClient(cc).SetBaseline(context.Background(), &coordinationv1.SetBaselineRequest{Region: "520000", Year: 2025, Count: 4})

@@ -170,12 +170,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) error {
 // --- get and list ---
 
 // rosterWorkerName accepts `workers/ID` or the bare worker id.
-func rosterWorkerName(s string) string {
-	if strings.HasPrefix(s, "workers/") {
-		return s
-	}
-	return "workers/" + s
-}
+func rosterWorkerName(s string) string { return resourceName("workers", s) }
 
 func runRosterGet(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink roster get", flag.ContinueOnError)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/devtools/scenario"
 )
@@ -68,6 +69,6 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stdout, "\nRead the result (the never-confirmed worker becomes unaccounted once the grace period has passed):\n")
 	fmt.Fprintf(env.stdout, "  labourlink reconcile show\n")
 	fmt.Fprintf(env.stdout, "  labourlink roster get %s   # the worker's journey\n", res.ReturnedHome)
-	fmt.Fprintf(env.stdout, "  grpcurl -plaintext -d '{\"batch_id\":\"%s\"}' %s labourlink.coordination.v1.ReconciliationService/GetBatchReconciliation\n", res.BatchID, coord.addr)
+	fmt.Fprintf(env.stdout, "  grpcurl -plaintext -d '{\"sending_region\":\"%s\",\"batch_id\":\"%s\"}' %s labourlink.coordination.v1.ReconciliationService/GetBatchReconciliation\n", regions.IDOwner(res.BatchID), res.BatchID, coord.addr)
 	return nil
 }

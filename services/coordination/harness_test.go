@@ -221,9 +221,15 @@ func (h *harness) pair(t tb, ps ...regions.Pairing) {
 	}
 }
 
+// batch reads the reconciliation of batch id: of the sending province its id starts with, or of
+// 520000 (ev's) for the short ids of the tests.
 func (h *harness) batch(t tb, id string) *coordinationv1.BatchReconciliation {
 	t.Helper()
-	resp, err := h.recon.GetBatchReconciliation(ctxT(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: id})
+	sending := regions.IDOwner(id)
+	if sending == "" {
+		sending = "520000"
+	}
+	resp, err := h.recon.GetBatchReconciliation(ctxT(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: id, SendingRegion: sending})
 	if err != nil {
 		t.Fatalf("GetBatchReconciliation(%s): %v", id, err)
 	}

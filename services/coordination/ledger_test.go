@@ -40,6 +40,10 @@ func TestReportEventsValidation(t *testing.T) {
 		{"departure reported by the receiving side", func(e *coordinationv1.LedgerEvent) { e.ReporterRegion = "440000" }, "events[0].reporter_region"},
 		{"arrival reported by the sending side", func(e *coordinationv1.LedgerEvent) { e.Kind = arrived }, "events[0].reporter_region"},
 		{"departure without batch", func(e *coordinationv1.LedgerEvent) { e.BatchId = "" }, "events[0].batch_id"},
+		{"bare vacancy id", func(e *coordinationv1.LedgerEvent) { e.Vacancy = "440000-V0000000001" }, "events[0].vacancy"},
+		{"vacancy of another collection", func(e *coordinationv1.LedgerEvent) { e.Vacancy = "candidates/440000-C0000000001" }, "events[0].vacancy"},
+		{"vacancy name without an id", func(e *coordinationv1.LedgerEvent) { e.Vacancy = "vacancies/" }, "events[0].vacancy"},
+		{"vacancy name with a slash in the id", func(e *coordinationv1.LedgerEvent) { e.Vacancy = "vacancies/440000/V1" }, "events[0].vacancy"},
 		{"no time", func(e *coordinationv1.LedgerEvent) { e.OccurTime = nil }, "events[0].occur_time"},
 		{"time before 2000", func(e *coordinationv1.LedgerEvent) {
 			e.OccurTime = timestamppb.New(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC))
@@ -179,7 +183,7 @@ func TestReportEventsRefusesReusedEventID(t *testing.T) {
 		{"other worker", func(e *coordinationv1.LedgerEvent) { e.WorkerId = "w2" }},
 		{"other time", func(e *coordinationv1.LedgerEvent) { e.OccurTime = timestamppb.New(t0.Add(time.Second)) }},
 		{"registered poor", func(e *coordinationv1.LedgerEvent) { e.RegisteredPoor = true }},
-		{"vacancy", func(e *coordinationv1.LedgerEvent) { e.Vacancy = "x" }},
+		{"vacancy", func(e *coordinationv1.LedgerEvent) { e.Vacancy = "vacancies/440000-V0000000009" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

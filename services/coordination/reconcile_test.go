@@ -266,11 +266,21 @@ func TestReconciliationReads(t *testing.T) {
 	other.SendingRegion, other.ReporterRegion = "450000", "450000"
 	h.report(t, other)
 
-	_, err := h.recon.GetBatchReconciliation(ctxT(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: "nope"})
+	_, err := h.recon.GetBatchReconciliation(ctxT(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: "nope", SendingRegion: "520000"})
 	wantCode(t, err, codes.NotFound)
+	// A batch is named by its sending province and its id: B3 is 450000's, not 520000's.
+	_, err = h.recon.GetBatchReconciliation(ctxT(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: "B3", SendingRegion: "520000"})
+	wantCode(t, err, codes.NotFound)
+	if _, err = h.recon.GetBatchReconciliation(ctxT(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: "B3", SendingRegion: "450000"}); err != nil {
+		t.Fatalf("batch B3 of its own sending province: %v", err)
+	}
 	_, err = h.recon.GetBatchReconciliation(ctxT(t), &coordinationv1.GetBatchReconciliationRequest{})
-	if _, ok := fieldViolations(t, err)["batch_id"]; !ok {
+	fv := fieldViolations(t, err)
+	if _, ok := fv["batch_id"]; !ok {
 		t.Fatalf("empty batch id: %v", err)
+	}
+	if _, ok := fv["sending_region"]; !ok {
+		t.Fatalf("empty sending region: %v", err)
 	}
 
 	var ids []string

@@ -12,7 +12,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	want := []string{
 		"regions", "pairings", "ledgerEvents", "ledgerByWorker", "baselines", "discrepancies",
 		"discrepancyChanges", "counters", "ledgerEventIDs", "ledgerByBatch", "ledgerByPairing",
-		"ledgerAssessment", "ledgerBatches", "ledgerDeadlines",
+		"ledgerAssessment", "ledgerBatches", "ledgerDeadlines", "discrepancyNames",
 	}
 	var got []string
 	for _, b := range Schema.Buckets {
@@ -23,7 +23,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("buckets %q, want %q", got, want)
 	}
-	if Schema.Name != "coordination" || Schema.Version != 3 {
+	if Schema.Name != "coordination" || Schema.Version != 4 {
 		t.Fatalf("schema %s version %d", Schema.Name, Schema.Version)
 	}
 }

@@ -31,7 +31,7 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 3,
+	Version: 4,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -43,6 +43,9 @@ var Schema = store.Schema{
 //
 // Version 3 renamed the API's package root (labour.* to labourlink.*): the method names and type
 // URLs of remembered responses are rewritten (store.MigratePackageRoot).
+//
+// Version 4 names discrepancies by number in an index (GetDiscrepancy): the index is built from
+// the stored discrepancies (ledger.MigrateDiscrepancyNames).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
@@ -52,6 +55,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 3 {
 		if _, err := store.MigratePackageRoot(tx); err != nil {
 			return fmt.Errorf("package root: %w", err)
+		}
+	}
+	if from < 4 {
+		if err := ledger.MigrateDiscrepancyNames(tx); err != nil {
+			return fmt.Errorf("discrepancy names: %w", err)
 		}
 	}
 	return nil

@@ -393,7 +393,7 @@ func TestOnlyPairedProvinces(t *testing.T) {
 				_, out["SubmitCandidates"] = e.cand.SubmitCandidates(c, &receivingv1.SubmitCandidatesRequest{SendingRegion: region,
 					Candidates: []*receivingv1.Candidate{candidate("vacancies/440000-V0000000001", "520000-w-1")}})
 				_, out["WithdrawCandidate"] = e.cand.WithdrawCandidate(c, &receivingv1.WithdrawCandidateRequest{SendingRegion: region, Name: "candidates/x"})
-				_, out["ReportBatchDeparture"] = e.intake.ReportBatchDeparture(c, &receivingv1.ReportBatchDepartureRequest{SendingRegion: region, BatchId: "b"})
+				_, out["ReportBatchDeparture"] = e.intake.ReportBatchDeparture(c, &receivingv1.ReportBatchDepartureRequest{SendingRegion: region, BatchId: region + "-b"})
 				return out
 			}
 			for _, r := range tt.denied {

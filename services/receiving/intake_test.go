@@ -444,20 +444,28 @@ func TestCancelIntakeBatch(t *testing.T) {
 		return resp.GetBatch(), err
 	}
 
-	b := announce("cx-1")
+	b := announce("520000-cx-1")
 	if got := expectedOn(); len(got) != 3 {
 		t.Fatalf("expected workers after the announcement: %v", got)
 	}
-	_, err := cancel("cx-1", "450000", "c-other")
-	wantCode(t, err, codes.PermissionDenied, "NOT_OWNER")
+	// A batch is named by its sending province and its id, which starts with that province's
+	// code: another province's cancellation names another batch id.
+	_, err := cancel("520000-cx-1", "450000", "c-other")
+	if p := violations(t, err)["batch_id"]; !strings.Contains(p, "must start with 450000-") {
+		t.Errorf("cancel by another province: batch_id violation %q (%v)", p, err)
+	}
 	_, err = cancel("nope", sending, "c-nope")
+	if p := violations(t, err)["batch_id"]; !strings.Contains(p, "must start with 520000-") {
+		t.Errorf("cancel of an id without the province: batch_id violation %q (%v)", p, err)
+	}
+	_, err = cancel("520000-nope", sending, "c-nope")
 	wantCode(t, err, codes.NotFound, "")
-	_, err = cancel("cx-1", sending, "c-"+strings.Repeat("x", store.MaxClientIDLen-1))
+	_, err = cancel("520000-cx-1", sending, "c-"+strings.Repeat("x", store.MaxClientIDLen-1))
 	if _, ok := violations(t, err)["request_id"]; !ok {
 		t.Errorf("a long request id: %v", err)
 	}
 
-	got, err := cancel("cx-1", sending, "c-1")
+	got, err := cancel("520000-cx-1", sending, "c-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,12 +475,12 @@ func TestCancelIntakeBatch(t *testing.T) {
 	if left := expectedOn(); len(left) != 0 {
 		t.Errorf("workers still expected after the cancellation: %v", left)
 	}
-	again, err := cancel("cx-1", sending, "c-2")
+	again, err := cancel("520000-cx-1", sending, "c-2")
 	if err != nil || !proto.Equal(again, got) {
 		t.Errorf("cancelling again = %v, %v; want the batch unchanged", again, err)
 	}
 	_, err = e.intake.ReportBatchDeparture(ctx(t), &receivingv1.ReportBatchDepartureRequest{
-		BatchId: "cx-1", SendingRegion: sending, BoardedWorkerIds: []string{"520000-cx-w-1"}, RequestId: "dep-cx-1"})
+		BatchId: "520000-cx-1", SendingRegion: sending, BoardedWorkerIds: []string{"520000-cx-w-1"}, RequestId: "dep-cx-1"})
 	wantCode(t, err, codes.FailedPrecondition, "BATCH_CANCELLED")
 	_, err = e.intake.ConfirmArrivals(ctx(t), &receivingv1.ConfirmArrivalsRequest{Name: b.GetName(),
 		Confirmations: []*receivingv1.ArrivalConfirmation{{WorkerId: "520000-cx-w-1", Outcome: outcomeArrived}}})
@@ -480,17 +488,17 @@ func TestCancelIntakeBatch(t *testing.T) {
 
 	// The same workers on a new batch: expected there; that batch departs and cannot be
 	// cancelled any more.
-	announce("cx-2")
+	announce("520000-cx-2")
 	for _, en := range entries {
-		if got := expectedOn()[en.GetWorkerId()]; got != "cx-2" {
+		if got := expectedOn()[en.GetWorkerId()]; got != "520000-cx-2" {
 			t.Errorf("worker %s expected on %q, want cx-2", en.GetWorkerId(), got)
 		}
 	}
 	if _, err := e.intake.ReportBatchDeparture(ctx(t), &receivingv1.ReportBatchDepartureRequest{
-		BatchId: "cx-2", SendingRegion: sending, BoardedWorkerIds: []string{"520000-cx-w-1", "520000-cx-w-2", "520000-cx-w-3"}, RequestId: "dep-cx-2"}); err != nil {
+		BatchId: "520000-cx-2", SendingRegion: sending, BoardedWorkerIds: []string{"520000-cx-w-1", "520000-cx-w-2", "520000-cx-w-3"}, RequestId: "dep-cx-2"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = cancel("cx-2", sending, "c-3")
+	_, err = cancel("520000-cx-2", sending, "c-3")
 	wantCode(t, err, codes.FailedPrecondition, "BATCH_DEPARTED")
 	if n := len(expectedOn()); n != 3 {
 		t.Errorf("%d workers expected after a refused cancellation, want 3", n)
@@ -517,5 +525,77 @@ func TestRecordIncidentKindChecked(t *testing.T) {
 		if _, ok := violations(t, err)[tt.field]; !ok {
 			t.Errorf("%s: %v, want a violation on %s", tt.name, err, tt.field)
 		}
+	}
+}
+
+// A batch is referred to by its sending province and its id, and the id starts with that
+// province's code (docs/api.md, "Ids and references"): an announcement, a departure report or a
+// cancellation whose batch id has another start is refused with INVALID_ARGUMENT on the batch id
+// field, and changes nothing.
+func TestIntakeBatchIDMustBeOfSendingRegion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	v := e.createVacancy(goodVacancy(t))
+	c := candidate(v.GetName(), "520000-own-w-1")
+	e.accept(e.submit(c)[0].GetName())
+	dep := e.clock.Now()
+	batch := func(id string) *receivingv1.IntakeBatch {
+		return &receivingv1.IntakeBatch{
+			BatchId: id, SendingRegion: sending, Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS,
+			DestinationCounty: workCounty, DepartureTime: timestamppb.New(dep), ExpectedArrivalTime: timestamppb.New(dep.Add(20 * time.Hour)),
+			Entries: []*receivingv1.IntakeEntry{{WorkerId: c.GetWorkerId(), Vacancy: v.GetName()}},
+		}
+	}
+	if _, err := e.intake.AnnounceBatch(ctx(t), &receivingv1.AnnounceBatchRequest{Batch: batch("520000-own-1")}); err != nil {
+		t.Fatalf("AnnounceBatch: %v", err)
+	}
+	for _, tc := range []struct {
+		name, field string
+		call        func() error
+	}{
+		{"announce with another province's id", "batch.batch_id", func() error {
+			_, err := e.intake.AnnounceBatch(ctx(t), &receivingv1.AnnounceBatchRequest{Batch: batch("450000-own-2")})
+			return err
+		}},
+		{"announce with a bare id", "batch.batch_id", func() error {
+			_, err := e.intake.AnnounceBatch(ctx(t), &receivingv1.AnnounceBatchRequest{Batch: batch("own-2")})
+			return err
+		}},
+		{"departure with the id under another province", "batch_id", func() error {
+			_, err := e.intake.ReportBatchDeparture(ctx(t), &receivingv1.ReportBatchDepartureRequest{
+				BatchId: "520000-own-1", SendingRegion: "450000", BoardedWorkerIds: []string{c.GetWorkerId()}})
+			return err
+		}},
+		{"departure with the id without its province", "batch_id", func() error {
+			_, err := e.intake.ReportBatchDeparture(ctx(t), &receivingv1.ReportBatchDepartureRequest{
+				BatchId: "own-1", SendingRegion: sending, BoardedWorkerIds: []string{c.GetWorkerId()}})
+			return err
+		}},
+		{"cancellation with the id under another province", "batch_id", func() error {
+			_, err := e.intake.CancelIntakeBatch(ctx(t), &receivingv1.CancelIntakeBatchRequest{BatchId: "520000-own-1", SendingRegion: "450000"})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := violations(t, tc.call())
+			if p := got[tc.field]; !strings.Contains(p, "must start with") {
+				t.Errorf("violations %v, want one on %s saying what the id must start with", got, tc.field)
+			}
+		})
+	}
+	// Nothing changed: the batch is still only announced, with its one worker expected.
+	got, err := e.intake.GetIntakeBatch(ctx(t), &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/520000-own-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := got.GetBatch().GetState(); st != receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_ANNOUNCED {
+		t.Errorf("batch state %v after the refused calls, want ANNOUNCED", st)
+	}
+	list, err := e.intake.ListIntakeBatches(ctx(t), &receivingv1.ListIntakeBatchesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(list.GetBatches()); n != 1 {
+		t.Errorf("%d intake batches after the refused announcements, want 1", n)
 	}
 }

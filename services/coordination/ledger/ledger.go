@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -33,6 +34,9 @@ import (
 
 // MaxEventsPerReport is the most events one ReportEvents call may carry.
 const MaxEventsPerReport = 1000
+
+// vacancyNamePrefix starts a vacancy's resource name, `vacancies/{vacancy_id}`.
+const vacancyNamePrefix = "vacancies/"
 
 // Limits of ids and texts in ledger events. The event id is the reporter's choice: its length
 // limit is the one of every client-chosen id, store.MaxClientIDLen.
@@ -232,8 +236,11 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 	case NeedsBatch(kind):
 		v.Add(f("batch_id"), fmt.Sprintf("is required for %s: reconciliation is per transport batch", kindWord(kind)))
 	}
-	if len(ev.GetVacancy()) > store.MaxClientIDLen {
-		v.Add(f("vacancy"), fmt.Sprintf("at most %d characters", store.MaxClientIDLen))
+	if vac := ev.GetVacancy(); vac != "" {
+		// A vacancy is referred to by its resource name in its receiving service.
+		if id, ok := strings.CutPrefix(vac, vacancyNamePrefix); !ok || !isID([]byte(id), maxIDLen) {
+			v.Add(f("vacancy"), fmt.Sprintf("must be the vacancy's resource name vacancies/{vacancy_id} (the id at most %d printable ASCII characters without spaces or '/'), such as vacancies/440000-V0000000001", maxIDLen))
+		}
 	}
 	switch ts := ev.GetOccurTime(); {
 	case ts == nil:

@@ -68,7 +68,10 @@ func putDiscrepancy(tx *bbolt.Tx, c discrepancyChange) error {
 		if err != nil {
 			return err
 		}
-		c.d.Name = "discrepancies/" + strconv.FormatUint(id, 10)
+		c.d.Name = discrepancyName(id)
+		if err := putDiscrepancyName(tx, id, []byte(c.key)); err != nil {
+			return err
+		}
 	}
 	rev, err := discrepancyChanges.NextSeq(tx)
 	if err != nil {
@@ -188,6 +191,7 @@ func (x *ReconciliationServer) ValidateRequest(method string, req any) error {
 	switch r := req.(type) {
 	case *coordinationv1.GetBatchReconciliationRequest:
 		checkID(&v, "batch_id", r.GetBatchId(), maxIDLen)
+		check.Province(&v, t, "sending_region", r.GetSendingRegion(), true)
 	case *coordinationv1.ListBatchReconciliationsRequest:
 		check.Province(&v, t, "receiving_region", r.GetReceivingRegion(), false)
 		check.Province(&v, t, "sending_region", r.GetSendingRegion(), false)
@@ -212,6 +216,11 @@ func (x *ReconciliationServer) ValidateRequest(method string, req any) error {
 		}
 		check.PageSize.Check(&v, r.GetPageSize())
 		discrepanciesListing(r).Check(&v, r.GetPageToken())
+	case *coordinationv1.GetDiscrepancyRequest:
+		if _, problem := parseDiscrepancyName(r.GetName()); problem != "" {
+			v.Add("name", problem)
+		}
+		check.Province(&v, t, "region", r.GetRegion(), false)
 	case *coordinationv1.ListDiscrepancyChangesRequest:
 		if r.GetAfterRevision() < 0 {
 			v.Add("after_revision", "must be 0 (from the start) or a revision seen before")
@@ -244,8 +253,8 @@ func (x *ReconciliationServer) GetBatchReconciliation(ctx context.Context, req *
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		return nil, apierror.NotFound("batch %s has no events in the ledger", req.GetBatchId())
+	if !found || rec.GetSendingRegion() != req.GetSendingRegion() {
+		return nil, apierror.NotFound("batch %s of %s has no events in the ledger", req.GetBatchId(), req.GetSendingRegion())
 	}
 	return &coordinationv1.GetBatchReconciliationResponse{Reconciliation: rec}, nil
 }
@@ -472,6 +481,28 @@ func (x *ReconciliationServer) ListDiscrepancies(ctx context.Context, req *coord
 		resp.NextPageToken = listing.Token(page.Last)
 	}
 	return resp, nil
+}
+
+// GetDiscrepancy reads one discrepancy by name, as it is now; one that does not involve the
+// request's region is NOT_FOUND, as ListDiscrepancies would not list it.
+func (x *ReconciliationServer) GetDiscrepancy(ctx context.Context, req *coordinationv1.GetDiscrepancyRequest) (*coordinationv1.GetDiscrepancyResponse, error) {
+	n, _ := parseDiscrepancyName(req.GetName())
+	var d *coordinationv1.Discrepancy
+	var found bool
+	err := x.l.db.View(func(tx *bbolt.Tx) (err error) {
+		d, found, err = discrepancyByNumber(tx, n)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found || !involves(d, req.GetRegion()) {
+		if req.GetRegion() != "" {
+			return nil, apierror.NotFound("no discrepancy %s involving %s", req.GetName(), req.GetRegion())
+		}
+		return nil, apierror.NotFound("no discrepancy %s", req.GetName())
+	}
+	return &coordinationv1.GetDiscrepancyResponse{Discrepancy: d}, nil
 }
 
 // ListDiscrepancyChanges returns discrepancies as they opened and closed, after a revision.

@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -350,10 +351,32 @@ func discrepancyMatches(req *coordinationv1.ListDiscrepanciesRequest, d *coordin
 	if req.GetKind() != coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNSPECIFIED && d.GetKind() != req.GetKind() {
 		return false
 	}
-	if r := req.GetRegion(); r != "" && d.GetSendingRegion() != r && d.GetReceivingRegion() != r {
-		return false
+	return involves(d, req.GetRegion())
+}
+
+// involves reports whether discrepancy d involves province region on either side ("" for any
+// province): the region filter of ListDiscrepancies and of GetDiscrepancy.
+func involves(d *coordinationv1.Discrepancy, region string) bool {
+	return region == "" || d.GetSendingRegion() == region || d.GetReceivingRegion() == region
+}
+
+// The name of a discrepancy is `discrepancies/{number}`, its number given when it first opens.
+const discrepancyNamePrefix = "discrepancies/"
+
+// discrepancyName is the resource name of discrepancy number n.
+func discrepancyName(n uint64) string { return discrepancyNamePrefix + strconv.FormatUint(n, 10) }
+
+// parseDiscrepancyName returns the number of a discrepancy name, or why name is not one.
+func parseDiscrepancyName(name string) (uint64, string) {
+	s, ok := strings.CutPrefix(name, discrepancyNamePrefix)
+	if name == "" {
+		return 0, "is required: discrepancies/{number}"
 	}
-	return true
+	n, err := strconv.ParseUint(s, 10, 64)
+	if !ok || err != nil || n == 0 || s != strconv.FormatUint(n, 10) {
+		return 0, fmt.Sprintf("must be discrepancies/{number}, the number a decimal integer from 1 (such as discrepancies/12), got %q", name)
+	}
+	return n, ""
 }
 
 // batchMatches reports whether rec passes the filters of a ListBatchReconciliations request.

@@ -22,9 +22,10 @@ import (
 //
 // The reconciliation of each batch is in batches (batch -> BatchReconciliation), the batches
 // still awaiting workers in deadlines (deadline batch), the discrepancies by (batch, worker,
-// kind) in discrepancies, and every opening and closing is a revision in discrepancyChanges
-// (revision -> the discrepancy as it was then). The bucket names are those of the files written
-// before this package existed.
+// kind) in discrepancies, their names in discrepancyNames (number -> that key, GetDiscrepancy;
+// coordination schema version 4), and every opening and closing is a revision in
+// discrepancyChanges (revision -> the discrepancy as it was then). The bucket names are those of
+// the files written before this package existed.
 var (
 	events             = store.NewTable[*coordinationv1.LedgerEvent]([]byte("ledgerEvents"))
 	eventIDs           = []byte("ledgerEventIDs")
@@ -36,12 +37,13 @@ var (
 	deadlines          = keyIndex{[]byte("ledgerDeadlines")}
 	discrepancies      = store.NewTable[*coordinationv1.Discrepancy]([]byte("discrepancies"))
 	discrepancyChanges = store.NewTable[*coordinationv1.Discrepancy]([]byte("discrepancyChanges"))
+	discrepancyNames   = []byte("discrepancyNames")
 )
 
 // Buckets are the ledger's buckets, for the service's store.Schema.
 var Buckets = [][]byte{
 	events.Name(), eventIDs, byWorker.name, byBatch.name, byPairing.name, assessed.name,
-	batches.Name(), deadlines.name, discrepancies.Name(), discrepancyChanges.Name(),
+	batches.Name(), deadlines.name, discrepancies.Name(), discrepancyChanges.Name(), discrepancyNames,
 }
 
 // keyIndex is a bucket of keys with empty values: an index whose keys say it all.
@@ -225,6 +227,47 @@ func CountRegisteredPoor(tx *bbolt.Tx, province string, year int, kind coordinat
 		return 0, nil
 	}
 	return assessed.count(tx, assessmentPrefix(province, year, cat))
+}
+
+// putDiscrepancyName records that discrepancy number n is stored under key.
+func putDiscrepancyName(tx *bbolt.Tx, n uint64, key []byte) error {
+	b := tx.Bucket(discrepancyNames)
+	if b == nil {
+		return fmt.Errorf("bucket %s does not exist", discrepancyNames)
+	}
+	return b.Put(store.Uint64Key(n), key)
+}
+
+// discrepancyByNumber returns discrepancy number n as it is now.
+func discrepancyByNumber(tx *bbolt.Tx, n uint64) (*coordinationv1.Discrepancy, bool, error) {
+	key := tx.Bucket(discrepancyNames).Get(store.Uint64Key(n))
+	if key == nil {
+		return nil, false, nil
+	}
+	d, ok, err := discrepancies.Get(tx, key)
+	if err == nil && !ok {
+		err = fmt.Errorf("discrepancy %d is named under key %q, which is missing", n, key)
+	}
+	return d, ok, err
+}
+
+// MigrateDiscrepancyNames builds the index of discrepancy names (coordination schema version
+// 4) from the discrepancies of a file written before it, so that GetDiscrepancy finds every
+// discrepancy opened before the upgrade.
+func MigrateDiscrepancyNames(tx *bbolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(discrepancyNames); err != nil {
+		return err
+	}
+	if tx.Bucket(discrepancies.Name()) == nil {
+		return nil
+	}
+	return discrepancies.Scan(tx, store.Range{}, func(k []byte, d *coordinationv1.Discrepancy) (bool, error) {
+		n, problem := parseDiscrepancyName(d.GetName())
+		if problem != "" {
+			return false, fmt.Errorf("discrepancy under key %q: name %s", k, problem)
+		}
+		return true, putDiscrepancyName(tx, n, bytes.Clone(k))
+	})
 }
 
 // MigrateDetails converts the events recorded before the per-kind details (coordination schema

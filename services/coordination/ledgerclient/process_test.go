@@ -16,6 +16,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/creditcode"
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/platform/outbox"
@@ -100,7 +101,7 @@ func TestRelayExactlyOnceAcrossCoordinationKills(t *testing.T) {
 	}
 	recon := coordinationv1.NewReconciliationServiceClient(cc)
 	for r, n := range map[int]int64{1: 150, 2: 150, 3: 100} {
-		resp, err := recon.GetBatchReconciliation(callCtx(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: fmt.Sprintf("520000-R%d", r)})
+		resp, err := recon.GetBatchReconciliation(callCtx(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: fmt.Sprintf("520000-R%d", r), SendingRegion: regions.IDOwner(fmt.Sprintf("520000-R%d", r))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +250,7 @@ func TestReceivingOutboxReachesLedgerExactlyOnceAcrossKills(t *testing.T) {
 			t.Fatalf("event %s missing", id)
 		}
 	}
-	resp, err := coordinationv1.NewReconciliationServiceClient(ccC).GetBatchReconciliation(callCtx(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: batch})
+	resp, err := coordinationv1.NewReconciliationServiceClient(ccC).GetBatchReconciliation(callCtx(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: batch, SendingRegion: regions.IDOwner(batch)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/platform/outbox"
@@ -113,7 +114,7 @@ func TestSendingProcessOutboxReachesLedgerExactlyOnceAcrossKills(t *testing.T) {
 	}
 	recon := coordinationv1.NewReconciliationServiceClient(cc)
 	for r, n := range map[int]int64{1: 20000, 2: 500} {
-		resp, err := recon.GetBatchReconciliation(callCtx(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: fmt.Sprintf("520000-S%d", r)})
+		resp, err := recon.GetBatchReconciliation(callCtx(t), &coordinationv1.GetBatchReconciliationRequest{BatchId: fmt.Sprintf("520000-S%d", r), SendingRegion: regions.IDOwner(fmt.Sprintf("520000-S%d", r))})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/creditcode"
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/failpoint"
@@ -468,7 +469,7 @@ func TestCrashDuringDelivery(t *testing.T) {
 	recon := coordinationv1.NewReconciliationServiceClient(cc)
 	for _, u := range w.done() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		resp, err := recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: u.batch})
+		resp, err := recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: u.batch, SendingRegion: regions.IDOwner(u.batch)})
 		cancel()
 		if err != nil {
 			t.Fatalf("reconciliation of %s: %v", u.batch, err)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/devtools/scenario"
 	"github.com/eastwest/labourlink/services/platform/identity"
@@ -99,7 +100,7 @@ func runScenario(t *testing.T, withTLS bool) {
 			t.Errorf("unexpected discrepancy %v (want no-show %s and unaccounted %s on batch %s)", dsc, res.NoShow, res.Missing, res.BatchID)
 		}
 	}
-	batch, err := recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID})
+	batch, err := recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID, SendingRegion: regions.IDOwner(res.BatchID)})
 	if err != nil {
 		t.Fatal(err)
 	}

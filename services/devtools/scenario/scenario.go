@@ -348,7 +348,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 
 	r.o.Step("both sides' events reach the coordination ledger")
 	if err := r.until(ctx, "record every event in the ledger", func(ctx context.Context) (bool, error) {
-		resp, err := r.recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID})
+		resp, err := r.recon.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID, SendingRegion: r.o.SendingRegion})
 		if err != nil {
 			return false, nil // no event of the batch yet
 		}

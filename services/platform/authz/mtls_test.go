@@ -293,14 +293,12 @@ var expectations = map[string]expectation{
 			}
 			req.(*coordinationv1.ReportEventsRequest).Events = []*coordinationv1.LedgerEvent{e}
 		}, scoped: regional},
-	coordinationv1.LedgerService_ListEvents_FullMethodName: {allowed: provinces, fields: []string{"region"}, scoped: provincial},
-	coordinationv1.ReconciliationService_GetBatchReconciliation_FullMethodName: {allowed: provinces,
-		build: func(req proto.Message, c identity.Identity) {
-			req.(*coordinationv1.GetBatchReconciliationRequest).BatchId = c.Region + "-batch-1"
-		}, scoped: provincial},
+	coordinationv1.LedgerService_ListEvents_FullMethodName:                       {allowed: provinces, fields: []string{"region"}, scoped: provincial},
+	coordinationv1.ReconciliationService_GetBatchReconciliation_FullMethodName:   {allowed: provinces, fields: []string{"sending_region"}, scoped: provincial},
 	coordinationv1.ReconciliationService_ListBatchReconciliations_FullMethodName: {allowed: provinces, fields: []string{"receiving_region"}, scoped: provincial},
 	coordinationv1.ReconciliationService_ListPairingSummaries_FullMethodName:     {allowed: provinces, fields: []string{"region"}, scoped: provincial},
 	coordinationv1.ReconciliationService_ListDiscrepancies_FullMethodName:        {allowed: provinces, fields: []string{"region"}, scoped: provincial},
+	coordinationv1.ReconciliationService_GetDiscrepancy_FullMethodName:           {allowed: provinces, fields: []string{"region"}, scoped: provincial},
 	coordinationv1.ReconciliationService_ListDiscrepancyChanges_FullMethodName:   {allowed: national},
 	coordinationv1.AssessmentService_SetBaseline_FullMethodName:                  {allowed: "natf", fields: []string{"region"}},
 	coordinationv1.AssessmentService_GetAssessment_FullMethodName:                {allowed: provinces, fields: []string{"region"}, scoped: provincial},

@@ -236,12 +236,13 @@ var policy = map[string]rule{
 	coordinationv1.LedgerService_ReportEvents_FullMethodName: {{who: regionalService, when: eventsOfCaller}},
 	coordinationv1.LedgerService_ListEvents_FullMethodName:   aboutProvince("region"),
 
-	coordinationv1.ReconciliationService_GetBatchReconciliation_FullMethodName: {
-		{who: nationalRead}, {who: provincial, when: batchOfCaller},
-	},
+	// A batch is named by its sending province and its id: a province reads the batches it sent
+	// (a receiving province lists its batches with ListBatchReconciliations and receiving_region).
+	coordinationv1.ReconciliationService_GetBatchReconciliation_FullMethodName:   aboutProvince("sending_region"),
 	coordinationv1.ReconciliationService_ListBatchReconciliations_FullMethodName: aboutProvince("sending_region", "receiving_region"),
 	coordinationv1.ReconciliationService_ListPairingSummaries_FullMethodName:     aboutProvince("region"),
 	coordinationv1.ReconciliationService_ListDiscrepancies_FullMethodName:        aboutProvince("region"),
+	coordinationv1.ReconciliationService_GetDiscrepancy_FullMethodName:           aboutProvince("region"),
 	coordinationv1.ReconciliationService_ListDiscrepancyChanges_FullMethodName:   nationalOnly,
 
 	// The baseline is what a province is assessed against: only the nation sets it.
@@ -321,20 +322,6 @@ func eventsOfCaller(caller identity.Identity, req proto.Message) error {
 		if own != "" && own != caller.Region {
 			return refusal(commonv1.ErrorReason_ERROR_REASON_REGION_MISMATCH, "events[%d].%s must be %s, the caller's region", i, field, caller.Region)
 		}
-	}
-	return nil
-}
-
-// batchOfCaller lets a province read the reconciliation of its own batches: batch ids start
-// with the sending province's code. (A receiving province lists its batches with
-// ListBatchReconciliations and receiving_region.)
-func batchOfCaller(caller identity.Identity, req proto.Message) error {
-	r, ok := req.(*coordinationv1.GetBatchReconciliationRequest)
-	if !ok {
-		return nil
-	}
-	if !strings.HasPrefix(r.GetBatchId(), caller.Region) {
-		return refusal(commonv1.ErrorReason_ERROR_REASON_REGION_MISMATCH, "a province reads the reconciliation of its own batches only (batch ids of %s start with %s); use ListBatchReconciliations with its region", caller.Region, caller.Region)
 	}
 	return nil
 }

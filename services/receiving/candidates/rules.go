@@ -2,7 +2,6 @@ package candidates
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -11,6 +10,7 @@ import (
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/occupation"
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
 	"github.com/eastwest/labourlink/services/receiving/internal/province"
@@ -81,7 +81,7 @@ func checkSubmitted(p *province.Province, i int, sending string, c *receivingv1.
 	if err := v.Err(); err != nil {
 		return err
 	}
-	if !strings.HasPrefix(c.GetWorkerId(), sending+"-") {
+	if !regions.IDOf(c.GetWorkerId(), sending) {
 		return apierror.InvalidField(commonv1.ErrorReason_ERROR_REASON_WORKER_NOT_OF_REGION, prefix+"worker_id",
 			"worker %s is not a worker of %s: a province submits only its own workers", c.GetWorkerId(), sending)
 	}

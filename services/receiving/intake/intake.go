@@ -107,9 +107,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		x.checkBatch(&v, r.GetBatch())
 	case *receivingv1.ReportBatchDepartureRequest:
-		if p := check.IDProblem(r.GetBatchId()); p != "" {
-			v.Add("batch_id", p)
-		}
+		check.OwnedID(&v, "batch_id", r.GetBatchId(), r.GetSendingRegion())
 		x.cfg.Province.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 		seen := map[string]bool{}
@@ -122,9 +120,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 			seen[w] = true
 		}
 	case *receivingv1.CancelIntakeBatchRequest:
-		if p := check.IDProblem(r.GetBatchId()); p != "" {
-			v.Add("batch_id", p)
-		}
+		check.OwnedID(&v, "batch_id", r.GetBatchId(), r.GetSendingRegion())
 		x.cfg.Province.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
 		check.Text(&v, "reason", r.GetReason(), check.MaxReason, false)
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
@@ -218,9 +214,9 @@ func (x *Server) checkBatch(v *apierror.Violations, b *receivingv1.IntakeBatch) 
 		v.Add("batch", "is required")
 		return
 	}
-	if p := check.IDProblem(b.GetBatchId()); p != "" {
-		v.Add("batch.batch_id", p)
-	} else {
+	n := v.Len()
+	check.OwnedID(v, "batch.batch_id", b.GetBatchId(), b.GetSendingRegion())
+	if v.Len() == n {
 		checkNoTripSep(v, "batch.batch_id", b.GetBatchId())
 	}
 	x.cfg.Province.CheckSendingRegion(v, "batch.sending_region", b.GetSendingRegion())

@@ -121,13 +121,20 @@ type LedgerEvent struct {
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,4,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
-	// A 6-digit GB/T 2260 province code, such as `520000`.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,5,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
-	// The worker's opaque id (never an identity number).
+	// The worker's id (labourlink.sending.v1.Worker.worker_id, never an identity number): its
+	// sending service makes it start with `sending_region` and a `-`. At most 128 printable ASCII
+	// characters without spaces or `/`.
 	WorkerId string `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// The transport batch, where there is one.
+	// The transport batch's id (labourlink.sending.v1.Batch.batch_id), where there is one: its
+	// sending service makes it start with `sending_region` and a `-`. At most 128 printable ASCII
+	// characters without spaces or `/`. The ledger keeps a batch to one pair of provinces
+	// (BATCH_REGIONS_DIFFER).
 	BatchId string `protobuf:"bytes,7,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// The vacancy (resource name in the receiving service), where there is one.
+	// The vacancy, where there is one: its resource name in the service of `receiving_region`,
+	// `vacancies/{vacancy_id}` (such as `vacancies/440000-V0000000001`); anything else is
+	// refused (INVALID_ARGUMENT on `vacancy`).
 	Vacancy string `protobuf:"bytes,8,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// When it happened: for ONBOARDED, EMPLOYMENT_CHECKPOINT and LEFT_JOB the start of the day
 	// (China Standard Time). In the time order of the worker's trip (see ReportEvents).
@@ -603,9 +610,9 @@ func (x *ReportEventsResponse) GetRefusals() []*v1.ItemRefusal {
 // Request to list events.
 type ListEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only events about this worker.
+	// Only events about this worker (LedgerEvent.worker_id).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// Only events of this batch.
+	// Only events of this batch (LedgerEvent.batch_id).
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Only events of this kind.
 	Kind EventKind `protobuf:"varint,3,opt,name=kind,proto3,enum=labourlink.coordination.v1.EventKind" json:"kind,omitempty"`

@@ -207,13 +207,14 @@ func (BaselineSource) EnumDescriptor() ([]byte, []int) {
 // The reconciliation of one transport batch.
 type BatchReconciliation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch id.
+	// The batch's id, as the sending service made it (labourlink.sending.v1.Batch.batch_id): it
+	// starts with `sending_region` and a `-`, such as `520000-B00000001`; the rest is opaque.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// The sending province.
+	// The sending province, the batch's owner.
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
-	// A 6-digit GB/T 2260 province code, such as `520000`.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,3,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Earliest reported departure of the batch.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
@@ -364,21 +365,23 @@ func (x *BatchReconciliation) GetDiscrepancies() []*Discrepancy {
 // A disagreement between the two sides about one worker.
 type Discrepancy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name: `discrepancies/{discrepancy_id}`.
+	// Resource name: `discrepancies/{number}`, the number a decimal integer from 1 that this
+	// service gives the discrepancy when it first opens (read it with GetDiscrepancy).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// What disagrees.
 	Kind DiscrepancyKind `protobuf:"varint,2,opt,name=kind,proto3,enum=labourlink.coordination.v1.DiscrepancyKind" json:"kind,omitempty"`
 	// Open or closed.
 	State DiscrepancyState `protobuf:"varint,3,opt,name=state,proto3,enum=labourlink.coordination.v1.DiscrepancyState" json:"state,omitempty"`
-	// The worker's opaque id.
+	// The worker's id (labourlink.sending.v1.Worker.worker_id): it starts with the code of the
+	// worker's sending province and a `-`; the rest is opaque.
 	WorkerId string `protobuf:"bytes,4,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// The batch.
+	// The batch's id (labourlink.sending.v1.Batch.batch_id), of `sending_region`.
 	BatchId string `protobuf:"bytes,5,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The sending province.
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,6,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The receiving province.
-	// A 6-digit GB/T 2260 province code, such as `520000`.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,7,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// What is missing, in plain words.
 	Detail string `protobuf:"bytes,8,opt,name=detail,proto3" json:"detail,omitempty"`
@@ -499,11 +502,19 @@ func (x *Discrepancy) GetRevision() int64 {
 	return 0
 }
 
-// Request to reconcile one batch.
+// Request to reconcile one batch. A batch is referred to by its owner, the sending province, and
+// its id (docs/api.md, "Ids and references").
 type GetBatchReconciliationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch id.
-	BatchId       string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// The batch's id as reported in the ledger (LedgerEvent.batch_id; the sending services make it
+	// start with their code and a `-`): at most 128 printable ASCII characters without spaces or
+	// `/`.
+	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// The batch's sending province, its owner: a batch the ledger has from another sending
+	// province is NOT_FOUND. A province's own callers read only the batches they sent (national
+	// operators any).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
+	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -541,6 +552,13 @@ func (*GetBatchReconciliationRequest) Descriptor() ([]byte, []int) {
 func (x *GetBatchReconciliationRequest) GetBatchId() string {
 	if x != nil {
 		return x.BatchId
+	}
+	return ""
+}
+
+func (x *GetBatchReconciliationRequest) GetSendingRegion() string {
+	if x != nil {
+		return x.SendingRegion
 	}
 	return ""
 }
@@ -595,7 +613,7 @@ func (x *GetBatchReconciliationResponse) GetReconciliation() *BatchReconciliatio
 type ListBatchReconciliationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only batches of this receiving province.
-	// A 6-digit GB/T 2260 province code, such as `520000`.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Only batches of this sending province.
 	// A 6-digit GB/T 2260 province code, such as `520000`.
@@ -736,7 +754,7 @@ func (x *ListBatchReconciliationsResponse) GetNextPageToken() string {
 type PairingSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The receiving province.
-	// A 6-digit GB/T 2260 province code, such as `520000`.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The sending province.
 	// A 6-digit GB/T 2260 province code, such as `520000`.
@@ -1013,7 +1031,8 @@ func (x *ListPairingSummariesResponse) GetNextPageToken() string {
 // Request to list discrepancies.
 type ListDiscrepanciesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only discrepancies of this batch.
+	// Only discrepancies of this batch: its id (labourlink.sending.v1.Batch.batch_id), which
+	// starts with its sending province's code.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// The province the listing is about: only discrepancies involving it (either side).
 	// A 6-digit GB/T 2260 province code, such as `520000`.
@@ -1158,6 +1177,112 @@ func (x *ListDiscrepanciesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request to read one discrepancy.
+type GetDiscrepancyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name: `discrepancies/{number}` (Discrepancy.name). A name that is not of that form
+	// is INVALID_ARGUMENT on `name`; one this service never gave is NOT_FOUND.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The province the request is about: the discrepancy is returned only if it involves this
+	// province (as sending or receiving province), else NOT_FOUND, as ListDiscrepancies with
+	// `region` would not list it. A province's own callers must give their own code; empty (any
+	// province) for national operators.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
+	Region        string `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDiscrepancyRequest) Reset() {
+	*x = GetDiscrepancyRequest{}
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDiscrepancyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDiscrepancyRequest) ProtoMessage() {}
+
+func (x *GetDiscrepancyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDiscrepancyRequest.ProtoReflect.Descriptor instead.
+func (*GetDiscrepancyRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetDiscrepancyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetDiscrepancyRequest) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+// The discrepancy.
+type GetDiscrepancyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The discrepancy as it is now (open or closed), with the revision of its last change.
+	Discrepancy   *Discrepancy `protobuf:"bytes,1,opt,name=discrepancy,proto3" json:"discrepancy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDiscrepancyResponse) Reset() {
+	*x = GetDiscrepancyResponse{}
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDiscrepancyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDiscrepancyResponse) ProtoMessage() {}
+
+func (x *GetDiscrepancyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDiscrepancyResponse.ProtoReflect.Descriptor instead.
+func (*GetDiscrepancyResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetDiscrepancyResponse) GetDiscrepancy() *Discrepancy {
+	if x != nil {
+		return x.Discrepancy
+	}
+	return nil
+}
+
 // Request for discrepancy changes.
 type ListDiscrepancyChangesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1172,7 +1297,7 @@ type ListDiscrepancyChangesRequest struct {
 
 func (x *ListDiscrepancyChangesRequest) Reset() {
 	*x = ListDiscrepancyChangesRequest{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[11]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1309,7 @@ func (x *ListDiscrepancyChangesRequest) String() string {
 func (*ListDiscrepancyChangesRequest) ProtoMessage() {}
 
 func (x *ListDiscrepancyChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[11]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1322,7 @@ func (x *ListDiscrepancyChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDiscrepancyChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListDiscrepancyChangesRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{11}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDiscrepancyChangesRequest) GetAfterRevision() int64 {
@@ -1227,7 +1352,7 @@ type ListDiscrepancyChangesResponse struct {
 
 func (x *ListDiscrepancyChangesResponse) Reset() {
 	*x = ListDiscrepancyChangesResponse{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[12]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1364,7 @@ func (x *ListDiscrepancyChangesResponse) String() string {
 func (*ListDiscrepancyChangesResponse) ProtoMessage() {}
 
 func (x *ListDiscrepancyChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[12]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1377,7 @@ func (x *ListDiscrepancyChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDiscrepancyChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListDiscrepancyChangesResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{12}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListDiscrepancyChangesResponse) GetChanges() []*Discrepancy {
@@ -1295,7 +1420,7 @@ type Assessment struct {
 
 func (x *Assessment) Reset() {
 	*x = Assessment{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[13]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1432,7 @@ func (x *Assessment) String() string {
 func (*Assessment) ProtoMessage() {}
 
 func (x *Assessment) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[13]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1445,7 @@ func (x *Assessment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assessment.ProtoReflect.Descriptor instead.
 func (*Assessment) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{13}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Assessment) GetRegion() string {
@@ -1401,7 +1526,7 @@ type SetBaselineRequest struct {
 
 func (x *SetBaselineRequest) Reset() {
 	*x = SetBaselineRequest{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[14]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1538,7 @@ func (x *SetBaselineRequest) String() string {
 func (*SetBaselineRequest) ProtoMessage() {}
 
 func (x *SetBaselineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[14]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1551,7 @@ func (x *SetBaselineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBaselineRequest.ProtoReflect.Descriptor instead.
 func (*SetBaselineRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{14}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetBaselineRequest) GetRegion() string {
@@ -1468,7 +1593,7 @@ type SetBaselineResponse struct {
 
 func (x *SetBaselineResponse) Reset() {
 	*x = SetBaselineResponse{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[15]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1605,7 @@ func (x *SetBaselineResponse) String() string {
 func (*SetBaselineResponse) ProtoMessage() {}
 
 func (x *SetBaselineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[15]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1618,7 @@ func (x *SetBaselineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBaselineResponse.ProtoReflect.Descriptor instead.
 func (*SetBaselineResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{15}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetBaselineResponse) GetAssessment() *Assessment {
@@ -1517,7 +1642,7 @@ type GetAssessmentRequest struct {
 
 func (x *GetAssessmentRequest) Reset() {
 	*x = GetAssessmentRequest{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[16]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1654,7 @@ func (x *GetAssessmentRequest) String() string {
 func (*GetAssessmentRequest) ProtoMessage() {}
 
 func (x *GetAssessmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[16]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1667,7 @@ func (x *GetAssessmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssessmentRequest.ProtoReflect.Descriptor instead.
 func (*GetAssessmentRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{16}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetAssessmentRequest) GetRegion() string {
@@ -1570,7 +1695,7 @@ type GetAssessmentResponse struct {
 
 func (x *GetAssessmentResponse) Reset() {
 	*x = GetAssessmentResponse{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[17]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1707,7 @@ func (x *GetAssessmentResponse) String() string {
 func (*GetAssessmentResponse) ProtoMessage() {}
 
 func (x *GetAssessmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[17]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1720,7 @@ func (x *GetAssessmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssessmentResponse.ProtoReflect.Descriptor instead.
 func (*GetAssessmentResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{17}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetAssessmentResponse) GetAssessment() *Assessment {
@@ -1622,7 +1747,7 @@ type ListAssessmentsRequest struct {
 
 func (x *ListAssessmentsRequest) Reset() {
 	*x = ListAssessmentsRequest{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[18]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1759,7 @@ func (x *ListAssessmentsRequest) String() string {
 func (*ListAssessmentsRequest) ProtoMessage() {}
 
 func (x *ListAssessmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[18]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1772,7 @@ func (x *ListAssessmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssessmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssessmentsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{18}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListAssessmentsRequest) GetYear() int32 {
@@ -1684,7 +1809,7 @@ type ListAssessmentsResponse struct {
 
 func (x *ListAssessmentsResponse) Reset() {
 	*x = ListAssessmentsResponse{}
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[19]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1821,7 @@ func (x *ListAssessmentsResponse) String() string {
 func (*ListAssessmentsResponse) ProtoMessage() {}
 
 func (x *ListAssessmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[19]
+	mi := &file_labourlink_coordination_v1_reconciliation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1834,7 @@ func (x *ListAssessmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssessmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssessmentsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{19}
+	return file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAssessmentsResponse) GetAssessments() []*Assessment {
@@ -1763,9 +1888,10 @@ const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\n" +
 	"close_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tcloseTime\x12\x1f\n" +
-	"\brevision\x18\v \x01(\x03B\x03\xe0A\x03R\brevision\"?\n" +
+	"\brevision\x18\v \x01(\x03B\x03\xe0A\x03R\brevision\"k\n" +
 	"\x1dGetBatchReconciliationRequest\x12\x1e\n" +
-	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x02R\abatchId\"~\n" +
+	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x02R\abatchId\x12*\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x02R\rsendingRegion\"~\n" +
 	"\x1eGetBatchReconciliationResponse\x12\\\n" +
 	"\x0ereconciliation\x18\x01 \x01(\v2/.labourlink.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0ereconciliation\"\x80\x02\n" +
 	"\x1fListBatchReconciliationsRequest\x12.\n" +
@@ -1812,7 +1938,12 @@ const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"page_token\x18\x06 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x9c\x01\n" +
 	"\x19ListDiscrepanciesResponse\x12R\n" +
 	"\rdiscrepancies\x18\x01 \x03(\v2'.labourlink.coordination.v1.DiscrepancyB\x03\xe0A\x03R\rdiscrepancies\x12+\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"m\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"M\n" +
+	"\x15GetDiscrepancyRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
+	"\x06region\x18\x02 \x01(\tB\x03\xe0A\x01R\x06region\"h\n" +
+	"\x16GetDiscrepancyResponse\x12N\n" +
+	"\vdiscrepancy\x18\x01 \x01(\v2'.labourlink.coordination.v1.DiscrepancyB\x03\xe0A\x03R\vdiscrepancy\"m\n" +
 	"\x1dListDiscrepancyChangesRequest\x12*\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x03B\x03\xe0A\x01R\rafterRevision\x12 \n" +
 	"\tpage_size\x18\x02 \x01(\x05B\x03\xe0A\x01R\bpageSize\"\x92\x01\n" +
@@ -1873,12 +2004,13 @@ const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x1bBASELINE_SOURCE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18BASELINE_SOURCE_OPERATOR\x10\x01\x12(\n" +
 	"$BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR\x10\x02\x12\x18\n" +
-	"\x14BASELINE_SOURCE_NONE\x10\x032\xe2\x05\n" +
+	"\x14BASELINE_SOURCE_NONE\x10\x032\xdb\x06\n" +
 	"\x15ReconciliationService\x12\x8f\x01\n" +
 	"\x16GetBatchReconciliation\x129.labourlink.coordination.v1.GetBatchReconciliationRequest\x1a:.labourlink.coordination.v1.GetBatchReconciliationResponse\x12\x95\x01\n" +
 	"\x18ListBatchReconciliations\x12;.labourlink.coordination.v1.ListBatchReconciliationsRequest\x1a<.labourlink.coordination.v1.ListBatchReconciliationsResponse\x12\x89\x01\n" +
 	"\x14ListPairingSummaries\x127.labourlink.coordination.v1.ListPairingSummariesRequest\x1a8.labourlink.coordination.v1.ListPairingSummariesResponse\x12\x80\x01\n" +
-	"\x11ListDiscrepancies\x124.labourlink.coordination.v1.ListDiscrepanciesRequest\x1a5.labourlink.coordination.v1.ListDiscrepanciesResponse\x12\x8f\x01\n" +
+	"\x11ListDiscrepancies\x124.labourlink.coordination.v1.ListDiscrepanciesRequest\x1a5.labourlink.coordination.v1.ListDiscrepanciesResponse\x12w\n" +
+	"\x0eGetDiscrepancy\x121.labourlink.coordination.v1.GetDiscrepancyRequest\x1a2.labourlink.coordination.v1.GetDiscrepancyResponse\x12\x8f\x01\n" +
 	"\x16ListDiscrepancyChanges\x129.labourlink.coordination.v1.ListDiscrepancyChangesRequest\x1a:.labourlink.coordination.v1.ListDiscrepancyChangesResponse2\xf5\x02\n" +
 	"\x11AssessmentService\x12n\n" +
 	"\vSetBaseline\x12..labourlink.coordination.v1.SetBaselineRequest\x1a/.labourlink.coordination.v1.SetBaselineResponse\x12t\n" +
@@ -1898,7 +2030,7 @@ func file_labourlink_coordination_v1_reconciliation_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_coordination_v1_reconciliation_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_labourlink_coordination_v1_reconciliation_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_labourlink_coordination_v1_reconciliation_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_labourlink_coordination_v1_reconciliation_proto_goTypes = []any{
 	(DiscrepancyKind)(0),                     // 0: labourlink.coordination.v1.DiscrepancyKind
 	(DiscrepancyState)(0),                    // 1: labourlink.coordination.v1.DiscrepancyState
@@ -1914,61 +2046,66 @@ var file_labourlink_coordination_v1_reconciliation_proto_goTypes = []any{
 	(*ListPairingSummariesResponse)(nil),     // 11: labourlink.coordination.v1.ListPairingSummariesResponse
 	(*ListDiscrepanciesRequest)(nil),         // 12: labourlink.coordination.v1.ListDiscrepanciesRequest
 	(*ListDiscrepanciesResponse)(nil),        // 13: labourlink.coordination.v1.ListDiscrepanciesResponse
-	(*ListDiscrepancyChangesRequest)(nil),    // 14: labourlink.coordination.v1.ListDiscrepancyChangesRequest
-	(*ListDiscrepancyChangesResponse)(nil),   // 15: labourlink.coordination.v1.ListDiscrepancyChangesResponse
-	(*Assessment)(nil),                       // 16: labourlink.coordination.v1.Assessment
-	(*SetBaselineRequest)(nil),               // 17: labourlink.coordination.v1.SetBaselineRequest
-	(*SetBaselineResponse)(nil),              // 18: labourlink.coordination.v1.SetBaselineResponse
-	(*GetAssessmentRequest)(nil),             // 19: labourlink.coordination.v1.GetAssessmentRequest
-	(*GetAssessmentResponse)(nil),            // 20: labourlink.coordination.v1.GetAssessmentResponse
-	(*ListAssessmentsRequest)(nil),           // 21: labourlink.coordination.v1.ListAssessmentsRequest
-	(*ListAssessmentsResponse)(nil),          // 22: labourlink.coordination.v1.ListAssessmentsResponse
-	(*timestamppb.Timestamp)(nil),            // 23: google.protobuf.Timestamp
-	(*v1.Date)(nil),                          // 24: labourlink.common.v1.Date
-	(v1.RegionRole)(0),                       // 25: labourlink.common.v1.RegionRole
+	(*GetDiscrepancyRequest)(nil),            // 14: labourlink.coordination.v1.GetDiscrepancyRequest
+	(*GetDiscrepancyResponse)(nil),           // 15: labourlink.coordination.v1.GetDiscrepancyResponse
+	(*ListDiscrepancyChangesRequest)(nil),    // 16: labourlink.coordination.v1.ListDiscrepancyChangesRequest
+	(*ListDiscrepancyChangesResponse)(nil),   // 17: labourlink.coordination.v1.ListDiscrepancyChangesResponse
+	(*Assessment)(nil),                       // 18: labourlink.coordination.v1.Assessment
+	(*SetBaselineRequest)(nil),               // 19: labourlink.coordination.v1.SetBaselineRequest
+	(*SetBaselineResponse)(nil),              // 20: labourlink.coordination.v1.SetBaselineResponse
+	(*GetAssessmentRequest)(nil),             // 21: labourlink.coordination.v1.GetAssessmentRequest
+	(*GetAssessmentResponse)(nil),            // 22: labourlink.coordination.v1.GetAssessmentResponse
+	(*ListAssessmentsRequest)(nil),           // 23: labourlink.coordination.v1.ListAssessmentsRequest
+	(*ListAssessmentsResponse)(nil),          // 24: labourlink.coordination.v1.ListAssessmentsResponse
+	(*timestamppb.Timestamp)(nil),            // 25: google.protobuf.Timestamp
+	(*v1.Date)(nil),                          // 26: labourlink.common.v1.Date
+	(v1.RegionRole)(0),                       // 27: labourlink.common.v1.RegionRole
 }
 var file_labourlink_coordination_v1_reconciliation_proto_depIdxs = []int32{
-	23, // 0: labourlink.coordination.v1.BatchReconciliation.departure_time:type_name -> google.protobuf.Timestamp
-	23, // 1: labourlink.coordination.v1.BatchReconciliation.grace_deadline:type_name -> google.protobuf.Timestamp
+	25, // 0: labourlink.coordination.v1.BatchReconciliation.departure_time:type_name -> google.protobuf.Timestamp
+	25, // 1: labourlink.coordination.v1.BatchReconciliation.grace_deadline:type_name -> google.protobuf.Timestamp
 	4,  // 2: labourlink.coordination.v1.BatchReconciliation.discrepancies:type_name -> labourlink.coordination.v1.Discrepancy
 	0,  // 3: labourlink.coordination.v1.Discrepancy.kind:type_name -> labourlink.coordination.v1.DiscrepancyKind
 	1,  // 4: labourlink.coordination.v1.Discrepancy.state:type_name -> labourlink.coordination.v1.DiscrepancyState
-	23, // 5: labourlink.coordination.v1.Discrepancy.open_time:type_name -> google.protobuf.Timestamp
-	23, // 6: labourlink.coordination.v1.Discrepancy.close_time:type_name -> google.protobuf.Timestamp
+	25, // 5: labourlink.coordination.v1.Discrepancy.open_time:type_name -> google.protobuf.Timestamp
+	25, // 6: labourlink.coordination.v1.Discrepancy.close_time:type_name -> google.protobuf.Timestamp
 	3,  // 7: labourlink.coordination.v1.GetBatchReconciliationResponse.reconciliation:type_name -> labourlink.coordination.v1.BatchReconciliation
 	3,  // 8: labourlink.coordination.v1.ListBatchReconciliationsResponse.reconciliations:type_name -> labourlink.coordination.v1.BatchReconciliation
-	24, // 9: labourlink.coordination.v1.ListPairingSummariesRequest.period_start:type_name -> labourlink.common.v1.Date
-	24, // 10: labourlink.coordination.v1.ListPairingSummariesRequest.period_end:type_name -> labourlink.common.v1.Date
+	26, // 9: labourlink.coordination.v1.ListPairingSummariesRequest.period_start:type_name -> labourlink.common.v1.Date
+	26, // 10: labourlink.coordination.v1.ListPairingSummariesRequest.period_end:type_name -> labourlink.common.v1.Date
 	9,  // 11: labourlink.coordination.v1.ListPairingSummariesResponse.summaries:type_name -> labourlink.coordination.v1.PairingSummary
 	0,  // 12: labourlink.coordination.v1.ListDiscrepanciesRequest.kind:type_name -> labourlink.coordination.v1.DiscrepancyKind
 	4,  // 13: labourlink.coordination.v1.ListDiscrepanciesResponse.discrepancies:type_name -> labourlink.coordination.v1.Discrepancy
-	4,  // 14: labourlink.coordination.v1.ListDiscrepancyChangesResponse.changes:type_name -> labourlink.coordination.v1.Discrepancy
-	25, // 15: labourlink.coordination.v1.Assessment.role:type_name -> labourlink.common.v1.RegionRole
-	2,  // 16: labourlink.coordination.v1.Assessment.baseline_source:type_name -> labourlink.coordination.v1.BaselineSource
-	16, // 17: labourlink.coordination.v1.SetBaselineResponse.assessment:type_name -> labourlink.coordination.v1.Assessment
-	16, // 18: labourlink.coordination.v1.GetAssessmentResponse.assessment:type_name -> labourlink.coordination.v1.Assessment
-	16, // 19: labourlink.coordination.v1.ListAssessmentsResponse.assessments:type_name -> labourlink.coordination.v1.Assessment
-	5,  // 20: labourlink.coordination.v1.ReconciliationService.GetBatchReconciliation:input_type -> labourlink.coordination.v1.GetBatchReconciliationRequest
-	7,  // 21: labourlink.coordination.v1.ReconciliationService.ListBatchReconciliations:input_type -> labourlink.coordination.v1.ListBatchReconciliationsRequest
-	10, // 22: labourlink.coordination.v1.ReconciliationService.ListPairingSummaries:input_type -> labourlink.coordination.v1.ListPairingSummariesRequest
-	12, // 23: labourlink.coordination.v1.ReconciliationService.ListDiscrepancies:input_type -> labourlink.coordination.v1.ListDiscrepanciesRequest
-	14, // 24: labourlink.coordination.v1.ReconciliationService.ListDiscrepancyChanges:input_type -> labourlink.coordination.v1.ListDiscrepancyChangesRequest
-	17, // 25: labourlink.coordination.v1.AssessmentService.SetBaseline:input_type -> labourlink.coordination.v1.SetBaselineRequest
-	19, // 26: labourlink.coordination.v1.AssessmentService.GetAssessment:input_type -> labourlink.coordination.v1.GetAssessmentRequest
-	21, // 27: labourlink.coordination.v1.AssessmentService.ListAssessments:input_type -> labourlink.coordination.v1.ListAssessmentsRequest
-	6,  // 28: labourlink.coordination.v1.ReconciliationService.GetBatchReconciliation:output_type -> labourlink.coordination.v1.GetBatchReconciliationResponse
-	8,  // 29: labourlink.coordination.v1.ReconciliationService.ListBatchReconciliations:output_type -> labourlink.coordination.v1.ListBatchReconciliationsResponse
-	11, // 30: labourlink.coordination.v1.ReconciliationService.ListPairingSummaries:output_type -> labourlink.coordination.v1.ListPairingSummariesResponse
-	13, // 31: labourlink.coordination.v1.ReconciliationService.ListDiscrepancies:output_type -> labourlink.coordination.v1.ListDiscrepanciesResponse
-	15, // 32: labourlink.coordination.v1.ReconciliationService.ListDiscrepancyChanges:output_type -> labourlink.coordination.v1.ListDiscrepancyChangesResponse
-	18, // 33: labourlink.coordination.v1.AssessmentService.SetBaseline:output_type -> labourlink.coordination.v1.SetBaselineResponse
-	20, // 34: labourlink.coordination.v1.AssessmentService.GetAssessment:output_type -> labourlink.coordination.v1.GetAssessmentResponse
-	22, // 35: labourlink.coordination.v1.AssessmentService.ListAssessments:output_type -> labourlink.coordination.v1.ListAssessmentsResponse
-	28, // [28:36] is the sub-list for method output_type
-	20, // [20:28] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	4,  // 14: labourlink.coordination.v1.GetDiscrepancyResponse.discrepancy:type_name -> labourlink.coordination.v1.Discrepancy
+	4,  // 15: labourlink.coordination.v1.ListDiscrepancyChangesResponse.changes:type_name -> labourlink.coordination.v1.Discrepancy
+	27, // 16: labourlink.coordination.v1.Assessment.role:type_name -> labourlink.common.v1.RegionRole
+	2,  // 17: labourlink.coordination.v1.Assessment.baseline_source:type_name -> labourlink.coordination.v1.BaselineSource
+	18, // 18: labourlink.coordination.v1.SetBaselineResponse.assessment:type_name -> labourlink.coordination.v1.Assessment
+	18, // 19: labourlink.coordination.v1.GetAssessmentResponse.assessment:type_name -> labourlink.coordination.v1.Assessment
+	18, // 20: labourlink.coordination.v1.ListAssessmentsResponse.assessments:type_name -> labourlink.coordination.v1.Assessment
+	5,  // 21: labourlink.coordination.v1.ReconciliationService.GetBatchReconciliation:input_type -> labourlink.coordination.v1.GetBatchReconciliationRequest
+	7,  // 22: labourlink.coordination.v1.ReconciliationService.ListBatchReconciliations:input_type -> labourlink.coordination.v1.ListBatchReconciliationsRequest
+	10, // 23: labourlink.coordination.v1.ReconciliationService.ListPairingSummaries:input_type -> labourlink.coordination.v1.ListPairingSummariesRequest
+	12, // 24: labourlink.coordination.v1.ReconciliationService.ListDiscrepancies:input_type -> labourlink.coordination.v1.ListDiscrepanciesRequest
+	14, // 25: labourlink.coordination.v1.ReconciliationService.GetDiscrepancy:input_type -> labourlink.coordination.v1.GetDiscrepancyRequest
+	16, // 26: labourlink.coordination.v1.ReconciliationService.ListDiscrepancyChanges:input_type -> labourlink.coordination.v1.ListDiscrepancyChangesRequest
+	19, // 27: labourlink.coordination.v1.AssessmentService.SetBaseline:input_type -> labourlink.coordination.v1.SetBaselineRequest
+	21, // 28: labourlink.coordination.v1.AssessmentService.GetAssessment:input_type -> labourlink.coordination.v1.GetAssessmentRequest
+	23, // 29: labourlink.coordination.v1.AssessmentService.ListAssessments:input_type -> labourlink.coordination.v1.ListAssessmentsRequest
+	6,  // 30: labourlink.coordination.v1.ReconciliationService.GetBatchReconciliation:output_type -> labourlink.coordination.v1.GetBatchReconciliationResponse
+	8,  // 31: labourlink.coordination.v1.ReconciliationService.ListBatchReconciliations:output_type -> labourlink.coordination.v1.ListBatchReconciliationsResponse
+	11, // 32: labourlink.coordination.v1.ReconciliationService.ListPairingSummaries:output_type -> labourlink.coordination.v1.ListPairingSummariesResponse
+	13, // 33: labourlink.coordination.v1.ReconciliationService.ListDiscrepancies:output_type -> labourlink.coordination.v1.ListDiscrepanciesResponse
+	15, // 34: labourlink.coordination.v1.ReconciliationService.GetDiscrepancy:output_type -> labourlink.coordination.v1.GetDiscrepancyResponse
+	17, // 35: labourlink.coordination.v1.ReconciliationService.ListDiscrepancyChanges:output_type -> labourlink.coordination.v1.ListDiscrepancyChangesResponse
+	20, // 36: labourlink.coordination.v1.AssessmentService.SetBaseline:output_type -> labourlink.coordination.v1.SetBaselineResponse
+	22, // 37: labourlink.coordination.v1.AssessmentService.GetAssessment:output_type -> labourlink.coordination.v1.GetAssessmentResponse
+	24, // 38: labourlink.coordination.v1.AssessmentService.ListAssessments:output_type -> labourlink.coordination.v1.ListAssessmentsResponse
+	30, // [30:39] is the sub-list for method output_type
+	21, // [21:30] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_reconciliation_proto_init() }
@@ -1976,14 +2113,14 @@ func file_labourlink_coordination_v1_reconciliation_proto_init() {
 	if File_labourlink_coordination_v1_reconciliation_proto != nil {
 		return
 	}
-	file_labourlink_coordination_v1_reconciliation_proto_msgTypes[13].OneofWrappers = []any{}
+	file_labourlink_coordination_v1_reconciliation_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_coordination_v1_reconciliation_proto_rawDesc), len(file_labourlink_coordination_v1_reconciliation_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -23,6 +23,7 @@ const (
 	ReconciliationService_ListBatchReconciliations_FullMethodName = "/labourlink.coordination.v1.ReconciliationService/ListBatchReconciliations"
 	ReconciliationService_ListPairingSummaries_FullMethodName     = "/labourlink.coordination.v1.ReconciliationService/ListPairingSummaries"
 	ReconciliationService_ListDiscrepancies_FullMethodName        = "/labourlink.coordination.v1.ReconciliationService/ListDiscrepancies"
+	ReconciliationService_GetDiscrepancy_FullMethodName           = "/labourlink.coordination.v1.ReconciliationService/GetDiscrepancy"
 	ReconciliationService_ListDiscrepancyChanges_FullMethodName   = "/labourlink.coordination.v1.ReconciliationService/ListDiscrepancyChanges"
 )
 
@@ -39,7 +40,7 @@ const (
 // a worker confirmed arrived with no departure is UNEXPECTED; a worker onboarded with no arrival
 // is UNVERIFIED. A discrepancy closes by itself when the missing event arrives.
 type ReconciliationServiceClient interface {
-	// Reconciles one batch.
+	// Reconciles one batch, named by its sending province and batch id.
 	GetBatchReconciliation(ctx context.Context, in *GetBatchReconciliationRequest, opts ...grpc.CallOption) (*GetBatchReconciliationResponse, error)
 	// Reconciles batches, optionally of one pairing. Each reconciliation is complete, open
 	// discrepancies included, as GetBatchReconciliation returns it.
@@ -48,6 +49,8 @@ type ReconciliationServiceClient interface {
 	ListPairingSummaries(ctx context.Context, in *ListPairingSummariesRequest, opts ...grpc.CallOption) (*ListPairingSummariesResponse, error)
 	// Lists discrepancies worker by worker.
 	ListDiscrepancies(ctx context.Context, in *ListDiscrepanciesRequest, opts ...grpc.CallOption) (*ListDiscrepanciesResponse, error)
+	// Reads one discrepancy by its resource name, open or closed, as it is now.
+	GetDiscrepancy(ctx context.Context, in *GetDiscrepancyRequest, opts ...grpc.CallOption) (*GetDiscrepancyResponse, error)
 	// A feed of discrepancies as they open and close, by revision (resume after the last one seen).
 	ListDiscrepancyChanges(ctx context.Context, in *ListDiscrepancyChangesRequest, opts ...grpc.CallOption) (*ListDiscrepancyChangesResponse, error)
 }
@@ -100,6 +103,16 @@ func (c *reconciliationServiceClient) ListDiscrepancies(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *reconciliationServiceClient) GetDiscrepancy(ctx context.Context, in *GetDiscrepancyRequest, opts ...grpc.CallOption) (*GetDiscrepancyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDiscrepancyResponse)
+	err := c.cc.Invoke(ctx, ReconciliationService_GetDiscrepancy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *reconciliationServiceClient) ListDiscrepancyChanges(ctx context.Context, in *ListDiscrepancyChangesRequest, opts ...grpc.CallOption) (*ListDiscrepancyChangesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListDiscrepancyChangesResponse)
@@ -123,7 +136,7 @@ func (c *reconciliationServiceClient) ListDiscrepancyChanges(ctx context.Context
 // a worker confirmed arrived with no departure is UNEXPECTED; a worker onboarded with no arrival
 // is UNVERIFIED. A discrepancy closes by itself when the missing event arrives.
 type ReconciliationServiceServer interface {
-	// Reconciles one batch.
+	// Reconciles one batch, named by its sending province and batch id.
 	GetBatchReconciliation(context.Context, *GetBatchReconciliationRequest) (*GetBatchReconciliationResponse, error)
 	// Reconciles batches, optionally of one pairing. Each reconciliation is complete, open
 	// discrepancies included, as GetBatchReconciliation returns it.
@@ -132,6 +145,8 @@ type ReconciliationServiceServer interface {
 	ListPairingSummaries(context.Context, *ListPairingSummariesRequest) (*ListPairingSummariesResponse, error)
 	// Lists discrepancies worker by worker.
 	ListDiscrepancies(context.Context, *ListDiscrepanciesRequest) (*ListDiscrepanciesResponse, error)
+	// Reads one discrepancy by its resource name, open or closed, as it is now.
+	GetDiscrepancy(context.Context, *GetDiscrepancyRequest) (*GetDiscrepancyResponse, error)
 	// A feed of discrepancies as they open and close, by revision (resume after the last one seen).
 	ListDiscrepancyChanges(context.Context, *ListDiscrepancyChangesRequest) (*ListDiscrepancyChangesResponse, error)
 	mustEmbedUnimplementedReconciliationServiceServer()
@@ -155,6 +170,9 @@ func (UnimplementedReconciliationServiceServer) ListPairingSummaries(context.Con
 }
 func (UnimplementedReconciliationServiceServer) ListDiscrepancies(context.Context, *ListDiscrepanciesRequest) (*ListDiscrepanciesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDiscrepancies not implemented")
+}
+func (UnimplementedReconciliationServiceServer) GetDiscrepancy(context.Context, *GetDiscrepancyRequest) (*GetDiscrepancyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDiscrepancy not implemented")
 }
 func (UnimplementedReconciliationServiceServer) ListDiscrepancyChanges(context.Context, *ListDiscrepancyChangesRequest) (*ListDiscrepancyChangesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDiscrepancyChanges not implemented")
@@ -252,6 +270,24 @@ func _ReconciliationService_ListDiscrepancies_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReconciliationService_GetDiscrepancy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDiscrepancyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReconciliationServiceServer).GetDiscrepancy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReconciliationService_GetDiscrepancy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReconciliationServiceServer).GetDiscrepancy(ctx, req.(*GetDiscrepancyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ReconciliationService_ListDiscrepancyChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListDiscrepancyChangesRequest)
 	if err := dec(in); err != nil {
@@ -292,6 +328,10 @@ var ReconciliationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDiscrepancies",
 			Handler:    _ReconciliationService_ListDiscrepancies_Handler,
+		},
+		{
+			MethodName: "GetDiscrepancy",
+			Handler:    _ReconciliationService_GetDiscrepancy_Handler,
 		},
 		{
 			MethodName: "ListDiscrepancyChanges",

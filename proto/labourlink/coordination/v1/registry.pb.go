@@ -32,7 +32,8 @@ type Region struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `regions/{code}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// GB/T 2260 province code, such as `520000`.
+	// The province: a 6-digit GB/T 2260 province code, such as `520000` (the one field that holds
+	// a region code and is not named `*_region`: it is the region's own id).
 	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
 	// The province's name from the division table, such as `贵州省`.
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
@@ -123,10 +124,10 @@ type Pairing struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `pairings/{receiving_code}-{sending_code}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The receiving province code.
-	// A 6-digit GB/T 2260 province code, such as `520000`.
+	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
-	// The sending province code.
+	// The sending province.
 	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Names from the division table.

@@ -146,17 +146,22 @@ type Candidate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `candidates/{candidate_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Id of the candidate, unique in the federation. A client may rely on its start: the 6-digit
-	// code of this receiving province and a `-` (for example `440000-C0000000001`); the rest is
-	// opaque: do not parse it.
+	// Id of the candidate, unique in the federation. A client may rely on its start: the 6-digit code
+	// of this receiving province and a `-` (for example `440000-C0000000001`); the rest is opaque: do
+	// not parse it. In all it is at most 64 characters, upper-case ASCII letters, digits and `-`
+	// (docs/api.md, "Ids and references").
 	CandidateId string `protobuf:"bytes,2,opt,name=candidate_id,json=candidateId,proto3" json:"candidate_id,omitempty"`
-	// The vacancy: `vacancies/{vacancy_id}`.
+	// The vacancy of this province: `vacancies/{vacancy_id}` (such as
+	// `vacancies/440000-V0000000001`); a bare vacancy id is refused (INVALID_ARGUMENT on
+	// `vacancy`).
 	Vacancy string `protobuf:"bytes,3,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// The sending province that proposed the worker.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,4,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The worker's id in the sending province (labourlink.sending.v1.Worker.worker_id). It must start
 	// with `sending_region` and a `-`: a worker of another province is refused
-	// (WORKER_NOT_OF_REGION). The rest is opaque.
+	// (WORKER_NOT_OF_REGION). The rest is opaque; at most 100 printable ASCII characters in all,
+	// without spaces or `/`.
 	WorkerId string `protobuf:"bytes,5,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The worker's name.
 	FullName string `protobuf:"bytes,6,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
@@ -166,7 +171,7 @@ type Candidate struct {
 	Age int32 `protobuf:"varint,8,opt,name=age,proto3" json:"age,omitempty"`
 	// ISCO-08 occupation codes the worker can do.
 	Occupations []string `protobuf:"bytes,9,rep,name=occupations,proto3" json:"occupations,omitempty"`
-	// Home county (GB/T 2260) in the sending province.
+	// Home county: a county-level 6-digit GB/T 2260 code of `sending_region`.
 	HomeCounty string `protobuf:"bytes,10,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
 	// Registered-poor worker (counts in the receiving province's assessment when onboarded).
 	RegisteredPoor bool `protobuf:"varint,11,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -334,6 +339,7 @@ func (x *Candidate) GetUpdateTime() *timestamppb.Timestamp {
 type SubmitCandidatesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province submitting.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// The candidates: vacancy, worker_id, full_name, sex, age, occupations, home_county and
 	// registered_poor are set; at most 1000.
@@ -554,11 +560,13 @@ func (x *GetCandidateResponse) GetCandidate() *Candidate {
 // Request to list candidates.
 type ListCandidatesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only candidates for this vacancy.
+	// Only candidates for this vacancy: `vacancies/{vacancy_id}` (INVALID_ARGUMENT on `vacancy`
+	// for another form).
 	Vacancy string `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// Only candidates in this state.
 	State CandidateState `protobuf:"varint,2,opt,name=state,proto3,enum=labourlink.receiving.v1.CandidateState" json:"state,omitempty"`
 	// Only candidates of this sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum candidates to return (default 100; a larger size is served as 1000, a negative one
 	// is refused).
@@ -828,6 +836,7 @@ type WithdrawCandidateRequest struct {
 	// Resource name: `candidates/{candidate_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The sending province (must be the candidate's).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Why.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -949,6 +958,7 @@ func (x *WithdrawCandidateResponse) GetCandidate() *Candidate {
 type WatchDecisionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking: only its candidates are sent.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Send decisions after this revision; 0 for all.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
@@ -1105,6 +1115,7 @@ func (*WatchDecisionsResponse_Progress) isWatchDecisionsResponse_Event() {}
 type ListDecisionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Return decisions after this revision.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`

@@ -279,10 +279,12 @@ func (IncidentKind) EnumDescriptor() ([]byte, []int) {
 // One worker expected on an intake batch.
 type IntakeEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id; it must not contain `~` (employment record names join it to the
-	// batch id with `~`).
+	// The worker's id (labourlink.sending.v1.Worker.worker_id): an accepted candidate of the
+	// batch's sending province, so it starts with that province's code and a `-`. It must not
+	// contain `~` (employment record names join it to the batch id with `~`).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// The vacancy the worker was accepted for.
+	// The vacancy of this province the worker was accepted for: `vacancies/{vacancy_id}` (such
+	// as `vacancies/440000-V0000000001`); a bare vacancy id is refused (INVALID_ARGUMENT).
 	Vacancy string `protobuf:"bytes,2,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// Registered-poor worker.
 	RegisteredPoor bool `protobuf:"varint,3,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -366,18 +368,20 @@ type IntakeBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `intakeBatches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The batch id given by the sending service (labourlink.sending.v1.Batch.batch_id: its sending
-	// province code, a `-`, then opaque; it must not contain `~`). Batch ids are unique in this
-	// service: a batch id already announced by another sending province is refused
+	// The batch id given by the sending service (labourlink.sending.v1.Batch.batch_id): it must
+	// start with `sending_region` and a `-` (INVALID_ARGUMENT on `batch_id` otherwise); the rest
+	// is opaque, 1 to 100 printable ASCII characters in all, without spaces, `/` or `~`. Batch ids
+	// are unique in this service: a batch id already announced by another sending province is refused
 	// (ALREADY_EXISTS).
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// The sending province.
+	// The sending province, the batch's owner.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Vehicle type.
 	Mode v1.TransportMode `protobuf:"varint,4,opt,name=mode,proto3,enum=labourlink.common.v1.TransportMode" json:"mode,omitempty"`
 	// Where it left from.
 	Origin string `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
-	// The work county it goes to.
+	// The work county it goes to: a county-level 6-digit GB/T 2260 code of this province.
 	DestinationCounty string `protobuf:"bytes,6,opt,name=destination_county,json=destinationCounty,proto3" json:"destination_county,omitempty"`
 	// Planned or actual departure.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
@@ -635,14 +639,16 @@ func (x *AnnounceBatchResponse) GetRefusals() []*v1.ItemRefusal {
 	return nil
 }
 
-// Request to record who boarded.
+// Request to record who boarded. The batch is named by its owner and id, as it was announced.
 type ReportBatchDepartureRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch id.
+	// The batch id (IntakeBatch.batch_id): it must start with `sending_region` and a `-`
+	// (INVALID_ARGUMENT on `batch_id` otherwise).
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// The sending province.
+	// The sending province: the batch's, and the caller's own.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// Workers who boarded (subset of the manifest).
+	// Ids of the workers who boarded (a subset of the manifest's worker_id).
 	BoardedWorkerIds []string `protobuf:"bytes,3,rep,name=boarded_worker_ids,json=boardedWorkerIds,proto3" json:"boarded_worker_ids,omitempty"`
 	// Actual departure time.
 	DepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=departure_time,json=departureTime,proto3" json:"departure_time,omitempty"`
@@ -767,12 +773,15 @@ func (x *ReportBatchDepartureResponse) GetBatch() *IntakeBatch {
 	return nil
 }
 
-// Request to cancel an announced batch.
+// Request to cancel an announced batch. The batch is named by its owner and id, as it was
+// announced.
 type CancelIntakeBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The batch id.
+	// The batch id (IntakeBatch.batch_id): it must start with `sending_region` and a `-`
+	// (INVALID_ARGUMENT on `batch_id` otherwise).
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// The sending province (the batch's own).
+	// The sending province: the batch's, and the caller's own.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Why the batch was cancelled (free text, at most 500 characters; may be empty).
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -986,6 +995,7 @@ func (x *GetIntakeBatchResponse) GetBatch() *IntakeBatch {
 type ListIntakeBatchesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only batches from this sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum batches to return (default 100; a larger size is served as 1000, a negative one
 	// is refused).
@@ -1134,7 +1144,7 @@ func (x *ListIntakeBatchesResponse) GetNextPageToken() string {
 // One worker's arrival outcome.
 type ArrivalConfirmation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id (on the batch manifest).
+	// The worker's id (IntakeEntry.worker_id, on the batch manifest).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Arrived or no-show.
 	Outcome ArrivalOutcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=labourlink.receiving.v1.ArrivalOutcome" json:"outcome,omitempty"`
@@ -1471,13 +1481,16 @@ type EmploymentRecord struct {
 	// trip keeps its name for good. Read with GetEmploymentRecord, which also takes
 	// `employmentRecords/{worker_id}` for the worker's current trip.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The worker's opaque id.
+	// The worker's id (labourlink.sending.v1.Worker.worker_id): it starts with
+	// `sending_region` and a `-`.
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,3,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
-	// The vacancy.
+	// The vacancy of this province: `vacancies/{vacancy_id}`.
 	Vacancy string `protobuf:"bytes,4,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// The batch of the trip: the one the worker came (or was expected) on.
+	// The id of the batch of the trip (IntakeBatch.batch_id): the one the worker came (or was
+	// expected) on.
 	BatchId string `protobuf:"bytes,5,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Registered-poor worker.
 	RegisteredPoor bool `protobuf:"varint,6,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -1632,7 +1645,7 @@ func (x *EmploymentRecord) GetIncidents() []*Incident {
 // Request to record onboarding.
 type RecordOnboardingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id (must have arrived).
+	// The worker's id (EmploymentRecord.worker_id; the worker must have arrived).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// First working day: not before the day of arrival, and not more than the start-window
 	// tolerance (92 days) before the vacancy's start_date (INVALID_ARGUMENT on onboard_date).
@@ -1759,7 +1772,7 @@ func (x *RecordOnboardingResponse) GetRecord() *EmploymentRecord {
 // Request to record a checkpoint.
 type RecordCheckpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id (must be onboarded).
+	// The worker's id (EmploymentRecord.worker_id; the worker must be onboarded).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The checkpoint: its check_date not before onboarding, and at least `months` whole months
 	// after it (INVALID_ARGUMENT on checkpoint.months).
@@ -1886,7 +1899,7 @@ func (x *RecordCheckpointResponse) GetRecord() *EmploymentRecord {
 // Request to record that a worker left the job.
 type RecordJobLeftRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id (must be employed).
+	// The worker's id (EmploymentRecord.worker_id; the worker must be employed).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Last working day, not before onboarding.
 	LeftDate *v1.Date `protobuf:"bytes,2,opt,name=left_date,json=leftDate,proto3" json:"left_date,omitempty"`
@@ -2021,7 +2034,7 @@ func (x *RecordJobLeftResponse) GetRecord() *EmploymentRecord {
 // Request to record an incident.
 type RecordIncidentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id (must have a record here).
+	// The worker's id (EmploymentRecord.worker_id; the worker must have a record here).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The incident.
 	Incident *Incident `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
@@ -2244,6 +2257,7 @@ type ListEmploymentRecordsRequest struct {
 	// Only records in this status.
 	Status EmploymentStatus `protobuf:"varint,1,opt,name=status,proto3,enum=labourlink.receiving.v1.EmploymentStatus" json:"status,omitempty"`
 	// Only records of workers from this sending province.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum records to return (default 100; a larger size is served as 1000, a negative one
 	// is refused).

@@ -98,15 +98,17 @@ type Vacancy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `vacancies/{vacancy_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The vacancy's id, unique in the federation. A client may rely on its start: the 6-digit code
-	// of this receiving province and a `-` (for example `440000-V0000000001`); the rest is opaque:
-	// do not parse it.
+	// The vacancy's id, unique in the federation. A client may rely on its start: the 6-digit code of
+	// this receiving province and a `-` (for example `440000-V0000000001`); the rest is opaque: do
+	// not parse it. In all it is at most 64 characters, upper-case ASCII letters, digits and `-`
+	// (docs/api.md, "Ids and references").
 	VacancyId string `protobuf:"bytes,2,opt,name=vacancy_id,json=vacancyId,proto3" json:"vacancy_id,omitempty"`
 	// Employer's registered name.
 	EmployerName string `protobuf:"bytes,3,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
 	// Employer's unified social credit code (GB 32100, 18 characters).
 	EmployerCreditCode string `protobuf:"bytes,4,opt,name=employer_credit_code,json=employerCreditCode,proto3" json:"employer_credit_code,omitempty"`
-	// Work county: a county-level GB/T 2260 code of this receiving province.
+	// Work county: a county-level 6-digit GB/T 2260 code of this receiving province, such as
+	// `440306`.
 	WorkCounty string `protobuf:"bytes,5,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
 	// ISCO-08 unit group (4 digits), or `GENERAL` for general labour, no experience required.
 	Occupation string `protobuf:"bytes,6,opt,name=occupation,proto3" json:"occupation,omitempty"`
@@ -477,7 +479,7 @@ type VacancyRow struct {
 	EmployerName string `protobuf:"bytes,2,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
 	// Unified social credit code.
 	EmployerCreditCode string `protobuf:"bytes,3,opt,name=employer_credit_code,json=employerCreditCode,proto3" json:"employer_credit_code,omitempty"`
-	// Work county code.
+	// Work county: a county-level 6-digit GB/T 2260 code of this province, such as `440306`.
 	WorkCounty string `protobuf:"bytes,4,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
 	// Occupation: ISCO-08 code or `GENERAL`.
 	Occupation string `protobuf:"bytes,5,opt,name=occupation,proto3" json:"occupation,omitempty"`
@@ -1127,7 +1129,7 @@ type ListVacanciesRequest struct {
 	Status VacancyStatus `protobuf:"varint,3,opt,name=status,proto3,enum=labourlink.receiving.v1.VacancyStatus" json:"status,omitempty"`
 	// Only vacancies for this occupation code.
 	Occupation string `protobuf:"bytes,4,opt,name=occupation,proto3" json:"occupation,omitempty"`
-	// Only vacancies in this work county.
+	// Only vacancies in this work county: a county-level 6-digit GB/T 2260 code, such as `440306`.
 	WorkCounty string `protobuf:"bytes,5,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
 	// Only vacancies of this employer (credit code).
 	EmployerCreditCode string `protobuf:"bytes,6,opt,name=employer_credit_code,json=employerCreditCode,proto3" json:"employer_credit_code,omitempty"`
@@ -1566,6 +1568,7 @@ func (x *DemandChange) GetChangeTime() *timestamppb.Timestamp {
 type WatchDemandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking (must be paired with this province).
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Send changes after this revision; 0 for all kept changes from the start.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
@@ -1725,6 +1728,7 @@ func (*WatchDemandResponse_Progress) isWatchDemandResponse_Event() {}
 type ListDemandChangesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Return changes after this revision.
 	AfterRevision int64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
@@ -1845,6 +1849,7 @@ func (x *ListDemandChangesResponse) GetHeadRevision() int64 {
 type ListOpenDemandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sending province asking.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
 	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	// Maximum vacancies to return (default 500; a larger size is served as 5000, a negative one
 	// is refused).

@@ -396,6 +396,7 @@ func (x *MatchRun) GetError() *status.Status {
 type ReplicaFreshness struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The last time the replica was known to be current: the last message (a change or a
 	// progress notice) received on an open demand watch. Unset if it never was.
@@ -470,8 +471,10 @@ func (x *ReplicaFreshness) GetConnected() bool {
 type VacancyMatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The receiving province of the vacancy.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
-	// The vacancy's resource name in its receiving service: `vacancies/{vacancy_id}`.
+	// The vacancy's resource name in the service of `receiving_region`:
+	// `vacancies/{vacancy_id}` (such as `vacancies/440000-V0000000001`).
 	Vacancy string `protobuf:"bytes,2,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// Employer name.
 	EmployerName string `protobuf:"bytes,3,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
@@ -1017,6 +1020,7 @@ func (x *ListMatchRunsResponse) GetNextPageToken() string {
 type DemandVacancy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The receiving province the vacancy belongs to.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// The vacancy as last seen on the receiving service's feed.
 	Vacancy *v1.Vacancy `protobuf:"bytes,2,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
@@ -1081,6 +1085,7 @@ func (x *DemandVacancy) GetRevision() int64 {
 type ListDemandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only demand of this receiving province.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Maximum vacancies to return (default 100; a larger size is served as 1000, a negative one
 	// is refused).
@@ -1202,13 +1207,15 @@ type Proposal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `proposals/{proposal_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The worker's opaque id.
+	// The worker's id (Worker.worker_id).
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The vacancy's receiving province.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,3,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
-	// The vacancy's resource name in its receiving service.
+	// The vacancy's resource name in the service of `receiving_region`:
+	// `vacancies/{vacancy_id}` (such as `vacancies/440000-V0000000001`).
 	Vacancy string `protobuf:"bytes,4,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
-	// The match run that made the proposal.
+	// The match run that made the proposal: its resource name, `matchRuns/{run_id}`.
 	MatchRun string `protobuf:"bytes,5,opt,name=match_run,json=matchRun,proto3" json:"match_run,omitempty"`
 	// What became of it.
 	State ProposalState `protobuf:"varint,6,opt,name=state,proto3,enum=labourlink.sending.v1.ProposalState" json:"state,omitempty"`
@@ -1318,9 +1325,11 @@ func (x *Proposal) GetUpdateTime() *timestamppb.Timestamp {
 // Request to list proposals.
 type ListProposalsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only proposals for this vacancy (its resource name; with receiving_region).
+	// Only proposals for this vacancy: its resource name `vacancies/{vacancy_id}` (a bare vacancy
+	// id is refused with INVALID_ARGUMENT on `vacancy`); with receiving_region, of that province.
 	Vacancy string `protobuf:"bytes,1,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// Only proposals to this receiving province.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Only proposals in this state.
 	State ProposalState `protobuf:"varint,3,opt,name=state,proto3,enum=labourlink.sending.v1.ProposalState" json:"state,omitempty"`
@@ -1540,6 +1549,7 @@ func (x *GetFollowStatusResponse) GetPositions() []*FollowPosition {
 type FollowPosition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,1,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Its endpoint as found in the registry or configuration.
 	Endpoint string `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`

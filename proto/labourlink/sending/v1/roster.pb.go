@@ -324,9 +324,10 @@ type Worker struct {
 	// Resource name: `workers/{worker_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The worker's id, unique in the federation, that reveals nothing of the person (never derived
-	// from the identity number). Other services know the worker only by this id. A client may rely
-	// on its start: the 6-digit code of the worker's sending province and a `-` (for example
-	// `520000-K3Q7ZC2M4XJ5R6TA`); the rest is opaque: do not parse it.
+	// from the identity number). Other services know the worker only by this id. A client may rely on
+	// its start: the 6-digit code of the worker's sending province and a `-` (for example
+	// `520000-K3Q7ZC2M4XJ5R6TA`); the rest is opaque: do not parse it. In all it is at most 64
+	// characters, upper-case ASCII letters, digits and `-` (docs/api.md, "Ids and references").
 	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Resident identity number (GB 11643), masked as `5201**********123X` unless the full view
 	// was asked for. Set on import only.
@@ -339,7 +340,7 @@ type Worker struct {
 	BirthDate *v1.Date `protobuf:"bytes,6,opt,name=birth_date,json=birthDate,proto3" json:"birth_date,omitempty"`
 	// Mobile phone number (11 digits), masked as `138****5678` unless the full view was asked for.
 	Phone string `protobuf:"bytes,7,opt,name=phone,proto3" json:"phone,omitempty"`
-	// Home county: a county-level GB/T 2260 code of this sending province, such as `520102`.
+	// Home county: a county-level 6-digit GB/T 2260 code of this sending province, such as `520102`.
 	HomeCounty string `protobuf:"bytes,8,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
 	// Registered-poor household member (建档立卡).
 	RegisteredPoor bool `protobuf:"varint,9,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -347,7 +348,8 @@ type Worker struct {
 	Occupations []string `protobuf:"bytes,10,rep,name=occupations,proto3" json:"occupations,omitempty"`
 	// Highest completed education.
 	Education Education `protobuf:"varint,11,opt,name=education,proto3,enum=labourlink.sending.v1.Education" json:"education,omitempty"`
-	// Province codes (`440000`) the worker is willing to go to; empty means any.
+	// The receiving provinces the worker is willing to go to, each a 6-digit GB/T 2260 province
+	// code such as `440000`; empty means any.
 	PreferredDestinations []string `protobuf:"bytes,12,rep,name=preferred_destinations,json=preferredDestinations,proto3" json:"preferred_destinations,omitempty"`
 	// First day the worker can start work.
 	AvailableFrom *v1.Date `protobuf:"bytes,13,opt,name=available_from,json=availableFrom,proto3" json:"available_from,omitempty"`
@@ -767,7 +769,7 @@ type WorkerRow struct {
 	FullName string `protobuf:"bytes,3,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
 	// Mobile phone, 11 digits starting with 1.
 	Phone string `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
-	// Home county code (6 digits) in this province.
+	// Home county: a county-level 6-digit GB/T 2260 code of this province, such as `520102`.
 	HomeCounty string `protobuf:"bytes,5,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
 	// Registered-poor flag: `true`/`false`, `1`/`0`, `是`/`否` or `yes`/`no`; empty is false.
 	RegisteredPoor string `protobuf:"bytes,6,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -1400,7 +1402,7 @@ type ListWorkersRequest struct {
 	// Only workers with this status (WORKER_STATUS_AVAILABLE: the workers in the pool); unset for
 	// every status.
 	Status WorkerStatus `protobuf:"varint,3,opt,name=status,proto3,enum=labourlink.sending.v1.WorkerStatus" json:"status,omitempty"`
-	// Only workers from this home county.
+	// Only workers from this home county: a county-level 6-digit GB/T 2260 code, such as `520102`.
 	HomeCounty string `protobuf:"bytes,4,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
 	// Only workers who can do this occupation (ISCO-08 code).
 	Occupation string `protobuf:"bytes,5,opt,name=occupation,proto3" json:"occupation,omitempty"`

@@ -140,11 +140,12 @@ func (NoShowDisposition) EnumDescriptor() ([]byte, []int) {
 // One worker on a batch manifest.
 type ManifestEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id.
+	// The worker's id (Worker.worker_id): it starts with this province's code and a `-`.
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// The worker's home county.
+	// The worker's home county: a county-level 6-digit GB/T 2260 code of this province.
 	HomeCounty string `protobuf:"bytes,2,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
-	// The vacancy the worker was accepted for (resource name in the receiving service).
+	// The vacancy the worker was accepted for: its resource name in the service of the batch's
+	// `receiving_region`, `vacancies/{vacancy_id}` (such as `vacancies/440000-V0000000001`).
 	Vacancy string `protobuf:"bytes,3,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// Registered-poor worker.
 	RegisteredPoor bool `protobuf:"varint,4,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
@@ -215,9 +216,10 @@ type Batch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: `batches/{batch_id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The batch's id, unique in the federation. A client may rely on its start: the 6-digit code
-	// of this sending province and a `-` (for example `520000-B00000001`); the rest is opaque: do
-	// not parse it.
+	// The batch's id, unique in the federation. A client may rely on its start: the 6-digit code of
+	// this sending province and a `-` (for example `520000-B00000001`); the rest is opaque: do not
+	// parse it. In all it is at most 64 characters, upper-case ASCII letters, digits and `-`
+	// (docs/api.md, "Ids and references").
 	BatchId string `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Vehicle type.
 	Mode v1.TransportMode `protobuf:"varint,3,opt,name=mode,proto3,enum=labourlink.common.v1.TransportMode" json:"mode,omitempty"`
@@ -227,8 +229,10 @@ type Batch struct {
 	// Where the batch leaves from: a county (or the province) of this sending province.
 	Origin string `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
 	// The receiving province.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,6,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
-	// The work county the batch goes to.
+	// The work county the batch goes to: a county-level 6-digit GB/T 2260 code of
+	// `receiving_region`.
 	DestinationCounty string `protobuf:"bytes,7,opt,name=destination_county,json=destinationCounty,proto3" json:"destination_county,omitempty"`
 	// The start date of the jobs the workers go to.
 	StartDate *v1.Date `protobuf:"bytes,8,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
@@ -241,7 +245,7 @@ type Batch struct {
 	EscortContact string `protobuf:"bytes,11,opt,name=escort_contact,json=escortContact,proto3" json:"escort_contact,omitempty"`
 	// The manifest, fixed when the batch was planned.
 	Manifest []*ManifestEntry `protobuf:"bytes,12,rep,name=manifest,proto3" json:"manifest,omitempty"`
-	// Workers who actually boarded, recorded at departure.
+	// Ids of the workers who actually boarded (ManifestEntry.worker_id), recorded at departure.
 	BoardedWorkerIds []string `protobuf:"bytes,13,rep,name=boarded_worker_ids,json=boardedWorkerIds,proto3" json:"boarded_worker_ids,omitempty"`
 	// State of the batch.
 	State BatchState `protobuf:"varint,14,opt,name=state,proto3,enum=labourlink.sending.v1.BatchState" json:"state,omitempty"`
@@ -409,9 +413,10 @@ func (x *Batch) GetRefusedEntries() []*RefusedManifestEntry {
 // A worker taken off a batch's manifest because the receiving province refused them.
 type RefusedManifestEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The worker's opaque id.
+	// The worker's id (Worker.worker_id).
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// The vacancy the worker was accepted for.
+	// The vacancy the worker was accepted for: `vacancies/{vacancy_id}` in the service of the
+	// batch's `receiving_region`.
 	Vacancy string `protobuf:"bytes,2,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
 	// The receiving province's reason, UPPER_SNAKE (for example WORKER_ALREADY_HERE).
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -499,6 +504,7 @@ type PlanBatchesRequest struct {
 	// The first response lists the batches the first request planned.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Only workers going to this receiving province; empty for all.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Only workers whose jobs start on this date; unset for all.
 	StartDate *v1.Date `protobuf:"bytes,3,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
@@ -653,7 +659,8 @@ func (x *PlanBatchesResponse) GetBatches() []*Batch {
 type CreateBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch: mode, seats, origin, planned_departure_time, escort and the workers' ids in
-	// `manifest` (each must be ACCEPTED for a vacancy of the same receiving province, county and start date).
+	// `manifest` (each must be ACCEPTED for a vacancy of the same receiving province, county and
+	// start date).
 	Batch *Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
@@ -853,6 +860,7 @@ type ListBatchesRequest struct {
 	// Only batches in this state.
 	State BatchState `protobuf:"varint,1,opt,name=state,proto3,enum=labourlink.sending.v1.BatchState" json:"state,omitempty"`
 	// Only batches to this receiving province.
+	// A 6-digit GB/T 2260 province code, such as `440000`.
 	ReceivingRegion string `protobuf:"bytes,2,opt,name=receiving_region,json=receivingRegion,proto3" json:"receiving_region,omitempty"`
 	// Maximum batches to return (default 100; a larger size is served as 1000, a negative one
 	// is refused).

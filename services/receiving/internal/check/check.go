@@ -12,6 +12,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/personname"
+	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/privacy"
@@ -90,6 +91,18 @@ func IDProblem(s string) string {
 // ID adds a violation at field if s is not an acceptable opaque id.
 func ID(v *apierror.Violations, field, s string) {
 	if p := IDProblem(s); p != "" {
+		v.Add(field, p)
+	}
+}
+
+// OwnedID adds a violation at field unless s is an acceptable opaque id that starts with the
+// code of its owner province and a "-" (regions.IDOf): the batch id of a batch named with its
+// sending_region. Nothing is said about the start while owner is empty (its own field has the
+// violation).
+func OwnedID(v *apierror.Violations, field, s, owner string) {
+	if p := IDProblem(s); p != "" {
+		v.Add(field, p)
+	} else if p := regions.IDOfProblem(s, owner); owner != "" && p != "" {
 		v.Add(field, p)
 	}
 }
