@@ -166,7 +166,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10)
 	for _, s := range sums {
 		pt.add(s.GetOpenDiscrepancies() > 0, regionLabel(s.GetReceivingRegion()), regionLabel(s.GetSendingRegion()),
-			s.GetDeparted(), s.GetArrived(), s.GetNoShow(), s.GetOnboarded(), s.GetEmployed_3Months(), s.GetEmployed_6Months(),
+			s.GetDeparted(), s.GetArrived(), s.GetNoShow(), s.GetOnboarded(), s.GetEmployedThreeMonths(), s.GetEmployedSixMonths(),
 			s.GetLeftJob(), s.GetReturnedHome(), s.GetOpenDiscrepancies())
 	}
 	pt.render(w, env.colour)

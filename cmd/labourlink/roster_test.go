@@ -334,18 +334,18 @@ func TestRosterImportChosenIDReused(t *testing.T) {
 	content, _ := spreadsheetCSV()
 	spring := filepath.Join(dir, "2026年春季名单.csv")
 	writeFile(t, spring, []byte(content))
-	if code, out, errOut := runRoster(t, addr, "roster", "import", "-import-id", "2026年春季名单.xlsx", spring); code != 0 {
+	if code, out, errOut := runRoster(t, addr, "roster", "import", "-import-id", "2026年春季名单.xlsx", spring); code != exitRejected {
 		t.Fatalf("first import (%d): %s%s", code, out, errOut)
 	}
 	workers := workerCount(t, db)
-	if code, out, errOut := runRoster(t, addr, "roster", "import", "-import-id", "2026年春季名单.xlsx", spring); code != 0 || !strings.Contains(out, "created        3") || workerCount(t, db) != workers {
+	if code, out, errOut := runRoster(t, addr, "roster", "import", "-import-id", "2026年春季名单.xlsx", spring); code != exitRejected || !strings.Contains(out, "created        3") || workerCount(t, db) != workers {
 		t.Fatalf("the same file again (%d): %s%s", code, out, errOut)
 	}
 	// The same roster with one phone changed: another file under the same id.
 	autumn := filepath.Join(dir, "2026年秋季名单.csv")
 	writeFile(t, autumn, []byte(strings.Replace(content, "13800138000", "13800138001", 1)))
 	code, out, errOut := runRoster(t, addr, "roster", "import", "-import-id", "2026年春季名单.xlsx", autumn)
-	if code == 0 || !strings.Contains(errOut, "import_id") || strings.Contains(out, "imported before") {
+	if code != exitFailed || !strings.Contains(errOut, "import_id") || strings.Contains(out, "imported before") {
 		t.Fatalf("another file under a used import id (%d): %s%s", code, out, errOut)
 	}
 	if n := workerCount(t, db); n != workers {

@@ -124,7 +124,7 @@ func TestOpenVersion1FileConvertsEventDetails(t *testing.T) {
 			pair = s
 		}
 	}
-	if pair.GetEmployed_3Months() != 2 || pair.GetEmployed_6Months() != 0 || pair.GetLeftJob() != 1 {
+	if pair.GetEmployedThreeMonths() != 2 || pair.GetEmployedSixMonths() != 0 || pair.GetLeftJob() != 1 {
 		t.Fatalf("summaries %v, want 520000 with 2 employed at 3 months, none at 6, 1 left", before.GetSummaries())
 	}
 	resp := h.report(t, reported...)

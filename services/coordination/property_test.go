@@ -363,7 +363,7 @@ func TestCountsExactUnderDuplicatesReorderAndDelay(t *testing.T) {
 				want := refSummary(events, p, lo, hi)
 				got := map[string]int64{
 					departed.String(): s.GetDeparted(), arrived.String(): s.GetArrived(), noShow.String(): s.GetNoShow(),
-					onboarded.String(): s.GetOnboarded(), "employed3": s.GetEmployed_3Months(), "employed6": s.GetEmployed_6Months(),
+					onboarded.String(): s.GetOnboarded(), "employed3": s.GetEmployedThreeMonths(), "employed6": s.GetEmployedSixMonths(),
 					leftJob.String(): s.GetLeftJob(), returned.String(): s.GetReturnedHome(),
 				}
 				for cat, n := range got {

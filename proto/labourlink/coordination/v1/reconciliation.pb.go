@@ -768,9 +768,9 @@ type PairingSummary struct {
 	// Onboarded in the period.
 	Onboarded int64 `protobuf:"varint,6,opt,name=onboarded,proto3" json:"onboarded,omitempty"`
 	// Still employed at a 3-month checkpoint in the period.
-	Employed_3Months int64 `protobuf:"varint,7,opt,name=employed_3_months,json=employed3Months,proto3" json:"employed_3_months,omitempty"`
+	EmployedThreeMonths int64 `protobuf:"varint,7,opt,name=employed_three_months,json=employedThreeMonths,proto3" json:"employed_three_months,omitempty"`
 	// Still employed at a 6-month checkpoint in the period.
-	Employed_6Months int64 `protobuf:"varint,8,opt,name=employed_6_months,json=employed6Months,proto3" json:"employed_6_months,omitempty"`
+	EmployedSixMonths int64 `protobuf:"varint,8,opt,name=employed_six_months,json=employedSixMonths,proto3" json:"employed_six_months,omitempty"`
 	// Left the job in the period.
 	LeftJob int64 `protobuf:"varint,9,opt,name=left_job,json=leftJob,proto3" json:"left_job,omitempty"`
 	// Returned home in the period.
@@ -853,16 +853,16 @@ func (x *PairingSummary) GetOnboarded() int64 {
 	return 0
 }
 
-func (x *PairingSummary) GetEmployed_3Months() int64 {
+func (x *PairingSummary) GetEmployedThreeMonths() int64 {
 	if x != nil {
-		return x.Employed_3Months
+		return x.EmployedThreeMonths
 	}
 	return 0
 }
 
-func (x *PairingSummary) GetEmployed_6Months() int64 {
+func (x *PairingSummary) GetEmployedSixMonths() int64 {
 	if x != nil {
-		return x.Employed_6Months
+		return x.EmployedSixMonths
 	}
 	return 0
 }
@@ -1903,16 +1903,16 @@ const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x17with_open_discrepancies\x18\x05 \x01(\bB\x03\xe0A\x01R\x15withOpenDiscrepancies\"\xaf\x01\n" +
 	" ListBatchReconciliationsResponse\x12^\n" +
 	"\x0freconciliations\x18\x01 \x03(\v2/.labourlink.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0freconciliations\x12+\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xcd\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xd9\x03\n" +
 	"\x0ePairingSummary\x12.\n" +
 	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12*\n" +
 	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12\x1f\n" +
 	"\bdeparted\x18\x03 \x01(\x03B\x03\xe0A\x03R\bdeparted\x12\x1d\n" +
 	"\aarrived\x18\x04 \x01(\x03B\x03\xe0A\x03R\aarrived\x12\x1c\n" +
 	"\ano_show\x18\x05 \x01(\x03B\x03\xe0A\x03R\x06noShow\x12!\n" +
-	"\tonboarded\x18\x06 \x01(\x03B\x03\xe0A\x03R\tonboarded\x12/\n" +
-	"\x11employed_3_months\x18\a \x01(\x03B\x03\xe0A\x03R\x0femployed3Months\x12/\n" +
-	"\x11employed_6_months\x18\b \x01(\x03B\x03\xe0A\x03R\x0femployed6Months\x12\x1e\n" +
+	"\tonboarded\x18\x06 \x01(\x03B\x03\xe0A\x03R\tonboarded\x127\n" +
+	"\x15employed_three_months\x18\a \x01(\x03B\x03\xe0A\x03R\x13employedThreeMonths\x123\n" +
+	"\x13employed_six_months\x18\b \x01(\x03B\x03\xe0A\x03R\x11employedSixMonths\x12\x1e\n" +
 	"\bleft_job\x18\t \x01(\x03B\x03\xe0A\x03R\aleftJob\x12(\n" +
 	"\rreturned_home\x18\n" +
 	" \x01(\x03B\x03\xe0A\x03R\freturnedHome\x122\n" +
