@@ -325,17 +325,17 @@ func planDiscrepancies(rec *coordinationv1.BatchReconciliation, stored map[strin
 // discrepancies.
 func pairingSummary(p regions.Pairing, count map[byte]int64, open int64) *coordinationv1.PairingSummary {
 	return &coordinationv1.PairingSummary{
-		ReceivingRegion:   p.Receiving,
-		SendingRegion:     p.Sending,
-		Departed:          count[catDeparted],
-		Arrived:           count[catArrived],
-		NoShow:            count[catNoShow],
-		Onboarded:         count[catOnboarded],
-		EmployedThreeMonths:  count[catEmployed3],
-		EmployedSixMonths:  count[catEmployed6],
-		LeftJob:           count[catLeftJob],
-		ReturnedHome:      count[catReturnedHome],
-		OpenDiscrepancies: open,
+		ReceivingRegion:     p.Receiving,
+		SendingRegion:       p.Sending,
+		Departed:            count[catDeparted],
+		Arrived:             count[catArrived],
+		NoShow:              count[catNoShow],
+		Onboarded:           count[catOnboarded],
+		EmployedThreeMonths: count[catEmployed3],
+		EmployedSixMonths:   count[catEmployed6],
+		LeftJob:             count[catLeftJob],
+		ReturnedHome:        count[catReturnedHome],
+		OpenDiscrepancies:   open,
 	}
 }
 
