@@ -39,13 +39,14 @@ func (l *connLimitListener) Accept() (net.Conn, error) {
 		}
 		if l.open.Add(1) > l.max {
 			l.open.Add(-1)
-			_ = c.Close()
-			// Logged at 1, 2, 4, 8, ... refusals: visible at once, never a flood.
+			// Logged at 1, 2, 4, 8, ... refusals: visible at once, never a flood. Logged before the
+			// close, so that a client that sees its connection closed finds the line written.
 			if n := l.refused.Add(1); n&(n-1) == 0 {
 				l.lg.Warn("connection refused: the server is at its connection limit",
 					zap.Int64("max_connections", l.max), zap.Int64("refused_so_far", n),
 					zap.String("peer", c.RemoteAddr().String()))
 			}
+			_ = c.Close()
 			continue
 		}
 		if l.userTimeout > 0 {
