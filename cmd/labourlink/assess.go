@@ -11,7 +11,6 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -47,7 +46,7 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer cc.Close()
 	ac := coordinationv1.NewAssessmentServiceClient(cc)
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var list []*coordinationv1.Assessment
 	if *region != "" {

@@ -15,7 +15,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -174,7 +173,7 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewTransportServiceClient(cc).PlanBatches(callCtx, req)
 	if err != nil {
@@ -214,7 +213,7 @@ func runBatchesList(ctx context.Context, env *cliEnv, args []string) error {
 	client := sendingv1.NewTransportServiceClient(cc)
 	var all []*sendingv1.Batch
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.ListBatches(callCtx, req)
 		cancel()
 		if err != nil {
@@ -256,7 +255,7 @@ func runBatchesShow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewTransportServiceClient(cc).GetBatch(callCtx, &sendingv1.GetBatchRequest{Name: batchName(batch)})
 	if err != nil {
@@ -352,7 +351,7 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewTransportServiceClient(cc).RecordDeparture(callCtx, req)
 	if err != nil {

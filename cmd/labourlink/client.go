@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -26,9 +28,13 @@ type dialer struct {
 	caFile  string
 	cert    string
 	keyFile string
+	// timeout bounds each request-response call (-timeout); streams (imports, follow, backup)
+	// run until they end.
+	timeout time.Duration
 }
 
-// addDialFlags adds -addr (defaulting to the local federation's port for kind) and the TLS flags.
+// addDialFlags adds -addr (defaulting to the local federation's port for kind), -timeout and the
+// TLS flags.
 func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
 	d := &dialer{}
 	def := daemon.DefaultAddr(kind)
@@ -39,6 +45,7 @@ func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
 	fs.StringVar(&d.caFile, "tls-ca", os.Getenv("LABOURLINK_TLS_CA"), "federation CA certificate for mTLS (env LABOURLINK_TLS_CA)")
 	fs.StringVar(&d.cert, "tls-cert", os.Getenv("LABOURLINK_TLS_CERT"), "client certificate (env LABOURLINK_TLS_CERT)")
 	fs.StringVar(&d.keyFile, "tls-key", os.Getenv("LABOURLINK_TLS_KEY"), "client private key (env LABOURLINK_TLS_KEY)")
+	fs.DurationVar(&d.timeout, "timeout", peers.DefaultCallTimeout, "how long each call may take, connecting included (such as 10s or 2m)")
 	return d
 }
 
@@ -52,8 +59,70 @@ func (d *dialer) defaultTo(fs *flag.FlagSet, k daemon.Kind) {
 	}
 }
 
-// dial connects to the service.
-func (d *dialer) dial() (*grpc.ClientConn, error) {
+// conn is a connection to the service at d.addr: each request-response call gets d.timeout, and
+// the errors of every call and stream carry the address and the TLS settings (callError), so
+// that describeError can say what is wrong in a sentence.
+type conn struct {
+	*grpc.ClientConn
+	d *dialer
+}
+
+// Invoke runs a request-response call within d.timeout.
+func (c *conn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	ctx, cancel := context.WithTimeout(ctx, c.d.timeout)
+	defer cancel()
+	return c.d.wrap(c.ClientConn.Invoke(ctx, method, args, reply, opts...))
+}
+
+// NewStream opens a stream; it is not bounded by d.timeout (keepalive finds a dead peer).
+func (c *conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := c.ClientConn.NewStream(ctx, desc, method, opts...)
+	if err != nil {
+		return nil, c.d.wrap(err)
+	}
+	return &clientStream{ClientStream: s, d: c.d}, nil
+}
+
+// clientStream wraps the errors of a stream as conn does.
+type clientStream struct {
+	grpc.ClientStream
+	d *dialer
+}
+
+func (s *clientStream) SendMsg(m any) error { return s.d.wrap(s.ClientStream.SendMsg(m)) }
+func (s *clientStream) RecvMsg(m any) error { return s.d.wrap(s.ClientStream.RecvMsg(m)) }
+
+// callError is a gRPC status error of a call to the service at addr; it is the status for
+// status.FromError and status.Code, and describeError reads addr and the TLS settings.
+type callError struct {
+	st      *status.Status
+	addr    string
+	tls     bool
+	caFile  string
+	cert    string
+	timeout time.Duration
+}
+
+func (e *callError) Error() string              { return e.st.Err().Error() }
+func (e *callError) GRPCStatus() *status.Status { return e.st }
+
+// wrap returns err as a callError when it is a gRPC status (io.EOF and other errors as they are).
+func (d *dialer) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*callError); ok {
+		return err
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	return &callError{st: st, addr: d.addr, tls: d.caFile != "" || d.cert != "" || d.keyFile != "", caFile: d.caFile, cert: d.cert, timeout: d.timeout}
+}
+
+// dial connects to the service (without blocking: the first call connects).
+func (d *dialer) dial() (*conn, error) {
 	var o peers.Options
 	if d.caFile != "" || d.cert != "" || d.keyFile != "" {
 		creds, err := clientTLS(d.caFile, d.cert, d.keyFile)
@@ -62,7 +131,14 @@ func (d *dialer) dial() (*grpc.ClientConn, error) {
 		}
 		o.Creds = creds
 	}
-	return peers.Dial(d.addr, o)
+	if d.timeout <= 0 {
+		return nil, errors.New("-timeout must be more than 0")
+	}
+	cc, err := peers.Dial(d.addr, o)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{ClientConn: cc, d: d}, nil
 }
 
 func clientTLS(caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {

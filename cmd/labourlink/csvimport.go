@@ -38,7 +38,6 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/codes/csvimport"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // Keys of the three columns a rejects file adds; on import they are ignored, and dropped when a
@@ -499,7 +498,7 @@ func (p *rejectionPager) forRow(n int64) ([]string, []string, error) {
 		if len(p.page) > 0 || p.done {
 			return fields, reasons, nil
 		}
-		ctx, cancel := peers.WithTimeout(p.ctx)
+		ctx, cancel := context.WithCancel(p.ctx)
 		page, token, err := p.list(ctx, p.importID, p.token)
 		cancel()
 		if err != nil {

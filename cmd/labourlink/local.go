@@ -13,7 +13,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // The take-over of returnees (ReturneeService): local employers and local placements.
@@ -95,7 +94,7 @@ func runLocalAdd(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.CreateLocalEmployer(callCtx, &sendingv1.CreateLocalEmployerRequest{RequestId: *requestID, LocalEmployer: &sendingv1.LocalEmployer{
 		DisplayName: *name, Kind: k, County: *county, Capacity: int32(*capacity), Resumed: *resumed,
@@ -134,7 +133,7 @@ func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
 	t := regions.Default()
 	tb := newTable("id", "name", "kind", "county", "resumed", "places", "taken").alignRight(5, 6)
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := c.ListLocalEmployers(callCtx, req)
 		cancel()
 		if err != nil {
@@ -206,7 +205,7 @@ func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.UpdateLocalEmployer(callCtx, &sendingv1.UpdateLocalEmployerRequest{LocalEmployer: e, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, RequestId: *requestID})
 	if err != nil {
@@ -250,7 +249,7 @@ func runLocalPlace(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.PlaceWorkerLocally(callCtx, req)
 	if err != nil {
@@ -275,7 +274,7 @@ func runLocalSummary(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.GetLocalEmploymentSummary(callCtx, &sendingv1.GetLocalEmploymentSummaryRequest{County: *county})
 	if err != nil {

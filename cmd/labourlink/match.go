@@ -23,7 +23,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/platform/apierror"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -85,7 +84,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer cc.Close()
 	client := sendingv1.NewMatchingServiceClient(cc)
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	started, err := client.StartMatchRun(callCtx, req)
 	cancel()
 	if err != nil {
@@ -99,7 +98,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	bar := newProgress(env.stderr, env.interactive, "matching", 100, "%")
 	var run *sendingv1.MatchRun
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.GetMatchRun(callCtx, &sendingv1.GetMatchRunRequest{Name: name})
 		cancel()
 		if err != nil {
@@ -218,7 +217,7 @@ func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewMatchingServiceClient(cc).CancelMatchRun(callCtx, &sendingv1.CancelMatchRunRequest{Name: name, RequestId: *requestID})
 	if err != nil {
@@ -241,7 +240,7 @@ func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewMatchingServiceClient(cc).GetFollowStatus(callCtx, &sendingv1.GetFollowStatusRequest{})
 	if err != nil {

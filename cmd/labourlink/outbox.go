@@ -12,7 +12,6 @@ import (
 
 	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -97,7 +96,7 @@ func runOutboxList(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.ListOutboxes(callCtx, &outboxv1.ListOutboxesRequest{})
 	if err != nil {
@@ -163,7 +162,7 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 	var entries []*outboxv1.QuarantinedEntry
 	req := &outboxv1.ListQuarantinedEntriesRequest{Destination: *dest, State: st, PageSize: 1000}
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := c.ListQuarantinedEntries(callCtx, req)
 		cancel()
 		if err != nil {
@@ -207,7 +206,7 @@ func runOutboxShow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.GetQuarantinedEntry(callCtx, &outboxv1.GetQuarantinedEntryRequest{Name: quarantineName(o.fs.Arg(0))})
 	if err != nil {
@@ -280,7 +279,7 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 			return err
 		}
 		defer done()
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		name := quarantineName(o.fs.Arg(0))
 		var q *outboxv1.QuarantinedEntry

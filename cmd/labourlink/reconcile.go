@@ -12,7 +12,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -51,7 +50,7 @@ func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) er
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := coordinationv1.NewReconciliationServiceClient(cc).GetDiscrepancy(callCtx,
 		&coordinationv1.GetDiscrepancyRequest{Name: resourceName("discrepancies", fs.Arg(0)), Region: *region})
@@ -146,7 +145,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	var sums []*coordinationv1.PairingSummary
 	sumReq := &coordinationv1.ListPairingSummariesRequest{PeriodStart: start, PeriodEnd: end, Region: *region, PageSize: 1000}
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := rc.ListPairingSummaries(callCtx, sumReq)
 		cancel()
 		if err != nil {
@@ -183,7 +182,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		alignRight(4, 5, 6, 7, 8, 9, 10)
 	token := ""
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := rc.ListBatchReconciliations(callCtx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token, WithOpenDiscrepancies: *openOnly})
 		cancel()
 		if err != nil {
@@ -216,7 +215,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	n := 0
 	token = ""
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := rc.ListDiscrepancies(callCtx, &coordinationv1.ListDiscrepanciesRequest{Region: *region, PageSize: 1000, PageToken: token})
 		cancel()
 		if err != nil {

@@ -25,7 +25,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -117,7 +116,7 @@ Flags:
 		client := sendingv1.NewRosterServiceClient(cc)
 		return importService[*sendingv1.WorkerRow]{
 			prior: func(ctx context.Context, importID string) (*commonv1.ImportSummary, bool, error) {
-				callCtx, cancel := peers.WithTimeout(ctx)
+				callCtx, cancel := context.WithCancel(ctx)
 				defer cancel()
 				resp, err := client.GetImport(callCtx, &sendingv1.GetImportRequest{ImportId: importID})
 				return resp.GetSummary(), resp.GetComplete(), err
@@ -197,7 +196,7 @@ func runRosterGet(ctx context.Context, env *cliEnv, args []string) error {
 	if *full {
 		view = sendingv1.WorkerView_WORKER_VIEW_FULL
 	}
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewRosterServiceClient(cc).GetWorker(callCtx, &sendingv1.GetWorkerRequest{Name: rosterWorkerName(fs.Arg(0)), View: view})
 	if err != nil {
@@ -390,7 +389,7 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	var workers []*sendingv1.Worker
 	for len(workers) < *lf.pageSize {
 		req.PageSize = int32(*lf.pageSize - len(workers))
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.ListWorkers(callCtx, req)
 		cancel()
 		if err != nil {
@@ -463,7 +462,7 @@ func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error 
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewRosterServiceClient(cc).RecordReturnHome(callCtx, req)
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -185,7 +184,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 	var revision int64
 	for len(vacancies) < *lf.pageSize {
 		req.PageSize = int32(*lf.pageSize - len(vacancies))
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.ListVacancies(callCtx, req)
 		cancel()
 		if err != nil {
