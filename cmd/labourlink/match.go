@@ -57,6 +57,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	dry := fs.Bool("dry-run", false, "compute the result and show it without proposing anyone")
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same run back instead of starting another (default: a new one)")
 	poll := fs.Duration("poll", 500*time.Millisecond, "how often to read the run's progress")
+	out := addOutputFlag(fs)
 	maxStale := fs.Duration("max-replica-staleness", 0, "refuse the run when the demand replica of a province with open demand has not been known current for longer than this (0: the service's default, 5m)")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink match run [-dry-run] [flags]\n\nStarts a match run on the sending service: the available workers against the open demand\nreplicated from the paired receiving provinces. Shows the run's progress, then what it\nproposed for each vacancy. Without -dry-run the proposals are committed and the candidates\nsent to the receiving services.\n\nThe service refuses a run on a replica known to be behind (its link down: vacancies may have\nclosed meanwhile); -max-replica-staleness sets how far behind is too far.\n\nFlags:")
@@ -97,6 +98,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "started %s (request id %s)\n", name, *requestID)
 	bar := newProgress(env.stderr, env.interactive, "matching", 100, "%")
 	var run *sendingv1.MatchRun
+	var last *sendingv1.GetMatchRunResponse
 	for {
 		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.GetMatchRun(callCtx, &sendingv1.GetMatchRunRequest{Name: name})
@@ -104,7 +106,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		run = resp.GetMatchRun()
+		last, run = resp, resp.GetMatchRun()
 		if run.GetState() != sendingv1.MatchRunState_MATCH_RUN_STATE_RUNNING {
 			break
 		}
@@ -126,8 +128,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	case sendingv1.MatchRunState_MATCH_RUN_STATE_CANCELLED:
 		return fmt.Errorf("%s was cancelled: nobody was proposed", name)
 	}
-	printRunSummary(env.stdout, run)
-	return nil
+	return out.print(env, last, func() { printRunSummary(env.stdout, run) })
 }
 
 // printRunSummary writes the result of a finished run: the totals, then a table by vacancy.
@@ -194,6 +195,7 @@ func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink match cancel [flags] <run>\n\nCancels a running match run (<run> is its number or matchRuns/<number>): it is recorded\nCANCELLED at once, stops at its next stage and proposes nobody. A run that has ended\nalready is refused (cancelling a cancelled run again is fine).\n\nFlags:")
 		fs.PrintDefaults()
@@ -224,14 +226,16 @@ func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	run := resp.GetMatchRun()
-	fmt.Fprintf(env.stdout, "%s cancelled at %s: nobody is proposed by it.\n", run.GetName(), fmtTime(run.GetEndTime()))
-	return nil
+	return out.print(env, resp, func() {
+		fmt.Fprintf(env.stdout, "%s cancelled at %s: nobody is proposed by it.\n", run.GetName(), fmtTime(run.GetEndTime()))
+	})
 }
 
 func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink match follow", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
+	out := addOutputFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -246,12 +250,13 @@ func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(resp.GetPositions()) == 0 {
-		fmt.Fprintln(env.stdout, "Not following any receiving province (no pairing found yet).")
-		return nil
-	}
-	printFollowStatus(env.stdout, resp.GetPositions())
-	return nil
+	return out.print(env, resp, func() {
+		if len(resp.GetPositions()) == 0 {
+			fmt.Fprintln(env.stdout, "Not following any receiving province (no pairing found yet).")
+			return
+		}
+		printFollowStatus(env.stdout, resp.GetPositions())
+	})
 }
 
 // staleAfter is how far behind a replica is marked (the match run's warning threshold).

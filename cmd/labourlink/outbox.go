@@ -28,6 +28,7 @@ type outboxFlags struct {
 	fs      *flag.FlagSet
 	service *string
 	d       *dialer
+	out     *output
 }
 
 func newOutboxFlags(env *cliEnv, name, usage string) *outboxFlags {
@@ -36,6 +37,7 @@ func newOutboxFlags(env *cliEnv, name, usage string) *outboxFlags {
 	o := &outboxFlags{fs: fs}
 	o.service = fs.String("service", "sending", "whose outboxes: sending or receiving")
 	o.d = addDialFlags(fs, daemon.Sending)
+	o.out = addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, usage+"\n\nFlags:")
 		fs.PrintDefaults()
@@ -101,6 +103,9 @@ func runOutboxList(ctx context.Context, env *cliEnv, args []string) error {
 	resp, err := c.ListOutboxes(callCtx, &outboxv1.ListOutboxesRequest{})
 	if err != nil {
 		return err
+	}
+	if o.out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	now := time.Now()
 	w := env.stdout
@@ -174,6 +179,9 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 		}
 		req.PageToken = resp.GetNextPageToken()
 	}
+	if o.out.json {
+		return writeJSON(env.stdout, &outboxv1.ListQuarantinedEntriesResponse{Entries: entries})
+	}
 	w := env.stdout
 	if len(entries) == 0 {
 		fmt.Fprintf(w, "No messages in the quarantine (state %s).\n", *state)
@@ -211,6 +219,9 @@ func runOutboxShow(ctx context.Context, env *cliEnv, args []string) error {
 	resp, err := c.GetQuarantinedEntry(callCtx, &outboxv1.GetQuarantinedEntryRequest{Name: quarantineName(o.fs.Arg(0))})
 	if err != nil {
 		return err
+	}
+	if o.out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	q := resp.GetEntry()
 	w := env.stdout
@@ -289,6 +300,9 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 				return err
 			}
 			q = resp.GetEntry()
+			if o.out.json {
+				return writeJSON(env.stdout, resp)
+			}
 			fmt.Fprintf(env.stdout, "%s put back in the outbox for %s as entry %s.\n", q.GetEntryId(), q.GetDestination(), q.GetRetriedAs())
 		} else {
 			resp, err := c.DiscardQuarantinedEntry(callCtx, &outboxv1.DiscardQuarantinedEntryRequest{Name: name, Note: *note, RequestId: *requestID})
@@ -296,6 +310,9 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 				return err
 			}
 			q = resp.GetEntry()
+			if o.out.json {
+				return writeJSON(env.stdout, resp)
+			}
 			fmt.Fprintf(env.stdout, "%s (%s) discarded; it will never be delivered to %s.\n", q.GetEntryId(), q.GetSummary(), q.GetDestination())
 		}
 		return nil
