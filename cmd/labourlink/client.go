@@ -168,7 +168,7 @@ var reasonHints = map[commonv1.ErrorReason]string{
 	commonv1.ErrorReason_ERROR_REASON_TOO_MANY_STREAMS: "the service is at its limit of open imports and watches; try again in a minute",
 	commonv1.ErrorReason_ERROR_REASON_TOO_MANY_CALLS:   "the service is at its limit of calls in progress; try again in a moment",
 	commonv1.ErrorReason_ERROR_REASON_CALLER_NOT_ALLOWED: "the identity in your certificate (-tls-cert) may not make this call here: " +
-		"use the certificate of a party it is allowed for (docs/operations.md, \"Certificates\")",
+		"use the certificate of a party it is allowed for (docs/production.md, \"Who may call what\")",
 	commonv1.ErrorReason_ERROR_REASON_NO_IDENTITY: "the service needs to know who calls: give -tls-ca, -tls-cert and -tls-key (or LABOURLINK_TLS_CA, LABOURLINK_TLS_CERT, LABOURLINK_TLS_KEY)",
 }
 
