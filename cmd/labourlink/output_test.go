@@ -109,6 +109,19 @@ func TestJSONOutput(t *testing.T) {
 		}
 	}
 
+	// roster get of a listed worker: its GetWorkerResponse.
+	_, listed, _ := cli(t, "roster", "list", "-o", "json", "-addr", sending)
+	var list sendingv1.ListWorkersResponse
+	if err := protojson.Unmarshal([]byte(listed), &list); err != nil || len(list.GetWorkers()) == 0 {
+		t.Fatalf("roster list -o json: %v\n%s", err, listed)
+	}
+	id := list.GetWorkers()[0].GetWorkerId()
+	code, out, errOut := cli(t, "roster", "get", id, "-o", "json", "-addr", sending)
+	var got sendingv1.GetWorkerResponse
+	if err := protojson.Unmarshal([]byte(out), &got); code != 0 || err != nil || got.GetWorker().GetWorkerId() != id || !strings.Contains(out, `"worker_id"`) {
+		t.Errorf("roster get %s -o json: exit %d, %v\n%s%s", id, code, err, out, errOut)
+	}
+
 	// -o table is the default, and the same as none; other values are refused.
 	code, table, _ := cli(t, "roster", "list", "-addr", sending)
 	code2, table2, _ := cli(t, "roster", "list", "-addr", sending, "-o", "table")
