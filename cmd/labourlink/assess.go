@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"strconv"
 	"time"
 
@@ -11,7 +12,6 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -28,6 +28,7 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 	d := addDialFlags(fs, daemon.Coordination)
 	year := fs.Int("year", civil.Year(time.Now()), "calendar year (China Standard Time)")
 	region := fs.String("region", "", "only this province (default: every registered or paired province)")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink assess show [flags]\n\nShows, per province and calendar year, the distinct registered-poor workers sent out (sending\n"+
 			"province) or onboarded (receiving province) in the year (numerator), against the baseline\n"+
@@ -47,15 +48,17 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer cc.Close()
 	ac := coordinationv1.NewAssessmentServiceClient(cc)
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var list []*coordinationv1.Assessment
+	var doc proto.Message // what -o json prints: the response (all pages in one)
 	if *region != "" {
 		resp, err := ac.GetAssessment(callCtx, &coordinationv1.GetAssessmentRequest{Region: *region, Year: int32(*year)})
 		if err != nil {
 			return err
 		}
 		list = append(list, resp.GetAssessment())
+		doc = resp
 	} else {
 		req := &coordinationv1.ListAssessmentsRequest{Year: int32(*year), PageSize: 1000}
 		for {
@@ -68,9 +71,15 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 				break
 			}
 		}
+		doc = &coordinationv1.ListAssessmentsResponse{Assessments: list}
 	}
+	return out.print(env, doc, func() { printAssessments(env, *year, list) })
+}
+
+// printAssessments prints the assessments of year as a table.
+func printAssessments(env *cliEnv, year int, list []*coordinationv1.Assessment) {
 	w := env.stdout
-	fmt.Fprintf(w, "Assessment %d (distinct registered-poor workers)\n", *year)
+	fmt.Fprintf(w, "Assessment %d (distinct registered-poor workers)\n", year)
 	t := newTable("province", "role", "counted", "numerator", "denominator", "baseline source", "percentage").alignRight(3, 4, 6)
 	for _, a := range list {
 		counted := "sent out"
@@ -85,7 +94,6 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 		t.add(none, regionLabel(a.GetRegion()), roleText(a.GetRole()), counted, a.GetNumerator(), den, sourceText(a.GetBaselineSource()), pct)
 	}
 	t.render(w, env.colour)
-	return nil
 }
 
 func roleText(r commonv1.RegionRole) string {

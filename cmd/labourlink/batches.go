@@ -15,7 +15,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -134,6 +133,7 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 	escort := fs.String("escort-name", "", "name of the escorting official")
 	contact := fs.String("escort-contact", "", "work contact of the escort")
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same plan back (default: a new one)")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink batches plan [-mode bus|train|flight] [-seats N] [flags]\n\nPlans transport batches for every accepted worker not yet on one: one group per destination\n(receiving province and work county) and start date, as few vehicles as possible, workers of\none home county together where that costs no extra vehicle. Planned workers become SCHEDULED\nand each manifest is sent to the receiving service.\n\nFlags:")
 		fs.PrintDefaults()
@@ -174,11 +174,14 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewTransportServiceClient(cc).PlanBatches(callCtx, req)
 	if err != nil {
 		return err
+	}
+	if out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	if len(resp.GetBatches()) == 0 {
 		fmt.Fprintln(env.stdout, "No accepted workers wait for a batch.")
@@ -195,6 +198,7 @@ func runBatchesList(ctx context.Context, env *cliEnv, args []string) error {
 	d := addDialFlags(fs, daemon.Sending)
 	state := fs.String("state", "", "only batches in this state: planned, departed or cancelled")
 	region := fs.String("region", "", "only batches to this receiving province")
+	out := addOutputFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -214,7 +218,7 @@ func runBatchesList(ctx context.Context, env *cliEnv, args []string) error {
 	client := sendingv1.NewTransportServiceClient(cc)
 	var all []*sendingv1.Batch
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.ListBatches(callCtx, req)
 		cancel()
 		if err != nil {
@@ -225,8 +229,7 @@ func runBatchesList(ctx context.Context, env *cliEnv, args []string) error {
 			break
 		}
 	}
-	printBatches(env.stdout, all)
-	return nil
+	return out.print(env, &sendingv1.ListBatchesResponse{Batches: all}, func() { printBatches(env.stdout, all) })
 }
 
 // splitBatchArg takes the batch named before the flags (`batches depart BATCH -boarded ...`).
@@ -242,6 +245,7 @@ func runBatchesShow(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink batches show", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
+	out := addOutputFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -256,14 +260,13 @@ func runBatchesShow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewTransportServiceClient(cc).GetBatch(callCtx, &sendingv1.GetBatchRequest{Name: batchName(batch)})
 	if err != nil {
 		return err
 	}
-	printBatch(env.stdout, resp.GetBatch())
-	return nil
+	return out.print(env, resp, func() { printBatch(env.stdout, resp.GetBatch()) })
 }
 
 // printBatch writes a batch and its manifest.
@@ -304,6 +307,7 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 	noShowTo := fs.String("no-show-to", "accepted", "where the workers who did not board go: accepted (keep the place) or available (give it up)")
 	at := fs.String("time", "", "actual departure time, RFC 3339 (default: now)")
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same answer back (default: a new one)")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink batches depart BATCH -boarded ID,ID,... [-no-show-to accepted|available]\n\nRecords the departure of a planned batch: the listed workers boarded (DEPARTED, one ledger\nevent each); the other manifest workers are no-shows and go back to ACCEPTED or AVAILABLE.\n\nFlags:")
 		fs.PrintDefaults()
@@ -352,11 +356,14 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewTransportServiceClient(cc).RecordDeparture(callCtx, req)
 	if err != nil {
 		return err
+	}
+	if out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	b := resp.GetBatch()
 	fmt.Fprintf(env.stdout, "%s departed at %s: %d of %d boarded; no-shows back to %s.\n\n", b.GetBatchId(), fmtTime(b.GetActualDepartureTime()),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,9 +9,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
@@ -26,9 +29,13 @@ type dialer struct {
 	caFile  string
 	cert    string
 	keyFile string
+	// timeout bounds each request-response call (-timeout); streams (imports, follow, backup)
+	// run until they end.
+	timeout time.Duration
 }
 
-// addDialFlags adds -addr (defaulting to the local federation's port for kind) and the TLS flags.
+// addDialFlags adds -addr (defaulting to the local federation's port for kind), -timeout and the
+// TLS flags.
 func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
 	d := &dialer{}
 	def := daemon.DefaultAddr(kind)
@@ -39,6 +46,7 @@ func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
 	fs.StringVar(&d.caFile, "tls-ca", os.Getenv("LABOURLINK_TLS_CA"), "federation CA certificate for mTLS (env LABOURLINK_TLS_CA)")
 	fs.StringVar(&d.cert, "tls-cert", os.Getenv("LABOURLINK_TLS_CERT"), "client certificate (env LABOURLINK_TLS_CERT)")
 	fs.StringVar(&d.keyFile, "tls-key", os.Getenv("LABOURLINK_TLS_KEY"), "client private key (env LABOURLINK_TLS_KEY)")
+	fs.DurationVar(&d.timeout, "timeout", peers.DefaultCallTimeout, "how long each call may take, connecting included (such as 10s or 2m)")
 	return d
 }
 
@@ -52,8 +60,70 @@ func (d *dialer) defaultTo(fs *flag.FlagSet, k daemon.Kind) {
 	}
 }
 
-// dial connects to the service.
-func (d *dialer) dial() (*grpc.ClientConn, error) {
+// conn is a connection to the service at d.addr: each request-response call gets d.timeout, and
+// the errors of every call and stream carry the address and the TLS settings (callError), so
+// that describeError can say what is wrong in a sentence.
+type conn struct {
+	*grpc.ClientConn
+	d *dialer
+}
+
+// Invoke runs a request-response call within d.timeout.
+func (c *conn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	ctx, cancel := context.WithTimeout(ctx, c.d.timeout)
+	defer cancel()
+	return c.d.wrap(c.ClientConn.Invoke(ctx, method, args, reply, opts...))
+}
+
+// NewStream opens a stream; it is not bounded by d.timeout (keepalive finds a dead peer).
+func (c *conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := c.ClientConn.NewStream(ctx, desc, method, opts...)
+	if err != nil {
+		return nil, c.d.wrap(err)
+	}
+	return &clientStream{ClientStream: s, d: c.d}, nil
+}
+
+// clientStream wraps the errors of a stream as conn does.
+type clientStream struct {
+	grpc.ClientStream
+	d *dialer
+}
+
+func (s *clientStream) SendMsg(m any) error { return s.d.wrap(s.ClientStream.SendMsg(m)) }
+func (s *clientStream) RecvMsg(m any) error { return s.d.wrap(s.ClientStream.RecvMsg(m)) }
+
+// callError is a gRPC status error of a call to the service at addr; it is the status for
+// status.FromError and status.Code, and describeError reads addr and the TLS settings.
+type callError struct {
+	st      *status.Status
+	addr    string
+	tls     bool
+	caFile  string
+	cert    string
+	timeout time.Duration
+}
+
+func (e *callError) Error() string              { return e.st.Err().Error() }
+func (e *callError) GRPCStatus() *status.Status { return e.st }
+
+// wrap returns err as a callError when it is a gRPC status (io.EOF and other errors as they are).
+func (d *dialer) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*callError); ok {
+		return err
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	return &callError{st: st, addr: d.addr, tls: d.caFile != "" || d.cert != "" || d.keyFile != "", caFile: d.caFile, cert: d.cert, timeout: d.timeout}
+}
+
+// dial connects to the service (without blocking: the first call connects).
+func (d *dialer) dial() (*conn, error) {
 	var o peers.Options
 	if d.caFile != "" || d.cert != "" || d.keyFile != "" {
 		creds, err := clientTLS(d.caFile, d.cert, d.keyFile)
@@ -62,7 +132,14 @@ func (d *dialer) dial() (*grpc.ClientConn, error) {
 		}
 		o.Creds = creds
 	}
-	return peers.Dial(d.addr, o)
+	if d.timeout <= 0 {
+		return nil, errors.New("-timeout must be more than 0")
+	}
+	cc, err := peers.Dial(d.addr, o)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{ClientConn: cc, d: d}, nil
 }
 
 func clientTLS(caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
@@ -90,11 +167,81 @@ var reasonHints = map[commonv1.ErrorReason]string{
 		"(the service's data folder), then run the same command again: repeating it is safe",
 	commonv1.ErrorReason_ERROR_REASON_TOO_MANY_STREAMS: "the service is at its limit of open imports and watches; try again in a minute",
 	commonv1.ErrorReason_ERROR_REASON_TOO_MANY_CALLS:   "the service is at its limit of calls in progress; try again in a moment",
+	commonv1.ErrorReason_ERROR_REASON_CALLER_NOT_ALLOWED: "the identity in your certificate (-tls-cert) may not make this call here: " +
+		"use the certificate of a party it is allowed for (docs/production.md, \"Who may call what\")",
+	commonv1.ErrorReason_ERROR_REASON_NO_IDENTITY: "the service needs to know who calls: give -tls-ca, -tls-cert and -tls-key (or LABOURLINK_TLS_CA, LABOURLINK_TLS_CERT, LABOURLINK_TLS_KEY)",
+}
+
+// tlsFlagsHint names the TLS flags and their environment variables.
+const tlsFlagsHint = "-tls-ca, -tls-cert and -tls-key (or LABOURLINK_TLS_CA, LABOURLINK_TLS_CERT, LABOURLINK_TLS_KEY)"
+
+// connectionProblem explains, in one sentence naming the address and the likely fix, a call
+// that did not reach the service: nothing listening, something else listening, plaintext
+// against TLS and the reverse, a certificate of another CA or for another host, a client
+// certificate the service refuses, no answer within -timeout. "" for any other error (the
+// service answered).
+func connectionProblem(e *callError) string {
+	msg := e.st.Message()
+	has := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(msg, s) {
+				return true
+			}
+		}
+		return false
+	}
+	switch e.st.Code() {
+	case codes.DeadlineExceeded:
+		if has("waiting for connections to become ready") {
+			return fmt.Sprintf("no answer from %s within %s: something accepts connections there but does not answer as a labourlink service "+
+				"(wrong -addr?), or the link is slower than that (raise -timeout)", e.addr, e.timeout)
+		}
+		return fmt.Sprintf("%s did not finish the call within %s: raise -timeout (repeating the command is safe)", e.addr, e.timeout)
+	case codes.Unavailable:
+	default:
+		return ""
+	}
+	switch {
+	case has("connection refused"):
+		return fmt.Sprintf("nothing listens at %s: start the service there (labourlink dev, or labourlink serve KIND), or point -addr at where it runs", e.addr)
+	case has("no such host", "name resolver", "produced zero addresses"):
+		return fmt.Sprintf("the host of %s is not known: check -addr", e.addr)
+	case has("first record does not look like a TLS handshake"):
+		return fmt.Sprintf("%s is a plaintext service but you called it with TLS: leave out %s, or start the service with TLS", e.addr, tlsFlagsHint)
+	case has("certificate signed by unknown authority"):
+		return fmt.Sprintf("the certificate of %s is not signed by the CA in -tls-ca (%s): give the CA of the federation that service belongs to", e.addr, e.caFile)
+	case has("certificate is valid for"):
+		valid := msg[strings.Index(msg, "certificate is valid for ")+len("certificate is valid for "):]
+		if i := strings.IndexAny(valid, "\"\\"); i >= 0 {
+			valid = valid[:i]
+		}
+		return fmt.Sprintf("the certificate of %s is for another host (%s): dial a name or address it names, "+
+			"or issue the service a certificate for this one (labourlink certs issue -hosts)", e.addr, valid)
+	case has("unknown certificate authority", "bad certificate", "certificate required", "expired certificate", "unsupported certificate"):
+		return fmt.Sprintf("%s refused your client certificate (-tls-cert %s): use one issued by the federation's CA (labourlink certs issue)", e.addr, e.cert)
+	case has("HTTP/1.1 header", "frame too large"):
+		return fmt.Sprintf("%s answers, but not as a gRPC service: -addr probably names another program or port", e.addr)
+	case has("EOF", "connection reset by peer", "broken pipe", "server preface received"):
+		if e.tls {
+			return fmt.Sprintf("%s closed the connection after the TLS handshake: it probably refused your client certificate "+
+				"(-tls-cert %s); use one issued by the federation's CA (labourlink certs issue)", e.addr, e.cert)
+		}
+		return fmt.Sprintf("%s closed the connection: it probably expects TLS (give %s), or it is not a labourlink service (check -addr)", e.addr, tlsFlagsHint)
+	}
+	return ""
 }
 
 // describeError renders an error for a person: a gRPC status with its code, message and field
 // violations, one per line, and a hint for reasons a person can act on.
+// A call that could not reach the service is explained in one sentence naming the address and
+// the likely fix (connectionProblem) instead.
 func describeError(err error) string {
+	var ce *callError
+	if errors.As(err, &ce) {
+		if s := connectionProblem(ce); s != "" {
+			return s
+		}
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return err.Error()

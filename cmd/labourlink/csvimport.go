@@ -38,7 +38,6 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/codes/csvimport"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // Keys of the three columns a rejects file adds; on import they are ignored, and dropped when a
@@ -105,6 +104,7 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	importID := fs.String("import-id", "", "import id (default: derived from the file's content, so that importing the same file again changes nothing)")
 	rejectsPath := fs.String("rejects", "", "where to write the rejected rows with their reasons (default FILE.rejects.csv)")
 	chunk := fs.Int("chunk", c.chunk, fmt.Sprintf("rows per message (1 to %d)", c.maxChunk))
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprint(env.stderr, c.usage)
 		fs.PrintDefaults()
@@ -149,13 +149,19 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	defer cc.Close()
 	svc := c.connect(cc)
 
+	// notes are for the person: on stdout with the table, on stderr under -o json, where stdout
+	// gets the import's summary (commonv1.ImportSummary) only.
+	notes := env.stdout
+	if out.json {
+		notes = env.stderr
+	}
 	var sum *commonv1.ImportSummary
 	send := true
 	if svc.prior != nil {
 		prior, complete, err := svc.prior(ctx, *importID)
 		switch {
 		case err == nil && complete && derivedID:
-			fmt.Fprintf(env.stdout, "This file was imported before (import id %s); nothing changed.\n", *importID)
+			fmt.Fprintf(notes, "This file was imported before (import id %s); nothing changed.\n", *importID)
 			sum, send = prior, false
 		case err == nil && complete:
 			fmt.Fprintf(env.stderr, "import id %s was used before: sending the file for the service to compare with that import\n", *importID)
@@ -176,7 +182,16 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 		}
 	}
 
-	printImportSummary(env.stdout, sum, check.unreadable)
+	if out.json {
+		if err := writeJSON(env.stdout, sum); err != nil {
+			return err
+		}
+		if check.unreadable > 0 {
+			fmt.Fprintf(notes, "%d rows could not be read and were not sent (they are in the rejects file)\n", check.unreadable)
+		}
+	} else {
+		printImportSummary(env.stdout, sum, check.unreadable)
+	}
 	if sum.GetRejected() == 0 && check.unreadable == 0 {
 		return nil
 	}
@@ -190,12 +205,12 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	if err != nil {
 		return fmt.Errorf("write rejected rows: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "\n%d rejected rows, with the reason in the last columns, are in %s.\n", n, *rejectsPath)
+	fmt.Fprintf(notes, "\n%d rejected rows, with the reason in the last columns, are in %s.\n", n, *rejectsPath)
 	if svc.listRejections == nil && sum.GetRejectionsTruncated() {
-		fmt.Fprintf(env.stdout, "(The service listed only the first %d rejected rows; import the fixed file, then the rest show up.)\n", len(sum.GetRejections()))
+		fmt.Fprintf(notes, "(The service listed only the first %d rejected rows; import the fixed file, then the rest show up.)\n", len(sum.GetRejections()))
 	}
-	fmt.Fprintf(env.stdout, "Fix them there (the row_number, field and reason columns are ignored) and import that file:\n")
-	fmt.Fprintf(env.stdout, "  labourlink %s %s\n", c.name, *rejectsPath)
+	fmt.Fprintf(notes, "Fix them there (the row_number, field and reason columns are ignored) and import that file:\n")
+	fmt.Fprintf(notes, "  labourlink %s %s\n", c.name, *rejectsPath)
 	return exitError{code: exitRejected}
 }
 
@@ -499,7 +514,7 @@ func (p *rejectionPager) forRow(n int64) ([]string, []string, error) {
 		if len(p.page) > 0 || p.done {
 			return fields, reasons, nil
 		}
-		ctx, cancel := peers.WithTimeout(p.ctx)
+		ctx, cancel := context.WithCancel(p.ctx)
 		page, token, err := p.list(ctx, p.importID, p.token)
 		cancel()
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 // The take-over of returnees (ReturneeService): local employers and local placements.
@@ -80,6 +79,7 @@ func runLocalAdd(ctx context.Context, env *cliEnv, args []string) error {
 	capacity := fs.Int("capacity", 0, "how many workers it can take at once (required)")
 	resumed := fs.Bool("resumed", false, "it has resumed work (only then does it take workers)")
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
+	out := addOutputFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,13 +95,16 @@ func runLocalAdd(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.CreateLocalEmployer(callCtx, &sendingv1.CreateLocalEmployerRequest{RequestId: *requestID, LocalEmployer: &sendingv1.LocalEmployer{
 		DisplayName: *name, Kind: k, County: *county, Capacity: int32(*capacity), Resumed: *resumed,
 	}})
 	if err != nil {
 		return err
+	}
+	if out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	e := resp.GetLocalEmployer()
 	fmt.Fprintf(env.stdout, "registered %s: %s, %s, %d places, resumed %s\n", e.GetLocalEmployerId(), e.GetDisplayName(), localKindWord(e.GetKind()), e.GetCapacity(), yesNo(e.GetResumed()))
@@ -115,6 +118,7 @@ func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
 	kind := fs.String("kind", "", "only this kind: workshop, enterprise or post")
 	county := fs.String("county", "", "only this county (6-digit code)")
 	resumed := fs.Bool("resumed", false, "only employers that have resumed work")
+	out := addOutputFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,14 +137,16 @@ func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
 	defer done()
 	t := regions.Default()
 	tb := newTable("id", "name", "kind", "county", "resumed", "places", "taken").alignRight(5, 6)
+	var all []*sendingv1.LocalEmployer
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := c.ListLocalEmployers(callCtx, req)
 		cancel()
 		if err != nil {
 			return err
 		}
 		for _, e := range resp.GetLocalEmployers() {
+			all = append(all, e)
 			tb.add(e.GetResumed() && e.GetPlaced() >= e.GetCapacity(), e.GetLocalEmployerId(), e.GetDisplayName(), localKindWord(e.GetKind()),
 				e.GetCounty()+" "+t.Name(e.GetCounty()), yesNo(e.GetResumed()), e.GetCapacity(), e.GetPlaced())
 		}
@@ -148,8 +154,7 @@ func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
 			break
 		}
 	}
-	tb.render(env.stdout, env.colour)
-	return nil
+	return out.print(env, &sendingv1.ListLocalEmployersResponse{LocalEmployers: all}, func() { tb.render(env.stdout, env.colour) })
 }
 
 func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
@@ -161,6 +166,7 @@ func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
 	capacity := fs.Int("capacity", 0, "new capacity")
 	resumed := fs.String("resumed", "", "yes: it has resumed work; no: it has stopped")
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink local update [flags] LOCAL_EMPLOYER_ID\n\nFlags:")
 		fs.PrintDefaults()
@@ -206,11 +212,14 @@ func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.UpdateLocalEmployer(callCtx, &sendingv1.UpdateLocalEmployerRequest{LocalEmployer: e, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, RequestId: *requestID})
 	if err != nil {
 		return err
+	}
+	if out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	u := resp.GetLocalEmployer()
 	fmt.Fprintf(env.stdout, "%s: %s, %s, %d places (%d taken), resumed %s\n", u.GetLocalEmployerId(), u.GetDisplayName(), localKindWord(u.GetKind()), u.GetCapacity(), u.GetPlaced(), yesNo(u.GetResumed()))
@@ -223,6 +232,7 @@ func runLocalPlace(ctx context.Context, env *cliEnv, args []string) error {
 	d := addDialFlags(fs, daemon.Sending)
 	start := fs.String("start", "", "first day of work, YYYY-MM-DD (default today)")
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink local place [flags] WORKER_ID LOCAL_EMPLOYER_ID\n\nFlags:")
 		fs.PrintDefaults()
@@ -250,11 +260,14 @@ func runLocalPlace(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.PlaceWorkerLocally(callCtx, req)
 	if err != nil {
 		return err
+	}
+	if out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	e := resp.GetLocalEmployer()
 	fmt.Fprintf(env.stdout, "%s placed with %s (%s) from %s: %d of %d places taken.\n", resp.GetWorker().GetWorkerId(), e.GetLocalEmployerId(), e.GetDisplayName(),
@@ -267,6 +280,7 @@ func runLocalSummary(ctx context.Context, env *cliEnv, args []string) error {
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	county := fs.String("county", "", "only this county (6-digit code)")
+	out := addOutputFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -275,18 +289,19 @@ func runLocalSummary(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.GetLocalEmploymentSummary(callCtx, &sendingv1.GetLocalEmploymentSummaryRequest{County: *county})
 	if err != nil {
 		return err
 	}
-	tb := newTable("kind", "registered", "resumed", "recovery rate", "places", "workers placed").alignRight(1, 2, 3, 4, 5)
-	for _, k := range append(resp.GetByKind(), resp.GetTotal()) {
-		tb.add(false, localKindWord(k.GetKind()), k.GetRegistered(), k.GetResumed(), ratio(k.GetResumed(), k.GetRegistered()), k.GetCapacity(), k.GetPlaced())
-	}
-	tb.render(env.stdout, env.colour)
-	return nil
+	return out.print(env, resp, func() {
+		tb := newTable("kind", "registered", "resumed", "recovery rate", "places", "workers placed").alignRight(1, 2, 3, 4, 5)
+		for _, k := range append(resp.GetByKind(), resp.GetTotal()) {
+			tb.add(false, localKindWord(k.GetKind()), k.GetRegistered(), k.GetResumed(), ratio(k.GetResumed(), k.GetRegistered()), k.GetCapacity(), k.GetPlaced())
+		}
+		tb.render(env.stdout, env.colour)
+	})
 }
 
 // ratio renders n/d as a percentage with its numerator and denominator: "97.0% (97/100)".

@@ -95,6 +95,16 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 			c, rest = cc, args[1:]
 		}
 	}
+	if c == nil && isGroup(args[0]) {
+		// `labourlink roster` (or -h): the group's subcommands; a wrong subcommand: the same, refused.
+		if len(args) == 1 || args[1] == "help" || args[1] == "-h" || args[1] == "--help" {
+			groupUsage(env.stdout, args[0])
+			return exitOK
+		}
+		fmt.Fprintf(env.stderr, "labourlink: unknown command %q\n\n", args[0]+" "+args[1])
+		groupUsage(env.stderr, args[0])
+		return exitUsage
+	}
 	if c == nil {
 		fmt.Fprintf(env.stderr, "labourlink: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
 		usage(env.stderr)
@@ -121,11 +131,35 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "labourlink: point-to-point labour-service cooperation between sending and receiving provinces.")
 	fmt.Fprintln(w, "\nUsage: labourlink COMMAND [flags]   (labourlink COMMAND -h for the flags of one command)")
 	fmt.Fprintln(w, "\nCommands:")
+	listCommands(w, "")
+}
+
+// isGroup reports whether word starts commands of several words ("roster" of "roster list").
+func isGroup(word string) bool {
+	for n := range commands {
+		if strings.HasPrefix(n, word+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// groupUsage lists the subcommands of group, for `labourlink roster`.
+func groupUsage(w io.Writer, group string) {
+	fmt.Fprintf(w, "Usage: labourlink %s SUBCOMMAND [flags]   (labourlink %s SUBCOMMAND -h for its flags)\n", group, group)
+	fmt.Fprintln(w, "\nSubcommands:")
+	listCommands(w, group+" ")
+}
+
+// listCommands prints the commands whose names start with prefix, with their summaries.
+func listCommands(w io.Writer, prefix string) {
 	names := make([]string, 0, len(commands))
 	width := 0
 	for n := range commands {
-		names = append(names, n)
-		width = max(width, len(n))
+		if strings.HasPrefix(n, prefix) {
+			names = append(names, n)
+			width = max(width, len(n))
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

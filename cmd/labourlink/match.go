@@ -23,7 +23,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/platform/apierror"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -58,6 +57,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	dry := fs.Bool("dry-run", false, "compute the result and show it without proposing anyone")
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same run back instead of starting another (default: a new one)")
 	poll := fs.Duration("poll", 500*time.Millisecond, "how often to read the run's progress")
+	out := addOutputFlag(fs)
 	maxStale := fs.Duration("max-replica-staleness", 0, "refuse the run when the demand replica of a province with open demand has not been known current for longer than this (0: the service's default, 5m)")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink match run [-dry-run] [flags]\n\nStarts a match run on the sending service: the available workers against the open demand\nreplicated from the paired receiving provinces. Shows the run's progress, then what it\nproposed for each vacancy. Without -dry-run the proposals are committed and the candidates\nsent to the receiving services.\n\nThe service refuses a run on a replica known to be behind (its link down: vacancies may have\nclosed meanwhile); -max-replica-staleness sets how far behind is too far.\n\nFlags:")
@@ -85,7 +85,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer cc.Close()
 	client := sendingv1.NewMatchingServiceClient(cc)
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	started, err := client.StartMatchRun(callCtx, req)
 	cancel()
 	if err != nil {
@@ -98,14 +98,15 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "started %s (request id %s)\n", name, *requestID)
 	bar := newProgress(env.stderr, env.interactive, "matching", 100, "%")
 	var run *sendingv1.MatchRun
+	var last *sendingv1.GetMatchRunResponse
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.GetMatchRun(callCtx, &sendingv1.GetMatchRunRequest{Name: name})
 		cancel()
 		if err != nil {
 			return err
 		}
-		run = resp.GetMatchRun()
+		last, run = resp, resp.GetMatchRun()
 		if run.GetState() != sendingv1.MatchRunState_MATCH_RUN_STATE_RUNNING {
 			break
 		}
@@ -127,8 +128,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	case sendingv1.MatchRunState_MATCH_RUN_STATE_CANCELLED:
 		return fmt.Errorf("%s was cancelled: nobody was proposed", name)
 	}
-	printRunSummary(env.stdout, run)
-	return nil
+	return out.print(env, last, func() { printRunSummary(env.stdout, run) })
 }
 
 // printRunSummary writes the result of a finished run: the totals, then a table by vacancy.
@@ -195,6 +195,7 @@ func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink match cancel [flags] <run>\n\nCancels a running match run (<run> is its number or matchRuns/<number>): it is recorded\nCANCELLED at once, stops at its next stage and proposes nobody. A run that has ended\nalready is refused (cancelling a cancelled run again is fine).\n\nFlags:")
 		fs.PrintDefaults()
@@ -218,21 +219,23 @@ func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewMatchingServiceClient(cc).CancelMatchRun(callCtx, &sendingv1.CancelMatchRunRequest{Name: name, RequestId: *requestID})
 	if err != nil {
 		return err
 	}
 	run := resp.GetMatchRun()
-	fmt.Fprintf(env.stdout, "%s cancelled at %s: nobody is proposed by it.\n", run.GetName(), fmtTime(run.GetEndTime()))
-	return nil
+	return out.print(env, resp, func() {
+		fmt.Fprintf(env.stdout, "%s cancelled at %s: nobody is proposed by it.\n", run.GetName(), fmtTime(run.GetEndTime()))
+	})
 }
 
 func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink match follow", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
+	out := addOutputFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -241,18 +244,19 @@ func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewMatchingServiceClient(cc).GetFollowStatus(callCtx, &sendingv1.GetFollowStatusRequest{})
 	if err != nil {
 		return err
 	}
-	if len(resp.GetPositions()) == 0 {
-		fmt.Fprintln(env.stdout, "Not following any receiving province (no pairing found yet).")
-		return nil
-	}
-	printFollowStatus(env.stdout, resp.GetPositions())
-	return nil
+	return out.print(env, resp, func() {
+		if len(resp.GetPositions()) == 0 {
+			fmt.Fprintln(env.stdout, "Not following any receiving province (no pairing found yet).")
+			return
+		}
+		printFollowStatus(env.stdout, resp.GetPositions())
+	})
 }
 
 // staleAfter is how far behind a replica is marked (the match run's warning threshold).

@@ -12,7 +12,6 @@ import (
 
 	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -29,6 +28,7 @@ type outboxFlags struct {
 	fs      *flag.FlagSet
 	service *string
 	d       *dialer
+	out     *output
 }
 
 func newOutboxFlags(env *cliEnv, name, usage string) *outboxFlags {
@@ -37,6 +37,7 @@ func newOutboxFlags(env *cliEnv, name, usage string) *outboxFlags {
 	o := &outboxFlags{fs: fs}
 	o.service = fs.String("service", "sending", "whose outboxes: sending or receiving")
 	o.d = addDialFlags(fs, daemon.Sending)
+	o.out = addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, usage+"\n\nFlags:")
 		fs.PrintDefaults()
@@ -97,11 +98,14 @@ func runOutboxList(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.ListOutboxes(callCtx, &outboxv1.ListOutboxesRequest{})
 	if err != nil {
 		return err
+	}
+	if o.out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	now := time.Now()
 	w := env.stdout
@@ -163,7 +167,7 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 	var entries []*outboxv1.QuarantinedEntry
 	req := &outboxv1.ListQuarantinedEntriesRequest{Destination: *dest, State: st, PageSize: 1000}
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := c.ListQuarantinedEntries(callCtx, req)
 		cancel()
 		if err != nil {
@@ -174,6 +178,9 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 			break
 		}
 		req.PageToken = resp.GetNextPageToken()
+	}
+	if o.out.json {
+		return writeJSON(env.stdout, &outboxv1.ListQuarantinedEntriesResponse{Entries: entries})
 	}
 	w := env.stdout
 	if len(entries) == 0 {
@@ -207,11 +214,14 @@ func runOutboxShow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := c.GetQuarantinedEntry(callCtx, &outboxv1.GetQuarantinedEntryRequest{Name: quarantineName(o.fs.Arg(0))})
 	if err != nil {
 		return err
+	}
+	if o.out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	q := resp.GetEntry()
 	w := env.stdout
@@ -280,7 +290,7 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 			return err
 		}
 		defer done()
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		name := quarantineName(o.fs.Arg(0))
 		var q *outboxv1.QuarantinedEntry
@@ -290,6 +300,9 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 				return err
 			}
 			q = resp.GetEntry()
+			if o.out.json {
+				return writeJSON(env.stdout, resp)
+			}
 			fmt.Fprintf(env.stdout, "%s put back in the outbox for %s as entry %s.\n", q.GetEntryId(), q.GetDestination(), q.GetRetriedAs())
 		} else {
 			resp, err := c.DiscardQuarantinedEntry(callCtx, &outboxv1.DiscardQuarantinedEntryRequest{Name: name, Note: *note, RequestId: *requestID})
@@ -297,6 +310,9 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 				return err
 			}
 			q = resp.GetEntry()
+			if o.out.json {
+				return writeJSON(env.stdout, resp)
+			}
 			fmt.Fprintf(env.stdout, "%s (%s) discarded; it will never be delivered to %s.\n", q.GetEntryId(), q.GetSummary(), q.GetDestination())
 		}
 		return nil

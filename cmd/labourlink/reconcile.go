@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -12,7 +14,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -33,6 +34,7 @@ func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) er
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Coordination)
 	region := fs.String("region", "", "the province asking (a province's callers give their own code, e.g. 520000); empty for national operators")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile discrepancy [flags] NUMBER\n\n"+
 			"Shows one discrepancy of the coordination service, open or closed, as it is now: its kind, batch,\n"+
@@ -51,12 +53,15 @@ func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) er
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := coordinationv1.NewReconciliationServiceClient(cc).GetDiscrepancy(callCtx,
 		&coordinationv1.GetDiscrepancyRequest{Name: resourceName("discrepancies", fs.Arg(0)), Region: *region})
 	if err != nil {
 		return err
+	}
+	if out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	x := resp.GetDiscrepancy()
 	state := "open"
@@ -110,6 +115,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	from := fs.String("from", "", "first day of the period, YYYY-MM-DD in China Standard Time (default: the beginning)")
 	to := fs.String("to", "", "last day of the period, YYYY-MM-DD (default: today)")
 	openOnly := fs.Bool("open", false, "list only the batches with open discrepancies")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile show [flags]\n\nShows, from the coordination service's ledger:\n"+
 			"  1. per pairing, the distinct workers departed, arrived, no-show, onboarded, still employed at\n"+
@@ -141,12 +147,16 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer cc.Close()
 	rc := coordinationv1.NewReconciliationServiceClient(cc)
-	w := env.stdout
+	// The tables are written to w and printed at the end, unless -o json prints the three lists.
+	var tables bytes.Buffer
+	w := &tables
+	var recs []*coordinationv1.BatchReconciliation
+	var discs []*coordinationv1.Discrepancy
 
 	var sums []*coordinationv1.PairingSummary
 	sumReq := &coordinationv1.ListPairingSummariesRequest{PeriodStart: start, PeriodEnd: end, Region: *region, PageSize: 1000}
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := rc.ListPairingSummaries(callCtx, sumReq)
 		cancel()
 		if err != nil {
@@ -183,7 +193,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		alignRight(4, 5, 6, 7, 8, 9, 10)
 	token := ""
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := rc.ListBatchReconciliations(callCtx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token, WithOpenDiscrepancies: *openOnly})
 		cancel()
 		if err != nil {
@@ -201,6 +211,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 				}
 				dep = t.In(civil.Zone).Format("2006-01-02 15:04")
 			}
+			recs = append(recs, b)
 			bt.add(len(b.GetDiscrepancies()) > 0 || b.GetUnaccounted()+b.GetUnexpected()+b.GetUnverified() > 0,
 				b.GetBatchId(), b.GetSendingRegion(), b.GetReceivingRegion(), dep,
 				b.GetDeparted(), b.GetArrived(), b.GetNoShow(), b.GetAwaiting(), b.GetUnaccounted(), b.GetUnexpected(), b.GetUnverified())
@@ -216,13 +227,14 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	n := 0
 	token = ""
 	for {
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := rc.ListDiscrepancies(callCtx, &coordinationv1.ListDiscrepanciesRequest{Region: *region, PageSize: 1000, PageToken: token})
 		cancel()
 		if err != nil {
 			return err
 		}
 		for _, x := range resp.GetDiscrepancies() {
+			discs = append(discs, x)
 			n++
 			dt.add(true, strings.TrimPrefix(x.GetName(), "discrepancies/"), discrepancyWord(x.GetKind()), x.GetBatchId(), x.GetWorkerId(), x.GetSendingRegion(), x.GetReceivingRegion(), orText(fmtTime(x.GetOpenTime()), "-"), x.GetDetail())
 		}
@@ -232,11 +244,16 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if n == 0 {
 		fmt.Fprintln(w, "none")
-		return nil
+	} else {
+		dt.render(w, env.colour)
+		fmt.Fprintf(w, "%d open discrepancies\n", n)
 	}
-	dt.render(w, env.colour)
-	fmt.Fprintf(w, "%d open discrepancies\n", n)
-	return nil
+	if out.json {
+		return writeJSONMerged(env.stdout, &coordinationv1.ListPairingSummariesResponse{Summaries: sums},
+			&coordinationv1.ListBatchReconciliationsResponse{Reconciliations: recs}, &coordinationv1.ListDiscrepanciesResponse{Discrepancies: discs})
+	}
+	_, err = io.Copy(env.stdout, &tables)
+	return err
 }
 
 func discrepancyWord(k coordinationv1.DiscrepancyKind) string {

@@ -25,7 +25,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -117,7 +116,7 @@ Flags:
 		client := sendingv1.NewRosterServiceClient(cc)
 		return importService[*sendingv1.WorkerRow]{
 			prior: func(ctx context.Context, importID string) (*commonv1.ImportSummary, bool, error) {
-				callCtx, cancel := peers.WithTimeout(ctx)
+				callCtx, cancel := context.WithCancel(ctx)
 				defer cancel()
 				resp, err := client.GetImport(callCtx, &sendingv1.GetImportRequest{ImportId: importID})
 				return resp.GetSummary(), resp.GetComplete(), err
@@ -176,6 +175,7 @@ func runRosterGet(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink roster get", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
+	out := addOutputFlag(fs)
 	full := fs.Bool("full", false, "show the identity number and phone in full (for this province's operators)")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink roster get [flags] WORKER_ID|workers/WORKER_ID\n\nFlags:")
@@ -197,14 +197,13 @@ func runRosterGet(ctx context.Context, env *cliEnv, args []string) error {
 	if *full {
 		view = sendingv1.WorkerView_WORKER_VIEW_FULL
 	}
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewRosterServiceClient(cc).GetWorker(callCtx, &sendingv1.GetWorkerRequest{Name: rosterWorkerName(fs.Arg(0)), View: view})
 	if err != nil {
 		return err
 	}
-	printWorker(env.stdout, resp.GetWorker())
-	return nil
+	return out.print(env, resp, func() { printWorker(env.stdout, resp.GetWorker()) })
 }
 
 func printWorker(w io.Writer, wk *sendingv1.Worker) {
@@ -327,6 +326,7 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	dest := fs.String("destination", "", "only workers willing to go to this province (code, such as 440000: in their preferences, or no preference)")
 	health := fs.String("health-check", "", "yes: only workers who passed the health check; no: only the others")
 	availBy := fs.String("available-by", "", "only workers who can start work by this date (YYYY-MM-DD)")
+	out := addOutputFlag(fs)
 	updatedAfter := fs.String("updated-after", "", "only workers changed after this time, RFC 3339 such as 2027-02-27T08:00:00+08:00 (erased ones too, as tombstones)")
 	lf := addListFlags(fs, "workers")
 	fs.Usage = func() {
@@ -390,7 +390,7 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	var workers []*sendingv1.Worker
 	for len(workers) < *lf.pageSize {
 		req.PageSize = int32(*lf.pageSize - len(workers))
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.ListWorkers(callCtx, req)
 		cancel()
 		if err != nil {
@@ -402,6 +402,11 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 			break
 		}
 	}
+	return out.print(env, &sendingv1.ListWorkersResponse{Workers: workers, NextPageToken: req.PageToken}, func() { printWorkers(env, workers, req.PageToken) })
+}
+
+// printWorkers prints a page of workers as a table, with the token of the next page.
+func printWorkers(env *cliEnv, workers []*sendingv1.Worker, nextPageToken string) {
 	t := regions.Default()
 	tb := newTable("worker id", "name", "sex", "born", "home county", "poor", "occupations", "status", "phone")
 	for _, w := range workers {
@@ -418,10 +423,9 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	} else {
 		tb.render(env.stdout, env.colour)
 	}
-	if req.PageToken != "" {
-		fmt.Fprintf(env.stdout, "\nmore: add -page-token %s\n", req.PageToken)
+	if nextPageToken != "" {
+		fmt.Fprintf(env.stdout, "\nmore: add -page-token %s\n", nextPageToken)
 	}
-	return nil
 }
 
 func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error {
@@ -431,6 +435,7 @@ func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error 
 	at := fs.String("time", "", "when the worker came back, RFC 3339 (2027-07-01T18:00:00+08:00) or a day (2027-07-01, taken as noon China time); default now")
 	note := fs.String("note", "", "what to keep with the return (why, what next); not sent to the ledger")
 	requestID := fs.String("request-id", "", "idempotency key: repeat the command with the same key to retry safely (default: a new one)")
+	out := addOutputFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink roster return-home [flags] WORKER_ID|workers/WORKER_ID\n\n"+
 			"Ends the worker's current trip and reports RETURNED_HOME to the coordination ledger.\n\nFlags:")
@@ -463,11 +468,14 @@ func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error 
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resp, err := sendingv1.NewRosterServiceClient(cc).RecordReturnHome(callCtx, req)
 	if err != nil {
 		return err
+	}
+	if out.json {
+		return writeJSON(env.stdout, resp)
 	}
 	w := resp.GetWorker()
 	if trips := w.GetTrips(); len(trips) > 0 && trips[len(trips)-1].GetReturnTime() != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
@@ -27,7 +26,6 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&sendingAddr, "sending-addr", daemon.DefaultSendingAddr, "address of the sending service")
 	fs.StringVar(&receivingAddr, "receiving-addr", daemon.DefaultReceivingAddr, "address of the receiving service")
 	workers := fs.Int("workers", 6, "workers to place (3 to 45): one will be a no-show and one never confirmed")
-	timeout := fs.Duration("timeout", 60*time.Second, "how long to wait for the services at each step")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink scenario [flags]\n\nDrives the point-to-point flow through a running federation (labourlink dev), step by step,\nand ends when the coordination ledger has every event. One worker is reported as a no-show\nand one is never confirmed: after the grace period, `labourlink reconcile show` lists exactly\nthose two discrepancies.\n\nFlags:")
 		fs.PrintDefaults()
@@ -55,7 +53,7 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 	step := 0
 	res, err := scenario.Run(ctx, scenario.Conns{Coordination: coordConn, Sending: sConn, Receiving: rConn}, scenario.Options{
 		Workers: *workers,
-		Timeout: *timeout,
+		Timeout: coord.timeout, // -timeout: how long to wait for the services at each step
 		Step: func(msg string) {
 			step++
 			fmt.Fprintf(env.stdout, "%2d. %s\n", step, msg)

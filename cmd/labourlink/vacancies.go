@@ -21,7 +21,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
 func init() {
@@ -159,6 +158,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 	occ := fs.String("occupation", "", "only vacancies for this occupation (ISCO-08 code such as 8212, or GENERAL)")
 	county := fs.String("county", "", "only vacancies in this work county (6-digit code)")
 	employer := fs.String("employer", "", "only vacancies of this employer (unified social credit code)")
+	out := addOutputFlag(fs)
 	lf := addListFlags(fs, "vacancies")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink vacancies list [flags]\n\nLists vacancies in vacancy-id order.\n\nFlags:")
@@ -185,7 +185,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 	var revision int64
 	for len(vacancies) < *lf.pageSize {
 		req.PageSize = int32(*lf.pageSize - len(vacancies))
-		callCtx, cancel := peers.WithTimeout(ctx)
+		callCtx, cancel := context.WithCancel(ctx)
 		resp, err := client.ListVacancies(callCtx, req)
 		cancel()
 		if err != nil {
@@ -200,9 +200,15 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 			break
 		}
 	}
+	return out.print(env, &receivingv1.ListVacanciesResponse{Vacancies: vacancies, NextPageToken: req.PageToken, Revision: revision},
+		func() { printVacancies(env, vacancies, revision, req.PageToken) })
+}
+
+// printVacancies prints a page of vacancies as a table, with the token of the next page.
+func printVacancies(env *cliEnv, vacancies []*receivingv1.Vacancy, revision int64, nextPageToken string) {
 	if len(vacancies) == 0 {
 		fmt.Fprintln(env.stdout, "no vacancies match")
-		return nil
+		return
 	}
 	t := regions.Default()
 	tb := newTable("vacancy id", "employer", "work county", "occupation", "head", "reserved", "filled", "wage CNY/month", "start", "valid through", "status").alignRight(4, 5, 6)
@@ -219,8 +225,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	tb.render(env.stdout, env.colour)
 	fmt.Fprintf(env.stdout, "\n%d vacancies (feed revision %d)\n", len(vacancies), revision)
-	if req.PageToken != "" {
-		fmt.Fprintf(env.stdout, "more: add -page-token %s\n", req.PageToken)
+	if nextPageToken != "" {
+		fmt.Fprintf(env.stdout, "more: add -page-token %s\n", nextPageToken)
 	}
-	return nil
 }

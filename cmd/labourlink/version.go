@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/eastwest/labourlink/services/daemon"
-	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/readiness"
 	"github.com/eastwest/labourlink/services/platform/version"
 )
@@ -41,7 +40,7 @@ func runVersion(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := peers.WithTimeout(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var md metadata.MD
 	if _, err := healthpb.NewHealthClient(cc).Check(callCtx, &healthpb.HealthCheckRequest{}, grpc.Header(&md)); err != nil {

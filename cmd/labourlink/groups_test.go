@@ -1,0 +1,47 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// A command group without a subcommand (or with -h) lists its own subcommands; a wrong
+// subcommand is refused with the same list.
+func TestCommandGroupListsItsSubcommands(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args     []string
+		code     int
+		want     []string
+		notWants []string
+	}{
+		{[]string{"roster"}, exitOK, []string{"roster get", "roster import", "roster list", "roster return-home"}, []string{"vacancies list"}},
+		{[]string{"roster", "-h"}, exitOK, []string{"roster list"}, []string{"match run"}},
+		{[]string{"outbox"}, exitOK, []string{"outbox list", "outbox quarantine", "outbox show", "outbox retry", "outbox discard"}, []string{"roster"}},
+		{[]string{"vacancies"}, exitOK, []string{"vacancies import", "vacancies list"}, nil},
+		{[]string{"match", "help"}, exitOK, []string{"match run", "match cancel", "match follow"}, nil},
+		{[]string{"roster", "lst"}, exitUsage, []string{`unknown command "roster lst"`, "roster list"}, []string{"vacancies list"}},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := cli(t, c.args...)
+			text := out
+			if c.code != exitOK {
+				text = errOut
+			}
+			if code != c.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, c.code, out, errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("output does not list %q:\n%s", w, text)
+				}
+			}
+			for _, w := range c.notWants {
+				if strings.Contains(text, w) {
+					t.Errorf("output lists %q of another group:\n%s", w, text)
+				}
+			}
+		})
+	}
+}
