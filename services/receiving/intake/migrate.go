@@ -3,12 +3,21 @@ package intake
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/receiving/internal/check"
+	"github.com/eastwest/labourlink/services/receiving/vacancies"
 )
 
 // Fields of IntakeBatch before receiving schema version 2, reserved since: two flags that
@@ -217,4 +226,96 @@ func MigrateTrips(tx *bbolt.Tx) (int, error) {
 		}
 	}
 	return len(fixes), nil
+}
+
+// tripFacts are the employment-feed changes (without revisions) of the facts stored on trip r
+// of batch b (nil when it was deleted) for vacancy vac (nil when not on file), committed at
+// now, in the order they happen on a trip: the arrival outcome, onboarding, the checkpoints,
+// the incidents, leaving the job. A NO_SHOW keeps no time of its own on the record: it is
+// dated at the batch's expected arrival.
+func tripFacts(r *receivingv1.EmploymentRecord, b *receivingv1.IntakeBatch, vac *receivingv1.Vacancy, now time.Time) []*receivingv1.EmploymentChange {
+	var out []*receivingv1.EmploymentChange
+	add := func(kind receivingv1.EmploymentChangeKind, occur *timestamppb.Timestamp) *receivingv1.EmploymentChange {
+		c := tripChange(kind, r, vac, occur, now)
+		out = append(out, c)
+		return c
+	}
+	switch {
+	case r.GetArrivalTime() != nil:
+		add(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ARRIVED, r.GetArrivalTime())
+	case r.GetStatus() == noShow:
+		add(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_NO_SHOW, b.GetExpectedArrivalTime())
+	}
+	if d := r.GetOnboardDate(); d != nil {
+		add(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ONBOARDED, timestamppb.New(civil.Start(d)))
+	}
+	for _, cp := range r.GetCheckpoints() {
+		add(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_CHECKPOINT, timestamppb.New(civil.Start(cp.GetCheckDate()))).Detail =
+			&receivingv1.EmploymentChange_Checkpoint{Checkpoint: &receivingv1.EmploymentCheckpointDetail{Months: cp.GetMonths(), StillEmployed: cp.GetStillEmployed()}}
+	}
+	for _, in := range r.GetIncidents() {
+		add(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_INCIDENT, timestamppb.New(civil.Start(in.GetIncidentDate()))).Detail = incidentDetail(in)
+	}
+	if d := r.GetLeftDate(); d != nil {
+		add(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_LEFT_JOB, timestamppb.New(civil.Start(d))).Detail =
+			&receivingv1.EmploymentChange_LeftJob{LeftJob: &receivingv1.LeftJobDetail{Reason: r.GetLeftReason()}}
+	}
+	return out
+}
+
+// BuildEmploymentFeeds fills the employment feeds (Employment) of a file older than receiving
+// schema version 5 from its stored employment records: every fact on file (tripFacts) becomes
+// one change of the feed of its worker's sending province, committed at now. A province's
+// changes are in the order the facts happened (their occur times; facts of one trip at the same
+// time in trip order), so each worker's trips come in the order they were made; revisions start
+// at 1 per province. What a record no longer shows is not rebuilt (a NO_SHOW that became a late
+// ARRIVED is one ARRIVED; a trip older than schema version 4 that a later one overwrote). Feeds
+// that already have changes are left as they are. It returns how many changes it appended.
+func BuildEmploymentFeeds(tx *bbolt.Tx, now time.Time) (int, error) {
+	if tx.Bucket(recordTable.Name()) == nil {
+		return 0, nil
+	}
+	if _, err := tx.CreateBucketIfNotExists(Employment.Table.Name()); err != nil {
+		return 0, err
+	}
+	if _, err := tx.CreateBucketIfNotExists(store.BucketCounters); err != nil {
+		return 0, err
+	}
+	byProvince := map[string][]*receivingv1.EmploymentChange{}
+	err := recordTable.Scan(tx, store.Range{}, func(_ []byte, r *receivingv1.EmploymentRecord) (bool, error) {
+		b, _, err := batchTable.Get(tx, []byte(r.GetBatchId()))
+		if err != nil {
+			return false, err
+		}
+		vac, err := vacancies.Get(tx, check.ResourceID(r.GetVacancy(), check.Vacancies))
+		if apierror.Code(err) == codes.NotFound {
+			vac, err = nil, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		byProvince[r.GetSendingRegion()] = append(byProvince[r.GetSendingRegion()], tripFacts(r, b, vac, now)...)
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sending := range slices.Sorted(maps.Keys(byProvince)) {
+		f := Employment.Of(sending)
+		if f.Head(tx) > 0 {
+			continue
+		}
+		changes := byProvince[sending]
+		slices.SortStableFunc(changes, func(a, b *receivingv1.EmploymentChange) int {
+			return a.GetOccurTime().AsTime().Compare(b.GetOccurTime().AsTime())
+		})
+		for _, c := range changes {
+			if _, err := f.Append(tx, func(rev int64) *receivingv1.EmploymentChange { c.Revision = rev; return c }); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
+	"github.com/eastwest/labourlink/services/receiving/internal/feedlog"
 )
 
 // Storage of intake (model: etcd server/storage/schema). Bucket names are those of the files
@@ -25,6 +26,15 @@ var (
 	// trips here in the order they were announced, separated by "\n" (ids hold no control
 	// characters). The last one is the worker's current trip.
 	tripsBucket = []byte("employmentTrips")
+	// Employment is the employment feed: one log per sending province (key: its code) of the
+	// facts about its workers' trips here, in bucket employmentChanges (receiving schema
+	// version 5). Every fact appends to it in the transaction of the fact (putFact).
+	Employment = feedlog.Feeds[*receivingv1.EmploymentChange]{
+		Name:  "employment",
+		Table: store.NewTable[*receivingv1.EmploymentChange]([]byte("employmentChanges")),
+		Relist: "re-read your workers' trips with ListEmploymentRecords (filter sending_region, or worker_id for one worker) " +
+			"and follow the feed from the compacted_revision of this error",
+	}
 	// arrivalsBucket is in the schema of every receiving file but holds nothing: arrivals are
 	// kept on the batch's entries and the worker's record.
 	arrivalsBucket = []byte("arrivals")
@@ -36,7 +46,7 @@ const tripSep = "~"
 
 // Buckets are the buckets of intake (for the service's Schema).
 func Buckets() [][]byte {
-	return [][]byte{batchTable.Name(), arrivalsBucket, recordTable.Name(), tripsBucket}
+	return [][]byte{batchTable.Name(), arrivalsBucket, recordTable.Name(), tripsBucket, Employment.Table.Name()}
 }
 
 // tripID is the id of the trip of workerID on batchID: the key of its record and the last part
