@@ -627,7 +627,7 @@ func recordChange[Resp proto.Message](x *Server, method string, req workerReques
 			if err := putRecord(tx, r); err != nil {
 				return err
 			}
-			vac, err := vacancies.Get(tx, check.ResourceID(r.GetVacancy(), check.Vacancies))
+			vac, err := tripVacancy(tx, r)
 			if err != nil {
 				return err
 			}

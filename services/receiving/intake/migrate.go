@@ -8,16 +8,12 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
-	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
-	"github.com/eastwest/labourlink/services/receiving/internal/check"
-	"github.com/eastwest/labourlink/services/receiving/vacancies"
 )
 
 // Fields of IntakeBatch before receiving schema version 2, reserved since: two flags that
@@ -287,10 +283,7 @@ func BuildEmploymentFeeds(tx *bbolt.Tx, now time.Time) (int, error) {
 		if err != nil {
 			return false, err
 		}
-		vac, err := vacancies.Get(tx, check.ResourceID(r.GetVacancy(), check.Vacancies))
-		if apierror.Code(err) == codes.NotFound {
-			vac, err = nil, nil
-		}
+		vac, err := tripVacancy(tx, r)
 		if err != nil {
 			return false, err
 		}

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -88,7 +89,8 @@ var changeKinds = map[coordinationv1.EventKind]receivingv1.EmploymentChangeKind{
 	coordinationv1.EventKind_EVENT_KIND_INCIDENT:              receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_INCIDENT,
 }
 
-// tripChange is the employment-feed change of kind about trip r, for vacancy vac, that
+// tripChange is the employment-feed change of kind about trip r, for vacancy vac (nil: not on
+// file, the employer then as the record has it), that
 // happened at occur, committed at now (without revision and details). It holds worker and
 // batch ids and the employer, no personal data.
 func tripChange(kind receivingv1.EmploymentChangeKind, r *receivingv1.EmploymentRecord, vac *receivingv1.Vacancy, occur *timestamppb.Timestamp, now time.Time) *receivingv1.EmploymentChange {
@@ -98,7 +100,7 @@ func tripChange(kind receivingv1.EmploymentChangeKind, r *receivingv1.Employment
 		BatchId:      r.GetBatchId(),
 		Record:       RecordName(r.GetWorkerId(), r.GetBatchId()),
 		Vacancy:      r.GetVacancy(),
-		EmployerName: vac.GetEmployerName(),
+		EmployerName: cmp.Or(vac.GetEmployerName(), r.GetEmployerName()),
 		WorkCounty:   vac.GetWorkCounty(),
 		OccurTime:    occur,
 		ChangeTime:   timestamppb.New(now),

@@ -4,12 +4,14 @@ import (
 	"strings"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/grpc/codes"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
 	"github.com/eastwest/labourlink/services/receiving/internal/feedlog"
+	"github.com/eastwest/labourlink/services/receiving/vacancies"
 )
 
 // Storage of intake (model: etcd server/storage/schema). Bucket names are those of the files
@@ -179,4 +181,15 @@ func Onboarded(tx *bbolt.Tx, workerID, vacancy string) (bool, error) {
 		return !onboarded, nil
 	})
 	return onboarded, err
+}
+
+// tripVacancy reads the vacancy of trip r for its employment-feed changes; nil when it is not
+// on file (a record written by a file that lost it), so that the change then has no employer
+// or county rather than the fact being refused.
+func tripVacancy(tx *bbolt.Tx, r *receivingv1.EmploymentRecord) (*receivingv1.Vacancy, error) {
+	vac, err := vacancies.Get(tx, check.ResourceID(r.GetVacancy(), check.Vacancies))
+	if apierror.Code(err) == codes.NotFound {
+		return nil, nil
+	}
+	return vac, err
 }
