@@ -1,6 +1,7 @@
 package receiving
 
 import (
+	"bytes"
 	"context"
 	"maps"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 const (
@@ -374,4 +377,113 @@ func metadata(st *status.Status) map[string]string {
 		}
 	}
 	return nil
+}
+
+// A file of schema version 4 has employment records but no employment feeds: it opens with
+// version 5 and each sending province's feed is built from the stored records, worker by worker
+// (in worker-id order) and each worker's trips in the order they were announced, from revision
+// 1, with the changes the live service wrote for the same facts (a NO_SHOW dated at the batch's
+// expected arrival, since a record keeps no time of it); new facts continue the revisions.
+func TestOpenVersion4FileBuildsEmploymentFeeds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.feedScenario()
+	// A second trip of Guizhou's no-show worker, who then arrives.
+	gz2 := sending + "-b1-w-2"
+	v := e.createVacancy(goodVacancy(t))
+	e.accept(e.submit(candidate(v.GetName(), gz2))[0].GetName())
+	b2 := e.announceOne(sending+"-b2", gz2, v.GetName(), true)
+	e.clock.Add(20 * time.Hour)
+	if err := e.confirm(b2, map[string]receivingv1.ArrivalOutcome{gz2: outcomeArrived}); err != nil {
+		t.Fatal(err)
+	}
+	live := map[string][]*receivingv1.EmploymentChange{}
+	for _, from := range []string{sending, guangxi} {
+		live[from], _ = e.employment(from, 0)
+	}
+	e.stop()
+	// Version 4 is this file without the feeds: drop them and mark the file version 4.
+	raw, err := bbolt.Open(e.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Update(func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("employmentChanges")); err != nil {
+			return err
+		}
+		counters := tx.Bucket(store.BucketCounters)
+		var drop [][]byte
+		if err := counters.ForEach(func(k, _ []byte) error {
+			if strings.HasPrefix(string(k), "employment.") {
+				drop = append(drop, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := counters.Delete(k); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(store.BucketMeta).Put([]byte("version"), store.Uint64Key(4))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e.start()
+	gz1, gx1, gx2 := sending+"-b1-w-1", guangxi+"-b1-w-1", guangxi+"-b1-w-2"
+	want := map[string][]fact{
+		sending: {{kindArrived, gz1}, {kindOnboarded, gz1}, {kindIncident, gz1}, {kindCheckpoint, gz1}, {kindNoShow, gz2}, {kindArrived, gz2}},
+		guangxi: {{kindArrived, gx1}, {kindOnboarded, gx1}, {kindLeftJob, gx1}, {kindNoShow, gx2}},
+	}
+	batches := map[string]*receivingv1.IntakeBatch{}
+	for _, from := range []string{sending, guangxi} {
+		got, head := e.employment(from, 0)
+		if !slices.Equal(facts(got), want[from]) || head != int64(len(want[from])) {
+			t.Fatalf("%s feed built from the records: %v (head %d), want %v", from, facts(got), head, want[from])
+		}
+		for i, c := range got {
+			if c.GetRevision() != int64(i+1) {
+				t.Errorf("%s built change %d has revision %d", from, i, c.GetRevision())
+			}
+			var same *receivingv1.EmploymentChange
+			for _, l := range live[from] {
+				if l.GetKind() == c.GetKind() && l.GetRecord() == c.GetRecord() {
+					same = proto.Clone(l).(*receivingv1.EmploymentChange)
+				}
+			}
+			if same == nil {
+				t.Fatalf("%s built change %v was never written live", from, c)
+			}
+			c = proto.Clone(c).(*receivingv1.EmploymentChange)
+			if c.GetKind() == kindNoShow {
+				if batches[c.GetBatchId()] == nil {
+					resp, err := e.intake.GetIntakeBatch(ctx(t), &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + c.GetBatchId()})
+					if err != nil {
+						t.Fatal(err)
+					}
+					batches[c.GetBatchId()] = resp.GetBatch()
+				}
+				if !c.GetOccurTime().AsTime().Equal(batches[c.GetBatchId()].GetExpectedArrivalTime().AsTime()) {
+					t.Errorf("built NO_SHOW dated %v, want the batch's expected arrival", c.GetOccurTime().AsTime())
+				}
+				c.OccurTime, same.OccurTime = nil, nil
+			}
+			c.Revision, c.ChangeTime, same.Revision, same.ChangeTime = 0, nil, 0, nil
+			if !proto.Equal(c, same) {
+				t.Errorf("%s built change\n%v\nwant as written live\n%v", from, c, same)
+			}
+		}
+	}
+	if _, err := e.intake.RecordJobLeft(ctx(t), &receivingv1.RecordJobLeftRequest{WorkerId: gz1, LeftDate: today(e.clock.Now()), Reason: "合同期满"}); err != nil {
+		t.Fatal(err)
+	}
+	e.restart() // version 5 now: opens without a migration, keeps the built feed
+	if got, head := e.employment(sending, 6); len(got) != 1 || got[0].GetRevision() != 7 || got[0].GetKind() != kindLeftJob || head != 7 {
+		t.Errorf("the next fact after the upgrade: %v (head %d), want LEFT_JOB at revision 7", facts(got), head)
+	}
 }

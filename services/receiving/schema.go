@@ -31,8 +31,9 @@ import (
 // (intake.MigrateTrips).
 //
 // Version 5 adds the employment feeds (one per sending province, bucket employmentChanges):
-// they are built from the stored employment records, every fact on file one change in the
-// order the facts happened, committed at the time of the upgrade (intake.BuildEmploymentFeeds),
+// they are built from the stored employment records, every fact on file one change, worker by
+// worker and each worker's trips in order, committed at the time of the upgrade
+// (intake.BuildEmploymentFeeds),
 // so a sending province that upgrades mid-season follows its workers' trips from revision 0.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
