@@ -25,15 +25,11 @@ func NewFeed(cfg Config) *FeedServer { return &FeedServer{cfg: cfg} }
 // ValidateRequest checks EmploymentFeedService requests before their handlers run.
 func (x *FeedServer) ValidateRequest(_ string, req any) error {
 	var v apierror.Violations
-	p := x.cfg.Province
 	switch r := req.(type) {
 	case *receivingv1.WatchEmploymentRequest:
-		p.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
-		check.Revision(&v, r.GetAfterRevision())
+		x.cfg.Province.CheckFeedRequest(&v, r)
 	case *receivingv1.ListEmploymentChangesRequest:
-		p.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
-		check.Revision(&v, r.GetAfterRevision())
-		check.FeedSize.Check(&v, r.GetPageSize())
+		x.cfg.Province.CheckFeedRequest(&v, r)
 	default:
 		return apierror.NotValidated(req)
 	}
