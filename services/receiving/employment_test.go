@@ -75,7 +75,7 @@ func facts(cs []*receivingv1.EmploymentChange) []fact {
 }
 
 // feedScenario records facts about the workers of two sending provinces, interleaved, with
-// repeats (by content) and refused facts among them; it returns the facts each feed must hold.
+// repeats (by content and by request id) and refused facts among them; it returns the facts each feed must hold.
 func (e *env) feedScenario() map[string][]fact {
 	t := e.t
 	t.Helper()
@@ -112,8 +112,11 @@ func (e *env) feedScenario() map[string][]fact {
 
 	e.clock.Add(32 * 24 * time.Hour)
 	later := today(e.clock.Now())
-	_, err = e.intake.RecordCheckpoint(ctx(t), &receivingv1.RecordCheckpointRequest{WorkerId: gz1, Checkpoint: &receivingv1.Checkpoint{CheckDate: later, Months: 1, StillEmployed: true}})
-	must("checkpoint", err)
+	for range 2 { // the second is a retry by request id
+		_, err = e.intake.RecordCheckpoint(ctx(t), &receivingv1.RecordCheckpointRequest{WorkerId: gz1, RequestId: "cp-gz1-1",
+			Checkpoint: &receivingv1.Checkpoint{CheckDate: later, Months: 1, StillEmployed: true}})
+		must("checkpoint", err)
+	}
 	_, err = e.intake.RecordJobLeft(ctx(t), &receivingv1.RecordJobLeftRequest{WorkerId: gx1, LeftDate: later, Reason: "家中有事，返乡"})
 	must("left job", err)
 	must("gz no-show", e.confirm(gz, map[string]receivingv1.ArrivalOutcome{gz2: outcomeNoShow}))
