@@ -172,7 +172,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 			fs.IntVar(&c.SeatsFlight, "seats-flight", 180, "seats of a charter flight when planning batches")
 		}
 		if k == Receiving {
-			fs.IntVar(&c.FeedRetention, "feed-retention", 100000, "changes each feed (demand, decisions) keeps; a consumer further behind must re-list")
+			fs.IntVar(&c.FeedRetention, "feed-retention", 100000, "changes each feed (demand, decisions, each sending province's employment feed) keeps; a consumer further behind must re-list")
 		}
 	case Coordination:
 		fs.StringVar(&c.DataDir, "data", "./data/coordination", "directory for the service's bbolt file")

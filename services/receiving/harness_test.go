@@ -75,6 +75,7 @@ type env struct {
 	feed   receivingv1.DemandFeedServiceClient
 	cand   receivingv1.CandidateServiceClient
 	intake receivingv1.IntakeServiceClient
+	emp    receivingv1.EmploymentFeedServiceClient
 }
 
 func newEnv(t *testing.T, adjust ...func(*Config)) *env {
@@ -122,6 +123,7 @@ func (e *env) start() {
 	e.feed = receivingv1.NewDemandFeedServiceClient(conn)
 	e.cand = receivingv1.NewCandidateServiceClient(conn)
 	e.intake = receivingv1.NewIntakeServiceClient(conn)
+	e.emp = receivingv1.NewEmploymentFeedServiceClient(conn)
 }
 
 // dial opens another client connection to the service (a second client), closed at the end of
@@ -221,7 +223,13 @@ func candidate(vacancy, worker string) *receivingv1.Candidate {
 
 func (e *env) submit(cs ...*receivingv1.Candidate) []*receivingv1.Candidate {
 	e.t.Helper()
-	resp, err := e.cand.SubmitCandidates(ctx(e.t), &receivingv1.SubmitCandidatesRequest{SendingRegion: sending, Candidates: cs})
+	return e.submitFrom(sending, cs...)
+}
+
+// submitFrom is submit for sending province from.
+func (e *env) submitFrom(from string, cs ...*receivingv1.Candidate) []*receivingv1.Candidate {
+	e.t.Helper()
+	resp, err := e.cand.SubmitCandidates(ctx(e.t), &receivingv1.SubmitCandidatesRequest{SendingRegion: from, Candidates: cs})
 	if err != nil {
 		e.t.Fatalf("SubmitCandidates: %v", err)
 	}

@@ -24,17 +24,27 @@ import (
 // an announced batch carrying them; w-1..w-(n-1) are reported boarded, the last is not.
 func (e *env) intakeScenario(batchID string, n int) *receivingv1.IntakeBatch {
 	e.t.Helper()
+	return e.intakeScenarioFrom(sending, batchID, n)
+}
+
+// homeCounties are a home county of each paired sending province the tests use.
+var homeCounties = map[string]string{sending: homeCounty, "450000": "450102"}
+
+// intakeScenarioFrom is intakeScenario for sending province from (batchID starts with its code).
+func (e *env) intakeScenarioFrom(from, batchID string, n int) *receivingv1.IntakeBatch {
+	e.t.Helper()
 	v := e.createVacancy(goodVacancy(e.t))
 	var entries []*receivingv1.IntakeEntry
 	for i := 1; i <= n; i++ {
 		c := candidate(v.GetName(), fmt.Sprintf("%s-w-%d", batchID, i))
 		c.RegisteredPoor = i == 1
-		e.accept(e.submit(c)[0].GetName())
+		c.HomeCounty = homeCounties[from]
+		e.accept(e.submitFrom(from, c)[0].GetName())
 		entries = append(entries, &receivingv1.IntakeEntry{WorkerId: c.GetWorkerId(), Vacancy: v.GetName(), RegisteredPoor: true})
 	}
 	dep := e.clock.Now()
 	resp, err := e.intake.AnnounceBatch(ctx(e.t), &receivingv1.AnnounceBatchRequest{RequestId: "announce-" + batchID, Batch: &receivingv1.IntakeBatch{
-		BatchId: batchID, SendingRegion: sending, Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS, Origin: "贵阳市南明区人社局",
+		BatchId: batchID, SendingRegion: from, Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS, Origin: "贵阳市南明区人社局",
 		DestinationCounty: workCounty, DepartureTime: timestamppb.New(dep), ExpectedArrivalTime: timestamppb.New(dep.Add(20 * time.Hour)),
 		EscortName: "李 建国", EscortContact: "0851-85000000", Entries: entries,
 	}})
@@ -46,7 +56,7 @@ func (e *env) intakeScenario(batchID string, n int) *receivingv1.IntakeBatch {
 		boarded = append(boarded, en.GetWorkerId())
 	}
 	if _, err := e.intake.ReportBatchDeparture(ctx(e.t), &receivingv1.ReportBatchDepartureRequest{
-		BatchId: batchID, SendingRegion: sending, BoardedWorkerIds: boarded, DepartureTime: timestamppb.New(dep), RequestId: "dep-" + batchID,
+		BatchId: batchID, SendingRegion: from, BoardedWorkerIds: boarded, DepartureTime: timestamppb.New(dep), RequestId: "dep-" + batchID,
 	}); err != nil {
 		e.t.Fatalf("ReportBatchDeparture: %v", err)
 	}

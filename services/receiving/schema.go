@@ -2,6 +2,7 @@ package receiving
 
 import (
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -28,6 +29,12 @@ import (
 // worker: each stored record becomes the trip of its batch_id, named
 // `employmentRecords/{worker_id}~{batch_id}`, and the index of trips by worker is built
 // (intake.MigrateTrips).
+//
+// Version 5 adds the employment feeds (one per sending province, bucket employmentChanges):
+// they are built from the stored employment records, every fact on file one change, worker by
+// worker and each worker's trips in order, committed at the time of the upgrade
+// (intake.BuildEmploymentFeeds),
+// so a sending province that upgrades mid-season follows its workers' trips from revision 0.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if _, err := intake.MigrateBatchStates(tx); err != nil {
@@ -51,6 +58,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 4 {
 		if _, err := intake.MigrateTrips(tx); err != nil {
 			return fmt.Errorf("employment records per trip: %w", err)
+		}
+	}
+	if from < 5 {
+		if _, err := intake.BuildEmploymentFeeds(tx, time.Now()); err != nil {
+			return fmt.Errorf("employment feeds: %w", err)
 		}
 	}
 	return nil

@@ -7,8 +7,9 @@
 //	vacancies/   VacancyService: vacancies, vacancy imports, the demand feed's entries
 //	feed/        DemandFeedService: the demand change feed and ListOpenDemand
 //	candidates/  CandidateService: candidates, decisions and the decision feed
-//	intake/      IntakeService: batches, arrivals, employment records, ledger events
-//	internal/feedlog   the change log behind both feeds (revisions, watch, compaction)
+//	intake/      IntakeService: batches, arrivals, employment records, ledger events;
+//	             EmploymentFeedService: the employment feed of each sending province
+//	internal/feedlog   the change log behind the feeds (revisions, watch, compaction)
 //	internal/province  this province, its code table and its pairings
 //	internal/check     request checks the subsystems share
 package receiving
@@ -44,10 +45,11 @@ import (
 //
 // Versions: 1, the first; 2 replaced IntakeBatch's flags by its state and added the index of
 // vacancies' external references; 3 renamed the API's package root; 4 keeps one employment
-// record per trip (see migrate, schema.go).
+// record per trip; 5 adds the employment feeds, built from the stored records (see migrate,
+// schema.go).
 var Schema = store.Schema{
 	Name:    "receiving",
-	Version: 4,
+	Version: 5,
 	Buckets: slices.Concat(vacancies.Buckets(), candidates.Buckets(), intake.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters}),
 	Migrate: migrate,
@@ -64,7 +66,8 @@ const DefaultImportReplyRejections = 10000
 
 // Defaults for zero Config fields.
 const (
-	// DefaultFeedRetention is how many changes each feed keeps (demand, decisions).
+	// DefaultFeedRetention is how many changes each feed keeps (demand, decisions, and each
+	// sending province's employment feed).
 	DefaultFeedRetention = 100000
 	// DefaultMaintenanceInterval is how often Run sweeps expired vacancies and compacts feeds.
 	DefaultMaintenanceInterval = time.Minute
@@ -93,8 +96,9 @@ type Config struct {
 	Peers peers.Options
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
-	// FeedRetention is how many of the newest changes the demand feed and the decision feed
-	// each keep; older ones are compacted by Run. 0 means DefaultFeedRetention.
+	// FeedRetention is how many of the newest changes the demand feed, the decision feed and
+	// each sending province's employment feed keep; older ones are compacted by Run. 0 means
+	// DefaultFeedRetention.
 	FeedRetention int
 	// MaintenanceInterval is how often Run marks vacancies past their valid-through date
 	// EXPIRED (recording the change in the feed) and compacts the feeds. 0 means
@@ -104,11 +108,12 @@ type Config struct {
 	// (ImportVacancies, GetVacancyImport); the rest are counted (rejections_truncated) and read
 	// with ListVacancyImportRejections. 0 means DefaultImportReplyRejections.
 	ImportReplyRejections int
-	// PairingRecheck is how often an open WatchDemand or WatchDecisions stream checks that its
+	// PairingRecheck is how often an open WatchDemand, WatchDecisions or WatchEmployment stream checks that its
 	// sending province is still paired; a province unpaired meanwhile has its stream ended with
 	// PERMISSION_DENIED. 0 means DefaultPairingRecheck.
 	PairingRecheck time.Duration
-	// ProgressInterval is how often an open WatchDemand or WatchDecisions stream that has nothing
+	// ProgressInterval is how often an open feed watch (WatchDemand, WatchDecisions,
+	// WatchEmployment) that has nothing
 	// to send sends a progress notice (FeedProgress with caught_up: "you have everything up to
 	// head_revision"). 0 means
 	// DefaultProgressInterval.
@@ -143,6 +148,7 @@ type Service struct {
 	feed       *feed.Server
 	candidates *candidates.Server
 	intake     *intake.Server
+	employment *intake.FeedServer
 }
 
 // New returns the receiving service for cfg.Region over db.
@@ -183,7 +189,9 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		ImportReplyRejections: cfg.ImportReplyRejections, Draining: cfg.Draining})
 	s.feed = feed.New(feed.Config{DB: s.db, Now: cfg.Now, Province: here, Watching: watching})
 	s.candidates = candidates.New(candidates.Config{DB: s.db, Now: cfg.Now, Province: here, Watching: watching, Onboarded: intake.Onboarded})
-	s.intake = intake.New(intake.Config{DB: s.db, Log: lg, Now: cfg.Now, Province: here})
+	intakeCfg := intake.Config{DB: s.db, Log: lg, Now: cfg.Now, Province: here, Watching: watching}
+	s.intake = intake.New(intakeCfg)
+	s.employment = intake.NewFeed(intakeCfg)
 	return s, nil
 }
 
@@ -194,6 +202,7 @@ func (s *Service) ServiceNames() []string {
 		receivingv1.DemandFeedService_ServiceDesc.ServiceName,
 		receivingv1.CandidateService_ServiceDesc.ServiceName,
 		receivingv1.IntakeService_ServiceDesc.ServiceName,
+		receivingv1.EmploymentFeedService_ServiceDesc.ServiceName,
 		outbox.ServiceName,
 	}
 }
@@ -204,6 +213,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	receivingv1.RegisterDemandFeedServiceServer(gs, s.feed)
 	receivingv1.RegisterCandidateServiceServer(gs, s.candidates)
 	receivingv1.RegisterIntakeServiceServer(gs, s.intake)
+	receivingv1.RegisterEmploymentFeedServiceServer(gs, s.employment)
 	outbox.NewServer(s.raw, &s.relays, s.lg, outbox.ServerConfig{Now: s.cfg.Now}).Register(gs)
 }
 
@@ -269,6 +279,13 @@ func (s *Service) maintain(ctx context.Context) {
 			s.lg.Info("feed compacted", zap.String("feed", f.name), zap.Int("removed", n))
 		}
 	}
+	removed, err := s.compactEmployment(ctx)
+	for sending, n := range removed {
+		s.lg.Info("feed compacted", zap.String("feed", intake.Employment.Name), zap.String("sending_region", sending), zap.Int("removed", n))
+	}
+	if err != nil {
+		s.lg.Error("feed compaction failed", zap.String("feed", intake.Employment.Name), zap.Error(err))
+	}
 }
 
 // sweepExpired records EXPIRED for every vacancy past its valid-through date.
@@ -283,4 +300,10 @@ func (s *Service) compactDemand(ctx context.Context) (int, error) {
 
 func (s *Service) compactDecisions(ctx context.Context) (int, error) {
 	return candidates.Decisions.Compact(ctx, s.db, s.cfg.FeedRetention)
+}
+
+// compactEmployment keeps the newest FeedRetention entries of each sending province's
+// employment feed, and returns how many it removed by province.
+func (s *Service) compactEmployment(ctx context.Context) (map[string]int, error) {
+	return intake.Employment.Compact(ctx, s.db, s.cfg.FeedRetention)
 }

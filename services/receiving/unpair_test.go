@@ -21,7 +21,8 @@ import (
 
 // TestUnpairedProvinceLosesItsOpenWatch: a sending province following the demand feed is
 // unpaired in the (real) coordination registry while its stream is open; the stream ends with
-// PERMISSION_DENIED instead of going on sending the province's vacancies.
+// PERMISSION_DENIED instead of going on sending the province's vacancies, and so does its open
+// employment feed watch.
 func TestUnpairedProvinceLosesItsOpenWatch(t *testing.T) {
 	t.Parallel()
 	// A real coordination service with the default pairings (Guangdong <- Guizhou among them).
@@ -58,6 +59,14 @@ func TestUnpairedProvinceLosesItsOpenWatch(t *testing.T) {
 	if _, err := nextChange(stream); err != nil {
 		t.Fatalf("paired province gets the change: %v", err)
 	}
+	// Its employment feed watch, open too (its first message: caught up on an empty feed).
+	emp, err := e.emp.WatchEmployment(ctx, &receivingv1.WatchEmploymentRequest{SendingRegion: sending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := emp.Recv(); err != nil || !r.GetProgress().GetCaughtUp() {
+		t.Fatalf("employment watch of a paired province: %v, %v", r, err)
+	}
 
 	cc, err := peers.Dial(lis.Addr().String(), peers.Options{})
 	if err != nil {
@@ -77,6 +86,16 @@ func TestUnpairedProvinceLosesItsOpenWatch(t *testing.T) {
 		}
 		if status.Code(err) != codes.PermissionDenied {
 			t.Fatalf("stream ended with %v, want PERMISSION_DENIED", err)
+		}
+		break
+	}
+	for {
+		_, err := emp.Recv()
+		if err == nil {
+			continue // progress notices before the recheck
+		}
+		if status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("employment watch ended with %v, want PERMISSION_DENIED", err)
 		}
 		break
 	}

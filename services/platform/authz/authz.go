@@ -15,9 +15,10 @@
 //   - A receiving service: its province's system and full operators manage vacancies,
 //     decisions and intake; read operators read. The sending service of a paired province
 //     (the coordination registry's pairings, or the default pairing table when no coordination
-//     service is configured) follows the demand and decision feeds, reads vacancies, submits
-//     and withdraws candidates, announces batches and reports departures, each only for its
-//     own region (the request's sending_region must be the caller's region).
+//     service is configured) follows the demand and decision feeds and its own employment
+//     feed, reads vacancies and its own workers' employment records, submits and withdraws
+//     candidates, announces batches and reports departures, each only for its own region (the
+//     request's sending_region must be the caller's region).
 //   - The coordination service: any party reads the registry; a province's service registers
 //     only its own region in its own role and reports only ledger events about its own region
 //     (reporter_region, and its side of the pairing); a province's system and operators read

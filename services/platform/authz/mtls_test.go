@@ -240,36 +240,38 @@ var expectations = map[string]expectation{
 	sendingv1.TransportService_RecordDeparture_FullMethodName:          {allowed: sendingWrite},
 	sendingv1.TransportService_CancelBatch_FullMethodName:              {allowed: sendingWrite},
 
-	receivingv1.VacancyService_CreateVacancy_FullMethodName:               {allowed: recvWrite},
-	receivingv1.VacancyService_ImportVacancies_FullMethodName:             {allowed: recvWrite},
-	receivingv1.VacancyService_GetVacancyImport_FullMethodName:            {allowed: recvRead},
-	receivingv1.VacancyService_ListVacancyImportRejections_FullMethodName: {allowed: recvRead},
-	receivingv1.VacancyService_GetVacancy_FullMethodName:                  {allowed: recvRead + " snd520"},
-	receivingv1.VacancyService_ListVacancies_FullMethodName:               {allowed: recvRead + " snd520"},
-	receivingv1.VacancyService_UpdateVacancy_FullMethodName:               {allowed: recvWrite},
-	receivingv1.VacancyService_CloseVacancy_FullMethodName:                {allowed: recvWrite},
-	receivingv1.DemandFeedService_WatchDemand_FullMethodName:              {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
-	receivingv1.DemandFeedService_ListDemandChanges_FullMethodName:        {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
-	receivingv1.DemandFeedService_ListOpenDemand_FullMethodName:           {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
-	receivingv1.CandidateService_SubmitCandidates_FullMethodName:          {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
-	receivingv1.CandidateService_GetCandidate_FullMethodName:              {allowed: recvRead},
-	receivingv1.CandidateService_ListCandidates_FullMethodName:            {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
-	receivingv1.CandidateService_DecideCandidate_FullMethodName:           {allowed: recvWrite},
-	receivingv1.CandidateService_WithdrawCandidate_FullMethodName:         {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
-	receivingv1.CandidateService_WatchDecisions_FullMethodName:            {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
-	receivingv1.CandidateService_ListDecisions_FullMethodName:             {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
-	receivingv1.IntakeService_AnnounceBatch_FullMethodName:                {allowed: "snd520", fields: []string{"batch.sending_region"}, scoped: "snd520"},
-	receivingv1.IntakeService_ReportBatchDeparture_FullMethodName:         {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
-	receivingv1.IntakeService_CancelIntakeBatch_FullMethodName:            {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
-	receivingv1.IntakeService_GetIntakeBatch_FullMethodName:               {allowed: recvRead},
-	receivingv1.IntakeService_ListIntakeBatches_FullMethodName:            {allowed: recvRead, fields: []string{"sending_region"}},
-	receivingv1.IntakeService_ConfirmArrivals_FullMethodName:              {allowed: recvWrite},
-	receivingv1.IntakeService_RecordOnboarding_FullMethodName:             {allowed: recvWrite},
-	receivingv1.IntakeService_RecordCheckpoint_FullMethodName:             {allowed: recvWrite},
-	receivingv1.IntakeService_RecordJobLeft_FullMethodName:                {allowed: recvWrite},
-	receivingv1.IntakeService_RecordIncident_FullMethodName:               {allowed: recvWrite},
-	receivingv1.IntakeService_GetEmploymentRecord_FullMethodName:          {allowed: recvRead},
-	receivingv1.IntakeService_ListEmploymentRecords_FullMethodName:        {allowed: recvRead, fields: []string{"sending_region"}},
+	receivingv1.VacancyService_CreateVacancy_FullMethodName:                {allowed: recvWrite},
+	receivingv1.VacancyService_ImportVacancies_FullMethodName:              {allowed: recvWrite},
+	receivingv1.VacancyService_GetVacancyImport_FullMethodName:             {allowed: recvRead},
+	receivingv1.VacancyService_ListVacancyImportRejections_FullMethodName:  {allowed: recvRead},
+	receivingv1.VacancyService_GetVacancy_FullMethodName:                   {allowed: recvRead + " snd520"},
+	receivingv1.VacancyService_ListVacancies_FullMethodName:                {allowed: recvRead + " snd520"},
+	receivingv1.VacancyService_UpdateVacancy_FullMethodName:                {allowed: recvWrite},
+	receivingv1.VacancyService_CloseVacancy_FullMethodName:                 {allowed: recvWrite},
+	receivingv1.DemandFeedService_WatchDemand_FullMethodName:               {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
+	receivingv1.DemandFeedService_ListDemandChanges_FullMethodName:         {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
+	receivingv1.DemandFeedService_ListOpenDemand_FullMethodName:            {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
+	receivingv1.CandidateService_SubmitCandidates_FullMethodName:           {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
+	receivingv1.CandidateService_GetCandidate_FullMethodName:               {allowed: recvRead},
+	receivingv1.CandidateService_ListCandidates_FullMethodName:             {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
+	receivingv1.CandidateService_DecideCandidate_FullMethodName:            {allowed: recvWrite},
+	receivingv1.CandidateService_WithdrawCandidate_FullMethodName:          {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
+	receivingv1.CandidateService_WatchDecisions_FullMethodName:             {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
+	receivingv1.CandidateService_ListDecisions_FullMethodName:              {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
+	receivingv1.IntakeService_AnnounceBatch_FullMethodName:                 {allowed: "snd520", fields: []string{"batch.sending_region"}, scoped: "snd520"},
+	receivingv1.IntakeService_ReportBatchDeparture_FullMethodName:          {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
+	receivingv1.IntakeService_CancelIntakeBatch_FullMethodName:             {allowed: "snd520", fields: []string{"sending_region"}, scoped: "snd520"},
+	receivingv1.IntakeService_GetIntakeBatch_FullMethodName:                {allowed: recvRead},
+	receivingv1.IntakeService_ListIntakeBatches_FullMethodName:             {allowed: recvRead, fields: []string{"sending_region"}},
+	receivingv1.IntakeService_ConfirmArrivals_FullMethodName:               {allowed: recvWrite},
+	receivingv1.IntakeService_RecordOnboarding_FullMethodName:              {allowed: recvWrite},
+	receivingv1.IntakeService_RecordCheckpoint_FullMethodName:              {allowed: recvWrite},
+	receivingv1.IntakeService_RecordJobLeft_FullMethodName:                 {allowed: recvWrite},
+	receivingv1.IntakeService_RecordIncident_FullMethodName:                {allowed: recvWrite},
+	receivingv1.IntakeService_GetEmploymentRecord_FullMethodName:           {allowed: recvRead},
+	receivingv1.IntakeService_ListEmploymentRecords_FullMethodName:         {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
+	receivingv1.EmploymentFeedService_WatchEmployment_FullMethodName:       {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
+	receivingv1.EmploymentFeedService_ListEmploymentChanges_FullMethodName: {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
 
 	coordinationv1.RegistryService_RegisterRegion_FullMethodName: {allowed: "snd520 snd510 rcv440 rcv330 natf",
 		build: func(req proto.Message, c identity.Identity) {
@@ -325,7 +327,7 @@ var served = map[string][]grpc.ServiceDesc{
 	"sending-520000": append([]grpc.ServiceDesc{sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc,
 		sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc}, common...),
 	"receiving-440000": append([]grpc.ServiceDesc{receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,
-		receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc}, common...),
+		receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc, receivingv1.EmploymentFeedService_ServiceDesc}, common...),
 }
 
 // rpc is one method of a service desc.
@@ -526,7 +528,17 @@ func TestGuizhouCannotActAsAnotherProvince(t *testing.T) {
 			_, err := intake(f.conn(t, "receiving-440000", caller)).ListIntakeBatches(ctx, &receivingv1.ListIntakeBatchesRequest{SendingRegion: "520000"})
 			permissionDenied(t, err, "CALLER_NOT_ALLOWED")
 			_, err = intake(f.conn(t, "receiving-440000", caller)).ListEmploymentRecords(ctx, &receivingv1.ListEmploymentRecordsRequest{})
-			permissionDenied(t, err, "CALLER_NOT_ALLOWED")
+			want := "CALLER_NOT_ALLOWED"
+			if caller == "snd520" {
+				// It re-reads its own workers' trips only (after its employment-feed position
+				// was compacted): the request must name its own region.
+				want = "REGION_MISMATCH"
+				if _, err := intake(f.conn(t, "receiving-440000", caller)).ListEmploymentRecords(ctx,
+					&receivingv1.ListEmploymentRecordsRequest{SendingRegion: "520000"}); status.Code(err) == codes.PermissionDenied {
+					t.Errorf("snd520 refused its own workers' trips: %v", err)
+				}
+			}
+			permissionDenied(t, err, want)
 		})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

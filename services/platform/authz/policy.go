@@ -196,18 +196,23 @@ var policy = map[string]rule{
 	receivingv1.CandidateService_WatchDecisions_FullMethodName:    ownerRead.plus(peer("sending_region")),
 	receivingv1.CandidateService_ListDecisions_FullMethodName:     ownerRead.plus(peer("sending_region")),
 
-	receivingv1.IntakeService_AnnounceBatch_FullMethodName:         {peer("batch.sending_region")},
-	receivingv1.IntakeService_ReportBatchDeparture_FullMethodName:  {peer("sending_region")},
-	receivingv1.IntakeService_CancelIntakeBatch_FullMethodName:     {peer("sending_region")},
-	receivingv1.IntakeService_GetIntakeBatch_FullMethodName:        ownerRead,
-	receivingv1.IntakeService_ListIntakeBatches_FullMethodName:     ownerRead,
-	receivingv1.IntakeService_ConfirmArrivals_FullMethodName:       ownerWrite,
-	receivingv1.IntakeService_RecordOnboarding_FullMethodName:      ownerWrite,
-	receivingv1.IntakeService_RecordCheckpoint_FullMethodName:      ownerWrite,
-	receivingv1.IntakeService_RecordJobLeft_FullMethodName:         ownerWrite,
-	receivingv1.IntakeService_RecordIncident_FullMethodName:        ownerWrite,
-	receivingv1.IntakeService_GetEmploymentRecord_FullMethodName:   ownerRead,
-	receivingv1.IntakeService_ListEmploymentRecords_FullMethodName: ownerRead,
+	receivingv1.IntakeService_AnnounceBatch_FullMethodName:        {peer("batch.sending_region")},
+	receivingv1.IntakeService_ReportBatchDeparture_FullMethodName: {peer("sending_region")},
+	receivingv1.IntakeService_CancelIntakeBatch_FullMethodName:    {peer("sending_region")},
+	receivingv1.IntakeService_GetIntakeBatch_FullMethodName:       ownerRead,
+	receivingv1.IntakeService_ListIntakeBatches_FullMethodName:    ownerRead,
+	receivingv1.IntakeService_ConfirmArrivals_FullMethodName:      ownerWrite,
+	receivingv1.IntakeService_RecordOnboarding_FullMethodName:     ownerWrite,
+	receivingv1.IntakeService_RecordCheckpoint_FullMethodName:     ownerWrite,
+	receivingv1.IntakeService_RecordJobLeft_FullMethodName:        ownerWrite,
+	receivingv1.IntakeService_RecordIncident_FullMethodName:       ownerWrite,
+	receivingv1.IntakeService_GetEmploymentRecord_FullMethodName:  ownerRead,
+	// A paired sending service re-reads its own workers' trips after its employment-feed
+	// position was compacted (EmploymentFeedService).
+	receivingv1.IntakeService_ListEmploymentRecords_FullMethodName: ownerRead.plus(peer("sending_region")),
+
+	receivingv1.EmploymentFeedService_WatchEmployment_FullMethodName:       ownerRead.plus(peer("sending_region")),
+	receivingv1.EmploymentFeedService_ListEmploymentChanges_FullMethodName: ownerRead.plus(peer("sending_region")),
 
 	// --- the outboxes of a regional service (sending and receiving): its own operators see
 	// them; only operators with full rights decide on quarantined messages ---

@@ -103,12 +103,9 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		check.Text(&v, "reason", r.GetReason(), check.MaxReason, false)
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 	case *receivingv1.WatchDecisionsRequest:
-		p.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
-		check.Revision(&v, r.GetAfterRevision())
+		p.CheckFeedRequest(&v, r)
 	case *receivingv1.ListDecisionsRequest:
-		p.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
-		check.Revision(&v, r.GetAfterRevision())
-		check.FeedSize.Check(&v, r.GetPageSize())
+		p.CheckFeedRequest(&v, r)
 	default:
 		return apierror.NotValidated(req)
 	}

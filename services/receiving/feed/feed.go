@@ -39,12 +39,9 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 	p := x.cfg.Province
 	switch r := req.(type) {
 	case *receivingv1.WatchDemandRequest:
-		p.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
-		check.Revision(&v, r.GetAfterRevision())
+		p.CheckFeedRequest(&v, r)
 	case *receivingv1.ListDemandChangesRequest:
-		p.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
-		check.Revision(&v, r.GetAfterRevision())
-		check.FeedSize.Check(&v, r.GetPageSize())
+		p.CheckFeedRequest(&v, r)
 	case *receivingv1.ListOpenDemandRequest:
 		p.CheckSendingRegion(&v, "sending_region", r.GetSendingRegion())
 		check.FeedSize.Check(&v, r.GetPageSize())

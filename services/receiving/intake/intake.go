@@ -16,9 +16,11 @@
 //
 // Every arrival outcome, onboarding, checkpoint, job leaving and incident is committed in the
 // same transaction as exactly one outbox entry for the coordination service, a
-// coordinationv1.LedgerEvent whose event id is a deterministic key of the fact (eventID).
-// Recording the same fact again (same request id, or the same content) changes nothing and
-// writes no second entry.
+// coordinationv1.LedgerEvent whose event id is a deterministic key of the fact (eventID), and
+// exactly one change of the employment feed of the worker's sending province (Employment,
+// served by FeedServer, the EmploymentFeedService: employment.go). Recording the same fact
+// again (same request id, or the same content) changes nothing and writes no second entry or
+// change; a refused fact writes neither.
 //
 // A batch whose departure was not reported yet may be cancelled by its sending service
 // (CancelIntakeBatch): it stays, in state CANCELLED, takes no departure report or arrival, and
@@ -31,7 +33,9 @@
 // coordination service reports as "unexpected". A NO_SHOW may later become ARRIVED (a late
 // arrival; both events stay in the ledger); an ARRIVED worker cannot become a NO_SHOW.
 //
-// Files: rules.go (the facts and their ledger events), store.go (tables), intake.go (handlers).
+// Files: rules.go (the facts, their ledger events and feed changes), store.go (tables),
+// intake.go (handlers), employment.go (the employment feed's handlers), migrate.go (upgrades of
+// stored data).
 package intake
 
 import (
@@ -77,6 +81,8 @@ type Config struct {
 	Log      *zap.Logger
 	Now      func() time.Time
 	Province *province.Province
+	// Watching configures the watches of the employment feed (FeedServer).
+	Watching feedlog.Watching
 }
 
 // Server is the IntakeService.
@@ -339,9 +345,19 @@ func checkNoTripSep(v *apierror.Violations, field, id string) {
 	}
 }
 
-// putLedgerEvent stores ev, about the worker of record r, in the outbox, in tx.
-func (x *Server) putLedgerEvent(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, ev *coordinationv1.LedgerEvent, now time.Time) error {
-	_, err := outbox.Put(tx, now, LedgerDestination, "", ledgerEvent(x.cfg.Province.Code, r, ev))
+// putFact stores the fact whose ledger event is ev, about trip r of vacancy vac, in tx: the
+// event in the outbox for the coordination service and its change in the employment feed of
+// the worker's sending province (Employment), so that the fact, its ledger entry and its feed
+// change commit together or not at all. in is the incident of an incident (nil otherwise).
+func (x *Server) putFact(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, vac *receivingv1.Vacancy, ev *coordinationv1.LedgerEvent, in *receivingv1.Incident, now time.Time) error {
+	if _, err := outbox.Put(tx, now, LedgerDestination, "", ledgerEvent(x.cfg.Province.Code, r, ev)); err != nil {
+		return err
+	}
+	c := factChange(ev, r, vac, in, now)
+	_, err := Employment.Of(r.GetSendingRegion()).Append(tx, func(rev int64) *receivingv1.EmploymentChange {
+		c.Revision = rev
+		return c
+	})
 	return err
 }
 
@@ -560,7 +576,7 @@ func (x *Server) ConfirmArrivals(_ context.Context, req *receivingv1.ConfirmArri
 			if err := putRecord(tx, rec); err != nil {
 				return err
 			}
-			if _, err := outbox.Put(tx, now, LedgerDestination, "", ev); err != nil {
+			if err := x.putFact(tx, rec, vac, ev, nil, now); err != nil {
 				return err
 			}
 		}
@@ -593,7 +609,8 @@ func recordID(req workerRequest) string {
 
 // recordChange runs change on the record req is about (recordID) in one transaction with
 // request-id idempotency, and returns resp after set put the record in it; change returns the
-// ledger event to write, or nil when the fact was recorded before (then nothing is written).
+// ledger event to write (with the fact's employment-feed change, putFact), or nil when the fact
+// was recorded before (then nothing is written).
 func recordChange[Resp proto.Message](x *Server, method string, req workerRequest, resp Resp, set func(*receivingv1.EmploymentRecord),
 	change func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error)) (Resp, error) {
 	now := x.now()
@@ -610,7 +627,15 @@ func recordChange[Resp proto.Message](x *Server, method string, req workerReques
 			if err := putRecord(tx, r); err != nil {
 				return err
 			}
-			if err := x.putLedgerEvent(tx, r, ev, now); err != nil {
+			vac, err := tripVacancy(tx, r)
+			if err != nil {
+				return err
+			}
+			var in *receivingv1.Incident
+			if ir, ok := req.(interface{ GetIncident() *receivingv1.Incident }); ok {
+				in = ir.GetIncident()
+			}
+			if err := x.putFact(tx, r, vac, ev, in, now); err != nil {
 				return err
 			}
 		}

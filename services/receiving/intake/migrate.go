@@ -3,11 +3,16 @@ package intake
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -217,4 +222,106 @@ func MigrateTrips(tx *bbolt.Tx) (int, error) {
 		}
 	}
 	return len(fixes), nil
+}
+
+// tripFacts are the employment-feed changes (without revisions) of the facts stored on trip r
+// of batch b (nil when it is not on file) for vacancy vac (nil when not on file), committed at
+// now, in the order of a trip: the arrival outcome, onboarding, then the checkpoints, incidents
+// and leaving the job by their days (on the same day in that order). A NO_SHOW keeps no time of
+// its own on the record: it is dated at the batch's expected arrival.
+func tripFacts(r *receivingv1.EmploymentRecord, b *receivingv1.IntakeBatch, vac *receivingv1.Vacancy, now time.Time) []*receivingv1.EmploymentChange {
+	var out []*receivingv1.EmploymentChange
+	change := func(kind receivingv1.EmploymentChangeKind, occur *timestamppb.Timestamp) *receivingv1.EmploymentChange {
+		return tripChange(kind, r, vac, occur, now)
+	}
+	day := func(d *commonv1.Date) *timestamppb.Timestamp { return timestamppb.New(civil.Start(d)) }
+	switch {
+	case r.GetArrivalTime() != nil:
+		out = append(out, change(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ARRIVED, r.GetArrivalTime()))
+	case r.GetStatus() == noShow:
+		out = append(out, change(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_NO_SHOW, b.GetExpectedArrivalTime()))
+	}
+	if d := r.GetOnboardDate(); d != nil {
+		out = append(out, change(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ONBOARDED, day(d)))
+	}
+	var later []*receivingv1.EmploymentChange
+	for _, cp := range r.GetCheckpoints() {
+		c := change(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_CHECKPOINT, day(cp.GetCheckDate()))
+		c.Detail = &receivingv1.EmploymentChange_Checkpoint{Checkpoint: &receivingv1.EmploymentCheckpointDetail{Months: cp.GetMonths(), StillEmployed: cp.GetStillEmployed()}}
+		later = append(later, c)
+	}
+	for _, in := range r.GetIncidents() {
+		c := change(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_INCIDENT, day(in.GetIncidentDate()))
+		c.Detail = incidentDetail(in)
+		later = append(later, c)
+	}
+	if d := r.GetLeftDate(); d != nil {
+		c := change(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_LEFT_JOB, day(d))
+		c.Detail = &receivingv1.EmploymentChange_LeftJob{LeftJob: &receivingv1.LeftJobDetail{Reason: r.GetLeftReason()}}
+		later = append(later, c)
+	}
+	slices.SortStableFunc(later, func(a, b *receivingv1.EmploymentChange) int {
+		return a.GetOccurTime().AsTime().Compare(b.GetOccurTime().AsTime())
+	})
+	return append(out, later...)
+}
+
+// BuildEmploymentFeeds fills the employment feeds (Employment) of a file older than receiving
+// schema version 5 from its stored employment records: every fact on file (tripFacts) becomes
+// one change of the feed of its worker's sending province, committed at now, worker by worker
+// (in worker-id order) and each worker's trips in the order they were announced (the index of
+// trips), so a follower applying the feed in order sees every trip of a worker after the one
+// before. Revisions start at 1 per province. What a record no longer shows is not rebuilt (a
+// NO_SHOW that became a late ARRIVED is one ARRIVED; a trip older than schema version 4 that a
+// later one overwrote). Feeds that already have changes are left as they are. It returns how
+// many changes it appended.
+func BuildEmploymentFeeds(tx *bbolt.Tx, now time.Time) (int, error) {
+	if tx.Bucket(recordTable.Name()) == nil || tx.Bucket(tripsBucket) == nil {
+		return 0, nil
+	}
+	if _, err := tx.CreateBucketIfNotExists(Employment.Table.Name()); err != nil {
+		return 0, err
+	}
+	var workers []string
+	if err := tx.Bucket(tripsBucket).ForEach(func(k, _ []byte) error {
+		workers = append(workers, string(k))
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	filled := map[string]bool{} // provinces whose feed had changes before
+	n := 0
+	for _, w := range workers {
+		for _, batchID := range trips(tx, w) {
+			r, ok, err := findRecord(tx, w, batchID)
+			if err != nil {
+				return n, err
+			}
+			if !ok {
+				continue
+			}
+			f := Employment.Of(r.GetSendingRegion())
+			if _, seen := filled[r.GetSendingRegion()]; !seen {
+				filled[r.GetSendingRegion()] = f.Head(tx) > 0
+			}
+			if filled[r.GetSendingRegion()] {
+				continue
+			}
+			b, _, err := batchTable.Get(tx, []byte(batchID))
+			if err != nil {
+				return n, err
+			}
+			vac, err := tripVacancy(tx, r)
+			if err != nil {
+				return n, err
+			}
+			for _, c := range tripFacts(r, b, vac, now) {
+				if _, err := f.Append(tx, func(rev int64) *receivingv1.EmploymentChange { c.Revision = rev; return c }); err != nil {
+					return n, err
+				}
+				n++
+			}
+		}
+	}
+	return n, nil
 }

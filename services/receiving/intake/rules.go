@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -76,6 +77,59 @@ func ledgerEvent(region string, r *receivingv1.EmploymentRecord, ev *coordinatio
 	ev.Vacancy = r.GetVacancy()
 	ev.RegisteredPoor = r.GetRegisteredPoor()
 	return ev
+}
+
+// changeKinds are the employment-feed kinds of the ledger events of facts.
+var changeKinds = map[coordinationv1.EventKind]receivingv1.EmploymentChangeKind{
+	coordinationv1.EventKind_EVENT_KIND_ARRIVED:               receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ARRIVED,
+	coordinationv1.EventKind_EVENT_KIND_NO_SHOW:               receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_NO_SHOW,
+	coordinationv1.EventKind_EVENT_KIND_ONBOARDED:             receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ONBOARDED,
+	coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT: receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_CHECKPOINT,
+	coordinationv1.EventKind_EVENT_KIND_LEFT_JOB:              receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_LEFT_JOB,
+	coordinationv1.EventKind_EVENT_KIND_INCIDENT:              receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_INCIDENT,
+}
+
+// tripChange is the employment-feed change of kind about trip r, for vacancy vac (nil: not on
+// file, the employer then as the record has it), that
+// happened at occur, committed at now (without revision and details). It holds worker and
+// batch ids and the employer, no personal data.
+func tripChange(kind receivingv1.EmploymentChangeKind, r *receivingv1.EmploymentRecord, vac *receivingv1.Vacancy, occur *timestamppb.Timestamp, now time.Time) *receivingv1.EmploymentChange {
+	return &receivingv1.EmploymentChange{
+		Kind:         kind,
+		WorkerId:     r.GetWorkerId(),
+		BatchId:      r.GetBatchId(),
+		Record:       RecordName(r.GetWorkerId(), r.GetBatchId()),
+		Vacancy:      r.GetVacancy(),
+		EmployerName: cmp.Or(vac.GetEmployerName(), r.GetEmployerName()),
+		WorkCounty:   vac.GetWorkCounty(),
+		OccurTime:    occur,
+		ChangeTime:   timestamppb.New(now),
+	}
+}
+
+// incidentDetail is the detail of an INCIDENT change: the kind and its short detail (not the
+// description, which stays with the record here).
+func incidentDetail(in *receivingv1.Incident) *receivingv1.EmploymentChange_Incident {
+	return &receivingv1.EmploymentChange_Incident{Incident: &receivingv1.IncidentDetail{IncidentKind: in.GetIncidentKind(), Detail: in.GetDetail()}}
+}
+
+// factChange is the employment-feed change of the fact whose ledger event is ev (a rule's
+// event) about trip r of vacancy vac, committed at now; in is the incident of an INCIDENT
+// event (nil otherwise).
+func factChange(ev *coordinationv1.LedgerEvent, r *receivingv1.EmploymentRecord, vac *receivingv1.Vacancy, in *receivingv1.Incident, now time.Time) *receivingv1.EmploymentChange {
+	c := tripChange(changeKinds[ev.GetKind()], r, vac, ev.GetOccurTime(), now)
+	switch d := ev.GetDetails().(type) {
+	case *coordinationv1.LedgerEvent_EmploymentCheckpoint:
+		c.Detail = &receivingv1.EmploymentChange_Checkpoint{Checkpoint: &receivingv1.EmploymentCheckpointDetail{
+			Months: d.EmploymentCheckpoint.GetMonths(), StillEmployed: d.EmploymentCheckpoint.GetStillEmployed(),
+		}}
+	case *coordinationv1.LedgerEvent_LeftJob:
+		c.Detail = &receivingv1.EmploymentChange_LeftJob{LeftJob: &receivingv1.LeftJobDetail{Reason: d.LeftJob.GetReason()}}
+	}
+	if in != nil && ev.GetKind() == coordinationv1.EventKind_EVENT_KIND_INCIDENT {
+		c.Detail = incidentDetail(in)
+	}
+	return c
 }
 
 // newBatch is the batch recorded from an announced one, without its entries.

@@ -4,11 +4,14 @@ import (
 	"strings"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/grpc/codes"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
+	"github.com/eastwest/labourlink/services/receiving/internal/feedlog"
+	"github.com/eastwest/labourlink/services/receiving/vacancies"
 )
 
 // Storage of intake (model: etcd server/storage/schema). Bucket names are those of the files
@@ -25,6 +28,15 @@ var (
 	// trips here in the order they were announced, separated by "\n" (ids hold no control
 	// characters). The last one is the worker's current trip.
 	tripsBucket = []byte("employmentTrips")
+	// Employment is the employment feed: one log per sending province (key: its code) of the
+	// facts about its workers' trips here, in bucket employmentChanges (receiving schema
+	// version 5). Every fact appends to it in the transaction of the fact (putFact).
+	Employment = feedlog.Feeds[*receivingv1.EmploymentChange]{
+		Name:  "employment",
+		Table: store.NewTable[*receivingv1.EmploymentChange]([]byte("employmentChanges")),
+		Relist: "re-read your workers' trips with ListEmploymentRecords (filter sending_region, or worker_id for one worker) " +
+			"and follow the feed from the compacted_revision of this error",
+	}
 	// arrivalsBucket is in the schema of every receiving file but holds nothing: arrivals are
 	// kept on the batch's entries and the worker's record.
 	arrivalsBucket = []byte("arrivals")
@@ -36,7 +48,7 @@ const tripSep = "~"
 
 // Buckets are the buckets of intake (for the service's Schema).
 func Buckets() [][]byte {
-	return [][]byte{batchTable.Name(), arrivalsBucket, recordTable.Name(), tripsBucket}
+	return [][]byte{batchTable.Name(), arrivalsBucket, recordTable.Name(), tripsBucket, Employment.Table.Name()}
 }
 
 // tripID is the id of the trip of workerID on batchID: the key of its record and the last part
@@ -169,4 +181,15 @@ func Onboarded(tx *bbolt.Tx, workerID, vacancy string) (bool, error) {
 		return !onboarded, nil
 	})
 	return onboarded, err
+}
+
+// tripVacancy reads the vacancy of trip r for its employment-feed changes; nil when it is not
+// on file (a record written by a file that lost it), so that the change then has no employer
+// or county rather than the fact being refused.
+func tripVacancy(tx *bbolt.Tx, r *receivingv1.EmploymentRecord) (*receivingv1.Vacancy, error) {
+	vac, err := vacancies.Get(tx, check.ResourceID(r.GetVacancy(), check.Vacancies))
+	if apierror.Code(err) == codes.NotFound {
+		return nil, nil
+	}
+	return vac, err
 }

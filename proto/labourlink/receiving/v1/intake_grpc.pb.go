@@ -74,7 +74,9 @@ type IntakeServiceClient interface {
 	// the worker's current trip (`employmentRecords/{worker_id}`).
 	GetEmploymentRecord(ctx context.Context, in *GetEmploymentRecordRequest, opts ...grpc.CallOption) (*GetEmploymentRecordResponse, error)
 	// Lists employment records: every trip of every worker, or of one worker. Each record is
-	// complete, as GetEmploymentRecord returns it.
+	// complete, as GetEmploymentRecord returns it. A paired sending province's service may list
+	// its own workers' records (with `sending_region` its own region), to read its workers' trips
+	// again after its employment-feed position was compacted (EmploymentFeedService).
 	ListEmploymentRecords(ctx context.Context, in *ListEmploymentRecordsRequest, opts ...grpc.CallOption) (*ListEmploymentRecordsResponse, error)
 }
 
@@ -247,7 +249,9 @@ type IntakeServiceServer interface {
 	// the worker's current trip (`employmentRecords/{worker_id}`).
 	GetEmploymentRecord(context.Context, *GetEmploymentRecordRequest) (*GetEmploymentRecordResponse, error)
 	// Lists employment records: every trip of every worker, or of one worker. Each record is
-	// complete, as GetEmploymentRecord returns it.
+	// complete, as GetEmploymentRecord returns it. A paired sending province's service may list
+	// its own workers' records (with `sending_region` its own region), to read its workers' trips
+	// again after its employment-feed position was compacted (EmploymentFeedService).
 	ListEmploymentRecords(context.Context, *ListEmploymentRecordsRequest) (*ListEmploymentRecordsResponse, error)
 	mustEmbedUnimplementedIntakeServiceServer()
 }

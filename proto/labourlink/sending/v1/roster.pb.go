@@ -678,7 +678,27 @@ type Trip struct {
 	// When the worker came back home (RecordReturnHome); empty while the trip goes on.
 	ReturnTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=return_time,json=returnTime,proto3" json:"return_time,omitempty"`
 	// What was recorded with the return (RecordReturnHomeRequest.note), if anything.
-	ReturnNote    string `protobuf:"bytes,6,opt,name=return_note,json=returnNote,proto3" json:"return_note,omitempty"`
+	ReturnNote string `protobuf:"bytes,6,opt,name=return_note,json=returnNote,proto3" json:"return_note,omitempty"`
+	// The rest is what the receiving province reported on its employment feed
+	// (labourlink.receiving.v1.EmploymentFeedService), empty until it has.
+	// The employer of the vacancy.
+	EmployerName string `protobuf:"bytes,7,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
+	// Where the job is: a 6-digit GB/T 2260 county code of the receiving province.
+	WorkCounty string `protobuf:"bytes,8,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
+	// When the worker was confirmed arrived.
+	ArrivalTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=arrival_time,json=arrivalTime,proto3" json:"arrival_time,omitempty"`
+	// The worker was reported not to have turned up at the destination.
+	NoShow bool `protobuf:"varint,10,opt,name=no_show,json=noShow,proto3" json:"no_show,omitempty"`
+	// The first day of work (China time).
+	OnboardDate *v1.Date `protobuf:"bytes,11,opt,name=onboard_date,json=onboardDate,proto3" json:"onboard_date,omitempty"`
+	// The follow-ups at N months, in the order reported.
+	Checkpoints []*TripCheckpoint `protobuf:"bytes,12,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// The day the worker left the job (China time).
+	LeftJobDate *v1.Date `protobuf:"bytes,13,opt,name=left_job_date,json=leftJobDate,proto3" json:"left_job_date,omitempty"`
+	// Why, as the employer recorded it.
+	LeftJobReason string `protobuf:"bytes,14,opt,name=left_job_reason,json=leftJobReason,proto3" json:"left_job_reason,omitempty"`
+	// Incidents reported during the trip.
+	Incidents     int32 `protobuf:"varint,15,opt,name=incidents,proto3" json:"incidents,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -755,6 +775,133 @@ func (x *Trip) GetReturnNote() string {
 	return ""
 }
 
+func (x *Trip) GetEmployerName() string {
+	if x != nil {
+		return x.EmployerName
+	}
+	return ""
+}
+
+func (x *Trip) GetWorkCounty() string {
+	if x != nil {
+		return x.WorkCounty
+	}
+	return ""
+}
+
+func (x *Trip) GetArrivalTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ArrivalTime
+	}
+	return nil
+}
+
+func (x *Trip) GetNoShow() bool {
+	if x != nil {
+		return x.NoShow
+	}
+	return false
+}
+
+func (x *Trip) GetOnboardDate() *v1.Date {
+	if x != nil {
+		return x.OnboardDate
+	}
+	return nil
+}
+
+func (x *Trip) GetCheckpoints() []*TripCheckpoint {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+func (x *Trip) GetLeftJobDate() *v1.Date {
+	if x != nil {
+		return x.LeftJobDate
+	}
+	return nil
+}
+
+func (x *Trip) GetLeftJobReason() string {
+	if x != nil {
+		return x.LeftJobReason
+	}
+	return ""
+}
+
+func (x *Trip) GetIncidents() int32 {
+	if x != nil {
+		return x.Incidents
+	}
+	return 0
+}
+
+// A follow-up of a trip at N months after onboarding.
+type TripCheckpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Months since onboarding (3 or 6).
+	Months int32 `protobuf:"varint,1,opt,name=months,proto3" json:"months,omitempty"`
+	// Whether the worker was still employed then.
+	StillEmployed bool `protobuf:"varint,2,opt,name=still_employed,json=stillEmployed,proto3" json:"still_employed,omitempty"`
+	// The day of the follow-up (China time).
+	CheckDate     *v1.Date `protobuf:"bytes,3,opt,name=check_date,json=checkDate,proto3" json:"check_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TripCheckpoint) Reset() {
+	*x = TripCheckpoint{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TripCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TripCheckpoint) ProtoMessage() {}
+
+func (x *TripCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TripCheckpoint.ProtoReflect.Descriptor instead.
+func (*TripCheckpoint) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TripCheckpoint) GetMonths() int32 {
+	if x != nil {
+		return x.Months
+	}
+	return 0
+}
+
+func (x *TripCheckpoint) GetStillEmployed() bool {
+	if x != nil {
+		return x.StillEmployed
+	}
+	return false
+}
+
+func (x *TripCheckpoint) GetCheckDate() *v1.Date {
+	if x != nil {
+		return x.CheckDate
+	}
+	return nil
+}
+
 // One roster row as it comes from a spreadsheet or a provincial database. Every field is text so
 // that each one can be validated and, if wrong, reported with its row number.
 type WorkerRow struct {
@@ -796,7 +943,7 @@ type WorkerRow struct {
 
 func (x *WorkerRow) Reset() {
 	*x = WorkerRow{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +955,7 @@ func (x *WorkerRow) String() string {
 func (*WorkerRow) ProtoMessage() {}
 
 func (x *WorkerRow) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +968,7 @@ func (x *WorkerRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRow.ProtoReflect.Descriptor instead.
 func (*WorkerRow) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *WorkerRow) GetRowNumber() int64 {
@@ -954,7 +1101,7 @@ type ImportWorkersRequest struct {
 
 func (x *ImportWorkersRequest) Reset() {
 	*x = ImportWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1113,7 @@ func (x *ImportWorkersRequest) String() string {
 func (*ImportWorkersRequest) ProtoMessage() {}
 
 func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1126,7 @@ func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ImportWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ImportWorkersRequest) GetImportId() string {
@@ -1021,7 +1168,7 @@ type ImportWorkersResponse struct {
 
 func (x *ImportWorkersResponse) Reset() {
 	*x = ImportWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1180,7 @@ func (x *ImportWorkersResponse) String() string {
 func (*ImportWorkersResponse) ProtoMessage() {}
 
 func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1193,7 @@ func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ImportWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
@@ -1068,7 +1215,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1227,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1240,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetImportRequest) GetImportId() string {
@@ -1120,7 +1267,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1279,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1292,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetImportResponse) GetSummary() *v1.ImportSummary {
@@ -1186,7 +1333,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1345,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1358,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListImportRejectionsRequest) GetImportId() string {
@@ -1248,7 +1395,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1407,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1420,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*v1.RowRejection {
@@ -1303,7 +1450,7 @@ type GetWorkerRequest struct {
 
 func (x *GetWorkerRequest) Reset() {
 	*x = GetWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1462,7 @@ func (x *GetWorkerRequest) String() string {
 func (*GetWorkerRequest) ProtoMessage() {}
 
 func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1475,7 @@ func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetWorkerRequest) GetName() string {
@@ -1356,7 +1503,7 @@ type GetWorkerResponse struct {
 
 func (x *GetWorkerResponse) Reset() {
 	*x = GetWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1515,7 @@ func (x *GetWorkerResponse) String() string {
 func (*GetWorkerResponse) ProtoMessage() {}
 
 func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1528,7 @@ func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetWorkerResponse) GetWorker() *Worker {
@@ -1431,7 +1578,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1590,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1603,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListWorkersRequest) GetPageSize() int32 {
@@ -1542,7 +1689,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1701,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1714,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1608,7 +1755,7 @@ type UpdateWorkerRequest struct {
 
 func (x *UpdateWorkerRequest) Reset() {
 	*x = UpdateWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1767,7 @@ func (x *UpdateWorkerRequest) String() string {
 func (*UpdateWorkerRequest) ProtoMessage() {}
 
 func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1780,7 @@ func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateWorkerRequest) GetWorker() *Worker {
@@ -1668,7 +1815,7 @@ type UpdateWorkerResponse struct {
 
 func (x *UpdateWorkerResponse) Reset() {
 	*x = UpdateWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1827,7 @@ func (x *UpdateWorkerResponse) String() string {
 func (*UpdateWorkerResponse) ProtoMessage() {}
 
 func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1840,7 @@ func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateWorkerResponse) GetWorker() *Worker {
@@ -1729,7 +1876,7 @@ type ChangeWorkerStatusRequest struct {
 
 func (x *ChangeWorkerStatusRequest) Reset() {
 	*x = ChangeWorkerStatusRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1888,7 @@ func (x *ChangeWorkerStatusRequest) String() string {
 func (*ChangeWorkerStatusRequest) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1901,7 @@ func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChangeWorkerStatusRequest) GetName() string {
@@ -1803,7 +1950,7 @@ type ChangeWorkerStatusResponse struct {
 
 func (x *ChangeWorkerStatusResponse) Reset() {
 	*x = ChangeWorkerStatusResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +1962,7 @@ func (x *ChangeWorkerStatusResponse) String() string {
 func (*ChangeWorkerStatusResponse) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +1975,7 @@ func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChangeWorkerStatusResponse) GetWorker() *Worker {
@@ -1865,7 +2012,7 @@ type RecordReturnHomeRequest struct {
 
 func (x *RecordReturnHomeRequest) Reset() {
 	*x = RecordReturnHomeRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2024,7 @@ func (x *RecordReturnHomeRequest) String() string {
 func (*RecordReturnHomeRequest) ProtoMessage() {}
 
 func (x *RecordReturnHomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2037,7 @@ func (x *RecordReturnHomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReturnHomeRequest.ProtoReflect.Descriptor instead.
 func (*RecordReturnHomeRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{18}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RecordReturnHomeRequest) GetName() string {
@@ -1939,7 +2086,7 @@ type RecordReturnHomeResponse struct {
 
 func (x *RecordReturnHomeResponse) Reset() {
 	*x = RecordReturnHomeResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2098,7 @@ func (x *RecordReturnHomeResponse) String() string {
 func (*RecordReturnHomeResponse) ProtoMessage() {}
 
 func (x *RecordReturnHomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2111,7 @@ func (x *RecordReturnHomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReturnHomeResponse.ProtoReflect.Descriptor instead.
 func (*RecordReturnHomeResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{19}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecordReturnHomeResponse) GetWorker() *Worker {
@@ -1991,7 +2138,7 @@ type DeleteWorkerRequest struct {
 
 func (x *DeleteWorkerRequest) Reset() {
 	*x = DeleteWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +2150,7 @@ func (x *DeleteWorkerRequest) String() string {
 func (*DeleteWorkerRequest) ProtoMessage() {}
 
 func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +2163,7 @@ func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{20}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteWorkerRequest) GetName() string {
@@ -2044,7 +2191,7 @@ type DeleteWorkerResponse struct {
 
 func (x *DeleteWorkerResponse) Reset() {
 	*x = DeleteWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2203,7 @@ func (x *DeleteWorkerResponse) String() string {
 func (*DeleteWorkerResponse) ProtoMessage() {}
 
 func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2216,7 @@ func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{21}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteWorkerResponse) GetWorker() *Worker {
@@ -2119,7 +2266,7 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2(.labourlink.sending.v1.LocalEmployerKindB\x03\xe0A\x03R\x04kind\x12>\n" +
 	"\n" +
 	"start_date\x18\x03 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\tstartDate\x12:\n" +
-	"\bend_date\x18\x04 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\aendDate\"\xa5\x02\n" +
+	"\bend_date\x18\x04 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\aendDate\"\xfe\x05\n" +
 	"\x04Trip\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x03R\abatchId\x12.\n" +
 	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1d\n" +
@@ -2128,7 +2275,23 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\vreturn_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"returnTime\x12$\n" +
 	"\vreturn_note\x18\x06 \x01(\tB\x03\xe0A\x03R\n" +
-	"returnNote\"\xb5\x04\n" +
+	"returnNote\x12(\n" +
+	"\remployer_name\x18\a \x01(\tB\x03\xe0A\x03R\femployerName\x12$\n" +
+	"\vwork_county\x18\b \x01(\tB\x03\xe0A\x03R\n" +
+	"workCounty\x12B\n" +
+	"\farrival_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\varrivalTime\x12\x1c\n" +
+	"\ano_show\x18\n" +
+	" \x01(\bB\x03\xe0A\x03R\x06noShow\x12B\n" +
+	"\fonboard_date\x18\v \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\vonboardDate\x12L\n" +
+	"\vcheckpoints\x18\f \x03(\v2%.labourlink.sending.v1.TripCheckpointB\x03\xe0A\x03R\vcheckpoints\x12C\n" +
+	"\rleft_job_date\x18\r \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\vleftJobDate\x12+\n" +
+	"\x0fleft_job_reason\x18\x0e \x01(\tB\x03\xe0A\x03R\rleftJobReason\x12!\n" +
+	"\tincidents\x18\x0f \x01(\x05B\x03\xe0A\x03R\tincidents\"\x99\x01\n" +
+	"\x0eTripCheckpoint\x12\x1b\n" +
+	"\x06months\x18\x01 \x01(\x05B\x03\xe0A\x03R\x06months\x12*\n" +
+	"\x0estill_employed\x18\x02 \x01(\bB\x03\xe0A\x03R\rstillEmployed\x12>\n" +
+	"\n" +
+	"check_date\x18\x03 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\tcheckDate\"\xb5\x04\n" +
 	"\tWorkerRow\x12\"\n" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x02R\trowNumber\x12 \n" +
@@ -2288,7 +2451,7 @@ func file_labourlink_sending_v1_roster_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(WorkerStatus)(0),                    // 0: labourlink.sending.v1.WorkerStatus
 	(Education)(0),                       // 1: labourlink.sending.v1.Education
@@ -2297,90 +2460,96 @@ var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(*Worker)(nil),                       // 4: labourlink.sending.v1.Worker
 	(*LocalPlacement)(nil),               // 5: labourlink.sending.v1.LocalPlacement
 	(*Trip)(nil),                         // 6: labourlink.sending.v1.Trip
-	(*WorkerRow)(nil),                    // 7: labourlink.sending.v1.WorkerRow
-	(*ImportWorkersRequest)(nil),         // 8: labourlink.sending.v1.ImportWorkersRequest
-	(*ImportWorkersResponse)(nil),        // 9: labourlink.sending.v1.ImportWorkersResponse
-	(*GetImportRequest)(nil),             // 10: labourlink.sending.v1.GetImportRequest
-	(*GetImportResponse)(nil),            // 11: labourlink.sending.v1.GetImportResponse
-	(*ListImportRejectionsRequest)(nil),  // 12: labourlink.sending.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil), // 13: labourlink.sending.v1.ListImportRejectionsResponse
-	(*GetWorkerRequest)(nil),             // 14: labourlink.sending.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),            // 15: labourlink.sending.v1.GetWorkerResponse
-	(*ListWorkersRequest)(nil),           // 16: labourlink.sending.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),          // 17: labourlink.sending.v1.ListWorkersResponse
-	(*UpdateWorkerRequest)(nil),          // 18: labourlink.sending.v1.UpdateWorkerRequest
-	(*UpdateWorkerResponse)(nil),         // 19: labourlink.sending.v1.UpdateWorkerResponse
-	(*ChangeWorkerStatusRequest)(nil),    // 20: labourlink.sending.v1.ChangeWorkerStatusRequest
-	(*ChangeWorkerStatusResponse)(nil),   // 21: labourlink.sending.v1.ChangeWorkerStatusResponse
-	(*RecordReturnHomeRequest)(nil),      // 22: labourlink.sending.v1.RecordReturnHomeRequest
-	(*RecordReturnHomeResponse)(nil),     // 23: labourlink.sending.v1.RecordReturnHomeResponse
-	(*DeleteWorkerRequest)(nil),          // 24: labourlink.sending.v1.DeleteWorkerRequest
-	(*DeleteWorkerResponse)(nil),         // 25: labourlink.sending.v1.DeleteWorkerResponse
-	(v1.Sex)(0),                          // 26: labourlink.common.v1.Sex
-	(*v1.Date)(nil),                      // 27: labourlink.common.v1.Date
-	(*timestamppb.Timestamp)(nil),        // 28: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),             // 29: labourlink.common.v1.ImportSummary
-	(*v1.RowRejection)(nil),              // 30: labourlink.common.v1.RowRejection
-	(*fieldmaskpb.FieldMask)(nil),        // 31: google.protobuf.FieldMask
+	(*TripCheckpoint)(nil),               // 7: labourlink.sending.v1.TripCheckpoint
+	(*WorkerRow)(nil),                    // 8: labourlink.sending.v1.WorkerRow
+	(*ImportWorkersRequest)(nil),         // 9: labourlink.sending.v1.ImportWorkersRequest
+	(*ImportWorkersResponse)(nil),        // 10: labourlink.sending.v1.ImportWorkersResponse
+	(*GetImportRequest)(nil),             // 11: labourlink.sending.v1.GetImportRequest
+	(*GetImportResponse)(nil),            // 12: labourlink.sending.v1.GetImportResponse
+	(*ListImportRejectionsRequest)(nil),  // 13: labourlink.sending.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil), // 14: labourlink.sending.v1.ListImportRejectionsResponse
+	(*GetWorkerRequest)(nil),             // 15: labourlink.sending.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),            // 16: labourlink.sending.v1.GetWorkerResponse
+	(*ListWorkersRequest)(nil),           // 17: labourlink.sending.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),          // 18: labourlink.sending.v1.ListWorkersResponse
+	(*UpdateWorkerRequest)(nil),          // 19: labourlink.sending.v1.UpdateWorkerRequest
+	(*UpdateWorkerResponse)(nil),         // 20: labourlink.sending.v1.UpdateWorkerResponse
+	(*ChangeWorkerStatusRequest)(nil),    // 21: labourlink.sending.v1.ChangeWorkerStatusRequest
+	(*ChangeWorkerStatusResponse)(nil),   // 22: labourlink.sending.v1.ChangeWorkerStatusResponse
+	(*RecordReturnHomeRequest)(nil),      // 23: labourlink.sending.v1.RecordReturnHomeRequest
+	(*RecordReturnHomeResponse)(nil),     // 24: labourlink.sending.v1.RecordReturnHomeResponse
+	(*DeleteWorkerRequest)(nil),          // 25: labourlink.sending.v1.DeleteWorkerRequest
+	(*DeleteWorkerResponse)(nil),         // 26: labourlink.sending.v1.DeleteWorkerResponse
+	(v1.Sex)(0),                          // 27: labourlink.common.v1.Sex
+	(*v1.Date)(nil),                      // 28: labourlink.common.v1.Date
+	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),             // 30: labourlink.common.v1.ImportSummary
+	(*v1.RowRejection)(nil),              // 31: labourlink.common.v1.RowRejection
+	(*fieldmaskpb.FieldMask)(nil),        // 32: google.protobuf.FieldMask
 }
 var file_labourlink_sending_v1_roster_proto_depIdxs = []int32{
-	26, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
-	27, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
+	27, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
+	28, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
 	1,  // 2: labourlink.sending.v1.Worker.education:type_name -> labourlink.sending.v1.Education
-	27, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
-	27, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
+	28, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
+	28, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
 	0,  // 5: labourlink.sending.v1.Worker.status:type_name -> labourlink.sending.v1.WorkerStatus
-	28, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
-	28, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
-	28, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
+	29, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
+	29, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
+	29, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
 	6,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
 	5,  // 10: labourlink.sending.v1.Worker.local_placements:type_name -> labourlink.sending.v1.LocalPlacement
 	3,  // 11: labourlink.sending.v1.LocalPlacement.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
-	27, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
-	27, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
-	28, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
-	28, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
-	7,  // 16: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
-	29, // 17: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	29, // 18: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	30, // 19: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
-	2,  // 20: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
-	4,  // 21: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 22: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	27, // 23: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
-	28, // 24: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
-	4,  // 25: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
-	4,  // 26: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
-	31, // 27: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 28: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 29: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	4,  // 30: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
-	28, // 31: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
-	4,  // 32: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
-	4,  // 33: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	8,  // 34: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
-	10, // 35: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
-	12, // 36: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
-	14, // 37: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
-	16, // 38: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
-	18, // 39: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
-	20, // 40: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
-	22, // 41: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
-	24, // 42: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
-	9,  // 43: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
-	11, // 44: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
-	13, // 45: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
-	15, // 46: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
-	17, // 47: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
-	19, // 48: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
-	21, // 49: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
-	23, // 50: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
-	25, // 51: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
-	43, // [43:52] is the sub-list for method output_type
-	34, // [34:43] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	28, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
+	28, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
+	29, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
+	29, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
+	29, // 16: labourlink.sending.v1.Trip.arrival_time:type_name -> google.protobuf.Timestamp
+	28, // 17: labourlink.sending.v1.Trip.onboard_date:type_name -> labourlink.common.v1.Date
+	7,  // 18: labourlink.sending.v1.Trip.checkpoints:type_name -> labourlink.sending.v1.TripCheckpoint
+	28, // 19: labourlink.sending.v1.Trip.left_job_date:type_name -> labourlink.common.v1.Date
+	28, // 20: labourlink.sending.v1.TripCheckpoint.check_date:type_name -> labourlink.common.v1.Date
+	8,  // 21: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
+	30, // 22: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	30, // 23: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	31, // 24: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
+	2,  // 25: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
+	4,  // 26: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 27: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	28, // 28: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
+	29, // 29: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
+	4,  // 30: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
+	4,  // 31: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
+	32, // 32: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 33: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 34: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	4,  // 35: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
+	29, // 36: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
+	4,  // 37: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
+	4,  // 38: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	9,  // 39: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
+	11, // 40: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
+	13, // 41: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
+	15, // 42: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
+	17, // 43: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
+	19, // 44: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
+	21, // 45: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
+	23, // 46: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
+	25, // 47: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
+	10, // 48: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
+	12, // 49: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
+	14, // 50: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
+	16, // 51: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
+	18, // 52: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
+	20, // 53: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
+	22, // 54: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
+	24, // 55: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
+	26, // 56: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
+	48, // [48:57] is the sub-list for method output_type
+	39, // [39:48] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_roster_proto_init() }
@@ -2388,14 +2557,14 @@ func file_labourlink_sending_v1_roster_proto_init() {
 	if File_labourlink_sending_v1_roster_proto != nil {
 		return
 	}
-	file_labourlink_sending_v1_roster_proto_msgTypes[12].OneofWrappers = []any{}
+	file_labourlink_sending_v1_roster_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_roster_proto_rawDesc), len(file_labourlink_sending_v1_roster_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

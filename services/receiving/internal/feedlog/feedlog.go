@@ -1,13 +1,16 @@
-// Package feedlog is the change log behind the two feeds of the receiving service, the demand
+// Package feedlog is the change log behind the feeds of the receiving service: the demand
 // feed (every change to a vacancy; services/receiving/vacancies appends, services/receiving/feed
 // serves) and the decision feed (every change of a candidate's state; services/receiving/candidates).
-// Both work alike:
+// The employment feed (what happened to the workers of each sending province;
+// services/receiving/intake appends and serves) is a family of such logs, one per sending
+// province, in one table (Feeds). All work alike:
 //
 //   - Revisions are allocated from a named counter (store.NextCounter) inside the transaction
 //     that makes the change (Feed.Append), so they have no gaps, and bbolt's single writer
 //     commits them in order. A reader's snapshot therefore always holds revisions
 //     compacted+1 .. head, all of them.
-//   - Entries are stored under the big-endian revision in the feed's table.
+//   - Entries are stored under the big-endian revision in the feed's table (after the feed's
+//     prefix in a table that several feeds share).
 //   - After every commit through DB the watchers are woken. A watcher takes the wake-up channel
 //     BEFORE reading, so a commit that its read missed closes that channel and the watcher reads
 //     again: nothing is lost between replay and live changes.
@@ -30,8 +33,10 @@
 package feedlog
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +57,9 @@ type Feed[M proto.Message] struct {
 	// Name is "demand" or "decision", for messages and logs.
 	Name  string
 	Table store.Table[M]
+	// Prefix, when set, is put before every revision key: several feeds then share Table, each
+	// under its own prefix (Feeds). nil for a feed that has its table to itself.
+	Prefix []byte
 	// HeadKey names the counter of the newest revision; CompactedKey the counter of the
 	// highest compacted revision (0: nothing compacted).
 	HeadKey, CompactedKey []byte
@@ -65,10 +73,15 @@ func (f Feed[M]) Append(tx *bbolt.Tx, fill func(rev int64) M) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := f.Table.Put(tx, store.Uint64Key(rev), fill(int64(rev))); err != nil {
+	if err := f.Table.Put(tx, f.key(rev), fill(int64(rev))); err != nil {
 		return 0, err
 	}
 	return int64(rev), nil
+}
+
+// key is the table key of revision rev.
+func (f Feed[M]) key(rev uint64) []byte {
+	return append(bytes.Clone(f.Prefix), store.Uint64Key(rev)...)
 }
 
 // Head returns the newest revision in tx's snapshot.
@@ -98,11 +111,11 @@ func (f Feed[M]) Read(tx *bbolt.Tx, after uint64, limit int, keep func(M) bool) 
 			after, f.Name, head, f.Relist)
 	}
 	scanned = after
-	err = f.Table.Scan(tx, store.Range{After: store.Uint64Key(after)}, func(k []byte, m M) (bool, error) {
+	err = f.Table.Scan(tx, store.Range{Prefix: f.Prefix, After: f.key(after)}, func(k []byte, m M) (bool, error) {
 		if limit > 0 && len(entries) >= limit {
 			return false, nil
 		}
-		scanned = store.KeyUint64(k)
+		scanned = store.KeyUint64(k[len(f.Prefix):])
 		if keep == nil || keep(m) {
 			entries = append(entries, m)
 		}
@@ -141,7 +154,7 @@ func (f Feed[M]) compactStep(tx *bbolt.Tx, retention uint64) (int, error) {
 	target := min(head-retention, compacted+compactChunk)
 	n := 0
 	for rev := compacted + 1; rev <= target; rev++ {
-		if err := f.Table.Delete(tx, store.Uint64Key(rev)); err != nil {
+		if err := f.Table.Delete(tx, f.key(rev)); err != nil {
 			return n, err
 		}
 		n++
@@ -169,6 +182,68 @@ func (f Feed[M]) Compact(ctx context.Context, db *DB, retention int) (int, error
 		}
 	}
 	return removed, ctx.Err()
+}
+
+// Feeds is a family of change logs keyed by a string, all in one table: the employment feed,
+// one log per sending province (key: the province code). Each log (Of) is a Feed of its own
+// with its own gapless revisions from 1, its own head and compacted counters
+// ("{Name}.{key}.head", "{Name}.{key}.compacted") and its keys under the prefix key + 0x00, so
+// everything a Feed does (Append, Read, List, Watch, Compact) works on it unchanged.
+type Feeds[M proto.Message] struct {
+	// Name is the family's name ("employment"), for messages, logs and counter names.
+	Name  string
+	Table store.Table[M]
+	// Relist says what a consumer must do after REVISION_COMPACTED.
+	Relist string
+}
+
+// Of returns the log of key.
+func (fs Feeds[M]) Of(key string) Feed[M] {
+	return Feed[M]{
+		Name:    fs.Name + " (" + key + ")",
+		Table:   fs.Table,
+		Prefix:  append([]byte(key), 0),
+		HeadKey: []byte(fs.Name + "." + key + ".head"), CompactedKey: []byte(fs.Name + "." + key + ".compacted"),
+		Relist: fs.Relist,
+	}
+}
+
+// Keys returns, in order, the keys of the logs that have had at least one entry (in tx's
+// snapshot: those with a head counter).
+func (fs Feeds[M]) Keys(tx *bbolt.Tx) []string {
+	b := tx.Bucket(store.BucketCounters)
+	if b == nil {
+		return nil
+	}
+	var keys []string
+	prefix := []byte(fs.Name + ".")
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if key, ok := strings.CutSuffix(string(k[len(prefix):]), ".head"); ok {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// Compact compacts every log of the family to its newest retention entries (Feed.Compact) and
+// returns how many entries it removed, by key (only keys where it removed some).
+func (fs Feeds[M]) Compact(ctx context.Context, db *DB, retention int) (map[string]int, error) {
+	var keys []string
+	if err := db.View(func(tx *bbolt.Tx) error { keys = fs.Keys(tx); return nil }); err != nil {
+		return nil, err
+	}
+	removed := map[string]int{}
+	for _, k := range keys {
+		n, err := fs.Of(k).Compact(ctx, db, retention)
+		if n > 0 {
+			removed[k] = n
+		}
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
 }
 
 // Watching configures watches.

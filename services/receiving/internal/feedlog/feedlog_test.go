@@ -3,7 +3,9 @@ package feedlog
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -23,10 +25,17 @@ var testFeed = Feed[*receivingv1.DemandChange]{
 	Relist: "re-list",
 }
 
+// testFeeds is a family of logs in one table, as the employment feed.
+var testFeeds = Feeds[*receivingv1.DemandChange]{
+	Name:   "fam",
+	Table:  store.NewTable[*receivingv1.DemandChange]([]byte("famChanges")),
+	Relist: "re-read",
+}
+
 func openTest(t *testing.T) *DB {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "feed.db"),
-		store.Schema{Name: "feedtest", Version: 1, Buckets: [][]byte{testFeed.Table.Name(), store.BucketCounters}}, zaptest.NewLogger(t))
+		store.Schema{Name: "feedtest", Version: 1, Buckets: [][]byte{testFeed.Table.Name(), testFeeds.Table.Name(), store.BucketCounters}}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +123,67 @@ func TestAppendReadCompact(t *testing.T) {
 	}
 	if n, err := testFeed.Compact(context.Background(), db, 6); err != nil || n != 0 {
 		t.Errorf("compacting again removed %d (%v), want 0", n, err)
+	}
+}
+
+// The logs of a family share a table but nothing else: each has revisions from 1 without gaps,
+// reads only its own entries (also when one key is a prefix of another), is compacted on its
+// own, and Keys lists the logs that have entries. A log of its own table (testFeed) is not
+// touched by them.
+func TestFeedsKeyedLogs(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	appends := []struct {
+		key string
+		n   int
+	}{{"520000", 3}, {"52", 2}, {"450000", 4}, {"520000", 2}}
+	for _, a := range appends {
+		for range a.n {
+			if err := db.Update(func(tx *bbolt.Tx) error {
+				_, err := testFeeds.Of(a.key).Append(tx, func(rev int64) *receivingv1.DemandChange {
+					return &receivingv1.DemandChange{Revision: rev, Vacancy: &receivingv1.Vacancy{Name: a.key}}
+				})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := map[string]int{"520000": 5, "52": 2, "450000": 4}
+	for key, n := range want {
+		got, head, err := testFeeds.Of(key).List(db, 0, 0, nil)
+		if err != nil || head != int64(n) || len(got) != n {
+			t.Fatalf("log %s: %d entries, head %d, %v; want %d", key, len(got), head, err, n)
+		}
+		for i, c := range got {
+			if c.GetRevision() != int64(i+1) || c.GetVacancy().GetName() != key {
+				t.Errorf("log %s entry %d: revision %d of %s", key, i, c.GetRevision(), c.GetVacancy().GetName())
+			}
+		}
+	}
+	if _, head, err := testFeed.List(db, 0, 0, nil); err != nil || head != 0 {
+		t.Errorf("the separate feed: head %d, %v", head, err)
+	}
+	var keys []string
+	if err := db.View(func(tx *bbolt.Tx) error { keys = testFeeds.Keys(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"450000", "52", "520000"}) {
+		t.Errorf("keys %v", keys)
+	}
+	removed, err := testFeeds.Compact(context.Background(), db, 3)
+	if err != nil || !maps.Equal(removed, map[string]int{"520000": 2, "450000": 1}) {
+		t.Fatalf("compaction removed %v (%v), want 2 of 520000 and 1 of 450000", removed, err)
+	}
+	_, _, err = testFeeds.Of("520000").List(db, 1, 0, nil)
+	if reason(err) != commonv1.ErrorReason_ERROR_REASON_REVISION_COMPACTED {
+		t.Errorf("after a compacted revision: %v", err)
+	}
+	if got, _, err := testFeeds.Of("520000").List(db, 2, 0, nil); err != nil || len(got) != 3 || got[0].GetRevision() != 3 {
+		t.Errorf("from the compacted revision: %v, %v", got, err)
+	}
+	if got, _, err := testFeeds.Of("52").List(db, 0, 0, nil); err != nil || len(got) != 2 {
+		t.Errorf("a log within retention is kept: %v, %v", got, err)
 	}
 }
 

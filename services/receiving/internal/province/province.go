@@ -13,6 +13,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/peers"
+	"github.com/eastwest/labourlink/services/receiving/internal/check"
 )
 
 // Province is a receiving province.
@@ -91,6 +92,25 @@ func (p *Province) CheckSendingRegion(v *apierror.Violations, field, code string
 			v.Add(field, fmt.Sprintf("%s (%s) is not a province: use the province code such as %s0000",
 				code, p.Regions.Name(code), code[:2]))
 		}
+	}
+}
+
+// FeedRequest is a request for a page or a watch of a sending province's feed
+// (ListDemandChanges, WatchDemand, ListDecisions, WatchDecisions, ListEmploymentChanges,
+// WatchEmployment).
+type FeedRequest interface {
+	GetSendingRegion() string
+	GetAfterRevision() int64
+}
+
+// CheckFeedRequest adds the violations of a feed request r: sending_region a province code,
+// after_revision not negative, and, for a page (a request with a page size), the page size
+// (check.FeedSize).
+func (p *Province) CheckFeedRequest(v *apierror.Violations, r FeedRequest) {
+	p.CheckSendingRegion(v, "sending_region", r.GetSendingRegion())
+	check.Revision(v, r.GetAfterRevision())
+	if page, ok := r.(interface{ GetPageSize() int32 }); ok {
+		check.FeedSize.Check(v, page.GetPageSize())
 	}
 }
 
