@@ -152,6 +152,9 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		ApplyDecision: func(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
 			return s.matching.ApplyDecision(tx, code, c)
 		},
+		ApplyEmployment: func(tx *bbolt.Tx, code string, c *receivingv1.EmploymentChange) (bool, error) {
+			return s.roster.ApplyEmployment(tx, code, c)
+		},
 	})
 	var err error
 	s.matching, err = matching.New(db, lg, matching.Config{Region: cfg.Region, Regions: t, Receiving: cfg.Receiving, Now: cfg.Now},

@@ -79,11 +79,16 @@ type feedKind int
 const (
 	feedDemand feedKind = iota
 	feedDecisions
+	feedEmployment // employment.go
+	feedKinds      // the number of feeds
 )
 
 func (k feedKind) String() string {
-	if k == feedDemand {
+	switch k {
+	case feedDemand:
 		return "demand"
+	case feedEmployment:
+		return "employment"
 	}
 	return "decision"
 }
@@ -110,7 +115,14 @@ type feedState struct {
 	live bool
 	// caughtUpTime is when this process last found the feed caught up (see caughtUp).
 	caughtUpTime time.Time
+	// unserved: the receiving service answered that it does not serve this feed (an older
+	// version, UNIMPLEMENTED), until it answers on it: the link's health and `connected` do not
+	// wait for it.
+	unserved bool
 }
+
+// answers reports whether the feed's watch is open, or does not count (unserved).
+func (fs feedState) answers() bool { return fs.open || fs.unserved }
 
 // caughtUp reports whether the follower is caught up on the feed: its watch is open, has sent
 // its caught-up notice, and every revision up to the head it last gave is applied.
@@ -121,7 +133,7 @@ type followInfo struct {
 	endpoint string
 	// since is when this process began to follow the province.
 	since time.Time
-	feeds [2]feedState
+	feeds [feedKinds]feedState
 }
 
 // followState is the in-memory state of the followers, for GetFollowStatus, the link health
@@ -186,7 +198,7 @@ func (f *followState) answered(code string, k feedKind, at time.Time, notice boo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fs := &f.get(code).feeds[k]
-	fs.open, fs.head = true, head
+	fs.open, fs.head, fs.unserved = true, head, false
 	fs.notices = fs.notices || notice
 	fs.lastMessage = later(fs.lastMessage, at)
 	fs.err, fs.errTime = "", time.Time{}
@@ -239,10 +251,18 @@ func (f *followState) forgetCurrent(code string) {
 	fs.currentAsOf, fs.persistedCurrent = time.Time{}, time.Time{}
 }
 
-// setError records a failure of the whole link (both feeds).
+// setError records a failure of the whole link (every feed).
 func (f *followState) setError(code string, err error) {
-	f.setFeedError(code, feedDemand, err)
-	f.setFeedError(code, feedDecisions, err)
+	for k := range feedKinds {
+		f.setFeedError(code, k, err)
+	}
+}
+
+// setUnserved records that the receiving service does not serve feed k (UNIMPLEMENTED).
+func (f *followState) setUnserved(code string, k feedKind) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.get(code).feeds[k].unserved = true
 }
 
 // setFeedError records a failure of feed k.
@@ -819,6 +839,8 @@ func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatu
 				storedDemand[string(code)] = pos
 			case feedDecisions.String():
 				p.DecisionRevision = pos.GetDecisionRevision()
+			case feedEmployment.String():
+				p.EmploymentRevision = pos.GetEmploymentRevision()
 			}
 			p.LastChangeTime = laterTS(p.LastChangeTime, pos.GetLastChangeTime())
 			p.LastMessageTime = laterTS(p.LastMessageTime, pos.GetLastMessageTime())
@@ -831,7 +853,7 @@ func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatu
 	for code, fi := range mem {
 		p := at(code)
 		p.Endpoint = fi.endpoint
-		p.Connected = fi.feeds[feedDemand].open && fi.feeds[feedDecisions].open
+		p.Connected = fi.feeds[feedDemand].open && fi.feeds[feedDecisions].open && fi.feeds[feedEmployment].answers()
 		for k, fs := range fi.feeds {
 			if fs.err != "" && (p.LastErrorTime == nil || fs.errTime.After(p.LastErrorTime.AsTime())) {
 				p.LastError = feedKind(k).String() + " feed: " + fs.err
@@ -841,7 +863,7 @@ func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatu
 				p.LastMessageTime = laterTS(p.LastMessageTime, timestamppb.New(fs.lastMessage))
 			}
 		}
-		p.DemandLag, p.DecisionLag = fi.feeds[feedDemand].lag(), fi.feeds[feedDecisions].lag()
+		p.DemandLag, p.DecisionLag, p.EmploymentLag = fi.feeds[feedDemand].lag(), fi.feeds[feedDecisions].lag(), fi.feeds[feedEmployment].lag()
 	}
 	if ep := s.cfg.Receiving; len(ep) > 0 {
 		for code, e := range ep {

@@ -152,17 +152,23 @@ func splitBatch[T any](msgs []watchMsg[T]) batch[T] {
 
 // revision returns the revision of feed k in a stored position.
 func revision(p *sendingv1.FollowPosition, k feedKind) int64 {
-	if k == feedDemand {
+	switch k {
+	case feedDemand:
 		return p.GetDemandRevision()
+	case feedEmployment:
+		return p.GetEmploymentRevision()
 	}
 	return p.GetDecisionRevision()
 }
 
 // setRevision sets the revision of feed k in a stored position.
 func setRevision(p *sendingv1.FollowPosition, k feedKind, rev int64) {
-	if k == feedDemand {
+	switch k {
+	case feedDemand:
 		p.DemandRevision = rev
-	} else {
+	case feedEmployment:
+		p.EmploymentRevision = rev
+	default:
 		p.DecisionRevision = rev
 	}
 }
@@ -274,7 +280,7 @@ func (s *Service) linkServing(now time.Time) map[string]bool {
 	for code, fi := range s.follow.snapshot() {
 		ok := true
 		for _, fs := range fi.feeds {
-			ok = ok && (fs.open || (!fs.lastMessage.IsZero() && now.Sub(fs.lastMessage) < s.cfg.LinkGrace))
+			ok = ok && (fs.answers() || (!fs.lastMessage.IsZero() && now.Sub(fs.lastMessage) < s.cfg.LinkGrace))
 		}
 		out[code] = ok
 	}
