@@ -146,10 +146,12 @@ func TestApplyEmploymentMovesTheStatusAndRecordsTheTrip(t *testing.T) {
 		trip    *sendingv1.Trip
 	}{
 		{
-			name:    "arrived",
-			changes: func(id string) []*receivingv1.EmploymentChange { return []*receivingv1.EmploymentChange{echange(kArrived, id, batch, 1)} },
-			status:  stArrived,
-			trip:    base(&sendingv1.Trip{ArrivalTime: arrival}),
+			name: "arrived",
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kArrived, id, batch, 1)}
+			},
+			status: stArrived,
+			trip:   base(&sendingv1.Trip{ArrivalTime: arrival}),
 		},
 		{
 			name: "the whole trip: arrived, onboarded, checkpoint at 3 months, left the job",
@@ -163,16 +165,20 @@ func TestApplyEmploymentMovesTheStatusAndRecordsTheTrip(t *testing.T) {
 				LeftJobDate: dayOf(120), LeftJobReason: "合同期满"}),
 		},
 		{
-			name:    "onboarded without a reported arrival: ARRIVED taken on the way",
-			changes: func(id string) []*receivingv1.EmploymentChange { return []*receivingv1.EmploymentChange{echange(kOnboarded, id, batch, 2)} },
-			status:  stEmployed,
-			trip:    base(&sendingv1.Trip{OnboardDate: dayOf(2)}),
+			name: "onboarded without a reported arrival: ARRIVED taken on the way",
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kOnboarded, id, batch, 2)}
+			},
+			status: stEmployed,
+			trip:   base(&sendingv1.Trip{OnboardDate: dayOf(2)}),
 		},
 		{
-			name:    "no-show: stays DEPARTED, the trip marked",
-			changes: func(id string) []*receivingv1.EmploymentChange { return []*receivingv1.EmploymentChange{echange(kNoShow, id, batch, 1)} },
-			status:  stDeparted,
-			trip:    base(&sendingv1.Trip{NoShow: true}),
+			name: "no-show: stays DEPARTED, the trip marked",
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kNoShow, id, batch, 1)}
+			},
+			status: stDeparted,
+			trip:   base(&sendingv1.Trip{NoShow: true}),
 		},
 		{
 			name: "incidents counted, a repeated checkpoint replaces the first, no status",
@@ -185,10 +191,12 @@ func TestApplyEmploymentMovesTheStatusAndRecordsTheTrip(t *testing.T) {
 				Checkpoints: []*sendingv1.TripCheckpoint{{Months: 3, StillEmployed: false, CheckDate: dayOf(96)}}}),
 		},
 		{
-			name:    "left the job while not employed here: recorded, status unchanged",
-			changes: func(id string) []*receivingv1.EmploymentChange { return []*receivingv1.EmploymentChange{leftJob(id, batch, 9, "")} },
-			status:  stDeparted,
-			trip:    base(&sendingv1.Trip{LeftJobDate: dayOf(9)}),
+			name: "left the job while not employed here: recorded, status unchanged",
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{leftJob(id, batch, 9, "")}
+			},
+			status: stDeparted,
+			trip:   base(&sendingv1.Trip{LeftJobDate: dayOf(9)}),
 		},
 		{
 			name: "a late arrival of a worker already back home: recorded on the ended trip, status unchanged",
@@ -198,9 +206,11 @@ func TestApplyEmploymentMovesTheStatusAndRecordsTheTrip(t *testing.T) {
 					return err
 				})
 			},
-			changes: func(id string) []*receivingv1.EmploymentChange { return []*receivingv1.EmploymentChange{echange(kArrived, id, batch, 1)} },
-			status:  stReturnedHome,
-			trip:    base(&sendingv1.Trip{ArrivalTime: arrival, ReturnTime: timestamppb.New(departure.Add(2 * time.Hour))}),
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kArrived, id, batch, 1)}
+			},
+			status: stReturnedHome,
+			trip:   base(&sendingv1.Trip{ArrivalTime: arrival, ReturnTime: timestamppb.New(departure.Add(2 * time.Hour))}),
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
