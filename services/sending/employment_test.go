@@ -151,7 +151,7 @@ func TestRosterFollowsTheEmploymentFeed(t *testing.T) {
 	lj := fact(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_LEFT_JOB, a, onboard.AddDate(0, 4, 0))
 	lj.Detail = &receivingv1.EmploymentChange_LeftJob{LeftJob: &receivingv1.LeftJobDetail{Reason: "合同期满"}}
 	src.add(cp, fact(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_NO_SHOW, c, arrived), lj)
-	eventually(t, "the worker left the job", statusIs(a, stLeftJob))
+	eventually(t, "the worker left the job", statusIs(a, sendingv1.WorkerStatus_WORKER_STATUS_LEFT_JOB))
 	eventually(t, "position 5", func() (bool, string) {
 		p, err := n.followPosition(ctx)
 		return err == nil && p.GetEmploymentRevision() == 5, fmt.Sprint(p, err)

@@ -19,8 +19,8 @@ package demand
 // trips of the workers concerned then miss those facts (and their statuses may stay behind)
 // until an operator reads them (ListEmploymentRecords with worker_id at the receiving service)
 // and corrects the status. A receiving service that answers UNIMPLEMENTED (an older version
-// without the feed) is asked again with backoff; meanwhile the feed does not count in the
-// link's health or `connected`.
+// without the feed) is asked again every Backoff.Max, without an error (followLoop); meanwhile
+// the feed does not count in the link's health or `connected`.
 //
 // Counters (follow.go): "employment.applied", "employment.repeated", "employment.skipped" (no
 // worker or no trip of that batch here), "employment.unknown" (a kind not known),
@@ -34,8 +34,6 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
@@ -53,9 +51,6 @@ func knownEmploymentKind(k receivingv1.EmploymentChangeKind) bool {
 func (s *Service) FollowEmployment(ctx context.Context, code string, client receivingv1.EmploymentFeedServiceClient) {
 	s.followLoop(ctx, code, feedEmployment, func(ctx context.Context) error {
 		err := s.followEmploymentOnce(ctx, code, client)
-		if status.Code(err) == codes.Unimplemented {
-			s.follow.setUnserved(code, feedEmployment)
-		}
 		if info := errorInfo(err); info != nil {
 			switch apierror.ParseReason(info.GetReason()) {
 			case commonv1.ErrorReason_ERROR_REASON_REVISION_COMPACTED:

@@ -49,6 +49,7 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -258,6 +259,13 @@ func (f *followState) setError(code string, err error) {
 	}
 }
 
+// unserved reports whether feed k of province code is known not to be served.
+func (f *followState) unserved(code string, k feedKind) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.get(code).feeds[k].unserved
+}
+
 // setUnserved records that the receiving service does not serve feed k (UNIMPLEMENTED).
 func (f *followState) setUnserved(code string, k feedKind) {
 	f.mu.Lock()
@@ -386,6 +394,18 @@ func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once 
 		}
 		if err == nil {
 			err = errors.New("the feed stream ended")
+		}
+		if status.Code(err) == codes.Unimplemented {
+			// An older receiving service without this feed: not an error of the link. Ask again
+			// now and then (it may be upgraded), saying so once.
+			if !s.follow.unserved(code, k) {
+				lg.Info("the receiving service does not serve this feed (an older version); asking again every while", zap.Duration("every", s.cfg.Backoff.Max))
+			}
+			s.follow.setUnserved(code, k)
+			if !backoff.Sleep(ctx, s.cfg.Backoff.Max) {
+				return
+			}
+			continue
 		}
 		s.follow.setFeedError(code, k, err)
 		if time.Since(start) >= healthyStream {
