@@ -86,22 +86,9 @@ func TestRosterFollowsTheEmploymentFeed(t *testing.T) {
 	cfg.Now = clock.now
 	n := startSending(t, "", cfg, true)
 	rows := []*sendingv1.WorkerRow{testWorkerRow(0, testCounties[0], "8212", true), testWorkerRow(1, testCounties[1], "8212", false)}
-	acceptAll(t, r, n, rows)
 	ctx := testCtx(t)
-	plan, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan"})
-	if err != nil || len(plan.GetBatches()) != 1 {
-		t.Fatalf("plan: %v, %v", plan, err)
-	}
-	b := plan.GetBatches()[0]
 	left := time.Date(2027, 2, 27, 8, 5, 0, 0, civil.Zone)
-	clock.set(left.Add(time.Hour))
-	dep := &sendingv1.RecordDepartureRequest{Name: b.GetName(), ActualDepartureTime: timestamppb.New(left), RequestId: "depart"}
-	for _, e := range b.GetManifest() {
-		dep.BoardedWorkerIds = append(dep.BoardedWorkerIds, e.GetWorkerId())
-	}
-	if _, err := n.transport.RecordDeparture(ctx, dep); err != nil {
-		t.Fatal(err)
-	}
+	b := departAll(t, r, n, clock, rows, left)
 	a, c := b.GetManifest()[0].GetWorkerId(), b.GetManifest()[1].GetWorkerId()
 
 	// From here on the receiving province is one that serves the employment feed.

@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"time"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -79,33 +78,17 @@ func (s *Service) followEmploymentOnce(ctx context.Context, code string, client 
 		return err
 	}
 	after := pos.GetEmploymentRevision()
-	sctx, cancel := context.WithCancelCause(ctx)
-	stream, err := client.WatchEmployment(sctx, &receivingv1.WatchEmploymentRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
-	if err != nil {
-		cancel(nil)
-		return err
-	}
-	s.follow.started(code, feedEmployment, after)
-	wd := s.newWatchdog(code, feedEmployment, cancel)
-	defer wd.disarm()
-	err = receiveBatches(sctx, func() { cancel(nil) },
-		watchReader(s, code, feedEmployment, wd, stream.Recv, func(r *receivingv1.WatchEmploymentResponse) (*receivingv1.EmploymentChange, *receivingv1.FeedProgress, int64) {
+	return watchFeed(ctx, s, code, feedEmployment, after,
+		func(ctx context.Context) (func() (*receivingv1.WatchEmploymentResponse, error), error) {
+			stream, err := client.WatchEmployment(ctx, &receivingv1.WatchEmploymentRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
+			return streamRecv(stream, err)
+		},
+		func(r *receivingv1.WatchEmploymentResponse) (*receivingv1.EmploymentChange, *receivingv1.FeedProgress, int64) {
 			return r.GetChange(), r.GetProgress(), r.GetHeadRevision()
-		}),
-		applyBatchLimit, func(msgs []watchMsg[*receivingv1.EmploymentChange]) error {
-			b := splitBatch(msgs)
-			b.current = time.Time{} // the employment feed says nothing of the demand replica
-			var applied int64
-			written := len(b.entries) > 0
-			if written {
-				var err error
-				if applied, err = s.applyEmployment(code, b.entries, b.batchInfo); err != nil {
-					return err
-				}
-			}
-			return s.noteBatch(code, feedEmployment, b.batchInfo, written, applied)
+		},
+		func(changes []*receivingv1.EmploymentChange, b batchInfo) (int64, error) {
+			return s.applyEmployment(code, changes, b)
 		})
-	return watchError(ctx, sctx, err)
 }
 
 // applyEmployment applies employment changes of province code with Config.ApplyEmployment and

@@ -49,29 +49,18 @@ func (f *employmentSource) WatchEmployment(req *receivingv1.WatchEmploymentReque
 		return apierror.Status(apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_REVISION_COMPACTED,
 			"compacted").WithMetadata("compacted_revision", strconv.FormatInt(compacted, 10))).Err()
 	}
-	for {
-		select {
-		case <-stream.Context().Done():
-			return stream.Context().Err()
-		case m := <-f.msgs:
-			if err := stream.Send(m); err != nil {
-				return err
-			}
-		}
-	}
+	return sendAll(stream, f.msgs)
 }
 
-// serveEmployment serves src on a real listener and returns a client of it.
-func serveEmployment(t *testing.T, src receivingv1.EmploymentFeedServiceServer) receivingv1.EmploymentFeedServiceClient {
+// serveFake serves what register registers on a real listener and returns a connection to it.
+func serveFake(t *testing.T, register func(gs *grpc.Server)) *grpc.ClientConn {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	gs := grpc.NewServer()
-	if src != nil {
-		receivingv1.RegisterEmploymentFeedServiceServer(gs, src)
-	}
+	register(gs)
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -79,7 +68,17 @@ func serveEmployment(t *testing.T, src receivingv1.EmploymentFeedServiceServer) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return receivingv1.NewEmploymentFeedServiceClient(conn)
+	return conn
+}
+
+// serveEmployment serves src (nil: no employment feed) and returns a client of it.
+func serveEmployment(t *testing.T, src receivingv1.EmploymentFeedServiceServer) receivingv1.EmploymentFeedServiceClient {
+	t.Helper()
+	return receivingv1.NewEmploymentFeedServiceClient(serveFake(t, func(gs *grpc.Server) {
+		if src != nil {
+			receivingv1.RegisterEmploymentFeedServiceServer(gs, src)
+		}
+	}))
 }
 
 func employmentChange(rev, head int64, kind receivingv1.EmploymentChangeKind) *receivingv1.WatchEmploymentResponse {

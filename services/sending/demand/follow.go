@@ -428,6 +428,52 @@ func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once 
 	}
 }
 
+// watchFeed opens a watch of feed k of province code after revision after (open returns the
+// stream's receive function; read takes its responses apart, see watchReader) and applies what
+// arrives in batches with apply (the entries, in one transaction with the position, which it
+// returns) until the stream ends; it returns why it ended. Only the demand feed's messages say
+// how current the demand replica is.
+func watchFeed[R any, T comparable](ctx context.Context, s *Service, code string, k feedKind, after int64,
+	open func(ctx context.Context) (func() (R, error), error),
+	read func(R) (T, *receivingv1.FeedProgress, int64),
+	apply func(entries []T, b batchInfo) (int64, error)) error {
+	sctx, cancel := context.WithCancelCause(ctx)
+	recv, err := open(sctx)
+	if err != nil {
+		cancel(nil)
+		return err
+	}
+	s.follow.started(code, k, after)
+	wd := s.newWatchdog(code, k, cancel)
+	defer wd.disarm()
+	err = receiveBatches(sctx, func() { cancel(nil) }, watchReader(s, code, k, wd, recv, read),
+		applyBatchLimit, func(msgs []watchMsg[T]) error {
+			b := splitBatch(msgs)
+			if k != feedDemand {
+				b.current = time.Time{}
+			}
+			var applied int64
+			written := len(b.entries) > 0
+			if written {
+				var err error
+				if applied, err = apply(b.entries, b.batchInfo); err != nil {
+					return err
+				}
+			}
+			return s.noteBatch(code, k, b.batchInfo, written, applied)
+		})
+	return watchError(ctx, sctx, err)
+}
+
+// streamRecv returns the receive function of a watch stream just opened (or the error that
+// opening it gave).
+func streamRecv[R any](stream interface{ Recv() (R, error) }, err error) (func() (R, error), error) {
+	if err != nil {
+		return nil, err
+	}
+	return stream.Recv, nil
+}
+
 // --- demand ---
 
 // FollowDemand follows the demand feed of receiving province code until ctx ends.
@@ -466,32 +512,17 @@ func (s *Service) followDemandOnce(ctx context.Context, code string, client rece
 		}
 		*relist = false
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
-	stream, err := client.WatchDemand(sctx, &receivingv1.WatchDemandRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
-	if err != nil {
-		cancel(nil)
-		return err
-	}
-	s.follow.started(code, feedDemand, after)
-	wd := s.newWatchdog(code, feedDemand, cancel)
-	defer wd.disarm()
-	err = receiveBatches(sctx, func() { cancel(nil) },
-		watchReader(s, code, feedDemand, wd, stream.Recv, func(r *receivingv1.WatchDemandResponse) (*receivingv1.DemandChange, *receivingv1.FeedProgress, int64) {
+	return watchFeed(ctx, s, code, feedDemand, after,
+		func(ctx context.Context) (func() (*receivingv1.WatchDemandResponse, error), error) {
+			stream, err := client.WatchDemand(ctx, &receivingv1.WatchDemandRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
+			return streamRecv(stream, err)
+		},
+		func(r *receivingv1.WatchDemandResponse) (*receivingv1.DemandChange, *receivingv1.FeedProgress, int64) {
 			return r.GetChange(), r.GetProgress(), r.GetHeadRevision()
-		}),
-		applyBatchLimit, func(msgs []watchMsg[*receivingv1.DemandChange]) error {
-			b := splitBatch(msgs)
-			var applied int64
-			written := len(b.entries) > 0
-			if written {
-				var err error
-				if applied, err = s.applyDemandChanges(code, b.entries, b.batchInfo); err != nil {
-					return err
-				}
-			}
-			return s.noteBatch(code, feedDemand, b.batchInfo, written, applied)
+		},
+		func(changes []*receivingv1.DemandChange, b batchInfo) (int64, error) {
+			return s.applyDemandChanges(code, changes, b)
 		})
-	return watchError(ctx, sctx, err)
 }
 
 // readPosition reads the stored position of feed k of province code.
@@ -697,33 +728,17 @@ func (s *Service) followDecisionsOnce(ctx context.Context, code string, client r
 		}
 		*relistFrom = -1
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
-	stream, err := client.WatchDecisions(sctx, &receivingv1.WatchDecisionsRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
-	if err != nil {
-		cancel(nil)
-		return err
-	}
-	s.follow.started(code, feedDecisions, after)
-	wd := s.newWatchdog(code, feedDecisions, cancel)
-	defer wd.disarm()
-	err = receiveBatches(sctx, func() { cancel(nil) },
-		watchReader(s, code, feedDecisions, wd, stream.Recv, func(r *receivingv1.WatchDecisionsResponse) (*receivingv1.Candidate, *receivingv1.FeedProgress, int64) {
+	return watchFeed(ctx, s, code, feedDecisions, after,
+		func(ctx context.Context) (func() (*receivingv1.WatchDecisionsResponse, error), error) {
+			stream, err := client.WatchDecisions(ctx, &receivingv1.WatchDecisionsRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
+			return streamRecv(stream, err)
+		},
+		func(r *receivingv1.WatchDecisionsResponse) (*receivingv1.Candidate, *receivingv1.FeedProgress, int64) {
 			return r.GetCandidate(), r.GetProgress(), r.GetHeadRevision()
-		}),
-		applyBatchLimit, func(msgs []watchMsg[*receivingv1.Candidate]) error {
-			b := splitBatch(msgs)
-			b.current = time.Time{} // the decision feed says nothing of the demand replica
-			var applied int64
-			written := len(b.entries) > 0
-			if written {
-				var err error
-				if applied, err = s.applyDecisions(code, b.entries, b.batchInfo); err != nil {
-					return err
-				}
-			}
-			return s.noteBatch(code, feedDecisions, b.batchInfo, written, applied)
+		},
+		func(cands []*receivingv1.Candidate, b batchInfo) (int64, error) {
+			return s.applyDecisions(code, cands, b)
 		})
-	return watchError(ctx, sctx, err)
 }
 
 // applyDecisions applies decisions of province code and records the new position, with what
