@@ -9,6 +9,8 @@ package demand
 //     (key "demand/<receiving region>" -> sendingv1.FollowPosition).
 //   - The decision follower applies the employers' decisions to proposals and workers and keeps
 //     its position under "decision/<receiving region>".
+//   - The employment follower hands what happened to this province's workers to the roster and
+//     keeps its position under "employment/<receiving region>" (employment.go).
 //
 // Every batch of changes is applied together with the new position in ONE transaction, so after
 // a crash, a restart or a broken stream the follower resumes exactly after the last change it

@@ -77,8 +77,7 @@ func (s *Service) ApplyEmployment(tx *bbolt.Tx, code string, c *receivingv1.Empl
 	at := c.GetOccurTime().AsTime()
 	why := "reported by receiving province " + code
 	steps := statusSteps(c.GetKind(), w.GetStatus())
-	if steps == nil && c.GetKind() != receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_CHECKPOINT &&
-		c.GetKind() != receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_INCIDENT {
+	if steps == nil && movesStatus(c.GetKind()) {
 		lg.Info("employment change recorded on the trip; the worker's status is already past it or elsewhere: unchanged",
 			zap.String("status", w.GetStatus().String()))
 	}
@@ -106,6 +105,17 @@ func tripOf(w *sendingv1.Worker, batch string) *sendingv1.Trip {
 		}
 	}
 	return nil
+}
+
+// movesStatus reports whether a change of kind moves the status when it can.
+func movesStatus(kind receivingv1.EmploymentChangeKind) bool {
+	switch kind {
+	case receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ARRIVED,
+		receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ONBOARDED,
+		receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_LEFT_JOB:
+		return true
+	}
+	return false
 }
 
 // statusSteps returns the moves change kind makes from status from (nil: none).
