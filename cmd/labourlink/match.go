@@ -278,7 +278,7 @@ func printFollowStatus(w io.Writer, positions []*sendingv1.FollowPosition) {
 			mark = "! "
 		}
 		fmt.Fprintf(w, "%s%s %s  %s\n", mark, p.GetReceivingRegion(), t.Name(p.GetReceivingRegion()), p.GetEndpoint())
-		connected := "yes, both feeds answer"
+		connected := "yes, the feeds answer"
 		if !p.GetConnected() {
 			connected = "NO: a watch is down or has not answered yet"
 		}
@@ -286,6 +286,7 @@ func printFollowStatus(w io.Writer, positions []*sendingv1.FollowPosition) {
 		fmt.Fprintf(w, "    demand:        %s\n", describeFreshness(f))
 		fmt.Fprintf(w, "    positions:     demand revision %d%s, decision revision %d%s\n",
 			p.GetDemandRevision(), describeLag(p.GetDemandLag()), p.GetDecisionRevision(), describeLag(p.GetDecisionLag()))
+		fmt.Fprintf(w, "    employment:    revision %d%s\n", p.GetEmploymentRevision(), describeLag(p.GetEmploymentLag()))
 		fmt.Fprintf(w, "    last message:  %s\n", cstOr(p.GetLastMessageTime(), "none"))
 		fmt.Fprintf(w, "    last change:   %s\n", cstOr(p.GetLastChangeTime(), "none"))
 		if p.GetLastError() != "" {

@@ -229,9 +229,10 @@ func TestFollowStatusLayout(t *testing.T) {
 			ReceivingRegion: "440000", Endpoint: "10.0.0.2:50053", DemandRevision: 1234, DecisionRevision: 56,
 			LastChangeTime: timestamppb.New(at.Add(-time.Minute)), LastMessageTime: timestamppb.New(at),
 			LastError: "demand feed: nothing received on the demand feed for 8s", LastErrorTime: timestamppb.New(at.Add(8 * time.Second)),
-			DemandFreshness: &sendingv1.ReplicaFreshness{ReceivingRegion: "440000", CurrentAsOf: timestamppb.New(at), Staleness: durationpb.New(6*time.Minute + 12*time.Second)},
-			DemandLag:       &sendingv1.FeedLag{HeadRevision: 1240, AppliedRevision: 1234, RevisionsBehind: 6},
-			DecisionLag:     &sendingv1.FeedLag{HeadRevision: 56, AppliedRevision: 56},
+			DemandFreshness:    &sendingv1.ReplicaFreshness{ReceivingRegion: "440000", CurrentAsOf: timestamppb.New(at), Staleness: durationpb.New(6*time.Minute + 12*time.Second)},
+			DemandLag:          &sendingv1.FeedLag{HeadRevision: 1240, AppliedRevision: 1234, RevisionsBehind: 6},
+			DecisionLag:        &sendingv1.FeedLag{HeadRevision: 56, AppliedRevision: 56},
+			EmploymentRevision: 17, EmploymentLag: &sendingv1.FeedLag{HeadRevision: 20, AppliedRevision: 17, RevisionsBehind: 3},
 		},
 		{
 			ReceivingRegion: "330000", Endpoint: "10.0.0.3:50053", Connected: true, LastMessageTime: timestamppb.New(at),
@@ -243,14 +244,16 @@ func TestFollowStatusLayout(t *testing.T) {
     connected:     NO: a watch is down or has not answered yet
     demand:        current as of 2026-12-01 10:32:05 CST (6m12s behind) BEHIND, watch DOWN
     positions:     demand revision 1234 (head 1240, 6 behind), decision revision 56 (head 56, catching up)
+    employment:    revision 17 (head 20, 3 behind)
     last message:  2026-12-01 10:32:05 CST
     last change:   2026-12-01 10:31:05 CST
     last error:    2026-12-01 10:32:13 CST  demand feed: nothing received on the demand feed for 8s
 
   330000 浙江省  10.0.0.3:50053
-    connected:     yes, both feeds answer
+    connected:     yes, the feeds answer
     demand:        current as of 2026-12-01 10:32:05 CST (1s behind), watch open
     positions:     demand revision 0 (caught up), decision revision 0
+    employment:    revision 0
     last message:  2026-12-01 10:32:05 CST
     last change:   none
     last error:    none since the feeds last answered

@@ -260,7 +260,7 @@ func printWorker(w io.Writer, wk *sendingv1.Worker) {
 	}
 	if trips := wk.GetTrips(); len(trips) > 0 {
 		fmt.Fprintf(w, "\njourney (%d trips)\n", len(trips))
-		tb := newTable("#", "batch", "to", "vacancy", "departed", "came home", "note").alignRight(0)
+		tb := newTable("#", "batch", "to", "vacancy", "employer", "departed", "arrived", "onboarded", "left job, follow-ups", "came home", "note").alignRight(0)
 		for i, tr := range trips {
 			home := fmtTime(tr.GetReturnTime())
 			if home == "" {
@@ -270,13 +270,45 @@ func printWorker(w io.Writer, wk *sendingv1.Worker) {
 				}
 			}
 			to := tr.GetReceivingRegion() + " " + t.Name(tr.GetReceivingRegion())
-			tb.add(false, i+1, tr.GetBatchId(), to, strings.TrimPrefix(tr.GetVacancy(), "vacancies/"), fmtTime(tr.GetDepartureTime()), home, tr.GetReturnNote())
+			if c := tr.GetWorkCounty(); c != "" {
+				to += " / " + c + " " + t.Name(c)
+			}
+			tb.add(false, i+1, tr.GetBatchId(), to, strings.TrimPrefix(tr.GetVacancy(), "vacancies/"), tr.GetEmployerName(),
+				fmtTime(tr.GetDepartureTime()), tripArrival(tr), rosterDate(tr.GetOnboardDate()), tripLeaving(tr), home, tr.GetReturnNote())
 		}
 		tb.render(w, false)
 	}
 	if ts := wk.GetUpdateTime(); ts != nil {
 		line("updated", ts.AsTime().In(time.Local).Format(time.DateTime))
 	}
+}
+
+// tripArrival is the arrival column of a journey: the time, or that the worker did not turn up.
+func tripArrival(tr *sendingv1.Trip) string {
+	if tr.GetNoShow() {
+		return "no-show"
+	}
+	return fmtTime(tr.GetArrivalTime())
+}
+
+// tripLeaving is the "left job, follow-ups" column of a journey: the day and reason, the checkpoints after
+// the onboarding, the incidents.
+func tripLeaving(tr *sendingv1.Trip) string {
+	var parts []string
+	if d := tr.GetLeftJobDate(); d != nil {
+		left := rosterDate(d)
+		if r := tr.GetLeftJobReason(); r != "" {
+			left += " (" + r + ")"
+		}
+		parts = append(parts, left)
+	}
+	for _, cp := range tr.GetCheckpoints() {
+		parts = append(parts, fmt.Sprintf("%dm: %s", cp.GetMonths(), map[bool]string{true: "employed", false: "not employed"}[cp.GetStillEmployed()]))
+	}
+	if n := tr.GetIncidents(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d incidents", n))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func yesNo(b bool) string {

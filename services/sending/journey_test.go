@@ -32,26 +32,9 @@ func TestReturnHomeEndsTheTripAndReportsIt(t *testing.T) {
 	for i := range rows {
 		rows[i] = testWorkerRow(i, testCounties[i%2], "8212", i == 0)
 	}
-	acceptAll(t, r, n, rows)
 	ctx := testCtx(t)
-	plan, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan"})
-	if err != nil || len(plan.GetBatches()) != 1 {
-		t.Fatalf("plan: %v, %v", plan, err)
-	}
-	b := plan.GetBatches()[0]
-	eventually(t, "the batch announced", func() (bool, string) {
-		_, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + b.GetBatchId()})
-		return err == nil, fmt.Sprint(err)
-	})
 	left := time.Date(2027, 2, 27, 8, 5, 0, 0, civil.Zone)
-	clock.set(left.Add(time.Hour))
-	dep := &sendingv1.RecordDepartureRequest{Name: b.GetName(), ActualDepartureTime: timestamppb.New(left), RequestId: "depart"}
-	for _, e := range b.GetManifest() {
-		dep.BoardedWorkerIds = append(dep.BoardedWorkerIds, e.GetWorkerId())
-	}
-	if _, err := n.transport.RecordDeparture(ctx, dep); err != nil {
-		t.Fatal(err)
-	}
+	b := departAll(t, r, n, clock, rows, left)
 	entries := b.GetManifest()
 	for _, e := range entries {
 		want := []*sendingv1.Trip{{BatchId: b.GetBatchId(), ReceivingRegion: flowReceiving, Vacancy: e.GetVacancy(), DepartureTime: timestamppb.New(left)}}
@@ -136,6 +119,33 @@ func TestReturnHomeEndsTheTripAndReportsIt(t *testing.T) {
 	if got := returnEvents(); len(got) != 2 || got[1].GetWorkerId() != c.GetWorkerId() || got[1].GetBatchId() != b.GetBatchId() {
 		t.Fatalf("return events = %v, want a second one for %s", got, c.GetWorkerId())
 	}
+}
+
+// departAll accepts every worker of rows (acceptAll), plans them on one batch, waits until the
+// receiving service has it and records its departure at left, everyone boarded (the clock an
+// hour later). It returns the batch.
+func departAll(t *testing.T, r *recvNode, n *sendNode, clock *testClock, rows []*sendingv1.WorkerRow, left time.Time) *sendingv1.Batch {
+	t.Helper()
+	acceptAll(t, r, n, rows)
+	ctx := testCtx(t)
+	plan, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan"})
+	if err != nil || len(plan.GetBatches()) != 1 {
+		t.Fatalf("plan: %v, %v", plan, err)
+	}
+	b := plan.GetBatches()[0]
+	eventually(t, "the batch announced", func() (bool, string) {
+		_, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + b.GetBatchId()})
+		return err == nil, fmt.Sprint(err)
+	})
+	clock.set(left.Add(time.Hour))
+	dep := &sendingv1.RecordDepartureRequest{Name: b.GetName(), ActualDepartureTime: timestamppb.New(left), RequestId: "depart"}
+	for _, e := range b.GetManifest() {
+		dep.BoardedWorkerIds = append(dep.BoardedWorkerIds, e.GetWorkerId())
+	}
+	if _, err := n.transport.RecordDeparture(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func tripsEqual(a, b []*sendingv1.Trip) bool {

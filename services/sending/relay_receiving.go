@@ -2,9 +2,10 @@ package sending
 
 // Everything between this sending service and the receiving services it is paired with:
 // finding them (Config.Receiving, or the coordination registry), one client connection per
-// receiving province, and per province three loops that live as long as the pairing does:
+// receiving province, and per province four loops that live as long as the pairing does:
 //
-//   - the demand-feed follower and the decision-feed follower (services/sending/demand);
+//   - the demand-feed, decision-feed and employment-feed followers (services/sending/demand;
+//     the employment changes are applied to the roster's trips, services/sending/roster/employment.go);
 //   - the outbox relay of destination "receiving/<code>" (this file), which delivers what the
 //     matching and transport flows committed to the outbox: SubmitCandidatesRequest,
 //     AnnounceBatchRequest, ReportBatchDepartureRequest, CancelIntakeBatchRequest and
@@ -210,10 +211,14 @@ func (s *Service) startLink(ctx context.Context, code, endpoint string) *receivi
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
 		var wg sync.WaitGroup
-		wg.Add(3)
+		wg.Add(4)
 		go func() {
 			defer wg.Done()
 			s.demand.FollowDemand(lctx, code, receivingv1.NewDemandFeedServiceClient(cc))
+		}()
+		go func() {
+			defer wg.Done()
+			s.demand.FollowEmployment(lctx, code, receivingv1.NewEmploymentFeedServiceClient(cc))
 		}()
 		go func() {
 			defer wg.Done()

@@ -7,15 +7,16 @@
 // outbox relays (relay_receiving.go). The subsystems, each with its handlers, rules and storage:
 //
 //   - roster: workers, their lifecycle and the bulk import (RosterService);
-//   - demand: following the receiving provinces' demand and decision feeds, the demand replica,
-//     the links' health;
+//   - demand: following the receiving provinces' demand, decision and employment feeds, the
+//     demand replica, the links' health;
 //   - matching: match runs and proposals (MatchingService), with the pure solver in
 //     matching/matcher;
 //   - transport: transport batches (TransportService), with the planner in transport/batchplan;
 //   - returnees: local employers and the placement of workers back home (ReturneeService).
 //
 // Dependencies run one way: transport -> matching -> demand, roster; returnees -> roster; the decision follower
-// reaches matching through demand.Config.ApplyDecision.
+// reaches matching through demand.Config.ApplyDecision, the employment follower the roster
+// through demand.Config.ApplyEmployment.
 package sending
 
 import (
@@ -151,6 +152,9 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		FeedSilence: cfg.FeedSilence, LinkGrace: cfg.LinkGrace, Health: cfg.Health, Relays: &s.relays,
 		ApplyDecision: func(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error {
 			return s.matching.ApplyDecision(tx, code, c)
+		},
+		ApplyEmployment: func(tx *bbolt.Tx, code string, c *receivingv1.EmploymentChange) (bool, error) {
+			return s.roster.ApplyEmployment(tx, code, c)
 		},
 	})
 	var err error

@@ -9,6 +9,8 @@ package demand
 //     (key "demand/<receiving region>" -> sendingv1.FollowPosition).
 //   - The decision follower applies the employers' decisions to proposals and workers and keeps
 //     its position under "decision/<receiving region>".
+//   - The employment follower hands what happened to this province's workers to the roster and
+//     keeps its position under "employment/<receiving region>" (employment.go).
 //
 // Every batch of changes is applied together with the new position in ONE transaction, so after
 // a crash, a restart or a broken stream the follower resumes exactly after the last change it
@@ -49,6 +51,7 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -79,11 +82,16 @@ type feedKind int
 const (
 	feedDemand feedKind = iota
 	feedDecisions
+	feedEmployment // employment.go
+	feedKinds      // the number of feeds
 )
 
 func (k feedKind) String() string {
-	if k == feedDemand {
+	switch k {
+	case feedDemand:
 		return "demand"
+	case feedEmployment:
+		return "employment"
 	}
 	return "decision"
 }
@@ -110,7 +118,14 @@ type feedState struct {
 	live bool
 	// caughtUpTime is when this process last found the feed caught up (see caughtUp).
 	caughtUpTime time.Time
+	// unserved: the receiving service answered that it does not serve this feed (an older
+	// version, UNIMPLEMENTED), until it answers on it: the link's health and `connected` do not
+	// wait for it.
+	unserved bool
 }
+
+// answers reports whether the feed's watch is open, or does not count (unserved).
+func (fs feedState) answers() bool { return fs.open || fs.unserved }
 
 // caughtUp reports whether the follower is caught up on the feed: its watch is open, has sent
 // its caught-up notice, and every revision up to the head it last gave is applied.
@@ -121,7 +136,7 @@ type followInfo struct {
 	endpoint string
 	// since is when this process began to follow the province.
 	since time.Time
-	feeds [2]feedState
+	feeds [feedKinds]feedState
 }
 
 // followState is the in-memory state of the followers, for GetFollowStatus, the link health
@@ -186,7 +201,7 @@ func (f *followState) answered(code string, k feedKind, at time.Time, notice boo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fs := &f.get(code).feeds[k]
-	fs.open, fs.head = true, head
+	fs.open, fs.head, fs.unserved = true, head, false
 	fs.notices = fs.notices || notice
 	fs.lastMessage = later(fs.lastMessage, at)
 	fs.err, fs.errTime = "", time.Time{}
@@ -239,10 +254,25 @@ func (f *followState) forgetCurrent(code string) {
 	fs.currentAsOf, fs.persistedCurrent = time.Time{}, time.Time{}
 }
 
-// setError records a failure of the whole link (both feeds).
+// setError records a failure of the whole link (every feed).
 func (f *followState) setError(code string, err error) {
-	f.setFeedError(code, feedDemand, err)
-	f.setFeedError(code, feedDecisions, err)
+	for k := range feedKinds {
+		f.setFeedError(code, k, err)
+	}
+}
+
+// unserved reports whether feed k of province code is known not to be served.
+func (f *followState) unserved(code string, k feedKind) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.get(code).feeds[k].unserved
+}
+
+// setUnserved records that the receiving service does not serve feed k (UNIMPLEMENTED).
+func (f *followState) setUnserved(code string, k feedKind) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.get(code).feeds[k].unserved = true
 }
 
 // setFeedError records a failure of feed k.
@@ -367,6 +397,18 @@ func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once 
 		if err == nil {
 			err = errors.New("the feed stream ended")
 		}
+		if status.Code(err) == codes.Unimplemented {
+			// An older receiving service without this feed: not an error of the link. Ask again
+			// now and then (it may be upgraded), saying so once.
+			if !s.follow.unserved(code, k) {
+				lg.Info("the receiving service does not serve this feed (an older version); asking again every while", zap.Duration("every", s.cfg.Backoff.Max))
+			}
+			s.follow.setUnserved(code, k)
+			if !backoff.Sleep(ctx, s.cfg.Backoff.Max) {
+				return
+			}
+			continue
+		}
 		s.follow.setFeedError(code, k, err)
 		if time.Since(start) >= healthyStream {
 			failures = 0
@@ -386,6 +428,52 @@ func (s *Service) followLoop(ctx context.Context, code string, k feedKind, once 
 			return
 		}
 	}
+}
+
+// watchFeed opens a watch of feed k of province code after revision after (open returns the
+// stream's receive function; read takes its responses apart, see watchReader) and applies what
+// arrives in batches with apply (the entries, in one transaction with the position, which it
+// returns) until the stream ends; it returns why it ended. Only the demand feed's messages say
+// how current the demand replica is.
+func watchFeed[R any, T comparable](ctx context.Context, s *Service, code string, k feedKind, after int64,
+	open func(ctx context.Context) (func() (R, error), error),
+	read func(R) (T, *receivingv1.FeedProgress, int64),
+	apply func(entries []T, b batchInfo) (int64, error)) error {
+	sctx, cancel := context.WithCancelCause(ctx)
+	recv, err := open(sctx)
+	if err != nil {
+		cancel(nil)
+		return err
+	}
+	s.follow.started(code, k, after)
+	wd := s.newWatchdog(code, k, cancel)
+	defer wd.disarm()
+	err = receiveBatches(sctx, func() { cancel(nil) }, watchReader(s, code, k, wd, recv, read),
+		applyBatchLimit, func(msgs []watchMsg[T]) error {
+			b := splitBatch(msgs)
+			if k != feedDemand {
+				b.current = time.Time{}
+			}
+			var applied int64
+			written := len(b.entries) > 0
+			if written {
+				var err error
+				if applied, err = apply(b.entries, b.batchInfo); err != nil {
+					return err
+				}
+			}
+			return s.noteBatch(code, k, b.batchInfo, written, applied)
+		})
+	return watchError(ctx, sctx, err)
+}
+
+// streamRecv returns the receive function of a watch stream just opened (or the error that
+// opening it gave).
+func streamRecv[R any](stream interface{ Recv() (R, error) }, err error) (func() (R, error), error) {
+	if err != nil {
+		return nil, err
+	}
+	return stream.Recv, nil
 }
 
 // --- demand ---
@@ -426,32 +514,17 @@ func (s *Service) followDemandOnce(ctx context.Context, code string, client rece
 		}
 		*relist = false
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
-	stream, err := client.WatchDemand(sctx, &receivingv1.WatchDemandRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
-	if err != nil {
-		cancel(nil)
-		return err
-	}
-	s.follow.started(code, feedDemand, after)
-	wd := s.newWatchdog(code, feedDemand, cancel)
-	defer wd.disarm()
-	err = receiveBatches(sctx, func() { cancel(nil) },
-		watchReader(s, code, feedDemand, wd, stream.Recv, func(r *receivingv1.WatchDemandResponse) (*receivingv1.DemandChange, *receivingv1.FeedProgress, int64) {
+	return watchFeed(ctx, s, code, feedDemand, after,
+		func(ctx context.Context) (func() (*receivingv1.WatchDemandResponse, error), error) {
+			stream, err := client.WatchDemand(ctx, &receivingv1.WatchDemandRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
+			return streamRecv(stream, err)
+		},
+		func(r *receivingv1.WatchDemandResponse) (*receivingv1.DemandChange, *receivingv1.FeedProgress, int64) {
 			return r.GetChange(), r.GetProgress(), r.GetHeadRevision()
-		}),
-		applyBatchLimit, func(msgs []watchMsg[*receivingv1.DemandChange]) error {
-			b := splitBatch(msgs)
-			var applied int64
-			written := len(b.entries) > 0
-			if written {
-				var err error
-				if applied, err = s.applyDemandChanges(code, b.entries, b.batchInfo); err != nil {
-					return err
-				}
-			}
-			return s.noteBatch(code, feedDemand, b.batchInfo, written, applied)
+		},
+		func(changes []*receivingv1.DemandChange, b batchInfo) (int64, error) {
+			return s.applyDemandChanges(code, changes, b)
 		})
-	return watchError(ctx, sctx, err)
 }
 
 // readPosition reads the stored position of feed k of province code.
@@ -657,33 +730,17 @@ func (s *Service) followDecisionsOnce(ctx context.Context, code string, client r
 		}
 		*relistFrom = -1
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
-	stream, err := client.WatchDecisions(sctx, &receivingv1.WatchDecisionsRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
-	if err != nil {
-		cancel(nil)
-		return err
-	}
-	s.follow.started(code, feedDecisions, after)
-	wd := s.newWatchdog(code, feedDecisions, cancel)
-	defer wd.disarm()
-	err = receiveBatches(sctx, func() { cancel(nil) },
-		watchReader(s, code, feedDecisions, wd, stream.Recv, func(r *receivingv1.WatchDecisionsResponse) (*receivingv1.Candidate, *receivingv1.FeedProgress, int64) {
+	return watchFeed(ctx, s, code, feedDecisions, after,
+		func(ctx context.Context) (func() (*receivingv1.WatchDecisionsResponse, error), error) {
+			stream, err := client.WatchDecisions(ctx, &receivingv1.WatchDecisionsRequest{SendingRegion: s.cfg.Region, AfterRevision: after})
+			return streamRecv(stream, err)
+		},
+		func(r *receivingv1.WatchDecisionsResponse) (*receivingv1.Candidate, *receivingv1.FeedProgress, int64) {
 			return r.GetCandidate(), r.GetProgress(), r.GetHeadRevision()
-		}),
-		applyBatchLimit, func(msgs []watchMsg[*receivingv1.Candidate]) error {
-			b := splitBatch(msgs)
-			b.current = time.Time{} // the decision feed says nothing of the demand replica
-			var applied int64
-			written := len(b.entries) > 0
-			if written {
-				var err error
-				if applied, err = s.applyDecisions(code, b.entries, b.batchInfo); err != nil {
-					return err
-				}
-			}
-			return s.noteBatch(code, feedDecisions, b.batchInfo, written, applied)
+		},
+		func(cands []*receivingv1.Candidate, b batchInfo) (int64, error) {
+			return s.applyDecisions(code, cands, b)
 		})
-	return watchError(ctx, sctx, err)
 }
 
 // applyDecisions applies decisions of province code and records the new position, with what
@@ -819,6 +876,8 @@ func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatu
 				storedDemand[string(code)] = pos
 			case feedDecisions.String():
 				p.DecisionRevision = pos.GetDecisionRevision()
+			case feedEmployment.String():
+				p.EmploymentRevision = pos.GetEmploymentRevision()
 			}
 			p.LastChangeTime = laterTS(p.LastChangeTime, pos.GetLastChangeTime())
 			p.LastMessageTime = laterTS(p.LastMessageTime, pos.GetLastMessageTime())
@@ -831,7 +890,7 @@ func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatu
 	for code, fi := range mem {
 		p := at(code)
 		p.Endpoint = fi.endpoint
-		p.Connected = fi.feeds[feedDemand].open && fi.feeds[feedDecisions].open
+		p.Connected = fi.feeds[feedDemand].open && fi.feeds[feedDecisions].open && fi.feeds[feedEmployment].answers()
 		for k, fs := range fi.feeds {
 			if fs.err != "" && (p.LastErrorTime == nil || fs.errTime.After(p.LastErrorTime.AsTime())) {
 				p.LastError = feedKind(k).String() + " feed: " + fs.err
@@ -841,7 +900,7 @@ func (s *Service) GetFollowStatus(_ context.Context, _ *sendingv1.GetFollowStatu
 				p.LastMessageTime = laterTS(p.LastMessageTime, timestamppb.New(fs.lastMessage))
 			}
 		}
-		p.DemandLag, p.DecisionLag = fi.feeds[feedDemand].lag(), fi.feeds[feedDecisions].lag()
+		p.DemandLag, p.DecisionLag, p.EmploymentLag = fi.feeds[feedDemand].lag(), fi.feeds[feedDecisions].lag(), fi.feeds[feedEmployment].lag()
 	}
 	if ep := s.cfg.Receiving; len(ep) > 0 {
 		for code, e := range ep {

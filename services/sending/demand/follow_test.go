@@ -3,13 +3,11 @@ package demand
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
@@ -28,11 +26,19 @@ func (f *feedSource) ListOpenDemand(context.Context, *receivingv1.ListOpenDemand
 }
 
 func (f *feedSource) WatchDemand(_ *receivingv1.WatchDemandRequest, stream receivingv1.DemandFeedService_WatchDemandServer) error {
+	return sendAll(stream, f.msgs)
+}
+
+// sendAll sends what comes on msgs on a watch stream until the stream ends.
+func sendAll[T any](stream interface {
+	Context() context.Context
+	Send(T) error
+}, msgs <-chan T) error {
 	for {
 		select {
 		case <-stream.Context().Done():
 			return stream.Context().Err()
-		case m := <-f.msgs:
+		case m := <-msgs:
 			if err := stream.Send(m); err != nil {
 				return err
 			}
@@ -57,24 +63,12 @@ func caughtUp(head int64) *receivingv1.WatchDemandResponse {
 // A message of a kind this version does not know is skipped, its head still counted.
 func TestFollowerCaughtUpAndLag(t *testing.T) {
 	t.Parallel()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	src := &feedSource{msgs: make(chan *receivingv1.WatchDemandResponse, 32)}
-	gs := grpc.NewServer()
-	receivingv1.RegisterDemandFeedServiceServer(gs, src)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := serveFake(t, func(gs *grpc.Server) { receivingv1.RegisterDemandFeedServiceServer(gs, src) })
 
 	const code = "440000"
 	s := New(testDB(t), zaptest.NewLogger(t), Config{Region: "520000", FeedSilence: time.Hour})
-	s.Track(code, lis.Addr().String())
+	s.Track(code, conn.Target())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

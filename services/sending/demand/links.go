@@ -11,11 +11,11 @@ package demand
 //     is otherwise skipped.
 //   - Every message carries the feed's head revision: the follower keeps the last one heard
 //     and its position (the last revision applied), and GetFollowStatus reports them per feed
-//     (FollowPosition.demand_lag, decision_lag): revisions behind, and caught up while the watch
-//     is open, its caught-up notice is applied and the position is at the head. A caught-up
-//     notice also moves the position up to the head it gives (stored with the next write): for
-//     the decision feed, filtered to this province, the revisions in between hold only other
-//     provinces' decisions, so the position is not left behind by them.
+//     (FollowPosition.demand_lag, decision_lag, employment_lag): revisions behind, and caught
+//     up while the watch is open, its caught-up notice is applied and the position is at the
+//     head. A caught-up notice also moves the position up to the head it gives (stored with
+//     the next write): for the decision feed, filtered to this province, the revisions in
+//     between hold only other provinces' decisions, so the position is not left behind by them.
 //   - The demand replica is known current as of the last message received on an open demand
 //     watch (ReplicaFreshness.current_as_of), taken when that message's changes are committed.
 //     A change replayed before the stream's first caught-up notice does not count (it is history being
@@ -29,8 +29,9 @@ package demand
 //     also behind a proxy that answers keepalive pings itself; keepalive (services/platform/peers) is
 //     the second line, after 10 s + 5 s of silence.
 //   - Health: with Config.Health set, each receiving province followed has the health service
-//     name peers.LinkHealthName (labourlink.link.receiving.<code>): SERVING while both of its
-//     watches answer, NOT_SERVING once one has been closed and silent for LinkGrace (default
+//     name peers.LinkHealthName (labourlink.link.receiving.<code>): SERVING while its watches
+//     answer (demand, decisions, employment; a feed the receiving service does not serve,
+//     UNIMPLEMENTED from an older version, is not waited for), NOT_SERVING once one has been closed and silent for LinkGrace (default
 //     5 s), so that a reconnection does not flap. These names say nothing about this service
 //     itself: its own service names stay SERVING while a peer is down, because this service
 //     still answers (the outbox keeps what it sends until the peer is back). A load balancer
@@ -152,17 +153,23 @@ func splitBatch[T any](msgs []watchMsg[T]) batch[T] {
 
 // revision returns the revision of feed k in a stored position.
 func revision(p *sendingv1.FollowPosition, k feedKind) int64 {
-	if k == feedDemand {
+	switch k {
+	case feedDemand:
 		return p.GetDemandRevision()
+	case feedEmployment:
+		return p.GetEmploymentRevision()
 	}
 	return p.GetDecisionRevision()
 }
 
 // setRevision sets the revision of feed k in a stored position.
 func setRevision(p *sendingv1.FollowPosition, k feedKind, rev int64) {
-	if k == feedDemand {
+	switch k {
+	case feedDemand:
 		p.DemandRevision = rev
-	} else {
+	case feedEmployment:
+		p.EmploymentRevision = rev
+	default:
 		p.DecisionRevision = rev
 	}
 }
@@ -274,7 +281,7 @@ func (s *Service) linkServing(now time.Time) map[string]bool {
 	for code, fi := range s.follow.snapshot() {
 		ok := true
 		for _, fs := range fi.feeds {
-			ok = ok && (fs.open || (!fs.lastMessage.IsZero() && now.Sub(fs.lastMessage) < s.cfg.LinkGrace))
+			ok = ok && (fs.answers() || (!fs.lastMessage.IsZero() && now.Sub(fs.lastMessage) < s.cfg.LinkGrace))
 		}
 		out[code] = ok
 	}

@@ -1,8 +1,10 @@
-// Package demand follows the demand and decision feeds of the paired receiving provinces: it
+// Package demand follows the demand, decision and employment feeds of the paired receiving
+// provinces: it
 // keeps the demand replica and the feed positions (store.go), knows how current the replica is
 // and whether each link answers (links.go), and hands each decided candidate to
 // Config.ApplyDecision (the matching subsystem) in the transaction that records the decision
-// feed's position.
+// feed's position, and each employment change to Config.ApplyEmployment (the roster) likewise
+// (employment.go).
 package demand
 
 import (
@@ -44,6 +46,11 @@ type Config struct {
 	// ApplyDecision applies the decided candidate c of receiving province code inside tx, the
 	// transaction that records the decision feed's position.
 	ApplyDecision func(tx *bbolt.Tx, code string, c *receivingv1.Candidate) error
+	// ApplyEmployment applies change c of the employment feed of receiving province code (of a
+	// kind this version knows) inside tx, the transaction that records the feed's position. It
+	// reports whether the change was written (false: skipped, nothing to write it on); an error
+	// stops the follower (and is retried), so it must mean the store failed.
+	ApplyEmployment func(tx *bbolt.Tx, code string, c *receivingv1.EmploymentChange) (bool, error)
 }
 
 // Service is the followers of one sending province.
@@ -73,6 +80,9 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) *Service {
 	}
 	if cfg.LinkGrace <= 0 {
 		cfg.LinkGrace = DefaultLinkGrace
+	}
+	if cfg.ApplyEmployment == nil {
+		cfg.ApplyEmployment = func(*bbolt.Tx, string, *receivingv1.EmploymentChange) (bool, error) { return false, nil }
 	}
 	if cfg.Relays == nil {
 		cfg.Relays = &outbox.Set{}

@@ -3,8 +3,8 @@ package demand
 // The storage of the followers (model: etcd server/storage/schema):
 //
 //   - BucketDemandReplica: "<receiving region>/<vacancy id>" -> sendingv1.DemandVacancy.
-//   - BucketFeedPositions: "demand/<receiving region>" and "decision/<receiving region>" ->
-//     sendingv1.FollowPosition.
+//   - BucketFeedPositions: "demand/<receiving region>", "decision/<receiving region>" and
+//     "employment/<receiving region>" -> sendingv1.FollowPosition.
 //   - the follower counters, "follow/<code>/<name>", in the shared store.BucketCounters.
 
 import (

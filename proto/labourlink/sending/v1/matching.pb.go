@@ -1572,7 +1572,13 @@ type FollowPosition struct {
 	// How far behind the head of the demand feed this service is.
 	DemandLag *FeedLag `protobuf:"bytes,11,opt,name=demand_lag,json=demandLag,proto3" json:"demand_lag,omitempty"`
 	// How far behind the head of the decision feed this service is.
-	DecisionLag   *FeedLag `protobuf:"bytes,12,opt,name=decision_lag,json=decisionLag,proto3" json:"decision_lag,omitempty"`
+	DecisionLag *FeedLag `protobuf:"bytes,12,opt,name=decision_lag,json=decisionLag,proto3" json:"decision_lag,omitempty"`
+	// Last employment-feed revision applied to the roster (labourlink.receiving.v1.EmploymentFeedService:
+	// arrivals, onboardings, checkpoints, leavings of this province's workers there).
+	EmploymentRevision int64 `protobuf:"varint,13,opt,name=employment_revision,json=employmentRevision,proto3" json:"employment_revision,omitempty"`
+	// How far behind the head of the employment feed this service is (unset while the receiving
+	// service does not serve the feed: an older version).
+	EmploymentLag *FeedLag `protobuf:"bytes,14,opt,name=employment_lag,json=employmentLag,proto3" json:"employment_lag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1691,6 +1697,20 @@ func (x *FollowPosition) GetDecisionLag() *FeedLag {
 	return nil
 }
 
+func (x *FollowPosition) GetEmploymentRevision() int64 {
+	if x != nil {
+		return x.EmploymentRevision
+	}
+	return 0
+}
+
+func (x *FollowPosition) GetEmploymentLag() *FeedLag {
+	if x != nil {
+		return x.EmploymentLag
+	}
+	return nil
+}
+
 // How far this service is behind the head of one feed of a receiving province, from the head
 // revision that every message of the feed's watch carries (WatchDemandResponse.head_revision).
 // Known only while this process follows the feed: unset after a restart until the watch answers.
@@ -1698,7 +1718,8 @@ type FeedLag struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The newest revision of the feed that its watch has reported (0: none reported yet).
 	HeadRevision int64 `protobuf:"varint,1,opt,name=head_revision,json=headRevision,proto3" json:"head_revision,omitempty"`
-	// The last revision applied (the feed's position: `demand_revision` or `decision_revision`).
+	// The last revision applied (the feed's position: `demand_revision`, `decision_revision` or
+	// `employment_revision`).
 	// For the decision feed, a caught-up notice moves it to the head: the revisions in between
 	// hold only other provinces' decisions.
 	AppliedRevision int64 `protobuf:"varint,2,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
@@ -1882,7 +1903,7 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x18\n" +
 	"\x16GetFollowStatusRequest\"c\n" +
 	"\x17GetFollowStatusResponse\x12H\n" +
-	"\tpositions\x18\x01 \x03(\v2%.labourlink.sending.v1.FollowPositionB\x03\xe0A\x03R\tpositions\"\xce\x05\n" +
+	"\tpositions\x18\x01 \x03(\v2%.labourlink.sending.v1.FollowPositionB\x03\xe0A\x03R\tpositions\"\xd0\x06\n" +
 	"\x0eFollowPosition\x12.\n" +
 	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1f\n" +
 	"\bendpoint\x18\x02 \x01(\tB\x03\xe0A\x03R\bendpoint\x12,\n" +
@@ -1898,7 +1919,9 @@ const file_labourlink_sending_v1_matching_proto_rawDesc = "" +
 	" \x01(\v2'.labourlink.sending.v1.ReplicaFreshnessB\x03\xe0A\x03R\x0fdemandFreshness\x12B\n" +
 	"\n" +
 	"demand_lag\x18\v \x01(\v2\x1e.labourlink.sending.v1.FeedLagB\x03\xe0A\x03R\tdemandLag\x12F\n" +
-	"\fdecision_lag\x18\f \x01(\v2\x1e.labourlink.sending.v1.FeedLagB\x03\xe0A\x03R\vdecisionLag\"\xfc\x01\n" +
+	"\fdecision_lag\x18\f \x01(\v2\x1e.labourlink.sending.v1.FeedLagB\x03\xe0A\x03R\vdecisionLag\x124\n" +
+	"\x13employment_revision\x18\r \x01(\x03B\x03\xe0A\x03R\x12employmentRevision\x12J\n" +
+	"\x0eemployment_lag\x18\x0e \x01(\v2\x1e.labourlink.sending.v1.FeedLagB\x03\xe0A\x03R\remploymentLag\"\xfc\x01\n" +
 	"\aFeedLag\x12(\n" +
 	"\rhead_revision\x18\x01 \x01(\x03B\x03\xe0A\x03R\fheadRevision\x12.\n" +
 	"\x10applied_revision\x18\x02 \x01(\x03B\x03\xe0A\x03R\x0fappliedRevision\x12.\n" +
@@ -2004,26 +2027,27 @@ var file_labourlink_sending_v1_matching_proto_depIdxs = []int32{
 	4,  // 25: labourlink.sending.v1.FollowPosition.demand_freshness:type_name -> labourlink.sending.v1.ReplicaFreshness
 	23, // 26: labourlink.sending.v1.FollowPosition.demand_lag:type_name -> labourlink.sending.v1.FeedLag
 	23, // 27: labourlink.sending.v1.FollowPosition.decision_lag:type_name -> labourlink.sending.v1.FeedLag
-	24, // 28: labourlink.sending.v1.FeedLag.caught_up_time:type_name -> google.protobuf.Timestamp
-	6,  // 29: labourlink.sending.v1.MatchingService.StartMatchRun:input_type -> labourlink.sending.v1.StartMatchRunRequest
-	8,  // 30: labourlink.sending.v1.MatchingService.CancelMatchRun:input_type -> labourlink.sending.v1.CancelMatchRunRequest
-	10, // 31: labourlink.sending.v1.MatchingService.GetMatchRun:input_type -> labourlink.sending.v1.GetMatchRunRequest
-	12, // 32: labourlink.sending.v1.MatchingService.ListMatchRuns:input_type -> labourlink.sending.v1.ListMatchRunsRequest
-	15, // 33: labourlink.sending.v1.MatchingService.ListDemand:input_type -> labourlink.sending.v1.ListDemandRequest
-	18, // 34: labourlink.sending.v1.MatchingService.ListProposals:input_type -> labourlink.sending.v1.ListProposalsRequest
-	20, // 35: labourlink.sending.v1.MatchingService.GetFollowStatus:input_type -> labourlink.sending.v1.GetFollowStatusRequest
-	7,  // 36: labourlink.sending.v1.MatchingService.StartMatchRun:output_type -> labourlink.sending.v1.StartMatchRunResponse
-	9,  // 37: labourlink.sending.v1.MatchingService.CancelMatchRun:output_type -> labourlink.sending.v1.CancelMatchRunResponse
-	11, // 38: labourlink.sending.v1.MatchingService.GetMatchRun:output_type -> labourlink.sending.v1.GetMatchRunResponse
-	13, // 39: labourlink.sending.v1.MatchingService.ListMatchRuns:output_type -> labourlink.sending.v1.ListMatchRunsResponse
-	16, // 40: labourlink.sending.v1.MatchingService.ListDemand:output_type -> labourlink.sending.v1.ListDemandResponse
-	19, // 41: labourlink.sending.v1.MatchingService.ListProposals:output_type -> labourlink.sending.v1.ListProposalsResponse
-	21, // 42: labourlink.sending.v1.MatchingService.GetFollowStatus:output_type -> labourlink.sending.v1.GetFollowStatusResponse
-	36, // [36:43] is the sub-list for method output_type
-	29, // [29:36] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	23, // 28: labourlink.sending.v1.FollowPosition.employment_lag:type_name -> labourlink.sending.v1.FeedLag
+	24, // 29: labourlink.sending.v1.FeedLag.caught_up_time:type_name -> google.protobuf.Timestamp
+	6,  // 30: labourlink.sending.v1.MatchingService.StartMatchRun:input_type -> labourlink.sending.v1.StartMatchRunRequest
+	8,  // 31: labourlink.sending.v1.MatchingService.CancelMatchRun:input_type -> labourlink.sending.v1.CancelMatchRunRequest
+	10, // 32: labourlink.sending.v1.MatchingService.GetMatchRun:input_type -> labourlink.sending.v1.GetMatchRunRequest
+	12, // 33: labourlink.sending.v1.MatchingService.ListMatchRuns:input_type -> labourlink.sending.v1.ListMatchRunsRequest
+	15, // 34: labourlink.sending.v1.MatchingService.ListDemand:input_type -> labourlink.sending.v1.ListDemandRequest
+	18, // 35: labourlink.sending.v1.MatchingService.ListProposals:input_type -> labourlink.sending.v1.ListProposalsRequest
+	20, // 36: labourlink.sending.v1.MatchingService.GetFollowStatus:input_type -> labourlink.sending.v1.GetFollowStatusRequest
+	7,  // 37: labourlink.sending.v1.MatchingService.StartMatchRun:output_type -> labourlink.sending.v1.StartMatchRunResponse
+	9,  // 38: labourlink.sending.v1.MatchingService.CancelMatchRun:output_type -> labourlink.sending.v1.CancelMatchRunResponse
+	11, // 39: labourlink.sending.v1.MatchingService.GetMatchRun:output_type -> labourlink.sending.v1.GetMatchRunResponse
+	13, // 40: labourlink.sending.v1.MatchingService.ListMatchRuns:output_type -> labourlink.sending.v1.ListMatchRunsResponse
+	16, // 41: labourlink.sending.v1.MatchingService.ListDemand:output_type -> labourlink.sending.v1.ListDemandResponse
+	19, // 42: labourlink.sending.v1.MatchingService.ListProposals:output_type -> labourlink.sending.v1.ListProposalsResponse
+	21, // 43: labourlink.sending.v1.MatchingService.GetFollowStatus:output_type -> labourlink.sending.v1.GetFollowStatusResponse
+	37, // [37:44] is the sub-list for method output_type
+	30, // [30:37] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_matching_proto_init() }

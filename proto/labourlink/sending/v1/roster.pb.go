@@ -53,13 +53,16 @@ const (
 	WorkerStatus_WORKER_STATUS_ACCEPTED WorkerStatus = 3
 	// On the manifest of a planned transport batch.
 	WorkerStatus_WORKER_STATUS_SCHEDULED WorkerStatus = 4
-	// Boarded the batch and left the province.
+	// Boarded the batch and left the province. A worker the receiving province reports as not
+	// having turned up (a no-show on its employment feed) stays DEPARTED, with the trip marked
+	// `no_show`: off every plan and match, until an operator moves them on.
 	WorkerStatus_WORKER_STATUS_DEPARTED WorkerStatus = 5
-	// Confirmed arrived by the receiving province.
+	// Confirmed arrived by the receiving province (set from its employment feed).
 	WorkerStatus_WORKER_STATUS_ARRIVED WorkerStatus = 6
-	// Onboarded by the employer and in work.
+	// Onboarded by the employer and in work (set from the employment feed; from DEPARTED through
+	// ARRIVED when the arrival was not reported).
 	WorkerStatus_WORKER_STATUS_EMPLOYED WorkerStatus = 7
-	// Left the job in the receiving province.
+	// Left the job in the receiving province (set from the employment feed).
 	WorkerStatus_WORKER_STATUS_LEFT_JOB WorkerStatus = 8
 	// Came back to the home county.
 	WorkerStatus_WORKER_STATUS_RETURNED_HOME WorkerStatus = 9
@@ -680,14 +683,17 @@ type Trip struct {
 	// What was recorded with the return (RecordReturnHomeRequest.note), if anything.
 	ReturnNote string `protobuf:"bytes,6,opt,name=return_note,json=returnNote,proto3" json:"return_note,omitempty"`
 	// The rest is what the receiving province reported on its employment feed
-	// (labourlink.receiving.v1.EmploymentFeedService), empty until it has.
+	// (labourlink.receiving.v1.EmploymentFeedService), empty until it has. Each fact is written on
+	// the trip of its batch, also when it comes late (after the return home, or during a later
+	// trip); only facts of the current trip move the worker's status.
 	// The employer of the vacancy.
 	EmployerName string `protobuf:"bytes,7,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
 	// Where the job is: a 6-digit GB/T 2260 county code of the receiving province.
 	WorkCounty string `protobuf:"bytes,8,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
 	// When the worker was confirmed arrived.
 	ArrivalTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=arrival_time,json=arrivalTime,proto3" json:"arrival_time,omitempty"`
-	// The worker was reported not to have turned up at the destination.
+	// The worker was reported not to have turned up at the destination. The status stays
+	// DEPARTED (see WorkerStatus) for an operator to resolve.
 	NoShow bool `protobuf:"varint,10,opt,name=no_show,json=noShow,proto3" json:"no_show,omitempty"`
 	// The first day of work (China time).
 	OnboardDate *v1.Date `protobuf:"bytes,11,opt,name=onboard_date,json=onboardDate,proto3" json:"onboard_date,omitempty"`
@@ -697,7 +703,7 @@ type Trip struct {
 	LeftJobDate *v1.Date `protobuf:"bytes,13,opt,name=left_job_date,json=leftJobDate,proto3" json:"left_job_date,omitempty"`
 	// Why, as the employer recorded it.
 	LeftJobReason string `protobuf:"bytes,14,opt,name=left_job_reason,json=leftJobReason,proto3" json:"left_job_reason,omitempty"`
-	// Incidents reported during the trip.
+	// Incidents reported during the trip (how many).
 	Incidents     int32 `protobuf:"varint,15,opt,name=incidents,proto3" json:"incidents,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
