@@ -120,8 +120,9 @@ func runScenario(t *testing.T, withTLS bool) {
 		t.Fatal(err)
 	}
 	if w := home.GetWorker(); w.GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_RETURNED_HOME || len(w.GetTrips()) != 1 ||
-		w.GetTrips()[0].GetBatchId() != res.BatchID || w.GetTrips()[0].GetReturnTime() == nil {
-		t.Errorf("worker home = status %s, trips %v; want RETURNED_HOME with the trip on %s ended", w.GetStatus(), w.GetTrips(), res.BatchID)
+		w.GetTrips()[0].GetBatchId() != res.BatchID || w.GetTrips()[0].GetReturnTime() == nil ||
+		w.GetTrips()[0].GetArrivalTime() == nil || w.GetTrips()[0].GetOnboardDate() == nil || w.GetTrips()[0].GetEmployerName() == "" {
+		t.Errorf("worker home = status %s, trips %v; want RETURNED_HOME with the trip on %s followed (arrival, onboarding, employer) and ended", w.GetStatus(), w.GetTrips(), res.BatchID)
 	}
 
 	// The CLI shows the same, laid out for reading.

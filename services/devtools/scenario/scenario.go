@@ -358,6 +358,27 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 
+	r.o.Step(fmt.Sprintf("the sending roster follows the employment feed: %d workers EMPLOYED, the no-show marked on its trip, without a hand-made status change", len(res.Onboarded)))
+	if err := r.until(ctx, "see the onboardings on the sending roster", func(ctx context.Context) (bool, error) {
+		for _, w := range res.Onboarded {
+			got, err := r.roster.GetWorker(ctx, &sendingv1.GetWorkerRequest{Name: "workers/" + w})
+			if err != nil {
+				return false, err
+			}
+			if got.GetWorker().GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_EMPLOYED {
+				return false, nil
+			}
+		}
+		got, err := r.roster.GetWorker(ctx, &sendingv1.GetWorkerRequest{Name: "workers/" + res.NoShow})
+		if err != nil {
+			return false, err
+		}
+		trips := got.GetWorker().GetTrips()
+		return len(trips) == 1 && trips[0].GetNoShow(), nil
+	}); err != nil {
+		return nil, err
+	}
+
 	res.ReturnedHome = res.Onboarded[0]
 	r.o.Step(fmt.Sprintf("worker %s comes back home: the sending service ends the trip and reports RETURNED_HOME to the ledger", res.ReturnedHome))
 	if _, err := r.roster.RecordReturnHome(ctx, &sendingv1.RecordReturnHomeRequest{
