@@ -36,7 +36,7 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 			"from the ledger. Provinces without a baseline are marked.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -36,7 +36,7 @@ func runBackup(ctx context.Context, env *cliEnv, args []string) error {
 	kind := kindFlag(fs)
 	out := fs.String("o", "", "the file to write (required; it must not exist); FILE.sha256 gets its checksum")
 	d := addDialFlags(fs, daemon.Sending)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	k, err := parseKind(*kind)
@@ -77,7 +77,7 @@ func runRestore(ctx context.Context, env *cliEnv, args []string) error {
 	kind := kindFlag(fs)
 	in := fs.String("i", "", "the backup file (required); FILE.sha256, when present, is checked")
 	dataDir := fs.String("data-dir", "", "the empty data folder the service will start on (required; its -data-dir)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	k, err := parseKind(*kind)

@@ -138,7 +138,7 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, "Usage: labourlink batches plan [-mode bus|train|flight] [-seats N] [flags]\n\nPlans transport batches for every accepted worker not yet on one: one group per destination\n(receiving province and work county) and start date, as few vehicles as possible, workers of\none home county together where that costs no extra vehicle. Planned workers become SCHEDULED\nand each manifest is sent to the receiving service.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -199,7 +199,7 @@ func runBatchesList(ctx context.Context, env *cliEnv, args []string) error {
 	state := fs.String("state", "", "only batches in this state: planned, departed or cancelled")
 	region := fs.String("region", "", "only batches to this receiving province")
 	out := addOutputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	req := &sendingv1.ListBatchesRequest{ReceivingRegion: *region, PageSize: 1000}
@@ -246,7 +246,7 @@ func runBatchesShow(ctx context.Context, env *cliEnv, args []string) error {
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if batch == "" && fs.NArg() == 1 {
@@ -312,7 +312,7 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, "Usage: labourlink batches depart BATCH -boarded ID,ID,... [-no-show-to accepted|available]\n\nRecords the departure of a planned batch: the listed workers boarded (DEPARTED, one ledger\nevent each); the other manifest workers are no-shows and go back to ACCEPTED or AVAILABLE.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if batch == "" && fs.NArg() == 1 {

@@ -91,7 +91,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -155,7 +155,7 @@ func runCertsIssue(_ context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, "Usage: labourlink certs issue -identity SPEC [flags]\n\nIssues one certificate and key (BASE.pem, BASE-key.pem in -dir) with the folder's CA, for\nexample a service certificate with the DNS name its peers dial:\n\n  labourlink certs issue -dir certs -identity 510000:sending -hosts sending-510000.labourlink.svc\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *spec == "" {
@@ -191,7 +191,7 @@ func runCertsShow(_ context.Context, env *cliEnv, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink certs show FILE.pem...")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

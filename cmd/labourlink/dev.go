@@ -40,7 +40,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, "Usage: labourlink dev [flags]\n\nStarts the local federation on loopback and runs until Ctrl-C. Each service is its own\nprocess; its log is DATA/KIND.log.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *certsDir == "" {

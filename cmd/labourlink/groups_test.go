@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -43,5 +44,15 @@ func TestCommandGroupListsItsSubcommands(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A flag a command does not have is a wrong command line: exit 2, the flag named on stderr.
+func TestBadFlagExitsUsage(t *testing.T) {
+	for _, args := range [][]string{{"roster", "list", "-nope"}, {"backup", "-service"}, {"local", "add", "-capacity", "many"}} {
+		var out, errOut strings.Builder
+		if code := runCLI(context.Background(), &cliEnv{stdout: &out, stderr: &errOut}, args); code != exitUsage || errOut.Len() == 0 {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d with the reason", args, code, errOut.String(), exitUsage)
+		}
 	}
 }

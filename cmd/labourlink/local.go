@@ -80,7 +80,7 @@ func runLocalAdd(ctx context.Context, env *cliEnv, args []string) error {
 	resumed := fs.Bool("resumed", false, "it has resumed work (only then does it take workers)")
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
 	out := addOutputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	k, err := parseLocalKind(*kind)
@@ -119,7 +119,7 @@ func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
 	county := fs.String("county", "", "only this county (6-digit code)")
 	resumed := fs.Bool("resumed", false, "only employers that have resumed work")
 	out := addOutputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	req := &sendingv1.ListLocalEmployersRequest{County: *county, ResumedOnly: *resumed, PageSize: 1000}
@@ -281,7 +281,7 @@ func runLocalSummary(ctx context.Context, env *cliEnv, args []string) error {
 	d := addDialFlags(fs, daemon.Sending)
 	county := fs.String("county", "", "only this county (6-digit code)")
 	out := addOutputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	c, done, err := returneeClient(d)

@@ -63,7 +63,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, "Usage: labourlink match run [-dry-run] [flags]\n\nStarts a match run on the sending service: the available workers against the open demand\nreplicated from the paired receiving provinces. Shows the run's progress, then what it\nproposed for each vacancy. Without -dry-run the proposals are committed and the candidates\nsent to the receiving services.\n\nThe service refuses a run on a replica known to be behind (its link down: vacancies may have\nclosed meanwhile); -max-replica-staleness sets how far behind is too far.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -236,7 +236,7 @@ func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cc, err := d.dial()

@@ -48,7 +48,7 @@ func newOutboxFlags(env *cliEnv, name, usage string) *outboxFlags {
 // parse parses args; without -addr, a receiving -service is looked for at the receiving
 // service's local address.
 func (o *outboxFlags) parse(args []string) error {
-	if err := o.fs.Parse(args); err != nil {
+	if err := parseFlags(o.fs, args); err != nil {
 		return err
 	}
 	switch *o.service {

@@ -127,7 +127,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 			"Rows that need attention are red on a terminal and marked '!' otherwise.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

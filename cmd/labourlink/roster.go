@@ -153,7 +153,7 @@ func runRosterImport(ctx context.Context, env *cliEnv, args []string) error {
 func parseInterspersed(fs *flag.FlagSet, args []string) error {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		args = fs.Args()
@@ -163,7 +163,17 @@ func parseInterspersed(fs *flag.FlagSet, args []string) error {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	return fs.Parse(append([]string{"--"}, pos...))
+	return parseFlags(fs, append([]string{"--"}, pos...))
+}
+
+// parseFlags parses args into fs; a bad flag (which fs has explained on its output, with the
+// usage) ends the command with exitUsage; -h with flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return exitError{code: exitUsage}
 }
 
 // --- get and list ---

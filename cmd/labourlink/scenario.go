@@ -30,7 +30,7 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, "Usage: labourlink scenario [flags]\n\nDrives the point-to-point flow through a running federation (labourlink dev), step by step,\nand ends when the coordination ledger has every event. One worker is reported as a no-show\nand one is never confirmed: after the grace period, `labourlink reconcile show` lists exactly\nthose two discrepancies.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	coordConn, err := coord.dial()

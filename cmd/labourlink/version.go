@@ -23,7 +23,7 @@ func runVersion(ctx context.Context, env *cliEnv, args []string) error {
 	fs.SetOutput(env.stderr)
 	kind := fs.String("service", "", "also ask this running service (sending, receiving or coordination) for its build")
 	d := addDialFlags(fs, daemon.Sending)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.stdout, version.Line("labourlink"))
