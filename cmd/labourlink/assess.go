@@ -48,12 +48,10 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer cc.Close()
 	ac := coordinationv1.NewAssessmentServiceClient(cc)
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var list []*coordinationv1.Assessment
 	var doc proto.Message // what -o json prints: the response (all pages in one)
 	if *region != "" {
-		resp, err := ac.GetAssessment(callCtx, &coordinationv1.GetAssessmentRequest{Region: *region, Year: int32(*year)})
+		resp, err := ac.GetAssessment(ctx, &coordinationv1.GetAssessmentRequest{Region: *region, Year: int32(*year)})
 		if err != nil {
 			return err
 		}
@@ -62,7 +60,7 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 	} else {
 		req := &coordinationv1.ListAssessmentsRequest{Year: int32(*year), PageSize: 1000}
 		for {
-			resp, err := ac.ListAssessments(callCtx, req)
+			resp, err := ac.ListAssessments(ctx, req)
 			if err != nil {
 				return err
 			}

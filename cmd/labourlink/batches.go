@@ -174,9 +174,7 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := sendingv1.NewTransportServiceClient(cc).PlanBatches(callCtx, req)
+	resp, err := sendingv1.NewTransportServiceClient(cc).PlanBatches(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -218,9 +216,7 @@ func runBatchesList(ctx context.Context, env *cliEnv, args []string) error {
 	client := sendingv1.NewTransportServiceClient(cc)
 	var all []*sendingv1.Batch
 	for {
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := client.ListBatches(callCtx, req)
-		cancel()
+		resp, err := client.ListBatches(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -260,9 +256,7 @@ func runBatchesShow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := sendingv1.NewTransportServiceClient(cc).GetBatch(callCtx, &sendingv1.GetBatchRequest{Name: batchName(batch)})
+	resp, err := sendingv1.NewTransportServiceClient(cc).GetBatch(ctx, &sendingv1.GetBatchRequest{Name: batchName(batch)})
 	if err != nil {
 		return err
 	}
@@ -356,9 +350,7 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := sendingv1.NewTransportServiceClient(cc).RecordDeparture(callCtx, req)
+	resp, err := sendingv1.NewTransportServiceClient(cc).RecordDeparture(ctx, req)
 	if err != nil {
 		return err
 	}

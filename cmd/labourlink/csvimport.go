@@ -514,9 +514,7 @@ func (p *rejectionPager) forRow(n int64) ([]string, []string, error) {
 		if len(p.page) > 0 || p.done {
 			return fields, reasons, nil
 		}
-		ctx, cancel := context.WithCancel(p.ctx)
-		page, token, err := p.list(ctx, p.importID, p.token)
-		cancel()
+		page, token, err := p.list(p.ctx, p.importID, p.token)
 		if err != nil {
 			return nil, nil, err
 		}

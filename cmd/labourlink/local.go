@@ -95,9 +95,7 @@ func runLocalAdd(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := c.CreateLocalEmployer(callCtx, &sendingv1.CreateLocalEmployerRequest{RequestId: *requestID, LocalEmployer: &sendingv1.LocalEmployer{
+	resp, err := c.CreateLocalEmployer(ctx, &sendingv1.CreateLocalEmployerRequest{RequestId: *requestID, LocalEmployer: &sendingv1.LocalEmployer{
 		DisplayName: *name, Kind: k, County: *county, Capacity: int32(*capacity), Resumed: *resumed,
 	}})
 	if err != nil {
@@ -139,9 +137,7 @@ func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
 	tb := newTable("id", "name", "kind", "county", "resumed", "places", "taken").alignRight(5, 6)
 	var all []*sendingv1.LocalEmployer
 	for {
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := c.ListLocalEmployers(callCtx, req)
-		cancel()
+		resp, err := c.ListLocalEmployers(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -195,15 +191,11 @@ func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
 	if len(paths) == 0 {
 		return errors.New("give what to change: -name, -county, -capacity or -resumed")
 	}
-	if *resumed != "" {
-		switch strings.ToLower(*resumed) {
-		case "yes", "true", "1", "是":
-			e.Resumed = true
-		case "no", "false", "0", "否":
-		default:
-			return fmt.Errorf("-resumed %q: use yes or no", *resumed)
-		}
+	r, err := parseYesNo("resumed", *resumed)
+	if err != nil {
+		return err
 	}
+	e.Resumed = r != nil && *r
 	if *requestID == "" {
 		*requestID = newRequestID()
 	}
@@ -212,9 +204,7 @@ func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := c.UpdateLocalEmployer(callCtx, &sendingv1.UpdateLocalEmployerRequest{LocalEmployer: e, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, RequestId: *requestID})
+	resp, err := c.UpdateLocalEmployer(ctx, &sendingv1.UpdateLocalEmployerRequest{LocalEmployer: e, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, RequestId: *requestID})
 	if err != nil {
 		return err
 	}
@@ -260,9 +250,7 @@ func runLocalPlace(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := c.PlaceWorkerLocally(callCtx, req)
+	resp, err := c.PlaceWorkerLocally(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -289,9 +277,7 @@ func runLocalSummary(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := c.GetLocalEmploymentSummary(callCtx, &sendingv1.GetLocalEmploymentSummaryRequest{County: *county})
+	resp, err := c.GetLocalEmploymentSummary(ctx, &sendingv1.GetLocalEmploymentSummaryRequest{County: *county})
 	if err != nil {
 		return err
 	}

@@ -85,9 +85,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer cc.Close()
 	client := sendingv1.NewMatchingServiceClient(cc)
-	callCtx, cancel := context.WithCancel(ctx)
-	started, err := client.StartMatchRun(callCtx, req)
-	cancel()
+	started, err := client.StartMatchRun(ctx, req)
 	if err != nil {
 		if apierror.ParseReason(errorReason(err)) == commonv1.ErrorReason_ERROR_REASON_REPLICA_STALE {
 			fmt.Fprintln(env.stderr, "The demand replica is behind: see `labourlink match follow`. To run on it anyway, give -max-replica-staleness longer than it is behind.")
@@ -100,9 +98,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	var run *sendingv1.MatchRun
 	var last *sendingv1.GetMatchRunResponse
 	for {
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := client.GetMatchRun(callCtx, &sendingv1.GetMatchRunRequest{Name: name})
-		cancel()
+		resp, err := client.GetMatchRun(ctx, &sendingv1.GetMatchRunRequest{Name: name})
 		if err != nil {
 			return err
 		}
@@ -219,9 +215,7 @@ func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := sendingv1.NewMatchingServiceClient(cc).CancelMatchRun(callCtx, &sendingv1.CancelMatchRunRequest{Name: name, RequestId: *requestID})
+	resp, err := sendingv1.NewMatchingServiceClient(cc).CancelMatchRun(ctx, &sendingv1.CancelMatchRunRequest{Name: name, RequestId: *requestID})
 	if err != nil {
 		return err
 	}
@@ -244,9 +238,7 @@ func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := sendingv1.NewMatchingServiceClient(cc).GetFollowStatus(callCtx, &sendingv1.GetFollowStatusRequest{})
+	resp, err := sendingv1.NewMatchingServiceClient(cc).GetFollowStatus(ctx, &sendingv1.GetFollowStatusRequest{})
 	if err != nil {
 		return err
 	}

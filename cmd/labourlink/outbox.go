@@ -98,9 +98,7 @@ func runOutboxList(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := c.ListOutboxes(callCtx, &outboxv1.ListOutboxesRequest{})
+	resp, err := c.ListOutboxes(ctx, &outboxv1.ListOutboxesRequest{})
 	if err != nil {
 		return err
 	}
@@ -167,9 +165,7 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 	var entries []*outboxv1.QuarantinedEntry
 	req := &outboxv1.ListQuarantinedEntriesRequest{Destination: *dest, State: st, PageSize: 1000}
 	for {
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := c.ListQuarantinedEntries(callCtx, req)
-		cancel()
+		resp, err := c.ListQuarantinedEntries(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -214,9 +210,7 @@ func runOutboxShow(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer done()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := c.GetQuarantinedEntry(callCtx, &outboxv1.GetQuarantinedEntryRequest{Name: quarantineName(o.fs.Arg(0))})
+	resp, err := c.GetQuarantinedEntry(ctx, &outboxv1.GetQuarantinedEntryRequest{Name: quarantineName(o.fs.Arg(0))})
 	if err != nil {
 		return err
 	}
@@ -290,12 +284,10 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 			return err
 		}
 		defer done()
-		callCtx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		name := quarantineName(o.fs.Arg(0))
 		var q *outboxv1.QuarantinedEntry
 		if retry {
-			resp, err := c.RetryQuarantinedEntry(callCtx, &outboxv1.RetryQuarantinedEntryRequest{Name: name, Note: *note, RequestId: *requestID})
+			resp, err := c.RetryQuarantinedEntry(ctx, &outboxv1.RetryQuarantinedEntryRequest{Name: name, Note: *note, RequestId: *requestID})
 			if err != nil {
 				return err
 			}
@@ -305,7 +297,7 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 			}
 			fmt.Fprintf(env.stdout, "%s put back in the outbox for %s as entry %s.\n", q.GetEntryId(), q.GetDestination(), q.GetRetriedAs())
 		} else {
-			resp, err := c.DiscardQuarantinedEntry(callCtx, &outboxv1.DiscardQuarantinedEntryRequest{Name: name, Note: *note, RequestId: *requestID})
+			resp, err := c.DiscardQuarantinedEntry(ctx, &outboxv1.DiscardQuarantinedEntryRequest{Name: name, Note: *note, RequestId: *requestID})
 			if err != nil {
 				return err
 			}

@@ -53,9 +53,7 @@ func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) er
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := coordinationv1.NewReconciliationServiceClient(cc).GetDiscrepancy(callCtx,
+	resp, err := coordinationv1.NewReconciliationServiceClient(cc).GetDiscrepancy(ctx,
 		&coordinationv1.GetDiscrepancyRequest{Name: resourceName("discrepancies", fs.Arg(0)), Region: *region})
 	if err != nil {
 		return err
@@ -156,9 +154,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	var sums []*coordinationv1.PairingSummary
 	sumReq := &coordinationv1.ListPairingSummariesRequest{PeriodStart: start, PeriodEnd: end, Region: *region, PageSize: 1000}
 	for {
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := rc.ListPairingSummaries(callCtx, sumReq)
-		cancel()
+		resp, err := rc.ListPairingSummaries(ctx, sumReq)
 		if err != nil {
 			return err
 		}
@@ -193,9 +189,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		alignRight(4, 5, 6, 7, 8, 9, 10)
 	token := ""
 	for {
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := rc.ListBatchReconciliations(callCtx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token, WithOpenDiscrepancies: *openOnly})
-		cancel()
+		resp, err := rc.ListBatchReconciliations(ctx, &coordinationv1.ListBatchReconciliationsRequest{PageSize: 1000, PageToken: token, WithOpenDiscrepancies: *openOnly})
 		if err != nil {
 			return err
 		}
@@ -227,9 +221,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	n := 0
 	token = ""
 	for {
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := rc.ListDiscrepancies(callCtx, &coordinationv1.ListDiscrepanciesRequest{Region: *region, PageSize: 1000, PageToken: token})
-		cancel()
+		resp, err := rc.ListDiscrepancies(ctx, &coordinationv1.ListDiscrepanciesRequest{Region: *region, PageSize: 1000, PageToken: token})
 		if err != nil {
 			return err
 		}

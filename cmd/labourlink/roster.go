@@ -116,9 +116,7 @@ Flags:
 		client := sendingv1.NewRosterServiceClient(cc)
 		return importService[*sendingv1.WorkerRow]{
 			prior: func(ctx context.Context, importID string) (*commonv1.ImportSummary, bool, error) {
-				callCtx, cancel := context.WithCancel(ctx)
-				defer cancel()
-				resp, err := client.GetImport(callCtx, &sendingv1.GetImportRequest{ImportId: importID})
+				resp, err := client.GetImport(ctx, &sendingv1.GetImportRequest{ImportId: importID})
 				return resp.GetSummary(), resp.GetComplete(), err
 			},
 			open: func(ctx context.Context, importID string) (importStream[*sendingv1.WorkerRow], error) {
@@ -207,9 +205,7 @@ func runRosterGet(ctx context.Context, env *cliEnv, args []string) error {
 	if *full {
 		view = sendingv1.WorkerView_WORKER_VIEW_FULL
 	}
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := sendingv1.NewRosterServiceClient(cc).GetWorker(callCtx, &sendingv1.GetWorkerRequest{Name: rosterWorkerName(fs.Arg(0)), View: view})
+	resp, err := sendingv1.NewRosterServiceClient(cc).GetWorker(ctx, &sendingv1.GetWorkerRequest{Name: rosterWorkerName(fs.Arg(0)), View: view})
 	if err != nil {
 		return err
 	}
@@ -321,6 +317,20 @@ func tripLeaving(tr *sendingv1.Trip) string {
 	return strings.Join(parts, "; ")
 }
 
+// parseYesNo reads the value of a yes/no flag (yes, true, 1, 是 / no, false, 0, 否): nil when
+// empty (not given).
+func parseYesNo(flagName, s string) (*bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return nil, nil
+	case "yes", "true", "1", "是":
+		return new(true), nil
+	case "no", "false", "0", "否":
+		return new(false), nil
+	}
+	return nil, fmt.Errorf("-%s must be yes or no, not %q", flagName, s)
+}
+
 func yesNo(b bool) string {
 	if b {
 		return "yes"
@@ -379,14 +389,9 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	req := &sendingv1.ListWorkersRequest{HomeCounty: *county, Occupation: *occ, DestinationProvince: *dest, PageToken: *lf.pageToken}
-	switch strings.ToLower(*health) {
-	case "":
-	case "yes", "true", "1", "是":
-		req.HealthCheckPassed = new(true)
-	case "no", "false", "0", "否":
-		req.HealthCheckPassed = new(false)
-	default:
-		return fmt.Errorf("-health-check must be yes or no, not %q", *health)
+	var err error
+	if req.HealthCheckPassed, err = parseYesNo("health-check", *health); err != nil {
+		return err
 	}
 	if *availBy != "" {
 		date, err := parseCLIDate(*availBy)
@@ -409,16 +414,8 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		req.Status = st
 	}
-	switch strings.ToLower(*poor) {
-	case "":
-	case "yes", "true", "1", "是":
-		v := true
-		req.RegisteredPoor = &v
-	case "no", "false", "0", "否":
-		v := false
-		req.RegisteredPoor = &v
-	default:
-		return fmt.Errorf("-poor must be yes or no, not %q", *poor)
+	if req.RegisteredPoor, err = parseYesNo("poor", *poor); err != nil {
+		return err
 	}
 	cc, err := d.dial()
 	if err != nil {
@@ -432,9 +429,7 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	var workers []*sendingv1.Worker
 	for len(workers) < *lf.pageSize {
 		req.PageSize = int32(*lf.pageSize - len(workers))
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := client.ListWorkers(callCtx, req)
-		cancel()
+		resp, err := client.ListWorkers(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -510,9 +505,7 @@ func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error 
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp, err := sendingv1.NewRosterServiceClient(cc).RecordReturnHome(callCtx, req)
+	resp, err := sendingv1.NewRosterServiceClient(cc).RecordReturnHome(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -185,9 +185,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 	var revision int64
 	for len(vacancies) < *lf.pageSize {
 		req.PageSize = int32(*lf.pageSize - len(vacancies))
-		callCtx, cancel := context.WithCancel(ctx)
-		resp, err := client.ListVacancies(callCtx, req)
-		cancel()
+		resp, err := client.ListVacancies(ctx, req)
 		if err != nil {
 			return err
 		}

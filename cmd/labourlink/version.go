@@ -40,10 +40,8 @@ func runVersion(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer cc.Close()
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var md metadata.MD
-	if _, err := healthpb.NewHealthClient(cc).Check(callCtx, &healthpb.HealthCheckRequest{}, grpc.Header(&md)); err != nil {
+	if _, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&md)); err != nil {
 		return err
 	}
 	v, inst := first(md.Get(version.Header)), first(md.Get(readiness.Header))
