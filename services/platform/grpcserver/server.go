@@ -33,6 +33,8 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
 // Defaults used for zero Config fields.
@@ -271,6 +273,8 @@ func New(cfg Config, lg *zap.Logger) *Server {
 		// The proto codec, but a string that is not valid UTF-8 reaches the
 		// validation interceptor instead of failing as INTERNAL (codec.go).
 		grpc.ForceServerCodecV2(newServerCodec()),
+		// A span per call, in the caller's trace (services/platform/tracing).
+		grpc.StatsHandler(tracing.ServerHandler()),
 	}
 	opts = append(opts, cfg.ServerOptions...)
 	s.grpc = grpc.NewServer(opts...)

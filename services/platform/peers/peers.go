@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
 // Defaults of Deadlines and of the client keepalive.
@@ -249,6 +250,8 @@ func Dial(target string, o Options) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(retryServiceConfig),
 		grpc.WithKeepaliveParams(o.keepalive()),
+		// A span per call, whose trace context goes with it (services/platform/tracing).
+		grpc.WithStatsHandler(tracing.ClientHandler()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),

@@ -51,7 +51,13 @@ type OutboxEntry struct {
 	// Failed deliveries so far.
 	Attempts uint32 `protobuf:"varint,4,opt,name=attempts" json:"attempts,omitempty"`
 	// The ordering key ("" for none): messages with the same key are delivered in commit order.
-	Key           string `protobuf:"bytes,5,opt,name=key" json:"key,omitempty"`
+	Key string `protobuf:"bytes,5,opt,name=key" json:"key,omitempty"`
+	// The trace context of the call that committed the message, as W3C Trace Context headers
+	// ("traceparent", and "tracestate" when there is one); empty when that call was not traced.
+	// The relay's delivery of the message runs in a span of that trace, or linked to it
+	// (services/platform/outbox). Entries written before it was kept have none and are delivered
+	// the same, untraced.
+	TraceContext  map[string]string `protobuf:"bytes,6,rep,name=trace_context,json=traceContext" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -119,6 +125,13 @@ func (x *OutboxEntry) GetKey() string {
 		return x.Key
 	}
 	return ""
+}
+
+func (x *OutboxEntry) GetTraceContext() map[string]string {
+	if x != nil {
+		return x.TraceContext
+	}
+	return nil
 }
 
 // A response remembered under a request id (AIP-155, services/platform/store), so that a repeat of the
@@ -296,14 +309,18 @@ var File_labourlink_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
 	"\n" +
-	"#labourlink/storage/v1/storage.proto\x12\x15labourlink.storage.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xc8\x01\n" +
+	"#labourlink/storage/v1/storage.proto\x12\x15labourlink.storage.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xe4\x02\n" +
 	"\vOutboxEntry\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12.\n" +
 	"\apayload\x18\x02 \x01(\v2\x14.google.protobuf.AnyR\apayload\x129\n" +
 	"\n" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1a\n" +
 	"\battempts\x18\x04 \x01(\rR\battempts\x12\x10\n" +
-	"\x03key\x18\x05 \x01(\tR\x03key\"\xa6\x01\n" +
+	"\x03key\x18\x05 \x01(\tR\x03key\x12Y\n" +
+	"\rtrace_context\x18\x06 \x03(\v24.labourlink.storage.v1.OutboxEntry.TraceContextEntryR\ftraceContext\x1a?\n" +
+	"\x11TraceContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x01\n" +
 	"\x12RememberedResponse\x120\n" +
 	"\bresponse\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\bresponse\x127\n" +
 	"\tstored_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bstoredAt\x12%\n" +
@@ -332,29 +349,31 @@ func file_labourlink_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_labourlink_storage_v1_storage_proto_rawDescData
 }
 
-var file_labourlink_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_labourlink_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_labourlink_storage_v1_storage_proto_goTypes = []any{
 	(*OutboxEntry)(nil),           // 0: labourlink.storage.v1.OutboxEntry
 	(*RememberedResponse)(nil),    // 1: labourlink.storage.v1.RememberedResponse
 	(*ImportRecord)(nil),          // 2: labourlink.storage.v1.ImportRecord
-	(*anypb.Any)(nil),             // 3: google.protobuf.Any
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),      // 5: labourlink.common.v1.ImportSummary
-	(*v1.Date)(nil),               // 6: labourlink.common.v1.Date
+	nil,                           // 3: labourlink.storage.v1.OutboxEntry.TraceContextEntry
+	(*anypb.Any)(nil),             // 4: google.protobuf.Any
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),      // 6: labourlink.common.v1.ImportSummary
+	(*v1.Date)(nil),               // 7: labourlink.common.v1.Date
 }
 var file_labourlink_storage_v1_storage_proto_depIdxs = []int32{
-	3, // 0: labourlink.storage.v1.OutboxEntry.payload:type_name -> google.protobuf.Any
-	4, // 1: labourlink.storage.v1.OutboxEntry.created_at:type_name -> google.protobuf.Timestamp
-	3, // 2: labourlink.storage.v1.RememberedResponse.response:type_name -> google.protobuf.Any
-	4, // 3: labourlink.storage.v1.RememberedResponse.stored_at:type_name -> google.protobuf.Timestamp
-	5, // 4: labourlink.storage.v1.ImportRecord.summary:type_name -> labourlink.common.v1.ImportSummary
-	6, // 5: labourlink.storage.v1.ImportRecord.import_date:type_name -> labourlink.common.v1.Date
-	4, // 6: labourlink.storage.v1.ImportRecord.update_time:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	4, // 0: labourlink.storage.v1.OutboxEntry.payload:type_name -> google.protobuf.Any
+	5, // 1: labourlink.storage.v1.OutboxEntry.created_at:type_name -> google.protobuf.Timestamp
+	3, // 2: labourlink.storage.v1.OutboxEntry.trace_context:type_name -> labourlink.storage.v1.OutboxEntry.TraceContextEntry
+	4, // 3: labourlink.storage.v1.RememberedResponse.response:type_name -> google.protobuf.Any
+	5, // 4: labourlink.storage.v1.RememberedResponse.stored_at:type_name -> google.protobuf.Timestamp
+	6, // 5: labourlink.storage.v1.ImportRecord.summary:type_name -> labourlink.common.v1.ImportSummary
+	7, // 6: labourlink.storage.v1.ImportRecord.import_date:type_name -> labourlink.common.v1.Date
+	5, // 7: labourlink.storage.v1.ImportRecord.update_time:type_name -> google.protobuf.Timestamp
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_storage_v1_storage_proto_init() }
@@ -368,7 +387,7 @@ func file_labourlink_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_storage_v1_storage_proto_rawDesc), len(file_labourlink_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
