@@ -3,8 +3,9 @@
 // per-server bounds on connections, streams and calls, stream idle timeouts,
 // keepalive enforcement, the interceptor chain (recovery, one log line per
 // RPC, error mapping through apierror.Status, limits, request validation,
-// including strings that are not valid UTF-8), health per service and for the
-// data file, reflection, and graceful stop.
+// including strings that are not valid UTF-8), a trace span per call
+// (services/platform/tracing), health per service and for the data file,
+// reflection, and graceful stop.
 //
 //	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
 //	sendingv1.RegisterSendingServiceServer(srv.GRPC(), impl)
