@@ -49,7 +49,7 @@ type tripChange struct {
 }
 
 // ReturnHome moves the worker with workerID to RETURNED_HOME: the current trip ends at time at
-// with note, and the return goes to the ledger (RecordReturnHome).
+// with note, and the return goes to the ledger (RecordReturnHome) in the trace of ctx, the call.
 func (s *Service) ReturnHome(ctx context.Context, tx *bbolt.Tx, workerID string, at time.Time, note string) (*sendingv1.Worker, error) {
 	return s.move(tx, workerID, stReturnedHome, "returned home", at, tripChange{returnNote: note, call: ctx})
 }
