@@ -193,9 +193,12 @@ func trackDynamics(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
 		return nil
 	}
 	key := []byte(ev.GetWorkerId())
-	rec, _, err := dynTrips.Get(tx, key)
+	rec, ok, err := dynTrips.Get(tx, key)
 	if err != nil {
 		return err
+	}
+	if !ok {
+		rec = &storagev1.DynamicsTrips{}
 	}
 	old := dynamicsCounts(rec)
 	if !applyDynamics(rec, ev) {
