@@ -48,14 +48,7 @@ func TestDynamicsShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) string {
-		t.Helper()
-		code, out, errOut := runRoster(t, addr, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errOut)
-		}
-		return out
-	}
+	run := func(args ...string) string { t.Helper(); return runOK(t, addr, args...) }
 	out := run("dynamics", "show", "-as-of", "2026-04-30")
 	for _, want := range []string{
 		"As of 30 April 2026, poor labourers out at work: 2 = 100.0% of the same day last year (2); 66.7% of last year's total (3).",

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,13 +40,11 @@ type tb interface {
 	Fatalf(format string, args ...any)
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the service's clock, set by the test.
+type clock struct{ nanos atomic.Int64 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *clock) Now() time.Time  { return time.Unix(0, c.nanos.Load()) }
+func (c *clock) Set(t time.Time) { c.nanos.Store(t.UnixNano()) }
 
 // node is a sending service for 520000 on a real file, served in process.
 type node struct {
@@ -63,7 +61,8 @@ func startNode(t tb, dir string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: outatworktest.Now}
+	c := &clock{}
+	c.Set(outatworktest.Now)
 	s, err := sending.New(db, lg, sending.Config{Region: "520000", Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
