@@ -630,6 +630,13 @@ func (x *transportServer) RecordDeparture(ctx context.Context, req *sendingv1.Re
 				continue
 			}
 			trip := &sendingv1.Trip{BatchId: b.GetBatchId(), ReceivingRegion: b.GetReceivingRegion(), Vacancy: e.GetVacancy(), DepartureTime: departed}
+			dv, ok, err := demand.Vacancy(tx, b.GetReceivingRegion(), matching.VacancyIDOf(e.GetVacancy()))
+			if err != nil {
+				return err
+			}
+			if ok {
+				trip.Occupation = dv.GetVacancy().GetOccupation() // for employment dynamics by occupation
+			}
 			if _, err := s.roster.Depart(tx, e.GetWorkerId(), trip, "boarded "+b.GetName()); err != nil {
 				return err
 			}
