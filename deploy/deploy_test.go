@@ -103,13 +103,14 @@ type unit map[string]map[string][]string
 // would only warn and ignore it).
 var knownUnitKeys = map[string][]string{
 	"Unit": {"Description", "Documentation", "After", "Wants", "Requires", "Before", "StartLimitIntervalSec", "StartLimitBurst"},
-	"Service": {"Type", "ExecStart", "ExecReload", "EnvironmentFile", "Environment", "LoadCredential", "Restart", "RestartSec",
+	"Service": {"Type", "ExecStart", "ExecStartPost", "ExecReload", "TimeoutStartSec", "EnvironmentFile", "Environment", "LoadCredential", "Restart", "RestartSec",
 		"TimeoutStopSec", "KillMode", "KillSignal", "DynamicUser", "User", "Group", "StateDirectory", "StateDirectoryMode", "UMask",
 		"NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "ProtectKernelTunables",
 		"ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups", "ProtectClock", "ProtectHostname", "ProtectProc",
 		"RestrictAddressFamilies", "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality",
 		"MemoryDenyWriteExecute", "SystemCallArchitectures", "SystemCallFilter", "SystemCallErrorNumber",
 		"CapabilityBoundingSet", "AmbientCapabilities", "LimitNOFILE"},
+	"Timer":   {"OnCalendar", "RandomizedDelaySec", "AccuracySec", "Persistent", "Unit"},
 	"Install": {"WantedBy", "RequiredBy", "Alias", "DefaultInstance"},
 }
 
@@ -210,6 +211,9 @@ func TestSystemdUnits(t *testing.T) {
 	}
 	seen := map[daemon.Kind]bool{}
 	for _, file := range files {
+		if filepath.Base(file) == backupUnit {
+			continue // TestSystemdBackup
+		}
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			f, err := os.Open(file)
 			if err != nil {
@@ -341,6 +345,191 @@ func TestSystemdUnits(t *testing.T) {
 	}
 }
 
+const backupUnit = "labourlink-backup@.service"
+
+// readUnit parses a unit file.
+func readUnit(t *testing.T, file string) unit {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	u, err := parseUnit(f)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return u
+}
+
+// readEnv parses an EnvironmentFile.
+func readEnv(t *testing.T, file string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := parseEnvFile(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return env
+}
+
+// unitWords splits a command line of a unit as systemd does: at blanks, with '...' and "..."
+// quoting a word (the units use no backslash escapes).
+func unitWords(s string) ([]string, error) {
+	var words []string
+	var w strings.Builder
+	in, quote := false, rune(0)
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			w.WriteRune(r)
+		case r == '\\':
+			return nil, fmt.Errorf("%q: no escapes", s)
+		case (r == '\'' || r == '"') && !in:
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				words = append(words, w.String())
+				w.Reset()
+				in = false
+			}
+		default:
+			w.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("%q: unterminated quote", s)
+	}
+	if in {
+		words = append(words, w.String())
+	}
+	return words, nil
+}
+
+// expandCommand replaces in a command line of a unit what systemd replaces: the specifiers
+// (with %d, the credentials folder of unitName), ${VAR} from env, and $$ (a literal $).
+func expandCommand(s, instance, unitName string, env map[string]string) string {
+	s = strings.NewReplacer("%i", instance, "%S", "/var/lib", "%d", "/run/credentials/"+unitName, "%%", "%").Replace(s)
+	s = strings.ReplaceAll(s, "$$", "\x00")
+	for name, v := range env {
+		s = strings.ReplaceAll(s, "${"+name+"}", v)
+	}
+	return strings.ReplaceAll(s, "\x00", "$")
+}
+
+// The scheduled backup: labourlink-backup@NAME.timer starts labourlink-backup@NAME.service,
+// which runs `labourlink backup` (flags of the CLI) of the service NAME at the address that
+// service advertises, with a certificate loaded as a credential, into its own state directory,
+// and deletes old backups only after a backup succeeded. Checked for every example instance
+// (example/backup-NAME.env).
+func TestSystemdBackup(t *testing.T) {
+	u := readUnit(t, "systemd/"+backupUnit)
+	timer := readUnit(t, "systemd/labourlink-backup@.timer")
+	if timer.one("Timer", "OnCalendar") == "" || timer.one("Timer", "Persistent") != "yes" || timer.one("Install", "WantedBy") != "timers.target" {
+		t.Errorf("the timer: OnCalendar=, Persistent=yes (a run missed while off is made up), WantedBy=timers.target: %v", timer)
+	}
+	if v := timer.one("Timer", "Unit"); v != "" {
+		t.Errorf("Unit=%s: the timer starts the backup service of its own instance", v)
+	}
+	if u.one("Service", "Type") != "oneshot" || u.one("Service", "DynamicUser") != "yes" {
+		t.Error("the backup is a oneshot service with its own dynamic user")
+	}
+	for key, want := range map[string]string{
+		"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "",
+	} {
+		if v, ok := u["Service"][key]; !ok || v[len(v)-1] != want {
+			t.Errorf("[Service] %s=%q, want %q", key, v, want)
+		}
+	}
+	instances, _ := filepath.Glob("example/backup-*.env")
+	if len(instances) != 5 {
+		t.Errorf("want the backup of each of the five services of the example: %v", instances)
+	}
+	for _, inst := range instances {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(inst), "backup-"), ".env")
+		t.Run(name, func(t *testing.T) {
+			unitName := "labourlink-backup@" + name + ".service"
+			if got, want := expand(u.one("Service", "EnvironmentFile"), name), "/etc/labourlink/"+filepath.Base(inst); got != want {
+				t.Errorf("EnvironmentFile=%s, want %s", got, want)
+			}
+			env := readEnv(t, inst)
+			state := "/var/lib/" + expand(u.one("Service", "StateDirectory"), name)
+			if !strings.Contains(u.one("Service", "StateDirectory"), "%i") {
+				t.Error("StateDirectory must name the instance (%i)")
+			}
+
+			// The service backed up: its own settings (example/NAME.env).
+			k := daemon.Kind(env["BACKUP_SERVICE"])
+			if !slices.Contains(daemon.Kinds, k) || !(name == string(k) || strings.HasPrefix(name, string(k)+"-")) {
+				t.Fatalf("BACKUP_SERVICE=%s for %s", k, name)
+			}
+			svc := readEnv(t, "example/"+name+".env")
+
+			words, err := unitWords(expandCommand(u.one("Service", "ExecStart"), name, unitName, env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// /bin/sh -c 'exec "$@" -o "$STATE_DIRECTORY/..."' sh /usr/local/bin/labourlink backup FLAGS
+			i := slices.Index(words, "/usr/local/bin/labourlink")
+			if len(words) < 4 || words[0] != "/bin/sh" || words[1] != "-c" || i != 4 || len(words) < 6 || words[5] != "backup" {
+				t.Fatalf("ExecStart=%v: want /bin/sh -c SCRIPT sh /usr/local/bin/labourlink backup FLAGS", words)
+			}
+			script := words[2]
+			_, out, ok := strings.Cut(script, `exec "$@" -o "`)
+			out, _, _ = strings.Cut(out, `"`)
+			if !ok || !strings.HasPrefix(out, "$STATE_DIRECTORY/"+name+"-") || !strings.HasSuffix(out, ".backup") {
+				t.Fatalf("the script %q: want exec \"$@\" -o \"$STATE_DIRECTORY/%s-TIME.backup\"", script, name)
+			}
+			flags := cliFlags(t, "backup", append(slices.Clone(words[6:]), "-o", strings.Replace(out, "$STATE_DIRECTORY", state, 1)))
+			if flags["service"] != string(k) {
+				t.Errorf("-service %q, want %s", flags["service"], k)
+			}
+			if flags["addr"] != svc["LABOURLINK_ADVERTISE"] || flags["addr"] == "" {
+				t.Errorf("-addr %q, want the address %s advertises (%s)", flags["addr"], name, svc["LABOURLINK_ADVERTISE"])
+			}
+			creds := map[string]string{}
+			for _, lc := range u["Service"]["LoadCredential"] {
+				c, src, _ := strings.Cut(expand(lc, name), ":")
+				creds["/run/credentials/"+unitName+"/"+c] = src
+			}
+			for flagName, want := range map[string]string{
+				"tls-ca": "/etc/labourlink/certs/" + identity.CAFile, "tls-cert": "/etc/labourlink/certs/backup-" + name + ".pem",
+				"tls-key": "/etc/labourlink/certs/backup-" + name + "-key.pem",
+			} {
+				if got := creds[flags[flagName]]; got != want {
+					t.Errorf("-%s %s is the credential of %q, want %s", flagName, flags[flagName], got, want)
+				}
+			}
+
+			// The clean-up: after the backup (ExecStartPost runs only when ExecStart succeeded),
+			// in the state directory, files older than BACKUP_KEEP_DAYS.
+			days, err := strconv.Atoi(env["BACKUP_KEEP_DAYS"])
+			if err != nil || days < 1 {
+				t.Errorf("BACKUP_KEEP_DAYS=%q: a number of days", env["BACKUP_KEEP_DAYS"])
+			}
+			post, err := unitWords(expandCommand(u.one("Service", "ExecStartPost"), name, unitName, env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(post) < 3 || post[0] != "/usr/bin/find" || !slices.Contains(post, state) || !slices.Contains(post, "-delete") ||
+				!slices.Contains(post, "+"+env["BACKUP_KEEP_DAYS"]) {
+				t.Errorf("ExecStartPost=%v: want find %s ... -mtime +%s -delete", post, state, env["BACKUP_KEEP_DAYS"])
+			}
+			for v := range env {
+				if !strings.Contains(u.one("Service", "ExecStart")+u.one("Service", "ExecStartPost"), "${"+v+"}") {
+					t.Errorf("%s sets %s, which the unit does not use", inst, v)
+				}
+			}
+		})
+	}
+}
+
 // The example federation is two pairs of the default pairing table, each side with its
 // settings, and every service advertises a distinct endpoint.
 func TestExampleFederation(t *testing.T) {
@@ -352,6 +541,9 @@ func TestExampleFederation(t *testing.T) {
 	advertised := map[string]string{}
 	for _, f := range files {
 		base := strings.TrimSuffix(filepath.Base(f), ".env")
+		if strings.HasPrefix(base, "backup-") {
+			continue // the settings of a scheduled backup (TestSystemdBackup)
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -1142,11 +1334,10 @@ func cliFlags(t *testing.T, cmd string, args []string) map[string]string {
 
 var cliHelp = struct {
 	sync.Mutex
-	bin   string
 	flags map[string][]string
 }{flags: map[string][]string{}}
 
-// cliFlagNames are the flags `labourlink CMD -h` lists (the CLI built once per test run).
+// cliFlagNames are the flags `go run ./cmd/labourlink CMD -h` lists (once per command and test run).
 func cliFlagNames(t *testing.T, cmd string) []string {
 	t.Helper()
 	cliHelp.Lock()
@@ -1154,14 +1345,7 @@ func cliFlagNames(t *testing.T, cmd string) []string {
 	if names, ok := cliHelp.flags[cmd]; ok {
 		return names
 	}
-	if cliHelp.bin == "" {
-		bin := filepath.Join(os.TempDir(), fmt.Sprintf("labourlink-deploy-test-%d", os.Getpid()))
-		if out, err := exec.Command("go", "build", "-o", bin, "../cmd/labourlink").CombinedOutput(); err != nil {
-			t.Fatalf("go build ../cmd/labourlink: %v\n%s", err, out)
-		}
-		cliHelp.bin = bin
-	}
-	out, _ := exec.Command(cliHelp.bin, cmd, "-h").CombinedOutput() // -h exits 0 or 2
+	out, _ := exec.Command("go", "run", "../cmd/labourlink", cmd, "-h").CombinedOutput() // -h exits 0 or 2
 	var names []string
 	for _, line := range strings.Split(string(out), "\n") {
 		if rest, ok := strings.CutPrefix(line, "  -"); ok {
