@@ -215,15 +215,7 @@ func TestSystemdUnits(t *testing.T) {
 			continue // TestSystemdBackup
 		}
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			f, err := os.Open(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			u, err := parseUnit(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			u := readUnit(t, file)
 			k, template, ok := unitKind(file)
 			if !ok {
 				t.Fatalf("unit name %s is not labourlink-KIND[@].service", file)
@@ -278,15 +270,7 @@ func TestSystemdUnits(t *testing.T) {
 				if got, want := expand(u.one("Service", "EnvironmentFile"), code), "/etc/labourlink/"+filepath.Base(envFile); got != want {
 					t.Errorf("%s: EnvironmentFile=%s, want %s", unitName, got, want)
 				}
-				ef, err := os.Open(envFile)
-				if err != nil {
-					t.Fatal(err)
-				}
-				env, err := parseEnvFile(ef)
-				ef.Close()
-				if err != nil {
-					t.Fatalf("%s: %v", envFile, err)
-				}
+				env := readEnv(t, envFile)
 				for _, e := range u["Service"]["Environment"] {
 					name, value, ok := strings.Cut(expand(e, code), "=")
 					if !ok {
@@ -544,14 +528,7 @@ func TestExampleFederation(t *testing.T) {
 		if strings.HasPrefix(base, "backup-") {
 			continue // the settings of a scheduled backup (TestSystemdBackup)
 		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := parseEnvFile(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+		env := readEnv(t, f)
 		if a := env["LABOURLINK_ADVERTISE"]; a == "" {
 			t.Errorf("%s: no LABOURLINK_ADVERTISE", f)
 		} else if other, dup := advertised[a]; dup {
