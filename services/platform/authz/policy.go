@@ -218,8 +218,9 @@ var policy = map[string]rule{
 	// --- the outboxes of a regional service (sending and receiving): its own operators see
 	// them; only operators with full rights decide on quarantined messages ---
 	// A backup holds the data file whole, personal data included: the province's own system (a
-	// scheduled backup) and operators with full rights.
-	backupv1.BackupService_Backup_FullMethodName: ownerWrite,
+	// scheduled backup) and operators with full rights; on the coordination service (no
+	// province), national operators with full rights.
+	backupv1.BackupService_Backup_FullMethodName: ownerWrite.plus(grant{who: nationalFull}),
 
 	outboxv1.OutboxService_ListOutboxes_FullMethodName:            ownerRead,
 	outboxv1.OutboxService_ListQuarantinedEntries_FullMethodName:  ownerRead,

@@ -290,6 +290,10 @@ func TestDecisions(t *testing.T) {
 		{"read-only operator cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("520000", false), nil, "CALLER_NOT_ALLOWED"},
 		{"another province cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("440000", true), nil, "CALLER_NOT_ALLOWED"},
 		{"a peer service cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Receiving("440000"), nil, "CALLER_NOT_ALLOWED"},
+		{"national full operator backs the coordination service up", crd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("", true), nil, ""},
+		{"national read-only operator cannot back coordination up", crd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("", false), nil, "CALLER_NOT_ALLOWED"},
+		{"a province's full operator cannot back coordination up", crd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("520000", true), nil, "CALLER_NOT_ALLOWED"},
+		{"a province's system cannot back coordination up", crd, backupv1.BackupService_Backup_FullMethodName, identity.System("520000"), nil, "CALLER_NOT_ALLOWED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
