@@ -197,12 +197,7 @@ func TestRosterFollowsTheEmploymentFeed(t *testing.T) {
 // REVISION_AHEAD) is followed again from revision 0: the facts delivered again change nothing,
 // the incidents among them are not counted twice, and the position ends at the new head.
 func TestReplacedEmploymentFeedReplaysWithoutDoubleCounting(t *testing.T) {
-	r := startReceiving(t)
-	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 1))
-	clock := &testClock{t: time.Now()}
-	cfg := fastConfig(r.addr)
-	cfg.Now = clock.now
-	n := startSending(t, "", cfg, true)
+	r, n, clock := startFlow(t, 1)
 	ctx := testCtx(t)
 	left := time.Date(2027, 2, 27, 8, 5, 0, 0, civil.Zone)
 	b := departAll(t, r, n, clock, []*sendingv1.WorkerRow{testWorkerRow(0, testCounties[0], "8212", true)}, left)

@@ -19,19 +19,12 @@ import (
 // reports; a trip without incidents and a worker without trips are unchanged.
 func TestOpenVersion6FileKeepsIncidentReports(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "sending.db")
-	v6 := Schema
-	v6.Version, v6.Migrate = 6, nil
-	old, err := store.Open(path, v6, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const twice, none = "520000-AAAAAAAAAAAAAAAA", "520000-BBBBBBBBBBBBBBBB"
 	dep := timestamppb.New(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
 	trip := func(batch string, incidents int32) *sendingv1.Trip {
 		return &sendingv1.Trip{BatchId: batch, ReceivingRegion: "440000", DepartureTime: dep, Incidents: incidents}
 	}
-	err = old.Update(func(tx *bbolt.Tx) error {
+	db := openUpgraded(t, 6, func(tx *bbolt.Tx) error {
 		for _, w := range []*sendingv1.Worker{
 			{WorkerId: twice, Status: stDeparted, Trips: []*sendingv1.Trip{trip("520000-B1", 2), trip("520000-B2", 0)}},
 			{WorkerId: none, Status: stAvailable},
@@ -42,22 +35,40 @@ func TestOpenVersion6FileKeepsIncidentReports(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err := store.Open(path, Schema, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	first := trip("520000-B1", 2)
 	first.IncidentReports = []*sendingv1.TripIncident{{}, {}}
 	want := map[string][]*sendingv1.Trip{twice: {first, trip("520000-B2", 0)}, none: nil}
-	err = db.View(func(tx *bbolt.Tx) error {
+	checkTrips(t, db, want)
+}
+
+// openUpgraded writes a data file of sending schema version with fill, closes it and opens it
+// with the current Schema (upgrading it); the file is closed when the test ends.
+func openUpgraded(t *testing.T, version uint64, fill func(tx *bbolt.Tx) error) *store.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sending.db")
+	old := Schema
+	old.Version, old.Migrate = version, nil
+	db, err := store.Open(path, old, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fill); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = store.Open(path, Schema, zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// checkTrips checks that each worker of want has exactly its trips in db.
+func checkTrips(t *testing.T, db *store.DB, want map[string][]*sendingv1.Trip) {
+	t.Helper()
+	err := db.View(func(tx *bbolt.Tx) error {
 		for id, trips := range want {
 			w, err := roster.Read(tx, id)
 			if err != nil {

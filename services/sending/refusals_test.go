@@ -115,6 +115,18 @@ func TestPartlyRefusedSubmissionDeliveredAgain(t *testing.T) {
 	}
 }
 
+// startFlow starts a receiving service with one vacancy for headcount workers and a sending
+// service following it on a clock the test sets.
+func startFlow(t *testing.T, headcount int32) (*recvNode, *sendNode, *testClock) {
+	t.Helper()
+	r := startReceiving(t)
+	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", headcount))
+	clock := &testClock{t: time.Now()}
+	cfg := fastConfig(r.addr)
+	cfg.Now = clock.now
+	return r, startSending(t, "", cfg, true), clock
+}
+
 // departFirstOfFour accepts four workers, plans one batch and records its departure with the
 // last worker not boarding (the place kept: ACCEPTED), and waits until the receiving service has
 // the departure. It returns the workers and the batch.
@@ -188,12 +200,7 @@ func acceptOneMore(t *testing.T, r *recvNode, n *sendNode) *sendingv1.Worker {
 // receiving side confirmed arrived leaves the pool through the employment feed: ARRIVED, with
 // the batch's trip from the manifest marked arrived_without_departure, and so on no later plan.
 func TestArrivedWithoutBoardingLeavesThePool(t *testing.T) {
-	r := startReceiving(t)
-	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 10))
-	clock := &testClock{t: time.Now()}
-	cfg := fastConfig(r.addr)
-	cfg.Now = clock.now
-	n := startSending(t, "", cfg, true)
+	r, n, clock := startFlow(t, 10)
 	first, b1 := departFirstOfFour(t, r, n, clock)
 	stayed := first[3].GetWorkerId()
 	confirmAllArrived(t, r, b1, first)
@@ -227,12 +234,7 @@ func TestArrivedWithoutBoardingLeavesThePool(t *testing.T) {
 // WITHDRAWN with the reason (the late arrival then finds the worker elsewhere and moves no
 // status), and nothing waits in the outbox or its quarantine.
 func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
-	r := startReceiving(t)
-	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 10))
-	clock := &testClock{t: time.Now()}
-	cfg := fastConfig(r.addr)
-	cfg.Now = clock.now
-	n := startSending(t, "", cfg, true)
+	r, n, clock := startFlow(t, 10)
 	ctx := testCtx(t)
 	first, _ := departFirstOfFour(t, r, n, clock)
 	noShow := first[3].GetWorkerId()
