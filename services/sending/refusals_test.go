@@ -1,6 +1,7 @@
 package sending
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -210,7 +211,7 @@ func TestArrivedWithoutBoardingLeavesThePool(t *testing.T) {
 	})
 	w := n.worker(stayed)
 	if len(w.GetTrips()) != 1 || w.GetTrips()[0].GetBatchId() != b1.GetBatchId() || !w.GetTrips()[0].GetArrivedWithoutDeparture() ||
-		w.GetTrips()[0].GetArrivalTime() == nil || w.GetTrips()[0].GetDepartureTime() == nil {
+		w.GetTrips()[0].GetArrivalTime() == nil || w.GetTrips()[0].GetDepartureTime() == nil || w.GetTrips()[0].GetOccupation() != "8212" {
 		t.Errorf("trips of the worker who did not board: %v; want B1's, arrived without departure", w.GetTrips())
 	}
 	for _, b := range first[:3] {
@@ -342,10 +343,10 @@ func TestQuarantinedSubmissionDiscarded(t *testing.T) {
 	}
 	bad.Candidates = bad.Candidates[1:]
 	err = n.db.Update(func(tx *bbolt.Tx) error {
-		if _, err := outbox.Put(tx, time.Now(), dest, matching.CandidatesKey, tooMany); err != nil {
+		if _, err := outbox.Put(context.Background(), tx, time.Now(), dest, matching.CandidatesKey, tooMany); err != nil {
 			return err
 		}
-		_, err := outbox.Put(tx, time.Now(), dest, matching.CandidatesKey, bad)
+		_, err := outbox.Put(context.Background(), tx, time.Now(), dest, matching.CandidatesKey, bad)
 		return err
 	})
 	if err != nil {

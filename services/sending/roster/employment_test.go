@@ -1,6 +1,7 @@
 package roster
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -226,7 +227,7 @@ func TestApplyEmploymentMovesTheStatusAndRecordsTheTrip(t *testing.T) {
 			name: "a late arrival of a worker already back home: recorded on the ended trip, status unchanged",
 			before: func(e *employmentEnv, id string) {
 				e.update(func(tx *bbolt.Tx) error {
-					_, err := e.svc.ReturnHome(tx, id, departure.Add(2*time.Hour), "")
+					_, err := e.svc.ReturnHome(context.Background(), tx, id, departure.Add(2*time.Hour), "")
 					return err
 				})
 			},
@@ -336,7 +337,7 @@ func TestApplyEmploymentReplayOfTwoTripsChangesNothing(t *testing.T) {
 		incident(id, b1, 10, injury, ""), incident(id, b1, 11, other, "工资拖欠"), leftJob(id, b1, 30, "回乡")}
 	e.apply(first...)
 	e.update(func(tx *bbolt.Tx) error {
-		if _, err := e.svc.ReturnHome(tx, id, departure.AddDate(0, 0, 31), ""); err != nil {
+		if _, err := e.svc.ReturnHome(context.Background(), tx, id, departure.AddDate(0, 0, 31), ""); err != nil {
 			return err
 		}
 		if _, err := e.svc.ChangeStatus(tx, id, stAvailable, "back in the pool"); err != nil {

@@ -53,8 +53,8 @@ func PutBatch(tx *bbolt.Tx, b *sendingv1.Batch) error {
 
 // ManifestTrip returns the trip of worker workerID on batch batchID when the batch departed with
 // the worker on its manifest but not among those who boarded (roster.Config.ManifestTrip): the
-// batch, its receiving region, the worker's vacancy and the batch's departure time. Otherwise
-// (no such batch, not departed, not on the manifest, boarded) it returns nil.
+// trip of the entry as a boarding worker gets it (entryTrip), at the batch's departure time.
+// Otherwise (no such batch, not departed, not on the manifest, boarded) it returns nil.
 func ManifestTrip(tx *bbolt.Tx, batchID, workerID string) (*sendingv1.Trip, error) {
 	b, ok, err := batches.Get(tx, []byte(batchID))
 	if err != nil || !ok || b.GetState() != batchDeparted || slices.Contains(b.GetBoardedWorkerIds(), workerID) {
@@ -62,8 +62,7 @@ func ManifestTrip(tx *bbolt.Tx, batchID, workerID string) (*sendingv1.Trip, erro
 	}
 	for _, e := range b.GetManifest() {
 		if e.GetWorkerId() == workerID {
-			return &sendingv1.Trip{BatchId: b.GetBatchId(), ReceivingRegion: b.GetReceivingRegion(), Vacancy: e.GetVacancy(),
-				DepartureTime: b.GetActualDepartureTime()}, nil
+			return entryTrip(tx, b, e, b.GetActualDepartureTime())
 		}
 	}
 	return nil, nil
