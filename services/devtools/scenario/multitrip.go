@@ -75,8 +75,9 @@ type ScriptTrip struct {
 	Arrived, NoShow, Onboarded, LeftJob, ReturnedHome bool
 	// Late: the arrival was confirmed after the worker had become unaccounted.
 	Late bool
-	// OnboardDay is the day of onboarding (China time), when Onboarded.
-	OnboardDay time.Time
+	// OnboardDay is the day of onboarding (China time), when Onboarded; LeftDay and ReturnDay
+	// those of leaving the job and coming home, when LeftJob and ReturnedHome.
+	OnboardDay, LeftDay, ReturnDay time.Time
 	// Checkpoints are the months of the checkpoints reported (still employed).
 	Checkpoints []int32
 }
@@ -325,7 +326,7 @@ func (m *multi) first(ctx context.Context, r *runner) error {
 	if _, err := r.intake.RecordJobLeft(ctx, &receivingv1.RecordJobLeftRequest{WorkerId: id("twice"), LeftDate: date(at(-4, 0)), Reason: "合同期满", RequestId: r.id("left-1")}); err != nil {
 		return fmt.Errorf("leave the job: %w", err)
 	}
-	m.cur(sr, "twice").LeftJob = true
+	m.cur(sr, "twice").LeftJob, m.cur(sr, "twice").LeftDay = true, at(-4, 0)
 
 	m.o.Step("the late worker is unaccounted after the grace period, then confirmed arrived")
 	if err := r.until(ctx, "the late worker unaccounted", func(ctx context.Context) (bool, error) {
@@ -357,7 +358,7 @@ func (m *multi) first(ctx context.Context, r *runner) error {
 			Note: "回乡", RequestId: r.id("home-" + role)}); err != nil {
 			return fmt.Errorf("return home %s: %w", role, err)
 		}
-		m.cur(sr, role).ReturnedHome = true
+		m.cur(sr, role).ReturnedHome, m.cur(sr, role).ReturnDay = true, at(-3, 0)
 	}
 	emp, err := m.returnees.CreateLocalEmployer(ctx, &sendingv1.CreateLocalEmployerRequest{RequestId: r.id("workshop"), LocalEmployer: &sendingv1.LocalEmployer{
 		DisplayName: "花溪区扶贫车间", Kind: sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP,
@@ -523,4 +524,32 @@ func CountEvents(ctx context.Context, ledger coordinationv1.LedgerServiceClient)
 			return out, nil
 		}
 	}
+}
+
+// OutAtWork returns the registered-poor workers of the script out at work on day (China time),
+// by the definition of employment dynamics (docs/dynamics.md): a trip that departed on or before
+// the day, not a no-show, and not ended by then (the day the worker left the job or came home,
+// or the departure of the worker's next trip). keep chooses the workers and the trips counted
+// (the coordination ledger, for one, has no trip without a recorded departure). The result maps
+// each worker to the trip that covers the day.
+func (s *Script) OutAtWork(day time.Time, keep func(w *ScriptWorker, t *ScriptTrip) bool) map[*ScriptWorker]*ScriptTrip {
+	d := civil.Format(date(day))
+	dayOf := func(t time.Time) string { return civil.Format(date(t.In(civil.Zone))) }
+	out := map[*ScriptWorker]*ScriptTrip{}
+	for _, w := range s.Workers {
+		if !w.Poor {
+			continue
+		}
+		for i, t := range w.Trips {
+			if t.NoShow && !t.Arrived || !keep(w, t) || dayOf(t.Departure) > d {
+				continue
+			}
+			ended := (t.LeftJob && dayOf(t.LeftDay) <= d) || (t.ReturnedHome && dayOf(t.ReturnDay) <= d) ||
+				(i+1 < len(w.Trips) && dayOf(w.Trips[i+1].Departure) <= d)
+			if !ended {
+				out[w] = t
+			}
+		}
+	}
+	return out
 }
