@@ -280,13 +280,22 @@ func printWorker(w io.Writer, wk *sendingv1.Worker) {
 				to += " / " + c + " " + t.Name(c)
 			}
 			tb.add(false, i+1, tr.GetBatchId(), to, strings.TrimPrefix(tr.GetVacancy(), "vacancies/"), tr.GetEmployerName(),
-				fmtTime(tr.GetDepartureTime()), tripArrival(tr), rosterDate(tr.GetOnboardDate()), tripLeaving(tr), home, tr.GetReturnNote())
+				tripDeparture(tr), tripArrival(tr), rosterDate(tr.GetOnboardDate()), tripLeaving(tr), home, tr.GetReturnNote())
 		}
 		tb.render(w, false)
 	}
 	if ts := wk.GetUpdateTime(); ts != nil {
 		line("updated", ts.AsTime().In(time.Local).Format(time.DateTime))
 	}
+}
+
+// tripDeparture is the departed column of a journey: the batch's departure time, marked when
+// the worker was not recorded boarding it but was reported arrived on it.
+func tripDeparture(tr *sendingv1.Trip) string {
+	if tr.GetArrivedWithoutDeparture() {
+		return fmtTime(tr.GetDepartureTime()) + " (not boarded here)"
+	}
+	return fmtTime(tr.GetDepartureTime())
 }
 
 // tripArrival is the arrival column of a journey: the time, or that the worker did not turn up.

@@ -22,6 +22,7 @@ import (
 func TestRosterReturnHome(t *testing.T) {
 	addr, db := rosterTestService(t)
 	const away, noTrip, noShow = "520000-AAAAAAAAAAAAAAAA", "520000-BBBBBBBBBBBBBBBB", "520000-CCCCCCCCCCCCCCCC"
+	const unboarded = "520000-DDDDDDDDDDDDDDDD"
 	left := time.Date(2026, 2, 27, 8, 5, 0, 0, civil.Zone)
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, w := range []*sendingv1.Worker{
@@ -36,6 +37,10 @@ func TestRosterReturnHome(t *testing.T) {
 				BatchId: "520000-B00000007", ReceivingRegion: "440000", DepartureTime: timestamppb.New(left), NoShow: true,
 			}}},
 			{WorkerId: noTrip, Status: sendingv1.WorkerStatus_WORKER_STATUS_EMPLOYED},
+			{WorkerId: unboarded, Status: sendingv1.WorkerStatus_WORKER_STATUS_ARRIVED, Trips: []*sendingv1.Trip{{
+				BatchId: "520000-B00000007", ReceivingRegion: "440000", DepartureTime: timestamppb.New(left), ArrivedWithoutDeparture: true,
+				ArrivalTime: timestamppb.New(left.Add(30 * time.Hour)),
+			}}},
 		} {
 			if err := store.PutProto(tx.Bucket(roster.BucketWorkers), []byte(w.WorkerId), w); err != nil {
 				return err
@@ -65,6 +70,9 @@ func TestRosterReturnHome(t *testing.T) {
 	}
 	if code, out, _ = runRoster(t, addr, "roster", "get", noShow); code != 0 || !strings.Contains(out, "no-show") {
 		t.Fatalf("roster get of a no-show: exit %d\n%s", code, out)
+	}
+	if code, out, _ = runRoster(t, addr, "roster", "get", unboarded); code != 0 || !strings.Contains(out, "2026-02-27 08:05 (not boarded here)") {
+		t.Fatalf("roster get of a worker arrived without a recorded departure: exit %d\n%s", code, out)
 	}
 	code, out, errOut = runRoster(t, addr, "roster", "return-home", noTrip)
 	if code != 0 || !strings.Contains(out, "No trip on record") {

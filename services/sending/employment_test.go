@@ -10,9 +10,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/platform/apierror"
 )
 
 // scriptedEmployment is a receiving province that serves only the employment feed: every
@@ -39,6 +41,14 @@ func (f *scriptedEmployment) add(cs ...*receivingv1.EmploymentChange) {
 	}
 }
 
+// replace replaces the feed by cs, as a receiving service whose data was replaced.
+func (f *scriptedEmployment) replace(cs ...*receivingv1.EmploymentChange) {
+	f.mu.Lock()
+	f.changes = nil
+	f.mu.Unlock()
+	f.add(cs...)
+}
+
 func (f *scriptedEmployment) watches() []int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -50,6 +60,12 @@ func (f *scriptedEmployment) WatchEmployment(req *receivingv1.WatchEmploymentReq
 	f.afters = append(f.afters, req.GetAfterRevision())
 	f.mu.Unlock()
 	next := req.GetAfterRevision()
+	f.mu.Lock()
+	head := int64(len(f.changes))
+	f.mu.Unlock()
+	if next > head {
+		return apierror.Status(apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_REVISION_AHEAD, "revision %d is ahead of the feed (%d)", next, head)).Err()
+	}
 	for {
 		f.mu.Lock()
 		pending := append([]*receivingv1.EmploymentChange(nil), f.changes[min(next, int64(len(f.changes))):]...)
@@ -69,6 +85,34 @@ func (f *scriptedEmployment) WatchEmployment(req *receivingv1.WatchEmploymentReq
 			return stream.Context().Err()
 		case <-f.wake:
 		}
+	}
+}
+
+// scriptFeed restarts n following a scripted employment feed, which it returns, in place of its
+// receiving province.
+func scriptFeed(t *testing.T, n *sendNode) *scriptedEmployment {
+	t.Helper()
+	src := &scriptedEmployment{wake: make(chan struct{}, 1)}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	receivingv1.RegisterEmploymentFeedServiceServer(gs, src)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	n.stop()
+	n.cfg.Receiving = map[string]string{flowReceiving: lis.Addr().String()}
+	n.start(true)
+	return src
+}
+
+// factOf returns a maker of employment changes of batch b.
+func factOf(b *sendingv1.Batch) func(kind receivingv1.EmploymentChangeKind, worker string, at time.Time) *receivingv1.EmploymentChange {
+	return func(kind receivingv1.EmploymentChangeKind, worker string, at time.Time) *receivingv1.EmploymentChange {
+		return &receivingv1.EmploymentChange{Kind: kind, WorkerId: worker, BatchId: b.GetBatchId(),
+			Record: "employmentRecords/" + worker + "~" + b.GetBatchId(), Vacancy: b.GetManifest()[0].GetVacancy(),
+			EmployerName: "深圳市南山电子有限公司", WorkCounty: flowCounty, OccurTime: timestamppb.New(at)}
 	}
 }
 
@@ -92,24 +136,8 @@ func TestRosterFollowsTheEmploymentFeed(t *testing.T) {
 	a, c := b.GetManifest()[0].GetWorkerId(), b.GetManifest()[1].GetWorkerId()
 
 	// From here on the receiving province is one that serves the employment feed.
-	src := &scriptedEmployment{wake: make(chan struct{}, 1)}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	receivingv1.RegisterEmploymentFeedServiceServer(gs, src)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	n.stop()
-	n.cfg.Receiving = map[string]string{flowReceiving: lis.Addr().String()}
-	n.start(true)
-
-	fact := func(kind receivingv1.EmploymentChangeKind, worker string, at time.Time) *receivingv1.EmploymentChange {
-		return &receivingv1.EmploymentChange{Kind: kind, WorkerId: worker, BatchId: b.GetBatchId(),
-			Record: "employmentRecords/" + worker + "~" + b.GetBatchId(), Vacancy: b.GetManifest()[0].GetVacancy(),
-			EmployerName: "深圳市南山电子有限公司", WorkCounty: flowCounty, OccurTime: timestamppb.New(at)}
-	}
+	src := scriptFeed(t, n)
+	fact := factOf(b)
 	arrived := left.Add(30 * time.Hour)
 	onboard := time.Date(2027, 3, 1, 0, 0, 0, 0, civil.Zone)
 	statusIs := func(worker string, want sendingv1.WorkerStatus) func() (bool, string) {
@@ -162,5 +190,47 @@ func TestRosterFollowsTheEmploymentFeed(t *testing.T) {
 	again, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan-2"})
 	if err == nil && len(again.GetBatches()) != 0 {
 		t.Errorf("a new plan after the no-show: %v, want no batch", again.GetBatches())
+	}
+}
+
+// A receiving service whose data was replaced (its feed now shorter than our position:
+// REVISION_AHEAD) is followed again from revision 0: the facts delivered again change nothing,
+// the incidents among them are not counted twice, and the position ends at the new head.
+func TestReplacedEmploymentFeedReplaysWithoutDoubleCounting(t *testing.T) {
+	r, n, clock := startFlow(t, 1)
+	ctx := testCtx(t)
+	left := time.Date(2027, 2, 27, 8, 5, 0, 0, civil.Zone)
+	b := departAll(t, r, n, clock, []*sendingv1.WorkerRow{testWorkerRow(0, testCounties[0], "8212", true)}, left)
+	a := b.GetManifest()[0].GetWorkerId()
+	src := scriptFeed(t, n)
+	fact := factOf(b)
+	incident := func(day int, kind receivingv1.IncidentKind) *receivingv1.EmploymentChange {
+		c := fact(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_INCIDENT, a, time.Date(2027, 3, day, 0, 0, 0, 0, civil.Zone))
+		c.Detail = &receivingv1.EmploymentChange_Incident{Incident: &receivingv1.IncidentDetail{IncidentKind: kind}}
+		return c
+	}
+	arrived := fact(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ARRIVED, a, left.Add(30*time.Hour))
+	onboarded := fact(receivingv1.EmploymentChangeKind_EMPLOYMENT_CHANGE_KIND_ONBOARDED, a, time.Date(2027, 3, 1, 0, 0, 0, 0, civil.Zone))
+	src.add(arrived, onboarded, incident(10, receivingv1.IncidentKind_INCIDENT_KIND_INJURY), incident(12, receivingv1.IncidentKind_INCIDENT_KIND_WAGE_DISPUTE))
+	position := func(want int64) func() (bool, string) {
+		return func() (bool, string) {
+			p, err := n.followPosition(ctx)
+			return err == nil && p.GetEmploymentRevision() == want, fmt.Sprint(p, err)
+		}
+	}
+	eventually(t, "position 4", position(4))
+	want := n.worker(a)
+	if want.GetStatus() != stEmployed || len(want.GetTrips()) != 1 || want.GetTrips()[0].GetIncidents() != 2 {
+		t.Fatalf("after the feed: %s, trips %v; want EMPLOYED with 2 incidents", want.GetStatus(), want.GetTrips())
+	}
+
+	// The receiving data replaced: the same facts, fewer of them, in another order.
+	src.replace(incident(10, receivingv1.IncidentKind_INCIDENT_KIND_INJURY), arrived, onboarded)
+	n.restart(true)
+	eventually(t, "a watch from the start", func() (bool, string) { w := src.watches(); return w[len(w)-1] == 0, fmt.Sprint(w) })
+	eventually(t, "position 3 of the new feed", position(3))
+	got := n.worker(a)
+	if got.GetStatus() != stEmployed || !tripsEqual(got.GetTrips(), want.GetTrips()) {
+		t.Errorf("after the replay: %s, trips %v;\nwant %s, trips %v", got.GetStatus(), got.GetTrips(), want.GetStatus(), want.GetTrips())
 	}
 }

@@ -116,25 +116,29 @@ func TestPartlyRefusedSubmissionDeliveredAgain(t *testing.T) {
 	}
 }
 
-// The scenario: a worker who did not board but whom the receiving side confirmed
-// arrived is planned on the next batch; the receiving service refuses that worker
-// (WORKER_ALREADY_HERE). The batch goes on with the other workers, the refused worker is taken
-// off the manifest (kept in refused_entries) and held WITHDRAWN with the reason, and nothing
-// waits in the outbox or its quarantine.
-func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
+// startFlow starts a receiving service with one vacancy for headcount workers and a sending
+// service following it on a clock the test sets.
+func startFlow(t *testing.T, headcount int32) (*recvNode, *sendNode, *testClock) {
+	t.Helper()
 	r := startReceiving(t)
-	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", 10))
+	r.createVacancy(testVacancy(t, 1, flowCounty, "8212", headcount))
 	clock := &testClock{t: time.Now()}
 	cfg := fastConfig(r.addr)
 	cfg.Now = clock.now
-	n := startSending(t, "", cfg, true)
+	return r, startSending(t, "", cfg, true), clock
+}
+
+// departFirstOfFour accepts four workers, plans one batch and records its departure with the
+// last worker not boarding (the place kept: ACCEPTED), and waits until the receiving service has
+// the departure. It returns the workers and the batch.
+func departFirstOfFour(t *testing.T, r *recvNode, n *sendNode, clock *testClock) ([]*sendingv1.Worker, *sendingv1.Batch) {
+	t.Helper()
 	ctx := testCtx(t)
 	rows := make([]*sendingv1.WorkerRow, 4)
 	for i := range rows {
 		rows[i] = testWorkerRow(i, testCounties[0], "8212", i == 0)
 	}
 	first := acceptAll(t, r, n, rows)
-
 	plan, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan-1"})
 	if err != nil || len(plan.GetBatches()) != 1 {
 		t.Fatalf("plan = %v, %v", plan, err)
@@ -144,9 +148,7 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 		_, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + b1.GetBatchId()})
 		return err == nil, fmt.Sprint(err)
 	})
-	noShow := first[3].GetWorkerId()
-	left := clock.now()
-	dep := &sendingv1.RecordDepartureRequest{Name: b1.GetName(), ActualDepartureTime: timestamppb.New(left), RequestId: "depart-1",
+	dep := &sendingv1.RecordDepartureRequest{Name: b1.GetName(), ActualDepartureTime: timestamppb.New(clock.now()), RequestId: "depart-1",
 		NoShowDisposition: sendingv1.NoShowDisposition_NO_SHOW_DISPOSITION_RETURN_TO_ACCEPTED}
 	for _, w := range first[:3] {
 		dep.BoardedWorkerIds = append(dep.BoardedWorkerIds, w.GetWorkerId())
@@ -158,18 +160,25 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 		b, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + b1.GetBatchId()})
 		return err == nil && b.GetBatch().GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED, fmt.Sprint(err)
 	})
-	// The receiving side confirms all four arrived, the no-show too.
-	conf := &receivingv1.ConfirmArrivalsRequest{Name: "intakeBatches/" + b1.GetBatchId(), RequestId: "arrive-1"}
-	for _, w := range first {
+	return first, b1
+}
+
+// confirmAllArrived has the receiving side confirm every worker of batch arrived, those who did
+// not board too.
+func confirmAllArrived(t *testing.T, r *recvNode, batch *sendingv1.Batch, workers []*sendingv1.Worker) {
+	t.Helper()
+	conf := &receivingv1.ConfirmArrivalsRequest{Name: "intakeBatches/" + batch.GetBatchId(), RequestId: "arrive-1"}
+	for _, w := range workers {
 		conf.Confirmations = append(conf.Confirmations, &receivingv1.ArrivalConfirmation{WorkerId: w.GetWorkerId(), Outcome: receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_ARRIVED})
 	}
-	if _, err := r.intake.ConfirmArrivals(ctx, conf); err != nil {
+	if _, err := r.intake.ConfirmArrivals(testCtx(t), conf); err != nil {
 		t.Fatal(err)
 	}
-	if st := n.worker(noShow).GetStatus(); st != stAccepted {
-		t.Fatalf("the no-show is %s, want ACCEPTED (kept the place)", st)
-	}
-	// One more accepted worker, then the next plan puts both on a bus.
+}
+
+// acceptOneMore imports one more worker and has the employer accept it.
+func acceptOneMore(t *testing.T, r *recvNode, n *sendNode) *sendingv1.Worker {
+	t.Helper()
 	more := n.importWorkers([]*sendingv1.WorkerRow{testWorkerRow(4, testCounties[0], "8212", false)})
 	n.runMatch(false)
 	eventually(t, "the new worker's candidate", func() (bool, string) {
@@ -185,17 +194,67 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 		st := n.worker(more[0].GetWorkerId()).GetStatus()
 		return st == stAccepted, st.String()
 	})
+	return more[0]
+}
+
+// The scenario: a worker who did not board (the place kept: ACCEPTED) but whom the
+// receiving side confirmed arrived leaves the pool through the employment feed: ARRIVED, with
+// the batch's trip from the manifest marked arrived_without_departure, and so on no later plan.
+func TestArrivedWithoutBoardingLeavesThePool(t *testing.T) {
+	r, n, clock := startFlow(t, 10)
+	first, b1 := departFirstOfFour(t, r, n, clock)
+	stayed := first[3].GetWorkerId()
+	confirmAllArrived(t, r, b1, first)
+	eventually(t, "the worker who did not board ARRIVED", func() (bool, string) {
+		st := n.worker(stayed).GetStatus()
+		return st == sendingv1.WorkerStatus_WORKER_STATUS_ARRIVED, st.String()
+	})
+	w := n.worker(stayed)
+	if len(w.GetTrips()) != 1 || w.GetTrips()[0].GetBatchId() != b1.GetBatchId() || !w.GetTrips()[0].GetArrivedWithoutDeparture() ||
+		w.GetTrips()[0].GetArrivalTime() == nil || w.GetTrips()[0].GetDepartureTime() == nil || w.GetTrips()[0].GetOccupation() != "8212" {
+		t.Errorf("trips of the worker who did not board: %v; want B1's, arrived without departure", w.GetTrips())
+	}
+	for _, b := range first[:3] {
+		if tr := n.worker(b.GetWorkerId()).GetTrips(); len(tr) != 1 || tr[0].GetArrivedWithoutDeparture() {
+			t.Errorf("trips of boarded worker %s: %v", b.GetWorkerId(), tr)
+		}
+	}
+	// The next plan carries only the new worker.
+	more := acceptOneMore(t, r, n)
+	plan2, err := n.transport.PlanBatches(testCtx(t), &sendingv1.PlanBatchesRequest{RequestId: "plan-2"})
+	if err != nil || len(plan2.GetBatches()) != 1 || len(plan2.GetBatches()[0].GetManifest()) != 1 ||
+		plan2.GetBatches()[0].GetManifest()[0].GetWorkerId() != more.GetWorkerId() {
+		t.Fatalf("second plan = %v, %v; want one batch with the new worker only", plan2, err)
+	}
+}
+
+// The safety net behind it: when the roster has not heard of the arrival yet (the feed not
+// followed while the next batch is planned), the next batch carries the worker and the
+// receiving service refuses that worker (WORKER_ALREADY_HERE). The batch goes on with the other
+// workers, the refused worker is taken off the manifest (kept in refused_entries) and held
+// WITHDRAWN with the reason (the late arrival then finds the worker elsewhere and moves no
+// status), and nothing waits in the outbox or its quarantine.
+func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
+	r, n, clock := startFlow(t, 10)
+	ctx := testCtx(t)
+	first, _ := departFirstOfFour(t, r, n, clock)
+	noShow := first[3].GetWorkerId()
+	more := acceptOneMore(t, r, n)
+	n.restart(false) // no feed followed: the roster does not hear of the arrival before the plan
+	b1 := &sendingv1.Batch{BatchId: n.worker(first[0].GetWorkerId()).GetTrips()[0].GetBatchId()}
+	confirmAllArrived(t, r, b1, first)
 	plan2, err := n.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{RequestId: "plan-2"})
 	if err != nil || len(plan2.GetBatches()) != 1 || len(plan2.GetBatches()[0].GetManifest()) != 2 {
 		t.Fatalf("second plan = %v, %v; want one batch with the no-show and the new worker", plan2, err)
 	}
+	n.restart(true)
 	b2 := plan2.GetBatches()[0]
 	eventually(t, "B2 announced with the new worker only", func() (bool, string) {
 		b, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + b2.GetBatchId()})
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(b.GetBatch().GetEntries()) == 1 && b.GetBatch().GetEntries()[0].GetWorkerId() == more[0].GetWorkerId(), fmt.Sprint(b.GetBatch().GetEntries())
+		return len(b.GetBatch().GetEntries()) == 1 && b.GetBatch().GetEntries()[0].GetWorkerId() == more.GetWorkerId(), fmt.Sprint(b.GetBatch().GetEntries())
 	})
 	eventually(t, "the refused worker taken off B2 at the sending side", func() (bool, string) {
 		got, err := n.transport.GetBatch(ctx, &sendingv1.GetBatchRequest{Name: b2.GetName()})
@@ -212,9 +271,13 @@ func TestRefusedManifestWorkerDoesNotStrandTheBatch(t *testing.T) {
 	if re.GetWorkerId() != noShow || re.GetReason() != "WORKER_ALREADY_HERE" || re.GetRefuseTime() == nil {
 		t.Errorf("refused entry %v", re)
 	}
-	if got.GetBatch().GetManifest()[0].GetWorkerId() != more[0].GetWorkerId() || got.GetBatch().GetState() != sendingv1.BatchState_BATCH_STATE_PLANNED {
+	if got.GetBatch().GetManifest()[0].GetWorkerId() != more.GetWorkerId() || got.GetBatch().GetState() != sendingv1.BatchState_BATCH_STATE_PLANNED {
 		t.Errorf("B2 after the refusal: %v", got.GetBatch())
 	}
+	eventually(t, "the employment feed followed to its end", func() (bool, string) {
+		p, err := n.followPosition(ctx)
+		return err == nil && p.GetEmploymentRevision() >= 4, fmt.Sprint(p, err)
+	})
 	w := n.worker(noShow)
 	if w.GetStatus() != stWithdrawn || !strings.Contains(w.GetStatusReason(), "WORKER_ALREADY_HERE") {
 		t.Errorf("refused worker: %s %q, want WITHDRAWN with the reason", w.GetStatus(), w.GetStatusReason())

@@ -20,10 +20,10 @@ import (
 // matching/store.go, transport/store.go) and the shared outbox and counters.
 //
 // Versions: 1, the first; 2 added roster.BucketAvailableWorkers; 3 replaced MatchRun's string
-// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY) (see migrate).
+// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY); 7 keeps each trip's incidents (Trip.incident_reports) (see migrate).
 var Schema = store.Schema{
 	Name:    "sending",
-	Version: 6,
+	Version: 7,
 	Buckets: slices.Concat(
 		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(), returnees.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters},
@@ -48,6 +48,10 @@ var Schema = store.Schema{
 // Version 6 added returnees.BucketLocalEmployers and roster.BucketLocalPlacements, empty in an
 // older file (no worker is PLACED_LOCALLY there), and the status PLACED_LOCALLY, which an older
 // program would not know: it refuses the file.
+//
+// Version 7 keeps the incidents of each trip (Trip.incident_reports), so that an incident
+// delivered again is not counted again: roster.KeepIncidentReports gives the incidents counted
+// before one report without details each.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := roster.BuildAvailableIndex(tx); err != nil {
@@ -70,6 +74,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 5 {
 		if _, err := transport.BuildTrips(tx); err != nil {
 			return fmt.Errorf("trips of workers: %w", err)
+		}
+	}
+	if from < 7 {
+		if _, err := roster.KeepIncidentReports(tx); err != nil {
+			return fmt.Errorf("incidents of trips: %w", err)
 		}
 	}
 	return nil

@@ -151,7 +151,8 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		cfg.LinkGrace = DefaultLinkGrace
 	}
 	s := &Service{db: db, lg: lg, cfg: cfg, regions: t}
-	s.roster = roster.New(db, lg, roster.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Draining: cfg.Draining, Relays: &s.relays})
+	s.roster = roster.New(db, lg, roster.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Draining: cfg.Draining, Relays: &s.relays,
+		ManifestTrip: transport.ManifestTrip})
 	s.demand = demand.New(db, lg, demand.Config{
 		Region: cfg.Region, Regions: t, Receiving: cfg.Receiving, Peers: cfg.Peers, Now: cfg.Now,
 		Backoff:     feeds,

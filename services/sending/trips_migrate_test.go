@@ -1,12 +1,10 @@
 package sending
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
-	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
@@ -20,13 +18,6 @@ import (
 // give none; a worker set RETURNED_HOME by hand has its last trip ended at that change.
 func TestOpenVersion4FileBuildsTrips(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "sending.db")
-	v4 := Schema
-	v4.Version, v4.Migrate = 4, nil
-	old, err := store.Open(path, v4, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const twice, home, stayed = "520000-AAAAAAAAAAAAAAAA", "520000-BBBBBBBBBBBBBBBB", "520000-CCCCCCCCCCCCCCCC"
 	first := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	second := time.Date(2026, 9, 1, 8, 0, 0, 0, time.UTC)
@@ -41,7 +32,7 @@ func TestOpenVersion4FileBuildsTrips(t *testing.T) {
 		}
 		return b
 	}
-	err = old.Update(func(tx *bbolt.Tx) error {
+	db := openUpgraded(t, 4, func(tx *bbolt.Tx) error {
 		for _, w := range []*sendingv1.Worker{
 			{WorkerId: twice, Status: stDeparted},
 			{WorkerId: home, Status: sendingv1.WorkerStatus_WORKER_STATUS_RETURNED_HOME, StatusChangeTime: timestamppb.New(returned)},
@@ -63,18 +54,6 @@ func TestOpenVersion4FileBuildsTrips(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err := store.Open(path, Schema, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	want := map[string][]*sendingv1.Trip{
 		twice: {
 			{BatchId: "520000-B00000002", ReceivingRegion: "330000", Vacancy: "vacancies/330000-V2", DepartureTime: timestamppb.New(first)},
@@ -85,19 +64,5 @@ func TestOpenVersion4FileBuildsTrips(t *testing.T) {
 		},
 		stayed: nil,
 	}
-	err = db.View(func(tx *bbolt.Tx) error {
-		for id, trips := range want {
-			w, err := roster.Read(tx, id)
-			if err != nil {
-				return err
-			}
-			if !tripsEqual(w.GetTrips(), trips) {
-				t.Errorf("trips of %s after the upgrade = %v, want %v", id, w.GetTrips(), trips)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	checkTrips(t, db, want)
 }

@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
@@ -43,6 +44,26 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Counties are the home counties of the workers, alternately (default 520102 and 520103,
+	// of Guizhou; they must be counties of SendingRegion).
+	Counties []string
+	// WorkCounty is the county of the vacancies (default 440106, of Guangdong; it must be a
+	// county of ReceivingRegion).
+	WorkCounty string
+}
+
+func (o Options) counties() []string {
+	if len(o.Counties) > 0 {
+		return o.Counties
+	}
+	return []string{"520102", "520103"}
+}
+
+func (o Options) workCounty() string {
+	if o.WorkCounty != "" {
+		return o.WorkCounty
+	}
+	return "440106"
 }
 
 // Result says what the run did.
@@ -179,149 +200,31 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("import roster: %w", err)
 	}
 
-	r.o.Step(fmt.Sprintf("receiving %s publishes a vacancy for %d electronic equipment assemblers (ISCO-08 8212)", r.o.ReceivingRegion, r.o.Workers))
-	code, err := creditCode(r.nonce)
+	vacancy, err := r.publishVacancy(ctx, "vacancy", "广州示范电子有限公司", r.o.Workers, startDate, date(today.AddDate(0, 0, 60)))
 	if err != nil {
 		return nil, err
 	}
-	vac, err := r.vacancies.CreateVacancy(ctx, &receivingv1.CreateVacancyRequest{
-		RequestId: r.id("vacancy"),
-		Vacancy: &receivingv1.Vacancy{
-			EmployerName:       "广州示范电子有限公司",
-			EmployerCreditCode: code,
-			WorkCounty:         "440106",
-			Occupation:         "8212",
-			Headcount:          int32(r.o.Workers),
-			MonthlyWageMinYuan: 4500,
-			MonthlyWageMaxYuan: 6500,
-			StartDate:          startDate,
-			ValidThrough:       date(today.AddDate(0, 0, 60)),
-			MinAge:             proto.Int32(18),
-			MaxAge:             proto.Int32(50),
-			HousingProvided:    true,
-			MealsProvided:      true,
-			Contact:            "人事部 020-0000-0000",
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create vacancy: %w", err)
-	}
-	res.Vacancy = vac.GetVacancy().GetName()
-
-	r.o.Step("the sending service replicates the vacancy from the demand feed")
-	if err := r.until(ctx, "replicate the vacancy", func(ctx context.Context) (bool, error) {
-		resp, err := r.matching.ListDemand(ctx, &sendingv1.ListDemandRequest{ReceivingRegion: r.o.ReceivingRegion, PageSize: 1000})
-		if err != nil {
-			return false, err
-		}
-		for _, d := range resp.GetVacancies() {
-			if d.GetVacancy().GetName() == res.Vacancy {
-				return true, nil
-			}
-		}
-		return false, nil
-	}); err != nil {
-		return nil, err
-	}
-
-	r.o.Step("a match run proposes workers; candidates reach the receiving service through the outbox")
-	run, err := r.matching.StartMatchRun(ctx, &sendingv1.StartMatchRunRequest{RequestId: r.id("match")})
-	if err != nil {
-		return nil, fmt.Errorf("start match run: %w", err)
-	}
-	if err := r.until(ctx, "finish the match run", func(ctx context.Context) (bool, error) {
-		resp, err := r.matching.GetMatchRun(ctx, &sendingv1.GetMatchRunRequest{Name: run.GetMatchRun().GetName()})
-		if err != nil {
-			return false, err
-		}
-		switch resp.GetMatchRun().GetState() {
-		case sendingv1.MatchRunState_MATCH_RUN_STATE_SUCCEEDED:
-			return true, nil
-		case sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED:
-			return false, fmt.Errorf("match run failed: %s", resp.GetMatchRun().GetError())
-		}
-		return false, nil
-	}); err != nil {
-		return nil, err
-	}
-	var candidates []*receivingv1.Candidate
-	if err := r.until(ctx, "receive the candidates", func(ctx context.Context) (bool, error) {
+	res.Vacancy = vacancy
+	accepted, err := r.matchAndAccept(ctx, "match", r.o.Workers, func(ctx context.Context) ([]*receivingv1.Candidate, error) {
 		resp, err := r.cands.ListCandidates(ctx, &receivingv1.ListCandidatesRequest{Vacancy: res.Vacancy, PageSize: 1000})
-		if err != nil {
-			return false, err
-		}
-		candidates = resp.GetCandidates()
-		return len(candidates) >= r.o.Workers, nil
-	}); err != nil {
-		return nil, err
-	}
-
-	r.o.Step(fmt.Sprintf("the employer accepts %d candidates", r.o.Workers))
-	accepted := map[string]bool{}
-	for _, c := range candidates[:r.o.Workers] {
-		if _, err := r.cands.DecideCandidate(ctx, &receivingv1.DecideCandidateRequest{
-			Name: c.GetName(), Decision: receivingv1.Decision_DECISION_ACCEPT, RequestId: r.id("accept-" + c.GetCandidateId()),
-		}); err != nil {
-			return nil, fmt.Errorf("accept %s: %w", c.GetName(), err)
-		}
-		accepted[c.GetWorkerId()] = true
-	}
-	if err := r.until(ctx, "see the acceptances on the sending side", func(ctx context.Context) (bool, error) {
-		resp, err := r.matching.ListProposals(ctx, &sendingv1.ListProposalsRequest{
-			Vacancy: res.Vacancy, ReceivingRegion: r.o.ReceivingRegion, State: sendingv1.ProposalState_PROPOSAL_STATE_ACCEPTED, PageSize: 1000,
-		})
-		if err != nil {
-			return false, err
-		}
-		n := 0
-		for _, p := range resp.GetProposals() {
-			if accepted[p.GetWorkerId()] {
-				n++
-			}
-		}
-		return n == len(accepted), nil
-	}); err != nil {
-		return nil, err
-	}
-
-	r.o.Step("the sending service plans a bus and records the departure; manifest and departure go to the receiving service")
-	plan, err := r.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{
-		RequestId: r.id("plan"), ReceivingRegion: r.o.ReceivingRegion, StartDate: startDate,
-		Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS, EscortName: "带队干部", EscortContact: "0851-0000-0000",
+		return resp.GetCandidates(), err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("plan batches: %w", err)
+		return nil, err
 	}
-	var batch *sendingv1.Batch
-	for _, b := range plan.GetBatches() {
-		for _, m := range b.GetManifest() {
-			if accepted[m.GetWorkerId()] {
-				batch = b
-			}
-		}
-	}
-	if batch == nil {
-		return nil, fmt.Errorf("no planned batch carries the accepted workers")
+	r.o.Step("the sending service plans a bus and records the departure; manifest and departure go to the receiving service")
+	batch, err := r.plan(ctx, "plan", startDate, accepted)
+	if err != nil {
+		return nil, err
 	}
 	res.BatchID = batch.GetBatchId()
 	for _, m := range batch.GetManifest() {
 		res.Workers = append(res.Workers, m.GetWorkerId())
 	}
-	if _, err := r.transport.RecordDeparture(ctx, &sendingv1.RecordDepartureRequest{
-		Name: batch.GetName(), BoardedWorkerIds: res.Workers, RequestId: r.id("depart"),
-	}); err != nil {
-		return nil, fmt.Errorf("record departure: %w", err)
-	}
-	intakeName := "intakeBatches/" + res.BatchID
-	if err := r.until(ctx, "announce the departed batch to the receiving service", func(ctx context.Context) (bool, error) {
-		resp, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: intakeName})
-		if err != nil {
-			return false, nil // not announced yet
-		}
-		return resp.GetBatch().GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED, nil
-	}); err != nil {
+	if err := r.depart(ctx, "depart", batch, res.Workers, nil); err != nil {
 		return nil, err
 	}
+	intakeName := "intakeBatches/" + res.BatchID
 
 	n := len(res.Workers)
 	res.NoShow, res.Missing = res.Workers[n-2], res.Workers[n-1]
@@ -400,6 +303,147 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// publishVacancy has the receiving province publish a vacancy for headcount electronic
+// equipment assemblers (ISCO-08 8212) starting on start, and waits until the sending service
+// has replicated it. It returns the vacancy's name. step names the request id.
+func (r *runner) publishVacancy(ctx context.Context, step, employer string, headcount int, start, through *commonv1.Date) (string, error) {
+	r.o.Step(fmt.Sprintf("receiving %s publishes a vacancy for %d electronic equipment assemblers (ISCO-08 8212) at %s", r.o.ReceivingRegion, headcount, employer))
+	code, err := creditCode(r.nonce + int64(len(step))*7919 + int64(len(employer)))
+	if err != nil {
+		return "", err
+	}
+	vac, err := r.vacancies.CreateVacancy(ctx, &receivingv1.CreateVacancyRequest{
+		RequestId: r.id(step),
+		Vacancy: &receivingv1.Vacancy{
+			EmployerName:       employer,
+			EmployerCreditCode: code,
+			WorkCounty:         r.o.workCounty(),
+			Occupation:         "8212",
+			Headcount:          int32(headcount),
+			MonthlyWageMinYuan: 4500,
+			MonthlyWageMaxYuan: 6500,
+			StartDate:          start,
+			ValidThrough:       through,
+			MinAge:             proto.Int32(18),
+			MaxAge:             proto.Int32(50),
+			HousingProvided:    true,
+			MealsProvided:      true,
+			Contact:            "人事部 020-0000-0000",
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create vacancy: %w", err)
+	}
+	name := vac.GetVacancy().GetName()
+	r.o.Step("the sending service replicates the vacancy from the demand feed")
+	err = r.until(ctx, "replicate the vacancy", func(ctx context.Context) (bool, error) {
+		resp, err := r.matching.ListDemand(ctx, &sendingv1.ListDemandRequest{ReceivingRegion: r.o.ReceivingRegion, PageSize: 1000})
+		if err != nil {
+			return false, err
+		}
+		for _, d := range resp.GetVacancies() {
+			if d.GetVacancy().GetName() == name {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return name, err
+}
+
+// matchAndAccept starts a match run, waits until it succeeds and list returns at least n
+// candidates, has the employer accept the first n, and waits until the sending side sees the
+// acceptances. It returns the accepted workers' ids.
+func (r *runner) matchAndAccept(ctx context.Context, step string, n int, list func(ctx context.Context) ([]*receivingv1.Candidate, error)) (map[string]bool, error) {
+	r.o.Step("a match run proposes workers; candidates reach the receiving service through the outbox")
+	run, err := r.matching.StartMatchRun(ctx, &sendingv1.StartMatchRunRequest{RequestId: r.id(step)})
+	if err != nil {
+		return nil, fmt.Errorf("start match run: %w", err)
+	}
+	if err := r.until(ctx, "finish the match run", func(ctx context.Context) (bool, error) {
+		resp, err := r.matching.GetMatchRun(ctx, &sendingv1.GetMatchRunRequest{Name: run.GetMatchRun().GetName()})
+		if err != nil {
+			return false, err
+		}
+		switch resp.GetMatchRun().GetState() {
+		case sendingv1.MatchRunState_MATCH_RUN_STATE_SUCCEEDED:
+			return true, nil
+		case sendingv1.MatchRunState_MATCH_RUN_STATE_FAILED:
+			return false, fmt.Errorf("match run failed: %s", resp.GetMatchRun().GetError())
+		}
+		return false, nil
+	}); err != nil {
+		return nil, err
+	}
+	var candidates []*receivingv1.Candidate
+	if err := r.until(ctx, "receive the candidates", func(ctx context.Context) (bool, error) {
+		candidates, err = list(ctx)
+		return err == nil && len(candidates) >= n, err
+	}); err != nil {
+		return nil, err
+	}
+	r.o.Step(fmt.Sprintf("the employer accepts %d candidates", n))
+	accepted := map[string]bool{}
+	for _, c := range candidates[:n] {
+		if _, err := r.cands.DecideCandidate(ctx, &receivingv1.DecideCandidateRequest{
+			Name: c.GetName(), Decision: receivingv1.Decision_DECISION_ACCEPT, RequestId: r.id("accept-" + c.GetCandidateId()),
+		}); err != nil {
+			return nil, fmt.Errorf("accept %s: %w", c.GetName(), err)
+		}
+		accepted[c.GetWorkerId()] = true
+	}
+	err = r.until(ctx, "see the acceptances on the sending side", func(ctx context.Context) (bool, error) {
+		for w := range accepted {
+			got, err := r.roster.GetWorker(ctx, &sendingv1.GetWorkerRequest{Name: "workers/" + w})
+			if err != nil {
+				return false, err
+			}
+			if got.GetWorker().GetStatus() != sendingv1.WorkerStatus_WORKER_STATUS_ACCEPTED {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	return accepted, err
+}
+
+// plan plans the buses of the accepted workers for start and returns the batch that carries
+// them.
+func (r *runner) plan(ctx context.Context, step string, start *commonv1.Date, accepted map[string]bool) (*sendingv1.Batch, error) {
+	plan, err := r.transport.PlanBatches(ctx, &sendingv1.PlanBatchesRequest{
+		RequestId: r.id(step), ReceivingRegion: r.o.ReceivingRegion, StartDate: start,
+		Mode: commonv1.TransportMode_TRANSPORT_MODE_BUS, EscortName: "带队干部", EscortContact: "0851-0000-0000",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plan batches: %w", err)
+	}
+	for _, b := range plan.GetBatches() {
+		for _, m := range b.GetManifest() {
+			if accepted[m.GetWorkerId()] {
+				return b, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("no planned batch carries the accepted workers")
+}
+
+// depart records the departure of batch at at (nil: now) with boarded on it, and waits until
+// the receiving service has the departure.
+func (r *runner) depart(ctx context.Context, step string, batch *sendingv1.Batch, boarded []string, at *timestamppb.Timestamp) error {
+	if _, err := r.transport.RecordDeparture(ctx, &sendingv1.RecordDepartureRequest{
+		Name: batch.GetName(), BoardedWorkerIds: boarded, RequestId: r.id(step), ActualDepartureTime: at,
+	}); err != nil {
+		return fmt.Errorf("record departure: %w", err)
+	}
+	return r.until(ctx, "announce the departed batch to the receiving service", func(ctx context.Context) (bool, error) {
+		resp, err := r.intake.GetIntakeBatch(ctx, &receivingv1.GetIntakeBatchRequest{Name: "intakeBatches/" + batch.GetBatchId()})
+		if err != nil {
+			return false, nil // not announced yet
+		}
+		return resp.GetBatch().GetState() == receivingv1.IntakeBatchState_INTAKE_BATCH_STATE_DEPARTED, nil
+	})
+}
+
 // importRoster streams the scenario's workers to the sending service.
 func (r *runner) importRoster(ctx context.Context, today time.Time) error {
 	stream, err := r.roster.ImportWorkers(ctx)
@@ -407,7 +451,7 @@ func (r *runner) importRoster(ctx context.Context, today time.Time) error {
 		return err
 	}
 	var rows []*sendingv1.WorkerRow
-	counties := []string{"520102", "520103"}
+	counties := r.o.counties()
 	for i := 0; i < r.o.Workers; i++ {
 		birth := time.Date(1985+int(r.nonce/7%10), time.Month(1+i%12), 1+int(r.nonce%28), 0, 0, 0, 0, civil.Zone)
 		seq := fmt.Sprintf("%03d", (int(r.nonce/1000)+i*37)%1000)

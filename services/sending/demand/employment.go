@@ -22,6 +22,12 @@ package demand
 // without the feed) is asked again every Backoff.Max, without an error (followLoop); meanwhile
 // the feed does not count in the link's health or `connected`.
 //
+// REVISION_AHEAD (the receiving data was replaced: its feed is behind our position): the
+// position goes back to 0 and the feed is followed again from its start. The changes delivered
+// again are applied again, and applying a fact twice changes nothing (roster/employment.go: every
+// fact sets what it sets, an incident is known by its day, kind and detail, a status moved is not
+// moved again); only the counters below count them again.
+//
 // Counters (follow.go): "employment.applied", "employment.repeated", "employment.skipped" (no
 // worker or no trip of that batch here), "employment.unknown" (a kind not known),
 // "employment.gap".

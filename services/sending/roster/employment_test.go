@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -126,6 +127,17 @@ func leftJob(id, batch string, day int, reason string) *receivingv1.EmploymentCh
 	return c
 }
 
+const (
+	injury = receivingv1.IncidentKind_INCIDENT_KIND_INJURY
+	other  = receivingv1.IncidentKind_INCIDENT_KIND_OTHER
+)
+
+func incident(id, batch string, day int, kind receivingv1.IncidentKind, detail string) *receivingv1.EmploymentChange {
+	c := echange(kIncident, id, batch, day)
+	c.Detail = &receivingv1.EmploymentChange_Incident{Incident: &receivingv1.IncidentDetail{IncidentKind: kind, Detail: detail}}
+	return c
+}
+
 func dayOf(day int) *commonv1.Date { return civil.Today(departure.AddDate(0, 0, day)) }
 
 // Each change of the employment feed is written on the trip of its batch and moves the status
@@ -182,14 +194,26 @@ func TestApplyEmploymentMovesTheStatusAndRecordsTheTrip(t *testing.T) {
 			trip:   base(&sendingv1.Trip{NoShow: true}),
 		},
 		{
-			name: "incidents counted, a repeated checkpoint replaces the first, no status",
+			name: "incidents counted once each, a repeated checkpoint replaces the first, no status",
 			changes: func(id string) []*receivingv1.EmploymentChange {
-				return []*receivingv1.EmploymentChange{echange(kIncident, id, batch, 3), echange(kIncident, id, batch, 4),
+				return []*receivingv1.EmploymentChange{incident(id, batch, 3, injury, ""), incident(id, batch, 4, injury, ""),
+					incident(id, batch, 4, injury, ""), incident(id, batch, 4, other, "宿舍失火"),
 					checkpoint(id, batch, 95, 3, true), checkpoint(id, batch, 96, 3, false)}
 			},
 			status: stDeparted,
-			trip: base(&sendingv1.Trip{Incidents: 2,
+			trip: base(&sendingv1.Trip{Incidents: 3,
+				IncidentReports: []*sendingv1.TripIncident{
+					{IncidentDate: dayOf(3), Kind: "INCIDENT_KIND_INJURY"}, {IncidentDate: dayOf(4), Kind: "INCIDENT_KIND_INJURY"},
+					{IncidentDate: dayOf(4), Kind: "INCIDENT_KIND_OTHER", Detail: "宿舍失火"}},
 				Checkpoints: []*sendingv1.TripCheckpoint{{Months: 3, StillEmployed: false, CheckDate: dayOf(96)}}}),
+		},
+		{
+			name: "a late arrival after a no-show: ARRIVED, no longer a no-show",
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kNoShow, id, batch, 1), echange(kArrived, id, batch, 1)}
+			},
+			status: stArrived,
+			trip:   base(&sendingv1.Trip{ArrivalTime: arrival}),
 		},
 		{
 			name: "left the job while not employed here: recorded, status unchanged",
@@ -232,13 +256,13 @@ func TestApplyEmploymentMovesTheStatusAndRecordsTheTrip(t *testing.T) {
 			if len(w.GetTrips()) != 1 || !proto.Equal(w.GetTrips()[0], tt.trip) {
 				t.Errorf("trips %v,\nwant %v", w.GetTrips(), tt.trip)
 			}
-			// Applying the last change again changes nothing but what it counts (incidents).
-			if cs := tt.changes(id); cs[len(cs)-1].GetKind() != kIncident {
-				before := e.worker(id)
-				e.apply(cs[len(cs)-1])
-				if after := e.worker(id); after.GetStatus() != before.GetStatus() || !proto.Equal(after.GetTrips()[0], before.GetTrips()[0]) {
-					t.Errorf("applying the last change again changed the worker: %v -> %v", before, after)
-				}
+			// Applying every change again, in order (the feed followed again from revision 0),
+			// leaves the status and the trip as they were (a fact a later one replaced, such as
+			// a checkpoint, is written again on the way, so the etag may move).
+			before := e.worker(id)
+			e.apply(tt.changes(id)...)
+			if after := e.worker(id); after.GetStatus() != before.GetStatus() || !tripsEqual(after.GetTrips(), before.GetTrips()) {
+				t.Errorf("applying the changes again changed the worker:\n%v\n-> %v", before, after)
 			}
 		})
 	}
@@ -298,5 +322,139 @@ func TestApplyEmploymentSkipsWhatItCannotPlace(t *testing.T) {
 	}
 	if after := e.worker(id); !proto.Equal(after, before) {
 		t.Errorf("a skipped change changed the worker: %v -> %v", before, after)
+	}
+}
+
+// A worker out twice, the whole feed applied, then applied again from the start (the follower
+// restarted from 0 after REVISION_AHEAD): the statuses, both trips and their incident counts are
+// as after the first pass.
+func TestApplyEmploymentReplayOfTwoTripsChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEmploymentEnv(t)
+	const b1, b2 = "520000-B0001", "520000-B0002"
+	id := e.departed(b1)
+	first := []*receivingv1.EmploymentChange{echange(kArrived, id, b1, 1), echange(kOnboarded, id, b1, 2),
+		incident(id, b1, 10, injury, ""), incident(id, b1, 11, other, "工资拖欠"), leftJob(id, b1, 30, "回乡")}
+	e.apply(first...)
+	e.update(func(tx *bbolt.Tx) error {
+		if _, err := e.svc.ReturnHome(context.Background(), tx, id, departure.AddDate(0, 0, 31), ""); err != nil {
+			return err
+		}
+		if _, err := e.svc.ChangeStatus(tx, id, stAvailable, "back in the pool"); err != nil {
+			return err
+		}
+		return e.depart(tx, id, b2)
+	})
+	second := []*receivingv1.EmploymentChange{echange(kArrived, id, b2, 41), echange(kOnboarded, id, b2, 42), incident(id, b2, 50, injury, "")}
+	e.apply(second...)
+	want := e.worker(id)
+	if want.GetStatus() != stEmployed || len(want.GetTrips()) != 2 || want.GetTrips()[0].GetIncidents() != 2 || want.GetTrips()[1].GetIncidents() != 1 {
+		t.Fatalf("after the feed: %s, trips %v; want EMPLOYED on the second of 2 trips with 2 and 1 incidents", want.GetStatus(), want.GetTrips())
+	}
+	for i, ok := range e.apply(append(first, second...)...) {
+		if !ok {
+			t.Errorf("replayed change %d not written", i)
+		}
+	}
+	if got := e.worker(id); got.GetStatus() != want.GetStatus() || !tripsEqual(got.GetTrips(), want.GetTrips()) {
+		t.Errorf("after the replay: %s, trips %v;\nwant %s, trips %v", got.GetStatus(), got.GetTrips(), want.GetStatus(), want.GetTrips())
+	}
+}
+
+func tripsEqual(a, b []*sendingv1.Trip) bool {
+	return slices.EqualFunc(a, b, func(x, y *sendingv1.Trip) bool { return proto.Equal(x, y) })
+}
+
+// A manifest worker who did not board (the place kept: ACCEPTED) and whom the receiving side
+// reports arrived, then onboarded, on the batch leaves the pool: the trip comes from the
+// manifest, marked arrived_without_departure, and the status follows the facts. A worker not on
+// the manifest, a batch that has not departed, and a worker elsewhere in the roster are skipped.
+func TestApplyEmploymentArrivedWithoutDeparture(t *testing.T) {
+	t.Parallel()
+	const batch = "520000-B0001"
+	tripFor := func(batchID, workerID string) *sendingv1.Trip {
+		return &sendingv1.Trip{BatchId: batchID, ReceivingRegion: "440000", Vacancy: "vacancies/440000-V1", DepartureTime: timestamppb.New(departure)}
+	}
+	for _, tt := range []struct {
+		name     string
+		status   workerStatus // before
+		manifest bool         // on batch's manifest without boarding
+		changes  func(id string) []*receivingv1.EmploymentChange
+		written  bool
+		want     workerStatus
+	}{
+		{name: "arrived, then onboarded", status: stAccepted, manifest: true, written: true, want: stEmployed,
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kArrived, id, batch, 1), echange(kOnboarded, id, batch, 2)}
+			}},
+		{name: "onboarded without an arrival", status: stAccepted, manifest: true, written: true, want: stEmployed,
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kOnboarded, id, batch, 2)}
+			}},
+		{name: "a no-show of a worker who did not board: nothing", status: stAccepted, manifest: true, want: stAccepted,
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kNoShow, id, batch, 1)}
+			}},
+		{name: "not on the manifest", status: stAccepted, want: stAccepted,
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kArrived, id, batch, 1)}
+			}},
+		{name: "on another planned batch by now", status: stScheduled, manifest: true, want: stScheduled,
+			changes: func(id string) []*receivingv1.EmploymentChange {
+				return []*receivingv1.EmploymentChange{echange(kArrived, id, batch, 1)}
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEmploymentEnv(t)
+			e.svc.cfg.ManifestTrip = func(_ *bbolt.Tx, batchID, workerID string) (*sendingv1.Trip, error) {
+				if !tt.manifest || batchID != batch {
+					return nil, nil
+				}
+				return tripFor(batchID, workerID), nil
+			}
+			id := fmt.Sprintf("%s-W%08d", rosterRegion, 1)
+			e.update(func(tx *bbolt.Tx) error {
+				if err := putWorker(tx, &sendingv1.Worker{WorkerId: id, Status: stAvailable}); err != nil {
+					return err
+				}
+				for _, to := range []workerStatus{stProposed, stAccepted, stScheduled} {
+					if _, err := e.svc.ChangeStatus(tx, id, to, "test"); err != nil {
+						return err
+					}
+					if to == tt.status {
+						break
+					}
+				}
+				return nil
+			})
+			for i, ok := range e.apply(tt.changes(id)...) {
+				if ok != tt.written {
+					t.Errorf("change %d written = %t, want %t", i, ok, tt.written)
+				}
+			}
+			w := e.worker(id)
+			if w.GetStatus() != tt.want {
+				t.Errorf("status %s, want %s", w.GetStatus(), tt.want)
+			}
+			if !tt.written {
+				if len(w.GetTrips()) != 0 {
+					t.Errorf("trips %v, want none", w.GetTrips())
+				}
+				return
+			}
+			if len(w.GetTrips()) != 1 {
+				t.Fatalf("trips %v, want one", w.GetTrips())
+			}
+			tr := w.GetTrips()[0]
+			if !tr.GetArrivedWithoutDeparture() || tr.GetBatchId() != batch || !tr.GetDepartureTime().AsTime().Equal(departure) ||
+				tr.GetOnboardDate() == nil || tr.GetEmployerName() == "" {
+				t.Errorf("trip %v, want the batch's trip from the manifest, arrived without departure, onboarded", tr)
+			}
+			before := e.worker(id)
+			e.apply(tt.changes(id)...)
+			if after := e.worker(id); !proto.Equal(after, before) {
+				t.Errorf("applying the changes again changed the worker:\n%v\n-> %v", before, after)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ package roster
 import (
 	"time"
 
+	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
@@ -31,6 +32,12 @@ type Config struct {
 	// Relays are woken when a change queues a message (a return home's ledger event); nil for
 	// none (the relays then find it on their next look).
 	Relays *outbox.Set
+	// ManifestTrip returns, inside tx, the trip of a worker on the manifest of a departed batch
+	// here who was not recorded boarding it (batch, receiving region, vacancy, the batch's
+	// departure time), or nil when the worker is not such a worker of such a batch. The batches
+	// belong to transport (the sending service wires transport.ManifestTrip); nil: such workers
+	// are skipped by ApplyEmployment (employment.go).
+	ManifestTrip func(tx *bbolt.Tx, batchID, workerID string) (*sendingv1.Trip, error)
 }
 
 // Service is the roster of one sending province.

@@ -51,6 +51,23 @@ func PutBatch(tx *bbolt.Tx, b *sendingv1.Batch) error {
 	return batches.Put(tx, []byte(b.GetBatchId()), b)
 }
 
+// ManifestTrip returns the trip of worker workerID on batch batchID when the batch departed with
+// the worker on its manifest but not among those who boarded (roster.Config.ManifestTrip): the
+// trip of the entry as a boarding worker gets it (entryTrip), at the batch's departure time.
+// Otherwise (no such batch, not departed, not on the manifest, boarded) it returns nil.
+func ManifestTrip(tx *bbolt.Tx, batchID, workerID string) (*sendingv1.Trip, error) {
+	b, ok, err := batches.Get(tx, []byte(batchID))
+	if err != nil || !ok || b.GetState() != batchDeparted || slices.Contains(b.GetBoardedWorkerIds(), workerID) {
+		return nil, err
+	}
+	for _, e := range b.GetManifest() {
+		if e.GetWorkerId() == workerID {
+			return entryTrip(tx, b, e, b.GetActualDepartureTime())
+		}
+	}
+	return nil, nil
+}
+
 // BuildTrips rebuilds the trips of the workers (Worker.trips) from the departed batches, for a
 // data file of a sending schema older than 5, written before trips were kept: a trip per batch
 // a worker boarded, oldest first. It returns how many workers it gave trips.

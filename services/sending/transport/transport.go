@@ -586,6 +586,21 @@ func (x *transportServer) ListBatches(_ context.Context, req *sendingv1.ListBatc
 	return resp, nil
 }
 
+// entryTrip is the trip of manifest entry e of batch b that departed at departed: batch,
+// receiving region, vacancy, departure time, and the occupation of the replicated vacancy (for
+// employment dynamics by occupation) when the replica has it.
+func entryTrip(tx *bbolt.Tx, b *sendingv1.Batch, e *sendingv1.ManifestEntry, departed *timestamppb.Timestamp) (*sendingv1.Trip, error) {
+	trip := &sendingv1.Trip{BatchId: b.GetBatchId(), ReceivingRegion: b.GetReceivingRegion(), Vacancy: e.GetVacancy(), DepartureTime: departed}
+	dv, ok, err := demand.Vacancy(tx, b.GetReceivingRegion(), matching.VacancyIDOf(e.GetVacancy()))
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		trip.Occupation = dv.GetVacancy().GetOccupation()
+	}
+	return trip, nil
+}
+
 // RecordDeparture records who boarded a planned batch (see the file comment).
 func (x *transportServer) RecordDeparture(ctx context.Context, req *sendingv1.RecordDepartureRequest) (*sendingv1.RecordDepartureResponse, error) {
 	s := x.s
@@ -629,13 +644,9 @@ func (x *transportServer) RecordDeparture(ctx context.Context, req *sendingv1.Re
 			if !boarded[e.GetWorkerId()] {
 				continue
 			}
-			trip := &sendingv1.Trip{BatchId: b.GetBatchId(), ReceivingRegion: b.GetReceivingRegion(), Vacancy: e.GetVacancy(), DepartureTime: departed}
-			dv, ok, err := demand.Vacancy(tx, b.GetReceivingRegion(), matching.VacancyIDOf(e.GetVacancy()))
+			trip, err := entryTrip(tx, b, e, departed)
 			if err != nil {
 				return err
-			}
-			if ok {
-				trip.Occupation = dv.GetVacancy().GetOccupation() // for employment dynamics by occupation
 			}
 			if _, err := s.roster.Depart(tx, e.GetWorkerId(), trip, "boarded "+b.GetName()); err != nil {
 				return err

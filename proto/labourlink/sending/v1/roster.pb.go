@@ -693,7 +693,8 @@ type Trip struct {
 	// When the worker was confirmed arrived.
 	ArrivalTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=arrival_time,json=arrivalTime,proto3" json:"arrival_time,omitempty"`
 	// The worker was reported not to have turned up at the destination. The status stays
-	// DEPARTED (see WorkerStatus) for an operator to resolve.
+	// DEPARTED (see WorkerStatus) for an operator to resolve. Cleared when the worker is confirmed
+	// arrived later (a late arrival: `arrival_time` is then set).
 	NoShow bool `protobuf:"varint,10,opt,name=no_show,json=noShow,proto3" json:"no_show,omitempty"`
 	// The first day of work (China time).
 	OnboardDate *v1.Date `protobuf:"bytes,11,opt,name=onboard_date,json=onboardDate,proto3" json:"onboard_date,omitempty"`
@@ -703,14 +704,26 @@ type Trip struct {
 	LeftJobDate *v1.Date `protobuf:"bytes,13,opt,name=left_job_date,json=leftJobDate,proto3" json:"left_job_date,omitempty"`
 	// Why, as the employer recorded it.
 	LeftJobReason string `protobuf:"bytes,14,opt,name=left_job_reason,json=leftJobReason,proto3" json:"left_job_reason,omitempty"`
-	// Incidents reported during the trip (how many).
+	// Incidents reported during the trip (how many): the number of `incident_reports`.
 	Incidents int32 `protobuf:"varint,15,opt,name=incidents,proto3" json:"incidents,omitempty"`
 	// The occupation of the vacancy (ISCO-08 unit group code, such as `8212`), from the replicated
 	// vacancy at departure; empty when the replica did not have it, and for trips that departed
 	// before December 2026 (counted as occupation unknown in employment dynamics).
-	Occupation    string `protobuf:"bytes,16,opt,name=occupation,proto3" json:"occupation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Occupation string `protobuf:"bytes,16,opt,name=occupation,proto3" json:"occupation,omitempty"`
+	// The worker was not recorded boarding the batch here (not among RecordDeparture's
+	// `boarded_worker_ids`), but the receiving province confirmed them arrived (or onboarded) on
+	// it: they travelled on their own, or the departure record was wrong. The trip was added from
+	// the batch's manifest then, with the batch's departure time, and the worker moved from
+	// ACCEPTED to DEPARTED and on, so that no plan puts them on another bus. No DEPARTED event was
+	// reported to the ledger for it: the coordination service shows the worker as UNEXPECTED on the
+	// batch (arrived without a departure), the discrepancy an operator resolves.
+	ArrivedWithoutDeparture bool `protobuf:"varint,20,opt,name=arrived_without_departure,json=arrivedWithoutDeparture,proto3" json:"arrived_without_departure,omitempty"`
+	// The incidents counted in `incidents`, in the order reported. An incident is known by its
+	// day, kind and detail: the same incident delivered again (a feed followed again from the
+	// start, a repeat) is counted once.
+	IncidentReports []*TripIncident `protobuf:"bytes,21,rep,name=incident_reports,json=incidentReports,proto3" json:"incident_reports,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Trip) Reset() {
@@ -855,6 +868,87 @@ func (x *Trip) GetOccupation() string {
 	return ""
 }
 
+func (x *Trip) GetArrivedWithoutDeparture() bool {
+	if x != nil {
+		return x.ArrivedWithoutDeparture
+	}
+	return false
+}
+
+func (x *Trip) GetIncidentReports() []*TripIncident {
+	if x != nil {
+		return x.IncidentReports
+	}
+	return nil
+}
+
+// An incident of a trip, as the receiving province reported it.
+type TripIncident struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The day of the incident (China time); empty for an incident counted before sending schema
+	// version 7, whose details were not kept.
+	IncidentDate *v1.Date `protobuf:"bytes,1,opt,name=incident_date,json=incidentDate,proto3" json:"incident_date,omitempty"`
+	// The kind, as the receiving service names it (labourlink.receiving.v1.IncidentKind, such as
+	// `INCIDENT_KIND_INJURY`); empty for an incident counted before sending schema version 7. A
+	// name this client does not know is shown as it is.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// What the receiving side recorded with it (IncidentDetail.detail), if anything.
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TripIncident) Reset() {
+	*x = TripIncident{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TripIncident) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TripIncident) ProtoMessage() {}
+
+func (x *TripIncident) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TripIncident.ProtoReflect.Descriptor instead.
+func (*TripIncident) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TripIncident) GetIncidentDate() *v1.Date {
+	if x != nil {
+		return x.IncidentDate
+	}
+	return nil
+}
+
+func (x *TripIncident) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TripIncident) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 // A follow-up of a trip at N months after onboarding.
 type TripCheckpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -870,7 +964,7 @@ type TripCheckpoint struct {
 
 func (x *TripCheckpoint) Reset() {
 	*x = TripCheckpoint{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +976,7 @@ func (x *TripCheckpoint) String() string {
 func (*TripCheckpoint) ProtoMessage() {}
 
 func (x *TripCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +989,7 @@ func (x *TripCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TripCheckpoint.ProtoReflect.Descriptor instead.
 func (*TripCheckpoint) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TripCheckpoint) GetMonths() int32 {
@@ -960,7 +1054,7 @@ type WorkerRow struct {
 
 func (x *WorkerRow) Reset() {
 	*x = WorkerRow{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1066,7 @@ func (x *WorkerRow) String() string {
 func (*WorkerRow) ProtoMessage() {}
 
 func (x *WorkerRow) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1079,7 @@ func (x *WorkerRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRow.ProtoReflect.Descriptor instead.
 func (*WorkerRow) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WorkerRow) GetRowNumber() int64 {
@@ -1118,7 +1212,7 @@ type ImportWorkersRequest struct {
 
 func (x *ImportWorkersRequest) Reset() {
 	*x = ImportWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1224,7 @@ func (x *ImportWorkersRequest) String() string {
 func (*ImportWorkersRequest) ProtoMessage() {}
 
 func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1237,7 @@ func (x *ImportWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ImportWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ImportWorkersRequest) GetImportId() string {
@@ -1185,7 +1279,7 @@ type ImportWorkersResponse struct {
 
 func (x *ImportWorkersResponse) Reset() {
 	*x = ImportWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1291,7 @@ func (x *ImportWorkersResponse) String() string {
 func (*ImportWorkersResponse) ProtoMessage() {}
 
 func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1304,7 @@ func (x *ImportWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ImportWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ImportWorkersResponse) GetSummary() *v1.ImportSummary {
@@ -1232,7 +1326,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1338,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1351,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetImportRequest) GetImportId() string {
@@ -1284,7 +1378,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1390,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1403,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetImportResponse) GetSummary() *v1.ImportSummary {
@@ -1350,7 +1444,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1456,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1469,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{9}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListImportRejectionsRequest) GetImportId() string {
@@ -1412,7 +1506,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1518,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1531,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{10}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*v1.RowRejection {
@@ -1467,7 +1561,7 @@ type GetWorkerRequest struct {
 
 func (x *GetWorkerRequest) Reset() {
 	*x = GetWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1573,7 @@ func (x *GetWorkerRequest) String() string {
 func (*GetWorkerRequest) ProtoMessage() {}
 
 func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1586,7 @@ func (x *GetWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{11}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetWorkerRequest) GetName() string {
@@ -1520,7 +1614,7 @@ type GetWorkerResponse struct {
 
 func (x *GetWorkerResponse) Reset() {
 	*x = GetWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1626,7 @@ func (x *GetWorkerResponse) String() string {
 func (*GetWorkerResponse) ProtoMessage() {}
 
 func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1639,7 @@ func (x *GetWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkerResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{12}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetWorkerResponse) GetWorker() *Worker {
@@ -1595,7 +1689,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1701,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1714,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{13}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListWorkersRequest) GetPageSize() int32 {
@@ -1706,7 +1800,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1812,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[14]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1825,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{14}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1772,7 +1866,7 @@ type UpdateWorkerRequest struct {
 
 func (x *UpdateWorkerRequest) Reset() {
 	*x = UpdateWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +1878,7 @@ func (x *UpdateWorkerRequest) String() string {
 func (*UpdateWorkerRequest) ProtoMessage() {}
 
 func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[15]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +1891,7 @@ func (x *UpdateWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{15}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateWorkerRequest) GetWorker() *Worker {
@@ -1832,7 +1926,7 @@ type UpdateWorkerResponse struct {
 
 func (x *UpdateWorkerResponse) Reset() {
 	*x = UpdateWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1938,7 @@ func (x *UpdateWorkerResponse) String() string {
 func (*UpdateWorkerResponse) ProtoMessage() {}
 
 func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[16]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1951,7 @@ func (x *UpdateWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{16}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateWorkerResponse) GetWorker() *Worker {
@@ -1893,7 +1987,7 @@ type ChangeWorkerStatusRequest struct {
 
 func (x *ChangeWorkerStatusRequest) Reset() {
 	*x = ChangeWorkerStatusRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +1999,7 @@ func (x *ChangeWorkerStatusRequest) String() string {
 func (*ChangeWorkerStatusRequest) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[17]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2012,7 @@ func (x *ChangeWorkerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{17}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChangeWorkerStatusRequest) GetName() string {
@@ -1967,7 +2061,7 @@ type ChangeWorkerStatusResponse struct {
 
 func (x *ChangeWorkerStatusResponse) Reset() {
 	*x = ChangeWorkerStatusResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2073,7 @@ func (x *ChangeWorkerStatusResponse) String() string {
 func (*ChangeWorkerStatusResponse) ProtoMessage() {}
 
 func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[18]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2086,7 @@ func (x *ChangeWorkerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeWorkerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ChangeWorkerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{18}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ChangeWorkerStatusResponse) GetWorker() *Worker {
@@ -2029,7 +2123,7 @@ type RecordReturnHomeRequest struct {
 
 func (x *RecordReturnHomeRequest) Reset() {
 	*x = RecordReturnHomeRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2135,7 @@ func (x *RecordReturnHomeRequest) String() string {
 func (*RecordReturnHomeRequest) ProtoMessage() {}
 
 func (x *RecordReturnHomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[19]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2148,7 @@ func (x *RecordReturnHomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReturnHomeRequest.ProtoReflect.Descriptor instead.
 func (*RecordReturnHomeRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{19}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecordReturnHomeRequest) GetName() string {
@@ -2103,7 +2197,7 @@ type RecordReturnHomeResponse struct {
 
 func (x *RecordReturnHomeResponse) Reset() {
 	*x = RecordReturnHomeResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2209,7 @@ func (x *RecordReturnHomeResponse) String() string {
 func (*RecordReturnHomeResponse) ProtoMessage() {}
 
 func (x *RecordReturnHomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[20]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2222,7 @@ func (x *RecordReturnHomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReturnHomeResponse.ProtoReflect.Descriptor instead.
 func (*RecordReturnHomeResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{20}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecordReturnHomeResponse) GetWorker() *Worker {
@@ -2155,7 +2249,7 @@ type DeleteWorkerRequest struct {
 
 func (x *DeleteWorkerRequest) Reset() {
 	*x = DeleteWorkerRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2167,7 +2261,7 @@ func (x *DeleteWorkerRequest) String() string {
 func (*DeleteWorkerRequest) ProtoMessage() {}
 
 func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[21]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2180,7 +2274,7 @@ func (x *DeleteWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{21}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteWorkerRequest) GetName() string {
@@ -2208,7 +2302,7 @@ type DeleteWorkerResponse struct {
 
 func (x *DeleteWorkerResponse) Reset() {
 	*x = DeleteWorkerResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[22]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2314,7 @@ func (x *DeleteWorkerResponse) String() string {
 func (*DeleteWorkerResponse) ProtoMessage() {}
 
 func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[22]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2327,7 @@ func (x *DeleteWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWorkerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{22}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteWorkerResponse) GetWorker() *Worker {
@@ -2283,7 +2377,7 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2(.labourlink.sending.v1.LocalEmployerKindB\x03\xe0A\x03R\x04kind\x12>\n" +
 	"\n" +
 	"start_date\x18\x03 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\tstartDate\x12:\n" +
-	"\bend_date\x18\x04 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\aendDate\"\xa3\x06\n" +
+	"\bend_date\x18\x04 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\aendDate\"\xb9\a\n" +
 	"\x04Trip\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x03R\abatchId\x12.\n" +
 	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1d\n" +
@@ -2306,7 +2400,13 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\tincidents\x18\x0f \x01(\x05B\x03\xe0A\x03R\tincidents\x12#\n" +
 	"\n" +
 	"occupation\x18\x10 \x01(\tB\x03\xe0A\x03R\n" +
-	"occupation\"\x99\x01\n" +
+	"occupation\x12?\n" +
+	"\x19arrived_without_departure\x18\x14 \x01(\bB\x03\xe0A\x03R\x17arrivedWithoutDeparture\x12S\n" +
+	"\x10incident_reports\x18\x15 \x03(\v2#.labourlink.sending.v1.TripIncidentB\x03\xe0A\x03R\x0fincidentReports\"\x8a\x01\n" +
+	"\fTripIncident\x12D\n" +
+	"\rincident_date\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\fincidentDate\x12\x17\n" +
+	"\x04kind\x18\x02 \x01(\tB\x03\xe0A\x03R\x04kind\x12\x1b\n" +
+	"\x06detail\x18\x03 \x01(\tB\x03\xe0A\x03R\x06detail\"\x99\x01\n" +
 	"\x0eTripCheckpoint\x12\x1b\n" +
 	"\x06months\x18\x01 \x01(\x05B\x03\xe0A\x03R\x06months\x12*\n" +
 	"\x0estill_employed\x18\x02 \x01(\bB\x03\xe0A\x03R\rstillEmployed\x12>\n" +
@@ -2471,7 +2571,7 @@ func file_labourlink_sending_v1_roster_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(WorkerStatus)(0),                    // 0: labourlink.sending.v1.WorkerStatus
 	(Education)(0),                       // 1: labourlink.sending.v1.Education
@@ -2480,96 +2580,99 @@ var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(*Worker)(nil),                       // 4: labourlink.sending.v1.Worker
 	(*LocalPlacement)(nil),               // 5: labourlink.sending.v1.LocalPlacement
 	(*Trip)(nil),                         // 6: labourlink.sending.v1.Trip
-	(*TripCheckpoint)(nil),               // 7: labourlink.sending.v1.TripCheckpoint
-	(*WorkerRow)(nil),                    // 8: labourlink.sending.v1.WorkerRow
-	(*ImportWorkersRequest)(nil),         // 9: labourlink.sending.v1.ImportWorkersRequest
-	(*ImportWorkersResponse)(nil),        // 10: labourlink.sending.v1.ImportWorkersResponse
-	(*GetImportRequest)(nil),             // 11: labourlink.sending.v1.GetImportRequest
-	(*GetImportResponse)(nil),            // 12: labourlink.sending.v1.GetImportResponse
-	(*ListImportRejectionsRequest)(nil),  // 13: labourlink.sending.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil), // 14: labourlink.sending.v1.ListImportRejectionsResponse
-	(*GetWorkerRequest)(nil),             // 15: labourlink.sending.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),            // 16: labourlink.sending.v1.GetWorkerResponse
-	(*ListWorkersRequest)(nil),           // 17: labourlink.sending.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),          // 18: labourlink.sending.v1.ListWorkersResponse
-	(*UpdateWorkerRequest)(nil),          // 19: labourlink.sending.v1.UpdateWorkerRequest
-	(*UpdateWorkerResponse)(nil),         // 20: labourlink.sending.v1.UpdateWorkerResponse
-	(*ChangeWorkerStatusRequest)(nil),    // 21: labourlink.sending.v1.ChangeWorkerStatusRequest
-	(*ChangeWorkerStatusResponse)(nil),   // 22: labourlink.sending.v1.ChangeWorkerStatusResponse
-	(*RecordReturnHomeRequest)(nil),      // 23: labourlink.sending.v1.RecordReturnHomeRequest
-	(*RecordReturnHomeResponse)(nil),     // 24: labourlink.sending.v1.RecordReturnHomeResponse
-	(*DeleteWorkerRequest)(nil),          // 25: labourlink.sending.v1.DeleteWorkerRequest
-	(*DeleteWorkerResponse)(nil),         // 26: labourlink.sending.v1.DeleteWorkerResponse
-	(v1.Sex)(0),                          // 27: labourlink.common.v1.Sex
-	(*v1.Date)(nil),                      // 28: labourlink.common.v1.Date
-	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),             // 30: labourlink.common.v1.ImportSummary
-	(*v1.RowRejection)(nil),              // 31: labourlink.common.v1.RowRejection
-	(*fieldmaskpb.FieldMask)(nil),        // 32: google.protobuf.FieldMask
+	(*TripIncident)(nil),                 // 7: labourlink.sending.v1.TripIncident
+	(*TripCheckpoint)(nil),               // 8: labourlink.sending.v1.TripCheckpoint
+	(*WorkerRow)(nil),                    // 9: labourlink.sending.v1.WorkerRow
+	(*ImportWorkersRequest)(nil),         // 10: labourlink.sending.v1.ImportWorkersRequest
+	(*ImportWorkersResponse)(nil),        // 11: labourlink.sending.v1.ImportWorkersResponse
+	(*GetImportRequest)(nil),             // 12: labourlink.sending.v1.GetImportRequest
+	(*GetImportResponse)(nil),            // 13: labourlink.sending.v1.GetImportResponse
+	(*ListImportRejectionsRequest)(nil),  // 14: labourlink.sending.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil), // 15: labourlink.sending.v1.ListImportRejectionsResponse
+	(*GetWorkerRequest)(nil),             // 16: labourlink.sending.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),            // 17: labourlink.sending.v1.GetWorkerResponse
+	(*ListWorkersRequest)(nil),           // 18: labourlink.sending.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),          // 19: labourlink.sending.v1.ListWorkersResponse
+	(*UpdateWorkerRequest)(nil),          // 20: labourlink.sending.v1.UpdateWorkerRequest
+	(*UpdateWorkerResponse)(nil),         // 21: labourlink.sending.v1.UpdateWorkerResponse
+	(*ChangeWorkerStatusRequest)(nil),    // 22: labourlink.sending.v1.ChangeWorkerStatusRequest
+	(*ChangeWorkerStatusResponse)(nil),   // 23: labourlink.sending.v1.ChangeWorkerStatusResponse
+	(*RecordReturnHomeRequest)(nil),      // 24: labourlink.sending.v1.RecordReturnHomeRequest
+	(*RecordReturnHomeResponse)(nil),     // 25: labourlink.sending.v1.RecordReturnHomeResponse
+	(*DeleteWorkerRequest)(nil),          // 26: labourlink.sending.v1.DeleteWorkerRequest
+	(*DeleteWorkerResponse)(nil),         // 27: labourlink.sending.v1.DeleteWorkerResponse
+	(v1.Sex)(0),                          // 28: labourlink.common.v1.Sex
+	(*v1.Date)(nil),                      // 29: labourlink.common.v1.Date
+	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),             // 31: labourlink.common.v1.ImportSummary
+	(*v1.RowRejection)(nil),              // 32: labourlink.common.v1.RowRejection
+	(*fieldmaskpb.FieldMask)(nil),        // 33: google.protobuf.FieldMask
 }
 var file_labourlink_sending_v1_roster_proto_depIdxs = []int32{
-	27, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
-	28, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
+	28, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
+	29, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
 	1,  // 2: labourlink.sending.v1.Worker.education:type_name -> labourlink.sending.v1.Education
-	28, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
-	28, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
+	29, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
+	29, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
 	0,  // 5: labourlink.sending.v1.Worker.status:type_name -> labourlink.sending.v1.WorkerStatus
-	29, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
-	29, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
-	29, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
+	30, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
+	30, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
+	30, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
 	6,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
 	5,  // 10: labourlink.sending.v1.Worker.local_placements:type_name -> labourlink.sending.v1.LocalPlacement
 	3,  // 11: labourlink.sending.v1.LocalPlacement.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
-	28, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
-	28, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
-	29, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
-	29, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
-	29, // 16: labourlink.sending.v1.Trip.arrival_time:type_name -> google.protobuf.Timestamp
-	28, // 17: labourlink.sending.v1.Trip.onboard_date:type_name -> labourlink.common.v1.Date
-	7,  // 18: labourlink.sending.v1.Trip.checkpoints:type_name -> labourlink.sending.v1.TripCheckpoint
-	28, // 19: labourlink.sending.v1.Trip.left_job_date:type_name -> labourlink.common.v1.Date
-	28, // 20: labourlink.sending.v1.TripCheckpoint.check_date:type_name -> labourlink.common.v1.Date
-	8,  // 21: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
-	30, // 22: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	30, // 23: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	31, // 24: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
-	2,  // 25: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
-	4,  // 26: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 27: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	28, // 28: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
-	29, // 29: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
-	4,  // 30: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
-	4,  // 31: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
-	32, // 32: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 33: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 34: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	4,  // 35: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
-	29, // 36: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
-	4,  // 37: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
-	4,  // 38: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	9,  // 39: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
-	11, // 40: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
-	13, // 41: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
-	15, // 42: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
-	17, // 43: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
-	19, // 44: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
-	21, // 45: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
-	23, // 46: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
-	25, // 47: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
-	10, // 48: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
-	12, // 49: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
-	14, // 50: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
-	16, // 51: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
-	18, // 52: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
-	20, // 53: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
-	22, // 54: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
-	24, // 55: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
-	26, // 56: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
-	48, // [48:57] is the sub-list for method output_type
-	39, // [39:48] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	29, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
+	29, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
+	30, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
+	30, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
+	30, // 16: labourlink.sending.v1.Trip.arrival_time:type_name -> google.protobuf.Timestamp
+	29, // 17: labourlink.sending.v1.Trip.onboard_date:type_name -> labourlink.common.v1.Date
+	8,  // 18: labourlink.sending.v1.Trip.checkpoints:type_name -> labourlink.sending.v1.TripCheckpoint
+	29, // 19: labourlink.sending.v1.Trip.left_job_date:type_name -> labourlink.common.v1.Date
+	7,  // 20: labourlink.sending.v1.Trip.incident_reports:type_name -> labourlink.sending.v1.TripIncident
+	29, // 21: labourlink.sending.v1.TripIncident.incident_date:type_name -> labourlink.common.v1.Date
+	29, // 22: labourlink.sending.v1.TripCheckpoint.check_date:type_name -> labourlink.common.v1.Date
+	9,  // 23: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
+	31, // 24: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	31, // 25: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	32, // 26: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
+	2,  // 27: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
+	4,  // 28: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 29: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	29, // 30: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
+	30, // 31: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
+	4,  // 32: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
+	4,  // 33: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
+	33, // 34: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 35: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 36: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
+	4,  // 37: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
+	30, // 38: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
+	4,  // 39: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
+	4,  // 40: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	10, // 41: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
+	12, // 42: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
+	14, // 43: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
+	16, // 44: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
+	18, // 45: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
+	20, // 46: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
+	22, // 47: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
+	24, // 48: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
+	26, // 49: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
+	11, // 50: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
+	13, // 51: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
+	15, // 52: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
+	17, // 53: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
+	19, // 54: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
+	21, // 55: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
+	23, // 56: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
+	25, // 57: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
+	27, // 58: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
+	50, // [50:59] is the sub-list for method output_type
+	41, // [41:50] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_roster_proto_init() }
@@ -2577,14 +2680,14 @@ func file_labourlink_sending_v1_roster_proto_init() {
 	if File_labourlink_sending_v1_roster_proto != nil {
 		return
 	}
-	file_labourlink_sending_v1_roster_proto_msgTypes[13].OneofWrappers = []any{}
+	file_labourlink_sending_v1_roster_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_roster_proto_rawDesc), len(file_labourlink_sending_v1_roster_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
