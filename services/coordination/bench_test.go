@@ -87,4 +87,3 @@ func BenchmarkReportEvents(b *testing.B) {
 	b.ReportMetric(noopRate, "noop_events/s")
 	b.ReportMetric(rate/noopRate, "ratio_to_noop")
 }
-
