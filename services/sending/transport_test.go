@@ -3,6 +3,7 @@ package sending
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,6 +191,19 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 		req.BoardedWorkerIds = append(req.BoardedWorkerIds, e.GetWorkerId())
 	}
 	ledgerBefore := len(outboxPayloads(t, n.db, ledgerclient.Destination))
+
+	// A departure dated before the vacancy's start window opens (92 days before 2027-03-01) is
+	// refused on actual_departure_time, and nothing changes.
+	early := proto.Clone(req).(*sendingv1.RecordDepartureRequest)
+	early.ActualDepartureTime = timestamppb.New(time.Date(2026, 11, 28, 8, 0, 0, 0, civil.Zone))
+	early.RequestId = "depart-early"
+	_, err = n.transport.RecordDeparture(ctx, early)
+	if got := fieldViolations(t, err); !strings.Contains(got["actual_departure_time"], "start window") {
+		t.Fatalf("early departure: violations %v, want actual_departure_time before the start window", got)
+	}
+	if got := len(outboxPayloads(t, n.db, ledgerclient.Destination)); got != ledgerBefore {
+		t.Fatalf("the refused departure queued %d ledger events", got-ledgerBefore)
+	}
 	dep, err := n.transport.RecordDeparture(ctx, req)
 	if err != nil {
 		t.Fatal(err)

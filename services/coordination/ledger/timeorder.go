@@ -25,7 +25,7 @@ import (
 // occur_time, or on employment_checkpoint.months), on its own: the events that came with it are
 // taken. Events of other kinds (no-show, incident, returned home) and events without a batch
 // are not ordered. The ledger does not know vacancies: the start window of a vacancy
-// (services/receiving/intake.StartWindowDays) is the receiving service's check.
+// (ledgerclient.StartWindowDays) is the regional services' check: at departure and arrival.
 
 // tripStage is the place of events of kind k in a trip's time order; 0: not ordered.
 func tripStage(k coordinationv1.EventKind) int {

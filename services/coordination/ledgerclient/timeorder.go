@@ -1,6 +1,7 @@
 package ledgerclient
 
 import (
+	"fmt"
 	"time"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
@@ -8,7 +9,7 @@ import (
 )
 
 // The time order of a trip's facts, as the ledger checks it (services/coordination/ledger) and
-// as the receiving service checks it before it records a fact: a departure, then the arrival,
+// as the regional services check it before they record a fact: a departure, then the arrival,
 // then onboarding, then checkpoints and the job left. Facts of two provinces are dated by two
 // clocks, so a fact may be dated up to ClockSkew before the one it follows.
 
@@ -27,4 +28,26 @@ func NotBefore(later, earlier time.Time) bool { return !later.Before(earlier.Add
 // earlier less ClockSkew. A same-day departure, arrival and onboarding are in order.
 func DayNotBefore(day *commonv1.Date, earlier time.Time) bool {
 	return civil.Compare(day, civil.Today(earlier.Add(-ClockSkew))) >= 0
+}
+
+// StartWindowDays is the start-window tolerance: how many days before its vacancy's start_date
+// a worker may depart, arrive or be onboarded (employers take workers ahead of the planned
+// start, and workers travel early, right after the Spring Festival). A fact dated earlier
+// contradicts the vacancy and is refused: by the sending service at departure, by the receiving
+// service at arrival and onboarding. The start window of a vacancy opens StartWindowDays before
+// its start_date.
+const StartWindowDays = 92
+
+// StartWindowProblem says why a fact (what, such as "arrival") of day is too early for the
+// vacancy named name that starts on start, or "" when it is not (or start is unknown).
+func StartWindowProblem(what string, day *commonv1.Date, name string, start *commonv1.Date) string {
+	if start == nil {
+		return ""
+	}
+	opens := civil.AddDays(start, -StartWindowDays)
+	if civil.Compare(day, opens) >= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s %s is before the start window of %s opens (%s: %d days before its start date %s)",
+		what, civil.Format(day), name, civil.Format(opens), StartWindowDays, civil.Format(start))
 }

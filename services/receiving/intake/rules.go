@@ -40,21 +40,13 @@ const (
 	outcomeNoShow  = receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_NO_SHOW
 )
 
-// StartWindowDays is the start-window tolerance: how many days before its vacancy's start_date
-// a worker may arrive or be onboarded (employers take workers ahead of the planned start, and
-// workers travel early, right after the Spring Festival). A fact dated earlier contradicts the
-// vacancy and is refused. The start window of a vacancy opens StartWindowDays before its
-// start_date.
-const StartWindowDays = 92
+// StartWindowDays is the start-window tolerance (ledgerclient.StartWindowDays, the one rule for
+// both services).
+const StartWindowDays = ledgerclient.StartWindowDays
 
 // startWindowProblem says why a fact of day about vacancy vac is too early, or "".
 func startWindowProblem(what string, day *commonv1.Date, vac *receivingv1.Vacancy) string {
-	opens := civil.AddDays(vac.GetStartDate(), -StartWindowDays)
-	if vac.GetStartDate() == nil || civil.Compare(day, opens) >= 0 {
-		return ""
-	}
-	return fmt.Sprintf("%s %s is before the start window of %s opens (%s: %d days before its start date %s)",
-		what, civil.Format(day), vac.GetName(), civil.Format(opens), StartWindowDays, civil.Format(vac.GetStartDate()))
+	return ledgerclient.StartWindowProblem(what, day, vac.GetName(), vac.GetStartDate())
 }
 
 // eventID is the deterministic id of a ledger fact of province region: the same fact always

@@ -601,6 +601,34 @@ func entryTrip(tx *bbolt.Tx, b *sendingv1.Batch, e *sendingv1.ManifestEntry, dep
 	return trip, nil
 }
 
+// departureInWindow refuses a departure dated before the start window of a boarded worker's
+// vacancy opens (ledgerclient.StartWindowProblem, the rule the receiving service applies to the
+// arrival): INVALID_ARGUMENT on actual_departure_time. A vacancy no longer in the replica (closed
+// and compacted away) is not checked here; the receiving service still checks the arrival.
+func departureInWindow(tx *bbolt.Tx, b *sendingv1.Batch, boarded map[string]bool, departed *timestamppb.Timestamp) error {
+	day := civil.Today(departed.AsTime())
+	seen := map[string]bool{}
+	for _, e := range b.GetManifest() {
+		if !boarded[e.GetWorkerId()] || seen[e.GetVacancy()] {
+			continue
+		}
+		seen[e.GetVacancy()] = true
+		dv, ok, err := demand.Vacancy(tx, b.GetReceivingRegion(), matching.VacancyIDOf(e.GetVacancy()))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if why := ledgerclient.StartWindowProblem("departure", day, e.GetVacancy(), dv.GetVacancy().GetStartDate()); why != "" {
+			var v apierror.Violations
+			v.Add("actual_departure_time", why)
+			return v.Err()
+		}
+	}
+	return nil
+}
+
 // RecordDeparture records who boarded a planned batch (see the file comment).
 func (x *transportServer) RecordDeparture(ctx context.Context, req *sendingv1.RecordDepartureRequest) (*sendingv1.RecordDepartureResponse, error) {
 	s := x.s
@@ -639,6 +667,9 @@ func (x *transportServer) RecordDeparture(ctx context.Context, req *sendingv1.Re
 		departed := req.GetActualDepartureTime()
 		if departed == nil {
 			departed = timestamppb.New(now)
+		}
+		if err := departureInWindow(tx, b, boarded, departed); err != nil {
+			return err
 		}
 		for _, e := range b.GetManifest() {
 			if !boarded[e.GetWorkerId()] {
