@@ -60,7 +60,7 @@ func (b Block) Runs() bool { return !b.skip }
 // Where is "FILE:LINE" of the block's opening fence.
 func (b Block) Where() string { return fmt.Sprintf("%s:%d", b.File, b.Line) }
 
-var fence = regexp.MustCompile("^(```+|~~~+)(.*)$")
+var fence = regexp.MustCompile("^( *)(```+|~~~+)(.*)$")
 
 // Parse returns the sh blocks of the Markdown document src (file names it in the result). A
 // block tagged norun without a reason, or a fence left open, is an error.
@@ -68,6 +68,7 @@ func Parse(file string, src []byte) ([]Block, error) {
 	var (
 		blocks  []Block
 		open    string // the opening fence while inside a block
+		indent  string // the fence's indentation (a block in a list item), removed from its lines
 		cur     *Block
 		text    strings.Builder
 		lineNum int
@@ -87,7 +88,7 @@ func Parse(file string, src []byte) ([]Block, error) {
 				continue
 			}
 			if cur != nil {
-				text.WriteString(line + "\n")
+				text.WriteString(strings.TrimPrefix(line, indent) + "\n")
 			}
 			continue
 		}
@@ -95,8 +96,8 @@ func Parse(file string, src []byte) ([]Block, error) {
 		if m == nil {
 			continue
 		}
-		open = m[1]
-		info := strings.Fields(m[2])
+		indent, open = m[1], m[2]
+		info := strings.Fields(m[3])
 		if len(info) == 0 || info[0] != "sh" {
 			continue
 		}
@@ -104,7 +105,7 @@ func Parse(file string, src []byte) ([]Block, error) {
 		text.Reset()
 		if len(info) > 1 {
 			if info[1] != "norun" {
-				return nil, fmt.Errorf("%s:%d: the tag of an sh block is \"sh\" or \"sh norun — REASON\", not %q", file, lineNum, m[2])
+				return nil, fmt.Errorf("%s:%d: the tag of an sh block is \"sh\" or \"sh norun — REASON\", not %q", file, lineNum, m[3])
 			}
 			cur.skip = true
 			cur.NoRun = strings.TrimSpace(strings.TrimLeft(strings.Join(info[2:], " "), "—–-: "))
