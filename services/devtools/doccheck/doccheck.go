@@ -23,10 +23,11 @@ const Convention = `How the documentation's commands are checked (services/devto
       ` + "```sh norun — needs a Kubernetes cluster" + `
   Keep these few; untagged blocks and other languages (csv, json, text) are output or data and
   are never run.
-- "go run ./cmd/labourlink dev [flags]" on a line of its own (a comment may follow) is the
-  long-running federation: the test does not run that line but starts the federation with the
-  flags of the first such line of the file (for example -tls or -grace-period 1m), before the
-  file's first block; a file without one gets a plain "labourlink dev".
+- "go run ./cmd/labourlink dev [flags]" on a line of its own (variables may come before it, a
+  comment after it) is the long-running federation: the test does not run that line but starts
+  the federation with the variables and flags of the first such line of the file (for example
+  -tls, -grace-period 1m, OTEL_TRACES_EXPORTER=console), before the file's first block; a file
+  without one gets a plain "labourlink dev".
 - One way of invoking the tools: "go run ./cmd/labourlink ..." for the CLI, and "grpcurl"
   (installed once with go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4; the test
   puts that version on PATH).
@@ -123,23 +124,24 @@ func Parse(file string, src []byte) ([]Block, error) {
 	return blocks, nil
 }
 
-// devLine is a command that starts the local federation: the harness starts it instead.
-var devLine = regexp.MustCompile(`^go run \./cmd/labourlink dev((?:\s+[^\s#]+)*)\s*(?:#.*)?$`)
+// devLine is a command that starts the local federation, after variables for it
+// (OTEL_TRACES_EXPORTER=console ...): the harness starts it instead.
+var devLine = regexp.MustCompile(`^((?:[A-Za-z_][A-Za-z0-9_]*=[^\s#]*\s+)*)go run \./cmd/labourlink dev((?:\s+[^\s#]+)*)\s*(?:#.*)?$`)
 
-// DevFlags returns the flags of the first "go run ./cmd/labourlink dev" line of the blocks
-// that run (nil when there is none).
-func DevFlags(blocks []Block) []string {
+// DevCommand returns the environment variables (NAME=value) and the flags of the first
+// "go run ./cmd/labourlink dev" line of the blocks that run (nil, nil when there is none).
+func DevCommand(blocks []Block) (env, flags []string) {
 	for _, b := range blocks {
 		if !b.Runs() {
 			continue
 		}
 		for _, l := range strings.Split(b.Text, "\n") {
 			if m := devLine.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
-				return strings.Fields(m[1])
+				return strings.Fields(m[1]), strings.Fields(m[2])
 			}
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // Script returns the bash script that runs the blocks of one file in order: each block

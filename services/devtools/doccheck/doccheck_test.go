@@ -71,7 +71,8 @@ func runFile(t *testing.T, work, binDir string, blocks []doccheck.Block) {
 		"127.0.0.1:50053": proctest.FreeAddr(t),
 	}
 	env := scriptEnv(binDir, addrs)
-	stop := startDev(t, work, env, doccheck.DevFlags(blocks), addrs)
+	devEnv, devFlags := doccheck.DevCommand(blocks)
+	stop := startDev(t, work, append(slices.Clip(env), devEnv...), devFlags, addrs)
 	defer stop()
 
 	var pairs []string

@@ -47,15 +47,19 @@ func TestParse(t *testing.T) {
 func TestDevFlagsAndScript(t *testing.T) {
 	blocks := []Block{
 		{File: "f.md", Line: 1, Text: "kubectl apply -k .\n", NoRun: "needs a cluster", skip: true},
-		{File: "f.md", Line: 5, Text: "go run ./cmd/labourlink dev -tls -grace-period 1m   # terminal 1\n" +
+		{File: "f.md", Line: 5, Text: "OTEL_TRACES_EXPORTER=console go run ./cmd/labourlink dev -tls -grace-period 1m   # terminal 1\n" +
 			"grpcurl -plaintext 127.0.0.1:50052 list\n"},
 		{File: "f.md", Line: 9, Text: "go run ./cmd/labourlink dev\nfalse\necho never\n"},
 	}
-	if got, want := DevFlags(blocks), []string{"-tls", "-grace-period", "1m"}; !slices.Equal(got, want) {
-		t.Errorf("DevFlags = %q, want %q (the first dev line's)", got, want)
+	env, flags := DevCommand(blocks)
+	if want := []string{"-tls", "-grace-period", "1m"}; !slices.Equal(flags, want) {
+		t.Errorf("DevCommand flags = %q, want %q (the first dev line's)", flags, want)
 	}
-	if got := DevFlags(blocks[:1]); got != nil {
-		t.Errorf("DevFlags without a dev line = %q", got)
+	if want := []string{"OTEL_TRACES_EXPORTER=console"}; !slices.Equal(env, want) {
+		t.Errorf("DevCommand env = %q, want %q", env, want)
+	}
+	if env, flags := DevCommand(blocks[:1]); env != nil || flags != nil {
+		t.Errorf("DevCommand without a dev line = %q %q", env, flags)
 	}
 	script := Script(blocks, strings.NewReplacer("127.0.0.1:50052", "127.0.0.1:40002"))
 	for _, want := range []string{"set -euo pipefail", "grpcurl -plaintext 127.0.0.1:40002 list", "### f.md:1 (not run: needs a cluster)"} {
@@ -63,7 +67,7 @@ func TestDevFlagsAndScript(t *testing.T) {
 			t.Errorf("script lacks %q:\n%s", want, script)
 		}
 	}
-	if strings.Contains(script, "kubectl") || strings.Contains(script, "\ngo run ./cmd/labourlink dev") {
+	if strings.Contains(script, "kubectl") || strings.Contains(script, "\ngo run ./cmd/labourlink dev") || strings.Contains(script, "\nOTEL_") {
 		t.Errorf("script runs a norun block or the federation itself:\n%s", script)
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
