@@ -94,8 +94,8 @@ func Parse(file string, src []byte) ([]Block, error) {
 			continue
 		}
 		m := fence.FindStringSubmatch(line)
-		if m == nil {
-			continue
+		if m == nil || strings.HasPrefix(m[2], "`") && strings.Contains(m[3], "`") {
+			continue // not a fence (CommonMark: a backtick fence's info has no backtick), e.g. inline code
 		}
 		indent, open = m[1], m[2]
 		info := strings.Fields(m[3])

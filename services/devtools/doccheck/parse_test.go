@@ -22,6 +22,8 @@ func TestParse(t *testing.T) {
 		{name: "a block in a list item loses the item's indentation", src: "1. step:\n\n   ```sh\n   go version\n     indented more\n   ```\n",
 			want: []Block{{File: "f.md", Line: 3, Text: "go version\n  indented more\n"}}},
 		{name: "a fence inside another language's block is text", src: "````md\n```sh\nnot run\n```\n````\n"},
+		{name: "inline code at the start of a line is no fence", src: "```` ```sh ```` is a tag\n```sh\nd\n```\n",
+			want: []Block{{File: "f.md", Line: 2, Text: "d\n"}}},
 		{name: "norun without a reason", src: "```sh norun\nx\n```\n", wantErr: "says why"},
 		{name: "an unknown word in the tag", src: "```sh skip\nx\n```\n", wantErr: `"sh norun — REASON"`},
 		{name: "a fence left open", src: "```sh\nx\n", wantErr: "not closed"},
