@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -201,6 +202,9 @@ func runCertsShow(_ context.Context, env *cliEnv, args []string) error {
 	tb := newTable("file", "identity", "hosts", "valid until", "issuer")
 	var failed error
 	for _, name := range fs.Args() {
+		if onlyPrivateKey(name) {
+			continue // the key next to a certificate: `certs show DIR/*.pem` shows the certificates
+		}
 		c, err := identity.ReadCertFile(name)
 		if err != nil {
 			failed = err
@@ -228,4 +232,24 @@ func runCertsShow(_ context.Context, env *cliEnv, args []string) error {
 	}
 	tb.render(env.stdout, env.colour)
 	return failed
+}
+
+// onlyPrivateKey reports whether file is a PEM file of a private key and no certificate (such as
+// the -key.pem files `certs init` writes next to the certificates).
+func onlyPrivateKey(file string) bool {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	key := false
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return key
+		}
+		if blk.Type == "CERTIFICATE" {
+			return false
+		}
+		key = key || strings.HasSuffix(blk.Type, "PRIVATE KEY")
+	}
 }

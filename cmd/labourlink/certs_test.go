@@ -74,6 +74,20 @@ func TestCertsInitIssueShow(t *testing.T) {
 		!strings.Contains(out, "zj.example") || !strings.Contains(out, "10.1.2.3") {
 		t.Errorf("certs show: exit %d\n%s", code, out)
 	}
+	// A folder's *.pem: the certificates are shown, the private keys beside them left out.
+	keys, _ := filepath.Glob(filepath.Join(dir, "*-key.pem"))
+	all, _ := filepath.Glob(filepath.Join(dir, "*.pem"))
+	code, out, errOut = cli(t, append([]string{"certs", "show"}, all...)...)
+	if code != 0 || len(keys) == 0 || strings.Contains(out, "-key.pem") || !strings.Contains(out, "receiving-330000.pem") {
+		t.Errorf("certs show DIR/*.pem: exit %d\n%s\n%s", code, out, errOut)
+	}
+	notPEM := filepath.Join(dir, "notes.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := cli(t, "certs", "show", notPEM); code == 0 {
+		t.Errorf("certs show of a file with no certificate succeeded")
+	}
 
 	for _, bad := range [][]string{
 		{"certs", "init", "-dir", dir, "-regions", "520000:system"},

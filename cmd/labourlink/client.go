@@ -38,16 +38,21 @@ type dialer struct {
 // TLS flags.
 func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
 	d := &dialer{}
-	def := daemon.DefaultAddr(kind)
-	if v := os.Getenv("LABOURLINK_" + strings.ToUpper(string(kind)) + "_ADDR"); v != "" {
-		def = v
-	}
-	fs.StringVar(&d.addr, "addr", def, "address of the "+string(kind)+" service (env LABOURLINK_"+strings.ToUpper(string(kind))+"_ADDR)")
+	fs.StringVar(&d.addr, "addr", defaultAddr(kind), "address of the "+string(kind)+" service (env LABOURLINK_"+strings.ToUpper(string(kind))+"_ADDR)")
 	fs.StringVar(&d.caFile, "tls-ca", os.Getenv("LABOURLINK_TLS_CA"), "federation CA certificate for mTLS (env LABOURLINK_TLS_CA)")
 	fs.StringVar(&d.cert, "tls-cert", os.Getenv("LABOURLINK_TLS_CERT"), "client certificate (env LABOURLINK_TLS_CERT)")
 	fs.StringVar(&d.keyFile, "tls-key", os.Getenv("LABOURLINK_TLS_KEY"), "client private key (env LABOURLINK_TLS_KEY)")
 	fs.DurationVar(&d.timeout, "timeout", peers.DefaultCallTimeout, "how long each call may take, connecting included (such as 10s or 2m)")
 	return d
+}
+
+// defaultAddr is the address of the service of kind k unless a flag says otherwise:
+// LABOURLINK_<KIND>_ADDR, else the local federation's port.
+func defaultAddr(k daemon.Kind) string {
+	if v := os.Getenv("LABOURLINK_" + strings.ToUpper(string(k)) + "_ADDR"); v != "" {
+		return v
+	}
+	return daemon.DefaultAddr(k)
 }
 
 // defaultTo points d at the default address of a service of kind k (and its environment
@@ -56,7 +61,7 @@ func (d *dialer) defaultTo(fs *flag.FlagSet, k daemon.Kind) {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "addr" })
 	if !given {
-		d.addr = addDialFlags(flag.NewFlagSet("", flag.ContinueOnError), k).addr
+		d.addr = defaultAddr(k)
 	}
 }
 

@@ -54,11 +54,7 @@ func (o *outboxFlags) parse(args []string) error {
 	switch *o.service {
 	case "sending":
 	case "receiving":
-		addrSet := false
-		o.fs.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "addr" })
-		if !addrSet {
-			o.d.addr = daemon.DefaultAddr(daemon.Receiving)
-		}
+		o.d.defaultTo(o.fs, daemon.Receiving)
 	default:
 		return fmt.Errorf("-service must be sending or receiving, not %q", *o.service)
 	}

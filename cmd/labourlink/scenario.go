@@ -22,9 +22,11 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("labourlink scenario", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	coord := addDialFlags(fs, daemon.Coordination)
+	// The other two services' addresses default as their -addr does (the LABOURLINK_*_ADDR
+	// variables, else the local federation's ports).
 	var sendingAddr, receivingAddr string
-	fs.StringVar(&sendingAddr, "sending-addr", daemon.DefaultSendingAddr, "address of the sending service")
-	fs.StringVar(&receivingAddr, "receiving-addr", daemon.DefaultReceivingAddr, "address of the receiving service")
+	fs.StringVar(&sendingAddr, "sending-addr", defaultAddr(daemon.Sending), "address of the sending service (env LABOURLINK_SENDING_ADDR)")
+	fs.StringVar(&receivingAddr, "receiving-addr", defaultAddr(daemon.Receiving), "address of the receiving service (env LABOURLINK_RECEIVING_ADDR)")
 	workers := fs.Int("workers", 6, "workers to place (3 to 45): one will be a no-show and one never confirmed")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "Usage: labourlink scenario [flags]\n\nDrives the point-to-point flow through a running federation (labourlink dev), step by step,\nand ends when the coordination ledger has every event. One worker is reported as a no-show\nand one is never confirmed: after the grace period, `labourlink reconcile show` lists exactly\nthose two discrepancies.\n\nFlags:")
