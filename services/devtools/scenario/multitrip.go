@@ -18,9 +18,9 @@ package scenario
 //	noShow    boards, reported a no-show
 //	late      boards, confirmed arrived only after the grace period has made them unaccounted
 //
-// Second pair (Sichuan 510000 → Zhejiang 330000 by default), three workers on a bus recorded as
-// having left 100 days ago, before the vacancy's start window: an arrival dated then is refused;
-// two arrive yesterday and onboard, one is a no-show.
+// Second pair (Sichuan 510000 → Zhejiang 330000 by default), three workers on a bus: a departure
+// dated 100 days ago, before the vacancy's start window, is refused; recorded as having left 70
+// days ago, two arrive yesterday and onboard, one is a no-show.
 
 import (
 	"context"
@@ -426,16 +426,19 @@ func (m *multi) second(ctx context.Context, r *runner) error {
 		return err
 	}
 	id := func(role string) string { return m.s.Worker(sr, role).ID }
-	// The bus is recorded as having left 100 days ago, before the vacancy's start window opened
-	// (92 days before its start): the sending side takes it, but the receiving side refuses an
-	// arrival dated before the window.
-	dep := at(-100, 8)
-	if err := r.depart(ctx, "depart-1", b, []string{id("arrived"), id("arrived2"), id("noShow")}, timestamppb.New(dep)); err != nil {
+	// A departure dated 100 days ago, before the vacancy's start window opened (92 days before
+	// its start), is refused by the sending side; the bus is then recorded as having left 70
+	// days ago, inside the window.
+	boarded := []string{id("arrived"), id("arrived2"), id("noShow")}
+	_, early := r.transport.RecordDeparture(ctx, &sendingv1.RecordDepartureRequest{
+		Name: b.GetName(), BoardedWorkerIds: boarded, RequestId: r.id("depart-early"), ActualDepartureTime: timestamppb.New(at(-100, 8)),
+	})
+	m.refused("a departure before the vacancy's start window opens", "actual_departure_time", early)
+	dep := at(-70, 8)
+	if err := r.depart(ctx, "depart-1", b, boarded, timestamppb.New(dep)); err != nil {
 		return err
 	}
 	m.trip(sr, b.GetBatchId(), dep, true, roles...)
-	m.refused("an arrival before the vacancy's start window opens", "confirmations[0].time",
-		m.confirm(ctx, r, "arrive-early", b.GetBatchId(), receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_ARRIVED, at(-99, 9), id("arrived")))
 	if err := m.confirm(ctx, r, "arrive-1", b.GetBatchId(), receivingv1.ArrivalOutcome_ARRIVAL_OUTCOME_ARRIVED, at(-1, 9), id("arrived"), id("arrived2")); err != nil {
 		return fmt.Errorf("confirm arrivals: %w", err)
 	}

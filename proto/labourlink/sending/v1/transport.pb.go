@@ -994,7 +994,9 @@ type RecordDepartureRequest struct {
 	// What happens to the others.
 	NoShowDisposition NoShowDisposition `protobuf:"varint,3,opt,name=no_show_disposition,json=noShowDisposition,proto3,enum=labourlink.sending.v1.NoShowDisposition" json:"no_show_disposition,omitempty"`
 	// When the batch actually left (becomes the batch's `actual_departure_time`); unset for now.
-	// At most an hour ahead of the server's clock.
+	// At most an hour ahead of the server's clock, and not before the start window of a boarded
+	// worker's vacancy opens (92 days before its start date, as the receiving service judges the
+	// arrival): INVALID_ARGUMENT on this field.
 	ActualDepartureTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=actual_departure_time,json=actualDepartureTime,proto3" json:"actual_departure_time,omitempty"`
 	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
 	// text without control characters. A retry with the same id and the same request gets the
