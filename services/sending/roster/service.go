@@ -13,6 +13,7 @@ import (
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
@@ -31,6 +32,8 @@ type Config struct {
 	// Relays are woken when a change queues a message (a return home's ledger event); nil for
 	// none (the relays then find it on their next look).
 	Relays *outbox.Set
+	// Metrics, when set, counts the rows imports commit (labourlink_import_rows_total).
+	Metrics *metrics.Registry
 }
 
 // Service is the roster of one sending province.
@@ -48,6 +51,7 @@ type Service struct {
 
 // New returns the roster of cfg.Region over db (whose schema holds Buckets()).
 func New(db *store.DB, lg *zap.Logger, cfg Config) *Service {
+	cfg.Metrics.InitializeImport(metrics.ImportRoster)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
