@@ -97,9 +97,9 @@ func (o *openCounts) countChanges(tx *bbolt.Tx, old map[string]*coordinationv1.D
 // eventCounts are the events a report records, by kind and reporter role.
 type eventCounts map[[2]string]int
 
-// add counts ev.
+// add counts ev, under the role that reports its kind (as recorded).
 func (c eventCounts) add(ev *coordinationv1.LedgerEvent) {
-	c[[2]string{eventKindLabel(ev.GetKind()), roleLabel(ev.GetReporterRole())}]++
+	c[[2]string{eventKindLabel(ev.GetKind()), roleLabel(reporterRole(ev.GetKind()))}]++
 }
 
 // report counts the events in reg once tx commits.
