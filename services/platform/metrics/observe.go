@@ -42,6 +42,15 @@ func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels 
 	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 }
 
+// failed exports d as 1 when err is set, else 0.
+func failed(ch chan<- prometheus.Metric, d *prometheus.Desc, err error) {
+	v := 0.0
+	if err != nil {
+		v = 1
+	}
+	gauge(ch, d, v)
+}
+
 func name(subsystem, n string) string { return prometheus.BuildFQName(Namespace, subsystem, n) }
 
 // OutboxDestination is what the outbox holds for one destination.
@@ -69,11 +78,7 @@ var (
 func (r *Registry) ObserveOutbox(read func() ([]OutboxDestination, error)) {
 	r.observe(func(ch chan<- prometheus.Metric) {
 		dests, err := read()
-		failed := 0.0
-		if err != nil {
-			failed = 1
-		}
-		gauge(ch, outboxReadErrors, failed)
+		failed(ch, outboxReadErrors, err)
 		for _, d := range dests {
 			gauge(ch, outboxEntries, float64(d.Entries), d.Destination)
 			gauge(ch, outboxOldestAge, d.OldestAge.Seconds(), d.Destination)
@@ -154,11 +159,7 @@ var (
 func (r *Registry) ObserveStore(read func() (StoreStats, error)) {
 	r.observe(func(ch chan<- prometheus.Metric) {
 		s, err := read()
-		failed := 0.0
-		if err != nil {
-			failed = 1
-		}
-		gauge(ch, storeReadErrors, failed)
+		failed(ch, storeReadErrors, err)
 		gauge(ch, storeFileBytes, float64(s.FileBytes))
 		gauge(ch, storeFreePages, float64(s.Stats.FreePageN))
 		gauge(ch, storePendingPages, float64(s.Stats.PendingPageN))

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 	"github.com/eastwest/labourlink/services/platform/metrics"
@@ -25,33 +24,60 @@ func Observe(reg *metrics.Registry, db *store.DB, now func() time.Time, destinat
 	reg.ObserveOutbox(func() ([]metrics.OutboxDestination, error) { return Depths(db, now(), destinations...) })
 }
 
-// Depths reads, in one read transaction, the entries waiting per destination (bbolt's count
-// of the destination bucket's keys, page by page: no entry is decoded), the age at now of the
-// oldest (the first by sequence: entries are queued in sequence order and a failed one keeps
-// its place), and the entries quarantined and not yet decided (the quarantine is scanned: it
-// holds only what peers refused for good). destinations are listed even when empty.
+// Depths returns, per destination (readQueues), the entries waiting, the age at now of the
+// oldest, and the entries quarantined and not yet decided; destinations are listed even when
+// empty. ListOutboxes (`labourlink outbox list`) reads the same.
 func Depths(db *store.DB, now time.Time, destinations ...string) ([]metrics.OutboxDestination, error) {
-	by := map[string]*metrics.OutboxDestination{}
-	at := func(dest string) *metrics.OutboxDestination {
-		d := by[dest]
-		if d == nil {
-			d = &metrics.OutboxDestination{Destination: dest}
-			by[dest] = d
-		}
-		return d
-	}
+	queues, err := readQueues(db)
 	for _, dest := range destinations {
-		at(dest)
+		if queues[dest] == nil {
+			queues[dest] = &queue{}
+		}
+	}
+	out := make([]metrics.OutboxDestination, 0, len(queues))
+	for dest, q := range queues {
+		d := metrics.OutboxDestination{Destination: dest, Entries: q.pending, Quarantined: q.quarantined}
+		if q.pending > 0 {
+			d.OldestAge = max(now.Sub(q.oldest), 0)
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Destination < out[j].Destination })
+	return out, err
+}
+
+// queue is what the data file holds for one destination.
+type queue struct {
+	pending     int       // entries waiting
+	oldest      time.Time // when the first of them was queued (when pending > 0)
+	quarantined int       // entries quarantined and not yet decided
+}
+
+// readQueues reads every destination that has a queue or quarantined entries, in one read
+// transaction: the entries waiting (bbolt's count of the destination bucket's keys, page by
+// page: no entry is decoded), when the oldest was queued (the first by sequence: entries are
+// queued in sequence order and a failed one keeps its place), and the quarantined entries not
+// yet decided (the quarantine is scanned: it holds only what peers refused for good). The map
+// is never nil.
+func readQueues(db *store.DB) (map[string]*queue, error) {
+	by := map[string]*queue{}
+	at := func(dest string) *queue {
+		q := by[dest]
+		if q == nil {
+			q = &queue{}
+			by[dest] = q
+		}
+		return q
 	}
 	err := db.View(func(tx *bbolt.Tx) error {
 		if top := tx.Bucket(store.BucketOutbox); top != nil {
-			err := top.ForEachBucket(func(k []byte) error {
-				b := top.Bucket(k)
-				d := at(string(k))
-				d.Entries = b.Stats().KeyN
+			err := top.ForEachBucket(func(name []byte) error {
+				b := top.Bucket(name)
+				q := at(string(name))
+				q.pending = b.Stats().KeyN
 				if _, v := b.Cursor().First(); v != nil {
 					if env, err := decodeEnvelope(v); err == nil {
-						d.OldestAge = max(now.Sub(env.createdAt), 0)
+						q.oldest = env.createdAt
 					}
 				}
 				return nil
@@ -60,25 +86,12 @@ func Depths(db *store.DB, now time.Time, destinations ...string) ([]metrics.Outb
 				return err
 			}
 		}
-		q := tx.Bucket(store.BucketOutboxQuarantine)
-		if q == nil {
-			return nil
-		}
-		return q.ForEach(func(_, v []byte) error {
-			var e outboxv1.QuarantinedEntry
-			if err := proto.Unmarshal(v, &e); err != nil {
-				return nil // damaged: listed by the OutboxService, not counted here
-			}
+		return eachQuarantined(tx, nil, func(_ []byte, e *outboxv1.QuarantinedEntry) (bool, error) {
 			if e.GetState() == stateQuarantined {
-				at(e.GetDestination()).Quarantined++
+				at(e.GetDestination()).quarantined++
 			}
-			return nil
+			return true, nil
 		})
 	})
-	out := make([]metrics.OutboxDestination, 0, len(by))
-	for _, d := range by {
-		out = append(out, *d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Destination < out[j].Destination })
-	return out, err
+	return by, err
 }
