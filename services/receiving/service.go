@@ -196,7 +196,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	intakeCfg := intake.Config{DB: s.db, Log: lg, Now: cfg.Now, Province: here, Watching: watching}
 	s.intake = intake.New(intakeCfg)
 	s.employment = intake.NewFeed(intakeCfg)
-	outbox.Observe(cfg.Metrics, db, cfg.Now, LedgerDestination)
+	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, LedgerDestination)
 	return s, nil
 }
 

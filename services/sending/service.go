@@ -171,7 +171,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	s.transport = transport.New(db, lg, transport.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Seats: cfg.Seats},
 		s.roster, s.matching, &s.relays)
 	s.returnees = returnees.New(db, lg, returnees.Config{Region: cfg.Region, Regions: t, Now: cfg.Now}, s.roster)
-	outbox.Observe(cfg.Metrics, db, cfg.Now, ledgerclient.Destination)
+	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, ledgerclient.Destination)
 	cfg.Metrics.ObserveFollowers(s.demand.FollowerLags)
 	return s, nil
 }

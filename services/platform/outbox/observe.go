@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -12,16 +13,25 @@ import (
 )
 
 // Observe exports the outbox of db in reg at each scrape (metrics.Registry.ObserveOutbox), aged
-// by the clock now (nil: time.Now). Each destination that has a queue, a quarantined entry or
-// a relay (destinations, exported at 0 while empty) is listed.
-func Observe(reg *metrics.Registry, db *store.DB, now func() time.Time, destinations ...string) {
+// by the clock now (nil: time.Now). Each destination that has a queue or a quarantined entry is
+// listed, and so are, at 0 while empty, destinations and those of the relays running in relays
+// (nil: none).
+func Observe(reg *metrics.Registry, db *store.DB, now func() time.Time, relays *Set, destinations ...string) {
 	if reg == nil {
 		return
 	}
 	if now == nil {
 		now = time.Now
 	}
-	reg.ObserveOutbox(func() ([]metrics.OutboxDestination, error) { return Depths(db, now(), destinations...) })
+	reg.ObserveOutbox(func() ([]metrics.OutboxDestination, error) {
+		dests := slices.Clone(destinations)
+		if relays != nil {
+			for d := range relays.Statuses() {
+				dests = append(dests, d)
+			}
+		}
+		return Depths(db, now(), dests...)
+	})
 }
 
 // Depths returns, per destination (readQueues), the entries waiting, the age at now of the

@@ -79,7 +79,7 @@ func TestDepthsReadTheQueues(t *testing.T) {
 	}
 
 	// The same, exported at scrape time, with the failed deliveries.
-	outbox.Observe(reg, db, func() time.Time { return now }, "coordination")
+	outbox.Observe(reg, db, func() time.Time { return now }, nil, "coordination")
 	fams, err := reg.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
