@@ -198,16 +198,16 @@ func dashboardExprs(t *testing.T) map[string]string {
 // parse as PromQL.
 var grafanaVars = strings.NewReplacer("$job", "labourlink-sending", "$instance", "127.0.0.1:9090", "${datasource}", "prometheus")
 
-// federation is three services of the suite, each with its metrics listener.
-type federation struct {
+// running is three services of the suite as processes, each with its metrics listener.
+type running struct {
 	coordination, sending, receiving *proctest.Process
 }
 
 // startFederation starts coordination, Guangdong (receiving) and Guizhou (sending), paired by
 // the default pairings, each serving metrics on a port of the kernel's choice.
-func startFederation(t *testing.T) federation {
+func startFederation(t *testing.T) running {
 	t.Helper()
-	var f federation
+	var f running
 	f.coordination = proctest.Start(t, "coordination", "", "-data", t.TempDir(), "-metrics-addr", "127.0.0.1:0")
 	f.receiving = proctest.Start(t, "receiving", "", "-region", "440000", "-coordination", f.coordination.Addr,
 		"-data", t.TempDir(), "-metrics-addr", "127.0.0.1:0")
@@ -371,7 +371,7 @@ func TestScrapeCountsWhatTheServiceDid(t *testing.T) {
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for i := range queued {
 			ev := &coordinationv1.LedgerEvent{EventId: fmt.Sprintf("metrics-test-%d", i), Kind: coordinationv1.EventKind_EVENT_KIND_DEPARTED}
-			if _, err := outbox.Put(tx, queuedAt, ledgerclient.Destination, "", ev); err != nil {
+			if _, err := outbox.Put(context.Background(), tx, queuedAt, ledgerclient.Destination, "", ev); err != nil {
 				return err
 			}
 		}

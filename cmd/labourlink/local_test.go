@@ -22,14 +22,7 @@ func TestLocalCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) string {
-		t.Helper()
-		code, out, errOut := runRoster(t, addr, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errOut)
-		}
-		return out
-	}
+	run := func(args ...string) string { t.Helper(); return runOK(t, addr, args...) }
 	if out := run("local", "add", "-name", "花江镇扶贫车间", "-kind", "workshop", "-county", "520424", "-capacity", "3"); !strings.Contains(out, "registered 520000-L00000001") {
 		t.Fatalf("local add:\n%s", out)
 	}

@@ -36,7 +36,7 @@ func TestOutboxCommands(t *testing.T) {
 		ReporterRegion: "520000", SendingRegion: "520000", ReceivingRegion: "110000", WorkerId: "520000-W1", BatchId: "B1",
 		OccurTime: timestamppb.New(time.Date(2027, 2, 1, 8, 0, 0, 0, civil.Zone))}
 	if err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := outbox.Put(tx, time.Now(), "coordination", "", ev)
+		_, err := outbox.Put(context.Background(), tx, time.Now(), "coordination", "", ev)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -83,6 +83,17 @@ func runRoster(t *testing.T, addr string, args ...string) (int, string, string) 
 	return code, out.String(), errOut.String()
 }
 
+// runOK runs `labourlink ARGS... -addr addr`, fails the test unless it exits 0, and returns its
+// stdout.
+func runOK(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	code, out, errOut := runRoster(t, addr, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errOut)
+	}
+	return out
+}
+
 func workerCount(t *testing.T, db *store.DB) int {
 	t.Helper()
 	n := 0

@@ -69,6 +69,7 @@ type harness struct {
 	ledger   coordinationv1.LedgerServiceClient
 	recon    coordinationv1.ReconciliationServiceClient
 	assess   coordinationv1.AssessmentServiceClient
+	dynamics coordinationv1.DynamicsServiceClient
 	close    func()
 }
 
@@ -137,6 +138,7 @@ func newHarnessOn(t tb, listen listener, dir string, lg *zap.Logger, cfg Config,
 		ledger:   coordinationv1.NewLedgerServiceClient(cc),
 		recon:    coordinationv1.NewReconciliationServiceClient(cc),
 		assess:   coordinationv1.NewAssessmentServiceClient(cc),
+		dynamics: coordinationv1.NewDynamicsServiceClient(cc),
 	}
 	var once sync.Once
 	h.close = func() {

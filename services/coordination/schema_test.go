@@ -13,6 +13,7 @@ func TestSchemaBucketNames(t *testing.T) {
 		"regions", "pairings", "ledgerEvents", "ledgerByWorker", "baselines", "discrepancies",
 		"discrepancyChanges", "counters", "ledgerEventIDs", "ledgerByBatch", "ledgerByPairing",
 		"ledgerAssessment", "ledgerBatches", "ledgerDeadlines", "discrepancyNames",
+		"ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears",
 	}
 	var got []string
 	for _, b := range Schema.Buckets {
@@ -23,7 +24,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("buckets %q, want %q", got, want)
 	}
-	if Schema.Name != "coordination" || Schema.Version != 4 {
+	if Schema.Name != "coordination" || Schema.Version != 5 {
 		t.Fatalf("schema %s version %d", Schema.Name, Schema.Version)
 	}
 }

@@ -5,6 +5,8 @@
 //	ledger      the ledger of events both sides report, and their reconciliation per batch
 //	            (LedgerService, ReconciliationService)
 //	assessment  baselines and assessments (AssessmentService), over the ledger's counts
+//	dynamics    national employment dynamics as of a date (DynamicsService), over the
+//	            ledger's per-day counts
 //
 // each with its handlers, rules and storage; check holds the request checks they share.
 package coordination
@@ -22,6 +24,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/assessment"
+	"github.com/eastwest/labourlink/services/coordination/dynamics"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/metrics"
@@ -32,7 +35,7 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 4,
+	Version: 5,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -47,6 +50,9 @@ var Schema = store.Schema{
 //
 // Version 4 names discrepancies by number in an index (GetDiscrepancy): the index is built from
 // the stored discrepancies (ledger.MigrateDiscrepancyNames).
+//
+// Version 5 keeps the employment dynamics' counts per day and year (DynamicsService): the
+// workers' trips and the counts are built from the stored events (ledger.MigrateDynamics).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
@@ -61,6 +67,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 4 {
 		if err := ledger.MigrateDiscrepancyNames(tx); err != nil {
 			return fmt.Errorf("discrepancy names: %w", err)
+		}
+	}
+	if from < 5 {
+		if err := ledger.MigrateDynamics(tx); err != nil {
+			return fmt.Errorf("employment dynamics: %w", err)
 		}
 	}
 	return nil
@@ -95,6 +106,7 @@ type Service struct {
 	registry   *registry.Server
 	ledger     *ledger.Ledger
 	assessment *assessment.Server
+	dynamics   *dynamics.Server
 }
 
 // New returns the coordination service over db.
@@ -116,6 +128,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 			Metrics: cfg.Metrics,
 		}),
 		assessment: assessment.New(db, t, cfg.Now),
+		dynamics:   dynamics.New(db, t, cfg.Now),
 	}
 	if cfg.LoadDefaultPairings {
 		if err := s.registry.LoadDefaultPairingsIfEmpty(); err != nil {
@@ -132,6 +145,7 @@ func (s *Service) ServiceNames() []string {
 		coordinationv1.LedgerService_ServiceDesc.ServiceName,
 		coordinationv1.ReconciliationService_ServiceDesc.ServiceName,
 		coordinationv1.AssessmentService_ServiceDesc.ServiceName,
+		coordinationv1.DynamicsService_ServiceDesc.ServiceName,
 	}
 }
 
@@ -141,6 +155,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	coordinationv1.RegisterLedgerServiceServer(gs, s.ledger.LedgerServer())
 	coordinationv1.RegisterReconciliationServiceServer(gs, s.ledger.ReconciliationServer())
 	coordinationv1.RegisterAssessmentServiceServer(gs, s.assessment)
+	coordinationv1.RegisterDynamicsServiceServer(gs, s.dynamics)
 }
 
 // Run does the service's background work until ctx is done: the ledger's deadline timer, which

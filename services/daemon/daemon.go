@@ -31,6 +31,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/readiness"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 	"github.com/eastwest/labourlink/services/platform/version"
 	"github.com/eastwest/labourlink/services/receiving"
 	"github.com/eastwest/labourlink/services/sending"
@@ -73,12 +74,27 @@ func NewLogger(level string, w io.Writer) (*zap.Logger, error) {
 	return zap.New(core, zap.AddCaller()), nil
 }
 
+// traceFlushTimeout bounds the flush of the traces at the end of Run.
+const traceFlushTimeout = 5 * time.Second
+
 // Run runs the service described by cfg until ctx ends, then stops it gracefully.
 func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	lg = lg.With(zap.String("service", string(cfg.Kind)))
 	if cfg.Region != "" {
 		lg = lg.With(zap.String("region", cfg.Region))
 	}
+	// Traces (OTEL_* variables; off by default) are flushed last, after the graceful stop.
+	stopTraces, err := tracing.Setup(ctx, string(cfg.Kind), cfg.Region, lg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), traceFlushTimeout)
+		defer cancel()
+		if err := stopTraces(fctx); err != nil {
+			lg.Warn("flush traces", zap.Error(err))
+		}
+	}()
 	sec, err := transportSecurity(cfg, lg)
 	if err != nil {
 		return err

@@ -37,7 +37,8 @@ func TestReturnHomeEndsTheTripAndReportsIt(t *testing.T) {
 	b := departAll(t, r, n, clock, rows, left)
 	entries := b.GetManifest()
 	for _, e := range entries {
-		want := []*sendingv1.Trip{{BatchId: b.GetBatchId(), ReceivingRegion: flowReceiving, Vacancy: e.GetVacancy(), DepartureTime: timestamppb.New(left)}}
+		want := []*sendingv1.Trip{{BatchId: b.GetBatchId(), ReceivingRegion: flowReceiving, Vacancy: e.GetVacancy(), DepartureTime: timestamppb.New(left),
+			Occupation: "8212"}} // the vacancy's, from the replica at departure
 		if got := n.worker(e.GetWorkerId()).GetTrips(); !tripsEqual(got, want) {
 			t.Fatalf("trips of %s after departure = %v, want %v", e.GetWorkerId(), got, want)
 		}

@@ -1,6 +1,7 @@
 package sending
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -34,7 +35,7 @@ func TestCoordinationLinkHealthFollowsTheLedgerRelay(t *testing.T) {
 	n := startSending(t, "", cfg, true)
 	const link = "labourlink.link.coordination"
 	err = n.db.Update(func(tx *bbolt.Tx) error {
-		_, err := outbox.Put(tx, time.Now(), ledgerclient.Destination, "", &coordinationv1.LedgerEvent{EventId: "e1", Kind: coordinationv1.EventKind_EVENT_KIND_DEPARTED,
+		_, err := outbox.Put(context.Background(), tx, time.Now(), ledgerclient.Destination, "", &coordinationv1.LedgerEvent{EventId: "e1", Kind: coordinationv1.EventKind_EVENT_KIND_DEPARTED,
 			ReporterRegion: rosterRegion, SendingRegion: rosterRegion, ReceivingRegion: flowReceiving, WorkerId: "520000-W1", BatchId: "B1",
 			OccurTime: timestamppb.Now()})
 		return err

@@ -1,6 +1,7 @@
 package sending
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -279,10 +280,10 @@ func TestQuarantinedSubmissionDiscarded(t *testing.T) {
 	}
 	bad.Candidates = bad.Candidates[1:]
 	err = n.db.Update(func(tx *bbolt.Tx) error {
-		if _, err := outbox.Put(tx, time.Now(), dest, matching.CandidatesKey, tooMany); err != nil {
+		if _, err := outbox.Put(context.Background(), tx, time.Now(), dest, matching.CandidatesKey, tooMany); err != nil {
 			return err
 		}
-		_, err := outbox.Put(tx, time.Now(), dest, matching.CandidatesKey, bad)
+		_, err := outbox.Put(context.Background(), tx, time.Now(), dest, matching.CandidatesKey, bad)
 		return err
 	})
 	if err != nil {

@@ -12,9 +12,12 @@
 //   - matching: match runs and proposals (MatchingService), with the pure solver in
 //     matching/matcher;
 //   - transport: transport batches (TransportService), with the planner in transport/batchplan;
-//   - returnees: local employers and the placement of workers back home (ReturneeService).
+//   - returnees: local employers and the placement of workers back home (ReturneeService);
+//   - dynamics: employment dynamics as of a date, from the roster and the local employers
+//     (DynamicsService).
 //
-// Dependencies run one way: transport -> matching -> demand, roster; returnees -> roster; the decision follower
+// Dependencies run one way: transport -> matching -> demand, roster; returnees -> roster;
+// dynamics -> returnees, roster; the decision follower
 // reaches matching through demand.Config.ApplyDecision, the employment follower the roster
 // through demand.Config.ApplyEmployment.
 package sending
@@ -41,6 +44,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/demand"
+	"github.com/eastwest/labourlink/services/sending/dynamics"
 	"github.com/eastwest/labourlink/services/sending/matching"
 	"github.com/eastwest/labourlink/services/sending/returnees"
 	"github.com/eastwest/labourlink/services/sending/roster"
@@ -123,6 +127,8 @@ type Service struct {
 	// transport is the transport batches (services/sending/transport).
 	transport *transport.Service
 	returnees *returnees.Service
+	// dynamics is the employment dynamics (services/sending/dynamics).
+	dynamics *dynamics.Service
 }
 
 // New returns the sending service for cfg.Region over db.
@@ -171,6 +177,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	s.transport = transport.New(db, lg, transport.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Seats: cfg.Seats},
 		s.roster, s.matching, &s.relays)
 	s.returnees = returnees.New(db, lg, returnees.Config{Region: cfg.Region, Regions: t, Now: cfg.Now}, s.roster)
+	s.dynamics = dynamics.New(db, dynamics.Config{Region: cfg.Region, Regions: t, Now: cfg.Now})
 	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, ledgerclient.Destination)
 	cfg.Metrics.ObserveFollowers(s.demand.FollowerLags)
 	return s, nil
@@ -183,6 +190,7 @@ func (s *Service) ServiceNames() []string {
 		sendingv1.MatchingService_ServiceDesc.ServiceName,
 		sendingv1.TransportService_ServiceDesc.ServiceName,
 		sendingv1.ReturneeService_ServiceDesc.ServiceName,
+		sendingv1.DynamicsService_ServiceDesc.ServiceName,
 		outbox.ServiceName,
 	}
 }
@@ -193,6 +201,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	s.matching.Register(gs)
 	s.transport.Register(gs)
 	s.returnees.Register(gs)
+	s.dynamics.Register(gs)
 	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
 }
 

@@ -24,8 +24,10 @@ import (
 // still awaiting workers in deadlines (deadline batch), the discrepancies by (batch, worker,
 // kind) in discrepancies, their names in discrepancyNames (number -> that key, GetDiscrepancy;
 // coordination schema version 4), and every opening and closing is a revision in
-// discrepancyChanges (revision -> the discrepancy as it was then). The bucket names are those of
-// the files written before this package existed.
+// discrepancyChanges (revision -> the discrepancy as it was then). The employment dynamics'
+// workers' trips and counts are in dynTrips, dynDays and dynYears (dynamics.go; coordination
+// schema version 5). The bucket names are those of the files written before this package
+// existed.
 var (
 	events             = store.NewTable[*coordinationv1.LedgerEvent]([]byte("ledgerEvents"))
 	eventIDs           = []byte("ledgerEventIDs")
@@ -44,6 +46,7 @@ var (
 var Buckets = [][]byte{
 	events.Name(), eventIDs, byWorker.name, byBatch.name, byPairing.name, assessed.name,
 	batches.Name(), deadlines.name, discrepancies.Name(), discrepancyChanges.Name(), discrepancyNames,
+	dynTrips.Name(), dynDays, dynYears,
 }
 
 // keyIndex is a bucket of keys with empty values: an index whose keys say it all.
@@ -160,9 +163,11 @@ func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
 		}
 	}
 	if k := assessmentKeyOf(ev); k != nil {
-		return assessed.put(tx, k)
+		if err := assessed.put(tx, k); err != nil {
+			return err
+		}
 	}
-	return nil
+	return trackDynamics(tx, ev)
 }
 
 // batchEvents calls fn with each event of batch, in the order recorded.

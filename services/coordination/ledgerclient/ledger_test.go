@@ -61,7 +61,7 @@ func putEvents(t *testing.T, db *store.DB, events ...*coordinationv1.LedgerEvent
 	t.Helper()
 	for _, ev := range events {
 		if err := db.Update(func(tx *bbolt.Tx) error {
-			_, err := outbox.Put(tx, time.Now(), ledgerclient.Destination, "", ev)
+			_, err := outbox.Put(context.Background(), tx, time.Now(), ledgerclient.Destination, "", ev)
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package ledgerclient_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -34,7 +35,7 @@ func putSendingEvents(t *testing.T, dir string, round, n int) []*coordinationv1.
 	// One transaction, so that the test does not spend its time in 20,000 fsyncs.
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		for _, ev := range evs {
-			if _, err := outbox.Put(tx, time.Now(), ledgerclient.Destination, "", ev); err != nil {
+			if _, err := outbox.Put(context.Background(), tx, time.Now(), ledgerclient.Destination, "", ev); err != nil {
 				return err
 			}
 		}

@@ -259,7 +259,7 @@ func departures(t *testing.T, db *store.DB, from, to int, at time.Time) []string
 					ReporterRegion: sendingRegion, SendingRegion: sendingRegion, ReceivingRegion: receivingRegion,
 					WorkerId: wk, BatchId: u.batch, OccurTime: timestamppb.New(at), RegisteredPoor: true,
 				}
-				if _, err := outbox.Put(tx, time.Now(), ledgerclient.Destination, "", ev); err != nil {
+				if _, err := outbox.Put(context.Background(), tx, time.Now(), ledgerclient.Destination, "", ev); err != nil {
 					return err
 				}
 				ids = append(ids, ev.GetEventId())

@@ -225,6 +225,7 @@ var expectations = map[string]expectation{
 	sendingv1.ReturneeService_UpdateLocalEmployer_FullMethodName:       {allowed: sendingWrite},
 	sendingv1.ReturneeService_PlaceWorkerLocally_FullMethodName:        {allowed: sendingWrite},
 	sendingv1.ReturneeService_GetLocalEmploymentSummary_FullMethodName: {allowed: sendingRead},
+	sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName:     {allowed: sendingRead},
 	sendingv1.RosterService_DeleteWorker_FullMethodName:                {allowed: sendingWrite},
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:             {allowed: sendingWrite},
 	sendingv1.MatchingService_CancelMatchRun_FullMethodName:            {allowed: sendingWrite},
@@ -305,6 +306,7 @@ var expectations = map[string]expectation{
 	coordinationv1.AssessmentService_SetBaseline_FullMethodName:                  {allowed: "natf", fields: []string{"region"}},
 	coordinationv1.AssessmentService_GetAssessment_FullMethodName:                {allowed: provinces, fields: []string{"region"}, scoped: provincial},
 	coordinationv1.AssessmentService_ListAssessments_FullMethodName:              {allowed: national},
+	coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName:  {allowed: everyone},
 }
 
 // feedOf asks for the feed of the caller's region when it is a sending service, and of
@@ -323,9 +325,9 @@ var common = []grpc.ServiceDesc{healthpb.Health_ServiceDesc, reflectionv1.Server
 // served lists the services of each server the matrix runs on.
 var served = map[string][]grpc.ServiceDesc{
 	"coordination": append([]grpc.ServiceDesc{coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
-		coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc}, common...),
+		coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc, coordinationv1.DynamicsService_ServiceDesc}, common...),
 	"sending-520000": append([]grpc.ServiceDesc{sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc,
-		sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc}, common...),
+		sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc, sendingv1.DynamicsService_ServiceDesc}, common...),
 	"receiving-440000": append([]grpc.ServiceDesc{receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,
 		receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc, receivingv1.EmploymentFeedService_ServiceDesc}, common...),
 }

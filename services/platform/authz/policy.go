@@ -151,6 +151,7 @@ var policy = map[string]rule{
 	sendingv1.ReturneeService_UpdateLocalEmployer_FullMethodName:       ownerWrite,
 	sendingv1.ReturneeService_PlaceWorkerLocally_FullMethodName:        ownerWrite,
 	sendingv1.ReturneeService_GetLocalEmploymentSummary_FullMethodName: ownerRead,
+	sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName:     ownerRead,
 
 	// A List with a view (AIP-157) shows in its FULL view what the Get shows, so it has the
 	// Get's rule (ListMatchRuns, ListQuarantinedEntries: TestFullViewsAsTheGet).
@@ -217,8 +218,9 @@ var policy = map[string]rule{
 	// --- the outboxes of a regional service (sending and receiving): its own operators see
 	// them; only operators with full rights decide on quarantined messages ---
 	// A backup holds the data file whole, personal data included: the province's own system (a
-	// scheduled backup) and operators with full rights.
-	backupv1.BackupService_Backup_FullMethodName: ownerWrite,
+	// scheduled backup) and operators with full rights; on the coordination service (no
+	// province), national operators with full rights.
+	backupv1.BackupService_Backup_FullMethodName: ownerWrite.plus(grant{who: nationalFull}),
 
 	outboxv1.OutboxService_ListOutboxes_FullMethodName:            ownerRead,
 	outboxv1.OutboxService_ListQuarantinedEntries_FullMethodName:  ownerRead,
@@ -254,6 +256,9 @@ var policy = map[string]rule{
 	coordinationv1.AssessmentService_SetBaseline_FullMethodName:     {{who: nationalFull}},
 	coordinationv1.AssessmentService_GetAssessment_FullMethodName:   aboutProvince("region"),
 	coordinationv1.AssessmentService_ListAssessments_FullMethodName: nationalOnly,
+
+	// National employment dynamics are published figures (counts, no worker): anyone reads them.
+	coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName: {{who: anyone}},
 }
 
 // basicView refuses the full identity-number view of a worker (for read-only operators).

@@ -26,11 +26,11 @@ import (
 
 // serviceDescs are every gRPC service a labourlink server registers.
 var serviceDescs = []grpc.ServiceDesc{
-	sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc, sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc,
+	sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc, sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc, sendingv1.DynamicsService_ServiceDesc,
 	receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,
 	receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc, receivingv1.EmploymentFeedService_ServiceDesc,
 	coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
-	coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc,
+	coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc, coordinationv1.DynamicsService_ServiceDesc,
 	outboxv1.OutboxService_ServiceDesc, backupv1.BackupService_ServiceDesc,
 	healthpb.Health_ServiceDesc, reflectionv1.ServerReflection_ServiceDesc, reflectionv1alpha.ServerReflection_ServiceDesc,
 }
@@ -275,6 +275,12 @@ func TestDecisions(t *testing.T) {
 		{"provincial full operator cannot set a baseline", crd, coordinationv1.AssessmentService_SetBaseline_FullMethodName, identity.Operator("520000", true),
 			&coordinationv1.SetBaselineRequest{Region: "520000"}, "CALLER_NOT_ALLOWED"},
 		{"national read cannot change pairings", crd, coordinationv1.RegistryService_CreatePairing_FullMethodName, identity.Operator("", false), nil, "CALLER_NOT_ALLOWED"},
+		{"another province reads the national dynamics", crd, coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName, identity.System("510000"),
+			&coordinationv1.GetNationalEmploymentDynamicsRequest{SendingRegion: "520000"}, ""},
+		{"a receiving service reads the national dynamics", crd, coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName, identity.Receiving("440000"), nil, ""},
+		{"province's read operator reads its dynamics", snd, sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName, identity.Operator("520000", false), nil, ""},
+		{"another province cannot read a province's dynamics", snd, sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName, identity.System("510000"), nil, "CALLER_NOT_ALLOWED"},
+		{"a peer service cannot read a province's dynamics", snd, sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName, identity.Receiving("440000"), nil, "CALLER_NOT_ALLOWED"},
 		{"anyone reads the registry", crd, coordinationv1.RegistryService_ListPairings_FullMethodName, identity.Receiving("440000"), nil, ""},
 		{"coordination on a regional service: health only", snd, sendingv1.TransportService_ListBatches_FullMethodName, identity.Coordination(), nil, "CALLER_NOT_ALLOWED"},
 		{"coordination on a regional service: health", snd, healthpb.Health_Check_FullMethodName, identity.Coordination(), nil, ""},
@@ -284,6 +290,10 @@ func TestDecisions(t *testing.T) {
 		{"read-only operator cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("520000", false), nil, "CALLER_NOT_ALLOWED"},
 		{"another province cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("440000", true), nil, "CALLER_NOT_ALLOWED"},
 		{"a peer service cannot take a backup", snd, backupv1.BackupService_Backup_FullMethodName, identity.Receiving("440000"), nil, "CALLER_NOT_ALLOWED"},
+		{"national full operator backs the coordination service up", crd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("", true), nil, ""},
+		{"national read-only operator cannot back coordination up", crd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("", false), nil, "CALLER_NOT_ALLOWED"},
+		{"a province's full operator cannot back coordination up", crd, backupv1.BackupService_Backup_FullMethodName, identity.Operator("520000", true), nil, "CALLER_NOT_ALLOWED"},
+		{"a province's system cannot back coordination up", crd, backupv1.BackupService_Backup_FullMethodName, identity.System("520000"), nil, "CALLER_NOT_ALLOWED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,8 +3,9 @@
 // per-server bounds on connections, streams and calls, stream idle timeouts,
 // keepalive enforcement, the interceptor chain (recovery, one log line per
 // RPC, error mapping through apierror.Status, limits, request validation,
-// including strings that are not valid UTF-8), health per service and for the
-// data file, reflection, and graceful stop.
+// including strings that are not valid UTF-8), a trace span per call
+// (services/platform/tracing), health per service and for the data file,
+// reflection, and graceful stop.
 //
 //	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, lg)
 //	sendingv1.RegisterSendingServiceServer(srv.GRPC(), impl)
@@ -35,6 +36,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/eastwest/labourlink/services/platform/metrics"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
 // Defaults used for zero Config fields.
@@ -283,6 +285,8 @@ func New(cfg Config, lg *zap.Logger) *Server {
 		// The proto codec, but a string that is not valid UTF-8 reaches the
 		// validation interceptor instead of failing as INTERNAL (codec.go).
 		grpc.ForceServerCodecV2(newServerCodec()),
+		// A span per call, in the caller's trace (services/platform/tracing).
+		grpc.StatsHandler(tracing.ServerHandler()),
 	}
 	opts = append(opts, cfg.ServerOptions...)
 	s.grpc = grpc.NewServer(opts...)

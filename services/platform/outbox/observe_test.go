@@ -30,7 +30,7 @@ func TestDepthsReadTheQueues(t *testing.T) {
 	putAt := func(dest string, at time.Time, v string) {
 		t.Helper()
 		if err := db.Update(func(tx *bbolt.Tx) error {
-			_, err := outbox.Put(tx, at, dest, "", wrapperspb.String(v))
+			_, err := outbox.Put(context.Background(), tx, at, dest, "", wrapperspb.String(v))
 			return err
 		}); err != nil {
 			t.Fatal(err)

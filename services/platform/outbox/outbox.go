@@ -20,21 +20,33 @@
 // destination, keyed by store.Uint64Key(seq) where seq comes from the outbox
 // bucket's own sequence (unique across destinations); quarantined messages in
 // store.BucketOutboxQuarantine under the same key.
+//
+// Traces: Put stores the trace context of its ctx with the entry (OutboxEntry.trace_context, W3C
+// Trace Context), and the relay delivers in a span "outbox.Deliver" that continues it, so the
+// call to the peer, and what the peer does, are in the trace of the call that committed the
+// message although they happen later, after retries or a restart. A delivery carries several
+// entries at once: when they all come from one trace the delivery span is a child in it; when
+// they come from several, it starts a trace of its own linked to each of theirs (span links).
+// Either way it links every entry's span. An entry retried from the quarantine goes out
+// untraced (the quarantine keeps the message, not its trace).
 package outbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"go.etcd.io/bbolt"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storagev1 "github.com/eastwest/labourlink/proto/labourlink/storage/v1"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
 // Entry is one stored message.
@@ -52,6 +64,8 @@ type Entry struct {
 	Key string
 	// Attempts is the number of failed deliveries so far.
 	Attempts uint32
+	// Trace is the span context of the call that put the entry (invalid when it was not traced).
+	Trace trace.SpanContext
 }
 
 // UnmarshalPayload unmarshals the payload into m, which must be of the type
@@ -61,7 +75,9 @@ func (e Entry) UnmarshalPayload(m proto.Message) error {
 }
 
 // Put stores payload for destination in tx, which must be read-write, and
-// returns the entry's sequence number; at is when it was queued (the service's clock).
+// returns the entry's sequence number; at is when it was queued (the service's clock), ctx the
+// call that caused it, whose trace context is stored with the entry (see Traces in the package
+// comment; a background job without a call gives its own context, or context.Background()).
 // The entry exists only if tx commits.
 // Call Relay.Notify after the commit to deliver it without waiting.
 //
@@ -70,7 +86,7 @@ func (e Entry) UnmarshalPayload(m proto.Message) error {
 // of its key only. Give the key of what the message is about when a later
 // message depends on it (a batch's announcement and then its departure);
 // give "" for a message that depends on no other (a ledger event).
-func Put(tx *bbolt.Tx, at time.Time, destination, key string, payload proto.Message) (uint64, error) {
+func Put(ctx context.Context, tx *bbolt.Tx, at time.Time, destination, key string, payload proto.Message) (uint64, error) {
 	if destination == "" {
 		return 0, errors.New("outbox: empty destination")
 	}
@@ -78,7 +94,7 @@ func Put(tx *bbolt.Tx, at time.Time, destination, key string, payload proto.Mess
 	if err := anypb.MarshalFrom(a, payload, proto.MarshalOptions{Deterministic: true}); err != nil {
 		return 0, fmt.Errorf("outbox %s: encode payload: %w", destination, err)
 	}
-	return putEnvelope(tx, envelope{destination: destination, key: key, payload: a, createdAt: at})
+	return putEnvelope(tx, envelope{destination: destination, key: key, payload: a, createdAt: at, trace: tracing.Carrier(ctx)})
 }
 
 // putEnvelope stores e at the end of its destination's queue.
@@ -145,15 +161,17 @@ type envelope struct {
 	payload     *anypb.Any
 	createdAt   time.Time
 	attempts    uint32
+	trace       map[string]string // tracing.Carrier
 }
 
 func encodeEnvelope(e envelope) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(&storagev1.OutboxEntry{
-		Destination: e.destination,
-		Payload:     e.payload,
-		CreatedAt:   timestamppb.New(e.createdAt),
-		Attempts:    e.attempts,
-		Key:         e.key,
+		Destination:  e.destination,
+		Payload:      e.payload,
+		CreatedAt:    timestamppb.New(e.createdAt),
+		Attempts:     e.attempts,
+		Key:          e.key,
+		TraceContext: e.trace,
 	})
 }
 
@@ -172,5 +190,6 @@ func decodeEnvelope(v []byte) (envelope, error) {
 		payload:     m.GetPayload(),
 		createdAt:   m.GetCreatedAt().AsTime(), // 1970 when absent, as before
 		attempts:    m.GetAttempts(),
+		trace:       m.GetTraceContext(),
 	}, nil
 }

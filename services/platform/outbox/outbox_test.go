@@ -53,7 +53,7 @@ func put(t *testing.T, db *store.DB, dest string, values ...string) []uint64 {
 			if err := store.PutProto(tx.Bucket(bucketWorkers), []byte(v), wrapperspb.String(v)); err != nil {
 				return err
 			}
-			seq, err := outbox.Put(tx, time.Now(), dest, "", wrapperspb.String(v))
+			seq, err := outbox.Put(context.Background(), tx, time.Now(), dest, "", wrapperspb.String(v))
 			seqs = append(seqs, seq)
 			return err
 		})
@@ -246,7 +246,7 @@ func TestPutInRolledBackTransactionLeavesNothing(t *testing.T) {
 	defer db.Close()
 	boom := errors.New("validation failed after put")
 	err := db.Update(func(tx *bbolt.Tx) error {
-		if _, err := outbox.Put(tx, time.Now(), "coordination", "", wrapperspb.String("never")); err != nil {
+		if _, err := outbox.Put(context.Background(), tx, time.Now(), "coordination", "", wrapperspb.String("never")); err != nil {
 			return err
 		}
 		return boom
@@ -262,7 +262,7 @@ func TestPutInRolledBackTransactionLeavesNothing(t *testing.T) {
 	}
 	// Put refuses to run outside a read-write transaction.
 	err = db.View(func(tx *bbolt.Tx) error {
-		_, err := outbox.Put(tx, time.Now(), "coordination", "", wrapperspb.String("x"))
+		_, err := outbox.Put(context.Background(), tx, time.Now(), "coordination", "", wrapperspb.String("x"))
 		return err
 	})
 	if err == nil {
@@ -359,7 +359,7 @@ func TestPutErrors(t *testing.T) {
 	db := openDB(t, filepath.Join(t.TempDir(), "sending.db"))
 	defer db.Close()
 	err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := outbox.Put(tx, time.Now(), "", "", wrapperspb.String("x"))
+		_, err := outbox.Put(context.Background(), tx, time.Now(), "", "", wrapperspb.String("x"))
 		return err
 	})
 	if err == nil {

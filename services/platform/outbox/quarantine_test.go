@@ -31,7 +31,7 @@ import (
 func putKeyed(t *testing.T, db *store.DB, dest, key, value string) {
 	t.Helper()
 	err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := outbox.Put(tx, time.Now(), dest, key, wrapperspb.String(value))
+		_, err := outbox.Put(context.Background(), tx, time.Now(), dest, key, wrapperspb.String(value))
 		return err
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/failpoint"
 	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
 // Result is what a DeliverFunc did with the entries it was given.
@@ -203,9 +204,11 @@ func (r *Relay) Run(ctx context.Context) error {
 			continue
 		}
 
-		res, derr := r.deliver(ctx, entries)
+		dctx, span := startDelivery(ctx, r.destination, entries)
+		res, derr := r.deliver(dctx, entries)
 		// Entries after Done that were not attempted (no error) are read again at once.
 		res.Done = min(max(res.Done, 0), len(entries))
+		endDelivery(span, res, derr)
 		failpoint.Inject(failpoint.RelayAfterDeliver)
 		if res.Done > 0 {
 			// Settle even if ctx is done meanwhile, so that a delivered entry is not sent again
@@ -336,6 +339,7 @@ func (r *Relay) entryOf(seq uint64, env envelope) Entry {
 		Payload:     env.payload,
 		CreatedAt:   env.createdAt,
 		Attempts:    env.attempts,
+		Trace:       tracing.FromCarrier(env.trace),
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package peers is the one way a labourlink service (or the CLI) opens a connection to another
 // service: grpc.NewClient (no blocking dial), keepalive, message limits, a retry policy for
-// UNAVAILABLE, and the transport credentials of the federation.
+// UNAVAILABLE, a trace span per call that carries the trace context to the peer
+// (services/platform/tracing), and the transport credentials of the federation.
 //
 // With TLS a service says which party it means to reach (Options.Expect, or Expecting): the
 // handshake then fails unless the server's certificate names that identity, so that a
@@ -39,6 +40,7 @@ import (
 
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/metrics"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
 // Defaults of Deadlines and of the client keepalive.
@@ -253,6 +255,8 @@ func Dial(target string, o Options) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(retryServiceConfig),
 		grpc.WithKeepaliveParams(o.keepalive()),
+		// A span per call, whose trace context goes with it (services/platform/tracing).
+		grpc.WithStatsHandler(tracing.ClientHandler()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),

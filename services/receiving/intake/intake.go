@@ -349,8 +349,8 @@ func checkNoTripSep(v *apierror.Violations, field, id string) {
 // event in the outbox for the coordination service and its change in the employment feed of
 // the worker's sending province (Employment), so that the fact, its ledger entry and its feed
 // change commit together or not at all. in is the incident of an incident (nil otherwise).
-func (x *Server) putFact(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, vac *receivingv1.Vacancy, ev *coordinationv1.LedgerEvent, in *receivingv1.Incident, now time.Time) error {
-	if _, err := outbox.Put(tx, now, LedgerDestination, "", ledgerEvent(x.cfg.Province.Code, r, ev)); err != nil {
+func (x *Server) putFact(ctx context.Context, tx *bbolt.Tx, r *receivingv1.EmploymentRecord, vac *receivingv1.Vacancy, ev *coordinationv1.LedgerEvent, in *receivingv1.Incident, now time.Time) error {
+	if _, err := outbox.Put(ctx, tx, now, LedgerDestination, "", ledgerEvent(x.cfg.Province.Code, r, ev)); err != nil {
 		return err
 	}
 	c := factChange(ev, r, vac, in, now)
@@ -544,7 +544,7 @@ func (x *Server) ListIntakeBatches(_ context.Context, req *receivingv1.ListIntak
 
 // ConfirmArrivals records, worker by worker, who arrived and who did not (the rules: manifest,
 // arrive).
-func (x *Server) ConfirmArrivals(_ context.Context, req *receivingv1.ConfirmArrivalsRequest) (*receivingv1.ConfirmArrivalsResponse, error) {
+func (x *Server) ConfirmArrivals(ctx context.Context, req *receivingv1.ConfirmArrivalsRequest) (*receivingv1.ConfirmArrivalsResponse, error) {
 	resp := &receivingv1.ConfirmArrivalsResponse{}
 	now := x.now()
 	err := x.cfg.DB.UpdateOnce(now, receivingv1.IntakeService_ConfirmArrivals_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
@@ -576,7 +576,7 @@ func (x *Server) ConfirmArrivals(_ context.Context, req *receivingv1.ConfirmArri
 			if err := putRecord(tx, rec); err != nil {
 				return err
 			}
-			if err := x.putFact(tx, rec, vac, ev, nil, now); err != nil {
+			if err := x.putFact(ctx, tx, rec, vac, ev, nil, now); err != nil {
 				return err
 			}
 		}
@@ -611,7 +611,7 @@ func recordID(req workerRequest) string {
 // request-id idempotency, and returns resp after set put the record in it; change returns the
 // ledger event to write (with the fact's employment-feed change, putFact), or nil when the fact
 // was recorded before (then nothing is written).
-func recordChange[Resp proto.Message](x *Server, method string, req workerRequest, resp Resp, set func(*receivingv1.EmploymentRecord),
+func recordChange[Resp proto.Message](ctx context.Context, x *Server, method string, req workerRequest, resp Resp, set func(*receivingv1.EmploymentRecord),
 	change func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error)) (Resp, error) {
 	now := x.now()
 	err := x.cfg.DB.UpdateOnce(now, method, req, resp, func(tx *bbolt.Tx) error {
@@ -635,7 +635,7 @@ func recordChange[Resp proto.Message](x *Server, method string, req workerReques
 			if ir, ok := req.(interface{ GetIncident() *receivingv1.Incident }); ok {
 				in = ir.GetIncident()
 			}
-			if err := x.putFact(tx, r, vac, ev, in, now); err != nil {
+			if err := x.putFact(ctx, tx, r, vac, ev, in, now); err != nil {
 				return err
 			}
 		}
@@ -658,10 +658,10 @@ func ruleOnly(rule func(r *receivingv1.EmploymentRecord) (*coordinationv1.Ledger
 
 // RecordOnboarding records that an arrived worker started work (the rules: onboards, onboard);
 // the vacancy's filled count goes up by one (a change in the demand feed).
-func (x *Server) RecordOnboarding(_ context.Context, req *receivingv1.RecordOnboardingRequest) (*receivingv1.RecordOnboardingResponse, error) {
+func (x *Server) RecordOnboarding(ctx context.Context, req *receivingv1.RecordOnboardingRequest) (*receivingv1.RecordOnboardingResponse, error) {
 	resp := &receivingv1.RecordOnboardingResponse{}
 	d := req.GetOnboardDate()
-	return recordChange(x, receivingv1.IntakeService_RecordOnboarding_FullMethodName, req, resp,
+	return recordChange(ctx, x, receivingv1.IntakeService_RecordOnboarding_FullMethodName, req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		func(tx *bbolt.Tx, r *receivingv1.EmploymentRecord, now time.Time) (*coordinationv1.LedgerEvent, error) {
 			vac, err := vacancies.Get(tx, check.ResourceID(r.GetVacancy(), check.Vacancies))
@@ -681,9 +681,9 @@ func (x *Server) RecordOnboarding(_ context.Context, req *receivingv1.RecordOnbo
 
 // RecordCheckpoint records whether an onboarded worker was still employed at a date (the rule:
 // checkpoint).
-func (x *Server) RecordCheckpoint(_ context.Context, req *receivingv1.RecordCheckpointRequest) (*receivingv1.RecordCheckpointResponse, error) {
+func (x *Server) RecordCheckpoint(ctx context.Context, req *receivingv1.RecordCheckpointRequest) (*receivingv1.RecordCheckpointResponse, error) {
 	resp := &receivingv1.RecordCheckpointResponse{}
-	return recordChange(x, receivingv1.IntakeService_RecordCheckpoint_FullMethodName, req, resp,
+	return recordChange(ctx, x, receivingv1.IntakeService_RecordCheckpoint_FullMethodName, req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		ruleOnly(func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error) {
 			return checkpoint(x.cfg.Province.Code, r, req.GetCheckpoint())
@@ -691,9 +691,9 @@ func (x *Server) RecordCheckpoint(_ context.Context, req *receivingv1.RecordChec
 }
 
 // RecordJobLeft records that an employed worker left the job (the rule: leave).
-func (x *Server) RecordJobLeft(_ context.Context, req *receivingv1.RecordJobLeftRequest) (*receivingv1.RecordJobLeftResponse, error) {
+func (x *Server) RecordJobLeft(ctx context.Context, req *receivingv1.RecordJobLeftRequest) (*receivingv1.RecordJobLeftResponse, error) {
 	resp := &receivingv1.RecordJobLeftResponse{}
-	return recordChange(x, receivingv1.IntakeService_RecordJobLeft_FullMethodName, req, resp,
+	return recordChange(ctx, x, receivingv1.IntakeService_RecordJobLeft_FullMethodName, req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		ruleOnly(func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error) {
 			return leave(x.cfg.Province.Code, r, req.GetLeftDate(), req.GetReason())
@@ -702,9 +702,9 @@ func (x *Server) RecordJobLeft(_ context.Context, req *receivingv1.RecordJobLeft
 
 // RecordIncident records an incident concerning a worker with a record here (the rule:
 // incident).
-func (x *Server) RecordIncident(_ context.Context, req *receivingv1.RecordIncidentRequest) (*receivingv1.RecordIncidentResponse, error) {
+func (x *Server) RecordIncident(ctx context.Context, req *receivingv1.RecordIncidentRequest) (*receivingv1.RecordIncidentResponse, error) {
 	resp := &receivingv1.RecordIncidentResponse{}
-	return recordChange(x, receivingv1.IntakeService_RecordIncident_FullMethodName, req, resp,
+	return recordChange(ctx, x, receivingv1.IntakeService_RecordIncident_FullMethodName, req, resp,
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		ruleOnly(func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error) {
 			return incident(x.cfg.Province.Code, r, req.GetIncident()), nil

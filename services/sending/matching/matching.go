@@ -72,6 +72,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 	"github.com/eastwest/labourlink/services/sending/demand"
 	"github.com/eastwest/labourlink/services/sending/matching/matcher"
 	"github.com/eastwest/labourlink/services/sending/roster"
@@ -311,7 +312,9 @@ func (x *matchingServer) StartMatchRun(ctx context.Context, req *sendingv1.Start
 		return nil, err
 	}
 	if started != 0 {
-		ctx, cancel := context.WithCancel(s.bg)
+		// The run goes on after the call returns, in the call's trace (its proposals' outbox
+		// entries carry it).
+		ctx, cancel := context.WithCancel(tracing.Detached(s.bg, ctx))
 		s.match.running, s.match.seq, s.match.cancel, s.match.done = true, started, cancel, make(chan struct{})
 		s.bgWork.Add(1)
 		go func() {
@@ -724,7 +727,7 @@ func (s *Service) matchAndPropose(ctx context.Context, seq uint64, dryRun bool, 
 		if err != nil {
 			return err
 		}
-		placed, d, err := s.propose(tx, RunName(seq), res.Assignments, in)
+		placed, d, err := s.propose(ctx, tx, RunName(seq), res.Assignments, in)
 		if err != nil {
 			return err
 		}
@@ -803,7 +806,7 @@ func (s *Service) finishRun(r *sendingv1.MatchRun, res matcher.Result, in *match
 
 // propose commits the assignments of a run in tx (see the file comment) and returns what it
 // proposed and the outbox destinations it wrote to.
-func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assignment, in *matchInput) ([]placement, []string, error) {
+func (s *Service) propose(ctx context.Context, tx *bbolt.Tx, run string, assignments []matcher.Assignment, in *matchInput) ([]placement, []string, error) {
 	now := tsOf(s.cfg.Now())
 	proposedNow := map[string]int{}
 	chunks := map[string][]*receivingv1.Candidate{}
@@ -812,7 +815,7 @@ func (s *Service) propose(tx *bbolt.Tx, run string, assignments []matcher.Assign
 		if len(chunks[region]) == 0 {
 			return nil
 		}
-		_, err := outbox.Put(tx, s.cfg.Now(), ReceivingDestination(region), CandidatesKey, &receivingv1.SubmitCandidatesRequest{
+		_, err := outbox.Put(ctx, tx, s.cfg.Now(), ReceivingDestination(region), CandidatesKey, &receivingv1.SubmitCandidatesRequest{
 			SendingRegion: s.cfg.Region, Candidates: chunks[region],
 		})
 		chunks[region] = nil

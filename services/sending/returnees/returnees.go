@@ -211,6 +211,7 @@ func (x *server) CreateLocalEmployer(_ context.Context, req *sendingv1.CreateLoc
 			DisplayName:     strings.TrimSpace(in.GetDisplayName()), Kind: in.GetKind(), County: in.GetCounty(),
 			Capacity: in.GetCapacity(), Resumed: in.GetResumed(),
 			CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
+			ResumptionChanges: []*sendingv1.ResumptionChange{{Resumed: in.GetResumed(), ChangeTime: timestamppb.New(now)}},
 		}
 		if err := putEmployer(tx, e); err != nil {
 			return err
@@ -301,6 +302,9 @@ func (x *server) UpdateLocalEmployer(_ context.Context, req *sendingv1.UpdateLoc
 				}
 				e.Capacity = in.GetCapacity()
 			case "resumed":
+				if in.GetResumed() != e.GetResumed() {
+					e.ResumptionChanges = append(e.ResumptionChanges, &sendingv1.ResumptionChange{Resumed: in.GetResumed(), ChangeTime: timestamppb.New(now)})
+				}
 				e.Resumed = in.GetResumed()
 			}
 		}

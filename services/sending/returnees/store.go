@@ -7,6 +7,7 @@ package returnees
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -77,6 +78,35 @@ func putEmployer(tx *bbolt.Tx, e *sendingv1.LocalEmployer) error {
 	stored := &sendingv1.LocalEmployer{
 		LocalEmployerId: e.GetLocalEmployerId(), DisplayName: e.GetDisplayName(), Kind: e.GetKind(), County: e.GetCounty(),
 		Capacity: e.GetCapacity(), Resumed: e.GetResumed(), CreateTime: e.GetCreateTime(), UpdateTime: e.GetUpdateTime(), Etag: e.Etag,
+		ResumptionChanges: e.GetResumptionChanges(),
 	}
 	return employers.Put(tx, []byte(e.GetLocalEmployerId()), stored)
+}
+
+// ForEachEmployer calls fn with every local employer (without the derived name and placed), in
+// id order, inside tx, until fn returns an error.
+func ForEachEmployer(tx *bbolt.Tx, fn func(*sendingv1.LocalEmployer) error) error {
+	return employers.Scan(tx, store.Range{}, func(_ []byte, e *sendingv1.LocalEmployer) (bool, error) {
+		return true, fn(e)
+	})
+}
+
+// StateOn reports whether e was registered at the time at, and whether it had resumed work then:
+// its last resumption change at or before at; before its first change, the state that change
+// changed from (an employer registered before the changes were kept); with no change, its
+// current state.
+func StateOn(e *sendingv1.LocalEmployer, at time.Time) (registered, resumed bool) {
+	if e.GetCreateTime().AsTime().After(at) {
+		return false, false
+	}
+	changes := e.GetResumptionChanges()
+	if len(changes) == 0 {
+		return true, e.GetResumed()
+	}
+	for i := len(changes) - 1; i >= 0; i-- {
+		if !changes[i].GetChangeTime().AsTime().After(at) {
+			return true, changes[i].GetResumed()
+		}
+	}
+	return true, !changes[0].GetResumed()
 }

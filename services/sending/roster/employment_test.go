@@ -1,6 +1,7 @@
 package roster
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -202,7 +203,7 @@ func TestApplyEmploymentMovesTheStatusAndRecordsTheTrip(t *testing.T) {
 			name: "a late arrival of a worker already back home: recorded on the ended trip, status unchanged",
 			before: func(e *employmentEnv, id string) {
 				e.update(func(tx *bbolt.Tx) error {
-					_, err := e.svc.ReturnHome(tx, id, departure.Add(2*time.Hour), "")
+					_, err := e.svc.ReturnHome(context.Background(), tx, id, departure.Add(2*time.Hour), "")
 					return err
 				})
 			},

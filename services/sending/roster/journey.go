@@ -9,6 +9,7 @@ package roster
 // by a later one.
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -43,13 +44,14 @@ func (s *Service) Depart(tx *bbolt.Tx, workerID string, trip *sendingv1.Trip, re
 type tripChange struct {
 	start      *sendingv1.Trip           // with a move to DEPARTED: the trip that begins
 	returnNote string                    // with a move to RETURNED_HOME: kept with the trip that ends
+	call       context.Context           // the call of a RecordReturnHome, whose trace the return's ledger event carries (nil: none)
 	placement  *sendingv1.LocalPlacement // with a move to PLACED_LOCALLY: the placement that begins (local.go)
 }
 
 // ReturnHome moves the worker with workerID to RETURNED_HOME: the current trip ends at time at
-// with note, and the return goes to the ledger (RecordReturnHome).
-func (s *Service) ReturnHome(tx *bbolt.Tx, workerID string, at time.Time, note string) (*sendingv1.Worker, error) {
-	return s.move(tx, workerID, stReturnedHome, "returned home", at, tripChange{returnNote: note})
+// with note, and the return goes to the ledger (RecordReturnHome) in the trace of ctx, the call.
+func (s *Service) ReturnHome(ctx context.Context, tx *bbolt.Tx, workerID string, at time.Time, note string) (*sendingv1.Worker, error) {
+	return s.move(tx, workerID, stReturnedHome, "returned home", at, tripChange{returnNote: note, call: ctx})
 }
 
 // CurrentTrip returns the worker's trip that has not ended, or nil.
@@ -85,7 +87,11 @@ func (s *Service) journey(tx *bbolt.Tx, w *sendingv1.Worker, to workerStatus, at
 		}
 		cur.ReturnTime = timestamppb.New(at)
 		cur.ReturnNote = tc.returnNote
-		_, err := outbox.Put(tx, s.cfg.Now(), ledgerclient.Destination, "", &coordinationv1.LedgerEvent{
+		call := tc.call
+		if call == nil {
+			call = context.Background() // a status set by hand or from the employment feed: untraced
+		}
+		_, err := outbox.Put(call, tx, s.cfg.Now(), ledgerclient.Destination, "", &coordinationv1.LedgerEvent{
 			EventId:         ReturnEventID(s.cfg.Region, cur.GetBatchId(), w.GetWorkerId()),
 			Kind:            coordinationv1.EventKind_EVENT_KIND_RETURNED_HOME,
 			ReporterRegion:  s.cfg.Region,

@@ -487,7 +487,7 @@ func (x *rosterServer) RecordReturnHome(ctx context.Context, req *sendingv1.Reco
 		if err := checkEtag(w, req.GetEtag()); err != nil {
 			return err
 		}
-		w, err = x.s.ReturnHome(tx, id, at, req.GetNote())
+		w, err = x.s.ReturnHome(ctx, tx, id, at, req.GetNote())
 		if err != nil {
 			return err
 		}

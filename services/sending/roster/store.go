@@ -167,6 +167,16 @@ func ForEachAvailable(tx *bbolt.Tx, fn func(*sendingv1.Worker) error) error {
 	return nil
 }
 
+// ForEachWorker calls fn with every worker of the roster (tombstones of erased workers too), in
+// worker-id order, inside tx, decoding one at a time: a scan of millions of workers holds one in
+// memory. The worker is unmasked and valid after the call. fn returning an error stops the
+// iteration and returns that error; fn must not change workers.
+func ForEachWorker(tx *bbolt.Tx, fn func(*sendingv1.Worker) error) error {
+	return workers.Scan(tx, store.Range{}, func(_ []byte, w *sendingv1.Worker) (bool, error) {
+		return true, fn(w)
+	})
+}
+
 // BuildAvailableIndex makes the index of available workers from the workers bucket: the schema
 // migration of files written before the index existed (sending schema version 1). It replaces an
 // index that exists. tx must be read-write.

@@ -344,7 +344,7 @@ type batchSpec struct {
 
 // createBatch stores a new PLANNED batch, moves its workers ACCEPTED -> SCHEDULED and puts its
 // announcement in the outbox, in tx. It returns the batch and the outbox destination.
-func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, string, error) {
+func (s *Service) createBatch(ctx context.Context, tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, string, error) {
 	seq, err := batches.NextSeq(tx)
 	if err != nil {
 		return nil, "", err
@@ -418,7 +418,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 		return nil, "", err
 	}
 	dest := matching.ReceivingDestination(first.region)
-	if _, err := outbox.Put(tx, s.cfg.Now(), dest, BatchKey(id), &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
+	if _, err := outbox.Put(ctx, tx, s.cfg.Now(), dest, BatchKey(id), &receivingv1.AnnounceBatchRequest{Batch: intake}); err != nil {
 		return nil, "", err
 	}
 	return b, dest, nil
@@ -427,7 +427,7 @@ func (s *Service) createBatch(tx *bbolt.Tx, spec batchSpec) (*sendingv1.Batch, s
 // --- RPCs ---
 
 // PlanBatches plans batches for the accepted workers not yet on one (see the file comment).
-func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatchesRequest) (*sendingv1.PlanBatchesResponse, error) {
+func (x *transportServer) PlanBatches(ctx context.Context, req *sendingv1.PlanBatchesRequest) (*sendingv1.PlanBatchesResponse, error) {
 	s := x.s
 	method := sendingv1.TransportService_PlanBatches_FullMethodName
 	seats := s.seatsOr(req.Seats, req.GetMode())
@@ -467,7 +467,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 			for _, w := range v.Workers {
 				spec.workers = append(spec.workers, acc[w.ID])
 			}
-			b, dest, err := s.createBatch(tx, spec)
+			b, dest, err := s.createBatch(ctx, tx, spec)
 			if err != nil {
 				return err
 			}
@@ -487,7 +487,7 @@ func (x *transportServer) PlanBatches(_ context.Context, req *sendingv1.PlanBatc
 
 // CreateBatch creates one batch by hand from accepted workers going to one destination on one
 // start date.
-func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBatchRequest) (*sendingv1.CreateBatchResponse, error) {
+func (x *transportServer) CreateBatch(ctx context.Context, req *sendingv1.CreateBatchRequest) (*sendingv1.CreateBatchResponse, error) {
 	s := x.s
 	method := sendingv1.TransportService_CreateBatch_FullMethodName
 	in := req.GetBatch()
@@ -526,7 +526,7 @@ func (x *transportServer) CreateBatch(_ context.Context, req *sendingv1.CreateBa
 			}
 			spec.workers = append(spec.workers, a)
 		}
-		b, d, err := s.createBatch(tx, spec)
+		b, d, err := s.createBatch(ctx, tx, spec)
 		if err != nil {
 			return err
 		}
@@ -587,7 +587,7 @@ func (x *transportServer) ListBatches(_ context.Context, req *sendingv1.ListBatc
 }
 
 // RecordDeparture records who boarded a planned batch (see the file comment).
-func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.RecordDepartureRequest) (*sendingv1.RecordDepartureResponse, error) {
+func (x *transportServer) RecordDeparture(ctx context.Context, req *sendingv1.RecordDepartureRequest) (*sendingv1.RecordDepartureResponse, error) {
 	s := x.s
 	id, reason := parseBatchName(req.GetName())
 	if reason != "" {
@@ -630,11 +630,18 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 				continue
 			}
 			trip := &sendingv1.Trip{BatchId: b.GetBatchId(), ReceivingRegion: b.GetReceivingRegion(), Vacancy: e.GetVacancy(), DepartureTime: departed}
+			dv, ok, err := demand.Vacancy(tx, b.GetReceivingRegion(), matching.VacancyIDOf(e.GetVacancy()))
+			if err != nil {
+				return err
+			}
+			if ok {
+				trip.Occupation = dv.GetVacancy().GetOccupation() // for employment dynamics by occupation
+			}
 			if _, err := s.roster.Depart(tx, e.GetWorkerId(), trip, "boarded "+b.GetName()); err != nil {
 				return err
 			}
 			b.BoardedWorkerIds = append(b.BoardedWorkerIds, e.GetWorkerId())
-			if _, err := outbox.Put(tx, s.cfg.Now(), ledgerclient.Destination, "", &coordinationv1.LedgerEvent{
+			if _, err := outbox.Put(ctx, tx, s.cfg.Now(), ledgerclient.Destination, "", &coordinationv1.LedgerEvent{
 				EventId:         s.cfg.Region + ":departed:" + b.GetBatchId() + ":" + e.GetWorkerId(),
 				Kind:            coordinationv1.EventKind_EVENT_KIND_DEPARTED,
 				ReporterRegion:  s.cfg.Region,
@@ -650,7 +657,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			}
 		}
 		dest := matching.ReceivingDestination(b.GetReceivingRegion())
-		if _, err := outbox.Put(tx, s.cfg.Now(), dest, BatchKey(b.GetBatchId()), &receivingv1.ReportBatchDepartureRequest{
+		if _, err := outbox.Put(ctx, tx, s.cfg.Now(), dest, BatchKey(b.GetBatchId()), &receivingv1.ReportBatchDepartureRequest{
 			BatchId: b.GetBatchId(), SendingRegion: s.cfg.Region, BoardedWorkerIds: b.GetBoardedWorkerIds(), DepartureTime: departed,
 		}); err != nil {
 			return err
@@ -689,7 +696,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 			if name == "" {
 				continue // never delivered as a candidate: nothing to withdraw
 			}
-			if _, err := outbox.Put(tx, s.cfg.Now(), dest, matching.CandidatesKey, &receivingv1.WithdrawCandidateRequest{
+			if _, err := outbox.Put(ctx, tx, s.cfg.Now(), dest, matching.CandidatesKey, &receivingv1.WithdrawCandidateRequest{
 				Name: name, SendingRegion: s.cfg.Region, Reason: "the worker " + why,
 			}); err != nil {
 				return err
@@ -713,7 +720,7 @@ func (x *transportServer) RecordDeparture(_ context.Context, req *sendingv1.Reco
 
 // CancelBatch cancels a planned batch; its workers go back to ACCEPTED and the receiving
 // service is told (through the outbox). Cancelling a cancelled batch returns it unchanged.
-func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBatchRequest) (*sendingv1.CancelBatchResponse, error) {
+func (x *transportServer) CancelBatch(ctx context.Context, req *sendingv1.CancelBatchRequest) (*sendingv1.CancelBatchResponse, error) {
 	s := x.s
 	id, reason := parseBatchName(req.GetName())
 	if reason != "" {
@@ -745,7 +752,7 @@ func (x *transportServer) CancelBatch(_ context.Context, req *sendingv1.CancelBa
 			return err
 		}
 		dest = matching.ReceivingDestination(b.GetReceivingRegion())
-		if _, err := outbox.Put(tx, s.cfg.Now(), dest, BatchKey(id), &receivingv1.CancelIntakeBatchRequest{
+		if _, err := outbox.Put(ctx, tx, s.cfg.Now(), dest, BatchKey(id), &receivingv1.CancelIntakeBatchRequest{
 			BatchId:       id,
 			SendingRegion: s.cfg.Region,
 			Reason:        "cancelled by the sending province before departure",

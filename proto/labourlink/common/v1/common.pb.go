@@ -594,6 +594,178 @@ func (x *Date) GetDay() int32 {
 	return 0
 }
 
+// A share with what it is made of: numerator / denominator, such as the registered-poor workers
+// out at work on a day against those out on the same day a year before. Both counts are always
+// given, so that a reader can check the percentage and see how large the figures are.
+type Ratio struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The count measured.
+	Numerator int64 `protobuf:"varint,1,opt,name=numerator,proto3" json:"numerator,omitempty"`
+	// The count it is measured against.
+	Denominator int64 `protobuf:"varint,2,opt,name=denominator,proto3" json:"denominator,omitempty"`
+	// numerator / denominator * 100, rounded to one decimal; not set when the denominator is 0.
+	Percentage    *float64 `protobuf:"fixed64,3,opt,name=percentage,proto3,oneof" json:"percentage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ratio) Reset() {
+	*x = Ratio{}
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ratio) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ratio) ProtoMessage() {}
+
+func (x *Ratio) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ratio.ProtoReflect.Descriptor instead.
+func (*Ratio) Descriptor() ([]byte, []int) {
+	return file_labourlink_common_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Ratio) GetNumerator() int64 {
+	if x != nil {
+		return x.Numerator
+	}
+	return 0
+}
+
+func (x *Ratio) GetDenominator() int64 {
+	if x != nil {
+		return x.Denominator
+	}
+	return 0
+}
+
+func (x *Ratio) GetPercentage() float64 {
+	if x != nil && x.Percentage != nil {
+		return *x.Percentage
+	}
+	return 0
+}
+
+// Employment dynamics (就业动态) of one group of workers: the distinct registered-poor workers
+// out at work on a day, on the same day a year before, and at any time in the year before, with
+// the shares. What "out at work" means is said by the RPC that returns it
+// (labourlink.sending.v1.DynamicsService, labourlink.coordination.v1.DynamicsService).
+type DynamicsRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the row counts: a 6-digit GB/T 2260 code (a home county, a sending or destination
+	// province) or an ISCO-08 occupation code, as the list the row is in says; empty in a total,
+	// and in the row of workers whose trip does not record it (such as the occupation of trips
+	// that departed before trips recorded it).
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The name of what `key` names (a region's name), when there is one.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Distinct workers out at work on the day asked.
+	OutAtWork int64 `protobuf:"varint,3,opt,name=out_at_work,json=outAtWork,proto3" json:"out_at_work,omitempty"`
+	// Distinct workers out at work on the same day a year before (28 February for 29 February).
+	SameDayLastYear int64 `protobuf:"varint,4,opt,name=same_day_last_year,json=sameDayLastYear,proto3" json:"same_day_last_year,omitempty"`
+	// Distinct workers out at work at any time in the calendar year before the day's year.
+	LastYearTotal int64 `protobuf:"varint,5,opt,name=last_year_total,json=lastYearTotal,proto3" json:"last_year_total,omitempty"`
+	// out_at_work / same_day_last_year.
+	AgainstSameDayLastYear *Ratio `protobuf:"bytes,6,opt,name=against_same_day_last_year,json=againstSameDayLastYear,proto3" json:"against_same_day_last_year,omitempty"`
+	// out_at_work / last_year_total: the published "reached N% of last year".
+	AgainstLastYearTotal *Ratio `protobuf:"bytes,7,opt,name=against_last_year_total,json=againstLastYearTotal,proto3" json:"against_last_year_total,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *DynamicsRow) Reset() {
+	*x = DynamicsRow{}
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DynamicsRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DynamicsRow) ProtoMessage() {}
+
+func (x *DynamicsRow) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DynamicsRow.ProtoReflect.Descriptor instead.
+func (*DynamicsRow) Descriptor() ([]byte, []int) {
+	return file_labourlink_common_v1_common_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DynamicsRow) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *DynamicsRow) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *DynamicsRow) GetOutAtWork() int64 {
+	if x != nil {
+		return x.OutAtWork
+	}
+	return 0
+}
+
+func (x *DynamicsRow) GetSameDayLastYear() int64 {
+	if x != nil {
+		return x.SameDayLastYear
+	}
+	return 0
+}
+
+func (x *DynamicsRow) GetLastYearTotal() int64 {
+	if x != nil {
+		return x.LastYearTotal
+	}
+	return 0
+}
+
+func (x *DynamicsRow) GetAgainstSameDayLastYear() *Ratio {
+	if x != nil {
+		return x.AgainstSameDayLastYear
+	}
+	return nil
+}
+
+func (x *DynamicsRow) GetAgainstLastYearTotal() *Ratio {
+	if x != nil {
+		return x.AgainstLastYearTotal
+	}
+	return nil
+}
+
 // One row of a bulk import that was rejected, and why. Nothing of a rejected row is stored.
 type RowRejection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -610,7 +782,7 @@ type RowRejection struct {
 
 func (x *RowRejection) Reset() {
 	*x = RowRejection{}
-	mi := &file_labourlink_common_v1_common_proto_msgTypes[1]
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +794,7 @@ func (x *RowRejection) String() string {
 func (*RowRejection) ProtoMessage() {}
 
 func (x *RowRejection) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_common_v1_common_proto_msgTypes[1]
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +807,7 @@ func (x *RowRejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowRejection.ProtoReflect.Descriptor instead.
 func (*RowRejection) Descriptor() ([]byte, []int) {
-	return file_labourlink_common_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_labourlink_common_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RowRejection) GetRowNumber() int64 {
@@ -688,7 +860,7 @@ type ItemRefusal struct {
 
 func (x *ItemRefusal) Reset() {
 	*x = ItemRefusal{}
-	mi := &file_labourlink_common_v1_common_proto_msgTypes[2]
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +872,7 @@ func (x *ItemRefusal) String() string {
 func (*ItemRefusal) ProtoMessage() {}
 
 func (x *ItemRefusal) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_common_v1_common_proto_msgTypes[2]
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +885,7 @@ func (x *ItemRefusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemRefusal.ProtoReflect.Descriptor instead.
 func (*ItemRefusal) Descriptor() ([]byte, []int) {
-	return file_labourlink_common_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_labourlink_common_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ItemRefusal) GetIndex() int32 {
@@ -789,7 +961,7 @@ type ImportSummary struct {
 
 func (x *ImportSummary) Reset() {
 	*x = ImportSummary{}
-	mi := &file_labourlink_common_v1_common_proto_msgTypes[3]
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +973,7 @@ func (x *ImportSummary) String() string {
 func (*ImportSummary) ProtoMessage() {}
 
 func (x *ImportSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_common_v1_common_proto_msgTypes[3]
+	mi := &file_labourlink_common_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +986,7 @@ func (x *ImportSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportSummary.ProtoReflect.Descriptor instead.
 func (*ImportSummary) Descriptor() ([]byte, []int) {
-	return file_labourlink_common_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_common_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ImportSummary) GetImportId() string {
@@ -881,7 +1053,22 @@ const file_labourlink_common_v1_common_proto_rawDesc = "" +
 	"\x04Date\x12\x17\n" +
 	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\x12\x19\n" +
 	"\x05month\x18\x02 \x01(\x05B\x03\xe0A\x02R\x05month\x12\x15\n" +
-	"\x03day\x18\x03 \x01(\x05B\x03\xe0A\x02R\x03day\"j\n" +
+	"\x03day\x18\x03 \x01(\x05B\x03\xe0A\x02R\x03day\"\x8a\x01\n" +
+	"\x05Ratio\x12!\n" +
+	"\tnumerator\x18\x01 \x01(\x03B\x03\xe0A\x03R\tnumerator\x12%\n" +
+	"\vdenominator\x18\x02 \x01(\x03B\x03\xe0A\x03R\vdenominator\x12(\n" +
+	"\n" +
+	"percentage\x18\x03 \x01(\x01B\x03\xe0A\x03H\x00R\n" +
+	"percentage\x88\x01\x01B\r\n" +
+	"\v_percentage\"\x87\x03\n" +
+	"\vDynamicsRow\x12\x15\n" +
+	"\x03key\x18\x01 \x01(\tB\x03\xe0A\x03R\x03key\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x12#\n" +
+	"\vout_at_work\x18\x03 \x01(\x03B\x03\xe0A\x03R\toutAtWork\x120\n" +
+	"\x12same_day_last_year\x18\x04 \x01(\x03B\x03\xe0A\x03R\x0fsameDayLastYear\x12+\n" +
+	"\x0flast_year_total\x18\x05 \x01(\x03B\x03\xe0A\x03R\rlastYearTotal\x12\\\n" +
+	"\x1aagainst_same_day_last_year\x18\x06 \x01(\v2\x1b.labourlink.common.v1.RatioB\x03\xe0A\x03R\x16againstSameDayLastYear\x12W\n" +
+	"\x17against_last_year_total\x18\a \x01(\v2\x1b.labourlink.common.v1.RatioB\x03\xe0A\x03R\x14againstLastYearTotal\"j\n" +
 	"\fRowRejection\x12\"\n" +
 	"\n" +
 	"row_number\x18\x01 \x01(\x03B\x03\xe0A\x03R\trowNumber\x12\x19\n" +
@@ -995,26 +1182,30 @@ func file_labourlink_common_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_common_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_labourlink_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_labourlink_common_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_labourlink_common_v1_common_proto_goTypes = []any{
 	(Sex)(0),              // 0: labourlink.common.v1.Sex
 	(TransportMode)(0),    // 1: labourlink.common.v1.TransportMode
 	(RegionRole)(0),       // 2: labourlink.common.v1.RegionRole
 	(ErrorReason)(0),      // 3: labourlink.common.v1.ErrorReason
 	(*Date)(nil),          // 4: labourlink.common.v1.Date
-	(*RowRejection)(nil),  // 5: labourlink.common.v1.RowRejection
-	(*ItemRefusal)(nil),   // 6: labourlink.common.v1.ItemRefusal
-	(*ImportSummary)(nil), // 7: labourlink.common.v1.ImportSummary
-	(code.Code)(0),        // 8: google.rpc.Code
+	(*Ratio)(nil),         // 5: labourlink.common.v1.Ratio
+	(*DynamicsRow)(nil),   // 6: labourlink.common.v1.DynamicsRow
+	(*RowRejection)(nil),  // 7: labourlink.common.v1.RowRejection
+	(*ItemRefusal)(nil),   // 8: labourlink.common.v1.ItemRefusal
+	(*ImportSummary)(nil), // 9: labourlink.common.v1.ImportSummary
+	(code.Code)(0),        // 10: google.rpc.Code
 }
 var file_labourlink_common_v1_common_proto_depIdxs = []int32{
-	8, // 0: labourlink.common.v1.ItemRefusal.code:type_name -> google.rpc.Code
-	5, // 1: labourlink.common.v1.ImportSummary.rejections:type_name -> labourlink.common.v1.RowRejection
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5,  // 0: labourlink.common.v1.DynamicsRow.against_same_day_last_year:type_name -> labourlink.common.v1.Ratio
+	5,  // 1: labourlink.common.v1.DynamicsRow.against_last_year_total:type_name -> labourlink.common.v1.Ratio
+	10, // 2: labourlink.common.v1.ItemRefusal.code:type_name -> google.rpc.Code
+	7,  // 3: labourlink.common.v1.ImportSummary.rejections:type_name -> labourlink.common.v1.RowRejection
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_common_v1_common_proto_init() }
@@ -1022,13 +1213,14 @@ func file_labourlink_common_v1_common_proto_init() {
 	if File_labourlink_common_v1_common_proto != nil {
 		return
 	}
+	file_labourlink_common_v1_common_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_common_v1_common_proto_rawDesc), len(file_labourlink_common_v1_common_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

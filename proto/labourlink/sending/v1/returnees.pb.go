@@ -51,9 +51,15 @@ type LocalEmployer struct {
 	// The version of the employer the response shows (AIP-154), opaque. UpdateLocalEmployer reads
 	// it from `local_employer.etag`: given, the update is made only if the employer is still at
 	// that version, else ABORTED with reason ETAG_MISMATCH.
-	Etag          string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Every change of `resumed`, oldest first: the value set on create, then each update that
+	// changed it. Employment dynamics reads from it whether the employer had resumed on a past
+	// day. Employers registered before December 2026 have no entry before their first change
+	// after it; before that, their state on a day is taken to be the one that first change
+	// changed from (or the current state, when they have no entry).
+	ResumptionChanges []*ResumptionChange `protobuf:"bytes,12,rep,name=resumption_changes,json=resumptionChanges,proto3" json:"resumption_changes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *LocalEmployer) Reset() {
@@ -163,6 +169,68 @@ func (x *LocalEmployer) GetEtag() string {
 	return ""
 }
 
+func (x *LocalEmployer) GetResumptionChanges() []*ResumptionChange {
+	if x != nil {
+		return x.ResumptionChanges
+	}
+	return nil
+}
+
+// A change of a local employer's `resumed`.
+type ResumptionChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new value: true, it resumed work (复工); false, it stopped.
+	Resumed bool `protobuf:"varint,1,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	// When it was recorded.
+	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumptionChange) Reset() {
+	*x = ResumptionChange{}
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumptionChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumptionChange) ProtoMessage() {}
+
+func (x *ResumptionChange) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumptionChange.ProtoReflect.Descriptor instead.
+func (*ResumptionChange) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ResumptionChange) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
+func (x *ResumptionChange) GetChangeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangeTime
+	}
+	return nil
+}
+
 // Request to register a local employer.
 type CreateLocalEmployerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -180,7 +248,7 @@ type CreateLocalEmployerRequest struct {
 
 func (x *CreateLocalEmployerRequest) Reset() {
 	*x = CreateLocalEmployerRequest{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[1]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +260,7 @@ func (x *CreateLocalEmployerRequest) String() string {
 func (*CreateLocalEmployerRequest) ProtoMessage() {}
 
 func (x *CreateLocalEmployerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[1]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +273,7 @@ func (x *CreateLocalEmployerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLocalEmployerRequest.ProtoReflect.Descriptor instead.
 func (*CreateLocalEmployerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{1}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateLocalEmployerRequest) GetLocalEmployer() *LocalEmployer {
@@ -233,7 +301,7 @@ type CreateLocalEmployerResponse struct {
 
 func (x *CreateLocalEmployerResponse) Reset() {
 	*x = CreateLocalEmployerResponse{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[2]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +313,7 @@ func (x *CreateLocalEmployerResponse) String() string {
 func (*CreateLocalEmployerResponse) ProtoMessage() {}
 
 func (x *CreateLocalEmployerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[2]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +326,7 @@ func (x *CreateLocalEmployerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLocalEmployerResponse.ProtoReflect.Descriptor instead.
 func (*CreateLocalEmployerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{2}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateLocalEmployerResponse) GetLocalEmployer() *LocalEmployer {
@@ -279,7 +347,7 @@ type GetLocalEmployerRequest struct {
 
 func (x *GetLocalEmployerRequest) Reset() {
 	*x = GetLocalEmployerRequest{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +359,7 @@ func (x *GetLocalEmployerRequest) String() string {
 func (*GetLocalEmployerRequest) ProtoMessage() {}
 
 func (x *GetLocalEmployerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[3]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +372,7 @@ func (x *GetLocalEmployerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLocalEmployerRequest.ProtoReflect.Descriptor instead.
 func (*GetLocalEmployerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetLocalEmployerRequest) GetName() string {
@@ -325,7 +393,7 @@ type GetLocalEmployerResponse struct {
 
 func (x *GetLocalEmployerResponse) Reset() {
 	*x = GetLocalEmployerResponse{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +405,7 @@ func (x *GetLocalEmployerResponse) String() string {
 func (*GetLocalEmployerResponse) ProtoMessage() {}
 
 func (x *GetLocalEmployerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[4]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,7 +418,7 @@ func (x *GetLocalEmployerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLocalEmployerResponse.ProtoReflect.Descriptor instead.
 func (*GetLocalEmployerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetLocalEmployerResponse) GetLocalEmployer() *LocalEmployer {
@@ -380,7 +448,7 @@ type ListLocalEmployersRequest struct {
 
 func (x *ListLocalEmployersRequest) Reset() {
 	*x = ListLocalEmployersRequest{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +460,7 @@ func (x *ListLocalEmployersRequest) String() string {
 func (*ListLocalEmployersRequest) ProtoMessage() {}
 
 func (x *ListLocalEmployersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[5]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +473,7 @@ func (x *ListLocalEmployersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocalEmployersRequest.ProtoReflect.Descriptor instead.
 func (*ListLocalEmployersRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListLocalEmployersRequest) GetKind() LocalEmployerKind {
@@ -456,7 +524,7 @@ type ListLocalEmployersResponse struct {
 
 func (x *ListLocalEmployersResponse) Reset() {
 	*x = ListLocalEmployersResponse{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +536,7 @@ func (x *ListLocalEmployersResponse) String() string {
 func (*ListLocalEmployersResponse) ProtoMessage() {}
 
 func (x *ListLocalEmployersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[6]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +549,7 @@ func (x *ListLocalEmployersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocalEmployersResponse.ProtoReflect.Descriptor instead.
 func (*ListLocalEmployersResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListLocalEmployersResponse) GetLocalEmployers() []*LocalEmployer {
@@ -517,7 +585,7 @@ type UpdateLocalEmployerRequest struct {
 
 func (x *UpdateLocalEmployerRequest) Reset() {
 	*x = UpdateLocalEmployerRequest{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +597,7 @@ func (x *UpdateLocalEmployerRequest) String() string {
 func (*UpdateLocalEmployerRequest) ProtoMessage() {}
 
 func (x *UpdateLocalEmployerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[7]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +610,7 @@ func (x *UpdateLocalEmployerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocalEmployerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLocalEmployerRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateLocalEmployerRequest) GetLocalEmployer() *LocalEmployer {
@@ -577,7 +645,7 @@ type UpdateLocalEmployerResponse struct {
 
 func (x *UpdateLocalEmployerResponse) Reset() {
 	*x = UpdateLocalEmployerResponse{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +657,7 @@ func (x *UpdateLocalEmployerResponse) String() string {
 func (*UpdateLocalEmployerResponse) ProtoMessage() {}
 
 func (x *UpdateLocalEmployerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[8]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +670,7 @@ func (x *UpdateLocalEmployerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocalEmployerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLocalEmployerResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateLocalEmployerResponse) GetLocalEmployer() *LocalEmployer {
@@ -633,7 +701,7 @@ type PlaceWorkerLocallyRequest struct {
 
 func (x *PlaceWorkerLocallyRequest) Reset() {
 	*x = PlaceWorkerLocallyRequest{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +713,7 @@ func (x *PlaceWorkerLocallyRequest) String() string {
 func (*PlaceWorkerLocallyRequest) ProtoMessage() {}
 
 func (x *PlaceWorkerLocallyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[9]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +726,7 @@ func (x *PlaceWorkerLocallyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceWorkerLocallyRequest.ProtoReflect.Descriptor instead.
 func (*PlaceWorkerLocallyRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{9}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PlaceWorkerLocallyRequest) GetWorker() string {
@@ -702,7 +770,7 @@ type PlaceWorkerLocallyResponse struct {
 
 func (x *PlaceWorkerLocallyResponse) Reset() {
 	*x = PlaceWorkerLocallyResponse{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +782,7 @@ func (x *PlaceWorkerLocallyResponse) String() string {
 func (*PlaceWorkerLocallyResponse) ProtoMessage() {}
 
 func (x *PlaceWorkerLocallyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[10]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +795,7 @@ func (x *PlaceWorkerLocallyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceWorkerLocallyResponse.ProtoReflect.Descriptor instead.
 func (*PlaceWorkerLocallyResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{10}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PlaceWorkerLocallyResponse) GetWorker() *Worker {
@@ -755,7 +823,7 @@ type GetLocalEmploymentSummaryRequest struct {
 
 func (x *GetLocalEmploymentSummaryRequest) Reset() {
 	*x = GetLocalEmploymentSummaryRequest{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +835,7 @@ func (x *GetLocalEmploymentSummaryRequest) String() string {
 func (*GetLocalEmploymentSummaryRequest) ProtoMessage() {}
 
 func (x *GetLocalEmploymentSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[11]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +848,7 @@ func (x *GetLocalEmploymentSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLocalEmploymentSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetLocalEmploymentSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{11}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetLocalEmploymentSummaryRequest) GetCounty() string {
@@ -809,7 +877,7 @@ type LocalEmploymentCount struct {
 
 func (x *LocalEmploymentCount) Reset() {
 	*x = LocalEmploymentCount{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +889,7 @@ func (x *LocalEmploymentCount) String() string {
 func (*LocalEmploymentCount) ProtoMessage() {}
 
 func (x *LocalEmploymentCount) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[12]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +902,7 @@ func (x *LocalEmploymentCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalEmploymentCount.ProtoReflect.Descriptor instead.
 func (*LocalEmploymentCount) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{12}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LocalEmploymentCount) GetKind() LocalEmployerKind {
@@ -885,7 +953,7 @@ type GetLocalEmploymentSummaryResponse struct {
 
 func (x *GetLocalEmploymentSummaryResponse) Reset() {
 	*x = GetLocalEmploymentSummaryResponse{}
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +965,7 @@ func (x *GetLocalEmploymentSummaryResponse) String() string {
 func (*GetLocalEmploymentSummaryResponse) ProtoMessage() {}
 
 func (x *GetLocalEmploymentSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[13]
+	mi := &file_labourlink_sending_v1_returnees_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +978,7 @@ func (x *GetLocalEmploymentSummaryResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use GetLocalEmploymentSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetLocalEmploymentSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{13}
+	return file_labourlink_sending_v1_returnees_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetLocalEmploymentSummaryResponse) GetByKind() []*LocalEmploymentCount {
@@ -931,7 +999,7 @@ var File_labourlink_sending_v1_returnees_proto protoreflect.FileDescriptor
 
 const file_labourlink_sending_v1_returnees_proto_rawDesc = "" +
 	"\n" +
-	"%labourlink/sending/v1/returnees.proto\x12\x15labourlink.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\x1a\"labourlink/sending/v1/roster.proto\"\xde\x03\n" +
+	"%labourlink/sending/v1/returnees.proto\x12\x15labourlink.sending.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\x1a\"labourlink/sending/v1/roster.proto\"\xbb\x04\n" +
 	"\rLocalEmployer\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12/\n" +
 	"\x11local_employer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\x0flocalEmployerId\x12&\n" +
@@ -946,7 +1014,12 @@ const file_labourlink_sending_v1_returnees_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x17\n" +
-	"\x04etag\x18\v \x01(\tB\x03\xe0A\x03R\x04etag\"\x92\x01\n" +
+	"\x04etag\x18\v \x01(\tB\x03\xe0A\x03R\x04etag\x12[\n" +
+	"\x12resumption_changes\x18\f \x03(\v2'.labourlink.sending.v1.ResumptionChangeB\x03\xe0A\x03R\x11resumptionChanges\"s\n" +
+	"\x10ResumptionChange\x12\x1d\n" +
+	"\aresumed\x18\x01 \x01(\bB\x03\xe0A\x03R\aresumed\x12@\n" +
+	"\vchange_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"changeTime\"\x92\x01\n" +
 	"\x1aCreateLocalEmployerRequest\x12P\n" +
 	"\x0elocal_employer\x18\x01 \x01(\v2$.labourlink.sending.v1.LocalEmployerB\x03\xe0A\x02R\rlocalEmployer\x12\"\n" +
 	"\n" +
@@ -1018,63 +1091,66 @@ func file_labourlink_sending_v1_returnees_proto_rawDescGZIP() []byte {
 	return file_labourlink_sending_v1_returnees_proto_rawDescData
 }
 
-var file_labourlink_sending_v1_returnees_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_labourlink_sending_v1_returnees_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_labourlink_sending_v1_returnees_proto_goTypes = []any{
 	(*LocalEmployer)(nil),                     // 0: labourlink.sending.v1.LocalEmployer
-	(*CreateLocalEmployerRequest)(nil),        // 1: labourlink.sending.v1.CreateLocalEmployerRequest
-	(*CreateLocalEmployerResponse)(nil),       // 2: labourlink.sending.v1.CreateLocalEmployerResponse
-	(*GetLocalEmployerRequest)(nil),           // 3: labourlink.sending.v1.GetLocalEmployerRequest
-	(*GetLocalEmployerResponse)(nil),          // 4: labourlink.sending.v1.GetLocalEmployerResponse
-	(*ListLocalEmployersRequest)(nil),         // 5: labourlink.sending.v1.ListLocalEmployersRequest
-	(*ListLocalEmployersResponse)(nil),        // 6: labourlink.sending.v1.ListLocalEmployersResponse
-	(*UpdateLocalEmployerRequest)(nil),        // 7: labourlink.sending.v1.UpdateLocalEmployerRequest
-	(*UpdateLocalEmployerResponse)(nil),       // 8: labourlink.sending.v1.UpdateLocalEmployerResponse
-	(*PlaceWorkerLocallyRequest)(nil),         // 9: labourlink.sending.v1.PlaceWorkerLocallyRequest
-	(*PlaceWorkerLocallyResponse)(nil),        // 10: labourlink.sending.v1.PlaceWorkerLocallyResponse
-	(*GetLocalEmploymentSummaryRequest)(nil),  // 11: labourlink.sending.v1.GetLocalEmploymentSummaryRequest
-	(*LocalEmploymentCount)(nil),              // 12: labourlink.sending.v1.LocalEmploymentCount
-	(*GetLocalEmploymentSummaryResponse)(nil), // 13: labourlink.sending.v1.GetLocalEmploymentSummaryResponse
-	(LocalEmployerKind)(0),                    // 14: labourlink.sending.v1.LocalEmployerKind
-	(*timestamppb.Timestamp)(nil),             // 15: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),             // 16: google.protobuf.FieldMask
-	(*v1.Date)(nil),                           // 17: labourlink.common.v1.Date
-	(*Worker)(nil),                            // 18: labourlink.sending.v1.Worker
+	(*ResumptionChange)(nil),                  // 1: labourlink.sending.v1.ResumptionChange
+	(*CreateLocalEmployerRequest)(nil),        // 2: labourlink.sending.v1.CreateLocalEmployerRequest
+	(*CreateLocalEmployerResponse)(nil),       // 3: labourlink.sending.v1.CreateLocalEmployerResponse
+	(*GetLocalEmployerRequest)(nil),           // 4: labourlink.sending.v1.GetLocalEmployerRequest
+	(*GetLocalEmployerResponse)(nil),          // 5: labourlink.sending.v1.GetLocalEmployerResponse
+	(*ListLocalEmployersRequest)(nil),         // 6: labourlink.sending.v1.ListLocalEmployersRequest
+	(*ListLocalEmployersResponse)(nil),        // 7: labourlink.sending.v1.ListLocalEmployersResponse
+	(*UpdateLocalEmployerRequest)(nil),        // 8: labourlink.sending.v1.UpdateLocalEmployerRequest
+	(*UpdateLocalEmployerResponse)(nil),       // 9: labourlink.sending.v1.UpdateLocalEmployerResponse
+	(*PlaceWorkerLocallyRequest)(nil),         // 10: labourlink.sending.v1.PlaceWorkerLocallyRequest
+	(*PlaceWorkerLocallyResponse)(nil),        // 11: labourlink.sending.v1.PlaceWorkerLocallyResponse
+	(*GetLocalEmploymentSummaryRequest)(nil),  // 12: labourlink.sending.v1.GetLocalEmploymentSummaryRequest
+	(*LocalEmploymentCount)(nil),              // 13: labourlink.sending.v1.LocalEmploymentCount
+	(*GetLocalEmploymentSummaryResponse)(nil), // 14: labourlink.sending.v1.GetLocalEmploymentSummaryResponse
+	(LocalEmployerKind)(0),                    // 15: labourlink.sending.v1.LocalEmployerKind
+	(*timestamppb.Timestamp)(nil),             // 16: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),             // 17: google.protobuf.FieldMask
+	(*v1.Date)(nil),                           // 18: labourlink.common.v1.Date
+	(*Worker)(nil),                            // 19: labourlink.sending.v1.Worker
 }
 var file_labourlink_sending_v1_returnees_proto_depIdxs = []int32{
-	14, // 0: labourlink.sending.v1.LocalEmployer.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
-	15, // 1: labourlink.sending.v1.LocalEmployer.create_time:type_name -> google.protobuf.Timestamp
-	15, // 2: labourlink.sending.v1.LocalEmployer.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 3: labourlink.sending.v1.CreateLocalEmployerRequest.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
-	0,  // 4: labourlink.sending.v1.CreateLocalEmployerResponse.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
-	0,  // 5: labourlink.sending.v1.GetLocalEmployerResponse.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
-	14, // 6: labourlink.sending.v1.ListLocalEmployersRequest.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
-	0,  // 7: labourlink.sending.v1.ListLocalEmployersResponse.local_employers:type_name -> labourlink.sending.v1.LocalEmployer
-	0,  // 8: labourlink.sending.v1.UpdateLocalEmployerRequest.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
-	16, // 9: labourlink.sending.v1.UpdateLocalEmployerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,  // 10: labourlink.sending.v1.UpdateLocalEmployerResponse.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
-	17, // 11: labourlink.sending.v1.PlaceWorkerLocallyRequest.start_date:type_name -> labourlink.common.v1.Date
-	18, // 12: labourlink.sending.v1.PlaceWorkerLocallyResponse.worker:type_name -> labourlink.sending.v1.Worker
-	0,  // 13: labourlink.sending.v1.PlaceWorkerLocallyResponse.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
-	14, // 14: labourlink.sending.v1.LocalEmploymentCount.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
-	12, // 15: labourlink.sending.v1.GetLocalEmploymentSummaryResponse.by_kind:type_name -> labourlink.sending.v1.LocalEmploymentCount
-	12, // 16: labourlink.sending.v1.GetLocalEmploymentSummaryResponse.total:type_name -> labourlink.sending.v1.LocalEmploymentCount
-	1,  // 17: labourlink.sending.v1.ReturneeService.CreateLocalEmployer:input_type -> labourlink.sending.v1.CreateLocalEmployerRequest
-	3,  // 18: labourlink.sending.v1.ReturneeService.GetLocalEmployer:input_type -> labourlink.sending.v1.GetLocalEmployerRequest
-	5,  // 19: labourlink.sending.v1.ReturneeService.ListLocalEmployers:input_type -> labourlink.sending.v1.ListLocalEmployersRequest
-	7,  // 20: labourlink.sending.v1.ReturneeService.UpdateLocalEmployer:input_type -> labourlink.sending.v1.UpdateLocalEmployerRequest
-	9,  // 21: labourlink.sending.v1.ReturneeService.PlaceWorkerLocally:input_type -> labourlink.sending.v1.PlaceWorkerLocallyRequest
-	11, // 22: labourlink.sending.v1.ReturneeService.GetLocalEmploymentSummary:input_type -> labourlink.sending.v1.GetLocalEmploymentSummaryRequest
-	2,  // 23: labourlink.sending.v1.ReturneeService.CreateLocalEmployer:output_type -> labourlink.sending.v1.CreateLocalEmployerResponse
-	4,  // 24: labourlink.sending.v1.ReturneeService.GetLocalEmployer:output_type -> labourlink.sending.v1.GetLocalEmployerResponse
-	6,  // 25: labourlink.sending.v1.ReturneeService.ListLocalEmployers:output_type -> labourlink.sending.v1.ListLocalEmployersResponse
-	8,  // 26: labourlink.sending.v1.ReturneeService.UpdateLocalEmployer:output_type -> labourlink.sending.v1.UpdateLocalEmployerResponse
-	10, // 27: labourlink.sending.v1.ReturneeService.PlaceWorkerLocally:output_type -> labourlink.sending.v1.PlaceWorkerLocallyResponse
-	13, // 28: labourlink.sending.v1.ReturneeService.GetLocalEmploymentSummary:output_type -> labourlink.sending.v1.GetLocalEmploymentSummaryResponse
-	23, // [23:29] is the sub-list for method output_type
-	17, // [17:23] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 0: labourlink.sending.v1.LocalEmployer.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
+	16, // 1: labourlink.sending.v1.LocalEmployer.create_time:type_name -> google.protobuf.Timestamp
+	16, // 2: labourlink.sending.v1.LocalEmployer.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 3: labourlink.sending.v1.LocalEmployer.resumption_changes:type_name -> labourlink.sending.v1.ResumptionChange
+	16, // 4: labourlink.sending.v1.ResumptionChange.change_time:type_name -> google.protobuf.Timestamp
+	0,  // 5: labourlink.sending.v1.CreateLocalEmployerRequest.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
+	0,  // 6: labourlink.sending.v1.CreateLocalEmployerResponse.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
+	0,  // 7: labourlink.sending.v1.GetLocalEmployerResponse.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
+	15, // 8: labourlink.sending.v1.ListLocalEmployersRequest.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
+	0,  // 9: labourlink.sending.v1.ListLocalEmployersResponse.local_employers:type_name -> labourlink.sending.v1.LocalEmployer
+	0,  // 10: labourlink.sending.v1.UpdateLocalEmployerRequest.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
+	17, // 11: labourlink.sending.v1.UpdateLocalEmployerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 12: labourlink.sending.v1.UpdateLocalEmployerResponse.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
+	18, // 13: labourlink.sending.v1.PlaceWorkerLocallyRequest.start_date:type_name -> labourlink.common.v1.Date
+	19, // 14: labourlink.sending.v1.PlaceWorkerLocallyResponse.worker:type_name -> labourlink.sending.v1.Worker
+	0,  // 15: labourlink.sending.v1.PlaceWorkerLocallyResponse.local_employer:type_name -> labourlink.sending.v1.LocalEmployer
+	15, // 16: labourlink.sending.v1.LocalEmploymentCount.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
+	13, // 17: labourlink.sending.v1.GetLocalEmploymentSummaryResponse.by_kind:type_name -> labourlink.sending.v1.LocalEmploymentCount
+	13, // 18: labourlink.sending.v1.GetLocalEmploymentSummaryResponse.total:type_name -> labourlink.sending.v1.LocalEmploymentCount
+	2,  // 19: labourlink.sending.v1.ReturneeService.CreateLocalEmployer:input_type -> labourlink.sending.v1.CreateLocalEmployerRequest
+	4,  // 20: labourlink.sending.v1.ReturneeService.GetLocalEmployer:input_type -> labourlink.sending.v1.GetLocalEmployerRequest
+	6,  // 21: labourlink.sending.v1.ReturneeService.ListLocalEmployers:input_type -> labourlink.sending.v1.ListLocalEmployersRequest
+	8,  // 22: labourlink.sending.v1.ReturneeService.UpdateLocalEmployer:input_type -> labourlink.sending.v1.UpdateLocalEmployerRequest
+	10, // 23: labourlink.sending.v1.ReturneeService.PlaceWorkerLocally:input_type -> labourlink.sending.v1.PlaceWorkerLocallyRequest
+	12, // 24: labourlink.sending.v1.ReturneeService.GetLocalEmploymentSummary:input_type -> labourlink.sending.v1.GetLocalEmploymentSummaryRequest
+	3,  // 25: labourlink.sending.v1.ReturneeService.CreateLocalEmployer:output_type -> labourlink.sending.v1.CreateLocalEmployerResponse
+	5,  // 26: labourlink.sending.v1.ReturneeService.GetLocalEmployer:output_type -> labourlink.sending.v1.GetLocalEmployerResponse
+	7,  // 27: labourlink.sending.v1.ReturneeService.ListLocalEmployers:output_type -> labourlink.sending.v1.ListLocalEmployersResponse
+	9,  // 28: labourlink.sending.v1.ReturneeService.UpdateLocalEmployer:output_type -> labourlink.sending.v1.UpdateLocalEmployerResponse
+	11, // 29: labourlink.sending.v1.ReturneeService.PlaceWorkerLocally:output_type -> labourlink.sending.v1.PlaceWorkerLocallyResponse
+	14, // 30: labourlink.sending.v1.ReturneeService.GetLocalEmploymentSummary:output_type -> labourlink.sending.v1.GetLocalEmploymentSummaryResponse
+	25, // [25:31] is the sub-list for method output_type
+	19, // [19:25] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_returnees_proto_init() }
@@ -1089,7 +1165,7 @@ func file_labourlink_sending_v1_returnees_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_returnees_proto_rawDesc), len(file_labourlink_sending_v1_returnees_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -704,7 +704,11 @@ type Trip struct {
 	// Why, as the employer recorded it.
 	LeftJobReason string `protobuf:"bytes,14,opt,name=left_job_reason,json=leftJobReason,proto3" json:"left_job_reason,omitempty"`
 	// Incidents reported during the trip (how many).
-	Incidents     int32 `protobuf:"varint,15,opt,name=incidents,proto3" json:"incidents,omitempty"`
+	Incidents int32 `protobuf:"varint,15,opt,name=incidents,proto3" json:"incidents,omitempty"`
+	// The occupation of the vacancy (ISCO-08 unit group code, such as `8212`), from the replicated
+	// vacancy at departure; empty when the replica did not have it, and for trips that departed
+	// before December 2026 (counted as occupation unknown in employment dynamics).
+	Occupation    string `protobuf:"bytes,16,opt,name=occupation,proto3" json:"occupation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -842,6 +846,13 @@ func (x *Trip) GetIncidents() int32 {
 		return x.Incidents
 	}
 	return 0
+}
+
+func (x *Trip) GetOccupation() string {
+	if x != nil {
+		return x.Occupation
+	}
+	return ""
 }
 
 // A follow-up of a trip at N months after onboarding.
@@ -2272,7 +2283,7 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2(.labourlink.sending.v1.LocalEmployerKindB\x03\xe0A\x03R\x04kind\x12>\n" +
 	"\n" +
 	"start_date\x18\x03 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\tstartDate\x12:\n" +
-	"\bend_date\x18\x04 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\aendDate\"\xfe\x05\n" +
+	"\bend_date\x18\x04 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\aendDate\"\xa3\x06\n" +
 	"\x04Trip\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x03R\abatchId\x12.\n" +
 	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12\x1d\n" +
@@ -2292,7 +2303,10 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\vcheckpoints\x18\f \x03(\v2%.labourlink.sending.v1.TripCheckpointB\x03\xe0A\x03R\vcheckpoints\x12C\n" +
 	"\rleft_job_date\x18\r \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\vleftJobDate\x12+\n" +
 	"\x0fleft_job_reason\x18\x0e \x01(\tB\x03\xe0A\x03R\rleftJobReason\x12!\n" +
-	"\tincidents\x18\x0f \x01(\x05B\x03\xe0A\x03R\tincidents\"\x99\x01\n" +
+	"\tincidents\x18\x0f \x01(\x05B\x03\xe0A\x03R\tincidents\x12#\n" +
+	"\n" +
+	"occupation\x18\x10 \x01(\tB\x03\xe0A\x03R\n" +
+	"occupation\"\x99\x01\n" +
 	"\x0eTripCheckpoint\x12\x1b\n" +
 	"\x06months\x18\x01 \x01(\x05B\x03\xe0A\x03R\x06months\x12*\n" +
 	"\x0estill_employed\x18\x02 \x01(\bB\x03\xe0A\x03R\rstillEmployed\x12>\n" +

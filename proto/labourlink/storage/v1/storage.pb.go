@@ -51,7 +51,13 @@ type OutboxEntry struct {
 	// Failed deliveries so far.
 	Attempts uint32 `protobuf:"varint,4,opt,name=attempts" json:"attempts,omitempty"`
 	// The ordering key ("" for none): messages with the same key are delivered in commit order.
-	Key           string `protobuf:"bytes,5,opt,name=key" json:"key,omitempty"`
+	Key string `protobuf:"bytes,5,opt,name=key" json:"key,omitempty"`
+	// The trace context of the call that committed the message, as W3C Trace Context headers
+	// ("traceparent", and "tracestate" when there is one); empty when that call was not traced.
+	// The relay's delivery of the message runs in a span of that trace, or linked to it
+	// (services/platform/outbox). Entries written before it was kept have none and are delivered
+	// the same, untraced.
+	TraceContext  map[string]string `protobuf:"bytes,6,rep,name=trace_context,json=traceContext" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -119,6 +125,13 @@ func (x *OutboxEntry) GetKey() string {
 		return x.Key
 	}
 	return ""
+}
+
+func (x *OutboxEntry) GetTraceContext() map[string]string {
+	if x != nil {
+		return x.TraceContext
+	}
+	return nil
 }
 
 // A response remembered under a request id (AIP-155, services/platform/store), so that a repeat of the
@@ -292,18 +305,171 @@ func (x *ImportRecord) GetRowsDigest() []byte {
 	return nil
 }
 
+// What the ledger knows of one worker's trips, for employment dynamics (services/coordination/
+// ledger, dynamics.go; coordination schema version 5), stored under the worker id. The per-day
+// and per-year counts of the dynamics are kept from it as events are recorded.
+type DynamicsTrips struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker's trips, one per batch, in the order their first event was recorded.
+	Trips         []*DynamicsTrip `protobuf:"bytes,1,rep,name=trips" json:"trips,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DynamicsTrips) Reset() {
+	*x = DynamicsTrips{}
+	mi := &file_labourlink_storage_v1_storage_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DynamicsTrips) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DynamicsTrips) ProtoMessage() {}
+
+func (x *DynamicsTrips) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_storage_v1_storage_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DynamicsTrips.ProtoReflect.Descriptor instead.
+func (*DynamicsTrips) Descriptor() ([]byte, []int) {
+	return file_labourlink_storage_v1_storage_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DynamicsTrips) GetTrips() []*DynamicsTrip {
+	if x != nil {
+		return x.Trips
+	}
+	return nil
+}
+
+// One trip of DynamicsTrips: what the ledger's events of one batch say of one worker.
+type DynamicsTrip struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch.
+	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId" json:"batch_id,omitempty"`
+	// The sending province.
+	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion" json:"sending_region,omitempty"`
+	// The destination province.
+	ReceivingRegion string `protobuf:"bytes,3,opt,name=receiving_region,json=receivingRegion" json:"receiving_region,omitempty"`
+	// The DEPARTED event said the worker is registered-poor.
+	RegisteredPoor bool `protobuf:"varint,4,opt,name=registered_poor,json=registeredPoor" json:"registered_poor,omitempty"`
+	// The China date of departure, as days since 1970-01-01; 0 until the DEPARTED event is in.
+	DepartureDay int32 `protobuf:"varint,5,opt,name=departure_day,json=departureDay" json:"departure_day,omitempty"`
+	// The first day not out at work (the earliest RETURNED_HOME or LEFT_JOB), days since
+	// 1970-01-01; 0: none yet.
+	EndDay int32 `protobuf:"varint,6,opt,name=end_day,json=endDay" json:"end_day,omitempty"`
+	// A NO_SHOW event is in: the trip is not counted.
+	NoShow        bool `protobuf:"varint,7,opt,name=no_show,json=noShow" json:"no_show,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DynamicsTrip) Reset() {
+	*x = DynamicsTrip{}
+	mi := &file_labourlink_storage_v1_storage_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DynamicsTrip) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DynamicsTrip) ProtoMessage() {}
+
+func (x *DynamicsTrip) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_storage_v1_storage_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DynamicsTrip.ProtoReflect.Descriptor instead.
+func (*DynamicsTrip) Descriptor() ([]byte, []int) {
+	return file_labourlink_storage_v1_storage_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DynamicsTrip) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *DynamicsTrip) GetSendingRegion() string {
+	if x != nil {
+		return x.SendingRegion
+	}
+	return ""
+}
+
+func (x *DynamicsTrip) GetReceivingRegion() string {
+	if x != nil {
+		return x.ReceivingRegion
+	}
+	return ""
+}
+
+func (x *DynamicsTrip) GetRegisteredPoor() bool {
+	if x != nil {
+		return x.RegisteredPoor
+	}
+	return false
+}
+
+func (x *DynamicsTrip) GetDepartureDay() int32 {
+	if x != nil {
+		return x.DepartureDay
+	}
+	return 0
+}
+
+func (x *DynamicsTrip) GetEndDay() int32 {
+	if x != nil {
+		return x.EndDay
+	}
+	return 0
+}
+
+func (x *DynamicsTrip) GetNoShow() bool {
+	if x != nil {
+		return x.NoShow
+	}
+	return false
+}
+
 var File_labourlink_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
 	"\n" +
-	"#labourlink/storage/v1/storage.proto\x12\x15labourlink.storage.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xc8\x01\n" +
+	"#labourlink/storage/v1/storage.proto\x12\x15labourlink.storage.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xe4\x02\n" +
 	"\vOutboxEntry\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12.\n" +
 	"\apayload\x18\x02 \x01(\v2\x14.google.protobuf.AnyR\apayload\x129\n" +
 	"\n" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1a\n" +
 	"\battempts\x18\x04 \x01(\rR\battempts\x12\x10\n" +
-	"\x03key\x18\x05 \x01(\tR\x03key\"\xa6\x01\n" +
+	"\x03key\x18\x05 \x01(\tR\x03key\x12Y\n" +
+	"\rtrace_context\x18\x06 \x03(\v24.labourlink.storage.v1.OutboxEntry.TraceContextEntryR\ftraceContext\x1a?\n" +
+	"\x11TraceContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x01\n" +
 	"\x12RememberedResponse\x120\n" +
 	"\bresponse\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\bresponse\x127\n" +
 	"\tstored_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bstoredAt\x12%\n" +
@@ -318,7 +484,17 @@ const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1f\n" +
 	"\vrows_digest\x18\a \x01(\fR\n" +
-	"rowsDigestBMZDgithub.com/eastwest/labourlink/proto/labourlink/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"rowsDigest\"J\n" +
+	"\rDynamicsTrips\x129\n" +
+	"\x05trips\x18\x01 \x03(\v2#.labourlink.storage.v1.DynamicsTripR\x05trips\"\xfb\x01\n" +
+	"\fDynamicsTrip\x12\x19\n" +
+	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12%\n" +
+	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12)\n" +
+	"\x10receiving_region\x18\x03 \x01(\tR\x0freceivingRegion\x12'\n" +
+	"\x0fregistered_poor\x18\x04 \x01(\bR\x0eregisteredPoor\x12#\n" +
+	"\rdeparture_day\x18\x05 \x01(\x05R\fdepartureDay\x12\x17\n" +
+	"\aend_day\x18\x06 \x01(\x05R\x06endDay\x12\x17\n" +
+	"\ano_show\x18\a \x01(\bR\x06noShowBMZDgithub.com/eastwest/labourlink/proto/labourlink/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_labourlink_storage_v1_storage_proto_rawDescOnce sync.Once
@@ -332,29 +508,34 @@ func file_labourlink_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_labourlink_storage_v1_storage_proto_rawDescData
 }
 
-var file_labourlink_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_labourlink_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_labourlink_storage_v1_storage_proto_goTypes = []any{
 	(*OutboxEntry)(nil),           // 0: labourlink.storage.v1.OutboxEntry
 	(*RememberedResponse)(nil),    // 1: labourlink.storage.v1.RememberedResponse
 	(*ImportRecord)(nil),          // 2: labourlink.storage.v1.ImportRecord
-	(*anypb.Any)(nil),             // 3: google.protobuf.Any
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),      // 5: labourlink.common.v1.ImportSummary
-	(*v1.Date)(nil),               // 6: labourlink.common.v1.Date
+	(*DynamicsTrips)(nil),         // 3: labourlink.storage.v1.DynamicsTrips
+	(*DynamicsTrip)(nil),          // 4: labourlink.storage.v1.DynamicsTrip
+	nil,                           // 5: labourlink.storage.v1.OutboxEntry.TraceContextEntry
+	(*anypb.Any)(nil),             // 6: google.protobuf.Any
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),      // 8: labourlink.common.v1.ImportSummary
+	(*v1.Date)(nil),               // 9: labourlink.common.v1.Date
 }
 var file_labourlink_storage_v1_storage_proto_depIdxs = []int32{
-	3, // 0: labourlink.storage.v1.OutboxEntry.payload:type_name -> google.protobuf.Any
-	4, // 1: labourlink.storage.v1.OutboxEntry.created_at:type_name -> google.protobuf.Timestamp
-	3, // 2: labourlink.storage.v1.RememberedResponse.response:type_name -> google.protobuf.Any
-	4, // 3: labourlink.storage.v1.RememberedResponse.stored_at:type_name -> google.protobuf.Timestamp
-	5, // 4: labourlink.storage.v1.ImportRecord.summary:type_name -> labourlink.common.v1.ImportSummary
-	6, // 5: labourlink.storage.v1.ImportRecord.import_date:type_name -> labourlink.common.v1.Date
-	4, // 6: labourlink.storage.v1.ImportRecord.update_time:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	6, // 0: labourlink.storage.v1.OutboxEntry.payload:type_name -> google.protobuf.Any
+	7, // 1: labourlink.storage.v1.OutboxEntry.created_at:type_name -> google.protobuf.Timestamp
+	5, // 2: labourlink.storage.v1.OutboxEntry.trace_context:type_name -> labourlink.storage.v1.OutboxEntry.TraceContextEntry
+	6, // 3: labourlink.storage.v1.RememberedResponse.response:type_name -> google.protobuf.Any
+	7, // 4: labourlink.storage.v1.RememberedResponse.stored_at:type_name -> google.protobuf.Timestamp
+	8, // 5: labourlink.storage.v1.ImportRecord.summary:type_name -> labourlink.common.v1.ImportSummary
+	9, // 6: labourlink.storage.v1.ImportRecord.import_date:type_name -> labourlink.common.v1.Date
+	7, // 7: labourlink.storage.v1.ImportRecord.update_time:type_name -> google.protobuf.Timestamp
+	4, // 8: labourlink.storage.v1.DynamicsTrips.trips:type_name -> labourlink.storage.v1.DynamicsTrip
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_storage_v1_storage_proto_init() }
@@ -368,7 +549,7 @@ func file_labourlink_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_storage_v1_storage_proto_rawDesc), len(file_labourlink_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,86 @@
+// Package dynamics is the national employment dynamics (就业动态) of the coordination service
+// (labourlink.coordination.v1.DynamicsService): as of a date, the registered-poor workers out at
+// work (services/platform/outatwork) by sending province and by destination province, against
+// the same day a year before and the year before's total, read from the counts the ledger keeps
+// per day and year as it records events (ledger.Dynamics). Published figures: any party of the
+// federation reads them.
+package dynamics
+
+import (
+	"context"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/check"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
+	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/outatwork"
+	"github.com/eastwest/labourlink/services/platform/store"
+)
+
+// Server is the DynamicsService.
+type Server struct {
+	coordinationv1.UnimplementedDynamicsServiceServer
+	db      *store.DB
+	regions *regions.Table
+	now     func() time.Time
+}
+
+// New returns the dynamics over db (the coordination file, with the ledger's buckets), with the
+// region table t and the clock now.
+func New(db *store.DB, t *regions.Table, now func() time.Time) *Server {
+	return &Server{db: db, regions: t, now: now}
+}
+
+// ValidateRequest checks dynamics requests before the handlers run.
+func (x *Server) ValidateRequest(_ string, req any) error {
+	var v apierror.Violations
+	switch r := req.(type) {
+	case *coordinationv1.GetNationalEmploymentDynamicsRequest:
+		outatwork.CheckAsOf(&v, "as_of", r.GetAsOf(), x.now())
+		check.Province(&v, x.regions, "sending_region", r.GetSendingRegion(), false)
+	default:
+		return apierror.NotValidated(req)
+	}
+	return v.Err()
+}
+
+// GetNationalEmploymentDynamics reads the figures as of the day asked.
+func (x *Server) GetNationalEmploymentDynamics(_ context.Context, req *coordinationv1.GetNationalEmploymentDynamicsRequest) (*coordinationv1.GetNationalEmploymentDynamicsResponse, error) {
+	f := outatwork.FiguresOf(req.GetAsOf())
+	var counts ledger.DynamicsCounts
+	err := x.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		counts, err = ledger.Dynamics(tx, req.GetSendingRegion(), f)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var total outatwork.Counts
+	for _, c := range counts.Sending {
+		total.AsOf += c.AsOf
+		total.SameDay += c.SameDay
+		total.LastYear += c.LastYear
+	}
+	byDest := map[string]*outatwork.Counts{}
+	for k, c := range counts.Pairs {
+		d := byDest[k[1]]
+		if d == nil {
+			d = &outatwork.Counts{}
+			byDest[k[1]] = d
+		}
+		d.AsOf += c.AsOf
+		d.SameDay += c.SameDay
+		d.LastYear += c.LastYear
+	}
+	return &coordinationv1.GetNationalEmploymentDynamicsResponse{
+		AsOf: req.GetAsOf(), SameDayLastYear: f.SameDay.Date(), LastYear: int32(f.LastYear),
+		Total:           outatwork.Row("", total),
+		BySendingRegion: outatwork.Rows(counts.Sending, x.regions.Name),
+		ByDestination:   outatwork.Rows(byDest, x.regions.Name),
+	}, nil
+}

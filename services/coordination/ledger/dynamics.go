@@ -1,0 +1,334 @@
+package ledger
+
+// Employment dynamics from the ledger (labourlink.coordination.v1.DynamicsService): counts kept
+// per day and per year in the transaction that records each event, so that the figures of any
+// day are read in O(days) without loading events (coordination schema version 5).
+//
+// What "out at work" means is services/platform/outatwork's; the ledger keeps, per worker, what
+// its events say of each trip (dynTrips, worker -> storagev1.DynamicsTrips: batch, provinces,
+// registered-poor, departure day, end day, no-show) and, from the worker's spells of
+// registered-poor trips, two counts:
+//
+//	dynDays   sending(6) receiving(6) day(4)  -> int64: workers who began (+) or ended (-) a
+//	          spell to receiving that day. Out at work on D = the sum over days <= D.
+//	dynYears  sending(6) receiving(6) year(2) -> int64: workers with a spell to receiving that
+//	          began in the year who were not out to receiving on 1 January of it (receiving
+//	          "000000": to any destination, not out at all on 1 January).
+//
+// So the distinct workers out at any time in year Y (to a destination, or to any) are those out
+// on 1 January of Y plus dynYears of Y: a spell that touches the year covers 1 January or
+// begins in it. Every event that changes a worker's trips takes the worker's old counts off and
+// puts the new ones on, so late and out-of-order facts land on the days they happened.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	storagev1 "github.com/eastwest/labourlink/proto/labourlink/storage/v1"
+	"github.com/eastwest/labourlink/services/platform/outatwork"
+	"github.com/eastwest/labourlink/services/platform/store"
+)
+
+var (
+	dynTrips = store.NewTable[*storagev1.DynamicsTrips]([]byte("ledgerDynamicsTrips"))
+	dynDays  = []byte("ledgerDynamicsDays")
+	dynYears = []byte("ledgerDynamicsYears")
+)
+
+// anyDestination is the receiving code of dynYears' counts over every destination.
+const anyDestination = "000000"
+
+func dynDayKey(sending, receiving string, d outatwork.Day) []byte {
+	k := make([]byte, 0, 16)
+	k = append(append(k, sending...), receiving...)
+	return binary.BigEndian.AppendUint32(k, uint32(d))
+}
+
+func dynYearKey(sending, receiving string, year int) []byte {
+	k := make([]byte, 0, 14)
+	k = append(append(k, sending...), receiving...)
+	return binary.BigEndian.AppendUint16(k, uint16(year))
+}
+
+// dynamicsKind reports whether events of kind change a worker's trips for the dynamics.
+func dynamicsKind(k coordinationv1.EventKind) bool {
+	switch k {
+	case coordinationv1.EventKind_EVENT_KIND_DEPARTED, coordinationv1.EventKind_EVENT_KIND_RETURNED_HOME,
+		coordinationv1.EventKind_EVENT_KIND_LEFT_JOB, coordinationv1.EventKind_EVENT_KIND_NO_SHOW:
+		return true
+	}
+	return false
+}
+
+// applyDynamics writes what ev says on the worker's trips rec; it reports whether rec changed.
+func applyDynamics(rec *storagev1.DynamicsTrips, ev *coordinationv1.LedgerEvent) bool {
+	if !dynamicsKind(ev.GetKind()) || ev.GetBatchId() == "" {
+		return false
+	}
+	var t *storagev1.DynamicsTrip
+	for _, x := range rec.GetTrips() {
+		if x.GetBatchId() == ev.GetBatchId() {
+			t = x
+		}
+	}
+	if t == nil {
+		t = &storagev1.DynamicsTrip{BatchId: ev.GetBatchId(), SendingRegion: ev.GetSendingRegion(), ReceivingRegion: ev.GetReceivingRegion()}
+		rec.Trips = append(rec.Trips, t)
+	}
+	before := proto.Clone(t)
+	day := int32(outatwork.DayOfTime(ev.GetOccurTime().AsTime()))
+	switch ev.GetKind() {
+	case coordinationv1.EventKind_EVENT_KIND_DEPARTED:
+		if t.DepartureDay == 0 || day < t.DepartureDay {
+			t.DepartureDay = day
+		}
+		t.RegisteredPoor = t.RegisteredPoor || ev.GetRegisteredPoor()
+	case coordinationv1.EventKind_EVENT_KIND_RETURNED_HOME, coordinationv1.EventKind_EVENT_KIND_LEFT_JOB:
+		if t.EndDay == 0 || day < t.EndDay {
+			t.EndDay = day
+		}
+	case coordinationv1.EventKind_EVENT_KIND_NO_SHOW:
+		t.NoShow = true
+	}
+	return !proto.Equal(before, t)
+}
+
+// dynCounts are one worker's contributions to the counts: dynDays deltas and dynYears keys.
+type dynCounts struct {
+	days  map[string]int64
+	years map[string]bool
+}
+
+// dynamicsCounts returns the contributions of a worker with trips rec.
+func dynamicsCounts(rec *storagev1.DynamicsTrips) dynCounts {
+	c := dynCounts{days: map[string]int64{}, years: map[string]bool{}}
+	trips := rec.GetTrips()
+	in := make([]outatwork.Trip, len(trips))
+	for i, t := range trips {
+		in[i] = outatwork.Trip{Depart: outatwork.Day(t.GetDepartureDay()), End: outatwork.Day(t.GetEndDay()), NoShow: t.GetNoShow()}
+	}
+	var spells []outatwork.Spell
+	for _, sp := range outatwork.Spells(in) {
+		if trips[sp.Trip].GetRegisteredPoor() {
+			spells = append(spells, sp)
+		}
+	}
+	for _, sp := range spells {
+		t := trips[sp.Trip]
+		c.days[string(dynDayKey(t.GetSendingRegion(), t.GetReceivingRegion(), sp.From))]++
+		if sp.To != 0 {
+			c.days[string(dynDayKey(t.GetSendingRegion(), t.GetReceivingRegion(), sp.To))]--
+		}
+		y := int(sp.From.Date().GetYear())
+		jan := outatwork.YearStart(y)
+		out, ok := outatwork.Covering(spells, jan)
+		if !ok {
+			c.years[string(dynYearKey(t.GetSendingRegion(), anyDestination, y))] = true
+		}
+		if !ok || trips[out.Trip].GetReceivingRegion() != t.GetReceivingRegion() {
+			c.years[string(dynYearKey(t.GetSendingRegion(), t.GetReceivingRegion(), y))] = true
+		}
+	}
+	return c
+}
+
+// addCount adds n to the int64 count under k in bucket name (a count of 0 is deleted).
+func addCount(tx *bbolt.Tx, name []byte, k string, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	b := tx.Bucket(name)
+	if b == nil {
+		return fmt.Errorf("bucket %s does not exist", name)
+	}
+	v := int64(0)
+	if old := b.Get([]byte(k)); len(old) == 8 {
+		v = int64(binary.BigEndian.Uint64(old))
+	}
+	if v += n; v == 0 {
+		return b.Delete([]byte(k))
+	}
+	return b.Put([]byte(k), binary.BigEndian.AppendUint64(nil, uint64(v)))
+}
+
+// moveCounts takes the contributions old off the counts and puts new on.
+func moveCounts(tx *bbolt.Tx, old, new dynCounts) error {
+	for k, n := range old.days {
+		if err := addCount(tx, dynDays, k, -n+new.days[k]); err != nil {
+			return err
+		}
+	}
+	for k, n := range new.days {
+		if _, ok := old.days[k]; !ok {
+			if err := addCount(tx, dynDays, k, n); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range old.years {
+		if !new.years[k] {
+			if err := addCount(tx, dynYears, k, -1); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range new.years {
+		if !old.years[k] {
+			if err := addCount(tx, dynYears, k, 1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// trackDynamics updates the worker's trips and the counts for the recorded event ev.
+func trackDynamics(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
+	if !dynamicsKind(ev.GetKind()) || ev.GetBatchId() == "" {
+		return nil
+	}
+	key := []byte(ev.GetWorkerId())
+	rec, ok, err := dynTrips.Get(tx, key)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		rec = &storagev1.DynamicsTrips{}
+	}
+	old := dynamicsCounts(rec)
+	if !applyDynamics(rec, ev) {
+		return nil
+	}
+	if err := moveCounts(tx, old, dynamicsCounts(rec)); err != nil {
+		return err
+	}
+	return dynTrips.Put(tx, key, rec)
+}
+
+// MigrateDynamics builds the workers' trips and the counts of the dynamics (coordination schema
+// version 5) from the events of a file written before them, worker by worker (the by-worker
+// index), so that memory holds one worker's events at a time.
+func MigrateDynamics(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{dynTrips.Name(), dynDays, dynYears} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	if tx.Bucket(byWorker.name) == nil {
+		return nil
+	}
+	var worker string
+	rec := &storagev1.DynamicsTrips{}
+	flush := func() error {
+		if len(rec.GetTrips()) == 0 {
+			return nil
+		}
+		if err := moveCounts(tx, dynCounts{}, dynamicsCounts(rec)); err != nil {
+			return err
+		}
+		return dynTrips.Put(tx, []byte(worker), rec)
+	}
+	err := byWorker.scan(tx, store.Range{}, func(k []byte) (bool, error) {
+		id, seq, ok := parseIDKey(k)
+		if !ok {
+			return false, fmt.Errorf("by-worker index key %q is not worker NUL seq", k)
+		}
+		if id != worker {
+			if err := flush(); err != nil {
+				return false, err
+			}
+			worker, rec = id, &storagev1.DynamicsTrips{}
+		}
+		ev, err := event(tx, seq)
+		if err != nil {
+			return false, err
+		}
+		applyDynamics(rec, ev)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// DynamicsCounts are the dynamics' counts of figures f: per (sending, receiving) pair, and per
+// sending province over every destination (a worker out to two destinations in the year before
+// counts once there).
+type DynamicsCounts struct {
+	Pairs   map[[2]string]*outatwork.Counts
+	Sending map[string]*outatwork.Counts
+}
+
+// Dynamics reads the counts of figures f for the sending province sending ("" for all), inside
+// tx: one pass over the day counts of the province (or the nation) and over its year counts.
+func Dynamics(tx *bbolt.Tx, sending string, f outatwork.Figures) (DynamicsCounts, error) {
+	out := DynamicsCounts{Pairs: map[[2]string]*outatwork.Counts{}, Sending: map[string]*outatwork.Counts{}}
+	get := func(m map[[2]string]*outatwork.Counts, k [2]string) *outatwork.Counts {
+		c := m[k]
+		if c == nil {
+			c = &outatwork.Counts{}
+			m[k] = c
+		}
+		return c
+	}
+	jan := outatwork.YearStart(f.LastYear)
+	days, years := tx.Bucket(dynDays), tx.Bucket(dynYears)
+	if days == nil || years == nil {
+		return out, fmt.Errorf("buckets %s, %s do not exist", dynDays, dynYears)
+	}
+	prefix := []byte(sending)
+	c := days.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != 16 || len(v) != 8 {
+			return out, fmt.Errorf("dynamics day count %q is malformed", k)
+		}
+		d, n := outatwork.Day(binary.BigEndian.Uint32(k[12:])), int64(binary.BigEndian.Uint64(v))
+		pc := get(out.Pairs, [2]string{string(k[:6]), string(k[6:12])})
+		if d <= f.AsOf {
+			pc.AsOf += n
+		}
+		if d <= f.SameDay {
+			pc.SameDay += n
+		}
+		if d <= jan {
+			pc.LastYear += n // out on 1 January; the year's starters are added below
+		}
+	}
+	perSending := func(s string) *outatwork.Counts {
+		sc := out.Sending[s]
+		if sc == nil {
+			sc = &outatwork.Counts{}
+			out.Sending[s] = sc
+		}
+		return sc
+	}
+	for k, pc := range out.Pairs {
+		sc := perSending(k[0])
+		sc.AsOf += pc.AsOf
+		sc.SameDay += pc.SameDay
+		sc.LastYear += pc.LastYear
+	}
+	c = years.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != 14 || len(v) != 8 {
+			return out, fmt.Errorf("dynamics year count %q is malformed", k)
+		}
+		if int(binary.BigEndian.Uint16(k[12:])) != f.LastYear {
+			continue
+		}
+		n := int64(binary.BigEndian.Uint64(v))
+		s, r := string(k[:6]), string(k[6:12])
+		if r == anyDestination {
+			perSending(s).LastYear += n
+			continue
+		}
+		get(out.Pairs, [2]string{s, r}).LastYear += n
+	}
+	return out, nil
+}

@@ -1,0 +1,191 @@
+// Package tracing is the one place labourlink sets up OpenTelemetry traces: the process's
+// TracerProvider (configured by the standard OTEL_* variables, off by default), the W3C trace
+// context propagation between services, the gRPC stats handlers every server and client uses,
+// and the form in which a trace context is stored with a message (the outbox).
+//
+// Off by default: with none of OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT and
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set (or OTEL_TRACES_EXPORTER=none, or OTEL_SDK_DISABLED=true),
+// Setup installs nothing: the global TracerProvider stays OpenTelemetry's no-op one, no
+// exporter is built and nothing is dialled. Spans are then not recorded, but a trace context
+// that arrives in a call is still passed on (to the calls it makes, and with the messages it
+// puts in the outbox), so a service that does not export does not cut its neighbours' traces.
+//
+// Otherwise the exporter is go.opentelemetry.io/contrib/exporters/autoexport's:
+// OTEL_TRACES_EXPORTER=otlp (the default once an OTLP endpoint is set) or console (spans as JSON
+// on standard output); the OTLP exporter honours OTEL_EXPORTER_OTLP_* itself (protocol
+// http/protobuf by default, grpc with OTEL_EXPORTER_OTLP_PROTOCOL=grpc). The sampler honours
+// OTEL_TRACES_SAMPLER (default parentbased_always_on), the batch processor OTEL_BSP_*.
+//
+// Span attributes name methods, destinations and counts only: otelgrpc records the method and
+// the status code, never a message, and nothing here adds a request's content (identity
+// numbers, names, phones never reach a span).
+package tracing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/stats"
+
+	"github.com/eastwest/labourlink/services/platform/version"
+)
+
+// Attribute keys of labourlink's own resource attributes.
+const (
+	// RegionKey is the resource attribute of the service's province (GB/T 2260 code); absent
+	// for the coordination service.
+	RegionKey = attribute.Key("labourlink.region")
+	// KindKey is the resource attribute of the kind of service: sending, receiving or
+	// coordination.
+	KindKey = attribute.Key("labourlink.service")
+)
+
+// propagator is how a trace context travels between processes: W3C Trace Context and Baggage
+// headers (OTEL_PROPAGATORS is not read: every labourlink service speaks the same).
+var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// Enabled reports whether the environment read through getenv asks for traces to be exported
+// (see the package comment).
+func Enabled(getenv func(string) string) bool {
+	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
+		return false
+	}
+	switch exp := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")); exp {
+	case "":
+		return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	case "none":
+		return false
+	default:
+		return true
+	}
+}
+
+// Setup sets up traces for a process of the service kind (sending, receiving, coordination) of
+// region ("" for coordination) from the OTEL_* variables, and returns the function that flushes
+// and stops them (call it after the graceful stop, with a deadline). It always installs the W3C
+// propagator. When traces are off (Enabled) it installs nothing else and the returned function
+// does nothing. The resource names the service (OTEL_SERVICE_NAME, default labourlink-<kind>),
+// its version (services/platform/version), kind and region; OTEL_RESOURCE_ATTRIBUTES adds to it
+// or overrides it.
+func Setup(ctx context.Context, kind, region string, lg *zap.Logger) (func(context.Context) error, error) {
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	otel.SetTextMapPropagator(propagator)
+	if !Enabled(os.Getenv) {
+		return func(context.Context) error { return nil }, nil
+	}
+	exp, err := autoexport.NewSpanExporter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("traces (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_*): %w", err)
+	}
+	res, err := Resource(ctx, kind, region)
+	if err != nil {
+		_ = exp.Shutdown(ctx)
+		return nil, err
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		lg.Warn("traces", zap.Error(err))
+	}))
+	otel.SetTracerProvider(tp)
+	lg.Info("exporting traces", zap.String("exporter", exporterName()),
+		zap.String("service_name", serviceName(res)))
+	return tp.Shutdown, nil
+}
+
+// exporterName is the exporter Setup built, for the log.
+func exporterName() string {
+	if e := os.Getenv("OTEL_TRACES_EXPORTER"); e != "" {
+		return e
+	}
+	return "otlp"
+}
+
+func serviceName(res *resource.Resource) string {
+	v, _ := res.Set().Value("service.name")
+	return v.AsString()
+}
+
+// Resource describes a process of the service kind of region: service.name
+// labourlink-<kind>, service.version, labourlink.service and labourlink.region, then what
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES say (which take precedence), and the SDK's
+// own attributes.
+func Resource(ctx context.Context, kind, region string) (*resource.Resource, error) {
+	attrs := []attribute.KeyValue{
+		attribute.String("service.name", "labourlink-"+kind),
+		attribute.String("service.version", version.Info().Version),
+		KindKey.String(kind),
+	}
+	if region != "" {
+		attrs = append(attrs, RegionKey.String(region))
+	}
+	env, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK())
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, fmt.Errorf("traces (OTEL_RESOURCE_ATTRIBUTES): %w", err)
+	}
+	return resource.Merge(resource.NewSchemaless(attrs...), env)
+}
+
+// notTraced leaves out the health checks (probes every few seconds) and reflection.
+var notTraced = otelgrpc.WithFilter(filters.None(filters.HealthCheck(), filters.ServicePrefix("grpc.reflection.")))
+
+// ServerHandler is the stats handler every labourlink gRPC server uses
+// (grpc.StatsHandler(tracing.ServerHandler())): a server span per call, a child of the caller's
+// trace context when the call carries one. It uses the global TracerProvider and propagator.
+func ServerHandler() stats.Handler {
+	return otelgrpc.NewServerHandler(notTraced)
+}
+
+// ClientHandler is the stats handler of every connection to another service
+// (grpc.WithStatsHandler(tracing.ClientHandler())): a client span per call, whose trace context
+// goes with the call.
+func ClientHandler() stats.Handler {
+	return otelgrpc.NewClientHandler(notTraced)
+}
+
+// Carrier returns the trace context of ctx in the stored form (W3C Trace Context headers:
+// "traceparent", maybe "tracestate"), or nil when ctx carries none.
+func Carrier(ctx context.Context) map[string]string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return nil
+	}
+	m := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, m)
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// FromCarrier returns the span context stored by Carrier (remote), or the zero (invalid)
+// SpanContext when m holds none or a malformed one.
+func FromCarrier(m map[string]string) trace.SpanContext {
+	if len(m) == 0 {
+		return trace.SpanContext{}
+	}
+	return trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier(m)))
+}
+
+// Detached returns bg with the span context of ctx: work that goes on in the background after
+// the call of ctx returned (bg is not cancelled with it) stays in the call's trace.
+func Detached(bg, ctx context.Context) context.Context {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return bg
+	}
+	return trace.ContextWithSpanContext(bg, sc)
+}

@@ -1,0 +1,210 @@
+package tracing_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eastwest/labourlink/services/platform/tracing"
+	"github.com/eastwest/labourlink/services/platform/version"
+)
+
+// otelVars are the variables Setup and the exporters read; every test starts with none set.
+var otelVars = []string{
+	"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+	"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+	"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
+}
+
+func clearEnv(t *testing.T) {
+	for _, k := range otelVars {
+		t.Setenv(k, "")
+	}
+}
+
+func TestEnabled(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want bool
+	}{
+		{"nothing set", nil, false},
+		{"exporter none", map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, false},
+		{"otlp endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, true},
+		{"otlp traces endpoint", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, true},
+		{"console", map[string]string{"OTEL_TRACES_EXPORTER": "console"}, true},
+		{"otlp without endpoint (the default one)", map[string]string{"OTEL_TRACES_EXPORTER": "otlp"}, true},
+		{"sdk disabled", map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}, false},
+		{"sample settings alone", map[string]string{"OTEL_TRACES_SAMPLER": "always_on", "OTEL_SERVICE_NAME": "x"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tracing.Enabled(func(k string) string { return tt.env[k] }); got != tt.want {
+				t.Errorf("Enabled(%v) = %v, want %v", tt.env, got, tt.want)
+			}
+		})
+	}
+}
+
+// collector is an OTLP/HTTP endpoint that counts the requests it gets.
+func collector(t *testing.T) (url string, requests *atomic.Int64) {
+	requests = &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, requests
+}
+
+// With no OTEL_* variable set, Setup leaves the global TracerProvider as it was (OpenTelemetry's
+// no-op one in a service), so nothing is recorded; and with OTEL_TRACES_EXPORTER=none nothing is
+// sent even to a configured endpoint. The control: the same endpoint alone gets the spans.
+func TestSetup(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    map[string]string // "URL" stands for the collector's address
+		export bool
+	}{
+		{"nothing set", nil, false},
+		{"exporter none with an endpoint", map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "URL"}, false},
+		{"sdk disabled with an endpoint", map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "URL"}, false},
+		{"endpoint alone", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "URL"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			url, requests := collector(t)
+			for k, v := range tt.env {
+				if v == "URL" {
+					v = url
+				}
+				t.Setenv(k, v)
+			}
+			before := otel.GetTracerProvider()
+			defer otel.SetTracerProvider(before)
+			shutdown, err := tracing.Setup(context.Background(), "sending", "520000", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, span := otel.Tracer("test").Start(context.Background(), "work")
+			recording := span.IsRecording()
+			span.End()
+			if err := shutdown(context.Background()); err != nil { // flushes
+				t.Fatal(err)
+			}
+			if tt.export {
+				if !recording || requests.Load() == 0 {
+					t.Errorf("recording %v, %d export requests; want the span exported", recording, requests.Load())
+				}
+				return
+			}
+			if otel.GetTracerProvider() != before {
+				t.Errorf("Setup installed a TracerProvider %T", otel.GetTracerProvider())
+			}
+			if requests.Load() != 0 {
+				t.Errorf("%d export requests, want none", requests.Load())
+			}
+		})
+	}
+}
+
+func TestSetupRefusesAnUnknownExporter(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("OTEL_TRACES_EXPORTER", "zipkin-of-my-own")
+	if _, err := tracing.Setup(context.Background(), "sending", "520000", nil); err == nil {
+		t.Fatal("Setup accepted an unknown OTEL_TRACES_EXPORTER")
+	}
+}
+
+func TestResource(t *testing.T) {
+	tests := []struct {
+		name         string
+		kind, region string
+		env          map[string]string
+		want         map[string]string
+	}{
+		{"defaults", "receiving", "440000", nil, map[string]string{
+			"service.name": "labourlink-receiving", "labourlink.service": "receiving", "labourlink.region": "440000",
+			"service.version": version.Info().Version,
+		}},
+		{"coordination has no region", "coordination", "", nil, map[string]string{
+			"service.name": "labourlink-coordination", "labourlink.region": "",
+		}},
+		{"OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win", "sending", "520000",
+			map[string]string{"OTEL_SERVICE_NAME": "guizhou-sending", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=staging"},
+			map[string]string{"service.name": "guizhou-sending", "deployment.environment.name": "staging", "labourlink.region": "520000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			res, err := tracing.Resource(context.Background(), tt.kind, tt.region)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, kv := range res.Attributes() {
+				got[string(kv.Key)] = kv.Value.Emit()
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+}
+
+// A span context stored by Carrier comes back, remote, from FromCarrier; a context without a
+// span stores nothing, and damaged headers read as no span context.
+func TestCarrier(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "call")
+	defer span.End()
+	m := tracing.Carrier(ctx)
+	if m["traceparent"] == "" {
+		t.Fatalf("Carrier = %v, want a traceparent", m)
+	}
+	sc := tracing.FromCarrier(m)
+	if !sc.IsRemote() || sc.TraceID() != span.SpanContext().TraceID() || sc.SpanID() != span.SpanContext().SpanID() {
+		t.Errorf("FromCarrier = %v, want the span %v, remote", sc, span.SpanContext())
+	}
+	if m := tracing.Carrier(context.Background()); m != nil {
+		t.Errorf("Carrier(no span) = %v, want nil", m)
+	}
+	for _, bad := range []map[string]string{nil, {}, {"traceparent": "00-not-a-trace"}} {
+		if sc := tracing.FromCarrier(bad); sc.IsValid() {
+			t.Errorf("FromCarrier(%v) = %v, want invalid", bad, sc)
+		}
+	}
+}
+
+// Detached keeps the call's span context on a context that is not cancelled with the call.
+func TestDetached(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	call, cancel := context.WithCancel(context.Background())
+	call, span := tp.Tracer("test").Start(call, "call")
+	span.End()
+	bg := context.Background()
+	d := tracing.Detached(bg, call)
+	cancel()
+	if d.Err() != nil {
+		t.Error("the detached context was cancelled with the call")
+	}
+	if got := trace.SpanContextFromContext(d); got.TraceID() != span.SpanContext().TraceID() {
+		t.Errorf("detached span context %v, want the call's %v", got, span.SpanContext())
+	}
+	if tracing.Detached(bg, context.Background()) != bg {
+		t.Error("Detached of an untraced call should be bg itself")
+	}
+}
