@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/devtools/federation"
 	"github.com/eastwest/labourlink/services/platform/identity"
 )
@@ -34,6 +35,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&c.ReceivingAddr, "receiving-addr", c.ReceivingAddr, "listen address of the receiving service (Guangdong)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the services")
 	fs.DurationVar(&c.GracePeriod, "grace-period", c.GracePeriod, "time after a batch departs before a worker not confirmed arrived is unaccounted (short values help when trying the scenario)")
+	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, fmt.Sprintf("serve each service's Prometheus metrics at http://HOST:PORT/metrics, PORT its gRPC port + %d", federation.MetricsPortOffset))
 	useTLS := fs.Bool("tls", false, "run with mTLS and authorisation, with the certificates in -certs (made there by 'labourlink certs init' if missing)")
 	certsDir := fs.String("certs", "", "certificate folder for -tls (default DATA/certs)")
 	fs.Usage = func() {
@@ -72,10 +74,16 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 	w := env.stdout
 	abs, _ := filepath.Abs(c.DataDir)
 	fmt.Fprintf(w, "\nlabourlink federation is up (data and logs in %s)\n\n", abs)
-	tb := newTable("service", "region", "address", "log")
-	tb.add(false, "coordination", "nation", c.CoordinationAddr, filepath.Join(c.DataDir, "coordination.log"))
-	tb.add(false, "sending", federation.SendingRegion+" "+t.Name(federation.SendingRegion), c.SendingAddr, filepath.Join(c.DataDir, "sending.log"))
-	tb.add(false, "receiving", federation.ReceivingRegion+" "+t.Name(federation.ReceivingRegion), c.ReceivingAddr, filepath.Join(c.DataDir, "receiving.log"))
+	metricsURL := func(addr string) string {
+		if !c.Metrics {
+			return "off"
+		}
+		return "http://" + federation.MetricsAddr(addr) + daemon.MetricsPath
+	}
+	tb := newTable("service", "region", "address", "metrics", "log")
+	tb.add(false, "coordination", "nation", c.CoordinationAddr, metricsURL(c.CoordinationAddr), filepath.Join(c.DataDir, "coordination.log"))
+	tb.add(false, "sending", federation.SendingRegion+" "+t.Name(federation.SendingRegion), c.SendingAddr, metricsURL(c.SendingAddr), filepath.Join(c.DataDir, "sending.log"))
+	tb.add(false, "receiving", federation.ReceivingRegion+" "+t.Name(federation.ReceivingRegion), c.ReceivingAddr, metricsURL(c.ReceivingAddr), filepath.Join(c.DataDir, "receiving.log"))
 	tb.render(w, false)
 	grpcurl := "go run github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4"
 	sys520 := grpcurlAuth(certsDir, identity.System(federation.SendingRegion))
@@ -95,6 +103,9 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 		cert, key := identity.Paths(certsDir, identity.System(federation.SendingRegion))
 		fmt.Fprintf(w, "\nThe CLI as Guizhou's system:\n  export LABOURLINK_TLS_CA=%s LABOURLINK_TLS_CERT=%s LABOURLINK_TLS_KEY=%s\n",
 			filepath.Join(certsDir, identity.CAFile), cert, key)
+	}
+	if c.Metrics {
+		fmt.Fprintf(w, "\nMetrics (Prometheus text; see docs/operations.md, \"Metrics\"):\n  curl -s %s | grep ^labourlink_\n", metricsURL(c.SendingAddr))
 	}
 	fmt.Fprintf(w, "\nOr the CLI: go run ./cmd/labourlink help\n\nPress Ctrl-C to stop.\n")
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/eastwest/labourlink/services/coordination/dynamics"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/coordination/registry"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -95,6 +96,9 @@ type Config struct {
 	// (it also wakes at the next grace deadline and when events arrive); 0 for 1 minute. Tests
 	// with an injected clock set it short.
 	CheckInterval time.Duration
+	// Metrics, when set, is where the service exports its metrics: ledger events ingested and
+	// open discrepancies (services/platform/metrics).
+	Metrics *metrics.Registry
 }
 
 // Service is the coordination service.
@@ -121,6 +125,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		registry: registry.New(db, lg, t, cfg.Now),
 		ledger: ledger.New(db, lg, ledger.Config{
 			Regions: t, Now: cfg.Now, GracePeriod: cfg.GracePeriod, CheckInterval: cfg.CheckInterval,
+			Metrics: cfg.Metrics,
 		}),
 		assessment: assessment.New(db, t, cfg.Now),
 		dynamics:   dynamics.New(db, t, cfg.Now),

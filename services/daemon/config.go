@@ -84,6 +84,9 @@ type Config struct {
 	// HealthListen, when set, serves the health service alone in plaintext on this address
 	// (for Kubernetes gRPC probes, which cannot present a client certificate).
 	HealthListen string
+	// MetricsAddr, when set, serves the Prometheus metrics over HTTP on this address, at
+	// /metrics (empty: off).
+	MetricsAddr string
 	// CallDeadline and CallDeadlinePerItem are the deadline of a call to another service: the
 	// base, plus the allowance per item the call carries or asks for (peers.Deadlines).
 	// Sending and receiving only.
@@ -152,6 +155,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "this service's private key (PEM)")
 	fs.StringVar(&c.ReadyFile, "ready-file", "", "write this `file` (JSON: pid, listen address, data file instance id) once serving, for the process that started the service")
 	fs.StringVar(&c.HealthListen, "health-listen", "", "also serve gRPC health checks alone, in plaintext, on this `host:port` (Kubernetes probes; empty: off)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP at /metrics on this `host:port` (e.g. :9090; empty: off)")
 	fs.IntVar(&c.MaxStreams, "max-streams", grpcserver.DefaultMaxStreams, "streaming calls (imports, feed watches) the server holds at once, over all connections; more are refused with RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.MaxUnaryCalls, "max-unary-calls", grpcserver.DefaultMaxUnaryCalls, "unary calls the server handles at once (health checks not counted); more are refused with RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.MaxConnections, "max-connections", grpcserver.DefaultMaxConnections, "client connections the server keeps open at once; more are closed as soon as they are accepted")
@@ -308,6 +312,9 @@ func (c Config) Args() []string {
 	}
 	if c.HealthListen != "" {
 		args = append(args, "-health-listen", c.HealthListen)
+	}
+	if c.MetricsAddr != "" {
+		args = append(args, "-metrics-addr", c.MetricsAddr)
 	}
 	if c.ReadyFile != "" {
 		args = append(args, "-ready-file", c.ReadyFile)

@@ -27,6 +27,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/backup"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/readiness"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -99,7 +100,9 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		return err
 	}
 	defer sec.close()
+	reg := newMetrics(cfg)
 	peerOpts := sec.peers
+	peerOpts.Metrics = reg // the calls to other services are counted too
 
 	// lg already names the service; grpcserver.Config.ServiceName stays empty so that log lines
 	// do not carry the field twice.
@@ -124,16 +127,19 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		AuthStreamInterceptor: sec.stream,
 		UnaryInterceptors:     []grpc.UnaryServerInterceptor{readiness.Interceptor(db.InstanceID())},
 		Storage:               db, // health "labourlink.storage" follows a full disk
+		Metrics:               reg,
 	}), lg)
+	db.Observe(reg)
 	// The service is told when the graceful stop begins (srv.Draining), so that streams waiting
 	// for their clients (imports) end at once instead of holding the stop until its timeout, and
 	// publishes the health of its links in srv's health service.
-	svc, err := newService(db, cfg, peerOpts, linkHealth(srv), srv.Draining(), lg)
+	svc, err := newService(db, cfg, peerOpts, reg, linkHealth(srv), srv.Draining(), lg)
 	if err != nil {
 		return err
 	}
 	svc.Register(srv.GRPC())
 	backup.NewServer(db, lg).Register(srv.GRPC())
+	reg.InitializeServer(srv.GRPC())
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -144,6 +150,13 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		return err
 	}
 	defer stopHealth()
+	metricsAddr, stopMetrics, err := serveMetrics(cfg, reg, lg)
+	if err != nil {
+		_ = lis.Close()
+		return err
+	}
+	// Stopped after the gRPC server (deferred): the last scrape sees the graceful stop.
+	defer stopMetrics()
 	if cfg.Advertise == cfg.Listen && portZero(cfg.Listen) {
 		cfg.Advertise = lis.Addr().String() // register the port the kernel chose
 	}
@@ -152,7 +165,7 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		zap.String("instance", db.InstanceID()), zap.String("version", version.String()))
 	if cfg.ReadyFile != "" {
 		if err := readiness.Write(cfg.ReadyFile, readiness.Ready{PID: os.Getpid(), Kind: string(cfg.Kind), Listen: lis.Addr().String(),
-			Instance: db.InstanceID(), DataFile: db.Path()}); err != nil {
+			Instance: db.InstanceID(), DataFile: db.Path(), Metrics: metricsAddr}); err != nil {
 			_ = lis.Close()
 			return err
 		}
@@ -231,16 +244,18 @@ func openStore(cfg Config, lg *zap.Logger) (*store.DB, error) {
 
 // newService builds the service of cfg.Kind over db; health publishes the health of its links
 // (sending); draining is closed when the gRPC server begins its graceful stop.
-func newService(db *store.DB, cfg Config, peerOpts peers.Options, health func(name string, serving bool), draining <-chan struct{}, lg *zap.Logger) (service, error) {
+func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.Registry, health func(name string, serving bool), draining <-chan struct{}, lg *zap.Logger) (service, error) {
 	switch cfg.Kind {
 	case Sending:
 		return sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
-			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}, Health: health, Draining: draining})
+			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}, Health: health, Draining: draining,
+			Metrics: reg})
 	case Receiving:
 		return receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention,
-			Draining: draining})
+			Draining: draining, Metrics: reg})
 	case Coordination:
-		return coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings})
+		return coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings,
+			Metrics: reg})
 	}
 	return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -125,6 +126,9 @@ type Config struct {
 	// (grpcserver.Server.Draining): open ImportVacancies streams then end with UNAVAILABLE,
 	// keeping the rows they committed, instead of holding the stop until its timeout.
 	Draining <-chan struct{}
+	// Metrics, when set, is where the service exports its metrics: vacancy import rows and the
+	// outbox (services/platform/metrics).
+	Metrics *metrics.Registry
 }
 
 // Service is a receiving service.
@@ -186,12 +190,13 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	watching := feedlog.Watching{PairingRecheck: cfg.PairingRecheck, ProgressInterval: cfg.ProgressInterval,
 		Ticker: cfg.ProgressTicker, Stopping: s.stopping}
 	s.vacancies = vacancies.New(vacancies.Config{DB: s.db, Log: lg, Now: cfg.Now, Province: here,
-		ImportReplyRejections: cfg.ImportReplyRejections, Draining: cfg.Draining})
+		ImportReplyRejections: cfg.ImportReplyRejections, Draining: cfg.Draining, Metrics: cfg.Metrics})
 	s.feed = feed.New(feed.Config{DB: s.db, Now: cfg.Now, Province: here, Watching: watching})
 	s.candidates = candidates.New(candidates.Config{DB: s.db, Now: cfg.Now, Province: here, Watching: watching, Onboarded: intake.Onboarded})
 	intakeCfg := intake.Config{DB: s.db, Log: lg, Now: cfg.Now, Province: here, Watching: watching}
 	s.intake = intake.New(intakeCfg)
 	s.employment = intake.NewFeed(intakeCfg)
+	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, LedgerDestination)
 	return s, nil
 }
 
@@ -238,7 +243,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		defer cc.Close()
 		relay := outbox.NewRelay(s.raw, LedgerDestination, ledgerclient.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg,
-			outbox.Options{Describe: ledgerclient.Describe, Now: s.cfg.Now})
+			outbox.Options{Describe: ledgerclient.Describe, Now: s.cfg.Now, Metrics: s.cfg.Metrics})
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
 		relayDone := make(chan struct{})

@@ -244,6 +244,9 @@ func (s *Service) outboxOptions() outbox.Options {
 	if o.Now == nil {
 		o.Now = s.cfg.Now
 	}
+	if o.Metrics == nil {
+		o.Metrics = s.cfg.Metrics
+	}
 	return o
 }
 

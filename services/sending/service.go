@@ -39,6 +39,7 @@ import (
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/backoff"
 	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -90,6 +91,9 @@ type Config struct {
 	// LinkGrace is how long a link with a closed watch may be silent before its health turns
 	// NOT_SERVING. Default DefaultLinkGrace (5 s).
 	LinkGrace time.Duration
+	// Metrics, when set, is where the service exports its metrics: roster import rows, the
+	// outbox, the feed followers' lag (services/platform/metrics).
+	Metrics *metrics.Registry
 }
 
 // Seats are the default seats per vehicle of each transport mode (services/sending/transport).
@@ -152,7 +156,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	s := &Service{db: db, lg: lg, cfg: cfg, regions: t}
 	s.roster = roster.New(db, lg, roster.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Draining: cfg.Draining, Relays: &s.relays,
-		ManifestTrip: transport.ManifestTrip})
+		ManifestTrip: transport.ManifestTrip, Metrics: cfg.Metrics})
 	s.demand = demand.New(db, lg, demand.Config{
 		Region: cfg.Region, Regions: t, Receiving: cfg.Receiving, Peers: cfg.Peers, Now: cfg.Now,
 		Backoff:     feeds,
@@ -174,6 +178,8 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		s.roster, s.matching, &s.relays)
 	s.returnees = returnees.New(db, lg, returnees.Config{Region: cfg.Region, Regions: t, Now: cfg.Now}, s.roster)
 	s.dynamics = dynamics.New(db, dynamics.Config{Region: cfg.Region, Regions: t, Now: cfg.Now})
+	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, ledgerclient.Destination)
+	cfg.Metrics.ObserveFollowers(s.demand.FollowerLags)
 	return s, nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/privacy"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -65,6 +66,9 @@ type Config struct {
 	GracePeriod time.Duration
 	// CheckInterval is the longest the deadline timer in Run sleeps between looks at the clock.
 	CheckInterval time.Duration
+	// Metrics, when set, counts the events recorded and exports the open discrepancies by kind
+	// (metrics.go).
+	Metrics *metrics.Registry
 }
 
 // Ledger is the ledger and its reconciliation, over the service's store.
@@ -74,11 +78,15 @@ type Ledger struct {
 	cfg Config
 	// wake nudges the deadline timer after a report (a new deadline may be sooner).
 	wake chan struct{}
+	// open counts the open discrepancies for the metrics (nil without Config.Metrics).
+	open *openCounts
 }
 
 // New returns the ledger over db.
 func New(db *store.DB, lg *zap.Logger, cfg Config) *Ledger {
-	return &Ledger{db: db, lg: lg, cfg: cfg, wake: make(chan struct{}, 1)}
+	l := &Ledger{db: db, lg: lg, cfg: cfg, wake: make(chan struct{}, 1)}
+	l.initMetrics(cfg.Metrics)
+	return l
 }
 
 // LedgerServer is the LedgerService.
@@ -352,6 +360,7 @@ func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.Rep
 	err := l.db.UpdateOnce(now, coordinationv1.LedgerService_ReportEvents_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
 		resp.Recorded, resp.Duplicates, resp.Refusals = 0, 0, nil
 		ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
+		recorded := eventCounts{}
 		for i, ev := range req.GetEvents() {
 			prefix := fmt.Sprintf("events[%d]", i)
 			// A reporter not yet upgraded sends the old flat fields: taken as the details. The
@@ -382,8 +391,10 @@ func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.Rep
 				resp.Duplicates++
 			} else {
 				resp.Recorded++
+				recorded.add(ev)
 			}
 		}
+		recorded.report(tx, l.cfg.Metrics)
 		return ing.reconcileTouched()
 	})
 	if err != nil {

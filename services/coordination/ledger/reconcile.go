@@ -52,11 +52,13 @@ func (l *Ledger) reconcileBatch(tx *bbolt.Tx, batch string, now time.Time) error
 	if err != nil {
 		return err
 	}
-	for _, c := range planDiscrepancies(rec, stored, want, now) {
+	changes := planDiscrepancies(rec, stored, want, now)
+	for _, c := range changes {
 		if err := putDiscrepancy(tx, c); err != nil {
 			return err
 		}
 	}
+	l.open.countChanges(tx, stored, changes)
 	return batches.Put(tx, []byte(batch), rec)
 }
 

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +53,26 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// StopTimeout bounds the graceful stop of each service before it is killed.
 	StopTimeout time.Duration
+	// Metrics gives each service a metrics listener on MetricsAddr of its gRPC address.
+	Metrics bool
+}
+
+// MetricsPortOffset is what the metrics port of a service of the federation adds to its gRPC
+// port: coordination 127.0.0.1:51051, sending 51052, receiving 51053.
+const MetricsPortOffset = 1000
+
+// MetricsAddr is the metrics listener of the service whose gRPC address is grpcAddr: the same
+// host, the port MetricsPortOffset above (port 0, the kernel's choice, stays 0).
+func MetricsAddr(grpcAddr string) string {
+	host, port, err := net.SplitHostPort(grpcAddr)
+	if err != nil {
+		return ""
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n == 0 || n+MetricsPortOffset > 65535 {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+MetricsPortOffset))
 }
 
 // Defaults returns the configuration of the local federation.
@@ -65,6 +87,7 @@ func Defaults(binary string) Config {
 		GracePeriod:      72 * time.Hour,
 		ReadyTimeout:     60 * time.Second,
 		StopTimeout:      15 * time.Second,
+		Metrics:          true,
 	}
 }
 
@@ -80,6 +103,9 @@ func (c Config) Services() []daemon.Config {
 	}
 	for i := range svc {
 		svc[i].LogLevel = c.LogLevel
+		if c.Metrics {
+			svc[i].MetricsAddr = MetricsAddr(svc[i].Listen)
+		}
 		if c.TLS != nil {
 			svc[i].TLS = c.TLS(svc[i].Kind)
 		}
@@ -235,7 +261,11 @@ func waitReady(ctx context.Context, p *process, timeout time.Duration) error {
 		<-p.done
 		hint := ""
 		if l := lastLogLine(p); strings.Contains(l, "address already in use") {
-			hint = fmt.Sprintf("; another program (another 'labourlink dev'?) holds %s: stop it or choose other addresses", p.cfg.Listen)
+			addr := p.cfg.Listen
+			if strings.Contains(l, "-metrics-addr") {
+				addr = p.cfg.MetricsAddr + fmt.Sprintf(" (its metrics port: the gRPC port + %d)", MetricsPortOffset)
+			}
+			hint = fmt.Sprintf("; another program (another 'labourlink dev'?) holds %s: stop it or choose other addresses", addr)
 		} else if strings.Contains(l, "in use by another process") {
 			hint = fmt.Sprintf("; another federation uses the data folder %s: stop it or choose another -data", p.cfg.DataDir)
 		}

@@ -35,6 +35,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
@@ -154,6 +155,11 @@ type Config struct {
 	// authorised messages.
 	AuthUnaryInterceptor  grpc.UnaryServerInterceptor
 	AuthStreamInterceptor grpc.StreamServerInterceptor
+	// Metrics, when set, counts every call by method and code, with its latency
+	// (services/platform/metrics). Its interceptors run after the log line and before error
+	// mapping returns, so a call is counted with the code the client sees, refusals by the
+	// limits and authorisation included.
+	Metrics *metrics.Registry
 
 	// Test hooks (export_test.go): the timers of stream timeouts, and a call
 	// each time a connection's slot is freed.
@@ -253,12 +259,17 @@ func New(cfg Config, lg *zap.Logger) *Server {
 	}
 	// Limits come after error mapping (a refusal carries its ErrorInfo and is
 	// logged once, like any failed RPC) and before everything that costs.
-	unary := []grpc.UnaryServerInterceptor{ic.unaryRecover, ic.unaryLog, ic.unaryMapError, lim.unaryLimit}
+	unary := []grpc.UnaryServerInterceptor{ic.unaryRecover, ic.unaryLog}
+	streams := []grpc.StreamServerInterceptor{ic.streamRecover, ic.streamLog}
+	if mu, ms := cfg.Metrics.ServerInterceptors(); mu != nil {
+		unary, streams = append(unary, mu), append(streams, ms)
+	}
+	unary = append(unary, ic.unaryMapError, lim.unaryLimit)
 	if cfg.AuthUnaryInterceptor != nil {
 		unary = append(unary, cfg.AuthUnaryInterceptor)
 	}
 	unary = append(append(unary, ic.unaryPrivacy, ic.unaryValidate), cfg.UnaryInterceptors...)
-	streams := []grpc.StreamServerInterceptor{ic.streamRecover, ic.streamLog, ic.streamMapError, lim.streamLimit}
+	streams = append(streams, ic.streamMapError, lim.streamLimit)
 	if cfg.AuthStreamInterceptor != nil {
 		streams = append(streams, cfg.AuthStreamInterceptor)
 	}

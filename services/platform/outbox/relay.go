@@ -14,6 +14,7 @@ import (
 
 	"github.com/eastwest/labourlink/services/platform/backoff"
 	"github.com/eastwest/labourlink/services/platform/failpoint"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/platform/tracing"
 )
@@ -62,6 +63,8 @@ type Options struct {
 	Describe func(Entry) string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Metrics, when set, counts the failed deliveries of the relay's destination.
+	Metrics *metrics.Registry
 }
 
 func (o Options) withDefaults(db *store.DB) Options {
@@ -170,6 +173,7 @@ func (r *Relay) setStatus(fn func(*Status)) {
 // Run delivers entries until ctx is done, then returns nil. It returns an
 // error only if the store is closed.
 func (r *Relay) Run(ctx context.Context) error {
+	r.opts.Metrics.InitializeDestination(r.destination)
 	r.setStatus(func(s *Status) { s.Running = true })
 	defer r.setStatus(func(s *Status) { s.Running = false })
 	failures := 0 // consecutive failures, for the backoff
@@ -259,6 +263,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			// (UNAVAILABLE is the link or the peer as a whole: every entry waits alike.)
 			r.notBefore[failed.Seq] = now.Add(2 * wait)
 		}
+		r.opts.Metrics.DeliveryFailed(r.destination)
 		if uerr := r.countAttempt(failed); uerr != nil {
 			r.lg.Error("record outbox delivery attempt", zap.Error(uerr))
 		}

@@ -187,6 +187,10 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 
 // ListOutboxes lists every destination that has a queue or quarantined entries.
 func (x *Server) ListOutboxes(context.Context, *outboxv1.ListOutboxesRequest) (*outboxv1.ListOutboxesResponse, error) {
+	queues, err := readQueues(x.db)
+	if err != nil {
+		return nil, err
+	}
 	byDest := map[string]*outboxv1.Outbox{}
 	get := func(d string) *outboxv1.Outbox {
 		o := byDest[d]
@@ -196,34 +200,12 @@ func (x *Server) ListOutboxes(context.Context, *outboxv1.ListOutboxesRequest) (*
 		}
 		return o
 	}
-	err := x.db.View(func(tx *bbolt.Tx) error {
-		if top := tx.Bucket(store.BucketOutbox); top != nil {
-			err := top.ForEachBucket(func(name []byte) error {
-				o := get(string(name))
-				c := top.Bucket(name).Cursor()
-				for k, v := c.First(); k != nil; k, v = c.Next() {
-					if o.Pending == 0 {
-						if env, err := decodeEnvelope(v); err == nil {
-							o.OldestCreateTime = timestamppb.New(env.createdAt)
-						}
-					}
-					o.Pending++
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+	for d, q := range queues {
+		o := get(d)
+		o.Pending, o.Quarantined = int64(q.pending), int64(q.quarantined)
+		if q.pending > 0 {
+			o.OldestCreateTime = timestamppb.New(q.oldest)
 		}
-		return eachQuarantined(tx, nil, func(_ []byte, q *outboxv1.QuarantinedEntry) (bool, error) {
-			if q.GetState() == stateQuarantined {
-				get(q.GetDestination()).Quarantined++
-			}
-			return true, nil
-		})
-	})
-	if err != nil {
-		return nil, err
 	}
 	for d, st := range x.relays.Statuses() {
 		o := get(d)

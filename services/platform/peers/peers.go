@@ -39,6 +39,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/eastwest/labourlink/services/platform/identity"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
@@ -184,6 +185,9 @@ type Options struct {
 	// comment); zero takes DefaultKeepaliveTime and DefaultKeepaliveTimeout. grpc-go raises a
 	// KeepaliveTime below 10 s to 10 s.
 	KeepaliveTime, KeepaliveTimeout time.Duration
+	// Metrics, when set, counts the calls made on the connections Dial returns (grpc_client_*,
+	// services/platform/metrics).
+	Metrics *metrics.Registry
 }
 
 // CallTimeout returns the deadline of a call with the given number of items under o.Deadlines.
@@ -247,7 +251,7 @@ func Dial(target string, o Options) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}
-	cc, err := grpc.NewClient(target,
+	cc, err := grpc.NewClient(target, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(retryServiceConfig),
 		grpc.WithKeepaliveParams(o.keepalive()),
@@ -257,7 +261,7 @@ func Dial(target string, o Options) (*grpc.ClientConn, error) {
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
 		),
-	)
+	}, o.Metrics.ClientDialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}

@@ -46,6 +46,9 @@ type Ready struct {
 	Instance string `json:"instance"`
 	// DataFile is the path of the data file.
 	DataFile string `json:"data_file"`
+	// Metrics is the address of the metrics listener (-metrics-addr, with the port the kernel
+	// chose), "" when it is off.
+	Metrics string `json:"metrics,omitempty"`
 }
 
 // ErrExited is wrapped by Wait's error when the process ended before it was ready.

@@ -20,6 +20,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/creditcode"
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/privacy"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/receiving/internal/check"
@@ -38,6 +39,8 @@ type Config struct {
 	// Draining, when not nil, is closed when the gRPC server begins its graceful stop: open
 	// ImportVacancies streams then end with UNAVAILABLE, keeping the rows they committed.
 	Draining <-chan struct{}
+	// Metrics, when set, counts the rows imports commit (labourlink_import_rows_total).
+	Metrics *metrics.Registry
 }
 
 // Server is the VacancyService.
@@ -57,6 +60,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	cfg.Metrics.InitializeImport(metrics.ImportVacancies)
 	return &Server{cfg: cfg, Draining: cfg.Draining}
 }
 

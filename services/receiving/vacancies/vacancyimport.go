@@ -20,6 +20,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/clientstream"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/privacy"
 	"github.com/eastwest/labourlink/services/platform/store"
@@ -297,7 +298,9 @@ func totalRowsProblem(req *receivingv1.ImportVacanciesRequest) string {
 // as it is, the rows changing nothing.
 func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, final bool, totalRows int64) (vacancyImport, error) {
 	var im vacancyImport
+	var committed, rejected int // rows this transaction stores, for the metrics
 	err := x.cfg.DB.Update(func(tx *bbolt.Tx) error {
+		committed, rejected = 0, 0
 		var err error
 		if im, _, err = readVacancyImport(tx, importID); err != nil {
 			return err
@@ -328,6 +331,9 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 			}
 			if rej != nil {
 				sum.Rejected++
+				rejected++
+			} else {
+				committed++
 			}
 			if err := takeRow(tx, importID, n, vacancyID, rej, fps[i]); err != nil {
 				return err
@@ -336,6 +342,9 @@ func (x *Server) ImportChunk(importID string, rows []*receivingv1.VacancyRow, fi
 		im.complete = final && sum.RowsReceived == totalRows
 		return saveVacancyImport(tx, importID, im)
 	})
+	if err == nil {
+		x.cfg.Metrics.ImportRows(metrics.ImportVacancies, committed, rejected)
+	}
 	return im, err
 }
 

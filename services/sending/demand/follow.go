@@ -60,6 +60,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/backoff"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
@@ -978,4 +979,21 @@ func (s *Service) ListDemand(_ context.Context, req *sendingv1.ListDemandRequest
 		resp.NextPageToken = listing.Token(page.Last)
 	}
 	return resp, nil
+}
+
+// FollowerLags are the followers' lag behind each feed of each receiving province, as
+// GetFollowStatus shows it (FeedLag), for the metrics (labourlink_feed_follower_*): read from
+// memory, no transaction. A feed whose watch has not answered since the process started is
+// left out.
+func (s *Service) FollowerLags() []metrics.FollowerLag {
+	var out []metrics.FollowerLag
+	for code, fi := range s.follow.snapshot() {
+		for k, fs := range fi.feeds {
+			if l := fs.lag(); l != nil {
+				out = append(out, metrics.FollowerLag{Peer: code, Feed: feedKind(k).String(),
+					RevisionsBehind: l.GetRevisionsBehind(), CaughtUp: l.GetCaughtUp()})
+			}
+		}
+	}
+	return out
 }

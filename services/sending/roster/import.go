@@ -67,6 +67,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/clientstream"
 	"github.com/eastwest/labourlink/services/platform/failpoint"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/privacy"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
@@ -861,7 +862,9 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 		return importRecord{}, nil
 	}
 	var rec importRecord
+	var committed, rejected int // rows this transaction stores, for the metrics
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		committed, rejected = 0, 0
 		r, found, err := getImportRecord(tx, importID)
 		if err != nil {
 			return err
@@ -896,12 +899,14 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 					}
 				}
 				r.summary.Rejected++
+				rejected++
 				r.entries += int64(len(row.rejections))
 			} else {
 				created, changed, err := s.applyRow(rb, row, ts)
 				if err != nil {
 					return err
 				}
+				committed++
 				switch {
 				case created:
 					r.summary.Created++
@@ -927,6 +932,7 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 	if err != nil {
 		return importRecord{}, err
 	}
+	s.cfg.Metrics.ImportRows(metrics.ImportRoster, committed, rejected)
 	s.lg.Debug("import batch committed", zap.String("import_id", importID),
 		zap.Int("rows", len(b.rows)), zap.Int64("last_row", rec.lastRow), zap.Bool("final", b.final),
 		zap.Bool("complete", rec.complete))

@@ -14,6 +14,7 @@ import (
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
@@ -38,6 +39,8 @@ type Config struct {
 	// belong to transport (the sending service wires transport.ManifestTrip); nil: such workers
 	// are skipped by ApplyEmployment (employment.go).
 	ManifestTrip func(tx *bbolt.Tx, batchID, workerID string) (*sendingv1.Trip, error)
+	// Metrics, when set, counts the rows imports commit (labourlink_import_rows_total).
+	Metrics *metrics.Registry
 }
 
 // Service is the roster of one sending province.
@@ -55,6 +58,7 @@ type Service struct {
 
 // New returns the roster of cfg.Region over db (whose schema holds Buckets()).
 func New(db *store.DB, lg *zap.Logger, cfg Config) *Service {
+	cfg.Metrics.InitializeImport(metrics.ImportRoster)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
