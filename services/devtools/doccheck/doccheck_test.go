@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/eastwest/labourlink/services/devtools/doccheck"
+	"github.com/eastwest/labourlink/services/devtools/federation"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 )
 
@@ -65,12 +67,15 @@ func runFile(t *testing.T, work, binDir string, blocks []doccheck.Block) {
 	if err := os.RemoveAll(filepath.Join(work, "data")); err != nil {
 		t.Fatal(err)
 	}
-	addrs := map[string]string{
-		"127.0.0.1:50051": proctest.FreeAddr(t),
-		"127.0.0.1:50052": proctest.FreeAddr(t),
-		"127.0.0.1:50053": proctest.FreeAddr(t),
+	addrs := map[string]string{}
+	for _, fixed := range []string{"127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053"} {
+		addrs[fixed] = proctest.FreeAddrWith(t, federation.MetricsPortOffset)
 	}
 	env := scriptEnv(binDir, addrs)
+	// The metrics listeners (gRPC port + federation.MetricsPortOffset) are rewritten too.
+	for fixed, free := range maps.Clone(addrs) {
+		addrs[federation.MetricsAddr(fixed)] = federation.MetricsAddr(free)
+	}
 	devEnv, devFlags := doccheck.DevCommand(blocks)
 	stop := startDev(t, work, append(slices.Clip(env), devEnv...), devFlags, addrs)
 	defer stop()

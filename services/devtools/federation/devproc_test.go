@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eastwest/labourlink/services/devtools/federation"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 )
 
@@ -30,9 +31,9 @@ func startDev(t *testing.T, extra ...string) *devProcess {
 	bin := proctest.Binary(t)
 	d := &devProcess{t: t, data: t.TempDir(), stderr: &strings.Builder{}, done: make(chan error, 1)}
 	d.addrs = map[string]string{
-		"coordination": proctest.FreeAddr(t),
-		"sending":      proctest.FreeAddr(t),
-		"receiving":    proctest.FreeAddr(t),
+		"coordination": proctest.FreeAddrWith(t, federation.MetricsPortOffset),
+		"sending":      proctest.FreeAddrWith(t, federation.MetricsPortOffset),
+		"receiving":    proctest.FreeAddrWith(t, federation.MetricsPortOffset),
 	}
 	args := append([]string{"dev", "-data", d.data,
 		"-coordination-addr", d.addrs["coordination"], "-sending-addr", d.addrs["sending"], "-receiving-addr", d.addrs["receiving"]}, extra...)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/eastwest/labourlink/services/devtools/federation"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/platform/peers"
 )
@@ -53,9 +54,9 @@ func TestDevFailsWhenAPortIsTaken(t *testing.T) {
 	defer impostor.Stop()
 
 	addrs := map[string]string{
-		"coordination": proctest.FreeAddr(t),
+		"coordination": proctest.FreeAddrWith(t, federation.MetricsPortOffset),
 		"sending":      lis.Addr().String(),
-		"receiving":    proctest.FreeAddr(t),
+		"receiving":    proctest.FreeAddrWith(t, federation.MetricsPortOffset),
 	}
 	stdout, stderr, err := runDevUntilExit(t, addrs, t.TempDir())
 	var ee *exec.ExitError

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -71,6 +72,33 @@ func FreeAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// FreeAddrWith returns a free loopback address whose port plus offset is free too, for a
+// process that listens on both (`labourlink dev` serves each service's metrics on its gRPC
+// port + federation.MetricsPortOffset): with FreeAddr alone the second port may be taken.
+func FreeAddrWith(t testing.TB, offset int) string {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if port+offset > 65535 {
+			l.Close()
+			continue
+		}
+		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+offset)))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		l2.Close()
+		return l.Addr().String()
+	}
+	t.Fatalf("no free loopback port with port + %d free too", offset)
+	return ""
 }
 
 // Process is a running service.
