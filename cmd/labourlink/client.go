@@ -34,6 +34,27 @@ type dialer struct {
 	timeout time.Duration
 }
 
+// usesTLS reports whether calls go over mTLS (a TLS flag or variable is set).
+func (d *dialer) usesTLS() bool { return d.caFile != "" || d.cert != "" || d.keyFile != "" }
+
+// grpcurlFlags is what grpcurl needs to call the service as this CLI does: -plaintext, or the
+// same CA, certificate and key.
+func (d *dialer) grpcurlFlags() string {
+	if !d.usesTLS() {
+		return "-plaintext"
+	}
+	return fmt.Sprintf("-cacert %s -cert %s -key %s", d.caFile, d.cert, d.keyFile)
+}
+
+// cliFlags is what another labourlink command needs to call the service as this one does: the
+// TLS flags, or nothing.
+func (d *dialer) cliFlags() string {
+	if !d.usesTLS() {
+		return ""
+	}
+	return fmt.Sprintf(" -tls-ca %s -tls-cert %s -tls-key %s", d.caFile, d.cert, d.keyFile)
+}
+
 // addDialFlags adds -addr (defaulting to the local federation's port for kind), -timeout and the
 // TLS flags.
 func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
@@ -124,7 +145,7 @@ func (d *dialer) wrap(err error) error {
 	if !ok {
 		return err
 	}
-	return &callError{st: st, addr: d.addr, tls: d.caFile != "" || d.cert != "" || d.keyFile != "", caFile: d.caFile, cert: d.cert, timeout: d.timeout}
+	return &callError{st: st, addr: d.addr, tls: d.usesTLS(), caFile: d.caFile, cert: d.cert, timeout: d.timeout}
 }
 
 // dial connects to the service (without blocking: the first call connects).

@@ -67,8 +67,9 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stdout, "\ndone: batch %s carried %d workers; %d onboarded; no-show %s; never confirmed %s; came home %s\n",
 		res.BatchID, len(res.Workers), len(res.Onboarded), res.NoShow, res.Missing, res.ReturnedHome)
 	fmt.Fprintf(env.stdout, "\nRead the result (the never-confirmed worker becomes unaccounted once the grace period has passed):\n")
-	fmt.Fprintf(env.stdout, "  labourlink reconcile show\n")
-	fmt.Fprintf(env.stdout, "  labourlink roster get %s   # the worker's journey\n", res.ReturnedHome)
-	fmt.Fprintf(env.stdout, "  grpcurl -plaintext -d '{\"sending_region\":\"%s\",\"batch_id\":\"%s\"}' %s labourlink.coordination.v1.ReconciliationService/GetBatchReconciliation\n", regions.IDOwner(res.BatchID), res.BatchID, coord.addr)
+	fmt.Fprintf(env.stdout, "  go run ./cmd/labourlink reconcile show%s\n", coord.cliFlags())
+	fmt.Fprintf(env.stdout, "  go run ./cmd/labourlink roster get%s %s   # the worker's journey\n", sd.cliFlags(), res.ReturnedHome)
+	fmt.Fprintf(env.stdout, "  grpcurl %s -d '{\"sending_region\":\"%s\",\"batch_id\":\"%s\"}' %s labourlink.coordination.v1.ReconciliationService/GetBatchReconciliation\n",
+		coord.grpcurlFlags(), regions.IDOwner(res.BatchID), res.BatchID, coord.addr)
 	return nil
 }
