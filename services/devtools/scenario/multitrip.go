@@ -1,6 +1,6 @@
 package scenario
 
-// The multi-trip scenario (issue 12, "Done when"): two sending provinces, each paired with its
+// The multi-trip scenario: the whole journey back home, with two sending provinces, each paired with its
 // receiving province, and in the first a worker who goes out twice in a year. RunMultiTrip
 // performs it and returns its Script: what it did, worker by worker and trip by trip, from
 // which a test computes every count it expects (ledger, reconciliation, assessment, both
