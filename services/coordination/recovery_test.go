@@ -2,11 +2,9 @@ package coordination
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,7 +14,6 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
-	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // recoveryBase is the first day of the generated employers' histories.
@@ -340,22 +337,7 @@ func TestOpenVersion5FileAddsLocalEmployers(t *testing.T) {
 	}
 	h.close()
 
-	raw, err := bbolt.Open(filepath.Join(dir, "coordination.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = raw.Update(func(tx *bbolt.Tx) error {
-		if err := tx.DeleteBucket([]byte("localEmployers")); err != nil {
-			return err
-		}
-		return tx.Bucket(store.BucketMeta).Put([]byte("version"), store.Uint64Key(5))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := raw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	asVersion(t, dir, 5, "localEmployers")
 
 	h = newHarness(t, dir, lg, Config{LoadDefaultPairings: true}, at(100))
 	defer h.close()
