@@ -95,13 +95,8 @@ func printDynamics(env *cliEnv, r *sendingv1.GetEmploymentDynamicsResponse, coun
 		who += " of " + regionLabel(county)
 	}
 	headline(w, r.GetAsOf(), who, r.GetTotal())
+	workshopsLine(w, r.GetRecoveryByKind())
 	rec := r.GetRecoveryTotal().GetRecoveryRate()
-	for _, k := range r.GetRecoveryByKind() {
-		if k.GetKind() == sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP {
-			rec := k.GetRecoveryRate()
-			fmt.Fprintf(w, "%s of workshops resumed (%s/%s).\n", percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()))
-		}
-	}
 	fmt.Fprintf(w, "Local employers resumed: %s (%s/%s); registered-poor workers placed locally: %s.\n",
 		percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()), count(r.GetPlacedLocally()))
 	dynamicsTable(env, "by home county", "county", r.GetByHomeCounty(), regionLabel, r)
@@ -112,15 +107,32 @@ func printDynamics(env *cliEnv, r *sendingv1.GetEmploymentDynamicsResponse, coun
 		}
 		return k
 	}, r)
-	if len(r.GetRecoveryByKind()) > 0 {
-		fmt.Fprintf(w, "\nlocal employers on %s\n", civil.Format(r.GetAsOf()))
-		tb := newTable("kind", "resumed", "registered", "recovery rate").alignRight(1, 2, 3)
-		for _, k := range append(r.GetRecoveryByKind(), r.GetRecoveryTotal()) {
-			rr := k.GetRecoveryRate()
-			tb.add(false, localKindWord(k.GetKind()), count(rr.GetNumerator()), count(rr.GetDenominator()), percent(rr))
+	recoveryTable(env, r.GetAsOf(), r.GetRecoveryByKind(), r.GetRecoveryTotal())
+}
+
+// workshopsLine prints the published sentence of the workshops' recovery ("97.0% of workshops
+// resumed (97/100)."), when there are workshops.
+func workshopsLine(w io.Writer, byKind []*sendingv1.LocalRecovery) {
+	for _, k := range byKind {
+		if k.GetKind() == sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP {
+			rec := k.GetRecoveryRate()
+			fmt.Fprintf(w, "%s of workshops resumed (%s/%s).\n", percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()))
 		}
-		tb.render(w, env.colour)
 	}
+}
+
+// recoveryTable prints the local employers' recovery by kind and in all, when there are any.
+func recoveryTable(env *cliEnv, asOf *commonv1.Date, byKind []*sendingv1.LocalRecovery, total *sendingv1.LocalRecovery) {
+	if len(byKind) == 0 {
+		return
+	}
+	fmt.Fprintf(env.stdout, "\nlocal employers on %s\n", civil.Format(asOf))
+	tb := newTable("kind", "resumed", "registered", "recovery rate").alignRight(1, 2, 3)
+	for _, k := range append(byKind, total) {
+		rr := k.GetRecoveryRate()
+		tb.add(false, localKindWord(k.GetKind()), count(rr.GetNumerator()), count(rr.GetDenominator()), percent(rr))
+	}
+	tb.render(env.stdout, env.colour)
 }
 
 // printNationalDynamics prints the national figures (of the sending province region, when not
@@ -130,9 +142,23 @@ func printNationalDynamics(env *cliEnv, r *coordinationv1.GetNationalEmploymentD
 	if region != "" {
 		who += " of " + regionLabel(region)
 	}
-	headline(env.stdout, r.GetAsOf(), who, r.GetTotal())
+	w := env.stdout
+	headline(w, r.GetAsOf(), who, r.GetTotal())
+	workshopsLine(w, r.GetRecoveryByKind())
+	rec := r.GetRecoveryTotal().GetRecoveryRate()
+	fmt.Fprintf(w, "Local employers resumed: %s (%s/%s).\n", percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()))
 	dynamicsTable(env, "by sending province", "province", r.GetBySendingRegion(), regionLabel, r)
 	dynamicsTable(env, "by destination", "province", r.GetByDestination(), regionLabel, r)
+	recoveryTable(env, r.GetAsOf(), r.GetRecoveryByKind(), r.GetRecoveryTotal())
+	if rows := r.GetRecoveryBySendingRegion(); len(rows) > 0 {
+		fmt.Fprintf(w, "\nlocal employers by sending province on %s\n", civil.Format(r.GetAsOf()))
+		tb := newTable("province", "resumed", "registered", "recovery rate").alignRight(1, 2, 3)
+		for _, row := range rows {
+			rr := row.GetRecoveryTotal().GetRecoveryRate()
+			tb.add(false, regionLabel(row.GetSendingRegion()), count(rr.GetNumerator()), count(rr.GetDenominator()), percent(rr))
+		}
+		tb.render(w, env.colour)
+	}
 }
 
 // dated is what the tables need of either response.

@@ -103,6 +103,20 @@ func TestDynamicsShowNational(t *testing.T) {
 	if err != nil || len(resp.GetRefusals()) > 0 {
 		t.Fatalf("ReportEvents: %v %v", err, resp.GetRefusals())
 	}
+	// Two workshops of Guizhou, one resumed since before the day, one only after it.
+	registered := timestamppb.New(time.Date(2026, 3, 1, 9, 0, 0, 0, civil.Zone))
+	workshop := func(id string, resumed bool, changes ...*sendingv1.ResumptionChange) *coordinationv1.LocalEmployerState {
+		return &coordinationv1.LocalEmployerState{Name: "localEmployers/" + id, Kind: sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP,
+			County: "520102", Capacity: 5, Resumed: resumed, CreateTime: registered, ResumptionChanges: changes, Version: 1}
+	}
+	if _, err := coordinationv1.NewDynamicsServiceClient(cc).ReportLocalEmployers(t.Context(), &coordinationv1.ReportLocalEmployersRequest{ReporterRegion: "520000",
+		Employers: []*coordinationv1.LocalEmployerState{
+			workshop("520000-L00000001", true, &sendingv1.ResumptionChange{Resumed: true, ChangeTime: registered}),
+			workshop("520000-L00000002", true, &sendingv1.ResumptionChange{Resumed: false, ChangeTime: registered},
+				&sendingv1.ResumptionChange{Resumed: true, ChangeTime: timestamppb.New(time.Date(2026, 5, 1, 9, 0, 0, 0, civil.Zone))}),
+		}}); err != nil {
+		t.Fatalf("ReportLocalEmployers: %v", err)
+	}
 	code, out, errOut := runRoster(t, addr, "dynamics", "show", "-national", "-as-of", "2026-04-30")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)
@@ -110,6 +124,7 @@ func TestDynamicsShowNational(t *testing.T) {
 	for _, want := range []string{
 		"As of 30 April 2026, poor labourers out at work: 3 = 300.0% of the same day last year (1); 300.0% of last year's total (1).",
 		"by sending province", "520000 贵州省", "by destination", "440000 广东省",
+		"50.0% of workshops resumed (1/2).", "Local employers resumed: 50.0% (1/2).", "local employers by sending province on 2026-04-30",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dynamics show -national: no %q in\n%s", want, out)

@@ -1,16 +1,13 @@
 package coordination
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
-	"go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
-	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // openTwoDiscrepancies reports B1 (520000 -> 440000): w1 and w2 departed, w2 reported a no-show
@@ -93,22 +90,7 @@ func TestOpenVersion3FileNamesDiscrepancies(t *testing.T) {
 	h.close()
 
 	// Write the file back the way version 3 left it: no discrepancyNames bucket.
-	raw, err := bbolt.Open(filepath.Join(dir, "coordination.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = raw.Update(func(tx *bbolt.Tx) error {
-		if err := tx.DeleteBucket([]byte("discrepancyNames")); err != nil {
-			return err
-		}
-		return tx.Bucket(store.BucketMeta).Put([]byte("version"), store.Uint64Key(3))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := raw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	asVersion(t, dir, 3, "discrepancyNames")
 
 	h = newHarness(t, dir, lg, Config{LoadDefaultPairings: true}, t0)
 	t.Cleanup(h.close)

@@ -1,10 +1,8 @@
 package coordination
 
 import (
-	"path/filepath"
 	"testing"
 
-	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,7 +14,6 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/outatwork"
 	"github.com/eastwest/labourlink/services/platform/outatwork/outatworktest"
-	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // dynamicsPairings pair every generated sending province with every destination.
@@ -156,24 +153,7 @@ func TestOpenVersion4FileBuildsDynamics(t *testing.T) {
 		}
 		h.close()
 
-		raw, err := bbolt.Open(filepath.Join(dir, "coordination.db"), 0o600, nil)
-		if err != nil {
-			rt.Fatal(err)
-		}
-		err = raw.Update(func(tx *bbolt.Tx) error {
-			for _, b := range []string{"ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears"} {
-				if err := tx.DeleteBucket([]byte(b)); err != nil {
-					return err
-				}
-			}
-			return tx.Bucket(store.BucketMeta).Put([]byte("version"), store.Uint64Key(4))
-		})
-		if err != nil {
-			rt.Fatal(err)
-		}
-		if err := raw.Close(); err != nil {
-			rt.Fatal(err)
-		}
+		asVersion(rt, dir, 4, "ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears")
 		h = newHarness(rt, dir, lg, Config{}, outatworktest.Now)
 		defer h.close()
 		after, err := h.dynamics.GetNationalEmploymentDynamics(ctxT(rt), &coordinationv1.GetNationalEmploymentDynamicsRequest{AsOf: asOf})

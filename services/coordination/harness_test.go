@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -296,4 +297,28 @@ func date(y, m, d int32) *commonv1.Date { return &commonv1.Date{Year: y, Month: 
 
 func describe(d *coordinationv1.Discrepancy) string {
 	return fmt.Sprintf("%s/%s/%s=%s", d.GetBatchId(), d.GetWorkerId(), d.GetKind(), d.GetState())
+}
+
+// asVersion rewrites the coordination file in dir the way schema version v left it: without the
+// buckets named (added after v) and with v as its version.
+func asVersion(t tb, dir string, v uint64, buckets ...string) {
+	t.Helper()
+	raw, err := bbolt.Open(filepath.Join(dir, "coordination.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bbolt.Tx) error {
+		for _, b := range buckets {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(store.BucketMeta).Put([]byte("version"), store.Uint64Key(v))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

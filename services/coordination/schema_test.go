@@ -13,7 +13,7 @@ func TestSchemaBucketNames(t *testing.T) {
 		"regions", "pairings", "ledgerEvents", "ledgerByWorker", "baselines", "discrepancies",
 		"discrepancyChanges", "counters", "ledgerEventIDs", "ledgerByBatch", "ledgerByPairing",
 		"ledgerAssessment", "ledgerBatches", "ledgerDeadlines", "discrepancyNames",
-		"ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears",
+		"ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears", "localEmployers",
 	}
 	var got []string
 	for _, b := range Schema.Buckets {
@@ -24,7 +24,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("buckets %q, want %q", got, want)
 	}
-	if Schema.Name != "coordination" || Schema.Version != 5 {
+	if Schema.Name != "coordination" || Schema.Version != 6 {
 		t.Fatalf("schema %s version %d", Schema.Name, Schema.Version)
 	}
 }

@@ -35,8 +35,8 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 5,
-	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, [][]byte{store.BucketCounters}),
+	Version: 6,
+	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, dynamics.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
 
@@ -53,6 +53,10 @@ var Schema = store.Schema{
 //
 // Version 5 keeps the employment dynamics' counts per day and year (DynamicsService): the
 // workers' trips and the counts are built from the stored events (ledger.MigrateDynamics).
+//
+// Version 6 keeps the local employers the sending provinces report (dynamics.BucketLocalEmployers,
+// for the national recovery rate): the bucket is created empty, nothing to convert; the provinces
+// report their employers on their next start.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {

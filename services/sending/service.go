@@ -176,7 +176,14 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	s.transport = transport.New(db, lg, transport.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Seats: cfg.Seats},
 		s.roster, s.matching, &s.relays)
-	s.returnees = returnees.New(db, lg, returnees.Config{Region: cfg.Region, Regions: t, Now: cfg.Now}, s.roster)
+	s.returnees = returnees.New(db, lg, returnees.Config{Region: cfg.Region, Regions: t, Now: cfg.Now, Relays: &s.relays}, s.roster)
+	// Employers stored before they were reported to the coordination service: once, now.
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		_, err := returnees.ReportExisting(context.Background(), tx, cfg.Now())
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("report the local employers: %w", err)
+	}
 	s.dynamics = dynamics.New(db, dynamics.Config{Region: cfg.Region, Regions: t, Now: cfg.Now})
 	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, ledgerclient.Destination)
 	cfg.Metrics.ObserveFollowers(s.demand.FollowerLags)
@@ -208,7 +215,8 @@ func (s *Service) Register(gs *grpc.Server) {
 // Run does the service's background work until ctx is done (or Config.Draining closes): it
 // follows the demand and decision feeds of every paired receiving province and delivers the
 // outbox to them (relay_receiving.go), publishes the health of those links (services/sending/demand/links.go), and
-// delivers the ledger events of the outbox to the coordination service (services/coordination/ledgerclient).
+// delivers the ledger events and the local employers' states of the outbox to the coordination
+// service (services/coordination/ledgerclient).
 // When Run returns, match runs in progress are stopped.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.matching.Close()
@@ -242,6 +250,18 @@ func (s *Service) Run(ctx context.Context) error {
 			defer wg.Done()
 			if err := relay.Run(ctx); err != nil {
 				s.lg.Error("ledger relay stopped", zap.Error(err))
+			}
+		}()
+		// Deliver the local employers' states (the national recovery rate).
+		employers := outbox.NewRelay(s.db, ledgerclient.LocalEmployersDestination,
+			ledgerclient.DeliverLocalEmployers(coordinationv1.NewDynamicsServiceClient(cc), s.cfg.Region, s.cfg.Peers.Deadlines), s.lg, s.outboxOptions())
+		s.relays.Add(employers)
+		defer s.relays.Remove(employers)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := employers.Run(ctx); err != nil {
+				s.lg.Error("local employers relay stopped", zap.Error(err))
 			}
 		}()
 	}

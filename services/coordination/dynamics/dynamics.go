@@ -2,8 +2,10 @@
 // (labourlink.coordination.v1.DynamicsService): as of a date, the registered-poor workers out at
 // work (services/platform/outatwork) by sending province and by destination province, against
 // the same day a year before and the year before's total, read from the counts the ledger keeps
-// per day and year as it records events (ledger.Dynamics). Published figures: any party of the
-// federation reads them.
+// per day and year as it records events (ledger.Dynamics); and the local employers' recovery rate,
+// from the states of the employers the sending provinces report (ReportLocalEmployers, local.go),
+// by the province's own definition (outatwork.Recovery). Published figures: any party of the
+// federation reads them; only a sending province's own service reports its employers.
 package dynamics
 
 import (
@@ -42,6 +44,8 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 	case *coordinationv1.GetNationalEmploymentDynamicsRequest:
 		outatwork.CheckAsOf(&v, "as_of", r.GetAsOf(), x.now())
 		check.Province(&v, x.regions, "sending_region", r.GetSendingRegion(), false)
+	case *coordinationv1.ReportLocalEmployersRequest:
+		x.checkReport(&v, r)
 	default:
 		return apierror.NotValidated(req)
 	}
@@ -52,10 +56,13 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 func (x *Server) GetNationalEmploymentDynamics(_ context.Context, req *coordinationv1.GetNationalEmploymentDynamicsRequest) (*coordinationv1.GetNationalEmploymentDynamicsResponse, error) {
 	f := outatwork.FiguresOf(req.GetAsOf())
 	var counts ledger.DynamicsCounts
+	resp := &coordinationv1.GetNationalEmploymentDynamicsResponse{AsOf: req.GetAsOf()}
 	err := x.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		counts, err = ledger.Dynamics(tx, req.GetSendingRegion(), f)
-		return err
+		if counts, err = ledger.Dynamics(tx, req.GetSendingRegion(), f); err != nil {
+			return err
+		}
+		return x.addRecovery(tx, req.GetSendingRegion(), resp)
 	})
 	if err != nil {
 		return nil, err
@@ -77,10 +84,9 @@ func (x *Server) GetNationalEmploymentDynamics(_ context.Context, req *coordinat
 		d.SameDay += c.SameDay
 		d.LastYear += c.LastYear
 	}
-	return &coordinationv1.GetNationalEmploymentDynamicsResponse{
-		AsOf: req.GetAsOf(), SameDayLastYear: f.SameDay.Date(), LastYear: int32(f.LastYear),
-		Total:           outatwork.Row("", total),
-		BySendingRegion: outatwork.Rows(counts.Sending, x.regions.Name),
-		ByDestination:   outatwork.Rows(byDest, x.regions.Name),
-	}, nil
+	resp.SameDayLastYear, resp.LastYear = f.SameDay.Date(), int32(f.LastYear)
+	resp.Total = outatwork.Row("", total)
+	resp.BySendingRegion = outatwork.Rows(counts.Sending, x.regions.Name)
+	resp.ByDestination = outatwork.Rows(byDest, x.regions.Name)
+	return resp, nil
 }

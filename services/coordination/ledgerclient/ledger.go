@@ -115,31 +115,38 @@ func Deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines) outbo
 			}
 			return nil
 		}
-		for from := 0; from < len(entries); from += MaxEventsPerCall {
-			to := min(from+MaxEventsPerCall, len(entries))
-			err := report(from, to)
-			if err != nil && outbox.RefusedForGood(err) {
-				// Refused as a whole: one event at a time, to find the one(s) at fault.
-				err = nil
-				for i := from; i < to && err == nil; i++ {
-					if events[i] == nil {
-						res.Done = i + 1
-						continue
-					}
-					if err = report(i, i+1); err != nil && outbox.RefusedForGood(err) {
-						res.Refuse(i, outbox.RefusalOf(err))
-						err = nil
-					}
-					if err == nil {
-						res.Done = i + 1
-					}
-				}
-			}
-			if err != nil {
-				return res, fmt.Errorf("report %d ledger events (first %s): %w", to-from, entries[res.Done].ID, err)
-			}
-			res.Done = to
+		if err := inCalls(entries, MaxEventsPerCall, &res, report); err != nil {
+			return res, fmt.Errorf("report ledger events: %w", err)
 		}
 		return res, nil
 	}
+}
+
+// inCalls sends entries in calls of at most max (report(from, to) sends entries[from:to]),
+// recording in res what was dealt with. A call refused for good is sent again entry by entry, so
+// that each refusal belongs to the one entry it is about: a refused entry is recorded in res (for
+// the quarantine), the others go on. Any other error stops, with the entries from res.Done kept.
+func inCalls(entries []outbox.Entry, max int, res *outbox.Result, report func(from, to int) error) error {
+	for from := 0; from < len(entries); from += max {
+		to := min(from+max, len(entries))
+		err := report(from, to)
+		if err != nil && outbox.RefusedForGood(err) {
+			// Refused as a whole: one entry at a time, to find the one(s) at fault.
+			err = nil
+			for i := from; i < to && err == nil; i++ {
+				if err = report(i, i+1); err != nil && outbox.RefusedForGood(err) {
+					res.Refuse(i, outbox.RefusalOf(err))
+					err = nil
+				}
+				if err == nil {
+					res.Done = i + 1
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%d entries (first %s): %w", to-from, entries[res.Done].ID, err)
+		}
+		res.Done = to
+	}
+	return nil
 }

@@ -307,6 +307,7 @@ var expectations = map[string]expectation{
 	coordinationv1.AssessmentService_GetAssessment_FullMethodName:                {allowed: provinces, fields: []string{"region"}, scoped: provincial},
 	coordinationv1.AssessmentService_ListAssessments_FullMethodName:              {allowed: national},
 	coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName:  {allowed: everyone},
+	coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName:           {allowed: "snd520 snd510", fields: []string{"reporter_region"}, scoped: "snd520 snd510"},
 }
 
 // feedOf asks for the feed of the caller's region when it is a sending service, and of

@@ -259,6 +259,8 @@ var policy = map[string]rule{
 
 	// National employment dynamics are published figures (counts, no worker): anyone reads them.
 	coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName: {{who: anyone}},
+	// A sending province reports its own local employers only (for the national recovery rate).
+	coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName: {{who: regionalService, fields: []string{"reporter_region"}, when: sendingService}},
 }
 
 // basicView refuses the full identity-number view of a worker (for read-only operators).
@@ -296,6 +298,14 @@ func registersOwnRole(caller identity.Identity, req proto.Message) error {
 	}
 	if r.GetRegion().GetRole() != want {
 		return refusal(commonv1.ErrorReason_ERROR_REASON_ROLE_MISMATCH, "region.role must be %s: a %s service registers only as what it is", want, caller.Role)
+	}
+	return nil
+}
+
+// sendingService refuses a caller that is not a sending service.
+func sendingService(caller identity.Identity, _ proto.Message) error {
+	if caller.Role != identity.RoleSending {
+		return refusal(commonv1.ErrorReason_ERROR_REASON_ROLE_MISMATCH, "only a sending service reports its province's local employers, not a %s service", caller.Role)
 	}
 	return nil
 }

@@ -3,7 +3,8 @@
 // services/sending/dynamics) and the national ones (from the ledger, services/coordination/
 // ledger): the days a worker's trips keep the worker out at work, the three figures asked of a
 // day (that day, the same day a year before, the year before), and the rows and ratios of the
-// answers (labourlink.common.v1.DynamicsRow, Ratio). Pure functions, no storage.
+// answers (labourlink.common.v1.DynamicsRow, Ratio); and the local employers' recovery rate as of
+// a day (recovery.go: StateOn, Recovery). Pure functions, no storage.
 //
 // A trip keeps its worker out at work from its departure day up to, not including, its end day:
 // the first of its own end (return home, left the job) and the departure of the worker's next

@@ -12,15 +12,12 @@ package dynamics
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
-	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/outatwork"
@@ -131,9 +128,7 @@ func (x *server) GetEmploymentDynamics(_ context.Context, req *sendingv1.GetEmpl
 	resp := &sendingv1.GetEmploymentDynamicsResponse{
 		AsOf: req.GetAsOf(), SameDayLastYear: f.SameDay.Date(), LastYear: int32(f.LastYear),
 	}
-	endOfDay := civil.Start(civil.AddDays(req.GetAsOf(), 1)).Add(-time.Nanosecond)
-	type recovery struct{ registered, resumed int64 }
-	byKind := map[sendingv1.LocalEmployerKind]*recovery{}
+	recovery := outatwork.NewRecovery(outatwork.EndOfDay(req.GetAsOf()))
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		err := roster.ForEachWorker(tx, func(w *sendingv1.Worker) error {
 			if !w.GetRegisteredPoor() || (county != "" && w.GetHomeCounty() != county) {
@@ -160,19 +155,7 @@ func (x *server) GetEmploymentDynamics(_ context.Context, req *sendingv1.GetEmpl
 			if county != "" && e.GetCounty() != county {
 				return nil
 			}
-			registered, resumed := returnees.StateOn(e, endOfDay)
-			if !registered {
-				return nil
-			}
-			r := byKind[e.GetKind()]
-			if r == nil {
-				r = &recovery{}
-				byKind[e.GetKind()] = r
-			}
-			r.registered++
-			if resumed {
-				r.resumed++
-			}
+			recovery.Add(e.GetKind(), e.GetCreateTime(), e.GetResumed(), e.GetResumptionChanges())
 			return nil
 		})
 	})
@@ -187,13 +170,6 @@ func (x *server) GetEmploymentDynamics(_ context.Context, req *sendingv1.GetEmpl
 	resp.ByHomeCounty = tally.Rows(dimCounty, s.cfg.Regions.Name)
 	resp.ByDestination = tally.Rows(dimDestination, s.cfg.Regions.Name)
 	resp.ByOccupation = tally.Rows(dimOccupation, nil)
-	var all recovery
-	for _, k := range slices.Sorted(maps.Keys(byKind)) {
-		r := byKind[k]
-		all.registered += r.registered
-		all.resumed += r.resumed
-		resp.RecoveryByKind = append(resp.RecoveryByKind, &sendingv1.LocalRecovery{Kind: k, RecoveryRate: outatwork.Ratio(r.resumed, r.registered)})
-	}
-	resp.RecoveryTotal = &sendingv1.LocalRecovery{RecoveryRate: outatwork.Ratio(all.resumed, all.registered)}
+	resp.RecoveryByKind, resp.RecoveryTotal = recovery.Rates()
 	return resp, nil
 }

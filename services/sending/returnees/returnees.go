@@ -24,7 +24,9 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/roster"
 )
@@ -52,6 +54,9 @@ type Config struct {
 	Regions *regions.Table
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
+	// Relays are told of new outbox entries (the employers' states for the coordination
+	// service); nil: none.
+	Relays *outbox.Set
 }
 
 // Service is the take-over of one sending province.
@@ -196,7 +201,7 @@ func (x *server) ValidateRequest(fullMethod string, req any) error {
 }
 
 // CreateLocalEmployer registers a local employer under a new id.
-func (x *server) CreateLocalEmployer(_ context.Context, req *sendingv1.CreateLocalEmployerRequest) (*sendingv1.CreateLocalEmployerResponse, error) {
+func (x *server) CreateLocalEmployer(ctx context.Context, req *sendingv1.CreateLocalEmployerRequest) (*sendingv1.CreateLocalEmployerResponse, error) {
 	s := x.s
 	now := s.cfg.Now()
 	resp := &sendingv1.CreateLocalEmployerResponse{}
@@ -213,7 +218,7 @@ func (x *server) CreateLocalEmployer(_ context.Context, req *sendingv1.CreateLoc
 			CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
 			ResumptionChanges: []*sendingv1.ResumptionChange{{Resumed: in.GetResumed(), ChangeTime: timestamppb.New(now)}},
 		}
-		if err := putEmployer(tx, e); err != nil {
+		if err := putEmployer(ctx, tx, now, e); err != nil {
 			return err
 		}
 		resp.LocalEmployer, err = withPlaced(tx, e.GetLocalEmployerId(), e)
@@ -222,6 +227,7 @@ func (x *server) CreateLocalEmployer(_ context.Context, req *sendingv1.CreateLoc
 	if err != nil {
 		return nil, err
 	}
+	s.cfg.Relays.Notify(ledgerclient.LocalEmployersDestination)
 	return resp, nil
 }
 
@@ -274,7 +280,7 @@ func (x *server) ListLocalEmployers(_ context.Context, req *sendingv1.ListLocalE
 }
 
 // UpdateLocalEmployer changes the fields of update_mask.
-func (x *server) UpdateLocalEmployer(_ context.Context, req *sendingv1.UpdateLocalEmployerRequest) (*sendingv1.UpdateLocalEmployerResponse, error) {
+func (x *server) UpdateLocalEmployer(ctx context.Context, req *sendingv1.UpdateLocalEmployerRequest) (*sendingv1.UpdateLocalEmployerResponse, error) {
 	s := x.s
 	in := req.GetLocalEmployer()
 	id, _ := s.parseEmployerName(in.GetName())
@@ -309,7 +315,7 @@ func (x *server) UpdateLocalEmployer(_ context.Context, req *sendingv1.UpdateLoc
 			}
 		}
 		e.UpdateTime = timestamppb.New(now)
-		if err := putEmployer(tx, e); err != nil {
+		if err := putEmployer(ctx, tx, now, e); err != nil {
 			return err
 		}
 		resp.LocalEmployer = e
@@ -318,6 +324,7 @@ func (x *server) UpdateLocalEmployer(_ context.Context, req *sendingv1.UpdateLoc
 	if err != nil {
 		return nil, err
 	}
+	s.cfg.Relays.Notify(ledgerclient.LocalEmployersDestination)
 	return resp, nil
 }
 

@@ -2,17 +2,24 @@ package returnees
 
 // The storage of the take-over: BucketLocalEmployers, local employer id -> sendingv1.LocalEmployer
 // (without `name` and `placed`, derived on the way out: placed from the roster's index of
-// current placements, roster.PlacedWith).
+// current placements, roster.PlacedWith). Every stored change also puts the employer's state in
+// the outbox for the coordination service (ledgerclient.LocalEmployersDestination), with its
+// etag's number as the version: the national recovery rate.
 
 import (
+	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
 
+	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/roster"
@@ -64,8 +71,9 @@ func withPlaced(tx *bbolt.Tx, id string, e *sendingv1.LocalEmployer) (*sendingv1
 }
 
 // putEmployer stores e under its id with a new etag (the bucket's sequence), without the
-// derived fields.
-func putEmployer(tx *bbolt.Tx, e *sendingv1.LocalEmployer) error {
+// derived fields, and puts its state in the outbox for the coordination service (report), in
+// tx: the national recovery rate learns every change, or none if tx does not commit.
+func putEmployer(ctx context.Context, tx *bbolt.Tx, now time.Time, e *sendingv1.LocalEmployer) error {
 	b := tx.Bucket(BucketLocalEmployers)
 	if b == nil {
 		return fmt.Errorf("bucket %s does not exist", BucketLocalEmployers)
@@ -80,7 +88,49 @@ func putEmployer(tx *bbolt.Tx, e *sendingv1.LocalEmployer) error {
 		Capacity: e.GetCapacity(), Resumed: e.GetResumed(), CreateTime: e.GetCreateTime(), UpdateTime: e.GetUpdateTime(), Etag: e.Etag,
 		ResumptionChanges: e.GetResumptionChanges(),
 	}
-	return employers.Put(tx, []byte(e.GetLocalEmployerId()), stored)
+	if err := employers.Put(tx, []byte(e.GetLocalEmployerId()), stored); err != nil {
+		return err
+	}
+	return report(ctx, tx, now, stored, n)
+}
+
+// counterReported is set to 1 (store counters bucket) once every employer stored before the
+// employers were reported to the coordination service has been put in the outbox
+// (ReportExisting).
+var counterReported = []byte("localEmployersReported")
+
+// report puts the state of employer e, at version (its etag's number), in the outbox for the
+// coordination service (ledgerclient.LocalEmployersDestination): organisation data only.
+func report(ctx context.Context, tx *bbolt.Tx, now time.Time, e *sendingv1.LocalEmployer, version uint64) error {
+	st := &coordinationv1.LocalEmployerState{
+		Name: employerName(e.GetLocalEmployerId()), Kind: e.GetKind(), County: e.GetCounty(), Capacity: e.GetCapacity(),
+		Resumed: e.GetResumed(), CreateTime: e.GetCreateTime(), ResumptionChanges: e.GetResumptionChanges(), Version: int64(version),
+	}
+	_, err := outbox.Put(ctx, tx, now, ledgerclient.LocalEmployersDestination, e.GetLocalEmployerId(), st)
+	return err
+}
+
+// ReportExisting puts the state of every stored employer in the outbox for the coordination
+// service, once: a file of a version before the employers were reported has employers the
+// coordination service never heard of. It does nothing when done before (a marker in the
+// counters bucket, set in tx), and reports whether it put anything.
+func ReportExisting(ctx context.Context, tx *bbolt.Tx, now time.Time) (bool, error) {
+	if store.Counter(tx, counterReported) != 0 {
+		return false, nil
+	}
+	put := false
+	err := ForEachEmployer(tx, func(e *sendingv1.LocalEmployer) error {
+		version, err := strconv.ParseUint(strings.TrimPrefix(e.GetEtag(), "e"), 10, 64)
+		if err != nil {
+			return fmt.Errorf("local employer %s: etag %q: %w", e.GetLocalEmployerId(), e.GetEtag(), err)
+		}
+		put = true
+		return report(ctx, tx, now, e, version)
+	})
+	if err != nil {
+		return false, err
+	}
+	return put, store.SetCounter(tx, counterReported, 1)
 }
 
 // ForEachEmployer calls fn with every local employer (without the derived name and placed), in
@@ -89,24 +139,4 @@ func ForEachEmployer(tx *bbolt.Tx, fn func(*sendingv1.LocalEmployer) error) erro
 	return employers.Scan(tx, store.Range{}, func(_ []byte, e *sendingv1.LocalEmployer) (bool, error) {
 		return true, fn(e)
 	})
-}
-
-// StateOn reports whether e was registered at the time at, and whether it had resumed work then:
-// its last resumption change at or before at; before its first change, the state that change
-// changed from (an employer registered before the changes were kept); with no change, its
-// current state.
-func StateOn(e *sendingv1.LocalEmployer, at time.Time) (registered, resumed bool) {
-	if e.GetCreateTime().AsTime().After(at) {
-		return false, false
-	}
-	changes := e.GetResumptionChanges()
-	if len(changes) == 0 {
-		return true, e.GetResumed()
-	}
-	for i := len(changes) - 1; i >= 0; i-- {
-		if !changes[i].GetChangeTime().AsTime().After(at) {
-			return true, changes[i].GetResumed()
-		}
-	}
-	return true, !changes[0].GetResumed()
 }

@@ -7,10 +7,12 @@
 package coordinationv1
 
 import (
-	v1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	v11 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	v1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -23,11 +25,318 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The state of one local employer of a sending province, as its sending service reports it.
+type LocalEmployerState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The employer's resource name at its sending service: `localEmployers/{local_employer_id}`,
+	// the id beginning with the reporter's region code, such as `localEmployers/520000-L00000001`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The kind; LOCAL_EMPLOYER_KIND_UNSPECIFIED or an unknown value is refused.
+	Kind v1.LocalEmployerKind `protobuf:"varint,2,opt,name=kind,proto3,enum=labourlink.sending.v1.LocalEmployerKind" json:"kind,omitempty"`
+	// Where it is: a 6-digit GB/T 2260 county code of the reporter's province.
+	County string `protobuf:"bytes,3,opt,name=county,proto3" json:"county,omitempty"`
+	// How many workers it can take at once.
+	Capacity int32 `protobuf:"varint,4,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// Whether it has resumed work now.
+	Resumed bool `protobuf:"varint,5,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	// When it was registered.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Every change of `resumed`, oldest first (LocalEmployer.resumption_changes).
+	ResumptionChanges []*v1.ResumptionChange `protobuf:"bytes,7,rep,name=resumption_changes,json=resumptionChanges,proto3" json:"resumption_changes,omitempty"`
+	// The order of the states of one employer: greater is newer (at least 1). The sending
+	// service gives each stored change of its employers a greater number.
+	Version       int64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalEmployerState) Reset() {
+	*x = LocalEmployerState{}
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalEmployerState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalEmployerState) ProtoMessage() {}
+
+func (x *LocalEmployerState) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalEmployerState.ProtoReflect.Descriptor instead.
+func (*LocalEmployerState) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *LocalEmployerState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LocalEmployerState) GetKind() v1.LocalEmployerKind {
+	if x != nil {
+		return x.Kind
+	}
+	return v1.LocalEmployerKind(0)
+}
+
+func (x *LocalEmployerState) GetCounty() string {
+	if x != nil {
+		return x.County
+	}
+	return ""
+}
+
+func (x *LocalEmployerState) GetCapacity() int32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *LocalEmployerState) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
+func (x *LocalEmployerState) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *LocalEmployerState) GetResumptionChanges() []*v1.ResumptionChange {
+	if x != nil {
+		return x.ResumptionChanges
+	}
+	return nil
+}
+
+func (x *LocalEmployerState) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// Request to record local employers' states.
+type ReportLocalEmployersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sending province that reports (6-digit GB/T 2260 province code): the caller's region.
+	ReporterRegion string `protobuf:"bytes,1,opt,name=reporter_region,json=reporterRegion,proto3" json:"reporter_region,omitempty"`
+	// The states, 1 to 1000; every name belongs to `reporter_region`.
+	Employers []*LocalEmployerState `protobuf:"bytes,2,rep,name=employers,proto3" json:"employers,omitempty"`
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id. States are idempotent by version anyway.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLocalEmployersRequest) Reset() {
+	*x = ReportLocalEmployersRequest{}
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLocalEmployersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLocalEmployersRequest) ProtoMessage() {}
+
+func (x *ReportLocalEmployersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLocalEmployersRequest.ProtoReflect.Descriptor instead.
+func (*ReportLocalEmployersRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReportLocalEmployersRequest) GetReporterRegion() string {
+	if x != nil {
+		return x.ReporterRegion
+	}
+	return ""
+}
+
+func (x *ReportLocalEmployersRequest) GetEmployers() []*LocalEmployerState {
+	if x != nil {
+		return x.Employers
+	}
+	return nil
+}
+
+func (x *ReportLocalEmployersRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// What was done with the states.
+type ReportLocalEmployersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// States kept now (newer than what was kept).
+	Recorded int32 `protobuf:"varint,1,opt,name=recorded,proto3" json:"recorded,omitempty"`
+	// States left out because a newer or equal version was kept already.
+	Stale         int32 `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLocalEmployersResponse) Reset() {
+	*x = ReportLocalEmployersResponse{}
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLocalEmployersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLocalEmployersResponse) ProtoMessage() {}
+
+func (x *ReportLocalEmployersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLocalEmployersResponse.ProtoReflect.Descriptor instead.
+func (*ReportLocalEmployersResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReportLocalEmployersResponse) GetRecorded() int32 {
+	if x != nil {
+		return x.Recorded
+	}
+	return 0
+}
+
+func (x *ReportLocalEmployersResponse) GetStale() int32 {
+	if x != nil {
+		return x.Stale
+	}
+	return 0
+}
+
+// The recovery of the local employers of one sending province as of the day.
+type RegionRecovery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sending province (6-digit GB/T 2260 code).
+	SendingRegion string `protobuf:"bytes,1,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
+	// Its name, such as 贵州省.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// By kind, in kind order; kinds with no employer registered on the day are left out.
+	RecoveryByKind []*v1.LocalRecovery `protobuf:"bytes,3,rep,name=recovery_by_kind,json=recoveryByKind,proto3" json:"recovery_by_kind,omitempty"`
+	// All kinds together.
+	RecoveryTotal *v1.LocalRecovery `protobuf:"bytes,4,opt,name=recovery_total,json=recoveryTotal,proto3" json:"recovery_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionRecovery) Reset() {
+	*x = RegionRecovery{}
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionRecovery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionRecovery) ProtoMessage() {}
+
+func (x *RegionRecovery) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionRecovery.ProtoReflect.Descriptor instead.
+func (*RegionRecovery) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RegionRecovery) GetSendingRegion() string {
+	if x != nil {
+		return x.SendingRegion
+	}
+	return ""
+}
+
+func (x *RegionRecovery) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *RegionRecovery) GetRecoveryByKind() []*v1.LocalRecovery {
+	if x != nil {
+		return x.RecoveryByKind
+	}
+	return nil
+}
+
+func (x *RegionRecovery) GetRecoveryTotal() *v1.LocalRecovery {
+	if x != nil {
+		return x.RecoveryTotal
+	}
+	return nil
+}
+
 // Request for the national employment dynamics.
 type GetNationalEmploymentDynamicsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The day (China time), from 2000-01-01 to today.
-	AsOf *v1.Date `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	AsOf *v11.Date `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	// Only workers of this sending province (6-digit GB/T 2260 province code); empty: the nation.
 	SendingRegion string `protobuf:"bytes,2,opt,name=sending_region,json=sendingRegion,proto3" json:"sending_region,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -36,7 +345,7 @@ type GetNationalEmploymentDynamicsRequest struct {
 
 func (x *GetNationalEmploymentDynamicsRequest) Reset() {
 	*x = GetNationalEmploymentDynamicsRequest{}
-	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[0]
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +357,7 @@ func (x *GetNationalEmploymentDynamicsRequest) String() string {
 func (*GetNationalEmploymentDynamicsRequest) ProtoMessage() {}
 
 func (x *GetNationalEmploymentDynamicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[0]
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,10 +370,10 @@ func (x *GetNationalEmploymentDynamicsRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use GetNationalEmploymentDynamicsRequest.ProtoReflect.Descriptor instead.
 func (*GetNationalEmploymentDynamicsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP(), []int{0}
+	return file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *GetNationalEmploymentDynamicsRequest) GetAsOf() *v1.Date {
+func (x *GetNationalEmploymentDynamicsRequest) GetAsOf() *v11.Date {
 	if x != nil {
 		return x.AsOf
 	}
@@ -82,26 +391,36 @@ func (x *GetNationalEmploymentDynamicsRequest) GetSendingRegion() string {
 type GetNationalEmploymentDynamicsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The day asked.
-	AsOf *v1.Date `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	AsOf *v11.Date `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	// The same day a year before (28 February for 29 February).
-	SameDayLastYear *v1.Date `protobuf:"bytes,2,opt,name=same_day_last_year,json=sameDayLastYear,proto3" json:"same_day_last_year,omitempty"`
+	SameDayLastYear *v11.Date `protobuf:"bytes,2,opt,name=same_day_last_year,json=sameDayLastYear,proto3" json:"same_day_last_year,omitempty"`
 	// The calendar year of last_year_total.
 	LastYear int32 `protobuf:"varint,3,opt,name=last_year,json=lastYear,proto3" json:"last_year,omitempty"`
 	// All workers (of `sending_region`, when asked).
-	Total *v1.DynamicsRow `protobuf:"bytes,4,opt,name=total,proto3" json:"total,omitempty"`
+	Total *v11.DynamicsRow `protobuf:"bytes,4,opt,name=total,proto3" json:"total,omitempty"`
 	// By sending province (key: province code), in code order; provinces with no worker out in
 	// any of the three figures are left out.
-	BySendingRegion []*v1.DynamicsRow `protobuf:"bytes,5,rep,name=by_sending_region,json=bySendingRegion,proto3" json:"by_sending_region,omitempty"`
+	BySendingRegion []*v11.DynamicsRow `protobuf:"bytes,5,rep,name=by_sending_region,json=bySendingRegion,proto3" json:"by_sending_region,omitempty"`
 	// By destination province (key: province code), in code order. A worker who went to two
 	// provinces in the year before counts in the last_year_total of both.
-	ByDestination []*v1.DynamicsRow `protobuf:"bytes,6,rep,name=by_destination,json=byDestination,proto3" json:"by_destination,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ByDestination []*v11.DynamicsRow `protobuf:"bytes,6,rep,name=by_destination,json=byDestination,proto3" json:"by_destination,omitempty"`
+	// The local employers' recovery rate as of the day (of `sending_region`, when asked), from the
+	// states the sending provinces reported (ReportLocalEmployers), by kind in kind order: the
+	// same definition as labourlink.sending.v1.GetEmploymentDynamicsResponse.recovery_by_kind,
+	// so the nation's figure is the sum of the provinces'.
+	RecoveryByKind []*v1.LocalRecovery `protobuf:"bytes,7,rep,name=recovery_by_kind,json=recoveryByKind,proto3" json:"recovery_by_kind,omitempty"`
+	// All kinds together.
+	RecoveryTotal *v1.LocalRecovery `protobuf:"bytes,8,opt,name=recovery_total,json=recoveryTotal,proto3" json:"recovery_total,omitempty"`
+	// By sending province, in code order; provinces with no employer registered on the day are
+	// left out.
+	RecoveryBySendingRegion []*RegionRecovery `protobuf:"bytes,9,rep,name=recovery_by_sending_region,json=recoveryBySendingRegion,proto3" json:"recovery_by_sending_region,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *GetNationalEmploymentDynamicsResponse) Reset() {
 	*x = GetNationalEmploymentDynamicsResponse{}
-	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[1]
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +432,7 @@ func (x *GetNationalEmploymentDynamicsResponse) String() string {
 func (*GetNationalEmploymentDynamicsResponse) ProtoMessage() {}
 
 func (x *GetNationalEmploymentDynamicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[1]
+	mi := &file_labourlink_coordination_v1_dynamics_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,17 +445,17 @@ func (x *GetNationalEmploymentDynamicsResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use GetNationalEmploymentDynamicsResponse.ProtoReflect.Descriptor instead.
 func (*GetNationalEmploymentDynamicsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP(), []int{1}
+	return file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *GetNationalEmploymentDynamicsResponse) GetAsOf() *v1.Date {
+func (x *GetNationalEmploymentDynamicsResponse) GetAsOf() *v11.Date {
 	if x != nil {
 		return x.AsOf
 	}
 	return nil
 }
 
-func (x *GetNationalEmploymentDynamicsResponse) GetSameDayLastYear() *v1.Date {
+func (x *GetNationalEmploymentDynamicsResponse) GetSameDayLastYear() *v11.Date {
 	if x != nil {
 		return x.SameDayLastYear
 	}
@@ -150,23 +469,44 @@ func (x *GetNationalEmploymentDynamicsResponse) GetLastYear() int32 {
 	return 0
 }
 
-func (x *GetNationalEmploymentDynamicsResponse) GetTotal() *v1.DynamicsRow {
+func (x *GetNationalEmploymentDynamicsResponse) GetTotal() *v11.DynamicsRow {
 	if x != nil {
 		return x.Total
 	}
 	return nil
 }
 
-func (x *GetNationalEmploymentDynamicsResponse) GetBySendingRegion() []*v1.DynamicsRow {
+func (x *GetNationalEmploymentDynamicsResponse) GetBySendingRegion() []*v11.DynamicsRow {
 	if x != nil {
 		return x.BySendingRegion
 	}
 	return nil
 }
 
-func (x *GetNationalEmploymentDynamicsResponse) GetByDestination() []*v1.DynamicsRow {
+func (x *GetNationalEmploymentDynamicsResponse) GetByDestination() []*v11.DynamicsRow {
 	if x != nil {
 		return x.ByDestination
+	}
+	return nil
+}
+
+func (x *GetNationalEmploymentDynamicsResponse) GetRecoveryByKind() []*v1.LocalRecovery {
+	if x != nil {
+		return x.RecoveryByKind
+	}
+	return nil
+}
+
+func (x *GetNationalEmploymentDynamicsResponse) GetRecoveryTotal() *v1.LocalRecovery {
+	if x != nil {
+		return x.RecoveryTotal
+	}
+	return nil
+}
+
+func (x *GetNationalEmploymentDynamicsResponse) GetRecoveryBySendingRegion() []*RegionRecovery {
+	if x != nil {
+		return x.RecoveryBySendingRegion
 	}
 	return nil
 }
@@ -175,19 +515,46 @@ var File_labourlink_coordination_v1_dynamics_proto protoreflect.FileDescriptor
 
 const file_labourlink_coordination_v1_dynamics_proto_rawDesc = "" +
 	"\n" +
-	")labourlink/coordination/v1/dynamics.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a!labourlink/common/v1/common.proto\"\x88\x01\n" +
+	")labourlink/coordination/v1/dynamics.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\x1a$labourlink/sending/v1/dynamics.proto\x1a%labourlink/sending/v1/returnees.proto\x1a\"labourlink/sending/v1/roster.proto\"\x8b\x03\n" +
+	"\x12LocalEmployerState\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12A\n" +
+	"\x04kind\x18\x02 \x01(\x0e2(.labourlink.sending.v1.LocalEmployerKindB\x03\xe0A\x02R\x04kind\x12\x1b\n" +
+	"\x06county\x18\x03 \x01(\tB\x03\xe0A\x02R\x06county\x12\x1f\n" +
+	"\bcapacity\x18\x04 \x01(\x05B\x03\xe0A\x02R\bcapacity\x12\x1d\n" +
+	"\aresumed\x18\x05 \x01(\bB\x03\xe0A\x02R\aresumed\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\n" +
+	"createTime\x12[\n" +
+	"\x12resumption_changes\x18\a \x03(\v2'.labourlink.sending.v1.ResumptionChangeB\x03\xe0A\x01R\x11resumptionChanges\x12\x1d\n" +
+	"\aversion\x18\b \x01(\x03B\x03\xe0A\x02R\aversion\"\xc2\x01\n" +
+	"\x1bReportLocalEmployersRequest\x12,\n" +
+	"\x0freporter_region\x18\x01 \x01(\tB\x03\xe0A\x02R\x0ereporterRegion\x12Q\n" +
+	"\temployers\x18\x02 \x03(\v2..labourlink.coordination.v1.LocalEmployerStateB\x03\xe0A\x02R\temployers\x12\"\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"Z\n" +
+	"\x1cReportLocalEmployersResponse\x12\x1f\n" +
+	"\brecorded\x18\x01 \x01(\x05B\x03\xe0A\x03R\brecorded\x12\x19\n" +
+	"\x05stale\x18\x02 \x01(\x05B\x03\xe0A\x03R\x05stale\"\x8b\x02\n" +
+	"\x0eRegionRecovery\x12*\n" +
+	"\x0esending_region\x18\x01 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x12S\n" +
+	"\x10recovery_by_kind\x18\x03 \x03(\v2$.labourlink.sending.v1.LocalRecoveryB\x03\xe0A\x03R\x0erecoveryByKind\x12P\n" +
+	"\x0erecovery_total\x18\x04 \x01(\v2$.labourlink.sending.v1.LocalRecoveryB\x03\xe0A\x03R\rrecoveryTotal\"\x88\x01\n" +
 	"$GetNationalEmploymentDynamicsRequest\x124\n" +
 	"\x05as_of\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\x04asOf\x12*\n" +
-	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\"\xae\x03\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\"\xc3\x05\n" +
 	"%GetNationalEmploymentDynamicsResponse\x124\n" +
 	"\x05as_of\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\x04asOf\x12L\n" +
 	"\x12same_day_last_year\x18\x02 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\x0fsameDayLastYear\x12 \n" +
 	"\tlast_year\x18\x03 \x01(\x05B\x03\xe0A\x03R\blastYear\x12<\n" +
 	"\x05total\x18\x04 \x01(\v2!.labourlink.common.v1.DynamicsRowB\x03\xe0A\x03R\x05total\x12R\n" +
 	"\x11by_sending_region\x18\x05 \x03(\v2!.labourlink.common.v1.DynamicsRowB\x03\xe0A\x03R\x0fbySendingRegion\x12M\n" +
-	"\x0eby_destination\x18\x06 \x03(\v2!.labourlink.common.v1.DynamicsRowB\x03\xe0A\x03R\rbyDestination2\xb8\x01\n" +
+	"\x0eby_destination\x18\x06 \x03(\v2!.labourlink.common.v1.DynamicsRowB\x03\xe0A\x03R\rbyDestination\x12S\n" +
+	"\x10recovery_by_kind\x18\a \x03(\v2$.labourlink.sending.v1.LocalRecoveryB\x03\xe0A\x03R\x0erecoveryByKind\x12P\n" +
+	"\x0erecovery_total\x18\b \x01(\v2$.labourlink.sending.v1.LocalRecoveryB\x03\xe0A\x03R\rrecoveryTotal\x12l\n" +
+	"\x1arecovery_by_sending_region\x18\t \x03(\v2*.labourlink.coordination.v1.RegionRecoveryB\x03\xe0A\x03R\x17recoveryBySendingRegion2\xc4\x02\n" +
 	"\x0fDynamicsService\x12\xa4\x01\n" +
-	"\x1dGetNationalEmploymentDynamics\x12@.labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest\x1aA.labourlink.coordination.v1.GetNationalEmploymentDynamicsResponseBPZNgithub.com/eastwest/labourlink/proto/labourlink/coordination/v1;coordinationv1b\x06proto3"
+	"\x1dGetNationalEmploymentDynamics\x12@.labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest\x1aA.labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse\x12\x89\x01\n" +
+	"\x14ReportLocalEmployers\x127.labourlink.coordination.v1.ReportLocalEmployersRequest\x1a8.labourlink.coordination.v1.ReportLocalEmployersResponseBPZNgithub.com/eastwest/labourlink/proto/labourlink/coordination/v1;coordinationv1b\x06proto3"
 
 var (
 	file_labourlink_coordination_v1_dynamics_proto_rawDescOnce sync.Once
@@ -201,27 +568,46 @@ func file_labourlink_coordination_v1_dynamics_proto_rawDescGZIP() []byte {
 	return file_labourlink_coordination_v1_dynamics_proto_rawDescData
 }
 
-var file_labourlink_coordination_v1_dynamics_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_labourlink_coordination_v1_dynamics_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_labourlink_coordination_v1_dynamics_proto_goTypes = []any{
-	(*GetNationalEmploymentDynamicsRequest)(nil),  // 0: labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest
-	(*GetNationalEmploymentDynamicsResponse)(nil), // 1: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse
-	(*v1.Date)(nil),        // 2: labourlink.common.v1.Date
-	(*v1.DynamicsRow)(nil), // 3: labourlink.common.v1.DynamicsRow
+	(*LocalEmployerState)(nil),                    // 0: labourlink.coordination.v1.LocalEmployerState
+	(*ReportLocalEmployersRequest)(nil),           // 1: labourlink.coordination.v1.ReportLocalEmployersRequest
+	(*ReportLocalEmployersResponse)(nil),          // 2: labourlink.coordination.v1.ReportLocalEmployersResponse
+	(*RegionRecovery)(nil),                        // 3: labourlink.coordination.v1.RegionRecovery
+	(*GetNationalEmploymentDynamicsRequest)(nil),  // 4: labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest
+	(*GetNationalEmploymentDynamicsResponse)(nil), // 5: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse
+	(v1.LocalEmployerKind)(0),                     // 6: labourlink.sending.v1.LocalEmployerKind
+	(*timestamppb.Timestamp)(nil),                 // 7: google.protobuf.Timestamp
+	(*v1.ResumptionChange)(nil),                   // 8: labourlink.sending.v1.ResumptionChange
+	(*v1.LocalRecovery)(nil),                      // 9: labourlink.sending.v1.LocalRecovery
+	(*v11.Date)(nil),                              // 10: labourlink.common.v1.Date
+	(*v11.DynamicsRow)(nil),                       // 11: labourlink.common.v1.DynamicsRow
 }
 var file_labourlink_coordination_v1_dynamics_proto_depIdxs = []int32{
-	2, // 0: labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest.as_of:type_name -> labourlink.common.v1.Date
-	2, // 1: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.as_of:type_name -> labourlink.common.v1.Date
-	2, // 2: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.same_day_last_year:type_name -> labourlink.common.v1.Date
-	3, // 3: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.total:type_name -> labourlink.common.v1.DynamicsRow
-	3, // 4: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.by_sending_region:type_name -> labourlink.common.v1.DynamicsRow
-	3, // 5: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.by_destination:type_name -> labourlink.common.v1.DynamicsRow
-	0, // 6: labourlink.coordination.v1.DynamicsService.GetNationalEmploymentDynamics:input_type -> labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest
-	1, // 7: labourlink.coordination.v1.DynamicsService.GetNationalEmploymentDynamics:output_type -> labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6,  // 0: labourlink.coordination.v1.LocalEmployerState.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
+	7,  // 1: labourlink.coordination.v1.LocalEmployerState.create_time:type_name -> google.protobuf.Timestamp
+	8,  // 2: labourlink.coordination.v1.LocalEmployerState.resumption_changes:type_name -> labourlink.sending.v1.ResumptionChange
+	0,  // 3: labourlink.coordination.v1.ReportLocalEmployersRequest.employers:type_name -> labourlink.coordination.v1.LocalEmployerState
+	9,  // 4: labourlink.coordination.v1.RegionRecovery.recovery_by_kind:type_name -> labourlink.sending.v1.LocalRecovery
+	9,  // 5: labourlink.coordination.v1.RegionRecovery.recovery_total:type_name -> labourlink.sending.v1.LocalRecovery
+	10, // 6: labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest.as_of:type_name -> labourlink.common.v1.Date
+	10, // 7: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.as_of:type_name -> labourlink.common.v1.Date
+	10, // 8: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.same_day_last_year:type_name -> labourlink.common.v1.Date
+	11, // 9: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.total:type_name -> labourlink.common.v1.DynamicsRow
+	11, // 10: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.by_sending_region:type_name -> labourlink.common.v1.DynamicsRow
+	11, // 11: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.by_destination:type_name -> labourlink.common.v1.DynamicsRow
+	9,  // 12: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.recovery_by_kind:type_name -> labourlink.sending.v1.LocalRecovery
+	9,  // 13: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.recovery_total:type_name -> labourlink.sending.v1.LocalRecovery
+	3,  // 14: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.recovery_by_sending_region:type_name -> labourlink.coordination.v1.RegionRecovery
+	4,  // 15: labourlink.coordination.v1.DynamicsService.GetNationalEmploymentDynamics:input_type -> labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest
+	1,  // 16: labourlink.coordination.v1.DynamicsService.ReportLocalEmployers:input_type -> labourlink.coordination.v1.ReportLocalEmployersRequest
+	5,  // 17: labourlink.coordination.v1.DynamicsService.GetNationalEmploymentDynamics:output_type -> labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse
+	2,  // 18: labourlink.coordination.v1.DynamicsService.ReportLocalEmployers:output_type -> labourlink.coordination.v1.ReportLocalEmployersResponse
+	17, // [17:19] is the sub-list for method output_type
+	15, // [15:17] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_dynamics_proto_init() }
@@ -235,7 +621,7 @@ func file_labourlink_coordination_v1_dynamics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_coordination_v1_dynamics_proto_rawDesc), len(file_labourlink_coordination_v1_dynamics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	DynamicsService_GetNationalEmploymentDynamics_FullMethodName = "/labourlink.coordination.v1.DynamicsService/GetNationalEmploymentDynamics"
+	DynamicsService_ReportLocalEmployers_FullMethodName          = "/labourlink.coordination.v1.DynamicsService/ReportLocalEmployers"
 )
 
 // DynamicsServiceClient is the client API for DynamicsService service.
@@ -41,6 +42,13 @@ const (
 type DynamicsServiceClient interface {
 	// Returns the national employment dynamics as of a date.
 	GetNationalEmploymentDynamics(ctx context.Context, in *GetNationalEmploymentDynamicsRequest, opts ...grpc.CallOption) (*GetNationalEmploymentDynamicsResponse, error)
+	// Records the state of a sending province's local employers (organisation data, no personal
+	// data), for the national recovery rate. Called by the sending service of that province only
+	// (reporter_region is the caller's region), from its outbox after every CreateLocalEmployer and
+	// UpdateLocalEmployer. For each employer the state with the highest `version` wins: a state
+	// older than (or as old as) the one kept changes nothing, so repeated and out-of-order
+	// deliveries never roll an employer back.
+	ReportLocalEmployers(ctx context.Context, in *ReportLocalEmployersRequest, opts ...grpc.CallOption) (*ReportLocalEmployersResponse, error)
 }
 
 type dynamicsServiceClient struct {
@@ -55,6 +63,16 @@ func (c *dynamicsServiceClient) GetNationalEmploymentDynamics(ctx context.Contex
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetNationalEmploymentDynamicsResponse)
 	err := c.cc.Invoke(ctx, DynamicsService_GetNationalEmploymentDynamics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *dynamicsServiceClient) ReportLocalEmployers(ctx context.Context, in *ReportLocalEmployersRequest, opts ...grpc.CallOption) (*ReportLocalEmployersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportLocalEmployersResponse)
+	err := c.cc.Invoke(ctx, DynamicsService_ReportLocalEmployers_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +98,13 @@ func (c *dynamicsServiceClient) GetNationalEmploymentDynamics(ctx context.Contex
 type DynamicsServiceServer interface {
 	// Returns the national employment dynamics as of a date.
 	GetNationalEmploymentDynamics(context.Context, *GetNationalEmploymentDynamicsRequest) (*GetNationalEmploymentDynamicsResponse, error)
+	// Records the state of a sending province's local employers (organisation data, no personal
+	// data), for the national recovery rate. Called by the sending service of that province only
+	// (reporter_region is the caller's region), from its outbox after every CreateLocalEmployer and
+	// UpdateLocalEmployer. For each employer the state with the highest `version` wins: a state
+	// older than (or as old as) the one kept changes nothing, so repeated and out-of-order
+	// deliveries never roll an employer back.
+	ReportLocalEmployers(context.Context, *ReportLocalEmployersRequest) (*ReportLocalEmployersResponse, error)
 	mustEmbedUnimplementedDynamicsServiceServer()
 }
 
@@ -92,6 +117,9 @@ type UnimplementedDynamicsServiceServer struct{}
 
 func (UnimplementedDynamicsServiceServer) GetNationalEmploymentDynamics(context.Context, *GetNationalEmploymentDynamicsRequest) (*GetNationalEmploymentDynamicsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetNationalEmploymentDynamics not implemented")
+}
+func (UnimplementedDynamicsServiceServer) ReportLocalEmployers(context.Context, *ReportLocalEmployersRequest) (*ReportLocalEmployersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportLocalEmployers not implemented")
 }
 func (UnimplementedDynamicsServiceServer) mustEmbedUnimplementedDynamicsServiceServer() {}
 func (UnimplementedDynamicsServiceServer) testEmbeddedByValue()                         {}
@@ -132,6 +160,24 @@ func _DynamicsService_GetNationalEmploymentDynamics_Handler(srv interface{}, ctx
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DynamicsService_ReportLocalEmployers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportLocalEmployersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DynamicsServiceServer).ReportLocalEmployers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DynamicsService_ReportLocalEmployers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DynamicsServiceServer).ReportLocalEmployers(ctx, req.(*ReportLocalEmployersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DynamicsService_ServiceDesc is the grpc.ServiceDesc for DynamicsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -142,6 +188,10 @@ var DynamicsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetNationalEmploymentDynamics",
 			Handler:    _DynamicsService_GetNationalEmploymentDynamics_Handler,
+		},
+		{
+			MethodName: "ReportLocalEmployers",
+			Handler:    _DynamicsService_ReportLocalEmployers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
