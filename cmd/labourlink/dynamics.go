@@ -99,14 +99,9 @@ func printDynamics(env *cliEnv, r *sendingv1.GetEmploymentDynamicsResponse, coun
 	rec := r.GetRecoveryTotal().GetRecoveryRate()
 	fmt.Fprintf(w, "Local employers resumed: %s (%s/%s); registered-poor workers placed locally: %s.\n",
 		percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()), count(r.GetPlacedLocally()))
-	dynamicsTable(env, "by home county", "county", r.GetByHomeCounty(), regionLabel, r)
+	dynamicsTable(env, "by home county", "county", r.GetByHomeCounty(), notRecorded(regionLabel), r)
 	dynamicsTable(env, "by destination", "province", r.GetByDestination(), regionLabel, r)
-	dynamicsTable(env, "by occupation", "occupation", r.GetByOccupation(), func(k string) string {
-		if k == "" {
-			return "not recorded"
-		}
-		return k
-	}, r)
+	dynamicsTable(env, "by occupation", "occupation", r.GetByOccupation(), notRecorded(nil), r)
 	recoveryTable(env, r.GetAsOf(), r.GetRecoveryByKind(), r.GetRecoveryTotal())
 }
 
@@ -149,6 +144,8 @@ func printNationalDynamics(env *cliEnv, r *coordinationv1.GetNationalEmploymentD
 	fmt.Fprintf(w, "Local employers resumed: %s (%s/%s).\n", percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()))
 	dynamicsTable(env, "by sending province", "province", r.GetBySendingRegion(), regionLabel, r)
 	dynamicsTable(env, "by destination", "province", r.GetByDestination(), regionLabel, r)
+	dynamicsTable(env, "by home county", "county", r.GetByHomeCounty(), notRecorded(regionLabel), r)
+	dynamicsTable(env, "by occupation", "occupation", r.GetByOccupation(), notRecorded(nil), r)
 	recoveryTable(env, r.GetAsOf(), r.GetRecoveryByKind(), r.GetRecoveryTotal())
 	if rows := r.GetRecoveryBySendingRegion(); len(rows) > 0 {
 		fmt.Fprintf(w, "\nlocal employers by sending province on %s\n", civil.Format(r.GetAsOf()))
@@ -158,6 +155,20 @@ func printNationalDynamics(env *cliEnv, r *coordinationv1.GetNationalEmploymentD
 			tb.add(false, regionLabel(row.GetSendingRegion()), count(rr.GetNumerator()), count(rr.GetDenominator()), percent(rr))
 		}
 		tb.render(w, env.colour)
+	}
+}
+
+// notRecorded labels the key "" (a code not recorded) "not recorded", the others by label (the
+// code itself when label is nil).
+func notRecorded(label func(string) string) func(string) string {
+	return func(k string) string {
+		switch {
+		case k == "":
+			return "not recorded"
+		case label == nil:
+			return k
+		}
+		return label(k)
 	}
 }
 

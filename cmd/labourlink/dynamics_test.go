@@ -98,6 +98,9 @@ func TestDynamicsShowNational(t *testing.T) {
 			EventId: fmt.Sprintf("d%d", i), Kind: coordinationv1.EventKind_EVENT_KIND_DEPARTED, ReporterRegion: "520000", SendingRegion: "520000", ReceivingRegion: "440000",
 			WorkerId: fmt.Sprintf("520000-W%d", i), BatchId: fmt.Sprintf("520000-B%d", i), OccurTime: timestamppb.New(dep), RegisteredPoor: true,
 		})
+		if i > 0 { // the first departure carries no details: its county and occupation are not recorded
+			events[i].Details = &coordinationv1.LedgerEvent_Departed{Departed: &coordinationv1.DepartedDetails{HomeCounty: "520102", Occupation: "8212"}}
+		}
 	}
 	resp, err := coordinationv1.NewLedgerServiceClient(cc).ReportEvents(t.Context(), &coordinationv1.ReportEventsRequest{Events: events})
 	if err != nil || len(resp.GetRefusals()) > 0 {
@@ -124,6 +127,7 @@ func TestDynamicsShowNational(t *testing.T) {
 	for _, want := range []string{
 		"As of 30 April 2026, poor labourers out at work: 3 = 300.0% of the same day last year (1); 300.0% of last year's total (1).",
 		"by sending province", "520000 贵州省", "by destination", "440000 广东省",
+		"by home county", "520102", "by occupation", "8212", "not recorded",
 		"50.0% of workshops resumed (1/2).", "Local employers resumed: 50.0% (1/2).", "local employers by sending province on 2026-04-30",
 	} {
 		if !strings.Contains(out, want) {

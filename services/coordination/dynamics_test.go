@@ -39,6 +39,7 @@ func journeyEvents(ws []outatworktest.Worker) []*coordinationv1.LedgerEvent {
 			}
 			dep := e(departed, timestamppb.New(tr.Depart))
 			dep.RegisteredPoor = w.Poor
+			dep.Details = &coordinationv1.LedgerEvent_Departed{Departed: &coordinationv1.DepartedDetails{HomeCounty: w.HomeCounty, Occupation: tr.Occupation}}
 			out = append(out, dep)
 			if tr.NoShow {
 				out = append(out, e(noShow, timestamppb.New(tr.Depart.Add(30*3600e9))))
@@ -95,6 +96,8 @@ func checkNational(t tb, h *harness, ws []outatworktest.Worker, asOf *commonv1.D
 	}
 	rows("sending", resp.GetBySendingRegion())
 	rows("destination", resp.GetByDestination())
+	rows("county", resp.GetByHomeCounty())
+	rows("occupation", resp.GetByOccupation())
 }
 
 // The national figures equal a count day by day over the journeys, whatever the order the
@@ -137,6 +140,21 @@ func TestNationalDynamicsCountDistinctWorkersOutAtWork(t *testing.T) {
 // that counted as it went.
 func TestOpenVersion4FileBuildsDynamics(t *testing.T) {
 	t.Parallel()
+	checkDynamicsUpgrade(t, 4, "ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears")
+}
+
+// A file written with schema version 6 (the dynamics without the counts by home county and
+// occupation) opens with version 7: the migration rebuilds the dynamics from the stored events,
+// and the figures, the rows by home county and occupation included, are those of a ledger that
+// counted as it went.
+func TestOpenVersion6FileRebuildsDynamics(t *testing.T) {
+	t.Parallel()
+	checkDynamicsUpgrade(t, 6, "ledgerDynamicsDimDays", "ledgerDynamicsDimYears")
+}
+
+// checkDynamicsUpgrade records random journeys, turns the file into one of version from without
+// buckets, opens it, and checks that the figures are those before and the day-by-day count.
+func checkDynamicsUpgrade(t *testing.T, from uint64, buckets ...string) {
 	rapid.Check(t, func(rt *rapid.T) {
 		dir := t.TempDir()
 		lg := zap.NewNop()
@@ -153,7 +171,7 @@ func TestOpenVersion4FileBuildsDynamics(t *testing.T) {
 		}
 		h.close()
 
-		asVersion(rt, dir, 4, "ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears")
+		asVersion(rt, dir, from, buckets...)
 		h = newHarness(rt, dir, lg, Config{}, outatworktest.Now)
 		defer h.close()
 		after, err := h.dynamics.GetNationalEmploymentDynamics(ctxT(rt), &coordinationv1.GetNationalEmploymentDynamicsRequest{AsOf: asOf})
@@ -161,7 +179,7 @@ func TestOpenVersion4FileBuildsDynamics(t *testing.T) {
 			rt.Fatal(err)
 		}
 		if !proto.Equal(before, after) {
-			rt.Fatalf("after the upgrade:\n%v\nbefore:\n%v", after, before)
+			rt.Fatalf("after the upgrade from version %d:\n%v\nbefore:\n%v", from, after, before)
 		}
 		checkNational(rt, h, ws, asOf, "")
 	})

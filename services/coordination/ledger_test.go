@@ -55,6 +55,19 @@ func TestReportEventsValidation(t *testing.T) {
 		{"a reason on a departure", func(e *coordinationv1.LedgerEvent) {
 			e.Details = &coordinationv1.LedgerEvent_LeftJob{LeftJob: &coordinationv1.LeftJobDetails{Reason: "x"}}
 		}, "events[0].left_job"},
+		{"home county of another province", func(e *coordinationv1.LedgerEvent) {
+			e.Details = &coordinationv1.LedgerEvent_Departed{Departed: &coordinationv1.DepartedDetails{HomeCounty: "450102", Occupation: "8212"}}
+		}, "events[0].departed.home_county"},
+		{"home county not a county", func(e *coordinationv1.LedgerEvent) {
+			e.Details = &coordinationv1.LedgerEvent_Departed{Departed: &coordinationv1.DepartedDetails{HomeCounty: "520000"}}
+		}, "events[0].departed.home_county"},
+		{"unknown occupation", func(e *coordinationv1.LedgerEvent) {
+			e.Details = &coordinationv1.LedgerEvent_Departed{Departed: &coordinationv1.DepartedDetails{HomeCounty: "520102", Occupation: "0000"}}
+		}, "events[0].departed.occupation"},
+		{"departure details on an arrival", func(e *coordinationv1.LedgerEvent) {
+			e.Kind, e.ReporterRegion = arrived, "440000"
+			e.Details = &coordinationv1.LedgerEvent_Departed{Departed: &coordinationv1.DepartedDetails{HomeCounty: "520102"}}
+		}, "events[0].departed"},
 		{"checkpoint without months", func(e *coordinationv1.LedgerEvent) {
 			e.Kind, e.ReporterRegion = checkpoint, "440000"
 		}, "events[0].employment_checkpoint"},

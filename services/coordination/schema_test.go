@@ -14,6 +14,7 @@ func TestSchemaBucketNames(t *testing.T) {
 		"discrepancyChanges", "counters", "ledgerEventIDs", "ledgerByBatch", "ledgerByPairing",
 		"ledgerAssessment", "ledgerBatches", "ledgerDeadlines", "discrepancyNames",
 		"ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears", "localEmployers",
+		"ledgerDynamicsDimDays", "ledgerDynamicsDimYears",
 	}
 	var got []string
 	for _, b := range Schema.Buckets {
@@ -24,7 +25,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("buckets %q, want %q", got, want)
 	}
-	if Schema.Name != "coordination" || Schema.Version != 6 {
+	if Schema.Name != "coordination" || Schema.Version != 7 {
 		t.Fatalf("schema %s version %d", Schema.Name, Schema.Version)
 	}
 }

@@ -35,7 +35,7 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 6,
+	Version: 7,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, dynamics.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -57,6 +57,10 @@ var Schema = store.Schema{
 // Version 6 keeps the local employers the sending provinces report (dynamics.BucketLocalEmployers,
 // for the national recovery rate): the bucket is created empty, nothing to convert; the provinces
 // report their employers on their next start.
+//
+// Version 7 keeps the dynamics' counts by home county and by occupation too (from the DEPARTED
+// events' details): the workers' trips and all the counts are built anew from the stored events
+// (ledger.RebuildDynamics).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
@@ -73,8 +77,8 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 			return fmt.Errorf("discrepancy names: %w", err)
 		}
 	}
-	if from < 5 {
-		if err := ledger.MigrateDynamics(tx); err != nil {
+	if from < 7 {
+		if err := ledger.RebuildDynamics(tx); err != nil {
 			return fmt.Errorf("employment dynamics: %w", err)
 		}
 	}

@@ -215,6 +215,9 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 	// Exactly one DEPARTED event per boarded worker, with a deterministic id.
 	var want []*coordinationv1.LedgerEvent
 	for _, e := range boarded {
+		if e.GetHomeCounty() == "" {
+			t.Fatalf("manifest entry %v has no home county", e)
+		}
 		want = append(want, &coordinationv1.LedgerEvent{
 			EventId:         fmt.Sprintf("%s:departed:%s:%s", rosterRegion, b.GetBatchId(), e.GetWorkerId()),
 			Kind:            coordinationv1.EventKind_EVENT_KIND_DEPARTED,
@@ -226,6 +229,9 @@ func TestRecordDepartureLedgerEntries(t *testing.T) {
 			Vacancy:         e.GetVacancy(),
 			OccurTime:       timestamppb.New(left),
 			RegisteredPoor:  e.GetRegisteredPoor(),
+			// The worker's county and the vacancy's occupation (from the replica), for the
+			// national dynamics.
+			Details: &coordinationv1.LedgerEvent_Departed{Departed: &coordinationv1.DepartedDetails{HomeCounty: e.GetHomeCounty(), Occupation: "8212"}},
 		})
 	}
 	checkLedger := func() {

@@ -1,6 +1,6 @@
 // Package dynamics is the national employment dynamics (就业动态) of the coordination service
 // (labourlink.coordination.v1.DynamicsService): as of a date, the registered-poor workers out at
-// work (services/platform/outatwork) by sending province and by destination province, against
+// work (services/platform/outatwork) by sending province, by destination province, by home county and by occupation, against
 // the same day a year before and the year before's total, read from the counts the ledger keeps
 // per day and year as it records events (ledger.Dynamics); and the local employers' recovery rate,
 // from the states of the employers the sending provinces report (ReportLocalEmployers, local.go),
@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/check"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
@@ -88,5 +89,7 @@ func (x *Server) GetNationalEmploymentDynamics(_ context.Context, req *coordinat
 	resp.Total = outatwork.Row("", total)
 	resp.BySendingRegion = outatwork.Rows(counts.Sending, x.regions.Name)
 	resp.ByDestination = outatwork.Rows(byDest, x.regions.Name)
+	resp.ByHomeCounty = outatwork.Rows(counts.Dims[ledger.DimHomeCounty], x.regions.Name)
+	resp.ByOccupation = outatwork.Rows(counts.Dims[ledger.DimOccupation], occupation.Title)
 	return resp, nil
 }

@@ -15,6 +15,14 @@ package ledger
 //	          began in the year who were not out to receiving on 1 January of it (receiving
 //	          "000000": to any destination, not out at all on 1 January).
 //
+// and the same two counts by home county and by occupation (coordination schema version 7), with
+// a dimension tag in the key and the code in place of the destination (the worker's home_county,
+// the trip's occupation, from the DEPARTED events' details; NUL bytes: not recorded):
+//
+//	dynDimDays   sending(6) dim(1) code(6) day(4)  -> int64
+//	dynDimYears  sending(6) dim(1) code(6) year(2) -> int64: workers with a spell of that code
+//	             that began in the year who were not out with that code on 1 January.
+//
 // So the distinct workers out at any time in year Y (to a destination, or to any) are those out
 // on 1 January of Y plus dynYears of Y: a spell that touches the year covers 1 January or
 // begins in it. Every event that changes a worker's trips takes the worker's old counts off and
@@ -24,6 +32,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -38,7 +47,39 @@ var (
 	dynTrips = store.NewTable[*storagev1.DynamicsTrips]([]byte("ledgerDynamicsTrips"))
 	dynDays  = []byte("ledgerDynamicsDays")
 	dynYears = []byte("ledgerDynamicsYears")
+	// The counts by home county and by occupation (coordination schema version 7).
+	dynDimDays  = []byte("ledgerDynamicsDimDays")
+	dynDimYears = []byte("ledgerDynamicsDimYears")
 )
+
+// The dimensions of dynDimDays and dynDimYears.
+const (
+	DimHomeCounty byte = 'c'
+	DimOccupation byte = 'o'
+)
+
+var dimensions = []byte{DimHomeCounty, DimOccupation}
+
+// dimCodeLen is the room of a code in the dimension keys (a 4-digit occupation is NUL-padded).
+const dimCodeLen = 6
+
+// dimCode is the code of trip t of a worker with trips rec in dimension dim ("" not recorded).
+func dimCode(dim byte, rec *storagev1.DynamicsTrips, t *storagev1.DynamicsTrip) string {
+	if dim == DimHomeCounty {
+		return rec.GetHomeCounty()
+	}
+	return t.GetOccupation()
+}
+
+func dimPrefix(sending string, dim byte, code string) []byte {
+	k := make([]byte, 0, 17)
+	k = append(append(k, sending...), dim)
+	k = append(k, code...)
+	for len(k) < 7+dimCodeLen {
+		k = append(k, 0)
+	}
+	return k
+}
 
 // anyDestination is the receiving code of dynYears' counts over every destination.
 const anyDestination = "000000"
@@ -80,7 +121,7 @@ func applyDynamics(rec *storagev1.DynamicsTrips, ev *coordinationv1.LedgerEvent)
 		t = &storagev1.DynamicsTrip{BatchId: ev.GetBatchId(), SendingRegion: ev.GetSendingRegion(), ReceivingRegion: ev.GetReceivingRegion()}
 		rec.Trips = append(rec.Trips, t)
 	}
-	before := proto.Clone(t)
+	before := proto.Clone(rec)
 	day := int32(outatwork.DayOfTime(ev.GetOccurTime().AsTime()))
 	switch ev.GetKind() {
 	case coordinationv1.EventKind_EVENT_KIND_DEPARTED:
@@ -88,6 +129,12 @@ func applyDynamics(rec *storagev1.DynamicsTrips, ev *coordinationv1.LedgerEvent)
 			t.DepartureDay = day
 		}
 		t.RegisteredPoor = t.RegisteredPoor || ev.GetRegisteredPoor()
+		if c := ev.GetDeparted().GetHomeCounty(); c != "" {
+			rec.HomeCounty = c
+		}
+		if o := ev.GetDeparted().GetOccupation(); o != "" {
+			t.Occupation = o
+		}
 	case coordinationv1.EventKind_EVENT_KIND_RETURNED_HOME, coordinationv1.EventKind_EVENT_KIND_LEFT_JOB:
 		if t.EndDay == 0 || day < t.EndDay {
 			t.EndDay = day
@@ -95,18 +142,20 @@ func applyDynamics(rec *storagev1.DynamicsTrips, ev *coordinationv1.LedgerEvent)
 	case coordinationv1.EventKind_EVENT_KIND_NO_SHOW:
 		t.NoShow = true
 	}
-	return !proto.Equal(before, t)
+	return !proto.Equal(before, rec)
 }
 
 // dynCounts are one worker's contributions to the counts: dynDays deltas and dynYears keys.
 type dynCounts struct {
-	days  map[string]int64
-	years map[string]bool
+	days     map[string]int64
+	years    map[string]bool
+	dimDays  map[string]int64
+	dimYears map[string]bool
 }
 
 // dynamicsCounts returns the contributions of a worker with trips rec.
 func dynamicsCounts(rec *storagev1.DynamicsTrips) dynCounts {
-	c := dynCounts{days: map[string]int64{}, years: map[string]bool{}}
+	c := dynCounts{days: map[string]int64{}, years: map[string]bool{}, dimDays: map[string]int64{}, dimYears: map[string]bool{}}
 	trips := rec.GetTrips()
 	in := make([]outatwork.Trip, len(trips))
 	for i, t := range trips {
@@ -133,6 +182,17 @@ func dynamicsCounts(rec *storagev1.DynamicsTrips) dynCounts {
 		if !ok || trips[out.Trip].GetReceivingRegion() != t.GetReceivingRegion() {
 			c.years[string(dynYearKey(t.GetSendingRegion(), t.GetReceivingRegion(), y))] = true
 		}
+		for _, dim := range dimensions {
+			code := dimCode(dim, rec, t)
+			p := dimPrefix(t.GetSendingRegion(), dim, code)
+			c.dimDays[string(binary.BigEndian.AppendUint32(slices.Clip(p), uint32(sp.From)))]++
+			if sp.To != 0 {
+				c.dimDays[string(binary.BigEndian.AppendUint32(slices.Clip(p), uint32(sp.To)))]--
+			}
+			if !ok || dimCode(dim, rec, trips[out.Trip]) != code {
+				c.dimYears[string(binary.BigEndian.AppendUint16(slices.Clip(p), uint16(y)))] = true
+			}
+		}
 	}
 	return c
 }
@@ -158,28 +218,47 @@ func addCount(tx *bbolt.Tx, name []byte, k string, n int64) error {
 
 // moveCounts takes the contributions old off the counts and puts new on.
 func moveCounts(tx *bbolt.Tx, old, new dynCounts) error {
-	for k, n := range old.days {
-		if err := addCount(tx, dynDays, k, -n+new.days[k]); err != nil {
+	if err := moveDays(tx, dynDays, old.days, new.days); err != nil {
+		return err
+	}
+	if err := moveYears(tx, dynYears, old.years, new.years); err != nil {
+		return err
+	}
+	if err := moveDays(tx, dynDimDays, old.dimDays, new.dimDays); err != nil {
+		return err
+	}
+	return moveYears(tx, dynDimYears, old.dimYears, new.dimYears)
+}
+
+// moveDays moves the day deltas of bucket name from old to new.
+func moveDays(tx *bbolt.Tx, name []byte, old, new map[string]int64) error {
+	for k, n := range old {
+		if err := addCount(tx, name, k, -n+new[k]); err != nil {
 			return err
 		}
 	}
-	for k, n := range new.days {
-		if _, ok := old.days[k]; !ok {
-			if err := addCount(tx, dynDays, k, n); err != nil {
+	for k, n := range new {
+		if _, ok := old[k]; !ok {
+			if err := addCount(tx, name, k, n); err != nil {
 				return err
 			}
 		}
 	}
-	for k := range old.years {
-		if !new.years[k] {
-			if err := addCount(tx, dynYears, k, -1); err != nil {
+	return nil
+}
+
+// moveYears moves the year keys of bucket name from old to new.
+func moveYears(tx *bbolt.Tx, name []byte, old, new map[string]bool) error {
+	for k := range old {
+		if !new[k] {
+			if err := addCount(tx, name, k, -1); err != nil {
 				return err
 			}
 		}
 	}
-	for k := range new.years {
-		if !old.years[k] {
-			if err := addCount(tx, dynYears, k, 1); err != nil {
+	for k := range new {
+		if !old[k] {
+			if err := addCount(tx, name, k, 1); err != nil {
 				return err
 			}
 		}
@@ -210,11 +289,28 @@ func trackDynamics(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
 	return dynTrips.Put(tx, key, rec)
 }
 
+// dynBuckets are the buckets of the dynamics.
+var dynBuckets = [][]byte{dynTrips.Name(), dynDays, dynYears, dynDimDays, dynDimYears}
+
+// RebuildDynamics builds the dynamics anew from the stored events (coordination schema version
+// 7: the counts by home county and occupation): the buckets are emptied, then MigrateDynamics.
+func RebuildDynamics(tx *bbolt.Tx) error {
+	for _, name := range dynBuckets {
+		if tx.Bucket(name) == nil {
+			continue
+		}
+		if err := tx.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	return MigrateDynamics(tx)
+}
+
 // MigrateDynamics builds the workers' trips and the counts of the dynamics (coordination schema
 // version 5) from the events of a file written before them, worker by worker (the by-worker
 // index), so that memory holds one worker's events at a time.
 func MigrateDynamics(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{dynTrips.Name(), dynDays, dynYears} {
+	for _, name := range dynBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -263,12 +359,15 @@ func MigrateDynamics(tx *bbolt.Tx) error {
 type DynamicsCounts struct {
 	Pairs   map[[2]string]*outatwork.Counts
 	Sending map[string]*outatwork.Counts
+	// By dimension (DimHomeCounty, DimOccupation), by code ("": not recorded), over the sending
+	// provinces read (a worker is of one sending province, so the sum is of distinct workers).
+	Dims map[byte]map[string]*outatwork.Counts
 }
 
 // Dynamics reads the counts of figures f for the sending province sending ("" for all), inside
 // tx: one pass over the day counts of the province (or the nation) and over its year counts.
 func Dynamics(tx *bbolt.Tx, sending string, f outatwork.Figures) (DynamicsCounts, error) {
-	out := DynamicsCounts{Pairs: map[[2]string]*outatwork.Counts{}, Sending: map[string]*outatwork.Counts{}}
+	out := DynamicsCounts{Pairs: map[[2]string]*outatwork.Counts{}, Sending: map[string]*outatwork.Counts{}, Dims: map[byte]map[string]*outatwork.Counts{}}
 	get := func(m map[[2]string]*outatwork.Counts, k [2]string) *outatwork.Counts {
 		c := m[k]
 		if c == nil {
@@ -330,5 +429,57 @@ func Dynamics(tx *bbolt.Tx, sending string, f outatwork.Figures) (DynamicsCounts
 		}
 		get(out.Pairs, [2]string{s, r}).LastYear += n
 	}
-	return out, nil
+	return out, dimensionCounts(tx, prefix, f, out.Dims)
+}
+
+// dimensionCounts adds the counts by dimension of figures f of the sending provinces with
+// prefix to dims.
+func dimensionCounts(tx *bbolt.Tx, prefix []byte, f outatwork.Figures, dims map[byte]map[string]*outatwork.Counts) error {
+	get := func(k []byte) *outatwork.Counts {
+		dim, code := k[6], string(bytes.TrimRight(k[7:7+dimCodeLen], "\x00"))
+		m := dims[dim]
+		if m == nil {
+			m = map[string]*outatwork.Counts{}
+			dims[dim] = m
+		}
+		c := m[code]
+		if c == nil {
+			c = &outatwork.Counts{}
+			m[code] = c
+		}
+		return c
+	}
+	days, years := tx.Bucket(dynDimDays), tx.Bucket(dynDimYears)
+	if days == nil || years == nil {
+		return fmt.Errorf("buckets %s, %s do not exist", dynDimDays, dynDimYears)
+	}
+	jan := outatwork.YearStart(f.LastYear)
+	c := days.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != 7+dimCodeLen+4 || len(v) != 8 {
+			return fmt.Errorf("dynamics dimension day count %q is malformed", k)
+		}
+		d, n := outatwork.Day(binary.BigEndian.Uint32(k[7+dimCodeLen:])), int64(binary.BigEndian.Uint64(v))
+		dc := get(k)
+		if d <= f.AsOf {
+			dc.AsOf += n
+		}
+		if d <= f.SameDay {
+			dc.SameDay += n
+		}
+		if d <= jan {
+			dc.LastYear += n
+		}
+	}
+	c = years.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) != 7+dimCodeLen+2 || len(v) != 8 {
+			return fmt.Errorf("dynamics dimension year count %q is malformed", k)
+		}
+		if int(binary.BigEndian.Uint16(k[7+dimCodeLen:])) != f.LastYear {
+			continue
+		}
+		get(k).LastYear += int64(binary.BigEndian.Uint64(v))
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"github.com/eastwest/labourlink/services/codes/occupation"
 	"sort"
 	"strings"
 	"time"
@@ -264,6 +265,27 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 		}
 	}
 	validateDetails(v, f, kind, ev)
+	validateDeparted(v, t, f, ev)
+}
+
+// validateDeparted checks a DEPARTED event's details: the home county a county of the sending
+// province, the occupation a known ISCO-08 unit group.
+func validateDeparted(v *apierror.Violations, t *regions.Table, f func(string) string, ev *coordinationv1.LedgerEvent) {
+	d := ev.GetDeparted()
+	if d == nil {
+		return
+	}
+	if c := d.GetHomeCounty(); c != "" {
+		switch {
+		case !t.IsCounty(c):
+			v.Add(f("departed.home_county"), "must be a 6-digit GB/T 2260 county code, such as 522601")
+		case ev.GetSendingRegion() != "" && t.ProvinceOf(c) != ev.GetSendingRegion():
+			v.Add(f("departed.home_county"), fmt.Sprintf("must be a county of the sending province %s, not of %s", ev.GetSendingRegion(), t.ProvinceOf(c)))
+		}
+	}
+	if o := d.GetOccupation(); o != "" && !occupation.Known(o) {
+		v.Add(f("departed.occupation"), "must be a known 4-digit ISCO-08 unit group code, such as 7112")
+	}
 }
 
 // validateDetails checks that ev's details are those of its kind: employment_checkpoint required
@@ -292,6 +314,8 @@ func validateDetails(v *apierror.Violations, f func(string) string, kind coordin
 		if only("left_job", coordinationv1.EventKind_EVENT_KIND_LEFT_JOB) {
 			text("left_job.reason", d.LeftJob.GetReason())
 		}
+	case *coordinationv1.LedgerEvent_Departed:
+		only("departed", coordinationv1.EventKind_EVENT_KIND_DEPARTED)
 	case *coordinationv1.LedgerEvent_Incident:
 		if only("incident", coordinationv1.EventKind_EVENT_KIND_INCIDENT) {
 			text("incident.kind", d.Incident.GetKind())

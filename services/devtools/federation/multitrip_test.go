@@ -350,9 +350,21 @@ func checkAssessment(t *testing.T, ctx context.Context, s *scenario.Script, cc g
 	}
 }
 
+// outAtWorkRows are the rows' figures out at work by key, rows with none left out.
+func outAtWorkRows(rows []*commonv1.DynamicsRow) map[string]int64 {
+	got := map[string]int64{}
+	for _, r := range rows {
+		if r.GetOutAtWork() > 0 {
+			got[r.GetKey()] = r.GetOutAtWork()
+		}
+	}
+	return got
+}
+
 // checkDynamics: the employment dynamics of the first sending province (from its roster) and
 // the national figures (from the ledger) equal the registered-poor workers of the script out at
-// work (Script.OutAtWork), today and ten days ago, in total and by destination and occupation;
+// work (Script.OutAtWork), today and ten days ago, in total and by destination and occupation
+// (nationally by home county too);
 // the returnee's workshop (registered and resumed today) is the recovery rate, and the one
 // placement is counted. Nothing happened last year. The worker who arrived without a recorded
 // departure is out at work for the province (its roster has the trip) but not in the ledger's
@@ -374,12 +386,7 @@ func checkDynamics(t *testing.T, ctx context.Context, s *scenario.Script, pairs 
 			t.Errorf("dynamics of %s as of %s: total %v, want %d out at work, none last year", province, civil.Format(asOf), tot, len(own))
 		}
 		for name, rows := range map[string][]*commonv1.DynamicsRow{"destination": resp.GetByDestination(), "occupation": resp.GetByOccupation()} {
-			got := map[string]int64{}
-			for _, r := range rows {
-				if r.GetOutAtWork() > 0 {
-					got[r.GetKey()] = r.GetOutAtWork()
-				}
-			}
+			got := outAtWorkRows(rows)
 			want := map[string]int64{}
 			for w := range own {
 				key := w.ReceivingRegion
@@ -407,18 +414,28 @@ func checkDynamics(t *testing.T, ctx context.Context, s *scenario.Script, pairs 
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, want := map[string]int64{}, map[string]int64{}
-		for _, r := range nat.GetBySendingRegion() {
-			if r.GetOutAtWork() > 0 {
-				got[r.GetKey()] = r.GetOutAtWork()
-			}
-		}
+		got, want := outAtWorkRows(nat.GetBySendingRegion()), map[string]int64{}
 		for w := range national {
 			want[w.SendingRegion]++
 		}
 		t.Logf("national dynamics as of %s: total %d by sending province %v (script: %d, %v)", civil.Format(asOf), nat.GetTotal().GetOutAtWork(), got, len(national), want)
 		if nat.GetTotal().GetOutAtWork() != int64(len(national)) || fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("national dynamics as of %s: total %d by sending province %v, want %d, %v", civil.Format(asOf), nat.GetTotal().GetOutAtWork(), got, len(national), want)
+		}
+		// By home county and occupation: every departure said the worker's county and the
+		// vacancy's occupation.
+		for name, rows := range map[string][]*commonv1.DynamicsRow{"home county": nat.GetByHomeCounty(), "occupation": nat.GetByOccupation()} {
+			got, want := outAtWorkRows(rows), map[string]int64{}
+			for w := range national {
+				key := w.HomeCounty
+				if name == "occupation" {
+					key = "8212" // every vacancy of the scenario
+				}
+				want[key]++
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("national dynamics as of %s by %s: %v, want %v", civil.Format(asOf), name, got, want)
+			}
 		}
 	}
 }

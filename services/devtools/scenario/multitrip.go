@@ -89,8 +89,8 @@ type ScriptWorker struct {
 	// ID is the worker id; Poor the registered-poor flag.
 	ID   string
 	Poor bool
-	// SendingRegion and ReceivingRegion are the worker's pair.
-	SendingRegion, ReceivingRegion string
+	// SendingRegion and ReceivingRegion are the worker's pair; HomeCounty the worker's county.
+	SendingRegion, ReceivingRegion, HomeCounty string
 	// Trips in order.
 	Trips []*ScriptTrip
 	// Status is the status the sending roster must show at the end.
@@ -222,7 +222,7 @@ func (m *multi) outbound(ctx context.Context, r *runner, employer string, roles 
 			return nil, err
 		}
 		m.s.Workers = append(m.s.Workers, &ScriptWorker{Role: roles[i], ID: e.GetWorkerId(), Poor: got.GetWorker().GetRegisteredPoor(),
-			SendingRegion: r.o.SendingRegion, ReceivingRegion: r.o.ReceivingRegion})
+			SendingRegion: r.o.SendingRegion, ReceivingRegion: r.o.ReceivingRegion, HomeCounty: got.GetWorker().GetHomeCounty()})
 	}
 	return b, nil
 }

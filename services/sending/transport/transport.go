@@ -694,6 +694,9 @@ func (x *transportServer) RecordDeparture(ctx context.Context, req *sendingv1.Re
 				Vacancy:         e.GetVacancy(),
 				OccurTime:       departed,
 				RegisteredPoor:  e.GetRegisteredPoor(),
+				Details: &coordinationv1.LedgerEvent_Departed{Departed: &coordinationv1.DepartedDetails{
+					HomeCounty: e.GetHomeCounty(), Occupation: trip.GetOccupation(),
+				}},
 			}); err != nil {
 				return err
 			}

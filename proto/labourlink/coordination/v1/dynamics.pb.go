@@ -414,8 +414,15 @@ type GetNationalEmploymentDynamicsResponse struct {
 	// By sending province, in code order; provinces with no employer registered on the day are
 	// left out.
 	RecoveryBySendingRegion []*RegionRecovery `protobuf:"bytes,9,rep,name=recovery_by_sending_region,json=recoveryBySendingRegion,proto3" json:"recovery_by_sending_region,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// By the workers' home county (key: county code, from the DEPARTED events' details), in code
+	// order; workers whose departure carried none count under the key "" (not recorded).
+	ByHomeCounty []*v11.DynamicsRow `protobuf:"bytes,10,rep,name=by_home_county,json=byHomeCounty,proto3" json:"by_home_county,omitempty"`
+	// By the trips' occupation (key: ISCO-08 unit group code, from the DEPARTED events' details),
+	// in code order; trips whose departure carried none count under the key "" (not recorded). A
+	// worker out in two occupations in the year before counts in the last_year_total of both.
+	ByOccupation  []*v11.DynamicsRow `protobuf:"bytes,11,rep,name=by_occupation,json=byOccupation,proto3" json:"by_occupation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetNationalEmploymentDynamicsResponse) Reset() {
@@ -511,6 +518,20 @@ func (x *GetNationalEmploymentDynamicsResponse) GetRecoveryBySendingRegion() []*
 	return nil
 }
 
+func (x *GetNationalEmploymentDynamicsResponse) GetByHomeCounty() []*v11.DynamicsRow {
+	if x != nil {
+		return x.ByHomeCounty
+	}
+	return nil
+}
+
+func (x *GetNationalEmploymentDynamicsResponse) GetByOccupation() []*v11.DynamicsRow {
+	if x != nil {
+		return x.ByOccupation
+	}
+	return nil
+}
+
 var File_labourlink_coordination_v1_dynamics_proto protoreflect.FileDescriptor
 
 const file_labourlink_coordination_v1_dynamics_proto_rawDesc = "" +
@@ -541,7 +562,7 @@ const file_labourlink_coordination_v1_dynamics_proto_rawDesc = "" +
 	"\x0erecovery_total\x18\x04 \x01(\v2$.labourlink.sending.v1.LocalRecoveryB\x03\xe0A\x03R\rrecoveryTotal\"\x88\x01\n" +
 	"$GetNationalEmploymentDynamicsRequest\x124\n" +
 	"\x05as_of\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\x04asOf\x12*\n" +
-	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\"\xc3\x05\n" +
+	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x01R\rsendingRegion\"\xde\x06\n" +
 	"%GetNationalEmploymentDynamicsResponse\x124\n" +
 	"\x05as_of\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\x04asOf\x12L\n" +
 	"\x12same_day_last_year\x18\x02 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\x0fsameDayLastYear\x12 \n" +
@@ -551,7 +572,10 @@ const file_labourlink_coordination_v1_dynamics_proto_rawDesc = "" +
 	"\x0eby_destination\x18\x06 \x03(\v2!.labourlink.common.v1.DynamicsRowB\x03\xe0A\x03R\rbyDestination\x12S\n" +
 	"\x10recovery_by_kind\x18\a \x03(\v2$.labourlink.sending.v1.LocalRecoveryB\x03\xe0A\x03R\x0erecoveryByKind\x12P\n" +
 	"\x0erecovery_total\x18\b \x01(\v2$.labourlink.sending.v1.LocalRecoveryB\x03\xe0A\x03R\rrecoveryTotal\x12l\n" +
-	"\x1arecovery_by_sending_region\x18\t \x03(\v2*.labourlink.coordination.v1.RegionRecoveryB\x03\xe0A\x03R\x17recoveryBySendingRegion2\xc4\x02\n" +
+	"\x1arecovery_by_sending_region\x18\t \x03(\v2*.labourlink.coordination.v1.RegionRecoveryB\x03\xe0A\x03R\x17recoveryBySendingRegion\x12L\n" +
+	"\x0eby_home_county\x18\n" +
+	" \x03(\v2!.labourlink.common.v1.DynamicsRowB\x03\xe0A\x03R\fbyHomeCounty\x12K\n" +
+	"\rby_occupation\x18\v \x03(\v2!.labourlink.common.v1.DynamicsRowB\x03\xe0A\x03R\fbyOccupation2\xc4\x02\n" +
 	"\x0fDynamicsService\x12\xa4\x01\n" +
 	"\x1dGetNationalEmploymentDynamics\x12@.labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest\x1aA.labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse\x12\x89\x01\n" +
 	"\x14ReportLocalEmployers\x127.labourlink.coordination.v1.ReportLocalEmployersRequest\x1a8.labourlink.coordination.v1.ReportLocalEmployersResponseBPZNgithub.com/eastwest/labourlink/proto/labourlink/coordination/v1;coordinationv1b\x06proto3"
@@ -599,15 +623,17 @@ var file_labourlink_coordination_v1_dynamics_proto_depIdxs = []int32{
 	9,  // 12: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.recovery_by_kind:type_name -> labourlink.sending.v1.LocalRecovery
 	9,  // 13: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.recovery_total:type_name -> labourlink.sending.v1.LocalRecovery
 	3,  // 14: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.recovery_by_sending_region:type_name -> labourlink.coordination.v1.RegionRecovery
-	4,  // 15: labourlink.coordination.v1.DynamicsService.GetNationalEmploymentDynamics:input_type -> labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest
-	1,  // 16: labourlink.coordination.v1.DynamicsService.ReportLocalEmployers:input_type -> labourlink.coordination.v1.ReportLocalEmployersRequest
-	5,  // 17: labourlink.coordination.v1.DynamicsService.GetNationalEmploymentDynamics:output_type -> labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse
-	2,  // 18: labourlink.coordination.v1.DynamicsService.ReportLocalEmployers:output_type -> labourlink.coordination.v1.ReportLocalEmployersResponse
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 15: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.by_home_county:type_name -> labourlink.common.v1.DynamicsRow
+	11, // 16: labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse.by_occupation:type_name -> labourlink.common.v1.DynamicsRow
+	4,  // 17: labourlink.coordination.v1.DynamicsService.GetNationalEmploymentDynamics:input_type -> labourlink.coordination.v1.GetNationalEmploymentDynamicsRequest
+	1,  // 18: labourlink.coordination.v1.DynamicsService.ReportLocalEmployers:input_type -> labourlink.coordination.v1.ReportLocalEmployersRequest
+	5,  // 19: labourlink.coordination.v1.DynamicsService.GetNationalEmploymentDynamics:output_type -> labourlink.coordination.v1.GetNationalEmploymentDynamicsResponse
+	2,  // 20: labourlink.coordination.v1.DynamicsService.ReportLocalEmployers:output_type -> labourlink.coordination.v1.ReportLocalEmployersResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_dynamics_proto_init() }

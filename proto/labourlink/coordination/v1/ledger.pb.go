@@ -143,13 +143,15 @@ type LedgerEvent struct {
 	RegisteredPoor bool `protobuf:"varint,10,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
 	// What only some kinds say: set for the kinds named on each field, never for the others.
 	// EMPLOYMENT_CHECKPOINT events carry `employment_checkpoint` (required); LEFT_JOB events may
-	// carry `left_job`, INCIDENT events `incident`; the other kinds carry none.
+	// carry `left_job`, INCIDENT events `incident`, DEPARTED events `departed`; the other kinds
+	// carry none.
 	//
 	// Types that are valid to be assigned to Details:
 	//
 	//	*LedgerEvent_EmploymentCheckpoint
 	//	*LedgerEvent_LeftJob
 	//	*LedgerEvent_Incident
+	//	*LedgerEvent_Departed
 	Details isLedgerEvent_Details `protobuf_oneof:"details"`
 	// When the ledger recorded it.
 	RecordTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=record_time,json=recordTime,proto3" json:"record_time,omitempty"`
@@ -293,6 +295,15 @@ func (x *LedgerEvent) GetIncident() *IncidentDetails {
 	return nil
 }
 
+func (x *LedgerEvent) GetDeparted() *DepartedDetails {
+	if x != nil {
+		if x, ok := x.Details.(*LedgerEvent_Departed); ok {
+			return x.Departed
+		}
+	}
+	return nil
+}
+
 func (x *LedgerEvent) GetRecordTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.RecordTime
@@ -326,11 +337,19 @@ type LedgerEvent_Incident struct {
 	Incident *IncidentDetails `protobuf:"bytes,18,opt,name=incident,proto3,oneof"`
 }
 
+type LedgerEvent_Departed struct {
+	// For DEPARTED: the worker's home county and the trip's occupation, for the national
+	// dynamics' breakdowns (a DEPARTED event without it counts there as not recorded).
+	Departed *DepartedDetails `protobuf:"bytes,19,opt,name=departed,proto3,oneof"`
+}
+
 func (*LedgerEvent_EmploymentCheckpoint) isLedgerEvent_Details() {}
 
 func (*LedgerEvent_LeftJob) isLedgerEvent_Details() {}
 
 func (*LedgerEvent_Incident) isLedgerEvent_Details() {}
+
+func (*LedgerEvent_Departed) isLedgerEvent_Details() {}
 
 // What an EMPLOYMENT_CHECKPOINT event says.
 type EmploymentCheckpointDetails struct {
@@ -480,6 +499,63 @@ func (x *IncidentDetails) GetKind() string {
 	return ""
 }
 
+// What a DEPARTED event says of the worker and the trip (codes only, no personal data).
+type DepartedDetails struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker's home county: a 6-digit GB/T 2260 county code of `sending_region`, such as
+	// `522601`; empty when not known.
+	HomeCounty string `protobuf:"bytes,1,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
+	// The trip's occupation (the vacancy's): a 4-digit ISCO-08 unit group code, such as `7112`;
+	// empty when not known.
+	Occupation    string `protobuf:"bytes,2,opt,name=occupation,proto3" json:"occupation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DepartedDetails) Reset() {
+	*x = DepartedDetails{}
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DepartedDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DepartedDetails) ProtoMessage() {}
+
+func (x *DepartedDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DepartedDetails.ProtoReflect.Descriptor instead.
+func (*DepartedDetails) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DepartedDetails) GetHomeCounty() string {
+	if x != nil {
+		return x.HomeCounty
+	}
+	return ""
+}
+
+func (x *DepartedDetails) GetOccupation() string {
+	if x != nil {
+		return x.Occupation
+	}
+	return ""
+}
+
 // Request to report events.
 type ReportEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -498,7 +574,7 @@ type ReportEventsRequest struct {
 
 func (x *ReportEventsRequest) Reset() {
 	*x = ReportEventsRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[4]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +586,7 @@ func (x *ReportEventsRequest) String() string {
 func (*ReportEventsRequest) ProtoMessage() {}
 
 func (x *ReportEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[4]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +599,7 @@ func (x *ReportEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportEventsRequest.ProtoReflect.Descriptor instead.
 func (*ReportEventsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReportEventsRequest) GetEvents() []*LedgerEvent {
@@ -558,7 +634,7 @@ type ReportEventsResponse struct {
 
 func (x *ReportEventsResponse) Reset() {
 	*x = ReportEventsResponse{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[5]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +646,7 @@ func (x *ReportEventsResponse) String() string {
 func (*ReportEventsResponse) ProtoMessage() {}
 
 func (x *ReportEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[5]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +659,7 @@ func (x *ReportEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportEventsResponse.ProtoReflect.Descriptor instead.
 func (*ReportEventsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReportEventsResponse) GetRecorded() int32 {
@@ -637,7 +713,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[6]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +725,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[6]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +738,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListEventsRequest) GetWorkerId() string {
@@ -734,7 +810,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[7]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +822,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[7]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +835,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListEventsResponse) GetEvents() []*LedgerEvent {
@@ -780,7 +856,7 @@ var File_labourlink_coordination_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
-	"'labourlink/coordination/v1/ledger.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xa4\a\n" +
+	"'labourlink/coordination/v1/ledger.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xf4\a\n" +
 	"\vLedgerEvent\x12\x1e\n" +
 	"\bevent_id\x18\x01 \x01(\tB\x03\xe0A\x02R\aeventId\x12>\n" +
 	"\x04kind\x18\x02 \x01(\x0e2%.labourlink.coordination.v1.EventKindB\x03\xe0A\x02R\x04kind\x12,\n" +
@@ -796,7 +872,8 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	" \x01(\bB\x03\xe0A\x01R\x0eregisteredPoor\x12s\n" +
 	"\x15employment_checkpoint\x18\x10 \x01(\v27.labourlink.coordination.v1.EmploymentCheckpointDetailsB\x03\xe0A\x01H\x00R\x14employmentCheckpoint\x12L\n" +
 	"\bleft_job\x18\x11 \x01(\v2*.labourlink.coordination.v1.LeftJobDetailsB\x03\xe0A\x01H\x00R\aleftJob\x12N\n" +
-	"\bincident\x18\x12 \x01(\v2+.labourlink.coordination.v1.IncidentDetailsB\x03\xe0A\x01H\x00R\bincident\x12@\n" +
+	"\bincident\x18\x12 \x01(\v2+.labourlink.coordination.v1.IncidentDetailsB\x03\xe0A\x01H\x00R\bincident\x12N\n" +
+	"\bdeparted\x18\x13 \x01(\v2+.labourlink.coordination.v1.DepartedDetailsB\x03\xe0A\x01H\x00R\bdeparted\x12@\n" +
 	"\vrecord_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"recordTime\x12J\n" +
 	"\rreporter_role\x18\x0f \x01(\x0e2 .labourlink.common.v1.RegionRoleB\x03\xe0A\x03R\freporterRoleB\t\n" +
@@ -807,7 +884,13 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x0eLeftJobDetails\x12\x1b\n" +
 	"\x06reason\x18\x01 \x01(\tB\x03\xe0A\x01R\x06reason\"*\n" +
 	"\x0fIncidentDetails\x12\x17\n" +
-	"\x04kind\x18\x01 \x01(\tB\x03\xe0A\x01R\x04kind\"\x7f\n" +
+	"\x04kind\x18\x01 \x01(\tB\x03\xe0A\x01R\x04kind\"\\\n" +
+	"\x0fDepartedDetails\x12$\n" +
+	"\vhome_county\x18\x01 \x01(\tB\x03\xe0A\x01R\n" +
+	"homeCounty\x12#\n" +
+	"\n" +
+	"occupation\x18\x02 \x01(\tB\x03\xe0A\x01R\n" +
+	"occupation\"\x7f\n" +
 	"\x13ReportEventsRequest\x12D\n" +
 	"\x06events\x18\x01 \x03(\v2'.labourlink.coordination.v1.LedgerEventB\x03\xe0A\x02R\x06events\x12\"\n" +
 	"\n" +
@@ -859,44 +942,46 @@ func file_labourlink_coordination_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_coordination_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_labourlink_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_labourlink_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_labourlink_coordination_v1_ledger_proto_goTypes = []any{
 	(EventKind)(0),                      // 0: labourlink.coordination.v1.EventKind
 	(*LedgerEvent)(nil),                 // 1: labourlink.coordination.v1.LedgerEvent
 	(*EmploymentCheckpointDetails)(nil), // 2: labourlink.coordination.v1.EmploymentCheckpointDetails
 	(*LeftJobDetails)(nil),              // 3: labourlink.coordination.v1.LeftJobDetails
 	(*IncidentDetails)(nil),             // 4: labourlink.coordination.v1.IncidentDetails
-	(*ReportEventsRequest)(nil),         // 5: labourlink.coordination.v1.ReportEventsRequest
-	(*ReportEventsResponse)(nil),        // 6: labourlink.coordination.v1.ReportEventsResponse
-	(*ListEventsRequest)(nil),           // 7: labourlink.coordination.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),          // 8: labourlink.coordination.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil),       // 9: google.protobuf.Timestamp
-	(v1.RegionRole)(0),                  // 10: labourlink.common.v1.RegionRole
-	(*v1.ItemRefusal)(nil),              // 11: labourlink.common.v1.ItemRefusal
+	(*DepartedDetails)(nil),             // 5: labourlink.coordination.v1.DepartedDetails
+	(*ReportEventsRequest)(nil),         // 6: labourlink.coordination.v1.ReportEventsRequest
+	(*ReportEventsResponse)(nil),        // 7: labourlink.coordination.v1.ReportEventsResponse
+	(*ListEventsRequest)(nil),           // 8: labourlink.coordination.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),          // 9: labourlink.coordination.v1.ListEventsResponse
+	(*timestamppb.Timestamp)(nil),       // 10: google.protobuf.Timestamp
+	(v1.RegionRole)(0),                  // 11: labourlink.common.v1.RegionRole
+	(*v1.ItemRefusal)(nil),              // 12: labourlink.common.v1.ItemRefusal
 }
 var file_labourlink_coordination_v1_ledger_proto_depIdxs = []int32{
 	0,  // 0: labourlink.coordination.v1.LedgerEvent.kind:type_name -> labourlink.coordination.v1.EventKind
-	9,  // 1: labourlink.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
+	10, // 1: labourlink.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
 	2,  // 2: labourlink.coordination.v1.LedgerEvent.employment_checkpoint:type_name -> labourlink.coordination.v1.EmploymentCheckpointDetails
 	3,  // 3: labourlink.coordination.v1.LedgerEvent.left_job:type_name -> labourlink.coordination.v1.LeftJobDetails
 	4,  // 4: labourlink.coordination.v1.LedgerEvent.incident:type_name -> labourlink.coordination.v1.IncidentDetails
-	9,  // 5: labourlink.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
-	10, // 6: labourlink.coordination.v1.LedgerEvent.reporter_role:type_name -> labourlink.common.v1.RegionRole
-	1,  // 7: labourlink.coordination.v1.ReportEventsRequest.events:type_name -> labourlink.coordination.v1.LedgerEvent
-	11, // 8: labourlink.coordination.v1.ReportEventsResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
-	0,  // 9: labourlink.coordination.v1.ListEventsRequest.kind:type_name -> labourlink.coordination.v1.EventKind
-	9,  // 10: labourlink.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
-	9,  // 11: labourlink.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
-	1,  // 12: labourlink.coordination.v1.ListEventsResponse.events:type_name -> labourlink.coordination.v1.LedgerEvent
-	5,  // 13: labourlink.coordination.v1.LedgerService.ReportEvents:input_type -> labourlink.coordination.v1.ReportEventsRequest
-	7,  // 14: labourlink.coordination.v1.LedgerService.ListEvents:input_type -> labourlink.coordination.v1.ListEventsRequest
-	6,  // 15: labourlink.coordination.v1.LedgerService.ReportEvents:output_type -> labourlink.coordination.v1.ReportEventsResponse
-	8,  // 16: labourlink.coordination.v1.LedgerService.ListEvents:output_type -> labourlink.coordination.v1.ListEventsResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	5,  // 5: labourlink.coordination.v1.LedgerEvent.departed:type_name -> labourlink.coordination.v1.DepartedDetails
+	10, // 6: labourlink.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
+	11, // 7: labourlink.coordination.v1.LedgerEvent.reporter_role:type_name -> labourlink.common.v1.RegionRole
+	1,  // 8: labourlink.coordination.v1.ReportEventsRequest.events:type_name -> labourlink.coordination.v1.LedgerEvent
+	12, // 9: labourlink.coordination.v1.ReportEventsResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
+	0,  // 10: labourlink.coordination.v1.ListEventsRequest.kind:type_name -> labourlink.coordination.v1.EventKind
+	10, // 11: labourlink.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
+	10, // 12: labourlink.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
+	1,  // 13: labourlink.coordination.v1.ListEventsResponse.events:type_name -> labourlink.coordination.v1.LedgerEvent
+	6,  // 14: labourlink.coordination.v1.LedgerService.ReportEvents:input_type -> labourlink.coordination.v1.ReportEventsRequest
+	8,  // 15: labourlink.coordination.v1.LedgerService.ListEvents:input_type -> labourlink.coordination.v1.ListEventsRequest
+	7,  // 16: labourlink.coordination.v1.LedgerService.ReportEvents:output_type -> labourlink.coordination.v1.ReportEventsResponse
+	9,  // 17: labourlink.coordination.v1.LedgerService.ListEvents:output_type -> labourlink.coordination.v1.ListEventsResponse
+	16, // [16:18] is the sub-list for method output_type
+	14, // [14:16] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_ledger_proto_init() }
@@ -908,6 +993,7 @@ func file_labourlink_coordination_v1_ledger_proto_init() {
 		(*LedgerEvent_EmploymentCheckpoint)(nil),
 		(*LedgerEvent_LeftJob)(nil),
 		(*LedgerEvent_Incident)(nil),
+		(*LedgerEvent_Departed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -915,7 +1001,7 @@ func file_labourlink_coordination_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_coordination_v1_ledger_proto_rawDesc), len(file_labourlink_coordination_v1_ledger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

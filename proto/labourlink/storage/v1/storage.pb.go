@@ -311,7 +311,10 @@ func (x *ImportRecord) GetRowsDigest() []byte {
 type DynamicsTrips struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The worker's trips, one per batch, in the order their first event was recorded.
-	Trips         []*DynamicsTrip `protobuf:"bytes,1,rep,name=trips" json:"trips,omitempty"`
+	Trips []*DynamicsTrip `protobuf:"bytes,1,rep,name=trips" json:"trips,omitempty"`
+	// The worker's home county, from the latest DEPARTED event that carried one (coordination
+	// schema version 7); empty: not recorded.
+	HomeCounty    string `protobuf:"bytes,2,opt,name=home_county,json=homeCounty" json:"home_county,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -353,6 +356,13 @@ func (x *DynamicsTrips) GetTrips() []*DynamicsTrip {
 	return nil
 }
 
+func (x *DynamicsTrips) GetHomeCounty() string {
+	if x != nil {
+		return x.HomeCounty
+	}
+	return ""
+}
+
 // One trip of DynamicsTrips: what the ledger's events of one batch say of one worker.
 type DynamicsTrip struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -370,7 +380,10 @@ type DynamicsTrip struct {
 	// 1970-01-01; 0: none yet.
 	EndDay int32 `protobuf:"varint,6,opt,name=end_day,json=endDay" json:"end_day,omitempty"`
 	// A NO_SHOW event is in: the trip is not counted.
-	NoShow        bool `protobuf:"varint,7,opt,name=no_show,json=noShow" json:"no_show,omitempty"`
+	NoShow bool `protobuf:"varint,7,opt,name=no_show,json=noShow" json:"no_show,omitempty"`
+	// The trip's occupation, from its DEPARTED event (coordination schema version 7); empty: not
+	// recorded.
+	Occupation    string `protobuf:"bytes,8,opt,name=occupation" json:"occupation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -454,6 +467,13 @@ func (x *DynamicsTrip) GetNoShow() bool {
 	return false
 }
 
+func (x *DynamicsTrip) GetOccupation() string {
+	if x != nil {
+		return x.Occupation
+	}
+	return ""
+}
+
 var File_labourlink_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
@@ -484,9 +504,11 @@ const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1f\n" +
 	"\vrows_digest\x18\a \x01(\fR\n" +
-	"rowsDigest\"J\n" +
+	"rowsDigest\"k\n" +
 	"\rDynamicsTrips\x129\n" +
-	"\x05trips\x18\x01 \x03(\v2#.labourlink.storage.v1.DynamicsTripR\x05trips\"\xfb\x01\n" +
+	"\x05trips\x18\x01 \x03(\v2#.labourlink.storage.v1.DynamicsTripR\x05trips\x12\x1f\n" +
+	"\vhome_county\x18\x02 \x01(\tR\n" +
+	"homeCounty\"\x9b\x02\n" +
 	"\fDynamicsTrip\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12%\n" +
 	"\x0esending_region\x18\x02 \x01(\tR\rsendingRegion\x12)\n" +
@@ -494,7 +516,10 @@ const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
 	"\x0fregistered_poor\x18\x04 \x01(\bR\x0eregisteredPoor\x12#\n" +
 	"\rdeparture_day\x18\x05 \x01(\x05R\fdepartureDay\x12\x17\n" +
 	"\aend_day\x18\x06 \x01(\x05R\x06endDay\x12\x17\n" +
-	"\ano_show\x18\a \x01(\bR\x06noShowBMZDgithub.com/eastwest/labourlink/proto/labourlink/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\ano_show\x18\a \x01(\bR\x06noShow\x12\x1e\n" +
+	"\n" +
+	"occupation\x18\b \x01(\tR\n" +
+	"occupationBMZDgithub.com/eastwest/labourlink/proto/labourlink/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_labourlink_storage_v1_storage_proto_rawDescOnce sync.Once
