@@ -107,7 +107,10 @@ func (s Spell) Touches(y int) bool {
 }
 
 // Spells returns the disjoint spells of a worker's trips, in time order (the package comment
-// says how). Trips departing on the same day are taken in the order given.
+// says how). Trips departing on the same day are taken in the order given, except that a trip
+// that ended the day it departed comes before the others of its day: the worker went on from it
+// to another trip that day (the ledger, which keeps trips in the order their events arrived,
+// gets the same spells whatever that order).
 func Spells(trips []Trip) []Spell {
 	idx := make([]int, 0, len(trips))
 	for i, t := range trips {
@@ -115,7 +118,19 @@ func Spells(trips []Trip) []Spell {
 			idx = append(idx, i)
 		}
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(trips[a].Depart, trips[b].Depart) })
+	endedSameDay := func(t Trip) bool { return t.End != 0 && t.End <= t.Depart }
+	slices.SortStableFunc(idx, func(a, b int) int {
+		if c := cmp.Compare(trips[a].Depart, trips[b].Depart); c != 0 {
+			return c
+		}
+		switch ea, eb := endedSameDay(trips[a]), endedSameDay(trips[b]); {
+		case ea && !eb:
+			return -1
+		case eb && !ea:
+			return 1
+		}
+		return 0
+	})
 	var out []Spell
 	for n, i := range idx {
 		t := trips[i]

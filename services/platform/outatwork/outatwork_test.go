@@ -38,6 +38,12 @@ func TestSpells(t *testing.T) {
 			[]Spell{{From: d("2026-01-01"), To: d("2026-02-01"), Trip: 1}, {From: d("2026-05-01"), To: d("2026-09-01")}}},
 		{"two departures the same day: the later in order counts", []Trip{{Depart: d("2026-03-01")}, {Depart: d("2026-03-01")}},
 			[]Spell{{From: d("2026-03-01"), Trip: 1}}},
+		// The ledger keeps trips in the order their events arrived: a trip that ended the day it
+		// departed is the one the worker went on from, in either order.
+		{"left the job the day it departed, out again that day", []Trip{{Depart: d("2026-03-01"), End: d("2026-03-01")}, {Depart: d("2026-03-01"), End: d("2026-03-05")}},
+			[]Spell{{From: d("2026-03-01"), To: d("2026-03-05"), Trip: 1}}},
+		{"the same, recorded the other way round", []Trip{{Depart: d("2026-03-01"), End: d("2026-03-05")}, {Depart: d("2026-03-01"), End: d("2026-03-01")}},
+			[]Spell{{From: d("2026-03-01"), To: d("2026-03-05")}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := Spells(tt.trips); !slices.Equal(got, tt.want) {
