@@ -120,10 +120,9 @@ func peerAddr(ctx context.Context) string {
 func level(method string, code codes.Code) zapcore.Level {
 	switch code {
 	case codes.OK:
-		if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
-			return zapcore.DebugLevel // probes call this every few seconds
-		}
-		return zapcore.InfoLevel
+		// Successes are counted by the metrics (labourlink_grpc_server_handled_total); a line
+		// per success at info would cost more than the call itself on the read path.
+		return zapcore.DebugLevel
 	case codes.Internal, codes.Unknown, codes.DataLoss:
 		return zapcore.ErrorLevel
 	default:
@@ -133,6 +132,10 @@ func level(method string, code codes.Code) zapcore.Level {
 
 func (ic *interceptors) logRPC(ctx context.Context, method string, start time.Time, rec *rpcRecord, err error, extra ...zap.Field) {
 	st := status.Convert(err)
+	ce := ic.lg.Check(level(method, st.Code()), logMessage)
+	if ce == nil {
+		return // nothing is built for a line that is not written
+	}
 	fields := []zap.Field{
 		zap.String("method", method),
 		zap.String("code", st.Code().String()),
@@ -154,9 +157,7 @@ func (ic *interceptors) logRPC(ctx context.Context, method string, start time.Ti
 		fields = append(fields, zap.String("error", st.Message()))
 	}
 	fields = append(fields, extra...)
-	if ce := ic.lg.Check(level(method, st.Code()), logMessage); ce != nil {
-		ce.Write(fields...)
-	}
+	ce.Write(fields...)
 }
 
 // --- recovery ---

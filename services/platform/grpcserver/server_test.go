@@ -359,14 +359,14 @@ func TestUnary(t *testing.T) {
 		wantLevel  zapcore.Level
 		wantCause  string // in the log line's error field
 	}{
-		{"ok", phone, codes.OK, "", nil, true, zapcore.InfoLevel, ""},
+		{"ok", phone, codes.OK, "", nil, true, zapcore.DebugLevel, ""},
 		{"validation", "", codes.InvalidArgument, "invalid argument: value: must not be empty", []string{"value"}, false, zapcore.WarnLevel, ""},
 		{"two violations", "bad", codes.InvalidArgument, "", []string{"value", "request_id"}, false, zapcore.WarnLevel, ""},
 		{"plain validation error", "plain", codes.InvalidArgument, "invalid argument: value plain is not allowed", nil, false, zapcore.WarnLevel, ""},
 		{"domain error", "missing", codes.NotFound, "get worker: worker w-1 not found", nil, true, zapcore.WarnLevel, ""},
 		{"unknown error", "fail", codes.Internal, "internal error", nil, true, zapcore.ErrorLevel, "secret internal cause"},
 		{"panic", "panic", codes.Internal, "internal error", nil, true, zapcore.ErrorLevel, "handler exploded"},
-		{"after panic", "again", codes.OK, "", nil, true, zapcore.InfoLevel, ""},
+		{"after panic", "again", codes.OK, "", nil, true, zapcore.DebugLevel, ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,11 +418,11 @@ func TestStream(t *testing.T) {
 		wantFields []string
 		wantLevel  zapcore.Level
 	}{
-		{"ok", []string{phone, "b"}, codes.OK, phone + ",b", nil, zapcore.InfoLevel},
+		{"ok", []string{phone, "b"}, codes.OK, phone + ",b", nil, zapcore.DebugLevel},
 		{"validation of a later message", []string{"a", ""}, codes.InvalidArgument, "", []string{"value"}, zapcore.WarnLevel},
 		{"unknown error", []string{"a", "fail"}, codes.Internal, "", nil, zapcore.ErrorLevel},
 		{"panic", []string{"panic"}, codes.Internal, "", nil, zapcore.ErrorLevel},
-		{"after panic", []string{"c"}, codes.OK, "c", nil, zapcore.InfoLevel},
+		{"after panic", []string{"c"}, codes.OK, "c", nil, zapcore.DebugLevel},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

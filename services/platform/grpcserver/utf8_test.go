@@ -139,7 +139,7 @@ func TestInvalidUTF8IsInvalidArgument(t *testing.T) {
 					t.Errorf("message %q, want it to say %q", st.Message(), want)
 				}
 			}
-			lvl := zapcore.InfoLevel
+			lvl := zapcore.DebugLevel
 			if tt.wantCode != codes.OK {
 				lvl = zapcore.WarnLevel
 			}
