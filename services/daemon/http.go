@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/vanguard"
@@ -59,7 +60,7 @@ func serveHTTP(cfg Config, srv *grpcserver.Server, svc any, tlsConfig *tls.Confi
 		return nil, fmt.Errorf("http listener: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", transcoder)
+	mux.Handle("/", connectUnaryByDefault(transcoder))
 	if d, ok := svc.(Dashboarder); ok {
 		mux.Handle(DashboardPath, d.Dashboard())
 	}
@@ -124,4 +125,20 @@ func (h *httpServer) drain() {
 		h.lg.Warn("http listener: graceful stop timed out, closing open calls", zap.Error(err))
 		_ = h.hs.Close()
 	}
+}
+
+// connectUnaryByDefault marks a POST of JSON or protobuf without a Connect-Protocol-Version
+// header as a Connect unary call (version 1), so that `curl -d '{...}' URL/pkg.Service/Method`
+// works without the header: vanguard would take it for a REST call, and the services have no
+// REST routes.
+func connectUnaryByDefault(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.Header.Get("Connect-Protocol-Version") == "" {
+			switch ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) {
+			case "application/json", "application/proto":
+				r.Header.Set("Connect-Protocol-Version", "1")
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
