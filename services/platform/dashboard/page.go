@@ -10,7 +10,13 @@ package dashboard
 import (
 	"context"
 
+	"strings"
+
 	"google.golang.org/protobuf/proto"
+
+	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 )
 
 // Page is what the dashboard shows. A nil section is not shown (the province views of the
@@ -110,3 +116,68 @@ type LoaderFunc func(ctx context.Context, r Request) (*Page, error)
 
 // LoadDashboard calls f.
 func (f LoaderFunc) LoadDashboard(ctx context.Context, r Request) (*Page, error) { return f(ctx, r) }
+
+// validator is what the services' gRPC servers implement to check a request before its handler
+// runs (grpcserver's validation step).
+type validator interface {
+	ValidateRequest(method string, req any) error
+}
+
+// Check prepares an in-process call of method on srv with req as the gRPC server would: it
+// validates req with srv's ValidateRequest (when srv has one) and asks Allow.
+func (r Request) Check(ctx context.Context, srv any, method string, req proto.Message) error {
+	if v, ok := srv.(validator); ok {
+		if err := v.ValidateRequest(method, req); err != nil {
+			return err
+		}
+	}
+	return r.Allow(ctx, method, req)
+}
+
+// Pct copies an optional percentage.
+func Pct(p *float64) *float64 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+// RecoveryOf is the recovery section from the API's recovery rows (the sending and the
+// coordination DynamicsService answer with the same messages).
+func RecoveryOf(total *sendingv1.LocalRecovery, byKind []*sendingv1.LocalRecovery) *Recovery {
+	rt := total.GetRecoveryRate()
+	out := &Recovery{Resumed: rt.GetNumerator(), Registered: rt.GetDenominator(), Percentage: Pct(rt.Percentage)}
+	for _, k := range byKind {
+		r := k.GetRecoveryRate()
+		out.ByKind = append(out.ByKind, RecoveryKind{Kind: strings.TrimPrefix(k.GetKind().String(), "LOCAL_EMPLOYER_KIND_"),
+			Resumed: r.GetNumerator(), Registered: r.GetDenominator(), Percentage: Pct(r.Percentage)})
+	}
+	return out
+}
+
+// SeriesDays is how many days apart the points of the dynamics line chart are, and
+// SeriesPoints how many there are (the last is today): about a year, month by month.
+const (
+	SeriesDays   = 30
+	SeriesPoints = 13
+)
+
+// Series is the dynamics line chart's points up to today: point(asOf) for each day, oldest
+// first.
+func Series(today *commonv1.Date, point func(asOf *commonv1.Date, last bool) (DynamicsPoint, error)) ([]DynamicsPoint, error) {
+	out := make([]DynamicsPoint, 0, SeriesPoints)
+	for i := SeriesPoints - 1; i >= 0; i-- {
+		pt, err := point(civil.AddDays(today, -i*SeriesDays), i == 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pt)
+	}
+	return out, nil
+}
+
+// PointOf is a chart point from a dynamics row of the API on the day asOf.
+func PointOf(asOf *commonv1.Date, row *commonv1.DynamicsRow) DynamicsPoint {
+	return DynamicsPoint{Date: civil.Format(asOf), OutAtWork: row.GetOutAtWork(), LastYearSame: row.GetSameDayLastYear(), LastYearTotal: row.GetLastYearTotal()}
+}
