@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/authz"
 	"github.com/eastwest/labourlink/services/platform/identity"
 )
@@ -118,8 +120,19 @@ func callerOf(r *http.Request) (identity.Identity, error) {
 	return identity.Parse(r.TLS.VerifiedChains[0][0])
 }
 
-// httpStatus maps the gRPC code of a Loader's error to an HTTP status.
+// httpStatus maps a Loader's error (a domain error of services/platform/apierror, or a gRPC
+// status) to an HTTP status.
 func httpStatus(err error) int {
+	switch {
+	case errors.Is(err, apierror.ErrPermissionDenied):
+		return http.StatusForbidden
+	case errors.Is(err, apierror.ErrInvalidArgument), errors.Is(err, apierror.ErrFailedPrecondition):
+		return http.StatusBadRequest
+	case errors.Is(err, apierror.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, apierror.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
 	switch status.Code(err) {
 	case codes.PermissionDenied, codes.Unauthenticated:
 		return http.StatusForbidden
@@ -138,11 +151,7 @@ func httpStatus(err error) int {
 func (h *handler) fail(w http.ResponseWriter, lang string, code int, err error) {
 	msg := catalog[lang]["error"]
 	if code == http.StatusForbidden || code == http.StatusBadRequest || code == http.StatusNotFound {
-		if s, ok := status.FromError(err); ok {
-			msg += ": " + s.Message()
-		} else {
-			msg += ": " + err.Error()
-		}
+		msg += ": " + err.Error()
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Language", lang)
