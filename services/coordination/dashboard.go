@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"go.uber.org/zap"
-
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
@@ -20,12 +18,7 @@ import (
 // assessments against the baseline, the employment dynamics and the local employers' recovery
 // rate, read from this service's own gRPC servers in-process.
 func (s *Service) Dashboard() http.Handler {
-	h, err := dashboard.Handler(dashboard.Config{Self: identity.Coordination(), Loader: dashboard.LoaderFunc(s.loadDashboard)})
-	if err != nil {
-		s.lg.Error("dashboard", zap.Error(err))
-		return http.NotFoundHandler()
-	}
-	return h
+	return dashboard.HandlerOrLog(dashboard.Config{Self: identity.Coordination(), Loader: dashboard.LoaderFunc(s.loadDashboard)}, s.lg)
 }
 
 func (s *Service) loadDashboard(ctx context.Context, r dashboard.Request) (*dashboard.Page, error) {

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"go.uber.org/zap"
-
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
@@ -20,12 +18,7 @@ import (
 // discrepancies, assessment and dynamics are the coordination service's (its dashboard with
 // ?region=).
 func (s *Service) Dashboard() http.Handler {
-	h, err := dashboard.Handler(dashboard.Config{Self: identity.Receiving(s.cfg.Region), Loader: dashboard.LoaderFunc(s.loadDashboard)})
-	if err != nil {
-		s.lg.Error("dashboard", zap.Error(err))
-		return http.NotFoundHandler()
-	}
-	return h
+	return dashboard.HandlerOrLog(dashboard.Config{Self: identity.Receiving(s.cfg.Region), Loader: dashboard.LoaderFunc(s.loadDashboard)}, s.lg)
 }
 
 func (s *Service) loadDashboard(ctx context.Context, r dashboard.Request) (*dashboard.Page, error) {

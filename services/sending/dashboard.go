@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"go.uber.org/zap"
-
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
@@ -19,12 +17,7 @@ import (
 // GetEmploymentDynamics). The pairing tables, discrepancies and assessment are the
 // coordination service's (its dashboard with ?region=).
 func (s *Service) Dashboard() http.Handler {
-	h, err := dashboard.Handler(dashboard.Config{Self: identity.Sending(s.cfg.Region), Loader: dashboard.LoaderFunc(s.loadDashboard)})
-	if err != nil {
-		s.lg.Error("dashboard", zap.Error(err))
-		return http.NotFoundHandler()
-	}
-	return h
+	return dashboard.HandlerOrLog(dashboard.Config{Self: identity.Sending(s.cfg.Region), Loader: dashboard.LoaderFunc(s.loadDashboard)}, s.lg)
 }
 
 func (s *Service) loadDashboard(ctx context.Context, r dashboard.Request) (*dashboard.Page, error) {

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"go.uber.org/zap"
 	"golang.org/x/text/language"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -185,4 +186,15 @@ type view struct {
 	T      map[string]string
 	Style  template.CSS
 	Charts charts
+}
+
+// HandlerOrLog is Handler for a service's Dashboard method: a configuration it cannot use
+// (an identity that is not a service's) is logged and served as 404.
+func HandlerOrLog(cfg Config, lg *zap.Logger) http.Handler {
+	h, err := Handler(cfg)
+	if err != nil {
+		lg.Error("dashboard", zap.Error(err))
+		return http.NotFoundHandler()
+	}
+	return h
 }
