@@ -36,6 +36,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the services")
 	fs.DurationVar(&c.GracePeriod, "grace-period", c.GracePeriod, "time after a batch departs before a worker not confirmed arrived is unaccounted (short values help when trying the scenario)")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, fmt.Sprintf("serve each service's Prometheus metrics at http://HOST:PORT/metrics, PORT its gRPC port + %d", federation.MetricsPortOffset))
+	fs.BoolVar(&c.HTTP, "http", c.HTTP, fmt.Sprintf("serve each service's methods as JSON over HTTP (docs/http.md) at HOST:PORT, PORT its gRPC port + %d", federation.HTTPPortOffset))
 	useTLS := fs.Bool("tls", false, "run with mTLS and authorisation, with the certificates in -certs (made there by 'labourlink certs init' if missing)")
 	certsDir := fs.String("certs", "", "certificate folder for -tls (default DATA/certs)")
 	fs.Usage = func() {
@@ -80,10 +81,19 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 		}
 		return "http://" + federation.MetricsAddr(addr) + daemon.MetricsPath
 	}
-	tb := newTable("service", "region", "address", "metrics", "log")
-	tb.add(false, "coordination", "nation", c.CoordinationAddr, metricsURL(c.CoordinationAddr), filepath.Join(c.DataDir, "coordination.log"))
-	tb.add(false, "sending", federation.SendingRegion+" "+t.Name(federation.SendingRegion), c.SendingAddr, metricsURL(c.SendingAddr), filepath.Join(c.DataDir, "sending.log"))
-	tb.add(false, "receiving", federation.ReceivingRegion+" "+t.Name(federation.ReceivingRegion), c.ReceivingAddr, metricsURL(c.ReceivingAddr), filepath.Join(c.DataDir, "receiving.log"))
+	httpURL := func(addr string) string {
+		if !c.HTTP {
+			return "off"
+		}
+		if certsDir != "" {
+			return "https://" + federation.HTTPAddr(addr)
+		}
+		return "http://" + federation.HTTPAddr(addr)
+	}
+	tb := newTable("service", "region", "address", "http/json", "metrics", "log")
+	tb.add(false, "coordination", "nation", c.CoordinationAddr, httpURL(c.CoordinationAddr), metricsURL(c.CoordinationAddr), filepath.Join(c.DataDir, "coordination.log"))
+	tb.add(false, "sending", federation.SendingRegion+" "+t.Name(federation.SendingRegion), c.SendingAddr, httpURL(c.SendingAddr), metricsURL(c.SendingAddr), filepath.Join(c.DataDir, "sending.log"))
+	tb.add(false, "receiving", federation.ReceivingRegion+" "+t.Name(federation.ReceivingRegion), c.ReceivingAddr, httpURL(c.ReceivingAddr), metricsURL(c.ReceivingAddr), filepath.Join(c.DataDir, "receiving.log"))
 	tb.render(w, false)
 	grpcurl := "go run github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4"
 	sys520 := grpcurlAuth(certsDir, identity.System(federation.SendingRegion))
@@ -103,6 +113,9 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 		cert, key := identity.Paths(certsDir, identity.System(federation.SendingRegion))
 		fmt.Fprintf(w, "\nThe CLI as Guizhou's system:\n  export LABOURLINK_TLS_CA=%s LABOURLINK_TLS_CERT=%s LABOURLINK_TLS_KEY=%s\n",
 			filepath.Join(certsDir, identity.CAFile), cert, key)
+	}
+	if c.HTTP {
+		fmt.Fprintf(w, "\nJSON over HTTP (Connect protocol; see docs/http.md):\n  curl -s -H 'Content-Type: application/json' -d '{\"page_size\":5}' %s/labourlink.sending.v1.RosterService/ListWorkers\n", httpURL(c.SendingAddr))
 	}
 	if c.Metrics {
 		fmt.Fprintf(w, "\nMetrics (Prometheus text; see docs/operations.md, \"Metrics\"):\n  curl -s %s | grep ^labourlink_\n", metricsURL(c.SendingAddr))

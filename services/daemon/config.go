@@ -87,6 +87,10 @@ type Config struct {
 	// MetricsAddr, when set, serves the Prometheus metrics over HTTP on this address, at
 	// /metrics (empty: off).
 	MetricsAddr string
+	// HTTPAddr, when set, serves every gRPC method as JSON over HTTP (Connect protocol) on
+	// this address, with the TLS, authorisation and validation of the gRPC port, and the
+	// service's dashboard at DashboardPath when it has one (empty: off).
+	HTTPAddr string
 	// CallDeadline and CallDeadlinePerItem are the deadline of a call to another service: the
 	// base, plus the allowance per item the call carries or asks for (peers.Deadlines).
 	// Sending and receiving only.
@@ -156,6 +160,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	fs.StringVar(&c.ReadyFile, "ready-file", "", "write this `file` (JSON: pid, listen address, data file instance id) once serving, for the process that started the service")
 	fs.StringVar(&c.HealthListen, "health-listen", "", "also serve gRPC health checks alone, in plaintext, on this `host:port` (Kubernetes probes; empty: off)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP at /metrics on this `host:port` (e.g. :9090; empty: off)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "also serve every method as JSON over HTTP (Connect protocol; docs/http.md) on this `host:port`, with the same TLS and authorisation as the gRPC port (empty: off)")
 	fs.IntVar(&c.MaxStreams, "max-streams", grpcserver.DefaultMaxStreams, "streaming calls (imports, feed watches) the server holds at once, over all connections; more are refused with RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.MaxUnaryCalls, "max-unary-calls", grpcserver.DefaultMaxUnaryCalls, "unary calls the server handles at once (health checks not counted); more are refused with RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.MaxConnections, "max-connections", grpcserver.DefaultMaxConnections, "client connections the server keeps open at once; more are closed as soon as they are accepted")
@@ -315,6 +320,9 @@ func (c Config) Args() []string {
 	}
 	if c.MetricsAddr != "" {
 		args = append(args, "-metrics-addr", c.MetricsAddr)
+	}
+	if c.HTTPAddr != "" {
+		args = append(args, "-http-addr", c.HTTPAddr)
 	}
 	if c.ReadyFile != "" {
 		args = append(args, "-ready-file", c.ReadyFile)

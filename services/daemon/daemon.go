@@ -157,6 +157,13 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	}
 	// Stopped after the gRPC server (deferred): the last scrape sees the graceful stop.
 	defer stopMetrics()
+	// After every registration: the transcoder serves the methods registered so far.
+	httpSrv, err := serveHTTP(cfg, srv, svc, sec.httpTLS, lg)
+	if err != nil {
+		_ = lis.Close()
+		return err
+	}
+	defer httpSrv.drain() // after a failed start; a no-op after the drain below
 	if cfg.Advertise == cfg.Listen && portZero(cfg.Listen) {
 		cfg.Advertise = lis.Addr().String() // register the port the kernel chose
 	}
@@ -165,7 +172,7 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		zap.String("instance", db.InstanceID()), zap.String("version", version.String()))
 	if cfg.ReadyFile != "" {
 		if err := readiness.Write(cfg.ReadyFile, readiness.Ready{PID: os.Getpid(), Kind: string(cfg.Kind), Listen: lis.Addr().String(),
-			Instance: db.InstanceID(), DataFile: db.Path(), Metrics: metricsAddr}); err != nil {
+			Instance: db.InstanceID(), DataFile: db.Path(), Metrics: metricsAddr, HTTP: httpSrv.Addr()}); err != nil {
 			_ = lis.Close()
 			return err
 		}
@@ -198,7 +205,18 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 			registerLoop(bgCtx, cfg, peerOpts, lg)
 		}()
 	}
-	err = srv.Run(ctx, lis)
+	// The HTTP listener drains first, then the gRPC server stops gracefully (httpServer.drain).
+	grpcCtx, stopGRPC := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopGRPC()
+	go func() {
+		select {
+		case <-ctx.Done():
+			httpSrv.drain()
+			stopGRPC()
+		case <-grpcCtx.Done():
+		}
+	}()
+	err = srv.Run(grpcCtx, lis)
 	cancelBG()
 	wg.Wait()
 	lg.Info("stopped")

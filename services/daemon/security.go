@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +28,9 @@ type security struct {
 	// unary and stream authorise every call; nil without TLS.
 	unary  grpc.UnaryServerInterceptor
 	stream grpc.StreamServerInterceptor
+	// httpTLS is the server TLS configuration of the HTTP listener (the gRPC port's: client
+	// certificates of the federation CA required); nil without TLS.
+	httpTLS *tls.Config
 	// close releases what the authoriser holds (its registry connection).
 	close func()
 }
@@ -74,6 +78,7 @@ func transportSecurity(cfg Config, lg *zap.Logger) (security, error) {
 	sec := security{
 		peers:         peers.Options{TLS: clientTLS, Deadlines: cfg.Deadlines()},
 		serverOptions: []grpc.ServerOption{grpc.Creds(credentials.NewTLS(serverTLS))},
+		httpTLS:       serverTLS.Clone(),
 		close:         func() {},
 	}
 	var pairings authz.Pairings

@@ -32,8 +32,9 @@ const Convention = `How the documentation's commands are checked (services/devto
   (installed once with go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4; the test
   puts that version on PATH).
 - Addresses: the docs use the federation's fixed ports 127.0.0.1:50051 (coordination), :50052
-  (sending) and :50053 (receiving), and their metrics listeners :51051, :51052 and :51053. The
-  test runs on free ports and replaces those six addresses in the commands, and sets LABOURLINK_COORDINATION_ADDR, LABOURLINK_SENDING_ADDR and
+  (sending) and :50053 (receiving), their metrics listeners :51051, :51052 and :51053, and their
+  HTTP/JSON listeners :52051, :52052 and :52053. The test runs on free ports and replaces those
+  nine addresses in the commands, and sets LABOURLINK_COORDINATION_ADDR, LABOURLINK_SENDING_ADDR and
   LABOURLINK_RECEIVING_ADDR for the CLI; nothing else in a command is changed.
 - A value a command printed reaches a later command through a shell variable set in an earlier
   block (or line) of the same file, e.g. W=$(go run ./cmd/labourlink roster list -ids | head -n 1);

@@ -69,12 +69,14 @@ func runFile(t *testing.T, work, binDir string, blocks []doccheck.Block) {
 	}
 	addrs := map[string]string{}
 	for _, fixed := range []string{"127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053"} {
-		addrs[fixed] = proctest.FreeAddrWith(t, federation.MetricsPortOffset)
+		addrs[fixed] = proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset)
 	}
 	env := scriptEnv(binDir, addrs)
-	// The metrics listeners (gRPC port + federation.MetricsPortOffset) are rewritten too.
+	// The metrics listeners (gRPC port + federation.MetricsPortOffset) and the HTTP/JSON
+	// listeners (+ federation.HTTPPortOffset) are rewritten too.
 	for fixed, free := range maps.Clone(addrs) {
 		addrs[federation.MetricsAddr(fixed)] = federation.MetricsAddr(free)
+		addrs[federation.HTTPAddr(fixed)] = federation.HTTPAddr(free)
 	}
 	devEnv, devFlags := doccheck.DevCommand(blocks)
 	stop := startDev(t, work, append(slices.Clip(env), devEnv...), devFlags, addrs)

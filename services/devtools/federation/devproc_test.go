@@ -31,9 +31,9 @@ func startDev(t *testing.T, extra ...string) *devProcess {
 	bin := proctest.Binary(t)
 	d := &devProcess{t: t, data: t.TempDir(), stderr: &strings.Builder{}, done: make(chan error, 1)}
 	d.addrs = map[string]string{
-		"coordination": proctest.FreeAddrWith(t, federation.MetricsPortOffset),
-		"sending":      proctest.FreeAddrWith(t, federation.MetricsPortOffset),
-		"receiving":    proctest.FreeAddrWith(t, federation.MetricsPortOffset),
+		"coordination": proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset),
+		"sending":      proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset),
+		"receiving":    proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset),
 	}
 	args := append([]string{"dev", "-data", d.data,
 		"-coordination-addr", d.addrs["coordination"], "-sending-addr", d.addrs["sending"], "-receiving-addr", d.addrs["receiving"]}, extra...)

@@ -55,7 +55,17 @@ type Config struct {
 	StopTimeout time.Duration
 	// Metrics gives each service a metrics listener on MetricsAddr of its gRPC address.
 	Metrics bool
+	// HTTP gives each service an HTTP/JSON listener on HTTPAddr of its gRPC address.
+	HTTP bool
 }
+
+// HTTPPortOffset is what the HTTP/JSON port of a service of the federation adds to its gRPC
+// port: coordination 127.0.0.1:52051, sending 52052, receiving 52053.
+const HTTPPortOffset = 2000
+
+// HTTPAddr is the HTTP/JSON listener of the service whose gRPC address is grpcAddr: the same
+// host, the port HTTPPortOffset above (port 0, the kernel's choice, stays 0).
+func HTTPAddr(grpcAddr string) string { return portPlus(grpcAddr, HTTPPortOffset) }
 
 // MetricsPortOffset is what the metrics port of a service of the federation adds to its gRPC
 // port: coordination 127.0.0.1:51051, sending 51052, receiving 51053.
@@ -63,16 +73,19 @@ const MetricsPortOffset = 1000
 
 // MetricsAddr is the metrics listener of the service whose gRPC address is grpcAddr: the same
 // host, the port MetricsPortOffset above (port 0, the kernel's choice, stays 0).
-func MetricsAddr(grpcAddr string) string {
-	host, port, err := net.SplitHostPort(grpcAddr)
+func MetricsAddr(grpcAddr string) string { return portPlus(grpcAddr, MetricsPortOffset) }
+
+// portPlus is addr with offset added to its port (port 0, or one that would pass 65535: 0).
+func portPlus(addr string, offset int) string {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return ""
 	}
 	n, err := strconv.Atoi(port)
-	if err != nil || n == 0 || n+MetricsPortOffset > 65535 {
+	if err != nil || n == 0 || n+offset > 65535 {
 		return net.JoinHostPort(host, "0")
 	}
-	return net.JoinHostPort(host, strconv.Itoa(n+MetricsPortOffset))
+	return net.JoinHostPort(host, strconv.Itoa(n+offset))
 }
 
 // Defaults returns the configuration of the local federation.
@@ -88,6 +101,7 @@ func Defaults(binary string) Config {
 		ReadyTimeout:     60 * time.Second,
 		StopTimeout:      15 * time.Second,
 		Metrics:          true,
+		HTTP:             true,
 	}
 }
 
@@ -105,6 +119,9 @@ func (c Config) Services() []daemon.Config {
 		svc[i].LogLevel = c.LogLevel
 		if c.Metrics {
 			svc[i].MetricsAddr = MetricsAddr(svc[i].Listen)
+		}
+		if c.HTTP {
+			svc[i].HTTPAddr = HTTPAddr(svc[i].Listen)
 		}
 		if c.TLS != nil {
 			svc[i].TLS = c.TLS(svc[i].Kind)
@@ -264,6 +281,9 @@ func waitReady(ctx context.Context, p *process, timeout time.Duration) error {
 			addr := p.cfg.Listen
 			if strings.Contains(l, "-metrics-addr") {
 				addr = p.cfg.MetricsAddr + fmt.Sprintf(" (its metrics port: the gRPC port + %d)", MetricsPortOffset)
+			}
+			if strings.Contains(l, "-http-addr") {
+				addr = p.cfg.HTTPAddr + fmt.Sprintf(" (its HTTP/JSON port: the gRPC port + %d)", HTTPPortOffset)
 			}
 			hint = fmt.Sprintf("; another program (another 'labourlink dev'?) holds %s: stop it or choose other addresses", addr)
 		} else if strings.Contains(l, "in use by another process") {

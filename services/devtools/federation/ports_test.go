@@ -54,9 +54,9 @@ func TestDevFailsWhenAPortIsTaken(t *testing.T) {
 	defer impostor.Stop()
 
 	addrs := map[string]string{
-		"coordination": proctest.FreeAddrWith(t, federation.MetricsPortOffset),
+		"coordination": proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset),
 		"sending":      lis.Addr().String(),
-		"receiving":    proctest.FreeAddrWith(t, federation.MetricsPortOffset),
+		"receiving":    proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset),
 	}
 	stdout, stderr, err := runDevUntilExit(t, addrs, t.TempDir())
 	var ee *exec.ExitError

@@ -74,10 +74,11 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
-// FreeAddrWith returns a free loopback address whose port plus offset is free too, for a
-// process that listens on both (`labourlink dev` serves each service's metrics on its gRPC
-// port + federation.MetricsPortOffset): with FreeAddr alone the second port may be taken.
-func FreeAddrWith(t testing.TB, offset int) string {
+// FreeAddrWith returns a free loopback address whose port plus each offset is free too, for a
+// process that listens on several (`labourlink dev` serves each service's metrics on its gRPC
+// port + federation.MetricsPortOffset and HTTP/JSON on + federation.HTTPPortOffset): with
+// FreeAddr alone the other ports may be taken.
+func FreeAddrWith(t testing.TB, offsets ...int) string {
 	t.Helper()
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,19 +86,25 @@ func FreeAddrWith(t testing.TB, offset int) string {
 			t.Fatal(err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		if port+offset > 65535 {
-			l.Close()
-			continue
+		free := true
+		for _, offset := range offsets {
+			if port+offset > 65535 {
+				free = false
+				break
+			}
+			l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+offset)))
+			if err != nil {
+				free = false
+				break
+			}
+			l2.Close()
 		}
-		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+offset)))
 		l.Close()
-		if err != nil {
-			continue
+		if free {
+			return l.Addr().String()
 		}
-		l2.Close()
-		return l.Addr().String()
 	}
-	t.Fatalf("no free loopback port with port + %d free too", offset)
+	t.Fatalf("no free loopback port with port + %v free too", offsets)
 	return ""
 }
 

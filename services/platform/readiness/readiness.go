@@ -49,6 +49,9 @@ type Ready struct {
 	// Metrics is the address of the metrics listener (-metrics-addr, with the port the kernel
 	// chose), "" when it is off.
 	Metrics string `json:"metrics,omitempty"`
+	// HTTP is the address of the HTTP/JSON listener (-http-addr, with the port the kernel
+	// chose), "" when it is off.
+	HTTP string `json:"http,omitempty"`
 }
 
 // ErrExited is wrapped by Wait's error when the process ended before it was ready.
