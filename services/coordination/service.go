@@ -115,6 +115,10 @@ type Service struct {
 	ledger     *ledger.Ledger
 	assessment *assessment.Server
 	dynamics   *dynamics.Server
+
+	lg      *zap.Logger
+	now     func() time.Time
+	regions *regions.Table
 }
 
 // New returns the coordination service over db.
@@ -137,6 +141,9 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		}),
 		assessment: assessment.New(db, t, cfg.Now),
 		dynamics:   dynamics.New(db, t, cfg.Now),
+		lg:         lg,
+		now:        cfg.Now,
+		regions:    t,
 	}
 	if cfg.LoadDefaultPairings {
 		if err := s.registry.LoadDefaultPairingsIfEmpty(); err != nil {

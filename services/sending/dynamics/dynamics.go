@@ -173,3 +173,6 @@ func (x *server) GetEmploymentDynamics(_ context.Context, req *sendingv1.GetEmpl
 	resp.RecoveryByKind, resp.RecoveryTotal = recovery.Rates()
 	return resp, nil
 }
+
+// Server is the DynamicsService server, for in-process callers (the dashboard).
+func (s *Service) Server() sendingv1.DynamicsServiceServer { return &server{s: s} }
