@@ -1,5 +1,7 @@
 // Package csvimport reads CSV files exported by spreadsheet programs (Excel,
-// WPS, LibreOffice), as used for roster and vacancy imports.
+// WPS, LibreOffice), as used for roster and vacancy imports; other tables
+// (workbook sheets, package xlsximport) come in through a Source and get the
+// same header handling and row diagnostics.
 //
 // It detects the encoding (UTF-8 with or without BOM, or GBK as saved by
 // Excel on Chinese Windows), handles CRLF line ends, quoted fields, blank and
@@ -30,7 +32,35 @@ type Column struct {
 	Key      string   // name the caller passes to Row.Get; also accepted as header text
 	Aliases  []string // other header texts for the column, e.g. 身份证号, 身份证号码
 	Required bool     // the header must have the column
+	// Text, when set, says what the column holds (such as "identity
+	// number"): a cell that a workbook stores as a number is refused, since a
+	// number loses digits and check characters. CSV has no cell types.
+	Text string
 }
+
+// Source gives a Reader the rows of a table: a CSV file (Open) or a workbook
+// sheet (OpenSource).
+type Source interface {
+	// Next returns the next row, io.EOF after the last. A *RowError is
+	// about that row alone; any other error ends the table.
+	Next() (Record, error)
+	// Offset returns how far the source has read, for progress: bytes of a
+	// file, rows of a sheet.
+	Offset() int64
+}
+
+// Record is one row as a Source read it.
+type Record struct {
+	Number int      // the row's number as the spreadsheet shows it
+	Cells  []string // the cells' text, from column A on
+	// Numeric[i] is true when cell i was stored as a number; nil when the
+	// source has no cell types.
+	Numeric []bool
+}
+
+// msgStoredAsNumber is the reason for a Column.Text cell stored as a number:
+// what the column holds, the cell's name.
+const msgStoredAsNumber = "%s stored as a number in cell %s, which loses digits; format the column as text and enter the numbers again"
 
 // ErrHeader is wrapped by errors about the header row: a missing required
 // column, an unknown or repeated column, a column without a name.
@@ -56,6 +86,9 @@ func (e *HeaderError) Unwrap() error { return ErrHeader }
 type RowError struct {
 	Row    int // spreadsheet row number
 	Reason string
+	// Cells are the row's cells when they could be read (the problem is a
+	// cell's type), so that they can be written back for fixing; else nil.
+	Cells []string
 }
 
 func (e *RowError) Error() string { return fmt.Sprintf("row %d: %s", e.Row, e.Reason) }
@@ -83,14 +116,30 @@ func (r Row) Get(column string) string {
 	return strings.TrimSpace(r.values[i])
 }
 
-// Reader reads rows from a CSV file. It is not safe for concurrent use.
+// Cell returns the trimmed text of the row's i-th cell (0 is column A), ""
+// past the row's last cell.
+func (r Row) Cell(i int) string {
+	if i < 0 || i >= len(r.values) {
+		return ""
+	}
+	return strings.TrimSpace(r.values[i])
+}
+
+// Reader reads rows from a CSV file or another Source. It is not safe for
+// concurrent use.
 type Reader struct {
+	src    Source
+	header []string       // trimmed names, trailing empty cells removed
+	index  map[string]int // key -> column index
+	text   map[int]string // column index -> Column.Text, for the columns that have one
+	err    error          // sticky: io.EOF or a fatal error
+}
+
+// csvSource is the Source of a CSV file.
+type csvSource struct {
 	dec      *decoder
 	csv      *csv.Reader
-	header   []string       // trimmed names, trailing empty cells removed
-	index    map[string]int // key -> column index
-	embedded int            // line breaks inside the fields read so far
-	err      error          // sticky: io.EOF or a fatal error
+	embedded int // line breaks inside the fields read so far
 }
 
 // Open reads the header row and prepares to read the rest. With columns, each
@@ -99,8 +148,7 @@ type Reader struct {
 // every required column must be present. Without columns, the header names
 // themselves are the keys.
 func Open(r io.Reader, columns ...Column) (*Reader, error) {
-	match, err := aliasTable(columns)
-	if err != nil {
+	if _, err := aliasTable(columns); err != nil {
 		return nil, err
 	}
 	dec, err := newDecoder(r)
@@ -109,25 +157,43 @@ func Open(r io.Reader, columns ...Column) (*Reader, error) {
 	}
 	cr := csv.NewReader(dec)
 	cr.FieldsPerRecord = -1
-	rd := &Reader{dec: dec, csv: cr}
+	return OpenSource(&csvSource{dec: dec, csv: cr}, columns...)
+}
 
-	rec, err := cr.Read()
-	if err == io.EOF {
-		return nil, errors.New("file is empty")
-	}
+// OpenSource is Open for the rows of src: it reads the header row (the first
+// row with cells) and prepares to read the rest.
+func OpenSource(src Source, columns ...Column) (*Reader, error) {
+	match, err := aliasTable(columns)
 	if err != nil {
-		return nil, rd.fatal(err)
-	}
-	line, _ := cr.FieldPos(0)
-	rd.countBreaks(rec)
-	if reason := rd.checkText(rec); reason != "" {
-		return nil, &HeaderError{Problems: []string{fmt.Sprintf("row %d %s", line, reason)}}
-	}
-	if len(rec) > 0 {
-		rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
-	}
-	if err := rd.readHeader(rec, columns, match); err != nil {
 		return nil, err
+	}
+	rd := &Reader{src: src}
+	var rec Record
+	for len(rec.Cells) == 0 {
+		rec, err = src.Next()
+		if err == io.EOF {
+			return nil, errors.New("file is empty")
+		}
+		var rowErr *RowError
+		if errors.As(err, &rowErr) {
+			return nil, &HeaderError{Problems: []string{fmt.Sprintf("row %d %s", rowErr.Row, rowErr.Reason)}}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	cells := rec.Cells
+	cells[0] = strings.TrimPrefix(cells[0], "\ufeff")
+	if err := rd.readHeader(cells, columns, match); err != nil {
+		return nil, err
+	}
+	for c, col := range columns {
+		if i, ok := rd.index[col.Key]; ok && col.Text != "" {
+			if rd.text == nil {
+				rd.text = make(map[int]string)
+			}
+			rd.text[i] = columns[c].Text
+		}
 	}
 	return rd, nil
 }
@@ -147,13 +213,23 @@ func (r *Reader) Has(column string) bool {
 
 // Encoding returns the encoding detected so far. A file that has been all
 // ASCII so far is Undecided.
-func (r *Reader) Encoding() Encoding { return r.dec.enc }
+// Sources other than CSV files are UTF-8.
+func (r *Reader) Encoding() Encoding {
+	if c, ok := r.src.(*csvSource); ok {
+		return c.dec.enc
+	}
+	return UTF8
+}
 
 // Offset returns how many bytes of the input have been read, for showing
 // progress against the file size. In UTF-8 it is exactly the end of the last
-// row returned; in GBK it may run a few KiB ahead.
-func (r *Reader) Offset() int64 {
-	return r.dec.consumed(r.csv.InputOffset())
+// row returned; in GBK it may run a few KiB ahead. For another Source it is
+// the Source's Offset.
+func (r *Reader) Offset() int64 { return r.src.Offset() }
+
+// Offset is a Source's Offset.
+func (c *csvSource) Offset() int64 {
+	return c.dec.consumed(c.csv.InputOffset())
 }
 
 // Next returns the next data row that has any value, skipping blank rows. At
@@ -165,60 +241,81 @@ func (r *Reader) Next() (Row, error) {
 		if r.err != nil {
 			return Row{}, r.err
 		}
-		rec, err := r.csv.Read()
+		rec, err := r.src.Next()
+		if _, ok := err.(*RowError); ok {
+			return Row{}, err
+		}
 		if err != nil {
-			r.err = r.fatal(err)
+			r.err = err
 			return Row{}, r.err
 		}
-		line, _ := r.csv.FieldPos(0)
-		number := line - r.embedded
-		r.countBreaks(rec)
-		if isBlank(rec) {
+		number, cells := rec.Number, rec.Cells
+		if isBlank(cells) {
 			continue
 		}
-		if reason := r.checkText(rec); reason != "" {
-			return Row{}, &RowError{Row: number, Reason: reason}
-		}
-		for i := len(r.header); i < len(rec); i++ {
-			if strings.TrimSpace(rec[i]) != "" {
+		for i := len(r.header); i < len(cells); i++ {
+			if strings.TrimSpace(cells[i]) != "" {
 				return Row{}, &RowError{Row: number, Reason: fmt.Sprintf(
 					"cell %s%d has a value, but column %s has no name in the header row", columnName(i), number, columnName(i))}
 			}
 		}
-		if len(rec) > len(r.header) {
-			rec = rec[:len(r.header)]
+		if len(cells) > len(r.header) {
+			cells = cells[:len(r.header)]
 		}
-		return Row{Number: number, values: rec, index: r.index}, nil
+		for i, what := range r.text {
+			if i < len(rec.Numeric) && rec.Numeric[i] && i < len(cells) && strings.TrimSpace(cells[i]) != "" {
+				return Row{}, &RowError{Row: number, Reason: fmt.Sprintf(msgStoredAsNumber, what, fmt.Sprintf("%s%d", columnName(i), number)), Cells: cells}
+			}
+		}
+		return Row{Number: number, values: cells, index: r.index}, nil
 	}
 }
 
+// Next is a Source's Next: the next CSV record, with its text checked.
+func (c *csvSource) Next() (Record, error) {
+	rec, err := c.csv.Read()
+	if err != nil {
+		return Record{}, c.fatal(err)
+	}
+	line, _ := c.csv.FieldPos(0)
+	number := line - c.embedded
+	c.countBreaks(rec)
+	if isBlank(rec) {
+		return Record{Number: number, Cells: rec}, nil
+	}
+	if reason := c.checkText(rec); reason != "" {
+		return Record{}, &RowError{Row: number, Reason: reason}
+	}
+	return Record{Number: number, Cells: rec}, nil
+}
+
 // fatal turns an error of the CSV parser into the error to report.
-func (r *Reader) fatal(err error) error {
+func (c *csvSource) fatal(err error) error {
 	if err == io.EOF {
 		return io.EOF
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("row %d: %w: %v (check the quotes in that row)", pe.StartLine-r.embedded, ErrSyntax, pe.Err)
+		return fmt.Errorf("row %d: %w: %v (check the quotes in that row)", pe.StartLine-c.embedded, ErrSyntax, pe.Err)
 	}
 	return err
 }
 
 // countBreaks adds the line breaks inside rec's fields, which make file
 // lines but not spreadsheet rows.
-func (r *Reader) countBreaks(rec []string) {
+func (c *csvSource) countBreaks(rec []string) {
 	for _, f := range rec {
-		r.embedded += strings.Count(f, "\n")
+		c.embedded += strings.Count(f, "\n")
 	}
 }
 
 // checkText returns why rec's text is bad, or "".
-func (r *Reader) checkText(rec []string) string {
+func (c *csvSource) checkText(rec []string) string {
 	for _, f := range rec {
 		switch {
-		case r.dec.enc == GBK && strings.ContainsRune(f, utf8.RuneError):
+		case c.dec.enc == GBK && strings.ContainsRune(f, utf8.RuneError):
 			return "has bytes that are not GBK text (the file may mix encodings)"
-		case r.dec.enc != GBK && !utf8.ValidString(f):
+		case c.dec.enc != GBK && !utf8.ValidString(f):
 			return "has bytes that are not UTF-8 text (the file may mix encodings)"
 		case strings.IndexFunc(f, isBadControl) >= 0:
 			return "has a control character, which has no place in a text file"
