@@ -103,6 +103,11 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 			v.Add("name", reason)
 		}
 		checkRequestID(r.GetRequestId(), &v)
+	case *sendingv1.LookupWorkerRequest:
+		validateLookup(r, &v)
+	case *sendingv1.ListLookupRecordsRequest:
+		lookupsSize.Check(&v, r.GetPageSize())
+		lookupsListing.Check(&v, r.GetPageToken())
 	default:
 		return apierror.NotValidated(req)
 	}

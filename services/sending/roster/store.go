@@ -45,7 +45,7 @@ var (
 
 // Buckets are the roster's buckets, for the sending service's store.Schema.
 func Buckets() [][]byte {
-	return [][]byte{BucketWorkers, BucketWorkerByIDHash, BucketRosterSecrets, BucketAvailableWorkers, BucketImports, BucketImportRejections, BucketLocalPlacements}
+	return [][]byte{BucketWorkers, BucketWorkerByIDHash, BucketRosterSecrets, BucketAvailableWorkers, BucketImports, BucketImportRejections, BucketLocalPlacements, BucketLookupRecords}
 }
 
 var (
