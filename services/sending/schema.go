@@ -20,10 +20,10 @@ import (
 // matching/store.go, transport/store.go) and the shared outbox and counters.
 //
 // Versions: 1, the first; 2 added roster.BucketAvailableWorkers; 3 replaced MatchRun's string
-// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY); 7 keeps each trip's incidents (Trip.incident_reports) (see migrate).
+// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY); 7 keeps each trip's incidents (Trip.incident_reports); 8 keys the index by identity number with a keyed hash and adds the lookup audit (see migrate).
 var Schema = store.Schema{
 	Name:    "sending",
-	Version: 7,
+	Version: 8,
 	Buckets: slices.Concat(
 		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(), returnees.Buckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters},
@@ -52,6 +52,11 @@ var Schema = store.Schema{
 // Version 7 keeps the incidents of each trip (Trip.incident_reports), so that an incident
 // delivered again is not counted again: roster.KeepIncidentReports gives the incidents counted
 // before one report without details each.
+//
+// Version 8 keeps the identity number out of the index's keys: roster.MigrateIDNumberIndex
+// makes the file's key and rewrites the index (number in clear -> worker id) as
+// HMAC-SHA256(key, number) -> worker id. The audit of lookups (roster.BucketLookupRecords) is
+// empty in an older file.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := roster.BuildAvailableIndex(tx); err != nil {
@@ -79,6 +84,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 7 {
 		if _, err := roster.KeepIncidentReports(tx); err != nil {
 			return fmt.Errorf("incidents of trips: %w", err)
+		}
+	}
+	if from < 8 {
+		if _, err := roster.MigrateIDNumberIndex(tx); err != nil {
+			return fmt.Errorf("index of workers by identity number: %w", err)
 		}
 	}
 	return nil

@@ -26,7 +26,7 @@ var schemaV1 = store.Schema{
 	Name:    "sending",
 	Version: 1,
 	Buckets: [][]byte{
-		roster.BucketWorkers, roster.BucketWorkerByIDNumber, roster.BucketImports,
+		roster.BucketWorkers, []byte("workerByIDNumber"), roster.BucketImports,
 		roster.BucketImportRejections, []byte("demandReplica"), []byte("feedPositions"),
 		[]byte("proposals"), []byte("matchRuns"), []byte("batches"), store.BucketOutbox,
 		store.BucketOutboxQuarantine, store.BucketCounters,

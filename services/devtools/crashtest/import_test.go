@@ -268,7 +268,7 @@ func TestCrashDuringImport(t *testing.T) {
 	send.checkFile(c, func(db *store.DB) {
 		checkRowsOnDisk(t, db, all)
 		if err := db.View(func(tx *bbolt.Tx) error {
-			workers, index := tx.Bucket(roster.BucketWorkers).Stats().KeyN, tx.Bucket(roster.BucketWorkerByIDNumber).Stats().KeyN
+			workers, index := tx.Bucket(roster.BucketWorkers).Stats().KeyN, tx.Bucket(roster.BucketWorkerByIDHash).Stats().KeyN
 			if workers != good || index != good {
 				t.Errorf("%d workers and %d identity index entries on disk, want %d (one per good row sent)", workers, index, good)
 			}
@@ -310,11 +310,14 @@ func checkSummaries(t *testing.T, addr string, imps []*rosterImport) {
 func checkRowsOnDisk(t *testing.T, db *store.DB, imps []*rosterImport) {
 	t.Helper()
 	if err := db.View(func(tx *bbolt.Tx) error {
-		index, workers := tx.Bucket(roster.BucketWorkerByIDNumber), tx.Bucket(roster.BucketWorkers)
+		workers := tx.Bucket(roster.BucketWorkers)
 		for _, imp := range imps {
 			for k, id := range imp.good {
-				wid := index.Get([]byte(id))
-				if wid == nil || workers.Get(wid) == nil {
+				wid, err := roster.WorkerIDByIDNumber(tx, id)
+				if err != nil {
+					return err
+				}
+				if wid == "" || workers.Get([]byte(wid)) == nil {
 					t.Fatalf("acknowledged import %s: good row %d (of %d) is not on disk", imp.id, k, len(imp.good))
 				}
 			}

@@ -214,6 +214,8 @@ var expectations = map[string]expectation{
 	sendingv1.RosterService_GetImport_FullMethodName:            {allowed: sendingRead},
 	sendingv1.RosterService_ListImportRejections_FullMethodName: {allowed: sendingRead},
 	sendingv1.RosterService_GetWorker_FullMethodName:            {allowed: sendingRead},
+	sendingv1.RosterService_LookupWorker_FullMethodName:         {allowed: sendingRead},
+	sendingv1.RosterService_ListLookupRecords_FullMethodName:    {allowed: sendingRead},
 	sendingv1.RosterService_ListWorkers_FullMethodName:          {allowed: sendingRead},
 	sendingv1.RosterService_UpdateWorker_FullMethodName:         {allowed: sendingWrite},
 	sendingv1.RosterService_ChangeWorkerStatus_FullMethodName:   {allowed: sendingWrite},

@@ -144,6 +144,11 @@ var policy = map[string]rule{
 	sendingv1.RosterService_ChangeWorkerStatus_FullMethodName: ownerWrite,
 	sendingv1.RosterService_RecordReturnHome_FullMethodName:   ownerWrite,
 	sendingv1.RosterService_DeleteWorker_FullMethodName:       ownerWrite,
+	// A lookup by identity number shows the worker as GetWorker does, in the view asked for.
+	sendingv1.RosterService_LookupWorker_FullMethodName: {
+		{who: ownSystem}, {who: operatorFull}, {who: operatorRead, when: basicView},
+	},
+	sendingv1.RosterService_ListLookupRecords_FullMethodName: ownerRead,
 
 	sendingv1.ReturneeService_CreateLocalEmployer_FullMethodName:       ownerWrite,
 	sendingv1.ReturneeService_GetLocalEmployer_FullMethodName:          ownerRead,
@@ -265,7 +270,14 @@ var policy = map[string]rule{
 
 // basicView refuses the full identity-number view of a worker (for read-only operators).
 func basicView(_ identity.Identity, req proto.Message) error {
-	if r, ok := req.(*sendingv1.GetWorkerRequest); ok && r.GetView() == sendingv1.WorkerView_WORKER_VIEW_FULL {
+	view := sendingv1.WorkerView_WORKER_VIEW_UNSPECIFIED
+	switch r := req.(type) {
+	case *sendingv1.GetWorkerRequest:
+		view = r.GetView()
+	case *sendingv1.LookupWorkerRequest:
+		view = r.GetView()
+	}
+	if view == sendingv1.WorkerView_WORKER_VIEW_FULL {
 		return refusal(commonv1.ErrorReason_ERROR_REASON_FULL_VIEW_NOT_ALLOWED,
 			"the full view (WORKER_VIEW_FULL) needs an operator with full rights or the province's own system")
 	}

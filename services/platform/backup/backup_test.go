@@ -164,8 +164,9 @@ func TestBackupDuringAnImportHasEveryAcknowledgedRow(t *testing.T) {
 func workerWithIDNumber(db *store.DB, id string) (bool, error) {
 	var ok bool
 	err := db.View(func(tx *bbolt.Tx) error {
-		ok = tx.Bucket(roster.BucketWorkerByIDNumber).Get([]byte(id)) != nil
-		return nil
+		wid, err := roster.WorkerIDByIDNumber(tx, id)
+		ok = wid != ""
+		return err
 	})
 	return ok, err
 }

@@ -877,9 +877,13 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 		}
 		now := s.cfg.Now()
 		ts := timestamppb.New(now)
+		index, err := openIDIndex(tx)
+		if err != nil {
+			return err
+		}
 		rb := rowBuckets{
 			workers:   tx.Bucket(BucketWorkers),
-			index:     tx.Bucket(BucketWorkerByIDNumber),
+			index:     index,
 			available: tx.Bucket(BucketAvailableWorkers),
 		}
 		rejections := tx.Bucket(BucketImportRejections)
@@ -941,15 +945,16 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 
 // rowBuckets are the buckets an import row writes, opened once per batch.
 type rowBuckets struct {
-	workers, index, available *bbolt.Bucket
+	workers, available *bbolt.Bucket
+	index              idIndex
 }
 
 // applyRow creates the worker of a good row, or updates the worker with its identity number. An
 // update changes no status; a new worker is AVAILABLE and enters the index of available workers.
 func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timestamp) (created, changed bool, err error) {
 	workers, index := b.workers, b.index
-	if existing := index.Get([]byte(row.idNumber)); existing != nil {
-		id := string(existing)
+	if existing := index.get(row.idNumber); existing != "" {
+		id := existing
 		old := &sendingv1.Worker{}
 		ok, err := store.GetProto(workers, []byte(id), old)
 		if err != nil {
@@ -987,5 +992,5 @@ func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timest
 	if err := b.available.Put([]byte(id), []byte{}); err != nil {
 		return false, false, err
 	}
-	return true, false, index.Put([]byte(row.idNumber), []byte(id))
+	return true, false, index.put(row.idNumber, id)
 }

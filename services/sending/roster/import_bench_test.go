@@ -114,7 +114,7 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 	}
 	defer dst.Close()
 	if err := dst.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{BucketWorkers, BucketWorkerByIDNumber, BucketAvailableWorkers, BucketImports} {
+		for _, name := range [][]byte{BucketWorkers, BucketWorkerByIDHash, BucketRosterSecrets, BucketAvailableWorkers, BucketImports} {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
@@ -133,7 +133,11 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 			record = append([]byte(nil), tx.Bucket(BucketImports).Get([]byte("bench"))...)
 			for j := i; j < min(i+benchChunk, n); j++ {
 				idn := []byte(genRow(j).IdNumber)
-				id := append([]byte(nil), tx.Bucket(BucketWorkerByIDNumber).Get(idn)...)
+				wid, err := WorkerIDByIDNumber(tx, string(idn))
+				if err != nil {
+					return err
+				}
+				id := []byte(wid)
 				v := append([]byte(nil), tx.Bucket(BucketWorkers).Get(id)...)
 				if len(id) == 0 || len(v) == 0 {
 					return fmt.Errorf("row %d not in the imported file", j)
@@ -146,7 +150,11 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 		}
 		start := time.Now()
 		if err := dst.Update(func(tx *bbolt.Tx) error {
-			workers, index, available := tx.Bucket(BucketWorkers), tx.Bucket(BucketWorkerByIDNumber), tx.Bucket(BucketAvailableWorkers)
+			workers, available := tx.Bucket(BucketWorkers), tx.Bucket(BucketAvailableWorkers)
+			index, err := openIDIndex(tx)
+			if err != nil {
+				return err
+			}
 			for _, e := range batch {
 				if err := workers.Put(e.id, e.value); err != nil {
 					return err
@@ -154,7 +162,7 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 				if err := available.Put(e.id, []byte{}); err != nil {
 					return err
 				}
-				if err := index.Put(e.idNumber, e.id); err != nil {
+				if err := index.put(string(e.idNumber), string(e.id)); err != nil {
 					return err
 				}
 			}

@@ -103,6 +103,11 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 			v.Add("name", reason)
 		}
 		checkRequestID(r.GetRequestId(), &v)
+	case *sendingv1.LookupWorkerRequest:
+		validateLookup(r, &v)
+	case *sendingv1.ListLookupRecordsRequest:
+		lookupsSize.Check(&v, r.GetPageSize())
+		lookupsListing.Check(&v, r.GetPageToken())
 	default:
 		return apierror.NotValidated(req)
 	}
@@ -536,11 +541,12 @@ func erase(tx *bbolt.Tx, id string, now time.Time) (*sendingv1.Worker, error) {
 	if err != nil || w.GetErased() {
 		return w, err
 	}
-	index := tx.Bucket(BucketWorkerByIDNumber)
-	if idn := w.GetIdNumber(); idn != "" && string(index.Get([]byte(idn))) == id {
-		if err := index.Delete([]byte(idn)); err != nil {
-			return nil, err
-		}
+	index, err := openIDIndex(tx)
+	if err != nil {
+		return nil, err
+	}
+	if err := index.remove(w.GetIdNumber(), id); err != nil {
+		return nil, err
 	}
 	w = tombstone(w, timestamppb.New(now))
 	return w, putWorker(tx, w)

@@ -155,7 +155,7 @@ func rosterSnapshot(t testing.TB, db *store.DB) (map[string]*sendingv1.Worker, i
 				out[w.GetIdNumber()] = w
 			}
 		}
-		indexN = tx.Bucket(BucketWorkerByIDNumber).Stats().KeyN
+		indexN = tx.Bucket(BucketWorkerByIDHash).Stats().KeyN
 		return nil
 	})
 	if err != nil {

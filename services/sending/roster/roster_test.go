@@ -408,7 +408,7 @@ func TestDeleteWorkerErasesPersonalData(t *testing.T) {
 		if bytes.Contains(v, []byte(row.IdNumber)) || bytes.Contains(v, []byte(row.Phone)) || bytes.Contains(v, []byte(row.FullName)) {
 			t.Error("worker record still holds personal data")
 		}
-		if tx.Bucket(BucketWorkerByIDNumber).Get([]byte(row.IdNumber)) != nil {
+		if wid, err := WorkerIDByIDNumber(tx, row.IdNumber); err != nil || wid != "" {
 			t.Error("identity index entry kept")
 		}
 		return nil

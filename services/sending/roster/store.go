@@ -5,8 +5,9 @@ package roster
 //
 //   - BucketWorkers: worker id -> sendingv1.Worker, unmasked (the resource name is not stored;
 //     it is derived from the id on the way out).
-//   - BucketWorkerByIDNumber: identity number -> worker id. Only live workers have an entry:
-//     DeleteWorker removes it, so the same person imported again gets a new worker id.
+//   - BucketWorkerByIDHash: keyed hash of the identity number -> worker id (idindex.go; the key
+//     in BucketRosterSecrets). Only live workers have an entry: DeleteWorker removes it, so the
+//     same person imported again gets a new worker id.
 //   - BucketAvailableWorkers: worker id -> empty, for every worker whose status is AVAILABLE and
 //     who is not erased (the pool matching reads). Written in the same transaction as every
 //     worker (putWorker, applyRow); built for files of sending schema version 1 by
@@ -36,7 +37,6 @@ import (
 // Bucket names of the roster. The strings are those of the files on disk: never change them.
 var (
 	BucketWorkers          = []byte("workers")
-	BucketWorkerByIDNumber = []byte("workerByIDNumber")
 	BucketAvailableWorkers = []byte("availableWorkers")
 	BucketImports          = []byte("imports")
 	BucketImportRejections = []byte("importRejections")
@@ -45,7 +45,7 @@ var (
 
 // Buckets are the roster's buckets, for the sending service's store.Schema.
 func Buckets() [][]byte {
-	return [][]byte{BucketWorkers, BucketWorkerByIDNumber, BucketAvailableWorkers, BucketImports, BucketImportRejections, BucketLocalPlacements}
+	return [][]byte{BucketWorkers, BucketWorkerByIDHash, BucketRosterSecrets, BucketAvailableWorkers, BucketImports, BucketImportRejections, BucketLocalPlacements, BucketLookupRecords}
 }
 
 var (

@@ -2337,6 +2337,302 @@ func (x *DeleteWorkerResponse) GetWorker() *Worker {
 	return nil
 }
 
+// Request to find a worker by identity number.
+type LookupWorkerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resident identity number (18 characters, GB 11643; a lower-case `x` check character is
+	// accepted). It is validated as the import validates it, and never stored or logged.
+	IdNumber string `protobuf:"bytes,1,opt,name=id_number,json=idNumber,proto3" json:"id_number,omitempty"`
+	// How much to show; the default masks personal data.
+	View          WorkerView `protobuf:"varint,2,opt,name=view,proto3,enum=labourlink.sending.v1.WorkerView" json:"view,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupWorkerRequest) Reset() {
+	*x = LookupWorkerRequest{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupWorkerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupWorkerRequest) ProtoMessage() {}
+
+func (x *LookupWorkerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupWorkerRequest.ProtoReflect.Descriptor instead.
+func (*LookupWorkerRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *LookupWorkerRequest) GetIdNumber() string {
+	if x != nil {
+		return x.IdNumber
+	}
+	return ""
+}
+
+func (x *LookupWorkerRequest) GetView() WorkerView {
+	if x != nil {
+		return x.View
+	}
+	return WorkerView_WORKER_VIEW_UNSPECIFIED
+}
+
+// The worker found.
+type LookupWorkerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker, as GetWorker returns it in the view asked for.
+	Worker *Worker `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
+	// Resource name of the record of this lookup: `lookupRecords/{number}`.
+	LookupRecord  string `protobuf:"bytes,2,opt,name=lookup_record,json=lookupRecord,proto3" json:"lookup_record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupWorkerResponse) Reset() {
+	*x = LookupWorkerResponse{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupWorkerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupWorkerResponse) ProtoMessage() {}
+
+func (x *LookupWorkerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupWorkerResponse.ProtoReflect.Descriptor instead.
+func (*LookupWorkerResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *LookupWorkerResponse) GetWorker() *Worker {
+	if x != nil {
+		return x.Worker
+	}
+	return nil
+}
+
+func (x *LookupWorkerResponse) GetLookupRecord() string {
+	if x != nil {
+		return x.LookupRecord
+	}
+	return ""
+}
+
+// The record of one lookup by identity number. It never holds the number.
+type LookupRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name: `lookupRecords/{number}`, numbered from 1 in the order of the lookups.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Who asked: the identity of the caller's verified client certificate (such as
+	// `labourlink://operator/520000`), or `anonymous` on a plaintext (development) server.
+	Caller string `protobuf:"bytes,2,opt,name=caller,proto3" json:"caller,omitempty"`
+	// When the lookup was answered.
+	LookupTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=lookup_time,json=lookupTime,proto3" json:"lookup_time,omitempty"`
+	// Resource name of the worker found (`workers/{worker_id}`); empty when none was found.
+	Worker        string `protobuf:"bytes,4,opt,name=worker,proto3" json:"worker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRecord) Reset() {
+	*x = LookupRecord{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRecord) ProtoMessage() {}
+
+func (x *LookupRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRecord.ProtoReflect.Descriptor instead.
+func (*LookupRecord) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *LookupRecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LookupRecord) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *LookupRecord) GetLookupTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LookupTime
+	}
+	return nil
+}
+
+func (x *LookupRecord) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+// Request to list the records of lookups.
+type ListLookupRecordsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum records to return (default 100; a larger size is served as 1000, a negative one
+	// is refused).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLookupRecordsRequest) Reset() {
+	*x = ListLookupRecordsRequest{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLookupRecordsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLookupRecordsRequest) ProtoMessage() {}
+
+func (x *ListLookupRecordsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLookupRecordsRequest.ProtoReflect.Descriptor instead.
+func (*ListLookupRecordsRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListLookupRecordsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLookupRecordsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// A page of records of lookups.
+type ListLookupRecordsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Records, oldest first.
+	LookupRecords []*LookupRecord `protobuf:"bytes,1,rep,name=lookup_records,json=lookupRecords,proto3" json:"lookup_records,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLookupRecordsResponse) Reset() {
+	*x = ListLookupRecordsResponse{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLookupRecordsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLookupRecordsResponse) ProtoMessage() {}
+
+func (x *ListLookupRecordsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLookupRecordsResponse.ProtoReflect.Descriptor instead.
+func (*ListLookupRecordsResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListLookupRecordsResponse) GetLookupRecords() []*LookupRecord {
+	if x != nil {
+		return x.LookupRecords
+	}
+	return nil
+}
+
+func (x *ListLookupRecordsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_labourlink_sending_v1_roster_proto protoreflect.FileDescriptor
 
 const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
@@ -2513,7 +2809,26 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"R\n" +
 	"\x14DeleteWorkerResponse\x12:\n" +
-	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker*\xee\x02\n" +
+	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\"s\n" +
+	"\x13LookupWorkerRequest\x12 \n" +
+	"\tid_number\x18\x01 \x01(\tB\x03\xe0A\x02R\bidNumber\x12:\n" +
+	"\x04view\x18\x02 \x01(\x0e2!.labourlink.sending.v1.WorkerViewB\x03\xe0A\x01R\x04view\"|\n" +
+	"\x14LookupWorkerResponse\x12:\n" +
+	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\x12(\n" +
+	"\rlookup_record\x18\x02 \x01(\tB\x03\xe0A\x03R\flookupRecord\"\xa3\x01\n" +
+	"\fLookupRecord\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12\x1b\n" +
+	"\x06caller\x18\x02 \x01(\tB\x03\xe0A\x03R\x06caller\x12@\n" +
+	"\vlookup_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"lookupTime\x12\x1b\n" +
+	"\x06worker\x18\x04 \x01(\tB\x03\xe0A\x03R\x06worker\"`\n" +
+	"\x18ListLookupRecordsRequest\x12 \n" +
+	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x99\x01\n" +
+	"\x19ListLookupRecordsResponse\x12O\n" +
+	"\x0elookup_records\x18\x01 \x03(\v2#.labourlink.sending.v1.LookupRecordB\x03\xe0A\x03R\rlookupRecords\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\xee\x02\n" +
 	"\fWorkerStatus\x12\x1d\n" +
 	"\x19WORKER_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17WORKER_STATUS_AVAILABLE\x10\x01\x12\x1a\n" +
@@ -2546,7 +2861,7 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x1fLOCAL_EMPLOYER_KIND_UNSPECIFIED\x10\x00\x124\n" +
 	"0LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP\x10\x01\x12*\n" +
 	"&LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE\x10\x02\x12+\n" +
-	"'LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST\x10\x032\xe6\a\n" +
+	"'LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST\x10\x032\xc7\t\n" +
 	"\rRosterService\x12l\n" +
 	"\rImportWorkers\x12+.labourlink.sending.v1.ImportWorkersRequest\x1a,.labourlink.sending.v1.ImportWorkersResponse(\x01\x12^\n" +
 	"\tGetImport\x12'.labourlink.sending.v1.GetImportRequest\x1a(.labourlink.sending.v1.GetImportResponse\x12\x7f\n" +
@@ -2556,7 +2871,9 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\fUpdateWorker\x12*.labourlink.sending.v1.UpdateWorkerRequest\x1a+.labourlink.sending.v1.UpdateWorkerResponse\x12y\n" +
 	"\x12ChangeWorkerStatus\x120.labourlink.sending.v1.ChangeWorkerStatusRequest\x1a1.labourlink.sending.v1.ChangeWorkerStatusResponse\x12s\n" +
 	"\x10RecordReturnHome\x12..labourlink.sending.v1.RecordReturnHomeRequest\x1a/.labourlink.sending.v1.RecordReturnHomeResponse\x12g\n" +
-	"\fDeleteWorker\x12*.labourlink.sending.v1.DeleteWorkerRequest\x1a+.labourlink.sending.v1.DeleteWorkerResponseBFZDgithub.com/eastwest/labourlink/proto/labourlink/sending/v1;sendingv1b\x06proto3"
+	"\fDeleteWorker\x12*.labourlink.sending.v1.DeleteWorkerRequest\x1a+.labourlink.sending.v1.DeleteWorkerResponse\x12g\n" +
+	"\fLookupWorker\x12*.labourlink.sending.v1.LookupWorkerRequest\x1a+.labourlink.sending.v1.LookupWorkerResponse\x12v\n" +
+	"\x11ListLookupRecords\x12/.labourlink.sending.v1.ListLookupRecordsRequest\x1a0.labourlink.sending.v1.ListLookupRecordsResponseBFZDgithub.com/eastwest/labourlink/proto/labourlink/sending/v1;sendingv1b\x06proto3"
 
 var (
 	file_labourlink_sending_v1_roster_proto_rawDescOnce sync.Once
@@ -2571,7 +2888,7 @@ func file_labourlink_sending_v1_roster_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(WorkerStatus)(0),                    // 0: labourlink.sending.v1.WorkerStatus
 	(Education)(0),                       // 1: labourlink.sending.v1.Education
@@ -2601,78 +2918,91 @@ var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(*RecordReturnHomeResponse)(nil),     // 25: labourlink.sending.v1.RecordReturnHomeResponse
 	(*DeleteWorkerRequest)(nil),          // 26: labourlink.sending.v1.DeleteWorkerRequest
 	(*DeleteWorkerResponse)(nil),         // 27: labourlink.sending.v1.DeleteWorkerResponse
-	(v1.Sex)(0),                          // 28: labourlink.common.v1.Sex
-	(*v1.Date)(nil),                      // 29: labourlink.common.v1.Date
-	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),             // 31: labourlink.common.v1.ImportSummary
-	(*v1.RowRejection)(nil),              // 32: labourlink.common.v1.RowRejection
-	(*fieldmaskpb.FieldMask)(nil),        // 33: google.protobuf.FieldMask
+	(*LookupWorkerRequest)(nil),          // 28: labourlink.sending.v1.LookupWorkerRequest
+	(*LookupWorkerResponse)(nil),         // 29: labourlink.sending.v1.LookupWorkerResponse
+	(*LookupRecord)(nil),                 // 30: labourlink.sending.v1.LookupRecord
+	(*ListLookupRecordsRequest)(nil),     // 31: labourlink.sending.v1.ListLookupRecordsRequest
+	(*ListLookupRecordsResponse)(nil),    // 32: labourlink.sending.v1.ListLookupRecordsResponse
+	(v1.Sex)(0),                          // 33: labourlink.common.v1.Sex
+	(*v1.Date)(nil),                      // 34: labourlink.common.v1.Date
+	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),             // 36: labourlink.common.v1.ImportSummary
+	(*v1.RowRejection)(nil),              // 37: labourlink.common.v1.RowRejection
+	(*fieldmaskpb.FieldMask)(nil),        // 38: google.protobuf.FieldMask
 }
 var file_labourlink_sending_v1_roster_proto_depIdxs = []int32{
-	28, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
-	29, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
+	33, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
+	34, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
 	1,  // 2: labourlink.sending.v1.Worker.education:type_name -> labourlink.sending.v1.Education
-	29, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
-	29, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
+	34, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
+	34, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
 	0,  // 5: labourlink.sending.v1.Worker.status:type_name -> labourlink.sending.v1.WorkerStatus
-	30, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
-	30, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
-	30, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
+	35, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
+	35, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
+	35, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
 	6,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
 	5,  // 10: labourlink.sending.v1.Worker.local_placements:type_name -> labourlink.sending.v1.LocalPlacement
 	3,  // 11: labourlink.sending.v1.LocalPlacement.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
-	29, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
-	29, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
-	30, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
-	30, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
-	30, // 16: labourlink.sending.v1.Trip.arrival_time:type_name -> google.protobuf.Timestamp
-	29, // 17: labourlink.sending.v1.Trip.onboard_date:type_name -> labourlink.common.v1.Date
+	34, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
+	34, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
+	35, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
+	35, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
+	35, // 16: labourlink.sending.v1.Trip.arrival_time:type_name -> google.protobuf.Timestamp
+	34, // 17: labourlink.sending.v1.Trip.onboard_date:type_name -> labourlink.common.v1.Date
 	8,  // 18: labourlink.sending.v1.Trip.checkpoints:type_name -> labourlink.sending.v1.TripCheckpoint
-	29, // 19: labourlink.sending.v1.Trip.left_job_date:type_name -> labourlink.common.v1.Date
+	34, // 19: labourlink.sending.v1.Trip.left_job_date:type_name -> labourlink.common.v1.Date
 	7,  // 20: labourlink.sending.v1.Trip.incident_reports:type_name -> labourlink.sending.v1.TripIncident
-	29, // 21: labourlink.sending.v1.TripIncident.incident_date:type_name -> labourlink.common.v1.Date
-	29, // 22: labourlink.sending.v1.TripCheckpoint.check_date:type_name -> labourlink.common.v1.Date
+	34, // 21: labourlink.sending.v1.TripIncident.incident_date:type_name -> labourlink.common.v1.Date
+	34, // 22: labourlink.sending.v1.TripCheckpoint.check_date:type_name -> labourlink.common.v1.Date
 	9,  // 23: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
-	31, // 24: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	31, // 25: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	32, // 26: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
+	36, // 24: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	36, // 25: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	37, // 26: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
 	2,  // 27: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
 	4,  // 28: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
 	0,  // 29: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	29, // 30: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
-	30, // 31: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
+	34, // 30: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
+	35, // 31: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
 	4,  // 32: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
 	4,  // 33: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
-	33, // 34: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	38, // 34: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,  // 35: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
 	0,  // 36: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
 	4,  // 37: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
-	30, // 38: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
+	35, // 38: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
 	4,  // 39: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
 	4,  // 40: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	10, // 41: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
-	12, // 42: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
-	14, // 43: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
-	16, // 44: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
-	18, // 45: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
-	20, // 46: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
-	22, // 47: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
-	24, // 48: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
-	26, // 49: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
-	11, // 50: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
-	13, // 51: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
-	15, // 52: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
-	17, // 53: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
-	19, // 54: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
-	21, // 55: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
-	23, // 56: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
-	25, // 57: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
-	27, // 58: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
-	50, // [50:59] is the sub-list for method output_type
-	41, // [41:50] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	2,  // 41: labourlink.sending.v1.LookupWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
+	4,  // 42: labourlink.sending.v1.LookupWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	35, // 43: labourlink.sending.v1.LookupRecord.lookup_time:type_name -> google.protobuf.Timestamp
+	30, // 44: labourlink.sending.v1.ListLookupRecordsResponse.lookup_records:type_name -> labourlink.sending.v1.LookupRecord
+	10, // 45: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
+	12, // 46: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
+	14, // 47: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
+	16, // 48: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
+	18, // 49: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
+	20, // 50: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
+	22, // 51: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
+	24, // 52: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
+	26, // 53: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
+	28, // 54: labourlink.sending.v1.RosterService.LookupWorker:input_type -> labourlink.sending.v1.LookupWorkerRequest
+	31, // 55: labourlink.sending.v1.RosterService.ListLookupRecords:input_type -> labourlink.sending.v1.ListLookupRecordsRequest
+	11, // 56: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
+	13, // 57: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
+	15, // 58: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
+	17, // 59: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
+	19, // 60: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
+	21, // 61: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
+	23, // 62: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
+	25, // 63: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
+	27, // 64: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
+	29, // 65: labourlink.sending.v1.RosterService.LookupWorker:output_type -> labourlink.sending.v1.LookupWorkerResponse
+	32, // 66: labourlink.sending.v1.RosterService.ListLookupRecords:output_type -> labourlink.sending.v1.ListLookupRecordsResponse
+	56, // [56:67] is the sub-list for method output_type
+	45, // [45:56] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_roster_proto_init() }
@@ -2687,7 +3017,7 @@ func file_labourlink_sending_v1_roster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_roster_proto_rawDesc), len(file_labourlink_sending_v1_roster_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   24,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

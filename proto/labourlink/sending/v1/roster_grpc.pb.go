@@ -31,6 +31,8 @@ const (
 	RosterService_ChangeWorkerStatus_FullMethodName   = "/labourlink.sending.v1.RosterService/ChangeWorkerStatus"
 	RosterService_RecordReturnHome_FullMethodName     = "/labourlink.sending.v1.RosterService/RecordReturnHome"
 	RosterService_DeleteWorker_FullMethodName         = "/labourlink.sending.v1.RosterService/DeleteWorker"
+	RosterService_LookupWorker_FullMethodName         = "/labourlink.sending.v1.RosterService/LookupWorker"
+	RosterService_ListLookupRecords_FullMethodName    = "/labourlink.sending.v1.RosterService/ListLookupRecords"
 )
 
 // RosterServiceClient is the client API for RosterService service.
@@ -83,6 +85,15 @@ type RosterServiceClient interface {
 	// Erases a worker's personal data. The worker id stays as a tombstone so that counts in past
 	// ledger events still refer to a known (anonymous) worker.
 	DeleteWorker(ctx context.Context, in *DeleteWorkerRequest, opts ...grpc.CallOption) (*DeleteWorkerResponse, error)
+	// Finds the live worker with an identity number, for a hotline asking "where is 5201…?":
+	// exact match only, through the roster's index of keyed hashes of the numbers (no prefix
+	// search). Every lookup is recorded (ListLookupRecords: who asked, when, which worker was
+	// found or none, never the number) and the record is on disk before the answer is sent. No
+	// live worker with the number: NOT_FOUND (recorded too). The worker is as GetWorker returns it
+	// in the view asked for.
+	LookupWorker(ctx context.Context, in *LookupWorkerRequest, opts ...grpc.CallOption) (*LookupWorkerResponse, error)
+	// Lists the records of lookups by identity number, oldest first.
+	ListLookupRecords(ctx context.Context, in *ListLookupRecordsRequest, opts ...grpc.CallOption) (*ListLookupRecordsResponse, error)
 }
 
 type rosterServiceClient struct {
@@ -186,6 +197,26 @@ func (c *rosterServiceClient) DeleteWorker(ctx context.Context, in *DeleteWorker
 	return out, nil
 }
 
+func (c *rosterServiceClient) LookupWorker(ctx context.Context, in *LookupWorkerRequest, opts ...grpc.CallOption) (*LookupWorkerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LookupWorkerResponse)
+	err := c.cc.Invoke(ctx, RosterService_LookupWorker_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) ListLookupRecords(ctx context.Context, in *ListLookupRecordsRequest, opts ...grpc.CallOption) (*ListLookupRecordsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLookupRecordsResponse)
+	err := c.cc.Invoke(ctx, RosterService_ListLookupRecords_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RosterServiceServer is the server API for RosterService service.
 // All implementations must embed UnimplementedRosterServiceServer
 // for forward compatibility.
@@ -236,6 +267,15 @@ type RosterServiceServer interface {
 	// Erases a worker's personal data. The worker id stays as a tombstone so that counts in past
 	// ledger events still refer to a known (anonymous) worker.
 	DeleteWorker(context.Context, *DeleteWorkerRequest) (*DeleteWorkerResponse, error)
+	// Finds the live worker with an identity number, for a hotline asking "where is 5201…?":
+	// exact match only, through the roster's index of keyed hashes of the numbers (no prefix
+	// search). Every lookup is recorded (ListLookupRecords: who asked, when, which worker was
+	// found or none, never the number) and the record is on disk before the answer is sent. No
+	// live worker with the number: NOT_FOUND (recorded too). The worker is as GetWorker returns it
+	// in the view asked for.
+	LookupWorker(context.Context, *LookupWorkerRequest) (*LookupWorkerResponse, error)
+	// Lists the records of lookups by identity number, oldest first.
+	ListLookupRecords(context.Context, *ListLookupRecordsRequest) (*ListLookupRecordsResponse, error)
 	mustEmbedUnimplementedRosterServiceServer()
 }
 
@@ -272,6 +312,12 @@ func (UnimplementedRosterServiceServer) RecordReturnHome(context.Context, *Recor
 }
 func (UnimplementedRosterServiceServer) DeleteWorker(context.Context, *DeleteWorkerRequest) (*DeleteWorkerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteWorker not implemented")
+}
+func (UnimplementedRosterServiceServer) LookupWorker(context.Context, *LookupWorkerRequest) (*LookupWorkerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LookupWorker not implemented")
+}
+func (UnimplementedRosterServiceServer) ListLookupRecords(context.Context, *ListLookupRecordsRequest) (*ListLookupRecordsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLookupRecords not implemented")
 }
 func (UnimplementedRosterServiceServer) mustEmbedUnimplementedRosterServiceServer() {}
 func (UnimplementedRosterServiceServer) testEmbeddedByValue()                       {}
@@ -445,6 +491,42 @@ func _RosterService_DeleteWorker_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RosterService_LookupWorker_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LookupWorkerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).LookupWorker(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_LookupWorker_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).LookupWorker(ctx, req.(*LookupWorkerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_ListLookupRecords_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLookupRecordsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).ListLookupRecords(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_ListLookupRecords_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).ListLookupRecords(ctx, req.(*ListLookupRecordsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RosterService_ServiceDesc is the grpc.ServiceDesc for RosterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -483,6 +565,14 @@ var RosterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteWorker",
 			Handler:    _RosterService_DeleteWorker_Handler,
+		},
+		{
+			MethodName: "LookupWorker",
+			Handler:    _RosterService_LookupWorker_Handler,
+		},
+		{
+			MethodName: "ListLookupRecords",
+			Handler:    _RosterService_ListLookupRecords_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
