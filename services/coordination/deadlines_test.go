@@ -38,7 +38,9 @@ func (h *harness) at(t *testing.T, when time.Time) {
 	}
 }
 
-func cst(y int, m time.Month, d, hour int) time.Time { return time.Date(y, m, d, hour, 0, 0, 0, civil.Zone) }
+func cst(y int, m time.Month, d, hour int) time.Time {
+	return time.Date(y, m, d, hour, 0, 0, 0, civil.Zone)
+}
 
 func TestDeadlinesOpenAndCloseWithTheClock(t *testing.T) {
 	t.Parallel()
