@@ -233,3 +233,26 @@ func TestAbsenceEventValidation(t *testing.T) {
 		}
 	}
 }
+
+// A file of schema 7 has no deadlines after onboarding in its index: schema 8 schedules every
+// batch, so that the first pass opens the checkpoint overdue since.
+func TestSchema8SchedulesStoredBatchesForTheirDeadlines(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	start := cst(2026, 1, 5, 9)
+	h := newHarness(t, dir, zapLogger(t), Config{LoadDefaultPairings: true}, start)
+	h.report(t,
+		ev("d1", departed, "B1", "w1", start), ev("a1", arrived, "B1", "w1", start.Add(time.Hour)),
+		ev("o1", coordinationv1.EventKind_EVENT_KIND_ONBOARDED, "B1", "w1", cst(2026, 1, 6, 0)))
+	h.close()
+	// As schema 7 left it: no deadline index entries (the bucket is made again, empty).
+	asVersion(t, dir, Schema.Version-1, "ledgerDeadlines")
+	h = newHarness(t, dir, zapLogger(t), Config{LoadDefaultPairings: true}, cst(2026, 4, 22, 9))
+	t.Cleanup(h.close)
+	if _, err := h.s.ledger.ExpireDue(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.openKinds(t); got != "w1/OVERDUE_CHECKPOINT" {
+		t.Fatalf("open after the migration: %q, want the overdue 3-month checkpoint", got)
+	}
+}

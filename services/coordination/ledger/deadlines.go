@@ -321,6 +321,12 @@ func (l *Ledger) ReconcilePairing(tx *bbolt.Tx, p regions.Pairing) error {
 // its pairing's agreement and the deadlines of its workers' trips (checkpoints, incidents,
 // absences), with the service's clock and grace period.
 func MigrateDeadlines(tx *bbolt.Tx) error {
+	// The migration runs before the schema's buckets are made: a file without them gets them.
+	for _, name := range [][]byte{deadlines.name, batches.Name()} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
 	var all []string
 	err := batches.Scan(tx, store.Range{}, func(k []byte, _ *coordinationv1.BatchReconciliation) (bool, error) {
 		all = append(all, string(k))
