@@ -258,6 +258,12 @@ func discrepancyWord(k coordinationv1.DiscrepancyKind) string {
 		return "unverified"
 	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_NO_SHOW:
 		return "no-show"
+	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_OVERDUE_CHECKPOINT:
+		return "overdue checkpoint"
+	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_LATE_INCIDENT:
+		return "late incident"
+	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_ABANDONED:
+		return "abandoned"
 	default:
 		return k.String()
 	}

@@ -35,7 +35,7 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 7,
+	Version: 8,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, dynamics.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -61,6 +61,10 @@ var Schema = store.Schema{
 // Version 7 keeps the dynamics' counts by home county and by occupation too (from the DEPARTED
 // events' details): the workers' trips and all the counts are built anew from the stored events
 // (ledger.RebuildDynamics).
+//
+// Version 8 keeps the deadlines of the programme agreements (Pairing.agreement, ABSENCE events,
+// BatchReconciliation.next_deadline): every batch is scheduled for the timer's first pass, which
+// reconciles it under its deadlines (ledger.MigrateDeadlines).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
@@ -80,6 +84,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 7 {
 		if err := ledger.RebuildDynamics(tx); err != nil {
 			return fmt.Errorf("employment dynamics: %w", err)
+		}
+	}
+	if from < 8 {
+		if err := ledger.MigrateDeadlines(tx); err != nil {
+			return fmt.Errorf("deadlines: %w", err)
 		}
 	}
 	return nil
@@ -145,6 +154,8 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		now:        cfg.Now,
 		regions:    t,
 	}
+	// A pairing's new programme agreement moves its batches' deadlines.
+	s.registry.OnAgreement = s.ledger.ReconcilePairing
 	if cfg.LoadDefaultPairings {
 		if err := s.registry.LoadDefaultPairingsIfEmpty(); err != nil {
 			return nil, err

@@ -320,7 +320,26 @@ func validateDetails(v *apierror.Violations, f func(string) string, kind coordin
 		if only("incident", coordinationv1.EventKind_EVENT_KIND_INCIDENT) {
 			text("incident.kind", d.Incident.GetKind())
 		}
+	case *coordinationv1.LedgerEvent_Absence:
+		if only("absence", coordinationv1.EventKind_EVENT_KIND_ABSENCE) {
+			first, back := d.Absence.GetFirstDay(), d.Absence.GetBackDay()
+			if first == nil {
+				v.Add(f("absence.first_day"), "is required: the first day of absence")
+			} else if p := civil.Problem(first); p != "" {
+				v.Add(f("absence.first_day"), p)
+			}
+			if back != nil {
+				if p := civil.Problem(back); p != "" {
+					v.Add(f("absence.back_day"), p)
+				} else if first != nil && civil.Problem(first) == "" && civil.Compare(back, first) <= 0 {
+					v.Add(f("absence.back_day"), "must be after first_day")
+				}
+			}
+		}
 	case nil:
+		if kind == coordinationv1.EventKind_EVENT_KIND_ABSENCE {
+			v.Add(f("absence"), "is required for ABSENCE events (first day of absence, back day once back)")
+		}
 		if kind == coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT {
 			v.Add(f("employment_checkpoint"), "is required for EMPLOYMENT_CHECKPOINT events (months since onboarding, still employed)")
 		}
@@ -517,7 +536,20 @@ func (g *ingest) add(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, e
 		g.batches[batch] = pairingOf(ev)
 		g.touched[batch] = true
 	}
-	return false, putEvent(g.tx, record(ev, g.now))
+	if err := putEvent(g.tx, record(ev, g.now)); err != nil {
+		return false, err
+	}
+	if workerKind(ev.GetKind()) {
+		// The deadlines of the worker's trips (deadlines.go) follow these events.
+		bs, err := workerBatches(g.tx, ev.GetWorkerId())
+		if err != nil {
+			return false, err
+		}
+		for _, b := range bs {
+			g.touched[b] = true
+		}
+	}
+	return false, nil
 }
 
 // reconcileTouched reconciles every batch the report added events to, in batch order.

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/codes/workcalendar"
 	"github.com/eastwest/labourlink/services/coordination/check"
 	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -33,18 +36,42 @@ func (l *Ledger) reconcileBatch(tx *bbolt.Tx, batch string, now time.Time) error
 	if err := batchEvents(tx, batch, f.add); err != nil {
 		return err
 	}
-	rec, deadline, want := reconcile(batch, f, l.cfg.GracePeriod, now)
+	t, err := l.pairingTerms(tx, f.pairing)
+	if err != nil {
+		return err
+	}
+	rec, deadline, want := reconcile(batch, f, t.grace, now)
+	more, next, uncovered, err := tripDeadlines(tx, batch, f, t, workcalendar.China(), now)
+	if err != nil {
+		return err
+	}
+	if uncovered {
+		l.lg.Warn("working days counted on weekends only: the holiday calendar does not cover the year",
+			zap.String("batch_id", batch), zap.Ints("covered_years", workcalendar.China().Years()))
+	}
+	want = append(want, more...)
+	if rec.GetAwaiting() > 0 {
+		next = earliest(next, deadline)
+	}
+	if !next.IsZero() {
+		rec.NextDeadline = timestamppb.New(next)
+	}
 	old, ok, err := batches.Get(tx, []byte(batch))
 	if err != nil {
 		return err
 	}
-	if ok && old.GetGraceDeadline() != nil {
-		if err := deadlines.delete(tx, deadlineKey(old.GetGraceDeadline().AsTime(), batch)); err != nil {
-			return err
+	if ok {
+		for _, d := range []*timestamppb.Timestamp{old.GetGraceDeadline(), old.GetNextDeadline()} {
+			if d == nil {
+				continue
+			}
+			if err := deadlines.delete(tx, deadlineKey(d.AsTime(), batch)); err != nil {
+				return err
+			}
 		}
 	}
-	if rec.GetAwaiting() > 0 {
-		if err := deadlines.put(tx, deadlineKey(deadline, batch)); err != nil {
+	if !next.IsZero() {
+		if err := deadlines.put(tx, deadlineKey(next, batch)); err != nil {
 			return err
 		}
 	}
@@ -446,12 +473,17 @@ func countWorkers(tx *bbolt.Tx, p regions.Pairing, cat byte, from, until time.Ti
 	return int64(len(workers)), err
 }
 
-// openPerPairing counts the open discrepancies of each pairing.
-func openPerPairing(tx *bbolt.Tx) (map[regions.Pairing]int64, error) {
-	open := map[regions.Pairing]int64{}
+// openPerPairing counts the open discrepancies of each pairing, by kind (kind 0: all kinds).
+func openPerPairing(tx *bbolt.Tx) (map[regions.Pairing]map[coordinationv1.DiscrepancyKind]int64, error) {
+	open := map[regions.Pairing]map[coordinationv1.DiscrepancyKind]int64{}
 	err := discrepancies.Scan(tx, store.Range{}, func(_ []byte, d *coordinationv1.Discrepancy) (bool, error) {
 		if d.GetState() == coordinationv1.DiscrepancyState_DISCREPANCY_STATE_OPEN {
-			open[regions.Pairing{Receiving: d.GetReceivingRegion(), Sending: d.GetSendingRegion()}]++
+			p := regions.Pairing{Receiving: d.GetReceivingRegion(), Sending: d.GetSendingRegion()}
+			if open[p] == nil {
+				open[p] = map[coordinationv1.DiscrepancyKind]int64{}
+			}
+			open[p][0]++
+			open[p][d.GetKind()]++
 		}
 		return true, nil
 	})

@@ -323,19 +323,23 @@ func planDiscrepancies(rec *coordinationv1.BatchReconciliation, stored map[strin
 
 // pairingSummary is the summary of pairing p from its counts per category and its open
 // discrepancies.
-func pairingSummary(p regions.Pairing, count map[byte]int64, open int64) *coordinationv1.PairingSummary {
+func pairingSummary(p regions.Pairing, count map[byte]int64, open map[coordinationv1.DiscrepancyKind]int64) *coordinationv1.PairingSummary {
 	return &coordinationv1.PairingSummary{
-		ReceivingRegion:     p.Receiving,
-		SendingRegion:       p.Sending,
-		Departed:            count[catDeparted],
-		Arrived:             count[catArrived],
-		NoShow:              count[catNoShow],
-		Onboarded:           count[catOnboarded],
-		EmployedThreeMonths: count[catEmployed3],
-		EmployedSixMonths:   count[catEmployed6],
-		LeftJob:             count[catLeftJob],
-		ReturnedHome:        count[catReturnedHome],
-		OpenDiscrepancies:   open,
+		ReceivingRegion:        p.Receiving,
+		SendingRegion:          p.Sending,
+		Departed:               count[catDeparted],
+		Arrived:                count[catArrived],
+		NoShow:                 count[catNoShow],
+		Onboarded:              count[catOnboarded],
+		EmployedThreeMonths:    count[catEmployed3],
+		EmployedSixMonths:      count[catEmployed6],
+		LeftJob:                count[catLeftJob],
+		ReturnedHome:           count[catReturnedHome],
+		OpenDiscrepancies:      open[0],
+		OpenUnaccounted:        open[coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNACCOUNTED],
+		OpenOverdueCheckpoints: open[coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_OVERDUE_CHECKPOINT],
+		OpenLateIncidents:      open[coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_LATE_INCIDENT],
+		OpenAbandoned:          open[coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_ABANDONED],
 	}
 }
 

@@ -27,6 +27,9 @@ type Server struct {
 	lg      *zap.Logger
 	regions *regions.Table
 	now     func() time.Time
+	// OnAgreement, when set, runs in the transaction that changed pairing p's programme
+	// agreement (the ledger reconciles the pairing's batches under it).
+	OnAgreement func(tx *bbolt.Tx, p regions.Pairing) error
 }
 
 // New returns the registry over db, with the region table t and the clock now.
@@ -115,6 +118,12 @@ func (x *Server) ValidateRequest(method string, req any) error {
 		if _, err := parsePairingName(t, r.GetName()); err != nil {
 			v.Add("name", err.Error())
 		}
+	case *coordinationv1.SetPairingAgreementRequest:
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		if _, err := parsePairingName(t, r.GetName()); err != nil {
+			v.Add("name", err.Error())
+		}
+		checkAgreement(&v, "agreement", r.GetAgreement())
 	case *coordinationv1.ListPairingsRequest:
 		check.Province(&v, t, "region", r.GetRegion(), false)
 		check.PageSize.Check(&v, r.GetPageSize())

@@ -288,6 +288,7 @@ var expectations = map[string]expectation{
 	coordinationv1.RegistryService_ListRegions_FullMethodName:         {allowed: everyone},
 	coordinationv1.RegistryService_ListPairings_FullMethodName:        {allowed: everyone},
 	coordinationv1.RegistryService_CreatePairing_FullMethodName:       {allowed: "natf"},
+	coordinationv1.RegistryService_SetPairingAgreement_FullMethodName: {allowed: "natf"},
 	coordinationv1.RegistryService_DeletePairing_FullMethodName:       {allowed: "natf"},
 	coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName: {allowed: "natf"},
 	coordinationv1.LedgerService_ReportEvents_FullMethodName: {allowed: "snd520 snd510 rcv440 rcv330",

@@ -242,6 +242,7 @@ var policy = map[string]rule{
 	coordinationv1.RegistryService_ListRegions_FullMethodName:         {{who: anyone}},
 	coordinationv1.RegistryService_ListPairings_FullMethodName:        {{who: anyone}},
 	coordinationv1.RegistryService_CreatePairing_FullMethodName:       {{who: nationalFull}},
+	coordinationv1.RegistryService_SetPairingAgreement_FullMethodName: {{who: nationalFull}},
 	coordinationv1.RegistryService_DeletePairing_FullMethodName:       {{who: nationalFull}},
 	coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName: {{who: nationalFull}},
 

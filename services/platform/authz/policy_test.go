@@ -281,6 +281,7 @@ func TestDecisions(t *testing.T) {
 		{"provincial full operator cannot set a baseline", crd, coordinationv1.AssessmentService_SetBaseline_FullMethodName, identity.Operator("520000", true),
 			&coordinationv1.SetBaselineRequest{Region: "520000"}, "CALLER_NOT_ALLOWED"},
 		{"national read cannot change pairings", crd, coordinationv1.RegistryService_CreatePairing_FullMethodName, identity.Operator("", false), nil, "CALLER_NOT_ALLOWED"},
+		{"national read cannot set agreements", crd, coordinationv1.RegistryService_SetPairingAgreement_FullMethodName, identity.Operator("", false), nil, "CALLER_NOT_ALLOWED"},
 		{"another province reads the national dynamics", crd, coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName, identity.System("510000"),
 			&coordinationv1.GetNationalEmploymentDynamicsRequest{SendingRegion: "520000"}, ""},
 		{"a sending service reports its own local employers", crd, coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName, identity.Sending("520000"),

@@ -50,6 +50,11 @@ const (
 	EventKind_EVENT_KIND_RETURNED_HOME EventKind = 7
 	// An incident concerning the worker (receiving side); recorded, not counted.
 	EventKind_EVENT_KIND_INCIDENT EventKind = 8
+	// The worker is (or was) absent from work (receiving side; details in `absence`, required):
+	// a spell of consecutive absence from its first day, reported again with the day the worker
+	// was back. Recorded, not counted; the ledger opens ABANDONED when the spell reaches the
+	// programme agreement's working days.
+	EventKind_EVENT_KIND_ABSENCE EventKind = 9
 )
 
 // Enum value maps for EventKind.
@@ -64,6 +69,7 @@ var (
 		6: "EVENT_KIND_LEFT_JOB",
 		7: "EVENT_KIND_RETURNED_HOME",
 		8: "EVENT_KIND_INCIDENT",
+		9: "EVENT_KIND_ABSENCE",
 	}
 	EventKind_value = map[string]int32{
 		"EVENT_KIND_UNSPECIFIED":           0,
@@ -75,6 +81,7 @@ var (
 		"EVENT_KIND_LEFT_JOB":              6,
 		"EVENT_KIND_RETURNED_HOME":         7,
 		"EVENT_KIND_INCIDENT":              8,
+		"EVENT_KIND_ABSENCE":               9,
 	}
 )
 
@@ -152,6 +159,7 @@ type LedgerEvent struct {
 	//	*LedgerEvent_LeftJob
 	//	*LedgerEvent_Incident
 	//	*LedgerEvent_Departed
+	//	*LedgerEvent_Absence
 	Details isLedgerEvent_Details `protobuf_oneof:"details"`
 	// When the ledger recorded it.
 	RecordTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=record_time,json=recordTime,proto3" json:"record_time,omitempty"`
@@ -304,6 +312,15 @@ func (x *LedgerEvent) GetDeparted() *DepartedDetails {
 	return nil
 }
 
+func (x *LedgerEvent) GetAbsence() *AbsenceDetails {
+	if x != nil {
+		if x, ok := x.Details.(*LedgerEvent_Absence); ok {
+			return x.Absence
+		}
+	}
+	return nil
+}
+
 func (x *LedgerEvent) GetRecordTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.RecordTime
@@ -343,6 +360,11 @@ type LedgerEvent_Departed struct {
 	Departed *DepartedDetails `protobuf:"bytes,19,opt,name=departed,proto3,oneof"`
 }
 
+type LedgerEvent_Absence struct {
+	// For ABSENCE (required there).
+	Absence *AbsenceDetails `protobuf:"bytes,20,opt,name=absence,proto3,oneof"`
+}
+
 func (*LedgerEvent_EmploymentCheckpoint) isLedgerEvent_Details() {}
 
 func (*LedgerEvent_LeftJob) isLedgerEvent_Details() {}
@@ -350,6 +372,8 @@ func (*LedgerEvent_LeftJob) isLedgerEvent_Details() {}
 func (*LedgerEvent_Incident) isLedgerEvent_Details() {}
 
 func (*LedgerEvent_Departed) isLedgerEvent_Details() {}
+
+func (*LedgerEvent_Absence) isLedgerEvent_Details() {}
 
 // What an EMPLOYMENT_CHECKPOINT event says.
 type EmploymentCheckpointDetails struct {
@@ -452,6 +476,63 @@ func (x *LeftJobDetails) GetReason() string {
 	return ""
 }
 
+// What an ABSENCE event says: one spell of consecutive absence from work.
+type AbsenceDetails struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first day the worker was absent (China Standard Time); the spell's identity: a later
+	// report of the same spell has the same first day.
+	FirstDay *v1.Date `protobuf:"bytes,1,opt,name=first_day,json=firstDay,proto3" json:"first_day,omitempty"`
+	// The day the worker was back at work, after first_day; unset while the worker is still
+	// absent.
+	BackDay       *v1.Date `protobuf:"bytes,2,opt,name=back_day,json=backDay,proto3" json:"back_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbsenceDetails) Reset() {
+	*x = AbsenceDetails{}
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbsenceDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbsenceDetails) ProtoMessage() {}
+
+func (x *AbsenceDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbsenceDetails.ProtoReflect.Descriptor instead.
+func (*AbsenceDetails) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AbsenceDetails) GetFirstDay() *v1.Date {
+	if x != nil {
+		return x.FirstDay
+	}
+	return nil
+}
+
+func (x *AbsenceDetails) GetBackDay() *v1.Date {
+	if x != nil {
+		return x.BackDay
+	}
+	return nil
+}
+
 // What an INCIDENT event says.
 type IncidentDetails struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -464,7 +545,7 @@ type IncidentDetails struct {
 
 func (x *IncidentDetails) Reset() {
 	*x = IncidentDetails{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[3]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +557,7 @@ func (x *IncidentDetails) String() string {
 func (*IncidentDetails) ProtoMessage() {}
 
 func (x *IncidentDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[3]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +570,7 @@ func (x *IncidentDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncidentDetails.ProtoReflect.Descriptor instead.
 func (*IncidentDetails) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *IncidentDetails) GetKind() string {
@@ -514,7 +595,7 @@ type DepartedDetails struct {
 
 func (x *DepartedDetails) Reset() {
 	*x = DepartedDetails{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[4]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +607,7 @@ func (x *DepartedDetails) String() string {
 func (*DepartedDetails) ProtoMessage() {}
 
 func (x *DepartedDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[4]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +620,7 @@ func (x *DepartedDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepartedDetails.ProtoReflect.Descriptor instead.
 func (*DepartedDetails) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DepartedDetails) GetHomeCounty() string {
@@ -574,7 +655,7 @@ type ReportEventsRequest struct {
 
 func (x *ReportEventsRequest) Reset() {
 	*x = ReportEventsRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[5]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +667,7 @@ func (x *ReportEventsRequest) String() string {
 func (*ReportEventsRequest) ProtoMessage() {}
 
 func (x *ReportEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[5]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +680,7 @@ func (x *ReportEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportEventsRequest.ProtoReflect.Descriptor instead.
 func (*ReportEventsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReportEventsRequest) GetEvents() []*LedgerEvent {
@@ -634,7 +715,7 @@ type ReportEventsResponse struct {
 
 func (x *ReportEventsResponse) Reset() {
 	*x = ReportEventsResponse{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[6]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +727,7 @@ func (x *ReportEventsResponse) String() string {
 func (*ReportEventsResponse) ProtoMessage() {}
 
 func (x *ReportEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[6]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +740,7 @@ func (x *ReportEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportEventsResponse.ProtoReflect.Descriptor instead.
 func (*ReportEventsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReportEventsResponse) GetRecorded() int32 {
@@ -713,7 +794,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[7]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +806,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[7]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +819,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListEventsRequest) GetWorkerId() string {
@@ -810,7 +891,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[8]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +903,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[8]
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +916,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListEventsResponse) GetEvents() []*LedgerEvent {
@@ -856,7 +937,7 @@ var File_labourlink_coordination_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
-	"'labourlink/coordination/v1/ledger.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xf4\a\n" +
+	"'labourlink/coordination/v1/ledger.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xc1\b\n" +
 	"\vLedgerEvent\x12\x1e\n" +
 	"\bevent_id\x18\x01 \x01(\tB\x03\xe0A\x02R\aeventId\x12>\n" +
 	"\x04kind\x18\x02 \x01(\x0e2%.labourlink.coordination.v1.EventKindB\x03\xe0A\x02R\x04kind\x12,\n" +
@@ -873,7 +954,8 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x15employment_checkpoint\x18\x10 \x01(\v27.labourlink.coordination.v1.EmploymentCheckpointDetailsB\x03\xe0A\x01H\x00R\x14employmentCheckpoint\x12L\n" +
 	"\bleft_job\x18\x11 \x01(\v2*.labourlink.coordination.v1.LeftJobDetailsB\x03\xe0A\x01H\x00R\aleftJob\x12N\n" +
 	"\bincident\x18\x12 \x01(\v2+.labourlink.coordination.v1.IncidentDetailsB\x03\xe0A\x01H\x00R\bincident\x12N\n" +
-	"\bdeparted\x18\x13 \x01(\v2+.labourlink.coordination.v1.DepartedDetailsB\x03\xe0A\x01H\x00R\bdeparted\x12@\n" +
+	"\bdeparted\x18\x13 \x01(\v2+.labourlink.coordination.v1.DepartedDetailsB\x03\xe0A\x01H\x00R\bdeparted\x12K\n" +
+	"\aabsence\x18\x14 \x01(\v2*.labourlink.coordination.v1.AbsenceDetailsB\x03\xe0A\x01H\x00R\aabsence\x12@\n" +
 	"\vrecord_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"recordTime\x12J\n" +
 	"\rreporter_role\x18\x0f \x01(\x0e2 .labourlink.common.v1.RegionRoleB\x03\xe0A\x03R\freporterRoleB\t\n" +
@@ -882,7 +964,10 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x06months\x18\x01 \x01(\x05B\x03\xe0A\x02R\x06months\x12*\n" +
 	"\x0estill_employed\x18\x02 \x01(\bB\x03\xe0A\x01R\rstillEmployed\"-\n" +
 	"\x0eLeftJobDetails\x12\x1b\n" +
-	"\x06reason\x18\x01 \x01(\tB\x03\xe0A\x01R\x06reason\"*\n" +
+	"\x06reason\x18\x01 \x01(\tB\x03\xe0A\x01R\x06reason\"\x8a\x01\n" +
+	"\x0eAbsenceDetails\x12<\n" +
+	"\tfirst_day\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\bfirstDay\x12:\n" +
+	"\bback_day\x18\x02 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x01R\abackDay\"*\n" +
 	"\x0fIncidentDetails\x12\x17\n" +
 	"\x04kind\x18\x01 \x01(\tB\x03\xe0A\x01R\x04kind\"\\\n" +
 	"\x0fDepartedDetails\x12$\n" +
@@ -913,7 +998,7 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x11occur_time_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x0foccurTimeBefore\"\x87\x01\n" +
 	"\x12ListEventsResponse\x12D\n" +
 	"\x06events\x18\x01 \x03(\v2'.labourlink.coordination.v1.LedgerEventB\x03\xe0A\x03R\x06events\x12+\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\x80\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\x98\x02\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13EVENT_KIND_DEPARTED\x10\x01\x12\x16\n" +
@@ -923,7 +1008,8 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	" EVENT_KIND_EMPLOYMENT_CHECKPOINT\x10\x05\x12\x17\n" +
 	"\x13EVENT_KIND_LEFT_JOB\x10\x06\x12\x1c\n" +
 	"\x18EVENT_KIND_RETURNED_HOME\x10\a\x12\x17\n" +
-	"\x13EVENT_KIND_INCIDENT\x10\b2\xef\x01\n" +
+	"\x13EVENT_KIND_INCIDENT\x10\b\x12\x16\n" +
+	"\x12EVENT_KIND_ABSENCE\x10\t2\xef\x01\n" +
 	"\rLedgerService\x12q\n" +
 	"\fReportEvents\x12/.labourlink.coordination.v1.ReportEventsRequest\x1a0.labourlink.coordination.v1.ReportEventsResponse\x12k\n" +
 	"\n" +
@@ -942,46 +1028,51 @@ func file_labourlink_coordination_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_coordination_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_labourlink_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_labourlink_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_labourlink_coordination_v1_ledger_proto_goTypes = []any{
 	(EventKind)(0),                      // 0: labourlink.coordination.v1.EventKind
 	(*LedgerEvent)(nil),                 // 1: labourlink.coordination.v1.LedgerEvent
 	(*EmploymentCheckpointDetails)(nil), // 2: labourlink.coordination.v1.EmploymentCheckpointDetails
 	(*LeftJobDetails)(nil),              // 3: labourlink.coordination.v1.LeftJobDetails
-	(*IncidentDetails)(nil),             // 4: labourlink.coordination.v1.IncidentDetails
-	(*DepartedDetails)(nil),             // 5: labourlink.coordination.v1.DepartedDetails
-	(*ReportEventsRequest)(nil),         // 6: labourlink.coordination.v1.ReportEventsRequest
-	(*ReportEventsResponse)(nil),        // 7: labourlink.coordination.v1.ReportEventsResponse
-	(*ListEventsRequest)(nil),           // 8: labourlink.coordination.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),          // 9: labourlink.coordination.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil),       // 10: google.protobuf.Timestamp
-	(v1.RegionRole)(0),                  // 11: labourlink.common.v1.RegionRole
-	(*v1.ItemRefusal)(nil),              // 12: labourlink.common.v1.ItemRefusal
+	(*AbsenceDetails)(nil),              // 4: labourlink.coordination.v1.AbsenceDetails
+	(*IncidentDetails)(nil),             // 5: labourlink.coordination.v1.IncidentDetails
+	(*DepartedDetails)(nil),             // 6: labourlink.coordination.v1.DepartedDetails
+	(*ReportEventsRequest)(nil),         // 7: labourlink.coordination.v1.ReportEventsRequest
+	(*ReportEventsResponse)(nil),        // 8: labourlink.coordination.v1.ReportEventsResponse
+	(*ListEventsRequest)(nil),           // 9: labourlink.coordination.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),          // 10: labourlink.coordination.v1.ListEventsResponse
+	(*timestamppb.Timestamp)(nil),       // 11: google.protobuf.Timestamp
+	(v1.RegionRole)(0),                  // 12: labourlink.common.v1.RegionRole
+	(*v1.Date)(nil),                     // 13: labourlink.common.v1.Date
+	(*v1.ItemRefusal)(nil),              // 14: labourlink.common.v1.ItemRefusal
 }
 var file_labourlink_coordination_v1_ledger_proto_depIdxs = []int32{
 	0,  // 0: labourlink.coordination.v1.LedgerEvent.kind:type_name -> labourlink.coordination.v1.EventKind
-	10, // 1: labourlink.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
+	11, // 1: labourlink.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
 	2,  // 2: labourlink.coordination.v1.LedgerEvent.employment_checkpoint:type_name -> labourlink.coordination.v1.EmploymentCheckpointDetails
 	3,  // 3: labourlink.coordination.v1.LedgerEvent.left_job:type_name -> labourlink.coordination.v1.LeftJobDetails
-	4,  // 4: labourlink.coordination.v1.LedgerEvent.incident:type_name -> labourlink.coordination.v1.IncidentDetails
-	5,  // 5: labourlink.coordination.v1.LedgerEvent.departed:type_name -> labourlink.coordination.v1.DepartedDetails
-	10, // 6: labourlink.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
-	11, // 7: labourlink.coordination.v1.LedgerEvent.reporter_role:type_name -> labourlink.common.v1.RegionRole
-	1,  // 8: labourlink.coordination.v1.ReportEventsRequest.events:type_name -> labourlink.coordination.v1.LedgerEvent
-	12, // 9: labourlink.coordination.v1.ReportEventsResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
-	0,  // 10: labourlink.coordination.v1.ListEventsRequest.kind:type_name -> labourlink.coordination.v1.EventKind
-	10, // 11: labourlink.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
-	10, // 12: labourlink.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
-	1,  // 13: labourlink.coordination.v1.ListEventsResponse.events:type_name -> labourlink.coordination.v1.LedgerEvent
-	6,  // 14: labourlink.coordination.v1.LedgerService.ReportEvents:input_type -> labourlink.coordination.v1.ReportEventsRequest
-	8,  // 15: labourlink.coordination.v1.LedgerService.ListEvents:input_type -> labourlink.coordination.v1.ListEventsRequest
-	7,  // 16: labourlink.coordination.v1.LedgerService.ReportEvents:output_type -> labourlink.coordination.v1.ReportEventsResponse
-	9,  // 17: labourlink.coordination.v1.LedgerService.ListEvents:output_type -> labourlink.coordination.v1.ListEventsResponse
-	16, // [16:18] is the sub-list for method output_type
-	14, // [14:16] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	5,  // 4: labourlink.coordination.v1.LedgerEvent.incident:type_name -> labourlink.coordination.v1.IncidentDetails
+	6,  // 5: labourlink.coordination.v1.LedgerEvent.departed:type_name -> labourlink.coordination.v1.DepartedDetails
+	4,  // 6: labourlink.coordination.v1.LedgerEvent.absence:type_name -> labourlink.coordination.v1.AbsenceDetails
+	11, // 7: labourlink.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
+	12, // 8: labourlink.coordination.v1.LedgerEvent.reporter_role:type_name -> labourlink.common.v1.RegionRole
+	13, // 9: labourlink.coordination.v1.AbsenceDetails.first_day:type_name -> labourlink.common.v1.Date
+	13, // 10: labourlink.coordination.v1.AbsenceDetails.back_day:type_name -> labourlink.common.v1.Date
+	1,  // 11: labourlink.coordination.v1.ReportEventsRequest.events:type_name -> labourlink.coordination.v1.LedgerEvent
+	14, // 12: labourlink.coordination.v1.ReportEventsResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
+	0,  // 13: labourlink.coordination.v1.ListEventsRequest.kind:type_name -> labourlink.coordination.v1.EventKind
+	11, // 14: labourlink.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
+	11, // 15: labourlink.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
+	1,  // 16: labourlink.coordination.v1.ListEventsResponse.events:type_name -> labourlink.coordination.v1.LedgerEvent
+	7,  // 17: labourlink.coordination.v1.LedgerService.ReportEvents:input_type -> labourlink.coordination.v1.ReportEventsRequest
+	9,  // 18: labourlink.coordination.v1.LedgerService.ListEvents:input_type -> labourlink.coordination.v1.ListEventsRequest
+	8,  // 19: labourlink.coordination.v1.LedgerService.ReportEvents:output_type -> labourlink.coordination.v1.ReportEventsResponse
+	10, // 20: labourlink.coordination.v1.LedgerService.ListEvents:output_type -> labourlink.coordination.v1.ListEventsResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_ledger_proto_init() }
@@ -994,6 +1085,7 @@ func file_labourlink_coordination_v1_ledger_proto_init() {
 		(*LedgerEvent_LeftJob)(nil),
 		(*LedgerEvent_Incident)(nil),
 		(*LedgerEvent_Departed)(nil),
+		(*LedgerEvent_Absence)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1001,7 +1093,7 @@ func file_labourlink_coordination_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_coordination_v1_ledger_proto_rawDesc), len(file_labourlink_coordination_v1_ledger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,18 @@ const (
 	// Departed according to the sending side, reported as a no-show by the receiving side: the two
 	// sides disagree on where the worker is. Closes when the worker is confirmed arrived.
 	DiscrepancyKind_DISCREPANCY_KIND_NO_SHOW DiscrepancyKind = 4
+	// An employment checkpoint (3 or 6 months after onboarding) not reported by the end of the
+	// programme agreement's tolerance. Closes when it is reported, or when the worker's leaving
+	// the job (or returning home) before the checkpoint date is reported.
+	DiscrepancyKind_DISCREPANCY_KIND_OVERDUE_CHECKPOINT DiscrepancyKind = 5
+	// An incident reported after the programme agreement's working days from its day. Opens when
+	// the late report is recorded and closes 30 days later (the pairing sees it meanwhile among
+	// its open discrepancies; the feed keeps it).
+	DiscrepancyKind_DISCREPANCY_KIND_LATE_INCIDENT DiscrepancyKind = 6
+	// Absent the programme agreement's consecutive working days (five by default): the worker
+	// abandoned the job. Closes when the worker is reported back at work, left the job or
+	// returned home.
+	DiscrepancyKind_DISCREPANCY_KIND_ABANDONED DiscrepancyKind = 7
 )
 
 // Enum value maps for DiscrepancyKind.
@@ -51,13 +63,19 @@ var (
 		2: "DISCREPANCY_KIND_UNEXPECTED",
 		3: "DISCREPANCY_KIND_UNVERIFIED",
 		4: "DISCREPANCY_KIND_NO_SHOW",
+		5: "DISCREPANCY_KIND_OVERDUE_CHECKPOINT",
+		6: "DISCREPANCY_KIND_LATE_INCIDENT",
+		7: "DISCREPANCY_KIND_ABANDONED",
 	}
 	DiscrepancyKind_value = map[string]int32{
-		"DISCREPANCY_KIND_UNSPECIFIED": 0,
-		"DISCREPANCY_KIND_UNACCOUNTED": 1,
-		"DISCREPANCY_KIND_UNEXPECTED":  2,
-		"DISCREPANCY_KIND_UNVERIFIED":  3,
-		"DISCREPANCY_KIND_NO_SHOW":     4,
+		"DISCREPANCY_KIND_UNSPECIFIED":        0,
+		"DISCREPANCY_KIND_UNACCOUNTED":        1,
+		"DISCREPANCY_KIND_UNEXPECTED":         2,
+		"DISCREPANCY_KIND_UNVERIFIED":         3,
+		"DISCREPANCY_KIND_NO_SHOW":            4,
+		"DISCREPANCY_KIND_OVERDUE_CHECKPOINT": 5,
+		"DISCREPANCY_KIND_LATE_INCIDENT":      6,
+		"DISCREPANCY_KIND_ABANDONED":          7,
 	}
 )
 
@@ -237,6 +255,10 @@ type BatchReconciliation struct {
 	Unverified int64 `protobuf:"varint,12,opt,name=unverified,proto3" json:"unverified,omitempty"`
 	// The open discrepancies of the batch, worker by worker.
 	Discrepancies []*Discrepancy `protobuf:"bytes,13,rep,name=discrepancies,proto3" json:"discrepancies,omitempty"`
+	// The next time a deadline of the batch passes (grace deadline, checkpoint due, incident
+	// review end, absence reaching abandonment), when one is pending; the ledger reconciles the
+	// batch again then.
+	NextDeadline  *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=next_deadline,json=nextDeadline,proto3" json:"next_deadline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -358,6 +380,13 @@ func (x *BatchReconciliation) GetUnverified() int64 {
 func (x *BatchReconciliation) GetDiscrepancies() []*Discrepancy {
 	if x != nil {
 		return x.Discrepancies
+	}
+	return nil
+}
+
+func (x *BatchReconciliation) GetNextDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextDeadline
 	}
 	return nil
 }
@@ -777,8 +806,16 @@ type PairingSummary struct {
 	ReturnedHome int64 `protobuf:"varint,10,opt,name=returned_home,json=returnedHome,proto3" json:"returned_home,omitempty"`
 	// Open discrepancies of the pairing's batches (any period).
 	OpenDiscrepancies int64 `protobuf:"varint,11,opt,name=open_discrepancies,json=openDiscrepancies,proto3" json:"open_discrepancies,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Open UNACCOUNTED discrepancies (arrival not confirmed within the grace period; any period).
+	OpenUnaccounted int64 `protobuf:"varint,12,opt,name=open_unaccounted,json=openUnaccounted,proto3" json:"open_unaccounted,omitempty"`
+	// Open OVERDUE_CHECKPOINT discrepancies (any period).
+	OpenOverdueCheckpoints int64 `protobuf:"varint,13,opt,name=open_overdue_checkpoints,json=openOverdueCheckpoints,proto3" json:"open_overdue_checkpoints,omitempty"`
+	// Open LATE_INCIDENT discrepancies (any period).
+	OpenLateIncidents int64 `protobuf:"varint,14,opt,name=open_late_incidents,json=openLateIncidents,proto3" json:"open_late_incidents,omitempty"`
+	// Open ABANDONED discrepancies (any period).
+	OpenAbandoned int64 `protobuf:"varint,15,opt,name=open_abandoned,json=openAbandoned,proto3" json:"open_abandoned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PairingSummary) Reset() {
@@ -884,6 +921,34 @@ func (x *PairingSummary) GetReturnedHome() int64 {
 func (x *PairingSummary) GetOpenDiscrepancies() int64 {
 	if x != nil {
 		return x.OpenDiscrepancies
+	}
+	return 0
+}
+
+func (x *PairingSummary) GetOpenUnaccounted() int64 {
+	if x != nil {
+		return x.OpenUnaccounted
+	}
+	return 0
+}
+
+func (x *PairingSummary) GetOpenOverdueCheckpoints() int64 {
+	if x != nil {
+		return x.OpenOverdueCheckpoints
+	}
+	return 0
+}
+
+func (x *PairingSummary) GetOpenLateIncidents() int64 {
+	if x != nil {
+		return x.OpenLateIncidents
+	}
+	return 0
+}
+
+func (x *PairingSummary) GetOpenAbandoned() int64 {
+	if x != nil {
+		return x.OpenAbandoned
 	}
 	return 0
 }
@@ -1855,7 +1920,7 @@ var File_labourlink_coordination_v1_reconciliation_proto protoreflect.FileDescri
 
 const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\n" +
-	"/labourlink/coordination/v1/reconciliation.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xe5\x04\n" +
+	"/labourlink/coordination/v1/reconciliation.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xab\x05\n" +
 	"\x13BatchReconciliation\x12\x1e\n" +
 	"\bbatch_id\x18\x01 \x01(\tB\x03\xe0A\x03R\abatchId\x12*\n" +
 	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12.\n" +
@@ -1874,7 +1939,8 @@ const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\n" +
 	"unverified\x18\f \x01(\x03B\x03\xe0A\x03R\n" +
 	"unverified\x12R\n" +
-	"\rdiscrepancies\x18\r \x03(\v2'.labourlink.coordination.v1.DiscrepancyB\x03\xe0A\x03R\rdiscrepancies\"\x8f\x04\n" +
+	"\rdiscrepancies\x18\r \x03(\v2'.labourlink.coordination.v1.DiscrepancyB\x03\xe0A\x03R\rdiscrepancies\x12D\n" +
+	"\rnext_deadline\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fnextDeadline\"\x8f\x04\n" +
 	"\vDiscrepancy\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12D\n" +
 	"\x04kind\x18\x02 \x01(\x0e2+.labourlink.coordination.v1.DiscrepancyKindB\x03\xe0A\x03R\x04kind\x12G\n" +
@@ -1903,7 +1969,7 @@ const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\x17with_open_discrepancies\x18\x05 \x01(\bB\x03\xe0A\x01R\x15withOpenDiscrepancies\"\xaf\x01\n" +
 	" ListBatchReconciliationsResponse\x12^\n" +
 	"\x0freconciliations\x18\x01 \x03(\v2/.labourlink.coordination.v1.BatchReconciliationB\x03\xe0A\x03R\x0freconciliations\x12+\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xd9\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\xa9\x05\n" +
 	"\x0ePairingSummary\x12.\n" +
 	"\x10receiving_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0freceivingRegion\x12*\n" +
 	"\x0esending_region\x18\x02 \x01(\tB\x03\xe0A\x03R\rsendingRegion\x12\x1f\n" +
@@ -1916,7 +1982,11 @@ const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"\bleft_job\x18\t \x01(\x03B\x03\xe0A\x03R\aleftJob\x12(\n" +
 	"\rreturned_home\x18\n" +
 	" \x01(\x03B\x03\xe0A\x03R\freturnedHome\x122\n" +
-	"\x12open_discrepancies\x18\v \x01(\x03B\x03\xe0A\x03R\x11openDiscrepancies\"\x84\x02\n" +
+	"\x12open_discrepancies\x18\v \x01(\x03B\x03\xe0A\x03R\x11openDiscrepancies\x12.\n" +
+	"\x10open_unaccounted\x18\f \x01(\x03B\x03\xe0A\x03R\x0fopenUnaccounted\x12=\n" +
+	"\x18open_overdue_checkpoints\x18\r \x01(\x03B\x03\xe0A\x03R\x16openOverdueCheckpoints\x123\n" +
+	"\x13open_late_incidents\x18\x0e \x01(\x03B\x03\xe0A\x03R\x11openLateIncidents\x12*\n" +
+	"\x0eopen_abandoned\x18\x0f \x01(\x03B\x03\xe0A\x03R\ropenAbandoned\"\x84\x02\n" +
 	"\x1bListPairingSummariesRequest\x12B\n" +
 	"\fperiod_start\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x01R\vperiodStart\x12>\n" +
 	"\n" +
@@ -1989,13 +2059,16 @@ const file_labourlink_coordination_v1_reconciliation_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x95\x01\n" +
 	"\x17ListAssessmentsResponse\x12M\n" +
 	"\vassessments\x18\x01 \x03(\v2&.labourlink.coordination.v1.AssessmentB\x03\xe0A\x03R\vassessments\x12+\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\xb5\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\xa2\x02\n" +
 	"\x0fDiscrepancyKind\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cDISCREPANCY_KIND_UNACCOUNTED\x10\x01\x12\x1f\n" +
 	"\x1bDISCREPANCY_KIND_UNEXPECTED\x10\x02\x12\x1f\n" +
 	"\x1bDISCREPANCY_KIND_UNVERIFIED\x10\x03\x12\x1c\n" +
-	"\x18DISCREPANCY_KIND_NO_SHOW\x10\x04*o\n" +
+	"\x18DISCREPANCY_KIND_NO_SHOW\x10\x04\x12'\n" +
+	"#DISCREPANCY_KIND_OVERDUE_CHECKPOINT\x10\x05\x12\"\n" +
+	"\x1eDISCREPANCY_KIND_LATE_INCIDENT\x10\x06\x12\x1e\n" +
+	"\x1aDISCREPANCY_KIND_ABANDONED\x10\a*o\n" +
 	"\x10DiscrepancyState\x12!\n" +
 	"\x1dDISCREPANCY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DISCREPANCY_STATE_OPEN\x10\x01\x12\x1c\n" +
@@ -2065,47 +2138,48 @@ var file_labourlink_coordination_v1_reconciliation_proto_depIdxs = []int32{
 	25, // 0: labourlink.coordination.v1.BatchReconciliation.departure_time:type_name -> google.protobuf.Timestamp
 	25, // 1: labourlink.coordination.v1.BatchReconciliation.grace_deadline:type_name -> google.protobuf.Timestamp
 	4,  // 2: labourlink.coordination.v1.BatchReconciliation.discrepancies:type_name -> labourlink.coordination.v1.Discrepancy
-	0,  // 3: labourlink.coordination.v1.Discrepancy.kind:type_name -> labourlink.coordination.v1.DiscrepancyKind
-	1,  // 4: labourlink.coordination.v1.Discrepancy.state:type_name -> labourlink.coordination.v1.DiscrepancyState
-	25, // 5: labourlink.coordination.v1.Discrepancy.open_time:type_name -> google.protobuf.Timestamp
-	25, // 6: labourlink.coordination.v1.Discrepancy.close_time:type_name -> google.protobuf.Timestamp
-	3,  // 7: labourlink.coordination.v1.GetBatchReconciliationResponse.reconciliation:type_name -> labourlink.coordination.v1.BatchReconciliation
-	3,  // 8: labourlink.coordination.v1.ListBatchReconciliationsResponse.reconciliations:type_name -> labourlink.coordination.v1.BatchReconciliation
-	26, // 9: labourlink.coordination.v1.ListPairingSummariesRequest.period_start:type_name -> labourlink.common.v1.Date
-	26, // 10: labourlink.coordination.v1.ListPairingSummariesRequest.period_end:type_name -> labourlink.common.v1.Date
-	9,  // 11: labourlink.coordination.v1.ListPairingSummariesResponse.summaries:type_name -> labourlink.coordination.v1.PairingSummary
-	0,  // 12: labourlink.coordination.v1.ListDiscrepanciesRequest.kind:type_name -> labourlink.coordination.v1.DiscrepancyKind
-	4,  // 13: labourlink.coordination.v1.ListDiscrepanciesResponse.discrepancies:type_name -> labourlink.coordination.v1.Discrepancy
-	4,  // 14: labourlink.coordination.v1.GetDiscrepancyResponse.discrepancy:type_name -> labourlink.coordination.v1.Discrepancy
-	4,  // 15: labourlink.coordination.v1.ListDiscrepancyChangesResponse.changes:type_name -> labourlink.coordination.v1.Discrepancy
-	27, // 16: labourlink.coordination.v1.Assessment.role:type_name -> labourlink.common.v1.RegionRole
-	2,  // 17: labourlink.coordination.v1.Assessment.baseline_source:type_name -> labourlink.coordination.v1.BaselineSource
-	18, // 18: labourlink.coordination.v1.SetBaselineResponse.assessment:type_name -> labourlink.coordination.v1.Assessment
-	18, // 19: labourlink.coordination.v1.GetAssessmentResponse.assessment:type_name -> labourlink.coordination.v1.Assessment
-	18, // 20: labourlink.coordination.v1.ListAssessmentsResponse.assessments:type_name -> labourlink.coordination.v1.Assessment
-	5,  // 21: labourlink.coordination.v1.ReconciliationService.GetBatchReconciliation:input_type -> labourlink.coordination.v1.GetBatchReconciliationRequest
-	7,  // 22: labourlink.coordination.v1.ReconciliationService.ListBatchReconciliations:input_type -> labourlink.coordination.v1.ListBatchReconciliationsRequest
-	10, // 23: labourlink.coordination.v1.ReconciliationService.ListPairingSummaries:input_type -> labourlink.coordination.v1.ListPairingSummariesRequest
-	12, // 24: labourlink.coordination.v1.ReconciliationService.ListDiscrepancies:input_type -> labourlink.coordination.v1.ListDiscrepanciesRequest
-	14, // 25: labourlink.coordination.v1.ReconciliationService.GetDiscrepancy:input_type -> labourlink.coordination.v1.GetDiscrepancyRequest
-	16, // 26: labourlink.coordination.v1.ReconciliationService.ListDiscrepancyChanges:input_type -> labourlink.coordination.v1.ListDiscrepancyChangesRequest
-	19, // 27: labourlink.coordination.v1.AssessmentService.SetBaseline:input_type -> labourlink.coordination.v1.SetBaselineRequest
-	21, // 28: labourlink.coordination.v1.AssessmentService.GetAssessment:input_type -> labourlink.coordination.v1.GetAssessmentRequest
-	23, // 29: labourlink.coordination.v1.AssessmentService.ListAssessments:input_type -> labourlink.coordination.v1.ListAssessmentsRequest
-	6,  // 30: labourlink.coordination.v1.ReconciliationService.GetBatchReconciliation:output_type -> labourlink.coordination.v1.GetBatchReconciliationResponse
-	8,  // 31: labourlink.coordination.v1.ReconciliationService.ListBatchReconciliations:output_type -> labourlink.coordination.v1.ListBatchReconciliationsResponse
-	11, // 32: labourlink.coordination.v1.ReconciliationService.ListPairingSummaries:output_type -> labourlink.coordination.v1.ListPairingSummariesResponse
-	13, // 33: labourlink.coordination.v1.ReconciliationService.ListDiscrepancies:output_type -> labourlink.coordination.v1.ListDiscrepanciesResponse
-	15, // 34: labourlink.coordination.v1.ReconciliationService.GetDiscrepancy:output_type -> labourlink.coordination.v1.GetDiscrepancyResponse
-	17, // 35: labourlink.coordination.v1.ReconciliationService.ListDiscrepancyChanges:output_type -> labourlink.coordination.v1.ListDiscrepancyChangesResponse
-	20, // 36: labourlink.coordination.v1.AssessmentService.SetBaseline:output_type -> labourlink.coordination.v1.SetBaselineResponse
-	22, // 37: labourlink.coordination.v1.AssessmentService.GetAssessment:output_type -> labourlink.coordination.v1.GetAssessmentResponse
-	24, // 38: labourlink.coordination.v1.AssessmentService.ListAssessments:output_type -> labourlink.coordination.v1.ListAssessmentsResponse
-	30, // [30:39] is the sub-list for method output_type
-	21, // [21:30] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	25, // 3: labourlink.coordination.v1.BatchReconciliation.next_deadline:type_name -> google.protobuf.Timestamp
+	0,  // 4: labourlink.coordination.v1.Discrepancy.kind:type_name -> labourlink.coordination.v1.DiscrepancyKind
+	1,  // 5: labourlink.coordination.v1.Discrepancy.state:type_name -> labourlink.coordination.v1.DiscrepancyState
+	25, // 6: labourlink.coordination.v1.Discrepancy.open_time:type_name -> google.protobuf.Timestamp
+	25, // 7: labourlink.coordination.v1.Discrepancy.close_time:type_name -> google.protobuf.Timestamp
+	3,  // 8: labourlink.coordination.v1.GetBatchReconciliationResponse.reconciliation:type_name -> labourlink.coordination.v1.BatchReconciliation
+	3,  // 9: labourlink.coordination.v1.ListBatchReconciliationsResponse.reconciliations:type_name -> labourlink.coordination.v1.BatchReconciliation
+	26, // 10: labourlink.coordination.v1.ListPairingSummariesRequest.period_start:type_name -> labourlink.common.v1.Date
+	26, // 11: labourlink.coordination.v1.ListPairingSummariesRequest.period_end:type_name -> labourlink.common.v1.Date
+	9,  // 12: labourlink.coordination.v1.ListPairingSummariesResponse.summaries:type_name -> labourlink.coordination.v1.PairingSummary
+	0,  // 13: labourlink.coordination.v1.ListDiscrepanciesRequest.kind:type_name -> labourlink.coordination.v1.DiscrepancyKind
+	4,  // 14: labourlink.coordination.v1.ListDiscrepanciesResponse.discrepancies:type_name -> labourlink.coordination.v1.Discrepancy
+	4,  // 15: labourlink.coordination.v1.GetDiscrepancyResponse.discrepancy:type_name -> labourlink.coordination.v1.Discrepancy
+	4,  // 16: labourlink.coordination.v1.ListDiscrepancyChangesResponse.changes:type_name -> labourlink.coordination.v1.Discrepancy
+	27, // 17: labourlink.coordination.v1.Assessment.role:type_name -> labourlink.common.v1.RegionRole
+	2,  // 18: labourlink.coordination.v1.Assessment.baseline_source:type_name -> labourlink.coordination.v1.BaselineSource
+	18, // 19: labourlink.coordination.v1.SetBaselineResponse.assessment:type_name -> labourlink.coordination.v1.Assessment
+	18, // 20: labourlink.coordination.v1.GetAssessmentResponse.assessment:type_name -> labourlink.coordination.v1.Assessment
+	18, // 21: labourlink.coordination.v1.ListAssessmentsResponse.assessments:type_name -> labourlink.coordination.v1.Assessment
+	5,  // 22: labourlink.coordination.v1.ReconciliationService.GetBatchReconciliation:input_type -> labourlink.coordination.v1.GetBatchReconciliationRequest
+	7,  // 23: labourlink.coordination.v1.ReconciliationService.ListBatchReconciliations:input_type -> labourlink.coordination.v1.ListBatchReconciliationsRequest
+	10, // 24: labourlink.coordination.v1.ReconciliationService.ListPairingSummaries:input_type -> labourlink.coordination.v1.ListPairingSummariesRequest
+	12, // 25: labourlink.coordination.v1.ReconciliationService.ListDiscrepancies:input_type -> labourlink.coordination.v1.ListDiscrepanciesRequest
+	14, // 26: labourlink.coordination.v1.ReconciliationService.GetDiscrepancy:input_type -> labourlink.coordination.v1.GetDiscrepancyRequest
+	16, // 27: labourlink.coordination.v1.ReconciliationService.ListDiscrepancyChanges:input_type -> labourlink.coordination.v1.ListDiscrepancyChangesRequest
+	19, // 28: labourlink.coordination.v1.AssessmentService.SetBaseline:input_type -> labourlink.coordination.v1.SetBaselineRequest
+	21, // 29: labourlink.coordination.v1.AssessmentService.GetAssessment:input_type -> labourlink.coordination.v1.GetAssessmentRequest
+	23, // 30: labourlink.coordination.v1.AssessmentService.ListAssessments:input_type -> labourlink.coordination.v1.ListAssessmentsRequest
+	6,  // 31: labourlink.coordination.v1.ReconciliationService.GetBatchReconciliation:output_type -> labourlink.coordination.v1.GetBatchReconciliationResponse
+	8,  // 32: labourlink.coordination.v1.ReconciliationService.ListBatchReconciliations:output_type -> labourlink.coordination.v1.ListBatchReconciliationsResponse
+	11, // 33: labourlink.coordination.v1.ReconciliationService.ListPairingSummaries:output_type -> labourlink.coordination.v1.ListPairingSummariesResponse
+	13, // 34: labourlink.coordination.v1.ReconciliationService.ListDiscrepancies:output_type -> labourlink.coordination.v1.ListDiscrepanciesResponse
+	15, // 35: labourlink.coordination.v1.ReconciliationService.GetDiscrepancy:output_type -> labourlink.coordination.v1.GetDiscrepancyResponse
+	17, // 36: labourlink.coordination.v1.ReconciliationService.ListDiscrepancyChanges:output_type -> labourlink.coordination.v1.ListDiscrepancyChangesResponse
+	20, // 37: labourlink.coordination.v1.AssessmentService.SetBaseline:output_type -> labourlink.coordination.v1.SetBaselineResponse
+	22, // 38: labourlink.coordination.v1.AssessmentService.GetAssessment:output_type -> labourlink.coordination.v1.GetAssessmentResponse
+	24, // 39: labourlink.coordination.v1.AssessmentService.ListAssessments:output_type -> labourlink.coordination.v1.ListAssessmentsResponse
+	31, // [31:40] is the sub-list for method output_type
+	22, // [22:31] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_reconciliation_proto_init() }

@@ -14,6 +14,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -134,8 +135,11 @@ type Pairing struct {
 	ReceivingDisplayName string `protobuf:"bytes,4,opt,name=receiving_display_name,json=receivingDisplayName,proto3" json:"receiving_display_name,omitempty"`
 	// Names from the division table.
 	SendingDisplayName string `protobuf:"bytes,5,opt,name=sending_display_name,json=sendingDisplayName,proto3" json:"sending_display_name,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The programme agreement set with SetPairingAgreement; unset until then (the defaults of
+	// ProgrammeAgreement apply).
+	Agreement     *ProgrammeAgreement `protobuf:"bytes,6,opt,name=agreement,proto3" json:"agreement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Pairing) Reset() {
@@ -203,6 +207,93 @@ func (x *Pairing) GetSendingDisplayName() string {
 	return ""
 }
 
+func (x *Pairing) GetAgreement() *ProgrammeAgreement {
+	if x != nil {
+		return x.Agreement
+	}
+	return nil
+}
+
+// The deadlines a pairing's programme agreement fixes. A field left unset (zero) takes its
+// default. Working days follow China's calendar (weekends, public holidays, adjusted working
+// weekends).
+type ProgrammeAgreement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How long after a batch's departure its workers must be confirmed arrived (or no-show)
+	// before they are unaccounted: 1 minute to 30 days. Unset: the coordination service's
+	// -grace-period (72 hours by default).
+	ArrivalGracePeriod *durationpb.Duration `protobuf:"bytes,1,opt,name=arrival_grace_period,json=arrivalGracePeriod,proto3" json:"arrival_grace_period,omitempty"`
+	// Days after the 3- and 6-month checkpoint dates (counted from onboarding) by which the
+	// checkpoint must be reported: 1 to 90. Unset: 15.
+	CheckpointToleranceDays int32 `protobuf:"varint,2,opt,name=checkpoint_tolerance_days,json=checkpointToleranceDays,proto3" json:"checkpoint_tolerance_days,omitempty"`
+	// Working days after the day of an incident by the end of which it must be reported: 1 to
+	// 10. Unset: 1.
+	IncidentReportWorkingDays int32 `protobuf:"varint,3,opt,name=incident_report_working_days,json=incidentReportWorkingDays,proto3" json:"incident_report_working_days,omitempty"`
+	// Consecutive working days of absence after which a worker has abandoned the job: 1 to 30.
+	// Unset: 5.
+	AbandonmentWorkingDays int32 `protobuf:"varint,4,opt,name=abandonment_working_days,json=abandonmentWorkingDays,proto3" json:"abandonment_working_days,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *ProgrammeAgreement) Reset() {
+	*x = ProgrammeAgreement{}
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgrammeAgreement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgrammeAgreement) ProtoMessage() {}
+
+func (x *ProgrammeAgreement) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgrammeAgreement.ProtoReflect.Descriptor instead.
+func (*ProgrammeAgreement) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ProgrammeAgreement) GetArrivalGracePeriod() *durationpb.Duration {
+	if x != nil {
+		return x.ArrivalGracePeriod
+	}
+	return nil
+}
+
+func (x *ProgrammeAgreement) GetCheckpointToleranceDays() int32 {
+	if x != nil {
+		return x.CheckpointToleranceDays
+	}
+	return 0
+}
+
+func (x *ProgrammeAgreement) GetIncidentReportWorkingDays() int32 {
+	if x != nil {
+		return x.IncidentReportWorkingDays
+	}
+	return 0
+}
+
+func (x *ProgrammeAgreement) GetAbandonmentWorkingDays() int32 {
+	if x != nil {
+		return x.AbandonmentWorkingDays
+	}
+	return 0
+}
+
 // Request to register a region's service.
 type RegisterRegionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -220,7 +311,7 @@ type RegisterRegionRequest struct {
 
 func (x *RegisterRegionRequest) Reset() {
 	*x = RegisterRegionRequest{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[2]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +323,7 @@ func (x *RegisterRegionRequest) String() string {
 func (*RegisterRegionRequest) ProtoMessage() {}
 
 func (x *RegisterRegionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[2]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +336,7 @@ func (x *RegisterRegionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRegionRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRegionRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{2}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RegisterRegionRequest) GetRegion() *Region {
@@ -273,7 +364,7 @@ type RegisterRegionResponse struct {
 
 func (x *RegisterRegionResponse) Reset() {
 	*x = RegisterRegionResponse{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[3]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -285,7 +376,7 @@ func (x *RegisterRegionResponse) String() string {
 func (*RegisterRegionResponse) ProtoMessage() {}
 
 func (x *RegisterRegionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[3]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -298,7 +389,7 @@ func (x *RegisterRegionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRegionResponse.ProtoReflect.Descriptor instead.
 func (*RegisterRegionResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RegisterRegionResponse) GetRegion() *Region {
@@ -319,7 +410,7 @@ type GetRegionRequest struct {
 
 func (x *GetRegionRequest) Reset() {
 	*x = GetRegionRequest{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[4]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +422,7 @@ func (x *GetRegionRequest) String() string {
 func (*GetRegionRequest) ProtoMessage() {}
 
 func (x *GetRegionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[4]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +435,7 @@ func (x *GetRegionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRegionRequest.ProtoReflect.Descriptor instead.
 func (*GetRegionRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetRegionRequest) GetName() string {
@@ -365,7 +456,7 @@ type GetRegionResponse struct {
 
 func (x *GetRegionResponse) Reset() {
 	*x = GetRegionResponse{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[5]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +468,7 @@ func (x *GetRegionResponse) String() string {
 func (*GetRegionResponse) ProtoMessage() {}
 
 func (x *GetRegionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[5]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +481,7 @@ func (x *GetRegionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRegionResponse.ProtoReflect.Descriptor instead.
 func (*GetRegionResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetRegionResponse) GetRegion() *Region {
@@ -416,7 +507,7 @@ type ListRegionsRequest struct {
 
 func (x *ListRegionsRequest) Reset() {
 	*x = ListRegionsRequest{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[6]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +519,7 @@ func (x *ListRegionsRequest) String() string {
 func (*ListRegionsRequest) ProtoMessage() {}
 
 func (x *ListRegionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[6]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +532,7 @@ func (x *ListRegionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRegionsRequest.ProtoReflect.Descriptor instead.
 func (*ListRegionsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListRegionsRequest) GetRole() v1.RegionRole {
@@ -478,7 +569,7 @@ type ListRegionsResponse struct {
 
 func (x *ListRegionsResponse) Reset() {
 	*x = ListRegionsResponse{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[7]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +581,7 @@ func (x *ListRegionsResponse) String() string {
 func (*ListRegionsResponse) ProtoMessage() {}
 
 func (x *ListRegionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[7]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +594,7 @@ func (x *ListRegionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRegionsResponse.ProtoReflect.Descriptor instead.
 func (*ListRegionsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRegionsResponse) GetRegions() []*Region {
@@ -537,7 +628,7 @@ type CreatePairingRequest struct {
 
 func (x *CreatePairingRequest) Reset() {
 	*x = CreatePairingRequest{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[8]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +640,7 @@ func (x *CreatePairingRequest) String() string {
 func (*CreatePairingRequest) ProtoMessage() {}
 
 func (x *CreatePairingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[8]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +653,7 @@ func (x *CreatePairingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingRequest.ProtoReflect.Descriptor instead.
 func (*CreatePairingRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreatePairingRequest) GetPairing() *Pairing {
@@ -590,7 +681,7 @@ type CreatePairingResponse struct {
 
 func (x *CreatePairingResponse) Reset() {
 	*x = CreatePairingResponse{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[9]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +693,7 @@ func (x *CreatePairingResponse) String() string {
 func (*CreatePairingResponse) ProtoMessage() {}
 
 func (x *CreatePairingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[9]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +706,7 @@ func (x *CreatePairingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingResponse.ProtoReflect.Descriptor instead.
 func (*CreatePairingResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreatePairingResponse) GetPairing() *Pairing {
@@ -642,7 +733,7 @@ type DeletePairingRequest struct {
 
 func (x *DeletePairingRequest) Reset() {
 	*x = DeletePairingRequest{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[10]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +745,7 @@ func (x *DeletePairingRequest) String() string {
 func (*DeletePairingRequest) ProtoMessage() {}
 
 func (x *DeletePairingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[10]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +758,7 @@ func (x *DeletePairingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePairingRequest.ProtoReflect.Descriptor instead.
 func (*DeletePairingRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeletePairingRequest) GetName() string {
@@ -695,7 +786,7 @@ type DeletePairingResponse struct {
 
 func (x *DeletePairingResponse) Reset() {
 	*x = DeletePairingResponse{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[11]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +798,7 @@ func (x *DeletePairingResponse) String() string {
 func (*DeletePairingResponse) ProtoMessage() {}
 
 func (x *DeletePairingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[11]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +811,7 @@ func (x *DeletePairingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePairingResponse.ProtoReflect.Descriptor instead.
 func (*DeletePairingResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeletePairingResponse) GetPairing() *Pairing {
@@ -747,7 +838,7 @@ type ListPairingsRequest struct {
 
 func (x *ListPairingsRequest) Reset() {
 	*x = ListPairingsRequest{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[12]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +850,7 @@ func (x *ListPairingsRequest) String() string {
 func (*ListPairingsRequest) ProtoMessage() {}
 
 func (x *ListPairingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[12]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +863,7 @@ func (x *ListPairingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPairingsRequest.ProtoReflect.Descriptor instead.
 func (*ListPairingsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListPairingsRequest) GetRegion() string {
@@ -809,7 +900,7 @@ type ListPairingsResponse struct {
 
 func (x *ListPairingsResponse) Reset() {
 	*x = ListPairingsResponse{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[13]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +912,7 @@ func (x *ListPairingsResponse) String() string {
 func (*ListPairingsResponse) ProtoMessage() {}
 
 func (x *ListPairingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[13]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +925,7 @@ func (x *ListPairingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPairingsResponse.ProtoReflect.Descriptor instead.
 func (*ListPairingsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPairingsResponse) GetPairings() []*Pairing {
@@ -866,7 +957,7 @@ type LoadDefaultPairingsRequest struct {
 
 func (x *LoadDefaultPairingsRequest) Reset() {
 	*x = LoadDefaultPairingsRequest{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[14]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +969,7 @@ func (x *LoadDefaultPairingsRequest) String() string {
 func (*LoadDefaultPairingsRequest) ProtoMessage() {}
 
 func (x *LoadDefaultPairingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[14]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +982,7 @@ func (x *LoadDefaultPairingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadDefaultPairingsRequest.ProtoReflect.Descriptor instead.
 func (*LoadDefaultPairingsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoadDefaultPairingsRequest) GetRequestId() string {
@@ -914,7 +1005,7 @@ type LoadDefaultPairingsResponse struct {
 
 func (x *LoadDefaultPairingsResponse) Reset() {
 	*x = LoadDefaultPairingsResponse{}
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[15]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1017,7 @@ func (x *LoadDefaultPairingsResponse) String() string {
 func (*LoadDefaultPairingsResponse) ProtoMessage() {}
 
 func (x *LoadDefaultPairingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[15]
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1030,7 @@ func (x *LoadDefaultPairingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadDefaultPairingsResponse.ProtoReflect.Descriptor instead.
 func (*LoadDefaultPairingsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LoadDefaultPairingsResponse) GetAdded() int32 {
@@ -956,24 +1047,144 @@ func (x *LoadDefaultPairingsResponse) GetAlreadyPresent() int32 {
 	return 0
 }
 
+// Request to set a pairing's programme agreement.
+type SetPairingAgreementRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name of the pairing: `pairings/{receiving_code}-{sending_code}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The agreement; its unset fields take their defaults.
+	Agreement *ProgrammeAgreement `protobuf:"bytes,2,opt,name=agreement,proto3" json:"agreement,omitempty"`
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPairingAgreementRequest) Reset() {
+	*x = SetPairingAgreementRequest{}
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPairingAgreementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPairingAgreementRequest) ProtoMessage() {}
+
+func (x *SetPairingAgreementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPairingAgreementRequest.ProtoReflect.Descriptor instead.
+func (*SetPairingAgreementRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetPairingAgreementRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetPairingAgreementRequest) GetAgreement() *ProgrammeAgreement {
+	if x != nil {
+		return x.Agreement
+	}
+	return nil
+}
+
+func (x *SetPairingAgreementRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// The pairing with its agreement.
+type SetPairingAgreementResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pairing.
+	Pairing       *Pairing `protobuf:"bytes,1,opt,name=pairing,proto3" json:"pairing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPairingAgreementResponse) Reset() {
+	*x = SetPairingAgreementResponse{}
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPairingAgreementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPairingAgreementResponse) ProtoMessage() {}
+
+func (x *SetPairingAgreementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_registry_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPairingAgreementResponse.ProtoReflect.Descriptor instead.
+func (*SetPairingAgreementResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_registry_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetPairingAgreementResponse) GetPairing() *Pairing {
+	if x != nil {
+		return x.Pairing
+	}
+	return nil
+}
+
 var File_labourlink_coordination_v1_registry_proto protoreflect.FileDescriptor
 
 const file_labourlink_coordination_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	")labourlink/coordination/v1/registry.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\x84\x02\n" +
+	")labourlink/coordination/v1/registry.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\x84\x02\n" +
 	"\x06Region\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
 	"\x04code\x18\x02 \x01(\tB\x03\xe0A\x02R\x04code\x12&\n" +
 	"\fdisplay_name\x18\x03 \x01(\tB\x03\xe0A\x03R\vdisplayName\x129\n" +
 	"\x04role\x18\x04 \x01(\x0e2 .labourlink.common.v1.RegionRoleB\x03\xe0A\x02R\x04role\x12\x1f\n" +
 	"\bendpoint\x18\x05 \x01(\tB\x03\xe0A\x02R\bendpoint\x12D\n" +
-	"\rregister_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fregisterTime\"\xf0\x01\n" +
+	"\rregister_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fregisterTime\"\xc3\x02\n" +
 	"\aPairing\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
 	"\x10receiving_region\x18\x02 \x01(\tB\x03\xe0A\x02R\x0freceivingRegion\x12*\n" +
 	"\x0esending_region\x18\x03 \x01(\tB\x03\xe0A\x02R\rsendingRegion\x129\n" +
 	"\x16receiving_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x14receivingDisplayName\x125\n" +
-	"\x14sending_display_name\x18\x05 \x01(\tB\x03\xe0A\x03R\x12sendingDisplayName\"|\n" +
+	"\x14sending_display_name\x18\x05 \x01(\tB\x03\xe0A\x03R\x12sendingDisplayName\x12Q\n" +
+	"\tagreement\x18\x06 \x01(\v2..labourlink.coordination.v1.ProgrammeAgreementB\x03\xe0A\x03R\tagreement\"\xac\x02\n" +
+	"\x12ProgrammeAgreement\x12P\n" +
+	"\x14arrival_grace_period\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x03\xe0A\x01R\x12arrivalGracePeriod\x12?\n" +
+	"\x19checkpoint_tolerance_days\x18\x02 \x01(\x05B\x03\xe0A\x01R\x17checkpointToleranceDays\x12D\n" +
+	"\x1cincident_report_working_days\x18\x03 \x01(\x05B\x03\xe0A\x01R\x19incidentReportWorkingDays\x12=\n" +
+	"\x18abandonment_working_days\x18\x04 \x01(\x05B\x03\xe0A\x01R\x16abandonmentWorkingDays\"|\n" +
 	"\x15RegisterRegionRequest\x12?\n" +
 	"\x06region\x18\x01 \x01(\v2\".labourlink.coordination.v1.RegionB\x03\xe0A\x02R\x06region\x12\"\n" +
 	"\n" +
@@ -1017,7 +1228,14 @@ const file_labourlink_coordination_v1_registry_proto_rawDesc = "" +
 	"request_id\x18\x01 \x01(\tB\x03\xe0A\x01R\trequestId\"f\n" +
 	"\x1bLoadDefaultPairingsResponse\x12\x19\n" +
 	"\x05added\x18\x01 \x01(\x05B\x03\xe0A\x03R\x05added\x12,\n" +
-	"\x0falready_present\x18\x02 \x01(\x05B\x03\xe0A\x03R\x0ealreadyPresent2\xcc\x06\n" +
+	"\x0falready_present\x18\x02 \x01(\x05B\x03\xe0A\x03R\x0ealreadyPresent\"\xac\x01\n" +
+	"\x1aSetPairingAgreementRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12Q\n" +
+	"\tagreement\x18\x02 \x01(\v2..labourlink.coordination.v1.ProgrammeAgreementB\x03\xe0A\x02R\tagreement\x12\"\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"a\n" +
+	"\x1bSetPairingAgreementResponse\x12B\n" +
+	"\apairing\x18\x01 \x01(\v2#.labourlink.coordination.v1.PairingB\x03\xe0A\x03R\apairing2\xd5\a\n" +
 	"\x0fRegistryService\x12w\n" +
 	"\x0eRegisterRegion\x121.labourlink.coordination.v1.RegisterRegionRequest\x1a2.labourlink.coordination.v1.RegisterRegionResponse\x12h\n" +
 	"\tGetRegion\x12,.labourlink.coordination.v1.GetRegionRequest\x1a-.labourlink.coordination.v1.GetRegionResponse\x12n\n" +
@@ -1025,7 +1243,8 @@ const file_labourlink_coordination_v1_registry_proto_rawDesc = "" +
 	"\rCreatePairing\x120.labourlink.coordination.v1.CreatePairingRequest\x1a1.labourlink.coordination.v1.CreatePairingResponse\x12t\n" +
 	"\rDeletePairing\x120.labourlink.coordination.v1.DeletePairingRequest\x1a1.labourlink.coordination.v1.DeletePairingResponse\x12q\n" +
 	"\fListPairings\x12/.labourlink.coordination.v1.ListPairingsRequest\x1a0.labourlink.coordination.v1.ListPairingsResponse\x12\x86\x01\n" +
-	"\x13LoadDefaultPairings\x126.labourlink.coordination.v1.LoadDefaultPairingsRequest\x1a7.labourlink.coordination.v1.LoadDefaultPairingsResponseBPZNgithub.com/eastwest/labourlink/proto/labourlink/coordination/v1;coordinationv1b\x06proto3"
+	"\x13LoadDefaultPairings\x126.labourlink.coordination.v1.LoadDefaultPairingsRequest\x1a7.labourlink.coordination.v1.LoadDefaultPairingsResponse\x12\x86\x01\n" +
+	"\x13SetPairingAgreement\x126.labourlink.coordination.v1.SetPairingAgreementRequest\x1a7.labourlink.coordination.v1.SetPairingAgreementResponseBPZNgithub.com/eastwest/labourlink/proto/labourlink/coordination/v1;coordinationv1b\x06proto3"
 
 var (
 	file_labourlink_coordination_v1_registry_proto_rawDescOnce sync.Once
@@ -1039,58 +1258,68 @@ func file_labourlink_coordination_v1_registry_proto_rawDescGZIP() []byte {
 	return file_labourlink_coordination_v1_registry_proto_rawDescData
 }
 
-var file_labourlink_coordination_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_labourlink_coordination_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_labourlink_coordination_v1_registry_proto_goTypes = []any{
 	(*Region)(nil),                      // 0: labourlink.coordination.v1.Region
 	(*Pairing)(nil),                     // 1: labourlink.coordination.v1.Pairing
-	(*RegisterRegionRequest)(nil),       // 2: labourlink.coordination.v1.RegisterRegionRequest
-	(*RegisterRegionResponse)(nil),      // 3: labourlink.coordination.v1.RegisterRegionResponse
-	(*GetRegionRequest)(nil),            // 4: labourlink.coordination.v1.GetRegionRequest
-	(*GetRegionResponse)(nil),           // 5: labourlink.coordination.v1.GetRegionResponse
-	(*ListRegionsRequest)(nil),          // 6: labourlink.coordination.v1.ListRegionsRequest
-	(*ListRegionsResponse)(nil),         // 7: labourlink.coordination.v1.ListRegionsResponse
-	(*CreatePairingRequest)(nil),        // 8: labourlink.coordination.v1.CreatePairingRequest
-	(*CreatePairingResponse)(nil),       // 9: labourlink.coordination.v1.CreatePairingResponse
-	(*DeletePairingRequest)(nil),        // 10: labourlink.coordination.v1.DeletePairingRequest
-	(*DeletePairingResponse)(nil),       // 11: labourlink.coordination.v1.DeletePairingResponse
-	(*ListPairingsRequest)(nil),         // 12: labourlink.coordination.v1.ListPairingsRequest
-	(*ListPairingsResponse)(nil),        // 13: labourlink.coordination.v1.ListPairingsResponse
-	(*LoadDefaultPairingsRequest)(nil),  // 14: labourlink.coordination.v1.LoadDefaultPairingsRequest
-	(*LoadDefaultPairingsResponse)(nil), // 15: labourlink.coordination.v1.LoadDefaultPairingsResponse
-	(v1.RegionRole)(0),                  // 16: labourlink.common.v1.RegionRole
-	(*timestamppb.Timestamp)(nil),       // 17: google.protobuf.Timestamp
+	(*ProgrammeAgreement)(nil),          // 2: labourlink.coordination.v1.ProgrammeAgreement
+	(*RegisterRegionRequest)(nil),       // 3: labourlink.coordination.v1.RegisterRegionRequest
+	(*RegisterRegionResponse)(nil),      // 4: labourlink.coordination.v1.RegisterRegionResponse
+	(*GetRegionRequest)(nil),            // 5: labourlink.coordination.v1.GetRegionRequest
+	(*GetRegionResponse)(nil),           // 6: labourlink.coordination.v1.GetRegionResponse
+	(*ListRegionsRequest)(nil),          // 7: labourlink.coordination.v1.ListRegionsRequest
+	(*ListRegionsResponse)(nil),         // 8: labourlink.coordination.v1.ListRegionsResponse
+	(*CreatePairingRequest)(nil),        // 9: labourlink.coordination.v1.CreatePairingRequest
+	(*CreatePairingResponse)(nil),       // 10: labourlink.coordination.v1.CreatePairingResponse
+	(*DeletePairingRequest)(nil),        // 11: labourlink.coordination.v1.DeletePairingRequest
+	(*DeletePairingResponse)(nil),       // 12: labourlink.coordination.v1.DeletePairingResponse
+	(*ListPairingsRequest)(nil),         // 13: labourlink.coordination.v1.ListPairingsRequest
+	(*ListPairingsResponse)(nil),        // 14: labourlink.coordination.v1.ListPairingsResponse
+	(*LoadDefaultPairingsRequest)(nil),  // 15: labourlink.coordination.v1.LoadDefaultPairingsRequest
+	(*LoadDefaultPairingsResponse)(nil), // 16: labourlink.coordination.v1.LoadDefaultPairingsResponse
+	(*SetPairingAgreementRequest)(nil),  // 17: labourlink.coordination.v1.SetPairingAgreementRequest
+	(*SetPairingAgreementResponse)(nil), // 18: labourlink.coordination.v1.SetPairingAgreementResponse
+	(v1.RegionRole)(0),                  // 19: labourlink.common.v1.RegionRole
+	(*timestamppb.Timestamp)(nil),       // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 21: google.protobuf.Duration
 }
 var file_labourlink_coordination_v1_registry_proto_depIdxs = []int32{
-	16, // 0: labourlink.coordination.v1.Region.role:type_name -> labourlink.common.v1.RegionRole
-	17, // 1: labourlink.coordination.v1.Region.register_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: labourlink.coordination.v1.RegisterRegionRequest.region:type_name -> labourlink.coordination.v1.Region
-	0,  // 3: labourlink.coordination.v1.RegisterRegionResponse.region:type_name -> labourlink.coordination.v1.Region
-	0,  // 4: labourlink.coordination.v1.GetRegionResponse.region:type_name -> labourlink.coordination.v1.Region
-	16, // 5: labourlink.coordination.v1.ListRegionsRequest.role:type_name -> labourlink.common.v1.RegionRole
-	0,  // 6: labourlink.coordination.v1.ListRegionsResponse.regions:type_name -> labourlink.coordination.v1.Region
-	1,  // 7: labourlink.coordination.v1.CreatePairingRequest.pairing:type_name -> labourlink.coordination.v1.Pairing
-	1,  // 8: labourlink.coordination.v1.CreatePairingResponse.pairing:type_name -> labourlink.coordination.v1.Pairing
-	1,  // 9: labourlink.coordination.v1.DeletePairingResponse.pairing:type_name -> labourlink.coordination.v1.Pairing
-	1,  // 10: labourlink.coordination.v1.ListPairingsResponse.pairings:type_name -> labourlink.coordination.v1.Pairing
-	2,  // 11: labourlink.coordination.v1.RegistryService.RegisterRegion:input_type -> labourlink.coordination.v1.RegisterRegionRequest
-	4,  // 12: labourlink.coordination.v1.RegistryService.GetRegion:input_type -> labourlink.coordination.v1.GetRegionRequest
-	6,  // 13: labourlink.coordination.v1.RegistryService.ListRegions:input_type -> labourlink.coordination.v1.ListRegionsRequest
-	8,  // 14: labourlink.coordination.v1.RegistryService.CreatePairing:input_type -> labourlink.coordination.v1.CreatePairingRequest
-	10, // 15: labourlink.coordination.v1.RegistryService.DeletePairing:input_type -> labourlink.coordination.v1.DeletePairingRequest
-	12, // 16: labourlink.coordination.v1.RegistryService.ListPairings:input_type -> labourlink.coordination.v1.ListPairingsRequest
-	14, // 17: labourlink.coordination.v1.RegistryService.LoadDefaultPairings:input_type -> labourlink.coordination.v1.LoadDefaultPairingsRequest
-	3,  // 18: labourlink.coordination.v1.RegistryService.RegisterRegion:output_type -> labourlink.coordination.v1.RegisterRegionResponse
-	5,  // 19: labourlink.coordination.v1.RegistryService.GetRegion:output_type -> labourlink.coordination.v1.GetRegionResponse
-	7,  // 20: labourlink.coordination.v1.RegistryService.ListRegions:output_type -> labourlink.coordination.v1.ListRegionsResponse
-	9,  // 21: labourlink.coordination.v1.RegistryService.CreatePairing:output_type -> labourlink.coordination.v1.CreatePairingResponse
-	11, // 22: labourlink.coordination.v1.RegistryService.DeletePairing:output_type -> labourlink.coordination.v1.DeletePairingResponse
-	13, // 23: labourlink.coordination.v1.RegistryService.ListPairings:output_type -> labourlink.coordination.v1.ListPairingsResponse
-	15, // 24: labourlink.coordination.v1.RegistryService.LoadDefaultPairings:output_type -> labourlink.coordination.v1.LoadDefaultPairingsResponse
-	18, // [18:25] is the sub-list for method output_type
-	11, // [11:18] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	19, // 0: labourlink.coordination.v1.Region.role:type_name -> labourlink.common.v1.RegionRole
+	20, // 1: labourlink.coordination.v1.Region.register_time:type_name -> google.protobuf.Timestamp
+	2,  // 2: labourlink.coordination.v1.Pairing.agreement:type_name -> labourlink.coordination.v1.ProgrammeAgreement
+	21, // 3: labourlink.coordination.v1.ProgrammeAgreement.arrival_grace_period:type_name -> google.protobuf.Duration
+	0,  // 4: labourlink.coordination.v1.RegisterRegionRequest.region:type_name -> labourlink.coordination.v1.Region
+	0,  // 5: labourlink.coordination.v1.RegisterRegionResponse.region:type_name -> labourlink.coordination.v1.Region
+	0,  // 6: labourlink.coordination.v1.GetRegionResponse.region:type_name -> labourlink.coordination.v1.Region
+	19, // 7: labourlink.coordination.v1.ListRegionsRequest.role:type_name -> labourlink.common.v1.RegionRole
+	0,  // 8: labourlink.coordination.v1.ListRegionsResponse.regions:type_name -> labourlink.coordination.v1.Region
+	1,  // 9: labourlink.coordination.v1.CreatePairingRequest.pairing:type_name -> labourlink.coordination.v1.Pairing
+	1,  // 10: labourlink.coordination.v1.CreatePairingResponse.pairing:type_name -> labourlink.coordination.v1.Pairing
+	1,  // 11: labourlink.coordination.v1.DeletePairingResponse.pairing:type_name -> labourlink.coordination.v1.Pairing
+	1,  // 12: labourlink.coordination.v1.ListPairingsResponse.pairings:type_name -> labourlink.coordination.v1.Pairing
+	2,  // 13: labourlink.coordination.v1.SetPairingAgreementRequest.agreement:type_name -> labourlink.coordination.v1.ProgrammeAgreement
+	1,  // 14: labourlink.coordination.v1.SetPairingAgreementResponse.pairing:type_name -> labourlink.coordination.v1.Pairing
+	3,  // 15: labourlink.coordination.v1.RegistryService.RegisterRegion:input_type -> labourlink.coordination.v1.RegisterRegionRequest
+	5,  // 16: labourlink.coordination.v1.RegistryService.GetRegion:input_type -> labourlink.coordination.v1.GetRegionRequest
+	7,  // 17: labourlink.coordination.v1.RegistryService.ListRegions:input_type -> labourlink.coordination.v1.ListRegionsRequest
+	9,  // 18: labourlink.coordination.v1.RegistryService.CreatePairing:input_type -> labourlink.coordination.v1.CreatePairingRequest
+	11, // 19: labourlink.coordination.v1.RegistryService.DeletePairing:input_type -> labourlink.coordination.v1.DeletePairingRequest
+	13, // 20: labourlink.coordination.v1.RegistryService.ListPairings:input_type -> labourlink.coordination.v1.ListPairingsRequest
+	15, // 21: labourlink.coordination.v1.RegistryService.LoadDefaultPairings:input_type -> labourlink.coordination.v1.LoadDefaultPairingsRequest
+	17, // 22: labourlink.coordination.v1.RegistryService.SetPairingAgreement:input_type -> labourlink.coordination.v1.SetPairingAgreementRequest
+	4,  // 23: labourlink.coordination.v1.RegistryService.RegisterRegion:output_type -> labourlink.coordination.v1.RegisterRegionResponse
+	6,  // 24: labourlink.coordination.v1.RegistryService.GetRegion:output_type -> labourlink.coordination.v1.GetRegionResponse
+	8,  // 25: labourlink.coordination.v1.RegistryService.ListRegions:output_type -> labourlink.coordination.v1.ListRegionsResponse
+	10, // 26: labourlink.coordination.v1.RegistryService.CreatePairing:output_type -> labourlink.coordination.v1.CreatePairingResponse
+	12, // 27: labourlink.coordination.v1.RegistryService.DeletePairing:output_type -> labourlink.coordination.v1.DeletePairingResponse
+	14, // 28: labourlink.coordination.v1.RegistryService.ListPairings:output_type -> labourlink.coordination.v1.ListPairingsResponse
+	16, // 29: labourlink.coordination.v1.RegistryService.LoadDefaultPairings:output_type -> labourlink.coordination.v1.LoadDefaultPairingsResponse
+	18, // 30: labourlink.coordination.v1.RegistryService.SetPairingAgreement:output_type -> labourlink.coordination.v1.SetPairingAgreementResponse
+	23, // [23:31] is the sub-list for method output_type
+	15, // [15:23] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_registry_proto_init() }
@@ -1104,7 +1333,7 @@ func file_labourlink_coordination_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_coordination_v1_registry_proto_rawDesc), len(file_labourlink_coordination_v1_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

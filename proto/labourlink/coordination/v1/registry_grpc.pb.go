@@ -29,6 +29,7 @@ const (
 	RegistryService_DeletePairing_FullMethodName       = "/labourlink.coordination.v1.RegistryService/DeletePairing"
 	RegistryService_ListPairings_FullMethodName        = "/labourlink.coordination.v1.RegistryService/ListPairings"
 	RegistryService_LoadDefaultPairings_FullMethodName = "/labourlink.coordination.v1.RegistryService/LoadDefaultPairings"
+	RegistryService_SetPairingAgreement_FullMethodName = "/labourlink.coordination.v1.RegistryService/SetPairingAgreement"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -52,6 +53,10 @@ type RegistryServiceClient interface {
 	ListPairings(ctx context.Context, in *ListPairingsRequest, opts ...grpc.CallOption) (*ListPairingsResponse, error)
 	// Adds the default east–west pairings (as adjusted in 2021) that are not yet present.
 	LoadDefaultPairings(ctx context.Context, in *LoadDefaultPairingsRequest, opts ...grpc.CallOption) (*LoadDefaultPairingsResponse, error)
+	// Sets the programme agreement of a pairing: the deadlines the ledger keeps for its workers
+	// (docs/coordination.md, "Deadlines"). The pairing's batches are reconciled again at once
+	// under the new deadlines.
+	SetPairingAgreement(ctx context.Context, in *SetPairingAgreementRequest, opts ...grpc.CallOption) (*SetPairingAgreementResponse, error)
 }
 
 type registryServiceClient struct {
@@ -132,6 +137,16 @@ func (c *registryServiceClient) LoadDefaultPairings(ctx context.Context, in *Loa
 	return out, nil
 }
 
+func (c *registryServiceClient) SetPairingAgreement(ctx context.Context, in *SetPairingAgreementRequest, opts ...grpc.CallOption) (*SetPairingAgreementResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPairingAgreementResponse)
+	err := c.cc.Invoke(ctx, RegistryService_SetPairingAgreement_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -153,6 +168,10 @@ type RegistryServiceServer interface {
 	ListPairings(context.Context, *ListPairingsRequest) (*ListPairingsResponse, error)
 	// Adds the default east–west pairings (as adjusted in 2021) that are not yet present.
 	LoadDefaultPairings(context.Context, *LoadDefaultPairingsRequest) (*LoadDefaultPairingsResponse, error)
+	// Sets the programme agreement of a pairing: the deadlines the ledger keeps for its workers
+	// (docs/coordination.md, "Deadlines"). The pairing's batches are reconciled again at once
+	// under the new deadlines.
+	SetPairingAgreement(context.Context, *SetPairingAgreementRequest) (*SetPairingAgreementResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -183,6 +202,9 @@ func (UnimplementedRegistryServiceServer) ListPairings(context.Context, *ListPai
 }
 func (UnimplementedRegistryServiceServer) LoadDefaultPairings(context.Context, *LoadDefaultPairingsRequest) (*LoadDefaultPairingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LoadDefaultPairings not implemented")
+}
+func (UnimplementedRegistryServiceServer) SetPairingAgreement(context.Context, *SetPairingAgreementRequest) (*SetPairingAgreementResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPairingAgreement not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -331,6 +353,24 @@ func _RegistryService_LoadDefaultPairings_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_SetPairingAgreement_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPairingAgreementRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).SetPairingAgreement(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_SetPairingAgreement_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).SetPairingAgreement(ctx, req.(*SetPairingAgreementRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -365,6 +405,10 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LoadDefaultPairings",
 			Handler:    _RegistryService_LoadDefaultPairings_Handler,
+		},
+		{
+			MethodName: "SetPairingAgreement",
+			Handler:    _RegistryService_SetPairingAgreement_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
