@@ -35,7 +35,7 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 7,
+	Version: 8,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, dynamics.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -61,6 +61,9 @@ var Schema = store.Schema{
 // Version 7 keeps the dynamics' counts by home county and by occupation too (from the DEPARTED
 // events' details): the workers' trips and all the counts are built anew from the stored events
 // (ledger.RebuildDynamics).
+//
+// Version 8 keeps each reporter's events as a verifiable log (an RFC 6962 Merkle tree): the trees
+// are built from the stored events in the order recorded (ledger.BuildTrees).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
@@ -80,6 +83,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 7 {
 		if err := ledger.RebuildDynamics(tx); err != nil {
 			return fmt.Errorf("employment dynamics: %w", err)
+		}
+	}
+	if from < 8 {
+		if err := ledger.BuildTrees(tx); err != nil {
+			return fmt.Errorf("ledger trees: %w", err)
 		}
 	}
 	return nil
