@@ -115,6 +115,9 @@ type Config struct {
 	// Metrics, when set, is where the service exports its metrics: ledger events ingested and
 	// open discrepancies (services/platform/metrics).
 	Metrics *metrics.Registry
+	// LedgerKey signs the ledger's checkpoints (ledger.LoadOrCreateKey); nil: a key made for this
+	// process (tests).
+	LedgerKey *ledger.Key
 }
 
 // Service is the coordination service.
@@ -141,7 +144,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		registry: registry.New(db, lg, t, cfg.Now),
 		ledger: ledger.New(db, lg, ledger.Config{
 			Regions: t, Now: cfg.Now, GracePeriod: cfg.GracePeriod, CheckInterval: cfg.CheckInterval,
-			Metrics: cfg.Metrics,
+			Metrics: cfg.Metrics, Key: cfg.LedgerKey,
 		}),
 		assessment: assessment.New(db, t, cfg.Now),
 		dynamics:   dynamics.New(db, t, cfg.Now),

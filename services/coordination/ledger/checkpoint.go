@@ -356,7 +356,6 @@ func (x *LedgerServer) GetLedgerPublicKey(ctx context.Context, req *coordination
 	return &coordinationv1.GetLedgerPublicKeyResponse{PublicKey: x.l.key().PublicKey()}, nil
 }
 
-
 // verifierOf returns the verifier key of a note private key.
 func verifierOf(skey string) (string, error) {
 	parts := strings.SplitN(skey, "+", 5)
