@@ -35,7 +35,7 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 8,
+	Version: 9,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, dynamics.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -65,6 +65,9 @@ var Schema = store.Schema{
 // Version 8 keeps the deadlines of the programme agreements (Pairing.agreement, ABSENCE events,
 // BatchReconciliation.next_deadline): every batch is scheduled for the timer's first pass, which
 // reconciles it under its deadlines (ledger.MigrateDeadlines).
+//
+// Version 9 keeps each reporter's events as a verifiable log (an RFC 6962 Merkle tree): the trees
+// are built from the stored events in the order recorded (ledger.BuildTrees).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
@@ -89,6 +92,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 8 {
 		if err := ledger.MigrateDeadlines(tx); err != nil {
 			return fmt.Errorf("deadlines: %w", err)
+		}
+	}
+	if from < 9 {
+		if err := ledger.BuildTrees(tx); err != nil {
+			return fmt.Errorf("ledger trees: %w", err)
 		}
 	}
 	return nil
@@ -116,6 +124,9 @@ type Config struct {
 	// Metrics, when set, is where the service exports its metrics: ledger events ingested and
 	// open discrepancies (services/platform/metrics).
 	Metrics *metrics.Registry
+	// LedgerKey signs the ledger's checkpoints (ledger.LoadOrCreateKey); nil: a key made for this
+	// process (tests).
+	LedgerKey *ledger.Key
 }
 
 // Service is the coordination service.
@@ -146,7 +157,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		registry: registry.New(db, lg, t, cfg.Now),
 		ledger: ledger.New(db, lg, ledger.Config{
 			Regions: t, Now: cfg.Now, GracePeriod: cfg.GracePeriod, CheckInterval: cfg.CheckInterval,
-			Metrics: cfg.Metrics,
+			Metrics: cfg.Metrics, Key: cfg.LedgerKey,
 		}),
 		assessment: assessment.New(db, t, cfg.Now),
 		dynamics:   dynamics.New(db, t, cfg.Now),

@@ -14,6 +14,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/occupation"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -70,6 +71,9 @@ type Config struct {
 	// Metrics, when set, counts the events recorded and exports the open discrepancies by kind
 	// (metrics.go).
 	Metrics *metrics.Registry
+	// Key signs the checkpoints of the verifiable ledger (checkpoint.go); nil: a key made for
+	// this process (tests).
+	Key *Key
 }
 
 // Ledger is the ledger and its reconciliation, over the service's store.
@@ -81,6 +85,9 @@ type Ledger struct {
 	wake chan struct{}
 	// open counts the open discrepancies for the metrics (nil without Config.Metrics).
 	open *openCounts
+	// keyOnce sets signKey, the checkpoints' key (checkpoint.go).
+	keyOnce sync.Once
+	signKey *Key
 }
 
 // New returns the ledger over db.
@@ -200,7 +207,9 @@ func (x *LedgerServer) ValidateRequest(method string, req any) error {
 		check.PageSize.Check(&v, r.GetPageSize())
 		eventsListing(r).Check(&v, r.GetPageToken())
 	default:
-		return apierror.NotValidated(req)
+		if !x.validateTreeRequest(&v, req) {
+			return apierror.NotValidated(req)
+		}
 	}
 	return v.Err()
 }
@@ -438,7 +447,10 @@ func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.Rep
 			}
 		}
 		recorded.report(tx, l.cfg.Metrics)
-		return ing.reconcileTouched()
+		if err := ing.reconcileTouched(); err != nil {
+			return err
+		}
+		return l.proveReport(tx, req, resp, now)
 	})
 	if err != nil {
 		return nil, err
@@ -536,7 +548,8 @@ func (g *ingest) add(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, e
 		g.batches[batch] = pairingOf(ev)
 		g.touched[batch] = true
 	}
-	if err := putEvent(g.tx, record(ev, g.now)); err != nil {
+	rec := record(ev, g.now)
+	if err := putEvent(g.tx, rec); err != nil {
 		return false, err
 	}
 	if workerKind(ev.GetKind()) {
@@ -549,7 +562,8 @@ func (g *ingest) add(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, e
 			g.touched[b] = true
 		}
 	}
-	return false, nil
+	seq, _ := eventSeq(g.tx, ev.GetEventId())
+	return false, appendLeaf(g.tx, seq, rec)
 }
 
 // reconcileTouched reconciles every batch the report added events to, in batch order.

@@ -47,6 +47,7 @@ var Buckets = [][]byte{
 	events.Name(), eventIDs, byWorker.name, byBatch.name, byPairing.name, assessed.name,
 	batches.Name(), deadlines.name, discrepancies.Name(), discrepancyChanges.Name(), discrepancyNames,
 	dynTrips.Name(), dynDays, dynYears, dynDimDays, dynDimYears,
+	treeNodes, treeLeaves, treeSeqs, treeSizes,
 }
 
 // keyIndex is a bucket of keys with empty values: an index whose keys say it all.

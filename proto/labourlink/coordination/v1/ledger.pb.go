@@ -708,7 +708,13 @@ type ReportEventsResponse struct {
 	// reason: for example INVALID_ARGUMENT with the field, EVENT_ID_REUSED (the same id with other
 	// content), NOT_PAIRED. The other events are recorded; a refused event is refused for good,
 	// and the reporter keeps it in quarantine for an operator.
-	Refusals      []*v1.ItemRefusal `protobuf:"bytes,3,rep,name=refusals,proto3" json:"refusals,omitempty"`
+	Refusals []*v1.ItemRefusal `protobuf:"bytes,3,rep,name=refusals,proto3" json:"refusals,omitempty"`
+	// The signed checkpoint of each reporter of the events recorded or duplicate, after this
+	// report: it includes them.
+	Checkpoints []*LedgerCheckpoint `protobuf:"bytes,4,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// One per event recorded or duplicate: its leaf in its reporter's log and the inclusion proof
+	// in the checkpoint of that reporter.
+	Inclusions    []*LeafInclusion `protobuf:"bytes,5,rep,name=inclusions,proto3" json:"inclusions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -760,6 +766,20 @@ func (x *ReportEventsResponse) GetDuplicates() int32 {
 func (x *ReportEventsResponse) GetRefusals() []*v1.ItemRefusal {
 	if x != nil {
 		return x.Refusals
+	}
+	return nil
+}
+
+func (x *ReportEventsResponse) GetCheckpoints() []*LedgerCheckpoint {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+func (x *ReportEventsResponse) GetInclusions() []*LeafInclusion {
+	if x != nil {
+		return x.Inclusions
 	}
 	return nil
 }
@@ -933,11 +953,140 @@ func (x *ListEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// One leaf of a reporter's log.
+type LedgerLeaf struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The leaf index, from 0.
+	LeafIndex int64 `protobuf:"varint,1,opt,name=leaf_index,json=leafIndex,proto3" json:"leaf_index,omitempty"`
+	// The leaf hash the tree holds (32 bytes).
+	LeafHash []byte `protobuf:"bytes,2,opt,name=leaf_hash,json=leafHash,proto3" json:"leaf_hash,omitempty"`
+	// The event stored for the leaf, as recorded (with its output-only fields); absent when the
+	// ledger no longer has it (a damaged file).
+	Event         *LedgerEvent `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LedgerLeaf) Reset() {
+	*x = LedgerLeaf{}
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LedgerLeaf) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LedgerLeaf) ProtoMessage() {}
+
+func (x *LedgerLeaf) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LedgerLeaf.ProtoReflect.Descriptor instead.
+func (*LedgerLeaf) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LedgerLeaf) GetLeafIndex() int64 {
+	if x != nil {
+		return x.LeafIndex
+	}
+	return 0
+}
+
+func (x *LedgerLeaf) GetLeafHash() []byte {
+	if x != nil {
+		return x.LeafHash
+	}
+	return nil
+}
+
+func (x *LedgerLeaf) GetEvent() *LedgerEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// Leaves of a reporter's log.
+type ListLedgerLeavesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Leaves from start_index on, in index order.
+	Leaves []*LedgerLeaf `protobuf:"bytes,1,rep,name=leaves,proto3" json:"leaves,omitempty"`
+	// The start_index of the next page; 0 on the last page.
+	NextStartIndex int64 `protobuf:"varint,2,opt,name=next_start_index,json=nextStartIndex,proto3" json:"next_start_index,omitempty"`
+	// The log's size when listed.
+	TreeSize      int64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLedgerLeavesResponse) Reset() {
+	*x = ListLedgerLeavesResponse{}
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLedgerLeavesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLedgerLeavesResponse) ProtoMessage() {}
+
+func (x *ListLedgerLeavesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_ledger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLedgerLeavesResponse.ProtoReflect.Descriptor instead.
+func (*ListLedgerLeavesResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListLedgerLeavesResponse) GetLeaves() []*LedgerLeaf {
+	if x != nil {
+		return x.Leaves
+	}
+	return nil
+}
+
+func (x *ListLedgerLeavesResponse) GetNextStartIndex() int64 {
+	if x != nil {
+		return x.NextStartIndex
+	}
+	return 0
+}
+
+func (x *ListLedgerLeavesResponse) GetTreeSize() int64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
 var File_labourlink_coordination_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
-	"'labourlink/coordination/v1/ledger.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\"\xc1\b\n" +
+	"'labourlink/coordination/v1/ledger.proto\x12\x1alabourlink.coordination.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!labourlink/common/v1/common.proto\x1a,labourlink/coordination/v1/ledger_tree.proto\"\xc1\b\n" +
 	"\vLedgerEvent\x12\x1e\n" +
 	"\bevent_id\x18\x01 \x01(\tB\x03\xe0A\x02R\aeventId\x12>\n" +
 	"\x04kind\x18\x02 \x01(\x0e2%.labourlink.coordination.v1.EventKindB\x03\xe0A\x02R\x04kind\x12,\n" +
@@ -979,13 +1128,17 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x13ReportEventsRequest\x12D\n" +
 	"\x06events\x18\x01 \x03(\v2'.labourlink.coordination.v1.LedgerEventB\x03\xe0A\x02R\x06events\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"\xa0\x01\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"\xc5\x02\n" +
 	"\x14ReportEventsResponse\x12\x1f\n" +
 	"\brecorded\x18\x01 \x01(\x05B\x03\xe0A\x03R\brecorded\x12#\n" +
 	"\n" +
 	"duplicates\x18\x02 \x01(\x05B\x03\xe0A\x03R\n" +
 	"duplicates\x12B\n" +
-	"\brefusals\x18\x03 \x03(\v2!.labourlink.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\"\x8e\x03\n" +
+	"\brefusals\x18\x03 \x03(\v2!.labourlink.common.v1.ItemRefusalB\x03\xe0A\x03R\brefusals\x12S\n" +
+	"\vcheckpoints\x18\x04 \x03(\v2,.labourlink.coordination.v1.LedgerCheckpointB\x03\xe0A\x03R\vcheckpoints\x12N\n" +
+	"\n" +
+	"inclusions\x18\x05 \x03(\v2).labourlink.coordination.v1.LeafInclusionB\x03\xe0A\x03R\n" +
+	"inclusions\"\x8e\x03\n" +
 	"\x11ListEventsRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x01R\bworkerId\x12\x1e\n" +
 	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x01R\abatchId\x12>\n" +
@@ -998,7 +1151,17 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x11occur_time_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x01R\x0foccurTimeBefore\"\x87\x01\n" +
 	"\x12ListEventsResponse\x12D\n" +
 	"\x06events\x18\x01 \x03(\v2'.labourlink.coordination.v1.LedgerEventB\x03\xe0A\x03R\x06events\x12+\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\x98\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\"\x96\x01\n" +
+	"\n" +
+	"LedgerLeaf\x12\"\n" +
+	"\n" +
+	"leaf_index\x18\x01 \x01(\x03B\x03\xe0A\x03R\tleafIndex\x12 \n" +
+	"\tleaf_hash\x18\x02 \x01(\fB\x03\xe0A\x03R\bleafHash\x12B\n" +
+	"\x05event\x18\x03 \x01(\v2'.labourlink.coordination.v1.LedgerEventB\x03\xe0A\x03R\x05event\"\xb0\x01\n" +
+	"\x18ListLedgerLeavesResponse\x12C\n" +
+	"\x06leaves\x18\x01 \x03(\v2&.labourlink.coordination.v1.LedgerLeafB\x03\xe0A\x03R\x06leaves\x12-\n" +
+	"\x10next_start_index\x18\x02 \x01(\x03B\x03\xe0A\x03R\x0enextStartIndex\x12 \n" +
+	"\ttree_size\x18\x03 \x01(\x03B\x03\xe0A\x03R\btreeSize*\x98\x02\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13EVENT_KIND_DEPARTED\x10\x01\x12\x16\n" +
@@ -1009,11 +1172,16 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x13EVENT_KIND_LEFT_JOB\x10\x06\x12\x1c\n" +
 	"\x18EVENT_KIND_RETURNED_HOME\x10\a\x12\x17\n" +
 	"\x13EVENT_KIND_INCIDENT\x10\b\x12\x16\n" +
-	"\x12EVENT_KIND_ABSENCE\x10\t2\xef\x01\n" +
+	"\x12EVENT_KIND_ABSENCE\x10\t2\x89\a\n" +
 	"\rLedgerService\x12q\n" +
 	"\fReportEvents\x12/.labourlink.coordination.v1.ReportEventsRequest\x1a0.labourlink.coordination.v1.ReportEventsResponse\x12k\n" +
 	"\n" +
-	"ListEvents\x12-.labourlink.coordination.v1.ListEventsRequest\x1a..labourlink.coordination.v1.ListEventsResponseBPZNgithub.com/eastwest/labourlink/proto/labourlink/coordination/v1;coordinationv1b\x06proto3"
+	"ListEvents\x12-.labourlink.coordination.v1.ListEventsRequest\x1a..labourlink.coordination.v1.ListEventsResponse\x12\x86\x01\n" +
+	"\x13GetLedgerCheckpoint\x126.labourlink.coordination.v1.GetLedgerCheckpointRequest\x1a7.labourlink.coordination.v1.GetLedgerCheckpointResponse\x12\x80\x01\n" +
+	"\x11GetInclusionProof\x124.labourlink.coordination.v1.GetInclusionProofRequest\x1a5.labourlink.coordination.v1.GetInclusionProofResponse\x12\x86\x01\n" +
+	"\x13GetConsistencyProof\x126.labourlink.coordination.v1.GetConsistencyProofRequest\x1a7.labourlink.coordination.v1.GetConsistencyProofResponse\x12}\n" +
+	"\x10ListLedgerLeaves\x123.labourlink.coordination.v1.ListLedgerLeavesRequest\x1a4.labourlink.coordination.v1.ListLedgerLeavesResponse\x12\x83\x01\n" +
+	"\x12GetLedgerPublicKey\x125.labourlink.coordination.v1.GetLedgerPublicKeyRequest\x1a6.labourlink.coordination.v1.GetLedgerPublicKeyResponseBPZNgithub.com/eastwest/labourlink/proto/labourlink/coordination/v1;coordinationv1b\x06proto3"
 
 var (
 	file_labourlink_coordination_v1_ledger_proto_rawDescOnce sync.Once
@@ -1028,7 +1196,7 @@ func file_labourlink_coordination_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_coordination_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_labourlink_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_labourlink_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_labourlink_coordination_v1_ledger_proto_goTypes = []any{
 	(EventKind)(0),                      // 0: labourlink.coordination.v1.EventKind
 	(*LedgerEvent)(nil),                 // 1: labourlink.coordination.v1.LedgerEvent
@@ -1041,38 +1209,65 @@ var file_labourlink_coordination_v1_ledger_proto_goTypes = []any{
 	(*ReportEventsResponse)(nil),        // 8: labourlink.coordination.v1.ReportEventsResponse
 	(*ListEventsRequest)(nil),           // 9: labourlink.coordination.v1.ListEventsRequest
 	(*ListEventsResponse)(nil),          // 10: labourlink.coordination.v1.ListEventsResponse
-	(*timestamppb.Timestamp)(nil),       // 11: google.protobuf.Timestamp
-	(v1.RegionRole)(0),                  // 12: labourlink.common.v1.RegionRole
-	(*v1.Date)(nil),                     // 13: labourlink.common.v1.Date
-	(*v1.ItemRefusal)(nil),              // 14: labourlink.common.v1.ItemRefusal
+	(*LedgerLeaf)(nil),                  // 11: labourlink.coordination.v1.LedgerLeaf
+	(*ListLedgerLeavesResponse)(nil),    // 12: labourlink.coordination.v1.ListLedgerLeavesResponse
+	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
+	(v1.RegionRole)(0),                  // 14: labourlink.common.v1.RegionRole
+	(*v1.Date)(nil),                     // 15: labourlink.common.v1.Date
+	(*v1.ItemRefusal)(nil),              // 16: labourlink.common.v1.ItemRefusal
+	(*LedgerCheckpoint)(nil),            // 17: labourlink.coordination.v1.LedgerCheckpoint
+	(*LeafInclusion)(nil),               // 18: labourlink.coordination.v1.LeafInclusion
+	(*GetLedgerCheckpointRequest)(nil),  // 19: labourlink.coordination.v1.GetLedgerCheckpointRequest
+	(*GetInclusionProofRequest)(nil),    // 20: labourlink.coordination.v1.GetInclusionProofRequest
+	(*GetConsistencyProofRequest)(nil),  // 21: labourlink.coordination.v1.GetConsistencyProofRequest
+	(*ListLedgerLeavesRequest)(nil),     // 22: labourlink.coordination.v1.ListLedgerLeavesRequest
+	(*GetLedgerPublicKeyRequest)(nil),   // 23: labourlink.coordination.v1.GetLedgerPublicKeyRequest
+	(*GetLedgerCheckpointResponse)(nil), // 24: labourlink.coordination.v1.GetLedgerCheckpointResponse
+	(*GetInclusionProofResponse)(nil),   // 25: labourlink.coordination.v1.GetInclusionProofResponse
+	(*GetConsistencyProofResponse)(nil), // 26: labourlink.coordination.v1.GetConsistencyProofResponse
+	(*GetLedgerPublicKeyResponse)(nil),  // 27: labourlink.coordination.v1.GetLedgerPublicKeyResponse
 }
 var file_labourlink_coordination_v1_ledger_proto_depIdxs = []int32{
 	0,  // 0: labourlink.coordination.v1.LedgerEvent.kind:type_name -> labourlink.coordination.v1.EventKind
-	11, // 1: labourlink.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
+	13, // 1: labourlink.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
 	2,  // 2: labourlink.coordination.v1.LedgerEvent.employment_checkpoint:type_name -> labourlink.coordination.v1.EmploymentCheckpointDetails
 	3,  // 3: labourlink.coordination.v1.LedgerEvent.left_job:type_name -> labourlink.coordination.v1.LeftJobDetails
 	5,  // 4: labourlink.coordination.v1.LedgerEvent.incident:type_name -> labourlink.coordination.v1.IncidentDetails
 	6,  // 5: labourlink.coordination.v1.LedgerEvent.departed:type_name -> labourlink.coordination.v1.DepartedDetails
 	4,  // 6: labourlink.coordination.v1.LedgerEvent.absence:type_name -> labourlink.coordination.v1.AbsenceDetails
-	11, // 7: labourlink.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
-	12, // 8: labourlink.coordination.v1.LedgerEvent.reporter_role:type_name -> labourlink.common.v1.RegionRole
-	13, // 9: labourlink.coordination.v1.AbsenceDetails.first_day:type_name -> labourlink.common.v1.Date
-	13, // 10: labourlink.coordination.v1.AbsenceDetails.back_day:type_name -> labourlink.common.v1.Date
+	13, // 7: labourlink.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
+	14, // 8: labourlink.coordination.v1.LedgerEvent.reporter_role:type_name -> labourlink.common.v1.RegionRole
+	15, // 9: labourlink.coordination.v1.AbsenceDetails.first_day:type_name -> labourlink.common.v1.Date
+	15, // 10: labourlink.coordination.v1.AbsenceDetails.back_day:type_name -> labourlink.common.v1.Date
 	1,  // 11: labourlink.coordination.v1.ReportEventsRequest.events:type_name -> labourlink.coordination.v1.LedgerEvent
-	14, // 12: labourlink.coordination.v1.ReportEventsResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
-	0,  // 13: labourlink.coordination.v1.ListEventsRequest.kind:type_name -> labourlink.coordination.v1.EventKind
-	11, // 14: labourlink.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
-	11, // 15: labourlink.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
-	1,  // 16: labourlink.coordination.v1.ListEventsResponse.events:type_name -> labourlink.coordination.v1.LedgerEvent
-	7,  // 17: labourlink.coordination.v1.LedgerService.ReportEvents:input_type -> labourlink.coordination.v1.ReportEventsRequest
-	9,  // 18: labourlink.coordination.v1.LedgerService.ListEvents:input_type -> labourlink.coordination.v1.ListEventsRequest
-	8,  // 19: labourlink.coordination.v1.LedgerService.ReportEvents:output_type -> labourlink.coordination.v1.ReportEventsResponse
-	10, // 20: labourlink.coordination.v1.LedgerService.ListEvents:output_type -> labourlink.coordination.v1.ListEventsResponse
-	19, // [19:21] is the sub-list for method output_type
-	17, // [17:19] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	16, // 12: labourlink.coordination.v1.ReportEventsResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
+	17, // 13: labourlink.coordination.v1.ReportEventsResponse.checkpoints:type_name -> labourlink.coordination.v1.LedgerCheckpoint
+	18, // 14: labourlink.coordination.v1.ReportEventsResponse.inclusions:type_name -> labourlink.coordination.v1.LeafInclusion
+	0,  // 15: labourlink.coordination.v1.ListEventsRequest.kind:type_name -> labourlink.coordination.v1.EventKind
+	13, // 16: labourlink.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
+	13, // 17: labourlink.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
+	1,  // 18: labourlink.coordination.v1.ListEventsResponse.events:type_name -> labourlink.coordination.v1.LedgerEvent
+	1,  // 19: labourlink.coordination.v1.LedgerLeaf.event:type_name -> labourlink.coordination.v1.LedgerEvent
+	11, // 20: labourlink.coordination.v1.ListLedgerLeavesResponse.leaves:type_name -> labourlink.coordination.v1.LedgerLeaf
+	7,  // 21: labourlink.coordination.v1.LedgerService.ReportEvents:input_type -> labourlink.coordination.v1.ReportEventsRequest
+	9,  // 22: labourlink.coordination.v1.LedgerService.ListEvents:input_type -> labourlink.coordination.v1.ListEventsRequest
+	19, // 23: labourlink.coordination.v1.LedgerService.GetLedgerCheckpoint:input_type -> labourlink.coordination.v1.GetLedgerCheckpointRequest
+	20, // 24: labourlink.coordination.v1.LedgerService.GetInclusionProof:input_type -> labourlink.coordination.v1.GetInclusionProofRequest
+	21, // 25: labourlink.coordination.v1.LedgerService.GetConsistencyProof:input_type -> labourlink.coordination.v1.GetConsistencyProofRequest
+	22, // 26: labourlink.coordination.v1.LedgerService.ListLedgerLeaves:input_type -> labourlink.coordination.v1.ListLedgerLeavesRequest
+	23, // 27: labourlink.coordination.v1.LedgerService.GetLedgerPublicKey:input_type -> labourlink.coordination.v1.GetLedgerPublicKeyRequest
+	8,  // 28: labourlink.coordination.v1.LedgerService.ReportEvents:output_type -> labourlink.coordination.v1.ReportEventsResponse
+	10, // 29: labourlink.coordination.v1.LedgerService.ListEvents:output_type -> labourlink.coordination.v1.ListEventsResponse
+	24, // 30: labourlink.coordination.v1.LedgerService.GetLedgerCheckpoint:output_type -> labourlink.coordination.v1.GetLedgerCheckpointResponse
+	25, // 31: labourlink.coordination.v1.LedgerService.GetInclusionProof:output_type -> labourlink.coordination.v1.GetInclusionProofResponse
+	26, // 32: labourlink.coordination.v1.LedgerService.GetConsistencyProof:output_type -> labourlink.coordination.v1.GetConsistencyProofResponse
+	12, // 33: labourlink.coordination.v1.LedgerService.ListLedgerLeaves:output_type -> labourlink.coordination.v1.ListLedgerLeavesResponse
+	27, // 34: labourlink.coordination.v1.LedgerService.GetLedgerPublicKey:output_type -> labourlink.coordination.v1.GetLedgerPublicKeyResponse
+	28, // [28:35] is the sub-list for method output_type
+	21, // [21:28] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_ledger_proto_init() }
@@ -1080,6 +1275,7 @@ func file_labourlink_coordination_v1_ledger_proto_init() {
 	if File_labourlink_coordination_v1_ledger_proto != nil {
 		return
 	}
+	file_labourlink_coordination_v1_ledger_tree_proto_init()
 	file_labourlink_coordination_v1_ledger_proto_msgTypes[0].OneofWrappers = []any{
 		(*LedgerEvent_EmploymentCheckpoint)(nil),
 		(*LedgerEvent_LeftJob)(nil),
@@ -1093,7 +1289,7 @@ func file_labourlink_coordination_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_coordination_v1_ledger_proto_rawDesc), len(file_labourlink_coordination_v1_ledger_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

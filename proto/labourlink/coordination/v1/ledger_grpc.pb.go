@@ -19,8 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LedgerService_ReportEvents_FullMethodName = "/labourlink.coordination.v1.LedgerService/ReportEvents"
-	LedgerService_ListEvents_FullMethodName   = "/labourlink.coordination.v1.LedgerService/ListEvents"
+	LedgerService_ReportEvents_FullMethodName        = "/labourlink.coordination.v1.LedgerService/ReportEvents"
+	LedgerService_ListEvents_FullMethodName          = "/labourlink.coordination.v1.LedgerService/ListEvents"
+	LedgerService_GetLedgerCheckpoint_FullMethodName = "/labourlink.coordination.v1.LedgerService/GetLedgerCheckpoint"
+	LedgerService_GetInclusionProof_FullMethodName   = "/labourlink.coordination.v1.LedgerService/GetInclusionProof"
+	LedgerService_GetConsistencyProof_FullMethodName = "/labourlink.coordination.v1.LedgerService/GetConsistencyProof"
+	LedgerService_ListLedgerLeaves_FullMethodName    = "/labourlink.coordination.v1.LedgerService/ListLedgerLeaves"
+	LedgerService_GetLedgerPublicKey_FullMethodName  = "/labourlink.coordination.v1.LedgerService/GetLedgerPublicKey"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -47,6 +52,16 @@ type LedgerServiceClient interface {
 	ReportEvents(ctx context.Context, in *ReportEventsRequest, opts ...grpc.CallOption) (*ReportEventsResponse, error)
 	// Lists recorded events with filters, in the order they were recorded.
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
+	// Returns a reporter's current signed checkpoint (ledger_tree.proto).
+	GetLedgerCheckpoint(ctx context.Context, in *GetLedgerCheckpointRequest, opts ...grpc.CallOption) (*GetLedgerCheckpointResponse, error)
+	// Returns the proof that a reporter's log includes a leaf (by index or event id).
+	GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*GetInclusionProofResponse, error)
+	// Returns the proof that a reporter's log of one size extends the log of a smaller size.
+	GetConsistencyProof(ctx context.Context, in *GetConsistencyProofRequest, opts ...grpc.CallOption) (*GetConsistencyProofResponse, error)
+	// Lists a reporter's leaves by index with their events, for verifying the whole history.
+	ListLedgerLeaves(ctx context.Context, in *ListLedgerLeavesRequest, opts ...grpc.CallOption) (*ListLedgerLeavesResponse, error)
+	// Returns the public key that signs the checkpoints.
+	GetLedgerPublicKey(ctx context.Context, in *GetLedgerPublicKeyRequest, opts ...grpc.CallOption) (*GetLedgerPublicKeyResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -77,6 +92,56 @@ func (c *ledgerServiceClient) ListEvents(ctx context.Context, in *ListEventsRequ
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetLedgerCheckpoint(ctx context.Context, in *GetLedgerCheckpointRequest, opts ...grpc.CallOption) (*GetLedgerCheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLedgerCheckpointResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetLedgerCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*GetInclusionProofResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetInclusionProofResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetInclusionProof_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetConsistencyProof(ctx context.Context, in *GetConsistencyProofRequest, opts ...grpc.CallOption) (*GetConsistencyProofResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConsistencyProofResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetConsistencyProof_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListLedgerLeaves(ctx context.Context, in *ListLedgerLeavesRequest, opts ...grpc.CallOption) (*ListLedgerLeavesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLedgerLeavesResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListLedgerLeaves_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetLedgerPublicKey(ctx context.Context, in *GetLedgerPublicKeyRequest, opts ...grpc.CallOption) (*GetLedgerPublicKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLedgerPublicKeyResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetLedgerPublicKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -101,6 +166,16 @@ type LedgerServiceServer interface {
 	ReportEvents(context.Context, *ReportEventsRequest) (*ReportEventsResponse, error)
 	// Lists recorded events with filters, in the order they were recorded.
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
+	// Returns a reporter's current signed checkpoint (ledger_tree.proto).
+	GetLedgerCheckpoint(context.Context, *GetLedgerCheckpointRequest) (*GetLedgerCheckpointResponse, error)
+	// Returns the proof that a reporter's log includes a leaf (by index or event id).
+	GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error)
+	// Returns the proof that a reporter's log of one size extends the log of a smaller size.
+	GetConsistencyProof(context.Context, *GetConsistencyProofRequest) (*GetConsistencyProofResponse, error)
+	// Lists a reporter's leaves by index with their events, for verifying the whole history.
+	ListLedgerLeaves(context.Context, *ListLedgerLeavesRequest) (*ListLedgerLeavesResponse, error)
+	// Returns the public key that signs the checkpoints.
+	GetLedgerPublicKey(context.Context, *GetLedgerPublicKeyRequest) (*GetLedgerPublicKeyResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -116,6 +191,21 @@ func (UnimplementedLedgerServiceServer) ReportEvents(context.Context, *ReportEve
 }
 func (UnimplementedLedgerServiceServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEvents not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetLedgerCheckpoint(context.Context, *GetLedgerCheckpointRequest) (*GetLedgerCheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLedgerCheckpoint not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInclusionProof not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetConsistencyProof(context.Context, *GetConsistencyProofRequest) (*GetConsistencyProofResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConsistencyProof not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListLedgerLeaves(context.Context, *ListLedgerLeavesRequest) (*ListLedgerLeavesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLedgerLeaves not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetLedgerPublicKey(context.Context, *GetLedgerPublicKeyRequest) (*GetLedgerPublicKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLedgerPublicKey not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -174,6 +264,96 @@ func _LedgerService_ListEvents_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetLedgerCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLedgerCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetLedgerCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetLedgerCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetLedgerCheckpoint(ctx, req.(*GetLedgerCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetInclusionProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInclusionProofRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetInclusionProof(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetInclusionProof_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetInclusionProof(ctx, req.(*GetInclusionProofRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetConsistencyProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConsistencyProofRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetConsistencyProof(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetConsistencyProof_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetConsistencyProof(ctx, req.(*GetConsistencyProofRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListLedgerLeaves_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLedgerLeavesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListLedgerLeaves(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListLedgerLeaves_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListLedgerLeaves(ctx, req.(*ListLedgerLeavesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetLedgerPublicKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLedgerPublicKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetLedgerPublicKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetLedgerPublicKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetLedgerPublicKey(ctx, req.(*GetLedgerPublicKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -188,6 +368,26 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListEvents",
 			Handler:    _LedgerService_ListEvents_Handler,
+		},
+		{
+			MethodName: "GetLedgerCheckpoint",
+			Handler:    _LedgerService_GetLedgerCheckpoint_Handler,
+		},
+		{
+			MethodName: "GetInclusionProof",
+			Handler:    _LedgerService_GetInclusionProof_Handler,
+		},
+		{
+			MethodName: "GetConsistencyProof",
+			Handler:    _LedgerService_GetConsistencyProof_Handler,
+		},
+		{
+			MethodName: "ListLedgerLeaves",
+			Handler:    _LedgerService_ListLedgerLeaves_Handler,
+		},
+		{
+			MethodName: "GetLedgerPublicKey",
+			Handler:    _LedgerService_GetLedgerPublicKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
