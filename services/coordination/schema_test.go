@@ -25,7 +25,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("buckets %q, want %q", got, want)
 	}
-	if Schema.Name != "coordination" || Schema.Version != 8 {
+	if Schema.Name != "coordination" || Schema.Version != 9 {
 		t.Fatalf("schema %s version %d", Schema.Name, Schema.Version)
 	}
 }
