@@ -246,7 +246,7 @@ func TestSchema8SchedulesStoredBatchesForTheirDeadlines(t *testing.T) {
 		ev("o1", coordinationv1.EventKind_EVENT_KIND_ONBOARDED, "B1", "w1", cst(2026, 1, 6, 0)))
 	h.close()
 	// As schema 7 left it: no deadline index entries (the bucket is made again, empty).
-	asVersion(t, dir, Schema.Version-1, "ledgerDeadlines")
+	asVersion(t, dir, 7, "ledgerDeadlines")
 	h = newHarness(t, dir, zapLogger(t), Config{LoadDefaultPairings: true}, cst(2026, 4, 22, 9))
 	t.Cleanup(h.close)
 	if _, err := h.s.ledger.ExpireDue(); err != nil {

@@ -14,7 +14,7 @@ func TestSchemaBucketNames(t *testing.T) {
 		"discrepancyChanges", "counters", "ledgerEventIDs", "ledgerByBatch", "ledgerByPairing",
 		"ledgerAssessment", "ledgerBatches", "ledgerDeadlines", "discrepancyNames",
 		"ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears", "localEmployers",
-		"ledgerDynamicsDimDays", "ledgerDynamicsDimYears",
+		"ledgerDynamicsDimDays", "ledgerDynamicsDimYears", "ledgerTreeLeaves", "ledgerTreeNodes", "ledgerTreeSeqs", "ledgerTreeSizes",
 	}
 	var got []string
 	for _, b := range Schema.Buckets {
