@@ -7,6 +7,8 @@
 //	assessment  baselines and assessments (AssessmentService), over the ledger's counts
 //	dynamics    national employment dynamics as of a date (DynamicsService), over the
 //	            ledger's per-day counts
+//	eligibility subsidy eligibility by rules that are data (EligibilityService), over the
+//	            ledger's events
 //
 // each with its handlers, rules and storage; check holds the request checks they share.
 package coordination
@@ -25,6 +27,7 @@ import (
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/assessment"
 	"github.com/eastwest/labourlink/services/coordination/dynamics"
+	"github.com/eastwest/labourlink/services/coordination/eligibility"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/coordination/registry"
 	"github.com/eastwest/labourlink/services/platform/metrics"
@@ -127,6 +130,9 @@ type Config struct {
 	// LedgerKey signs the ledger's checkpoints (ledger.LoadOrCreateKey); nil: a key made for this
 	// process (tests).
 	LedgerKey *ledger.Key
+	// SubsidyRules are the rules EligibilityService evaluates; nil for the project's
+	// (eligibility.Default).
+	SubsidyRules *eligibility.Rules
 }
 
 // Service is the coordination service.
@@ -136,9 +142,10 @@ type Service struct {
 	assessment *assessment.Server
 	dynamics   *dynamics.Server
 
-	lg      *zap.Logger
-	now     func() time.Time
-	regions *regions.Table
+	lg       *zap.Logger
+	now      func() time.Time
+	regions  *regions.Table
+	eligible *eligibility.Server
 }
 
 // New returns the coordination service over db.
@@ -167,6 +174,10 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	// A pairing's new programme agreement moves its batches' deadlines.
 	s.registry.OnAgreement = s.ledger.ReconcilePairing
+	if cfg.SubsidyRules == nil {
+		cfg.SubsidyRules = eligibility.Default()
+	}
+	s.eligible = eligibility.New(db, t, cfg.SubsidyRules, cfg.Now)
 	if cfg.LoadDefaultPairings {
 		if err := s.registry.LoadDefaultPairingsIfEmpty(); err != nil {
 			return nil, err
@@ -183,6 +194,7 @@ func (s *Service) ServiceNames() []string {
 		coordinationv1.ReconciliationService_ServiceDesc.ServiceName,
 		coordinationv1.AssessmentService_ServiceDesc.ServiceName,
 		coordinationv1.DynamicsService_ServiceDesc.ServiceName,
+		coordinationv1.EligibilityService_ServiceDesc.ServiceName,
 	}
 }
 
@@ -193,6 +205,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	coordinationv1.RegisterReconciliationServiceServer(gs, s.ledger.ReconciliationServer())
 	coordinationv1.RegisterAssessmentServiceServer(gs, s.assessment)
 	coordinationv1.RegisterDynamicsServiceServer(gs, s.dynamics)
+	coordinationv1.RegisterEligibilityServiceServer(gs, s.eligible)
 }
 
 // Run does the service's background work until ctx is done: the ledger's deadline timer, which

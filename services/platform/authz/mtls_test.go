@@ -311,6 +311,8 @@ var expectations = map[string]expectation{
 	coordinationv1.AssessmentService_ListAssessments_FullMethodName:              {allowed: national},
 	coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName:  {allowed: everyone},
 	coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName:           {allowed: "snd520 snd510", fields: []string{"reporter_region"}, scoped: "snd520 snd510"},
+	coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName:         {allowed: provinces, fields: []string{"sending_region"}, scoped: provincial},
+	coordinationv1.EligibilityService_ListSubsidyRules_FullMethodName:            {allowed: everyone},
 }
 
 // feedOf asks for the feed of the caller's region when it is a sending service, and of
@@ -329,7 +331,7 @@ var common = []grpc.ServiceDesc{healthpb.Health_ServiceDesc, reflectionv1.Server
 // served lists the services of each server the matrix runs on.
 var served = map[string][]grpc.ServiceDesc{
 	"coordination": append([]grpc.ServiceDesc{coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
-		coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc, coordinationv1.DynamicsService_ServiceDesc}, common...),
+		coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc, coordinationv1.DynamicsService_ServiceDesc, coordinationv1.EligibilityService_ServiceDesc}, common...),
 	"sending-520000": append([]grpc.ServiceDesc{sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc,
 		sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc, sendingv1.DynamicsService_ServiceDesc}, common...),
 	"receiving-440000": append([]grpc.ServiceDesc{receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,

@@ -267,6 +267,10 @@ var policy = map[string]rule{
 	coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName: {{who: anyone}},
 	// A sending province reports its own local employers only (for the national recovery rate).
 	coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName: {{who: regionalService, fields: []string{"reporter_region"}, when: sendingService}},
+
+	// A sending province lists its own eligible workers (worker ids, no names); the rules are public.
+	coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName: aboutProvince("sending_region"),
+	coordinationv1.EligibilityService_ListSubsidyRules_FullMethodName:    {{who: anyone}},
 }
 
 // basicView refuses the full identity-number view of a worker (for read-only operators).

@@ -30,7 +30,7 @@ var serviceDescs = []grpc.ServiceDesc{
 	receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,
 	receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc, receivingv1.EmploymentFeedService_ServiceDesc,
 	coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
-	coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc, coordinationv1.DynamicsService_ServiceDesc,
+	coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc, coordinationv1.DynamicsService_ServiceDesc, coordinationv1.EligibilityService_ServiceDesc,
 	outboxv1.OutboxService_ServiceDesc, backupv1.BackupService_ServiceDesc,
 	healthpb.Health_ServiceDesc, reflectionv1.ServerReflection_ServiceDesc, reflectionv1alpha.ServerReflection_ServiceDesc,
 }
