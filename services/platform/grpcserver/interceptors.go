@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
-	"golang.org/x/text/language"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/text/language"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
