@@ -332,3 +332,7 @@ func compilePattern(key string) (pattern, bool) {
 	p.re = regexp.MustCompile("(?s)" + re.String())
 	return p, true
 }
+
+// RawChinese returns the Chinese format of key as the catalog holds it ("" if none), for tests
+// of the catalog.
+func RawChinese(key string) string { return zhHans[key] }
