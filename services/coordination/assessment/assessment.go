@@ -18,7 +18,6 @@ package assessment
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -77,7 +76,7 @@ func (x *Server) ValidateRequest(method string, req any) error {
 	var v apierror.Violations
 	year := func(y int32) {
 		if y < minYear || y > maxYear {
-			v.Add("year", fmt.Sprintf("must be a calendar year from %d to %d", minYear, maxYear))
+			v.Addf("year", "must be a calendar year from %d to %d", minYear, maxYear)
 		}
 	}
 	switch r := req.(type) {
@@ -85,7 +84,7 @@ func (x *Server) ValidateRequest(method string, req any) error {
 		check.Province(&v, t, "region", r.GetRegion(), true)
 		year(r.GetYear())
 		if r.GetCount() < 1 || r.GetCount() > maxBaseline {
-			v.Add("count", fmt.Sprintf("must be 1 to %d workers", maxBaseline))
+			v.Addf("count", "must be 1 to %d workers", maxBaseline)
 		}
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 	case *coordinationv1.GetAssessmentRequest:

@@ -3,7 +3,6 @@
 package check
 
 import (
-	"fmt"
 
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -29,5 +28,5 @@ func Province(v *apierror.Violations, t *regions.Table, field, code string, requ
 		v.Add(field, err.Error())
 		return
 	}
-	v.Add(field, fmt.Sprintf("%s (%s) is not a province: use the province code %s0000", code, t.Name(code), code[:2]))
+	v.Addf(field, "%s (%s) is not a province: use the province code %s0000", code, t.Name(code), code[:2])
 }

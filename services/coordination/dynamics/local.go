@@ -44,18 +44,18 @@ func (x *Server) checkReport(v *apierror.Violations, r *coordinationv1.ReportLoc
 	case n == 0:
 		v.Add("employers", "is required: at least one employer")
 	case n > MaxLocalEmployersPerCall:
-		v.Add("employers", fmt.Sprintf("has %d employers: at most %d in one call", n, MaxLocalEmployersPerCall))
+		v.Addf("employers", "has %d employers: at most %d in one call", n, MaxLocalEmployersPerCall)
 	}
 	for i, e := range r.GetEmployers() {
 		f := fmt.Sprintf("employers[%d].", i)
 		if id, ok := strings.CutPrefix(e.GetName(), localEmployerPrefix); !ok || !strings.HasPrefix(id, region+"-L") || strings.ContainsAny(id, "/ ") {
-			v.Add(f+"name", fmt.Sprintf("must be localEmployers/{local_employer_id} with an id of the reporter, such as localEmployers/%s-L00000001", region))
+			v.Addf(f+"name", "must be localEmployers/{local_employer_id} with an id of the reporter, such as localEmployers/%s-L00000001", region)
 		}
 		if _, ok := sendingv1.LocalEmployerKind_name[int32(e.GetKind())]; !ok || e.GetKind() == sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_UNSPECIFIED {
 			v.Add(f+"kind", "is required: POVERTY_ALLEVIATION_WORKSHOP, LEADING_ENTERPRISE or PUBLIC_WELFARE_POST")
 		}
 		if c := e.GetCounty(); !x.regions.IsCounty(c) || x.regions.ProvinceOf(c) != region {
-			v.Add(f+"county", fmt.Sprintf("%q is not a GB/T 2260 county of the reporter %s", c, region))
+			v.Addf(f+"county", "%q is not a GB/T 2260 county of the reporter %s", c, region)
 		}
 		if e.GetCapacity() < 0 {
 			v.Add(f+"capacity", "must not be negative")

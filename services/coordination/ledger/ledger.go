@@ -178,7 +178,7 @@ func (x *LedgerServer) ValidateRequest(method string, req any) error {
 			v.Add("events", "at least one event is required")
 		}
 		if n > MaxEventsPerReport {
-			v.Add("events", fmt.Sprintf("at most %d events per call, got %d: split the report", MaxEventsPerReport, n))
+			v.Addf("events", "at most %d events per call, got %d: split the report", MaxEventsPerReport, n)
 			break
 		}
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
@@ -238,8 +238,8 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 			want, side = ev.GetSendingRegion(), "sending"
 		}
 		if ev.GetReporterRegion() != want {
-			v.Add(f("reporter_region"), fmt.Sprintf("%s is reported by the %s province (%s), not %s",
-				kindWord(kind), side, want, ev.GetReporterRegion()))
+			v.Addf(f("reporter_region"), "%s is reported by the %s province (%s), not %s",
+				kindWord(kind), side, want, ev.GetReporterRegion())
 		}
 	}
 	if checkID(v, f("worker_id"), ev.GetWorkerId(), maxIDLen) {
@@ -252,12 +252,12 @@ func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *
 	case ev.GetBatchId() != "":
 		checkID(v, f("batch_id"), ev.GetBatchId(), maxIDLen)
 	case NeedsBatch(kind):
-		v.Add(f("batch_id"), fmt.Sprintf("is required for %s: reconciliation is per transport batch", kindWord(kind)))
+		v.Addf(f("batch_id"), "is required for %s: reconciliation is per transport batch", kindWord(kind))
 	}
 	if vac := ev.GetVacancy(); vac != "" {
 		// A vacancy is referred to by its resource name in its receiving service.
 		if id, ok := strings.CutPrefix(vac, vacancyNamePrefix); !ok || !isID([]byte(id), maxIDLen) {
-			v.Add(f("vacancy"), fmt.Sprintf("must be the vacancy's resource name vacancies/{vacancy_id} (the id at most %d printable ASCII characters without spaces or '/'), such as vacancies/440000-V0000000001", maxIDLen))
+			v.Addf(f("vacancy"), "must be the vacancy's resource name vacancies/{vacancy_id} (the id at most %d printable ASCII characters without spaces or '/'), such as vacancies/440000-V0000000001", maxIDLen)
 		}
 	}
 	switch ts := ev.GetOccurTime(); {
@@ -289,7 +289,7 @@ func validateDeparted(v *apierror.Violations, t *regions.Table, f func(string) s
 		case !t.IsCounty(c):
 			v.Add(f("departed.home_county"), "must be a 6-digit GB/T 2260 county code, such as 522601")
 		case ev.GetSendingRegion() != "" && t.ProvinceOf(c) != ev.GetSendingRegion():
-			v.Add(f("departed.home_county"), fmt.Sprintf("must be a county of the sending province %s, not of %s", ev.GetSendingRegion(), t.ProvinceOf(c)))
+			v.Addf(f("departed.home_county"), "must be a county of the sending province %s, not of %s", ev.GetSendingRegion(), t.ProvinceOf(c))
 		}
 	}
 	if o := d.GetOccupation(); o != "" && !occupation.Known(o) {
@@ -302,14 +302,14 @@ func validateDeparted(v *apierror.Violations, t *regions.Table, f func(string) s
 func validateDetails(v *apierror.Violations, f func(string) string, kind coordinationv1.EventKind, ev *coordinationv1.LedgerEvent) {
 	only := func(field string, want coordinationv1.EventKind) bool {
 		if kind != want {
-			v.Add(f(field), fmt.Sprintf("is only for %s events, not %s", want, kindWord(kind)))
+			v.Addf(f(field), "is only for %s events, not %s", want, kindWord(kind))
 			return false
 		}
 		return true
 	}
 	text := func(field, s string) {
 		if len(s) > maxTextLen {
-			v.Add(f(field), fmt.Sprintf("at most %d bytes", maxTextLen))
+			v.Addf(f(field), "at most %d bytes", maxTextLen)
 		}
 	}
 	switch d := ev.GetDetails().(type) {
@@ -363,7 +363,7 @@ func checkID(v *apierror.Violations, field, id string, max int) bool {
 		v.Add(field, "is required")
 		return false
 	case len(id) > max:
-		v.Add(field, fmt.Sprintf("at most %d characters", max))
+		v.Addf(field, "at most %d characters", max)
 		return false
 	}
 	if !isID([]byte(id), max) {
@@ -496,7 +496,7 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 			return true, nil
 		}
 		var v apierror.Violations
-		v.Add(prefix+".event_id", fmt.Sprintf("event %s was recorded with different content; a new fact needs a new event id", ev.GetEventId()))
+		v.Addf(prefix+".event_id", "event %s was recorded with different content; a new fact needs a new event id", ev.GetEventId())
 		return false, &conflictError{
 			info:       apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_EVENT_ID_REUSED, "event id reused with different content").WithMetadata("event_id", ev.GetEventId()),
 			violations: v.Err(),
@@ -516,8 +516,8 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 		}
 		if ok && have != pair {
 			var v apierror.Violations
-			v.Add(prefix+".batch_id", fmt.Sprintf("batch %s goes from %s to %s in the ledger; this event says from %s to %s",
-				batch, have.Sending, have.Receiving, pair.Sending, pair.Receiving))
+			v.Addf(prefix+".batch_id", "batch %s goes from %s to %s in the ledger; this event says from %s to %s",
+				batch, have.Sending, have.Receiving, pair.Sending, pair.Receiving)
 			return false, &conflictError{
 				info:       apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_BATCH_REGIONS_DIFFER, "batch has other regions").WithMetadata("batch_id", batch),
 				violations: v.Err(),

@@ -16,7 +16,10 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/text/language"
+
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
+	"github.com/eastwest/labourlink/services/platform/i18n"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of every error the suite returns.
@@ -54,6 +57,7 @@ var (
 type Error struct {
 	kind     error
 	msg      string
+	text     i18n.Message // msg as format and arguments
 	reason   commonv1.ErrorReason
 	metadata map[string]string
 }
@@ -67,6 +71,14 @@ func (e *Error) Unwrap() error { return e.kind }
 // Reason returns the ErrorInfo reason in its wire form ("VACANCY_CLOSED"), or "" if none was
 // given.
 func (e *Error) Reason() string { return Reason(e.reason) }
+
+// Localized returns the message in the language tag (services/platform/i18n).
+func (e *Error) Localized(tag language.Tag) string {
+	if len(e.text.Args) == 0 {
+		return i18n.Translate(tag, e.msg)
+	}
+	return e.text.In(tag)
+}
 
 // ErrorReason returns the reason, or ERROR_REASON_UNSPECIFIED if none was given.
 func (e *Error) ErrorReason() commonv1.ErrorReason { return e.reason }
@@ -96,7 +108,7 @@ func (e *Error) WithMetadata(key, value string) *Error {
 }
 
 func newError(kind error, reason commonv1.ErrorReason, format string, args []any) *Error {
-	return &Error{kind: kind, reason: reason, msg: fmt.Sprintf(format, args...)}
+	return &Error{kind: kind, reason: reason, msg: fmt.Sprintf(format, args...), text: i18n.Message{Format: format, Args: args}}
 }
 
 // New returns an error wrapping the sentinel kind with the given reason

@@ -1,7 +1,12 @@
 package apierror
 
 import (
+	"fmt"
 	"strings"
+
+	"golang.org/x/text/language"
+
+	"github.com/eastwest/labourlink/services/platform/i18n"
 )
 
 // FieldViolation is one bad field of a request: the field path
@@ -19,11 +24,23 @@ type FieldViolation struct {
 //	if err := v.Err(); err != nil { return err }
 type Violations struct {
 	list []FieldViolation
+	msgs []i18n.Message // per violation: its description as format and arguments
 }
 
-// Add records that field is invalid for the given reason.
+// Add records that field is invalid for the given reason. The description is rendered in
+// another language by the catalog (services/platform/i18n) if it is one of its formats, or an
+// instance of one; prefer Addf for a description with arguments.
 func (v *Violations) Add(field, description string) {
 	v.list = append(v.list, FieldViolation{Field: field, Description: description})
+	v.msgs = append(v.msgs, i18n.Message{Format: description, Args: nil})
+}
+
+// Addf records that field is invalid for the reason fmt.Sprintf(format, args...), keeping the
+// format (a key of the catalog, services/platform/i18n) and its arguments so that the reason
+// can be rendered in the caller's language.
+func (v *Violations) Addf(field, format string, args ...any) {
+	v.list = append(v.list, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+	v.msgs = append(v.msgs, i18n.Message{Format: format, Args: args})
 }
 
 // Len returns the number of violations recorded.
@@ -40,12 +57,13 @@ func (v *Violations) Err() error {
 	if len(v.list) == 0 {
 		return nil
 	}
-	return &ViolationsError{list: v.List()}
+	return &ViolationsError{list: v.List(), msgs: append([]i18n.Message(nil), v.msgs...)}
 }
 
 // ViolationsError is the error returned by Violations.Err.
 type ViolationsError struct {
 	list []FieldViolation
+	msgs []i18n.Message
 }
 
 // Error lists the violations, e.g.
@@ -70,4 +88,23 @@ func (e *ViolationsError) Unwrap() error { return ErrInvalidArgument }
 // Violations returns a copy of the field violations.
 func (e *ViolationsError) Violations() []FieldViolation {
 	return append([]FieldViolation(nil), e.list...)
+}
+
+// LocalizedDescriptions returns the description of each violation in the language tag (in the
+// order of Violations).
+func (e *ViolationsError) LocalizedDescriptions(tag language.Tag) []string {
+	out := make([]string, len(e.list))
+	for i, fv := range e.list {
+		out[i] = localize(tag, fv.Description, e.msgs, i)
+	}
+	return out
+}
+
+// localize renders violation i: from its format and arguments when it has them, else by
+// matching its English text against the catalog.
+func localize(tag language.Tag, english string, msgs []i18n.Message, i int) string {
+	if i < len(msgs) && msgs[i].Args != nil {
+		return msgs[i].In(tag)
+	}
+	return i18n.Translate(tag, english)
 }

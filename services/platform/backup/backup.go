@@ -64,7 +64,7 @@ func (s *Server) ValidateRequest(fullMethod string, req any) error {
 	case *backupv1.BackupRequest:
 		if n := r.GetChunkSize(); n < 0 || n > maxChunk {
 			var v apierror.Violations
-			v.Add("chunk_size", fmt.Sprintf("is %d; it must be 0 (1 MiB) to %d bytes", n, maxChunk))
+			v.Addf("chunk_size", "is %d; it must be 0 (1 MiB) to %d bytes", n, maxChunk)
 			return v.Err()
 		}
 		return nil

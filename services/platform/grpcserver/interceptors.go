@@ -12,14 +12,17 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/text/language"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/i18n"
 )
 
 // The built-in chain, outermost first: recover -> log -> map error ->
@@ -228,7 +231,14 @@ func mapError(ctx context.Context, err error) error {
 			rec.setCause(err)
 		}
 	}
-	return apierror.Status(err).Err()
+	return apierror.StatusIn(err, callerLanguage(ctx)).Err()
+}
+
+// callerLanguage is the language the caller asks for in its accept-language metadata header
+// (AIP-193; English when absent): errors carry a google.rpc.LocalizedMessage in it.
+func callerLanguage(ctx context.Context) language.Tag {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return i18n.FromAcceptLanguage(strings.Join(md.Get("accept-language"), ","))
 }
 
 func (ic *interceptors) unaryMapError(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -15,7 +15,6 @@ package outatwork
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -38,9 +37,9 @@ func CheckAsOf(v *apierror.Violations, field string, d *commonv1.Date, now time.
 	}
 	switch today := civil.Today(now); {
 	case civil.Compare(d, MinAsOf) < 0:
-		v.Add(field, fmt.Sprintf("%s is before %s: the figures start then", civil.Format(d), civil.Format(MinAsOf)))
+		v.Addf(field, "%s is before %s: the figures start then", civil.Format(d), civil.Format(MinAsOf))
 	case civil.Compare(d, today) > 0:
-		v.Add(field, fmt.Sprintf("%s is after today (%s in China): the figures of a day that has not come are not known", civil.Format(d), civil.Format(today)))
+		v.Addf(field, "%s is after today (%s in China): the figures of a day that has not come are not known", civil.Format(d), civil.Format(today))
 	}
 }
 

@@ -3,7 +3,6 @@ package outbox
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -141,7 +140,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 	name := func(n string) {
 		id, ok := strings.CutPrefix(n, quarantineCollection+"/")
 		if _, valid := quarantineKey(id); !ok || !valid {
-			v.Add("name", fmt.Sprintf("must be %s/{entry_id}, as ListQuarantinedEntries returns it", quarantineCollection))
+			v.Addf("name", "must be %s/{entry_id}, as ListQuarantinedEntries returns it", quarantineCollection)
 		}
 	}
 	note := func(s string) {
@@ -151,7 +150,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		case !utf8.ValidString(s):
 			v.Add("note", "is not UTF-8 text")
 		case utf8.RuneCountInString(s) > maxNoteRunes:
-			v.Add("note", fmt.Sprintf("is longer than %d characters", maxNoteRunes))
+			v.Addf("note", "is longer than %d characters", maxNoteRunes)
 		case strings.IndexFunc(s, unicode.IsControl) >= 0:
 			v.Add("note", "must not contain control characters (line breaks, tabs)")
 		}

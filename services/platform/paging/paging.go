@@ -22,7 +22,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"fmt"
 	"slices"
 
 	"github.com/eastwest/labourlink/services/platform/apierror"
@@ -143,6 +142,6 @@ func (s Size) Of(n int32) int {
 // error: it is served as Max (Of), as AIP-158 asks, by every List of every service.
 func (s Size) Check(v *apierror.Violations, n int32) {
 	if n < 0 {
-		v.Add(SizeField, fmt.Sprintf("must not be negative (0 is the default %d; a size above %d is served as %d)", s.Default, s.Max, s.Max))
+		v.Addf(SizeField, "must not be negative (0 is the default %d; a size above %d is served as %d)", s.Default, s.Max, s.Max)
 	}
 }

@@ -127,7 +127,7 @@ func Recall(tx *bbolt.Tx, method string, req, resp proto.Message) (bool, error) 
 	if v == nil {
 		if other, ok := usedByOtherMethod(b, method, requestID); ok {
 			var v apierror.Violations
-			v.Add("request_id", fmt.Sprintf("was already used for another call (%s); use a new request id for a new request", other))
+			v.Addf("request_id", "was already used for another call (%s); use a new request id for a new request", other)
 			return false, v.Err()
 		}
 		return false, nil

@@ -67,7 +67,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		case n == 0:
 			v.Add("candidates", "must hold at least one candidate")
 		case n > maxCandidatesPerRequest:
-			v.Add("candidates", fmt.Sprintf("has %d candidates, at most %d are allowed", n, maxCandidatesPerRequest))
+			v.Addf("candidates", "has %d candidates, at most %d are allowed", n, maxCandidatesPerRequest)
 		}
 		// Each candidate is checked by the handler and refused on its own (SubmitCandidates).
 	case *receivingv1.GetCandidateRequest:
@@ -78,7 +78,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		}
 		check.ListSize.Check(&v, r.GetPageSize())
 		if _, ok := receivingv1.CandidateState_name[int32(r.GetState())]; !ok {
-			v.Add("state", fmt.Sprintf("%d is not a CandidateState", r.GetState()))
+			v.Addf("state", "%d is not a CandidateState", r.GetState())
 		}
 		p.CheckSendingRegionFilter(&v, r.GetSendingRegion())
 		if r.GetWorkerId() != "" {

@@ -56,11 +56,11 @@ func checkCandidate(v *apierror.Violations, p *province.Province, prefix, sendin
 		v.Add(f("sex"), "must be SEX_MALE or SEX_FEMALE")
 	}
 	if a := c.GetAge(); a < vacancies.MinWorkAge || a > vacancies.MaxAge {
-		v.Add(f("age"), fmt.Sprintf("must be %d to %d, got %d", vacancies.MinWorkAge, vacancies.MaxAge, a))
+		v.Addf(f("age"), "must be %d to %d, got %d", vacancies.MinWorkAge, vacancies.MaxAge, a)
 	}
 	for i, o := range c.GetOccupations() {
 		if !occupation.Known(o) {
-			v.Add(fmt.Sprintf("%soccupations[%d]", prefix, i), fmt.Sprintf("%q is not an ISCO-08 unit group (4 digits, such as 8212)", o))
+			v.Addf(fmt.Sprintf("%soccupations[%d]", prefix, i), "%q is not an ISCO-08 unit group (4 digits, such as 8212)", o)
 		}
 	}
 	if hc := c.GetHomeCounty(); hc == "" {

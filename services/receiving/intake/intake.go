@@ -142,7 +142,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		case n == 0:
 			v.Add("confirmations", "must hold at least one worker's outcome")
 		case n > maxConfirmations:
-			v.Add("confirmations", fmt.Sprintf("has %d outcomes, at most %d are allowed", n, maxConfirmations))
+			v.Addf("confirmations", "has %d outcomes, at most %d are allowed", n, maxConfirmations)
 		}
 		seen := map[string]bool{}
 		for i, c := range r.GetConfirmations() {
@@ -178,7 +178,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		}
 		check.PastDate(&v, "checkpoint.check_date", r.GetCheckpoint().GetCheckDate(), day)
 		if m := r.GetCheckpoint().GetMonths(); m < 1 || m > 120 {
-			v.Add("checkpoint.months", fmt.Sprintf("must be 1 to 120 (whole months since onboarding), got %d", m))
+			v.Addf("checkpoint.months", "must be 1 to 120 (whole months since onboarding), got %d", m)
 		}
 	case *receivingv1.RecordJobLeftRequest:
 		check.WorkerID(&v, "worker_id", r.GetWorkerId())
@@ -199,7 +199,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		case k == kindUnspecified:
 			v.Add("incident.incident_kind", "is required: INCIDENT_KIND_INJURY, _ILLNESS, _WAGE_DISPUTE, _LABOUR_DISPUTE or _OTHER")
 		case receivingv1.IncidentKind_name[int32(k)] == "":
-			v.Add("incident.incident_kind", fmt.Sprintf("%d is not an IncidentKind", k))
+			v.Addf("incident.incident_kind", "%d is not an IncidentKind", k)
 		}
 		check.Text(&v, "incident.detail", r.GetIncident().GetDetail(), maxIncidentDetail, r.GetIncident().GetIncidentKind() == kindOther)
 		check.Text(&v, "incident.description", r.GetIncident().GetDescription(), maxIncidentText, false)
@@ -229,7 +229,7 @@ func (x *Server) checkBatch(v *apierror.Violations, b *receivingv1.IntakeBatch) 
 	if b.GetMode() == commonv1.TransportMode_TRANSPORT_MODE_UNSPECIFIED {
 		v.Add("batch.mode", "is required: TRANSPORT_MODE_BUS, TRANSPORT_MODE_TRAIN or TRANSPORT_MODE_FLIGHT")
 	} else if _, ok := commonv1.TransportMode_name[int32(b.GetMode())]; !ok {
-		v.Add("batch.mode", fmt.Sprintf("%d is not a transport mode", b.GetMode()))
+		v.Addf("batch.mode", "%d is not a transport mode", b.GetMode())
 	}
 	check.Text(v, "batch.origin", b.GetOrigin(), 100, false)
 	if c := b.GetDestinationCounty(); c == "" {
@@ -259,7 +259,7 @@ func (x *Server) checkBatch(v *apierror.Violations, b *receivingv1.IntakeBatch) 
 	case n == 0:
 		v.Add("batch.entries", "must list at least one worker")
 	case n > maxManifest:
-		v.Add("batch.entries", fmt.Sprintf("has %d workers, at most %d are allowed", n, maxManifest))
+		v.Addf("batch.entries", "has %d workers, at most %d are allowed", n, maxManifest)
 	}
 	seen := map[string]bool{}
 	for i, e := range b.GetEntries() {
@@ -281,7 +281,7 @@ func (x *Server) checkListFilters(v *apierror.Violations, req any) {
 	case *receivingv1.ListIntakeBatchesRequest:
 		x.cfg.Province.CheckSendingRegionFilter(v, r.GetSendingRegion())
 		if _, ok := receivingv1.IntakeBatchState_name[int32(r.GetState())]; !ok {
-			v.Add("state", fmt.Sprintf("%d is not an IntakeBatchState", r.GetState()))
+			v.Addf("state", "%d is not an IntakeBatchState", r.GetState())
 		}
 		from, to := r.GetExpectedArrivalFrom(), r.GetExpectedArrivalTo()
 		fromOK, toOK := from != nil, to != nil
@@ -298,11 +298,11 @@ func (x *Server) checkListFilters(v *apierror.Violations, req any) {
 			}
 		}
 		if fromOK && toOK && civil.Compare(from, to) > 0 {
-			v.Add("expected_arrival_to", fmt.Sprintf("%s is before expected_arrival_from (%s)", civil.Format(to), civil.Format(from)))
+			v.Addf("expected_arrival_to", "%s is before expected_arrival_from (%s)", civil.Format(to), civil.Format(from))
 		}
 	case *receivingv1.ListEmploymentRecordsRequest:
 		if _, ok := receivingv1.EmploymentStatus_name[int32(r.GetStatus())]; !ok {
-			v.Add("status", fmt.Sprintf("%d is not an EmploymentStatus", r.GetStatus()))
+			v.Addf("status", "%d is not an EmploymentStatus", r.GetStatus())
 		}
 		x.cfg.Province.CheckSendingRegionFilter(v, r.GetSendingRegion())
 		if r.GetWorkerId() != "" {
@@ -322,7 +322,7 @@ func checkRecordName(v *apierror.Violations, field, name string) string {
 	}
 	workerID, batchID := splitTrip(id)
 	if workerID == "" || (batchID == "" && strings.Contains(id, tripSep)) || strings.Contains(batchID, tripSep) {
-		v.Add(field, fmt.Sprintf("must be %s/{worker_id}~{batch_id} or %s/{worker_id}", check.Records, check.Records))
+		v.Addf(field, "must be %s/{worker_id}~{batch_id} or %s/{worker_id}", check.Records, check.Records)
 		return ""
 	}
 	return workerID
@@ -334,14 +334,14 @@ func checkRecordOf(v *apierror.Violations, record, workerID string) {
 		return
 	}
 	if w := checkRecordName(v, "record", record); w != "" && w != workerID {
-		v.Add("record", fmt.Sprintf("is a record of worker %s, not of worker_id %s", w, workerID))
+		v.Addf("record", "is a record of worker %s, not of worker_id %s", w, workerID)
 	}
 }
 
 // checkNoTripSep adds a violation if id holds tripSep, which joins the ids of a trip.
 func checkNoTripSep(v *apierror.Violations, field, id string) {
 	if strings.Contains(id, tripSep) {
-		v.Add(field, fmt.Sprintf("must not contain %q (employment record names join worker and batch ids with it)", tripSep))
+		v.Addf(field, "must not contain %q (employment record names join worker and batch ids with it)", tripSep)
 	}
 }
 

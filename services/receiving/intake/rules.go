@@ -191,7 +191,7 @@ func depart(b *receivingv1.IntakeBatch, boarded []string, at *timestamppb.Timest
 		if e, ok := onManifest[w]; ok {
 			e.Departed = true
 		} else {
-			vs.Add(fmt.Sprintf("boarded_worker_ids[%d]", i), fmt.Sprintf("worker %s is not on the manifest of batch %s", w, b.GetBatchId()))
+			vs.Addf(fmt.Sprintf("boarded_worker_ids[%d]", i), "worker %s is not on the manifest of batch %s", w, b.GetBatchId())
 		}
 	}
 	if err := vs.Err(); err != nil {
@@ -229,7 +229,7 @@ func manifest(b *receivingv1.IntakeBatch, confs []*receivingv1.ArrivalConfirmati
 	var vs apierror.Violations
 	for i, c := range confs {
 		if entries[c.GetWorkerId()] == nil {
-			vs.Add(fmt.Sprintf("confirmations[%d].worker_id", i), fmt.Sprintf("worker %s is not on the manifest of batch %s", c.GetWorkerId(), b.GetBatchId()))
+			vs.Addf(fmt.Sprintf("confirmations[%d].worker_id", i), "worker %s is not on the manifest of batch %s", c.GetWorkerId(), b.GetBatchId())
 		}
 	}
 	return entries, vs.Err()
@@ -259,8 +259,8 @@ func arrive(region string, i int, b *receivingv1.IntakeBatch, e *receivingv1.Int
 		var vs apierror.Violations
 		field := fmt.Sprintf("confirmations[%d].time", i)
 		if dep := b.GetDepartureTime(); b.GetState() == batchDeparted && dep != nil && !ledgerclient.NotBefore(at, dep.AsTime()) {
-			vs.Add(field, fmt.Sprintf("the arrival (%s) is before the departure of batch %s (%s), more than the clock-skew tolerance (%s)",
-				civil.FormatTime(at), b.GetBatchId(), civil.FormatTime(dep.AsTime()), ledgerclient.ClockSkew))
+			vs.Addf(field, "the arrival (%s) is before the departure of batch %s (%s), more than the clock-skew tolerance (%s)",
+				civil.FormatTime(at), b.GetBatchId(), civil.FormatTime(dep.AsTime()), ledgerclient.ClockSkew)
 		} else if p := startWindowProblem("the arrival on", civil.Today(at), vac); p != "" {
 			vs.Add(field, p)
 		}
@@ -301,7 +301,7 @@ func onboards(r *receivingv1.EmploymentRecord, d *commonv1.Date, vac *receivingv
 	}
 	var vs apierror.Violations
 	if r.GetArrivalTime() != nil && !ledgerclient.DayNotBefore(d, r.GetArrivalTime().AsTime()) {
-		vs.Add("onboard_date", fmt.Sprintf("%s is before the worker arrived (%s)", civil.Format(d), civil.FormatTime(r.GetArrivalTime().AsTime())))
+		vs.Addf("onboard_date", "%s is before the worker arrived (%s)", civil.Format(d), civil.FormatTime(r.GetArrivalTime().AsTime()))
 	} else if p := startWindowProblem("onboarding on", d, vac); p != "" {
 		vs.Add("onboard_date", p)
 	}
@@ -336,9 +336,9 @@ func checkpoint(region string, r *receivingv1.EmploymentRecord, cp *receivingv1.
 	}
 	var vs apierror.Violations
 	if civil.Compare(cp.GetCheckDate(), r.GetOnboardDate()) < 0 {
-		vs.Add("checkpoint.check_date", fmt.Sprintf("%s is before onboarding (%s)", civil.Format(cp.GetCheckDate()), civil.Format(r.GetOnboardDate())))
+		vs.Addf("checkpoint.check_date", "%s is before onboarding (%s)", civil.Format(cp.GetCheckDate()), civil.Format(r.GetOnboardDate()))
 	} else if m := civil.WholeMonths(r.GetOnboardDate(), cp.GetCheckDate()); cp.GetMonths() > m {
-		vs.Add("checkpoint.months", fmt.Sprintf("is %d, but only %d whole months passed from onboarding (%s) to the check", cp.GetMonths(), m, civil.Format(r.GetOnboardDate())))
+		vs.Addf("checkpoint.months", "is %d, but only %d whole months passed from onboarding (%s) to the check", cp.GetMonths(), m, civil.Format(r.GetOnboardDate()))
 	}
 	if err := vs.Err(); err != nil {
 		return nil, err
@@ -370,7 +370,7 @@ func leave(region string, r *receivingv1.EmploymentRecord, d *commonv1.Date, rea
 	}
 	if civil.Compare(d, r.GetOnboardDate()) < 0 {
 		var vs apierror.Violations
-		vs.Add("left_date", fmt.Sprintf("%s is before onboarding (%s)", civil.Format(d), civil.Format(r.GetOnboardDate())))
+		vs.Addf("left_date", "%s is before onboarding (%s)", civil.Format(d), civil.Format(r.GetOnboardDate()))
 		return nil, vs.Err()
 	}
 	r.Status, r.LeftDate, r.LeftReason = leftJob, d, reason

@@ -120,17 +120,17 @@ func checkVacancy(vs *apierror.Violations, p *province.Province, day *commonv1.D
 		vs.Add(f("employer_credit_code"), "is not a unified social credit code: "+err.Error())
 	}
 	if c := v.GetWorkCounty(); c == "" {
-		vs.Add(f("work_county"), fmt.Sprintf("is required: a county-level code of %s (%s)", p.Code, p.Name()))
+		vs.Addf(f("work_county"), "is required: a county-level code of %s (%s)", p.Code, p.Name())
 	} else if err := p.Regions.CheckCountyIn(c, p.Code); err != nil {
 		vs.Add(f("work_county"), err.Error())
 	}
 	if o := v.GetOccupation(); o == "" {
 		vs.Add(f("occupation"), "is required: a 4-digit ISCO-08 unit group such as 8212, or GENERAL")
 	} else if !occupation.Known(o) {
-		vs.Add(f("occupation"), fmt.Sprintf("%q is not an ISCO-08 unit group (4 digits, such as 8212) or GENERAL", o))
+		vs.Addf(f("occupation"), "%q is not an ISCO-08 unit group (4 digits, such as 8212) or GENERAL", o)
 	}
 	if h := v.GetHeadcount(); h < 1 || h > maxHeadcount {
-		vs.Add(f("headcount"), fmt.Sprintf("must be 1 to %d, got %d", maxHeadcount, h))
+		vs.Addf(f("headcount"), "must be 1 to %d, got %d", maxHeadcount, h)
 	}
 	wageOK := true
 	for _, w := range []struct {
@@ -138,12 +138,12 @@ func checkVacancy(vs *apierror.Violations, p *province.Province, day *commonv1.D
 		value int32
 	}{{"monthly_wage_min_yuan", v.GetMonthlyWageMinYuan()}, {"monthly_wage_max_yuan", v.GetMonthlyWageMaxYuan()}} {
 		if w.value < minWage || w.value > maxWage {
-			vs.Add(f(w.field), fmt.Sprintf("must be a monthly wage of %d to %d CNY, got %d", minWage, maxWage, w.value))
+			vs.Addf(f(w.field), "must be a monthly wage of %d to %d CNY, got %d", minWage, maxWage, w.value)
 			wageOK = false
 		}
 	}
 	if wageOK && v.GetMonthlyWageMaxYuan() < v.GetMonthlyWageMinYuan() {
-		vs.Add(f("monthly_wage_max_yuan"), fmt.Sprintf("must be at least monthly_wage_min_yuan (%d), got %d", v.GetMonthlyWageMinYuan(), v.GetMonthlyWageMaxYuan()))
+		vs.Addf(f("monthly_wage_max_yuan"), "must be at least monthly_wage_min_yuan (%d), got %d", v.GetMonthlyWageMinYuan(), v.GetMonthlyWageMaxYuan())
 	}
 	startOK, endOK := true, true
 	if p := civil.Problem(v.GetStartDate()); p != "" {
@@ -155,18 +155,18 @@ func checkVacancy(vs *apierror.Violations, p *province.Province, day *commonv1.D
 		endOK = false
 	}
 	if startOK && endOK && civil.Compare(v.GetStartDate(), v.GetValidThrough()) >= 0 {
-		vs.Add(f("valid_through"), fmt.Sprintf("must be after start_date (%s), got %s", civil.Format(v.GetStartDate()), civil.Format(v.GetValidThrough())))
+		vs.Addf(f("valid_through"), "must be after start_date (%s), got %s", civil.Format(v.GetStartDate()), civil.Format(v.GetValidThrough()))
 	} else if endOK && newValidThrough && civil.Compare(v.GetValidThrough(), day) < 0 {
-		vs.Add(f("valid_through"), fmt.Sprintf("%s is in the past", civil.Format(v.GetValidThrough())))
+		vs.Addf(f("valid_through"), "%s is in the past", civil.Format(v.GetValidThrough()))
 	}
 	minAge := v.GetMinAge()
 	if v.MinAge != nil && (minAge < MinWorkAge || minAge > MaxAge) {
-		vs.Add(f("min_age"), fmt.Sprintf("must be %d to %d (unset for %d), got %d", MinWorkAge, MaxAge, MinWorkAge, minAge))
+		vs.Addf(f("min_age"), "must be %d to %d (unset for %d), got %d", MinWorkAge, MaxAge, MinWorkAge, minAge)
 	}
 	if v.MaxAge != nil {
 		mx, lo := v.GetMaxAge(), max(minAge, MinWorkAge)
 		if mx < lo || mx > MaxAge {
-			vs.Add(f("max_age"), fmt.Sprintf("must be %d to %d (at least min_age), or unset for no limit, got %d", lo, MaxAge, mx))
+			vs.Addf(f("max_age"), "must be %d to %d (at least min_age), or unset for no limit, got %d", lo, MaxAge, mx)
 		}
 	}
 	check.Text(vs, f("contact"), v.GetContact(), maxContact, false)

@@ -85,7 +85,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 	case *receivingv1.ImportVacanciesRequest:
 		store.CheckImportID(&v, "import_id", r.GetImportId())
 		if n := len(r.GetRows()); n > MaxImportChunk {
-			v.Add("rows", fmt.Sprintf("has %d rows, at most %d are allowed per message", n, MaxImportChunk))
+			v.Addf("rows", "has %d rows, at most %d are allowed per message", n, MaxImportChunk)
 		}
 		if p := totalRowsProblem(r); p != "" {
 			v.Add("total_rows", p)
@@ -109,7 +109,7 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		}
 		for i, p := range paths {
 			if !updatableFields[p] {
-				v.Add(fmt.Sprintf("update_mask.paths[%d]", i), fmt.Sprintf("%q cannot be changed (changeable: employer_name, work_county, occupation, headcount, monthly_wage_min_yuan, monthly_wage_max_yuan, start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact)", p))
+				v.Addf(fmt.Sprintf("update_mask.paths[%d]", i), "%q cannot be changed (changeable: employer_name, work_county, occupation, headcount, monthly_wage_min_yuan, monthly_wage_max_yuan, start_date, valid_through, min_age, max_age, housing_provided, meals_provided, contact)", p)
 			}
 		}
 	case *receivingv1.CloseVacancyRequest:
@@ -125,11 +125,11 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 // can exist here, instead of answering an empty page as if it were a real question.
 func (x *Server) checkListFilters(v *apierror.Violations, r *receivingv1.ListVacanciesRequest) {
 	if _, ok := receivingv1.VacancyStatus_name[int32(r.GetStatus())]; !ok {
-		v.Add("status", fmt.Sprintf("%d is not a VacancyStatus", r.GetStatus()))
+		v.Addf("status", "%d is not a VacancyStatus", r.GetStatus())
 	}
 	f := listFilter(r)
 	if f.Occupation != "" && !occupation.Known(f.Occupation) {
-		v.Add("occupation", fmt.Sprintf("%q is not an ISCO-08 unit group (4 digits, such as 8212) or GENERAL", r.GetOccupation()))
+		v.Addf("occupation", "%q is not an ISCO-08 unit group (4 digits, such as 8212) or GENERAL", r.GetOccupation())
 	}
 	if f.County != "" {
 		if err := x.cfg.Province.Regions.CheckCountyIn(f.County, x.cfg.Province.Code); err != nil {

@@ -219,7 +219,7 @@ func (x *Server) ImportVacancies(stream receivingv1.VacancyService_ImportVacanci
 			importID = req.GetImportId()
 		} else if req.GetImportId() != importID {
 			var v apierror.Violations
-			v.Add("import_id", fmt.Sprintf("must be the same on every message of the stream (%q, then %q)", importID, req.GetImportId()))
+			v.Addf("import_id", "must be the same on every message of the stream (%q, then %q)", importID, req.GetImportId())
 			return v.Err()
 		}
 		if p := totalRowsProblem(req); p != "" {
@@ -246,8 +246,8 @@ func (x *Server) ImportVacancies(stream receivingv1.VacancyService_ImportVacanci
 				zap.String("import_id", importID), zap.Bool("complete", false), zap.Int64("total_rows", req.GetTotalRows()),
 				zap.Int64("rows_kept", im.summary.GetRowsReceived()), zap.Int64("last_row", im.lastRow))
 			var v apierror.Violations
-			v.Add("total_rows", fmt.Sprintf("is %d but the service has received %d rows of this import (counted once over all its streams); the import stays incomplete and the rows are kept: send the missing rows with the same import_id, and the right total_rows on the final message",
-				req.GetTotalRows(), im.summary.GetRowsReceived()))
+			v.Addf("total_rows", "is %d but the service has received %d rows of this import (counted once over all its streams); the import stays incomplete and the rows are kept: send the missing rows with the same import_id, and the right total_rows on the final message",
+				req.GetTotalRows(), im.summary.GetRowsReceived())
 			return v.Err()
 		}
 		if x.ImportHook != nil {
@@ -275,11 +275,11 @@ func (x *Server) importEndedEarly(importID string, err error) error {
 	}
 	var v apierror.Violations
 	if im.complete {
-		v.Add("final", fmt.Sprintf("the stream ended without a message marked final; import %q is complete and nothing was changed: its summary is the reply to a final message (GetVacancyImport reads it too)", importID))
+		v.Addf("final", "the stream ended without a message marked final; import %q is complete and nothing was changed: its summary is the reply to a final message (GetVacancyImport reads it too)", importID)
 		return v.Err()
 	}
-	v.Add("final", fmt.Sprintf("the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it",
-		im.summary.GetRowsReceived()))
+	v.Addf("final", "the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it",
+		im.summary.GetRowsReceived())
 	return v.Err()
 }
 
@@ -371,10 +371,10 @@ func compareResent(tx *bbolt.Tx, id string, im vacancyImport, rows []*receivingv
 		var v apierror.Violations
 		switch want := imports.Get(importRowDigestKey(id, n)); {
 		case want != nil && !bytes.Equal(want, fp):
-			v.Add("import_id", fmt.Sprintf("import %q has another row %d on disk: a row sent again under an import id must be the row committed under its number, unchanged (row numbers are unique within an import); a new set of vacancies needs a new import id. Nothing of this message was changed", id, n))
+			v.Addf("import_id", "import %q has another row %d on disk: a row sent again under an import id must be the row committed under its number, unchanged (row numbers are unique within an import); a new set of vacancies needs a new import id. Nothing of this message was changed", id, n)
 			return nil, v.Err()
 		case want == nil && im.complete && !rowTaken(tx, id, n):
-			v.Add("import_id", fmt.Sprintf("import %q is complete and has no row %d: a complete import takes no more rows; a new set of vacancies needs a new import id. Nothing was changed", id, n))
+			v.Addf("import_id", "import %q is complete and has no row %d: a complete import takes no more rows; a new set of vacancies needs a new import id. Nothing was changed", id, n)
 			return nil, v.Err()
 		}
 	}
@@ -525,7 +525,7 @@ func (x *Server) ListVacancyImportRejections(_ context.Context, req *receivingv1
 func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vacancy, *commonv1.RowRejection) {
 	var vs apierror.Violations
 	if row.GetRowNumber() < 1 {
-		vs.Add("row_number", fmt.Sprintf("must be 1 or more (the spreadsheet row), got %d", row.GetRowNumber()))
+		vs.Addf("row_number", "must be 1 or more (the spreadsheet row), got %d", row.GetRowNumber())
 	}
 	// A row holding an identity number is rejected for that alone: the other checks quote the
 	// values they refuse, and rejections are stored and sent back.
@@ -554,7 +554,7 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 			if t == "" {
 				vs.Add(field, "is required")
 			} else {
-				vs.Add(field, fmt.Sprintf("%q is not a whole number", text))
+				vs.Addf(field, "%q is not a whole number", text)
 			}
 			bad[field] = true
 			return false
@@ -592,7 +592,7 @@ func (x *Server) parseVacancyRow(row *receivingv1.VacancyRow) (*receivingv1.Vaca
 	flag := func(field, text string, dst *bool) {
 		b, ok := parseBool(text)
 		if !ok {
-			vs.Add(field, fmt.Sprintf("%q is not yes or no (true/false, 1/0, 是/否)", text))
+			vs.Addf(field, "%q is not yes or no (true/false, 1/0, 是/否)", text)
 			return
 		}
 		*dst = b

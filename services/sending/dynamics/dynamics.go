@@ -11,7 +11,6 @@ package dynamics
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -80,7 +79,7 @@ func (x *server) ValidateRequest(_ string, req any) error {
 	case *sendingv1.GetEmploymentDynamicsRequest:
 		outatwork.CheckAsOf(&v, "as_of", r.GetAsOf(), s.cfg.Now())
 		if c := r.GetHomeCounty(); c != "" && (!s.cfg.Regions.IsCounty(c) || s.cfg.Regions.ProvinceOf(c) != s.cfg.Region) {
-			v.Add("home_county", fmt.Sprintf("%q is not a GB/T 2260 county of %s (%s)", c, s.cfg.Region, s.cfg.Regions.Name(s.cfg.Region)))
+			v.Addf("home_county", "%q is not a GB/T 2260 county of %s (%s)", c, s.cfg.Region, s.cfg.Regions.Name(s.cfg.Region))
 		}
 	default:
 		return apierror.NotValidated(req)

@@ -186,9 +186,9 @@ func (s *Service) CheckReceivingRegion(v *apierror.Violations, field, code strin
 			v.Add(field, "is required: the 6-digit code of a receiving province, such as 440000")
 		}
 	case !s.regions.IsProvince(code):
-		v.Add(field, fmt.Sprintf("%q is not a province code (6 digits ending in 0000, such as 440000)", code))
+		v.Addf(field, "%q is not a province code (6 digits ending in 0000, such as 440000)", code)
 	case code == s.cfg.Region:
-		v.Add(field, fmt.Sprintf("%s is this sending province, not a receiving one", code))
+		v.Addf(field, "%s is this sending province, not a receiving one", code)
 	}
 }
 

@@ -109,7 +109,7 @@ func (s *Service) checkFields(v *apierror.Violations, prefix string, e *sendingv
 		case n == 0:
 			v.Add(prefix+"display_name", "is required: what the employer is called")
 		case n > maxDisplayNameLen:
-			v.Add(prefix+"display_name", fmt.Sprintf("is longer than %d characters", maxDisplayNameLen))
+			v.Addf(prefix+"display_name", "is longer than %d characters", maxDisplayNameLen)
 		}
 	}
 	if paths == nil {
@@ -119,12 +119,12 @@ func (s *Service) checkFields(v *apierror.Violations, prefix string, e *sendingv
 	}
 	if has("county") {
 		if c := e.GetCounty(); !s.cfg.Regions.IsCounty(c) || s.cfg.Regions.ProvinceOf(c) != s.cfg.Region {
-			v.Add(prefix+"county", fmt.Sprintf("%q is not a GB/T 2260 county of %s (%s)", c, s.cfg.Region, s.cfg.Regions.Name(s.cfg.Region)))
+			v.Addf(prefix+"county", "%q is not a GB/T 2260 county of %s (%s)", c, s.cfg.Region, s.cfg.Regions.Name(s.cfg.Region))
 		}
 	}
 	if has("capacity") {
 		if c := e.GetCapacity(); c < 1 || c > maxCapacity {
-			v.Add(prefix+"capacity", fmt.Sprintf("is %d; it must be 1 to %d", c, maxCapacity))
+			v.Addf(prefix+"capacity", "is %d; it must be 1 to %d", c, maxCapacity)
 		}
 	}
 }
@@ -150,7 +150,7 @@ func (x *server) ValidateRequest(fullMethod string, req any) error {
 			v.Add("kind", "is not a LocalEmployerKind")
 		}
 		if c := r.GetCounty(); c != "" && !s.cfg.Regions.IsCounty(c) {
-			v.Add("county", fmt.Sprintf("%q is not a GB/T 2260 county code", c))
+			v.Addf("county", "%q is not a GB/T 2260 county code", c)
 		}
 		employersSize.Check(&v, r.GetPageSize())
 		employersListing(r).Check(&v, r.GetPageToken())
@@ -168,7 +168,7 @@ func (x *server) ValidateRequest(fullMethod string, req any) error {
 			case p == "kind":
 				v.Add("update_mask", "kind cannot change: register the employer again under its new kind")
 			case !slices.Contains(updatablePaths, p):
-				v.Add("update_mask", fmt.Sprintf("%q is not a field UpdateLocalEmployer changes (%s)", p, strings.Join(updatablePaths, ", ")))
+				v.Addf("update_mask", "%q is not a field UpdateLocalEmployer changes (%s)", p, strings.Join(updatablePaths, ", "))
 			}
 		}
 		if len(paths) > 0 {
@@ -186,13 +186,13 @@ func (x *server) ValidateRequest(fullMethod string, req any) error {
 			if p := civil.Problem(d); p != "" {
 				v.Add("start_date", p)
 			} else if civil.Compare(d, civil.AddDays(civil.Today(s.cfg.Now()), maxStartAhead)) > 0 {
-				v.Add("start_date", fmt.Sprintf("%s is more than %d days ahead", civil.Format(d), maxStartAhead))
+				v.Addf("start_date", "%s is more than %d days ahead", civil.Format(d), maxStartAhead)
 			}
 		}
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
 	case *sendingv1.GetLocalEmploymentSummaryRequest:
 		if c := r.GetCounty(); c != "" && !s.cfg.Regions.IsCounty(c) {
-			v.Add("county", fmt.Sprintf("%q is not a GB/T 2260 county code", c))
+			v.Addf("county", "%q is not a GB/T 2260 county code", c)
 		}
 	default:
 		return apierror.NotValidated(req)
@@ -354,7 +354,7 @@ func (x *server) PlaceWorkerLocally(_ context.Context, req *sendingv1.PlaceWorke
 		if trips := w.GetTrips(); len(trips) > 0 {
 			if back := trips[len(trips)-1].GetReturnTime(); back != nil && civil.Compare(start, civil.Today(back.AsTime())) < 0 {
 				var v apierror.Violations
-				v.Add("start_date", fmt.Sprintf("%s is before the worker came home (%s)", civil.Format(start), civil.Format(civil.Today(back.AsTime()))))
+				v.Addf("start_date", "%s is before the worker came home (%s)", civil.Format(start), civil.Format(civil.Today(back.AsTime())))
 				return v.Err()
 			}
 		}

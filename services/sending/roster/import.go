@@ -638,8 +638,8 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 			zap.Int64("last_row", rec.lastRow), zap.Error(streamErr))
 		if errors.Is(streamErr, io.EOF) {
 			var v apierror.Violations
-			v.Add("final", fmt.Sprintf("the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it",
-				rec.summary.GetRowsReceived()))
+			v.Addf("final", "the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it",
+				rec.summary.GetRowsReceived())
 			return v.Err()
 		}
 		return streamErr
@@ -648,8 +648,8 @@ func (s *Service) importWorkers(stream grpc.ClientStreamingServer[sendingv1.Impo
 			zap.String("import_id", importID), zap.Bool("complete", false), zap.Int64("total_rows", final.GetTotalRows()),
 			zap.Int64("rows_kept", rec.summary.GetRowsReceived()), zap.Int64("last_row", rec.lastRow))
 		var v apierror.Violations
-		v.Add("total_rows", fmt.Sprintf("is %d but the service has received %d rows of this import (counted once over all its streams); the import stays incomplete and the rows are kept: send the missing rows with the same import_id, and the right total_rows on the final message",
-			final.GetTotalRows(), rec.summary.GetRowsReceived()))
+		v.Addf("total_rows", "is %d but the service has received %d rows of this import (counted once over all its streams); the import stays incomplete and the rows are kept: send the missing rows with the same import_id, and the right total_rows on the final message",
+			final.GetTotalRows(), rec.summary.GetRowsReceived())
 		return v.Err()
 	}
 	var sum *commonv1.ImportSummary
@@ -729,11 +729,11 @@ func (c *resentRows) settle() error {
 	}
 	var v apierror.Violations
 	if c.complete {
-		v.Add("import_id", fmt.Sprintf("import %q is complete with other rows (up to row %d): sent again under its id, an import must be the same rows, all of them from the first, unchanged; a new roster needs a new import id. Nothing was changed",
-			c.importID, c.lastRow))
+		v.Addf("import_id", "import %q is complete with other rows (up to row %d): sent again under its id, an import must be the same rows, all of them from the first, unchanged; a new roster needs a new import id. Nothing was changed",
+			c.importID, c.lastRow)
 	} else {
-		v.Add("import_id", fmt.Sprintf("import %q has other rows on disk (up to row %d): the rows sent again under its id must be all of them, from the first, unchanged. To resume it, send the same rows again, or only the rows after row %d; a new roster needs a new import id. Nothing was changed",
-			c.importID, c.lastRow, c.lastRow))
+		v.Addf("import_id", "import %q has other rows on disk (up to row %d): the rows sent again under its id must be all of them, from the first, unchanged. To resume it, send the same rows again, or only the rows after row %d; a new roster needs a new import id. Nothing was changed",
+			c.importID, c.lastRow, c.lastRow)
 	}
 	return v.Err()
 }
@@ -754,8 +754,8 @@ func (s *Service) importAgain(stream grpc.ClientStreamingServer[sendingv1.Import
 					return err
 				}
 				var v apierror.Violations
-				v.Add("import_id", fmt.Sprintf("import %q is complete (its last row is %d) and takes no more rows: a new roster needs a new import id; nothing was changed",
-					again.importID, again.lastRow))
+				v.Addf("import_id", "import %q is complete (its last row is %d) and takes no more rows: a new roster needs a new import id; nothing was changed",
+					again.importID, again.lastRow)
 				return v.Err()
 			}
 			if err := again.add(row); err != nil {
@@ -775,7 +775,7 @@ func (s *Service) importAgain(stream grpc.ClientStreamingServer[sendingv1.Import
 		if msg, err = s.nextImportMessage(msgs); err != nil {
 			if errors.Is(err, io.EOF) {
 				var v apierror.Violations
-				v.Add("final", fmt.Sprintf("the stream ended without a message marked final; import %q is complete and nothing was changed: its summary is sent in reply to a final message (GetImport reads it too)", again.importID))
+				v.Addf("final", "the stream ended without a message marked final; import %q is complete and nothing was changed: its summary is sent in reply to a final message (GetImport reads it too)", again.importID)
 				return v.Err()
 			}
 			return err
@@ -812,7 +812,7 @@ func checkChunk(msg *sendingv1.ImportWorkersRequest, importID string, prev *int6
 		return v.Err()
 	}
 	if n := len(msg.GetRows()); n > maxChunkRows {
-		v.Add("rows", fmt.Sprintf("has %d rows; at most %d per message", n, maxChunkRows))
+		v.Addf("rows", "has %d rows; at most %d per message", n, maxChunkRows)
 		return v.Err()
 	}
 	if err := checkFinal(msg); err != nil {
@@ -824,7 +824,7 @@ func checkChunk(msg *sendingv1.ImportWorkersRequest, importID string, prev *int6
 		case n < 1:
 			v.Add(fmt.Sprintf("rows[%d].row_number", i), "must be 1 or more")
 		case n <= *prev:
-			v.Add(fmt.Sprintf("rows[%d].row_number", i), fmt.Sprintf("must increase within an import: %d follows %d", n, *prev))
+			v.Addf(fmt.Sprintf("rows[%d].row_number", i), "must increase within an import: %d follows %d", n, *prev)
 		}
 		if v.Len() > 0 {
 			return v.Err()

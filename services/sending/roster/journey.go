@@ -81,8 +81,8 @@ func (s *Service) journey(tx *bbolt.Tx, w *sendingv1.Worker, to workerStatus, at
 		}
 		if at.Before(cur.GetDepartureTime().AsTime()) {
 			var v apierror.Violations
-			v.Add("return_time", fmt.Sprintf("%s is before the departure of the worker's current trip (%s, batch %s)",
-				at.UTC().Format(time.RFC3339), cur.GetDepartureTime().AsTime().UTC().Format(time.RFC3339), cur.GetBatchId()))
+			v.Addf("return_time", "%s is before the departure of the worker's current trip (%s, batch %s)",
+				at.UTC().Format(time.RFC3339), cur.GetDepartureTime().AsTime().UTC().Format(time.RFC3339), cur.GetBatchId())
 			return v.Err()
 		}
 		cur.ReturnTime = timestamppb.New(at)

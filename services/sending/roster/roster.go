@@ -7,7 +7,6 @@ package roster
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +46,7 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 	case *sendingv1.ImportWorkersRequest:
 		store.CheckImportID(&v, "import_id", r.GetImportId())
 		if n := len(r.GetRows()); n > maxChunkRows {
-			v.Add("rows", fmt.Sprintf("has %d rows; at most %d per message", n, maxChunkRows))
+			v.Addf("rows", "has %d rows; at most %d per message", n, maxChunkRows)
 		}
 		if reason := totalRowsProblem(r); reason != "" {
 			v.Add("total_rows", reason)
@@ -80,7 +79,7 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 			v.Add("status", "PLACED_LOCALLY is set by ReturneeService.PlaceWorkerLocally, which names the local employer")
 		}
 		if len(r.GetReason()) > MaxStatusReasonLen {
-			v.Add("reason", fmt.Sprintf("is longer than %d bytes", MaxStatusReasonLen))
+			v.Addf("reason", "is longer than %d bytes", MaxStatusReasonLen)
 		}
 		checkRequestID(r.GetRequestId(), &v)
 	case *sendingv1.RecordReturnHomeRequest:
@@ -95,7 +94,7 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 			}
 		}
 		if len(r.GetNote()) > MaxReturnNoteLen {
-			v.Add("note", fmt.Sprintf("is longer than %d bytes", MaxReturnNoteLen))
+			v.Addf("note", "is longer than %d bytes", MaxReturnNoteLen)
 		}
 		checkRequestID(r.GetRequestId(), &v)
 	case *sendingv1.DeleteWorkerRequest:
@@ -208,12 +207,12 @@ func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror
 		}
 	}
 	if o := r.GetOccupation(); o != "" && (!occupation.Known(o) || o == occupation.General) {
-		v.Add("occupation", fmt.Sprintf("%q is not an ISCO-08 unit group code (4 digits, such as 8212)", o))
+		v.Addf("occupation", "%q is not an ISCO-08 unit group code (4 digits, such as 8212)", o)
 	}
 	if p := r.GetDestinationProvince(); p != "" {
 		switch {
 		case !x.s.cfg.Regions.IsProvince(p):
-			v.Add("destination_province", fmt.Sprintf("%q is not a province code (6 digits ending in 0000, such as 440000)", p))
+			v.Addf("destination_province", "%q is not a province code (6 digits ending in 0000, such as 440000)", p)
 		case p == x.s.cfg.Region:
 			v.Add("destination_province", p+" is this sending province, not a destination")
 		}
@@ -319,7 +318,7 @@ func (c checker) applyMask(dst, src *sendingv1.Worker, paths []string, v *apierr
 	for _, p := range paths {
 		field := "worker." + p
 		if seen[p] {
-			v.Add("update_mask", fmt.Sprintf("names %s twice", p))
+			v.Addf("update_mask", "names %s twice", p)
 			continue
 		}
 		seen[p] = true
@@ -355,7 +354,7 @@ func (c checker) applyMask(dst, src *sendingv1.Worker, paths []string, v *apierr
 			v.Add("update_mask", "status is changed with ChangeWorkerStatus")
 			continue
 		default:
-			v.Add("update_mask", fmt.Sprintf("%q cannot be updated; updatable fields: %s", p, strings.Join(updatablePaths, ", ")))
+			v.Addf("update_mask", "%q cannot be updated; updatable fields: %s", p, strings.Join(updatablePaths, ", "))
 			continue
 		}
 		if reason != "" {

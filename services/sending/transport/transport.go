@@ -155,9 +155,9 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 		case n == 0:
 			v.Add("batch.manifest", "must list at least one worker (worker_id of each entry)")
 		case seats > 0 && n > seats:
-			v.Add("batch.manifest", fmt.Sprintf("lists %d workers for %d seats", n, seats))
+			v.Addf("batch.manifest", "lists %d workers for %d seats", n, seats)
 		case n > maxSeats:
-			v.Add("batch.manifest", fmt.Sprintf("lists %d workers; at most %d", n, maxSeats))
+			v.Addf("batch.manifest", "lists %d workers; at most %d", n, maxSeats)
 		}
 		seen := map[string]bool{}
 		for i, e := range b.GetManifest() {
@@ -204,7 +204,7 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 
 func checkMode(v *apierror.Violations, field string, m commonv1.TransportMode) {
 	if _, ok := commonv1.TransportMode_name[int32(m)]; !ok {
-		v.Add(field, fmt.Sprintf("%d is not a transport mode (TRANSPORT_MODE_BUS, _TRAIN or _FLIGHT)", m))
+		v.Addf(field, "%d is not a transport mode (TRANSPORT_MODE_BUS, _TRAIN or _FLIGHT)", m)
 	}
 }
 
@@ -212,7 +212,7 @@ func checkMode(v *apierror.Violations, field string, m commonv1.TransportMode) {
 // maxSeats.
 func checkSeats(v *apierror.Violations, field string, n *int32) {
 	if n != nil && (*n < 1 || *n > maxSeats) {
-		v.Add(field, fmt.Sprintf("must be 1 to %d (or unset for the default of the mode), got %d", maxSeats, *n))
+		v.Addf(field, "must be 1 to %d (or unset for the default of the mode), got %d", maxSeats, *n)
 	}
 }
 
@@ -238,11 +238,11 @@ func checkEscort(v *apierror.Violations, prefix, name, contact string) {
 		if _, reason := personname.Check(name); reason != "" {
 			v.Add(prefix+"escort_name", reason)
 		} else if utf8.RuneCountInString(name) > maxEscortName {
-			v.Add(prefix+"escort_name", fmt.Sprintf("is longer than %d characters", maxEscortName))
+			v.Addf(prefix+"escort_name", "is longer than %d characters", maxEscortName)
 		}
 	}
 	if utf8.RuneCountInString(contact) > maxEscortContact || !utf8.ValidString(contact) {
-		v.Add(prefix+"escort_contact", fmt.Sprintf("must be text of at most %d characters", maxEscortContact))
+		v.Addf(prefix+"escort_contact", "must be text of at most %d characters", maxEscortContact)
 	}
 }
 
@@ -497,7 +497,7 @@ func (x *transportServer) CreateBatch(ctx context.Context, req *sendingv1.Create
 	err := s.db.UpdateOnce(s.cfg.Now(), method, req, resp, func(tx *bbolt.Tx) error {
 		if len(in.GetManifest()) > seats {
 			var v apierror.Violations
-			v.Add("batch.manifest", fmt.Sprintf("lists %d workers for %d seats", len(in.GetManifest()), seats))
+			v.Addf("batch.manifest", "lists %d workers for %d seats", len(in.GetManifest()), seats)
 			return v.Err()
 		}
 		only := map[string]bool{}
@@ -656,7 +656,7 @@ func (x *transportServer) RecordDeparture(ctx context.Context, req *sendingv1.Re
 		var v apierror.Violations
 		for i, w := range req.GetBoardedWorkerIds() {
 			if onManifest[w] == nil {
-				v.Add(fmt.Sprintf("boarded_worker_ids[%d]", i), fmt.Sprintf("worker %s is not on the manifest of %s", w, b.GetName()))
+				v.Addf(fmt.Sprintf("boarded_worker_ids[%d]", i), "worker %s is not on the manifest of %s", w, b.GetName())
 			}
 			boarded[w] = true
 		}

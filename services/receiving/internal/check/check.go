@@ -124,10 +124,10 @@ func ResourceID(name, collection string) string {
 func Name(v *apierror.Violations, field, name, collection string) {
 	if ResourceID(name, collection) == "" {
 		if name == "" {
-			v.Add(field, fmt.Sprintf("is required: %s/{id}", collection))
+			v.Addf(field, "is required: %s/{id}", collection)
 			return
 		}
-		v.Add(field, fmt.Sprintf("must be a resource name %s/{id}", collection))
+		v.Addf(field, "must be a resource name %s/{id}", collection)
 	}
 }
 
@@ -143,7 +143,7 @@ func PastDate(v *apierror.Violations, field string, d, day *commonv1.Date) {
 	if p := civil.Problem(d); p != "" {
 		v.Add(field, p)
 	} else if civil.Compare(d, day) > 0 {
-		v.Add(field, fmt.Sprintf("%s is in the future", civil.Format(d)))
+		v.Addf(field, "%s is in the future", civil.Format(d))
 	}
 }
 

@@ -89,8 +89,8 @@ func (p *Province) CheckSendingRegion(v *apierror.Violations, field, code string
 		if err := p.Regions.CheckCode(code); err != nil {
 			v.Add(field, err.Error())
 		} else {
-			v.Add(field, fmt.Sprintf("%s (%s) is not a province: use the province code such as %s0000",
-				code, p.Regions.Name(code), code[:2]))
+			v.Addf(field, "%s (%s) is not a province: use the province code such as %s0000",
+				code, p.Regions.Name(code), code[:2])
 		}
 	}
 }
@@ -120,7 +120,7 @@ func (p *Province) CheckSendingRegionFilter(v *apierror.Violations, code string)
 	switch {
 	case code == "":
 	case code == p.Code:
-		v.Add("sending_region", fmt.Sprintf("%s is this receiving province: give the code of a sending province, such as 520000", code))
+		v.Addf("sending_region", "%s is this receiving province: give the code of a sending province, such as 520000", code)
 	default:
 		p.CheckSendingRegion(v, "sending_region", code)
 	}
