@@ -38,6 +38,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/codes/csvimport"
 	"github.com/eastwest/labourlink/services/daemon"
+	"github.com/eastwest/labourlink/services/platform/i18n"
 )
 
 // Keys of the three columns a rejects file adds; on import they are ignored, and dropped when a
@@ -54,6 +55,19 @@ var rejectsColumns = []csvimport.Column{
 	{Key: importColRowNumber, Aliases: []string{"行号", "原行号"}},
 	{Key: importColField, Aliases: []string{"错误字段"}},
 	{Key: importColReason, Aliases: []string{"错误原因", "原因"}},
+}
+
+// rejectsHeader is the header of the columns a rejects file adds: their keys, or in Chinese
+// their first Chinese alias (read back as the same columns).
+func rejectsHeader() []string {
+	if cliLang != i18n.Chinese {
+		return []string{importColRowNumber, importColField, importColReason}
+	}
+	h := make([]string, len(rejectsColumns))
+	for i, c := range rejectsColumns {
+		h[i] = c.Aliases[0]
+	}
+	return h
 }
 
 // csvImport describes one `labourlink NAME FILE.csv` import command; R is the proto row type
@@ -444,12 +458,16 @@ func writeImportRejects(in, out string, rejected rowRejections) (int, error) {
 	w.UseCRLF = true
 	_, err = o.WriteString("\ufeff")
 	if err == nil {
-		err = w.Write(append(append([]string(nil), keep...), importColRowNumber, importColField, importColReason))
+		err = w.Write(append(append([]string(nil), keep...), rejectsHeader()...))
 	}
 	written := 0
 	writeRow := func(cells []string, number int, fields, reasons []string) error {
 		written++
-		return w.Write(append(cells, fmt.Sprint(number), strings.Join(fields, "; "), strings.Join(reasons, "; ")))
+		shown := make([]string, len(reasons))
+		for i, r := range reasons {
+			shown[i] = localized(r)
+		}
+		return w.Write(append(cells, fmt.Sprint(number), strings.Join(fields, "; "), strings.Join(shown, tr("; "))))
 	}
 	for err == nil {
 		row, rerr := r.Next()

@@ -76,6 +76,11 @@ func main() {
 
 // runCLI dispatches args to a command and returns the exit code.
 func runCLI(ctx context.Context, env *cliEnv, args []string) int {
+	args, err := takeLangFlag(args)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "labourlink: -lang: %v\n", err)
+		return exitUsage
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(env.stdout)
 		return exitOK
@@ -121,7 +126,7 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 			}
 			return ee.code
 		}
-		fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, describeError(err))
+		fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, localized(describeError(err)))
 		return exitFailed
 	}
 	return exitOK

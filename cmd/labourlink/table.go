@@ -17,8 +17,14 @@ type table struct {
 	rightAlign map[int]bool
 }
 
+// newTable starts a table with the given column headers, English keys of the catalog shown in
+// the CLI's language.
 func newTable(header ...string) *table {
-	return &table{header: header, rightAlign: map[int]bool{}}
+	shown := make([]string, len(header))
+	for i, h := range header {
+		shown[i] = localized(h)
+	}
+	return &table{header: shown, rightAlign: map[int]bool{}}
 }
 
 // alignRight right-aligns the given columns (numbers).
@@ -39,7 +45,13 @@ func (t *table) add(hl bool, cells ...any) {
 	t.highlight = append(t.highlight, hl)
 }
 
-// displayWidth is the number of terminal columns s takes.
+// displayWidth is the number of terminal columns s takes: two for East Asian Wide and
+// Fullwidth characters (汉字, full-width punctuation), one for everything else, East Asian
+// Ambiguous characters included, whatever the locale. Names such as 阿依古丽·买买提 carry U+00B7
+// (or U+2022 •), which are Ambiguous: the terminals county staff use (GNOME Terminal/VTE,
+// Windows Terminal, the consoles of Kylin and UOS, iTerm2, xterm without -cjk_width) draw them
+// one column wide by default, also in a zh_CN locale, as does the wcwidth of glibc; counting
+// them wide there would push every later column one to the right on each such name.
 func displayWidth(s string) int {
 	n := 0
 	for _, r := range s {
