@@ -65,6 +65,9 @@ type Config struct {
 	Receiving map[string]string
 	// GracePeriod before a missing arrival is unaccounted (coordination only).
 	GracePeriod time.Duration
+	// LedgerKey is the file of the key that signs the ledger's checkpoints (coordination only;
+	// empty: ledger.key in the data directory, created when absent).
+	LedgerKey string
 	// SeatsBus, SeatsTrain and SeatsFlight are the default seats per vehicle for batch planning
 	// (sending only).
 	SeatsBus, SeatsTrain, SeatsFlight int
@@ -186,6 +189,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	case Coordination:
 		fs.StringVar(&c.DataDir, "data", "./data/coordination", "directory for the service's bbolt file")
 		fs.DurationVar(&c.GracePeriod, "grace-period", 72*time.Hour, "time after a batch departs before a worker not confirmed arrived is unaccounted")
+		fs.StringVar(&c.LedgerKey, "ledger-key", "", "file of the ed25519 key (note format) that signs the ledger's checkpoints; empty: ledger.key in the data directory, created when absent")
 		fs.BoolVar(&c.LoadDefaultPairings, "load-default-pairings", true, "add the default east-west pairings (2021) when the registry has none")
 	}
 	fs.Usage = func() {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/platform/backup"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/identity"
@@ -272,8 +274,16 @@ func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.R
 		return receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention,
 			Draining: draining, Metrics: reg})
 	case Coordination:
+		keyFile := cfg.LedgerKey
+		if keyFile == "" {
+			keyFile = filepath.Join(cfg.DataDir, ledger.KeyFileName)
+		}
+		key, err := ledger.LoadOrCreateKey(keyFile)
+		if err != nil {
+			return nil, err
+		}
 		return coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings,
-			Metrics: reg})
+			Metrics: reg, LedgerKey: key})
 	}
 	return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
 }

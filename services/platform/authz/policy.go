@@ -248,6 +248,12 @@ var policy = map[string]rule{
 
 	coordinationv1.LedgerService_ReportEvents_FullMethodName: {{who: regionalService, when: eventsOfCaller}},
 	coordinationv1.LedgerService_ListEvents_FullMethodName:   aboutProvince("region"),
+	// The verifiable ledger: a province reads its own log; the public key is public.
+	coordinationv1.LedgerService_GetLedgerCheckpoint_FullMethodName: aboutProvince("reporter_region"),
+	coordinationv1.LedgerService_GetInclusionProof_FullMethodName:   aboutProvince("reporter_region"),
+	coordinationv1.LedgerService_GetConsistencyProof_FullMethodName: aboutProvince("reporter_region"),
+	coordinationv1.LedgerService_ListLedgerLeaves_FullMethodName:    aboutProvince("reporter_region"),
+	coordinationv1.LedgerService_GetLedgerPublicKey_FullMethodName:  {{who: anyone}},
 
 	// A batch is named by its sending province and its id: a province reads the batches it sent
 	// (a receiving province lists its batches with ListBatchReconciliations and receiving_region).
