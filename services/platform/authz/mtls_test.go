@@ -300,6 +300,11 @@ var expectations = map[string]expectation{
 			req.(*coordinationv1.ReportEventsRequest).Events = []*coordinationv1.LedgerEvent{e}
 		}, scoped: regional},
 	coordinationv1.LedgerService_ListEvents_FullMethodName:                       {allowed: provinces, fields: []string{"region"}, scoped: provincial},
+	coordinationv1.LedgerService_GetLedgerCheckpoint_FullMethodName:              {allowed: provinces, fields: []string{"reporter_region"}, scoped: provincial},
+	coordinationv1.LedgerService_GetInclusionProof_FullMethodName:                {allowed: provinces, fields: []string{"reporter_region"}, scoped: provincial},
+	coordinationv1.LedgerService_GetConsistencyProof_FullMethodName:              {allowed: provinces, fields: []string{"reporter_region"}, scoped: provincial},
+	coordinationv1.LedgerService_ListLedgerLeaves_FullMethodName:                 {allowed: provinces, fields: []string{"reporter_region"}, scoped: provincial},
+	coordinationv1.LedgerService_GetLedgerPublicKey_FullMethodName:               {allowed: everyone},
 	coordinationv1.ReconciliationService_GetBatchReconciliation_FullMethodName:   {allowed: provinces, fields: []string{"sending_region"}, scoped: provincial},
 	coordinationv1.ReconciliationService_ListBatchReconciliations_FullMethodName: {allowed: provinces, fields: []string{"receiving_region"}, scoped: provincial},
 	coordinationv1.ReconciliationService_ListPairingSummaries_FullMethodName:     {allowed: provinces, fields: []string{"region"}, scoped: provincial},
