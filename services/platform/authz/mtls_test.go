@@ -316,11 +316,6 @@ var expectations = map[string]expectation{
 	coordinationv1.AssessmentService_ListAssessments_FullMethodName:              {allowed: national},
 	coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName:  {allowed: everyone},
 	coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName:           {allowed: "snd520 snd510", fields: []string{"reporter_region"}, scoped: "snd520 snd510"},
-	coordinationv1.LedgerService_GetLedgerCheckpoint_FullMethodName:              {allowed: provinces, fields: []string{"reporter_region"}, scoped: provincial},
-	coordinationv1.LedgerService_GetInclusionProof_FullMethodName:                {allowed: provinces, fields: []string{"reporter_region"}, scoped: provincial},
-	coordinationv1.LedgerService_GetConsistencyProof_FullMethodName:              {allowed: provinces, fields: []string{"reporter_region"}, scoped: provincial},
-	coordinationv1.LedgerService_ListLedgerLeaves_FullMethodName:                 {allowed: provinces, fields: []string{"reporter_region"}, scoped: provincial},
-	coordinationv1.LedgerService_GetLedgerPublicKey_FullMethodName:               {allowed: everyone},
 	coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName:         {allowed: provinces, fields: []string{"sending_region"}, scoped: provincial},
 	coordinationv1.EligibilityService_ListSubsidyRules_FullMethodName:            {allowed: everyone},
 }
