@@ -1,0 +1,104 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A county clerk in a zh_CN.UTF-8 locale imports a roster with bad rows: the summary table's
+// headers and the rejects file's reasons are in Chinese. Not parallel: the language is the
+// run's (cliLang), and parallel tests run after this one.
+func TestRosterImportChineseRejects(t *testing.T) {
+	t.Setenv("LC_ALL", "")
+	t.Setenv("LC_MESSAGES", "")
+	t.Setenv("LANG", "zh_CN.UTF-8")
+	addr, _ := rosterTestService(t)
+	dir := t.TempDir()
+	content, _ := spreadsheetCSV()
+	path := filepath.Join(dir, "花名册.csv")
+	writeFile(t, path, []byte(content))
+
+	code, out, errOut := runRoster(t, addr, "roster", "import", path)
+	if code != exitRejected {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	header, rows := readRejects(t, filepath.Join(dir, "花名册.rejects.csv"))
+	if got := strings.Join(header[len(header)-3:], "|"); got != "行号|错误字段|错误原因" {
+		t.Errorf("rejects header ends %q, want the Chinese names", got)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("rejects rows: %v", rows)
+	}
+	for _, r := range rows {
+		reason := r.Get("错误原因")
+		if reason == "" || !hasHan(reason) {
+			t.Errorf("row %s: reason %q is not Chinese", r.Get("行号"), reason)
+		}
+	}
+
+	// -lang en overrides the locale.
+	addr2, _ := rosterTestService(t)
+	code, out, errOut = runRoster(t, addr2, "-lang", "en", "roster", "import", path)
+	if code != exitRejected {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	header, rows = readRejects(t, filepath.Join(dir, "花名册.rejects.csv"))
+	if got := header[len(header)-1]; got != "reason" {
+		t.Errorf("with -lang en the reason column is %q", got)
+	}
+	if len(rows) == 0 || hasHan(rows[0].Get("reason")) {
+		t.Errorf("with -lang en: rows %v", rows)
+	}
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if r >= 0x4e00 && r <= 0x9fff {
+			return true
+		}
+	}
+	return false
+}
+
+// CJK text and names with · (U+00B7) and • (U+2022), East Asian Ambiguous, counted one
+// column wide (see displayWidth), line up.
+func TestTableAlignsCJKNames(t *testing.T) {
+	tests := []struct {
+		s    string
+		want int
+	}{
+		{"王五", 4},
+		{"阿依古丽·买买提", 15},
+		{"迪丽•热巴", 9},
+		{"ab", 2},
+		{"（全角）", 8},
+	}
+	for _, tt := range tests {
+		if got := displayWidth(tt.s); got != tt.want {
+			t.Errorf("displayWidth(%q) = %d, want %d", tt.s, got, tt.want)
+		}
+	}
+	tb := newTable("name", "county")
+	tb.add(false, "阿依古丽·买买提", "522601")
+	tb.add(false, "王五", "522602")
+	tb.add(false, "迪丽•热巴", "522603")
+	var b strings.Builder
+	tb.render(&b, false)
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	col := -1
+	for _, l := range lines[1:] {
+		i := strings.Index(l, "5226")
+		if i < 0 {
+			continue
+		}
+		w := displayWidth(l[:i])
+		if col >= 0 && w != col {
+			t.Errorf("county column starts at %d, want %d:\n%s", w, col, b.String())
+		}
+		col = w
+	}
+	if col < 0 {
+		t.Fatalf("no rows:\n%s", b.String())
+	}
+}
