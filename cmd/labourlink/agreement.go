@@ -81,4 +81,3 @@ func runReconcileAgreement(ctx context.Context, env *cliEnv, args []string) erro
 		orDefault(got.GetIncidentReportWorkingDays(), registry.DefaultIncidentWorkingDays), orDefault(got.GetAbandonmentWorkingDays(), registry.DefaultAbandonmentWorkingDays))
 	return nil
 }
-
