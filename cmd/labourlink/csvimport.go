@@ -19,9 +19,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -116,7 +114,8 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, c.kind)
 	importID := fs.String("import-id", "", "import id (default: derived from the file's content, so that importing the same file again changes nothing)")
-	rejectsPath := fs.String("rejects", "", "where to write the rejected rows with their reasons (default FILE.rejects.csv)")
+	rejectsPath := fs.String("rejects", "", "where to write the rejected rows with their reasons: a name ending in .xlsx writes a workbook (default FILE.rejects.csv, FILE.rejects.xlsx for a workbook)")
+	sheet := fs.String("sheet", "", msgSheetFlag)
 	chunk := fs.Int("chunk", c.chunk, fmt.Sprintf("rows per message (1 to %d)", c.maxChunk))
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
@@ -128,14 +127,19 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return errors.New("give exactly one CSV file")
+		return errors.New(msgNeedOneFile)
 	}
 	if *chunk < 1 || *chunk > c.maxChunk {
 		return fmt.Errorf("-chunk must be between 1 and %d", c.maxChunk)
 	}
 	path := fs.Arg(0)
+	file := importFile{path: path, sheet: *sheet}
 	if *rejectsPath == "" {
-		*rejectsPath = strings.TrimSuffix(path, filepath.Ext(path)) + ".rejects.csv"
+		ext := ".rejects.csv"
+		if file.workbook() {
+			ext = ".rejects.xlsx"
+		}
+		*rejectsPath = strings.TrimSuffix(path, filepath.Ext(path)) + ext
 	}
 	info, err := os.Stat(path)
 	if err != nil {
@@ -143,18 +147,26 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	}
 
 	fmt.Fprintf(env.stderr, "checking %s ...\n", path)
-	check, err := checkImportFile(path, c.columns)
+	check, err := checkImportFile(file, c.columns)
 	if err != nil {
 		return err
 	}
+	file.sheet = check.sheet // the sheet read, named, so that every pass reads the same one
 	// An id derived from the file's content names this content only; an id the operator chose
 	// may have been used for another file, which only the service can tell (it compares the rows
 	// sent again under a used import id with those it has).
 	derivedID := *importID == ""
 	if derivedID {
 		*importID = "csv-" + check.hash[:32]
+		if file.workbook() {
+			*importID = "xlsx-" + check.hash[:32]
+		}
 	}
-	fmt.Fprintf(env.stderr, "%d rows (%s); import id %s\n", check.rows+check.unreadable, check.encoding, *importID)
+	what := check.encoding.String()
+	if file.workbook() {
+		what = fmt.Sprintf(msgFileSheet, check.sheet)
+	}
+	fmt.Fprintf(env.stderr, "%d rows (%s); import id %s\n", check.rows+check.unreadable, what, *importID)
 
 	cc, err := d.dial()
 	if err != nil {
@@ -187,7 +199,11 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 		}
 	}
 	if send {
-		sum, err = c.send(ctx, env, svc, path, info.Size(), *importID, *chunk)
+		size, unit := info.Size(), "bytes"
+		if file.workbook() {
+			size, unit = check.size, "rows"
+		}
+		sum, err = c.send(ctx, env, svc, file, size, unit, *importID, *chunk)
 		if err != nil {
 			if ctx.Err() != nil || resumable(err) {
 				fmt.Fprintf(env.stderr, "\nThe import is incomplete (import id %s): the rows the service committed are kept. Run the same command again to finish it; rows already committed are skipped.\n", *importID)
@@ -215,7 +231,7 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	} else {
 		rejected = summaryRejections(sum)
 	}
-	n, err := writeImportRejects(path, *rejectsPath, rejected)
+	n, err := writeImportRejects(file, c.columns, *rejectsPath, rejected)
 	if err != nil {
 		return fmt.Errorf("write rejected rows: %w", err)
 	}
@@ -234,22 +250,20 @@ type importFileCheck struct {
 	rows       int    // data rows
 	unreadable int    // rows csvimport refused on their own (sent nowhere, listed in the rejects file)
 	encoding   csvimport.Encoding
+	sheet      string // the sheet read, for a workbook
+	size       int64  // the reader's offset at the end (rows of a sheet)
 }
 
 // checkImportFile parses the whole file with columns and hashes it. A file that cannot be read
-// with those columns (encoding, header, CSV syntax) is an error: nothing is sent.
-func checkImportFile(path string, columns []csvimport.Column) (importFileCheck, error) {
+// with those columns (encoding, header, CSV syntax, sheet) is an error: nothing is sent.
+func checkImportFile(file importFile, columns []csvimport.Column) (importFileCheck, error) {
 	var c importFileCheck
-	f, err := os.Open(path)
+	r, sheet, closeFile, err := file.open(columns...)
 	if err != nil {
 		return c, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	r, err := csvimport.Open(io.TeeReader(f, h), columns...)
-	if err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
+	defer closeFile()
+	c.sheet = sheet
 	for {
 		_, err := r.Next()
 		if err == io.EOF {
@@ -261,36 +275,29 @@ func checkImportFile(path string, columns []csvimport.Column) (importFileCheck, 
 			continue
 		}
 		if err != nil {
-			return c, fmt.Errorf("%s: %w; nothing was imported", path, err)
+			return c, fmt.Errorf("%s: %w; nothing was imported", file.path, err)
 		}
 		c.rows++
 	}
-	if _, err := io.Copy(h, f); err != nil {
-		return c, err
-	}
-	c.hash = hex.EncodeToString(h.Sum(nil))
-	c.encoding = r.Encoding()
-	return c, nil
+	c.encoding, c.size = r.Encoding(), r.Offset()
+	c.hash, err = file.hash(sheet)
+	return c, err
 }
 
 // send streams the file's rows and returns the service's summary.
-func (c *csvImport[R]) send(ctx context.Context, env *cliEnv, svc importService[R], path string, size int64, importID string, chunk int) (*commonv1.ImportSummary, error) {
-	f, err := os.Open(path)
+func (c *csvImport[R]) send(ctx context.Context, env *cliEnv, svc importService[R], file importFile, size int64, unit, importID string, chunk int) (*commonv1.ImportSummary, error) {
+	r, _, closeFile, err := file.open(c.columns...)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	r, err := csvimport.Open(f, c.columns...)
-	if err != nil {
-		return nil, err
-	}
+	defer closeFile()
 	// No deadline: a large file takes minutes. Ctrl-C cancels the stream without ending it
 	// cleanly, so the service keeps what it committed and the import can be resumed.
 	stream, err := svc.open(ctx, importID)
 	if err != nil {
 		return nil, err
 	}
-	bar := newProgress(env.stderr, env.interactive, "sending", size, "bytes")
+	bar := newProgress(env.stderr, env.interactive, "sending", size, unit)
 	sent := 0
 	rows := make([]R, 0, chunk)
 	// flush sends the rows read since the last chunk; final marks the end of the file, where
@@ -429,37 +436,39 @@ func summaryRejections(sum *commonv1.ImportSummary) rowRejections {
 // writeImportRejects writes the rejected rows of the file in to out: the file's own columns (its
 // header as it was, without earlier row_number/field/reason columns), then row_number, field and
 // reason. A row rejected for several fields is one line, fields and reasons joined by "; ". Rows
-// the file reader could not read are listed too. The file is UTF-8 with BOM and CRLF line ends,
-// so that Excel opens it with the Chinese text intact. It returns the number of rows written.
-func writeImportRejects(in, out string, rejected rowRejections) (int, error) {
-	f, err := os.Open(in)
+// the file reader could not read are listed too. A CSV file is UTF-8 with BOM and CRLF line ends,
+// so that Excel opens it with the Chinese text intact; a name ending in .xlsx gets a workbook of
+// text cells (xlsxRejects). It returns the number of rows written.
+func writeImportRejects(in importFile, columns []csvimport.Column, out string, rejected rowRejections) (int, error) {
+	r, _, closeFile, err := in.open(columns...)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	r, err := csvimport.Open(f) // no columns: every header name is a key, to copy the cells as they are
-	if err != nil {
-		return 0, err
-	}
-	var keep []string
-	for _, h := range r.Header() {
+	defer closeFile()
+	var keep []int // indexes of the header's columns that are copied
+	header := r.Header()
+	head := []string{}
+	for i, h := range header {
 		if !isRejectsColumn(h) {
-			keep = append(keep, h)
+			keep = append(keep, i)
+			head = append(head, h)
 		}
 	}
 
 	tmp := out + ".tmp"
-	o, err := os.Create(tmp)
+	defer os.Remove(tmp)
+	var w rowWriter
+	if isWorkbook(out) {
+		tmp = out + ".tmp.xlsx" // excelize saves by the name's extension
+		defer os.Remove(tmp)
+		w, err = newXLSXRejects(tmp, len(head)+3)
+	} else {
+		w, err = newCSVRejects(tmp)
+	}
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(tmp)
-	w := csv.NewWriter(o)
-	w.UseCRLF = true
-	_, err = o.WriteString("\ufeff")
-	if err == nil {
-		err = w.Write(append(append([]string(nil), keep...), rejectsHeader()...))
-	}
+	err = w.write(append(head, rejectsHeader()...))
 	written := 0
 	writeRow := func(cells []string, number int, fields, reasons []string) error {
 		written++
@@ -467,7 +476,14 @@ func writeImportRejects(in, out string, rejected rowRejections) (int, error) {
 		for i, r := range reasons {
 			shown[i] = localized(r)
 		}
-		return w.Write(append(cells, fmt.Sprint(number), strings.Join(fields, "; "), strings.Join(shown, tr("; "))))
+		return w.write(append(cells, fmt.Sprint(number), strings.Join(fields, "; "), strings.Join(shown, tr("; "))))
+	}
+	copyCells := func(get func(int) string) []string {
+		cells := make([]string, len(keep))
+		for j, i := range keep {
+			cells[j] = get(i)
+		}
+		return cells
 	}
 	for err == nil {
 		row, rerr := r.Next()
@@ -476,7 +492,13 @@ func writeImportRejects(in, out string, rejected rowRejections) (int, error) {
 		}
 		var rowErr *csvimport.RowError
 		if errors.As(rerr, &rowErr) {
-			err = writeRow(make([]string, len(keep)), rowErr.Row, []string{"(row)"}, []string{rowErr.Reason})
+			cells := copyCells(func(i int) string {
+				if i < len(rowErr.Cells) {
+					return strings.TrimSpace(rowErr.Cells[i])
+				}
+				return ""
+			})
+			err = writeRow(cells, rowErr.Row, []string{"(row)"}, []string{rowErr.Reason})
 			continue
 		}
 		if rerr != nil {
@@ -488,23 +510,46 @@ func writeImportRejects(in, out string, rejected rowRejections) (int, error) {
 		if err != nil || len(fields) == 0 {
 			continue
 		}
-		cells := make([]string, len(keep))
-		for i, h := range keep {
-			cells[i] = row.Get(h)
-		}
-		err = writeRow(cells, row.Number, fields, reasons)
+		err = writeRow(copyCells(row.Cell), row.Number, fields, reasons)
 	}
-	w.Flush()
-	if err == nil {
-		err = w.Error()
-	}
-	if cerr := o.Close(); err == nil {
+	if cerr := w.close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return 0, err
 	}
 	return written, os.Rename(tmp, out)
+}
+
+// csvRejects writes a rejects CSV file.
+type csvRejects struct {
+	o *os.File
+	w *csv.Writer
+}
+
+func newCSVRejects(path string) (*csvRejects, error) {
+	o, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	w := csv.NewWriter(o)
+	w.UseCRLF = true
+	if _, err := o.WriteString("\ufeff"); err != nil {
+		o.Close()
+		return nil, err
+	}
+	return &csvRejects{o: o, w: w}, nil
+}
+
+func (c *csvRejects) write(cells []string) error { return c.w.Write(cells) }
+
+func (c *csvRejects) close() error {
+	c.w.Flush()
+	err := c.w.Error()
+	if cerr := c.o.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // rejectionPager walks the rejections of an import in row order, a page at a time.

@@ -46,7 +46,7 @@ const (
 // names accepted for it. Header names are matched ignoring case, full-/half-width forms and
 // surrounding spaces. Keep README text (notes/readme-3.md) in step.
 var rosterColumns = append([]csvimport.Column{
-	{Key: "id_number", Aliases: []string{"身份证号", "身份证号码", "公民身份号码", "证件号码", "identity_number", "id_no"}, Required: true},
+	{Key: "id_number", Aliases: []string{"身份证号", "身份证号码", "公民身份号码", "证件号码", "identity_number", "id_no"}, Required: true, Text: "identity number"},
 	{Key: "full_name", Aliases: []string{"姓名", "name"}, Required: true},
 	{Key: "phone", Aliases: []string{"手机号", "手机号码", "联系电话", "电话", "mobile"}, Required: true},
 	{Key: "home_county", Aliases: []string{"户籍县", "户籍县代码", "户籍地县区代码", "县区代码", "county"}, Required: true},
@@ -95,7 +95,7 @@ var rosterImport = &csvImport[*sendingv1.WorkerRow]{
 	maxChunk: rosterMaxChunk,
 	columns:  rosterColumns,
 	rowFrom:  workerRowFrom,
-	usage: `Usage: labourlink roster import [flags] FILE.csv
+	usage: `Usage: labourlink roster import [flags] FILE.csv|FILE.xlsx
 
 Imports the workers of a CSV file (saved from Excel, WPS or LibreOffice; UTF-8 with or without
 BOM, or GBK) into the sending service. The first row names the columns, in English or Chinese:
@@ -104,8 +104,10 @@ BOM, or GBK) into the sending service. The first row names the columns, in Engli
   preferred_destinations (意向省份)  available_from (可出发日期)
   health_check_passed (体检合格)  health_check_date (体检日期)  sex (性别)  birth_date (出生日期)
 Columns 序号 and 备注 (serial number, note) are ignored.
-Rejected rows are written with their reasons to FILE.rejects.csv: fix them there and import that
-file. Importing the same file again changes nothing.
+An .xlsx workbook is read directly (its first sheet, or -sheet NAME); format the identity-number
+column as text (a number loses digits: such rows are refused).
+Rejected rows are written with their reasons to FILE.rejects.csv (FILE.rejects.xlsx for a
+workbook, or -rejects NAME.xlsx): fix them there and import that file. Importing the same file again changes nothing.
 
 Flags:
 `,

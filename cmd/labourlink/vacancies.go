@@ -81,7 +81,7 @@ var vacanciesImport = &csvImport[*receivingv1.VacancyRow]{
 	maxChunk: vacancyMaxChunk,
 	columns:  vacancyColumns,
 	rowFrom:  vacancyRowFrom,
-	usage: `Usage: labourlink vacancies import [flags] FILE.csv
+	usage: `Usage: labourlink vacancies import [flags] FILE.csv|FILE.xlsx
 
 Imports the vacancies of a CSV file (saved from Excel, WPS or LibreOffice; UTF-8 with or without
 BOM, or GBK) into the receiving service; each good row becomes an OPEN vacancy. The first row
@@ -93,8 +93,9 @@ names the columns, in English or Chinese:
   meals_provided (提供伙食)  contact (联系方式)
   external_reference (岗位编号): the employer's own reference of the post; a row whose credit
   code and reference name an existing vacancy updates it instead of creating another one
-Rejected rows are written with their reasons to FILE.rejects.csv: fix them there and import that
-file. Importing the same file again changes nothing; an edited file (another import id) updates
+An .xlsx workbook is read directly (its first sheet, or -sheet NAME).
+Rejected rows are written with their reasons to FILE.rejects.csv (FILE.rejects.xlsx for a
+workbook): fix them there and import that file. Importing the same file again changes nothing; an edited file (another import id) updates
 the vacancies of the rows with a reference and creates vacancies for the rows without one.
 
 Flags:
