@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/version"
@@ -73,6 +74,15 @@ type Config struct {
 	SeatsBus, SeatsTrain, SeatsFlight int
 	// FeedRetention is how many changes each feed keeps (receiving only).
 	FeedRetention int
+	// LedgerPublicKey pins the key of the ledger's checkpoints (sending and receiving; empty: the
+	// key the coordination service gives first, kept in the data file).
+	LedgerPublicKey string
+	// LedgerCheckInterval is how often the ledger's checkpoint and some acknowledged events are
+	// checked (sending and receiving).
+	LedgerCheckInterval time.Duration
+	// LedgerCheckEvents is how many acknowledged events one scheduled check verifies (sending and
+	// receiving).
+	LedgerCheckEvents int
 	// LoadDefaultPairings adds the default pairings when the registry has none (coordination).
 	LoadDefaultPairings bool
 	// LogLevel is debug, info, warn or error.
@@ -177,6 +187,9 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 		fs.StringVar(&c.DataDir, "data", "", "directory for the service's bbolt file (default ./data/"+string(k)+"-REGION)")
 		fs.DurationVar(&c.CallDeadline, "call-deadline", peers.DefaultCallBase, "deadline of a call to another service, before the allowance per item: several round trips of the slowest link")
 		fs.DurationVar(&c.CallDeadlinePerItem, "call-deadline-per-item", peers.DefaultCallPerItem, "added to a call's deadline for each item it carries or asks for (candidates, events, page size)")
+		fs.StringVar(&c.LedgerPublicKey, "ledger-public-key", "", "the coordination service's ledger `key` (note verifier key, as GetLedgerPublicKey gives it) that signs the checkpoints; empty: the key given the first time, kept in the data file")
+		fs.DurationVar(&c.LedgerCheckInterval, "ledger-check-interval", ledgerclient.DefaultCheckInterval, "how often the ledger's checkpoint is checked against the one kept, with some of the events it acknowledged")
+		fs.IntVar(&c.LedgerCheckEvents, "ledger-check-events", ledgerclient.DefaultLeavesPerCheck, "acknowledged events one scheduled ledger check verifies (the checks cycle through all of them)")
 		if k == Sending {
 			fs.StringVar(&receiving, "receiving", "", "static endpoints of receiving services, `code=host:port,...` (default: from the coordination registry)")
 			fs.IntVar(&c.SeatsBus, "seats-bus", 45, "seats of a bus when planning batches")
@@ -264,6 +277,9 @@ func (c *Config) validate() error {
 	if c.Kind == Receiving && c.FeedRetention < 1000 {
 		return fmt.Errorf("-feed-retention must be at least 1000, not %d", c.FeedRetention)
 	}
+	if (c.Kind == Sending || c.Kind == Receiving) && (c.LedgerCheckInterval < time.Second || c.LedgerCheckEvents < 1 || c.LedgerCheckEvents > 1000) {
+		return fmt.Errorf("-ledger-check-interval must be at least 1s and -ledger-check-events between 1 and 1000, not %s and %d", c.LedgerCheckInterval, c.LedgerCheckEvents)
+	}
 	if c.CallDeadline < 0 || c.CallDeadlinePerItem < 0 {
 		return fmt.Errorf("-call-deadline and -call-deadline-per-item must not be negative")
 	}
@@ -335,6 +351,15 @@ func (c Config) Args() []string {
 	case Sending, Receiving:
 		args = append(args, "-region", c.Region, "-coordination", c.Coordination,
 			"-call-deadline", c.CallDeadline.String(), "-call-deadline-per-item", c.CallDeadlinePerItem.String())
+		if c.LedgerPublicKey != "" {
+			args = append(args, "-ledger-public-key", c.LedgerPublicKey)
+		}
+		if c.LedgerCheckInterval > 0 {
+			args = append(args, "-ledger-check-interval", c.LedgerCheckInterval.String())
+		}
+		if c.LedgerCheckEvents > 0 {
+			args = append(args, "-ledger-check-events", fmt.Sprint(c.LedgerCheckEvents))
+		}
 		if len(c.Receiving) > 0 {
 			codes := make([]string, 0, len(c.Receiving))
 			for code := range c.Receiving {

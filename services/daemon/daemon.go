@@ -26,6 +26,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/backup"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/identity"
@@ -269,10 +270,10 @@ func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.R
 	case Sending:
 		return sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
 			Seats: sending.Seats{Bus: cfg.SeatsBus, Train: cfg.SeatsTrain, Flight: cfg.SeatsFlight}, Health: health, Draining: draining,
-			Metrics: reg})
+			Metrics: reg, LedgerWatch: watchConfig(cfg)})
 	case Receiving:
 		return receiving.New(db, lg, receiving.Config{Region: cfg.Region, Coordination: cfg.Coordination, Peers: peerOpts, FeedRetention: cfg.FeedRetention,
-			Draining: draining, Metrics: reg})
+			Draining: draining, Metrics: reg, Health: health, LedgerWatch: watchConfig(cfg)})
 	case Coordination:
 		keyFile := cfg.LedgerKey
 		if keyFile == "" {
@@ -286,6 +287,11 @@ func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.R
 			Metrics: reg, LedgerKey: key})
 	}
 	return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
+}
+
+// watchConfig is the ledger watch of a regional service (ledgerclient.WatchConfig) from cfg.
+func watchConfig(cfg Config) ledgerclient.WatchConfig {
+	return ledgerclient.WatchConfig{PublicKey: cfg.LedgerPublicKey, Interval: cfg.LedgerCheckInterval, LeavesPerCheck: cfg.LedgerCheckEvents}
 }
 
 // pruneInterval is how often the remembered responses of old request ids are pruned.

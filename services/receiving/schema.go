@@ -35,6 +35,12 @@ import (
 // worker and each worker's trips in order, committed at the time of the upgrade
 // (intake.BuildEmploymentFeeds),
 // so a sending province that upgrades mid-season follows its workers' trips from revision 0.
+//
+// Version 6 keeps what the coordination service's ledger acknowledged (ledgerclient.WatchBuckets:
+// the leaf of each event, the newest checkpoint, the failures found). An older file has none:
+// the buckets are created empty, and the events acknowledged before the upgrade are not checked
+// (the first acknowledgement after it pins the checkpoint; `labourlink ledger verify` checks the
+// whole log against its signed root). An older program would not keep them: it refuses the file.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if _, err := intake.MigrateBatchStates(tx); err != nil {

@@ -46,12 +46,12 @@ import (
 //
 // Versions: 1, the first; 2 replaced IntakeBatch's flags by its state and added the index of
 // vacancies' external references; 3 renamed the API's package root; 4 keeps one employment
-// record per trip; 5 adds the employment feeds, built from the stored records (see migrate,
-// schema.go).
+// record per trip; 5 adds the employment feeds, built from the stored records; 6 keeps what the ledger
+// acknowledged (ledgerclient.WatchBuckets) (see migrate, schema.go).
 var Schema = store.Schema{
 	Name:    "receiving",
-	Version: 5,
-	Buckets: slices.Concat(vacancies.Buckets(), candidates.Buckets(), intake.Buckets(),
+	Version: 6,
+	Buckets: slices.Concat(vacancies.Buckets(), candidates.Buckets(), intake.Buckets(), ledgerclient.WatchBuckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -129,6 +129,13 @@ type Config struct {
 	// Metrics, when set, is where the service exports its metrics: vacancy import rows and the
 	// outbox (services/platform/metrics).
 	Metrics *metrics.Registry
+	// Health, when set, is told the state of the ledger checks: Health(ledgerclient.HealthName,
+	// ok). The daemon sets it to the gRPC server's health service.
+	Health func(name string, serving bool)
+	// LedgerWatch tunes the checks of what the coordination service's ledger acknowledged
+	// (services/coordination/ledgerclient, watch.go): the pinned public key, the interval and
+	// the events per check. Region, Health and Now are the service's.
+	LedgerWatch ledgerclient.WatchConfig
 }
 
 // Service is a receiving service.
@@ -153,6 +160,8 @@ type Service struct {
 	candidates *candidates.Server
 	intake     *intake.Server
 	employment *intake.FeedServer
+	// ledgerWatch keeps and checks what the ledger acknowledged (ledgerclient.Watch).
+	ledgerWatch *ledgerclient.Watch
 }
 
 // New returns the receiving service for cfg.Region over db.
@@ -197,6 +206,10 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	s.intake = intake.New(intakeCfg)
 	s.employment = intake.NewFeed(intakeCfg)
 	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, LedgerDestination)
+	wc := cfg.LedgerWatch
+	wc.Region, wc.Health, wc.Now = cfg.Region, cfg.Health, cfg.Now
+	s.ledgerWatch = ledgerclient.NewWatch(db, lg, wc)
+	s.ledgerWatch.Observe(cfg.Metrics)
 	return s, nil
 }
 
@@ -209,6 +222,7 @@ func (s *Service) ServiceNames() []string {
 		receivingv1.IntakeService_ServiceDesc.ServiceName,
 		receivingv1.EmploymentFeedService_ServiceDesc.ServiceName,
 		outbox.ServiceName,
+		ledgerclient.WatchServiceName,
 	}
 }
 
@@ -220,6 +234,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	receivingv1.RegisterIntakeServiceServer(gs, s.intake)
 	receivingv1.RegisterEmploymentFeedServiceServer(gs, s.employment)
 	outbox.NewServer(s.raw, &s.relays, s.lg, outbox.ServerConfig{Now: s.cfg.Now}).Register(gs)
+	ledgerclient.NewWatchServer(s.ledgerWatch).Register(gs)
 }
 
 // Run does the service's background work until ctx is done: every MaintenanceInterval it
@@ -242,7 +257,8 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.raw, LedgerDestination, ledgerclient.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg,
+		ledgerClient := coordinationv1.NewLedgerServiceClient(cc)
+		relay := outbox.NewRelay(s.raw, LedgerDestination, ledgerclient.DeliverWatched(ledgerClient, s.cfg.Peers.Deadlines, s.ledgerWatch), s.lg,
 			outbox.Options{Describe: ledgerclient.Describe, Now: s.cfg.Now, Metrics: s.cfg.Metrics})
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
@@ -254,6 +270,13 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 		defer func() { <-relayDone }()
+		// Check on a schedule that the ledger still holds what it acknowledged.
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			s.ledgerWatch.Run(ctx, ledgerClient)
+		}()
+		defer func() { <-watchDone }()
 	}
 	t := time.NewTicker(s.cfg.MaintenanceInterval)
 	defer t.Stop()

@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/outbox"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/sending/demand"
@@ -20,12 +21,12 @@ import (
 // matching/store.go, transport/store.go) and the shared outbox and counters.
 //
 // Versions: 1, the first; 2 added roster.BucketAvailableWorkers; 3 replaced MatchRun's string
-// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY); 7 keeps each trip's incidents (Trip.incident_reports); 8 keys the index by identity number with a keyed hash and adds the lookup audit (see migrate).
+// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY); 7 keeps each trip's incidents (Trip.incident_reports); 8 keys the index by identity number with a keyed hash and adds the lookup audit; 9 keeps what the ledger acknowledged (ledgerclient.WatchBuckets) (see migrate).
 var Schema = store.Schema{
 	Name:    "sending",
-	Version: 8,
+	Version: 9,
 	Buckets: slices.Concat(
-		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(), returnees.Buckets(),
+		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(), returnees.Buckets(), ledgerclient.WatchBuckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters},
 	),
 	Migrate: migrate,
@@ -57,6 +58,12 @@ var Schema = store.Schema{
 // makes the file's key and rewrites the index (number in clear -> worker id) as
 // HMAC-SHA256(key, number) -> worker id. The audit of lookups (roster.BucketLookupRecords) is
 // empty in an older file.
+//
+// Version 9 keeps what the coordination service's ledger acknowledged (ledgerclient.WatchBuckets:
+// the leaf of each event, the newest checkpoint, the failures found). An older file has none:
+// the buckets are created empty, and the events acknowledged before the upgrade are not checked
+// (the first acknowledgement after it pins the checkpoint; `labourlink ledger verify` checks the
+// whole log against its signed root). An older program would not keep them: it refuses the file.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := roster.BuildAvailableIndex(tx); err != nil {

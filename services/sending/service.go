@@ -94,6 +94,10 @@ type Config struct {
 	// Metrics, when set, is where the service exports its metrics: roster import rows, the
 	// outbox, the feed followers' lag (services/platform/metrics).
 	Metrics *metrics.Registry
+	// LedgerWatch tunes the checks of what the coordination service's ledger acknowledged
+	// (services/coordination/ledgerclient, watch.go): the pinned public key, the interval and
+	// the events per check. Region, Health and Now are the service's.
+	LedgerWatch ledgerclient.WatchConfig
 }
 
 // Seats are the default seats per vehicle of each transport mode (services/sending/transport).
@@ -129,6 +133,8 @@ type Service struct {
 	returnees *returnees.Service
 	// dynamics is the employment dynamics (services/sending/dynamics).
 	dynamics *dynamics.Service
+	// ledgerWatch keeps and checks what the ledger acknowledged (ledgerclient.Watch).
+	ledgerWatch *ledgerclient.Watch
 }
 
 // New returns the sending service for cfg.Region over db.
@@ -186,6 +192,10 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	s.dynamics = dynamics.New(db, dynamics.Config{Region: cfg.Region, Regions: t, Now: cfg.Now})
 	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, ledgerclient.Destination)
+	wc := cfg.LedgerWatch
+	wc.Region, wc.Health, wc.Now = cfg.Region, cfg.Health, cfg.Now
+	s.ledgerWatch = ledgerclient.NewWatch(db, lg, wc)
+	s.ledgerWatch.Observe(cfg.Metrics)
 	cfg.Metrics.ObserveFollowers(s.demand.FollowerLags)
 	return s, nil
 }
@@ -199,6 +209,7 @@ func (s *Service) ServiceNames() []string {
 		sendingv1.ReturneeService_ServiceDesc.ServiceName,
 		sendingv1.DynamicsService_ServiceDesc.ServiceName,
 		outbox.ServiceName,
+		ledgerclient.WatchServiceName,
 	}
 }
 
@@ -210,6 +221,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	s.returnees.Register(gs)
 	s.dynamics.Register(gs)
 	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
+	ledgerclient.NewWatchServer(s.ledgerWatch).Register(gs)
 }
 
 // Run does the service's background work until ctx is done (or Config.Draining closes): it
@@ -242,7 +254,8 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
-		relay := outbox.NewRelay(s.db, ledgerclient.Destination, ledgerclient.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg, s.outboxOptions())
+		ledgerClient := coordinationv1.NewLedgerServiceClient(cc)
+		relay := outbox.NewRelay(s.db, ledgerclient.Destination, ledgerclient.DeliverWatched(ledgerClient, s.cfg.Peers.Deadlines, s.ledgerWatch), s.lg, s.outboxOptions())
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
 		wg.Add(1)
@@ -251,6 +264,12 @@ func (s *Service) Run(ctx context.Context) error {
 			if err := relay.Run(ctx); err != nil {
 				s.lg.Error("ledger relay stopped", zap.Error(err))
 			}
+		}()
+		// Check on a schedule that the ledger still holds what it acknowledged.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.ledgerWatch.Run(ctx, ledgerClient)
 		}()
 		// Deliver the local employers' states (the national recovery rate).
 		employers := outbox.NewRelay(s.db, ledgerclient.LocalEmployersDestination,

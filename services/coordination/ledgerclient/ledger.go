@@ -78,6 +78,13 @@ func Describe(e outbox.Entry) string {
 // Each call's deadline is d.For(number of events): it allows for the link's round trips and the
 // size of the report (peers.Deadlines; the zero value takes the defaults).
 func Deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines) outbox.DeliverFunc {
+	return DeliverWatched(client, d, nil)
+}
+
+// DeliverWatched is Deliver that gives each response to w (Watch.Acknowledge) before the entries
+// are dealt with: what the ledger acknowledged is kept in the service's file, with its proofs
+// checked, before the entries leave the outbox. A nil w is Deliver.
+func DeliverWatched(client coordinationv1.LedgerServiceClient, d peers.Deadlines, w *Watch) outbox.DeliverFunc {
 	return func(ctx context.Context, entries []outbox.Entry) (outbox.Result, error) {
 		var res outbox.Result
 		events := make([]*coordinationv1.LedgerEvent, len(entries))
@@ -107,6 +114,14 @@ func Deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines) outbo
 			cancel()
 			if err != nil {
 				return err
+			}
+			if w != nil {
+				ackCtx, cancel := d.WithTimeoutFor(ctx, 1)
+				err := w.Acknowledge(ackCtx, client, batch, resp)
+				cancel()
+				if err != nil {
+					return err
+				}
 			}
 			for _, r := range resp.GetRefusals() {
 				if j := int(r.GetIndex()); j >= 0 && j < len(at) {

@@ -12,6 +12,7 @@ import (
 	backupv1 "github.com/eastwest/labourlink/proto/labourlink/backup/v1"
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	ledgerwatchv1 "github.com/eastwest/labourlink/proto/labourlink/ledgerwatch/v1"
 	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
@@ -232,6 +233,11 @@ var policy = map[string]rule{
 	outboxv1.OutboxService_GetQuarantinedEntry_FullMethodName:     ownerRead,
 	outboxv1.OutboxService_RetryQuarantinedEntry_FullMethodName:   {{who: operatorFull}},
 	outboxv1.OutboxService_DiscardQuarantinedEntry_FullMethodName: {{who: operatorFull}},
+
+	// --- the ledger checks of a regional service (sending and receiving): its own operators and
+	// system read them and ask for a check of the whole history ---
+	ledgerwatchv1.LedgerWatchService_GetLedgerWatch_FullMethodName: ownerRead,
+	ledgerwatchv1.LedgerWatchService_VerifyLedger_FullMethodName:   ownerRead,
 
 	// --- coordination service ---
 	coordinationv1.RegistryService_RegisterRegion_FullMethodName: {

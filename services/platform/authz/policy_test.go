@@ -17,6 +17,7 @@ import (
 	backupv1 "github.com/eastwest/labourlink/proto/labourlink/backup/v1"
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	ledgerwatchv1 "github.com/eastwest/labourlink/proto/labourlink/ledgerwatch/v1"
 	outboxv1 "github.com/eastwest/labourlink/proto/labourlink/outbox/v1"
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
@@ -31,7 +32,7 @@ var serviceDescs = []grpc.ServiceDesc{
 	receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc, receivingv1.EmploymentFeedService_ServiceDesc,
 	coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
 	coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc, coordinationv1.DynamicsService_ServiceDesc, coordinationv1.EligibilityService_ServiceDesc,
-	outboxv1.OutboxService_ServiceDesc, backupv1.BackupService_ServiceDesc,
+	outboxv1.OutboxService_ServiceDesc, backupv1.BackupService_ServiceDesc, ledgerwatchv1.LedgerWatchService_ServiceDesc,
 	healthpb.Health_ServiceDesc, reflectionv1.ServerReflection_ServiceDesc, reflectionv1alpha.ServerReflection_ServiceDesc,
 }
 

@@ -175,3 +175,41 @@ func (r *Registry) ObserveStore(read func() (StoreStats, error)) {
 	}, storeFileBytes, storeFreePages, storePendingPages, storeFreelistBytes, storeReadTx, storeOpenReadTx,
 		storePagesWritten, storeWriteSeconds, storeSpillSeconds, storeRebalanceTotal, storePagesAllocated, storeReadErrors)
 }
+
+// LedgerWatch is what a regional service keeps of the verifiable ledger
+// (services/coordination/ledgerclient, watch.go).
+type LedgerWatch struct {
+	// Acknowledged is the number of acknowledged events kept.
+	Acknowledged int
+	// Failures is the number of acknowledged events the ledger no longer holds as acknowledged.
+	Failures int
+	// CheckpointProblem is true while the log as a whole fails its check (signature,
+	// consistency with the kept checkpoint).
+	CheckpointProblem bool
+}
+
+var (
+	ledgerAcknowledged = prometheus.NewDesc(name("ledger", "acknowledged_events"), "Events the coordination service's ledger acknowledged that this regional service keeps (leaf index and hash) to check later.", nil, nil)
+	ledgerFailures     = prometheus.NewDesc(name("ledger_verify", "failures"), "Acknowledged events the coordination service's ledger no longer holds as acknowledged (changed or missing), as found by this regional service's checks.", nil, nil)
+	ledgerCheckpointOK = prometheus.NewDesc(name("ledger_verify", "checkpoint_ok"), "1 while the ledger's current checkpoint of this province is signed by the pinned key and extends the one kept, else 0.", nil, nil)
+)
+
+// ObserveLedgerWatch exports labourlink_ledger_acknowledged_events,
+// labourlink_ledger_verify_failures and labourlink_ledger_verify_checkpoint_ok, read by read at
+// each scrape.
+func (r *Registry) ObserveLedgerWatch(read func() (LedgerWatch, error)) {
+	r.observe(func(ch chan<- prometheus.Metric) {
+		w, err := read()
+		if err != nil {
+			failed(ch, ledgerFailures, err)
+			return
+		}
+		gauge(ch, ledgerAcknowledged, float64(w.Acknowledged))
+		gauge(ch, ledgerFailures, float64(w.Failures))
+		ok := 1.0
+		if w.CheckpointProblem {
+			ok = 0
+		}
+		gauge(ch, ledgerCheckpointOK, ok)
+	}, ledgerAcknowledged, ledgerFailures, ledgerCheckpointOK)
+}

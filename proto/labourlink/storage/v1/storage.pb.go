@@ -474,6 +474,137 @@ func (x *DynamicsTrip) GetOccupation() string {
 	return ""
 }
 
+// An event the coordination service's ledger acknowledged, as a regional service keeps it
+// (services/coordination/ledgerclient, watch.go; sending schema version 9, receiving 6), stored
+// under its leaf index (8 bytes, big-endian).
+type LedgerAck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's id.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId" json:"event_id,omitempty"`
+	// The RFC 6962 leaf hash of the event as the regional service sent it (32 bytes).
+	LeafHash []byte `protobuf:"bytes,2,opt,name=leaf_hash,json=leafHash" json:"leaf_hash,omitempty"`
+	// When the acknowledgement was kept.
+	AckTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=ack_time,json=ackTime" json:"ack_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LedgerAck) Reset() {
+	*x = LedgerAck{}
+	mi := &file_labourlink_storage_v1_storage_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LedgerAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LedgerAck) ProtoMessage() {}
+
+func (x *LedgerAck) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_storage_v1_storage_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LedgerAck.ProtoReflect.Descriptor instead.
+func (*LedgerAck) Descriptor() ([]byte, []int) {
+	return file_labourlink_storage_v1_storage_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LedgerAck) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *LedgerAck) GetLeafHash() []byte {
+	if x != nil {
+		return x.LeafHash
+	}
+	return nil
+}
+
+func (x *LedgerAck) GetAckTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AckTime
+	}
+	return nil
+}
+
+// An acknowledged event the ledger no longer holds as acknowledged (LedgerAck), stored under its
+// leaf index until a later check finds it again.
+type LedgerFailure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's id.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId" json:"event_id,omitempty"`
+	// What is wrong, starting with "changed" or "missing".
+	Problem string `protobuf:"bytes,2,opt,name=problem" json:"problem,omitempty"`
+	// When it was first found.
+	DetectTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=detect_time,json=detectTime" json:"detect_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LedgerFailure) Reset() {
+	*x = LedgerFailure{}
+	mi := &file_labourlink_storage_v1_storage_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LedgerFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LedgerFailure) ProtoMessage() {}
+
+func (x *LedgerFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_storage_v1_storage_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LedgerFailure.ProtoReflect.Descriptor instead.
+func (*LedgerFailure) Descriptor() ([]byte, []int) {
+	return file_labourlink_storage_v1_storage_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LedgerFailure) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *LedgerFailure) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+func (x *LedgerFailure) GetDetectTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DetectTime
+	}
+	return nil
+}
+
 var File_labourlink_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
@@ -519,7 +650,16 @@ const file_labourlink_storage_v1_storage_proto_rawDesc = "" +
 	"\ano_show\x18\a \x01(\bR\x06noShow\x12\x1e\n" +
 	"\n" +
 	"occupation\x18\b \x01(\tR\n" +
-	"occupationBMZDgithub.com/eastwest/labourlink/proto/labourlink/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"occupation\"z\n" +
+	"\tLedgerAck\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1b\n" +
+	"\tleaf_hash\x18\x02 \x01(\fR\bleafHash\x125\n" +
+	"\back_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aackTime\"\x81\x01\n" +
+	"\rLedgerFailure\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x18\n" +
+	"\aproblem\x18\x02 \x01(\tR\aproblem\x12;\n" +
+	"\vdetect_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"detectTimeBMZDgithub.com/eastwest/labourlink/proto/labourlink/storage/v1;storagev1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_labourlink_storage_v1_storage_proto_rawDescOnce sync.Once
@@ -533,34 +673,38 @@ func file_labourlink_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_labourlink_storage_v1_storage_proto_rawDescData
 }
 
-var file_labourlink_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_labourlink_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_labourlink_storage_v1_storage_proto_goTypes = []any{
 	(*OutboxEntry)(nil),           // 0: labourlink.storage.v1.OutboxEntry
 	(*RememberedResponse)(nil),    // 1: labourlink.storage.v1.RememberedResponse
 	(*ImportRecord)(nil),          // 2: labourlink.storage.v1.ImportRecord
 	(*DynamicsTrips)(nil),         // 3: labourlink.storage.v1.DynamicsTrips
 	(*DynamicsTrip)(nil),          // 4: labourlink.storage.v1.DynamicsTrip
-	nil,                           // 5: labourlink.storage.v1.OutboxEntry.TraceContextEntry
-	(*anypb.Any)(nil),             // 6: google.protobuf.Any
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),      // 8: labourlink.common.v1.ImportSummary
-	(*v1.Date)(nil),               // 9: labourlink.common.v1.Date
+	(*LedgerAck)(nil),             // 5: labourlink.storage.v1.LedgerAck
+	(*LedgerFailure)(nil),         // 6: labourlink.storage.v1.LedgerFailure
+	nil,                           // 7: labourlink.storage.v1.OutboxEntry.TraceContextEntry
+	(*anypb.Any)(nil),             // 8: google.protobuf.Any
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),      // 10: labourlink.common.v1.ImportSummary
+	(*v1.Date)(nil),               // 11: labourlink.common.v1.Date
 }
 var file_labourlink_storage_v1_storage_proto_depIdxs = []int32{
-	6, // 0: labourlink.storage.v1.OutboxEntry.payload:type_name -> google.protobuf.Any
-	7, // 1: labourlink.storage.v1.OutboxEntry.created_at:type_name -> google.protobuf.Timestamp
-	5, // 2: labourlink.storage.v1.OutboxEntry.trace_context:type_name -> labourlink.storage.v1.OutboxEntry.TraceContextEntry
-	6, // 3: labourlink.storage.v1.RememberedResponse.response:type_name -> google.protobuf.Any
-	7, // 4: labourlink.storage.v1.RememberedResponse.stored_at:type_name -> google.protobuf.Timestamp
-	8, // 5: labourlink.storage.v1.ImportRecord.summary:type_name -> labourlink.common.v1.ImportSummary
-	9, // 6: labourlink.storage.v1.ImportRecord.import_date:type_name -> labourlink.common.v1.Date
-	7, // 7: labourlink.storage.v1.ImportRecord.update_time:type_name -> google.protobuf.Timestamp
-	4, // 8: labourlink.storage.v1.DynamicsTrips.trips:type_name -> labourlink.storage.v1.DynamicsTrip
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	8,  // 0: labourlink.storage.v1.OutboxEntry.payload:type_name -> google.protobuf.Any
+	9,  // 1: labourlink.storage.v1.OutboxEntry.created_at:type_name -> google.protobuf.Timestamp
+	7,  // 2: labourlink.storage.v1.OutboxEntry.trace_context:type_name -> labourlink.storage.v1.OutboxEntry.TraceContextEntry
+	8,  // 3: labourlink.storage.v1.RememberedResponse.response:type_name -> google.protobuf.Any
+	9,  // 4: labourlink.storage.v1.RememberedResponse.stored_at:type_name -> google.protobuf.Timestamp
+	10, // 5: labourlink.storage.v1.ImportRecord.summary:type_name -> labourlink.common.v1.ImportSummary
+	11, // 6: labourlink.storage.v1.ImportRecord.import_date:type_name -> labourlink.common.v1.Date
+	9,  // 7: labourlink.storage.v1.ImportRecord.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 8: labourlink.storage.v1.DynamicsTrips.trips:type_name -> labourlink.storage.v1.DynamicsTrip
+	9,  // 9: labourlink.storage.v1.LedgerAck.ack_time:type_name -> google.protobuf.Timestamp
+	9,  // 10: labourlink.storage.v1.LedgerFailure.detect_time:type_name -> google.protobuf.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_storage_v1_storage_proto_init() }
@@ -574,7 +718,7 @@ func file_labourlink_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_storage_v1_storage_proto_rawDesc), len(file_labourlink_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
