@@ -24,7 +24,7 @@ func TestOpenVersion7FileHashesIDNumberIndex(t *testing.T) {
 	lg := zaptest.NewLogger(t)
 	oldBucket := []byte("workerByIDNumber")
 	v7 := Schema
-	v7.Version = Schema.Version - 1
+	v7.Version = 7
 	v7.Migrate = nil
 	v7.Buckets = slices.DeleteFunc(slices.Clone(Schema.Buckets), func(b []byte) bool {
 		return bytes.Equal(b, roster.BucketWorkerByIDHash) || bytes.Equal(b, roster.BucketRosterSecrets) || bytes.Equal(b, roster.BucketLookupRecords)

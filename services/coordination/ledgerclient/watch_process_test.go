@@ -18,6 +18,7 @@ import (
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	ledgerwatchv1 "github.com/eastwest/labourlink/proto/labourlink/ledgerwatch/v1"
+	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/platform/outbox"
@@ -277,6 +278,92 @@ func TestProvinceDetectsLedgerTampering(t *testing.T) {
 			st = gz.verifyAll(t, coord.Addr)
 			if st.GetAcknowledgedEvents() != 6 || st.GetCheckpoint().GetTreeSize() != 6 || st.GetFailureCount() != 1 {
 				t.Errorf("Guizhou after one more event: %v", st)
+			}
+		})
+	}
+}
+
+// What the ledger acknowledges is checked on delivery: a good answer is kept with no failure; an
+// answer whose inclusion proof was changed on the way is kept as a failure naming the event; an
+// answer whose checkpoint is signed by another key than the pinned one is a problem of the log
+// as a whole, and its checkpoint is not kept.
+func TestAcknowledgeChecksProofs(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds and runs the labourlink binary")
+	}
+	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	coord := proctest.Start(t, "coordination", "", "-data", t.TempDir())
+	client := coordinationv1.NewLedgerServiceClient(coord.Conn())
+	dep := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var evs []*coordinationv1.LedgerEvent
+	for i := range 3 {
+		evs = append(evs, departure("520000-B7", fmt.Sprintf("520000-W%010d", i+1), dep))
+	}
+	resp, err := client.ReportEvents(callCtx(t), &coordinationv1.ReportEventsRequest{Events: evs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ledger.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		key         string
+		change      func(r *coordinationv1.ReportEventsResponse)
+		failures    []string // event ids
+		problem     string   // how the checkpoint problem starts
+		keptCheckpt bool
+	}{
+		{name: "good", keptCheckpt: true},
+		{name: "proof changed", change: func(r *coordinationv1.ReportEventsResponse) { r.GetInclusions()[1].GetProof()[0][0] ^= 1 },
+			failures: []string{evs[1].GetEventId()}, keptCheckpt: true},
+		{name: "leaf index changed", change: func(r *coordinationv1.ReportEventsResponse) {
+			r.GetInclusions()[0].LeafIndex, r.GetInclusions()[2].LeafIndex = r.GetInclusions()[2].GetLeafIndex(), r.GetInclusions()[0].GetLeafIndex()
+		}, failures: []string{evs[0].GetEventId(), evs[2].GetEventId()}, keptCheckpt: true},
+		{name: "another key", key: other.PublicKey(), problem: "the ledger's checkpoint is not signed by the pinned key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProvince(t, "520000", lg)
+			if tc.key != "" {
+				p.watch = ledgerclient.NewWatch(p.db, lg, ledgerclient.WatchConfig{Region: "520000", PublicKey: tc.key, Health: p.health.set})
+			}
+			r := proto.Clone(resp).(*coordinationv1.ReportEventsResponse)
+			if tc.change != nil {
+				tc.change(r)
+			}
+			if err := p.watch.Acknowledge(callCtx(t), client, evs, r); err != nil {
+				t.Fatal(err)
+			}
+			st, err := p.watch.State()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range st.GetFailures() {
+				got = append(got, f.GetEventId())
+				if !strings.HasPrefix(f.GetProblem(), "changed") {
+					t.Errorf("problem %q", f.GetProblem())
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.failures) {
+				t.Errorf("failures %v, want %v", got, tc.failures)
+			}
+			if !strings.HasPrefix(st.GetCheckpointProblem(), tc.problem) || (tc.problem == "") != (st.GetCheckpointProblem() == "") {
+				t.Errorf("checkpoint problem %q, want %q", st.GetCheckpointProblem(), tc.problem)
+			}
+			if (st.GetCheckpoint() != nil) != tc.keptCheckpt {
+				t.Errorf("checkpoint kept: %v, want %v", st.GetCheckpoint() != nil, tc.keptCheckpt)
+			}
+			if st.GetAcknowledgedEvents() != 3 {
+				t.Errorf("%d acknowledged events kept, want 3", st.GetAcknowledgedEvents())
+			}
+			serving, _ := p.health.get(ledgerclient.HealthName)
+			if serving != (len(tc.failures) == 0 && tc.problem == "") {
+				t.Errorf("health SERVING = %v", serving)
 			}
 		})
 	}
