@@ -21,6 +21,7 @@ import (
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination/check"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/paging"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -223,6 +224,12 @@ func (x *LedgerServer) validateTreeRequest(v *apierror.Violations, req any) bool
 			v.Add("start_index", "must not be negative")
 		}
 		check.PageSize.Check(v, r.GetPageSize())
+		if r.GetPageToken() != "" {
+			leavesListing(r.GetReporterRegion()).Check(v, r.GetPageToken())
+			if r.GetStartIndex() != 0 {
+				v.Add("start_index", "give the start index or the page token, not both")
+			}
+		}
 	case *coordinationv1.GetLedgerPublicKeyRequest:
 	default:
 		return false
@@ -322,6 +329,13 @@ func (x *LedgerServer) ListLedgerLeaves(ctx context.Context, req *coordinationv1
 		size := treeSize(tx, reporter)
 		resp.TreeSize = int64(size)
 		start := uint64(req.GetStartIndex())
+		if req.GetPageToken() != "" {
+			last, err := leavesListing(reporter).Decode(req.GetPageToken())
+			if err != nil {
+				return err
+			}
+			start = store.KeyUint64(last) + 1
+		}
 		end := min(size, start+n)
 		for i := start; i < end; i++ {
 			leaf, err := treeNode(tx, reporter, compact.NewNodeID(0, i))
@@ -342,6 +356,7 @@ func (x *LedgerServer) ListLedgerLeaves(ctx context.Context, req *coordinationv1
 		}
 		if end < size {
 			resp.NextStartIndex = int64(end)
+			resp.NextPageToken = leavesListing(reporter).Token(store.Uint64Key(end - 1))
 		}
 		return nil
 	})
@@ -349,6 +364,12 @@ func (x *LedgerServer) ListLedgerLeaves(ctx context.Context, req *coordinationv1
 		return nil, err
 	}
 	return resp, nil
+}
+
+// leavesListing is what a ListLedgerLeaves page token is bound to: the reporter's log; its key
+// is the last leaf index of the page (8 bytes).
+func leavesListing(reporter string) paging.Listing {
+	return paging.For("ListLedgerLeaves", reporter).Keys(func(k []byte) bool { return len(k) == 8 })
 }
 
 // GetLedgerPublicKey returns the key that signs the checkpoints.

@@ -36,6 +36,9 @@ func TestValidateTreeRequests(t *testing.T) {
 		{"consistency backwards", &coordinationv1.GetConsistencyProofRequest{ReporterRegion: "440000", FromSize: 3, ToSize: 2}, []string{"to_size"}},
 		{"leaves", &coordinationv1.ListLedgerLeavesRequest{ReporterRegion: "440000", StartIndex: 5, PageSize: 10}, nil},
 		{"leaves negative start and size", &coordinationv1.ListLedgerLeavesRequest{ReporterRegion: "440000", StartIndex: -1, PageSize: -1}, []string{"page_size", "start_index"}},
+		{"leaves with a garbage token", &coordinationv1.ListLedgerLeavesRequest{ReporterRegion: "440000", PageToken: "nope"}, []string{"page_token"}},
+		{"leaves with another reporter's token", &coordinationv1.ListLedgerLeavesRequest{ReporterRegion: "440000", PageToken: leavesListing("520000").Token(make([]byte, 8))}, []string{"page_token"}},
+		{"leaves with token and start", &coordinationv1.ListLedgerLeavesRequest{ReporterRegion: "440000", StartIndex: 2, PageToken: leavesListing("440000").Token(make([]byte, 8))}, []string{"start_index"}},
 		{"leaves without reporter", &coordinationv1.ListLedgerLeavesRequest{}, []string{"reporter_region"}},
 		{"public key", &coordinationv1.GetLedgerPublicKeyRequest{}, nil},
 	}

@@ -1026,7 +1026,9 @@ type ListLedgerLeavesResponse struct {
 	// The start_index of the next page; 0 on the last page.
 	NextStartIndex int64 `protobuf:"varint,2,opt,name=next_start_index,json=nextStartIndex,proto3" json:"next_start_index,omitempty"`
 	// The log's size when listed.
-	TreeSize      int64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	TreeSize int64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// Token for the next page (ListLedgerLeavesRequest.page_token); empty on the last page.
+	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1080,6 +1082,13 @@ func (x *ListLedgerLeavesResponse) GetTreeSize() int64 {
 		return x.TreeSize
 	}
 	return 0
+}
+
+func (x *ListLedgerLeavesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 var File_labourlink_coordination_v1_ledger_proto protoreflect.FileDescriptor
@@ -1157,11 +1166,12 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"leaf_index\x18\x01 \x01(\x03B\x03\xe0A\x03R\tleafIndex\x12 \n" +
 	"\tleaf_hash\x18\x02 \x01(\fB\x03\xe0A\x03R\bleafHash\x12B\n" +
-	"\x05event\x18\x03 \x01(\v2'.labourlink.coordination.v1.LedgerEventB\x03\xe0A\x03R\x05event\"\xb0\x01\n" +
+	"\x05event\x18\x03 \x01(\v2'.labourlink.coordination.v1.LedgerEventB\x03\xe0A\x03R\x05event\"\xdd\x01\n" +
 	"\x18ListLedgerLeavesResponse\x12C\n" +
 	"\x06leaves\x18\x01 \x03(\v2&.labourlink.coordination.v1.LedgerLeafB\x03\xe0A\x03R\x06leaves\x12-\n" +
 	"\x10next_start_index\x18\x02 \x01(\x03B\x03\xe0A\x03R\x0enextStartIndex\x12 \n" +
-	"\ttree_size\x18\x03 \x01(\x03B\x03\xe0A\x03R\btreeSize*\x98\x02\n" +
+	"\ttree_size\x18\x03 \x01(\x03B\x03\xe0A\x03R\btreeSize\x12+\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tB\x03\xe0A\x03R\rnextPageToken*\x98\x02\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13EVENT_KIND_DEPARTED\x10\x01\x12\x16\n" +

@@ -552,7 +552,10 @@ type ListLedgerLeavesRequest struct {
 	StartIndex int64 `protobuf:"varint,2,opt,name=start_index,json=startIndex,proto3" json:"start_index,omitempty"`
 	// Maximum leaves to return (default 100; a larger size is served as 1000, a negative one
 	// is refused).
-	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page (AIP-158), bound to reporter_region; when set,
+	// start_index must be 0: the page starts after the previous one.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -606,6 +609,13 @@ func (x *ListLedgerLeavesRequest) GetPageSize() int32 {
 		return x.PageSize
 	}
 	return 0
+}
+
+func (x *ListLedgerLeavesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
 }
 
 // Request for the ledger's public key.
@@ -735,12 +745,14 @@ const file_labourlink_coordination_v1_ledger_tree_proto_rawDesc = "" +
 	"\tfrom_size\x18\x02 \x01(\x03B\x03\xe0A\x02R\bfromSize\x12\x1c\n" +
 	"\ato_size\x18\x03 \x01(\x03B\x03\xe0A\x02R\x06toSize\"8\n" +
 	"\x1bGetConsistencyProofResponse\x12\x19\n" +
-	"\x05proof\x18\x01 \x03(\fB\x03\xe0A\x03R\x05proof\"\x8f\x01\n" +
+	"\x05proof\x18\x01 \x03(\fB\x03\xe0A\x03R\x05proof\"\xb3\x01\n" +
 	"\x17ListLedgerLeavesRequest\x12,\n" +
 	"\x0freporter_region\x18\x01 \x01(\tB\x03\xe0A\x02R\x0ereporterRegion\x12$\n" +
 	"\vstart_index\x18\x02 \x01(\x03B\x03\xe0A\x01R\n" +
 	"startIndex\x12 \n" +
-	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\"\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x1b\n" +
 	"\x19GetLedgerPublicKeyRequest\"@\n" +
 	"\x1aGetLedgerPublicKeyResponse\x12\"\n" +
 	"\n" +
