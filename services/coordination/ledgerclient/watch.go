@@ -33,6 +33,7 @@ import (
 //	                "problem"    -> what is wrong with the log as a whole ("" or absent: nothing)
 //	                "cursor"     -> leafIndex(8) the next scheduled check starts at
 //	                "checked"    -> the time of the last check (RFC 3339)
+//	                "acknowledged" -> count(8) of ledgerAcks
 //
 // The public key is pinned: Watch.PublicKey (the -ledger-public-key flag) when set, else the key
 // the coordination service gave the first time it was asked, kept in the file (trust on first
@@ -49,7 +50,14 @@ var (
 	keyProblem    = []byte("problem")
 	keyCursor     = []byte("cursor")
 	keyChecked    = []byte("checked")
+	keyAckCount   = []byte("acknowledged")
 )
+
+// ackCount is the number of entries of ledgerAcks, kept beside them so that a scrape does not
+// walk the bucket.
+func ackCount(tx *bbolt.Tx) int {
+	return int(store.KeyUint64(tx.Bucket(BucketLedgerWatch).Get(keyAckCount)))
+}
 
 // WatchBuckets are the buckets of the regional side of the verifiable ledger.
 func WatchBuckets() [][]byte {
@@ -150,7 +158,7 @@ func (w *Watch) Observe(reg *metrics.Registry) {
 	reg.ObserveLedgerWatch(func() (metrics.LedgerWatch, error) {
 		var m metrics.LedgerWatch
 		err := w.db.View(func(tx *bbolt.Tx) error {
-			m.Acknowledged = tx.Bucket(BucketLedgerAcks).Stats().KeyN
+			m.Acknowledged = ackCount(tx)
 			m.Failures = tx.Bucket(BucketLedgerFailures).Stats().KeyN
 			m.CheckpointProblem = len(tx.Bucket(BucketLedgerWatch).Get(keyProblem)) > 0
 			return nil
@@ -341,6 +349,7 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 	var rs []result
 	err = w.db.Update(func(tx *bbolt.Tx) error {
 		acks := tx.Bucket(BucketLedgerAcks)
+		count := ackCount(tx)
 		for _, in := range resp.GetInclusions() {
 			i := int(in.GetIndex())
 			if i < 0 || i >= len(batch) || batch[i].GetReporterRegion() != w.cfg.Region || in.GetEventId() != batch[i].GetEventId() {
@@ -356,9 +365,16 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 					rs = append(rs, result{uint64(in.GetLeafIndex()), ev.GetEventId(), "changed: the proof given on delivery does not hold: " + err.Error()})
 				}
 			}
-			if err := store.PutProto(acks, store.Uint64Key(uint64(in.GetLeafIndex())), &storagev1.LedgerAck{EventId: ev.GetEventId(), LeafHash: leaf, AckTime: timestamppb.New(now)}); err != nil {
+			k := store.Uint64Key(uint64(in.GetLeafIndex()))
+			if acks.Get(k) == nil {
+				count++
+			}
+			if err := store.PutProto(acks, k, &storagev1.LedgerAck{EventId: ev.GetEventId(), LeafHash: leaf, AckTime: timestamppb.New(now)}); err != nil {
 				return err
 			}
+		}
+		if err := tx.Bucket(BucketLedgerWatch).Put(keyAckCount, store.Uint64Key(uint64(count))); err != nil {
+			return err
 		}
 		return w.record(tx, now, rs)
 	})
@@ -657,7 +673,7 @@ func (w *Watch) State() (*ledgerwatchv1.LedgerWatch, error) {
 		if t, err := time.Parse(time.RFC3339Nano, string(b.Get(keyChecked))); err == nil {
 			st.LastCheckTime = timestamppb.New(t)
 		}
-		st.AcknowledgedEvents = int64(tx.Bucket(BucketLedgerAcks).Stats().KeyN)
+		st.AcknowledgedEvents = int64(ackCount(tx))
 		fb := tx.Bucket(BucketLedgerFailures)
 		st.FailureCount = int64(fb.Stats().KeyN)
 		c := fb.Cursor()
