@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -124,6 +125,18 @@ func TestScenarioOverHTTPJSON(t *testing.T) {
 		t.Fatalf("the ledger has no LEFT_JOB of %s a minute after RecordJobLeft", left)
 	}
 
+	// The local employers of Guizhou (a workshop that has resumed work, an enterprise that has
+	// not), for the recovery rate.
+	returnees := sendingv1.NewReturneeServiceClient(hc.sending)
+	for i, e := range []*sendingv1.LocalEmployer{
+		{DisplayName: "关岭县花江镇扶贫车间", Kind: sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP, County: "520102", Capacity: 30, Resumed: true},
+		{DisplayName: "贵阳示范龙头企业", Kind: sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE, County: "520103", Capacity: 200},
+	} {
+		if _, err := returnees.CreateLocalEmployer(ctx, &sendingv1.CreateLocalEmployerRequest{LocalEmployer: e, RequestId: fmt.Sprintf("http-employer-%d", i)}); err != nil {
+			t.Fatalf("CreateLocalEmployer over HTTP: %v", err)
+		}
+	}
+
 	// The assessment against a baseline, and the reconciliation once the grace period is over.
 	year := int32(civil.Year(time.Now()))
 	assess := coordinationv1.NewAssessmentServiceClient(hc.coord)
@@ -170,6 +183,9 @@ func TestScenarioOverHTTPJSON(t *testing.T) {
 	}
 	if n := overHTTP["GetEmploymentDynamics"].(*sendingv1.GetEmploymentDynamicsResponse).GetTotal().GetOutAtWork(); n != outAtWork {
 		t.Errorf("sending dynamics over HTTP: %d out at work today, want the %d registered-poor workers onboarded and still at work", n, outAtWork)
+	}
+	if r := overHTTP["GetEmploymentDynamics"].(*sendingv1.GetEmploymentDynamicsResponse).GetRecoveryTotal().GetRecoveryRate(); r.GetNumerator() != 1 || r.GetDenominator() != 2 {
+		t.Errorf("sending recovery rate over HTTP: %v, want 1 of the 2 local employers resumed", r)
 	}
 	t.Logf("the scenario took %d HTTP/JSON requests; %d registered-poor workers out at work at the end", calls.Load(), outAtWork)
 
