@@ -36,8 +36,8 @@ type federationConns struct{ coord, sending, receiving grpc.ClientConnInterface 
 // onboardings, the employment followed up (a worker leaves the job, another comes home), a
 // baseline set, the assessment and the reconciliation read — and every figure it reads at the
 // end equals the same read over gRPC. Then the dashboards of the three services, in a real
-// Chromium, in Chinese and English, show the API's figures (TestDashboardsOfTheScenario's
-// checks, run on this federation).
+// Chromium, in Chinese and English, show the API's figures (checkDashboards; skipped without
+// chromium unless CI=true).
 func TestScenarioOverHTTPJSON(t *testing.T) {
 	t.Parallel()
 	const grace = 5 * time.Second
