@@ -257,7 +257,7 @@ func runSubsidiesList(ctx context.Context, env *cliEnv, args []string) error {
 				asOf = answered
 			}
 			for _, e := range page {
-				if region != "" && !strings.HasPrefix(e.workerID, region) {
+				if *names && region != "" && !strings.HasPrefix(e.workerID, region) {
 					return fmt.Errorf(msgSubsidyNotOwn, d.addr, e.workerID, region, region)
 				}
 			}
