@@ -14,10 +14,12 @@
 //   - transport: transport batches (TransportService), with the planner in transport/batchplan;
 //   - returnees: local employers and the placement of workers back home (ReturneeService);
 //   - dynamics: employment dynamics as of a date, from the roster and the local employers
-//     (DynamicsService).
+//     (DynamicsService);
+//   - subsidies: the coordination service's subsidy lists of the province with the names joined
+//     from the roster, names never leaving the province (SubsidyService).
 //
 // Dependencies run one way: transport -> matching -> demand, roster; returnees -> roster;
-// dynamics -> returnees, roster; the decision follower
+// dynamics -> returnees, roster; subsidies -> roster; the decision follower
 // reaches matching through demand.Config.ApplyDecision, the employment follower the roster
 // through demand.Config.ApplyEmployment.
 package sending
@@ -48,6 +50,7 @@ import (
 	"github.com/eastwest/labourlink/services/sending/matching"
 	"github.com/eastwest/labourlink/services/sending/returnees"
 	"github.com/eastwest/labourlink/services/sending/roster"
+	"github.com/eastwest/labourlink/services/sending/subsidies"
 	"github.com/eastwest/labourlink/services/sending/transport"
 )
 
@@ -129,6 +132,9 @@ type Service struct {
 	returnees *returnees.Service
 	// dynamics is the employment dynamics (services/sending/dynamics).
 	dynamics *dynamics.Service
+	// subsidies is the subsidy lists with names (services/sending/subsidies), connected to the
+	// coordination service while Run runs.
+	subsidies *subsidies.Service
 }
 
 // New returns the sending service for cfg.Region over db.
@@ -185,6 +191,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("report the local employers: %w", err)
 	}
 	s.dynamics = dynamics.New(db, dynamics.Config{Region: cfg.Region, Regions: t, Now: cfg.Now})
+	s.subsidies = subsidies.New(db, subsidies.Config{Region: cfg.Region, Coordinated: cfg.Coordination != "", Deadlines: cfg.Peers.Deadlines, Now: cfg.Now})
 	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, ledgerclient.Destination)
 	cfg.Metrics.ObserveFollowers(s.demand.FollowerLags)
 	return s, nil
@@ -198,6 +205,7 @@ func (s *Service) ServiceNames() []string {
 		sendingv1.TransportService_ServiceDesc.ServiceName,
 		sendingv1.ReturneeService_ServiceDesc.ServiceName,
 		sendingv1.DynamicsService_ServiceDesc.ServiceName,
+		sendingv1.SubsidyService_ServiceDesc.ServiceName,
 		outbox.ServiceName,
 	}
 }
@@ -209,6 +217,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	s.transport.Register(gs)
 	s.returnees.Register(gs)
 	s.dynamics.Register(gs)
+	s.subsidies.Register(gs)
 	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
 }
 
@@ -242,6 +251,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
+		// The subsidy lists ask the coordination service on this connection while Run runs.
+		s.subsidies.Connect(coordinationv1.NewEligibilityServiceClient(cc))
+		defer s.subsidies.Connect(nil)
 		relay := outbox.NewRelay(s.db, ledgerclient.Destination, ledgerclient.Deliver(coordinationv1.NewLedgerServiceClient(cc), s.cfg.Peers.Deadlines), s.lg, s.outboxOptions())
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
