@@ -1072,8 +1072,8 @@ func checkStatefulSet(t *testing.T, f *federation, ss *appsv1.StatefulSet, certs
 		t.Errorf("pod label labourlink.eastwest/region %q, region %s (the network policies select by it)", tmpl.Labels["labourlink.eastwest/region"], cfg.Region)
 	}
 
-	// Ports: the gRPC, health and metrics ports are container ports; the probes ask the health
-	// port with gRPC; the Service forwards to the gRPC and metrics ports.
+	// Ports: the gRPC, health, metrics and HTTP/JSON ports are container ports; the probes ask
+	// the health port with gRPC; the Service forwards to the gRPC, metrics and HTTP ports.
 	ports := namedPorts(tmpl.Spec)
 	if int(ports["grpc"]) != port(t, name, cfg.Listen) || ports["grpc"] == 0 {
 		t.Errorf("container port grpc %d, listen %s", ports["grpc"], cfg.Listen)
@@ -1083,6 +1083,12 @@ func checkStatefulSet(t *testing.T, f *federation, ss *appsv1.StatefulSet, certs
 	}
 	if m := env["LABOURLINK_METRICS_ADDR"]; m == "" || int(ports["metrics"]) != port(t, name, m) {
 		t.Errorf("container port metrics %d, LABOURLINK_METRICS_ADDR %q", ports["metrics"], m)
+	}
+	if cfg.HTTPAddr == "" || int(ports["http"]) != port(t, name, cfg.HTTPAddr) {
+		t.Errorf("container port http %d, HTTP/JSON listener %q (LABOURLINK_HTTP_ADDR)", ports["http"], cfg.HTTPAddr)
+	}
+	if cfg.HTTPAddr != "" && !cfg.TLS.Enabled() {
+		t.Errorf("the HTTP/JSON listener %s is served without mTLS", cfg.HTTPAddr)
 	}
 	for probe, p := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe, "startupProbe": c.StartupProbe} {
 		if p == nil || p.GRPC == nil {
@@ -1412,12 +1418,12 @@ func checkNetworkPolicies(t *testing.T, f *federation, ns *corev1.Namespace, pod
 	pairs := regions.DefaultPairings()
 	others := []struct {
 		peer
-		grpc, metrics bool
+		grpc, metrics, http bool
 	}{
-		{peer{name: "a client namespace", nsLabels: map[string]string{"kubernetes.io/metadata.name": "labourlink-operators", "labourlink.eastwest/clients": "true"}}, true, false},
-		{peer{name: "the monitoring namespace", nsLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}}, false, true},
-		{peer{name: "another namespace", nsLabels: map[string]string{"kubernetes.io/metadata.name": "default"}}, false, false},
-		{peer{name: "another pod of the namespace", nsLabels: nsLabels, podLabels: map[string]string{"app": "debug"}, sameNS: true}, false, false},
+		{peer{name: "a client namespace", nsLabels: map[string]string{"kubernetes.io/metadata.name": "labourlink-operators", "labourlink.eastwest/clients": "true"}}, true, false, true},
+		{peer{name: "the monitoring namespace", nsLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}}, false, true, false},
+		{peer{name: "another namespace", nsLabels: map[string]string{"kubernetes.io/metadata.name": "default"}}, false, false, false},
+		{peer{name: "another pod of the namespace", nsLabels: nsLabels, podLabels: map[string]string{"app": "debug"}, sameNS: true}, false, false, false},
 	}
 	for _, target := range pods {
 		if target.backup {
@@ -1457,6 +1463,9 @@ func checkNetworkPolicies(t *testing.T, f *federation, ns *corev1.Namespace, pod
 			if admits(t, f.policies, target, "metrics", p) {
 				t.Errorf("%s -> %s metrics: admitted", from.name, target.name)
 			}
+			if admits(t, f.policies, target, "http", p) {
+				t.Errorf("%s -> %s HTTP/JSON: admitted (the federation's services call each other over gRPC)", from.name, target.name)
+			}
 		}
 		for _, o := range others {
 			if got := admits(t, f.policies, target, "grpc", o.peer); got != o.grpc {
@@ -1464,6 +1473,9 @@ func checkNetworkPolicies(t *testing.T, f *federation, ns *corev1.Namespace, pod
 			}
 			if got := admits(t, f.policies, target, "metrics", o.peer); got != o.metrics {
 				t.Errorf("%s -> %s metrics: admitted %v, want %v", o.name, target.name, got, o.metrics)
+			}
+			if got := admits(t, f.policies, target, "http", o.peer); got != o.http {
+				t.Errorf("%s -> %s HTTP/JSON: admitted %v, want %v", o.name, target.name, got, o.http)
 			}
 		}
 	}

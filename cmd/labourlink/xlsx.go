@@ -107,9 +107,15 @@ type xlsxRejects struct {
 const rejectsSheet = "rejects"
 
 func newXLSXRejects(path string, columns int) (*xlsxRejects, error) {
+	return newXLSXSheet(path, rejectsSheet, columns)
+}
+
+// newXLSXSheet starts a workbook of one sheet named sheet, of text cells under a bold, frozen
+// header row (as a rejects workbook).
+func newXLSXSheet(path, sheet string, columns int) (*xlsxRejects, error) {
 	f := excelize.NewFile()
 	x := &xlsxRejects{path: path, f: f}
-	err := f.SetSheetName("Sheet1", rejectsSheet)
+	err := f.SetSheetName("Sheet1", sheet)
 	if err == nil {
 		x.text, err = f.NewStyle(&excelize.Style{NumFmt: 49})
 	}
@@ -117,7 +123,7 @@ func newXLSXRejects(path string, columns int) (*xlsxRejects, error) {
 		x.bold, err = f.NewStyle(&excelize.Style{NumFmt: 49, Font: &excelize.Font{Bold: true}})
 	}
 	if err == nil {
-		x.sw, err = f.NewStreamWriter(rejectsSheet)
+		x.sw, err = f.NewStreamWriter(sheet)
 	}
 	if err == nil && columns > 0 {
 		err = x.sw.SetColWidth(1, columns, 20)

@@ -1,6 +1,7 @@
 package coordination
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -194,5 +196,89 @@ func TestReportEventsScansOldFlatDetail(t *testing.T) {
 	r := resp.GetRefusals()[0]
 	if r.GetIndex() != 0 || r.GetField() != "incident.kind" || strings.Contains(r.GetMessage(), testIDNumber[:17]) {
 		t.Fatalf("refusal %v, want one on incident.kind without the number", r)
+	}
+}
+
+// A file written with schema version 9 (no counts, no kind or region index) opens with version
+// 10: the migration builds them, and the summaries (with their open discrepancies), the
+// assessments and the kind and region listings say what they said before, and go on counting.
+func TestOpenVersion9FileBuildsCounts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	lg := zapLogger(t)
+	now := t0.Add(10 * 24 * time.Hour) // past the grace period: w3 is unaccounted
+	h := newHarness(t, dir, lg, Config{LoadDefaultPairings: true}, now)
+	h.report(t,
+		poor(ev("d1", departed, "B1", "w1", t0)), poor(ev("d2", departed, "B1", "w2", t0)), ev("d3", departed, "B1", "w3", t0),
+		ev("a1", arrived, "B1", "w1", t0.Add(24*time.Hour)), ev("a2", arrived, "B1", "w2", t0.Add(24*time.Hour)),
+		poor(ev("o1", onboarded, "B1", "w1", t0.Add(48*time.Hour))),
+		// w1 goes out again: counted once.
+		poor(ev("d4", departed, "B2", "w1", t0.Add(5*24*time.Hour))),
+	)
+	type view struct {
+		summaries          *coordinationv1.ListPairingSummariesResponse
+		sending, receiving *coordinationv1.Assessment
+		arrived, inRegion  int
+	}
+	look := func(h *harness) view {
+		count := func(req *coordinationv1.ListEventsRequest) int {
+			resp, err := h.ledger.ListEvents(ctxT(t), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(resp.GetEvents())
+		}
+		return view{
+			summaries: summaries(t, h),
+			sending:   h.assessment(t, "520000", int32(civil.Year(t0))), receiving: h.assessment(t, "440000", int32(civil.Year(t0))),
+			arrived:  count(&coordinationv1.ListEventsRequest{Kind: arrived, PageSize: 100}),
+			inRegion: count(&coordinationv1.ListEventsRequest{Region: "520000", PageSize: 100}),
+		}
+	}
+	before := look(h)
+	h.close()
+	var pair *coordinationv1.PairingSummary
+	for _, s := range before.summaries.GetSummaries() {
+		if s.GetSendingRegion() == "520000" {
+			pair = s
+		}
+	}
+	if pair.GetDeparted() != 3 || pair.GetArrived() != 2 || pair.GetOpenDiscrepancies() == 0 || before.sending.GetNumerator() != 2 || before.arrived != 2 || before.inRegion != 7 {
+		t.Fatalf("before the downgrade: %v %v %+v", pair, before.sending, before)
+	}
+
+	// Write the file back the way version 9 did: none of the version-10 buckets.
+	raw, err := bbolt.Open(filepath.Join(dir, "coordination.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bbolt.Tx) error {
+		for _, b := range []string{"ledgerPairingFirsts", "ledgerPairingRepeats", "ledgerPairingWorkers", "ledgerOpenCounts", "ledgerAssessedCounts", "ledgerByKind", "ledgerByRegion"} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return fmt.Errorf("%s: %w", b, err)
+			}
+		}
+		return tx.Bucket(store.BucketMeta).Put([]byte("version"), store.Uint64Key(9))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	h = newHarness(t, dir, lg, Config{LoadDefaultPairings: true}, now)
+	t.Cleanup(h.close)
+	after := look(h)
+	if !proto.Equal(after.summaries, before.summaries) || !proto.Equal(after.sending, before.sending) || !proto.Equal(after.receiving, before.receiving) ||
+		after.arrived != before.arrived || after.inRegion != before.inRegion {
+		t.Errorf("after the migration %+v\nwant %+v", after, before)
+	}
+	// The counts go on from the migrated ones: w3 arrives late (closing its discrepancy).
+	h.report(t, ev("a3", arrived, "B1", "w3", t0.Add(9*24*time.Hour)))
+	for _, s := range summaries(t, h).GetSummaries() {
+		if s.GetSendingRegion() == "520000" && (s.GetArrived() != 3 || s.GetOpenDiscrepancies() != pair.GetOpenDiscrepancies()-1) {
+			t.Errorf("after w3 arrived: %v, want 3 arrived and one open discrepancy fewer than %d", s, pair.GetOpenDiscrepancies())
+		}
 	}
 }

@@ -15,6 +15,7 @@ func TestSchemaBucketNames(t *testing.T) {
 		"ledgerAssessment", "ledgerBatches", "ledgerDeadlines", "discrepancyNames",
 		"ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears", "localEmployers",
 		"ledgerDynamicsDimDays", "ledgerDynamicsDimYears", "ledgerTreeLeaves", "ledgerTreeNodes", "ledgerTreeSeqs", "ledgerTreeSizes",
+		"ledgerPairingFirsts", "ledgerPairingRepeats", "ledgerPairingWorkers", "ledgerOpenCounts", "ledgerAssessedCounts", "ledgerByKind", "ledgerByRegion",
 	}
 	var got []string
 	for _, b := range Schema.Buckets {
@@ -25,7 +26,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("buckets %q, want %q", got, want)
 	}
-	if Schema.Name != "coordination" || Schema.Version != 9 {
+	if Schema.Name != "coordination" || Schema.Version != 10 {
 		t.Fatalf("schema %s version %d", Schema.Name, Schema.Version)
 	}
 }

@@ -38,7 +38,7 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 9,
+	Version: 10,
 	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, dynamics.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
@@ -71,6 +71,11 @@ var Schema = store.Schema{
 //
 // Version 9 keeps each reporter's events as a verifiable log (an RFC 6962 Merkle tree): the trees
 // are built from the stored events in the order recorded (ledger.BuildTrees).
+//
+// Version 10 keeps counts in the ledger's write transactions, so that pairing summaries and
+// assessments cost O(days of the period), not O(ledger), and indexes events by kind and region
+// for ListEvents: all are built from the stored indexes, discrepancies and events
+// (ledger.BuildCounts).
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
@@ -100,6 +105,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 9 {
 		if err := ledger.BuildTrees(tx); err != nil {
 			return fmt.Errorf("ledger trees: %w", err)
+		}
+	}
+	if from < 10 {
+		if err := ledger.BuildCounts(tx); err != nil {
+			return fmt.Errorf("ledger counts: %w", err)
 		}
 	}
 	return nil

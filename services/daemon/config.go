@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/coordination/eligibility"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/peers"
@@ -85,6 +86,10 @@ type Config struct {
 	LedgerCheckEvents int
 	// LoadDefaultPairings adds the default pairings when the registry has none (coordination).
 	LoadDefaultPairings bool
+	// SubsidyRules is the rules file EligibilityService evaluates (coordination only; empty: the
+	// project's rules embedded in the binary, services/coordination/eligibility/rules/default.json).
+	// It is validated when the flags are read and again when the service starts.
+	SubsidyRules string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// ShutdownTimeout bounds the graceful stop.
@@ -204,6 +209,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 		fs.DurationVar(&c.GracePeriod, "grace-period", 72*time.Hour, "time after a batch departs before a worker not confirmed arrived is unaccounted")
 		fs.StringVar(&c.LedgerKey, "ledger-key", "", "file of the ed25519 key (note format) that signs the ledger's checkpoints; empty: ledger.key in the data directory, created when absent")
 		fs.BoolVar(&c.LoadDefaultPairings, "load-default-pairings", true, "add the default east-west pairings (2021) when the registry has none")
+		fs.StringVar(&c.SubsidyRules, "subsidy-rules", "", "JSON `file` of the subsidy rules (docs/subsidies.md), checked at start; empty: the project's rules built in")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: %s [flags]\n\nRuns the labourlink %s service.\nEvery flag can also be set with an environment variable LABOURLINK_<FLAG> (e.g. %s).\n\nFlags:\n", program, k, envName("listen"))
@@ -307,6 +313,11 @@ func (c *Config) validate() error {
 	if c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
 		return fmt.Errorf("TLS needs all of -tls-ca, -tls-cert and -tls-key")
 	}
+	if c.Kind == Coordination && c.SubsidyRules != "" {
+		if _, err := eligibility.Load(c.SubsidyRules); err != nil {
+			return fmt.Errorf("-subsidy-rules: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -374,6 +385,9 @@ func (c Config) Args() []string {
 		}
 	case Coordination:
 		args = append(args, "-grace-period", c.GracePeriod.String(), fmt.Sprintf("-load-default-pairings=%t", c.LoadDefaultPairings))
+		if c.SubsidyRules != "" {
+			args = append(args, "-subsidy-rules", c.SubsidyRules)
+		}
 	}
 	return args
 }

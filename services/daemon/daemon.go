@@ -25,6 +25,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination"
+	"github.com/eastwest/labourlink/services/coordination/eligibility"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/backup"
@@ -283,8 +284,15 @@ func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.R
 		if err != nil {
 			return nil, err
 		}
+		var rules *eligibility.Rules // nil: the project's rules
+		if cfg.SubsidyRules != "" {
+			if rules, err = eligibility.Load(cfg.SubsidyRules); err != nil {
+				return nil, fmt.Errorf("-subsidy-rules: %w", err)
+			}
+			lg.Info("subsidy rules", zap.String("file", cfg.SubsidyRules), zap.Strings("rules", rules.IDs()))
+		}
 		return coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings,
-			Metrics: reg, LedgerKey: key})
+			Metrics: reg, LedgerKey: key, SubsidyRules: rules})
 	}
 	return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +28,17 @@ const DashboardPath = "/dashboard/"
 type Dashboarder interface {
 	Dashboard() http.Handler
 }
+
+// The bounds of the HTTP listener: a client has httpReadHeaderTimeout to send a request's
+// headers (httpMaxHeaderBytes at most, or 431), and an idle keep-alive connection is closed after
+// httpIdleTimeout. The connections open at once are bounded by -max-connections (the gRPC
+// port's flag, a separate budget), the streams of one HTTP/2 connection as on the gRPC port, and
+// a unary request's body by the gRPC port's message limit (limitUnaryBody).
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpIdleTimeout       = 2 * time.Minute
+	httpMaxHeaderBytes    = 64 << 10
+)
 
 // httpShutdownTimeout bounds the drain of the HTTP listener when ShutdownTimeout is not set.
 const httpShutdownTimeout = 10 * time.Second
@@ -60,7 +72,7 @@ func serveHTTP(cfg Config, srv *grpcserver.Server, svc any, tlsConfig *tls.Confi
 		return nil, fmt.Errorf("http listener: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", connectUnaryByDefault(transcoder))
+	mux.Handle("/", limitUnaryBody(connectUnaryByDefault(transcoder), int64(maxBytes)))
 	if d, ok := svc.(Dashboarder); ok {
 		mux.Handle(DashboardPath, d.Dashboard())
 	}
@@ -68,8 +80,13 @@ func serveHTTP(cfg Config, srv *grpcserver.Server, svc any, tlsConfig *tls.Confi
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (-http-addr): %w", cfg.HTTPAddr, err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10, ErrorLog: zap.NewStdLog(lg.Named("http"))}
+	lis = grpcserver.LimitConnections(lis, cfg.MaxConnections, lg.Named("http"))
+	// No ReadTimeout or WriteTimeout: they would cut the long streams (feed watches, imports)
+	// the listener also carries; a stream's idleness is bounded by the gRPC server's stream
+	// timeouts, its count by MaxStreams, as on the gRPC port.
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout, IdleTimeout: httpIdleTimeout,
+		MaxHeaderBytes: httpMaxHeaderBytes, ErrorLog: zap.NewStdLog(lg.Named("http")),
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: grpcserver.DefaultMaxConcurrentStreams}}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	scheme := "http"
@@ -137,6 +154,30 @@ func connectUnaryByDefault(next http.Handler) http.Handler {
 			switch ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) {
 			case "application/json", "application/proto":
 				r.Header.Set("Connect-Protocol-Version", "1")
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitUnaryBody refuses a unary call (a POST of application/json or application/proto,
+// Connect's unary form) whose body is larger than max, the gRPC port's message limit: with
+// HTTP 413 and a Connect error resource_exhausted when its Content-Length says so, before
+// reading it; a body of unknown length is cut at max (the call then fails). Streams are bounded
+// message by message (each envelope at most the message limit) by vanguard and grpc-go.
+func limitUnaryBody(next http.Handler, max int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			switch ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) {
+			case "application/json", "application/proto":
+				if r.ContentLength > max {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusRequestEntityTooLarge)
+					msg, _ := json.Marshal(fmt.Sprintf("the request body is %d bytes; this server takes at most %d in one message (send a large import as a stream of smaller messages)", r.ContentLength, max))
+					fmt.Fprintf(w, `{"code":"resource_exhausted","message":%s}`, msg)
+					return
+				}
+				r.Body = http.MaxBytesReader(w, r.Body, max)
 			}
 		}
 		next.ServeHTTP(w, r)

@@ -1,14 +1,18 @@
 package daemon_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc/credentials/insecure"
@@ -17,6 +21,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/devtools/wait"
+	"github.com/eastwest/labourlink/services/platform/grpcserver"
 	"github.com/eastwest/labourlink/services/platform/identity"
 )
 
@@ -194,3 +199,93 @@ func TestHTTPJSONWithMTLS(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// rawExchange writes req on a new connection to addr and returns what the server answers
+// before it closes the connection or after the first response's headers ("" and the error when
+// the connection is closed without an answer).
+func rawExchange(t *testing.T, addr, req string) (string, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Minute)) // a guard against a hang, not an assertion
+	if _, err := io.WriteString(c, req); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return fmt.Sprintf("%d %s", resp.StatusCode, b), nil
+}
+
+// The HTTP listener's bounds: a unary body larger than the gRPC port's message limit is refused
+// from its Content-Length (413, Connect resource_exhausted) before it is read, headers over
+// 64 KiB get 431, and the connections open at once are bounded by -max-connections: one more is
+// closed without an answer, and a slot freed admits the next.
+func TestHTTPListenerLimits(t *testing.T) {
+	t.Parallel()
+	cfg := sendingConfig(t)
+	cfg.HTTPAddr = proctest.FreeAddr(t)
+	cfg.MaxConnections = 2
+	run(t, cfg, zaptest.NewLogger(t))
+	healthy(t, cfg.Listen, insecure.NewCredentials())
+	const path = "/labourlink.sending.v1.RosterService/ListWorkers"
+
+	got, err := rawExchange(t, cfg.HTTPAddr, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{",
+		path, grpcserver.DefaultMaxRecvBytes+1))
+	if err != nil || !strings.HasPrefix(got, "413 ") || !strings.Contains(got, `"code":"resource_exhausted"`) {
+		t.Errorf("a body over the message limit: %q %v, want 413 resource_exhausted", got, err)
+	}
+	got, err = rawExchange(t, cfg.HTTPAddr, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Big: %s\r\nContent-Length: 2\r\n\r\n{}",
+		path, strings.Repeat("a", 80<<10)))
+	if err != nil || !strings.HasPrefix(got, "431 ") {
+		t.Errorf("80 KiB of headers: %q %v, want 431", got, err)
+	}
+	ok := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", path)
+	if got, err := rawExchange(t, cfg.HTTPAddr, ok); err != nil || !strings.HasPrefix(got, "200 ") {
+		t.Fatalf("a small call: %q %v", got, err)
+	}
+
+	// Two keep-alive connections, each answered once, hold the two slots (the connections closed
+	// above free theirs once the server has seen them closed).
+	var held []net.Conn
+	hold := func() bool {
+		c, err := net.Dial("tcp", cfg.HTTPAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, ok); err == nil {
+			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil && resp.StatusCode == http.StatusOK {
+				resp.Body.Close()
+				held = append(held, c)
+				return true
+			}
+		}
+		c.Close()
+		return false
+	}
+	wait.For(t, "two connections answered and held", func() bool {
+		if len(held) < 2 {
+			hold()
+		}
+		return len(held) == 2
+	})
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	if got, err := rawExchange(t, cfg.HTTPAddr, ok); err == nil {
+		t.Errorf("a third connection with -max-connections 2: answered %q, want it closed", got)
+	}
+	held[0].Close()
+	wait.For(t, "a connection admitted once a slot is freed", func() bool {
+		got, err := rawExchange(t, cfg.HTTPAddr, ok)
+		return err == nil && strings.HasPrefix(got, "200 ")
+	})
+}

@@ -32,7 +32,7 @@ import (
 func TestEveryMethodIsValidated(t *testing.T) {
 	t.Parallel()
 	served := map[daemon.Kind][]string{
-		daemon.Sending:      {"labourlink.sending.v1.RosterService", "labourlink.sending.v1.MatchingService", "labourlink.sending.v1.TransportService", "labourlink.sending.v1.ReturneeService", "labourlink.sending.v1.DynamicsService", "labourlink.outbox.v1.OutboxService", "labourlink.ledgerwatch.v1.LedgerWatchService", "labourlink.backup.v1.BackupService"},
+		daemon.Sending:      {"labourlink.sending.v1.RosterService", "labourlink.sending.v1.MatchingService", "labourlink.sending.v1.TransportService", "labourlink.sending.v1.ReturneeService", "labourlink.sending.v1.DynamicsService", "labourlink.sending.v1.SubsidyService", "labourlink.outbox.v1.OutboxService", "labourlink.ledgerwatch.v1.LedgerWatchService", "labourlink.backup.v1.BackupService"},
 		daemon.Receiving:    {"labourlink.receiving.v1.VacancyService", "labourlink.receiving.v1.DemandFeedService", "labourlink.receiving.v1.CandidateService", "labourlink.receiving.v1.IntakeService", "labourlink.receiving.v1.EmploymentFeedService", "labourlink.outbox.v1.OutboxService", "labourlink.ledgerwatch.v1.LedgerWatchService", "labourlink.backup.v1.BackupService"},
 		daemon.Coordination: {"labourlink.coordination.v1.RegistryService", "labourlink.coordination.v1.LedgerService", "labourlink.coordination.v1.ReconciliationService", "labourlink.coordination.v1.AssessmentService", "labourlink.coordination.v1.DynamicsService", "labourlink.coordination.v1.EligibilityService", "labourlink.backup.v1.BackupService"},
 	}

@@ -14,10 +14,12 @@
 //   - transport: transport batches (TransportService), with the planner in transport/batchplan;
 //   - returnees: local employers and the placement of workers back home (ReturneeService);
 //   - dynamics: employment dynamics as of a date, from the roster and the local employers
-//     (DynamicsService).
+//     (DynamicsService);
+//   - subsidies: the coordination service's subsidy lists of the province with the names joined
+//     from the roster, names never leaving the province (SubsidyService).
 //
 // Dependencies run one way: transport -> matching -> demand, roster; returnees -> roster;
-// dynamics -> returnees, roster; the decision follower
+// dynamics -> returnees, roster; subsidies -> roster; the decision follower
 // reaches matching through demand.Config.ApplyDecision, the employment follower the roster
 // through demand.Config.ApplyEmployment.
 package sending
@@ -48,6 +50,7 @@ import (
 	"github.com/eastwest/labourlink/services/sending/matching"
 	"github.com/eastwest/labourlink/services/sending/returnees"
 	"github.com/eastwest/labourlink/services/sending/roster"
+	"github.com/eastwest/labourlink/services/sending/subsidies"
 	"github.com/eastwest/labourlink/services/sending/transport"
 )
 
@@ -133,6 +136,9 @@ type Service struct {
 	returnees *returnees.Service
 	// dynamics is the employment dynamics (services/sending/dynamics).
 	dynamics *dynamics.Service
+	// subsidies is the subsidy lists with names (services/sending/subsidies), connected to the
+	// coordination service while Run runs.
+	subsidies *subsidies.Service
 	// ledgerWatch keeps and checks what the ledger acknowledged (ledgerclient.Watch).
 	ledgerWatch *ledgerclient.Watch
 }
@@ -191,6 +197,7 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("report the local employers: %w", err)
 	}
 	s.dynamics = dynamics.New(db, dynamics.Config{Region: cfg.Region, Regions: t, Now: cfg.Now})
+	s.subsidies = subsidies.New(db, subsidies.Config{Region: cfg.Region, Coordinated: cfg.Coordination != "", Deadlines: cfg.Peers.Deadlines, Now: cfg.Now})
 	outbox.Observe(cfg.Metrics, db, cfg.Now, &s.relays, ledgerclient.Destination)
 	wc := cfg.LedgerWatch
 	wc.Region, wc.Health, wc.Now = cfg.Region, cfg.Health, cfg.Now
@@ -208,6 +215,7 @@ func (s *Service) ServiceNames() []string {
 		sendingv1.TransportService_ServiceDesc.ServiceName,
 		sendingv1.ReturneeService_ServiceDesc.ServiceName,
 		sendingv1.DynamicsService_ServiceDesc.ServiceName,
+		sendingv1.SubsidyService_ServiceDesc.ServiceName,
 		outbox.ServiceName,
 		ledgerclient.WatchServiceName,
 	}
@@ -220,6 +228,7 @@ func (s *Service) Register(gs *grpc.Server) {
 	s.transport.Register(gs)
 	s.returnees.Register(gs)
 	s.dynamics.Register(gs)
+	s.subsidies.Register(gs)
 	outbox.NewServer(s.db, &s.relays, s.lg, outbox.ServerConfig{IDPrefix: s.cfg.Outbox.IDPrefix, OnDiscard: s.onDiscard, Now: s.cfg.Now}).Register(gs)
 	ledgerclient.NewWatchServer(s.ledgerWatch).Register(gs)
 }
@@ -254,6 +263,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		defer cc.Close()
+		// The subsidy lists ask the coordination service on this connection while Run runs.
+		s.subsidies.Connect(coordinationv1.NewEligibilityServiceClient(cc))
+		defer s.subsidies.Connect(nil)
 		ledgerClient := coordinationv1.NewLedgerServiceClient(cc)
 		relay := outbox.NewRelay(s.db, ledgerclient.Destination, ledgerclient.DeliverWatched(ledgerClient, s.cfg.Peers.Deadlines, s.ledgerWatch), s.lg, s.outboxOptions())
 		s.relays.Add(relay)

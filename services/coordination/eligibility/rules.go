@@ -80,21 +80,32 @@ func kindOf(s string) (coordinationv1.EventKind, bool) {
 
 // Parse validates a rules file: every rule with an id (1 to 64 of a-z, 0-9, '-') used once, a
 // fact DEPARTED or EMPLOYMENT_CHECKPOINT, months employed 1 to 120 for a checkpoint (0 for a
-// departure), known disqualifying kinds, once_per year or ever; unknown fields refused.
+// departure), known disqualifying kinds, once_per year or ever; unknown fields refused. An error
+// names the rule (its index in "rules" and its id) and the field.
 func Parse(b []byte) (*Rules, error) {
 	var f struct {
-		Rules []*Rule `json:"rules"`
+		Rules []json.RawMessage `json:"rules"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("not a rules file: %w", err)
+		return nil, fmt.Errorf("not a rules file: %w", jsonProblem(b, err))
 	}
 	if len(f.Rules) == 0 {
-		return nil, errors.New("no rules")
+		return nil, errors.New(`no rules: the file needs {"rules": [ ... ]} with at least one rule`)
 	}
 	out := &Rules{byID: map[string]*Rule{}}
-	for i, r := range f.Rules {
+	for i, raw := range f.Rules {
+		var r *Rule
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&r); err != nil {
+			var id struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(raw, &id)
+			return nil, fmt.Errorf("rules[%d] (%q): %w", i, id.ID, jsonProblem(raw, err))
+		}
 		if r == nil {
 			return nil, fmt.Errorf("rules[%d] is empty", i)
 		}
@@ -110,31 +121,45 @@ func Parse(b []byte) (*Rules, error) {
 	return out, nil
 }
 
+// jsonProblem says where a JSON error is: the field of a wrong type, or the line of a syntax
+// error.
+func jsonProblem(b []byte, err error) error {
+	var typ *json.UnmarshalTypeError
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Errorf("field %s: %s is not a %s", typ.Field, typ.Value, typ.Type)
+	case errors.As(err, &syn):
+		return fmt.Errorf("line %d: %w", 1+bytes.Count(b[:min(int(syn.Offset), len(b))], []byte("\n")), err)
+	}
+	return err
+}
+
 func (r *Rule) check() error {
 	if !isRuleID(r.ID) {
-		return errors.New("id must be 1 to 64 characters a-z, 0-9 and '-'")
+		return errors.New("field id: must be 1 to 64 characters a-z, 0-9 and '-'")
 	}
 	k, ok := kindOf(r.Fact)
 	if !ok || (k != coordinationv1.EventKind_EVENT_KIND_DEPARTED && k != coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT) {
-		return errors.New("fact must be DEPARTED or EMPLOYMENT_CHECKPOINT")
+		return fmt.Errorf("field fact: must be DEPARTED or EMPLOYMENT_CHECKPOINT, not %q", r.Fact)
 	}
 	r.fact = k
 	switch {
 	case k == coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT && (r.MinMonthsEmployed < 1 || r.MinMonthsEmployed > 120):
-		return errors.New("min_months_employed must be 1 to 120 for an EMPLOYMENT_CHECKPOINT fact")
+		return fmt.Errorf("field min_months_employed: must be 1 to 120 for an EMPLOYMENT_CHECKPOINT fact, not %d", r.MinMonthsEmployed)
 	case k == coordinationv1.EventKind_EVENT_KIND_DEPARTED && r.MinMonthsEmployed != 0:
-		return errors.New("min_months_employed is only for EMPLOYMENT_CHECKPOINT facts")
+		return errors.New("field min_months_employed: only for EMPLOYMENT_CHECKPOINT facts (leave it out for DEPARTED)")
 	}
 	r.disq = map[coordinationv1.EventKind]bool{}
 	for _, s := range r.DisqualifiedBy {
 		d, ok := kindOf(s)
 		if !ok {
-			return fmt.Errorf("disqualified_by: unknown event kind %q", s)
+			return fmt.Errorf("field disqualified_by: unknown event kind %q", s)
 		}
 		r.disq[d] = true
 	}
 	if r.OncePer != OncePerYear && r.OncePer != OncePerEver {
-		return fmt.Errorf("once_per must be %q or %q", OncePerYear, OncePerEver)
+		return fmt.Errorf("field once_per: must be %q or %q, not %q", OncePerYear, OncePerEver, r.OncePer)
 	}
 	return nil
 }

@@ -9,9 +9,10 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
-	"github.com/eastwest/labourlink/services/codes/occupation"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/codes/occupation"
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/coordination/check"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
@@ -622,59 +624,75 @@ func maskDetails(ev *coordinationv1.LedgerEvent) {
 	}
 }
 
-// listEvents returns up to n events after the sequence number after that match req's filters,
-// through the worker or batch index when the request names one; last is the sequence number of
-// the last one when more follow, else 0.
-func listEvents(tx *bbolt.Tx, req *coordinationv1.ListEventsRequest, after uint64, n int) (page []*coordinationv1.LedgerEvent, last uint64, err error) {
-	// take adds ev (recorded under seq) to the page if it matches, and says whether to go on.
-	take := func(seq uint64, ev *coordinationv1.LedgerEvent) bool {
-		if !eventMatches(req, ev) {
-			return true
-		}
-		if len(page) == n {
-			return false
-		}
-		page, last = append(page, ev), seq
-		return true
-	}
-	more := false
-	var index keyIndex
-	var id string
+// listScanBudget bounds the events one ListEvents call looks at beyond its page when its
+// filters are not all answered by an index (a time range, or kind and region together): a page
+// may then hold fewer events than asked, even none, with a next_page_token to go on from.
+const listScanBudget = 10_000
+
+// eventIndex returns the index of ListEvents filters that answers req (worker, batch, kind,
+// region, in that order of preference) and the prefix of its keys, each prefix + seq(8); ok is
+// false when no filter has an index (the events are scanned in the order recorded).
+func eventIndex(req *coordinationv1.ListEventsRequest) (index keyIndex, prefix []byte, ok bool) {
 	switch {
 	case req.GetWorkerId() != "":
-		index, id = byWorker, req.GetWorkerId()
+		return byWorker, idPrefix(req.GetWorkerId()), true
 	case req.GetBatchId() != "":
-		index, id = byBatch, req.GetBatchId()
-	default:
+		return byBatch, idPrefix(req.GetBatchId()), true
+	case req.GetKind() != coordinationv1.EventKind_EVENT_KIND_UNSPECIFIED:
+		return byKind, kindPrefix(req.GetKind()), true
+	case req.GetRegion() != "":
+		return byRegion, []byte(req.GetRegion()), true
+	}
+	return keyIndex{}, nil, false
+}
+
+// listEvents returns up to n events after the sequence number after that match req's filters,
+// through the index of one of its filters when it has one, looking at no more than n +
+// listScanBudget events; last is the sequence number to go on after when more may follow (the
+// last event returned, or the last looked at when the budget ran out), else 0.
+func listEvents(tx *bbolt.Tx, req *coordinationv1.ListEventsRequest, after uint64, n int) (page []*coordinationv1.LedgerEvent, last uint64, err error) {
+	more, looked := false, 0
+	// take looks at ev (recorded under seq) and says whether to go on.
+	take := func(seq uint64, ev *coordinationv1.LedgerEvent) bool {
+		if eventMatches(req, ev) {
+			if len(page) == n {
+				more = true
+				return false
+			}
+			page, last = append(page, ev), seq
+		}
+		if looked++; looked >= n+listScanBudget {
+			more, last = true, seq
+			return false
+		}
+		return true
+	}
+	index, prefix, indexed := eventIndex(req)
+	if !indexed {
 		r := store.Range{}
 		if after > 0 {
 			r.After = store.Uint64Key(after)
 		}
 		err = events.Scan(tx, r, func(k []byte, ev *coordinationv1.LedgerEvent) (bool, error) {
-			more = !take(store.KeyUint64(k), ev)
-			return !more, nil
+			return take(store.KeyUint64(k), ev), nil
 		})
-		if !more {
-			last = 0
+	} else {
+		r := store.Range{Prefix: prefix}
+		if after > 0 {
+			r.After = binary.BigEndian.AppendUint64(bytes.Clone(prefix), after)
 		}
-		return page, last, err
+		err = index.scan(tx, r, func(k []byte) (bool, error) {
+			if len(k) != len(prefix)+8 {
+				return true, nil
+			}
+			seq := store.KeyUint64(k[len(prefix):])
+			ev, err := event(tx, seq)
+			if err != nil {
+				return false, err
+			}
+			return take(seq, ev), nil
+		})
 	}
-	r := store.Range{Prefix: idPrefix(id)}
-	if after > 0 {
-		r.After = idKey(id, after)
-	}
-	err = index.scan(tx, r, func(k []byte) (bool, error) {
-		kid, seq, ok := parseIDKey(k)
-		if !ok || kid != id {
-			return true, nil
-		}
-		ev, err := event(tx, seq)
-		if err != nil {
-			return false, err
-		}
-		more = !take(seq, ev)
-		return !more, nil
-	})
 	if !more {
 		last = 0
 	}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/binary"
 	"strings"
 	"sync"
 
@@ -10,12 +11,11 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/platform/metrics"
-	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // The ledger's metrics (Config.Metrics): the events recorded, counted after their report's
 // commit, and the discrepancies open now by kind. Those are counted once when the ledger is
-// built (a scan of the discrepancies, before the service serves, so no write runs meanwhile)
+// built (from the open counts per pairing, counters.go, before the service serves, so no write runs meanwhile)
 // and then kept in memory by the commits that open and close discrepancies (reconcileBatch,
 // the one place they change): a scrape reads memory, and the count follows what is on disk.
 
@@ -41,11 +41,11 @@ func (l *Ledger) initMetrics(reg *metrics.Registry) {
 	}
 	open := &openCounts{n: map[coordinationv1.DiscrepancyKind]int64{}}
 	err := l.db.View(func(tx *bbolt.Tx) error {
-		return discrepancies.Scan(tx, store.Range{}, func(_ []byte, d *coordinationv1.Discrepancy) (bool, error) {
-			if d.GetState() == coordinationv1.DiscrepancyState_DISCREPANCY_STATE_OPEN {
-				open.n[d.GetKind()]++
+		return tx.Bucket(openByPairing).ForEach(func(k, v []byte) error {
+			if len(k) == 13 && k[12] != 0 && len(v) == 8 {
+				open.n[coordinationv1.DiscrepancyKind(k[12])] += int64(binary.BigEndian.Uint64(v))
 			}
-			return true, nil
+			return nil
 		})
 	})
 	if err != nil {

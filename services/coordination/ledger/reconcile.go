@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -85,6 +84,9 @@ func (l *Ledger) reconcileBatch(tx *bbolt.Tx, batch string, now time.Time) error
 			return err
 		}
 	}
+	if err := countOpenChanges(tx, stored, changes); err != nil {
+		return err
+	}
 	l.open.countChanges(tx, stored, changes)
 	return batches.Put(tx, []byte(batch), rec)
 }
@@ -121,9 +123,14 @@ const expireBatchLimit = 500
 func (l *Ledger) ExpireDue() (time.Time, error) {
 	for {
 		now := l.cfg.Now()
+		// Nothing due (the common case after a report): a read, not a write transaction.
+		first, err := l.firstDeadline()
+		if err != nil || first.IsZero() || first.After(now) {
+			return first, err
+		}
 		var next time.Time
 		more := false
-		err := l.db.Update(func(tx *bbolt.Tx) error {
+		err = l.db.Update(func(tx *bbolt.Tx) error {
 			var due []string
 			var dueKeys [][]byte
 			err := deadlines.scan(tx, store.Range{}, func(k []byte) (bool, error) {
@@ -163,6 +170,21 @@ func (l *Ledger) ExpireDue() (time.Time, error) {
 			return next, err
 		}
 	}
+}
+
+// firstDeadline returns the earliest deadline in the index (zero if none).
+func (l *Ledger) firstDeadline() (time.Time, error) {
+	var first time.Time
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		return deadlines.scan(tx, store.Range{}, func(k []byte) (bool, error) {
+			t, _, ok := parseDeadlineKey(k)
+			if ok {
+				first = t
+			}
+			return !ok, nil
+		})
+	})
+	return first, err
 }
 
 // Page tokens are bound to the List and its filters, and hold a key of the List's shape.
@@ -396,10 +418,6 @@ func pairingSummaries(tx *bbolt.Tx, region string, from, until time.Time, after 
 	if more {
 		pairs = pairs[:n]
 	}
-	open, err := openPerPairing(tx)
-	if err != nil {
-		return nil, false, err
-	}
 	var out []*coordinationv1.PairingSummary
 	for _, p := range pairs {
 		count := map[byte]int64{}
@@ -408,7 +426,7 @@ func pairingSummaries(tx *bbolt.Tx, region string, from, until time.Time, after 
 				return nil, false, err
 			}
 		}
-		out = append(out, pairingSummary(p, count, open[p]))
+		out = append(out, pairingSummary(p, count, openOfPairing(tx, p)))
 	}
 	return out, more, nil
 }
@@ -451,43 +469,6 @@ func summaryPairings(tx *bbolt.Tx, region string) ([]regions.Pairing, error) {
 		return pairs[i].Sending < pairs[j].Sending
 	})
 	return pairs, nil
-}
-
-// countWorkers counts the distinct workers of the pairing's events of category cat with times
-// in [from, until).
-func countWorkers(tx *bbolt.Tx, p regions.Pairing, cat byte, from, until time.Time) (int64, error) {
-	prefix := pairingCategoryPrefix(p.Receiving, p.Sending, cat)
-	lo := append(bytes.Clone(prefix), timeKey(from)...)
-	workers := map[string]struct{}{}
-	err := byPairing.scanFrom(tx, prefix, lo, func(k []byte) (bool, error) {
-		pk, ok := parsePairingKey(k)
-		if !ok {
-			return true, nil
-		}
-		if !pk.time.Before(until) {
-			return false, nil
-		}
-		workers[pk.worker] = struct{}{}
-		return true, nil
-	})
-	return int64(len(workers)), err
-}
-
-// openPerPairing counts the open discrepancies of each pairing, by kind (kind 0: all kinds).
-func openPerPairing(tx *bbolt.Tx) (map[regions.Pairing]map[coordinationv1.DiscrepancyKind]int64, error) {
-	open := map[regions.Pairing]map[coordinationv1.DiscrepancyKind]int64{}
-	err := discrepancies.Scan(tx, store.Range{}, func(_ []byte, d *coordinationv1.Discrepancy) (bool, error) {
-		if d.GetState() == coordinationv1.DiscrepancyState_DISCREPANCY_STATE_OPEN {
-			p := regions.Pairing{Receiving: d.GetReceivingRegion(), Sending: d.GetSendingRegion()}
-			if open[p] == nil {
-				open[p] = map[coordinationv1.DiscrepancyKind]int64{}
-			}
-			open[p][0]++
-			open[p][d.GetKind()]++
-		}
-		return true, nil
-	})
-	return open, err
 }
 
 // ListDiscrepancies lists discrepancies in (batch, worker, kind) order.

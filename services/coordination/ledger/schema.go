@@ -48,6 +48,7 @@ var Buckets = [][]byte{
 	batches.Name(), deadlines.name, discrepancies.Name(), discrepancyChanges.Name(), discrepancyNames,
 	dynTrips.Name(), dynDays, dynYears, dynDimDays, dynDimYears,
 	treeNodes, treeLeaves, treeSeqs, treeSizes,
+	pairingFirsts, pairingRepeats, pairingWorkers.name, openByPairing, assessedCounts, byKind.name, byRegion.name,
 }
 
 // keyIndex is a bucket of keys with empty values: an index whose keys say it all.
@@ -159,14 +160,27 @@ func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
 		}
 	}
 	if cat := category(ev); cat != 0 {
-		if err := byPairing.put(tx, pairingKey(ev.GetReceivingRegion(), ev.GetSendingRegion(), cat, ev.GetOccurTime().AsTime(), ev.GetWorkerId())); err != nil {
+		p := pairingOf(ev)
+		at := ev.GetOccurTime().AsTime()
+		isNew, err := putNewKey(tx, byPairing, pairingKey(p.Receiving, p.Sending, cat, at, ev.GetWorkerId()))
+		if err == nil && isNew {
+			err = countOccurrence(tx, p, cat, at, ev.GetWorkerId())
+		}
+		if err != nil {
 			return err
 		}
 	}
 	if k := assessmentKeyOf(ev); k != nil {
-		if err := assessed.put(tx, k); err != nil {
+		isNew, err := putNewKey(tx, assessed, k)
+		if err == nil && isNew {
+			err = addCount(tx, assessedCounts, string(k[:9]), 1)
+		}
+		if err != nil {
 			return err
 		}
+	}
+	if err := indexEvent(tx, seq, ev); err != nil {
+		return err
 	}
 	return trackDynamics(tx, ev)
 }
@@ -232,7 +246,7 @@ func CountRegisteredPoor(tx *bbolt.Tx, province string, year int, kind coordinat
 	default:
 		return 0, nil
 	}
-	return assessed.count(tx, assessmentPrefix(province, year, cat))
+	return readCount(tx, assessedCounts, assessmentPrefix(province, year, cat)), nil
 }
 
 // putDiscrepancyName records that discrepancy number n is stored under key.

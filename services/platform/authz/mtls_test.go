@@ -228,6 +228,7 @@ var expectations = map[string]expectation{
 	sendingv1.ReturneeService_PlaceWorkerLocally_FullMethodName:        {allowed: sendingWrite},
 	sendingv1.ReturneeService_GetLocalEmploymentSummary_FullMethodName: {allowed: sendingRead},
 	sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName:     {allowed: sendingRead},
+	sendingv1.SubsidyService_ListEligibleWorkers_FullMethodName:        {allowed: "sys520 op520r op520f"},
 	sendingv1.RosterService_DeleteWorker_FullMethodName:                {allowed: sendingWrite},
 	sendingv1.MatchingService_StartMatchRun_FullMethodName:             {allowed: sendingWrite},
 	sendingv1.MatchingService_CancelMatchRun_FullMethodName:            {allowed: sendingWrite},
@@ -316,7 +317,7 @@ var expectations = map[string]expectation{
 	coordinationv1.AssessmentService_ListAssessments_FullMethodName:              {allowed: national},
 	coordinationv1.DynamicsService_GetNationalEmploymentDynamics_FullMethodName:  {allowed: everyone},
 	coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName:           {allowed: "snd520 snd510", fields: []string{"reporter_region"}, scoped: "snd520 snd510"},
-	coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName:         {allowed: provinces, fields: []string{"sending_region"}, scoped: provincial},
+	coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName:         {allowed: provinces + " snd520 snd510", fields: []string{"sending_region"}, scoped: provincial + " snd520 snd510"},
 	coordinationv1.EligibilityService_ListSubsidyRules_FullMethodName:            {allowed: everyone},
 }
 
@@ -338,7 +339,7 @@ var served = map[string][]grpc.ServiceDesc{
 	"coordination": append([]grpc.ServiceDesc{coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
 		coordinationv1.ReconciliationService_ServiceDesc, coordinationv1.AssessmentService_ServiceDesc, coordinationv1.DynamicsService_ServiceDesc, coordinationv1.EligibilityService_ServiceDesc}, common...),
 	"sending-520000": append([]grpc.ServiceDesc{sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc,
-		sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc, sendingv1.DynamicsService_ServiceDesc}, common...),
+		sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc, sendingv1.DynamicsService_ServiceDesc, sendingv1.SubsidyService_ServiceDesc}, common...),
 	"receiving-440000": append([]grpc.ServiceDesc{receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,
 		receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc, receivingv1.EmploymentFeedService_ServiceDesc}, common...),
 }

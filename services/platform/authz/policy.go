@@ -158,6 +158,9 @@ var policy = map[string]rule{
 	sendingv1.ReturneeService_PlaceWorkerLocally_FullMethodName:        ownerWrite,
 	sendingv1.ReturneeService_GetLocalEmploymentSummary_FullMethodName: ownerRead,
 	sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName:     ownerRead,
+	// The subsidy lists with names: the province's own system and operators only (names stay in
+	// the province; a national operator reads the coordination service's list, ids only).
+	sendingv1.SubsidyService_ListEligibleWorkers_FullMethodName: {{who: ownSystem}, {who: operatorRead, when: provinceOperator}},
 
 	// A List with a view (AIP-157) shows in its FULL view what the Get shows, so it has the
 	// Get's rule (ListMatchRuns, ListQuarantinedEntries: TestFullViewsAsTheGet).
@@ -280,9 +283,11 @@ var policy = map[string]rule{
 	// A sending province reports its own local employers only (for the national recovery rate).
 	coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName: {{who: regionalService, fields: []string{"reporter_region"}, when: sendingService}},
 
-	// A sending province lists its own eligible workers (worker ids, no names); the rules are public.
-	coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName: aboutProvince("sending_region"),
-	coordinationv1.EligibilityService_ListSubsidyRules_FullMethodName:    {{who: anyone}},
+	// A sending province lists its own eligible workers (worker ids, no names), its system and
+	// operators or its sending service (which joins the names, SubsidyService); the rules are public.
+	coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName: aboutProvince("sending_region").plus(
+		grant{who: regionalService, fields: []string{"sending_region"}, when: sendingServiceLists}),
+	coordinationv1.EligibilityService_ListSubsidyRules_FullMethodName: {{who: anyone}},
 }
 
 // basicView refuses the full identity-number view of a worker (for read-only operators).
@@ -297,6 +302,22 @@ func basicView(_ identity.Identity, req proto.Message) error {
 	if view == sendingv1.WorkerView_WORKER_VIEW_FULL {
 		return refusal(commonv1.ErrorReason_ERROR_REASON_FULL_VIEW_NOT_ALLOWED,
 			"the full view (WORKER_VIEW_FULL) needs an operator with full rights or the province's own system")
+	}
+	return nil
+}
+
+// sendingServiceLists refuses a regional caller that is not a sending service.
+func sendingServiceLists(caller identity.Identity, _ proto.Message) error {
+	if caller.Role != identity.RoleSending {
+		return refusal(commonv1.ErrorReason_ERROR_REASON_ROLE_MISMATCH, "a %s service does not list subsidies: only a sending service, for its own province", caller.Role)
+	}
+	return nil
+}
+
+// provinceOperator refuses national operators: only the serving province's own operators.
+func provinceOperator(caller identity.Identity, _ proto.Message) error {
+	if caller.IsNational() {
+		return refusal(commonv1.ErrorReason_ERROR_REASON_CALLER_NOT_ALLOWED, "the names stay in the province: only its own system and operators, not national operators (they read the coordination service's list of worker ids)")
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ import (
 
 // serviceDescs are every gRPC service a labourlink server registers.
 var serviceDescs = []grpc.ServiceDesc{
-	sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc, sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc, sendingv1.DynamicsService_ServiceDesc,
+	sendingv1.RosterService_ServiceDesc, sendingv1.MatchingService_ServiceDesc, sendingv1.TransportService_ServiceDesc, sendingv1.ReturneeService_ServiceDesc, sendingv1.DynamicsService_ServiceDesc, sendingv1.SubsidyService_ServiceDesc,
 	receivingv1.VacancyService_ServiceDesc, receivingv1.DemandFeedService_ServiceDesc,
 	receivingv1.CandidateService_ServiceDesc, receivingv1.IntakeService_ServiceDesc, receivingv1.EmploymentFeedService_ServiceDesc,
 	coordinationv1.RegistryService_ServiceDesc, coordinationv1.LedgerService_ServiceDesc,
@@ -303,6 +303,17 @@ func TestDecisions(t *testing.T) {
 		{"province's read operator reads its dynamics", snd, sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName, identity.Operator("520000", false), nil, ""},
 		{"another province cannot read a province's dynamics", snd, sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName, identity.System("510000"), nil, "CALLER_NOT_ALLOWED"},
 		{"a peer service cannot read a province's dynamics", snd, sendingv1.DynamicsService_GetEmploymentDynamics_FullMethodName, identity.Receiving("440000"), nil, "CALLER_NOT_ALLOWED"},
+		{"province's read operator lists its subsidies with names", snd, sendingv1.SubsidyService_ListEligibleWorkers_FullMethodName, identity.Operator("520000", false), nil, ""},
+		{"province's own system lists its subsidies with names", snd, sendingv1.SubsidyService_ListEligibleWorkers_FullMethodName, identity.System("520000"), nil, ""},
+		{"a national operator does not get the names", snd, sendingv1.SubsidyService_ListEligibleWorkers_FullMethodName, identity.Operator("", true), nil, "CALLER_NOT_ALLOWED"},
+		{"another province does not get the names", snd, sendingv1.SubsidyService_ListEligibleWorkers_FullMethodName, identity.Operator("440000", true), nil, "CALLER_NOT_ALLOWED"},
+		{"a peer service does not get the names", snd, sendingv1.SubsidyService_ListEligibleWorkers_FullMethodName, identity.Receiving("440000"), nil, "CALLER_NOT_ALLOWED"},
+		{"a sending service lists its own province's eligible workers", crd, coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName, identity.Sending("520000"),
+			&coordinationv1.ListEligibleWorkersRequest{SendingRegion: "520000"}, ""},
+		{"a sending service cannot list another province's", crd, coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName, identity.Sending("520000"),
+			&coordinationv1.ListEligibleWorkersRequest{SendingRegion: "510000"}, "REGION_MISMATCH"},
+		{"a receiving service does not list subsidies", crd, coordinationv1.EligibilityService_ListEligibleWorkers_FullMethodName, identity.Receiving("440000"),
+			&coordinationv1.ListEligibleWorkersRequest{SendingRegion: "440000"}, "ROLE_MISMATCH"},
 		{"anyone reads the registry", crd, coordinationv1.RegistryService_ListPairings_FullMethodName, identity.Receiving("440000"), nil, ""},
 		{"coordination on a regional service: health only", snd, sendingv1.TransportService_ListBatches_FullMethodName, identity.Coordination(), nil, "CALLER_NOT_ALLOWED"},
 		{"coordination on a regional service: health", snd, healthpb.Health_Check_FullMethodName, identity.Coordination(), nil, ""},

@@ -77,3 +77,15 @@ func (c *limitedConn) Close() error {
 	c.once.Do(c.l.release)
 	return err
 }
+
+// LimitConnections bounds the connections open at once on lis, another listener of the server
+// than its gRPC port (the HTTP/JSON listener), at max (DefaultMaxConnections when not
+// positive): a connection over it is closed as soon as it is accepted, as on the gRPC port
+// (connLimitListener), and logged to lg. The bound is the listener's own, not shared with the
+// gRPC port; the calls made over it count against MaxStreams and MaxUnaryCalls like any.
+func LimitConnections(lis net.Listener, max int, lg *zap.Logger) net.Listener {
+	if max <= 0 {
+		max = DefaultMaxConnections
+	}
+	return &connLimitListener{Listener: lis, max: int64(max), lg: lg}
+}

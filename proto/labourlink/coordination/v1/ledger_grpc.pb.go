@@ -50,7 +50,10 @@ type LedgerServiceClient interface {
 	// refused. NO_SHOW, INCIDENT, RETURNED_HOME and events without a batch are not ordered. (The
 	// ledger does not know vacancies: their start window is checked by the receiving service.)
 	ReportEvents(ctx context.Context, in *ReportEventsRequest, opts ...grpc.CallOption) (*ReportEventsResponse, error)
-	// Lists recorded events with filters, in the order they were recorded.
+	// Lists recorded events with filters, in the order they were recorded. A worker, batch, kind
+	// or region filter is answered from an index; the other filters are checked on at most
+	// 10,000 events beyond the page per call, so a page may hold fewer events than asked, even
+	// none, with a next_page_token to go on from.
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
 	// Returns a reporter's current signed checkpoint (ledger_tree.proto).
 	GetLedgerCheckpoint(ctx context.Context, in *GetLedgerCheckpointRequest, opts ...grpc.CallOption) (*GetLedgerCheckpointResponse, error)
@@ -164,7 +167,10 @@ type LedgerServiceServer interface {
 	// refused. NO_SHOW, INCIDENT, RETURNED_HOME and events without a batch are not ordered. (The
 	// ledger does not know vacancies: their start window is checked by the receiving service.)
 	ReportEvents(context.Context, *ReportEventsRequest) (*ReportEventsResponse, error)
-	// Lists recorded events with filters, in the order they were recorded.
+	// Lists recorded events with filters, in the order they were recorded. A worker, batch, kind
+	// or region filter is answered from an index; the other filters are checked on at most
+	// 10,000 events beyond the page per call, so a page may hold fewer events than asked, even
+	// none, with a next_page_token to go on from.
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
 	// Returns a reporter's current signed checkpoint (ledger_tree.proto).
 	GetLedgerCheckpoint(context.Context, *GetLedgerCheckpointRequest) (*GetLedgerCheckpointResponse, error)
