@@ -96,8 +96,9 @@ type RosterServiceClient interface {
 	// Lists the records of lookups (by identity number and by name), oldest first.
 	ListLookupRecords(ctx context.Context, in *ListLookupRecordsRequest, opts ...grpc.CallOption) (*ListLookupRecordsResponse, error)
 	// Finds the live workers of a home county with a name, for a hotline asking "where is 张三
-	// from 某县?": exact match of the normalised name (spaces trimmed, `•` `‧` `・` `.` read as the
-	// middle dot `·` of minority names), or every name starting with it (`prefix`), through the
+	// from 某县?": exact match of the normalised name (spaces trimmed and collapsed, Latin letters in
+	// lower case, `•` `‧` `・` and the other variants of the middle dot of names transcribed from
+	// minority languages read as `·`), or every name starting with it (`prefix`), through the
 	// roster's index by county and name (no roster scan). Workers come in name order, then worker
 	// id; paged. Every call is recorded like LookupWorker's (ListLookupRecords, kind
 	// LOOKUP_KIND_NAME: who asked, when, the county and the workers found, never the name), on
@@ -297,8 +298,9 @@ type RosterServiceServer interface {
 	// Lists the records of lookups (by identity number and by name), oldest first.
 	ListLookupRecords(context.Context, *ListLookupRecordsRequest) (*ListLookupRecordsResponse, error)
 	// Finds the live workers of a home county with a name, for a hotline asking "where is 张三
-	// from 某县?": exact match of the normalised name (spaces trimmed, `•` `‧` `・` `.` read as the
-	// middle dot `·` of minority names), or every name starting with it (`prefix`), through the
+	// from 某县?": exact match of the normalised name (spaces trimmed and collapsed, Latin letters in
+	// lower case, `•` `‧` `・` and the other variants of the middle dot of names transcribed from
+	// minority languages read as `·`), or every name starting with it (`prefix`), through the
 	// roster's index by county and name (no roster scan). Workers come in name order, then worker
 	// id; paged. Every call is recorded like LookupWorker's (ListLookupRecords, kind
 	// LOOKUP_KIND_NAME: who asked, when, the county and the workers found, never the name), on
