@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -202,6 +203,46 @@ func TestMatchAndBatchCommands(t *testing.T) {
 	ids := regexp.MustCompile(`(?m)^520000-[A-Z2-7]{16}`).FindAllString(out, -1)
 	if code != 0 || len(ids) != 2 {
 		t.Fatalf("batches show: exit %d\n%s%s", code, out, errOut)
+	}
+	// The escort's manifest: names, masked phones, the employer; as a table and as a printable
+	// page, neither with a phone in full.
+	page := filepath.Join(t.TempDir(), "manifest.html")
+	code, out, errOut = runRoster(t, sendAddr, "batches", "manifest", "520000-B00000001", "-html", page)
+	if code != 0 || !strings.Contains(out, "李卫国") || !strings.Contains(out, "深圳市南山电子装配有限公司") ||
+		strings.Count(out, "138****800") != 2 || !strings.Contains(out, ids[0]) {
+		t.Fatalf("batches manifest: exit %d\n%s%s", code, out, errOut)
+	}
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), "@page { size: A4") || strings.Count(string(html), "138****800") != 2 ||
+		strings.Contains(string(html), "http://") || strings.Contains(string(html), "https://") || !strings.Contains(string(html), "李卫国") {
+		t.Fatalf("manifest page:\n%s", html)
+	}
+	for _, r := range rows {
+		if strings.Contains(out, r.Phone) || strings.Contains(string(html), r.Phone) {
+			t.Fatalf("a full phone in the manifest: %s", r.Phone)
+		}
+	}
+	named := 0
+	for _, r := range rows {
+		if strings.Contains(string(html), r.FullName) {
+			named++
+		}
+	}
+	if named != 2 {
+		t.Fatalf("manifest page names %d workers, want the batch's 2", named)
+	}
+	// roster find: the hotline's question, by name and county.
+	code, out, errOut = runRoster(t, sendAddr, "roster", "find", "-name", "王春梅", "-county", "520102")
+	if code != 0 || !strings.Contains(out, "王春梅") || !strings.Contains(out, "138****8000") || strings.Contains(out, "13800138000") ||
+		!strings.Contains(out, "recorded as lookupRecords/1") {
+		t.Fatalf("roster find: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runRoster(t, sendAddr, "roster", "lookups")
+	if code != 0 || !strings.Contains(out, "name in 520102") || strings.Contains(out, "王春梅") {
+		t.Fatalf("roster lookups: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = runRoster(t, sendAddr, "batches", "depart", "520000-B00000001", "-boarded", ids[0], "-no-show-to", "available")
 	if code != 0 || !strings.Contains(out, "1 of 2 boarded; no-shows back to available") || !strings.Contains(out, "! "+ids[1]) {

@@ -27,7 +27,8 @@ func TestOpenVersion7FileHashesIDNumberIndex(t *testing.T) {
 	v7.Version = 7
 	v7.Migrate = nil
 	v7.Buckets = slices.DeleteFunc(slices.Clone(Schema.Buckets), func(b []byte) bool {
-		return bytes.Equal(b, roster.BucketWorkerByIDHash) || bytes.Equal(b, roster.BucketRosterSecrets) || bytes.Equal(b, roster.BucketLookupRecords)
+		return bytes.Equal(b, roster.BucketWorkerByIDHash) || bytes.Equal(b, roster.BucketRosterSecrets) || bytes.Equal(b, roster.BucketLookupRecords) ||
+			bytes.Equal(b, roster.BucketWorkersByCounty) || bytes.Equal(b, roster.BucketWorkersByCountyName)
 	})
 	v7.Buckets = append(v7.Buckets, oldBucket)
 	old, err := store.Open(path, v7, lg)

@@ -12,7 +12,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
-// A file of sending schema version 8 (before the ledger watch) opens with version 9: the
+// A file of sending schema version 8 (before the ledger watch) opens with this version: the
 // buckets of what the ledger acknowledged are created empty, the ledger watch reads them (no
 // checkpoint, nothing acknowledged, no failure), and the records already in the file stay; a
 // program of version 8 then refuses the file.
@@ -67,10 +67,10 @@ func TestOpenVersion8FileAddsLedgerWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Version != 9 {
-		t.Errorf("file version %d, want 9", info.Version)
+	if info.Version != Schema.Version {
+		t.Errorf("file version %d, want %d", info.Version, Schema.Version)
 	}
 	if _, err := store.Open(path, v8, lg); err == nil {
-		t.Error("a program of version 8 opened a file of version 9")
+		t.Errorf("a program of version 8 opened a file of version %d", Schema.Version)
 	}
 }

@@ -22,9 +22,11 @@ import (
 //
 // Versions: 1, the first; 2 added roster.BucketAvailableWorkers; 3 replaced MatchRun's string
 // error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY); 7 keeps each trip's incidents (Trip.incident_reports); 8 keys the index by identity number with a keyed hash and adds the lookup audit; 9 keeps what the ledger acknowledged (ledgerclient.WatchBuckets) (see migrate).
+//
+// error (field 12) by a google.rpc.Status (field 17); 4 renamed the API's package root from labour.* to labourlink.*; 5 keeps each worker's trips (Worker.trips); 6 added the local employers and placements of returnees (status PLACED_LOCALLY); 7 keeps each trip's incidents (Trip.incident_reports); 8 keys the index by identity number with a keyed hash and adds the lookup audit; 9 adds the indexes of workers by county and by county and name (see migrate).
 var Schema = store.Schema{
 	Name:    "sending",
-	Version: 9,
+	Version: 10,
 	Buckets: slices.Concat(
 		roster.Buckets(), demand.Buckets(), matching.Buckets(), transport.Buckets(), returnees.Buckets(), ledgerclient.WatchBuckets(),
 		[][]byte{store.BucketOutbox, store.BucketOutboxQuarantine, store.BucketCounters},
@@ -64,6 +66,10 @@ var Schema = store.Schema{
 // the buckets are created empty, and the events acknowledged before the upgrade are not checked
 // (the first acknowledgement after it pins the checkpoint; `labourlink ledger verify` checks the
 // whole log against its signed root). An older program would not keep them: it refuses the file.
+//
+// Version 10 adds the indexes of live workers by home county and by home county and name
+// (roster.BucketWorkersByCounty, roster.BucketWorkersByCountyName), which FindWorkers and
+// ListWorkers' home_county filter read: roster.BuildCountyIndexes builds them from the workers.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := roster.BuildAvailableIndex(tx); err != nil {
@@ -96,6 +102,11 @@ func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 8 {
 		if _, err := roster.MigrateIDNumberIndex(tx); err != nil {
 			return fmt.Errorf("index of workers by identity number: %w", err)
+		}
+	}
+	if from < 10 {
+		if _, err := roster.BuildCountyIndexes(tx); err != nil {
+			return fmt.Errorf("indexes of workers by county and name: %w", err)
 		}
 	}
 	return nil

@@ -39,3 +39,36 @@ func Check(s string) (string, string) {
 	}
 	return s, ""
 }
+
+// middleDots are the characters written for the middle dot of a name transcribed from a
+// minority language (阿依古丽·买买提): the interpunct U+00B7 itself, the bullet U+2022, the
+// hyphenation point U+2027, the katakana middle dot U+30FB and its half-width form U+FF65, the
+// bullet operator U+2219, the dot operator U+22C5 and the full-width full stop U+FF0E. Keyboards
+// and spreadsheets of different provinces type one or the other for the same name.
+var middleDots = map[rune]bool{'·': true, '•': true, '‧': true, '・': true, '･': true, '∙': true, '⋅': true, '．': true}
+
+// Normalize returns the form of name s under which two spellings of the same name are equal (the
+// key of an index by name): trimmed, every middle-dot variant (middleDots) as U+00B7 with no
+// space around it, runs of spaces (the ideographic space U+3000 too) as one space, Latin letters
+// in lower case. It does not check s (Check does); "" for a blank name.
+func Normalize(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.TrimSpace(s) {
+		switch {
+		case middleDots[r]:
+			r = '·'
+		case r == '\u3000' || unicode.IsSpace(r):
+			space = true
+			continue
+		}
+		if space {
+			space = false
+			if r != '·' && !strings.HasSuffix(b.String(), "·") {
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}

@@ -67,3 +67,39 @@ func TestCheckNeverAcceptsDigitsOrRepeatsTheName(t *testing.T) {
 		}
 	})
 }
+
+func TestNormalize(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"张三", "张三"},
+		{"  张三\u3000", "张三"},
+		{"阿依古丽·买买提", "阿依古丽·买买提"},
+		{"阿依古丽•买买提", "阿依古丽·买买提"},
+		{"阿依古丽‧买买提", "阿依古丽·买买提"},
+		{"阿依古丽・买买提", "阿依古丽·买买提"},
+		{"阿依古丽 · 买买提", "阿依古丽·买买提"},
+		{"阿依古丽\u3000•\u3000买买提", "阿依古丽·买买提"},
+		{"Mary  Ann O'Neil", "mary ann o'neil"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := Normalize(tt.in); got != tt.want {
+			t.Errorf("Normalize(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// Normalize is idempotent, and a normalised accepted name is still accepted.
+func TestNormalizeIdempotent(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.StringOf(rapid.SampledFrom([]rune("张三李四 ·•‧・\u3000aBc'-"))).Draw(t, "s")
+		n := Normalize(s)
+		if Normalize(n) != n {
+			t.Fatalf("Normalize(%q) = %q, Normalize of that = %q", s, n, Normalize(n))
+		}
+		if _, problem := Check(s); problem == "" && n != "" {
+			if _, p := Check(n); p != "" {
+				t.Fatalf("Check(%q) ok, Check(Normalize) = %q", s, p)
+			}
+		}
+	})
+}

@@ -216,6 +216,7 @@ var expectations = map[string]expectation{
 	sendingv1.RosterService_GetWorker_FullMethodName:            {allowed: sendingRead},
 	sendingv1.RosterService_LookupWorker_FullMethodName:         {allowed: sendingRead},
 	sendingv1.RosterService_ListLookupRecords_FullMethodName:    {allowed: sendingRead},
+	sendingv1.RosterService_FindWorkers_FullMethodName:          {allowed: sendingRead},
 	sendingv1.RosterService_ListWorkers_FullMethodName:          {allowed: sendingRead},
 	sendingv1.RosterService_UpdateWorker_FullMethodName:         {allowed: sendingWrite},
 	sendingv1.RosterService_ChangeWorkerStatus_FullMethodName:   {allowed: sendingWrite},
@@ -241,6 +242,7 @@ var expectations = map[string]expectation{
 	sendingv1.TransportService_CreateBatch_FullMethodName:              {allowed: sendingWrite},
 	sendingv1.TransportService_GetBatch_FullMethodName:                 {allowed: sendingRead},
 	sendingv1.TransportService_ListBatches_FullMethodName:              {allowed: sendingRead},
+	sendingv1.TransportService_GetBatchManifest_FullMethodName:         {allowed: sendingRead},
 	sendingv1.TransportService_RecordDeparture_FullMethodName:          {allowed: sendingWrite},
 	sendingv1.TransportService_CancelBatch_FullMethodName:              {allowed: sendingWrite},
 

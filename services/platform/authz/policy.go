@@ -150,6 +150,8 @@ var policy = map[string]rule{
 		{who: ownSystem}, {who: operatorFull}, {who: operatorRead, when: basicView},
 	},
 	sendingv1.RosterService_ListLookupRecords_FullMethodName: ownerRead,
+	// A lookup by name shows the workers in the basic view only, as ListWorkers does.
+	sendingv1.RosterService_FindWorkers_FullMethodName: ownerRead,
 
 	sendingv1.ReturneeService_CreateLocalEmployer_FullMethodName:       ownerWrite,
 	sendingv1.ReturneeService_GetLocalEmployer_FullMethodName:          ownerRead,
@@ -178,6 +180,8 @@ var policy = map[string]rule{
 	sendingv1.TransportService_ListBatches_FullMethodName:     ownerRead,
 	sendingv1.TransportService_RecordDeparture_FullMethodName: ownerWrite,
 	sendingv1.TransportService_CancelBatch_FullMethodName:     ownerWrite,
+	// The printable manifest: names and masked phones, readable by whoever reads the batch.
+	sendingv1.TransportService_GetBatchManifest_FullMethodName: ownerRead,
 
 	// --- receiving service: the province's vacancies and intake; paired sending services
 	// follow the feeds and deliver candidates and batches for their own region ---

@@ -886,6 +886,9 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 			index:     index,
 			available: tx.Bucket(BucketAvailableWorkers),
 		}
+		if rb.county, err = openCountyBuckets(tx); err != nil {
+			return err
+		}
 		rejections := tx.Bucket(BucketImportRejections)
 		for i := range b.rows {
 			row := &b.rows[i]
@@ -947,6 +950,7 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 type rowBuckets struct {
 	workers, available *bbolt.Bucket
 	index              idIndex
+	county             countyBuckets
 }
 
 // applyRow creates the worker of a good row, or updates the worker with its identity number. An
@@ -966,8 +970,13 @@ func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timest
 		if sameImportedFields(old, row.worker) {
 			return false, false, nil
 		}
+		before := &sendingv1.Worker{WorkerId: id, HomeCounty: old.GetHomeCounty(), FullName: old.GetFullName(), Erased: old.GetErased()}
 		copyImportedFields(old, row.worker)
 		old.UpdateTime = now
+		old.WorkerId = id
+		if err := b.county.indexCounty(before, old); err != nil {
+			return false, false, err
+		}
 		if old.Etag, err = nextEtag(workers); err != nil {
 			return false, false, err
 		}
@@ -990,6 +999,9 @@ func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timest
 		return false, false, err
 	}
 	if err := b.available.Put([]byte(id), []byte{}); err != nil {
+		return false, false, err
+	}
+	if err := b.county.indexCounty(nil, &sendingv1.Worker{WorkerId: id, HomeCounty: row.worker.GetHomeCounty(), FullName: row.worker.GetFullName()}); err != nil {
 		return false, false, err
 	}
 	return true, false, index.put(row.idNumber, id)

@@ -1,13 +1,15 @@
 package roster
 
-// LookupWorker and its audit: every lookup by identity number is recorded in BucketLookupRecords
-// (sequence number, big-endian -> sendingv1.LookupRecord without its name), in the same
-// transaction that reads the index, so the record is on disk before the answer is sent. The
-// record says who asked, when and which worker was found (or none), never the number.
+// LookupWorker, FindWorkers and their audit: every lookup by identity number or by name is
+// recorded in BucketLookupRecords (sequence number, big-endian -> sendingv1.LookupRecord without
+// its name), in the same transaction that reads the index, so the record is on disk before the
+// answer is sent. The record says who asked, when, what kind of lookup (and for a name, the
+// county) and which workers were found (or none), never the number nor the name.
 
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -16,6 +18,7 @@ import (
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/codes/personname"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/paging"
@@ -63,10 +66,20 @@ func validateLookup(r *sendingv1.LookupWorkerRequest, v *apierror.Violations) {
 	}
 }
 
+// recordLookup stores rec as the next lookup record in tx and returns its resource name.
+func recordLookup(tx *bbolt.Tx, rec *sendingv1.LookupRecord) (string, error) {
+	n, err := lookupRecords.NextSeq(tx)
+	if err != nil {
+		return "", err
+	}
+	k := store.Uint64Key(n)
+	return lookupRecordName(k), lookupRecords.Put(tx, k, rec)
+}
+
 // LookupWorker finds the live worker with an identity number and records the lookup.
 func (x *rosterServer) LookupWorker(ctx context.Context, req *sendingv1.LookupWorkerRequest) (*sendingv1.LookupWorkerResponse, error) {
 	idn := idnumber.Normalize(strings.TrimSpace(req.GetIdNumber()))
-	rec := &sendingv1.LookupRecord{Caller: caller(ctx), LookupTime: timestamppb.New(x.s.cfg.Now())}
+	rec := &sendingv1.LookupRecord{Caller: caller(ctx), LookupTime: timestamppb.New(x.s.cfg.Now()), Kind: sendingv1.LookupKind_LOOKUP_KIND_ID_NUMBER}
 	var w *sendingv1.Worker
 	var name string
 	err := x.s.db.Update(func(tx *bbolt.Tx) error {
@@ -83,13 +96,8 @@ func (x *rosterServer) LookupWorker(ctx context.Context, req *sendingv1.LookupWo
 		} else {
 			rec.Worker = ""
 		}
-		n, err := lookupRecords.NextSeq(tx)
-		if err != nil {
-			return err
-		}
-		k := store.Uint64Key(n)
-		name = lookupRecordName(k)
-		return lookupRecords.Put(tx, k, rec)
+		name, err = recordLookup(tx, rec)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -115,10 +123,83 @@ func (x *rosterServer) ListLookupRecords(ctx context.Context, req *sendingv1.Lis
 				return false, nil
 			}
 			r.Name = lookupRecordName(k)
+			if r.GetKind() == sendingv1.LookupKind_LOOKUP_KIND_UNSPECIFIED {
+				r.Kind = sendingv1.LookupKind_LOOKUP_KIND_ID_NUMBER // recorded before kinds existed
+			}
 			resp.LookupRecords = append(resp.LookupRecords, r)
 			after = append(after[:0:0], k...)
 			return true, nil
 		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// findSize is the page size of FindWorkers: a hotline reads a few names, not a listing.
+var findSize = paging.Size{Default: 20, Max: 100}
+
+// findListing binds a FindWorkers token to its county, normalised name and prefix flag; its keys
+// are keys of BucketWorkersByCountyName. The token holds the name as the index does: it is
+// personal data of this province, returned only to the caller who sent the name.
+func findListing(r *sendingv1.FindWorkersRequest) paging.Listing {
+	return paging.For("find workers", r.GetHomeCounty(), nameKey(r.GetFullName()), strconv.FormatBool(r.GetPrefix())).
+		Keys(func(k []byte) bool { return len(k) > countyLen && workerIDOfNameKey(k) != "" })
+}
+
+// validateFind checks a FindWorkersRequest: a county of this province and a name the import
+// would accept (after normalisation, so that every middle-dot variant is accepted).
+func (x *rosterServer) validateFind(r *sendingv1.FindWorkersRequest, v *apierror.Violations) {
+	if c := r.GetHomeCounty(); c == "" {
+		v.Add("home_county", "is required: the county-level code of the worker's home county, such as 520502")
+	} else if _, reason := x.s.checker().homeCounty(c); reason != "" {
+		v.Add("home_county", reason)
+	}
+	if _, reason := personname.Check(personname.Normalize(r.GetFullName())); reason != "" {
+		v.Add("full_name", reason)
+	}
+	findSize.Check(v, r.GetPageSize())
+	findListing(r).Check(v, r.GetPageToken())
+}
+
+// FindWorkers finds the live workers of a county by name through the county-and-name index and
+// records the lookup (kind NAME, the county and the workers returned, never the name).
+func (x *rosterServer) FindWorkers(ctx context.Context, req *sendingv1.FindWorkersRequest) (*sendingv1.FindWorkersResponse, error) {
+	listing := findListing(req)
+	after, err := listing.Decode(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	size := findSize.Of(req.GetPageSize())
+	resp := &sendingv1.FindWorkersResponse{}
+	err = x.s.db.Update(func(tx *bbolt.Tx) error {
+		resp.Workers, resp.NextPageToken = nil, ""
+		ids, keys, err := WorkerIDsByCountyName(tx, req.GetHomeCounty(), req.GetFullName(), req.GetPrefix(), after, size+1)
+		if err != nil {
+			return err
+		}
+		if len(ids) > size {
+			ids = ids[:size]
+			resp.NextPageToken = listing.Token(keys[size-1])
+		}
+		rec := &sendingv1.LookupRecord{
+			Caller: caller(ctx), LookupTime: timestamppb.New(x.s.cfg.Now()), Kind: sendingv1.LookupKind_LOOKUP_KIND_NAME,
+			HomeCounty: req.GetHomeCounty(), Prefix: req.GetPrefix(),
+		}
+		for _, id := range ids {
+			w, err := Read(tx, id)
+			if err != nil {
+				return fmt.Errorf("index by county and name: %w", err)
+			}
+			resp.Workers = append(resp.Workers, Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+			rec.FoundWorkers = append(rec.FoundWorkers, w.GetName())
+		}
+		if len(rec.FoundWorkers) > 0 {
+			rec.Worker = rec.FoundWorkers[0]
+		}
+		resp.LookupRecord, err = recordLookup(tx, rec)
 		return err
 	})
 	if err != nil {

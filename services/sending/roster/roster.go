@@ -6,7 +6,9 @@ package roster
 // stream); handlers then read or change the store in one transaction each.
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -104,6 +106,8 @@ func (x *rosterServer) ValidateRequest(fullMethod string, req any) error {
 		checkRequestID(r.GetRequestId(), &v)
 	case *sendingv1.LookupWorkerRequest:
 		validateLookup(r, &v)
+	case *sendingv1.FindWorkersRequest:
+		x.validateFind(r, &v)
 	case *sendingv1.ListLookupRecordsRequest:
 		lookupsSize.Check(&v, r.GetPageSize())
 		lookupsListing.Check(&v, r.GetPageToken())
@@ -241,6 +245,18 @@ func (x *rosterServer) ListWorkers(ctx context.Context, req *sendingv1.ListWorke
 		return nil, err
 	}
 	resp := &sendingv1.ListWorkersResponse{}
+	if req.GetHomeCounty() != "" && req.GetUpdatedAfter() == nil {
+		// A county's live workers are in the county index, in the same order; erased ones
+		// (listed only with updated_after) are not, so that listing still walks the roster.
+		err = x.s.db.View(func(tx *bbolt.Tx) error {
+			resp.Workers, resp.NextPageToken = nil, ""
+			return listCounty(tx, req, afterKey, size, resp)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
 	err = x.s.db.View(func(tx *bbolt.Tx) error {
 		scanned := 0
 		var lastRead []byte
@@ -264,6 +280,41 @@ func (x *rosterServer) ListWorkers(ctx context.Context, req *sendingv1.ListWorke
 		return nil, err
 	}
 	return resp, nil
+}
+
+// listCounty is ListWorkers with a home_county filter and no updated_after: it walks the county
+// index (BucketWorkersByCounty) from after the worker id afterKey, reading only that county's
+// workers, with the scan budget of the roster walk.
+func listCounty(tx *bbolt.Tx, req *sendingv1.ListWorkersRequest, afterKey []byte, size int, resp *sendingv1.ListWorkersResponse) error {
+	b := tx.Bucket(BucketWorkersByCounty)
+	if b == nil {
+		return fmt.Errorf("bucket %s does not exist", BucketWorkersByCounty)
+	}
+	prefix := []byte(req.GetHomeCounty())
+	c := b.Cursor()
+	k, _ := c.Seek(append(bytes.Clone(prefix), afterKey...))
+	if afterKey != nil && k != nil && bytes.Equal(k[len(prefix):], afterKey) {
+		k, _ = c.Next()
+	}
+	scanned := 0
+	var lastRead []byte
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(resp.Workers) == size || scanned == listScanBudget {
+			resp.NextPageToken = workersListing(req).Token(lastRead)
+			return nil
+		}
+		scanned++
+		id := k[len(prefix):]
+		lastRead = append(lastRead[:0], id...)
+		w, err := Read(tx, string(id))
+		if err != nil {
+			return fmt.Errorf("county index: %w", err)
+		}
+		if listed(w, req) {
+			resp.Workers = append(resp.Workers, Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+		}
+	}
+	return nil
 }
 
 // listed reports whether ListWorkers returns w for r: changed after r's updated_after (when r

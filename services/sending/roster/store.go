@@ -15,6 +15,9 @@ package roster
 //   - BucketLocalPlacements: local employer id NUL worker id -> empty, for every worker placed
 //     with that local employer now (PLACED_LOCALLY, its last LocalPlacement open). Written by
 //     putWorker with every change of a worker (indexPlaced); counted by PlacedWith.
+//   - BucketWorkersByCounty, BucketWorkersByCountyName: the live workers by home county, and by
+//     home county and normalised name (countyindex.go), written with every worker (putWorker,
+//     applyRow); built for files before sending schema 9 by BuildCountyIndexes.
 //   - BucketImports: import id -> storagev1.ImportRecord.
 //   - BucketImportRejections: import id NUL row number, index -> commonv1.RowRejection.
 
@@ -45,7 +48,7 @@ var (
 
 // Buckets are the roster's buckets, for the sending service's store.Schema.
 func Buckets() [][]byte {
-	return [][]byte{BucketWorkers, BucketWorkerByIDHash, BucketRosterSecrets, BucketAvailableWorkers, BucketImports, BucketImportRejections, BucketLocalPlacements, BucketLookupRecords}
+	return [][]byte{BucketWorkers, BucketWorkerByIDHash, BucketRosterSecrets, BucketAvailableWorkers, BucketImports, BucketImportRejections, BucketLocalPlacements, BucketLookupRecords, BucketWorkersByCounty, BucketWorkersByCountyName}
 }
 
 var (
@@ -70,8 +73,8 @@ func Read(tx *bbolt.Tx, id string) (*sendingv1.Worker, error) {
 	return w, nil
 }
 
-// putWorker stores w (its WorkerId must be set) and keeps the index of available workers. The
-// resource name is not stored.
+// putWorker stores w (its WorkerId must be set) and keeps the indexes of available workers, of
+// local placements and by county and name (countyindex.go). The resource name is not stored.
 func putWorker(tx *bbolt.Tx, w *sendingv1.Worker) error {
 	if w.GetWorkerId() == "" {
 		return errors.New("put worker: no worker id")
@@ -83,6 +86,17 @@ func putWorker(tx *bbolt.Tx, w *sendingv1.Worker) error {
 	w.Etag = etag
 	c := proto.Clone(w).(*sendingv1.Worker)
 	c.Name = ""
+	old, _, err := workers.Get(tx, []byte(w.GetWorkerId()))
+	if err != nil {
+		return fmt.Errorf("put worker %s: %w", w.GetWorkerId(), err)
+	}
+	cb, err := openCountyBuckets(tx)
+	if err != nil {
+		return err
+	}
+	if err := cb.indexCounty(old, c); err != nil {
+		return err
+	}
 	if err := workers.Put(tx, []byte(w.GetWorkerId()), c); err != nil {
 		return err
 	}

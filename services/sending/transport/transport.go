@@ -168,6 +168,10 @@ func (x *transportServer) ValidateRequest(_ string, req any) error {
 		if _, reason := parseBatchName(r.GetName()); reason != "" {
 			v.Add("name", reason)
 		}
+	case *sendingv1.GetBatchManifestRequest:
+		if _, reason := parseBatchName(r.GetName()); reason != "" {
+			v.Add("name", reason)
+		}
 	case *sendingv1.ListBatchesRequest:
 		if _, ok := sendingv1.BatchState_name[int32(r.GetState())]; !ok {
 			v.Add("state", "is not a BatchState")
@@ -557,6 +561,56 @@ func (x *transportServer) GetBatch(_ context.Context, req *sendingv1.GetBatchReq
 		return nil, err
 	}
 	return &sendingv1.GetBatchResponse{Batch: b}, nil
+}
+
+// GetBatchManifest reads a batch with one printable row per manifest entry: the worker's name
+// and masked phone from the roster (roster.Masked: a phone never leaves unmasked), the employer
+// and work county of the vacancy from the replica of demand, in one read transaction.
+func (x *transportServer) GetBatchManifest(_ context.Context, req *sendingv1.GetBatchManifestRequest) (*sendingv1.GetBatchManifestResponse, error) {
+	id, reason := parseBatchName(req.GetName())
+	if reason != "" {
+		return nil, apierror.InvalidArgument("name %s", reason)
+	}
+	resp := &sendingv1.GetBatchManifestResponse{}
+	err := x.s.db.View(func(tx *bbolt.Tx) error {
+		b, err := GetBatch(tx, id)
+		if err != nil {
+			return err
+		}
+		resp.Batch, resp.Rows = b, nil
+		boarded := map[string]bool{}
+		for _, w := range b.GetBoardedWorkerIds() {
+			boarded[w] = true
+		}
+		for i, e := range b.GetManifest() {
+			row := &sendingv1.ManifestRow{
+				Seat: int32(i + 1), WorkerId: e.GetWorkerId(), HomeCounty: e.GetHomeCounty(), Vacancy: e.GetVacancy(),
+				RegisteredPoor: e.GetRegisteredPoor(), Boarded: boarded[e.GetWorkerId()],
+			}
+			w, err := roster.Read(tx, e.GetWorkerId())
+			switch {
+			case errors.Is(err, apierror.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				m := roster.Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC)
+				row.FullName, row.MaskedPhone = m.GetFullName(), m.GetPhone()
+			}
+			dv, ok, err := demand.Vacancy(tx, b.GetReceivingRegion(), matching.VacancyIDOf(e.GetVacancy()))
+			if err != nil {
+				return err
+			}
+			if ok {
+				row.EmployerName, row.WorkCounty = dv.GetVacancy().GetEmployerName(), dv.GetVacancy().GetWorkCounty()
+			}
+			resp.Rows = append(resp.Rows, row)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // ListBatches lists batches in batch-id order.

@@ -321,6 +321,59 @@ func (LocalEmployerKind) EnumDescriptor() ([]byte, []int) {
 	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{3}
 }
 
+// What a lookup searched by.
+type LookupKind int32
+
+const (
+	// Not known; never returned.
+	LookupKind_LOOKUP_KIND_UNSPECIFIED LookupKind = 0
+	// By identity number (LookupWorker).
+	LookupKind_LOOKUP_KIND_ID_NUMBER LookupKind = 1
+	// By name within a home county (FindWorkers).
+	LookupKind_LOOKUP_KIND_NAME LookupKind = 2
+)
+
+// Enum value maps for LookupKind.
+var (
+	LookupKind_name = map[int32]string{
+		0: "LOOKUP_KIND_UNSPECIFIED",
+		1: "LOOKUP_KIND_ID_NUMBER",
+		2: "LOOKUP_KIND_NAME",
+	}
+	LookupKind_value = map[string]int32{
+		"LOOKUP_KIND_UNSPECIFIED": 0,
+		"LOOKUP_KIND_ID_NUMBER":   1,
+		"LOOKUP_KIND_NAME":        2,
+	}
+)
+
+func (x LookupKind) Enum() *LookupKind {
+	p := new(LookupKind)
+	*p = x
+	return p
+}
+
+func (x LookupKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LookupKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_labourlink_sending_v1_roster_proto_enumTypes[4].Descriptor()
+}
+
+func (LookupKind) Type() protoreflect.EnumType {
+	return &file_labourlink_sending_v1_roster_proto_enumTypes[4]
+}
+
+func (x LookupKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LookupKind.Descriptor instead.
+func (LookupKind) EnumDescriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{4}
+}
+
 // A registered worker (劳动力) of this sending province.
 type Worker struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2458,8 +2511,18 @@ type LookupRecord struct {
 	Caller string `protobuf:"bytes,2,opt,name=caller,proto3" json:"caller,omitempty"`
 	// When the lookup was answered.
 	LookupTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=lookup_time,json=lookupTime,proto3" json:"lookup_time,omitempty"`
-	// Resource name of the worker found (`workers/{worker_id}`); empty when none was found.
-	Worker        string `protobuf:"bytes,4,opt,name=worker,proto3" json:"worker,omitempty"`
+	// Resource name of the worker found (`workers/{worker_id}`); empty when none was found. For a
+	// lookup by name, the first worker found (all of them: `found_workers`).
+	Worker string `protobuf:"bytes,4,opt,name=worker,proto3" json:"worker,omitempty"`
+	// What the lookup searched by. Records made before kinds existed are by identity number and
+	// are returned as LOOKUP_KIND_ID_NUMBER.
+	Kind LookupKind `protobuf:"varint,5,opt,name=kind,proto3,enum=labourlink.sending.v1.LookupKind" json:"kind,omitempty"`
+	// For a lookup by name: the home county searched (a county code, not personal data).
+	HomeCounty string `protobuf:"bytes,6,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
+	// For a lookup by name: whether it asked for names starting with the one given.
+	Prefix bool `protobuf:"varint,7,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// For a lookup by name: resource names of the workers returned, in the order returned.
+	FoundWorkers  []string `protobuf:"bytes,8,rep,name=found_workers,json=foundWorkers,proto3" json:"found_workers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2522,6 +2585,182 @@ func (x *LookupRecord) GetWorker() string {
 	return ""
 }
 
+func (x *LookupRecord) GetKind() LookupKind {
+	if x != nil {
+		return x.Kind
+	}
+	return LookupKind_LOOKUP_KIND_UNSPECIFIED
+}
+
+func (x *LookupRecord) GetHomeCounty() string {
+	if x != nil {
+		return x.HomeCounty
+	}
+	return ""
+}
+
+func (x *LookupRecord) GetPrefix() bool {
+	if x != nil {
+		return x.Prefix
+	}
+	return false
+}
+
+func (x *LookupRecord) GetFoundWorkers() []string {
+	if x != nil {
+		return x.FoundWorkers
+	}
+	return nil
+}
+
+// Request to find the workers of a county by name.
+type FindWorkersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The home county: a county-level 6-digit GB/T 2260 code of this province, such as `520502`.
+	HomeCounty string `protobuf:"bytes,1,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
+	// The name, as the import accepts it (services/codes/personname); it is normalised as the
+	// index is (see FindWorkers) and never stored or logged.
+	FullName string `protobuf:"bytes,2,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
+	// Also every name that starts with `full_name` (such as `张` for 张三 and 张三丰).
+	Prefix bool `protobuf:"varint,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// Maximum workers to return (default 20; a larger size is served as 100, a negative one is
+	// refused).
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response. The other fields must be the same as in that request.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindWorkersRequest) Reset() {
+	*x = FindWorkersRequest{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindWorkersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindWorkersRequest) ProtoMessage() {}
+
+func (x *FindWorkersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindWorkersRequest.ProtoReflect.Descriptor instead.
+func (*FindWorkersRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *FindWorkersRequest) GetHomeCounty() string {
+	if x != nil {
+		return x.HomeCounty
+	}
+	return ""
+}
+
+func (x *FindWorkersRequest) GetFullName() string {
+	if x != nil {
+		return x.FullName
+	}
+	return ""
+}
+
+func (x *FindWorkersRequest) GetPrefix() bool {
+	if x != nil {
+		return x.Prefix
+	}
+	return false
+}
+
+func (x *FindWorkersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *FindWorkersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// The workers found.
+type FindWorkersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The workers, in the basic view (as GetWorker returns it by default), by name then worker id.
+	Workers []*Worker `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Resource name of the record of this lookup: `lookupRecords/{number}`.
+	LookupRecord  string `protobuf:"bytes,3,opt,name=lookup_record,json=lookupRecord,proto3" json:"lookup_record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindWorkersResponse) Reset() {
+	*x = FindWorkersResponse{}
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindWorkersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindWorkersResponse) ProtoMessage() {}
+
+func (x *FindWorkersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindWorkersResponse.ProtoReflect.Descriptor instead.
+func (*FindWorkersResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FindWorkersResponse) GetWorkers() []*Worker {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+func (x *FindWorkersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *FindWorkersResponse) GetLookupRecord() string {
+	if x != nil {
+		return x.LookupRecord
+	}
+	return ""
+}
+
 // Request to list the records of lookups.
 type ListLookupRecordsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2536,7 +2775,7 @@ type ListLookupRecordsRequest struct {
 
 func (x *ListLookupRecordsRequest) Reset() {
 	*x = ListLookupRecordsRequest{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[27]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2548,7 +2787,7 @@ func (x *ListLookupRecordsRequest) String() string {
 func (*ListLookupRecordsRequest) ProtoMessage() {}
 
 func (x *ListLookupRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[27]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2561,7 +2800,7 @@ func (x *ListLookupRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLookupRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListLookupRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{27}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListLookupRecordsRequest) GetPageSize() int32 {
@@ -2591,7 +2830,7 @@ type ListLookupRecordsResponse struct {
 
 func (x *ListLookupRecordsResponse) Reset() {
 	*x = ListLookupRecordsResponse{}
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[28]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2603,7 +2842,7 @@ func (x *ListLookupRecordsResponse) String() string {
 func (*ListLookupRecordsResponse) ProtoMessage() {}
 
 func (x *ListLookupRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[28]
+	mi := &file_labourlink_sending_v1_roster_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2616,7 +2855,7 @@ func (x *ListLookupRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLookupRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListLookupRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{28}
+	return file_labourlink_sending_v1_roster_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListLookupRecordsResponse) GetLookupRecords() []*LookupRecord {
@@ -2815,13 +3054,30 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x04view\x18\x02 \x01(\x0e2!.labourlink.sending.v1.WorkerViewB\x03\xe0A\x01R\x04view\"|\n" +
 	"\x14LookupWorkerResponse\x12:\n" +
 	"\x06worker\x18\x01 \x01(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\x06worker\x12(\n" +
-	"\rlookup_record\x18\x02 \x01(\tB\x03\xe0A\x03R\flookupRecord\"\xa3\x01\n" +
+	"\rlookup_record\x18\x02 \x01(\tB\x03\xe0A\x03R\flookupRecord\"\xcc\x02\n" +
 	"\fLookupRecord\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12\x1b\n" +
 	"\x06caller\x18\x02 \x01(\tB\x03\xe0A\x03R\x06caller\x12@\n" +
 	"\vlookup_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"lookupTime\x12\x1b\n" +
-	"\x06worker\x18\x04 \x01(\tB\x03\xe0A\x03R\x06worker\"`\n" +
+	"\x06worker\x18\x04 \x01(\tB\x03\xe0A\x03R\x06worker\x12:\n" +
+	"\x04kind\x18\x05 \x01(\x0e2!.labourlink.sending.v1.LookupKindB\x03\xe0A\x03R\x04kind\x12$\n" +
+	"\vhome_county\x18\x06 \x01(\tB\x03\xe0A\x03R\n" +
+	"homeCounty\x12\x1b\n" +
+	"\x06prefix\x18\a \x01(\bB\x03\xe0A\x03R\x06prefix\x12(\n" +
+	"\rfound_workers\x18\b \x03(\tB\x03\xe0A\x03R\ffoundWorkers\"\xbf\x01\n" +
+	"\x12FindWorkersRequest\x12$\n" +
+	"\vhome_county\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
+	"homeCounty\x12 \n" +
+	"\tfull_name\x18\x02 \x01(\tB\x03\xe0A\x02R\bfullName\x12\x1b\n" +
+	"\x06prefix\x18\x03 \x01(\bB\x03\xe0A\x01R\x06prefix\x12 \n" +
+	"\tpage_size\x18\x04 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tB\x03\xe0A\x01R\tpageToken\"\xaa\x01\n" +
+	"\x13FindWorkersResponse\x12<\n" +
+	"\aworkers\x18\x01 \x03(\v2\x1d.labourlink.sending.v1.WorkerB\x03\xe0A\x03R\aworkers\x12+\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tB\x03\xe0A\x03R\rnextPageToken\x12(\n" +
+	"\rlookup_record\x18\x03 \x01(\tB\x03\xe0A\x03R\flookupRecord\"`\n" +
 	"\x18ListLookupRecordsRequest\x12 \n" +
 	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
 	"\n" +
@@ -2861,7 +3117,13 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x1fLOCAL_EMPLOYER_KIND_UNSPECIFIED\x10\x00\x124\n" +
 	"0LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP\x10\x01\x12*\n" +
 	"&LOCAL_EMPLOYER_KIND_LEADING_ENTERPRISE\x10\x02\x12+\n" +
-	"'LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST\x10\x032\xc7\t\n" +
+	"'LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST\x10\x03*Z\n" +
+	"\n" +
+	"LookupKind\x12\x1b\n" +
+	"\x17LOOKUP_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15LOOKUP_KIND_ID_NUMBER\x10\x01\x12\x14\n" +
+	"\x10LOOKUP_KIND_NAME\x10\x022\xad\n" +
+	"\n" +
 	"\rRosterService\x12l\n" +
 	"\rImportWorkers\x12+.labourlink.sending.v1.ImportWorkersRequest\x1a,.labourlink.sending.v1.ImportWorkersResponse(\x01\x12^\n" +
 	"\tGetImport\x12'.labourlink.sending.v1.GetImportRequest\x1a(.labourlink.sending.v1.GetImportResponse\x12\x7f\n" +
@@ -2873,7 +3135,8 @@ const file_labourlink_sending_v1_roster_proto_rawDesc = "" +
 	"\x10RecordReturnHome\x12..labourlink.sending.v1.RecordReturnHomeRequest\x1a/.labourlink.sending.v1.RecordReturnHomeResponse\x12g\n" +
 	"\fDeleteWorker\x12*.labourlink.sending.v1.DeleteWorkerRequest\x1a+.labourlink.sending.v1.DeleteWorkerResponse\x12g\n" +
 	"\fLookupWorker\x12*.labourlink.sending.v1.LookupWorkerRequest\x1a+.labourlink.sending.v1.LookupWorkerResponse\x12v\n" +
-	"\x11ListLookupRecords\x12/.labourlink.sending.v1.ListLookupRecordsRequest\x1a0.labourlink.sending.v1.ListLookupRecordsResponseBFZDgithub.com/eastwest/labourlink/proto/labourlink/sending/v1;sendingv1b\x06proto3"
+	"\x11ListLookupRecords\x12/.labourlink.sending.v1.ListLookupRecordsRequest\x1a0.labourlink.sending.v1.ListLookupRecordsResponse\x12d\n" +
+	"\vFindWorkers\x12).labourlink.sending.v1.FindWorkersRequest\x1a*.labourlink.sending.v1.FindWorkersResponseBFZDgithub.com/eastwest/labourlink/proto/labourlink/sending/v1;sendingv1b\x06proto3"
 
 var (
 	file_labourlink_sending_v1_roster_proto_rawDescOnce sync.Once
@@ -2887,122 +3150,129 @@ func file_labourlink_sending_v1_roster_proto_rawDescGZIP() []byte {
 	return file_labourlink_sending_v1_roster_proto_rawDescData
 }
 
-var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_labourlink_sending_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_labourlink_sending_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_labourlink_sending_v1_roster_proto_goTypes = []any{
 	(WorkerStatus)(0),                    // 0: labourlink.sending.v1.WorkerStatus
 	(Education)(0),                       // 1: labourlink.sending.v1.Education
 	(WorkerView)(0),                      // 2: labourlink.sending.v1.WorkerView
 	(LocalEmployerKind)(0),               // 3: labourlink.sending.v1.LocalEmployerKind
-	(*Worker)(nil),                       // 4: labourlink.sending.v1.Worker
-	(*LocalPlacement)(nil),               // 5: labourlink.sending.v1.LocalPlacement
-	(*Trip)(nil),                         // 6: labourlink.sending.v1.Trip
-	(*TripIncident)(nil),                 // 7: labourlink.sending.v1.TripIncident
-	(*TripCheckpoint)(nil),               // 8: labourlink.sending.v1.TripCheckpoint
-	(*WorkerRow)(nil),                    // 9: labourlink.sending.v1.WorkerRow
-	(*ImportWorkersRequest)(nil),         // 10: labourlink.sending.v1.ImportWorkersRequest
-	(*ImportWorkersResponse)(nil),        // 11: labourlink.sending.v1.ImportWorkersResponse
-	(*GetImportRequest)(nil),             // 12: labourlink.sending.v1.GetImportRequest
-	(*GetImportResponse)(nil),            // 13: labourlink.sending.v1.GetImportResponse
-	(*ListImportRejectionsRequest)(nil),  // 14: labourlink.sending.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil), // 15: labourlink.sending.v1.ListImportRejectionsResponse
-	(*GetWorkerRequest)(nil),             // 16: labourlink.sending.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),            // 17: labourlink.sending.v1.GetWorkerResponse
-	(*ListWorkersRequest)(nil),           // 18: labourlink.sending.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),          // 19: labourlink.sending.v1.ListWorkersResponse
-	(*UpdateWorkerRequest)(nil),          // 20: labourlink.sending.v1.UpdateWorkerRequest
-	(*UpdateWorkerResponse)(nil),         // 21: labourlink.sending.v1.UpdateWorkerResponse
-	(*ChangeWorkerStatusRequest)(nil),    // 22: labourlink.sending.v1.ChangeWorkerStatusRequest
-	(*ChangeWorkerStatusResponse)(nil),   // 23: labourlink.sending.v1.ChangeWorkerStatusResponse
-	(*RecordReturnHomeRequest)(nil),      // 24: labourlink.sending.v1.RecordReturnHomeRequest
-	(*RecordReturnHomeResponse)(nil),     // 25: labourlink.sending.v1.RecordReturnHomeResponse
-	(*DeleteWorkerRequest)(nil),          // 26: labourlink.sending.v1.DeleteWorkerRequest
-	(*DeleteWorkerResponse)(nil),         // 27: labourlink.sending.v1.DeleteWorkerResponse
-	(*LookupWorkerRequest)(nil),          // 28: labourlink.sending.v1.LookupWorkerRequest
-	(*LookupWorkerResponse)(nil),         // 29: labourlink.sending.v1.LookupWorkerResponse
-	(*LookupRecord)(nil),                 // 30: labourlink.sending.v1.LookupRecord
-	(*ListLookupRecordsRequest)(nil),     // 31: labourlink.sending.v1.ListLookupRecordsRequest
-	(*ListLookupRecordsResponse)(nil),    // 32: labourlink.sending.v1.ListLookupRecordsResponse
-	(v1.Sex)(0),                          // 33: labourlink.common.v1.Sex
-	(*v1.Date)(nil),                      // 34: labourlink.common.v1.Date
-	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
-	(*v1.ImportSummary)(nil),             // 36: labourlink.common.v1.ImportSummary
-	(*v1.RowRejection)(nil),              // 37: labourlink.common.v1.RowRejection
-	(*fieldmaskpb.FieldMask)(nil),        // 38: google.protobuf.FieldMask
+	(LookupKind)(0),                      // 4: labourlink.sending.v1.LookupKind
+	(*Worker)(nil),                       // 5: labourlink.sending.v1.Worker
+	(*LocalPlacement)(nil),               // 6: labourlink.sending.v1.LocalPlacement
+	(*Trip)(nil),                         // 7: labourlink.sending.v1.Trip
+	(*TripIncident)(nil),                 // 8: labourlink.sending.v1.TripIncident
+	(*TripCheckpoint)(nil),               // 9: labourlink.sending.v1.TripCheckpoint
+	(*WorkerRow)(nil),                    // 10: labourlink.sending.v1.WorkerRow
+	(*ImportWorkersRequest)(nil),         // 11: labourlink.sending.v1.ImportWorkersRequest
+	(*ImportWorkersResponse)(nil),        // 12: labourlink.sending.v1.ImportWorkersResponse
+	(*GetImportRequest)(nil),             // 13: labourlink.sending.v1.GetImportRequest
+	(*GetImportResponse)(nil),            // 14: labourlink.sending.v1.GetImportResponse
+	(*ListImportRejectionsRequest)(nil),  // 15: labourlink.sending.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil), // 16: labourlink.sending.v1.ListImportRejectionsResponse
+	(*GetWorkerRequest)(nil),             // 17: labourlink.sending.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),            // 18: labourlink.sending.v1.GetWorkerResponse
+	(*ListWorkersRequest)(nil),           // 19: labourlink.sending.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),          // 20: labourlink.sending.v1.ListWorkersResponse
+	(*UpdateWorkerRequest)(nil),          // 21: labourlink.sending.v1.UpdateWorkerRequest
+	(*UpdateWorkerResponse)(nil),         // 22: labourlink.sending.v1.UpdateWorkerResponse
+	(*ChangeWorkerStatusRequest)(nil),    // 23: labourlink.sending.v1.ChangeWorkerStatusRequest
+	(*ChangeWorkerStatusResponse)(nil),   // 24: labourlink.sending.v1.ChangeWorkerStatusResponse
+	(*RecordReturnHomeRequest)(nil),      // 25: labourlink.sending.v1.RecordReturnHomeRequest
+	(*RecordReturnHomeResponse)(nil),     // 26: labourlink.sending.v1.RecordReturnHomeResponse
+	(*DeleteWorkerRequest)(nil),          // 27: labourlink.sending.v1.DeleteWorkerRequest
+	(*DeleteWorkerResponse)(nil),         // 28: labourlink.sending.v1.DeleteWorkerResponse
+	(*LookupWorkerRequest)(nil),          // 29: labourlink.sending.v1.LookupWorkerRequest
+	(*LookupWorkerResponse)(nil),         // 30: labourlink.sending.v1.LookupWorkerResponse
+	(*LookupRecord)(nil),                 // 31: labourlink.sending.v1.LookupRecord
+	(*FindWorkersRequest)(nil),           // 32: labourlink.sending.v1.FindWorkersRequest
+	(*FindWorkersResponse)(nil),          // 33: labourlink.sending.v1.FindWorkersResponse
+	(*ListLookupRecordsRequest)(nil),     // 34: labourlink.sending.v1.ListLookupRecordsRequest
+	(*ListLookupRecordsResponse)(nil),    // 35: labourlink.sending.v1.ListLookupRecordsResponse
+	(v1.Sex)(0),                          // 36: labourlink.common.v1.Sex
+	(*v1.Date)(nil),                      // 37: labourlink.common.v1.Date
+	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
+	(*v1.ImportSummary)(nil),             // 39: labourlink.common.v1.ImportSummary
+	(*v1.RowRejection)(nil),              // 40: labourlink.common.v1.RowRejection
+	(*fieldmaskpb.FieldMask)(nil),        // 41: google.protobuf.FieldMask
 }
 var file_labourlink_sending_v1_roster_proto_depIdxs = []int32{
-	33, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
-	34, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
+	36, // 0: labourlink.sending.v1.Worker.sex:type_name -> labourlink.common.v1.Sex
+	37, // 1: labourlink.sending.v1.Worker.birth_date:type_name -> labourlink.common.v1.Date
 	1,  // 2: labourlink.sending.v1.Worker.education:type_name -> labourlink.sending.v1.Education
-	34, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
-	34, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
+	37, // 3: labourlink.sending.v1.Worker.available_from:type_name -> labourlink.common.v1.Date
+	37, // 4: labourlink.sending.v1.Worker.health_check_date:type_name -> labourlink.common.v1.Date
 	0,  // 5: labourlink.sending.v1.Worker.status:type_name -> labourlink.sending.v1.WorkerStatus
-	35, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
-	35, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
-	35, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
-	6,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
-	5,  // 10: labourlink.sending.v1.Worker.local_placements:type_name -> labourlink.sending.v1.LocalPlacement
+	38, // 6: labourlink.sending.v1.Worker.create_time:type_name -> google.protobuf.Timestamp
+	38, // 7: labourlink.sending.v1.Worker.update_time:type_name -> google.protobuf.Timestamp
+	38, // 8: labourlink.sending.v1.Worker.status_change_time:type_name -> google.protobuf.Timestamp
+	7,  // 9: labourlink.sending.v1.Worker.trips:type_name -> labourlink.sending.v1.Trip
+	6,  // 10: labourlink.sending.v1.Worker.local_placements:type_name -> labourlink.sending.v1.LocalPlacement
 	3,  // 11: labourlink.sending.v1.LocalPlacement.kind:type_name -> labourlink.sending.v1.LocalEmployerKind
-	34, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
-	34, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
-	35, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
-	35, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
-	35, // 16: labourlink.sending.v1.Trip.arrival_time:type_name -> google.protobuf.Timestamp
-	34, // 17: labourlink.sending.v1.Trip.onboard_date:type_name -> labourlink.common.v1.Date
-	8,  // 18: labourlink.sending.v1.Trip.checkpoints:type_name -> labourlink.sending.v1.TripCheckpoint
-	34, // 19: labourlink.sending.v1.Trip.left_job_date:type_name -> labourlink.common.v1.Date
-	7,  // 20: labourlink.sending.v1.Trip.incident_reports:type_name -> labourlink.sending.v1.TripIncident
-	34, // 21: labourlink.sending.v1.TripIncident.incident_date:type_name -> labourlink.common.v1.Date
-	34, // 22: labourlink.sending.v1.TripCheckpoint.check_date:type_name -> labourlink.common.v1.Date
-	9,  // 23: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
-	36, // 24: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	36, // 25: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
-	37, // 26: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
+	37, // 12: labourlink.sending.v1.LocalPlacement.start_date:type_name -> labourlink.common.v1.Date
+	37, // 13: labourlink.sending.v1.LocalPlacement.end_date:type_name -> labourlink.common.v1.Date
+	38, // 14: labourlink.sending.v1.Trip.departure_time:type_name -> google.protobuf.Timestamp
+	38, // 15: labourlink.sending.v1.Trip.return_time:type_name -> google.protobuf.Timestamp
+	38, // 16: labourlink.sending.v1.Trip.arrival_time:type_name -> google.protobuf.Timestamp
+	37, // 17: labourlink.sending.v1.Trip.onboard_date:type_name -> labourlink.common.v1.Date
+	9,  // 18: labourlink.sending.v1.Trip.checkpoints:type_name -> labourlink.sending.v1.TripCheckpoint
+	37, // 19: labourlink.sending.v1.Trip.left_job_date:type_name -> labourlink.common.v1.Date
+	8,  // 20: labourlink.sending.v1.Trip.incident_reports:type_name -> labourlink.sending.v1.TripIncident
+	37, // 21: labourlink.sending.v1.TripIncident.incident_date:type_name -> labourlink.common.v1.Date
+	37, // 22: labourlink.sending.v1.TripCheckpoint.check_date:type_name -> labourlink.common.v1.Date
+	10, // 23: labourlink.sending.v1.ImportWorkersRequest.rows:type_name -> labourlink.sending.v1.WorkerRow
+	39, // 24: labourlink.sending.v1.ImportWorkersResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	39, // 25: labourlink.sending.v1.GetImportResponse.summary:type_name -> labourlink.common.v1.ImportSummary
+	40, // 26: labourlink.sending.v1.ListImportRejectionsResponse.rejections:type_name -> labourlink.common.v1.RowRejection
 	2,  // 27: labourlink.sending.v1.GetWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
-	4,  // 28: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	5,  // 28: labourlink.sending.v1.GetWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
 	0,  // 29: labourlink.sending.v1.ListWorkersRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	34, // 30: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
-	35, // 31: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
-	4,  // 32: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
-	4,  // 33: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
-	38, // 34: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 35: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	37, // 30: labourlink.sending.v1.ListWorkersRequest.available_by:type_name -> labourlink.common.v1.Date
+	38, // 31: labourlink.sending.v1.ListWorkersRequest.updated_after:type_name -> google.protobuf.Timestamp
+	5,  // 32: labourlink.sending.v1.ListWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
+	5,  // 33: labourlink.sending.v1.UpdateWorkerRequest.worker:type_name -> labourlink.sending.v1.Worker
+	41, // 34: labourlink.sending.v1.UpdateWorkerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 35: labourlink.sending.v1.UpdateWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
 	0,  // 36: labourlink.sending.v1.ChangeWorkerStatusRequest.status:type_name -> labourlink.sending.v1.WorkerStatus
-	4,  // 37: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
-	35, // 38: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
-	4,  // 39: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
-	4,  // 40: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	5,  // 37: labourlink.sending.v1.ChangeWorkerStatusResponse.worker:type_name -> labourlink.sending.v1.Worker
+	38, // 38: labourlink.sending.v1.RecordReturnHomeRequest.return_time:type_name -> google.protobuf.Timestamp
+	5,  // 39: labourlink.sending.v1.RecordReturnHomeResponse.worker:type_name -> labourlink.sending.v1.Worker
+	5,  // 40: labourlink.sending.v1.DeleteWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
 	2,  // 41: labourlink.sending.v1.LookupWorkerRequest.view:type_name -> labourlink.sending.v1.WorkerView
-	4,  // 42: labourlink.sending.v1.LookupWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
-	35, // 43: labourlink.sending.v1.LookupRecord.lookup_time:type_name -> google.protobuf.Timestamp
-	30, // 44: labourlink.sending.v1.ListLookupRecordsResponse.lookup_records:type_name -> labourlink.sending.v1.LookupRecord
-	10, // 45: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
-	12, // 46: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
-	14, // 47: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
-	16, // 48: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
-	18, // 49: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
-	20, // 50: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
-	22, // 51: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
-	24, // 52: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
-	26, // 53: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
-	28, // 54: labourlink.sending.v1.RosterService.LookupWorker:input_type -> labourlink.sending.v1.LookupWorkerRequest
-	31, // 55: labourlink.sending.v1.RosterService.ListLookupRecords:input_type -> labourlink.sending.v1.ListLookupRecordsRequest
-	11, // 56: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
-	13, // 57: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
-	15, // 58: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
-	17, // 59: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
-	19, // 60: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
-	21, // 61: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
-	23, // 62: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
-	25, // 63: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
-	27, // 64: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
-	29, // 65: labourlink.sending.v1.RosterService.LookupWorker:output_type -> labourlink.sending.v1.LookupWorkerResponse
-	32, // 66: labourlink.sending.v1.RosterService.ListLookupRecords:output_type -> labourlink.sending.v1.ListLookupRecordsResponse
-	56, // [56:67] is the sub-list for method output_type
-	45, // [45:56] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	5,  // 42: labourlink.sending.v1.LookupWorkerResponse.worker:type_name -> labourlink.sending.v1.Worker
+	38, // 43: labourlink.sending.v1.LookupRecord.lookup_time:type_name -> google.protobuf.Timestamp
+	4,  // 44: labourlink.sending.v1.LookupRecord.kind:type_name -> labourlink.sending.v1.LookupKind
+	5,  // 45: labourlink.sending.v1.FindWorkersResponse.workers:type_name -> labourlink.sending.v1.Worker
+	31, // 46: labourlink.sending.v1.ListLookupRecordsResponse.lookup_records:type_name -> labourlink.sending.v1.LookupRecord
+	11, // 47: labourlink.sending.v1.RosterService.ImportWorkers:input_type -> labourlink.sending.v1.ImportWorkersRequest
+	13, // 48: labourlink.sending.v1.RosterService.GetImport:input_type -> labourlink.sending.v1.GetImportRequest
+	15, // 49: labourlink.sending.v1.RosterService.ListImportRejections:input_type -> labourlink.sending.v1.ListImportRejectionsRequest
+	17, // 50: labourlink.sending.v1.RosterService.GetWorker:input_type -> labourlink.sending.v1.GetWorkerRequest
+	19, // 51: labourlink.sending.v1.RosterService.ListWorkers:input_type -> labourlink.sending.v1.ListWorkersRequest
+	21, // 52: labourlink.sending.v1.RosterService.UpdateWorker:input_type -> labourlink.sending.v1.UpdateWorkerRequest
+	23, // 53: labourlink.sending.v1.RosterService.ChangeWorkerStatus:input_type -> labourlink.sending.v1.ChangeWorkerStatusRequest
+	25, // 54: labourlink.sending.v1.RosterService.RecordReturnHome:input_type -> labourlink.sending.v1.RecordReturnHomeRequest
+	27, // 55: labourlink.sending.v1.RosterService.DeleteWorker:input_type -> labourlink.sending.v1.DeleteWorkerRequest
+	29, // 56: labourlink.sending.v1.RosterService.LookupWorker:input_type -> labourlink.sending.v1.LookupWorkerRequest
+	34, // 57: labourlink.sending.v1.RosterService.ListLookupRecords:input_type -> labourlink.sending.v1.ListLookupRecordsRequest
+	32, // 58: labourlink.sending.v1.RosterService.FindWorkers:input_type -> labourlink.sending.v1.FindWorkersRequest
+	12, // 59: labourlink.sending.v1.RosterService.ImportWorkers:output_type -> labourlink.sending.v1.ImportWorkersResponse
+	14, // 60: labourlink.sending.v1.RosterService.GetImport:output_type -> labourlink.sending.v1.GetImportResponse
+	16, // 61: labourlink.sending.v1.RosterService.ListImportRejections:output_type -> labourlink.sending.v1.ListImportRejectionsResponse
+	18, // 62: labourlink.sending.v1.RosterService.GetWorker:output_type -> labourlink.sending.v1.GetWorkerResponse
+	20, // 63: labourlink.sending.v1.RosterService.ListWorkers:output_type -> labourlink.sending.v1.ListWorkersResponse
+	22, // 64: labourlink.sending.v1.RosterService.UpdateWorker:output_type -> labourlink.sending.v1.UpdateWorkerResponse
+	24, // 65: labourlink.sending.v1.RosterService.ChangeWorkerStatus:output_type -> labourlink.sending.v1.ChangeWorkerStatusResponse
+	26, // 66: labourlink.sending.v1.RosterService.RecordReturnHome:output_type -> labourlink.sending.v1.RecordReturnHomeResponse
+	28, // 67: labourlink.sending.v1.RosterService.DeleteWorker:output_type -> labourlink.sending.v1.DeleteWorkerResponse
+	30, // 68: labourlink.sending.v1.RosterService.LookupWorker:output_type -> labourlink.sending.v1.LookupWorkerResponse
+	35, // 69: labourlink.sending.v1.RosterService.ListLookupRecords:output_type -> labourlink.sending.v1.ListLookupRecordsResponse
+	33, // 70: labourlink.sending.v1.RosterService.FindWorkers:output_type -> labourlink.sending.v1.FindWorkersResponse
+	59, // [59:71] is the sub-list for method output_type
+	47, // [47:59] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_roster_proto_init() }
@@ -3016,8 +3286,8 @@ func file_labourlink_sending_v1_roster_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_roster_proto_rawDesc), len(file_labourlink_sending_v1_roster_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   29,
+			NumEnums:      5,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,7 @@ const (
 	RosterService_DeleteWorker_FullMethodName         = "/labourlink.sending.v1.RosterService/DeleteWorker"
 	RosterService_LookupWorker_FullMethodName         = "/labourlink.sending.v1.RosterService/LookupWorker"
 	RosterService_ListLookupRecords_FullMethodName    = "/labourlink.sending.v1.RosterService/ListLookupRecords"
+	RosterService_FindWorkers_FullMethodName          = "/labourlink.sending.v1.RosterService/FindWorkers"
 )
 
 // RosterServiceClient is the client API for RosterService service.
@@ -92,8 +93,18 @@ type RosterServiceClient interface {
 	// live worker with the number: NOT_FOUND (recorded too). The worker is as GetWorker returns it
 	// in the view asked for.
 	LookupWorker(ctx context.Context, in *LookupWorkerRequest, opts ...grpc.CallOption) (*LookupWorkerResponse, error)
-	// Lists the records of lookups by identity number, oldest first.
+	// Lists the records of lookups (by identity number and by name), oldest first.
 	ListLookupRecords(ctx context.Context, in *ListLookupRecordsRequest, opts ...grpc.CallOption) (*ListLookupRecordsResponse, error)
+	// Finds the live workers of a home county with a name, for a hotline asking "where is 张三
+	// from 某县?": exact match of the normalised name (spaces trimmed and collapsed, Latin letters in
+	// lower case, `•` `‧` `・` and the other variants of the middle dot of names transcribed from
+	// minority languages read as `·`), or every name starting with it (`prefix`), through the
+	// roster's index by county and name (no roster scan). Workers come in name order, then worker
+	// id; paged. Every call is recorded like LookupWorker's (ListLookupRecords, kind
+	// LOOKUP_KIND_NAME: who asked, when, the county and the workers found, never the name), on
+	// disk before the answer is sent. The workers are in the basic view (identity number and
+	// phone masked), with their trips (batch, employer, work county).
+	FindWorkers(ctx context.Context, in *FindWorkersRequest, opts ...grpc.CallOption) (*FindWorkersResponse, error)
 }
 
 type rosterServiceClient struct {
@@ -217,6 +228,16 @@ func (c *rosterServiceClient) ListLookupRecords(ctx context.Context, in *ListLoo
 	return out, nil
 }
 
+func (c *rosterServiceClient) FindWorkers(ctx context.Context, in *FindWorkersRequest, opts ...grpc.CallOption) (*FindWorkersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindWorkersResponse)
+	err := c.cc.Invoke(ctx, RosterService_FindWorkers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RosterServiceServer is the server API for RosterService service.
 // All implementations must embed UnimplementedRosterServiceServer
 // for forward compatibility.
@@ -274,8 +295,18 @@ type RosterServiceServer interface {
 	// live worker with the number: NOT_FOUND (recorded too). The worker is as GetWorker returns it
 	// in the view asked for.
 	LookupWorker(context.Context, *LookupWorkerRequest) (*LookupWorkerResponse, error)
-	// Lists the records of lookups by identity number, oldest first.
+	// Lists the records of lookups (by identity number and by name), oldest first.
 	ListLookupRecords(context.Context, *ListLookupRecordsRequest) (*ListLookupRecordsResponse, error)
+	// Finds the live workers of a home county with a name, for a hotline asking "where is 张三
+	// from 某县?": exact match of the normalised name (spaces trimmed and collapsed, Latin letters in
+	// lower case, `•` `‧` `・` and the other variants of the middle dot of names transcribed from
+	// minority languages read as `·`), or every name starting with it (`prefix`), through the
+	// roster's index by county and name (no roster scan). Workers come in name order, then worker
+	// id; paged. Every call is recorded like LookupWorker's (ListLookupRecords, kind
+	// LOOKUP_KIND_NAME: who asked, when, the county and the workers found, never the name), on
+	// disk before the answer is sent. The workers are in the basic view (identity number and
+	// phone masked), with their trips (batch, employer, work county).
+	FindWorkers(context.Context, *FindWorkersRequest) (*FindWorkersResponse, error)
 	mustEmbedUnimplementedRosterServiceServer()
 }
 
@@ -318,6 +349,9 @@ func (UnimplementedRosterServiceServer) LookupWorker(context.Context, *LookupWor
 }
 func (UnimplementedRosterServiceServer) ListLookupRecords(context.Context, *ListLookupRecordsRequest) (*ListLookupRecordsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLookupRecords not implemented")
+}
+func (UnimplementedRosterServiceServer) FindWorkers(context.Context, *FindWorkersRequest) (*FindWorkersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindWorkers not implemented")
 }
 func (UnimplementedRosterServiceServer) mustEmbedUnimplementedRosterServiceServer() {}
 func (UnimplementedRosterServiceServer) testEmbeddedByValue()                       {}
@@ -527,6 +561,24 @@ func _RosterService_ListLookupRecords_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RosterService_FindWorkers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindWorkersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).FindWorkers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_FindWorkers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).FindWorkers(ctx, req.(*FindWorkersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RosterService_ServiceDesc is the grpc.ServiceDesc for RosterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -573,6 +625,10 @@ var RosterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListLookupRecords",
 			Handler:    _RosterService_ListLookupRecords_Handler,
+		},
+		{
+			MethodName: "FindWorkers",
+			Handler:    _RosterService_FindWorkers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1224,6 +1224,235 @@ func (x *CancelBatchResponse) GetBatch() *Batch {
 	return nil
 }
 
+// Request to read the printable manifest of a batch.
+type GetBatchManifestRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name: `batches/{batch_id}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBatchManifestRequest) Reset() {
+	*x = GetBatchManifestRequest{}
+	mi := &file_labourlink_sending_v1_transport_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBatchManifestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBatchManifestRequest) ProtoMessage() {}
+
+func (x *GetBatchManifestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_transport_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBatchManifestRequest.ProtoReflect.Descriptor instead.
+func (*GetBatchManifestRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_transport_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetBatchManifestRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// One row of a printable manifest: a manifest entry and what the roster and demand know of it.
+type ManifestRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The row's number in the manifest, from 1 (the seat or boarding order).
+	Seat int32 `protobuf:"varint,1,opt,name=seat,proto3" json:"seat,omitempty"`
+	// The worker's id (Worker.worker_id).
+	WorkerId string `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// The worker's name; empty when the worker was erased.
+	FullName string `protobuf:"bytes,3,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
+	// The worker's home county (ManifestEntry.home_county).
+	HomeCounty string `protobuf:"bytes,4,opt,name=home_county,json=homeCounty,proto3" json:"home_county,omitempty"`
+	// The worker's phone, masked: the first 3 and last 4 digits (`138****1234`).
+	MaskedPhone string `protobuf:"bytes,5,opt,name=masked_phone,json=maskedPhone,proto3" json:"masked_phone,omitempty"`
+	// The vacancy the worker goes to (ManifestEntry.vacancy).
+	Vacancy string `protobuf:"bytes,6,opt,name=vacancy,proto3" json:"vacancy,omitempty"`
+	// The destination employer's name, from the replica of demand; empty when the replica no
+	// longer has the vacancy.
+	EmployerName string `protobuf:"bytes,7,opt,name=employer_name,json=employerName,proto3" json:"employer_name,omitempty"`
+	// The work county of the vacancy, from the replica of demand; empty when it is not known.
+	WorkCounty string `protobuf:"bytes,8,opt,name=work_county,json=workCounty,proto3" json:"work_county,omitempty"`
+	// Registered-poor worker.
+	RegisteredPoor bool `protobuf:"varint,9,opt,name=registered_poor,json=registeredPoor,proto3" json:"registered_poor,omitempty"`
+	// The worker was recorded boarding (Batch.boarded_worker_ids).
+	Boarded       bool `protobuf:"varint,10,opt,name=boarded,proto3" json:"boarded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestRow) Reset() {
+	*x = ManifestRow{}
+	mi := &file_labourlink_sending_v1_transport_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestRow) ProtoMessage() {}
+
+func (x *ManifestRow) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_transport_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestRow.ProtoReflect.Descriptor instead.
+func (*ManifestRow) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_transport_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ManifestRow) GetSeat() int32 {
+	if x != nil {
+		return x.Seat
+	}
+	return 0
+}
+
+func (x *ManifestRow) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *ManifestRow) GetFullName() string {
+	if x != nil {
+		return x.FullName
+	}
+	return ""
+}
+
+func (x *ManifestRow) GetHomeCounty() string {
+	if x != nil {
+		return x.HomeCounty
+	}
+	return ""
+}
+
+func (x *ManifestRow) GetMaskedPhone() string {
+	if x != nil {
+		return x.MaskedPhone
+	}
+	return ""
+}
+
+func (x *ManifestRow) GetVacancy() string {
+	if x != nil {
+		return x.Vacancy
+	}
+	return ""
+}
+
+func (x *ManifestRow) GetEmployerName() string {
+	if x != nil {
+		return x.EmployerName
+	}
+	return ""
+}
+
+func (x *ManifestRow) GetWorkCounty() string {
+	if x != nil {
+		return x.WorkCounty
+	}
+	return ""
+}
+
+func (x *ManifestRow) GetRegisteredPoor() bool {
+	if x != nil {
+		return x.RegisteredPoor
+	}
+	return false
+}
+
+func (x *ManifestRow) GetBoarded() bool {
+	if x != nil {
+		return x.Boarded
+	}
+	return false
+}
+
+// The printable manifest of a batch.
+type GetBatchManifestResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch.
+	Batch *Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// One row per manifest entry, in manifest order.
+	Rows          []*ManifestRow `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBatchManifestResponse) Reset() {
+	*x = GetBatchManifestResponse{}
+	mi := &file_labourlink_sending_v1_transport_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBatchManifestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBatchManifestResponse) ProtoMessage() {}
+
+func (x *GetBatchManifestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_sending_v1_transport_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBatchManifestResponse.ProtoReflect.Descriptor instead.
+func (*GetBatchManifestResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_sending_v1_transport_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetBatchManifestResponse) GetBatch() *Batch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *GetBatchManifestResponse) GetRows() []*ManifestRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
 var File_labourlink_sending_v1_transport_proto protoreflect.FileDescriptor
 
 const file_labourlink_sending_v1_transport_proto_rawDesc = "" +
@@ -1313,7 +1542,26 @@ const file_labourlink_sending_v1_transport_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"N\n" +
 	"\x13CancelBatchResponse\x127\n" +
-	"\x05batch\x18\x01 \x01(\v2\x1c.labourlink.sending.v1.BatchB\x03\xe0A\x03R\x05batch*w\n" +
+	"\x05batch\x18\x01 \x01(\v2\x1c.labourlink.sending.v1.BatchB\x03\xe0A\x03R\x05batch\"2\n" +
+	"\x17GetBatchManifestRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xf4\x02\n" +
+	"\vManifestRow\x12\x17\n" +
+	"\x04seat\x18\x01 \x01(\x05B\x03\xe0A\x03R\x04seat\x12 \n" +
+	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12 \n" +
+	"\tfull_name\x18\x03 \x01(\tB\x03\xe0A\x03R\bfullName\x12$\n" +
+	"\vhome_county\x18\x04 \x01(\tB\x03\xe0A\x03R\n" +
+	"homeCounty\x12&\n" +
+	"\fmasked_phone\x18\x05 \x01(\tB\x03\xe0A\x03R\vmaskedPhone\x12\x1d\n" +
+	"\avacancy\x18\x06 \x01(\tB\x03\xe0A\x03R\avacancy\x12(\n" +
+	"\remployer_name\x18\a \x01(\tB\x03\xe0A\x03R\femployerName\x12$\n" +
+	"\vwork_county\x18\b \x01(\tB\x03\xe0A\x03R\n" +
+	"workCounty\x12,\n" +
+	"\x0fregistered_poor\x18\t \x01(\bB\x03\xe0A\x03R\x0eregisteredPoor\x12\x1d\n" +
+	"\aboarded\x18\n" +
+	" \x01(\bB\x03\xe0A\x03R\aboarded\"\x90\x01\n" +
+	"\x18GetBatchManifestResponse\x127\n" +
+	"\x05batch\x18\x01 \x01(\v2\x1c.labourlink.sending.v1.BatchB\x03\xe0A\x03R\x05batch\x12;\n" +
+	"\x04rows\x18\x02 \x03(\v2\".labourlink.sending.v1.ManifestRowB\x03\xe0A\x03R\x04rows*w\n" +
 	"\n" +
 	"BatchState\x12\x1b\n" +
 	"\x17BATCH_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1323,14 +1571,15 @@ const file_labourlink_sending_v1_transport_proto_rawDesc = "" +
 	"\x11NoShowDisposition\x12#\n" +
 	"\x1fNO_SHOW_DISPOSITION_UNSPECIFIED\x10\x00\x12*\n" +
 	"&NO_SHOW_DISPOSITION_RETURN_TO_ACCEPTED\x10\x01\x12+\n" +
-	"'NO_SHOW_DISPOSITION_RETURN_TO_AVAILABLE\x10\x022\xf9\x04\n" +
+	"'NO_SHOW_DISPOSITION_RETURN_TO_AVAILABLE\x10\x022\xee\x05\n" +
 	"\x10TransportService\x12d\n" +
 	"\vPlanBatches\x12).labourlink.sending.v1.PlanBatchesRequest\x1a*.labourlink.sending.v1.PlanBatchesResponse\x12d\n" +
 	"\vCreateBatch\x12).labourlink.sending.v1.CreateBatchRequest\x1a*.labourlink.sending.v1.CreateBatchResponse\x12[\n" +
 	"\bGetBatch\x12&.labourlink.sending.v1.GetBatchRequest\x1a'.labourlink.sending.v1.GetBatchResponse\x12d\n" +
 	"\vListBatches\x12).labourlink.sending.v1.ListBatchesRequest\x1a*.labourlink.sending.v1.ListBatchesResponse\x12p\n" +
 	"\x0fRecordDeparture\x12-.labourlink.sending.v1.RecordDepartureRequest\x1a..labourlink.sending.v1.RecordDepartureResponse\x12d\n" +
-	"\vCancelBatch\x12).labourlink.sending.v1.CancelBatchRequest\x1a*.labourlink.sending.v1.CancelBatchResponseBFZDgithub.com/eastwest/labourlink/proto/labourlink/sending/v1;sendingv1b\x06proto3"
+	"\vCancelBatch\x12).labourlink.sending.v1.CancelBatchRequest\x1a*.labourlink.sending.v1.CancelBatchResponse\x12s\n" +
+	"\x10GetBatchManifest\x12..labourlink.sending.v1.GetBatchManifestRequest\x1a/.labourlink.sending.v1.GetBatchManifestResponseBFZDgithub.com/eastwest/labourlink/proto/labourlink/sending/v1;sendingv1b\x06proto3"
 
 var (
 	file_labourlink_sending_v1_transport_proto_rawDescOnce sync.Once
@@ -1345,42 +1594,45 @@ func file_labourlink_sending_v1_transport_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_sending_v1_transport_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_labourlink_sending_v1_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_labourlink_sending_v1_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_labourlink_sending_v1_transport_proto_goTypes = []any{
-	(BatchState)(0),                 // 0: labourlink.sending.v1.BatchState
-	(NoShowDisposition)(0),          // 1: labourlink.sending.v1.NoShowDisposition
-	(*ManifestEntry)(nil),           // 2: labourlink.sending.v1.ManifestEntry
-	(*Batch)(nil),                   // 3: labourlink.sending.v1.Batch
-	(*RefusedManifestEntry)(nil),    // 4: labourlink.sending.v1.RefusedManifestEntry
-	(*PlanBatchesRequest)(nil),      // 5: labourlink.sending.v1.PlanBatchesRequest
-	(*PlanBatchesResponse)(nil),     // 6: labourlink.sending.v1.PlanBatchesResponse
-	(*CreateBatchRequest)(nil),      // 7: labourlink.sending.v1.CreateBatchRequest
-	(*CreateBatchResponse)(nil),     // 8: labourlink.sending.v1.CreateBatchResponse
-	(*GetBatchRequest)(nil),         // 9: labourlink.sending.v1.GetBatchRequest
-	(*GetBatchResponse)(nil),        // 10: labourlink.sending.v1.GetBatchResponse
-	(*ListBatchesRequest)(nil),      // 11: labourlink.sending.v1.ListBatchesRequest
-	(*ListBatchesResponse)(nil),     // 12: labourlink.sending.v1.ListBatchesResponse
-	(*RecordDepartureRequest)(nil),  // 13: labourlink.sending.v1.RecordDepartureRequest
-	(*RecordDepartureResponse)(nil), // 14: labourlink.sending.v1.RecordDepartureResponse
-	(*CancelBatchRequest)(nil),      // 15: labourlink.sending.v1.CancelBatchRequest
-	(*CancelBatchResponse)(nil),     // 16: labourlink.sending.v1.CancelBatchResponse
-	(v1.TransportMode)(0),           // 17: labourlink.common.v1.TransportMode
-	(*v1.Date)(nil),                 // 18: labourlink.common.v1.Date
-	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
+	(BatchState)(0),                  // 0: labourlink.sending.v1.BatchState
+	(NoShowDisposition)(0),           // 1: labourlink.sending.v1.NoShowDisposition
+	(*ManifestEntry)(nil),            // 2: labourlink.sending.v1.ManifestEntry
+	(*Batch)(nil),                    // 3: labourlink.sending.v1.Batch
+	(*RefusedManifestEntry)(nil),     // 4: labourlink.sending.v1.RefusedManifestEntry
+	(*PlanBatchesRequest)(nil),       // 5: labourlink.sending.v1.PlanBatchesRequest
+	(*PlanBatchesResponse)(nil),      // 6: labourlink.sending.v1.PlanBatchesResponse
+	(*CreateBatchRequest)(nil),       // 7: labourlink.sending.v1.CreateBatchRequest
+	(*CreateBatchResponse)(nil),      // 8: labourlink.sending.v1.CreateBatchResponse
+	(*GetBatchRequest)(nil),          // 9: labourlink.sending.v1.GetBatchRequest
+	(*GetBatchResponse)(nil),         // 10: labourlink.sending.v1.GetBatchResponse
+	(*ListBatchesRequest)(nil),       // 11: labourlink.sending.v1.ListBatchesRequest
+	(*ListBatchesResponse)(nil),      // 12: labourlink.sending.v1.ListBatchesResponse
+	(*RecordDepartureRequest)(nil),   // 13: labourlink.sending.v1.RecordDepartureRequest
+	(*RecordDepartureResponse)(nil),  // 14: labourlink.sending.v1.RecordDepartureResponse
+	(*CancelBatchRequest)(nil),       // 15: labourlink.sending.v1.CancelBatchRequest
+	(*CancelBatchResponse)(nil),      // 16: labourlink.sending.v1.CancelBatchResponse
+	(*GetBatchManifestRequest)(nil),  // 17: labourlink.sending.v1.GetBatchManifestRequest
+	(*ManifestRow)(nil),              // 18: labourlink.sending.v1.ManifestRow
+	(*GetBatchManifestResponse)(nil), // 19: labourlink.sending.v1.GetBatchManifestResponse
+	(v1.TransportMode)(0),            // 20: labourlink.common.v1.TransportMode
+	(*v1.Date)(nil),                  // 21: labourlink.common.v1.Date
+	(*timestamppb.Timestamp)(nil),    // 22: google.protobuf.Timestamp
 }
 var file_labourlink_sending_v1_transport_proto_depIdxs = []int32{
-	17, // 0: labourlink.sending.v1.Batch.mode:type_name -> labourlink.common.v1.TransportMode
-	18, // 1: labourlink.sending.v1.Batch.start_date:type_name -> labourlink.common.v1.Date
-	19, // 2: labourlink.sending.v1.Batch.planned_departure_time:type_name -> google.protobuf.Timestamp
+	20, // 0: labourlink.sending.v1.Batch.mode:type_name -> labourlink.common.v1.TransportMode
+	21, // 1: labourlink.sending.v1.Batch.start_date:type_name -> labourlink.common.v1.Date
+	22, // 2: labourlink.sending.v1.Batch.planned_departure_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: labourlink.sending.v1.Batch.manifest:type_name -> labourlink.sending.v1.ManifestEntry
 	0,  // 4: labourlink.sending.v1.Batch.state:type_name -> labourlink.sending.v1.BatchState
-	19, // 5: labourlink.sending.v1.Batch.create_time:type_name -> google.protobuf.Timestamp
-	19, // 6: labourlink.sending.v1.Batch.actual_departure_time:type_name -> google.protobuf.Timestamp
+	22, // 5: labourlink.sending.v1.Batch.create_time:type_name -> google.protobuf.Timestamp
+	22, // 6: labourlink.sending.v1.Batch.actual_departure_time:type_name -> google.protobuf.Timestamp
 	4,  // 7: labourlink.sending.v1.Batch.refused_entries:type_name -> labourlink.sending.v1.RefusedManifestEntry
-	19, // 8: labourlink.sending.v1.RefusedManifestEntry.refuse_time:type_name -> google.protobuf.Timestamp
-	18, // 9: labourlink.sending.v1.PlanBatchesRequest.start_date:type_name -> labourlink.common.v1.Date
-	17, // 10: labourlink.sending.v1.PlanBatchesRequest.mode:type_name -> labourlink.common.v1.TransportMode
-	19, // 11: labourlink.sending.v1.PlanBatchesRequest.planned_departure_time:type_name -> google.protobuf.Timestamp
+	22, // 8: labourlink.sending.v1.RefusedManifestEntry.refuse_time:type_name -> google.protobuf.Timestamp
+	21, // 9: labourlink.sending.v1.PlanBatchesRequest.start_date:type_name -> labourlink.common.v1.Date
+	20, // 10: labourlink.sending.v1.PlanBatchesRequest.mode:type_name -> labourlink.common.v1.TransportMode
+	22, // 11: labourlink.sending.v1.PlanBatchesRequest.planned_departure_time:type_name -> google.protobuf.Timestamp
 	3,  // 12: labourlink.sending.v1.PlanBatchesResponse.batches:type_name -> labourlink.sending.v1.Batch
 	3,  // 13: labourlink.sending.v1.CreateBatchRequest.batch:type_name -> labourlink.sending.v1.Batch
 	3,  // 14: labourlink.sending.v1.CreateBatchResponse.batch:type_name -> labourlink.sending.v1.Batch
@@ -1388,26 +1640,30 @@ var file_labourlink_sending_v1_transport_proto_depIdxs = []int32{
 	0,  // 16: labourlink.sending.v1.ListBatchesRequest.state:type_name -> labourlink.sending.v1.BatchState
 	3,  // 17: labourlink.sending.v1.ListBatchesResponse.batches:type_name -> labourlink.sending.v1.Batch
 	1,  // 18: labourlink.sending.v1.RecordDepartureRequest.no_show_disposition:type_name -> labourlink.sending.v1.NoShowDisposition
-	19, // 19: labourlink.sending.v1.RecordDepartureRequest.actual_departure_time:type_name -> google.protobuf.Timestamp
+	22, // 19: labourlink.sending.v1.RecordDepartureRequest.actual_departure_time:type_name -> google.protobuf.Timestamp
 	3,  // 20: labourlink.sending.v1.RecordDepartureResponse.batch:type_name -> labourlink.sending.v1.Batch
 	3,  // 21: labourlink.sending.v1.CancelBatchResponse.batch:type_name -> labourlink.sending.v1.Batch
-	5,  // 22: labourlink.sending.v1.TransportService.PlanBatches:input_type -> labourlink.sending.v1.PlanBatchesRequest
-	7,  // 23: labourlink.sending.v1.TransportService.CreateBatch:input_type -> labourlink.sending.v1.CreateBatchRequest
-	9,  // 24: labourlink.sending.v1.TransportService.GetBatch:input_type -> labourlink.sending.v1.GetBatchRequest
-	11, // 25: labourlink.sending.v1.TransportService.ListBatches:input_type -> labourlink.sending.v1.ListBatchesRequest
-	13, // 26: labourlink.sending.v1.TransportService.RecordDeparture:input_type -> labourlink.sending.v1.RecordDepartureRequest
-	15, // 27: labourlink.sending.v1.TransportService.CancelBatch:input_type -> labourlink.sending.v1.CancelBatchRequest
-	6,  // 28: labourlink.sending.v1.TransportService.PlanBatches:output_type -> labourlink.sending.v1.PlanBatchesResponse
-	8,  // 29: labourlink.sending.v1.TransportService.CreateBatch:output_type -> labourlink.sending.v1.CreateBatchResponse
-	10, // 30: labourlink.sending.v1.TransportService.GetBatch:output_type -> labourlink.sending.v1.GetBatchResponse
-	12, // 31: labourlink.sending.v1.TransportService.ListBatches:output_type -> labourlink.sending.v1.ListBatchesResponse
-	14, // 32: labourlink.sending.v1.TransportService.RecordDeparture:output_type -> labourlink.sending.v1.RecordDepartureResponse
-	16, // 33: labourlink.sending.v1.TransportService.CancelBatch:output_type -> labourlink.sending.v1.CancelBatchResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	3,  // 22: labourlink.sending.v1.GetBatchManifestResponse.batch:type_name -> labourlink.sending.v1.Batch
+	18, // 23: labourlink.sending.v1.GetBatchManifestResponse.rows:type_name -> labourlink.sending.v1.ManifestRow
+	5,  // 24: labourlink.sending.v1.TransportService.PlanBatches:input_type -> labourlink.sending.v1.PlanBatchesRequest
+	7,  // 25: labourlink.sending.v1.TransportService.CreateBatch:input_type -> labourlink.sending.v1.CreateBatchRequest
+	9,  // 26: labourlink.sending.v1.TransportService.GetBatch:input_type -> labourlink.sending.v1.GetBatchRequest
+	11, // 27: labourlink.sending.v1.TransportService.ListBatches:input_type -> labourlink.sending.v1.ListBatchesRequest
+	13, // 28: labourlink.sending.v1.TransportService.RecordDeparture:input_type -> labourlink.sending.v1.RecordDepartureRequest
+	15, // 29: labourlink.sending.v1.TransportService.CancelBatch:input_type -> labourlink.sending.v1.CancelBatchRequest
+	17, // 30: labourlink.sending.v1.TransportService.GetBatchManifest:input_type -> labourlink.sending.v1.GetBatchManifestRequest
+	6,  // 31: labourlink.sending.v1.TransportService.PlanBatches:output_type -> labourlink.sending.v1.PlanBatchesResponse
+	8,  // 32: labourlink.sending.v1.TransportService.CreateBatch:output_type -> labourlink.sending.v1.CreateBatchResponse
+	10, // 33: labourlink.sending.v1.TransportService.GetBatch:output_type -> labourlink.sending.v1.GetBatchResponse
+	12, // 34: labourlink.sending.v1.TransportService.ListBatches:output_type -> labourlink.sending.v1.ListBatchesResponse
+	14, // 35: labourlink.sending.v1.TransportService.RecordDeparture:output_type -> labourlink.sending.v1.RecordDepartureResponse
+	16, // 36: labourlink.sending.v1.TransportService.CancelBatch:output_type -> labourlink.sending.v1.CancelBatchResponse
+	19, // 37: labourlink.sending.v1.TransportService.GetBatchManifest:output_type -> labourlink.sending.v1.GetBatchManifestResponse
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_sending_v1_transport_proto_init() }
@@ -1423,7 +1679,7 @@ func file_labourlink_sending_v1_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_sending_v1_transport_proto_rawDesc), len(file_labourlink_sending_v1_transport_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

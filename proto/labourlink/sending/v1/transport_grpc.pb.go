@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TransportService_PlanBatches_FullMethodName     = "/labourlink.sending.v1.TransportService/PlanBatches"
-	TransportService_CreateBatch_FullMethodName     = "/labourlink.sending.v1.TransportService/CreateBatch"
-	TransportService_GetBatch_FullMethodName        = "/labourlink.sending.v1.TransportService/GetBatch"
-	TransportService_ListBatches_FullMethodName     = "/labourlink.sending.v1.TransportService/ListBatches"
-	TransportService_RecordDeparture_FullMethodName = "/labourlink.sending.v1.TransportService/RecordDeparture"
-	TransportService_CancelBatch_FullMethodName     = "/labourlink.sending.v1.TransportService/CancelBatch"
+	TransportService_PlanBatches_FullMethodName      = "/labourlink.sending.v1.TransportService/PlanBatches"
+	TransportService_CreateBatch_FullMethodName      = "/labourlink.sending.v1.TransportService/CreateBatch"
+	TransportService_GetBatch_FullMethodName         = "/labourlink.sending.v1.TransportService/GetBatch"
+	TransportService_ListBatches_FullMethodName      = "/labourlink.sending.v1.TransportService/ListBatches"
+	TransportService_RecordDeparture_FullMethodName  = "/labourlink.sending.v1.TransportService/RecordDeparture"
+	TransportService_CancelBatch_FullMethodName      = "/labourlink.sending.v1.TransportService/CancelBatch"
+	TransportService_GetBatchManifest_FullMethodName = "/labourlink.sending.v1.TransportService/GetBatchManifest"
 )
 
 // TransportServiceClient is the client API for TransportService service.
@@ -51,6 +52,11 @@ type TransportServiceClient interface {
 	RecordDeparture(ctx context.Context, in *RecordDepartureRequest, opts ...grpc.CallOption) (*RecordDepartureResponse, error)
 	// Cancels a planned batch; its workers go back to ACCEPTED.
 	CancelBatch(ctx context.Context, in *CancelBatchRequest, opts ...grpc.CallOption) (*CancelBatchResponse, error)
+	// Reads the printable manifest of a batch for its escort (一车一方案): the batch and, for each
+	// manifest entry in manifest order, the worker's name, home county, masked phone (such as
+	// `138****1234`: a phone never leaves unmasked) and destination employer, as far as the
+	// roster and the replica of demand know them. Readable by whoever may read the batch.
+	GetBatchManifest(ctx context.Context, in *GetBatchManifestRequest, opts ...grpc.CallOption) (*GetBatchManifestResponse, error)
 }
 
 type transportServiceClient struct {
@@ -121,6 +127,16 @@ func (c *transportServiceClient) CancelBatch(ctx context.Context, in *CancelBatc
 	return out, nil
 }
 
+func (c *transportServiceClient) GetBatchManifest(ctx context.Context, in *GetBatchManifestRequest, opts ...grpc.CallOption) (*GetBatchManifestResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetBatchManifestResponse)
+	err := c.cc.Invoke(ctx, TransportService_GetBatchManifest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TransportServiceServer is the server API for TransportService service.
 // All implementations must embed UnimplementedTransportServiceServer
 // for forward compatibility.
@@ -145,6 +161,11 @@ type TransportServiceServer interface {
 	RecordDeparture(context.Context, *RecordDepartureRequest) (*RecordDepartureResponse, error)
 	// Cancels a planned batch; its workers go back to ACCEPTED.
 	CancelBatch(context.Context, *CancelBatchRequest) (*CancelBatchResponse, error)
+	// Reads the printable manifest of a batch for its escort (一车一方案): the batch and, for each
+	// manifest entry in manifest order, the worker's name, home county, masked phone (such as
+	// `138****1234`: a phone never leaves unmasked) and destination employer, as far as the
+	// roster and the replica of demand know them. Readable by whoever may read the batch.
+	GetBatchManifest(context.Context, *GetBatchManifestRequest) (*GetBatchManifestResponse, error)
 	mustEmbedUnimplementedTransportServiceServer()
 }
 
@@ -172,6 +193,9 @@ func (UnimplementedTransportServiceServer) RecordDeparture(context.Context, *Rec
 }
 func (UnimplementedTransportServiceServer) CancelBatch(context.Context, *CancelBatchRequest) (*CancelBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelBatch not implemented")
+}
+func (UnimplementedTransportServiceServer) GetBatchManifest(context.Context, *GetBatchManifestRequest) (*GetBatchManifestResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetBatchManifest not implemented")
 }
 func (UnimplementedTransportServiceServer) mustEmbedUnimplementedTransportServiceServer() {}
 func (UnimplementedTransportServiceServer) testEmbeddedByValue()                          {}
@@ -302,6 +326,24 @@ func _TransportService_CancelBatch_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TransportService_GetBatchManifest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetBatchManifestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServiceServer).GetBatchManifest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TransportService_GetBatchManifest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServiceServer).GetBatchManifest(ctx, req.(*GetBatchManifestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TransportService_ServiceDesc is the grpc.ServiceDesc for TransportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -332,6 +374,10 @@ var TransportService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelBatch",
 			Handler:    _TransportService_CancelBatch_Handler,
+		},
+		{
+			MethodName: "GetBatchManifest",
+			Handler:    _TransportService_GetBatchManifest_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
