@@ -1,5 +1,38 @@
 package i18n
 
+// Glossary: the words of 劳务协作 (east–west labour cooperation) as county and provincial
+// labour-bureau staff use them. A new translation uses these, so one English word is one
+// Chinese word everywhere (CLI, table headers, reasons):
+//
+//	sending province / side / region    输出省份 / 输出方 / 输出地
+//	receiving province / side / region  输入省份 / 输入方 / 输入地
+//	pairing (paired provinces)          结对
+//	registry                            登记册；registered 已登记
+//	worker                              劳动者；worker id 劳动者编号
+//	roster                              花名册
+//	import (id)                         导入（导入号）；row 行（第 %d 行）
+//	employer                            用工单位；local employer 本地用工单位
+//	vacancy / position                  岗位 / 名额；headcount 招聘人数
+//	candidate / proposal                候选人 / 推荐；match run 匹配运行
+//	transport batch                     转运批次（短称 批次）；manifest 乘车名单；seats 座位
+//	departure / arrival                 出发 / 到达；no-show 未到岗
+//	arrival confirmation                到岗确认；onboarded 已入职；left the job 离职
+//	employment checkpoint               稳岗核查（%d 个月稳岗核查）
+//	employment record                   就业记录
+//	reconciliation / discrepancy        对账 / 差异；open discrepancy 未结差异
+//	assessment / baseline               考核 / 基线
+//	ledger / event                      台账 / 事件；event id 事件号
+//	feed / revision (compacted)         变更流 / 修订号（已压缩）
+//	quarantined entry                   隔离条目
+//	request id                          请求号；etag 保持原文
+//	erased (personal data removed)      信息已被抹除
+//	county code                         GB/T 2260 县级行政区划代码；province code 省级代码
+//	occupation (ISCO-08 unit group)     职业（ISCO-08 职业细类）
+//	is required / must be / got         为必填项 / 必须为 / 实际为
+//
+// Field names (worker_id, import_id, total_rows ...), enum values (TRANSPORT_MODE_BUS ...),
+// RPC names, resource-name patterns and codes stay in ASCII as the API spells them.
+//
 // zhHans is the Simplified Chinese catalog: English format → Chinese format, with the same
 // verbs (%[n]s reorders them). TestCatalogCoversCode fails when the code uses a format that is
 // neither here nor in testdata/untranslated.txt.
@@ -263,4 +296,163 @@ var zhHans = map[string]string{
 	"workcalendar: record %d: the name is required":                                               "工作日历：第 %d 条记录：名称必填",
 	"workcalendar: the header must be date,kind,name, got %q":                                     "工作日历：表头须为 date,kind,name，实际为 %q",
 	"worker found": "查到的劳动者",
+	"import %q has another row %d on disk: a row sent again under an import id must be the row committed under its number, unchanged (row numbers are unique within an import); a new set of vacancies needs a new import id. Nothing of this message was changed":     "导入 %q 已存有另一份第 %d 行：以同一导入号重发的行必须与该行号下已提交的行完全相同（同一导入内行号唯一）；新的一批岗位需要新的导入号。本条消息的内容均未生效",
+	"import %q has other rows on disk (up to row %d): the rows sent again under its id must be all of them, from the first, unchanged. To resume it, send the same rows again, or only the rows after row %d; a new roster needs a new import id. Nothing was changed": "导入 %q 已存有不同的行（截至第 %d 行）：以其导入号重发的行必须是全部行，从第一行起，原样不变。如需续传，请重发相同的行，或只发送第 %d 行之后的行；新的花名册需要新的导入号。未做任何变更",
+	"import %q is complete (its last row is %d) and takes no more rows: a new roster needs a new import id; nothing was changed":                                                                                                                                       "导入 %q 已完成（最后一行为第 %d 行），不再接收新行：新的花名册需要新的导入号；未做任何变更",
+	"import %q is complete and has no row %d: a complete import takes no more rows; a new set of vacancies needs a new import id. Nothing was changed":                                                                                                                 "导入 %q 已完成，其中没有第 %d 行：已完成的导入不再接收新行；新的一批岗位需要新的导入号。未做任何变更",
+	"import %q is complete with other rows (up to row %d): sent again under its id, an import must be the same rows, all of them from the first, unchanged; a new roster needs a new import id. Nothing was changed":                                                   "导入 %q 已完成，且存有不同的行（截至第 %d 行）：以其导入号重发时，必须是相同的全部行，从第一行起，原样不变；新的花名册需要新的导入号。未做任何变更",
+	"import %q not found":          "未找到导入 %q",
+	"intake batch %s/%s not found": "未找到接收批次 %s/%s",
+	"interrupted: the service stopped while the run was working; nothing was proposed": "已中断：匹配运行期间服务停止；未推荐任何人",
+	"is %d but the service has received %d rows of this import (counted once over all its streams); the import stays incomplete and the rows are kept: send the missing rows with the same import_id, and the right total_rows on the final message": "为 %d，但服务已收到本次导入的 %d 行（所有流合计，每行只计一次）；导入仍未完成，已收到的行予以保留：请用相同的 import_id 发送缺少的行，并在最后一条消息中填写正确的 total_rows",
+	"is %d, but only %d whole months passed from onboarding (%s) to the check": "为 %[1]d，但从入职（%[3]s）到核查只过了 %[2]d 个整月",
+	"is %d; it must be 0 (1 MiB) to %d bytes":                                  "为 %d；必须为 0（即 1 MiB）到 %d 字节",
+	"is %d; it must be 1 to %d":                                                "为 %d；必须为 1 到 %d",
+	"is a record of worker %s, not of worker_id %s":                            "是劳动者 %s 的记录，不是 worker_id %s 的记录",
+	"is before the departure time":                                             "早于出发时间",
+	"is in the future: record a return once it happened":                       "是未来的时间：请在实际返乡后再记录",
+	"is in the future: record the departure when the batch has left":           "是未来的时间：请在批次实际出发后再记录出发",
+	"is listed twice on the manifest":                                          "在乘车名单中重复列出",
+	"is more than a day in the future":                                         "比当前时间晚一天以上",
+	"is not a BatchState":                                                      "不是有效的 BatchState",
+	"is not a LocalEmployerKind":                                               "不是有效的 LocalEmployerKind",
+	"is not a MatchRunView":                                                    "不是有效的 MatchRunView",
+	"is not a NoShowDisposition":                                               "不是有效的 NoShowDisposition",
+	"is not a ProposalState":                                                   "不是有效的 ProposalState",
+	"is not a QuarantinedEntryView":                                            "不是有效的 QuarantinedEntryView",
+	"is not a WorkerStatus":                                                    "不是有效的 WorkerStatus",
+	"is not a WorkerView":                                                      "不是有效的 WorkerView",
+	"is not a valid timestamp":                                                 "不是有效的时间戳",
+	"is only for %s events, not %s":                                            "仅用于 %s 事件，不用于 %s 事件",
+	"is required for %s: reconciliation is per transport batch":                "%s 事件必填：对账以转运批次为单位",
+	"is required for EMPLOYMENT_CHECKPOINT events (months since onboarding, still employed)": "EMPLOYMENT_CHECKPOINT 事件必填（入职以来的月数、是否仍在岗）",
+	"is required: %s/{id}": "为必填项：%s/{id}",
+	"is required: INCIDENT_KIND_INJURY, _ILLNESS, _WAGE_DISPUTE, _LABOUR_DISPUTE or _OTHER":                      "为必填项：INCIDENT_KIND_INJURY、_ILLNESS、_WAGE_DISPUTE、_LABOUR_DISPUTE 或 _OTHER",
+	"is required: POVERTY_ALLEVIATION_WORKSHOP, LEADING_ENTERPRISE or PUBLIC_WELFARE_POST":                       "为必填项：POVERTY_ALLEVIATION_WORKSHOP（帮扶车间）、LEADING_ENTERPRISE（龙头企业）或 PUBLIC_WELFARE_POST（公益性岗位）",
+	"is required: TRANSPORT_MODE_BUS, TRANSPORT_MODE_TRAIN or TRANSPORT_MODE_FLIGHT":                             "为必填项：TRANSPORT_MODE_BUS、TRANSPORT_MODE_TRAIN 或 TRANSPORT_MODE_FLIGHT",
+	"is required: a 4-digit ISCO-08 unit group such as 8212, or GENERAL":                                         "为必填项：4 位 ISCO-08 职业细类（如 8212），或 GENERAL",
+	"is required: a 6-digit GB/T 2260 province code such as 520000":                                              "为必填项：6 位 GB/T 2260 省级代码，如 520000",
+	"is required: a county-level code of %s (%s)":                                                                "为必填项：%s（%s）的县级代码",
+	"is required: a county-level code of the sending province":                                                   "为必填项：输出省份的县级代码",
+	"is required: at least one employer":                                                                         "为必填项：至少一个用工单位",
+	"is required: say what was fixed or why the message is given up":                                             "为必填项：请说明修复了什么，或为何放弃该消息",
+	"is required: the 6-digit code of a receiving province, such as 440000":                                      "为必填项：输入省份的 6 位代码，如 440000",
+	"is required: the 6-digit code of the sending province, such as 520000":                                      "为必填项：输出省份的 6 位代码，如 520000",
+	"is required: the employer's 18-character unified social credit code":                                        "为必填项：用工单位的 18 位统一社会信用代码",
+	"is required: the fields to change, such as phone,home_county":                                               "为必填项：要修改的字段，如 phone,home_county",
+	"is required: the new status, such as WORKER_STATUS_WITHDRAWN":                                               "为必填项：新状态，如 WORKER_STATUS_WITHDRAWN",
+	"is required: the stream carried no message":                                                                 "为必填项：流中没有任何消息",
+	"is required: the stream sent no message":                                                                    "为必填项：流未发送任何消息",
+	"is required: the worker with name and the new values":                                                       "为必填项：带 name 和新值的劳动者",
+	"is required: what the employer is called":                                                                   "为必填项：用工单位名称",
+	"is required: when the change was recorded":                                                                  "为必填项：变更的记录时间",
+	"is required: when the employer was registered":                                                              "为必填项：用工单位的登记时间",
+	"kind cannot change: register the employer again under its new kind":                                         "类型不可修改：请以新类型重新登记该用工单位",
+	"line %d: code %q is not 4 digits":                                                                           "第 %d 行：代码 %q 不是 4 位数字",
+	"line %d: code %s has no title":                                                                              "第 %d 行：代码 %s 没有名称",
+	"line %d: code %s is out of order or repeated":                                                               "第 %d 行：代码 %s 顺序错乱或重复",
+	"lists %d workers for %d seats":                                                                              "列出了 %d 名劳动者，但只有 %d 个座位",
+	"lists %d workers; at most %d":                                                                               "列出了 %d 名劳动者；最多 %d 名",
+	"local employer %s (%s) has %d of %d places taken":                                                           "本地用工单位 %s（%s）已占用 %d / %d 个名额",
+	"local employer %s (%s) has not resumed work: record its resumption first":                                   "本地用工单位 %s（%s）尚未复工：请先记录其复工",
+	"local employer %s changed since it was read (etag %q, now %q): read it again and redo the change":           "本地用工单位 %s 在读取后已被修改（etag %q，现为 %q）：请重新读取后再修改",
+	"local employer %s has %d workers placed now: its capacity cannot go below that (asked %d)":                  "本地用工单位 %s 现已安置 %d 名劳动者：容量不能低于此数（请求为 %d）",
+	"local employer %s not found":                                                                                "未找到本地用工单位 %s",
+	"match run %s has ended (%s): only a running run can be cancelled":                                           "匹配运行 %s 已结束（%s）：只能取消正在进行的匹配运行",
+	"match run %s not found":                                                                                     "未找到匹配运行 %s",
+	"must be %d to %d (at least min_age), or unset for no limit, got %d":                                         "必须为 %d 到 %d（不小于 min_age），或不填表示不限，实际为 %d",
+	"must be %d to %d (unset for %d), got %d":                                                                    "必须为 %d 到 %d（不填则为 %d），实际为 %d",
+	"must be %d to %d, got %d":                                                                                   "必须为 %d 到 %d，实际为 %d",
+	"must be %s/{entry_id}, as ListQuarantinedEntries returns it":                                                "必须为 %s/{entry_id}，即 ListQuarantinedEntries 返回的形式",
+	"must be %s/{worker_id}~{batch_id} or %s/{worker_id}":                                                        "必须为 %s/{worker_id}~{batch_id} 或 %s/{worker_id}",
+	"must be 0 (from the start) or a revision seen before":                                                       "必须为 0（从头开始）或此前见过的修订号",
+	"must be 1 or more (the spreadsheet row), got %d":                                                            "必须大于或等于 1（电子表格中的行号），实际为 %d",
+	"must be 1 to %d (or unset for the default of the mode), got %d":                                             "必须为 1 到 %d（或不填，使用该交通方式的默认值），实际为 %d",
+	"must be 1 to %d workers":                                                                                    "必须为 1 到 %d 名劳动者",
+	"must be 1 to 120 (whole months since onboarding), got %d":                                                   "必须为 1 到 120（入职以来的整月数），实际为 %d",
+	"must be 1 to 120 whole months since onboarding":                                                             "必须为入职以来 1 到 120 个整月",
+	"must be ARRIVAL_OUTCOME_ARRIVED or ARRIVAL_OUTCOME_NO_SHOW":                                                 "必须为 ARRIVAL_OUTCOME_ARRIVED 或 ARRIVAL_OUTCOME_NO_SHOW",
+	"must be DECISION_ACCEPT or DECISION_REJECT":                                                                 "必须为 DECISION_ACCEPT 或 DECISION_REJECT",
+	"must be REGION_ROLE_SENDING or REGION_ROLE_RECEIVING":                                                       "必须为 REGION_ROLE_SENDING 或 REGION_ROLE_RECEIVING",
+	"must be a calendar year from %d to %d":                                                                      "必须是 %d 到 %d 之间的公历年份",
+	"must be a resource name %s/{id}":                                                                            "必须是资源名 %s/{id}",
+	"must be a worker id such as 520000-K3Q7ZC2M4XJ5R6TA":                                                        "必须是劳动者编号，如 520000-K3Q7ZC2M4XJ5R6TA",
+	"must be after start_date (%s), got %s":                                                                      "必须晚于 start_date（%s），实际为 %s",
+	"must be between 2000 and 2200":                                                                              "必须在 2000 到 2200 之间",
+	"must be later than occur_time_from":                                                                         "必须晚于 occur_time_from",
+	"must be localEmployers/{local_employer_id} with an id of the reporter, such as localEmployers/%s-L00000001": "必须为 localEmployers/{local_employer_id}，且编号属于上报方，如 localEmployers/%s-L00000001",
+	"must be one of the EVENT_KIND values (not UNSPECIFIED)":                                                     "必须是 EVENT_KIND 的取值之一（不能为 UNSPECIFIED）",
+	"must be one of the QUARANTINE_STATE values":                                                                 "必须是 QUARANTINE_STATE 的取值之一",
+	"must be text of at most %d characters":                                                                      "必须是不超过 %d 个字符的文本",
+	"must be the same on every message of the stream (%q, then %q)":                                              "在流的每条消息中必须相同（先为 %q，后为 %q）",
+	"must be the vacancy's resource name vacancies/{vacancy_id} (the id at most %d printable ASCII characters without spaces or '/'), such as vacancies/440000-V0000000001": "必须是岗位的资源名 vacancies/{vacancy_id}（编号最多 %d 个可打印 ASCII 字符，不含空格和“/”），如 vacancies/440000-V0000000001",
+	"must be vacancies/{vacancy_id}, such as vacancies/440000-V0000000001":                                                                                                  "必须为 vacancies/{vacancy_id}，如 vacancies/440000-V0000000001",
+	"must differ from the receiving region":                                           "必须与输入地不同",
+	"must differ from the sending region":                                             "必须与输出地不同",
+	"must hold at least one candidate":                                                "必须至少包含一个候选人",
+	"must hold at least one worker's outcome":                                         "必须至少包含一名劳动者的到岗结果",
+	"must increase within an import: %d follows %d":                                   "在同一导入内必须递增：%d 排在 %d 之后",
+	"must list at least one worker (worker_id of each entry)":                         "必须至少列出一名劳动者（每个条目的 worker_id）",
+	"must list at least one worker":                                                   "必须至少列出一名劳动者",
+	"must name the fields to change":                                                  "必须指明要修改的字段",
+	"must not be before period_start":                                                 "不能早于 period_start",
+	"must not be negative (0 is the default %d; a size above %d is served as %d)":     "不能为负数（0 表示默认值 %d；大于 %d 时按 %d 返回）",
+	"must not contain %q (employment record names join worker and batch ids with it)": "不能包含 %q（就业记录的资源名用它连接劳动者编号和批次号）",
+	"must start with %s-, the code of its province %s and a -, got %q":                "必须以 %s- 开头（即所属省份 %s 的代码加 -），实际为 %q",
+	"name %s":                        "name 字段%s",
+	"names %s twice":                 "重复指定了 %s",
+	"no discrepancy %s involving %s": "没有涉及 %[2]s 的差异 %[1]s",
+	"no discrepancy %s":              "没有差异 %s",
+	"no employment record for worker %s in this province":                                                   "本省没有劳动者 %s 的就业记录",
+	"no employment record for worker %s on batch %s in this province":                                       "本省没有劳动者 %s 随批次 %s 到岗的就业记录",
+	"no quarantined entry %s":                                                                               "没有隔离条目 %s",
+	"only printable ASCII characters without spaces or '/'":                                                 "只能是可打印的 ASCII 字符，不含空格和“/”",
+	"pairing %s-%s already exists":                                                                          "结对 %s-%s 已存在",
+	"pairing %s-%s does not exist":                                                                          "结对 %s-%s 不存在",
+	"province %s (%s) is %s and cannot be the %s side of a pairing":                                         "省份 %s（%s）的角色是 %s，不能作为结对的 %s 方",
+	"province %s (%s) is neither registered nor in a pairing, so whether it sends or receives is not known": "省份 %s（%s）既未登记，也不在任何结对中，无法确定它是输出地还是输入地",
+	"province %s is %s in the registered pairings and cannot register as %s":                                "省份 %s 在已登记的结对中是 %s，不能登记为 %s",
+	"quarantined entry %s was %s already":                                                                   "隔离条目 %s 已处理过（%s）",
+	"region %s (%s) is not registered":                                                                      "地区 %s（%s）未登记",
+	"revision %d is ahead of the %s feed, whose newest revision is %d: this service's data is not the one the revision came from; %s": "修订号 %d 超前于 %s 变更流（其最新修订号为 %d）：该修订号并非来自本服务的数据；%s",
+	"row %d: %w: %v (check the quotes in that row)":                                                                                                                               "第 %d 行：%w：%v（请检查该行的引号）",
+	"sending province %s (%s) is not paired with %s (%s)":                                                                                                                         "输出省份 %s（%s）未与 %s（%s）结对",
+	"status change reason is longer than %d bytes":                                                                                                                                "状态变更原因超过 %d 字节",
+	"status is changed with ChangeWorkerStatus":                                                                                                                                   "状态须通过 ChangeWorkerStatus 修改",
+	"the %d-month checkpoint of worker %s is already recorded (%s, still employed %t)":                                                                                            "劳动者 %[2]s 的 %[1]d 个月稳岗核查已记录（%[3]s，仍在岗：%[4]t）",
+	"the %s feed no longer keeps the changes after revision %d (changes up to revision %d are compacted): %s":                                                                     "%s 变更流已不再保留修订号 %d 之后的变更（截至修订号 %d 的变更已压缩）：%s",
+	"the arrival (%s) is before the departure of batch %s (%s), more than the clock-skew tolerance (%s)":                                                                          "到达时间（%s）早于批次 %s 的出发时间（%s），且超出时钟偏差容限（%s）",
+	"the receiving service is stopping; resume from revision %d":                                                                                                                  "输入地服务正在停止；请从修订号 %d 继续",
+	"the receiving service is stopping; rows received so far are kept: send the import again with the same import_id to finish it":                                                "输入地服务正在停止；已收到的行予以保留：请用相同的 import_id 重新发送该导入以完成导入",
+	"the sending service is stopping; rows received so far are kept: send the import again with the same import_id to finish it":                                                  "输出地服务正在停止；已收到的行予以保留：请用相同的 import_id 重新发送该导入以完成导入",
+	"the service is stopping; start the run again later":                                                                                                                          "服务正在停止；请稍后重新开始匹配运行",
+	"the stream ended without a message marked final; import %q is complete and nothing was changed: its summary is sent in reply to a final message (GetImport reads it too)":    "流已结束，但没有标记为 final 的消息；导入 %q 已完成，未做任何变更：其汇总在回复 final 消息时发送（也可用 GetImport 读取）",
+	"the stream ended without a message marked final; import %q is complete and nothing was changed: its summary is the reply to a final message (GetVacancyImport reads it too)": "流已结束，但没有标记为 final 的消息；导入 %q 已完成，未做任何变更：其汇总是对 final 消息的回复（也可用 GetVacancyImport 读取）",
+	"the stream ended without a message marked final; the import stays incomplete and its %d rows received so far are kept: send the import again with the same import_id and final=true on its last message to complete it": "流已结束，但没有标记为 final 的消息；导入仍未完成，已收到的 %d 行予以保留：请用相同的 import_id 重新发送该导入，并在最后一条消息上设置 final=true 以完成导入",
+	"too many calls in flight: this server handles at most %d at once; retry with backoff": "进行中的调用过多：本服务器同时最多处理 %d 个；请稍后退避重试",
+	"too many open streams: this server holds at most %d at once; retry with backoff":      "打开的流过多：本服务器同时最多保持 %d 个；请稍后退避重试",
+	"unknown discrepancy kind": "未知的差异类型",
+	"unknown event kind":       "未知的事件类型",
+	"unknown role":             "未知的角色",
+	"vacancy %s changed since etag %q was read (now %q): read it again and re-apply the change": "岗位 %s 在读取 etag %q 后已被修改（现为 %q）：请重新读取后再次修改",
+	"vacancy %s expired after %s":                                                              "岗位 %s 已于 %s 之后过期",
+	"vacancy %s is closed and cannot change":                                                   "岗位 %s 已关闭，不能修改",
+	"vacancy %s of employer %s already has external_reference %q":                              "用工单位 %[2]s 的岗位 %[1]s 已有 external_reference %[3]q",
+	"vacancy import %q not found":                                                              "未找到岗位导入 %q",
+	"was already used for a different request; use a new request id for a new request":         "已用于另一个请求；新请求请使用新的请求号",
+	"was already used for another call (%s); use a new request id for a new request":           "已用于另一个调用（%s）；新请求请使用新的请求号",
+	"worker %s changed since it was read (etag %q, now %q): read it again and redo the change": "劳动者 %s 在读取后已被修改（etag %q，现为 %q）：请重新读取后再修改",
+	"worker %s is %s and cannot move to %s (allowed from %s: %s)":                              "劳动者 %s 的状态为 %s，不能变为 %s（%s 状态可变为：%s）",
+	"worker %s is not a worker of %s: a province submits only its own workers":                 "劳动者 %s 不是 %s 的劳动者：各省只能提交本省的劳动者",
+	"worker %s is not confirmed arrived (status %s)":                                           "劳动者 %s 未确认到岗（状态为 %s）",
+	"worker %s is not on the manifest of %s":                                                   "劳动者 %s 不在 %s 的乘车名单上",
+	"worker %s is not on the manifest of batch %s":                                             "劳动者 %s 不在批次 %s 的乘车名单上",
+	"worker %s is not onboarded (status %s)":                                                   "劳动者 %s 尚未入职（状态为 %s）",
+	"worker %s left the job on %s":                                                             "劳动者 %s 已于 %s 离职",
+	"worker %s of candidate %s is already onboarded; record that the job was left instead":     "候选人 %[2]s 对应的劳动者 %[1]s 已入职；请改为记录离职",
+	"worker %s was erased and cannot be updated":                                               "劳动者 %s 的信息已被抹除，不能更新",
+	"worker %s was erased and cannot return to the pool (%s)":                                  "劳动者 %s 的信息已被抹除，不能回到待匹配人员池（%s）",
+	"worker %s was onboarded on %s":                                                            "劳动者 %s 已于 %s 入职",
+	"worker.name %s":                                                                           "worker.name 字段%s",
+	"year %d is out of range %d..%d":                                                           "年份 %d 超出范围 %d..%d",
 }
