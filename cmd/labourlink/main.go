@@ -126,7 +126,7 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 			}
 			return ee.code
 		}
-		fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, localized(describeError(err)))
+		fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, describeError(err))
 		return exitFailed
 	}
 	return exitOK
