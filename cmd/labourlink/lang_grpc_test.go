@@ -108,3 +108,17 @@ func TestCallsCarryAcceptLanguage(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageInLanguage: `labourlink help` prints its prose in the chosen language.
+func TestUsageInLanguage(t *testing.T) {
+	for _, tt := range []struct{ lang, want string }{{"zh", "用法：labourlink 命令"}, {"en", "Usage: labourlink COMMAND"}} {
+		var out, errOut strings.Builder
+		if code := runCLI(context.Background(), &cliEnv{stdout: &out, stderr: &errOut}, []string{"-lang", tt.lang, "help"}); code != exitOK || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("-lang %s help: exit %d, %q; want %q", tt.lang, code, out.String(), tt.want)
+		}
+		errOut.Reset()
+		if code := runCLI(context.Background(), &cliEnv{stdout: &out, stderr: &errOut}, []string{"-lang", tt.lang, "nosuch"}); code != exitUsage || !strings.Contains(errOut.String(), map[string]string{"zh": "未知命令", "en": "unknown command"}[tt.lang]) {
+			t.Errorf("-lang %s nosuch: exit %d, %q", tt.lang, code, errOut.String())
+		}
+	}
+}

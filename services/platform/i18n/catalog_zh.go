@@ -471,4 +471,11 @@ var zhHans = map[string]string{
 	"the service needs to know who calls: give -tls-ca, -tls-cert and -tls-key (or LABOURLINK_TLS_CA, LABOURLINK_TLS_CERT, LABOURLINK_TLS_KEY)":                                  "服务需要知道调用方是谁：请提供 -tls-ca、-tls-cert 和 -tls-key（或 LABOURLINK_TLS_CA、LABOURLINK_TLS_CERT、LABOURLINK_TLS_KEY）",
 	"the service's disk is full, so nothing was written; ask its operator to free disk space (the service's data folder), then run the same command again: repeating it is safe": "服务的磁盘已满，未写入任何内容；请联系其运维人员释放磁盘空间（服务的数据目录），然后再次执行同一命令：重复执行是安全的",
 	"the identity in your certificate (-tls-cert) may not make this call here: use the certificate of a party it is allowed for (docs/production.md, \"Who may call what\")":     "您证书（-tls-cert）中的身份无权在此进行该调用：请使用有权调用方的证书（见 docs/production.md，“Who may call what”）",
+	"labourlink: -lang: %v":          "labourlink：-lang：%v",
+	"labourlink: unknown command %q": "labourlink：未知命令 %q",
+	"labourlink: point-to-point labour-service cooperation between sending and receiving provinces.": "labourlink：输出省份与输入省份之间的点对点劳务协作。",
+	"Usage: labourlink COMMAND [flags]   (labourlink COMMAND -h for the flags of one command)":       "用法：labourlink 命令 [参数]   （labourlink 命令 -h 查看某个命令的参数）",
+	"Commands:": "命令：",
+	"Usage: labourlink %s SUBCOMMAND [flags]   (labourlink %s SUBCOMMAND -h for its flags)": "用法：labourlink %s 子命令 [参数]   （labourlink %s 子命令 -h 查看其参数）",
+	"Subcommands:": "子命令：",
 }
