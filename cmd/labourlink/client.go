@@ -15,11 +15,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/platform/apierror"
+	"github.com/eastwest/labourlink/services/platform/i18n"
 	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
@@ -96,18 +98,35 @@ type conn struct {
 
 // Invoke runs a request-response call within d.timeout.
 func (c *conn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	ctx, cancel := context.WithTimeout(ctx, c.d.timeout)
+	ctx, cancel := context.WithTimeout(withLanguage(ctx), c.d.timeout)
 	defer cancel()
 	return c.d.wrap(c.ClientConn.Invoke(ctx, method, args, reply, opts...))
 }
 
 // NewStream opens a stream; it is not bounded by d.timeout (keepalive finds a dead peer).
 func (c *conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	s, err := c.ClientConn.NewStream(ctx, desc, method, opts...)
+	s, err := c.ClientConn.NewStream(withLanguage(ctx), desc, method, opts...)
 	if err != nil {
 		return nil, c.d.wrap(err)
 	}
 	return &clientStream{ClientStream: s, d: c.d}, nil
+}
+
+// withLanguage asks the service, in the accept-language metadata header of the call, for its
+// errors in the CLI's language (cliLang): every call and stream of the CLI goes through conn, so
+// every error a service returns carries a google.rpc.LocalizedMessage in that language (and each
+// field violation its localized_message), which describeError prints.
+func withLanguage(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "accept-language", acceptLanguage())
+}
+
+// acceptLanguage is the accept-language value of cliLang: "zh-CN, zh;q=0.9" for Chinese,
+// "en" otherwise.
+func acceptLanguage() string {
+	if cliLang == i18n.Chinese {
+		return "zh-CN, zh;q=0.9"
+	}
+	return "en"
 }
 
 // clientStream wraps the errors of a stream as conn does.
@@ -187,15 +206,22 @@ func clientTLS(caFile, certFile, keyFile string) (credentials.TransportCredentia
 	return credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS13}), nil
 }
 
-// reasonHints says in plain words what to do about an error with one of these ErrorInfo reasons.
-var reasonHints = map[commonv1.ErrorReason]string{
-	commonv1.ErrorReason_ERROR_REASON_STORAGE_FULL: "the service's disk is full, so nothing was written; ask its operator to free disk space " +
-		"(the service's data folder), then run the same command again: repeating it is safe",
-	commonv1.ErrorReason_ERROR_REASON_TOO_MANY_STREAMS: "the service is at its limit of open imports and watches; try again in a minute",
-	commonv1.ErrorReason_ERROR_REASON_TOO_MANY_CALLS:   "the service is at its limit of calls in progress; try again in a moment",
-	commonv1.ErrorReason_ERROR_REASON_CALLER_NOT_ALLOWED: "the identity in your certificate (-tls-cert) may not make this call here: " +
-		"use the certificate of a party it is allowed for (docs/production.md, \"Who may call what\")",
-	commonv1.ErrorReason_ERROR_REASON_NO_IDENTITY: "the service needs to know who calls: give -tls-ca, -tls-cert and -tls-key (or LABOURLINK_TLS_CA, LABOURLINK_TLS_CERT, LABOURLINK_TLS_KEY)",
+// reasonHint says in plain words, in cliLang, what to do about an error with this ErrorInfo
+// reason; "" for a reason a person cannot act on.
+func reasonHint(r commonv1.ErrorReason) string {
+	switch r {
+	case commonv1.ErrorReason_ERROR_REASON_STORAGE_FULL:
+		return tr("the service's disk is full, so nothing was written; ask its operator to free disk space (the service's data folder), then run the same command again: repeating it is safe")
+	case commonv1.ErrorReason_ERROR_REASON_TOO_MANY_STREAMS:
+		return tr("the service is at its limit of open imports and watches; try again in a minute")
+	case commonv1.ErrorReason_ERROR_REASON_TOO_MANY_CALLS:
+		return tr("the service is at its limit of calls in progress; try again in a moment")
+	case commonv1.ErrorReason_ERROR_REASON_CALLER_NOT_ALLOWED:
+		return tr("the identity in your certificate (-tls-cert) may not make this call here: use the certificate of a party it is allowed for (docs/production.md, \"Who may call what\")")
+	case commonv1.ErrorReason_ERROR_REASON_NO_IDENTITY:
+		return tr("the service needs to know who calls: give -tls-ca, -tls-cert and -tls-key (or LABOURLINK_TLS_CA, LABOURLINK_TLS_CERT, LABOURLINK_TLS_KEY)")
+	}
+	return ""
 }
 
 // tlsFlagsHint names the TLS flags and their environment variables.
@@ -219,46 +245,45 @@ func connectionProblem(e *callError) string {
 	switch e.st.Code() {
 	case codes.DeadlineExceeded:
 		if has("waiting for connections to become ready") {
-			return fmt.Sprintf("no answer from %s within %s: something accepts connections there but does not answer as a labourlink service "+
-				"(wrong -addr?), or the link is slower than that (raise -timeout)", e.addr, e.timeout)
+			return tr("no answer from %s within %s: something accepts connections there but does not answer as a labourlink service (wrong -addr?), or the link is slower than that (raise -timeout)", e.addr, e.timeout)
 		}
-		return fmt.Sprintf("%s did not finish the call within %s: raise -timeout (repeating the command is safe)", e.addr, e.timeout)
+		return tr("%s did not finish the call within %s: raise -timeout (repeating the command is safe)", e.addr, e.timeout)
 	case codes.Unavailable:
 	default:
 		return ""
 	}
 	switch {
 	case has("connection refused"):
-		return fmt.Sprintf("nothing listens at %s: start the service there (labourlink dev, or labourlink serve KIND), or point -addr at where it runs", e.addr)
+		return tr("nothing listens at %s: start the service there (labourlink dev, or labourlink serve KIND), or point -addr at where it runs", e.addr)
 	case has("no such host", "name resolver", "produced zero addresses"):
-		return fmt.Sprintf("the host of %s is not known: check -addr", e.addr)
+		return tr("the host of %s is not known: check -addr", e.addr)
 	case has("first record does not look like a TLS handshake"):
-		return fmt.Sprintf("%s is a plaintext service but you called it with TLS: leave out %s, or start the service with TLS", e.addr, tlsFlagsHint)
+		return tr("%s is a plaintext service but you called it with TLS: leave out %s, or start the service with TLS", e.addr, tlsFlagsHint)
 	case has("certificate signed by unknown authority"):
-		return fmt.Sprintf("the certificate of %s is not signed by the CA in -tls-ca (%s): give the CA of the federation that service belongs to", e.addr, e.caFile)
+		return tr("the certificate of %s is not signed by the CA in -tls-ca (%s): give the CA of the federation that service belongs to", e.addr, e.caFile)
 	case has("certificate is valid for"):
 		valid := msg[strings.Index(msg, "certificate is valid for ")+len("certificate is valid for "):]
 		if i := strings.IndexAny(valid, "\"\\"); i >= 0 {
 			valid = valid[:i]
 		}
-		return fmt.Sprintf("the certificate of %s is for another host (%s): dial a name or address it names, "+
-			"or issue the service a certificate for this one (labourlink certs issue -hosts)", e.addr, valid)
+		return tr("the certificate of %s is for another host (%s): dial a name or address it names, or issue the service a certificate for this one (labourlink certs issue -hosts)", e.addr, valid)
 	case has("unknown certificate authority", "bad certificate", "certificate required", "expired certificate", "unsupported certificate"):
-		return fmt.Sprintf("%s refused your client certificate (-tls-cert %s): use one issued by the federation's CA (labourlink certs issue)", e.addr, e.cert)
+		return tr("%s refused your client certificate (-tls-cert %s): use one issued by the federation's CA (labourlink certs issue)", e.addr, e.cert)
 	case has("HTTP/1.1 header", "frame too large"):
-		return fmt.Sprintf("%s answers, but not as a gRPC service: -addr probably names another program or port", e.addr)
+		return tr("%s answers, but not as a gRPC service: -addr probably names another program or port", e.addr)
 	case has("EOF", "connection reset by peer", "broken pipe", "server preface received"):
 		if e.tls {
-			return fmt.Sprintf("%s closed the connection after the TLS handshake: it probably refused your client certificate "+
-				"(-tls-cert %s); use one issued by the federation's CA (labourlink certs issue)", e.addr, e.cert)
+			return tr("%s closed the connection after the TLS handshake: it probably refused your client certificate (-tls-cert %s); use one issued by the federation's CA (labourlink certs issue)", e.addr, e.cert)
 		}
-		return fmt.Sprintf("%s closed the connection: it probably expects TLS (give %s), or it is not a labourlink service (check -addr)", e.addr, tlsFlagsHint)
+		return tr("%s closed the connection: it probably expects TLS (give %s), or it is not a labourlink service (check -addr)", e.addr, tlsFlagsHint)
 	}
 	return ""
 }
 
-// describeError renders an error for a person: a gRPC status with its code, message and field
-// violations, one per line, and a hint for reasons a person can act on.
+// describeError renders an error for a person, in cliLang: a gRPC status with its code, message
+// and field violations, one per line, and a hint for reasons a person can act on. The message
+// and the violations are the service's google.rpc.LocalizedMessage when it sent one in cliLang
+// (withLanguage asks for it), else the English ones rendered by the catalog.
 // A call that could not reach the service is explained in one sentence naming the address and
 // the likely fix (connectionProblem) instead.
 func describeError(err error) string {
@@ -270,23 +295,43 @@ func describeError(err error) string {
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return err.Error()
+		return localized(err.Error())
 	}
+	inLang := func(m *errdetails.LocalizedMessage) bool {
+		if m == nil || m.GetMessage() == "" {
+			return false
+		}
+		tag, err := i18n.Parse(m.GetLocale())
+		return err == nil && tag == cliLang
+	}
+	msg := localized(st.Message())
 	var b strings.Builder
-	var hint string
-	fmt.Fprintf(&b, "%s: %s", st.Code(), st.Message())
+	var hint, reason string
+	var violations []string
 	for _, d := range st.Details() {
 		switch d := d.(type) {
+		case *errdetails.LocalizedMessage:
+			if inLang(d) {
+				msg = d.GetMessage()
+			}
 		case *errdetails.BadRequest:
 			for _, v := range d.GetFieldViolations() {
-				fmt.Fprintf(&b, "\n  %s: %s", v.GetField(), v.GetDescription())
+				desc := localized(v.GetDescription())
+				if inLang(v.GetLocalizedMessage()) {
+					desc = v.GetLocalizedMessage().GetMessage()
+				}
+				violations = append(violations, fmt.Sprintf("\n  %s: %s", v.GetField(), desc))
 			}
 		case *errdetails.ErrorInfo:
 			if d.GetReason() != "" {
-				fmt.Fprintf(&b, " [%s]", d.GetReason())
+				reason = fmt.Sprintf(" [%s]", d.GetReason())
 			}
-			hint = reasonHints[apierror.ParseReason(d.GetReason())]
+			hint = reasonHint(apierror.ParseReason(d.GetReason()))
 		}
+	}
+	fmt.Fprintf(&b, "%s: %s%s", st.Code(), msg, reason)
+	for _, v := range violations {
+		b.WriteString(v)
 	}
 	if hint != "" {
 		fmt.Fprintf(&b, "\n  %s", hint)

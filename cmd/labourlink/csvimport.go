@@ -146,7 +146,7 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 		return err
 	}
 
-	fmt.Fprintf(env.stderr, "checking %s ...\n", path)
+	fmt.Fprintln(env.stderr, tr("checking %s ...", path))
 	check, err := checkImportFile(file, c.columns)
 	if err != nil {
 		return err
@@ -166,7 +166,7 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	if file.workbook() {
 		what = fmt.Sprintf(msgFileSheet, check.sheet)
 	}
-	fmt.Fprintf(env.stderr, "%d rows (%s); import id %s\n", check.rows+check.unreadable, what, *importID)
+	fmt.Fprintln(env.stderr, tr("%d rows (%s); import id %s", check.rows+check.unreadable, what, *importID))
 
 	cc, err := d.dial()
 	if err != nil {
@@ -187,12 +187,12 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 		prior, complete, err := svc.prior(ctx, *importID)
 		switch {
 		case err == nil && complete && derivedID:
-			fmt.Fprintf(notes, "This file was imported before (import id %s); nothing changed.\n", *importID)
+			fmt.Fprintln(notes, tr("This file was imported before (import id %s); nothing changed.", *importID))
 			sum, send = prior, false
 		case err == nil && complete:
-			fmt.Fprintf(env.stderr, "import id %s was used before: sending the file for the service to compare with that import\n", *importID)
+			fmt.Fprintln(env.stderr, tr("import id %s was used before: sending the file for the service to compare with that import", *importID))
 		case err == nil:
-			fmt.Fprintf(env.stderr, "resuming: %d rows of this import were committed before\n", prior.GetRowsReceived())
+			fmt.Fprintln(env.stderr, tr("resuming: %d rows of this import were committed before", prior.GetRowsReceived()))
 		case status.Code(err) == codes.NotFound:
 		default:
 			return err
@@ -206,7 +206,7 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 		sum, err = c.send(ctx, env, svc, file, size, unit, *importID, *chunk)
 		if err != nil {
 			if ctx.Err() != nil || resumable(err) {
-				fmt.Fprintf(env.stderr, "\nThe import is incomplete (import id %s): the rows the service committed are kept. Run the same command again to finish it; rows already committed are skipped.\n", *importID)
+				fmt.Fprintln(env.stderr, "\n"+tr("The import is incomplete (import id %s): the rows the service committed are kept. Run the same command again to finish it; rows already committed are skipped.", *importID))
 			}
 			return err
 		}
@@ -217,7 +217,7 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 			return err
 		}
 		if check.unreadable > 0 {
-			fmt.Fprintf(notes, "%d rows could not be read and were not sent (they are in the rejects file)\n", check.unreadable)
+			fmt.Fprintln(notes, tr("%d rows could not be read and were not sent (they are in the rejects file)", check.unreadable))
 		}
 	} else {
 		printImportSummary(env.stdout, sum, check.unreadable)
@@ -235,11 +235,11 @@ func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csv
 	if err != nil {
 		return fmt.Errorf("write rejected rows: %w", err)
 	}
-	fmt.Fprintf(notes, "\n%d rejected rows, with the reason in the last columns, are in %s.\n", n, *rejectsPath)
+	fmt.Fprintln(notes, "\n"+tr("%d rejected rows, with the reason in the last columns, are in %s.", n, *rejectsPath))
 	if svc.listRejections == nil && sum.GetRejectionsTruncated() {
-		fmt.Fprintf(notes, "(The service listed only the first %d rejected rows; import the fixed file, then the rest show up.)\n", len(sum.GetRejections()))
+		fmt.Fprintln(notes, tr("(The service listed only the first %d rejected rows; import the fixed file, then the rest show up.)", len(sum.GetRejections())))
 	}
-	fmt.Fprintf(notes, "Fix them there (the row_number, field and reason columns are ignored) and import that file:\n")
+	fmt.Fprintln(notes, tr("Fix them there (the row_number, field and reason columns are ignored) and import that file:"))
 	fmt.Fprintf(notes, "  labourlink %s %s\n", c.name, *rejectsPath)
 	return exitError{code: exitRejected}
 }
@@ -384,13 +384,13 @@ func printImportSummary(w io.Writer, s *commonv1.ImportSummary, unreadable int) 
 	if unreadable > 0 {
 		tb.add(true, "unreadable (not sent)", unreadable)
 	}
-	fmt.Fprintf(w, "Import %s:\n", s.GetImportId())
+	fmt.Fprintln(w, tr("Import %s:", s.GetImportId()))
 	tb.render(w, false)
 	if len(s.GetRejections()) == 0 {
 		return
 	}
 	const show = 10
-	fmt.Fprintln(w, "\nFirst rejected rows:")
+	fmt.Fprintln(w, "\n"+tr("First rejected rows:"))
 	rt := newTable("row", "field", "reason").alignRight(0)
 	for i, rj := range s.GetRejections() {
 		if i == show {

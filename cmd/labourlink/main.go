@@ -78,7 +78,7 @@ func main() {
 func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 	args, err := takeLangFlag(args)
 	if err != nil {
-		fmt.Fprintf(env.stderr, "labourlink: -lang: %v\n", err)
+		fmt.Fprintln(env.stderr, tr("labourlink: -lang: %v", err))
 		return exitUsage
 	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -106,12 +106,12 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 			groupUsage(env.stdout, args[0])
 			return exitOK
 		}
-		fmt.Fprintf(env.stderr, "labourlink: unknown command %q\n\n", args[0]+" "+args[1])
+		fmt.Fprint(env.stderr, tr("labourlink: unknown command %q", args[0]+" "+args[1]), "\n\n")
 		groupUsage(env.stderr, args[0])
 		return exitUsage
 	}
 	if c == nil {
-		fmt.Fprintf(env.stderr, "labourlink: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
+		fmt.Fprint(env.stderr, tr("labourlink: unknown command %q", strings.Join(args[:min(2, len(args))], " ")), "\n\n")
 		usage(env.stderr)
 		return exitUsage
 	}
@@ -126,16 +126,16 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 			}
 			return ee.code
 		}
-		fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, localized(describeError(err)))
+		fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, describeError(err))
 		return exitFailed
 	}
 	return exitOK
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "labourlink: point-to-point labour-service cooperation between sending and receiving provinces.")
-	fmt.Fprintln(w, "\nUsage: labourlink COMMAND [flags]   (labourlink COMMAND -h for the flags of one command)")
-	fmt.Fprintln(w, "\nCommands:")
+	fmt.Fprintln(w, tr("labourlink: point-to-point labour-service cooperation between sending and receiving provinces."))
+	fmt.Fprintln(w, "\n"+tr("Usage: labourlink COMMAND [flags]   (labourlink COMMAND -h for the flags of one command)"))
+	fmt.Fprintln(w, "\n"+tr("Commands:"))
 	listCommands(w, "")
 }
 
@@ -151,8 +151,8 @@ func isGroup(word string) bool {
 
 // groupUsage lists the subcommands of group, for `labourlink roster`.
 func groupUsage(w io.Writer, group string) {
-	fmt.Fprintf(w, "Usage: labourlink %s SUBCOMMAND [flags]   (labourlink %s SUBCOMMAND -h for its flags)\n", group, group)
-	fmt.Fprintln(w, "\nSubcommands:")
+	fmt.Fprintln(w, tr("Usage: labourlink %s SUBCOMMAND [flags]   (labourlink %s SUBCOMMAND -h for its flags)", group, group))
+	fmt.Fprintln(w, "\n"+tr("Subcommands:"))
 	listCommands(w, group+" ")
 }
 
