@@ -168,12 +168,14 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		period = fmt.Sprintf("%s to %s", orText(*from, "the beginning"), orText(*to, "today"))
 	}
 	fmt.Fprintf(w, "Pairings (%s, distinct workers)\n", period)
-	pt := newTable("receiving", "sending", "departed", "arrived", "no-show", "onboarded", "employed 3m", "employed 6m", "left job", "returned", "open discrepancies").
-		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10)
+	pt := newTable("receiving", "sending", "departed", "arrived", "no-show", "onboarded", "employed 3m", "employed 6m", "left job", "returned", "open discrepancies",
+		"overdue checkpoints", "late incidents", "abandoned").
+		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 	for _, s := range sums {
 		pt.add(s.GetOpenDiscrepancies() > 0, regionLabel(s.GetReceivingRegion()), regionLabel(s.GetSendingRegion()),
 			s.GetDeparted(), s.GetArrived(), s.GetNoShow(), s.GetOnboarded(), s.GetEmployedThreeMonths(), s.GetEmployedSixMonths(),
-			s.GetLeftJob(), s.GetReturnedHome(), s.GetOpenDiscrepancies())
+			s.GetLeftJob(), s.GetReturnedHome(), s.GetOpenDiscrepancies(),
+			s.GetOpenOverdueCheckpoints(), s.GetOpenLateIncidents(), s.GetOpenAbandoned())
 	}
 	pt.render(w, env.colour)
 

@@ -96,7 +96,7 @@ func TestReconcileAndAssessShow(t *testing.T) {
 	t.Log("\n" + out)
 	for _, tt := range []struct{ key, want string }{
 		// The pairing has open discrepancies: highlighted ('!' without a terminal).
-		{"440000 广东省", "! 440000 广东省 520000 贵州省 5 3 1 3 0 0 0 0 1"},
+		{"440000 广东省", "! 440000 广东省 520000 贵州省 5 3 1 3 0 0 0 0 1 0 0 0"}, // then overdue checkpoints, late incidents, abandoned,
 		{"520000-B1  520000", "! 520000-B1 520000 440000 2025-03-01 08:00 5 3 1 1 0 0 0"},
 		{"no-show  520000-B1", "! 1 no-show 520000-B1 w4 520000 440000 2025-03-01 09:00 departed 2025-03-01 08:00 CST according to 520000; reported as a no-show by 440000"},
 		{"1 open discrepancies", "1 open discrepancies"},

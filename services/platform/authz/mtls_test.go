@@ -274,6 +274,7 @@ var expectations = map[string]expectation{
 	receivingv1.IntakeService_RecordCheckpoint_FullMethodName:              {allowed: recvWrite},
 	receivingv1.IntakeService_RecordJobLeft_FullMethodName:                 {allowed: recvWrite},
 	receivingv1.IntakeService_RecordIncident_FullMethodName:                {allowed: recvWrite},
+	receivingv1.IntakeService_RecordAbsence_FullMethodName:                 {allowed: recvWrite},
 	receivingv1.IntakeService_GetEmploymentRecord_FullMethodName:           {allowed: recvRead},
 	receivingv1.IntakeService_ListEmploymentRecords_FullMethodName:         {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},
 	receivingv1.EmploymentFeedService_WatchEmployment_FullMethodName:       {allowed: recvRead + " snd520", build: feedOf, scoped: "snd520"},

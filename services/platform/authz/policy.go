@@ -220,6 +220,7 @@ var policy = map[string]rule{
 	receivingv1.IntakeService_RecordCheckpoint_FullMethodName:     ownerWrite,
 	receivingv1.IntakeService_RecordJobLeft_FullMethodName:        ownerWrite,
 	receivingv1.IntakeService_RecordIncident_FullMethodName:       ownerWrite,
+	receivingv1.IntakeService_RecordAbsence_FullMethodName:        ownerWrite,
 	receivingv1.IntakeService_GetEmploymentRecord_FullMethodName:  ownerRead,
 	// A paired sending service re-reads its own workers' trips after its employment-feed
 	// position was compacted (EmploymentFeedService).

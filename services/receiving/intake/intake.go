@@ -203,6 +203,23 @@ func (x *Server) ValidateRequest(_ string, req any) error {
 		}
 		check.Text(&v, "incident.detail", r.GetIncident().GetDetail(), maxIncidentDetail, r.GetIncident().GetIncidentKind() == kindOther)
 		check.Text(&v, "incident.description", r.GetIncident().GetDescription(), maxIncidentText, false)
+	case *receivingv1.RecordAbsenceRequest:
+		check.WorkerID(&v, "worker_id", r.GetWorkerId())
+		checkRecordOf(&v, r.GetRecord(), r.GetWorkerId())
+		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		if r.GetAbsence() == nil {
+			v.Add("absence", "is required: first_day, and back_day once the worker is back")
+			break
+		}
+		n := v.Len()
+		check.PastDate(&v, "absence.first_day", r.GetAbsence().GetFirstDay(), day)
+		if b := r.GetAbsence().GetBackDay(); b != nil {
+			m := v.Len()
+			check.PastDate(&v, "absence.back_day", b, day)
+			if v.Len() == m && v.Len() == n && civil.Compare(b, r.GetAbsence().GetFirstDay()) <= 0 {
+				v.Addf("absence.back_day", "%s must be after first_day (%s)", civil.Format(b), civil.Format(r.GetAbsence().GetFirstDay()))
+			}
+		}
 	case *receivingv1.GetEmploymentRecordRequest:
 		checkRecordName(&v, "name", r.GetName())
 	case *receivingv1.ListEmploymentRecordsRequest:
@@ -352,6 +369,9 @@ func checkNoTripSep(v *apierror.Violations, field, id string) {
 func (x *Server) putFact(ctx context.Context, tx *bbolt.Tx, r *receivingv1.EmploymentRecord, vac *receivingv1.Vacancy, ev *coordinationv1.LedgerEvent, in *receivingv1.Incident, now time.Time) error {
 	if _, err := outbox.Put(ctx, tx, now, LedgerDestination, "", ledgerEvent(x.cfg.Province.Code, r, ev)); err != nil {
 		return err
+	}
+	if _, ok := changeKinds[ev.GetKind()]; !ok {
+		return nil // an absence: for the ledger's deadlines, not a change of the employment feed
 	}
 	c := factChange(ev, r, vac, in, now)
 	_, err := Employment.Of(r.GetSendingRegion()).Append(tx, func(rev int64) *receivingv1.EmploymentChange {
@@ -708,6 +728,17 @@ func (x *Server) RecordIncident(ctx context.Context, req *receivingv1.RecordInci
 		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
 		ruleOnly(func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error) {
 			return incident(x.cfg.Province.Code, r, req.GetIncident()), nil
+		}))
+}
+
+// RecordAbsence records a spell of absence from work of an onboarded worker, or the worker
+// back at work (the rule: absence).
+func (x *Server) RecordAbsence(ctx context.Context, req *receivingv1.RecordAbsenceRequest) (*receivingv1.RecordAbsenceResponse, error) {
+	resp := &receivingv1.RecordAbsenceResponse{}
+	return recordChange(ctx, x, receivingv1.IntakeService_RecordAbsence_FullMethodName, req, resp,
+		func(r *receivingv1.EmploymentRecord) { resp.Record = r },
+		ruleOnly(func(r *receivingv1.EmploymentRecord) (*coordinationv1.LedgerEvent, error) {
+			return absence(x.cfg.Province.Code, r, req.GetAbsence())
 		}))
 }
 

@@ -400,3 +400,65 @@ func incident(region string, r *receivingv1.EmploymentRecord, in *receivingv1.In
 		Details:   &coordinationv1.LedgerEvent_Incident{Incident: &coordinationv1.IncidentDetails{Kind: incidentText(in)}},
 	}
 }
+
+// absence records spell a of absence from work of onboarded worker r: a new spell, or the
+// worker back at work from a recorded one. The same report again changes nothing. Its ledger
+// event (ABSENCE) says the spell's first day and, once back, the back day; its event id is the
+// spell and its state ("absent" or the back day), so a retry is the same event.
+func absence(region string, r *receivingv1.EmploymentRecord, a *receivingv1.Absence) (*coordinationv1.LedgerEvent, error) {
+	if r.GetStatus() != employed && r.GetStatus() != leftJob {
+		return nil, apierror.FailedPrecondition(commonv1.ErrorReason_ERROR_REASON_NOT_ONBOARDED, "worker %s is not onboarded (status %s)", r.GetWorkerId(), r.GetStatus())
+	}
+	first, back := a.GetFirstDay(), a.GetBackDay()
+	var vs apierror.Violations
+	if civil.Compare(first, r.GetOnboardDate()) < 0 {
+		vs.Addf("absence.first_day", "%s is before onboarding (%s)", civil.Format(first), civil.Format(r.GetOnboardDate()))
+	} else if r.GetStatus() == leftJob && civil.Compare(first, r.GetLeftDate()) > 0 {
+		vs.Addf("absence.first_day", "%s is after the worker left the job (%s)", civil.Format(first), civil.Format(r.GetLeftDate()))
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	var same *receivingv1.Absence
+	for _, old := range r.GetAbsences() {
+		if civil.Compare(old.GetFirstDay(), first) == 0 {
+			same = old
+			continue
+		}
+		// Spells do not overlap: first inside old, or old inside this one.
+		inOld := civil.Compare(first, old.GetFirstDay()) > 0 && (old.GetBackDay() == nil || civil.Compare(first, old.GetBackDay()) < 0)
+		oldIn := civil.Compare(old.GetFirstDay(), first) > 0 && (back == nil || civil.Compare(old.GetFirstDay(), back) < 0)
+		if inOld || oldIn {
+			until := "still absent"
+			if old.GetBackDay() != nil {
+				until = "back on " + civil.Format(old.GetBackDay())
+			}
+			vs.Addf("absence.first_day", "the spell from %s overlaps the spell recorded from %s (%s)", civil.Format(first), civil.Format(old.GetFirstDay()), until)
+			return nil, vs.Err()
+		}
+	}
+	switch {
+	case same == nil:
+		same = proto.Clone(a).(*receivingv1.Absence)
+		r.Absences = append(r.Absences, same)
+		slices.SortStableFunc(r.Absences, func(x, y *receivingv1.Absence) int { return civil.Compare(x.GetFirstDay(), y.GetFirstDay()) })
+	case back == nil || proto.Equal(same.GetBackDay(), back):
+		return nil, nil // reported before (a spell back is not absent again)
+	case same.GetBackDay() != nil:
+		vs.Addf("absence.back_day", "the spell from %s is recorded back on %s", civil.Format(first), civil.Format(same.GetBackDay()))
+		return nil, vs.Err()
+	default:
+		same.BackDay = back
+	}
+	state, occur := "absent", first
+	if back != nil {
+		state, occur = civil.Format(back), back
+	}
+	d := &coordinationv1.AbsenceDetails{FirstDay: first, BackDay: back}
+	return &coordinationv1.LedgerEvent{
+		EventId:   eventID(region, "absence", r.GetBatchId(), r.GetWorkerId(), civil.Format(first), state),
+		Kind:      coordinationv1.EventKind_EVENT_KIND_ABSENCE,
+		OccurTime: timestamppb.New(civil.Start(occur)),
+		Details:   &coordinationv1.LedgerEvent_Absence{Absence: d},
+	}, nil
+}

@@ -1509,7 +1509,9 @@ type EmploymentRecord struct {
 	// Why the worker left.
 	LeftReason string `protobuf:"bytes,13,opt,name=left_reason,json=leftReason,proto3" json:"left_reason,omitempty"`
 	// Incidents in date order.
-	Incidents     []*Incident `protobuf:"bytes,14,rep,name=incidents,proto3" json:"incidents,omitempty"`
+	Incidents []*Incident `protobuf:"bytes,14,rep,name=incidents,proto3" json:"incidents,omitempty"`
+	// Spells of absence from work in first-day order (RecordAbsence).
+	Absences      []*Absence `protobuf:"bytes,15,rep,name=absences,proto3" json:"absences,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1642,6 +1644,71 @@ func (x *EmploymentRecord) GetIncidents() []*Incident {
 	return nil
 }
 
+func (x *EmploymentRecord) GetAbsences() []*Absence {
+	if x != nil {
+		return x.Absences
+	}
+	return nil
+}
+
+// One spell of consecutive absence from work of an onboarded worker.
+type Absence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first day the worker was absent (China Standard Time): the spell's identity; a later
+	// report of the same spell (with back_day) has the same first day. Not before onboarding, not
+	// after the day the worker left the job, not in the future.
+	FirstDay *v1.Date `protobuf:"bytes,1,opt,name=first_day,json=firstDay,proto3" json:"first_day,omitempty"`
+	// The day the worker was back at work, after first_day and not in the future; unset while the
+	// worker is still absent.
+	BackDay       *v1.Date `protobuf:"bytes,2,opt,name=back_day,json=backDay,proto3" json:"back_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Absence) Reset() {
+	*x = Absence{}
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Absence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Absence) ProtoMessage() {}
+
+func (x *Absence) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Absence.ProtoReflect.Descriptor instead.
+func (*Absence) Descriptor() ([]byte, []int) {
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Absence) GetFirstDay() *v1.Date {
+	if x != nil {
+		return x.FirstDay
+	}
+	return nil
+}
+
+func (x *Absence) GetBackDay() *v1.Date {
+	if x != nil {
+		return x.BackDay
+	}
+	return nil
+}
+
 // Request to record onboarding.
 type RecordOnboardingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1667,7 +1734,7 @@ type RecordOnboardingRequest struct {
 
 func (x *RecordOnboardingRequest) Reset() {
 	*x = RecordOnboardingRequest{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[18]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1746,7 @@ func (x *RecordOnboardingRequest) String() string {
 func (*RecordOnboardingRequest) ProtoMessage() {}
 
 func (x *RecordOnboardingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[18]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1759,7 @@ func (x *RecordOnboardingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOnboardingRequest.ProtoReflect.Descriptor instead.
 func (*RecordOnboardingRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{18}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RecordOnboardingRequest) GetWorkerId() string {
@@ -1734,7 +1801,7 @@ type RecordOnboardingResponse struct {
 
 func (x *RecordOnboardingResponse) Reset() {
 	*x = RecordOnboardingResponse{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[19]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +1813,7 @@ func (x *RecordOnboardingResponse) String() string {
 func (*RecordOnboardingResponse) ProtoMessage() {}
 
 func (x *RecordOnboardingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[19]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1826,7 @@ func (x *RecordOnboardingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOnboardingResponse.ProtoReflect.Descriptor instead.
 func (*RecordOnboardingResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{19}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecordOnboardingResponse) GetRecord() *EmploymentRecord {
@@ -1794,7 +1861,7 @@ type RecordCheckpointRequest struct {
 
 func (x *RecordCheckpointRequest) Reset() {
 	*x = RecordCheckpointRequest{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[20]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1873,7 @@ func (x *RecordCheckpointRequest) String() string {
 func (*RecordCheckpointRequest) ProtoMessage() {}
 
 func (x *RecordCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[20]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +1886,7 @@ func (x *RecordCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*RecordCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{20}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecordCheckpointRequest) GetWorkerId() string {
@@ -1861,7 +1928,7 @@ type RecordCheckpointResponse struct {
 
 func (x *RecordCheckpointResponse) Reset() {
 	*x = RecordCheckpointResponse{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[21]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1940,7 @@ func (x *RecordCheckpointResponse) String() string {
 func (*RecordCheckpointResponse) ProtoMessage() {}
 
 func (x *RecordCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[21]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1953,7 @@ func (x *RecordCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*RecordCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{21}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RecordCheckpointResponse) GetRecord() *EmploymentRecord {
@@ -1922,7 +1989,7 @@ type RecordJobLeftRequest struct {
 
 func (x *RecordJobLeftRequest) Reset() {
 	*x = RecordJobLeftRequest{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[22]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +2001,7 @@ func (x *RecordJobLeftRequest) String() string {
 func (*RecordJobLeftRequest) ProtoMessage() {}
 
 func (x *RecordJobLeftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[22]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2014,7 @@ func (x *RecordJobLeftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordJobLeftRequest.ProtoReflect.Descriptor instead.
 func (*RecordJobLeftRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{22}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RecordJobLeftRequest) GetWorkerId() string {
@@ -1996,7 +2063,7 @@ type RecordJobLeftResponse struct {
 
 func (x *RecordJobLeftResponse) Reset() {
 	*x = RecordJobLeftResponse{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[23]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2075,7 @@ func (x *RecordJobLeftResponse) String() string {
 func (*RecordJobLeftResponse) ProtoMessage() {}
 
 func (x *RecordJobLeftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[23]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2088,7 @@ func (x *RecordJobLeftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordJobLeftResponse.ProtoReflect.Descriptor instead.
 func (*RecordJobLeftResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{23}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RecordJobLeftResponse) GetRecord() *EmploymentRecord {
@@ -2054,7 +2121,7 @@ type RecordIncidentRequest struct {
 
 func (x *RecordIncidentRequest) Reset() {
 	*x = RecordIncidentRequest{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[24]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2133,7 @@ func (x *RecordIncidentRequest) String() string {
 func (*RecordIncidentRequest) ProtoMessage() {}
 
 func (x *RecordIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[24]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2146,7 @@ func (x *RecordIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordIncidentRequest.ProtoReflect.Descriptor instead.
 func (*RecordIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{24}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RecordIncidentRequest) GetWorkerId() string {
@@ -2121,7 +2188,7 @@ type RecordIncidentResponse struct {
 
 func (x *RecordIncidentResponse) Reset() {
 	*x = RecordIncidentResponse{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[25]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2200,7 @@ func (x *RecordIncidentResponse) String() string {
 func (*RecordIncidentResponse) ProtoMessage() {}
 
 func (x *RecordIncidentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[25]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,10 +2213,140 @@ func (x *RecordIncidentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordIncidentResponse.ProtoReflect.Descriptor instead.
 func (*RecordIncidentResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{25}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RecordIncidentResponse) GetRecord() *EmploymentRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+// Request to record a spell of absence, or the worker back at work.
+type RecordAbsenceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker's id (EmploymentRecord.worker_id; the worker must be onboarded).
+	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// The spell: first_day alone while the worker is absent; first_day and back_day once the
+	// worker is back. A spell whose first day falls in another recorded spell is refused
+	// (INVALID_ARGUMENT on absence.first_day); a spell recorded back on one day cannot be
+	// recorded back on another (INVALID_ARGUMENT on absence.back_day). The same report again
+	// changes nothing.
+	Absence *Absence `protobuf:"bytes,2,opt,name=absence,proto3" json:"absence,omitempty"`
+	// The trip's record, `employmentRecords/{worker_id}~{batch_id}`, a trip of worker_id
+	// (onboarded on it).
+	// Empty: the worker's current trip (the latest batch the worker was announced on here). Name
+	// it to record a fact of an earlier trip after the worker was announced again.
+	Record string `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
+	// Idempotency key (AIP-155); empty: the call is not idempotent. Up to 256 characters of UTF-8
+	// text without control characters. A retry with the same id and the same request gets the
+	// first response, for 30 days by default (the daemon's -request-id-retention); the same id with
+	// a different request, or on another method of the same server, is refused with
+	// INVALID_ARGUMENT on request_id.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAbsenceRequest) Reset() {
+	*x = RecordAbsenceRequest{}
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAbsenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAbsenceRequest) ProtoMessage() {}
+
+func (x *RecordAbsenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAbsenceRequest.ProtoReflect.Descriptor instead.
+func (*RecordAbsenceRequest) Descriptor() ([]byte, []int) {
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RecordAbsenceRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *RecordAbsenceRequest) GetAbsence() *Absence {
+	if x != nil {
+		return x.Absence
+	}
+	return nil
+}
+
+func (x *RecordAbsenceRequest) GetRecord() string {
+	if x != nil {
+		return x.Record
+	}
+	return ""
+}
+
+func (x *RecordAbsenceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// The record after the absence report.
+type RecordAbsenceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record.
+	Record        *EmploymentRecord `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAbsenceResponse) Reset() {
+	*x = RecordAbsenceResponse{}
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAbsenceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAbsenceResponse) ProtoMessage() {}
+
+func (x *RecordAbsenceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAbsenceResponse.ProtoReflect.Descriptor instead.
+func (*RecordAbsenceResponse) Descriptor() ([]byte, []int) {
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RecordAbsenceResponse) GetRecord() *EmploymentRecord {
 	if x != nil {
 		return x.Record
 	}
@@ -2170,7 +2367,7 @@ type GetEmploymentRecordRequest struct {
 
 func (x *GetEmploymentRecordRequest) Reset() {
 	*x = GetEmploymentRecordRequest{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[26]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2379,7 @@ func (x *GetEmploymentRecordRequest) String() string {
 func (*GetEmploymentRecordRequest) ProtoMessage() {}
 
 func (x *GetEmploymentRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[26]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2392,7 @@ func (x *GetEmploymentRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEmploymentRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetEmploymentRecordRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{26}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetEmploymentRecordRequest) GetName() string {
@@ -2216,7 +2413,7 @@ type GetEmploymentRecordResponse struct {
 
 func (x *GetEmploymentRecordResponse) Reset() {
 	*x = GetEmploymentRecordResponse{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[27]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2425,7 @@ func (x *GetEmploymentRecordResponse) String() string {
 func (*GetEmploymentRecordResponse) ProtoMessage() {}
 
 func (x *GetEmploymentRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[27]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2438,7 @@ func (x *GetEmploymentRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEmploymentRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetEmploymentRecordResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{27}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetEmploymentRecordResponse) GetRecord() *EmploymentRecord {
@@ -2272,7 +2469,7 @@ type ListEmploymentRecordsRequest struct {
 
 func (x *ListEmploymentRecordsRequest) Reset() {
 	*x = ListEmploymentRecordsRequest{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[28]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2481,7 @@ func (x *ListEmploymentRecordsRequest) String() string {
 func (*ListEmploymentRecordsRequest) ProtoMessage() {}
 
 func (x *ListEmploymentRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[28]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2494,7 @@ func (x *ListEmploymentRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEmploymentRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListEmploymentRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{28}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListEmploymentRecordsRequest) GetStatus() EmploymentStatus {
@@ -2348,7 +2545,7 @@ type ListEmploymentRecordsResponse struct {
 
 func (x *ListEmploymentRecordsResponse) Reset() {
 	*x = ListEmploymentRecordsResponse{}
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[29]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2557,7 @@ func (x *ListEmploymentRecordsResponse) String() string {
 func (*ListEmploymentRecordsResponse) ProtoMessage() {}
 
 func (x *ListEmploymentRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[29]
+	mi := &file_labourlink_receiving_v1_intake_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2570,7 @@ func (x *ListEmploymentRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEmploymentRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListEmploymentRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{29}
+	return file_labourlink_receiving_v1_intake_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListEmploymentRecordsResponse) GetRecords() []*EmploymentRecord {
@@ -2477,7 +2674,7 @@ const file_labourlink_receiving_v1_intake_proto_rawDesc = "" +
 	"\rincident_date\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\fincidentDate\x12%\n" +
 	"\vdescription\x18\x03 \x01(\tB\x03\xe0A\x01R\vdescription\x12O\n" +
 	"\rincident_kind\x18\x04 \x01(\x0e2%.labourlink.receiving.v1.IncidentKindB\x03\xe0A\x02R\fincidentKind\x12\x1b\n" +
-	"\x06detail\x18\x05 \x01(\tB\x03\xe0A\x01R\x06detailJ\x04\b\x02\x10\x03R\x04kind\"\xd6\x05\n" +
+	"\x06detail\x18\x05 \x01(\tB\x03\xe0A\x01R\x06detailJ\x04\b\x02\x10\x03R\x04kind\"\x99\x06\n" +
 	"\x10EmploymentRecord\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12 \n" +
 	"\tworker_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bworkerId\x12*\n" +
@@ -2494,7 +2691,11 @@ const file_labourlink_receiving_v1_intake_proto_rawDesc = "" +
 	"\tleft_date\x18\f \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x03R\bleftDate\x12$\n" +
 	"\vleft_reason\x18\r \x01(\tB\x03\xe0A\x03R\n" +
 	"leftReason\x12D\n" +
-	"\tincidents\x18\x0e \x03(\v2!.labourlink.receiving.v1.IncidentB\x03\xe0A\x03R\tincidents\"\xc0\x01\n" +
+	"\tincidents\x18\x0e \x03(\v2!.labourlink.receiving.v1.IncidentB\x03\xe0A\x03R\tincidents\x12A\n" +
+	"\babsences\x18\x0f \x03(\v2 .labourlink.receiving.v1.AbsenceB\x03\xe0A\x03R\babsences\"\x83\x01\n" +
+	"\aAbsence\x12<\n" +
+	"\tfirst_day\x18\x01 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\bfirstDay\x12:\n" +
+	"\bback_day\x18\x02 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x01R\abackDay\"\xc0\x01\n" +
 	"\x17RecordOnboardingRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12B\n" +
 	"\fonboard_date\x18\x02 \x01(\v2\x1a.labourlink.common.v1.DateB\x03\xe0A\x02R\vonboardDate\x12\x1b\n" +
@@ -2529,6 +2730,14 @@ const file_labourlink_receiving_v1_intake_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"`\n" +
 	"\x16RecordIncidentResponse\x12F\n" +
+	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"\xba\x01\n" +
+	"\x14RecordAbsenceRequest\x12 \n" +
+	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bworkerId\x12?\n" +
+	"\aabsence\x18\x02 \x01(\v2 .labourlink.receiving.v1.AbsenceB\x03\xe0A\x02R\aabsence\x12\x1b\n" +
+	"\x06record\x18\x04 \x01(\tB\x03\xe0A\x01R\x06record\x12\"\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\x03\xe0A\x01R\trequestId\"_\n" +
+	"\x15RecordAbsenceResponse\x12F\n" +
 	"\x06record\x18\x01 \x01(\v2).labourlink.receiving.v1.EmploymentRecordB\x03\xe0A\x03R\x06record\"5\n" +
 	"\x1aGetEmploymentRecordRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"e\n" +
@@ -2566,7 +2775,7 @@ const file_labourlink_receiving_v1_intake_proto_rawDesc = "" +
 	"\x15INCIDENT_KIND_ILLNESS\x10\x02\x12\x1e\n" +
 	"\x1aINCIDENT_KIND_WAGE_DISPUTE\x10\x03\x12 \n" +
 	"\x1cINCIDENT_KIND_LABOUR_DISPUTE\x10\x04\x12\x17\n" +
-	"\x13INCIDENT_KIND_OTHER\x10\x052\xc7\v\n" +
+	"\x13INCIDENT_KIND_OTHER\x10\x052\xb7\f\n" +
 	"\rIntakeService\x12n\n" +
 	"\rAnnounceBatch\x12-.labourlink.receiving.v1.AnnounceBatchRequest\x1a..labourlink.receiving.v1.AnnounceBatchResponse\x12\x83\x01\n" +
 	"\x14ReportBatchDeparture\x124.labourlink.receiving.v1.ReportBatchDepartureRequest\x1a5.labourlink.receiving.v1.ReportBatchDepartureResponse\x12z\n" +
@@ -2577,7 +2786,8 @@ const file_labourlink_receiving_v1_intake_proto_rawDesc = "" +
 	"\x10RecordOnboarding\x120.labourlink.receiving.v1.RecordOnboardingRequest\x1a1.labourlink.receiving.v1.RecordOnboardingResponse\x12w\n" +
 	"\x10RecordCheckpoint\x120.labourlink.receiving.v1.RecordCheckpointRequest\x1a1.labourlink.receiving.v1.RecordCheckpointResponse\x12n\n" +
 	"\rRecordJobLeft\x12-.labourlink.receiving.v1.RecordJobLeftRequest\x1a..labourlink.receiving.v1.RecordJobLeftResponse\x12q\n" +
-	"\x0eRecordIncident\x12..labourlink.receiving.v1.RecordIncidentRequest\x1a/.labourlink.receiving.v1.RecordIncidentResponse\x12\x80\x01\n" +
+	"\x0eRecordIncident\x12..labourlink.receiving.v1.RecordIncidentRequest\x1a/.labourlink.receiving.v1.RecordIncidentResponse\x12n\n" +
+	"\rRecordAbsence\x12-.labourlink.receiving.v1.RecordAbsenceRequest\x1a..labourlink.receiving.v1.RecordAbsenceResponse\x12\x80\x01\n" +
 	"\x13GetEmploymentRecord\x123.labourlink.receiving.v1.GetEmploymentRecordRequest\x1a4.labourlink.receiving.v1.GetEmploymentRecordResponse\x12\x86\x01\n" +
 	"\x15ListEmploymentRecords\x125.labourlink.receiving.v1.ListEmploymentRecordsRequest\x1a6.labourlink.receiving.v1.ListEmploymentRecordsResponseBJZHgithub.com/eastwest/labourlink/proto/labourlink/receiving/v1;receivingv1b\x06proto3"
 
@@ -2594,7 +2804,7 @@ func file_labourlink_receiving_v1_intake_proto_rawDescGZIP() []byte {
 }
 
 var file_labourlink_receiving_v1_intake_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_labourlink_receiving_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_labourlink_receiving_v1_intake_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_labourlink_receiving_v1_intake_proto_goTypes = []any{
 	(ArrivalOutcome)(0),                   // 0: labourlink.receiving.v1.ArrivalOutcome
 	(IntakeBatchState)(0),                 // 1: labourlink.receiving.v1.IntakeBatchState
@@ -2618,94 +2828,104 @@ var file_labourlink_receiving_v1_intake_proto_goTypes = []any{
 	(*Checkpoint)(nil),                    // 19: labourlink.receiving.v1.Checkpoint
 	(*Incident)(nil),                      // 20: labourlink.receiving.v1.Incident
 	(*EmploymentRecord)(nil),              // 21: labourlink.receiving.v1.EmploymentRecord
-	(*RecordOnboardingRequest)(nil),       // 22: labourlink.receiving.v1.RecordOnboardingRequest
-	(*RecordOnboardingResponse)(nil),      // 23: labourlink.receiving.v1.RecordOnboardingResponse
-	(*RecordCheckpointRequest)(nil),       // 24: labourlink.receiving.v1.RecordCheckpointRequest
-	(*RecordCheckpointResponse)(nil),      // 25: labourlink.receiving.v1.RecordCheckpointResponse
-	(*RecordJobLeftRequest)(nil),          // 26: labourlink.receiving.v1.RecordJobLeftRequest
-	(*RecordJobLeftResponse)(nil),         // 27: labourlink.receiving.v1.RecordJobLeftResponse
-	(*RecordIncidentRequest)(nil),         // 28: labourlink.receiving.v1.RecordIncidentRequest
-	(*RecordIncidentResponse)(nil),        // 29: labourlink.receiving.v1.RecordIncidentResponse
-	(*GetEmploymentRecordRequest)(nil),    // 30: labourlink.receiving.v1.GetEmploymentRecordRequest
-	(*GetEmploymentRecordResponse)(nil),   // 31: labourlink.receiving.v1.GetEmploymentRecordResponse
-	(*ListEmploymentRecordsRequest)(nil),  // 32: labourlink.receiving.v1.ListEmploymentRecordsRequest
-	(*ListEmploymentRecordsResponse)(nil), // 33: labourlink.receiving.v1.ListEmploymentRecordsResponse
-	(v1.TransportMode)(0),                 // 34: labourlink.common.v1.TransportMode
-	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
-	(*v1.ItemRefusal)(nil),                // 36: labourlink.common.v1.ItemRefusal
-	(*v1.Date)(nil),                       // 37: labourlink.common.v1.Date
+	(*Absence)(nil),                       // 22: labourlink.receiving.v1.Absence
+	(*RecordOnboardingRequest)(nil),       // 23: labourlink.receiving.v1.RecordOnboardingRequest
+	(*RecordOnboardingResponse)(nil),      // 24: labourlink.receiving.v1.RecordOnboardingResponse
+	(*RecordCheckpointRequest)(nil),       // 25: labourlink.receiving.v1.RecordCheckpointRequest
+	(*RecordCheckpointResponse)(nil),      // 26: labourlink.receiving.v1.RecordCheckpointResponse
+	(*RecordJobLeftRequest)(nil),          // 27: labourlink.receiving.v1.RecordJobLeftRequest
+	(*RecordJobLeftResponse)(nil),         // 28: labourlink.receiving.v1.RecordJobLeftResponse
+	(*RecordIncidentRequest)(nil),         // 29: labourlink.receiving.v1.RecordIncidentRequest
+	(*RecordIncidentResponse)(nil),        // 30: labourlink.receiving.v1.RecordIncidentResponse
+	(*RecordAbsenceRequest)(nil),          // 31: labourlink.receiving.v1.RecordAbsenceRequest
+	(*RecordAbsenceResponse)(nil),         // 32: labourlink.receiving.v1.RecordAbsenceResponse
+	(*GetEmploymentRecordRequest)(nil),    // 33: labourlink.receiving.v1.GetEmploymentRecordRequest
+	(*GetEmploymentRecordResponse)(nil),   // 34: labourlink.receiving.v1.GetEmploymentRecordResponse
+	(*ListEmploymentRecordsRequest)(nil),  // 35: labourlink.receiving.v1.ListEmploymentRecordsRequest
+	(*ListEmploymentRecordsResponse)(nil), // 36: labourlink.receiving.v1.ListEmploymentRecordsResponse
+	(v1.TransportMode)(0),                 // 37: labourlink.common.v1.TransportMode
+	(*timestamppb.Timestamp)(nil),         // 38: google.protobuf.Timestamp
+	(*v1.ItemRefusal)(nil),                // 39: labourlink.common.v1.ItemRefusal
+	(*v1.Date)(nil),                       // 40: labourlink.common.v1.Date
 }
 var file_labourlink_receiving_v1_intake_proto_depIdxs = []int32{
 	0,  // 0: labourlink.receiving.v1.IntakeEntry.outcome:type_name -> labourlink.receiving.v1.ArrivalOutcome
-	34, // 1: labourlink.receiving.v1.IntakeBatch.mode:type_name -> labourlink.common.v1.TransportMode
-	35, // 2: labourlink.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
-	35, // 3: labourlink.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
+	37, // 1: labourlink.receiving.v1.IntakeBatch.mode:type_name -> labourlink.common.v1.TransportMode
+	38, // 2: labourlink.receiving.v1.IntakeBatch.departure_time:type_name -> google.protobuf.Timestamp
+	38, // 3: labourlink.receiving.v1.IntakeBatch.expected_arrival_time:type_name -> google.protobuf.Timestamp
 	4,  // 4: labourlink.receiving.v1.IntakeBatch.entries:type_name -> labourlink.receiving.v1.IntakeEntry
 	1,  // 5: labourlink.receiving.v1.IntakeBatch.state:type_name -> labourlink.receiving.v1.IntakeBatchState
 	5,  // 6: labourlink.receiving.v1.AnnounceBatchRequest.batch:type_name -> labourlink.receiving.v1.IntakeBatch
 	5,  // 7: labourlink.receiving.v1.AnnounceBatchResponse.batch:type_name -> labourlink.receiving.v1.IntakeBatch
-	36, // 8: labourlink.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
-	35, // 9: labourlink.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
+	39, // 8: labourlink.receiving.v1.AnnounceBatchResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
+	38, // 9: labourlink.receiving.v1.ReportBatchDepartureRequest.departure_time:type_name -> google.protobuf.Timestamp
 	5,  // 10: labourlink.receiving.v1.ReportBatchDepartureResponse.batch:type_name -> labourlink.receiving.v1.IntakeBatch
 	5,  // 11: labourlink.receiving.v1.CancelIntakeBatchResponse.batch:type_name -> labourlink.receiving.v1.IntakeBatch
 	5,  // 12: labourlink.receiving.v1.GetIntakeBatchResponse.batch:type_name -> labourlink.receiving.v1.IntakeBatch
 	1,  // 13: labourlink.receiving.v1.ListIntakeBatchesRequest.state:type_name -> labourlink.receiving.v1.IntakeBatchState
-	37, // 14: labourlink.receiving.v1.ListIntakeBatchesRequest.expected_arrival_from:type_name -> labourlink.common.v1.Date
-	37, // 15: labourlink.receiving.v1.ListIntakeBatchesRequest.expected_arrival_to:type_name -> labourlink.common.v1.Date
+	40, // 14: labourlink.receiving.v1.ListIntakeBatchesRequest.expected_arrival_from:type_name -> labourlink.common.v1.Date
+	40, // 15: labourlink.receiving.v1.ListIntakeBatchesRequest.expected_arrival_to:type_name -> labourlink.common.v1.Date
 	5,  // 16: labourlink.receiving.v1.ListIntakeBatchesResponse.batches:type_name -> labourlink.receiving.v1.IntakeBatch
 	0,  // 17: labourlink.receiving.v1.ArrivalConfirmation.outcome:type_name -> labourlink.receiving.v1.ArrivalOutcome
-	35, // 18: labourlink.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
+	38, // 18: labourlink.receiving.v1.ArrivalConfirmation.time:type_name -> google.protobuf.Timestamp
 	16, // 19: labourlink.receiving.v1.ConfirmArrivalsRequest.confirmations:type_name -> labourlink.receiving.v1.ArrivalConfirmation
 	5,  // 20: labourlink.receiving.v1.ConfirmArrivalsResponse.batch:type_name -> labourlink.receiving.v1.IntakeBatch
-	37, // 21: labourlink.receiving.v1.Checkpoint.check_date:type_name -> labourlink.common.v1.Date
-	37, // 22: labourlink.receiving.v1.Incident.incident_date:type_name -> labourlink.common.v1.Date
+	40, // 21: labourlink.receiving.v1.Checkpoint.check_date:type_name -> labourlink.common.v1.Date
+	40, // 22: labourlink.receiving.v1.Incident.incident_date:type_name -> labourlink.common.v1.Date
 	3,  // 23: labourlink.receiving.v1.Incident.incident_kind:type_name -> labourlink.receiving.v1.IncidentKind
 	2,  // 24: labourlink.receiving.v1.EmploymentRecord.status:type_name -> labourlink.receiving.v1.EmploymentStatus
-	35, // 25: labourlink.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
-	37, // 26: labourlink.receiving.v1.EmploymentRecord.onboard_date:type_name -> labourlink.common.v1.Date
+	38, // 25: labourlink.receiving.v1.EmploymentRecord.arrival_time:type_name -> google.protobuf.Timestamp
+	40, // 26: labourlink.receiving.v1.EmploymentRecord.onboard_date:type_name -> labourlink.common.v1.Date
 	19, // 27: labourlink.receiving.v1.EmploymentRecord.checkpoints:type_name -> labourlink.receiving.v1.Checkpoint
-	37, // 28: labourlink.receiving.v1.EmploymentRecord.left_date:type_name -> labourlink.common.v1.Date
+	40, // 28: labourlink.receiving.v1.EmploymentRecord.left_date:type_name -> labourlink.common.v1.Date
 	20, // 29: labourlink.receiving.v1.EmploymentRecord.incidents:type_name -> labourlink.receiving.v1.Incident
-	37, // 30: labourlink.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labourlink.common.v1.Date
-	21, // 31: labourlink.receiving.v1.RecordOnboardingResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
-	19, // 32: labourlink.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labourlink.receiving.v1.Checkpoint
-	21, // 33: labourlink.receiving.v1.RecordCheckpointResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
-	37, // 34: labourlink.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labourlink.common.v1.Date
-	21, // 35: labourlink.receiving.v1.RecordJobLeftResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
-	20, // 36: labourlink.receiving.v1.RecordIncidentRequest.incident:type_name -> labourlink.receiving.v1.Incident
-	21, // 37: labourlink.receiving.v1.RecordIncidentResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
-	21, // 38: labourlink.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
-	2,  // 39: labourlink.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labourlink.receiving.v1.EmploymentStatus
-	21, // 40: labourlink.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labourlink.receiving.v1.EmploymentRecord
-	6,  // 41: labourlink.receiving.v1.IntakeService.AnnounceBatch:input_type -> labourlink.receiving.v1.AnnounceBatchRequest
-	8,  // 42: labourlink.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labourlink.receiving.v1.ReportBatchDepartureRequest
-	10, // 43: labourlink.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labourlink.receiving.v1.CancelIntakeBatchRequest
-	12, // 44: labourlink.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labourlink.receiving.v1.GetIntakeBatchRequest
-	14, // 45: labourlink.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labourlink.receiving.v1.ListIntakeBatchesRequest
-	17, // 46: labourlink.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labourlink.receiving.v1.ConfirmArrivalsRequest
-	22, // 47: labourlink.receiving.v1.IntakeService.RecordOnboarding:input_type -> labourlink.receiving.v1.RecordOnboardingRequest
-	24, // 48: labourlink.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labourlink.receiving.v1.RecordCheckpointRequest
-	26, // 49: labourlink.receiving.v1.IntakeService.RecordJobLeft:input_type -> labourlink.receiving.v1.RecordJobLeftRequest
-	28, // 50: labourlink.receiving.v1.IntakeService.RecordIncident:input_type -> labourlink.receiving.v1.RecordIncidentRequest
-	30, // 51: labourlink.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labourlink.receiving.v1.GetEmploymentRecordRequest
-	32, // 52: labourlink.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labourlink.receiving.v1.ListEmploymentRecordsRequest
-	7,  // 53: labourlink.receiving.v1.IntakeService.AnnounceBatch:output_type -> labourlink.receiving.v1.AnnounceBatchResponse
-	9,  // 54: labourlink.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labourlink.receiving.v1.ReportBatchDepartureResponse
-	11, // 55: labourlink.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labourlink.receiving.v1.CancelIntakeBatchResponse
-	13, // 56: labourlink.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labourlink.receiving.v1.GetIntakeBatchResponse
-	15, // 57: labourlink.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labourlink.receiving.v1.ListIntakeBatchesResponse
-	18, // 58: labourlink.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labourlink.receiving.v1.ConfirmArrivalsResponse
-	23, // 59: labourlink.receiving.v1.IntakeService.RecordOnboarding:output_type -> labourlink.receiving.v1.RecordOnboardingResponse
-	25, // 60: labourlink.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labourlink.receiving.v1.RecordCheckpointResponse
-	27, // 61: labourlink.receiving.v1.IntakeService.RecordJobLeft:output_type -> labourlink.receiving.v1.RecordJobLeftResponse
-	29, // 62: labourlink.receiving.v1.IntakeService.RecordIncident:output_type -> labourlink.receiving.v1.RecordIncidentResponse
-	31, // 63: labourlink.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labourlink.receiving.v1.GetEmploymentRecordResponse
-	33, // 64: labourlink.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labourlink.receiving.v1.ListEmploymentRecordsResponse
-	53, // [53:65] is the sub-list for method output_type
-	41, // [41:53] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	22, // 30: labourlink.receiving.v1.EmploymentRecord.absences:type_name -> labourlink.receiving.v1.Absence
+	40, // 31: labourlink.receiving.v1.Absence.first_day:type_name -> labourlink.common.v1.Date
+	40, // 32: labourlink.receiving.v1.Absence.back_day:type_name -> labourlink.common.v1.Date
+	40, // 33: labourlink.receiving.v1.RecordOnboardingRequest.onboard_date:type_name -> labourlink.common.v1.Date
+	21, // 34: labourlink.receiving.v1.RecordOnboardingResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
+	19, // 35: labourlink.receiving.v1.RecordCheckpointRequest.checkpoint:type_name -> labourlink.receiving.v1.Checkpoint
+	21, // 36: labourlink.receiving.v1.RecordCheckpointResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
+	40, // 37: labourlink.receiving.v1.RecordJobLeftRequest.left_date:type_name -> labourlink.common.v1.Date
+	21, // 38: labourlink.receiving.v1.RecordJobLeftResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
+	20, // 39: labourlink.receiving.v1.RecordIncidentRequest.incident:type_name -> labourlink.receiving.v1.Incident
+	21, // 40: labourlink.receiving.v1.RecordIncidentResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
+	22, // 41: labourlink.receiving.v1.RecordAbsenceRequest.absence:type_name -> labourlink.receiving.v1.Absence
+	21, // 42: labourlink.receiving.v1.RecordAbsenceResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
+	21, // 43: labourlink.receiving.v1.GetEmploymentRecordResponse.record:type_name -> labourlink.receiving.v1.EmploymentRecord
+	2,  // 44: labourlink.receiving.v1.ListEmploymentRecordsRequest.status:type_name -> labourlink.receiving.v1.EmploymentStatus
+	21, // 45: labourlink.receiving.v1.ListEmploymentRecordsResponse.records:type_name -> labourlink.receiving.v1.EmploymentRecord
+	6,  // 46: labourlink.receiving.v1.IntakeService.AnnounceBatch:input_type -> labourlink.receiving.v1.AnnounceBatchRequest
+	8,  // 47: labourlink.receiving.v1.IntakeService.ReportBatchDeparture:input_type -> labourlink.receiving.v1.ReportBatchDepartureRequest
+	10, // 48: labourlink.receiving.v1.IntakeService.CancelIntakeBatch:input_type -> labourlink.receiving.v1.CancelIntakeBatchRequest
+	12, // 49: labourlink.receiving.v1.IntakeService.GetIntakeBatch:input_type -> labourlink.receiving.v1.GetIntakeBatchRequest
+	14, // 50: labourlink.receiving.v1.IntakeService.ListIntakeBatches:input_type -> labourlink.receiving.v1.ListIntakeBatchesRequest
+	17, // 51: labourlink.receiving.v1.IntakeService.ConfirmArrivals:input_type -> labourlink.receiving.v1.ConfirmArrivalsRequest
+	23, // 52: labourlink.receiving.v1.IntakeService.RecordOnboarding:input_type -> labourlink.receiving.v1.RecordOnboardingRequest
+	25, // 53: labourlink.receiving.v1.IntakeService.RecordCheckpoint:input_type -> labourlink.receiving.v1.RecordCheckpointRequest
+	27, // 54: labourlink.receiving.v1.IntakeService.RecordJobLeft:input_type -> labourlink.receiving.v1.RecordJobLeftRequest
+	29, // 55: labourlink.receiving.v1.IntakeService.RecordIncident:input_type -> labourlink.receiving.v1.RecordIncidentRequest
+	31, // 56: labourlink.receiving.v1.IntakeService.RecordAbsence:input_type -> labourlink.receiving.v1.RecordAbsenceRequest
+	33, // 57: labourlink.receiving.v1.IntakeService.GetEmploymentRecord:input_type -> labourlink.receiving.v1.GetEmploymentRecordRequest
+	35, // 58: labourlink.receiving.v1.IntakeService.ListEmploymentRecords:input_type -> labourlink.receiving.v1.ListEmploymentRecordsRequest
+	7,  // 59: labourlink.receiving.v1.IntakeService.AnnounceBatch:output_type -> labourlink.receiving.v1.AnnounceBatchResponse
+	9,  // 60: labourlink.receiving.v1.IntakeService.ReportBatchDeparture:output_type -> labourlink.receiving.v1.ReportBatchDepartureResponse
+	11, // 61: labourlink.receiving.v1.IntakeService.CancelIntakeBatch:output_type -> labourlink.receiving.v1.CancelIntakeBatchResponse
+	13, // 62: labourlink.receiving.v1.IntakeService.GetIntakeBatch:output_type -> labourlink.receiving.v1.GetIntakeBatchResponse
+	15, // 63: labourlink.receiving.v1.IntakeService.ListIntakeBatches:output_type -> labourlink.receiving.v1.ListIntakeBatchesResponse
+	18, // 64: labourlink.receiving.v1.IntakeService.ConfirmArrivals:output_type -> labourlink.receiving.v1.ConfirmArrivalsResponse
+	24, // 65: labourlink.receiving.v1.IntakeService.RecordOnboarding:output_type -> labourlink.receiving.v1.RecordOnboardingResponse
+	26, // 66: labourlink.receiving.v1.IntakeService.RecordCheckpoint:output_type -> labourlink.receiving.v1.RecordCheckpointResponse
+	28, // 67: labourlink.receiving.v1.IntakeService.RecordJobLeft:output_type -> labourlink.receiving.v1.RecordJobLeftResponse
+	30, // 68: labourlink.receiving.v1.IntakeService.RecordIncident:output_type -> labourlink.receiving.v1.RecordIncidentResponse
+	32, // 69: labourlink.receiving.v1.IntakeService.RecordAbsence:output_type -> labourlink.receiving.v1.RecordAbsenceResponse
+	34, // 70: labourlink.receiving.v1.IntakeService.GetEmploymentRecord:output_type -> labourlink.receiving.v1.GetEmploymentRecordResponse
+	36, // 71: labourlink.receiving.v1.IntakeService.ListEmploymentRecords:output_type -> labourlink.receiving.v1.ListEmploymentRecordsResponse
+	59, // [59:72] is the sub-list for method output_type
+	46, // [46:59] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_receiving_v1_intake_proto_init() }
@@ -2719,7 +2939,7 @@ func file_labourlink_receiving_v1_intake_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_receiving_v1_intake_proto_rawDesc), len(file_labourlink_receiving_v1_intake_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   30,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

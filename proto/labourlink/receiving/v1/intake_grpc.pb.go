@@ -29,6 +29,7 @@ const (
 	IntakeService_RecordCheckpoint_FullMethodName      = "/labourlink.receiving.v1.IntakeService/RecordCheckpoint"
 	IntakeService_RecordJobLeft_FullMethodName         = "/labourlink.receiving.v1.IntakeService/RecordJobLeft"
 	IntakeService_RecordIncident_FullMethodName        = "/labourlink.receiving.v1.IntakeService/RecordIncident"
+	IntakeService_RecordAbsence_FullMethodName         = "/labourlink.receiving.v1.IntakeService/RecordAbsence"
 	IntakeService_GetEmploymentRecord_FullMethodName   = "/labourlink.receiving.v1.IntakeService/GetEmploymentRecord"
 	IntakeService_ListEmploymentRecords_FullMethodName = "/labourlink.receiving.v1.IntakeService/ListEmploymentRecords"
 )
@@ -70,6 +71,10 @@ type IntakeServiceClient interface {
 	RecordJobLeft(ctx context.Context, in *RecordJobLeftRequest, opts ...grpc.CallOption) (*RecordJobLeftResponse, error)
 	// Records an incident concerning a worker (injury, dispute, ...).
 	RecordIncident(ctx context.Context, in *RecordIncidentRequest, opts ...grpc.CallOption) (*RecordIncidentResponse, error)
+	// Records that an onboarded worker is absent from work since a day (a spell of consecutive
+	// absence), or, given the spell's back_day, that the worker is back at work. The coordination
+	// ledger opens ABANDONED when a spell reaches the programme agreement's working days.
+	RecordAbsence(ctx context.Context, in *RecordAbsenceRequest, opts ...grpc.CallOption) (*RecordAbsenceResponse, error)
 	// Reads the employment record of one trip (`employmentRecords/{worker_id}~{batch_id}`), or
 	// the worker's current trip (`employmentRecords/{worker_id}`).
 	GetEmploymentRecord(ctx context.Context, in *GetEmploymentRecordRequest, opts ...grpc.CallOption) (*GetEmploymentRecordResponse, error)
@@ -188,6 +193,16 @@ func (c *intakeServiceClient) RecordIncident(ctx context.Context, in *RecordInci
 	return out, nil
 }
 
+func (c *intakeServiceClient) RecordAbsence(ctx context.Context, in *RecordAbsenceRequest, opts ...grpc.CallOption) (*RecordAbsenceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordAbsenceResponse)
+	err := c.cc.Invoke(ctx, IntakeService_RecordAbsence_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *intakeServiceClient) GetEmploymentRecord(ctx context.Context, in *GetEmploymentRecordRequest, opts ...grpc.CallOption) (*GetEmploymentRecordResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetEmploymentRecordResponse)
@@ -245,6 +260,10 @@ type IntakeServiceServer interface {
 	RecordJobLeft(context.Context, *RecordJobLeftRequest) (*RecordJobLeftResponse, error)
 	// Records an incident concerning a worker (injury, dispute, ...).
 	RecordIncident(context.Context, *RecordIncidentRequest) (*RecordIncidentResponse, error)
+	// Records that an onboarded worker is absent from work since a day (a spell of consecutive
+	// absence), or, given the spell's back_day, that the worker is back at work. The coordination
+	// ledger opens ABANDONED when a spell reaches the programme agreement's working days.
+	RecordAbsence(context.Context, *RecordAbsenceRequest) (*RecordAbsenceResponse, error)
 	// Reads the employment record of one trip (`employmentRecords/{worker_id}~{batch_id}`), or
 	// the worker's current trip (`employmentRecords/{worker_id}`).
 	GetEmploymentRecord(context.Context, *GetEmploymentRecordRequest) (*GetEmploymentRecordResponse, error)
@@ -292,6 +311,9 @@ func (UnimplementedIntakeServiceServer) RecordJobLeft(context.Context, *RecordJo
 }
 func (UnimplementedIntakeServiceServer) RecordIncident(context.Context, *RecordIncidentRequest) (*RecordIncidentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordIncident not implemented")
+}
+func (UnimplementedIntakeServiceServer) RecordAbsence(context.Context, *RecordAbsenceRequest) (*RecordAbsenceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordAbsence not implemented")
 }
 func (UnimplementedIntakeServiceServer) GetEmploymentRecord(context.Context, *GetEmploymentRecordRequest) (*GetEmploymentRecordResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetEmploymentRecord not implemented")
@@ -500,6 +522,24 @@ func _IntakeService_RecordIncident_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IntakeService_RecordAbsence_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordAbsenceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntakeServiceServer).RecordAbsence(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntakeService_RecordAbsence_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntakeServiceServer).RecordAbsence(ctx, req.(*RecordAbsenceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IntakeService_GetEmploymentRecord_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetEmploymentRecordRequest)
 	if err := dec(in); err != nil {
@@ -582,6 +622,10 @@ var IntakeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordIncident",
 			Handler:    _IntakeService_RecordIncident_Handler,
+		},
+		{
+			MethodName: "RecordAbsence",
+			Handler:    _IntakeService_RecordAbsence_Handler,
 		},
 		{
 			MethodName: "GetEmploymentRecord",
