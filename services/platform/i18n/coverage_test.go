@@ -76,6 +76,13 @@ func codeFormats(t *testing.T, root string) map[string]string {
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
+			case *ast.ValueSpec:
+				// The message constants of services/codes (msgStoredAsNumber): formats too.
+				for i, id := range n.Names {
+					if isCodes && strings.HasPrefix(id.Name, "msg") && i < len(n.Values) {
+						add(n.Values[i])
+					}
+				}
 			case *ast.KeyValueExpr:
 				if k, ok := n.Key.(*ast.Ident); ok && isCodes && (k.Name == "Reason" || k.Name == "reason") {
 					add(n.Value)
@@ -104,6 +111,17 @@ func codeFormats(t *testing.T, root string) map[string]string {
 					add(n.Args[0])
 				case isCLI && recv == "" && (name == "tr" || name == "trf") && len(n.Args) >= 1:
 					add(n.Args[0])
+				case recv == "" && name == "reject":
+					// An import's row rejections (roster and vacancy imports): literal reasons,
+					// and the formats of the reasons made with fmt.Sprintf.
+					for _, a := range n.Args {
+						add(a)
+						if c, ok := a.(*ast.CallExpr); ok && len(c.Args) >= 1 {
+							if sel, ok := c.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Sprintf" {
+								add(c.Args[0])
+							}
+						}
+					}
 				case isCLI && recv == "" && name == "newTable":
 					for _, a := range n.Args {
 						add(a)
