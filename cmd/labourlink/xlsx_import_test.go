@@ -56,6 +56,8 @@ func TestRosterImportXLSXInChinese(t *testing.T) {
 	t.Setenv("LC_ALL", "")
 	t.Setenv("LC_MESSAGES", "")
 	t.Setenv("LANG", "zh_CN.UTF-8")
+	prev := cliLang // the run's language, which the parallel tests after this one read
+	t.Cleanup(func() { cliLang = prev })
 	dir := t.TempDir()
 	copyFixture := func(name string) string {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
