@@ -257,4 +257,3 @@ func BenchmarkReadLoadMTLS(b *testing.B) {
 		})
 	}
 }
-
