@@ -3,6 +3,7 @@ package roster
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -29,7 +31,7 @@ import (
 // (grpc.NewServer without interceptors) whose RosterServiceServer returns the very same
 // response message. Run with -count 1 (the rounds are inside):
 //
-//	go test ./services/sending/roster -run '^$' -bench 'ReadLoad' -benchtime 20000x -timeout 10m
+//	go test ./services/sending/roster -run '^$' -bench 'ReadLoad' -benchtime 5000x -timeout 10m
 //
 // Metrics per sub-benchmark: qps, p50-us and p99-us (per-call latency seen by the client),
 // cpu-us/op (user+system CPU of the whole process, client and server together, per call) and, on
@@ -193,10 +195,25 @@ func readCalls(names []string) map[string]func(c sendingv1.RosterServiceClient, 
 }
 
 // BenchmarkReadLoad: the sending service against the bare server, GetWorker and a ListWorkers
-// page of 100, rounds interleaved (round1/GetWorker/bare, round1/GetWorker/service, ...).
+// page of 100, rounds interleaved (round1/GetWorker/bare, round1/GetWorker/service, ...);
+// GetWorker also through a server logging JSON at info level (service-infolog).
 func BenchmarkReadLoad(b *testing.B) {
 	f, _, bareAddr := newReadFixture(b)
 	bare := dialBench(b, bareAddr, insecure.NewCredentials())
+	// The same service behind a second grpcserver whose logger writes JSON at info level (to
+	// io.Discard), as a daemon logs: what the per-RPC log line costs.
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	infoLog := zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+	srv := grpcserver.New(grpcserver.Config{ServiceName: "sending"}, infoLog)
+	f.env.svc.Register(srv.GRPC())
+	srv.SetServing()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	b.Cleanup(func() { srv.Stop(context.Background()) })
+	logged := dialBench(b, lis.Addr().String(), insecure.NewCredentials())
 	calls := readCalls(f.names)
 	for round := 1; round <= readRounds; round++ {
 		for _, name := range []string{"GetWorker", "ListWorkers100"} {
@@ -208,6 +225,11 @@ func BenchmarkReadLoad(b *testing.B) {
 			b.Run(fmt.Sprintf("round%d/%s/service", round, name), func(b *testing.B) {
 				reportRatio(b, runLoad(b, func(i int) error { return call(f.env.client, i) }), base)
 			})
+			if name == "GetWorker" {
+				b.Run(fmt.Sprintf("round%d/%s/service-infolog", round, name), func(b *testing.B) {
+					reportRatio(b, runLoad(b, func(i int) error { return call(logged, i) }), base)
+				})
+			}
 		}
 	}
 }
@@ -217,7 +239,7 @@ func BenchmarkReadLoad(b *testing.B) {
 // configuration from identity.ServerTLS as the daemon makes it), interleaved. Authorisation is
 // left out so that only the transport differs.
 //
-//	go test ./services/sending/roster -run '^$' -bench 'ReadLoadMTLS' -benchtime 20000x -timeout 10m
+//	go test ./services/sending/roster -run '^$' -bench 'ReadLoadMTLS' -benchtime 5000x -timeout 10m
 func BenchmarkReadLoadMTLS(b *testing.B) {
 	dir := b.TempDir()
 	if _, err := identity.Init(dir, identity.LocalFederation()); err != nil {
