@@ -1,16 +1,19 @@
 package coordination
 
 import (
-	"context"
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
-	"github.com/eastwest/labourlink/services/platform/grpcserver"
 )
 
 // benchEvents returns the i-th call's 1000 new events: departures (of registered-poor workers, so
@@ -27,63 +30,174 @@ func benchEvents(call int) []*coordinationv1.LedgerEvent {
 	return events
 }
 
-// noopLedger answers ReportEvents without doing anything: the baseline of what gRPC, the
-// interceptors and the messages cost on this machine.
-type noopLedger struct {
-	coordinationv1.UnimplementedLedgerServiceServer
+// boltWrite is one key written by the ledger: its bucket path, key and value.
+type boltWrite struct {
+	bucket [][]byte
+	key    []byte
+	value  []byte
 }
 
-// ValidateRequest accepts every request (the server refuses a service without validation).
-func (noopLedger) ValidateRequest(string, any) error { return nil }
-
-func (noopLedger) ReportEvents(context.Context, *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
-	return &coordinationv1.ReportEventsResponse{}, nil
+// boltEntries returns every key of every bucket (nested ones included) of tx, by bucket path.
+func boltEntries(tx *bbolt.Tx) map[string]boltWrite {
+	out := map[string]boltWrite{}
+	var walk func(path [][]byte, b *bbolt.Bucket)
+	walk = func(path [][]byte, b *bbolt.Bucket) {
+		_ = b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				walk(append(slices.Clone(path), slices.Clone(k)), b.Bucket(k))
+				return nil
+			}
+			id := string(bytes.Join(path, []byte{0})) + "\x00\x00" + string(k)
+			out[id] = boltWrite{bucket: path, key: slices.Clone(k), value: slices.Clone(v)}
+			return nil
+		})
+	}
+	_ = tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		walk([][]byte{slices.Clone(name)}, b)
+		return nil
+	})
+	return out
 }
 
-// BenchmarkReportEvents reports calls of 1000 new events over gRPC on loopback: the ledger's
-// ingest rate (one bbolt commit per call, reconciliation of the touched batches included), and in
-// the same run the rate of the same calls to a no-op ledger behind the same server scaffolding,
-// with their ratio.
+// BenchmarkReportEvents reports calls of 1000 new events over gRPC on loopback into the real
+// coordination ledger (one bbolt commit per call, idempotency by event id, reconciliation of the
+// touched batches included) and compares it with raw bbolt doing the same writes: every key the
+// calls added or changed (found by comparing the file before and after them: the same buckets,
+// keys and values), written into a fresh bbolt file holding the ledger's state before the calls,
+// in as many transactions as there were calls (each key in its bucket-and-key order, so the
+// batches of one call stay together). A counter updated by several events of a call is one put
+// there, so the raw side does at most the ledger's puts: the ratio is a floor. The rounds are
+// interleaved inside (round1/ledger, round1/rawbolt, ...); run with -count 1:
+//
+//	go test ./services/coordination -run '^$' -bench ReportEvents -benchtime 20x
+//
+// Metrics: events/s on both; on rawbolt also puts/event (distinct keys written per event) and
+// ratio (ledger events/s over raw events/s of the round).
 func BenchmarkReportEvents(b *testing.B) {
-	// Baseline first, untimed by the framework: the same calls to a no-op server.
-	srv := grpcserver.New(grpcserver.Config{}, zap.NewNop())
-	coordinationv1.RegisterLedgerServiceServer(srv.GRPC(), noopLedger{})
-	lis, dial, err := listenLoopback()
-	if err != nil {
-		b.Fatal(err)
+	keep := b.TempDir() // the ledger's file before the calls, for the raw side
+	for round := 1; round <= 3; round++ {
+		var (
+			writes   []boltWrite
+			before   string
+			calls    int
+			ledgerES float64
+		)
+		b.Run(fmt.Sprintf("round%d/ledger", round), func(b *testing.B) {
+			b.StopTimer()
+			dir := b.TempDir()
+			h := newHarnessOn(b, listenLoopback, dir, zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
+			defer h.close()
+			batches := make([][]*coordinationv1.LedgerEvent, b.N)
+			for i := range batches {
+				batches[i] = benchEvents(i)
+			}
+			var old map[string]boltWrite
+			_ = os.Remove(filepath.Join(keep, fmt.Sprintf("before%d.db", round)))
+			before = filepath.Join(keep, fmt.Sprintf("before%d.db", round))
+			if err := h.db.View(func(tx *bbolt.Tx) error {
+				old = boltEntries(tx)
+				return tx.CopyFile(before, 0o600)
+			}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			start := time.Now()
+			for i := range b.N {
+				h.report(b, batches[i]...)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			writes = writes[:0]
+			if err := h.db.View(func(tx *bbolt.Tx) error {
+				for id, w := range boltEntries(tx) {
+					if o, ok := old[id]; !ok || !bytes.Equal(o.value, w.value) {
+						writes = append(writes, w)
+					}
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			slices.SortFunc(writes, func(x, y boltWrite) int {
+				if c := slices.CompareFunc(x.bucket, y.bucket, bytes.Compare); c != 0 {
+					return c
+				}
+				return bytes.Compare(x.key, y.key)
+			})
+			calls = b.N
+			ledgerES = float64(b.N*ledger.MaxEventsPerReport) / elapsed.Seconds()
+			b.ReportMetric(ledgerES, "events/s")
+		})
+		b.Run(fmt.Sprintf("round%d/rawbolt", round), func(b *testing.B) {
+			b.StopTimer()
+			var total time.Duration
+			for range b.N {
+				total += rawLedgerWrites(b, before, writes, calls)
+			}
+			rate := float64(b.N*calls*ledger.MaxEventsPerReport) / total.Seconds()
+			b.ReportMetric(rate, "events/s")
+			b.ReportMetric(float64(len(writes))/float64(calls*ledger.MaxEventsPerReport), "puts/event")
+			b.ReportMetric(ledgerES/rate, "ratio")
+		})
 	}
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop(context.Background())
-	cc, err := dial()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cc.Close()
-	noop := coordinationv1.NewLedgerServiceClient(cc)
+}
 
-	h := newHarnessOn(b, listenLoopback, b.TempDir(), zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
-	defer h.close()
-	calls := make([][]*coordinationv1.LedgerEvent, b.N)
-	for i := range calls {
-		calls[i] = benchEvents(i)
+// rawLedgerWrites copies the file at before, writes writes into the copy in calls transactions
+// of equal size and returns the time spent in them.
+func rawLedgerWrites(b *testing.B, before string, writes []boltWrite, calls int) time.Duration {
+	path := filepath.Join(b.TempDir(), "raw.db")
+	src, err := bbolt.Open(before, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.StopTimer()
+	err = src.View(func(tx *bbolt.Tx) error { return tx.CopyFile(path, 0o600) })
+	src.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	// Each transaction takes its share of every bucket's keys, as each call writes to every
+	// bucket.
+	byBucket := [][]boltWrite{}
+	for i := 0; i < len(writes); {
+		j := i + 1
+		for j < len(writes) && slices.EqualFunc(writes[j].bucket, writes[i].bucket, bytes.Equal) {
+			j++
+		}
+		byBucket = append(byBucket, writes[i:j])
+		i = j
+	}
 	start := time.Now()
-	for i := range b.N {
-		if _, err := noop.ReportEvents(context.Background(), &coordinationv1.ReportEventsRequest{Events: calls[i]}); err != nil {
+	for c := range calls {
+		if err := db.Update(func(tx *bbolt.Tx) error {
+			for _, ws := range byBucket {
+				lo, hi := len(ws)*c/calls, len(ws)*(c+1)/calls
+				if lo == hi {
+					continue
+				}
+				bk, err := tx.CreateBucketIfNotExists(ws[0].bucket[0])
+				if err != nil {
+					return err
+				}
+				for _, name := range ws[0].bucket[1:] {
+					if bk, err = bk.CreateBucketIfNotExists(name); err != nil {
+						return err
+					}
+				}
+				for _, w := range ws[lo:hi] {
+					if err := bk.Put(w.key, w.value); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	noopRate := float64(b.N*ledger.MaxEventsPerReport) / time.Since(start).Seconds()
-
-	b.ResetTimer()
-	b.StartTimer()
-	for i := range b.N {
-		h.report(b, calls[i]...)
-	}
-	b.StopTimer()
-	rate := float64(b.N*ledger.MaxEventsPerReport) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "events/s")
-	b.ReportMetric(noopRate, "noop_events/s")
-	b.ReportMetric(rate/noopRate, "ratio_to_noop")
+	return time.Since(start)
 }

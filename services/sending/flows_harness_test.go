@@ -40,7 +40,7 @@ const (
 
 // recvNode is an in-process receiving service on a real listener and bbolt file.
 type recvNode struct {
-	t      *testing.T
+	t      testing.TB
 	path   string
 	addr   string // fixed after the first start, reused by restarts
 	cfg    receiving.Config
@@ -55,7 +55,7 @@ type recvNode struct {
 	ran    chan struct{}
 }
 
-func startReceiving(t *testing.T, adjust ...func(*receiving.Config)) *recvNode {
+func startReceiving(t testing.TB, adjust ...func(*receiving.Config)) *recvNode {
 	t.Helper()
 	r := &recvNode{t: t, path: filepath.Join(t.TempDir(), "receiving.db"), addr: "127.0.0.1:0"}
 	r.cfg = receiving.Config{Region: flowReceiving}
@@ -128,7 +128,7 @@ func (r *recvNode) stop() {
 
 // sendNode is an in-process sending service (with Run) on a real listener and bbolt file.
 type sendNode struct {
-	t         *testing.T
+	t         testing.TB
 	path      string
 	cfg       Config
 	db        *store.DB
@@ -155,7 +155,7 @@ func fastConfig(receivingAddr string) Config {
 
 // startSending opens (or reopens) the data file at path ("" for a new one) and serves a sending
 // service; with run it also runs its background work (followers, relays).
-func startSending(t *testing.T, path string, cfg Config, run bool) *sendNode {
+func startSending(t testing.TB, path string, cfg Config, run bool) *sendNode {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "sending.db")
@@ -227,7 +227,7 @@ func (n *sendNode) restart(run bool) {
 	n.start(run)
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -235,7 +235,7 @@ func testCtx(t *testing.T) context.Context {
 
 // eventually polls cond until it reports true, failing the test with its last message after a
 // generous deadline (a wait for background work, not a timing assertion).
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
