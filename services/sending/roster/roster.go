@@ -197,7 +197,7 @@ func (x *rosterServer) GetWorker(ctx context.Context, req *sendingv1.GetWorkerRe
 	}); err != nil {
 		return nil, err
 	}
-	return &sendingv1.GetWorkerResponse{Worker: Masked(w, req.GetView())}, nil
+	return &sendingv1.GetWorkerResponse{Worker: maskOwned(w, req.GetView())}, nil
 }
 
 func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror.Violations) {
@@ -272,7 +272,7 @@ func (x *rosterServer) ListWorkers(ctx context.Context, req *sendingv1.ListWorke
 				return true, nil
 			}
 			w.Name = WorkerName(string(k))
-			resp.Workers = append(resp.Workers, Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+			resp.Workers = append(resp.Workers, maskOwned(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
 			return true, nil
 		})
 	})
@@ -311,7 +311,7 @@ func listCounty(tx *bbolt.Tx, req *sendingv1.ListWorkersRequest, afterKey []byte
 			return fmt.Errorf("county index: %w", err)
 		}
 		if listed(w, req) {
-			resp.Workers = append(resp.Workers, Masked(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+			resp.Workers = append(resp.Workers, maskOwned(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
 		}
 	}
 	return nil

@@ -103,11 +103,17 @@ func errWorkerNotFound(id string) error {
 // same way by the privacy guard's own rule: text stored before the guard refused it at the edge
 // may hold one.
 func Masked(w *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Worker {
-	c := proto.Clone(w).(*sendingv1.Worker)
+	return maskOwned(proto.Clone(w).(*sendingv1.Worker), view)
+}
+
+// maskOwned is Masked for a worker the caller owns (decoded from the store for this answer,
+// shared with nothing): it sets the name and etag and masks c itself, without a copy — the
+// read path of GetWorker and ListWorkers.
+func maskOwned(c *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Worker {
 	if c.Name == "" && c.WorkerId != "" {
 		c.Name = WorkerName(c.WorkerId)
 	}
-	c.Etag = Etag(w)
+	c.Etag = Etag(c)
 	if view != sendingv1.WorkerView_WORKER_VIEW_FULL {
 		if c.IdNumber != "" {
 			c.IdNumber = idnumber.Mask(c.IdNumber)
@@ -122,6 +128,16 @@ func Masked(w *sendingv1.Worker, view sendingv1.WorkerView) *sendingv1.Worker {
 // maskPhone keeps the first 3 and last 4 digits of a phone number: 138****5678. Shorter values
 // are masked entirely.
 func maskPhone(p string) string {
+	if ascii(p) {
+		if len(p) < 8 {
+			return strings.Repeat("*", len(p))
+		}
+		b := []byte(p)
+		for i := 3; i < len(b)-4; i++ {
+			b[i] = '*'
+		}
+		return string(b)
+	}
 	r := []rune(p)
 	if len(r) < 8 {
 		return strings.Repeat("*", len(r))
@@ -506,4 +522,14 @@ func parseSex(s string) (commonv1.Sex, bool) {
 		return commonv1.Sex_SEX_FEMALE, true
 	}
 	return commonv1.Sex_SEX_UNSPECIFIED, false
+}
+
+// ascii reports whether s is all ASCII.
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
