@@ -136,7 +136,11 @@ func TestAbsenceOpensAndClosesAbandonment(t *testing.T) {
 		resp, err := ledger.ListEvents(ctx(t), &coordinationv1.ListEventsRequest{Kind: coordinationv1.EventKind_EVENT_KIND_ABSENCE})
 		return err == nil && len(resp.GetEvents()) == 1
 	})
-	time.Sleep(200 * time.Millisecond) // several timer passes at this clock
+	// The ledger has scheduled the batch for the end of the fifth working day, 2025-04-11 00:00.
+	waitFor(t, "the abandonment deadline", func() bool {
+		resp, err := recon.GetBatchReconciliation(ctx(t), &coordinationv1.GetBatchReconciliationRequest{SendingRegion: sending, BatchId: batchID})
+		return err == nil && resp.GetReconciliation().GetNextDeadline().AsTime().Equal(cst(4, 11, 0))
+	})
 	settle("absent four and a bit working days", "")
 	setClock(cst(4, 11, 0).Add(time.Minute))
 	settle("absent five working days", "w-1/ABANDONED")
