@@ -25,6 +25,7 @@ import (
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/regions"
+	"github.com/eastwest/labourlink/services/codes/workcalendar"
 	"github.com/eastwest/labourlink/services/coordination/assessment"
 	"github.com/eastwest/labourlink/services/coordination/dynamics"
 	"github.com/eastwest/labourlink/services/coordination/eligibility"
@@ -143,6 +144,9 @@ type Config struct {
 	// SubsidyRules are the rules EligibilityService evaluates; nil for the project's
 	// (eligibility.Default).
 	SubsidyRules *eligibility.Rules
+	// Health, when set, is told whether the work calendar covers the current year:
+	// Health(CalendarHealthName, covered), at start and when it changes (calendar.go).
+	Health func(name string, serving bool)
 }
 
 // Service is the coordination service.
@@ -156,6 +160,8 @@ type Service struct {
 	now      func() time.Time
 	regions  *regions.Table
 	eligible *eligibility.Server
+	health   func(name string, serving bool)
+	interval time.Duration
 }
 
 // New returns the coordination service over db.
@@ -181,6 +187,8 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		lg:         lg,
 		now:        cfg.Now,
 		regions:    t,
+		health:     cfg.Health,
+		interval:   cfg.CheckInterval,
 	}
 	// A pairing's new programme agreement moves its batches' deadlines.
 	s.registry.OnAgreement = s.ledger.ReconcilePairing
@@ -219,7 +227,15 @@ func (s *Service) Register(gs *grpc.Server) {
 }
 
 // Run does the service's background work until ctx is done: the ledger's deadline timer, which
-// reconciles each batch again when its grace deadline passes (ledger.Ledger.Run).
+// reconciles each batch again when its grace deadline passes (ledger.Ledger.Run), and the watch
+// of the work calendar's years (watchCalendar).
 func (s *Service) Run(ctx context.Context) error {
-	return s.ledger.Run(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.watchCalendar(ctx, workcalendar.China())
+	}()
+	err := s.ledger.Run(ctx)
+	<-done
+	return err
 }

@@ -292,7 +292,7 @@ func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.R
 			lg.Info("subsidy rules", zap.String("file", cfg.SubsidyRules), zap.Strings("rules", rules.IDs()))
 		}
 		return coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings,
-			Metrics: reg, LedgerKey: key, SubsidyRules: rules})
+			Metrics: reg, LedgerKey: key, SubsidyRules: rules, Health: health})
 	}
 	return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
 }
