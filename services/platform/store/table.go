@@ -77,6 +77,19 @@ func (t Table[M]) Get(tx *bbolt.Tx, key []byte) (M, bool, error) {
 	return m, true, nil
 }
 
+// GetBytes returns the encoded value under key and whether it exists, without decoding it: for a
+// read path that serves the stored bytes (patched on the wire) instead of decoding and encoding
+// them again. The bytes alias the transaction's memory: they are valid only until the
+// transaction ends and must not be changed.
+func (t Table[M]) GetBytes(tx *bbolt.Tx, key []byte) ([]byte, bool, error) {
+	b, err := t.bucket(tx)
+	if err != nil {
+		return nil, false, err
+	}
+	v := b.Get(key)
+	return v, v != nil, nil
+}
+
 // Has reports whether key exists, without decoding its value.
 func (t Table[M]) Has(tx *bbolt.Tx, key []byte) (bool, error) {
 	b, err := t.bucket(tx)
@@ -143,6 +156,23 @@ func (t Table[M]) Scan(tx *bbolt.Tx, r Range, fn func(key []byte, m M) (bool, er
 			return err
 		}
 		more, err := fn(k, m)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanBytes is Scan without decoding: fn gets each encoded value, which aliases the
+// transaction's memory (valid until the transaction ends; not to be changed), as does the key.
+func (t Table[M]) ScanBytes(tx *bbolt.Tx, r Range, fn func(key, value []byte) (bool, error)) error {
+	b, err := t.bucket(tx)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(r.start()); k != nil && bytes.HasPrefix(k, r.Prefix); k, v = c.Next() {
+		more, err := fn(k, v)
 		if err != nil || !more {
 			return err
 		}

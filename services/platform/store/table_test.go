@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"pgregory.net/rapid"
 
@@ -143,5 +144,44 @@ func TestTablePagesMatchModel(t *testing.T) {
 		if !slices.Equal(got, want) {
 			rt.Fatalf("pages gave %q, want %q", got, want)
 		}
+	})
+}
+
+// GetBytes and ScanBytes give the stored encoding (what Get and Scan decode), in key order, and
+// nothing for a missing key.
+func TestTableBytes(t *testing.T) {
+	db := openTable(t)
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		for _, k := range []string{"a1", "a2", "b1"} {
+			if err := things.Put(tx, []byte(k), wrapperspb.String("v"+k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(func(tx *bbolt.Tx) error {
+		v, ok, err := things.GetBytes(tx, []byte("a2"))
+		want, _ := proto.Marshal(wrapperspb.String("va2"))
+		if err != nil || !ok || !bytes.Equal(v, want) {
+			t.Errorf("GetBytes(a2) = %x, %v, %v; want %x", v, ok, err, want)
+		}
+		if v, ok, err := things.GetBytes(tx, []byte("zz")); v != nil || ok || err != nil {
+			t.Errorf("GetBytes of a missing key = %x, %v, %v", v, ok, err)
+		}
+		var keys []string
+		err = things.ScanBytes(tx, store.Range{Prefix: []byte("a"), After: []byte("a1")}, func(k, v []byte) (bool, error) {
+			var m wrapperspb.StringValue
+			if err := proto.Unmarshal(v, &m); err != nil || m.GetValue() != "v"+string(k) {
+				t.Errorf("ScanBytes %s: %q, %v", k, m.GetValue(), err)
+			}
+			keys = append(keys, string(k))
+			return true, nil
+		})
+		if err != nil || !slices.Equal(keys, []string{"a2"}) {
+			t.Errorf("ScanBytes a after a1 = %v, %v; want [a2]", keys, err)
+		}
+		return nil
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
@@ -189,15 +190,23 @@ func (x *rosterServer) GetWorker(ctx context.Context, req *sendingv1.GetWorkerRe
 	if reason != "" {
 		return nil, apierror.InvalidArgument("name %s", reason)
 	}
-	var w *sendingv1.Worker
+	// The stored record, patched on the wire (wire.go): not decoded and encoded again.
+	enc := encodedWorkers{field: getWorkerField, view: req.GetView(), hint: 1}
 	if err := x.s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		w, err = Read(tx, id)
-		return err
+		rec, ok, err := workers.GetBytes(tx, []byte(id))
+		if err != nil {
+			return fmt.Errorf("read worker %s: %w", id, err)
+		}
+		if !ok {
+			return errWorkerNotFound(id)
+		}
+		return enc.add([]byte(id), rec)
 	}); err != nil {
 		return nil, err
 	}
-	return &sendingv1.GetWorkerResponse{Worker: maskOwned(w, req.GetView())}, nil
+	resp := &sendingv1.GetWorkerResponse{}
+	enc.setIn(resp)
+	return resp, nil
 }
 
 func (x *rosterServer) validateList(r *sendingv1.ListWorkersRequest, v *apierror.Violations) {
@@ -245,47 +254,88 @@ func (x *rosterServer) ListWorkers(ctx context.Context, req *sendingv1.ListWorke
 		return nil, err
 	}
 	resp := &sendingv1.ListWorkersResponse{}
+	// The stored records of the page, patched on the wire (wire.go); a record is decoded only
+	// when a filter needs more of it than its status.
+	var enc encodedWorkers
+	keep := listFilter(req)
 	if req.GetHomeCounty() != "" && req.GetUpdatedAfter() == nil {
 		// A county's live workers are in the county index, in the same order; erased ones
 		// (listed only with updated_after) are not, so that listing still walks the roster.
 		err = x.s.db.View(func(tx *bbolt.Tx) error {
-			resp.Workers, resp.NextPageToken = nil, ""
-			return listCounty(tx, req, afterKey, size, resp)
+			resp.NextPageToken = ""
+			enc = encodedWorkers{field: listWorkersField, view: sendingv1.WorkerView_WORKER_VIEW_BASIC, hint: size}
+			return listCounty(tx, req, afterKey, size, keep, &enc, resp)
 		})
 		if err != nil {
 			return nil, err
 		}
+		enc.setIn(resp)
 		return resp, nil
 	}
 	err = x.s.db.View(func(tx *bbolt.Tx) error {
+		resp.NextPageToken = ""
+		enc = encodedWorkers{field: listWorkersField, view: sendingv1.WorkerView_WORKER_VIEW_BASIC, hint: size}
 		scanned := 0
 		var lastRead []byte
-		return workers.Scan(tx, store.Range{After: afterKey}, func(k []byte, w *sendingv1.Worker) (bool, error) {
-			if len(resp.Workers) == size || scanned == listScanBudget {
+		return workers.ScanBytes(tx, store.Range{After: afterKey}, func(k, rec []byte) (bool, error) {
+			if enc.len() == size || scanned == listScanBudget {
 				// More records follow: the next page continues after the last one read.
 				resp.NextPageToken = workersListing(req).Token(lastRead)
 				return false, nil
 			}
 			scanned++
 			lastRead = append(lastRead[:0], k...)
-			if !listed(w, req) {
-				return true, nil
+			ok, err := keep(k, rec)
+			if err != nil || !ok {
+				return err == nil, err
 			}
-			w.Name = WorkerName(string(k))
-			resp.Workers = append(resp.Workers, maskOwned(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
-			return true, nil
+			return true, enc.add(k, rec)
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
+	enc.setIn(resp)
 	return resp, nil
+}
+
+// listFilter returns the test of ListWorkers for r on a stored record (key id, bytes rec): a
+// request without data filters (page size, token and status alone) needs only the record's
+// status and tombstone flag, read on the wire; any other field set in r decodes the record and
+// asks listed.
+func listFilter(r *sendingv1.ListWorkersRequest) func(id, rec []byte) (bool, error) {
+	statusOnly := true
+	r.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		switch fd.Name() {
+		case "page_size", "page_token", "status":
+			return true
+		}
+		statusOnly = false
+		return false
+	})
+	if statusOnly {
+		return func(id, rec []byte) (bool, error) {
+			status, erased, err := workerState(id, rec)
+			if err != nil || erased {
+				return false, err // tombstones are listed only with updated_after
+			}
+			return r.GetStatus() == sendingv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED || status == r.GetStatus(), nil
+		}
+	}
+	w := &sendingv1.Worker{}
+	return func(id, rec []byte) (bool, error) {
+		proto.Reset(w)
+		if err := proto.Unmarshal(rec, w); err != nil {
+			return false, errBadRecord(id, err)
+		}
+		return listed(w, r), nil
+	}
 }
 
 // listCounty is ListWorkers with a home_county filter and no updated_after: it walks the county
 // index (BucketWorkersByCounty) from after the worker id afterKey, reading only that county's
 // workers, with the scan budget of the roster walk.
-func listCounty(tx *bbolt.Tx, req *sendingv1.ListWorkersRequest, afterKey []byte, size int, resp *sendingv1.ListWorkersResponse) error {
+func listCounty(tx *bbolt.Tx, req *sendingv1.ListWorkersRequest, afterKey []byte, size int, keep func(id, rec []byte) (bool, error), enc *encodedWorkers, resp *sendingv1.ListWorkersResponse) error {
 	b := tx.Bucket(BucketWorkersByCounty)
 	if b == nil {
 		return fmt.Errorf("bucket %s does not exist", BucketWorkersByCounty)
@@ -299,19 +349,26 @@ func listCounty(tx *bbolt.Tx, req *sendingv1.ListWorkersRequest, afterKey []byte
 	scanned := 0
 	var lastRead []byte
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(resp.Workers) == size || scanned == listScanBudget {
+		if enc.len() == size || scanned == listScanBudget {
 			resp.NextPageToken = workersListing(req).Token(lastRead)
 			return nil
 		}
 		scanned++
 		id := k[len(prefix):]
 		lastRead = append(lastRead[:0], id...)
-		w, err := Read(tx, string(id))
+		rec, ok, err := workers.GetBytes(tx, id)
 		if err != nil {
-			return fmt.Errorf("county index: %w", err)
+			return fmt.Errorf("county index: read worker %s: %w", id, err)
 		}
-		if listed(w, req) {
-			resp.Workers = append(resp.Workers, maskOwned(w, sendingv1.WorkerView_WORKER_VIEW_BASIC))
+		if !ok {
+			return fmt.Errorf("county index: %w", errWorkerNotFound(string(id)))
+		}
+		if ok, err := keep(id, rec); err != nil {
+			return fmt.Errorf("county index: %w", err)
+		} else if ok {
+			if err := enc.add(id, rec); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
