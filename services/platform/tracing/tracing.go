@@ -33,11 +33,14 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 
 	"github.com/eastwest/labourlink/services/platform/version"
@@ -146,8 +149,101 @@ var notTraced = otelgrpc.WithFilter(filters.None(filters.HealthCheck(), filters.
 // ServerHandler is the stats handler every labourlink gRPC server uses
 // (grpc.StatsHandler(tracing.ServerHandler())): a server span per call, a child of the caller's
 // trace context when the call carries one. It uses the global TracerProvider and propagator.
+//
+// While nothing records (the global TracerProvider and MeterProvider are still OpenTelemetry's
+// defaults, or no-op ones: traces are off, as Setup leaves them without an exporter), a call
+// does not go through otelgrpc, whose span of a no-op tracer, attributes and metadata copies
+// cost about 3 µs and 19 allocations per call on the read path (BENCHMARKS.md, "Roster reads
+// under concurrent load"); the call only takes the trace context and baggage it carries, if
+// any, from its metadata, so that it is still passed on as otelgrpc would pass it. The choice is
+// made per call: a provider set later (a test's, or Setup's) is used from the next call on.
 func ServerHandler() stats.Handler {
-	return otelgrpc.NewServerHandler(notTraced)
+	return &serverHandler{otel: otelgrpc.NewServerHandler(notTraced)}
+}
+
+// Defaults of the global providers, before anything sets one.
+var (
+	defaultTracerProvider = otel.GetTracerProvider()
+	defaultMeterProvider  = otel.GetMeterProvider()
+)
+
+// recording reports whether a global provider that may record has been set.
+func recording() bool {
+	switch tp := otel.GetTracerProvider(); tp.(type) {
+	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
+	default:
+		if tp != defaultTracerProvider {
+			return true
+		}
+	}
+	switch mp := otel.GetMeterProvider(); mp.(type) {
+	case metricnoop.MeterProvider, *metricnoop.MeterProvider:
+	default:
+		if mp != defaultMeterProvider {
+			return true
+		}
+	}
+	return false
+}
+
+// serverHandler is otelgrpc's server handler when something records, and a propagation-only
+// one otherwise.
+type serverHandler struct {
+	otel stats.Handler
+}
+
+// tracedKey marks the context of a call that otelgrpc tagged, so that its other events go to
+// otelgrpc too.
+type tracedKey struct{}
+
+// propagatedFields are the metadata keys of the propagator (traceparent, tracestate, baggage).
+var propagatedFields = propagator.Fields()
+
+func (h *serverHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	if recording() {
+		return context.WithValue(h.otel.TagRPC(ctx, info), tracedKey{}, true)
+	}
+	for _, k := range propagatedFields {
+		if len(metadata.ValueFromIncomingContext(ctx, k)) > 0 {
+			md, _ := metadata.FromIncomingContext(ctx)
+			return otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
+		}
+	}
+	return ctx
+}
+
+func (h *serverHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
+	if ctx.Value(tracedKey{}) != nil {
+		h.otel.HandleRPC(ctx, rs)
+	}
+}
+
+func (h *serverHandler) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	return h.otel.TagConn(ctx, info)
+}
+
+func (h *serverHandler) HandleConn(ctx context.Context, cs stats.ConnStats) {
+	h.otel.HandleConn(ctx, cs)
+}
+
+// metadataCarrier reads a trace context from incoming gRPC metadata (keys are lowercase there).
+type metadataCarrier metadata.MD
+
+func (c metadataCarrier) Get(key string) string {
+	if v := metadata.MD(c).Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (c metadataCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
+
+func (c metadataCarrier) Keys() []string {
+	out := make([]string, 0, len(c))
+	for k := range c {
+		out = append(out, k)
+	}
+	return out
 }
 
 // ClientHandler is the stats handler of every connection to another service

@@ -4,12 +4,19 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/baggage"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 
 	"github.com/eastwest/labourlink/services/platform/tracing"
 	"github.com/eastwest/labourlink/services/platform/version"
@@ -206,5 +213,74 @@ func TestDetached(t *testing.T) {
 	}
 	if tracing.Detached(bg, context.Background()) != bg {
 		t.Error("Detached of an untraced call should be bg itself")
+	}
+}
+
+// The server handler passes the caller's trace context and baggage on to the handler's context
+// whether traces are off (the propagation-only path, no span) or on (otelgrpc, a server span
+// that is a child of the caller's), and a call that carries none gets none.
+func TestServerHandlerPassesTraceContextOn(t *testing.T) {
+	beforeTP, beforeProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	defer func() {
+		otel.SetTracerProvider(beforeTP)
+		otel.SetTextMapPropagator(beforeProp)
+	}()
+	// Setup installs the propagator in every process.
+	if _, err := tracing.Setup(context.Background(), "sending", "520000", nil); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		traceID  = "4bf92f3577b34da6a3ce929d0e0e4736"
+		parent   = "00f067aa0ba902b7"
+		method   = "/labourlink.sending.v1.RosterService/GetWorker"
+		baggageV = "region=520000"
+	)
+	for _, tc := range []struct {
+		name  string
+		spans *tracetest.SpanRecorder // nil: traces off
+	}{
+		{name: "traces off"},
+		{name: "traces on", spans: tracetest.NewSpanRecorder()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.spans != nil {
+				otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tc.spans)))
+			} else {
+				otel.SetTracerProvider(tracenoop.NewTracerProvider())
+			}
+			h := tracing.ServerHandler()
+			info := &stats.RPCTagInfo{FullMethodName: method}
+			md := metadata.Pairs("traceparent", "00-"+traceID+"-"+parent+"-01", "baggage", baggageV)
+			ctx := h.TagRPC(metadata.NewIncomingContext(context.Background(), md), info)
+			sc := trace.SpanContextFromContext(ctx)
+			if sc.TraceID().String() != traceID {
+				t.Errorf("handler's trace id %s, want the caller's %s", sc.TraceID(), traceID)
+			}
+			if got := baggage.FromContext(ctx).Member("region").Value(); got != "520000" {
+				t.Errorf("handler's baggage region=%q, want 520000", got)
+			}
+			if got := tracing.Carrier(ctx)["traceparent"]; got == "" || !strings.Contains(got, traceID) {
+				t.Errorf("trace context stored with a message %q, want the caller's trace", got)
+			}
+			now := time.Now()
+			h.HandleRPC(ctx, &stats.End{BeginTime: now, EndTime: now})
+
+			bare := h.TagRPC(metadata.NewIncomingContext(context.Background(), metadata.Pairs("x-other", "1")), info)
+			if sc := trace.SpanContextFromContext(bare); tc.spans == nil && sc.IsValid() {
+				t.Errorf("a call without trace context got %v", sc)
+			}
+			h.HandleRPC(bare, &stats.End{BeginTime: now, EndTime: now})
+
+			if tc.spans == nil {
+				if sc.SpanID().String() != parent {
+					t.Errorf("traces off: span id %s, want the caller's %s (no span of its own)", sc.SpanID(), parent)
+				}
+				return
+			}
+			ended := tc.spans.Ended()
+			if len(ended) != 2 || ended[0].Parent().TraceID().String() != traceID || ended[0].Parent().SpanID().String() != parent {
+				t.Fatalf("traces on: %d spans ended, want 2, the first a child of the caller's span", len(ended))
+			}
+		})
 	}
 }
