@@ -25,9 +25,11 @@ import (
 	"github.com/eastwest/labourlink/services/platform/i18n"
 )
 
-// The built-in chain, outermost first: recover -> log -> map error ->
+// The built-in chain, outermost first: recover -> log -> [Config metrics] -> map error ->
 // limits (limits.go) -> [Config auth interceptor] -> privacy guard (privacy.go) -> validate ->
-// Config interceptors -> handler.
+// Config interceptors -> handler. For unary calls, recover and log, map error and limits, and
+// privacy and validate each run as one interceptor (unaryRecoverLog, unaryMapErrorLimit,
+// unaryGuard), in that order.
 //
 // Exactly one log line is written per RPC: by the log interceptor when the
 // handler returns, or by the recover interceptor when it panicked (the
@@ -86,6 +88,26 @@ type recordKey struct{}
 func recordFrom(ctx context.Context) *rpcRecord {
 	r, _ := ctx.Value(recordKey{}).(*rpcRecord)
 	return r
+}
+
+// recordContext is a context carrying an rpcRecord: context.WithValue and the record in one
+// allocation per call.
+type recordContext struct {
+	context.Context
+	rec rpcRecord
+}
+
+func (c *recordContext) Value(key any) any {
+	if _, ok := key.(recordKey); ok {
+		return &c.rec
+	}
+	return c.Context.Value(key)
+}
+
+// withRecord returns ctx with a new record of the call, and the record.
+func withRecord(ctx context.Context) (context.Context, *rpcRecord) {
+	c := &recordContext{Context: ctx}
+	return c, &c.rec
 }
 
 // requestID returns the request_id (or import_id) string field of a
@@ -176,23 +198,28 @@ func (ic *interceptors) recovered(ctx context.Context, method string, start time
 	return err
 }
 
-func (ic *interceptors) unaryRecover(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+// unaryRecoverLog is the outermost unary interceptor: recovery and the log line, in one function
+// instead of two links of the chain (grpc-go allocates a closure per link and call). The line
+// is written when the handler returns; a panic unwinds past it, and the deferred recovery
+// writes the line instead.
+func (ic *interceptors) unaryRecoverLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	start := time.Now()
-	rec := &rpcRecord{}
-	ctx = context.WithValue(ctx, recordKey{}, rec)
+	ctx, rec := withRecord(ctx)
 	defer func() {
 		if p := recover(); p != nil {
 			rec.setRequestID(req)
 			resp, err = nil, ic.recovered(ctx, info.FullMethod, start, p)
 		}
 	}()
-	return handler(ctx, req)
+	rec.setRequestID(req)
+	resp, err = handler(ctx, req)
+	ic.logRPC(ctx, info.FullMethod, start, rec, err)
+	return resp, err
 }
 
 func (ic *interceptors) streamRecover(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	start := time.Now()
-	rec := &rpcRecord{}
-	ctx := context.WithValue(ss.Context(), recordKey{}, rec)
+	ctx, _ := withRecord(ss.Context())
 	defer func() {
 		if p := recover(); p != nil {
 			err = ic.recovered(ctx, info.FullMethod, start, p)
@@ -202,15 +229,6 @@ func (ic *interceptors) streamRecover(srv any, ss grpc.ServerStream, info *grpc.
 }
 
 // --- logging ---
-
-func (ic *interceptors) unaryLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	start := time.Now()
-	rec := recordFrom(ctx)
-	rec.setRequestID(req)
-	resp, err := handler(ctx, req)
-	ic.logRPC(ctx, info.FullMethod, start, rec, err)
-	return resp, err
-}
 
 func (ic *interceptors) streamLog(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
@@ -239,14 +257,6 @@ func mapError(ctx context.Context, err error) error {
 func callerLanguage(ctx context.Context) language.Tag {
 	md, _ := metadata.FromIncomingContext(ctx)
 	return i18n.FromAcceptLanguage(strings.Join(md.Get("accept-language"), ","))
-}
-
-func (ic *interceptors) unaryMapError(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	resp, err := handler(ctx, req)
-	if err != nil {
-		return nil, mapError(ctx, err)
-	}
-	return resp, nil
 }
 
 func (ic *interceptors) streamMapError(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -300,7 +310,11 @@ func notValidated(fullMethod string, err error) error {
 	return status.Errorf(codes.Internal, "%s has no request validation (%v): the request was not run", fullMethod, err)
 }
 
-func (ic *interceptors) unaryValidate(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// unaryGuard is the privacy guard (privacy.go) then validation, in one link of the chain.
+func (ic *interceptors) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := checkPersonalData(info.Server, req); err != nil {
+		return nil, err
+	}
 	if err := validate(ctx, info.Server, info.FullMethod, req); err != nil {
 		return nil, err
 	}

@@ -40,6 +40,16 @@ type limiter struct {
 	timer                newTimer
 }
 
+// unaryMapErrorLimit is error mapping (mapError) around the limit of unary calls, in one link
+// of the chain.
+func (l *limiter) unaryMapErrorLimit(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := l.unaryLimit(ctx, req, info, handler)
+	if err != nil {
+		return nil, mapError(ctx, err)
+	}
+	return resp, nil
+}
+
 func (l *limiter) unaryLimit(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if strings.HasPrefix(info.FullMethod, healthPrefix) {
 		return handler(ctx, req)

@@ -1,8 +1,6 @@
 package grpcserver
 
 import (
-	"context"
-
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -41,13 +39,6 @@ func checkPersonalData(srv, req any) error {
 		return invalid(err)
 	}
 	return nil
-}
-
-func (ic *interceptors) unaryPrivacy(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := checkPersonalData(info.Server, req); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
 }
 
 func (ic *interceptors) streamPrivacy(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -259,16 +259,19 @@ func New(cfg Config, lg *zap.Logger) *Server {
 	}
 	// Limits come after error mapping (a refusal carries its ErrorInfo and is
 	// logged once, like any failed RPC) and before everything that costs.
-	unary := []grpc.UnaryServerInterceptor{ic.unaryRecover, ic.unaryLog}
+	// Unary calls: the same chain, with neighbouring built-ins run by one interceptor each
+	// (recover and log, map error and limits, privacy and validation): grpc-go allocates a
+	// closure per link of the chain and call.
+	unary := []grpc.UnaryServerInterceptor{ic.unaryRecoverLog}
 	streams := []grpc.StreamServerInterceptor{ic.streamRecover, ic.streamLog}
 	if mu, ms := cfg.Metrics.ServerInterceptors(); mu != nil {
 		unary, streams = append(unary, mu), append(streams, ms)
 	}
-	unary = append(unary, ic.unaryMapError, lim.unaryLimit)
+	unary = append(unary, lim.unaryMapErrorLimit)
 	if cfg.AuthUnaryInterceptor != nil {
 		unary = append(unary, cfg.AuthUnaryInterceptor)
 	}
-	unary = append(append(unary, ic.unaryPrivacy, ic.unaryValidate), cfg.UnaryInterceptors...)
+	unary = append(append(unary, ic.unaryGuard), cfg.UnaryInterceptors...)
 	streams = append(streams, ic.streamMapError, lim.streamLimit)
 	if cfg.AuthStreamInterceptor != nil {
 		streams = append(streams, cfg.AuthStreamInterceptor)

@@ -1,12 +1,14 @@
 package grpcserver_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -660,4 +662,58 @@ func TestRunWithCancelledContext(t *testing.T) {
 	if _, err := net.Dial("tcp", lis.Addr().String()); err == nil {
 		t.Error("listener still accepts after Run returned")
 	}
+}
+
+// A server logging production JSON at info level, as a daemon does, writes no line for a
+// successful call (the metrics count them) and exactly one for a failed one, a panic included.
+func TestInfoLevelLogsOnlyFailedCalls(t *testing.T) {
+	var out syncBuffer
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	lg := zap.New(zapcore.NewCore(enc, zapcore.AddSync(&out), zapcore.InfoLevel))
+	f := serve(t, grpcserver.Config{ServiceName: "test"}, lg, nil)
+	ctx := t.Context()
+	lines := func() []string {
+		var rpc []string
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			if strings.Contains(l, `"msg":"rpc"`) {
+				rpc = append(rpc, l)
+			}
+		}
+		return rpc
+	}
+	for i := range 20 {
+		if _, err := f.do(ctx, fmt.Sprintf("ok-%d", i), "fine"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := lines(); len(got) != 0 {
+		t.Fatalf("%d log lines for 20 successful calls at info level, want none; the first: %s", len(got), got[0])
+	}
+	for _, value := range []string{"missing", "panic"} {
+		if _, err := f.do(ctx, "failed-"+value, value); err == nil {
+			t.Fatalf("%s: no error", value)
+		}
+	}
+	got := lines()
+	if len(got) != 2 || !strings.Contains(got[0], `"code":"NotFound"`) || !strings.Contains(got[1], `"code":"Internal"`) {
+		t.Fatalf("log lines for a failed call and a panic: %q, want one each", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
