@@ -224,6 +224,27 @@ func scanText(s string, look Kind, found func(k Kind, start, end int, r run) boo
 	}
 }
 
+// MayHoldBytes reports whether the UTF-8 text b may hold an identity number or a phone number,
+// that is whether Find may find one and Mask may change it: false when b has fewer than 11
+// digits (ASCII or full-width), as every identity number and phone number has at least 11. It
+// reads bytes, for a caller holding stored bytes that it would otherwise copy into a string.
+func MayHoldBytes(b []byte) bool {
+	digits := 0
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == 0xEF && i+2 < len(b) && b[i+1] == 0xBC && b[i+2] >= 0x90 && b[i+2] <= 0x99: // ０-９
+			digits++
+			i += 2
+		}
+		if digits >= 11 {
+			return true
+		}
+	}
+	return false
+}
+
 // mayHold is the fast path: text with fewer than 11 ASCII digits and nothing but ASCII cannot
 // hold either kind.
 func mayHold(s string) bool {

@@ -298,3 +298,33 @@ func BenchmarkFindChineseText(b *testing.B) {
 		Find(s, Any)
 	}
 }
+
+// MayHoldBytes is false only for text that Find finds nothing in and Mask leaves as it is:
+// random text with digits (ASCII and full-width, up to numbers of full length), and the
+// embedded numbers the other properties use, which it must always see.
+func TestPropertyMayHoldBytes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		text := rapid.StringMatching(`[0-9０-９a-zX\p{Han} -]{0,30}`).Draw(t, "text")
+		if rapid.Bool().Draw(t, "embedded number") {
+			n := genMobile(t)
+			if rapid.Bool().Draw(t, "identity number") {
+				n = genIDNumber(t)
+			}
+			if rapid.Bool().Draw(t, "full width") {
+				n = fullWidth(n)
+			}
+			text = genText(t, "before") + n + genText(t, "after")
+		}
+		if MayHoldBytes([]byte(text)) {
+			return
+		}
+		if Find(text, Any) != 0 || Mask(text) != text {
+			t.Fatalf("MayHoldBytes(%q) = false, but Find = %v and Mask = %q", text, Find(text, Any), Mask(text))
+		}
+	})
+	for _, s := range []string{"13812345678", "１３８１２３４５６７８", "电话138-1234-5678"} {
+		if !MayHoldBytes([]byte(s)) {
+			t.Errorf("MayHoldBytes(%q) = false", s)
+		}
+	}
+}

@@ -112,10 +112,16 @@ func appendWorker(dst, id, rec []byte, view sendingv1.WorkerView) ([]byte, error
 			}
 		case !mask:
 			dst = append(dst, field...)
+		case num == workerFields.idNumber && asciiBytes(v):
+			dst = appendMaskedASCII(dst, field, v, 4, 4, 8) // idnumber.Mask
 		case num == workerFields.idNumber:
-			dst = appendStringField(dst, num, maskIDNumber(v))
+			dst = appendStringField(dst, num, idnumber.Mask(string(v)))
+		case num == workerFields.phone && asciiBytes(v):
+			dst = appendMaskedASCII(dst, field, v, 3, 4, 7) // maskPhone
 		case num == workerFields.phone:
 			dst = appendStringField(dst, num, maskPhone(string(v)))
+		case (num == workerFields.statusReason || num == workerFields.fullName) && !privacy.MayHoldBytes(v):
+			dst = append(dst, field...) // privacy.Mask would leave it as it is
 		case num == workerFields.statusReason, num == workerFields.fullName:
 			dst = appendStringField(dst, num, privacy.Mask(string(v)))
 		default:
@@ -137,22 +143,19 @@ func appendStringField(dst []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(dst, s)
 }
 
-// maskIDNumber is idnumber.Mask of the stored bytes v, without a rune slice when they are ASCII
-// (as every stored identity number is).
-func maskIDNumber(v []byte) string {
-	if len(v) == 0 {
-		return ""
+// appendMaskedASCII appends field, a string field whose value v (the end of field) is ASCII, with
+// the bytes of v between the first head and the last tail replaced by '*', or all of them when v
+// has no more than short bytes: idnumber.Mask and maskPhone of ASCII text, which keep its length.
+func appendMaskedASCII(dst, field, v []byte, head, tail, short int) []byte {
+	dst = append(dst, field[:len(field)-len(v)]...) // tag and length
+	if len(v) <= short {
+		head, tail = 0, 0
 	}
-	if !asciiBytes(v) || len(v) <= 8 {
-		return idnumber.Mask(string(v))
+	dst = append(dst, v[:head]...)
+	for range len(v) - head - tail {
+		dst = append(dst, '*')
 	}
-	b := make([]byte, len(v))
-	copy(b, v[:4])
-	for i := 4; i < len(v)-4; i++ {
-		b[i] = '*'
-	}
-	copy(b[len(v)-4:], v[len(v)-4:])
-	return string(b)
+	return append(dst, v[len(v)-tail:]...)
 }
 
 func asciiBytes(v []byte) bool {

@@ -88,12 +88,17 @@ func wireCases() map[string]*sendingv1.Worker {
 	tombstone := &sendingv1.Worker{WorkerId: full.WorkerId, Erased: true, Status: sendingv1.WorkerStatus(5), UpdateTime: full.UpdateTime, Etag: "40"}
 	odd := proto.Clone(noEtagNoTail).(*sendingv1.Worker)
 	odd.IdNumber, odd.Phone, odd.FullName = "５２０１２３４５６７", "1381234", "李四 13812345678"
+	short := proto.Clone(noEtagNoTail).(*sendingv1.Worker)
+	short.IdNumber, short.Phone, short.FullName, short.StatusReason = "12345678", "13812345", "王五", "no digits here"
+	nine := proto.Clone(short).(*sendingv1.Worker)
+	nine.IdNumber, nine.Phone = "123456789", "138123456789012"
 	unknown := proto.Clone(full).(*sendingv1.Worker)
 	unknown.ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 90, protowire.BytesType), "from a newer schema"))
 	return map[string]*sendingv1.Worker{
 		"every field": full, "no etag": noEtag, "no etag, nothing after it": noEtagNoTail,
 		"stored name": named, "tombstone": tombstone, "non-ASCII and short values": odd,
 		"unknown field": unknown, "empty": {WorkerId: full.WorkerId},
+		"short ASCII values": short, "longer ASCII values": nine,
 	}
 }
 
