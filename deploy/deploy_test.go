@@ -23,6 +23,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -575,6 +576,7 @@ func TestExampleFederation(t *testing.T) {
 var kinds = []string{
 	"v1/Namespace", "v1/Service", "v1/ConfigMap", "v1/Secret", "v1/PersistentVolumeClaim",
 	"apps/v1/StatefulSet", "batch/v1/CronJob", "networking.k8s.io/v1/NetworkPolicy",
+	"policy/v1/PodDisruptionBudget",
 }
 
 // strictYAML is apimachinery's YAML serializer in strict mode over the API types of k8s.io/api:
@@ -583,7 +585,7 @@ var kinds = []string{
 // would drop such a field silently or refuse the object; kustomize passes it through.
 var strictYAML = func() runtime.Decoder {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, networkingv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
@@ -613,6 +615,7 @@ type federation struct {
 	statefulSets map[string]*appsv1.StatefulSet
 	cronJobs     map[string]*batchv1.CronJob
 	policies     map[string]*networkingv1.NetworkPolicy
+	budgets      map[string]*policyv1.PodDisruptionBudget
 }
 
 // render builds the kustomization in dir with kustomize's Go API on the real file system, with
@@ -628,6 +631,7 @@ func render(dir string) (*federation, error) {
 		configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{},
 		claims: map[string]*corev1.PersistentVolumeClaim{}, statefulSets: map[string]*appsv1.StatefulSet{},
 		cronJobs: map[string]*batchv1.CronJob{}, policies: map[string]*networkingv1.NetworkPolicy{},
+		budgets: map[string]*policyv1.PodDisruptionBudget{},
 	}
 	for _, r := range m.Resources() {
 		y, err := r.AsYAML()
@@ -656,6 +660,8 @@ func render(dir string) (*federation, error) {
 			dup = put(f.cronJobs, o.Name, o)
 		case *networkingv1.NetworkPolicy:
 			dup = put(f.policies, o.Name, o)
+		case *policyv1.PodDisruptionBudget:
+			dup = put(f.budgets, o.Name, o)
 		}
 		if dup {
 			return nil, fmt.Errorf("%s %s twice", r.GetKind(), r.GetName())
@@ -692,7 +698,7 @@ func scratchCopy(t *testing.T) string {
 		}
 		rel, _ := filepath.Rel("kubernetes", p)
 		if d.IsDir() {
-			if rel == "certs" {
+			if filepath.Base(rel) == "certs" {
 				return filepath.SkipDir
 			}
 			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
@@ -840,11 +846,15 @@ func TestKubernetesStrictDecoding(t *testing.T) {
 
 // notYet are flags the manifests set that another change is adding to the daemon; the check
 // of the variable is skipped until the daemon has the flag (then it is checked as any other).
-var notYet = map[string]bool{"LABOURLINK_METRICS_ADDR": true}
+var notYet = map[string]bool{"LABOURLINK_METRICS_ADDR": true,
+	// The replicated coordination (docs/replication.md).
+	"LABOURLINK_REPLICATION": true, "LABOURLINK_REPLICA_NAME": true, "LABOURLINK_NATS_LISTEN": true,
+	"LABOURLINK_NATS_CLUSTER": true, "LABOURLINK_NATS_ROUTES": true, "LABOURLINK_NATS_REPLICAS": true,
+}
 
-// settings are the LABOURLINK_* variables a container gets: from the ConfigMaps it names
-// (envFrom) and its own env (plain values only).
-func (f *federation) settings(t *testing.T, c corev1.Container) map[string]string {
+// settings are the LABOURLINK_* variables a container of pod podName gets: from the ConfigMaps
+// it names (envFrom) and its own env (plain values, or the pod's name).
+func (f *federation) settings(t *testing.T, c corev1.Container, podName string) map[string]string {
 	t.Helper()
 	env := map[string]string{}
 	for _, from := range c.EnvFrom {
@@ -861,7 +871,11 @@ func (f *federation) settings(t *testing.T, c corev1.Container) map[string]strin
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom != nil {
-			t.Errorf("env %s: plain values only", e.Name)
+			if e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name" {
+				env[e.Name] = podName
+				continue
+			}
+			t.Errorf("env %s: plain values or the pod's name only", e.Name)
 		}
 		env[e.Name] = e.Value
 	}
@@ -1026,10 +1040,14 @@ func holdsIdentity(t *testing.T, s *corev1.Secret, certs string, id identity.Ide
 
 func checkStatefulSet(t *testing.T, f *federation, ss *appsv1.StatefulSet, certs string) (daemon.Kind, daemon.Config) {
 	name := ss.Name
-	if ss.Spec.Replicas == nil || *ss.Spec.Replicas != 1 {
+	tmpl := ss.Spec.Template
+	replicated := false
+	for _, c := range tmpl.Spec.Containers {
+		replicated = replicated || f.settings(t, c, name+"-0")["LABOURLINK_REPLICATION"] == "nats"
+	}
+	if !replicated && (ss.Spec.Replicas == nil || *ss.Spec.Replicas != 1) {
 		t.Errorf("replicas %v: one writer per bbolt file", ss.Spec.Replicas)
 	}
-	tmpl := ss.Spec.Template
 	if !selects(t, ss.Spec.Selector, tmpl.Labels) {
 		t.Errorf("selector %v does not match the pod labels %v", ss.Spec.Selector, tmpl.Labels)
 	}
@@ -1057,13 +1075,13 @@ func checkStatefulSet(t *testing.T, f *federation, ss *appsv1.StatefulSet, certs
 	}
 
 	// The settings: every variable is a flag of the service and the service accepts them.
-	env := f.settings(t, c)
+	env := f.settings(t, c, name+"-0")
 	cfg := parseSettings(t, name, k, withoutPending(t, k, env))
 	if want := name + ".labourlink.svc.cluster.local"; !strings.HasPrefix(cfg.Advertise, want+":") {
 		t.Errorf("advertises %s, want %s:PORT (its Service, in its certificate by -hosts '{name}.labourlink.svc.cluster.local')", cfg.Advertise, want)
 	}
-	if k != daemon.Coordination && !strings.HasPrefix(cfg.Coordination, "coordination.labourlink.svc.cluster.local:") {
-		t.Errorf("coordination address %s", cfg.Coordination)
+	if k != daemon.Coordination && !strings.HasPrefix(cfg.Coordination, "coordination.labourlink.svc.cluster.local:") && !isCoordinationNodes(f, cfg.Coordination) {
+		t.Errorf("coordination address %s: the coordination Service, or each node of a replicated coordination", cfg.Coordination)
 	}
 	if k != daemon.Coordination && name != string(k)+"-"+cfg.Region {
 		t.Errorf("region %s in %s", cfg.Region, name)
@@ -1140,6 +1158,9 @@ func checkStatefulSet(t *testing.T, f *federation, ss *appsv1.StatefulSet, certs
 		t.Error("the certificate and its key are in different Secrets")
 	}
 	holdsIdentity(t, tls, certs, daemon.Self(cfg))
+	if replicated {
+		checkReplicated(t, f, ss, c, env, tls)
+	}
 	return k, cfg
 }
 

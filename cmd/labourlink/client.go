@@ -61,7 +61,11 @@ func (d *dialer) cliFlags() string {
 // TLS flags.
 func addDialFlags(fs *flag.FlagSet, kind daemon.Kind) *dialer {
 	d := &dialer{}
-	fs.StringVar(&d.addr, "addr", defaultAddr(kind), "address of the "+string(kind)+" service (env LABOURLINK_"+strings.ToUpper(string(kind))+"_ADDR)")
+	usage := "address of the " + string(kind) + " service (env LABOURLINK_" + strings.ToUpper(string(kind)) + "_ADDR)"
+	if kind == daemon.Coordination {
+		usage = "address of the coordination service, or of each node of a replicated coordination, `host:port,...` (env LABOURLINK_COORDINATION_ADDR)"
+	}
+	fs.StringVar(&d.addr, "addr", defaultAddr(kind), usage)
 	fs.StringVar(&d.caFile, "tls-ca", os.Getenv("LABOURLINK_TLS_CA"), "federation CA certificate for mTLS (env LABOURLINK_TLS_CA)")
 	fs.StringVar(&d.cert, "tls-cert", os.Getenv("LABOURLINK_TLS_CERT"), "client certificate (env LABOURLINK_TLS_CERT)")
 	fs.StringVar(&d.keyFile, "tls-key", os.Getenv("LABOURLINK_TLS_KEY"), "client private key (env LABOURLINK_TLS_KEY)")

@@ -188,7 +188,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	switch k {
 	case Sending, Receiving:
 		fs.StringVar(&c.Region, "region", "", "GB/T 2260 code of this `province`, e.g. 520000 (Guizhou) or 440000 (Guangdong); required")
-		fs.StringVar(&c.Coordination, "coordination", DefaultCoordinationAddr, "address of the coordination service (empty: run without it)")
+		fs.StringVar(&c.Coordination, "coordination", DefaultCoordinationAddr, "address of the coordination service, `host:port`, or of each node of a replicated coordination, host:port,host:port,... (calls go to the nodes that answer; empty: run without it)")
 		fs.StringVar(&c.DataDir, "data", "", "directory for the service's bbolt file (default ./data/"+string(k)+"-REGION)")
 		fs.DurationVar(&c.CallDeadline, "call-deadline", peers.DefaultCallBase, "deadline of a call to another service, before the allowance per item: several round trips of the slowest link")
 		fs.DurationVar(&c.CallDeadlinePerItem, "call-deadline-per-item", peers.DefaultCallPerItem, "added to a call's deadline for each item it carries or asks for (candidates, events, page size)")

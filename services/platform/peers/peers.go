@@ -31,12 +31,18 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	// The client side of grpc.health.v1, which healthCheckConfig (multiServiceConfig) uses.
+	_ "google.golang.org/grpc/health"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/metrics"
@@ -243,17 +249,83 @@ func (o Options) transportCredentials() (credentials.TransportCredentials, error
 	}
 }
 
+// multiServiceConfig is the service config of a connection to several replicas (Dial with a
+// list): round_robin over the replicas whose health service ("", the server as a whole) says
+// SERVING, and the retries of retryServiceConfig.
+const multiServiceConfig = `{
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "healthCheckConfig": {"serviceName": ""},
+  "methodConfig": [{
+    "name": [{}],
+    "retryPolicy": {
+      "maxAttempts": 5,
+      "initialBackoff": "0.2s",
+      "maxBackoff": "3s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+}`
+
+// multiScheme is the resolver scheme of a connection to several replicas. Each connection has
+// its own resolver (grpc.WithResolvers), so one scheme serves them all.
+const multiScheme = "labourlink-replicas"
+
+// SplitTargets returns the addresses of a target: `host:port`, or a comma-separated list
+// `host:port,host:port,...` of the replicas of one service (the replicated coordination,
+// docs/replication.md). Spaces around the commas are ignored; an empty element is an error.
+func SplitTargets(target string) ([]string, error) {
+	parts := strings.Split(target, ",")
+	addrs := make([]string, 0, len(parts))
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			return nil, fmt.Errorf("empty address in %q (give host:port or host:port,host:port,...)", target)
+		}
+		addrs = append(addrs, p)
+	}
+	return addrs, nil
+}
+
 // Dial returns a client connection to target (`host:port`). It does not block: the connection is
 // made on the first call, and calls fail with UNAVAILABLE (and are retried) while the peer is
 // down or, with TLS and Expect, is not the expected party.
+//
+// A target of several addresses (`host:port,host:port,...`, SplitTargets) is one service on
+// several replicas, each of which answers every call: the connection keeps a subchannel to each
+// (grpc-go's manual resolver and round_robin policy) and checks each one's health (the standard
+// grpc.health.v1 client health check on the service name ""), so calls go only to replicas
+// that are up and SERVING. A call that fails UNAVAILABLE on a replica that just died is retried
+// by the retry policy on another one. With TLS each address is verified under its own host name.
 func Dial(target string, o Options) (*grpc.ClientConn, error) {
 	creds, err := o.transportCredentials()
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}
-	cc, err := grpc.NewClient(target, append([]grpc.DialOption{
+	addrs, err := SplitTargets(target)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", target, err)
+	}
+	serviceConfig := retryServiceConfig
+	var extra []grpc.DialOption
+	if len(addrs) > 1 {
+		state := resolver.State{}
+		for _, a := range addrs {
+			host, _, err := net.SplitHostPort(a)
+			if err != nil {
+				return nil, fmt.Errorf("connect to %s: %w", target, err)
+			}
+			state.Addresses = append(state.Addresses, resolver.Address{Addr: a, ServerName: host})
+		}
+		r := manual.NewBuilderWithScheme(multiScheme)
+		r.InitialState(state)
+		extra = append(extra, grpc.WithResolvers(r))
+		serviceConfig = multiServiceConfig
+		target = multiScheme + ":///" + strings.Join(addrs, ",")
+	}
+	cc, err := grpc.NewClient(target, append(append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultServiceConfig(retryServiceConfig),
+		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithKeepaliveParams(o.keepalive()),
 		// A span per call, whose trace context goes with it (services/platform/tracing).
 		grpc.WithStatsHandler(tracing.ClientHandler()),
@@ -261,7 +333,7 @@ func Dial(target string, o Options) (*grpc.ClientConn, error) {
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
 		),
-	}, o.Metrics.ClientDialOptions()...)...)
+	}, extra...), o.Metrics.ClientDialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}
