@@ -259,7 +259,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer cc.Close()
 		ledgerClient := coordinationv1.NewLedgerServiceClient(cc)
 		relay := outbox.NewRelay(s.raw, LedgerDestination, ledgerclient.DeliverWatched(ledgerClient, s.cfg.Peers.Deadlines, s.ledgerWatch), s.lg,
-			outbox.Options{Describe: ledgerclient.Describe, Now: s.cfg.Now, Metrics: s.cfg.Metrics})
+			outbox.Options{BatchSize: ledgerclient.RelayBatchSize, Describe: ledgerclient.Describe, Now: s.cfg.Now, Metrics: s.cfg.Metrics})
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
 		relayDone := make(chan struct{})

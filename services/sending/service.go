@@ -267,7 +267,11 @@ func (s *Service) Run(ctx context.Context) error {
 		s.subsidies.Connect(coordinationv1.NewEligibilityServiceClient(cc))
 		defer s.subsidies.Connect(nil)
 		ledgerClient := coordinationv1.NewLedgerServiceClient(cc)
-		relay := outbox.NewRelay(s.db, ledgerclient.Destination, ledgerclient.DeliverWatched(ledgerClient, s.cfg.Peers.Deadlines, s.ledgerWatch), s.lg, s.outboxOptions())
+		ledgerOpts := s.outboxOptions()
+		if ledgerOpts.BatchSize == 0 {
+			ledgerOpts.BatchSize = ledgerclient.RelayBatchSize
+		}
+		relay := outbox.NewRelay(s.db, ledgerclient.Destination, ledgerclient.DeliverWatched(ledgerClient, s.cfg.Peers.Deadlines, s.ledgerWatch), s.lg, ledgerOpts)
 		s.relays.Add(relay)
 		defer s.relays.Remove(relay)
 		wg.Add(1)

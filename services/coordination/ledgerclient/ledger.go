@@ -31,6 +31,13 @@ const Destination = "coordination"
 // MaxEventsPerCall is the most events one ReportEvents call carries (the ledger's limit).
 const MaxEventsPerCall = 1000
 
+// RelayBatchSize is the outbox batch size of a ledger relay (outbox.Options.BatchSize): one
+// ledger call of MaxEventsPerCall per delivery, so that each delivery's fixed costs (the call,
+// the ledger's commit, the acknowledgement's consistency proof and its commit, the outbox's
+// settling commit) are paid once per 1,000 events rather than once per 100 (BENCHMARKS.md,
+// "Outbox relay to the ledger").
+const RelayBatchSize = MaxEventsPerCall
+
 // eventOf returns the ledger event of an outbox entry. An entry whose event has no event_id gets
 // the entry's ID, which is stable across restarts; a writer normally sets a deterministic key of
 // the fact (such as `440000:arrived:<batch>:<worker>`), so that the same fact written twice is one
