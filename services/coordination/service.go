@@ -197,11 +197,29 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 	}
 	s.eligible = eligibility.New(db, t, cfg.SubsidyRules, cfg.Now)
 	if cfg.LoadDefaultPairings {
-		if err := s.registry.LoadDefaultPairingsIfEmpty(); err != nil {
+		if err := s.registry.LoadDefaultPairingsIfEmpty(context.Background()); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// Mutations are every write of the service, each a function of its request and time alone
+// (store.Mutation): what a replicated coordination service applies from its log.
+func (s *Service) Mutations() []*store.Mutation {
+	var ms []*store.Mutation
+	ms = append(ms, s.registry.Mutations()...)
+	ms = append(ms, s.ledger.Mutations()...)
+	ms = append(ms, s.assessment.Mutations()...)
+	return append(ms, s.dynamics.Mutations()...)
+}
+
+// SetWriter sends every write of the service to w (before it serves: a replicated log).
+func (s *Service) SetWriter(w store.Writer) {
+	s.registry.SetWriter(w)
+	s.ledger.SetWriter(w)
+	s.assessment.SetWriter(w)
+	s.dynamics.SetWriter(w)
 }
 
 // ServiceNames are the gRPC services this service registers (for health checks).

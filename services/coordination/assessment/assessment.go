@@ -61,14 +61,26 @@ func baselineKey(province string, year int) []byte {
 type Server struct {
 	coordinationv1.UnimplementedAssessmentServiceServer
 	db      *store.DB
+	w       store.Writer
 	regions *regions.Table
 	now     func() time.Time
+
+	setBaseline *store.Mutation
 }
 
-// New returns the assessment over db, with the region table t and the clock now.
+// New returns the assessment over db, with the region table t and the clock now. Its writes go
+// to db in this process until SetWriter.
 func New(db *store.DB, t *regions.Table, now func() time.Time) *Server {
-	return &Server{db: db, regions: t, now: now}
+	x := &Server{db: db, w: store.Local{DB: db}, regions: t, now: now}
+	x.setBaseline = store.NewMutation(coordinationv1.AssessmentService_SetBaseline_FullMethodName, x.applySetBaseline)
+	return x
 }
+
+// SetWriter sends the assessment's writes to w.
+func (x *Server) SetWriter(w store.Writer) { x.w = w }
+
+// Mutations are the assessment's writes.
+func (x *Server) Mutations() []*store.Mutation { return []*store.Mutation{x.setBaseline} }
 
 // ValidateRequest checks assessment requests before the handlers run.
 func (x *Server) ValidateRequest(method string, req any) error {
@@ -103,21 +115,22 @@ func (x *Server) ValidateRequest(method string, req any) error {
 // SetBaseline sets or replaces the operator's baseline of a province and year.
 func (x *Server) SetBaseline(ctx context.Context, req *coordinationv1.SetBaselineRequest) (*coordinationv1.SetBaselineResponse, error) {
 	resp := &coordinationv1.SetBaselineResponse{}
-	err := x.db.UpdateOnce(x.now(), coordinationv1.AssessmentService_SetBaseline_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
-		role, err := x.role(tx, req.GetRegion())
-		if err != nil {
-			return err
-		}
-		if err := baselines.Put(tx, baselineKey(req.GetRegion(), int(req.GetYear())), wrapperspb.Int64(req.GetCount())); err != nil {
-			return err
-		}
-		resp.Assessment, err = x.assess(tx, req.GetRegion(), int(req.GetYear()), role)
-		return err
-	})
-	if err != nil {
+	if err := x.w.Write(ctx, x.setBaseline, x.now(), req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+func (x *Server) applySetBaseline(tx *bbolt.Tx, _ time.Time, req *coordinationv1.SetBaselineRequest, resp *coordinationv1.SetBaselineResponse) error {
+	role, err := x.role(tx, req.GetRegion())
+	if err != nil {
+		return err
+	}
+	if err := baselines.Put(tx, baselineKey(req.GetRegion(), int(req.GetYear())), wrapperspb.Int64(req.GetCount())); err != nil {
+		return err
+	}
+	resp.Assessment, err = x.assess(tx, req.GetRegion(), int(req.GetYear()), role)
+	return err
 }
 
 // GetAssessment assesses one province for one year.

@@ -28,15 +28,26 @@ import (
 type Server struct {
 	coordinationv1.UnimplementedDynamicsServiceServer
 	db      *store.DB
+	w       store.Writer
 	regions *regions.Table
 	now     func() time.Time
+
+	reportLocalEmployers *store.Mutation
 }
 
 // New returns the dynamics over db (the coordination file, with the ledger's buckets), with the
-// region table t and the clock now.
+// region table t and the clock now. Its writes go to db in this process until SetWriter.
 func New(db *store.DB, t *regions.Table, now func() time.Time) *Server {
-	return &Server{db: db, regions: t, now: now}
+	x := &Server{db: db, w: store.Local{DB: db}, regions: t, now: now}
+	x.reportLocalEmployers = store.NewMutation(coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName, x.applyReportLocalEmployers)
+	return x
 }
+
+// SetWriter sends the dynamics' writes to w.
+func (x *Server) SetWriter(w store.Writer) { x.w = w }
+
+// Mutations are the dynamics' writes.
+func (x *Server) Mutations() []*store.Mutation { return []*store.Mutation{x.reportLocalEmployers} }
 
 // ValidateRequest checks dynamics requests before the handlers run.
 func (x *Server) ValidateRequest(_ string, req any) error {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -75,31 +76,32 @@ func (x *Server) checkReport(v *apierror.Violations, r *coordinationv1.ReportLoc
 }
 
 // ReportLocalEmployers keeps each state that is newer than the one kept for its employer.
-func (x *Server) ReportLocalEmployers(_ context.Context, req *coordinationv1.ReportLocalEmployersRequest) (*coordinationv1.ReportLocalEmployersResponse, error) {
+func (x *Server) ReportLocalEmployers(ctx context.Context, req *coordinationv1.ReportLocalEmployersRequest) (*coordinationv1.ReportLocalEmployersResponse, error) {
 	resp := &coordinationv1.ReportLocalEmployersResponse{}
-	err := x.db.UpdateOnce(x.now(), coordinationv1.DynamicsService_ReportLocalEmployers_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
-		resp.Recorded, resp.Stale = 0, 0
-		for _, e := range req.GetEmployers() {
-			key := []byte(strings.TrimPrefix(e.GetName(), localEmployerPrefix))
-			kept, ok, err := localEmployers.Get(tx, key)
-			if err != nil {
-				return err
-			}
-			if ok && kept.GetVersion() >= e.GetVersion() {
-				resp.Stale++
-				continue
-			}
-			if err := localEmployers.Put(tx, key, e); err != nil {
-				return err
-			}
-			resp.Recorded++
-		}
-		return nil
-	})
-	if err != nil {
+	if err := x.w.Write(ctx, x.reportLocalEmployers, x.now(), req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+func (x *Server) applyReportLocalEmployers(tx *bbolt.Tx, _ time.Time, req *coordinationv1.ReportLocalEmployersRequest, resp *coordinationv1.ReportLocalEmployersResponse) error {
+	resp.Recorded, resp.Stale = 0, 0
+	for _, e := range req.GetEmployers() {
+		key := []byte(strings.TrimPrefix(e.GetName(), localEmployerPrefix))
+		kept, ok, err := localEmployers.Get(tx, key)
+		if err != nil {
+			return err
+		}
+		if ok && kept.GetVersion() >= e.GetVersion() {
+			resp.Stale++
+			continue
+		}
+		if err := localEmployers.Put(tx, key, e); err != nil {
+			return err
+		}
+		resp.Recorded++
+	}
+	return nil
 }
 
 // addRecovery sets resp's recovery rates as of the end of its day, from the states kept of

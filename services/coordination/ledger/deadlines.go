@@ -295,7 +295,7 @@ func addMonths(d *commonv1.Date, n int32) *commonv1.Date {
 
 // ReconcilePairing reconciles again every batch of pairing p (its agreement changed): the
 // registry calls it in the transaction of SetPairingAgreement.
-func (l *Ledger) ReconcilePairing(tx *bbolt.Tx, p regions.Pairing) error {
+func (l *Ledger) ReconcilePairing(tx *bbolt.Tx, p regions.Pairing, now time.Time) error {
 	var todo []string
 	err := batches.Scan(tx, store.Range{}, func(k []byte, rec *coordinationv1.BatchReconciliation) (bool, error) {
 		if rec.GetReceivingRegion() == p.Receiving && rec.GetSendingRegion() == p.Sending {
@@ -306,7 +306,6 @@ func (l *Ledger) ReconcilePairing(tx *bbolt.Tx, p regions.Pairing) error {
 	if err != nil {
 		return err
 	}
-	now := l.cfg.Now()
 	for _, b := range todo {
 		if err := l.reconcileBatch(tx, b, now); err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
@@ -90,14 +91,34 @@ type Ledger struct {
 	// keyOnce sets signKey, the checkpoints' key (checkpoint.go).
 	keyOnce sync.Once
 	signKey *Key
+
+	w                       store.Writer
+	reportEvents, expireDue *store.Mutation
 }
 
-// New returns the ledger over db.
+// ExpireDueMethod names the deadline timer's write (ExpireDue): not an RPC, but a write like the
+// others, with the time it runs at (a replicated coordination service applies it from its log).
+const ExpireDueMethod = "/labourlink.coordination.internal/ExpireDue"
+
+// New returns the ledger over db. Its writes go to db in this process until SetWriter.
 func New(db *store.DB, lg *zap.Logger, cfg Config) *Ledger {
-	l := &Ledger{db: db, lg: lg, cfg: cfg, wake: make(chan struct{}, 1)}
+	l := &Ledger{db: db, lg: lg, cfg: cfg, wake: make(chan struct{}, 1), w: store.Local{DB: db}}
 	l.initMetrics(cfg.Metrics)
+	l.reportEvents = store.NewMutation(coordinationv1.LedgerService_ReportEvents_FullMethodName, l.applyReportEvents).
+		Then(func(resp proto.Message) {
+			if resp.(*coordinationv1.ReportEventsResponse).GetRecorded() > 0 {
+				l.wakeTimer()
+			}
+		})
+	l.expireDue = store.NewMutation(ExpireDueMethod, l.applyExpireDue)
 	return l
 }
+
+// SetWriter sends the ledger's writes to w.
+func (l *Ledger) SetWriter(w store.Writer) { l.w = w }
+
+// Mutations are the ledger's writes.
+func (l *Ledger) Mutations() []*store.Mutation { return []*store.Mutation{l.reportEvents, l.expireDue} }
 
 // LedgerServer is the LedgerService.
 type LedgerServer struct {
@@ -409,58 +430,55 @@ func (e *conflictError) Unwrap() []error { return []error{e.info, e.violations} 
 // tend to read ALREADY_EXISTS as "done", which would drop the second fact silently).
 func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
 	l := x.l
-	now := l.cfg.Now()
 	resp := &coordinationv1.ReportEventsResponse{}
-	err := l.db.UpdateOnce(now, coordinationv1.LedgerService_ReportEvents_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
-		resp.Recorded, resp.Duplicates, resp.Refusals = 0, 0, nil
-		ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
-		recorded := eventCounts{}
-		for i, ev := range req.GetEvents() {
-			prefix := fmt.Sprintf("events[%d]", i)
-			// A reporter not yet upgraded sends the old flat fields: taken as the details. The
-			// privacy guard did not see them (unknown fields), so the converted event is scanned.
-			var err error
-			if up := ledgerclient.Upgraded(ev); up != ev {
-				ev = up
-				var pv apierror.Violations
-				privacy.Scan(&pv, prefix+".", ev, nil)
-				err = pv.Err()
-			}
-			var dup bool
-			if err == nil {
-				dup, err = ing.check(prefix, ev)
-			}
-			if err == nil && !dup {
-				dup, err = ing.add(prefix, ev)
-			}
-			if err != nil {
-				r, ok := apierror.Refusal(i, ev.GetEventId(), prefix+".", err)
-				if !ok {
-					return err
-				}
-				resp.Refusals = append(resp.Refusals, r)
-				continue
-			}
-			if dup {
-				resp.Duplicates++
-			} else {
-				resp.Recorded++
-				recorded.add(ev)
-			}
-		}
-		recorded.report(tx, l.cfg.Metrics)
-		if err := ing.reconcileTouched(); err != nil {
-			return err
-		}
-		return l.proveReport(tx, req, resp, now)
-	})
-	if err != nil {
+	if err := l.w.Write(ctx, l.reportEvents, l.cfg.Now(), req, resp); err != nil {
 		return nil, err
 	}
-	if resp.GetRecorded() > 0 {
-		l.wakeTimer()
-	}
 	return resp, nil
+}
+
+func (l *Ledger) applyReportEvents(tx *bbolt.Tx, now time.Time, req *coordinationv1.ReportEventsRequest, resp *coordinationv1.ReportEventsResponse) error {
+	resp.Recorded, resp.Duplicates, resp.Refusals = 0, 0, nil
+	ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
+	recorded := eventCounts{}
+	for i, ev := range req.GetEvents() {
+		prefix := fmt.Sprintf("events[%d]", i)
+		// A reporter not yet upgraded sends the old flat fields: taken as the details. The
+		// privacy guard did not see them (unknown fields), so the converted event is scanned.
+		var err error
+		if up := ledgerclient.Upgraded(ev); up != ev {
+			ev = up
+			var pv apierror.Violations
+			privacy.Scan(&pv, prefix+".", ev, nil)
+			err = pv.Err()
+		}
+		var dup bool
+		if err == nil {
+			dup, err = ing.check(prefix, ev)
+		}
+		if err == nil && !dup {
+			dup, err = ing.add(prefix, ev)
+		}
+		if err != nil {
+			r, ok := apierror.Refusal(i, ev.GetEventId(), prefix+".", err)
+			if !ok {
+				return err
+			}
+			resp.Refusals = append(resp.Refusals, r)
+			continue
+		}
+		if dup {
+			resp.Duplicates++
+		} else {
+			resp.Recorded++
+			recorded.add(ev)
+		}
+	}
+	recorded.report(tx, l.cfg.Metrics)
+	if err := ing.reconcileTouched(); err != nil {
+		return err
+	}
+	return l.proveReport(tx, req, resp, now)
 }
 
 // ingest is one report's write transaction.

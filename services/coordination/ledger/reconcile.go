@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
@@ -119,7 +120,8 @@ func putDiscrepancy(tx *bbolt.Tx, c discrepancyChange) error {
 const expireBatchLimit = 500
 
 // ExpireDue reconciles the batches whose grace deadline has passed (opening their unaccounted
-// discrepancies) and returns the next deadline still ahead (zero if none). Run calls it.
+// discrepancies) and returns the next deadline still ahead (zero if none). Run calls it. Each
+// step of at most expireBatchLimit batches is one write (ExpireDueMethod) at the time it starts.
 func (l *Ledger) ExpireDue() (time.Time, error) {
 	for {
 		now := l.cfg.Now()
@@ -128,48 +130,45 @@ func (l *Ledger) ExpireDue() (time.Time, error) {
 		if err != nil || first.IsZero() || first.After(now) {
 			return first, err
 		}
-		var next time.Time
-		more := false
-		err = l.db.Update(func(tx *bbolt.Tx) error {
-			var due []string
-			var dueKeys [][]byte
-			err := deadlines.scan(tx, store.Range{}, func(k []byte) (bool, error) {
-				t, batch, ok := parseDeadlineKey(k)
-				switch {
-				case !ok:
-				case t.After(now):
-					next = t
-					return false, nil
-				case len(due) == expireBatchLimit:
-					more = true
-					return false, nil
-				default:
-					due = append(due, batch)
-				}
-				dueKeys = append(dueKeys, append([]byte(nil), k...))
-				return true, nil
-			})
-			if err != nil {
-				return err
-			}
-			// The keys go whatever the batches' records say, so that the timer never loops on
-			// an entry its reconciliation would not remove.
-			for _, k := range dueKeys {
-				if err := deadlines.delete(tx, k); err != nil {
-					return err
-				}
-			}
-			for _, b := range due {
-				if err := l.reconcileBatch(tx, b, now); err != nil {
-					return fmt.Errorf("reconcile batch %s at its deadline: %w", b, err)
-				}
-			}
-			return nil
-		})
-		if err != nil || !more {
-			return next, err
+		if err := l.w.Write(context.Background(), l.expireDue, now, &emptypb.Empty{}, &emptypb.Empty{}); err != nil {
+			return time.Time{}, err
 		}
 	}
+}
+
+// applyExpireDue reconciles at most expireBatchLimit batches whose deadline is not after now
+// and removes their deadline keys.
+func (l *Ledger) applyExpireDue(tx *bbolt.Tx, now time.Time, _, _ *emptypb.Empty) error {
+	var due []string
+	var dueKeys [][]byte
+	err := deadlines.scan(tx, store.Range{}, func(k []byte) (bool, error) {
+		t, batch, ok := parseDeadlineKey(k)
+		switch {
+		case !ok:
+		case t.After(now), len(due) == expireBatchLimit:
+			return false, nil
+		default:
+			due = append(due, batch)
+		}
+		dueKeys = append(dueKeys, append([]byte(nil), k...))
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	// The keys go whatever the batches' records say, so that the timer never loops on an entry
+	// its reconciliation would not remove.
+	for _, k := range dueKeys {
+		if err := deadlines.delete(tx, k); err != nil {
+			return err
+		}
+	}
+	for _, b := range due {
+		if err := l.reconcileBatch(tx, b, now); err != nil {
+			return fmt.Errorf("reconcile batch %s at its deadline: %w", b, err)
+		}
+	}
+	return nil
 }
 
 // firstDeadline returns the earliest deadline in the index (zero if none).

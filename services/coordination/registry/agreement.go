@@ -60,27 +60,25 @@ func checkAgreement(v *apierror.Violations, prefix string, a *coordinationv1.Pro
 // SetPairingAgreement stores a pairing's programme agreement, then lets the ledger reconcile the
 // pairing's batches under it in the same transaction (Server.OnAgreement).
 func (x *Server) SetPairingAgreement(ctx context.Context, req *coordinationv1.SetPairingAgreementRequest) (*coordinationv1.SetPairingAgreementResponse, error) {
-	p, _ := parsePairingName(x.regions, req.GetName())
 	resp := &coordinationv1.SetPairingAgreementResponse{}
-	err := x.db.UpdateOnce(x.now(), coordinationv1.RegistryService_SetPairingAgreement_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
-		msg, ok, err := pairingsTable.Get(tx, pairingKey(p))
-		if err != nil {
-			return err
-		} else if !ok {
-			return apierror.NotFound("pairing %s-%s does not exist", p.Receiving, p.Sending)
-		}
-		msg.Agreement = req.GetAgreement()
-		if err := pairingsTable.Put(tx, pairingKey(p), msg); err != nil {
-			return err
-		}
-		resp.Pairing = msg
-		if x.OnAgreement != nil {
-			return x.OnAgreement(tx, p)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := x.w.Write(ctx, x.setAgreement, x.now(), req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+func (x *Server) applySetPairingAgreement(tx *bbolt.Tx, now time.Time, req *coordinationv1.SetPairingAgreementRequest, resp *coordinationv1.SetPairingAgreementResponse) error {
+	p, msg, err := x.namedPairing(tx, req.GetName())
+	if err != nil {
+		return err
+	}
+	msg.Agreement = req.GetAgreement()
+	if err := pairingsTable.Put(tx, pairingKey(p), msg); err != nil {
+		return err
+	}
+	resp.Pairing = msg
+	if x.OnAgreement != nil {
+		return x.OnAgreement(tx, p, now)
+	}
+	return nil
 }

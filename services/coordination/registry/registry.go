@@ -10,6 +10,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
@@ -28,13 +29,38 @@ type Server struct {
 	regions *regions.Table
 	now     func() time.Time
 	// OnAgreement, when set, runs in the transaction that changed pairing p's programme
-	// agreement (the ledger reconciles the pairing's batches under it).
-	OnAgreement func(tx *bbolt.Tx, p regions.Pairing) error
+	// agreement at time now (the ledger reconciles the pairing's batches under it).
+	OnAgreement func(tx *bbolt.Tx, p regions.Pairing, now time.Time) error
+
+	w                                               store.Writer
+	registerRegion, createPairing, deletePairing    *store.Mutation
+	loadDefaults, loadDefaultsIfEmpty, setAgreement *store.Mutation
 }
 
-// New returns the registry over db, with the region table t and the clock now.
+// LoadDefaultPairingsIfEmptyMethod names the write that adds the default pairings to an empty
+// registry at start: not an RPC, but a write like the others (a replicated coordination service
+// applies it from its log).
+const LoadDefaultPairingsIfEmptyMethod = "/labourlink.coordination.internal/LoadDefaultPairingsIfEmpty"
+
+// New returns the registry over db, with the region table t and the clock now. Its writes go
+// to db in this process until SetWriter.
 func New(db *store.DB, lg *zap.Logger, t *regions.Table, now func() time.Time) *Server {
-	return &Server{db: db, lg: lg, regions: t, now: now}
+	x := &Server{db: db, lg: lg, regions: t, now: now, w: store.Local{DB: db}}
+	x.registerRegion = store.NewMutation(coordinationv1.RegistryService_RegisterRegion_FullMethodName, x.applyRegisterRegion)
+	x.createPairing = store.NewMutation(coordinationv1.RegistryService_CreatePairing_FullMethodName, x.applyCreatePairing)
+	x.deletePairing = store.NewMutation(coordinationv1.RegistryService_DeletePairing_FullMethodName, x.applyDeletePairing)
+	x.loadDefaults = store.NewMutation(coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, x.applyLoadDefaultPairings)
+	x.loadDefaultsIfEmpty = store.NewMutation(LoadDefaultPairingsIfEmptyMethod, x.applyLoadDefaultPairingsIfEmpty)
+	x.setAgreement = store.NewMutation(coordinationv1.RegistryService_SetPairingAgreement_FullMethodName, x.applySetPairingAgreement)
+	return x
+}
+
+// SetWriter sends the registry's writes to w.
+func (x *Server) SetWriter(w store.Writer) { x.w = w }
+
+// Mutations are the registry's writes.
+func (x *Server) Mutations() []*store.Mutation {
+	return []*store.Mutation{x.registerRegion, x.createPairing, x.deletePairing, x.loadDefaults, x.loadDefaultsIfEmpty, x.setAgreement}
 }
 
 // Page tokens are bound to the List and its filters, and hold a key of the List's shape.
@@ -138,23 +164,23 @@ func (x *Server) ValidateRequest(method string, req any) error {
 
 // RegisterRegion registers a region's service or refreshes its endpoint (an upsert).
 func (x *Server) RegisterRegion(ctx context.Context, req *coordinationv1.RegisterRegionRequest) (*coordinationv1.RegisterRegionResponse, error) {
-	now := x.now()
 	resp := &coordinationv1.RegisterRegionResponse{}
-	err := x.db.UpdateOnce(now, coordinationv1.RegistryService_RegisterRegion_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
-		pairings, err := Pairings(tx)
-		if err != nil {
-			return err
-		}
-		if err := checkRoleAgainstPairings(pairings, req.GetRegion().GetCode(), req.GetRegion().GetRole()); err != nil {
-			return err
-		}
-		resp.Region = regionOf(x.regions, req.GetRegion(), now)
-		return regionsTable.Put(tx, []byte(resp.Region.GetCode()), resp.Region)
-	})
-	if err != nil {
+	if err := x.w.Write(ctx, x.registerRegion, x.now(), req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+func (x *Server) applyRegisterRegion(tx *bbolt.Tx, now time.Time, req *coordinationv1.RegisterRegionRequest, resp *coordinationv1.RegisterRegionResponse) error {
+	pairings, err := Pairings(tx)
+	if err != nil {
+		return err
+	}
+	if err := checkRoleAgainstPairings(pairings, req.GetRegion().GetCode(), req.GetRegion().GetRole()); err != nil {
+		return err
+	}
+	resp.Region = regionOf(x.regions, req.GetRegion(), now)
+	return regionsTable.Put(tx, []byte(resp.Region.GetCode()), resp.Region)
 }
 
 // GetRegion reads a region.
@@ -202,22 +228,23 @@ func (x *Server) ListRegions(ctx context.Context, req *coordinationv1.ListRegion
 
 // CreatePairing pairs a receiving province with a sending province.
 func (x *Server) CreatePairing(ctx context.Context, req *coordinationv1.CreatePairingRequest) (*coordinationv1.CreatePairingResponse, error) {
-	p := regions.Pairing{Receiving: req.GetPairing().GetReceivingRegion(), Sending: req.GetPairing().GetSendingRegion()}
 	resp := &coordinationv1.CreatePairingResponse{}
-	err := x.db.UpdateOnce(x.now(), coordinationv1.RegistryService_CreatePairing_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
-		if ok, err := Paired(tx, p); err != nil {
-			return err
-		} else if ok {
-			return apierror.AlreadyExists("pairing %s-%s already exists", p.Receiving, p.Sending)
-		}
-		var err error
-		resp.Pairing, err = x.addPairing(tx, p)
-		return err
-	})
-	if err != nil {
+	if err := x.w.Write(ctx, x.createPairing, x.now(), req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+func (x *Server) applyCreatePairing(tx *bbolt.Tx, _ time.Time, req *coordinationv1.CreatePairingRequest, resp *coordinationv1.CreatePairingResponse) error {
+	p := regions.Pairing{Receiving: req.GetPairing().GetReceivingRegion(), Sending: req.GetPairing().GetSendingRegion()}
+	if ok, err := Paired(tx, p); err != nil {
+		return err
+	} else if ok {
+		return apierror.AlreadyExists("pairing %s-%s already exists", p.Receiving, p.Sending)
+	}
+	var err error
+	resp.Pairing, err = x.addPairing(tx, p)
+	return err
 }
 
 // addPairing stores the pairing p unless its roles conflict with the registry's.
@@ -239,22 +266,31 @@ func (x *Server) addPairing(tx *bbolt.Tx, p regions.Pairing) (*coordinationv1.Pa
 
 // DeletePairing removes a pairing.
 func (x *Server) DeletePairing(ctx context.Context, req *coordinationv1.DeletePairingRequest) (*coordinationv1.DeletePairingResponse, error) {
-	p, _ := parsePairingName(x.regions, req.GetName())
 	resp := &coordinationv1.DeletePairingResponse{}
-	err := x.db.UpdateOnce(x.now(), coordinationv1.RegistryService_DeletePairing_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
-		msg, ok, err := pairingsTable.Get(tx, pairingKey(p))
-		if err != nil {
-			return err
-		} else if !ok {
-			return apierror.NotFound("pairing %s-%s does not exist", p.Receiving, p.Sending)
-		}
-		resp.Pairing = msg
-		return pairingsTable.Delete(tx, pairingKey(p))
-	})
-	if err != nil {
+	if err := x.w.Write(ctx, x.deletePairing, x.now(), req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+func (x *Server) applyDeletePairing(tx *bbolt.Tx, _ time.Time, req *coordinationv1.DeletePairingRequest, resp *coordinationv1.DeletePairingResponse) error {
+	p, msg, err := x.namedPairing(tx, req.GetName())
+	if err != nil {
+		return err
+	}
+	resp.Pairing = msg
+	return pairingsTable.Delete(tx, pairingKey(p))
+}
+
+// namedPairing returns the pairing of a resource name (pairings/{receiving}-{sending}), NOT_FOUND
+// when it is not in the registry.
+func (x *Server) namedPairing(tx *bbolt.Tx, name string) (regions.Pairing, *coordinationv1.Pairing, error) {
+	p, _ := parsePairingName(x.regions, name)
+	msg, ok, err := pairingsTable.Get(tx, pairingKey(p))
+	if err == nil && !ok {
+		err = apierror.NotFound("pairing %s-%s does not exist", p.Receiving, p.Sending)
+	}
+	return p, msg, err
 }
 
 // ListPairings lists pairings in (receiving, sending) order, optionally of one province.
@@ -286,36 +322,40 @@ func (x *Server) ListPairings(ctx context.Context, req *coordinationv1.ListPairi
 // LoadDefaultPairings adds the default east–west pairings that are not yet present.
 func (x *Server) LoadDefaultPairings(ctx context.Context, req *coordinationv1.LoadDefaultPairingsRequest) (*coordinationv1.LoadDefaultPairingsResponse, error) {
 	resp := &coordinationv1.LoadDefaultPairingsResponse{}
-	err := x.db.UpdateOnce(x.now(), coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, req, resp, func(tx *bbolt.Tx) error {
-		added, present, err := x.loadDefaultPairings(tx)
-		resp.Added, resp.AlreadyPresent = int32(added), int32(present)
-		return err
-	})
-	if err != nil {
+	if err := x.w.Write(ctx, x.loadDefaults, x.now(), req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
 }
 
+func (x *Server) applyLoadDefaultPairings(tx *bbolt.Tx, _ time.Time, _ *coordinationv1.LoadDefaultPairingsRequest, resp *coordinationv1.LoadDefaultPairingsResponse) error {
+	added, present, err := x.loadDefaultPairings(tx)
+	resp.Added, resp.AlreadyPresent = int32(added), int32(present)
+	return err
+}
+
 // LoadDefaultPairingsIfEmpty adds the default pairings when the registry has none (at start,
 // when configured).
-func (x *Server) LoadDefaultPairingsIfEmpty() error {
-	added := 0
-	err := x.db.Update(func(tx *bbolt.Tx) error {
-		pairings, err := Pairings(tx)
-		if err != nil || len(pairings) > 0 {
-			return err
-		}
-		added, _, err = x.loadDefaultPairings(tx)
-		return err
-	})
-	if err != nil {
+func (x *Server) LoadDefaultPairingsIfEmpty(ctx context.Context) error {
+	resp := &coordinationv1.LoadDefaultPairingsResponse{}
+	if err := x.w.Write(ctx, x.loadDefaultsIfEmpty, x.now(), &emptypb.Empty{}, resp); err != nil {
 		return fmt.Errorf("load the default pairings: %w", err)
 	}
-	if added > 0 {
-		x.lg.Info("loaded the default pairings", zap.Int("pairings", added))
+	if resp.GetAdded() > 0 {
+		x.lg.Info("loaded the default pairings", zap.Int32("pairings", resp.GetAdded()))
 	}
 	return nil
+}
+
+func (x *Server) applyLoadDefaultPairingsIfEmpty(tx *bbolt.Tx, _ time.Time, _ *emptypb.Empty, resp *coordinationv1.LoadDefaultPairingsResponse) error {
+	pairings, err := Pairings(tx)
+	if err != nil || len(pairings) > 0 {
+		resp.AlreadyPresent = int32(len(pairings))
+		return err
+	}
+	added, _, err := x.loadDefaultPairings(tx)
+	resp.Added = int32(added)
+	return err
 }
 
 // loadDefaultPairings adds the pairings of regions.DefaultPairings that are missing. A default
