@@ -306,8 +306,8 @@ func (l *Log) Append(ctx context.Context, cmd Command) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("replog: encode %s: %w", cmd.Method, err)
 	}
-	if max := l.nc.MaxPayload(); max > 0 && int64(len(b)) > max {
-		return 0, fmt.Errorf("replog: command %s of %d bytes: larger than the %d the servers take: %w", cmd.Method, len(b), max, nats.ErrMaxPayload)
+	if limit := l.nc.MaxPayload(); limit > 0 && int64(len(b)) > limit {
+		return 0, fmt.Errorf("replog: command %s of %d bytes: larger than the %d the servers take: %w", cmd.Method, len(b), limit, nats.ErrMaxPayload)
 	}
 	id := cmd.MsgID()
 	for n := 1; ; n++ {
@@ -334,8 +334,9 @@ func (l *Log) Append(ctx context.Context, cmd Command) (uint64, error) {
 	}
 }
 
-// retryable: everything but a closed connection, a command too large, and the stream's
-// settings refusing the message (another stream answering for the subject).
+// retryable: everything but a closed connection, a command too large for the servers or the
+// stream, and another stream answering for the subject (server error 10060, "expected stream
+// does not match").
 func retryable(err error) bool {
 	switch {
 	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrMaxPayload),
@@ -343,11 +344,16 @@ func retryable(err error) bool {
 		return false
 	}
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-		return false
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamMessageExceedsMaximum, errCodeStreamNotMatch:
+			return false
+		}
 	}
 	return true
 }
+
+const errCodeStreamNotMatch jetstream.ErrorCode = 10060
 
 // Applied returns the last sequence Apply has applied (or was started from).
 func (l *Log) Applied() uint64 {

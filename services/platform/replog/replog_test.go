@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -519,4 +520,91 @@ func TestThreeNodesInProcess(t *testing.T) {
 		a.put(t, cmd.MsgID(), seq)
 	}
 	checkReplicas(t, ctx, rs, &a)
+}
+
+// TestSingleNode: one node without a cluster (the stream with one replica) on a free port; a
+// command larger than the node takes is refused at once; an fn error stops Apply without the
+// sequence counted; the node restarted on its directory keeps the stream and Open binds to it.
+func TestSingleNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o := NodeOptions{Name: "solo", StoreDir: t.TempDir(), ClientListen: "127.0.0.1:0", MaxPayload: 4 << 10, Logger: testLogger(t)}
+	n, err := StartNode(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { n.Shutdown() }()
+	if n.Name() != "solo" || !strings.HasPrefix(n.ClientURL(), "nats://127.0.0.1:") {
+		t.Errorf("node %q at %q", n.Name(), n.ClientURL())
+	}
+	l, err := Open(ctx, []string{n.ClientURL()}, "SOLO", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		seq, err := l.Append(ctx, command("solo", i))
+		if err != nil || seq != uint64(i+1) {
+			t.Fatalf("append %d: sequence %d, %v", i, seq, err)
+		}
+	}
+	big := command("big", 0)
+	big.Request = make([]byte, 8<<10)
+	if _, err := l.Append(ctx, big); !errors.Is(err, nats.ErrMaxPayload) {
+		t.Errorf("append of 8 KiB to a node taking 4 KiB: %v, want ErrMaxPayload", err)
+	}
+
+	broken := errors.New("disk on fire")
+	var got []uint64
+	err = l.Apply(ctx, 0, func(seq uint64, cmd Command) error {
+		if seq == 2 {
+			return broken
+		}
+		got = append(got, seq)
+		return nil
+	})
+	if !errors.Is(err, broken) {
+		t.Errorf("Apply: %v, want the fn's error", err)
+	}
+	if !slices.Equal(got, []uint64{1}) || l.Applied() != 1 {
+		t.Errorf("applied %v, Applied %d: want [1], 1", got, l.Applied())
+	}
+	if err := l.WaitApplied(ctx, 2); !errors.Is(err, ErrApplyStopped) || !errors.Is(err, broken) {
+		t.Errorf("WaitApplied(2): %v, want ErrApplyStopped with the fn's error", err)
+	}
+	_ = l.Close()
+	n.Shutdown()
+
+	o.ClientListen = "127.0.0.1:0"
+	if n, err = StartNode(o); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = Open(ctx, []string{n.ClientURL()}, "SOLO", 1); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	actx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	var mu sync.Mutex
+	got = nil
+	go func() {
+		done <- l.Apply(actx, 1, func(seq uint64, cmd Command) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, seq)
+			if want := command("solo", int(seq-1)); cmd.ID != want.ID || cmd.UnixNano != want.UnixNano {
+				t.Errorf("sequence %d is %+v, want %s", seq, cmd, want.ID)
+			}
+			return nil
+		})
+	}()
+	if err := l.WaitApplied(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Apply after cancel: %v", err)
+	}
+	if !slices.Equal(got, []uint64{2, 3}) {
+		t.Errorf("after the restart applied %v, want [2 3]", got)
+	}
 }
