@@ -13,6 +13,7 @@ import (
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
+	"github.com/eastwest/labourlink/services/coordination/replicated"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -280,5 +281,49 @@ func TestOpenVersion9FileBuildsCounts(t *testing.T) {
 		if s.GetSendingRegion() == "520000" && (s.GetArrived() != 3 || s.GetOpenDiscrepancies() != pair.GetOpenDiscrepancies()-1) {
 			t.Errorf("after w3 arrived: %v, want 3 arrived and one open discrepancy fewer than %d", s, pair.GetOpenDiscrepancies())
 		}
+	}
+}
+
+// A file written with schema version 10 (no replication bucket) opens with version 11: the
+// bucket is created empty (no command of a replicated log applied) and the ledger is as it was.
+func TestOpenVersion10FileAddsReplication(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	lg := zapLogger(t)
+	h := newHarness(t, dir, lg, Config{LoadDefaultPairings: true}, t0)
+	h.report(t, ev("d1", departed, "B1", "w1", t0), ev("a1", arrived, "B1", "w1", t0.Add(time.Hour)))
+	h.close()
+	raw, err := bbolt.Open(filepath.Join(dir, "coordination.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("replication")); err != nil {
+			return err
+		}
+		return tx.Bucket(store.BucketMeta).Put([]byte("version"), store.Uint64Key(10))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h = newHarness(t, dir, lg, Config{LoadDefaultPairings: true}, t0)
+	t.Cleanup(h.close)
+	if seq, err := replicated.Applied(h.db); err != nil || seq != 0 {
+		t.Fatalf("applied sequence after the migration: %d, %v", seq, err)
+	}
+	if err := h.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte("replication")) == nil {
+			return fmt.Errorf("no replication bucket")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.ledger.ListEvents(ctxT(t), &coordinationv1.ListEventsRequest{PageSize: 10})
+	if err != nil || len(resp.GetEvents()) != 2 {
+		t.Fatalf("events after the migration: %d, %v", len(resp.GetEvents()), err)
 	}
 }

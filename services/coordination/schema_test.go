@@ -16,6 +16,7 @@ func TestSchemaBucketNames(t *testing.T) {
 		"ledgerDynamicsTrips", "ledgerDynamicsDays", "ledgerDynamicsYears", "localEmployers",
 		"ledgerDynamicsDimDays", "ledgerDynamicsDimYears", "ledgerTreeLeaves", "ledgerTreeNodes", "ledgerTreeSeqs", "ledgerTreeSizes",
 		"ledgerPairingFirsts", "ledgerPairingRepeats", "ledgerPairingWorkers", "ledgerOpenCounts", "ledgerAssessedCounts", "ledgerByKind", "ledgerByRegion",
+		"replication",
 	}
 	var got []string
 	for _, b := range Schema.Buckets {
@@ -26,7 +27,7 @@ func TestSchemaBucketNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("buckets %q, want %q", got, want)
 	}
-	if Schema.Name != "coordination" || Schema.Version != 10 {
+	if Schema.Name != "coordination" || Schema.Version != 11 {
 		t.Fatalf("schema %s version %d", Schema.Name, Schema.Version)
 	}
 }

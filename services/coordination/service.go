@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -31,7 +32,9 @@ import (
 	"github.com/eastwest/labourlink/services/coordination/eligibility"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/coordination/registry"
+	"github.com/eastwest/labourlink/services/coordination/replicated"
 	"github.com/eastwest/labourlink/services/platform/metrics"
+	"github.com/eastwest/labourlink/services/platform/replog"
 	"github.com/eastwest/labourlink/services/platform/store"
 )
 
@@ -39,8 +42,8 @@ import (
 // subsystems (and the shared counters).
 var Schema = store.Schema{
 	Name:    "coordination",
-	Version: 10,
-	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, dynamics.Buckets, [][]byte{store.BucketCounters}),
+	Version: 11,
+	Buckets: slices.Concat(registry.Buckets, ledger.Buckets, assessment.Buckets, dynamics.Buckets, replicated.Buckets, [][]byte{store.BucketCounters}),
 	Migrate: migrate,
 }
 
@@ -77,6 +80,9 @@ var Schema = store.Schema{
 // assessments cost O(days of the period), not O(ledger), and indexes events by kind and region
 // for ListEvents: all are built from the stored indexes, discrepancies and events
 // (ledger.BuildCounts).
+//
+// Version 11 keeps, in the replicated mode, the sequence of the last command of the replicated
+// log applied to the file (replicated.Buckets): the bucket is created empty, nothing to convert.
 func migrate(tx *bbolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := ledger.MigrateDetails(tx); err != nil {
@@ -145,9 +151,22 @@ type Config struct {
 	// (eligibility.Default).
 	SubsidyRules *eligibility.Rules
 	// Health, when set, is told whether the work calendar covers the current year:
-	// Health(CalendarHealthName, covered), at start and when it changes (calendar.go).
+	// Health(CalendarHealthName, covered), at start and when it changes (calendar.go), and, in
+	// the replicated mode, whether this node applies the log (ReplicationHealthName).
 	Health func(name string, serving bool)
+	// Log, when set, is the replicated mode (docs/replication.md): every write goes through this
+	// replicated command log, which this node applies to db (services/coordination/replicated).
+	// New returns once the node has caught up with the log; the LedgerKey must be the same on
+	// every node.
+	Log *replog.Log
+	// Replica is this node's name in the replicated mode (its commands' ids).
+	Replica string
 }
+
+// ReplicationHealthName is the health service name under which a node of the replicated mode
+// reports whether it applies the log (NOT_SERVING: it stopped, see its log; it answers writes
+// UNAVAILABLE).
+const ReplicationHealthName = "labourlink.replication"
 
 // Service is the coordination service.
 type Service struct {
@@ -162,6 +181,8 @@ type Service struct {
 	eligible *eligibility.Server
 	health   func(name string, serving bool)
 	interval time.Duration
+	// repl is the replicated mode's writer and applier (nil: one process).
+	repl *replicated.Writer
 }
 
 // New returns the coordination service over db.
@@ -196,10 +217,26 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		cfg.SubsidyRules = eligibility.Default()
 	}
 	s.eligible = eligibility.New(db, t, cfg.SubsidyRules, cfg.Now)
-	if cfg.LoadDefaultPairings {
-		if err := s.registry.LoadDefaultPairingsIfEmpty(context.Background()); err != nil {
+	start := func(ctx context.Context) error {
+		if cfg.LoadDefaultPairings {
+			return s.registry.LoadDefaultPairingsIfEmpty(ctx)
+		}
+		return nil
+	}
+	if cfg.Log == nil {
+		if err := start(context.Background()); err != nil {
 			return nil, err
 		}
+		return s, nil
+	}
+	w, err := replicated.New(cfg.Log, db, cfg.Replica, lg, s.Mutations())
+	if err != nil {
+		return nil, err
+	}
+	s.repl = w
+	s.SetWriter(w)
+	if err := w.CatchUp(context.Background(), start); err != nil {
+		return nil, fmt.Errorf("catch up with the replicated log: %w", err)
 	}
 	return s, nil
 }
@@ -248,12 +285,32 @@ func (s *Service) Register(gs *grpc.Server) {
 // reconciles each batch again when its grace deadline passes (ledger.Ledger.Run), and the watch
 // of the work calendar's years (watchCalendar).
 func (s *Service) Run(ctx context.Context) error {
-	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		s.watchCalendar(ctx, workcalendar.China())
 	}()
+	if s.repl != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.setHealth(ReplicationHealthName, true)
+			err := s.repl.Run(ctx)
+			if ctx.Err() == nil {
+				// Its writes now answer UNAVAILABLE; its reads go on from its file as it stands.
+				s.lg.Error("this node stopped applying the replicated log", zap.Error(err))
+				s.setHealth(ReplicationHealthName, false)
+			}
+		}()
+	}
 	err := s.ledger.Run(ctx)
-	<-done
+	wg.Wait()
 	return err
+}
+
+func (s *Service) setHealth(name string, serving bool) {
+	if s.health != nil {
+		s.health(name, serving)
+	}
 }

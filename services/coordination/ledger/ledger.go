@@ -110,7 +110,11 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) *Ledger {
 				l.wakeTimer()
 			}
 		})
-	l.expireDue = store.NewMutation(ExpireDueMethod, l.applyExpireDue)
+	// The step of a deadline is one write whichever node's timer makes it.
+	l.expireDue = store.NewMutation(ExpireDueMethod, l.applyExpireDue).
+		WithID(func(req proto.Message) string {
+			return "due " + req.(*timestamppb.Timestamp).AsTime().UTC().Format(time.RFC3339Nano)
+		})
 	return l
 }
 

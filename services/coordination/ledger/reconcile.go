@@ -130,15 +130,16 @@ func (l *Ledger) ExpireDue() (time.Time, error) {
 		if err != nil || first.IsZero() || first.After(now) {
 			return first, err
 		}
-		if err := l.w.Write(context.Background(), l.expireDue, now, &emptypb.Empty{}, &emptypb.Empty{}); err != nil {
+		if err := l.w.Write(context.Background(), l.expireDue, now, timestamppb.New(first), &emptypb.Empty{}); err != nil {
 			return time.Time{}, err
 		}
 	}
 }
 
 // applyExpireDue reconciles at most expireBatchLimit batches whose deadline is not after now
-// and removes their deadline keys.
-func (l *Ledger) applyExpireDue(tx *bbolt.Tx, now time.Time, _, _ *emptypb.Empty) error {
+// and removes their deadline keys. The request is the first deadline due when the step began
+// (its identity: see New); the step takes every deadline due at now.
+func (l *Ledger) applyExpireDue(tx *bbolt.Tx, now time.Time, _ *timestamppb.Timestamp, _ *emptypb.Empty) error {
 	var due []string
 	var dueKeys [][]byte
 	err := deadlines.scan(tx, store.Range{}, func(k []byte) (bool, error) {

@@ -10,6 +10,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
@@ -50,7 +51,9 @@ func New(db *store.DB, lg *zap.Logger, t *regions.Table, now func() time.Time) *
 	x.createPairing = store.NewMutation(coordinationv1.RegistryService_CreatePairing_FullMethodName, x.applyCreatePairing)
 	x.deletePairing = store.NewMutation(coordinationv1.RegistryService_DeletePairing_FullMethodName, x.applyDeletePairing)
 	x.loadDefaults = store.NewMutation(coordinationv1.RegistryService_LoadDefaultPairings_FullMethodName, x.applyLoadDefaultPairings)
-	x.loadDefaultsIfEmpty = store.NewMutation(LoadDefaultPairingsIfEmptyMethod, x.applyLoadDefaultPairingsIfEmpty)
+	// One write whichever node starts first (the others find it done).
+	x.loadDefaultsIfEmpty = store.NewMutation(LoadDefaultPairingsIfEmptyMethod, x.applyLoadDefaultPairingsIfEmpty).
+		WithID(func(proto.Message) string { return "start" })
 	x.setAgreement = store.NewMutation(coordinationv1.RegistryService_SetPairingAgreement_FullMethodName, x.applySetPairingAgreement)
 	return x
 }

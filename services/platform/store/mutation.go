@@ -20,6 +20,7 @@ type Mutation struct {
 	newResp func() proto.Message
 	apply   func(tx *bbolt.Tx, now time.Time, req, resp proto.Message) error
 	after   func(resp proto.Message)
+	id      func(req proto.Message) string
 }
 
 // NewMutation returns the mutation of method (the generated full method name, or an internal
@@ -43,6 +44,26 @@ func NewMutation[Req, Resp proto.Message](method string, apply func(tx *bbolt.Tx
 func (m *Mutation) Then(fn func(resp proto.Message)) *Mutation {
 	m.after = fn
 	return m
+}
+
+// WithID sets how a write of m is identified when its request has no request_id (an internal
+// write such as a timer's step): writes of the same id are one write to a replicated log within
+// its duplicate window, whichever node makes them; it returns m.
+func (m *Mutation) WithID(fn func(req proto.Message) string) *Mutation {
+	m.id = fn
+	return m
+}
+
+// ID identifies a write of m for deduplication: the request's request_id, else what WithID
+// gives, else "" (the write is its own: a writer gives it a fresh id).
+func (m *Mutation) ID(req proto.Message) string {
+	if id := RequestID(req); id != "" {
+		return id
+	}
+	if m.id != nil {
+		return m.id(req)
+	}
+	return ""
 }
 
 // Method is the mutation's method name, part of its request-id idempotency key.
