@@ -28,6 +28,12 @@ const (
 	Receiving    Kind = "receiving"
 )
 
+// The coordination service's replication modes (-replication).
+const (
+	ReplicationNone = "none"
+	ReplicationNATS = "nats"
+)
+
 // Kinds lists the services in start order.
 var Kinds = []Kind{Coordination, Sending, Receiving}
 
@@ -86,6 +92,18 @@ type Config struct {
 	LedgerCheckEvents int
 	// LoadDefaultPairings adds the default pairings when the registry has none (coordination).
 	LoadDefaultPairings bool
+	// Replication is the coordination service's mode: ReplicationNone (one process, one file)
+	// or ReplicationNATS (a node of a replicated coordination, docs/replication.md).
+	Replication string
+	// ReplicaName is this node's name among the coordination nodes (ReplicationNATS): unique,
+	// kept across restarts and replacements of the node.
+	ReplicaName string
+	// NATSListen is the client listener of this node's embedded NATS server, NATSCluster its
+	// route listener (empty: a single node), NATSRoutes the route URLs of all the nodes
+	// (nats://host:port), NATSReplicas the replicas of the command stream (ReplicationNATS).
+	NATSListen, NATSCluster string
+	NATSRoutes              []string
+	NATSReplicas            int
 	// SubsidyRules is the rules file EligibilityService evaluates (coordination only; empty: the
 	// project's rules embedded in the binary, services/coordination/eligibility/rules/default.json).
 	// It is validated when the flags are read and again when the service starts.
@@ -184,7 +202,7 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	fs.IntVar(&c.MaxConnections, "max-connections", grpcserver.DefaultMaxConnections, "client connections the server keeps open at once; more are closed as soon as they are accepted")
 	fs.DurationVar(&c.StreamFirstMessageTimeout, "stream-first-message-timeout", grpcserver.DefaultStreamFirstMessageTimeout, "a stream whose first message does not arrive within this ends with DEADLINE_EXCEEDED")
 	fs.DurationVar(&c.StreamIdleTimeout, "stream-idle-timeout", grpcserver.DefaultStreamIdleTimeout, "a stream that sends no further message for this long ends with DEADLINE_EXCEEDED")
-	var receiving string
+	var receiving, natsRoutes string
 	switch k {
 	case Sending, Receiving:
 		fs.StringVar(&c.Region, "region", "", "GB/T 2260 code of this `province`, e.g. 520000 (Guizhou) or 440000 (Guangdong); required")
@@ -210,6 +228,12 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 		fs.StringVar(&c.LedgerKey, "ledger-key", "", "file of the ed25519 key (note format) that signs the ledger's checkpoints; empty: ledger.key in the data directory, created when absent")
 		fs.BoolVar(&c.LoadDefaultPairings, "load-default-pairings", true, "add the default east-west pairings (2021) when the registry has none")
 		fs.StringVar(&c.SubsidyRules, "subsidy-rules", "", "JSON `file` of the subsidy rules (docs/subsidies.md), checked at start; empty: the project's rules built in")
+		fs.StringVar(&c.Replication, "replication", ReplicationNone, "none: one process on one file; nats: a node of a replicated coordination whose writes go through a NATS JetStream log every node applies (docs/replication.md)")
+		fs.StringVar(&c.ReplicaName, "replica-name", "", "this node's `name` among the coordination nodes (-replication nats; unique, kept when the node is replaced), e.g. coordination-0")
+		fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client listener of this node's embedded NATS server, `host:port` (-replication nats)")
+		fs.StringVar(&c.NATSCluster, "nats-cluster", "", "route listener of this node's NATS server for the other nodes, `host:port` (-replication nats; empty: a single node)")
+		fs.StringVar(&natsRoutes, "nats-routes", "", "route URLs of every coordination node, `nats://host:port,...` (-replication nats; this node's own is ignored)")
+		fs.IntVar(&c.NATSReplicas, "nats-replicas", 3, "replicas of the replicated log: each write is acknowledged once a majority of them has it (-replication nats; 1, 3 or 5)")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: %s [flags]\n\nRuns the labourlink %s service.\nEvery flag can also be set with an environment variable LABOURLINK_<FLAG> (e.g. %s).\n\nFlags:\n", program, k, envName("listen"))
@@ -240,6 +264,11 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	})
 	if envErr != nil {
 		return Config{}, envErr
+	}
+	for _, r := range strings.Split(natsRoutes, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			c.NATSRoutes = append(c.NATSRoutes, r)
+		}
 	}
 	if receiving != "" {
 		m, err := parseEndpoints(receiving)
@@ -313,10 +342,46 @@ func (c *Config) validate() error {
 	if c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
 		return fmt.Errorf("TLS needs all of -tls-ca, -tls-cert and -tls-key")
 	}
+	if c.Kind == Coordination {
+		if err := c.validateReplication(); err != nil {
+			return err
+		}
+	}
 	if c.Kind == Coordination && c.SubsidyRules != "" {
 		if _, err := eligibility.Load(c.SubsidyRules); err != nil {
 			return fmt.Errorf("-subsidy-rules: %w", err)
 		}
+	}
+	return nil
+}
+
+// validateReplication checks the flags of the replicated mode.
+func (c *Config) validateReplication() error {
+	switch c.Replication {
+	case ReplicationNone:
+		return nil
+	case ReplicationNATS:
+	default:
+		return fmt.Errorf("-replication must be %s or %s, not %q", ReplicationNone, ReplicationNATS, c.Replication)
+	}
+	switch {
+	case c.ReplicaName == "":
+		return fmt.Errorf("-replication nats needs -replica-name (unique among the nodes, e.g. coordination-0)")
+	case c.LedgerKey == "":
+		return fmt.Errorf("-replication nats needs -ledger-key: every node signs the ledger's checkpoints with the same key, so give each the same key file")
+	case c.NATSReplicas != 1 && c.NATSReplicas != 3 && c.NATSReplicas != 5:
+		return fmt.Errorf("-nats-replicas must be 1, 3 or 5, not %d", c.NATSReplicas)
+	case c.NATSReplicas > 1 && (c.NATSCluster == "" || len(c.NATSRoutes) < c.NATSReplicas):
+		return fmt.Errorf("-nats-replicas %d needs -nats-cluster and -nats-routes naming at least %d nodes", c.NATSReplicas, c.NATSReplicas)
+	}
+	for _, r := range c.NATSRoutes {
+		if !strings.HasPrefix(r, "nats://") {
+			return fmt.Errorf("-nats-routes: %q is not nats://host:port", r)
+		}
+	}
+	if c.RequestIDRetention > 0 {
+		// Each node pruning by its own clock would make the files differ.
+		c.RequestIDRetention = 0
 	}
 	return nil
 }
@@ -387,6 +452,16 @@ func (c Config) Args() []string {
 		args = append(args, "-grace-period", c.GracePeriod.String(), fmt.Sprintf("-load-default-pairings=%t", c.LoadDefaultPairings))
 		if c.SubsidyRules != "" {
 			args = append(args, "-subsidy-rules", c.SubsidyRules)
+		}
+		if c.LedgerKey != "" {
+			args = append(args, "-ledger-key", c.LedgerKey)
+		}
+		if c.Replication == ReplicationNATS {
+			args = append(args, "-replication", c.Replication, "-replica-name", c.ReplicaName, "-nats-listen", c.NATSListen,
+				"-nats-replicas", fmt.Sprint(c.NATSReplicas))
+			if c.NATSCluster != "" {
+				args = append(args, "-nats-cluster", c.NATSCluster, "-nats-routes", strings.Join(c.NATSRoutes, ","))
+			}
 		}
 	}
 	return args

@@ -92,6 +92,37 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad receiving list", kind: Sending, args: []string{"-region", "520000", "-receiving", "440000"}, wantErr: "not code=host:port"},
 		{name: "log level", kind: Coordination, args: []string{"-log-level", "loud"}, wantErr: "-log-level"},
 		{name: "stray arguments", kind: Coordination, args: []string{"extra"}, wantErr: "unexpected arguments"},
+		{name: "replication off by default", kind: Coordination, check: func(t *testing.T, c Config) {
+			if c.Replication != ReplicationNone || c.RequestIDRetention != 30*24*time.Hour {
+				t.Errorf("replication %q, retention %v", c.Replication, c.RequestIDRetention)
+			}
+		}},
+		{name: "replicated node", kind: Coordination, args: []string{"-replication", "nats", "-replica-name", "coordination-1", "-ledger-key", "k",
+			"-nats-listen", "127.0.0.1:4300", "-nats-cluster", "127.0.0.1:6300", "-nats-routes", "nats://127.0.0.1:6300, nats://127.0.0.1:6301,nats://127.0.0.1:6302"},
+			check: func(t *testing.T, c Config) {
+				if c.Replication != ReplicationNATS || c.ReplicaName != "coordination-1" || c.NATSReplicas != 3 || len(c.NATSRoutes) != 3 ||
+					c.NATSRoutes[1] != "nats://127.0.0.1:6301" || c.NATSCluster != "127.0.0.1:6300" || c.NATSListen != "127.0.0.1:4300" {
+					t.Errorf("replicated node: %+v", c)
+				}
+				// Each node pruning request ids by its own clock would make the files differ.
+				if c.RequestIDRetention != 0 {
+					t.Errorf("request-id retention %v in the replicated mode, want 0 (kept)", c.RequestIDRetention)
+				}
+			}},
+		{name: "replicated single node", kind: Coordination, args: []string{"-replication", "nats", "-replica-name", "c0", "-ledger-key", "k", "-nats-replicas", "1"},
+			check: func(t *testing.T, c Config) {
+				if c.NATSReplicas != 1 || c.NATSCluster != "" {
+					t.Errorf("single node: %+v", c)
+				}
+			}},
+		{name: "replication mode unknown", kind: Coordination, args: []string{"-replication", "raft"}, wantErr: "-replication must be none or nats"},
+		{name: "replication needs a name", kind: Coordination, args: []string{"-replication", "nats", "-ledger-key", "k", "-nats-replicas", "1"}, wantErr: "-replica-name"},
+		{name: "replication needs the shared ledger key", kind: Coordination, args: []string{"-replication", "nats", "-replica-name", "c0", "-nats-replicas", "1"}, wantErr: "-ledger-key"},
+		{name: "replicas odd", kind: Coordination, args: []string{"-replication", "nats", "-replica-name", "c0", "-ledger-key", "k", "-nats-replicas", "2"}, wantErr: "-nats-replicas must be 1, 3 or 5"},
+		{name: "three replicas need the routes", kind: Coordination, args: []string{"-replication", "nats", "-replica-name", "c0", "-ledger-key", "k",
+			"-nats-cluster", "127.0.0.1:6300", "-nats-routes", "nats://127.0.0.1:6300"}, wantErr: "naming at least 3 nodes"},
+		{name: "routes are nats URLs", kind: Coordination, args: []string{"-replication", "nats", "-replica-name", "c0", "-ledger-key", "k",
+			"-nats-cluster", "127.0.0.1:6300", "-nats-routes", "nats://a:1,b:2,nats://c:3"}, wantErr: `"b:2" is not nats://host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +173,24 @@ func TestArgsRoundTrip(t *testing.T) {
 	}
 	if back.Region != c.Region || back.Listen != c.Listen || back.DataDir != c.DataDir || back.Receiving["440000"] != "127.0.0.1:1" ||
 		back.Deadlines() != c.Deadlines() || back.ReadyFile != "d/sending.ready" {
+		t.Errorf("round trip: %+v, want %+v", back, c)
+	}
+}
+
+// TestReplicationArgsRoundTrip: a replicated node's flags, rendered for its child process by the
+// local federation, parse back to the same node.
+func TestReplicationArgsRoundTrip(t *testing.T) {
+	c, err := ParseFlags(Coordination, "t", []string{"-replication", "nats", "-replica-name", "coordination-2", "-ledger-key", "dev/ledger.key",
+		"-nats-listen", "127.0.0.1:4302", "-nats-cluster", "127.0.0.1:6302", "-nats-routes", "nats://127.0.0.1:6300,nats://127.0.0.1:6301,nats://127.0.0.1:6302"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseFlags(Coordination, "t", c.Args(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Replication != c.Replication || back.ReplicaName != c.ReplicaName || back.LedgerKey != c.LedgerKey || back.NATSListen != c.NATSListen ||
+		back.NATSCluster != c.NATSCluster || strings.Join(back.NATSRoutes, ",") != strings.Join(c.NATSRoutes, ",") || back.NATSReplicas != c.NATSReplicas {
 		t.Errorf("round trip: %+v, want %+v", back, c)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/eastwest/labourlink/services/platform/metrics"
 	"github.com/eastwest/labourlink/services/platform/peers"
 	"github.com/eastwest/labourlink/services/platform/readiness"
+	"github.com/eastwest/labourlink/services/platform/replog"
 	"github.com/eastwest/labourlink/services/platform/store"
 	"github.com/eastwest/labourlink/services/platform/tracing"
 	"github.com/eastwest/labourlink/services/platform/version"
@@ -137,7 +138,18 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 	// The service is told when the graceful stop begins (srv.Draining), so that streams waiting
 	// for their clients (imports) end at once instead of holding the stop until its timeout, and
 	// publishes the health of its links in srv's health service.
-	svc, err := newService(db, cfg, peerOpts, reg, linkHealth(srv), srv.Draining(), lg)
+	var replLog *replog.Log
+	if cfg.Kind == Coordination && cfg.Replication == ReplicationNATS {
+		node, l, err := startReplication(ctx, cfg, lg)
+		if err != nil {
+			return err
+		}
+		// Deferred before the server's stop: they run after it.
+		defer node.Shutdown()
+		defer l.Close()
+		replLog = l
+	}
+	svc, err := newService(db, cfg, peerOpts, reg, linkHealth(srv), srv.Draining(), replLog, lg)
 	if err != nil {
 		return err
 	}
@@ -266,7 +278,7 @@ func openStore(cfg Config, lg *zap.Logger) (*store.DB, error) {
 
 // newService builds the service of cfg.Kind over db; health publishes the health of its links
 // (sending); draining is closed when the gRPC server begins its graceful stop.
-func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.Registry, health func(name string, serving bool), draining <-chan struct{}, lg *zap.Logger) (service, error) {
+func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.Registry, health func(name string, serving bool), draining <-chan struct{}, replLog *replog.Log, lg *zap.Logger) (service, error) {
 	switch cfg.Kind {
 	case Sending:
 		return sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
@@ -292,9 +304,38 @@ func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.R
 			lg.Info("subsidy rules", zap.String("file", cfg.SubsidyRules), zap.Strings("rules", rules.IDs()))
 		}
 		return coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings,
-			Metrics: reg, LedgerKey: key, SubsidyRules: rules, Health: health})
+			Metrics: reg, LedgerKey: key, SubsidyRules: rules, Health: health, Log: replLog, Replica: cfg.ReplicaName})
 	}
 	return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
+}
+
+// ReplicationStream is the JetStream stream of the replicated coordination's commands.
+const ReplicationStream = "LABOURLINK_COORDINATION"
+
+// startReplication starts this coordination node's embedded NATS server (its files in the data
+// directory's nats/) and opens the replicated log on it; Open waits until the cluster has a
+// quorum.
+func startReplication(ctx context.Context, cfg Config, lg *zap.Logger) (*replog.Node, *replog.Log, error) {
+	clusterName := ""
+	if cfg.NATSCluster != "" {
+		clusterName = "labourlink-coordination"
+	}
+	node, err := replog.StartNode(replog.NodeOptions{
+		Name: cfg.ReplicaName, StoreDir: filepath.Join(cfg.DataDir, "nats"), ClientListen: cfg.NATSListen,
+		ClusterName: clusterName, ClusterListen: cfg.NATSCluster, Routes: cfg.NATSRoutes, Logger: lg.Named("nats"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start the replicated log's node: %w", err)
+	}
+	lg.Info("replicated log node started", zap.String("replica", cfg.ReplicaName), zap.String("nats", node.ClientURL()),
+		zap.Strings("routes", cfg.NATSRoutes), zap.Int("replicas", cfg.NATSReplicas))
+	l, err := replog.Open(ctx, []string{node.ClientURL()}, ReplicationStream, cfg.NATSReplicas,
+		replog.WithLogger(lg), replog.WithName(cfg.ReplicaName))
+	if err != nil {
+		node.Shutdown()
+		return nil, nil, fmt.Errorf("open the replicated log: %w", err)
+	}
+	return node, l, nil
 }
 
 // watchConfig is the ledger watch of a regional service (ledgerclient.WatchConfig) from cfg.

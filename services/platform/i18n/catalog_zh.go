@@ -541,4 +541,8 @@ var zhHans = map[string]string{
 	"the worker must be at least %d on the import date %s; the birth date in the identity number gives age %d": "劳动者在导入日期 %[2]s 须年满 %[1]d 周岁；按身份证号中的出生日期计算为 %[3]d 周岁",
 	"man":   "男性",
 	"woman": "女性",
+	"the command's request does not decode as %T: %v":                      "该命令的请求无法解码为 %T：%v",
+	"the replicated log answered %s with earlier commands %d times; retry": "复制日志对 %s 的回复 %d 次均为先前的命令；请重试",
+	"the replicated log did not take the write (%s); it is safe to retry":  "复制日志未接受此次写入（%s）；可以安全重试",
+	"this coordination node has stopped applying the replicated log: %v":   "本协调节点已停止应用复制日志：%v",
 }
