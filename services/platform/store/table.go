@@ -188,22 +188,40 @@ type Page[M proto.Message] struct {
 	Last []byte
 }
 
+// PageScanBudget bounds the values one filtered Page looks at beyond its page: a filter that
+// matches nothing in a large table costs one call this many decodes, not the table. The page
+// may then hold fewer values than asked, even none, with a Last to go on after (AIP-158: a
+// client reads until the token is empty).
+const PageScanBudget = 10_000
+
 // Page returns up to size values in r that keep accepts (all when keep is nil), and the key to
-// continue after when more follow. A page is complete when it is known whether another
-// accepted value follows, so a last page never hands out a token that leads to an empty page.
+// continue after when more may follow. Without keep, a page is complete: it is known whether
+// another value follows, so a last page never hands out a token that leads to an empty page.
+// With keep, Page looks at no more than size + PageScanBudget values; when that runs out, Last
+// is the key of the last value looked at.
 func (t Table[M]) Page(tx *bbolt.Tx, r Range, size int, keep func(key []byte, m M) bool) (Page[M], error) {
+	return t.pageWithin(tx, r, size, PageScanBudget, keep)
+}
+
+func (t Table[M]) pageWithin(tx *bbolt.Tx, r Range, size, budget int, keep func(key []byte, m M) bool) (Page[M], error) {
 	var p Page[M]
 	var last []byte
+	looked := 0
 	err := t.Scan(tx, r, func(k []byte, m M) (bool, error) {
-		if keep != nil && !keep(k, m) {
-			return true, nil
+		if keep == nil || keep(k, m) {
+			if len(p.Items) == size {
+				p.Last = last
+				return false, nil
+			}
+			p.Items = append(p.Items, m)
+			last = append(last[:0], k...)
 		}
-		if len(p.Items) == size {
-			p.Last = last
-			return false, nil
+		if keep != nil {
+			if looked++; looked >= size+budget {
+				p.Last = append(last[:0], k...)
+				return false, nil
+			}
 		}
-		p.Items = append(p.Items, m)
-		last = append(last[:0], k...)
 		return true, nil
 	})
 	return p, err

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -88,13 +89,16 @@ func TestTableUndecodableValueIsAnError(t *testing.T) {
 }
 
 // TestTablePagesMatchModel: walking a range page by page with a filter returns exactly the
-// filtered keys of the range in order, each once, and only the last page has no Last.
+// filtered keys of the range in order, each once, and only the last page has no Last; no page
+// looks at more than its size and the scan budget, and only a page whose budget ran out comes
+// back short with a Last.
 func TestTablePagesMatchModel(t *testing.T) {
 	db := openTable(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		keys := rapid.SliceOfDistinct(rapid.StringMatching(`[ab]{1,4}`), rapid.ID[string]).Draw(rt, "keys")
 		prefix := rapid.StringMatching(`[ab]{0,2}`).Draw(rt, "prefix")
 		size := rapid.IntRange(1, 5).Draw(rt, "size")
+		budget := rapid.IntRange(1, 6).Draw(rt, "budget")
 		if err := db.Update(func(tx *bbolt.Tx) error {
 			if err := tx.DeleteBucket(things.Name()); err != nil {
 				return err
@@ -111,7 +115,8 @@ func TestTablePagesMatchModel(t *testing.T) {
 		}); err != nil {
 			rt.Fatal(err)
 		}
-		keep := func(_ []byte, m *wrapperspb.StringValue) bool { return len(m.GetValue())%2 == 1 }
+		looked := 0
+		keep := func(_ []byte, m *wrapperspb.StringValue) bool { looked++; return len(m.GetValue())%2 == 1 }
 		var want []string
 		for _, k := range keys {
 			if len(k)%2 == 1 && bytes.HasPrefix([]byte(k), []byte(prefix)) {
@@ -121,18 +126,22 @@ func TestTablePagesMatchModel(t *testing.T) {
 		slices.Sort(want)
 		var got []string
 		var after []byte
-		for range len(keys) + 2 {
+		for range 2*len(keys) + 2 {
 			var p store.Page[*wrapperspb.StringValue]
 			if err := db.View(func(tx *bbolt.Tx) error {
 				var err error
-				p, err = things.Page(tx, store.Range{Prefix: []byte(prefix), After: after}, size, keep)
+				p, err = store.PageWithin(things, tx, store.Range{Prefix: []byte(prefix), After: after}, size, budget, keep)
 				return err
 			}); err != nil {
 				rt.Fatal(err)
 			}
-			if len(p.Items) > size || (p.Last != nil && len(p.Items) != size) {
-				rt.Fatalf("page of %d items (size %d) with Last %q", len(p.Items), size, p.Last)
+			if looked > size+budget {
+				rt.Fatalf("a page of size %d with budget %d looked at %d values", size, budget, looked)
 			}
+			if len(p.Items) > size || (p.Last != nil && len(p.Items) != size && looked != size+budget) {
+				rt.Fatalf("page of %d items (size %d) with Last %q after looking at %d values", len(p.Items), size, p.Last, looked)
+			}
+			looked = 0
 			for _, m := range p.Items {
 				got = append(got, m.GetValue())
 			}
@@ -184,4 +193,50 @@ func TestTableBytes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestPageFilterBoundedByBudget: a filter that matches one value at the end of a table larger
+// than PageScanBudget costs each call the budget, not the table: the first page is empty with
+// a Last, and reading on finds the value.
+func TestPageFilterBoundedByBudget(t *testing.T) {
+	db := openTable(t)
+	n := store.PageScanBudget + 500
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		for i := range n {
+			v := "other"
+			if i == n-1 {
+				v = "wanted"
+			}
+			if err := things.Put(tx, fmt.Appendf(nil, "k%06d", i), wrapperspb.String(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	looked := 0
+	keep := func(_ []byte, m *wrapperspb.StringValue) bool { looked++; return m.GetValue() == "wanted" }
+	var pages []store.Page[*wrapperspb.StringValue]
+	var after []byte
+	for {
+		var p store.Page[*wrapperspb.StringValue]
+		if err := db.View(func(tx *bbolt.Tx) (err error) {
+			p, err = things.Page(tx, store.Range{After: after}, 10, keep)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, p)
+		if p.Last == nil {
+			break
+		}
+		after = p.Last
+	}
+	if len(pages) != 2 || len(pages[0].Items) != 0 || len(pages[1].Items) != 1 || pages[1].Items[0].GetValue() != "wanted" {
+		t.Fatalf("pages: %d, first %d items, then %v", len(pages), len(pages[0].Items), pages[len(pages)-1].Items)
+	}
+	if looked != n {
+		t.Fatalf("the two pages looked at %d values, want each of the %d once", looked, n)
+	}
 }
