@@ -37,6 +37,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	fs.DurationVar(&c.GracePeriod, "grace-period", c.GracePeriod, "time after a batch departs before a worker not confirmed arrived is unaccounted (short values help when trying the scenario)")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, fmt.Sprintf("serve each service's Prometheus metrics at http://HOST:PORT/metrics, PORT its gRPC port + %d", federation.MetricsPortOffset))
 	fs.BoolVar(&c.HTTP, "http", c.HTTP, fmt.Sprintf("serve each service's methods as JSON over HTTP (docs/http.md) at HOST:PORT, PORT its gRPC port + %d", federation.HTTPPortOffset))
+	fs.IntVar(&c.Replicas, "replicas", 1, fmt.Sprintf("coordination nodes: 1 runs one process; 3 or 5 a replicated coordination (docs/replication.md), node i on the coordination port + %d*i, its NATS node on that port + %d and + %d", federation.ReplicaPortStep, federation.NATSPortOffset, federation.NATSClusterPortOffset))
 	useTLS := fs.Bool("tls", false, "run with mTLS and authorisation, with the certificates in -certs (made there by 'labourlink certs init' if missing)")
 	certsDir := fs.String("certs", "", "certificate folder for -tls (default DATA/certs)")
 	fs.Usage = func() {
@@ -91,7 +92,13 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 		return "http://" + federation.HTTPAddr(addr)
 	}
 	tb := newTable("service", "region", "address", "http/json", "metrics", "log")
-	tb.add(false, "coordination", "nation", c.CoordinationAddr, httpURL(c.CoordinationAddr), metricsURL(c.CoordinationAddr), filepath.Join(c.DataDir, "coordination.log"))
+	for _, sc := range c.Services() {
+		if sc.Kind != daemon.Coordination {
+			continue
+		}
+		name := federation.ProcessName(sc)
+		tb.add(false, name, "nation", sc.Listen, httpURL(sc.Listen), metricsURL(sc.Listen), filepath.Join(c.DataDir, name+".log"))
+	}
 	tb.add(false, "sending", federation.SendingRegion+" "+t.Name(federation.SendingRegion), c.SendingAddr, httpURL(c.SendingAddr), metricsURL(c.SendingAddr), filepath.Join(c.DataDir, "sending.log"))
 	tb.add(false, "receiving", federation.ReceivingRegion+" "+t.Name(federation.ReceivingRegion), c.ReceivingAddr, httpURL(c.ReceivingAddr), metricsURL(c.ReceivingAddr), filepath.Join(c.DataDir, "receiving.log"))
 	tb.render(w, false)
@@ -99,6 +106,10 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 	sys520 := grpcurlAuth(certsDir, identity.System(federation.SendingRegion))
 	sys440 := grpcurlAuth(certsDir, identity.System(federation.ReceivingRegion))
 	national := grpcurlAuth(certsDir, identity.Operator("", false))
+	if c.Replicas > 1 {
+		fmt.Fprintf(w, "\nThe coordination is replicated on %d nodes (NATS JetStream, docs/replication.md): a write is\nacknowledged once a majority holds it, and any node answers. The provinces are given them all:\n  -coordination %s\n",
+			c.Replicas, c.CoordinationTarget())
+	}
 	if certsDir != "" {
 		fmt.Fprintf(w, "\nmTLS is on: every caller needs a certificate from %s (the CA is %s).\n",
 			certsDir, filepath.Join(certsDir, identity.CAFile))

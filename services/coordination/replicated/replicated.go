@@ -127,7 +127,9 @@ const maxAppendRounds = 3
 // wait (a client's retry of a request id), the answer is the one remembered for the request id;
 // when none was remembered (the first was refused: nothing is remembered for a refusal), the
 // command is appended once more under an id of its own, and the answer is that application's,
-// as a retry would get in one process.
+// as a retry would get in one process. An internal write of a fixed id (Mutation.WithID) found
+// applied is done, its response left empty: another node, or this one before a restart, made
+// it.
 func (w *Writer) Write(ctx context.Context, m *store.Mutation, now time.Time, req, resp proto.Message) error {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	if err != nil {
@@ -174,6 +176,13 @@ func (w *Writer) Write(ctx context.Context, m *store.Mutation, now time.Time, re
 			return err
 		}
 		if found {
+			return nil
+		}
+		if store.RequestID(req) == "" {
+			// An internal write of a fixed id (Mutation.WithID: the default pairings at start,
+			// a deadline's step) is one write whichever node makes it: another node, or this
+			// one before a restart, made it, and it is done. Appending it again under another
+			// id would meet the other nodes' same attempts.
 			return nil
 		}
 		id = fmt.Sprintf("%s@%d", id, seq)

@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/grpc/credentials"
 
+	"github.com/eastwest/labourlink/services/coordination/ledger"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/platform/identity"
 	"github.com/eastwest/labourlink/services/platform/peers"
@@ -57,6 +58,63 @@ type Config struct {
 	Metrics bool
 	// HTTP gives each service an HTTP/JSON listener on HTTPAddr of its gRPC address.
 	HTTP bool
+	// Replicas is the number of coordination nodes: 0 or 1 runs one coordination process on
+	// one file; 3 (or 5) runs a replicated coordination (docs/replication.md), node i on
+	// CoordinationAddrs()[i] with its NATS node on NATSAddr and NATSClusterAddr of it, the
+	// nodes sharing one ledger key (DATA/ledger.key), the provinces given every node.
+	Replicas int
+}
+
+// ReplicaPortStep is what each further coordination node of a replicated federation adds to
+// the first one's gRPC port: 127.0.0.1:50051, 50151, 50251 (their metrics and HTTP ports
+// follow their own gRPC ports).
+const ReplicaPortStep = 100
+
+// NATSPortOffset and NATSClusterPortOffset are what the client and route ports of a
+// coordination node's NATS server add to its gRPC port: 127.0.0.1:53051 and 54051 for the
+// first node.
+const (
+	NATSPortOffset        = 3000
+	NATSClusterPortOffset = 4000
+)
+
+// NATSAddr is the NATS client listener of the coordination node whose gRPC address is grpcAddr.
+func NATSAddr(grpcAddr string) string { return portPlus(grpcAddr, NATSPortOffset) }
+
+// NATSClusterAddr is the NATS route listener of the coordination node whose gRPC address is
+// grpcAddr.
+func NATSClusterAddr(grpcAddr string) string { return portPlus(grpcAddr, NATSClusterPortOffset) }
+
+// replicated reports whether c runs a replicated coordination.
+func (c Config) replicated() bool { return c.Replicas > 1 }
+
+// CoordinationAddrs returns the gRPC address of each coordination node: CoordinationAddr
+// alone, or with Replicas > 1 one every ReplicaPortStep ports from it.
+func (c Config) CoordinationAddrs() []string {
+	if !c.replicated() {
+		return []string{c.CoordinationAddr}
+	}
+	addrs := make([]string, c.Replicas)
+	for i := range addrs {
+		addrs[i] = portPlus(c.CoordinationAddr, i*ReplicaPortStep)
+	}
+	return addrs
+}
+
+// CoordinationTarget is the coordination address the provinces are given: the one address, or
+// every node's, comma-separated (peers.Dial).
+func (c Config) CoordinationTarget() string { return strings.Join(c.CoordinationAddrs(), ",") }
+
+// LedgerKeyFile is the ledger key the nodes of a replicated coordination share.
+func (c Config) LedgerKeyFile() string { return filepath.Join(c.DataDir, ledger.KeyFileName) }
+
+// ProcessName is the name of the process of sc in the federation (its log DATA/NAME.log):
+// the service's kind, or a coordination node's replica name.
+func ProcessName(sc daemon.Config) string {
+	if sc.ReplicaName != "" {
+		return sc.ReplicaName
+	}
+	return string(sc.Kind)
 }
 
 // HTTPPortOffset is what the HTTP/JSON port of a service of the federation adds to its gRPC
@@ -105,16 +163,33 @@ func Defaults(binary string) Config {
 	}
 }
 
-// Services returns the configuration of each service, in start order.
+// Services returns the configuration of each service, in start order: the coordination
+// node(s), then the sending and the receiving service.
 func (c Config) Services() []daemon.Config {
-	svc := []daemon.Config{
-		{Kind: daemon.Coordination, Listen: c.CoordinationAddr, DataDir: filepath.Join(c.DataDir, "coordination"),
-			GracePeriod: c.GracePeriod, LoadDefaultPairings: true},
-		{Kind: daemon.Sending, Listen: c.SendingAddr, DataDir: filepath.Join(c.DataDir, "sending-"+SendingRegion),
-			Region: SendingRegion, Coordination: c.CoordinationAddr},
-		{Kind: daemon.Receiving, Listen: c.ReceivingAddr, DataDir: filepath.Join(c.DataDir, "receiving-"+ReceivingRegion),
-			Region: ReceivingRegion, Coordination: c.CoordinationAddr},
+	var svc []daemon.Config
+	if !c.replicated() {
+		svc = append(svc, daemon.Config{Kind: daemon.Coordination, Listen: c.CoordinationAddr, DataDir: filepath.Join(c.DataDir, "coordination"),
+			GracePeriod: c.GracePeriod, LoadDefaultPairings: true})
+	} else {
+		addrs := c.CoordinationAddrs()
+		var routes []string
+		for _, a := range addrs {
+			routes = append(routes, "nats://"+NATSClusterAddr(a))
+		}
+		for i, a := range addrs {
+			name := fmt.Sprintf("coordination-%d", i)
+			svc = append(svc, daemon.Config{Kind: daemon.Coordination, Listen: a, DataDir: filepath.Join(c.DataDir, name),
+				GracePeriod: c.GracePeriod, LoadDefaultPairings: true, LedgerKey: c.LedgerKeyFile(),
+				Replication: daemon.ReplicationNATS, ReplicaName: name, NATSListen: NATSAddr(a), NATSCluster: NATSClusterAddr(a),
+				NATSRoutes: routes, NATSReplicas: c.Replicas})
+		}
 	}
+	svc = append(svc,
+		daemon.Config{Kind: daemon.Sending, Listen: c.SendingAddr, DataDir: filepath.Join(c.DataDir, "sending-"+SendingRegion),
+			Region: SendingRegion, Coordination: c.CoordinationTarget()},
+		daemon.Config{Kind: daemon.Receiving, Listen: c.ReceivingAddr, DataDir: filepath.Join(c.DataDir, "receiving-"+ReceivingRegion),
+			Region: ReceivingRegion, Coordination: c.CoordinationTarget()},
+	)
 	for i := range svc {
 		svc[i].LogLevel = c.LogLevel
 		if c.Metrics {
@@ -187,16 +262,33 @@ func Run(ctx context.Context, c Config, ready func(c Config), out io.Writer) err
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
 	}
-	var procs []*process
-	defer func() { stopAll(procs, c.StopTimeout, out) }()
-	for _, sc := range c.Services() {
-		p, err := start(c, sc)
-		if err != nil {
+	if c.replicated() {
+		if c.Replicas != 3 && c.Replicas != 5 {
+			return fmt.Errorf("a replicated coordination has 3 or 5 nodes, not %d", c.Replicas)
+		}
+		// Every node signs the ledger's checkpoints with the same key.
+		if _, err := ledger.LoadOrCreateKey(c.LedgerKeyFile()); err != nil {
 			return err
 		}
-		procs = append(procs, p)
-		if err := waitReady(ctx, p, c.ReadyTimeout); err != nil {
-			return err
+	}
+	var procs []*process
+	defer func() { stopAll(procs, c.StopTimeout, out) }()
+	// The nodes of one service start together (a replicated coordination is ready once a
+	// majority of its nodes is up), and the next service once they are all ready.
+	for _, group := range byKind(c.Services()) {
+		var started []*process
+		for _, sc := range group {
+			p, err := start(c, sc)
+			if err != nil {
+				return err
+			}
+			procs = append(procs, p)
+			started = append(started, p)
+		}
+		for _, p := range started {
+			if err := waitReady(ctx, p, c.ReadyTimeout); err != nil {
+				return err
+			}
 		}
 	}
 	if ready != nil {
@@ -214,17 +306,29 @@ func Run(ctx context.Context, c Config, ready func(c Config), out io.Writer) err
 		fmt.Fprintln(out, "stopping the federation...")
 		return nil
 	case p := <-exited:
-		return fmt.Errorf("the %s service exited unexpectedly (%v)%s; see %s", p.cfg.Kind, p.err, quoteLog(p), p.log)
+		return fmt.Errorf("the %s service exited unexpectedly (%v)%s; see %s", ProcessName(p.cfg), p.err, quoteLog(p), p.log)
 	}
 }
 
-// readyFile is where the service of kind k reports that it serves.
-func readyFile(c Config, k daemon.Kind) string {
-	return filepath.Join(c.DataDir, string(k)+".ready")
+// byKind splits services into runs of one kind, in order.
+func byKind(svcs []daemon.Config) [][]daemon.Config {
+	var groups [][]daemon.Config
+	for i, sc := range svcs {
+		if i == 0 || svcs[i-1].Kind != sc.Kind {
+			groups = append(groups, nil)
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], sc)
+	}
+	return groups
+}
+
+// readyFile is where the process named name reports that it serves.
+func readyFile(c Config, name string) string {
+	return filepath.Join(c.DataDir, name+".ready")
 }
 
 func start(c Config, sc daemon.Config) (*process, error) {
-	logPath := filepath.Join(c.DataDir, string(sc.Kind)+".log")
+	logPath := filepath.Join(c.DataDir, ProcessName(sc)+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -234,7 +338,7 @@ func start(c Config, sc daemon.Config) (*process, error) {
 		from = fi.Size()
 	}
 	// A ready file left by a service that was killed must not be taken for the new one's.
-	sc.ReadyFile = readyFile(c, sc.Kind)
+	sc.ReadyFile = readyFile(c, ProcessName(sc))
 	if err := os.Remove(sc.ReadyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		logFile.Close()
 		return nil, err
@@ -289,13 +393,13 @@ func waitReady(ctx context.Context, p *process, timeout time.Duration) error {
 		} else if strings.Contains(l, "in use by another process") {
 			hint = fmt.Sprintf("; another federation uses the data folder %s: stop it or choose another -data", p.cfg.DataDir)
 		}
-		return fmt.Errorf("the %s service did not start (%v)%s%s; see %s", p.cfg.Kind, p.err, quoteLog(p), hint, p.log)
+		return fmt.Errorf("the %s service did not start (%v)%s%s; see %s", ProcessName(p.cfg), p.err, quoteLog(p), hint, p.log)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("the %s service was not ready on %s within %s (%v); see %s", p.cfg.Kind, p.cfg.Listen, timeout, err, p.log)
+		return fmt.Errorf("the %s service was not ready on %s within %s (%v); see %s", ProcessName(p.cfg), p.cfg.Listen, timeout, err, p.log)
 	default:
-		return fmt.Errorf("the %s service: %w; see %s", p.cfg.Kind, err, p.log)
+		return fmt.Errorf("the %s service: %w; see %s", ProcessName(p.cfg), err, p.log)
 	}
 }
 
@@ -343,25 +447,36 @@ func lastLogLine(p *process) string {
 	return l
 }
 
-// stopAll stops the services in reverse start order: SIGTERM, then SIGKILL after timeout.
+// stopAll stops the services in reverse start order, the nodes of one service together:
+// SIGTERM, then SIGKILL after timeout.
 func stopAll(procs []*process, timeout time.Duration, out io.Writer) {
-	for i := len(procs) - 1; i >= 0; i-- {
-		p := procs[i]
-		if p.exited() {
-			continue
+	for end := len(procs); end > 0; {
+		begin := end - 1
+		for begin > 0 && procs[begin-1].cfg.Kind == procs[end-1].cfg.Kind {
+			begin--
 		}
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-			var ee *exec.ExitError
-			if p.err != nil && !errors.As(p.err, &ee) {
-				fmt.Fprintf(out, "%s: %v\n", p.cfg.Kind, p.err)
+		var group []*process
+		for _, p := range procs[begin:end] {
+			if !p.exited() {
+				_ = p.cmd.Process.Signal(syscall.SIGTERM)
+				group = append(group, p)
 			}
-			fmt.Fprintf(out, "stopped %s\n", p.cfg.Kind)
-		case <-time.After(timeout):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-			fmt.Fprintf(out, "killed %s after %s (see %s)\n", p.cfg.Kind, timeout, p.log)
 		}
+		deadline := time.After(timeout)
+		for _, p := range group {
+			select {
+			case <-p.done:
+				var ee *exec.ExitError
+				if p.err != nil && !errors.As(p.err, &ee) {
+					fmt.Fprintf(out, "%s: %v\n", ProcessName(p.cfg), p.err)
+				}
+				fmt.Fprintf(out, "stopped %s\n", ProcessName(p.cfg))
+			case <-deadline:
+				_ = p.cmd.Process.Kill()
+				<-p.done
+				fmt.Fprintf(out, "killed %s after %s (see %s)\n", ProcessName(p.cfg), timeout, p.log)
+			}
+		}
+		end = begin
 	}
 }

@@ -341,8 +341,22 @@ func (r *runner) publishVacancy(ctx context.Context, step, employer string, head
 		if err != nil {
 			return false, err
 		}
+		found := false
 		for _, d := range resp.GetVacancies() {
-			if d.GetVacancy().GetName() == name {
+			found = found || d.GetVacancy().GetName() == name
+		}
+		if !found {
+			return false, nil
+		}
+		// A match run needs the replica known current too (the follower marks it once it has
+		// caught up with the feed's head, just after applying the change): what the run's
+		// refusal tells a user to wait for.
+		st, err := r.matching.GetFollowStatus(ctx, &sendingv1.GetFollowStatusRequest{})
+		if err != nil {
+			return false, err
+		}
+		for _, p := range st.GetPositions() {
+			if p.GetReceivingRegion() == r.o.ReceivingRegion && p.GetDemandFreshness().GetCurrentAsOf() != nil {
 				return true, nil
 			}
 		}
