@@ -241,3 +241,61 @@ func TestKubernetesSingleCoordination(t *testing.T) {
 		t.Errorf("the example federation's coordination is replicated: %v, %d budgets", f.statefulSets["coordination"].Spec.Replicas, len(f.budgets))
 	}
 }
+
+// TestSystemdReplicatedCoordination: the coordination unit with the replicated drop-in and each
+// of the three hosts' settings (example/replicated/) is a node the daemon accepts: replicated
+// on NATS with three replicas, each host its own node name and advertised address, the same
+// routes on all three naming every host's routes port, the ledger key a credential the drop-in
+// loads, and the TLS files those the unit loads.
+func TestSystemdReplicatedCoordination(t *testing.T) {
+	u := readUnit(t, "systemd/labourlink-coordination.service")
+	drop := readUnit(t, "systemd/labourlink-coordination.service.d/replicated.conf")
+	const unitName = "labourlink-coordination.service"
+	creds := map[string]bool{}
+	for _, lc := range append(slices.Clone(u["Service"]["LoadCredential"]), drop["Service"]["LoadCredential"]...) {
+		name, src, ok := strings.Cut(lc, ":")
+		if !ok || !strings.HasPrefix(src, "/etc/labourlink/") {
+			t.Errorf("LoadCredential=%s: want NAME:/etc/labourlink/FILE", lc)
+		}
+		creds["/run/credentials/"+unitName+"/"+name] = true
+	}
+	files, err := filepath.Glob("example/replicated/coordination-*.env")
+	if err != nil || len(files) != 3 {
+		t.Fatalf("example/replicated/: %v, %v; want the settings of three hosts", files, err)
+	}
+	names, advertised := map[string]bool{}, map[string]bool{}
+	var routes string
+	for i, file := range files {
+		env := readEnv(t, file)
+		for _, e := range u["Service"]["Environment"] {
+			name, value, _ := strings.Cut(expand(e, ""), "=")
+			env[name] = value
+		}
+		cfg := parseSettings(t, unitName+" with "+file, daemon.Coordination, env)
+		if cfg.Replication != daemon.ReplicationNATS || cfg.NATSReplicas != 3 || len(cfg.NATSRoutes) != 3 {
+			t.Errorf("%s: replication %q, %d replicas, routes %v", file, cfg.Replication, cfg.NATSReplicas, cfg.NATSRoutes)
+		}
+		if want := fmt.Sprintf("coordination-%d", i); cfg.ReplicaName != want {
+			t.Errorf("%s: replica name %q, want %q", file, cfg.ReplicaName, want)
+		}
+		names[cfg.ReplicaName], advertised[cfg.Advertise] = true, true
+		joined := strings.Join(cfg.NATSRoutes, ",")
+		if routes == "" {
+			routes = joined
+		} else if joined != routes {
+			t.Errorf("%s: routes %s, another host has %s", file, joined, routes)
+		}
+		_, port, _ := strings.Cut(cfg.NATSCluster, ":")
+		if want := fmt.Sprintf("nats://coordination-%d.labourlink.internal:%s", i, port); !slices.Contains(cfg.NATSRoutes, want) {
+			t.Errorf("%s: the routes %v do not name this host's routes port (%s)", file, cfg.NATSRoutes, want)
+		}
+		for _, p := range []string{cfg.LedgerKey, cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile} {
+			if !creds[p] {
+				t.Errorf("%s: %s is not a credential the unit and its drop-in load (%v)", file, p, creds)
+			}
+		}
+	}
+	if len(names) != 3 || len(advertised) != 3 {
+		t.Errorf("the hosts' node names %v or advertised addresses %v are not three distinct", names, advertised)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
@@ -229,7 +230,8 @@ func eventIDs(ctx context.Context, t *testing.T, addr string) []string {
 // while a follower is killed with SIGKILL and restarted on its directory, then the leader is
 // killed and replaced by a node on an empty directory. Every acknowledged event is in every
 // node's ledger exactly once, nothing else is, the three nodes sign the same trees,
-// reads are answered throughout, and the longest pause in acknowledgements is logged.
+// reconciliation, assessment and checkpoints are answered throughout and agree on every
+// node at the end, and the longest pause in acknowledgements is logged.
 func TestReplicatedCoordinationSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three coordination processes")
@@ -244,6 +246,7 @@ func TestReplicatedCoordinationSurvivesSIGKILL(t *testing.T) {
 	}
 	defer cc.Close()
 	client := coordinationv1.NewLedgerServiceClient(cc)
+	recon, assess := coordinationv1.NewReconciliationServiceClient(cc), coordinationv1.NewAssessmentServiceClient(cc)
 
 	reporters := []*reporter{
 		{region: federation.SendingRegion, kind: coordinationv1.EventKind_EVENT_KIND_DEPARTED},
@@ -265,7 +268,15 @@ func TestReplicatedCoordinationSurvivesSIGKILL(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := client.GetLedgerCheckpoint(rctx, &coordinationv1.GetLedgerCheckpointRequest{ReporterRegion: federation.SendingRegion}, grpc.WaitForReady(true))
+			var err error
+			switch reads % 3 {
+			case 0:
+				_, err = client.GetLedgerCheckpoint(rctx, &coordinationv1.GetLedgerCheckpointRequest{ReporterRegion: federation.SendingRegion}, grpc.WaitForReady(true))
+			case 1:
+				_, err = recon.ListPairingSummaries(rctx, &coordinationv1.ListPairingSummariesRequest{Region: federation.SendingRegion}, grpc.WaitForReady(true))
+			case 2:
+				_, err = assess.GetAssessment(rctx, &coordinationv1.GetAssessmentRequest{Region: federation.SendingRegion, Year: int32(time.Now().Year())}, grpc.WaitForReady(true))
+			}
 			rcancel()
 			readMu.Lock()
 			reads++
@@ -357,6 +368,27 @@ func TestReplicatedCoordinationSurvivesSIGKILL(t *testing.T) {
 		if notes[0] != notes[1] || notes[1] != notes[2] || !strings.HasPrefix(notes[0], "labourlink/ledger/"+region+" ") {
 			t.Errorf("the nodes' checkpoints of %s differ:\n%s", region, strings.Join(notes, "\n--\n"))
 		}
+	}
+	// And the same figures: reconciliation and assessment.
+	var figures []string
+	for _, sc := range n.specs {
+		pc, err := peers.Dial(sc.Listen, peers.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := coordinationv1.NewReconciliationServiceClient(pc).ListPairingSummaries(ctx, &coordinationv1.ListPairingSummariesRequest{Region: federation.SendingRegion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := coordinationv1.NewAssessmentServiceClient(pc).GetAssessment(ctx, &coordinationv1.GetAssessmentRequest{Region: federation.SendingRegion, Year: int32(time.Now().Year())})
+		pc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		figures = append(figures, prototext.Format(sum)+prototext.Format(as))
+	}
+	if figures[0] != figures[1] || figures[1] != figures[2] {
+		t.Errorf("the nodes' figures differ:\n%s", strings.Join(figures, "\n--\n"))
 	}
 	for _, p := range n.procs {
 		p.Stop()
