@@ -23,6 +23,7 @@ import (
 	"github.com/eastwest/labourlink/services/devtools/federation"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
 	"github.com/eastwest/labourlink/services/devtools/wait"
+	"github.com/eastwest/labourlink/services/platform/backoff"
 	"github.com/eastwest/labourlink/services/platform/peers"
 )
 
@@ -156,7 +157,8 @@ func (r *reporter) run(ctx context.Context, t *testing.T, client coordinationv1.
 			events, ids = append(events, e), append(ids, e.GetEventId())
 		}
 		req := &coordinationv1.ReportEventsRequest{Events: events, RequestId: fmt.Sprintf("%s-call-%d", r.region, call)}
-		for {
+		retry := backoff.Policy{Min: 50 * time.Millisecond, Max: time.Second}
+		for attempt := 1; ; attempt++ {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			resp, err := client.ReportEvents(cctx, req)
 			cancel()
@@ -177,7 +179,7 @@ func (r *reporter) run(ctx context.Context, t *testing.T, client coordinationv1.
 			r.mu.Lock()
 			r.errs++
 			r.mu.Unlock()
-			time.Sleep(50 * time.Millisecond)
+			backoff.Sleep(ctx, retry.Delay(attempt))
 		}
 	}
 }
