@@ -161,11 +161,19 @@ type Config struct {
 	Log *replog.Log
 	// Replica is this node's name in the replicated mode (its commands' ids).
 	Replica string
+	// Ready, when set, is told in the replicated mode whether this node's answers are current
+	// (it applies the log and is not behind it: replicated.WatchConfig): false takes the server
+	// as a whole out of the balancing of clients given every node and out of readiness probes,
+	// while it goes on answering whoever asks it alone.
+	Ready func(ready bool)
+	// Watch sets how the replicated mode judges that a node is current (zero: the defaults).
+	Watch replicated.WatchConfig
 }
 
 // ReplicationHealthName is the health service name under which a node of the replicated mode
-// reports whether it applies the log (NOT_SERVING: it stopped, see its log; it answers writes
-// UNAVAILABLE).
+// reports whether its answers are current: it applies the log (else it stopped, see its log,
+// and answers writes UNAVAILABLE) and is not behind it (replicated.WatchConfig). The server as
+// a whole ("") follows it (Config.Ready).
 const ReplicationHealthName = "labourlink.replication"
 
 // Service is the coordination service.
@@ -182,7 +190,15 @@ type Service struct {
 	health   func(name string, serving bool)
 	interval time.Duration
 	// repl is the replicated mode's writer and applier (nil: one process).
-	repl *replicated.Writer
+	repl  *replicated.Writer
+	ready func(bool)
+	watch replicated.WatchConfig
+
+	// currency: whether this node applies the log and is current with it.
+	currency struct {
+		sync.Mutex
+		applying, current bool
+	}
 }
 
 // New returns the coordination service over db.
@@ -210,6 +226,8 @@ func New(db *store.DB, lg *zap.Logger, cfg Config) (*Service, error) {
 		regions:    t,
 		health:     cfg.Health,
 		interval:   cfg.CheckInterval,
+		ready:      cfg.Ready,
+		watch:      cfg.Watch,
 	}
 	// A pairing's new programme agreement moves its batches' deadlines.
 	s.registry.OnAgreement = s.ledger.ReconcilePairing
@@ -292,21 +310,45 @@ func (s *Service) Run(ctx context.Context) error {
 		s.watchCalendar(ctx, workcalendar.China())
 	}()
 	if s.repl != nil {
-		wg.Add(1)
+		s.setCurrency(func() { s.currency.applying, s.currency.current = true, true })
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			s.setHealth(ReplicationHealthName, true)
 			err := s.repl.Run(ctx)
 			if ctx.Err() == nil {
 				// Its writes now answer UNAVAILABLE; its reads go on from its file as it stands.
 				s.lg.Error("this node stopped applying the replicated log", zap.Error(err))
-				s.setHealth(ReplicationHealthName, false)
+				s.setCurrency(func() { s.currency.applying = false })
 			}
+		}()
+		go func() {
+			defer wg.Done()
+			s.repl.Watch(ctx, s.watch, func(current bool, why string) {
+				if current {
+					s.lg.Info("this node is current with the replicated log")
+				} else {
+					s.lg.Warn("this node is not current with the replicated log: out of the balancing until it is", zap.String("why", why))
+				}
+				s.setCurrency(func() { s.currency.current = current })
+			})
 		}()
 	}
 	err := s.ledger.Run(ctx)
 	wg.Wait()
 	return err
+}
+
+// setCurrency changes the node's currency with change and publishes it: ReplicationHealthName
+// and Ready.
+func (s *Service) setCurrency(change func()) {
+	s.currency.Lock()
+	defer s.currency.Unlock()
+	change()
+	ok := s.currency.applying && s.currency.current
+	s.setHealth(ReplicationHealthName, ok)
+	if s.ready != nil {
+		s.ready(ok)
+	}
 }
 
 func (s *Service) setHealth(name string, serving bool) {

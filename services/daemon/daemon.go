@@ -149,7 +149,8 @@ func Run(ctx context.Context, cfg Config, lg *zap.Logger) error {
 		defer l.Close()
 		replLog = l
 	}
-	svc, err := newService(db, cfg, peerOpts, reg, linkHealth(srv), srv.Draining(), replLog, lg)
+	ready := func(ok bool) { srv.SetReady(coordination.ReplicationHealthName, ok) }
+	svc, err := newService(db, cfg, peerOpts, reg, linkHealth(srv), ready, srv.Draining(), replLog, lg)
 	if err != nil {
 		return err
 	}
@@ -277,8 +278,10 @@ func openStore(cfg Config, lg *zap.Logger) (*store.DB, error) {
 }
 
 // newService builds the service of cfg.Kind over db; health publishes the health of its links
-// (sending); draining is closed when the gRPC server begins its graceful stop.
-func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.Registry, health func(name string, serving bool), draining <-chan struct{}, replLog *replog.Log, lg *zap.Logger) (service, error) {
+// (sending); ready holds the server as a whole out of balancing (a replicated coordination
+// node not current: coordination.Config.Ready); draining is closed when the gRPC server begins
+// its graceful stop.
+func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.Registry, health func(name string, serving bool), ready func(bool), draining <-chan struct{}, replLog *replog.Log, lg *zap.Logger) (service, error) {
 	switch cfg.Kind {
 	case Sending:
 		return sending.New(db, lg, sending.Config{Region: cfg.Region, Coordination: cfg.Coordination, Receiving: cfg.Receiving, Peers: peerOpts,
@@ -304,7 +307,7 @@ func newService(db *store.DB, cfg Config, peerOpts peers.Options, reg *metrics.R
 			lg.Info("subsidy rules", zap.String("file", cfg.SubsidyRules), zap.Strings("rules", rules.IDs()))
 		}
 		return coordination.New(db, lg, coordination.Config{GracePeriod: cfg.GracePeriod, LoadDefaultPairings: cfg.LoadDefaultPairings,
-			Metrics: reg, LedgerKey: key, SubsidyRules: rules, Health: health, Log: replLog, Replica: cfg.ReplicaName})
+			Metrics: reg, LedgerKey: key, SubsidyRules: rules, Health: health, Log: replLog, Replica: cfg.ReplicaName, Ready: ready})
 	}
 	return nil, fmt.Errorf("unknown service kind %q", cfg.Kind)
 }

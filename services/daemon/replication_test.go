@@ -9,11 +9,14 @@ import (
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
+	"github.com/eastwest/labourlink/services/coordination"
 	"github.com/eastwest/labourlink/services/daemon"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
+	"github.com/eastwest/labourlink/services/devtools/wait"
 )
 
 // TestReplicatedCoordinationNode: a coordination started with -replication nats runs its own
@@ -62,6 +65,16 @@ func TestReplicatedCoordinationNode(t *testing.T) {
 	}
 	if got.GetRegion().GetEndpoint() != "127.0.0.1:1" {
 		t.Fatalf("after the restart the region is %v", got.GetRegion())
+	}
+	// Current with its log: the node, and the server as a whole, are SERVING.
+	hc := healthpb.NewHealthClient(cc)
+	for _, name := range []string{"", coordination.ReplicationHealthName} {
+		if !wait.Until(10*time.Second, func() bool {
+			resp, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{Service: name})
+			return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+		}) {
+			t.Errorf("health of %q is not SERVING on a node current with its log", name)
+		}
 	}
 	// The retry after the restart gets the first answer (its register time), not a second write.
 	if again := register(); !again.GetRegisterTime().AsTime().Equal(first.GetRegisterTime().AsTime()) {

@@ -227,10 +227,11 @@ type Server struct {
 	draining chan struct{}
 	stopOnce sync.Once
 
-	// mu orders the health of StorageHealthService: SetServing and changes of
-	// the storage state.
+	// mu orders the health of StorageHealthService and of the server as a
+	// whole (""): SetServing, changes of the storage state and SetReady.
 	mu      sync.Mutex
 	serving bool
+	unready map[string]bool // the reasons SetReady holds "" NOT_SERVING for
 }
 
 // New builds a server. Register services on GRPC(), then call SetServing
@@ -335,15 +336,47 @@ func (s *Server) SetServing(services ...string) {
 			services = append(services, name)
 		}
 	}
-	for _, name := range append(services, "") {
+	for _, name := range services {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.serving = true
+	s.health.SetServingStatus("", s.wholeLocked())
 	if s.cfg.Storage != nil {
-		s.mu.Lock()
-		s.serving = true
 		s.health.SetServingStatus(StorageHealthService, storageStatus(s.cfg.Storage.Full()))
-		s.mu.Unlock()
 	}
+}
+
+// SetReady holds the server as a whole ("") NOT_SERVING while ready is false
+// for some reason, and lets it be SERVING again (once SetServing was called)
+// when every reason given is ready again: a coordination node behind its
+// replicated log still answers, but clients balancing over several nodes by
+// their health (peers.Dial with a list) and readiness probes move to the
+// others. The services' own names are not touched. No effect once Stop has
+// begun.
+func (s *Server) SetReady(reason string, ready bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ready {
+		delete(s.unready, reason)
+	} else {
+		if s.unready == nil {
+			s.unready = map[string]bool{}
+		}
+		s.unready[reason] = true
+	}
+	if s.serving {
+		s.health.SetServingStatus("", s.wholeLocked())
+	}
+}
+
+// wholeLocked is the status of "" once serving; s.mu is held.
+func (s *Server) wholeLocked() healthpb.HealthCheckResponse_ServingStatus {
+	if len(s.unready) > 0 {
+		return healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	return healthpb.HealthCheckResponse_SERVING
 }
 
 // Draining is closed when Stop begins. Long-lived streaming handlers should

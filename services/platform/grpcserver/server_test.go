@@ -717,3 +717,41 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestSetReady: a reason not ready holds the server as a whole ("") NOT_SERVING, its services'
+// names stay SERVING, and "" is SERVING again only when every reason is ready; after Stop began
+// nothing brings it back.
+func TestSetReady(t *testing.T) {
+	f := start(t, grpcserver.Config{ServiceName: "test"})
+	ctx := t.Context()
+	hc := healthpb.NewHealthClient(f.conn)
+	check := func(svc string, want healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetStatus() != want {
+			t.Errorf("health of %q = %v, want %v", svc, resp.GetStatus(), want)
+		}
+	}
+	serving, not := healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_NOT_SERVING
+	check("", serving)
+	f.srv.SetReady("replication", false)
+	check("", not)
+	check(serviceName, serving)
+	f.srv.SetReady("other", false)
+	f.srv.SetReady("replication", true)
+	check("", not)
+	f.srv.SetReady("other", true)
+	check("", serving)
+	f.srv.SetReady("replication", false)
+	f.srv.SetServing() // a later SetServing keeps the reason
+	check("", not)
+	f.srv.SetReady("replication", true)
+	f.srv.Stop(context.Background())
+	f.srv.SetReady("replication", true)
+	if resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err == nil && resp.GetStatus() == serving {
+		t.Errorf("health of \"\" after Stop = SERVING")
+	}
+}

@@ -470,6 +470,20 @@ func (l *Log) checkBehind(ctx context.Context, from uint64) error {
 	}
 }
 
+// LastSeq returns the sequence of the stream's last command, as its leader knows it: an error
+// when no leader answers within ctx (an election, or this node cut off from the others).
+func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
+	s, err := l.js.Stream(ctx, l.stream)
+	if err != nil {
+		return 0, fmt.Errorf("replog: stream %s: %w", l.stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("replog: stream %s: %w", l.stream, err)
+	}
+	return info.State.LastSeq, nil
+}
+
 // applyFrom consumes from *last+1 until an error; it reports whether it applied anything.
 func (l *Log) applyFrom(ctx context.Context, last *uint64, fn func(uint64, Command) error) (bool, error) {
 	cons, err := l.js.OrderedConsumer(ctx, l.stream, jetstream.OrderedConsumerConfig{

@@ -547,6 +547,9 @@ func TestSingleNode(t *testing.T) {
 			t.Fatalf("append %d: sequence %d, %v", i, seq, err)
 		}
 	}
+	if last, err := l.LastSeq(ctx); err != nil || last != 3 {
+		t.Errorf("LastSeq after 3 appends: %d, %v", last, err)
+	}
 	big := command("big", 0)
 	big.Request = make([]byte, 8<<10)
 	if _, err := l.Append(ctx, big); !errors.Is(err, nats.ErrMaxPayload) {
@@ -571,8 +574,13 @@ func TestSingleNode(t *testing.T) {
 	if err := l.WaitApplied(ctx, 2); !errors.Is(err, ErrApplyStopped) || !errors.Is(err, broken) {
 		t.Errorf("WaitApplied(2): %v, want ErrApplyStopped with the fn's error", err)
 	}
-	_ = l.Close()
 	n.Shutdown()
+	sctx, scancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	if last, err := l.LastSeq(sctx); err == nil {
+		t.Errorf("LastSeq with the node shut down: %d, want an error", last)
+	}
+	scancel()
+	_ = l.Close()
 
 	o.ClientListen = "127.0.0.1:0"
 	if n, err = StartNode(o); err != nil {
