@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -18,6 +19,9 @@ type devProcess struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	addrs  map[string]string
+	// coordination is every coordination node's address, comma-separated (-replicas), or the
+	// one's.
+	coordination string
 	data   string
 	out    string
 	stderr *strings.Builder
@@ -30,11 +34,30 @@ func startDev(t *testing.T, extra ...string) *devProcess {
 	t.Helper()
 	bin := proctest.Binary(t)
 	d := &devProcess{t: t, data: t.TempDir(), stderr: &strings.Builder{}, done: make(chan error, 1)}
+	// With -replicas N, every node's ports: ReplicaPortStep apart, each with its metrics, HTTP
+	// and NATS ports.
+	replicas := 1
+	for i, a := range extra {
+		if a == "-replicas" && i+1 < len(extra) {
+			if _, err := fmt.Sscan(extra[i+1], &replicas); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var coordOffsets []int
+	for i := range replicas {
+		for _, o := range []int{0, federation.MetricsPortOffset, federation.HTTPPortOffset, federation.NATSPortOffset, federation.NATSClusterPortOffset} {
+			if i*federation.ReplicaPortStep+o > 0 && (replicas > 1 || o < federation.NATSPortOffset) {
+				coordOffsets = append(coordOffsets, i*federation.ReplicaPortStep+o)
+			}
+		}
+	}
 	d.addrs = map[string]string{
-		"coordination": proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset),
+		"coordination": proctest.FreeAddrWith(t, coordOffsets...),
 		"sending":      proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset),
 		"receiving":    proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset),
 	}
+	d.coordination = federation.Config{CoordinationAddr: d.addrs["coordination"], Replicas: replicas}.CoordinationTarget()
 	args := append([]string{"dev", "-data", d.data,
 		"-coordination-addr", d.addrs["coordination"], "-sending-addr", d.addrs["sending"], "-receiving-addr", d.addrs["receiving"]}, extra...)
 	d.cmd = exec.Command(bin, args...)

@@ -14,6 +14,7 @@ import (
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/eastwest/labourlink/services/codes/regions"
 	"github.com/eastwest/labourlink/services/devtools/proctest"
@@ -39,9 +40,20 @@ func TestScenarioWithTLS(t *testing.T) {
 	runScenario(t, true)
 }
 
-func runScenario(t *testing.T, withTLS bool) {
+// TestScenarioWithReplicas is the same scenario, with the same counts, in `labourlink dev
+// -replicas 3`: the provinces and the operator given the three coordination nodes, and every
+// node answering the same discrepancies and batch reconciliation at the end.
+func TestScenarioWithReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three coordination nodes")
+	}
+	t.Parallel()
+	runScenario(t, false, "-replicas", "3")
+}
+
+func runScenario(t *testing.T, withTLS bool, extra ...string) {
 	const grace = 5 * time.Second
-	args := []string{"-grace-period", grace.String()}
+	args := append([]string{"-grace-period", grace.String()}, extra...)
 	if withTLS {
 		args = append(args, "-tls")
 	}
@@ -66,6 +78,7 @@ func runScenario(t *testing.T, withTLS bool) {
 		t.Cleanup(func() { cc.Close() })
 		return cc
 	}
+	d.addrs["coordination"] = d.coordination // every node, with -replicas
 	coord, sending, receiving := conn("coordination"), conn("sending"), conn("receiving")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -107,6 +120,38 @@ func runScenario(t *testing.T, withTLS bool) {
 	b := batch.GetReconciliation()
 	if b.GetDeparted() != 6 || b.GetArrived() != 4 || b.GetNoShow() != 1 || b.GetUnaccounted() != 1 || b.GetUnexpected() != 0 || b.GetUnverified() != 0 {
 		t.Errorf("batch reconciliation: %v", b)
+	}
+
+	// Every node answers the same figures (one node alone: the same as above).
+	var figures []string
+	for _, addr := range strings.Split(d.coordination, ",") {
+		cc, err := peers.Dial(addr, po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nr := coordinationv1.NewReconciliationServiceClient(cc)
+		var f string
+		if !wait.Until(30*time.Second, func() bool {
+			ds, err := nr.ListDiscrepancies(ctx, &coordinationv1.ListDiscrepanciesRequest{PageSize: 100})
+			if err != nil {
+				t.Fatalf("ListDiscrepancies on %s: %v", addr, err)
+			}
+			br, err := nr.GetBatchReconciliation(ctx, &coordinationv1.GetBatchReconciliationRequest{BatchId: res.BatchID, SendingRegion: regions.IDOwner(res.BatchID)})
+			if err != nil {
+				t.Fatalf("GetBatchReconciliation on %s: %v", addr, err)
+			}
+			f = prototext.Format(ds) + prototext.Format(br)
+			return len(ds.GetDiscrepancies()) == 2
+		}) {
+			t.Errorf("node %s: %s", addr, f)
+		}
+		cc.Close()
+		figures = append(figures, f)
+	}
+	for i := 1; i < len(figures); i++ {
+		if figures[i] != figures[0] {
+			t.Errorf("the nodes' figures differ:\n%s\n--\n%s", figures[0], figures[i])
+		}
 	}
 
 	// A second run would propose the first run's workers: it is refused before it changes anything.
