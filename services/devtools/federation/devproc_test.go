@@ -16,16 +16,16 @@ import (
 
 // devProcess is a running `labourlink dev`.
 type devProcess struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	addrs  map[string]string
+	t     *testing.T
+	cmd   *exec.Cmd
+	addrs map[string]string
 	// coordination is every coordination node's address, comma-separated (-replicas), or the
 	// one's.
 	coordination string
-	data   string
-	out    string
-	stderr *strings.Builder
-	done   chan error
+	data         string
+	out          string
+	stderr       *strings.Builder
+	done         chan error
 }
 
 // startDev runs `labourlink dev` on free ports with data in a temporary folder and waits until
