@@ -30,13 +30,13 @@ import (
 // replicatedNodes is a three-node replicated coordination, each node a `labourlink serve
 // coordination -replication nats` process configured as `labourlink dev -replicas 3` does.
 type replicatedNodes struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   federation.Config
 	specs []daemon.Config
 	procs []*proctest.Process
 }
 
-func startReplicatedNodes(t *testing.T) *replicatedNodes {
+func startReplicatedNodes(t testing.TB) *replicatedNodes {
 	t.Helper()
 	cfg := federation.Defaults(proctest.Binary(t))
 	cfg.DataDir, cfg.Replicas, cfg.Metrics, cfg.HTTP = t.TempDir(), 3, false, false
