@@ -7,6 +7,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -323,15 +324,26 @@ func startReplication(ctx context.Context, cfg Config, lg *zap.Logger) (*replog.
 	if cfg.NATSCluster != "" {
 		clusterName = "labourlink-coordination"
 	}
+	// With TLS the routes are mTLS too: the node's own certificate both ways, and the other end
+	// must present the coordination service's certificate of the same CA.
+	var routeTLS *tls.Config
+	if cfg.TLS.Enabled() && clusterName != "" {
+		var err error
+		if routeTLS, err = identity.PeerTLS(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile, identity.Coordination()); err != nil {
+			return nil, nil, fmt.Errorf("the replicated log's routes: %w", err)
+		}
+	} else if clusterName != "" {
+		lg.Warn("the routes between the coordination nodes are plaintext (they are mTLS with -tls-ca, -tls-cert and -tls-key): keep them on a private network")
+	}
 	node, err := replog.StartNode(replog.NodeOptions{
 		Name: cfg.ReplicaName, StoreDir: filepath.Join(cfg.DataDir, "nats"), ClientListen: cfg.NATSListen,
-		ClusterName: clusterName, ClusterListen: cfg.NATSCluster, Routes: cfg.NATSRoutes, Logger: lg.Named("nats"),
+		ClusterName: clusterName, ClusterListen: cfg.NATSCluster, Routes: cfg.NATSRoutes, ClusterTLS: routeTLS, Logger: lg.Named("nats"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start the replicated log's node: %w", err)
 	}
 	lg.Info("replicated log node started", zap.String("replica", cfg.ReplicaName), zap.String("nats", node.ClientURL()),
-		zap.Strings("routes", cfg.NATSRoutes), zap.Int("replicas", cfg.NATSReplicas))
+		zap.Strings("routes", cfg.NATSRoutes), zap.Bool("routes_mtls", routeTLS != nil), zap.Int("replicas", cfg.NATSReplicas))
 	l, err := replog.Open(ctx, []string{node.ClientURL()}, ReplicationStream, cfg.NATSReplicas,
 		replog.WithLogger(lg), replog.WithName(cfg.ReplicaName))
 	if err != nil {

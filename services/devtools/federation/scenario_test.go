@@ -3,7 +3,9 @@ package federation_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/eastwest/labourlink/services/devtools/wait"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -41,17 +43,27 @@ func TestScenarioWithTLS(t *testing.T) {
 }
 
 // TestScenarioWithReplicas is the same scenario, with the same counts, in `labourlink dev
-// -replicas 3`: the provinces and the operator given the three coordination nodes, and every
-// node answering the same discrepancies and batch reconciliation at the end.
+// -replicas 3 -tls`: the provinces and the operator given the three coordination nodes, and
+// every node answering the same discrepancies and batch reconciliation at the end; the routes
+// between the nodes are mTLS as the gRPC calls are.
 func TestScenarioWithReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three coordination nodes")
 	}
 	t.Parallel()
-	runScenario(t, false, "-replicas", "3")
+	d := runScenario(t, true, "-replicas", "3")
+	for i := range 3 {
+		b, err := os.ReadFile(filepath.Join(d.data, fmt.Sprintf("coordination-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"routes_mtls":true`) {
+			t.Errorf("coordination-%d's routes are not mTLS:\n%s", i, b)
+		}
+	}
 }
 
-func runScenario(t *testing.T, withTLS bool, extra ...string) {
+func runScenario(t *testing.T, withTLS bool, extra ...string) *devProcess {
 	const grace = 5 * time.Second
 	args := append([]string{"-grace-period", grace.String()}, extra...)
 	if withTLS {
@@ -182,4 +194,5 @@ func runScenario(t *testing.T, withTLS bool, extra ...string) {
 		}
 	}
 	t.Logf("reconcile show:\n%s", text)
+	return d
 }

@@ -393,3 +393,45 @@ func TestKeyPairReload(t *testing.T) {
 		t.Fatal("a broken certificate file replaced the loaded pair")
 	}
 }
+
+// TestPeerTLS: two nodes of the coordination service link with PeerTLS, either side dialling;
+// a peer presenting another service's certificate, or one of another CA, is refused.
+func TestPeerTLS(t *testing.T) {
+	dir := pki(t)
+	ca := filepath.Join(dir, CAFile)
+	coordCert, coordKey := Paths(dir, Coordination())
+	node := func(caFile, cert, key string) *tls.Config {
+		t.Helper()
+		c, err := PeerTLS(caFile, cert, key, Coordination())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := node(ca, coordCert, coordKey), node(ca, coordCert, coordKey)
+	id, cerr, serr := handshake(t, a, b)
+	if cerr != nil || serr != nil || id != Coordination() {
+		t.Fatalf("two coordination nodes: accepting side saw %v, dialling %v, accepting %v", id, cerr, serr)
+	}
+	sendCert, sendKey := Paths(dir, Sending("520000"))
+	other := pki(t)
+	otherCert, otherKey := Paths(other, Coordination())
+	for name, intruder := range map[string]*tls.Config{
+		"another service's certificate": node(ca, sendCert, sendKey),
+		"another CA's coordination":     node(filepath.Join(other, CAFile), otherCert, otherKey),
+	} {
+		t.Run(name+" dialling", func(t *testing.T) {
+			if _, cerr, serr := handshake(t, a, intruder); serr == nil && cerr == nil {
+				t.Error("the intruder was admitted")
+			}
+		})
+		t.Run(name+" accepting", func(t *testing.T) {
+			_, cerr, _ := handshake(t, intruder, a)
+			if cerr == nil {
+				t.Error("a node dialled the intruder and kept the link")
+			} else if name == "another service's certificate" && !errors.Is(cerr, ErrUnexpectedServer) && !strings.Contains(cerr.Error(), "expected") {
+				t.Errorf("refused with %v, want the identity named", cerr)
+			}
+		})
+	}
+}

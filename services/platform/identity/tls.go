@@ -208,3 +208,46 @@ func CheckServer(cs tls.ConnectionState, want Identity) error {
 	}
 	return nil
 }
+
+// PeerTLS is the TLS configuration of a link between peers of one party that each accept and
+// dial (the routes between the nodes of a replicated coordination service): TLS 1.3 only, this
+// peer's certificate from certFile and keyFile for both sides (re-read when either file
+// changes), the other side's certificate required and verified against the federation CA in
+// caFile (a dialled peer's name or address must be in its certificate, as ClientTLS), and the
+// other side's verified certificate naming want on both sides. A node of another service, or
+// a certificate of another CA, fails the handshake.
+func PeerTLS(caFile, certFile, keyFile string, want Identity) (*tls.Config, error) {
+	pool, err := loadPool(caFile)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := newKeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs:  pool,
+		RootCAs:    pool,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return kp.get()
+		},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return kp.get()
+		},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+				return fmt.Errorf("%w: expected %s, but the peer's certificate was not verified", ErrUnexpectedServer, want)
+			}
+			got, err := Parse(cs.VerifiedChains[0][0])
+			if err != nil {
+				return fmt.Errorf("%w: expected %s, but the peer presents no valid identity: %v", ErrUnexpectedServer, want, err)
+			}
+			if got != want {
+				return fmt.Errorf("%w: expected %s, but the peer presents %s", ErrUnexpectedServer, want, got)
+			}
+			return nil
+		},
+	}, nil
+}

@@ -1,6 +1,7 @@
 package replog
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,10 @@ type NodeOptions struct {
 	// Routes are the other nodes' route URLs (nats://host:port); a node's own URL among them
 	// is ignored, so every node can be given the same list.
 	Routes []string
+	// ClusterTLS, when set, is the TLS configuration of the routes, used to accept them and to
+	// dial them (identity.PeerTLS): it must require and verify the other node's certificate.
+	// Nil: the routes are plaintext (a private network only).
+	ClusterTLS *tls.Config
 	// SyncAlways fsyncs every write before it is acknowledged. Off (JetStream's default), a
 	// write is acknowledged once a quorum of the nodes has it in memory and in its files
 	// without an fsync (files are synced every two minutes): a command survives the loss of
@@ -125,6 +130,12 @@ func (o NodeOptions) serverOptions() (*server.Options, error) {
 		return nil, fmt.Errorf("nats node %s: cluster listen: the other nodes need a fixed port", o.Name)
 	}
 	so.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: chost, Port: cport}
+	if o.ClusterTLS != nil {
+		if o.ClusterTLS.ClientAuth != tls.RequireAndVerifyClientCert {
+			return nil, fmt.Errorf("nats node %s: cluster TLS must require and verify the other nodes' certificates", o.Name)
+		}
+		so.Cluster.TLSConfig, so.Cluster.TLSTimeout = o.ClusterTLS.Clone(), 5
+	}
 	so.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
 	return so, nil
 }

@@ -2,6 +2,7 @@ package replog
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -83,6 +84,7 @@ func TestNodeOptionsRefused(t *testing.T) {
 		{"routes without cluster", NodeOptions{Name: "n", StoreDir: dir, ClientListen: "127.0.0.1:0", Routes: []string{"nats://127.0.0.1:1"}}, "without a cluster listen"},
 		{"cluster without name", NodeOptions{Name: "n", StoreDir: dir, ClientListen: "127.0.0.1:0", ClusterListen: "127.0.0.1:7000"}, "cluster name is required"},
 		{"random cluster port", NodeOptions{Name: "n", StoreDir: dir, ClientListen: "127.0.0.1:0", ClusterName: "c", ClusterListen: "127.0.0.1:0"}, "fixed port"},
+		{"cluster TLS not verifying", NodeOptions{Name: "n", StoreDir: dir, ClientListen: "127.0.0.1:0", ClusterName: "c", ClusterListen: "127.0.0.1:7000", ClusterTLS: &tls.Config{}}, "require and verify"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
