@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	receivingv1 "github.com/eastwest/labourlink/proto/labourlink/receiving/v1"
@@ -19,7 +18,7 @@ func init() {
 }
 
 func runAbsence(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink absence", flag.ContinueOnError)
+	fs := newFlagSet("labourlink absence")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Receiving)
 	first := fs.String("first-day", "", "first day of absence, YYYY-MM-DD (required)")
@@ -28,10 +27,10 @@ func runAbsence(ctx context.Context, env *cliEnv, args []string) error {
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same answer back")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink absence [flags] WORKER-ID\n\n"+
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink absence [flags] WORKER-ID\n\n"+
 			"Records a spell of absence from work of an onboarded worker (-first-day), or the worker back at\n"+
 			"work (the same -first-day and -back-day). The ledger opens ABANDONED when a spell reaches the\n"+
-			"programme agreement's consecutive working days. See docs/receiving.md, \"Absence\".\n\nFlags:")
+			"programme agreement's consecutive working days. See docs/receiving.md, \"Absence\".\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -68,12 +67,12 @@ func runAbsence(ctx context.Context, env *cliEnv, args []string) error {
 		return writeJSON(env.stdout, resp)
 	}
 	r := resp.GetRecord()
-	fmt.Fprintf(env.stdout, "%s: %d spells of absence\n", r.GetName(), len(r.GetAbsences()))
+	fmt.Fprint(env.stdout, tr("%s: %d spells of absence\n", r.GetName(), len(r.GetAbsences())))
 	for _, s := range r.GetAbsences() {
 		if s.GetBackDay() != nil {
-			fmt.Fprintf(env.stdout, "  absent from %s, back on %s\n", civil.Format(s.GetFirstDay()), civil.Format(s.GetBackDay()))
+			fmt.Fprint(env.stdout, tr("  absent from %s, back on %s\n", civil.Format(s.GetFirstDay()), civil.Format(s.GetBackDay())))
 		} else {
-			fmt.Fprintf(env.stdout, "  absent from %s, not back\n", civil.Format(s.GetFirstDay()))
+			fmt.Fprint(env.stdout, tr("  absent from %s, not back\n", civil.Format(s.GetFirstDay())))
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -21,7 +20,7 @@ func init() {
 }
 
 func runReconcileAgreement(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink reconcile agreement", flag.ContinueOnError)
+	fs := newFlagSet("labourlink reconcile agreement")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Coordination)
 	grace := fs.Duration("grace-period", 0, "arrival grace period after departure (1m to 720h; 0: the service's -grace-period)")
@@ -31,10 +30,10 @@ func runReconcileAgreement(ctx context.Context, env *cliEnv, args []string) erro
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same answer back (default: a new one)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile agreement [flags] RECEIVING-SENDING\n\n"+
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink reconcile agreement [flags] RECEIVING-SENDING\n\n"+
 			"Sets the programme agreement of a pairing (such as 440000-520000): the deadlines after which the\n"+
 			"ledger opens unaccounted, overdue checkpoint, late incident and abandoned discrepancies. A flag\n"+
-			"left at 0 takes its default. See docs/coordination.md, \"Deadlines\".\n\nFlags:")
+			"left at 0 takes its default. See docs/coordination.md, \"Deadlines\".\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -76,8 +75,8 @@ func runReconcileAgreement(ctx context.Context, env *cliEnv, args []string) erro
 		}
 		return int(n)
 	}
-	fmt.Fprintf(env.stdout, "%s: arrival within %s, checkpoints within %d days, incidents within %d working days, abandoned after %d working days absent\n",
+	fmt.Fprint(env.stdout, tr("%s: arrival within %s, checkpoints within %d days, incidents within %d working days, abandoned after %d working days absent\n",
 		resp.GetPairing().GetName(), graceText, orDefault(got.GetCheckpointToleranceDays(), registry.DefaultCheckpointToleranceDays),
-		orDefault(got.GetIncidentReportWorkingDays(), registry.DefaultIncidentWorkingDays), orDefault(got.GetAbandonmentWorkingDays(), registry.DefaultAbandonmentWorkingDays))
+		orDefault(got.GetIncidentReportWorkingDays(), registry.DefaultIncidentWorkingDays), orDefault(got.GetAbandonmentWorkingDays(), registry.DefaultAbandonmentWorkingDays)))
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"google.golang.org/protobuf/proto"
 	"strconv"
@@ -23,17 +22,17 @@ func init() {
 }
 
 func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink assess show", flag.ContinueOnError)
+	fs := newFlagSet("labourlink assess show")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Coordination)
 	year := fs.Int("year", civil.Year(time.Now()), "calendar year (China Standard Time)")
 	region := fs.String("region", "", "only this province (default: every registered or paired province)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink assess show [flags]\n\nShows, per province and calendar year, the distinct registered-poor workers sent out (sending\n"+
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink assess show [flags]\n\nShows, per province and calendar year, the distinct registered-poor workers sent out (sending\n"+
 			"province) or onboarded (receiving province) in the year (numerator), against the baseline\n"+
 			"(denominator): set by an operator (SetBaseline), or else the province's count of the year before\n"+
-			"from the ledger. Provinces without a baseline are marked.\n\nFlags:")
+			"from the ledger. Provinces without a baseline are marked.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -77,7 +76,7 @@ func runAssessShow(ctx context.Context, env *cliEnv, args []string) error {
 // printAssessments prints the assessments of year as a table.
 func printAssessments(env *cliEnv, year int, list []*coordinationv1.Assessment) {
 	w := env.stdout
-	fmt.Fprintf(w, "Assessment %d (distinct registered-poor workers)\n", year)
+	fmt.Fprint(w, tr("Assessment %d (distinct registered-poor workers)\n", year))
 	t := newTable("province", "role", "counted", "numerator", "denominator", "baseline source", "percentage").alignRight(3, 4, 6)
 	for _, a := range list {
 		counted := "sent out"
@@ -114,6 +113,6 @@ func sourceText(s coordinationv1.BaselineSource) string {
 	case coordinationv1.BaselineSource_BASELINE_SOURCE_NONE:
 		return "none"
 	default:
-		return fmt.Sprintf("unknown (%d)", int32(s))
+		return tr("unknown (%d)", int32(s))
 	}
 }

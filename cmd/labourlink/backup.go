@@ -31,7 +31,7 @@ func parseKind(s string) (daemon.Kind, error) {
 }
 
 func runBackup(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink backup", flag.ContinueOnError)
+	fs := newFlagSet("labourlink backup")
 	fs.SetOutput(env.stderr)
 	kind := kindFlag(fs)
 	out := fs.String("o", "", "the file to write (required; it must not exist); FILE.sha256 gets its checksum")
@@ -57,7 +57,7 @@ func runBackup(ctx context.Context, env *cliEnv, args []string) error {
 		if bar == nil {
 			bar = newProgress(env.stderr, env.interactive, "backup", total, "bytes")
 		}
-		bar.Set(done, fmt.Sprintf("%d of %d MB", done>>20, total>>20))
+		bar.Set(done, tr("%d of %d MB", done>>20, total>>20))
 	})
 	if err != nil {
 		return err
@@ -66,13 +66,13 @@ func runBackup(ctx context.Context, env *cliEnv, args []string) error {
 		bar.Finish("done")
 	}
 	h := saved.Header
-	fmt.Fprintf(env.stdout, "saved %s: %s schema %d, instance %s, %d bytes, snapshot of %s (transaction %d)\nSHA-256 %s (in %s.sha256)\n",
-		*out, h.GetSchema(), h.GetSchemaVersion(), h.GetInstance(), h.GetSize(), fmtTime(h.GetSnapshotTime()), h.GetTxid(), saved.SHA256, filepath.Base(*out))
+	fmt.Fprint(env.stdout, tr("saved %s: %s schema %d, instance %s, %d bytes, snapshot of %s (transaction %d)\nSHA-256 %s (in %s.sha256)\n",
+		*out, h.GetSchema(), h.GetSchemaVersion(), h.GetInstance(), h.GetSize(), fmtTime(h.GetSnapshotTime()), h.GetTxid(), saved.SHA256, filepath.Base(*out)))
 	return nil
 }
 
 func runRestore(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink restore", flag.ContinueOnError)
+	fs := newFlagSet("labourlink restore")
 	fs.SetOutput(env.stderr)
 	kind := kindFlag(fs)
 	in := fs.String("i", "", "the backup file (required); FILE.sha256, when present, is checked")
@@ -92,7 +92,7 @@ func runRestore(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "restored %s to %s: %s schema %d, instance %s, %d bytes; checked (bbolt check, schema record).\nStart the service with -data-dir %s.\n",
-		*in, dst, info.Schema, info.Version, info.Instance, info.Size, *dataDir)
+	fmt.Fprint(env.stdout, tr("restored %s to %s: %s schema %d, instance %s, %d bytes; checked (bbolt check, schema record).\nStart the service with -data-dir %s.\n",
+		*in, dst, info.Schema, info.Version, info.Instance, info.Size, *dataDir))
 	return nil
 }

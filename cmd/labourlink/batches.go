@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -92,7 +91,7 @@ func resourceName(collection, s string) string {
 // printBatches writes one row per batch.
 func printBatches(w io.Writer, bs []*sendingv1.Batch) {
 	if len(bs) == 0 {
-		fmt.Fprintln(w, "No batches.")
+		fmt.Fprintln(w, tr("No batches."))
 		return
 	}
 	t := regions.Default()
@@ -116,13 +115,13 @@ func printBatches(w io.Writer, bs []*sendingv1.Batch) {
 		poor += p
 	}
 	if len(bs) > 1 {
-		tb.add(false, fmt.Sprintf("%d batches", len(bs)), "", "", "", workers, poor, "", "", "", "", "")
+		tb.add(false, tr("%d batches", len(bs)), "", "", "", workers, poor, "", "", "", "", "")
 	}
 	tb.render(w, false)
 }
 
 func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink batches plan", flag.ContinueOnError)
+	fs := newFlagSet("labourlink batches plan")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	mode := fs.String("mode", "bus", "vehicle: bus, train or flight")
@@ -135,7 +134,7 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same plan back (default: a new one)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink batches plan [-mode bus|train|flight] [-seats N] [flags]\n\nPlans transport batches for every accepted worker not yet on one: one group per destination\n(receiving province and work county) and start date, as few vehicles as possible, workers of\none home county together where that costs no extra vehicle. Planned workers become SCHEDULED\nand each manifest is sent to the receiving service.\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink batches plan [-mode bus|train|flight] [-seats N] [flags]\n\nPlans transport batches for every accepted worker not yet on one: one group per destination\n(receiving province and work county) and start date, as few vehicles as possible, workers of\none home county together where that costs no extra vehicle. Planned workers become SCHEDULED\nand each manifest is sent to the receiving service.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -182,16 +181,16 @@ func runBatchesPlan(ctx context.Context, env *cliEnv, args []string) error {
 		return writeJSON(env.stdout, resp)
 	}
 	if len(resp.GetBatches()) == 0 {
-		fmt.Fprintln(env.stdout, "No accepted workers wait for a batch.")
+		fmt.Fprintln(env.stdout, tr("No accepted workers wait for a batch."))
 		return nil
 	}
-	fmt.Fprintf(env.stdout, "Planned %d batches (request id %s):\n\n", len(resp.GetBatches()), req.GetRequestId())
+	fmt.Fprint(env.stdout, tr("Planned %d batches (request id %s):\n\n", len(resp.GetBatches()), req.GetRequestId()))
 	printBatches(env.stdout, resp.GetBatches())
 	return nil
 }
 
 func runBatchesList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink batches list", flag.ContinueOnError)
+	fs := newFlagSet("labourlink batches list")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	state := fs.String("state", "", "only batches in this state: planned, departed or cancelled")
@@ -238,7 +237,7 @@ func splitBatchArg(args []string) (string, []string) {
 
 func runBatchesShow(ctx context.Context, env *cliEnv, args []string) error {
 	batch, args := splitBatchArg(args)
-	fs := flag.NewFlagSet("labourlink batches show", flag.ContinueOnError)
+	fs := newFlagSet("labourlink batches show")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)
@@ -293,7 +292,7 @@ func printBatch(w io.Writer, b *sendingv1.Batch) {
 
 func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 	batch, args := splitBatchArg(args)
-	fs := flag.NewFlagSet("labourlink batches depart", flag.ContinueOnError)
+	fs := newFlagSet("labourlink batches depart")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	boardedList := fs.String("boarded", "", "ids of the manifest workers who boarded, comma-separated (required; \"\" for none with -none)")
@@ -303,7 +302,7 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 	requestID := fs.String("request-id", "", "idempotency key; repeat it to get the same answer back (default: a new one)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink batches depart BATCH -boarded ID,ID,... [-no-show-to accepted|available]\n\nRecords the departure of a planned batch: the listed workers boarded (DEPARTED, one ledger\nevent each); the other manifest workers are no-shows and go back to ACCEPTED or AVAILABLE.\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink batches depart BATCH -boarded ID,ID,... [-no-show-to accepted|available]\n\nRecords the departure of a planned batch: the listed workers boarded (DEPARTED, one ledger\nevent each); the other manifest workers are no-shows and go back to ACCEPTED or AVAILABLE.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -358,8 +357,8 @@ func runBatchesDepart(ctx context.Context, env *cliEnv, args []string) error {
 		return writeJSON(env.stdout, resp)
 	}
 	b := resp.GetBatch()
-	fmt.Fprintf(env.stdout, "%s departed at %s: %d of %d boarded; no-shows back to %s.\n\n", b.GetBatchId(), fmtTime(b.GetActualDepartureTime()),
-		len(b.GetBoardedWorkerIds()), len(b.GetManifest()), strings.ToLower(*noShowTo))
+	fmt.Fprint(env.stdout, tr("%s departed at %s: %d of %d boarded; no-shows back to %s.\n\n", b.GetBatchId(), fmtTime(b.GetActualDepartureTime()),
+		len(b.GetBoardedWorkerIds()), len(b.GetManifest()), strings.ToLower(*noShowTo)))
 	printBatch(env.stdout, b)
 	return nil
 }

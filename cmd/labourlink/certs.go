@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,7 +65,7 @@ func parseIdentities(flagName, s string) ([]identity.Identity, error) {
 }
 
 func runCertsInit(_ context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink certs init", flag.ContinueOnError)
+	fs := newFlagSet("labourlink certs init")
 	fs.SetOutput(env.stderr)
 	dir := fs.String("dir", "certs", "folder for the CA and the certificates")
 	regionsFlag := fs.String("regions", "520000:sending,440000:receiving", "provinces and the role of their service, `CODE:sending|receiving,...`; each gets a service and a system certificate")
@@ -75,7 +74,7 @@ func runCertsInit(_ context.Context, env *cliEnv, args []string) error {
 	days := fs.Int("days", int(identity.DefaultCertValidity/(24*time.Hour)), "validity of the certificates in days")
 	force := fs.Bool("force", false, "reissue certificates that already exist (the CA is kept)")
 	fs.Usage = func() {
-		fmt.Fprint(env.stderr, `Usage: labourlink certs init [flags]
+		fmt.Fprint(env.stderr, tr(`Usage: labourlink certs init [flags]
 
 Creates a development CA (ca.pem, ca-key.pem) in -dir unless one is there, and a certificate and
 key for every party of the federation: the coordination service, each region's service and
@@ -89,7 +88,7 @@ with one more region adds just that region. Each certificate names its party in 
 Without flags it makes what the local federation needs ('labourlink dev -tls').
 
 Flags:
-`)
+`))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -123,9 +122,9 @@ Flags:
 	}
 	w := env.stdout
 	if rep.CACreated {
-		fmt.Fprintf(w, "created the CA %s (keep %s secret)\n", filepath.Join(*dir, identity.CAFile), filepath.Join(*dir, identity.CAKeyFile))
+		fmt.Fprint(w, tr("created the CA %s (keep %s secret)\n", filepath.Join(*dir, identity.CAFile), filepath.Join(*dir, identity.CAKeyFile)))
 	} else {
-		fmt.Fprintf(w, "using the CA in %s\n", filepath.Join(*dir, identity.CAFile))
+		fmt.Fprint(w, tr("using the CA in %s\n", filepath.Join(*dir, identity.CAFile)))
 	}
 	created := map[string]bool{}
 	for _, b := range rep.Created {
@@ -145,7 +144,7 @@ Flags:
 }
 
 func runCertsIssue(_ context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink certs issue", flag.ContinueOnError)
+	fs := newFlagSet("labourlink certs issue")
 	fs.SetOutput(env.stderr)
 	dir := fs.String("dir", "certs", "folder holding the CA (ca.pem, ca-key.pem); the certificate is written there")
 	spec := fs.String("identity", "", "the party: `CODE:sending|receiving|system`, SCOPE:read|full, coordination, or a labourlink:// URI (required)")
@@ -153,7 +152,7 @@ func runCertsIssue(_ context.Context, env *cliEnv, args []string) error {
 	days := fs.Int("days", int(identity.DefaultCertValidity/(24*time.Hour)), "validity in days")
 	force := fs.Bool("force", false, "overwrite an existing certificate")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink certs issue -identity SPEC [flags]\n\nIssues one certificate and key (BASE.pem, BASE-key.pem in -dir) with the folder's CA, for\nexample a service certificate with the DNS name its peers dial:\n\n  labourlink certs issue -dir certs -identity 510000:sending -hosts sending-510000.labourlink.svc\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink certs issue -identity SPEC [flags]\n\nIssues one certificate and key (BASE.pem, BASE-key.pem in -dir) with the folder's CA, for\nexample a service certificate with the DNS name its peers dial:\n\n  labourlink certs issue -dir certs -identity 510000:sending -hosts sending-510000.labourlink.svc\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -182,15 +181,15 @@ func runCertsIssue(_ context.Context, env *cliEnv, args []string) error {
 	if err := identity.WriteFiles(certFile, certPEM, keyFile, keyPEM); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "issued %s\n  certificate %s\n  key         %s\n", id, certFile, keyFile)
+	fmt.Fprint(env.stdout, tr("issued %s\n  certificate %s\n  key         %s\n", id, certFile, keyFile))
 	return nil
 }
 
 func runCertsShow(_ context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink certs show", flag.ContinueOnError)
+	fs := newFlagSet("labourlink certs show")
 	fs.SetOutput(env.stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink certs show FILE.pem...")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink certs show FILE.pem..."))
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err

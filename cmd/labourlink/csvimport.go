@@ -21,7 +21,6 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -110,7 +109,7 @@ type importStream[R any] struct {
 
 // runCSVImport parses the command line of c and runs the import.
 func runCSVImport[R any](ctx context.Context, env *cliEnv, args []string, c *csvImport[R]) error {
-	fs := flag.NewFlagSet("labourlink "+c.name, flag.ContinueOnError)
+	fs := newFlagSet("labourlink " + c.name)
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, c.kind)
 	importID := fs.String("import-id", "", "import id (default: derived from the file's content, so that importing the same file again changes nothing)")
@@ -306,7 +305,7 @@ func (c *csvImport[R]) send(ctx context.Context, env *cliEnv, svc importService[
 		sent += len(rows)
 		err := stream.send(rows, final, int64(sent))
 		rows = make([]R, 0, chunk)
-		bar.Set(r.Offset(), fmt.Sprintf("%d rows sent", sent))
+		bar.Set(r.Offset(), tr("%d rows sent", sent))
 		if errors.Is(err, io.EOF) {
 			return false, nil // the service answered early; closeAndRecv has its reply or error
 		}

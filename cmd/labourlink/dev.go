@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,7 +26,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	c := federation.Defaults(self)
-	fs := flag.NewFlagSet("labourlink dev", flag.ContinueOnError)
+	fs := newFlagSet("labourlink dev")
 	fs.SetOutput(env.stderr)
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "folder for the services' data and log files (reused on restart)")
 	fs.StringVar(&c.CoordinationAddr, "coordination-addr", c.CoordinationAddr, "listen address of the coordination service")
@@ -41,7 +40,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	useTLS := fs.Bool("tls", false, "run with mTLS and authorisation, with the certificates in -certs (made there by 'labourlink certs init' if missing)")
 	certsDir := fs.String("certs", "", "certificate folder for -tls (default DATA/certs)")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink dev [flags]\n\nStarts the local federation on loopback and runs until Ctrl-C. Each service is its own\nprocess; its log is DATA/KIND.log.\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink dev [flags]\n\nStarts the local federation on loopback and runs until Ctrl-C. Each service is its own\nprocess; its log is DATA/KIND.log.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -57,7 +56,7 @@ func runDev(ctx context.Context, env *cliEnv, args []string) error {
 	} else {
 		*certsDir = ""
 	}
-	fmt.Fprintf(env.stdout, "starting the labourlink federation (data in %s)...\n", c.DataDir)
+	fmt.Fprint(env.stdout, tr("starting the labourlink federation (data in %s)...\n", c.DataDir))
 	return federation.Run(ctx, c, func(c federation.Config) { printWelcome(env, c, *certsDir) }, env.stdout)
 }
 
@@ -75,7 +74,7 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 	t := regions.Default()
 	w := env.stdout
 	abs, _ := filepath.Abs(c.DataDir)
-	fmt.Fprintf(w, "\nlabourlink federation is up (data and logs in %s)\n\n", abs)
+	fmt.Fprint(w, tr("\nlabourlink federation is up (data and logs in %s)\n\n", abs))
 	metricsURL := func(addr string) string {
 		if !c.Metrics {
 			return "off"
@@ -107,14 +106,14 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 	sys440 := grpcurlAuth(certsDir, identity.System(federation.ReceivingRegion))
 	national := grpcurlAuth(certsDir, identity.Operator("", false))
 	if c.Replicas > 1 {
-		fmt.Fprintf(w, "\nThe coordination is replicated on %d nodes (NATS JetStream, docs/replication.md): a write is\nacknowledged once a majority holds it, and any node answers. The provinces are given them all:\n  -coordination %s\n",
-			c.Replicas, c.CoordinationTarget())
+		fmt.Fprint(w, tr("\nThe coordination is replicated on %d nodes (NATS JetStream, docs/replication.md): a write is\nacknowledged once a majority holds it, and any node answers. The provinces are given them all:\n  -coordination %s\n",
+			c.Replicas, c.CoordinationTarget()))
 	}
 	if certsDir != "" {
-		fmt.Fprintf(w, "\nmTLS is on: every caller needs a certificate from %s (the CA is %s).\n",
-			certsDir, filepath.Join(certsDir, identity.CAFile))
+		fmt.Fprint(w, tr("\nmTLS is on: every caller needs a certificate from %s (the CA is %s).\n",
+			certsDir, filepath.Join(certsDir, identity.CAFile)))
 	}
-	fmt.Fprintf(w, "\nTry (grpcurl; `go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4` once, then drop the `go run`):\n")
+	fmt.Fprint(w, tr("\nTry (grpcurl; `go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4` once, then drop the `go run`):\n"))
 	fmt.Fprintf(w, "  %s %s %s list\n", grpcurl, sys520, c.SendingAddr)
 	fmt.Fprintf(w, "  %s %s %s describe labourlink.sending.v1.RosterService\n", grpcurl, sys520, c.SendingAddr)
 	fmt.Fprintf(w, "  %s %s %s grpc.health.v1.Health/Check\n", grpcurl, sys440, c.ReceivingAddr)
@@ -122,14 +121,14 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 	fmt.Fprintf(w, "  %s %s -d '{\"page_size\":5}' %s labourlink.sending.v1.RosterService/ListWorkers\n", grpcurl, sys520, c.SendingAddr)
 	if certsDir != "" {
 		cert, key := identity.Paths(certsDir, identity.System(federation.SendingRegion))
-		fmt.Fprintf(w, "\nThe CLI as Guizhou's system:\n  export LABOURLINK_TLS_CA=%s LABOURLINK_TLS_CERT=%s LABOURLINK_TLS_KEY=%s\n",
-			filepath.Join(certsDir, identity.CAFile), cert, key)
+		fmt.Fprint(w, tr("\nThe CLI as Guizhou's system:\n  export LABOURLINK_TLS_CA=%s LABOURLINK_TLS_CERT=%s LABOURLINK_TLS_KEY=%s\n",
+			filepath.Join(certsDir, identity.CAFile), cert, key))
 	}
 	if c.HTTP {
-		fmt.Fprintf(w, "\nJSON over HTTP (Connect protocol; see docs/http.md):\n  curl -s -H 'Content-Type: application/json' -d '{\"page_size\":5}' %s/labourlink.sending.v1.RosterService/ListWorkers\n", httpURL(c.SendingAddr))
+		fmt.Fprint(w, tr("\nJSON over HTTP (Connect protocol; see docs/http.md):\n  curl -s -H 'Content-Type: application/json' -d '{\"page_size\":5}' %s/labourlink.sending.v1.RosterService/ListWorkers\n", httpURL(c.SendingAddr)))
 	}
 	if c.Metrics {
-		fmt.Fprintf(w, "\nMetrics (Prometheus text; see docs/operations.md, \"Metrics\"):\n  curl -s %s | grep ^labourlink_\n", metricsURL(c.SendingAddr))
+		fmt.Fprint(w, tr("\nMetrics (Prometheus text; see docs/operations.md, \"Metrics\"):\n  curl -s %s | grep ^labourlink_\n", metricsURL(c.SendingAddr)))
 	}
-	fmt.Fprintf(w, "\nOr the CLI: go run ./cmd/labourlink help\n\nPress Ctrl-C to stop.\n")
+	fmt.Fprint(w, tr("\nOr the CLI: go run ./cmd/labourlink help\n\nPress Ctrl-C to stop.\n"))
 }

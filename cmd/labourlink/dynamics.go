@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -27,7 +26,7 @@ func init() {
 }
 
 func runDynamicsShow(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink dynamics show", flag.ContinueOnError)
+	fs := newFlagSet("labourlink dynamics show")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	asOf := fs.String("as-of", "", "the day, YYYY-MM-DD (default today, China time)")
@@ -36,12 +35,12 @@ func runDynamicsShow(ctx context.Context, env *cliEnv, args []string) error {
 	sendingRegion := fs.String("region", "", "with -national: only this sending province (6-digit code)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink dynamics show [flags]\n\nShows the distinct registered-poor workers out at work on a day (departed on or before it, and\n"+
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink dynamics show [flags]\n\nShows the distinct registered-poor workers out at work on a day (departed on or before it, and\n"+
 			"on it not yet back home, not out of the job, not a no-show), by home county, destination and\n"+
 			"occupation (a sending province) or by sending and destination province (-national), against\n"+
 			"the same day a year before and against the year before's total; and, for a sending province,\n"+
 			"the local employers' recovery rate (resumed / registered) on the day. Each percentage shows\n"+
-			"its numerator and denominator. See docs/dynamics.md.\n\nFlags:")
+			"its numerator and denominator. See docs/dynamics.md.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -97,8 +96,8 @@ func printDynamics(env *cliEnv, r *sendingv1.GetEmploymentDynamicsResponse, coun
 	headline(w, r.GetAsOf(), who, r.GetTotal())
 	workshopsLine(w, r.GetRecoveryByKind())
 	rec := r.GetRecoveryTotal().GetRecoveryRate()
-	fmt.Fprintf(w, "Local employers resumed: %s (%s/%s); registered-poor workers placed locally: %s.\n",
-		percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()), count(r.GetPlacedLocally()))
+	fmt.Fprint(w, tr("Local employers resumed: %s (%s/%s); registered-poor workers placed locally: %s.\n",
+		percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()), count(r.GetPlacedLocally())))
 	dynamicsTable(env, "by home county", "county", r.GetByHomeCounty(), notRecorded(regionLabel), r)
 	dynamicsTable(env, "by destination", "province", r.GetByDestination(), regionLabel, r)
 	dynamicsTable(env, "by occupation", "occupation", r.GetByOccupation(), notRecorded(nil), r)
@@ -111,7 +110,7 @@ func workshopsLine(w io.Writer, byKind []*sendingv1.LocalRecovery) {
 	for _, k := range byKind {
 		if k.GetKind() == sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_POVERTY_ALLEVIATION_WORKSHOP {
 			rec := k.GetRecoveryRate()
-			fmt.Fprintf(w, "%s of workshops resumed (%s/%s).\n", percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()))
+			fmt.Fprint(w, tr("%s of workshops resumed (%s/%s).\n", percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator())))
 		}
 	}
 }
@@ -121,7 +120,7 @@ func recoveryTable(env *cliEnv, asOf *commonv1.Date, byKind []*sendingv1.LocalRe
 	if len(byKind) == 0 {
 		return
 	}
-	fmt.Fprintf(env.stdout, "\nlocal employers on %s\n", civil.Format(asOf))
+	fmt.Fprint(env.stdout, tr("\nlocal employers on %s\n", civil.Format(asOf)))
 	tb := newTable("kind", "resumed", "registered", "recovery rate").alignRight(1, 2, 3)
 	for _, k := range append(byKind, total) {
 		rr := k.GetRecoveryRate()
@@ -141,14 +140,14 @@ func printNationalDynamics(env *cliEnv, r *coordinationv1.GetNationalEmploymentD
 	headline(w, r.GetAsOf(), who, r.GetTotal())
 	workshopsLine(w, r.GetRecoveryByKind())
 	rec := r.GetRecoveryTotal().GetRecoveryRate()
-	fmt.Fprintf(w, "Local employers resumed: %s (%s/%s).\n", percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator()))
+	fmt.Fprint(w, tr("Local employers resumed: %s (%s/%s).\n", percent(rec), count(rec.GetNumerator()), count(rec.GetDenominator())))
 	dynamicsTable(env, "by sending province", "province", r.GetBySendingRegion(), regionLabel, r)
 	dynamicsTable(env, "by destination", "province", r.GetByDestination(), regionLabel, r)
 	dynamicsTable(env, "by home county", "county", r.GetByHomeCounty(), notRecorded(regionLabel), r)
 	dynamicsTable(env, "by occupation", "occupation", r.GetByOccupation(), notRecorded(nil), r)
 	recoveryTable(env, r.GetAsOf(), r.GetRecoveryByKind(), r.GetRecoveryTotal())
 	if rows := r.GetRecoveryBySendingRegion(); len(rows) > 0 {
-		fmt.Fprintf(w, "\nlocal employers by sending province on %s\n", civil.Format(r.GetAsOf()))
+		fmt.Fprint(w, tr("\nlocal employers by sending province on %s\n", civil.Format(r.GetAsOf())))
 		tb := newTable("province", "resumed", "registered", "recovery rate").alignRight(1, 2, 3)
 		for _, row := range rows {
 			rr := row.GetRecoveryTotal().GetRecoveryRate()
@@ -181,9 +180,9 @@ type dated interface {
 // headline prints the published sentence: "As of 30 April 2026, poor labourers out at work:
 // 1,234 = 95.4% of the same day last year (1,293); 87.0% of last year's total (1,418)."
 func headline(w io.Writer, asOf *commonv1.Date, who string, t *commonv1.DynamicsRow) {
-	fmt.Fprintf(w, "As of %s, %s out at work: %s = %s of the same day last year (%s); %s of last year's total (%s).\n",
+	fmt.Fprint(w, tr("As of %s, %s out at work: %s = %s of the same day last year (%s); %s of last year's total (%s).\n",
 		longDate(asOf), who, count(t.GetOutAtWork()), percent(t.GetAgainstSameDayLastYear()), count(t.GetSameDayLastYear()),
-		percent(t.GetAgainstLastYearTotal()), count(t.GetLastYearTotal()))
+		percent(t.GetAgainstLastYearTotal()), count(t.GetLastYearTotal())))
 }
 
 // dynamicsTable prints rows under title, their keys named by label.

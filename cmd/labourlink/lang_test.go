@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/language"
 )
 
 // A county clerk in a zh_CN.UTF-8 locale imports a roster with bad rows: the summary table's
@@ -100,5 +102,55 @@ func TestTableAlignsCJKNames(t *testing.T) {
 	}
 	if col < 0 {
 		t.Fatalf("no rows:\n%s", b.String())
+	}
+}
+
+// TestCLIHelpInChinese: in a Chinese locale the command list, a command's usage and its flags'
+// help, the default usage of a command without its own, and the CLI's own errors (a wrapped one
+// too) are in Chinese; in English they stay English.
+func TestCLIHelpInChinese(t *testing.T) {
+	defer func(l language.Tag) { cliLang = l }(cliLang)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		stream   string // "out" or "err"
+		want     []string
+		unwanted []string
+	}{
+		{"command list", []string{"-lang", "zh", "help"}, exitOK, "out",
+			[]string{"启动本地联盟", "从 CSV 文件导入劳动者花名册", "显示台账的对账"}, []string{"start the local federation"}},
+		{"usage and flags", []string{"-lang", "zh", "absence", "-h"}, exitOK, "err",
+			[]string{"用法：labourlink absence", "缺勤第一天，YYYY-MM-DD（必填）", "幂等键"}, []string{"first day of absence"}},
+		{"default usage", []string{"-lang", "zh", "backup", "-h"}, exitOK, "err",
+			[]string{"labourlink backup 的用法：", "要写入的文件"}, []string{"Usage of"}},
+		{"own error", []string{"-lang", "zh", "absence"}, exitFailed, "err",
+			[]string{"请给出一个劳动者编号"}, []string{"give one worker id"}},
+		{"wrapped error", []string{"-lang", "zh", "absence", "-first-day", "2026-13-01", "w1"}, exitFailed, "err",
+			[]string{"-first-day："}, []string{"%!"}},
+		{"English", []string{"-lang", "en", "absence", "-h"}, exitOK, "err",
+			[]string{"Usage: labourlink absence", "first day of absence, YYYY-MM-DD (required)"}, []string{"缺勤"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := cli(t, tt.args...)
+			got := out
+			if tt.stream == "err" {
+				got = errOut
+			}
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("no %q in:\n%s", w, got)
+				}
+			}
+			for _, u := range tt.unwanted {
+				if strings.Contains(got, u) {
+					t.Errorf("%q in:\n%s", u, got)
+				}
+			}
+		})
 	}
 }

@@ -110,17 +110,17 @@ func printLedgerWatch(env *cliEnv, st *ledgerwatchv1.LedgerWatch) {
 	w := env.stdout
 	cp := st.GetCheckpoint()
 	if cp == nil {
-		fmt.Fprintf(w, "Province %s: no checkpoint kept yet (no event acknowledged since the ledger checks began).\n", st.GetReporterRegion())
+		fmt.Fprint(w, tr("Province %s: no checkpoint kept yet (no event acknowledged since the ledger checks began).\n", st.GetReporterRegion()))
 	} else {
-		fmt.Fprintf(w, "Province %s: checkpoint of %d leaves signed %s; %d acknowledged events kept; last check %s.\n",
-			st.GetReporterRegion(), cp.GetTreeSize(), fmtTime(cp.GetTime()), st.GetAcknowledgedEvents(), ago(st.GetLastCheckTime(), time.Now()))
+		fmt.Fprint(w, tr("Province %s: checkpoint of %d leaves signed %s; %d acknowledged events kept; last check %s.\n",
+			st.GetReporterRegion(), cp.GetTreeSize(), fmtTime(cp.GetTime()), st.GetAcknowledgedEvents(), ago(st.GetLastCheckTime(), time.Now())))
 	}
 	if p := st.GetCheckpointProblem(); p != "" {
-		fmt.Fprintf(w, "The ledger's log fails its check: %s\n", p)
+		fmt.Fprint(w, tr("The ledger's log fails its check: %s\n", p))
 	}
 	if st.GetFailureCount() == 0 {
 		if st.GetCheckpointProblem() == "" {
-			fmt.Fprintln(w, "The ledger holds every acknowledged event as it was acknowledged.")
+			fmt.Fprintln(w, tr("The ledger holds every acknowledged event as it was acknowledged."))
 		}
 		return
 	}
@@ -131,9 +131,9 @@ func printLedgerWatch(env *cliEnv, st *ledgerwatchv1.LedgerWatch) {
 	}
 	t.render(w, env.colour)
 	if n := st.GetFailureCount(); n > int64(len(st.GetFailures())) {
-		fmt.Fprintf(w, "... and %d more.\n", n-int64(len(st.GetFailures())))
+		fmt.Fprint(w, tr("... and %d more.\n", n-int64(len(st.GetFailures()))))
 	}
-	fmt.Fprintf(w, "\n%d acknowledged event(s) no longer in the ledger as acknowledged. See docs/coordination.md, \"A ledger provinces can verify\".\n", st.GetFailureCount())
+	fmt.Fprint(w, tr("\n%d acknowledged event(s) no longer in the ledger as acknowledged. See docs/coordination.md, \"A ledger provinces can verify\".\n", st.GetFailureCount()))
 }
 
 // ledgerOutcome is the command's result: exit 1 when the ledger fails its check (the message
@@ -144,7 +144,7 @@ func ledgerOutcome(st *ledgerwatchv1.LedgerWatch, printed bool) error {
 	}
 	msg := ""
 	if !printed {
-		msg = fmt.Sprintf("the ledger fails its check: %d acknowledged event(s) changed or missing", st.GetFailureCount())
+		msg = tr("the ledger fails its check: %d acknowledged event(s) changed or missing", st.GetFailureCount())
 		if p := st.GetCheckpointProblem(); p != "" {
 			msg += "; " + p
 		}

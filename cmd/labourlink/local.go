@@ -70,7 +70,7 @@ func returneeClient(d *dialer) (sendingv1.ReturneeServiceClient, func(), error) 
 }
 
 func runLocalAdd(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink local add", flag.ContinueOnError)
+	fs := newFlagSet("labourlink local add")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	name := fs.String("name", "", "what the employer is called (required), such as 关岭县花江镇扶贫车间")
@@ -105,12 +105,12 @@ func runLocalAdd(ctx context.Context, env *cliEnv, args []string) error {
 		return writeJSON(env.stdout, resp)
 	}
 	e := resp.GetLocalEmployer()
-	fmt.Fprintf(env.stdout, "registered %s: %s, %s, %d places, resumed %s\n", e.GetLocalEmployerId(), e.GetDisplayName(), localKindWord(e.GetKind()), e.GetCapacity(), yesNo(e.GetResumed()))
+	fmt.Fprint(env.stdout, tr("registered %s: %s, %s, %d places, resumed %s\n", e.GetLocalEmployerId(), e.GetDisplayName(), localKindWord(e.GetKind()), e.GetCapacity(), yesNo(e.GetResumed())))
 	return nil
 }
 
 func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink local list", flag.ContinueOnError)
+	fs := newFlagSet("labourlink local list")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	kind := fs.String("kind", "", "only this kind: workshop, enterprise or post")
@@ -154,7 +154,7 @@ func runLocalList(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink local update", flag.ContinueOnError)
+	fs := newFlagSet("labourlink local update")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	name := fs.String("name", "", "new name")
@@ -164,7 +164,7 @@ func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink local update [flags] LOCAL_EMPLOYER_ID\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink local update [flags] LOCAL_EMPLOYER_ID\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -212,19 +212,19 @@ func runLocalUpdate(ctx context.Context, env *cliEnv, args []string) error {
 		return writeJSON(env.stdout, resp)
 	}
 	u := resp.GetLocalEmployer()
-	fmt.Fprintf(env.stdout, "%s: %s, %s, %d places (%d taken), resumed %s\n", u.GetLocalEmployerId(), u.GetDisplayName(), localKindWord(u.GetKind()), u.GetCapacity(), u.GetPlaced(), yesNo(u.GetResumed()))
+	fmt.Fprint(env.stdout, tr("%s: %s, %s, %d places (%d taken), resumed %s\n", u.GetLocalEmployerId(), u.GetDisplayName(), localKindWord(u.GetKind()), u.GetCapacity(), u.GetPlaced(), yesNo(u.GetResumed())))
 	return nil
 }
 
 func runLocalPlace(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink local place", flag.ContinueOnError)
+	fs := newFlagSet("labourlink local place")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	start := fs.String("start", "", "first day of work, YYYY-MM-DD (default today)")
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink local place [flags] WORKER_ID LOCAL_EMPLOYER_ID\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink local place [flags] WORKER_ID LOCAL_EMPLOYER_ID\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -258,13 +258,13 @@ func runLocalPlace(ctx context.Context, env *cliEnv, args []string) error {
 		return writeJSON(env.stdout, resp)
 	}
 	e := resp.GetLocalEmployer()
-	fmt.Fprintf(env.stdout, "%s placed with %s (%s) from %s: %d of %d places taken.\n", resp.GetWorker().GetWorkerId(), e.GetLocalEmployerId(), e.GetDisplayName(),
-		civil.Format(resp.GetWorker().GetLocalPlacements()[len(resp.GetWorker().GetLocalPlacements())-1].GetStartDate()), e.GetPlaced(), e.GetCapacity())
+	fmt.Fprint(env.stdout, tr("%s placed with %s (%s) from %s: %d of %d places taken.\n", resp.GetWorker().GetWorkerId(), e.GetLocalEmployerId(), e.GetDisplayName(),
+		civil.Format(resp.GetWorker().GetLocalPlacements()[len(resp.GetWorker().GetLocalPlacements())-1].GetStartDate()), e.GetPlaced(), e.GetCapacity()))
 	return nil
 }
 
 func runLocalSummary(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink local summary", flag.ContinueOnError)
+	fs := newFlagSet("labourlink local summary")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	county := fs.String("county", "", "only this county (6-digit code)")

@@ -122,11 +122,11 @@ func runCLI(ctx context.Context, env *cliEnv, args []string) int {
 		var ee exitError
 		if errors.As(err, &ee) {
 			if ee.msg != "" {
-				fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, ee.msg)
+				fmt.Fprint(env.stderr, tr("labourlink %s: %s\n", c.name, localized(ee.msg)))
 			}
 			return ee.code
 		}
-		fmt.Fprintf(env.stderr, "labourlink %s: %s\n", c.name, describeError(err))
+		fmt.Fprint(env.stderr, tr("labourlink %s: %s\n", c.name, describeError(err)))
 		return exitFailed
 	}
 	return exitOK
@@ -168,7 +168,7 @@ func listCommands(w io.Writer, prefix string) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-*s  %s\n", width, n, commands[n].summary)
+		fmt.Fprintf(w, "  %-*s  %s\n", width, n, localized(commands[n].summary))
 	}
 }
 

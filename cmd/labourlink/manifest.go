@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"html/template"
 	"io"
@@ -30,7 +29,7 @@ func init() {
 
 func runBatchesManifest(ctx context.Context, env *cliEnv, args []string) error {
 	batch, args := splitBatchArg(args)
-	fs := flag.NewFlagSet("labourlink batches manifest", flag.ContinueOnError)
+	fs := newFlagSet("labourlink batches manifest")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)

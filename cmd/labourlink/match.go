@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -51,7 +50,7 @@ func newRequestID() string {
 }
 
 func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink match run", flag.ContinueOnError)
+	fs := newFlagSet("labourlink match run")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	dry := fs.Bool("dry-run", false, "compute the result and show it without proposing anyone")
@@ -60,7 +59,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	out := addOutputFlag(fs)
 	maxStale := fs.Duration("max-replica-staleness", 0, "refuse the run when the demand replica of a province with open demand has not been known current for longer than this (0: the service's default, 5m)")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink match run [-dry-run] [flags]\n\nStarts a match run on the sending service: the available workers against the open demand\nreplicated from the paired receiving provinces. Shows the run's progress, then what it\nproposed for each vacancy. Without -dry-run the proposals are committed and the candidates\nsent to the receiving services.\n\nThe service refuses a run on a replica known to be behind (its link down: vacancies may have\nclosed meanwhile); -max-replica-staleness sets how far behind is too far.\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink match run [-dry-run] [flags]\n\nStarts a match run on the sending service: the available workers against the open demand\nreplicated from the paired receiving provinces. Shows the run's progress, then what it\nproposed for each vacancy. Without -dry-run the proposals are committed and the candidates\nsent to the receiving services.\n\nThe service refuses a run on a replica known to be behind (its link down: vacancies may have\nclosed meanwhile); -max-replica-staleness sets how far behind is too far.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -88,12 +87,12 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 	started, err := client.StartMatchRun(ctx, req)
 	if err != nil {
 		if apierror.ParseReason(errorReason(err)) == commonv1.ErrorReason_ERROR_REASON_REPLICA_STALE {
-			fmt.Fprintln(env.stderr, "The demand replica is behind: see `labourlink match follow`. To run on it anyway, give -max-replica-staleness longer than it is behind.")
+			fmt.Fprintln(env.stderr, tr("The demand replica is behind: see `labourlink match follow`. To run on it anyway, give -max-replica-staleness longer than it is behind."))
 		}
 		return err
 	}
 	name := started.GetMatchRun().GetName()
-	fmt.Fprintf(env.stderr, "started %s (request id %s)\n", name, *requestID)
+	fmt.Fprint(env.stderr, tr("started %s (request id %s)\n", name, *requestID))
 	bar := newProgress(env.stderr, env.interactive, "matching", 100, "%")
 	var run *sendingv1.MatchRun
 	var last *sendingv1.GetMatchRunResponse
@@ -109,7 +108,7 @@ func runMatchRun(ctx context.Context, env *cliEnv, args []string) error {
 		bar.Set(int64(run.GetProgressPercent()), run.GetStage())
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(env.stderr, "\nstopped watching; the run goes on: grpcurl ... labourlink.sending.v1.MatchingService/GetMatchRun {\"name\":%q}\n", name)
+			fmt.Fprint(env.stderr, tr("\nstopped watching; the run goes on: grpcurl ... labourlink.sending.v1.MatchingService/GetMatchRun {\"name\":%q}\n", name))
 			return ctx.Err()
 		case <-time.After(*poll):
 		}
@@ -140,15 +139,15 @@ func printRunSummary(w io.Writer, run *sendingv1.MatchRun) {
 	if run.GetCreateTime() != nil && run.GetEndTime() != nil {
 		took = " in " + run.GetEndTime().AsTime().Sub(run.GetCreateTime().AsTime()).Round(time.Millisecond).String()
 	}
-	fmt.Fprintf(w, "\n%s finished%s", run.GetName(), took)
+	fmt.Fprint(w, tr("\n%s finished%s", run.GetName(), took))
 	if run.GetDryRun() {
-		fmt.Fprint(w, " (dry run: nobody was proposed)")
+		fmt.Fprint(w, tr(" (dry run: nobody was proposed)"))
 	}
-	fmt.Fprintf(w, "\n  algorithm:        %s\n", run.GetAlgorithm())
-	fmt.Fprintf(w, "  eligible workers: %d\n", run.GetWorkersEligible())
-	fmt.Fprintf(w, "  open positions:   %d\n", run.GetOpenings())
-	fmt.Fprintf(w, "  proposed:         %d (%s of the open positions)\n", run.GetProposed(), pct(run.GetProposed(), run.GetOpenings()))
-	fmt.Fprintf(w, "  registered-poor:  %d (%s of the proposed)\n", run.GetProposedRegisteredPoor(), pct(run.GetProposedRegisteredPoor(), run.GetProposed()))
+	fmt.Fprint(w, tr("\n  algorithm:        %s\n", run.GetAlgorithm()))
+	fmt.Fprint(w, tr("  eligible workers: %d\n", run.GetWorkersEligible()))
+	fmt.Fprint(w, tr("  open positions:   %d\n", run.GetOpenings()))
+	fmt.Fprint(w, tr("  proposed:         %d (%s of the open positions)\n", run.GetProposed(), pct(run.GetProposed(), run.GetOpenings())))
+	fmt.Fprint(w, tr("  registered-poor:  %d (%s of the proposed)\n", run.GetProposedRegisteredPoor(), pct(run.GetProposedRegisteredPoor(), run.GetProposed())))
 	for i, f := range run.GetReplicas() {
 		label := "  demand replicas:  "
 		if i > 0 {
@@ -158,13 +157,13 @@ func printRunSummary(w io.Writer, run *sendingv1.MatchRun) {
 	}
 	fmt.Fprintln(w)
 	for _, warning := range run.GetWarnings() {
-		fmt.Fprintf(w, "! warning: %s\n", warning)
+		fmt.Fprint(w, tr("! warning: %s\n", warning))
 	}
 	if len(run.GetWarnings()) > 0 {
 		fmt.Fprintln(w)
 	}
 	if len(run.GetVacancies()) == 0 {
-		fmt.Fprintln(w, "No vacancy received a proposal.")
+		fmt.Fprintln(w, tr("No vacancy received a proposal."))
 		return
 	}
 	tb := newTable("receiving", "vacancy", "employer", "occupation", "open", "proposed", "poor", "counties").alignRight(4, 5, 6, 7)
@@ -179,21 +178,21 @@ func printRunSummary(w io.Writer, run *sendingv1.MatchRun) {
 		proposed += v.GetProposed()
 		poor += v.GetProposedRegisteredPoor()
 	}
-	tb.add(false, "total", fmt.Sprintf("%d vacancies", len(run.GetVacancies())), "", "", open, proposed, poor, "")
+	tb.add(false, "total", tr("%d vacancies", len(run.GetVacancies())), "", "", open, proposed, poor, "")
 	tb.render(w, false)
 	if short {
-		fmt.Fprintln(w, "\nRows marked ! still have open positions after the run.")
+		fmt.Fprintln(w, tr("\nRows marked ! still have open positions after the run."))
 	}
 }
 
 func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink match cancel", flag.ContinueOnError)
+	fs := newFlagSet("labourlink match cancel")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	requestID := fs.String("request-id", "", "idempotency key (default: a new one)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink match cancel [flags] <run>\n\nCancels a running match run (<run> is its number or matchRuns/<number>): it is recorded\nCANCELLED at once, stops at its next stage and proposes nobody. A run that has ended\nalready is refused (cancelling a cancelled run again is fine).\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink match cancel [flags] <run>\n\nCancels a running match run (<run> is its number or matchRuns/<number>): it is recorded\nCANCELLED at once, stops at its next stage and proposes nobody. A run that has ended\nalready is refused (cancelling a cancelled run again is fine).\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -221,12 +220,12 @@ func runMatchCancel(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	run := resp.GetMatchRun()
 	return out.print(env, resp, func() {
-		fmt.Fprintf(env.stdout, "%s cancelled at %s: nobody is proposed by it.\n", run.GetName(), fmtTime(run.GetEndTime()))
+		fmt.Fprint(env.stdout, tr("%s cancelled at %s: nobody is proposed by it.\n", run.GetName(), fmtTime(run.GetEndTime())))
 	})
 }
 
 func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink match follow", flag.ContinueOnError)
+	fs := newFlagSet("labourlink match follow")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)
@@ -244,7 +243,7 @@ func runMatchFollow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	return out.print(env, resp, func() {
 		if len(resp.GetPositions()) == 0 {
-			fmt.Fprintln(env.stdout, "Not following any receiving province (no pairing found yet).")
+			fmt.Fprintln(env.stdout, tr("Not following any receiving province (no pairing found yet)."))
 			return
 		}
 		printFollowStatus(env.stdout, resp.GetPositions())
@@ -274,17 +273,17 @@ func printFollowStatus(w io.Writer, positions []*sendingv1.FollowPosition) {
 		if !p.GetConnected() {
 			connected = "NO: a watch is down or has not answered yet"
 		}
-		fmt.Fprintf(w, "    connected:     %s\n", connected)
-		fmt.Fprintf(w, "    demand:        %s\n", describeFreshness(f))
-		fmt.Fprintf(w, "    positions:     demand revision %d%s, decision revision %d%s\n",
-			p.GetDemandRevision(), describeLag(p.GetDemandLag()), p.GetDecisionRevision(), describeLag(p.GetDecisionLag()))
-		fmt.Fprintf(w, "    employment:    revision %d%s\n", p.GetEmploymentRevision(), describeLag(p.GetEmploymentLag()))
-		fmt.Fprintf(w, "    last message:  %s\n", cstOr(p.GetLastMessageTime(), "none"))
-		fmt.Fprintf(w, "    last change:   %s\n", cstOr(p.GetLastChangeTime(), "none"))
+		fmt.Fprint(w, tr("    connected:     %s\n", connected))
+		fmt.Fprint(w, tr("    demand:        %s\n", describeFreshness(f)))
+		fmt.Fprint(w, tr("    positions:     demand revision %d%s, decision revision %d%s\n",
+			p.GetDemandRevision(), describeLag(p.GetDemandLag()), p.GetDecisionRevision(), describeLag(p.GetDecisionLag())))
+		fmt.Fprint(w, tr("    employment:    revision %d%s\n", p.GetEmploymentRevision(), describeLag(p.GetEmploymentLag())))
+		fmt.Fprint(w, tr("    last message:  %s\n", cstOr(p.GetLastMessageTime(), "none")))
+		fmt.Fprint(w, tr("    last change:   %s\n", cstOr(p.GetLastChangeTime(), "none")))
 		if p.GetLastError() != "" {
-			fmt.Fprintf(w, "    last error:    %s  %s\n", cstOr(p.GetLastErrorTime(), "(time unknown)"), p.GetLastError())
+			fmt.Fprint(w, tr("    last error:    %s  %s\n", cstOr(p.GetLastErrorTime(), "(time unknown)"), p.GetLastError()))
 		} else {
-			fmt.Fprintf(w, "    last error:    none since the feeds last answered\n")
+			fmt.Fprint(w, tr("    last error:    none since the feeds last answered\n"))
 		}
 	}
 }
@@ -299,9 +298,9 @@ func describeLag(l *sendingv1.FeedLag) string {
 	case l.GetCaughtUp():
 		return " (caught up)"
 	case l.GetRevisionsBehind() > 0:
-		return fmt.Sprintf(" (head %d, %d behind)", l.GetHeadRevision(), l.GetRevisionsBehind())
+		return tr(" (head %d, %d behind)", l.GetHeadRevision(), l.GetRevisionsBehind())
 	}
-	return fmt.Sprintf(" (head %d, catching up)", l.GetHeadRevision())
+	return tr(" (head %d, catching up)", l.GetHeadRevision())
 }
 
 // describeFreshness says how current a demand replica is: "current as of 2026-12-01 10:32:05
@@ -311,7 +310,7 @@ func describeFreshness(f *sendingv1.ReplicaFreshness) string {
 	if f.GetCurrentAsOf() == nil {
 		b.WriteString("never known current")
 	} else {
-		fmt.Fprintf(&b, "current as of %s (%s behind)", cstOr(f.GetCurrentAsOf(), ""), f.GetStaleness().AsDuration().Round(time.Second))
+		fmt.Fprint(&b, tr("current as of %s (%s behind)", cstOr(f.GetCurrentAsOf(), ""), f.GetStaleness().AsDuration().Round(time.Second)))
 		if f.GetStaleness().AsDuration() > staleAfter {
 			b.WriteString(" BEHIND")
 		}

@@ -32,7 +32,7 @@ type outboxFlags struct {
 }
 
 func newOutboxFlags(env *cliEnv, name, usage string) *outboxFlags {
-	fs := flag.NewFlagSet("labourlink "+name, flag.ContinueOnError)
+	fs := newFlagSet("labourlink " + name)
 	fs.SetOutput(env.stderr)
 	o := &outboxFlags{fs: fs}
 	o.service = fs.String("service", "sending", "whose outboxes: sending or receiving")
@@ -104,7 +104,7 @@ func runOutboxList(ctx context.Context, env *cliEnv, args []string) error {
 	now := time.Now()
 	w := env.stdout
 	if len(resp.GetOutboxes()) == 0 {
-		fmt.Fprintln(w, "No outbox has had messages yet.")
+		fmt.Fprintln(w, tr("No outbox has had messages yet."))
 		return nil
 	}
 	t := newTable("destination", "waiting", "oldest waiting", "quarantined", "relay", "last delivery", "last error").alignRight(1, 3)
@@ -115,7 +115,7 @@ func runOutboxList(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		lastErr := "-"
 		if b.GetLastError() != "" {
-			lastErr = fmt.Sprintf("%s, %d in a row: %s", fmtTime(b.GetLastErrorTime()), b.GetConsecutiveFailures(), clipText(b.GetLastError(), 80))
+			lastErr = tr("%s, %d in a row: %s", fmtTime(b.GetLastErrorTime()), b.GetConsecutiveFailures(), clipText(b.GetLastError(), 80))
 		}
 		t.add(b.GetQuarantined() > 0 || b.GetLastError() != "", b.GetDestination(), b.GetPending(), ago(b.GetOldestCreateTime(), now),
 			b.GetQuarantined(), relay, ago(b.GetLastDeliveryTime(), now), lastErr)
@@ -176,7 +176,7 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 	}
 	w := env.stdout
 	if len(entries) == 0 {
-		fmt.Fprintf(w, "No messages in the quarantine (state %s).\n", *state)
+		fmt.Fprint(w, tr("No messages in the quarantine (state %s).\n", *state))
 		return nil
 	}
 	t := newTable("entry", "destination", "message", "refused", "code", "reason", "state", "attempts").alignRight(7)
@@ -185,7 +185,7 @@ func runOutboxQuarantine(ctx context.Context, env *cliEnv, args []string) error 
 			fmtTime(q.GetQuarantineTime()), q.GetCode(), q.GetReason(), quarantineStateWord(q.GetState()), q.GetAttempts())
 	}
 	t.render(w, env.colour)
-	fmt.Fprintf(w, "\n%d message(s). `labourlink outbox show ENTRY` shows the refusal and the message.\n", len(entries))
+	fmt.Fprint(w, tr("\n%d message(s). `labourlink outbox show ENTRY` shows the refusal and the message.\n", len(entries)))
 	return nil
 }
 
@@ -216,32 +216,32 @@ func runOutboxShow(ctx context.Context, env *cliEnv, args []string) error {
 	q := resp.GetEntry()
 	w := env.stdout
 	rows := [][2]string{
-		{"entry", q.GetEntryId()},
-		{"destination", q.GetDestination()},
-		{"message", q.GetSummary() + " (" + q.GetType() + ")"},
-		{"ordering key", q.GetOrderingKey()},
-		{"committed", fmtTime(q.GetCreateTime())},
-		{"refused", fmtTime(q.GetQuarantineTime())},
-		{"reason", fmt.Sprintf("%s (code %s)", q.GetReason(), q.GetCode())},
-		{"peer said", q.GetMessage()},
-		{"attempts before", fmt.Sprint(q.GetAttempts())},
-		{"state", quarantineStateWord(q.GetState())},
+		{tr("entry"), q.GetEntryId()},
+		{tr("destination"), q.GetDestination()},
+		{tr("message"), q.GetSummary() + " (" + q.GetType() + ")"},
+		{tr("ordering key"), q.GetOrderingKey()},
+		{tr("committed"), fmtTime(q.GetCreateTime())},
+		{tr("refused"), fmtTime(q.GetQuarantineTime())},
+		{tr("reason"), tr("%s (code %s)", q.GetReason(), q.GetCode())},
+		{tr("peer said"), q.GetMessage()},
+		{tr("attempts before"), fmt.Sprint(q.GetAttempts())},
+		{tr("state"), quarantineStateWord(q.GetState())},
 	}
 	if q.GetRetriedAs() != "" {
-		rows = append(rows, [2]string{"retried as", q.GetRetriedAs()})
+		rows = append(rows, [2]string{tr("retried as"), q.GetRetriedAs()})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-16s %s\n", r[0]+":", r[1])
 	}
 	for _, d := range q.GetDecisions() {
-		fmt.Fprintf(w, "%-16s %s by %s at %s: %s\n", "decision:", quarantineStateWord(d.GetAction()), d.GetDecidedBy(), fmtTime(d.GetDecideTime()), d.GetNote())
+		fmt.Fprint(w, tr("%-16s %s by %s at %s: %s\n", tr("decision")+":", quarantineStateWord(d.GetAction()), d.GetDecidedBy(), fmtTime(d.GetDecideTime()), d.GetNote()))
 	}
 	if q.GetPayload() != nil {
 		js, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(q.GetPayload())
 		if err != nil {
-			fmt.Fprintf(w, "message bytes: %d (cannot show as JSON: %v)\n", len(q.GetPayload().GetValue()), err)
+			fmt.Fprint(w, tr("message bytes: %d (cannot show as JSON: %v)\n", len(q.GetPayload().GetValue()), err))
 		} else {
-			fmt.Fprintf(w, "the message:\n%s\n", js)
+			fmt.Fprint(w, tr("the message:\n%s\n", js))
 		}
 	}
 	return nil
@@ -291,7 +291,7 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 			if o.out.json {
 				return writeJSON(env.stdout, resp)
 			}
-			fmt.Fprintf(env.stdout, "%s put back in the outbox for %s as entry %s.\n", q.GetEntryId(), q.GetDestination(), q.GetRetriedAs())
+			fmt.Fprint(env.stdout, tr("%s put back in the outbox for %s as entry %s.\n", q.GetEntryId(), q.GetDestination(), q.GetRetriedAs()))
 		} else {
 			resp, err := c.DiscardQuarantinedEntry(ctx, &outboxv1.DiscardQuarantinedEntryRequest{Name: name, Note: *note, RequestId: *requestID})
 			if err != nil {
@@ -301,7 +301,7 @@ func runOutboxDecide(retry bool) func(ctx context.Context, env *cliEnv, args []s
 			if o.out.json {
 				return writeJSON(env.stdout, resp)
 			}
-			fmt.Fprintf(env.stdout, "%s (%s) discarded; it will never be delivered to %s.\n", q.GetEntryId(), q.GetSummary(), q.GetDestination())
+			fmt.Fprint(env.stdout, tr("%s (%s) discarded; it will never be delivered to %s.\n", q.GetEntryId(), q.GetSummary(), q.GetDestination()))
 		}
 		return nil
 	}

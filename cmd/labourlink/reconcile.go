@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -30,16 +29,16 @@ func init() {
 }
 
 func runReconcileDiscrepancy(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink reconcile discrepancy", flag.ContinueOnError)
+	fs := newFlagSet("labourlink reconcile discrepancy")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Coordination)
 	region := fs.String("region", "", "the province asking (a province's callers give their own code, e.g. 520000); empty for national operators")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile discrepancy [flags] NUMBER\n\n"+
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink reconcile discrepancy [flags] NUMBER\n\n"+
 			"Shows one discrepancy of the coordination service, open or closed, as it is now: its kind, batch,\n"+
 			"worker, the two provinces, what is missing, when it opened and closed. NUMBER is the number\n"+
-			"`labourlink reconcile show` lists (or the name discrepancies/NUMBER).\n\nFlags:")
+			"`labourlink reconcile show` lists (or the name discrepancies/NUMBER).\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -106,7 +105,7 @@ func regionLabel(code string) string {
 }
 
 func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink reconcile show", flag.ContinueOnError)
+	fs := newFlagSet("labourlink reconcile show")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Coordination)
 	region := fs.String("region", "", "only this province (sending or receiving side), e.g. 520000")
@@ -115,14 +114,14 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	openOnly := fs.Bool("open", false, "list only the batches with open discrepancies")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink reconcile show [flags]\n\nShows, from the coordination service's ledger:\n"+
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink reconcile show [flags]\n\nShows, from the coordination service's ledger:\n"+
 			"  1. per pairing, the distinct workers departed, arrived, no-show, onboarded, still employed at\n"+
 			"     3 and 6 months, left the job and returned home in the period (by event date), and the\n"+
 			"     open discrepancies of the pairing;\n"+
 			"  2. per transport batch (departed in the period), departed against arrived and no-show, awaiting\n"+
 			"     (within the grace period), unaccounted (past it), unexpected and unverified;\n"+
 			"  3. the open discrepancies worker by worker.\n"+
-			"Rows that need attention are red on a terminal and marked '!' otherwise.\n\nFlags:")
+			"Rows that need attention are red on a terminal and marked '!' otherwise.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -163,11 +162,11 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 			break
 		}
 	}
-	period := "all time"
+	period := tr("all time")
 	if *from != "" || *to != "" {
-		period = fmt.Sprintf("%s to %s", orText(*from, "the beginning"), orText(*to, "today"))
+		period = tr("%s to %s", orText(*from, tr("the beginning")), orText(*to, tr("today")))
 	}
-	fmt.Fprintf(w, "Pairings (%s, distinct workers)\n", period)
+	fmt.Fprint(w, tr("Pairings (%s, distinct workers)\n", period))
 	pt := newTable("receiving", "sending", "departed", "arrived", "no-show", "onboarded", "employed 3m", "employed 6m", "left job", "returned", "open discrepancies",
 		"overdue checkpoints", "late incidents", "abandoned").
 		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
@@ -186,7 +185,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	if end != nil {
 		hi = civil.Start(civil.AddDays(end, 1))
 	}
-	fmt.Fprintln(w, "\nBatches")
+	fmt.Fprintln(w, tr("\nBatches"))
 	bt := newTable("batch", "sending", "receiving", "departure (CST)", "departed", "arrived", "no-show", "awaiting", "unaccounted", "unexpected", "unverified").
 		alignRight(4, 5, 6, 7, 8, 9, 10)
 	token := ""
@@ -218,7 +217,7 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	bt.render(w, env.colour)
 
-	fmt.Fprintln(w, "\nOpen discrepancies")
+	fmt.Fprintln(w, tr("\nOpen discrepancies"))
 	dt := newTable("number", "kind", "batch", "worker", "sending", "receiving", "opened (CST)", "what is missing")
 	n := 0
 	token = ""
@@ -237,10 +236,10 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	if n == 0 {
-		fmt.Fprintln(w, "none")
+		fmt.Fprintln(w, tr("none"))
 	} else {
 		dt.render(w, env.colour)
-		fmt.Fprintf(w, "%d open discrepancies\n", n)
+		fmt.Fprint(w, tr("%d open discrepancies\n", n))
 	}
 	if out.json {
 		return writeJSONMerged(env.stdout, &coordinationv1.ListPairingSummariesResponse{Summaries: sums},

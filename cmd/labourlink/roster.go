@@ -168,7 +168,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) error {
 
 // parseFlags parses args into fs; a bad flag (which fs has explained on its output, with the
 // usage) ends the command with exitUsage; -h with flag.ErrHelp.
+//
+// The flags' help is shown in cliLang (localizeFlags).
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	localizeFlags(fs)
 	err := fs.Parse(args)
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return err
@@ -182,13 +185,13 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func rosterWorkerName(s string) string { return resourceName("workers", s) }
 
 func runRosterGet(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink roster get", flag.ContinueOnError)
+	fs := newFlagSet("labourlink roster get")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)
 	full := fs.Bool("full", false, "show the identity number and phone in full (for this province's operators)")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink roster get [flags] WORKER_ID|workers/WORKER_ID\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink roster get [flags] WORKER_ID|workers/WORKER_ID\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -267,7 +270,7 @@ func printWorker(w io.Writer, wk *sendingv1.Worker) {
 		line("created", ts.AsTime().In(time.Local).Format(time.DateTime))
 	}
 	if trips := wk.GetTrips(); len(trips) > 0 {
-		fmt.Fprintf(w, "\njourney (%d trips)\n", len(trips))
+		fmt.Fprint(w, tr("\njourney (%d trips)\n", len(trips)))
 		tb := newTable("#", "batch", "to", "vacancy", "employer", "departed", "arrived", "onboarded", "left job, follow-ups", "came home", "note").alignRight(0)
 		for i, tr := range trips {
 			home := fmtTime(tr.GetReturnTime())
@@ -293,37 +296,37 @@ func printWorker(w io.Writer, wk *sendingv1.Worker) {
 
 // tripDeparture is the departed column of a journey: the batch's departure time, marked when
 // the worker was not recorded boarding it but was reported arrived on it.
-func tripDeparture(tr *sendingv1.Trip) string {
-	if tr.GetArrivedWithoutDeparture() {
-		return fmtTime(tr.GetDepartureTime()) + " (not boarded here)"
+func tripDeparture(trip *sendingv1.Trip) string {
+	if trip.GetArrivedWithoutDeparture() {
+		return fmtTime(trip.GetDepartureTime()) + tr(" (not boarded here)")
 	}
-	return fmtTime(tr.GetDepartureTime())
+	return fmtTime(trip.GetDepartureTime())
 }
 
 // tripArrival is the arrival column of a journey: the time, or that the worker did not turn up.
-func tripArrival(tr *sendingv1.Trip) string {
-	if tr.GetNoShow() {
-		return "no-show"
+func tripArrival(trip *sendingv1.Trip) string {
+	if trip.GetNoShow() {
+		return tr("no-show")
 	}
-	return fmtTime(tr.GetArrivalTime())
+	return fmtTime(trip.GetArrivalTime())
 }
 
 // tripLeaving is the "left job, follow-ups" column of a journey: the day and reason, the checkpoints after
 // the onboarding, the incidents.
-func tripLeaving(tr *sendingv1.Trip) string {
+func tripLeaving(trip *sendingv1.Trip) string {
 	var parts []string
-	if d := tr.GetLeftJobDate(); d != nil {
+	if d := trip.GetLeftJobDate(); d != nil {
 		left := rosterDate(d)
-		if r := tr.GetLeftJobReason(); r != "" {
+		if r := trip.GetLeftJobReason(); r != "" {
 			left += " (" + r + ")"
 		}
 		parts = append(parts, left)
 	}
-	for _, cp := range tr.GetCheckpoints() {
-		parts = append(parts, fmt.Sprintf("%dm: %s", cp.GetMonths(), map[bool]string{true: "employed", false: "not employed"}[cp.GetStillEmployed()]))
+	for _, cp := range trip.GetCheckpoints() {
+		parts = append(parts, tr("%dm: %s", cp.GetMonths(), map[bool]string{true: tr("employed"), false: tr("not employed")}[cp.GetStillEmployed()]))
 	}
-	if n := tr.GetIncidents(); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d incidents", n))
+	if n := trip.GetIncidents(); n > 0 {
+		parts = append(parts, tr("%d incidents", n))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -379,7 +382,7 @@ func parseRosterStatus(s string) (sendingv1.WorkerStatus, error) {
 }
 
 func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink roster list", flag.ContinueOnError)
+	fs := newFlagSet("labourlink roster list")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	statusFlag := fs.String("status", "", "only workers with this status (available, proposed, accepted, scheduled, departed, arrived, employed, left_job, returned_home, withdrawn, placed_locally)")
@@ -393,7 +396,7 @@ func runRosterList(ctx context.Context, env *cliEnv, args []string) error {
 	updatedAfter := fs.String("updated-after", "", "only workers changed after this time, RFC 3339 such as 2027-02-27T08:00:00+08:00 (erased ones too, as tombstones)")
 	lf := addListFlags(fs, "workers")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink roster list [flags]\n\nLists workers in worker-id order, identity numbers and phones masked.\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink roster list [flags]\n\nLists workers in worker-id order, identity numbers and phones masked.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseListArgs(fs, args, lf); err != nil {
@@ -467,17 +470,17 @@ func printWorkers(env *cliEnv, workers []*sendingv1.Worker, nextPageToken string
 			yesNo(w.GetRegisteredPoor()), strings.Join(w.GetOccupations(), ","), rosterStatusWord(w.GetStatus()), w.GetPhone())
 	}
 	if len(workers) == 0 {
-		fmt.Fprintln(env.stdout, "no workers match")
+		fmt.Fprintln(env.stdout, tr("no workers match"))
 	} else {
 		tb.render(env.stdout, env.colour)
 	}
 	if nextPageToken != "" {
-		fmt.Fprintf(env.stdout, "\nmore: add -page-token %s\n", nextPageToken)
+		fmt.Fprint(env.stdout, tr("\nmore: add -page-token %s\n", nextPageToken))
 	}
 }
 
 func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink roster return-home", flag.ContinueOnError)
+	fs := newFlagSet("labourlink roster return-home")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	at := fs.String("time", "", "when the worker came back, RFC 3339 (2027-07-01T18:00:00+08:00) or a day (2027-07-01, taken as noon China time); default now")
@@ -485,8 +488,8 @@ func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error 
 	requestID := fs.String("request-id", "", "idempotency key: repeat the command with the same key to retry safely (default: a new one)")
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink roster return-home [flags] WORKER_ID|workers/WORKER_ID\n\n"+
-			"Ends the worker's current trip and reports RETURNED_HOME to the coordination ledger.\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink roster return-home [flags] WORKER_ID|workers/WORKER_ID\n\n"+
+			"Ends the worker's current trip and reports RETURNED_HOME to the coordination ledger.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -525,10 +528,27 @@ func runRosterReturnHome(ctx context.Context, env *cliEnv, args []string) error 
 	}
 	w := resp.GetWorker()
 	if trips := w.GetTrips(); len(trips) > 0 && trips[len(trips)-1].GetReturnTime() != nil {
-		fmt.Fprintf(env.stdout, "%s is home: trip on %s ended, RETURNED_HOME queued for the coordination ledger.\n\n", w.GetWorkerId(), trips[len(trips)-1].GetBatchId())
+		fmt.Fprint(env.stdout, tr("%s is home: trip on %s ended, RETURNED_HOME queued for the coordination ledger.\n\n", w.GetWorkerId(), trips[len(trips)-1].GetBatchId()))
 	} else {
-		fmt.Fprintf(env.stdout, "%s is home. No trip on record (no batch departure): nothing reported to the ledger.\n\n", w.GetWorkerId())
+		fmt.Fprint(env.stdout, tr("%s is home. No trip on record (no batch departure): nothing reported to the ledger.\n\n", w.GetWorkerId()))
 	}
 	printWorker(env.stdout, w)
 	return nil
+}
+
+// localizeFlags puts the help of fs's flags in cliLang: the catalog's translation of each
+// English usage (a backquoted name in it, the flag's placeholder, is kept by the translation).
+func localizeFlags(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) { f.Usage = localized(f.Usage) })
+}
+
+// newFlagSet is the flag set of a command: errors returned, not exits, and a default usage in
+// cliLang ("Usage of labourlink backup:" and the flags), which a command may replace.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), tr("Usage of %s:\n", fs.Name()))
+		fs.PrintDefaults()
+	}
+	return fs
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 
@@ -19,14 +18,14 @@ func init() {
 }
 
 func runRosterLookup(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink roster lookup", flag.ContinueOnError)
+	fs := newFlagSet("labourlink roster lookup")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)
 	idn := fs.String("id-number", "", "the 18-character resident identity number (required)")
 	full := fs.Bool("full", false, "show the identity number and phone in full (for this province's operators)")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink roster lookup -id-number N [flags]\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink roster lookup -id-number N [flags]\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -51,17 +50,17 @@ func runRosterLookup(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	return out.print(env, resp, func() {
 		printWorker(env.stdout, resp.GetWorker())
-		fmt.Fprintf(env.stdout, "\nrecorded as %s\n", resp.GetLookupRecord())
+		fmt.Fprint(env.stdout, tr("\nrecorded as %s\n", resp.GetLookupRecord()))
 	})
 }
 
 func runRosterLookups(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink roster lookups", flag.ContinueOnError)
+	fs := newFlagSet("labourlink roster lookups")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink roster lookups [flags]\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink roster lookups [flags]\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -91,7 +90,7 @@ func runRosterLookups(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	return out.print(env, all, func() {
 		if len(all.GetLookupRecords()) == 0 {
-			fmt.Fprintln(env.stdout, "no lookups recorded")
+			fmt.Fprintln(env.stdout, tr("no lookups recorded"))
 			return
 		}
 		tb := newTable("record", "time", "caller", "kind", "worker found")
@@ -114,7 +113,7 @@ func runRosterLookups(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func runRosterFind(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink roster find", flag.ContinueOnError)
+	fs := newFlagSet("labourlink roster find")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Sending)
 	out := addOutputFlag(fs)
@@ -122,7 +121,7 @@ func runRosterFind(ctx context.Context, env *cliEnv, args []string) error {
 	county := fs.String("county", "", "the home county's 6-digit code, such as 520502 (required)")
 	prefix := fs.Bool("prefix", false, "also every name starting with -name")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink roster find -name NAME -county CODE [-prefix] [flags]\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink roster find -name NAME -county CODE [-prefix] [flags]\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/eastwest/labourlink/services/codes/regions"
@@ -19,7 +18,7 @@ func init() {
 }
 
 func runScenario(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink scenario", flag.ContinueOnError)
+	fs := newFlagSet("labourlink scenario")
 	fs.SetOutput(env.stderr)
 	coord := addDialFlags(fs, daemon.Coordination)
 	// The other two services' addresses default as their -addr does (the LABOURLINK_*_ADDR
@@ -29,7 +28,7 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&receivingAddr, "receiving-addr", defaultAddr(daemon.Receiving), "address of the receiving service (env LABOURLINK_RECEIVING_ADDR)")
 	workers := fs.Int("workers", 6, "workers to place (3 to 45): one will be a no-show and one never confirmed")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink scenario [flags]\n\nDrives the point-to-point flow through a running federation (labourlink dev), step by step,\nand ends when the coordination ledger has every event. One worker is reported as a no-show\nand one is never confirmed: after the grace period, `labourlink reconcile show` lists exactly\nthose two discrepancies.\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink scenario [flags]\n\nDrives the point-to-point flow through a running federation (labourlink dev), step by step,\nand ends when the coordination ledger has every event. One worker is reported as a no-show\nand one is never confirmed: after the grace period, `labourlink reconcile show` lists exactly\nthose two discrepancies.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -64,11 +63,11 @@ func runScenario(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "\ndone: batch %s carried %d workers; %d onboarded; no-show %s; never confirmed %s; came home %s\n",
-		res.BatchID, len(res.Workers), len(res.Onboarded), res.NoShow, res.Missing, res.ReturnedHome)
-	fmt.Fprintf(env.stdout, "\nRead the result (the never-confirmed worker becomes unaccounted once the grace period has passed):\n")
+	fmt.Fprint(env.stdout, tr("\ndone: batch %s carried %d workers; %d onboarded; no-show %s; never confirmed %s; came home %s\n",
+		res.BatchID, len(res.Workers), len(res.Onboarded), res.NoShow, res.Missing, res.ReturnedHome))
+	fmt.Fprint(env.stdout, tr("\nRead the result (the never-confirmed worker becomes unaccounted once the grace period has passed):\n"))
 	fmt.Fprintf(env.stdout, "  go run ./cmd/labourlink reconcile show%s\n", coord.cliFlags())
-	fmt.Fprintf(env.stdout, "  go run ./cmd/labourlink roster get%s %s   # the worker's journey\n", sd.cliFlags(), res.ReturnedHome)
+	fmt.Fprint(env.stdout, tr("  go run ./cmd/labourlink roster get%s %s   # the worker's journey\n", sd.cliFlags(), res.ReturnedHome))
 	fmt.Fprintf(env.stdout, "  grpcurl %s -d '{\"sending_region\":\"%s\",\"batch_id\":\"%s\"}' %s labourlink.coordination.v1.ReconciliationService/GetBatchReconciliation\n",
 		coord.grpcurlFlags(), regions.IDOwner(res.BatchID), res.BatchID, coord.addr)
 	return nil

@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -143,7 +142,7 @@ func parsePeriod(s string) (start, end *commonv1.Date, err error) {
 }
 
 func runSubsidiesList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink subsidies list", flag.ContinueOnError)
+	fs := newFlagSet("labourlink subsidies list")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Coordination)
 	province := fs.String("province", "", "the sending province: its 2 digits (52) or its code (520000)")
@@ -155,13 +154,13 @@ func runSubsidiesList(ctx context.Context, env *cliEnv, args []string) error {
 	var out subsidyOutput
 	fs.Var(&out, "o", "output: table (the default), json, or a file: FILE.csv (UTF-8 with BOM, CRLF) or FILE.xlsx (text cells)")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink subsidies list -province 52 -period 2026 [-rule transport] [-names] [-o FILE.csv|FILE.xlsx]\n\n"+
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink subsidies list -province 52 -period 2026 [-rule transport] [-names] [-o FILE.csv|FILE.xlsx]\n\n"+
 			"Lists the workers of a sending province eligible for a subsidy in a period, one entry per worker and\n"+
 			"rule (and calendar year), with the facts that make them eligible (the qualifying event and its day,\n"+
 			"the trip's batch, destination and DEPARTED event). Every page is fetched. The list is as of a time\n"+
 			"(printed): the same -as-of gives the same list later, whatever is reported since. With -names the\n"+
 			"sending service joins the names from its roster (its own province's system and operators only).\n"+
-			"See docs/subsidies.md.\n\nFlags:")
+			"See docs/subsidies.md.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseInterspersed(fs, args); err != nil {
@@ -370,12 +369,12 @@ func writeSubsidies(path string, names bool, asOf string, entries []subsidyEntry
 const subsidiesSheet = "subsidies"
 
 func runSubsidiesRules(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink subsidies rules", flag.ContinueOnError)
+	fs := newFlagSet("labourlink subsidies rules")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Coordination)
 	out := addOutputFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink subsidies rules [flags]\n\nShows the subsidy rules the coordination service evaluates (its rules file, docs/subsidies.md).\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink subsidies rules [flags]\n\nShows the subsidy rules the coordination service evaluates (its rules file, docs/subsidies.md).\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {

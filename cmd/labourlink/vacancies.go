@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 
@@ -152,7 +151,7 @@ func parseVacancyStatus(s string) (receivingv1.VacancyStatus, error) {
 }
 
 func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink vacancies list", flag.ContinueOnError)
+	fs := newFlagSet("labourlink vacancies list")
 	fs.SetOutput(env.stderr)
 	d := addDialFlags(fs, daemon.Receiving)
 	statusFlag := fs.String("status", "", "only vacancies with this status (open, filled, closed, expired)")
@@ -162,7 +161,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 	out := addOutputFlag(fs)
 	lf := addListFlags(fs, "vacancies")
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "Usage: labourlink vacancies list [flags]\n\nLists vacancies in vacancy-id order.\n\nFlags:")
+		fmt.Fprintln(env.stderr, tr("Usage: labourlink vacancies list [flags]\n\nLists vacancies in vacancy-id order.\n\nFlags:"))
 		fs.PrintDefaults()
 	}
 	if err := parseListArgs(fs, args, lf); err != nil {
@@ -206,7 +205,7 @@ func runVacanciesList(ctx context.Context, env *cliEnv, args []string) error {
 // printVacancies prints a page of vacancies as a table, with the token of the next page.
 func printVacancies(env *cliEnv, vacancies []*receivingv1.Vacancy, revision int64, nextPageToken string) {
 	if len(vacancies) == 0 {
-		fmt.Fprintln(env.stdout, "no vacancies match")
+		fmt.Fprintln(env.stdout, tr("no vacancies match"))
 		return
 	}
 	t := regions.Default()
@@ -223,8 +222,8 @@ func printVacancies(env *cliEnv, vacancies []*receivingv1.Vacancy, revision int6
 			vacancyStatusWord(v.GetStatus()))
 	}
 	tb.render(env.stdout, env.colour)
-	fmt.Fprintf(env.stdout, "\n%d vacancies (feed revision %d)\n", len(vacancies), revision)
+	fmt.Fprint(env.stdout, tr("\n%d vacancies (feed revision %d)\n", len(vacancies), revision))
 	if nextPageToken != "" {
-		fmt.Fprintf(env.stdout, "more: add -page-token %s\n", nextPageToken)
+		fmt.Fprint(env.stdout, tr("more: add -page-token %s\n", nextPageToken))
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -19,7 +18,7 @@ func init() {
 }
 
 func runVersion(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("labourlink version", flag.ContinueOnError)
+	fs := newFlagSet("labourlink version")
 	fs.SetOutput(env.stderr)
 	kind := fs.String("service", "", "also ask this running service (sending, receiving or coordination) for its build")
 	d := addDialFlags(fs, daemon.Sending)
@@ -48,7 +47,7 @@ func runVersion(ctx context.Context, env *cliEnv, args []string) error {
 	if v == "" {
 		v = "(not sent: a build older than the version header)"
 	}
-	fmt.Fprintf(env.stdout, "%s at %s: %s (data file instance %s)\n", k, d.addr, v, inst)
+	fmt.Fprint(env.stdout, tr("%s at %s: %s (data file instance %s)\n", k, d.addr, v, inst))
 	return nil
 }
 

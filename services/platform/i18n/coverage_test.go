@@ -1,6 +1,7 @@
 package i18n_test
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -34,14 +35,7 @@ var apierrorFormats = map[string]int{
 func codeFormats(t *testing.T, root string) map[string]string {
 	t.Helper()
 	found := map[string]string{}
-	lit := func(e ast.Expr) (string, bool) {
-		b, ok := e.(*ast.BasicLit)
-		if !ok || b.Kind != token.STRING {
-			return "", false
-		}
-		s, err := strconv.Unquote(b.Value)
-		return s, err == nil
-	}
+	lit := literal
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -87,6 +81,9 @@ func codeFormats(t *testing.T, root string) map[string]string {
 				if k, ok := n.Key.(*ast.Ident); ok && isCodes && (k.Name == "Reason" || k.Name == "reason") {
 					add(n.Value)
 				}
+				if k, ok := n.Key.(*ast.Ident); ok && isCLI && k.Name == "summary" {
+					add(n.Value) // a command's line in `labourlink help`
+				}
 			case *ast.CallExpr:
 				var recv, name string
 				switch fun := n.Fun.(type) {
@@ -111,6 +108,13 @@ func codeFormats(t *testing.T, root string) map[string]string {
 					add(n.Args[0])
 				case isCLI && recv == "" && (name == "tr" || name == "trf") && len(n.Args) >= 1:
 					add(n.Args[0])
+				case isCLI && (recv == "fmt" && name == "Errorf" || recv == "errors" && name == "New") && len(n.Args) >= 1:
+					// The CLI's own errors, translated when printed (describeError).
+					add(n.Args[0])
+				case isCLI && recv != "" && flagUsageArg[name] > 0 && len(n.Args) == flagUsageArg[name]+1:
+					// A flag's help (FlagSet.String(name, value, usage) ...), translated by
+					// parseFlags.
+					add(n.Args[flagUsageArg[name]])
 				case recv == "" && name == "reject":
 					// An import's row rejections (roster and vacancy imports): literal reasons,
 					// and the formats of the reasons made with fmt.Sprintf.
@@ -136,6 +140,34 @@ func codeFormats(t *testing.T, root string) map[string]string {
 		t.Fatal(err)
 	}
 	return found
+}
+
+// flagUsageArg is, per method of flag.FlagSet defining a flag, the index of its usage argument
+// (the last one).
+var flagUsageArg = map[string]int{
+	"String": 2, "Int": 2, "Int64": 2, "Uint": 2, "Uint64": 2, "Bool": 2, "Duration": 2, "Float64": 2,
+	"StringVar": 3, "IntVar": 3, "Int64Var": 3, "UintVar": 3, "Uint64Var": 3, "BoolVar": 3, "DurationVar": 3,
+	"Float64Var": 3, "TextVar": 3, "Var": 2, "Func": 1, "BoolFunc": 1,
+}
+
+// literal is the text of a string literal, or of a sum of string literals ("a\n" + "b").
+func literal(e ast.Expr) (string, bool) {
+	switch e := e.(type) {
+	case *ast.BasicLit:
+		if e.Kind != token.STRING {
+			return "", false
+		}
+		s, err := strconv.Unquote(e.Value)
+		return s, err == nil
+	case *ast.BinaryExpr:
+		if e.Op != token.ADD {
+			return "", false
+		}
+		a, ok := literal(e.X)
+		b, ok2 := literal(e.Y)
+		return a + b, ok && ok2
+	}
+	return "", false
 }
 
 // translatable reports whether s has words to translate: a letter outside its verbs.
@@ -194,5 +226,75 @@ func TestCatalogCoversCode(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("%d formats used in code have no Chinese in services/platform/i18n/catalog_zh.go:\n%s", len(missing), strings.Join(missing, "\n"))
+	}
+}
+
+// TestCLIPrintsThroughTheCatalog fails when cmd/labourlink prints a literal English text that
+// does not go through tr (fmt.Fprintf(w, "format", ...) instead of fmt.Fprint(w, tr("format",
+// ...))): it would be English in a Chinese locale. Text that reads the same in every language
+// (a command line, an internal key) is listed in testdata/verbatim.txt.
+func TestCLIPrintsThroughTheCatalog(t *testing.T) {
+	verbatim := map[string]bool{}
+	b, err := os.ReadFile(filepath.Join("testdata", "verbatim.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		s, err := strconv.Unquote(line)
+		if err != nil {
+			t.Fatalf("testdata/verbatim.txt: %q: %v", line, err)
+		}
+		verbatim[s] = true
+	}
+	dir := filepath.Join("..", "..", "..", "cmd", "labourlink")
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	used := map[string]bool{}
+	var bad []string
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			c, ok := n.(*ast.CallExpr)
+			if !ok || len(c.Args) < 2 {
+				return true
+			}
+			sel, ok := c.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if id, ok := sel.X.(*ast.Ident); !ok || id.Name != "fmt" || !strings.HasPrefix(sel.Sel.Name, "Fprint") {
+				return true
+			}
+			s, ok := literal(c.Args[1])
+			if !ok || !translatable(s) {
+				return true
+			}
+			if verbatim[s] {
+				used[s] = true
+				return true
+			}
+			bad = append(bad, fmt.Sprintf("%s:%d: %q", filepath.Base(path), fset.Position(c.Pos()).Line, s))
+			return true
+		})
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d texts printed without tr (wrap them: fmt.Fprint(w, tr(format, args...)), and translate them in catalog_zh.go):\n%s", len(bad), strings.Join(bad, "\n"))
+	}
+	for s := range verbatim {
+		if !used[s] {
+			t.Errorf("testdata/verbatim.txt lists %q, which the CLI no longer prints: remove the line", s)
+		}
 	}
 }

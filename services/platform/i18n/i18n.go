@@ -131,11 +131,27 @@ func Parse(s string) (language.Tag, error) {
 }
 
 // Sprintf formats the message whose English format is format in the language tag.
+//
+// A %w verb (the formats of fmt.Errorf, translated when their errors are printed) formats its
+// argument as %v does: a string has nothing to wrap.
 func Sprintf(tag language.Tag, format string, args ...any) string {
 	if Match(tag) != Chinese {
-		return fmt.Sprintf(format, args...)
+		return fmt.Sprintf(unwrapVerbs(format), args...)
 	}
-	return fmt.Sprintf(translatedFormat(format, len(args)), args...)
+	return fmt.Sprintf(unwrapVerbs(translatedFormat(format, len(args))), args...)
+}
+
+// unwrapVerbs turns the %w verbs of format into %v.
+func unwrapVerbs(format string) string {
+	if !strings.Contains(format, "w") {
+		return format
+	}
+	return verbRE.ReplaceAllStringFunc(format, func(v string) string {
+		if strings.HasSuffix(v, "w") {
+			return v[:len(v)-1] + "v"
+		}
+		return v
+	})
 }
 
 // translatedFormat returns the Chinese format of key, with its verbs as the catalog has them
@@ -167,13 +183,15 @@ func (n verbOf) Format(f fmt.State, verb rune) {
 			b.WriteRune(fl)
 		}
 	}
-	fmt.Fprintf(&b, "[%d]", int(n))
 	if w, ok := f.Width(); ok {
 		b.WriteString(strconv.Itoa(w))
 	}
 	if p, ok := f.Precision(); ok {
 		b.WriteString("." + strconv.Itoa(p))
 	}
+	// The argument index right before the verb: after a width ("%0[1]4d") fmt takes it for
+	// the width's index and refuses the verb (BADINDEX).
+	fmt.Fprintf(&b, "[%d]", int(n))
 	b.WriteRune(verb)
 	_, _ = f.Write([]byte(b.String()))
 }

@@ -59,6 +59,13 @@ func TestTranslate(t *testing.T) {
 		{`"52262X" is not a GB/T 2260 county code`, `"52262X" 不是 GB/T 2260 县级行政区划代码`},
 		{"must be 1 to 50, got 0", "必须为 1 到 50，实际为 0"},
 		{"something no catalog has", "something no catalog has"},
+		// An error of fmt.Errorf("-first-day: %w", err) as the CLI prints it: the wrapped
+		// error's text translated too, no %!w.
+		{"-first-day: must not be empty", "-first-day：不能为空"},
+		{"give one worker id", "请给出一个劳动者编号"},
+		// Verbs with a width (%04d) keep it.
+		{"2026-13-01 is not a real date", "2026-13-01 不是真实存在的日期"},
+		{"-first-day: \"2026-13-01\": 2026-13-01 is not a real date", "-first-day：\"2026-13-01\"：2026-13-01 不是真实存在的日期"},
 	}
 	for _, tt := range tests {
 		if got := i18n.Translate(i18n.Chinese, tt.in); got != tt.want {
