@@ -128,6 +128,8 @@ func TestCLIHelpInChinese(t *testing.T) {
 			[]string{"请给出一个劳动者编号"}, []string{"give one worker id"}},
 		{"wrapped error", []string{"-lang", "zh", "absence", "-first-day", "2026-13-01", "w1"}, exitFailed, "err",
 			[]string{"-first-day："}, []string{"%!"}},
+		{"a service's flags", []string{"-lang", "zh", "serve", "sending", "-h"}, exitOK, "err",
+			[]string{"运行 labourlink sending 服务", "本省的 GB/T 2260 代码", "./data/sending-REGION"}, []string{"Runs the labourlink", "输出-REGION"}},
 		{"English", []string{"-lang", "en", "absence", "-h"}, exitOK, "err",
 			[]string{"Usage: labourlink absence", "first day of absence, YYYY-MM-DD (required)"}, []string{"缺勤"}},
 	}

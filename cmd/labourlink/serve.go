@@ -7,12 +7,20 @@ import (
 )
 
 func init() {
-	for _, k := range daemon.Kinds {
+	for _, s := range []struct {
+		kind    daemon.Kind
+		summary string
+	}{
+		{kind: daemon.Coordination, summary: "run the coordination service in the foreground (same as the coordination binary)"},
+		{kind: daemon.Sending, summary: "run the sending service in the foreground (same as the sending binary)"},
+		{kind: daemon.Receiving, summary: "run the receiving service in the foreground (same as the receiving binary)"},
+	} {
+		k := s.kind
 		register(&command{
 			name:    "serve " + string(k),
-			summary: "run the " + string(k) + " service in the foreground (same as the " + string(k) + " binary)",
+			summary: s.summary,
 			run: func(ctx context.Context, env *cliEnv, args []string) error {
-				return daemon.Main(ctx, k, "labourlink serve "+string(k), args, env.stderr)
+				return daemon.MainIn(ctx, cliLang, k, "labourlink serve "+string(k), args, env.stderr)
 			},
 		})
 	}

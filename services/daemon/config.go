@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"golang.org/x/text/language"
+
 	"flag"
 	"fmt"
+	"github.com/eastwest/labourlink/services/platform/i18n"
 	"io"
 	"os"
 	"path/filepath"
@@ -181,6 +184,12 @@ func envName(flagName string) string {
 // reads; -h prints the help to out and returns flag.ErrHelp, and so does -version after printing
 // the build.
 func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, error) {
+	return ParseFlagsIn(i18n.FromEnv(os.Getenv), k, program, args, out)
+}
+
+// ParseFlagsIn is ParseFlags with the help that -h prints in lang (the flags' usages by the
+// catalog, services/platform/i18n).
+func ParseFlagsIn(lang language.Tag, k Kind, program string, args []string, out io.Writer) (Config, error) {
 	c := Config{Kind: k}
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -207,7 +216,10 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 	case Sending, Receiving:
 		fs.StringVar(&c.Region, "region", "", "GB/T 2260 code of this `province`, e.g. 520000 (Guizhou) or 440000 (Guangdong); required")
 		fs.StringVar(&c.Coordination, "coordination", DefaultCoordinationAddr, "address of the coordination service, `host:port`, or of each node of a replicated coordination, host:port,host:port,... (calls go to the nodes that answer; empty: run without it)")
-		fs.StringVar(&c.DataDir, "data", "", "directory for the service's bbolt file (default ./data/"+string(k)+"-REGION)")
+		fs.StringVar(&c.DataDir, "data", "", map[Kind]string{
+			Sending:   "directory for the service's bbolt file (default ./data/sending-REGION)",
+			Receiving: "directory for the service's bbolt file (default ./data/receiving-REGION)",
+		}[k])
 		fs.DurationVar(&c.CallDeadline, "call-deadline", peers.DefaultCallBase, "deadline of a call to another service, before the allowance per item: several round trips of the slowest link")
 		fs.DurationVar(&c.CallDeadlinePerItem, "call-deadline-per-item", peers.DefaultCallPerItem, "added to a call's deadline for each item it carries or asks for (candidates, events, page size)")
 		fs.StringVar(&c.LedgerPublicKey, "ledger-public-key", "", "the coordination service's ledger `key` (note verifier key, as GetLedgerPublicKey gives it) that signs the checkpoints; empty: the key given the first time, kept in the data file")
@@ -236,7 +248,8 @@ func ParseFlags(k Kind, program string, args []string, out io.Writer) (Config, e
 		fs.IntVar(&c.NATSReplicas, "nats-replicas", 3, "replicas of the replicated log: each write is acknowledged once a majority of them has it (-replication nats; 1, 3 or 5)")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s [flags]\n\nRuns the labourlink %s service.\nEvery flag can also be set with an environment variable LABOURLINK_<FLAG> (e.g. %s).\n\nFlags:\n", program, k, envName("listen"))
+		fmt.Fprint(out, i18n.Sprintf(lang, "Usage: %s [flags]\n\nRuns the labourlink %s service.\nEvery flag can also be set with an environment variable LABOURLINK_<FLAG> (e.g. %s).\n\nFlags:\n", program, k, envName("listen")))
+		fs.VisitAll(func(f *flag.Flag) { f.Usage = i18n.Translate(lang, f.Usage) })
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -10,6 +10,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/eastwest/labourlink/services/platform/i18n"
+	"golang.org/x/text/language"
 	"io"
 	"net"
 	"os"
@@ -56,7 +58,12 @@ type service interface {
 // Main parses args for a service of kind k and runs it until ctx ends. Logs go to logOut as
 // JSON lines.
 func Main(ctx context.Context, k Kind, program string, args []string, logOut io.Writer) error {
-	cfg, err := ParseFlags(k, program, args, logOut)
+	return MainIn(ctx, i18n.FromEnv(os.Getenv), k, program, args, logOut)
+}
+
+// MainIn is Main with the help of -h in lang (ParseFlagsIn).
+func MainIn(ctx context.Context, lang language.Tag, k Kind, program string, args []string, logOut io.Writer) error {
+	cfg, err := ParseFlagsIn(lang, k, program, args, logOut)
 	if err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func codeFormats(t *testing.T, root string) map[string]string {
 				case isCLI && (recv == "fmt" && name == "Errorf" || recv == "errors" && name == "New") && len(n.Args) >= 1:
 					// The CLI's own errors, translated when printed (describeError).
 					add(n.Args[0])
-				case isCLI && recv != "" && flagUsageArg[name] > 0 && len(n.Args) == flagUsageArg[name]+1:
+				case (isCLI || rel == "services/daemon/config.go") && recv != "" && flagUsageArg[name] > 0 && len(n.Args) == flagUsageArg[name]+1:
 					// A flag's help (FlagSet.String(name, value, usage) ...), translated by
 					// parseFlags.
 					add(n.Args[flagUsageArg[name]])
