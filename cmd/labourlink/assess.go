@@ -96,9 +96,9 @@ func printAssessments(env *cliEnv, year int, list []*coordinationv1.Assessment) 
 func roleText(r commonv1.RegionRole) string {
 	switch r {
 	case commonv1.RegionRole_REGION_ROLE_SENDING:
-		return "sending"
+		return tr("sending")
 	case commonv1.RegionRole_REGION_ROLE_RECEIVING:
-		return "receiving"
+		return tr("receiving")
 	default:
 		return "-"
 	}
@@ -107,11 +107,11 @@ func roleText(r commonv1.RegionRole) string {
 func sourceText(s coordinationv1.BaselineSource) string {
 	switch s {
 	case coordinationv1.BaselineSource_BASELINE_SOURCE_OPERATOR:
-		return "operator"
+		return tr("operator")
 	case coordinationv1.BaselineSource_BASELINE_SOURCE_LEDGER_PREVIOUS_YEAR:
-		return "ledger, previous year"
+		return tr("ledger, previous year")
 	case coordinationv1.BaselineSource_BASELINE_SOURCE_NONE:
-		return "none"
+		return tr("none")
 	default:
 		return tr("unknown (%d)", int32(s))
 	}

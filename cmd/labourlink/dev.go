@@ -77,13 +77,13 @@ func printWelcome(env *cliEnv, c federation.Config, certsDir string) {
 	fmt.Fprint(w, tr("\nlabourlink federation is up (data and logs in %s)\n\n", abs))
 	metricsURL := func(addr string) string {
 		if !c.Metrics {
-			return "off"
+			return tr("off")
 		}
 		return "http://" + federation.MetricsAddr(addr) + daemon.MetricsPath
 	}
 	httpURL := func(addr string) string {
 		if !c.HTTP {
-			return "off"
+			return tr("off")
 		}
 		if certsDir != "" {
 			return "https://" + federation.HTTPAddr(addr)

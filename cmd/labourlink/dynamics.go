@@ -163,7 +163,7 @@ func notRecorded(label func(string) string) func(string) string {
 	return func(k string) string {
 		switch {
 		case k == "":
-			return "not recorded"
+			return tr("not recorded")
 		case label == nil:
 			return k
 		}

@@ -48,7 +48,7 @@ func localKindWord(k sendingv1.LocalEmployerKind) string {
 	case sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_PUBLIC_WELFARE_POST:
 		return "post 公益性岗位"
 	case sendingv1.LocalEmployerKind_LOCAL_EMPLOYER_KIND_UNSPECIFIED:
-		return "all"
+		return tr("all")
 	}
 	return fmt.Sprintf("kind %d", k)
 }

@@ -252,19 +252,19 @@ func runReconcileShow(ctx context.Context, env *cliEnv, args []string) error {
 func discrepancyWord(k coordinationv1.DiscrepancyKind) string {
 	switch k {
 	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNACCOUNTED:
-		return "unaccounted"
+		return tr("unaccounted")
 	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNEXPECTED:
-		return "unexpected"
+		return tr("unexpected")
 	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_UNVERIFIED:
-		return "unverified"
+		return tr("unverified")
 	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_NO_SHOW:
-		return "no-show"
+		return tr("no-show")
 	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_OVERDUE_CHECKPOINT:
-		return "overdue checkpoint"
+		return tr("overdue checkpoint")
 	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_LATE_INCIDENT:
-		return "late incident"
+		return tr("late incident")
 	case coordinationv1.DiscrepancyKind_DISCREPANCY_KIND_ABANDONED:
-		return "abandoned"
+		return tr("abandoned")
 	default:
 		return k.String()
 	}

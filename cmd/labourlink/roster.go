@@ -347,9 +347,9 @@ func parseYesNo(flagName, s string) (*bool, error) {
 
 func yesNo(b bool) string {
 	if b {
-		return "yes"
+		return tr("yes")
 	}
-	return "no"
+	return tr("no")
 }
 
 func rosterDate(d *commonv1.Date) string {

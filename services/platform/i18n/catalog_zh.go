@@ -596,6 +596,14 @@ var zhHans = map[string]string{
 	"run the receiving service in the foreground (same as the receiving binary)":                                                                                     "在前台运行输入方服务（与 receiving 程序相同）",
 
 	// The CLI's commands: their summaries, usage texts, flags and messages (cmd/labourlink).
+	"all":                     "全部",
+	"late incident":           "事件迟报",
+	"ledger, previous year":   "台账，上一年",
+	"no":                      "否",
+	"not recorded":            "未登记",
+	"off":                     "关闭",
+	"operator":                "操作员",
+	"overdue checkpoint":      "稳岗核查逾期",
 	"Usage of %s:\n":          "%s 的用法：\n",
 	" (head %d, %d behind)":   "（最新修订号 %d，落后 %d）",
 	" (head %d, catching up)": "（最新修订号 %d，正在追赶）",
