@@ -21,6 +21,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"hash"
+	"slices"
+	"sync"
 
 	"go.etcd.io/bbolt"
 
@@ -76,9 +79,26 @@ func openIDIndex(tx *bbolt.Tx) (idIndex, error) {
 
 // hash is the index key of identity number idn (normalised first).
 func (x idIndex) hash(idn string) []byte {
-	m := hmac.New(sha256.New, x.key)
+	pool := hmacPool(x.key)
+	m := pool.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(idnumber.Normalize(idn)))
-	return m.Sum(nil)
+	sum := m.Sum(nil)
+	pool.Put(m)
+	return sum
+}
+
+// hmacPools holds, per index key, the HMAC-SHA-256 states keyed with it for reuse: hmac.New
+// allocates some 2 KB, once per worker of an import otherwise.
+var hmacPools sync.Map // string(key) -> *sync.Pool of hash.Hash
+
+func hmacPool(key []byte) *sync.Pool {
+	if p, ok := hmacPools.Load(string(key)); ok {
+		return p.(*sync.Pool)
+	}
+	k := slices.Clone(key)
+	p, _ := hmacPools.LoadOrStore(string(k), &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+	return p.(*sync.Pool)
 }
 
 // get returns the id of the live worker with identity number idn, or "".

@@ -54,6 +54,8 @@ func benchImport(b *testing.B, n int) {
 
 	runtime.GC()
 	peak := startHeapSampler()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	b.StartTimer()
 	start := time.Now()
 	stream, err := env.client.ImportWorkers(context.Background())
@@ -80,6 +82,7 @@ func benchImport(b *testing.B, n int) {
 	}
 	importTime := time.Since(start)
 	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
 	peakHeap := peak()
 	if resp.GetSummary().GetCreated() != int64(n) {
 		b.Fatalf("summary %v", resp.GetSummary())
@@ -88,8 +91,18 @@ func benchImport(b *testing.B, n int) {
 
 	runtime.GC()
 	rawPeak := startHeapSampler()
+	var rs0, rs1 runtime.MemStats
+	runtime.ReadMemStats(&rs0)
 	rawTime := rawBoltWrite(b, path, filepath.Join(dir, "raw.db"), n)
+	runtime.ReadMemStats(&rs1)
 	rawPeakHeap := rawPeak()
+
+	// Allocation per worker of the import (client and server: the rows generated, sent,
+	// decoded, validated and written) and of the raw writes of the same keys and values.
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(n), "import-B/worker")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(n), "import-allocs/worker")
+	b.ReportMetric(float64(rs1.TotalAlloc-rs0.TotalAlloc)/float64(n), "raw-B/worker")
+	b.ReportMetric(float64(rs1.Mallocs-rs0.Mallocs)/float64(n), "raw-allocs/worker")
 
 	b.ReportMetric(float64(n)/importTime.Seconds(), "workers/s")
 	b.ReportMetric(float64(n)/rawTime.Seconds(), "raw-workers/s")
