@@ -823,16 +823,23 @@ func (s *Service) propose(ctx context.Context, tx *bbolt.Tx, run string, assignm
 	}
 	var placed []placement
 	skipped := 0
+	// The replica's vacancies as this transaction reads them, decoded once each (a vacancy
+	// takes up to thousands of the assignments; proposing does not change them).
+	vacancies := map[string]*receivingv1.Vacancy{}
 	for _, a := range assignments {
 		d := in.demand[a.VacancyKey]
 		if d == nil {
 			return nil, nil, fmt.Errorf("matcher returned unknown vacancy %q", a.VacancyKey)
 		}
-		dv, _, err := demand.VacancyByKey(tx, a.VacancyKey)
-		if err != nil {
-			return nil, nil, err
+		vac, ok := vacancies[a.VacancyKey]
+		if !ok {
+			dv, _, err := demand.VacancyByKey(tx, a.VacancyKey)
+			if err != nil {
+				return nil, nil, err
+			}
+			vac = dv.GetVacancy()
+			vacancies[a.VacancyKey] = vac
 		}
-		vac := dv.GetVacancy()
 		room := int(vac.GetHeadcount()) - int(vac.GetReserved()) - d.pending - proposedNow[a.VacancyKey]
 		if vac.GetStatus() != receivingv1.VacancyStatus_VACANCY_STATUS_OPEN || room <= 0 {
 			skipped++
@@ -853,7 +860,7 @@ func (s *Service) propose(ctx context.Context, tx *bbolt.Tx, run string, assignm
 			skipped++
 			continue
 		}
-		if _, err := s.roster.ChangeStatus(tx, a.WorkerID, stProposed, "proposed for "+VacancyName(vac.GetVacancyId())+" by "+run); err != nil {
+		if err := s.roster.ChangeStatusOf(tx, w, stProposed, "proposed for "+VacancyName(vac.GetVacancyId())+" by "+run); err != nil {
 			return nil, nil, err
 		}
 		if err := PutProposal(tx, &sendingv1.Proposal{

@@ -151,6 +151,20 @@ func (s *Service) move(tx *bbolt.Tx, workerID string, to workerStatus, reason st
 	if err != nil {
 		return nil, err
 	}
+	return s.moveRead(tx, w, to, reason, at, tc)
+}
+
+// ChangeStatusOf is ChangeStatus of w, the worker as Read in tx just before (a caller that
+// read it to decide, such as a match run proposing thousands of workers, saves reading it
+// again). w is the changed worker afterwards.
+func (s *Service) ChangeStatusOf(tx *bbolt.Tx, w *sendingv1.Worker, to workerStatus, reason string) error {
+	_, err := s.moveRead(tx, w, to, reason, s.cfg.Now(), tripChange{})
+	return err
+}
+
+// moveRead is move of w, read in tx.
+func (s *Service) moveRead(tx *bbolt.Tx, w *sendingv1.Worker, to workerStatus, reason string, at time.Time, tc tripChange) (*sendingv1.Worker, error) {
+	workerID := w.GetWorkerId()
 	if err := CheckMove(w, to); err != nil {
 		return nil, err
 	}
