@@ -49,7 +49,9 @@ func BenchmarkStartMatchRun(b *testing.B) {
 	n := startSending(b, "", fastConfig(r.addr), true)
 	importBenchWorkers(b, n, nWorkers)
 	ctx := context.Background()
-	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(10 * time.Minute); ; <-poll.C {
 		p, err := n.followPosition(ctx)
 		if err != nil {
 			b.Fatal(err)
@@ -79,6 +81,7 @@ func BenchmarkStartMatchRun(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			tick := time.NewTicker(20 * time.Millisecond)
 			var stages []string // each stage the run reported, with when it was first seen
 			stage, since := "", start
 			for {
@@ -96,8 +99,9 @@ func BenchmarkStartMatchRun(b *testing.B) {
 				if last.GetState() != sendingv1.MatchRunState_MATCH_RUN_STATE_RUNNING {
 					break
 				}
-				time.Sleep(20 * time.Millisecond)
+				<-tick.C
 			}
+			tick.Stop()
 			took += time.Since(start)
 			b.Logf("run %s: %v in all; stages (as polled every 20 ms): %s", last.GetName(), time.Since(start).Round(time.Millisecond), strings.Join(stages, ", "))
 			runtime.ReadMemStats(&ms1)

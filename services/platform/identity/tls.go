@@ -192,62 +192,42 @@ func ExpectServer(cfg *tls.Config, want Identity) *tls.Config {
 // certificate names want. The error (ErrUnexpectedServer) names the expected and the
 // presented identity.
 func CheckServer(cs tls.ConnectionState, want Identity) error {
-	at := ""
+	who := "the server"
 	if cs.ServerName != "" {
-		at = " at " + cs.ServerName
+		who += " at " + cs.ServerName
 	}
+	return checkVerified(cs, want, who)
+}
+
+// checkVerified checks that the verified certificate of the other side (who) names want.
+func checkVerified(cs tls.ConnectionState, want Identity, who string) error {
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		return fmt.Errorf("%w: expected %s, but the certificate of the server%s was not verified", ErrUnexpectedServer, want, at)
+		return fmt.Errorf("%w: expected %s, but the certificate of %s was not verified", ErrUnexpectedServer, want, who)
 	}
 	got, err := Parse(cs.VerifiedChains[0][0])
 	if err != nil {
-		return fmt.Errorf("%w: expected %s, but the server%s presents no valid identity: %v", ErrUnexpectedServer, want, at, err)
+		return fmt.Errorf("%w: expected %s, but %s presents no valid identity: %v", ErrUnexpectedServer, want, who, err)
 	}
 	if got != want {
-		return fmt.Errorf("%w: expected %s, but the server%s presents %s", ErrUnexpectedServer, want, at, got)
+		return fmt.Errorf("%w: expected %s, but %s presents %s", ErrUnexpectedServer, want, who, got)
 	}
 	return nil
 }
 
 // PeerTLS is the TLS configuration of a link between peers of one party that each accept and
-// dial (the routes between the nodes of a replicated coordination service): TLS 1.3 only, this
-// peer's certificate from certFile and keyFile for both sides (re-read when either file
-// changes), the other side's certificate required and verified against the federation CA in
-// caFile (a dialled peer's name or address must be in its certificate, as ClientTLS), and the
-// other side's verified certificate naming want on both sides. A node of another service, or
-// a certificate of another CA, fails the handshake.
+// dial (the routes between the nodes of a replicated coordination service): ServerTLS and
+// ClientTLS in one (this peer's certificate both ways, re-read when either file changes; the
+// other side's certificate required and verified against the federation CA in caFile, a
+// dialled peer's name or address in its certificate), and the other side's verified certificate
+// naming want on both sides. A node of another service, or a certificate of another CA, fails
+// the handshake.
 func PeerTLS(caFile, certFile, keyFile string, want Identity) (*tls.Config, error) {
-	pool, err := loadPool(caFile)
+	c, err := ServerTLS(caFile, certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
-	kp, err := newKeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{
-		MinVersion: tls.VersionTLS13,
-		ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs:  pool,
-		RootCAs:    pool,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return kp.get()
-		},
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return kp.get()
-		},
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-				return fmt.Errorf("%w: expected %s, but the peer's certificate was not verified", ErrUnexpectedServer, want)
-			}
-			got, err := Parse(cs.VerifiedChains[0][0])
-			if err != nil {
-				return fmt.Errorf("%w: expected %s, but the peer presents no valid identity: %v", ErrUnexpectedServer, want, err)
-			}
-			if got != want {
-				return fmt.Errorf("%w: expected %s, but the peer presents %s", ErrUnexpectedServer, want, got)
-			}
-			return nil
-		},
-	}, nil
+	c.RootCAs = c.ClientCAs
+	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return c.GetCertificate(nil) }
+	c.VerifyConnection = func(cs tls.ConnectionState) error { return checkVerified(cs, want, "the peer") }
+	return c, nil
 }
