@@ -173,14 +173,13 @@ func importBenchVacancies(b *testing.B, r *recvNode, n int) {
 		b.Fatal(err)
 	}
 	base := time.Date(2027, 1, 4, 0, 0, 0, 0, time.UTC)
-	var rows []*receivingv1.VacancyRow
-	for i := range n {
+	sendRows(b, n, func(i int) *receivingv1.VacancyRow {
 		occ := occs[zipf(rng, len(occs))]
 		if rng.IntN(100) < 15 {
 			occ = occupation.General
 		}
 		start := base.AddDate(0, 0, rng.IntN(90))
-		row := &receivingv1.VacancyRow{
+		return &receivingv1.VacancyRow{
 			RowNumber: int64(i + 2), EmployerName: fmt.Sprintf("深圳市测试电子%d有限公司", i), EmployerCreditCode: testCreditCode(b, i),
 			WorkCounty: counties[rng.IntN(len(counties))], Occupation: occ, Headcount: strconv.Itoa(1 + rng.IntN(60)),
 			MonthlyWageMinYuan: "4500", MonthlyWageMaxYuan: "6000",
@@ -188,18 +187,9 @@ func importBenchVacancies(b *testing.B, r *recvNode, n int) {
 			MinAge: []string{"16", "18", "20"}[rng.IntN(3)], MaxAge: []string{"", "40", "45", "50", "55"}[rng.IntN(5)],
 			HousingProvided: "是", MealsProvided: "是", Contact: "0755-26000000",
 		}
-		rows = append(rows, row)
-		if len(rows) == 5000 || i == n-1 {
-			req := &receivingv1.ImportVacanciesRequest{ImportId: "bench-vacancies", Rows: rows}
-			if i == n-1 {
-				req.Final, req.TotalRows = true, int64(n)
-			}
-			if err := stream.Send(req); err != nil {
-				b.Fatal(err)
-			}
-			rows = nil
-		}
-	}
+	}, func(rows []*receivingv1.VacancyRow, total int64) error {
+		return stream.Send(&receivingv1.ImportVacanciesRequest{ImportId: "bench-vacancies", Rows: rows, Final: total > 0, TotalRows: total})
+	})
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
 		b.Fatal(err)
@@ -218,8 +208,7 @@ func importBenchWorkers(b *testing.B, n *sendNode, count int) {
 		b.Fatal(err)
 	}
 	avail := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	var rows []*sendingv1.WorkerRow
-	for i := range count {
+	sendRows(b, count, func(i int) *sendingv1.WorkerRow {
 		county := counties[int(float64(len(counties))*rng.Float64()*rng.Float64())]
 		// Ages 16–60 and a distinct identity number per row: the numbers' sequence is i%1000,
 		// and each block of 1000 rows has its own 15 birth days (1,000 blocks: 41 years).
@@ -245,28 +234,40 @@ func importBenchWorkers(b *testing.B, n *sendNode, count int) {
 		if rng.IntN(100) < 5 {
 			health, checked = "否", ""
 		}
-		rows = append(rows, &sendingv1.WorkerRow{
+		return &sendingv1.WorkerRow{
 			RowNumber: int64(i + 2), IdNumber: makeIDNumber(county, birth, i), FullName: testName(i), Phone: fmt.Sprintf("139%08d", i),
 			HomeCounty: county, RegisteredPoor: poor, Occupations: strings.Join(mine, ";"), PreferredDestinations: dest,
 			AvailableFrom: from.Format(time.DateOnly), HealthCheckPassed: health, HealthCheckDate: checked,
-		})
-		if len(rows) == 5000 || i == count-1 {
-			req := &sendingv1.ImportWorkersRequest{ImportId: "bench-workers", Rows: rows}
-			if i == count-1 {
-				req.Final, req.TotalRows = true, int64(count)
-			}
-			if err := stream.Send(req); err != nil {
-				b.Fatal(err)
-			}
-			rows = nil
 		}
-	}
+	}, func(rows []*sendingv1.WorkerRow, total int64) error {
+		return stream.Send(&sendingv1.ImportWorkersRequest{ImportId: "bench-workers", Rows: rows, Final: total > 0, TotalRows: total})
+	})
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
 		b.Fatal(err)
 	}
 	if s := resp.GetSummary(); s.GetCreated() != int64(count) {
 		b.Fatalf("worker import: created %d of %d, first rejections %v", s.GetCreated(), count, s.GetRejections()[:min(3, len(s.GetRejections()))])
+	}
+}
+
+// sendRows sends n rows made by row to an import stream in messages of 5000 rows; send gets
+// the total on the last one (0 before: not final).
+func sendRows[R any](b *testing.B, n int, row func(i int) R, send func(rows []R, total int64) error) {
+	rows := make([]R, 0, 5000)
+	for i := range n {
+		rows = append(rows, row(i))
+		if len(rows) < 5000 && i < n-1 {
+			continue
+		}
+		total := int64(0)
+		if i == n-1 {
+			total = int64(n)
+		}
+		if err := send(rows, total); err != nil {
+			b.Fatal(err)
+		}
+		rows = make([]R, 0, 5000)
 	}
 }
 
