@@ -130,10 +130,10 @@ func (l *Ledger) key() *Key {
 	return l.signKey
 }
 
-// checkpoint returns the signed checkpoint of reporter's log as it is in tx.
-func (l *Ledger) checkpoint(tx *bbolt.Tx, reporter string, now time.Time) (*coordinationv1.LedgerCheckpoint, error) {
-	size := treeSize(tx, reporter)
-	root, err := treeRoot(tx, reporter, size)
+// checkpoint returns the signed checkpoint of reporter's log as it is in g.
+func (l *Ledger) checkpoint(g *logs, reporter string, now time.Time) (*coordinationv1.LedgerCheckpoint, error) {
+	size := g.size(reporter)
+	root, err := g.root(reporter, size)
 	if err != nil {
 		return nil, err
 	}
@@ -141,8 +141,9 @@ func (l *Ledger) checkpoint(tx *bbolt.Tx, reporter string, now time.Time) (*coor
 }
 
 // proveReport fills resp's checkpoints and inclusions for the events of req not refused, in the
-// report's transaction (after the events were added).
-func (l *Ledger) proveReport(tx *bbolt.Tx, req *coordinationv1.ReportEventsRequest, resp *coordinationv1.ReportEventsResponse, now time.Time) error {
+// report's transaction (after the events were added). added has the leaf of each event recorded
+// by this report, by its index in req; the others (duplicates) are looked up.
+func (l *Ledger) proveReport(g *logs, req *coordinationv1.ReportEventsRequest, resp *coordinationv1.ReportEventsResponse, added map[int]leafAt, now time.Time) error {
 	refused := map[int32]bool{}
 	for _, r := range resp.GetRefusals() {
 		refused[r.GetIndex()] = true
@@ -153,39 +154,58 @@ func (l *Ledger) proveReport(tx *bbolt.Tx, req *coordinationv1.ReportEventsReque
 		if refused[int32(i)] {
 			continue
 		}
-		seq, ok := eventSeq(tx, ev.GetEventId())
+		at, ok := added[i]
 		if !ok {
-			continue
+			var err error
+			if at, ok, err = recordedLeaf(g.tx, ev.GetEventId()); err != nil {
+				return err
+			} else if !ok {
+				continue
+			}
 		}
-		index, ok := leafOf(tx, seq)
+		size, ok := sizes[at.reporter]
 		if !ok {
-			continue
-		}
-		stored, err := event(tx, seq)
-		if err != nil {
-			return err
-		}
-		reporter := stored.GetReporterRegion()
-		size, ok := sizes[reporter]
-		if !ok {
-			cp, err := l.checkpoint(tx, reporter, now)
+			cp, err := l.checkpoint(g, at.reporter, now)
 			if err != nil {
 				return err
 			}
 			resp.Checkpoints = append(resp.Checkpoints, cp)
 			size = uint64(cp.GetTreeSize())
-			sizes[reporter] = size
+			sizes[at.reporter] = size
 		}
-		leaf, path, err := inclusionProof(tx, reporter, index, size)
+		leaf, path, err := g.inclusion(at.reporter, at.index, size)
 		if err != nil {
 			return err
 		}
 		resp.Inclusions = append(resp.Inclusions, &coordinationv1.LeafInclusion{
-			Index: int32(i), EventId: ev.GetEventId(), LeafIndex: int64(index), LeafHash: leaf,
+			Index: int32(i), EventId: ev.GetEventId(), LeafIndex: int64(at.index), LeafHash: leaf,
 			TreeSize: int64(size), Proof: path,
 		})
 	}
 	return nil
+}
+
+// leafAt is the leaf of a recorded event: its reporter's log and index there.
+type leafAt struct {
+	reporter string
+	index    uint64
+}
+
+// recordedLeaf returns the leaf of the event recorded with eventID.
+func recordedLeaf(tx *bbolt.Tx, eventID string) (leafAt, bool, error) {
+	seq, ok := eventSeq(tx, eventID)
+	if !ok {
+		return leafAt{}, false, nil
+	}
+	index, ok := leafOf(tx, seq)
+	if !ok {
+		return leafAt{}, false, nil
+	}
+	stored, err := event(tx, seq)
+	if err != nil {
+		return leafAt{}, false, err
+	}
+	return leafAt{stored.GetReporterRegion(), index}, true, nil
 }
 
 // validateTreeRequest checks the verifiable ledger's requests (ValidateRequest); ok is false for
@@ -241,7 +261,7 @@ func (x *LedgerServer) validateTreeRequest(v *apierror.Violations, req any) bool
 func (x *LedgerServer) GetLedgerCheckpoint(ctx context.Context, req *coordinationv1.GetLedgerCheckpointRequest) (*coordinationv1.GetLedgerCheckpointResponse, error) {
 	var cp *coordinationv1.LedgerCheckpoint
 	err := x.l.db.View(func(tx *bbolt.Tx) (err error) {
-		cp, err = x.l.checkpoint(tx, req.GetReporterRegion(), x.l.cfg.Now())
+		cp, err = x.l.checkpoint(newLogs(tx), req.GetReporterRegion(), x.l.cfg.Now())
 		return err
 	})
 	if err != nil {
@@ -255,37 +275,30 @@ func (x *LedgerServer) GetInclusionProof(ctx context.Context, req *coordinationv
 	resp := &coordinationv1.GetInclusionProofResponse{}
 	reporter := req.GetReporterRegion()
 	err := x.l.db.View(func(tx *bbolt.Tx) error {
+		g := newLogs(tx)
 		index := uint64(req.GetLeafIndex())
 		if id := req.GetEventId(); id != "" {
-			seq, ok := eventSeq(tx, id)
-			var li uint64
-			if ok {
-				li, ok = leafOf(tx, seq)
+			at, ok, err := recordedLeaf(tx, id)
+			if err != nil {
+				return err
 			}
-			if ok {
-				ev, err := event(tx, seq)
-				if err != nil {
-					return err
-				}
-				ok = ev.GetReporterRegion() == reporter
-			}
-			if !ok {
+			if !ok || at.reporter != reporter {
 				return apierror.NotFound("the log of %s has no event %s", reporter, id)
 			}
-			index = li
+			index = at.index
 		}
 		size := uint64(req.GetTreeSize())
 		if size == 0 {
-			cp, err := x.l.checkpoint(tx, reporter, x.l.cfg.Now())
+			cp, err := x.l.checkpoint(g, reporter, x.l.cfg.Now())
 			if err != nil {
 				return err
 			}
 			resp.Checkpoint, size = cp, uint64(cp.GetTreeSize())
 		}
-		if have := treeSize(tx, reporter); index >= size || size > have {
+		if have := g.size(reporter); index >= size || size > have {
 			return apierror.NotFound("the log of %s has %d leaves: no leaf %d in a tree of size %d", reporter, have, index, size)
 		}
-		leaf, path, err := inclusionProof(tx, reporter, index, size)
+		leaf, path, err := g.inclusion(reporter, index, size)
 		if err != nil {
 			return err
 		}
@@ -311,7 +324,7 @@ func (x *LedgerServer) GetConsistencyProof(ctx context.Context, req *coordinatio
 		if have := treeSize(tx, reporter); uint64(req.GetToSize()) > have {
 			return apierror.NotFound("the log of %s has %d leaves, not %d", reporter, have, req.GetToSize())
 		}
-		path, err = consistencyProof(tx, reporter, uint64(req.GetFromSize()), uint64(req.GetToSize()))
+		path, err = newLogs(tx).consistency(reporter, uint64(req.GetFromSize()), uint64(req.GetToSize()))
 		return err
 	})
 	if err != nil {

@@ -132,7 +132,7 @@ func TestListEventsIndexesAndBudget(t *testing.T) {
 			case i == total-1:
 				ev.SendingRegion = "510000"
 			}
-			if err := putEvent(tx, ev); err != nil {
+			if _, err := putEvent(tx, ev); err != nil {
 				return err
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"go.etcd.io/bbolt"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
-	"github.com/eastwest/labourlink/services/codes/regions"
 )
 
 // Generate records evs in tx the way ReportEvents records a report (each event checked field by
@@ -16,12 +15,12 @@ import (
 // checkpoints: for benchmarks and load tools that build a ledger too large to send through the
 // service (10 million events). An event that ReportEvents would refuse is an error here.
 func (l *Ledger) Generate(tx *bbolt.Tx, evs []*coordinationv1.LedgerEvent, now time.Time) error {
-	ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
+	ing := l.newIngest(tx, now)
 	for i, ev := range evs {
 		prefix := fmt.Sprintf("events[%d]", i)
 		dup, err := ing.check(prefix, ev)
 		if err == nil && !dup {
-			dup, err = ing.add(prefix, ev)
+			dup, err = ing.add(i, prefix, ev)
 		}
 		if err != nil {
 			return fmt.Errorf("event %s: %w", ev.GetEventId(), err)
@@ -29,6 +28,9 @@ func (l *Ledger) Generate(tx *bbolt.Tx, evs []*coordinationv1.LedgerEvent, now t
 		if dup {
 			return fmt.Errorf("event %s: recorded already", ev.GetEventId())
 		}
+	}
+	if err := ing.logs.flush(); err != nil {
+		return err
 	}
 	return ing.reconcileTouched()
 }

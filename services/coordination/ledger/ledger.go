@@ -443,7 +443,7 @@ func (x *LedgerServer) ReportEvents(ctx context.Context, req *coordinationv1.Rep
 
 func (l *Ledger) applyReportEvents(tx *bbolt.Tx, now time.Time, req *coordinationv1.ReportEventsRequest, resp *coordinationv1.ReportEventsResponse) error {
 	resp.Recorded, resp.Duplicates, resp.Refusals = 0, 0, nil
-	ing := &ingest{l: l, tx: tx, now: now, touched: map[string]bool{}, batches: map[string]regions.Pairing{}}
+	ing := l.newIngest(tx, now)
 	recorded := eventCounts{}
 	for i, ev := range req.GetEvents() {
 		prefix := fmt.Sprintf("events[%d]", i)
@@ -461,7 +461,7 @@ func (l *Ledger) applyReportEvents(tx *bbolt.Tx, now time.Time, req *coordinatio
 			dup, err = ing.check(prefix, ev)
 		}
 		if err == nil && !dup {
-			dup, err = ing.add(prefix, ev)
+			dup, err = ing.add(i, prefix, ev)
 		}
 		if err != nil {
 			r, ok := apierror.Refusal(i, ev.GetEventId(), prefix+".", err)
@@ -479,10 +479,13 @@ func (l *Ledger) applyReportEvents(tx *bbolt.Tx, now time.Time, req *coordinatio
 		}
 	}
 	recorded.report(tx, l.cfg.Metrics)
+	if err := ing.logs.flush(); err != nil {
+		return err
+	}
 	if err := ing.reconcileTouched(); err != nil {
 		return err
 	}
-	return l.proveReport(tx, req, resp, now)
+	return l.proveReport(ing.logs, req, resp, ing.added, now)
 }
 
 // ingest is one report's write transaction.
@@ -490,9 +493,20 @@ type ingest struct {
 	l       *Ledger
 	tx      *bbolt.Tx
 	now     time.Time
+	logs    *logs
 	touched map[string]bool
 	// batches are the regions of batches seen in this report.
 	batches map[string]regions.Pairing
+	// added are the leaves of the events this report recorded, by index in the report; ids
+	// their event ids.
+	added map[int]leafAt
+	ids   map[string]bool
+}
+
+// newIngest starts a report's ingest in tx.
+func (l *Ledger) newIngest(tx *bbolt.Tx, now time.Time) *ingest {
+	return &ingest{l: l, tx: tx, now: now, logs: newLogs(tx), touched: map[string]bool{}, batches: map[string]regions.Pairing{},
+		added: map[int]leafAt{}, ids: map[string]bool{}}
 }
 
 // check validates ev on its own (field by field, then against the ledger) and reports whether
@@ -562,18 +576,20 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 	return false, checkTimeOrder(g.tx, prefix, ev)
 }
 
-// add records ev, which check found new and acceptable.
-func (g *ingest) add(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
-	if _, ok := eventSeq(g.tx, ev.GetEventId()); ok {
+// add records ev, the i-th event of the report, which check found new and acceptable.
+func (g *ingest) add(i int, prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
+	if g.ids[ev.GetEventId()] {
 		// The same id earlier in this report: check again against the recorded one.
 		return g.check(prefix, ev)
 	}
+	g.ids[ev.GetEventId()] = true
 	if batch := ev.GetBatchId(); batch != "" {
 		g.batches[batch] = pairingOf(ev)
 		g.touched[batch] = true
 	}
 	rec := record(ev, g.now)
-	if err := putEvent(g.tx, rec); err != nil {
+	seq, err := putEvent(g.tx, rec)
+	if err != nil {
 		return false, err
 	}
 	if workerKind(ev.GetKind()) {
@@ -586,8 +602,9 @@ func (g *ingest) add(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, e
 			g.touched[b] = true
 		}
 	}
-	seq, _ := eventSeq(g.tx, ev.GetEventId())
-	return false, appendLeaf(g.tx, seq, rec)
+	index, err := g.logs.append(seq, rec)
+	g.added[i] = leafAt{rec.GetReporterRegion(), index}
+	return false, err
 }
 
 // reconcileTouched reconciles every batch the report added events to, in batch order.

@@ -26,7 +26,8 @@ import (
 //
 // Appending stores the leaf and the nodes it completes (compact.Range visitor); a proof reads
 // only the O(log n) nodes proof.Inclusion or proof.Consistency names, and a root the O(log n)
-// nodes of the compact range [0, size).
+// nodes of the compact range [0, size). All of it goes through logs, which keeps what one
+// transaction read and wrote.
 var (
 	treeNodes  = []byte("ledgerTreeNodes")
 	treeLeaves = []byte("ledgerTreeLeaves")
@@ -73,11 +74,53 @@ func treeNode(tx *bbolt.Tx, reporter string, id compact.NodeID) ([]byte, error) 
 	return bytes.Clone(v), nil
 }
 
-// treeNodes returns the stored hashes of ids.
-func treeNodesOf(tx *bbolt.Tx, reporter string, ids []compact.NodeID) ([][]byte, error) {
+// logs reads and appends to the reporters' logs in one transaction. It keeps every node it read
+// or wrote and, once a reporter's log is appended to, that log's compact range: a report that
+// appends a thousand leaves and proves each reads each stored node at most once, and writes each
+// reporter's size once (flush, before the transaction commits).
+type logs struct {
+	tx    *bbolt.Tx
+	nodes map[logNode][]byte
+	open  map[string]*compact.Range // the logs appended to in this transaction: [0, size)
+}
+
+// logNode names a node of a reporter's log.
+type logNode struct {
+	reporter string
+	id       compact.NodeID
+}
+
+// newLogs returns the logs as they are in tx.
+func newLogs(tx *bbolt.Tx) *logs {
+	return &logs{tx: tx, nodes: map[logNode][]byte{}, open: map[string]*compact.Range{}}
+}
+
+// size returns the size of reporter's log.
+func (g *logs) size(reporter string) uint64 {
+	if r, ok := g.open[reporter]; ok {
+		return r.End()
+	}
+	return treeSize(g.tx, reporter)
+}
+
+// node returns the hash of node id of reporter's log.
+func (g *logs) node(reporter string, id compact.NodeID) ([]byte, error) {
+	k := logNode{reporter, id}
+	if h, ok := g.nodes[k]; ok {
+		return h, nil
+	}
+	h, err := treeNode(g.tx, reporter, id)
+	if err == nil {
+		g.nodes[k] = h
+	}
+	return h, err
+}
+
+// nodesOf returns the hashes of ids (a new slice: proof.Nodes.Rehash rewrites it).
+func (g *logs) nodesOf(reporter string, ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
-		h, err := treeNode(tx, reporter, id)
+		h, err := g.node(reporter, id)
 		if err != nil {
 			return nil, err
 		}
@@ -86,60 +129,113 @@ func treeNodesOf(tx *bbolt.Tx, reporter string, ids []compact.NodeID) ([][]byte,
 	return out, nil
 }
 
-// treeRange returns the compact range [0, size) of reporter's log.
-func treeRange(tx *bbolt.Tx, reporter string, size uint64) (*compact.Range, error) {
-	hashes, err := treeNodesOf(tx, reporter, compact.RangeNodes(0, size, nil))
+// rangeOf returns the compact range [0, size) of reporter's log.
+func (g *logs) rangeOf(reporter string, size uint64) (*compact.Range, error) {
+	hashes, err := g.nodesOf(reporter, compact.RangeNodes(0, size, nil))
 	if err != nil {
 		return nil, err
 	}
 	return rangeFactory.NewRange(0, size, hashes)
 }
 
-// treeRoot returns the root hash of reporter's log at size (the empty tree's hash for 0).
-func treeRoot(tx *bbolt.Tx, reporter string, size uint64) ([]byte, error) {
+// root returns the root hash of reporter's log at size (the empty tree's hash for 0).
+func (g *logs) root(reporter string, size uint64) ([]byte, error) {
 	if size == 0 {
 		return hasher.EmptyRoot(), nil
 	}
-	r, err := treeRange(tx, reporter, size)
-	if err != nil {
-		return nil, err
+	r, ok := g.open[reporter]
+	if !ok || r.End() != size {
+		var err error
+		if r, err = g.rangeOf(reporter, size); err != nil {
+			return nil, err
+		}
 	}
 	return r.GetRootHash(nil)
 }
 
-// appendLeaf appends the event recorded under seq to its reporter's log. The transaction must be
-// read-write.
-func appendLeaf(tx *bbolt.Tx, seq uint64, ev *coordinationv1.LedgerEvent) error {
+// append appends the event recorded under seq to its reporter's log and returns its leaf index.
+// The transaction must be read-write, and flush must follow before it commits.
+func (g *logs) append(seq uint64, ev *coordinationv1.LedgerEvent) (uint64, error) {
 	reporter := ev.GetReporterRegion()
 	data, err := ledgerclient.LeafData(ev)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	size := treeSize(tx, reporter)
-	r, err := treeRange(tx, reporter, size)
-	if err != nil {
-		return err
+	r, ok := g.open[reporter]
+	if !ok {
+		if r, err = g.rangeOf(reporter, treeSize(g.tx, reporter)); err != nil {
+			return 0, err
+		}
+		g.open[reporter] = r
 	}
-	nodes := tx.Bucket(treeNodes)
+	index := r.End()
+	nodes := g.tx.Bucket(treeNodes)
 	var putErr error
 	err = r.Append(hasher.HashLeaf(data), func(id compact.NodeID, h []byte) {
+		h = bytes.Clone(h)
+		g.nodes[logNode{reporter, id}] = h
 		if putErr == nil {
-			putErr = nodes.Put(treeNodeKey(reporter, id), bytes.Clone(h))
+			putErr = nodes.Put(treeNodeKey(reporter, id), h)
 		}
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if putErr != nil {
-		return putErr
+		return 0, putErr
 	}
-	if err := tx.Bucket(treeLeaves).Put(treeLeafKey(reporter, size), store.Uint64Key(seq)); err != nil {
-		return err
+	if err := g.tx.Bucket(treeLeaves).Put(treeLeafKey(reporter, index), store.Uint64Key(seq)); err != nil {
+		return 0, err
 	}
-	if err := tx.Bucket(treeSeqs).Put(store.Uint64Key(seq), store.Uint64Key(size)); err != nil {
-		return err
+	return index, g.tx.Bucket(treeSeqs).Put(store.Uint64Key(seq), store.Uint64Key(index))
+}
+
+// flush writes the size of every log appended to.
+func (g *logs) flush() error {
+	sizes := g.tx.Bucket(treeSizes)
+	for reporter, r := range g.open {
+		if err := sizes.Put([]byte(reporter), store.Uint64Key(r.End())); err != nil {
+			return err
+		}
 	}
-	return tx.Bucket(treeSizes).Put([]byte(reporter), store.Uint64Key(size+1))
+	return nil
+}
+
+// inclusion returns the leaf hash of index and its inclusion proof in reporter's log at size.
+func (g *logs) inclusion(reporter string, index, size uint64) (leaf []byte, path [][]byte, err error) {
+	if index >= size || size > g.size(reporter) {
+		return nil, nil, fmt.Errorf("leaf %d not in the log of %s of size %d", index, reporter, size)
+	}
+	leaf, err = g.node(reporter, compact.NewNodeID(0, index))
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	hashes, err := g.nodesOf(reporter, nodes.IDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	path, err = nodes.Rehash(hashes, hasher.HashChildren)
+	return leaf, path, err
+}
+
+// consistency returns the consistency proof of reporter's log from size1 to size2.
+func (g *logs) consistency(reporter string, size1, size2 uint64) ([][]byte, error) {
+	if size1 > size2 || size2 > g.size(reporter) {
+		return nil, fmt.Errorf("sizes %d to %d not in the log of %s", size1, size2, reporter)
+	}
+	nodes, err := proof.Consistency(size1, size2)
+	if err != nil {
+		return nil, err
+	}
+	hashes, err := g.nodesOf(reporter, nodes.IDs)
+	if err != nil {
+		return nil, err
+	}
+	return nodes.Rehash(hashes, hasher.HashChildren)
 }
 
 // leafOf returns the leaf index of the event recorded under seq.
@@ -158,43 +254,6 @@ func leafSeq(tx *bbolt.Tx, reporter string, index uint64) (uint64, bool) {
 		return 0, false
 	}
 	return store.KeyUint64(v), true
-}
-
-// inclusionProof returns the leaf hash of index and its inclusion proof in reporter's log at size.
-func inclusionProof(tx *bbolt.Tx, reporter string, index, size uint64) (leaf []byte, path [][]byte, err error) {
-	if index >= size || size > treeSize(tx, reporter) {
-		return nil, nil, fmt.Errorf("leaf %d not in the log of %s of size %d", index, reporter, size)
-	}
-	leaf, err = treeNode(tx, reporter, compact.NewNodeID(0, index))
-	if err != nil {
-		return nil, nil, err
-	}
-	nodes, err := proof.Inclusion(index, size)
-	if err != nil {
-		return nil, nil, err
-	}
-	hashes, err := treeNodesOf(tx, reporter, nodes.IDs)
-	if err != nil {
-		return nil, nil, err
-	}
-	path, err = nodes.Rehash(hashes, hasher.HashChildren)
-	return leaf, path, err
-}
-
-// consistencyProof returns the consistency proof of reporter's log from size1 to size2.
-func consistencyProof(tx *bbolt.Tx, reporter string, size1, size2 uint64) ([][]byte, error) {
-	if size1 > size2 || size2 > treeSize(tx, reporter) {
-		return nil, fmt.Errorf("sizes %d to %d not in the log of %s", size1, size2, reporter)
-	}
-	nodes, err := proof.Consistency(size1, size2)
-	if err != nil {
-		return nil, err
-	}
-	hashes, err := treeNodesOf(tx, reporter, nodes.IDs)
-	if err != nil {
-		return nil, err
-	}
-	return nodes.Rehash(hashes, hasher.HashChildren)
 }
 
 // BuildTrees builds every reporter's log from the stored events in the order recorded
@@ -225,10 +284,11 @@ func BuildTrees(tx *bbolt.Tx) error {
 	if err != nil {
 		return err
 	}
+	g := newLogs(tx)
 	for _, r := range all {
-		if err := appendLeaf(tx, r.seq, r.ev); err != nil {
+		if _, err := g.append(r.seq, r.ev); err != nil {
 			return err
 		}
 	}
-	return nil
+	return g.flush()
 }

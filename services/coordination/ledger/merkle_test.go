@@ -34,16 +34,21 @@ func TestTreeProofsRoundTrip(t *testing.T) {
 					return err
 				}
 			}
+			g := newLogs(tx)
 			for i := range count {
 				ev := &coordinationv1.LedgerEvent{EventId: fmt.Sprintf("e%d-%d", n, i), ReporterRegion: reporter,
 					WorkerId: rapid.StringMatching(`[a-z0-9]{1,8}`).Draw(rt, "worker")}
-				if err := appendLeaf(tx, uint64(i+1), ev); err != nil {
+				index, err := g.append(uint64(i+1), ev)
+				if err != nil {
 					return err
+				}
+				if index != uint64(i) {
+					rt.Fatalf("leaf %d appended at %d", i, index)
 				}
 				h, _ := ledgerclient.LeafHash(ev)
 				leaves = append(leaves, h)
 			}
-			return nil
+			return g.flush()
 		})
 		if err != nil {
 			rt.Fatal(err)
@@ -52,12 +57,13 @@ func TestTreeProofsRoundTrip(t *testing.T) {
 		index := uint64(rapid.IntRange(0, int(size)-1).Draw(rt, "index"))
 		older := uint64(rapid.IntRange(1, int(size)).Draw(rt, "older"))
 		_ = db.View(func(tx *bbolt.Tx) error {
-			root, err := treeRoot(tx, reporter, size)
+			g := newLogs(tx) // from the file: nothing kept from the appends
+			root, err := g.root(reporter, size)
 			if err != nil {
 				rt.Fatal(err)
 			}
-			oldRoot, _ := treeRoot(tx, reporter, older)
-			leaf, path, err := inclusionProof(tx, reporter, index, size)
+			oldRoot, _ := g.root(reporter, older)
+			leaf, path, err := g.inclusion(reporter, index, size)
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -67,7 +73,7 @@ func TestTreeProofsRoundTrip(t *testing.T) {
 			if err := proof.VerifyInclusion(hasher, index, size, leaf, path, root); err != nil {
 				rt.Fatalf("inclusion of %d in %d: %v", index, size, err)
 			}
-			cons, err := consistencyProof(tx, reporter, older, size)
+			cons, err := g.consistency(reporter, older, size)
 			if err != nil {
 				rt.Fatal(err)
 			}

@@ -129,7 +129,7 @@ func generateScale(db *store.DB, n int) error {
 				if k == 3 {
 					ev.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: 3, StillEmployed: true}}
 				}
-				if err := putEvent(tx, ev); err != nil {
+				if _, err := putEvent(tx, ev); err != nil {
 					return err
 				}
 			}

@@ -139,24 +139,25 @@ func event(tx *bbolt.Tx, seq uint64) (*coordinationv1.LedgerEvent, error) {
 	return ev, nil
 }
 
-// putEvent records ev (output fields set) under the next sequence number, with its indexes.
-func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
+// putEvent records ev (output fields set) under the next sequence number, with its indexes, and
+// returns that number.
+func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) (uint64, error) {
 	seq, err := events.NextSeq(tx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := events.Put(tx, store.Uint64Key(seq), ev); err != nil {
-		return err
+		return 0, err
 	}
 	if err := tx.Bucket(eventIDs).Put([]byte(ev.GetEventId()), store.Uint64Key(seq)); err != nil {
-		return err
+		return 0, err
 	}
 	if err := byWorker.put(tx, idKey(ev.GetWorkerId(), seq)); err != nil {
-		return err
+		return 0, err
 	}
 	if batch := ev.GetBatchId(); batch != "" {
 		if err := byBatch.put(tx, idKey(batch, seq)); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if cat := category(ev); cat != 0 {
@@ -167,7 +168,7 @@ func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
 			err = countOccurrence(tx, p, cat, at, ev.GetWorkerId())
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if k := assessmentKeyOf(ev); k != nil {
@@ -176,13 +177,13 @@ func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
 			err = addCount(tx, assessedCounts, string(k[:9]), 1)
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := indexEvent(tx, seq, ev); err != nil {
-		return err
+		return 0, err
 	}
-	return trackDynamics(tx, ev)
+	return seq, trackDynamics(tx, ev)
 }
 
 // batchEvents calls fn with each event of batch, in the order recorded.

@@ -87,7 +87,7 @@ func TestPutEvent(t *testing.T) {
 	stored := []*coordinationv1.LedgerEvent{poorDeparture, ev("a1", arrived, "B1", "w1", t0), ev("d2", departed, "B2", "w2", t0)}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, e := range stored {
-			if err := putEvent(tx, record(e, t0)); err != nil {
+			if _, err := putEvent(tx, record(e, t0)); err != nil {
 				return err
 			}
 		}
