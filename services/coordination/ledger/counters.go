@@ -2,8 +2,11 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -68,8 +71,54 @@ func readCount(tx *bbolt.Tx, name, key []byte) int64 {
 	return 0
 }
 
+// counts gathers the changes to the ledger's counts (an int64 under a key of a count bucket,
+// deleted at 0) made in one write transaction, and flush writes each changed count once: a
+// report's thousand events move the same few day, year and pairing counts, which would otherwise
+// be read and written a thousand times. A change is a delta, so flushing commutes with a count
+// written directly (addCount) in between; nothing reads a count in the transaction that changes
+// it.
+type counts struct {
+	tx      *bbolt.Tx
+	pending map[countKey]int64
+}
+
+// countKey names a count: its bucket and key.
+type countKey struct{ bucket, key string }
+
+// newCounts gathers count changes in tx.
+func newCounts(tx *bbolt.Tx) *counts {
+	return &counts{tx: tx, pending: map[countKey]int64{}}
+}
+
+// add adds n to the count under k in bucket name.
+func (c *counts) add(name []byte, k string, n int64) {
+	if n != 0 {
+		c.pending[countKey{string(name), k}] += n
+	}
+}
+
+// flush writes the changed counts, in bucket and key order.
+func (c *counts) flush() error {
+	keys := make([]countKey, 0, len(c.pending))
+	for k, n := range c.pending {
+		if n != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b countKey) int {
+		return cmp.Or(strings.Compare(a.bucket, b.bucket), strings.Compare(a.key, b.key))
+	})
+	for _, k := range keys {
+		if err := addCount(c.tx, []byte(k.bucket), k.key, c.pending[k]); err != nil {
+			return err
+		}
+	}
+	clear(c.pending)
+	return nil
+}
+
 // countOccurrence counts a new key of byPairing: worker's event of category cat in pairing p at t.
-func countOccurrence(tx *bbolt.Tx, p regions.Pairing, cat byte, t time.Time, worker string) error {
+func countOccurrence(tx *bbolt.Tx, c *counts, p regions.Pairing, cat byte, t time.Time, worker string) error {
 	prefix := pairingCategoryPrefix(p.Receiving, p.Sending, cat)
 	wp := append(append(bytes.Clone(prefix), worker...), 0)
 	b, err := pairingWorkers.bucket(tx)
@@ -77,17 +126,17 @@ func countOccurrence(tx *bbolt.Tx, p regions.Pairing, cat byte, t time.Time, wor
 		return err
 	}
 	at := timeKey(t)
-	c := b.Cursor()
+	cur := b.Cursor()
 	var pred, succ []byte // the times of the worker's occurrences before and after t
 	// No key is wp+at (the occurrence is new): the seek lands after it, the step back before it.
-	k, _ := c.Seek(append(bytes.Clone(wp), at...))
+	k, _ := cur.Seek(append(bytes.Clone(wp), at...))
 	if k != nil && bytes.HasPrefix(k, wp) {
 		succ = bytes.Clone(k[len(wp):])
 	}
 	if k == nil {
-		k, _ = c.Last()
+		k, _ = cur.Last()
 	} else {
-		k, _ = c.Prev()
+		k, _ = cur.Prev()
 	}
 	if k != nil && bytes.HasPrefix(k, wp) {
 		pred = bytes.Clone(k[len(wp):])
@@ -96,18 +145,16 @@ func countOccurrence(tx *bbolt.Tx, p regions.Pairing, cat byte, t time.Time, wor
 		return err
 	}
 	if pred == nil {
-		err = addCount(tx, pairingFirsts, string(append(bytes.Clone(prefix), dayNumber(t)...)), 1)
-	} else {
-		err = tx.Bucket(pairingRepeats).Put(repeatKey(prefix, at, worker), pred)
-	}
-	if err != nil || succ == nil {
+		c.add(pairingFirsts, string(append(bytes.Clone(prefix), dayNumber(t)...)), 1)
+	} else if err := tx.Bucket(pairingRepeats).Put(repeatKey(prefix, at, worker), pred); err != nil {
 		return err
+	}
+	if succ == nil {
+		return nil
 	}
 	// The occurrence after t now follows t.
 	if pred == nil {
-		if err := addCount(tx, pairingFirsts, string(append(bytes.Clone(prefix), dayNumber(keyTime(succ))...)), -1); err != nil {
-			return err
-		}
+		c.add(pairingFirsts, string(append(bytes.Clone(prefix), dayNumber(keyTime(succ))...)), -1)
 	}
 	return tx.Bucket(pairingRepeats).Put(repeatKey(prefix, succ, worker), at)
 }
@@ -283,12 +330,13 @@ func BuildCounts(tx *bbolt.Tx) error {
 			return err
 		}
 	}
+	c := newCounts(tx)
 	err := byPairing.scan(tx, store.Range{}, func(k []byte) (bool, error) {
 		pk, ok := parsePairingKey(k)
 		if !ok {
 			return true, nil
 		}
-		return true, countOccurrence(tx, regions.Pairing{Receiving: pk.receiving, Sending: pk.sending}, pk.cat, pk.time, pk.worker)
+		return true, countOccurrence(tx, c, regions.Pairing{Receiving: pk.receiving, Sending: pk.sending}, pk.cat, pk.time, pk.worker)
 	})
 	if err != nil {
 		return fmt.Errorf("pairing counts: %w", err)
@@ -297,10 +345,14 @@ func BuildCounts(tx *bbolt.Tx) error {
 		if len(k) < 9 {
 			return true, nil
 		}
-		return true, addCount(tx, assessedCounts, string(k[:9]), 1)
+		c.add(assessedCounts, string(k[:9]), 1)
+		return true, nil
 	})
+	if err == nil {
+		err = c.flush()
+	}
 	if err != nil {
-		return fmt.Errorf("assessment counts: %w", err)
+		return fmt.Errorf("pairing and assessment counts: %w", err)
 	}
 	var changes []discrepancyChange
 	err = discrepancies.Scan(tx, store.Range{}, func(k []byte, d *coordinationv1.Discrepancy) (bool, error) {

@@ -38,11 +38,11 @@ func drawOccurrence(t *rapid.T) occurrence {
 	}
 }
 
-// addOccurrence records o as putEvent does: the pairing key, counted when it is new.
-func addOccurrence(tx *bbolt.Tx, o occurrence) error {
+// addOccurrence records o as putEvent does: the pairing key, counted in c when it is new.
+func addOccurrence(tx *bbolt.Tx, c *counts, o occurrence) error {
 	isNew, err := putNewKey(tx, byPairing, pairingKey(o.p.Receiving, o.p.Sending, o.cat, o.at, o.worker))
 	if err == nil && isNew {
-		err = countOccurrence(tx, o.p, o.cat, o.at, o.worker)
+		err = countOccurrence(tx, c, o.p, o.cat, o.at, o.worker)
 	}
 	return err
 }
@@ -61,13 +61,22 @@ func TestCountsEqualTheScan(t *testing.T) {
 		}
 		defer db.Close()
 		occs := rapid.SliceOfN(rapid.Custom(drawOccurrence), 0, 60).Draw(t, "occurrences")
+		// The gathered counts are flushed every so often (a report, a migration), or only at
+		// the end: the counts are the same.
+		every := rapid.IntRange(1, 61).Draw(t, "flush every")
 		err = db.Update(func(tx *bbolt.Tx) error {
-			for _, o := range occs {
-				if err := addOccurrence(tx, o); err != nil {
+			c := newCounts(tx)
+			for i, o := range occs {
+				if err := addOccurrence(tx, c, o); err != nil {
 					return err
 				}
+				if (i+1)%every == 0 {
+					if err := c.flush(); err != nil {
+						return err
+					}
+				}
 			}
-			return nil
+			return c.flush()
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -119,6 +128,7 @@ func TestListEventsIndexesAndBudget(t *testing.T) {
 	const total = listScanBudget + 2500
 	at := time.Date(2026, 5, 1, 8, 0, 0, 0, civil.Zone)
 	err := db.Update(func(tx *bbolt.Tx) error {
+		c := newCounts(tx)
 		for i := 0; i < total; i++ {
 			ev := &coordinationv1.LedgerEvent{
 				EventId: fmt.Sprintf("ev-%05d", i), WorkerId: fmt.Sprintf("w%d", i%97),
@@ -132,11 +142,11 @@ func TestListEventsIndexesAndBudget(t *testing.T) {
 			case i == total-1:
 				ev.SendingRegion = "510000"
 			}
-			if _, err := putEvent(tx, ev); err != nil {
+			if _, err := putEvent(tx, c, ev); err != nil {
 				return err
 			}
 		}
-		return nil
+		return c.flush()
 	})
 	if err != nil {
 		t.Fatal(err)

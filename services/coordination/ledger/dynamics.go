@@ -217,57 +217,41 @@ func addCount(tx *bbolt.Tx, name []byte, k string, n int64) error {
 }
 
 // moveCounts takes the contributions old off the counts and puts new on.
-func moveCounts(tx *bbolt.Tx, old, new dynCounts) error {
-	if err := moveDays(tx, dynDays, old.days, new.days); err != nil {
-		return err
-	}
-	if err := moveYears(tx, dynYears, old.years, new.years); err != nil {
-		return err
-	}
-	if err := moveDays(tx, dynDimDays, old.dimDays, new.dimDays); err != nil {
-		return err
-	}
-	return moveYears(tx, dynDimYears, old.dimYears, new.dimYears)
+func moveCounts(c *counts, old, new dynCounts) {
+	moveDays(c, dynDays, old.days, new.days)
+	moveYears(c, dynYears, old.years, new.years)
+	moveDays(c, dynDimDays, old.dimDays, new.dimDays)
+	moveYears(c, dynDimYears, old.dimYears, new.dimYears)
 }
 
 // moveDays moves the day deltas of bucket name from old to new.
-func moveDays(tx *bbolt.Tx, name []byte, old, new map[string]int64) error {
+func moveDays(c *counts, name []byte, old, new map[string]int64) {
 	for k, n := range old {
-		if err := addCount(tx, name, k, -n+new[k]); err != nil {
-			return err
-		}
+		c.add(name, k, -n+new[k])
 	}
 	for k, n := range new {
 		if _, ok := old[k]; !ok {
-			if err := addCount(tx, name, k, n); err != nil {
-				return err
-			}
+			c.add(name, k, n)
 		}
 	}
-	return nil
 }
 
 // moveYears moves the year keys of bucket name from old to new.
-func moveYears(tx *bbolt.Tx, name []byte, old, new map[string]bool) error {
+func moveYears(c *counts, name []byte, old, new map[string]bool) {
 	for k := range old {
 		if !new[k] {
-			if err := addCount(tx, name, k, -1); err != nil {
-				return err
-			}
+			c.add(name, k, -1)
 		}
 	}
 	for k := range new {
 		if !old[k] {
-			if err := addCount(tx, name, k, 1); err != nil {
-				return err
-			}
+			c.add(name, k, 1)
 		}
 	}
-	return nil
 }
 
 // trackDynamics updates the worker's trips and the counts for the recorded event ev.
-func trackDynamics(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
+func trackDynamics(tx *bbolt.Tx, c *counts, ev *coordinationv1.LedgerEvent) error {
 	if !dynamicsKind(ev.GetKind()) || ev.GetBatchId() == "" {
 		return nil
 	}
@@ -283,9 +267,7 @@ func trackDynamics(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) error {
 	if !applyDynamics(rec, ev) {
 		return nil
 	}
-	if err := moveCounts(tx, old, dynamicsCounts(rec)); err != nil {
-		return err
-	}
+	moveCounts(c, old, dynamicsCounts(rec))
 	return dynTrips.Put(tx, key, rec)
 }
 
@@ -320,13 +302,12 @@ func MigrateDynamics(tx *bbolt.Tx) error {
 	}
 	var worker string
 	rec := &storagev1.DynamicsTrips{}
+	c := newCounts(tx)
 	flush := func() error {
 		if len(rec.GetTrips()) == 0 {
 			return nil
 		}
-		if err := moveCounts(tx, dynCounts{}, dynamicsCounts(rec)); err != nil {
-			return err
-		}
+		moveCounts(c, dynCounts{}, dynamicsCounts(rec))
 		return dynTrips.Put(tx, []byte(worker), rec)
 	}
 	err := byWorker.scan(tx, store.Range{}, func(k []byte) (bool, error) {
@@ -347,10 +328,13 @@ func MigrateDynamics(tx *bbolt.Tx) error {
 		applyDynamics(rec, ev)
 		return true, nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return err
 	}
-	return flush()
+	return c.flush()
 }
 
 // DynamicsCounts are the dynamics' counts of figures f: per (sending, receiving) pair, and per

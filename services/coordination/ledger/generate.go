@@ -29,8 +29,5 @@ func (l *Ledger) Generate(tx *bbolt.Tx, evs []*coordinationv1.LedgerEvent, now t
 			return fmt.Errorf("event %s: recorded already", ev.GetEventId())
 		}
 	}
-	if err := ing.logs.flush(); err != nil {
-		return err
-	}
-	return ing.reconcileTouched()
+	return ing.flush()
 }

@@ -479,10 +479,7 @@ func (l *Ledger) applyReportEvents(tx *bbolt.Tx, now time.Time, req *coordinatio
 		}
 	}
 	recorded.report(tx, l.cfg.Metrics)
-	if err := ing.logs.flush(); err != nil {
-		return err
-	}
-	if err := ing.reconcileTouched(); err != nil {
+	if err := ing.flush(); err != nil {
 		return err
 	}
 	return l.proveReport(ing.logs, req, resp, ing.added, now)
@@ -494,6 +491,7 @@ type ingest struct {
 	tx      *bbolt.Tx
 	now     time.Time
 	logs    *logs
+	counts  *counts
 	touched map[string]bool
 	// batches are the regions of batches seen in this report.
 	batches map[string]regions.Pairing
@@ -505,7 +503,7 @@ type ingest struct {
 
 // newIngest starts a report's ingest in tx.
 func (l *Ledger) newIngest(tx *bbolt.Tx, now time.Time) *ingest {
-	return &ingest{l: l, tx: tx, now: now, logs: newLogs(tx), touched: map[string]bool{}, batches: map[string]regions.Pairing{},
+	return &ingest{l: l, tx: tx, now: now, logs: newLogs(tx), counts: newCounts(tx), touched: map[string]bool{}, batches: map[string]regions.Pairing{},
 		added: map[int]leafAt{}, ids: map[string]bool{}}
 }
 
@@ -588,7 +586,7 @@ func (g *ingest) add(i int, prefix string, ev *coordinationv1.LedgerEvent) (dup 
 		g.touched[batch] = true
 	}
 	rec := record(ev, g.now)
-	seq, err := putEvent(g.tx, rec)
+	seq, err := putEvent(g.tx, g.counts, rec)
 	if err != nil {
 		return false, err
 	}
@@ -605,6 +603,18 @@ func (g *ingest) add(i int, prefix string, ev *coordinationv1.LedgerEvent) (dup 
 	index, err := g.logs.append(seq, rec)
 	g.added[i] = leafAt{rec.GetReporterRegion(), index}
 	return false, err
+}
+
+// flush writes what the report's events changed in memory (the logs' sizes, the counts), then
+// reconciles the batches they touched.
+func (g *ingest) flush() error {
+	if err := g.logs.flush(); err != nil {
+		return err
+	}
+	if err := g.counts.flush(); err != nil {
+		return err
+	}
+	return g.reconcileTouched()
 }
 
 // reconcileTouched reconciles every batch the report added events to, in batch order.

@@ -105,6 +105,7 @@ func generateScale(db *store.DB, n int) error {
 	const perTx = 20_000
 	for done := 0; done < n; {
 		err := db.Update(func(tx *bbolt.Tx) error {
+			c := newCounts(tx)
 			for i := 0; i < perTx && done < n; i, done = i+1, done+1 {
 				w, k := done/4, done%4
 				worker := w
@@ -129,11 +130,11 @@ func generateScale(db *store.DB, n int) error {
 				if k == 3 {
 					ev.Details = &coordinationv1.LedgerEvent_EmploymentCheckpoint{EmploymentCheckpoint: &coordinationv1.EmploymentCheckpointDetails{Months: 3, StillEmployed: true}}
 				}
-				if _, err := putEvent(tx, ev); err != nil {
+				if _, err := putEvent(tx, c, ev); err != nil {
 					return err
 				}
 			}
-			return nil
+			return c.flush()
 		})
 		if err != nil {
 			return err

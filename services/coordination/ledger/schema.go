@@ -140,8 +140,8 @@ func event(tx *bbolt.Tx, seq uint64) (*coordinationv1.LedgerEvent, error) {
 }
 
 // putEvent records ev (output fields set) under the next sequence number, with its indexes, and
-// returns that number.
-func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) (uint64, error) {
+// returns that number. Its counts are changed in c.
+func putEvent(tx *bbolt.Tx, c *counts, ev *coordinationv1.LedgerEvent) (uint64, error) {
 	seq, err := events.NextSeq(tx)
 	if err != nil {
 		return 0, err
@@ -165,7 +165,7 @@ func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) (uint64, error) {
 		at := ev.GetOccurTime().AsTime()
 		isNew, err := putNewKey(tx, byPairing, pairingKey(p.Receiving, p.Sending, cat, at, ev.GetWorkerId()))
 		if err == nil && isNew {
-			err = countOccurrence(tx, p, cat, at, ev.GetWorkerId())
+			err = countOccurrence(tx, c, p, cat, at, ev.GetWorkerId())
 		}
 		if err != nil {
 			return 0, err
@@ -173,17 +173,17 @@ func putEvent(tx *bbolt.Tx, ev *coordinationv1.LedgerEvent) (uint64, error) {
 	}
 	if k := assessmentKeyOf(ev); k != nil {
 		isNew, err := putNewKey(tx, assessed, k)
-		if err == nil && isNew {
-			err = addCount(tx, assessedCounts, string(k[:9]), 1)
-		}
 		if err != nil {
 			return 0, err
+		}
+		if isNew {
+			c.add(assessedCounts, string(k[:9]), 1)
 		}
 	}
 	if err := indexEvent(tx, seq, ev); err != nil {
 		return 0, err
 	}
-	return seq, trackDynamics(tx, ev)
+	return seq, trackDynamics(tx, c, ev)
 }
 
 // batchEvents calls fn with each event of batch, in the order recorded.

@@ -86,12 +86,13 @@ func TestPutEvent(t *testing.T) {
 	poorDeparture.RegisteredPoor = true
 	stored := []*coordinationv1.LedgerEvent{poorDeparture, ev("a1", arrived, "B1", "w1", t0), ev("d2", departed, "B2", "w2", t0)}
 	err := db.Update(func(tx *bbolt.Tx) error {
+		c := newCounts(tx)
 		for _, e := range stored {
-			if _, err := putEvent(tx, record(e, t0)); err != nil {
+			if _, err := putEvent(tx, c, record(e, t0)); err != nil {
 				return err
 			}
 		}
-		return nil
+		return c.flush()
 	})
 	if err != nil {
 		t.Fatal(err)
