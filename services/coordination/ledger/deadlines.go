@@ -98,9 +98,8 @@ func workerEvents(tx *bbolt.Tx, worker string) ([]*coordinationv1.LedgerEvent, e
 	return out, err
 }
 
-// workerBatches returns the batches of worker's events, in order.
-func workerBatches(tx *bbolt.Tx, worker string) ([]string, error) {
-	evs, err := workerEvents(tx, worker)
+// workerBatches returns the batches of a worker's events evs, in order.
+func workerBatches(evs []*coordinationv1.LedgerEvent) []string {
 	set := map[string]bool{}
 	for _, ev := range evs {
 		if b := ev.GetBatchId(); b != "" {
@@ -112,7 +111,7 @@ func workerBatches(tx *bbolt.Tx, worker string) ([]string, error) {
 		out = append(out, b)
 	}
 	sort.Strings(out)
-	return out, err
+	return out
 }
 
 // tripDeadlines returns the discrepancies the agreement's deadlines call for on batch at now

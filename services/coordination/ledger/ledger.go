@@ -499,12 +499,27 @@ type ingest struct {
 	// their event ids.
 	added map[int]leafAt
 	ids   map[string]bool
+	// workers are the recorded events of each worker the report read (in the order recorded,
+	// with the report's own): a recorded event never changes.
+	workers map[string][]*coordinationv1.LedgerEvent
+}
+
+// workerEvents returns the recorded events of worker.
+func (g *ingest) workerEvents(worker string) ([]*coordinationv1.LedgerEvent, error) {
+	if evs, ok := g.workers[worker]; ok {
+		return evs, nil
+	}
+	evs, err := workerEvents(g.tx, worker)
+	if err == nil {
+		g.workers[worker] = evs
+	}
+	return evs, err
 }
 
 // newIngest starts a report's ingest in tx.
 func (l *Ledger) newIngest(tx *bbolt.Tx, now time.Time) *ingest {
 	return &ingest{l: l, tx: tx, now: now, logs: newLogs(tx), counts: newCounts(tx), touched: map[string]bool{}, batches: map[string]regions.Pairing{},
-		added: map[int]leafAt{}, ids: map[string]bool{}}
+		added: map[int]leafAt{}, ids: map[string]bool{}, workers: map[string][]*coordinationv1.LedgerEvent{}}
 }
 
 // check validates ev on its own (field by field, then against the ledger) and reports whether
@@ -571,7 +586,14 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 				pair.Receiving, pair.Sending)
 		}
 	}
-	return false, checkTimeOrder(g.tx, prefix, ev)
+	if ev.GetBatchId() == "" || tripStage(ev.GetKind()) == 0 {
+		return false, nil // no order in time to keep (checkTimeOrder)
+	}
+	recorded, err := g.workerEvents(ev.GetWorkerId())
+	if err != nil {
+		return false, err
+	}
+	return false, checkTimeOrder(recorded, prefix, ev)
 }
 
 // add records ev, the i-th event of the report, which check found new and acceptable.
@@ -590,13 +612,16 @@ func (g *ingest) add(i int, prefix string, ev *coordinationv1.LedgerEvent) (dup 
 	if err != nil {
 		return false, err
 	}
+	if evs, ok := g.workers[ev.GetWorkerId()]; ok {
+		g.workers[ev.GetWorkerId()] = append(evs, rec)
+	}
 	if workerKind(ev.GetKind()) {
 		// The deadlines of the worker's trips (deadlines.go) follow these events.
-		bs, err := workerBatches(g.tx, ev.GetWorkerId())
+		evs, err := g.workerEvents(ev.GetWorkerId())
 		if err != nil {
 			return false, err
 		}
-		for _, b := range bs {
+		for _, b := range workerBatches(evs) {
 			g.touched[b] = true
 		}
 	}

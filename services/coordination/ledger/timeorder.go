@@ -3,13 +3,10 @@ package ledger
 import (
 	"fmt"
 
-	"go.etcd.io/bbolt"
-
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/codes/civil"
 	"github.com/eastwest/labourlink/services/coordination/ledgerclient"
 	"github.com/eastwest/labourlink/services/platform/apierror"
-	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // The time order of a trip (a worker on a batch): departure, then arrival, then onboarding,
@@ -91,33 +88,22 @@ func timeOrderProblem(ev, other *coordinationv1.LedgerEvent) (field, problem str
 }
 
 // checkTimeOrder refuses ev (INVALID_ARGUMENT, paths from prefix) if it contradicts in time an
-// event of the same worker on the same batch in the ledger (timeOrderProblem). It reads the
-// worker's events (the byWorker index: a few per worker), not the batch's (thousands).
-func checkTimeOrder(tx *bbolt.Tx, prefix string, ev *coordinationv1.LedgerEvent) error {
+// event of the same worker on the same batch in the ledger (timeOrderProblem); recorded are the
+// worker's events in the ledger (the byWorker index: a few per worker, not the batch's
+// thousands).
+func checkTimeOrder(recorded []*coordinationv1.LedgerEvent, prefix string, ev *coordinationv1.LedgerEvent) error {
 	if ev.GetBatchId() == "" || tripStage(ev.GetKind()) == 0 {
 		return nil
 	}
-	var v apierror.Violations
-	err := byWorker.scan(tx, store.Range{Prefix: idPrefix(ev.GetWorkerId())}, func(k []byte) (bool, error) {
-		id, seq, ok := parseIDKey(k)
-		if !ok || id != ev.GetWorkerId() {
-			return true, nil
-		}
-		other, err := event(tx, seq)
-		if err != nil {
-			return false, err
-		}
+	for _, other := range recorded {
 		if other.GetBatchId() != ev.GetBatchId() {
-			return true, nil
+			continue
 		}
 		if field, problem := timeOrderProblem(ev, other); problem != "" {
+			var v apierror.Violations
 			v.Add(prefix+"."+field, problem)
-			return false, nil
+			return v.Err()
 		}
-		return true, nil
-	})
-	if err != nil {
-		return err
 	}
-	return v.Err()
+	return nil
 }
