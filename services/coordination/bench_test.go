@@ -100,6 +100,7 @@ func BenchmarkReportEvents(b *testing.B) {
 			}); err != nil {
 				b.Fatal(err)
 			}
+			statsBefore := h.db.Stats().TxStats
 			b.StartTimer()
 			start := time.Now()
 			for i := range b.N {
@@ -107,6 +108,7 @@ func BenchmarkReportEvents(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
+			reportBoltWork(b, h.db.Stats().TxStats, statsBefore, b.N*ledger.MaxEventsPerReport)
 			writes = writes[:0]
 			if err := h.db.View(func(tx *bbolt.Tx) error {
 				for id, w := range boltEntries(tx) {
@@ -131,9 +133,14 @@ func BenchmarkReportEvents(b *testing.B) {
 		b.Run(fmt.Sprintf("round%d/rawbolt", round), func(b *testing.B) {
 			b.StopTimer()
 			var total time.Duration
+			var work bbolt.TxStats
 			for range b.N {
-				total += rawLedgerWrites(b, before, writes, calls)
+				d, w := rawLedgerWrites(b, before, writes, calls)
+				total += d
+				work.CursorCount += w.CursorCount
+				work.NodeCount += w.NodeCount
 			}
+			reportBoltWork(b, work, bbolt.TxStats{}, b.N*calls*ledger.MaxEventsPerReport)
 			rate := float64(b.N*calls*ledger.MaxEventsPerReport) / total.Seconds()
 			b.ReportMetric(rate, "events/s")
 			b.ReportMetric(float64(len(writes))/float64(calls*ledger.MaxEventsPerReport), "puts/event")
@@ -142,9 +149,17 @@ func BenchmarkReportEvents(b *testing.B) {
 	}
 }
 
+// reportBoltWork reports bbolt's work per event between two readings of its statistics: the
+// cursors its transactions opened (every Get, Put, Delete and Seek opens one) and the nodes they
+// materialised (B+tree pages read into memory to be changed).
+func reportBoltWork(b *testing.B, after, before bbolt.TxStats, events int) {
+	b.ReportMetric(float64(after.GetCursorCount()-before.GetCursorCount())/float64(events), "cursors/event")
+	b.ReportMetric(float64(after.GetNodeCount()-before.GetNodeCount())/float64(events), "nodes/event")
+}
+
 // rawLedgerWrites copies the file at before, writes writes into the copy in calls transactions
-// of equal size and returns the time spent in them.
-func rawLedgerWrites(b *testing.B, before string, writes []boltWrite, calls int) time.Duration {
+// of equal size and returns the time spent in them and bbolt's statistics of them.
+func rawLedgerWrites(b *testing.B, before string, writes []boltWrite, calls int) (time.Duration, bbolt.TxStats) {
 	path := filepath.Join(b.TempDir(), "raw.db")
 	src, err := bbolt.Open(before, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
@@ -171,6 +186,7 @@ func rawLedgerWrites(b *testing.B, before string, writes []boltWrite, calls int)
 		byBucket = append(byBucket, writes[i:j])
 		i = j
 	}
+	statsBefore := db.Stats().TxStats
 	start := time.Now()
 	for c := range calls {
 		if err := db.Update(func(tx *bbolt.Tx) error {
@@ -199,5 +215,7 @@ func rawLedgerWrites(b *testing.B, before string, writes []boltWrite, calls int)
 			b.Fatal(err)
 		}
 	}
-	return time.Since(start)
+	elapsed := time.Since(start)
+	after := db.Stats().TxStats
+	return elapsed, after.Sub(&statsBefore)
 }

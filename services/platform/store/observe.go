@@ -11,7 +11,7 @@ import (
 // transaction.
 func (db *DB) Observe(reg *metrics.Registry) {
 	reg.ObserveStore(func() (metrics.StoreStats, error) {
-		s := metrics.StoreStats{Stats: db.bolt.Stats()}
+		s := metrics.StoreStats{Stats: db.Stats()}
 		fi, err := os.Stat(db.path)
 		if err != nil {
 			return s, err

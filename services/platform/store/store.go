@@ -232,6 +232,10 @@ func (db *DB) Update(fn func(*bbolt.Tx) error) error {
 // valid only until fn returns: copy them out (GetProto does).
 func (db *DB) View(fn func(*bbolt.Tx) error) error { return db.bolt.View(fn) }
 
+// Stats returns bbolt's statistics of the file (its transactions' cursors, nodes, pages
+// written: cumulative since it was opened).
+func (db *DB) Stats() bbolt.Stats { return db.bolt.Stats() }
+
 // Close closes the file and releases its lock.
 func (db *DB) Close() error { return db.bolt.Close() }
 
