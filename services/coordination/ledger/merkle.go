@@ -285,10 +285,21 @@ func BuildTrees(tx *bbolt.Tx) error {
 		return err
 	}
 	g := newLogs(tx)
-	for _, r := range all {
+	for i, r := range all {
 		if _, err := g.append(r.seq, r.ev); err != nil {
 			return err
+		}
+		if (i+1)%buildTreesEvery == 0 {
+			// The sizes written and what g keeps let go: memory holds the nodes of a part of
+			// the ledger, not of all of it.
+			if err := g.flush(); err != nil {
+				return err
+			}
+			g = newLogs(tx)
 		}
 	}
 	return g.flush()
 }
+
+// buildTreesEvery is how many leaves BuildTrees appends between two flushes.
+var buildTreesEvery = 100_000

@@ -1,10 +1,12 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"testing"
 
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"go.etcd.io/bbolt"
 	"pgregory.net/rapid"
@@ -28,6 +30,7 @@ func TestTreeProofsRoundTrip(t *testing.T) {
 		reporter := fmt.Sprintf("%06d", n) // a fresh log each run
 		count := rapid.IntRange(1, 70).Draw(rt, "count")
 		var leaves [][]byte
+		var pendingRoot []byte
 		err := db.Update(func(tx *bbolt.Tx) error {
 			for _, b := range TreeBuckets {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -48,6 +51,10 @@ func TestTreeProofsRoundTrip(t *testing.T) {
 				h, _ := ledgerclient.LeafHash(ev)
 				leaves = append(leaves, h)
 			}
+			// Before the flush, g answers from what it keeps: the same root as the file after.
+			if pendingRoot, err = g.root(reporter, uint64(count)); err != nil {
+				return err
+			}
 			return g.flush()
 		})
 		if err != nil {
@@ -58,6 +65,9 @@ func TestTreeProofsRoundTrip(t *testing.T) {
 		older := uint64(rapid.IntRange(1, int(size)).Draw(rt, "older"))
 		_ = db.View(func(tx *bbolt.Tx) error {
 			g := newLogs(tx) // from the file: nothing kept from the appends
+			if full, err := g.root(reporter, uint64(count)); err != nil || !bytes.Equal(full, pendingRoot) {
+				rt.Fatalf("root of %d leaves from the file %x (%v), before the flush %x", count, full, err, pendingRoot)
+			}
 			root, err := g.root(reporter, size)
 			if err != nil {
 				rt.Fatal(err)
@@ -105,4 +115,58 @@ func tamper(path [][]byte, i int) [][]byte {
 	}
 	out[i][0] ^= 0x01
 	return out
+}
+
+// BuildTrees (the migration to the verifiable ledger) gives each reporter the log of its events
+// in the order recorded, however many leaves it appends between two flushes: the roots are those
+// of the same leaves appended to a compact range in memory.
+func TestBuildTreesInParts(t *testing.T) {
+	defer func(n int) { buildTreesEvery = n }(buildTreesEvery)
+	for _, every := range []int{1, 3, 100_000} {
+		t.Run(fmt.Sprint(every), func(t *testing.T) {
+			buildTreesEvery = every
+			db := openStore(t)
+			want := map[string]*compact.Range{}
+			err := db.Update(func(tx *bbolt.Tx) error {
+				c := newCounts(tx)
+				for i := range 11 {
+					reporter := []string{"440000", "520000"}[i%3/2]
+					e := ev(fmt.Sprintf("e%d", i), departed, fmt.Sprintf("B%d", i%4), fmt.Sprintf("w%d", i), t0)
+					e.ReporterRegion = reporter
+					rec := record(e, t0)
+					if _, err := putEvent(tx, c, rec); err != nil {
+						return err
+					}
+					data, err := ledgerclient.LeafData(rec)
+					if err != nil {
+						return err
+					}
+					if want[reporter] == nil {
+						want[reporter] = rangeFactory.NewEmptyRange(0)
+					}
+					if err := want[reporter].Append(hasher.HashLeaf(data), nil); err != nil {
+						return err
+					}
+				}
+				if err := c.flush(); err != nil {
+					return err
+				}
+				return BuildTrees(tx)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = db.View(func(tx *bbolt.Tx) error {
+				g := newLogs(tx)
+				for reporter, r := range want {
+					wantRoot, _ := r.GetRootHash(nil)
+					root, err := g.root(reporter, g.size(reporter))
+					if err != nil || g.size(reporter) != r.End() || !bytes.Equal(root, wantRoot) {
+						t.Errorf("%s: %d leaves, root %x (%v); want %d, %x", reporter, g.size(reporter), root, err, r.End(), wantRoot)
+					}
+				}
+				return nil
+			})
+		})
+	}
 }
