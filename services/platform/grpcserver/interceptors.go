@@ -23,6 +23,7 @@ import (
 
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/i18n"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
 // The built-in chain, outermost first: recover -> log -> [Config metrics] -> map error ->
@@ -204,7 +205,7 @@ func (ic *interceptors) recovered(ctx context.Context, method string, start time
 // writes the line instead.
 func (ic *interceptors) unaryRecoverLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	start := time.Now()
-	ctx, rec := withRecord(ctx)
+	ctx, rec := withRecord(tracing.Incoming(ctx))
 	defer func() {
 		if p := recover(); p != nil {
 			rec.setRequestID(req)
@@ -219,7 +220,7 @@ func (ic *interceptors) unaryRecoverLog(ctx context.Context, req any, info *grpc
 
 func (ic *interceptors) streamRecover(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	start := time.Now()
-	ctx, _ := withRecord(ss.Context())
+	ctx, _ := withRecord(tracing.Incoming(ss.Context()))
 	defer func() {
 		if p := recover(); p != nil {
 			err = ic.recovered(ctx, info.FullMethod, start, p)

@@ -278,7 +278,9 @@ func New(cfg Config, lg *zap.Logger) *Server {
 		streams = append(streams, cfg.AuthStreamInterceptor)
 	}
 	streams = append(append(streams, ic.streamPrivacy, ic.streamValidate), cfg.StreamInterceptors...)
-	opts := []grpc.ServerOption{
+	// A span per call, in the caller's trace, when traces are on; the caller's trace context
+	// (unaryRecoverLog, streamRecover: tracing.Incoming) in any case.
+	opts := append(tracing.ServerOptions(),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxSendMsgSize(cfg.MaxSendBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
@@ -289,9 +291,7 @@ func New(cfg Config, lg *zap.Logger) *Server {
 		// The proto codec, but a string that is not valid UTF-8 reaches the
 		// validation interceptor instead of failing as INTERNAL (codec.go).
 		grpc.ForceServerCodecV2(newServerCodec()),
-		// A span per call, in the caller's trace (services/platform/tracing).
-		grpc.StatsHandler(tracing.ServerHandler()),
-	}
+	)
 	opts = append(opts, cfg.ServerOptions...)
 	s.grpc = grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -36,6 +37,7 @@ import (
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	"github.com/eastwest/labourlink/services/platform/apierror"
 	"github.com/eastwest/labourlink/services/platform/grpcserver"
+	"github.com/eastwest/labourlink/services/platform/tracing"
 )
 
 func TestMain(m *testing.M) {
@@ -142,6 +144,8 @@ var testServiceDesc = grpc.ServiceDesc{
 				}
 				v := valueOf(in)
 				switch v {
+				case "trace":
+					v = "trace:" + traceOf(ss.Context())
 				case "panic":
 					panic("collect exploded")
 				case "fail":
@@ -170,6 +174,14 @@ var testServiceDesc = grpc.ServiceDesc{
 	Metadata: "labourlink/grpcservertest/test.proto",
 }
 
+// traceOf is the trace id of ctx ("" for none).
+func traceOf(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return sc.TraceID().String()
+	}
+	return ""
+}
+
 type testService struct {
 	calls   atomic.Int64
 	entered chan struct{}
@@ -189,6 +201,8 @@ func (s *testService) Do(ctx context.Context, value string) (*wrapperspb.StringV
 		return nil, fmt.Errorf("write worker: %w", errors.New("secret internal cause"))
 	case "missing":
 		return nil, fmt.Errorf("get worker: %w", apierror.NotFound("worker w-1 not found"))
+	case "trace":
+		return wrapperspb.String("ok:trace:" + traceOf(ctx)), nil
 	case "block":
 		s.entered <- struct{}{}
 		select {
@@ -753,5 +767,35 @@ func TestSetReady(t *testing.T) {
 	f.srv.SetReady("replication", true)
 	if resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err == nil && resp.GetStatus() == serving {
 		t.Errorf("health of \"\" after Stop = SERVING")
+	}
+}
+
+// With traces off, the server has no stats handler (grpc-go would build every call's events for
+// one), yet a call's and a stream's trace context reach the handler, as otelgrpc would pass them
+// on; a call that carries none gets none.
+func TestTraceContextReachesTheHandler(t *testing.T) {
+	t.Setenv("OTEL_TRACES_EXPORTER", "none")
+	if _, err := tracing.Setup(context.Background(), "sending", "520000", nil); err != nil {
+		t.Fatal(err)
+	}
+	if opts := tracing.ServerOptions(); len(opts) != 0 {
+		t.Fatalf("traces off: %d server options, want none", len(opts))
+	}
+	f := start(t, grpcserver.Config{ServiceName: "test"})
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	traced := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want string
+	}{{"traced", traced, traceID}, {"untraced", context.Background(), ""}} {
+		resp, err := f.do(tc.ctx, "", "trace")
+		if err != nil || resp.GetValue() != "ok:trace:"+tc.want {
+			t.Errorf("%s call: %q, %v; want trace %q", tc.name, resp.GetValue(), err, tc.want)
+		}
+		resp, err = f.collect(tc.ctx, newReq("", "trace"))
+		if err != nil || resp.GetValue() != "trace:"+tc.want {
+			t.Errorf("%s stream: %q, %v; want trace %q", tc.name, resp.GetValue(), err, tc.want)
+		}
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 
@@ -146,17 +147,47 @@ func Resource(ctx context.Context, kind, region string) (*resource.Resource, err
 // notTraced leaves out the health checks (probes every few seconds) and reflection.
 var notTraced = otelgrpc.WithFilter(filters.None(filters.HealthCheck(), filters.ServicePrefix("grpc.reflection.")))
 
-// ServerHandler is the stats handler every labourlink gRPC server uses
-// (grpc.StatsHandler(tracing.ServerHandler())): a server span per call, a child of the caller's
-// trace context when the call carries one. It uses the global TracerProvider and propagator.
-//
-// While nothing records (the global TracerProvider and MeterProvider are still OpenTelemetry's
-// defaults, or no-op ones: traces are off, as Setup leaves them without an exporter), a call
-// does not go through otelgrpc, whose span of a no-op tracer, attributes and metadata copies
-// cost about 3 µs and 19 allocations per call on the read path (BENCHMARKS.md, "Roster reads
-// under concurrent load"); the call only takes the trace context and baggage it carries, if
-// any, from its metadata, so that it is still passed on as otelgrpc would pass it. The choice is
-// made per call: a provider set later (a test's, or Setup's) is used from the next call on.
+// ServerOptions are the options of every labourlink gRPC server for traces. When something
+// records (a TracerProvider or MeterProvider other than OpenTelemetry's defaults or no-op ones is
+// set: Setup sets one when traces are on), the stats handler ServerHandler: a server span per
+// call. Otherwise none: no stats handler at all, since grpc-go builds the events of every call
+// (its header, payloads, trailer and end: about 15 allocations a call on the read path,
+// BENCHMARKS.md "Roster reads under concurrent load") for any handler installed, even one that
+// drops them; the server's first interceptor takes the call's trace context (Incoming). The
+// choice is made when the server is built; the daemon sets traces up first.
+func ServerOptions() []grpc.ServerOption {
+	if recording() {
+		return []grpc.ServerOption{grpc.StatsHandler(ServerHandler())}
+	}
+	return nil
+}
+
+// Incoming returns ctx with the trace context and baggage its call carries in its metadata, as
+// otelgrpc would pass them on, unless ctx has a span already (ServerHandler's); ctx itself when
+// the call carries none (nothing is copied then). Every server's first interceptor calls it.
+func Incoming(ctx context.Context) context.Context {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	return extract(ctx)
+}
+
+// extract returns ctx with the trace context and baggage of its incoming metadata, if any.
+func extract(ctx context.Context) context.Context {
+	for _, k := range propagatedFields {
+		if len(metadata.ValueFromIncomingContext(ctx, k)) > 0 {
+			md, _ := metadata.FromIncomingContext(ctx)
+			return otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
+		}
+	}
+	return ctx
+}
+
+// ServerHandler is the stats handler of ServerOptions when something records: a server span per
+// call, a child of the caller's trace context when the call carries one. It uses the global
+// TracerProvider and propagator. Should nothing record any more, a call does not go through
+// otelgrpc (whose span of a no-op tracer, attributes and metadata copies cost about 3 µs and 19
+// allocations a call) and only takes the trace context it carries, as Incoming does.
 func ServerHandler() stats.Handler {
 	return &serverHandler{otel: otelgrpc.NewServerHandler(notTraced)}
 }
@@ -203,13 +234,7 @@ func (h *serverHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) cont
 	if recording() {
 		return context.WithValue(h.otel.TagRPC(ctx, info), tracedKey{}, true)
 	}
-	for _, k := range propagatedFields {
-		if len(metadata.ValueFromIncomingContext(ctx, k)) > 0 {
-			md, _ := metadata.FromIncomingContext(ctx)
-			return otel.GetTextMapPropagator().Extract(ctx, metadataCarrier(md))
-		}
-	}
-	return ctx
+	return extract(ctx)
 }
 
 func (h *serverHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
