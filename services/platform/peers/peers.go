@@ -323,17 +323,17 @@ func Dial(target string, o Options) (*grpc.ClientConn, error) {
 		serviceConfig = multiServiceConfig
 		target = multiScheme + ":///" + strings.Join(addrs, ",")
 	}
-	cc, err := grpc.NewClient(target, append(append([]grpc.DialOption{
+	// The trace context goes with each call, in a span of its own when traces are on
+	// (services/platform/tracing).
+	cc, err := grpc.NewClient(target, append(append(append(tracing.DialOptions(),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithKeepaliveParams(o.keepalive()),
-		// A span per call, whose trace context goes with it (services/platform/tracing).
-		grpc.WithStatsHandler(tracing.ClientHandler()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
 		),
-	}, extra...), o.Metrics.ClientDialOptions()...)...)
+	), extra...), o.Metrics.ClientDialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}

@@ -1,7 +1,7 @@
 // Package tracing is the one place labourlink sets up OpenTelemetry traces: the process's
 // TracerProvider (configured by the standard OTEL_* variables, off by default), the W3C trace
-// context propagation between services, the gRPC stats handlers every server and client uses,
-// and the form in which a trace context is stored with a message (the outbox).
+// context propagation between services, the gRPC options every server and client uses
+// (ServerOptions, DialOptions), and the form in which a trace context is stored with a message (the outbox).
 //
 // Off by default: with none of OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT and
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set (or OTEL_TRACES_EXPORTER=none, or OTEL_SDK_DISABLED=true),
@@ -33,6 +33,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -271,9 +272,44 @@ func (c metadataCarrier) Keys() []string {
 	return out
 }
 
-// ClientHandler is the stats handler of every connection to another service
-// (grpc.WithStatsHandler(tracing.ClientHandler())): a client span per call, whose trace context
-// goes with the call.
+// DialOptions are the options of every connection to another service for traces. When something
+// records (see ServerOptions), the stats handler ClientHandler: a client span per call, whose
+// trace context goes with the call. Otherwise interceptors that send the caller's trace context
+// and baggage, if any, in the call's headers, as otelgrpc's handler of a no-op tracer would, with
+// none of the events grpc-go builds for a stats handler. The choice is made when the connection
+// is made.
+func DialOptions() []grpc.DialOption {
+	if recording() {
+		return []grpc.DialOption{grpc.WithStatsHandler(ClientHandler())}
+	}
+	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(injectUnary), grpc.WithChainStreamInterceptor(injectStream)}
+}
+
+func injectUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	return invoker(outgoing(ctx), method, req, reply, cc, opts...)
+}
+
+func injectStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return streamer(outgoing(ctx), desc, cc, method, opts...)
+}
+
+// outgoing returns ctx with its trace context and baggage added to its outgoing metadata, or
+// ctx itself when it has neither.
+func outgoing(ctx context.Context) context.Context {
+	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
+		return ctx
+	}
+	c := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, c)
+	kv := make([]string, 0, 2*len(c))
+	for k, v := range c {
+		kv = append(kv, k, v)
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+// ClientHandler is the stats handler of DialOptions when something records: a client span per
+// call, whose trace context goes with the call.
 func ClientHandler() stats.Handler {
 	return otelgrpc.NewClientHandler(notTraced)
 }

@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 
@@ -282,5 +287,81 @@ func TestServerHandlerPassesTraceContextOn(t *testing.T) {
 				t.Fatalf("traces on: %d spans ended, want 2, the first a child of the caller's span", len(ended))
 			}
 		})
+	}
+}
+
+// With traces off, a connection made with DialOptions has no stats handler, yet a caller's trace
+// context and baggage go with its calls, unary and streaming, in the W3C headers; a call whose
+// caller has neither sends none.
+func TestDialOptionsSendTheTraceContext(t *testing.T) {
+	clearEnv(t)
+	beforeTP, beforeProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	defer func() {
+		otel.SetTracerProvider(beforeTP)
+		otel.SetTextMapPropagator(beforeProp)
+	}()
+	if _, err := tracing.Setup(context.Background(), "sending", "520000", nil); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan metadata.MD, 4)
+	srv := grpc.NewServer(
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			md, _ := metadata.FromIncomingContext(ctx)
+			got <- md
+			return h(ctx, req)
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			md, _ := metadata.FromIncomingContext(ss.Context())
+			got <- md
+			return nil
+		}))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	opts := tracing.DialOptions()
+	if len(opts) != 2 {
+		t.Fatalf("traces off: %d dial options, want the two interceptors", len(opts))
+	}
+	cc, err := grpc.NewClient(lis.Addr().String(), append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := healthpb.NewHealthClient(cc)
+
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	tid, _ := trace.TraceIDFromHex(traceID)
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	member, _ := baggage.NewMember("region", "520000")
+	bag, _ := baggage.New(member)
+	traced := baggage.ContextWithBaggage(trace.ContextWithSpanContext(context.Background(),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled})), bag)
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		traced bool
+	}{{"traced", traced, true}, {"untraced", context.Background(), false}} {
+		if _, err := client.Check(tc.ctx, &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		stream, err := client.Watch(tc.ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = stream.Recv()
+		for _, call := range []string{"unary", "stream"} {
+			md := <-got
+			tp, bg := strings.Join(md.Get("traceparent"), ","), strings.Join(md.Get("baggage"), ",")
+			if tc.traced && (!strings.Contains(tp, traceID) || bg != "region=520000") {
+				t.Errorf("%s %s call: traceparent %q, baggage %q; want the caller's", tc.name, call, tp, bg)
+			}
+			if !tc.traced && (tp != "" || bg != "") {
+				t.Errorf("%s %s call: traceparent %q, baggage %q; want none", tc.name, call, tp, bg)
+			}
+		}
 	}
 }
