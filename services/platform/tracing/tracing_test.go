@@ -221,19 +221,24 @@ func TestDetached(t *testing.T) {
 	}
 }
 
+// setupTracesOff runs Setup (which installs the propagator in every process) with traces off, and
+// puts the global provider and propagator back when t ends.
+func setupTracesOff(t *testing.T) {
+	beforeTP, beforeProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	t.Cleanup(func() {
+		otel.SetTracerProvider(beforeTP)
+		otel.SetTextMapPropagator(beforeProp)
+	})
+	if _, err := tracing.Setup(context.Background(), "sending", "520000", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The server handler passes the caller's trace context and baggage on to the handler's context
 // whether traces are off (the propagation-only path, no span) or on (otelgrpc, a server span
 // that is a child of the caller's), and a call that carries none gets none.
 func TestServerHandlerPassesTraceContextOn(t *testing.T) {
-	beforeTP, beforeProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
-	defer func() {
-		otel.SetTracerProvider(beforeTP)
-		otel.SetTextMapPropagator(beforeProp)
-	}()
-	// Setup installs the propagator in every process.
-	if _, err := tracing.Setup(context.Background(), "sending", "520000", nil); err != nil {
-		t.Fatal(err)
-	}
+	setupTracesOff(t)
 	const (
 		traceID  = "4bf92f3577b34da6a3ce929d0e0e4736"
 		parent   = "00f067aa0ba902b7"
@@ -295,14 +300,7 @@ func TestServerHandlerPassesTraceContextOn(t *testing.T) {
 // caller has neither sends none.
 func TestDialOptionsSendTheTraceContext(t *testing.T) {
 	clearEnv(t)
-	beforeTP, beforeProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
-	defer func() {
-		otel.SetTracerProvider(beforeTP)
-		otel.SetTextMapPropagator(beforeProp)
-	}()
-	if _, err := tracing.Setup(context.Background(), "sending", "520000", nil); err != nil {
-		t.Fatal(err)
-	}
+	setupTracesOff(t)
 	got := make(chan metadata.MD, 4)
 	srv := grpc.NewServer(
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
