@@ -106,11 +106,17 @@ func (x idIndex) get(idn string) string {
 	if x.key == nil || idn == "" {
 		return ""
 	}
-	return string(x.b.Get(x.hash(idn)))
+	return x.getKey(x.hash(idn))
 }
 
 // put records that idn is the number of worker id.
-func (x idIndex) put(idn, id string) error { return x.b.Put(x.hash(idn), []byte(id)) }
+func (x idIndex) put(idn, id string) error { return x.putKey(x.hash(idn), id) }
+
+// getKey and putKey are get and put by the index key (hash) of a number: a caller that does both
+// for one number hashes it once.
+func (x idIndex) getKey(k []byte) string { return string(x.b.Get(k)) }
+
+func (x idIndex) putKey(k []byte, id string) error { return x.b.Put(k, []byte(id)) }
 
 // remove drops idn's entry if it names worker id.
 func (x idIndex) remove(idn, id string) error {

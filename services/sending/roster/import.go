@@ -957,7 +957,9 @@ type rowBuckets struct {
 // update changes no status; a new worker is AVAILABLE and enters the index of available workers.
 func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timestamp) (created, changed bool, err error) {
 	workers, index := b.workers, b.index
-	if existing := index.get(row.idNumber); existing != "" {
+	// A good row has a number, and the import's write transaction has the index's key.
+	key := index.hash(row.idNumber)
+	if existing := index.getKey(key); existing != "" {
 		id := existing
 		old := &sendingv1.Worker{}
 		ok, err := store.GetProto(workers, []byte(id), old)
@@ -1004,5 +1006,5 @@ func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timest
 	if err := b.county.indexCounty(nil, &sendingv1.Worker{WorkerId: id, HomeCounty: row.worker.GetHomeCounty(), FullName: row.worker.GetFullName()}); err != nil {
 		return false, false, err
 	}
-	return true, false, index.put(row.idNumber, id)
+	return true, false, index.putKey(key, id)
 }
