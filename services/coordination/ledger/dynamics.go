@@ -35,7 +35,6 @@ import (
 	"slices"
 
 	"go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	storagev1 "github.com/eastwest/labourlink/proto/labourlink/storage/v1"
@@ -121,28 +120,38 @@ func applyDynamics(rec *storagev1.DynamicsTrips, ev *coordinationv1.LedgerEvent)
 		t = &storagev1.DynamicsTrip{BatchId: ev.GetBatchId(), SendingRegion: ev.GetSendingRegion(), ReceivingRegion: ev.GetReceivingRegion()}
 		rec.Trips = append(rec.Trips, t)
 	}
-	before := proto.Clone(rec)
+	changed := false
+	set := func(field *int32, v int32) {
+		if *field != v {
+			*field, changed = v, true
+		}
+	}
+	setString := func(field *string, v string) {
+		if v != "" && *field != v {
+			*field, changed = v, true
+		}
+	}
 	day := int32(outatwork.DayOfTime(ev.GetOccurTime().AsTime()))
 	switch ev.GetKind() {
 	case coordinationv1.EventKind_EVENT_KIND_DEPARTED:
 		if t.DepartureDay == 0 || day < t.DepartureDay {
-			t.DepartureDay = day
+			set(&t.DepartureDay, day)
 		}
-		t.RegisteredPoor = t.RegisteredPoor || ev.GetRegisteredPoor()
-		if c := ev.GetDeparted().GetHomeCounty(); c != "" {
-			rec.HomeCounty = c
+		if ev.GetRegisteredPoor() && !t.RegisteredPoor {
+			t.RegisteredPoor, changed = true, true
 		}
-		if o := ev.GetDeparted().GetOccupation(); o != "" {
-			t.Occupation = o
-		}
+		setString(&rec.HomeCounty, ev.GetDeparted().GetHomeCounty())
+		setString(&t.Occupation, ev.GetDeparted().GetOccupation())
 	case coordinationv1.EventKind_EVENT_KIND_RETURNED_HOME, coordinationv1.EventKind_EVENT_KIND_LEFT_JOB:
 		if t.EndDay == 0 || day < t.EndDay {
-			t.EndDay = day
+			set(&t.EndDay, day)
 		}
 	case coordinationv1.EventKind_EVENT_KIND_NO_SHOW:
-		t.NoShow = true
+		if !t.NoShow {
+			t.NoShow, changed = true, true
+		}
 	}
-	return !proto.Equal(before, rec)
+	return changed
 }
 
 // dynCounts are one worker's contributions to the counts: dynDays deltas and dynYears keys.
