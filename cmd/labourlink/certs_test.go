@@ -25,6 +25,21 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
+// checkOutput fails t for each of want that text lacks and each of unwanted it has.
+func checkOutput(t *testing.T, text string, want, unwanted []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("no %q in:\n%s", w, text)
+		}
+	}
+	for _, u := range unwanted {
+		if strings.Contains(text, u) {
+			t.Errorf("%q in:\n%s", u, text)
+		}
+	}
+}
+
 func TestCertsInitIssueShow(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
 	code, out, errOut := cli(t, "certs", "init", "-dir", dir)

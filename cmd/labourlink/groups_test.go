@@ -33,16 +33,7 @@ func TestCommandGroupListsItsSubcommands(t *testing.T) {
 			if code != c.code {
 				t.Errorf("exit %d, want %d\n%s%s", code, c.code, out, errOut)
 			}
-			for _, w := range c.want {
-				if !strings.Contains(text, w) {
-					t.Errorf("output does not list %q:\n%s", w, text)
-				}
-			}
-			for _, w := range c.notWants {
-				if strings.Contains(text, w) {
-					t.Errorf("output lists %q of another group:\n%s", w, text)
-				}
-			}
+			checkOutput(t, text, c.want, c.notWants)
 		})
 	}
 }

@@ -143,16 +143,7 @@ func TestCLIHelpInChinese(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errOut)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("no %q in:\n%s", w, got)
-				}
-			}
-			for _, u := range tt.unwanted {
-				if strings.Contains(got, u) {
-					t.Errorf("%q in:\n%s", u, got)
-				}
-			}
+			checkOutput(t, got, tt.want, tt.unwanted)
 		})
 	}
 }
