@@ -43,9 +43,9 @@ func countyKeys(w *sendingv1.Worker) (byCounty, byName []byte) {
 	if w.GetErased() || len(c) != countyLen || w.GetWorkerId() == "" {
 		return nil, nil
 	}
-	id := w.GetWorkerId()
-	byCounty = []byte(c + id)
-	byName = []byte(c + nameKey(w.GetFullName()) + "\x00" + id)
+	id, name := w.GetWorkerId(), nameKey(w.GetFullName())
+	byCounty = append(append(make([]byte, 0, len(c)+len(id)), c...), id...)
+	byName = append(append(append(append(make([]byte, 0, len(c)+len(name)+1+len(id)), c...), name...), 0), id...)
 	return byCounty, byName
 }
 

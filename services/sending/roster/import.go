@@ -124,17 +124,19 @@ type rowResult struct {
 // prepareCreate fills row.created for a good row: the worker as it is stored if no worker has its
 // identity number yet.
 func (s *Service) prepareCreate(row *rowResult, now *timestamppb.Timestamp) error {
-	id, err := newWorkerID(s.cfg.Region)
+	id, err := newWorkerID(s.cfg.Region, now.AsTime())
 	if err != nil {
 		return err
 	}
-	w := proto.Clone(row.worker).(*sendingv1.Worker)
-	w.WorkerId = id
-	w.Status = stAvailable
-	w.CreateTime = now
-	w.UpdateTime = now
-	row.createdID = id
+	// The stored worker is the row's worker with the output fields set; they are set for the
+	// encoding only, so that row.worker stays the imported fields (applyRow compares and copies
+	// them), without a copy of the whole message per row.
+	w := row.worker
+	wid, st, ct, ut := w.WorkerId, w.Status, w.CreateTime, w.UpdateTime
+	w.WorkerId, w.Status, w.CreateTime, w.UpdateTime = id, stAvailable, now, now
 	row.created, err = deterministic.Marshal(w)
+	w.WorkerId, w.Status, w.CreateTime, w.UpdateTime = wid, st, ct, ut
+	row.createdID = id
 	return err
 }
 
@@ -986,9 +988,9 @@ func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timest
 	}
 	id, value := row.createdID, row.created
 	for workers.Get([]byte(id)) != nil {
-		// 80 random bits: a clash is next to impossible, but never overwrite a worker.
+		// 32 random bits within a millisecond: a clash is unlikely, but never overwrite a worker.
 		w := proto.Clone(row.worker).(*sendingv1.Worker)
-		if w.WorkerId, err = newWorkerID(s.cfg.Region); err != nil {
+		if w.WorkerId, err = newWorkerID(s.cfg.Region, now.AsTime()); err != nil {
 			return false, false, err
 		}
 		w.Status, w.CreateTime, w.UpdateTime = stAvailable, now, now
@@ -997,10 +999,11 @@ func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timest
 		}
 		id = w.WorkerId
 	}
-	if err := workers.Put([]byte(id), value); err != nil {
+	idKey := []byte(id) // bbolt copies the keys it is given
+	if err := workers.Put(idKey, value); err != nil {
 		return false, false, err
 	}
-	if err := b.available.Put([]byte(id), []byte{}); err != nil {
+	if err := b.available.Put(idKey, []byte{}); err != nil {
 		return false, false, err
 	}
 	if err := b.county.indexCounty(nil, &sendingv1.Worker{WorkerId: id, HomeCounty: row.worker.GetHomeCounty(), FullName: row.worker.GetFullName()}); err != nil {

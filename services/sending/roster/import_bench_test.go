@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
 )
@@ -112,7 +113,8 @@ func benchImport(b *testing.B, n int) {
 	b.StartTimer()
 }
 
-// rawBoltWrite writes the workers and index entries of the imported file at from into a new
+// rawBoltWrite writes the workers and index entries (the identity-number index, the pool of
+// available workers, the county indexes) of the imported file at from into a new
 // bbolt file at to, in the import's order and transactions of benchChunk rows (plus the import
 // record, as the import writes it), and returns the time spent in the write transactions.
 func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
@@ -127,7 +129,7 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 	}
 	defer dst.Close()
 	if err := dst.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{BucketWorkers, BucketWorkerByIDHash, BucketRosterSecrets, BucketAvailableWorkers, BucketImports} {
+		for _, name := range [][]byte{BucketWorkers, BucketWorkerByIDHash, BucketRosterSecrets, BucketAvailableWorkers, BucketWorkersByCounty, BucketWorkersByCountyName, BucketImports} {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
@@ -136,7 +138,7 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	type kv struct{ id, idNumber, value []byte }
+	type kv struct{ id, idNumber, value, byCounty, byName []byte }
 	var record []byte
 	var spent time.Duration
 	batch := make([]kv, 0, benchChunk)
@@ -155,7 +157,13 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 				if len(id) == 0 || len(v) == 0 {
 					return fmt.Errorf("row %d not in the imported file", j)
 				}
-				batch = append(batch, kv{id, idn, v})
+				w := &sendingv1.Worker{}
+				if err := proto.Unmarshal(v, w); err != nil {
+					return err
+				}
+				w.WorkerId = wid
+				byCounty, byName := countyKeys(w)
+				batch = append(batch, kv{id, idn, v, byCounty, byName})
 			}
 			return nil
 		}); err != nil {
@@ -164,6 +172,7 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 		start := time.Now()
 		if err := dst.Update(func(tx *bbolt.Tx) error {
 			workers, available := tx.Bucket(BucketWorkers), tx.Bucket(BucketAvailableWorkers)
+			byCounty, byName := tx.Bucket(BucketWorkersByCounty), tx.Bucket(BucketWorkersByCountyName)
 			index, err := openIDIndex(tx)
 			if err != nil {
 				return err
@@ -176,6 +185,15 @@ func rawBoltWrite(b *testing.B, from, to string, n int) time.Duration {
 					return err
 				}
 				if err := index.put(string(e.idNumber), string(e.id)); err != nil {
+					return err
+				}
+				if e.byCounty == nil {
+					continue // no home county: no county entries
+				}
+				if err := byCounty.Put(e.byCounty, []byte{}); err != nil {
+					return err
+				}
+				if err := byName.Put(e.byName, []byte{}); err != nil {
 					return err
 				}
 			}

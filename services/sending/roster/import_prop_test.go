@@ -2,7 +2,9 @@ package roster
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +205,23 @@ func TestCheckPhoneProperties(t *testing.T) {
 	})
 }
 
+// dateShape is the shape parseDate accepts (before the check of the day), with dashes; slashes
+// throughout are the same shape.
+var dateShape = regexp.MustCompile(`^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$`)
+
+// shapedDate returns dateShape's submatches of s, with slashes taken as dashes when s has no dash.
+func shapedDate(s string) []string {
+	if !strings.Contains(s, "-") {
+		s = strings.ReplaceAll(s, "/", "-")
+	}
+	return dateShape.FindStringSubmatch(s)
+}
+
+func atoi32(s string) int32 {
+	n, _ := strconv.Atoi(s)
+	return int32(n)
+}
+
 func TestParseDateProperties(t *testing.T) {
 	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
@@ -218,8 +237,19 @@ func TestParseDateProperties(t *testing.T) {
 		if d, reason := parseDate(s); reason == "" && d != nil && CheckDate(d) != "" {
 			t.Fatalf("parseDate(%q) accepted an impossible date %v", s, d)
 		}
+		// Strings of digits and separators: a date is accepted exactly when it has the
+		// shape (4 digits, 1-2, 1-2, one separator throughout) and is a real day.
+		s = rapid.StringOfN(rapid.SampledFrom([]rune("0123-/")), 0, 12, -1).Draw(t, "shaped")
+		d, reason := parseDate(s)
+		m := shapedDate(s)
+		switch {
+		case m == nil && reason == "" && d != nil:
+			t.Fatalf("parseDate(%q) = %v: not the shape of a date", s, d)
+		case m != nil && (reason == "") != (CheckDate(&commonv1.Date{Year: atoi32(m[1]), Month: atoi32(m[2]), Day: atoi32(m[3])}) == ""):
+			t.Fatalf("parseDate(%q) = %v, %q", s, d, reason)
+		}
 	})
-	for _, bad := range []string{"2026-02-29", "2026-13-01", "2026-00-10", "26-1-1", "2026-1", "2026.01.01", "1899-12-31", "2026-1-1-1", "２０２６-01-01"} {
+	for _, bad := range []string{"2026--01", "-2026-01-01", "2026-01-", "20260-1-1", "2026-001-1", "2026-01-001", "2026/01-02", "2026-01/02", "2026-02-29", "2026-13-01", "2026-00-10", "26-1-1", "2026-1", "2026.01.01", "1899-12-31", "2026-1-1-1", "２０２６-01-01"} {
 		if d, reason := parseDate(bad); reason == "" {
 			t.Errorf("parseDate(%q) = %v, want a reason", bad, d)
 		}

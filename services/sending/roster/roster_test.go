@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"pgregory.net/rapid"
 
 	commonv1 "github.com/eastwest/labourlink/proto/labourlink/common/v1"
 	sendingv1 "github.com/eastwest/labourlink/proto/labourlink/sending/v1"
@@ -448,8 +450,9 @@ func TestDeleteWorkerErasesPersonalData(t *testing.T) {
 func TestNewWorkerIDIsOpaque(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
+	now := time.Now()
 	for range 1000 {
-		id, err := newWorkerID(rosterRegion)
+		id, err := newWorkerID(rosterRegion, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,6 +465,42 @@ func TestNewWorkerIDIsOpaque(t *testing.T) {
 		if ValidWorkerID(bad) {
 			t.Errorf("ValidWorkerID(%q) = true", bad)
 		}
+	}
+}
+
+// Worker ids sort in the order the workers were created (so that an import's new workers go
+// to the end of the roster's buckets), and the encoding keeps the order of any 80 bits.
+func TestWorkerIDsSortInCreationOrder(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(rt *rapid.T) {
+		a := rapid.SliceOfN(rapid.Byte(), 10, 10).Draw(rt, "a")
+		b := rapid.SliceOfN(rapid.Byte(), 10, 10).Draw(rt, "b")
+		if got, want := strings.Compare(workerIDEncoding.EncodeToString(a), workerIDEncoding.EncodeToString(b)), bytes.Compare(a, b); got != want {
+			rt.Fatalf("encodings of %x and %x compare %d, the bytes %d", a, b, got, want)
+		}
+	})
+	start := time.Date(2027, 3, 1, 8, 0, 0, 0, time.UTC)
+	var prev string
+	for i := range 2000 {
+		at := start.Add(time.Duration(i) * time.Millisecond)
+		id, err := newWorkerID(rosterRegion, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ValidWorkerID(id) {
+			t.Fatalf("worker id %q is not valid", id)
+		}
+		if id <= prev {
+			t.Fatalf("worker id %q created at %v sorts before %q created a millisecond earlier", id, at, prev)
+		}
+		prev = id
+	}
+	// The time is in the id, the rest is random: two ids of the same millisecond share the
+	// time's characters and differ after it.
+	x, _ := newWorkerID(rosterRegion, start)
+	y, _ := newWorkerID(rosterRegion, start)
+	if x[:7+9] != y[:7+9] || x == y {
+		t.Errorf("ids of the same millisecond %q and %q: want the same first 9 characters after the dash and different ids", x, y)
 	}
 }
 
