@@ -67,19 +67,40 @@ func runFile(t *testing.T, work, binDir string, blocks []doccheck.Block) {
 	if err := os.RemoveAll(filepath.Join(work, "data")); err != nil {
 		t.Fatal(err)
 	}
-	addrs := map[string]string{}
-	for _, fixed := range []string{"127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053"} {
-		addrs[fixed] = proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset)
-	}
-	env := scriptEnv(binDir, addrs)
-	// The metrics listeners (gRPC port + federation.MetricsPortOffset) and the HTTP/JSON
-	// listeners (+ federation.HTTPPortOffset) are rewritten too.
-	for fixed, free := range maps.Clone(addrs) {
-		addrs[federation.MetricsAddr(fixed)] = federation.MetricsAddr(free)
-		addrs[federation.HTTPAddr(fixed)] = federation.HTTPAddr(free)
-	}
 	devEnv, devFlags := doccheck.DevCommand(blocks)
-	stop := startDev(t, work, append(slices.Clip(env), devEnv...), devFlags, addrs)
+	var (
+		addrs map[string]string
+		env   []string
+		stop  func()
+	)
+	// A free port is free when it is picked, not when dev binds it: another test's process (the
+	// packages' tests run side by side) or an outgoing connection may take it in between. Then
+	// dev stops at once saying so, and the file gets other ports.
+	for attempt := 1; ; attempt++ {
+		addrs = map[string]string{}
+		for _, fixed := range []string{"127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053"} {
+			addrs[fixed] = proctest.FreeAddrWith(t, federation.MetricsPortOffset, federation.HTTPPortOffset)
+		}
+		env = scriptEnv(binDir, addrs)
+		// The metrics listeners (gRPC port + federation.MetricsPortOffset) and the HTTP/JSON
+		// listeners (+ federation.HTTPPortOffset) are rewritten too.
+		for fixed, free := range maps.Clone(addrs) {
+			addrs[federation.MetricsAddr(fixed)] = federation.MetricsAddr(free)
+			addrs[federation.HTTPAddr(fixed)] = federation.HTTPAddr(free)
+		}
+		var exited string
+		stop, exited = startDev(t, work, append(slices.Clip(env), devEnv...), devFlags, addrs)
+		if exited == "" {
+			break
+		}
+		if attempt == 3 || !strings.Contains(exited, "address already in use") {
+			t.Fatalf("labourlink dev %v exited before the federation was up:\n%s", devFlags, exited)
+		}
+		t.Logf("labourlink dev: a port was taken after it was picked, trying other ports:\n%s", exited)
+		if err := os.RemoveAll(filepath.Join(work, "data")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	defer stop()
 
 	var pairs []string
@@ -122,8 +143,9 @@ func scriptEnv(binDir string, addrs map[string]string) []string {
 
 // startDev runs `go run ./cmd/labourlink dev FLAGS` in work on the free addresses, with data in
 // work/data (as the docs say), waits until it says the federation is up, and returns the
-// function that stops it with Ctrl-C (SIGINT to its process group).
-func startDev(t *testing.T, work string, env, flags []string, addrs map[string]string) (stop func()) {
+// function that stops it with Ctrl-C (SIGINT to its process group). If dev exits before it is
+// up, stop is nil and exited is what it printed.
+func startDev(t *testing.T, work string, env, flags []string, addrs map[string]string) (stop func(), exited string) {
 	t.Helper()
 	args := append([]string{"run", "./cmd/labourlink", "dev"}, flags...)
 	args = append(args, "-data", "data",
@@ -184,13 +206,14 @@ func startDev(t *testing.T, work string, env, flags []string, addrs map[string]s
 	case out := <-up:
 		if out != "" {
 			<-done
-			t.Fatalf("labourlink dev %v exited before the federation was up:\n%s\n%s", flags, out, stderr.String())
+			<-copied
+			return nil, out + "\n" + stderr.String()
 		}
 	case <-time.After(3 * time.Minute):
 		stop()
 		t.Fatalf("labourlink dev %v: the federation was not up within 3 minutes:\n%s", flags, stderr.String())
 	}
-	return stop
+	return stop, ""
 }
 
 // moduleRoot is the directory of go.mod, from this source file.

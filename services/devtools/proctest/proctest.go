@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -62,36 +63,42 @@ func Binary(t testing.TB) string {
 	return buildPath
 }
 
+// The ports FreeAddr and FreeAddrWith pick from: below the kernel's ephemeral range (32768 and
+// up on Linux), which it hands out to every listener on port 0 and to the source port of every
+// outgoing connection, so that a port picked here is not taken a moment later by one of the many
+// loopback connections of the tests running side by side. Offsets up to pickedPortsRoom stay in
+// the range too.
+const (
+	pickedPortsLow  = 10000
+	pickedPortsHigh = 24000
+	pickedPortsRoom = 32768 - pickedPortsHigh
+)
+
 // FreeAddr returns a loopback address with a port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return FreeAddrWith(t)
 }
 
 // FreeAddrWith returns a free loopback address whose port plus each offset is free too, for a
 // process that listens on several (`labourlink dev` serves each service's metrics on its gRPC
 // port + federation.MetricsPortOffset and HTTP/JSON on + federation.HTTPPortOffset): with
-// FreeAddr alone the other ports may be taken.
+// FreeAddr alone the other ports may be taken. Offsets are at most pickedPortsRoom (8768).
 func FreeAddrWith(t testing.TB, offsets ...int) string {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for _, offset := range offsets {
+		if offset < 0 || offset > pickedPortsRoom {
+			t.Fatalf("port offset %d: must be 0 to %d", offset, pickedPortsRoom)
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+	}
+	for range 1000 {
+		port := pickedPortsLow + rand.IntN(pickedPortsHigh-pickedPortsLow)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken
+		}
 		free := true
 		for _, offset := range offsets {
-			if port+offset > 65535 {
-				free = false
-				break
-			}
 			l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+offset)))
 			if err != nil {
 				free = false
@@ -104,7 +111,7 @@ func FreeAddrWith(t testing.TB, offsets ...int) string {
 			return l.Addr().String()
 		}
 	}
-	t.Fatalf("no free loopback port with port + %v free too", offsets)
+	t.Fatalf("no free loopback port in %d-%d with port + %v free too", pickedPortsLow, pickedPortsHigh, offsets)
 	return ""
 }
 
