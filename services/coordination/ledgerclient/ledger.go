@@ -31,12 +31,12 @@ const Destination = "coordination"
 // MaxEventsPerCall is the most events one ReportEvents call carries (the ledger's limit).
 const MaxEventsPerCall = 1000
 
-// RelayBatchSize is the outbox batch size of a ledger relay (outbox.Options.BatchSize): one
-// ledger call of MaxEventsPerCall per delivery, so that each delivery's fixed costs (the call,
-// the ledger's commit, the acknowledgement's consistency proof and its commit, the outbox's
-// settling commit) are paid once per 1,000 events rather than once per 100 (BENCHMARKS.md,
+// RelayBatchSize is the outbox batch size of a ledger relay (outbox.Options.BatchSize): up to
+// five ledger calls of MaxEventsPerCall per delivery, so that the outbox's read and settling
+// commit are paid once per 5,000 events, and each call's acknowledgement (its consistency proof,
+// its checks and its commit) runs while the ledger records the next call (BENCHMARKS.md,
 // "Outbox relay to the ledger").
-const RelayBatchSize = MaxEventsPerCall
+const RelayBatchSize = 5 * MaxEventsPerCall
 
 // eventOf returns the ledger event of an outbox entry. An entry whose event has no event_id gets
 // the entry's ID, which is stable across restarts; a writer normally sets a deterministic key of
@@ -91,7 +91,25 @@ func Deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines) outbo
 // DeliverWatched is Deliver that gives each response to w (Watch.Acknowledge) before the entries
 // are dealt with: what the ledger acknowledged is kept in the service's file, with its proofs
 // checked, before the entries leave the outbox. A nil w is Deliver.
+//
+// A delivery of more than one call overlaps each call's acknowledgement with the next call: the
+// ledger records call k+1 while the province checks and keeps what it answered to call k. An
+// entry counts as delivered (outbox.Result.Done) only once its call's acknowledgement is kept;
+// when an acknowledgement fails, the entries from its call on are delivered again later (the
+// ledger answers a repeat as duplicates, with the same proofs).
 func DeliverWatched(client coordinationv1.LedgerServiceClient, d peers.Deadlines, w *Watch) outbox.DeliverFunc {
+	var ack ackFunc
+	if w != nil {
+		ack = w.Acknowledge
+	}
+	return deliver(client, d, ack)
+}
+
+// ackFunc keeps what a ReportEvents response acknowledged of batch (Watch.Acknowledge).
+type ackFunc func(ctx context.Context, c coordinationv1.LedgerServiceClient, batch []*coordinationv1.LedgerEvent, resp *coordinationv1.ReportEventsResponse) error
+
+// deliver is DeliverWatched with the acknowledgement ack (nil: none).
+func deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines, ack ackFunc) outbox.DeliverFunc {
 	return func(ctx context.Context, entries []outbox.Entry) (outbox.Result, error) {
 		var res outbox.Result
 		events := make([]*coordinationv1.LedgerEvent, len(entries))
@@ -103,6 +121,7 @@ func DeliverWatched(client coordinationv1.LedgerServiceClient, d peers.Deadlines
 			}
 			events[i] = ev
 		}
+		acks := acknowledger{ack: ack, d: d, client: client, ackedTo: len(entries)}
 		// report sends events[from:to] (nil ones skipped) in one call.
 		report := func(from, to int) error {
 			var batch []*coordinationv1.LedgerEvent
@@ -122,26 +141,75 @@ func DeliverWatched(client coordinationv1.LedgerServiceClient, d peers.Deadlines
 			if err != nil {
 				return err
 			}
-			if w != nil {
-				ackCtx, cancel := d.WithTimeoutFor(ctx, 1)
-				err := w.Acknowledge(ackCtx, client, batch, resp)
-				cancel()
-				if err != nil {
-					return err
-				}
-			}
 			for _, r := range resp.GetRefusals() {
 				if j := int(r.GetIndex()); j >= 0 && j < len(at) {
 					res.Refuse(at[j], outbox.ItemRefusal(r))
 				}
 			}
-			return nil
+			return acks.start(ctx, from, batch, resp)
 		}
-		if err := inCalls(entries, MaxEventsPerCall, &res, report); err != nil {
+		err := inCalls(entries, MaxEventsPerCall, &res, report)
+		if aerr := acks.wait(); aerr != nil && err == nil {
+			err = aerr
+		}
+		// Entries whose acknowledgement was not kept are not delivered yet, nor dealt with.
+		res.Done = min(res.Done, acks.ackedTo)
+		for i := range res.Refused {
+			if i >= res.Done {
+				delete(res.Refused, i)
+			}
+		}
+		if err != nil {
 			return res, fmt.Errorf("report ledger events: %w", err)
 		}
 		return res, nil
 	}
+}
+
+// acknowledger keeps the ledger's answers of one delivery (Watch.Acknowledge), one call behind:
+// the answer to a call is acknowledged while the next call is under way.
+type acknowledger struct {
+	ack    ackFunc // nil: nothing to acknowledge
+	d      peers.Deadlines
+	client coordinationv1.LedgerServiceClient
+	// ackedTo is the entry index up to which every call's acknowledgement is kept, or is not
+	// needed; a failed acknowledgement brings it down to its call's first entry.
+	ackedTo int
+	pending chan error // the acknowledgement under way, nil if none
+	from    int        // the first entry of the call it acknowledges
+}
+
+// start waits for the acknowledgement under way, then starts the one of resp, the answer to
+// batch (whose first entry is from). It returns the failure of the one it waited for: no
+// further call is made once an acknowledgement could not be kept.
+func (a *acknowledger) start(ctx context.Context, from int, batch []*coordinationv1.LedgerEvent, resp *coordinationv1.ReportEventsResponse) error {
+	if a.ack == nil {
+		return nil
+	}
+	if err := a.wait(); err != nil {
+		return err // this call's entries, after the failed one's, are not delivered either
+	}
+	done := make(chan error, 1)
+	a.pending, a.from = done, from
+	go func() {
+		ackCtx, cancel := a.d.WithTimeoutFor(ctx, 1)
+		defer cancel()
+		done <- a.ack(ackCtx, a.client, batch, resp)
+	}()
+	return nil
+}
+
+// wait waits for the acknowledgement under way, if any, and returns its failure.
+func (a *acknowledger) wait() error {
+	if a.pending == nil {
+		return nil
+	}
+	err := <-a.pending
+	a.pending = nil
+	if err != nil {
+		a.ackedTo = min(a.ackedTo, a.from)
+	}
+	return err
 }
 
 // inCalls sends entries in calls of at most max (report(from, to) sends entries[from:to]),
