@@ -2,6 +2,7 @@ package coordination
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
@@ -66,28 +68,39 @@ func boltEntries(tx *bbolt.Tx) map[string]boltWrite {
 // keys and values), written into a fresh bbolt file holding the ledger's state before the calls,
 // in as many transactions as there were calls (each key in its bucket-and-key order, so the
 // batches of one call stay together). A counter updated by several events of a call is one put
-// there, so the raw side does at most the ledger's puts: the ratio is a floor. The rounds are
-// interleaved inside (round1/ledger, round1/rawbolt, ...); run with -count 1:
+// there, so the raw side does at most the ledger's puts: the ratio is a floor. A third side,
+// bare, sends the same requests to a bare grpc-go server (grpc.NewServer without interceptors)
+// whose ReportEvents returns the very answer the ledger gave to each: what the call's transport
+// and codec alone cost. The rounds are interleaved inside (round1/ledger, round1/rawbolt,
+// round1/bare, ...), with a fourth, bare-counts, whose answers carry only the counts (no
+// checkpoint, no proofs); run with -count 1:
 //
 //	go test ./services/coordination -run '^$' -bench ReportEvents -benchtime 20x
 //
-// Metrics: events/s on both; on rawbolt also puts/event (distinct keys written per event) and
-// ratio (ledger events/s over raw events/s of the round).
+// Metrics: events/s on every side; on rawbolt also puts/event (distinct keys written per event)
+// and ratio (ledger events/s over raw events/s of the round); on bare and bare-counts also
+// ceiling, the ratio to raw that a ledger doing nothing but the same writes behind the same call
+// would reach (the call and the transaction run one after the other: raw time / (raw time +
+// bare time)).
 func BenchmarkReportEvents(b *testing.B) {
 	keep := b.TempDir() // the ledger's file before the calls, for the raw side
 	for round := 1; round <= 3; round++ {
 		var (
-			writes   []boltWrite
-			before   string
-			calls    int
-			ledgerES float64
+			writes    []boltWrite
+			before    string
+			calls     int
+			ledgerES  float64
+			rawES     float64
+			batches   [][]*coordinationv1.LedgerEvent
+			responses []*coordinationv1.ReportEventsResponse
 		)
 		b.Run(fmt.Sprintf("round%d/ledger", round), func(b *testing.B) {
 			b.StopTimer()
 			dir := b.TempDir()
 			h := newHarnessOn(b, listenLoopback, dir, zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
 			defer h.close()
-			batches := make([][]*coordinationv1.LedgerEvent, b.N)
+			batches = make([][]*coordinationv1.LedgerEvent, b.N)
+			responses = make([]*coordinationv1.ReportEventsResponse, b.N)
 			for i := range batches {
 				batches[i] = benchEvents(i)
 			}
@@ -104,7 +117,7 @@ func BenchmarkReportEvents(b *testing.B) {
 			b.StartTimer()
 			start := time.Now()
 			for i := range b.N {
-				h.report(b, batches[i]...)
+				responses[i] = h.report(b, batches[i]...)
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
@@ -145,8 +158,71 @@ func BenchmarkReportEvents(b *testing.B) {
 			b.ReportMetric(rate, "events/s")
 			b.ReportMetric(float64(len(writes))/float64(calls*ledger.MaxEventsPerReport), "puts/event")
 			b.ReportMetric(ledgerES/rate, "ratio")
+			rawES = rate
 		})
+		// bare answers what the ledger answered; bare-counts only the counts (no checkpoint, no
+		// proofs): the least any answer costs.
+		for _, side := range []string{"bare", "bare-counts"} {
+			b.Run(fmt.Sprintf("round%d/%s", round, side), func(b *testing.B) {
+				b.StopTimer()
+				answers := responses
+				if side == "bare-counts" {
+					answers = make([]*coordinationv1.ReportEventsResponse, len(responses))
+					for i, r := range responses {
+						answers[i] = &coordinationv1.ReportEventsResponse{Recorded: r.GetRecorded(), Duplicates: r.GetDuplicates()}
+					}
+				}
+				client := bareLedger(b, batches, answers)
+				var total time.Duration
+				for range b.N {
+					start := time.Now()
+					for _, batch := range batches {
+						if _, err := client.ReportEvents(ctxT(b), &coordinationv1.ReportEventsRequest{Events: batch}); err != nil {
+							b.Fatal(err)
+						}
+					}
+					total += time.Since(start)
+				}
+				rate := float64(b.N*len(batches)*ledger.MaxEventsPerReport) / total.Seconds()
+				b.ReportMetric(rate, "events/s")
+				b.ReportMetric((1/rawES)/(1/rawES+1/rate), "ceiling")
+			})
+		}
 	}
+}
+
+// bareLedgerServer answers each ReportEvents with the answer the ledger gave to the same
+// request (found by its first event's id): what grpc-go alone costs for the same messages.
+type bareLedgerServer struct {
+	coordinationv1.UnimplementedLedgerServiceServer
+	answers map[string]*coordinationv1.ReportEventsResponse
+}
+
+func (s *bareLedgerServer) ReportEvents(_ context.Context, req *coordinationv1.ReportEventsRequest) (*coordinationv1.ReportEventsResponse, error) {
+	return s.answers[req.GetEvents()[0].GetEventId()], nil
+}
+
+// bareLedger serves bareLedgerServer for the requests of batches and their responses on
+// loopback, until the benchmark ends, and returns a client of it.
+func bareLedger(b *testing.B, batches [][]*coordinationv1.LedgerEvent, responses []*coordinationv1.ReportEventsResponse) coordinationv1.LedgerServiceClient {
+	srv := &bareLedgerServer{answers: map[string]*coordinationv1.ReportEventsResponse{}}
+	for i, batch := range batches {
+		srv.answers[batch[0].GetEventId()] = responses[i]
+	}
+	bare := grpc.NewServer()
+	coordinationv1.RegisterLedgerServiceServer(bare, srv)
+	lis, dial, err := listenLoopback()
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = bare.Serve(lis) }()
+	b.Cleanup(bare.Stop)
+	cc, err := dial()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cc.Close() })
+	return coordinationv1.NewLedgerServiceClient(cc)
 }
 
 // reportBoltWork reports bbolt's work per event between two readings of its statistics: the
