@@ -61,6 +61,10 @@ func boltEntries(tx *bbolt.Tx) map[string]boltWrite {
 	return out
 }
 
+// benchProofForm is the proof form BenchmarkReportEvents asks for: the ledger relays' (leaf
+// ranges), or LABOURLINK_BENCH_PROOF_FORM (PROOF_FORM_INCLUSIONS: an inclusion per event).
+var benchProofForm = coordinationv1.ProofForm_PROOF_FORM_RANGES
+
 // BenchmarkReportEvents reports calls of 1000 new events over gRPC on loopback into the real
 // coordination ledger (one bbolt commit per call, idempotency by event id, reconciliation of the
 // touched batches included) and compares it with raw bbolt doing the same writes: every key the
@@ -83,6 +87,9 @@ func boltEntries(tx *bbolt.Tx) map[string]boltWrite {
 // would reach (the call and the transaction run one after the other: raw time / (raw time +
 // bare time)).
 func BenchmarkReportEvents(b *testing.B) {
+	if f := os.Getenv("LABOURLINK_BENCH_PROOF_FORM"); f != "" {
+		benchProofForm = coordinationv1.ProofForm(coordinationv1.ProofForm_value[f])
+	}
 	keep := b.TempDir() // the ledger's file before the calls, for the raw side
 	for round := 1; round <= 3; round++ {
 		var (
@@ -117,7 +124,11 @@ func BenchmarkReportEvents(b *testing.B) {
 			b.StartTimer()
 			start := time.Now()
 			for i := range b.N {
-				responses[i] = h.report(b, batches[i]...)
+				resp, err := h.ledger.ReportEvents(ctxT(b), &coordinationv1.ReportEventsRequest{Events: batches[i], ProofForm: benchProofForm})
+				if err != nil || len(resp.GetRefusals()) > 0 {
+					b.Fatalf("ReportEvents: %v, refusals %v", err, resp.GetRefusals())
+				}
+				responses[i] = resp
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
@@ -177,7 +188,7 @@ func BenchmarkReportEvents(b *testing.B) {
 				for range b.N {
 					start := time.Now()
 					for _, batch := range batches {
-						if _, err := client.ReportEvents(ctxT(b), &coordinationv1.ReportEventsRequest{Events: batch}); err != nil {
+						if _, err := client.ReportEvents(ctxT(b), &coordinationv1.ReportEventsRequest{Events: batch, ProofForm: benchProofForm}); err != nil {
 							b.Fatal(err)
 						}
 					}

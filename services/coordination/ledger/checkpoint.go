@@ -140,21 +140,52 @@ func (l *Ledger) checkpoint(g *logs, reporter string, now time.Time) (*coordinat
 	return l.key().sign(reporter, size, root, now)
 }
 
-// proveReport fills resp's checkpoints and inclusions for the events of req not refused, in the
-// report's transaction (after the events were added). added has the leaf of each event recorded
-// by this report, by its index in req; the others (duplicates) are looked up.
+// proveReport fills resp's checkpoints and proofs for the events of req not refused, in the
+// report's transaction (after the events were added): an inclusion per event, or with
+// PROOF_FORM_RANGES a leaf range per reporter for the events recorded now (they are the last
+// leaves of its log) and an inclusion per duplicate. added has the leaf of each event recorded by
+// this report, by its index in req; the others (duplicates) are looked up.
 func (l *Ledger) proveReport(g *logs, req *coordinationv1.ReportEventsRequest, resp *coordinationv1.ReportEventsResponse, added map[int]leafAt, now time.Time) error {
 	refused := map[int32]bool{}
 	for _, r := range resp.GetRefusals() {
 		refused[r.GetIndex()] = true
 	}
-	resp.Checkpoints, resp.Inclusions = nil, nil
+	resp.Checkpoints, resp.Inclusions, resp.Ranges = nil, nil, nil
 	sizes := map[string]uint64{}
+	sizeOf := func(reporter string) (uint64, error) {
+		if size, ok := sizes[reporter]; ok {
+			return size, nil
+		}
+		cp, err := l.checkpoint(g, reporter, now)
+		if err != nil {
+			return 0, err
+		}
+		resp.Checkpoints = append(resp.Checkpoints, cp)
+		sizes[reporter] = uint64(cp.GetTreeSize())
+		return sizes[reporter], nil
+	}
+	ranges := map[string]*coordinationv1.LeafRange{}
 	for i, ev := range req.GetEvents() {
 		if refused[int32(i)] {
 			continue
 		}
 		at, ok := added[i]
+		if ok && req.GetProofForm() == coordinationv1.ProofForm_PROOF_FORM_RANGES {
+			if _, err := sizeOf(at.reporter); err != nil {
+				return err
+			}
+			r := ranges[at.reporter]
+			if r == nil {
+				r = &coordinationv1.LeafRange{ReporterRegion: at.reporter, FirstLeafIndex: int64(at.index)}
+				ranges[at.reporter] = r
+				resp.Ranges = append(resp.Ranges, r)
+			}
+			if want := uint64(r.GetFirstLeafIndex()) + uint64(len(r.GetIndexes())); at.index != want {
+				return fmt.Errorf("ledger: event %d of the report is at leaf %d of %s, not %d: its leaves are not consecutive", i, at.index, at.reporter, want)
+			}
+			r.Indexes = append(r.Indexes, int32(i))
+			continue
+		}
 		if !ok {
 			var err error
 			if at, ok, err = recordedLeaf(g.tx, ev.GetEventId()); err != nil {
@@ -163,15 +194,9 @@ func (l *Ledger) proveReport(g *logs, req *coordinationv1.ReportEventsRequest, r
 				continue
 			}
 		}
-		size, ok := sizes[at.reporter]
-		if !ok {
-			cp, err := l.checkpoint(g, at.reporter, now)
-			if err != nil {
-				return err
-			}
-			resp.Checkpoints = append(resp.Checkpoints, cp)
-			size = uint64(cp.GetTreeSize())
-			sizes[at.reporter] = size
+		size, err := sizeOf(at.reporter)
+		if err != nil {
+			return err
 		}
 		leaf, path, err := g.inclusion(at.reporter, at.index, size)
 		if err != nil {
@@ -181,6 +206,17 @@ func (l *Ledger) proveReport(g *logs, req *coordinationv1.ReportEventsRequest, r
 			Index: int32(i), EventId: ev.GetEventId(), LeafIndex: int64(at.index), LeafHash: leaf,
 			TreeSize: int64(size), Proof: path,
 		})
+	}
+	for _, r := range resp.Ranges {
+		first, size := uint64(r.GetFirstLeafIndex()), sizes[r.GetReporterRegion()]
+		if first+uint64(len(r.GetIndexes())) != size {
+			return fmt.Errorf("ledger: the report's leaves of %s end at %d, not at its size %d", r.GetReporterRegion(), first+uint64(len(r.GetIndexes())), size)
+		}
+		left, err := g.nodesOf(r.GetReporterRegion(), compact.RangeNodes(0, first, nil))
+		if err != nil {
+			return err
+		}
+		r.TreeSize, r.Left = int64(size), left
 	}
 	return nil
 }

@@ -209,6 +209,9 @@ func (x *LedgerServer) ValidateRequest(method string, req any) error {
 			break
 		}
 		store.CheckRequestID(&v, "request_id", r.GetRequestId())
+		if _, ok := coordinationv1.ProofForm_name[int32(r.GetProofForm())]; !ok {
+			v.Add("proof_form", "unknown proof form")
+		}
 		// Each event is checked by the handler and refused on its own (report).
 	case *coordinationv1.ListEventsRequest:
 		if r.GetWorkerId() != "" {

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 )
+
+// rangeFactory makes the RFC 6962 compact ranges of the ledger's logs.
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 
 // Checkpoint is a checkpoint whose signature was verified.
 type Checkpoint struct {
@@ -48,6 +53,71 @@ func VerifyInclusion(cp Checkpoint, ev *coordinationv1.LedgerEvent, in *coordina
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(in.GetLeafIndex()), cp.Size, leaf, in.GetProof(), cp.Root); err != nil {
 		return fmt.Errorf("event %s: inclusion proof: %w", ev.GetEventId(), err)
+	}
+	return nil
+}
+
+// RangeLeaves returns the leaf hashes of a leaf range's events, in leaf order: batch holds the
+// events of the request the range answers (indexes are into it), all of reporter.
+func RangeLeaves(batch []*coordinationv1.LedgerEvent, reporter string, r *coordinationv1.LeafRange) ([][]byte, error) {
+	leaves := make([][]byte, 0, len(r.GetIndexes()))
+	for j, i := range r.GetIndexes() {
+		if i < 0 || int(i) >= len(batch) || batch[i].GetReporterRegion() != reporter {
+			return nil, fmt.Errorf("leaf %d: the range names event %d of the report, which is not one of %s's", r.GetFirstLeafIndex()+int64(j), i, reporter)
+		}
+		leaf, err := LeafHash(batch[i])
+		if err != nil {
+			return nil, err
+		}
+		leaves = append(leaves, leaf)
+	}
+	return leaves, nil
+}
+
+// RangeRoots returns the root of the log before a leaf range (its compact range [0,
+// first_leaf_index) composed) and after it (with leaves, the range's leaf hashes in order,
+// appended).
+func RangeRoots(r *coordinationv1.LeafRange, leaves [][]byte) (before, after []byte, err error) {
+	first := uint64(max(r.GetFirstLeafIndex(), 0))
+	if first+uint64(len(leaves)) != uint64(r.GetTreeSize()) {
+		return nil, nil, fmt.Errorf("a range of %d leaves from %d for a tree of size %d", len(leaves), first, r.GetTreeSize())
+	}
+	cr, err := rangeFactory.NewRange(0, first, slices.Clone(r.GetLeft()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the compact range before leaf %d: %w", first, err)
+	}
+	before = rfc6962.DefaultHasher.EmptyRoot()
+	if first > 0 {
+		if before, err = cr.GetRootHash(nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, leaf := range leaves {
+		if err := cr.Append(leaf, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	after = rfc6962.DefaultHasher.EmptyRoot()
+	if cr.End() > 0 {
+		if after, err = cr.GetRootHash(nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return before, after, nil
+}
+
+// VerifyRange checks that leaves (the leaf hashes of a range's events, in leaf order) are the
+// leaves from r.first_leaf_index to the end of the checkpoint's tree.
+func VerifyRange(cp Checkpoint, r *coordinationv1.LeafRange, leaves [][]byte) error {
+	if uint64(r.GetTreeSize()) != cp.Size {
+		return fmt.Errorf("range proof for tree size %d, checkpoint of size %d", r.GetTreeSize(), cp.Size)
+	}
+	_, after, err := RangeRoots(r, leaves)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(after, cp.Root) {
+		return fmt.Errorf("the leaves %d to %d with the range's compact range do not make the checkpoint's root", r.GetFirstLeafIndex(), r.GetTreeSize()-1)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"go.etcd.io/bbolt"
@@ -225,7 +224,10 @@ func keptCheckpoint(tx *bbolt.Tx) (*coordinationv1.LedgerCheckpoint, error) {
 // advance verifies cur (signed) against the kept checkpoint and keeps it when it extends the kept
 // one. It returns the problem with the log as a whole ("" for none); err is for a check that could
 // not run (the ledger unreachable).
-func (w *Watch) advance(ctx context.Context, c coordinationv1.LedgerServiceClient, key string, cur *coordinationv1.LedgerCheckpoint) (Checkpoint, string, error) {
+//
+// extends (nil: none) may say that verified extends old without a consistency proof (a leaf
+// range of the same answer proves it); otherwise the proof is asked of c.
+func (w *Watch) advance(ctx context.Context, c coordinationv1.LedgerServiceClient, key string, cur *coordinationv1.LedgerCheckpoint, extends func(old, cur Checkpoint) bool) (Checkpoint, string, error) {
 	verified, err := VerifyCheckpoint(key, w.cfg.Region, cur)
 	if err != nil {
 		return Checkpoint{}, fmt.Sprintf("the ledger's checkpoint is not signed by the pinned key: %v", err), nil
@@ -247,7 +249,7 @@ func (w *Watch) advance(ctx context.Context, c coordinationv1.LedgerServiceClien
 				return verified, fmt.Sprintf("the ledger's log of %d leaves has another root than the one it signed before", verified.Size), nil
 			}
 			return verified, "", nil
-		case old.Size > 0:
+		case old.Size > 0 && (extends == nil || !extends(old, verified)):
 			p, err := c.GetConsistencyProof(ctx, &coordinationv1.GetConsistencyProofRequest{ReporterRegion: w.cfg.Region, FromSize: int64(old.Size), ToSize: int64(verified.Size)})
 			if err != nil {
 				return verified, "", fmt.Errorf("consistency proof: %w", err)
@@ -315,11 +317,14 @@ func (w *Watch) record(tx *bbolt.Tx, now time.Time, rs []result) error {
 }
 
 // Acknowledge keeps what a ReportEvents response acknowledged of batch (the events sent, in
-// order): for each of the region's events with an inclusion, its leaf index and the leaf hash of
-// the event as sent, and the checkpoint when it is signed by the pinned key and extends the kept
-// one. A proof that does not hold is a failure at once. An error is for an acknowledgement that
-// could not be kept (the file): the delivery is then retried, and the ledger answers the repeat
-// with the same proofs.
+// order): for each of the region's events with an inclusion or in a leaf range, its leaf index
+// and the leaf hash of the event as sent, and the checkpoint when it is signed by the pinned key
+// and extends the kept one. A proof that does not hold is a failure at once. An error is for an
+// acknowledgement that could not be kept (the file): the delivery is then retried, and the
+// ledger answers the repeat with the same proofs (as inclusions: the events are duplicates).
+//
+// A leaf range that starts where the kept checkpoint ends proves the new checkpoint extends it
+// (its compact range composes into the kept root): no consistency proof is asked for then.
 func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceClient, batch []*coordinationv1.LedgerEvent, resp *coordinationv1.ReportEventsResponse) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -332,6 +337,24 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 	if cp == nil {
 		return nil
 	}
+	// The region's leaf range: its leaves (as sent) and roots, or why they could not be made.
+	type leafRange struct {
+		r             *coordinationv1.LeafRange
+		leaves        [][]byte
+		before, after []byte
+		err           error
+	}
+	var ranges []leafRange
+	for _, r := range resp.GetRanges() {
+		if r.GetReporterRegion() != w.cfg.Region {
+			continue
+		}
+		lr := leafRange{r: r}
+		if lr.leaves, lr.err = RangeLeaves(batch, w.cfg.Region, r); lr.err == nil {
+			lr.before, lr.after, lr.err = RangeRoots(r, lr.leaves)
+		}
+		ranges = append(ranges, lr)
+	}
 	key, err := w.publicKey(ctx, c)
 	if err != nil {
 		// Keep the leaves; the next check pins the key and checks them.
@@ -340,7 +363,16 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 	var verified Checkpoint
 	problem := ""
 	if key != "" {
-		verified, problem, err = w.advance(ctx, c, key, cp)
+		extends := func(old, cur Checkpoint) bool {
+			for _, lr := range ranges {
+				if lr.err == nil && uint64(lr.r.GetFirstLeafIndex()) == old.Size && uint64(lr.r.GetTreeSize()) == cur.Size &&
+					bytes.Equal(lr.before, old.Root) && bytes.Equal(lr.after, cur.Root) {
+					return true
+				}
+			}
+			return false
+		}
+		verified, problem, err = w.advance(ctx, c, key, cp, extends)
 		if err != nil {
 			w.lg.Warn("ledger checkpoint not advanced", zap.Error(err))
 		}
@@ -350,6 +382,13 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 	err = w.db.Update(func(tx *bbolt.Tx) error {
 		acks := tx.Bucket(BucketLedgerAcks)
 		count := ackCount(tx)
+		keep := func(index uint64, ev *coordinationv1.LedgerEvent, leaf []byte) error {
+			k := store.Uint64Key(index)
+			if acks.Get(k) == nil {
+				count++
+			}
+			return store.PutProto(acks, k, &storagev1.LedgerAck{EventId: ev.GetEventId(), LeafHash: leaf, AckTime: timestamppb.New(now)})
+		}
 		for _, in := range resp.GetInclusions() {
 			i := int(in.GetIndex())
 			if i < 0 || i >= len(batch) || batch[i].GetReporterRegion() != w.cfg.Region || in.GetEventId() != batch[i].GetEventId() {
@@ -365,12 +404,30 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 					rs = append(rs, result{uint64(in.GetLeafIndex()), ev.GetEventId(), "changed: the proof given on delivery does not hold: " + err.Error()})
 				}
 			}
-			k := store.Uint64Key(uint64(in.GetLeafIndex()))
-			if acks.Get(k) == nil {
-				count++
-			}
-			if err := store.PutProto(acks, k, &storagev1.LedgerAck{EventId: ev.GetEventId(), LeafHash: leaf, AckTime: timestamppb.New(now)}); err != nil {
+			if err := keep(uint64(in.GetLeafIndex()), ev, leaf); err != nil {
 				return err
+			}
+		}
+		for _, lr := range ranges {
+			verr := lr.err
+			if verr == nil && key != "" && problem == "" {
+				verr = VerifyRange(verified, lr.r, lr.leaves)
+			}
+			for j, i := range lr.r.GetIndexes() {
+				if i < 0 || int(i) >= len(batch) || batch[i].GetReporterRegion() != w.cfg.Region {
+					continue
+				}
+				ev, index := batch[i], uint64(lr.r.GetFirstLeafIndex())+uint64(j)
+				leaf, err := LeafHash(ev)
+				if err != nil {
+					return err
+				}
+				if verr != nil && key != "" && problem == "" {
+					rs = append(rs, result{index, ev.GetEventId(), "changed: the proof given on delivery does not hold: " + verr.Error()})
+				}
+				if err := keep(index, ev, leaf); err != nil {
+					return err
+				}
 			}
 		}
 		if err := tx.Bucket(BucketLedgerWatch).Put(keyAckCount, store.Uint64Key(uint64(count))); err != nil {
@@ -409,7 +466,7 @@ func (w *Watch) Check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ledger checkpoint: %w", err)
 	}
-	cur, problem, err := w.advance(ctx, c, key, resp.GetCheckpoint())
+	cur, problem, err := w.advance(ctx, c, key, resp.GetCheckpoint(), nil)
 	if err != nil {
 		return err
 	}
@@ -557,12 +614,12 @@ func (w *Watch) VerifyAll(ctx context.Context, progress func(done, total uint64)
 	if err != nil {
 		return fmt.Errorf("ledger checkpoint: %w", err)
 	}
-	cur, problem, err := w.advance(ctx, c, key, resp.GetCheckpoint())
+	cur, problem, err := w.advance(ctx, c, key, resp.GetCheckpoint(), nil)
 	if err != nil {
 		return err
 	}
 	var rs []result
-	rng := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	rng := rangeFactory.NewEmptyRange(0)
 	for start := uint64(0); start < cur.Size; {
 		page, err := c.ListLedgerLeaves(ctx, &coordinationv1.ListLedgerLeavesRequest{ReporterRegion: w.cfg.Region, StartIndex: int64(start), PageSize: 1000})
 		if err != nil {

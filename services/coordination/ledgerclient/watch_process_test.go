@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -367,4 +368,112 @@ func TestAcknowledgeChecksProofs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// consistencyCounter counts the GetConsistencyProof calls made through it.
+type consistencyCounter struct {
+	coordinationv1.LedgerServiceClient
+	calls *int
+}
+
+func (c consistencyCounter) GetConsistencyProof(ctx context.Context, req *coordinationv1.GetConsistencyProofRequest, opts ...grpc.CallOption) (*coordinationv1.GetConsistencyProofResponse, error) {
+	*c.calls++
+	return c.LedgerServiceClient.GetConsistencyProof(ctx, req, opts...)
+}
+
+// A ReportEvents answer with leaf ranges (PROOF_FORM_RANGES, as the relay asks) is checked as
+// the inclusions are: a range that starts at the kept checkpoint proves the new one extends it
+// without a consistency proof; a changed compact range, or events in another order than the
+// leaves, is a failure of every event of the range (the checkpoint's consistency then checked
+// with a proof, and kept); a duplicate's inclusion in the same answer is checked on its own.
+func TestAcknowledgeChecksLeafRanges(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds and runs the labourlink binary")
+	}
+	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	coord := proctest.Start(t, "coordination", "", "-data", t.TempDir())
+	client := coordinationv1.NewLedgerServiceClient(coord.Conn())
+	dep := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var first, second []*coordinationv1.LedgerEvent
+	for i := range 3 {
+		first = append(first, departure("520000-B8", fmt.Sprintf("520000-W%010d", i+1), dep))
+		second = append(second, departure("520000-B8", fmt.Sprintf("520000-W%010d", i+11), dep))
+	}
+	// The second report repeats the first report's last event: a duplicate, proven by inclusion.
+	second = append(second, first[2])
+	report := func(evs []*coordinationv1.LedgerEvent) *coordinationv1.ReportEventsResponse {
+		resp, err := client.ReportEvents(callCtx(t), &coordinationv1.ReportEventsRequest{Events: evs, ProofForm: coordinationv1.ProofForm_PROOF_FORM_RANGES})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	firstResp, secondResp := report(first), report(second)
+	if r := secondResp.GetRanges(); len(r) != 1 || r[0].GetFirstLeafIndex() != 3 || fmt.Sprint(r[0].GetIndexes()) != "[0 1 2]" || r[0].GetTreeSize() != 6 ||
+		len(secondResp.GetInclusions()) != 1 || secondResp.GetInclusions()[0].GetIndex() != 3 {
+		t.Fatalf("the second answer: ranges %v, inclusions %v; want the 3 new events from leaf 3 and the duplicate's inclusion", r, secondResp.GetInclusions())
+	}
+
+	tests := []struct {
+		name        string
+		change      func(r *coordinationv1.ReportEventsResponse)
+		failures    []string // event ids
+		consistency int      // GetConsistencyProof calls
+	}{
+		{name: "good"},
+		{name: "compact range changed", change: func(r *coordinationv1.ReportEventsResponse) { r.GetRanges()[0].GetLeft()[0][0] ^= 1 },
+			failures: ids(second[:3]), consistency: 1},
+		{name: "events in another order", change: func(r *coordinationv1.ReportEventsResponse) {
+			ix := r.GetRanges()[0].GetIndexes()
+			ix[0], ix[2] = ix[2], ix[0]
+		}, failures: ids(second[:3]), consistency: 1},
+		{name: "duplicate's proof changed", change: func(r *coordinationv1.ReportEventsResponse) { r.GetInclusions()[0].GetProof()[0][0] ^= 1 },
+			failures: ids(first[2:])},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProvince(t, "520000", lg)
+			calls := 0
+			c := consistencyCounter{client, &calls}
+			if err := p.watch.Acknowledge(callCtx(t), c, first, firstResp); err != nil {
+				t.Fatal(err)
+			}
+			r := proto.Clone(secondResp).(*coordinationv1.ReportEventsResponse)
+			if tc.change != nil {
+				tc.change(r)
+			}
+			if err := p.watch.Acknowledge(callCtx(t), c, second, r); err != nil {
+				t.Fatal(err)
+			}
+			st, err := p.watch.State()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range st.GetFailures() {
+				got = append(got, f.GetEventId())
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.failures) {
+				t.Errorf("failures %v, want %v", got, tc.failures)
+			}
+			if calls != tc.consistency {
+				t.Errorf("%d consistency proofs asked for, want %d", calls, tc.consistency)
+			}
+			if st.GetCheckpoint().GetTreeSize() != 6 || st.GetCheckpointProblem() != "" || st.GetAcknowledgedEvents() != 6 {
+				t.Errorf("checkpoint of %d leaves (problem %q), %d events acknowledged; want 6, none, 6", st.GetCheckpoint().GetTreeSize(), st.GetCheckpointProblem(), st.GetAcknowledgedEvents())
+			}
+		})
+	}
+}
+
+// ids returns the events' ids, sorted.
+func ids(evs []*coordinationv1.LedgerEvent) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.GetEventId())
+	}
+	slices.Sort(out)
+	return out
 }

@@ -112,6 +112,60 @@ func (EventKind) EnumDescriptor() ([]byte, []int) {
 	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{0}
 }
 
+// How a ReportEvents answer proves the events it records.
+type ProofForm int32
+
+const (
+	// The default: INCLUSIONS.
+	ProofForm_PROOF_FORM_UNSPECIFIED ProofForm = 0
+	// One LeafInclusion (with its inclusion proof) per event recorded or duplicate.
+	ProofForm_PROOF_FORM_INCLUSIONS ProofForm = 1
+	// One LeafRange per reporter for the events the report recorded (consecutive leaves that end
+	// at the reporter's checkpoint), and one LeafInclusion per duplicate.
+	ProofForm_PROOF_FORM_RANGES ProofForm = 2
+)
+
+// Enum value maps for ProofForm.
+var (
+	ProofForm_name = map[int32]string{
+		0: "PROOF_FORM_UNSPECIFIED",
+		1: "PROOF_FORM_INCLUSIONS",
+		2: "PROOF_FORM_RANGES",
+	}
+	ProofForm_value = map[string]int32{
+		"PROOF_FORM_UNSPECIFIED": 0,
+		"PROOF_FORM_INCLUSIONS":  1,
+		"PROOF_FORM_RANGES":      2,
+	}
+)
+
+func (x ProofForm) Enum() *ProofForm {
+	p := new(ProofForm)
+	*p = x
+	return p
+}
+
+func (x ProofForm) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProofForm) Descriptor() protoreflect.EnumDescriptor {
+	return file_labourlink_coordination_v1_ledger_proto_enumTypes[1].Descriptor()
+}
+
+func (ProofForm) Type() protoreflect.EnumType {
+	return &file_labourlink_coordination_v1_ledger_proto_enumTypes[1]
+}
+
+func (x ProofForm) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProofForm.Descriptor instead.
+func (ProofForm) EnumDescriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_ledger_proto_rawDescGZIP(), []int{1}
+}
+
 // A fact one side reports about one worker.
 type LedgerEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -648,7 +702,11 @@ type ReportEventsRequest struct {
 	// a different request, or on another method of the same server, is refused with
 	// INVALID_ARGUMENT on request_id.
 	// Events are idempotent by event id anyway: a request id only saves the ledger the work.
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// How the answer proves the events it records: an inclusion proof per event (the default), or
+	// one leaf range per reporter (ReportEventsResponse.ranges), about a tenth of the answer's
+	// size for a full report and a fraction of the hashing to check it.
+	ProofForm     ProofForm `protobuf:"varint,3,opt,name=proof_form,json=proofForm,proto3,enum=labourlink.coordination.v1.ProofForm" json:"proof_form,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -697,6 +755,13 @@ func (x *ReportEventsRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *ReportEventsRequest) GetProofForm() ProofForm {
+	if x != nil {
+		return x.ProofForm
+	}
+	return ProofForm_PROOF_FORM_UNSPECIFIED
+}
+
 // What the ledger did with the events.
 type ReportEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -713,8 +778,12 @@ type ReportEventsResponse struct {
 	// report: it includes them.
 	Checkpoints []*LedgerCheckpoint `protobuf:"bytes,4,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
 	// One per event recorded or duplicate: its leaf in its reporter's log and the inclusion proof
-	// in the checkpoint of that reporter.
-	Inclusions    []*LeafInclusion `protobuf:"bytes,5,rep,name=inclusions,proto3" json:"inclusions,omitempty"`
+	// in the checkpoint of that reporter. With proof_form PROOF_FORM_RANGES, one per duplicate
+	// only.
+	Inclusions []*LeafInclusion `protobuf:"bytes,5,rep,name=inclusions,proto3" json:"inclusions,omitempty"`
+	// With proof_form PROOF_FORM_RANGES: one per reporter of the events recorded now, their leaves
+	// and the proof that its checkpoint's tree holds them.
+	Ranges        []*LeafRange `protobuf:"bytes,6,rep,name=ranges,proto3" json:"ranges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -780,6 +849,13 @@ func (x *ReportEventsResponse) GetCheckpoints() []*LedgerCheckpoint {
 func (x *ReportEventsResponse) GetInclusions() []*LeafInclusion {
 	if x != nil {
 		return x.Inclusions
+	}
+	return nil
+}
+
+func (x *ReportEventsResponse) GetRanges() []*LeafRange {
+	if x != nil {
+		return x.Ranges
 	}
 	return nil
 }
@@ -1133,11 +1209,13 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"homeCounty\x12#\n" +
 	"\n" +
 	"occupation\x18\x02 \x01(\tB\x03\xe0A\x01R\n" +
-	"occupation\"\x7f\n" +
+	"occupation\"\xca\x01\n" +
 	"\x13ReportEventsRequest\x12D\n" +
 	"\x06events\x18\x01 \x03(\v2'.labourlink.coordination.v1.LedgerEventB\x03\xe0A\x02R\x06events\x12\"\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\"\xc5\x02\n" +
+	"request_id\x18\x02 \x01(\tB\x03\xe0A\x01R\trequestId\x12I\n" +
+	"\n" +
+	"proof_form\x18\x03 \x01(\x0e2%.labourlink.coordination.v1.ProofFormB\x03\xe0A\x01R\tproofForm\"\x89\x03\n" +
 	"\x14ReportEventsResponse\x12\x1f\n" +
 	"\brecorded\x18\x01 \x01(\x05B\x03\xe0A\x03R\brecorded\x12#\n" +
 	"\n" +
@@ -1147,7 +1225,8 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\vcheckpoints\x18\x04 \x03(\v2,.labourlink.coordination.v1.LedgerCheckpointB\x03\xe0A\x03R\vcheckpoints\x12N\n" +
 	"\n" +
 	"inclusions\x18\x05 \x03(\v2).labourlink.coordination.v1.LeafInclusionB\x03\xe0A\x03R\n" +
-	"inclusions\"\x8e\x03\n" +
+	"inclusions\x12B\n" +
+	"\x06ranges\x18\x06 \x03(\v2%.labourlink.coordination.v1.LeafRangeB\x03\xe0A\x03R\x06ranges\"\x8e\x03\n" +
 	"\x11ListEventsRequest\x12 \n" +
 	"\tworker_id\x18\x01 \x01(\tB\x03\xe0A\x01R\bworkerId\x12\x1e\n" +
 	"\bbatch_id\x18\x02 \x01(\tB\x03\xe0A\x01R\abatchId\x12>\n" +
@@ -1182,7 +1261,11 @@ const file_labourlink_coordination_v1_ledger_proto_rawDesc = "" +
 	"\x13EVENT_KIND_LEFT_JOB\x10\x06\x12\x1c\n" +
 	"\x18EVENT_KIND_RETURNED_HOME\x10\a\x12\x17\n" +
 	"\x13EVENT_KIND_INCIDENT\x10\b\x12\x16\n" +
-	"\x12EVENT_KIND_ABSENCE\x10\t2\x89\a\n" +
+	"\x12EVENT_KIND_ABSENCE\x10\t*Y\n" +
+	"\tProofForm\x12\x1a\n" +
+	"\x16PROOF_FORM_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15PROOF_FORM_INCLUSIONS\x10\x01\x12\x15\n" +
+	"\x11PROOF_FORM_RANGES\x10\x022\x89\a\n" +
 	"\rLedgerService\x12q\n" +
 	"\fReportEvents\x12/.labourlink.coordination.v1.ReportEventsRequest\x1a0.labourlink.coordination.v1.ReportEventsResponse\x12k\n" +
 	"\n" +
@@ -1205,79 +1288,83 @@ func file_labourlink_coordination_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_labourlink_coordination_v1_ledger_proto_rawDescData
 }
 
-var file_labourlink_coordination_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_labourlink_coordination_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_labourlink_coordination_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_labourlink_coordination_v1_ledger_proto_goTypes = []any{
 	(EventKind)(0),                      // 0: labourlink.coordination.v1.EventKind
-	(*LedgerEvent)(nil),                 // 1: labourlink.coordination.v1.LedgerEvent
-	(*EmploymentCheckpointDetails)(nil), // 2: labourlink.coordination.v1.EmploymentCheckpointDetails
-	(*LeftJobDetails)(nil),              // 3: labourlink.coordination.v1.LeftJobDetails
-	(*AbsenceDetails)(nil),              // 4: labourlink.coordination.v1.AbsenceDetails
-	(*IncidentDetails)(nil),             // 5: labourlink.coordination.v1.IncidentDetails
-	(*DepartedDetails)(nil),             // 6: labourlink.coordination.v1.DepartedDetails
-	(*ReportEventsRequest)(nil),         // 7: labourlink.coordination.v1.ReportEventsRequest
-	(*ReportEventsResponse)(nil),        // 8: labourlink.coordination.v1.ReportEventsResponse
-	(*ListEventsRequest)(nil),           // 9: labourlink.coordination.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),          // 10: labourlink.coordination.v1.ListEventsResponse
-	(*LedgerLeaf)(nil),                  // 11: labourlink.coordination.v1.LedgerLeaf
-	(*ListLedgerLeavesResponse)(nil),    // 12: labourlink.coordination.v1.ListLedgerLeavesResponse
-	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
-	(v1.RegionRole)(0),                  // 14: labourlink.common.v1.RegionRole
-	(*v1.Date)(nil),                     // 15: labourlink.common.v1.Date
-	(*v1.ItemRefusal)(nil),              // 16: labourlink.common.v1.ItemRefusal
-	(*LedgerCheckpoint)(nil),            // 17: labourlink.coordination.v1.LedgerCheckpoint
-	(*LeafInclusion)(nil),               // 18: labourlink.coordination.v1.LeafInclusion
-	(*GetLedgerCheckpointRequest)(nil),  // 19: labourlink.coordination.v1.GetLedgerCheckpointRequest
-	(*GetInclusionProofRequest)(nil),    // 20: labourlink.coordination.v1.GetInclusionProofRequest
-	(*GetConsistencyProofRequest)(nil),  // 21: labourlink.coordination.v1.GetConsistencyProofRequest
-	(*ListLedgerLeavesRequest)(nil),     // 22: labourlink.coordination.v1.ListLedgerLeavesRequest
-	(*GetLedgerPublicKeyRequest)(nil),   // 23: labourlink.coordination.v1.GetLedgerPublicKeyRequest
-	(*GetLedgerCheckpointResponse)(nil), // 24: labourlink.coordination.v1.GetLedgerCheckpointResponse
-	(*GetInclusionProofResponse)(nil),   // 25: labourlink.coordination.v1.GetInclusionProofResponse
-	(*GetConsistencyProofResponse)(nil), // 26: labourlink.coordination.v1.GetConsistencyProofResponse
-	(*GetLedgerPublicKeyResponse)(nil),  // 27: labourlink.coordination.v1.GetLedgerPublicKeyResponse
+	(ProofForm)(0),                      // 1: labourlink.coordination.v1.ProofForm
+	(*LedgerEvent)(nil),                 // 2: labourlink.coordination.v1.LedgerEvent
+	(*EmploymentCheckpointDetails)(nil), // 3: labourlink.coordination.v1.EmploymentCheckpointDetails
+	(*LeftJobDetails)(nil),              // 4: labourlink.coordination.v1.LeftJobDetails
+	(*AbsenceDetails)(nil),              // 5: labourlink.coordination.v1.AbsenceDetails
+	(*IncidentDetails)(nil),             // 6: labourlink.coordination.v1.IncidentDetails
+	(*DepartedDetails)(nil),             // 7: labourlink.coordination.v1.DepartedDetails
+	(*ReportEventsRequest)(nil),         // 8: labourlink.coordination.v1.ReportEventsRequest
+	(*ReportEventsResponse)(nil),        // 9: labourlink.coordination.v1.ReportEventsResponse
+	(*ListEventsRequest)(nil),           // 10: labourlink.coordination.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),          // 11: labourlink.coordination.v1.ListEventsResponse
+	(*LedgerLeaf)(nil),                  // 12: labourlink.coordination.v1.LedgerLeaf
+	(*ListLedgerLeavesResponse)(nil),    // 13: labourlink.coordination.v1.ListLedgerLeavesResponse
+	(*timestamppb.Timestamp)(nil),       // 14: google.protobuf.Timestamp
+	(v1.RegionRole)(0),                  // 15: labourlink.common.v1.RegionRole
+	(*v1.Date)(nil),                     // 16: labourlink.common.v1.Date
+	(*v1.ItemRefusal)(nil),              // 17: labourlink.common.v1.ItemRefusal
+	(*LedgerCheckpoint)(nil),            // 18: labourlink.coordination.v1.LedgerCheckpoint
+	(*LeafInclusion)(nil),               // 19: labourlink.coordination.v1.LeafInclusion
+	(*LeafRange)(nil),                   // 20: labourlink.coordination.v1.LeafRange
+	(*GetLedgerCheckpointRequest)(nil),  // 21: labourlink.coordination.v1.GetLedgerCheckpointRequest
+	(*GetInclusionProofRequest)(nil),    // 22: labourlink.coordination.v1.GetInclusionProofRequest
+	(*GetConsistencyProofRequest)(nil),  // 23: labourlink.coordination.v1.GetConsistencyProofRequest
+	(*ListLedgerLeavesRequest)(nil),     // 24: labourlink.coordination.v1.ListLedgerLeavesRequest
+	(*GetLedgerPublicKeyRequest)(nil),   // 25: labourlink.coordination.v1.GetLedgerPublicKeyRequest
+	(*GetLedgerCheckpointResponse)(nil), // 26: labourlink.coordination.v1.GetLedgerCheckpointResponse
+	(*GetInclusionProofResponse)(nil),   // 27: labourlink.coordination.v1.GetInclusionProofResponse
+	(*GetConsistencyProofResponse)(nil), // 28: labourlink.coordination.v1.GetConsistencyProofResponse
+	(*GetLedgerPublicKeyResponse)(nil),  // 29: labourlink.coordination.v1.GetLedgerPublicKeyResponse
 }
 var file_labourlink_coordination_v1_ledger_proto_depIdxs = []int32{
 	0,  // 0: labourlink.coordination.v1.LedgerEvent.kind:type_name -> labourlink.coordination.v1.EventKind
-	13, // 1: labourlink.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
-	2,  // 2: labourlink.coordination.v1.LedgerEvent.employment_checkpoint:type_name -> labourlink.coordination.v1.EmploymentCheckpointDetails
-	3,  // 3: labourlink.coordination.v1.LedgerEvent.left_job:type_name -> labourlink.coordination.v1.LeftJobDetails
-	5,  // 4: labourlink.coordination.v1.LedgerEvent.incident:type_name -> labourlink.coordination.v1.IncidentDetails
-	6,  // 5: labourlink.coordination.v1.LedgerEvent.departed:type_name -> labourlink.coordination.v1.DepartedDetails
-	4,  // 6: labourlink.coordination.v1.LedgerEvent.absence:type_name -> labourlink.coordination.v1.AbsenceDetails
-	13, // 7: labourlink.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
-	14, // 8: labourlink.coordination.v1.LedgerEvent.reporter_role:type_name -> labourlink.common.v1.RegionRole
-	15, // 9: labourlink.coordination.v1.AbsenceDetails.first_day:type_name -> labourlink.common.v1.Date
-	15, // 10: labourlink.coordination.v1.AbsenceDetails.back_day:type_name -> labourlink.common.v1.Date
-	1,  // 11: labourlink.coordination.v1.ReportEventsRequest.events:type_name -> labourlink.coordination.v1.LedgerEvent
-	16, // 12: labourlink.coordination.v1.ReportEventsResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
-	17, // 13: labourlink.coordination.v1.ReportEventsResponse.checkpoints:type_name -> labourlink.coordination.v1.LedgerCheckpoint
-	18, // 14: labourlink.coordination.v1.ReportEventsResponse.inclusions:type_name -> labourlink.coordination.v1.LeafInclusion
-	0,  // 15: labourlink.coordination.v1.ListEventsRequest.kind:type_name -> labourlink.coordination.v1.EventKind
-	13, // 16: labourlink.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
-	13, // 17: labourlink.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
-	1,  // 18: labourlink.coordination.v1.ListEventsResponse.events:type_name -> labourlink.coordination.v1.LedgerEvent
-	1,  // 19: labourlink.coordination.v1.LedgerLeaf.event:type_name -> labourlink.coordination.v1.LedgerEvent
-	11, // 20: labourlink.coordination.v1.ListLedgerLeavesResponse.leaves:type_name -> labourlink.coordination.v1.LedgerLeaf
-	7,  // 21: labourlink.coordination.v1.LedgerService.ReportEvents:input_type -> labourlink.coordination.v1.ReportEventsRequest
-	9,  // 22: labourlink.coordination.v1.LedgerService.ListEvents:input_type -> labourlink.coordination.v1.ListEventsRequest
-	19, // 23: labourlink.coordination.v1.LedgerService.GetLedgerCheckpoint:input_type -> labourlink.coordination.v1.GetLedgerCheckpointRequest
-	20, // 24: labourlink.coordination.v1.LedgerService.GetInclusionProof:input_type -> labourlink.coordination.v1.GetInclusionProofRequest
-	21, // 25: labourlink.coordination.v1.LedgerService.GetConsistencyProof:input_type -> labourlink.coordination.v1.GetConsistencyProofRequest
-	22, // 26: labourlink.coordination.v1.LedgerService.ListLedgerLeaves:input_type -> labourlink.coordination.v1.ListLedgerLeavesRequest
-	23, // 27: labourlink.coordination.v1.LedgerService.GetLedgerPublicKey:input_type -> labourlink.coordination.v1.GetLedgerPublicKeyRequest
-	8,  // 28: labourlink.coordination.v1.LedgerService.ReportEvents:output_type -> labourlink.coordination.v1.ReportEventsResponse
-	10, // 29: labourlink.coordination.v1.LedgerService.ListEvents:output_type -> labourlink.coordination.v1.ListEventsResponse
-	24, // 30: labourlink.coordination.v1.LedgerService.GetLedgerCheckpoint:output_type -> labourlink.coordination.v1.GetLedgerCheckpointResponse
-	25, // 31: labourlink.coordination.v1.LedgerService.GetInclusionProof:output_type -> labourlink.coordination.v1.GetInclusionProofResponse
-	26, // 32: labourlink.coordination.v1.LedgerService.GetConsistencyProof:output_type -> labourlink.coordination.v1.GetConsistencyProofResponse
-	12, // 33: labourlink.coordination.v1.LedgerService.ListLedgerLeaves:output_type -> labourlink.coordination.v1.ListLedgerLeavesResponse
-	27, // 34: labourlink.coordination.v1.LedgerService.GetLedgerPublicKey:output_type -> labourlink.coordination.v1.GetLedgerPublicKeyResponse
-	28, // [28:35] is the sub-list for method output_type
-	21, // [21:28] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	14, // 1: labourlink.coordination.v1.LedgerEvent.occur_time:type_name -> google.protobuf.Timestamp
+	3,  // 2: labourlink.coordination.v1.LedgerEvent.employment_checkpoint:type_name -> labourlink.coordination.v1.EmploymentCheckpointDetails
+	4,  // 3: labourlink.coordination.v1.LedgerEvent.left_job:type_name -> labourlink.coordination.v1.LeftJobDetails
+	6,  // 4: labourlink.coordination.v1.LedgerEvent.incident:type_name -> labourlink.coordination.v1.IncidentDetails
+	7,  // 5: labourlink.coordination.v1.LedgerEvent.departed:type_name -> labourlink.coordination.v1.DepartedDetails
+	5,  // 6: labourlink.coordination.v1.LedgerEvent.absence:type_name -> labourlink.coordination.v1.AbsenceDetails
+	14, // 7: labourlink.coordination.v1.LedgerEvent.record_time:type_name -> google.protobuf.Timestamp
+	15, // 8: labourlink.coordination.v1.LedgerEvent.reporter_role:type_name -> labourlink.common.v1.RegionRole
+	16, // 9: labourlink.coordination.v1.AbsenceDetails.first_day:type_name -> labourlink.common.v1.Date
+	16, // 10: labourlink.coordination.v1.AbsenceDetails.back_day:type_name -> labourlink.common.v1.Date
+	2,  // 11: labourlink.coordination.v1.ReportEventsRequest.events:type_name -> labourlink.coordination.v1.LedgerEvent
+	1,  // 12: labourlink.coordination.v1.ReportEventsRequest.proof_form:type_name -> labourlink.coordination.v1.ProofForm
+	17, // 13: labourlink.coordination.v1.ReportEventsResponse.refusals:type_name -> labourlink.common.v1.ItemRefusal
+	18, // 14: labourlink.coordination.v1.ReportEventsResponse.checkpoints:type_name -> labourlink.coordination.v1.LedgerCheckpoint
+	19, // 15: labourlink.coordination.v1.ReportEventsResponse.inclusions:type_name -> labourlink.coordination.v1.LeafInclusion
+	20, // 16: labourlink.coordination.v1.ReportEventsResponse.ranges:type_name -> labourlink.coordination.v1.LeafRange
+	0,  // 17: labourlink.coordination.v1.ListEventsRequest.kind:type_name -> labourlink.coordination.v1.EventKind
+	14, // 18: labourlink.coordination.v1.ListEventsRequest.occur_time_from:type_name -> google.protobuf.Timestamp
+	14, // 19: labourlink.coordination.v1.ListEventsRequest.occur_time_before:type_name -> google.protobuf.Timestamp
+	2,  // 20: labourlink.coordination.v1.ListEventsResponse.events:type_name -> labourlink.coordination.v1.LedgerEvent
+	2,  // 21: labourlink.coordination.v1.LedgerLeaf.event:type_name -> labourlink.coordination.v1.LedgerEvent
+	12, // 22: labourlink.coordination.v1.ListLedgerLeavesResponse.leaves:type_name -> labourlink.coordination.v1.LedgerLeaf
+	8,  // 23: labourlink.coordination.v1.LedgerService.ReportEvents:input_type -> labourlink.coordination.v1.ReportEventsRequest
+	10, // 24: labourlink.coordination.v1.LedgerService.ListEvents:input_type -> labourlink.coordination.v1.ListEventsRequest
+	21, // 25: labourlink.coordination.v1.LedgerService.GetLedgerCheckpoint:input_type -> labourlink.coordination.v1.GetLedgerCheckpointRequest
+	22, // 26: labourlink.coordination.v1.LedgerService.GetInclusionProof:input_type -> labourlink.coordination.v1.GetInclusionProofRequest
+	23, // 27: labourlink.coordination.v1.LedgerService.GetConsistencyProof:input_type -> labourlink.coordination.v1.GetConsistencyProofRequest
+	24, // 28: labourlink.coordination.v1.LedgerService.ListLedgerLeaves:input_type -> labourlink.coordination.v1.ListLedgerLeavesRequest
+	25, // 29: labourlink.coordination.v1.LedgerService.GetLedgerPublicKey:input_type -> labourlink.coordination.v1.GetLedgerPublicKeyRequest
+	9,  // 30: labourlink.coordination.v1.LedgerService.ReportEvents:output_type -> labourlink.coordination.v1.ReportEventsResponse
+	11, // 31: labourlink.coordination.v1.LedgerService.ListEvents:output_type -> labourlink.coordination.v1.ListEventsResponse
+	26, // 32: labourlink.coordination.v1.LedgerService.GetLedgerCheckpoint:output_type -> labourlink.coordination.v1.GetLedgerCheckpointResponse
+	27, // 33: labourlink.coordination.v1.LedgerService.GetInclusionProof:output_type -> labourlink.coordination.v1.GetInclusionProofResponse
+	28, // 34: labourlink.coordination.v1.LedgerService.GetConsistencyProof:output_type -> labourlink.coordination.v1.GetConsistencyProofResponse
+	13, // 35: labourlink.coordination.v1.LedgerService.ListLedgerLeaves:output_type -> labourlink.coordination.v1.ListLedgerLeavesResponse
+	29, // 36: labourlink.coordination.v1.LedgerService.GetLedgerPublicKey:output_type -> labourlink.coordination.v1.GetLedgerPublicKeyResponse
+	30, // [30:37] is the sub-list for method output_type
+	23, // [23:30] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_labourlink_coordination_v1_ledger_proto_init() }
@@ -1298,7 +1385,7 @@ func file_labourlink_coordination_v1_ledger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_coordination_v1_ledger_proto_rawDesc), len(file_labourlink_coordination_v1_ledger_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -208,6 +208,97 @@ func (x *LeafInclusion) GetProof() [][]byte {
 	return nil
 }
 
+// The events one report appended to a reporter's log, which are its last leaves, with the proof
+// that the log holds them: the compact range of the leaves before them. To check it, compute the
+// leaf hash of each event (request event indexes[i] is at leaf first_leaf_index + i), append
+// them in that order to the compact range [0, first_leaf_index) made of left (RFC 6962
+// hashing; github.com/transparency-dev/merkle/compact), and compare the root with the signed
+// checkpoint's of tree_size. The same left, composed alone, is the root of the log of
+// first_leaf_index leaves: when that is a checkpoint the reporter kept, the range also proves
+// that the new checkpoint extends it (no consistency proof needed).
+type LeafRange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reporter whose log it is.
+	// A 6-digit GB/T 2260 province code, such as `520000`.
+	ReporterRegion string `protobuf:"bytes,1,opt,name=reporter_region,json=reporterRegion,proto3" json:"reporter_region,omitempty"`
+	// The index of the first leaf, from 0.
+	FirstLeafIndex int64 `protobuf:"varint,2,opt,name=first_leaf_index,json=firstLeafIndex,proto3" json:"first_leaf_index,omitempty"`
+	// The events' indexes in the request, in leaf order.
+	Indexes []int32 `protobuf:"varint,3,rep,packed,name=indexes,proto3" json:"indexes,omitempty"`
+	// The tree size the proof is for (the checkpoint's): first_leaf_index + the number of indexes.
+	TreeSize int64 `protobuf:"varint,4,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// The hashes of the compact range [0, first_leaf_index): one per perfect subtree, from the
+	// left (the largest) to the right (32 bytes each; none when first_leaf_index is 0).
+	Left          [][]byte `protobuf:"bytes,5,rep,name=left,proto3" json:"left,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeafRange) Reset() {
+	*x = LeafRange{}
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeafRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeafRange) ProtoMessage() {}
+
+func (x *LeafRange) ProtoReflect() protoreflect.Message {
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeafRange.ProtoReflect.Descriptor instead.
+func (*LeafRange) Descriptor() ([]byte, []int) {
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeafRange) GetReporterRegion() string {
+	if x != nil {
+		return x.ReporterRegion
+	}
+	return ""
+}
+
+func (x *LeafRange) GetFirstLeafIndex() int64 {
+	if x != nil {
+		return x.FirstLeafIndex
+	}
+	return 0
+}
+
+func (x *LeafRange) GetIndexes() []int32 {
+	if x != nil {
+		return x.Indexes
+	}
+	return nil
+}
+
+func (x *LeafRange) GetTreeSize() int64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *LeafRange) GetLeft() [][]byte {
+	if x != nil {
+		return x.Left
+	}
+	return nil
+}
+
 // Request for a reporter's current checkpoint.
 type GetLedgerCheckpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -220,7 +311,7 @@ type GetLedgerCheckpointRequest struct {
 
 func (x *GetLedgerCheckpointRequest) Reset() {
 	*x = GetLedgerCheckpointRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[2]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +323,7 @@ func (x *GetLedgerCheckpointRequest) String() string {
 func (*GetLedgerCheckpointRequest) ProtoMessage() {}
 
 func (x *GetLedgerCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[2]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +336,7 @@ func (x *GetLedgerCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetLedgerCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{2}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetLedgerCheckpointRequest) GetReporterRegion() string {
@@ -266,7 +357,7 @@ type GetLedgerCheckpointResponse struct {
 
 func (x *GetLedgerCheckpointResponse) Reset() {
 	*x = GetLedgerCheckpointResponse{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[3]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -278,7 +369,7 @@ func (x *GetLedgerCheckpointResponse) String() string {
 func (*GetLedgerCheckpointResponse) ProtoMessage() {}
 
 func (x *GetLedgerCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[3]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -291,7 +382,7 @@ func (x *GetLedgerCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*GetLedgerCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{3}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetLedgerCheckpointResponse) GetCheckpoint() *LedgerCheckpoint {
@@ -320,7 +411,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[4]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +423,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[4]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +436,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{4}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetInclusionProofRequest) GetReporterRegion() string {
@@ -389,7 +480,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[5]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +492,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[5]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +505,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{5}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetInclusionProofResponse) GetInclusion() *LeafInclusion {
@@ -447,7 +538,7 @@ type GetConsistencyProofRequest struct {
 
 func (x *GetConsistencyProofRequest) Reset() {
 	*x = GetConsistencyProofRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[6]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +550,7 @@ func (x *GetConsistencyProofRequest) String() string {
 func (*GetConsistencyProofRequest) ProtoMessage() {}
 
 func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[6]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +563,7 @@ func (x *GetConsistencyProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofRequest.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{6}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetConsistencyProofRequest) GetReporterRegion() string {
@@ -507,7 +598,7 @@ type GetConsistencyProofResponse struct {
 
 func (x *GetConsistencyProofResponse) Reset() {
 	*x = GetConsistencyProofResponse{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[7]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +610,7 @@ func (x *GetConsistencyProofResponse) String() string {
 func (*GetConsistencyProofResponse) ProtoMessage() {}
 
 func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[7]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +623,7 @@ func (x *GetConsistencyProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsistencyProofResponse.ProtoReflect.Descriptor instead.
 func (*GetConsistencyProofResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{7}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetConsistencyProofResponse) GetProof() [][]byte {
@@ -562,7 +653,7 @@ type ListLedgerLeavesRequest struct {
 
 func (x *ListLedgerLeavesRequest) Reset() {
 	*x = ListLedgerLeavesRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[8]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +665,7 @@ func (x *ListLedgerLeavesRequest) String() string {
 func (*ListLedgerLeavesRequest) ProtoMessage() {}
 
 func (x *ListLedgerLeavesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[8]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +678,7 @@ func (x *ListLedgerLeavesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLedgerLeavesRequest.ProtoReflect.Descriptor instead.
 func (*ListLedgerLeavesRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{8}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListLedgerLeavesRequest) GetReporterRegion() string {
@@ -627,7 +718,7 @@ type GetLedgerPublicKeyRequest struct {
 
 func (x *GetLedgerPublicKeyRequest) Reset() {
 	*x = GetLedgerPublicKeyRequest{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[9]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +730,7 @@ func (x *GetLedgerPublicKeyRequest) String() string {
 func (*GetLedgerPublicKeyRequest) ProtoMessage() {}
 
 func (x *GetLedgerPublicKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[9]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +743,7 @@ func (x *GetLedgerPublicKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerPublicKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetLedgerPublicKeyRequest) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{9}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{10}
 }
 
 // The key that signs the checkpoints.
@@ -667,7 +758,7 @@ type GetLedgerPublicKeyResponse struct {
 
 func (x *GetLedgerPublicKeyResponse) Reset() {
 	*x = GetLedgerPublicKeyResponse{}
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[10]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +770,7 @@ func (x *GetLedgerPublicKeyResponse) String() string {
 func (*GetLedgerPublicKeyResponse) ProtoMessage() {}
 
 func (x *GetLedgerPublicKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[10]
+	mi := &file_labourlink_coordination_v1_ledger_tree_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +783,7 @@ func (x *GetLedgerPublicKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerPublicKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetLedgerPublicKeyResponse) Descriptor() ([]byte, []int) {
-	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{10}
+	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetLedgerPublicKeyResponse) GetPublicKey() string {
@@ -722,7 +813,13 @@ const file_labourlink_coordination_v1_ledger_tree_proto_rawDesc = "" +
 	"leaf_index\x18\x03 \x01(\x03B\x03\xe0A\x03R\tleafIndex\x12 \n" +
 	"\tleaf_hash\x18\x04 \x01(\fB\x03\xe0A\x03R\bleafHash\x12 \n" +
 	"\ttree_size\x18\x05 \x01(\x03B\x03\xe0A\x03R\btreeSize\x12\x19\n" +
-	"\x05proof\x18\x06 \x03(\fB\x03\xe0A\x03R\x05proof\"J\n" +
+	"\x05proof\x18\x06 \x03(\fB\x03\xe0A\x03R\x05proof\"\xc2\x01\n" +
+	"\tLeafRange\x12,\n" +
+	"\x0freporter_region\x18\x01 \x01(\tB\x03\xe0A\x03R\x0ereporterRegion\x12-\n" +
+	"\x10first_leaf_index\x18\x02 \x01(\x03B\x03\xe0A\x03R\x0efirstLeafIndex\x12\x1d\n" +
+	"\aindexes\x18\x03 \x03(\x05B\x03\xe0A\x03R\aindexes\x12 \n" +
+	"\ttree_size\x18\x04 \x01(\x03B\x03\xe0A\x03R\btreeSize\x12\x17\n" +
+	"\x04left\x18\x05 \x03(\fB\x03\xe0A\x03R\x04left\"J\n" +
 	"\x1aGetLedgerCheckpointRequest\x12,\n" +
 	"\x0freporter_region\x18\x01 \x01(\tB\x03\xe0A\x02R\x0ereporterRegion\"p\n" +
 	"\x1bGetLedgerCheckpointResponse\x12Q\n" +
@@ -770,23 +867,24 @@ func file_labourlink_coordination_v1_ledger_tree_proto_rawDescGZIP() []byte {
 	return file_labourlink_coordination_v1_ledger_tree_proto_rawDescData
 }
 
-var file_labourlink_coordination_v1_ledger_tree_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_labourlink_coordination_v1_ledger_tree_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_labourlink_coordination_v1_ledger_tree_proto_goTypes = []any{
 	(*LedgerCheckpoint)(nil),            // 0: labourlink.coordination.v1.LedgerCheckpoint
 	(*LeafInclusion)(nil),               // 1: labourlink.coordination.v1.LeafInclusion
-	(*GetLedgerCheckpointRequest)(nil),  // 2: labourlink.coordination.v1.GetLedgerCheckpointRequest
-	(*GetLedgerCheckpointResponse)(nil), // 3: labourlink.coordination.v1.GetLedgerCheckpointResponse
-	(*GetInclusionProofRequest)(nil),    // 4: labourlink.coordination.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),   // 5: labourlink.coordination.v1.GetInclusionProofResponse
-	(*GetConsistencyProofRequest)(nil),  // 6: labourlink.coordination.v1.GetConsistencyProofRequest
-	(*GetConsistencyProofResponse)(nil), // 7: labourlink.coordination.v1.GetConsistencyProofResponse
-	(*ListLedgerLeavesRequest)(nil),     // 8: labourlink.coordination.v1.ListLedgerLeavesRequest
-	(*GetLedgerPublicKeyRequest)(nil),   // 9: labourlink.coordination.v1.GetLedgerPublicKeyRequest
-	(*GetLedgerPublicKeyResponse)(nil),  // 10: labourlink.coordination.v1.GetLedgerPublicKeyResponse
-	(*timestamppb.Timestamp)(nil),       // 11: google.protobuf.Timestamp
+	(*LeafRange)(nil),                   // 2: labourlink.coordination.v1.LeafRange
+	(*GetLedgerCheckpointRequest)(nil),  // 3: labourlink.coordination.v1.GetLedgerCheckpointRequest
+	(*GetLedgerCheckpointResponse)(nil), // 4: labourlink.coordination.v1.GetLedgerCheckpointResponse
+	(*GetInclusionProofRequest)(nil),    // 5: labourlink.coordination.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),   // 6: labourlink.coordination.v1.GetInclusionProofResponse
+	(*GetConsistencyProofRequest)(nil),  // 7: labourlink.coordination.v1.GetConsistencyProofRequest
+	(*GetConsistencyProofResponse)(nil), // 8: labourlink.coordination.v1.GetConsistencyProofResponse
+	(*ListLedgerLeavesRequest)(nil),     // 9: labourlink.coordination.v1.ListLedgerLeavesRequest
+	(*GetLedgerPublicKeyRequest)(nil),   // 10: labourlink.coordination.v1.GetLedgerPublicKeyRequest
+	(*GetLedgerPublicKeyResponse)(nil),  // 11: labourlink.coordination.v1.GetLedgerPublicKeyResponse
+	(*timestamppb.Timestamp)(nil),       // 12: google.protobuf.Timestamp
 }
 var file_labourlink_coordination_v1_ledger_tree_proto_depIdxs = []int32{
-	11, // 0: labourlink.coordination.v1.LedgerCheckpoint.time:type_name -> google.protobuf.Timestamp
+	12, // 0: labourlink.coordination.v1.LedgerCheckpoint.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: labourlink.coordination.v1.GetLedgerCheckpointResponse.checkpoint:type_name -> labourlink.coordination.v1.LedgerCheckpoint
 	1,  // 2: labourlink.coordination.v1.GetInclusionProofResponse.inclusion:type_name -> labourlink.coordination.v1.LeafInclusion
 	0,  // 3: labourlink.coordination.v1.GetInclusionProofResponse.checkpoint:type_name -> labourlink.coordination.v1.LedgerCheckpoint
@@ -808,7 +906,7 @@ func file_labourlink_coordination_v1_ledger_tree_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_labourlink_coordination_v1_ledger_tree_proto_rawDesc), len(file_labourlink_coordination_v1_ledger_tree_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
