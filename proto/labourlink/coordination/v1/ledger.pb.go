@@ -704,8 +704,8 @@ type ReportEventsRequest struct {
 	// Events are idempotent by event id anyway: a request id only saves the ledger the work.
 	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// How the answer proves the events it records: an inclusion proof per event (the default), or
-	// one leaf range per reporter (ReportEventsResponse.ranges), about a tenth of the answer's
-	// size for a full report and a fraction of the hashing to check it.
+	// one leaf range per reporter (ReportEventsResponse.ranges): for a report of 1000 events an
+	// answer of about 3 KB instead of about 400 KB, and a fraction of the hashing to check it.
 	ProofForm     ProofForm `protobuf:"varint,3,opt,name=proof_form,json=proofForm,proto3,enum=labourlink.coordination.v1.ProofForm" json:"proof_form,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
