@@ -228,39 +228,53 @@ func keptCheckpoint(tx *bbolt.Tx) (*coordinationv1.LedgerCheckpoint, error) {
 // extends (nil: none) may say that verified extends old without a consistency proof (a leaf
 // range of the same answer proves it); otherwise the proof is asked of c.
 func (w *Watch) advance(ctx context.Context, c coordinationv1.LedgerServiceClient, key string, cur *coordinationv1.LedgerCheckpoint, extends func(old, cur Checkpoint) bool) (Checkpoint, string, error) {
-	verified, err := VerifyCheckpoint(key, w.cfg.Region, cur)
+	verified, problem, keep, err := w.checkAdvance(ctx, c, key, cur, extends)
+	if keep {
+		err = w.db.Update(func(tx *bbolt.Tx) error { return keepCheckpoint(tx, cur) })
+	}
+	return verified, problem, err
+}
+
+// keepCheckpoint keeps cur as the newest checkpoint checked.
+func keepCheckpoint(tx *bbolt.Tx, cur *coordinationv1.LedgerCheckpoint) error {
+	return store.PutProto(tx.Bucket(BucketLedgerWatch), keyCheckpoint, cur)
+}
+
+// checkAdvance is advance without the write: keep says cur is to be kept (it was checked and is
+// newer than the kept one).
+func (w *Watch) checkAdvance(ctx context.Context, c coordinationv1.LedgerServiceClient, key string, cur *coordinationv1.LedgerCheckpoint, extends func(old, cur Checkpoint) bool) (verified Checkpoint, problem string, keep bool, err error) {
+	verified, err = VerifyCheckpoint(key, w.cfg.Region, cur)
 	if err != nil {
-		return Checkpoint{}, fmt.Sprintf("the ledger's checkpoint is not signed by the pinned key: %v", err), nil
+		return Checkpoint{}, fmt.Sprintf("the ledger's checkpoint is not signed by the pinned key: %v", err), false, nil
 	}
 	var kept *coordinationv1.LedgerCheckpoint
 	if err := w.db.View(func(tx *bbolt.Tx) (err error) { kept, err = keptCheckpoint(tx); return err }); err != nil {
-		return verified, "", err
+		return verified, "", false, err
 	}
 	if kept != nil {
 		old, err := VerifyCheckpoint(key, w.cfg.Region, kept)
 		if err != nil {
-			return verified, fmt.Sprintf("the kept checkpoint is not signed by the pinned key: %v", err), nil
+			return verified, fmt.Sprintf("the kept checkpoint is not signed by the pinned key: %v", err), false, nil
 		}
 		switch {
 		case verified.Size < old.Size:
-			return verified, fmt.Sprintf("the ledger's log has %d leaves, fewer than the %d it signed before", verified.Size, old.Size), nil
+			return verified, fmt.Sprintf("the ledger's log has %d leaves, fewer than the %d it signed before", verified.Size, old.Size), false, nil
 		case verified.Size == old.Size:
 			if !bytes.Equal(verified.Root, old.Root) {
-				return verified, fmt.Sprintf("the ledger's log of %d leaves has another root than the one it signed before", verified.Size), nil
+				return verified, fmt.Sprintf("the ledger's log of %d leaves has another root than the one it signed before", verified.Size), false, nil
 			}
-			return verified, "", nil
+			return verified, "", false, nil
 		case old.Size > 0 && (extends == nil || !extends(old, verified)):
 			p, err := c.GetConsistencyProof(ctx, &coordinationv1.GetConsistencyProofRequest{ReporterRegion: w.cfg.Region, FromSize: int64(old.Size), ToSize: int64(verified.Size)})
 			if err != nil {
-				return verified, "", fmt.Errorf("consistency proof: %w", err)
+				return verified, "", false, fmt.Errorf("consistency proof: %w", err)
 			}
 			if err := VerifyConsistency(old, verified, p.GetProof()); err != nil {
-				return verified, err.Error(), nil
+				return verified, err.Error(), false, nil
 			}
 		}
 	}
-	err = w.db.Update(func(tx *bbolt.Tx) error { return store.PutProto(tx.Bucket(BucketLedgerWatch), keyCheckpoint, cur) })
-	return verified, "", err
+	return verified, "", true, nil
 }
 
 // setProblem records the problem of the log as a whole ("" clears it), logging a new one.
@@ -361,7 +375,7 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 		w.lg.Warn("ledger acknowledgement not verified", zap.Error(err))
 	}
 	var verified Checkpoint
-	problem := ""
+	problem, keepCP := "", false
 	if key != "" {
 		extends := func(old, cur Checkpoint) bool {
 			for _, lr := range ranges {
@@ -372,7 +386,7 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 			}
 			return false
 		}
-		verified, problem, err = w.advance(ctx, c, key, cp, extends)
+		verified, problem, keepCP, err = w.checkAdvance(ctx, c, key, cp, extends)
 		if err != nil {
 			w.lg.Warn("ledger checkpoint not advanced", zap.Error(err))
 		}
@@ -432,6 +446,12 @@ func (w *Watch) Acknowledge(ctx context.Context, c coordinationv1.LedgerServiceC
 		}
 		if err := tx.Bucket(BucketLedgerWatch).Put(keyAckCount, store.Uint64Key(uint64(count))); err != nil {
 			return err
+		}
+		if keepCP {
+			// In the same transaction as the leaves it covers: one commit per acknowledgement.
+			if err := keepCheckpoint(tx, cp); err != nil {
+				return err
+			}
 		}
 		return w.record(tx, now, rs)
 	})
