@@ -433,6 +433,7 @@ var zhHans = map[string]string{
 	"too many open streams: this server holds at most %d at once; retry with backoff":      "打开的流过多：本服务器同时最多保持 %d 个；请稍后退避重试",
 	"unknown discrepancy kind": "未知的差异类型",
 	"unknown event kind":       "未知的事件类型",
+	"unknown proof form":       "未知的证明形式",
 	"unknown role":             "未知的角色",
 	"vacancy %s changed since etag %q was read (now %q): read it again and re-apply the change": "岗位 %s 在读取 etag %q 后已被修改（现为 %q）：请重新读取后再次修改",
 	"vacancy %s expired after %s":                                                                                  "岗位 %s 已于 %s 之后过期",
