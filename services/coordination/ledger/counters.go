@@ -2,11 +2,10 @@ package ledger
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -79,38 +78,42 @@ func readCount(tx *bbolt.Tx, name, key []byte) int64 {
 // it.
 type counts struct {
 	tx      *bbolt.Tx
-	pending map[countKey]int64
+	pending map[string]map[string]int64 // bucket -> key -> delta
 }
-
-// countKey names a count: its bucket and key.
-type countKey struct{ bucket, key string }
 
 // newCounts gathers count changes in tx.
 func newCounts(tx *bbolt.Tx) *counts {
-	return &counts{tx: tx, pending: map[countKey]int64{}}
+	return &counts{tx: tx, pending: map[string]map[string]int64{}}
 }
 
 // add adds n to the count under k in bucket name.
 func (c *counts) add(name []byte, k string, n int64) {
-	if n != 0 {
-		c.pending[countKey{string(name), k}] += n
+	if n == 0 {
+		return
 	}
+	keys, ok := c.pending[string(name)] // (a lookup by string(name) does not copy name)
+	if !ok {
+		keys = map[string]int64{}
+		c.pending[string(name)] = keys
+	}
+	keys[k] += n
 }
 
 // flush writes the changed counts, in bucket and key order.
 func (c *counts) flush() error {
-	keys := make([]countKey, 0, len(c.pending))
-	for k, n := range c.pending {
-		if n != 0 {
-			keys = append(keys, k)
+	for _, bucket := range slices.Sorted(maps.Keys(c.pending)) {
+		deltas := c.pending[bucket]
+		keys := make([]string, 0, len(deltas))
+		for k, n := range deltas {
+			if n != 0 {
+				keys = append(keys, k)
+			}
 		}
-	}
-	slices.SortFunc(keys, func(a, b countKey) int {
-		return cmp.Or(strings.Compare(a.bucket, b.bucket), strings.Compare(a.key, b.key))
-	})
-	for _, k := range keys {
-		if err := addCount(c.tx, []byte(k.bucket), k.key, c.pending[k]); err != nil {
-			return err
+		slices.Sort(keys)
+		for _, k := range keys {
+			if err := addCount(c.tx, []byte(bucket), k, deltas[k]); err != nil {
+				return err
+			}
 		}
 	}
 	clear(c.pending)

@@ -164,7 +164,7 @@ type dynCounts struct {
 
 // dynamicsCounts returns the contributions of a worker with trips rec.
 func dynamicsCounts(rec *storagev1.DynamicsTrips) dynCounts {
-	c := dynCounts{days: map[string]int64{}, years: map[string]bool{}, dimDays: map[string]int64{}, dimYears: map[string]bool{}}
+	var c dynCounts // its maps made at the first spell: most workers' old records have none
 	trips := rec.GetTrips()
 	in := make([]outatwork.Trip, len(trips))
 	for i, t := range trips {
@@ -175,6 +175,9 @@ func dynamicsCounts(rec *storagev1.DynamicsTrips) dynCounts {
 		if trips[sp.Trip].GetRegisteredPoor() {
 			spells = append(spells, sp)
 		}
+	}
+	if len(spells) > 0 {
+		c = dynCounts{days: map[string]int64{}, years: map[string]bool{}, dimDays: map[string]int64{}, dimYears: map[string]bool{}}
 	}
 	for _, sp := range spells {
 		t := trips[sp.Trip]
