@@ -306,7 +306,7 @@ func (l *Ledger) ReconcilePairing(tx *bbolt.Tx, p regions.Pairing, now time.Time
 		return err
 	}
 	for _, b := range todo {
-		if err := l.reconcileBatch(tx, b, now); err != nil {
+		if err := l.reconcileBatch(tx, b, now, nil); err != nil {
 			return err
 		}
 	}

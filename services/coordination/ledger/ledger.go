@@ -505,6 +505,9 @@ type ingest struct {
 	// workers are the recorded events of each worker the report read (in the order recorded,
 	// with the report's own): a recorded event never changes.
 	workers map[string][]*coordinationv1.LedgerEvent
+	// recorded are the events this report recorded, by sequence number, as stored: reconciling
+	// a touched batch reads its other events from the file only.
+	recorded map[uint64]*coordinationv1.LedgerEvent
 }
 
 // workerEvents returns the recorded events of worker.
@@ -522,7 +525,8 @@ func (g *ingest) workerEvents(worker string) ([]*coordinationv1.LedgerEvent, err
 // newIngest starts a report's ingest in tx.
 func (l *Ledger) newIngest(tx *bbolt.Tx, now time.Time) *ingest {
 	return &ingest{l: l, tx: tx, now: now, logs: newLogs(tx), counts: newCounts(tx), touched: map[string]bool{}, batches: map[string]regions.Pairing{},
-		added: map[int]leafAt{}, ids: map[string]bool{}, workers: map[string][]*coordinationv1.LedgerEvent{}}
+		added: map[int]leafAt{}, ids: map[string]bool{}, workers: map[string][]*coordinationv1.LedgerEvent{},
+		recorded: map[uint64]*coordinationv1.LedgerEvent{}}
 }
 
 // check validates ev on its own (field by field, then against the ledger) and reports whether
@@ -615,6 +619,7 @@ func (g *ingest) add(i int, prefix string, ev *coordinationv1.LedgerEvent) (dup 
 	if err != nil {
 		return false, err
 	}
+	g.recorded[seq] = rec
 	if evs, ok := g.workers[ev.GetWorkerId()]; ok {
 		g.workers[ev.GetWorkerId()] = append(evs, rec)
 	}
@@ -653,7 +658,7 @@ func (g *ingest) reconcileTouched() error {
 	}
 	sort.Strings(touched)
 	for _, b := range touched {
-		if err := g.l.reconcileBatch(g.tx, b, g.now); err != nil {
+		if err := g.l.reconcileBatch(g.tx, b, g.now, g.recorded); err != nil {
 			return err
 		}
 	}

@@ -30,10 +30,11 @@ import (
 // passed).
 
 // reconcileBatch recomputes the batch's reconciliation at time now, stores it, keeps its place in
-// the deadline index, and opens and closes its discrepancies.
-func (l *Ledger) reconcileBatch(tx *bbolt.Tx, batch string, now time.Time) error {
+// the deadline index, and opens and closes its discrepancies. known (may be nil) holds events of
+// the batch by sequence number as stored (the report's own), not read again.
+func (l *Ledger) reconcileBatch(tx *bbolt.Tx, batch string, now time.Time, known map[uint64]*coordinationv1.LedgerEvent) error {
 	f := newBatchFacts()
-	if err := batchEvents(tx, batch, f.add); err != nil {
+	if err := batchEvents(tx, batch, known, f.add); err != nil {
 		return err
 	}
 	t, err := l.pairingTerms(tx, f.pairing)
@@ -165,7 +166,7 @@ func (l *Ledger) applyExpireDue(tx *bbolt.Tx, now time.Time, _ *timestamppb.Time
 		}
 	}
 	for _, b := range due {
-		if err := l.reconcileBatch(tx, b, now); err != nil {
+		if err := l.reconcileBatch(tx, b, now, nil); err != nil {
 			return fmt.Errorf("reconcile batch %s at its deadline: %w", b, err)
 		}
 	}

@@ -186,11 +186,16 @@ func putEvent(tx *bbolt.Tx, c *counts, ev *coordinationv1.LedgerEvent) (uint64, 
 	return seq, trackDynamics(tx, c, ev)
 }
 
-// batchEvents calls fn with each event of batch, in the order recorded.
-func batchEvents(tx *bbolt.Tx, batch string, fn func(ev *coordinationv1.LedgerEvent)) error {
+// batchEvents calls fn with each event of batch, in the order recorded; known (may be nil) holds
+// events by sequence number as stored, which are not read again from the file.
+func batchEvents(tx *bbolt.Tx, batch string, known map[uint64]*coordinationv1.LedgerEvent, fn func(ev *coordinationv1.LedgerEvent)) error {
 	return byBatch.scan(tx, store.Range{Prefix: idPrefix(batch)}, func(k []byte) (bool, error) {
 		id, seq, ok := parseIDKey(k)
 		if !ok || id != batch {
+			return true, nil
+		}
+		if ev, ok := known[seq]; ok {
+			fn(ev)
 			return true, nil
 		}
 		ev, err := event(tx, seq)

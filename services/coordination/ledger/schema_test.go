@@ -113,7 +113,7 @@ func TestPutEvent(t *testing.T) {
 			t.Error("a missing event is not an error")
 		}
 		var ids []string
-		if err := batchEvents(tx, "B1", func(e *coordinationv1.LedgerEvent) { ids = append(ids, e.GetEventId()) }); err != nil {
+		if err := batchEvents(tx, "B1", nil, func(e *coordinationv1.LedgerEvent) { ids = append(ids, e.GetEventId()) }); err != nil {
 			return err
 		}
 		if fmt.Sprint(ids) != "[d1 a1]" {
