@@ -74,7 +74,17 @@ const (
 	pickedPortsRoom = 32768 - pickedPortsHigh
 )
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// offsetPorts returns port + each offset.
+func offsetPorts(port int, offsets []int) []int {
+	out := make([]int, len(offsets))
+	for i, o := range offsets {
+		out[i] = port + o
+	}
+	return out
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago, held for t until
+// it ends: no other test of this machine picks it meanwhile (ports.go).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	return FreeAddrWith(t)
@@ -93,22 +103,34 @@ func FreeAddrWith(t testing.TB, offsets ...int) string {
 	}
 	for range 1000 {
 		port := pickedPortsLow + rand.IntN(pickedPortsHigh-pickedPortsLow)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue // taken
-		}
+		// Each port is reserved for this test (ports.go), then tried: another test process
+		// picking at the same time skips it, and a port a listener holds is not used.
+		var releases []func()
 		free := true
-		for _, offset := range offsets {
-			l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+offset)))
-			if err != nil {
+		for _, p := range append([]int{port}, offsetPorts(port, offsets)...) {
+			release, ok := reservePort(p)
+			if !ok {
 				free = false
 				break
 			}
-			l2.Close()
+			releases = append(releases, release)
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				free = false // taken
+				break
+			}
+			l.Close()
 		}
-		l.Close()
 		if free {
-			return l.Addr().String()
+			t.Cleanup(func() {
+				for _, release := range releases {
+					release()
+				}
+			})
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
+		for _, release := range releases {
+			release()
 		}
 	}
 	t.Fatalf("no free loopback port in %d-%d with port + %v free too", pickedPortsLow, pickedPortsHigh, offsets)
