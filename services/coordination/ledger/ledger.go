@@ -633,7 +633,9 @@ func (g *ingest) add(i int, prefix string, ev *coordinationv1.LedgerEvent) (dup 
 			g.touched[b] = true
 		}
 	}
-	index, err := g.logs.append(seq, rec)
+	// The leaf is the event as reported (the same leaf as rec's, without the output fields rec
+	// adds: ledgerclient.LeafData encodes it as it is).
+	index, err := g.logs.append(seq, ev)
 	g.added[i] = leafAt{rec.GetReporterRegion(), index}
 	return false, err
 }

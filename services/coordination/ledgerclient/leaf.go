@@ -12,6 +12,10 @@ import (
 // and without unknown fields, so that the reporter computes from the event it sent the same
 // bytes the ledger computes from the event it recorded.
 func LeafData(ev *coordinationv1.LedgerEvent) ([]byte, error) {
+	if ev.GetRecordTime() == nil && ev.GetReporterRole() == 0 && len(ev.ProtoReflect().GetUnknown()) == 0 {
+		// Nothing to leave out (an event as its reporter sends it): encoded as it is.
+		return proto.MarshalOptions{Deterministic: true}.Marshal(ev)
+	}
 	c := proto.Clone(ev).(*coordinationv1.LedgerEvent)
 	c.RecordTime = nil
 	c.ReporterRole = 0
