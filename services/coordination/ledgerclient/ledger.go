@@ -136,7 +136,7 @@ func deliver(client coordinationv1.LedgerServiceClient, d peers.Deadlines, ack a
 				return nil
 			}
 			callCtx, cancel := d.WithTimeoutFor(ctx, len(batch))
-			// One leaf range per reporter rather than a proof per event: a tenth of the answer,
+			// One leaf range per reporter rather than a proof per event: about a hundredth of the answer,
 			// and the range alone proves the new checkpoint extends the kept one.
 			resp, err := client.ReportEvents(callCtx, &coordinationv1.ReportEventsRequest{Events: batch, ProofForm: coordinationv1.ProofForm_PROOF_FORM_RANGES})
 			cancel()
