@@ -342,17 +342,7 @@ func TestAcknowledgeChecksProofs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, f := range st.GetFailures() {
-				got = append(got, f.GetEventId())
-				if !strings.HasPrefix(f.GetProblem(), "changed") {
-					t.Errorf("problem %q", f.GetProblem())
-				}
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.failures) {
-				t.Errorf("failures %v, want %v", got, tc.failures)
-			}
+			checkChangedFailures(t, st, tc.failures)
 			if !strings.HasPrefix(st.GetCheckpointProblem(), tc.problem) || (tc.problem == "") != (st.GetCheckpointProblem() == "") {
 				t.Errorf("checkpoint problem %q, want %q", st.GetCheckpointProblem(), tc.problem)
 			}
@@ -450,14 +440,7 @@ func TestAcknowledgeChecksLeafRanges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, f := range st.GetFailures() {
-				got = append(got, f.GetEventId())
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.failures) {
-				t.Errorf("failures %v, want %v", got, tc.failures)
-			}
+			checkChangedFailures(t, st, tc.failures)
 			if calls != tc.consistency {
 				t.Errorf("%d consistency proofs asked for, want %d", calls, tc.consistency)
 			}
@@ -465,6 +448,23 @@ func TestAcknowledgeChecksLeafRanges(t *testing.T) {
 				t.Errorf("checkpoint of %d leaves (problem %q), %d events acknowledged; want 6, none, 6", st.GetCheckpoint().GetTreeSize(), st.GetCheckpointProblem(), st.GetAcknowledgedEvents())
 			}
 		})
+	}
+}
+
+// checkChangedFailures checks that the watch's failures are the events want (ids, sorted), each
+// found changed (a proof given on delivery that does not hold).
+func checkChangedFailures(t *testing.T, st *ledgerwatchv1.LedgerWatch, want []string) {
+	t.Helper()
+	var got []string
+	for _, f := range st.GetFailures() {
+		got = append(got, f.GetEventId())
+		if !strings.HasPrefix(f.GetProblem(), "changed") {
+			t.Errorf("problem %q", f.GetProblem())
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("failures %v, want %v", got, want)
 	}
 }
 
