@@ -16,6 +16,7 @@ import (
 
 	coordinationv1 "github.com/eastwest/labourlink/proto/labourlink/coordination/v1"
 	"github.com/eastwest/labourlink/services/coordination/ledger"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // benchEvents returns the i-th call's 1000 new events: departures (of registered-poor workers, so
@@ -67,17 +68,19 @@ var benchProofForm = coordinationv1.ProofForm_PROOF_FORM_RANGES
 
 // BenchmarkReportEvents reports calls of 1000 new events over gRPC on loopback into the real
 // coordination ledger (one bbolt commit per call, idempotency by event id, reconciliation of the
-// touched batches included) and compares it with raw bbolt doing the same writes: every key the
-// calls added or changed (found by comparing the file before and after them: the same buckets,
-// keys and values), written into a fresh bbolt file holding the ledger's state before the calls,
-// in as many transactions as there were calls (each key in its bucket-and-key order, so the
-// batches of one call stay together). A counter updated by several events of a call is one put
-// there, so the raw side does at most the ledger's puts: the ratio is a floor. A third side,
-// bare, sends the same requests to a bare grpc-go server (grpc.NewServer without interceptors)
-// whose ReportEvents returns the very answer the ledger gave to each: what the call's transport
-// and codec alone cost. The rounds are interleaved inside (round1/ledger, round1/rawbolt,
-// round1/bare, ...), with a fourth, bare-counts, whose answers carry only the counts (no
-// checkpoint, no proofs); run with -count 1:
+// touched batches included) and compares it with raw bbolt doing the same writes: call by call,
+// every key the call added, changed or deleted (found by a second ledger taking the same calls,
+// its file compared before and after each: the same buckets, keys and values), written into a
+// copy of that ledger's file before the calls, one transaction per call, in bucket-and-key
+// order, with the options the store opens its files with. A counter updated by several events of
+// a call is one put there, and a key written then deleted within a call is not written at all,
+// so the raw side does at most the ledger's puts: the ratio is a floor (the nodes/event of the
+// two sides, the B+tree pages each changed, are equal). A third side, bare, sends the same
+// requests to a bare grpc-go server (grpc.NewServer without interceptors) whose ReportEvents
+// returns the very answer the ledger gave to each: what the call's transport and codec alone
+// cost. The rounds are interleaved inside (round1/ledger, round1/rawbolt, round1/bare, ...), with
+// a fourth, bare-counts, whose answers carry only the counts (no checkpoint, no proofs); run with
+// -count 1:
 //
 //	go test ./services/coordination -run '^$' -bench ReportEvents -benchtime 20x
 //
@@ -93,33 +96,27 @@ func BenchmarkReportEvents(b *testing.B) {
 	keep := b.TempDir() // the ledger's file before the calls, for the raw side
 	for round := 1; round <= 3; round++ {
 		var (
-			writes    []boltWrite
-			before    string
-			calls     int
-			ledgerES  float64
-			rawES     float64
-			batches   [][]*coordinationv1.LedgerEvent
-			responses []*coordinationv1.ReportEventsResponse
+			callWrites [][]boltWrite
+			before     string
+			ledgerES   float64
+			rawES      float64
+			batches    [][]*coordinationv1.LedgerEvent
+			responses  []*coordinationv1.ReportEventsResponse
 		)
 		b.Run(fmt.Sprintf("round%d/ledger", round), func(b *testing.B) {
 			b.StopTimer()
-			dir := b.TempDir()
-			h := newHarnessOn(b, listenLoopback, dir, zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
-			defer h.close()
 			batches = make([][]*coordinationv1.LedgerEvent, b.N)
 			responses = make([]*coordinationv1.ReportEventsResponse, b.N)
 			for i := range batches {
 				batches[i] = benchEvents(i)
 			}
-			var old map[string]boltWrite
+			// The raw side's writes come from a second ledger taking the same calls, whose file
+			// is read between them: the measured one is not disturbed.
 			_ = os.Remove(filepath.Join(keep, fmt.Sprintf("before%d.db", round)))
 			before = filepath.Join(keep, fmt.Sprintf("before%d.db", round))
-			if err := h.db.View(func(tx *bbolt.Tx) error {
-				old = boltEntries(tx)
-				return tx.CopyFile(before, 0o600)
-			}); err != nil {
-				b.Fatal(err)
-			}
+			callWrites = recordCallWrites(b, before, batches)
+			h := newHarnessOn(b, listenLoopback, b.TempDir(), zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
+			defer h.close()
 			statsBefore := h.db.Stats().TxStats
 			b.StartTimer()
 			start := time.Now()
@@ -133,24 +130,6 @@ func BenchmarkReportEvents(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			reportBoltWork(b, h.db.Stats().TxStats, statsBefore, b.N*ledger.MaxEventsPerReport)
-			writes = writes[:0]
-			if err := h.db.View(func(tx *bbolt.Tx) error {
-				for id, w := range boltEntries(tx) {
-					if o, ok := old[id]; !ok || !bytes.Equal(o.value, w.value) {
-						writes = append(writes, w)
-					}
-				}
-				return nil
-			}); err != nil {
-				b.Fatal(err)
-			}
-			slices.SortFunc(writes, func(x, y boltWrite) int {
-				if c := slices.CompareFunc(x.bucket, y.bucket, bytes.Compare); c != 0 {
-					return c
-				}
-				return bytes.Compare(x.key, y.key)
-			})
-			calls = b.N
 			ledgerES = float64(b.N*ledger.MaxEventsPerReport) / elapsed.Seconds()
 			b.ReportMetric(ledgerES, "events/s")
 		})
@@ -159,15 +138,19 @@ func BenchmarkReportEvents(b *testing.B) {
 			var total time.Duration
 			var work bbolt.TxStats
 			for range b.N {
-				d, w := rawLedgerWrites(b, before, writes, calls)
+				d, w := rawLedgerWrites(b, before, callWrites)
 				total += d
 				work.CursorCount += w.CursorCount
 				work.NodeCount += w.NodeCount
 			}
-			reportBoltWork(b, work, bbolt.TxStats{}, b.N*calls*ledger.MaxEventsPerReport)
-			rate := float64(b.N*calls*ledger.MaxEventsPerReport) / total.Seconds()
+			events, puts := len(callWrites)*ledger.MaxEventsPerReport, 0
+			for _, ws := range callWrites {
+				puts += len(ws)
+			}
+			reportBoltWork(b, work, bbolt.TxStats{}, b.N*events)
+			rate := float64(b.N*events) / total.Seconds()
 			b.ReportMetric(rate, "events/s")
-			b.ReportMetric(float64(len(writes))/float64(calls*ledger.MaxEventsPerReport), "puts/event")
+			b.ReportMetric(float64(puts)/float64(events), "puts/event")
 			b.ReportMetric(ledgerES/rate, "ratio")
 			rawES = rate
 		})
@@ -244,9 +227,97 @@ func reportBoltWork(b *testing.B, after, before bbolt.TxStats, events int) {
 	b.ReportMetric(float64(after.GetNodeCount()-before.GetNodeCount())/float64(events), "nodes/event")
 }
 
-// rawLedgerWrites copies the file at before, writes writes into the copy in calls transactions
-// of equal size and returns the time spent in them and bbolt's statistics of them.
-func rawLedgerWrites(b *testing.B, before string, writes []boltWrite, calls int) (time.Duration, bbolt.TxStats) {
+// recordCallWrites has a fresh ledger (on the benchmark's configuration) take the calls of
+// batches, copies its file before them to before, and returns what each call changed in it: the
+// keys added or given another value (each with its new value) and the keys deleted (with a nil
+// value), in bucket-and-key order.
+func recordCallWrites(b *testing.B, before string, batches [][]*coordinationv1.LedgerEvent) [][]boltWrite {
+	h := newHarnessOn(b, listenLoopback, b.TempDir(), zap.NewNop(), Config{LoadDefaultPairings: true}, t0)
+	defer h.close()
+	state := boltState{}
+	if err := h.db.View(func(tx *bbolt.Tx) error {
+		state.changes(tx)
+		return tx.CopyFile(before, 0o600)
+	}); err != nil {
+		b.Fatal(err)
+	}
+	out := make([][]boltWrite, len(batches))
+	for i, batch := range batches {
+		if _, err := h.ledger.ReportEvents(ctxT(b), &coordinationv1.ReportEventsRequest{Events: batch, ProofForm: benchProofForm}); err != nil {
+			b.Fatal(err)
+		}
+		if err := h.db.View(func(tx *bbolt.Tx) error {
+			out[i] = state.changes(tx)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return out
+}
+
+// boltState is a bbolt file's keys (by bucket path and key) as last read by changes.
+type boltState map[string]*stateEntry
+
+type stateEntry struct {
+	write boltWrite
+	seen  bool
+}
+
+// changes reads every key of tx and returns the writes that turn the state last read into tx's
+// (the keys added or changed, with their values, and the keys gone, with nil values), in
+// bucket-and-key order; the state becomes tx's.
+func (s boltState) changes(tx *bbolt.Tx) []boltWrite {
+	var out []boltWrite
+	var id []byte
+	var walk func(path [][]byte, b *bbolt.Bucket)
+	walk = func(path [][]byte, b *bbolt.Bucket) {
+		prefix := append(bytes.Join(path, []byte{0}), 0, 0)
+		_ = b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				walk(append(slices.Clone(path), slices.Clone(k)), b.Bucket(k))
+				return nil
+			}
+			id = append(append(id[:0], prefix...), k...)
+			if e, ok := s[string(id)]; ok {
+				e.seen = true
+				if bytes.Equal(e.write.value, v) {
+					return nil
+				}
+				e.write.value = slices.Clone(v)
+				out = append(out, e.write)
+				return nil
+			}
+			w := boltWrite{bucket: path, key: slices.Clone(k), value: slices.Clone(v)}
+			s[string(id)] = &stateEntry{write: w, seen: true}
+			out = append(out, w)
+			return nil
+		})
+	}
+	_ = tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		walk([][]byte{slices.Clone(name)}, b)
+		return nil
+	})
+	for id, e := range s {
+		if !e.seen {
+			out = append(out, boltWrite{bucket: e.write.bucket, key: e.write.key})
+			delete(s, id)
+		}
+		e.seen = false
+	}
+	slices.SortFunc(out, func(x, y boltWrite) int {
+		if c := slices.CompareFunc(x.bucket, y.bucket, bytes.Compare); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.key, y.key)
+	})
+	return out
+}
+
+// rawLedgerWrites copies the file at before and makes, in the copy, each call's writes of
+// callWrites in a transaction of its own (a nil value deletes its key), and returns the time
+// spent in them and bbolt's statistics of them.
+func rawLedgerWrites(b *testing.B, before string, callWrites [][]boltWrite) (time.Duration, bbolt.TxStats) {
 	path := filepath.Join(b.TempDir(), "raw.db")
 	src, err := bbolt.Open(before, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
@@ -257,44 +328,36 @@ func rawLedgerWrites(b *testing.B, before string, writes []boltWrite, calls int)
 	if err != nil {
 		b.Fatal(err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	db, err := bbolt.Open(path, 0o600, store.BoltOptions(2*time.Second))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	// Each transaction takes its share of every bucket's keys, as each call writes to every
-	// bucket.
-	byBucket := [][]boltWrite{}
-	for i := 0; i < len(writes); {
-		j := i + 1
-		for j < len(writes) && slices.EqualFunc(writes[j].bucket, writes[i].bucket, bytes.Equal) {
-			j++
-		}
-		byBucket = append(byBucket, writes[i:j])
-		i = j
-	}
 	statsBefore := db.Stats().TxStats
 	start := time.Now()
-	for c := range calls {
+	for _, writes := range callWrites {
 		if err := db.Update(func(tx *bbolt.Tx) error {
-			for _, ws := range byBucket {
-				lo, hi := len(ws)*c/calls, len(ws)*(c+1)/calls
-				if lo == hi {
-					continue
+			var bk *bbolt.Bucket
+			for i, w := range writes {
+				if i == 0 || !slices.EqualFunc(w.bucket, writes[i-1].bucket, bytes.Equal) {
+					var err error
+					if bk, err = tx.CreateBucketIfNotExists(w.bucket[0]); err != nil {
+						return err
+					}
+					for _, name := range w.bucket[1:] {
+						if bk, err = bk.CreateBucketIfNotExists(name); err != nil {
+							return err
+						}
+					}
 				}
-				bk, err := tx.CreateBucketIfNotExists(ws[0].bucket[0])
+				var err error
+				if w.value == nil {
+					err = bk.Delete(w.key)
+				} else {
+					err = bk.Put(w.key, w.value)
+				}
 				if err != nil {
 					return err
-				}
-				for _, name := range ws[0].bucket[1:] {
-					if bk, err = bk.CreateBucketIfNotExists(name); err != nil {
-						return err
-					}
-				}
-				for _, w := range ws[lo:hi] {
-					if err := bk.Put(w.key, w.value); err != nil {
-						return err
-					}
 				}
 			}
 			return nil

@@ -118,7 +118,7 @@ func Open(path string, schema Schema, lg *zap.Logger, opts ...Option) (*DB, erro
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.timeout})
+	bdb, err := bbolt.Open(path, 0o600, BoltOptions(o.timeout))
 	if err != nil {
 		if errors.Is(err, bberrors.ErrTimeout) {
 			return nil, fmt.Errorf("data file %s is in use by another process (waited %s): %w", path, o.timeout, ErrInUse)
@@ -131,6 +131,19 @@ func Open(path string, schema Schema, lg *zap.Logger, opts ...Option) (*DB, erro
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// InitialMap is how much of a data file bbolt maps at first, beyond the file's size (address
+// space only: the file grows as it is written). bbolt must map the file again when it outgrows
+// the mapping, and that waits for every open read transaction to end and copies the write
+// transaction's changed pages out of the old map; with a gibibyte mapped from the start, a
+// regional file never needs it and the ledger's needs it once per gibibyte it grows (as etcd,
+// whose default is 10 GiB).
+const InitialMap = 1 << 30
+
+// BoltOptions are the bbolt options Open opens a data file with, waiting timeout for its lock.
+func BoltOptions(timeout time.Duration) *bbolt.Options {
+	return &bbolt.Options{Timeout: timeout, InitialMmapSize: InitialMap}
 }
 
 // prepare checks or writes the schema record and creates the buckets.

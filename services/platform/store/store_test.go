@@ -440,3 +440,54 @@ func TestOpenRefusesABucketNamedTwice(t *testing.T) {
 		t.Fatalf("Open with bucket a twice: err = %v, want it refused", err)
 	}
 }
+
+// A write that grows the file (here by 64 MB) commits while a read transaction is open: Open maps
+// the file with room to grow (store.BoltOptions), so bbolt need not map it again, which would
+// wait for every open read to end (a long listing would hold up every write behind it).
+func TestGrowingWriteDoesNotWaitForReaders(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sending.db")
+	db := openTest(t, path, testSchema)
+	defer db.Close()
+	reading, release := make(chan struct{}), make(chan struct{})
+	read := make(chan error, 1)
+	go func() {
+		read <- db.View(func(*bbolt.Tx) error {
+			close(reading)
+			<-release
+			return nil
+		})
+	}()
+	<-reading
+	wrote := make(chan error, 1)
+	go func() {
+		wrote <- db.Update(func(tx *bbolt.Tx) error {
+			value := bytes.Repeat([]byte{7}, 64<<10)
+			for i := range 1024 {
+				if err := tx.Bucket(bucketWorkers).Put(store.Uint64Key(uint64(i)), value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+	case <-time.After(time.Minute): // only when the write is stuck behind the read
+		close(release)
+		t.Fatalf("the write growing the file waited for the open read (Update: %v once it ended)", <-wrote)
+	}
+	close(release)
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() < 64<<20 {
+		t.Fatalf("file after the write: %d bytes, want at least 64 MB", st.Size())
+	}
+}
