@@ -154,17 +154,33 @@ func applyDynamics(rec *storagev1.DynamicsTrips, ev *coordinationv1.LedgerEvent)
 	return changed
 }
 
-// dynCounts are one worker's contributions to the counts: dynDays deltas and dynYears keys.
+// dynCounts are one worker's contributions to the counts: dynDays and dynDimDays deltas (a key
+// may come more than once: its deltas add up) and dynYears and dynDimYears keys (each once). A
+// worker has a few trips, so slices: no maps to make for each event.
 type dynCounts struct {
-	days     map[string]int64
-	years    map[string]bool
-	dimDays  map[string]int64
-	dimYears map[string]bool
+	days     []countDelta
+	years    []string
+	dimDays  []countDelta
+	dimYears []string
+}
+
+// countDelta is a change n of the count under key.
+type countDelta struct {
+	key string
+	n   int64
+}
+
+// addOnce appends k to keys unless it is there already.
+func addOnce(keys []string, k string) []string {
+	if slices.Contains(keys, k) {
+		return keys
+	}
+	return append(keys, k)
 }
 
 // dynamicsCounts returns the contributions of a worker with trips rec.
 func dynamicsCounts(rec *storagev1.DynamicsTrips) dynCounts {
-	var c dynCounts // its maps made at the first spell: most workers' old records have none
+	var c dynCounts
 	trips := rec.GetTrips()
 	in := make([]outatwork.Trip, len(trips))
 	for i, t := range trips {
@@ -176,33 +192,30 @@ func dynamicsCounts(rec *storagev1.DynamicsTrips) dynCounts {
 			spells = append(spells, sp)
 		}
 	}
-	if len(spells) > 0 {
-		c = dynCounts{days: map[string]int64{}, years: map[string]bool{}, dimDays: map[string]int64{}, dimYears: map[string]bool{}}
-	}
 	for _, sp := range spells {
 		t := trips[sp.Trip]
-		c.days[string(dynDayKey(t.GetSendingRegion(), t.GetReceivingRegion(), sp.From))]++
+		c.days = append(c.days, countDelta{string(dynDayKey(t.GetSendingRegion(), t.GetReceivingRegion(), sp.From)), 1})
 		if sp.To != 0 {
-			c.days[string(dynDayKey(t.GetSendingRegion(), t.GetReceivingRegion(), sp.To))]--
+			c.days = append(c.days, countDelta{string(dynDayKey(t.GetSendingRegion(), t.GetReceivingRegion(), sp.To)), -1})
 		}
 		y := int(sp.From.Date().GetYear())
 		jan := outatwork.YearStart(y)
 		out, ok := outatwork.Covering(spells, jan)
 		if !ok {
-			c.years[string(dynYearKey(t.GetSendingRegion(), anyDestination, y))] = true
+			c.years = addOnce(c.years, string(dynYearKey(t.GetSendingRegion(), anyDestination, y)))
 		}
 		if !ok || trips[out.Trip].GetReceivingRegion() != t.GetReceivingRegion() {
-			c.years[string(dynYearKey(t.GetSendingRegion(), t.GetReceivingRegion(), y))] = true
+			c.years = addOnce(c.years, string(dynYearKey(t.GetSendingRegion(), t.GetReceivingRegion(), y)))
 		}
 		for _, dim := range dimensions {
 			code := dimCode(dim, rec, t)
 			p := dimPrefix(t.GetSendingRegion(), dim, code)
-			c.dimDays[string(binary.BigEndian.AppendUint32(slices.Clip(p), uint32(sp.From)))]++
+			c.dimDays = append(c.dimDays, countDelta{string(binary.BigEndian.AppendUint32(slices.Clip(p), uint32(sp.From))), 1})
 			if sp.To != 0 {
-				c.dimDays[string(binary.BigEndian.AppendUint32(slices.Clip(p), uint32(sp.To)))]--
+				c.dimDays = append(c.dimDays, countDelta{string(binary.BigEndian.AppendUint32(slices.Clip(p), uint32(sp.To))), -1})
 			}
 			if !ok || dimCode(dim, rec, trips[out.Trip]) != code {
-				c.dimYears[string(binary.BigEndian.AppendUint16(slices.Clip(p), uint16(y)))] = true
+				c.dimYears = addOnce(c.dimYears, string(binary.BigEndian.AppendUint16(slices.Clip(p), uint16(y))))
 			}
 		}
 	}
@@ -228,7 +241,8 @@ func addCount(tx *bbolt.Tx, name []byte, k string, n int64) error {
 	return b.Put([]byte(k), binary.BigEndian.AppendUint64(nil, uint64(v)))
 }
 
-// moveCounts takes the contributions old off the counts and puts new on.
+// moveCounts takes the contributions old off the counts and puts new on (what old and new
+// share cancels out in the pending deltas, which flush does not write).
 func moveCounts(c *counts, old, new dynCounts) {
 	moveDays(c, dynDays, old.days, new.days)
 	moveYears(c, dynYears, old.years, new.years)
@@ -237,28 +251,22 @@ func moveCounts(c *counts, old, new dynCounts) {
 }
 
 // moveDays moves the day deltas of bucket name from old to new.
-func moveDays(c *counts, name []byte, old, new map[string]int64) {
-	for k, n := range old {
-		c.add(name, k, -n+new[k])
+func moveDays(c *counts, name []byte, old, new []countDelta) {
+	for _, d := range old {
+		c.add(name, d.key, -d.n)
 	}
-	for k, n := range new {
-		if _, ok := old[k]; !ok {
-			c.add(name, k, n)
-		}
+	for _, d := range new {
+		c.add(name, d.key, d.n)
 	}
 }
 
 // moveYears moves the year keys of bucket name from old to new.
-func moveYears(c *counts, name []byte, old, new map[string]bool) {
-	for k := range old {
-		if !new[k] {
-			c.add(name, k, -1)
-		}
+func moveYears(c *counts, name []byte, old, new []string) {
+	for _, k := range old {
+		c.add(name, k, -1)
 	}
-	for k := range new {
-		if !old[k] {
-			c.add(name, k, 1)
-		}
+	for _, k := range new {
+		c.add(name, k, 1)
 	}
 }
 

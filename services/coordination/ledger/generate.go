@@ -17,10 +17,9 @@ import (
 func (l *Ledger) Generate(tx *bbolt.Tx, evs []*coordinationv1.LedgerEvent, now time.Time) error {
 	ing := l.newIngest(tx, now)
 	for i, ev := range evs {
-		prefix := fmt.Sprintf("events[%d]", i)
-		dup, err := ing.check(prefix, ev)
+		dup, err := ing.check(i, ev)
 		if err == nil && !dup {
-			dup, err = ing.add(i, prefix, ev)
+			dup, err = ing.add(i, ev)
 		}
 		if err != nil {
 			return fmt.Errorf("event %s: %w", ev.GetEventId(), err)

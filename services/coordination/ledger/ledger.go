@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -244,72 +245,75 @@ func (x *LedgerServer) ValidateRequest(method string, req any) error {
 	return v.Err()
 }
 
-// validateEvent checks one event; field paths start with prefix ("events[3]").
-func validateEvent(v *apierror.Violations, t *regions.Table, prefix string, ev *coordinationv1.LedgerEvent, now time.Time) {
-	f := func(name string) string { return prefix + "." + name }
+// eventPrefix is the field path of the i-th event of a report, "events[3]".
+func eventPrefix(i int) string { return "events[" + strconv.Itoa(i) + "]" }
+
+// validateEvent checks one event; field paths are the event's own ("worker_id"; "" for the
+// event as a whole), for the caller to place (Violations.AddUnder).
+func validateEvent(v *apierror.Violations, t *regions.Table, ev *coordinationv1.LedgerEvent, now time.Time) {
 	if ev == nil {
-		v.Add(prefix, "is empty")
+		v.Add("", "is empty")
 		return
 	}
-	checkID(v, f("event_id"), ev.GetEventId(), store.MaxClientIDLen)
+	checkID(v, "event_id", ev.GetEventId(), store.MaxClientIDLen)
 	kind := ev.GetKind()
 	if _, ok := coordinationv1.EventKind_name[int32(kind)]; !ok || kind == coordinationv1.EventKind_EVENT_KIND_UNSPECIFIED {
-		v.Add(f("kind"), "must be one of the EVENT_KIND values (not UNSPECIFIED)")
+		v.Add("kind", "must be one of the EVENT_KIND values (not UNSPECIFIED)")
 	}
-	check.Province(v, t, f("sending_region"), ev.GetSendingRegion(), true)
-	check.Province(v, t, f("receiving_region"), ev.GetReceivingRegion(), true)
+	check.Province(v, t, "sending_region", ev.GetSendingRegion(), true)
+	check.Province(v, t, "receiving_region", ev.GetReceivingRegion(), true)
 	if ev.GetSendingRegion() != "" && ev.GetSendingRegion() == ev.GetReceivingRegion() {
-		v.Add(f("receiving_region"), "must differ from the sending region")
+		v.Add("receiving_region", "must differ from the sending region")
 	}
-	check.Province(v, t, f("reporter_region"), ev.GetReporterRegion(), true)
+	check.Province(v, t, "reporter_region", ev.GetReporterRegion(), true)
 	if kind != coordinationv1.EventKind_EVENT_KIND_UNSPECIFIED && ev.GetReporterRegion() != "" {
 		want, side := ev.GetReceivingRegion(), "receiving"
 		if SendingSide(kind) {
 			want, side = ev.GetSendingRegion(), "sending"
 		}
 		if ev.GetReporterRegion() != want {
-			v.Addf(f("reporter_region"), "%s is reported by the %s province (%s), not %s",
+			v.Addf("reporter_region", "%s is reported by the %s province (%s), not %s",
 				kindWord(kind), side, want, ev.GetReporterRegion())
 		}
 	}
-	if checkID(v, f("worker_id"), ev.GetWorkerId(), maxIDLen) {
+	if checkID(v, "worker_id", ev.GetWorkerId(), maxIDLen) {
 		if privacy.LooksLikeIDNumber(ev.GetWorkerId()) {
 			// The value itself is never repeated: it may be personal data.
-			v.Add(f("worker_id"), "must be the opaque worker id, not a resident identity number")
+			v.Add("worker_id", "must be the opaque worker id, not a resident identity number")
 		}
 	}
 	switch {
 	case ev.GetBatchId() != "":
-		checkID(v, f("batch_id"), ev.GetBatchId(), maxIDLen)
+		checkID(v, "batch_id", ev.GetBatchId(), maxIDLen)
 	case NeedsBatch(kind):
-		v.Addf(f("batch_id"), "is required for %s: reconciliation is per transport batch", kindWord(kind))
+		v.Addf("batch_id", "is required for %s: reconciliation is per transport batch", kindWord(kind))
 	}
 	if vac := ev.GetVacancy(); vac != "" {
 		// A vacancy is referred to by its resource name in its receiving service.
 		if id, ok := strings.CutPrefix(vac, vacancyNamePrefix); !ok || !isID([]byte(id), maxIDLen) {
-			v.Addf(f("vacancy"), "must be the vacancy's resource name vacancies/{vacancy_id} (the id at most %d printable ASCII characters without spaces or '/'), such as vacancies/440000-V0000000001", maxIDLen)
+			v.Addf("vacancy", "must be the vacancy's resource name vacancies/{vacancy_id} (the id at most %d printable ASCII characters without spaces or '/'), such as vacancies/440000-V0000000001", maxIDLen)
 		}
 	}
 	switch ts := ev.GetOccurTime(); {
 	case ts == nil:
-		v.Add(f("occur_time"), "is required")
+		v.Add("occur_time", "is required")
 	case ts.CheckValid() != nil:
-		v.Add(f("occur_time"), "is not a valid timestamp")
+		v.Add("occur_time", "is not a valid timestamp")
 	default:
 		t := ts.AsTime()
 		if t.Before(EarliestOccur) || !t.Before(LatestOccur) {
-			v.Add(f("occur_time"), "must be between 2000 and 2200")
+			v.Add("occur_time", "must be between 2000 and 2200")
 		} else if t.After(now.Add(maxFutureSkew)) {
-			v.Add(f("occur_time"), "is more than a day in the future")
+			v.Add("occur_time", "is more than a day in the future")
 		}
 	}
-	validateDetails(v, f, kind, ev)
-	validateDeparted(v, t, f, ev)
+	validateDetails(v, kind, ev)
+	validateDeparted(v, t, ev)
 }
 
 // validateDeparted checks a DEPARTED event's details: the home county a county of the sending
 // province, the occupation a known ISCO-08 unit group.
-func validateDeparted(v *apierror.Violations, t *regions.Table, f func(string) string, ev *coordinationv1.LedgerEvent) {
+func validateDeparted(v *apierror.Violations, t *regions.Table, ev *coordinationv1.LedgerEvent) {
 	d := ev.GetDeparted()
 	if d == nil {
 		return
@@ -317,36 +321,36 @@ func validateDeparted(v *apierror.Violations, t *regions.Table, f func(string) s
 	if c := d.GetHomeCounty(); c != "" {
 		switch {
 		case !t.IsCounty(c):
-			v.Add(f("departed.home_county"), "must be a 6-digit GB/T 2260 county code, such as 522601")
+			v.Add("departed.home_county", "must be a 6-digit GB/T 2260 county code, such as 522601")
 		case ev.GetSendingRegion() != "" && t.ProvinceOf(c) != ev.GetSendingRegion():
-			v.Addf(f("departed.home_county"), "must be a county of the sending province %s, not of %s", ev.GetSendingRegion(), t.ProvinceOf(c))
+			v.Addf("departed.home_county", "must be a county of the sending province %s, not of %s", ev.GetSendingRegion(), t.ProvinceOf(c))
 		}
 	}
 	if o := d.GetOccupation(); o != "" && !occupation.Known(o) {
-		v.Add(f("departed.occupation"), "must be a known 4-digit ISCO-08 unit group code, such as 7112")
+		v.Add("departed.occupation", "must be a known 4-digit ISCO-08 unit group code, such as 7112")
 	}
 }
 
 // validateDetails checks that ev's details are those of its kind: employment_checkpoint required
 // for EMPLOYMENT_CHECKPOINT, left_job only for LEFT_JOB, incident only for INCIDENT.
-func validateDetails(v *apierror.Violations, f func(string) string, kind coordinationv1.EventKind, ev *coordinationv1.LedgerEvent) {
+func validateDetails(v *apierror.Violations, kind coordinationv1.EventKind, ev *coordinationv1.LedgerEvent) {
 	only := func(field string, want coordinationv1.EventKind) bool {
 		if kind != want {
-			v.Addf(f(field), "is only for %s events, not %s", want, kindWord(kind))
+			v.Addf(field, "is only for %s events, not %s", want, kindWord(kind))
 			return false
 		}
 		return true
 	}
 	text := func(field, s string) {
 		if len(s) > maxTextLen {
-			v.Addf(f(field), "at most %d bytes", maxTextLen)
+			v.Addf(field, "at most %d bytes", maxTextLen)
 		}
 	}
 	switch d := ev.GetDetails().(type) {
 	case *coordinationv1.LedgerEvent_EmploymentCheckpoint:
 		if only("employment_checkpoint", coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT) {
 			if m := d.EmploymentCheckpoint.GetMonths(); m < 1 || m > 120 {
-				v.Add(f("employment_checkpoint.months"), "must be 1 to 120 whole months since onboarding")
+				v.Add("employment_checkpoint.months", "must be 1 to 120 whole months since onboarding")
 			}
 		}
 	case *coordinationv1.LedgerEvent_LeftJob:
@@ -363,24 +367,24 @@ func validateDetails(v *apierror.Violations, f func(string) string, kind coordin
 		if only("absence", coordinationv1.EventKind_EVENT_KIND_ABSENCE) {
 			first, back := d.Absence.GetFirstDay(), d.Absence.GetBackDay()
 			if first == nil {
-				v.Add(f("absence.first_day"), "is required: the first day of absence")
+				v.Add("absence.first_day", "is required: the first day of absence")
 			} else if p := civil.Problem(first); p != "" {
-				v.Add(f("absence.first_day"), p)
+				v.Add("absence.first_day", p)
 			}
 			if back != nil {
 				if p := civil.Problem(back); p != "" {
-					v.Add(f("absence.back_day"), p)
+					v.Add("absence.back_day", p)
 				} else if first != nil && civil.Problem(first) == "" && civil.Compare(back, first) <= 0 {
-					v.Add(f("absence.back_day"), "must be after first_day")
+					v.Add("absence.back_day", "must be after first_day")
 				}
 			}
 		}
 	case nil:
 		if kind == coordinationv1.EventKind_EVENT_KIND_ABSENCE {
-			v.Add(f("absence"), "is required for ABSENCE events (first day of absence, back day once back)")
+			v.Add("absence", "is required for ABSENCE events (first day of absence, back day once back)")
 		}
 		if kind == coordinationv1.EventKind_EVENT_KIND_EMPLOYMENT_CHECKPOINT {
-			v.Add(f("employment_checkpoint"), "is required for EMPLOYMENT_CHECKPOINT events (months since onboarding, still employed)")
+			v.Add("employment_checkpoint", "is required for EMPLOYMENT_CHECKPOINT events (months since onboarding, still employed)")
 		}
 	}
 }
@@ -449,25 +453,24 @@ func (l *Ledger) applyReportEvents(tx *bbolt.Tx, now time.Time, req *coordinatio
 	ing := l.newIngest(tx, now)
 	recorded := eventCounts{}
 	for i, ev := range req.GetEvents() {
-		prefix := fmt.Sprintf("events[%d]", i)
 		// A reporter not yet upgraded sends the old flat fields: taken as the details. The
 		// privacy guard did not see them (unknown fields), so the converted event is scanned.
 		var err error
 		if up := ledgerclient.Upgraded(ev); up != ev {
 			ev = up
 			var pv apierror.Violations
-			privacy.Scan(&pv, prefix+".", ev, nil)
+			privacy.Scan(&pv, eventPrefix(i)+".", ev, nil)
 			err = pv.Err()
 		}
 		var dup bool
 		if err == nil {
-			dup, err = ing.check(prefix, ev)
+			dup, err = ing.check(i, ev)
 		}
 		if err == nil && !dup {
-			dup, err = ing.add(i, prefix, ev)
+			dup, err = ing.add(i, ev)
 		}
 		if err != nil {
-			r, ok := apierror.Refusal(i, ev.GetEventId(), prefix+".", err)
+			r, ok := apierror.Refusal(i, ev.GetEventId(), eventPrefix(i)+".", err)
 			if !ok {
 				return err
 			}
@@ -539,11 +542,13 @@ func (l *Ledger) newIngest(tx *bbolt.Tx, now time.Time) *ingest {
 //     still taken after the pairing ends).
 //   - INVALID_ARGUMENT on occur_time (or employment_checkpoint.months): the event contradicts in
 //     time an event of the same worker on the same batch the ledger has (timeorder.go).
-func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
-	var v apierror.Violations
-	validateEvent(&v, g.l.cfg.Regions, prefix, ev, g.now)
-	if err := v.Err(); err != nil {
-		return false, err
+func (g *ingest) check(i int, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
+	var item apierror.Violations
+	validateEvent(&item, g.l.cfg.Regions, ev, g.now)
+	if item.Len() > 0 {
+		var v apierror.Violations
+		v.AddUnder(eventPrefix(i), &item)
+		return false, v.Err()
 	}
 	if seq, ok := eventSeq(g.tx, ev.GetEventId()); ok {
 		old, err := event(g.tx, seq)
@@ -554,7 +559,7 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 			return true, nil
 		}
 		var v apierror.Violations
-		v.Addf(prefix+".event_id", "event %s was recorded with different content; a new fact needs a new event id", ev.GetEventId())
+		v.Addf(eventPrefix(i)+".event_id", "event %s was recorded with different content; a new fact needs a new event id", ev.GetEventId())
 		return false, &conflictError{
 			info:       apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_EVENT_ID_REUSED, "event id reused with different content").WithMetadata("event_id", ev.GetEventId()),
 			violations: v.Err(),
@@ -574,7 +579,7 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 		}
 		if ok && have != pair {
 			var v apierror.Violations
-			v.Addf(prefix+".batch_id", "batch %s goes from %s to %s in the ledger; this event says from %s to %s",
+			v.Addf(eventPrefix(i)+".batch_id", "batch %s goes from %s to %s in the ledger; this event says from %s to %s",
 				batch, have.Sending, have.Receiving, pair.Sending, pair.Receiving)
 			return false, &conflictError{
 				info:       apierror.New(apierror.ErrInvalidArgument, commonv1.ErrorReason_ERROR_REASON_BATCH_REGIONS_DIFFER, "batch has other regions").WithMetadata("batch_id", batch),
@@ -600,14 +605,14 @@ func (g *ingest) check(prefix string, ev *coordinationv1.LedgerEvent) (dup bool,
 	if err != nil {
 		return false, err
 	}
-	return false, checkTimeOrder(recorded, prefix, ev)
+	return false, checkTimeOrder(recorded, i, ev)
 }
 
 // add records ev, the i-th event of the report, which check found new and acceptable.
-func (g *ingest) add(i int, prefix string, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
+func (g *ingest) add(i int, ev *coordinationv1.LedgerEvent) (dup bool, err error) {
 	if g.ids[ev.GetEventId()] {
 		// The same id earlier in this report: check again against the recorded one.
-		return g.check(prefix, ev)
+		return g.check(i, ev)
 	}
 	g.ids[ev.GetEventId()] = true
 	if batch := ev.GetBatchId(); batch != "" {

@@ -87,11 +87,12 @@ func timeOrderProblem(ev, other *coordinationv1.LedgerEvent) (field, problem str
 	return "", ""
 }
 
-// checkTimeOrder refuses ev (INVALID_ARGUMENT, paths from prefix) if it contradicts in time an
+// checkTimeOrder refuses ev, the i-th event of its report (INVALID_ARGUMENT, paths from
+// events[i]), if it contradicts in time an
 // event of the same worker on the same batch in the ledger (timeOrderProblem); recorded are the
 // worker's events in the ledger (the byWorker index: a few per worker, not the batch's
 // thousands).
-func checkTimeOrder(recorded []*coordinationv1.LedgerEvent, prefix string, ev *coordinationv1.LedgerEvent) error {
+func checkTimeOrder(recorded []*coordinationv1.LedgerEvent, i int, ev *coordinationv1.LedgerEvent) error {
 	if ev.GetBatchId() == "" || tripStage(ev.GetKind()) == 0 {
 		return nil
 	}
@@ -101,7 +102,7 @@ func checkTimeOrder(recorded []*coordinationv1.LedgerEvent, prefix string, ev *c
 		}
 		if field, problem := timeOrderProblem(ev, other); problem != "" {
 			var v apierror.Violations
-			v.Add(prefix+"."+field, problem)
+			v.Add(eventPrefix(i)+"."+field, problem)
 			return v.Err()
 		}
 	}

@@ -56,7 +56,7 @@ func FuzzValidateEvent(f *testing.F) {
 			return
 		}
 		var v apierror.Violations
-		validateEvent(&v, table, "events[0]", e, t0)
+		validateEvent(&v, table, e, t0)
 		if v.Len() > 0 {
 			return
 		}

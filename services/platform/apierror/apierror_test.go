@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"testing"
 
+	"golang.org/x/text/language"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -222,4 +224,37 @@ func TestMetadata(t *testing.T) {
 		}
 	}
 	t.Fatalf("no ErrorInfo in %v", st.Details())
+}
+
+// AddUnder places an item's violations under the item's path, as if they had been added with
+// the full paths: the same fields, descriptions and localized descriptions.
+func TestAddUnderPlacesAnItemsViolations(t *testing.T) {
+	var item apierror.Violations
+	item.Add("", "is empty")
+	item.Add("worker_id", "is required")
+	item.Addf("batch_id", "at most %d characters", 64)
+	var direct apierror.Violations
+	direct.Add("rows[3]", "is empty")
+	direct.Add("rows[3].worker_id", "is required")
+	direct.Addf("rows[3].batch_id", "at most %d characters", 64)
+
+	var placed apierror.Violations
+	placed.Add("rows", "must not be empty") // what was there before stays first
+	placed.AddUnder("rows[3]", &item)
+	var nothing apierror.Violations
+	placed.AddUnder("rows[4]", &nothing) // an item without violations adds none
+	want := append([]apierror.FieldViolation{{Field: "rows", Description: "must not be empty"}}, direct.List()...)
+	if got := placed.List(); !slices.Equal(got, want) {
+		t.Fatalf("AddUnder: %v, want %v", got, want)
+	}
+	var placedErr, directErr *apierror.ViolationsError
+	if !errors.As(placed.Err(), &placedErr) || !errors.As(direct.Err(), &directErr) {
+		t.Fatal("no ViolationsError")
+	}
+	if got, want := placedErr.LocalizedDescriptions(language.Chinese)[1:], directErr.LocalizedDescriptions(language.Chinese); !slices.Equal(got, want) {
+		t.Errorf("localized after AddUnder: %q, want %q", got, want)
+	}
+	if item.Len() != 3 {
+		t.Errorf("AddUnder changed the item: %v", item.List())
+	}
 }

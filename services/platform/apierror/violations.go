@@ -43,6 +43,22 @@ func (v *Violations) Addf(field, format string, args ...any) {
 	v.msgs = append(v.msgs, i18n.Message{Format: format, Args: args})
 }
 
+// AddUnder records item's violations under prefix, the path of one item of a request
+// ("events[3]"): each field becomes prefix.field, and a violation of the item as a whole (field
+// "") prefix itself. A validator of one item checks it with the item's own field names and its
+// caller places them, so nothing is built for the items that pass.
+func (v *Violations) AddUnder(prefix string, item *Violations) {
+	for i, f := range item.list {
+		if f.Field == "" {
+			f.Field = prefix
+		} else {
+			f.Field = prefix + "." + f.Field
+		}
+		v.list = append(v.list, f)
+		v.msgs = append(v.msgs, item.msgs[i])
+	}
+}
+
 // Len returns the number of violations recorded.
 func (v *Violations) Len() int { return len(v.list) }
 
