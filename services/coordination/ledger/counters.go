@@ -51,9 +51,13 @@ var counterBuckets = [][]byte{pairingFirsts, pairingRepeats, pairingWorkers.name
 
 // dayNumber is the number of t's day in China since 1970-01-01, as 4 key bytes.
 func dayNumber(t time.Time) []byte {
+	return binary.BigEndian.AppendUint32(nil, civilDay(t))
+}
+
+// civilDay is the number of t's day in China since 1970-01-01.
+func civilDay(t time.Time) uint32 {
 	_, off := t.In(civil.Zone).Zone()
-	days := (t.Unix() + int64(off)) / 86400
-	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(days))
+	return uint32((t.Unix() + int64(off)) / 86400)
 }
 
 // startOfDay reports whether t is midnight in China.
@@ -123,16 +127,19 @@ func (c *counts) flush() error {
 // countOccurrence counts a new key of byPairing: worker's event of category cat in pairing p at t.
 func countOccurrence(tx *bbolt.Tx, c *counts, p regions.Pairing, cat byte, t time.Time, worker string) error {
 	prefix := pairingCategoryPrefix(p.Receiving, p.Sending, cat)
-	wp := append(append(bytes.Clone(prefix), worker...), 0)
+	// One buffer for the worker's keys: prefix, worker, NUL (wp), then the time.
+	key := make([]byte, 0, len(prefix)+len(worker)+1+8)
+	wp := append(append(append(key, prefix...), worker...), 0)
+	key = binary.BigEndian.AppendUint64(wp, uint64(t.UnixNano()))
+	at := key[len(wp):]
 	b, err := pairingWorkers.bucket(tx)
 	if err != nil {
 		return err
 	}
-	at := timeKey(t)
 	cur := b.Cursor()
 	var pred, succ []byte // the times of the worker's occurrences before and after t
 	// No key is wp+at (the occurrence is new): the seek lands after it, the step back before it.
-	k, _ := cur.Seek(append(bytes.Clone(wp), at...))
+	k, _ := cur.Seek(key)
 	if k != nil && bytes.HasPrefix(k, wp) {
 		succ = bytes.Clone(k[len(wp):])
 	}
@@ -144,11 +151,11 @@ func countOccurrence(tx *bbolt.Tx, c *counts, p regions.Pairing, cat byte, t tim
 	if k != nil && bytes.HasPrefix(k, wp) {
 		pred = bytes.Clone(k[len(wp):])
 	}
-	if err := b.Put(append(wp, at...), []byte{}); err != nil {
+	if err := b.Put(key, []byte{}); err != nil {
 		return err
 	}
 	if pred == nil {
-		c.add(pairingFirsts, string(append(bytes.Clone(prefix), dayNumber(t)...)), 1)
+		c.add(pairingFirsts, firstsKey(prefix, t), 1)
 	} else if err := tx.Bucket(pairingRepeats).Put(repeatKey(prefix, at, worker), pred); err != nil {
 		return err
 	}
@@ -157,9 +164,17 @@ func countOccurrence(tx *bbolt.Tx, c *counts, p regions.Pairing, cat byte, t tim
 	}
 	// The occurrence after t now follows t.
 	if pred == nil {
-		c.add(pairingFirsts, string(append(bytes.Clone(prefix), dayNumber(keyTime(succ))...)), -1)
+		c.add(pairingFirsts, firstsKey(prefix, keyTime(succ)), -1)
 	}
 	return tx.Bucket(pairingRepeats).Put(repeatKey(prefix, succ, worker), at)
+}
+
+// firstsKey is the pairingFirsts key of the day of t: prefix (receiving, sending, category),
+// dayNumber.
+func firstsKey(prefix []byte, t time.Time) string {
+	var k [13 + 4]byte
+	n := copy(k[:], prefix)
+	return string(binary.BigEndian.AppendUint32(k[:n], civilDay(t)))
 }
 
 // repeatKey is receiving(6) sending(6) category(1) time(8) worker.

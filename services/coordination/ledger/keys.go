@@ -75,13 +75,15 @@ func pairingPrefix(receiving, sending string) []byte {
 
 // pairingCategoryPrefix is receiving(6) sending(6) category(1).
 func pairingCategoryPrefix(receiving, sending string, cat byte) []byte {
-	return append(pairingPrefix(receiving, sending), cat)
+	k := make([]byte, 0, len(receiving)+len(sending)+1)
+	return append(append(append(k, receiving...), sending...), cat)
 }
 
 // pairingKey is receiving(6) sending(6) category(1) time(8) worker.
 func pairingKey(receiving, sending string, cat byte, t time.Time, worker string) []byte {
-	k := append(pairingCategoryPrefix(receiving, sending, cat), timeKey(t)...)
-	return append(k, worker...)
+	k := make([]byte, 0, len(receiving)+len(sending)+1+8+len(worker))
+	k = append(append(append(k, receiving...), sending...), cat)
+	return append(binary.BigEndian.AppendUint64(k, uint64(t.UnixNano())), worker...)
 }
 
 // pairingIndexKey is a decoded pairingKey.
