@@ -83,11 +83,27 @@ func readCount(tx *bbolt.Tx, name, key []byte) int64 {
 type counts struct {
 	tx      *bbolt.Tx
 	pending map[string]map[string]int64 // bucket -> key -> delta
+	lookups map[string]store.Lookup     // bucket -> its lookup, reused by the report's events
 }
 
 // newCounts gathers count changes in tx.
 func newCounts(tx *bbolt.Tx) *counts {
-	return &counts{tx: tx, pending: map[string]map[string]int64{}}
+	return &counts{tx: tx, pending: map[string]map[string]int64{}, lookups: map[string]store.Lookup{}}
+}
+
+// lookup returns the transaction's Lookup of bucket name (made at its first use), which a
+// report's thousand events share instead of opening a cursor per Get.
+func (c *counts) lookup(name []byte) (store.Lookup, error) {
+	if l, ok := c.lookups[string(name)]; ok {
+		return l, nil
+	}
+	b := c.tx.Bucket(name)
+	if b == nil {
+		return store.Lookup{}, fmt.Errorf("bucket %s does not exist", name)
+	}
+	l := store.NewLookup(b)
+	c.lookups[string(name)] = l
+	return l, nil
 }
 
 // add adds n to the count under k in bucket name.
@@ -115,7 +131,7 @@ func (c *counts) flush() error {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			if err := addCount(c.tx, []byte(bucket), k, deltas[k]); err != nil {
+			if err := c.write([]byte(bucket), k, deltas[k]); err != nil {
 				return err
 			}
 		}
@@ -316,15 +332,15 @@ func eventRegions(ev *coordinationv1.LedgerEvent) []string {
 }
 
 // putNewKey adds k to index i and reports whether it was not there.
-func putNewKey(tx *bbolt.Tx, i keyIndex, k []byte) (bool, error) {
-	b, err := i.bucket(tx)
+func putNewKey(c *counts, i keyIndex, k []byte) (bool, error) {
+	l, err := c.lookup(i.name)
 	if err != nil {
 		return false, err
 	}
-	if b.Get(k) != nil {
+	if l.Get(k) != nil {
 		return false, nil
 	}
-	return true, b.Put(k, []byte{})
+	return true, c.tx.Bucket(i.name).Put(k, []byte{})
 }
 
 // BuildCounts builds the counts and indexes of coordination schema version 10 from a file

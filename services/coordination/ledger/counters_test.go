@@ -40,7 +40,7 @@ func drawOccurrence(t *rapid.T) occurrence {
 
 // addOccurrence records o as putEvent does: the pairing key, counted in c when it is new.
 func addOccurrence(tx *bbolt.Tx, c *counts, o occurrence) error {
-	isNew, err := putNewKey(tx, byPairing, pairingKey(o.p.Receiving, o.p.Sending, o.cat, o.at, o.worker))
+	isNew, err := putNewKey(c, byPairing, pairingKey(o.p.Receiving, o.p.Sending, o.cat, o.at, o.worker))
 	if err == nil && isNew {
 		err = countOccurrence(tx, c, o.p, o.cat, o.at, o.worker)
 	}

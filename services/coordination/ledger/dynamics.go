@@ -224,15 +224,29 @@ func dynamicsCounts(rec *storagev1.DynamicsTrips) dynCounts {
 
 // addCount adds n to the int64 count under k in bucket name (a count of 0 is deleted).
 func addCount(tx *bbolt.Tx, name []byte, k string, n int64) error {
-	if n == 0 {
-		return nil
-	}
 	b := tx.Bucket(name)
 	if b == nil {
 		return fmt.Errorf("bucket %s does not exist", name)
 	}
+	return addCountIn(b, store.NewLookup(b), k, n)
+}
+
+// write is addCount through c's lookup of the bucket.
+func (c *counts) write(name []byte, k string, n int64) error {
+	l, err := c.lookup(name)
+	if err != nil {
+		return err
+	}
+	return addCountIn(c.tx.Bucket(name), l, k, n)
+}
+
+// addCountIn adds n to the count under k in b, read through l (a Lookup of b).
+func addCountIn(b *bbolt.Bucket, l store.Lookup, k string, n int64) error {
+	if n == 0 {
+		return nil
+	}
 	v := int64(0)
-	if old := b.Get([]byte(k)); len(old) == 8 {
+	if old := l.Get([]byte(k)); len(old) == 8 {
 		v = int64(binary.BigEndian.Uint64(old))
 	}
 	if v += n; v == 0 {
@@ -276,7 +290,11 @@ func trackDynamics(tx *bbolt.Tx, c *counts, ev *coordinationv1.LedgerEvent) erro
 		return nil
 	}
 	key := []byte(ev.GetWorkerId())
-	rec, ok, err := dynTrips.Get(tx, key)
+	l, err := c.lookup(dynTrips.Name())
+	if err != nil {
+		return err
+	}
+	rec, ok, err := dynTrips.GetWith(l, key)
 	if err != nil {
 		return err
 	}

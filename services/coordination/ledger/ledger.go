@@ -550,7 +550,11 @@ func (g *ingest) check(i int, ev *coordinationv1.LedgerEvent) (dup bool, err err
 		v.AddUnder(eventPrefix(i), &item)
 		return false, v.Err()
 	}
-	if seq, ok := eventSeq(g.tx, ev.GetEventId()); ok {
+	ids, err := g.counts.lookup(eventIDs)
+	if err != nil {
+		return false, err
+	}
+	if seq, ok := eventSeqIn(ids, ev.GetEventId()); ok {
 		old, err := event(g.tx, seq)
 		if err != nil {
 			return false, err

@@ -120,7 +120,12 @@ func (i keyIndex) count(tx *bbolt.Tx, prefix []byte) (int64, error) {
 
 // eventSeq returns the sequence number under which the event id is recorded.
 func eventSeq(tx *bbolt.Tx, eventID string) (uint64, bool) {
-	v := tx.Bucket(eventIDs).Get([]byte(eventID))
+	return eventSeqIn(store.NewLookup(tx.Bucket(eventIDs)), eventID)
+}
+
+// eventSeqIn is eventSeq through ids, a Lookup of the event-id index.
+func eventSeqIn(ids store.Lookup, eventID string) (uint64, bool) {
+	v := ids.Get([]byte(eventID))
 	if v == nil {
 		return 0, false
 	}
@@ -163,7 +168,7 @@ func putEvent(tx *bbolt.Tx, c *counts, ev *coordinationv1.LedgerEvent) (uint64, 
 	if cat := category(ev); cat != 0 {
 		p := pairingOf(ev)
 		at := ev.GetOccurTime().AsTime()
-		isNew, err := putNewKey(tx, byPairing, pairingKey(p.Receiving, p.Sending, cat, at, ev.GetWorkerId()))
+		isNew, err := putNewKey(c, byPairing, pairingKey(p.Receiving, p.Sending, cat, at, ev.GetWorkerId()))
 		if err == nil && isNew {
 			err = countOccurrence(tx, c, p, cat, at, ev.GetWorkerId())
 		}
@@ -172,7 +177,7 @@ func putEvent(tx *bbolt.Tx, c *counts, ev *coordinationv1.LedgerEvent) (uint64, 
 		}
 	}
 	if k := assessmentKeyOf(ev); k != nil {
-		isNew, err := putNewKey(tx, assessed, k)
+		isNew, err := putNewKey(c, assessed, k)
 		if err != nil {
 			return 0, err
 		}

@@ -226,3 +226,37 @@ func (t Table[M]) pageWithin(tx *bbolt.Tx, r Range, size, budget int, keep func(
 	})
 	return p, err
 }
+
+// Lookup finds keys of one bucket through one cursor, reused for every lookup of its
+// transaction: bbolt's Bucket.Get opens a cursor, and allocates its path down the tree, at each
+// call. A Lookup stays right across writes to its bucket in the same transaction (each lookup
+// seeks from the root again); it must not outlive the transaction.
+type Lookup struct{ c *bbolt.Cursor }
+
+// NewLookup returns a Lookup of b.
+func NewLookup(b *bbolt.Bucket) Lookup { return Lookup{c: b.Cursor()} }
+
+// Get returns the value under key, nil if there is none (or key names a nested bucket), as
+// Bucket.Get does.
+func (l Lookup) Get(key []byte) []byte {
+	k, v := l.c.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
+// GetWith is Get through l, a Lookup of t's bucket.
+func (t Table[M]) GetWith(l Lookup, key []byte) (M, bool, error) {
+	v := l.Get(key)
+	if v == nil {
+		var zero M
+		return zero, false, nil
+	}
+	m, err := t.decode(key, v)
+	if err != nil {
+		var zero M
+		return zero, false, err
+	}
+	return m, true, nil
+}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -239,4 +240,51 @@ func TestPageFilterBoundedByBudget(t *testing.T) {
 	if looked != n {
 		t.Fatalf("the two pages looked at %d values, want each of the %d once", looked, n)
 	}
+}
+
+// errRollback ends a test's write transaction without committing it.
+var errRollback = errors.New("rolled back on purpose")
+
+// A Lookup answers as Bucket.Get does, through the writes and deletes of its own transaction
+// and for a key naming a nested bucket; GetWith decodes as Get.
+func TestLookupAnswersAsGet(t *testing.T) {
+	db := openTable(t)
+	rapid.Check(t, func(t *rapid.T) {
+		key := rapid.SliceOfN(rapid.ByteRange('a', 'e'), 1, 3)
+		err := db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(things.Name())
+			if _, err := b.CreateBucketIfNotExists([]byte("nested")); err != nil {
+				return err
+			}
+			l := store.NewLookup(b)
+			for i := range rapid.IntRange(1, 60).Draw(t, "steps") {
+				k := key.Draw(t, fmt.Sprintf("key%d", i))
+				switch rapid.IntRange(0, 2).Draw(t, fmt.Sprintf("op%d", i)) {
+				case 0:
+					if err := things.Put(tx, k, wrapperspb.String(fmt.Sprint(i))); err != nil {
+						return err
+					}
+				case 1:
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+				}
+				if got, want := l.Get(k), b.Get(k); !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+					t.Fatalf("step %d: Lookup.Get(%q) = %q, Bucket.Get = %q", i, k, got, want)
+				}
+				m, ok, err := things.GetWith(l, k)
+				wm, wok, werr := things.Get(tx, k)
+				if ok != wok || (err == nil) != (werr == nil) || (ok && !proto.Equal(m, wm)) {
+					t.Fatalf("step %d: GetWith(%q) = %v %v %v, Get = %v %v %v", i, k, m, ok, err, wm, wok, werr)
+				}
+			}
+			if l.Get([]byte("nested")) != nil {
+				t.Fatalf("Lookup.Get of a nested bucket's name: %q, want nil", l.Get([]byte("nested")))
+			}
+			return errRollback
+		})
+		if !errors.Is(err, errRollback) {
+			t.Fatal(err)
+		}
+	})
 }
