@@ -28,6 +28,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/eastwest/labourlink/services/codes/idnumber"
+	"github.com/eastwest/labourlink/services/platform/store"
 )
 
 // Bucket names of the index by identity number (never change them: they are on disk).
@@ -47,8 +48,9 @@ const idIndexKeyLen = 32
 
 // idIndex is the index by identity number inside one transaction.
 type idIndex struct {
-	b   *bbolt.Bucket
-	key []byte // nil: no key yet (read-only transaction of a file where no worker was written)
+	b    *bbolt.Bucket
+	look store.Lookup // of b: an import's thousands of lookups through one cursor
+	key  []byte       // nil: no key yet (read-only transaction of a file where no worker was written)
 }
 
 // openIDIndex opens the index in tx. In a read-write tx it makes the file's key if there is none.
@@ -62,10 +64,10 @@ func openIDIndex(tx *bbolt.Tx) (idIndex, error) {
 		if len(k) != idIndexKeyLen {
 			return idIndex{}, fmt.Errorf("identity index key has %d bytes, want %d", len(k), idIndexKeyLen)
 		}
-		return idIndex{b: b, key: append([]byte(nil), k...)}, nil
+		return idIndex{b: b, look: store.NewLookup(b), key: append([]byte(nil), k...)}, nil
 	}
 	if !tx.Writable() {
-		return idIndex{b: b}, nil
+		return idIndex{b: b, look: store.NewLookup(b)}, nil
 	}
 	k := make([]byte, idIndexKeyLen)
 	if _, err := rand.Read(k); err != nil {
@@ -74,7 +76,7 @@ func openIDIndex(tx *bbolt.Tx) (idIndex, error) {
 	if err := secrets.Put(secretIDIndexKey, k); err != nil {
 		return idIndex{}, err
 	}
-	return idIndex{b: b, key: k}, nil
+	return idIndex{b: b, look: store.NewLookup(b), key: k}, nil
 }
 
 // hash is the index key of identity number idn (normalised first).
@@ -114,7 +116,7 @@ func (x idIndex) put(idn, id string) error { return x.putKey(x.hash(idn), id) }
 
 // getKey and putKey are get and put by the index key (hash) of a number: a caller that does both
 // for one number hashes it once.
-func (x idIndex) getKey(k []byte) string { return string(x.b.Get(k)) }
+func (x idIndex) getKey(k []byte) string { return string(x.look.Get(k)) }
 
 func (x idIndex) putKey(k []byte, id string) error { return x.b.Put(k, []byte(id)) }
 

@@ -888,6 +888,7 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 			index:     index,
 			available: tx.Bucket(BucketAvailableWorkers),
 		}
+		rb.knownIDs = store.NewLookup(rb.workers)
 		if rb.county, err = openCountyBuckets(tx); err != nil {
 			return err
 		}
@@ -951,6 +952,7 @@ func (s *Service) commitBatch(importID string, importDate *commonv1.Date, b impo
 // rowBuckets are the buckets an import row writes, opened once per batch.
 type rowBuckets struct {
 	workers, available *bbolt.Bucket
+	knownIDs           store.Lookup // of workers
 	index              idIndex
 	county             countyBuckets
 }
@@ -987,7 +989,7 @@ func (s *Service) applyRow(b rowBuckets, row *rowResult, now *timestamppb.Timest
 		return false, true, store.PutProto(workers, []byte(id), old)
 	}
 	id, value := row.createdID, row.created
-	for workers.Get([]byte(id)) != nil {
+	for b.knownIDs.Get([]byte(id)) != nil {
 		// 32 random bits within a millisecond: a clash is unlikely, but never overwrite a worker.
 		w := proto.Clone(row.worker).(*sendingv1.Worker)
 		if w.WorkerId, err = newWorkerID(s.cfg.Region, now.AsTime()); err != nil {
